@@ -1,0 +1,78 @@
+/**
+ * Wallet keys: BIP-39 mnemonic → BIP-32 path m/44'/606'/0'/0/0 → secp256k1.
+ * Address = last 20 bytes of keccak-256 of the uncompressed public key (without the 0x04
+ * prefix), bech32 with prefix `st` — the Stratos (Ethermint-style) convention.
+ *
+ * Signatures are 65-byte recoverable ECDSA over keccak-256 of the signing bytes, so a
+ * signed request needs only the signer's address: the verifier recovers the public key.
+ */
+import { secp256k1 } from '@noble/curves/secp256k1.js'
+import { keccak_256 } from '@noble/hashes/sha3.js'
+import { HDKey } from '@scure/bip32'
+import { generateMnemonic, mnemonicToSeedSync, validateMnemonic } from '@scure/bip39'
+import { wordlist } from '@scure/bip39/wordlists/english.js'
+import { bech32 } from '@scure/base'
+import { StratosError } from '../errors.ts'
+
+export const WALLET_ADDRESS_PREFIX = 'st'
+export const WALLET_HD_PATH = "m/44'/606'/0'/0/0"
+
+export function walletAddressFromPublicKey(publicKey: Uint8Array): string {
+  const uncompressed = publicKey.length === 65 ? publicKey : secp256k1.Point.fromBytes(publicKey).toBytes(false)
+  return bech32.encode(WALLET_ADDRESS_PREFIX, bech32.toWords(keccak_256(uncompressed.subarray(1)).subarray(12)))
+}
+
+export function isWalletAddress(s: string): boolean {
+  try {
+    const d = bech32.decode(s as `${string}1${string}`)
+    return d.prefix === WALLET_ADDRESS_PREFIX && bech32.fromWords(d.words).length === 20
+  } catch {
+    return false
+  }
+}
+
+/** Recovers the signer's address from a 65-byte recoverable signature; null when it does not parse. */
+export function recoverWalletAddress(message: Uint8Array, signature: Uint8Array): string | null {
+  if (signature.length !== 65) return null
+  try {
+    const pub = secp256k1.recoverPublicKey(signature, keccak_256(message), { prehash: false })
+    return walletAddressFromPublicKey(pub)
+  } catch {
+    return null
+  }
+}
+
+export class WalletKey {
+  readonly privateKey: Uint8Array
+  readonly publicKey: Uint8Array
+  readonly address: string
+
+  constructor(privateKey: Uint8Array) {
+    if (!secp256k1.utils.isValidSecretKey(privateKey)) throw new StratosError('BAD_REQUEST', 'invalid secp256k1 private key')
+    this.privateKey = privateKey
+    this.publicKey = secp256k1.getPublicKey(privateKey, false)
+    this.address = walletAddressFromPublicKey(this.publicKey)
+  }
+
+  static fromMnemonic(mnemonic: string, path: string = WALLET_HD_PATH): WalletKey {
+    const words = mnemonic.trim().split(/\s+/).join(' ')
+    if (!validateMnemonic(words, wordlist)) throw new StratosError('BAD_REQUEST', 'invalid BIP-39 mnemonic')
+    const node = HDKey.fromMasterSeed(mnemonicToSeedSync(words)).derive(path)
+    if (!node.privateKey) throw new StratosError('INTERNAL', 'HD derivation gave no private key')
+    return new WalletKey(node.privateKey)
+  }
+
+  static fromPrivateKeyHex(hex: string): WalletKey {
+    if (!/^(0x)?[0-9a-fA-F]{64}$/.test(hex)) throw new StratosError('BAD_REQUEST', 'a private key is 32 bytes of hex')
+    return new WalletKey(new Uint8Array(Buffer.from(hex.replace(/^0x/, ''), 'hex')))
+  }
+
+  static generateMnemonic(): string {
+    return generateMnemonic(wordlist, 256)
+  }
+
+  /** 65-byte recoverable signature (r ‖ s ‖ recovery as noble's 'recovered' format) over keccak-256(message). */
+  sign(message: Uint8Array): Uint8Array {
+    return secp256k1.sign(keccak_256(message), this.privateKey, { prehash: false, format: 'recovered' })
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Typed errors with stable codes.
+ *
+ * Every error that crosses a boundary (HTTP API, CLI exit, SDK call) is a `StratosError`
+ * with a `code` from `ERROR_CODES`. Tests assert codes, never message text. The HTTP
+ * status and CLI exit code for each code are fixed here so every surface agrees.
+ */
+
+export const ERROR_CODES = {
+  // Input and protocol validation (4xx).
+  BAD_REQUEST: { status: 400, exit: 2 },
+  INVALID_CID: { status: 400, exit: 2 },
+  INVALID_SIGNATURE: { status: 401, exit: 3 },
+  REQUEST_EXPIRED: { status: 401, exit: 3 },
+  REPLAYED_NONCE: { status: 409, exit: 3 },
+  WRONG_CHAIN: { status: 401, exit: 3 },
+  TICKET_MISSING: { status: 401, exit: 3 },
+  TICKET_INVALID: { status: 401, exit: 3 },
+  TICKET_EXPIRED: { status: 401, exit: 3 },
+  TICKET_WRONG_NODE: { status: 403, exit: 3 },
+  TICKET_MISMATCH: { status: 403, exit: 3 },
+  UNTRUSTED_ISSUER: { status: 403, exit: 3 },
+  NOT_OWNER: { status: 403, exit: 3 },
+  NOT_FOUND: { status: 404, exit: 4 },
+  FILE_NOT_FOUND: { status: 404, exit: 4 },
+  SHARD_NOT_FOUND: { status: 404, exit: 4 },
+  UPLOAD_NOT_FOUND: { status: 404, exit: 4 },
+  NODE_NOT_REGISTERED: { status: 404, exit: 4 },
+  METHOD_NOT_ALLOWED: { status: 405, exit: 2 },
+  CONFLICT: { status: 409, exit: 2 },
+  UPLOAD_INCOMPLETE: { status: 409, exit: 5 },
+  PAYLOAD_TOO_LARGE: { status: 413, exit: 2 },
+  RANGE_NOT_SATISFIABLE: { status: 416, exit: 2 },
+  HASH_MISMATCH: { status: 422, exit: 5 },
+  SIZE_MISMATCH: { status: 422, exit: 5 },
+  // Capacity and availability (5xx: the caller may retry elsewhere).
+  INSUFFICIENT_STORAGE: { status: 507, exit: 6 },
+  NOT_ENOUGH_NODES: { status: 503, exit: 6 },
+  NODE_UNAVAILABLE: { status: 503, exit: 6 },
+  SHARD_CORRUPT: { status: 500, exit: 6 },
+  DATA_UNAVAILABLE: { status: 503, exit: 6 },
+  UPSTREAM_ERROR: { status: 502, exit: 6 },
+  // Local and lifecycle.
+  ABORTED: { status: 499, exit: 130 },
+  TIMEOUT: { status: 504, exit: 6 },
+  NETWORK_CONFIG: { status: 500, exit: 7 },
+  INTERNAL: { status: 500, exit: 1 },
+} as const satisfies Record<string, { status: number; exit: number }>
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+export type ErrorDetails = Record<string, unknown>
+
+/** JSON shape of every error answered by our HTTP APIs: `{ "error": { code, message, details? } }`. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: ErrorDetails }
+}
+
+export class StratosError extends Error {
+  readonly code: ErrorCode
+  readonly details: ErrorDetails | undefined
+
+  constructor(code: ErrorCode, message: string, details?: ErrorDetails, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'StratosError'
+    this.code = code
+    this.details = details
+  }
+
+  get httpStatus(): number {
+    return ERROR_CODES[this.code].status
+  }
+
+  get exitCode(): number {
+    return ERROR_CODES[this.code].exit
+  }
+
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) } }
+  }
+
+  /** Rebuilds an error received over HTTP; unknown codes become UPSTREAM_ERROR. */
+  static fromBody(body: unknown, status: number): StratosError {
+    const e = (body as Partial<ErrorBody> | undefined)?.error
+    if (e && typeof e.code === 'string' && e.code in ERROR_CODES && typeof e.message === 'string') {
+      return new StratosError(e.code as ErrorCode, e.message, e.details)
+    }
+    return new StratosError('UPSTREAM_ERROR', `unexpected HTTP ${status} response`, { status })
+  }
+}
+
+export function isStratosError(e: unknown, code?: ErrorCode): e is StratosError {
+  return e instanceof StratosError && (code === undefined || e.code === code)
+}
+
+/** Wraps anything thrown into a StratosError, keeping typed ones as they are. */
+export function toStratosError(e: unknown): StratosError {
+  if (e instanceof StratosError) return e
+  if (e instanceof Error && (e.name === 'AbortError' || (e as { code?: string }).code === 'ABORT_ERR')) {
+    return new StratosError('ABORTED', 'operation aborted', undefined, { cause: e })
+  }
+  const message = e instanceof Error ? e.message : String(e)
+  return new StratosError('INTERNAL', message, undefined, { cause: e })
+}
+
+/** Throws ABORTED if the signal has fired; call at every await point of long operations. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal.reason })
+}

@@ -1,0 +1,89 @@
+/**
+ * Every limit and default of the system, in one place, with units in the name.
+ * docs/limits.md explains them for operators; change both together.
+ */
+
+const KiB = 1024
+const MiB = 1024 * KiB
+
+// ---- Data layout -------------------------------------------------------------------
+/** Kubo's default chunk size for `ipfs add` (size-262144). */
+export const UNIXFS_CHUNK_BYTES = 256 * KiB
+/** Kubo's balanced layout width. */
+export const UNIXFS_MAX_LINKS = 174
+/** A file is cut into segments of this size; each is erasure-coded independently. */
+export const DEFAULT_SEGMENT_BYTES = 32 * MiB
+/** Upper bound a client may ask for; bounds client and node memory per segment. */
+export const MAX_SEGMENT_BYTES = 64 * MiB
+/** Reed-Solomon defaults (devnet): any k of k+m shards rebuild a segment. */
+export const DEFAULT_DATA_SHARDS = 4
+export const DEFAULT_PARITY_SHARDS = 2
+/** @ronomon/reed-solomon limits (k ≤ 24, m ≤ 6) and shard-size alignment (bytes). */
+export const MAX_DATA_SHARDS = 24
+export const MAX_PARITY_SHARDS = 6
+export const SHARD_ALIGN_BYTES = 8
+/** Shards are verified in chunks of this size (shard id = hash over chunk hashes). */
+export const SHARD_CHUNK_BYTES = 256 * KiB
+/** Largest shard a node accepts (a full segment with k = 1). */
+export const MAX_SHARD_BYTES = MAX_SEGMENT_BYTES
+
+// ---- Signed messages ----------------------------------------------------------------
+/** Transfer tickets signed by the meta node are valid this long. */
+export const TICKET_TTL_MS = 10 * 60_000
+/** Wallet-signed requests must expire within this window (replay protection window). */
+export const MAX_REQUEST_TTL_MS = 10 * 60_000
+/** Allowed clock skew between processes when checking expiries. */
+export const CLOCK_SKEW_MS = 30_000
+
+// ---- Meta node ----------------------------------------------------------------------
+/** Resource nodes send a heartbeat this often. */
+export const HEARTBEAT_INTERVAL_MS = 1_000
+/** A node whose last heartbeat is older than this is offline: no new data, not offered for reads first. */
+export const NODE_OFFLINE_AFTER_MS = 5_000
+/** An upload session with no activity for this long is abandoned and its shards are released. */
+export const UPLOAD_SESSION_TTL_MS = 15 * 60_000
+/** How often the meta node sweeps expired upload sessions. */
+export const UPLOAD_SWEEP_INTERVAL_MS = 5_000
+/** Most shard deletions handed to one node per heartbeat reply. */
+export const MAX_DELETES_PER_HEARTBEAT = 1_000
+/** Largest JSON body the meta node accepts (commit carries the DAG's inner nodes). */
+export const MAX_JSON_BODY_BYTES = 32 * MiB
+/** Read tickets are issued for at most this many segments per request. */
+export const MAX_SEGMENTS_PER_READ_REQUEST = 64
+/** Most files listed in one page. */
+export const MAX_LIST_PAGE = 1_000
+
+// ---- Resource node ------------------------------------------------------------------
+/** Free space a node keeps in reserve and never fills with shards. */
+export const NODE_RESERVED_BYTES = 64 * MiB
+/** Most shard uploads a node accepts at once (bounds memory and file handles). */
+export const MAX_CONCURRENT_SHARD_WRITES = 32
+
+// ---- Client SDK -----------------------------------------------------------------------
+/** Segments encoded or decoded at once by a client (each holds (k+m)/k × segment bytes). */
+export const CLIENT_SEGMENTS_IN_FLIGHT = 2
+/** Shard transfers a client runs at once across all nodes. */
+export const CLIENT_SHARD_CONCURRENCY = 16
+/** Times a client tries other nodes for one shard before giving up. */
+export const CLIENT_SHARD_UPLOAD_ATTEMPTS = 4
+/** A data shard slower than this starts a parallel fetch of a parity shard (hedged read). */
+export const CLIENT_HEDGE_AFTER_MS = 1_500
+/** Per-request timeouts for shard transfers. */
+export const CLIENT_SHARD_TIMEOUT_MS = 60_000
+export const CLIENT_CONTROL_TIMEOUT_MS = 15_000
+
+// ---- Ports (127.0.0.1) -------------------------------------------------------------------
+export const DEFAULT_PORTS = {
+  chainRest: 1317,
+  ipfsApi: 5001,
+  gateway: 8080,
+  meta: 7100,
+  resourceBase: 7201,
+} as const
+/** `--port-base P` moves every port: chain P+17, IPFS API P+1, gateway P+80, meta P+100, resources P+201…  */
+export function portsFromBase(base: number): { chainRest: number; ipfsApi: number; gateway: number; meta: number; resourceBase: number } {
+  return { chainRest: base + 17, ipfsApi: base + 1, gateway: base + 80, meta: base + 100, resourceBase: base + 201 }
+}
+
+export const DEVNET_CHAIN_ID = 'stratos-devnet-1'
+export const SOFTWARE_VERSION = '0.1.0'

@@ -1,0 +1,144 @@
+/**
+ * The storage protocol's messages and their validation schemas (zod, applied at every edge).
+ *
+ * Flows (see docs/protocol.md):
+ *   resource → meta   Heartbeat (NodeSigned), answered by HeartbeatReply (NodeSigned by meta)
+ *   client   → meta   CreateUpload (WalletSigned) · PlanSegment · ReplaceShard · Commit (WalletSigned) · Delete (WalletSigned) · Read
+ *   meta     → client Ticket per shard transfer (NodeSigned by meta), carried to the node in a header
+ *   client   → node   PUT/GET shard bytes with the ticket; node answers a PUT with a Receipt (NodeSigned by node)
+ */
+import { z } from 'zod'
+import { isNodeAddress } from '../../crypto/node-key.ts'
+import { isWalletAddress } from '../../crypto/wallet-key.ts'
+import { MAX_DATA_SHARDS, MAX_PARITY_SHARDS, MAX_SEGMENT_BYTES, MAX_SHARD_BYTES } from '../../limits.ts'
+import type { NodeSigned, WalletSigned } from './signing.ts'
+
+// ---- Primitive schemas ---------------------------------------------------------------
+export const zShardId = z.string().regex(/^[0-9a-f]{64}$/, 'shard id is 64 lowercase hex characters')
+export const zNodeAddress = z.string().refine(isNodeAddress, 'not a valid stsds1… node address')
+export const zWalletAddress = z.string().refine(isWalletAddress, 'not a valid st1… wallet address')
+export const zNonce = z.string().regex(/^[0-9a-f]{16,64}$/, 'nonce is 8–32 bytes of hex')
+export const zTime = z.number().int().nonnegative()
+export const zUploadId = z.string().regex(/^[0-9a-f]{32}$/, 'upload id is 16 bytes of hex')
+export const zBase64Url = z.string().regex(/^[A-Za-z0-9_-]*$/)
+export const zHttpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+export const zCid = z.string().min(2).max(200)
+
+export const zNodeSigned = <T extends z.ZodTypeAny>(payload: T) =>
+  z.object({ payload, signer: zNodeAddress, key: zBase64Url, signature: zBase64Url })
+export const zWalletSigned = <T extends z.ZodTypeAny>(payload: T) =>
+  z.object({ payload, signature: z.string().regex(/^[0-9a-f]{130}$/) })
+
+// ---- Ticket (meta → client → node) -------------------------------------------------------
+export const zTicket = z.object({
+  v: z.literal(1),
+  chainId: z.string(),
+  serial: zNonce,
+  op: z.enum(['put', 'get']),
+  node: zNodeAddress,
+  shard: zShardId,
+  /** PUT: exact shard size. GET: the shard's size (the node serves at most this). */
+  size: z.number().int().positive().max(MAX_SHARD_BYTES),
+  payer: zWalletAddress,
+  /** The upload session (PUT) or file CID (GET) this transfer belongs to. */
+  context: z.string().max(200),
+  expiresAt: zTime,
+})
+export type Ticket = z.infer<typeof zTicket>
+export const zSignedTicket = zNodeSigned(zTicket)
+export type SignedTicket = NodeSigned<Ticket>
+/** HTTP header carrying a signed ticket: `base64url(JSON of SignedTicket)`. */
+export const TICKET_HEADER = 'x-stratos-ticket'
+
+// ---- Receipt (node → client → meta) ----------------------------------------------------
+export const zReceipt = z.object({
+  v: z.literal(1),
+  chainId: z.string(),
+  node: zNodeAddress,
+  shard: zShardId,
+  size: z.number().int().positive(),
+  /** The ticket serial that authorised the PUT. */
+  serial: zNonce,
+  storedAt: zTime,
+  expiresAt: zTime,
+})
+export type Receipt = z.infer<typeof zReceipt>
+export const zSignedReceipt = zNodeSigned(zReceipt)
+export type SignedReceipt = NodeSigned<Receipt>
+
+// ---- Heartbeat (resource → meta) ----------------------------------------------------------
+export const zHeartbeat = z.object({
+  v: z.literal(1),
+  chainId: z.string(),
+  node: zNodeAddress,
+  url: zHttpUrl,
+  version: z.string().max(64),
+  capacityBytes: z.number().int().nonnegative(),
+  freeBytes: z.number().int().nonnegative(),
+  usedBytes: z.number().int().nonnegative(),
+  shardCount: z.number().int().nonnegative(),
+  /** Transfers in progress on the node right now. */
+  load: z.number().int().nonnegative(),
+  /** Monotonic per node; the meta node ignores a heartbeat not newer than the last one. */
+  seq: z.number().int().nonnegative(),
+  /** Shards the node found corrupt and quarantined since its last heartbeat. */
+  corrupt: z.array(zShardId).max(10_000),
+  /** Shards the node deleted since its last heartbeat (acknowledges HeartbeatReply.deletes). */
+  deleted: z.array(zShardId).max(10_000),
+  expiresAt: zTime,
+})
+export type Heartbeat = z.infer<typeof zHeartbeat>
+export const zSignedHeartbeat = zNodeSigned(zHeartbeat)
+
+export const zHeartbeatReply = z.object({
+  v: z.literal(1),
+  chainId: z.string(),
+  node: zNodeAddress,
+  /** Echo of the heartbeat's seq so the node can match the reply. */
+  seq: z.number().int().nonnegative(),
+  /** Shards this node should delete (no file or open upload references them on this node). */
+  deletes: z.array(zShardId),
+  heartbeatIntervalMs: z.number().int().positive(),
+  expiresAt: zTime,
+})
+export type HeartbeatReply = z.infer<typeof zHeartbeatReply>
+export const zSignedHeartbeatReply = zNodeSigned(zHeartbeatReply)
+
+// ---- Wallet requests (client → meta) --------------------------------------------------
+const walletBase = { chainId: z.string(), signer: zWalletAddress, nonce: zNonce, expiresAt: zTime }
+
+export const zCreateUploadPayload = z.object({
+  ...walletBase,
+  action: z.literal('upload.create'),
+  k: z.number().int().min(1).max(MAX_DATA_SHARDS),
+  m: z.number().int().min(0).max(MAX_PARITY_SHARDS),
+  segmentSize: z.number().int().positive().max(MAX_SEGMENT_BYTES),
+  /** Total size when known up front (lets the meta node refuse early); null for streams. */
+  size: z.number().int().nonnegative().nullable(),
+  name: z.string().max(255).optional(),
+})
+export type CreateUploadPayload = z.infer<typeof zCreateUploadPayload>
+
+export const zCommitPayload = z.object({
+  ...walletBase,
+  action: z.literal('upload.commit'),
+  uploadId: zUploadId,
+  cid: zCid,
+  size: z.number().int().nonnegative(),
+  kind: z.enum(['file', 'directory']),
+  name: z.string().max(255).optional(),
+  /** sha256 (hex) over the concatenated dagBlocks of the commit body, binding them to this signature. */
+  dagDigest: z.string().regex(/^[0-9a-f]{64}$/),
+})
+export type CommitPayload = z.infer<typeof zCommitPayload>
+
+export const zDeletePayload = z.object({
+  ...walletBase,
+  action: z.literal('file.delete'),
+  cid: zCid,
+})
+export type DeletePayload = z.infer<typeof zDeletePayload>
+
+export type SignedCreateUpload = WalletSigned<CreateUploadPayload>
+export type SignedCommit = WalletSigned<CommitPayload>
+export type SignedDelete = WalletSigned<DeletePayload>

@@ -1,0 +1,100 @@
+/**
+ * Typed client for the meta node API (one method per route of META_ROUTES).
+ *
+ * @example
+ * const meta = new MetaClient('http://127.0.0.1:7100')
+ * const info = await meta.info()
+ */
+import type { Dispatcher } from 'undici'
+import { jsonRequest } from './http.ts'
+import {
+  META_ROUTES, type CommitBody, type FileList, type FileRecordView, type MetaInfo, type NetworkStatus, type NodeView,
+  type PlanSegmentBody, type PlanSegmentResponse, type Placement, type ReadBody, type ReadResponse, type ReplaceShardBody, type UploadSession,
+} from './api.ts'
+import type { SignedCreateUpload, SignedDelete, SignedHeartbeatReplyT, SignedHeartbeatT } from './types.ts'
+
+export interface CallOptions {
+  signal?: AbortSignal
+  timeoutMs?: number
+}
+
+export class MetaClient {
+  readonly url: string
+  readonly #dispatcher: Dispatcher | undefined
+
+  constructor(url: string, options: { dispatcher?: Dispatcher } = {}) {
+    this.url = url.replace(/\/+$/, '')
+    this.#dispatcher = options.dispatcher
+  }
+
+  #path(route: string, params: Record<string, string> = {}): string {
+    return this.url + route.replace(/:(\w+)/g, (_, k: string) => encodeURIComponent(params[k] ?? ''))
+  }
+
+  #get<T>(route: string, params?: Record<string, string>, o: CallOptions = {}, query?: Record<string, string | number | undefined>): Promise<T> {
+    let url = this.#path(route, params)
+    const q = Object.entries(query ?? {}).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
+    if (q.length) url += '?' + q.join('&')
+    return jsonRequest<T>(url, { method: 'GET', dispatcher: this.#dispatcher, ...o })
+  }
+
+  #post<T>(route: string, params: Record<string, string> | undefined, body: unknown, o: CallOptions = {}): Promise<T> {
+    return jsonRequest<T>(this.#path(route, params), { method: 'POST', body, dispatcher: this.#dispatcher, ...o })
+  }
+
+  info(o?: CallOptions): Promise<MetaInfo> {
+    return this.#get(META_ROUTES.info, undefined, o)
+  }
+
+  heartbeat(body: SignedHeartbeatT, o?: CallOptions): Promise<SignedHeartbeatReplyT> {
+    return this.#post(META_ROUTES.heartbeat, undefined, body, o)
+  }
+
+  async nodes(o?: CallOptions): Promise<NodeView[]> {
+    return (await this.#get<{ nodes: NodeView[] }>(META_ROUTES.nodes, undefined, o)).nodes
+  }
+
+  status(o?: CallOptions): Promise<NetworkStatus> {
+    return this.#get(META_ROUTES.status, undefined, o)
+  }
+
+  createUpload(body: SignedCreateUpload, o?: CallOptions): Promise<UploadSession> {
+    return this.#post(META_ROUTES.uploads, undefined, body, o)
+  }
+
+  planSegment(uploadId: string, body: PlanSegmentBody, o?: CallOptions): Promise<PlanSegmentResponse> {
+    return this.#post(META_ROUTES.planSegment, { id: uploadId }, body, o)
+  }
+
+  async replaceShard(uploadId: string, body: ReplaceShardBody, o?: CallOptions): Promise<Placement> {
+    return (await this.#post<{ placement: Placement }>(META_ROUTES.replaceShard, { id: uploadId }, body, o)).placement
+  }
+
+  async commit(uploadId: string, body: CommitBody, o?: CallOptions): Promise<FileRecordView> {
+    return (await this.#post<{ file: FileRecordView }>(META_ROUTES.commit, { id: uploadId }, body, o)).file
+  }
+
+  async abort(uploadId: string, o?: CallOptions): Promise<void> {
+    await jsonRequest(this.#path(META_ROUTES.abort, { id: uploadId }), { method: 'DELETE', dispatcher: this.#dispatcher, ...o })
+  }
+
+  listFiles(query: { owner?: string; limit?: number; after?: string } = {}, o?: CallOptions): Promise<FileList> {
+    return this.#get(META_ROUTES.files, undefined, o, query)
+  }
+
+  file(cid: string, o?: CallOptions): Promise<FileRecordView> {
+    return this.#get(META_ROUTES.file, { cid }, o)
+  }
+
+  async fileDag(cid: string, o?: CallOptions): Promise<string[]> {
+    return (await this.#get<{ blocks: string[] }>(META_ROUTES.fileDag, { cid }, o)).blocks
+  }
+
+  read(cid: string, body: ReadBody = {}, o?: CallOptions): Promise<ReadResponse> {
+    return this.#post(META_ROUTES.read, { cid }, body, o)
+  }
+
+  deleteFile(cid: string, body: SignedDelete, o?: CallOptions): Promise<{ deleted: true; remainingOwners: number }> {
+    return this.#post(META_ROUTES.deleteFile, { cid }, body, o)
+  }
+}

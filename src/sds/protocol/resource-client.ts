@@ -1,0 +1,159 @@
+/**
+ * Typed client for a resource node's shard API, with end-to-end verification of what it reads:
+ * the node's chunk-hash list must hash to the shard id, and every chunk returned must match
+ * its hash, so a client never hands out a byte that differs from what was stored.
+ *
+ * @example
+ * const node = new ResourceClient()
+ * const receipt = await node.putShard({ url, ticket, shardId, data })
+ * const bytes = await node.getShard({ url, ticket, shardId, shardSize, offset: 0, length: 1024 })
+ */
+import { request, type Dispatcher } from 'undici'
+import { StratosError } from '../../errors.ts'
+import { CLIENT_SHARD_TIMEOUT_MS, SHARD_CHUNK_BYTES } from '../../limits.ts'
+import { SHARD_HEADERS, type ResourceNodeInfo } from './api.ts'
+import { TICKET_HEADER, type SignedReceipt, type SignedTicket } from './messages.ts'
+import { encodeTicketHeader } from './ticket.ts'
+import { chunkHashesMatch, chunkMatches } from './shard.ts'
+import { defaultDispatcher, jsonRequest, transportError, withTimeout } from './http.ts'
+
+export interface PutShardParameters {
+  url: string
+  ticket: SignedTicket
+  shardId: string
+  data: Uint8Array
+  signal?: AbortSignal
+  timeoutMs?: number
+}
+
+export interface GetShardParameters {
+  url: string
+  ticket: SignedTicket
+  shardId: string
+  shardSize: number
+  /** Byte range inside the shard; defaults to the whole shard. */
+  offset?: number
+  length?: number
+  /** Where to write the verified bytes (must be `length` long); a new buffer otherwise. */
+  into?: Uint8Array
+  signal?: AbortSignal
+  timeoutMs?: number
+}
+
+export class ResourceClient {
+  readonly #dispatcher: Dispatcher
+
+  constructor(options: { dispatcher?: Dispatcher } = {}) {
+    this.#dispatcher = options.dispatcher ?? defaultDispatcher()
+  }
+
+  info(url: string, o: { signal?: AbortSignal } = {}): Promise<ResourceNodeInfo> {
+    return jsonRequest(`${url}/v1/info`, { method: 'GET', dispatcher: this.#dispatcher, signal: o.signal })
+  }
+
+  async putShard(p: PutShardParameters): Promise<SignedReceipt> {
+    const url = `${p.url}/v1/shards/${p.shardId}`
+    const signal = withTimeout(p.signal, p.timeoutMs ?? CLIENT_SHARD_TIMEOUT_MS)
+    try {
+      const res = await request(url, {
+        method: 'PUT',
+        dispatcher: this.#dispatcher,
+        headers: { [TICKET_HEADER]: encodeTicketHeader(p.ticket), 'content-type': 'application/octet-stream', 'content-length': String(p.data.length) },
+        body: p.data,
+        signal,
+      })
+      const text = await res.body.text()
+      const body = text ? JSON.parse(text) : undefined
+      if (res.statusCode >= 400) throw StratosError.fromBody(body, res.statusCode)
+      return (body as { receipt: SignedReceipt }).receipt
+    } catch (e) {
+      if (e instanceof SyntaxError) throw new StratosError('UPSTREAM_ERROR', `${url} answered a body that is not JSON`)
+      throw transportError(e, url, p.signal)
+    }
+  }
+
+  /** Fetches and verifies a shard or a byte range of it. Throws HASH_MISMATCH if the node sends wrong bytes. */
+  async getShard(p: GetShardParameters): Promise<Uint8Array> {
+    const offset = p.offset ?? 0
+    const length = p.length ?? p.shardSize - offset
+    if (offset < 0 || length < 0 || offset + length > p.shardSize) {
+      throw new StratosError('RANGE_NOT_SATISFIABLE', `range ${offset}+${length} is outside shard of ${p.shardSize} bytes`)
+    }
+    const out = p.into ?? new Uint8Array(length)
+    if (length === 0) return out
+    // Fetch whole verification chunks around the asked range so every byte can be checked.
+    const firstChunk = Math.floor(offset / SHARD_CHUNK_BYTES)
+    const endChunk = Math.ceil((offset + length) / SHARD_CHUNK_BYTES)
+    const start = firstChunk * SHARD_CHUNK_BYTES
+    const end = Math.min(p.shardSize, endChunk * SHARD_CHUNK_BYTES)
+    const whole = start === 0 && end === p.shardSize
+    const url = `${p.url}/v1/shards/${p.shardId}`
+    const signal = withTimeout(p.signal, p.timeoutMs ?? CLIENT_SHARD_TIMEOUT_MS)
+    let res: Dispatcher.ResponseData
+    try {
+      res = await request(url, {
+        method: 'GET',
+        dispatcher: this.#dispatcher,
+        headers: { [TICKET_HEADER]: encodeTicketHeader(p.ticket), ...(whole ? {} : { range: `bytes=${start}-${end - 1}` }) },
+        signal,
+      })
+    } catch (e) {
+      throw transportError(e, url, p.signal)
+    }
+    if (res.statusCode >= 400) {
+      const text = await res.body.text().catch(() => '')
+      let body: unknown
+      try { body = JSON.parse(text) } catch { body = undefined }
+      throw StratosError.fromBody(body, res.statusCode)
+    }
+    if (res.statusCode !== (whole ? 200 : 206)) {
+      await res.body.dump().catch(() => {})
+      throw new StratosError('UPSTREAM_ERROR', `node answered HTTP ${res.statusCode} to a shard read`, { url })
+    }
+    const hashesHeader = res.headers[SHARD_HEADERS.chunkHashes]
+    const sizeHeader = Number(res.headers[SHARD_HEADERS.shardSize])
+    const chunkHashes = typeof hashesHeader === 'string' ? new Uint8Array(Buffer.from(hashesHeader, 'base64url')) : new Uint8Array(0)
+    if (sizeHeader !== p.shardSize || !chunkHashesMatch(p.shardId, p.shardSize, chunkHashes)) {
+      await res.body.dump().catch(() => {})
+      throw new StratosError('HASH_MISMATCH', 'node sent a chunk-hash list that does not match the shard id', { url })
+    }
+    // Stream the body, verifying each chunk as soon as it is complete; copy only the asked bytes out.
+    const span = end - start
+    const chunkBuf = new Uint8Array(Math.min(SHARD_CHUNK_BYTES, span))
+    let received = 0
+    let inChunk = 0
+    let chunkIndex = firstChunk
+    const finishChunk = (): void => {
+      const chunk = chunkBuf.subarray(0, inChunk)
+      if (!chunkMatches(chunkHashes, chunkIndex, chunk)) {
+        throw new StratosError('HASH_MISMATCH', `chunk ${chunkIndex} of shard ${p.shardId} does not match its hash`, { url, chunk: chunkIndex })
+      }
+      const chunkStart = chunkIndex * SHARD_CHUNK_BYTES
+      const from = Math.max(offset, chunkStart)
+      const to = Math.min(offset + length, chunkStart + inChunk)
+      if (to > from) out.set(chunk.subarray(from - chunkStart, to - chunkStart), from - offset)
+      chunkIndex++
+      inChunk = 0
+    }
+    try {
+      for await (const piece of res.body as AsyncIterable<Buffer>) {
+        let off = 0
+        while (off < piece.length) {
+          if (received >= span) throw new StratosError('SIZE_MISMATCH', 'node sent more bytes than asked', { url })
+          const chunkLen = Math.min(SHARD_CHUNK_BYTES, p.shardSize - chunkIndex * SHARD_CHUNK_BYTES)
+          const take = Math.min(chunkLen - inChunk, piece.length - off)
+          chunkBuf.set(piece.subarray(off, off + take), inChunk)
+          inChunk += take
+          off += take
+          received += take
+          if (inChunk === chunkLen) finishChunk()
+        }
+      }
+    } catch (e) {
+      res.body.destroy()
+      throw transportError(e, url, p.signal)
+    }
+    if (received !== span) throw new StratosError('SIZE_MISMATCH', `node sent ${received} of ${span} bytes`, { url })
+    return out
+  }
+}

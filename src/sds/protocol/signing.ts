@@ -1,0 +1,121 @@
+/**
+ * Signed messages. Two kinds of signer:
+ *  - nodes (meta and resource) sign with ed25519 → `NodeSigned<T>` carries signer address and public key;
+ *  - wallets sign with secp256k1 → `WalletSigned<T>` carries only the signature; the address is recovered.
+ * Every payload carries `chainId` and `expiresAt` (unix ms) and a nonce or serial; the domain
+ * tag keeps a signature for one message type from being valid for another.
+ */
+import { signingBytes, type CanonicalValue } from '../../crypto/canonical.ts'
+import { NodeKey, nodeAddressFromPublicKey, verifyNodeSignature } from '../../crypto/node-key.ts'
+import { WalletKey, recoverWalletAddress } from '../../crypto/wallet-key.ts'
+import { fromBase64Url, toBase64Url } from '../../crypto/hash.ts'
+import { StratosError } from '../../errors.ts'
+import { CLOCK_SKEW_MS } from '../../limits.ts'
+
+export const DOMAIN = {
+  ticket: 'stratos/ticket/v1',
+  receipt: 'stratos/receipt/v1',
+  heartbeat: 'stratos/heartbeat/v1',
+  heartbeatReply: 'stratos/heartbeat-reply/v1',
+  request: 'stratos/request/v1',
+} as const
+export type Domain = (typeof DOMAIN)[keyof typeof DOMAIN]
+
+export interface BasePayload {
+  chainId: string
+  expiresAt: number
+}
+
+export interface NodeSigned<T> {
+  payload: T
+  signer: string
+  key: string
+  signature: string
+}
+
+export interface WalletSigned<T> {
+  payload: T
+  signature: string
+}
+
+export function signAsNode<T extends BasePayload>(domain: Domain, key: NodeKey, payload: T): NodeSigned<T> {
+  const signature = key.sign(signingBytes(domain, payload as unknown as CanonicalValue))
+  return { payload, signer: key.address, key: toBase64Url(key.publicKey), signature: toBase64Url(signature) }
+}
+
+export interface VerifyOptions {
+  chainId: string
+  now: number
+  /** When set, the signer must be one of these addresses. */
+  trustedSigners?: ReadonlySet<string>
+}
+
+/** Checks signature, signer/key binding, chain id and expiry; throws a typed error on the first failure. */
+export function verifyNodeSigned<T extends BasePayload>(domain: Domain, msg: NodeSigned<T>, opts: VerifyOptions, code: 'INVALID_SIGNATURE' | 'TICKET_INVALID' = 'INVALID_SIGNATURE'): T {
+  let pub: Uint8Array, sig: Uint8Array
+  try {
+    pub = fromBase64Url(msg.key)
+    sig = fromBase64Url(msg.signature)
+  } catch {
+    throw new StratosError(code, 'signature or key is not base64url')
+  }
+  if (nodeAddressFromPublicKey(pub) !== msg.signer) throw new StratosError(code, 'signer address does not match its key')
+  if (!verifyNodeSignature(pub, signingBytes(domain, msg.payload as unknown as CanonicalValue), sig)) {
+    throw new StratosError(code, 'signature does not verify')
+  }
+  if (opts.trustedSigners && !opts.trustedSigners.has(msg.signer)) {
+    throw new StratosError('UNTRUSTED_ISSUER', `signer ${msg.signer} is not trusted here`, { signer: msg.signer })
+  }
+  checkFreshness(msg.payload, opts)
+  return msg.payload
+}
+
+export function signAsWallet<T extends BasePayload & { signer: string }>(key: WalletKey, payload: T): WalletSigned<T> {
+  if (payload.signer !== key.address) throw new StratosError('BAD_REQUEST', 'payload signer must be the signing wallet')
+  return { payload, signature: Buffer.from(key.sign(signingBytes(DOMAIN.request, payload as unknown as CanonicalValue))).toString('hex') }
+}
+
+/** Verifies a wallet request: the recovered address must equal payload.signer. */
+export function verifyWalletSigned<T extends BasePayload & { signer: string }>(msg: WalletSigned<T>, opts: VerifyOptions): T {
+  if (!/^[0-9a-f]{130}$/.test(msg.signature)) throw new StratosError('INVALID_SIGNATURE', 'signature must be 65 bytes of hex')
+  const addr = recoverWalletAddress(signingBytes(DOMAIN.request, msg.payload as unknown as CanonicalValue), Buffer.from(msg.signature, 'hex'))
+  if (addr === null || addr !== msg.payload.signer) throw new StratosError('INVALID_SIGNATURE', 'signature does not match the signer address')
+  checkFreshness(msg.payload, opts)
+  return msg.payload
+}
+
+function checkFreshness(payload: BasePayload, opts: VerifyOptions): void {
+  if (payload.chainId !== opts.chainId) {
+    throw new StratosError('WRONG_CHAIN', `message is for chain ${payload.chainId}, this is ${opts.chainId}`, { expected: opts.chainId, got: payload.chainId })
+  }
+  if (!Number.isSafeInteger(payload.expiresAt) || payload.expiresAt + CLOCK_SKEW_MS < opts.now) {
+    throw new StratosError('REQUEST_EXPIRED', 'message has expired', { expiresAt: payload.expiresAt, now: opts.now })
+  }
+}
+
+/**
+ * Remembers nonces until their message expires so a signed request cannot be replayed.
+ * Bounded: when full, the entries closest to expiry are dropped first (they would be
+ * rejected as expired soon anyway); `maxEntries` bounds memory.
+ */
+export class ReplayGuard {
+  readonly #seen = new Map<string, number>()
+  constructor(private readonly maxEntries = 1_000_000) {}
+
+  /** Returns false when the nonce was already used. */
+  check(nonce: string, expiresAt: number, now: number): boolean {
+    if (this.#seen.size >= this.maxEntries) this.#prune(now)
+    if (this.#seen.has(nonce)) return false
+    this.#seen.set(nonce, expiresAt + CLOCK_SKEW_MS)
+    return true
+  }
+
+  #prune(now: number): void {
+    for (const [n, exp] of this.#seen) if (exp < now) this.#seen.delete(n)
+    if (this.#seen.size >= this.maxEntries) {
+      const drop = Math.ceil(this.maxEntries / 10)
+      let i = 0
+      for (const n of this.#seen.keys()) { if (i++ >= drop) break; this.#seen.delete(n) }
+    }
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Injected components (js-libp2p style): every role takes its clock, randomness and logger
+ * from here so tests can make them deterministic.
+ */
+import { randomBytes as nodeRandomBytes } from 'node:crypto'
+import pino, { type Logger } from 'pino'
+
+export interface Clock {
+  /** Unix time in milliseconds. */
+  now(): number
+}
+
+export const systemClock: Clock = { now: () => Date.now() }
+
+/** A clock tests move by hand. */
+export class ManualClock implements Clock {
+  constructor(private t = 1_700_000_000_000) {}
+  now(): number { return this.t }
+  advance(ms: number): void { this.t += ms }
+  set(t: number): void { this.t = t }
+}
+
+export type RandomBytes = (n: number) => Uint8Array
+export const systemRandom: RandomBytes = (n) => new Uint8Array(nodeRandomBytes(n))
+
+/** Deterministic random source for tests (xorshift; not for keys in production). */
+export function seededRandom(seed: number): RandomBytes {
+  let s = seed >>> 0 || 1
+  return (n) => {
+    const out = new Uint8Array(n)
+    for (let i = 0; i < n; i++) {
+      s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0
+      out[i] = s & 0xff
+    }
+    return out
+  }
+}
+
+/** Uniform float in [0, 1) from a RandomBytes source. */
+export function randomFloat(random: RandomBytes): number {
+  const b = random(6)
+  let v = 0
+  for (const x of b) v = v * 256 + x
+  return v / 2 ** 48
+}
+
+export function randomHex(random: RandomBytes, bytes: number): string {
+  return Buffer.from(random(bytes)).toString('hex')
+}
+
+export type { Logger }
+
+/** JSON logs to stderr (pino); level from STRATOS_LOG_LEVEL, default 'info'; 'silent' in tests. */
+export function createLogger(name: string, level = process.env.STRATOS_LOG_LEVEL ?? 'info'): Logger {
+  return pino({ name, level }, pino.destination(2))
+}
+
+export const silentLogger: Logger = pino({ level: 'silent' })
+
+/** Lifecycle of every long-running role (js-libp2p Startable). */
+export interface Startable {
+  start(): Promise<void>
+  stop(): Promise<void>
+}
