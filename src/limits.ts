@@ -11,6 +11,8 @@ const MiB = 1024 * KiB
 export const UNIXFS_CHUNK_BYTES = 256 * KiB
 /** Kubo's balanced layout width. */
 export const UNIXFS_MAX_LINKS = 174
+/** Kubo's HAMTShardingSize: a directory whose links (name + CID bytes) exceed this becomes a HAMT. */
+export const UNIXFS_HAMT_THRESHOLD_BYTES = 256 * KiB
 /** A file is cut into segments of this size; each is erasure-coded independently. */
 export const DEFAULT_SEGMENT_BYTES = 32 * MiB
 /** Upper bound a client may ask for; bounds client and node memory per segment. */
@@ -52,12 +54,28 @@ export const MAX_JSON_BODY_BYTES = 32 * MiB
 export const MAX_SEGMENTS_PER_READ_REQUEST = 64
 /** Most files listed in one page. */
 export const MAX_LIST_PAGE = 1_000
+/** A heartbeat reply (signed by the meta node) is valid this long. */
+export const HEARTBEAT_REPLY_TTL_MS = 60_000
+/** Most nodes one shard of an upload may be placed on over its life (first plan + replacements). */
+export const MAX_PLACEMENTS_PER_SHARD = 16
+/** Most expired upload sessions (and, separately, used nonces) one sweep removes; the rest wait for the next sweep. */
+export const META_SWEEP_BATCH = 1_000
+/** Memory for decoded file records and their JSON on the meta node's read path (least recently used evicted). */
+export const META_RECORD_CACHE_BYTES = 64 * MiB
 
 // ---- Resource node ------------------------------------------------------------------
 /** Free space a node keeps in reserve and never fills with shards. */
 export const NODE_RESERVED_BYTES = 64 * MiB
 /** Most shard uploads a node accepts at once (bounds memory and file handles). */
 export const MAX_CONCURRENT_SHARD_WRITES = 32
+/** Write buffer of a shard upload's temp file (fs.WriteStream highWaterMark): fewer, larger write syscalls. */
+export const SHARD_WRITE_BUFFER_BYTES = 1 * MiB
+/** Read buffers a resource node keeps for reuse across shard reads (each SHARD_CHUNK_BYTES; bounds idle memory). */
+export const SHARD_READ_BUFFER_POOL = 16
+/** Shard files stat'ed at once when a resource node rebuilds its index at start. */
+export const STORE_SCAN_CONCURRENCY = 64
+/** A heartbeat's signature is valid this long (it is answered at once; the margin covers slow links and skew). */
+export const HEARTBEAT_TTL_MS = 30_000
 
 // ---- Client SDK -----------------------------------------------------------------------
 /** Segments encoded or decoded at once by a client (each holds (k+m)/k × segment bytes). */
@@ -71,6 +89,10 @@ export const CLIENT_HEDGE_AFTER_MS = 1_500
 /** Per-request timeouts for shard transfers. */
 export const CLIENT_SHARD_TIMEOUT_MS = 60_000
 export const CLIENT_CONTROL_TIMEOUT_MS = 15_000
+/** Wallet-signed requests a client makes (create upload, commit, delete) expire this long after signing. */
+export const CLIENT_REQUEST_TTL_MS = 5 * 60_000
+/** Segments whose read tickets a client asks for in one request (≤ MAX_SEGMENTS_PER_READ_REQUEST); the next window is fetched ahead. */
+export const CLIENT_READ_WINDOW_SEGMENTS = 16
 
 // ---- Ports (127.0.0.1) -------------------------------------------------------------------
 export const DEFAULT_PORTS = {
@@ -87,3 +109,15 @@ export function portsFromBase(base: number): { chainRest: number; ipfsApi: numbe
 
 export const DEVNET_CHAIN_ID = 'stratos-devnet-1'
 export const SOFTWARE_VERSION = '0.1.0'
+
+// ---- Devnet and CLI -----------------------------------------------------------------------
+/** Resource nodes `stratos devnet` starts when not told otherwise (k + m = 6 by default, so one per shard). */
+export const DEFAULT_DEVNET_RESOURCES = 6
+/** How long `stratos devnet` waits for every process to answer and every node to be online. */
+export const DEVNET_READY_TIMEOUT_MS = 60_000
+/** How often the devnet polls a starting process (and the meta node's node list) while waiting. */
+export const DEVNET_POLL_INTERVAL_MS = 100
+/** After SIGTERM, a child process gets this long to stop before it is killed with SIGKILL. */
+export const DEVNET_STOP_GRACE_MS = 5_000
+/** `stratos node …`: a graceful stop that takes longer than this exits anyway (code 1). */
+export const NODE_STOP_TIMEOUT_MS = 10_000

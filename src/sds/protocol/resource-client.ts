@@ -117,36 +117,27 @@ export class ResourceClient {
       await res.body.dump().catch(() => {})
       throw new StratosError('HASH_MISMATCH', 'node sent a chunk-hash list that does not match the shard id', { url })
     }
-    // Stream the body, verifying each chunk as soon as it is complete; copy only the asked bytes out.
+    // Stream the body straight into the destination (or a span buffer when the asked range is not
+    // chunk-aligned), verifying each chunk in place as soon as it is complete.
     const span = end - start
-    const chunkBuf = new Uint8Array(Math.min(SHARD_CHUNK_BYTES, span))
+    const aligned = start === offset && end === offset + length
+    const spanBuf = aligned ? out : new Uint8Array(span)
     let received = 0
-    let inChunk = 0
+    let verifiedUpTo = 0
     let chunkIndex = firstChunk
-    const finishChunk = (): void => {
-      const chunk = chunkBuf.subarray(0, inChunk)
-      if (!chunkMatches(chunkHashes, chunkIndex, chunk)) {
-        throw new StratosError('HASH_MISMATCH', `chunk ${chunkIndex} of shard ${p.shardId} does not match its hash`, { url, chunk: chunkIndex })
-      }
-      const chunkStart = chunkIndex * SHARD_CHUNK_BYTES
-      const from = Math.max(offset, chunkStart)
-      const to = Math.min(offset + length, chunkStart + inChunk)
-      if (to > from) out.set(chunk.subarray(from - chunkStart, to - chunkStart), from - offset)
-      chunkIndex++
-      inChunk = 0
-    }
     try {
       for await (const piece of res.body as AsyncIterable<Buffer>) {
-        let off = 0
-        while (off < piece.length) {
-          if (received >= span) throw new StratosError('SIZE_MISMATCH', 'node sent more bytes than asked', { url })
-          const chunkLen = Math.min(SHARD_CHUNK_BYTES, p.shardSize - chunkIndex * SHARD_CHUNK_BYTES)
-          const take = Math.min(chunkLen - inChunk, piece.length - off)
-          chunkBuf.set(piece.subarray(off, off + take), inChunk)
-          inChunk += take
-          off += take
-          received += take
-          if (inChunk === chunkLen) finishChunk()
+        if (received + piece.length > span) throw new StratosError('SIZE_MISMATCH', 'node sent more bytes than asked', { url })
+        spanBuf.set(piece, received)
+        received += piece.length
+        while (verifiedUpTo < received) {
+          const chunkEnd = Math.min(span, verifiedUpTo + SHARD_CHUNK_BYTES)
+          if (chunkEnd > received) break
+          if (!chunkMatches(chunkHashes, chunkIndex, spanBuf.subarray(verifiedUpTo, chunkEnd))) {
+            throw new StratosError('HASH_MISMATCH', `chunk ${chunkIndex} of shard ${p.shardId} does not match its hash`, { url, chunk: chunkIndex })
+          }
+          verifiedUpTo = chunkEnd
+          chunkIndex++
         }
       }
     } catch (e) {
@@ -154,6 +145,7 @@ export class ResourceClient {
       throw transportError(e, url, p.signal)
     }
     if (received !== span) throw new StratosError('SIZE_MISMATCH', `node sent ${received} of ${span} bytes`, { url })
+    if (!aligned) out.set(spanBuf.subarray(offset - start, offset - start + length))
     return out
   }
 }

@@ -1,0 +1,63 @@
+/**
+ * CPU time spent by a set of processes, so each operation can be reported as "CPU cost" next to
+ * its wall time. On a shared machine wall time depends on what else runs; CPU time much less.
+ *
+ * Our own process comes from process.cpuUsage(); others (the devnet's meta and resource nodes)
+ * from /proc/<pid>/stat (utime + stime, in clock ticks). Where /proc is missing (not Linux) the
+ * other processes count as zero and `complete` is false.
+ */
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+
+let ticksPerSecond: number | undefined
+
+function clockTicks(): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+    } catch {
+      ticksPerSecond = 100
+    }
+  }
+  return ticksPerSecond
+}
+
+/** utime + stime of a process in ms, or undefined when it cannot be read. */
+function processCpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const utime = Number(fields[11])
+    const stime = Number(fields[12])
+    return ((utime + stime) * 1000) / clockTicks()
+  } catch {
+    return undefined
+  }
+}
+
+export interface CpuSnapshot {
+  ms: number
+  complete: boolean
+}
+
+/** CPU ms used so far by this process plus the given other processes. */
+export function cpuSnapshot(otherPids: readonly number[] = []): CpuSnapshot {
+  const self = process.cpuUsage()
+  let ms = (self.user + self.system) / 1000
+  let complete = true
+  for (const pid of otherPids) {
+    const t = processCpuMs(pid)
+    if (t === undefined) complete = false
+    else ms += t
+  }
+  return { ms, complete }
+}
+
+/** Runs `fn` and returns its result with the CPU ms this process and `otherPids` spent meanwhile. */
+export async function withCpu<T>(otherPids: readonly number[], fn: () => Promise<T>): Promise<{ value: T; cpuMs: number }> {
+  const before = cpuSnapshot(otherPids)
+  const value = await fn()
+  const after = cpuSnapshot(otherPids)
+  return { value, cpuMs: after.ms - before.ms }
+}

@@ -1,0 +1,175 @@
+/**
+ * ResourceNode: wires the shard store, the HTTP server and the heartbeat loop of one resource
+ * node process (contract: /work/notes/roles.md). Starting never waits for the meta node: the
+ * heartbeat loop (and, without configured meta addresses, the trust-on-first-use lookup) keeps
+ * retrying in the background.
+ */
+import { mkdirSync } from 'node:fs'
+import { Agent } from 'undici'
+import { StratosError } from '../../errors.ts'
+import { HEARTBEAT_INTERVAL_MS } from '../../limits.ts'
+import { NodeKey } from '../../crypto/node-key.ts'
+import { MetaClient } from '../protocol/meta-client.ts'
+import { createLogger, systemClock, type Clock, type Logger, type Startable } from '../../util/components.ts'
+import { ShardStore } from './store.ts'
+import { ResourceServer } from './server.ts'
+import { HeartbeatLoop } from './heartbeat.ts'
+import { MetaTrust } from './meta-trust.ts'
+
+export interface ResourceNodeOptions {
+  /** Holds node-key.json (NodeKey.loadOrCreate), shards/, tmp/, corrupt/, meta.json. */
+  dataDir: string
+  /** Default '127.0.0.1'. */
+  host?: string
+  /** 0 = ephemeral. */
+  port: number
+  /** Meta node base URL, e.g. http://127.0.0.1:7100. */
+  metaUrl: string
+  chainId: string
+  /** Meta node addresses (stsds1…) whose tickets are accepted. If omitted: fetched from `${metaUrl}/v1/info` at start
+   *  and pinned in dataDir/meta.json (trust on first use; later starts require the same address). */
+  metaAddresses?: string[]
+  /** Default: free disk space at start minus NODE_RESERVED_BYTES. */
+  capacityBytes?: number
+  /** Default HEARTBEAT_INTERVAL_MS. */
+  heartbeatIntervalMs?: number
+  /** URL advertised in heartbeats; default the listening URL. */
+  publicUrl?: string
+  /** Default true. */
+  fsync?: boolean
+  clock?: Clock
+  logger?: Logger
+}
+
+type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped'
+
+export class ResourceNode implements Startable {
+  readonly address: string
+  readonly #options: ResourceNodeOptions
+  readonly #key: NodeKey
+  readonly #clock: Clock
+  readonly #logger: Logger
+  readonly #store: ShardStore
+  readonly #trust: MetaTrust
+  readonly #agent: Agent
+  readonly #server: ResourceServer
+  readonly #heartbeat: HeartbeatLoop
+  #state: State = 'new'
+  #startPromise: Promise<void> | undefined
+  #stopPromise: Promise<void> | undefined
+  #url: string | undefined
+
+  constructor(options: ResourceNodeOptions) {
+    validateOptions(options)
+    this.#options = options
+    mkdirSync(options.dataDir, { recursive: true })
+    this.#key = NodeKey.loadOrCreate(options.dataDir)
+    this.address = this.#key.address
+    this.#clock = options.clock ?? systemClock
+    this.#logger = options.logger ?? createLogger('resource')
+    this.#store = new ShardStore({ dataDir: options.dataDir, capacityBytes: options.capacityBytes, fsync: options.fsync, logger: this.#logger })
+    this.#trust = new MetaTrust({
+      dataDir: options.dataDir, chainId: options.chainId, metaUrl: options.metaUrl, addresses: options.metaAddresses, clock: this.#clock, logger: this.#logger,
+    })
+    this.#server = new ResourceServer({ store: this.#store, key: this.#key, chainId: options.chainId, trust: this.#trust, clock: this.#clock, logger: this.#logger })
+    // Own connection pool for control traffic to the meta node, closed on stop.
+    this.#agent = new Agent({ connections: 2, keepAliveTimeout: 10_000 })
+    this.#heartbeat = new HeartbeatLoop({
+      store: this.#store,
+      key: this.#key,
+      chainId: options.chainId,
+      meta: new MetaClient(options.metaUrl, { dispatcher: this.#agent }),
+      trust: this.#trust,
+      trustConfigured: options.metaAddresses !== undefined,
+      clock: this.#clock,
+      logger: this.#logger,
+      url: () => this.#options.publicUrl ?? this.url,
+      load: () => this.#server.load,
+      intervalMs: options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS,
+    })
+  }
+
+  /** Listening URL (valid after start). */
+  get url(): string {
+    if (!this.#url) throw new StratosError('INTERNAL', 'resource node is not started')
+    return this.#url
+  }
+
+  /** The node's shard store (for operators' tools and tests). */
+  get store(): ShardStore {
+    return this.#store
+  }
+
+  /** The node's heartbeat loop (for operators' tools and tests). */
+  get heartbeat(): HeartbeatLoop {
+    return this.#heartbeat
+  }
+
+  start(): Promise<void> {
+    if (this.#state === 'stopping' || this.#state === 'stopped') return Promise.reject(new StratosError('INTERNAL', 'a stopped resource node cannot start again'))
+    this.#startPromise ??= this.#start()
+    return this.#startPromise
+  }
+
+  async #start(): Promise<void> {
+    this.#state = 'starting'
+    try {
+      this.#trust.load()
+      await this.#store.start()
+      this.#url = await this.#server.listen(this.#options.host ?? '127.0.0.1', this.#options.port)
+      await this.#heartbeat.start()
+      this.#state = 'running'
+      this.#logger.info({ address: this.address, url: this.#url, metaUrl: this.#options.metaUrl, metaAddresses: [...this.#trust.issuers] }, 'resource node started')
+    } catch (e) {
+      await this.#shutdown()
+      this.#state = 'stopped'
+      throw e
+    }
+  }
+
+  /** Stops the heartbeat loop, then closes the server (transfers in progress get a short grace period). Idempotent. */
+  stop(): Promise<void> {
+    this.#stopPromise ??= (async () => {
+      await this.#startPromise?.catch(() => {})
+      this.#state = 'stopping'
+      await this.#shutdown()
+      this.#state = 'stopped'
+      this.#logger.info({ address: this.address }, 'resource node stopped')
+    })()
+    return this.#stopPromise
+  }
+
+  async #shutdown(): Promise<void> {
+    await this.#heartbeat.stop()
+    await this.#server.close()
+    await this.#store.stop()
+    await this.#agent.close().catch(() => {})
+  }
+}
+
+export async function startResourceNode(options: ResourceNodeOptions): Promise<ResourceNode> {
+  const node = new ResourceNode(options)
+  await node.start()
+  return node
+}
+
+/** Refuses option values that would only fail later, far from their cause. */
+function validateOptions(o: ResourceNodeOptions): void {
+  const bad = (what: string): never => { throw new StratosError('NETWORK_CONFIG', `resource node: ${what}`) }
+  if (!o.dataDir) bad('dataDir is required')
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65_535) bad(`port ${o.port} is not a TCP port`)
+  if (!isHttpUrl(o.metaUrl)) bad(`metaUrl ${o.metaUrl} is not an http(s) URL`)
+  if (o.publicUrl !== undefined && !isHttpUrl(o.publicUrl)) bad(`publicUrl ${o.publicUrl} is not an http(s) URL`)
+  if (o.capacityBytes !== undefined && !(Number.isSafeInteger(o.capacityBytes) && o.capacityBytes >= 0)) bad(`capacityBytes ${o.capacityBytes} is not a byte count`)
+  if (o.heartbeatIntervalMs !== undefined && !(Number.isSafeInteger(o.heartbeatIntervalMs) && o.heartbeatIntervalMs > 0)) bad(`heartbeatIntervalMs ${o.heartbeatIntervalMs} must be a positive integer`)
+  if (!o.chainId) bad('chainId is required')
+}
+
+function isHttpUrl(u: string): boolean {
+  try {
+    const p = new URL(u).protocol
+    return p === 'http:' || p === 'https:'
+  } catch {
+    return false
+  }
+}

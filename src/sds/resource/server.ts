@@ -1,0 +1,224 @@
+/**
+ * The resource node's HTTP API on plain node:http (shard bodies stream straight between the
+ * socket and the store, no framework in the path).
+ *
+ *   GET  /v1/info            → ResourceNodeInfo
+ *   PUT  /v1/shards/:id      ticket (op put) + raw body of exactly ticket.size bytes → 201/200 { receipt }
+ *   GET  /v1/shards/:id      ticket (op get) [+ Range] → verified bytes (200/206)
+ *   HEAD /v1/shards/:id      same headers as GET, no body
+ *
+ * Every refusal is a typed ErrorBody JSON (sendError). Nothing is stored unless the bytes
+ * hash to the id; an aborted upload leaves no file behind (the store removes its temp file).
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import { StratosError, toStratosError } from '../../errors.ts'
+import { MAX_CONCURRENT_SHARD_WRITES, MAX_SHARD_BYTES, SOFTWARE_VERSION, TICKET_TTL_MS } from '../../limits.ts'
+import { toBase64Url } from '../../crypto/hash.ts'
+import type { NodeKey } from '../../crypto/node-key.ts'
+import { RESOURCE_ROUTES, SHARD_HEADERS, type ResourceNodeInfo } from '../protocol/api.ts'
+import { TICKET_HEADER, type SignedReceipt } from '../protocol/messages.ts'
+import { isShardId } from '../protocol/shard.ts'
+import { DOMAIN, signAsNode } from '../protocol/signing.ts'
+import { verifyTicket } from '../protocol/ticket.ts'
+import { closeServer, listen, sendError, sendJson } from '../../util/http-server.ts'
+import type { Clock, Logger } from '../../util/components.ts'
+import type { ShardStore } from './store.ts'
+import { parseRange } from './range.ts'
+
+export interface ResourceServerComponents {
+  store: ShardStore
+  key: NodeKey
+  chainId: string
+  /** Meta node addresses whose tickets are accepted right now (may change while running). */
+  trust: { readonly issuers: ReadonlySet<string> }
+  clock: Clock
+  logger: Logger
+  /** Default MAX_CONCURRENT_SHARD_WRITES. */
+  maxConcurrentWrites?: number
+}
+
+const SHARD_PREFIX = RESOURCE_ROUTES.shard.slice(0, RESOURCE_ROUTES.shard.indexOf(':id'))
+
+export class ResourceServer {
+  readonly #c: ResourceServerComponents
+  readonly #server: http.Server
+  readonly #maxWrites: number
+  /** Requests that sent `Expect: 100-continue`: they get the interim response once the body is wanted. */
+  readonly #expectsContinue = new WeakSet<IncomingMessage>()
+  #writes = 0
+  #load = 0
+  #url: string | undefined
+
+  constructor(components: ResourceServerComponents) {
+    this.#c = components
+    this.#maxWrites = components.maxConcurrentWrites ?? MAX_CONCURRENT_SHARD_WRITES
+    this.#server = http.createServer({ noDelay: true }, (req, res) => this.#onRequest(req, res))
+    this.#server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      this.#expectsContinue.add(req)
+      this.#onRequest(req, res)
+    })
+  }
+
+  /** Transfers (shard reads and writes) in progress. */
+  get load(): number {
+    return this.#load
+  }
+
+  get url(): string {
+    if (!this.#url) throw new StratosError('INTERNAL', 'resource server is not listening')
+    return this.#url
+  }
+
+  async listen(host: string, port: number): Promise<string> {
+    this.#url = await listen(this.#server, host, port)
+    return this.#url
+  }
+
+  /** Stops accepting connections; transfers in progress get a short grace period (closeServer). */
+  async close(): Promise<void> {
+    if (this.#server.listening) await closeServer(this.#server)
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    // Errors of a connection that went away surface through the handlers; never as uncaught events.
+    req.on('error', noop)
+    res.on('error', noop)
+    this.#route(req, res).catch((e: unknown) => this.#fail(req, res, e))
+  }
+
+  async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = req.url ?? '/'
+    const q = raw.indexOf('?')
+    const path = q === -1 ? raw : raw.slice(0, q)
+    const method = req.method ?? 'GET'
+    if (path === RESOURCE_ROUTES.info) {
+      if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET, HEAD')
+      return this.#info(res)
+    }
+    if (path.startsWith(SHARD_PREFIX)) {
+      const id = path.slice(SHARD_PREFIX.length)
+      if (!isShardId(id)) throw new StratosError('BAD_REQUEST', 'shard id is 64 lowercase hex characters')
+      switch (method) {
+        case 'PUT': return this.#put(req, res, id)
+        case 'GET': return this.#get(req, res, id, false)
+        case 'HEAD': return this.#get(req, res, id, true)
+        default: return methodNotAllowed(res, 'GET, HEAD, PUT')
+      }
+    }
+    throw new StratosError('NOT_FOUND', `no route ${method} ${path}`)
+  }
+
+  async #info(res: ServerResponse): Promise<void> {
+    const stats = await this.#c.store.stats()
+    const info: ResourceNodeInfo = {
+      address: this.#c.key.address,
+      key: toBase64Url(this.#c.key.publicKey),
+      version: SOFTWARE_VERSION,
+      chainId: this.#c.chainId,
+      ...stats,
+      load: this.#load,
+    }
+    sendJson(res, 200, info)
+  }
+
+  async #put(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    const { store, key, chainId, clock } = this.#c
+    const ticket = verifyTicket({
+      header: req.headers[TICKET_HEADER], chainId, now: clock.now(), trustedIssuers: this.#c.trust.issuers, node: key.address, op: 'put', shard: id,
+    })
+    const declared = req.headers['content-length']
+    if (declared === undefined) throw new StratosError('BAD_REQUEST', 'a shard PUT needs a Content-Length header')
+    const length = Number(declared)
+    if (length !== ticket.size) {
+      throw new StratosError('SIZE_MISMATCH', `Content-Length ${length} differs from the ticket's ${ticket.size} bytes`, { expected: ticket.size, got: length })
+    }
+    if (!store.has(id) && this.#writes >= this.#maxWrites) {
+      throw new StratosError('NODE_UNAVAILABLE', `node is busy: ${this.#writes} shard uploads in progress`, { retryable: true })
+    }
+    this.#writes++
+    this.#load++
+    try {
+      const { created } = await store.put(id, ticket.size, req, {
+        onAccept: () => { if (this.#expectsContinue.has(req)) res.writeContinue() },
+      })
+      const now = clock.now()
+      const receipt: SignedReceipt = signAsNode(DOMAIN.receipt, key, {
+        v: 1, chainId, node: key.address, shard: id, size: ticket.size, serial: ticket.serial, storedAt: now, expiresAt: now + TICKET_TTL_MS,
+      })
+      sendJson(res, created ? 201 : 200, { receipt })
+      this.#c.logger.debug({ shard: id, size: ticket.size, created }, 'shard stored')
+    } finally {
+      this.#writes--
+      this.#load--
+    }
+  }
+
+  async #get(req: IncomingMessage, res: ServerResponse, id: string, head: boolean): Promise<void> {
+    const { store, key, chainId, clock } = this.#c
+    const ticket = verifyTicket({
+      header: req.headers[TICKET_HEADER], chainId, now: clock.now(), trustedIssuers: this.#c.trust.issuers, node: key.address, op: 'get', shard: id,
+    })
+    const size = store.sizeOf(id)
+    if (size === undefined) throw new StratosError('SHARD_NOT_FOUND', `shard ${id} is not stored here`, { shard: id })
+    if (ticket.size !== size) throw new StratosError('TICKET_MISMATCH', `ticket says ${ticket.size} bytes, the shard has ${size}`, { expected: size, got: ticket.size })
+    let range
+    try {
+      range = parseRange(req.headers.range, size)
+    } catch (e) {
+      res.setHeader('content-range', `bytes */${size}`)
+      throw e
+    }
+    const reader = await store.openRead(id, range.start, range.end)
+    this.#load++
+    try {
+      const headers: http.OutgoingHttpHeaders = {
+        'content-type': 'application/octet-stream',
+        'content-length': reader.length,
+        'accept-ranges': 'bytes',
+        [SHARD_HEADERS.shardSize]: size,
+        [SHARD_HEADERS.chunkHashes]: toBase64Url(reader.chunkHashes),
+        ...(range.partial ? { 'content-range': `bytes ${range.start}-${range.end - 1}/${size}` } : {}),
+      }
+      const status = range.partial ? 206 : 200
+      if (head) {
+        res.writeHead(status, headers)
+        res.end()
+        return
+      }
+      // Headers leave with the first verified chunk, so a corrupt first chunk still gets a JSON error.
+      await reader.pipeTo(res, { onFirstChunk: () => res.writeHead(status, headers) })
+      if (!res.headersSent) res.writeHead(status, headers)
+      res.end()
+    } finally {
+      this.#load--
+      await reader.close()
+    }
+  }
+
+  #fail(req: IncomingMessage, res: ServerResponse, e: unknown): void {
+    const err = toStratosError(e)
+    const log = this.#c.logger
+    if (err.code === 'INTERNAL' || err.code === 'SHARD_CORRUPT') log.error({ err: e, method: req.method, url: req.url }, 'request failed')
+    else log.debug({ code: err.code, method: req.method, url: req.url }, 'request refused')
+    if (res.headersSent || res.destroyed) {
+      res.destroy()
+      return
+    }
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
+    if (hasBody && !req.complete) {
+      // The body was not (fully) read. A plausible shard body is drained so the connection stays
+      // usable and the client reads this answer; anything larger is cut off after the answer.
+      const declared = Number(req.headers['content-length'])
+      if (!(declared <= MAX_SHARD_BYTES)) res.setHeader('connection', 'close')
+      else req.resume()
+    }
+    sendError(res, err)
+  }
+}
+
+function methodNotAllowed(res: ServerResponse, allow: string): void {
+  res.setHeader('allow', allow)
+  sendError(res, new StratosError('METHOD_NOT_ALLOWED', `use ${allow}`))
+}
+
+function noop(): void {}

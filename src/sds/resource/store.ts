@@ -1,0 +1,437 @@
+/**
+ * ShardStore: the resource node's content-addressed shard directory.
+ *
+ *   DATA/shards/<id[0:2]>/<id[2:4]>/<id>   one file per shard (format: shard-file.ts)
+ *   DATA/tmp/                              uploads in progress (emptied at start)
+ *   DATA/corrupt/<id>                      shards that failed verification, kept for inspection
+ *
+ * Writes stream into a temp file while hashing, are checked (exact size, id) before an atomic
+ * rename, and are idempotent. Reads verify every chunk before handing out its bytes (see
+ * shard-reader.ts). The in-memory index (id → size) and the used-bytes accounting are rebuilt
+ * at start from `stat` alone, so a node with many shards starts fast. A process killed at any
+ * moment leaves only whole, verified-at-write shards in shards/ and garbage in tmp/.
+ */
+import { randomBytes } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
+import { mkdir, open, readdir, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { Readable } from 'node:stream'
+import { StratosError, toStratosError } from '../../errors.ts'
+import {
+  MAX_SHARD_BYTES, NODE_RESERVED_BYTES, SHARD_CHUNK_BYTES, SHARD_READ_BUFFER_POOL, SHARD_WRITE_BUFFER_BYTES, STORE_SCAN_CONCURRENCY,
+} from '../../limits.ts'
+import { chunkHashesMatch, isShardId, ShardHasher } from '../protocol/shard.ts'
+import { silentLogger, type Logger } from '../../util/components.ts'
+import { decodeShardHeader, encodeShardHeader, shardFileBytes, shardHeaderBytes, shardSizeFromFileBytes } from './shard-file.ts'
+import { drainSource, pumpInto } from './pump.ts'
+import { ShardReader, type ShardReaderHost } from './shard-reader.ts'
+
+export interface ShardStoreOptions {
+  dataDir: string
+  /** Bytes of shards this node may hold; default: free disk space at start (plus shards already held) minus reservedBytes. */
+  capacityBytes?: number
+  /** Disk space never filled with shards; default NODE_RESERVED_BYTES. */
+  reservedBytes?: number
+  /** fdatasync each shard and fsync its directory before acknowledging (default true). */
+  fsync?: boolean
+  logger?: Logger
+}
+
+export interface StoreStats {
+  capacityBytes: number
+  usedBytes: number
+  freeBytes: number
+  shardCount: number
+}
+
+export interface PutOptions {
+  signal?: AbortSignal
+  /** Called once the store has accepted the write (room reserved), just before it starts reading the body. */
+  onAccept?: () => void
+}
+
+export interface PutResult {
+  /** false when the shard was already stored (the body was drained and discarded). */
+  created: boolean
+  size: number
+}
+
+const HEX2 = /^[0-9a-f]{2}$/
+
+export class ShardStore {
+  readonly dataDir: string
+  readonly shardsDir: string
+  readonly tmpDir: string
+  readonly corruptDir: string
+  readonly #options: ShardStoreOptions
+  readonly #logger: Logger
+  readonly #fsync: boolean
+  readonly #reservedBytes: number
+  /** id → shard size (data bytes). */
+  readonly #index = new Map<string, number>()
+  /** Renames in progress, so two uploads of one id publish it once. */
+  readonly #committing = new Map<string, Promise<void>>()
+  readonly #corrupt = new Set<string>()
+  readonly #knownDirs = new Set<string>()
+  readonly #buffers: Buffer[] = []
+  readonly #host: ShardReaderHost
+  #capacityBytes = 0
+  /** Bytes of stored shard files (header + data). */
+  #usedBytes = 0
+  /** Bytes reserved by writes in progress. */
+  #inflightBytes = 0
+  #started = false
+
+  constructor(options: ShardStoreOptions) {
+    this.#options = options
+    this.dataDir = options.dataDir
+    this.shardsDir = join(options.dataDir, 'shards')
+    this.tmpDir = join(options.dataDir, 'tmp')
+    this.corruptDir = join(options.dataDir, 'corrupt')
+    this.#logger = options.logger ?? silentLogger
+    this.#fsync = options.fsync ?? true
+    this.#reservedBytes = options.reservedBytes ?? NODE_RESERVED_BYTES
+    this.#host = {
+      corrupt: (id, problem, details) => this.#quarantine(id, problem, details),
+      acquireBuffer: () => this.#buffers.pop() ?? Buffer.allocUnsafeSlow(SHARD_CHUNK_BYTES),
+      releaseBuffer: (b) => { if (this.#buffers.length < SHARD_READ_BUFFER_POOL && b.length === SHARD_CHUNK_BYTES) this.#buffers.push(b) },
+    }
+  }
+
+  /** Creates the directories, removes upload leftovers and rebuilds the index from the files on disk. */
+  async start(): Promise<void> {
+    if (this.#started) return
+    await Promise.all([this.shardsDir, this.tmpDir, this.corruptDir].map((d) => mkdir(d, { recursive: true })))
+    const leftovers = await readdir(this.tmpDir)
+    await Promise.all(leftovers.map((name) => rm(join(this.tmpDir, name), { force: true, recursive: true })))
+    if (leftovers.length) this.#logger.info({ count: leftovers.length }, 'removed unfinished uploads from tmp/')
+    await this.#scan()
+    // Quarantined shards the meta node may not have heard about (a crash before the next heartbeat):
+    // report again every one this node does not hold (any more). Reporting twice is harmless.
+    for (const name of await readdir(this.corruptDir)) {
+      const id = name.slice(0, 64)
+      if (isShardId(id) && !this.#index.has(id)) this.#corrupt.add(id)
+    }
+    const diskAvailable = await this.#diskAvailable()
+    this.#capacityBytes = this.#options.capacityBytes ?? this.#usedBytes + Math.max(0, diskAvailable - this.#reservedBytes)
+    this.#started = true
+    this.#logger.info({ shards: this.#index.size, usedBytes: this.#usedBytes, capacityBytes: this.#capacityBytes }, 'shard store ready')
+  }
+
+  has(id: string): boolean {
+    return this.#index.has(id)
+  }
+
+  /** Size of a stored shard, undefined when not stored. */
+  sizeOf(id: string): number | undefined {
+    return this.#index.get(id)
+  }
+
+  ids(): IterableIterator<string> {
+    return this.#index.keys()
+  }
+
+  get shardCount(): number {
+    return this.#index.size
+  }
+
+  /** Path of a shard's file (whether or not it exists). */
+  pathOf(id: string): string {
+    return join(this.#dirOf(id), id)
+  }
+
+  async stats(): Promise<StoreStats> {
+    const free = this.#freeBytes(await this.#diskAvailable())
+    return { capacityBytes: this.#capacityBytes, usedBytes: this.#usedBytes, freeBytes: free, shardCount: this.#index.size }
+  }
+
+  /** Shards found corrupt (and quarantined) that the meta node has not acknowledged yet. */
+  pendingCorrupt(): string[] {
+    return [...this.#corrupt]
+  }
+
+  /** The meta node has received these corrupt reports. */
+  ackCorrupt(ids: Iterable<string>): void {
+    for (const id of ids) this.#corrupt.delete(id)
+  }
+
+  /**
+   * Stores a shard from a byte stream. Checks room before reading a byte (INSUFFICIENT_STORAGE),
+   * then streams into tmp/ while hashing; the exact size (SIZE_MISMATCH) and the id
+   * (HASH_MISMATCH) are checked before the atomic rename. On any failure the temp file is gone
+   * and nothing is stored. An id already stored is drained and acknowledged (idempotent).
+   */
+  async put(id: string, size: number, body: Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
+    this.#assertStarted()
+    if (!isShardId(id)) throw new StratosError('BAD_REQUEST', 'shard id is 64 lowercase hex characters')
+    if (!Number.isSafeInteger(size) || size < 1) throw new StratosError('BAD_REQUEST', `invalid shard size ${size}`)
+    if (size > MAX_SHARD_BYTES) throw new StratosError('PAYLOAD_TOO_LARGE', `shard of ${size} bytes exceeds the ${MAX_SHARD_BYTES}-byte limit`)
+    const source = body instanceof Readable ? body : Readable.from(body, { objectMode: false })
+
+    const storedSize = this.#index.get(id)
+    if (storedSize !== undefined) {
+      // The id commits to the size; a different size cannot be this shard (and must not get a receipt).
+      if (storedSize !== size) throw new StratosError('SIZE_MISMATCH', `shard ${id} has ${storedSize} bytes, not ${size}`, { expected: storedSize, got: size })
+      options.onAccept?.()
+      const got = await drainSource(source, size, options.signal)
+      if (got !== size) throw new StratosError('SIZE_MISMATCH', `expected ${size} bytes, got ${got}`, { expected: size, got })
+      return { created: false, size }
+    }
+
+    const fileBytes = shardFileBytes(size)
+    await this.#reserve(fileBytes)
+    const tmp = join(this.tmpDir, `${id}.${randomBytes(6).toString('hex')}.tmp`)
+    let fh: FileHandle | undefined
+    let published = false
+    try {
+      // The data goes in after the room left for the header; the stream owns (and closes) its fd,
+      // and only closes it once its last write is done, so no write can outlive a failure.
+      const sink = createWriteStream(tmp, { flags: 'wx', mode: 0o644, start: shardHeaderBytes(size), highWaterMark: SHARD_WRITE_BUFFER_BYTES })
+      const sinkClosed = new Promise<void>((resolve) => sink.once('close', () => resolve()))
+      sink.on('error', () => {}) // reported through pumpInto
+      const hasher = new ShardHasher()
+      options.onAccept?.()
+      try {
+        await pumpInto(source, sink, (piece) => {
+          if (hasher.size + piece.length > size) throw new StratosError('SIZE_MISMATCH', `body is longer than the expected ${size} bytes`, { expected: size })
+          hasher.update(piece)
+        }, options.signal)
+      } finally {
+        await sinkClosed
+      }
+      if (hasher.size !== size) throw new StratosError('SIZE_MISMATCH', `expected ${size} bytes, got ${hasher.size}`, { expected: size, got: hasher.size })
+      const digest = hasher.digest()
+      if (digest.id !== id) throw new StratosError('HASH_MISMATCH', 'the bytes do not hash to the shard id', { expected: id, got: digest.id })
+      fh = await open(tmp, 'r+')
+      await writeFully(fh, encodeShardHeader(size, digest.chunkHashes), 0)
+      if (this.#fsync) await fh.datasync()
+      await fh.close()
+      fh = undefined
+      const created = await this.#publish(id, size, tmp)
+      published = true
+      return { created, size }
+    } catch (e) {
+      throw mapWriteError(e)
+    } finally {
+      this.#inflightBytes -= fileBytes
+      if (fh) await fh.close().catch(() => {})
+      if (!published) await rm(tmp, { force: true }).catch(() => {})
+    }
+  }
+
+  /**
+   * Opens a verified reader of bytes [start, end) of a shard. The stored chunk-hash list is checked
+   * against the id here; each chunk is checked as it is read. SHARD_NOT_FOUND, RANGE_NOT_SATISFIABLE,
+   * SHARD_CORRUPT (the file is then quarantined and reported).
+   */
+  async openRead(id: string, start = 0, end?: number): Promise<ShardReader> {
+    this.#assertStarted()
+    const size = isShardId(id) ? this.#index.get(id) : undefined
+    if (size === undefined) throw new StratosError('SHARD_NOT_FOUND', `shard ${id} is not stored here`, { shard: id })
+    const stop = end ?? size
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(stop) || start < 0 || stop > size || start > stop) {
+      throw new StratosError('RANGE_NOT_SATISFIABLE', `range [${start}, ${stop}) is outside the ${size}-byte shard`, { size })
+    }
+    let fh: FileHandle
+    try {
+      fh = await open(this.pathOf(id), 'r')
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        // Deleted meanwhile (fine) or lost behind our back (report it).
+        if (this.#index.has(id)) throw await this.#quarantine(id, 'file is missing')
+        throw new StratosError('SHARD_NOT_FOUND', `shard ${id} is not stored here`, { shard: id })
+      }
+      throw toStratosError(e)
+    }
+    try {
+      const headerBytes = shardHeaderBytes(size)
+      const header = Buffer.allocUnsafe(headerBytes)
+      const { bytesRead } = await fh.read(header, 0, headerBytes, 0)
+      const decoded = decodeShardHeader(header.subarray(0, bytesRead), size)
+      if ('problem' in decoded) throw await this.#quarantine(id, decoded.problem)
+      if (!chunkHashesMatch(id, size, decoded.chunkHashes)) throw await this.#quarantine(id, 'chunk-hash list does not hash to the id')
+      return new ShardReader({ id, size, chunkHashes: decoded.chunkHashes, start, end: stop, fh, dataOffset: headerBytes, host: this.#host })
+    } catch (e) {
+      await fh.close().catch(() => {})
+      throw e
+    }
+  }
+
+  /** Deletes a shard; false when it was not stored. Readers already open finish their read. */
+  async delete(id: string): Promise<boolean> {
+    this.#assertStarted()
+    const size = this.#index.get(id)
+    if (size === undefined) return false
+    this.#forget(id, size)
+    await rm(this.pathOf(id), { force: true })
+    return true
+  }
+
+  async stop(): Promise<void> {
+    this.#buffers.length = 0
+  }
+
+  #assertStarted(): void {
+    if (!this.#started) throw new StratosError('INTERNAL', 'shard store is not started')
+  }
+
+  #dirOf(id: string): string {
+    return join(this.shardsDir, id.slice(0, 2), id.slice(2, 4))
+  }
+
+  #forget(id: string, size: number): void {
+    this.#index.delete(id)
+    this.#usedBytes -= shardFileBytes(size)
+  }
+
+  async #diskAvailable(): Promise<number> {
+    const s = await statfs(this.dataDir)
+    return Number(s.bavail) * Number(s.bsize)
+  }
+
+  #freeBytes(diskAvailable: number): number {
+    const byQuota = this.#capacityBytes - this.#usedBytes - this.#inflightBytes
+    const byDisk = diskAvailable - this.#reservedBytes - this.#inflightBytes
+    return Math.max(0, Math.min(byQuota, byDisk))
+  }
+
+  /** Reserves room for a write; the check and the reservation happen in one synchronous step. */
+  async #reserve(fileBytes: number): Promise<void> {
+    const diskAvailable = await this.#diskAvailable()
+    const free = this.#freeBytes(diskAvailable)
+    if (fileBytes > free) {
+      throw new StratosError('INSUFFICIENT_STORAGE', `no room for a ${fileBytes}-byte shard (${free} bytes free)`, { needed: fileBytes, free })
+    }
+    this.#inflightBytes += fileBytes
+  }
+
+  /** Renames a finished temp file into place, once per id even under concurrent uploads. */
+  async #publish(id: string, size: number, tmp: string): Promise<boolean> {
+    for (let pending = this.#committing.get(id); pending; pending = this.#committing.get(id)) await pending
+    if (this.#index.has(id)) {
+      await rm(tmp, { force: true })
+      return false
+    }
+    const dir = this.#dirOf(id)
+    const work = (async () => {
+      await this.#ensureDir(dir)
+      await rename(tmp, join(dir, id))
+      if (this.#fsync) await fsyncDir(dir)
+      this.#index.set(id, size)
+      this.#usedBytes += shardFileBytes(size)
+      this.#corrupt.delete(id) // a good copy is back
+    })()
+    this.#committing.set(id, work.catch(() => {}))
+    try {
+      await work
+    } finally {
+      this.#committing.delete(id)
+    }
+    return true
+  }
+
+  async #ensureDir(dir: string): Promise<void> {
+    if (this.#knownDirs.has(dir)) return
+    const made = await mkdir(dir, { recursive: true })
+    // A new directory entry must itself be durable before the shard renamed into it is.
+    if (made !== undefined && this.#fsync) {
+      await fsyncDir(dirname(dir))
+      await fsyncDir(dirname(dirname(dir)))
+    }
+    this.#knownDirs.add(dir)
+  }
+
+  /** Moves a shard that failed verification to corrupt/, forgets it and records it for the next heartbeat. */
+  async #quarantine(id: string, problem: string, details: Record<string, unknown> = {}): Promise<StratosError> {
+    const size = this.#index.get(id)
+    if (size !== undefined) {
+      this.#forget(id, size)
+      this.#corrupt.add(id)
+      try {
+        await rename(this.pathOf(id), join(this.corruptDir, id))
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.#logger.error({ err: e, shard: id }, 'could not move a corrupt shard to corrupt/')
+      }
+      this.#logger.warn({ shard: id, problem, ...details }, 'shard failed verification: quarantined')
+    }
+    return new StratosError('SHARD_CORRUPT', `shard ${id} failed verification on this node`, { shard: id, ...details })
+  }
+
+  /** Rebuilds the index from shards/ using stat only; files that cannot be shards are quarantined. */
+  async #scan(): Promise<void> {
+    const files: { id: string; path: string }[] = []
+    for (const a of await readdir(this.shardsDir)) {
+      if (!HEX2.test(a)) continue
+      for (const b of await readdirOrEmpty(join(this.shardsDir, a))) {
+        if (!HEX2.test(b)) continue
+        const dir = join(this.shardsDir, a, b)
+        this.#knownDirs.add(dir)
+        for (const name of await readdirOrEmpty(dir)) {
+          if (isShardId(name) && name.startsWith(a + b)) files.push({ id: name, path: join(dir, name) })
+          else this.#logger.warn({ path: join(dir, name) }, 'ignoring a file that is not a shard')
+        }
+      }
+    }
+    const misfits: string[] = []
+    await forEachLimit(files, STORE_SCAN_CONCURRENCY, async ({ id, path }) => {
+      const st = await stat(path)
+      const size = st.isFile() ? shardSizeFromFileBytes(st.size) : undefined
+      if (size === undefined) {
+        misfits.push(id)
+        return
+      }
+      this.#index.set(id, size)
+      this.#usedBytes += shardFileBytes(size)
+    })
+    for (const id of misfits) {
+      this.#corrupt.add(id)
+      await rename(this.pathOf(id), join(this.corruptDir, id)).catch(() => {})
+      this.#logger.warn({ shard: id }, 'shard file has an impossible length: quarantined')
+    }
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR' || (e as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw e
+  }
+}
+
+async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++])
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+}
+
+async function writeFully(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+  let off = 0
+  while (off < data.length) {
+    const { bytesWritten } = await fh.write(data, off, data.length - off, position + off)
+    off += bytesWritten
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined
+  try {
+    fh = await open(dir, 'r')
+    await fh.sync()
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic.
+  } finally {
+    await fh?.close().catch(() => {})
+  }
+}
+
+function mapWriteError(e: unknown): StratosError {
+  const code = (e as NodeJS.ErrnoException)?.code
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new StratosError('INSUFFICIENT_STORAGE', 'the disk is full', undefined, { cause: e })
+  }
+  return toStratosError(e)
+}

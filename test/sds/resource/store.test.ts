@@ -1,0 +1,268 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, truncateSync, writeFileSync, writeSync, closeSync } from 'node:fs'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { ShardStore } from '../../../src/sds/resource/store.ts'
+import { shardFileBytes, shardHeaderBytes, shardSizeFromFileBytes } from '../../../src/sds/resource/shard-file.ts'
+import { SHARD_CHUNK_BYTES } from '../../../src/limits.ts'
+import { isStratosError } from '../../../src/errors.ts'
+import { collect, listFiles, makeShard, rejectsWithCode, tempDir } from './helpers.ts'
+
+const C = SHARD_CHUNK_BYTES
+
+async function openStore(dataDir: string, over: Partial<ConstructorParameters<typeof ShardStore>[0]> = {}): Promise<ShardStore> {
+  const store = new ShardStore({ dataDir, fsync: false, ...over })
+  await store.start()
+  return store
+}
+
+/** Feeds bytes in uneven pieces, like a socket would. */
+function pieces(data: Uint8Array, size = 65_537): Readable {
+  return Readable.from((function* () {
+    for (let i = 0; i < data.length; i += size) yield Buffer.from(data.subarray(i, i + size))
+  })())
+}
+
+test('file length ↔ shard size is a bijection (index rebuild needs stat only)', () => {
+  for (const size of [1, 2, 7, C - 1, C, C + 1, 2 * C, 8 * 1024 * 1024, 64 * 1024 * 1024, 5 * C + 12345]) {
+    assert.equal(shardSizeFromFileBytes(shardFileBytes(size)), size, `size ${size}`)
+  }
+  // Lengths no shard can have.
+  assert.equal(shardSizeFromFileBytes(0), undefined)
+  assert.equal(shardSizeFromFileBytes(20 + 32), undefined)
+  assert.equal(shardSizeFromFileBytes(20 + 32 + C + 1), undefined)
+})
+
+test('put writes one atomic file (header, chunk hashes, data) and reads back verified', async (t) => {
+  const dir = tempDir(t)
+  const store = await openStore(dir, { fsync: true })
+  const shard = makeShard(3 * C + 1000, 1)
+  const res = await store.put(shard.id, shard.data.length, pieces(shard.data))
+  assert.deepEqual(res, { created: true, size: shard.data.length })
+  const path = join(dir, 'shards', shard.id.slice(0, 2), shard.id.slice(2, 4), shard.id)
+  assert.equal(store.pathOf(shard.id), path)
+  const file = readFileSync(path)
+  assert.equal(file.length, shardFileBytes(shard.data.length))
+  assert.equal(file.subarray(0, 8).toString('latin1'), 'STSHARD1')
+  assert.equal(file.readBigUInt64BE(8), BigInt(shard.data.length))
+  assert.equal(file.readUInt32BE(16), 4)
+  assert.deepEqual(new Uint8Array(file.subarray(20, 20 + 4 * 32)), shard.chunkHashes)
+  assert.ok(file.subarray(shardHeaderBytes(shard.data.length)).equals(shard.data))
+  assert.deepEqual(listFiles(join(dir, 'tmp')), [])
+
+  const reader = await store.openRead(shard.id)
+  assert.deepEqual(reader.chunkHashes, shard.chunkHashes)
+  assert.ok((await collect(reader)).equals(shard.data))
+  const stats = await store.stats()
+  assert.equal(stats.shardCount, 1)
+  assert.equal(stats.usedBytes, shardFileBytes(shard.data.length))
+  assert.ok(stats.freeBytes > 0 && stats.freeBytes <= stats.capacityBytes - stats.usedBytes)
+})
+
+test('range reads return exactly [start, end), aligned or not', async (t) => {
+  const store = await openStore(tempDir(t))
+  const shard = makeShard(3 * C + 17, 2)
+  await store.put(shard.id, shard.data.length, [shard.data])
+  const cases: [number, number][] = [[0, 1], [5, 5], [C - 3, C + 3], [C, 2 * C], [100, 3 * C + 10], [3 * C, 3 * C + 17], [0, 3 * C + 17]]
+  for (const [a, b] of cases) {
+    const got = await collect(await store.openRead(shard.id, a, b))
+    assert.ok(got.equals(shard.data.subarray(a, b)), `range ${a}-${b}`)
+  }
+  await rejectsWithCode(store.openRead(shard.id, 0, 3 * C + 18), 'RANGE_NOT_SATISFIABLE')
+  await rejectsWithCode(store.openRead(shard.id, 10, 5), 'RANGE_NOT_SATISFIABLE')
+  await rejectsWithCode(store.openRead('ab'.repeat(32)), 'SHARD_NOT_FOUND')
+})
+
+test('wrong bytes (HASH_MISMATCH) and wrong length (SIZE_MISMATCH) are refused and leave nothing', async (t) => {
+  const dir = tempDir(t)
+  const store = await openStore(dir)
+  const shard = makeShard(C + 500, 3)
+  const tampered = shard.data.slice()
+  tampered[C + 7] ^= 1
+  await rejectsWithCode(store.put(shard.id, shard.data.length, pieces(tampered)), 'HASH_MISMATCH')
+  await rejectsWithCode(store.put(shard.id, shard.data.length, pieces(shard.data.subarray(0, C))), 'SIZE_MISMATCH')
+  const longer = new Uint8Array(shard.data.length + 1)
+  longer.set(shard.data)
+  await rejectsWithCode(store.put(shard.id, shard.data.length, pieces(longer)), 'SIZE_MISMATCH')
+  // A size the id does not commit to.
+  await rejectsWithCode(store.put(shard.id, shard.data.length - 1, pieces(shard.data.subarray(1))), 'HASH_MISMATCH')
+  await rejectsWithCode(store.put('xyz', 10, [new Uint8Array(10)]), 'BAD_REQUEST')
+  assert.equal(store.has(shard.id), false)
+  assert.deepEqual(listFiles(join(dir, 'shards')), [])
+  assert.deepEqual(listFiles(join(dir, 'tmp')), [])
+  assert.equal((await store.stats()).usedBytes, 0)
+})
+
+test('a body that fails mid-stream leaves no temp file', async (t) => {
+  const dir = tempDir(t)
+  const store = await openStore(dir)
+  const shard = makeShard(2 * C, 4)
+  const failing = new Readable({ read() {} })
+  failing.push(Buffer.from(shard.data.subarray(0, 1000)))
+  setTimeout(() => failing.destroy(new Error('connection reset')), 20)
+  await rejectsWithCode(store.put(shard.id, shard.data.length, failing), 'ABORTED')
+  const ac = new AbortController()
+  const slow = new Readable({ read() {} })
+  slow.push(Buffer.from(shard.data.subarray(0, 1000)))
+  setTimeout(() => ac.abort(), 20)
+  await rejectsWithCode(store.put(shard.id, shard.data.length, slow, { signal: ac.signal }), 'ABORTED')
+  assert.deepEqual(listFiles(join(dir, 'tmp')), [])
+  assert.deepEqual(listFiles(join(dir, 'shards')), [])
+})
+
+test('re-putting a stored shard is idempotent, also when uploads race', async (t) => {
+  const dir = tempDir(t)
+  const store = await openStore(dir)
+  const shard = makeShard(C + 3, 5)
+  const results = await Promise.all([1, 2, 3].map(() => store.put(shard.id, shard.data.length, pieces(shard.data, 4096))))
+  assert.equal(results.filter((r) => r.created).length, 1)
+  const again = await store.put(shard.id, shard.data.length, pieces(shard.data))
+  assert.equal(again.created, false)
+  // The id commits to the size: another size is refused even though the id is stored.
+  await rejectsWithCode(store.put(shard.id, shard.data.length - 1, pieces(shard.data.subarray(1))), 'SIZE_MISMATCH')
+  const stats = await store.stats()
+  assert.equal(stats.shardCount, 1)
+  assert.equal(stats.usedBytes, shardFileBytes(shard.data.length))
+  assert.deepEqual(listFiles(join(dir, 'tmp')), [])
+})
+
+test('restart rebuilds the index from disk and removes upload leftovers', async (t) => {
+  const dir = tempDir(t)
+  const first = await openStore(dir)
+  const a = makeShard(1000, 6)
+  const b = makeShard(2 * C + 9, 7)
+  await first.put(a.id, a.data.length, [a.data])
+  await first.put(b.id, b.data.length, [b.data])
+  await first.stop()
+  // A crash mid-upload leaves a temp file behind.
+  writeFileSync(join(dir, 'tmp', `${'cd'.repeat(32)}.0011.tmp`), 'partial')
+  const second = await openStore(dir)
+  assert.deepEqual(listFiles(join(dir, 'tmp')), [])
+  assert.equal(second.sizeOf(a.id), 1000)
+  assert.equal(second.sizeOf(b.id), 2 * C + 9)
+  const stats = await second.stats()
+  assert.equal(stats.shardCount, 2)
+  assert.equal(stats.usedBytes, shardFileBytes(1000) + shardFileBytes(2 * C + 9))
+  assert.ok((await collect(await second.openRead(b.id))).equals(b.data))
+})
+
+test('a flipped byte on disk: read throws SHARD_CORRUPT before yielding the bad chunk; shard quarantined and reported', async (t) => {
+  const dir = tempDir(t)
+  const store = await openStore(dir)
+  const shard = makeShard(4 * C, 8)
+  await store.put(shard.id, shard.data.length, [shard.data])
+  const path = store.pathOf(shard.id)
+  flipByte(path, shardHeaderBytes(shard.data.length) + 2 * C + 100) // inside chunk 2
+
+  const yielded: Buffer[] = []
+  let error: unknown
+  try {
+    for await (const piece of await store.openRead(shard.id)) yielded.push(piece)
+  } catch (e) {
+    error = e
+  }
+  assert.ok(isStratosError(error, 'SHARD_CORRUPT'), `got ${String(error)}`)
+  const served = Buffer.concat(yielded)
+  assert.equal(served.length, 2 * C, 'only the two good chunks were served')
+  assert.ok(served.equals(shard.data.subarray(0, 2 * C)))
+  assert.equal(existsSync(path), false)
+  assert.ok(existsSync(join(dir, 'corrupt', shard.id)))
+  assert.equal(store.has(shard.id), false)
+  assert.deepEqual(store.pendingCorrupt(), [shard.id])
+  assert.equal((await store.stats()).usedBytes, 0)
+  await rejectsWithCode(store.openRead(shard.id), 'SHARD_NOT_FOUND')
+  store.ackCorrupt([shard.id])
+  assert.deepEqual(store.pendingCorrupt(), [])
+
+  // A range that does not touch the bad chunk is served; one that does is not.
+  const other = makeShard(3 * C, 9)
+  await store.put(other.id, other.data.length, [other.data])
+  flipByte(store.pathOf(other.id), shardHeaderBytes(other.data.length) + 2 * C)
+  assert.ok((await collect(await store.openRead(other.id, 10, C + 10))).equals(other.data.subarray(10, C + 10)))
+  await rejectsWithCode(collect(await store.openRead(other.id, 2 * C - 1, 2 * C + 1)), 'SHARD_CORRUPT')
+  assert.deepEqual(store.pendingCorrupt(), [other.id])
+})
+
+test('a damaged chunk-hash list or header is caught when the reader opens', async (t) => {
+  const dir = tempDir(t)
+  const store = await openStore(dir)
+  const shard = makeShard(C + 1, 10)
+  await store.put(shard.id, shard.data.length, [shard.data])
+  flipByte(store.pathOf(shard.id), 20 + 33) // second chunk hash
+  await rejectsWithCode(store.openRead(shard.id), 'SHARD_CORRUPT')
+  assert.deepEqual(store.pendingCorrupt(), [shard.id])
+
+  // After a restart, quarantined shards are reported again (the meta node may have missed it).
+  await store.stop()
+  const again = await openStore(dir)
+  assert.deepEqual(again.pendingCorrupt(), [shard.id])
+})
+
+test('a shard file with an impossible length is quarantined at start', async (t) => {
+  const dir = tempDir(t)
+  const store = await openStore(dir)
+  const shard = makeShard(C + 1, 11)
+  await store.put(shard.id, shard.data.length, [shard.data])
+  truncateSync(store.pathOf(shard.id), shardFileBytes(C + 1) - 10) // a torn file: no shard has this length
+  const again = await openStore(dir)
+  assert.equal(again.has(shard.id), false)
+  assert.deepEqual(again.pendingCorrupt(), [shard.id])
+  assert.ok(existsSync(join(dir, 'corrupt', shard.id)))
+})
+
+test('capacity exhausted → INSUFFICIENT_STORAGE before a byte of the body is read; nothing left behind', async (t) => {
+  const dir = tempDir(t)
+  const size = 100_000
+  const store = await openStore(dir, { capacityBytes: 2 * shardFileBytes(size) + 10 })
+  const a = makeShard(size, 12)
+  const b = makeShard(size, 13)
+  const c = makeShard(size, 14)
+  await store.put(a.id, size, [a.data])
+  await store.put(b.id, size, [b.data])
+  let pulled = false
+  const body = new Readable({ read() { pulled = true; this.push(Buffer.from(c.data)); this.push(null) } })
+  await rejectsWithCode(store.put(c.id, size, body), 'INSUFFICIENT_STORAGE')
+  assert.equal(pulled, false)
+  const stats = await store.stats()
+  assert.equal(stats.freeBytes, 10)
+  assert.deepEqual(listFiles(join(dir, 'tmp')), [])
+  // Deleting makes room again.
+  assert.equal(await store.delete(a.id), true)
+  assert.equal(await store.delete(a.id), false)
+  await store.put(c.id, size, [c.data])
+  assert.equal(store.shardCount, 2)
+})
+
+test('concurrent uploads share the capacity: reservations prevent over-commit', async (t) => {
+  const size = 50_000
+  const store = await openStore(tempDir(t), { capacityBytes: 3 * shardFileBytes(size) })
+  const shards = [1, 2, 3, 4, 5].map((s) => makeShard(size, 100 + s))
+  const results = await Promise.allSettled(shards.map((s) => store.put(s.id, size, pieces(s.data, 1000))))
+  assert.equal(results.filter((r) => r.status === 'fulfilled').length, 3)
+  for (const r of results) if (r.status === 'rejected') assert.ok(isStratosError(r.reason, 'INSUFFICIENT_STORAGE'))
+  assert.equal((await store.stats()).freeBytes, 0)
+})
+
+test('default capacity comes from the disk (free space minus the reserve)', async (t) => {
+  const dir = tempDir(t)
+  mkdirSync(join(dir, 'shards'), { recursive: true })
+  const store = await openStore(dir, { reservedBytes: 1024 })
+  const stats = await store.stats()
+  assert.ok(stats.capacityBytes > 0)
+  assert.ok(stats.freeBytes <= stats.capacityBytes)
+  const huge = await openStore(tempDir(t), { reservedBytes: Number.MAX_SAFE_INTEGER })
+  assert.equal((await huge.stats()).capacityBytes, 0)
+  const s = makeShard(10, 1)
+  await rejectsWithCode(huge.put(s.id, 10, [s.data]), 'INSUFFICIENT_STORAGE')
+  assert.ok(statSync(dir).isDirectory())
+})
+
+function flipByte(path: string, offset: number): void {
+  const fd = openSync(path, 'r+')
+  const b = Buffer.alloc(1)
+  readSync(fd, b, 0, 1, offset)
+  b[0] ^= 0x40
+  writeSync(fd, b, 0, 1, offset)
+  closeSync(fd)
+}
