@@ -121,3 +121,5 @@ export const DEVNET_POLL_INTERVAL_MS = 100
 export const DEVNET_STOP_GRACE_MS = 5_000
 /** `stratos node …`: a graceful stop that takes longer than this exits anyway (code 1). */
 export const NODE_STOP_TIMEOUT_MS = 10_000
+/** A second SIGINT/SIGTERM sooner than this after the first is the same request relayed (npm and tsx forward signals to their child), not "stop now". */
+export const SIGNAL_REPEAT_WINDOW_MS = 1_000

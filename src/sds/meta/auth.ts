@@ -1,0 +1,26 @@
+/**
+ * Wallet request checks shared by create-upload, commit and delete: signature, chain, expiry window and nonce.
+ * The nonce is only *checked* here; the operation records it (MetaStore.useNonce) in the same transaction as its
+ * effect, so a request that fails leaves nothing behind and a request that succeeds can never run twice.
+ */
+import { StratosError } from '../../errors.ts'
+import { CLOCK_SKEW_MS, MAX_REQUEST_TTL_MS } from '../../limits.ts'
+import { verifyWalletSigned, type BasePayload, type WalletSigned } from '../protocol/signing.ts'
+import type { MetaStore } from './store.ts'
+
+export interface WalletRequestPayload extends BasePayload {
+  signer: string
+  nonce: string
+}
+
+export function verifyWalletRequest<T extends WalletRequestPayload>(msg: WalletSigned<T>, o: { chainId: string; now: number; store: MetaStore }): T {
+  const payload = verifyWalletSigned(msg, { chainId: o.chainId, now: o.now })
+  // Bounding the expiry bounds how long a nonce must be remembered.
+  if (payload.expiresAt > o.now + MAX_REQUEST_TTL_MS + CLOCK_SKEW_MS) {
+    throw new StratosError('BAD_REQUEST', `request expiry may be at most ${MAX_REQUEST_TTL_MS} ms ahead`, { expiresAt: payload.expiresAt, now: o.now, maxTtlMs: MAX_REQUEST_TTL_MS })
+  }
+  if (o.store.isNonceUsed(payload.signer, payload.nonce)) {
+    throw new StratosError('REPLAYED_NONCE', 'this request was already used', { nonce: payload.nonce })
+  }
+  return payload
+}

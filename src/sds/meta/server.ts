@@ -1,0 +1,213 @@
+/**
+ * The meta node's HTTP API (META_ROUTES) on node:http.
+ *
+ * node:http rather than fastify: the read route is on the critical path of every download (a range read's first
+ * byte waits for its tickets), and a plain handler with a table lookup adds nothing to it. Every body, parameter
+ * and query is validated with the contract's zod schemas (400 BAD_REQUEST, issues in `details`); JSON bodies are
+ * bounded by MAX_JSON_BODY_BYTES (413); unknown paths answer 404 NOT_FOUND and known paths with another method
+ * 405 METHOD_NOT_ALLOWED; every error is ErrorBody JSON with its code's status.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import type { z } from 'zod'
+import { StratosError, toStratosError } from '../../errors.ts'
+import { MAX_JSON_BODY_BYTES } from '../../limits.ts'
+import type { Logger } from '../../util/components.ts'
+import { sendJson } from '../../util/http-server.ts'
+import {
+  META_ROUTES, zCidParam, zCommitBody, zCreateUploadBody, zDeleteBody, zListQuery, zPlanSegmentBody, zReadBody,
+  zReplaceShardBody, zUploadIdParam, type MetaInfo, type NetworkStatus,
+} from '../protocol/api.ts'
+import { zSignedHeartbeat } from '../protocol/messages.ts'
+import type { SignedHeartbeatT } from '../protocol/types.ts'
+import type { Files } from './files.ts'
+import type { Registry } from './registry.ts'
+import type { Uploads } from './uploads.ts'
+import { JsonText } from './record-cache.ts'
+
+/** Most validation issues echoed in a 400's details. */
+const MAX_ISSUES_LISTED = 20
+
+export interface MetaApi {
+  info(): MetaInfo
+  status(): NetworkStatus
+  registry: Registry
+  uploads: Uploads
+  files: Files
+}
+
+type Method = 'GET' | 'POST' | 'DELETE'
+
+interface RequestContext {
+  params: Record<string, string>
+  query: Record<string, string>
+  /** Parsed JSON body (POST routes); undefined when the request has none. */
+  body: unknown
+  signal: AbortSignal
+}
+
+type Handler = (ctx: RequestContext) => unknown
+
+interface Route {
+  parts: string[]
+  methods: Partial<Record<Method, Handler>>
+}
+
+/** Parses with a contract schema; BAD_REQUEST with a summary of the issues otherwise. */
+export function validate<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(value)
+  if (r.success) return r.data
+  const issues = r.error.issues.slice(0, MAX_ISSUES_LISTED).map((i) => ({ path: i.path.map(String).join('.'), code: i.code, message: i.message }))
+  throw new StratosError('BAD_REQUEST', `invalid ${what}: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`, { issues, issueCount: r.error.issues.length })
+}
+
+function buildRoutes(api: MetaApi): Route[] {
+  const table: [string, Method, Handler][] = [
+    [META_ROUTES.info, 'GET', () => api.info()],
+    [META_ROUTES.heartbeat, 'POST', (c) => api.registry.heartbeat(validate(zSignedHeartbeat, c.body, 'heartbeat') as SignedHeartbeatT)],
+    [META_ROUTES.nodes, 'GET', () => ({ nodes: api.registry.views() })],
+    [META_ROUTES.status, 'GET', () => api.status()],
+    [META_ROUTES.uploads, 'POST', (c) => api.uploads.create(validate(zCreateUploadBody, c.body, 'create-upload request'))],
+    [META_ROUTES.planSegment, 'POST', (c) => api.uploads.plan(uploadId(c), validate(zPlanSegmentBody, c.body, 'segment plan'))],
+    [META_ROUTES.replaceShard, 'POST', async (c) => ({ placement: await api.uploads.replace(uploadId(c), validate(zReplaceShardBody, c.body, 'replace request')) })],
+    [META_ROUTES.commit, 'POST', async (c) => ({ file: await api.uploads.commit(uploadId(c), validate(zCommitBody, c.body, 'commit'), c.signal) })],
+    [META_ROUTES.abort, 'DELETE', async (c) => { await api.uploads.abort(uploadId(c)); return { aborted: true } }],
+    [META_ROUTES.files, 'GET', (c) => api.files.list(validate(zListQuery, c.query, 'query'))],
+    [META_ROUTES.file, 'GET', (c) => api.files.getJson(cidParam(c))],
+    [META_ROUTES.fileDag, 'GET', (c) => ({ blocks: api.files.dag(cidParam(c)) })],
+    [META_ROUTES.read, 'POST', (c) => api.files.readJson(cidParam(c), validate(zReadBody, c.body ?? {}, 'read request'))],
+    [META_ROUTES.deleteFile, 'POST', (c) => api.files.delete(cidParam(c), validate(zDeleteBody, c.body, 'delete request'))],
+  ]
+  const routes: Route[] = []
+  for (const [path, method, handler] of table) {
+    const parts = path.split('/').slice(1)
+    let route = routes.find((r) => r.parts.join('/') === parts.join('/'))
+    if (!route) routes.push((route = { parts, methods: {} }))
+    route.methods[method] = handler
+  }
+  return routes
+}
+
+function uploadId(c: RequestContext): string {
+  return validate(zUploadIdParam, c.params, 'upload id').id
+}
+
+function cidParam(c: RequestContext): string {
+  return validate(zCidParam, c.params, 'CID').cid
+}
+
+function match(routes: Route[], path: string): { route: Route; params: Record<string, string> } | undefined {
+  const parts = path.split('/').slice(1)
+  outer: for (const route of routes) {
+    if (route.parts.length !== parts.length) continue
+    const params: Record<string, string> = {}
+    for (let i = 0; i < parts.length; i++) {
+      const want = route.parts[i]
+      if (want.startsWith(':')) {
+        if (parts[i] === '') continue outer
+        try {
+          params[want.slice(1)] = decodeURIComponent(parts[i])
+        } catch {
+          throw new StratosError('BAD_REQUEST', 'malformed percent-encoding in the path')
+        }
+      } else if (want !== parts[i]) continue outer
+    }
+    return { route, params }
+  }
+  return undefined
+}
+
+/** A bounded JSON body; undefined when the request carries none. */
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const declared = req.headers['content-length']
+  if (declared === '0' || (declared === undefined && req.headers['transfer-encoding'] === undefined)) return undefined
+  if (declared !== undefined && Number(declared) > MAX_JSON_BODY_BYTES) {
+    throw new StratosError('PAYLOAD_TOO_LARGE', `body of ${declared} bytes exceeds the ${MAX_JSON_BODY_BYTES}-byte limit`, { limit: MAX_JSON_BODY_BYTES })
+  }
+  const text = await new Promise<string>((resolve, reject) => {
+    const parts: Buffer[] = []
+    let total = 0
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length
+      if (total > MAX_JSON_BODY_BYTES) {
+        // Stop collecting; the error reply closes the connection, which discards the rest.
+        req.off('data', onData)
+        req.off('end', onEnd)
+        reject(new StratosError('PAYLOAD_TOO_LARGE', `body exceeds the ${MAX_JSON_BODY_BYTES}-byte limit`, { limit: MAX_JSON_BODY_BYTES }))
+        return
+      }
+      parts.push(chunk)
+    }
+    const onEnd = (): void => resolve(Buffer.concat(parts, total).toString('utf8'))
+    req.on('data', onData)
+    req.on('end', onEnd)
+    req.once('error', reject)
+  })
+  if (text.length === 0) return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new StratosError('BAD_REQUEST', 'body is not valid JSON')
+  }
+}
+
+function sendJsonText(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+export interface MetaServer {
+  server: http.Server
+  /** Resolves when every request handler that started has finished (call after the server stopped accepting). */
+  drain(): Promise<void>
+}
+
+export function createMetaServer(api: MetaApi, logger: Logger): MetaServer {
+  const routes = buildRoutes(api)
+  const inFlight = new Set<Promise<void>>()
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const ac = new AbortController()
+    res.once('close', () => { if (!res.writableFinished) ac.abort() })
+    try {
+      const url = req.url ?? '/'
+      const q = url.indexOf('?')
+      const path = q === -1 ? url : url.slice(0, q)
+      const found = match(routes, path.length > 1 ? path.replace(/\/+$/, '') : path)
+      if (!found) throw new StratosError('NOT_FOUND', `no route ${req.method} ${path}`)
+      const handler = found.route.methods[req.method as Method]
+      if (!handler) {
+        res.setHeader('allow', Object.keys(found.route.methods).join(', '))
+        throw new StratosError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`, { allow: Object.keys(found.route.methods) })
+      }
+      const body = req.method === 'POST' ? await readBody(req) : undefined
+      const query = q === -1 ? {} : Object.fromEntries(new URLSearchParams(url.slice(q + 1)))
+      const result = await handler({ params: found.params, query, body, signal: ac.signal })
+      if (result instanceof JsonText) sendJsonText(res, 200, result.text)
+      else sendJson(res, 200, result)
+    } catch (e) {
+      const err = toStratosError(e)
+      if (err.httpStatus >= 500 && err.code !== 'NOT_ENOUGH_NODES') logger.error({ err: e, method: req.method, url: req.url }, 'meta request failed')
+      else logger.debug({ code: err.code, method: req.method, url: req.url }, 'meta request refused')
+      if (res.headersSent) {
+        res.destroy(err)
+        return
+      }
+      // We stopped reading an oversized body midway: do not leave the connection to drain it. (Other unread bodies
+      // are small and node:http discards them, keeping the connection alive.)
+      if (err.code === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close')
+      sendJson(res, err.httpStatus, err.toBody())
+    }
+  }
+
+  const server = http.createServer((req, res) => {
+    const p = handle(req, res)
+    inFlight.add(p)
+    void p.finally(() => inFlight.delete(p))
+  })
+  return {
+    server,
+    async drain() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight])
+    },
+  }
+}

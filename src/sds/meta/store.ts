@@ -1,0 +1,382 @@
+/**
+ * The meta node's index: one LMDB environment under `dataDir/index`, split into named databases.
+ *
+ * Keyspaces (key → value):
+ *   files           cid                          → FileRecord (layout and owners; the DAG blocks live apart)
+ *   blocks          [cid, i]                     → bytes of the i-th inner DAG block (a file read never loads them)
+ *   owners          [owner, cid]                 → OwnerEntry (createdAt plus the summary `ls` prints)
+ *   sessions        uploadId                     → SessionRecord (owner, geometry, activity)
+ *   sessionSegments [uploadId, index]            → SessionSegment (current placement + ticket serial per shard)
+ *   sessionTickets  [uploadId, node, shard]      → true: every (node, shard) the session ever got a PUT ticket for
+ *   sessionExpiry   [expiresAt, uploadId]        → true: the sweeper's index
+ *   refs            [node, shard]                → number of committed file placements + open session placements
+ *   bad             [node, shard]                → BadLocation: a location its node reported corrupt (or lost);
+ *                                                  the refs it had move here and leave with the records using it
+ *   deletes         [node, shard]                → PendingDelete: shard the node should delete (nothing references it)
+ *   nodes           address                      → NodeRecord (registry: URL, version, last heartbeat stats + seq)
+ *   nonces          [signer, nonce]              → keep-until time (ms): a wallet request's nonce, never reusable
+ *   nonceExpiry     [keepUntil, signer, nonce]   → true: pruning index for `nonces`
+ *   meta            'schema' | 'counters'        → schema version | Counters (status totals)
+ *
+ * Invariants (kept by doing every multi-key change in one `write()` transaction):
+ *   - A (node, shard) location is in at most one of refs / bad / deletes.
+ *   - A ref is only ever added by placement, and placement never picks a location that is bad or whose delete was
+ *     already handed to the node (`sentAt`), so a node is never told to delete a shard something references.
+ *   - Releasing the last ref queues a delete; releasing a bad location decrements its `refs` (the node already
+ *     quarantined the bytes, there is nothing to delete).
+ *
+ * Transactions: `write(fn)` runs `fn` synchronously on the main thread inside a child transaction of lmdb-js's next
+ * write batch — so no other JS interleaves with it and a throw rolls all of it back — while the commit and the disk
+ * flush happen on lmdb's write thread, never blocking the event loop (a synchronous fsync here costs 2–20 ms, which
+ * would land on the read path's latency). By default `write()` resolves only once the commit is flushed, so a reply
+ * sent after it survives kill -9; heartbeat bookkeeping opts out of waiting for the flush (a lost heartbeat is re-sent).
+ */
+import { mkdirSync } from 'node:fs'
+import { open, type Database, type RootDatabase } from 'lmdb'
+import { StratosError } from '../../errors.ts'
+import { CLOCK_SKEW_MS } from '../../limits.ts'
+import type { SegmentRecord } from '../protocol/api.ts'
+
+export const STORE_SCHEMA_VERSION = 1
+/** Sorts after every string we use as a key part (CIDs, addresses and hex ids are ASCII). */
+export const KEY_STRING_MAX = '\uffff'
+
+export type FileKind = 'file' | 'directory'
+
+export interface FileRecord {
+  cid: string
+  kind: FileKind
+  size: number
+  owners: string[]
+  name?: string
+  createdAt: number
+  k: number
+  m: number
+  segmentSize: number
+  segments: SegmentRecord[]
+  children?: string[]
+  /** How many inner DAG blocks are stored under `blocks` [cid, 0..blockCount). */
+  blockCount: number
+}
+
+export interface OwnerEntry {
+  createdAt: number
+  kind: FileKind
+  size: number
+  name?: string
+}
+
+export interface SessionRecord {
+  uploadId: string
+  owner: string
+  k: number
+  m: number
+  segmentSize: number
+  name?: string
+  /** Total size declared at create (null for streams). */
+  declaredSize: number | null
+  createdAt: number
+  lastActivity: number
+  expiresAt: number
+  /** Segments 0..segmentCount-1 are planned (planning is sequential). */
+  segmentCount: number
+}
+
+export interface SessionShard {
+  id: string
+  node: string
+  /** Serial of the PUT ticket for the current placement; the receipt must carry it. */
+  serial: string
+  /** Nodes this shard position has been placed on so far (bounded by MAX_PLACEMENTS_PER_SHARD). */
+  attempts: number
+}
+
+export interface SessionSegment {
+  index: number
+  size: number
+  shardSize: number
+  shards: SessionShard[]
+}
+
+export interface NodeRecord {
+  address: string
+  url: string
+  version: string
+  registeredAt: number
+  lastSeen: number
+  seq: number
+  capacityBytes: number
+  freeBytes: number
+  usedBytes: number
+  shardCount: number
+  load: number
+}
+
+export interface PendingDelete {
+  queuedAt: number
+  /** First time it was listed in a heartbeat reply; from then on placement avoids the location until acked. */
+  sentAt?: number
+}
+
+export interface BadLocation {
+  reportedAt: number
+  /** References (file or session placements) still naming this location. */
+  refs: number
+}
+
+export interface Counters {
+  files: number
+  /** Sum of the sizes of kind 'file' records. */
+  fileBytes: number
+}
+
+type Pair = [string, string]
+
+export class MetaStore {
+  readonly #root: RootDatabase
+  readonly files: Database<FileRecord, string>
+  readonly blocks: Database<Uint8Array, [string, number]>
+  readonly owners: Database<OwnerEntry, Pair>
+  readonly sessions: Database<SessionRecord, string>
+  readonly sessionSegments: Database<SessionSegment, [string, number]>
+  readonly sessionTickets: Database<true, [string, string, string]>
+  readonly sessionExpiry: Database<true, [number, string]>
+  readonly refs: Database<number, Pair>
+  readonly bad: Database<BadLocation, Pair>
+  readonly deletes: Database<PendingDelete, Pair>
+  readonly nodes: Database<NodeRecord, string>
+  readonly nonces: Database<number, Pair>
+  readonly nonceExpiry: Database<true, [number, string, string]>
+  readonly meta: Database<unknown, string>
+  #closed = false
+
+  private constructor(root: RootDatabase) {
+    this.#root = root
+    // One transaction for all of them: creating each named database on its own costs a synced commit apiece.
+    const dbs = root.transactionSync(() => ({
+      files: root.openDB<FileRecord, string>({ name: 'files' }),
+      blocks: root.openDB<Uint8Array, [string, number]>({ name: 'blocks' }),
+      owners: root.openDB<OwnerEntry, Pair>({ name: 'owners' }),
+      sessions: root.openDB<SessionRecord, string>({ name: 'sessions' }),
+      sessionSegments: root.openDB<SessionSegment, [string, number]>({ name: 'sessionSegments' }),
+      sessionTickets: root.openDB<true, [string, string, string]>({ name: 'sessionTickets' }),
+      sessionExpiry: root.openDB<true, [number, string]>({ name: 'sessionExpiry' }),
+      refs: root.openDB<number, Pair>({ name: 'refs' }),
+      bad: root.openDB<BadLocation, Pair>({ name: 'bad' }),
+      deletes: root.openDB<PendingDelete, Pair>({ name: 'deletes' }),
+      nodes: root.openDB<NodeRecord, string>({ name: 'nodes' }),
+      nonces: root.openDB<number, Pair>({ name: 'nonces' }),
+      nonceExpiry: root.openDB<true, [number, string, string]>({ name: 'nonceExpiry' }),
+      meta: root.openDB<unknown, string>({ name: 'meta' }),
+    }))
+    this.files = dbs.files
+    this.blocks = dbs.blocks
+    this.owners = dbs.owners
+    this.sessions = dbs.sessions
+    this.sessionSegments = dbs.sessionSegments
+    this.sessionTickets = dbs.sessionTickets
+    this.sessionExpiry = dbs.sessionExpiry
+    this.refs = dbs.refs
+    this.bad = dbs.bad
+    this.deletes = dbs.deletes
+    this.nodes = dbs.nodes
+    this.nonces = dbs.nonces
+    this.nonceExpiry = dbs.nonceExpiry
+    this.meta = dbs.meta
+  }
+
+  /** Opens (or creates) the index at `path`; refuses an index written by a newer schema. */
+  static async open(path: string): Promise<MetaStore> {
+    mkdirSync(path, { recursive: true })
+    let root: RootDatabase
+    try {
+      root = open({ path, maxDbs: 32, compression: false })
+    } catch (e) {
+      throw new StratosError('NETWORK_CONFIG', `cannot open the meta index at ${path}: ${(e as Error).message}`, { path }, { cause: e })
+    }
+    const store = new MetaStore(root)
+    const schema = store.meta.get('schema')
+    if (schema === undefined) {
+      await store.write(() => {
+        store.meta.putSync('schema', STORE_SCHEMA_VERSION)
+        store.meta.putSync('counters', { files: 0, fileBytes: 0 } satisfies Counters)
+      })
+    } else if (schema !== STORE_SCHEMA_VERSION) {
+      await root.close()
+      throw new StratosError('NETWORK_CONFIG', `meta index at ${path} has schema ${String(schema)}, this software reads ${STORE_SCHEMA_VERSION}`)
+    }
+    return store
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /**
+   * Runs `fn` in one write transaction: everything it writes commits together or not at all (a throw rolls it back
+   * and rejects with that error). `fn` must be synchronous. Resolves with its result once committed and — unless
+   * `durable: false` — flushed to disk.
+   */
+  async write<T>(fn: () => T, options: { durable?: boolean } = {}): Promise<T> {
+    if (this.#closed) throw new StratosError('NODE_UNAVAILABLE', 'the meta index is closed')
+    const result = await this.#root.childTransaction(fn)
+    if (options.durable !== false) await this.#root.flushed
+    return result
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#root.flushed
+    await this.#root.close()
+  }
+
+  // ---- Counters --------------------------------------------------------------------------
+
+  counters(): Counters {
+    return (this.meta.get('counters') as Counters | undefined) ?? { files: 0, fileBytes: 0 }
+  }
+
+  /** Inside write(). */
+  addCounters(files: number, fileBytes: number): void {
+    const c = this.counters()
+    this.meta.putSync('counters', { files: c.files + files, fileBytes: c.fileBytes + fileBytes } satisfies Counters)
+  }
+
+  openUploads(): number {
+    return this.sessions.getCount()
+  }
+
+  // ---- Shard references (all inside write()) ----------------------------------------------
+
+  /** One more placement names (node, shard). Cancels a delete not yet handed to the node. */
+  addRef(node: string, shard: string): void {
+    const key: Pair = [node, shard]
+    const count = this.refs.get(key) ?? 0
+    this.refs.putSync(key, count + 1)
+    if (count === 0) this.deletes.removeSync(key)
+  }
+
+  /** One placement of (node, shard) goes away; the last one queues the shard for deletion on the node. */
+  releaseRef(node: string, shard: string, now: number): void {
+    const key: Pair = [node, shard]
+    const bad = this.bad.get(key)
+    if (bad !== undefined) {
+      if (bad.refs > 1) this.bad.putSync(key, { ...bad, refs: bad.refs - 1 })
+      else this.bad.removeSync(key)
+      return
+    }
+    const count = this.refs.get(key) ?? 0
+    if (count > 1) {
+      this.refs.putSync(key, count - 1)
+      return
+    }
+    this.refs.removeSync(key)
+    this.queueDelete(node, shard, now)
+  }
+
+  /** Queues a delete for (node, shard) when nothing references it (idempotent). */
+  queueDeleteIfUnreferenced(node: string, shard: string, now: number): void {
+    const key: Pair = [node, shard]
+    if (this.refs.get(key) !== undefined || this.bad.get(key) !== undefined) return
+    this.queueDelete(node, shard, now)
+  }
+
+  queueDelete(node: string, shard: string, now: number): void {
+    const key: Pair = [node, shard]
+    if (this.deletes.get(key) === undefined) this.deletes.putSync(key, { queuedAt: now })
+  }
+
+  /**
+   * The node no longer has (node, shard) intact: its references move to `bad` (records keep naming it so the repair
+   * job can find them) and any pending delete is moot. Returns false when nothing referenced the location.
+   */
+  markBad(node: string, shard: string, now: number): boolean {
+    const key: Pair = [node, shard]
+    this.deletes.removeSync(key)
+    const count = this.refs.get(key)
+    if (count === undefined) return false
+    this.refs.removeSync(key)
+    const prev = this.bad.get(key)
+    this.bad.putSync(key, { reportedAt: now, refs: (prev?.refs ?? 0) + count })
+    return true
+  }
+
+  /** Placement must not pick (node, shard): reported bad, or its delete is already in the node's hands. */
+  locationBlocked(node: string, shard: string): boolean {
+    const key: Pair = [node, shard]
+    if (this.bad.get(key) !== undefined) return true
+    const d = this.deletes.get(key)
+    return d !== undefined && d.sentAt !== undefined
+  }
+
+  isBad(node: string, shard: string): boolean {
+    return this.bad.get([node, shard]) !== undefined
+  }
+
+  /** Pending deletes of one node, oldest key order, at most `limit`. */
+  pendingDeletes(node: string, limit: number): { shard: string; value: PendingDelete }[] {
+    const out: { shard: string; value: PendingDelete }[] = []
+    for (const { key, value } of this.deletes.getRange({ start: [node, ''], end: [node, KEY_STRING_MAX], limit })) {
+      out.push({ shard: key[1], value })
+    }
+    return out
+  }
+
+  countPendingDeletes(node: string): number {
+    return this.deletes.getCount({ start: [node, ''], end: [node, KEY_STRING_MAX] })
+  }
+
+  // ---- Nonces -----------------------------------------------------------------------------
+
+  isNonceUsed(signer: string, nonce: string): boolean {
+    return this.nonces.get([signer, nonce]) !== undefined
+  }
+
+  /** Inside write(): records a wallet request's nonce until well after the request expires; REPLAYED_NONCE if seen. */
+  useNonce(signer: string, nonce: string, expiresAt: number): void {
+    if (this.isNonceUsed(signer, nonce)) throw new StratosError('REPLAYED_NONCE', 'this request was already used', { nonce })
+    const keepUntil = expiresAt + CLOCK_SKEW_MS
+    this.nonces.putSync([signer, nonce], keepUntil)
+    this.nonceExpiry.putSync([keepUntil, signer, nonce], true)
+  }
+
+  hasExpiredNonces(now: number): boolean {
+    for (const _ of this.nonceExpiry.getKeys({ end: [now, '', ''], limit: 1 })) return true
+    return false
+  }
+
+  /** Inside write(): forgets nonces whose requests can no longer pass the expiry check. Returns how many. */
+  pruneNonces(now: number, limit: number): number {
+    const expired: [number, string, string][] = []
+    for (const key of this.nonceExpiry.getKeys({ end: [now, '', ''], limit })) expired.push(key)
+    for (const key of expired) {
+      this.nonceExpiry.removeSync(key)
+      this.nonces.removeSync([key[1], key[2]])
+    }
+    return expired.length
+  }
+
+  // ---- Ranges -------------------------------------------------------------------------------
+
+  sessionSegmentList(uploadId: string): SessionSegment[] {
+    return [...this.sessionSegments.getRange({ start: [uploadId, 0], end: [uploadId, Number.MAX_SAFE_INTEGER] }).map((e) => e.value)]
+  }
+
+  sessionTicketPairs(uploadId: string): Pair[] {
+    const out: Pair[] = []
+    for (const key of this.sessionTickets.getKeys({ start: [uploadId, '', ''], end: [uploadId, KEY_STRING_MAX, KEY_STRING_MAX] })) out.push([key[1], key[2]])
+    return out
+  }
+
+  fileBlocks(cid: string): Uint8Array[] {
+    return [...this.blocks.getRange({ start: [cid, 0], end: [cid, Number.MAX_SAFE_INTEGER] }).map((e) => e.value)]
+  }
+
+  /** Sessions whose expiry is at or before `now`, oldest first. */
+  expiredSessions(now: number, limit: number): string[] {
+    const out: string[] = []
+    for (const key of this.sessionExpiry.getKeys({ end: [now + 1, ''], limit })) out.push(key[1])
+    return out
+  }
+}

@@ -1,0 +1,418 @@
+/**
+ * Upload sessions: create → plan segments (placements + PUT tickets) → replace failed shards → commit or abort.
+ *
+ * Every (node, shard) a session places holds a ref (MetaStore.refs) from the moment its ticket is issued, so a
+ * shard that is on its way to a node is never deleted, and every way a session ends gives those refs back:
+ *   - commit turns them into the file's refs (or, when the CID is already stored, releases them: dedup);
+ *   - abort and the sweeper (sessions idle longer than sessionTtlMs) release them → pending deletes at zero;
+ *   - a replacement releases the old location at once.
+ * Each ticketed (node, shard) is also remembered, and when the session ends any of them nothing references is
+ * queued for deletion again: a PUT that reached a replaced node late still gets cleaned up.
+ *
+ * Commit makes a file visible only when every shard of every segment has a valid receipt from the node it is
+ * currently placed on, carrying the serial of that placement's ticket.
+ */
+import { createHash } from 'node:crypto'
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
+import type { NodeKey } from '../../crypto/node-key.ts'
+import { fromBase64Url } from '../../crypto/hash.ts'
+import { StratosError, throwIfAborted } from '../../errors.ts'
+import { MAX_PLACEMENTS_PER_SHARD, META_SWEEP_BATCH } from '../../limits.ts'
+import { randomHex, type Clock, type Logger, type RandomBytes } from '../../util/components.ts'
+import type { CommitBody, FileRecordView, Placement, PlanSegmentBody, PlanSegmentResponse, ReplaceShardBody, SegmentRecord, UploadSession } from '../protocol/api.ts'
+import type { SignedCreateUpload, SignedReceipt, SignedTicket } from '../protocol/messages.ts'
+import { shardSizeFor } from '../protocol/shard.ts'
+import { DOMAIN, verifyNodeSigned } from '../protocol/signing.ts'
+import { issueTicket } from '../protocol/ticket.ts'
+import { verifyWalletRequest } from './auth.ts'
+import { assertDagPbBlock, canonicalCid, dagPbBlockCid, DAG_PB_CODE, parseCid } from './cid.ts'
+import { recordView } from './files.ts'
+import { placeShards } from './placement.ts'
+import type { Registry } from './registry.ts'
+import type { FileRecord, MetaStore, SessionRecord, SessionSegment, SessionShard } from './store.ts'
+import type { RecordCache } from './record-cache.ts'
+
+/** CPU-bound commit checks run in batches this large, yielding to the event loop in between. */
+const BLOCKS_PER_BATCH = 1_024
+const RECEIPTS_PER_BATCH = 64
+/** Most missing items named in an UPLOAD_INCOMPLETE error's details (the count is always given). */
+const MAX_MISSING_LISTED = 100
+
+export interface UploadsOptions {
+  store: MetaStore
+  registry: Registry
+  records: RecordCache
+  key: NodeKey
+  chainId: string
+  clock: Clock
+  random: RandomBytes
+  logger: Logger
+  sessionTtlMs: number
+}
+
+interface MissingShard {
+  segment: number
+  shardIndex: number
+  shard: string
+  node: string
+  reason: 'no receipt' | 'size mismatch' | 'reported corrupt'
+}
+
+export class Uploads {
+  readonly #o: UploadsOptions
+
+  constructor(options: UploadsOptions) {
+    this.#o = options
+  }
+
+  // ---- create ----------------------------------------------------------------------------------
+
+  async create(msg: SignedCreateUpload): Promise<UploadSession> {
+    const { store, chainId, random, sessionTtlMs } = this.#o
+    const now = this.#o.clock.now()
+    const p = verifyWalletRequest(msg, { chainId, now, store })
+    // No capacity or node-count check here: a directory commit's session moves no shard bytes although it declares
+    // the directory's total size, and planning checks placement exactly, segment by segment.
+    const session = await store.write(() => {
+      store.useNonce(p.signer, p.nonce, p.expiresAt)
+      let uploadId = randomHex(random, 16)
+      while (store.sessions.get(uploadId) !== undefined) uploadId = randomHex(random, 16)
+      const s: SessionRecord = {
+        uploadId,
+        owner: p.signer,
+        k: p.k,
+        m: p.m,
+        segmentSize: p.segmentSize,
+        ...(p.name !== undefined ? { name: p.name } : {}),
+        declaredSize: p.size,
+        createdAt: now,
+        lastActivity: now,
+        expiresAt: now + sessionTtlMs,
+        segmentCount: 0,
+      }
+      store.sessions.putSync(uploadId, s)
+      store.sessionExpiry.putSync([s.expiresAt, uploadId], true)
+      return s
+    })
+    this.#o.logger.debug({ uploadId: session.uploadId, owner: session.owner }, 'upload session created')
+    return { uploadId: session.uploadId, k: session.k, m: session.m, segmentSize: session.segmentSize, expiresAt: session.expiresAt }
+  }
+
+  // ---- plan / replace ----------------------------------------------------------------------------
+
+  async plan(uploadId: string, body: PlanSegmentBody): Promise<PlanSegmentResponse> {
+    const { store, registry, random } = this.#o
+    const now = this.#o.clock.now()
+    const placements = await store.write(() => {
+      const s = this.#liveSession(uploadId, now)
+      const width = s.k + s.m
+      if (body.shards.length !== width) throw new StratosError('BAD_REQUEST', `a segment has ${width} shards (k=${s.k}, m=${s.m}), got ${body.shards.length}`, { expected: width, got: body.shards.length })
+      if (body.size > s.segmentSize) throw new StratosError('BAD_REQUEST', `segment size ${body.size} exceeds the session's ${s.segmentSize}`, { size: body.size, segmentSize: s.segmentSize })
+      const expectedShardSize = shardSizeFor(body.size, s.k)
+      if (body.shardSize !== expectedShardSize) throw new StratosError('BAD_REQUEST', `shard size for a ${body.size}-byte segment is ${expectedShardSize}`, { expected: expectedShardSize, got: body.shardSize })
+      if (body.index > s.segmentCount) throw new StratosError('BAD_REQUEST', `segments are planned in order: next is ${s.segmentCount}`, { expected: s.segmentCount, got: body.index })
+      if (body.index > 0) {
+        const prev = store.sessionSegments.get([uploadId, body.index - 1])
+        if (prev && prev.size < s.segmentSize) throw new StratosError('BAD_REQUEST', `segment ${body.index - 1} is short, so it must be the last`, { segment: body.index - 1 })
+      }
+      if (body.index < s.segmentCount - 1 && body.size !== s.segmentSize) {
+        throw new StratosError('BAD_REQUEST', 'only the last segment may be shorter than the segment size', { segment: body.index })
+      }
+      if (s.declaredSize !== null && body.index * s.segmentSize + body.size > s.declaredSize) {
+        throw new StratosError('SIZE_MISMATCH', `segment ${body.index} ends past the declared size ${s.declaredSize}`, { declaredSize: s.declaredSize })
+      }
+      const old = body.index < s.segmentCount ? store.sessionSegments.get([uploadId, body.index]) : undefined
+
+      const candidates = registry.candidates(now)
+      const nodes = placeShards({
+        candidates,
+        shardSize: body.shardSize,
+        shards: body.shards.map((id) => ({ exclude: this.#blockedNodes(candidates, id) })),
+        random,
+      })
+      const shards: SessionShard[] = []
+      const placements: Placement[] = []
+      for (let i = 0; i < width; i++) {
+        const node = nodes[i]
+        const id = body.shards[i]
+        const ticket = this.#putTicket(s, node, id, body.shardSize, now)
+        shards.push({ id, node, serial: ticket.payload.serial, attempts: 1 })
+        placements.push({ shardIndex: i, node, url: registry.location(node, now).url, ticket })
+        store.addRef(node, id)
+        store.sessionTickets.putSync([uploadId, node, id], true)
+      }
+      // New refs first, then the old ones go: a location in both never touches zero.
+      if (old) for (const o of old.shards) store.releaseRef(o.node, o.id, now)
+      store.sessionSegments.putSync([uploadId, body.index], { index: body.index, size: body.size, shardSize: body.shardSize, shards })
+      this.#touch({ ...s, segmentCount: Math.max(s.segmentCount, body.index + 1) }, now)
+      // Reserved here, not after the commit, so a plan running right behind this one already sees it.
+      for (const node of nodes) registry.reserve(node, body.shardSize)
+      return placements
+    })
+    return { placements }
+  }
+
+  async replace(uploadId: string, body: ReplaceShardBody): Promise<Placement> {
+    const { store, registry, random } = this.#o
+    const now = this.#o.clock.now()
+    return store.write(() => {
+      const s = this.#liveSession(uploadId, now)
+      const seg = store.sessionSegments.get([uploadId, body.segment])
+      if (!seg) throw new StratosError('BAD_REQUEST', `segment ${body.segment} is not planned`, { segment: body.segment })
+      const pos = seg.shards[body.shardIndex]
+      if (!pos) throw new StratosError('BAD_REQUEST', `shard index ${body.shardIndex} is outside 0..${seg.shards.length - 1}`, { shardIndex: body.shardIndex })
+      if (pos.attempts >= MAX_PLACEMENTS_PER_SHARD) {
+        throw new StratosError('CONFLICT', `shard ${body.shardIndex} of segment ${body.segment} was placed ${pos.attempts} times already`, { attempts: pos.attempts })
+      }
+      const candidates = registry.candidates(now)
+      const [node] = placeShards({
+        candidates,
+        shardSize: seg.shardSize,
+        shards: [{ exclude: this.#blockedNodes(candidates, pos.id) }],
+        exclude: new Set([...seg.shards.map((x) => x.node), ...body.exclude]),
+        random,
+      })
+      const ticket = this.#putTicket(s, node, pos.id, seg.shardSize, now)
+      store.addRef(node, pos.id)
+      store.sessionTickets.putSync([uploadId, node, pos.id], true)
+      store.releaseRef(pos.node, pos.id, now)
+      const shards = seg.shards.slice()
+      shards[body.shardIndex] = { id: pos.id, node, serial: ticket.payload.serial, attempts: pos.attempts + 1 }
+      store.sessionSegments.putSync([uploadId, body.segment], { ...seg, shards })
+      this.#touch(s, now)
+      registry.reserve(node, seg.shardSize)
+      return { shardIndex: body.shardIndex, node, url: registry.location(node, now).url, ticket } satisfies Placement
+    })
+  }
+
+  // ---- commit ------------------------------------------------------------------------------------
+
+  async commit(uploadId: string, body: CommitBody, signal?: AbortSignal): Promise<FileRecordView> {
+    const { store, registry, chainId } = this.#o
+    const p = verifyWalletRequest(body.request, { chainId, now: this.#o.clock.now(), store })
+    if (p.uploadId !== uploadId) throw new StratosError('BAD_REQUEST', 'the signed upload id differs from the one in the path', { path: uploadId, signed: p.uploadId })
+    const root = parseCid(p.cid)
+    const cid = root.toString()
+    if (p.kind === 'directory' && root.code !== DAG_PB_CODE) throw new StratosError('INVALID_CID', 'a directory root is a dag-pb node', { cid })
+
+    const blocks = await this.#checkBlocks(body.dagBlocks, p.dagDigest, root.version, cid, signal)
+    if (p.kind === 'directory' && blocks.length === 0) throw new StratosError('BAD_REQUEST', 'a directory commit carries its DAG blocks')
+    let children: string[] | undefined
+    if (p.kind === 'directory') children = [...new Set((body.children ?? []).map(canonicalCid))]
+    else if (body.children?.length) throw new StratosError('BAD_REQUEST', 'only directories have children')
+    const receipts = await this.#verifyReceipts(body.receipts, signal)
+    throwIfAborted(signal)
+
+    const now = this.#o.clock.now()
+    const record = await store.write(() => {
+      const s = this.#liveSession(uploadId, now)
+      if (s.owner !== p.signer) throw new StratosError('NOT_OWNER', `upload ${uploadId} belongs to another wallet`, { uploadId, signer: p.signer })
+      store.useNonce(p.signer, p.nonce, p.expiresAt)
+      if (s.declaredSize !== null && s.declaredSize !== p.size) {
+        throw new StratosError('SIZE_MISMATCH', `upload declared ${s.declaredSize} bytes, commit says ${p.size}`, { declaredSize: s.declaredSize, size: p.size })
+      }
+      const segments = store.sessionSegmentList(uploadId)
+      if (p.kind === 'file' || segments.length > 0) this.#checkLayout(s, segments, p.size)
+      this.#checkReceipts(segments, receipts)
+      if (children) {
+        const missing = children.filter((c) => store.files.get(c) === undefined)
+        if (missing.length) {
+          throw new StratosError('UPLOAD_INCOMPLETE', `${missing.length} children of the directory are not stored`, { missingChildren: missing.slice(0, MAX_MISSING_LISTED), missingCount: missing.length })
+        }
+      }
+      const name = p.name ?? s.name
+      const ownerEntry = { createdAt: now, kind: p.kind, size: p.size, ...(name !== undefined ? { name } : {}) }
+      let record = store.files.get(cid)
+      if (record) {
+        // Same content stored before: this owner joins it, this session's shards go.
+        if (record.kind !== p.kind || record.size !== p.size) {
+          throw new StratosError('CONFLICT', `${cid} is stored as a ${record.size}-byte ${record.kind}`, { cid, kind: record.kind, size: record.size })
+        }
+        if (!record.owners.includes(p.signer)) {
+          this.#o.records.invalidate(cid)
+          record = { ...record, owners: [...record.owners, p.signer] }
+          store.files.putSync(cid, record)
+          store.owners.putSync([p.signer, cid], ownerEntry)
+        }
+        this.#endSession(s, segments, true, now)
+      } else {
+        const segmentRecords: SegmentRecord[] = segments.map((seg) => ({
+          index: seg.index, size: seg.size, shardSize: seg.shardSize, shards: seg.shards.map((x) => ({ id: x.id, node: x.node })),
+        }))
+        record = {
+          cid, kind: p.kind, size: p.size, owners: [p.signer], ...(name !== undefined ? { name } : {}), createdAt: now,
+          k: s.k, m: s.m, segmentSize: s.segmentSize, segments: segmentRecords, ...(children ? { children } : {}), blockCount: blocks.length,
+        } satisfies FileRecord
+        store.files.putSync(cid, record)
+        for (let i = 0; i < blocks.length; i++) store.blocks.putSync([cid, i], blocks[i])
+        store.owners.putSync([p.signer, cid], ownerEntry)
+        store.addCounters(1, p.kind === 'file' ? p.size : 0)
+        // The session's refs now belong to the file.
+        this.#endSession(s, segments, false, now)
+      }
+      return record
+    })
+    this.#o.records.invalidate(cid)
+    this.#o.logger.info({ cid, uploadId, owner: p.signer, size: p.size }, 'file committed')
+    return recordView(record, registry, now)
+  }
+
+  /** Decodes the DAG blocks, checks them against the signed digest and the root CID. */
+  async #checkBlocks(encoded: string[], dagDigest: string, version: 0 | 1, cid: string, signal?: AbortSignal): Promise<Uint8Array[]> {
+    const hash = createHash('sha256')
+    const blocks: Uint8Array[] = []
+    let rootFound = false
+    for (let i = 0; i < encoded.length; i++) {
+      if (i > 0 && i % BLOCKS_PER_BATCH === 0) {
+        await yieldToEventLoop()
+        throwIfAborted(signal)
+      }
+      const bytes = fromBase64Url(encoded[i])
+      hash.update(bytes)
+      assertDagPbBlock(bytes, i)
+      if (!rootFound && dagPbBlockCid(bytes, version) === cid) rootFound = true
+      blocks.push(bytes)
+    }
+    if (hash.digest('hex') !== dagDigest) throw new StratosError('HASH_MISMATCH', 'the DAG blocks do not match the signed dagDigest')
+    if (blocks.length > 0 && !rootFound) throw new StratosError('HASH_MISMATCH', `no DAG block hashes to the root ${cid}`, { cid })
+    return blocks
+  }
+
+  /** Verifies every receipt's signature; returns the set of "node/shard/serial" → size they attest. */
+  async #verifyReceipts(receipts: SignedReceipt[], signal?: AbortSignal): Promise<Map<string, number>> {
+    const { chainId } = this.#o
+    const out = new Map<string, number>()
+    for (let i = 0; i < receipts.length; i++) {
+      if (i > 0 && i % RECEIPTS_PER_BATCH === 0) {
+        await yieldToEventLoop()
+        throwIfAborted(signal)
+      }
+      const r = receipts[i]
+      let payload
+      try {
+        // A receipt counts only with the serial of the ticket this session holds for that placement, which no other
+        // upload can present; its own expiry (set by the node, often just a ticket's TTL) would only fail uploads
+        // that run longer than that, so freshness is judged at the time it was issued.
+        payload = verifyNodeSigned(DOMAIN.receipt, r, { chainId, now: Math.min(this.#o.clock.now(), r.payload.storedAt) })
+      } catch (e) {
+        if (e instanceof StratosError) throw new StratosError(e.code, `receipt ${i}: ${e.message}`, { ...e.details, receipt: i })
+        throw e
+      }
+      if (payload.node !== r.signer) throw new StratosError('INVALID_SIGNATURE', `receipt ${i} is for node ${payload.node} but signed by ${r.signer}`, { receipt: i })
+      out.set(`${payload.node}/${payload.shard}/${payload.serial}`, payload.size)
+    }
+    return out
+  }
+
+  /** Segments 0..n-1 cover exactly `size` bytes; all but the last are full. */
+  #checkLayout(s: SessionRecord, segments: SessionSegment[], size: number): void {
+    let planned = 0
+    for (let i = 0; i < segments.length; i++) {
+      const seg = segments[i]
+      if (seg.index !== i) throw new StratosError('UPLOAD_INCOMPLETE', `segment ${i} is not planned`, { missingSegments: [i] })
+      if (i < segments.length - 1 && seg.size !== s.segmentSize) throw new StratosError('SIZE_MISMATCH', `segment ${i} is short but not the last`, { segment: i })
+      planned += seg.size
+    }
+    if (planned < size) {
+      throw new StratosError('UPLOAD_INCOMPLETE', `planned segments cover ${planned} of ${size} bytes`, { plannedSegments: segments.length, plannedBytes: planned, size })
+    }
+    if (planned > size) throw new StratosError('SIZE_MISMATCH', `planned segments cover ${planned} bytes, the file has ${size}`, { plannedBytes: planned, size })
+  }
+
+  /** Every current placement has a receipt from its node with its ticket's serial and the right size. */
+  #checkReceipts(segments: SessionSegment[], receipts: Map<string, number>): void {
+    const { store } = this.#o
+    const missing: MissingShard[] = []
+    let count = 0
+    for (const seg of segments) {
+      seg.shards.forEach((pos, shardIndex) => {
+        const size = receipts.get(`${pos.node}/${pos.id}/${pos.serial}`)
+        const reason: MissingShard['reason'] | undefined = store.isBad(pos.node, pos.id) ? 'reported corrupt'
+          : size === undefined ? 'no receipt'
+          : size !== seg.shardSize ? 'size mismatch'
+          : undefined
+        if (reason) {
+          count++
+          if (missing.length < MAX_MISSING_LISTED) missing.push({ segment: seg.index, shardIndex, shard: pos.id, node: pos.node, reason })
+        }
+      })
+    }
+    if (count > 0) throw new StratosError('UPLOAD_INCOMPLETE', `${count} shards have no valid receipt`, { missingShards: missing, missingCount: count })
+  }
+
+  // ---- abort / sweep -------------------------------------------------------------------------------
+
+  async abort(uploadId: string): Promise<void> {
+    const { store } = this.#o
+    const now = this.#o.clock.now()
+    await store.write(() => {
+      const s = store.sessions.get(uploadId)
+      if (!s) throw new StratosError('UPLOAD_NOT_FOUND', `no upload ${uploadId}`, { uploadId })
+      this.#endSession(s, store.sessionSegmentList(uploadId), true, now)
+    })
+    this.#o.logger.debug({ uploadId }, 'upload aborted')
+  }
+
+  /** Ends sessions idle past their expiry (releasing their shards) and forgets expired nonces. Returns sessions swept. */
+  async sweep(): Promise<number> {
+    const { store } = this.#o
+    const now = this.#o.clock.now()
+    let swept = 0
+    for (const uploadId of store.expiredSessions(now, META_SWEEP_BATCH)) {
+      // One transaction per session keeps each short; a crash between them leaves the rest for the next sweep.
+      const ended = await store.write(() => {
+        const s = store.sessions.get(uploadId)
+        if (!s || s.expiresAt > now) return false
+        this.#endSession(s, store.sessionSegmentList(uploadId), true, now)
+        return true
+      })
+      if (ended) {
+        swept++
+        this.#o.logger.info({ uploadId }, 'abandoned upload expired, shards released')
+      }
+    }
+    if (store.hasExpiredNonces(now)) await store.write(() => store.pruneNonces(now, META_SWEEP_BATCH))
+    return swept
+  }
+
+  // ---- helpers (inside store.write unless said otherwise) -------------------------------------------
+
+  #liveSession(uploadId: string, now: number): SessionRecord {
+    const s = this.#o.store.sessions.get(uploadId)
+    if (!s || s.expiresAt <= now) throw new StratosError('UPLOAD_NOT_FOUND', `no open upload ${uploadId}`, { uploadId })
+    return s
+  }
+
+  #touch(s: SessionRecord, now: number): void {
+    const { store, sessionTtlMs } = this.#o
+    store.sessionExpiry.removeSync([s.expiresAt, s.uploadId])
+    const next: SessionRecord = { ...s, lastActivity: now, expiresAt: now + sessionTtlMs }
+    store.sessions.putSync(s.uploadId, next)
+    store.sessionExpiry.putSync([next.expiresAt, s.uploadId], true)
+  }
+
+  /** Removes the session; `release` gives its placements' refs back (abort, expiry, dedup commit). */
+  #endSession(s: SessionRecord, segments: SessionSegment[], release: boolean, now: number): void {
+    const { store } = this.#o
+    if (release) for (const seg of segments) for (const pos of seg.shards) store.releaseRef(pos.node, pos.id, now)
+    for (const [node, shard] of store.sessionTicketPairs(s.uploadId)) {
+      store.queueDeleteIfUnreferenced(node, shard, now)
+      store.sessionTickets.removeSync([s.uploadId, node, shard])
+    }
+    for (const seg of segments) store.sessionSegments.removeSync([s.uploadId, seg.index])
+    store.sessionExpiry.removeSync([s.expiresAt, s.uploadId])
+    store.sessions.removeSync(s.uploadId)
+  }
+
+  /** Nodes that must not receive this shard id: it is marked bad there, or a delete of it is in flight. */
+  #blockedNodes(candidates: readonly { address: string }[], shard: string): Set<string> {
+    const blocked = new Set<string>()
+    for (const c of candidates) if (this.#o.store.locationBlocked(c.address, shard)) blocked.add(c.address)
+    return blocked
+  }
+
+  #putTicket(s: SessionRecord, node: string, shard: string, size: number, now: number): SignedTicket {
+    const { key, chainId, random } = this.#o
+    return issueTicket({ key, chainId, op: 'put', node, shard, size, payer: s.owner, context: s.uploadId, now, serial: randomHex(random, 16) })
+  }
+}
