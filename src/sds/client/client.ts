@@ -1,0 +1,296 @@
+/**
+ * StratosClient: the SDK facade. Uploads and downloads stream shards directly between this
+ * process and the resource nodes; the meta node only plans, issues tickets and indexes.
+ *
+ * @example
+ * const client = await StratosClient.connect({ metaUrl: 'http://127.0.0.1:7100', wallet })
+ * const { cid } = await client.put('./video.mp4')
+ * for await (const bytes of client.cat(cid, { offset: 1 << 20, length: 1 << 20 })) process.stdout.write(bytes)
+ * await client.close()
+ */
+import { randomBytes as nodeRandomBytes } from 'node:crypto'
+import { mkdir, open, readdir, lstat, rename, rm, stat as fsStat } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { Agent } from 'undici'
+import { StratosError, throwIfAborted, toStratosError } from '../../errors.ts'
+import { CLIENT_REQUEST_TTL_MS, CLIENT_SHARD_CONCURRENCY, MAX_LIST_PAGE } from '../../limits.ts'
+import type { WalletKey } from '../../crypto/wallet-key.ts'
+import { fromBase64Url, sha256Hex, toHex } from '../../crypto/hash.ts'
+import { randomHex, systemClock, systemRandom, type Clock, type RandomBytes } from '../../util/components.ts'
+import { fsyncDir } from '../../util/fs.ts'
+import { MetaClient } from '../protocol/meta-client.ts'
+import { ResourceClient } from '../protocol/resource-client.ts'
+import type { FileRecordView, FileSummary, NetworkStatus } from '../protocol/api.ts'
+import type { DeletePayload } from '../protocol/messages.ts'
+import { signAsWallet } from '../protocol/signing.ts'
+import { Semaphore } from './limiter.ts'
+import { upload, createSession, commitSession, abortSession } from './upload.ts'
+import { readFile } from './download.ts'
+import { localFileError } from './source.ts'
+import { buildDirectory, checkEntryName, isDirectoryNode, listDirectory, parseCid, type DirectoryEntry } from './unixfs.ts'
+import type { CID } from 'multiformats/cid'
+import { sha256 as sha256Hasher } from 'multiformats/hashes/sha2'
+import type { ProgressEvent, PutOptions, PutResult, ReadOptions, StratosClientOptions, TransferComponents, UploadSource } from './types.ts'
+
+const SHA256_CODE = sha256Hasher.code
+
+export class StratosClient {
+  readonly meta: MetaClient
+  readonly chainId: string
+  readonly k: number
+  readonly m: number
+  readonly segmentSize: number
+  readonly wallet: WalletKey | undefined
+  readonly #components: TransferComponents
+  readonly #agent: Agent
+
+  private constructor(p: { meta: MetaClient; agent: Agent; resource: ResourceClient; chainId: string; k: number; m: number; segmentSize: number; wallet?: WalletKey; clock: Clock; random: RandomBytes }) {
+    this.meta = p.meta
+    this.#agent = p.agent
+    this.chainId = p.chainId
+    this.k = p.k
+    this.m = p.m
+    this.segmentSize = p.segmentSize
+    this.wallet = p.wallet
+    this.#components = {
+      meta: p.meta, resource: p.resource, shardLimiter: new Semaphore(CLIENT_SHARD_CONCURRENCY), chainId: p.chainId, clock: p.clock, random: p.random,
+    }
+  }
+
+  /** Connects to a meta node: learns its chain id and coding defaults (one request). */
+  static async connect(options: StratosClientOptions): Promise<StratosClient> {
+    // One connection pool per client (keep-alive, bounded per origin), closed by close().
+    const agent = new Agent({ connections: CLIENT_SHARD_CONCURRENCY, keepAliveTimeout: 30_000, pipelining: 1 })
+    try {
+      const meta = new MetaClient(options.metaUrl, { dispatcher: agent })
+      const info = await meta.info()
+      if (options.chainId !== undefined && options.chainId !== info.chainId) {
+        throw new StratosError('WRONG_CHAIN', `meta node at ${options.metaUrl} serves chain ${info.chainId}, not ${options.chainId}`, { expected: options.chainId, got: info.chainId })
+      }
+      return new StratosClient({
+        meta, agent, resource: new ResourceClient({ dispatcher: agent }), chainId: info.chainId,
+        k: options.k ?? info.defaults.k, m: options.m ?? info.defaults.m, segmentSize: options.segmentSize ?? info.defaults.segmentSize,
+        wallet: options.wallet, clock: options.clock ?? systemClock, random: options.random ?? systemRandom,
+      })
+    } catch (e) {
+      await agent.close().catch(() => undefined)
+      throw e
+    }
+  }
+
+  #wallet(): WalletKey {
+    if (!this.wallet) throw new StratosError('BAD_REQUEST', 'this operation needs a wallet (StratosClientOptions.wallet)')
+    return this.wallet
+  }
+
+  /** Uploads a file (path), bytes or a byte stream; resolves once the meta node has committed it. */
+  async put(source: UploadSource, options: PutOptions = {}): Promise<PutResult> {
+    const r = await this.#putFile(source, options)
+    return { cid: r.cid, size: r.size, kind: 'file', segments: r.segments }
+  }
+
+  #putFile(source: UploadSource, options: PutOptions): ReturnType<typeof upload> {
+    return upload(this.#components, {
+      source, wallet: this.#wallet(), k: this.k, m: this.m, segmentSize: this.segmentSize,
+      cidVersion: options.cidVersion, rawLeaves: options.rawLeaves,
+      name: options.name ?? (typeof source === 'string' ? basename(source) : undefined),
+      signal: options.signal, onProgress: options.onProgress,
+    })
+  }
+
+  /**
+   * Uploads every file under `path` (sorted by name; dot-files only with `hidden`, as Kubo's
+   * `ipfs add -r`), then commits the UnixFS directory over them. Symlinks and special files are refused.
+   */
+  async putDirectory(path: string, options: PutOptions = {}): Promise<PutResult> {
+    const wallet = this.#wallet()
+    const root = await fsStat(path).catch((e: unknown) => { throw localFileError(e, path) })
+    if (!root.isDirectory()) throw new StratosError('BAD_REQUEST', `${path} is not a directory`, { path })
+    const files: { rel: string; abs: string }[] = []
+    const emptyDirs: string[] = []
+    await walk(path, '', options.hidden ?? false, files, emptyDirs, options.signal)
+    const entries: (DirectoryEntry & { size: number; cidString: string })[] = []
+    let segments = 0
+    for (const f of files) {
+      throwIfAborted(options.signal)
+      const r = await this.#putFile(f.abs, { ...options, name: basename(f.rel) })
+      segments += r.segments
+      entries.push({ path: f.rel, cid: parseCid(r.cid), cidString: r.cid, dagSize: r.dagSize, size: r.size })
+    }
+    const dir = await buildDirectory(entries, emptyDirs, { cidVersion: options.cidVersion, rawLeaves: options.rawLeaves })
+    const cid = dir.cid.toString()
+    const size = entries.reduce((a, e) => a + e.size, 0)
+    const c = this.#components
+    const session = await createSession(c, wallet, { k: this.k, m: this.m, segmentSize: this.segmentSize, size, name: options.name ?? basename(path) }, options.signal)
+    try {
+      await commitSession(c, wallet, session.uploadId, {
+        cid, size, kind: 'directory', name: options.name ?? basename(path), blocks: dir.blocks, receipts: [],
+        children: [...new Set(entries.map((e) => e.cidString))],
+      }, options.signal)
+    } catch (e) {
+      await abortSession(c, session.uploadId)
+      throw options.signal?.aborted ? new StratosError('ABORTED', 'upload aborted') : toStratosError(e)
+    }
+    emit(options.onProgress, { type: 'upload:commit', cid })
+    return { cid, size, kind: 'directory', segments, entries: entries.map((e) => ({ path: e.path, cid: e.cidString, size: e.size })) }
+  }
+
+  /** Streams a file or the byte range [offset, offset+length) of it, verified; each chunk is a fresh buffer. */
+  cat(cid: string, options: ReadOptions = {}): AsyncIterable<Uint8Array> {
+    return readFile(this.#components, { cid, ...options, segmentSizeHint: this.segmentSize })
+  }
+
+  /**
+   * Writes a file (temp file + fsync + rename, so `outPath` is either absent or complete) or recreates a
+   * directory tree (built in a temp directory beside `outPath`, renamed into place at the end).
+   */
+  async get(cid: string, outPath: string, options: ReadOptions = {}): Promise<{ kind: 'file' | 'directory'; bytes: number }> {
+    const record = await this.meta.file(cid, { signal: options.signal })
+    if (record.kind === 'file') {
+      const bytes = await this.#writeFileAtomic(cid, outPath, options)
+      return { kind: 'file', bytes }
+    }
+    if (options.offset !== undefined || options.length !== undefined) throw new StratosError('BAD_REQUEST', 'byte ranges apply to files, not directories')
+    const tmp = join(dirname(outPath), `.${basename(outPath)}.${nodeRandomBytes(6).toString('hex')}.tmp`)
+    await mkdir(tmp, { recursive: false }).catch((e: unknown) => { throw localFileError(e, tmp) })
+    try {
+      // Directory blocks by the sha256 of their bytes (so CIDv0 and CIDv1 links both find them).
+      const blocks = new Map<string, Uint8Array>()
+      for (const b64 of await this.meta.fileDag(cid, { signal: options.signal })) {
+        const bytes = fromBase64Url(b64)
+        blocks.set(sha256Hex(bytes), bytes)
+      }
+      const bytes = await this.#writeDirectory(parseCid(cid), tmp, blocks, options)
+      try {
+        await rename(tmp, outPath)
+      } catch (e) {
+        const code = (e as { code?: string }).code
+        if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR' || code === 'EISDIR') {
+          throw new StratosError('CONFLICT', `${outPath} already exists`, { path: outPath })
+        }
+        throw localFileError(e, outPath)
+      }
+      fsyncDir(dirname(outPath))
+      return { kind: 'directory', bytes }
+    } catch (e) {
+      await rm(tmp, { recursive: true, force: true }).catch(() => undefined)
+      throw options.signal?.aborted ? new StratosError('ABORTED', 'download aborted') : toStratosError(e)
+    }
+  }
+
+  async #writeDirectory(dirCid: CID, into: string, blocks: Map<string, Uint8Array>, options: ReadOptions): Promise<number> {
+    let total = 0
+    const blockOf = (c: CID): Uint8Array | undefined => (c.multihash.code === SHA256_CODE ? blocks.get(toHex(c.multihash.digest)) : undefined)
+    const links = listDirectory(dirCid, blockOf)
+    for (const link of links) {
+      checkEntryName(link.name)
+      throwIfAborted(options.signal)
+      const path = join(into, link.name)
+      const block = blockOf(link.cid)
+      if (block && isDirectoryNode(block)) {
+        await mkdir(path)
+        total += await this.#writeDirectory(link.cid, path, blocks, options)
+      } else {
+        total += await this.#writeFileAtomic(link.cid.toString(), path, { signal: options.signal, onProgress: options.onProgress })
+      }
+    }
+    return total
+  }
+
+  async #writeFileAtomic(cid: string, outPath: string, options: ReadOptions): Promise<number> {
+    const tmp = join(dirname(outPath), `.${basename(outPath)}.${nodeRandomBytes(6).toString('hex')}.tmp`)
+    let bytes = 0
+    const fh = await open(tmp, 'wx').catch((e: unknown) => { throw localFileError(e, tmp) })
+    try {
+      for await (const chunk of this.cat(cid, options)) {
+        let off = 0
+        while (off < chunk.length) {
+          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off)
+          off += bytesWritten
+        }
+        bytes += chunk.length
+      }
+      await fh.sync()
+      await fh.close()
+      await rename(tmp, outPath).catch((e: unknown) => { throw localFileError(e, outPath) })
+      fsyncDir(dirname(outPath))
+      return bytes
+    } catch (e) {
+      await fh.close().catch(() => undefined)
+      await rm(tmp, { force: true }).catch(() => undefined)
+      throw e
+    }
+  }
+
+  /** The meta node's record of a file or directory. */
+  stat(cid: string, options: { signal?: AbortSignal } = {}): Promise<FileRecordView> {
+    return this.meta.file(cid, { signal: options.signal })
+  }
+
+  /** Every file of `owner` (default: this client's wallet, or everyone's without a wallet), all pages. */
+  async ls(options: { owner?: string; signal?: AbortSignal } = {}): Promise<FileSummary[]> {
+    const owner = options.owner ?? this.wallet?.address
+    const out: FileSummary[] = []
+    let after: string | undefined
+    do {
+      const page = await this.meta.listFiles({ owner, limit: MAX_LIST_PAGE, after }, { signal: options.signal })
+      out.push(...page.files)
+      after = page.next
+    } while (after)
+    return out
+  }
+
+  /** Removes this wallet's ownership of a file (the meta node frees shards when no owner is left). */
+  async rm(cid: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const wallet = this.#wallet()
+    const payload: DeletePayload = {
+      chainId: this.chainId, signer: wallet.address, nonce: randomHex(this.#components.random, 16),
+      expiresAt: this.#components.clock.now() + CLIENT_REQUEST_TTL_MS, action: 'file.delete', cid,
+    }
+    await this.meta.deleteFile(cid, signAsWallet(wallet, payload), { signal: options.signal })
+  }
+
+  status(options: { signal?: AbortSignal } = {}): Promise<NetworkStatus> {
+    return this.meta.status({ signal: options.signal })
+  }
+
+  /** Closes this client's connections. */
+  async close(): Promise<void> {
+    await this.#agent.close().catch(() => undefined)
+  }
+}
+
+function emit(onProgress: ((e: ProgressEvent) => void) | undefined, e: ProgressEvent): void {
+  try {
+    onProgress?.(e)
+  } catch {
+    // ignore callback errors
+  }
+}
+
+/** Byte order of UTF-8 names, as Go sorts directory entries (Kubo). */
+function byName(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b))
+}
+
+async function walk(abs: string, rel: string, hidden: boolean, files: { rel: string; abs: string }[], emptyDirs: string[], signal?: AbortSignal): Promise<void> {
+  throwIfAborted(signal)
+  const names = (await readdir(abs).catch((e: unknown) => { throw localFileError(e, abs) })).sort(byName)
+  let kept = 0
+  for (const name of names) {
+    if (!hidden && name.startsWith('.')) continue
+    checkEntryName(name)
+    const a = join(abs, name)
+    const r = rel ? `${rel}/${name}` : name
+    const st = await lstat(a).catch((e: unknown) => { throw localFileError(e, a) })
+    if (st.isDirectory()) {
+      await walk(a, r, hidden, files, emptyDirs, signal)
+    } else if (st.isFile()) {
+      files.push({ rel: r, abs: a })
+    } else {
+      throw new StratosError('BAD_REQUEST', `${a} is not a regular file or directory (symlinks and special files are not supported)`, { path: a })
+    }
+    kept++
+  }
+  if (kept === 0 && rel !== '') emptyDirs.push(rel)
+}

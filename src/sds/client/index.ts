@@ -1,0 +1,8 @@
+/** Client SDK: Kubo-compatible CIDs, erasure-coded parallel uploads and verified streaming reads. */
+export { StratosClient } from './client.ts'
+export type { ProgressEvent, StratosClientOptions, PutOptions, PutResult, ReadOptions, UploadSource, TransferComponents } from './types.ts'
+export type { FileRecordView, FileSummary, NetworkStatus } from '../protocol/api.ts'
+export { upload, type UploadParameters, type UploadResult } from './upload.ts'
+export { readFile, type ReadParameters } from './download.ts'
+export { ErasureCode } from './erasure.ts'
+export { UnixFsFileBuilder, fileCid, buildDirectory, listDirectory, resolveCidOptions, type CidOptions, type FileDagResult, type DirectoryEntry, type DirectoryDagResult, type DagBlock } from './unixfs.ts'

@@ -1,0 +1,117 @@
+/**
+ * Small concurrency helpers for the client pipelines: a counting semaphore (the global bound on
+ * shard transfers), a pool of reusable buffers, and signal plumbing.
+ */
+import { StratosError, throwIfAborted } from '../../errors.ts'
+
+/** Counting semaphore; waiters are served first come, first served. */
+export class Semaphore {
+  #free: number
+  readonly #waiters: Array<() => void> = []
+
+  constructor(readonly size: number) {
+    if (!Number.isInteger(size) || size < 1) throw new StratosError('INTERNAL', `semaphore size must be ≥ 1, got ${size}`)
+    this.#free = size
+  }
+
+  async acquire(signal?: AbortSignal): Promise<void> {
+    throwIfAborted(signal)
+    if (this.#free > 0) {
+      this.#free--
+      return
+    }
+    await new Promise<void>((resolve, reject) => {
+      const grant = (): void => {
+        signal?.removeEventListener('abort', onAbort)
+        resolve()
+      }
+      const onAbort = (): void => {
+        const i = this.#waiters.indexOf(grant)
+        if (i >= 0) this.#waiters.splice(i, 1)
+        reject(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal?.reason }))
+      }
+      this.#waiters.push(grant)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  release(): void {
+    const next = this.#waiters.shift()
+    if (next) next()
+    else this.#free++
+  }
+
+  async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    await this.acquire(signal)
+    try {
+      return await fn()
+    } finally {
+      this.release()
+    }
+  }
+}
+
+/** Fixed set of equally sized buffers handed out and returned; `take` waits while all are in use. */
+export class BufferPool {
+  readonly #free: Uint8Array[] = []
+  readonly #waiters: Array<(b: Uint8Array) => void> = []
+  #allocated = 0
+
+  constructor(readonly count: number, readonly bytes: number) {}
+
+  async take(signal?: AbortSignal): Promise<Uint8Array> {
+    throwIfAborted(signal)
+    const b = this.#free.pop()
+    if (b) return b
+    if (this.#allocated < this.count) {
+      this.#allocated++
+      // Not zero-filled: callers write every byte they use (padding is zeroed explicitly).
+      return new Uint8Array(Buffer.allocUnsafeSlow(this.bytes).buffer, 0, this.bytes)
+    }
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const grant = (buf: Uint8Array): void => {
+        signal?.removeEventListener('abort', onAbort)
+        resolve(buf)
+      }
+      const onAbort = (): void => {
+        const i = this.#waiters.indexOf(grant)
+        if (i >= 0) this.#waiters.splice(i, 1)
+        reject(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal?.reason }))
+      }
+      this.#waiters.push(grant)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  give(b: Uint8Array): void {
+    const next = this.#waiters.shift()
+    if (next) next(b)
+    else this.#free.push(b)
+  }
+}
+
+/** A controller that also fires when `parent` fires; `dispose` detaches it. */
+export function linkedController(parent: AbortSignal | undefined): { controller: AbortController; dispose: () => void } {
+  const controller = new AbortController()
+  if (!parent) return { controller, dispose: () => {} }
+  const onAbort = (): void => controller.abort(parent.reason)
+  if (parent.aborted) controller.abort(parent.reason)
+  else parent.addEventListener('abort', onAbort, { once: true })
+  return { controller, dispose: () => parent.removeEventListener('abort', onAbort) }
+}
+
+/** Resolves after `ms`, or rejects with ABORTED when the signal fires first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal.reason }))
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    const onAbort = (): void => {
+      clearTimeout(t)
+      reject(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal?.reason }))
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}

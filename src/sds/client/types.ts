@@ -1,0 +1,68 @@
+/** Public option/result types of the client SDK and the components its pipelines share. */
+import type { WalletKey } from '../../crypto/wallet-key.ts'
+import type { Clock, RandomBytes } from '../../util/components.ts'
+import type { MetaClient } from '../protocol/meta-client.ts'
+import type { ResourceClient } from '../protocol/resource-client.ts'
+import type { Semaphore } from './limiter.ts'
+
+export type ProgressEvent =
+  | { type: 'upload:start'; total: number | null }
+  | { type: 'upload:progress'; bytes: number; total: number | null } // file bytes read+encoded
+  | { type: 'upload:shard'; segment: number; shardIndex: number; node: string; bytes: number }
+  | { type: 'upload:retry'; segment: number; shardIndex: number; node: string; code: string }
+  | { type: 'upload:commit'; cid: string }
+  | { type: 'download:progress'; bytes: number; total: number }
+  | { type: 'download:fallback'; segment: number; shardIndex: number; node: string; code: string }
+
+export interface StratosClientOptions {
+  metaUrl: string
+  /** Needed for put/rm; reads need none. */
+  wallet?: WalletKey
+  /** Default: fetched from meta /v1/info. */
+  chainId?: string
+  /** Default: the meta node's defaults. */
+  k?: number
+  m?: number
+  segmentSize?: number
+  clock?: Clock
+  random?: RandomBytes
+}
+
+export interface PutOptions {
+  name?: string
+  cidVersion?: 0 | 1
+  rawLeaves?: boolean
+  /** putDirectory: include dot-files (Kubo's `--hidden`); default false, as Kubo. */
+  hidden?: boolean
+  signal?: AbortSignal
+  onProgress?: (e: ProgressEvent) => void
+}
+
+export interface PutResult {
+  cid: string
+  size: number
+  kind: 'file' | 'directory'
+  segments: number
+  entries?: { path: string; cid: string; size: number }[]
+}
+
+export interface ReadOptions {
+  offset?: number
+  length?: number
+  signal?: AbortSignal
+  onProgress?: (e: ProgressEvent) => void
+}
+
+/** A file path, bytes in memory, or a stream of bytes. */
+export type UploadSource = string | Uint8Array | AsyncIterable<Uint8Array>
+
+/** What the upload and download pipelines need from the client (narrow, injectable). */
+export interface TransferComponents {
+  meta: MetaClient
+  resource: ResourceClient
+  /** Global bound on concurrent shard transfers of this client (CLIENT_SHARD_CONCURRENCY). */
+  shardLimiter: Semaphore
+  chainId: string
+  clock: Clock
+  random: RandomBytes
+}

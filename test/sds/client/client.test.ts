@@ -1,0 +1,297 @@
+import { describe, test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeFileSync, writeSync, closeSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { StratosClient, readFile, type ProgressEvent } from '../../../src/sds/client/index.ts'
+import { Semaphore } from '../../../src/sds/client/limiter.ts'
+import { MetaClient } from '../../../src/sds/protocol/meta-client.ts'
+import { ResourceClient } from '../../../src/sds/protocol/resource-client.ts'
+import { systemClock, systemRandom } from '../../../src/util/components.ts'
+import { fileCid } from '../../../src/sds/client/unixfs.ts'
+import { createSession, commitSession } from '../../../src/sds/client/upload.ts'
+import * as dagPb from '@ipld/dag-pb'
+import { UnixFS } from 'ipfs-unixfs'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { isStratosError } from '../../../src/errors.ts'
+import { shardHeaderBytes } from '../../../src/sds/resource/shard-file.ts'
+import { startNetwork, shardPath, patternBytes, collect, wallet, MiB, type TestNetwork } from './network.ts'
+
+const CHUNK = 262144
+
+function rejectsWith(code: string) {
+  return (e: unknown) => {
+    assert.ok(isStratosError(e), `expected a StratosError, got ${String(e)}`)
+    assert.equal(e.code, code)
+    return true
+  }
+}
+
+describe('client against a real meta node and six resource nodes', () => {
+  let net: TestNetwork
+  let client: StratosClient
+  let tmp: string
+
+  before(async () => {
+    net = await startNetwork({ nodes: 6, k: 4, m: 2, segmentSize: MiB })
+    client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
+    tmp = mkdtempSync(join(tmpdir(), 'stratos-client-files-'))
+  })
+  after(async () => {
+    await client.close()
+    await net.close()
+    rmSync(tmp, { recursive: true, force: true })
+  })
+
+  test('put/cat are byte-exact and CIDs are Kubo`s, from 0 bytes to several segments with a short tail', async () => {
+    for (const [i, size] of [0, 1, 255, CHUNK - 1, CHUNK, CHUNK + 1, 3 * MiB + 12_345].entries()) {
+      const data = patternBytes(size, 100 + i)
+      const r = await client.put(data)
+      assert.equal(r.cid, (await fileCid(data)).cid.toString(), `cid of ${size} bytes`)
+      assert.equal(r.size, size)
+      assert.equal(r.kind, 'file')
+      assert.equal(r.segments, Math.ceil(size / MiB))
+      const back = await collect(client.cat(r.cid))
+      assert.equal(back.length, size)
+      assert.ok(back.equals(data), `bytes of ${size}`)
+    }
+  })
+
+  test('a file path, a stream and CIDv1 all upload; stat shows the layout; progress events are sent', async () => {
+    const data = patternBytes(2 * MiB + 7, 5)
+    const path = join(tmp, 'file.bin')
+    writeFileSync(path, data)
+    const events: ProgressEvent[] = []
+    const r = await client.put(path, { onProgress: (e) => events.push(e) })
+    assert.equal(r.cid, (await fileCid(data)).cid.toString())
+    assert.equal(events[0].type, 'upload:start')
+    assert.ok(events.some((e) => e.type === 'upload:progress' && e.bytes === data.length))
+    assert.equal(events.filter((e) => e.type === 'upload:shard').length, 3 * 6)
+    assert.deepEqual(events[events.length - 1], { type: 'upload:commit', cid: r.cid })
+    const st = await client.stat(r.cid)
+    assert.equal(st.size, data.length)
+    assert.equal(st.segments.length, 3)
+    assert.equal(st.name, 'file.bin')
+
+    async function* pieces(): AsyncGenerator<Uint8Array> {
+      for (let off = 0; off < data.length; off += 100_003) yield data.subarray(off, off + 100_003)
+    }
+    assert.equal((await client.put(pieces())).cid, r.cid)
+    const v1 = await client.put(data, { cidVersion: 1 })
+    assert.equal(v1.cid, (await fileCid(data, { cidVersion: 1 })).cid.toString())
+    assert.ok(v1.cid.startsWith('bafy'))
+    assert.ok((await collect(client.cat(v1.cid))).equals(data))
+  })
+
+  test('byte ranges: start, middle across segment boundaries, end, empty, and beyond the end', async () => {
+    const data = patternBytes(3 * MiB + 1000, 9)
+    const { cid } = await client.put(data)
+    const cases: [number, number | undefined][] = [
+      [0, 10], [0, CHUNK + 3], [MiB - 5, 10], [MiB / 2, 2 * MiB], [123_457, 1], [3 * MiB, 1000], [3 * MiB + 999, 1],
+      [data.length - 10, undefined], [2 * MiB + 17, 10 * MiB], [5, 0], [data.length, undefined], [data.length, 5],
+    ]
+    for (const [offset, length] of cases) {
+      const got = await collect(client.cat(cid, { offset, length }))
+      const want = data.subarray(offset, length === undefined ? undefined : offset + length)
+      assert.ok(got.equals(want), `range ${offset}+${length}`)
+    }
+    // A client whose default segment size differs from the file's guesses wrong and still reads right.
+    const other = await StratosClient.connect({ metaUrl: net.meta.url, segmentSize: 256 * 1024 })
+    try {
+      for (const [offset, length] of [[2 * MiB + 5, 1000], [100, MiB], [3 * MiB, 1000]]) {
+        assert.ok((await collect(other.cat(cid, { offset, length }))).equals(data.subarray(offset, offset + length)), `other ${offset}+${length}`)
+      }
+      assert.ok((await collect(other.cat(cid))).equals(data))
+    } finally {
+      await other.close()
+    }
+    await assert.rejects(collect(client.cat(cid, { offset: data.length + 1 })), rejectsWith('RANGE_NOT_SATISFIABLE'))
+    await assert.rejects(collect(client.cat(cid, { offset: 10 * MiB, length: 5 })), rejectsWith('RANGE_NOT_SATISFIABLE'))
+    await assert.rejects(collect(client.cat(cid, { offset: -1 })), rejectsWith('BAD_REQUEST'))
+    await assert.rejects(collect(client.cat('QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o')), rejectsWith('FILE_NOT_FOUND'))
+  })
+
+  test('a corrupted shard on disk is detected and the read is rebuilt from parity, byte-exact', async () => {
+    const data = patternBytes(2 * MiB + 333, 21)
+    const { cid } = await client.put(data)
+    const st = await client.stat(cid)
+    // Flip one byte in the data area of data shard 1 of segment 0 (file bytes [256 KiB, 512 KiB)).
+    const seg = st.segments[0]
+    const loc = seg.shards[1]
+    const path = shardPath(net, loc.node, loc.id)
+    const fd = openSync(path, 'r+')
+    const at = shardHeaderBytes(seg.shardSize) + 1000
+    const b = Buffer.alloc(1)
+    readSync(fd, b, 0, 1, at)
+    b[0] ^= 0xff
+    writeSync(fd, b, 0, 1, at)
+    closeSync(fd)
+    const events: ProgressEvent[] = []
+    assert.ok((await collect(client.cat(cid, { onProgress: (e) => events.push(e) }))).equals(data))
+    assert.ok(events.some((e) => e.type === 'download:fallback' && e.segment === 0 && e.shardIndex === 1), JSON.stringify(events))
+    // A range inside the corrupt shard (the node quarantined it by now: the shard is missing there).
+    const got = await collect(client.cat(cid, { offset: CHUNK + 500, length: 2000 }))
+    assert.ok(got.equals(data.subarray(CHUNK + 500, CHUNK + 2500)))
+  })
+
+  test('get writes a file atomically; ls and rm see it', async () => {
+    const data = patternBytes(MiB + 3, 33)
+    const { cid } = await client.put(data, { name: 'got.bin' })
+    const out = join(tmp, 'out.bin')
+    assert.deepEqual(await client.get(cid, out), { kind: 'file', bytes: data.length })
+    assert.ok(readFileSync(out).equals(data))
+    assert.ok(readdirSync(tmp).every((n) => !n.endsWith('.tmp')))
+    assert.ok((await client.ls()).some((f) => f.cid === cid && f.name === 'got.bin'))
+    await client.rm(cid)
+    assert.ok(!(await client.ls()).some((f) => f.cid === cid))
+    await assert.rejects(client.stat(cid), rejectsWith('FILE_NOT_FOUND'))
+  })
+
+  test('directories: putDirectory then get recreates the tree (Kubo ordering, hidden files skipped)', async () => {
+    const src = join(tmp, 'tree')
+    mkdirSync(join(src, 'sub', 'deeper'), { recursive: true })
+    mkdirSync(join(src, 'empty'))
+    writeFileSync(join(src, 'b.txt'), 'bee\n')
+    writeFileSync(join(src, 'a.txt'), 'hello world\n')
+    writeFileSync(join(src, '.hidden'), 'secret')
+    writeFileSync(join(src, 'sub', 'big.bin'), patternBytes(MiB + 77, 3))
+    writeFileSync(join(src, 'sub', 'deeper', 'zero'), '')
+    const r = await client.putDirectory(src)
+    assert.equal(r.kind, 'directory')
+    assert.deepEqual(r.entries!.map((e) => e.path), ['a.txt', 'b.txt', 'sub/big.bin', 'sub/deeper/zero'])
+    assert.equal(r.entries![0].cid, 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o')
+    const st = await client.stat(r.cid)
+    assert.equal(st.kind, 'directory')
+    const out = join(tmp, 'tree-out')
+    const got = await client.get(r.cid, out)
+    assert.equal(got.kind, 'directory')
+    assert.equal(got.bytes, 4 + 12 + MiB + 77)
+    assert.equal(readFileSync(join(out, 'a.txt'), 'utf8'), 'hello world\n')
+    assert.equal(readFileSync(join(out, 'b.txt'), 'utf8'), 'bee\n')
+    assert.ok(readFileSync(join(out, 'sub', 'big.bin')).equals(patternBytes(MiB + 77, 3)))
+    assert.equal(readFileSync(join(out, 'sub', 'deeper', 'zero')).length, 0)
+    assert.deepEqual(readdirSync(join(out, 'empty')), [])
+    assert.ok(!existsSync(join(out, '.hidden')))
+    // Getting onto an existing directory is a conflict, and leaves no temp dir behind.
+    await assert.rejects(client.get(r.cid, out), rejectsWith('CONFLICT'))
+    assert.ok(readdirSync(tmp).every((n) => !n.endsWith('.tmp')))
+    // cat of a directory is refused.
+    await assert.rejects(collect(client.cat(r.cid)), rejectsWith('BAD_REQUEST'))
+  })
+
+  test('get refuses a directory whose entry names would escape the output directory', async () => {
+    const file = await client.put(new TextEncoder().encode('evil\n'))
+    const c = { meta: new MetaClient(net.meta.url), resource: new ResourceClient(), shardLimiter: new Semaphore(4), chainId: client.chainId, clock: systemClock, random: systemRandom }
+    for (const name of ['../escaped', 'a/b']) {
+      const block = dagPb.encode(dagPb.prepare({ Data: new UnixFS({ type: 'directory' }).marshal(), Links: [{ Name: name, Hash: CID.parse(file.cid), Tsize: 13 }] }))
+      const cid = CID.createV0(await sha256.digest(block)).toString()
+      const session = await createSession(c, wallet, { k: 4, m: 2, segmentSize: MiB, size: 5 })
+      await commitSession(c, wallet, session.uploadId, { cid, size: 5, kind: 'directory', blocks: [{ cid: CID.parse(cid), bytes: block }], receipts: [], children: [file.cid] })
+      const out = join(tmp, 'evil-out', 'dir')
+      mkdirSync(join(tmp, 'evil-out'), { recursive: true })
+      await assert.rejects(client.get(cid, out), rejectsWith('BAD_REQUEST'))
+      assert.ok(!existsSync(join(tmp, 'evil-out', 'escaped')) && !existsSync(out))
+      assert.deepEqual(readdirSync(join(tmp, 'evil-out')), [])
+    }
+  })
+
+  test('an AbortSignal aborts an upload (nothing is committed) and a download', async () => {
+    const data = patternBytes(4 * MiB, 77)
+    const ac = new AbortController()
+    const upload = client.put(data, {
+      signal: ac.signal,
+      onProgress: (e) => { if (e.type === 'upload:shard') ac.abort() },
+    })
+    await assert.rejects(upload, rejectsWith('ABORTED'))
+    const cid = (await fileCid(data)).cid.toString()
+    await assert.rejects(client.stat(cid), rejectsWith('FILE_NOT_FOUND'))
+    assert.equal((await client.status()).totals.openUploads, 0)
+
+    const stored = await client.put(data)
+    const dl = new AbortController()
+    let seen = 0
+    await assert.rejects((async () => {
+      for await (const chunk of client.cat(stored.cid, { signal: dl.signal })) {
+        seen += chunk.length
+        dl.abort()
+      }
+    })(), rejectsWith('ABORTED'))
+    assert.ok(seen > 0 && seen < data.length)
+    const pre = new AbortController()
+    pre.abort()
+    await assert.rejects(collect(client.cat(stored.cid, { signal: pre.signal })), rejectsWith('ABORTED'))
+  })
+})
+
+describe('degraded networks', () => {
+  test('with m nodes stopped every byte still reads back (full and ranges)', async () => {
+    const net = await startNetwork({ nodes: 6, k: 4, m: 2, segmentSize: MiB })
+    const client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
+    try {
+      const data = patternBytes(3 * MiB + 4321, 11)
+      const { cid } = await client.put(data)
+      const st = await client.stat(cid)
+      // Stop the nodes holding data shards 0 and 2 of segment 0.
+      const victims = [st.segments[0].shards[0].node, st.segments[0].shards[2].node]
+      for (const v of victims) await net.stopNode(v)
+      const events: ProgressEvent[] = []
+      assert.ok((await collect(client.cat(cid, { onProgress: (e) => events.push(e) }))).equals(data))
+      assert.ok(events.some((e) => e.type === 'download:fallback'))
+      for (const [offset, length] of [[10, 100], [MiB - 3, 2 * MiB], [2 * CHUNK + 5, CHUNK], [3 * MiB, 4321]]) {
+        assert.ok((await collect(client.cat(cid, { offset, length }))).equals(data.subarray(offset, offset + length)), `${offset}+${length}`)
+      }
+      // One more node down: fewer than k shards for some segment → DATA_UNAVAILABLE.
+      const third = st.segments[0].shards.map((s) => s.node).find((n) => !victims.includes(n))!
+      await net.stopNode(third)
+      await assert.rejects(collect(client.cat(cid)), rejectsWith('DATA_UNAVAILABLE'))
+    } finally {
+      await client.close()
+      await net.close()
+    }
+  })
+
+  test('a node that is down when its shards are PUT gets them re-placed on another node', async () => {
+    // Seven nodes; the victim has by far the most free space, so placement picks it for every segment.
+    const net = await startNetwork({ nodes: 7, k: 4, m: 2, segmentSize: MiB, capacity: (i) => (i === 0 ? 1024 * 1024 * MiB : 512 * MiB) })
+    const client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
+    try {
+      const victim = net.nodes[0].address
+      await net.stopNode(victim) // the meta node still believes it is online (offline after 60 s here)
+      const data = patternBytes(2 * MiB + 99, 13)
+      const events: ProgressEvent[] = []
+      const r = await client.put(data, { onProgress: (e) => events.push(e) })
+      const retries = events.filter((e) => e.type === 'upload:retry')
+      assert.ok(retries.length > 0 && retries.every((e) => e.type === 'upload:retry' && e.node === victim && e.code === 'NODE_UNAVAILABLE'), JSON.stringify(retries))
+      const st = await client.stat(r.cid)
+      assert.ok(st.segments.every((s) => s.shards.every((x) => x.node !== victim)))
+      assert.ok((await collect(client.cat(r.cid))).equals(data))
+    } finally {
+      await client.close()
+      await net.close()
+    }
+  })
+
+  test('a data shard slower than the hedge delay is rebuilt from parity instead of waited for', async () => {
+    const net = await startNetwork({ nodes: 6, k: 4, m: 2, segmentSize: MiB, proxied: true })
+    const client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
+    try {
+      const data = patternBytes(MiB + 5000, 17)
+      const { cid } = await client.put(data)
+      // The node holding data shard 0 of segment 0 now takes 10 s to serve any read.
+      const slow = (await client.stat(cid)).segments[0].shards[0].node
+      net.setReadDelay(slow, 10_000)
+      const components = { meta: new MetaClient(net.meta.url), resource: new ResourceClient(), shardLimiter: new Semaphore(16), chainId: client.chainId, clock: systemClock, random: systemRandom }
+      const events: ProgressEvent[] = []
+      const t0 = performance.now()
+      const got = await collect(readFile(components, { cid, segmentSizeHint: MiB, hedgeAfterMs: 100, onProgress: (e) => events.push(e) }))
+      const ms = performance.now() - t0
+      assert.ok(got.equals(data))
+      assert.ok(events.some((e) => e.type === 'download:fallback' && e.segment === 0 && e.code === 'SLOW' && e.node === slow && e.shardIndex === 0), JSON.stringify(events))
+      assert.ok(ms < 5_000, `read took ${ms} ms: the slow shard was waited for`)
+    } finally {
+      await client.close()
+      await net.close()
+    }
+  })
+})
