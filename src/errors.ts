@@ -33,6 +33,12 @@ export const ERROR_CODES = {
   RANGE_NOT_SATISFIABLE: { status: 416, exit: 2 },
   HASH_MISMATCH: { status: 422, exit: 5 },
   SIZE_MISMATCH: { status: 422, exit: 5 },
+  // Chain (STOS ledger) transactions.
+  UNKNOWN_MESSAGE: { status: 400, exit: 2 },
+  BAD_NONCE: { status: 409, exit: 3 },
+  INSUFFICIENT_FEE: { status: 422, exit: 2 },
+  INSUFFICIENT_FUNDS: { status: 422, exit: 2 },
+  BAD_BLOCK: { status: 400, exit: 2 },
   // Capacity and availability (5xx: the caller may retry elsewhere).
   INSUFFICIENT_STORAGE: { status: 507, exit: 6 },
   NOT_ENOUGH_NODES: { status: 503, exit: 6 },

@@ -71,7 +71,7 @@ export class WalletKey {
     return generateMnemonic(wordlist, 256)
   }
 
-  /** 65-byte recoverable signature (r ‖ s ‖ recovery as noble's 'recovered' format) over keccak-256(message). */
+  /** 65-byte recoverable signature (recovery ‖ r ‖ s, noble's "recovered" format) over keccak-256(message). */
   sign(message: Uint8Array): Uint8Array {
     return secp256k1.sign(keccak_256(message), this.privateKey, { prehash: false, format: 'recovered' })
   }

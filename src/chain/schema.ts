@@ -1,0 +1,70 @@
+/**
+ * Primitive zod schemas for decoding untrusted chain JSON (transactions, messages, genesis).
+ *
+ * Amounts travel as decimal strings ("1000000000000000000") and decode to bigint: no sign,
+ * no fraction, no exponent, no leading zeros (so every amount has exactly one encoding and
+ * the canonical JSON a wallet signed is the canonical JSON the chain re-encodes), at most
+ * 2^256 − 1. Addresses must be lowercase bech32 with a valid checksum: bech32 also accepts
+ * all-uppercase strings, which would be a second spelling of the same account.
+ */
+import { z } from 'zod'
+import { isNodeAddress } from '../crypto/node-key.ts'
+import { isWalletAddress } from '../crypto/wallet-key.ts'
+import { StratosError } from '../errors.ts'
+import { MAX_MONIKER_CHARS, MAX_UINT256 } from './params.ts'
+
+const DECIMAL = /^(0|[1-9][0-9]{0,77})$/
+
+/** A non-negative integer amount as a decimal string → bigint. */
+export const zAmount = z
+  .string()
+  .regex(DECIMAL, 'amount must be a non-negative integer as a decimal string (no sign, fraction, exponent or leading zeros)')
+  .transform((s) => BigInt(s))
+  .refine((v) => v <= MAX_UINT256, 'amount exceeds 2^256 - 1')
+
+/** A positive amount (> 0). */
+export const zPositiveAmount = zAmount.refine((v) => v > 0n, 'amount must be positive')
+
+export const zWalletAddress = z
+  .string()
+  .max(100)
+  .refine((s) => s === s.toLowerCase() && isWalletAddress(s), 'not a valid lowercase st1… wallet address (bad checksum or prefix)')
+
+export const zNodeAddress = z
+  .string()
+  .max(100)
+  .refine((s) => s === s.toLowerCase() && isNodeAddress(s), 'not a valid lowercase stsds1… node address (bad checksum or prefix)')
+
+/** Exactly `bytes` bytes as lowercase hex. */
+export function zHexBytes(bytes: number) {
+  return z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `must be ${bytes} bytes of lowercase hex`)
+}
+
+/** An ed25519 public key (32 bytes, hex). */
+export const zEd25519PublicKey = zHexBytes(32)
+/** An ed25519 signature (64 bytes, hex). */
+export const zEd25519Signature = zHexBytes(64)
+
+/** A human-readable name: printable, bounded. */
+export const zMoniker = z
+  .string()
+  .max(MAX_MONIKER_CHARS)
+  .regex(/^[^\p{Cc}\p{Cf}]*$/u, 'moniker must not contain control characters')
+
+/** Epoch or height numbers: safe non-negative integers. */
+export const zCounter = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
+
+/** Basis points 0…10,000 as a plain integer. */
+export const zBps = z.number().int().min(0).max(10_000)
+
+/**
+ * Parses untrusted input; any failure becomes a BAD_REQUEST StratosError whose details list
+ * each problem with its path (e.g. `msgs.0.amount`).
+ */
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(value)
+  if (r.success) return r.data
+  const issues = r.error.issues.slice(0, 20).map((i) => ({ path: i.path.map(String).join('.'), message: i.message }))
+  const first = issues[0]
+  throw new StratosError('BAD_REQUEST', `invalid ${what}${first ? `: ${first.path ? first.path + ': ' : ''}${first.message}` : ''}`, { issues })
+}

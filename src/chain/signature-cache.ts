@@ -1,0 +1,35 @@
+/**
+ * Remembers the signer recovered for a transaction hash, so a transaction's secp256k1 recovery
+ * (about a millisecond in pure JS) runs once per process, not once at mempool admission and
+ * again when its block is applied. The hash covers the signature and the whole transaction, and
+ * recovery is a pure function of them, so a cached answer is exactly the answer recovery would
+ * give: this is not a weaker check, and it cannot make two nodes disagree.
+ *
+ * Bounded: when full, the oldest half is dropped (Map keeps insertion order).
+ */
+export const SIGNATURE_CACHE_ENTRIES = 200_000
+
+export class SignatureCache {
+  readonly #signers = new Map<string, string>()
+
+  constructor(private readonly maxEntries = SIGNATURE_CACHE_ENTRIES) {}
+
+  get(txHash: string): string | undefined {
+    return this.#signers.get(txHash)
+  }
+
+  set(txHash: string, signer: string): void {
+    if (this.#signers.size >= this.maxEntries) {
+      let drop = Math.ceil(this.maxEntries / 2)
+      for (const k of this.#signers.keys()) {
+        if (drop-- <= 0) break
+        this.#signers.delete(k)
+      }
+    }
+    this.#signers.set(txHash, signer)
+  }
+
+  get size(): number {
+    return this.#signers.size
+  }
+}

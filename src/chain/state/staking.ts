@@ -1,0 +1,190 @@
+/**
+ * staking: validators, delegations and unbonding.
+ *
+ * A validator is identified by its operator wallet (the sender of create_validator); its voting
+ * power is `tokens`, the sum of all delegations to it (the operator's self-delegation included).
+ * Validators are never slashed in this version, so a delegation is a plain amount (no shares).
+ * Bonded tokens sit in the `bonded` module account; an undelegation moves them to `unbonding`
+ * and pays them back to the delegator at the end of block `height + unbondingBlocks`.
+ *
+ * Validator rewards (pot, at each epoch boundary) are split by tokens between validators; of a
+ * validator's part the operator keeps its commission and the rest is split by delegated amount.
+ */
+import { StratosError } from '../../errors.ts'
+import { splitByWeights } from '../economics.ts'
+import type { MsgCreateValidator, MsgDelegate, MsgUndelegate } from '../msgs.ts'
+import { BPS_DENOMINATOR, MODULE_ACCOUNTS } from '../params.ts'
+import { transfer } from './bank.ts'
+import type { ExecContext, TxContext } from './context.ts'
+import type { KvStore } from './kv.ts'
+import { big, decodeAmount, decodeRecord, encodeText, keyNum, num, readAmount, readRecord, str, writeAmount, writeRecord } from './codec.ts'
+
+const VALIDATOR = 'staking/val/'
+const CONSENSUS_KEY = 'staking/cons/'
+const DELEGATION = 'staking/del/'
+const BY_DELEGATOR = 'staking/delby/'
+const UNBONDING_QUEUE = 'staking/unbq/'
+const UNBONDING_BY_DELEGATOR = 'staking/unbby/'
+const ONE = encodeText('1')
+
+export interface Validator {
+  operator: string
+  consensusKey: string
+  commissionBps: number
+  tokens: bigint
+  moniker: string
+  createdHeight: number
+}
+
+export interface Delegation {
+  delegator: string
+  validator: string
+  amount: bigint
+}
+
+export interface Unbonding {
+  delegator: string
+  amount: bigint
+  completionHeight: number
+}
+
+function parseValidator(r: Record<string, unknown>): Validator {
+  return { operator: str(r, 'operator'), consensusKey: str(r, 'consensusKey'), commissionBps: num(r, 'commissionBps'), tokens: big(r, 'tokens'), moniker: str(r, 'moniker'), createdHeight: num(r, 'createdHeight') }
+}
+
+export function getValidator(store: KvStore, operator: string): Validator | undefined {
+  return readRecord(store, VALIDATOR + operator, parseValidator)
+}
+
+/** All validators, ascending by operator address. */
+export function listValidators(store: KvStore): Validator[] {
+  return [...store.iterate(VALIDATOR)].map(([, v]) => decodeRecord(v, parseValidator))
+}
+
+export function getDelegation(store: KvStore, validator: string, delegator: string): bigint {
+  return readAmount(store, `${DELEGATION}${validator}/${delegator}`)
+}
+
+export function delegationsTo(store: KvStore, validator: string): Delegation[] {
+  const prefix = `${DELEGATION}${validator}/`
+  return [...store.iterate(prefix)].map(([k, v]) => ({ validator, delegator: k.slice(prefix.length), amount: decodeAmount(v, k) }))
+}
+
+export function delegationsOf(store: KvStore, delegator: string): Delegation[] {
+  const prefix = `${BY_DELEGATOR}${delegator}/`
+  return [...store.iterate(prefix)].map(([k]) => {
+    const validator = k.slice(prefix.length)
+    return { delegator, validator, amount: getDelegation(store, validator, delegator) }
+  })
+}
+
+export function unbondingsOf(store: KvStore, delegator: string): Unbonding[] {
+  const prefix = `${UNBONDING_BY_DELEGATOR}${delegator}/`
+  return [...store.iterate(prefix)].map(([k, v]) => ({ delegator, completionHeight: Number(k.slice(prefix.length)), amount: decodeAmount(v, k) }))
+}
+
+interface NewValidator {
+  operator: string
+  consensusKey: string
+  commissionBps: number
+  selfDelegation: bigint
+  moniker: string
+}
+
+/** Creates a validator with its self-delegation (create_validator and genesis). */
+export function createValidator(store: KvStore, v: NewValidator, height: number, minSelfDelegation: bigint): Validator {
+  if (getValidator(store, v.operator)) throw new StratosError('CONFLICT', `${v.operator} is already a validator`)
+  if (store.get(CONSENSUS_KEY + v.consensusKey)) throw new StratosError('CONFLICT', 'consensus key is already used by another validator')
+  if (v.selfDelegation < minSelfDelegation) {
+    throw new StratosError('BAD_REQUEST', `self-delegation must be at least ${minSelfDelegation} wei`, { min: minSelfDelegation.toString() })
+  }
+  if (!Number.isInteger(v.commissionBps) || v.commissionBps < 0 || v.commissionBps > Number(BPS_DENOMINATOR)) throw new StratosError('BAD_REQUEST', 'commission must be 0…10000 bps')
+  const validator: Validator = { operator: v.operator, consensusKey: v.consensusKey, commissionBps: v.commissionBps, tokens: 0n, moniker: v.moniker, createdHeight: height }
+  writeRecord(store, VALIDATOR + v.operator, validator)
+  store.set(CONSENSUS_KEY + v.consensusKey, encodeText(v.operator))
+  bond(store, v.operator, v.operator, v.selfDelegation)
+  return validator
+}
+
+/** Moves `amount` from the delegator into the bonded pool and onto the validator. */
+function bond(store: KvStore, validatorOperator: string, delegator: string, amount: bigint): void {
+  const validator = getValidator(store, validatorOperator)
+  if (!validator) throw new StratosError('NOT_FOUND', `no validator ${validatorOperator}`)
+  transfer(store, delegator, MODULE_ACCOUNTS.bonded, amount)
+  const key = `${DELEGATION}${validatorOperator}/${delegator}`
+  writeAmount(store, key, readAmount(store, key) + amount)
+  store.set(`${BY_DELEGATOR}${delegator}/${validatorOperator}`, ONE)
+  writeRecord(store, VALIDATOR + validatorOperator, { ...validator, tokens: validator.tokens + amount })
+}
+
+export function handleCreateValidator(ctx: TxContext, msg: MsgCreateValidator): void {
+  createValidator(ctx.store, { operator: ctx.sender, consensusKey: msg.consensusKey, commissionBps: msg.commissionBps, selfDelegation: msg.selfDelegation, moniker: msg.moniker }, ctx.block.height, ctx.params.minSelfDelegationWei)
+  ctx.emit('create_validator', { operator: ctx.sender, selfDelegation: msg.selfDelegation, commissionBps: msg.commissionBps })
+}
+
+export function handleDelegate(ctx: TxContext, msg: MsgDelegate): void {
+  bond(ctx.store, msg.validator, ctx.sender, msg.amount)
+  ctx.emit('delegate', { delegator: ctx.sender, validator: msg.validator, amount: msg.amount })
+}
+
+export function handleUndelegate(ctx: TxContext, msg: MsgUndelegate): void {
+  const { store } = ctx
+  const validator = getValidator(store, msg.validator)
+  if (!validator) throw new StratosError('NOT_FOUND', `no validator ${msg.validator}`)
+  const key = `${DELEGATION}${msg.validator}/${ctx.sender}`
+  const delegated = readAmount(store, key)
+  if (delegated < msg.amount) {
+    throw new StratosError('INSUFFICIENT_FUNDS', `delegation is ${delegated} wei, cannot undelegate ${msg.amount}`, { delegated: delegated.toString() })
+  }
+  writeAmount(store, key, delegated - msg.amount)
+  if (delegated === msg.amount) store.delete(`${BY_DELEGATOR}${ctx.sender}/${msg.validator}`)
+  writeRecord(store, VALIDATOR + msg.validator, { ...validator, tokens: validator.tokens - msg.amount })
+  transfer(store, MODULE_ACCOUNTS.bonded, MODULE_ACCOUNTS.unbonding, msg.amount)
+  const completionHeight = ctx.block.height + ctx.params.unbondingBlocks
+  const queueKey = `${UNBONDING_QUEUE}${keyNum(completionHeight)}/${ctx.sender}`
+  writeAmount(store, queueKey, readAmount(store, queueKey) + msg.amount)
+  const byKey = `${UNBONDING_BY_DELEGATOR}${ctx.sender}/${keyNum(completionHeight)}`
+  writeAmount(store, byKey, readAmount(store, byKey) + msg.amount)
+  ctx.emit('undelegate', { delegator: ctx.sender, validator: msg.validator, amount: msg.amount, completionHeight })
+}
+
+/** End of block: pays back the undelegations whose period ends at this height. */
+export function completeUnbondings(ctx: ExecContext): void {
+  const prefix = `${UNBONDING_QUEUE}${keyNum(ctx.block.height)}/`
+  for (const [k, v] of ctx.store.iterate(prefix)) {
+    const delegator = k.slice(prefix.length)
+    const amount = decodeAmount(v, k)
+    transfer(ctx.store, MODULE_ACCOUNTS.unbonding, delegator, amount)
+    ctx.store.delete(k)
+    ctx.store.delete(`${UNBONDING_BY_DELEGATOR}${delegator}/${keyNum(ctx.block.height)}`)
+    ctx.emit('unbonding_complete', { delegator, amount })
+  }
+}
+
+/**
+ * Splits a validator reward among validators (by tokens) and, inside each validator, between
+ * the operator's commission and the delegators (by amount). Returns wallet → amount with
+ * Σ = amount, or null when no validator has tokens.
+ */
+export function validatorRewardShares(store: KvStore, amount: bigint): Map<string, bigint> | null {
+  const validators = listValidators(store).filter((v) => v.tokens > 0n)
+  const perValidator = splitByWeights(amount, validators.map((v) => [v.operator, v.tokens] as const))
+  if (!perValidator) return null
+  const out = new Map<string, bigint>()
+  const add = (wallet: string, a: bigint): void => {
+    if (a > 0n) out.set(wallet, (out.get(wallet) ?? 0n) + a)
+  }
+  const byOperator = new Map(validators.map((v) => [v.operator, v]))
+  for (const [operator, part] of perValidator) {
+    const v = byOperator.get(operator)!
+    const commission = (part * BigInt(v.commissionBps)) / BPS_DENOMINATOR
+    const shares = splitByWeights(part - commission, delegationsTo(store, operator).map((d) => [d.delegator, d.amount] as const))
+    if (!shares) {
+      add(operator, part) // tokens > 0 implies a delegation; kept for safety: the operator takes it all
+      continue
+    }
+    add(operator, commission)
+    for (const [delegator, a] of shares) add(delegator, a)
+  }
+  return out
+}
