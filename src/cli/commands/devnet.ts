@@ -1,0 +1,96 @@
+/**
+ * `stratos devnet`: start a local network (meta node, N resource nodes, gateway) as separate
+ * processes, write DIR/devnet.json, print one line containing `ready`, and run until
+ * SIGINT/SIGTERM. Settings not given again on a restart are taken from the previous devnet.json.
+ */
+import type { Command } from 'commander'
+import { Devnet, defaultSettings, previousSettings, type DevnetSettings } from '../../devnet/devnet.ts'
+import { defaultDevnetDir } from '../../devnet/network.ts'
+import { StratosError } from '../../errors.ts'
+import { collectNodeCapacity, parseBytes, parseNonNegativeInt, parsePort, parsePositiveInt } from '../options.ts'
+import { exitOnSecondSignal, shutdownRequested } from '../signals.ts'
+import { formatBytes } from '../output.ts'
+
+interface DevnetFlags {
+  dir: string
+  portBase?: number
+  resources?: number
+  k?: number
+  m?: number
+  segmentSize?: number
+  chainId?: string
+  sessionTtlMs?: number
+  sweepIntervalMs?: number
+  offlineAfterMs?: number
+  heartbeatIntervalMs?: number
+  capacity?: number
+  nodeCapacity?: Map<number, number>
+}
+
+export function registerDevnet(program: Command): void {
+  program
+    .command('devnet')
+    .description('run a local network: meta node, resource nodes and gateway as separate processes (Ctrl-C stops all)')
+    .option('--dir <dir>', 'devnet directory (data, logs, wallets, devnet.json)', defaultDevnetDir())
+    .option('--port-base <port>', 'move every port: meta P+100, gateway P+80, resource nodes P+201… (default: 7100, 8080, 7201…)', parsePort)
+    .option('--resources <n>', 'number of resource nodes (default 6)', parsePositiveInt)
+    .option('--k <n>', 'data shards per segment (default 4)', parsePositiveInt)
+    .option('--m <n>', 'parity shards per segment (default 2)', parseNonNegativeInt)
+    .option('--segment-size <bytes>', 'segment size, e.g. 1MiB (default 32MiB)', parseBytes)
+    .option('--chain-id <id>', 'chain id (default stratos-devnet-1)')
+    .option('--session-ttl-ms <ms>', 'meta node: abandon idle upload sessions after this long', parsePositiveInt)
+    .option('--sweep-interval-ms <ms>', 'meta node: how often to sweep expired upload sessions', parsePositiveInt)
+    .option('--offline-after-ms <ms>', 'meta node: a node silent this long is offline', parsePositiveInt)
+    .option('--heartbeat-interval-ms <ms>', 'heartbeat period of the resource nodes', parsePositiveInt)
+    .option('--capacity <bytes>', 'capacity of every resource node (default: free disk minus reserve)', parseBytes)
+    .option('--node-capacity <n=bytes>', 'capacity of resource-n only, e.g. 1=64KiB (repeatable)', collectNodeCapacity)
+    .action(async (f: DevnetFlags, cmd: Command) => {
+      // Explicit flags win, then what this directory ran with last time, then the defaults.
+      const given = (name: keyof DevnetFlags) => cmd.getOptionValueSource(name) === 'cli'
+      const prev = previousSettings(f.dir)
+      const defaults = defaultSettings()
+      const pick = <K extends keyof DevnetSettings>(key: K, flag: DevnetSettings[K] | undefined): DevnetSettings[K] =>
+        given(key as keyof DevnetFlags) && flag !== undefined ? flag : (prev[key] ?? defaults[key])
+      const settings: DevnetSettings = {
+        chainId: pick('chainId', f.chainId),
+        portBase: pick('portBase', f.portBase ?? null),
+        resources: pick('resources', f.resources),
+        k: pick('k', f.k),
+        m: pick('m', f.m),
+        segmentSize: pick('segmentSize', f.segmentSize),
+      }
+      const log = (line: string) => process.stderr.write(line + '\n')
+      const devnet = new Devnet({
+        ...settings, dir: f.dir, sessionTtlMs: f.sessionTtlMs, sweepIntervalMs: f.sweepIntervalMs,
+        offlineAfterMs: f.offlineAfterMs, heartbeatIntervalMs: f.heartbeatIntervalMs,
+        capacityBytes: f.capacity, nodeCapacity: f.nodeCapacity, log,
+      })
+      // A Ctrl-C while starting aborts the start (and stops what already runs).
+      const starting = new AbortController()
+      const stopRequested = shutdownRequested().then((reason) => { starting.abort(); return reason })
+      try {
+        await devnet.start(starting.signal)
+      } catch (e) {
+        if (starting.signal.aborted) {
+          log('devnet: start interrupted; stopped')
+          process.exit(0)
+        }
+        throw e
+      }
+      const n = devnet.network
+      const wallets = n.wallets.map((w) => `${w.name} ${w.address}`).join(', ')
+      log(`devnet: chain ${n.chainId}, k=${n.k} m=${n.m}, segments of ${formatBytes(n.segmentSize)}; dev wallets: ${wallets}`)
+      log(`devnet: logs in ${devnet.dir}/logs; try \`npx stratos status --network ${devnet.dir}\` in another terminal; Ctrl-C stops everything`)
+      process.stdout.write(`stratos devnet ready: ${settings.resources} resource nodes, meta ${n.meta.url}, gateway ${n.gatewayUrl}, network ${devnet.networkFile}\n`)
+      const reason = await stopRequested
+      log(`devnet: ${reason}: stopping all processes`)
+      exitOnSecondSignal(1)
+      try {
+        await devnet.stop()
+      } catch (e) {
+        throw new StratosError('INTERNAL', `devnet did not stop cleanly: ${(e as Error).message}`)
+      }
+      log('devnet: stopped')
+      process.exit(0)
+    })
+}

@@ -1,0 +1,80 @@
+/** `stratos get CID [-o PATH]` and `stratos cat CID [--offset N --length N]`. */
+import { once } from 'node:events'
+import { resolve } from 'node:path'
+import type { Command } from 'commander'
+import { StratosError } from '../../errors.ts'
+import { checkCid } from '../cid.ts'
+import { contextOf } from '../context.ts'
+import { parseNonNegativeInt } from '../options.ts'
+import { formatBytes, printJson } from '../output.ts'
+import { transferProgress } from '../progress.ts'
+import { interruptOnSignals } from '../signals.ts'
+
+export function registerRead(program: Command): void {
+  program
+    .command('get')
+    .description('download a file or directory to a path (written atomically)')
+    .argument('<cid>', 'content id')
+    .option('-o, --output <path>', 'where to write it (default: ./<cid>)')
+    .option('--json', 'print { cid, path, kind, bytes }')
+    .action(async (cidArg: string, flags: { output?: string; json?: boolean }, cmd: Command) => {
+      const cid = checkCid(cidArg)
+      const out = resolve(flags.output ?? cid)
+      const client = await contextOf(cmd).client('none')
+      const interrupt = interruptOnSignals()
+      const progress = transferProgress(cid.slice(0, 12) + '…')
+      try {
+        const r = await client.get(cid, out, { signal: interrupt.signal, onProgress: progress.onProgress })
+        progress.stop()
+        if (flags.json) printJson({ cid, path: out, kind: r.kind, bytes: r.bytes })
+        else process.stdout.write(`saved ${cid} to ${out} (${r.kind}, ${formatBytes(r.bytes)})\n`)
+      } finally {
+        progress.stop()
+        interrupt.dispose()
+        await client.close()
+      }
+    })
+
+  program
+    .command('cat')
+    .description('write a file\'s bytes (or a byte range of them) to stdout')
+    .argument('<cid>', 'content id')
+    .option('--offset <n>', 'first byte to write', parseNonNegativeInt)
+    .option('--length <n>', 'number of bytes to write', parseNonNegativeInt)
+    .action(async (cidArg: string, flags: { offset?: number; length?: number }, cmd: Command) => {
+      const cid = checkCid(cidArg)
+      const client = await contextOf(cmd).client('none')
+      const interrupt = interruptOnSignals()
+      const reader = new AbortController()
+      const signal = AbortSignal.any([interrupt.signal, reader.signal])
+      // A closed stdout (e.g. `stratos cat … | head -c 10`) ends the read quietly, like any Unix tool.
+      let stdoutClosed = false
+      const onStdoutError = (e: NodeJS.ErrnoException) => {
+        if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') {
+          stdoutClosed = true
+          reader.abort()
+        }
+      }
+      process.stdout.on('error', onStdoutError)
+      try {
+        await writeAll(client.cat(cid, { offset: flags.offset, length: flags.length, signal }), process.stdout, signal)
+      } catch (e) {
+        if (!stdoutClosed) throw e
+      } finally {
+        process.stdout.off('error', onStdoutError)
+        interrupt.dispose()
+        await client.close()
+      }
+    })
+}
+
+/** Copies chunks to a writable, waiting for 'drain' whenever its buffer is full (backpressure). */
+export async function writeAll(source: AsyncIterable<Uint8Array>, out: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
+  for await (const chunk of source) {
+    if (!out.write(chunk)) {
+      await once(out, 'drain', { signal }).catch((e: unknown) => {
+        throw signal.aborted ? new StratosError('ABORTED', 'operation aborted', undefined, { cause: e }) : e
+      })
+    }
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * What every client command needs: which network (meta node URL, chain id, dev wallets) and
+ * which wallet signs. Resolved lazily so reads never ask for a key.
+ *
+ * Network: `--meta-url URL` wins; else the network file from `--network DIR|FILE`,
+ * `STRATOS_HOME`, or `~/.stratos/devnet`.
+ * Wallet: `--key HEX`, else `--wallet NAME` (a dev wallet of the network file), else the
+ * mnemonic in `STRATOS_MNEMONIC`, else the network's first dev wallet.
+ */
+import { WalletKey } from '../crypto/wallet-key.ts'
+import { StratosError } from '../errors.ts'
+import { networkFilePath, readNetworkFile, tryReadNetworkFile, type NetworkFile } from '../devnet/network.ts'
+import type { StratosClient } from '../sds/client/index.ts'
+
+export interface GlobalOptions {
+  network?: string
+  metaUrl?: string
+  key?: string
+  wallet?: string
+}
+
+export type WalletNeed = 'required' | 'optional' | 'none'
+
+export class CliContext {
+  readonly globals: GlobalOptions
+  readonly #env: NodeJS.ProcessEnv
+  #network: NetworkFile | undefined | null = null
+
+  constructor(globals: GlobalOptions, env: NodeJS.ProcessEnv = process.env) {
+    this.globals = globals
+    this.#env = env
+  }
+
+  get networkPath(): string {
+    return networkFilePath(this.globals.network, this.#env)
+  }
+
+  /** The network file; undefined only when --meta-url is given and no network was named (then it is optional). */
+  network(): NetworkFile | undefined {
+    if (this.#network === null) {
+      const optional = this.globals.metaUrl !== undefined && this.globals.network === undefined && this.#env.STRATOS_HOME === undefined
+      this.#network = optional ? tryReadNetworkFile(this.networkPath) : readNetworkFile(this.networkPath)
+    }
+    return this.#network
+  }
+
+  metaUrl(): string {
+    if (this.globals.metaUrl) return this.globals.metaUrl.replace(/\/+$/, '')
+    const n = this.network()
+    if (!n) throw new StratosError('NETWORK_CONFIG', `no network at ${this.networkPath}`)
+    return n.meta.url
+  }
+
+  /** Resolves the signing wallet; undefined when none is configured and `need` is not 'required'. */
+  wallet(need: WalletNeed): WalletKey | undefined {
+    if (need === 'none') return undefined
+    const g = this.globals
+    if (g.key !== undefined) return WalletKey.fromPrivateKeyHex(g.key)
+    if (g.wallet !== undefined) {
+      const n = this.network()
+      const w = n?.wallets.find((x) => x.name === g.wallet)
+      if (!w) {
+        const names = n?.wallets.map((x) => x.name).join(', ') || 'none'
+        throw new StratosError('BAD_REQUEST', `no dev wallet named "${g.wallet}" in ${this.networkPath} (have: ${names})`)
+      }
+      return WalletKey.fromMnemonic(w.mnemonic)
+    }
+    const mnemonic = this.#env.STRATOS_MNEMONIC
+    if (mnemonic !== undefined && mnemonic.trim() !== '') return WalletKey.fromMnemonic(mnemonic)
+    const first = this.network()?.wallets[0]
+    if (first) return WalletKey.fromMnemonic(first.mnemonic)
+    if (need === 'required') throw new StratosError('NETWORK_CONFIG', 'this command needs a wallet: pass --key HEX or --wallet NAME, or set STRATOS_MNEMONIC')
+    return undefined
+  }
+
+  async client(need: WalletNeed, extra: { k?: number; m?: number; segmentSize?: number } = {}): Promise<StratosClient> {
+    const metaUrl = this.metaUrl()
+    const wallet = this.wallet(need)
+    const chainId = this.globals.metaUrl ? undefined : this.network()?.chainId
+    const { StratosClient } = await import('../sds/client/index.ts')
+    const tuning = Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined))
+    return await StratosClient.connect({ metaUrl, wallet, chainId, ...tuning })
+  }
+}
+
+/** The context of a running command: its own options plus the program's global ones. */
+export function contextOf(cmd: { optsWithGlobals(): Record<string, unknown> }): CliContext {
+  const o = cmd.optsWithGlobals() as GlobalOptions
+  return new CliContext({ network: o.network, metaUrl: o.metaUrl, key: o.key, wallet: o.wallet })
+}

@@ -1,0 +1,7 @@
+/** Entry point of the `stratos` CLI (bin/stratos.js loads it through tsx). */
+import { runCli } from './program.ts'
+
+const code = await runCli(process.argv)
+process.exitCode = code
+// A finished command must not linger on keep-alive sockets or timers it does not own.
+setTimeout(() => process.exit(code), 1_000).unref()

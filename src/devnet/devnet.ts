@@ -1,0 +1,287 @@
+/**
+ * `stratos devnet`: a whole local network as separate OS processes — one meta node, N resource
+ * nodes and the gateway — each started through the CLI (`stratos node <role> …`) exactly as an
+ * operator would start it on its own host. The devnet waits until every process answers and
+ * every resource node is online at the meta node, then writes DIR/devnet.json atomically.
+ *
+ * Layout of DIR: meta/, resource-1…N/, gateway/ (data dirs), logs/<name>.log, wallets.json,
+ * devnet.json, devnet.lock. Everything is kept across restarts, so a restarted devnet has the
+ * same node keys, shards, index and wallets.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { NodeKey } from '../crypto/node-key.ts'
+import { StratosError } from '../errors.ts'
+import {
+  DEFAULT_DATA_SHARDS, DEFAULT_DEVNET_RESOURCES, DEFAULT_PARITY_SHARDS, DEFAULT_PORTS, DEFAULT_SEGMENT_BYTES,
+  DEVNET_CHAIN_ID, DEVNET_POLL_INTERVAL_MS, DEVNET_READY_TIMEOUT_MS, DEVNET_STOP_GRACE_MS, portsFromBase,
+} from '../limits.ts'
+import { MetaClient } from '../sds/protocol/meta-client.ts'
+import type { MetaInfo, ResourceNodeInfo } from '../sds/protocol/api.ts'
+import type { Startable } from '../util/components.ts'
+import { writeFileAtomic } from '../util/fs.ts'
+import { DevnetChild, isPortFree, logTail, type ChildExit, type ChildSpec } from './child.ts'
+import { readNetworkFile, writeNetworkFile, NETWORK_FILE, type NetworkFile, type NetworkProcess } from './network.ts'
+import { loadOrCreateDevWallets } from './wallets.ts'
+
+export interface DevnetSettings {
+  chainId: string
+  /** null: the default ports (DEFAULT_PORTS). */
+  portBase: number | null
+  resources: number
+  k: number
+  m: number
+  segmentSize: number
+}
+
+export interface DevnetOptions extends DevnetSettings {
+  dir: string
+  host?: string
+  sessionTtlMs?: number
+  sweepIntervalMs?: number
+  offlineAfterMs?: number
+  heartbeatIntervalMs?: number
+  /** Capacity of every resource node (default: the node's free disk space minus its reserve). */
+  capacityBytes?: number
+  /** Per-node capacity overrides, keyed by the node's number (1-based: resource-1 is 1). */
+  nodeCapacity?: ReadonlyMap<number, number>
+  readyTimeoutMs?: number
+  /** Progress and child-exit lines (the CLI prints them on stderr). */
+  log?: (line: string) => void
+}
+
+/** Settings a restarted devnet reuses when the caller does not give them again. */
+export function previousSettings(dir: string): Partial<DevnetSettings> {
+  const path = join(dir, NETWORK_FILE)
+  if (!existsSync(path)) return {}
+  try {
+    const n = readNetworkFile(path)
+    return {
+      chainId: n.chainId, portBase: n.portBase, k: n.k, m: n.m, segmentSize: n.segmentSize,
+      resources: n.processes.filter((p) => p.role === 'resource').length || undefined,
+    }
+  } catch {
+    return {}
+  }
+}
+
+export function defaultSettings(): DevnetSettings {
+  return {
+    chainId: DEVNET_CHAIN_ID, portBase: null, resources: DEFAULT_DEVNET_RESOURCES,
+    k: DEFAULT_DATA_SHARDS, m: DEFAULT_PARITY_SHARDS, segmentSize: DEFAULT_SEGMENT_BYTES,
+  }
+}
+
+const CLI_MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url))
+
+/** `process.execPath` arguments that run `stratos …` through tsx (absolute paths: any cwd works). */
+export function cliArgs(...args: string[]): string[] {
+  return ['--import', import.meta.resolve('tsx'), CLI_MAIN, ...args]
+}
+
+export class Devnet implements Startable {
+  readonly options: DevnetOptions
+  readonly dir: string
+  readonly #children: DevnetChild[] = []
+  #network: NetworkFile | undefined
+  #stopping = false
+  #lockPath: string
+  #log: (line: string) => void
+
+  constructor(options: DevnetOptions) {
+    this.options = options
+    this.dir = resolve(options.dir)
+    this.#lockPath = join(this.dir, 'devnet.lock')
+    this.#log = options.log ?? (() => {})
+  }
+
+  get network(): NetworkFile {
+    if (!this.#network) throw new StratosError('NETWORK_CONFIG', 'devnet is not running')
+    return this.#network
+  }
+
+  get networkFile(): string {
+    return join(this.dir, NETWORK_FILE)
+  }
+
+  get children(): readonly DevnetChild[] {
+    return this.#children
+  }
+
+  async start(signal?: AbortSignal): Promise<void> {
+    const o = this.options
+    validateSettings(o)
+    const host = o.host ?? '127.0.0.1'
+    mkdirSync(join(this.dir, 'logs'), { recursive: true })
+    this.#acquireLock()
+    try {
+      const wallets = loadOrCreateDevWallets(this.dir)
+      const ports = o.portBase === null ? DEFAULT_PORTS : portsFromBase(o.portBase)
+      const resourcePorts = Array.from({ length: o.resources }, (_, i) => ports.resourceBase + i)
+      await this.#checkPorts(host, [ports.meta, ports.gateway, ...resourcePorts])
+      const deadline = Date.now() + (o.readyTimeoutMs ?? DEVNET_READY_TIMEOUT_MS)
+      const url = (port: number) => `http://${host}:${port}`
+
+      // The meta node's address is the one issuer resource nodes trust. Creating its key here (the meta
+      // node loads the same node-key.json) lets every process start at once instead of one after another.
+      const metaDir = join(this.dir, 'meta')
+      mkdirSync(metaDir, { recursive: true })
+      const metaAddress = NodeKey.loadOrCreate(metaDir).address
+      const metaUrl = url(ports.meta)
+
+      const meta = this.#spawn({
+        name: 'meta', role: 'meta', url: metaUrl, dataDir: metaDir,
+        args: [
+          'node', 'meta', '--data-dir', metaDir, '--host', host, '--port', String(ports.meta),
+          '--chain-id', o.chainId, '--k', String(o.k), '--m', String(o.m), '--segment-size', String(o.segmentSize),
+          ...optional('--session-ttl-ms', o.sessionTtlMs), ...optional('--sweep-interval-ms', o.sweepIntervalMs),
+          ...optional('--offline-after-ms', o.offlineAfterMs), ...optional('--heartbeat-interval-ms', o.heartbeatIntervalMs),
+        ],
+      })
+      // Resource nodes keep retrying their heartbeats until the meta node answers.
+      const resources = resourcePorts.map((port, i) => {
+        const n = i + 1
+        const capacity = o.nodeCapacity?.get(n) ?? o.capacityBytes
+        const dataDir = join(this.dir, `resource-${n}`)
+        return this.#spawn({
+          name: `resource-${n}`, role: 'resource', url: url(port), dataDir,
+          args: [
+            'node', 'resource', '--data-dir', dataDir, '--host', host, '--port', String(port), '--meta-url', metaUrl,
+            '--chain-id', o.chainId, '--meta-address', metaAddress,
+            ...optional('--capacity', capacity), ...optional('--heartbeat-interval-ms', o.heartbeatIntervalMs),
+          ],
+        })
+      })
+      // The gateway: a client holding the first dev wallet (it connects to the meta node on first use).
+      const gateway = this.#spawn({
+        name: 'gateway', role: 'gateway', url: url(ports.gateway), dataDir: join(this.dir, 'gateway'),
+        args: ['node', 'gateway', '--data-dir', join(this.dir, 'gateway'), '--host', host, '--port', String(ports.gateway), '--meta-url', metaUrl, '--chain-id', o.chainId],
+        env: { STRATOS_MNEMONIC: wallets[0].mnemonic },
+      })
+      this.#log(`devnet: starting meta node on ${metaUrl}, ${resources.length} resource nodes on ports ${resourcePorts[0]}–${resourcePorts.at(-1)}, gateway on ${gateway.spec.url}`)
+
+      const [metaInfo, gatewayInfo, ...resourceInfos] = await Promise.all([
+        meta.waitForInfo<MetaInfo>(deadline, signal),
+        gateway.waitForInfo<{ wallet?: string | null }>(deadline, signal),
+        ...resources.map((r) => r.waitForInfo<ResourceNodeInfo>(deadline, signal)),
+      ]) as [MetaInfo, { wallet?: string | null }, ...ResourceNodeInfo[]]
+      if (metaInfo.address !== metaAddress) {
+        throw new StratosError('NETWORK_CONFIG', `meta node answers as ${metaInfo.address}, expected ${metaAddress} (another process on ${metaUrl}?)`)
+      }
+
+      // Ready only when the meta node sees every resource node online (uploads can place shards).
+      await this.#waitNodesOnline(meta.spec.url, resourceInfos.map((r) => r.address), deadline, signal)
+
+      const address = (c: DevnetChild): string | null =>
+        c === meta ? metaInfo.address : c === gateway ? (gatewayInfo.wallet ?? null) : resourceInfos[resources.indexOf(c)].address
+      this.#network = {
+        chainId: o.chainId, dir: this.dir, portBase: o.portBase, k: o.k, m: o.m, segmentSize: o.segmentSize,
+        meta: { url: meta.spec.url, address: metaInfo.address },
+        gatewayUrl: gateway.spec.url,
+        processes: this.#children.map((c): NetworkProcess => ({
+          name: c.spec.name, role: c.spec.role, pid: c.pid, url: c.spec.url, dataDir: c.spec.dataDir, address: address(c), log: c.spec.log, args: c.spec.args,
+        })),
+        wallets,
+        devnetPid: process.pid,
+        startedAt: Date.now(),
+      }
+      writeNetworkFile(this.dir, this.#network)
+      for (const c of this.#children) void c.exited.then((exit) => this.#onChildExit(c, exit))
+    } catch (e) {
+      // Show why a process would not start (its last log lines) before stopping the others.
+      const failed = this.#children.find((c) => c.exitInfo && !this.#stopping)
+      if (failed) this.#log(`devnet: last lines of ${failed.spec.log}:\n${logTail(failed.spec.log)}`)
+      await this.stop()
+      throw e
+    }
+  }
+
+  /** Stops every child (SIGTERM, SIGKILL after the grace period) and releases the lock. */
+  async stop(): Promise<void> {
+    const wasStopping = this.#stopping
+    this.#stopping = true
+    const alreadyDead = new Set(this.#children.filter((c) => c.exitInfo))
+    const exits = await Promise.all(this.#children.map((c) => c.stop(DEVNET_STOP_GRACE_MS)))
+    if (!wasStopping) {
+      this.#children.forEach((c, i) => {
+        const e = exits[i]
+        if (!e || alreadyDead.has(c)) return
+        this.#log(`devnet: ${c.spec.name} stopped (${e.signal ? `signal ${e.signal}` : `exit code ${e.code}`})`)
+      })
+    }
+    rmSync(this.#lockPath, { force: true })
+  }
+
+  #spawn(spec: Omit<ChildSpec, 'log' | 'args'> & { args: string[] }): DevnetChild {
+    mkdirSync(spec.dataDir, { recursive: true })
+    const child = new DevnetChild({ ...spec, args: cliArgs(...spec.args), log: join(this.dir, 'logs', `${spec.name}.log`) })
+    child.start()
+    this.#children.push(child)
+    return child
+  }
+
+  #onChildExit(child: DevnetChild, exit: ChildExit): void {
+    if (this.#stopping) return
+    const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`
+    this.#log(`devnet: ${child.spec.name} (pid ${child.pid}) exited with ${how}; not restarting it (log: ${child.spec.log})`)
+  }
+
+  async #checkPorts(host: string, ports: number[]): Promise<void> {
+    const busy: number[] = []
+    for (const p of ports) if (!(await isPortFree(p, host))) busy.push(p)
+    if (busy.length) {
+      throw new StratosError('NETWORK_CONFIG', `port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} on ${host} already in use (another devnet? try --port-base)`, { busy })
+    }
+  }
+
+  async #waitNodesOnline(metaUrl: string, addresses: string[], deadline: number, signal?: AbortSignal): Promise<void> {
+    const meta = new MetaClient(metaUrl)
+    for (;;) {
+      if (signal?.aborted) throw new StratosError('ABORTED', 'devnet start aborted')
+      const dead = this.#children.find((c) => c.exitInfo)
+      if (dead) throw new StratosError('NETWORK_CONFIG', `${dead.spec.name} exited during startup; see ${dead.spec.log}`, { name: dead.spec.name, log: dead.spec.log })
+      try {
+        const online = new Set((await meta.nodes({ timeoutMs: 2_000 })).filter((n) => n.state === 'online').map((n) => n.address))
+        if (addresses.every((a) => online.has(a))) return
+      } catch {
+        // The meta node answered /v1/info already; a failed poll is retried until the deadline.
+      }
+      if (Date.now() > deadline) throw new StratosError('TIMEOUT', 'resource nodes did not come online at the meta node in time; see logs/')
+      await sleep(DEVNET_POLL_INTERVAL_MS)
+    }
+  }
+
+  /** One devnet per directory: a second one would fight over ports and data dirs. */
+  #acquireLock(): void {
+    if (existsSync(this.#lockPath)) {
+      const pid = Number(readFileSync(this.#lockPath, 'utf8').trim())
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new StratosError('CONFLICT', `a devnet (pid ${pid}) is already running in ${this.dir}`, { pid })
+      }
+    }
+    writeFileAtomic(this.#lockPath, `${process.pid}\n`)
+  }
+}
+
+function optional(flag: string, value: number | string | undefined): string[] {
+  return value === undefined ? [] : [flag, String(value)]
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function validateSettings(o: DevnetOptions): void {
+  const bad = (msg: string) => new StratosError('BAD_REQUEST', msg)
+  if (!Number.isInteger(o.resources) || o.resources < 1) throw bad('--resources must be at least 1')
+  if (o.k + o.m > o.resources) throw bad(`k + m = ${o.k + o.m} shards per segment need at least that many resource nodes (have ${o.resources})`)
+  if (o.portBase !== null && (o.portBase < 1 || o.portBase + 201 + o.resources > 65_535)) throw bad(`--port-base ${o.portBase} puts ports outside 1–65535`)
+  for (const n of o.nodeCapacity?.keys() ?? []) if (n < 1 || n > o.resources) throw bad(`--node-capacity names resource-${n}, but there are ${o.resources} nodes`)
+}

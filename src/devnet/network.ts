@@ -1,0 +1,88 @@
+/**
+ * The network description file `devnet.json`: what `stratos devnet` writes once every process
+ * answers, and what the CLI (and tests) read to find the meta node, the gateway, node pids and
+ * dev wallets. Located by `--network DIR|DIR/devnet.json`, then `STRATOS_HOME`, then
+ * `~/.stratos/devnet`.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { z } from 'zod'
+import { StratosError } from '../errors.ts'
+import { writeFileAtomic } from '../util/fs.ts'
+
+export const NETWORK_FILE = 'devnet.json'
+
+export type ProcessRole = 'meta' | 'resource' | 'gateway'
+
+const zProcess = z.object({
+  name: z.string(),
+  role: z.enum(['meta', 'resource', 'gateway']),
+  pid: z.number().int(),
+  url: z.string(),
+  dataDir: z.string(),
+  address: z.string().nullable(),
+  log: z.string(),
+  /** Arguments after `process.execPath` that started this process (restart it by hand with the same line). */
+  args: z.array(z.string()),
+})
+export type NetworkProcess = z.infer<typeof zProcess>
+
+const zWallet = z.object({ name: z.string(), address: z.string(), mnemonic: z.string() })
+export type DevWallet = z.infer<typeof zWallet>
+
+export const zNetwork = z.object({
+  chainId: z.string(),
+  dir: z.string(),
+  portBase: z.number().int().nullable(),
+  k: z.number().int(),
+  m: z.number().int(),
+  segmentSize: z.number().int(),
+  meta: z.object({ url: z.string(), address: z.string() }),
+  gatewayUrl: z.string(),
+  processes: z.array(zProcess),
+  wallets: z.array(zWallet),
+  /** Pid of the `stratos devnet` process that wrote this file. */
+  devnetPid: z.number().int().optional(),
+  startedAt: z.number().int().optional(),
+})
+export type NetworkFile = z.infer<typeof zNetwork>
+
+export function defaultDevnetDir(): string {
+  return join(homedir(), '.stratos', 'devnet')
+}
+
+/** Where the network file is: an explicit `--network`, else STRATOS_HOME, else the default devnet dir. */
+export function networkFilePath(network: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const given = network ?? env.STRATOS_HOME ?? defaultDevnetDir()
+  const abs = resolve(given)
+  if (abs.endsWith('.json')) return abs
+  if (existsSync(abs) && statSync(abs).isFile()) return abs
+  return join(abs, NETWORK_FILE)
+}
+
+export function readNetworkFile(path: string): NetworkFile {
+  if (!existsSync(path)) {
+    throw new StratosError('NETWORK_CONFIG', `no network at ${path}: start one with \`stratos devnet\`, or pass --network DIR / --meta-url URL`, { path })
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'))
+  } catch {
+    throw new StratosError('NETWORK_CONFIG', `${path} is not valid JSON`, { path })
+  }
+  const parsed = zNetwork.safeParse(raw)
+  if (!parsed.success) throw new StratosError('NETWORK_CONFIG', `${path} is not a valid network file`, { path })
+  return parsed.data
+}
+
+/** Reads the network file when it exists, else undefined (for commands that can run without one). */
+export function tryReadNetworkFile(path: string): NetworkFile | undefined {
+  return existsSync(path) ? readNetworkFile(path) : undefined
+}
+
+export function writeNetworkFile(dir: string, network: NetworkFile): string {
+  const path = join(dir, NETWORK_FILE)
+  writeFileAtomic(path, JSON.stringify(network, null, 2) + '\n')
+  return path
+}

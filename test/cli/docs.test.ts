@@ -1,0 +1,26 @@
+/** docs/limits.md must explain every constant of src/limits.ts ("change both together"). */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import * as limits from '../../src/limits.ts'
+import { ERROR_CODES } from '../../src/errors.ts'
+
+test('every limit and default is documented in docs/limits.md', () => {
+  const doc = readFileSync(new URL('../../docs/limits.md', import.meta.url), 'utf8')
+  const missing = Object.keys(limits).filter((name) => !doc.includes(`\`${name}\``) && !doc.includes(`\`${name}(`))
+  assert.deepEqual(missing, [], `add these to docs/limits.md: ${missing.join(', ')}`)
+})
+
+test('the README keeps the two quick-start commands', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  assert.ok(readme.includes('npm install && npm start'))
+  assert.ok(readme.includes('npm test'))
+})
+
+test('docs/cli.md lists every error code under its exit status', () => {
+  const doc = readFileSync(new URL('../../docs/cli.md', import.meta.url), 'utf8')
+  for (const [code, { exit }] of Object.entries(ERROR_CODES)) {
+    const row = doc.split('\n').find((l) => l.startsWith(`| ${exit} |`))
+    assert.ok(row?.includes(`\`${code}\``), `docs/cli.md: ${code} missing from the exit ${exit} row`)
+  }
+})
