@@ -70,8 +70,8 @@ export const NODE_RESERVED_BYTES = 64 * MiB
 export const MAX_CONCURRENT_SHARD_WRITES = 32
 /** Write buffer of a shard upload's temp file (fs.WriteStream highWaterMark): fewer, larger write syscalls. */
 export const SHARD_WRITE_BUFFER_BYTES = 1 * MiB
-/** Read buffers a resource node keeps for reuse across shard reads (each SHARD_CHUNK_BYTES; bounds idle memory). */
-export const SHARD_READ_BUFFER_POOL = 16
+/** Chunks a resource node reads (one pread) and verifies per batch when serving a shard: 4 × 256 KiB = 1 MiB per read, one batch read ahead. */
+export const SHARD_READ_BATCH_CHUNKS = 4
 /** Shard files stat'ed at once when a resource node rebuilds its index at start. */
 export const STORE_SCAN_CONCURRENCY = 64
 /** A heartbeat's signature is valid this long (it is answered at once; the margin covers slow links and skew). */
@@ -93,6 +93,12 @@ export const CLIENT_CONTROL_TIMEOUT_MS = 15_000
 export const CLIENT_REQUEST_TTL_MS = 5 * 60_000
 /** Segments whose read tickets a client asks for in one request (≤ MAX_SEGMENTS_PER_READ_REQUEST); the next window is fetched ahead. */
 export const CLIENT_READ_WINDOW_SEGMENTS = 16
+/** A client reuses a file's record and read tickets for this long (bounds how stale node state in the record may be). */
+export const CLIENT_READ_CACHE_TTL_MS = 30_000
+/** …and only while every cached ticket has at least this much life left. */
+export const CLIENT_READ_CACHE_MARGIN_MS = 60_000
+/** Files whose read responses a client keeps (least recently used evicted). */
+export const CLIENT_READ_CACHE_FILES = 256
 
 // ---- Ports (127.0.0.1) -------------------------------------------------------------------
 export const DEFAULT_PORTS = {

@@ -18,6 +18,7 @@ import type { WalletKey } from '../../crypto/wallet-key.ts'
 import { fromBase64Url, sha256Hex, toHex } from '../../crypto/hash.ts'
 import { randomHex, systemClock, systemRandom, type Clock, type RandomBytes } from '../../util/components.ts'
 import { fsyncDir } from '../../util/fs.ts'
+import { ReadCache } from './read-cache.ts'
 import { MetaClient } from '../protocol/meta-client.ts'
 import { ResourceClient } from '../protocol/resource-client.ts'
 import type { FileRecordView, FileSummary, NetworkStatus } from '../protocol/api.ts'
@@ -53,7 +54,7 @@ export class StratosClient {
     this.segmentSize = p.segmentSize
     this.wallet = p.wallet
     this.#components = {
-      meta: p.meta, resource: p.resource, shardLimiter: new Semaphore(CLIENT_SHARD_CONCURRENCY), chainId: p.chainId, clock: p.clock, random: p.random,
+      meta: p.meta, reads: new ReadCache(p.meta, p.clock), resource: p.resource, shardLimiter: new Semaphore(CLIENT_SHARD_CONCURRENCY), chainId: p.chainId, clock: p.clock, random: p.random,
     }
   }
 
@@ -248,6 +249,7 @@ export class StratosClient {
       expiresAt: this.#components.clock.now() + CLIENT_REQUEST_TTL_MS, action: 'file.delete', cid,
     }
     await this.meta.deleteFile(cid, signAsWallet(wallet, payload), { signal: options.signal })
+    this.#components.reads.forget(cid)
   }
 
   status(options: { signal?: AbortSignal } = {}): Promise<NetworkStatus> {

@@ -56,7 +56,7 @@ class TicketWindows {
 
   #open(from: number): { from: number; to: number; response: Promise<ReadResponse> } {
     const to = Math.min(this.lastSegment + 1, from + WINDOW)
-    const response = this.c.meta.read(this.cid, { from, to }, { signal: this.signal })
+    const response = this.c.reads.read(this.cid, { from, to }, { signal: this.signal })
     response.catch(() => undefined)
     const w = { from, to, response }
     this.#windows.push(w)
@@ -82,7 +82,7 @@ class TicketWindows {
 
   /** New tickets for one segment (after TICKET_EXPIRED). */
   async refresh(segment: number): Promise<{ tickets: SignedTicket[]; file: FileRecordView }> {
-    const r = await this.c.meta.read(this.cid, { from: segment, to: segment + 1 }, { signal: this.signal })
+    const r = await this.c.reads.refresh(this.cid, { from: segment, to: segment + 1 }, { signal: this.signal })
     if (r.from !== segment || !r.tickets[0]) throw new StratosError('UPSTREAM_ERROR', `meta node gave no tickets for segment ${segment}`)
     return { tickets: r.tickets[0], file: r.file }
   }
@@ -100,7 +100,7 @@ async function openRead(c: TransferComponents, p: ReadParameters, signal: AbortS
   const last = p.length !== undefined && p.length > 0 ? Math.floor((offset + p.length - 1) / hint) : from
   let first: ReadResponse
   try {
-    first = await c.meta.read(p.cid, { from, to: Math.min(last + 1, from + WINDOW) }, { signal })
+    first = await c.reads.read(p.cid, { from, to: Math.min(last + 1, from + WINDOW) }, { signal })
   } catch (e) {
     if (!(e instanceof StratosError) || e.code !== 'RANGE_NOT_SATISFIABLE') throw e
     // Past the last segment (short file, wrong guess or a range beyond the end): learn the layout, no tickets.
@@ -117,7 +117,7 @@ async function openRead(c: TransferComponents, p: ReadParameters, signal: AbortS
     const need = Math.floor(offset / file.segmentSize)
     if (need < first.from || need >= first.to) {
       const lastNeeded = Math.floor((end - 1) / file.segmentSize)
-      first = await c.meta.read(p.cid, { from: need, to: Math.min(lastNeeded + 1, need + WINDOW) }, { signal })
+      first = await c.reads.read(p.cid, { from: need, to: Math.min(lastNeeded + 1, need + WINDOW) }, { signal })
     }
   }
   return { first, start: offset, end }
@@ -140,8 +140,29 @@ interface Piece {
   repairError?: StratosError
 }
 
-/** Reads [start, end) of one file; yields fresh buffers (one per touched data shard of each segment), in order. */
+/** Errors that may mean a cached record is out of date (shards moved or deleted since it was cached). */
+const STALE_RECORD_CODES = new Set(['DATA_UNAVAILABLE', 'SHARD_NOT_FOUND', 'NODE_UNAVAILABLE', 'TICKET_INVALID', 'UNTRUSTED_ISSUER'])
+
+/**
+ * Reads [start, end) of one file; yields fresh buffers (one per touched data shard of each segment), in order.
+ * A read that fails before its first byte while using a cached record is retried once with a fresh one.
+ */
 export async function* readFile(c: TransferComponents, p: ReadParameters): AsyncGenerator<Buffer> {
+  const cached = c.reads.has(p.cid)
+  let yielded = false
+  try {
+    for await (const chunk of readFileOnce(c, p)) {
+      yielded = true
+      yield chunk
+    }
+  } catch (e) {
+    if (yielded || !cached || p.signal?.aborted || !(e instanceof StratosError) || !STALE_RECORD_CODES.has(e.code)) throw e
+    c.reads.forget(p.cid)
+    yield* readFileOnce(c, p)
+  }
+}
+
+async function* readFileOnce(c: TransferComponents, p: ReadParameters): AsyncGenerator<Buffer> {
   const { controller, dispose } = linkedController(p.signal)
   const signal = controller.signal
   const inFlight: Promise<Buffer[]>[] = []

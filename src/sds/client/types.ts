@@ -1,6 +1,7 @@
 /** Public option/result types of the client SDK and the components its pipelines share. */
 import type { WalletKey } from '../../crypto/wallet-key.ts'
 import type { Clock, RandomBytes } from '../../util/components.ts'
+import type { ReadCache } from './read-cache.ts'
 import type { MetaClient } from '../protocol/meta-client.ts'
 import type { ResourceClient } from '../protocol/resource-client.ts'
 import type { Semaphore } from './limiter.ts'
@@ -59,6 +60,8 @@ export type UploadSource = string | Uint8Array | AsyncIterable<Uint8Array>
 /** What the upload and download pipelines need from the client (narrow, injectable). */
 export interface TransferComponents {
   meta: MetaClient
+  /** Record + read tickets, reused across reads of the same file while fresh (read-cache.ts). */
+  reads: ReadCache
   resource: ResourceClient
   /** Global bound on concurrent shard transfers of this client (CLIENT_SHARD_CONCURRENCY). */
   shardLimiter: Semaphore

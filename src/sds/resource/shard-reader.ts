@@ -10,15 +10,13 @@
 import type { FileHandle } from 'node:fs/promises'
 import type { Writable } from 'node:stream'
 import { StratosError } from '../../errors.ts'
-import { SHARD_CHUNK_BYTES } from '../../limits.ts'
+import { SHARD_CHUNK_BYTES, SHARD_READ_BATCH_CHUNKS } from '../../limits.ts'
 import { chunkMatches } from '../protocol/shard.ts'
 
 /** What a reader needs from its store. */
 export interface ShardReaderHost {
   /** Quarantines the shard and returns the SHARD_CORRUPT error to throw. */
   corrupt(id: string, problem: string, details?: Record<string, unknown>): Promise<StratosError>
-  acquireBuffer(): Buffer
-  releaseBuffer(buf: Buffer): void
 }
 
 export interface PipeOptions {
@@ -67,7 +65,7 @@ export class ShardReader implements AsyncIterable<Buffer> {
     try {
       const [first, last] = this.#chunkSpan()
       for (let i = first; i < last; i++) {
-        const chunk = await this.#loadChunk(i, Buffer.allocUnsafe(this.#chunkLength(i)))
+        const chunk = await this.#loadChunk(i)
         yield this.#visiblePart(i, chunk)
       }
     } finally {
@@ -76,15 +74,14 @@ export class ShardReader implements AsyncIterable<Buffer> {
   }
 
   /**
-   * Writes the verified bytes into `dest` (an HTTP response) through two pooled buffers. A buffer
-   * is refilled only after `dest` has handed its previous contents to the kernel (write callback),
-   * so at most two chunks wait in user space: that is the backpressure. Does not end `dest`.
+   * Writes the verified bytes into `dest` (an HTTP response). Reads are batched (the first read
+   * is one chunk so a range's first byte leaves early, then SHARD_READ_BATCH_CHUNKS chunks per
+   * pread) and the next batch is read and verified while the current one is being written.
+   * Backpressure: at most one batch waits in user space besides the socket's own buffer; when
+   * `dest.write` reports a full buffer we wait for 'drain'. Does not end `dest`.
    */
   async pipeTo(dest: Writable, options: PipeOptions = {}): Promise<void> {
     const [first, last] = this.#chunkSpan()
-    const buffers: Buffer[] = []
-    const inFlight: (Promise<void> | undefined)[] = [undefined, undefined]
-    let cleanEnd = false
     let rejectGone: (e: unknown) => void = () => {}
     const gone = new Promise<never>((_, reject) => { rejectGone = reject })
     gone.catch(() => {})
@@ -92,26 +89,42 @@ export class ShardReader implements AsyncIterable<Buffer> {
     const onAbort = (): void => rejectGone(new StratosError('ABORTED', 'operation aborted', undefined, { cause: options.signal?.reason }))
     dest.once('close', onClose)
     options.signal?.addEventListener('abort', onAbort, { once: true })
+    const load = (from: number): { from: number; to: number; bytes: Promise<Buffer> } => {
+      const to = Math.min(last, from === first ? from + 1 : from + SHARD_READ_BATCH_CHUNKS)
+      const bytes = this.#loadChunks(from, to)
+      bytes.catch(() => {}) // awaited below; this only keeps an abandoned read-ahead from being "unhandled"
+      return { from, to, bytes }
+    }
     try {
-      for (let i = first, n = 0; i < last; i++, n++) {
-        const slot = n & 1
-        const pending = inFlight[slot]
-        if (pending) await Promise.race([pending, gone])
+      let next = first < last ? load(first) : undefined
+      while (next) {
+        const batch = next
+        const bytes = await Promise.race([batch.bytes, gone])
+        next = batch.to < last ? load(batch.to) : undefined
         if (dest.destroyed || options.signal?.aborted) throw new StratosError('ABORTED', 'the receiver went away')
-        buffers[slot] ??= this.#host.acquireBuffer()
-        const chunk = await this.#loadChunk(i, buffers[slot].subarray(0, this.#chunkLength(i)))
-        if (n === 0) options.onFirstChunk?.()
-        inFlight[slot] = new Promise<void>((resolve) => { dest.write(this.#visiblePart(i, chunk), () => resolve()) })
+        if (batch.from === first) options.onFirstChunk?.()
+        if (!dest.write(this.#visiblePart(batch.from, bytes))) {
+          await Promise.race([new Promise((resolve) => dest.once('drain', resolve)), gone])
+        }
       }
-      await Promise.race([Promise.all(inFlight), gone])
-      cleanEnd = true
     } finally {
       dest.off('close', onClose)
       options.signal?.removeEventListener('abort', onAbort)
-      // A buffer whose write never completed may still be referenced by the socket: let GC have it.
-      if (cleanEnd) for (const b of buffers) this.#host.releaseBuffer(b)
       await this.close()
     }
+  }
+
+  /** Reads chunks [from, to) with one pread and verifies each; throws SHARD_CORRUPT (after quarantine) on mismatch. */
+  async #loadChunks(from: number, to: number): Promise<Buffer> {
+    const start = from * SHARD_CHUNK_BYTES
+    const end = Math.min(this.size, to * SHARD_CHUNK_BYTES)
+    const buf = Buffer.allocUnsafeSlow(end - start)
+    await this.#readFully(buf, start, from)
+    for (let i = from; i < to; i++) {
+      const chunk = buf.subarray((i - from) * SHARD_CHUNK_BYTES, Math.min(buf.length, (i - from + 1) * SHARD_CHUNK_BYTES))
+      if (!chunkMatches(this.chunkHashes, i, chunk)) throw await this.#host.corrupt(this.id, 'chunk does not match its hash', { chunk: i })
+    }
+    return buf
   }
 
   #chunkSpan(): [number, number] {
@@ -119,27 +132,28 @@ export class ShardReader implements AsyncIterable<Buffer> {
     return [Math.floor(this.start / SHARD_CHUNK_BYTES), Math.ceil(this.end / SHARD_CHUNK_BYTES)]
   }
 
-  #chunkLength(i: number): number {
-    return Math.min(SHARD_CHUNK_BYTES, this.size - i * SHARD_CHUNK_BYTES)
-  }
 
-  #visiblePart(i: number, chunk: Buffer): Buffer {
+  /** The part of `bytes` (which starts at chunk i) inside [start, end). */
+  #visiblePart(i: number, bytes: Buffer): Buffer {
     const chunkStart = i * SHARD_CHUNK_BYTES
-    return chunk.subarray(Math.max(this.start, chunkStart) - chunkStart, Math.min(this.end, chunkStart + chunk.length) - chunkStart)
+    return bytes.subarray(Math.max(this.start, chunkStart) - chunkStart, Math.min(this.end, chunkStart + bytes.length) - chunkStart)
   }
 
   /** Reads chunk i whole into `into` and verifies it; throws SHARD_CORRUPT (after quarantine) on mismatch. */
-  async #loadChunk(i: number, into: Buffer): Promise<Buffer> {
+  /** Reads chunk i whole and verifies it (the async-iterator path hands out each chunk in a fresh buffer). */
+  #loadChunk(i: number): Promise<Buffer> {
+    return this.#loadChunks(i, i + 1)
+  }
+
+  /** Fills `into` from shard byte `position` (data area); a short file is corruption (chunk `chunk` is named). */
+  async #readFully(into: Buffer, position: number, chunk: number): Promise<void> {
     if (this.#closed) throw new StratosError('ABORTED', 'shard reader is closed')
-    const position = this.#dataOffset + i * SHARD_CHUNK_BYTES
     let got = 0
     while (got < into.length) {
-      const { bytesRead } = await this.#fh.read(into, got, into.length - got, position + got)
+      const { bytesRead } = await this.#fh.read(into, got, into.length - got, this.#dataOffset + position + got)
       if (bytesRead === 0) break
       got += bytesRead
     }
-    if (got < into.length) throw await this.#host.corrupt(this.id, 'file is shorter than its header says', { chunk: i })
-    if (!chunkMatches(this.chunkHashes, i, into)) throw await this.#host.corrupt(this.id, 'chunk does not match its hash', { chunk: i })
-    return into
+    if (got < into.length) throw await this.#host.corrupt(this.id, 'file is shorter than its header says', { chunk })
   }
 }

@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
 import { StratosError, toStratosError } from '../../errors.ts'
 import {
-  MAX_SHARD_BYTES, NODE_RESERVED_BYTES, SHARD_CHUNK_BYTES, SHARD_READ_BUFFER_POOL, SHARD_WRITE_BUFFER_BYTES, STORE_SCAN_CONCURRENCY,
+  MAX_SHARD_BYTES, NODE_RESERVED_BYTES, SHARD_CHUNK_BYTES, SHARD_WRITE_BUFFER_BYTES, STORE_SCAN_CONCURRENCY,
 } from '../../limits.ts'
 import { chunkHashesMatch, isShardId, ShardHasher } from '../protocol/shard.ts'
 import { silentLogger, type Logger } from '../../util/components.ts'
@@ -73,7 +73,6 @@ export class ShardStore {
   readonly #committing = new Map<string, Promise<void>>()
   readonly #corrupt = new Set<string>()
   readonly #knownDirs = new Set<string>()
-  readonly #buffers: Buffer[] = []
   readonly #host: ShardReaderHost
   #capacityBytes = 0
   /** Bytes of stored shard files (header + data). */
@@ -93,8 +92,6 @@ export class ShardStore {
     this.#reservedBytes = options.reservedBytes ?? NODE_RESERVED_BYTES
     this.#host = {
       corrupt: (id, problem, details) => this.#quarantine(id, problem, details),
-      acquireBuffer: () => this.#buffers.pop() ?? Buffer.allocUnsafeSlow(SHARD_CHUNK_BYTES),
-      releaseBuffer: (b) => { if (this.#buffers.length < SHARD_READ_BUFFER_POOL && b.length === SHARD_CHUNK_BYTES) this.#buffers.push(b) },
     }
   }
 
@@ -268,7 +265,6 @@ export class ShardStore {
   }
 
   async stop(): Promise<void> {
-    this.#buffers.length = 0
   }
 
   #assertStarted(): void {

@@ -1,3 +1,4 @@
+import { ReadCache } from '../../../src/sds/client/read-cache.ts'
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeFileSync, writeSync, closeSync, existsSync } from 'node:fs'
@@ -182,7 +183,7 @@ describe('client against a real meta node and six resource nodes', () => {
 
   test('get refuses a directory whose entry names would escape the output directory', async () => {
     const file = await client.put(new TextEncoder().encode('evil\n'))
-    const c = { meta: new MetaClient(net.meta.url), resource: new ResourceClient(), shardLimiter: new Semaphore(4), chainId: client.chainId, clock: systemClock, random: systemRandom }
+    const c = { meta: new MetaClient(net.meta.url), reads: new ReadCache(new MetaClient(net.meta.url), systemClock), resource: new ResourceClient(), shardLimiter: new Semaphore(4), chainId: client.chainId, clock: systemClock, random: systemRandom }
     for (const name of ['../escaped', 'a/b']) {
       const block = dagPb.encode(dagPb.prepare({ Data: new UnixFS({ type: 'directory' }).marshal(), Links: [{ Name: name, Hash: CID.parse(file.cid), Tsize: 13 }] }))
       const cid = CID.createV0(await sha256.digest(block)).toString()
@@ -281,7 +282,7 @@ describe('degraded networks', () => {
       // The node holding data shard 0 of segment 0 now takes 10 s to serve any read.
       const slow = (await client.stat(cid)).segments[0].shards[0].node
       net.setReadDelay(slow, 10_000)
-      const components = { meta: new MetaClient(net.meta.url), resource: new ResourceClient(), shardLimiter: new Semaphore(16), chainId: client.chainId, clock: systemClock, random: systemRandom }
+      const components = { meta: new MetaClient(net.meta.url), reads: new ReadCache(new MetaClient(net.meta.url), systemClock), resource: new ResourceClient(), shardLimiter: new Semaphore(16), chainId: client.chainId, clock: systemClock, random: systemRandom }
       const events: ProgressEvent[] = []
       const t0 = performance.now()
       const got = await collect(readFile(components, { cid, segmentSizeHint: MiB, hedgeAfterMs: 100, onProgress: (e) => events.push(e) }))

@@ -1,0 +1,73 @@
+/**
+ * Client-side cache of read responses (file record + GET tickets per segment window).
+ *
+ * A player seeking through a video, or a gateway serving ranges of a hot file, reads the same
+ * file many times within seconds; asking the meta node for the record and fresh tickets on every
+ * read would put a control round trip in front of every first byte. Tickets stay valid for
+ * TICKET_TTL_MS, so a window is reused while every ticket in it has CLIENT_READ_CACHE_MARGIN_MS
+ * of life left and the entry is younger than CLIENT_READ_CACHE_TTL_MS (so node state and shard
+ * locations in the record are at most that old). Bounded to CLIENT_READ_CACHE_FILES files, least
+ * recently used evicted. `refresh` (after TICKET_EXPIRED) always asks the meta node.
+ */
+import type { MetaClient, CallOptions } from '../protocol/meta-client.ts'
+import type { ReadBody, ReadResponse } from '../protocol/api.ts'
+import type { Clock } from '../../util/components.ts'
+import { CLIENT_READ_CACHE_FILES, CLIENT_READ_CACHE_MARGIN_MS, CLIENT_READ_CACHE_TTL_MS } from '../../limits.ts'
+
+interface Entry {
+  response: ReadResponse
+  storedAt: number
+  /** Earliest ticket expiry in the window. */
+  expiresAt: number
+}
+
+export class ReadCache {
+  readonly #files = new Map<string, Entry[]>()
+
+  constructor(private readonly meta: MetaClient, private readonly clock: Clock) {}
+
+  /** A cached window covering [from, to) when one is fresh, else the meta node's answer (then cached). */
+  async read(cid: string, body: { from: number; to: number }, o?: CallOptions): Promise<ReadResponse> {
+    const now = this.clock.now()
+    const entries = this.#files.get(cid)
+    if (entries) {
+      const hit = entries.find((e) => e.response.from <= body.from && body.to <= e.response.to && this.#fresh(e, now))
+      if (hit) {
+        // Refresh LRU position.
+        this.#files.delete(cid)
+        this.#files.set(cid, entries)
+        return hit.response
+      }
+    }
+    return this.refresh(cid, body, o)
+  }
+
+  /** Always asks the meta node; replaces cached windows of this file that overlap the answer. */
+  async refresh(cid: string, body: ReadBody, o?: CallOptions): Promise<ReadResponse> {
+    const response = await this.meta.read(cid, body, o)
+    const now = this.clock.now()
+    let expiresAt = Infinity
+    for (const row of response.tickets) for (const t of row) if (t) expiresAt = Math.min(expiresAt, t.payload.expiresAt)
+    if (response.to > response.from && Number.isFinite(expiresAt)) {
+      const kept = (this.#files.get(cid) ?? []).filter((e) => this.#fresh(e, now) && (e.response.to <= response.from || e.response.from >= response.to))
+      this.#files.delete(cid)
+      this.#files.set(cid, [...kept, { response, storedAt: now, expiresAt }])
+      while (this.#files.size > CLIENT_READ_CACHE_FILES) this.#files.delete(this.#files.keys().next().value as string)
+    }
+    return response
+  }
+
+  /** Whether any window of this file is cached (fresh or not). */
+  has(cid: string): boolean {
+    return this.#files.has(cid)
+  }
+
+  /** Drops every cached window of a file (after it was deleted, or a read found its record stale). */
+  forget(cid: string): void {
+    this.#files.delete(cid)
+  }
+
+  #fresh(e: Entry, now: number): boolean {
+    return now - e.storedAt < CLIENT_READ_CACHE_TTL_MS && e.expiresAt - now > CLIENT_READ_CACHE_MARGIN_MS
+  }
+}

@@ -1,0 +1,62 @@
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { ReadCache } from '../../../src/sds/client/read-cache.ts'
+import { StratosClient } from '../../../src/sds/client/index.ts'
+import { MetaClient } from '../../../src/sds/protocol/meta-client.ts'
+import { ManualClock } from '../../../src/util/components.ts'
+import { CLIENT_READ_CACHE_TTL_MS, TICKET_TTL_MS, CLIENT_READ_CACHE_MARGIN_MS } from '../../../src/limits.ts'
+import { startNetwork, wallet, MiB, type TestNetwork } from './network.ts'
+
+let net: TestNetwork
+let cid: string
+
+before(async () => {
+  net = await startNetwork({ nodes: 6, k: 4, m: 2, segmentSize: MiB })
+  const client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
+  cid = (await client.put(randomBytes(3 * MiB))).cid
+  await client.close()
+})
+after(async () => { await net.close() })
+
+/** The real MetaClient, counting how often the meta node is asked. */
+function countingMeta(): { meta: MetaClient; calls: () => number } {
+  const meta = new MetaClient(net.meta.url)
+  let n = 0
+  const read = meta.read.bind(meta)
+  meta.read = (...args: Parameters<MetaClient['read']>) => { n++; return read(...args) }
+  return { meta, calls: () => n }
+}
+
+test('a covered window is served from the cache while fresh; a wider one asks the meta node', async () => {
+  const { meta, calls } = countingMeta()
+  const clock = new ManualClock(Date.now())
+  const cache = new ReadCache(meta, clock)
+  const first = await cache.read(cid, { from: 0, to: 2 })
+  assert.equal(calls(), 1)
+  assert.equal(await cache.read(cid, { from: 1, to: 2 }), first)
+  assert.equal(calls(), 1)
+  await cache.read(cid, { from: 1, to: 3 }) // not covered: segment 2 is outside the cached window
+  assert.equal(calls(), 2)
+})
+
+test('entries expire after the cache TTL and when tickets run short; refresh and forget bypass', async () => {
+  const { meta, calls } = countingMeta()
+  const clock = new ManualClock(Date.now())
+  const cache = new ReadCache(meta, clock)
+  await cache.read(cid, { from: 0, to: 1 })
+  clock.advance(CLIENT_READ_CACHE_TTL_MS)
+  await cache.read(cid, { from: 0, to: 1 })
+  assert.equal(calls(), 2, 'stale after the TTL')
+  // Tickets issued "now" by the meta node's real clock; pretend almost their whole life has passed.
+  const c2 = new ReadCache(meta, new ManualClock(Date.now() + TICKET_TTL_MS - CLIENT_READ_CACHE_MARGIN_MS + 1))
+  await c2.read(cid, { from: 0, to: 1 })
+  await c2.read(cid, { from: 0, to: 1 })
+  assert.equal(calls(), 4, 'tickets with too little life left are not reused')
+  await cache.refresh(cid, { from: 0, to: 1 })
+  assert.equal(calls(), 5)
+  cache.forget(cid)
+  assert.equal(cache.has(cid), false)
+  await cache.read(cid, { from: 0, to: 1 })
+  assert.equal(calls(), 6)
+})
