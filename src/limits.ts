@@ -74,6 +74,10 @@ export const SHARD_WRITE_BUFFER_BYTES = 1 * MiB
 export const SHARD_READ_BATCH_CHUNKS = 4
 /** Shard files stat'ed at once when a resource node rebuilds its index at start. */
 export const STORE_SCAN_CONCURRENCY = 64
+/** Verified tickets a resource node remembers (by header) so reusing a ticket skips signature checks (~0.5 KiB each). */
+export const TICKET_CACHE_ENTRIES = 10_000
+/** Verified chunk-hash lists a resource node keeps in memory (≤ 8 KiB each for 64 MiB shards; 1 KiB for 8 MiB): reads skip the header read. */
+export const CHUNK_LIST_CACHE_ENTRIES = 4_096
 /** A heartbeat's signature is valid this long (it is answered at once; the margin covers slow links and skew). */
 export const HEARTBEAT_TTL_MS = 30_000
 

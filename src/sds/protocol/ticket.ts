@@ -8,7 +8,7 @@ import { StratosError } from '../../errors.ts'
 import type { NodeKey } from '../../crypto/node-key.ts'
 import { DOMAIN, signAsNode, verifyNodeSigned } from './signing.ts'
 import { zSignedTicket, type SignedTicket, type Ticket } from './messages.ts'
-import { TICKET_TTL_MS } from '../../limits.ts'
+import { CLOCK_SKEW_MS, TICKET_CACHE_ENTRIES, TICKET_TTL_MS } from '../../limits.ts'
 
 export interface IssueTicketParameters {
   key: NodeKey
@@ -53,12 +53,36 @@ export interface VerifyTicketParameters {
   node: string
   op: Ticket['op']
   shard: string
+  /** Tickets whose signature, issuer and chain were already checked, by exact header (see TicketCache). */
+  cache?: TicketCache
+}
+
+/**
+ * Remembers tickets whose signature, issuer and chain id verified, keyed by the exact header
+ * string, so a ticket used for several requests (range reads of one shard) costs one ed25519
+ * verification. Expiry, node, op and shard are still checked on every use. Bounded (oldest
+ * first out); clear it when the set of trusted issuers changes.
+ */
+export class TicketCache {
+  readonly #tickets = new Map<string, Ticket>()
+  constructor(private readonly maxEntries = TICKET_CACHE_ENTRIES) {}
+  get(header: string): Ticket | undefined { return this.#tickets.get(header) }
+  set(header: string, ticket: Ticket): void {
+    if (this.#tickets.size >= this.maxEntries) this.#tickets.delete(this.#tickets.keys().next().value as string)
+    this.#tickets.set(header, ticket)
+  }
+  clear(): void { this.#tickets.clear() }
 }
 
 /** Decodes and fully checks a ticket header; throws TICKET_* / UNTRUSTED_ISSUER errors. */
 export function verifyTicket(p: VerifyTicketParameters): Ticket {
   if (p.header === undefined || p.header === '') throw new StratosError('TICKET_MISSING', `a ${p.op.toUpperCase()} needs a ticket from a meta node`)
   if (Array.isArray(p.header) || p.header.length > 8192) throw new StratosError('TICKET_INVALID', 'ticket header malformed')
+  const cached = p.cache?.get(p.header)
+  if (cached) {
+    if (cached.expiresAt + CLOCK_SKEW_MS < p.now) throw new StratosError('TICKET_EXPIRED', 'ticket has expired', { expiresAt: cached.expiresAt, now: p.now })
+    return checkBinding(cached, p)
+  }
   let parsed: SignedTicket
   try {
     parsed = zSignedTicket.parse(JSON.parse(Buffer.from(p.header, 'base64url').toString('utf8')))
@@ -72,6 +96,12 @@ export function verifyTicket(p: VerifyTicketParameters): Ticket {
     if (e instanceof StratosError && e.code === 'REQUEST_EXPIRED') throw new StratosError('TICKET_EXPIRED', 'ticket has expired', e.details)
     throw e
   }
+  p.cache?.set(p.header, ticket)
+  return checkBinding(ticket, p)
+}
+
+/** The ticket must be for this node, this operation and this shard. */
+function checkBinding(ticket: Ticket, p: VerifyTicketParameters): Ticket {
   if (ticket.node !== p.node) throw new StratosError('TICKET_WRONG_NODE', `ticket is for node ${ticket.node}`, { ticketNode: ticket.node })
   if (ticket.op !== p.op) throw new StratosError('TICKET_MISMATCH', `ticket is for ${ticket.op}, not ${p.op}`)
   if (ticket.shard !== p.shard) throw new StratosError('TICKET_MISMATCH', 'ticket is for another shard')

@@ -19,7 +19,7 @@ import { RESOURCE_ROUTES, SHARD_HEADERS, type ResourceNodeInfo } from '../protoc
 import { TICKET_HEADER, type SignedReceipt } from '../protocol/messages.ts'
 import { isShardId } from '../protocol/shard.ts'
 import { DOMAIN, signAsNode } from '../protocol/signing.ts'
-import { verifyTicket } from '../protocol/ticket.ts'
+import { TicketCache, verifyTicket } from '../protocol/ticket.ts'
 import { closeServer, listen, sendError, sendJson } from '../../util/http-server.ts'
 import type { Clock, Logger } from '../../util/components.ts'
 import type { ShardStore } from './store.ts'
@@ -45,6 +45,8 @@ export class ResourceServer {
   readonly #maxWrites: number
   /** Requests that sent `Expect: 100-continue`: they get the interim response once the body is wanted. */
   readonly #expectsContinue = new WeakSet<IncomingMessage>()
+  /** Verified GET tickets: a ticket reused for several reads of a shard is signature-checked once. */
+  readonly #tickets = new TicketCache()
   #writes = 0
   #load = 0
   #url: string | undefined
@@ -157,6 +159,7 @@ export class ResourceServer {
     const { store, key, chainId, clock } = this.#c
     const ticket = verifyTicket({
       header: req.headers[TICKET_HEADER], chainId, now: clock.now(), trustedIssuers: this.#c.trust.issuers, node: key.address, op: 'get', shard: id,
+      cache: this.#tickets,
     })
     const size = store.sizeOf(id)
     if (size === undefined) throw new StratosError('SHARD_NOT_FOUND', `shard ${id} is not stored here`, { shard: id })

@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
 import { StratosError, toStratosError } from '../../errors.ts'
 import {
-  MAX_SHARD_BYTES, NODE_RESERVED_BYTES, SHARD_CHUNK_BYTES, SHARD_WRITE_BUFFER_BYTES, STORE_SCAN_CONCURRENCY,
+  CHUNK_LIST_CACHE_ENTRIES, MAX_SHARD_BYTES, NODE_RESERVED_BYTES, SHARD_CHUNK_BYTES, SHARD_WRITE_BUFFER_BYTES, STORE_SCAN_CONCURRENCY,
 } from '../../limits.ts'
 import { chunkHashesMatch, isShardId, ShardHasher } from '../protocol/shard.ts'
 import { silentLogger, type Logger } from '../../util/components.ts'
@@ -69,6 +69,11 @@ export class ShardStore {
   readonly #reservedBytes: number
   /** id → shard size (data bytes). */
   readonly #index = new Map<string, number>()
+  /**
+   * Chunk-hash lists already checked against their shard id (bounded, oldest out): a read of a hot
+   * shard skips the header read. Data chunks are still verified against this list on every read.
+   */
+  readonly #chunkLists = new Map<string, Uint8Array>()
   /** Renames in progress, so two uploads of one id publish it once. */
   readonly #committing = new Map<string, Promise<void>>()
   readonly #corrupt = new Set<string>()
@@ -242,12 +247,18 @@ export class ShardStore {
     }
     try {
       const headerBytes = shardHeaderBytes(size)
-      const header = Buffer.allocUnsafe(headerBytes)
-      const { bytesRead } = await fh.read(header, 0, headerBytes, 0)
-      const decoded = decodeShardHeader(header.subarray(0, bytesRead), size)
-      if ('problem' in decoded) throw await this.#quarantine(id, decoded.problem)
-      if (!chunkHashesMatch(id, size, decoded.chunkHashes)) throw await this.#quarantine(id, 'chunk-hash list does not hash to the id')
-      return new ShardReader({ id, size, chunkHashes: decoded.chunkHashes, start, end: stop, fh, dataOffset: headerBytes, host: this.#host })
+      let chunkHashes = this.#chunkLists.get(id)
+      if (!chunkHashes) {
+        const header = Buffer.allocUnsafe(headerBytes)
+        const { bytesRead } = await fh.read(header, 0, headerBytes, 0)
+        const decoded = decodeShardHeader(header.subarray(0, bytesRead), size)
+        if ('problem' in decoded) throw await this.#quarantine(id, decoded.problem)
+        if (!chunkHashesMatch(id, size, decoded.chunkHashes)) throw await this.#quarantine(id, 'chunk-hash list does not hash to the id')
+        chunkHashes = decoded.chunkHashes
+        if (this.#chunkLists.size >= CHUNK_LIST_CACHE_ENTRIES) this.#chunkLists.delete(this.#chunkLists.keys().next().value as string)
+        this.#chunkLists.set(id, chunkHashes)
+      }
+      return new ShardReader({ id, size, chunkHashes, start, end: stop, fh, dataOffset: headerBytes, host: this.#host })
     } catch (e) {
       await fh.close().catch(() => {})
       throw e
@@ -277,6 +288,7 @@ export class ShardStore {
 
   #forget(id: string, size: number): void {
     this.#index.delete(id)
+    this.#chunkLists.delete(id)
     this.#usedBytes -= shardFileBytes(size)
   }
 
