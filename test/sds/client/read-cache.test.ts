@@ -48,9 +48,14 @@ test('entries expire after the cache TTL and when tickets run short; refresh and
   clock.advance(CLIENT_READ_CACHE_TTL_MS)
   await cache.read(cid, { from: 0, to: 1 })
   assert.equal(calls(), 2, 'stale after the TTL')
-  // Tickets issued "now" by the meta node's real clock; pretend almost their whole life has passed.
-  const c2 = new ReadCache(meta, new ManualClock(Date.now() + TICKET_TTL_MS - CLIENT_READ_CACHE_MARGIN_MS + 1))
+  // Tickets are issued by the meta node's real clock. Start 10 s before the margin is reached: the
+  // window is reused; 15 s later (still inside the cache TTL) too little ticket life is left.
+  const clock2 = new ManualClock(Date.now() + TICKET_TTL_MS - CLIENT_READ_CACHE_MARGIN_MS - 10_000)
+  const c2 = new ReadCache(meta, clock2)
   await c2.read(cid, { from: 0, to: 1 })
+  await c2.read(cid, { from: 0, to: 1 })
+  assert.equal(calls(), 3, 'reused while tickets have enough life left')
+  clock2.advance(15_000)
   await c2.read(cid, { from: 0, to: 1 })
   assert.equal(calls(), 4, 'tickets with too little life left are not reused')
   await cache.refresh(cid, { from: 0, to: 1 })
