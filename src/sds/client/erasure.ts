@@ -89,9 +89,23 @@ export class ErasureCode {
     return this.m === 0 ? shardSize : this.w * this.packetBytes(shardSize)
   }
 
-  /** Widens the column range [from, to) of a shard to whole stripes. */
+  /**
+   * The unit column ranges are aligned to: the smallest stripe·2^j that the native coder accepts as a
+   * shard size (a multiple of SHARD_ALIGN_BYTES) and that codes with the same packet size as the whole
+   * shard, so coding a unit alone gives the same bytes as those columns of the full shard. When no
+   * such unit exists (odd geometries), the whole shard is the unit.
+   */
+  columnUnitBytes(shardSize: number): number {
+    const packet = this.packetBytes(shardSize)
+    for (let u = this.stripeBytes(shardSize); u < shardSize && shardSize % u === 0; u *= 2) {
+      if (u % SHARD_ALIGN_BYTES === 0 && this.packetBytes(u) === packet) return u
+    }
+    return shardSize
+  }
+
+  /** Widens the column range [from, to) of a shard to whole column units (see columnUnitBytes). */
   alignColumns(shardSize: number, from: number, to: number): { start: number; end: number } {
-    const s = this.stripeBytes(shardSize)
+    const s = this.columnUnitBytes(shardSize)
     return { start: Math.floor(from / s) * s, end: Math.min(shardSize, Math.ceil(to / s) * s) }
   }
 
@@ -157,23 +171,23 @@ export class ErasureCode {
     this.#checkShardSize(shardSize)
     const { sources, targetMask } = this.#checkMasks(present, targets)
     if (targetMask === 0) return
-    const stripe = this.stripeBytes(shardSize)
-    if (start % stripe !== 0 || span <= 0 || span % stripe !== 0 || start + span > shardSize) {
-      throw new StratosError('INTERNAL', `column range ${start}+${span} is not whole stripes of ${stripe} bytes`)
+    const unit = this.columnUnitBytes(shardSize)
+    if (start % unit !== 0 || span <= 0 || span % unit !== 0 || start + span > shardSize) {
+      throw new StratosError('INTERNAL', `column range ${start}+${span} is not whole units of ${unit} bytes`)
     }
     if (buf.length < (this.k + this.m) * span) throw new StratosError('INTERNAL', 'column buffer too small')
     const n = this.k + this.m
-    if (this.packetBytes(span) === this.packetBytes(shardSize)) {
+    if (span % SHARD_ALIGN_BYTES === 0 && this.packetBytes(span) === this.packetBytes(shardSize)) {
       // Same packet geometry: one call over the whole column range.
       await this.#run(sources, targetMask, buf, span)
       return
     }
-    // Otherwise code stripe by stripe (a single stripe always has the full shard's packet size).
-    const scratch = new Uint8Array(n * stripe)
-    for (let off = 0; off < span; off += stripe) {
-      for (let i = 0; i < n; i++) if (sources & bit(i)) scratch.set(buf.subarray(i * span + off, i * span + off + stripe), i * stripe)
-      await this.#run(sources, targetMask, scratch, stripe)
-      for (let i = 0; i < n; i++) if (targetMask & bit(i)) buf.set(scratch.subarray(i * stripe, (i + 1) * stripe), i * span + off)
+    // Otherwise code unit by unit (a unit codes with the full shard's packet size by construction).
+    const scratch = new Uint8Array(n * unit)
+    for (let off = 0; off < span; off += unit) {
+      for (let i = 0; i < n; i++) if (sources & bit(i)) scratch.set(buf.subarray(i * span + off, i * span + off + unit), i * unit)
+      await this.#run(sources, targetMask, scratch, unit)
+      for (let i = 0; i < n; i++) if (targetMask & bit(i)) buf.set(scratch.subarray(i * unit, (i + 1) * unit), i * span + off)
     }
   }
 }

@@ -26,8 +26,13 @@ function pickMissing(n: number, count: number, seed: number): number[] {
 const geometry = fc.record({
   k: fc.integer({ min: 1, max: 8 }),
   m: fc.integer({ min: 1, max: 4 }),
-  // Small shards and some large enough that the library shrinks its packets (stripe < shard).
-  shardSize: fc.oneof(fc.integer({ min: 1, max: 512 }).map((x) => x * 8), fc.constantFrom(131072, 262144, 524288, 1048576)),
+  // Small shards, some large enough that the library shrinks its packets (stripe < shard), and sizes
+  // whose stripe is not a multiple of 8 (1,250,000 = the shard of a 5,000,000-byte segment with k = 4).
+  shardSize: fc.oneof(
+    fc.integer({ min: 1, max: 512 }).map((x) => x * 8),
+    fc.constantFrom(131072, 262144, 524288, 1048576, 1_250_000, 2_000_008),
+    fc.integer({ min: 20_000, max: 320_000 }).map((x) => x * 8),
+  ),
   seed: fc.integer({ min: 1, max: 2 ** 30 }),
 })
 
@@ -51,7 +56,7 @@ test('a column range of lost shards is rebuilt from the same (stripe-aligned) co
     const from = Math.floor(Math.min(x, y) * shardSize)
     const to = Math.max(from + 1, Math.ceil(Math.max(x, y) * shardSize))
     const { start, end } = code.alignColumns(shardSize, from, Math.min(to, shardSize))
-    assert.ok(start <= from && end >= Math.min(to, shardSize) && (end - start) % code.stripeBytes(shardSize) === 0)
+    assert.ok(start <= from && end >= Math.min(to, shardSize) && (end - start) % code.columnUnitBytes(shardSize) === 0)
     const span = end - start
     const missing = pickMissing(k + m, m, seed + 2)
     const present = Array.from({ length: k + m }, (_, i) => i).filter((i) => !missing.includes(i)).slice(0, k)
