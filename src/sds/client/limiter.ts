@@ -7,7 +7,7 @@ import { StratosError, throwIfAborted } from '../../errors.ts'
 /** Counting semaphore; waiters are served first come, first served. */
 export class Semaphore {
   #free: number
-  readonly #waiters: Array<() => void> = []
+  readonly #waiters: Array<(value: void) => void> = []
 
   constructor(readonly size: number) {
     if (!Number.isInteger(size) || size < 1) throw new StratosError('INTERNAL', `semaphore size must be ≥ 1, got ${size}`)
@@ -20,19 +20,7 @@ export class Semaphore {
       this.#free--
       return
     }
-    await new Promise<void>((resolve, reject) => {
-      const grant = (): void => {
-        signal?.removeEventListener('abort', onAbort)
-        resolve()
-      }
-      const onAbort = (): void => {
-        const i = this.#waiters.indexOf(grant)
-        if (i >= 0) this.#waiters.splice(i, 1)
-        reject(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal?.reason }))
-      }
-      this.#waiters.push(grant)
-      signal?.addEventListener('abort', onAbort, { once: true })
-    })
+    await waitInLine<void>(this.#waiters, signal)
   }
 
   release(): void {
@@ -68,19 +56,7 @@ export class BufferPool {
       // Not zero-filled: callers write every byte they use (padding is zeroed explicitly).
       return new Uint8Array(Buffer.allocUnsafeSlow(this.bytes).buffer, 0, this.bytes)
     }
-    return new Promise<Uint8Array>((resolve, reject) => {
-      const grant = (buf: Uint8Array): void => {
-        signal?.removeEventListener('abort', onAbort)
-        resolve(buf)
-      }
-      const onAbort = (): void => {
-        const i = this.#waiters.indexOf(grant)
-        if (i >= 0) this.#waiters.splice(i, 1)
-        reject(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal?.reason }))
-      }
-      this.#waiters.push(grant)
-      signal?.addEventListener('abort', onAbort, { once: true })
-    })
+    return waitInLine<Uint8Array>(this.#waiters, signal)
   }
 
   give(b: Uint8Array): void {
@@ -88,6 +64,26 @@ export class BufferPool {
     if (next) next(b)
     else this.#free.push(b)
   }
+}
+
+/**
+ * Joins a FIFO line of waiters and resolves with what the granter hands over; an abort leaves the
+ * line (so nothing is granted to a waiter that is gone) and rejects with ABORTED.
+ */
+function waitInLine<T>(waiters: Array<(value: T) => void>, signal: AbortSignal | undefined): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const grant = (value: T): void => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve(value)
+    }
+    const onAbort = (): void => {
+      const i = waiters.indexOf(grant)
+      if (i >= 0) waiters.splice(i, 1)
+      reject(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal?.reason }))
+    }
+    waiters.push(grant)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
 }
 
 /** A controller that also fires when `parent` fires; `dispose` detaches it. */

@@ -35,26 +35,16 @@ import { mkdirSync } from 'node:fs'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { StratosError } from '../../errors.ts'
 import { CLOCK_SKEW_MS } from '../../limits.ts'
-import type { SegmentRecord } from '../protocol/api.ts'
+import type { FileRecordView, SegmentRecord } from '../protocol/api.ts'
 
 export const STORE_SCHEMA_VERSION = 1
 /** Sorts after every string we use as a key part (CIDs, addresses and hex ids are ASCII). */
 export const KEY_STRING_MAX = '\uffff'
 
-export type FileKind = 'file' | 'directory'
+export type FileKind = FileRecordView['kind']
 
-export interface FileRecord {
-  cid: string
-  kind: FileKind
-  size: number
-  owners: string[]
-  name?: string
-  createdAt: number
-  k: number
-  m: number
-  segmentSize: number
-  segments: SegmentRecord[]
-  children?: string[]
+/** A stored file: the API view without live node state, plus where its DAG blocks are. */
+export interface FileRecord extends Omit<FileRecordView, 'nodes'> {
   /** How many inner DAG blocks are stored under `blocks` [cid, 0..blockCount). */
   blockCount: number
 }

@@ -14,11 +14,10 @@
  */
 import { createHash } from 'node:crypto'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
-import type { NodeKey } from '../../crypto/node-key.ts'
 import { fromBase64Url } from '../../crypto/hash.ts'
 import { StratosError, throwIfAborted } from '../../errors.ts'
 import { MAX_PLACEMENTS_PER_SHARD, META_SWEEP_BATCH } from '../../limits.ts'
-import { randomHex, type Clock, type Logger, type RandomBytes } from '../../util/components.ts'
+import { randomHex } from '../../util/components.ts'
 import type { CommitBody, FileRecordView, Placement, PlanSegmentBody, PlanSegmentResponse, ReplaceShardBody, SegmentRecord, UploadSession } from '../protocol/api.ts'
 import type { SignedCreateUpload, SignedReceipt, SignedTicket } from '../protocol/messages.ts'
 import { shardSizeFor } from '../protocol/shard.ts'
@@ -28,9 +27,8 @@ import { verifyWalletRequest } from './auth.ts'
 import { assertDagPbBlock, canonicalCid, dagPbBlockCid, DAG_PB_CODE, parseCid } from './cid.ts'
 import { recordView } from './files.ts'
 import { placeShards } from './placement.ts'
-import type { Registry } from './registry.ts'
 import type { FileRecord, MetaStore, SessionRecord, SessionSegment, SessionShard } from './store.ts'
-import type { RecordCache } from './record-cache.ts'
+import type { FilesOptions } from './files.ts'
 
 /** CPU-bound commit checks run in batches this large, yielding to the event loop in between. */
 const BLOCKS_PER_BATCH = 1_024
@@ -38,15 +36,7 @@ const RECEIPTS_PER_BATCH = 64
 /** Most missing items named in an UPLOAD_INCOMPLETE error's details (the count is always given). */
 const MAX_MISSING_LISTED = 100
 
-export interface UploadsOptions {
-  store: MetaStore
-  registry: Registry
-  records: RecordCache
-  key: NodeKey
-  chainId: string
-  clock: Clock
-  random: RandomBytes
-  logger: Logger
+export interface UploadsOptions extends FilesOptions {
   sessionTtlMs: number
 }
 
