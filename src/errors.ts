@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   TICKET_MISMATCH: { status: 403, exit: 3 },
   UNTRUSTED_ISSUER: { status: 403, exit: 3 },
   NOT_OWNER: { status: 403, exit: 3 },
+  // A keystore password that does not open the keystore (or a keystore altered since it was written).
+  BAD_PASSWORD: { status: 401, exit: 3 },
   NOT_FOUND: { status: 404, exit: 4 },
   FILE_NOT_FOUND: { status: 404, exit: 4 },
   SHARD_NOT_FOUND: { status: 404, exit: 4 },
@@ -45,6 +47,10 @@ export const ERROR_CODES = {
   NODE_UNAVAILABLE: { status: 503, exit: 6 },
   SHARD_CORRUPT: { status: 500, exit: 6 },
   DATA_UNAVAILABLE: { status: 503, exit: 6 },
+  /** The chain node's mempool (or one sender's share of it) is full; retry after a block. */
+  MEMPOOL_FULL: { status: 503, exit: 6 },
+  /** A bounded server resource (SSE subscribers, long-poll waiters) is exhausted; retry later. */
+  BUSY: { status: 503, exit: 6 },
   UPSTREAM_ERROR: { status: 502, exit: 6 },
   // Local and lifecycle.
   ABORTED: { status: 499, exit: 130 },

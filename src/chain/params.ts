@@ -169,3 +169,30 @@ export const DEVNET_PARAMS: ChainParams = {
 export const DEFAULT_GENESIS_OZONE_PRICE = { wei: stos(1), bytes: 1n << 30n } as const
 /** Default initial prepay pool P0 (taken from the non-mining supply): it anchors the price before any node deposits. */
 export const DEFAULT_GENESIS_PREPAY_POOL_WEI = stos(1_000)
+
+// ---- Chain node (src/chain/node): block production, mempool, REST API ------------------------
+/** Devnet block interval: one block per second (epochs of DEVNET_PARAMS.epochBlocks blocks). */
+export const DEVNET_BLOCK_INTERVAL_MS = 1_000
+/** Most transactions the mempool holds. */
+export const MEMPOOL_MAX_TXS = 20_000
+/** Most bytes (canonical JSON of the signed txs) the mempool holds. */
+export const MEMPOOL_MAX_BYTES = 64 * 1024 * 1024
+/** Most pending transactions of one sender (one wallet cannot fill the pool). */
+export const MEMPOOL_MAX_TXS_PER_SENDER = 1_000
+/** Most transactions in one block. */
+export const MAX_BLOCK_TXS = 10_000
+/** Most bytes of transactions in one block (≥ MAX_TX_BYTES, so any admitted tx fits a block). */
+export const MAX_BLOCK_BYTES = 32 * 1024 * 1024
+/** Most concurrent Server-Sent-Events subscribers of GET /events/blocks. */
+export const MAX_SSE_SUBSCRIBERS = 64
+/** SSE comment sent this often so proxies and clients keep an idle stream open. */
+export const SSE_KEEPALIVE_MS = 15_000
+/** Most concurrent GET /txs/:hash/wait long-polls. */
+export const MAX_TX_WAITERS = 4_096
+/** Default and largest timeout of GET /txs/:hash/wait. */
+export const DEFAULT_TX_WAIT_MS = 10_000
+export const MAX_TX_WAIT_MS = 60_000
+/** A tx may be admitted with a nonce at most this far above the sender's account nonce (held until the gap fills). */
+export const MEMPOOL_MAX_NONCE_GAP = 256
+/** A tx still in the mempool this many blocks after admission (its nonce gap never filled, or the pool is congested) is dropped. */
+export const MEMPOOL_FUTURE_TTL_BLOCKS = 60

@@ -4,13 +4,18 @@
  *
  * Network: `--meta-url URL` wins; else the network file from `--network DIR|FILE`,
  * `STRATOS_HOME`, or `~/.stratos/devnet`.
- * Wallet: `--key HEX`, else `--wallet NAME` (a dev wallet of the network file), else the
- * mnemonic in `STRATOS_MNEMONIC`, else the network's first dev wallet.
+ * Wallet: `--key HEX`, else `--wallet NAME` (an encrypted keystore in the keys directory, else a
+ * dev wallet of the network file), else the mnemonic in `STRATOS_MNEMONIC`, else the network's
+ * first dev wallet. Keystores need their password (STRATOS_KEYSTORE_PASSWORD or a prompt), so
+ * they are unlocked by the async `resolveWallet` (which `client()` uses); `wallet()` then returns
+ * the unlocked key.
  */
+import { KeystoreDir, defaultKeysDir } from '../crypto/keystore.ts'
 import { WalletKey } from '../crypto/wallet-key.ts'
 import { StratosError } from '../errors.ts'
 import { networkFilePath, readNetworkFile, tryReadNetworkFile, type NetworkFile } from '../devnet/network.ts'
 import type { StratosClient } from '../sds/client/index.ts'
+import { readKeystorePassword } from './password.ts'
 
 export interface GlobalOptions {
   network?: string
@@ -25,6 +30,8 @@ export class CliContext {
   readonly globals: GlobalOptions
   readonly #env: NodeJS.ProcessEnv
   #network: NetworkFile | undefined | null = null
+  /** The wallet unlocked from a keystore by resolveWallet, by name. */
+  #unlocked: { name: string; key: WalletKey } | undefined
 
   constructor(globals: GlobalOptions, env: NodeJS.ProcessEnv = process.env) {
     this.globals = globals
@@ -57,11 +64,15 @@ export class CliContext {
     const g = this.globals
     if (g.key !== undefined) return WalletKey.fromPrivateKeyHex(g.key)
     if (g.wallet !== undefined) {
+      if (this.#unlocked?.name === g.wallet) return this.#unlocked.key
+      if (this.keystores().has(g.wallet)) {
+        throw new StratosError('INTERNAL', `wallet "${g.wallet}" is an encrypted keystore: it must be unlocked with resolveWallet() first`)
+      }
       const n = this.network()
       const w = n?.wallets.find((x) => x.name === g.wallet)
       if (!w) {
         const names = n?.wallets.map((x) => x.name).join(', ') || 'none'
-        throw new StratosError('BAD_REQUEST', `no dev wallet named "${g.wallet}" in ${this.networkPath} (have: ${names})`)
+        throw new StratosError('BAD_REQUEST', `no wallet named "${g.wallet}" in ${this.keystores().dir} nor among the dev wallets of ${this.networkPath} (have: ${names})`)
       }
       return WalletKey.fromMnemonic(w.mnemonic)
     }
@@ -73,9 +84,27 @@ export class CliContext {
     return undefined
   }
 
+  /** The keystore directory: `$STRATOS_KEYS_DIR`, else `~/.stratos/keys`. */
+  keystores(): KeystoreDir {
+    return new KeystoreDir(defaultKeysDir(this.#env))
+  }
+
+  /** Like wallet(), but unlocks a keystore wallet named by `--wallet` (asking for its password). */
+  async resolveWallet(need: WalletNeed): Promise<WalletKey | undefined> {
+    const name = this.globals.wallet
+    if (need !== 'none' && this.globals.key === undefined && name !== undefined && this.#unlocked?.name !== name) {
+      const keys = this.keystores()
+      if (keys.has(name)) {
+        const password = await readKeystorePassword({ what: `wallet "${name}"`, env: this.#env })
+        this.#unlocked = { name, key: (await keys.load(name, password)).key }
+      }
+    }
+    return this.wallet(need)
+  }
+
   async client(need: WalletNeed, extra: { k?: number; m?: number; segmentSize?: number } = {}): Promise<StratosClient> {
     const metaUrl = this.metaUrl()
-    const wallet = this.wallet(need)
+    const wallet = await this.resolveWallet(need)
     const chainId = this.globals.metaUrl ? undefined : this.network()?.chainId
     const { StratosClient } = await import('../sds/client/index.ts')
     const tuning = Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined))

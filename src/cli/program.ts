@@ -12,6 +12,7 @@ import { registerNode } from './commands/node.ts'
 import { registerPut } from './commands/put.ts'
 import { registerRead } from './commands/read.ts'
 import { registerStatus } from './commands/status.ts'
+import { registerWallet } from './commands/wallet.ts'
 import { errorLine } from './output.ts'
 
 export function buildProgram(): Command {
@@ -22,7 +23,7 @@ export function buildProgram(): Command {
     .option('--network <dir|file>', 'network to use: a devnet directory or its devnet.json (default: $STRATOS_HOME or ~/.stratos/devnet)')
     .option('--meta-url <url>', 'talk to this meta node directly (instead of the network file\'s)')
     .option('--key <hex>', 'wallet private key (secp256k1, 32 bytes hex)')
-    .option('--wallet <name>', 'dev wallet from the network file (alice, bob, carol; default: the first)')
+    .option('--wallet <name>', 'keystore wallet (see `stratos wallet`), else a dev wallet of the network file (alice, bob, carol; default: the first)')
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ outputError: () => {} })
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerStatus(program)
   registerNode(program)
   registerDevnet(program)
+  registerWallet(program)
   return program
 }
 

@@ -1,0 +1,137 @@
+/**
+ * The chain node's committer: takes an ordered block (from whatever consensus produced it),
+ * executes it on the state machine, builds its header, persists state + block + tx index in one
+ * LMDB transaction, prunes the mempool and then announces the block to listeners.
+ *
+ * It is the boundary between consensus and execution: consensus (producer.ts) decides which
+ * transactions come next and when; this class never decides, it only applies in order.
+ *
+ * Stored block (canonical JSON text, served as is by GET /blocks/:height):
+ *   { events, hash, header, results, txs }   txs: the signed txs (canonical JSON) in block order,
+ *                                            results: one TxResult per tx (same order),
+ *                                            events: the end-block events (unbondings, fees, epoch)
+ */
+import { canonicalJson, type CanonicalValue } from '../../crypto/canonical.ts'
+import { StratosError } from '../../errors.ts'
+import type { ChainApp, TxResult } from '../app.ts'
+import type { ChainEvent } from '../state/context.ts'
+import { encodeSignedTx, txHash, type SignedTx } from '../tx.ts'
+import { blockHash, genesisHeader, txMerkleRoot, type BlockHeader } from './block.ts'
+import type { LmdbChainStore } from './lmdb-store.ts'
+import type { Mempool } from './mempool.ts'
+
+export interface CommittedBlock {
+  readonly header: BlockHeader
+  readonly hash: string
+  readonly txHashes: readonly string[]
+  readonly results: readonly TxResult[]
+}
+
+/** What a block needs besides its transactions. */
+export interface OrderedBlock {
+  readonly height: number
+  readonly time: number
+  readonly proposer: string
+  readonly txs: readonly SignedTx[]
+}
+
+export type BlockListener = (block: CommittedBlock) => void
+
+export interface StoredTx {
+  height: number
+  index: number
+  result: TxResult
+}
+
+export class Blockchain {
+  readonly app: ChainApp
+  readonly store: LmdbChainStore
+  readonly mempool: Mempool
+  readonly #listeners = new Set<BlockListener>()
+  #latest: { header: BlockHeader; hash: string }
+
+  constructor(app: ChainApp, store: LmdbChainStore, mempool: Mempool) {
+    this.app = app
+    this.store = store
+    this.mempool = mempool
+    const last = store.lastBlockHeight()
+    if (last === undefined && app.height === 0) {
+      // Genesis state is written; its header is written in a second transaction (idempotent:
+      // a kill between the two lands here again on restart, still at height 0).
+      const header = genesisHeader(app.chainId, app.genesisTime, app.stateHash)
+      const hash = blockHash(header)
+      store.putBlockRecord({ height: 0, blockJson: storedBlockJson(header, hash, [], [], []), txs: [] })
+      this.#latest = { header, hash }
+    } else {
+      if (last !== app.height) throw new StratosError('NETWORK_CONFIG', `block store ends at height ${last}, state at ${app.height}: the data directory is inconsistent`)
+      const stored = JSON.parse(store.blockJson(last)!) as { header: BlockHeader; hash: string }
+      if (stored.header.stateHash !== app.stateHash) throw new StratosError('NETWORK_CONFIG', `block ${last} records state hash ${stored.header.stateHash}, state has ${app.stateHash}`)
+      this.#latest = { header: stored.header, hash: stored.hash }
+    }
+  }
+
+  get height(): number {
+    return this.app.height
+  }
+
+  get latest(): { readonly header: BlockHeader; readonly hash: string } {
+    return this.#latest
+  }
+
+  /** Subscribes to committed blocks; returns the unsubscribe function. */
+  onBlock(listener: BlockListener): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  /** Executes, persists (durably) and announces the next block. */
+  commit(block: OrderedBlock): CommittedBlock {
+    const pending = this.app.executeBlock(block)
+    const { result } = pending
+    const txHashes = block.txs.map((tx) => txHash(tx))
+    const header: BlockHeader = {
+      chainId: this.app.chainId,
+      height: block.height,
+      time: block.time,
+      parentHash: this.#latest.hash,
+      proposer: block.proposer,
+      txRoot: txMerkleRoot(txHashes),
+      txCount: block.txs.length,
+      stateHash: result.stateHash,
+    }
+    const hash = blockHash(header)
+    const txs: Array<readonly [string, string]> = []
+    result.results.forEach((r, index) => {
+      // A tx ante rejected (included: false) is indexed too, so its submitter learns why; if the
+      // same tx is later included, its new record replaces this one.
+      txs.push([txHashes[index]!, canonicalJson({ height: block.height, index, result: r } as unknown as CanonicalValue)])
+    })
+    const blockJson = storedBlockJson(header, hash, block.txs, result.results, result.events)
+    this.store.state.withBlock({ height: block.height, blockJson, txs }, () => pending.commit())
+    this.#latest = { header, hash }
+    this.mempool.update(block.txs)
+    const committed: CommittedBlock = { header, hash, txHashes, results: result.results }
+    for (const l of this.#listeners) {
+      try {
+        l(committed)
+      } catch {
+        // A listener's failure must not undo or block a committed block.
+      }
+    }
+    return committed
+  }
+
+  blockJson(height: number): string | undefined {
+    return this.store.blockJson(height)
+  }
+
+  tx(hash: string): StoredTx | undefined {
+    const json = this.store.txJson(hash)
+    return json === undefined ? undefined : (JSON.parse(json) as StoredTx)
+  }
+}
+
+function storedBlockJson(header: BlockHeader, hash: string, txs: readonly SignedTx[], results: readonly TxResult[], events: readonly ChainEvent[]): string {
+  const c = (v: unknown): string => canonicalJson(v as CanonicalValue)
+  return `{"events":${c(events)},"hash":${c(hash)},"header":${c(header)},"results":${c(results)},"txs":[${txs.map(encodeSignedTx).join(',')}]}`
+}
