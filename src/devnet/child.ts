@@ -85,15 +85,16 @@ export class DevnetChild {
   }
 
   /** Polls GET {url}/v1/info until it answers; fails fast if the process exits first. */
-  async waitForInfo<T>(deadline: number, signal?: AbortSignal): Promise<T> {
+  /** Polls the role's info route (`/v1/info`; the validator's is `/status`) until it answers. */
+  async waitForInfo<T>(deadline: number, signal?: AbortSignal, path = '/v1/info'): Promise<T> {
     for (;;) {
       if (this.#exited) throw this.#startupFailure()
       try {
-        return await jsonRequest<T>(`${this.spec.url}/v1/info`, { method: 'GET', timeoutMs: 2_000, signal })
+        return await jsonRequest<T>(`${this.spec.url}${path}`, { method: 'GET', timeoutMs: 2_000, signal })
       } catch (e) {
         if (signal?.aborted) throw new StratosError('ABORTED', 'devnet start aborted')
         if (Date.now() > deadline) {
-          throw new StratosError('TIMEOUT', `${this.spec.name} did not answer ${this.spec.url}/v1/info in time; see ${this.spec.log}`, { name: this.spec.name }, { cause: e })
+          throw new StratosError('TIMEOUT', `${this.spec.name} did not answer ${this.spec.url}${path} in time; see ${this.spec.log}`, { name: this.spec.name }, { cause: e })
         }
       }
       await sleep(DEVNET_POLL_INTERVAL_MS)

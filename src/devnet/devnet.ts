@@ -1,10 +1,10 @@
 /**
- * `stratos devnet`: a whole local network as separate OS processes — one meta node, N resource
- * nodes and the gateway — each started through the CLI (`stratos node <role> …`) exactly as an
+ * `stratos devnet`: a whole local network as separate OS processes — one validator (the STOS
+ * chain, dev wallets funded at genesis), one meta node, N resource nodes and the gateway — each started through the CLI (`stratos node <role> …`) exactly as an
  * operator would start it on its own host. The devnet waits until every process answers and
  * every resource node is online at the meta node, then writes DIR/devnet.json atomically.
  *
- * Layout of DIR: meta/, resource-1…N/, gateway/ (data dirs), logs/<name>.log, wallets.json,
+ * Layout of DIR: validator/, meta/, resource-1…N/, gateway/ (data dirs), logs/<name>.log, wallets.json,
  * devnet.json, devnet.lock. Everything is kept across restarts, so a restarted devnet has the
  * same node keys, shards, index and wallets.
  */
@@ -120,7 +120,7 @@ export class Devnet implements Startable {
       const wallets = loadOrCreateDevWallets(this.dir)
       const ports = o.portBase === null ? DEFAULT_PORTS : portsFromBase(o.portBase)
       const resourcePorts = Array.from({ length: o.resources }, (_, i) => ports.resourceBase + i)
-      await this.#checkPorts(host, [ports.meta, ports.gateway, ...resourcePorts])
+      await this.#checkPorts(host, [ports.chainRest, ports.meta, ports.gateway, ...resourcePorts])
       const deadline = Date.now() + (o.readyTimeoutMs ?? DEVNET_READY_TIMEOUT_MS)
       const url = (port: number) => `http://${host}:${port}`
 
@@ -131,6 +131,15 @@ export class Devnet implements Startable {
       const metaAddress = NodeKey.loadOrCreate(metaDir).address
       const metaUrl = url(ports.meta)
 
+      // The validator runs the STOS chain; the dev wallets are funded in its genesis (first start only).
+      const validatorDir = join(this.dir, 'validator')
+      const validator = this.#spawn({
+        name: 'validator', role: 'validator', url: url(ports.chainRest), dataDir: validatorDir,
+        args: [
+          'node', 'validator', '--data-dir', validatorDir, '--host', host, '--port', String(ports.chainRest), '--chain-id', o.chainId,
+          ...wallets.flatMap((w) => ['--fund', w.address]),
+        ],
+      })
       const meta = this.#spawn({
         name: 'meta', role: 'meta', url: metaUrl, dataDir: metaDir,
         args: [
@@ -160,13 +169,14 @@ export class Devnet implements Startable {
         args: ['node', 'gateway', '--data-dir', join(this.dir, 'gateway'), '--host', host, '--port', String(ports.gateway), '--meta-url', metaUrl, '--chain-id', o.chainId],
         env: { STRATOS_MNEMONIC: wallets[0].mnemonic },
       })
-      this.#log(`devnet: starting meta node on ${metaUrl}, ${resources.length} resource nodes on ports ${resourcePorts[0]}–${resourcePorts.at(-1)}, gateway on ${gateway.spec.url}`)
+      this.#log(`devnet: starting validator on ${validator.spec.url}, meta node on ${metaUrl}, ${resources.length} resource nodes on ports ${resourcePorts[0]}–${resourcePorts.at(-1)}, gateway on ${gateway.spec.url}`)
 
-      const [metaInfo, gatewayInfo, ...resourceInfos] = await Promise.all([
+      const [, metaInfo, gatewayInfo, ...resourceInfos] = await Promise.all([
+        validator.waitForInfo<unknown>(deadline, signal, '/status'),
         meta.waitForInfo<MetaInfo>(deadline, signal),
         gateway.waitForInfo<{ wallet?: string | null }>(deadline, signal),
         ...resources.map((r) => r.waitForInfo<ResourceNodeInfo>(deadline, signal)),
-      ]) as [MetaInfo, { wallet?: string | null }, ...ResourceNodeInfo[]]
+      ]) as [unknown, MetaInfo, { wallet?: string | null }, ...ResourceNodeInfo[]]
       if (metaInfo.address !== metaAddress) {
         throw new StratosError('NETWORK_CONFIG', `meta node answers as ${metaInfo.address}, expected ${metaAddress} (another process on ${metaUrl}?)`)
       }
@@ -175,11 +185,12 @@ export class Devnet implements Startable {
       await this.#waitNodesOnline(meta.spec.url, resourceInfos.map((r) => r.address), deadline, signal)
 
       const address = (c: DevnetChild): string | null =>
-        c === meta ? metaInfo.address : c === gateway ? (gatewayInfo.wallet ?? null) : resourceInfos[resources.indexOf(c)].address
+        c === validator ? null : c === meta ? metaInfo.address : c === gateway ? (gatewayInfo.wallet ?? null) : resourceInfos[resources.indexOf(c)].address
       this.#network = {
         chainId: o.chainId, dir: this.dir, portBase: o.portBase, k: o.k, m: o.m, segmentSize: o.segmentSize,
         meta: { url: meta.spec.url, address: metaInfo.address },
         gatewayUrl: gateway.spec.url,
+        chainUrl: validator.spec.url,
         processes: this.#children.map((c): NetworkProcess => ({
           name: c.spec.name, role: c.spec.role, pid: c.pid, url: c.spec.url, dataDir: c.spec.dataDir, address: address(c), log: c.spec.log, args: c.spec.args,
         })),

@@ -13,11 +13,11 @@ import { writeFileAtomic } from '../util/fs.ts'
 
 export const NETWORK_FILE = 'devnet.json'
 
-export type ProcessRole = 'meta' | 'resource' | 'gateway'
+export type ProcessRole = 'validator' | 'meta' | 'resource' | 'gateway'
 
 const zProcess = z.object({
   name: z.string(),
-  role: z.enum(['meta', 'resource', 'gateway']),
+  role: z.enum(['validator', 'meta', 'resource', 'gateway']),
   pid: z.number().int(),
   url: z.string(),
   dataDir: z.string(),
@@ -40,6 +40,8 @@ export const zNetwork = z.object({
   segmentSize: z.number().int(),
   meta: z.object({ url: z.string(), address: z.string() }),
   gatewayUrl: z.string(),
+  /** The validator's REST API (chain status, accounts, transactions); absent in networks written before it existed. */
+  chainUrl: z.string().optional(),
   processes: z.array(zProcess),
   wallets: z.array(zWallet),
   /** Pid of the `stratos devnet` process that wrote this file. */

@@ -1,5 +1,5 @@
 /**
- * `stratos node resource|meta|gateway`: run one role in the foreground until SIGINT/SIGTERM
+ * `stratos node resource|meta|validator|gateway`: run one role in the foreground until SIGINT/SIGTERM
  * (graceful stop, exit 0). Logs are JSON lines on stderr (pino; STRATOS_LOG_LEVEL); one line on
  * stdout says where the role listens.
  */
@@ -75,6 +75,29 @@ export function registerNode(program: Command): void {
     })
 
   node
+    .command('validator')
+    .description('run a validator: the STOS chain (block production, state, REST API and block stream)')
+    .option('--data-dir <dir>', 'data directory (genesis.json, chain store)', join(homedir(), '.stratos', 'validator'))
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'REST API port (0: any free port)', parsePort, DEFAULT_PORTS.chainRest)
+    .option('--chain-id <id>', 'chain id', DEVNET_CHAIN_ID)
+    .option('--block-interval-ms <ms>', 'block time', parsePositiveInt)
+    .option('--fund <st1…>', 'dev wallet funded at genesis (repeatable; first start only)', collect)
+    .action(async (f: CommonFlags & { blockIntervalMs?: number; fund?: string[] }) => {
+      const { startValidator } = await import('../../chain/node/index.ts')
+      const { createRecoverSigner } = await import('../../chain/native-secp256k1.ts')
+      await runRole('validator', async (logger) => {
+        // Native libsecp256k1 signer recovery (~20× noble); falls back to noble with one warning.
+        const recoverSigner = createRecoverSigner({ logger })
+        const v = await startValidator({
+          dataDir: resolve(f.dataDir), host: f.host, port: f.port, chainId: f.chainId, blockIntervalMs: f.blockIntervalMs,
+          wallets: f.fund, recoverSigner, logger,
+        })
+        return { role: v, line: `validator for chain ${v.chainId} at height ${v.height} listening on ${v.url}${recoverSigner.native ? '' : ' (pure-JS signature recovery)'}` }
+      })
+    })
+
+  node
     .command('gateway')
     .description('run the gateway: client-facing HTTP API (GET /ipfs/CID, POST /api/v1/add) with a wallet from STRATOS_MNEMONIC')
     .option('--data-dir <dir>', 'data directory (reserved for caches)', join(homedir(), '.stratos', 'gateway'))
@@ -104,7 +127,7 @@ function metaUrlOf(cmd: Command): string {
 }
 
 /** Starts a role, announces it, waits for a stop request, stops it gracefully and exits 0. */
-async function runRole(name: string, start: (logger: ReturnType<typeof createLogger>) => Promise<{ role: Startable; line: string }>): Promise<void> {
+async function runRole(name: string, start: (logger: ReturnType<typeof createLogger>) => Promise<{ role: Pick<Startable, 'stop'>; line: string }>): Promise<void> {
   const logger = createLogger(name.replace(/ /g, '-'))
   const stopRequested = shutdownRequested()
   const { role, line } = await start(logger)
