@@ -104,6 +104,12 @@ export const CLIENT_READ_CACHE_MARGIN_MS = 60_000
 /** Files whose read responses a client keeps (least recently used evicted). */
 export const CLIENT_READ_CACHE_FILES = 256
 
+// ---- CLI ------------------------------------------------------------------------------
+/** How long one GET /txs/:hash/wait long-poll of a tx command lasts (the validator caps it at 60 s). */
+export const TX_WAIT_POLL_MS = 30_000
+/** Total time a tx command waits for its tx to be included before TIMEOUT. */
+export const TX_INCLUSION_TIMEOUT_MS = 120_000
+
 // ---- Ports (127.0.0.1) -------------------------------------------------------------------
 export const DEFAULT_PORTS = {
   chainRest: 1317,

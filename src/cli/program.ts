@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander'
 import { StratosError } from '../errors.ts'
 import { SOFTWARE_VERSION } from '../limits.ts'
+import { registerChain } from './commands/chain.ts'
 import { registerDevnet } from './commands/devnet.ts'
 import { registerFiles } from './commands/files.ts'
 import { registerNode } from './commands/node.ts'
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
     .option('--network <dir|file>', 'network to use: a devnet directory or its devnet.json (default: $STRATOS_HOME or ~/.stratos/devnet)')
     .option('--meta-url <url>', 'talk to this meta node directly (instead of the network file\'s)')
     .option('--key <hex>', 'wallet private key (secp256k1, 32 bytes hex)')
+    .option('--chain-url <url>', 'validator REST API (default: the network file\'s chainUrl, else http://127.0.0.1:1317)')
     .option('--wallet <name>', 'keystore wallet (see `stratos wallet`), else a dev wallet of the network file (alice, bob, carol; default: the first)')
     .showHelpAfterError(false)
     .exitOverride()
@@ -34,6 +36,7 @@ export function buildProgram(): Command {
   registerNode(program)
   registerDevnet(program)
   registerWallet(program)
+  registerChain(program)
   return program
 }
 
