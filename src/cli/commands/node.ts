@@ -20,14 +20,8 @@ interface CommonFlags { dataDir: string; host: string; port: number; chainId: st
 export function registerNode(program: Command): void {
   const node = program.command('node').description('run one role of the network in the foreground')
 
-  node
-    .command('resource')
-    .description('run a resource node: stores shards, serves them, heartbeats to the meta node')
-    .option('--data-dir <dir>', 'data directory (node key, shards)', join(homedir(), '.stratos', 'resource'))
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to listen on (0: any free port)', parsePort, DEFAULT_PORTS.resourceBase)
+  roleCommand(node, 'resource', 'run a resource node: stores shards, serves them, heartbeats to the meta node', 'node key, shards', DEFAULT_PORTS.resourceBase)
     .option('--meta-url <url>', `meta node URL (default: ${defaultMetaUrl})`)
-    .option('--chain-id <id>', 'chain id', DEVNET_CHAIN_ID)
     .option('--meta-address <stsds1…>', 'meta node address whose tickets to accept (repeatable; default: pinned from the meta node on first start)', collect)
     .option('--capacity <bytes>', 'bytes to offer, e.g. 10GiB (default: free disk space minus a reserve)', parseBytes)
     .option('--public-url <url>', 'URL to advertise to the meta node (default: the listening URL)')
@@ -46,13 +40,7 @@ export function registerNode(program: Command): void {
       })
     })
 
-  node
-    .command('meta')
-    .description('run a meta node: node registry, placement, tickets, file index')
-    .option('--data-dir <dir>', 'data directory (node key, index)', join(homedir(), '.stratos', 'meta'))
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to listen on (0: any free port)', parsePort, DEFAULT_PORTS.meta)
-    .option('--chain-id <id>', 'chain id', DEVNET_CHAIN_ID)
+  roleCommand(node, 'meta', 'run a meta node: node registry, placement, tickets, file index', 'node key, index', DEFAULT_PORTS.meta)
     .option('--k <n>', 'default data shards per segment', parsePositiveInt)
     .option('--m <n>', 'default parity shards per segment', parseNonNegativeInt)
     .option('--segment-size <bytes>', 'default segment size, e.g. 32MiB', parseBytes)
@@ -74,13 +62,7 @@ export function registerNode(program: Command): void {
       })
     })
 
-  node
-    .command('validator')
-    .description('run a validator: the STOS chain (block production, state, REST API and block stream)')
-    .option('--data-dir <dir>', 'data directory (genesis.json, chain store)', join(homedir(), '.stratos', 'validator'))
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'REST API port (0: any free port)', parsePort, DEFAULT_PORTS.chainRest)
-    .option('--chain-id <id>', 'chain id', DEVNET_CHAIN_ID)
+  roleCommand(node, 'validator', 'run a validator: the STOS chain (block production, state, REST API and block stream)', 'genesis.json, chain store', DEFAULT_PORTS.chainRest, 'REST API port (0: any free port)')
     .option('--block-interval-ms <ms>', 'block time', parsePositiveInt)
     .option('--fund <st1…>', 'dev wallet funded at genesis (repeatable; first start only)', collect)
     .action(async (f: CommonFlags & { blockIntervalMs?: number; fund?: string[] }) => {
@@ -97,14 +79,8 @@ export function registerNode(program: Command): void {
       })
     })
 
-  node
-    .command('gateway')
-    .description('run the gateway: client-facing HTTP API (GET /ipfs/CID, POST /api/v1/add) with a wallet from STRATOS_MNEMONIC')
-    .option('--data-dir <dir>', 'data directory (reserved for caches)', join(homedir(), '.stratos', 'gateway'))
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to listen on (0: any free port)', parsePort, DEFAULT_PORTS.gateway)
+  roleCommand(node, 'gateway', 'run the gateway: client-facing HTTP API (GET /ipfs/CID, POST /api/v1/add) with a wallet from STRATOS_MNEMONIC', 'reserved for caches', DEFAULT_PORTS.gateway)
     .option('--meta-url <url>', `meta node URL (default: ${defaultMetaUrl})`)
-    .option('--chain-id <id>', 'chain id', DEVNET_CHAIN_ID)
     .action(async (f: CommonFlags, cmd: Command) => {
       const metaUrl = metaUrlOf(cmd)
       const { startGateway } = await import('../../gateway/index.ts')
@@ -115,6 +91,17 @@ export function registerNode(program: Command): void {
         return { role: g, line: `gateway listening on ${g.url}${wallet ? ` (wallet ${wallet.address})` : ' (read-only: no STRATOS_MNEMONIC)'}` }
       })
     })
+}
+
+/** A role command with the options every role has: --data-dir (~/.stratos/NAME), --host, --port, --chain-id. */
+function roleCommand(node: Command, name: string, description: string, dataDirHolds: string, defaultPort: number, portHelp = 'port to listen on (0: any free port)'): Command {
+  return node
+    .command(name)
+    .description(description)
+    .option('--data-dir <dir>', `data directory (${dataDirHolds})`, join(homedir(), '.stratos', name))
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', portHelp, parsePort, defaultPort)
+    .option('--chain-id <id>', 'chain id', DEVNET_CHAIN_ID)
 }
 
 /**
