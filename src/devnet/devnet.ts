@@ -9,10 +9,14 @@
  * same node keys, shards, index and wallets.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { basename, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { listResourceNodes, registerResourceNodes } from '../chain/node-registration.ts'
+import { DEVNET_PARAMS } from '../chain/params.ts'
+import { ChainClient, DEFAULT_TX_FEE_WEI, formatStosAmount } from '../cli/chain-client.ts'
 import { NodeKey } from '../crypto/node-key.ts'
+import { WalletKey } from '../crypto/wallet-key.ts'
 import { StratosError } from '../errors.ts'
 import {
   DEFAULT_DATA_SHARDS, DEFAULT_DEVNET_RESOURCES, DEFAULT_PARITY_SHARDS, DEFAULT_PORTS, DEFAULT_SEGMENT_BYTES,
@@ -183,6 +187,7 @@ export class Devnet implements Startable {
 
       // Ready only when the meta node sees every resource node online (uploads can place shards).
       await this.#waitNodesOnline(meta.spec.url, resourceInfos.map((r) => r.address), deadline, signal)
+      await this.#registerNodesOnChain(validator.spec.url, wallets[0].mnemonic, resources.map((r) => r.spec.dataDir), signal)
 
       const address = (c: DevnetChild): string | null =>
         c === validator ? null : c === meta ? metaInfo.address : c === gateway ? (gatewayInfo.wallet ?? null) : resourceInfos[resources.indexOf(c)].address
@@ -237,6 +242,28 @@ export class Devnet implements Startable {
     if (this.#stopping) return
     const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`
     this.#log(`devnet: ${child.spec.name} (pid ${child.pid}) exited with ${how}; not restarting it (log: ${child.spec.log})`)
+  }
+
+  /**
+   * Registers every resource node on chain from alice's wallet with the minimum deposit (tier 1),
+   * skipping nodes already registered (so only the first start registers). One transaction
+   * for all nodes, the same path as `stratos node register`. The storage network does not
+   * depend on it yet, so a failure is logged and the devnet starts anyway.
+   */
+  async #registerNodesOnChain(chainUrl: string, ownerMnemonic: string, dataDirs: string[], signal?: AbortSignal): Promise<void> {
+    try {
+      const chain = new ChainClient({ url: chainUrl, signal })
+      const registered = new Set((await listResourceNodes(chain, signal)).map((n) => n.node))
+      const todo = dataDirs.map((dir) => ({ key: NodeKey.loadOrCreate(dir), moniker: basename(dir) })).filter((n) => !registered.has(n.key.address))
+      if (todo.length === 0) return
+      const deposit = DEVNET_PARAMS.resourceNodeTiersWei[0]!
+      await registerResourceNodes(chain, WalletKey.fromMnemonic(ownerMnemonic), todo, deposit, { fee: DEFAULT_TX_FEE_WEI, wait: true })
+      this.#log(`devnet: registered ${todo.length} resource node${todo.length > 1 ? 's' : ''} on chain (owner alice, deposit ${formatStosAmount(deposit)} STOS each)`)
+    } catch (e) {
+      if (signal?.aborted) throw e
+      const code = e instanceof StratosError ? ` (${e.code})` : ''
+      this.#log(`devnet: could not register the resource nodes on chain${code}: ${(e as Error).message}; continuing without on-chain registration`)
+    }
   }
 
   async #checkPorts(host: string, ports: number[]): Promise<void> {

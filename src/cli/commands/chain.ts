@@ -22,7 +22,7 @@ interface JsonFlag { json?: boolean }
 interface TxFlags extends JsonFlag { fee?: string; memo?: string; wait: boolean }
 
 /** The validator URL: --chain-url, else the network file's chainUrl, else the default. */
-function chainUrlOf(cmd: Command, ctx: CliContext): string {
+export function chainUrlOf(cmd: Command, ctx: CliContext): string {
   const flag = (cmd.optsWithGlobals() as { chainUrl?: string }).chainUrl
   if (flag) return flag
   let fromFile: string | undefined

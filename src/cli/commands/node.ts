@@ -12,6 +12,7 @@ import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_PORTS, DEFAULT_SEGM
 import { createLogger, type Startable } from '../../util/components.ts'
 import { collect, parseBytes, parseNonNegativeInt, parsePort, parsePositiveInt } from '../options.ts'
 import { exitOnSecondSignal, shutdownRequested } from '../signals.ts'
+import { registerNodeOperator } from './node-operator.ts'
 
 const defaultMetaUrl = `http://127.0.0.1:${DEFAULT_PORTS.meta}`
 
@@ -91,6 +92,8 @@ export function registerNode(program: Command): void {
         return { role: g, line: `gateway listening on ${g.url}${wallet ? ` (wallet ${wallet.address})` : ' (read-only: no STRATOS_MNEMONIC)'}` }
       })
     })
+
+  registerNodeOperator(node)
 }
 
 /** A role command with the options every role has: --data-dir (~/.stratos/NAME), --host, --port, --chain-id. */
