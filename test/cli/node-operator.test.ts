@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startValidator } from '../../src/chain/node/index.ts'
+import { devnetGenesis } from '../../src/chain/genesis.ts'
+import { DEVNET_CHAIN_ID } from '../../src/limits.ts'
 import { DEVNET_PARAMS } from '../../src/chain/params.ts'
 import { NodeKey } from '../../src/crypto/node-key.ts'
 import { WalletKey } from '../../src/crypto/wallet-key.ts'
@@ -39,7 +41,10 @@ test('register → status → deposit → unbond through the real CLI; below-min
   const dir = mkdtempSync(join(tmpdir(), 'stratos-node-operator-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const owner = WalletKey.fromPrivateKeyHex(OWNER_HEX)
-  const v = await startValidator({ dataDir: join(dir, 'chain'), port: 0, wallets: [owner.address], blockIntervalMs: 100 })
+  // Fast blocks keep the test short; a long unbonding period keeps an unbonding node visible while
+  // the next CLI process starts (the devnet's 20 blocks would be only 2 s here).
+  const genesis = devnetGenesis({ chainId: DEVNET_CHAIN_ID, wallets: [owner.address], params: { unbondingBlocks: 100_000 } })
+  const v = await startValidator({ dataDir: join(dir, 'chain'), port: 0, genesis, blockIntervalMs: 100 })
   t.after(() => v.stop())
   const env = { ...process.env, STRATOS_HOME: join(dir, 'no-network'), STRATOS_KEYS_DIR: join(dir, 'keys') }
   const as = ['--chain-url', v.url, '--key', OWNER_HEX]
