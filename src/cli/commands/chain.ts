@@ -55,13 +55,13 @@ function parseHeight(text: string): number {
   return Number(text)
 }
 
-/** Options every transaction command takes. */
-function txCommand(cmd: Command): Command {
+/** Options every transaction command takes (`jsonFields` describes what --json prints). */
+export function txCommand(cmd: Command, jsonFields = 'hash, sender, nonce, fee, height?, code?'): Command {
   return cmd
     .option('--fee <amount>', `fee (default ${formatStosAmount(DEFAULT_TX_FEE_WEI)} STOS, the chain's minimum)`)
     .option('--memo <text>', 'memo stored with the transaction')
     .option('--no-wait', 'return once the validator admitted the tx, without waiting for a block')
-    .option('--json', 'print { hash, sender, nonce, fee, height?, code? } as JSON')
+    .option('--json', `print { ${jsonFields} } as JSON`)
 }
 
 /** The shared build → sign → submit → wait → print path of every transaction command. */

@@ -16,7 +16,7 @@ import { StratosError } from '../../errors.ts'
 import { ChainClient, DEFAULT_TX_FEE_WEI, formatStosAmount, parseAmount, type SubmittedTx } from '../chain-client.ts'
 import { contextOf, type CliContext } from '../context.ts'
 import { printJson } from '../output.ts'
-import { chainUrlOf } from './chain.ts'
+import { chainUrlOf, txCommand } from './chain.ts'
 
 interface TxFlags { dataDir: string; fee?: string; memo?: string; wait: boolean; json?: boolean }
 
@@ -95,12 +95,9 @@ function existingNodeAddress(dataDir: string): string {
   return NodeKey.loadOrCreate(dir).address
 }
 
+/** Node transactions print the node address too. */
 function txOptions(cmd: Command): Command {
-  return cmd
-    .option('--fee <amount>', `fee (default ${formatStosAmount(DEFAULT_TX_FEE_WEI)} STOS, the chain's minimum)`)
-    .option('--memo <text>', 'memo stored with the transaction')
-    .option('--no-wait', 'return once the validator admitted the tx, without waiting for a block')
-    .option('--json', 'print { hash, sender, node, nonce, fee, height?, code? } as JSON')
+  return txCommand(cmd, 'hash, sender, node, nonce, fee, height?, code?')
 }
 
 type Submit = (chain: ChainClient, owner: WalletKey, fee: bigint) => Promise<SubmittedTx>
