@@ -7,7 +7,7 @@
  * Several nodes go into one transaction (up to MAX_MSGS_PER_TX messages each), so registering
  * a devnet's nodes costs one block, not one block per node.
  */
-import type { ChainClient, SubmittedTx } from '../cli/chain-client.ts'
+import type { ChainClient, SubmittedTx } from './client.ts'
 import type { NodeKey } from '../crypto/node-key.ts'
 import type { WalletKey } from '../crypto/wallet-key.ts'
 import { jsonRequest } from '../sds/protocol/http.ts'

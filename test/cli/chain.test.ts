@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { startValidator } from '../../src/chain/node/index.ts'
 import { WalletKey } from '../../src/crypto/wallet-key.ts'
 import { ERROR_CODES } from '../../src/errors.ts'
-import { formatStosAmount, parseAmount } from '../../src/cli/chain-client.ts'
+import { formatStosAmount, parseAmount } from '../../src/chain/client.ts'
 
 const MAIN = join(import.meta.dirname, '../../src/cli/main.ts')
 const FUNDED_HEX = '11'.repeat(32)

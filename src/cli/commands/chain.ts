@@ -14,7 +14,7 @@ import { tryReadNetworkFile } from '../../devnet/network.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
 import {
   ChainClient, DEFAULT_CHAIN_URL, DEFAULT_TX_FEE_WEI, formatStosAmount, parseAmount, type BlockJson, type SubmittedTx, type TxRecordJson,
-} from '../chain-client.ts'
+} from '../../chain/client.ts'
 import { contextOf, type CliContext } from '../context.ts'
 import { formatTime, printJson, table } from '../output.ts'
 

@@ -13,7 +13,7 @@ import { listResourceNodes, registerResourceNodes, type ResourceNodeJson } from 
 import { NodeKey } from '../../crypto/node-key.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
 import { StratosError } from '../../errors.ts'
-import { ChainClient, DEFAULT_TX_FEE_WEI, formatStosAmount, parseAmount, type SubmittedTx } from '../chain-client.ts'
+import { ChainClient, DEFAULT_TX_FEE_WEI, formatStosAmount, parseAmount, type SubmittedTx } from '../../chain/client.ts'
 import { contextOf, type CliContext } from '../context.ts'
 import { printJson } from '../output.ts'
 import { chainUrlOf, txCommand } from './chain.ts'

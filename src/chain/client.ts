@@ -8,9 +8,9 @@
  * GET /txs/:hash/wait until the tx is in a block. A tx the block rejected, or whose message
  * failed, becomes a StratosError with the result's code (so the CLI exits with that code's exit).
  */
-import { encodeSignedTx, signTx, type Tx } from '../chain/tx.ts'
-import type { Msg } from '../chain/msgs.ts'
-import { DEVNET_PARAMS, WEI_PER_STOS } from '../chain/params.ts'
+import { encodeSignedTx, signTx, type Tx } from './tx.ts'
+import type { Msg } from './msgs.ts'
+import { DEVNET_PARAMS, WEI_PER_STOS } from './params.ts'
 import { DEFAULT_PORTS, TX_INCLUSION_TIMEOUT_MS, TX_WAIT_POLL_MS } from '../limits.ts'
 import type { WalletKey } from '../crypto/wallet-key.ts'
 import { ERROR_CODES, StratosError, type ErrorCode } from '../errors.ts'
