@@ -5,25 +5,35 @@
  *   npm run bench:chain                 # full run (~1 minute), writes results JSON + README section
  *   npm run bench:chain -- --no-readme  # leave bench/README.md alone
  *   npm run bench:chain -- --txs 2000 --runs 1 --no-http   # quicker look
- * Options: --txs N (default 4000), --pure-js-txs N (default 1000: pure-JS recovery is ~15× slower),
- * --senders N (100), --block-size N (1000), --runs N (3), --concurrency N (16), --no-http, --no-readme.
+ * Options: --txs N (default 8000), --pure-js-txs N (default 1000: pure-JS recovery is ~15× slower),
+ * --senders N (100), --block-size N (1000), --batch N (250, admission batch of the pooled path),
+ * --workers N (recovery worker threads, default RECOVERY_WORKERS), --runs N (5), --concurrency N (16),
+ * --batch-concurrency N (4), --http-batch N (500), --no-http, --no-readme.
  *
  * 1. Transfers, in process: a real validator (startValidator: LMDB store, mempool, producer, REST
  *    server on an ephemeral port) in a fresh data directory. Pre-signed transfer JSON from many
  *    wallets goes through the validator's own edge path — JSON.parse + schema decode + mempool
  *    admission (checkTx: signature recovery, nonce, fee, balance) — and a block is produced and
  *    durably committed to LMDB every `blockSize` admitted txs (and at the end until the mempool is
- *    empty). tx/s = txs ÷ wall time of all that. Once with native libsecp256k1 recovery
- *    (createRecoverSigner()), once with pure-JS @noble/curves (createRecoverSigner({ native: null })).
- * 2. Transfers over HTTP: the same txs POSTed to /txs by `concurrency` parallel undici clients in the
- *    same process (client work shares the 2 cores), 100 ms blocks, until every tx is committed.
+ *    empty). tx/s = txs ÷ wall time of all that. Three ways:
+ *    - "recovery pool": `mempool.addBatch` (what POST /txs/batch runs): batches of `batch` txs whose
+ *      signers are recovered on the RecoveryPool's worker threads while the main thread decodes the
+ *      next batch, checks and executes blocks (native libsecp256k1 in the workers);
+ *    - "single thread": `mempool.add` one by one, recovery on the main thread (native);
+ *    - "pure-JS": the same with @noble/curves (createRecoverSigner({ native: null })).
+ * 2. Transfers over HTTP, in the same process (client work shares the 2 cores with the validator),
+ *    100 ms blocks, timed until every tx is committed: POST /txs one tx per request by
+ *    `concurrency` undici clients, and POST /txs/batch with `httpBatch` txs per request by
+ *    `batchConcurrency` clients. Both with the recovery pool.
  * 3. Volume report: measureVolumeReport() (src/chain/measure.ts) with 10,000 wallets and 100 nodes.
  *
  * Signing is not timed (txs are signed once, before any clock starts, and reused: every run starts
- * a fresh chain from the same genesis). Median of `runs` runs after one untimed warm-up run.
+ * a fresh chain from the same genesis). Median of `runs` runs after one untimed warm-up run. The
+ * machine's load average is recorded before and after: on a shared machine, compare cpuMs too.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -32,8 +42,10 @@ import { Agent, request } from 'undici'
 import { devnetGenesis, type GenesisConfig } from '../src/chain/genesis.ts'
 import { measureVolumeReport, type VolumeReportMeasurement } from '../src/chain/measure.ts'
 import { createRecoverSigner } from '../src/chain/native-secp256k1.ts'
-import { startValidator } from '../src/chain/node/index.ts'
-import { decodeSignedTx, encodeSignedTx, signTx, type TxSignerRecovery } from '../src/chain/tx.ts'
+import { startValidator, type Validator } from '../src/chain/node/index.ts'
+import { RECOVERY_WORKERS } from '../src/chain/params.ts'
+import { keccak256 } from '../src/chain/keccak256.ts'
+import { decodeSignedTx, encodeSignedTx, signTx, txSigningBytes, type SignedTx, type Tx, type TxSignerRecovery } from '../src/chain/tx.ts'
 import { WalletKey } from '../src/crypto/wallet-key.ts'
 import { machineInfo } from './report.ts'
 import { round3, summarize, type Summary } from './stats.ts'
@@ -45,10 +57,16 @@ export const README_CHAIN_END = '<!-- chain-results:end -->'
 const TARGET_TX_PER_SECOND = 5_000
 const TARGET_REPORT_APPLY_MS = 100
 
-interface Options { txs: number; pureJsTxs: number; senders: number; blockSize: number; runs: number; concurrency: number; http: boolean; readme: boolean; reportWallets: number; reportNodes: number }
+interface Options {
+  txs: number; pureJsTxs: number; senders: number; blockSize: number; batch: number; workers: number; runs: number
+  concurrency: number; batchConcurrency: number; httpBatch: number; http: boolean; readme: boolean; reportWallets: number; reportNodes: number
+}
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { txs: 4_000, pureJsTxs: 1_000, senders: 100, blockSize: 1_000, runs: 3, concurrency: 16, http: true, readme: true, reportWallets: 10_000, reportNodes: 100 }
+  const o: Options = {
+    txs: 8_000, pureJsTxs: 1_000, senders: 100, blockSize: 1_000, batch: 250, workers: RECOVERY_WORKERS, runs: 5,
+    concurrency: 16, batchConcurrency: 4, httpBatch: 500, http: true, readme: true, reportWallets: 10_000, reportNodes: 100,
+  }
   const num = (i: number): number => {
     const v = Number(argv[i + 1])
     if (!Number.isInteger(v) || v <= 0) throw new Error(`${argv[i]} needs a positive integer`)
@@ -60,6 +78,10 @@ function parseArgs(argv: readonly string[]): Options {
       case '--pure-js-txs': o.pureJsTxs = num(i++); break
       case '--senders': o.senders = num(i++); break
       case '--block-size': o.blockSize = num(i++); break
+      case '--batch': o.batch = num(i++); break
+      case '--workers': o.workers = num(i++); break
+      case '--batch-concurrency': o.batchConcurrency = num(i++); break
+      case '--http-batch': o.httpBatch = num(i++); break
       case '--runs': o.runs = num(i++); break
       case '--concurrency': o.concurrency = num(i++); break
       case '--no-http': o.http = false; break
@@ -78,8 +100,31 @@ function walletKey(i: number): WalletKey {
 
 interface Workload { genesis: GenesisConfig; bodies: string[]; senders: string[]; perSender: number }
 
+type NativeSign = Pick<typeof import('secp256k1'), 'ecdsaSign'>
+
+/**
+ * Signs with libsecp256k1 when it loads (≈ 50× faster than @noble/curves: the workload is signed
+ * once per bench run, untimed, but a loaded machine made that take half a minute). Same bytes as
+ * `signTx`: RFC 6979 deterministic, low s, layout recovery ‖ r ‖ s. Every run checks every tx is
+ * accepted, so a wrong signature could not go unnoticed.
+ */
+function signFast(key: WalletKey, tx: Tx, native: NativeSign | null): SignedTx {
+  if (!native) return signTx(key, tx)
+  const { signature, recid } = native.ecdsaSign(keccak256(txSigningBytes(tx)), key.privateKey)
+  return { tx, signature: `0${recid}${Buffer.from(signature).toString('hex')}` }
+}
+
+function loadNativeSign(): NativeSign | null {
+  try {
+    return createRequire(import.meta.url)('secp256k1/bindings.js') as NativeSign
+  } catch {
+    return null
+  }
+}
+
 /** `txs` transfers, round-robin over `senders` funded wallets (nonces 0, 1, … each), signed once. */
 function signWorkload(txs: number, senderCount: number): Workload {
+  const native = loadNativeSign()
   const keys = Array.from({ length: senderCount }, (_, i) => walletKey(i))
   const genesis = devnetGenesis({ chainId: CHAIN_ID, wallets: keys.map((k) => k.address), genesisTime: Date.now() - 60_000, params: { epochBlocks: 100_000 } })
   const perSender = Math.ceil(txs / senderCount)
@@ -88,13 +133,42 @@ function signWorkload(txs: number, senderCount: number): Workload {
     for (let s = 0; s < senderCount; s++) {
       const from = keys[s]!
       const to = keys[(s + 1) % senderCount]!.address
-      bodies.push(encodeSignedTx(signTx(from, { chainId: CHAIN_ID, sender: from.address, nonce: BigInt(n), fee: genesis.params.minFeeWei, msgs: [{ type: 'send', to, amount: 1n }] })))
+      bodies.push(encodeSignedTx(signFast(from, { chainId: CHAIN_ID, sender: from.address, nonce: BigInt(n), fee: genesis.params.minFeeWei, msgs: [{ type: 'send', to, amount: 1n }] }, native)))
     }
   }
   return { genesis, bodies, senders: keys.map((k) => k.address), perSender }
 }
 
-interface TransferRun { txs: number; ms: number; cpuMs: number; txPerSecond: number; blocks: number }
+interface TransferRun {
+  txs: number; ms: number; cpuMs: number; txPerSecond: number; blocks: number
+  /** CPU of the main thread and of all other threads (recovery workers, libuv, GC, LMDB), from /proc (Linux; 10 ms ticks). */
+  mainThreadCpuMs?: number
+  otherThreadsCpuMs?: number
+  /**
+   * txs ÷ max(main-thread CPU, other-threads CPU): what the run would reach if each of the two
+   * sides had a core to itself (2 idle cores). An estimate from CPU time, not a measurement.
+   */
+  idleTwoCoreEstimateTxPerSecond?: number
+}
+
+/** CPU time (ms) of this process's main thread and of all its other threads so far, or undefined off Linux. */
+function threadCpu(): { main: number; others: number } | undefined {
+  try {
+    let main = 0, others = 0
+    for (const tid of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const ms = ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS_PER_SECOND // utime + stime (fields 14, 15)
+      if (Number(tid) === process.pid) main += ms
+      else others += ms
+    }
+    return { main, others }
+  } catch {
+    return undefined
+  }
+}
+/** Linux USER_HZ (getconf CLK_TCK). */
+const CLOCK_TICKS_PER_SECOND = 100
 
 /** Throws unless every sender's nonce advanced past the first `count` bodies (round-robin) and every committed tx succeeded. */
 function checkAllIncluded(w: Workload, count: number, nonceOf: (a: string) => bigint, failed: number): void {
@@ -106,77 +180,157 @@ function checkAllIncluded(w: Workload, count: number, nonceOf: (a: string) => bi
   })
 }
 
-/** In-process: decode + mempool admission + block execute + LMDB commit, blocks every blockSize txs. */
-async function runInProcess(w: Workload, bodies: readonly string[], blockSize: number, recoverSigner: TxSignerRecovery): Promise<TransferRun> {
+/** A validator on a fresh data dir; `workers` recovery threads (0: recovery on the main thread). */
+async function freshValidator(w: Workload, recoverSigner: TxSignerRecovery, workers: number, blockIntervalMs: number): Promise<{ v: Validator; done: () => Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'stratos-bench-chain-'))
-  const v = await startValidator({ dataDir, port: 0, genesis: w.genesis, recoverSigner, blockIntervalMs: 3_600_000 })
+  const v = await startValidator({ dataDir, port: 0, genesis: w.genesis, recoverSigner, recoveryWorkers: workers, blockIntervalMs })
+  return { v, done: async () => { await v.stop(); rmSync(dataDir, { recursive: true, force: true }) } }
+}
+
+/** Times `run` and checks the outcome: every tx OK in its block, every sender at the expected nonce. */
+async function timed(w: Workload, count: number, v: Validator, run: () => Promise<void>): Promise<TransferRun> {
+  let failed = 0
+  v.chain.onBlock((b) => { for (const r of b.results) if (r.code !== 'OK') failed++ })
+  const startHeight = v.height
+  const cpu = process.cpuUsage()
+  const threads0 = threadCpu()
+  const t = performance.now()
+  await run()
+  const ms = performance.now() - t
+  const c = process.cpuUsage(cpu)
+  const threads1 = threadCpu()
+  checkAllIncluded(w, count, (a) => v.chain.app.query.nonce(a), failed)
+  const out: TransferRun = { txs: count, ms: round3(ms), cpuMs: round3((c.user + c.system) / 1000), txPerSecond: Math.round((count / ms) * 1000), blocks: v.height - startHeight }
+  if (threads0 && threads1) {
+    // Threads that ended during the run (none here: workers live as long as the validator) would be missed.
+    out.mainThreadCpuMs = threads1.main - threads0.main
+    out.otherThreadsCpuMs = threads1.others - threads0.others
+    const busiest = Math.max(out.mainThreadCpuMs, out.otherThreadsCpuMs)
+    if (busiest > 0) out.idleTwoCoreEstimateTxPerSecond = Math.round((count / busiest) * 1000)
+  }
+  return out
+}
+
+/** In process, one tx at a time: decode + mempool.add (recovery on this thread) + a block every blockSize txs. */
+async function runSingleThread(w: Workload, bodies: readonly string[], blockSize: number, recoverSigner: TxSignerRecovery): Promise<TransferRun> {
+  const { v, done } = await freshValidator(w, recoverSigner, 0, 3_600_000)
   try {
     await v.producer.stop() // blocks are produced below, at a fixed tx count, not by the timer
-    let failed = 0
-    v.chain.onBlock((b) => { for (const r of b.results) if (r.code !== 'OK') failed++ })
-    const startHeight = v.height
-    const cpu = process.cpuUsage()
-    const t = performance.now()
-    let sinceBlock = 0
-    for (const body of bodies) {
-      v.chain.mempool.add(decodeSignedTx(JSON.parse(body)))
-      if (++sinceBlock === blockSize) { v.producer.produceBlock(); sinceBlock = 0 }
-    }
-    while (v.chain.mempool.size > 0) v.producer.produceBlock()
-    const ms = performance.now() - t
-    const c = process.cpuUsage(cpu)
-    checkAllIncluded(w, bodies.length, (a) => v.chain.app.query.nonce(a), failed)
-    return { txs: bodies.length, ms: round3(ms), cpuMs: round3((c.user + c.system) / 1000), txPerSecond: Math.round((bodies.length / ms) * 1000), blocks: v.height - startHeight }
+    return await timed(w, bodies.length, v, async () => {
+      let sinceBlock = 0
+      for (const body of bodies) {
+        v.chain.mempool.add(decodeSignedTx(JSON.parse(body)))
+        if (++sinceBlock === blockSize) { v.producer.produceBlock(); sinceBlock = 0 }
+      }
+      while (v.chain.mempool.size > 0) v.producer.produceBlock()
+    })
   } finally {
-    await v.stop()
-    rmSync(dataDir, { recursive: true, force: true })
+    await done()
   }
 }
 
-/** Over HTTP: POST /txs with `concurrency` clients, 100 ms blocks, until the mempool is drained. */
-async function runHttp(w: Workload, concurrency: number, recoverSigner: TxSignerRecovery): Promise<TransferRun> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'stratos-bench-chain-http-'))
-  const v = await startValidator({ dataDir, port: 0, genesis: w.genesis, recoverSigner, blockIntervalMs: 100 })
-  const agent = new Agent({ connections: concurrency })
+/**
+ * In process, the pooled path (what POST /txs/batch runs): decode a batch, hand it to
+ * mempool.addBatch (signers recovered on the worker threads), decode the next while the workers
+ * recover; a block whenever blockSize txs are pending.
+ */
+async function runPooled(w: Workload, bodies: readonly string[], o: Options, recoverSigner: TxSignerRecovery): Promise<TransferRun> {
+  const { v, done } = await freshValidator(w, recoverSigner, o.workers, 3_600_000)
   try {
-    let failed = 0
-    v.chain.onBlock((b) => { for (const r of b.results) if (r.code !== 'OK') failed++ })
-    const startHeight = v.height
-    const cpu = process.cpuUsage()
-    const t = performance.now()
-    let next = 0
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (next < w.bodies.length) {
-        const body = w.bodies[next++]!
-        const r = await request(`${v.url}/txs`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent })
-        const text = await r.body.text()
-        if (r.statusCode !== 202) throw new Error(`POST /txs answered ${r.statusCode}: ${text.slice(0, 200)}`)
+    await v.producer.stop()
+    return await timed(w, bodies.length, v, async () => {
+      let rejected = 0
+      const inFlight: Array<Promise<void>> = []
+      for (let i = 0; i < bodies.length; i += o.batch) {
+        const batch: SignedTx[] = bodies.slice(i, i + o.batch).map((b) => decodeSignedTx(JSON.parse(b)))
+        inFlight.push(v.chain.mempool.addBatch(batch).then((results) => {
+          for (const r of results) if (r instanceof Error) rejected++
+          if (v.chain.mempool.size >= o.blockSize) v.producer.produceBlock()
+        }))
+        // Enough batches queued (a block's worth, plus one per worker) to keep the workers busy
+        // while this thread decodes the next batch or executes a block.
+        if (inFlight.length > Math.ceil(o.blockSize / o.batch) + o.workers) await inFlight.shift()
       }
-    }))
-    while (v.chain.mempool.size > 0) await new Promise((r) => setTimeout(r, 5))
-    const ms = performance.now() - t
-    const c = process.cpuUsage(cpu)
-    checkAllIncluded(w, w.bodies.length, (a) => v.chain.app.query.nonce(a), failed)
-    return { txs: w.bodies.length, ms: round3(ms), cpuMs: round3((c.user + c.system) / 1000), txPerSecond: Math.round((w.bodies.length / ms) * 1000), blocks: v.height - startHeight }
+      await Promise.all(inFlight)
+      if (rejected > 0) throw new Error(`${rejected} transfers were not admitted`)
+      while (v.chain.mempool.size > 0) v.producer.produceBlock()
+    })
+  } finally {
+    await done()
+  }
+}
+
+async function waitDrained(v: Validator): Promise<void> {
+  while (v.chain.mempool.size > 0) await new Promise((r) => setTimeout(r, 5))
+}
+
+/** Over HTTP, one tx per request: POST /txs with `concurrency` clients, 100 ms blocks, until the mempool is drained. */
+async function runHttp(w: Workload, o: Options, recoverSigner: TxSignerRecovery): Promise<TransferRun> {
+  const { v, done } = await freshValidator(w, recoverSigner, o.workers, 100)
+  const agent = new Agent({ connections: o.concurrency })
+  try {
+    return await timed(w, w.bodies.length, v, async () => {
+      let next = 0
+      await Promise.all(Array.from({ length: o.concurrency }, async () => {
+        while (next < w.bodies.length) {
+          const body = w.bodies[next++]!
+          const r = await request(`${v.url}/txs`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent })
+          const text = await r.body.text()
+          if (r.statusCode !== 202) throw new Error(`POST /txs answered ${r.statusCode}: ${text.slice(0, 200)}`)
+        }
+      }))
+      await waitDrained(v)
+    })
   } finally {
     await agent.close()
-    await v.stop()
-    rmSync(dataDir, { recursive: true, force: true })
+    await done()
   }
 }
 
-interface TransferSeries { runs: TransferRun[]; txPerSecond: Summary; ms: Summary; cpuMs: Summary; medianTxPerSecond: number }
+/** Over HTTP in batches: POST /txs/batch with `httpBatch` txs per request, `batchConcurrency` clients. */
+async function runHttpBatch(w: Workload, o: Options, recoverSigner: TxSignerRecovery): Promise<TransferRun> {
+  const { v, done } = await freshValidator(w, recoverSigner, o.workers, 100)
+  const agent = new Agent({ connections: o.batchConcurrency })
+  const bodies: string[] = []
+  for (let i = 0; i < w.bodies.length; i += o.httpBatch) bodies.push(`{"txs":[${w.bodies.slice(i, i + o.httpBatch).join(',')}]}`)
+  try {
+    return await timed(w, w.bodies.length, v, async () => {
+      let next = 0
+      await Promise.all(Array.from({ length: o.batchConcurrency }, async () => {
+        while (next < bodies.length) {
+          const body = bodies[next++]!
+          const r = await request(`${v.url}/txs/batch`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent })
+          const text = await r.body.text()
+          if (r.statusCode !== 200) throw new Error(`POST /txs/batch answered ${r.statusCode}: ${text.slice(0, 200)}`)
+          const bad = (JSON.parse(text) as { results: Array<{ error?: unknown }> }).results.find((x) => x.error)
+          if (bad) throw new Error(`POST /txs/batch rejected a tx: ${JSON.stringify(bad).slice(0, 200)}`)
+        }
+      }))
+      await waitDrained(v)
+    })
+  } finally {
+    await agent.close()
+    await done()
+  }
+}
+
+interface TransferSeries { runs: TransferRun[]; txPerSecond: Summary; ms: Summary; cpuMs: Summary; medianTxPerSecond: number; idleTwoCoreEstimate?: Summary }
 
 async function series(name: string, runs: number, warmUp: () => Promise<TransferRun>, run: () => Promise<TransferRun>): Promise<TransferSeries> {
   await warmUp()
   const out: TransferRun[] = []
   for (let i = 0; i < runs; i++) {
     const r = await run()
-    log(`${name} run ${i + 1}/${runs}: ${r.txs} txs in ${r.ms.toFixed(0)} ms = ${r.txPerSecond} tx/s (${r.blocks} blocks, CPU ${r.cpuMs.toFixed(0)} ms)`)
+    const threads = r.mainThreadCpuMs === undefined ? '' : `; main thread ${r.mainThreadCpuMs.toFixed(0)} ms, other threads ${r.otherThreadsCpuMs!.toFixed(0)} ms → idle-2-core estimate ${r.idleTwoCoreEstimateTxPerSecond} tx/s`
+    log(`${name} run ${i + 1}/${runs}: ${r.txs} txs in ${r.ms.toFixed(0)} ms = ${r.txPerSecond} tx/s (${r.blocks} blocks, CPU ${r.cpuMs.toFixed(0)} ms${threads})`)
     out.push(r)
   }
   const tps = summarize(out.map((r) => r.txPerSecond))
-  return { runs: out, txPerSecond: tps, ms: summarize(out.map((r) => r.ms)), cpuMs: summarize(out.map((r) => r.cpuMs)), medianTxPerSecond: Math.round(tps.median) }
+  const estimates = out.flatMap((r) => (r.idleTwoCoreEstimateTxPerSecond === undefined ? [] : [r.idleTwoCoreEstimateTxPerSecond]))
+  return {
+    runs: out, txPerSecond: tps, ms: summarize(out.map((r) => r.ms)), cpuMs: summarize(out.map((r) => r.cpuMs)), medianTxPerSecond: Math.round(tps.median),
+    ...(estimates.length === out.length ? { idleTwoCoreEstimate: summarize(estimates) } : {}),
+  }
 }
 
 interface ReportSeries {
@@ -216,16 +370,21 @@ function chainTable(r: ChainResults): string {
   const row = (cells: string[]): string => `| ${cells.join(' | ')} |`
   const n = (x: number): string => Math.round(x).toLocaleString('en-US')
   const ms = (x: number): string => `${x.toFixed(1)} ms`
+  const cpu = (s: TransferSeries): string => `${((s.cpuMs.median / s.runs[0]!.txs) * 1000).toFixed(0)} µs`
+  const est = (s: TransferSeries): string => (s.idleTwoCoreEstimate ? `${n(s.idleTwoCoreEstimate.median)} tx/s` : '—')
   const tx = r.transfers
+  const workers = `${r.config.workers} worker${r.config.workers === 1 ? '' : 's'}`
   const lines = [
-    row(['Measurement', 'Median', 'Target', 'Result']),
-    row(['---', '---:', '---', '---']),
-    row([`Signed transfers, in process, native recovery (${n(r.config.txs)} txs)`, `${n(tx.native.medianTxPerSecond)} tx/s`, t['transfers-native'].target, v(t['transfers-native'].pass)]),
-    row([`Signed transfers, in process, pure-JS recovery (${n(Math.min(r.config.pureJsTxs, r.config.txs))} txs)`, `${n(tx.pureJs.medianTxPerSecond)} tx/s`, '—', '—']),
-    ...(tx.http ? [row([`Signed transfers, POST /txs × ${r.config.concurrency}, native recovery`, `${n(tx.http.medianTxPerSecond)} tx/s`, '—', '—'])] : []),
-    row([`Volume report block apply, ${n(r.volumeReport.wallets)} wallets / ${r.volumeReport.nodes} nodes, warm`, ms(r.volumeReport.warmApplyMs.median), t['report-apply'].target, v(t['report-apply'].pass)]),
-    row(['Volume report block apply, cold (tx never seen, pure-JS recovery)', ms(r.volumeReport.coldApplyMs.median), '—', '—']),
-    row(['Volume report tx decode (JSON.parse + schema)', ms(r.volumeReport.decodeMs.median), '—', '—']),
+    row(['Measurement', 'Median', 'CPU per tx', 'Idle 2-core estimate', 'Target', 'Result']),
+    row(['---', '---:', '---:', '---:', '---', '---']),
+    ...(tx.pooled ? [row([`Signed transfers, in process, recovery pool (${workers}, native), batches of ${r.config.batch} (${n(r.config.txs)} txs)`, `${n(tx.pooled.medianTxPerSecond)} tx/s`, cpu(tx.pooled), est(tx.pooled), t['transfers-pooled']!.target, v(t['transfers-pooled']!.pass)])] : []),
+    row([`Signed transfers, in process, single thread, native recovery (${n(r.config.txs)} txs)`, `${n(tx.native.medianTxPerSecond)} tx/s`, cpu(tx.native), est(tx.native), '—', '—']),
+    row([`Signed transfers, in process, single thread, pure-JS recovery (${n(Math.min(r.config.pureJsTxs, r.config.txs))} txs)`, `${n(tx.pureJs.medianTxPerSecond)} tx/s`, cpu(tx.pureJs), est(tx.pureJs), '—', '—']),
+    ...(tx.http ? [row([`Signed transfers, POST /txs × ${r.config.concurrency} clients, one tx per request, recovery pool`, `${n(tx.http.medianTxPerSecond)} tx/s`, cpu(tx.http), est(tx.http), '—', '—'])] : []),
+    ...(tx.httpBatch ? [row([`Signed transfers, POST /txs/batch × ${r.config.batchConcurrency} clients, ${r.config.httpBatch} txs per request, recovery pool`, `${n(tx.httpBatch.medianTxPerSecond)} tx/s`, cpu(tx.httpBatch), est(tx.httpBatch), '—', '—'])] : []),
+    row([`Volume report block apply, ${n(r.volumeReport.wallets)} wallets / ${r.volumeReport.nodes} nodes, warm`, ms(r.volumeReport.warmApplyMs.median), `${ms(r.volumeReport.warmApplyCpuMs.median)} (whole block)`, '—', t['report-apply']!.target, v(t['report-apply']!.pass)]),
+    row(['Volume report block apply, cold (tx never seen, pure-JS recovery)', ms(r.volumeReport.coldApplyMs.median), '—', '—', '—', '—']),
+    row(['Volume report tx decode (JSON.parse + schema)', ms(r.volumeReport.decodeMs.median), '—', '—', '—', '—']),
   ]
   const m = r.machine
   const busy = Math.max(m.loadAverageStart[0] ?? 0, m.loadAverageEnd[0] ?? 0) > m.cores / 2
@@ -239,7 +398,8 @@ interface ChainResults {
   finishedAt: string
   machine: ReturnType<typeof machineInfo>
   config: Options & { nativeRecoveryLoaded: boolean }
-  transfers: { native: TransferSeries; pureJs: TransferSeries; http?: TransferSeries }
+  /** native / pureJs: single thread (mempool.add); pooled: mempool.addBatch with the recovery pool; http: POST /txs; httpBatch: POST /txs/batch. */
+  transfers: { pooled?: TransferSeries; native: TransferSeries; pureJs: TransferSeries; http?: TransferSeries; httpBatch?: TransferSeries }
   volumeReport: ReportSeries
   targets: Target[]
   notes: string[]
@@ -270,32 +430,39 @@ async function main(): Promise<void> {
   const warmBodies = w.bodies.slice(0, Math.min(500, w.bodies.length))
 
   t = performance.now()
-  const nativeSeries = await series('in-process native', o.runs, () => runInProcess(w, warmBodies, o.blockSize, native), () => runInProcess(w, w.bodies, o.blockSize, native))
-  const pureSeries = await series('in-process pure-JS', o.runs, () => runInProcess(w, warmBodies, o.blockSize, pureJs), () => runInProcess(w, w.bodies.slice(0, o.pureJsTxs), o.blockSize, pureJs))
-  const httpSeries = o.http ? await series(`HTTP ×${o.concurrency} native`, o.runs, () => runInProcess(w, warmBodies, o.blockSize, native), () => runHttp(w, o.concurrency, native)) : undefined
+  const pooledSeries = await series(`in-process pool ×${o.workers} native`, o.runs, () => runPooled(w, warmBodies, o, native), () => runPooled(w, w.bodies, o, native))
+  const nativeSeries = await series('in-process single-thread native', o.runs, () => runSingleThread(w, warmBodies, o.blockSize, native), () => runSingleThread(w, w.bodies, o.blockSize, native))
+  const pureSeries = await series('in-process single-thread pure-JS', o.runs, () => runSingleThread(w, warmBodies, o.blockSize, pureJs), () => runSingleThread(w, w.bodies.slice(0, o.pureJsTxs), o.blockSize, pureJs))
+  const httpSeries = o.http ? await series(`POST /txs ×${o.concurrency}`, o.runs, () => runPooled(w, warmBodies, o, native), () => runHttp(w, o, native)) : undefined
+  const httpBatchSeries = o.http ? await series(`POST /txs/batch ×${o.batchConcurrency}`, o.runs, () => runPooled(w, warmBodies, o, native), () => runHttpBatch(w, o, native)) : undefined
   const report = reportSeries(o)
   log(`done in ${((performance.now() - t) / 1000).toFixed(1)} s`)
 
   const targets: Target[] = [
-    { id: 'transfers-native', description: 'Sustained signed transfers per second on one validator, signature checks included (in process, native recovery, median)', target: `≥ ${TARGET_TX_PER_SECOND.toLocaleString('en-US')} tx/s`, measured: nativeSeries.medianTxPerSecond, pass: nativeSeries.medianTxPerSecond >= TARGET_TX_PER_SECOND },
+    { id: 'transfers-pooled', description: `Sustained signed transfers per second on one validator, signature checks included (in process, mempool.addBatch with ${o.workers} recovery worker(s), native recovery, median)`, target: `≥ ${TARGET_TX_PER_SECOND.toLocaleString('en-US')} tx/s`, measured: pooledSeries.medianTxPerSecond, pass: pooledSeries.medianTxPerSecond >= TARGET_TX_PER_SECOND },
+    { id: 'transfers-native', description: 'The same, single thread: mempool.add one tx at a time, native recovery on the main thread (median)', target: `≥ ${TARGET_TX_PER_SECOND.toLocaleString('en-US')} tx/s`, measured: nativeSeries.medianTxPerSecond, pass: nativeSeries.medianTxPerSecond >= TARGET_TX_PER_SECOND },
     { id: 'report-apply', description: `Block apply time for a volume report of ${o.reportWallets} wallets (warm: after checkTx, median)`, target: `< ${TARGET_REPORT_APPLY_MS} ms`, measured: report.warmApplyMs.median, pass: report.warmApplyMs.median < TARGET_REPORT_APPLY_MS },
   ]
   const finishedAt = new Date().toISOString()
   const results: ChainResults = {
     kind: 'chain', startedAt, finishedAt, machine: machineInfo(loadStart), config: { ...o, nativeRecoveryLoaded: native.native },
-    transfers: { native: nativeSeries, pureJs: pureSeries, ...(httpSeries ? { http: httpSeries } : {}) },
+    transfers: { pooled: pooledSeries, native: nativeSeries, pureJs: pureSeries, ...(httpSeries ? { http: httpSeries } : {}), ...(httpBatchSeries ? { httpBatch: httpBatchSeries } : {}) },
     volumeReport: report, targets,
     notes: [
-      'Transfers in process: startValidator (LMDB, mempool, producer) in a fresh data dir; each pre-signed tx JSON is JSON.parse + decodeSignedTx + mempool.add (checkTx: signature recovery, nonce, fee, balance); a block is produced and committed (fsync) every blockSize admitted txs, then until the mempool is empty. tx/s = txs / wall time. Every sender ends at the expected nonce and every tx result is OK, or the run fails.',
-      'Transfers over HTTP: the same txs POSTed to /txs by `concurrency` undici clients in the same process (they share the 2 cores with the validator), 100 ms blocks, timed until the mempool is drained.',
+      'Transfers in process: startValidator (LMDB, mempool, producer) in a fresh data dir; each pre-signed tx JSON is JSON.parse + decodeSignedTx + mempool admission (checkTx: signature recovery, nonce, fee, balance); a block is produced and committed (fsync) every blockSize admitted txs, then until the mempool is empty. tx/s = txs / wall time. Every sender ends at the expected nonce and every tx result is OK, or the run fails.',
+      'pooled: batches of `batch` decoded txs go to mempool.addBatch (what POST /txs/batch runs); their signers are recovered on `workers` RecoveryPool worker threads (native libsecp256k1) while the main thread decodes the next batch, checks admitted txs and executes/commits blocks. native / pureJs: mempool.add one tx at a time, recovery on the main thread (single thread).',
+      'Transfers over HTTP: the same txs POSTed by undici clients in the same process (they share the 2 cores with the validator), 100 ms blocks, timed until the mempool is drained; http = POST /txs one tx per request (`concurrency` clients), httpBatch = POST /txs/batch with `httpBatch` txs per request (`batchConcurrency` clients). Both with the recovery pool.',
       'Volume report: measureVolumeReport() from src/chain/measure.ts (in-memory store). warm = executeBlock after checkTx (signer cached): ante, the meta node ed25519 signature, ozone charges of every wallet, rewards, end-block, state hash. cold = tx envelope (canonical encoding + hash) + pure-JS signature recovery + the same execute, i.e. a block whose tx the node never saw; decode (JSON.parse + schema) is the edge cost, reported separately.',
       'Signing is not timed: txs are signed once and reused; each run starts a fresh chain from the same genesis. One untimed warm-up run per series.',
-      'cpuMs = user + system CPU time of this process during the run (all threads, includes LMDB).',
+      'cpuMs = user + system CPU time of this process during the run (all threads: main, recovery workers, LMDB). On a shared machine wall-clock tx/s depends on the load average; CPU per tx (cpuMs / txs) does much less.',
+      'mainThreadCpuMs / otherThreadsCpuMs: per-thread CPU from /proc/self/task/*/stat (10 ms ticks). idleTwoCoreEstimateTxPerSecond = txs / max(main, others): the rate if the main thread and the other threads each had one of the 2 cores to themselves — an estimate from CPU time for a busy machine, not a measurement (CPU time itself grows under heavy contention, so it errs low).',
     ],
   }
   const resultsDir = join(BENCH_DIR, 'results')
   await mkdir(resultsDir, { recursive: true })
-  const file = `${startedAt.slice(0, 10)}-chain.json`
+  // One file per run: a second run on the same day gets the start time in its name.
+  let file = `${startedAt.slice(0, 10)}-chain.json`
+  if (existsSync(join(resultsDir, file))) file = `${startedAt.slice(0, 10)}-${startedAt.slice(11, 16).replace(':', '')}-chain.json`
   await writeFile(join(resultsDir, file), JSON.stringify(results, null, 2) + '\n')
   log(`wrote bench/results/${file}`)
   if (o.readme) log((await updateReadme(join(BENCH_DIR, 'README.md'), results, file)) ? 'updated the ledger table in bench/README.md' : 'bench/README.md has no chain-results markers: not updated')

@@ -36,6 +36,7 @@ import { completeUnbondings, getValidator } from './state/staking.ts'
 import { completeNodeUnbondings } from './state/register.ts'
 import { currentEpoch, endEpoch } from './state/pot.ts'
 import { runMsg } from './state/router.ts'
+import { checkMsgsStateless } from './state/stateless.ts'
 import { APP_PREFIX, chainStateHash, effectiveWrites, GENESIS_PARENT_HASH, stateDigest } from './state/state-hash.ts'
 import { ensureValidTx, recoverTxSigner, txEnvelope, type SignedTx, type TxEnvelope, type TxSignerRecovery } from './tx.ts'
 
@@ -186,13 +187,35 @@ export class ChainApp {
 
   /**
    * Mempool admission: throws WRONG_CHAIN, INVALID_SIGNATURE, REPLAYED_NONCE / BAD_NONCE,
-   * INSUFFICIENT_FEE or INSUFFICIENT_FUNDS (fee not covered), BAD_REQUEST for a malformed tx.
+   * INSUFFICIENT_FEE or INSUFFICIENT_FUNDS (fee not covered), BAD_REQUEST for a malformed tx or
+   * a message outside the chain's parameter bounds (state/stateless.ts: below-minimum deposits).
    * Messages are not executed (they may still fail in the block, which costs the fee).
    */
   checkTx(signed: SignedTx, options: CheckTxOptions = {}): CheckedTx {
     const env = txEnvelope(ensureValidTx(signed))
     const sender = this.#ante(this.store, env, options.expectedNonce)
     return { hash: env.hash, sender, nonce: env.signed.tx.nonce, fee: env.signed.tx.fee, size: env.size }
+  }
+
+  /**
+   * Signers recovered outside this app — by a RecoveryPool whose workers run this app's own
+   * recovery backend (recovery-pool.ts checks that when it starts) — for the same envelopes:
+   * checkTx and block execution then use them instead of recovering again. A signature that did
+   * not recover (null) is remembered as '' (matches no sender: INVALID_SIGNATURE without a second
+   * recovery).
+   * The caller guarantees the backend is the same: a different one could make this node accept
+   * what others reject.
+   */
+  rememberSigners(envelopes: readonly TxEnvelope[], signers: ReadonlyArray<string | null>): void {
+    envelopes.forEach((env, i) => {
+      const signer = signers[i]
+      if (signer !== undefined) this.#signatures.set(env.hash, signer ?? '')
+    })
+  }
+
+  /** True when checkTx / block execution would recover this tx's signer again (not cached). */
+  needsRecovery(envelope: TxEnvelope): boolean {
+    return this.#signatures.get(envelope.hash) === undefined
   }
 
   /** Executes and commits a block. */
@@ -289,6 +312,8 @@ export class ChainApp {
     }
     const balance = balanceOf(store, tx.sender)
     if (balance < tx.fee) throw new StratosError('INSUFFICIENT_FUNDS', `balance ${balance} does not cover the fee ${tx.fee}`, { balance: balance.toString() })
+    // Parameter bounds a wallet can check before signing: rejected without a fee (state/stateless.ts).
+    checkMsgsStateless(this.params, tx.msgs)
     return tx.sender
   }
 

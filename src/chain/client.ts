@@ -91,6 +91,26 @@ export interface DelegationsJson {
   unbondings: Array<{ delegator: string; amount: string; completionHeight: number }>
 }
 
+/** GET /params: the chain's ChainParams (amounts as decimal strings of wei). */
+export interface ChainParamsJson {
+  chainId: string
+  genesisTime: number
+  params: {
+    epochBlocks: number
+    maturityEpochs: number
+    unbondingBlocks: number
+    reportWindowEpochs: number
+    historyEpochs: number
+    minFeeWei: string
+    minSelfDelegationWei: string
+    resourceNodeTiersWei: string[]
+    minMetaNodeDepositWei: string
+  }
+}
+
+/** One entry of POST /txs/batch's answer: the tx's hash when admitted, else its error (and hash when it decoded). */
+export interface BatchResultJson { hash?: string; error?: { code: ErrorCode; message: string; details?: unknown } }
+
 export interface ChainClientOptions {
   url: string
   signal?: AbortSignal
@@ -141,6 +161,20 @@ export class ChainClient {
 
   delegations(address: string): Promise<DelegationsJson> {
     return this.#get(`/delegations/${encodeURIComponent(address)}`)
+  }
+
+  /** GET /params: chain id, genesis time and the chain parameters. */
+  params(): Promise<ChainParamsJson> {
+    return this.#get('/params')
+  }
+
+  /**
+   * POST /txs/batch: up to MAX_TX_BATCH_TXS signed txs (canonical JSON each) in one request; each
+   * is admitted or rejected on its own, results in the same order.
+   */
+  async submitBatch(signedJson: readonly string[]): Promise<BatchResultJson[]> {
+    const r = await jsonRequest<{ results: BatchResultJson[] }>(this.url + '/txs/batch', { method: 'POST', body: { txs: signedJson.map((s) => JSON.parse(s) as unknown) }, signal: this.#signal })
+    return r.results
   }
 
   /** POST /txs: the signed tx's canonical JSON; answers its hash once the mempool admitted it. */

@@ -17,8 +17,9 @@
 import { createRequire } from 'node:module'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { WalletKey, walletAddressFromPublicKey } from '../crypto/wallet-key.ts'
+import { keccak256 } from './keccak256.ts'
 import { createLogger } from '../util/components.ts'
-import { recoverTxSigner, type TxEnvelope, type TxSignerRecovery } from './tx.ts'
+import { recoverTxSigner, type SignatureToRecover, type TxEnvelope, type TxSignerRecovery } from './tx.ts'
 
 type NativeSecp256k1 = Pick<typeof import('secp256k1'), 'ecdsaRecover'>
 
@@ -60,17 +61,37 @@ function selfTest(native: NativeSecp256k1): void {
  * `recoverTxSigner` computed by libsecp256k1: the signer's address, or null when the signature is
  * not canonical or does not recover.
  */
-export function recoverTxSignerWith(native: NativeSecp256k1, envelope: TxEnvelope): string | null {
+export function recoverTxSignerWith(native: NativeSecp256k1, envelope: SignatureToRecover): string | null {
   const sig = envelope.signed.signature
   if (!CANONICAL_SIGNATURE_HEX.test(sig)) return null
   if (BigInt('0x' + sig.slice(66)) > SECP256K1_HALF_ORDER) return null
   const bytes = Buffer.from(sig, 'hex')
+  let pub: Uint8Array
   try {
-    const pub = native.ecdsaRecover(bytes.subarray(1), bytes[0], keccak_256(envelope.signingBytes), false)
-    return walletAddressFromPublicKey(pub)
+    pub = native.ecdsaRecover(bytes.subarray(1), bytes[0], keccak256(envelope.signingBytes), false)
   } catch {
     return null
   }
+  return addressOfPublicKey(pub)
+}
+
+/**
+ * Most public keys whose address is remembered. A validator sees the same senders again and
+ * again; their address (keccak-256 of the key + bech32, ~20 % of a native recovery) is a pure
+ * function of the key, so remembering it changes no answer.
+ */
+export const ADDRESS_MEMO_ENTRIES = 100_000
+const addressMemo = new Map<string, string>()
+
+function addressOfPublicKey(pub: Uint8Array): string {
+  const key = Buffer.from(pub.buffer, pub.byteOffset, pub.byteLength).toString('latin1')
+  let address = addressMemo.get(key)
+  if (address === undefined) {
+    address = walletAddressFromPublicKey(pub)
+    if (addressMemo.size >= ADDRESS_MEMO_ENTRIES) addressMemo.clear()
+    addressMemo.set(key, address)
+  }
+  return address
 }
 
 export interface RecoverSignerOptions {

@@ -196,3 +196,20 @@ export const MAX_TX_WAIT_MS = 60_000
 export const MEMPOOL_MAX_NONCE_GAP = 256
 /** A tx still in the mempool this many blocks after admission (its nonce gap never filled, or the pool is congested) is dropped. */
 export const MEMPOOL_FUTURE_TTL_BLOCKS = 60
+/** Most signed transactions in one POST /txs/batch (each is admitted or rejected on its own). */
+export const MAX_TX_BATCH_TXS = 1_000
+/** Largest POST /txs/batch body, bytes (a batch of ordinary transfers is ~0.4 MB per 1,000 txs). */
+export const MAX_TX_BATCH_BYTES = 16 * 1024 * 1024
+/**
+ * Signer-recovery worker threads of a validator that uses createRecoverSigner() (0 = recover on
+ * the main thread). One: on a 2-core machine the main thread (decode, checks, blocks, HTTP) keeps
+ * the other core busy.
+ */
+export const RECOVERY_WORKERS = 1
+/**
+ * Most signatures waiting for the recovery workers; admission beyond it answers BUSY (503, retry)
+ * instead of queueing without bound (many concurrent batches would otherwise pile up work).
+ */
+export const RECOVERY_QUEUE_MAX_TXS = 20_000
+/** Most signatures in one message to a recovery worker. */
+export const RECOVERY_BATCH_MAX_TXS = 512

@@ -28,7 +28,20 @@ export const zPositiveAmount = zAmount.refine((v) => v > 0n, 'amount must be pos
 export const zWalletAddress = z
   .string()
   .max(100)
-  .refine((s) => s === s.toLowerCase() && isWalletAddress(s), 'not a valid lowercase st1… wallet address (bad checksum or prefix)')
+  .refine((s) => knownWalletAddresses.has(s) || (s === s.toLowerCase() && isWalletAddress(s) && remember(s)), 'not a valid lowercase st1… wallet address (bad checksum or prefix)')
+
+/**
+ * Addresses that already passed the check above (a pure function of the string), so the bech32
+ * checksum of a busy sender is not recomputed for each of its transactions. Bounded: cleared
+ * when full.
+ */
+const KNOWN_WALLET_ADDRESSES = 100_000
+const knownWalletAddresses = new Set<string>()
+function remember(address: string): true {
+  if (knownWalletAddresses.size >= KNOWN_WALLET_ADDRESSES) knownWalletAddresses.clear()
+  knownWalletAddresses.add(address)
+  return true
+}
 
 export const zNodeAddress = z
   .string()

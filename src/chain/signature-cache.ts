@@ -5,6 +5,9 @@
  * recovery is a pure function of them, so a cached answer is exactly the answer recovery would
  * give: this is not a weaker check, and it cannot make two nodes disagree.
  *
+ * The answer may come from a RecoveryPool's worker threads (ChainApp.rememberSigners); '' records
+ * a signature that does not recover (it matches no sender).
+ *
  * Bounded: when full, the oldest half is dropped (Map keeps insertion order).
  */
 export const SIGNATURE_CACHE_ENTRIES = 200_000

@@ -118,6 +118,8 @@ export function parseSignedTx(text: string): SignedTx {
 
 /** The canonical JSON text of a signed transaction (what is hashed, stored and sent). */
 export function encodeSignedTx(signed: SignedTx): string {
+  const cached = envelopes.get(signed)
+  if (cached) return cached.json
   return `{"signature":${JSON.stringify(signed.signature)},"tx":${canonicalTxJson(signed.tx)}}`
 }
 
@@ -132,6 +134,8 @@ export interface TxEnvelope {
   readonly signed: SignedTx
   readonly hash: string
   readonly signingBytes: Uint8Array
+  /** The canonical JSON of the signed tx (what encodeSignedTx returns). */
+  readonly json: string
   /** Size of the canonical JSON of the signed tx, bytes. */
   readonly size: number
 }
@@ -144,7 +148,7 @@ export function txEnvelope(signed: SignedTx): TxEnvelope {
   if (cached) return cached
   const txJson = canonicalTxJson(signed.tx)
   const full = `{"signature":${JSON.stringify(signed.signature)},"tx":${txJson}}`
-  const env: TxEnvelope = { signed, hash: sha256Hex(full), signingBytes: encoder.encode(`${TX_DOMAIN}\n${txJson}`), size: Buffer.byteLength(full) }
+  const env: TxEnvelope = { signed, hash: sha256Hex(full), signingBytes: encoder.encode(`${TX_DOMAIN}\n${txJson}`), json: full, size: Buffer.byteLength(full) }
   if (validated.has(signed)) envelopes.set(signed, env)
   return env
 }
@@ -187,11 +191,17 @@ const SECP256K1_HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501dd
  * transaction under a different tx hash (malleability), letting a relayer change the hash a
  * wallet is waiting for. Signature layout: noble's "recovered" format, recovery ‖ r ‖ s.
  */
-export function recoverTxSigner(envelope: TxEnvelope): string | null {
+export function recoverTxSigner(envelope: SignatureToRecover): string | null {
   const sig = envelope.signed.signature
   if (!/^0[01][0-9a-f]{128}$/.test(sig)) return null
   if (BigInt('0x' + sig.slice(66)) > SECP256K1_HALF_ORDER) return null
   return recoverWalletAddress(envelope.signingBytes, Buffer.from(sig, 'hex'))
+}
+
+/** What signer recovery reads from a TxEnvelope (all a recovery worker is sent). */
+export interface SignatureToRecover {
+  readonly signed: { readonly signature: string }
+  readonly signingBytes: Uint8Array
 }
 
 /** Recovers a transaction's signer; the app's default is `recoverTxSigner` (pure JS, @noble/curves). */

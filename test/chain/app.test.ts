@@ -13,6 +13,7 @@ import { signNodeOwnership } from '../../src/chain/node-proofs.ts'
 import { MODULE_ACCOUNTS, stos } from '../../src/chain/params.ts'
 import { MemoryKvStore } from '../../src/chain/state/kv.ts'
 import { signTx } from '../../src/chain/tx.ts'
+import type { Msg } from '../../src/chain/msgs.ts'
 import {
   assertCode, assertSupply, block, CHAIN_ID, FEE, finishEpoch, makeFixture, nodeKey, registerResourceMsg, reportMsg, run, signed, wallet,
 } from './helpers.ts'
@@ -386,4 +387,36 @@ test('report and epoch summaries are pruned after historyEpochs; a too-short his
   assert.ok(f.app.query.epochSummary(2))
   // and epoch 1 can no longer be reported (outside the 1-epoch window)
   run(f, metaOwner, [reportMsg(f.meta, 1, [[payer.address, 10n]], [[f.resources[0]!.address, 10n]])], 'BAD_REQUEST')
+})
+
+test('a message below a parameter minimum is rejected by ante: at checkTx, and in a block without a fee or a nonce', () => {
+  const f = makeFixture()
+  const owner = f.wallets[3]!
+  const key = nodeKey(8)
+  const tier1 = f.app.params.resourceNodeTiersWei[0]!
+  const cases: Array<[string, Msg]> = [
+    ['resource deposit below tier 1', registerResourceMsg(key, owner, tier1 - 1n)],
+    ['meta deposit below the minimum', { type: 'create_meta_node', ...signNodeOwnership(key, CHAIN_ID, 'meta', owner.address), deposit: f.app.params.minMetaNodeDepositWei - 1n, moniker: 'm' }],
+    ['self-delegation below the minimum', { type: 'create_validator', consensusKey: 'cd'.repeat(32), commissionBps: 0, selfDelegation: f.app.params.minSelfDelegationWei - 1n, moniker: 'v' }],
+  ]
+  for (const [what, msg] of cases) {
+    const before = f.app.query.account(owner.address)
+    const tx = signed(f, owner, [{ type: 'send', to: f.wallets[1]!.address, amount: 1n }, msg])
+    assert.throws(() => f.app.checkTx(tx), (e: { code?: string }) => e.code === 'BAD_REQUEST', what)
+    const r = block(f, [tx]).results[0]!
+    assert.equal(r.code, 'BAD_REQUEST', what)
+    assert.equal(r.included, false, what)
+    assert.equal(r.fee, 0n, what)
+    assert.deepEqual(f.app.query.account(owner.address), before, `${what}: balance, nonce and ozone unchanged`)
+  }
+  assert.equal(f.app.query.node(key.address), undefined)
+  // at the minimum it registers (and pays the fee)
+  const balance = f.app.query.balance(owner.address)
+  run(f, owner, [registerResourceMsg(key, owner, tier1)])
+  assert.equal(f.app.query.balance(owner.address), balance - FEE - tier1)
+  // a failure that depends on state (already registered) is included and pays the fee
+  const r = run(f, owner, [registerResourceMsg(key, owner, tier1)], 'CONFLICT').results[0]!
+  assert.equal(r.included, true)
+  assert.equal(f.app.query.balance(owner.address), balance - 2n * FEE - tier1)
+  assertSupply(f.app)
 })

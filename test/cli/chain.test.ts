@@ -9,9 +9,12 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startValidator } from '../../src/chain/node/index.ts'
+import { devnetGenesis } from '../../src/chain/genesis.ts'
+import { DEVNET_PARAMS } from '../../src/chain/params.ts'
 import { WalletKey } from '../../src/crypto/wallet-key.ts'
+import { NodeKey } from '../../src/crypto/node-key.ts'
 import { ERROR_CODES } from '../../src/errors.ts'
-import { formatStosAmount, parseAmount } from '../../src/chain/client.ts'
+import { ChainClient, formatStosAmount, parseAmount, type DelegationsJson, type RewardJson } from '../../src/chain/client.ts'
 
 const MAIN = join(import.meta.dirname, '../../src/cli/main.ts')
 const FUNDED_HEX = '11'.repeat(32)
@@ -117,4 +120,111 @@ test('balance, send, prepay/ozone and chain status/block/tx through the real CLI
   assert.equal(txHuman.code, 0)
   assert.match(txHuman.stdout, new RegExp(`height +${sent.height}`))
   assert.equal(missing.code, ERROR_CODES.NOT_FOUND.exit)
+})
+
+const VALIDATOR_HEX = '33'.repeat(32)
+const IDLE_HEX = '44'.repeat(32)
+const STOS = 10n ** 18n
+
+/** Polls `check` every 100 ms until it returns a value (not undefined), or fails after `ms`. */
+async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const v = await check()
+    if (v !== undefined) return v
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+test('delegate → rewards → withdraw → undelegate (unbonding period) through the real CLI; failures and fees', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'stratos-chain-cli-staking-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const [delegator, operator, idle] = [FUNDED_HEX, VALIDATOR_HEX, IDLE_HEX].map((h) => WalletKey.fromPrivateKeyHex(h))
+  // Fast epochs (5 blocks of 100 ms), rewards withdrawable right after their epoch, 5 s unbonding.
+  const params = { epochBlocks: 5, maturityEpochs: 0, unbondingBlocks: 50 }
+  const genesis = devnetGenesis({
+    chainId: 'stratos-cli-staking', wallets: [delegator.address, operator.address, idle.address], params,
+    validators: [{ operator: operator.address, consensusKey: 'ab'.repeat(32), commissionBps: 1000, selfDelegation: 1_000n * STOS, moniker: 'v' }],
+  })
+  const v = await startValidator({ dataDir: join(dir, 'chain'), port: 0, genesis, blockIntervalMs: 100 })
+  t.after(() => v.stop())
+  const env = { ...process.env, STRATOS_HOME: join(dir, 'no-network'), STRATOS_KEYS_DIR: join(dir, 'keys') }
+  const as = (hex: string) => ['--chain-url', v.url, '--key', hex]
+  const client = new ChainClient({ url: v.url })
+  const fee = DEVNET_PARAMS.minFeeWei
+
+  // GET /params through the client: what this chain was started with
+  const p = await client.params()
+  assert.equal(p.chainId, 'stratos-cli-staking')
+  assert.deepEqual([p.params.epochBlocks, p.params.maturityEpochs, p.params.unbondingBlocks, p.params.minFeeWei], [5, 0, params.unbondingBlocks, fee.toString()])
+
+  // delegate 100 STOS: the balance pays amount + fee, the delegation shows in `rewards`
+  const b0 = (await client.account(delegator.address)).balance
+  const delegated = json<TxOut>(await cli(['delegate', operator.address, '100', '--json', ...as(FUNDED_HEX)], env))
+  assert.equal(delegated.code, 'OK')
+  assert.equal((await client.account(delegator.address)).balance, b0 - 100n * STOS - fee)
+  const r1 = json<{ address: string; rewards: RewardJson[] } & DelegationsJson>(await cli(['rewards', '--json', ...as(FUNDED_HEX)], env))
+  assert.equal(r1.address, delegator.address)
+  assert.deepEqual(r1.delegations.map((d) => [d.validator, d.amount]), [[operator.address, (100n * STOS).toString()]])
+
+  // an epoch ends: the delegator earns a share of the validators' bucket, matured at once (maturityEpochs 0)
+  const matured = await until('a matured reward', async () => {
+    const rs = await client.rewards(delegator.address)
+    return rs.some((r) => r.matured) ? rs : undefined
+  })
+  assert.ok(matured.every((r) => BigInt(r.amount) > 0n && r.wallet === delegator.address))
+  const shown = json<{ rewards: RewardJson[] }>(await cli(['rewards', delegator.address, '--json', ...as(IDLE_HEX)], env))
+  assert.ok(shown.rewards.some((r) => r.matured))
+
+  // withdraw: exactly the withdrawn amount (from the tx's event) arrives, minus the fee
+  const b1 = (await client.account(delegator.address)).balance
+  const withdrawn = json<TxOut>(await cli(['withdraw', '--json', ...as(FUNDED_HEX)], env))
+  assert.equal(withdrawn.code, 'OK')
+  const wtx = await client.tx(withdrawn.hash)
+  const event = wtx.result.events.find((e) => (e as { type: string }).type === 'withdraw_rewards') as { attributes: { amount: string; wallet: string } }
+  assert.equal(event.attributes.wallet, delegator.address)
+  const amount = BigInt(event.attributes.amount)
+  assert.ok(amount >= matured.filter((r) => r.matured).reduce((s, r) => s + BigInt(r.amount), 0n))
+  assert.equal((await client.account(delegator.address)).balance, b1 + amount - fee)
+
+  // undelegate 40: the delegation drops at once, the tokens come back only after the unbonding period
+  const b2 = (await client.account(delegator.address)).balance
+  const undelegated = json<TxOut>(await cli(['undelegate', operator.address, '40', '--json', ...as(FUNDED_HEX)], env))
+  assert.equal(undelegated.code, 'OK')
+  // (read over REST at once: a CLI process can take seconds to start on a loaded machine)
+  const [d2, a2] = await Promise.all([client.delegations(delegator.address), client.account(delegator.address)])
+  assert.deepEqual(d2.delegations.map((d) => d.amount), [(60n * STOS).toString()])
+  assert.deepEqual(d2.unbondings.map((u) => [u.amount, u.completionHeight]), [[(40n * STOS).toString(), undelegated.height + params.unbondingBlocks]])
+  const completion = d2.unbondings[0]!.completionHeight
+  if ((await client.status()).height < completion) assert.equal(a2.balance, b2 - fee, 'nothing paid back before the unbonding period ends')
+  const r2 = json<{ rewards: RewardJson[] } & DelegationsJson>(await cli(['rewards', '--json', ...as(FUNDED_HEX)], env))
+  assert.deepEqual(r2.delegations.map((d) => d.amount), [(60n * STOS).toString()])
+  assert.ok(r2.unbondings.every((u) => u.amount === (40n * STOS).toString() && u.completionHeight === completion))
+  await until('the unbonding to complete', async () => ((await client.status()).height >= completion ? true : undefined))
+  assert.equal((await client.account(delegator.address)).balance, b2 - fee + 40n * STOS)
+  assert.deepEqual((await client.delegations(delegator.address)).unbondings, [])
+
+  // failures: state-dependent ones are included and pay the fee; a parameter bound is refused at submission without one
+  const i0 = await client.account(idle.address)
+  // (idle's two txs one after the other: each reads the account nonce)
+  const [[tooMuch, nothing], noValidator] = await Promise.all([
+    (async () => [await cli(['undelegate', operator.address, '1', ...as(IDLE_HEX)], env), await cli(['withdraw', ...as(IDLE_HEX)], env)])(), // no delegation, no rewards
+    cli(['delegate', idle.address, '1', ...as(FUNDED_HEX)], env), // not a validator
+  ])
+  assert.equal(tooMuch.code, ERROR_CODES.INSUFFICIENT_FUNDS.exit, tooMuch.stderr)
+  assert.match(tooMuch.stderr, /\(INSUFFICIENT_FUNDS\)/)
+  assert.match(noValidator.stderr, /\(NOT_FOUND\)/)
+  assert.equal(noValidator.code, ERROR_CODES.NOT_FOUND.exit)
+  assert.equal(nothing.code, ERROR_CODES.NOT_FOUND.exit, nothing.stderr)
+  const i1 = await client.account(idle.address)
+  assert.equal(i1.balance, i0.balance - 2n * fee, 'the failed undelegate and withdraw were included and paid their fees')
+  assert.equal(i1.nonce, i0.nonce + 2n)
+  const low = await cli(['node', 'register', '--data-dir', join(dir, 'low-node'), '--deposit', `${DEVNET_PARAMS.resourceNodeTiersWei[0]! - 1n}wei`, ...as(IDLE_HEX)], env)
+  assert.equal(low.code, ERROR_CODES.BAD_REQUEST.exit, low.stderr)
+  assert.match(low.stderr, /\(BAD_REQUEST\)/)
+  assert.deepEqual(await client.account(idle.address), i1, 'a below-minimum registration costs nothing')
+  const lowNode = NodeKey.loadOrCreate(join(dir, 'low-node')).address
+  const nodes = await fetch(`${v.url}/nodes/resource`).then((r) => r.json() as Promise<Array<{ node: string }>>)
+  assert.ok(!nodes.some((n) => n.node === lowNode))
 })

@@ -100,13 +100,12 @@ export class Blockchain {
       stateHash: result.stateHash,
     }
     const hash = blockHash(header)
-    const txs: Array<readonly [string, string]> = []
-    result.results.forEach((r, index) => {
-      // A tx ante rejected (included: false) is indexed too, so its submitter learns why; if the
-      // same tx is later included, its new record replaces this one.
-      txs.push([txHashes[index]!, canonicalJson({ height: block.height, index, result: r } as unknown as CanonicalValue)])
-    })
-    const blockJson = storedBlockJson(header, hash, block.txs, result.results, result.events)
+    // Each result's canonical JSON is built once, for the tx index and for the stored block.
+    const resultJson = result.results.map((r) => canonicalJson(r as unknown as CanonicalValue))
+    // A tx ante rejected (included: false) is indexed too, so its submitter learns why; if the
+    // same tx is later included, its new record replaces this one. (Keys in canonical order.)
+    const txs = resultJson.map((r, index) => [txHashes[index]!, `{"height":${block.height},"index":${index},"result":${r}}`] as const)
+    const blockJson = storedBlockJson(header, hash, block.txs, resultJson, result.events)
     this.store.state.withBlock({ height: block.height, blockJson, txs }, () => pending.commit())
     this.#latest = { header, hash }
     this.mempool.update(block.txs)
@@ -131,7 +130,8 @@ export class Blockchain {
   }
 }
 
-function storedBlockJson(header: BlockHeader, hash: string, txs: readonly SignedTx[], results: readonly TxResult[], events: readonly ChainEvent[]): string {
+/** `resultJson`: the canonical JSON of each tx result. */
+function storedBlockJson(header: BlockHeader, hash: string, txs: readonly SignedTx[], resultJson: readonly string[], events: readonly ChainEvent[]): string {
   const c = (v: unknown): string => canonicalJson(v as CanonicalValue)
-  return `{"events":${c(events)},"hash":${c(hash)},"header":${c(header)},"results":${c(results)},"txs":[${txs.map(encodeSignedTx).join(',')}]}`
+  return `{"events":${c(events)},"hash":${c(hash)},"header":${c(header)},"results":[${resultJson.join(',')}],"txs":[${txs.map(encodeSignedTx).join(',')}]}`
 }

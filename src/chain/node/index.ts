@@ -17,7 +17,9 @@ import { silentLogger, systemClock, type Clock, type Logger } from '../../util/c
 import { writeFileAtomic } from '../../util/fs.ts'
 import { ChainApp, type ChainAppOptions } from '../app.ts'
 import { decodeGenesis, devnetGenesis, type GenesisConfig } from '../genesis.ts'
-import { DEVNET_BLOCK_INTERVAL_MS } from '../params.ts'
+import { DEVNET_BLOCK_INTERVAL_MS, RECOVERY_WORKERS } from '../params.ts'
+import { RecoveryPool } from '../recovery-pool.ts'
+import { recoverTxSigner } from '../tx.ts'
 import { Blockchain } from './blockchain.ts'
 import { LmdbChainStore } from './lmdb-store.ts'
 import { Mempool, type MempoolLimits } from './mempool.ts'
@@ -50,6 +52,13 @@ export interface ValidatorOptions {
   logger?: Logger
   /** Signature recovery backend (e.g. native libsecp256k1); see ChainAppOptions. */
   recoverSigner?: ChainAppOptions['recoverSigner']
+  /**
+   * Worker threads that recover signers for POST /txs and /txs/batch (recovery-pool.ts). Default:
+   * RECOVERY_WORKERS when `recoverSigner` comes from createRecoverSigner() (its backend is known),
+   * else 0 (recover on the main thread). If the workers cannot start, the node logs it and
+   * recovers on the main thread.
+   */
+  recoveryWorkers?: number
   mempool?: Partial<MempoolLimits>
   /** Default MAX_SSE_SUBSCRIBERS. */
   maxSseSubscribers?: number
@@ -71,6 +80,7 @@ export async function startValidator(o: ValidatorOptions): Promise<Validator> {
   const store = LmdbChainStore.open(o.dataDir)
   let rest: ChainRestServer | undefined
   let producer: SingleProposer | undefined
+  let recovery: RecoveryPool | undefined
   try {
     const appOptions: ChainAppOptions = o.recoverSigner ? { recoverSigner: o.recoverSigner } : {}
     let app: ChainApp
@@ -82,7 +92,8 @@ export async function startValidator(o: ValidatorOptions): Promise<Validator> {
       writeFileAtomic(join(o.dataDir, GENESIS_FILE), canonicalJson(genesis as unknown as CanonicalValue) + '\n')
       app = ChainApp.genesis(genesis, store.state, appOptions)
     }
-    const mempool = new Mempool(app, o.mempool)
+    recovery = await startRecoveryPool(o, logger)
+    const mempool = new Mempool(app, o.mempool, recovery)
     const chain = new Blockchain(app, store, mempool)
     const proposer = o.proposer ?? app.query.validators()[0]?.operator ?? ''
     producer = new SingleProposer({ chain, proposer, blockIntervalMs: o.blockIntervalMs ?? DEVNET_BLOCK_INTERVAL_MS, clock, logger })
@@ -90,7 +101,7 @@ export async function startValidator(o: ValidatorOptions): Promise<Validator> {
     const url = await rest.listen(o.host ?? '127.0.0.1', o.port ?? DEFAULT_PORTS.chainRest)
     await producer.start()
     logger.info({ url, chainId: app.chainId, height: app.height, stateHash: app.stateHash }, 'validator started')
-    const p = producer, r = rest
+    const p = producer, r = rest, pool = recovery
     let stopping: Promise<void> | undefined
     return {
       url,
@@ -102,6 +113,7 @@ export async function startValidator(o: ValidatorOptions): Promise<Validator> {
       stop: () => (stopping ??= (async () => {
         await p.stop()
         await r.close()
+        await pool?.stop()
         await store.close()
         logger.info({ height: chain.height }, 'validator stopped')
       })()),
@@ -109,8 +121,24 @@ export async function startValidator(o: ValidatorOptions): Promise<Validator> {
   } catch (e) {
     await producer?.stop()
     await rest?.close().catch(() => {})
+    await recovery?.stop()
     await store.close()
     throw e
+  }
+}
+
+/** The recovery pool the options ask for (see ValidatorOptions.recoveryWorkers), or undefined. */
+async function startRecoveryPool(o: ValidatorOptions, logger: Logger): Promise<RecoveryPool | undefined> {
+  const backend = (o.recoverSigner as { native?: unknown } | undefined)?.native
+  const native = o.recoverSigner === undefined ? false : typeof backend === 'boolean' ? backend : undefined
+  const workers = o.recoveryWorkers ?? (typeof backend === 'boolean' ? RECOVERY_WORKERS : 0)
+  if (workers <= 0) return undefined
+  if (native === undefined) throw new StratosError('NETWORK_CONFIG', 'recovery workers need a recoverSigner made by createRecoverSigner() (its backend must be known)')
+  try {
+    return await RecoveryPool.start({ workers, native, fallback: o.recoverSigner ?? recoverTxSigner, logger })
+  } catch (e) {
+    logger.warn({ err: e }, 'signature recovery workers did not start; recovering on the main thread')
+    return undefined
   }
 }
 

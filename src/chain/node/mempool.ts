@@ -24,12 +24,14 @@
  *
  * The pool lives in memory: a tx admitted but not yet in a block is lost if the node is killed.
  */
-import { StratosError } from '../../errors.ts'
+import { StratosError, toStratosError } from '../../errors.ts'
 import type { ChainApp, CheckedTx } from '../app.ts'
+import type { RecoveryPool } from '../recovery-pool.ts'
 import {
   MAX_BLOCK_BYTES, MAX_BLOCK_TXS, MEMPOOL_FUTURE_TTL_BLOCKS, MEMPOOL_MAX_BYTES, MEMPOOL_MAX_NONCE_GAP, MEMPOOL_MAX_TXS, MEMPOOL_MAX_TXS_PER_SENDER,
+  RECOVERY_QUEUE_MAX_TXS,
 } from '../params.ts'
-import { txHash, type SignedTx } from '../tx.ts'
+import { txEnvelope, txHash, type SignedTx, type TxEnvelope } from '../tx.ts'
 
 export interface MempoolLimits {
   maxTxs: number
@@ -37,10 +39,13 @@ export interface MempoolLimits {
   maxTxsPerSender: number
   maxNonceGap: number
   futureTtlBlocks: number
+  /** Signatures that may wait for the recovery pool before admission answers BUSY. */
+  maxRecoveryQueueTxs: number
 }
 
 export const DEFAULT_MEMPOOL_LIMITS: MempoolLimits = {
   maxTxs: MEMPOOL_MAX_TXS, maxBytes: MEMPOOL_MAX_BYTES, maxTxsPerSender: MEMPOOL_MAX_TXS_PER_SENDER, maxNonceGap: MEMPOOL_MAX_NONCE_GAP, futureTtlBlocks: MEMPOOL_FUTURE_TTL_BLOCKS,
+  maxRecoveryQueueTxs: RECOVERY_QUEUE_MAX_TXS,
 }
 
 interface PendingTx {
@@ -59,9 +64,16 @@ export class Mempool {
   readonly #bySender = new Map<string, PendingTx[]>()
   #bytes = 0
 
-  constructor(app: ChainApp, limits: Partial<MempoolLimits> = {}) {
+  readonly #recovery: RecoveryPool | undefined
+
+  /**
+   * `recovery`: worker threads that recover signers for `admit` / `addBatch` (they must run the
+   * app's own recovery backend, see recovery-pool.ts); without it recovery runs in checkTx.
+   */
+  constructor(app: ChainApp, limits: Partial<MempoolLimits> = {}, recovery?: RecoveryPool) {
     this.#app = app
     this.#limits = { ...DEFAULT_MEMPOOL_LIMITS, ...limits }
+    this.#recovery = recovery
   }
 
   get size(): number {
@@ -106,6 +118,49 @@ export class Mempool {
     this.#bySender.set(checked.sender, queue)
     this.#bytes += checked.size
     return checked
+  }
+
+  /** `add`, with the signature recovered on a worker thread first when the mempool has a recovery pool. */
+  async admit(signed: SignedTx): Promise<CheckedTx> {
+    await this.#prerecover([signed])
+    return this.add(signed)
+  }
+
+  /**
+   * Admits several txs: their signers are recovered together (on the recovery pool's threads,
+   * while this thread goes on with other work), then each is `add`ed in order. Never throws for a
+   * tx: each entry is its CheckedTx or the StratosError that rejected it; the whole call throws
+   * BUSY when the recovery queue is full (limits.maxRecoveryQueueTxs).
+   */
+  async addBatch(txs: readonly SignedTx[]): Promise<Array<CheckedTx | StratosError>> {
+    await this.#prerecover(txs)
+    return txs.map((tx) => {
+      try {
+        return this.add(tx)
+      } catch (e) {
+        return toStratosError(e)
+      }
+    })
+  }
+
+  /** Recovers (on the pool) the signers the app does not know yet, skipping txs already pending. */
+  async #prerecover(txs: readonly SignedTx[]): Promise<void> {
+    if (!this.#recovery) return
+    const envs: TxEnvelope[] = []
+    for (const tx of txs) {
+      let env: TxEnvelope
+      try {
+        env = txEnvelope(tx)
+      } catch {
+        continue // malformed: `add` rejects it
+      }
+      if (!this.#byHash.has(env.hash) && this.#app.needsRecovery(env)) envs.push(env)
+    }
+    if (envs.length === 0) return
+    if (this.#recovery.pending + envs.length > this.#limits.maxRecoveryQueueTxs) {
+      throw new StratosError('BUSY', `signature recovery is saturated (${this.#recovery.pending} signatures queued); retry shortly`, { max: this.#limits.maxRecoveryQueueTxs })
+    }
+    this.#app.rememberSigners(envs, await this.#recovery.recover(envs))
   }
 
   #checkFunds(checked: CheckedTx, others: readonly PendingTx[]): void {

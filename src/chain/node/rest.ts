@@ -5,6 +5,7 @@
  *   GET  /status                              chain id, height, latest block hash/time, state hash, epoch, mempool size
  *   GET  /blocks/latest | /blocks/:height     stored block { events, hash, header, results, txs }
  *   POST /txs                                 signed tx JSON → 202 { hash } once admitted to the mempool
+ *   POST /txs/batch                           { txs: [signed tx, …] } (≤ MAX_TX_BATCH_TXS) → 200 { results: [{ hash } | { hash?, error }] }, in order
  *   GET  /txs/:hash                           { hash, height, index, result } once in a block; 404 before
  *   GET  /txs/:hash/wait?timeoutMs=           the same, long-polling until the tx is in a block (TIMEOUT 504 after)
  *   GET  /accounts/:address                   { address, balance, nonce, ozone }
@@ -16,6 +17,7 @@
  *   GET  /rewards/:address[?epoch=]           a wallet's unwithdrawn rewards
  *   GET  /reports[?epoch=]                    volume report summaries
  *   GET  /mining                              total mined, pool, circulating supply, stage
+ *   GET  /params                              { chainId, genesisTime, params } (the chain's ChainParams; amounts in wei)
  *   GET  /events/blocks                       Server-Sent Events: `event: block` data { height, hash, time, txCount, stateHash }
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
@@ -24,8 +26,8 @@ import { isWalletAddress } from '../../crypto/wallet-key.ts'
 import { StratosError, toStratosError } from '../../errors.ts'
 import type { Logger } from '../../util/components.ts'
 import { closeServer, listen, readJsonBody } from '../../util/http-server.ts'
-import { DEFAULT_TX_WAIT_MS, MAX_SSE_SUBSCRIBERS, MAX_TX_BYTES, MAX_TX_WAIT_MS, MAX_TX_WAITERS, SSE_KEEPALIVE_MS } from '../params.ts'
-import { decodeSignedTx } from '../tx.ts'
+import { DEFAULT_TX_WAIT_MS, MAX_SSE_SUBSCRIBERS, MAX_TX_BATCH_BYTES, MAX_TX_BATCH_TXS, MAX_TX_BYTES, MAX_TX_WAIT_MS, MAX_TX_WAITERS, SSE_KEEPALIVE_MS } from '../params.ts'
+import { decodeSignedTx, txEnvelope, txHash, type SignedTx } from '../tx.ts'
 import type { Blockchain, CommittedBlock } from './blockchain.ts'
 
 export interface ChainRestOptions {
@@ -89,6 +91,7 @@ export class ChainRestServer {
     const route = parts.join('/')
 
     if (method === 'POST' && route === 'txs') return this.#submit(req, res)
+    if (method === 'POST' && route === 'txs/batch') return this.#submitBatch(req, res)
     if (method !== 'GET' && method !== 'HEAD') throw new StratosError('METHOD_NOT_ALLOWED', `${method} ${url.pathname} is not supported`)
 
     const [a, b, c] = parts
@@ -124,6 +127,10 @@ export class ChainRestServer {
       return send(res, q.volumeReports(epoch === null ? undefined : parseCounter(epoch, 'epoch')))
     }
     if (route === 'mining') return send(res, q.mining())
+    if (route === 'params') {
+      const app = this.#chain.app
+      return send(res, { chainId: app.chainId, genesisTime: app.genesisTime, params: app.params })
+    }
     if (route === 'events/blocks') return this.#subscribe(req, res)
     throw new StratosError('NOT_FOUND', `no route ${method} ${url.pathname}`)
   }
@@ -140,8 +147,41 @@ export class ChainRestServer {
   async #submit(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readJsonBody(req, MAX_TX_BYTES)
     const signed = decodeSignedTx(body)
-    const checked = this.#chain.mempool.add(signed)
+    const checked = await this.#chain.mempool.admit(signed)
     send(res, { hash: checked.hash }, 202)
+  }
+
+  /**
+   * Many signed txs in one request: each is decoded and admitted (or rejected) on its own, in
+   * order, so a sender's consecutive nonces may share a batch. The HTTP status is 200 whenever the
+   * batch itself is well-formed; each result is { hash } (admitted) or { hash?, error }.
+   */
+  async #submitBatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readJsonBody(req, MAX_TX_BATCH_BYTES)
+    const list = (body as { txs?: unknown } | null)?.txs
+    if (typeof body !== 'object' || body === null || Array.isArray(body) || !Array.isArray(list) || Object.keys(body).length !== 1) {
+      throw new StratosError('BAD_REQUEST', 'a batch is { "txs": [signed tx, …] }')
+    }
+    if (list.length > MAX_TX_BATCH_TXS) throw new StratosError('PAYLOAD_TOO_LARGE', `a batch holds at most ${MAX_TX_BATCH_TXS} transactions, got ${list.length}`, { max: MAX_TX_BATCH_TXS })
+    const results: Array<{ hash?: string; error?: object }> = new Array(list.length)
+    const decoded: SignedTx[] = []
+    const at: number[] = []
+    list.forEach((item, i) => {
+      try {
+        const signed = decodeSignedTx(item)
+        const size = txEnvelope(signed).size
+        if (size > MAX_TX_BYTES) throw new StratosError('PAYLOAD_TOO_LARGE', `a transaction is at most ${MAX_TX_BYTES} bytes, this one ${size}`, { max: MAX_TX_BYTES })
+        decoded.push(signed)
+        at.push(i)
+      } catch (e) {
+        results[i] = toStratosError(e).toBody()
+      }
+    })
+    const admitted = await this.#chain.mempool.addBatch(decoded)
+    admitted.forEach((r, j) => {
+      results[at[j]!] = r instanceof StratosError ? { hash: txHash(decoded[j]!), ...r.toBody() } : { hash: r.hash }
+    })
+    send(res, { results })
   }
 
   #sendTx(res: ServerResponse, hash: string): void {
