@@ -24,13 +24,17 @@ import { ResourceClient } from '../protocol/resource-client.ts'
 import type { FileRecordView, FileSummary, NetworkStatus } from '../protocol/api.ts'
 import type { DeletePayload } from '../protocol/messages.ts'
 import { signAsWallet } from '../protocol/signing.ts'
+import { shareUrl, type ShareView } from '../protocol/api.ts'
+import type { ShareCreatePayload, ShareListPayload, ShareRevokePayload } from '../protocol/messages.ts'
+import { hashSharePassword } from '../protocol/share-password.ts'
 import { Semaphore } from './limiter.ts'
 import { upload, createSession, commitSession, abortSession } from './upload.ts'
 import { readFile } from './download.ts'
 import { localFileError } from './source.ts'
-import { buildDirectory, checkEntryName, isDirectoryNode, listDirectory, parseCid, type DirectoryEntry } from './unixfs.ts'
+import { buildDirectory, checkEntryName, isDirectoryNode, listDirectory, parseCid, type DirectoryDagResult, type DirectoryEntry } from './unixfs.ts'
 import type { CID } from 'multiformats/cid'
 import { sha256 as sha256Hasher } from 'multiformats/hashes/sha2'
+import { OrderSigner } from '../protocol/orders.ts'
 import type { ProgressEvent, PutOptions, PutResult, ReadOptions, StratosClientOptions, TransferComponents, UploadSource } from './types.ts'
 
 const SHA256_CODE = sha256Hasher.code
@@ -53,8 +57,9 @@ export class StratosClient {
     this.m = p.m
     this.segmentSize = p.segmentSize
     this.wallet = p.wallet
+    const orders = new OrderSigner()
     this.#components = {
-      meta: p.meta, reads: new ReadCache(p.meta, p.clock), resource: p.resource, shardLimiter: new Semaphore(CLIENT_SHARD_CONCURRENCY), chainId: p.chainId, clock: p.clock, random: p.random,
+      meta: p.meta, reads: new ReadCache(p.meta, p.clock, orders.publicKey), orders, resource: p.resource, shardLimiter: new Semaphore(CLIENT_SHARD_CONCURRENCY), chainId: p.chainId, clock: p.clock, random: p.random,
     }
   }
 
@@ -69,7 +74,7 @@ export class StratosClient {
         throw new StratosError('WRONG_CHAIN', `meta node at ${options.metaUrl} serves chain ${info.chainId}, not ${options.chainId}`, { expected: options.chainId, got: info.chainId })
       }
       return new StratosClient({
-        meta, agent, resource: new ResourceClient({ dispatcher: agent }), chainId: info.chainId,
+        meta, agent, resource: new ResourceClient({ dispatcher: agent, clock: options.clock }), chainId: info.chainId,
         k: options.k ?? info.defaults.k, m: options.m ?? info.defaults.m, segmentSize: options.segmentSize ?? info.defaults.segmentSize,
         wallet: options.wallet, clock: options.clock ?? systemClock, random: options.random ?? systemRandom,
       })
@@ -87,13 +92,33 @@ export class StratosClient {
   /** Uploads a file (path), bytes or a byte stream; resolves once the meta node has committed it. */
   async put(source: UploadSource, options: PutOptions = {}): Promise<PutResult> {
     const r = await this.#putFile(source, options)
-    return { cid: r.cid, size: r.size, kind: 'file', segments: r.segments }
+    return { cid: r.cid, size: r.size, kind: 'file', segments: r.segments, dagSize: r.dagSize }
+  }
+
+  /**
+   * Commits a UnixFS directory built (buildDirectory) over files this client already stored: the IPFS
+   * RPC API's `add` assembles directories from a multipart stream instead of a local path.
+   */
+  async putDirectoryDag(dir: DirectoryDagResult, p: { size: number; children: string[]; name?: string; signal?: AbortSignal }): Promise<PutResult> {
+    const wallet = this.#wallet()
+    const cid = dir.cid.toString()
+    const c = this.#components
+    const session = await createSession(c, wallet, { k: this.k, m: this.m, segmentSize: this.segmentSize, size: p.size, name: p.name }, p.signal)
+    try {
+      await commitSession(c, wallet, session.uploadId, {
+        cid, size: p.size, kind: 'directory', name: p.name, blocks: dir.blocks, receipts: [], children: [...new Set(p.children)],
+      }, p.signal)
+    } catch (e) {
+      await abortSession(c, session.uploadId)
+      throw p.signal?.aborted ? new StratosError('ABORTED', 'upload aborted') : toStratosError(e)
+    }
+    return { cid, size: p.size, kind: 'directory', segments: 0, dagSize: dir.dagSize }
   }
 
   #putFile(source: UploadSource, options: PutOptions): ReturnType<typeof upload> {
     return upload(this.#components, {
       source, wallet: this.#wallet(), k: this.k, m: this.m, segmentSize: this.segmentSize,
-      cidVersion: options.cidVersion, rawLeaves: options.rawLeaves,
+      cidVersion: options.cidVersion, rawLeaves: options.rawLeaves, chunkBytes: options.chunkBytes,
       name: options.name ?? (typeof source === 'string' ? basename(source) : undefined),
       signal: options.signal, onProgress: options.onProgress,
     })
@@ -250,6 +275,38 @@ export class StratosClient {
     }
     await this.meta.deleteFile(cid, signAsWallet(wallet, payload), { signal: options.signal })
     this.#components.reads.forget(cid)
+  }
+
+  // ---- Share links ----------------------------------------------------------------------------
+
+  /**
+   * Creates a share link for a file or directory this wallet owns. `expiresAt` (unix ms) ends it; a `password` is
+   * hashed here (scrypt) and only the hash leaves this process. With `gatewayUrl` the result carries the link's URL.
+   */
+  async createShare(cid: string, options: { expiresAt?: number; password?: string; gatewayUrl?: string; signal?: AbortSignal } = {}): Promise<ShareView & { url?: string }> {
+    const wallet = this.#wallet()
+    const password = options.password === undefined ? null : await hashSharePassword(options.password, this.#components.random)
+    const payload: ShareCreatePayload = { ...this.#requestBase(wallet), action: 'share.create', cid, linkExpiresAt: options.expiresAt ?? null, password }
+    const view = await this.meta.createShare(signAsWallet(wallet, payload), { signal: options.signal })
+    return options.gatewayUrl === undefined ? view : { ...view, url: shareUrl(options.gatewayUrl, view.id) }
+  }
+
+  /** This wallet's share links (active and expired; revoked ones are not listed), oldest first. */
+  listShares(options: { signal?: AbortSignal } = {}): Promise<ShareView[]> {
+    const wallet = this.#wallet()
+    const payload: ShareListPayload = { ...this.#requestBase(wallet), action: 'share.list' }
+    return this.meta.listShares(signAsWallet(wallet, payload), { signal: options.signal })
+  }
+
+  /** Revokes one of this wallet's share links; the gateway answers SHARE_REVOKED for it from then on. */
+  revokeShare(id: string, options: { signal?: AbortSignal } = {}): Promise<ShareView> {
+    const wallet = this.#wallet()
+    const payload: ShareRevokePayload = { ...this.#requestBase(wallet), action: 'share.revoke', id }
+    return this.meta.revokeShare(id, signAsWallet(wallet, payload), { signal: options.signal })
+  }
+
+  #requestBase(wallet: WalletKey): { chainId: string; signer: string; nonce: string; expiresAt: number } {
+    return { chainId: this.chainId, signer: wallet.address, nonce: randomHex(this.#components.random, 16), expiresAt: this.#components.clock.now() + CLIENT_REQUEST_TTL_MS }
   }
 
   status(options: { signal?: AbortSignal } = {}): Promise<NetworkStatus> {

@@ -47,6 +47,8 @@ const WINDOW = Math.min(CLIENT_READ_WINDOW_SEGMENTS, MAX_SEGMENTS_PER_READ_REQUE
 /** Read tickets in windows of segments; the window after the one in use is requested ahead. */
 class TicketWindows {
   #windows: { from: number; to: number; response: Promise<ReadResponse> }[] = []
+  /** Per segment: the latest refresh and the serials it replaced. */
+  readonly #refreshed = new Map<number, { stale: Set<string>; fresh: Promise<{ tickets: SignedTicket[]; file: FileRecordView }> }>()
   constructor(
     readonly c: TransferComponents, readonly cid: string, readonly lastSegment: number, readonly signal: AbortSignal,
     first: ReadResponse,
@@ -80,11 +82,22 @@ class TicketWindows {
     return { tickets: r.tickets[segment - r.from], file: r.file }
   }
 
-  /** New tickets for one segment (after TICKET_EXPIRED). */
-  async refresh(segment: number): Promise<{ tickets: SignedTicket[]; file: FileRecordView }> {
-    const r = await this.c.reads.refresh(this.cid, { from: segment, to: segment + 1 }, { signal: this.signal })
-    if (r.from !== segment || !r.tickets[0]) throw new StratosError('UPSTREAM_ERROR', `meta node gave no tickets for segment ${segment}`)
-    return { tickets: r.tickets[0], file: r.file }
+  /**
+   * New tickets for one segment, replacing `stale` (the segment's tickets a fetch failed with:
+   * TICKET_EXPIRED or ORDER_LIMIT_EXCEEDED). Fetches of the segment that fail on the same old tickets
+   * share one meta round trip (each refresh issues k + m new limits, which the meta node counts
+   * against the payer's ozone until they are settled or expire).
+   */
+  refresh(segment: number, stale: SignedTicket[]): Promise<{ tickets: SignedTicket[]; file: FileRecordView }> {
+    const known = this.#refreshed.get(segment)
+    if (known && stale.some((t) => t && known.stale.has(t.payload.serial))) return known.fresh
+    const fresh = this.c.reads.refresh(this.cid, { from: segment, to: segment + 1 }, { signal: this.signal }).then((r) => {
+      if (r.from !== segment || !r.tickets[0]) throw new StratosError('UPSTREAM_ERROR', `meta node gave no tickets for segment ${segment}`)
+      return { tickets: r.tickets[0], file: r.file }
+    })
+    fresh.catch(() => undefined)
+    this.#refreshed.set(segment, { stale: new Set(stale.filter(Boolean).map((t) => t.payload.serial)), fresh })
+    return fresh
   }
 }
 
@@ -105,7 +118,7 @@ async function openRead(c: TransferComponents, p: ReadParameters, signal: AbortS
     if (!(e instanceof StratosError) || e.code !== 'RANGE_NOT_SATISFIABLE') throw e
     // Past the last segment (short file, wrong guess or a range beyond the end): learn the layout, no tickets.
     const n = typeof e.details?.segments === 'number' ? e.details.segments : 0
-    first = await c.meta.read(p.cid, from < n ? { from, to: Math.min(n, last + 1, from + WINDOW) } : { from: 0, to: 0 }, { signal })
+    first = await c.meta.read(p.cid, { ...(from < n ? { from, to: Math.min(n, last + 1, from + WINDOW) } : { from: 0, to: 0 }), orderKey: c.orders.publicKey }, { signal })
   }
   const file = first.file
   if (file.kind !== 'file') throw new StratosError('BAD_REQUEST', `${p.cid} is a ${file.kind}, not a file`, { cid: p.cid, kind: file.kind })
@@ -232,7 +245,11 @@ class SegmentReader {
     return { node: node ?? '?', url: info?.url, usable: !!info && info.state === 'online' && !this.#suspect.has(node) }
   }
 
-  /** GETs columns [from, to) of shard `shard` of segment `s` into `into`; refreshes tickets once on TICKET_EXPIRED. */
+  /**
+   * GETs columns [from, to) of shard `shard` of segment `s` into `into`. Refreshes the segment's tickets
+   * and retries once on TICKET_EXPIRED, or on ORDER_LIMIT_EXCEEDED: a reused (cached) limit this client
+   * already spent on earlier reads of the shard, or one the node closed for settlement.
+   */
   async #fetch(s: number, shard: number, from: number, to: number, into: Uint8Array, signal: AbortSignal): Promise<void> {
     let { tickets, file } = await this.windows.forSegment(s)
     for (let attempt = 0; ; attempt++) {
@@ -242,13 +259,13 @@ class SegmentReader {
       if (!url || !ticket) throw new StratosError('NODE_UNAVAILABLE', `no location for shard ${shard} of segment ${s}`, { node })
       try {
         await this.c.shardLimiter.run(() => this.c.resource.getShard({
-          url, ticket, shardId: seg.shards[shard].id, shardSize: seg.shardSize, offset: from, length: to - from, into, signal,
+          url, ticket, shardId: seg.shards[shard].id, shardSize: seg.shardSize, offset: from, length: to - from, into, orders: this.c.orders, signal,
         }), signal)
         return
       } catch (e) {
         const err = toStratosError(e)
-        if (err.code === 'TICKET_EXPIRED' && attempt === 0 && !signal.aborted) {
-          ;({ tickets, file } = await this.windows.refresh(s))
+        if ((err.code === 'TICKET_EXPIRED' || err.code === 'ORDER_LIMIT_EXCEEDED') && attempt === 0 && !signal.aborted) {
+          ;({ tickets, file } = await this.windows.refresh(s, tickets))
           continue
         }
         if ((err.code === 'NODE_UNAVAILABLE' || err.code === 'TIMEOUT') && !signal.aborted) this.#suspect.add(node)

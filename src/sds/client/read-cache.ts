@@ -24,7 +24,7 @@ interface Entry {
 export class ReadCache {
   readonly #files = new Map<string, Entry[]>()
 
-  constructor(private readonly meta: MetaClient, private readonly clock: Clock) {}
+  constructor(private readonly meta: MetaClient, private readonly clock: Clock, private readonly orderKey: string) {}
 
   /** A cached window covering [from, to) when one is fresh, else the meta node's answer (then cached). */
   async read(cid: string, body: { from: number; to: number }, o?: CallOptions): Promise<ReadResponse> {
@@ -43,8 +43,8 @@ export class ReadCache {
   }
 
   /** Always asks the meta node; replaces cached windows of this file that overlap the answer. */
-  async refresh(cid: string, body: ReadBody, o?: CallOptions): Promise<ReadResponse> {
-    const response = await this.meta.read(cid, body, o)
+  async refresh(cid: string, body: Omit<ReadBody, 'orderKey'>, o?: CallOptions): Promise<ReadResponse> {
+    const response = await this.meta.read(cid, { ...body, orderKey: this.orderKey }, o)
     const now = this.clock.now()
     let expiresAt = Infinity
     for (const row of response.tickets) for (const t of row) if (t) expiresAt = Math.min(expiresAt, t.payload.expiresAt)

@@ -5,6 +5,7 @@ import type { ReadCache } from './read-cache.ts'
 import type { MetaClient } from '../protocol/meta-client.ts'
 import type { ResourceClient } from '../protocol/resource-client.ts'
 import type { Semaphore } from './limiter.ts'
+import type { OrderSigner } from '../protocol/orders.ts'
 
 export type ProgressEvent =
   | { type: 'upload:start'; total: number | null }
@@ -33,6 +34,8 @@ export interface PutOptions {
   name?: string
   cidVersion?: 0 | 1
   rawLeaves?: boolean
+  /** Fixed chunk size of the file DAG (Kubo's `--chunker=size-N`); default 256 KiB, Kubo's. */
+  chunkBytes?: number
   /** putDirectory: include dot-files (Kubo's `--hidden`); default false, as Kubo. */
   hidden?: boolean
   signal?: AbortSignal
@@ -42,6 +45,8 @@ export interface PutOptions {
 export interface PutResult {
   cid: string
   size: number
+  /** Cumulative DAG size (sum of block sizes; Kubo's `Size` in `add` output and a directory link's Tsize). */
+  dagSize?: number
   kind: 'file' | 'directory'
   segments: number
   entries?: { path: string; cid: string; size: number }[]
@@ -65,6 +70,8 @@ export interface TransferComponents {
   resource: ResourceClient
   /** Global bound on concurrent shard transfers of this client (CLIENT_SHARD_CONCURRENCY). */
   shardLimiter: Semaphore
+  /** This client's order key and the cumulative bytes it signed per order limit (Proof of Traffic). */
+  orders: OrderSigner
   chainId: string
   clock: Clock
   random: RandomBytes

@@ -28,24 +28,31 @@ import * as raw from 'multiformats/codecs/raw'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { sha256 as sha256Hasher } from 'multiformats/hashes/sha2'
 import { StratosError } from '../../errors.ts'
-import { UNIXFS_CHUNK_BYTES, UNIXFS_MAX_LINKS, UNIXFS_HAMT_THRESHOLD_BYTES } from '../../limits.ts'
+import { UNIXFS_CHUNK_BYTES, UNIXFS_MAX_CHUNK_BYTES, UNIXFS_MAX_LINKS, UNIXFS_HAMT_THRESHOLD_BYTES } from '../../limits.ts'
 
 export interface CidOptions {
   /** 0 (Kubo default) or 1. */
   cidVersion?: 0 | 1
   /** Raw leaves; defaults to `cidVersion === 1` like Kubo. */
   rawLeaves?: boolean
+  /** Fixed chunk size (Kubo's `--chunker=size-N`); default UNIXFS_CHUNK_BYTES (Kubo's default), at most UNIXFS_MAX_CHUNK_BYTES. */
+  chunkBytes?: number
 }
 
 export interface ResolvedCidOptions {
   cidVersion: 0 | 1
   rawLeaves: boolean
+  chunkBytes: number
 }
 
 export function resolveCidOptions(o: CidOptions = {}): ResolvedCidOptions {
   const cidVersion = o.cidVersion ?? 0
   if (cidVersion !== 0 && cidVersion !== 1) throw new StratosError('BAD_REQUEST', `cidVersion must be 0 or 1, got ${String(cidVersion)}`)
-  return { cidVersion, rawLeaves: o.rawLeaves ?? cidVersion === 1 }
+  const chunkBytes = o.chunkBytes ?? UNIXFS_CHUNK_BYTES
+  if (!Number.isInteger(chunkBytes) || chunkBytes <= 0 || chunkBytes > UNIXFS_MAX_CHUNK_BYTES) {
+    throw new StratosError('BAD_REQUEST', `chunk size must be 1…${UNIXFS_MAX_CHUNK_BYTES} bytes, got ${String(chunkBytes)}`)
+  }
+  return { cidVersion, rawLeaves: o.rawLeaves ?? cidVersion === 1, chunkBytes }
 }
 
 /** A block of the DAG that cannot be rebuilt from file bytes (inner file nodes, directory nodes). */
@@ -166,12 +173,13 @@ export class UnixFsFileBuilder {
   #wakePuller: (() => void) | null = null
   #wakePusher: (() => void) | null = null
   // Re-chunking of unaligned input (copies only then).
-  readonly #carry = new Uint8Array(UNIXFS_CHUNK_BYTES)
+  readonly #carry: Uint8Array
   #carryLength = 0
   #size = 0
 
   constructor(options: CidOptions = {}) {
     this.options = resolveCidOptions(options)
+    this.#carry = new Uint8Array(this.options.chunkBytes)
     const o = this.options
     const source: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next: () => this.#pull() }) }
     const onHashed = (): void => {
@@ -225,19 +233,20 @@ export class UnixFsFileBuilder {
   async push(data: Uint8Array): Promise<void> {
     if (this.#closed) throw new StratosError('INTERNAL', 'push after finish')
     this.#size += data.length
+    const chunk = this.options.chunkBytes
     let off = 0
     if (this.#carryLength === 0) {
-      while (data.length - off >= UNIXFS_CHUNK_BYTES) {
-        await this.#hand(data.subarray(off, off + UNIXFS_CHUNK_BYTES))
-        off += UNIXFS_CHUNK_BYTES
+      while (data.length - off >= chunk) {
+        await this.#hand(data.subarray(off, off + chunk))
+        off += chunk
       }
     }
     while (off < data.length) {
-      const take = Math.min(UNIXFS_CHUNK_BYTES - this.#carryLength, data.length - off)
+      const take = Math.min(chunk - this.#carryLength, data.length - off)
       this.#carry.set(data.subarray(off, off + take), this.#carryLength)
       this.#carryLength += take
       off += take
-      if (this.#carryLength === UNIXFS_CHUNK_BYTES) {
+      if (this.#carryLength === chunk) {
         await this.#hand(this.#carry)
         this.#carryLength = 0
       }

@@ -51,10 +51,13 @@ export interface UploadResult {
   file: FileRecordView
 }
 
-/** Codes after which the same shard may succeed on another node. */
+/**
+ * Codes after which the same shard may succeed on another node. ORDER_LIMIT_EXCEEDED: the node
+ * closed the limit (settled it); the replacement placement comes with a fresh one.
+ */
 export function isRetryableTransfer(e: StratosError): boolean {
   if (e.code === 'ABORTED') return false
-  return e.code === 'TIMEOUT' || e.code === 'NODE_UNAVAILABLE' || e.code === 'TICKET_EXPIRED' || e.httpStatus >= 500
+  return e.code === 'TIMEOUT' || e.code === 'NODE_UNAVAILABLE' || e.code === 'TICKET_EXPIRED' || e.code === 'ORDER_LIMIT_EXCEEDED' || e.httpStatus >= 500
 }
 
 function emit(onProgress: ((e: ProgressEvent) => void) | undefined, e: ProgressEvent): void {
@@ -69,7 +72,7 @@ function emit(onProgress: ((e: ProgressEvent) => void) | undefined, e: ProgressE
 export async function createSession(c: TransferComponents, wallet: WalletKey, p: { k: number; m: number; segmentSize: number; size: number | null; name?: string }, signal?: AbortSignal): Promise<UploadSession> {
   const payload: CreateUploadPayload = {
     chainId: c.chainId, signer: wallet.address, nonce: randomHex(c.random, 16), expiresAt: c.clock.now() + CLIENT_REQUEST_TTL_MS,
-    action: 'upload.create', k: p.k, m: p.m, segmentSize: p.segmentSize, size: p.size, ...(p.name !== undefined ? { name: p.name } : {}),
+    action: 'upload.create', orderKey: c.orders.publicKey, k: p.k, m: p.m, segmentSize: p.segmentSize, size: p.size, ...(p.name !== undefined ? { name: p.name } : {}),
   }
   return c.meta.createUpload(signAsWallet(wallet, payload), { signal })
 }
@@ -113,7 +116,7 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
   const source = await openSource(p.source)
   const { controller, dispose } = linkedController(p.signal)
   const signal = controller.signal
-  const cid = new UnixFsFileBuilder({ cidVersion: p.cidVersion, rawLeaves: p.rawLeaves })
+  const cid = new UnixFsFileBuilder({ cidVersion: p.cidVersion, rawLeaves: p.rawLeaves, chunkBytes: p.chunkBytes })
   let session: UploadSession | undefined
   let failure: unknown
   const tasks: Promise<void>[] = []
@@ -214,7 +217,7 @@ async function putShard(
   let placement = first
   for (let attempt = 1; ; attempt++) {
     try {
-      const receipt = await c.shardLimiter.run(() => c.resource.putShard({ url: placement.url, ticket: placement.ticket, shardId, data, signal }), signal)
+      const receipt = await c.shardLimiter.run(() => c.resource.putShard({ url: placement.url, ticket: placement.ticket, shardId, data, orders: c.orders, signal }), signal)
       if (receipt?.payload?.shard !== shardId || receipt.payload.node !== placement.node || receipt.payload.size !== data.length) {
         throw new StratosError('UPSTREAM_ERROR', `node ${placement.node} answered a receipt for another shard`, { node: placement.node })
       }

@@ -10,25 +10,30 @@ import { toBase64Url } from '../../crypto/hash.ts'
 import { StratosError } from '../../errors.ts'
 import { MAX_LIST_PAGE } from '../../limits.ts'
 import { randomHex, type Clock, type Logger, type RandomBytes } from '../../util/components.ts'
-import { MAX_READ_SEGMENTS, type FileList, type FileRecordView, type FileSummary, type ReadBody, type ReadResponse } from '../protocol/api.ts'
+import { MAX_READ_SEGMENTS, type FileList, type FileRecordView, type FileSummary, type ReadBody, type ReadResponse, type SegmentRecord } from '../protocol/api.ts'
 import type { SignedDelete, SignedTicket } from '../protocol/messages.ts'
 import { issueTicket } from '../protocol/ticket.ts'
 import { verifyWalletRequest } from './auth.ts'
+import { blockHolders, unindexRecordBlocks } from './blocks.ts'
 import { canonicalCid } from './cid.ts'
 import type { Registry } from './registry.ts'
+import type { MetaCoreComponents } from './components.ts'
 import { KEY_STRING_MAX, type FileRecord, type MetaStore } from './store.ts'
 import { cacheEntry, JsonText, type CachedRecord, type RecordCache } from './record-cache.ts'
 import { isWalletAddress } from '../../crypto/wallet-key.ts'
+import { TICKET_TTL_MS } from '../../limits.ts'
+import type { ChainLink } from './chain-link.ts'
+import type { OzoneGuard } from './pot/ozone-guard.ts'
+import type { ReadRouter } from './repair/replicas.ts'
+import { unindexRecordShards } from './repair/shard-index.ts'
 
-export interface FilesOptions {
-  store: MetaStore
-  registry: Registry
-  records: RecordCache
-  key: NodeKey
-  chainId: string
-  clock: Clock
-  random: RandomBytes
-  logger: Logger
+export interface FilesOptions extends MetaCoreComponents {
+  /** Read counting and routing to replicas of hot segments (repair/replicas.ts); absent: reads go to the record's nodes. */
+  reads?: ReadRouter
+  /** The chain (Proof of Traffic); absent: storage-only mode, no ozone checks. */
+  chain?: ChainLink
+  /** Refuses order limits the payer's ozone does not cover (pot/ozone-guard.ts); absent: no checks. */
+  guard?: OzoneGuard
 }
 
 /** The API view of a record: the layout plus the current URL and state of every node it names. */
@@ -51,6 +56,11 @@ export function recordView(r: FileRecord, registry: Registry, now: number): File
     nodes,
     ...(r.children !== undefined ? { children: r.children } : {}),
   }
+}
+
+/** The record with some segments replaced (a read routed to replicas). */
+function withSegments(r: FileRecord, replaced: Map<number, SegmentRecord>): FileRecord {
+  return { ...r, segments: r.segments.map((seg, i) => replaced.get(i) ?? seg) }
 }
 
 export class Files {
@@ -98,6 +108,13 @@ export class Files {
     return this.#o.store.fileBlocks(r.cid).map(toBase64Url)
   }
 
+  /** The records holding the DAG block `cid` (blocks.ts); FILE_NOT_FOUND when none does. */
+  blockHolders(cid: string): { files: string[] } {
+    const files = blockHolders(this.#o.store, cid)
+    if (files.length === 0) throw new StratosError('FILE_NOT_FOUND', `no stored DAG holds block ${cid}`, { cid })
+    return { files }
+  }
+
   /** One page of files, ordered by CID: an owner's (when given) or all. `next` is the last CID of a full page. */
   list(q: { owner?: string; limit?: number; after?: string }): FileList {
     const limit = Math.min(q.limit ?? MAX_LIST_PAGE, MAX_LIST_PAGE)
@@ -123,22 +140,33 @@ export class Files {
   }
 
   /** The record plus GET tickets for every shard of segments [from, to), at most MAX_READ_SEGMENTS of them. */
-  read(cid: string, body: ReadBody): ReadResponse {
+  async read(cid: string, body: ReadBody): Promise<ReadResponse> {
+    const r0 = this.#record(cid)
+    const ozone = this.#o.guard ? await this.#o.guard.balance(r0.owners[0]) : undefined
     const now = this.#o.clock.now()
     const r = this.#record(cid)
-    const { from, to, tickets } = this.#tickets(r, body, now)
-    return { file: recordView(r, this.#o.registry, now), from, to, tickets }
+    const { from, to, tickets, routed } = this.#tickets(r, body, now, ozone)
+    return { file: recordView(routed ? withSegments(r, routed) : r, this.#o.registry, now), from, to, tickets }
   }
 
   /** Same as read(), as JSON text: the HTTP route, on the critical path of every download. */
-  readJson(cid: string, body: ReadBody): JsonText {
-    const now = this.#o.clock.now()
-    const c = this.#cached(cid)
-    const { from, to, tickets } = this.#tickets(c.record, body, now)
-    return new JsonText(`{"file":${this.#viewJson(c, now)},"from":${from},"to":${to},"tickets":${JSON.stringify(tickets)}}`)
+  readJson(cid: string, body: ReadBody): JsonText | Promise<JsonText> {
+    const guard = this.#o.guard
+    if (!guard) return this.#readJsonNow(cid, body, undefined)
+    // The owner's balance is cached (OZONE_CACHE_MS): one resolved promise on the hot path, no chain round trip.
+    return guard.balance(this.#cached(cid).record.owners[0]).then((ozone) => this.#readJsonNow(cid, body, ozone))
   }
 
-  #tickets(r: FileRecord, body: ReadBody, now: number): Omit<ReadResponse, 'file'> {
+  #readJsonNow(cid: string, body: ReadBody, ozone: bigint | undefined): JsonText {
+    const now = this.#o.clock.now()
+    const c = this.#cached(cid)
+    const { from, to, tickets, routed } = this.#tickets(c.record, body, now, ozone)
+    // A read routed to replicas shows the chosen nodes in its view (the tickets name them): serialised per request.
+    const file = routed ? JSON.stringify(recordView(withSegments(c.record, routed), this.#o.registry, now)) : this.#viewJson(c, now)
+    return new JsonText(`{"file":${file},"from":${from},"to":${to},"tickets":${JSON.stringify(tickets)}}`)
+  }
+
+  #tickets(r: FileRecord, body: ReadBody, now: number, ozone?: bigint): Omit<ReadResponse, 'file'> & { routed?: Map<number, SegmentRecord> } {
     const { key, chainId, random } = this.#o
     const n = r.segments.length
     const from = body.from ?? 0
@@ -147,15 +175,23 @@ export class Files {
       throw new StratosError('RANGE_NOT_SATISFIABLE', `segment range [${from}, ${to}) is outside [0, ${n})`, { from, to, segments: n })
     }
     to = Math.min(to, from + MAX_READ_SEGMENTS)
+    this.#o.reads?.onRead(r.cid, from, to, now)
+    const routed = this.#o.reads?.route(r, from, to, now)
     const payer = r.owners[0]
+    if (this.#o.guard && ozone !== undefined) {
+      // A healthy read moves the k data shards of each segment: that is what the limits promise (ozone-guard.ts).
+      let bytes = 0
+      for (let i = from; i < to; i++) bytes += r.k * r.segments[i].shardSize
+      this.#o.guard.reserve(payer, ozone, bytes, now + TICKET_TTL_MS)
+    }
     const tickets: SignedTicket[][] = []
     for (let i = from; i < to; i++) {
-      const seg = r.segments[i]
+      const seg = routed?.get(i) ?? r.segments[i]
       tickets.push(seg.shards.map((s) => issueTicket({
-        key, chainId, op: 'get', node: s.node, shard: s.id, size: seg.shardSize, payer, context: r.cid, now, serial: randomHex(random, 16),
+        key, chainId, op: 'get', node: s.node, shard: s.id, size: seg.shardSize, payer, context: r.cid, orderKey: body.orderKey, now, serial: randomHex(random, 16),
       })))
     }
-    return { from, to, tickets }
+    return routed ? { from, to, tickets, routed } : { from, to, tickets }
   }
 
   /**
@@ -181,6 +217,8 @@ export class Files {
         return owners.length
       }
       store.files.removeSync(key)
+      unindexRecordBlocks(store, key, r.kind, store.fileBlocks(key))
+      unindexRecordShards(store, r)
       for (let i = 0; i < r.blockCount; i++) store.blocks.removeSync([key, i])
       for (const seg of r.segments) for (const s of seg.shards) store.releaseRef(s.node, s.id, now)
       store.addCounters(-1, r.kind === 'file' ? -r.size : 0)

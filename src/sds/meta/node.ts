@@ -12,7 +12,7 @@ import { toBase64Url } from '../../crypto/hash.ts'
 import { StratosError } from '../../errors.ts'
 import {
   DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_BYTES, HEARTBEAT_INTERVAL_MS, META_RECORD_CACHE_BYTES, NODE_OFFLINE_AFTER_MS,
-  SOFTWARE_VERSION, UPLOAD_SESSION_TTL_MS, UPLOAD_SWEEP_INTERVAL_MS,
+  META_SWEEP_BATCH, SOFTWARE_VERSION, UPLOAD_SESSION_TTL_MS, UPLOAD_SWEEP_INTERVAL_MS,
 } from '../../limits.ts'
 import { silentLogger, systemClock, systemRandom, type Clock, type Logger, type RandomBytes, type Startable } from '../../util/components.ts'
 import { closeServer, listen } from '../../util/http-server.ts'
@@ -23,6 +23,17 @@ import { createMetaServer, type MetaServer } from './server.ts'
 import { MetaStore } from './store.ts'
 import { Uploads } from './uploads.ts'
 import { RecordCache } from './record-cache.ts'
+import { Shares } from './shares.ts'
+import { RepairService, type RepairOptions } from './repair/index.ts'
+import { applyMaintenance, createAuditSystem, type Auditor, type NodeHealth, type ReputationParams } from './audit/index.ts'
+import { HttpChainLink, type ChainLink } from './chain-link.ts'
+import type { WalletKey } from '../../crypto/wallet-key.ts'
+import { OzoneGuard } from './pot/ozone-guard.ts'
+import { Reporter, reportChainOf } from './pot/reports.ts'
+import { Settlement } from './pot/settlement.ts'
+import { TrafficViews } from './pot/traffic.ts'
+import { hasPrunable, prunePot } from './pot/pot-store.ts'
+import type { SignedMaintenance } from '../protocol/audit.ts'
 
 export interface MetaNodeOptions {
   /** Holds node-key.json and the LMDB env (index/). */
@@ -44,6 +55,19 @@ export interface MetaNodeOptions {
   clock?: Clock
   random?: RandomBytes
   logger?: Logger
+  /** Audits and reputation (audit/): knobs for tests; defaults from limits.ts. */
+  audit?: { intervalMs?: number; nodeMinIntervalMs?: number; onlineSampleIntervalMs?: number; params?: Partial<ReputationParams> }
+  /** An already-built (and started) chain link: slashing reports go through it. Absent: incidents are only local. */
+  chainLink?: ChainLink
+  /**
+   * Join the STOS chain (Proof of Traffic): the validator's REST URL and the meta node's owner wallet, which signs
+   * volume reports and slashing transactions. The node builds an HttpChainLink from it, started and stopped with the
+   * node (ignored when `chainLink` is given). Without either, the node runs the storage network alone: no ozone
+   * checks, no reports, every heartbeating node may receive data.
+   */
+  chain?: { url: string; owner: WalletKey; syncIntervalMs?: number; reportRetryMs?: number }
+  /** Repair, drain and hot-segment replication (repair/): grace period, intervals, thresholds; defaults from limits.ts. */
+  repair?: RepairOptions
 }
 
 interface Running {
@@ -54,6 +78,13 @@ interface Running {
   sweeper: NodeJS.Timeout
   /** The sweep in progress, if any (stop() waits for it before closing the index). */
   sweeping: Promise<void> | undefined
+  auditor: Auditor
+  health: NodeHealth
+  repair: RepairService
+  /** Volume reports (pot/reports.ts): only with a chain link this node built itself. */
+  reporter: Reporter | undefined
+  /** The chain link built from `options.chain` (stopped with the node). */
+  ownLink: HttpChainLink | undefined
 }
 
 export class MetaNode implements Startable {
@@ -65,6 +96,7 @@ export class MetaNode implements Startable {
   #running: Running | undefined
   #starting: Promise<void> | undefined
   #stopping: Promise<void> | undefined
+  #chain: ChainLink | undefined
 
   constructor(options: MetaNodeOptions) {
     this.#o = options
@@ -73,6 +105,29 @@ export class MetaNode implements Startable {
     this.address = this.#key.address
     this.#clock = options.clock ?? systemClock
     this.#logger = options.logger ?? silentLogger
+  }
+
+  /** Audit suspension and maintenance of resource nodes (repair reads it; see audit/index.ts). */
+  get health(): NodeHealth {
+    if (!this.#running) throw new StratosError('NETWORK_CONFIG', 'the meta node is not started')
+    return this.#running.health
+  }
+
+  /** The audit loop (operators' tools and tests run rounds by hand). */
+  get auditor(): Auditor {
+    if (!this.#running) throw new StratosError('NETWORK_CONFIG', 'the meta node is not started')
+    return this.#running.auditor
+  }
+
+  /** Repair and replication (tests run checker passes by hand). */
+  get repair(): RepairService {
+    if (!this.#running) throw new StratosError('NETWORK_CONFIG', 'the meta node is not started')
+    return this.#running.repair
+  }
+
+  /** The node's view of the chain (undefined: storage-only mode, or not started). */
+  get chain(): ChainLink | undefined {
+    return this.#chain
   }
 
   get url(): string {
@@ -94,16 +149,57 @@ export class MetaNode implements Startable {
     const random = o.random ?? systemRandom
     const defaults = o.defaults ?? { k: DEFAULT_DATA_SHARDS, m: DEFAULT_PARITY_SHARDS, segmentSize: DEFAULT_SEGMENT_BYTES }
     const store = await MetaStore.open(join(o.dataDir, 'index'))
+    let ownLink: HttpChainLink | undefined
+    let reporter: Reporter | undefined
     try {
+      if (o.chain && !o.chainLink) {
+        ownLink = new HttpChainLink({ chainUrl: o.chain.url, owner: o.chain.owner, clock, logger, ...(o.chain.syncIntervalMs !== undefined ? { syncIntervalMs: o.chain.syncIntervalMs } : {}) })
+        await ownLink.start()
+      }
+      const chain: ChainLink | undefined = o.chainLink ?? ownLink
+      this.#chain = chain
+      const guard = chain ? new OzoneGuard({ chain, clock, logger }) : undefined
+      const pot = chain ? { chain, guard } : {}
       const common = { store, key: this.#key, chainId: o.chainId, clock, logger }
       const registry = new Registry({
         ...common,
         offlineAfterMs: o.offlineAfterMs ?? NODE_OFFLINE_AFTER_MS,
         heartbeatIntervalMs: o.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS,
       })
+      if (chain) {
+        // With a chain, only nodes registered and active on chain receive new shards.
+        registry.addPlacementFilter((node) => chain.nodeStatus(node) === 'active')
+        registry.extendViews((view) => ({ ...view, chainState: chain.nodeStatus(view.address) }))
+      }
+      const { reputation, auditor } = createAuditSystem({
+        ...common, registry, random, ...(chain ? { chain } : {}),
+        ...(o.audit?.params ? { params: o.audit.params } : {}),
+        ...(o.audit?.intervalMs !== undefined ? { intervalMs: o.audit.intervalMs } : {}),
+        ...(o.audit?.nodeMinIntervalMs !== undefined ? { nodeMinIntervalMs: o.audit.nodeMinIntervalMs } : {}),
+        ...(o.audit?.onlineSampleIntervalMs !== undefined ? { onlineSampleIntervalMs: o.audit.onlineSampleIntervalMs } : {}),
+      })
+      const maintenance = (msg: SignedMaintenance) => applyMaintenance(msg, { store, registry, reputation, chainId: o.chainId, clock })
       const records = new RecordCache(META_RECORD_CACHE_BYTES)
-      const uploads = new Uploads({ ...common, registry, records, random, sessionTtlMs: o.sessionTtlMs ?? UPLOAD_SESSION_TTL_MS })
-      const files = new Files({ ...common, registry, records, random })
+      const uploads = new Uploads({ ...common, ...pot, registry, records, random, sessionTtlMs: o.sessionTtlMs ?? UPLOAD_SESSION_TTL_MS })
+      const repair = new RepairService({
+        ...common, registry, records, random, offlineAfterMs: o.offlineAfterMs ?? NODE_OFFLINE_AFTER_MS, health: reputation,
+        ...(chain ? { chain } : {}),
+      }, o.repair)
+      const files = new Files({ ...common, ...pot, registry, records, random, reads: repair.replicas })
+      const settlement = new Settlement({ ...common, ...pot })
+      const traffic = new TrafficViews({
+        store, ...(chain ? { chain } : {}), knownNodes: () => registry.views().map((v) => v.address),
+        score: (node) => { const r = registry.get(node); return r ? registry.view(r, clock.now()).reputation?.auditScore : undefined },
+      })
+      if (ownLink) {
+        reporter = new Reporter({
+          ...common,
+          chain: reportChainOf(ownLink),
+          ...(guard ? { guard } : {}),
+          ...(o.chain?.reportRetryMs !== undefined ? { retryMs: o.chain.reportRetryMs } : {}),
+        })
+      }
+      const shares = new Shares({ store, chainId: o.chainId, clock, random, logger })
       const info: MetaInfo = { address: this.address, key: toBase64Url(this.#key.publicKey), chainId: o.chainId, version: SOFTWARE_VERSION, defaults }
       const status = (): NetworkStatus => {
         const nodes = registry.views()
@@ -126,13 +222,19 @@ export class MetaNode implements Startable {
           },
         }
       }
-      const api = createMetaServer({ info: () => info, status, registry, uploads, files }, logger)
+      const api = createMetaServer({ info: () => info, status, registry, uploads, files, shares, maintenance, settlement, traffic }, logger)
       const url = await listen(api.server, o.host ?? '127.0.0.1', o.port)
       const sweeper = setInterval(() => this.#sweep(), o.sweepIntervalMs ?? UPLOAD_SWEEP_INTERVAL_MS)
       sweeper.unref()
-      this.#running = { store, uploads, http: api, url, sweeper, sweeping: undefined }
+      await auditor.start()
+      await repair.start()
+      await reporter?.start()
+      this.#running = { store, uploads, http: api, url, sweeper, sweeping: undefined, auditor, health: reputation, repair, reporter, ownLink }
       logger.info({ address: this.address, url, chainId: o.chainId }, 'meta node started')
     } catch (e) {
+      await reporter?.stop()
+      await ownLink?.stop()
+      this.#chain = undefined
       await store.close()
       throw e
     }
@@ -141,7 +243,11 @@ export class MetaNode implements Startable {
   #sweep(): void {
     const r = this.#running
     if (!r || r.sweeping || r.store.closed) return
+    const store = r.store
+    const now = this.#clock.now()
     r.sweeping = r.uploads.sweep()
+      // Settled serials and committed-PUT entries past their settle window (pot-store.ts), chain or not.
+      .then(async () => { if (hasPrunable(store, now)) await store.write(() => prunePot(store, now, META_SWEEP_BATCH)) })
       .then(() => {}, (e: unknown) => { this.#logger.error({ err: e }, 'upload sweep failed') })
       .finally(() => { r.sweeping = undefined })
   }
@@ -158,9 +264,14 @@ export class MetaNode implements Startable {
     if (!r) return
     this.#running = undefined
     clearInterval(r.sweeper)
+    await r.auditor.stop()
+    await r.repair.stop()
     await closeServer(r.http.server)
     await r.http.drain()
     await r.sweeping
+    await r.reporter?.stop()
+    await r.ownLink?.stop()
+    this.#chain = undefined
     await r.store.close()
     this.#logger.info({ address: this.address }, 'meta node stopped')
   }

@@ -39,6 +39,10 @@ export class Registry {
   readonly #o: RegistryOptions
   readonly #nodes = new Map<string, NodeRecord>()
   readonly #reserved = new Map<string, number>()
+  /** Extra placement conditions (audit suspension and maintenance, chain status): all must pass. */
+  readonly #placementFilters: ((node: string, now: number) => boolean)[] = []
+  /** Decorations of node views (reputation fields). */
+  readonly #viewExtensions: ((view: NodeView, now: number) => NodeView)[] = []
 
   constructor(options: RegistryOptions) {
     this.#o = options
@@ -117,7 +121,23 @@ export class Registry {
     return r ? { url: r.url, state: nodeStateAt(r, now, this.#o.offlineAfterMs) } : { url: '', state: 'offline' }
   }
 
+  /** Adds a condition a node must meet to receive new shards (besides being online with room). */
+  addPlacementFilter(filter: (node: string, now: number) => boolean): void {
+    this.#placementFilters.push(filter)
+  }
+
+  /** Adds fields to every node view (GET /v1/nodes, /v1/status). */
+  extendViews(extension: (view: NodeView, now: number) => NodeView): void {
+    this.#viewExtensions.push(extension)
+  }
+
   view(r: NodeRecord, now: number): NodeView {
+    let v = this.#baseView(r, now)
+    for (const extend of this.#viewExtensions) v = extend(v, now)
+    return v
+  }
+
+  #baseView(r: NodeRecord, now: number): NodeView {
     return {
       address: r.address,
       url: r.url,
@@ -147,7 +167,7 @@ export class Registry {
   candidates(now = this.#o.clock.now()): PlacementCandidate[] {
     return [...this.#nodes.values()].map((r) => ({
       address: r.address,
-      online: nodeStateAt(r, now, this.#o.offlineAfterMs) === 'online',
+      online: nodeStateAt(r, now, this.#o.offlineAfterMs) === 'online' && this.#placementFilters.every((accepts) => accepts(r.address, now)),
       freeBytes: r.freeBytes,
       reservedBytes: this.#reserved.get(r.address) ?? 0,
       load: r.load,

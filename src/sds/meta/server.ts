@@ -23,6 +23,13 @@ import type { Files } from './files.ts'
 import type { Registry } from './registry.ts'
 import type { Uploads } from './uploads.ts'
 import { JsonText } from './record-cache.ts'
+import type { Shares } from './shares.ts'
+import type { Settlement } from './pot/settlement.ts'
+import type { TrafficViews } from './pot/traffic.ts'
+import { zSettleOrdersBody, zTrafficNodesQuery, type SettleOrdersBody } from '../protocol/api.ts'
+import { zSignedMaintenance, type SignedMaintenance } from '../protocol/audit.ts'
+import type { NodeView } from '../protocol/api.ts'
+import { SHARE_ROUTES, zShareCreateBody, zShareIdParam, zShareListBody, zShareResolveBody, zShareRevokeBody } from '../protocol/api.ts'
 
 /** Most validation issues echoed in a 400's details. */
 const MAX_ISSUES_LISTED = 20
@@ -33,6 +40,12 @@ export interface MetaApi {
   registry: Registry
   uploads: Uploads
   files: Files
+  shares: Shares
+  /** Proof of Traffic: order settlement and traffic views (pot/). */
+  settlement: Settlement
+  traffic: TrafficViews
+  /** Planned downtime of a resource node (audit/maintenance.ts); absent: the route answers NOT_FOUND. */
+  maintenance?: (msg: SignedMaintenance) => Promise<NodeView>
 }
 
 type Method = 'GET' | 'POST' | 'DELETE'
@@ -75,7 +88,16 @@ function buildRoutes(api: MetaApi): Route[] {
     [META_ROUTES.file, 'GET', (c) => api.files.getJson(cidParam(c))],
     [META_ROUTES.fileDag, 'GET', (c) => ({ blocks: api.files.dag(cidParam(c)) })],
     [META_ROUTES.read, 'POST', (c) => api.files.readJson(cidParam(c), validate(zReadBody, c.body ?? {}, 'read request'))],
+    [META_ROUTES.blocks, 'GET', (c) => api.files.blockHolders(cidParam(c))],
     [META_ROUTES.deleteFile, 'POST', (c) => api.files.delete(cidParam(c), validate(zDeleteBody, c.body, 'delete request'))],
+    [META_ROUTES.settleOrders, 'POST', (c) => api.settlement.settle(validate(zSettleOrdersBody, c.body, 'settlement batch') as SettleOrdersBody, c.signal)],
+    [META_ROUTES.trafficNodes, 'GET', (c) => api.traffic.nodes(validate(zTrafficNodesQuery, c.query, 'query'))],
+    [META_ROUTES.fileTraffic, 'GET', (c) => api.traffic.file(cidParam(c))],
+    ...shareRoutes(api.shares),
+    [META_ROUTES.maintenance, 'POST', (c) => {
+      if (!api.maintenance) throw new StratosError('NOT_FOUND', 'this meta node takes no maintenance requests')
+      return api.maintenance(validate(zSignedMaintenance, c.body, 'maintenance request') as SignedMaintenance)
+    }],
   ]
   const routes: Route[] = []
   for (const [path, method, handler] of table) {
@@ -85,6 +107,17 @@ function buildRoutes(api: MetaApi): Route[] {
     route.methods[method] = handler
   }
   return routes
+}
+
+/** Share links (shares.ts): create, list and revoke are wallet-signed; resolve is open (id + password). */
+function shareRoutes(shares: Shares): [string, Method, Handler][] {
+  const id = (c: RequestContext): string => validate(zShareIdParam, c.params, 'share id').id
+  return [
+    [SHARE_ROUTES.create, 'POST', (c) => shares.create(validate(zShareCreateBody, c.body, 'share request'))],
+    [SHARE_ROUTES.list, 'POST', (c) => shares.list(validate(zShareListBody, c.body, 'share list request'))],
+    [SHARE_ROUTES.revoke, 'POST', (c) => shares.revoke(id(c), validate(zShareRevokeBody, c.body, 'share revoke request'))],
+    [SHARE_ROUTES.resolve, 'POST', (c) => shares.resolve(id(c), validate(zShareResolveBody, c.body ?? {}, 'share resolve request'))],
+  ]
 }
 
 function uploadId(c: RequestContext): string {

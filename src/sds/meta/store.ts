@@ -17,6 +17,11 @@
  *   nonces          [signer, nonce]              → keep-until time (ms): a wallet request's nonce, never reusable
  *   nonceExpiry     [keepUntil, signer, nonce]   → true: pruning index for `nonces`
  *   meta            'schema' | 'counters'        → schema version | Counters (status totals)
+ *   shares          ['id', id] | ['owner', owner, id] → ShareRecord | true: share links and their owner index (shares.ts)
+ *   blockIndex      [digest hex, cid]            → true: record `cid` holds the DAG block with that sha256 (blocks.ts)
+ *   reputation      node address                 → NodeReputation: audit/online scores, suspension, maintenance, slashing (audit/)
+ *   pot             [tag, …]                     → Proof of Traffic: settled serials, traffic credits, volume reports
+ *                                                  (layout in pot/pot-store.ts)
  *
  * Invariants (kept by doing every multi-key change in one `write()` transaction):
  *   - A (node, shard) location is in at most one of refs / bad / deletes.
@@ -36,6 +41,9 @@ import { open, type Database, type RootDatabase } from 'lmdb'
 import { StratosError } from '../../errors.ts'
 import { CLOCK_SKEW_MS } from '../../limits.ts'
 import type { FileRecordView, SegmentRecord } from '../protocol/api.ts'
+import { backfillBlockIndex } from './blocks.ts'
+import type { ShareEntry, ShareKey } from './shares.ts'
+import type { NodeReputation } from './audit/reputation.ts'
 
 export const STORE_SCHEMA_VERSION = 1
 /** Sorts after every string we use as a key part (CIDs, addresses and hex ids are ASCII). */
@@ -65,6 +73,8 @@ export interface SessionRecord {
   name?: string
   /** Total size declared at create (null for streams). */
   declaredSize: number | null
+  /** The uploader's order key (wallet-authorised at create): PUT tickets name it. */
+  orderKey: string
   createdAt: number
   lastActivity: number
   expiresAt: number
@@ -114,6 +124,20 @@ export interface BadLocation {
   refs: number
 }
 
+/** repair/: a location whose copy is in flight (its ref is held until the record names it or the copy fails). */
+export interface RepairInFlight {
+  cid: string
+  segment: number
+  startedAt: number
+}
+
+/** repair/replicas.ts: an extra copy of a hot segment's data shard. */
+export interface ReplicaRecord {
+  shard: string
+  size: number
+  addedAt: number
+}
+
 export interface Counters {
   files: number
   /** Sum of the sizes of kind 'file' records. */
@@ -138,6 +162,18 @@ export class MetaStore {
   readonly nonces: Database<number, Pair>
   readonly nonceExpiry: Database<true, [number, string, string]>
   readonly meta: Database<unknown, string>
+  /** Share links (shares.ts). */
+  readonly shares: Database<ShareEntry, ShareKey>
+  /** See blocks.ts. */
+  readonly blockIndex: Database<true, [string, string]>
+  /** Audits and reputation per resource node (audit/reputation.ts). */
+  readonly reputation: Database<NodeReputation, string>
+  /** See repair/shard-index.ts. */
+  readonly shardFiles: Database<true, Pair>
+  readonly repairing: Database<RepairInFlight, Pair>
+  readonly replicas: Database<ReplicaRecord, [string, number, number, string]>
+  /** Proof of Traffic bookkeeping (pot/pot-store.ts owns the key layout: settled serials, traffic credits, reports). */
+  readonly pot: Database<unknown, (string | number)[]>
   #closed = false
 
   private constructor(root: RootDatabase) {
@@ -158,6 +194,13 @@ export class MetaStore {
       nonces: root.openDB<number, Pair>({ name: 'nonces' }),
       nonceExpiry: root.openDB<true, [number, string, string]>({ name: 'nonceExpiry' }),
       meta: root.openDB<unknown, string>({ name: 'meta' }),
+      shares: root.openDB<ShareEntry, ShareKey>({ name: 'shares' }),
+      blockIndex: root.openDB<true, [string, string]>({ name: 'blockIndex' }),
+      reputation: root.openDB<NodeReputation, string>({ name: 'reputation' }),
+      shardFiles: root.openDB<true, Pair>({ name: 'shardFiles' }),
+      repairing: root.openDB<RepairInFlight, Pair>({ name: 'repairing' }),
+      replicas: root.openDB<ReplicaRecord, [string, number, number, string]>({ name: 'replicas' }),
+      pot: root.openDB<unknown, (string | number)[]>({ name: 'pot' }),
     }))
     this.files = dbs.files
     this.blocks = dbs.blocks
@@ -173,6 +216,13 @@ export class MetaStore {
     this.nonces = dbs.nonces
     this.nonceExpiry = dbs.nonceExpiry
     this.meta = dbs.meta
+    this.shares = dbs.shares
+    this.blockIndex = dbs.blockIndex
+    this.reputation = dbs.reputation
+    this.shardFiles = dbs.shardFiles
+    this.repairing = dbs.repairing
+    this.replicas = dbs.replicas
+    this.pot = dbs.pot
   }
 
   /** Opens (or creates) the index at `path`; refuses an index written by a newer schema. */
@@ -195,6 +245,7 @@ export class MetaStore {
       await root.close()
       throw new StratosError('NETWORK_CONFIG', `meta index at ${path} has schema ${String(schema)}, this software reads ${STORE_SCHEMA_VERSION}`)
     }
+    await backfillBlockIndex(store)
     return store
   }
 

@@ -16,7 +16,8 @@ import { createHash } from 'node:crypto'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { fromBase64Url } from '../../crypto/hash.ts'
 import { StratosError, throwIfAborted } from '../../errors.ts'
-import { MAX_PLACEMENTS_PER_SHARD, META_SWEEP_BATCH } from '../../limits.ts'
+import { CLOCK_SKEW_MS, MAX_PLACEMENTS_PER_SHARD, META_SWEEP_BATCH, ORDER_SETTLE_WINDOW_MS, TICKET_TTL_MS } from '../../limits.ts'
+import { recordCommittedPuts } from './pot/pot-store.ts'
 import { randomHex } from '../../util/components.ts'
 import type { CommitBody, FileRecordView, Placement, PlanSegmentBody, PlanSegmentResponse, ReplaceShardBody, SegmentRecord, UploadSession } from '../protocol/api.ts'
 import type { SignedCreateUpload, SignedReceipt, SignedTicket } from '../protocol/messages.ts'
@@ -27,6 +28,8 @@ import { verifyWalletRequest } from './auth.ts'
 import { assertDagPbBlock, canonicalCid, dagPbBlockCid, DAG_PB_CODE, parseCid } from './cid.ts'
 import { recordView } from './files.ts'
 import { placeShards } from './placement.ts'
+import { indexRecordBlocks } from './blocks.ts'
+import { indexRecordShards } from './repair/shard-index.ts'
 import type { FileRecord, MetaStore, SessionRecord, SessionSegment, SessionShard } from './store.ts'
 import type { FilesOptions } from './files.ts'
 
@@ -61,6 +64,12 @@ export class Uploads {
     const { store, chainId, random, sessionTtlMs } = this.#o
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store })
+    // Refuse a payer without ozone before any byte moves. Only "some ozone left" is checked here: a directory's session
+    // declares the directory's total size but moves no shard bytes (its files were paid for), and each plan reserves
+    // its segment's limits exactly (pot/ozone-guard.ts).
+    if (this.#o.guard && p.size !== null && p.size > 0) {
+      this.#o.guard.checkAny(p.signer, await this.#o.guard.balance(p.signer), Math.ceil(p.size / p.k) * (p.k + p.m))
+    }
     // No capacity or node-count check here: a directory commit's session moves no shard bytes although it declares
     // the directory's total size, and planning checks placement exactly, segment by segment.
     const session = await store.write(() => {
@@ -75,6 +84,7 @@ export class Uploads {
         segmentSize: p.segmentSize,
         ...(p.name !== undefined ? { name: p.name } : {}),
         declaredSize: p.size,
+        orderKey: p.orderKey,
         createdAt: now,
         lastActivity: now,
         expiresAt: now + sessionTtlMs,
@@ -91,8 +101,11 @@ export class Uploads {
   // ---- plan / replace ----------------------------------------------------------------------------
 
   async plan(uploadId: string, body: PlanSegmentBody): Promise<PlanSegmentResponse> {
-    const { store, registry, random } = this.#o
+    const { store, registry, random, guard } = this.#o
+    const owner = guard ? store.sessions.get(uploadId)?.owner : undefined
+    const ozone = guard && owner !== undefined ? await guard.balance(owner) : undefined
     const now = this.#o.clock.now()
+    let reserved: { payer: string; bytes: number; expiresAt: number } | undefined
     const placements = await store.write(() => {
       const s = this.#liveSession(uploadId, now)
       const width = s.k + s.m
@@ -112,6 +125,12 @@ export class Uploads {
         throw new StratosError('SIZE_MISMATCH', `segment ${body.index} ends past the declared size ${s.declaredSize}`, { declaredSize: s.declaredSize })
       }
       const old = body.index < s.segmentCount ? store.sessionSegments.get([uploadId, body.index]) : undefined
+      if (guard && ozone !== undefined && s.owner === owner) {
+        // Every one of the k + m PUT limits will be spent: reserve them all before signing any.
+        const r = { payer: s.owner, bytes: body.shardSize * width, expiresAt: now + TICKET_TTL_MS }
+        guard.reserve(r.payer, ozone, r.bytes, r.expiresAt)
+        reserved = r
+      }
 
       const candidates = registry.candidates(now)
       const nodes = placeShards({
@@ -138,17 +157,29 @@ export class Uploads {
       // Reserved here, not after the commit, so a plan running right behind this one already sees it.
       for (const node of nodes) registry.reserve(node, body.shardSize)
       return placements
+    }).catch((e: unknown) => {
+      // Rolled back: the limits were never handed out.
+      if (reserved) guard?.release(reserved.payer, reserved.bytes, reserved.expiresAt)
+      throw e
     })
     return { placements }
   }
 
   async replace(uploadId: string, body: ReplaceShardBody): Promise<Placement> {
-    const { store, registry, random } = this.#o
+    const { store, registry, random, guard } = this.#o
+    const owner = guard ? store.sessions.get(uploadId)?.owner : undefined
+    const ozone = guard && owner !== undefined ? await guard.balance(owner) : undefined
     const now = this.#o.clock.now()
+    let reserved: { payer: string; bytes: number; expiresAt: number } | undefined
     return store.write(() => {
       const s = this.#liveSession(uploadId, now)
       const seg = store.sessionSegments.get([uploadId, body.segment])
       if (!seg) throw new StratosError('BAD_REQUEST', `segment ${body.segment} is not planned`, { segment: body.segment })
+      if (guard && ozone !== undefined && s.owner === owner) {
+        const r = { payer: s.owner, bytes: seg.shardSize, expiresAt: now + TICKET_TTL_MS }
+        guard.reserve(r.payer, ozone, r.bytes, r.expiresAt)
+        reserved = r
+      }
       const pos = seg.shards[body.shardIndex]
       if (!pos) throw new StratosError('BAD_REQUEST', `shard index ${body.shardIndex} is outside 0..${seg.shards.length - 1}`, { shardIndex: body.shardIndex })
       if (pos.attempts >= MAX_PLACEMENTS_PER_SHARD) {
@@ -172,6 +203,9 @@ export class Uploads {
       this.#touch(s, now)
       registry.reserve(node, seg.shardSize)
       return { shardIndex: body.shardIndex, node, url: registry.location(node, now).url, ticket } satisfies Placement
+    }).catch((e: unknown) => {
+      if (reserved) guard?.release(reserved.payer, reserved.bytes, reserved.expiresAt)
+      throw e
     })
   }
 
@@ -235,8 +269,12 @@ export class Uploads {
         } satisfies FileRecord
         store.files.putSync(cid, record)
         for (let i = 0; i < blocks.length; i++) store.blocks.putSync([cid, i], blocks[i])
+        indexRecordBlocks(store, cid, p.kind, blocks)
+        indexRecordShards(store, record)
         store.owners.putSync([p.signer, cid], ownerEntry)
         store.addCounters(1, p.kind === 'file' ? p.size : 0)
+        // Proof of Traffic: these placements' PUT orders may now be paid (pot/settlement.ts), until their settle window ends.
+        recordCommittedPuts(store, uploadId, cid, segmentRecords, now + TICKET_TTL_MS + ORDER_SETTLE_WINDOW_MS + 2 * CLOCK_SKEW_MS)
         // The session's refs now belong to the file.
         this.#endSession(s, segments, false, now)
       }
@@ -403,6 +441,6 @@ export class Uploads {
 
   #putTicket(s: SessionRecord, node: string, shard: string, size: number, now: number): SignedTicket {
     const { key, chainId, random } = this.#o
-    return issueTicket({ key, chainId, op: 'put', node, shard, size, payer: s.owner, context: s.uploadId, now, serial: randomHex(random, 16) })
+    return issueTicket({ key, chainId, op: 'put', node, shard, size, payer: s.owner, context: s.uploadId, orderKey: s.orderKey, now, serial: randomHex(random, 16) })
   }
 }

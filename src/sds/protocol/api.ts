@@ -7,9 +7,13 @@
 import { z } from 'zod'
 import {
   zCid, zNodeAddress, zShardId, zSignedReceipt, zUploadId, zWalletSigned,
-  zCommitPayload, zCreateUploadPayload, zDeletePayload, type SignedTicket,
+  zCommitPayload, zCreateUploadPayload, zDeletePayload, zOrderKey, zNodeSigned, zSignedTicket, zTime, type SignedTicket,
 } from './messages.ts'
-import { MAX_SEGMENTS_PER_READ_REQUEST, MAX_DATA_SHARDS, MAX_PARITY_SHARDS, MAX_SHARD_BYTES, MAX_SEGMENT_BYTES } from '../../limits.ts'
+import { zSignedOrder, type SignedOrder } from './orders.ts'
+import type { NodeSigned } from './signing.ts'
+import { zShareCreatePayload, zShareId, zShareListPayload, zShareRevokePayload } from './messages.ts'
+import { MAX_SHARE_PASSWORD_BYTES } from '../../limits.ts'
+import { MAX_SETTLE_BATCH, MAX_SEGMENTS_PER_READ_REQUEST, MAX_DATA_SHARDS, MAX_PARITY_SHARDS, MAX_SHARD_BYTES, MAX_SEGMENT_BYTES } from '../../limits.ts'
 
 export const META_ROUTES = {
   info: '/v1/info', //                          GET  → MetaInfo
@@ -25,12 +29,18 @@ export const META_ROUTES = {
   file: '/v1/files/:cid', //                     GET → FileRecordView
   fileDag: '/v1/files/:cid/dag', //              GET → { blocks: base64url[] } (the DAG's inner blocks)
   read: '/v1/files/:cid/read', //                POST ReadBody → ReadResponse (record + GET tickets)
+  blocks: '/v1/blocks/:cid', //                   GET → { files: cid[] } (records whose DAG holds that block)
   deleteFile: '/v1/files/:cid/delete', //        POST SignedDelete → { deleted: true, remainingOwners: number }
+  maintenance: '/v1/nodes/maintenance', //       POST SignedMaintenance → NodeView (audit.ts: planned downtime)
+  settleOrders: '/v1/orders/settle', //          POST SettleOrdersBody (NodeSigned by a resource node) → SettleOrdersResponse
+  trafficNodes: '/v1/traffic/nodes', //          GET ?epoch= → NodeTrafficList (settled traffic per resource node)
+  fileTraffic: '/v1/files/:cid/traffic', //      GET → FileTraffic (settled traffic of one file by epoch and op)
 } as const
 
 export const RESOURCE_ROUTES = {
   info: '/v1/info', //       GET → ResourceNodeInfo
   shard: '/v1/shards/:id', // PUT (ticket header, raw body) → 201/200 { receipt } · GET/HEAD (ticket header, Range) → bytes
+  audit: '/v1/audit', //     POST SignedAuditChallenge → AuditAnswer (audit.ts)
 } as const
 
 /** Response headers on shard GET/HEAD. */
@@ -77,9 +87,34 @@ export const zReadBody = z.object({
   /** Segment range [from, to) to issue tickets for; defaults to all segments (capped). */
   from: z.number().int().nonnegative().optional(),
   to: z.number().int().nonnegative().optional(),
+  /** The reader's order key (orders.ts): GET tickets name it. */
+  orderKey: zOrderKey,
 })
 export type ReadBody = z.infer<typeof zReadBody>
 export const MAX_READ_SEGMENTS = MAX_SEGMENTS_PER_READ_REQUEST
+
+/**
+ * Settlement (Proof of Traffic): a resource node hands the meta node, per order limit (serial), the
+ * limit as it received it and the highest order signed under it. NodeSigned (DOMAIN.settleOrders) by
+ * the resource node; every ticket must name that node. The meta node answers per item.
+ */
+export const zSettleOrdersPayload = z.object({
+  v: z.literal(1),
+  chainId: z.string(),
+  /** The resource node settling (= the batch signer). */
+  node: zNodeAddress,
+  items: z.array(z.object({ ticket: zSignedTicket, order: zSignedOrder })).min(1).max(MAX_SETTLE_BATCH),
+  expiresAt: zTime,
+})
+export type SettleOrdersPayload = z.infer<typeof zSettleOrdersPayload>
+export const zSettleOrdersBody = zNodeSigned(zSettleOrdersPayload)
+export type SettleOrdersBody = NodeSigned<SettleOrdersPayload>
+export interface SettleOrderItem { ticket: SignedTicket; order: SignedOrder }
+
+export interface SettleOrdersResponse {
+  /** One entry per item (any order); an item with no entry stays with the node and is sent again. */
+  results: Array<{ serial: string; status: 'accepted' | 'rejected'; code?: string }>
+}
 
 export const zDeleteBody = zWalletSigned(zDeletePayload)
 export const zCidParam = z.object({ cid: zCid })
@@ -114,6 +149,28 @@ export interface NodeView {
   load: number
   lastSeen: number
   registeredAt: number
+  /** Audits and reputation at this meta node (absent when the node runs without an auditor). */
+  reputation?: NodeReputationView
+  /** The node's registration status on chain (active, pending, suspended, unbonding, unregistered); absent without a chain. */
+  chainState?: string
+}
+
+/** Where a node stands with this meta node: `active` gets data; `suspended` and `maintenance` get none; `offline` no heartbeat. */
+export type NodeHealthState = 'active' | 'suspended' | 'maintenance' | 'offline'
+
+export interface NodeReputationView {
+  state: NodeHealthState
+  /** 0..1: weighted share of passed audits (recent ones count most). */
+  auditScore: number
+  /** 0..1: weighted share of samples that found the node online (maintenance windows are not sampled). */
+  onlineScore: number
+  audits: number
+  failedAudits: number
+  suspendedAt?: number
+  suspendedFor?: 'audit' | 'online'
+  maintenanceUntil?: number
+  /** Slashing incidents reported for this node so far. */
+  slashIncidents: number
 }
 
 export interface NetworkStatus {
@@ -218,3 +275,95 @@ export interface ResourceNodeInfo {
 }
 
 export { zCid, zShardId, zUploadId }
+
+// ---- Share links (meta) ---------------------------------------------------------------------
+export const SHARE_ROUTES = {
+  create: '/v1/shares', //                  POST SignedShareCreate → ShareView
+  list: '/v1/shares/list', //               POST SignedShareList → { shares: ShareView[] }
+  revoke: '/v1/shares/:id/revoke', //       POST SignedShareRevoke → ShareView (state 'revoked')
+  resolve: '/v1/shares/:id/resolve', //     POST ShareResolveBody → ShareResolution (unauthenticated: id + password)
+} as const
+
+/** Path prefix of share links on the gateway: GET|HEAD {gateway}/share/{id}[/path]. */
+export const SHARE_PATH_PREFIX = '/share/'
+
+/** The gateway URL of a share link. */
+export function shareUrl(gatewayUrl: string, id: string): string {
+  return gatewayUrl.replace(/\/+$/, '') + SHARE_PATH_PREFIX + id
+}
+
+export const zShareCreateBody = zWalletSigned(zShareCreatePayload)
+export const zShareListBody = zWalletSigned(zShareListPayload)
+export const zShareRevokeBody = zWalletSigned(zShareRevokePayload)
+export const zShareIdParam = z.object({ id: zShareId })
+/** The password travels in a POST body, never in the meta node's URLs (logs). Length is bounded in characters here, in bytes later. */
+export const zShareResolveBody = z.object({ password: z.string().max(MAX_SHARE_PASSWORD_BYTES).optional() })
+export type ShareResolveBody = z.infer<typeof zShareResolveBody>
+
+export type ShareState = 'active' | 'expired' | 'revoked'
+
+export interface ShareView {
+  id: string
+  cid: string
+  kind: 'file' | 'directory'
+  name?: string
+  /** The wallet that created the link (an owner of the file). */
+  owner: string
+  createdAt: number
+  /** Unix ms after which the link answers SHARE_EXPIRED; null: never. */
+  expiresAt: number | null
+  hasPassword: boolean
+  revokedAt?: number
+  state: ShareState
+}
+
+export interface ShareResolution {
+  id: string
+  cid: string
+  kind: 'file' | 'directory'
+  name?: string
+  size: number
+  expiresAt: number | null
+}
+
+// ---- Traffic views (meta, Proof of Traffic: src/sds/meta/pot/traffic.ts) ----------------------------
+export const zTrafficNodesQuery = z.object({ epoch: z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional() })
+
+/** One resource node's traffic as this meta node settled it. */
+export interface NodeTraffic {
+  node: string
+  epoch: number
+  /** Bytes of accepted orders credited to the node in `epoch`. */
+  bytes: number
+  orders: number
+  /** All epochs this meta node still remembers. */
+  totalBytes: number
+  totalOrders: number
+  /** The node's status on chain (active, pending, suspended, unbonding, unregistered); null without a chain. */
+  chainState: string | null
+  /** State of `epoch`'s volume report: open (epoch running), none, pending, submitted, included, dropped. */
+  report: string
+  /** Reputation score (0–1) when the meta node audits nodes. */
+  score?: number
+}
+
+export interface NodeTrafficList {
+  /** The chain epoch the meta node sees now (0 without a chain). */
+  currentEpoch: number
+  epoch: number
+  nodes: NodeTraffic[]
+}
+
+export interface FileTrafficEntry {
+  epoch: number
+  op: 'put' | 'get'
+  bytes: number
+  orders: number
+}
+
+export interface FileTraffic {
+  cid: string
+  /** By epoch, then op. */
+  traffic: FileTrafficEntry[]
+  totals: { put: number; get: number }
+}

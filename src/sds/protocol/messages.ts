@@ -23,6 +23,8 @@ export const zUploadId = z.string().regex(/^[0-9a-f]{32}$/, 'upload id is 16 byt
 export const zBase64Url = z.string().regex(/^[A-Za-z0-9_-]*$/)
 export const zHttpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
 export const zCid = z.string().min(2).max(200)
+/** An ed25519 public key (32 bytes) as base64url: the key that signs a transfer's orders. */
+export const zOrderKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'order key is a 32-byte ed25519 public key in base64url')
 
 export const zNodeSigned = <T extends z.ZodTypeAny>(payload: T) =>
   z.object({ payload, signer: zNodeAddress, key: zBase64Url, signature: zBase64Url })
@@ -42,6 +44,11 @@ export const zTicket = z.object({
   payer: zWalletAddress,
   /** The upload session (PUT) or file CID (GET) this transfer belongs to. */
   context: z.string().max(200),
+  /**
+   * base64url ed25519 public key whose signed orders (orders.ts) spend this limit: the uploader's
+   * session key (authorised by the owner's wallet-signed create request) or the reader's.
+   */
+  orderKey: zOrderKey,
   expiresAt: zTime,
 })
 export type Ticket = z.infer<typeof zTicket>
@@ -116,6 +123,8 @@ export const zCreateUploadPayload = z.object({
   /** Total size when known up front (lets the meta node refuse early); null for streams. */
   size: z.number().int().nonnegative().nullable(),
   name: z.string().max(255).optional(),
+  /** The session's order key: PUT tickets name it, and only orders it signs spend them. */
+  orderKey: zOrderKey,
 })
 export type CreateUploadPayload = z.infer<typeof zCreateUploadPayload>
 
@@ -142,3 +151,45 @@ export type DeletePayload = z.infer<typeof zDeletePayload>
 export type SignedCreateUpload = WalletSigned<CreateUploadPayload>
 export type SignedCommit = WalletSigned<CommitPayload>
 export type SignedDelete = WalletSigned<DeletePayload>
+
+// ---- Share links (owner → meta) ------------------------------------------------------------
+/** A share link id: SHARE_ID_BYTES random bytes, base64url (no padding). */
+export const zShareId = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'share id is 16 bytes of base64url (22 characters)')
+
+/** scrypt hash of a link's password, made by the owner's client (share-password.ts); the meta node never sees the password at creation. */
+export const zSharePasswordHash = z.object({
+  alg: z.literal('scrypt'),
+  N: z.number().int().positive(),
+  r: z.number().int().positive(),
+  p: z.number().int().positive(),
+  salt: zBase64Url.max(128),
+  hash: zBase64Url.max(128),
+})
+
+export const zShareCreatePayload = z.object({
+  ...walletBase,
+  action: z.literal('share.create'),
+  cid: zCid,
+  /** When the link stops working (unix ms); null: never. (`expiresAt` is this request's own expiry.) */
+  linkExpiresAt: zTime.nullable(),
+  password: zSharePasswordHash.nullable(),
+})
+export type ShareCreatePayload = z.infer<typeof zShareCreatePayload>
+
+export const zShareRevokePayload = z.object({
+  ...walletBase,
+  action: z.literal('share.revoke'),
+  id: zShareId,
+})
+export type ShareRevokePayload = z.infer<typeof zShareRevokePayload>
+
+/** Listing is signed too: link ids are bearer secrets, so only their owner may see them. */
+export const zShareListPayload = z.object({
+  ...walletBase,
+  action: z.literal('share.list'),
+})
+export type ShareListPayload = z.infer<typeof zShareListPayload>
+
+export type SignedShareCreate = WalletSigned<ShareCreatePayload>
+export type SignedShareRevoke = WalletSigned<ShareRevokePayload>
+export type SignedShareList = WalletSigned<ShareListPayload>

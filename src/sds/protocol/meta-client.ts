@@ -10,7 +10,12 @@ import { jsonRequest } from './http.ts'
 import {
   META_ROUTES, type CommitBody, type FileList, type FileRecordView, type MetaInfo, type NetworkStatus, type NodeView,
   type PlanSegmentBody, type PlanSegmentResponse, type Placement, type ReadBody, type ReadResponse, type ReplaceShardBody, type UploadSession,
+  type SettleOrdersBody, type SettleOrdersResponse,
 } from './api.ts'
+import { SHARE_ROUTES, type ShareResolution, type ShareResolveBody, type ShareView } from './api.ts'
+import type { FileTraffic, NodeTrafficList } from './api.ts'
+import type { SignedShareCreate, SignedShareList, SignedShareRevoke } from './messages.ts'
+import type { SignedMaintenance } from './audit.ts'
 import type { SignedCreateUpload, SignedDelete, SignedHeartbeatReplyT, SignedHeartbeatT } from './types.ts'
 
 export interface CallOptions {
@@ -48,6 +53,11 @@ export class MetaClient {
 
   heartbeat(body: SignedHeartbeatT, o?: CallOptions): Promise<SignedHeartbeatReplyT> {
     return this.#post(META_ROUTES.heartbeat, undefined, body, o)
+  }
+
+  /** Planned downtime of a resource node (request signed by its node key; audit.ts). */
+  maintenance(body: SignedMaintenance, o?: CallOptions): Promise<NodeView> {
+    return this.#post(META_ROUTES.maintenance, undefined, body, o)
   }
 
   async nodes(o?: CallOptions): Promise<NodeView[]> {
@@ -90,11 +100,48 @@ export class MetaClient {
     return (await this.#get<{ blocks: string[] }>(META_ROUTES.fileDag, { cid }, o)).blocks
   }
 
-  read(cid: string, body: ReadBody = {}, o?: CallOptions): Promise<ReadResponse> {
+  read(cid: string, body: ReadBody, o?: CallOptions): Promise<ReadResponse> {
     return this.#post(META_ROUTES.read, { cid }, body, o)
+  }
+
+  /** CIDs of the records whose DAG holds block `cid` (the record of `cid` itself first); FILE_NOT_FOUND if none. */
+  async blockHolders(cid: string, o?: CallOptions): Promise<string[]> {
+    return (await this.#get<{ files: string[] }>(META_ROUTES.blocks, { cid }, o)).files
   }
 
   deleteFile(cid: string, body: SignedDelete, o?: CallOptions): Promise<{ deleted: true; remainingOwners: number }> {
     return this.#post(META_ROUTES.deleteFile, { cid }, body, o)
+  }
+
+  /** A resource node hands its settleable (ticket, highest order) pairs to the meta node (Proof of Traffic). */
+  settleOrders(body: SettleOrdersBody, o?: CallOptions): Promise<SettleOrdersResponse> {
+    return this.#post(META_ROUTES.settleOrders, undefined, body, o)
+  }
+
+  // ---- Proof of Traffic views ------------------------------------------------------------------
+  trafficNodes(query: { epoch?: number } = {}, o?: CallOptions): Promise<NodeTrafficList> {
+    return this.#get(META_ROUTES.trafficNodes, undefined, o, query)
+  }
+
+  fileTraffic(cid: string, o?: CallOptions): Promise<FileTraffic> {
+    return this.#get(META_ROUTES.fileTraffic, { cid }, o)
+  }
+
+  // ---- Share links ----------------------------------------------------------------------------
+  createShare(body: SignedShareCreate, o?: CallOptions): Promise<ShareView> {
+    return this.#post(SHARE_ROUTES.create, undefined, body, o)
+  }
+
+  async listShares(body: SignedShareList, o?: CallOptions): Promise<ShareView[]> {
+    return (await this.#post<{ shares: ShareView[] }>(SHARE_ROUTES.list, undefined, body, o)).shares
+  }
+
+  revokeShare(id: string, body: SignedShareRevoke, o?: CallOptions): Promise<ShareView> {
+    return this.#post(SHARE_ROUTES.revoke, { id }, body, o)
+  }
+
+  /** Unauthenticated: what link `id` points at, given its password when it has one. */
+  resolveShare(id: string, body: ShareResolveBody = {}, o?: CallOptions): Promise<ShareResolution> {
+    return this.#post(SHARE_ROUTES.resolve, { id }, body, o)
   }
 }

@@ -4,9 +4,14 @@
  * its hash, so a client never hands out a byte that differs from what was stored.
  *
  * @example
+ * Every shard PUT and GET carries a signed order (Proof of Traffic, orders.ts) covering the bytes it
+ * moves, signed with the caller's OrderSigner: a PUT the shard's size, a GET the exact span it asks
+ * for (the asked range widened to whole verification chunks).
+ *
  * const node = new ResourceClient()
- * const receipt = await node.putShard({ url, ticket, shardId, data })
- * const bytes = await node.getShard({ url, ticket, shardId, shardSize, offset: 0, length: 1024 })
+ * const orders = new OrderSigner() // its publicKey goes into the create-upload / read request
+ * const receipt = await node.putShard({ url, ticket, shardId, data, orders })
+ * const bytes = await node.getShard({ url, ticket, shardId, shardSize, offset: 0, length: 1024, orders })
  */
 import { request, type Dispatcher } from 'undici'
 import { StratosError } from '../../errors.ts'
@@ -16,12 +21,16 @@ import { TICKET_HEADER, type SignedReceipt, type SignedTicket } from './messages
 import { encodeTicketHeader } from './ticket.ts'
 import { chunkHashesMatch, chunkMatches } from './shard.ts'
 import { defaultDispatcher, jsonRequest, transportError, withTimeout } from './http.ts'
+import { ORDER_HEADER, encodeOrderHeader, type OrderSigner } from './orders.ts'
+import { systemClock, type Clock } from '../../util/components.ts'
 
 export interface PutShardParameters {
   url: string
   ticket: SignedTicket
   shardId: string
   data: Uint8Array
+  /** Signs the order this PUT carries (its key must be the ticket's orderKey). */
+  orders: OrderSigner
   signal?: AbortSignal
   timeoutMs?: number
 }
@@ -36,15 +45,19 @@ export interface GetShardParameters {
   length?: number
   /** Where to write the verified bytes (must be `length` long); a new buffer otherwise. */
   into?: Uint8Array
+  /** Signs the order this GET carries (its key must be the ticket's orderKey). */
+  orders: OrderSigner
   signal?: AbortSignal
   timeoutMs?: number
 }
 
 export class ResourceClient {
   readonly #dispatcher: Dispatcher
+  readonly #clock: Clock
 
-  constructor(options: { dispatcher?: Dispatcher } = {}) {
+  constructor(options: { dispatcher?: Dispatcher; clock?: Clock } = {}) {
     this.#dispatcher = options.dispatcher ?? defaultDispatcher()
+    this.#clock = options.clock ?? systemClock
   }
 
   info(url: string, o: { signal?: AbortSignal } = {}): Promise<ResourceNodeInfo> {
@@ -58,7 +71,12 @@ export class ResourceClient {
       const res = await request(url, {
         method: 'PUT',
         dispatcher: this.#dispatcher,
-        headers: { [TICKET_HEADER]: encodeTicketHeader(p.ticket), 'content-type': 'application/octet-stream', 'content-length': String(p.data.length) },
+        headers: {
+          [TICKET_HEADER]: encodeTicketHeader(p.ticket),
+          [ORDER_HEADER]: encodeOrderHeader(p.orders.next(p.ticket.payload, p.data.length, this.#clock.now())),
+          'content-type': 'application/octet-stream',
+          'content-length': String(p.data.length),
+        },
         body: p.data,
         signal,
       })
@@ -94,7 +112,11 @@ export class ResourceClient {
       res = await request(url, {
         method: 'GET',
         dispatcher: this.#dispatcher,
-        headers: { [TICKET_HEADER]: encodeTicketHeader(p.ticket), ...(whole ? {} : { range: `bytes=${start}-${end - 1}` }) },
+        headers: {
+          [TICKET_HEADER]: encodeTicketHeader(p.ticket),
+          [ORDER_HEADER]: encodeOrderHeader(p.orders.next(p.ticket.payload, end - start, this.#clock.now())),
+          ...(whole ? {} : { range: `bytes=${start}-${end - 1}` }),
+        },
         signal,
       })
     } catch (e) {

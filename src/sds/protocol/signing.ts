@@ -18,6 +18,12 @@ export const DOMAIN = {
   heartbeat: 'stratos/heartbeat/v1',
   heartbeatReply: 'stratos/heartbeat-reply/v1',
   request: 'stratos/request/v1',
+  // Storage audits (audit.ts): challenge by the meta node, answer by the resource node; maintenance requests by a node.
+  auditChallenge: 'stratos/audit-challenge/v1',
+  auditResponse: 'stratos/audit-response/v1',
+  maintenance: 'stratos/maintenance/v1',
+  /** A resource node's batch of (ticket, order) pairs handed to the meta node for settlement (Proof of Traffic). */
+  settleOrders: 'stratos/settle-orders/v1',
 } as const
 export type Domain = (typeof DOMAIN)[keyof typeof DOMAIN]
 

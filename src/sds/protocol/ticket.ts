@@ -19,6 +19,8 @@ export interface IssueTicketParameters {
   size: number
   payer: string
   context: string
+  /** Public key (base64url) whose orders spend this limit. */
+  orderKey: string
   now: number
   ttlMs?: number
   serial?: string
@@ -35,6 +37,7 @@ export function issueTicket(p: IssueTicketParameters): SignedTicket {
     size: p.size,
     payer: p.payer,
     context: p.context,
+    orderKey: p.orderKey,
     expiresAt: p.now + (p.ttlMs ?? TICKET_TTL_MS),
   })
 }

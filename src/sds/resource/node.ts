@@ -5,9 +5,10 @@
  * retrying in the background.
  */
 import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { Agent } from 'undici'
 import { StratosError } from '../../errors.ts'
-import { HEARTBEAT_INTERVAL_MS } from '../../limits.ts'
+import { HEARTBEAT_INTERVAL_MS, ORDER_SETTLE_AFTER_MS, ORDER_SETTLE_INTERVAL_MS } from '../../limits.ts'
 import { NodeKey } from '../../crypto/node-key.ts'
 import { MetaClient } from '../protocol/meta-client.ts'
 import { createLogger, systemClock, type Clock, type Logger, type Startable } from '../../util/components.ts'
@@ -15,9 +16,12 @@ import { ShardStore } from './store.ts'
 import { ResourceServer } from './server.ts'
 import { HeartbeatLoop } from './heartbeat.ts'
 import { MetaTrust } from './meta-trust.ts'
+import { OrderStore } from './order-store.ts'
+import { OrderBook } from './orders.ts'
+import { SettlementLoop } from './settlement.ts'
 
 export interface ResourceNodeOptions {
-  /** Holds node-key.json (NodeKey.loadOrCreate), shards/, tmp/, corrupt/, meta.json. */
+  /** Holds node-key.json (NodeKey.loadOrCreate), shards/, tmp/, corrupt/, meta.json, orders/ (LMDB: unsettled orders). */
   dataDir: string
   /** Default '127.0.0.1'. */
   host?: string
@@ -35,6 +39,10 @@ export interface ResourceNodeOptions {
   heartbeatIntervalMs?: number
   /** URL advertised in heartbeats; default the listening URL. */
   publicUrl?: string
+  /** How often orders are settled with the meta node; default ORDER_SETTLE_INTERVAL_MS (devnet, tests: shorter). */
+  orderSettleIntervalMs?: number
+  /** A serial is settled (and closed) once it is this old; default ORDER_SETTLE_AFTER_MS. */
+  orderSettleAfterMs?: number
   /** Default true. */
   fsync?: boolean
   clock?: Clock
@@ -54,6 +62,9 @@ export class ResourceNode implements Startable {
   readonly #agent: Agent
   readonly #server: ResourceServer
   readonly #heartbeat: HeartbeatLoop
+  readonly #orderStore: OrderStore
+  readonly #orders: OrderBook
+  readonly #settlement: SettlementLoop
   #state: State = 'new'
   #startPromise: Promise<void> | undefined
   #stopPromise: Promise<void> | undefined
@@ -71,14 +82,23 @@ export class ResourceNode implements Startable {
     this.#trust = new MetaTrust({
       dataDir: options.dataDir, chainId: options.chainId, metaUrl: options.metaUrl, addresses: options.metaAddresses, clock: this.#clock, logger: this.#logger,
     })
-    this.#server = new ResourceServer({ store: this.#store, key: this.#key, chainId: options.chainId, trust: this.#trust, clock: this.#clock, logger: this.#logger })
+    this.#orderStore = OrderStore.open(join(options.dataDir, 'orders'))
+    this.#orders = new OrderBook({ store: this.#orderStore, chainId: options.chainId, settleAfterMs: options.orderSettleAfterMs ?? ORDER_SETTLE_AFTER_MS })
+    this.#server = new ResourceServer({
+      store: this.#store, key: this.#key, chainId: options.chainId, trust: this.#trust, orders: this.#orders, clock: this.#clock, logger: this.#logger,
+    })
     // Own connection pool for control traffic to the meta node, closed on stop.
     this.#agent = new Agent({ connections: 2, keepAliveTimeout: 10_000 })
+    const meta = new MetaClient(options.metaUrl, { dispatcher: this.#agent })
+    this.#settlement = new SettlementLoop({
+      book: this.#orders, key: this.#key, chainId: options.chainId, meta, clock: this.#clock, logger: this.#logger,
+      intervalMs: options.orderSettleIntervalMs ?? ORDER_SETTLE_INTERVAL_MS,
+    })
     this.#heartbeat = new HeartbeatLoop({
       store: this.#store,
       key: this.#key,
       chainId: options.chainId,
-      meta: new MetaClient(options.metaUrl, { dispatcher: this.#agent }),
+      meta,
       trust: this.#trust,
       trustConfigured: options.metaAddresses !== undefined,
       clock: this.#clock,
@@ -100,6 +120,16 @@ export class ResourceNode implements Startable {
     return this.#store
   }
 
+  /** The node's unsettled orders (for operators' tools and tests). */
+  get orders(): OrderBook {
+    return this.#orders
+  }
+
+  /** The node's settlement loop (for operators' tools and tests). */
+  get settlement(): SettlementLoop {
+    return this.#settlement
+  }
+
   /** The node's heartbeat loop (for operators' tools and tests). */
   get heartbeat(): HeartbeatLoop {
     return this.#heartbeat
@@ -115,9 +145,11 @@ export class ResourceNode implements Startable {
     this.#state = 'starting'
     try {
       this.#trust.load()
+      this.#orders.load()
       await this.#store.start()
       this.#url = await this.#server.listen(this.#options.host ?? '127.0.0.1', this.#options.port)
       await this.#heartbeat.start()
+      await this.#settlement.start()
       this.#state = 'running'
       this.#logger.info({ address: this.address, url: this.#url, metaUrl: this.#options.metaUrl, metaAddresses: [...this.#trust.issuers] }, 'resource node started')
     } catch (e) {
@@ -142,6 +174,9 @@ export class ResourceNode implements Startable {
   async #shutdown(): Promise<void> {
     await this.#heartbeat.stop()
     await this.#server.close()
+    // After the server: no order arrives any more, so the last round settles the final ones.
+    await this.#settlement.stop()
+    await this.#orderStore.close()
     await this.#store.stop()
     await this.#agent.close().catch(() => {})
   }
@@ -161,6 +196,9 @@ function validateOptions(o: ResourceNodeOptions): void {
   if (!isHttpUrl(o.metaUrl)) bad(`metaUrl ${o.metaUrl} is not an http(s) URL`)
   if (o.publicUrl !== undefined && !isHttpUrl(o.publicUrl)) bad(`publicUrl ${o.publicUrl} is not an http(s) URL`)
   if (o.capacityBytes !== undefined && !(Number.isSafeInteger(o.capacityBytes) && o.capacityBytes >= 0)) bad(`capacityBytes ${o.capacityBytes} is not a byte count`)
+  for (const [name, v] of [['orderSettleIntervalMs', o.orderSettleIntervalMs], ['orderSettleAfterMs', o.orderSettleAfterMs]] as const) {
+    if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) bad(`${name} ${v} must be a positive integer`)
+  }
   if (o.heartbeatIntervalMs !== undefined && !(Number.isSafeInteger(o.heartbeatIntervalMs) && o.heartbeatIntervalMs > 0)) bad(`heartbeatIntervalMs ${o.heartbeatIntervalMs} must be a positive integer`)
   if (!o.chainId) bad('chainId is required')
 }

@@ -3,9 +3,13 @@
  * socket and the store, no framework in the path).
  *
  *   GET  /v1/info            → ResourceNodeInfo
- *   PUT  /v1/shards/:id      ticket (op put) + raw body of exactly ticket.size bytes → 201/200 { receipt }
- *   GET  /v1/shards/:id      ticket (op get) [+ Range] → verified bytes (200/206)
- *   HEAD /v1/shards/:id      same headers as GET, no body
+ *   PUT  /v1/shards/:id      ticket (op put) + order + raw body of exactly ticket.size bytes → 201/200 { receipt }
+ *   GET  /v1/shards/:id      ticket (op get) + order [+ Range] → verified bytes (200/206)
+ *   HEAD /v1/shards/:id      ticket (op get), no order (no body bytes move) → same headers as GET
+ *
+ * Orders (Proof of Traffic, orders.ts): a PUT's order must cover the shard's size, a GET's the exact
+ * response body (the asked range), on top of what was served under the serial before. Checked last,
+ * after every other refusal, and before a single body byte moves.
  *
  * Every refusal is a typed ErrorBody JSON (sendError). Nothing is stored unless the bytes
  * hash to the id; an aborted upload leaves no file behind (the store removes its temp file).
@@ -23,7 +27,12 @@ import { TicketCache, verifyTicket } from '../protocol/ticket.ts'
 import { closeServer, listen, sendError, sendJson } from '../../util/http-server.ts'
 import type { Clock, Logger } from '../../util/components.ts'
 import type { ShardStore } from './store.ts'
+import type { OrderBook } from './orders.ts'
+import { ORDER_HEADER } from '../protocol/orders.ts'
 import { parseRange } from './range.ts'
+import { AuditResponder } from './audit.ts'
+import { readJsonBody } from '../../util/http-server.ts'
+import { AUDIT_MAX_CHALLENGE_BYTES } from '../../limits.ts'
 
 export interface ResourceServerComponents {
   store: ShardStore
@@ -33,6 +42,8 @@ export interface ResourceServerComponents {
   trust: { readonly issuers: ReadonlySet<string> }
   clock: Clock
   logger: Logger
+  /** Proof of Traffic: checks and counts the order of every shard PUT and GET. */
+  orders: OrderBook
   /** Default MAX_CONCURRENT_SHARD_WRITES. */
   maxConcurrentWrites?: number
 }
@@ -47,12 +58,15 @@ export class ResourceServer {
   readonly #expectsContinue = new WeakSet<IncomingMessage>()
   /** Verified GET tickets: a ticket reused for several reads of a shard is signature-checked once. */
   readonly #tickets = new TicketCache()
+  /** Storage audits from trusted meta nodes (audit.ts). */
+  readonly #audits: AuditResponder
   #writes = 0
   #load = 0
   #url: string | undefined
 
   constructor(components: ResourceServerComponents) {
     this.#c = components
+    this.#audits = new AuditResponder(components)
     this.#maxWrites = components.maxConcurrentWrites ?? MAX_CONCURRENT_SHARD_WRITES
     this.#server = http.createServer({ noDelay: true }, (req, res) => this.#onRequest(req, res))
     this.#server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
@@ -93,6 +107,10 @@ export class ResourceServer {
     const q = raw.indexOf('?')
     const path = q === -1 ? raw : raw.slice(0, q)
     const method = req.method ?? 'GET'
+    if (path === RESOURCE_ROUTES.audit) {
+      if (method !== 'POST') return methodNotAllowed(res, 'POST')
+      return sendJson(res, 200, await this.#audits.answer(await readJsonBody(req, AUDIT_MAX_CHALLENGE_BYTES)))
+    }
     if (path === RESOURCE_ROUTES.info) {
       if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET, HEAD')
       return this.#info(res)
@@ -137,6 +155,7 @@ export class ResourceServer {
     if (!store.has(id) && this.#writes >= this.#maxWrites) {
       throw new StratosError('NODE_UNAVAILABLE', `node is busy: ${this.#writes} shard uploads in progress`, { retryable: true })
     }
+    this.#c.orders.admit({ ticket, ticketHeader: req.headers[TICKET_HEADER] as string, orderHeader: req.headers[ORDER_HEADER], bytes: ticket.size, now: clock.now() })
     this.#writes++
     this.#load++
     try {
@@ -170,6 +189,9 @@ export class ResourceServer {
     } catch (e) {
       res.setHeader('content-range', `bytes */${size}`)
       throw e
+    }
+    if (!head) {
+      this.#c.orders.admit({ ticket, ticketHeader: req.headers[TICKET_HEADER] as string, orderHeader: req.headers[ORDER_HEADER], bytes: range.end - range.start, now: clock.now() })
     }
     const reader = await store.openRead(id, range.start, range.end)
     this.#load++

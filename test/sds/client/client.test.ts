@@ -18,6 +18,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { isStratosError } from '../../../src/errors.ts'
 import { shardHeaderBytes } from '../../../src/sds/resource/shard-file.ts'
 import { startNetwork, shardPath, patternBytes, collect, wallet, MiB, type TestNetwork } from './network.ts'
+import { OrderSigner } from '../../../src/sds/protocol/orders.ts'
 
 const CHUNK = 262144
 
@@ -183,7 +184,8 @@ describe('client against a real meta node and six resource nodes', () => {
 
   test('get refuses a directory whose entry names would escape the output directory', async () => {
     const file = await client.put(new TextEncoder().encode('evil\n'))
-    const c = { meta: new MetaClient(net.meta.url), reads: new ReadCache(new MetaClient(net.meta.url), systemClock), resource: new ResourceClient(), shardLimiter: new Semaphore(4), chainId: client.chainId, clock: systemClock, random: systemRandom }
+    const orders = new OrderSigner()
+    const c = { meta: new MetaClient(net.meta.url), reads: new ReadCache(new MetaClient(net.meta.url), systemClock, orders.publicKey), orders, resource: new ResourceClient(), shardLimiter: new Semaphore(4), chainId: client.chainId, clock: systemClock, random: systemRandom }
     for (const name of ['../escaped', 'a/b']) {
       const block = dagPb.encode(dagPb.prepare({ Data: new UnixFS({ type: 'directory' }).marshal(), Links: [{ Name: name, Hash: CID.parse(file.cid), Tsize: 13 }] }))
       const cid = CID.createV0(await sha256.digest(block)).toString()
@@ -282,7 +284,8 @@ describe('degraded networks', () => {
       // The node holding data shard 0 of segment 0 now takes 10 s to serve any read.
       const slow = (await client.stat(cid)).segments[0].shards[0].node
       net.setReadDelay(slow, 10_000)
-      const components = { meta: new MetaClient(net.meta.url), reads: new ReadCache(new MetaClient(net.meta.url), systemClock), resource: new ResourceClient(), shardLimiter: new Semaphore(16), chainId: client.chainId, clock: systemClock, random: systemRandom }
+      const orders = new OrderSigner()
+      const components = { meta: new MetaClient(net.meta.url), reads: new ReadCache(new MetaClient(net.meta.url), systemClock, orders.publicKey), orders, resource: new ResourceClient(), shardLimiter: new Semaphore(16), chainId: client.chainId, clock: systemClock, random: systemRandom }
       const events: ProgressEvent[] = []
       const t0 = performance.now()
       const got = await collect(readFile(components, { cid, segmentSizeHint: MiB, hedgeAfterMs: 100, onProgress: (e) => events.push(e) }))

@@ -31,7 +31,7 @@ function countingMeta(): { meta: MetaClient; calls: () => number } {
 test('a covered window is served from the cache while fresh; a wider one asks the meta node', async () => {
   const { meta, calls } = countingMeta()
   const clock = new ManualClock(Date.now())
-  const cache = new ReadCache(meta, clock)
+  const cache = new ReadCache(meta, clock, 'A'.repeat(43))
   const first = await cache.read(cid, { from: 0, to: 2 })
   assert.equal(calls(), 1)
   assert.equal(await cache.read(cid, { from: 1, to: 2 }), first)
@@ -43,7 +43,7 @@ test('a covered window is served from the cache while fresh; a wider one asks th
 test('entries expire after the cache TTL and when tickets run short; refresh and forget bypass', async () => {
   const { meta, calls } = countingMeta()
   const clock = new ManualClock(Date.now())
-  const cache = new ReadCache(meta, clock)
+  const cache = new ReadCache(meta, clock, 'A'.repeat(43))
   await cache.read(cid, { from: 0, to: 1 })
   clock.advance(CLIENT_READ_CACHE_TTL_MS)
   await cache.read(cid, { from: 0, to: 1 })
@@ -51,7 +51,7 @@ test('entries expire after the cache TTL and when tickets run short; refresh and
   // Tickets are issued by the meta node's real clock. Start 10 s before the margin is reached: the
   // window is reused; 15 s later (still inside the cache TTL) too little ticket life is left.
   const clock2 = new ManualClock(Date.now() + TICKET_TTL_MS - CLIENT_READ_CACHE_MARGIN_MS - 10_000)
-  const c2 = new ReadCache(meta, clock2)
+  const c2 = new ReadCache(meta, clock2, 'A'.repeat(43))
   await c2.read(cid, { from: 0, to: 1 })
   await c2.read(cid, { from: 0, to: 1 })
   assert.equal(calls(), 3, 'reused while tickets have enough life left')

@@ -42,6 +42,9 @@ export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'stratos-meta-test-'))
 }
 
+/** The order key test readers and uploaders name in their requests (orders.ts). */
+export const ORDER_KEY = toBase64Url(NodeKey.generate(seededRandom(4242)).publicKey)
+
 export const walletA = WalletKey.fromPrivateKeyHex('11'.repeat(32))
 export const walletB = WalletKey.fromPrivateKeyHex('22'.repeat(32))
 
@@ -153,7 +156,7 @@ export function nonce(random: RandomBytes): string {
 export function signCreate(h: Harness, wallet: WalletKey, p: { k?: number; m?: number; segmentSize?: number; size?: number | null; name?: string; chainId?: string; nonce?: string; expiresAt?: number } = {}) {
   return signAsWallet(wallet, {
     chainId: p.chainId ?? chainId, signer: wallet.address, nonce: p.nonce ?? nonce(h.random), expiresAt: p.expiresAt ?? h.clock.now() + 60_000,
-    action: 'upload.create', k: p.k ?? 4, m: p.m ?? 2, segmentSize: p.segmentSize ?? 1024, size: p.size === undefined ? null : p.size,
+    action: 'upload.create', orderKey: ORDER_KEY, k: p.k ?? 4, m: p.m ?? 2, segmentSize: p.segmentSize ?? 1024, size: p.size === undefined ? null : p.size,
     ...(p.name !== undefined ? { name: p.name } : {}),
   } as const)
 }

@@ -17,7 +17,7 @@ const shard = 'ab'.repeat(32)
 const now = 1_700_000_000_000
 
 function ticket(overrides: Partial<Parameters<typeof issueTicket>[0]> = {}) {
-  return issueTicket({ key: meta, chainId, op: 'put', node: node.address, shard, size: 100, payer: wallet.address, context: 'u', now, ...overrides })
+  return issueTicket({ key: meta, chainId, op: 'put', node: node.address, shard, size: 100, payer: wallet.address, context: 'u', orderKey: 'A'.repeat(43), now, ...overrides })
 }
 
 function check(header: string | undefined, over: Partial<Parameters<typeof verifyTicket>[0]> = {}) {

@@ -11,6 +11,7 @@ import { DOMAIN, signAsNode, verifyNodeSigned } from '../../../src/sds/protocol/
 import { zSignedHeartbeat, type Heartbeat } from '../../../src/sds/protocol/messages.ts'
 import { META_ROUTES, type MetaInfo } from '../../../src/sds/protocol/api.ts'
 import { ResourceClient } from '../../../src/sds/protocol/resource-client.ts'
+import { OrderSigner } from '../../../src/sds/protocol/orders.ts'
 import { closeDefaultDispatcher } from '../../../src/sds/protocol/http.ts'
 import { startResourceNode, type ResourceNode, type ResourceNodeOptions } from '../../../src/sds/resource/index.ts'
 import { shardHeaderBytes } from '../../../src/sds/resource/shard-file.ts'
@@ -23,6 +24,8 @@ import { makeShard, rejectsWithCode, tempDir, waitFor } from './helpers.ts'
 const chainId = 'test-chain'
 const wallet = WalletKey.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about')
 const client = new ResourceClient()
+/** Signs the orders every shard PUT/GET carries (Proof of Traffic); tickets name its key. */
+const orders = new OrderSigner()
 after(() => closeDefaultDispatcher())
 
 type TestContext = { after: (fn: () => unknown) => void }
@@ -84,7 +87,7 @@ async function startNode(t: TestContext, meta: FakeMeta, over: Partial<ResourceN
 }
 
 function ticket(metaKey: NodeKey, node: ResourceNode, shard: { id: string; data: Uint8Array }, op: 'put' | 'get' = 'put') {
-  return issueTicket({ key: metaKey, chainId, op, node: node.address, shard: shard.id, size: shard.data.length, payer: wallet.address, context: 'hb-test', now: Date.now() })
+  return issueTicket({ key: metaKey, chainId, op, node: node.address, shard: shard.id, size: shard.data.length, payer: wallet.address, context: 'hb-test', orderKey: orders.publicKey, now: Date.now() })
 }
 
 test('signed heartbeats report the node; signed replies delete shards, acknowledged as `deleted`; corrupt shards are reported', async (t) => {
@@ -93,7 +96,7 @@ test('signed heartbeats report the node; signed replies delete shards, acknowled
   const node = await startNode(t, meta, { metaAddresses: [metaKey.address], publicUrl: 'http://node-7.example:7207' })
   const a = makeShard(5000, 1)
   const b = makeShard(2 * SHARD_CHUNK_BYTES, 2)
-  for (const s of [a, b]) await client.putShard({ url: node.url, ticket: ticket(metaKey, node, s), shardId: s.id, data: s.data })
+  for (const s of [a, b]) await client.putShard({ orders, url: node.url, ticket: ticket(metaKey, node, s), shardId: s.id, data: s.data })
 
   // The node started with a 10 s interval; the reply's 30 ms takes over, so beats keep coming.
   await waitFor(() => meta.heartbeats.length >= 3, 5_000, 'three heartbeats')
@@ -123,7 +126,7 @@ test('signed heartbeats report the node; signed replies delete shards, acknowled
 
   // A corrupt shard found by a read is reported in the next heartbeat, then acknowledged.
   flipByte(node.store.pathOf(b.id), shardHeaderBytes(b.data.length) + 10)
-  await rejectsWithCode(client.getShard({ url: node.url, ticket: ticket(metaKey, node, b, 'get'), shardId: b.id, shardSize: b.data.length }), 'SHARD_CORRUPT')
+  await rejectsWithCode(client.getShard({ orders, url: node.url, ticket: ticket(metaKey, node, b, 'get'), shardId: b.id, shardSize: b.data.length }), 'SHARD_CORRUPT')
   await waitFor(() => meta.heartbeats.some((h) => h.corrupt.includes(b.id)), 5_000, 'corrupt reported')
   const corruptAt = meta.heartbeats.findIndex((h) => h.corrupt.includes(b.id))
   await waitFor(() => meta.heartbeats.length > corruptAt + 2, 5_000, 'more heartbeats')
@@ -139,7 +142,7 @@ test('a reply signed by anyone but the trusted meta node changes nothing', async
   meta.replyKey = NodeKey.generate(seededRandom(33)) // an impostor signs the replies
   const node = await startNode(t, meta, { metaAddresses: [metaKey.address] })
   const a = makeShard(3000, 3)
-  await client.putShard({ url: node.url, ticket: ticket(metaKey, node, a), shardId: a.id, data: a.data })
+  await client.putShard({ orders, url: node.url, ticket: ticket(metaKey, node, a), shardId: a.id, data: a.data })
   meta.deletes.push(a.id)
   const seen = meta.heartbeats.length
   // Replies are refused, so the node keeps its 10 s interval: drive beats by hand.
@@ -159,12 +162,12 @@ test('no meta addresses: trust on first use, pinned in meta.json, a different me
   meta.replyIntervalMs = 20
   const node = await startNode(t, meta, { dataDir, heartbeatIntervalMs: 20 })
   const s1 = makeShard(4000, 4)
-  await rejectsWithCode(client.putShard({ url: node.url, ticket: ticket(firstKey, node, s1), shardId: s1.id, data: s1.data }), 'UNTRUSTED_ISSUER')
+  await rejectsWithCode(client.putShard({ orders, url: node.url, ticket: ticket(firstKey, node, s1), shardId: s1.id, data: s1.data }), 'UNTRUSTED_ISSUER')
   meta.infoUp = true
   await waitFor(() => meta.heartbeats.length > 0, 5_000, 'first heartbeat after the meta node came up')
   const pin = JSON.parse(readFileSync(join(dataDir, 'meta.json'), 'utf8')) as { addresses: string[] }
   assert.deepEqual(pin.addresses, [firstKey.address])
-  await client.putShard({ url: node.url, ticket: ticket(firstKey, node, s1), shardId: s1.id, data: s1.data })
+  await client.putShard({ orders, url: node.url, ticket: ticket(firstKey, node, s1), shardId: s1.id, data: s1.data })
   const lastSeq = meta.heartbeats.at(-1)!.seq
   await node.stop()
 
@@ -174,8 +177,8 @@ test('no meta addresses: trust on first use, pinned in meta.json, a different me
   meta.replyKey = secondKey
   const again = await startNode(t, meta, { dataDir, heartbeatIntervalMs: 20 })
   const s2 = makeShard(4000, 5)
-  await rejectsWithCode(client.putShard({ url: again.url, ticket: ticket(secondKey, again, s2), shardId: s2.id, data: s2.data }), 'UNTRUSTED_ISSUER')
-  await client.putShard({ url: again.url, ticket: ticket(firstKey, again, s2), shardId: s2.id, data: s2.data })
+  await rejectsWithCode(client.putShard({ orders, url: again.url, ticket: ticket(secondKey, again, s2), shardId: s2.id, data: s2.data }), 'UNTRUSTED_ISSUER')
+  await client.putShard({ orders, url: again.url, ticket: ticket(firstKey, again, s2), shardId: s2.id, data: s2.data })
   const count = meta.heartbeats.length
   await waitFor(() => meta.heartbeats.length > count, 5_000, 'heartbeats keep being sent')
   assert.ok(meta.heartbeats.at(-1)!.seq > lastSeq, 'seq keeps increasing across restarts')
@@ -186,8 +189,8 @@ test('no meta addresses: trust on first use, pinned in meta.json, a different me
   const third = await startNode(t, meta, { dataDir, heartbeatIntervalMs: 20 })
   await waitFor(() => existsSync(join(dataDir, 'meta.json')), 5_000, 'a new pin')
   const s3 = makeShard(4000, 6)
-  await client.putShard({ url: third.url, ticket: ticket(secondKey, third, s3), shardId: s3.id, data: s3.data })
-  await rejectsWithCode(client.putShard({ url: third.url, ticket: ticket(firstKey, third, makeShard(10, 7)), shardId: makeShard(10, 7).id, data: makeShard(10, 7).data }), 'UNTRUSTED_ISSUER')
+  await client.putShard({ orders, url: third.url, ticket: ticket(secondKey, third, s3), shardId: s3.id, data: s3.data })
+  await rejectsWithCode(client.putShard({ orders, url: third.url, ticket: ticket(firstKey, third, makeShard(10, 7)), shardId: makeShard(10, 7).id, data: makeShard(10, 7).data }), 'UNTRUSTED_ISSUER')
 })
 
 test('stop() is idempotent and a node starts while the meta node is unreachable', async (t) => {

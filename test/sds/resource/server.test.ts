@@ -10,6 +10,9 @@ import { issueTicket, encodeTicketHeader } from '../../../src/sds/protocol/ticke
 import { DOMAIN, verifyNodeSigned } from '../../../src/sds/protocol/signing.ts'
 import { TICKET_HEADER, type SignedTicket } from '../../../src/sds/protocol/messages.ts'
 import { ResourceClient } from '../../../src/sds/protocol/resource-client.ts'
+import { ORDER_HEADER, OrderSigner, encodeOrderHeader, signOrder } from '../../../src/sds/protocol/orders.ts'
+import { OrderStore } from '../../../src/sds/resource/order-store.ts'
+import { OrderBook } from '../../../src/sds/resource/orders.ts'
 import { closeDefaultDispatcher, defaultDispatcher } from '../../../src/sds/protocol/http.ts'
 import { SHARD_HEADERS, type ResourceNodeInfo } from '../../../src/sds/protocol/api.ts'
 import { startResourceNode, type ResourceNodeOptions } from '../../../src/sds/resource/index.ts'
@@ -27,6 +30,9 @@ const meta = NodeKey.generate(seededRandom(11))
 const stranger = NodeKey.generate(seededRandom(12))
 const wallet = WalletKey.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about')
 const client = new ResourceClient()
+/** Orders (Proof of Traffic): tickets name this key; the client signs with `orders`, raw requests with orderFor(). */
+const orderKey = NodeKey.generate(seededRandom(13))
+const orders = new OrderSigner(orderKey)
 
 after(() => closeDefaultDispatcher())
 
@@ -43,10 +49,21 @@ async function startNode(t: TestContext, over: Partial<ResourceNodeOptions> = {}
 }
 
 function ticketFor(node: { address: string }, shard: { id: string; data: Uint8Array }, over: Partial<Parameters<typeof issueTicket>[0]> = {}): SignedTicket {
-  return issueTicket({ key: meta, chainId, op: 'put', node: node.address, shard: shard.id, size: shard.data.length, payer: wallet.address, context: 'upload-1', now: Date.now(), ...over })
+  return issueTicket({ key: meta, chainId, op: 'put', node: node.address, shard: shard.id, size: shard.data.length, payer: wallet.address, context: 'upload-1', orderKey: orders.publicKey, now: Date.now(), ...over })
 }
 
+/** An order header for the whole of a ticket's limit. */
+function orderFor(ticketHeader: string): string {
+  const ticket = (JSON.parse(Buffer.from(ticketHeader, 'base64url').toString('utf8')) as SignedTicket).payload
+  return encodeOrderHeader(signOrder(orderKey, { v: 1, chainId: ticket.chainId, serial: ticket.serial, bytes: ticket.size, signedAt: Date.now() }))
+}
+
+/** A request as given; a decodable ticket header without an order gets one for the ticket's whole limit. */
 async function raw(url: string, method: 'GET' | 'PUT' | 'HEAD' | 'DELETE' | 'POST', headers: Record<string, string> = {}, body?: Uint8Array) {
+  const ticket = headers[TICKET_HEADER]
+  if (ticket !== undefined && headers[ORDER_HEADER] === undefined) {
+    try { headers = { ...headers, [ORDER_HEADER]: orderFor(ticket) } } catch { /* not a ticket: sent as is */ }
+  }
   const res = await request(url, { method, headers, body, dispatcher: defaultDispatcher() })
   const bytes = Buffer.from(await res.body.arrayBuffer())
   let json: { error?: { code: string } } | undefined
@@ -62,7 +79,7 @@ test('ResourceClient against the node: PUT with receipt, full GET, unaligned and
   const { node, dataDir } = await startNode(t)
   const shard = makeShard(4 * C + 1234, 1)
   const putTicket = ticketFor(node, shard)
-  const receipt = await client.putShard({ url: node.url, ticket: putTicket, shardId: shard.id, data: shard.data })
+  const receipt = await client.putShard({ orders, url: node.url, ticket: putTicket, shardId: shard.id, data: shard.data })
   const r = verifyNodeSigned(DOMAIN.receipt, receipt, { chainId, now: Date.now(), trustedSigners: new Set([node.address]) })
   assert.equal(r.shard, shard.id)
   assert.equal(r.size, shard.data.length)
@@ -71,11 +88,11 @@ test('ResourceClient against the node: PUT with receipt, full GET, unaligned and
   assert.ok(r.expiresAt >= r.storedAt + TICKET_TTL_MS)
   assert.equal(stored(dataDir).shards.length, 1)
 
-  const get = ticketFor(node, shard, { op: 'get' })
-  const whole = await client.getShard({ url: node.url, ticket: get, shardId: shard.id, shardSize: shard.data.length })
+  // A GET limit covers the shard once: each read gets its own.
+  const whole = await client.getShard({ orders, url: node.url, ticket: ticketFor(node, shard, { op: 'get' }), shardId: shard.id, shardSize: shard.data.length })
   assert.ok(Buffer.from(whole).equals(shard.data))
   for (const [offset, length] of [[1000, 5000], [C - 100, 300], [C + 7, 2 * C + 11], [4 * C, 1234], [0, 1]]) {
-    const part = await client.getShard({ url: node.url, ticket: get, shardId: shard.id, shardSize: shard.data.length, offset, length })
+    const part = await client.getShard({ orders, url: node.url, ticket: ticketFor(node, shard, { op: 'get' }), shardId: shard.id, shardSize: shard.data.length, offset, length })
     assert.ok(Buffer.from(part).equals(shard.data.subarray(offset, offset + length)), `range ${offset}+${length}`)
   }
 
@@ -119,7 +136,7 @@ test('PUT without a valid ticket for this node, shard and op is refused and stor
   }
   assert.deepEqual(stored(dataDir), { shards: [], tmp: [] })
   // The same connection pool still works afterwards (refused bodies were drained).
-  await client.putShard({ url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data })
+  await client.putShard({ orders, url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data })
 })
 
 test('PUT bodies that do not match the ticket or the id are refused: HASH_MISMATCH, SIZE_MISMATCH', async (t) => {
@@ -127,7 +144,7 @@ test('PUT bodies that do not match the ticket or the id are refused: HASH_MISMAT
   const shard = makeShard(2 * C + 5, 4)
   const tampered = shard.data.slice()
   tampered[C + 3] ^= 0xff
-  await rejectsWithCode(client.putShard({ url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: tampered }), 'HASH_MISMATCH')
+  await rejectsWithCode(client.putShard({ orders, url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: tampered }), 'HASH_MISMATCH')
   // Content-Length differs from the ticket's size.
   const short = await raw(`${node.url}/v1/shards/${shard.id}`, 'PUT', { [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, shard)) }, shard.data.subarray(0, C))
   assert.equal(short.code, 'SIZE_MISMATCH')
@@ -154,12 +171,13 @@ test('PUT without Content-Length (chunked) is a BAD_REQUEST', async (t) => {
 test('GET and HEAD: tickets, ranges, 416, headers', async (t) => {
   const { node } = await startNode(t)
   const shard = makeShard(3 * C + 100, 6)
-  await client.putShard({ url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data })
+  await client.putShard({ orders, url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data })
   const url = `${node.url}/v1/shards/${shard.id}`
   const size = shard.data.length
-  const get = { [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, shard, { op: 'get' })) }
+  // A GET limit covers the shard once: every request gets its own.
+  const get = () => ({ [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, shard, { op: 'get' })) })
 
-  const full = await raw(url, 'GET', get)
+  const full = await raw(url, 'GET', get())
   assert.equal(full.status, 200)
   assert.ok(full.bytes.equals(shard.data))
   assert.equal(full.headers['content-length'], String(size))
@@ -177,7 +195,7 @@ test('GET and HEAD: tickets, ranges, 416, headers', async (t) => {
     [`bytes=-${size + 5}`, 0, size],
   ]
   for (const [range, a, b] of ranges) {
-    const res = await raw(url, 'GET', { ...get, range })
+    const res = await raw(url, 'GET', { ...get(), range })
     assert.equal(res.status, 206, range)
     assert.equal(res.headers['content-range'], `bytes ${a}-${b - 1}/${size}`)
     assert.equal(res.headers['content-length'], String(b - a))
@@ -185,24 +203,24 @@ test('GET and HEAD: tickets, ranges, 416, headers', async (t) => {
     assert.ok(res.bytes.equals(shard.data.subarray(a, b)), range)
   }
   for (const range of [`bytes=${size}-`, `bytes=${size + 10}-${size + 20}`, 'bytes=-0']) {
-    const res = await raw(url, 'GET', { ...get, range })
+    const res = await raw(url, 'GET', { ...get(), range })
     assert.equal(res.status, 416, range)
     assert.equal(res.code, 'RANGE_NOT_SATISFIABLE')
     assert.equal(res.headers['content-range'], `bytes */${size}`)
   }
   // Ranges we do not serve as ranges are ignored (RFC 9110): the whole shard.
   for (const range of ['bytes=5-2', 'items=0-5', 'bytes=0-1,5-6', 'bytes=x-y']) {
-    const res = await raw(url, 'GET', { ...get, range })
+    const res = await raw(url, 'GET', { ...get(), range })
     assert.equal(res.status, 200, range)
     assert.equal(res.bytes.length, size)
   }
 
-  const head = await raw(url, 'HEAD', { ...get, range: 'bytes=10-19' })
+  const head = await raw(url, 'HEAD', { ...get(), range: 'bytes=10-19' })
   assert.equal(head.status, 206)
   assert.equal(head.bytes.length, 0)
   assert.equal(head.headers['content-length'], '10')
   assert.equal(head.headers[SHARD_HEADERS.chunkHashes], full.headers[SHARD_HEADERS.chunkHashes])
-  const headFull = await raw(url, 'HEAD', get)
+  const headFull = await raw(url, 'HEAD', get())
   assert.equal(headFull.status, 200)
   assert.equal(headFull.headers['content-length'], String(size))
 
@@ -214,11 +232,11 @@ test('GET and HEAD: tickets, ranges, 416, headers', async (t) => {
   const notFound = await raw(`${node.url}/v1/shards/${missing.id}`, 'GET', { [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, missing, { op: 'get' })) })
   assert.equal(notFound.status, 404)
   assert.equal(notFound.code, 'SHARD_NOT_FOUND')
-  const bad = await raw(`${node.url}/v1/shards/${shard.id.toUpperCase()}`, 'GET', get)
+  const bad = await raw(`${node.url}/v1/shards/${shard.id.toUpperCase()}`, 'GET', get())
   assert.equal(bad.status, 400)
   assert.equal(bad.code, 'BAD_REQUEST')
   assert.equal((await raw(`${node.url}/v1/shards/abc`, 'GET')).code, 'BAD_REQUEST')
-  const del = await raw(url, 'DELETE', get)
+  const del = await raw(url, 'DELETE', get())
   assert.equal(del.status, 405)
   assert.equal(del.code, 'METHOD_NOT_ALLOWED')
   assert.equal((await raw(`${node.url}/v1/info`, 'POST')).status, 405)
@@ -232,7 +250,7 @@ test('507 INSUFFICIENT_STORAGE when the configured capacity is too small; nothin
   const { node, dataDir } = await startNode(t, { capacityBytes: shardFileBytes(size) + 100 })
   const a = makeShard(size, 8)
   const b = makeShard(size, 9)
-  await client.putShard({ url: node.url, ticket: ticketFor(node, a), shardId: a.id, data: a.data })
+  await client.putShard({ orders, url: node.url, ticket: ticketFor(node, a), shardId: a.id, data: a.data })
   const res = await raw(`${node.url}/v1/shards/${b.id}`, 'PUT', { [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, b)) }, b.data)
   assert.equal(res.status, 507)
   assert.equal(res.code, 'INSUFFICIENT_STORAGE')
@@ -241,14 +259,15 @@ test('507 INSUFFICIENT_STORAGE when the configured capacity is too small; nothin
   const info = (await raw(`${node.url}/v1/info`, 'GET')).json as unknown as ResourceNodeInfo
   assert.equal(info.freeBytes, 100)
   // Re-putting what is already stored needs no room.
-  await client.putShard({ url: node.url, ticket: ticketFor(node, a), shardId: a.id, data: a.data })
+  await client.putShard({ orders, url: node.url, ticket: ticketFor(node, a), shardId: a.id, data: a.data })
 })
 
 test('a client that aborts mid-upload leaves no temp file and no shard', async (t) => {
   const { node, dataDir } = await startNode(t)
   const shard = makeShard(512 * 1024, 10)
   const socket = await openSocket(node.url)
-  socket.write(`PUT /v1/shards/${shard.id} HTTP/1.1\r\nHost: x\r\n${TICKET_HEADER}: ${encodeTicketHeader(ticketFor(node, shard))}\r\nContent-Length: ${shard.data.length}\r\n\r\n`)
+  const ticket = encodeTicketHeader(ticketFor(node, shard))
+  socket.write(`PUT /v1/shards/${shard.id} HTTP/1.1\r\nHost: x\r\n${TICKET_HEADER}: ${ticket}\r\n${ORDER_HEADER}: ${orderFor(ticket)}\r\nContent-Length: ${shard.data.length}\r\n\r\n`)
   socket.write(shard.data.subarray(0, 200_000))
   await waitFor(() => stored(dataDir).tmp.length === 1, 5_000, 'the upload to start')
   socket.destroy()
@@ -256,14 +275,14 @@ test('a client that aborts mid-upload leaves no temp file and no shard', async (
   assert.deepEqual(stored(dataDir), { shards: [], tmp: [] })
   await waitFor(async () => ((await client.info(node.url)).load === 0), 5_000, 'load to drop')
   // The same shard uploads fine afterwards.
-  await client.putShard({ url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data })
+  await client.putShard({ orders, url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data })
   assert.equal(stored(dataDir).shards.length, 1)
 })
 
 test('Expect: 100-continue gets the interim answer only when the upload is accepted', async (t) => {
   const { node } = await startNode(t)
   const shard = makeShard(3000, 13)
-  const head = (ticket: string) => `PUT /v1/shards/${shard.id} HTTP/1.1\r\nHost: x\r\n${TICKET_HEADER}: ${ticket}\r\nContent-Length: ${shard.data.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`
+  const head = (ticket: string) => `PUT /v1/shards/${shard.id} HTTP/1.1\r\nHost: x\r\n${TICKET_HEADER}: ${ticket}\r\n${ticket === 'garbage' ? '' : `${ORDER_HEADER}: ${orderFor(ticket)}\r\n`}Content-Length: ${shard.data.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`
   const refused = await rawHttp(node.url, [head('garbage')])
   assert.match(refused, /^HTTP\/1\.1 401/)
   assert.doesNotMatch(refused, /100 Continue/)
@@ -282,21 +301,26 @@ test('uploads beyond the concurrency limit get 503 NODE_UNAVAILABLE', async (t) 
   const key = NodeKey.generate(seededRandom(21))
   const store = new ShardStore({ dataDir, fsync: false })
   await store.start()
-  const server = new ResourceServer({ store, key, chainId, trust: { issuers: new Set([meta.address]) }, clock: systemClock, logger: silentLogger, maxConcurrentWrites: 1 })
+  const orderStore = OrderStore.open(join(dataDir, 'orders'))
+  t.after(() => orderStore.close())
+  const server = new ResourceServer({
+    store, key, chainId, trust: { issuers: new Set([meta.address]) }, orders: new OrderBook({ store: orderStore, chainId }), clock: systemClock, logger: silentLogger, maxConcurrentWrites: 1,
+  })
   const url = await server.listen('127.0.0.1', 0)
   t.after(() => server.close())
   const slow = makeShard(300_000, 14)
   const fast = makeShard(1000, 15)
   const socket = await openSocket(url)
-  socket.write(`PUT /v1/shards/${slow.id} HTTP/1.1\r\nHost: x\r\n${TICKET_HEADER}: ${encodeTicketHeader(ticketFor(key, slow))}\r\nContent-Length: ${slow.data.length}\r\n\r\n`)
+  const slowTicket = encodeTicketHeader(ticketFor(key, slow))
+  socket.write(`PUT /v1/shards/${slow.id} HTTP/1.1\r\nHost: x\r\n${TICKET_HEADER}: ${slowTicket}\r\n${ORDER_HEADER}: ${orderFor(slowTicket)}\r\nContent-Length: ${slow.data.length}\r\n\r\n`)
   socket.write(slow.data.subarray(0, 1000))
   await waitFor(() => server.load === 1, 5_000, 'the slow upload to start')
-  await rejectsWithCode(client.putShard({ url, ticket: ticketFor(key, fast), shardId: fast.id, data: fast.data }), 'NODE_UNAVAILABLE')
+  await rejectsWithCode(client.putShard({ orders, url, ticket: ticketFor(key, fast), shardId: fast.id, data: fast.data }), 'NODE_UNAVAILABLE')
   const chunks: Buffer[] = []
   socket.on('data', (d: Buffer) => chunks.push(d))
   socket.write(slow.data.subarray(1000))
   await waitFor(() => Buffer.concat(chunks).toString().includes('201 Created'), 5_000, 'the slow upload to finish')
-  await client.putShard({ url, ticket: ticketFor(key, fast), shardId: fast.id, data: fast.data })
+  await client.putShard({ orders, url, ticket: ticketFor(key, fast), shardId: fast.id, data: fast.data })
   assert.equal(store.shardCount, 2)
   socket.destroy()
 })
@@ -305,7 +329,7 @@ test('a corrupt shard is never served: JSON 500 before headers, a cut connection
   const { node, dataDir } = await startNode(t)
   const first = makeShard(2 * C, 16)
   const later = makeShard(3 * C, 17)
-  for (const s of [first, later]) await client.putShard({ url: node.url, ticket: ticketFor(node, s), shardId: s.id, data: s.data })
+  for (const s of [first, later]) await client.putShard({ orders, url: node.url, ticket: ticketFor(node, s), shardId: s.id, data: s.data })
   const path = (id: string) => join(dataDir, 'shards', id.slice(0, 2), id.slice(2, 4), id)
   flipByte(path(first.id), shardHeaderBytes(first.data.length) + 5)
   flipByte(path(later.id), shardHeaderBytes(later.data.length) + 2 * C + 5)
@@ -316,7 +340,7 @@ test('a corrupt shard is never served: JSON 500 before headers, a cut connection
 
   // Headers went out with chunk 0; chunk 2 is bad: the connection is cut, the client sees an error, never the bad bytes.
   const getLater = ticketFor(node, later, { op: 'get' })
-  await assert.rejects(client.getShard({ url: node.url, ticket: getLater, shardId: later.id, shardSize: later.data.length }), (e) => isStratosError(e))
+  await assert.rejects(client.getShard({ orders, url: node.url, ticket: getLater, shardId: later.id, shardSize: later.data.length }), (e) => isStratosError(e))
   const gone = await raw(`${node.url}/v1/shards/${later.id}`, 'GET', { [TICKET_HEADER]: encodeTicketHeader(getLater) })
   assert.equal(gone.code, 'SHARD_NOT_FOUND')
   assert.deepEqual(listFiles(join(dataDir, 'corrupt')).sort(), [first.id, later.id].sort())

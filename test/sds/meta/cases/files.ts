@@ -4,7 +4,7 @@ import { toBase64Url } from '../../../../src/crypto/hash.ts'
 import { MAX_READ_SEGMENTS } from '../../../../src/sds/protocol/api.ts'
 import { encodeTicketHeader, verifyTicket } from '../../../../src/sds/protocol/ticket.ts'
 import {
-  chainId, expectCode, heartbeatAll, makeDag, planUpload, signCommit, signDelete, startHarness, uploadFile, walletA, walletB,
+  chainId, expectCode, heartbeatAll, makeDag, planUpload, signCommit, signDelete, startHarness, uploadFile, walletA, walletB, ORDER_KEY,
 } from '../helpers.ts'
 
 function pendingDeletes(deletes: Map<string, string[]>): string[] {
@@ -76,7 +76,7 @@ test('read: GET tickets per shard for the asked segments, capped, checked by the
   const h = await startHarness({ nodes: 6 })
   try {
     const { file } = await uploadFile(h, walletA, { size: 3 * 1024 + 5, segmentSize: 1024 })
-    const r = await h.client.read(file.cid, { from: 1, to: 3 })
+    const r = await h.client.read(file.cid, { orderKey: ORDER_KEY, from: 1, to: 3 })
     assert.equal(r.from, 1)
     assert.equal(r.to, 3)
     assert.equal(r.tickets.length, 2)
@@ -93,20 +93,20 @@ test('read: GET tickets per shard for the asked segments, capped, checked by the
         assert.equal(checked.context, file.cid)
       })
     }
-    const all = await h.client.read(file.cid)
+    const all = await h.client.read(file.cid, { orderKey: ORDER_KEY })
     assert.deepEqual([all.from, all.to, all.tickets.length], [0, 4, 4])
-    assert.equal((await h.client.read(file.cid, { from: 4 })).tickets.length, 0)
-    await expectCode(h.client.read(file.cid, { from: 5 }), 'RANGE_NOT_SATISFIABLE')
-    await expectCode(h.client.read(file.cid, { from: 2, to: 1 }), 'RANGE_NOT_SATISFIABLE')
-    await expectCode(h.client.read(file.cid, { to: 9 }), 'RANGE_NOT_SATISFIABLE')
-    await expectCode(h.client.read(makeDag(1234).cid), 'FILE_NOT_FOUND')
-    await expectCode(h.client.read('Qm-not-a-cid'), 'INVALID_CID')
+    assert.equal((await h.client.read(file.cid, { orderKey: ORDER_KEY, from: 4 })).tickets.length, 0)
+    await expectCode(h.client.read(file.cid, { orderKey: ORDER_KEY, from: 5 }), 'RANGE_NOT_SATISFIABLE')
+    await expectCode(h.client.read(file.cid, { orderKey: ORDER_KEY, from: 2, to: 1 }), 'RANGE_NOT_SATISFIABLE')
+    await expectCode(h.client.read(file.cid, { orderKey: ORDER_KEY, to: 9 }), 'RANGE_NOT_SATISFIABLE')
+    await expectCode(h.client.read(makeDag(1234).cid, { orderKey: ORDER_KEY }), 'FILE_NOT_FOUND')
+    await expectCode(h.client.read('Qm-not-a-cid', { orderKey: ORDER_KEY }), 'INVALID_CID')
 
     // More segments than one read may cover: capped at MAX_READ_SEGMENTS.
     const big = await uploadFile(h, walletA, { size: (MAX_READ_SEGMENTS + 2) * 8, segmentSize: 8, k: 1, m: 1, seed: 3 })
-    const capped = await h.client.read(big.file.cid)
+    const capped = await h.client.read(big.file.cid, { orderKey: ORDER_KEY })
     assert.deepEqual([capped.from, capped.to, capped.tickets.length], [0, MAX_READ_SEGMENTS, MAX_READ_SEGMENTS])
-    assert.equal((await h.client.read(big.file.cid, { from: 2 })).to, MAX_READ_SEGMENTS + 2)
+    assert.equal((await h.client.read(big.file.cid, { orderKey: ORDER_KEY, from: 2 })).to, MAX_READ_SEGMENTS + 2)
     // A node that stopped heartbeating shows as offline in the record.
     h.clock.advance(6_000)
     const nodes = (await h.client.file(file.cid)).nodes

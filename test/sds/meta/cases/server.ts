@@ -7,7 +7,7 @@ import * as Digest from 'multiformats/hashes/digest'
 import { sha256 } from '../../../../src/crypto/hash.ts'
 import { ERROR_CODES } from '../../../../src/errors.ts'
 import { MAX_JSON_BODY_BYTES } from '../../../../src/limits.ts'
-import { expectCode, shardIds, signCreate, startHarness, uploadFile, walletA } from '../helpers.ts'
+import { expectCode, shardIds, signCreate, startHarness, uploadFile, walletA, ORDER_KEY } from '../helpers.ts'
 
 async function raw(url: string, method: string, body?: string, headers: Record<string, string> = {}) {
   const res = await request(url, { method: method as 'GET', body, headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers } })
@@ -62,9 +62,10 @@ test('validation: malformed JSON, schema violations, bad ids and CIDs are 400-cl
     assertError(await raw(`${u}/v1/files?limit=abc`, 'GET'), 'BAD_REQUEST')
     assertError(await raw(`${u}/v1/files/QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH/read`, 'POST', JSON.stringify({ from: 'x' })), 'BAD_REQUEST')
     assertError(await raw(`${u}/v1/uploads/${'ab'.repeat(16)}/commit`, 'POST', JSON.stringify({ request: {}, dagBlocks: ['!!'], receipts: [] })), 'BAD_REQUEST')
-    // A read with no body at all is a read of the default range.
+    // A read must name the reader's order key (the key its GET tickets bind); with only that, it reads the default range.
     const { file } = await uploadFile(h, walletA, { size: 100 })
-    const r = await raw(`${u}/v1/files/${file.cid}/read`, 'POST')
+    assertError(await raw(`${u}/v1/files/${file.cid}/read`, 'POST'), 'BAD_REQUEST')
+    const r = await raw(`${u}/v1/files/${file.cid}/read`, 'POST', JSON.stringify({ orderKey: ORDER_KEY }))
     assert.equal(r.status, 200)
     assert.equal(r.body.tickets.length, 1)
     // Unknown upload through the typed client.

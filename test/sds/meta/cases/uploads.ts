@@ -8,7 +8,7 @@ import { shardSizeFor } from '../../../../src/sds/protocol/shard.ts'
 import { signAsWallet } from '../../../../src/sds/protocol/signing.ts'
 import {
   TestNode, chainId, expectCode, heartbeatAll, makeDag, planUpload, shardIds, signCommit, signCreate, signDelete, startHarness,
-  uploadFile, waitFor, walletA, walletB, type Harness,
+  uploadFile, waitFor, walletA, walletB, type Harness, ORDER_KEY,
 } from '../helpers.ts'
 
 async function codeOf(p: Promise<unknown>): Promise<{ code: string; details: Record<string, unknown> | undefined }> {
@@ -161,12 +161,12 @@ test('dedup: the same CID committed by two owners is stored once; the second upl
   try {
     const a = await uploadFile(h, walletA, { size: 1500, seed: 5 })
     assert.deepEqual(pendingDeletes(await heartbeatAll(h)), [])
-    assert.deepEqual((await h.client.read(a.file.cid)).file.owners, [walletA.address]) // now cached for reads
+    assert.deepEqual((await h.client.read(a.file.cid, { orderKey: ORDER_KEY })).file.owners, [walletA.address]) // now cached for reads
     const b = await uploadFile(h, walletB, { size: 1500, seed: 5 })
     assert.equal(b.file.cid, a.file.cid)
     assert.deepEqual(b.file.owners, [walletA.address, walletB.address])
-    assert.deepEqual((await h.client.read(a.file.cid)).file.owners, [walletA.address, walletB.address])
-    assert.equal((await h.client.read(a.file.cid)).tickets[0][0].payload.payer, walletA.address)
+    assert.deepEqual((await h.client.read(a.file.cid, { orderKey: ORDER_KEY })).file.owners, [walletA.address, walletB.address])
+    assert.equal((await h.client.read(a.file.cid, { orderKey: ORDER_KEY })).tickets[0][0].payload.payer, walletA.address)
     assert.deepEqual(b.file.segments, a.file.segments)
     assert.equal((await h.client.status()).totals.files, 1)
     assert.equal((await h.client.listFiles({ owner: walletB.address })).files.length, 1)
@@ -181,7 +181,7 @@ test('dedup: the same CID committed by two owners is stored once; the second upl
     assert.deepEqual(r1, { deleted: true, remainingOwners: 1 })
     assert.deepEqual((await h.client.file(a.file.cid)).owners, [walletB.address])
     // The first owner pays for reads; that is B now.
-    assert.equal((await h.client.read(a.file.cid)).tickets[0][0].payload.payer, walletB.address)
+    assert.equal((await h.client.read(a.file.cid, { orderKey: ORDER_KEY })).tickets[0][0].payload.payer, walletB.address)
     assert.deepEqual(pendingDeletes(await heartbeatAll(h)), [])
     await h.client.deleteFile(a.file.cid, signDelete(h, walletB, a.file.cid))
     const aShards = a.file.segments.flatMap((s) => s.shards.map((x) => `${x.node}/${x.id}`)).sort()
@@ -337,7 +337,7 @@ test('commit checks: layout, DAG blocks, CIDs, directories and empty files', asy
     const emptyCid = 'QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH'
     const ef = await commit(h, empty.uploadId, { cid: emptyCid, size: 0, receipts: [] })
     assert.deepEqual(ef.segments, [])
-    assert.deepEqual((await h.client.read(emptyCid)).tickets, [])
+    assert.deepEqual((await h.client.read(emptyCid, { orderKey: ORDER_KEY })).tickets, [])
 
     // Directory: its children must already be stored.
     const child = makeDag(40, { leaves: 1 })

@@ -1,0 +1,167 @@
+/**
+ * Settlement: resource nodes hand in (order limit, highest order) pairs — POST /v1/orders/settle — and the meta node
+ * decides, per item, whether the node is paid for those bytes.
+ *
+ * A batch is NodeSigned (DOMAIN.settleOrders) by the resource node; a bad batch signature, wrong chain or a batch
+ * past its expiry fails the whole request (nothing is paid). Each item is accepted only when:
+ *   - the ticket is signed by THIS meta node (expired tickets are fine: orders are settled after the transfer),
+ *     for the same chain, and names the batch's node (TICKET_INVALID / UNTRUSTED_ISSUER / TICKET_WRONG_NODE);
+ *   - settlement comes at most ORDER_SETTLE_WINDOW_MS after the limit expired (TICKET_EXPIRED);
+ *   - the order is signed by the limit's orderKey, same serial and chain, at most the limit's bytes, signed before
+ *     the limit expired (verifyOrder: ORDER_INVALID / ORDER_LIMIT_EXCEEDED);
+ *   - the serial was never settled before, here or earlier in the batch (REPLAYED_NONCE; remembered durably in LMDB
+ *     until the settle window has passed, after which the window check refuses it anyway);
+ *   - the node really held the shard (SHARD_NOT_FOUND otherwise): a PUT counts once the upload committed that
+ *     placement into a file (while the upload is still open the item gets no result and the node sends it again
+ *     later; a placement that was replaced, aborted or deduplicated is never paid); a GET counts when the index
+ *     has (or, with a delete pending, had) the shard at that node.
+ * Accepted bytes are credited, in the same LMDB transaction that marks the serial settled, to (current chain epoch,
+ * node, payer), to the node's total and to (file, epoch, op) — see pot-store.ts; the epoch's volume report
+ * (reports.ts) is built from those credits. Without a chain, credits go to epoch 0 and are never reported.
+ */
+import type { NodeKey } from '../../../crypto/node-key.ts'
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
+import { StratosError, throwIfAborted, toStratosError } from '../../../errors.ts'
+import { CLOCK_SKEW_MS, ORDER_SETTLE_WINDOW_MS } from '../../../limits.ts'
+import type { Clock, Logger } from '../../../util/components.ts'
+import type { SettleOrdersBody, SettleOrdersResponse } from '../../protocol/api.ts'
+import type { Ticket } from '../../protocol/messages.ts'
+import { verifyOrder } from '../../protocol/orders.ts'
+import { DOMAIN, verifyNodeSigned } from '../../protocol/signing.ts'
+import type { ChainLink } from '../chain-link.ts'
+import { canonicalCid } from '../cid.ts'
+import type { MetaStore } from '../store.ts'
+import type { OzoneGuard } from './ozone-guard.ts'
+import { addCredit, committedPut } from './pot-store.ts'
+
+/** Items verified (two ed25519 signatures each) between two yields to the event loop. */
+const VERIFY_PER_YIELD = 64
+
+export interface SettlementOptions {
+  store: MetaStore
+  /** This meta node's key: only its tickets are settled here. */
+  key: NodeKey
+  chainId: string
+  chain?: Pick<ChainLink, 'epoch' | 'synced'>
+  guard?: OzoneGuard
+  clock: Clock
+  logger: Logger
+  settleWindowMs?: number
+}
+
+type Result = SettleOrdersResponse['results'][number]
+
+interface Checked {
+  index: number
+  ticket: Ticket
+  bytes: number
+}
+
+export class Settlement {
+  readonly #o: SettlementOptions
+  readonly #trusted: ReadonlySet<string>
+  readonly #window: number
+
+  constructor(options: SettlementOptions) {
+    this.#o = options
+    this.#trusted = new Set([options.key.address])
+    this.#window = options.settleWindowMs ?? ORDER_SETTLE_WINDOW_MS
+  }
+
+  async settle(body: SettleOrdersBody, signal?: AbortSignal): Promise<SettleOrdersResponse> {
+    const { chainId, clock, chain } = this.#o
+    const batch = verifyNodeSigned(DOMAIN.settleOrders, body, { chainId, now: clock.now() })
+    if (batch.node !== body.signer) throw new StratosError('INVALID_SIGNATURE', `a settlement batch for ${batch.node} must be signed by that node`, { node: batch.node, signer: body.signer })
+    if (chain && !chain.synced) throw new StratosError('NODE_UNAVAILABLE', 'the meta node has not synced with the chain yet; settle again shortly')
+
+    const results: (Result | undefined)[] = new Array(batch.items.length)
+    const checked: Checked[] = []
+    const seen = new Set<string>()
+    for (let i = 0; i < batch.items.length; i++) {
+      if (i > 0 && i % VERIFY_PER_YIELD === 0) {
+        await yieldToEventLoop()
+        throwIfAborted(signal)
+      }
+      const item = batch.items[i]
+      const serial = item.order.payload.serial
+      try {
+        const ticket = this.#checkItem(batch.node, item.ticket, item.order)
+        if (seen.has(ticket.serial)) throw new StratosError('REPLAYED_NONCE', 'serial appears twice in the batch')
+        seen.add(ticket.serial)
+        checked.push({ index: i, ticket, bytes: item.order.payload.bytes })
+      } catch (e) {
+        results[i] = { serial, status: 'rejected', code: toStratosError(e).code }
+      }
+    }
+
+    const accepted: Checked[] = []
+    if (checked.length > 0) {
+      await this.#o.store.write(() => {
+        for (const c of checked) {
+          const r = this.#apply(batch.node, c)
+          if (r === undefined) continue // PUT of an upload still open: ask again later
+          results[c.index] = r
+          if (r.status === 'accepted') accepted.push(c)
+        }
+      })
+    }
+    for (const c of accepted) this.#o.guard?.settled(c.ticket.payer, c.ticket.size, c.ticket.expiresAt, c.bytes)
+    const out = results.filter((r): r is Result => r !== undefined)
+    const ok = accepted.length
+    if (ok < batch.items.length) {
+      this.#o.logger.info({ node: batch.node, items: batch.items.length, accepted: ok, rejected: out.length - ok, deferred: batch.items.length - out.length }, 'orders settled')
+    } else {
+      this.#o.logger.debug({ node: batch.node, accepted: ok }, 'orders settled')
+    }
+    return { results: out }
+  }
+
+  /** Stateless checks: ticket, order, window. Throws the item's rejection code. */
+  #checkItem(node: string, signedTicket: SettleOrdersBody['payload']['items'][number]['ticket'], order: SettleOrdersBody['payload']['items'][number]['order']): Ticket {
+    const now = this.#o.clock.now()
+    const { chainId } = this.#o
+    // Judge the ticket's freshness at its own expiry: settling happens after the transfer, often after expiry.
+    const ticket = verifyNodeSigned(DOMAIN.ticket, signedTicket, { chainId, now: Math.min(now, signedTicket.payload.expiresAt), trustedSigners: this.#trusted }, 'TICKET_INVALID')
+    if (ticket.node !== node) throw new StratosError('TICKET_WRONG_NODE', `limit is for node ${ticket.node}`)
+    if (now > ticket.expiresAt + CLOCK_SKEW_MS + this.#window) throw new StratosError('TICKET_EXPIRED', 'the limit expired longer ago than the settle window')
+    verifyOrder({ ticket, order, chainId })
+    return ticket
+  }
+
+  /** Inside the write transaction: replay and location checks, then the credits. undefined = defer. */
+  #apply(node: string, c: Checked): Result | undefined {
+    const { store } = this.#o
+    const t = c.ticket
+    const serial = t.serial
+    if (store.pot.get(['s', serial]) !== undefined) return { serial, status: 'rejected', code: 'REPLAYED_NONCE' }
+    let cid: string
+    if (t.op === 'put') {
+      const committed = committedPut(store, t.context, node, t.shard)
+      if (committed === undefined) {
+        if (store.sessions.get(t.context) !== undefined && store.sessionTickets.get([t.context, node, t.shard]) !== undefined) return undefined
+        return { serial, status: 'rejected', code: 'SHARD_NOT_FOUND' }
+      }
+      cid = committed
+    } else {
+      const key: [string, string] = [node, t.shard]
+      if (store.refs.get(key) === undefined && store.bad.get(key) === undefined && store.deletes.get(key) === undefined) {
+        return { serial, status: 'rejected', code: 'SHARD_NOT_FOUND' }
+      }
+      try {
+        cid = canonicalCid(t.context)
+      } catch {
+        cid = t.context
+      }
+    }
+    const keepUntil = t.expiresAt + CLOCK_SKEW_MS + this.#window + CLOCK_SKEW_MS
+    store.pot.putSync(['s', serial], keepUntil)
+    store.pot.putSync(['se', keepUntil, serial], true)
+    if (c.bytes > 0) {
+      const epoch = this.#o.chain?.epoch ?? 0
+      addCredit(store, ['t', epoch, node, t.payer], c.bytes)
+      addCredit(store, ['n', node], c.bytes)
+      addCredit(store, ['f', cid, epoch, t.op], c.bytes)
+    }
+    return { serial, status: 'accepted' }
+  }
+}
