@@ -21,8 +21,24 @@ export const ERROR_CODES = {
   TICKET_MISMATCH: { status: 403, exit: 3 },
   UNTRUSTED_ISSUER: { status: 403, exit: 3 },
   NOT_OWNER: { status: 403, exit: 3 },
+  // Proof of Traffic: a shard transfer without a valid signed order, or past its order limit.
+  ORDER_MISSING: { status: 401, exit: 3 },
+  ORDER_INVALID: { status: 403, exit: 3 },
+  ORDER_LIMIT_EXCEEDED: { status: 403, exit: 3 },
+  // Storage audits: a challenge or an answer that does not check out (wrong node or shard, stale nonce, forged
+  // chunk-hash list, chunk bytes that do not match).
+  AUDIT_INVALID: { status: 403, exit: 3 },
+  // The payer's prepaid traffic (ozone) does not cover the transfer; details name the shortfall.
+  INSUFFICIENT_OZONE: { status: 402, exit: 8 },
   // A keystore password that does not open the keystore (or a keystore altered since it was written).
   BAD_PASSWORD: { status: 401, exit: 3 },
+  // Share links: a link id nobody created, a link past its expiry or revoked by its owner, a password-protected link
+  // asked without a password (the gateway answers 401 with WWW-Authenticate: Basic), too many wrong passwords.
+  SHARE_NOT_FOUND: { status: 404, exit: 4 },
+  SHARE_EXPIRED: { status: 410, exit: 4 },
+  SHARE_REVOKED: { status: 410, exit: 4 },
+  PASSWORD_REQUIRED: { status: 401, exit: 3 },
+  TOO_MANY_ATTEMPTS: { status: 429, exit: 6 },
   NOT_FOUND: { status: 404, exit: 4 },
   FILE_NOT_FOUND: { status: 404, exit: 4 },
   SHARD_NOT_FOUND: { status: 404, exit: 4 },

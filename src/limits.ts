@@ -9,6 +9,8 @@ const MiB = 1024 * KiB
 // ---- Data layout -------------------------------------------------------------------
 /** Kubo's default chunk size for `ipfs add` (size-262144). */
 export const UNIXFS_CHUNK_BYTES = 256 * KiB
+/** Largest fixed chunk size `add --chunker=size-N` accepts (Kubo's chunker limit). */
+export const UNIXFS_MAX_CHUNK_BYTES = 1 * MiB
 /** Kubo's balanced layout width. */
 export const UNIXFS_MAX_LINKS = 174
 /** Kubo's HAMTShardingSize: a directory whose links (name + CID bytes) exceed this becomes a HAMT. */
@@ -76,6 +78,28 @@ export const SHARD_READ_BATCH_CHUNKS = 4
 export const STORE_SCAN_CONCURRENCY = 64
 /** Verified tickets a resource node remembers (by header) so reusing a ticket skips signature checks (~0.5 KiB each). */
 export const TICKET_CACHE_ENTRIES = 10_000
+/** Servers keep an idle keep-alive connection this long: longer than any of our clients keeps one (30 s), so the client closes first. */
+export const SERVER_KEEP_ALIVE_TIMEOUT_MS = 65_000
+/** How often a meta node re-reads the chain's height, epoch and resource node registry. */
+export const CHAIN_SYNC_INTERVAL_MS = 2_000
+/** How long a meta node trusts a wallet's ozone balance read from the chain before reading it again. */
+export const OZONE_CACHE_MS = 2_000
+/** Largest accepted x-stratos-order header (a signed order is ~300 bytes of base64url). */
+export const MAX_ORDER_HEADER_BYTES = 2_048
+/** Serials whose cumulative signed bytes a client's OrderSigner remembers (least recently used dropped). */
+export const ORDER_SIGNER_SERIALS = 100_000
+/** How often a resource node hands its settleable orders to the meta node (and once more at stop). */
+export const ORDER_SETTLE_INTERVAL_MS = 10_000
+/** A serial is settled once its limit expired, its order reached the limit's size, or it is older than this (so the highest order settles, not an early one). */
+export const ORDER_SETTLE_AFTER_MS = 60_000
+/** The meta node accepts an order this long after its limit expired, no later; a resource node drops unsettled orders past it. */
+export const ORDER_SETTLE_WINDOW_MS = 60 * 60_000
+/** A resource node's last settlement round when it stops waits at most this long for the meta node. */
+export const ORDER_SETTLE_STOP_TIMEOUT_MS = 3_000
+/** Most (ticket, order) pairs in one settlement request. */
+export const MAX_SETTLE_BATCH = 1_000
+/** Serials with an unsettled order a resource node keeps at most; transfers on new serials are refused with BUSY beyond it. */
+export const MAX_UNSETTLED_ORDERS = 200_000
 /** Verified chunk-hash lists a resource node keeps in memory (≤ 8 KiB each for 64 MiB shards; 1 KiB for 8 MiB): reads skip the header read. */
 export const CHUNK_LIST_CACHE_ENTRIES = 4_096
 /** A heartbeat's signature is valid this long (it is answered at once; the margin covers slow links and skew). */
@@ -103,6 +127,28 @@ export const CLIENT_READ_CACHE_TTL_MS = 30_000
 export const CLIENT_READ_CACHE_MARGIN_MS = 60_000
 /** Files whose read responses a client keeps (least recently used evicted). */
 export const CLIENT_READ_CACHE_FILES = 256
+
+// ---- DAG reader and gateway ------------------------------------------------------------
+/** Memory for file records and DAG blocks the DAG reader keeps (src/ipfs/dag.ts; least recently used evicted). */
+export const DAG_READER_CACHE_BYTES = 32 * MiB
+/** Record look-ups one directory listing runs at once (entry sizes come from the children's records). */
+export const DAG_LS_CONCURRENCY = 8
+/** Gateway hot-range cache: verified file bytes kept in memory (least recently used evicted). */
+export const GATEWAY_CACHE_MEMORY_BYTES = 256 * MiB
+/** Gateway hot-range cache: verified file bytes kept on disk under the gateway's data dir (LRU). */
+export const GATEWAY_CACHE_DISK_BYTES = 4 * 1024 * MiB
+/** The cache stores files in pieces of this size (a range read fetches and caches whole pieces); = the SDK's verification chunk. */
+export const GATEWAY_CACHE_PIECE_BYTES = 256 * KiB
+/** Pieces after the one being served that one gateway read keeps in flight (parallel SDK range reads). */
+export const GATEWAY_CACHE_FETCH_AHEAD_PIECES = 8
+/** Cache pieces being written to disk at once; pieces arriving beyond that stay in memory only (disk never slows a read). */
+export const GATEWAY_CACHE_DISK_WRITES_IN_FLIGHT = 4
+/** Largest request head the gateway reads (node:http maxHeaderSize); bigger heads get 431. */
+export const GATEWAY_MAX_HEADER_BYTES = 16 * KiB
+/** Sniffed content types the gateway remembers by CID (a file's first bytes are read once). */
+export const GATEWAY_TYPE_CACHE_ENTRIES = 10_000
+/** Directory entries one HTML listing shows (the rest are counted, not listed). */
+export const GATEWAY_LISTING_MAX_ENTRIES = 10_000
 
 // ---- CLI ------------------------------------------------------------------------------
 /** How long one GET /txs/:hash/wait long-poll of a tx command lasts (the validator caps it at 60 s). */
@@ -139,3 +185,136 @@ export const DEVNET_STOP_GRACE_MS = 5_000
 export const NODE_STOP_TIMEOUT_MS = 10_000
 /** A second SIGINT/SIGTERM sooner than this after the first is the same request relayed (npm and tsx forward signals to their child), not "stop now". */
 export const SIGNAL_REPEAT_WINDOW_MS = 1_000
+
+// ---- Share links ----------------------------------------------------------------------------
+/** Random bytes in a share link id (base64url): 128 bits, unguessable. */
+export const SHARE_ID_BYTES = 16
+/** scrypt cost of a share link's password hash (N, r, p): ~16 MiB and tens of ms per check, slowing guessing. */
+export const SHARE_SCRYPT_N = 16_384
+export const SHARE_SCRYPT_R = 8
+export const SHARE_SCRYPT_P = 1
+/** Bytes of a share password hash's random salt and of the derived key. */
+export const SHARE_SALT_BYTES = 16
+export const SHARE_HASH_BYTES = 32
+/** Longest share password accepted (UTF-8 bytes). */
+export const MAX_SHARE_PASSWORD_BYTES = 1_024
+/** Wrong passwords one link accepts per SHARE_PASSWORD_WINDOW_MS; then TOO_MANY_ATTEMPTS until the window ends. */
+export const SHARE_MAX_PASSWORD_FAILURES = 10
+export const SHARE_PASSWORD_WINDOW_MS = 15 * 60_000
+/** Links whose recent password failures the meta node tracks (oldest forgotten first). */
+export const SHARE_FAILURE_TRACKER_ENTRIES = 100_000
+/** Links whose last correct password the meta node remembers (as a sha256 in memory) so repeated reads skip scrypt. */
+export const SHARE_VERIFIED_CACHE_ENTRIES = 10_000
+/** Live (not revoked) share links one owner may have. */
+export const MAX_SHARES_PER_OWNER = 10_000
+
+// ---- IPFS RPC API (Kubo-compatible, src/ipfs/rpc) ------------------------------------------------
+/** Largest request head (request line + headers) the RPC API reads (node:http maxHeaderSize); bigger heads get 431. */
+export const RPC_MAX_HEADER_BYTES = 16 * KiB
+/** Largest header block of one multipart part of an `add` body (Content-Disposition, Content-Type, …). */
+export const RPC_MAX_PART_HEADER_BYTES = 16 * KiB
+/** Longest path (UTF-8 bytes, after URL-decoding) of one file or directory in an `add` body. */
+export const RPC_MAX_PATH_BYTES = 4 * KiB
+/** Most files and directories one `add` request may carry (the tree of names and CIDs is kept in memory). */
+export const RPC_MAX_ADD_ENTRIES = 100_000
+/** Largest body a command other than `add` accepts (they take their arguments in the query string). */
+export const RPC_MAX_SMALL_BODY_BYTES = 64 * KiB
+/** Most pins the API's pin set holds (the set is one JSON file, rewritten atomically on change). */
+export const RPC_MAX_PINS = 100_000
+/** Most records one `pin/rm` walks to find what to delete from the network (the unpinned DAG and every other pin's). */
+export const RPC_MAX_PIN_WALK_RECORDS = 100_000
+/** Bytes between two `"Bytes"` progress events of `add?progress=true` (Kubo's progressReaderIncrement). */
+export const RPC_PROGRESS_INTERVAL_BYTES = 256 * KiB
+
+// ---- Gateway ---------------------------------------------------------------------------------
+/** CIDs whose served-byte counters the gateway keeps for GET /api/v1/stats (oldest forgotten first; the total stays exact). */
+export const GATEWAY_STATS_MAX_CIDS = 10_000
+
+// ---- Audits, reputation, suspension, maintenance (meta node; src/sds/meta/audit) -------------
+/** How often the meta node's auditor runs one round (online samples, challenges, slashing retries). */
+export const AUDIT_INTERVAL_MS = 30_000
+/** Nodes challenged per round at most (one random shard each). */
+export const AUDIT_NODES_PER_ROUND = 64
+/** Audit challenges in flight at once. */
+export const AUDIT_CONCURRENCY = 4
+/** A node is challenged at most once per this period (a rate limit per node). */
+export const AUDIT_NODE_MIN_INTERVAL_MS = 60_000
+/** Lifetime of an audit challenge: the node must answer before it expires (a stale nonce is refused). */
+export const AUDIT_CHALLENGE_TTL_MS = 60_000
+/** How long the auditor waits for one answer before counting the node as unreachable. */
+export const AUDIT_TIMEOUT_MS = 15_000
+/** Largest audit challenge body a resource node reads (a challenge is ~0.5 KiB of JSON). */
+export const AUDIT_MAX_CHALLENGE_BYTES = 16 * KiB
+/** Largest audit answer the meta node reads (one 256 KiB chunk in base64url plus the chunk-hash list of a 64 MiB shard). */
+export const AUDIT_MAX_ANSWER_BYTES = 1 * MiB
+/** On stop, how long the meta node waits for an audit round still reporting a slash to the chain (the report is resumed after a restart). */
+export const AUDIT_STOP_WAIT_MS = 3_000
+/** Audit challenge nonces a resource node remembers (a replayed challenge is refused). */
+export const AUDIT_REPLAY_GUARD_ENTRIES = 100_000
+/** Forgetting factor of the audit score (beta reputation: alpha, beta decay by this per audit). 0.9 ≈ the last ~10 audits matter. */
+export const AUDIT_REPUTATION_LAMBDA = 0.9
+/** Below this audit score a node is suspended at the meta node (no new data; its shards count as unhealthy). */
+export const AUDIT_SUSPEND_SCORE = 0.6
+/** A suspended node is reinstated once its audit score (and online score) are back above these. */
+export const AUDIT_REINSTATE_SCORE = 0.8
+/** Below this audit score the node is reported for slashing (also after AUDIT_SLASH_FAILURES failures in the window). */
+export const AUDIT_SLASH_SCORE = 0.4
+/** Failed audits within AUDIT_SLASH_WINDOW_MS that make a slashing incident. */
+export const AUDIT_SLASH_FAILURES = 5
+export const AUDIT_SLASH_WINDOW_MS = 24 * 60 * 60_000
+/** Debt (ozone, i.e. bytes of traffic) a slashing report claims per failed audit of the incident. */
+export const AUDIT_SLASH_DEBT_OZONE_PER_FAILURE = 64 * MiB
+/** Forgetting factor of the online score (one sample per ONLINE_SAMPLE_INTERVAL_MS). 0.99 ≈ the last ~100 samples. */
+export const ONLINE_REPUTATION_LAMBDA = 0.99
+/** One online/offline sample of every registered node per this period. */
+export const ONLINE_SAMPLE_INTERVAL_MS = 60_000
+/** Below this online score a node is suspended; back above ONLINE_REINSTATE_SCORE it may be reinstated. */
+export const ONLINE_SUSPEND_SCORE = 0.5
+export const ONLINE_REINSTATE_SCORE = 0.7
+/** Longest maintenance window an operator may announce in one request. */
+export const MAINTENANCE_MAX_MS = 24 * 60 * 60_000
+/** Lifetime of a signed maintenance request. */
+export const MAINTENANCE_REQUEST_TTL_MS = 60_000
+
+// ---- Repair, drain and replication of hot segments (meta node; src/sds/meta/repair) ----------
+/** A shard counts as lost once its node has been offline this long past NODE_OFFLINE_AFTER_MS (short outages and restarts are not repaired). */
+export const REPAIR_GRACE_MS = 30 * 60_000
+/** How often the repair checker looks at node states and reported-bad locations (cheap: walks only affected nodes' shards). */
+export const REPAIR_CHECK_INTERVAL_MS = 10_000
+/** How often a slow full sweep checks every segment of every file (catches anything the targeted checks missed). */
+export const REPAIR_SWEEP_INTERVAL_MS = 6 * 60 * 60_000
+/** Files the full sweep reads per step (one short read transaction each; the sweep yields in between). */
+export const REPAIR_SWEEP_BATCH = 256
+/** Segments repaired at once. Each holds one segment's (k+m)·shardSize bytes in memory: 48 MiB at 32 MiB, k=4, m=2. */
+export const REPAIR_CONCURRENCY = 2
+/** Segments waiting for a repair worker at most; the checker finds the rest again on its next pass. */
+export const REPAIR_QUEUE_MAX = 1_024
+/** A segment whose repair failed (too few nodes, too few readable shards) is tried again after this long. */
+export const REPAIR_RETRY_MS = 60_000
+/** Reads of one segment within HOT_WINDOW_MS above which it is hot and gets replicas of its data shards. */
+export const HOT_SEGMENT_READS_PER_MIN = 120
+/** The sliding window reads are counted in. */
+export const HOT_WINDOW_MS = 60_000
+/** A replicated segment without a hot window for this long is cold again: its replicas are dropped. */
+export const HOT_COOLDOWN_MS = 10 * 60_000
+/** Extra copies of each data shard of a hot segment (each on a node that does not hold that shard yet). */
+export const REPLICATION_EXTRA_NODES = 2
+/** Total bytes of replicas the meta node keeps at most (free to owners: the network pays for them). */
+export const REPLICATION_MAX_BYTES = 64 * 1024 * MiB
+/** Segments whose read counts are tracked at once (least recently read forgotten first). */
+export const HOT_TRACKED_SEGMENTS = 100_000
+
+// ---- Proof of Traffic at the meta node (src/sds/meta/pot) ----------------------------------------------
+/** Payers whose outstanding order limits the ozone guard tracks in memory (one small book each). */
+export const OZONE_GUARD_MAX_PAYERS = 100_000
+/** Expiry buckets (one per ticket-issuing request) one payer's book keeps; beyond, new ones merge into the latest. */
+export const OZONE_GUARD_MAX_BUCKETS_PER_PAYER = 4_096
+/** Epochs of settled traffic (per node, payer and file) the meta node keeps for its traffic views after reporting. */
+export const POT_TRAFFIC_HISTORY_EPOCHS = 1_000
+/** How often the meta node retries volume reports that are pending or whose submission failed, and prunes old PoT records. */
+export const POT_REPORT_RETRY_MS = 5_000
+/** Devnet: STOS each dev wallet prepays at start when its ozone is below DEVNET_MIN_OZONE_BYTES (at the genesis price of 1 STOS/GiB: ~100 GiB). */
+export const DEVNET_PREPAY_STOS = 100
+export const DEVNET_MIN_OZONE_BYTES = 10 * 1024 * MiB
+/** Devnet: the genesis validator's (carol's) self-delegation, in STOS: validators and delegators earn 20% of each epoch's rewards. */
+export const DEVNET_VALIDATOR_STOS = 10_000

@@ -12,8 +12,10 @@ import { registerFiles } from './commands/files.ts'
 import { registerNode } from './commands/node.ts'
 import { registerPut } from './commands/put.ts'
 import { registerRead } from './commands/read.ts'
+import { registerShare } from './commands/share.ts'
 import { registerStatus } from './commands/status.ts'
 import { registerWallet } from './commands/wallet.ts'
+import { registerTraffic } from './commands/traffic.ts'
 import { errorLine } from './output.ts'
 
 export function buildProgram(): Command {
@@ -32,11 +34,13 @@ export function buildProgram(): Command {
   registerPut(program)
   registerRead(program)
   registerFiles(program)
+  registerShare(program)
   registerStatus(program)
   registerNode(program)
   registerDevnet(program)
   registerWallet(program)
   registerChain(program)
+  registerTraffic(program)
   return program
 }
 

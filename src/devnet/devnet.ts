@@ -13,14 +13,18 @@ import { basename, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { listResourceNodes, registerResourceNodes } from '../chain/node-registration.ts'
-import { DEVNET_PARAMS } from '../chain/params.ts'
+import { DEVNET_PARAMS, WEI_PER_STOS } from '../chain/params.ts'
+import { devnetGenesis } from '../chain/genesis.ts'
+import { GENESIS_FILE } from '../chain/node/index.ts'
+import { canonicalJson, type CanonicalValue } from '../crypto/canonical.ts'
+import { toHex } from '../crypto/hash.ts'
 import { ChainClient, DEFAULT_TX_FEE_WEI, formatStosAmount } from '../chain/client.ts'
 import { NodeKey } from '../crypto/node-key.ts'
 import { WalletKey } from '../crypto/wallet-key.ts'
 import { StratosError } from '../errors.ts'
 import {
   DEFAULT_DATA_SHARDS, DEFAULT_DEVNET_RESOURCES, DEFAULT_PARITY_SHARDS, DEFAULT_PORTS, DEFAULT_SEGMENT_BYTES,
-  DEVNET_CHAIN_ID, DEVNET_POLL_INTERVAL_MS, DEVNET_READY_TIMEOUT_MS, DEVNET_STOP_GRACE_MS, portsFromBase,
+  DEVNET_CHAIN_ID, DEVNET_MIN_OZONE_BYTES, DEVNET_POLL_INTERVAL_MS, DEVNET_PREPAY_STOS, DEVNET_VALIDATOR_STOS, DEVNET_READY_TIMEOUT_MS, DEVNET_STOP_GRACE_MS, portsFromBase,
 } from '../limits.ts'
 import { MetaClient } from '../sds/protocol/meta-client.ts'
 import type { MetaInfo, ResourceNodeInfo } from '../sds/protocol/api.ts'
@@ -47,8 +51,16 @@ export interface DevnetOptions extends DevnetSettings {
   sweepIntervalMs?: number
   offlineAfterMs?: number
   heartbeatIntervalMs?: number
+  /** Meta node repair: grace period and check interval (tests shorten them). */
+  repairGraceMs?: number
+  repairCheckIntervalMs?: number
+  /** Meta node audits: round interval and per-node minimum interval (tests shorten them). */
+  auditIntervalMs?: number
+  auditNodeIntervalMs?: number
   /** Capacity of every resource node (default: the node's free disk space minus its reserve). */
   capacityBytes?: number
+  /** How often resource nodes settle their traffic orders with the meta node (default ORDER_SETTLE_INTERVAL_MS). */
+  orderSettleIntervalMs?: number
   /** Per-node capacity overrides, keyed by the node's number (1-based: resource-1 is 1). */
   nodeCapacity?: ReadonlyMap<number, number>
   readyTimeoutMs?: number
@@ -124,7 +136,7 @@ export class Devnet implements Startable {
       const wallets = loadOrCreateDevWallets(this.dir)
       const ports = o.portBase === null ? DEFAULT_PORTS : portsFromBase(o.portBase)
       const resourcePorts = Array.from({ length: o.resources }, (_, i) => ports.resourceBase + i)
-      await this.#checkPorts(host, [ports.chainRest, ports.meta, ports.gateway, ...resourcePorts])
+      await this.#checkPorts(host, [ports.chainRest, ports.meta, ports.gateway, ports.ipfsApi, ...resourcePorts])
       const deadline = Date.now() + (o.readyTimeoutMs ?? DEVNET_READY_TIMEOUT_MS)
       const url = (port: number) => `http://${host}:${port}`
 
@@ -135,8 +147,11 @@ export class Devnet implements Startable {
       const metaAddress = NodeKey.loadOrCreate(metaDir).address
       const metaUrl = url(ports.meta)
 
-      // The validator runs the STOS chain; the dev wallets are funded in its genesis (first start only).
+      // The validator runs the STOS chain; the dev wallets are funded in its genesis (first start only), where the
+      // validator (operator carol), the meta node (owner bob) and the resource nodes (owner alice) are registered too,
+      // so Proof of Traffic works from block 1 and each kind of reward lands in its own wallet.
       const validatorDir = join(this.dir, 'validator')
+      writeDevnetGenesis(validatorDir, o.chainId, wallets, metaDir, resourcePorts.map((_, i) => join(this.dir, `resource-${i + 1}`)))
       const validator = this.#spawn({
         name: 'validator', role: 'validator', url: url(ports.chainRest), dataDir: validatorDir,
         args: [
@@ -151,6 +166,10 @@ export class Devnet implements Startable {
           '--chain-id', o.chainId, '--k', String(o.k), '--m', String(o.m), '--segment-size', String(o.segmentSize),
           ...optional('--session-ttl-ms', o.sessionTtlMs), ...optional('--sweep-interval-ms', o.sweepIntervalMs),
           ...optional('--offline-after-ms', o.offlineAfterMs), ...optional('--heartbeat-interval-ms', o.heartbeatIntervalMs),
+          ...optional('--repair-grace-ms', o.repairGraceMs), ...optional('--repair-check-interval-ms', o.repairCheckIntervalMs),
+          ...optional('--audit-interval-ms', o.auditIntervalMs), ...optional('--audit-node-interval-ms', o.auditNodeIntervalMs),
+          // Proof of Traffic: the meta node follows the chain and its owner (bob) submits the volume reports.
+          '--chain-url', url(ports.chainRest), '--mnemonic-file', writeSecret(join(metaDir, 'owner.mnemonic'), wallets[1].mnemonic),
         ],
       })
       // Resource nodes keep retrying their heartbeats until the meta node answers.
@@ -164,16 +183,19 @@ export class Devnet implements Startable {
             'node', 'resource', '--data-dir', dataDir, '--host', host, '--port', String(port), '--meta-url', metaUrl,
             '--chain-id', o.chainId, '--meta-address', metaAddress,
             ...optional('--capacity', capacity), ...optional('--heartbeat-interval-ms', o.heartbeatIntervalMs),
+            ...optional('--order-settle-interval-ms', o.orderSettleIntervalMs),
           ],
         })
       })
       // The gateway: a client holding the first dev wallet (it connects to the meta node on first use).
       const gateway = this.#spawn({
         name: 'gateway', role: 'gateway', url: url(ports.gateway), dataDir: join(this.dir, 'gateway'),
-        args: ['node', 'gateway', '--data-dir', join(this.dir, 'gateway'), '--host', host, '--port', String(ports.gateway), '--meta-url', metaUrl, '--chain-id', o.chainId],
-        env: { STRATOS_MNEMONIC: wallets[0].mnemonic },
+        args: [
+          'node', 'gateway', '--data-dir', join(this.dir, 'gateway'), '--host', host, '--port', String(ports.gateway), '--api-port', String(ports.ipfsApi),
+          '--meta-url', metaUrl, '--chain-id', o.chainId, '--mnemonic-file', writeSecret(join(this.dir, 'gateway', 'wallet.mnemonic'), wallets[0].mnemonic),
+        ],
       })
-      this.#log(`devnet: starting validator on ${validator.spec.url}, meta node on ${metaUrl}, ${resources.length} resource nodes on ports ${resourcePorts[0]}–${resourcePorts.at(-1)}, gateway on ${gateway.spec.url}`)
+      this.#log(`devnet: starting validator on ${validator.spec.url}, meta node on ${metaUrl}, ${resources.length} resource nodes on ports ${resourcePorts[0]}–${resourcePorts.at(-1)}, gateway on ${gateway.spec.url} (IPFS RPC API on ${url(ports.ipfsApi)})`)
 
       const [, metaInfo, gatewayInfo, ...resourceInfos] = await Promise.all([
         validator.waitForInfo<unknown>(deadline, signal, '/status'),
@@ -188,6 +210,9 @@ export class Devnet implements Startable {
       // Ready only when the meta node sees every resource node online (uploads can place shards).
       await this.#waitNodesOnline(meta.spec.url, resourceInfos.map((r) => r.address), deadline, signal)
       await this.#registerNodesOnChain(validator.spec.url, wallets[0].mnemonic, resources.map((r) => r.spec.dataDir), signal)
+      await this.#prepayDevWallets(validator.spec.url, wallets, signal)
+      // New shards only go to nodes the meta node sees active on chain: wait for its next chain sync.
+      await this.#waitNodesOnline(meta.spec.url, resourceInfos.map((r) => r.address), deadline, signal, true)
 
       const address = (c: DevnetChild): string | null =>
         c === validator ? null : c === meta ? metaInfo.address : c === gateway ? (gatewayInfo.wallet ?? null) : resourceInfos[resources.indexOf(c)].address
@@ -195,6 +220,7 @@ export class Devnet implements Startable {
         chainId: o.chainId, dir: this.dir, portBase: o.portBase, k: o.k, m: o.m, segmentSize: o.segmentSize,
         meta: { url: meta.spec.url, address: metaInfo.address },
         gatewayUrl: gateway.spec.url,
+        ipfsApiUrl: url(ports.ipfsApi),
         chainUrl: validator.spec.url,
         processes: this.#children.map((c): NetworkProcess => ({
           name: c.spec.name, role: c.spec.role, pid: c.pid, url: c.spec.url, dataDir: c.spec.dataDir, address: address(c), log: c.spec.log, args: c.spec.args,
@@ -274,14 +300,37 @@ export class Devnet implements Startable {
     }
   }
 
-  async #waitNodesOnline(metaUrl: string, addresses: string[], deadline: number, signal?: AbortSignal): Promise<void> {
+  /**
+   * Every dev wallet gets ozone (prepaid traffic) so `stratos put` works out of the box: a wallet below
+   * DEVNET_MIN_OZONE_BYTES prepays DEVNET_PREPAY_STOS (one transaction per wallet, all in the same block).
+   */
+  async #prepayDevWallets(chainUrl: string, wallets: readonly { name: string; mnemonic: string }[], signal?: AbortSignal): Promise<void> {
+    const chain = new ChainClient({ url: chainUrl, signal })
+    const amount = BigInt(DEVNET_PREPAY_STOS) * WEI_PER_STOS
+    const done = await Promise.all(wallets.map(async (w) => {
+      const key = WalletKey.fromMnemonic(w.mnemonic)
+      try {
+        if ((await chain.account(key.address)).ozone >= BigInt(DEVNET_MIN_OZONE_BYTES)) return undefined
+        await chain.submitAndWait(key, [{ type: 'prepay', amount }], { fee: DEFAULT_TX_FEE_WEI, wait: true })
+        return w.name
+      } catch (e) {
+        if (signal?.aborted) throw e
+        this.#log(`devnet: could not prepay ozone for ${w.name}: ${(e as Error).message}`)
+        return undefined
+      }
+    }))
+    const names = done.filter((n) => n !== undefined)
+    if (names.length) this.#log(`devnet: prepaid ${DEVNET_PREPAY_STOS} STOS of ozone for ${names.join(', ')}`)
+  }
+
+  async #waitNodesOnline(metaUrl: string, addresses: string[], deadline: number, signal?: AbortSignal, chainActive = false): Promise<void> {
     const meta = new MetaClient(metaUrl)
     for (;;) {
       if (signal?.aborted) throw new StratosError('ABORTED', 'devnet start aborted')
       const dead = this.#children.find((c) => c.exitInfo)
       if (dead) throw new StratosError('NETWORK_CONFIG', `${dead.spec.name} exited during startup; see ${dead.spec.log}`, { name: dead.spec.name, log: dead.spec.log })
       try {
-        const online = new Set((await meta.nodes({ timeoutMs: 2_000 })).filter((n) => n.state === 'online').map((n) => n.address))
+        const online = new Set((await meta.nodes({ timeoutMs: 2_000 })).filter((n) => n.state === 'online' && (!chainActive || n.chainState === undefined || n.chainState === 'active')).map((n) => n.address))
         if (addresses.every((a) => online.has(a))) return
       } catch {
         // The meta node answered /v1/info already; a failed poll is retried until the deadline.
@@ -303,6 +352,30 @@ export class Devnet implements Startable {
   }
 }
 
+/**
+ * First start only (no validator/genesis.json yet): the devnet genesis with the dev wallets funded, one validator
+ * (operator carol, consensus key in validator/node-key.json, self-delegation DEVNET_VALIDATOR_STOS), the meta node
+ * registered and active (owner bob, the minimum meta deposit) and every resource node registered (owner alice, tier-1
+ * deposit). The validator reads this file instead of building its default genesis.
+ */
+function writeDevnetGenesis(validatorDir: string, chainId: string, wallets: readonly { address: string }[], metaDir: string, resourceDirs: readonly string[]): void {
+  const file = join(validatorDir, GENESIS_FILE)
+  if (existsSync(file)) return
+  mkdirSync(validatorDir, { recursive: true })
+  const [alice, bob, carol] = [wallets[0]!.address, wallets[1]!.address, wallets[2]!.address]
+  const node = (dir: string, owner: string, deposit: bigint, moniker: string) => {
+    const key = NodeKey.loadOrCreate(dir)
+    return { node: key.address, publicKey: toHex(key.publicKey), owner, deposit, moniker }
+  }
+  const genesis = devnetGenesis({
+    chainId, wallets: wallets.map((w) => w.address), genesisTime: Date.now(),
+    validators: [{ operator: carol, consensusKey: toHex(NodeKey.loadOrCreate(validatorDir).publicKey), commissionBps: 1000, selfDelegation: BigInt(DEVNET_VALIDATOR_STOS) * WEI_PER_STOS, moniker: 'validator' }],
+    metaNodes: [node(metaDir, bob, DEVNET_PARAMS.minMetaNodeDepositWei, 'meta')],
+    resourceNodes: resourceDirs.map((dir) => node(dir, alice, DEVNET_PARAMS.resourceNodeTiersWei[0]!, basename(dir))),
+  })
+  writeFileAtomic(file, canonicalJson(genesis as unknown as CanonicalValue) + '\n')
+}
+
 function optional(flag: string, value: number | string | undefined): string[] {
   return value === undefined ? [] : [flag, String(value)]
 }
@@ -322,4 +395,13 @@ function validateSettings(o: DevnetOptions): void {
   if (o.k + o.m > o.resources) throw bad(`k + m = ${o.k + o.m} shards per segment need at least that many resource nodes (have ${o.resources})`)
   if (o.portBase !== null && (o.portBase < 1 || o.portBase + 201 + o.resources > 65_535)) throw bad(`--port-base ${o.portBase} puts ports outside 1–65535`)
   for (const n of o.nodeCapacity?.keys() ?? []) if (n < 1 || n > o.resources) throw bad(`--node-capacity names resource-${n}, but there are ${o.resources} nodes`)
+}
+
+/**
+ * Writes a dev wallet's mnemonic for a child process (`--mnemonic-file`), readable by the owner only, so the
+ * command line recorded in devnet.json restarts the process with its wallet and holds no secret itself.
+ */
+function writeSecret(path: string, text: string): string {
+  writeFileAtomic(path, text + '\n', { mode: 0o600 })
+  return path
 }

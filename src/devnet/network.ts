@@ -40,6 +40,8 @@ export const zNetwork = z.object({
   segmentSize: z.number().int(),
   meta: z.object({ url: z.string(), address: z.string() }),
   gatewayUrl: z.string(),
+  /** The Kubo-compatible IPFS RPC API (served by the gateway process; base path /api/v0); absent in older network files. */
+  ipfsApiUrl: z.string().optional(),
   /** The validator's REST API (chain status, accounts, transactions); absent in networks written before it existed. */
   chainUrl: z.string().optional(),
   processes: z.array(zProcess),

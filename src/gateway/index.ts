@@ -1,25 +1,34 @@
 /**
  * The gateway: a client with a wallet, serving the client-facing HTTP API.
  *
- *   GET|HEAD /ipfs/{cid}        file bytes via StratosClient.cat — one Range per request (206/416),
- *                               content-length, accept-ranges, etag "cid"; If-None-Match → 304
- *   POST     /api/v1/add?name=  uploads the request body (streamed) with the gateway's wallet → { cid, size }
- *   GET      /api/v1/status     the network status (meta node view)
- *   GET      /v1/info           { role: 'gateway', version, chainId, metaUrl, wallet }
+ *   GET|HEAD /ipfs/{cid}[/{path}]  the IPFS path gateway with the trustless formats (path-gateway.ts)
+ *   POST     /api/v1/add?name=     uploads the request body (streamed) with the gateway's wallet → { cid, size }
+ *   GET      /api/v1/status        the network status (meta node view)
+ *   GET      /v1/info              { role: 'gateway', version, chainId, metaUrl, wallet }
+ *   GET      /api/v1/stats[?cid=]  response body bytes served, in total and for one CID (stats.ts)
+ *   GET|HEAD /share/{id}[/{path}]  a share link: resolved at the meta node, then served as /ipfs/ (share.ts)
+ *   …                              routes other modules register (`routes` option or `use()`; see routes.ts)
  *
- * Errors are `{ error: { code, message } }` with the status from ERROR_CODES. The Kubo RPC API
- * and the full IPFS path gateway build on this in a later issue.
+ * File bytes are read through the hot-range cache (cache.ts: memory + disk under `dataDir/cache`), which the DAG
+ * reader (src/ipfs/dag.ts) also uses to rebuild leaf blocks. Errors are `{ error: { code, message } }` with the
+ * status from ERROR_CODES; request heads above GATEWAY_MAX_HEADER_BYTES get 431 from node:http.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
-import { once } from 'node:events'
+import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import type { WalletKey } from '../crypto/wallet-key.ts'
 import { StratosError, toStratosError } from '../errors.ts'
-import { SOFTWARE_VERSION } from '../limits.ts'
+import { GATEWAY_MAX_HEADER_BYTES, SOFTWARE_VERSION } from '../limits.ts'
 import { StratosClient } from '../sds/client/index.ts'
+import { createDagReader, type DagReader } from '../ipfs/dag.ts'
 import { silentLogger, type Logger, type Startable } from '../util/components.ts'
 import { closeServer, listen, sendError, sendJson } from '../util/http-server.ts'
-import { parseRange } from './range.ts'
+import { HotRangeCache } from './cache.ts'
+import { PathGateway } from './path-gateway.ts'
+import { shareRoute } from './share.ts'
+import { routeMatches, type GatewayContext, type GatewayRoute, type HttpMethod } from './routes.ts'
+
+export type { GatewayContext, GatewayRoute } from './routes.ts'
 
 export interface GatewayOptions {
   host?: string
@@ -28,6 +37,12 @@ export interface GatewayOptions {
   chainId?: string
   /** Signs uploads; without it the gateway is read-only (POST /api/v1/add answers NETWORK_CONFIG). */
   wallet?: WalletKey
+  /** Holds the disk tier of the hot-range cache (cache/); without it the cache is memory-only. */
+  dataDir?: string
+  /** Cache sizes (defaults GATEWAY_CACHE_MEMORY_BYTES, GATEWAY_CACHE_DISK_BYTES, GATEWAY_CACHE_PIECE_BYTES). */
+  cache?: { memoryBytes?: number; diskBytes?: number; pieceBytes?: number }
+  /** Extra routes, tried after the built-in ones. */
+  routes?: GatewayRoute[]
   logger?: Logger
 }
 
@@ -41,20 +56,40 @@ export interface GatewayInfo {
 
 export class Gateway implements Startable {
   readonly options: GatewayOptions
+  /** The hot-range cache every file read goes through. */
+  readonly cache: HotRangeCache
+  /** The /ipfs/ handler; other routes call `paths.serve()` to answer with a node of the network. */
+  readonly paths: PathGateway
   readonly #server: http.Server
   readonly #log: Logger
+  readonly #routes: GatewayRoute[]
   #url: string | undefined
   #client: Promise<StratosClient> | undefined
+  #dag: { client: StratosClient; reader: DagReader } | undefined
 
   constructor(options: GatewayOptions) {
     this.options = options
     this.#log = options.logger ?? silentLogger
-    this.#server = http.createServer((req, res) => void this.#handle(req, res))
+    this.cache = new HotRangeCache({
+      ...options.cache,
+      ...(options.dataDir ? { dir: join(options.dataDir, 'cache') } : {}),
+      logger: this.#log,
+      source: (file, o) => this.#catFromNetwork(file, o),
+      sizeOf: async (file, signal) => (await (await this.client()).stat(file, { signal })).size,
+    })
+    this.paths = new PathGateway({ dag: () => this.dag(), logger: this.#log })
+    this.#routes = [...builtinRoutes(), ...(options.routes ?? [])]
+    this.#server = http.createServer({ maxHeaderSize: GATEWAY_MAX_HEADER_BYTES }, (req, res) => void this.#handle(req, res))
   }
 
   get url(): string {
     if (!this.#url) throw new StratosError('INTERNAL', 'gateway not started')
     return this.#url
+  }
+
+  /** Adds a route (tried after the built-in ones and those added before). */
+  use(route: GatewayRoute): void {
+    this.#routes.push(route)
   }
 
   async start(): Promise<void> {
@@ -64,12 +99,13 @@ export class Gateway implements Startable {
 
   async stop(): Promise<void> {
     await closeServer(this.#server)
+    await this.cache.flushed()
     const client = await this.#client?.catch(() => undefined)
     await client?.close()
   }
 
-  /** Connects to the meta node on first use (and again after a failure), so the gateway starts even if the meta node is down. */
-  #getClient(): Promise<StratosClient> {
+  /** The SDK client, connected to the meta node on first use (and again after a failure), so the gateway starts even if the meta node is down. */
+  client(): Promise<StratosClient> {
     let client = this.#client
     if (!client) {
       client = StratosClient.connect({ metaUrl: this.options.metaUrl, wallet: this.options.wallet, chainId: this.options.chainId }).catch((e: unknown) => {
@@ -81,31 +117,45 @@ export class Gateway implements Startable {
     return client
   }
 
+  /** The DAG reader over the network, reading file bytes through the hot-range cache. */
+  async dag(): Promise<DagReader> {
+    const client = await this.client()
+    if (this.#dag?.client !== client) this.#dag = { client, reader: createDagReader({ client, read: this.cache.read }) }
+    return this.#dag.reader
+  }
+
+  async *#catFromNetwork(file: string, o: { offset: number; length: number; signal?: AbortSignal }): AsyncIterable<Uint8Array> {
+    const client = await this.client()
+    yield* client.cat(file, { offset: o.offset, length: o.length, signal: o.signal })
+  }
+
+  info(): GatewayInfo {
+    return { role: 'gateway', version: SOFTWARE_VERSION, chainId: this.options.chainId ?? null, metaUrl: this.options.metaUrl, wallet: this.options.wallet?.address ?? null }
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // Aborts the transfer behind this request when the HTTP client goes away.
     const controller = new AbortController()
     res.on('close', () => { if (!res.writableFinished) controller.abort() })
     try {
-      const url = new URL(req.url ?? '/', 'http://gateway')
+      const target = req.url ?? '/'
+      if (!target.startsWith('/')) throw new StratosError('BAD_REQUEST', 'request target must be a path')
+      const q = target.indexOf('?')
+      const rawPath = q === -1 ? target : target.slice(0, q)
       const method = req.method ?? 'GET'
-      const path = url.pathname
-      if (path.startsWith('/ipfs/')) {
-        if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(res, 'GET, HEAD')
-        return await this.#serveFile(req, res, decodeURIComponent(path.slice('/ipfs/'.length)), method === 'HEAD', controller.signal)
+      const route = this.#routes.find((r) => routeMatches(r, rawPath))
+      if (!route) throw new StratosError('NOT_FOUND', `no route ${method} ${rawPath.slice(0, 200)}`)
+      if (!route.methods.includes(method as HttpMethod)) {
+        res.setHeader('allow', route.methods.join(', '))
+        throw new StratosError('METHOD_NOT_ALLOWED', `use ${route.methods.join(', ')}`)
       }
-      switch (path) {
-        case '/api/v1/add':
-          if (method !== 'POST') throw methodNotAllowed(res, 'POST')
-          return await this.#add(req, res, url.searchParams, controller.signal)
-        case '/api/v1/status':
-          if (method !== 'GET') throw methodNotAllowed(res, 'GET')
-          return sendJson(res, 200, await (await this.#getClient()).status({ signal: controller.signal }))
-        case '/v1/info':
-          if (method !== 'GET') throw methodNotAllowed(res, 'GET')
-          return sendJson(res, 200, this.#info())
-        default:
-          throw new StratosError('NOT_FOUND', `no route ${method} ${path}`)
+      let url: URL
+      try {
+        url = new URL(target, 'http://gateway')
+      } catch {
+        throw new StratosError('BAD_REQUEST', 'malformed request target')
       }
+      await route.handle({ req, res, url, rawPath, method, signal: controller.signal, gateway: this })
     } catch (e) {
       const err = toStratosError(e)
       if (err.code === 'INTERNAL') this.#log.error({ err: e, url: req.url }, 'request failed')
@@ -115,75 +165,6 @@ export class Gateway implements Startable {
       sendError(res, err)
     }
   }
-
-  #info(): GatewayInfo {
-    return { role: 'gateway', version: SOFTWARE_VERSION, chainId: this.options.chainId ?? null, metaUrl: this.options.metaUrl, wallet: this.options.wallet?.address ?? null }
-  }
-
-  async #serveFile(req: IncomingMessage, res: ServerResponse, cidText: string, head: boolean, signal: AbortSignal): Promise<void> {
-    if (cidText.includes('/')) throw new StratosError('NOT_FOUND', 'paths inside directories are not served yet; ask for the file\'s own CID')
-    const cid = parseCid(cidText)
-    const client = await this.#getClient()
-    const rec = await client.stat(cid, { signal })
-    if (rec.kind !== 'file') throw new StratosError('BAD_REQUEST', `${cid} is a directory; ask for one of its files' CIDs`)
-    const etag = `"${cid}"`
-    const common = {
-      etag,
-      'accept-ranges': 'bytes',
-      'cache-control': 'public, max-age=29030400, immutable',
-      'x-ipfs-path': `/ipfs/${cid}`,
-      'x-content-type-options': 'nosniff',
-    }
-    const inm = req.headers['if-none-match']
-    if (inm !== undefined && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
-      res.writeHead(304, common)
-      res.end()
-      return
-    }
-    // If-Range with another validator: serve the whole file.
-    const ifRange = req.headers['if-range']
-    const range = parseRange(ifRange === undefined || ifRange === etag ? req.headers.range : undefined, rec.size)
-    if (range.kind === 'unsatisfiable') {
-      res.setHeader('content-range', `bytes */${rec.size}`)
-      throw new StratosError('RANGE_NOT_SATISFIABLE', `range ${req.headers.range} is outside the file's ${rec.size} bytes`)
-    }
-    const start = range.kind === 'partial' ? range.start : 0
-    const length = range.kind === 'partial' ? range.end - range.start + 1 : rec.size
-    res.writeHead(range.kind === 'partial' ? 206 : 200, {
-      ...common,
-      'content-type': 'application/octet-stream',
-      'content-length': String(length),
-      ...(range.kind === 'partial' ? { 'content-range': `bytes ${range.start}-${range.end}/${rec.size}` } : {}),
-    })
-    if (head || length === 0) {
-      res.end()
-      return
-    }
-    try {
-      for await (const chunk of client.cat(cid, { offset: start, length, signal })) {
-        if (!res.write(chunk)) await once(res, 'drain', { signal })
-      }
-      res.end()
-    } catch (e) {
-      // Headers are out: the only honest signal left is a cut connection (the length will not match).
-      if (!signal.aborted) this.#log.warn({ err: e, cid }, 'read failed mid-stream')
-      res.destroy()
-    }
-  }
-
-  async #add(req: IncomingMessage, res: ServerResponse, q: URLSearchParams, signal: AbortSignal): Promise<void> {
-    if (!this.options.wallet) throw new StratosError('NETWORK_CONFIG', 'this gateway has no wallet (start it with STRATOS_MNEMONIC set); it is read-only')
-    const name = q.get('name') ?? undefined
-    if (name !== undefined && (name.length === 0 || name.length > 255)) throw new StratosError('BAD_REQUEST', 'name must be 1–255 characters')
-    const cidVersion = q.get('cid-version') ?? '0'
-    if (cidVersion !== '0' && cidVersion !== '1') throw new StratosError('BAD_REQUEST', 'cid-version must be 0 or 1')
-    const rawLeaves = q.get('raw-leaves')
-    const client = await this.#getClient()
-    const result = await client.put(req as AsyncIterable<Uint8Array>, {
-      name, cidVersion: cidVersion === '1' ? 1 : 0, rawLeaves: rawLeaves === null ? undefined : rawLeaves === 'true' || rawLeaves === '1', signal,
-    })
-    sendJson(res, 200, { cid: result.cid, size: result.size })
-  }
 }
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
@@ -192,16 +173,68 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   return g
 }
 
-function parseCid(text: string): string {
-  try {
-    CID.parse(text)
-  } catch {
-    throw new StratosError('INVALID_CID', `"${text}" is not a valid CID`)
-  }
-  return text
+// ---- built-in routes ---------------------------------------------------------------------------------
+
+function builtinRoutes(): GatewayRoute[] {
+  return [
+    { name: 'ipfs', path: '/ipfs/', methods: ['GET', 'HEAD'], handle: serveIpfsPath },
+    { name: 'add', path: '/api/v1/add', methods: ['POST'], handle: add },
+    {
+      name: 'status', path: '/api/v1/status', methods: ['GET'],
+      handle: async (c) => sendJson(c.res, 200, await (await c.gateway.client()).status({ signal: c.signal })),
+    },
+    { name: 'info', path: '/v1/info', methods: ['GET'], handle: (c) => sendJson(c.res, 200, c.gateway.info()) },
+    // Response body bytes served (stats.ts): { bytesServed }, plus { cid, bytes } with ?cid=.
+    { name: 'stats', path: '/api/v1/stats', methods: ['GET'], handle: (c) => sendJson(c.res, 200, c.gateway.paths.stats.view(c.url.searchParams.get('cid') ?? undefined)) },
+    shareRoute(),
+  ]
 }
 
-function methodNotAllowed(res: ServerResponse, allow: string): StratosError {
-  res.setHeader('allow', allow)
-  return new StratosError('METHOD_NOT_ALLOWED', `use ${allow}`)
+/**
+ * Splits `/ipfs/{cid}/{path…}` as sent: each segment percent-decoded on its own, so an encoded slash can never
+ * split a name and `.`/`..` (plain or encoded) can never walk out of the root — both are refused (400).
+ */
+export function parseIpfsPath(rawPath: string): { root: CID; path: string[]; trailingSlash: boolean } {
+  const rest = rawPath.slice('/ipfs/'.length)
+  const parts = rest.split('/').filter((p) => p !== '')
+  if (parts.length === 0) throw new StratosError('BAD_REQUEST', 'no CID in the path: use /ipfs/{cid}[/{path}]')
+  const decoded = parts.map((p) => {
+    let s: string
+    try {
+      s = decodeURIComponent(p)
+    } catch {
+      throw new StratosError('BAD_REQUEST', 'malformed percent-encoding in the path')
+    }
+    if (s === '.' || s === '..') throw new StratosError('BAD_REQUEST', 'path segments "." and ".." are not allowed')
+    if (s.includes('/') || s.includes('\\') || s.includes('\0')) throw new StratosError('BAD_REQUEST', 'a path segment may not contain a slash, backslash or NUL')
+    return s
+  })
+  let root: CID
+  try {
+    root = CID.parse(decoded[0])
+  } catch {
+    throw new StratosError('INVALID_CID', `"${decoded[0].slice(0, 100)}" is not a valid CID`)
+  }
+  return { root, path: decoded.slice(1), trailingSlash: rest.endsWith('/') }
+}
+
+async function serveIpfsPath(c: GatewayContext): Promise<void> {
+  const target = parseIpfsPath(c.rawPath)
+  await c.gateway.paths.serve({ req: c.req, res: c.res, url: c.url, head: c.method === 'HEAD', signal: c.signal }, target)
+}
+
+async function add(c: GatewayContext): Promise<void> {
+  const { gateway, url, req, res, signal } = c
+  if (!gateway.options.wallet) throw new StratosError('NETWORK_CONFIG', 'this gateway has no wallet (start it with STRATOS_MNEMONIC set); it is read-only')
+  const q = url.searchParams
+  const name = q.get('name') ?? undefined
+  if (name !== undefined && (name.length === 0 || name.length > 255)) throw new StratosError('BAD_REQUEST', 'name must be 1–255 characters')
+  const cidVersion = q.get('cid-version') ?? '0'
+  if (cidVersion !== '0' && cidVersion !== '1') throw new StratosError('BAD_REQUEST', 'cid-version must be 0 or 1')
+  const rawLeaves = q.get('raw-leaves')
+  const client = await gateway.client()
+  const result = await client.put(req as AsyncIterable<Uint8Array>, {
+    name, cidVersion: cidVersion === '1' ? 1 : 0, rawLeaves: rawLeaves === null ? undefined : rawLeaves === 'true' || rawLeaves === '1', signal,
+  })
+  sendJson(res, 200, { cid: result.cid, size: result.size })
 }

@@ -1,7 +1,7 @@
 /**
- * Single-range `Range: bytes=…` parsing (RFC 9110 §14). Syntactically invalid or multi-range
- * headers are ignored (the whole representation is served, which the RFC allows); a valid range
- * that starts past the end is unsatisfiable (416).
+ * Single-range `Range: bytes=…` parsing (RFC 9110 §14). Headers that are not a byte range, and multi-range headers,
+ * are ignored (the whole representation is served, which the RFC allows). A range that starts past the end, an
+ * inverted range (last < first) and a zero-length suffix are unsatisfiable (416, as the path-gateway spec asks).
  */
 export type RangeResult =
   | { kind: 'full' }
@@ -21,7 +21,7 @@ export function parseRange(header: string | undefined, size: number): RangeResul
   }
   const start = Number(m[1])
   const last = m[2] === '' ? Infinity : Number(m[2])
-  if (!Number.isSafeInteger(start) || (last !== Infinity && !Number.isSafeInteger(last)) || last < start) return { kind: 'full' }
-  if (start >= size) return { kind: 'unsatisfiable' }
+  if (!Number.isSafeInteger(start) || (last !== Infinity && !Number.isSafeInteger(last))) return { kind: 'full' }
+  if (last < start || start >= size) return { kind: 'unsatisfiable' }
   return { kind: 'partial', start, end: Math.min(last, size - 1) }
 }

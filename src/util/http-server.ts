@@ -2,6 +2,7 @@
  * node:http helpers shared by role servers: JSON replies, typed error replies, bounded JSON
  * body reading, listening on an address and closing with in-flight requests drained.
  */
+import { SERVER_KEEP_ALIVE_TIMEOUT_MS } from '../limits.ts'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { StratosError, toStratosError } from '../errors.ts'
@@ -40,6 +41,9 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
 }
 
 export async function listen(server: http.Server, host: string, port: number): Promise<string> {
+  // Idle keep-alive connections outlive every client's own keep-alive (30 s), so a client never reuses a
+  // socket the server is closing at that instant (ECONNRESET on a POST, which is not retried).
+  server.keepAliveTimeout = SERVER_KEEP_ALIVE_TIMEOUT_MS
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, host, () => { server.off('error', reject); resolve() })

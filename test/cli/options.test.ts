@@ -34,8 +34,8 @@ test('single Range parsing: partial, suffix, open-ended, unsatisfiable, ignored'
   assert.deepEqual(parseRange('bytes=100-', 100), { kind: 'unsatisfiable' })
   assert.deepEqual(parseRange('bytes=-0', 100), { kind: 'unsatisfiable' })
   assert.deepEqual(parseRange('bytes=0-', 0), { kind: 'unsatisfiable' })
-  // Invalid or multi-range headers are ignored: the whole file is served.
-  assert.deepEqual(parseRange('bytes=9-0', 100), { kind: 'full' })
+  // An inverted range is unsatisfiable (issue 5: 416); malformed or multi-range headers are ignored: the whole file is served.
+  assert.deepEqual(parseRange('bytes=9-0', 100), { kind: 'unsatisfiable' })
   assert.deepEqual(parseRange('bytes=0-1,5-6', 100), { kind: 'full' })
   assert.deepEqual(parseRange('items=0-1', 100), { kind: 'full' })
 })

@@ -27,7 +27,7 @@ export async function freePortBase(resources: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20_000 + 250 * Math.floor(Math.random() * 160)
     const p = portsFromBase(base)
-    const ports = [p.meta, p.gateway, ...Array.from({ length: resources }, (_, i) => p.resourceBase + i)]
+    const ports = [p.chainRest, p.meta, p.gateway, p.ipfsApi, ...Array.from({ length: resources }, (_, i) => p.resourceBase + i)]
     let free = true
     for (const port of ports) if (!(await isPortFree(port))) { free = false; break }
     if (free) return base

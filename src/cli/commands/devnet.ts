@@ -23,6 +23,11 @@ interface DevnetFlags {
   sweepIntervalMs?: number
   offlineAfterMs?: number
   heartbeatIntervalMs?: number
+  repairGraceMs?: number
+  repairCheckIntervalMs?: number
+  auditIntervalMs?: number
+  auditNodeIntervalMs?: number
+  orderSettleIntervalMs?: number
   capacity?: number
   nodeCapacity?: Map<number, number>
 }
@@ -42,6 +47,11 @@ export function registerDevnet(program: Command): void {
     .option('--sweep-interval-ms <ms>', 'meta node: how often to sweep expired upload sessions', parsePositiveInt)
     .option('--offline-after-ms <ms>', 'meta node: a node silent this long is offline', parsePositiveInt)
     .option('--heartbeat-interval-ms <ms>', 'heartbeat period of the resource nodes', parsePositiveInt)
+    .option('--repair-grace-ms <ms>', 'meta node: rebuild the shards of a node offline this long past --offline-after-ms', parseNonNegativeInt)
+    .option('--repair-check-interval-ms <ms>', 'meta node: how often repair checks node states', parsePositiveInt)
+    .option('--audit-interval-ms <ms>', 'meta node: how often an audit round runs', parsePositiveInt)
+    .option('--audit-node-interval-ms <ms>', 'meta node: a node is audited at most once per this period', parseNonNegativeInt)
+    .option('--order-settle-interval-ms <ms>', 'resource nodes: how often traffic orders are settled with the meta node', parsePositiveInt)
     .option('--capacity <bytes>', 'capacity of every resource node (default: free disk minus reserve)', parseBytes)
     .option('--node-capacity <n=bytes>', 'capacity of resource-n only, e.g. 1=64KiB (repeatable)', collectNodeCapacity)
     .action(async (f: DevnetFlags, cmd: Command) => {
@@ -63,6 +73,7 @@ export function registerDevnet(program: Command): void {
       const devnet = new Devnet({
         ...settings, dir: f.dir, sessionTtlMs: f.sessionTtlMs, sweepIntervalMs: f.sweepIntervalMs,
         offlineAfterMs: f.offlineAfterMs, heartbeatIntervalMs: f.heartbeatIntervalMs,
+        repairGraceMs: f.repairGraceMs, repairCheckIntervalMs: f.repairCheckIntervalMs, auditIntervalMs: f.auditIntervalMs, auditNodeIntervalMs: f.auditNodeIntervalMs, orderSettleIntervalMs: f.orderSettleIntervalMs,
         capacityBytes: f.capacity, nodeCapacity: f.nodeCapacity, log,
       })
       // A Ctrl-C while starting aborts the start (and stops what already runs).
@@ -81,7 +92,7 @@ export function registerDevnet(program: Command): void {
       const wallets = n.wallets.map((w) => `${w.name} ${w.address}`).join(', ')
       log(`devnet: chain ${n.chainId}, k=${n.k} m=${n.m}, segments of ${formatBytes(n.segmentSize)}; dev wallets: ${wallets}`)
       log(`devnet: logs in ${devnet.dir}/logs; try \`npx stratos status --network ${devnet.dir}\` in another terminal; Ctrl-C stops everything`)
-      process.stdout.write(`stratos devnet ready: ${settings.resources} resource nodes, meta ${n.meta.url}, gateway ${n.gatewayUrl}, chain ${n.chainUrl}, network ${devnet.networkFile}\n`)
+      process.stdout.write(`stratos devnet ready: ${settings.resources} resource nodes, meta ${n.meta.url}, gateway ${n.gatewayUrl}, IPFS API ${n.ipfsApiUrl}/api/v0, chain ${n.chainUrl}, network ${devnet.networkFile}\n`)
       const reason = await stopRequested
       log(`devnet: ${reason}: stopping all processes`)
       exitOnSecondSignal(1)

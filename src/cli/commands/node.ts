@@ -3,6 +3,7 @@
  * (graceful stop, exit 0). Logs are JSON lines on stderr (pino; STRATOS_LOG_LEVEL); one line on
  * stdout says where the role listens.
  */
+import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
@@ -13,6 +14,8 @@ import { createLogger, type Startable } from '../../util/components.ts'
 import { collect, parseBytes, parseNonNegativeInt, parsePort, parsePositiveInt } from '../options.ts'
 import { exitOnSecondSignal, shutdownRequested } from '../signals.ts'
 import { registerNodeOperator } from './node-operator.ts'
+import { registerNodeRewards } from './traffic.ts'
+import { registerNodeMaintenance } from './node-maintenance.ts'
 
 const defaultMetaUrl = `http://127.0.0.1:${DEFAULT_PORTS.meta}`
 
@@ -27,15 +30,17 @@ export function registerNode(program: Command): void {
     .option('--capacity <bytes>', 'bytes to offer, e.g. 10GiB (default: free disk space minus a reserve)', parseBytes)
     .option('--public-url <url>', 'URL to advertise to the meta node (default: the listening URL)')
     .option('--heartbeat-interval-ms <ms>', 'heartbeat period', parsePositiveInt)
+    .option('--order-settle-interval-ms <ms>', 'how often traffic orders are settled with the meta node (default: ORDER_SETTLE_INTERVAL_MS)', parsePositiveInt)
+    .option('--order-settle-after-ms <ms>', 'settle (and close) an order limit this long after its first use (default: ORDER_SETTLE_AFTER_MS)', parsePositiveInt)
     .option('--no-fsync', 'do not fsync shard files (faster, unsafe on power loss)')
-    .action(async (f: CommonFlags & { metaAddress?: string[]; capacity?: number; publicUrl?: string; heartbeatIntervalMs?: number; fsync: boolean }, cmd: Command) => {
+    .action(async (f: CommonFlags & { metaAddress?: string[]; capacity?: number; publicUrl?: string; heartbeatIntervalMs?: number; orderSettleIntervalMs?: number; orderSettleAfterMs?: number; fsync: boolean }, cmd: Command) => {
       const metaUrl = metaUrlOf(cmd)
       const { startResourceNode } = await import('../../sds/resource/index.ts')
       await runRole('resource node', async (logger) => {
         const n = await startResourceNode({
           dataDir: resolve(f.dataDir), host: f.host, port: f.port, metaUrl, chainId: f.chainId,
           metaAddresses: f.metaAddress, capacityBytes: f.capacity, heartbeatIntervalMs: f.heartbeatIntervalMs,
-          publicUrl: f.publicUrl, fsync: f.fsync, logger,
+          publicUrl: f.publicUrl, fsync: f.fsync, orderSettleIntervalMs: f.orderSettleIntervalMs, orderSettleAfterMs: f.orderSettleAfterMs, logger,
         })
         return { role: n, line: `resource node ${n.address} listening on ${n.url}` }
       })
@@ -49,17 +54,31 @@ export function registerNode(program: Command): void {
     .option('--sweep-interval-ms <ms>', 'how often expired upload sessions are swept', parsePositiveInt)
     .option('--offline-after-ms <ms>', 'a node silent this long is offline', parsePositiveInt)
     .option('--heartbeat-interval-ms <ms>', 'heartbeat period told to nodes', parsePositiveInt)
-    .action(async (f: CommonFlags & { k?: number; m?: number; segmentSize?: number; sessionTtlMs?: number; sweepIntervalMs?: number; offlineAfterMs?: number; heartbeatIntervalMs?: number }) => {
+    .option('--repair-grace-ms <ms>', 'repair: rebuild the shards of a node offline this long past --offline-after-ms (default REPAIR_GRACE_MS)', parseNonNegativeInt)
+    .option('--repair-check-interval-ms <ms>', 'repair: how often node states and bad shards are checked (default REPAIR_CHECK_INTERVAL_MS)', parsePositiveInt)
+    .option('--audit-interval-ms <ms>', 'audits: how often an audit round runs (default AUDIT_INTERVAL_MS)', parsePositiveInt)
+    .option('--audit-node-interval-ms <ms>', 'audits: a node is challenged at most once per this period (default AUDIT_NODE_MIN_INTERVAL_MS)', parseNonNegativeInt)
+    .option('--chain-url <url>', 'join the STOS chain at this validator (Proof of Traffic: ozone checks, order settlement, volume reports); the owner wallet comes from STRATOS_MNEMONIC, --mnemonic-file, --key or --wallet')
+    .option('--mnemonic-file <path>', 'read the owner wallet\'s mnemonic from this file (like STRATOS_MNEMONIC; keep it mode 0600)')
+    .action(async (f: CommonFlags & { mnemonicFile?: string; k?: number; m?: number; segmentSize?: number; sessionTtlMs?: number; sweepIntervalMs?: number; offlineAfterMs?: number; heartbeatIntervalMs?: number; repairGraceMs?: number; repairCheckIntervalMs?: number; auditIntervalMs?: number; auditNodeIntervalMs?: number }, cmd: Command) => {
       const { startMetaNode } = await import('../../sds/meta/index.ts')
+      useMnemonicFile(f.mnemonicFile)
+      const chain = await metaChainOf(cmd)
       const custom = f.k !== undefined || f.m !== undefined || f.segmentSize !== undefined
       await runRole('meta node', async (logger) => {
         const n = await startMetaNode({
           dataDir: resolve(f.dataDir), host: f.host, port: f.port, chainId: f.chainId,
           defaults: custom ? { k: f.k ?? DEFAULT_DATA_SHARDS, m: f.m ?? DEFAULT_PARITY_SHARDS, segmentSize: f.segmentSize ?? DEFAULT_SEGMENT_BYTES } : undefined,
           sessionTtlMs: f.sessionTtlMs, sweepIntervalMs: f.sweepIntervalMs, offlineAfterMs: f.offlineAfterMs, heartbeatIntervalMs: f.heartbeatIntervalMs,
+          ...(chain ? { chain } : {}),
+          repair: { graceMs: f.repairGraceMs, checkIntervalMs: f.repairCheckIntervalMs },
+          audit: {
+            ...(f.auditIntervalMs !== undefined ? { intervalMs: f.auditIntervalMs } : {}),
+            ...(f.auditNodeIntervalMs !== undefined ? { nodeMinIntervalMs: f.auditNodeIntervalMs } : {}),
+          },
           logger,
         })
-        return { role: n, line: `meta node ${n.address} listening on ${n.url}` }
+        return { role: n, line: `meta node ${n.address} listening on ${n.url}${chain ? ` (chain ${chain.url}, owner ${chain.owner.address})` : ' (storage only: no chain)'}` }
       })
     })
 
@@ -80,20 +99,68 @@ export function registerNode(program: Command): void {
       })
     })
 
-  roleCommand(node, 'gateway', 'run the gateway: client-facing HTTP API (GET /ipfs/CID, POST /api/v1/add) with a wallet from STRATOS_MNEMONIC', 'reserved for caches', DEFAULT_PORTS.gateway)
+  roleCommand(node, 'gateway', 'run the gateway: client-facing HTTP API (GET /ipfs/CID, POST /api/v1/add) with a wallet from STRATOS_MNEMONIC', 'hot-range cache under cache/', DEFAULT_PORTS.gateway)
     .option('--meta-url <url>', `meta node URL (default: ${defaultMetaUrl})`)
-    .action(async (f: CommonFlags, cmd: Command) => {
+    .option('--api-port <port>', 'port of the Kubo-compatible IPFS RPC API, /api/v0 (0: any free port)', parsePort, DEFAULT_PORTS.ipfsApi)
+    .option('--mnemonic-file <path>', 'read the gateway wallet\'s mnemonic from this file (like STRATOS_MNEMONIC; keep it mode 0600)')
+    .action(async (f: CommonFlags & { apiPort: number; mnemonicFile?: string }, cmd: Command) => {
       const metaUrl = metaUrlOf(cmd)
+      useMnemonicFile(f.mnemonicFile)
       const { startGateway } = await import('../../gateway/index.ts')
+      const { startIpfsRpcApi } = await import('../../ipfs/rpc/index.ts')
       const mnemonic = process.env.STRATOS_MNEMONIC?.trim()
       const wallet = mnemonic ? WalletKey.fromMnemonic(mnemonic) : undefined
       await runRole('gateway', async (logger) => {
-        const g = await startGateway({ host: f.host, port: f.port, metaUrl, chainId: f.chainId, wallet, logger })
-        return { role: g, line: `gateway listening on ${g.url}${wallet ? ` (wallet ${wallet.address})` : ' (read-only: no STRATOS_MNEMONIC)'}` }
+        // The RPC API first: once the gateway answers /v1/info, both are up.
+        const api = await startIpfsRpcApi({ host: f.host, port: f.apiPort, metaUrl, chainId: f.chainId, wallet, dataDir: join(resolve(f.dataDir), 'ipfs-api'), logger })
+        let g: Awaited<ReturnType<typeof startGateway>>
+        try {
+          g = await startGateway({ host: f.host, port: f.port, metaUrl, chainId: f.chainId, wallet, dataDir: resolve(f.dataDir), logger })
+        } catch (e) {
+          await api.stop()
+          throw e
+        }
+        const role = { stop: async () => { await Promise.all([g.stop(), api.stop()]) } }
+        return { role, line: `gateway listening on ${g.url}, IPFS RPC API on ${api.url}/api/v0${wallet ? ` (wallet ${wallet.address})` : ' (read-only: no STRATOS_MNEMONIC)'}` }
       })
     })
 
   registerNodeOperator(node)
+  registerNodeRewards(node)
+  registerNodeMaintenance(node)
+}
+
+/**
+ * `--mnemonic-file PATH` stands for STRATOS_MNEMONIC, so a process's recorded command line (devnet.json `args`)
+ * restarts it with the same wallet and no secret on the command line.
+ */
+function useMnemonicFile(path: string | undefined): void {
+  if (path === undefined) return
+  let text: string
+  try {
+    text = readFileSync(resolve(path), 'utf8').trim()
+  } catch (e) {
+    throw new StratosError('NETWORK_CONFIG', `cannot read --mnemonic-file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { path })
+  }
+  if (text === '') throw new StratosError('NETWORK_CONFIG', `--mnemonic-file ${path} is empty`, { path })
+  process.env.STRATOS_MNEMONIC = text
+}
+
+/**
+ * The meta node's chain: `--chain-url` (its own or the program-wide flag) plus the owner wallet that signs its
+ * volume reports — `--key`, `--wallet` or STRATOS_MNEMONIC (never a network file's dev wallet: an operator names it).
+ */
+async function metaChainOf(cmd: Command): Promise<{ url: string; owner: WalletKey } | undefined> {
+  const g = cmd.optsWithGlobals() as { chainUrl?: string; key?: string; wallet?: string }
+  if (!g.chainUrl) return undefined
+  const mnemonic = process.env.STRATOS_MNEMONIC?.trim()
+  if (g.key === undefined && g.wallet === undefined && !mnemonic) {
+    throw new StratosError('NETWORK_CONFIG', '--chain-url needs the meta node\'s owner wallet: set STRATOS_MNEMONIC, or pass --key HEX or --wallet NAME')
+  }
+  const { contextOf } = await import('../context.ts')
+  const owner = await contextOf(cmd).resolveWallet('required')
+  if (!owner) throw new StratosError('NETWORK_CONFIG', '--chain-url needs the meta node\'s owner wallet')
+  return { url: g.chainUrl.replace(/\/+$/, ''), owner }
 }
 
 /** A role command with the options every role has: --data-dir (~/.stratos/NAME), --host, --port, --chain-id. */

@@ -1,0 +1,281 @@
+/**
+ * The gateway's hot-range cache (the "CDN" part): verified file bytes in fixed pieces, in memory and on disk.
+ *
+ * A file is cut into pieces of GATEWAY_CACHE_PIECE_BYTES ([i·P, (i+1)·P) ∩ [0, size)). A read takes the pieces it
+ * touches from memory, then disk; a missing piece is fetched with one SDK range read (which fetches only the shard
+ * bytes of that piece, verified chunk by chunk against the shard hashes). Once the first piece is there, the pieces
+ * after it in the same read are fetched in parallel (up to GATEWAY_CACHE_FETCH_AHEAD_PIECES ahead) while it is sent,
+ * so the first byte waits for one piece, not for the whole range; concurrent reads of one piece share its fetch. Only bytes the SDK handed out — verified — enter
+ * the cache.
+ *
+ * Both tiers are LRU and bounded (GATEWAY_CACHE_MEMORY_BYTES, GATEWAY_CACHE_DISK_BYTES). On disk a piece is one file
+ * `<dir>/<cid>.<index>`: sha256(data) ‖ data, written to a temp file and renamed into place (a crash leaves either
+ * the old state or the whole piece), and checked against its sha256 on every read (a damaged piece is dropped and
+ * fetched again). The disk tier survives restarts (rebuilt from the directory, oldest first).
+ */
+import { createHash } from 'node:crypto'
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { StratosError, throwIfAborted } from '../errors.ts'
+import { GATEWAY_CACHE_DISK_BYTES, GATEWAY_CACHE_DISK_WRITES_IN_FLIGHT, GATEWAY_CACHE_FETCH_AHEAD_PIECES, GATEWAY_CACHE_MEMORY_BYTES, GATEWAY_CACHE_PIECE_BYTES } from '../limits.ts'
+import type { ContentReader } from '../ipfs/dag.ts'
+import { silentLogger, type Logger } from '../util/components.ts'
+
+const HASH_BYTES = 32
+
+export interface HotRangeCacheOptions {
+  /** Where the bytes come from on a miss (StratosClient.cat). */
+  source: ContentReader
+  /** A file's size, when the caller does not pass it. */
+  sizeOf: (file: string, signal?: AbortSignal) => Promise<number>
+  /** Directory of the disk tier; without it the cache is memory-only. */
+  dir?: string
+  memoryBytes?: number
+  diskBytes?: number
+  pieceBytes?: number
+  logger?: Logger
+}
+
+export interface HotRangeCacheStats {
+  memoryBytes: number
+  memoryPieces: number
+  diskBytes: number
+  diskPieces: number
+  hits: number
+  diskHits: number
+  misses: number
+  /** Bytes fetched from the network. */
+  fetchedBytes: number
+}
+
+class Lru<V> {
+  readonly map = new Map<string, V>()
+  bytes = 0
+  get(key: string): V | undefined {
+    const v = this.map.get(key)
+    if (v !== undefined) {
+      this.map.delete(key)
+      this.map.set(key, v)
+    }
+    return v
+  }
+  has(key: string): boolean {
+    return this.map.has(key)
+  }
+  set(key: string, v: V, size: number, max: number, onEvict: (key: string, v: V) => void, sizeOf: (v: V) => number): void {
+    const old = this.map.get(key)
+    if (old !== undefined) {
+      this.map.delete(key)
+      this.bytes -= sizeOf(old)
+    }
+    this.map.set(key, v)
+    this.bytes += size
+    for (const [k, x] of this.map) {
+      if (this.bytes <= max) break
+      this.map.delete(k)
+      this.bytes -= sizeOf(x)
+      onEvict(k, x)
+    }
+  }
+  delete(key: string, size: number): void {
+    if (this.map.delete(key)) this.bytes -= size
+  }
+}
+
+export class HotRangeCache {
+  readonly pieceBytes: number
+  readonly #o: HotRangeCacheOptions
+  readonly #memoryMax: number
+  readonly #diskMax: number
+  readonly #memory = new Lru<Uint8Array>()
+  /** Disk tier: key → piece data size. */
+  readonly #disk = new Lru<number>()
+  readonly #log: Logger
+  /** Pieces being written to disk. */
+  readonly #writing = new Set<string>()
+  #tmpSeq = 0
+  readonly #stats = { hits: 0, diskHits: 0, misses: 0, fetchedBytes: 0 }
+  /** Pieces being fetched, shared by every read that needs them. */
+  readonly #inFlight = new Map<string, Promise<Uint8Array>>()
+
+  constructor(options: HotRangeCacheOptions) {
+    this.#o = options
+    this.pieceBytes = options.pieceBytes ?? GATEWAY_CACHE_PIECE_BYTES
+    this.#memoryMax = options.memoryBytes ?? GATEWAY_CACHE_MEMORY_BYTES
+    this.#diskMax = options.diskBytes ?? GATEWAY_CACHE_DISK_BYTES
+    this.#log = options.logger ?? silentLogger
+    if (options.dir) this.#loadDisk(options.dir)
+  }
+
+  /** Rebuilds the disk index from the directory (oldest first), dropping temp files and anything over the limit. */
+  #loadDisk(dir: string): void {
+    mkdirSync(dir, { recursive: true })
+    const found: { key: string; size: number; mtime: number }[] = []
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name)
+      if (name.endsWith('.tmp') || !/^[A-Za-z0-9]+\.\d+$/.test(name)) {
+        rmSync(path, { force: true, recursive: true })
+        continue
+      }
+      const st = statSync(path)
+      if (st.size < HASH_BYTES) {
+        rmSync(path, { force: true })
+        continue
+      }
+      found.push({ key: name, size: st.size - HASH_BYTES, mtime: st.mtimeMs })
+    }
+    found.sort((a, b) => a.mtime - b.mtime)
+    for (const f of found) this.#disk.set(f.key, f.size, f.size, this.#diskMax, (k) => this.#removeDisk(k), (s) => s)
+  }
+
+  stats(): HotRangeCacheStats {
+    return {
+      memoryBytes: this.#memory.bytes, memoryPieces: this.#memory.map.size, diskBytes: this.#disk.bytes, diskPieces: this.#disk.map.size, ...this.#stats,
+    }
+  }
+
+  /** The ContentReader the DAG reader and the gateway read files through. */
+  readonly read: ContentReader = (file, options) => this.#read(file, options)
+
+  async *#read(file: string, o: { offset: number; length: number; fileSize?: number; signal?: AbortSignal }): AsyncIterable<Uint8Array> {
+    const { offset, length, signal } = o
+    if (length === 0) return
+    const size = o.fileSize ?? (await this.#o.sizeOf(file, signal))
+    const end = offset + length
+    if (offset < 0 || length < 0 || end > size) throw new StratosError('RANGE_NOT_SATISFIABLE', `bytes [${offset}, ${end}) are outside the ${size}-byte file`)
+    const P = this.pieceBytes
+    const last = Math.floor((end - 1) / P)
+    for (let i = Math.floor(offset / P); i <= last; i++) {
+      throwIfAborted(signal)
+      const piece = await this.#piece(file, i, size, signal)
+      // Then keep the next pieces of this read in flight while this one is handed out. Not before: parallel fetches
+      // share the nodes and the connections, so starting them with the first piece would delay the first byte.
+      for (let j = i + 1; j <= Math.min(last, i + GATEWAY_CACHE_FETCH_AHEAD_PIECES); j++) {
+        const k = key(file, j)
+        if (!this.#memory.has(k) && !this.#disk.has(k) && !this.#inFlight.has(k)) this.#fetchPiece(file, j, size).catch(() => undefined)
+      }
+      const pieceStart = i * P
+      yield piece.subarray(Math.max(offset, pieceStart) - pieceStart, Math.min(end, pieceStart + piece.length) - pieceStart)
+    }
+  }
+
+  /** Piece i of the file: memory, then disk, then a fetch (shared with any read already fetching it). */
+  async #piece(file: string, i: number, size: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const k = key(file, i)
+    const cached = await this.#get(k)
+    if (cached) return cached
+    const fetching = this.#inFlight.get(k) ?? this.#fetchPiece(file, i, size)
+    if (!signal) return fetching
+    // The fetch is not tied to this request (others may wait on it too); this request stops waiting when aborted.
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const onAbort = (): void => reject(new StratosError('ABORTED', 'read aborted'))
+      if (signal.aborted) return onAbort()
+      signal.addEventListener('abort', onAbort, { once: true })
+      fetching.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+    })
+  }
+
+  /** Fetches piece i from the network (one verified SDK range read) and stores it. */
+  #fetchPiece(file: string, i: number, size: number): Promise<Uint8Array> {
+    const k = key(file, i)
+    const P = this.pieceBytes
+    const from = i * P
+    const length = Math.min(P, size - from)
+    const p = (async () => {
+      this.#stats.misses++
+      const piece = new Uint8Array(length)
+      let at = 0
+      for await (const chunk of this.#o.source(file, { offset: from, length })) {
+        if (at + chunk.length > length) throw new StratosError('UPSTREAM_ERROR', 'file read returned more bytes than asked')
+        piece.set(chunk, at)
+        at += chunk.length
+      }
+      if (at !== length) throw new StratosError('UPSTREAM_ERROR', `file read returned ${at} of ${length} bytes`)
+      this.#stats.fetchedBytes += length
+      this.#put(k, piece)
+      return piece
+    })()
+    this.#inFlight.set(k, p)
+    void p.finally(() => this.#inFlight.delete(k)).catch(() => undefined)
+    return p
+  }
+
+  #has(k: string): boolean {
+    return this.#memory.has(k) || this.#disk.has(k)
+  }
+
+  async #get(k: string): Promise<Uint8Array | undefined> {
+    const m = this.#memory.get(k)
+    if (m) {
+      this.#stats.hits++
+      // Read again while only in memory (its disk write was skipped when writes were busy): persist it now.
+      this.#persist(k, m)
+      return m
+    }
+    if (!this.#o.dir || this.#disk.get(k) === undefined) return undefined
+    let raw: Buffer
+    try {
+      raw = await readFile(join(this.#o.dir, k))
+    } catch {
+      this.#disk.delete(k, this.#disk.map.get(k) ?? 0)
+      return undefined
+    }
+    const data = raw.subarray(HASH_BYTES)
+    if (raw.length < HASH_BYTES || !createHash('sha256').update(data).digest().equals(raw.subarray(0, HASH_BYTES))) {
+      this.#log.warn({ piece: k }, 'damaged cache piece dropped')
+      this.#disk.delete(k, this.#disk.map.get(k) ?? 0)
+      this.#removeDisk(k)
+      return undefined
+    }
+    this.#stats.diskHits++
+    this.#putMemory(k, data)
+    return data
+  }
+
+  #put(k: string, data: Uint8Array): void {
+    this.#putMemory(k, data)
+    this.#persist(k, data)
+  }
+
+  #persist(k: string, data: Uint8Array): void {
+    if (!this.#o.dir || this.#disk.has(k) || this.#writing.has(k)) return
+    if (this.#writing.size >= GATEWAY_CACHE_DISK_WRITES_IN_FLIGHT || data.length > this.#diskMax) return
+    void this.#writeDisk(k, data)
+  }
+
+  #putMemory(k: string, data: Uint8Array): void {
+    if (data.length > this.#memoryMax) return
+    this.#memory.set(k, data, data.length, this.#memoryMax, () => undefined, (v) => v.length)
+  }
+
+  async #writeDisk(k: string, data: Uint8Array): Promise<void> {
+    const dir = this.#o.dir as string
+    this.#writing.add(k)
+    const tmp = join(dir, `${k}.${process.pid}.${++this.#tmpSeq}.tmp`)
+    try {
+      const hash = createHash('sha256').update(data).digest()
+      await writeFile(tmp, Buffer.concat([hash, data]))
+      await rename(tmp, join(dir, k))
+      this.#disk.set(k, data.length, data.length, this.#diskMax, (evicted) => this.#removeDisk(evicted), (s) => s)
+    } catch (e) {
+      this.#log.warn({ err: e, piece: k }, 'cache piece not written')
+      await rm(tmp, { force: true }).catch(() => undefined)
+    } finally {
+      this.#writing.delete(k)
+    }
+  }
+
+  #removeDisk(k: string): void {
+    if (this.#o.dir) void rm(join(this.#o.dir, k), { force: true }).catch(() => undefined)
+  }
+
+  /** Resolves when no disk write is in flight (tests, shutdown). */
+  async flushed(): Promise<void> {
+    while (this.#writing.size > 0) await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+function key(file: string, index: number): string {
+  return `${file}.${index}`
+}

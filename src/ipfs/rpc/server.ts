@@ -1,0 +1,197 @@
+/**
+ * The Kubo-compatible RPC API server: `POST /api/v0/<command>` on node:http (127.0.0.1:5001 by default).
+ *
+ * Request handling follows go-ipfs-cmds' HTTP handler: OPTIONS → 204, GET/HEAD/others → 405 (text),
+ * a request with an `Origin` (or `Referer`) not in `allowedOrigins` → 403 (browsers must not drive the
+ * wallet behind this API), an unknown command → 404 "404 page not found"; then the query is parsed
+ * (params.ts) and the command runs. Errors are Kubo's JSON (kubo-error.ts).
+ *
+ * The API is a client with a wallet: uploads are signed with it and traffic is charged to it. The SDK
+ * client (and the DAG reader over it) connect to the meta node on first use, so the API starts even if
+ * the meta node is not up yet.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import { mkdirSync } from 'node:fs'
+import { base58btc } from 'multiformats/bases/base58'
+import { StratosError, toStratosError } from '../../errors.ts'
+import { RPC_MAX_HEADER_BYTES, RPC_MAX_SMALL_BODY_BYTES } from '../../limits.ts'
+import { NodeKey } from '../../crypto/node-key.ts'
+import type { WalletKey } from '../../crypto/wallet-key.ts'
+import { StratosClient } from '../../sds/client/index.ts'
+import { silentLogger, systemClock, type Clock, type Logger, type Startable } from '../../util/components.ts'
+import { closeServer, listen } from '../../util/http-server.ts'
+import { createDagReader, type DagReader } from '../dag.ts'
+import { COMMANDS, type ApiComponents } from './commands.ts'
+import { sendKuboError, sendPlain } from './kubo-error.ts'
+import { parseRequest } from './params.ts'
+import { PinStore } from './pins.ts'
+
+export const API_PREFIX = '/api/v0/'
+
+export interface IpfsRpcApiOptions {
+  host?: string
+  port: number
+  metaUrl: string
+  chainId?: string
+  /** Signs uploads and deletes; without it `add` works only with `only-hash` and pins are never deleted from the network. */
+  wallet?: WalletKey
+  /** Holds the pin set (pins.json) and the API's peer identity (node-key.json). */
+  dataDir: string
+  /** Browser origins allowed to call the API (Kubo's API.HTTPHeaders Access-Control-Allow-Origin); default none. */
+  allowedOrigins?: string[]
+  logger?: Logger
+  clock?: Clock
+  /** Use this SDK client instead of connecting one (tests, a process that already has one). */
+  client?: StratosClient
+}
+
+/** A libp2p peer id (identity multihash of the protobuf ed25519 public key) and that key, base64. */
+function peerIdentity(key: NodeKey): { id: string; publicKey: string } {
+  const pb = Buffer.concat([Buffer.from([0x08, 0x01, 0x12, 0x20]), Buffer.from(key.publicKey)])
+  const mh = Buffer.concat([Buffer.from([0x00, pb.length]), pb])
+  return { id: base58btc.baseEncode(mh), publicKey: pb.toString('base64') }
+}
+
+async function drainSmallBody(req: IncomingMessage): Promise<void> {
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > RPC_MAX_SMALL_BODY_BYTES) throw new StratosError('PAYLOAD_TOO_LARGE', `body of ${declared} bytes exceeds the ${RPC_MAX_SMALL_BODY_BYTES}-byte limit`)
+  let total = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    total += chunk.length
+    if (total > RPC_MAX_SMALL_BODY_BYTES) throw new StratosError('PAYLOAD_TOO_LARGE', `body exceeds the ${RPC_MAX_SMALL_BODY_BYTES}-byte limit`)
+  }
+}
+
+export class IpfsRpcApi implements Startable {
+  readonly options: IpfsRpcApiOptions
+  readonly pins: PinStore
+  readonly peerId: string
+  readonly #server: http.Server
+  readonly #log: Logger
+  readonly #components: ApiComponents
+  #url: string | undefined
+  #client: Promise<StratosClient> | undefined
+  #dag: Promise<DagReader> | undefined
+  readonly #ownsClient: boolean
+
+  constructor(options: IpfsRpcApiOptions) {
+    this.options = options
+    this.#log = options.logger ?? silentLogger
+    mkdirSync(options.dataDir, { recursive: true })
+    this.pins = PinStore.open(options.dataDir)
+    const peer = peerIdentity(NodeKey.loadOrCreate(options.dataDir))
+    this.peerId = peer.id
+    this.#ownsClient = !options.client
+    if (options.client) this.#client = Promise.resolve(options.client)
+    this.#components = {
+      client: () => this.#getClient(),
+      dag: () => this.#getDag(),
+      wallet: options.wallet,
+      pins: this.pins,
+      clock: options.clock ?? systemClock,
+      logger: this.#log,
+      peer,
+    }
+    this.#server = http.createServer({ maxHeaderSize: RPC_MAX_HEADER_BYTES }, (req, res) => void this.#handle(req, res))
+  }
+
+  get url(): string {
+    if (!this.#url) throw new StratosError('INTERNAL', 'IPFS RPC API not started')
+    return this.#url
+  }
+
+  async start(): Promise<void> {
+    this.#url = await listen(this.#server, this.options.host ?? '127.0.0.1', this.options.port)
+    this.#log.info({ url: this.#url, wallet: this.options.wallet?.address ?? null, pins: this.pins.size }, 'IPFS RPC API listening')
+  }
+
+  async stop(): Promise<void> {
+    await closeServer(this.#server)
+    if (this.#ownsClient) {
+      const client = await this.#client?.catch(() => undefined)
+      await client?.close()
+    }
+  }
+
+  #getClient(): Promise<StratosClient> {
+    let client = this.#client
+    if (!client) {
+      const o = this.options
+      client = StratosClient.connect({ metaUrl: o.metaUrl, wallet: o.wallet, chainId: o.chainId, clock: o.clock }).catch((e: unknown) => {
+        this.#client = undefined
+        throw e
+      })
+      this.#client = client
+    }
+    return client
+  }
+
+  #getDag(): Promise<DagReader> {
+    let dag = this.#dag
+    if (!dag) {
+      dag = this.#getClient().then((client) => createDagReader({ client }))
+      dag.catch(() => { this.#dag = undefined })
+      this.#dag = dag
+    }
+    return dag
+  }
+
+  #originAllowed(req: IncomingMessage): boolean {
+    const allowed = this.options.allowedOrigins ?? []
+    const origin = req.headers.origin
+    if (origin !== undefined && !allowed.includes('*') && !allowed.includes(origin)) return false
+    const referer = req.headers.referer
+    if (referer !== undefined) {
+      let o: string
+      try {
+        const u = new URL(referer)
+        o = `${u.protocol}//${u.host}`
+      } catch {
+        return false
+      }
+      if (!allowed.includes('*') && !allowed.includes(o)) return false
+    }
+    return true
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const controller = new AbortController()
+    res.on('close', () => { if (!res.writableFinished) controller.abort(new StratosError('ABORTED', 'client went away')) })
+    let command = ''
+    try {
+      const url = new URL(req.url ?? '/', 'http://api.invalid')
+      if (!url.pathname.startsWith(API_PREFIX)) return sendPlain(res, 404, '404 page not found')
+      command = url.pathname.slice(API_PREFIX.length).replace(/\/+$/, '')
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, { allow: 'OPTIONS, POST' })
+        res.end()
+        return
+      }
+      if (req.method !== 'POST') return sendPlain(res, 405, '405 - Method Not Allowed', { allow: 'OPTIONS, POST' })
+      if (!this.#originAllowed(req)) return sendPlain(res, 403, '403 - Forbidden')
+      const cmd = COMMANDS[command]
+      if (!cmd) return sendPlain(res, 404, '404 page not found')
+      const p = parseRequest(url.searchParams, cmd.spec)
+      if (!cmd.takesBody) await drainSmallBody(req)
+      const signal = p.timeoutMs !== undefined ? AbortSignal.any([controller.signal, AbortSignal.timeout(p.timeoutMs)]) : controller.signal
+      await cmd.run({ req, res, p, signal, api: this.#components })
+    } catch (e) {
+      const err = toStratosError(e)
+      if (err.code === 'INTERNAL') this.#log.error({ err, command }, 'RPC command failed')
+      else this.#log.debug({ code: err.code, message: err.message, command }, 'RPC command error')
+      // A body not read to the end (an add that failed early): answer, then close rather than read the rest.
+      const unread = !req.readableEnded
+      if (unread && !res.headersSent) res.setHeader('connection', 'close')
+      sendKuboError(res, err)
+      if (unread) res.once('finish', () => req.destroy())
+    }
+  }
+}
+
+/** Creates and starts the RPC API. */
+export async function startIpfsRpcApi(options: IpfsRpcApiOptions): Promise<IpfsRpcApi> {
+  const api = new IpfsRpcApi(options)
+  await api.start()
+  return api
+}
+
