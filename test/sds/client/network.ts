@@ -135,7 +135,7 @@ export async function startNetwork(o: TestNetworkOptions = {}): Promise<TestNetw
 }
 
 /** Path of a stored shard file on a node (layout of the resource store: shards/<id[0:2]>/<id[2:4]>/<id>). */
-export function shardPath(net: TestNetwork, node: string, shardId: string): string {
+export function shardPath(net: { dataDirs: ReadonlyMap<string, string> }, node: string, shardId: string): string {
   const dataDir = net.dataDirs.get(node)
   if (!dataDir) throw new Error(`unknown node ${node}`)
   return join(dataDir, 'shards', shardId.slice(0, 2), shardId.slice(2, 4), shardId)

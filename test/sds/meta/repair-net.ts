@@ -84,23 +84,8 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
   }
 }
 
-/** Path of a stored shard file on a node (resource store layout: shards/<id[0:2]>/<id[2:4]>/<id>). */
-export function shardPath(net: RepairNet, node: string, shardId: string): string {
-  const dataDir = net.dataDirs.get(node)
-  if (!dataDir) throw new Error(`unknown node ${node}`)
-  return join(dataDir, 'shards', shardId.slice(0, 2), shardId.slice(2, 4), shardId)
-}
-
-/** Deterministic pseudo-random bytes. */
-export function patternBytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n)
-  let s = seed >>> 0 || 1
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0
-    out[i] = s & 0xff
-  }
-  return out
-}
+// Shard file paths and test bytes: the same helpers as the client tests' network.
+export { patternBytes, shardPath } from '../client/network.ts'
 
 export async function collect(it: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Uint8Array[] = []
