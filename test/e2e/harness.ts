@@ -25,7 +25,9 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 /** A port base whose meta, gateway and resource ports are all free right now. */
 export async function freePortBase(resources: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + 250 * Math.floor(Math.random() * 160)
+    // Below the kernel's ephemeral range (32768–60999 here): a port in it can be taken at any moment as the source
+    // port of some outgoing connection, between this check and the devnet's bind.
+    const base = 10_000 + 250 * Math.floor(Math.random() * 90)
     const p = portsFromBase(base)
     const ports = [p.chainRest, p.meta, p.gateway, p.ipfsApi, ...Array.from({ length: resources }, (_, i) => p.resourceBase + i)]
     let free = true
