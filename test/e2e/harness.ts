@@ -26,8 +26,9 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 export async function freePortBase(resources: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     // Below the kernel's ephemeral range (32768–60999 here): a port in it can be taken at any moment as the source
-    // port of some outgoing connection, between this check and the devnet's bind.
-    const base = 10_000 + 250 * Math.floor(Math.random() * 90)
+    // port of some outgoing connection, between this check and the devnet's bind. From 10250: base 10000 would put the
+    // gateway on 10080, a port fetch() refuses to connect to (the Fetch standard's "bad ports").
+    const base = 10_250 + 250 * Math.floor(Math.random() * 89)
     const p = portsFromBase(base)
     const ports = [p.chainRest, p.meta, p.gateway, p.ipfsApi, ...Array.from({ length: resources }, (_, i) => p.resourceBase + i)]
     let free = true
