@@ -131,6 +131,14 @@ export const CLIENT_READ_CACHE_FILES = 256
 // ---- DAG reader and gateway ------------------------------------------------------------
 /** Memory for file records and DAG blocks the DAG reader keeps (src/ipfs/dag.ts; least recently used evicted). */
 export const DAG_READER_CACHE_BYTES = 32 * MiB
+/** Shard GETs (direct-get.ts): an idle keep-alive connection is closed after this (nodes keep theirs 65 s). */
+export const DIRECT_GET_IDLE_TIMEOUT_MS = 30_000
+/** Idle connections kept per node; concurrency itself is bounded by CLIENT_SHARD_CONCURRENCY. */
+export const DIRECT_GET_MAX_IDLE_PER_ORIGIN = CLIENT_SHARD_CONCURRENCY
+/** Largest response head a shard GET accepts (the chunk-hash list of a 64 MiB shard is ~11 KB). */
+export const DIRECT_GET_MAX_HEAD_BYTES = 64 * 1024
+/** Bytes of an error response body a shard GET keeps (a JSON error is far smaller). */
+export const DIRECT_GET_MAX_ERROR_BODY_BYTES = 64 * 1024
 /** Record look-ups one directory listing runs at once (entry sizes come from the children's records). */
 export const DAG_LS_CONCURRENCY = 8
 /** Gateway hot-range cache: verified file bytes kept in memory (least recently used evicted). */

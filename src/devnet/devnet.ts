@@ -92,9 +92,16 @@ export function defaultSettings(): DevnetSettings {
 
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url))
 
+/**
+ * Extra Node flags for every devnet child, space-separated (profiling: `--cpu-prof --cpu-prof-dir=/tmp/p`;
+ * Node refuses those in NODE_OPTIONS). A profile is written when the child exits on the devnet's Ctrl-C.
+ */
+export const DEVNET_NODE_ARGS_ENV = 'STRATOS_DEVNET_NODE_ARGS'
+
 /** `process.execPath` arguments that run `stratos …` through tsx (absolute paths: any cwd works). */
 export function cliArgs(...args: string[]): string[] {
-  return ['--import', import.meta.resolve('tsx'), CLI_MAIN, ...args]
+  const extra = (process.env[DEVNET_NODE_ARGS_ENV] ?? '').split(' ').filter(Boolean)
+  return [...extra, '--import', import.meta.resolve('tsx'), CLI_MAIN, ...args]
 }
 
 export class Devnet implements Startable {

@@ -45,7 +45,7 @@ export const RESOURCE_ROUTES = {
 
 /** Response headers on shard GET/HEAD. */
 export const SHARD_HEADERS = {
-  /** base64url of the concatenated 32-byte sha256 of every 256 KiB chunk of the shard. */
+  /** base64url of the concatenated 32-byte BLAKE3 of every 256 KiB chunk of the shard. */
   chunkHashes: 'x-stratos-chunk-hashes',
   /** Full shard size in bytes (also on 206 responses). */
   shardSize: 'x-stratos-shard-size',

@@ -1,10 +1,10 @@
 /**
  * Storage audits: the meta node proves that a resource node still holds a shard, without holding the shard itself.
  *
- * The meta node knows only the shard id = sha256(domain ‖ u64be(size) ‖ chunk hashes) (shard.ts). It sends a
+ * The meta node knows only the shard id = BLAKE3(domain ‖ u64be(size) ‖ chunk hashes) (shard.ts). It sends a
  * challenge it signs: {node, shard, fresh random nonce, random chunk pick, expiry}. The node answers with
  *   - the shard's size and full chunk-hash list: the meta node checks they hash to the shard id (a preimage of a
- *     sha256 cannot be forged, so the list and size are the shard's);
+ *     BLAKE3 cannot be forged, so the list and size are the shard's);
  *   - the bytes of the challenged chunk (≤ SHARD_CHUNK_BYTES), which must hash to their entry in that list: only a
  *     node holding the bytes (or able to fetch them at once) can answer;
  *   - proof = sha256(nonce ‖ chunk bytes) inside its signed response, which binds the bytes to this challenge
@@ -53,7 +53,7 @@ export const zAuditResponse = z.object({
   /** The challenged chunk's index (challenge.chunk mod chunkCount(size)). */
   chunk: z.number().int().nonnegative(),
   size: z.number().int().positive().max(MAX_SHARD_BYTES),
-  /** base64url of the concatenated sha256 of every chunk of the shard. */
+  /** base64url of the concatenated BLAKE3 of every chunk of the shard. */
   chunkHashes: zBase64Url.max(MAX_CHUNK_HASHES_CHARS),
   /** base64url sha256(nonce bytes ‖ chunk bytes). */
   proof: zBase64Url.length(43),

@@ -23,6 +23,7 @@ import { chunkHashesMatch, chunkMatches } from './shard.ts'
 import { defaultDispatcher, jsonRequest, transportError, withTimeout } from './http.ts'
 import { ORDER_HEADER, encodeOrderHeader, type OrderSigner } from './orders.ts'
 import { systemClock, type Clock } from '../../util/components.ts'
+import { defaultDirectGetPool, type DirectGetPool, type DirectGetResult } from './direct-get.ts'
 
 export interface PutShardParameters {
   url: string
@@ -53,10 +54,13 @@ export interface GetShardParameters {
 
 export class ResourceClient {
   readonly #dispatcher: Dispatcher
+  readonly #direct: DirectGetPool
   readonly #clock: Clock
 
-  constructor(options: { dispatcher?: Dispatcher; clock?: Clock } = {}) {
+  /** `dispatcher` carries PUTs and info requests; shard GETs use `directGet` (direct-get.ts). */
+  constructor(options: { dispatcher?: Dispatcher; directGet?: DirectGetPool; clock?: Clock } = {}) {
     this.#dispatcher = options.dispatcher ?? defaultDispatcher()
+    this.#direct = options.directGet ?? defaultDirectGetPool()
     this.#clock = options.clock ?? systemClock
   }
 
@@ -107,67 +111,59 @@ export class ResourceClient {
     const whole = start === 0 && end === p.shardSize
     const url = `${p.url}/v1/shards/${p.shardId}`
     const signal = withTimeout(p.signal, p.timeoutMs ?? CLIENT_SHARD_TIMEOUT_MS)
-    let res: Dispatcher.ResponseData
+    // The body goes straight into the destination (or a span buffer when the asked range is not
+    // chunk-aligned); each chunk is verified in place as soon as it is complete, so a wrong byte
+    // stops the transfer at the first bad chunk.
+    const span = end - start
+    const aligned = start === offset && end === offset + length
+    let spanBuf: Uint8Array | undefined
+    let chunkHashes = new Uint8Array(0)
+    let verifiedUpTo = 0
+    let chunkIndex = firstChunk
+    let result: DirectGetResult
     try {
-      res = await request(url, {
-        method: 'GET',
-        dispatcher: this.#dispatcher,
+      result = await this.#direct.get({
+        origin: p.url,
+        path: `/v1/shards/${p.shardId}`,
         headers: {
           [TICKET_HEADER]: encodeTicketHeader(p.ticket),
           [ORDER_HEADER]: encodeOrderHeader(p.orders.next(p.ticket.payload, end - start, this.#clock.now())),
           ...(whole ? {} : { range: `bytes=${start}-${end - 1}` }),
         },
         signal,
+        onHead: (head) => {
+          if (head.status !== (whole ? 200 : 206)) throw new StratosError('UPSTREAM_ERROR', `node answered HTTP ${head.status} to a shard read`, { url })
+          const hashesHeader = head.headers[SHARD_HEADERS.chunkHashes]
+          chunkHashes = typeof hashesHeader === 'string' ? new Uint8Array(Buffer.from(hashesHeader, 'base64url')) : new Uint8Array(0)
+          if (Number(head.headers[SHARD_HEADERS.shardSize]) !== p.shardSize || !chunkHashesMatch(p.shardId, p.shardSize, chunkHashes)) {
+            throw new StratosError('HASH_MISMATCH', 'node sent a chunk-hash list that does not match the shard id', { url })
+          }
+          if (head.contentLength !== span) throw new StratosError('SIZE_MISMATCH', `node sends ${head.contentLength} bytes, not ${span}`, { url })
+          spanBuf = aligned ? out : new Uint8Array(span)
+          return spanBuf
+        },
+        onBody: (received) => {
+          while (verifiedUpTo < received) {
+            const chunkEnd = Math.min(span, verifiedUpTo + SHARD_CHUNK_BYTES)
+            if (chunkEnd > received) break
+            if (!chunkMatches(chunkHashes, chunkIndex, spanBuf!.subarray(verifiedUpTo, chunkEnd))) {
+              throw new StratosError('HASH_MISMATCH', `chunk ${chunkIndex} of shard ${p.shardId} does not match its hash`, { url, chunk: chunkIndex })
+            }
+            verifiedUpTo = chunkEnd
+            chunkIndex++
+          }
+        },
       })
     } catch (e) {
       throw transportError(e, url, p.signal)
     }
-    if (res.statusCode >= 400) {
-      const text = await res.body.text().catch(() => '')
+    if (result.head.status >= 300) {
       let body: unknown
-      try { body = JSON.parse(text) } catch { body = undefined }
-      throw StratosError.fromBody(body, res.statusCode)
+      try { body = JSON.parse(result.errorBody?.toString('utf8') ?? '') } catch { body = undefined }
+      throw StratosError.fromBody(body, result.head.status)
     }
-    if (res.statusCode !== (whole ? 200 : 206)) {
-      await res.body.dump().catch(() => {})
-      throw new StratosError('UPSTREAM_ERROR', `node answered HTTP ${res.statusCode} to a shard read`, { url })
-    }
-    const hashesHeader = res.headers[SHARD_HEADERS.chunkHashes]
-    const sizeHeader = Number(res.headers[SHARD_HEADERS.shardSize])
-    const chunkHashes = typeof hashesHeader === 'string' ? new Uint8Array(Buffer.from(hashesHeader, 'base64url')) : new Uint8Array(0)
-    if (sizeHeader !== p.shardSize || !chunkHashesMatch(p.shardId, p.shardSize, chunkHashes)) {
-      await res.body.dump().catch(() => {})
-      throw new StratosError('HASH_MISMATCH', 'node sent a chunk-hash list that does not match the shard id', { url })
-    }
-    // Stream the body straight into the destination (or a span buffer when the asked range is not
-    // chunk-aligned), verifying each chunk in place as soon as it is complete.
-    const span = end - start
-    const aligned = start === offset && end === offset + length
-    const spanBuf = aligned ? out : new Uint8Array(span)
-    let received = 0
-    let verifiedUpTo = 0
-    let chunkIndex = firstChunk
-    try {
-      for await (const piece of res.body as AsyncIterable<Buffer>) {
-        if (received + piece.length > span) throw new StratosError('SIZE_MISMATCH', 'node sent more bytes than asked', { url })
-        spanBuf.set(piece, received)
-        received += piece.length
-        while (verifiedUpTo < received) {
-          const chunkEnd = Math.min(span, verifiedUpTo + SHARD_CHUNK_BYTES)
-          if (chunkEnd > received) break
-          if (!chunkMatches(chunkHashes, chunkIndex, spanBuf.subarray(verifiedUpTo, chunkEnd))) {
-            throw new StratosError('HASH_MISMATCH', `chunk ${chunkIndex} of shard ${p.shardId} does not match its hash`, { url, chunk: chunkIndex })
-          }
-          verifiedUpTo = chunkEnd
-          chunkIndex++
-        }
-      }
-    } catch (e) {
-      res.body.destroy()
-      throw transportError(e, url, p.signal)
-    }
-    if (received !== span) throw new StratosError('SIZE_MISMATCH', `node sent ${received} of ${span} bytes`, { url })
-    if (!aligned) out.set(spanBuf.subarray(offset - start, offset - start + length))
+    if (verifiedUpTo !== span) throw new StratosError('SIZE_MISMATCH', `node sent ${verifiedUpTo} of ${span} bytes`, { url })
+    if (!aligned) out.set(spanBuf!.subarray(offset - start, offset - start + length))
     return out
   }
 }

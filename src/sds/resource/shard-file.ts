@@ -5,7 +5,7 @@
  *   offset 0   "STSHARD1"                 magic (8 bytes)
  *   offset 8   u64 big-endian             shard size in bytes
  *   offset 16  u32 big-endian             chunk count n = chunkCount(size)
- *   offset 20  n × 32 bytes               sha256 of each SHARD_CHUNK_BYTES chunk (hashes to the shard id)
+ *   offset 20  n × 32 bytes               BLAKE3 of each SHARD_CHUNK_BYTES chunk (hashes to the shard id)
  *   offset 20 + 32n                       the shard's bytes
  *
  * The file length is a strictly increasing function of the shard size, so the index can be
