@@ -6,12 +6,13 @@
 import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import type { Command } from 'commander'
+import { InvalidArgumentError, type Command } from 'commander'
 import { WalletKey } from '../../crypto/wallet-key.ts'
 import { StratosError } from '../../errors.ts'
 import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_PORTS, DEFAULT_SEGMENT_BYTES, DEVNET_CHAIN_ID, NODE_STOP_TIMEOUT_MS } from '../../limits.ts'
 import { createLogger, type Startable } from '../../util/components.ts'
 import { collect, parseBytes, parseNonNegativeInt, parsePort, parsePositiveInt } from '../options.ts'
+import type { SyncMode } from '../../sds/resource/flusher.ts'
 import { exitOnSecondSignal, shutdownRequested } from '../signals.ts'
 import { registerNodeOperator } from './node-operator.ts'
 import { registerNodeRewards } from './traffic.ts'
@@ -32,15 +33,18 @@ export function registerNode(program: Command): void {
     .option('--heartbeat-interval-ms <ms>', 'heartbeat period', parsePositiveInt)
     .option('--order-settle-interval-ms <ms>', 'how often traffic orders are settled with the meta node (default: ORDER_SETTLE_INTERVAL_MS)', parsePositiveInt)
     .option('--order-settle-after-ms <ms>', 'settle (and close) an order limit this long after its first use (default: ORDER_SETTLE_AFTER_MS)', parsePositiveInt)
-    .option('--no-fsync', 'do not fsync shard files (faster, unsafe on power loss)')
-    .action(async (f: CommonFlags & { metaAddress?: string[]; capacity?: number; publicUrl?: string; heartbeatIntervalMs?: number; orderSettleIntervalMs?: number; orderSettleAfterMs?: number; fsync: boolean }, cmd: Command) => {
+    .option('--sync <mode>', 'durability of acknowledged shards: always (fdatasync before the receipt), batch (synced within STORE_SYNC_INTERVAL_MS; crash self-check at start), none', parseSyncMode)
+    .option('--no-fsync', 'alias of --sync none')
+    .action(async (f: CommonFlags & { metaAddress?: string[]; capacity?: number; publicUrl?: string; heartbeatIntervalMs?: number; orderSettleIntervalMs?: number; orderSettleAfterMs?: number; sync?: SyncMode; fsync: boolean }, cmd: Command) => {
       const metaUrl = metaUrlOf(cmd)
+      if (f.sync !== undefined && f.sync !== 'none' && !f.fsync) throw new StratosError('BAD_REQUEST', `--no-fsync contradicts --sync ${f.sync}`)
+      const sync: SyncMode | undefined = f.sync ?? (f.fsync ? undefined : 'none')
       const { startResourceNode } = await import('../../sds/resource/index.ts')
       await runRole('resource node', async (logger) => {
         const n = await startResourceNode({
           dataDir: resolve(f.dataDir), host: f.host, port: f.port, metaUrl, chainId: f.chainId,
           metaAddresses: f.metaAddress, capacityBytes: f.capacity, heartbeatIntervalMs: f.heartbeatIntervalMs,
-          publicUrl: f.publicUrl, fsync: f.fsync, orderSettleIntervalMs: f.orderSettleIntervalMs, orderSettleAfterMs: f.orderSettleAfterMs, logger,
+          publicUrl: f.publicUrl, sync, orderSettleIntervalMs: f.orderSettleIntervalMs, orderSettleAfterMs: f.orderSettleAfterMs, logger,
         })
         return { role: n, line: `resource node ${n.address} listening on ${n.url}` }
       })
@@ -205,4 +209,12 @@ async function runRole(name: string, start: (logger: ReturnType<typeof createLog
   clearTimeout(timeout)
   logger.info(`${name} stopped`)
   process.exit(0)
+}
+
+/** Kept here (not imported from flusher.ts) so the CLI does not load the resource node's modules to parse flags. */
+const SYNC_MODE_NAMES: readonly SyncMode[] = ['always', 'batch', 'none']
+
+function parseSyncMode(text: string): SyncMode {
+  if (!(SYNC_MODE_NAMES as readonly string[]).includes(text)) throw new InvalidArgumentError(`"${text}" is not a sync mode (always, batch, none)`)
+  return text as SyncMode
 }

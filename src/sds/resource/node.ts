@@ -13,6 +13,7 @@ import { NodeKey } from '../../crypto/node-key.ts'
 import { MetaClient } from '../protocol/meta-client.ts'
 import { createLogger, systemClock, type Clock, type Logger, type Startable } from '../../util/components.ts'
 import { ShardStore } from './store.ts'
+import { isSyncMode, type SyncMode } from './flusher.ts'
 import { ResourceServer } from './server.ts'
 import { HeartbeatLoop } from './heartbeat.ts'
 import { MetaTrust } from './meta-trust.ts'
@@ -43,7 +44,9 @@ export interface ResourceNodeOptions {
   orderSettleIntervalMs?: number
   /** A serial is settled (and closed) once it is this old; default ORDER_SETTLE_AFTER_MS. */
   orderSettleAfterMs?: number
-  /** Default true. */
+  /** Durability of acknowledged shards: 'always' | 'batch' | 'none' (see flusher.ts); default 'batch'. */
+  sync?: SyncMode
+  /** Older boolean form of `sync`, used only when `sync` is not given: true = 'always', false = 'none'. */
   fsync?: boolean
   clock?: Clock
   logger?: Logger
@@ -78,7 +81,9 @@ export class ResourceNode implements Startable {
     this.address = this.#key.address
     this.#clock = options.clock ?? systemClock
     this.#logger = options.logger ?? createLogger('resource')
-    this.#store = new ShardStore({ dataDir: options.dataDir, capacityBytes: options.capacityBytes, fsync: options.fsync, logger: this.#logger })
+    this.#store = new ShardStore({
+      dataDir: options.dataDir, capacityBytes: options.capacityBytes, sync: options.sync, fsync: options.fsync, clock: this.#clock, logger: this.#logger,
+    })
     this.#trust = new MetaTrust({
       dataDir: options.dataDir, chainId: options.chainId, metaUrl: options.metaUrl, addresses: options.metaAddresses, clock: this.#clock, logger: this.#logger,
     })
@@ -201,6 +206,7 @@ function validateOptions(o: ResourceNodeOptions): void {
   }
   if (o.heartbeatIntervalMs !== undefined && !(Number.isSafeInteger(o.heartbeatIntervalMs) && o.heartbeatIntervalMs > 0)) bad(`heartbeatIntervalMs ${o.heartbeatIntervalMs} must be a positive integer`)
   if (!o.chainId) bad('chainId is required')
+  if (o.sync !== undefined && !isSyncMode(o.sync)) bad(`sync ${String(o.sync)} is not always, batch or none`)
 }
 
 function isHttpUrl(u: string): boolean {

@@ -10,18 +10,31 @@
  * shard-reader.ts). The in-memory index (id → size) and the used-bytes accounting are rebuilt
  * at start from `stat` alone, so a node with many shards starts fast. A process killed at any
  * moment leaves only whole, verified-at-write shards in shards/ and garbage in tmp/.
+ *
+ * Durability (flusher.ts): `sync: 'always'` fdatasyncs each shard (and fsyncs its directory) before
+ * the PUT is acknowledged; `'batch'` (default) acknowledges first and lets a ShardFlusher sync
+ * within STORE_SYNC_INTERVAL_MS, and after an unclean stop re-verifies at start every shard written
+ * since the last synced-through checkpoint (a torn or missing one is quarantined and reported like a
+ * corrupt one); `'none'` never syncs.
+ *
+ *   DATA/sync-state.json                   mode, clean-shutdown mark, synced-through checkpoint
+ *   DATA/sync-pending.log                  ids published since the checkpoint (batch; not fsynced)
  */
 import { randomBytes } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
+import { createWriteStream, existsSync } from 'node:fs'
 import { mkdir, open, readdir, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
-import { StratosError, toStratosError } from '../../errors.ts'
+import { isStratosError, StratosError, toStratosError } from '../../errors.ts'
 import {
-  CHUNK_LIST_CACHE_ENTRIES, MAX_SHARD_BYTES, NODE_RESERVED_BYTES, SHARD_CHUNK_BYTES, SHARD_WRITE_BUFFER_BYTES, STORE_SCAN_CONCURRENCY,
+  CHUNK_LIST_CACHE_ENTRIES, MAX_SHARD_BYTES, NODE_RESERVED_BYTES, SHARD_WRITE_BUFFER_BYTES, STORE_RECHECK_CONCURRENCY, STORE_RECHECK_MARGIN_MS,
+  STORE_SCAN_CONCURRENCY,
 } from '../../limits.ts'
 import { chunkHashesMatch, isShardId, ShardHasher } from '../protocol/shard.ts'
-import { silentLogger, type Logger } from '../../util/components.ts'
+import { silentLogger, systemClock, type Clock, type Logger } from '../../util/components.ts'
+import {
+  DEFAULT_SYNC_MODE, diskSyncOps, forEachLimit, readPendingLog, readSyncState, ShardFlusher, writeSyncState, type FlusherStats, type SyncMode, type SyncOps,
+} from './flusher.ts'
 import { decodeShardHeader, encodeShardHeader, shardFileBytes, shardHeaderBytes, shardSizeFromFileBytes } from './shard-file.ts'
 import { drainSource, pumpInto } from './pump.ts'
 import { ShardReader, type ShardReaderHost } from './shard-reader.ts'
@@ -32,9 +45,35 @@ export interface ShardStoreOptions {
   capacityBytes?: number
   /** Disk space never filled with shards; default NODE_RESERVED_BYTES. */
   reservedBytes?: number
-  /** fdatasync each shard and fsync its directory before acknowledging (default true). */
+  /** Durability mode (see flusher.ts); default 'batch'. */
+  sync?: SyncMode
+  /** Older boolean form of `sync`, used only when `sync` is not given: true = 'always', false = 'none'. */
   fsync?: boolean
+  /** Batch mode: a written shard is synced at most this long after it was written (default STORE_SYNC_INTERVAL_MS). */
+  syncIntervalMs?: number
+  /** Batch mode: unsynced bytes that start an early flush and make new PUTs wait (default STORE_SYNC_MAX_PENDING_BYTES). */
+  syncMaxPendingBytes?: number
+  /** After an unclean stop, shards changed this long before the last checkpoint are re-verified too (default STORE_RECHECK_MARGIN_MS). */
+  recheckMarginMs?: number
+  /** The disk flushes (default: the real fdatasync/fsync); tests wrap them to count or delay. */
+  syncOps?: SyncOps
+  /** Drives the batch flusher's schedule (default: the system clock). */
+  clock?: Clock
   logger?: Logger
+}
+
+/** What start() found about the previous run and re-verified because of it. */
+export interface RecoveryReport {
+  /** 'clean': stopped cleanly (or a mode that needs no check); 'unclean': a batch run that did not stop cleanly;
+   *  'unknown': no state file (a data dir from before sync modes; nothing is checked); 'unreadable': damaged state file (everything is checked). */
+  previous: 'clean' | 'unclean' | 'unknown' | 'unreadable'
+  /** Shards fully re-verified before serving. */
+  checked: number
+  /** Shards that failed the check (torn or corrupt): quarantined and reported. */
+  quarantined: string[]
+  /** Shards the pending log names that are not on disk: reported as corrupt. */
+  missing: string[]
+  ms: number
 }
 
 export interface StoreStats {
@@ -65,7 +104,10 @@ export class ShardStore {
   readonly corruptDir: string
   readonly #options: ShardStoreOptions
   readonly #logger: Logger
-  readonly #fsync: boolean
+  readonly #mode: SyncMode
+  readonly #ops: SyncOps
+  /** Batch mode only. */
+  readonly #flusher: ShardFlusher | undefined
   readonly #reservedBytes: number
   /** id → shard size (data bytes). */
   readonly #index = new Map<string, number>()
@@ -85,6 +127,7 @@ export class ShardStore {
   /** Bytes reserved by writes in progress. */
   #inflightBytes = 0
   #started = false
+  #recovery: RecoveryReport = { previous: 'clean', checked: 0, quarantined: [], missing: [], ms: 0 }
 
   constructor(options: ShardStoreOptions) {
     this.#options = options
@@ -93,27 +136,60 @@ export class ShardStore {
     this.tmpDir = join(options.dataDir, 'tmp')
     this.corruptDir = join(options.dataDir, 'corrupt')
     this.#logger = options.logger ?? silentLogger
-    this.#fsync = options.fsync ?? true
+    this.#mode = options.sync ?? (options.fsync === undefined ? DEFAULT_SYNC_MODE : options.fsync ? 'always' : 'none')
+    this.#ops = options.syncOps ?? diskSyncOps
+    this.#flusher = this.#mode === 'batch'
+      ? new ShardFlusher({
+        dataDir: options.dataDir, clock: options.clock ?? systemClock, logger: this.#logger, ops: this.#ops,
+        intervalMs: options.syncIntervalMs, maxPendingBytes: options.syncMaxPendingBytes,
+        onSyncFailed: (id, error) => this.#quarantine(id, 'fdatasync failed', { error: String(error) }),
+      })
+      : undefined
     this.#reservedBytes = options.reservedBytes ?? NODE_RESERVED_BYTES
     this.#host = {
       corrupt: (id, problem, details) => this.#quarantine(id, problem, details),
     }
   }
 
-  /** Creates the directories, removes upload leftovers and rebuilds the index from the files on disk. */
+  /**
+   * Creates the directories, removes upload leftovers and rebuilds the index from the files on disk.
+   * After an unclean stop of a batch-mode run, first re-verifies every shard that may not have
+   * reached the disk (see flusher.ts), so the node never serves or vouches for a torn shard.
+   */
   async start(): Promise<void> {
     if (this.#started) return
+    const began = performance.now()
     await Promise.all([this.shardsDir, this.tmpDir, this.corruptDir].map((d) => mkdir(d, { recursive: true })))
     const leftovers = await readdir(this.tmpDir)
     await Promise.all(leftovers.map((name) => rm(join(this.tmpDir, name), { force: true, recursive: true })))
     if (leftovers.length) this.#logger.info({ count: leftovers.length }, 'removed unfinished uploads from tmp/')
-    await this.#scan()
+    const prior = await readSyncState(this.dataDir)
+    const previous: RecoveryReport['previous'] = prior === undefined ? 'unknown' : prior === 'unreadable' ? 'unreadable' : !prior.clean && prior.mode === 'batch' ? 'unclean' : 'clean'
+    const recheckSince = previous === 'unreadable' ? -Infinity : previous === 'unclean' && prior !== undefined && prior !== 'unreadable' ? prior.syncedThroughMs - (this.#options.recheckMarginMs ?? STORE_RECHECK_MARGIN_MS) : undefined
+    const recheck = await this.#scan(recheckSince)
+    const missing: string[] = []
+    if (recheckSince !== undefined) {
+      for (const id of await readPendingLog(this.dataDir)) {
+        if (this.#index.has(id)) recheck.add(id)
+        else if (!existsSync(join(this.corruptDir, id))) missing.push(id)
+      }
+    }
     // Quarantined shards the meta node may not have heard about (a crash before the next heartbeat):
     // report again every one this node does not hold (any more). Reporting twice is harmless.
     for (const name of await readdir(this.corruptDir)) {
       const id = name.slice(0, 64)
       if (isShardId(id) && !this.#index.has(id)) this.#corrupt.add(id)
     }
+    const quarantined = await this.#recheck(recheck)
+    for (const id of missing) {
+      this.#corrupt.add(id)
+      this.#logger.warn({ shard: id }, 'shard acknowledged before an unclean stop is missing: reported as corrupt')
+    }
+    this.#recovery = { previous, checked: recheck.size, quarantined, missing, ms: Math.round(performance.now() - began) }
+    if (recheckSince !== undefined) this.#logger.warn({ ...this.#recovery, quarantined: quarantined.length, missing: missing.length }, 'unclean stop: re-verified shards written after the last sync checkpoint')
+    // Everything on disk now is durable (synced before, or re-verified and synced just now).
+    await writeSyncState(this.dataDir, { version: 1, mode: this.#mode, clean: false, syncedThroughMs: Date.now(), writtenAt: this.#clockNow(), shardsSynced: 0 }, this.#ops)
+    await this.#flusher?.start()
     const diskAvailable = await this.#diskAvailable()
     this.#capacityBytes = this.#options.capacityBytes ?? this.#usedBytes + Math.max(0, diskAvailable - this.#reservedBytes)
     this.#started = true
@@ -145,6 +221,30 @@ export class ShardStore {
   async stats(): Promise<StoreStats> {
     const free = this.#freeBytes(await this.#diskAvailable())
     return { capacityBytes: this.#capacityBytes, usedBytes: this.#usedBytes, freeBytes: free, shardCount: this.#index.size }
+  }
+
+  get syncMode(): SyncMode {
+    return this.#mode
+  }
+
+  /** What start() re-verified after the previous run. */
+  get recovery(): RecoveryReport {
+    return this.#recovery
+  }
+
+  /** Batch mode: the flusher's counters (undefined in other modes). */
+  syncStats(): FlusherStats | undefined {
+    return this.#flusher?.stats()
+  }
+
+  /** Batch mode: makes every acknowledged shard durable now and records the checkpoint (no-op in other modes). */
+  async flush(): Promise<void> {
+    await this.#flusher?.flush()
+  }
+
+  /** Batch mode: flushes if the oldest unsynced shard is due by the injected clock (what the flusher's timer runs); true when it flushed. */
+  async flushDue(): Promise<boolean> {
+    return (await this.#flusher?.flushDue()) ?? false
   }
 
   /** Shards found corrupt (and quarantined) that the meta node has not acknowledged yet. */
@@ -181,6 +281,8 @@ export class ShardStore {
     }
 
     const fileBytes = shardFileBytes(size)
+    // Batch mode backpressure: wait (before reading the body) while too much waits for the disk.
+    await this.#flusher?.admit(options.signal)
     await this.#reserve(fileBytes)
     const tmp = join(this.tmpDir, `${id}.${randomBytes(6).toString('hex')}.tmp`)
     let fh: FileHandle | undefined
@@ -206,7 +308,7 @@ export class ShardStore {
       if (digest.id !== id) throw new StratosError('HASH_MISMATCH', 'the bytes do not hash to the shard id', { expected: id, got: digest.id })
       fh = await open(tmp, 'r+')
       await writeFully(fh, encodeShardHeader(size, digest.chunkHashes), 0)
-      if (this.#fsync) await fh.datasync()
+      if (this.#mode === 'always') await this.#ops.datasync(fh, id)
       await fh.close()
       fh = undefined
       const created = await this.#publish(id, size, tmp)
@@ -228,6 +330,10 @@ export class ShardStore {
    */
   async openRead(id: string, start = 0, end?: number): Promise<ShardReader> {
     this.#assertStarted()
+    return this.#openRead(id, start, end)
+  }
+
+  async #openRead(id: string, start = 0, end?: number): Promise<ShardReader> {
     const size = isShardId(id) ? this.#index.get(id) : undefined
     if (size === undefined) throw new StratosError('SHARD_NOT_FOUND', `shard ${id} is not stored here`, { shard: id })
     const stop = end ?? size
@@ -271,11 +377,28 @@ export class ShardStore {
     const size = this.#index.get(id)
     if (size === undefined) return false
     this.#forget(id, size)
+    await this.#flusher?.removed(id)
     await rm(this.pathOf(id), { force: true })
     return true
   }
 
+  /** Batch mode: syncs everything still pending; then marks a clean shutdown (the next start checks nothing). */
   async stop(): Promise<void> {
+    if (!this.#started) {
+      await this.#flusher?.stop() // a start that failed after opening the pending log
+      return
+    }
+    this.#started = false
+    await this.#flusher?.stop()
+    try {
+      await writeSyncState(this.dataDir, { version: 1, mode: this.#mode, clean: true, syncedThroughMs: Date.now(), writtenAt: this.#clockNow(), shardsSynced: this.#flusher?.stats().shardsSynced ?? 0 }, this.#ops)
+    } catch (e) {
+      this.#logger.error({ err: e }, 'could not mark a clean shutdown (the next start re-verifies recent shards)')
+    }
+  }
+
+  #clockNow(): number {
+    return (this.#options.clock ?? systemClock).now()
   }
 
   #assertStarted(): void {
@@ -323,11 +446,19 @@ export class ShardStore {
     const dir = this.#dirOf(id)
     const work = (async () => {
       await this.#ensureDir(dir)
-      await rename(tmp, join(dir, id))
-      if (this.#fsync) await fsyncDir(dir)
+      const flusher = this.#flusher
+      const token = flusher?.renameStarting()
+      try {
+        await rename(tmp, join(dir, id))
+      } catch (e) {
+        if (token !== undefined) flusher?.renameFailed(token)
+        throw e
+      }
+      if (this.#mode === 'always') await this.#ops.syncDir(dir)
       this.#index.set(id, size)
       this.#usedBytes += shardFileBytes(size)
       this.#corrupt.delete(id) // a good copy is back
+      if (flusher && token !== undefined) await flusher.added(token, { id, path: join(dir, id), dir, fileBytes: shardFileBytes(size) })
     })()
     this.#committing.set(id, work.catch(() => {}))
     try {
@@ -342,9 +473,12 @@ export class ShardStore {
     if (this.#knownDirs.has(dir)) return
     const made = await mkdir(dir, { recursive: true })
     // A new directory entry must itself be durable before the shard renamed into it is.
-    if (made !== undefined && this.#fsync) {
-      await fsyncDir(dirname(dir))
-      await fsyncDir(dirname(dirname(dir)))
+    if (made !== undefined && this.#mode === 'always') {
+      await this.#ops.syncDir(dirname(dir))
+      await this.#ops.syncDir(dirname(dirname(dir)))
+    } else if (made !== undefined) {
+      this.#flusher?.dirtyDir(dirname(dir))
+      this.#flusher?.dirtyDir(dirname(dirname(dir)))
     }
     this.#knownDirs.add(dir)
   }
@@ -354,6 +488,7 @@ export class ShardStore {
     const size = this.#index.get(id)
     if (size !== undefined) {
       this.#forget(id, size)
+      void this.#flusher?.removed(id) // moved to corrupt/ and reported either way
       this.#corrupt.add(id)
       try {
         await rename(this.pathOf(id), join(this.corruptDir, id))
@@ -365,8 +500,12 @@ export class ShardStore {
     return new StratosError('SHARD_CORRUPT', `shard ${id} failed verification on this node`, { shard: id, ...details })
   }
 
-  /** Rebuilds the index from shards/ using stat only; files that cannot be shards are quarantined. */
-  async #scan(): Promise<void> {
+  /**
+   * Rebuilds the index from shards/ using stat only; files that cannot be shards are quarantined.
+   * Returns the shards changed (ctime or mtime, system clock) at or after `recheckSince`.
+   */
+  async #scan(recheckSince: number | undefined): Promise<Set<string>> {
+    const recent = new Set<string>()
     const files: { id: string; path: string }[] = []
     for (const a of await readdir(this.shardsDir)) {
       if (!HEX2.test(a)) continue
@@ -390,12 +529,46 @@ export class ShardStore {
       }
       this.#index.set(id, size)
       this.#usedBytes += shardFileBytes(size)
+      // ctime: the rename that published the shard sets it (mtime alone can be set back by anyone).
+      if (recheckSince !== undefined && Math.max(st.ctimeMs, st.mtimeMs) >= recheckSince) recent.add(id)
     })
     for (const id of misfits) {
       this.#corrupt.add(id)
       await rename(this.pathOf(id), join(this.corruptDir, id)).catch(() => {})
       this.#logger.warn({ shard: id }, 'shard file has an impossible length: quarantined')
     }
+    return recent
+  }
+
+  /**
+   * Fully verifies shards before the node serves (header chunk-hash list against the id, every chunk
+   * against its hash, through the same ShardReader the read path uses); a bad one is quarantined
+   * and reported. A good one is fdatasynced (unless mode 'none'): after a process crash its bytes
+   * may still only be in the page cache. Returns the quarantined ids.
+   */
+  async #recheck(ids: ReadonlySet<string>): Promise<string[]> {
+    const bad: string[] = []
+    const dirs = new Set<string>()
+    await forEachLimit([...ids], STORE_RECHECK_CONCURRENCY, async (id) => {
+      try {
+        const reader = await this.#openRead(id)
+        for await (const piece of reader) void piece
+        if (this.#mode !== 'none') {
+          const fh = await open(this.pathOf(id), 'r')
+          try {
+            await this.#ops.datasync(fh, id)
+          } finally {
+            await fh.close()
+          }
+          dirs.add(this.#dirOf(id))
+        }
+      } catch (e) {
+        if (!isStratosError(e, 'SHARD_CORRUPT')) await this.#quarantine(id, 'unreadable', { error: String(e) })
+        bad.push(id)
+      }
+    })
+    for (const d of dirs) await this.#ops.syncDir(d)
+    return bad
   }
 }
 
@@ -408,31 +581,11 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
   }
 }
 
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++])
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-}
-
 async function writeFully(fh: FileHandle, data: Buffer, position: number): Promise<void> {
   let off = 0
   while (off < data.length) {
     const { bytesWritten } = await fh.write(data, off, data.length - off, position + off)
     off += bytesWritten
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  let fh: FileHandle | undefined
-  try {
-    fh = await open(dir, 'r')
-    await fh.sync()
-  } catch {
-    // Some filesystems refuse fsync on directories; the rename is still atomic.
-  } finally {
-    await fh?.close().catch(() => {})
   }
 }
 
