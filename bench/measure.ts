@@ -10,7 +10,11 @@ import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { open } from 'node:fs/promises'
 
-export type CatFn = (cid: string, options?: { offset?: number; length?: number }) => AsyncIterable<Uint8Array>
+/**
+ * A side's read. `consumeEachChunk`: the caller is done with every chunk before it asks for the next
+ * (a side may then recycle its buffers, as Stratos' `reuseBuffers` does; Helia has no such mode).
+ */
+export type CatFn = (cid: string, options?: { offset?: number; length?: number; consumeEachChunk?: boolean }) => AsyncIterable<Uint8Array>
 
 export async function sha256OfFile(path: string): Promise<string> {
   const h = createHash('sha256')
@@ -22,7 +26,7 @@ export async function sha256OfFile(path: string): Promise<string> {
 export async function verifyFullRead(cat: CatFn, cid: string, expectedSha256: string, expectedSize: number): Promise<void> {
   const h = createHash('sha256')
   let n = 0
-  for await (const chunk of cat(cid)) { h.update(chunk); n += chunk.length }
+  for await (const chunk of cat(cid, { consumeEachChunk: true })) { h.update(chunk); n += chunk.length }
   if (n !== expectedSize) throw new Error(`full read of ${cid} gave ${n} bytes, expected ${expectedSize}`)
   const got = h.digest('hex')
   if (got !== expectedSha256) throw new Error(`full read of ${cid} has sha256 ${got}, expected ${expectedSha256}`)
@@ -32,7 +36,7 @@ export async function verifyFullRead(cat: CatFn, cid: string, expectedSha256: st
 export async function timeFullRead(cat: CatFn, cid: string, expectedSize: number): Promise<number> {
   const t0 = performance.now()
   let n = 0
-  for await (const chunk of cat(cid)) n += chunk.length
+  for await (const chunk of cat(cid, { consumeEachChunk: true })) n += chunk.length
   const ms = performance.now() - t0
   if (n !== expectedSize) throw new Error(`read of ${cid} gave ${n} bytes, expected ${expectedSize}`)
   return ms

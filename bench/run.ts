@@ -141,8 +141,8 @@ async function measureReads(sides: Sides, inputs: Inputs, c: Config, cids: { hel
   try {
     /** Each side: how it reads, what it reads, and which processes' CPU time counts. */
     const readers: { name: 'helia' | 'stratos'; cat: CatFn; cid: string; pids: number[] }[] = [
-      { name: 'helia', cat: (cid, o) => peer.cat(cid, o), cid: cids.helia, pids: [] },
-      { name: 'stratos', cat: (cid, o) => sides.client.cat(cid, o), cid: cids.stratos, pids: sides.devnetPids },
+      { name: 'helia', cat: (cid, o) => peer.cat(cid, { offset: o?.offset, length: o?.length }), cid: cids.helia, pids: [] },
+      { name: 'stratos', cat: (cid, o) => sides.client.cat(cid, { offset: o?.offset, length: o?.length, reuseBuffers: o?.consumeEachChunk }), cid: cids.stratos, pids: sides.devnetPids },
     ]
     const out: Record<'helia' | 'stratos', ReadTimings> = {
       helia: { download: [], firstByte: [], rangeTotal: [] },
@@ -262,7 +262,7 @@ async function bench(c: Config, tmp: string, devnetSlot: { current?: RunningDevn
           'Input files are seeded AES-CTR keystreams, one per upload run (nothing deduplicates across runs), read from a warm page cache.',
           'Uploads, downloads and range reads alternate Helia / Stratos so background load affects both alike.',
           'Upload time is wall clock around StratosClient.put(path) / unixfs.addByteStream(file stream) only (client connect and blockstore open excluded).',
-          'Download time is wall clock around streaming every byte to a counting sink; both sides were verified by sha256 once, untimed.',
+          'Download time is wall clock around streaming every byte to a counting sink (Stratos with reuseBuffers: the sink is done with a chunk before asking for the next); both sides were verified by sha256 once, untimed.',
           'Range reads: a fresh cat(cid, { offset, length: 1 MiB }) per read on a warm client; first byte = first non-empty chunk; bytes checked against the file, untimed.',
           'cpu = CPU time (user + system) of every process involved, in ms: the harness for Helia; the harness (client) plus every devnet process (from /proc/<pid>/stat) for Stratos. Less sensitive to a busy machine than wall time.',
           'Peak RSS is process.resourceUsage().maxRSS of a child process that does only that one upload.',

@@ -74,8 +74,22 @@ export const MAX_CONCURRENT_SHARD_WRITES = 32
 export const SHARD_WRITE_BUFFER_BYTES = 1 * MiB
 /** Chunks a resource node reads (one pread) and verifies per batch when serving a shard: 4 × 256 KiB = 1 MiB per read, one batch read ahead. */
 export const SHARD_READ_BATCH_CHUNKS = 4
+/** Idle read buffers (SHARD_READ_BATCH_CHUNKS chunks each, 1 MiB) a resource node keeps for reuse across responses. */
+export const SHARD_READ_POOL_BUFFERS = 8
 /** Shard files stat'ed at once when a resource node rebuilds its index at start. */
 export const STORE_SCAN_CONCURRENCY = 64
+/** `--sync batch`: a shard acknowledged without fdatasync is made durable (fdatasync + directory fsync) at most this long after it was written. */
+export const STORE_SYNC_INTERVAL_MS = 1_000
+/** `--sync batch`: unsynced shard bytes that start a flush early; while this much is waiting for the disk, new PUTs wait (backpressure). */
+export const STORE_SYNC_MAX_PENDING_BYTES = 256 * MiB
+/** `--sync batch`: each unsynced shard counts at least this much against STORE_SYNC_MAX_PENDING_BYTES (bounds the number of pending entries). */
+export const STORE_SYNC_MIN_ENTRY_BYTES = 4 * KiB
+/** `--sync batch`: shard files the flusher fdatasyncs at once (each holds a libuv thread-pool thread for the whole sync). */
+export const STORE_SYNC_CONCURRENCY = 2
+/** After an unclean stop: shards whose ctime/mtime is this close to (or after) the last synced-through checkpoint are re-verified too (coarse file timestamps, small clock steps). */
+export const STORE_RECHECK_MARGIN_MS = 2_000
+/** After an unclean stop: shards fully re-verified at once before the node serves. */
+export const STORE_RECHECK_CONCURRENCY = 2
 /** Verified tickets a resource node remembers (by header) so reusing a ticket skips signature checks (~0.5 KiB each). */
 export const TICKET_CACHE_ENTRIES = 10_000
 /** Servers keep an idle keep-alive connection this long: longer than any of our clients keeps one (30 s), so the client closes first. */
@@ -119,6 +133,16 @@ export const CLIENT_SHARD_TIMEOUT_MS = 60_000
 export const CLIENT_CONTROL_TIMEOUT_MS = 15_000
 /** Wallet-signed requests a client makes (create upload, commit, delete) expire this long after signing. */
 export const CLIENT_REQUEST_TTL_MS = 5 * 60_000
+/** Shard GETs (direct-get.ts): an idle keep-alive connection is closed after this (nodes keep theirs 65 s). */
+export const DIRECT_GET_IDLE_TIMEOUT_MS = 30_000
+/** Idle connections kept per node; concurrency itself is bounded by CLIENT_SHARD_CONCURRENCY. */
+export const DIRECT_GET_MAX_IDLE_PER_ORIGIN = CLIENT_SHARD_CONCURRENCY
+/** Largest response head a shard GET accepts (the chunk-hash list of a 64 MiB shard is ~11 KB). */
+export const DIRECT_GET_MAX_HEAD_BYTES = 64 * 1024
+/** Bytes of an error response body a shard GET keeps (a JSON error is far smaller). */
+export const DIRECT_GET_MAX_ERROR_BODY_BYTES = 64 * 1024
+/** Idle piece buffers (≤ one shard each) a client keeps for `reuseBuffers` reads: a segment and a half in flight at k = 4. */
+export const CLIENT_READ_POOL_BUFFERS = 12
 /** Segments whose read tickets a client asks for in one request (≤ MAX_SEGMENTS_PER_READ_REQUEST); the next window is fetched ahead. */
 export const CLIENT_READ_WINDOW_SEGMENTS = 16
 /** A client reuses a file's record and read tickets for this long (bounds how stale node state in the record may be). */
@@ -131,14 +155,6 @@ export const CLIENT_READ_CACHE_FILES = 256
 // ---- DAG reader and gateway ------------------------------------------------------------
 /** Memory for file records and DAG blocks the DAG reader keeps (src/ipfs/dag.ts; least recently used evicted). */
 export const DAG_READER_CACHE_BYTES = 32 * MiB
-/** Shard GETs (direct-get.ts): an idle keep-alive connection is closed after this (nodes keep theirs 65 s). */
-export const DIRECT_GET_IDLE_TIMEOUT_MS = 30_000
-/** Idle connections kept per node; concurrency itself is bounded by CLIENT_SHARD_CONCURRENCY. */
-export const DIRECT_GET_MAX_IDLE_PER_ORIGIN = CLIENT_SHARD_CONCURRENCY
-/** Largest response head a shard GET accepts (the chunk-hash list of a 64 MiB shard is ~11 KB). */
-export const DIRECT_GET_MAX_HEAD_BYTES = 64 * 1024
-/** Bytes of an error response body a shard GET keeps (a JSON error is far smaller). */
-export const DIRECT_GET_MAX_ERROR_BODY_BYTES = 64 * 1024
 /** Record look-ups one directory listing runs at once (entry sizes come from the children's records). */
 export const DAG_LS_CONCURRENCY = 8
 /** Gateway hot-range cache: verified file bytes kept in memory (least recently used evicted). */
@@ -155,6 +171,8 @@ export const GATEWAY_CACHE_DISK_WRITES_IN_FLIGHT = 4
 export const GATEWAY_MAX_HEADER_BYTES = 16 * KiB
 /** Sniffed content types the gateway remembers by CID (a file's first bytes are read once). */
 export const GATEWAY_TYPE_CACHE_ENTRIES = 10_000
+/** Request targets whose last resolved file the path gateway remembers, to prefetch a range's first piece while the record is confirmed. */
+export const GATEWAY_RESOLVE_HINT_ENTRIES = 4096
 /** Directory entries one HTML listing shows (the rest are counted, not listed). */
 export const GATEWAY_LISTING_MAX_ENTRIES = 10_000
 

@@ -13,7 +13,7 @@ import { mkdir, open, readdir, lstat, rename, rm, stat as fsStat } from 'node:fs
 import { basename, dirname, join } from 'node:path'
 import { Agent } from 'undici'
 import { StratosError, throwIfAborted, toStratosError } from '../../errors.ts'
-import { CLIENT_REQUEST_TTL_MS, CLIENT_SHARD_CONCURRENCY, MAX_LIST_PAGE } from '../../limits.ts'
+import { CLIENT_READ_POOL_BUFFERS, CLIENT_REQUEST_TTL_MS, CLIENT_SHARD_CONCURRENCY, MAX_LIST_PAGE, MAX_SHARD_BYTES } from '../../limits.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
 import { fromBase64Url, sha256Hex, toHex } from '../../crypto/hash.ts'
 import { randomHex, systemClock, systemRandom, type Clock, type RandomBytes } from '../../util/components.ts'
@@ -27,7 +27,7 @@ import { signAsWallet } from '../protocol/signing.ts'
 import { shareUrl, type ShareView } from '../protocol/api.ts'
 import type { ShareCreatePayload, ShareListPayload, ShareRevokePayload } from '../protocol/messages.ts'
 import { hashSharePassword } from '../protocol/share-password.ts'
-import { Semaphore } from './limiter.ts'
+import { RecyclingBufferPool, Semaphore } from './limiter.ts'
 import { upload, createSession, commitSession, abortSession } from './upload.ts'
 import { readFile } from './download.ts'
 import { localFileError } from './source.ts'
@@ -60,6 +60,7 @@ export class StratosClient {
     const orders = new OrderSigner()
     this.#components = {
       meta: p.meta, reads: new ReadCache(p.meta, p.clock, orders.publicKey), orders, resource: p.resource, shardLimiter: new Semaphore(CLIENT_SHARD_CONCURRENCY), chainId: p.chainId, clock: p.clock, random: p.random,
+      readBuffers: new RecyclingBufferPool(CLIENT_READ_POOL_BUFFERS, MAX_SHARD_BYTES),
     }
   }
 
@@ -161,7 +162,11 @@ export class StratosClient {
     return { cid, size, kind: 'directory', segments, entries: entries.map((e) => ({ path: e.path, cid: e.cidString, size: e.size })) }
   }
 
-  /** Streams a file or the byte range [offset, offset+length) of it, verified; each chunk is a fresh buffer. */
+  /**
+   * Streams a file or the byte range [offset, offset+length) of it, verified. Each chunk is a fresh
+   * buffer, unless `reuseBuffers` is set: then a chunk is valid only until the loop asks for the next
+   * one (not for stream.pipeline or Readable.from, which read ahead).
+   */
   cat(cid: string, options: ReadOptions = {}): AsyncIterable<Uint8Array> {
     return readFile(this.#components, { cid, ...options, segmentSizeHint: this.segmentSize })
   }
@@ -228,7 +233,8 @@ export class StratosClient {
     let bytes = 0
     const fh = await open(tmp, 'wx').catch((e: unknown) => { throw localFileError(e, tmp) })
     try {
-      for await (const chunk of this.cat(cid, options)) {
+      // Each chunk is written before the next is asked for, so its buffer can be recycled.
+      for await (const chunk of this.cat(cid, { ...options, reuseBuffers: true })) {
         let off = 0
         while (off < chunk.length) {
           const { bytesWritten } = await fh.write(chunk, off, chunk.length - off)

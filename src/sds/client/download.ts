@@ -11,14 +11,17 @@
  * code's stripes, are taken from k other shards (healthy data shards already fetched count, padding
  * is known zeros, the rest are range GETs of parity shards) and decoded. Fewer than k readable
  * shards → DATA_UNAVAILABLE. Segments are yielded in order while the next one is being fetched
- * (CLIENT_SEGMENTS_IN_FLIGHT). Each yielded chunk is a fresh Buffer the caller may keep.
+ * (CLIENT_SEGMENTS_IN_FLIGHT). Each yielded chunk is a fresh Buffer the caller may keep, unless the
+ * read asked for reuseBuffers: then it is recycled once the consumer asks for the next chunk.
  */
 import { StratosError, toStratosError, throwIfAborted } from '../../errors.ts'
-import { CLIENT_HEDGE_AFTER_MS, CLIENT_READ_WINDOW_SEGMENTS, CLIENT_SEGMENTS_IN_FLIGHT, MAX_SEGMENTS_PER_READ_REQUEST } from '../../limits.ts'
+import {
+  CLIENT_HEDGE_AFTER_MS, CLIENT_READ_POOL_BUFFERS, CLIENT_READ_WINDOW_SEGMENTS, CLIENT_SEGMENTS_IN_FLIGHT, MAX_SEGMENTS_PER_READ_REQUEST, MAX_SHARD_BYTES,
+} from '../../limits.ts'
 import type { FileRecordView, ReadResponse, SegmentRecord } from '../protocol/api.ts'
 import type { SignedTicket } from '../protocol/messages.ts'
 import { ErasureCode } from './erasure.ts'
-import { linkedController } from './limiter.ts'
+import { linkedController, RecyclingBufferPool } from './limiter.ts'
 import type { ProgressEvent, TransferComponents } from './types.ts'
 
 export interface ReadParameters {
@@ -31,6 +34,8 @@ export interface ReadParameters {
   segmentSizeHint: number
   /** Override of CLIENT_HEDGE_AFTER_MS (tests). */
   hedgeAfterMs?: number
+  /** See ReadOptions.reuseBuffers: a yielded chunk goes back to the pool when the consumer asks for the next. */
+  reuseBuffers?: boolean
 }
 
 function emit(onProgress: ((e: ProgressEvent) => void) | undefined, e: ProgressEvent): void {
@@ -189,7 +194,8 @@ async function* readFileOnce(c: TransferComponents, p: ReadParameters): AsyncGen
     if (lastSeg >= file.segments.length || file.segments.some((seg, i) => seg.index !== i || (i < file.segments.length - 1 && seg.size !== segmentSize))) {
       throw new StratosError('UPSTREAM_ERROR', 'file record has a segment layout that does not match its size', { cid: p.cid })
     }
-    const reader = new SegmentReader(c, p, file, new TicketWindows(c, p.cid, lastSeg, signal, first), signal)
+    const pool = p.reuseBuffers ? c.readBuffers ?? new RecyclingBufferPool(CLIENT_READ_POOL_BUFFERS, MAX_SHARD_BYTES) : undefined
+    const reader = new SegmentReader(c, p, file, new TicketWindows(c, p.cid, lastSeg, signal, first), signal, pool)
     const total = end - start
     let bytes = 0
     let next = firstSeg
@@ -212,6 +218,8 @@ async function* readFileOnce(c: TransferComponents, p: ReadParameters): AsyncGen
         bytes += chunk.length
         emit(p.onProgress, { type: 'download:progress', bytes, total })
         yield chunk
+        // The consumer asked for more: with reuseBuffers it is done with this one.
+        pool?.give(chunk)
       }
     }
   } catch (e) {
@@ -234,6 +242,8 @@ class SegmentReader {
   constructor(
     readonly c: TransferComponents, readonly p: ReadParameters, readonly file: FileRecordView,
     readonly windows: TicketWindows, readonly signal: AbortSignal,
+    /** Where piece buffers come from with reuseBuffers (fresh allocations otherwise). */
+    readonly pool?: RecyclingBufferPool,
   ) {
     this.#code = ErasureCode.for(file.k, file.m)
     this.#hedgeAfterMs = p.hedgeAfterMs ?? CLIENT_HEDGE_AFTER_MS
@@ -246,12 +256,30 @@ class SegmentReader {
   }
 
   /**
+   * A refusal of the meta node (INSUFFICIENT_OZONE, a file deleted meanwhile, …) holds for every shard
+   * of the read: it is remembered and ends the read with its own code instead of a parity rebuild
+   * that would meet the same refusal (and report DATA_UNAVAILABLE).
+   */
+  async #fromMeta<T>(segment: number, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call()
+    } catch (e) {
+      const err = toStratosError(e)
+      if (!this.signal.aborted && err.code !== 'ABORTED' && !this.#metaFailures.has(segment)) this.#metaFailures.set(segment, err)
+      throw err
+    }
+  }
+
+  /** Per segment: the meta node's refusal of its tickets, which ends the read (see #fromMeta). */
+  readonly #metaFailures = new Map<number, StratosError>()
+
+  /**
    * GETs columns [from, to) of shard `shard` of segment `s` into `into`. Refreshes the segment's tickets
    * and retries once on TICKET_EXPIRED, or on ORDER_LIMIT_EXCEEDED: a reused (cached) limit this client
    * already spent on earlier reads of the shard, or one the node closed for settlement.
    */
   async #fetch(s: number, shard: number, from: number, to: number, into: Uint8Array, signal: AbortSignal): Promise<void> {
-    let { tickets, file } = await this.windows.forSegment(s)
+    let { tickets, file } = await this.#fromMeta(s, () => this.windows.forSegment(s))
     for (let attempt = 0; ; attempt++) {
       const seg = file.segments[s]
       const { node, url } = this.#nodeOf(file, seg, shard)
@@ -265,7 +293,7 @@ class SegmentReader {
       } catch (e) {
         const err = toStratosError(e)
         if ((err.code === 'TICKET_EXPIRED' || err.code === 'ORDER_LIMIT_EXCEEDED') && attempt === 0 && !signal.aborted) {
-          ;({ tickets, file } = await this.windows.refresh(s, tickets))
+          ;({ tickets, file } = await this.#fromMeta(s, () => this.windows.refresh(s, tickets)))
           continue
         }
         if ((err.code === 'NODE_UNAVAILABLE' || err.code === 'TIMEOUT') && !signal.aborted) this.#suspect.add(node)
@@ -288,7 +316,7 @@ class SegmentReader {
     for (let j = Math.floor(a / S); j <= Math.floor((b - 1) / S); j++) {
       const c0 = Math.max(a, j * S) - j * S
       const c1 = Math.min(b, (j + 1) * S) - j * S
-      pieces.push({ shard: j, c0, c1, buf: Buffer.allocUnsafe(c1 - c0), status: 'pending', ctrl: new AbortController(), repairing: false, repaired: false })
+      pieces.push({ shard: j, c0, c1, buf: this.pool ? this.pool.take(c1 - c0) : Buffer.allocUnsafe(c1 - c0), status: 'pending', ctrl: new AbortController(), repairing: false, repaired: false })
     }
     // Each piece's own controller also fires with the segment's (plain listeners rather than AbortSignal.any,
     // whose dependent signals have had garbage-collection bugs in Node).
@@ -327,6 +355,8 @@ class SegmentReader {
         for (;;) {
           throwIfAborted(this.signal)
           if (pieces.every((pc) => pc.status === 'ok' || pc.repaired)) break
+          const refused = this.#metaFailures.get(s)
+          if (refused) throw refused
           const lost = pieces.find((pc) => pc.status === 'failed' && pc.repairError && !pc.repaired)
           if (lost) throw lost.repairError
           // Failed pieces are rebuilt at once. Slow ones only when they are stragglers: with more than m

@@ -10,7 +10,7 @@
 import type { FileHandle } from 'node:fs/promises'
 import type { Writable } from 'node:stream'
 import { StratosError } from '../../errors.ts'
-import { SHARD_CHUNK_BYTES, SHARD_READ_BATCH_CHUNKS } from '../../limits.ts'
+import { SHARD_CHUNK_BYTES, SHARD_READ_BATCH_CHUNKS, SHARD_READ_POOL_BUFFERS } from '../../limits.ts'
 import { chunkMatches } from '../protocol/shard.ts'
 
 /** What a reader needs from its store. */
@@ -23,6 +23,25 @@ export interface PipeOptions {
   /** Called once the first chunk is verified, just before its bytes are written (send headers here). */
   onFirstChunk?: () => void
   signal?: AbortSignal
+}
+
+const BATCH_BYTES = SHARD_READ_BATCH_CHUNKS * SHARD_CHUNK_BYTES
+
+/**
+ * Read buffers reused across responses. Every fresh buffer is external memory to V8, and a node
+ * serving hundreds of MB/s in fresh 1 MiB buffers runs a full garbage collection every 64 MB of
+ * them; a buffer comes back here once the socket has taken its bytes (the write callback), so a
+ * busy node allocates only while more reads are in flight than the pool holds. At most
+ * SHARD_READ_POOL_BUFFERS idle buffers are kept.
+ */
+const readPool: Buffer[] = []
+
+function takeReadBuffer(): Buffer {
+  return readPool.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES)
+}
+
+function returnReadBuffer(buf: Buffer): void {
+  if (buf.length === BATCH_BYTES && readPool.length < SHARD_READ_POOL_BUFFERS) readPool.push(buf)
 }
 
 export class ShardReader implements AsyncIterable<Buffer> {
@@ -89,11 +108,12 @@ export class ShardReader implements AsyncIterable<Buffer> {
     const onAbort = (): void => rejectGone(new StratosError('ABORTED', 'operation aborted', undefined, { cause: options.signal?.reason }))
     dest.once('close', onClose)
     options.signal?.addEventListener('abort', onAbort, { once: true })
-    const load = (from: number): { from: number; to: number; bytes: Promise<Buffer> } => {
+    const load = (from: number): { from: number; to: number; bytes: Promise<Buffer>; pooled: Buffer } => {
       const to = Math.min(last, from === first ? from + 1 : from + SHARD_READ_BATCH_CHUNKS)
-      const bytes = this.#loadChunks(from, to)
+      const pooled = takeReadBuffer()
+      const bytes = this.#loadChunks(from, to, pooled)
       bytes.catch(() => {}) // awaited below; this only keeps an abandoned read-ahead from being "unhandled"
-      return { from, to, bytes }
+      return { from, to, bytes, pooled }
     }
     try {
       let next = first < last ? load(first) : undefined
@@ -103,7 +123,8 @@ export class ShardReader implements AsyncIterable<Buffer> {
         next = batch.to < last ? load(batch.to) : undefined
         if (dest.destroyed || options.signal?.aborted) throw new StratosError('ABORTED', 'the receiver went away')
         if (batch.from === first) options.onFirstChunk?.()
-        if (!dest.write(this.#visiblePart(batch.from, bytes))) {
+        // The buffer goes back to the pool once the socket has taken its bytes (never, if the write fails).
+        if (!dest.write(this.#visiblePart(batch.from, bytes), (err) => { if (!err) returnReadBuffer(batch.pooled) })) {
           await Promise.race([new Promise((resolve) => dest.once('drain', resolve)), gone])
         }
       }
@@ -114,11 +135,11 @@ export class ShardReader implements AsyncIterable<Buffer> {
     }
   }
 
-  /** Reads chunks [from, to) with one pread and verifies each; throws SHARD_CORRUPT (after quarantine) on mismatch. */
-  async #loadChunks(from: number, to: number): Promise<Buffer> {
+  /** Reads chunks [from, to) with one pread (into `into` when it is big enough) and verifies each; throws SHARD_CORRUPT (after quarantine) on mismatch. */
+  async #loadChunks(from: number, to: number, into?: Buffer): Promise<Buffer> {
     const start = from * SHARD_CHUNK_BYTES
     const end = Math.min(this.size, to * SHARD_CHUNK_BYTES)
-    const buf = Buffer.allocUnsafeSlow(end - start)
+    const buf = into && into.length >= end - start ? into.subarray(0, end - start) : Buffer.allocUnsafeSlow(end - start)
     await this.#readFully(buf, start, from)
     for (let i = from; i < to; i++) {
       const chunk = buf.subarray((i - from) * SHARD_CHUNK_BYTES, Math.min(buf.length, (i - from + 1) * SHARD_CHUNK_BYTES))

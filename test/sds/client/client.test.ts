@@ -15,7 +15,7 @@ import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { isStratosError } from '../../../src/errors.ts'
+import { isStratosError, StratosError } from '../../../src/errors.ts'
 import { shardHeaderBytes } from '../../../src/sds/resource/shard-file.ts'
 import { startNetwork, shardPath, patternBytes, collect, wallet, MiB, type TestNetwork } from './network.ts'
 import { OrderSigner } from '../../../src/sds/protocol/orders.ts'
@@ -58,6 +58,31 @@ describe('client against a real meta node and six resource nodes', () => {
       assert.equal(back.length, size)
       assert.ok(back.equals(data), `bytes of ${size}`)
     }
+  })
+
+  test('reuseBuffers: byte-exact, and a second read yields the buffers of the first (recycled, not fresh)', async () => {
+    const data = patternBytes(4 * MiB + 999, 77)
+    const r = await client.put(data)
+    const read = async (): Promise<{ bytes: Buffer; buffers: Set<ArrayBufferLike> }> => {
+      const parts: Buffer[] = []
+      const buffers = new Set<ArrayBufferLike>()
+      for await (const chunk of client.cat(r.cid, { reuseBuffers: true })) {
+        buffers.add(chunk.buffer)
+        parts.push(Buffer.from(chunk)) // a copy: the chunk itself is recycled once we ask for the next
+      }
+      return { bytes: Buffer.concat(parts), buffers }
+    }
+    const first = await read()
+    assert.ok(first.bytes.equals(data))
+    const second = await read()
+    assert.ok(second.bytes.equals(data))
+    assert.ok([...second.buffers].some((b) => first.buffers.has(b)), 'the second read reuses buffers of the first')
+    // Ranges too (pieces of other sizes), and the default mode still hands out buffers of their own.
+    const range = Buffer.concat(await (async () => { const out: Buffer[] = []; for await (const c of client.cat(r.cid, { offset: MiB + 5, length: 2 * MiB, reuseBuffers: true })) out.push(Buffer.from(c)); return out })())
+    assert.ok(range.equals(data.subarray(MiB + 5, 3 * MiB + 5)))
+    const own = new Set<ArrayBufferLike>()
+    for await (const c of client.cat(r.cid)) own.add(c.buffer)
+    assert.ok(![...own].some((b) => first.buffers.has(b) || second.buffers.has(b)))
   })
 
   test('a file path, a stream and CIDv1 all upload; stat shows the layout; progress events are sent', async () => {
@@ -197,6 +222,27 @@ describe('client against a real meta node and six resource nodes', () => {
       assert.ok(!existsSync(join(tmp, 'evil-out', 'escaped')) && !existsSync(out))
       assert.deepEqual(readdirSync(join(tmp, 'evil-out')), [])
     }
+  })
+
+  test('a refusal of the meta node in the middle of a read ends it with its own code, not DATA_UNAVAILABLE', async () => {
+    const data = patternBytes(3 * MiB + 5, 91)
+    const { cid } = await client.put(data)
+    /** The real meta client, refusing read tickets after the first window (as for a payer whose ozone ran out). */
+    class RefusingMeta extends MetaClient {
+      calls = 0
+      override read(...args: Parameters<MetaClient['read']>): ReturnType<MetaClient['read']> {
+        if (++this.calls > 1) return Promise.reject(new StratosError('INSUFFICIENT_OZONE', 'out of ozone', { payer: 'x' }))
+        return super.read(...args)
+      }
+    }
+    const orders = new OrderSigner()
+    const meta = new RefusingMeta(net.meta.url)
+    const c = { meta, reads: new ReadCache(meta, systemClock, orders.publicKey), orders, resource: new ResourceClient(), shardLimiter: new Semaphore(4), chainId: client.chainId, clock: systemClock, random: systemRandom }
+    const events: ProgressEvent[] = []
+    let got = 0
+    await assert.rejects((async () => { for await (const chunk of readFile(c, { cid, segmentSizeHint: MiB, onProgress: (e) => events.push(e) })) got += chunk.length })(), rejectsWith('INSUFFICIENT_OZONE'))
+    assert.equal(got, MiB, 'the first segment (first window) was read')
+    assert.ok(meta.calls >= 2)
   })
 
   test('an AbortSignal aborts an upload (nothing is committed) and a download', async () => {
