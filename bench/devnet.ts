@@ -31,6 +31,8 @@ export interface DevnetOptions {
   m: number
   /** Where the devnet's own stdout/stderr go (it logs every child to files under dir). */
   log: (line: string) => void
+  /** Resource nodes' durability mode (`--sync`); the nodes' default (batch) when absent. */
+  sync?: 'always' | 'batch' | 'none'
 }
 
 export interface RunningDevnet {
@@ -45,6 +47,7 @@ export async function startDevnet(options: DevnetOptions): Promise<RunningDevnet
     '--import', 'tsx', join(import.meta.dirname, '..', 'src', 'cli', 'main.ts'),
     'devnet', '--dir', options.dir, '--port-base', String(portBase),
     '--resources', String(options.resources), '--k', String(options.k), '--m', String(options.m),
+    ...(options.sync ? ['--sync', options.sync] : []),
   ]
   const child = spawn(process.execPath, args, {
     stdio: ['pipe', 'pipe', 'pipe'],

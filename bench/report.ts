@@ -60,6 +60,8 @@ export interface SideResults {
   rangeTotal: Timing
   rss: { file: RssResult; bigFile: RssResult }
   cidV1RawLeaves: string
+  /** Stratos only: the same uploads to a second devnet whose nodes run `--sync always` (fdatasync before each receipt). */
+  uploadSyncAlways?: Timing & { cpu: Summary }
 }
 
 export interface TargetCheck {
@@ -195,6 +197,7 @@ export function markdownTable(r: BenchResults): string {
     row([`Upload / add ${f}, median`, `${ms(s.upload.median)} (${speed(s.upload.medianMBps)})`, `${ms(h.upload.median)} (${speed(h.upload.medianMBps)})`, t['upload-time'].target, verdict(t['upload-time'].pass)]),
     row(['Upload time ÷ Helia add time', r.comparison.uploadTimeRatio.toFixed(2), '—', t['upload-vs-helia'].target, verdict(t['upload-vs-helia'].pass)]),
     row(['Upload CPU time, all processes, median', ms(s.upload.cpu.median), ms(h.upload.cpu.median), '—', '—']),
+    ...(s.uploadSyncAlways ? [row([`Upload ${f} to nodes with \`--sync always\` (fdatasync before each receipt), median`, `${ms(s.uploadSyncAlways.median)} (${speed(s.uploadSyncAlways.medianMBps)})`, '— (no fsync)', '—', '—'])] : []),
     row([`Download / cat ${f}, median`, `${speed(s.download.medianMBps)} (${ms(s.download.median)})`, `${speed(h.download.medianMBps)} (${ms(h.download.median)})`, t['download-speed'].target, verdict(t['download-speed'].pass)]),
     row(['Download speed ÷ Helia cat speed', r.comparison.downloadSpeedRatio.toFixed(2), '—', '—', '—']),
     row(['Download CPU time, all processes, median', ms(s.download.cpu.median), ms(h.download.cpu.median), '—', '—']),

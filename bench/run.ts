@@ -202,6 +202,35 @@ async function measureMemory(sides: Sides, inputs: Inputs, tmp: string): Promise
   return r
 }
 
+/**
+ * The upload runs again against a second devnet whose nodes fdatasync every shard before its receipt
+ * (`--sync always`), for comparison with the default (`batch`: durable within ~1 s, acknowledged first).
+ */
+async function measureSyncAlwaysUploads(inputs: Inputs, tmp: string): Promise<Op[]> {
+  log('starting a second devnet with --sync always')
+  const devnet = await startDevnet({
+    dir: join(tmp, 'devnet-sync-always'), resources: RESOURCE_NODES, k: DEFAULT_DATA_SHARDS, m: DEFAULT_PARITY_SHARDS, sync: 'always',
+    log: (line) => { if (process.env.BENCH_VERBOSE) log(`devnet (sync always): ${line}`) },
+  })
+  try {
+    const client = await connectStratos({ metaUrl: devnet.network.meta.url, mnemonic: devnet.network.wallets[0].mnemonic })
+    const pids = [...devnet.network.processes.map((p) => p.pid), ...(devnet.network.devnetPid ? [devnet.network.devnetPid] : [])]
+    const out: Op[] = []
+    try {
+      for (const [i, file] of inputs.files.entries()) {
+        const r = await withCpu(pids, () => timedStratosPut(client, file, KUBO_DEFAULTS))
+        out.push({ ms: r.value.ms, cpuMs: r.cpuMs })
+        log(`upload ${i + 1}/${inputs.files.length} with --sync always: ${r.value.ms.toFixed(0)} ms`)
+      }
+    } finally {
+      await client.close()
+    }
+    return out
+  } finally {
+    await devnet.stop()
+  }
+}
+
 async function bench(c: Config, tmp: string, devnetSlot: { current?: RunningDevnet }): Promise<BenchResults> {
   const startedAt = new Date()
   const loadStart = loadavg().map((x) => round3(x))
@@ -228,6 +257,7 @@ async function bench(c: Config, tmp: string, devnetSlot: { current?: RunningDevn
     await rm(join(tmp, 'helia'), { recursive: true, force: true })
     const cids = await checkCids(sides, inputs)
     const rss = await measureMemory(sides, inputs, tmp)
+    const always = await measureSyncAlwaysUploads(inputs, tmp)
 
     const side = (u: UploadOp[], r: ReadTimings, mem: SideResults['rss'], v1: string): SideResults => ({
       upload: { ...timing(u.map((x) => x.ms), c.fileBytes), cids: u.map((x) => x.cid), cpu: summarize(u.map((x) => x.cpuMs)) },
@@ -238,7 +268,10 @@ async function bench(c: Config, tmp: string, devnetSlot: { current?: RunningDevn
       cidV1RawLeaves: v1,
     })
     const helia = side(up.helia, reads.helia, rss.helia, cids.heliaV1)
-    const ours = side(up.stratos, reads.stratos, rss.stratos, cids.stratosV1)
+    const ours: SideResults = {
+      ...side(up.stratos, reads.stratos, rss.stratos, cids.stratosV1),
+      ...(always ? { uploadSyncAlways: { ...timing(always.map((x) => x.ms), c.fileBytes), cpu: summarize(always.map((x) => x.cpuMs)) } } : {}),
+    }
     const finishedAt = new Date()
     const net = devnet.network
     const partial: Omit<BenchResults, 'targets'> = {
@@ -262,6 +295,7 @@ async function bench(c: Config, tmp: string, devnetSlot: { current?: RunningDevn
           'Input files are seeded AES-CTR keystreams, one per upload run (nothing deduplicates across runs), read from a warm page cache.',
           'Uploads, downloads and range reads alternate Helia / Stratos so background load affects both alike.',
           'Upload time is wall clock around StratosClient.put(path) / unixfs.addByteStream(file stream) only (client connect and blockstore open excluded).',
+          'Resource nodes run the default --sync batch (a shard is acknowledged once written and verified, fdatasynced within ~1 s, re-verified after a crash); uploadSyncAlways repeats the uploads on a second devnet with --sync always (fdatasync before every receipt). blockstore-fs never fsyncs.',
           'Download time is wall clock around streaming every byte to a counting sink (Stratos with reuseBuffers: the sink is done with a chunk before asking for the next); both sides were verified by sha256 once, untimed.',
           'Range reads: a fresh cat(cid, { offset, length: 1 MiB }) per read on a warm client; first byte = first non-empty chunk; bytes checked against the file, untimed.',
           'cpu = CPU time (user + system) of every process involved, in ms: the harness for Helia; the harness (client) plus every devnet process (from /proc/<pid>/stat) for Stratos. Less sensitive to a busy machine than wall time.',

@@ -1,5 +1,6 @@
 /** Argument parsers for commander options: integers, byte sizes, repeatable values. */
 import { InvalidArgumentError } from 'commander'
+import type { SyncMode } from '../sds/resource/flusher.ts'
 
 const UNITS: Record<string, number> = {
   '': 1, b: 1,
@@ -50,4 +51,13 @@ export function collectNodeCapacity(value: string, previous: Map<number, number>
   const map = new Map(previous ?? [])
   map.set(Number(m[1]), parseBytes(m[2]))
   return map
+}
+
+/** Kept here (not imported from flusher.ts) so the CLI does not load the resource node's modules to parse flags. */
+const SYNC_MODE_NAMES: readonly SyncMode[] = ['always', 'batch', 'none']
+
+/** `--sync` of a resource node (and the devnet's nodes). */
+export function parseSyncMode(text: string): SyncMode {
+  if (!(SYNC_MODE_NAMES as readonly string[]).includes(text)) throw new InvalidArgumentError(`"${text}" is not a sync mode (always, batch, none)`)
+  return text as SyncMode
 }

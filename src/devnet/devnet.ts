@@ -20,6 +20,7 @@ import { canonicalJson, type CanonicalValue } from '../crypto/canonical.ts'
 import { toHex } from '../crypto/hash.ts'
 import { ChainClient, DEFAULT_TX_FEE_WEI, formatStosAmount } from '../chain/client.ts'
 import { NodeKey } from '../crypto/node-key.ts'
+import type { SyncMode } from '../sds/resource/flusher.ts'
 import { WalletKey } from '../crypto/wallet-key.ts'
 import { StratosError } from '../errors.ts'
 import {
@@ -53,6 +54,8 @@ export interface DevnetOptions extends DevnetSettings {
   heartbeatIntervalMs?: number
   /** Meta node repair: grace period and check interval (tests shorten them). */
   repairGraceMs?: number
+  /** Durability mode of the resource nodes (their default, batch, when absent). */
+  sync?: SyncMode
   repairCheckIntervalMs?: number
   /** Meta node audits: round interval and per-node minimum interval (tests shorten them). */
   auditIntervalMs?: number
@@ -190,7 +193,7 @@ export class Devnet implements Startable {
             'node', 'resource', '--data-dir', dataDir, '--host', host, '--port', String(port), '--meta-url', metaUrl,
             '--chain-id', o.chainId, '--meta-address', metaAddress,
             ...optional('--capacity', capacity), ...optional('--heartbeat-interval-ms', o.heartbeatIntervalMs),
-            ...optional('--order-settle-interval-ms', o.orderSettleIntervalMs),
+            ...optional('--order-settle-interval-ms', o.orderSettleIntervalMs), ...optional('--sync', o.sync),
           ],
         })
       })

@@ -7,7 +7,8 @@ import type { Command } from 'commander'
 import { Devnet, defaultSettings, previousSettings, type DevnetSettings } from '../../devnet/devnet.ts'
 import { defaultDevnetDir } from '../../devnet/network.ts'
 import { StratosError } from '../../errors.ts'
-import { collectNodeCapacity, parseBytes, parseNonNegativeInt, parsePort, parsePositiveInt } from '../options.ts'
+import { collectNodeCapacity, parseBytes, parseNonNegativeInt, parsePort, parsePositiveInt, parseSyncMode } from '../options.ts'
+import type { SyncMode } from '../../sds/resource/flusher.ts'
 import { exitOnSecondSignal, shutdownRequested } from '../signals.ts'
 import { formatBytes } from '../output.ts'
 
@@ -24,6 +25,7 @@ interface DevnetFlags {
   offlineAfterMs?: number
   heartbeatIntervalMs?: number
   repairGraceMs?: number
+  sync?: SyncMode
   repairCheckIntervalMs?: number
   auditIntervalMs?: number
   auditNodeIntervalMs?: number
@@ -47,6 +49,7 @@ export function registerDevnet(program: Command): void {
     .option('--sweep-interval-ms <ms>', 'meta node: how often to sweep expired upload sessions', parsePositiveInt)
     .option('--offline-after-ms <ms>', 'meta node: a node silent this long is offline', parsePositiveInt)
     .option('--heartbeat-interval-ms <ms>', 'heartbeat period of the resource nodes', parsePositiveInt)
+    .option('--sync <mode>', 'resource nodes: durability of acknowledged shards (always | batch | none; default batch)', parseSyncMode)
     .option('--repair-grace-ms <ms>', 'meta node: rebuild the shards of a node offline this long past --offline-after-ms', parseNonNegativeInt)
     .option('--repair-check-interval-ms <ms>', 'meta node: how often repair checks node states', parsePositiveInt)
     .option('--audit-interval-ms <ms>', 'meta node: how often an audit round runs', parsePositiveInt)
@@ -74,7 +77,7 @@ export function registerDevnet(program: Command): void {
         ...settings, dir: f.dir, sessionTtlMs: f.sessionTtlMs, sweepIntervalMs: f.sweepIntervalMs,
         offlineAfterMs: f.offlineAfterMs, heartbeatIntervalMs: f.heartbeatIntervalMs,
         repairGraceMs: f.repairGraceMs, repairCheckIntervalMs: f.repairCheckIntervalMs, auditIntervalMs: f.auditIntervalMs, auditNodeIntervalMs: f.auditNodeIntervalMs, orderSettleIntervalMs: f.orderSettleIntervalMs,
-        capacityBytes: f.capacity, nodeCapacity: f.nodeCapacity, log,
+        capacityBytes: f.capacity, nodeCapacity: f.nodeCapacity, sync: f.sync, log,
       })
       // A Ctrl-C while starting aborts the start (and stops what already runs).
       const starting = new AbortController()

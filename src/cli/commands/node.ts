@@ -6,12 +6,12 @@
 import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { InvalidArgumentError, type Command } from 'commander'
+import type { Command } from 'commander'
 import { WalletKey } from '../../crypto/wallet-key.ts'
 import { StratosError } from '../../errors.ts'
 import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_PORTS, DEFAULT_SEGMENT_BYTES, DEVNET_CHAIN_ID, NODE_STOP_TIMEOUT_MS } from '../../limits.ts'
 import { createLogger, type Startable } from '../../util/components.ts'
-import { collect, parseBytes, parseNonNegativeInt, parsePort, parsePositiveInt } from '../options.ts'
+import { collect, parseBytes, parseNonNegativeInt, parsePort, parsePositiveInt, parseSyncMode } from '../options.ts'
 import type { SyncMode } from '../../sds/resource/flusher.ts'
 import { exitOnSecondSignal, shutdownRequested } from '../signals.ts'
 import { registerNodeOperator } from './node-operator.ts'
@@ -209,12 +209,4 @@ async function runRole(name: string, start: (logger: ReturnType<typeof createLog
   clearTimeout(timeout)
   logger.info(`${name} stopped`)
   process.exit(0)
-}
-
-/** Kept here (not imported from flusher.ts) so the CLI does not load the resource node's modules to parse flags. */
-const SYNC_MODE_NAMES: readonly SyncMode[] = ['always', 'batch', 'none']
-
-function parseSyncMode(text: string): SyncMode {
-  if (!(SYNC_MODE_NAMES as readonly string[]).includes(text)) throw new InvalidArgumentError(`"${text}" is not a sync mode (always, batch, none)`)
-  return text as SyncMode
 }
