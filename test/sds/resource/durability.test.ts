@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs'
+import { existsSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { spawn } from 'node:child_process'
@@ -18,7 +18,7 @@ import { SHARD_CHUNK_BYTES } from '../../../src/limits.ts'
 import { ManualClock, silentLogger } from '../../../src/util/components.ts'
 import { ResourceNode } from '../../../src/sds/resource/node.ts'
 import { isStratosError } from '../../../src/errors.ts'
-import { collect, makeShard, rejectsWithCode, tempDir, waitFor } from './helpers.ts'
+import { collect, flipByte, makeShard, rejectsWithCode, tempDir, waitFor } from './helpers.ts'
 
 const C = SHARD_CHUNK_BYTES
 
@@ -315,11 +315,3 @@ test('SIGKILL of a real process mid-window: the next start re-verifies exactly t
   await store.stop()
 })
 
-function flipByte(path: string, offset: number): void {
-  const fd = openSync(path, 'r+')
-  const b = Buffer.alloc(1)
-  readSync(fd, b, 0, 1, offset)
-  b[0] ^= 0x40
-  writeSync(fd, b, 0, 1, offset)
-  closeSync(fd)
-}

@@ -1,7 +1,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import { existsSync, rmSync, openSync, readSync, writeSync, closeSync, readFileSync } from 'node:fs'
+import { existsSync, rmSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { NodeKey } from '../../../src/crypto/node-key.ts'
 import { WalletKey } from '../../../src/crypto/wallet-key.ts'
@@ -19,7 +19,7 @@ import { listen, readJsonBody, sendError, sendJson } from '../../../src/util/htt
 import { seededRandom, silentLogger } from '../../../src/util/components.ts'
 import { StratosError } from '../../../src/errors.ts'
 import { SHARD_CHUNK_BYTES } from '../../../src/limits.ts'
-import { makeShard, rejectsWithCode, tempDir, waitFor } from './helpers.ts'
+import { flipByte, makeShard, rejectsWithCode, tempDir, waitFor } from './helpers.ts'
 
 const chainId = 'test-chain'
 const wallet = WalletKey.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about')
@@ -125,7 +125,7 @@ test('signed heartbeats report the node; signed replies delete shards, acknowled
   assert.equal(meta.heartbeats.at(-1)!.shardCount, 1)
 
   // A corrupt shard found by a read is reported in the next heartbeat, then acknowledged.
-  flipByte(node.store.pathOf(b.id), shardHeaderBytes(b.data.length) + 10)
+  flipByte(node.store.pathOf(b.id), shardHeaderBytes(b.data.length) + 10, 0x08)
   await rejectsWithCode(client.getShard({ orders, url: node.url, ticket: ticket(metaKey, node, b, 'get'), shardId: b.id, shardSize: b.data.length }), 'SHARD_CORRUPT')
   await waitFor(() => meta.heartbeats.some((h) => h.corrupt.includes(b.id)), 5_000, 'corrupt reported')
   const corruptAt = meta.heartbeats.findIndex((h) => h.corrupt.includes(b.id))
@@ -210,11 +210,3 @@ test('options that cannot work are refused at construction (NETWORK_CONFIG)', as
   }
 })
 
-function flipByte(path: string, offset: number): void {
-  const fd = openSync(path, 'r+')
-  const buf = Buffer.alloc(1)
-  readSync(fd, buf, 0, 1, offset)
-  buf[0] ^= 0x08
-  writeSync(fd, buf, 0, 1, offset)
-  closeSync(fd)
-}

@@ -1,5 +1,5 @@
 /** Shared fixtures of the resource node tests: temp dirs, deterministic shard bytes, polling. */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readSync, readdirSync, rmSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { computeShardId } from '../../../src/sds/protocol/shard.ts'
@@ -58,4 +58,17 @@ export async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer
   const parts: Buffer[] = []
   for await (const p of source) parts.push(Buffer.from(p))
   return Buffer.concat(parts)
+}
+
+/** Flips bits of the byte at `offset` of a file on disk (what bit rot does): `mask` says which. */
+export function flipByte(path: string, offset: number, mask = 0x40): void {
+  const fd = openSync(path, 'r+')
+  try {
+    const b = Buffer.alloc(1)
+    readSync(fd, b, 0, 1, offset)
+    b[0] ^= mask
+    writeSync(fd, b, 0, 1, offset)
+  } finally {
+    closeSync(fd)
+  }
 }

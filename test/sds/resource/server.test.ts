@@ -1,7 +1,6 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect, type Socket } from 'node:net'
-import { closeSync, openSync, readSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { NodeKey } from '../../../src/crypto/node-key.ts'
@@ -22,7 +21,7 @@ import { shardFileBytes, shardHeaderBytes } from '../../../src/sds/resource/shar
 import { SHARD_CHUNK_BYTES, TICKET_TTL_MS } from '../../../src/limits.ts'
 import { seededRandom, silentLogger, systemClock } from '../../../src/util/components.ts'
 import { isStratosError } from '../../../src/errors.ts'
-import { listFiles, makeShard, rejectsWithCode, tempDir, waitFor } from './helpers.ts'
+import { flipByte, listFiles, makeShard, rejectsWithCode, tempDir, waitFor } from './helpers.ts'
 
 const C = SHARD_CHUNK_BYTES
 const chainId = 'test-chain'
@@ -331,8 +330,8 @@ test('a corrupt shard is never served: JSON 500 before headers, a cut connection
   const later = makeShard(3 * C, 17)
   for (const s of [first, later]) await client.putShard({ orders, url: node.url, ticket: ticketFor(node, s), shardId: s.id, data: s.data })
   const path = (id: string) => join(dataDir, 'shards', id.slice(0, 2), id.slice(2, 4), id)
-  flipByte(path(first.id), shardHeaderBytes(first.data.length) + 5)
-  flipByte(path(later.id), shardHeaderBytes(later.data.length) + 2 * C + 5)
+  flipByte(path(first.id), shardHeaderBytes(first.data.length) + 5, 0x01)
+  flipByte(path(later.id), shardHeaderBytes(later.data.length) + 2 * C + 5, 0x01)
 
   const res = await raw(`${node.url}/v1/shards/${first.id}`, 'GET', { [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, first, { op: 'get' })) })
   assert.equal(res.status, 500)
@@ -347,14 +346,6 @@ test('a corrupt shard is never served: JSON 500 before headers, a cut connection
   assert.deepEqual(node.store.pendingCorrupt().sort(), [first.id, later.id].sort())
 })
 
-function flipByte(path: string, offset: number): void {
-  const fd = openSync(path, 'r+')
-  const b = Buffer.alloc(1)
-  readSync(fd, b, 0, 1, offset)
-  b[0] ^= 0x01
-  writeSync(fd, b, 0, 1, offset)
-  closeSync(fd)
-}
 
 async function openSocket(url: string): Promise<Socket> {
   const { hostname, port } = new URL(url)

@@ -1,13 +1,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, truncateSync, writeFileSync, writeSync, closeSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { ShardStore } from '../../../src/sds/resource/store.ts'
 import { shardFileBytes, shardHeaderBytes, shardSizeFromFileBytes } from '../../../src/sds/resource/shard-file.ts'
 import { SHARD_CHUNK_BYTES } from '../../../src/limits.ts'
 import { isStratosError } from '../../../src/errors.ts'
-import { collect, listFiles, makeShard, rejectsWithCode, tempDir } from './helpers.ts'
+import { collect, flipByte, listFiles, makeShard, rejectsWithCode, tempDir } from './helpers.ts'
 
 const C = SHARD_CHUNK_BYTES
 
@@ -258,11 +258,3 @@ test('default capacity comes from the disk (free space minus the reserve)', asyn
   assert.ok(statSync(dir).isDirectory())
 })
 
-function flipByte(path: string, offset: number): void {
-  const fd = openSync(path, 'r+')
-  const b = Buffer.alloc(1)
-  readSync(fd, b, 0, 1, offset)
-  b[0] ^= 0x40
-  writeSync(fd, b, 0, 1, offset)
-  closeSync(fd)
-}
