@@ -5,9 +5,11 @@
  * ends of the wire, and on this class of machine native BLAKE3 runs at ~2.9 GB/s on one core
  * against ~1.4 GB/s for node:crypto's sha256 (SHA-NI), measured on 256 KiB chunks. Shard ids are
  * this network's own names (CIDs stay sha256, as Kubo makes them), so the faster hash costs no
- * compatibility. The native binding (`@napi-rs/blake-hash`, SIMD-dispatched Rust `blake3` crate) is
- * an optional per-platform package; where it is missing, @noble/hashes' pure-JS BLAKE3 gives the
- * same digests, ~20× slower.
+ * compatibility. The native binding is napi-rs' SIMD-dispatched Rust `blake3` crate, shipped per
+ * platform as `@napi-rs/blake-hash-<platform>-<arch>[-<abi>]`; package.json lists the Linux x64
+ * (glibc) one as an optional dependency (the npm registry reachable here carries only that build,
+ * so the `@napi-rs/blake-hash` wrapper, which names every platform's package, cannot be locked).
+ * Where no binding loads, @noble/hashes' pure-JS BLAKE3 gives the same digests, ~20× slower.
  */
 import { createRequire } from 'node:module'
 import { blake3 as nobleBlake3 } from '@noble/hashes/blake3.js'
@@ -26,11 +28,17 @@ interface NativeBlake3 {
 
 function loadNative(): NativeBlake3 | undefined {
   if (process.env.STRATOS_BLAKE3 === 'js') return undefined
-  try {
-    return createRequire(import.meta.url)('@napi-rs/blake-hash') as NativeBlake3
-  } catch {
-    return undefined
+  const require = createRequire(import.meta.url)
+  const base = `@napi-rs/blake-hash-${process.platform}-${process.arch}`
+  for (const name of [`${base}-gnu`, `${base}-musl`, `${base}-msvc`, base, '@napi-rs/blake-hash']) {
+    try {
+      const m = require(name) as NativeBlake3
+      if (typeof m.blake3 === 'function' && typeof m.Blake3Hasher === 'function') return m
+    } catch {
+      // Not installed for this platform: try the next name, then fall back to pure JS.
+    }
   }
+  return undefined
 }
 
 const native = loadNative()

@@ -54,3 +54,14 @@ test('shard ids: streaming hasher equals computeShardId for any piece sizes; a f
   // The id commits to the size: the same list under another size is not this shard.
   assert.ok(!chunkHashesMatch(id, size + 1, chunkHashes))
 })
+
+test('without the native binding (STRATOS_BLAKE3=js) shard ids are the same', async () => {
+  const { execFileSync } = await import('node:child_process')
+  const script = `import('${new URL('../../src/sds/protocol/shard.ts', import.meta.url).href}').then(async (s) => {
+    const b = await import('${new URL('../../src/crypto/blake3.ts', import.meta.url).href}')
+    const d = Buffer.alloc(300000); for (let i = 0; i < d.length; i++) d[i] = i % 251
+    console.log(b.BLAKE3_IMPLEMENTATION + ' ' + s.computeShardId(d).id)
+  })`
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], { env: { ...process.env, STRATOS_BLAKE3: 'js' }, encoding: 'utf8' }).trim()
+  assert.equal(out, `js ${computeShardId(vectorInput(300_000)).id}`)
+})
