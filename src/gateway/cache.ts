@@ -5,8 +5,9 @@
  * touches from memory, then disk; a missing piece is fetched with one SDK range read (which fetches only the shard
  * bytes of that piece, verified chunk by chunk against the shard hashes). Once the first piece is there, the pieces
  * after it in the same read are fetched in parallel (up to GATEWAY_CACHE_FETCH_AHEAD_PIECES ahead) while it is sent,
- * so the first byte waits for one piece, not for the whole range; concurrent reads of one piece share its fetch. Only bytes the SDK handed out — verified — enter
- * the cache.
+ * so the first byte waits for one piece, not for the whole range; concurrent reads of one piece share its fetch.
+ * `prefetch()` starts one piece ahead of any read (the path gateway calls it while it confirms a file's record). Only
+ * bytes the SDK handed out — verified — enter the cache.
  *
  * Both tiers are LRU and bounded (GATEWAY_CACHE_MEMORY_BYTES, GATEWAY_CACHE_DISK_BYTES). On disk a piece is one file
  * `<dir>/<cid>.<index>`: sha256(data) ‖ data, written to a temp file and renamed into place (a crash leaves either
@@ -150,13 +151,36 @@ export class HotRangeCache {
       throwIfAborted(signal)
       const piece = await this.#piece(file, i, size, signal)
       // Then keep the next pieces of this read in flight while this one is handed out. Not before: parallel fetches
-      // share the nodes and the connections, so starting them with the first piece would delay the first byte.
-      for (let j = i + 1; j <= Math.min(last, i + GATEWAY_CACHE_FETCH_AHEAD_PIECES); j++) {
-        const k = key(file, j)
-        if (!this.#memory.has(k) && !this.#disk.has(k) && !this.#inFlight.has(k)) this.#fetchPiece(file, j, size).catch(() => undefined)
+      // share the nodes and the connections, so starting them with the first piece would delay the first byte. And
+      // only on the next turn of the event loop: node:http sends what the caller writes on process.nextTick, so the
+      // fetches' setup (order signing, request writes: ~0.2 ms each) would otherwise run before those bytes go out.
+      if (i < last) {
+        const from = i + 1
+        const to = Math.min(last, i + GATEWAY_CACHE_FETCH_AHEAD_PIECES)
+        setImmediate(() => { if (!signal?.aborted) this.#fetchAhead(file, from, to, size) })
       }
       const pieceStart = i * P
       yield piece.subarray(Math.max(offset, pieceStart) - pieceStart, Math.min(end, pieceStart + piece.length) - pieceStart)
+    }
+  }
+
+  /**
+   * Starts fetching the piece that holds byte `offset` of `file`, unless it is cached or already being fetched; returns
+   * at once. The gateway calls it for a file it served before while it confirms the file's record with the meta node,
+   * so the first piece's network read overlaps that round trip (the bytes are verified against the file's shard
+   * hashes either way; whether they are served is decided by the confirmed record).
+   */
+  prefetch(file: string, offset: number, fileSize: number): void {
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset >= fileSize) return
+    const i = Math.floor(offset / this.pieceBytes)
+    this.#fetchAhead(file, i, i, fileSize)
+  }
+
+  /** Starts fetching pieces [from, to] that are neither cached nor being fetched (failures surface to the reads that wait on them). */
+  #fetchAhead(file: string, from: number, to: number, size: number): void {
+    for (let j = from; j <= to; j++) {
+      const k = key(file, j)
+      if (!this.#memory.has(k) && !this.#disk.has(k) && !this.#inFlight.has(k)) this.#fetchPiece(file, j, size).catch(() => undefined)
     }
   }
 
@@ -184,17 +208,24 @@ export class HotRangeCache {
     const length = Math.min(P, size - from)
     const p = (async () => {
       this.#stats.misses++
-      const piece = new Uint8Array(length)
+      let piece: Uint8Array | undefined
       let at = 0
       for await (const chunk of this.#o.source(file, { offset: from, length })) {
         if (at + chunk.length > length) throw new StratosError('UPSTREAM_ERROR', 'file read returned more bytes than asked')
-        piece.set(chunk, at)
+        if (at === 0 && chunk.length === length && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) {
+          // The whole piece in one buffer of its own (the SDK hands out fresh buffers per data shard): keep it, no copy.
+          piece = chunk
+        } else {
+          piece ??= new Uint8Array(length)
+          piece.set(chunk, at)
+        }
         at += chunk.length
       }
-      if (at !== length) throw new StratosError('UPSTREAM_ERROR', `file read returned ${at} of ${length} bytes`)
+      if (at !== length || (piece === undefined && length > 0)) throw new StratosError('UPSTREAM_ERROR', `file read returned ${at} of ${length} bytes`)
+      const data = piece ?? new Uint8Array(0)
       this.#stats.fetchedBytes += length
-      this.#put(k, piece)
-      return piece
+      this.#put(k, data)
+      return data
     })()
     this.#inFlight.set(k, p)
     void p.finally(() => this.#inFlight.delete(k)).catch(() => undefined)
@@ -241,7 +272,10 @@ export class HotRangeCache {
   #persist(k: string, data: Uint8Array): void {
     if (!this.#o.dir || this.#disk.has(k) || this.#writing.has(k)) return
     if (this.#writing.size >= GATEWAY_CACHE_DISK_WRITES_IN_FLIGHT || data.length > this.#diskMax) return
-    void this.#writeDisk(k, data)
+    // Counted as written from now (the bound above and flushed() see it), started on the next turn of the event
+    // loop: hashing and copying a piece costs ~0.5 ms that must not sit in front of the bytes the read hands out.
+    this.#writing.add(k)
+    setImmediate(() => void this.#writeDisk(k, data))
   }
 
   #putMemory(k: string, data: Uint8Array): void {
@@ -249,9 +283,9 @@ export class HotRangeCache {
     this.#memory.set(k, data, data.length, this.#memoryMax, () => undefined, (v) => v.length)
   }
 
+  /** Writes a piece #persist admitted (and counted in #writing). */
   async #writeDisk(k: string, data: Uint8Array): Promise<void> {
     const dir = this.#o.dir as string
-    this.#writing.add(k)
     const tmp = join(dir, `${k}.${process.pid}.${++this.#tmpSeq}.tmp`)
     try {
       const hash = createHash('sha256').update(data).digest()

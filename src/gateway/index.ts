@@ -77,7 +77,7 @@ export class Gateway implements Startable {
       source: (file, o) => this.#catFromNetwork(file, o),
       sizeOf: async (file, signal) => (await (await this.client()).stat(file, { signal })).size,
     })
-    this.paths = new PathGateway({ dag: () => this.dag(), logger: this.#log })
+    this.paths = new PathGateway({ dag: () => this.dag(), logger: this.#log, prefetch: (file, offset, fileSize) => this.cache.prefetch(file, offset, fileSize) })
     this.#routes = [...builtinRoutes(), ...(options.routes ?? [])]
     this.#server = http.createServer({ maxHeaderSize: GATEWAY_MAX_HEADER_BYTES }, (req, res) => void this.#handle(req, res))
   }

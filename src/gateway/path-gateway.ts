@@ -19,7 +19,7 @@ import { once } from 'node:events'
 import { createHash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import { StratosError, isStratosError } from '../errors.ts'
-import { GATEWAY_LISTING_MAX_ENTRIES, GATEWAY_TYPE_CACHE_ENTRIES } from '../limits.ts'
+import { GATEWAY_LISTING_MAX_ENTRIES, GATEWAY_RESOLVE_HINT_ENTRIES, GATEWAY_TYPE_CACHE_ENTRIES } from '../limits.ts'
 import { carStream, type Block, type DagReader, type ResolvedNode, type WalkOptions } from '../ipfs/dag.ts'
 import type { Logger } from '../util/components.ts'
 import { SNIFF_BYTES, sniffType, typeFromName } from './content-type.ts'
@@ -114,17 +114,34 @@ export function contentDisposition(kind: 'inline' | 'attachment', filename: stri
   return `${kind}; filename="${ascii}"` + (needsStar ? `; filename*=UTF-8''${encodeURIComponent(filename)}` : '')
 }
 
+/** Starts fetching (into the hot-range cache) the piece holding byte `offset` of a stored file; returns at once. */
+export type Prefetch = (file: string, offset: number, fileSize: number) => void
+
+export interface PathGatewayComponents {
+  dag: () => Promise<DagReader>
+  logger: Logger
+  /** The hot-range cache's prefetch: lets a request for a file served before fetch its first bytes while the file's record is confirmed. */
+  prefetch?: Prefetch
+}
+
 export class PathGateway {
   readonly #dag: () => Promise<DagReader>
   readonly #log: Logger
+  readonly #prefetch: Prefetch | undefined
   /** CID → sniffed Content-Type (insertion-ordered; oldest dropped). */
   readonly #types = new Map<string, string>()
+  /**
+   * Request target (root/path) → the file it resolved to last time (least recently used dropped first). Only a hint
+   * of where the first bytes will come from: every request still confirms the records with the meta node.
+   */
+  readonly #hints = new Map<string, ResolvedNode>()
   /** Body bytes written, in total and per CID (GET /api/v1/stats). */
   readonly stats = new GatewayStats()
 
-  constructor(components: { dag: () => Promise<DagReader>; logger: Logger }) {
+  constructor(components: PathGatewayComponents) {
     this.#dag = components.dag
     this.#log = components.logger
+    this.#prefetch = components.prefetch
   }
 
   async serve(r: ServeRequest, t: ServeTarget): Promise<void> {
@@ -132,9 +149,18 @@ export class PathGateway {
     const format = negotiateFormat(q, r.req.headers.accept)
     const dag = await this.#dag()
     const trail: CID[] = []
+    const hintKey = format.kind === 'unixfs' ? targetKey(t) : undefined
+    if (hintKey !== undefined) this.#speculate(r, hintKey)
     // fresh: the records on the path are confirmed with the meta node, so a deleted file stops being served at once
     // (its bytes may still sit in the hot-range cache).
-    const node = await dag.resolvePath(t.root, t.path, { signal: r.signal, trail, fresh: true })
+    let node: ResolvedNode
+    try {
+      node = await dag.resolvePath(t.root, t.path, { signal: r.signal, trail, fresh: true })
+    } catch (e) {
+      if (hintKey !== undefined) this.#hints.delete(hintKey)
+      throw e
+    }
+    if (hintKey !== undefined && node.content) this.#remember(hintKey, node)
     const contentPath = t.contentPath ?? `/ipfs/${t.root.toString()}${t.path.map((s) => '/' + encodeURIComponent(s)).join('')}${t.trailingSlash && t.path.length > 0 ? '/' : ''}`
     const common: Record<string, string> = {
       'cache-control': IMMUTABLE_CACHE_CONTROL,
@@ -179,7 +205,6 @@ export class PathGateway {
     if (filename !== undefined || download) {
       headers['content-disposition'] = contentDisposition(download ? 'attachment' : 'inline', filename ?? name ?? node.cid.toString())
     }
-    headers['content-type'] = typeFromName(filename ?? name) ?? (await this.#sniff(dag, node, r.signal))
     // If-Range with another validator: the whole file.
     const ifRange = req.headers['if-range']
     const range = parseRange(ifRange === undefined || ifRange === etag ? req.headers.range : undefined, node.size)
@@ -189,6 +214,9 @@ export class PathGateway {
     }
     const start = range.kind === 'partial' ? range.start : 0
     const length = range.kind === 'partial' ? range.end - range.start + 1 : node.size
+    // The first piece to send is fetched while the type is sniffed from the file's first bytes (another piece).
+    if (!r.head && length > 0 && node.content) this.#prefetch?.(node.content.file.toString(), node.content.offset + start, node.content.fileSize)
+    headers['content-type'] = typeFromName(filename ?? name) ?? (await this.#sniff(dag, node, r.signal))
     if (range.kind === 'partial') headers['content-range'] = `bytes ${range.start}-${range.end}/${node.size}`
     headers['content-length'] = String(length)
     res.writeHead(range.kind === 'partial' ? 206 : 200, headers)
@@ -197,6 +225,31 @@ export class PathGateway {
       return
     }
     await this.#stream(r, dag.cat(node, { offset: start, length, signal: r.signal }), node.cid)
+  }
+
+  /**
+   * For a target that resolved to a file before: starts fetching the first piece this request will send, so that the
+   * network read overlaps the meta round trip that confirms the record (a cold range then costs max(confirm, fetch),
+   * not their sum). Nothing is sent before the confirmation; a request that will not send bytes (HEAD, a possible 304,
+   * an unsatisfiable range) prefetches nothing.
+   */
+  #speculate(r: ServeRequest, hintKey: string): void {
+    const hint = this.#hints.get(hintKey)
+    if (!this.#prefetch || !hint?.content || hint.size === 0 || r.head) return
+    this.#hints.delete(hintKey) // LRU: re-inserted by #remember once confirmed
+    const { req } = r
+    if (req.headers['if-none-match'] !== undefined) return
+    const ifRange = req.headers['if-range']
+    const range = parseRange(ifRange === undefined || ifRange === `"${hint.cid.toString()}"` ? req.headers.range : undefined, hint.size)
+    if (range.kind === 'unsatisfiable') return
+    const start = range.kind === 'partial' ? range.start : 0
+    this.#prefetch(hint.content.file.toString(), hint.content.offset + start, hint.content.fileSize)
+  }
+
+  #remember(hintKey: string, node: ResolvedNode): void {
+    this.#hints.delete(hintKey)
+    this.#hints.set(hintKey, node)
+    if (this.#hints.size > GATEWAY_RESOLVE_HINT_ENTRIES) this.#hints.delete(this.#hints.keys().next().value as string)
   }
 
   async #sniff(dag: DagReader, node: ResolvedNode, signal: AbortSignal): Promise<string> {
@@ -301,4 +354,9 @@ export class PathGateway {
       res.destroy()
     }
   }
+}
+
+/** The hint key of a request target: root and decoded path (a trailing slash does not change which file is served). */
+function targetKey(t: ServeTarget): string {
+  return [t.root.toString(), ...t.path.map(encodeURIComponent)].join('/')
 }

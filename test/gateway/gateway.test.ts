@@ -321,13 +321,76 @@ describe('path gateway', () => {
   })
 
   test('a deleted file stops being served at once, although its bytes are cached', async () => {
-    const data = patternBytes(CHUNK + 99, 21)
+    const data = patternBytes(3 * CHUNK + 99, 21)
     const { cid } = await client.put(data)
+    assert.ok(Buffer.from(await (await fetch(`${gw.url}/ipfs/${cid}`, { headers: { range: 'bytes=0-99' } })).arrayBuffer()).equals(Buffer.from(data.subarray(0, 100))))
     assert.ok(Buffer.from(await (await fetch(`${gw.url}/ipfs/${cid}`)).arrayBuffer()).equals(Buffer.from(data)))
     await client.rm(cid)
     const gone = await fetch(`${gw.url}/ipfs/${cid}`)
     assert.equal(gone.status, 404)
     assert.equal(await errorCode(gone), 'FILE_NOT_FOUND')
+    // A range the gateway would prefetch while confirming the record (it served this file before): refused all the same.
+    const range = await fetch(`${gw.url}/ipfs/${cid}`, { headers: { range: `bytes=${2 * CHUNK + 5}-${2 * CHUNK + 50}` } })
+    assert.equal(range.status, 404)
+    assert.equal(await errorCode(range), 'FILE_NOT_FOUND')
+  })
+
+  test('a new range of a file served before: its first piece is fetched while the record is confirmed, sent only after', async () => {
+    // The gateway talks to the meta node through this proxy, which can hold the record look-up (GET /v1/files/{cid}).
+    let holdRecord = false
+    let held: (() => void) | undefined
+    const proxy = http.createServer((req, res) => {
+      const parts: Buffer[] = []
+      req.on('data', (d: Buffer) => parts.push(d))
+      req.on('end', async () => {
+        if (holdRecord && req.method === 'GET' && /^\/v1\/files\/[^/?]+$/.test(req.url ?? '')) await new Promise<void>((r) => { held = r })
+        const headers: Record<string, string> = {}
+        for (const k of ['content-type', 'accept']) if (typeof req.headers[k] === 'string') headers[k] = req.headers[k]
+        const body = parts.length > 0 ? Buffer.concat(parts) : undefined
+        const up = await fetch(`${net.meta.url}${req.url ?? '/'}`, { method: req.method, headers, body })
+        res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' })
+        res.end(Buffer.from(await up.arrayBuffer()))
+      })
+    })
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`
+    const g = await startGateway({ port: 0, metaUrl: proxyUrl, cache: { pieceBytes: CHUNK } })
+    const waitFor = async (what: string, ok: () => boolean): Promise<void> => {
+      for (const deadline = Date.now() + 10_000; !ok(); await new Promise((r) => setTimeout(r, 5))) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+      }
+    }
+    try {
+      const url = `${g.url}/ipfs/${bigCid}?filename=x.bin`
+      const first = await fetch(url, { headers: { range: `bytes=${CHUNK + 3}-${CHUNK + 9}` } })
+      assert.ok(Buffer.from(await first.arrayBuffer()).equals(big.subarray(CHUNK + 3, CHUNK + 10)))
+      const fetchedBefore = g.cache.stats().fetchedBytes
+      holdRecord = true
+      let answered = false
+      const start = CHUNK * 7 + 11
+      const pending = fetch(url, { headers: { range: `bytes=${start}-${start + 99}` } }).then((r) => { answered = true; return r })
+      await waitFor('the record look-up', () => held !== undefined)
+      await waitFor('the prefetched piece', () => g.cache.stats().fetchedBytes === fetchedBefore + CHUNK)
+      assert.equal(answered, false, 'no answer before the record is confirmed')
+      holdRecord = false
+      held?.()
+      const r = await pending
+      assert.equal(r.status, 206)
+      assert.equal(r.headers.get('content-range'), `bytes ${start}-${start + 99}/${big.length}`)
+      assert.ok(Buffer.from(await r.arrayBuffer()).equals(big.subarray(start, start + 100)))
+      assert.equal(g.cache.stats().fetchedBytes, fetchedBefore + CHUNK, 'the read used the prefetched piece')
+      // HEAD and If-None-Match send no bytes: nothing is prefetched for them.
+      const head = await fetch(url, { method: 'HEAD', headers: { range: `bytes=${CHUNK * 9}-` } })
+      assert.equal(head.status, 206)
+      const notModified = await fetch(url, { headers: { range: `bytes=${CHUNK * 10}-`, 'if-none-match': `"${bigCid}"` } })
+      assert.equal(notModified.status, 304)
+      assert.equal(g.cache.stats().fetchedBytes, fetchedBefore + CHUNK)
+    } finally {
+      held?.()
+      await g.stop()
+      proxy.closeAllConnections()
+      await new Promise((r) => proxy.close(r))
+    }
   })
 
   test('extra routes registered with use(); the built-in API keeps working', async () => {
