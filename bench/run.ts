@@ -44,6 +44,7 @@ const RESOURCE_NODES = 6
 const WATCHDOG_MS = 20 * 60_000
 /** Upload run i uses file seed i; the other inputs have their own seeds. */
 const SEED_RSS_FILE = 500
+const SEED_WARMUP_FILE = 600
 const SEED_BIG_FILE = 1000
 const SEED_CID_CHECK = 7
 const SEED_RANGE_OFFSETS = 42
@@ -70,6 +71,8 @@ interface Inputs {
   files: string[]
   readSha256: string
   rssFile: string
+  /** Uploaded once per side, untimed, before the timed runs. */
+  warmupFile: string
   bigFile: string
   cidCheckFile: string
   rangeOffsets: number[]
@@ -106,11 +109,13 @@ async function prepareInputs(tmp: string, c: Config): Promise<Inputs> {
     files,
     readSha256: await sha256OfFile(files[0]),
     rssFile: join(tmp, 'rss.bin'),
+    warmupFile: join(tmp, 'warmup.bin'),
     bigFile: join(tmp, 'big.bin'),
     cidCheckFile: join(tmp, 'cid-check.bin'),
     rangeOffsets: middleThirdOffsets(c.fileBytes, RANGE_BYTES, RANGE_WARMUP_READS + c.reads, seededInts(SEED_RANGE_OFFSETS)),
   }
   await writeSeededFile(inputs.rssFile, c.fileBytes, SEED_RSS_FILE)
+  await writeSeededFile(inputs.warmupFile, c.fileBytes, SEED_WARMUP_FILE)
   await writeSeededFile(inputs.bigFile, c.bigFileBytes, SEED_BIG_FILE)
   await writeSeededFile(inputs.cidCheckFile, CID_CHECK_FILE_BYTES, SEED_CID_CHECK)
   return inputs
@@ -120,6 +125,12 @@ async function prepareInputs(tmp: string, c: Config): Promise<Inputs> {
 async function measureUploads(sides: Sides, inputs: Inputs): Promise<{ helia: UploadOp[]; stratos: UploadOp[] }> {
   const helia: UploadOp[] = []
   const stratos: UploadOp[] = []
+  // One untimed upload per side first: both start cold (fresh processes, JIT, connection pools;
+  // the devnet's nodes just started), and the first of five runs measured up to 1.9× the last.
+  await timedHeliaAdd(inputs.warmupFile, sides.heliaDir(-1), KUBO_DEFAULTS)
+  await rm(sides.heliaDir(-1), { recursive: true, force: true })
+  await timedStratosPut(sides.client, inputs.warmupFile, KUBO_DEFAULTS)
+  log('warm-up upload done on both sides (untimed)')
   for (const [i, file] of inputs.files.entries()) {
     const hc = await withCpu([], () => timedHeliaAdd(file, sides.heliaDir(i), KUBO_DEFAULTS))
     if (i > 0) await rm(sides.heliaDir(i), { recursive: true, force: true }) // run 0's blocks serve the reads
@@ -217,6 +228,7 @@ async function measureSyncAlwaysUploads(inputs: Inputs, tmp: string): Promise<Op
     const pids = [...devnet.network.processes.map((p) => p.pid), ...(devnet.network.devnetPid ? [devnet.network.devnetPid] : [])]
     const out: Op[] = []
     try {
+      await timedStratosPut(client, inputs.warmupFile, KUBO_DEFAULTS)
       for (const [i, file] of inputs.files.entries()) {
         const r = await withCpu(pids, () => timedStratosPut(client, file, KUBO_DEFAULTS))
         out.push({ ms: r.value.ms, cpuMs: r.cpuMs })
@@ -294,7 +306,7 @@ async function bench(c: Config, tmp: string, devnetSlot: { current?: RunningDevn
         notes: [
           'Input files are seeded AES-CTR keystreams, one per upload run (nothing deduplicates across runs), read from a warm page cache.',
           'Uploads, downloads and range reads alternate Helia / Stratos so background load affects both alike.',
-          'Upload time is wall clock around StratosClient.put(path) / unixfs.addByteStream(file stream) only (client connect and blockstore open excluded).',
+          'Upload time is wall clock around StratosClient.put(path) / unixfs.addByteStream(file stream) only (client connect and blockstore open excluded); one untimed warm-up upload of another file per side (and per devnet) comes first.',
           'Resource nodes run the default --sync batch (a shard is acknowledged once written and verified, fdatasynced within ~1 s, re-verified after a crash); uploadSyncAlways repeats the uploads on a second devnet with --sync always (fdatasync before every receipt). blockstore-fs never fsyncs.',
           'Download time is wall clock around streaming every byte to a counting sink (Stratos with reuseBuffers: the sink is done with a chunk before asking for the next); both sides were verified by sha256 once, untimed.',
           'Range reads: a fresh cat(cid, { offset, length: 1 MiB }) per read on a warm client; first byte = first non-empty chunk; bytes checked against the file, untimed.',
