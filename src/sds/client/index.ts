@@ -1,7 +1,10 @@
 /** Client SDK: Kubo-compatible CIDs, erasure-coded parallel uploads and verified streaming reads. */
 export { StratosClient } from './client.ts'
 export type { ProgressEvent, StratosClientOptions, PutOptions, PutResult, ReadOptions, UploadSource, TransferComponents } from './types.ts'
-export type { FileRecordView, FileSummary, NetworkStatus } from '../protocol/api.ts'
+export type { FileRecordView, FileSummary, NetworkStatus, ShareView } from '../protocol/api.ts'
+// What an application needs around the client: typed errors with stable codes, and wallet keys.
+export { StratosError, isStratosError, type ErrorCode } from '../../errors.ts'
+export { WalletKey } from '../../crypto/wallet-key.ts'
 export { upload, type UploadParameters, type UploadResult } from './upload.ts'
 export { readFile, type ReadParameters } from './download.ts'
 export { ErasureCode } from './erasure.ts'
