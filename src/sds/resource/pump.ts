@@ -7,11 +7,27 @@
  */
 import type { Readable, Writable } from 'node:stream'
 import { StratosError } from '../../errors.ts'
+import { PUMP_STAGING_BUFFERS, PUMP_STAGING_BYTES } from '../../limits.ts'
 
+/**
+ * Moves a body into a sink through PUMP_STAGING_BYTES staging buffers: a socket delivers ~64 KiB
+ * pieces, each of which used to become its own file write. Copying them into 1 MiB buffers and
+ * writing those whole costs a memcpy but saves 15 of every 16 write calls: measured with 8 MiB
+ * shards through ShardStore.put, three interleaved runs, 2.50–2.89 ms of CPU per MB against
+ * 2.93–3.06 before (system time 0.8–1.0 against 1.2–1.35). Buffers are aligned to the start of the
+ * body, so `inspect` (the shard hasher) sees whole 256 KiB chunks. At most PUMP_STAGING_BUFFERS
+ * are being written at once; the source is paused until one comes back. Every byte passes
+ * `inspect` before it reaches the sink, the last, partial buffer at the end.
+ */
 export function pumpInto(source: Readable, sink: Writable, inspect: (piece: Buffer) => void, signal?: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let done = false
     let ended = false
+    const free: Buffer[] = []
+    let staging: Buffer | undefined
+    let fill = 0
+    let inFlight = 0
+    let paused = false
 
     const finish = (err?: unknown): void => {
       if (done) return
@@ -20,7 +36,6 @@ export function pumpInto(source: Readable, sink: Writable, inspect: (piece: Buff
       source.off('end', onEnd)
       source.off('error', onSourceError)
       source.off('close', onSourceClose)
-      sink.off('drain', onDrain)
       sink.off('error', onSinkError)
       sink.off('finish', onFinish)
       signal?.removeEventListener('abort', onAbort)
@@ -31,21 +46,53 @@ export function pumpInto(source: Readable, sink: Writable, inspect: (piece: Buff
         reject(err)
       }
     }
+    /** Inspects and writes the staged bytes, pausing the source while PUMP_STAGING_BUFFERS writes are pending. */
+    const flush = (): void => {
+      if (!staging || fill === 0) return
+      const bytes = fill === staging.length ? staging : staging.subarray(0, fill)
+      inspect(bytes)
+      const buf = staging
+      staging = undefined
+      fill = 0
+      inFlight++
+      sink.write(bytes, (err) => {
+        inFlight--
+        if (err) return
+        if (free.length < PUMP_STAGING_BUFFERS) free.push(buf)
+        if (paused && !done && inFlight < PUMP_STAGING_BUFFERS) {
+          paused = false
+          source.resume()
+        }
+      })
+      if (inFlight >= PUMP_STAGING_BUFFERS && !paused) {
+        paused = true
+        source.pause()
+      }
+    }
     const onData = (piece: Buffer): void => {
       try {
-        inspect(piece)
+        let off = 0
+        while (off < piece.length) {
+          staging ??= free.pop() ?? Buffer.allocUnsafeSlow(PUMP_STAGING_BYTES)
+          const n = Math.min(staging.length - fill, piece.length - off)
+          piece.copy(staging, fill, off, off + n)
+          fill += n
+          off += n
+          if (fill === staging.length) flush()
+        }
       } catch (e) {
         source.pause()
         finish(e)
-        return
       }
-      if (!sink.write(piece)) source.pause()
-    }
-    const onDrain = (): void => {
-      if (!done) source.resume()
     }
     const onEnd = (): void => {
       ended = true
+      try {
+        flush()
+      } catch (e) {
+        finish(e)
+        return
+      }
       sink.end()
     }
     const onFinish = (): void => finish()
@@ -59,7 +106,6 @@ export function pumpInto(source: Readable, sink: Writable, inspect: (piece: Buff
     if (signal?.aborted) return onAbort()
     if (source.destroyed && !source.readableEnded) return finish(new StratosError('ABORTED', 'the body was already closed'))
     signal?.addEventListener('abort', onAbort, { once: true })
-    sink.on('drain', onDrain)
     sink.on('error', onSinkError)
     sink.on('finish', onFinish)
     source.on('error', onSourceError)
