@@ -13,8 +13,9 @@ import { mkdir, open, readdir, lstat, rename, rm, stat as fsStat } from 'node:fs
 import { basename, dirname, join } from 'node:path'
 import { Agent } from 'undici'
 import { StratosError, throwIfAborted, toStratosError } from '../../errors.ts'
-import { CLIENT_READ_POOL_BUFFERS, CLIENT_REQUEST_TTL_MS, CLIENT_SHARD_CONCURRENCY, MAX_LIST_PAGE, MAX_SHARD_BYTES } from '../../limits.ts'
+import { CLIENT_READ_POOL_BUFFERS, CLIENT_REQUEST_TTL_MS, CLIENT_SHARD_CONCURRENCY, MAX_DATA_SHARDS, MAX_LIST_PAGE, MAX_PARITY_SHARDS, MAX_SEGMENT_BYTES, MAX_SHARD_BYTES } from '../../limits.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
+import { NodeKey } from '../../crypto/node-key.ts'
 import { fromBase64Url, sha256Hex, toHex } from '../../crypto/hash.ts'
 import { randomHex, systemClock, systemRandom, type Clock, type RandomBytes } from '../../util/components.ts'
 import { fsyncDir } from '../../util/fs.ts'
@@ -57,7 +58,8 @@ export class StratosClient {
     this.m = p.m
     this.segmentSize = p.segmentSize
     this.wallet = p.wallet
-    const orders = new OrderSigner()
+    // The session's order key comes from the injected randomness, like everything else a test pins down.
+    const orders = new OrderSigner(NodeKey.generate(p.random))
     this.#components = {
       meta: p.meta, reads: new ReadCache(p.meta, p.clock, orders.publicKey), orders, resource: p.resource, shardLimiter: new Semaphore(CLIENT_SHARD_CONCURRENCY), chainId: p.chainId, clock: p.clock, random: p.random,
       readBuffers: new RecyclingBufferPool(CLIENT_READ_POOL_BUFFERS, MAX_SHARD_BYTES),
@@ -66,6 +68,13 @@ export class StratosClient {
 
   /** Connects to a meta node: learns its chain id and coding defaults (one request). */
   static async connect(options: StratosClientOptions): Promise<StratosClient> {
+    // Coding settings are checked here, not at the first upload.
+    const bad = (name: string, v: number | undefined, lo: number, hi: number): void => {
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < lo || v > hi)) throw new StratosError('BAD_REQUEST', `${name} must be an integer from ${lo} to ${hi}, got ${v}`, { [name]: v })
+    }
+    bad('k', options.k, 1, MAX_DATA_SHARDS)
+    bad('m', options.m, 0, MAX_PARITY_SHARDS)
+    bad('segmentSize', options.segmentSize, 1, MAX_SEGMENT_BYTES)
     // One connection pool per client (keep-alive, bounded per origin), closed by close().
     const agent = new Agent({ connections: CLIENT_SHARD_CONCURRENCY, keepAliveTimeout: 30_000, pipelining: 1 })
     try {
@@ -159,7 +168,7 @@ export class StratosClient {
       throw options.signal?.aborted ? new StratosError('ABORTED', 'upload aborted') : toStratosError(e)
     }
     emit(options.onProgress, { type: 'upload:commit', cid })
-    return { cid, size, kind: 'directory', segments, entries: entries.map((e) => ({ path: e.path, cid: e.cidString, size: e.size })) }
+    return { cid, size, kind: 'directory', segments, dagSize: dir.dagSize, entries: entries.map((e) => ({ path: e.path, cid: e.cidString, size: e.size })) }
   }
 
   /**

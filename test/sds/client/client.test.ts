@@ -188,6 +188,8 @@ describe('client against a real meta node and six resource nodes', () => {
     assert.equal(r.kind, 'directory')
     assert.deepEqual(r.entries!.map((e) => e.path), ['a.txt', 'b.txt', 'sub/big.bin', 'sub/deeper/zero'])
     assert.equal(r.entries![0].cid, 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o')
+    // Tsize of the root: every file's DAG plus the directory blocks, so more than the file bytes.
+    assert.ok(typeof r.dagSize === 'number' && r.dagSize > r.size, `dagSize ${r.dagSize} for ${r.size} file bytes`)
     const st = await client.stat(r.cid)
     assert.equal(st.kind, 'directory')
     const out = join(tmp, 'tree-out')
@@ -243,6 +245,12 @@ describe('client against a real meta node and six resource nodes', () => {
     await assert.rejects((async () => { for await (const chunk of readFile(c, { cid, segmentSizeHint: MiB, onProgress: (e) => events.push(e) })) got += chunk.length })(), rejectsWith('INSUFFICIENT_OZONE'))
     assert.equal(got, MiB, 'the first segment (first window) was read')
     assert.ok(meta.calls >= 2)
+  })
+
+  test('connect refuses impossible coding settings at once (BAD_REQUEST), not at the first upload', async () => {
+    for (const bad of [{ k: 0 }, { k: 1.5 }, { m: 99 }, { m: -1 }, { segmentSize: 0 }, { segmentSize: 1e12 }]) {
+      await assert.rejects(StratosClient.connect({ metaUrl: net.meta.url, wallet, ...bad }), rejectsWith('BAD_REQUEST'), JSON.stringify(bad))
+    }
   })
 
   test('an AbortSignal aborts an upload (nothing is committed) and a download', async () => {
