@@ -30,6 +30,18 @@ import { verifyWalletRequest } from './auth.ts'
 import { canonicalCid } from './cid.ts'
 import { KEY_STRING_MAX, type MetaStore } from './store.ts'
 
+
+/**
+ * A fresh share id: SHARE_ID_BYTES random bytes in base64url, never starting with '-' (a command line
+ * would read `stratos share rm -Xy…` as an option) and never one already in use.
+ */
+export function newShareId(random: (n: number) => Uint8Array, taken: (id: string) => boolean): string {
+  for (;;) {
+    const id = toBase64Url(random(SHARE_ID_BYTES))
+    if (!id.startsWith('-') && !taken(id)) return id
+  }
+}
+
 export interface ShareRecord {
   id: string
   cid: string
@@ -106,9 +118,7 @@ export class Shares {
         throw new StratosError('CONFLICT', `${p.signer} already has ${live} share links; revoke some first`, { limit: MAX_SHARES_PER_OWNER })
       }
       store.useNonce(p.signer, p.nonce, p.expiresAt)
-      let id: string
-      do id = toBase64Url(random(SHARE_ID_BYTES))
-      while (store.shares.get(['id', id]) !== undefined)
+      const id = newShareId(random, (candidate) => store.shares.get(['id', candidate]) !== undefined)
       const r: ShareRecord = {
         id, cid, kind: file.kind, ...(file.name !== undefined ? { name: file.name } : {}), owner: p.signer, createdAt: now,
         expiresAt: p.linkExpiresAt, password: p.password,

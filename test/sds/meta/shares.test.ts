@@ -152,3 +152,18 @@ test('a link ends when its creator stops owning the file, even while another own
     await h.close()
   }
 })
+
+test('share ids never start with "-" (a command line would take them for options) and are never reused', async () => {
+  const { newShareId } = await import('../../../src/sds/meta/shares.ts')
+  // 0xf8 makes the first base64url character '-' (index 62); the second draw is taken; the third is fine.
+  const draws = [new Uint8Array(16).fill(0xf8), new Uint8Array(16).fill(1), new Uint8Array(16).fill(2)]
+  let n = 0
+  const id = newShareId(() => draws[n++], (candidate) => candidate === newShareIdOf(draws[1]))
+  assert.equal(n, 3)
+  assert.ok(!id.startsWith('-'))
+  assert.equal(id, newShareIdOf(draws[2]))
+})
+
+function newShareIdOf(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('base64url')
+}
