@@ -282,14 +282,15 @@ export class StratosClient {
   }
 
   /** Removes this wallet's ownership of a file (the meta node frees shards when no owner is left). */
-  async rm(cid: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async rm(cid: string, options: { signal?: AbortSignal } = {}): Promise<{ remainingOwners: number }> {
     const wallet = this.#wallet()
     const payload: DeletePayload = {
       chainId: this.chainId, signer: wallet.address, nonce: randomHex(this.#components.random, 16),
       expiresAt: this.#components.clock.now() + CLIENT_REQUEST_TTL_MS, action: 'file.delete', cid,
     }
-    await this.meta.deleteFile(cid, signAsWallet(wallet, payload), { signal: options.signal })
+    const { remainingOwners } = await this.meta.deleteFile(cid, signAsWallet(wallet, payload), { signal: options.signal })
     this.#components.reads.forget(cid)
+    return { remainingOwners }
   }
 
   // ---- Share links ----------------------------------------------------------------------------

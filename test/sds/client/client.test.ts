@@ -170,7 +170,7 @@ describe('client against a real meta node and six resource nodes', () => {
     assert.ok(readFileSync(out).equals(data))
     assert.ok(readdirSync(tmp).every((n) => !n.endsWith('.tmp')))
     assert.ok((await client.ls()).some((f) => f.cid === cid && f.name === 'got.bin'))
-    await client.rm(cid)
+    assert.deepEqual(await client.rm(cid), { remainingOwners: 0 })
     assert.ok(!(await client.ls()).some((f) => f.cid === cid))
     await assert.rejects(client.stat(cid), rejectsWith('FILE_NOT_FOUND'))
   })
