@@ -13,7 +13,7 @@ import { mkdir, open, readdir, lstat, rename, rm, stat as fsStat } from 'node:fs
 import { basename, dirname, join } from 'node:path'
 import { Agent } from 'undici'
 import { StratosError, throwIfAborted, toStratosError } from '../../errors.ts'
-import { CLIENT_READ_POOL_BUFFERS, CLIENT_REQUEST_TTL_MS, CLIENT_SHARD_CONCURRENCY, MAX_DATA_SHARDS, MAX_LIST_PAGE, MAX_PARITY_SHARDS, MAX_SEGMENT_BYTES, MAX_SHARD_BYTES } from '../../limits.ts'
+import { CLIENT_READ_POOL_BUFFERS, CLIENT_REQUEST_TTL_MS, CLIENT_SHARD_CONCURRENCY, MAX_LIST_PAGE, MAX_SHARD_BYTES } from '../../limits.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
 import { NodeKey } from '../../crypto/node-key.ts'
 import { fromBase64Url, sha256Hex, toHex } from '../../crypto/hash.ts'
@@ -28,8 +28,10 @@ import { signAsWallet } from '../protocol/signing.ts'
 import { shareUrl, type ShareView } from '../protocol/api.ts'
 import type { ShareCreatePayload, ShareListPayload, ShareRevokePayload } from '../protocol/messages.ts'
 import { hashSharePassword } from '../protocol/share-password.ts'
-import { RecyclingBufferPool, Semaphore } from './limiter.ts'
-import { upload, createSession, commitSession, abortSession } from './upload.ts'
+import { Semaphore } from './limiter.ts'
+import { RecyclingBufferPool } from '../../util/buffer-pool.ts'
+import { upload, createSession, commitSession, abortSession, checkSegmentSize } from './upload.ts'
+import { ErasureCode } from './erasure.ts'
 import { readFile } from './download.ts'
 import { localFileError } from './source.ts'
 import { buildDirectory, checkEntryName, isDirectoryNode, listDirectory, parseCid, type DirectoryDagResult, type DirectoryEntry } from './unixfs.ts'
@@ -68,13 +70,9 @@ export class StratosClient {
 
   /** Connects to a meta node: learns its chain id and coding defaults (one request). */
   static async connect(options: StratosClientOptions): Promise<StratosClient> {
-    // Coding settings are checked here, not at the first upload.
-    const bad = (name: string, v: number | undefined, lo: number, hi: number): void => {
-      if (v !== undefined && (!Number.isSafeInteger(v) || v < lo || v > hi)) throw new StratosError('BAD_REQUEST', `${name} must be an integer from ${lo} to ${hi}, got ${v}`, { [name]: v })
-    }
-    bad('k', options.k, 1, MAX_DATA_SHARDS)
-    bad('m', options.m, 0, MAX_PARITY_SHARDS)
-    bad('segmentSize', options.segmentSize, 1, MAX_SEGMENT_BYTES)
+    // Coding settings are checked here, with the checks the upload would make, not at the first upload.
+    if (options.k !== undefined || options.m !== undefined) ErasureCode.check(options.k ?? 1, options.m ?? 0)
+    if (options.segmentSize !== undefined) checkSegmentSize(options.segmentSize)
     // One connection pool per client (keep-alive, bounded per origin), closed by close().
     const agent = new Agent({ connections: CLIENT_SHARD_CONCURRENCY, keepAliveTimeout: 30_000, pipelining: 1 })
     try {

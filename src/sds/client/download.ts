@@ -21,7 +21,8 @@ import {
 import type { FileRecordView, ReadResponse, SegmentRecord } from '../protocol/api.ts'
 import type { SignedTicket } from '../protocol/messages.ts'
 import { ErasureCode } from './erasure.ts'
-import { linkedController, RecyclingBufferPool } from './limiter.ts'
+import { linkedController } from './limiter.ts'
+import { RecyclingBufferPool } from '../../util/buffer-pool.ts'
 import type { ProgressEvent, TransferComponents } from './types.ts'
 
 export interface ReadParameters {

@@ -57,9 +57,14 @@ export class ErasureCode {
   readonly w: number
   readonly #context: Buffer | null
 
-  private constructor(k: number, m: number) {
+  /** Throws BAD_REQUEST unless the library can code k data + m parity shards. */
+  static check(k: number, m: number): void {
     if (!Number.isInteger(k) || k < 1 || k > MAX_DATA_SHARDS) throw new StratosError('BAD_REQUEST', `k must be 1…${MAX_DATA_SHARDS}, got ${k}`)
     if (!Number.isInteger(m) || m < 0 || m > MAX_PARITY_SHARDS) throw new StratosError('BAD_REQUEST', `m must be 0…${MAX_PARITY_SHARDS}, got ${m}`)
+  }
+
+  private constructor(k: number, m: number) {
+    ErasureCode.check(k, m)
     this.k = k
     this.m = m
     this.#context = m > 0 ? RS.create(k, m) : null

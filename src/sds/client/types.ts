@@ -4,7 +4,8 @@ import type { Clock, RandomBytes } from '../../util/components.ts'
 import type { ReadCache } from './read-cache.ts'
 import type { MetaClient } from '../protocol/meta-client.ts'
 import type { ResourceClient } from '../protocol/resource-client.ts'
-import type { RecyclingBufferPool, Semaphore } from './limiter.ts'
+import type { Semaphore } from './limiter.ts'
+import type { RecyclingBufferPool } from '../../util/buffer-pool.ts'
 import type { OrderSigner } from '../protocol/orders.ts'
 
 export type ProgressEvent =

@@ -107,11 +107,16 @@ export async function abortSession(c: TransferComponents, uploadId: string): Pro
   await c.meta.abort(uploadId, { timeoutMs: CLIENT_CONTROL_TIMEOUT_MS }).catch(() => undefined)
 }
 
-export async function upload(c: TransferComponents, p: UploadParameters): Promise<UploadResult> {
-  const { k, m, segmentSize } = p
+/** Throws BAD_REQUEST unless `segmentSize` is a whole number of bytes from 1 to MAX_SEGMENT_BYTES. */
+export function checkSegmentSize(segmentSize: number): void {
   if (!Number.isInteger(segmentSize) || segmentSize <= 0 || segmentSize > MAX_SEGMENT_BYTES) {
     throw new StratosError('BAD_REQUEST', `segment size must be 1…${MAX_SEGMENT_BYTES} bytes, got ${segmentSize}`)
   }
+}
+
+export async function upload(c: TransferComponents, p: UploadParameters): Promise<UploadResult> {
+  const { k, m, segmentSize } = p
+  checkSegmentSize(segmentSize)
   const code = ErasureCode.for(k, m)
   const source = await openSource(p.source)
   const { controller, dispose } = linkedController(p.signal)

@@ -12,6 +12,7 @@ import type { Writable } from 'node:stream'
 import { StratosError } from '../../errors.ts'
 import { SHARD_CHUNK_BYTES, SHARD_READ_BATCH_CHUNKS, SHARD_READ_POOL_BUFFERS } from '../../limits.ts'
 import { chunkMatches } from '../protocol/shard.ts'
+import { RecyclingBufferPool } from '../../util/buffer-pool.ts'
 
 /** What a reader needs from its store. */
 export interface ShardReaderHost {
@@ -28,21 +29,11 @@ export interface PipeOptions {
 const BATCH_BYTES = SHARD_READ_BATCH_CHUNKS * SHARD_CHUNK_BYTES
 
 /**
- * Read buffers reused across responses. Every fresh buffer is external memory to V8, and a node
- * serving hundreds of MB/s in fresh 1 MiB buffers runs a full garbage collection every 64 MB of
- * them; a buffer comes back here once the socket has taken its bytes (the write callback), so a
- * busy node allocates only while more reads are in flight than the pool holds. At most
- * SHARD_READ_POOL_BUFFERS idle buffers are kept.
+ * Read buffers reused across responses (see RecyclingBufferPool): a buffer comes back once the socket
+ * has taken its bytes (the write callback), so a busy node allocates only while more reads are in
+ * flight than the pool holds.
  */
-const readPool: Buffer[] = []
-
-function takeReadBuffer(): Buffer {
-  return readPool.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES)
-}
-
-function returnReadBuffer(buf: Buffer): void {
-  if (buf.length === BATCH_BYTES && readPool.length < SHARD_READ_POOL_BUFFERS) readPool.push(buf)
-}
+const readPool = new RecyclingBufferPool(SHARD_READ_POOL_BUFFERS, BATCH_BYTES)
 
 export class ShardReader implements AsyncIterable<Buffer> {
   readonly id: string
@@ -110,7 +101,7 @@ export class ShardReader implements AsyncIterable<Buffer> {
     options.signal?.addEventListener('abort', onAbort, { once: true })
     const load = (from: number): { from: number; to: number; bytes: Promise<Buffer>; pooled: Buffer } => {
       const to = Math.min(last, from === first ? from + 1 : from + SHARD_READ_BATCH_CHUNKS)
-      const pooled = takeReadBuffer()
+      const pooled = readPool.take(BATCH_BYTES)
       const bytes = this.#loadChunks(from, to, pooled)
       bytes.catch(() => {}) // awaited below; this only keeps an abandoned read-ahead from being "unhandled"
       return { from, to, bytes, pooled }
@@ -124,7 +115,7 @@ export class ShardReader implements AsyncIterable<Buffer> {
         if (dest.destroyed || options.signal?.aborted) throw new StratosError('ABORTED', 'the receiver went away')
         if (batch.from === first) options.onFirstChunk?.()
         // The buffer goes back to the pool once the socket has taken its bytes (never, if the write fails).
-        if (!dest.write(this.#visiblePart(batch.from, bytes), (err) => { if (!err) returnReadBuffer(batch.pooled) })) {
+        if (!dest.write(this.#visiblePart(batch.from, bytes), (err) => { if (!err) readPool.give(batch.pooled) })) {
           await Promise.race([new Promise((resolve) => dest.once('drain', resolve)), gone])
         }
       }
