@@ -1,7 +1,8 @@
 import { ReadCache } from '../../../src/sds/client/read-cache.ts'
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeFileSync, writeSync, closeSync, existsSync } from 'node:fs'
+import { flipByte } from '../resource/helpers.ts'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { StratosClient, readFile, type ProgressEvent } from '../../../src/sds/client/index.ts'
@@ -147,13 +148,7 @@ describe('client against a real meta node and six resource nodes', () => {
     const seg = st.segments[0]
     const loc = seg.shards[1]
     const path = shardPath(net, loc.node, loc.id)
-    const fd = openSync(path, 'r+')
-    const at = shardHeaderBytes(seg.shardSize) + 1000
-    const b = Buffer.alloc(1)
-    readSync(fd, b, 0, 1, at)
-    b[0] ^= 0xff
-    writeSync(fd, b, 0, 1, at)
-    closeSync(fd)
+    flipByte(path, shardHeaderBytes(seg.shardSize) + 1000, 0xff)
     const events: ProgressEvent[] = []
     assert.ok((await collect(client.cat(cid, { onProgress: (e) => events.push(e) }))).equals(data))
     assert.ok(events.some((e) => e.type === 'download:fallback' && e.segment === 0 && e.shardIndex === 1), JSON.stringify(events))

@@ -4,7 +4,8 @@
  */
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { closeSync, existsSync, openSync, readSync, writeSync } from 'node:fs'
+import { flipByte } from '../resource/helpers.ts'
+import { existsSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { StratosClient } from '../../../src/sds/client/index.ts'
 import { MetaClient } from '../../../src/sds/protocol/meta-client.ts'
@@ -133,13 +134,7 @@ describe('repair: a corrupt shard', () => {
     const seg = view.segments[0]
     const loc = seg.shards[1]
     const path = shardPath(net, loc.node, loc.id)
-    const fd = openSync(path, 'r+')
-    const at = shardHeaderBytes(seg.shardSize) + 1000
-    const b = Buffer.alloc(1)
-    readSync(fd, b, 0, 1, at)
-    b[0] ^= 0xff
-    writeSync(fd, b, 0, 1, at)
-    closeSync(fd)
+    flipByte(path, shardHeaderBytes(seg.shardSize) + 1000, 0xff)
     // A read finds it (the node verifies what it serves), quarantines it and reports it in its next heartbeat.
     await assertReadable(net, [file])
     await until(async () => {
@@ -163,13 +158,7 @@ describe('repair: a corrupt shard', () => {
     const seg = view.segments[0]
     const loc = seg.shards[4] // a parity shard: no read would ever notice it
     assert.ok(seg.shardSize <= 256 * KiB, 'one verification chunk: any audited range covers the flipped byte')
-    const fd = openSync(shardPath(net, loc.node, loc.id), 'r+')
-    const at = shardHeaderBytes(seg.shardSize) + 10
-    const b = Buffer.alloc(1)
-    readSync(fd, b, 0, 1, at)
-    b[0] ^= 0xff
-    writeSync(fd, b, 0, 1, at)
-    closeSync(fd)
+    flipByte(shardPath(net, loc.node, loc.id), shardHeaderBytes(seg.shardSize) + 10, 0xff)
     const moved = net.meta.repair.stats().movedShards
     assert.equal(await net.meta.auditor.audit(loc.node, view.nodes[loc.node].url, loc.id), 'failed')
     await until(async () => {
