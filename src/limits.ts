@@ -70,8 +70,12 @@ export const META_RECORD_CACHE_BYTES = 64 * MiB
 export const NODE_RESERVED_BYTES = 64 * MiB
 /** Most shard uploads a node accepts at once (bounds memory and file handles). */
 export const MAX_CONCURRENT_SHARD_WRITES = 32
-/** Write buffer of a shard upload's temp file (fs.WriteStream highWaterMark): fewer, larger write syscalls. */
-export const SHARD_WRITE_BUFFER_BYTES = 1 * MiB
+/**
+ * Alignment of direct I/O (O_DIRECT) on resource nodes: memory, file offsets and lengths are
+ * multiples of this (covers 512-byte and 4 KiB logical blocks). Shard data starts at offset 0 of its
+ * file so every staging buffer lands on an aligned offset.
+ */
+export const DIRECT_IO_ALIGN_BYTES = 4 * KiB
 /** Chunks a resource node reads (one pread) and verifies per batch when serving a shard: 4 × 256 KiB = 1 MiB per read, one batch read ahead. */
 export const SHARD_READ_BATCH_CHUNKS = 4
 /** A shard PUT's body is copied into staging buffers of this size and hashed + written whole (a multiple of SHARD_CHUNK_BYTES). */

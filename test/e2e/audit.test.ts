@@ -14,7 +14,7 @@ import type { PutResult } from '../../src/sds/client/index.ts'
 import { MetaClient } from '../../src/sds/protocol/meta-client.ts'
 import { jsonRequest } from '../../src/sds/protocol/http.ts'
 import { SHARD_CHUNK_BYTES } from '../../src/limits.ts'
-import { shardHeaderBytes } from '../../src/sds/resource/shard-file.ts'
+import { SHARD_DATA_OFFSET } from '../../src/sds/resource/shard-file.ts'
 import { TestDevnet, eventually, findShard } from './harness.ts'
 
 const KiB = 1024
@@ -63,9 +63,9 @@ describe('audits on a devnet', () => {
       const fd = openSync(path, 'r+')
       for (let off = 0; off < s.size; off += SHARD_CHUNK_BYTES) {
         const b = Buffer.alloc(1)
-        readSync(fd, b, 0, 1, shardHeaderBytes(s.size) + off + 7)
+        readSync(fd, b, 0, 1, SHARD_DATA_OFFSET + off + 7)
         b[0] ^= 0x5a
-        writeSync(fd, b, 0, 1, shardHeaderBytes(s.size) + off + 7)
+        writeSync(fd, b, 0, 1, SHARD_DATA_OFFSET + off + 7)
       }
       closeSync(fd)
     }

@@ -21,13 +21,13 @@
  *   DATA/sync-pending.log                  ids published since the checkpoint (batch; not fsynced)
  */
 import { randomBytes } from 'node:crypto'
-import { createWriteStream, existsSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { mkdir, open, readdir, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
 import { isStratosError, StratosError, toStratosError } from '../../errors.ts'
 import {
-  CHUNK_LIST_CACHE_ENTRIES, MAX_SHARD_BYTES, NODE_RESERVED_BYTES, SHARD_WRITE_BUFFER_BYTES, STORE_RECHECK_CONCURRENCY, STORE_RECHECK_MARGIN_MS,
+  CHUNK_LIST_CACHE_ENTRIES, MAX_SHARD_BYTES, NODE_RESERVED_BYTES, PUMP_STAGING_BYTES, STORE_RECHECK_CONCURRENCY, STORE_RECHECK_MARGIN_MS,
   STORE_SCAN_CONCURRENCY,
 } from '../../limits.ts'
 import { chunkHashesMatch, isShardId, ShardHasher } from '../protocol/shard.ts'
@@ -35,7 +35,9 @@ import { silentLogger, systemClock, type Clock, type Logger } from '../../util/c
 import {
   DEFAULT_SYNC_MODE, diskSyncOps, forEachLimit, readPendingLog, readSyncState, ShardFlusher, writeSyncState, type FlusherStats, type SyncMode, type SyncOps,
 } from './flusher.ts'
-import { decodeShardHeader, encodeShardHeader, shardFileBytes, shardHeaderBytes, shardSizeFromFileBytes } from './shard-file.ts'
+import { decodeShardMeta, encodeShardTrailer, shardFileBytes, shardFileLayouts, shardMetaBytes, shardSizeFromFileBytes } from './shard-file.ts'
+import { ShardFileWriter } from './shard-writer.ts'
+import { AlignedBufferPool } from '../../util/aligned-buffers.ts'
 import { drainSource, pumpInto } from './pump.ts'
 import { ShardReader, type ShardReaderHost } from './shard-reader.ts'
 
@@ -47,6 +49,11 @@ export interface ShardStoreOptions {
   reservedBytes?: number
   /** Durability mode (see flusher.ts); default 'batch'. */
   sync?: SyncMode
+  /**
+   * Write shard data with direct I/O (O_DIRECT), bypassing the page cache (default true; see
+   * shard-writer.ts). Falls back to buffered writes by itself where the file system refuses it.
+   */
+  directIo?: boolean
   /** Older boolean form of `sync`, used only when `sync` is not given: true = 'always', false = 'none'. */
   fsync?: boolean
   /** Batch mode: a written shard is synced at most this long after it was written (default STORE_SYNC_INTERVAL_MS). */
@@ -115,7 +122,11 @@ export class ShardStore {
    * Chunk-hash lists already checked against their shard id (bounded, oldest out): a read of a hot
    * shard skips the header read. Data chunks are still verified against this list on every read.
    */
-  readonly #chunkLists = new Map<string, Uint8Array>()
+  readonly #chunkLists = new Map<string, { chunkHashes: Uint8Array; dataOffset: number }>()
+  /** Aligned staging buffers of shard uploads (pump → direct-I/O writer), reused across uploads. */
+  readonly #staging = new AlignedBufferPool(PUMP_STAGING_BYTES)
+  /** Cleared once the file system refuses O_DIRECT, so later uploads do not try again. */
+  #directIo: boolean
   /** Renames in progress, so two uploads of one id publish it once. */
   readonly #committing = new Map<string, Promise<void>>()
   readonly #corrupt = new Set<string>()
@@ -138,6 +149,7 @@ export class ShardStore {
     this.#logger = options.logger ?? silentLogger
     this.#mode = options.sync ?? (options.fsync === undefined ? DEFAULT_SYNC_MODE : options.fsync ? 'always' : 'none')
     this.#ops = options.syncOps ?? diskSyncOps
+    this.#directIo = options.directIo ?? true
     this.#flusher = this.#mode === 'batch'
       ? new ShardFlusher({
         dataDir: options.dataDir, clock: options.clock ?? systemClock, logger: this.#logger, ops: this.#ops,
@@ -232,6 +244,11 @@ export class ShardStore {
     return this.#recovery
   }
 
+  /** Whether new shards are written with direct I/O (false when disabled or refused by the file system). */
+  get directIo(): boolean {
+    return this.#directIo
+  }
+
   /** Batch mode: the flusher's counters (undefined in other modes). */
   syncStats(): FlusherStats | undefined {
     return this.#flusher?.stats()
@@ -285,32 +302,32 @@ export class ShardStore {
     await this.#flusher?.admit(options.signal)
     await this.#reserve(fileBytes)
     const tmp = join(this.tmpDir, `${id}.${randomBytes(6).toString('hex')}.tmp`)
-    let fh: FileHandle | undefined
     let published = false
     try {
-      // The data goes in after the room left for the header; the stream owns (and closes) its fd,
-      // and only closes it once its last write is done, so no write can outlive a failure.
-      const sink = createWriteStream(tmp, { flags: 'wx', mode: 0o644, start: shardHeaderBytes(size), highWaterMark: SHARD_WRITE_BUFFER_BYTES })
-      const sinkClosed = new Promise<void>((resolve) => sink.once('close', () => resolve()))
-      sink.on('error', () => {}) // reported through pumpInto
+      // The writer owns its file handle and closes it only after its last write, so no write can
+      // outlive a failure; the data goes in at offset 0, the hash trailer after it (shard-file.ts).
+      const writer = await ShardFileWriter.create(tmp, { pool: this.#staging, direct: this.#directIo })
+      if (this.#directIo && !writer.direct) {
+        this.#directIo = false
+        this.#logger.info({ dir: this.tmpDir }, 'the file system refuses O_DIRECT: shards are written through the page cache')
+      }
+      const writerClosed = new Promise<void>((resolve) => writer.once('close', () => resolve()))
+      writer.on('error', () => {}) // reported through pumpInto
       const hasher = new ShardHasher()
       options.onAccept?.()
       try {
-        await pumpInto(source, sink, (piece) => {
+        await pumpInto(source, writer, (piece) => {
           if (hasher.size + piece.length > size) throw new StratosError('SIZE_MISMATCH', `body is longer than the expected ${size} bytes`, { expected: size })
           hasher.update(piece)
-        }, options.signal)
+        }, options.signal, this.#staging)
+        if (hasher.size !== size) throw new StratosError('SIZE_MISMATCH', `expected ${size} bytes, got ${hasher.size}`, { expected: size, got: hasher.size })
+        const digest = hasher.digest()
+        if (digest.id !== id) throw new StratosError('HASH_MISMATCH', 'the bytes do not hash to the shard id', { expected: id, got: digest.id })
+        await writer.complete(encodeShardTrailer(size, digest.chunkHashes), this.#mode === 'always' ? (fh) => this.#ops.datasync(fh, id) : undefined)
       } finally {
-        await sinkClosed
+        writer.destroy()
+        await writerClosed
       }
-      if (hasher.size !== size) throw new StratosError('SIZE_MISMATCH', `expected ${size} bytes, got ${hasher.size}`, { expected: size, got: hasher.size })
-      const digest = hasher.digest()
-      if (digest.id !== id) throw new StratosError('HASH_MISMATCH', 'the bytes do not hash to the shard id', { expected: id, got: digest.id })
-      fh = await open(tmp, 'r+')
-      await writeFully(fh, encodeShardHeader(size, digest.chunkHashes), 0)
-      if (this.#mode === 'always') await this.#ops.datasync(fh, id)
-      await fh.close()
-      fh = undefined
       const created = await this.#publish(id, size, tmp)
       published = true
       return { created, size }
@@ -318,7 +335,6 @@ export class ShardStore {
       throw mapWriteError(e)
     } finally {
       this.#inflightBytes -= fileBytes
-      if (fh) await fh.close().catch(() => {})
       if (!published) await rm(tmp, { force: true }).catch(() => {})
     }
   }
@@ -352,23 +368,36 @@ export class ShardStore {
       throw toStratosError(e)
     }
     try {
-      const headerBytes = shardHeaderBytes(size)
-      let chunkHashes = this.#chunkLists.get(id)
-      if (!chunkHashes) {
-        const header = Buffer.allocUnsafe(headerBytes)
-        const { bytesRead } = await fh.read(header, 0, headerBytes, 0)
-        const decoded = decodeShardHeader(header.subarray(0, bytesRead), size)
-        if ('problem' in decoded) throw await this.#quarantine(id, decoded.problem)
-        if (!chunkHashesMatch(id, size, decoded.chunkHashes)) throw await this.#quarantine(id, 'chunk-hash list does not hash to the id')
-        chunkHashes = decoded.chunkHashes
+      let located = this.#chunkLists.get(id)
+      if (!located) {
+        located = await this.#locateChunkHashes(id, size, fh)
         if (this.#chunkLists.size >= CHUNK_LIST_CACHE_ENTRIES) this.#chunkLists.delete(this.#chunkLists.keys().next().value as string)
-        this.#chunkLists.set(id, chunkHashes)
+        this.#chunkLists.set(id, located)
       }
-      return new ShardReader({ id, size, chunkHashes, start, end: stop, fh, dataOffset: headerBytes, host: this.#host })
+      return new ShardReader({ id, size, chunkHashes: located.chunkHashes, start, end: stop, fh, dataOffset: located.dataOffset, host: this.#host })
     } catch (e) {
       await fh.close().catch(() => {})
       throw e
     }
+  }
+
+  /**
+   * Reads a shard file's chunk-hash list and where its data starts: the format 2 trailer, else a
+   * format 1 header (files written before format 2). Whichever list hashes to the id decides;
+   * none does → quarantined (SHARD_CORRUPT).
+   */
+  async #locateChunkHashes(id: string, size: number, fh: FileHandle): Promise<{ chunkHashes: Uint8Array; dataOffset: number }> {
+    const metaBytes = shardMetaBytes(size)
+    const meta = Buffer.allocUnsafe(metaBytes)
+    let problem = ''
+    for (const layout of shardFileLayouts(size)) {
+      const { bytesRead } = await fh.read(meta, 0, metaBytes, layout.metaOffset)
+      const decoded = decodeShardMeta(meta.subarray(0, bytesRead), size, layout.magic)
+      if (!('problem' in decoded) && chunkHashesMatch(id, size, decoded.chunkHashes)) return { chunkHashes: decoded.chunkHashes, dataOffset: layout.dataOffset }
+      // Report what is wrong with the current format's block.
+      problem ||= 'problem' in decoded ? decoded.problem : 'chunk-hash list does not hash to the id'
+    }
+    throw await this.#quarantine(id, problem)
   }
 
   /** Deletes a shard; false when it was not stored. Readers already open finish their read. */

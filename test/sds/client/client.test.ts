@@ -17,7 +17,7 @@ import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { isStratosError, StratosError } from '../../../src/errors.ts'
-import { shardHeaderBytes } from '../../../src/sds/resource/shard-file.ts'
+import { SHARD_DATA_OFFSET } from '../../../src/sds/resource/shard-file.ts'
 import { startNetwork, shardPath, patternBytes, collect, wallet, MiB, type TestNetwork } from './network.ts'
 import { OrderSigner } from '../../../src/sds/protocol/orders.ts'
 
@@ -148,7 +148,7 @@ describe('client against a real meta node and six resource nodes', () => {
     const seg = st.segments[0]
     const loc = seg.shards[1]
     const path = shardPath(net, loc.node, loc.id)
-    flipByte(path, shardHeaderBytes(seg.shardSize) + 1000, 0xff)
+    flipByte(path, SHARD_DATA_OFFSET + 1000, 0xff)
     const events: ProgressEvent[] = []
     assert.ok((await collect(client.cat(cid, { onProgress: (e) => events.push(e) }))).equals(data))
     assert.ok(events.some((e) => e.type === 'download:fallback' && e.segment === 0 && e.shardIndex === 1), JSON.stringify(events))

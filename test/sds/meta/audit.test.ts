@@ -23,7 +23,7 @@ import { MetaClient } from '../../../src/sds/protocol/meta-client.ts'
 import { jsonRequest } from '../../../src/sds/protocol/http.ts'
 import { META_ROUTES, type NodeView } from '../../../src/sds/protocol/api.ts'
 import { signMaintenance, type SignedMaintenance } from '../../../src/sds/protocol/audit.ts'
-import { shardHeaderBytes } from '../../../src/sds/resource/shard-file.ts'
+import { SHARD_DATA_OFFSET } from '../../../src/sds/resource/shard-file.ts'
 import { devnetGenesis } from '../../../src/chain/genesis.ts'
 import { stos } from '../../../src/chain/params.ts'
 import { startValidator, type Validator } from '../../../src/chain/node/index.ts'
@@ -146,7 +146,7 @@ function corrupt(net: Net, node: string, shard: { id: string; size: number }): v
   const fd = openSync(path, 'r+')
   try {
     for (let off = 0; off < shard.size; off += SHARD_CHUNK_BYTES) {
-      const pos = shardHeaderBytes(shard.size) + off + 10
+      const pos = SHARD_DATA_OFFSET + off + 10
       const b = Buffer.alloc(1)
       readSync(fd, b, 0, 1, pos)
       b[0] ^= 0xff

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { StratosClient } from '../../../src/sds/client/index.ts'
 import { MetaClient } from '../../../src/sds/protocol/meta-client.ts'
 import { OrderSigner } from '../../../src/sds/protocol/orders.ts'
-import { shardHeaderBytes } from '../../../src/sds/resource/shard-file.ts'
+import { SHARD_DATA_OFFSET } from '../../../src/sds/resource/shard-file.ts'
 import { startResourceNode } from '../../../src/sds/resource/index.ts'
 import type { FileRecordView } from '../../../src/sds/protocol/api.ts'
 import type { ChainLink, ChainNodeStatus } from '../../../src/sds/meta/chain-link.ts'
@@ -134,7 +134,7 @@ describe('repair: a corrupt shard', () => {
     const seg = view.segments[0]
     const loc = seg.shards[1]
     const path = shardPath(net, loc.node, loc.id)
-    flipByte(path, shardHeaderBytes(seg.shardSize) + 1000, 0xff)
+    flipByte(path, SHARD_DATA_OFFSET + 1000, 0xff)
     // A read finds it (the node verifies what it serves), quarantines it and reports it in its next heartbeat.
     await assertReadable(net, [file])
     await until(async () => {
@@ -158,7 +158,7 @@ describe('repair: a corrupt shard', () => {
     const seg = view.segments[0]
     const loc = seg.shards[4] // a parity shard: no read would ever notice it
     assert.ok(seg.shardSize <= 256 * KiB, 'one verification chunk: any audited range covers the flipped byte')
-    flipByte(shardPath(net, loc.node, loc.id), shardHeaderBytes(seg.shardSize) + 10, 0xff)
+    flipByte(shardPath(net, loc.node, loc.id), SHARD_DATA_OFFSET + 10, 0xff)
     const moved = net.meta.repair.stats().movedShards
     assert.equal(await net.meta.auditor.audit(loc.node, view.nodes[loc.node].url, loc.id), 'failed')
     await until(async () => {

@@ -9,7 +9,7 @@ import { RESOURCE_ROUTES } from '../../../src/sds/protocol/api.ts'
 import { challengedChunk, createAuditChallenge, verifyAuditAnswer, type AuditAnswer, type SignedAuditChallenge } from '../../../src/sds/protocol/audit.ts'
 import { closeDefaultDispatcher, jsonRequest } from '../../../src/sds/protocol/http.ts'
 import { startResourceNode } from '../../../src/sds/resource/index.ts'
-import { shardHeaderBytes } from '../../../src/sds/resource/shard-file.ts'
+import { SHARD_DATA_OFFSET } from '../../../src/sds/resource/shard-file.ts'
 import { makeShard, rejectsWithCode, tempDir } from './helpers.ts'
 
 const chainId = 'audit-node-test'
@@ -47,9 +47,9 @@ test('a node answers audits of what it holds and refuses the rest; a corrupt chu
   const fd = openSync(node.store.pathOf(shard.id), 'r+')
   for (let off = 0; off < shard.data.length; off += SHARD_CHUNK_BYTES) {
     const b = Buffer.alloc(1)
-    readSync(fd, b, 0, 1, shardHeaderBytes(shard.data.length) + off + 1)
+    readSync(fd, b, 0, 1, SHARD_DATA_OFFSET + off + 1)
     b[0] ^= 1
-    writeSync(fd, b, 0, 1, shardHeaderBytes(shard.data.length) + off + 1)
+    writeSync(fd, b, 0, 1, SHARD_DATA_OFFSET + off + 1)
   }
   closeSync(fd)
   await rejectsWithCode(post(challenge({ seed: 60 })), 'SHARD_CORRUPT')

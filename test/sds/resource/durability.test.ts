@@ -13,7 +13,7 @@ import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { ShardStore, type ShardStoreOptions } from '../../../src/sds/resource/store.ts'
 import { diskSyncOps, SYNC_PENDING_LOG, SYNC_STATE_FILE, type SyncOps, type SyncState } from '../../../src/sds/resource/flusher.ts'
-import { shardFileBytes, shardHeaderBytes } from '../../../src/sds/resource/shard-file.ts'
+import { shardFileBytes, SHARD_DATA_OFFSET } from '../../../src/sds/resource/shard-file.ts'
 import { SHARD_CHUNK_BYTES } from '../../../src/limits.ts'
 import { ManualClock, silentLogger } from '../../../src/util/components.ts'
 import { ResourceNode } from '../../../src/sds/resource/node.ts'
@@ -176,7 +176,7 @@ test('restart after an unclean stop: shards written after the checkpoint are re-
   assert.equal(readState(dir).syncedThroughMs, checkpoint)
 
   // What a power loss can leave of unsynced shards: blocks never written (zeros, same length) and a rename never made durable.
-  zeroRange(first.pathOf(torn.id), shardHeaderBytes(torn.data.length) + 2 * C, C)
+  zeroRange(first.pathOf(torn.id), SHARD_DATA_OFFSET + 2 * C, C)
   rmSync(first.pathOf(lost.id))
 
   const rec = recordingOps()

@@ -14,7 +14,7 @@ import { ResourceClient } from '../../../src/sds/protocol/resource-client.ts'
 import { OrderSigner } from '../../../src/sds/protocol/orders.ts'
 import { closeDefaultDispatcher } from '../../../src/sds/protocol/http.ts'
 import { startResourceNode, type ResourceNode, type ResourceNodeOptions } from '../../../src/sds/resource/index.ts'
-import { shardHeaderBytes } from '../../../src/sds/resource/shard-file.ts'
+import { SHARD_DATA_OFFSET } from '../../../src/sds/resource/shard-file.ts'
 import { listen, readJsonBody, sendError, sendJson } from '../../../src/util/http-server.ts'
 import { seededRandom, silentLogger } from '../../../src/util/components.ts'
 import { StratosError } from '../../../src/errors.ts'
@@ -125,7 +125,7 @@ test('signed heartbeats report the node; signed replies delete shards, acknowled
   assert.equal(meta.heartbeats.at(-1)!.shardCount, 1)
 
   // A corrupt shard found by a read is reported in the next heartbeat, then acknowledged.
-  flipByte(node.store.pathOf(b.id), shardHeaderBytes(b.data.length) + 10, 0x08)
+  flipByte(node.store.pathOf(b.id), SHARD_DATA_OFFSET + 10, 0x08)
   await rejectsWithCode(client.getShard({ orders, url: node.url, ticket: ticket(metaKey, node, b, 'get'), shardId: b.id, shardSize: b.data.length }), 'SHARD_CORRUPT')
   await waitFor(() => meta.heartbeats.some((h) => h.corrupt.includes(b.id)), 5_000, 'corrupt reported')
   const corruptAt = meta.heartbeats.findIndex((h) => h.corrupt.includes(b.id))

@@ -17,7 +17,7 @@ import { SHARD_HEADERS, type ResourceNodeInfo } from '../../../src/sds/protocol/
 import { startResourceNode, type ResourceNodeOptions } from '../../../src/sds/resource/index.ts'
 import { ShardStore } from '../../../src/sds/resource/store.ts'
 import { ResourceServer } from '../../../src/sds/resource/server.ts'
-import { shardFileBytes, shardHeaderBytes } from '../../../src/sds/resource/shard-file.ts'
+import { shardFileBytes, SHARD_DATA_OFFSET } from '../../../src/sds/resource/shard-file.ts'
 import { SHARD_CHUNK_BYTES, TICKET_TTL_MS } from '../../../src/limits.ts'
 import { seededRandom, silentLogger, systemClock } from '../../../src/util/components.ts'
 import { isStratosError } from '../../../src/errors.ts'
@@ -330,8 +330,8 @@ test('a corrupt shard is never served: JSON 500 before headers, a cut connection
   const later = makeShard(3 * C, 17)
   for (const s of [first, later]) await client.putShard({ orders, url: node.url, ticket: ticketFor(node, s), shardId: s.id, data: s.data })
   const path = (id: string) => join(dataDir, 'shards', id.slice(0, 2), id.slice(2, 4), id)
-  flipByte(path(first.id), shardHeaderBytes(first.data.length) + 5, 0x01)
-  flipByte(path(later.id), shardHeaderBytes(later.data.length) + 2 * C + 5, 0x01)
+  flipByte(path(first.id), SHARD_DATA_OFFSET + 5, 0x01)
+  flipByte(path(later.id), SHARD_DATA_OFFSET + 2 * C + 5, 0x01)
 
   const res = await raw(`${node.url}/v1/shards/${first.id}`, 'GET', { [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, first, { op: 'get' })) })
   assert.equal(res.status, 500)

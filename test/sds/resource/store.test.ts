@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileS
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { ShardStore } from '../../../src/sds/resource/store.ts'
-import { shardFileBytes, shardHeaderBytes, shardSizeFromFileBytes } from '../../../src/sds/resource/shard-file.ts'
+import { shardFileBytes, SHARD_DATA_OFFSET, shardSizeFromFileBytes } from '../../../src/sds/resource/shard-file.ts'
 import { SHARD_CHUNK_BYTES } from '../../../src/limits.ts'
 import { isStratosError } from '../../../src/errors.ts'
 import { collect, flipByte, listFiles, makeShard, rejectsWithCode, tempDir } from './helpers.ts'
@@ -44,11 +44,13 @@ test('put writes one atomic file (header, chunk hashes, data) and reads back ver
   assert.equal(store.pathOf(shard.id), path)
   const file = readFileSync(path)
   assert.equal(file.length, shardFileBytes(shard.data.length))
-  assert.equal(file.subarray(0, 8).toString('latin1'), 'STSHARD1')
-  assert.equal(file.readBigUInt64BE(8), BigInt(shard.data.length))
-  assert.equal(file.readUInt32BE(16), 4)
-  assert.deepEqual(new Uint8Array(file.subarray(20, 20 + 4 * 32)), shard.chunkHashes)
-  assert.ok(file.subarray(shardHeaderBytes(shard.data.length)).equals(shard.data))
+  // Format 2: the data at 0, then the trailer (magic, size, chunk count, chunk hashes).
+  const size = shard.data.length
+  assert.ok(file.subarray(SHARD_DATA_OFFSET, SHARD_DATA_OFFSET + size).equals(shard.data))
+  assert.equal(file.subarray(size, size + 8).toString('latin1'), 'STSHARD2')
+  assert.equal(file.readBigUInt64BE(size + 8), BigInt(size))
+  assert.equal(file.readUInt32BE(size + 16), 4)
+  assert.deepEqual(new Uint8Array(file.subarray(size + 20, size + 20 + 4 * 32)), shard.chunkHashes)
   assert.deepEqual(listFiles(join(dir, 'tmp')), [])
 
   const reader = await store.openRead(shard.id)
@@ -153,7 +155,7 @@ test('a flipped byte on disk: read throws SHARD_CORRUPT before yielding the bad 
   const shard = makeShard(4 * C, 8)
   await store.put(shard.id, shard.data.length, [shard.data])
   const path = store.pathOf(shard.id)
-  flipByte(path, shardHeaderBytes(shard.data.length) + 2 * C + 100) // inside chunk 2
+  flipByte(path, SHARD_DATA_OFFSET + 2 * C + 100) // inside chunk 2
 
   const yielded: Buffer[] = []
   let error: unknown
@@ -178,7 +180,7 @@ test('a flipped byte on disk: read throws SHARD_CORRUPT before yielding the bad 
   // A range that does not touch the bad chunk is served; one that does is not.
   const other = makeShard(3 * C, 9)
   await store.put(other.id, other.data.length, [other.data])
-  flipByte(store.pathOf(other.id), shardHeaderBytes(other.data.length) + 2 * C)
+  flipByte(store.pathOf(other.id), SHARD_DATA_OFFSET + 2 * C)
   assert.ok((await collect(await store.openRead(other.id, 10, C + 10))).equals(other.data.subarray(10, C + 10)))
   await rejectsWithCode(collect(await store.openRead(other.id, 2 * C - 1, 2 * C + 1)), 'SHARD_CORRUPT')
   assert.deepEqual(store.pendingCorrupt(), [other.id])
@@ -189,7 +191,7 @@ test('a damaged chunk-hash list or header is caught when the reader opens', asyn
   const store = await openStore(dir)
   const shard = makeShard(C + 1, 10)
   await store.put(shard.id, shard.data.length, [shard.data])
-  flipByte(store.pathOf(shard.id), 20 + 33) // second chunk hash
+  flipByte(store.pathOf(shard.id), shard.data.length + 20 + 33) // second chunk hash in the trailer
   await rejectsWithCode(store.openRead(shard.id), 'SHARD_CORRUPT')
   assert.deepEqual(store.pendingCorrupt(), [shard.id])
 
@@ -258,3 +260,45 @@ test('default capacity comes from the disk (free space minus the reserve)', asyn
   assert.ok(statSync(dir).isDirectory())
 })
 
+
+test('shards written in format 1 (hash header before the data) are still found, served and verified', async (t) => {
+  const dir = tempDir(t)
+  const store = await openStore(dir)
+  const good = makeShard(3 * C + 77, 21)
+  const bad = makeShard(C + 5, 22)
+  await store.stop()
+  // Written by hand the way nodes before format 2 did: "STSHARD1", size, count, hashes, data.
+  for (const s of [good, bad]) {
+    const header = Buffer.alloc(20)
+    header.write('STSHARD1', 0, 'latin1')
+    header.writeBigUInt64BE(BigInt(s.data.length), 8)
+    header.writeUInt32BE(s.chunkHashes.length / 32, 16)
+    const path = store.pathOf(s.id)
+    mkdirSync(join(path, '..'), { recursive: true })
+    writeFileSync(path, Buffer.concat([header, s.chunkHashes, s.data]))
+  }
+  flipByte(store.pathOf(bad.id), 20 + bad.chunkHashes.length + C + 3) // a data byte of chunk 1
+
+  const again = await openStore(dir)
+  assert.equal(again.sizeOf(good.id), good.data.length)
+  assert.ok((await collect(await again.openRead(good.id))).equals(good.data))
+  assert.ok((await collect(await again.openRead(good.id, C - 10, 2 * C + 10))).equals(Buffer.from(good.data.subarray(C - 10, 2 * C + 10))))
+  const reader = await again.openRead(bad.id)
+  await rejectsWithCode(collect(reader), 'SHARD_CORRUPT')
+  assert.deepEqual(again.pendingCorrupt(), [bad.id])
+})
+
+test('direct I/O on or off, the stored file is the same; on this file system it is on by default', async (t) => {
+  const shard = makeShard(5 * C + 4_095, 23) // an unaligned tail: data end and trailer share a padded block
+  const files: Buffer[] = []
+  for (const directIo of [true, false]) {
+    const dir = tempDir(t)
+    const store = await openStore(dir, { directIo })
+    await store.put(shard.id, shard.data.length, pieces(shard.data))
+    files.push(readFileSync(store.pathOf(shard.id)))
+    assert.ok((await collect(await store.openRead(shard.id))).equals(shard.data))
+    if (!directIo) assert.equal(store.directIo, false)
+  }
+  assert.ok(files[0]!.equals(files[1]!))
+  assert.equal(files[0]!.length, shardFileBytes(shard.data.length))
+})
