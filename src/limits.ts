@@ -130,6 +130,12 @@ export const HEARTBEAT_TTL_MS = 30_000
 // ---- Client SDK -----------------------------------------------------------------------
 /** Segments encoded or decoded at once by a client (each holds (k+m)/k × segment bytes). */
 export const CLIENT_SEGMENTS_IN_FLIGHT = 2
+/**
+ * Files at least this large are read with direct I/O when uploaded (source.ts): the page-cache copy
+ * is the client's largest single cost after hashing, and a big upload should not evict hotter data.
+ * Smaller files are likely cached already and cheap either way.
+ */
+export const CLIENT_DIRECT_READ_MIN_BYTES = 16 * MiB
 /** Shard transfers a client runs at once across all nodes. */
 export const CLIENT_SHARD_CONCURRENCY = 16
 /** Times a client tries other nodes for one shard before giving up. */

@@ -29,6 +29,16 @@ export function isAligned(n: number, alignment = DIRECT_IO_ALIGN_BYTES): boolean
   return n % alignment === 0
 }
 
+/**
+ * One page-aligned buffer of `bytes` (rounded up to whole 64 KiB WebAssembly pages underneath),
+ * for long-lived buffers that direct I/O reads into (a client's segment buffers). Zero-filled;
+ * pages are touched only when used.
+ */
+export function allocAligned(bytes: number): Buffer {
+  const pages = Math.max(1, Math.ceil(bytes / WASM_PAGE_BYTES))
+  return Buffer.from(new WasmMemoryClass({ initial: pages, maximum: pages }).buffer, 0, bytes)
+}
+
 export class AlignedBufferPool {
   readonly #free: Buffer[] = []
   readonly #slabs: WasmMemory[] = []

@@ -128,7 +128,7 @@ export class StratosClient {
       source, wallet: this.#wallet(), k: this.k, m: this.m, segmentSize: this.segmentSize,
       cidVersion: options.cidVersion, rawLeaves: options.rawLeaves, chunkBytes: options.chunkBytes,
       name: options.name ?? (typeof source === 'string' ? basename(source) : undefined),
-      signal: options.signal, onProgress: options.onProgress,
+      directIo: options.directIo, signal: options.signal, onProgress: options.onProgress,
     })
   }
 

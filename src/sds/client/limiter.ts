@@ -3,6 +3,7 @@
  * shard transfers), a pool of reusable buffers, and signal plumbing.
  */
 import { StratosError, throwIfAborted } from '../../errors.ts'
+import { allocAligned } from '../../util/aligned-buffers.ts'
 
 /** Counting semaphore; waiters are served first come, first served. */
 export class Semaphore {
@@ -39,7 +40,7 @@ export class Semaphore {
   }
 }
 
-/** Fixed set of equally sized buffers handed out and returned; `take` waits while all are in use. */
+/** Fixed set of equally sized, page-aligned buffers handed out and returned; `take` waits while all are in use. */
 export class BufferPool {
   readonly #free: Uint8Array[] = []
   readonly #waiters: Array<(b: Uint8Array) => void> = []
@@ -53,8 +54,10 @@ export class BufferPool {
     if (b) return b
     if (this.#allocated < this.count) {
       this.#allocated++
-      // Not zero-filled: callers write every byte they use (padding is zeroed explicitly).
-      return new Uint8Array(Buffer.allocUnsafeSlow(this.bytes).buffer, 0, this.bytes)
+      // Page-aligned, so a file can be read into it with direct I/O (source.ts); callers write every
+      // byte they use (padding is zeroed explicitly).
+      const buf = allocAligned(this.bytes)
+      return new Uint8Array(buf.buffer, buf.byteOffset, this.bytes)
     }
     return waitInLine<Uint8Array>(this.#waiters, signal)
   }

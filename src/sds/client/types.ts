@@ -39,6 +39,12 @@ export interface PutOptions {
   chunkBytes?: number
   /** putDirectory: include dot-files (Kubo's `--hidden`); default false, as Kubo. */
   hidden?: boolean
+  /**
+   * Read files of CLIENT_DIRECT_READ_MIN_BYTES or more with direct I/O (O_DIRECT), bypassing the page
+   * cache: less CPU per byte, and a big upload does not evict hotter data. Default true; falls back
+   * by itself where the file system refuses it. Set false when the file is surely cached and the disk is slow.
+   */
+  directIo?: boolean
   signal?: AbortSignal
   onProgress?: (e: ProgressEvent) => void
 }

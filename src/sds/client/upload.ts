@@ -28,6 +28,7 @@ import type { SignedReceipt, CommitPayload, CreateUploadPayload } from '../proto
 import { ErasureCode } from './erasure.ts'
 import { BufferPool, linkedController } from './limiter.ts'
 import { openSource } from './source.ts'
+import { isAligned } from '../../util/aligned-buffers.ts'
 import { UnixFsFileBuilder, type CidOptions, type DagBlock } from './unixfs.ts'
 import type { ProgressEvent, TransferComponents, UploadSource } from './types.ts'
 
@@ -38,6 +39,8 @@ export interface UploadParameters extends CidOptions {
   m: number
   segmentSize: number
   name?: string
+  /** Read a file source with direct I/O (default true; see source.ts). */
+  directIo?: boolean
   signal?: AbortSignal
   onProgress?: (e: ProgressEvent) => void
 }
@@ -118,7 +121,8 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
   const { k, m, segmentSize } = p
   checkSegmentSize(segmentSize)
   const code = ErasureCode.for(k, m)
-  const source = await openSource(p.source)
+  // Direct reads need every read aligned: whole segments of an aligned size into BufferPool's (aligned) buffers.
+  const source = await openSource(p.source, { direct: (p.directIo ?? true) && isAligned(segmentSize) })
   const { controller, dispose } = linkedController(p.signal)
   const signal = controller.signal
   const cid = new UnixFsFileBuilder({ cidVersion: p.cidVersion, rawLeaves: p.rawLeaves, chunkBytes: p.chunkBytes })
