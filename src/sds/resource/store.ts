@@ -35,7 +35,7 @@ import { silentLogger, systemClock, type Clock, type Logger } from '../../util/c
 import {
   DEFAULT_SYNC_MODE, diskSyncOps, forEachLimit, readPendingLog, readSyncState, ShardFlusher, writeSyncState, type FlusherStats, type SyncMode, type SyncOps,
 } from './flusher.ts'
-import { decodeShardMeta, encodeShardTrailer, shardFileBytes, shardFileLayouts, shardMetaBytes, shardSizeFromFileBytes } from './shard-file.ts'
+import { decodeShardMeta, encodeShardTrailer, SHARD_DATA_OFFSET, shardFileBytes, shardFileLayouts, shardMetaBytes, shardSizeFromFileBytes } from './shard-file.ts'
 import { ShardFileWriter } from './shard-writer.ts'
 import { AlignedBufferPool } from '../../util/aligned-buffers.ts'
 import { drainSource, pumpInto } from './pump.ts'
@@ -312,6 +312,7 @@ export class ShardStore {
         this.#logger.info({ dir: this.tmpDir }, 'the file system refuses O_DIRECT: shards are written through the page cache')
       }
       const writerClosed = new Promise<void>((resolve) => writer.once('close', () => resolve()))
+      let chunkHashes: Uint8Array = new Uint8Array(0)
       writer.on('error', () => {}) // reported through pumpInto
       const hasher = new ShardHasher()
       options.onAccept?.()
@@ -324,12 +325,16 @@ export class ShardStore {
         const digest = hasher.digest()
         if (digest.id !== id) throw new StratosError('HASH_MISMATCH', 'the bytes do not hash to the shard id', { expected: id, got: digest.id })
         await writer.complete(encodeShardTrailer(size, digest.chunkHashes), this.#mode === 'always' ? (fh) => this.#ops.datasync(fh, id) : undefined)
+        chunkHashes = digest.chunkHashes
       } finally {
         writer.destroy()
         await writerClosed
       }
       const created = await this.#publish(id, size, tmp)
       published = true
+      // The data went to the disk around the page cache: the first read of a fresh shard skips the
+      // trailer read (the list was just computed from the verified bytes).
+      if (created) this.#rememberChunkHashes(id, { chunkHashes, dataOffset: SHARD_DATA_OFFSET })
       return { created, size }
     } catch (e) {
       throw mapWriteError(e)
@@ -371,14 +376,18 @@ export class ShardStore {
       let located = this.#chunkLists.get(id)
       if (!located) {
         located = await this.#locateChunkHashes(id, size, fh)
-        if (this.#chunkLists.size >= CHUNK_LIST_CACHE_ENTRIES) this.#chunkLists.delete(this.#chunkLists.keys().next().value as string)
-        this.#chunkLists.set(id, located)
+        this.#rememberChunkHashes(id, located)
       }
       return new ShardReader({ id, size, chunkHashes: located.chunkHashes, start, end: stop, fh, dataOffset: located.dataOffset, host: this.#host })
     } catch (e) {
       await fh.close().catch(() => {})
       throw e
     }
+  }
+
+  #rememberChunkHashes(id: string, located: { chunkHashes: Uint8Array; dataOffset: number }): void {
+    if (this.#chunkLists.size >= CHUNK_LIST_CACHE_ENTRIES) this.#chunkLists.delete(this.#chunkLists.keys().next().value as string)
+    this.#chunkLists.set(id, located)
   }
 
   /**

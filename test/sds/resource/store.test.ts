@@ -188,10 +188,12 @@ test('a flipped byte on disk: read throws SHARD_CORRUPT before yielding the bad 
 
 test('a damaged chunk-hash list or header is caught when the reader opens', async (t) => {
   const dir = tempDir(t)
-  const store = await openStore(dir)
+  const first = await openStore(dir)
   const shard = makeShard(C + 1, 10)
-  await store.put(shard.id, shard.data.length, [shard.data])
-  flipByte(store.pathOf(shard.id), shard.data.length + 20 + 33) // second chunk hash in the trailer
+  await first.put(shard.id, shard.data.length, [shard.data])
+  await first.stop() // the writing store keeps the list it computed; a restarted one reads the trailer
+  flipByte(first.pathOf(shard.id), shard.data.length + 20 + 33) // second chunk hash in the trailer
+  const store = await openStore(dir)
   await rejectsWithCode(store.openRead(shard.id), 'SHARD_CORRUPT')
   assert.deepEqual(store.pendingCorrupt(), [shard.id])
 
