@@ -131,9 +131,8 @@ export const HEARTBEAT_TTL_MS = 30_000
 /** Segments encoded or decoded at once by a client (each holds (k+m)/k × segment bytes). */
 export const CLIENT_SEGMENTS_IN_FLIGHT = 2
 /**
- * Files at least this large are read with direct I/O when uploaded (source.ts): the page-cache copy
- * is the client's largest single cost after hashing, and a big upload should not evict hotter data.
- * Smaller files are likely cached already and cheap either way.
+ * With PutOptions.directIo, files at least this large are read with direct I/O (source.ts): a big
+ * upload then does not evict hotter data. Smaller files are likely cached already and cheap either way.
  */
 export const CLIENT_DIRECT_READ_MIN_BYTES = 16 * MiB
 /** Shard transfers a client runs at once across all nodes. */

@@ -39,7 +39,7 @@ export interface UploadParameters extends CidOptions {
   m: number
   segmentSize: number
   name?: string
-  /** Read a file source with direct I/O (default true; see source.ts). */
+  /** Read a file source with direct I/O (default false; see source.ts). */
   directIo?: boolean
   signal?: AbortSignal
   onProgress?: (e: ProgressEvent) => void
@@ -122,7 +122,7 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
   checkSegmentSize(segmentSize)
   const code = ErasureCode.for(k, m)
   // Direct reads need every read aligned: whole segments of an aligned size into BufferPool's (aligned) buffers.
-  const source = await openSource(p.source, { direct: (p.directIo ?? true) && isAligned(segmentSize) })
+  const source = await openSource(p.source, { direct: (p.directIo ?? false) && isAligned(segmentSize) })
   const { controller, dispose } = linkedController(p.signal)
   const signal = controller.signal
   const cid = new UnixFsFileBuilder({ cidVersion: p.cidVersion, rawLeaves: p.rawLeaves, chunkBytes: p.chunkBytes })
