@@ -100,6 +100,8 @@ export const STORE_RECHECK_MARGIN_MS = 2_000
 export const STORE_RECHECK_CONCURRENCY = 2
 /** Verified tickets a resource node remembers (by header) so reusing a ticket skips signature checks (~0.5 KiB each). */
 export const TICKET_CACHE_ENTRIES = 10_000
+/** On stop, transfers still running get this long before their connections are cut. */
+export const SERVER_CLOSE_GRACE_MS = 2_000
 /** Servers keep an idle keep-alive connection this long: longer than any of our clients keeps one (30 s), so the client closes first. */
 export const SERVER_KEEP_ALIVE_TIMEOUT_MS = 65_000
 /** How often a meta node re-reads the chain's height, epoch and resource node registry. */
@@ -154,6 +156,10 @@ export const DIRECT_GET_MAX_IDLE_PER_ORIGIN = CLIENT_SHARD_CONCURRENCY
 export const DIRECT_GET_MAX_HEAD_BYTES = 64 * 1024
 /** Bytes of an error response body a shard GET keeps (a JSON error is far smaller). */
 export const DIRECT_GET_MAX_ERROR_BODY_BYTES = 64 * 1024
+/** A direct shard PUT (socket-body.ts, direct-put.ts) whose connection moves no byte for this long is cut, on either side. */
+export const DIRECT_PUT_IDLE_TIMEOUT_MS = 30_000
+/** Largest answer to a direct shard PUT a client reads (a receipt or an error is well under 1 KiB). */
+export const DIRECT_PUT_MAX_RESPONSE_BYTES = 64 * 1024
 /** Idle piece buffers (≤ one shard each) a client keeps for `reuseBuffers` reads: a segment and a half in flight at k = 4. */
 export const CLIENT_READ_POOL_BUFFERS = 12
 /** Segments whose read tickets a client asks for in one request (≤ MAX_SEGMENTS_PER_READ_REQUEST); the next window is fetched ahead. */

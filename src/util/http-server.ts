@@ -2,7 +2,7 @@
  * node:http helpers shared by role servers: JSON replies, typed error replies, bounded JSON
  * body reading, listening on an address and closing with in-flight requests drained.
  */
-import { SERVER_KEEP_ALIVE_TIMEOUT_MS } from '../limits.ts'
+import { SERVER_CLOSE_GRACE_MS, SERVER_KEEP_ALIVE_TIMEOUT_MS } from '../limits.ts'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { StratosError, toStratosError } from '../errors.ts'
@@ -57,6 +57,6 @@ export async function closeServer(server: http.Server): Promise<void> {
     server.close(() => resolve())
     server.closeIdleConnections()
     // Active transfers get a short grace period, then are cut.
-    setTimeout(() => server.closeAllConnections(), 2_000).unref()
+    setTimeout(() => server.closeAllConnections(), SERVER_CLOSE_GRACE_MS).unref()
   })
 }

@@ -43,6 +43,13 @@ export const RESOURCE_ROUTES = {
   audit: '/v1/audit', //     POST SignedAuditChallenge → AuditAnswer (audit.ts)
 } as const
 
+/**
+ * `Upgrade` token of a shard PUT whose body the node may read straight off the socket
+ * (src/sds/resource/socket-body.ts). The connection is not switched: the node answers in HTTP/1.1
+ * and closes it. A node without the fast path ignores the header (plain PUT, same answer).
+ */
+export const SHARD_BODY_UPGRADE = 'stratos-shard-body'
+
 /** Response headers on shard GET/HEAD. */
 export const SHARD_HEADERS = {
   /** base64url of the concatenated 32-byte BLAKE3 of every 256 KiB chunk of the shard. */

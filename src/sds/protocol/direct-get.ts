@@ -297,7 +297,8 @@ class Connection {
   }
 }
 
-function parseHead(text: string, origin: string): DirectGetHead {
+/** Parses an HTTP/1.x response head (status line and headers, without the blank line). */
+export function parseHead(text: string, origin: string): DirectGetHead {
   const lines = text.split('\r\n')
   const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? '')
   if (!m) throw new StratosError('UPSTREAM_ERROR', `${origin} sent a malformed status line`)

@@ -24,6 +24,7 @@ import { defaultDispatcher, jsonRequest, transportError, withTimeout } from './h
 import { ORDER_HEADER, encodeOrderHeader, type OrderSigner } from './orders.ts'
 import { systemClock, type Clock } from '../../util/components.ts'
 import { defaultDirectGetPool, type DirectGetPool, type DirectGetResult } from './direct-get.ts'
+import { canDirectPut, directPut } from './direct-put.ts'
 
 export interface PutShardParameters {
   url: string
@@ -55,12 +56,17 @@ export interface GetShardParameters {
 export class ResourceClient {
   readonly #dispatcher: Dispatcher
   readonly #direct: DirectGetPool
+  readonly #directPut: boolean
   readonly #clock: Clock
 
-  /** `dispatcher` carries PUTs and info requests; shard GETs use `directGet` (direct-get.ts). */
-  constructor(options: { dispatcher?: Dispatcher; directGet?: DirectGetPool; clock?: Clock } = {}) {
+  /**
+   * `dispatcher` carries info requests (and PUTs with `directPut: false`); shard GETs use `directGet`
+   * (direct-get.ts), shard PUTs to http: nodes go over their own connection (direct-put.ts).
+   */
+  constructor(options: { dispatcher?: Dispatcher; directGet?: DirectGetPool; directPut?: boolean; clock?: Clock } = {}) {
     this.#dispatcher = options.dispatcher ?? defaultDispatcher()
     this.#direct = options.directGet ?? defaultDirectGetPool()
+    this.#directPut = options.directPut ?? true
     this.#clock = options.clock ?? systemClock
   }
 
@@ -71,16 +77,25 @@ export class ResourceClient {
   async putShard(p: PutShardParameters): Promise<SignedReceipt> {
     const url = `${p.url}/v1/shards/${p.shardId}`
     const signal = withTimeout(p.signal, p.timeoutMs ?? CLIENT_SHARD_TIMEOUT_MS)
+    const headers = {
+      [TICKET_HEADER]: encodeTicketHeader(p.ticket),
+      [ORDER_HEADER]: encodeOrderHeader(p.orders.next(p.ticket.payload, p.data.length, this.#clock.now())),
+      'content-type': 'application/octet-stream',
+    }
+    if (this.#directPut && canDirectPut(p.url)) {
+      try {
+        const res = await directPut({ origin: p.url, path: `/v1/shards/${p.shardId}`, headers, body: p.data, signal })
+        if (res.status >= 400) throw StratosError.fromBody(res.body, res.status)
+        return (res.body as { receipt: SignedReceipt }).receipt
+      } catch (e) {
+        throw transportError(e, url, p.signal)
+      }
+    }
     try {
       const res = await request(url, {
         method: 'PUT',
         dispatcher: this.#dispatcher,
-        headers: {
-          [TICKET_HEADER]: encodeTicketHeader(p.ticket),
-          [ORDER_HEADER]: encodeOrderHeader(p.orders.next(p.ticket.payload, p.data.length, this.#clock.now())),
-          'content-type': 'application/octet-stream',
-          'content-length': String(p.data.length),
-        },
+        headers: { ...headers, 'content-length': String(p.data.length) },
         body: p.data,
         signal,
       })

@@ -14,12 +14,14 @@
  * Every refusal is a typed ErrorBody JSON (sendError). Nothing is stored unless the bytes
  * hash to the id; an aborted upload leaves no file behind (the store removes its temp file).
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import { StratosError, toStratosError } from '../../errors.ts'
-import { MAX_CONCURRENT_SHARD_WRITES, MAX_SHARD_BYTES, SOFTWARE_VERSION, TICKET_TTL_MS } from '../../limits.ts'
+import { DIRECT_PUT_IDLE_TIMEOUT_MS, MAX_CONCURRENT_SHARD_WRITES, MAX_SHARD_BYTES, SERVER_CLOSE_GRACE_MS, SOFTWARE_VERSION, TICKET_TTL_MS } from '../../limits.ts'
 import { toBase64Url } from '../../crypto/hash.ts'
 import type { NodeKey } from '../../crypto/node-key.ts'
-import { RESOURCE_ROUTES, SHARD_HEADERS, type ResourceNodeInfo } from '../protocol/api.ts'
+import { RESOURCE_ROUTES, SHARD_BODY_UPGRADE, SHARD_HEADERS, type ResourceNodeInfo } from '../protocol/api.ts'
+import { SocketBody } from './socket-body.ts'
 import { TICKET_HEADER, type SignedReceipt } from '../protocol/messages.ts'
 import { isShardId } from '../protocol/shard.ts'
 import { DOMAIN, signAsNode } from '../protocol/signing.ts'
@@ -58,6 +60,8 @@ export class ResourceServer {
   readonly #expectsContinue = new WeakSet<IncomingMessage>()
   /** Verified GET tickets: a ticket reused for several reads of a shard is signature-checked once. */
   readonly #tickets = new TicketCache()
+  /** Direct PUT bodies being read (socket-body.ts): node:http no longer tracks their connections. */
+  readonly #directBodies = new Set<SocketBody>()
   /** Storage audits from trusted meta nodes (audit.ts). */
   readonly #audits: AuditResponder
   #writes = 0
@@ -73,6 +77,7 @@ export class ResourceServer {
       this.#expectsContinue.add(req)
       this.#onRequest(req, res)
     })
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.#onUpgrade(req, socket, head))
   }
 
   /** Transfers (shard reads and writes) in progress. */
@@ -92,7 +97,14 @@ export class ResourceServer {
 
   /** Stops accepting connections; transfers in progress get a short grace period (closeServer). */
   async close(): Promise<void> {
-    if (this.#server.listening) await closeServer(this.#server)
+    // Direct PUT bodies left node:http's hands: cut them after the same grace period.
+    const cut = setTimeout(() => { for (const b of this.#directBodies) b.destroy() }, SERVER_CLOSE_GRACE_MS)
+    cut.unref()
+    try {
+      if (this.#server.listening) await closeServer(this.#server)
+    } finally {
+      clearTimeout(cut)
+    }
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -142,11 +154,65 @@ export class ResourceServer {
   }
 
   async #put(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    const { created, receipt } = await this.#storeShard(req.headers, id, req, () => { if (this.#expectsContinue.has(req)) res.writeContinue() })
+    sendJson(res, created ? 201 : 200, { receipt })
+  }
+
+  /**
+   * A shard PUT announcing SHARD_BODY_UPGRADE: node:http parsed the head and hands over the socket;
+   * the body goes from the socket straight into the store's staging buffers (socket-body.ts). Same
+   * checks, same answers as #put; the connection closes after the answer. Anything else asking for
+   * an upgrade gets 400.
+   */
+  #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', noop)
+    const raw = req.url ?? '/'
+    const q = raw.indexOf('?')
+    const path = q === -1 ? raw : raw.slice(0, q)
+    const id = path.startsWith(SHARD_PREFIX) ? path.slice(SHARD_PREFIX.length) : ''
+    const declared = Number(req.headers['content-length'])
+    const ours = String(req.headers.upgrade ?? '').toLowerCase() === SHARD_BODY_UPGRADE && req.method === 'PUT' && isShardId(id)
+    if (!ours || !/^\d+$/.test(req.headers['content-length'] ?? '') || declared > MAX_SHARD_BYTES) {
+      const err = !ours
+        ? new StratosError('BAD_REQUEST', `only a shard PUT may ask for Upgrade: ${SHARD_BODY_UPGRADE}`)
+        : new StratosError('BAD_REQUEST', `a shard PUT needs a Content-Length of at most ${MAX_SHARD_BYTES}`)
+      const text = JSON.stringify(err.toBody())
+      // Read and drop whatever else the sender sends until it closes (so it reads this answer), within a time limit.
+      socket.setTimeout(DIRECT_PUT_IDLE_TIMEOUT_MS, () => socket.destroy())
+      socket.resume()
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`)
+      return
+    }
+    let body: SocketBody
+    try {
+      body = SocketBody.adopt(socket, head, declared)
+    } catch {
+      socket.destroy()
+      return
+    }
+    this.#directBodies.add(body)
+    void body.closed.then(() => this.#directBodies.delete(body))
+    const expectsContinue = /100-continue/i.test(String(req.headers.expect ?? ''))
+    this.#storeShard(req.headers, id, body, () => { if (expectsContinue) body.continue() })
+      .then(({ created, receipt }) => body.respond(created ? 201 : 200, { receipt }))
+      .catch(async (e: unknown) => {
+        const err = toStratosError(e)
+        if (err.code === 'INTERNAL') this.#c.logger.error({ err: e, url: req.url }, 'direct shard PUT failed')
+        else this.#c.logger.debug({ code: err.code, url: req.url }, 'direct shard PUT refused')
+        body.respondError(err)
+        // Read what is left of the body, so the sender gets to read the answer; then close.
+        await body.drain(MAX_SHARD_BYTES)
+        body.destroy()
+      })
+  }
+
+  /** The checks and the store write of a shard PUT (both routes); returns the receipt to answer with. */
+  async #storeShard(headers: IncomingHttpHeaders, id: string, body: IncomingMessage | SocketBody, onAccept: () => void): Promise<{ created: boolean; receipt: SignedReceipt }> {
     const { store, key, chainId, clock } = this.#c
     const ticket = verifyTicket({
-      header: req.headers[TICKET_HEADER], chainId, now: clock.now(), trustedIssuers: this.#c.trust.issuers, node: key.address, op: 'put', shard: id,
+      header: headers[TICKET_HEADER], chainId, now: clock.now(), trustedIssuers: this.#c.trust.issuers, node: key.address, op: 'put', shard: id,
     })
-    const declared = req.headers['content-length']
+    const declared = headers['content-length']
     if (declared === undefined) throw new StratosError('BAD_REQUEST', 'a shard PUT needs a Content-Length header')
     const length = Number(declared)
     if (length !== ticket.size) {
@@ -155,19 +221,17 @@ export class ResourceServer {
     if (!store.has(id) && this.#writes >= this.#maxWrites) {
       throw new StratosError('NODE_UNAVAILABLE', `node is busy: ${this.#writes} shard uploads in progress`, { retryable: true })
     }
-    this.#c.orders.admit({ ticket, ticketHeader: req.headers[TICKET_HEADER] as string, orderHeader: req.headers[ORDER_HEADER], bytes: ticket.size, now: clock.now() })
+    this.#c.orders.admit({ ticket, ticketHeader: headers[TICKET_HEADER] as string, orderHeader: headers[ORDER_HEADER], bytes: ticket.size, now: clock.now() })
     this.#writes++
     this.#load++
     try {
-      const { created } = await store.put(id, ticket.size, req, {
-        onAccept: () => { if (this.#expectsContinue.has(req)) res.writeContinue() },
-      })
+      const { created } = await store.put(id, ticket.size, body, { onAccept })
       const now = clock.now()
       const receipt: SignedReceipt = signAsNode(DOMAIN.receipt, key, {
         v: 1, chainId, node: key.address, shard: id, size: ticket.size, serial: ticket.serial, storedAt: now, expiresAt: now + TICKET_TTL_MS,
       })
-      sendJson(res, created ? 201 : 200, { receipt })
       this.#c.logger.debug({ shard: id, size: ticket.size, created }, 'shard stored')
+      return { created, receipt }
     } finally {
       this.#writes--
       this.#load--

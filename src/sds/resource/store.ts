@@ -39,6 +39,7 @@ import { decodeShardMeta, encodeShardTrailer, SHARD_DATA_OFFSET, shardFileBytes,
 import { ShardFileWriter } from './shard-writer.ts'
 import { AlignedBufferPool } from '../../util/aligned-buffers.ts'
 import { drainSource, pumpInto } from './pump.ts'
+import { SocketBody } from './socket-body.ts'
 import { ShardReader, type ShardReaderHost } from './shard-reader.ts'
 
 export interface ShardStoreOptions {
@@ -280,19 +281,19 @@ export class ShardStore {
    * (HASH_MISMATCH) are checked before the atomic rename. On any failure the temp file is gone
    * and nothing is stored. An id already stored is drained and acknowledged (idempotent).
    */
-  async put(id: string, size: number, body: Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
+  async put(id: string, size: number, body: Readable | SocketBody | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
     this.#assertStarted()
     if (!isShardId(id)) throw new StratosError('BAD_REQUEST', 'shard id is 64 lowercase hex characters')
     if (!Number.isSafeInteger(size) || size < 1) throw new StratosError('BAD_REQUEST', `invalid shard size ${size}`)
     if (size > MAX_SHARD_BYTES) throw new StratosError('PAYLOAD_TOO_LARGE', `shard of ${size} bytes exceeds the ${MAX_SHARD_BYTES}-byte limit`)
-    const source = body instanceof Readable ? body : Readable.from(body, { objectMode: false })
+    const source = body instanceof Readable || body instanceof SocketBody ? body : Readable.from(body, { objectMode: false })
 
     const storedSize = this.#index.get(id)
     if (storedSize !== undefined) {
       // The id commits to the size; a different size cannot be this shard (and must not get a receipt).
       if (storedSize !== size) throw new StratosError('SIZE_MISMATCH', `shard ${id} has ${storedSize} bytes, not ${size}`, { expected: storedSize, got: size })
       options.onAccept?.()
-      const got = await drainSource(source, size, options.signal)
+      const got = source instanceof SocketBody ? await source.drain(size) : await drainSource(source, size, options.signal)
       if (got !== size) throw new StratosError('SIZE_MISMATCH', `expected ${size} bytes, got ${got}`, { expected: size, got })
       return { created: false, size }
     }
@@ -317,10 +318,16 @@ export class ShardStore {
       const hasher = new ShardHasher()
       options.onAccept?.()
       try {
-        await pumpInto(source, writer, (piece) => {
+        const inspect = (piece: Buffer): void => {
           if (hasher.size + piece.length > size) throw new StratosError('SIZE_MISMATCH', `body is longer than the expected ${size} bytes`, { expected: size })
           hasher.update(piece)
-        }, options.signal, this.#staging)
+        }
+        if (source instanceof SocketBody) {
+          if (source.length !== size) throw new StratosError('SIZE_MISMATCH', `body of ${source.length} bytes for a ${size}-byte shard`, { expected: size, got: source.length })
+          await source.pump(writer, inspect, this.#staging, options.signal)
+        } else {
+          await pumpInto(source, writer, inspect, options.signal, this.#staging)
+        }
         if (hasher.size !== size) throw new StratosError('SIZE_MISMATCH', `expected ${size} bytes, got ${hasher.size}`, { expected: size, got: hasher.size })
         const digest = hasher.digest()
         if (digest.id !== id) throw new StratosError('HASH_MISMATCH', 'the bytes do not hash to the shard id', { expected: id, got: digest.id })
