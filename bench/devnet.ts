@@ -19,10 +19,16 @@ import { portsFromBase } from '../src/limits.ts'
 const DEVNET_START_TIMEOUT_MS = 90_000
 /** How long the devnet may take to stop after SIGINT before it is killed. */
 const DEVNET_STOP_TIMEOUT_MS = 15_000
-/** Port bases are tried from this range, in steps that keep every role's offset inside one step. */
-const PORT_BASE_MIN = 30_000
-const PORT_BASE_MAX = 60_000
-const PORT_BASE_STEP = 500
+/**
+ * Port bases are tried from this range, in steps that keep every role's offset inside one step.
+ * Below the kernel's ephemeral range (32768–60999 here): a port in it can be taken at any moment as
+ * the source port of an outgoing connection, between the check and the devnet's bind (seen: a node
+ * failing with EADDRINUSE). From 10250, as the e2e harness: base 10000 would put the gateway on 10080,
+ * a port fetch() refuses.
+ */
+const PORT_BASE_MIN = 10_250
+const PORT_BASE_MAX = 32_500
+const PORT_BASE_STEP = 250
 
 export interface DevnetOptions {
   dir: string
