@@ -36,6 +36,16 @@ function processCpuMs(pid: number): number | undefined {
   }
 }
 
+/**
+ * A full garbage collection before each measured operation (`npm run bench` runs with --expose-gc).
+ * The harness process hosts both the Stratos client and Helia: without it, one side's garbage is
+ * collected on the other side's clock (seen: Stratos downloads alternating between ~0.5 and ~0.75 s
+ * of CPU, the slow ones right after a Helia cat).
+ */
+export function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.()
+}
+
 export interface CpuSnapshot {
   ms: number
   complete: boolean
@@ -56,6 +66,7 @@ export function cpuSnapshot(otherPids: readonly number[] = []): CpuSnapshot {
 
 /** Runs `fn` and returns its result with the CPU ms this process and `otherPids` spent meanwhile. */
 export async function withCpu<T>(otherPids: readonly number[], fn: () => Promise<T>): Promise<{ value: T; cpuMs: number }> {
+  collectGarbage()
   const before = cpuSnapshot(otherPids)
   const value = await fn()
   const after = cpuSnapshot(otherPids)
