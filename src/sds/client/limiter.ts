@@ -40,13 +40,14 @@ export class Semaphore {
   }
 }
 
-/** Fixed set of equally sized, page-aligned buffers handed out and returned; `take` waits while all are in use. */
+/** Fixed set of equally sized buffers handed out and returned; `take` waits while all are in use. */
 export class BufferPool {
   readonly #free: Uint8Array[] = []
   readonly #waiters: Array<(b: Uint8Array) => void> = []
   #allocated = 0
 
-  constructor(readonly count: number, readonly bytes: number) {}
+  /** `aligned`: page-aligned buffers, for a source read with direct I/O (source.ts). */
+  constructor(readonly count: number, readonly bytes: number, readonly aligned = false) {}
 
   async take(signal?: AbortSignal): Promise<Uint8Array> {
     throwIfAborted(signal)
@@ -54,9 +55,8 @@ export class BufferPool {
     if (b) return b
     if (this.#allocated < this.count) {
       this.#allocated++
-      // Page-aligned, so a file can be read into it with direct I/O (source.ts); callers write every
-      // byte they use (padding is zeroed explicitly).
-      const buf = allocAligned(this.bytes)
+      // Not zero-filled: callers write every byte they use (padding is zeroed explicitly).
+      const buf = this.aligned ? allocAligned(this.bytes) : Buffer.allocUnsafeSlow(this.bytes)
       return new Uint8Array(buf.buffer, buf.byteOffset, this.bytes)
     }
     return waitInLine<Uint8Array>(this.#waiters, signal)

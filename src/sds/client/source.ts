@@ -12,6 +12,8 @@ import { CLIENT_DIRECT_READ_MIN_BYTES } from '../../limits.ts'
 export interface SegmentSource {
   /** Total bytes when known before reading (files, buffers); null for streams. */
   readonly size: number | null
+  /** Read with direct I/O: `fill` then needs page-aligned buffers (BufferPool's `aligned`). */
+  readonly direct?: boolean
   /** Reads up to `max` bytes into `into[0…]`; fewer only at the end. Returns the count. */
   fill(into: Uint8Array, max: number, signal?: AbortSignal): Promise<number>
   close(): Promise<void>
@@ -20,7 +22,7 @@ export interface SegmentSource {
 export interface OpenSourceOptions {
   /**
    * Read a file with direct I/O (O_DIRECT) when the file system allows it and the reads can be
-   * aligned: `fill` must then be given page-aligned buffers and aligned lengths (BufferPool's buffers,
+   * aligned: `fill` must then be given page-aligned buffers and aligned lengths (an `aligned` BufferPool's buffers,
    * whole segments of a multiple of DIRECT_IO_ALIGN_BYTES). Default false.
    */
   direct?: boolean

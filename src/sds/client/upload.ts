@@ -121,7 +121,7 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
   const { k, m, segmentSize } = p
   checkSegmentSize(segmentSize)
   const code = ErasureCode.for(k, m)
-  // Direct reads need every read aligned: whole segments of an aligned size into BufferPool's (aligned) buffers.
+  // Direct reads need every read aligned: whole segments of an aligned size into aligned buffers (the pool below).
   const source = await openSource(p.source, { direct: (p.directIo ?? false) && isAligned(segmentSize) })
   const { controller, dispose } = linkedController(p.signal)
   const signal = controller.signal
@@ -143,7 +143,7 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
     // Buffers only as large as this upload needs (a small file does not get 2 × 48 MiB).
     const maxSegment = source.size === null ? segmentSize : Math.max(1, Math.min(segmentSize, source.size))
     const maxShard = shardSizeFor(maxSegment, k)
-    const pool = new BufferPool(CLIENT_SEGMENTS_IN_FLIGHT, (k + m) * maxShard)
+    const pool = new BufferPool(CLIENT_SEGMENTS_IN_FLIGHT, (k + m) * maxShard, source.direct === true)
     const receipts: SignedReceipt[][] = []
     let bytes = 0
     let index = 0

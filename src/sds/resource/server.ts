@@ -115,9 +115,7 @@ export class ResourceServer {
   }
 
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const raw = req.url ?? '/'
-    const q = raw.indexOf('?')
-    const path = q === -1 ? raw : raw.slice(0, q)
+    const path = requestPath(req)
     const method = req.method ?? 'GET'
     if (path === RESOURCE_ROUTES.audit) {
       if (method !== 'POST') return methodNotAllowed(res, 'POST')
@@ -166,9 +164,7 @@ export class ResourceServer {
    */
   #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', noop)
-    const raw = req.url ?? '/'
-    const q = raw.indexOf('?')
-    const path = q === -1 ? raw : raw.slice(0, q)
+    const path = requestPath(req)
     const id = path.startsWith(SHARD_PREFIX) ? path.slice(SHARD_PREFIX.length) : ''
     const declared = Number(req.headers['content-length'])
     const ours = String(req.headers.upgrade ?? '').toLowerCase() === SHARD_BODY_UPGRADE && req.method === 'PUT' && isShardId(id)
@@ -303,6 +299,13 @@ export class ResourceServer {
     }
     sendError(res, err)
   }
+}
+
+/** The request's path without its query. */
+function requestPath(req: IncomingMessage): string {
+  const raw = req.url ?? '/'
+  const q = raw.indexOf('?')
+  return q === -1 ? raw : raw.slice(0, q)
 }
 
 function methodNotAllowed(res: ServerResponse, allow: string): void {

@@ -81,11 +81,6 @@ export class SocketBody {
     return new SocketBody(socket, head, length)
   }
 
-  /** Socket reads stay paused until a pump or drain asks for bytes. */
-  get received(): number {
-    return this.#received
-  }
-
   /**
    * Reads the whole body into staging buffers and writes each one, full, to `sink` (the last one
    * partial), after `inspect` saw it. At most PUMP_STAGING_BUFFERS writes wait at once; the socket is
@@ -150,7 +145,6 @@ export class SocketBody {
         if (this.#received === this.length) {
           this.#target = this.#discard
           sink.once('finish', () => finish())
-          sink.once('error', (e) => finish(e))
           sink.end()
           return false
         }
@@ -170,11 +164,12 @@ export class SocketBody {
       } catch (e) {
         return finish(e)
       }
+      // (The socket is still paused: nothing to pause when a staging buffer fills here.)
       for (let off = 0; off < head.length && !done;) {
         const n = Math.min(head.length - off, current.length - fill)
         head.copy(current, fill, off, off + n)
         off += n
-        if (!accept(n) && !done && this.#received < this.length) this.#socket.pause()
+        accept(n)
       }
       if (done || this.#received === this.length) return
       if (this.#closed) return finish(new StratosError('ABORTED', 'the sender went away before the body was complete'))
