@@ -143,6 +143,12 @@ export const CLIENT_SHARD_CONCURRENCY = 16
 export const CLIENT_SHARD_UPLOAD_ATTEMPTS = 4
 /** A data shard slower than this starts a parallel fetch of a parity shard (hedged read). */
 export const CLIENT_HEDGE_AFTER_MS = 1_500
+/**
+ * Fresh tickets a read asks for per shard fetch after ORDER_LIMIT_EXCEEDED or TICKET_EXPIRED. Two, not
+ * one: a GET limit covers one shard's bytes, and a degraded segment read may fetch part of a shard for
+ * the range and again (wider, stripe-aligned) to rebuild a lost neighbour, spending a fresh limit twice.
+ */
+export const CLIENT_TICKET_REFRESHES = 2
 /** Per-request timeouts for shard transfers. */
 export const CLIENT_SHARD_TIMEOUT_MS = 60_000
 export const CLIENT_CONTROL_TIMEOUT_MS = 15_000

@@ -16,7 +16,7 @@
  */
 import { StratosError, toStratosError, throwIfAborted } from '../../errors.ts'
 import {
-  CLIENT_HEDGE_AFTER_MS, CLIENT_READ_POOL_BUFFERS, CLIENT_READ_WINDOW_SEGMENTS, CLIENT_SEGMENTS_IN_FLIGHT, MAX_SEGMENTS_PER_READ_REQUEST, MAX_SHARD_BYTES,
+  CLIENT_HEDGE_AFTER_MS, CLIENT_READ_POOL_BUFFERS, CLIENT_TICKET_REFRESHES, CLIENT_READ_WINDOW_SEGMENTS, CLIENT_SEGMENTS_IN_FLIGHT, MAX_SEGMENTS_PER_READ_REQUEST, MAX_SHARD_BYTES,
 } from '../../limits.ts'
 import type { FileRecordView, ReadResponse, SegmentRecord } from '../protocol/api.ts'
 import type { SignedTicket } from '../protocol/messages.ts'
@@ -53,7 +53,7 @@ const WINDOW = Math.min(CLIENT_READ_WINDOW_SEGMENTS, MAX_SEGMENTS_PER_READ_REQUE
 /** Read tickets in windows of segments; the window after the one in use is requested ahead. */
 class TicketWindows {
   #windows: { from: number; to: number; response: Promise<ReadResponse> }[] = []
-  /** Per segment: the latest refresh and the serials it replaced. */
+  /** Per segment: the latest refresh and every serial refreshes of the segment have replaced. */
   readonly #refreshed = new Map<number, { stale: Set<string>; fresh: Promise<{ tickets: SignedTicket[]; file: FileRecordView }> }>()
   constructor(
     readonly c: TransferComponents, readonly cid: string, readonly lastSegment: number, readonly signal: AbortSignal,
@@ -72,6 +72,9 @@ class TicketWindows {
   }
 
   async forSegment(segment: number): Promise<{ tickets: SignedTicket[]; file: FileRecordView }> {
+    // Once a segment's tickets were refreshed, its window's tickets are spent or closed: use the new ones.
+    const refreshed = this.#refreshed.get(segment)
+    if (refreshed) return refreshed.fresh
     const covers = (r: ReadResponse): boolean => segment >= r.from && segment < r.to && !!r.tickets[segment - r.from]
     let w = this.#windows.find((x) => segment >= x.from && segment < x.to) ?? this.#open(segment)
     let r = await w.response
@@ -95,14 +98,16 @@ class TicketWindows {
    * against the payer's ozone until they are settled or expire).
    */
   refresh(segment: number, stale: SignedTicket[]): Promise<{ tickets: SignedTicket[]; file: FileRecordView }> {
+    const serials = stale.filter(Boolean).map((t) => t.payload.serial)
     const known = this.#refreshed.get(segment)
-    if (known && stale.some((t) => t && known.stale.has(t.payload.serial))) return known.fresh
+    // Failed on tickets an earlier refresh already replaced: the newest ones are the answer.
+    if (known && serials.some((x) => known.stale.has(x))) return known.fresh
     const fresh = this.c.reads.refresh(this.cid, { from: segment, to: segment + 1 }, { signal: this.signal }).then((r) => {
       if (r.from !== segment || !r.tickets[0]) throw new StratosError('UPSTREAM_ERROR', `meta node gave no tickets for segment ${segment}`)
       return { tickets: r.tickets[0], file: r.file }
     })
     fresh.catch(() => undefined)
-    this.#refreshed.set(segment, { stale: new Set(stale.filter(Boolean).map((t) => t.payload.serial)), fresh })
+    this.#refreshed.set(segment, { stale: new Set([...(known?.stale ?? []), ...serials]), fresh })
     return fresh
   }
 }
@@ -276,8 +281,9 @@ class SegmentReader {
 
   /**
    * GETs columns [from, to) of shard `shard` of segment `s` into `into`. Refreshes the segment's tickets
-   * and retries once on TICKET_EXPIRED, or on ORDER_LIMIT_EXCEEDED: a reused (cached) limit this client
-   * already spent on earlier reads of the shard, or one the node closed for settlement.
+   * and retries (up to CLIENT_TICKET_REFRESHES times) on TICKET_EXPIRED, or on ORDER_LIMIT_EXCEEDED: a
+   * reused (cached) limit this client already spent on earlier reads of the shard, one this read spent
+   * (a repair reading the shard again), or one the node closed for settlement.
    */
   async #fetch(s: number, shard: number, from: number, to: number, into: Uint8Array, signal: AbortSignal): Promise<void> {
     let { tickets, file } = await this.#fromMeta(s, () => this.windows.forSegment(s))
@@ -293,7 +299,7 @@ class SegmentReader {
         return
       } catch (e) {
         const err = toStratosError(e)
-        if ((err.code === 'TICKET_EXPIRED' || err.code === 'ORDER_LIMIT_EXCEEDED') && attempt === 0 && !signal.aborted) {
+        if ((err.code === 'TICKET_EXPIRED' || err.code === 'ORDER_LIMIT_EXCEEDED') && attempt < CLIENT_TICKET_REFRESHES && !signal.aborted) {
           ;({ tickets, file } = await this.#fromMeta(s, () => this.windows.refresh(s, tickets)))
           continue
         }
@@ -462,7 +468,7 @@ class SegmentReader {
       const pump = (): void => {
         if (sources.length >= k) return resolve()
         if (cursor >= candidates.length && running === 0) {
-          return reject(new StratosError('DATA_UNAVAILABLE', `segment ${s}: only ${sources.length} of the ${k} shards needed are readable`, {
+          return reject(new StratosError('DATA_UNAVAILABLE', `segment ${s}: only ${sources.length} of the ${k} shards needed are readable (${errors.join(', ') || 'no other shard'})`, {
             segment: s, have: sources.length, need: k, failures, errors,
           }))
         }

@@ -303,6 +303,35 @@ describe('degraded networks', () => {
     }
   })
 
+  test('a degraded range read that spends its refreshed limits twice gets fresh ones again (not DATA_UNAVAILABLE)', async () => {
+    // The full cat spends the cached GET limits of window [1, 3) (one shard's bytes each). The range reuses
+    // that window and ends 3 bytes short of segment 2, so rebuilding segment 2's lost shard 0 reads shard 3
+    // again, wider than the range's own piece of it: two fetches of shard 3 after its cached limit failed,
+    // under one fresh limit. With m nodes down the rebuild has no shard to spare; segment 1 is yielded
+    // first, so the read cannot start over with a fresh record.
+    const net = await startNetwork({ nodes: 6, k: 4, m: 2, segmentSize: MiB })
+    const client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
+    try {
+      const data = patternBytes(3 * MiB + 777, 19)
+      const { cid } = await client.put(data)
+      const [offset, end] = [MiB, 3 * MiB - 3]
+      for (let round = 0; round < 3; round++) {
+        assert.ok((await collect(client.cat(cid))).equals(data))
+        if (round === 0) {
+          const { shards } = (await client.stat(cid)).segments[2]
+          for (const i of [0, 5]) await net.stopNode(shards[i].node)
+        }
+        const events: ProgressEvent[] = []
+        const got = await collect(client.cat(cid, { offset, length: end - offset, onProgress: (e) => events.push(e) }))
+        assert.ok(got.equals(data.subarray(offset, end)), `round ${round}`)
+        assert.ok(events.some((e) => e.type === 'download:fallback' && e.segment === 2 && e.shardIndex === 0))
+      }
+    } finally {
+      await client.close()
+      await net.close()
+    }
+  })
+
   test('a node that is down when its shards are PUT gets them re-placed on another node', async () => {
     // Seven nodes; the victim has by far the most free space, so placement picks it for every segment.
     const net = await startNetwork({ nodes: 7, k: 4, m: 2, segmentSize: MiB, capacity: (i) => (i === 0 ? 1024 * 1024 * MiB : 512 * MiB) })
