@@ -4,9 +4,11 @@
  *
  * Each segment buffer is (k+m)·shardSize bytes: the k data shards are the file's bytes read straight
  * into it (zero-padded at the tail), the m parity shards follow, so no shard is ever copied. At most
- * CLIENT_SEGMENTS_IN_FLIGHT buffers exist: while segment i is being PUT, segment i+1 is read, hashed
- * for the CID and encoded into the other buffer. Parity runs in the threadpool while the event loop
- * hashes CID leaves and data shards.
+ * CLIENT_SEGMENTS_IN_FLIGHT buffers exist: while segment i is being PUT, segment i+1 is read, encoded
+ * and hashed into the other buffer. Parity runs in the threadpool while the event loop hashes the data
+ * shards; a segment is planned as soon as its shard ids are known, and its CID leaves are hashed while
+ * its PUTs run (the first nodes start one hash pass earlier; the last segment's hashing is not alone).
+ * The session is opened while the first segment is read.
  *
  * A failed PUT (network, timeout, 5xx such as INSUFFICIENT_STORAGE) is retried on another node
  * (meta replaceShard with the failed nodes excluded), up to CLIENT_SHARD_UPLOAD_ATTEMPTS times.
@@ -126,7 +128,9 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
   const { controller, dispose } = linkedController(p.signal)
   const signal = controller.signal
   const cid = new UnixFsFileBuilder({ cidVersion: p.cidVersion, rawLeaves: p.rawLeaves, chunkBytes: p.chunkBytes })
+  /** Set once the meta node opened it (so a failure before that has nothing to abort there). */
   let session: UploadSession | undefined
+  let opened: Promise<UploadSession> | undefined
   let failure: unknown
   const tasks: Promise<void>[] = []
   const fail = (e: unknown): void => {
@@ -135,11 +139,15 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
   }
   try {
     emit(p.onProgress, { type: 'upload:start', total: source.size })
-    session = await createSession(c, p.wallet, { k, m, segmentSize, size: source.size, name: p.name }, signal)
-    const s = session
-    if (s.k !== k || s.m !== m || s.segmentSize !== segmentSize) {
-      throw new StratosError('UPSTREAM_ERROR', `meta node opened a session with k=${s.k} m=${s.m} segmentSize=${s.segmentSize}, asked k=${k} m=${m} segmentSize=${segmentSize}`)
-    }
+    // The session is opened while the first segment is read and hashed (it is needed only to plan it).
+    opened = createSession(c, p.wallet, { k, m, segmentSize, size: source.size, name: p.name }, signal).then((s) => {
+      session = s
+      if (s.k !== k || s.m !== m || s.segmentSize !== segmentSize) {
+        throw new StratosError('UPSTREAM_ERROR', `meta node opened a session with k=${s.k} m=${s.m} segmentSize=${s.segmentSize}, asked k=${k} m=${m} segmentSize=${segmentSize}`)
+      }
+      return s
+    })
+    opened.catch(() => undefined)
     // Buffers only as large as this upload needs (a small file does not get 2 × 48 MiB).
     const maxSegment = source.size === null ? segmentSize : Math.max(1, Math.min(segmentSize, source.size))
     const maxShard = shardSizeFor(maxSegment, k)
@@ -157,28 +165,35 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
       }
       const shardSize = shardSizeFor(n, k)
       buf.fill(0, n, k * shardSize)
-      // Parity in the threadpool while this thread hashes CID leaves and data shards. (Hashing shards in a
-      // worker thread instead was measured slower on a busy 2-core box: more CPU in total, no idle core.)
+      // Parity in the threadpool while this thread hashes the data shards. (Hashing shards in a worker
+      // thread instead was measured slower on a busy 2-core box: more CPU in total, no idle core.)
       const shard = (i: number): Uint8Array => buf.subarray(i * shardSize, (i + 1) * shardSize)
       const parity = code.encode(buf, shardSize)
       parity.catch(() => undefined)
-      for (let off = 0; off < n; off += UNIXFS_CHUNK_BYTES) await cid.push(buf.subarray(off, Math.min(n, off + UNIXFS_CHUNK_BYTES)))
       const ids = range(0, k).map((i) => computeShardId(shard(i)).id)
       await parity
       ids.push(...range(k, k + m).map((i) => computeShardId(shard(i)).id))
-      bytes += n
-      emit(p.onProgress, { type: 'upload:progress', bytes, total: source.size })
+      const s = await opened
       const segment = index++
       // The meta node takes segment plans strictly in order: each plan waits for the previous one.
       const planned = previousPlan.then(() => c.meta.planSegment(s.uploadId, { index: segment, size: n, shardSize, shards: ids }, { signal }))
       previousPlan = planned.then(() => undefined, () => undefined)
       const task = planned.then((plan) => uploadSegment(c, p, s.uploadId, segment, buf, shardSize, ids, plan, signal))
         .then((r) => { receipts[segment] = r })
-        .finally(() => pool.give(buf))
       task.catch(fail)
       tasks.push(task)
+      // CID leaves are hashed while the segment is planned and sent (the PUTs only read the buffer): the
+      // nodes start work one hash pass earlier, and the last segment's hashing overlaps its PUTs.
+      try {
+        for (let off = 0; off < n; off += UNIXFS_CHUNK_BYTES) await cid.push(buf.subarray(off, Math.min(n, off + UNIXFS_CHUNK_BYTES)))
+      } finally {
+        void task.then(() => pool.give(buf), () => pool.give(buf))
+      }
+      bytes += n
+      emit(p.onProgress, { type: 'upload:progress', bytes, total: source.size })
       if (n < maxSegment || (source.size !== null && bytes >= source.size)) break
     }
+    const s = await opened
     await Promise.all(tasks)
     if (source.size !== null && bytes !== source.size) {
       throw new StratosError('CONFLICT', `source changed while uploading: read ${bytes} bytes, expected ${source.size}`)
@@ -197,6 +212,8 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
     controller.abort(err)
     cid.abort(err)
     await Promise.allSettled(tasks)
+    // A session still being opened is waited for, so it is aborted too rather than left to expire.
+    if (!session) await opened?.catch(() => undefined)
     if (session) await abortSession(c, session.uploadId)
     throw err
   } finally {
