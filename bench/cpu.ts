@@ -23,7 +23,7 @@ function clockTicks(): number {
 }
 
 /** utime + stime of a process in ms, or undefined when it cannot be read. */
-function processCpuMs(pid: number): number | undefined {
+export function processCpuMs(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // Fields after the command name (which is in parentheses and may contain spaces).
