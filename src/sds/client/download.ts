@@ -433,14 +433,23 @@ class SegmentReader {
       }
       const pc = i < k ? pieceOf(i) : undefined
       const needTo = i < k ? Math.min(B, dataEnd(i)) : B
-      if (pc && pc.c0 <= A && (pc.c1 >= needTo) && pc.status !== 'failed') {
-        // A data shard this read fetches anyway covers the columns: wait for it and copy.
+      if (pc && pc.status !== 'failed' && pc.c0 < needTo && pc.c1 > A) {
+        // A data shard this read fetches anyway overlaps the columns: wait for it and copy, and GET only the
+        // columns it lacks (a range ending inside the shard would otherwise read the shard twice, paid twice).
+        const from = Math.max(A, pc.c0)
+        const to = Math.min(needTo, pc.c1)
+        const gaps = [[A, from], [to, needTo]].filter(([a, b]) => b > a)
         fetched.push({
           shard: i,
           load: async () => {
-            await pc.direct
-            if (pc.status !== 'ok') throw new StratosError('NODE_UNAVAILABLE', `shard ${i} failed`)
-            r.set(pc.buf.subarray(A - pc.c0, needTo - pc.c0))
+            await Promise.all([
+              (async () => {
+                await pc.direct
+                if (pc.status !== 'ok') throw new StratosError('NODE_UNAVAILABLE', `shard ${i} failed`)
+                r.set(pc.buf.subarray(from - pc.c0, to - pc.c0), from - A)
+              })(),
+              ...gaps.map(([a, b]) => this.#fetch(s, i, a, b, r.subarray(a - A, b - A), signal)),
+            ])
             r.fill(0, needTo - A)
           },
         })

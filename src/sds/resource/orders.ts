@@ -94,6 +94,13 @@ export class OrderBook {
     return this.#pending.size
   }
 
+  /** Bytes served (PUT and GET) under unsettled serials: traffic this node has yet to be paid for. */
+  get unsettledBytes(): number {
+    let sum = 0
+    for (const e of this.#pending.values()) sum += e.served
+    return sum
+  }
+
   /** Settled serials still remembered (refused until their limits expire). */
   get settledCount(): number {
     return this.#settled.size

@@ -332,6 +332,43 @@ describe('degraded networks', () => {
     }
   })
 
+  test('a rebuild reuses the bytes of data shards the range fetches anyway and GETs only the columns they lack', async () => {
+    // 4 MiB segments: 1 MiB shards of four chunks. The range starts inside shard 1 and ends inside shard 3, so
+    // rebuilding shard 2 (lost, whole width) takes shard 1's piece plus its head and shard 3's piece plus its tail.
+    const net = await startNetwork({ nodes: 6, k: 4, m: 2, segmentSize: 4 * MiB })
+    const client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
+    try {
+      const data = patternBytes(4 * MiB + 100, 23)
+      const { cid } = await client.put(data)
+      const { shards } = (await client.stat(cid)).segments[0]
+      for (const i of [2, 5]) await net.stopNode(shards[i].node) // m nodes down: every other shard is needed
+      const served = (): number => net.nodes.reduce((sum, n) => sum + n.orders.unsettledBytes, 0)
+      // Bytes the nodes serve per range, every GET widened to whole 256 KiB chunks: the range's own pieces, then for
+      // the rebuild of shard 2 only the columns those pieces lack, plus shards 0 and 4 (shard 5 is down).
+      // Re-reading shards 1 and 3 whole instead costs up to one more MiB.
+      const expected = [
+        // pieces: shard 1 [256 KiB, 1 MiB), shard 3 [0, 768 KiB); gaps: shard 1 [0, 512 KiB), shard 3 [512 KiB, 1 MiB)
+        3 * CHUNK + 3 * CHUNK + 2 * CHUNK + 2 * CHUNK + 2 * MiB,
+        // pieces: shard 1 whole, shard 3 [0, 256 KiB); gaps: shard 1 [0, 256 KiB), shard 3 whole (from byte 1)
+        MiB + CHUNK + CHUNK + MiB + 2 * MiB,
+        // pieces: shard 1's last chunk; the rebuild needs only the first columns: one chunk of shards 0, 1, 3 and 4
+        CHUNK + 4 * CHUNK,
+      ]
+      for (const [r, [offset, end]] of [[MiB + 300 * 1024 + 7, 3 * MiB + 2 * CHUNK + 5], [MiB + 1, 3 * MiB + 1], [2 * MiB - 1, 2 * MiB + 1]].entries()) {
+        const events: ProgressEvent[] = []
+        const before = served()
+        const got = await collect(client.cat(cid, { offset, length: end - offset, onProgress: (e) => events.push(e) }))
+        assert.ok(got.equals(data.subarray(offset, end)), `${offset}..${end}`)
+        assert.equal(served() - before, expected[r], `${offset}..${end}`)
+        assert.ok(events.some((e) => e.type === 'download:fallback' && e.shardIndex === 2), `${offset}..${end}`)
+      }
+      assert.ok((await collect(client.cat(cid))).equals(data))
+    } finally {
+      await client.close()
+      await net.close()
+    }
+  })
+
   test('a node that is down when its shards are PUT gets them re-placed on another node', async () => {
     // Seven nodes; the victim has by far the most free space, so placement picks it for every segment.
     const net = await startNetwork({ nodes: 7, k: 4, m: 2, segmentSize: MiB, capacity: (i) => (i === 0 ? 1024 * 1024 * MiB : 512 * MiB) })
