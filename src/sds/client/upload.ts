@@ -128,9 +128,9 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
   const { controller, dispose } = linkedController(p.signal)
   const signal = controller.signal
   const cid = new UnixFsFileBuilder({ cidVersion: p.cidVersion, rawLeaves: p.rawLeaves, chunkBytes: p.chunkBytes })
-  /** Set once the meta node opened it (so a failure before that has nothing to abort there). */
-  let session: UploadSession | undefined
+  /** The request opening the session, and the session once the meta node opened it (to abort it on failure). */
   let opened: Promise<UploadSession> | undefined
+  let session: UploadSession | undefined
   let failure: unknown
   const tasks: Promise<void>[] = []
   const fail = (e: unknown): void => {
@@ -213,7 +213,7 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
     cid.abort(err)
     await Promise.allSettled(tasks)
     // A session still being opened is waited for, so it is aborted too rather than left to expire.
-    if (!session) await opened?.catch(() => undefined)
+    await opened?.catch(() => undefined)
     if (session) await abortSession(c, session.uploadId)
     throw err
   } finally {
