@@ -311,7 +311,7 @@ async function bench(c: Config, tmp: string, devnetSlot: { current?: RunningDevn
           'Download time is wall clock around streaming every byte to a counting sink (Stratos with reuseBuffers: the sink is done with a chunk before asking for the next); both sides were verified by sha256 once, untimed.',
           'Range reads: a fresh cat(cid, { offset, length: 1 MiB }) per read on a warm client; first byte = first non-empty chunk; bytes checked against the file, untimed.',
           'cpu = CPU time (user + system) of every process involved, in ms, each operation starting after a full garbage collection of the harness (which hosts both the Stratos client and Helia): the harness for Helia; the harness (client) plus every devnet process (from /proc/<pid>/stat) for Stratos. Less sensitive to a busy machine than wall time.',
-          'Peak RSS is process.resourceUsage().maxRSS of a child process that does only that one upload.',
+          'Peak RSS is VmHWM (/proc/self/status) of a child process that does only that one upload (not maxRSS, which Linux carries over from the parent across exec).',
           'MB/s and GB/s are decimal (10^6, 10^9 bytes per second); RSS in MB is 10^6 bytes; file sizes are binary (MiB, GiB). p90 is nearest-rank.',
         ],
       },

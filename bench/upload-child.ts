@@ -1,6 +1,6 @@
 /**
  * One upload in a process of its own, so the peak resident memory we report is the uploader's
- * alone (process.resourceUsage().maxRSS of this process), not the harness's.
+ * alone (VmHWM of this process), not the harness's.
  *
  *   node --import tsx bench/upload-child.ts --impl stratos --file F --meta URL   (mnemonic in STRATOS_BENCH_MNEMONIC)
  *   node --import tsx bench/upload-child.ts --impl helia --file F --blockstore DIR
@@ -9,6 +9,7 @@
  * Stratos child never loads Helia (and its polyfills) and vice versa.
  */
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -20,15 +21,21 @@ export interface UploadChildResult {
   ms: number
   /** RSS after modules are loaded and the client/node is ready, before the upload starts. */
   baselineRssBytes: number
-  /** Peak RSS of this process over its whole life (maxRSS). */
+  /** Peak RSS of this process over its whole life (VmHWM). */
   peakRssBytes: number
 }
 
 export const MNEMONIC_ENV = 'STRATOS_BENCH_MNEMONIC'
 
-/** maxRSS is reported in kibibytes. */
-function peakRssBytes(): number {
-  return process.resourceUsage().maxRSS * 1024
+/**
+ * Peak RSS of this process: VmHWM, the high-water mark of this process's own address space.
+ * Not `process.resourceUsage().maxRSS`: Linux carries the parent's peak across fork + exec into the
+ * child's maxrss (signal->maxrss), so a child of a 356 MB harness reported 356 MB whatever it did.
+ */
+export function peakRssBytes(status: string = readFileSync('/proc/self/status', 'utf8')): number {
+  const m = /^VmHWM:\s*(\d+)\s*kB$/m.exec(status)
+  if (!m) throw new Error('no VmHWM line in /proc/self/status')
+  return Number(m[1]) * 1024
 }
 
 async function main(): Promise<void> {
