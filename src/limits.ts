@@ -76,13 +76,13 @@ export const MAX_CONCURRENT_SHARD_WRITES = 32
  * file so every staging buffer lands on an aligned offset.
  */
 export const DIRECT_IO_ALIGN_BYTES = 4 * KiB
-/** Chunks a resource node reads (one pread) and verifies per batch when serving a shard: 4 × 256 KiB = 1 MiB per read, one batch read ahead. */
-export const SHARD_READ_BATCH_CHUNKS = 4
+/** Chunks a resource node reads (one pread) and verifies per batch when serving a shard: 8 × 256 KiB = 2 MiB per read, one batch read ahead. */
+export const SHARD_READ_BATCH_CHUNKS = 8
 /** A shard PUT's body is copied into staging buffers of this size and hashed + written whole (a multiple of SHARD_CHUNK_BYTES). */
 export const PUMP_STAGING_BYTES = 4 * SHARD_CHUNK_BYTES
 /** Staging buffers of one PUT being written at once; the body is paused beyond (bounds memory per PUT: 2 MiB). */
 export const PUMP_STAGING_BUFFERS = 2
-/** Idle read buffers (SHARD_READ_BATCH_CHUNKS chunks each, 1 MiB) a resource node keeps for reuse across responses. */
+/** Idle read buffers (SHARD_READ_BATCH_CHUNKS chunks each, 2 MiB) a resource node keeps for reuse across responses. */
 export const SHARD_READ_POOL_BUFFERS = 8
 /** Shard files stat'ed at once when a resource node rebuilds its index at start. */
 export const STORE_SCAN_CONCURRENCY = 64
