@@ -304,11 +304,11 @@ describe('degraded networks', () => {
   })
 
   test('a degraded range read that spends its refreshed limits twice gets fresh ones again (not DATA_UNAVAILABLE)', async () => {
-    // The full cat spends the cached GET limits of window [1, 3) (one shard's bytes each). The range reuses
-    // that window and ends 3 bytes short of segment 2, so rebuilding segment 2's lost shard 0 reads shard 3
-    // again, wider than the range's own piece of it: two fetches of shard 3 after its cached limit failed,
-    // under one fresh limit. With m nodes down the rebuild has no shard to spare; segment 1 is yielded
-    // first, so the read cannot start over with a fresh record.
+    // The full cat spends the GET limits of window [1, 3) (one shard's bytes each). The range ends 3 bytes
+    // short of segment 2, so rebuilding segment 2's lost shard 0 reads shard 3 again, wider than the range's
+    // own piece of it: two fetches of shard 3, more than one limit covers. Each must get a fresh limit when
+    // its own is short (known to the client, or refused by the node), never fail: with m nodes down the
+    // rebuild has no shard to spare, and segment 1 is yielded first, so the read cannot start over.
     const net = await startNetwork({ nodes: 6, k: 4, m: 2, segmentSize: MiB })
     const client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
     try {

@@ -65,3 +65,42 @@ test('entries expire after the cache TTL and when tickets run short; refresh and
   await cache.read(cid, { from: 0, to: 1 })
   assert.equal(calls(), 6)
 })
+
+test('a window holding a ticket this client has used up is not reused; a partly used one is', async () => {
+  const { meta, calls } = countingMeta()
+  const signed = new Map<string, number>()
+  const cache = new ReadCache(meta, new ManualClock(Date.now()), 'A'.repeat(43), (serial) => signed.get(serial) ?? 0)
+  const first = await cache.read(cid, { from: 0, to: 2 })
+  const ticket = first.tickets[1][0]
+  signed.set(ticket.payload.serial, ticket.payload.size - 1)
+  assert.equal(await cache.read(cid, { from: 0, to: 2 }), first, 'one byte left: still reused')
+  assert.equal(calls(), 1)
+  signed.set(ticket.payload.serial, ticket.payload.size)
+  const second = await cache.read(cid, { from: 0, to: 2 })
+  assert.notEqual(second, first)
+  assert.equal(calls(), 2, 'a used-up ticket sends the read to the meta node')
+  assert.notEqual(second.tickets[1][0].payload.serial, ticket.payload.serial)
+})
+
+test('reading a file whole again asks the meta node no more often than the first read did', async () => {
+  const client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
+  try {
+    let n = 0
+    const read = client.meta.read.bind(client.meta)
+    client.meta.read = (...args: Parameters<MetaClient['read']>) => { n++; return read(...args) }
+    const wholeRead = async (): Promise<number> => {
+      const before = n
+      let bytes = 0
+      for await (const chunk of client.cat(cid)) bytes += chunk.length
+      assert.equal(bytes, 3 * MiB)
+      return n - before
+    }
+    const first = await wholeRead()
+    // Every data shard's limit is spent now: the cached windows must not be used shard by shard
+    // (each GET refused, then one refresh per segment), but replaced window by window.
+    assert.equal(await wholeRead(), first)
+    assert.equal(await wholeRead(), first)
+  } finally {
+    await client.close()
+  }
+})
