@@ -168,6 +168,10 @@ export const DIRECT_PUT_IDLE_TIMEOUT_MS = 30_000
 export const DIRECT_PUT_MAX_RESPONSE_BYTES = 64 * 1024
 /** Idle piece buffers (≤ one shard each) a client keeps for `reuseBuffers` reads: a segment and a half in flight at k = 4. */
 export const CLIENT_READ_POOL_BUFFERS = 12
+/** Largest segment buffer ((k+m) shards) a client keeps between uploads; it keeps at most CLIENT_SEGMENTS_IN_FLIGHT of them. */
+export const CLIENT_UPLOAD_POOL_MAX_BUFFER_BYTES = 2 * MAX_SEGMENT_BYTES
+/** A client drops the idle read and upload buffers it keeps once it has moved no data for this long. */
+export const CLIENT_BUFFERS_IDLE_MS = 30_000
 /** Segments whose read tickets a client asks for in one request (≤ MAX_SEGMENTS_PER_READ_REQUEST); the next window is fetched ahead. */
 export const CLIENT_READ_WINDOW_SEGMENTS = 16
 /** A client reuses a file's record and read tickets for this long (bounds how stale node state in the record may be). */

@@ -13,6 +13,9 @@
  * read). When the pool is full the smallest idle buffer goes first.
  *
  * Contract: give back exactly what take returned, once, and only when nothing reads or writes it.
+ * With `idleMs`, every idle buffer is dropped once the pool has been left alone that long (a
+ * long-lived client does not hold its last transfer's buffers forever); the timer never keeps the
+ * process alive.
  */
 export class RecyclingBufferPool {
   /** Idle buffers, each a whole allocation (byteOffset 0, spanning its ArrayBuffer). */
@@ -20,7 +23,9 @@ export class RecyclingBufferPool {
   /** The allocations this pool made, so a view handed out can be traced back to its whole buffer. */
   readonly #ours = new WeakSet<ArrayBufferLike>()
 
-  constructor(readonly maxFree: number, readonly maxBytes: number) {}
+  #idleTimer: ReturnType<typeof setTimeout> | undefined
+
+  constructor(readonly maxFree: number, readonly maxBytes: number, readonly idleMs?: number) {}
 
   /** Idle buffers held (tests, diagnostics). */
   get idle(): number {
@@ -28,6 +33,7 @@ export class RecyclingBufferPool {
   }
 
   take(bytes: number): Buffer {
+    this.#idleTimer?.refresh()
     let best = -1
     for (let i = 0; i < this.#free.length; i++) {
       const len = this.#free[i].length
@@ -53,5 +59,22 @@ export class RecyclingBufferPool {
       this.#free.splice(smallest, 1)
     }
     this.#free.push(whole)
+    this.#armIdleRelease()
+  }
+
+  /** Drops every idle buffer (their memory goes back to the system once collected). */
+  clear(): void {
+    this.#free.length = 0
+    if (this.#idleTimer) clearTimeout(this.#idleTimer)
+    this.#idleTimer = undefined
+  }
+
+  #armIdleRelease(): void {
+    if (this.idleMs === undefined) return
+    if (this.#idleTimer) this.#idleTimer.refresh()
+    else {
+      this.#idleTimer = setTimeout(() => { this.#idleTimer = undefined; this.#free.length = 0 }, this.idleMs)
+      this.#idleTimer.unref()
+    }
   }
 }

@@ -13,7 +13,9 @@ import { mkdir, open, readdir, lstat, rename, rm, stat as fsStat } from 'node:fs
 import { basename, dirname, join } from 'node:path'
 import { Agent } from 'undici'
 import { StratosError, throwIfAborted, toStratosError } from '../../errors.ts'
-import { CLIENT_READ_POOL_BUFFERS, CLIENT_REQUEST_TTL_MS, CLIENT_SHARD_CONCURRENCY, MAX_LIST_PAGE, MAX_SHARD_BYTES } from '../../limits.ts'
+import {
+  CLIENT_BUFFERS_IDLE_MS, CLIENT_READ_POOL_BUFFERS, CLIENT_REQUEST_TTL_MS, CLIENT_SEGMENTS_IN_FLIGHT, CLIENT_SHARD_CONCURRENCY, CLIENT_UPLOAD_POOL_MAX_BUFFER_BYTES, MAX_LIST_PAGE, MAX_SHARD_BYTES,
+} from '../../limits.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
 import { NodeKey } from '../../crypto/node-key.ts'
 import { fromBase64Url, sha256Hex, toHex } from '../../crypto/hash.ts'
@@ -64,7 +66,8 @@ export class StratosClient {
     const orders = new OrderSigner(NodeKey.generate(p.random))
     this.#components = {
       meta: p.meta, reads: new ReadCache(p.meta, p.clock, orders.publicKey, (serial) => orders.signed(serial)), orders, resource: p.resource, shardLimiter: new Semaphore(CLIENT_SHARD_CONCURRENCY), chainId: p.chainId, clock: p.clock, random: p.random,
-      readBuffers: new RecyclingBufferPool(CLIENT_READ_POOL_BUFFERS, MAX_SHARD_BYTES),
+      readBuffers: new RecyclingBufferPool(CLIENT_READ_POOL_BUFFERS, MAX_SHARD_BYTES, CLIENT_BUFFERS_IDLE_MS),
+      uploadBuffers: new RecyclingBufferPool(CLIENT_SEGMENTS_IN_FLIGHT, CLIENT_UPLOAD_POOL_MAX_BUFFER_BYTES, CLIENT_BUFFERS_IDLE_MS),
     }
   }
 

@@ -93,4 +93,6 @@ export interface TransferComponents {
   random: RandomBytes
   /** Buffers of `reuseBuffers` reads, shared by this client's reads (a read without one uses its own). */
   readBuffers?: RecyclingBufferPool
+  /** Segment buffers shared by this client's uploads, one after another (an upload without one allocates its own). */
+  uploadBuffers?: RecyclingBufferPool
 }

@@ -133,6 +133,10 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
   let session: UploadSession | undefined
   let failure: unknown
   const tasks: Promise<void>[] = []
+  /** Segment buffers; they go back to the client's pool once no PUT, hash or parity job uses them. */
+  let pool: BufferPool | undefined
+  /** The parity job of the segment being prepared (it writes into the buffer from the threadpool). */
+  let encoding: Promise<unknown> = Promise.resolve()
   const fail = (e: unknown): void => {
     failure ??= e
     controller.abort(e)
@@ -151,16 +155,17 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
     // Buffers only as large as this upload needs (a small file does not get 2 × 48 MiB).
     const maxSegment = source.size === null ? segmentSize : Math.max(1, Math.min(segmentSize, source.size))
     const maxShard = shardSizeFor(maxSegment, k)
-    const pool = new BufferPool(CLIENT_SEGMENTS_IN_FLIGHT, (k + m) * maxShard, source.direct === true)
+    pool = new BufferPool(CLIENT_SEGMENTS_IN_FLIGHT, (k + m) * maxShard, source.direct === true, c.uploadBuffers)
     const receipts: SignedReceipt[][] = []
     let bytes = 0
     let index = 0
     let previousPlan: Promise<void> = Promise.resolve()
     for (;;) {
       const buf = await pool.take(signal)
+      const give = pool.give.bind(pool)
       const n = await source.fill(buf, maxSegment, signal)
       if (n === 0) {
-        pool.give(buf)
+        give(buf)
         break
       }
       const shardSize = shardSizeFor(n, k)
@@ -170,6 +175,7 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
       const shard = (i: number): Uint8Array => buf.subarray(i * shardSize, (i + 1) * shardSize)
       const parity = code.encode(buf, shardSize)
       parity.catch(() => undefined)
+      encoding = parity
       const ids = range(0, k).map((i) => computeShardId(shard(i)).id)
       await parity
       ids.push(...range(k, k + m).map((i) => computeShardId(shard(i)).id))
@@ -187,7 +193,7 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
       try {
         for (let off = 0; off < n; off += UNIXFS_CHUNK_BYTES) await cid.push(buf.subarray(off, Math.min(n, off + UNIXFS_CHUNK_BYTES)))
       } finally {
-        void task.then(() => pool.give(buf), () => pool.give(buf))
+        void task.then(() => give(buf), () => give(buf))
       }
       bytes += n
       emit(p.onProgress, { type: 'upload:progress', bytes, total: source.size })
@@ -211,13 +217,15 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
       : toStratosError(failure ?? e)
     controller.abort(err)
     cid.abort(err)
-    await Promise.allSettled(tasks)
+    await Promise.allSettled([...tasks, encoding])
     // A session still being opened is waited for, so it is aborted too rather than left to expire.
     await opened?.catch(() => undefined)
     if (session) await abortSession(c, session.uploadId)
     throw err
   } finally {
     dispose()
+    // Every PUT, hash and parity job has settled by now (awaited above on both paths).
+    pool?.close()
     await source.close()
   }
 }

@@ -1,0 +1,100 @@
+/**
+ * Segment buffers are reused from one upload to the next (a client's shared pool): handed back only
+ * once nothing uses them, never leaking one upload's bytes into another's shards, on success and on
+ * abort alike.
+ */
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { BufferPool, Semaphore } from '../../../src/sds/client/limiter.ts'
+import { upload } from '../../../src/sds/client/upload.ts'
+import { readFile } from '../../../src/sds/client/download.ts'
+import { ReadCache } from '../../../src/sds/client/read-cache.ts'
+import { MetaClient } from '../../../src/sds/protocol/meta-client.ts'
+import { ResourceClient } from '../../../src/sds/protocol/resource-client.ts'
+import { OrderSigner } from '../../../src/sds/protocol/orders.ts'
+import { RecyclingBufferPool } from '../../../src/util/buffer-pool.ts'
+import { systemClock, systemRandom } from '../../../src/util/components.ts'
+import { isStratosError } from '../../../src/errors.ts'
+import { startNetwork, patternBytes, collect, wallet, MiB, CHAIN_ID, type TestNetwork } from './network.ts'
+
+test('a BufferPool with a shared pool takes its buffers from it and gives them all back on close', async () => {
+  const shared = new RecyclingBufferPool(2, 8 * MiB)
+  const warm = [shared.take(4 * MiB), shared.take(4 * MiB)]
+  for (const b of warm) shared.give(b)
+  const pool = new BufferPool(2, 3 * MiB, false, shared)
+  const a = await pool.take()
+  const b = await pool.take()
+  assert.deepEqual(new Set([a.buffer, b.buffer]), new Set(warm.map((w) => w.buffer)), 'views of the idle buffers')
+  assert.equal(a.length, 3 * MiB)
+  assert.equal(shared.idle, 0)
+  pool.give(a) // back to the upload's own pool only
+  assert.equal(shared.idle, 0)
+  pool.close()
+  assert.equal(shared.idle, 2)
+  // Aligned (direct I/O) buffers are never put in the shared pool.
+  const aligned = new BufferPool(1, MiB, true, shared)
+  await aligned.take()
+  aligned.close()
+  assert.equal(shared.idle, 2)
+})
+
+test('a shared pool drops its idle buffers after idleMs without use', async () => {
+  const shared = new RecyclingBufferPool(2, MiB, 30)
+  shared.give(shared.take(MiB))
+  assert.equal(shared.idle, 1)
+  await new Promise((r) => setTimeout(r, 100))
+  assert.equal(shared.idle, 0)
+})
+
+let net: TestNetwork
+before(async () => { net = await startNetwork({ nodes: 6, k: 4, m: 2, segmentSize: MiB }) })
+after(async () => { await net.close() })
+
+function components(uploadBuffers: RecyclingBufferPool) {
+  const meta = new MetaClient(net.meta.url)
+  const orders = new OrderSigner()
+  return {
+    meta, reads: new ReadCache(meta, systemClock, orders.publicKey, (s: string) => orders.signed(s)), orders, resource: new ResourceClient(),
+    shardLimiter: new Semaphore(8), chainId: CHAIN_ID, clock: systemClock, random: systemRandom, uploadBuffers,
+  }
+}
+
+test('uploads one after another reuse the segment buffers, and every file reads back byte-exact', async () => {
+  const shared = new RecyclingBufferPool(2, 16 * MiB)
+  const c = components(shared)
+  const put = (data: Uint8Array) => upload(c, { source: data, wallet, k: 4, m: 2, segmentSize: MiB })
+  // Each file leaves different bytes (and padding) behind in the buffers the next one reuses.
+  const files = [patternBytes(3 * MiB + 5, 1), patternBytes(2 * MiB + 1, 2), patternBytes(100_003, 3), patternBytes(MiB, 4)]
+  const first = await put(files[0])
+  assert.equal(shared.idle, 2, 'both segment buffers came back')
+  const idleBuffers = (): Set<ArrayBufferLike> => {
+    const taken = [shared.take(1), shared.take(1)]
+    for (const b of taken) shared.give(b)
+    return new Set(taken.map((b) => b.buffer))
+  }
+  const before = idleBuffers()
+  const results = [first]
+  for (const f of files.slice(1)) results.push(await put(f))
+  assert.deepEqual(idleBuffers(), before, 'the same two buffers served every upload')
+  for (const [i, r] of results.entries()) {
+    const got = await collect(readFile(c, { cid: r.cid, segmentSizeHint: MiB }))
+    assert.ok(got.equals(Buffer.from(files[i])), `file ${i} reads back byte-exact`)
+  }
+})
+
+test('an aborted upload hands its buffers back only after its PUTs settled, and the next upload is intact', async () => {
+  const shared = new RecyclingBufferPool(2, 16 * MiB)
+  const c = components(shared)
+  const ctrl = new AbortController()
+  const data = patternBytes(6 * MiB + 17, 5)
+  let shards = 0
+  const aborted = upload(c, {
+    source: data, wallet, k: 4, m: 2, segmentSize: MiB, signal: ctrl.signal,
+    onProgress: (e) => { if (e.type === 'upload:shard' && ++shards === 3) ctrl.abort() },
+  })
+  await assert.rejects(aborted, (e: unknown) => isStratosError(e) && e.code === 'ABORTED')
+  assert.ok(shared.idle <= 2)
+  const next = patternBytes(3 * MiB + 3, 6)
+  const r = await upload(c, { source: next, wallet, k: 4, m: 2, segmentSize: MiB })
+  assert.ok((await collect(readFile(c, { cid: r.cid, segmentSizeHint: MiB }))).equals(Buffer.from(next)))
+})
