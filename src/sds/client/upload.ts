@@ -5,7 +5,8 @@
  * Each segment buffer is (k+m)·shardSize bytes: the k data shards are the file's bytes read straight
  * into it (zero-padded at the tail), the m parity shards follow, so no shard is ever copied. At most
  * CLIENT_SEGMENTS_IN_FLIGHT buffers exist: while segment i is being PUT, segment i+1 is read, encoded
- * and hashed into the other buffer. Parity runs in the threadpool while the event loop hashes the data
+ * and hashed into the other buffer. They come from the client's pool and go back to it when the upload
+ * ends, so the next upload does not touch fresh memory. Parity runs in the threadpool while the event loop hashes the data
  * shards; a segment is planned as soon as its shard ids are known, and its CID leaves are hashed while
  * its PUTs run (the first nodes start one hash pass earlier; the last segment's hashing is not alone).
  * The session is opened while the first segment is read.
@@ -155,17 +156,17 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
     // Buffers only as large as this upload needs (a small file does not get 2 × 48 MiB).
     const maxSegment = source.size === null ? segmentSize : Math.max(1, Math.min(segmentSize, source.size))
     const maxShard = shardSizeFor(maxSegment, k)
-    pool = new BufferPool(CLIENT_SEGMENTS_IN_FLIGHT, (k + m) * maxShard, source.direct === true, c.uploadBuffers)
+    const segments = new BufferPool(CLIENT_SEGMENTS_IN_FLIGHT, (k + m) * maxShard, source.direct === true, c.uploadBuffers)
+    pool = segments
     const receipts: SignedReceipt[][] = []
     let bytes = 0
     let index = 0
     let previousPlan: Promise<void> = Promise.resolve()
     for (;;) {
-      const buf = await pool.take(signal)
-      const give = pool.give.bind(pool)
+      const buf = await segments.take(signal)
       const n = await source.fill(buf, maxSegment, signal)
       if (n === 0) {
-        give(buf)
+        segments.give(buf)
         break
       }
       const shardSize = shardSizeFor(n, k)
@@ -193,7 +194,7 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
       try {
         for (let off = 0; off < n; off += UNIXFS_CHUNK_BYTES) await cid.push(buf.subarray(off, Math.min(n, off + UNIXFS_CHUNK_BYTES)))
       } finally {
-        void task.then(() => give(buf), () => give(buf))
+        void task.then(() => segments.give(buf), () => segments.give(buf))
       }
       bytes += n
       emit(p.onProgress, { type: 'upload:progress', bytes, total: source.size })
