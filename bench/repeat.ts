@@ -18,7 +18,7 @@ import { startDevnet } from './devnet.ts'
 import { connectStratos, timedStratosPut } from './stratos.ts'
 import { writeSeededFile } from './data.ts'
 import { collectGarbage, processCpuMs } from './cpu.ts'
-import { median } from './stats.ts'
+import { mbPerSecond, median } from './stats.ts'
 
 const { values } = parseArgs({ options: { uploads: { type: 'string', default: '3' }, downloads: { type: 'string', default: '10' }, mib: { type: 'string', default: '200' } } })
 const uploads = Math.max(1, Number(values.uploads))
@@ -50,7 +50,7 @@ try {
       return { ms, client: (used.user + used.system) / 1000, nodes: spent.reduce((a, b) => a + b, 0), each: procs.map((p, i) => `${p.name} ${spent[i].toFixed(0)}`).join(' ') }
     }
     const line = (what: string, r: { ms: number; client: number; nodes: number; each: string }): void =>
-      console.log(`${what} ${r.ms.toFixed(0)} ms (${(bytes / r.ms / 1e3).toFixed(0)} MB/s) client ${r.client.toFixed(0)} ms, devnet ${r.nodes.toFixed(0)} ms CPU: ${r.each}`)
+      console.log(`${what} ${r.ms.toFixed(0)} ms (${mbPerSecond(bytes, r.ms).toFixed(0)} MB/s) client ${r.client.toFixed(0)} ms, devnet ${r.nodes.toFixed(0)} ms CPU: ${r.each}`)
     const up: number[] = []
     let cid = ''
     for (const [i, file] of files.entries()) {

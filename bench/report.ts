@@ -6,7 +6,7 @@
 import { cpus, loadavg, totalmem, release } from 'node:os'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Summary } from './stats.ts'
+import { mbPerSecond, type Summary } from './stats.ts'
 
 export interface MachineInfo {
   cpuModel: string
@@ -197,7 +197,7 @@ export function markdownTable(r: BenchResults): string {
     row([`Upload / add ${f}, median`, `${ms(s.upload.median)} (${speed(s.upload.medianMBps)})`, `${ms(h.upload.median)} (${speed(h.upload.medianMBps)})`, t['upload-time'].target, verdict(t['upload-time'].pass)]),
     row(['Upload time ÷ Helia add time', r.comparison.uploadTimeRatio.toFixed(2), '—', t['upload-vs-helia'].target, verdict(t['upload-vs-helia'].pass)]),
     row(['Upload CPU time, all processes, median', ms(s.upload.cpu.median), ms(h.upload.cpu.median), '—', '—']),
-    row([`Upload / add ${f} as a fresh process's only upload (cold: no reused buffers, no JIT; one run)`, `${ms(s.rss.file.uploadMs)} (${speed(s.rss.file.fileBytes / s.rss.file.uploadMs / 1e3)})`, `${ms(h.rss.file.uploadMs)} (${speed(h.rss.file.fileBytes / h.rss.file.uploadMs / 1e3)})`, '—', '—']),
+    row([`Upload / add ${f} as a fresh process's only upload (cold: no reused buffers, no JIT; one run)`, `${ms(s.rss.file.uploadMs)} (${speed(mbPerSecond(s.rss.file.fileBytes, s.rss.file.uploadMs))})`, `${ms(h.rss.file.uploadMs)} (${speed(mbPerSecond(h.rss.file.fileBytes, h.rss.file.uploadMs))})`, '—', '—']),
     ...(s.uploadSyncAlways ? [row([`Upload ${f} to nodes with \`--sync always\` (fdatasync before each receipt), median`, `${ms(s.uploadSyncAlways.median)} (${speed(s.uploadSyncAlways.medianMBps)})`, '— (no fsync)', '—', '—'])] : []),
     row([`Download / cat ${f}, median`, `${speed(s.download.medianMBps)} (${ms(s.download.median)})`, `${speed(h.download.medianMBps)} (${ms(h.download.median)})`, t['download-speed'].target, verdict(t['download-speed'].pass)]),
     row(['Download speed ÷ Helia cat speed', r.comparison.downloadSpeedRatio.toFixed(2), '—', '—', '—']),

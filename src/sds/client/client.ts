@@ -65,7 +65,7 @@ export class StratosClient {
     // The session's order key comes from the injected randomness, like everything else a test pins down.
     const orders = new OrderSigner(NodeKey.generate(p.random))
     this.#components = {
-      meta: p.meta, reads: new ReadCache(p.meta, p.clock, orders.publicKey, (serial) => orders.signed(serial)), orders, resource: p.resource, shardLimiter: new Semaphore(CLIENT_SHARD_CONCURRENCY), chainId: p.chainId, clock: p.clock, random: p.random,
+      meta: p.meta, reads: new ReadCache(p.meta, p.clock, orders.publicKey, (ticket) => orders.remainingBytes(ticket)), orders, resource: p.resource, shardLimiter: new Semaphore(CLIENT_SHARD_CONCURRENCY), chainId: p.chainId, clock: p.clock, random: p.random,
       readBuffers: new RecyclingBufferPool(CLIENT_READ_POOL_BUFFERS, MAX_SHARD_BYTES, CLIENT_BUFFERS_IDLE_MS),
       uploadBuffers: new RecyclingBufferPool(CLIENT_SEGMENTS_IN_FLIGHT, CLIENT_UPLOAD_POOL_MAX_BUFFER_BYTES, CLIENT_BUFFERS_IDLE_MS),
     }

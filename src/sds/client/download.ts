@@ -294,7 +294,7 @@ class SegmentReader {
       if (!url || !ticket) throw new StratosError('NODE_UNAVAILABLE', `no location for shard ${shard} of segment ${s}`, { node })
       // A limit this client already spent (a cached ticket, or one an earlier piece of this read used)
       // would be refused by the node: refresh first instead of paying a round trip for the refusal.
-      if (this.c.orders.signed(ticket.payload.serial) + (to - from) > ticket.payload.size && attempt < CLIENT_TICKET_REFRESHES && !signal.aborted) {
+      if (this.c.orders.remainingBytes(ticket.payload) < to - from && attempt < CLIENT_TICKET_REFRESHES && !signal.aborted) {
         ;({ tickets, file } = await this.#fromMeta(s, () => this.windows.refresh(s, tickets)))
         continue
       }

@@ -9,8 +9,8 @@
  * locations in the record are at most that old). Bounded to CLIENT_READ_CACHE_FILES files, least
  * recently used evicted. `refresh` (after TICKET_EXPIRED) always asks the meta node.
  *
- * A window is not reused once it holds a ticket whose limit this client has used up (`signedBytes`
- * reaches the ticket's size): every GET under it would be refused (ORDER_LIMIT_EXCEEDED) and then
+ * A window is not reused once it holds a ticket whose limit this client has used up (no
+ * `remainingBytes` left): every GET under it would be refused (ORDER_LIMIT_EXCEEDED) and then
  * refreshed one segment at a time. Reading a file whole spends its data shards' limits, so the next
  * whole read gets a fresh window in one round trip (measured: every second 200 MiB read of a file
  * had made 28 refused GETs and 7 meta round trips). A partly spent ticket keeps its window: a later
@@ -18,6 +18,7 @@
  */
 import type { MetaClient, CallOptions } from '../protocol/meta-client.ts'
 import type { ReadBody, ReadResponse } from '../protocol/api.ts'
+import type { Ticket } from '../protocol/messages.ts'
 import type { Clock } from '../../util/components.ts'
 import { CLIENT_READ_CACHE_FILES, CLIENT_READ_CACHE_MARGIN_MS, CLIENT_READ_CACHE_TTL_MS } from '../../limits.ts'
 
@@ -33,8 +34,8 @@ export class ReadCache {
 
   constructor(
     private readonly meta: MetaClient, private readonly clock: Clock, private readonly orderKey: string,
-    /** Bytes this client has signed orders for under a ticket serial (OrderSigner.signed); none known when absent. */
-    private readonly signedBytes: (serial: string) => number = () => 0,
+    /** Bytes a ticket's limit still covers for this client (OrderSigner.remainingBytes); the whole limit when absent. */
+    private readonly remainingBytes: (ticket: Ticket) => number = (ticket) => ticket.size,
   ) {}
 
   /** A cached window covering [from, to) when one is fresh, else the meta node's answer (then cached). */
@@ -84,7 +85,7 @@ export class ReadCache {
 
   /** Whether a ticket of the window has no bytes left for this client. */
   #spent(r: ReadResponse): boolean {
-    for (const row of r.tickets) for (const t of row) if (t && this.signedBytes(t.payload.serial) >= t.payload.size) return true
+    for (const row of r.tickets) for (const t of row) if (t && this.remainingBytes(t.payload) <= 0) return true
     return false
   }
 }

@@ -129,13 +129,15 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
   const { controller, dispose } = linkedController(p.signal)
   const signal = controller.signal
   const cid = new UnixFsFileBuilder({ cidVersion: p.cidVersion, rawLeaves: p.rawLeaves, chunkBytes: p.chunkBytes })
+  // Buffers only as large as this upload needs (a small file does not get 2 × 48 MiB). They come from
+  // the client's pool and go back to it (finally below) once no PUT, hash or parity job uses them.
+  const maxSegment = source.size === null ? segmentSize : Math.max(1, Math.min(segmentSize, source.size))
+  const segments = new BufferPool(CLIENT_SEGMENTS_IN_FLIGHT, (k + m) * shardSizeFor(maxSegment, k), source.direct === true, c.uploadBuffers)
   /** The request opening the session, and the session once the meta node opened it (to abort it on failure). */
   let opened: Promise<UploadSession> | undefined
   let session: UploadSession | undefined
   let failure: unknown
   const tasks: Promise<void>[] = []
-  /** Segment buffers; they go back to the client's pool once no PUT, hash or parity job uses them. */
-  let pool: BufferPool | undefined
   /** The parity job of the segment being prepared (it writes into the buffer from the threadpool). */
   let encoding: Promise<unknown> = Promise.resolve()
   const fail = (e: unknown): void => {
@@ -153,11 +155,6 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
       return s
     })
     opened.catch(() => undefined)
-    // Buffers only as large as this upload needs (a small file does not get 2 × 48 MiB).
-    const maxSegment = source.size === null ? segmentSize : Math.max(1, Math.min(segmentSize, source.size))
-    const maxShard = shardSizeFor(maxSegment, k)
-    const segments = new BufferPool(CLIENT_SEGMENTS_IN_FLIGHT, (k + m) * maxShard, source.direct === true, c.uploadBuffers)
-    pool = segments
     const receipts: SignedReceipt[][] = []
     let bytes = 0
     let index = 0
@@ -226,7 +223,7 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
   } finally {
     dispose()
     // Every PUT, hash and parity job has settled by now (awaited above on both paths).
-    pool?.close()
+    segments.close()
     await source.close()
   }
 }

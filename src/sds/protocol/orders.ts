@@ -136,4 +136,9 @@ export class OrderSigner {
   signed(serial: string): number {
     return this.#signed.get(serial) ?? 0
   }
+
+  /** Bytes `ticket`'s limit still covers for this client: a GET for more would be refused (ORDER_LIMIT_EXCEEDED). */
+  remainingBytes(ticket: Ticket): number {
+    return ticket.size - this.signed(ticket.serial)
+  }
 }

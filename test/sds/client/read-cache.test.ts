@@ -69,7 +69,7 @@ test('entries expire after the cache TTL and when tickets run short; refresh and
 test('a window holding a ticket this client has used up is not reused; a partly used one is', async () => {
   const { meta, calls } = countingMeta()
   const signed = new Map<string, number>()
-  const cache = new ReadCache(meta, new ManualClock(Date.now()), 'A'.repeat(43), (serial) => signed.get(serial) ?? 0)
+  const cache = new ReadCache(meta, new ManualClock(Date.now()), 'A'.repeat(43), (t) => t.size - (signed.get(t.serial) ?? 0))
   const first = await cache.read(cid, { from: 0, to: 2 })
   const ticket = first.tickets[1][0]
   signed.set(ticket.payload.serial, ticket.payload.size - 1)

@@ -54,7 +54,7 @@ function components(uploadBuffers: RecyclingBufferPool) {
   const meta = new MetaClient(net.meta.url)
   const orders = new OrderSigner()
   return {
-    meta, reads: new ReadCache(meta, systemClock, orders.publicKey, (s: string) => orders.signed(s)), orders, resource: new ResourceClient(),
+    meta, reads: new ReadCache(meta, systemClock, orders.publicKey, (t) => orders.remainingBytes(t)), orders, resource: new ResourceClient(),
     shardLimiter: new Semaphore(8), chainId: CHAIN_ID, clock: systemClock, random: systemRandom, uploadBuffers,
   }
 }
