@@ -39,6 +39,8 @@ export const ERROR_CODES = {
   SHARE_REVOKED: { status: 410, exit: 4 },
   PASSWORD_REQUIRED: { status: 401, exit: 3 },
   TOO_MANY_ATTEMPTS: { status: 429, exit: 6 },
+  // Per-client rate limit of the gateway or the IPFS RPC API (src/util/rate-limit.ts); Retry-After says when to retry.
+  RATE_LIMITED: { status: 429, exit: 6 },
   NOT_FOUND: { status: 404, exit: 4 },
   FILE_NOT_FOUND: { status: 404, exit: 4 },
   SHARD_NOT_FOUND: { status: 404, exit: 4 },

@@ -373,3 +373,25 @@ export const DEVNET_PREPAY_STOS = 100
 export const DEVNET_MIN_OZONE_BYTES = 10 * 1024 * MiB
 /** Devnet: the genesis validator's (carol's) self-delegation, in STOS: validators and delegators earn 20% of each epoch's rewards. */
 export const DEVNET_VALIDATOR_STOS = 10_000
+
+// ---- Per-client limits and pin garbage collection (issue 12: gateway, IPFS RPC API, share links) ----------------
+/** Gateway: requests per second one client address may make on average (token-bucket refill; src/util/rate-limit.ts). */
+export const GATEWAY_RATE_PER_SECOND = 50
+/** Gateway: requests one client address may make at once: a video player's seeks come as bursts of range requests. */
+export const GATEWAY_RATE_BURST = 200
+/** IPFS RPC API: requests per second one client address may make on average. */
+export const RPC_RATE_PER_SECOND = 50
+/** IPFS RPC API: requests one client address may make at once. */
+export const RPC_RATE_BURST = 200
+/** Client addresses one rate limiter keeps a bucket for; past it the least recently seen is forgotten. */
+export const RATE_LIMIT_MAX_CLIENTS = 100_000
+/** IPFS RPC API: content it stored stays this long after no pin reaches it any more, before garbage collection deletes it. */
+export const RPC_GC_GRACE_MS = 24 * 60 * 60_000
+/** IPFS RPC API: how often the gateway process runs garbage collection (as `repo/gc` does). */
+export const RPC_GC_INTERVAL_MS = 60 * 60_000
+/** IPFS RPC API: records (files and directories) it remembers storing, so that only those are ever collected. */
+export const RPC_MAX_STORED_RECORDS = 100_000
+/** Meta node: callers whose `client` field in a share resolve request is believed (the gateway on the same host). */
+export const DEFAULT_SHARE_TRUSTED_PROXIES: readonly string[] = ['127.0.0.1', '::1', '::ffff:127.0.0.1']
+/** Longest `client` address a trusted proxy may name in a share resolve request (an IPv6 address with a zone fits). */
+export const SHARE_MAX_CLIENT_BYTES = 64

@@ -11,17 +11,20 @@
  *
  * File bytes are read through the hot-range cache (cache.ts: memory + disk under `dataDir/cache`), which the DAG
  * reader (src/ipfs/dag.ts) also uses to rebuild leaf blocks. Errors are `{ error: { code, message } }` with the
- * status from ERROR_CODES; request heads above GATEWAY_MAX_HEADER_BYTES get 431 from node:http.
+ * status from ERROR_CODES; request heads above GATEWAY_MAX_HEADER_BYTES get 431 from node:http. Each client address
+ * gets a token bucket (GATEWAY_RATE_PER_SECOND, GATEWAY_RATE_BURST; src/util/rate-limit.ts): past it, 429 RATE_LIMITED
+ * with Retry-After, before any other work.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import type { WalletKey } from '../crypto/wallet-key.ts'
 import { StratosError, toStratosError } from '../errors.ts'
-import { GATEWAY_MAX_HEADER_BYTES, SOFTWARE_VERSION } from '../limits.ts'
+import { GATEWAY_MAX_HEADER_BYTES, GATEWAY_RATE_BURST, GATEWAY_RATE_PER_SECOND, SOFTWARE_VERSION } from '../limits.ts'
 import { StratosClient } from '../sds/client/index.ts'
 import { createDagReader, type DagReader } from '../ipfs/dag.ts'
-import { silentLogger, type Logger, type Startable } from '../util/components.ts'
+import { silentLogger, systemClock, type Clock, type Logger, type Startable } from '../util/components.ts'
+import { RateLimiter, retryAfterOf } from '../util/rate-limit.ts'
 import { closeServer, listen, sendError, sendJson } from '../util/http-server.ts'
 import { HotRangeCache } from './cache.ts'
 import { PathGateway } from './path-gateway.ts'
@@ -43,7 +46,10 @@ export interface GatewayOptions {
   cache?: { memoryBytes?: number; diskBytes?: number; pieceBytes?: number }
   /** Extra routes, tried after the built-in ones. */
   routes?: GatewayRoute[]
+  /** Requests per client address (token bucket); `false` turns the limit off. @default GATEWAY_RATE_PER_SECOND, GATEWAY_RATE_BURST */
+  rateLimit?: { ratePerSecond?: number; burst?: number } | false
   logger?: Logger
+  clock?: Clock
 }
 
 export interface GatewayInfo {
@@ -63,6 +69,7 @@ export class Gateway implements Startable {
   readonly #server: http.Server
   readonly #log: Logger
   readonly #routes: GatewayRoute[]
+  readonly #limiter: RateLimiter | undefined
   #url: string | undefined
   #client: Promise<StratosClient> | undefined
   #dag: { client: StratosClient; reader: DagReader } | undefined
@@ -79,6 +86,10 @@ export class Gateway implements Startable {
     })
     this.paths = new PathGateway({ dag: () => this.dag(), logger: this.#log, prefetch: (file, offset, fileSize) => this.cache.prefetch(file, offset, fileSize) })
     this.#routes = [...builtinRoutes(), ...(options.routes ?? [])]
+    const rl = options.rateLimit
+    this.#limiter = rl === false ? undefined : new RateLimiter({ clock: options.clock ?? systemClock }, {
+      ratePerSecond: rl?.ratePerSecond ?? GATEWAY_RATE_PER_SECOND, burst: rl?.burst ?? GATEWAY_RATE_BURST,
+    })
     this.#server = http.createServer({ maxHeaderSize: GATEWAY_MAX_HEADER_BYTES }, (req, res) => void this.#handle(req, res))
   }
 
@@ -138,6 +149,8 @@ export class Gateway implements Startable {
     const controller = new AbortController()
     res.on('close', () => { if (!res.writableFinished) controller.abort() })
     try {
+      // Per client address, before any work: a stranger's flood of reads must not spend the owners' traffic or our CPU.
+      this.#limiter?.check(req.socket.remoteAddress ?? 'unknown')
       const target = req.url ?? '/'
       if (!target.startsWith('/')) throw new StratosError('BAD_REQUEST', 'request target must be a path')
       const q = target.indexOf('?')
@@ -162,6 +175,8 @@ export class Gateway implements Startable {
       else this.#log.debug({ code: err.code, url: req.url }, 'request refused')
       // The body was not read (error before or during an upload): do not keep the socket.
       if (!req.complete) res.setHeader('connection', 'close')
+      const retryAfter = retryAfterOf(err)
+      if (retryAfter !== undefined && !res.headersSent) res.setHeader('retry-after', String(retryAfter))
       sendError(res, err)
     }
   }

@@ -6,6 +6,9 @@
  * wallet behind this API), an unknown command → 404 "404 page not found"; then the query is parsed
  * (params.ts) and the command runs. Errors are Kubo's JSON (kubo-error.ts).
  *
+ * Each client address gets a token bucket (RPC_RATE_PER_SECOND, RPC_RATE_BURST; src/util/rate-limit.ts): past it,
+ * 429 with Retry-After and Kubo's error body plus `"StratosCode":"RATE_LIMITED"`, before any other work.
+ *
  * The API is a client with a wallet: uploads are signed with it and traffic is charged to it. The SDK
  * client (and the DAG reader over it) connect to the meta node on first use, so the API starts even if
  * the meta node is not up yet.
@@ -14,15 +17,16 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import { mkdirSync } from 'node:fs'
 import { base58btc } from 'multiformats/bases/base58'
 import { StratosError, toStratosError } from '../../errors.ts'
-import { RPC_MAX_HEADER_BYTES, RPC_MAX_SMALL_BODY_BYTES } from '../../limits.ts'
+import { RPC_MAX_HEADER_BYTES, RPC_MAX_SMALL_BODY_BYTES, RPC_RATE_BURST, RPC_RATE_PER_SECOND } from '../../limits.ts'
 import { NodeKey } from '../../crypto/node-key.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
 import { StratosClient } from '../../sds/client/index.ts'
 import { silentLogger, systemClock, type Clock, type Logger, type Startable } from '../../util/components.ts'
 import { closeServer, listen } from '../../util/http-server.ts'
+import { RateLimiter, rateLimitedError, retryAfterOf } from '../../util/rate-limit.ts'
 import { createDagReader, type DagReader } from '../dag.ts'
 import { COMMANDS, type ApiComponents } from './commands.ts'
-import { sendKuboError, sendPlain } from './kubo-error.ts'
+import { KUBO_ERR_CLIENT, kuboBody, sendKuboError, sendPlain } from './kubo-error.ts'
 import { parseRequest } from './params.ts'
 import { PinStore } from './pins.ts'
 
@@ -43,6 +47,8 @@ export interface IpfsRpcApiOptions {
   clock?: Clock
   /** Use this SDK client instead of connecting one (tests, a process that already has one). */
   client?: StratosClient
+  /** Requests per client address (token bucket); `false` turns the limit off. @default RPC_RATE_PER_SECOND, RPC_RATE_BURST */
+  rateLimit?: { ratePerSecond?: number; burst?: number } | false
 }
 
 /** A libp2p peer id (identity multihash of the protobuf ed25519 public key) and that key, base64. */
@@ -73,6 +79,7 @@ export class IpfsRpcApi implements Startable {
   #client: Promise<StratosClient> | undefined
   #dag: Promise<DagReader> | undefined
   readonly #ownsClient: boolean
+  readonly #limiter: RateLimiter | undefined
 
   constructor(options: IpfsRpcApiOptions) {
     this.options = options
@@ -92,6 +99,10 @@ export class IpfsRpcApi implements Startable {
       logger: this.#log,
       peer,
     }
+    const rl = options.rateLimit
+    this.#limiter = rl === false ? undefined : new RateLimiter({ clock: options.clock ?? systemClock }, {
+      ratePerSecond: rl?.ratePerSecond ?? RPC_RATE_PER_SECOND, burst: rl?.burst ?? RPC_RATE_BURST,
+    })
     this.#server = http.createServer({ maxHeaderSize: RPC_MAX_HEADER_BYTES }, (req, res) => void this.#handle(req, res))
   }
 
@@ -158,6 +169,17 @@ export class IpfsRpcApi implements Startable {
     const controller = new AbortController()
     res.on('close', () => { if (!res.writableFinished) controller.abort(new StratosError('ABORTED', 'client went away')) })
     let command = ''
+    const limited = this.#limiter?.take(req.socket.remoteAddress ?? 'unknown')
+    if (limited?.allowed === false) {
+      // Kubo has no such error: its body shape (clients read Message) with our stable code beside it.
+      const err = rateLimitedError(req.socket.remoteAddress ?? 'unknown', limited.retryAfterMs)
+      const text = JSON.stringify({ ...kuboBody(err), Code: KUBO_ERR_CLIENT, StratosCode: err.code }) + '\n'
+      // The body (an add's upload) is not read: answer, then close rather than read the rest.
+      res.writeHead(429, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'retry-after': String(retryAfterOf(err)), connection: 'close' })
+      res.end(text)
+      res.once('finish', () => req.destroy())
+      return
+    }
     try {
       const url = new URL(req.url ?? '/', 'http://api.invalid')
       if (!url.pathname.startsWith(API_PREFIX)) return sendPlain(res, 404, '404 page not found')
