@@ -228,8 +228,10 @@ export const DEVNET_CHAIN_ID = 'stratos-devnet-1'
 export const SOFTWARE_VERSION = '0.1.0'
 
 // ---- Devnet and CLI -----------------------------------------------------------------------
-/** Resource nodes `stratos devnet` starts when not told otherwise (k + m = 6 by default, so one per shard). */
-export const DEFAULT_DEVNET_RESOURCES = 6
+/** Resource nodes a devnet starts beyond k + m, so uploads still find k + m healthy nodes while one or two are down. */
+export const DEVNET_SPARE_RESOURCES = 2
+/** Resource nodes `stratos devnet` starts when not told otherwise: k + m + DEVNET_SPARE_RESOURCES (8 for k=4, m=2). */
+export const DEFAULT_DEVNET_RESOURCES = DEFAULT_DATA_SHARDS + DEFAULT_PARITY_SHARDS + DEVNET_SPARE_RESOURCES
 /** How long `stratos devnet` waits for every process to answer and every node to be online. */
 export const DEVNET_READY_TIMEOUT_MS = 60_000
 /** How often the devnet polls a starting process (and the meta node's node list) while waiting. */
@@ -392,6 +394,18 @@ export const RPC_GC_INTERVAL_MS = 60 * 60_000
 /** IPFS RPC API: records (files and directories) it remembers storing, so that only those are ever collected. */
 export const RPC_MAX_STORED_RECORDS = 100_000
 /** Meta node: callers whose `client` field in a share resolve request is believed (the gateway on the same host). */
+// ---- Devnet supervisor (src/devnet/supervisor.ts) ---------------------------------------------------------
+/** A devnet child that crashed (or was killed) is started again after this delay, doubled after each quick crash. */
+export const DEVNET_RESTART_INITIAL_DELAY_MS = 1_000
+/** The restart delay never grows beyond this. */
+export const DEVNET_RESTART_MAX_DELAY_MS = 30_000
+/** A child that ran at least this long before it crashed is healthy again: its next restart waits the initial delay. */
+export const DEVNET_RESTART_RESET_AFTER_MS = 60_000
+/** Consecutive quick crashes (each within DEVNET_RESTART_RESET_AFTER_MS of its start) after which the devnet gives up on a child. */
+export const DEVNET_CRASH_LOOP_LIMIT = 8
+/** STOS the first dev wallet sends the gateway's wallet when a devnet from before that wallet existed starts (its genesis did not fund it). */
+export const DEVNET_GATEWAY_FUND_STOS = 1_000
+
 export const DEFAULT_SHARE_TRUSTED_PROXIES: readonly string[] = ['127.0.0.1', '::1', '::ffff:127.0.0.1']
 /** Longest `client` address a trusted proxy may name in a share resolve request (an IPv6 address with a zone fits). */
 export const SHARE_MAX_CLIENT_BYTES = 64

@@ -4,6 +4,11 @@
  * operator would start it on its own host. The devnet waits until every process answers and
  * every resource node is online at the meta node, then writes DIR/devnet.json atomically.
  *
+ * From then on a supervisor (supervisor.ts) starts a child that dies unasked again, with backoff, and rewrites
+ * devnet.json with its new pid; a child the devnet stops, or one that exits cleanly, stays stopped.
+ * The gateway holds its own dev wallet (`gateway`), never the first one the CLI uses by default: the RPC API
+ * must not act as the CLI user. A devnet created before that wallet existed funds it from alice at start.
+ *
  * Layout of DIR: validator/, meta/, resource-1…N/, gateway/ (data dirs), logs/<name>.log, wallets.json,
  * devnet.json, devnet.lock. Everything is kept across restarts, so a restarted devnet has the
  * same node keys, shards, index and wallets.
@@ -25,7 +30,8 @@ import { WalletKey } from '../crypto/wallet-key.ts'
 import { StratosError } from '../errors.ts'
 import {
   DEFAULT_DATA_SHARDS, DEFAULT_DEVNET_RESOURCES, DEFAULT_PARITY_SHARDS, DEFAULT_PORTS, DEFAULT_SEGMENT_BYTES,
-  DEVNET_CHAIN_ID, DEVNET_MIN_OZONE_BYTES, DEVNET_POLL_INTERVAL_MS, DEVNET_PREPAY_STOS, DEVNET_VALIDATOR_STOS, DEVNET_READY_TIMEOUT_MS, DEVNET_STOP_GRACE_MS, portsFromBase,
+  DEVNET_CHAIN_ID, DEVNET_GATEWAY_FUND_STOS, DEVNET_MIN_OZONE_BYTES, DEVNET_POLL_INTERVAL_MS, DEVNET_PREPAY_STOS, DEVNET_VALIDATOR_STOS, DEVNET_READY_TIMEOUT_MS,
+  DEVNET_SPARE_RESOURCES, DEVNET_STOP_GRACE_MS, portsFromBase,
 } from '../limits.ts'
 import { MetaClient } from '../sds/protocol/meta-client.ts'
 import type { MetaInfo, ResourceNodeInfo } from '../sds/protocol/api.ts'
@@ -33,7 +39,8 @@ import type { Startable } from '../util/components.ts'
 import { writeFileAtomic } from '../util/fs.ts'
 import { DevnetChild, isPortFree, logTail, type ChildExit, type ChildSpec } from './child.ts'
 import { readNetworkFile, writeNetworkFile, NETWORK_FILE, type NetworkFile, type NetworkProcess } from './network.ts'
-import { loadOrCreateDevWallets } from './wallets.ts'
+import { GATEWAY_WALLET, loadOrCreateDevWallets } from './wallets.ts'
+import { Supervisor, systemTimers, type RestartPolicy, type SupervisorTimers } from './supervisor.ts'
 
 export interface DevnetSettings {
   chainId: string
@@ -67,8 +74,25 @@ export interface DevnetOptions extends DevnetSettings {
   /** Per-node capacity overrides, keyed by the node's number (1-based: resource-1 is 1). */
   nodeCapacity?: ReadonlyMap<number, number>
   readyTimeoutMs?: number
+  /**
+   * Start a child that dies unasked again (supervisor.ts). Default: on, unless the environment sets
+   * STRATOS_DEVNET_RESTART=off (tests that kill nodes to simulate long outages).
+   */
+  restart?: boolean
+  /** Backoff of those restarts (default DEFAULT_RESTART_POLICY, from src/limits.ts). */
+  restartPolicy?: Readonly<RestartPolicy>
+  /** Clock and timers of the supervisor (tests). */
+  timers?: SupervisorTimers
   /** Progress and child-exit lines (the CLI prints them on stderr). */
   log?: (line: string) => void
+}
+
+/** `STRATOS_DEVNET_RESTART=off` turns the supervisor off when DevnetOptions.restart is not given. */
+export const DEVNET_RESTART_ENV = 'STRATOS_DEVNET_RESTART'
+
+/** Resource nodes a devnet starts for k data and m parity shards when not told: k + m + DEVNET_SPARE_RESOURCES. */
+export function defaultResources(k: number, m: number): number {
+  return k + m + DEVNET_SPARE_RESOURCES
 }
 
 /** Settings a restarted devnet reuses when the caller does not give them again. */
@@ -111,6 +135,7 @@ export class Devnet implements Startable {
   readonly options: DevnetOptions
   readonly dir: string
   readonly #children: DevnetChild[] = []
+  readonly #supervisors: Supervisor<DevnetChild>[] = []
   #network: NetworkFile | undefined
   #stopping = false
   #lockPath: string
@@ -197,12 +222,15 @@ export class Devnet implements Startable {
           ],
         })
       })
-      // The gateway: a client holding the first dev wallet (it connects to the meta node on first use).
+      // The gateway: a client holding its own dev wallet, not alice's (the CLI's default): whoever reaches the RPC API
+      // must not act as the CLI user. It connects to the meta node on first use.
+      const gatewayWallet = wallets.find((w) => w.name === GATEWAY_WALLET)
+      if (!gatewayWallet) throw new StratosError('INTERNAL', `no ${GATEWAY_WALLET} dev wallet`)
       const gateway = this.#spawn({
         name: 'gateway', role: 'gateway', url: url(ports.gateway), dataDir: join(this.dir, 'gateway'),
         args: [
           'node', 'gateway', '--data-dir', join(this.dir, 'gateway'), '--host', host, '--port', String(ports.gateway), '--api-port', String(ports.ipfsApi),
-          '--meta-url', metaUrl, '--chain-id', o.chainId, '--mnemonic-file', writeSecret(join(this.dir, 'gateway', 'wallet.mnemonic'), wallets[0].mnemonic),
+          '--meta-url', metaUrl, '--chain-id', o.chainId, '--mnemonic-file', writeSecret(join(this.dir, 'gateway', 'wallet.mnemonic'), gatewayWallet.mnemonic),
         ],
       })
       this.#log(`devnet: starting validator on ${validator.spec.url}, meta node on ${metaUrl}, ${resources.length} resource nodes on ports ${resourcePorts[0]}–${resourcePorts.at(-1)}, gateway on ${gateway.spec.url} (IPFS RPC API on ${url(ports.ipfsApi)})`)
@@ -220,6 +248,7 @@ export class Devnet implements Startable {
       // Ready only when the meta node sees every resource node online (uploads can place shards).
       await this.#waitNodesOnline(meta.spec.url, resourceInfos.map((r) => r.address), deadline, signal)
       await this.#registerNodesOnChain(validator.spec.url, wallets[0].mnemonic, resources.map((r) => r.spec.dataDir), signal)
+      await this.#fundGatewayWallet(validator.spec.url, wallets[0], gatewayWallet, signal)
       await this.#prepayDevWallets(validator.spec.url, wallets, signal)
       // New shards only go to nodes the meta node sees active on chain: wait for its next chain sync.
       await this.#waitNodesOnline(meta.spec.url, resourceInfos.map((r) => r.address), deadline, signal, true)
@@ -240,7 +269,7 @@ export class Devnet implements Startable {
         startedAt: Date.now(),
       }
       writeNetworkFile(this.dir, this.#network)
-      for (const c of this.#children) void c.exited.then((exit) => this.#onChildExit(c, exit))
+      this.#supervise()
     } catch (e) {
       // Show why a process would not start (its last log lines) before stopping the others.
       const failed = this.#children.find((c) => c.exitInfo && !this.#stopping)
@@ -254,6 +283,8 @@ export class Devnet implements Startable {
   async stop(): Promise<void> {
     const wasStopping = this.#stopping
     this.#stopping = true
+    // First: no restart may race the stop (a pending one is cancelled, later exits are ours).
+    for (const s of this.#supervisors) s.stop()
     const alreadyDead = new Set(this.#children.filter((c) => c.exitInfo))
     const exits = await Promise.all(this.#children.map((c) => c.stop(DEVNET_STOP_GRACE_MS)))
     if (!wasStopping) {
@@ -274,10 +305,72 @@ export class Devnet implements Startable {
     return child
   }
 
+  /** Once ready: every child under a supervisor (or, with restarts off, its exit logged). */
+  #supervise(): void {
+    const restart = this.options.restart ?? process.env[DEVNET_RESTART_ENV] !== 'off'
+    if (!restart) {
+      for (const c of this.#children) void c.exited.then((exit) => this.#onChildExit(c, exit))
+      return
+    }
+    const components = { timers: this.options.timers ?? systemTimers, log: this.#log }
+    for (const first of this.#children) {
+      this.#supervisors.push(new Supervisor(components, {
+        name: first.spec.name,
+        logFile: first.spec.log,
+        policy: this.options.restartPolicy,
+        // The same command line, log appended: exactly what an operator would run again.
+        spawn: () => {
+          const next = new DevnetChild(first.spec)
+          next.start()
+          return next
+        },
+        onRestart: (next, previous) => this.#replaced(previous, next),
+      }, first))
+    }
+  }
+
+  /** A restarted child takes its predecessor's place, and devnet.json names its pid (rewritten atomically). */
+  #replaced(previous: DevnetChild, next: DevnetChild): void {
+    const i = this.#children.indexOf(previous)
+    if (i >= 0) this.#children[i] = next
+    else this.#children.push(next)
+    if (this.#stopping || !this.#network) return
+    this.#network = {
+      ...this.#network,
+      processes: this.#network.processes.map((p) => (p.name === next.spec.name ? { ...p, pid: next.pid } : p)),
+    }
+    try {
+      writeNetworkFile(this.dir, this.#network)
+    } catch (e) {
+      this.#log(`devnet: could not rewrite ${this.networkFile} with ${next.spec.name}'s new pid ${next.pid}: ${(e as Error).message}`)
+    }
+  }
+
   #onChildExit(child: DevnetChild, exit: ChildExit): void {
     if (this.#stopping) return
     const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`
-    this.#log(`devnet: ${child.spec.name} (pid ${child.pid}) exited with ${how}; not restarting it (log: ${child.spec.log})`)
+    this.#log(`devnet: ${child.spec.name} (pid ${child.pid}) exited with ${how}; not restarting it (${DEVNET_RESTART_ENV}=off; log: ${child.spec.log})`)
+  }
+
+  /**
+   * The gateway's wallet, added after a devnet's genesis was written (older devnet dirs), holds nothing: alice sends
+   * it DEVNET_GATEWAY_FUND_STOS so it can prepay ozone like the others. Runs whenever that wallet could not prepay
+   * (no ozone left and no STOS to buy more), so a fresh devnet (funded at genesis) sends nothing.
+   */
+  async #fundGatewayWallet(chainUrl: string, from: { name: string; mnemonic: string }, to: { name: string; address: string }, signal?: AbortSignal): Promise<void> {
+    const chain = new ChainClient({ url: chainUrl, signal })
+    const prepay = BigInt(DEVNET_PREPAY_STOS) * WEI_PER_STOS
+    const amount = BigInt(DEVNET_GATEWAY_FUND_STOS) * WEI_PER_STOS
+    try {
+      const account = await chain.account(to.address)
+      if (account.ozone >= BigInt(DEVNET_MIN_OZONE_BYTES) || account.balance >= prepay + DEFAULT_TX_FEE_WEI) return
+      await chain.submitAndWait(WalletKey.fromMnemonic(from.mnemonic), [{ type: 'send', to: to.address, amount }], { fee: DEFAULT_TX_FEE_WEI, wait: true })
+      this.#log(`devnet: sent ${DEVNET_GATEWAY_FUND_STOS} STOS from ${from.name} to the ${to.name} wallet (${to.address}), which this devnet's genesis did not fund`)
+    } catch (e) {
+      if (signal?.aborted) throw e
+      const code = e instanceof StratosError ? ` (${e.code})` : ''
+      this.#log(`devnet: could not fund the ${to.name} wallet from ${from.name}${code}: ${(e as Error).message}; the IPFS RPC API cannot store files until it holds ozone`)
+    }
   }
 
   /**

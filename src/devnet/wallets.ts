@@ -10,7 +10,14 @@ import { StratosError } from '../errors.ts'
 import { writeFileAtomic } from '../util/fs.ts'
 import type { DevWallet } from './network.ts'
 
-export const DEV_WALLET_NAMES = ['alice', 'bob', 'carol'] as const
+/**
+ * alice is the CLI's default wallet and owns the resource nodes, bob owns the meta node, carol runs the validator;
+ * `gateway` is the gateway's own (its IPFS RPC API signs uploads with it), so the API never acts as the CLI user.
+ * Order matters: the CLI defaults to the first, and new names go last so older devnets keep theirs in place.
+ */
+export const DEV_WALLET_NAMES = ['alice', 'bob', 'carol', 'gateway'] as const
+/** The dev wallet the devnet's gateway holds. */
+export const GATEWAY_WALLET = 'gateway' satisfies (typeof DEV_WALLET_NAMES)[number]
 export const WALLETS_FILE = 'wallets.json'
 
 const zWalletsFile = z.object({ wallets: z.array(z.object({ name: z.string(), mnemonic: z.string() })) })

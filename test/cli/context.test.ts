@@ -34,7 +34,7 @@ test('dev wallets are generated once and reused', () => {
   const { dir, network } = fixture()
   try {
     assert.deepEqual(loadOrCreateDevWallets(dir), network.wallets)
-    assert.deepEqual(network.wallets.map((w) => w.name), ['alice', 'bob', 'carol'])
+    assert.deepEqual(network.wallets.map((w) => w.name), ['alice', 'bob', 'carol', 'gateway'])
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

@@ -147,7 +147,7 @@ test('wallet list and show include the selected network\'s dev wallets, marked d
       stratos(home, ['wallet', 'show', 'bob', '--network', netDir, '--json']),
     ])
     const list = JSON.parse(ok(listRun).stdout) as { wallets: Array<{ name: string; address: string; source: string }> }
-    assert.deepEqual(list.wallets.map((w) => [w.name, w.source]), [['mine', 'keystore'], ['alice', 'dev'], ['bob', 'dev'], ['carol', 'dev']])
+    assert.deepEqual(list.wallets.map((w) => [w.name, w.source]), [['mine', 'keystore'], ['alice', 'dev'], ['bob', 'dev'], ['carol', 'dev'], ['gateway', 'dev']])
     assert.equal(list.wallets[1].address, wallets[0].address)
     assert.match(ok(tableRun).stdout, /alice\s+st1\S+\s+dev/)
     const bob = JSON.parse(ok(bobRun).stdout) as Record<string, string>

@@ -4,6 +4,8 @@
  * Code 0 (ErrNormal) is a failure while running a command and answers 500; Code 1 (ErrClient) is a bad
  * request (missing argument, wrong option value, bad multipart body) and answers 400. A few limits of
  * ours have no Kubo equivalent and keep their HTTP meaning (413 for an oversized body) with Code 1.
+ * A storage network short of nodes or space (NOT_ENOUGH_NODES, INSUFFICIENT_STORAGE, NODE_UNAVAILABLE) is not a
+ * broken command: 503 with Code 0 and a message that says what is missing and that a retry can succeed.
  * An error after the response has started streaming goes in the `X-Stream-Error` trailer, as Kubo does.
  */
 import type { ServerResponse } from 'node:http'
@@ -29,16 +31,30 @@ export function commandError(message: string, code: ErrorCode = 'BAD_REQUEST', d
   return new StratosError(code, message, { ...details, kuboClient: false })
 }
 
+/** Capacity failures of the network (503), keyed by code (a misspelt code does not compile): what a Kubo user reads before our detail. */
+const CAPACITY_ERRORS: { readonly [C in ErrorCode]?: string } = {
+  NOT_ENOUGH_NODES: 'not enough storage nodes online to place the data; retry once more resource nodes are online',
+  INSUFFICIENT_STORAGE: 'the storage nodes are out of space; retry once nodes with free space are online',
+  NODE_UNAVAILABLE: 'a storage node is unavailable; retry shortly',
+}
+
 /** HTTP status and Kubo Code for an error. */
 export function kuboStatus(e: StratosError): { status: number; code: number } {
   if (e.details?.kuboClient === true) return { status: 400, code: KUBO_ERR_CLIENT }
   if (e.code === 'PAYLOAD_TOO_LARGE') return { status: 413, code: KUBO_ERR_CLIENT }
   if (e.code === 'ABORTED') return { status: 499, code: KUBO_ERR_NORMAL }
+  if (CAPACITY_ERRORS[e.code] !== undefined) return { status: 503, code: KUBO_ERR_NORMAL }
   return { status: 500, code: KUBO_ERR_NORMAL }
 }
 
+/** The message a Kubo client shows: ours, led by a plain explanation (and our code) for capacity failures. */
+export function kuboMessage(e: StratosError): string {
+  const capacity = CAPACITY_ERRORS[e.code]
+  return capacity === undefined ? e.message : `${capacity} (${e.code}: ${e.message})`
+}
+
 export function kuboBody(e: StratosError): KuboErrorBody {
-  return { Message: e.message, Code: kuboStatus(e).code, Type: 'error' }
+  return { Message: kuboMessage(e), Code: kuboStatus(e).code, Type: 'error' }
 }
 
 /** Answers an error: a JSON body before the head is sent, the X-Stream-Error trailer after. */
@@ -46,7 +62,7 @@ export function sendKuboError(res: ServerResponse, e: unknown): void {
   const err = toStratosError(e)
   if (res.headersSent) {
     if (!res.writableEnded && !res.destroyed) {
-      res.addTrailers({ 'X-Stream-Error': err.message.replace(/[\r\n]+/g, ' ') })
+      res.addTrailers({ 'X-Stream-Error': kuboMessage(err).replace(/[\r\n]+/g, ' ') })
       res.end()
     }
     return
