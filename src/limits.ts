@@ -394,6 +394,10 @@ export const RPC_GC_INTERVAL_MS = 60 * 60_000
 /** IPFS RPC API: records (files and directories) it remembers storing, so that only those are ever collected. */
 export const RPC_MAX_STORED_RECORDS = 100_000
 /** Meta node: callers whose `client` field in a share resolve request is believed (the gateway on the same host). */
+export const DEFAULT_SHARE_TRUSTED_PROXIES: readonly string[] = ['127.0.0.1', '::1', '::ffff:127.0.0.1']
+/** Longest `client` address a trusted proxy may name in a share resolve request (an IPv6 address with a zone fits). */
+export const SHARE_MAX_CLIENT_BYTES = 64
+
 // ---- Devnet supervisor (src/devnet/supervisor.ts) ---------------------------------------------------------
 /** A devnet child that crashed (or was killed) is started again after this delay, doubled after each quick crash. */
 export const DEVNET_RESTART_INITIAL_DELAY_MS = 1_000
@@ -405,7 +409,3 @@ export const DEVNET_RESTART_RESET_AFTER_MS = 60_000
 export const DEVNET_CRASH_LOOP_LIMIT = 8
 /** STOS the first dev wallet sends the gateway's wallet when a devnet from before that wallet existed starts (its genesis did not fund it). */
 export const DEVNET_GATEWAY_FUND_STOS = 1_000
-
-export const DEFAULT_SHARE_TRUSTED_PROXIES: readonly string[] = ['127.0.0.1', '::1', '::ffff:127.0.0.1']
-/** Longest `client` address a trusted proxy may name in a share resolve request (an IPv6 address with a zone fits). */
-export const SHARE_MAX_CLIENT_BYTES = 64
