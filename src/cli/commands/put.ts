@@ -4,6 +4,7 @@ import { basename, resolve } from 'node:path'
 import { Option, type Command } from 'commander'
 import { StratosError } from '../../errors.ts'
 import type { PutOptions, PutResult } from '../../sds/client/index.ts'
+import { localFileError } from '../../sds/client/source.ts'
 import { contextOf } from '../context.ts'
 import { parsePositiveInt, parseNonNegativeInt, parseBytes } from '../options.ts'
 import { formatBytes, printJson } from '../output.ts'
@@ -83,7 +84,7 @@ async function localKind(path: string): Promise<'file' | 'directory' | 'stdin'> 
     throw new StratosError('BAD_REQUEST', `${path} is neither a file nor a directory`)
   } catch (e) {
     if (e instanceof StratosError) throw e
-    const code = (e as NodeJS.ErrnoException).code
-    throw new StratosError('BAD_REQUEST', `cannot read ${path}: ${code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`)
+    // The SDK's own mapping, so `put ./missing` is NOT_FOUND here as it is from StratosClient.put.
+    throw localFileError(e, path)
   }
 }

@@ -174,10 +174,16 @@ class StreamSource implements SegmentSource {
   }
 }
 
+/**
+ * A local file-system failure as the SDK and the CLI both report it, naming `path` as the caller
+ * gave it: a path that does not exist (or runs through a file) is NOT_FOUND, one the caller may
+ * not use or cannot name is BAD_REQUEST; anything else is INTERNAL with the system's message.
+ */
 export function localFileError(e: unknown, path: string): StratosError {
   const code = (e as { code?: string })?.code
-  if (code === 'ENOENT') return new StratosError('NOT_FOUND', `no such file: ${path}`, { path })
-  if (code === 'EACCES' || code === 'EPERM') return new StratosError('BAD_REQUEST', `permission denied: ${path}`, { path })
-  if (code === 'EISDIR') return new StratosError('BAD_REQUEST', `${path} is a directory`, { path })
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new StratosError('NOT_FOUND', `no such file or directory: ${path}`, { path, errno: code })
+  if (code === 'EACCES' || code === 'EPERM') return new StratosError('BAD_REQUEST', `permission denied: ${path}`, { path, errno: code })
+  if (code === 'EISDIR') return new StratosError('BAD_REQUEST', `${path} is a directory`, { path, errno: code })
+  if (code === 'ELOOP' || code === 'ENAMETOOLONG') return new StratosError('BAD_REQUEST', `cannot use ${path}: ${code === 'ELOOP' ? 'too many symbolic links' : 'name too long'}`, { path, errno: code })
   return new StratosError('INTERNAL', `cannot read ${path}: ${(e as Error)?.message ?? String(e)}`, { path }, { cause: e })
 }
