@@ -94,7 +94,7 @@ export function registerDevnet(program: Command): void {
       const n = devnet.network
       const wallets = n.wallets.map((w) => `${w.name} ${w.address}`).join(', ')
       log(`devnet: chain ${n.chainId}, k=${n.k} m=${n.m}, segments of ${formatBytes(n.segmentSize)}; dev wallets: ${wallets}`)
-      log(`devnet: logs in ${devnet.dir}/logs; try \`npx stratos status --network ${devnet.dir}\` in another terminal; Ctrl-C stops everything`)
+      log(`devnet: logs in ${devnet.dir}/logs; try \`stratos status --network ${devnet.dir}\` in another terminal (\`npm link\` once puts stratos on PATH); Ctrl-C stops everything`)
       process.stdout.write(`stratos devnet ready: ${settings.resources} resource nodes, meta ${n.meta.url}, gateway ${n.gatewayUrl}, IPFS API ${n.ipfsApiUrl}/api/v0, chain ${n.chainUrl}, network ${devnet.networkFile}\n`)
       const reason = await stopRequested
       log(`devnet: ${reason}: stopping all processes`)
