@@ -41,6 +41,13 @@ export const ERROR_CODES = {
   TOO_MANY_ATTEMPTS: { status: 429, exit: 6 },
   // Per-client rate limit of the gateway or the IPFS RPC API (src/util/rate-limit.ts); Retry-After says when to retry.
   RATE_LIMITED: { status: 429, exit: 6 },
+  // Access control (docs/security.md): a private file read without its owner's session, a share link or a grant; a
+  // grant nobody issued, past its expiry or revoked; a public file whose owner's budget for strangers' reads is used up.
+  ACCESS_DENIED: { status: 403, exit: 3 },
+  GRANT_NOT_FOUND: { status: 404, exit: 4 },
+  GRANT_EXPIRED: { status: 410, exit: 4 },
+  GRANT_REVOKED: { status: 410, exit: 4 },
+  BUDGET_EXCEEDED: { status: 429, exit: 8 },
   NOT_FOUND: { status: 404, exit: 4 },
   FILE_NOT_FOUND: { status: 404, exit: 4 },
   SHARD_NOT_FOUND: { status: 404, exit: 4 },

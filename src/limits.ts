@@ -265,6 +265,26 @@ export const SHARE_VERIFIED_CACHE_ENTRIES = 10_000
 /** Live (not revoked) share links one owner may have. */
 export const MAX_SHARES_PER_OWNER = 10_000
 
+// ---- Access control (src/sds/meta/access.ts, grants.ts; docs/security.md) ------------------------------------
+/** Longest life of a wallet's session token (ACCESS_HEADER `session.`): bounds how long a leaked token works. */
+export const ACCESS_SESSION_MAX_TTL_MS = 24 * 60 * 60_000
+/** The SDK signs its session token for this long and signs a new one when less than a quarter is left. */
+export const CLIENT_ACCESS_SESSION_TTL_MS = 60 * 60_000
+/** Verified session tokens a meta node remembers (one secp256k1 recovery each, saved on every later request). */
+export const ACCESS_SESSION_CACHE_ENTRIES = 10_000
+/** Records a grant's or share link's directory tree is walked through to find a file it covers. */
+export const GRANT_SCOPE_MAX_RECORDS_WALKED = 100_000
+/** Live read grants per owner (like MAX_SHARES_PER_OWNER). */
+export const MAX_GRANTS_PER_OWNER = 10_000
+/** Longest life of a read grant. */
+export const GRANT_MAX_TTL_MS = 366 * 24 * 60 * 60_000
+/** Budget epochs without a chain (with one, the chain's epochs): the mainnet epoch length. */
+export const PUBLIC_BUDGET_WINDOW_MS = 10 * 60_000
+/** Share-link DAG readers a gateway keeps (one per link access token; each caches records it read). */
+export const GATEWAY_SCOPED_READERS = 256
+/** Budget epochs of spending kept before the sweeper forgets them. */
+export const PUBLIC_BUDGET_EPOCHS_KEPT = 2
+
 // ---- IPFS RPC API (Kubo-compatible, src/ipfs/rpc) ------------------------------------------------
 /** Largest request head (request line + headers) the RPC API reads (node:http maxHeaderSize); bigger heads get 431. */
 export const RPC_MAX_HEADER_BYTES = 16 * KiB

@@ -20,7 +20,7 @@ import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import type { WalletKey } from '../crypto/wallet-key.ts'
 import { StratosError, toStratosError } from '../errors.ts'
-import { GATEWAY_MAX_HEADER_BYTES, GATEWAY_RATE_BURST, GATEWAY_RATE_PER_SECOND, SOFTWARE_VERSION } from '../limits.ts'
+import { GATEWAY_MAX_HEADER_BYTES, GATEWAY_RATE_BURST, GATEWAY_RATE_PER_SECOND, GATEWAY_SCOPED_READERS, SOFTWARE_VERSION } from '../limits.ts'
 import { StratosClient } from '../sds/client/index.ts'
 import { createDagReader, type DagReader } from '../ipfs/dag.ts'
 import { silentLogger, systemClock, type Clock, type Logger, type Startable } from '../util/components.ts'
@@ -73,6 +73,8 @@ export class Gateway implements Startable {
   #url: string | undefined
   #client: Promise<StratosClient> | undefined
   #dag: { client: StratosClient; reader: DagReader } | undefined
+  #public: { parent: StratosClient; client: StratosClient } | undefined
+  readonly #scoped = new Map<string, { parent: StratosClient; reader: DagReader }>()
 
   constructor(options: GatewayOptions) {
     this.options = options
@@ -82,7 +84,7 @@ export class Gateway implements Startable {
       ...(options.dataDir ? { dir: join(options.dataDir, 'cache') } : {}),
       logger: this.#log,
       source: (file, o) => this.#catFromNetwork(file, o),
-      sizeOf: async (file, signal) => (await (await this.client()).stat(file, { signal })).size,
+      sizeOf: async (file, signal) => (await (await this.publicClient()).stat(file, { signal })).size,
     })
     this.paths = new PathGateway({ dag: () => this.dag(), logger: this.#log, prefetch: (file, offset, fileSize) => this.cache.prefetch(file, offset, fileSize) })
     this.#routes = [...builtinRoutes(), ...(options.routes ?? [])]
@@ -128,15 +130,39 @@ export class Gateway implements Startable {
     return client
   }
 
-  /** The DAG reader over the network, reading file bytes through the hot-range cache. */
-  async dag(): Promise<DagReader> {
+  /**
+   * The client /ipfs/ reads go through: anonymous, so the gateway serves public files only (paid by their
+   * publishers), never its own wallet's private ones (docs/security.md).
+   */
+  async publicClient(): Promise<StratosClient> {
     const client = await this.client()
+    if (this.#public?.parent !== client) this.#public = { parent: client, client: client.withAccess(null) }
+    return this.#public.client
+  }
+
+  /** The public DAG reader over the network, reading file bytes through the hot-range cache. */
+  async dag(): Promise<DagReader> {
+    const client = await this.publicClient()
     if (this.#dag?.client !== client) this.#dag = { client, reader: createDagReader({ client, read: this.cache.read }) }
     return this.#dag.reader
   }
 
-  async *#catFromNetwork(file: string, o: { offset: number; length: number; signal?: AbortSignal }): AsyncIterable<Uint8Array> {
+  /**
+   * A DAG reader under another access (a share link's token): reads bypass the hot-range cache, which serves public
+   * content only. Kept per access value (GATEWAY_SCOPED_READERS, least recently used dropped).
+   */
+  async scopedDag(access: string): Promise<DagReader> {
     const client = await this.client()
+    let entry = this.#scoped.get(access)
+    if (entry?.parent !== client) entry = { parent: client, reader: createDagReader({ client: client.withAccess(access) }) }
+    this.#scoped.delete(access)
+    this.#scoped.set(access, entry)
+    if (this.#scoped.size > GATEWAY_SCOPED_READERS) this.#scoped.delete(this.#scoped.keys().next().value!)
+    return entry.reader
+  }
+
+  async *#catFromNetwork(file: string, o: { offset: number; length: number; signal?: AbortSignal }): AsyncIterable<Uint8Array> {
+    const client = await this.publicClient()
     yield* client.cat(file, { offset: o.offset, length: o.length, signal: o.signal })
   }
 
@@ -248,8 +274,9 @@ async function add(c: GatewayContext): Promise<void> {
   if (cidVersion !== '0' && cidVersion !== '1') throw new StratosError('BAD_REQUEST', 'cid-version must be 0 or 1')
   const rawLeaves = q.get('raw-leaves')
   const client = await gateway.client()
+  // Gateway content is public (docs/security.md): anyone may read it, paid by the gateway's wallet.
   const result = await client.put(req as AsyncIterable<Uint8Array>, {
-    name, cidVersion: cidVersion === '1' ? 1 : 0, rawLeaves: rawLeaves === null ? undefined : rawLeaves === 'true' || rawLeaves === '1', signal,
+    public: true, name, cidVersion: cidVersion === '1' ? 1 : 0, rawLeaves: rawLeaves === null ? undefined : rawLeaves === 'true' || rawLeaves === '1', signal,
   })
   sendJson(res, 200, { cid: result.cid, size: result.size })
 }

@@ -25,6 +25,8 @@ export interface ListingPage {
   entries: DirectoryListEntry[]
   hasParent: boolean
   truncated: boolean
+  /** Link each entry's CID to /ipfs/{cid}; false inside a share link (entries stay within the link). Default true. */
+  linkCids?: boolean
 }
 
 export function renderListing(p: ListingPage): string {
@@ -36,7 +38,8 @@ export function renderListing(p: ListingPage): string {
     rows.push(
       `<tr><td class="type">${e.type === 'directory' ? '📁' : '📄'}</td>` +
       `<td><a href="./${escapeHtml(href)}">${escapeHtml(e.name)}</a></td>` +
-      `<td class="cid"><a href="/ipfs/${escapeHtml(cid)}?filename=${escapeHtml(encodeURIComponent(e.name))}">${escapeHtml(cid)}</a></td>` +
+      (p.linkCids === false ? `<td class="cid">${escapeHtml(cid)}</td>`
+        : `<td class="cid"><a href="/ipfs/${escapeHtml(cid)}?filename=${escapeHtml(encodeURIComponent(e.name))}">${escapeHtml(cid)}</a></td>`) +
       `<td class="size">${e.type === 'directory' ? '' : escapeHtml(formatBytes(e.size))}</td></tr>`,
     )
   }

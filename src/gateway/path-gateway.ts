@@ -49,6 +49,11 @@ export interface ServeTarget {
   trailingSlash: boolean
   /** The content path announced in X-Ipfs-Path; default /ipfs/{root}/{path}. */
   contentPath?: string
+  /**
+   * Read under another access than the gateway's public one (a share link's scoped reader): no hot-range speculation
+   * (the cache serves public reads), and listings link only within the target's content path.
+   */
+  dag?: DagReader
 }
 
 type Format = { kind: 'unixfs' } | { kind: 'raw' } | { kind: 'car' }
@@ -147,9 +152,9 @@ export class PathGateway {
   async serve(r: ServeRequest, t: ServeTarget): Promise<void> {
     const q = r.url.searchParams
     const format = negotiateFormat(q, r.req.headers.accept)
-    const dag = await this.#dag()
+    const dag = t.dag ?? await this.#dag()
     const trail: CID[] = []
-    const hintKey = format.kind === 'unixfs' ? targetKey(t) : undefined
+    const hintKey = format.kind === 'unixfs' && t.dag === undefined ? targetKey(t) : undefined
     if (hintKey !== undefined) this.#speculate(r, hintKey)
     // fresh: the records on the path are confirmed with the meta node, so a deleted file stops being served at once
     // (its bytes may still sit in the hot-range cache).
@@ -278,7 +283,10 @@ export class PathGateway {
       return
     }
     const entries = await dag.ls(node.cid, { signal: r.signal, limit: GATEWAY_LISTING_MAX_ENTRIES, root: t.root })
-    const html = renderListing({ contentPath, cid: node.cid.toString(), size: node.size, entries, hasParent: t.path.length > 0, truncated: entries.length >= GATEWAY_LISTING_MAX_ENTRIES })
+    const html = renderListing({
+      contentPath, cid: node.cid.toString(), size: node.size, entries, hasParent: t.path.length > 0, truncated: entries.length >= GATEWAY_LISTING_MAX_ENTRIES,
+      linkCids: t.dag === undefined,
+    })
     headers['content-length'] = String(Buffer.byteLength(html))
     r.res.writeHead(200, headers)
     r.res.end(html)

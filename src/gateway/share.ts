@@ -7,10 +7,12 @@
  * `x-stratos-share-password` header, or HTTP Basic auth (any user name). A missing or wrong password answers 401
  * with `WWW-Authenticate: Basic`, so a browser asks for it and then repeats it on every range request of a video.
  *
- * Differences from /ipfs/: responses are `Cache-Control: private, no-cache` (a shared cache must not serve a
- * password-protected or revocable link to others; browsers revalidate, which re-checks the link) and
- * `Referrer-Policy: no-referrer` (a `?password=` must not leak to other sites). The CID itself is not secret: the
- * content stays reachable at /ipfs/{cid} for anyone who knows it, as everywhere on IPFS.
+ * Differences from /ipfs/: the content is read under the link's access token (resolve hands it out), so a private
+ * file is served through its link only, paid by the link's creator; pages link only within /share/{id}/ (never to
+ * /ipfs/{cid}, which answers ACCESS_DENIED for a private file and outlives the link). Responses are
+ * `Cache-Control: private, no-cache` (a shared cache must not serve a password-protected or revocable link to others;
+ * browsers revalidate, which re-checks the link) and `Referrer-Policy: no-referrer` (a `?password=` must not leak to
+ * other sites).
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { isStratosError, StratosError } from '../errors.ts'
@@ -68,7 +70,12 @@ export async function handleShare(c: GatewayContext): Promise<void> {
   // The same checks as /ipfs/{cid}/{path} (no "..", no encoded slashes), on the link's CID and the path below it.
   const target = parseIpfsPath(`/ipfs/${link.cid}${subPath}`)
   overrideCacheControl(c.res)
-  await c.gateway.paths.serve({ req: c.req, res: c.res, url: c.url, head: c.method === 'HEAD', signal: c.signal }, target)
+  // Read under the link's access (paid by its creator; private files too), and keep every page's links within the link.
+  const contentPath = `${SHARE_PATH_PREFIX}${id}${target.path.map((s) => '/' + encodeURIComponent(s)).join('')}${target.trailingSlash && target.path.length > 0 ? '/' : ''}`
+  await c.gateway.paths.serve(
+    { req: c.req, res: c.res, url: c.url, head: c.method === 'HEAD', signal: c.signal },
+    { ...target, contentPath, dag: await c.gateway.scopedDag(`share.${link.access}`) },
+  )
 }
 
 /** Makes every response head written from now on carry SHARE_CACHE_CONTROL, whatever the /ipfs handler sets. */

@@ -277,7 +277,8 @@ export class Adder {
       const r = await fileCid(source, { cidVersion: s.cidVersion, rawLeaves: s.rawLeaves, chunkBytes: s.chunkBytes })
       return { kind: 'file', cid: r.cid, dagSize: r.dagSize, size: r.size }
     }
-    const r = await this.#ctx.client.put(source, { cidVersion: s.cidVersion, rawLeaves: s.rawLeaves, chunkBytes: s.chunkBytes, signal: this.#ctx.signal, ...(name ? { name } : {}) })
+    // Content added through the IPFS API is public, as on IPFS (docs/security.md): paid by the API's wallet.
+    const r = await this.#ctx.client.put(source, { public: true, cidVersion: s.cidVersion, rawLeaves: s.rawLeaves, chunkBytes: s.chunkBytes, signal: this.#ctx.signal, ...(name ? { name } : {}) })
     if (r.dagSize === undefined) throw new StratosError('INTERNAL', 'the SDK did not report the DAG size of an upload')
     return { kind: 'file', cid: CID.parse(r.cid), dagSize: r.dagSize, size: r.size }
   }
@@ -313,7 +314,7 @@ export class Adder {
     const dir = await buildDirectory(entries, emptyDirs, { cidVersion: this.#s.cidVersion, rawLeaves: this.#s.rawLeaves })
     throwIfAborted(this.#ctx.signal)
     if (!this.#s.onlyHash && this.#ctx.client) {
-      await this.#ctx.client.putDirectoryDag(dir, { size, children, ...(name ? { name } : {}), signal: this.#ctx.signal })
+      await this.#ctx.client.putDirectoryDag(dir, { public: true, size, children, ...(name ? { name } : {}), signal: this.#ctx.signal })
     }
     if (!this.#s.silent) await this.#directoryEvents(dir, name, meta)
     this.#pinRoot(dir.cid.toString())

@@ -14,7 +14,7 @@ import { basename, dirname, join } from 'node:path'
 import { Agent } from 'undici'
 import { StratosError, throwIfAborted, toStratosError } from '../../errors.ts'
 import {
-  CLIENT_BUFFERS_IDLE_MS, CLIENT_READ_POOL_BUFFERS, CLIENT_REQUEST_TTL_MS, CLIENT_SEGMENTS_IN_FLIGHT, CLIENT_SHARD_CONCURRENCY, CLIENT_UPLOAD_POOL_MAX_BUFFER_BYTES, MAX_LIST_PAGE, MAX_SHARD_BYTES,
+  CLIENT_ACCESS_SESSION_TTL_MS, CLIENT_BUFFERS_IDLE_MS, CLIENT_READ_POOL_BUFFERS, CLIENT_REQUEST_TTL_MS, CLIENT_SEGMENTS_IN_FLIGHT, CLIENT_SHARD_CONCURRENCY, CLIENT_UPLOAD_POOL_MAX_BUFFER_BYTES, MAX_LIST_PAGE, MAX_SHARD_BYTES,
 } from '../../limits.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
 import { NodeKey } from '../../crypto/node-key.ts'
@@ -25,7 +25,11 @@ import { ReadCache } from './read-cache.ts'
 import { MetaClient } from '../protocol/meta-client.ts'
 import { ResourceClient } from '../protocol/resource-client.ts'
 import type { FileRecordView, FileSummary, NetworkStatus } from '../protocol/api.ts'
-import type { DeletePayload } from '../protocol/messages.ts'
+import type {
+  AccessSessionPayload, BudgetListPayload, BudgetPayload, DeletePayload, GrantCreatePayload, GrantListPayload, GrantRevokePayload, GrantScope, VisibilityPayload,
+} from '../protocol/messages.ts'
+import type { BudgetView, GrantView } from '../protocol/api.ts'
+import { toBase64Url } from '../../crypto/hash.ts'
 import { signAsWallet } from '../protocol/signing.ts'
 import { shareUrl, type ShareView } from '../protocol/api.ts'
 import type { ShareCreatePayload, ShareListPayload, ShareRevokePayload } from '../protocol/messages.ts'
@@ -53,22 +57,64 @@ export class StratosClient {
   readonly wallet: WalletKey | undefined
   readonly #components: TransferComponents
   readonly #agent: Agent
+  /** A scoped client (withAccess) shares its parent's connections and leaves closing them to the parent. */
+  readonly #ownsAgent: boolean
+  /** The wallet's session token (ACCESS_HEADER) and when to sign a fresh one. */
+  #session: { header: string; renewAt: number } | undefined
 
-  private constructor(p: { meta: MetaClient; agent: Agent; resource: ResourceClient; chainId: string; k: number; m: number; segmentSize: number; wallet?: WalletKey; clock: Clock; random: RandomBytes }) {
-    this.meta = p.meta
+  private constructor(p: {
+    meta: MetaClient; agent: Agent; resource: ResourceClient; chainId: string; k: number; m: number; segmentSize: number; wallet?: WalletKey; clock: Clock; random: RandomBytes
+    access?: string | null; parent?: TransferComponents
+  }) {
     this.#agent = p.agent
+    this.#ownsAgent = p.parent === undefined
     this.chainId = p.chainId
     this.k = p.k
     this.m = p.m
     this.segmentSize = p.segmentSize
     this.wallet = p.wallet
+    const fixed = p.access
+    this.meta = p.meta.withAccess(fixed === null ? () => undefined : () => fixed ?? this.#sessionHeader())
     // The session's order key comes from the injected randomness, like everything else a test pins down.
-    const orders = new OrderSigner(NodeKey.generate(p.random))
+    const orders = p.parent?.orders ?? new OrderSigner(NodeKey.generate(p.random))
     this.#components = {
-      meta: p.meta, reads: new ReadCache(p.meta, p.clock, orders.publicKey, (ticket) => orders.remainingBytes(ticket)), orders, resource: p.resource, shardLimiter: new Semaphore(CLIENT_SHARD_CONCURRENCY), chainId: p.chainId, clock: p.clock, random: p.random,
-      readBuffers: new RecyclingBufferPool(CLIENT_READ_POOL_BUFFERS, MAX_SHARD_BYTES, CLIENT_BUFFERS_IDLE_MS),
-      uploadBuffers: new RecyclingBufferPool(CLIENT_SEGMENTS_IN_FLIGHT, CLIENT_UPLOAD_POOL_MAX_BUFFER_BYTES, CLIENT_BUFFERS_IDLE_MS),
+      meta: this.meta, reads: new ReadCache(this.meta, p.clock, orders.publicKey, (ticket) => orders.remainingBytes(ticket)), orders, resource: p.resource,
+      shardLimiter: p.parent?.shardLimiter ?? new Semaphore(CLIENT_SHARD_CONCURRENCY), chainId: p.chainId, clock: p.clock, random: p.random,
+      readBuffers: p.parent?.readBuffers ?? new RecyclingBufferPool(CLIENT_READ_POOL_BUFFERS, MAX_SHARD_BYTES, CLIENT_BUFFERS_IDLE_MS),
+      uploadBuffers: p.parent?.uploadBuffers ?? new RecyclingBufferPool(CLIENT_SEGMENTS_IN_FLIGHT, CLIENT_UPLOAD_POOL_MAX_BUFFER_BYTES, CLIENT_BUFFERS_IDLE_MS),
     }
+  }
+
+  /**
+   * The wallet's session token: signed here for CLIENT_ACCESS_SESSION_TTL_MS, naming this client's order key (so a
+   * copy of it in other hands yields tickets only this client can spend), renewed when a quarter of it is left.
+   */
+  #sessionHeader(): string | undefined {
+    const wallet = this.wallet
+    if (!wallet) return undefined
+    const { clock, random, orders } = this.#components
+    const now = clock.now()
+    if (this.#session === undefined || now >= this.#session.renewAt) {
+      const payload: AccessSessionPayload = {
+        chainId: this.chainId, signer: wallet.address, nonce: randomHex(random, 16), expiresAt: now + CLIENT_ACCESS_SESSION_TTL_MS,
+        action: 'access.session', orderKey: orders.publicKey,
+      }
+      const token = toBase64Url(Buffer.from(JSON.stringify(signAsWallet(wallet, payload))))
+      this.#session = { header: `session.${token}`, renewAt: now + Math.floor(CLIENT_ACCESS_SESSION_TTL_MS * 3 / 4) }
+    }
+    return this.#session.header
+  }
+
+  /**
+   * The same client (connections, buffers, order key) reading under another access: a share link's token
+   * (`share.{token}`, from meta.resolveShare), a grant (`grant.{id}`), or null for anonymous (public files only).
+   * Its reads are paid by whoever granted them. Closing it does nothing; close the parent.
+   */
+  withAccess(access: string | null): StratosClient {
+    return new StratosClient({
+      meta: this.meta, agent: this.#agent, resource: this.#components.resource, chainId: this.chainId, k: this.k, m: this.m, segmentSize: this.segmentSize,
+      ...(this.wallet ? { wallet: this.wallet } : {}), clock: this.#components.clock, random: this.#components.random, access, parent: this.#components,
+    })
   }
 
   /** Connects to a meta node: learns its chain id and coding defaults (one request). */
@@ -88,6 +134,7 @@ export class StratosClient {
         meta, agent, resource: new ResourceClient({ dispatcher: agent, clock: options.clock }), chainId: info.chainId,
         k: options.k ?? info.defaults.k, m: options.m ?? info.defaults.m, segmentSize: options.segmentSize ?? info.defaults.segmentSize,
         wallet: options.wallet, clock: options.clock ?? systemClock, random: options.random ?? systemRandom,
+        ...(options.access !== undefined ? { access: options.access } : options.grant !== undefined ? { access: grantAccess(options.grant) } : {}),
       })
     } catch (e) {
       await agent.close().catch(() => undefined)
@@ -110,11 +157,11 @@ export class StratosClient {
    * Commits a UnixFS directory built (buildDirectory) over files this client already stored: the IPFS
    * RPC API's `add` assembles directories from a multipart stream instead of a local path.
    */
-  async putDirectoryDag(dir: DirectoryDagResult, p: { size: number; children: string[]; name?: string; signal?: AbortSignal }): Promise<PutResult> {
+  async putDirectoryDag(dir: DirectoryDagResult, p: { size: number; children: string[]; name?: string; public?: boolean; signal?: AbortSignal }): Promise<PutResult> {
     const wallet = this.#wallet()
     const cid = dir.cid.toString()
     const c = this.#components
-    const session = await createSession(c, wallet, { k: this.k, m: this.m, segmentSize: this.segmentSize, size: p.size, name: p.name }, p.signal)
+    const session = await createSession(c, wallet, { k: this.k, m: this.m, segmentSize: this.segmentSize, size: p.size, name: p.name, public: p.public }, p.signal)
     try {
       await commitSession(c, wallet, session.uploadId, {
         cid, size: p.size, kind: 'directory', name: p.name, blocks: dir.blocks, receipts: [], children: [...new Set(p.children)],
@@ -131,7 +178,7 @@ export class StratosClient {
       source, wallet: this.#wallet(), k: this.k, m: this.m, segmentSize: this.segmentSize,
       cidVersion: options.cidVersion, rawLeaves: options.rawLeaves, chunkBytes: options.chunkBytes,
       name: options.name ?? (typeof source === 'string' ? basename(source) : undefined),
-      directIo: options.directIo, signal: options.signal, onProgress: options.onProgress,
+      directIo: options.directIo, signal: options.signal, onProgress: options.onProgress, public: options.public,
     })
   }
 
@@ -158,7 +205,7 @@ export class StratosClient {
     const cid = dir.cid.toString()
     const size = entries.reduce((a, e) => a + e.size, 0)
     const c = this.#components
-    const session = await createSession(c, wallet, { k: this.k, m: this.m, segmentSize: this.segmentSize, size, name: options.name ?? basename(path) }, options.signal)
+    const session = await createSession(c, wallet, { k: this.k, m: this.m, segmentSize: this.segmentSize, size, name: options.name ?? basename(path), public: options.public }, options.signal)
     try {
       await commitSession(c, wallet, session.uploadId, {
         cid, size, kind: 'directory', name: options.name ?? basename(path), blocks: dir.blocks, receipts: [],
@@ -330,10 +377,65 @@ export class StratosClient {
     return this.meta.status({ signal: options.signal })
   }
 
-  /** Closes this client's connections. */
-  async close(): Promise<void> {
-    await this.#agent.close().catch(() => undefined)
+  // ---- Access: visibility, budgets, read grants (docs/security.md) -----------------------------------
+
+  /** Makes a file of this wallet's public (anyone may read it, paid by this wallet) or private again. */
+  setPublic(cid: string, isPublic: boolean, options: { signal?: AbortSignal } = {}): Promise<FileRecordView> {
+    const wallet = this.#wallet()
+    const payload: VisibilityPayload = { ...this.#requestBase(wallet), action: 'file.visibility', cid, public: isPublic }
+    this.#components.reads.forget(cid)
+    return this.meta.setVisibility(cid, signAsWallet(wallet, payload), { signal: options.signal })
   }
+
+  /**
+   * Caps what strangers' reads of this wallet's public files may cost per epoch: wallet-wide, or for one file with
+   * `cid`. `bytesPerEpoch` null removes the cap. The owner's own reads, share links and grants are never counted.
+   */
+  setBudget(bytesPerEpoch: number | null, options: { cid?: string; signal?: AbortSignal } = {}): Promise<BudgetView> {
+    const wallet = this.#wallet()
+    const payload: BudgetPayload = { ...this.#requestBase(wallet), action: 'budget.set', ...(options.cid !== undefined ? { cid: options.cid } : {}), bytesPerEpoch }
+    return this.meta.setBudget(signAsWallet(wallet, payload), { signal: options.signal })
+  }
+
+  budgets(options: { signal?: AbortSignal } = {}): Promise<BudgetView[]> {
+    const wallet = this.#wallet()
+    const payload: BudgetListPayload = { ...this.#requestBase(wallet), action: 'budget.list' }
+    return this.meta.listBudgets(signAsWallet(wallet, payload), { signal: options.signal })
+  }
+
+  /**
+   * Grants read access to this wallet's files in `scope` (CIDs — a directory covers what it links to — and/or name
+   * prefixes) until `expiresAt` (unix ms). Hand the returned id to the reader: `StratosClient.connect({ grant: id })`
+   * or `stratos --grant ID cat …`. Reads under it are paid by this wallet.
+   */
+  createGrant(scope: GrantScope, expiresAt: number, options: { signal?: AbortSignal } = {}): Promise<GrantView> {
+    const wallet = this.#wallet()
+    const payload: GrantCreatePayload = { ...this.#requestBase(wallet), action: 'grant.create', scope, grantExpiresAt: expiresAt }
+    return this.meta.createGrant(signAsWallet(wallet, payload), { signal: options.signal })
+  }
+
+  listGrants(options: { signal?: AbortSignal } = {}): Promise<GrantView[]> {
+    const wallet = this.#wallet()
+    const payload: GrantListPayload = { ...this.#requestBase(wallet), action: 'grant.list' }
+    return this.meta.listGrants(signAsWallet(wallet, payload), { signal: options.signal })
+  }
+
+  /** Revokes a grant of this wallet's: reads under it are refused (GRANT_REVOKED) from the next request on. */
+  revokeGrant(id: string, options: { signal?: AbortSignal } = {}): Promise<GrantView> {
+    const wallet = this.#wallet()
+    const payload: GrantRevokePayload = { ...this.#requestBase(wallet), action: 'grant.revoke', id }
+    return this.meta.revokeGrant(id, signAsWallet(wallet, payload), { signal: options.signal })
+  }
+
+  /** Closes this client's connections (a scoped client from withAccess leaves them to its parent). */
+  async close(): Promise<void> {
+    if (this.#ownsAgent) await this.#agent.close().catch(() => undefined)
+  }
+}
+
+/** The ACCESS_HEADER value of a read grant, from its id (or a value already in that form). */
+export function grantAccess(grant: string): string {
+  return grant.startsWith('grant.') ? grant : `grant.${grant}`
 }
 
 function emit(onProgress: ((e: ProgressEvent) => void) | undefined, e: ProgressEvent): void {

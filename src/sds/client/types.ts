@@ -19,8 +19,18 @@ export type ProgressEvent =
 
 export interface StratosClientOptions {
   metaUrl: string
-  /** Needed for put/rm; reads need none. */
+  /**
+   * Needed for put/rm. Reads with a wallet act for it (its own files and public ones: a session token signed
+   * here, docs/security.md); without one, only public files can be read.
+   */
   wallet?: WalletKey
+  /**
+   * Read under someone else's access instead: a read grant's id (`grant.{id}`, or the bare id with `grant`),
+   * or a share link's access token (`share.{token}`). Default: the wallet's session, else anonymous.
+   */
+  access?: string
+  /** A read grant's id: same as `access: 'grant.' + id`. */
+  grant?: string
   /** Default: fetched from meta /v1/info. */
   chainId?: string
   /** Default: the meta node's defaults. */
@@ -33,6 +43,12 @@ export interface StratosClientOptions {
 
 export interface PutOptions {
   name?: string
+  /**
+   * Publish: anyone may read the file (and its directory's files) through any gateway, paid by this wallet's ozone
+   * like a publisher pays its CDN; cap what that may cost with `setBudget`. Default false: private, readable by
+   * this wallet, its share links and its read grants only.
+   */
+  public?: boolean
   cidVersion?: 0 | 1
   rawLeaves?: boolean
   /** Fixed chunk size of the file DAG (Kubo's `--chunker=size-N`); default 256 KiB, Kubo's. */

@@ -16,6 +16,9 @@
  * Any failure or abort aborts the session at the meta node (best effort) and rethrows a typed error;
  * nothing is visible until the commit, which the meta node accepts only with every shard's receipt.
  */
+import type { CanonicalValue } from '../../crypto/canonical.ts'
+import type { SessionCallAction, SessionCallAuth } from '../protocol/messages.ts'
+import { sessionCallBytes } from '../protocol/signing.ts'
 import { createHash } from 'node:crypto'
 import { toBase64Url } from '../../crypto/hash.ts'
 import { randomHex } from '../../util/components.ts'
@@ -42,6 +45,8 @@ export interface UploadParameters extends CidOptions {
   m: number
   segmentSize: number
   name?: string
+  /** Publish the file: anyone may read it, paid by this wallet (default: private). */
+  public?: boolean
   /** Read a file source with direct I/O (default false; see source.ts). */
   directIo?: boolean
   signal?: AbortSignal
@@ -75,10 +80,11 @@ function emit(onProgress: ((e: ProgressEvent) => void) | undefined, e: ProgressE
   }
 }
 
-export async function createSession(c: TransferComponents, wallet: WalletKey, p: { k: number; m: number; segmentSize: number; size: number | null; name?: string }, signal?: AbortSignal): Promise<UploadSession> {
+export async function createSession(c: TransferComponents, wallet: WalletKey, p: { k: number; m: number; segmentSize: number; size: number | null; name?: string; public?: boolean }, signal?: AbortSignal): Promise<UploadSession> {
   const payload: CreateUploadPayload = {
     chainId: c.chainId, signer: wallet.address, nonce: randomHex(c.random, 16), expiresAt: c.clock.now() + CLIENT_REQUEST_TTL_MS,
     action: 'upload.create', orderKey: c.orders.publicKey, k: p.k, m: p.m, segmentSize: p.segmentSize, size: p.size, ...(p.name !== undefined ? { name: p.name } : {}),
+    ...(p.public === true ? { public: true } : {}),
   }
   return c.meta.createUpload(signAsWallet(wallet, payload), { signal })
 }
@@ -108,9 +114,20 @@ export function dagDigest(blocks: Uint8Array[]): string {
   return h.digest('hex')
 }
 
+/**
+ * Signs a call on upload session `uploadId` with the session's order key (the key the wallet named at create), with
+ * a fresh nonce and a short expiry: the meta node refuses such calls from anyone else (docs/security.md).
+ */
+export function signSessionCall<B extends { [key: string]: CanonicalValue }>(c: TransferComponents, uploadId: string, action: SessionCallAction, body: B): B & { auth: SessionCallAuth } {
+  const nonce = randomHex(c.random, 16)
+  const expiresAt = c.clock.now() + CLIENT_REQUEST_TTL_MS
+  const signature = c.orders.sign(sessionCallBytes({ chainId: c.chainId, uploadId, action, body, nonce, expiresAt }))
+  return { ...body, auth: { nonce, expiresAt, signature } }
+}
+
 /** Best effort: tells the meta node to drop the session (its shards get released). Never throws. */
 export async function abortSession(c: TransferComponents, uploadId: string): Promise<void> {
-  await c.meta.abort(uploadId, { timeoutMs: CLIENT_CONTROL_TIMEOUT_MS }).catch(() => undefined)
+  await c.meta.abort(uploadId, signSessionCall(c, uploadId, 'upload.abort', {}), { timeoutMs: CLIENT_CONTROL_TIMEOUT_MS }).catch(() => undefined)
 }
 
 /** Throws BAD_REQUEST unless `segmentSize` is a whole number of bytes from 1 to MAX_SEGMENT_BYTES. */
@@ -147,7 +164,7 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
   try {
     emit(p.onProgress, { type: 'upload:start', total: source.size })
     // The session is opened while the first segment is read and hashed (it is needed only to plan it).
-    opened = createSession(c, p.wallet, { k, m, segmentSize, size: source.size, name: p.name }, signal).then((s) => {
+    opened = createSession(c, p.wallet, { k, m, segmentSize, size: source.size, name: p.name, public: p.public }, signal).then((s) => {
       session = s
       if (s.k !== k || s.m !== m || s.segmentSize !== segmentSize) {
         throw new StratosError('UPSTREAM_ERROR', `meta node opened a session with k=${s.k} m=${s.m} segmentSize=${s.segmentSize}, asked k=${k} m=${m} segmentSize=${segmentSize}`)
@@ -180,7 +197,7 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
       const s = await opened
       const segment = index++
       // The meta node takes segment plans strictly in order: each plan waits for the previous one.
-      const planned = previousPlan.then(() => c.meta.planSegment(s.uploadId, { index: segment, size: n, shardSize, shards: ids }, { signal }))
+      const planned = previousPlan.then(() => c.meta.planSegment(s.uploadId, signSessionCall(c, s.uploadId, 'upload.plan', { index: segment, size: n, shardSize, shards: ids }), { signal }))
       previousPlan = planned.then(() => undefined, () => undefined)
       const task = planned.then((plan) => uploadSegment(c, p, s.uploadId, segment, buf, shardSize, ids, plan, signal))
         .then((r) => { receipts[segment] = r })
@@ -263,7 +280,7 @@ async function putShard(
       }
       failedNodes.push(placement.node)
       emit(p.onProgress, { type: 'upload:retry', segment, shardIndex, node: placement.node, code: err.code })
-      placement = await c.meta.replaceShard(uploadId, { segment, shardIndex, exclude: failedNodes }, { signal })
+      placement = await c.meta.replaceShard(uploadId, signSessionCall(c, uploadId, 'upload.replace', { segment, shardIndex, exclude: failedNodes }), { signal })
     }
   }
 }

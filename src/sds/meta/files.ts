@@ -26,6 +26,9 @@ import type { ChainLink } from './chain-link.ts'
 import type { OzoneGuard } from './pot/ozone-guard.ts'
 import type { ReadRouter } from './repair/replicas.ts'
 import { unindexRecordShards } from './repair/shard-index.ts'
+import { ANONYMOUS, type Access, type Accessor } from './access.ts'
+import type { SignedBudget, SignedBudgetList, SignedVisibility } from '../protocol/messages.ts'
+import type { BudgetView } from '../protocol/api.ts'
 
 export interface FilesOptions extends MetaCoreComponents {
   /** Read counting and routing to replicas of hot segments (repair/replicas.ts); absent: reads go to the record's nodes. */
@@ -34,10 +37,12 @@ export interface FilesOptions extends MetaCoreComponents {
   chain?: ChainLink
   /** Refuses order limits the payer's ozone does not cover (pot/ozone-guard.ts); absent: no checks. */
   guard?: OzoneGuard
+  /** Who may see and read what, and who pays (access.ts). */
+  access: Access
 }
 
-/** The API view of a record: the layout plus the current URL and state of every node it names. */
-export function recordView(r: FileRecord, registry: Registry, now: number): FileRecordView {
+/** The API view of a record: the layout plus the current URL and state of every node it names; owners only for owners. */
+export function recordView(r: FileRecord, registry: Registry, now: number, showOwners = true): FileRecordView {
   const nodes: FileRecordView['nodes'] = {}
   for (const seg of r.segments) {
     for (const s of seg.shards) if (!(s.node in nodes)) nodes[s.node] = registry.location(s.node, now)
@@ -46,7 +51,8 @@ export function recordView(r: FileRecord, registry: Registry, now: number): File
     cid: r.cid,
     kind: r.kind,
     size: r.size,
-    owners: r.owners,
+    ...(showOwners ? { owners: r.owners } : {}),
+    public: r.publicBy !== undefined,
     ...(r.name !== undefined ? { name: r.name } : {}),
     createdAt: r.createdAt,
     k: r.k,
@@ -86,37 +92,53 @@ export class Files {
     return c
   }
 
-  /** FileRecordView JSON: the cached layout plus the nodes' current URL and state. */
-  #viewJson(c: CachedRecord, now: number): string {
-    const nodes: FileRecordView['nodes'] = {}
-    for (const n of c.nodes) nodes[n] = this.#o.registry.location(n, now)
-    return `${c.head},"nodes":${JSON.stringify(nodes)}}`
+  /** The cached record, if `a` may see it (ACCESS_DENIED otherwise). */
+  #visible(cid: string, a: Accessor): CachedRecord {
+    const c = this.#cached(cid)
+    this.#o.access.authorizeRead(c.record, a)
+    return c
   }
 
-  get(cid: string): FileRecordView {
-    return recordView(this.#record(cid), this.#o.registry, this.#o.clock.now())
+  /** FileRecordView JSON: the cached layout, owners for owners, plus the nodes' current URL and state. */
+  #viewJson(c: CachedRecord, now: number, a: Accessor): string {
+    const nodes: FileRecordView['nodes'] = {}
+    for (const n of c.nodes) nodes[n] = this.#o.registry.location(n, now)
+    const owners = this.#o.access.isOwner(c.record, a) ? `,"owners":${JSON.stringify(c.record.owners)}` : ''
+    return `${c.head}${owners},"nodes":${JSON.stringify(nodes)}}`
+  }
+
+  get(cid: string, a: Accessor = ANONYMOUS): FileRecordView {
+    const r = this.#visible(cid, a).record
+    return recordView(r, this.#o.registry, this.#o.clock.now(), this.#o.access.isOwner(r, a))
   }
 
   /** Same as get(), as JSON text (the HTTP route: large layouts are served from the cache). */
-  getJson(cid: string): JsonText {
-    return new JsonText(this.#viewJson(this.#cached(cid), this.#o.clock.now()))
+  getJson(cid: string, a: Accessor = ANONYMOUS): JsonText {
+    return new JsonText(this.#viewJson(this.#visible(cid, a), this.#o.clock.now(), a))
   }
 
   /** The DAG's inner blocks, base64url, in the order the upload gave them. */
-  dag(cid: string): string[] {
-    const r = this.#record(cid)
+  dag(cid: string, a: Accessor = ANONYMOUS): string[] {
+    const r = this.#visible(cid, a).record
     return this.#o.store.fileBlocks(r.cid).map(toBase64Url)
   }
 
-  /** The records holding the DAG block `cid` (blocks.ts); FILE_NOT_FOUND when none does. */
-  blockHolders(cid: string): { files: string[] } {
-    const files = blockHolders(this.#o.store, cid)
-    if (files.length === 0) throw new StratosError('FILE_NOT_FOUND', `no stored DAG holds block ${cid}`, { cid })
+  /** The records holding the DAG block `cid` that `a` may see (blocks.ts); FILE_NOT_FOUND when none. */
+  blockHolders(cid: string, a: Accessor = ANONYMOUS): { files: string[] } {
+    const { store, access } = this.#o
+    const files = blockHolders(store, cid).filter((holder) => {
+      const r = store.files.get(holder)
+      return r !== undefined && access.canSee(r, a)
+    })
+    if (files.length === 0) throw new StratosError('FILE_NOT_FOUND', `no stored DAG you may read holds block ${cid}`, { cid })
     return { files }
   }
 
-  /** One page of files, ordered by CID: an owner's (when given) or all. `next` is the last CID of a full page. */
-  list(q: { owner?: string; limit?: number; after?: string }): FileList {
+  /**
+   * One page of files, ordered by CID: an owner's (`owner` given: only that wallet's own session may list them) or,
+   * without `owner`, the public files. `next` is the last CID of a full page.
+   */
+  list(q: { owner?: string; limit?: number; after?: string }, a: Accessor = ANONYMOUS): FileList {
     const limit = Math.min(q.limit ?? MAX_LIST_PAGE, MAX_LIST_PAGE)
     const after = q.after ?? ''
     const { store } = this.#o
@@ -124,74 +146,154 @@ export class Files {
     let more = false
     if (q.owner !== undefined) {
       if (!isWalletAddress(q.owner)) throw new StratosError('BAD_REQUEST', 'owner must be an st1… wallet address', { owner: q.owner })
+      if (a.kind !== 'wallet' || a.address !== q.owner) {
+        throw new StratosError('ACCESS_DENIED', `listing ${q.owner}'s files needs that wallet's session`, { owner: q.owner })
+      }
       for (const { key, value } of store.owners.getRange({ start: [q.owner, after], end: [q.owner, KEY_STRING_MAX] })) {
         if (key[1] === after) continue
         if (files.length === limit) { more = true; break }
-        files.push({ cid: key[1], kind: value.kind, size: value.size, ...(value.name !== undefined ? { name: value.name } : {}), createdAt: value.createdAt })
+        files.push({ cid: key[1], kind: value.kind, size: value.size, ...(value.name !== undefined ? { name: value.name } : {}), createdAt: value.createdAt, public: value.public === true })
       }
     } else {
-      for (const { key, value } of store.files.getRange({ start: after })) {
+      for (const { key } of store.publicFiles.getRange({ start: after })) {
         if (key === after) continue
+        const value = store.files.get(key)
+        if (!value) continue
         if (files.length === limit) { more = true; break }
-        files.push({ cid: key, kind: value.kind, size: value.size, ...(value.name !== undefined ? { name: value.name } : {}), createdAt: value.createdAt })
+        files.push({ cid: key, kind: value.kind, size: value.size, ...(value.name !== undefined ? { name: value.name } : {}), createdAt: value.createdAt, public: true })
       }
     }
     return more ? { files, next: files[files.length - 1].cid } : { files }
   }
 
   /** The record plus GET tickets for every shard of segments [from, to), at most MAX_READ_SEGMENTS of them. */
-  async read(cid: string, body: ReadBody): Promise<ReadResponse> {
-    const r0 = this.#record(cid)
-    const ozone = this.#o.guard ? await this.#o.guard.balance(r0.owners[0]) : undefined
-    const now = this.#o.clock.now()
-    const r = this.#record(cid)
-    const { from, to, tickets, routed } = this.#tickets(r, body, now, ozone)
-    return { file: recordView(routed ? withSegments(r, routed) : r, this.#o.registry, now), from, to, tickets }
+  async read(cid: string, body: ReadBody, a: Accessor = ANONYMOUS): Promise<ReadResponse> {
+    const text = await this.readJson(cid, body, a)
+    return JSON.parse(text.text) as ReadResponse
   }
 
   /** Same as read(), as JSON text: the HTTP route, on the critical path of every download. */
-  readJson(cid: string, body: ReadBody): JsonText | Promise<JsonText> {
+  async readJson(cid: string, body: ReadBody, a: Accessor = ANONYMOUS): Promise<JsonText> {
+    const c0 = this.#cached(cid)
+    const auth = this.#o.access.authorizeRead(c0.record, a)
+    // A session's tickets name its own order key: a copy of the token in other hands yields tickets nobody else can spend.
+    if (a.kind === 'wallet' && !auth.counted && body.orderKey !== a.orderKey) {
+      throw new StratosError('ACCESS_DENIED', 'reads under a session name the order key its token was signed for', { cid: c0.record.cid })
+    }
     const guard = this.#o.guard
-    if (!guard) return this.#readJsonNow(cid, body, undefined)
-    // The owner's balance is cached (OZONE_CACHE_MS): one resolved promise on the hot path, no chain round trip.
-    return guard.balance(this.#cached(cid).record.owners[0]).then((ozone) => this.#readJsonNow(cid, body, ozone))
-  }
-
-  #readJsonNow(cid: string, body: ReadBody, ozone: bigint | undefined): JsonText {
+    // The payer's balance is cached (OZONE_CACHE_MS): one resolved promise on the hot path, no chain round trip.
+    const ozone = guard ? await guard.balance(auth.payer) : undefined
     const now = this.#o.clock.now()
     const c = this.#cached(cid)
-    const { from, to, tickets, routed } = this.#tickets(c.record, body, now, ozone)
+    const range = this.#range(c.record, body)
+    if (auth.counted && this.#o.access.hasBudgets(auth.payer, c.record.cid)) {
+      const bytes = this.#readBytes(c.record, range.from, range.to)
+      await this.#o.store.write(() => this.#o.access.chargeBudgets(auth.payer, c.record.cid, bytes, now), { durable: false })
+    }
+    const { from, to, tickets, routed } = this.#tickets(c.record, range, body.orderKey, auth.payer, now, ozone)
     // A read routed to replicas shows the chosen nodes in its view (the tickets name them): serialised per request.
-    const file = routed ? JSON.stringify(recordView(withSegments(c.record, routed), this.#o.registry, now)) : this.#viewJson(c, now)
+    const file = routed
+      ? JSON.stringify(recordView(withSegments(c.record, routed), this.#o.registry, now, this.#o.access.isOwner(c.record, a)))
+      : this.#viewJson(c, now, a)
     return new JsonText(`{"file":${file},"from":${from},"to":${to},"tickets":${JSON.stringify(tickets)}}`)
   }
 
-  #tickets(r: FileRecord, body: ReadBody, now: number, ozone?: bigint): Omit<ReadResponse, 'file'> & { routed?: Map<number, SegmentRecord> } {
-    const { key, chainId, random } = this.#o
+  #range(r: FileRecord, body: ReadBody): { from: number; to: number } {
     const n = r.segments.length
     const from = body.from ?? 0
-    let to = body.to ?? Math.min(n, from + MAX_READ_SEGMENTS)
+    const to = body.to ?? Math.min(n, from + MAX_READ_SEGMENTS)
     if (from > n || to > n || to < from) {
       throw new StratosError('RANGE_NOT_SATISFIABLE', `segment range [${from}, ${to}) is outside [0, ${n})`, { from, to, segments: n })
     }
-    to = Math.min(to, from + MAX_READ_SEGMENTS)
+    return { from, to: Math.min(to, from + MAX_READ_SEGMENTS) }
+  }
+
+  /** A healthy read moves the k data shards of each segment: what the limits promise (ozone-guard.ts) and budgets count. */
+  #readBytes(r: FileRecord, from: number, to: number): number {
+    let bytes = 0
+    for (let i = from; i < to; i++) bytes += r.k * r.segments[i].shardSize
+    return bytes
+  }
+
+  #tickets(r: FileRecord, range: { from: number; to: number }, orderKey: string, payer: string, now: number, ozone?: bigint): Omit<ReadResponse, 'file'> & { routed?: Map<number, SegmentRecord> } {
+    const { key, chainId, random } = this.#o
+    const { from, to } = range
     this.#o.reads?.onRead(r.cid, from, to, now)
     const routed = this.#o.reads?.route(r, from, to, now)
-    const payer = r.owners[0]
-    if (this.#o.guard && ozone !== undefined) {
-      // A healthy read moves the k data shards of each segment: that is what the limits promise (ozone-guard.ts).
-      let bytes = 0
-      for (let i = from; i < to; i++) bytes += r.k * r.segments[i].shardSize
-      this.#o.guard.reserve(payer, ozone, bytes, now + TICKET_TTL_MS)
-    }
+    if (this.#o.guard && ozone !== undefined) this.#o.guard.reserve(payer, ozone, this.#readBytes(r, from, to), now + TICKET_TTL_MS)
     const tickets: SignedTicket[][] = []
     for (let i = from; i < to; i++) {
       const seg = routed?.get(i) ?? r.segments[i]
       tickets.push(seg.shards.map((s) => issueTicket({
-        key, chainId, op: 'get', node: s.node, shard: s.id, size: seg.shardSize, payer, context: r.cid, orderKey: body.orderKey, now, serial: randomHex(random, 16),
+        key, chainId, op: 'get', node: s.node, shard: s.id, size: seg.shardSize, payer, context: r.cid, orderKey, now, serial: randomHex(random, 16),
       })))
     }
     return routed ? { from, to, tickets, routed } : { from, to, tickets }
+  }
+
+  // ---- visibility and budgets (owner-signed) --------------------------------------------------------
+
+  /** Makes the signer's file public or private again. The file stays public while any owner publishes it. */
+  async setVisibility(cid: string, msg: SignedVisibility): Promise<FileRecordView> {
+    const { store, chainId, records } = this.#o
+    const now = this.#o.clock.now()
+    const p = verifyWalletRequest(msg, { chainId, now, store })
+    const key = canonicalCid(cid)
+    if (canonicalCid(p.cid) !== key) throw new StratosError('BAD_REQUEST', 'the signed CID differs from the CID in the path', { path: key, signed: p.cid })
+    const record = await store.write(() => {
+      const r = store.files.get(key)
+      if (!r) throw new StratosError('FILE_NOT_FOUND', `no file ${key}`, { cid: key })
+      const entry = store.owners.get([p.signer, key])
+      if (!r.owners.includes(p.signer) || !entry) throw new StratosError('NOT_OWNER', `${p.signer} does not own ${key}`, { cid: key, signer: p.signer })
+      store.useNonce(p.signer, p.nonce, p.expiresAt)
+      records.invalidate(key)
+      store.owners.putSync([p.signer, key], { ...entry, public: p.public })
+      return updatePublisher(store, r)
+    })
+    records.invalidate(key)
+    this.#o.logger.info({ cid: key, signer: p.signer, public: p.public }, 'file visibility set')
+    return recordView(record, this.#o.registry, now)
+  }
+
+  /** Sets or removes a cap on what strangers' reads of the signer's public files may cost per epoch. */
+  async setBudget(msg: SignedBudget): Promise<BudgetView> {
+    const { store, chainId, access } = this.#o
+    const now = this.#o.clock.now()
+    const p = verifyWalletRequest(msg, { chainId, now, store })
+    const cid = p.cid === undefined ? '' : canonicalCid(p.cid)
+    await store.write(() => {
+      if (cid !== '') {
+        const r = store.files.get(cid)
+        if (!r) throw new StratosError('FILE_NOT_FOUND', `no file ${cid}`, { cid })
+        if (!r.owners.includes(p.signer)) throw new StratosError('NOT_OWNER', `${p.signer} does not own ${cid}`, { cid, signer: p.signer })
+      }
+      store.useNonce(p.signer, p.nonce, p.expiresAt)
+      if (p.bytesPerEpoch === null) store.budgets.removeSync(['cap', p.signer, cid])
+      else store.budgets.putSync(['cap', p.signer, cid], { bytesPerEpoch: p.bytesPerEpoch, setAt: now })
+    })
+    const epoch = access.epoch(now)
+    return { owner: p.signer, ...(cid ? { cid } : {}), bytesPerEpoch: p.bytesPerEpoch, spentBytes: access.spent(p.signer, cid, epoch), epoch }
+  }
+
+  async listBudgets(msg: SignedBudgetList): Promise<{ budgets: BudgetView[] }> {
+    const { store, chainId, access } = this.#o
+    const now = this.#o.clock.now()
+    const p = verifyWalletRequest(msg, { chainId, now, store })
+    await store.write(() => store.useNonce(p.signer, p.nonce, p.expiresAt))
+    const epoch = access.epoch(now)
+    const budgets: BudgetView[] = []
+    for (const { key, value } of store.budgets.getRange({ start: ['cap', p.signer, ''], end: ['cap', p.signer, KEY_STRING_MAX] })) {
+      if (typeof value !== 'object') continue
+      const cid = key[2] as string
+      budgets.push({ owner: p.signer, ...(cid ? { cid } : {}), bytesPerEpoch: value.bytesPerEpoch, spentBytes: access.spent(p.signer, cid, epoch), epoch })
+    }
+    return { budgets }
+  }
+
+  /** Settled traffic of a file: its owners only. */
+  assertOwner(cid: string, a: Accessor): void {
+    const r = this.#record(cid)
+    if (!this.#o.access.isOwner(r, a)) throw new StratosError('ACCESS_DENIED', `the traffic of ${r.cid} is shown to its owners only (send a session)`, { cid: r.cid })
   }
 
   /**
@@ -213,10 +315,11 @@ export class Files {
       store.owners.removeSync([p.signer, key])
       const owners = r.owners.filter((o) => o !== p.signer)
       if (owners.length > 0) {
-        store.files.putSync(key, { ...r, owners })
+        updatePublisher(store, { ...r, owners })
         return owners.length
       }
       store.files.removeSync(key)
+      store.publicFiles.removeSync(key)
       unindexRecordBlocks(store, key, r.kind, store.fileBlocks(key))
       unindexRecordShards(store, r)
       for (let i = 0; i < r.blockCount; i++) store.blocks.removeSync([key, i])
@@ -228,4 +331,18 @@ export class Files {
     this.#o.logger.info({ cid: key, signer: p.signer, remainingOwners }, remainingOwners ? 'owner removed from file' : 'file deleted')
     return { deleted: true, remainingOwners }
   }
+}
+
+/**
+ * Inside store.write(): stores `r` with `publicBy` = its first owner (in owner order) whose entry publishes it, or
+ * none, and keeps the publicFiles index in step. Returns the stored record.
+ */
+export function updatePublisher(store: MetaStore, r: FileRecord): FileRecord {
+  const publisher = r.owners.find((o) => store.owners.get([o, r.cid])?.public === true)
+  const { publicBy: _old, ...rest } = r
+  const next: FileRecord = publisher !== undefined ? { ...rest, publicBy: publisher } : rest
+  store.files.putSync(r.cid, next)
+  if (publisher !== undefined) store.publicFiles.putSync(r.cid, publisher)
+  else store.publicFiles.removeSync(r.cid)
+  return next
 }

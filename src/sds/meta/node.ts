@@ -24,6 +24,8 @@ import { MetaStore } from './store.ts'
 import { Uploads } from './uploads.ts'
 import { RecordCache } from './record-cache.ts'
 import { Shares } from './shares.ts'
+import { Access } from './access.ts'
+import { Grants } from './grants.ts'
 import { RepairService, type RepairOptions } from './repair/index.ts'
 import { applyMaintenance, createAuditSystem, type Auditor, type NodeHealth, type ReputationParams } from './audit/index.ts'
 import { HttpChainLink, type ChainLink } from './chain-link.ts'
@@ -72,6 +74,7 @@ export interface MetaNodeOptions {
 
 interface Running {
   store: MetaStore
+  access: Access
   uploads: Uploads
   http: MetaServer
   url: string
@@ -180,12 +183,15 @@ export class MetaNode implements Startable {
       })
       const maintenance = (msg: SignedMaintenance) => applyMaintenance(msg, { store, registry, reputation, chainId: o.chainId, clock })
       const records = new RecordCache(META_RECORD_CACHE_BYTES)
+      const access = new Access({ store, chainId: o.chainId, clock, ...(chain ? { chain } : {}) })
+      await access.init()
+      const grants = new Grants({ store, chainId: o.chainId, clock, random, logger })
       const uploads = new Uploads({ ...common, ...pot, registry, records, random, sessionTtlMs: o.sessionTtlMs ?? UPLOAD_SESSION_TTL_MS })
       const repair = new RepairService({
         ...common, registry, records, random, offlineAfterMs: o.offlineAfterMs ?? NODE_OFFLINE_AFTER_MS, health: reputation,
         ...(chain ? { chain } : {}),
       }, o.repair)
-      const files = new Files({ ...common, ...pot, registry, records, random, reads: repair.replicas })
+      const files = new Files({ ...common, ...pot, registry, records, random, reads: repair.replicas, access })
       const settlement = new Settlement({ ...common, ...pot })
       const traffic = new TrafficViews({
         store, ...(chain ? { chain } : {}), knownNodes: () => registry.views().map((v) => v.address),
@@ -199,7 +205,7 @@ export class MetaNode implements Startable {
           ...(o.chain?.reportRetryMs !== undefined ? { retryMs: o.chain.reportRetryMs } : {}),
         })
       }
-      const shares = new Shares({ store, chainId: o.chainId, clock, random, logger })
+      const shares = new Shares({ store, chainId: o.chainId, clock, random, logger, shareToken: (id) => access.shareToken(id) })
       const info: MetaInfo = { address: this.address, key: toBase64Url(this.#key.publicKey), chainId: o.chainId, version: SOFTWARE_VERSION, defaults }
       const status = (): NetworkStatus => {
         const nodes = registry.views()
@@ -222,14 +228,14 @@ export class MetaNode implements Startable {
           },
         }
       }
-      const api = createMetaServer({ info: () => info, status, registry, uploads, files, shares, maintenance, settlement, traffic }, logger)
+      const api = createMetaServer({ info: () => info, status, registry, uploads, files, shares, maintenance, settlement, traffic, access, grants }, logger)
       const url = await listen(api.server, o.host ?? '127.0.0.1', o.port)
       const sweeper = setInterval(() => this.#sweep(), o.sweepIntervalMs ?? UPLOAD_SWEEP_INTERVAL_MS)
       sweeper.unref()
       await auditor.start()
       await repair.start()
       await reporter?.start()
-      this.#running = { store, uploads, http: api, url, sweeper, sweeping: undefined, auditor, health: reputation, repair, reporter, ownLink }
+      this.#running = { store, access, uploads, http: api, url, sweeper, sweeping: undefined, auditor, health: reputation, repair, reporter, ownLink }
       logger.info({ address: this.address, url, chainId: o.chainId }, 'meta node started')
     } catch (e) {
       await reporter?.stop()
@@ -248,6 +254,7 @@ export class MetaNode implements Startable {
     r.sweeping = r.uploads.sweep()
       // Settled serials and committed-PUT entries past their settle window (pot-store.ts), chain or not.
       .then(async () => { if (hasPrunable(store, now)) await store.write(() => prunePot(store, now, META_SWEEP_BATCH)) })
+      .then(() => r.access.pruneSpent(now, META_SWEEP_BATCH))
       .then(() => {}, (e: unknown) => { this.#logger.error({ err: e }, 'upload sweep failed') })
       .finally(() => { r.sweeping = undefined })
   }

@@ -20,7 +20,7 @@ export class JsonText {
 
 export interface CachedRecord {
   record: FileRecord
-  /** JSON of the record's view without `nodes`, and without its closing brace. */
+  /** JSON of the record's view without `nodes` and `owners` (shown to owners only), and without its closing brace. */
   head: string
   /** Distinct nodes the record names, in first-seen order. */
   nodes: string[]
@@ -28,7 +28,7 @@ export interface CachedRecord {
 
 export function cacheEntry(r: FileRecord): CachedRecord {
   const view = {
-    cid: r.cid, kind: r.kind, size: r.size, owners: r.owners, ...(r.name !== undefined ? { name: r.name } : {}), createdAt: r.createdAt,
+    cid: r.cid, kind: r.kind, size: r.size, public: r.publicBy !== undefined, ...(r.name !== undefined ? { name: r.name } : {}), createdAt: r.createdAt,
     k: r.k, m: r.m, segmentSize: r.segmentSize, segments: r.segments, ...(r.children !== undefined ? { children: r.children } : {}),
   }
   const nodes = new Set<string>()

@@ -29,6 +29,11 @@ import type { TrafficViews } from './pot/traffic.ts'
 import { zSettleOrdersBody, zTrafficNodesQuery, type SettleOrdersBody } from '../protocol/api.ts'
 import { zSignedMaintenance, type SignedMaintenance } from '../protocol/audit.ts'
 import type { NodeView } from '../protocol/api.ts'
+import {
+  ACCESS_HEADER, zAbortUploadBody, zBudgetBody, zBudgetListBody, zGrantCreateBody, zGrantIdParam, zGrantListBody, zGrantRevokeBody, zVisibilityBody,
+} from '../protocol/api.ts'
+import type { Access, Accessor } from './access.ts'
+import type { Grants } from './grants.ts'
 import { SHARE_ROUTES, zShareCreateBody, zShareIdParam, zShareListBody, zShareResolveBody, zShareRevokeBody } from '../protocol/api.ts'
 
 /** Most validation issues echoed in a 400's details. */
@@ -46,6 +51,9 @@ export interface MetaApi {
   traffic: TrafficViews
   /** Planned downtime of a resource node (audit/maintenance.ts); absent: the route answers NOT_FOUND. */
   maintenance?: (msg: SignedMaintenance) => Promise<NodeView>
+  /** Who a request acts for (ACCESS_HEADER) and what it may see (access.ts). */
+  access: Access
+  grants: Grants
 }
 
 type Method = 'GET' | 'POST' | 'DELETE'
@@ -53,9 +61,11 @@ type Method = 'GET' | 'POST' | 'DELETE'
 interface RequestContext {
   params: Record<string, string>
   query: Record<string, string>
-  /** Parsed JSON body (POST routes); undefined when the request has none. */
+  /** Parsed JSON body (POST and DELETE routes); undefined when the request has none. */
   body: unknown
   signal: AbortSignal
+  /** Who the request acts for (its ACCESS_HEADER), identified on first call. */
+  accessor: () => Accessor
 }
 
 type Handler = (ctx: RequestContext) => unknown
@@ -83,16 +93,22 @@ function buildRoutes(api: MetaApi): Route[] {
     [META_ROUTES.planSegment, 'POST', (c) => api.uploads.plan(uploadId(c), validate(zPlanSegmentBody, c.body, 'segment plan'))],
     [META_ROUTES.replaceShard, 'POST', async (c) => ({ placement: await api.uploads.replace(uploadId(c), validate(zReplaceShardBody, c.body, 'replace request')) })],
     [META_ROUTES.commit, 'POST', async (c) => ({ file: await api.uploads.commit(uploadId(c), validate(zCommitBody, c.body, 'commit'), c.signal) })],
-    [META_ROUTES.abort, 'DELETE', async (c) => { await api.uploads.abort(uploadId(c)); return { aborted: true } }],
-    [META_ROUTES.files, 'GET', (c) => api.files.list(validate(zListQuery, c.query, 'query'))],
-    [META_ROUTES.file, 'GET', (c) => api.files.getJson(cidParam(c))],
-    [META_ROUTES.fileDag, 'GET', (c) => ({ blocks: api.files.dag(cidParam(c)) })],
-    [META_ROUTES.read, 'POST', (c) => api.files.readJson(cidParam(c), validate(zReadBody, c.body ?? {}, 'read request'))],
-    [META_ROUTES.blocks, 'GET', (c) => api.files.blockHolders(cidParam(c))],
+    [META_ROUTES.abort, 'DELETE', async (c) => { await api.uploads.abort(uploadId(c), validate(zAbortUploadBody, c.body ?? {}, 'abort request')); return { aborted: true } }],
+    [META_ROUTES.files, 'GET', (c) => api.files.list(validate(zListQuery, c.query, 'query'), c.accessor())],
+    [META_ROUTES.file, 'GET', (c) => api.files.getJson(cidParam(c), c.accessor())],
+    [META_ROUTES.fileDag, 'GET', (c) => ({ blocks: api.files.dag(cidParam(c), c.accessor()) })],
+    [META_ROUTES.read, 'POST', (c) => api.files.readJson(cidParam(c), validate(zReadBody, c.body ?? {}, 'read request'), c.accessor())],
+    [META_ROUTES.blocks, 'GET', (c) => api.files.blockHolders(cidParam(c), c.accessor())],
+    [META_ROUTES.visibility, 'POST', (c) => api.files.setVisibility(cidParam(c), validate(zVisibilityBody, c.body, 'visibility request'))],
+    [META_ROUTES.budgets, 'POST', (c) => api.files.setBudget(validate(zBudgetBody, c.body, 'budget request'))],
+    [META_ROUTES.budgetList, 'POST', (c) => api.files.listBudgets(validate(zBudgetListBody, c.body, 'budget list request'))],
+    [META_ROUTES.grants, 'POST', (c) => api.grants.create(validate(zGrantCreateBody, c.body, 'grant request'))],
+    [META_ROUTES.grantList, 'POST', (c) => api.grants.list(validate(zGrantListBody, c.body, 'grant list request'))],
+    [META_ROUTES.grantRevoke, 'POST', (c) => api.grants.revoke(validate(zGrantIdParam, c.params, 'grant id').id, validate(zGrantRevokeBody, c.body, 'grant revoke request'))],
     [META_ROUTES.deleteFile, 'POST', (c) => api.files.delete(cidParam(c), validate(zDeleteBody, c.body, 'delete request'))],
     [META_ROUTES.settleOrders, 'POST', (c) => api.settlement.settle(validate(zSettleOrdersBody, c.body, 'settlement batch') as SettleOrdersBody, c.signal)],
     [META_ROUTES.trafficNodes, 'GET', (c) => api.traffic.nodes(validate(zTrafficNodesQuery, c.query, 'query'))],
-    [META_ROUTES.fileTraffic, 'GET', (c) => api.traffic.file(cidParam(c))],
+    [META_ROUTES.fileTraffic, 'GET', (c) => { api.files.assertOwner(cidParam(c), c.accessor()); return api.traffic.file(cidParam(c)) }],
     ...shareRoutes(api.shares),
     [META_ROUTES.maintenance, 'POST', (c) => {
       if (!api.maintenance) throw new StratosError('NOT_FOUND', 'this meta node takes no maintenance requests')
@@ -212,9 +228,11 @@ export function createMetaServer(api: MetaApi, logger: Logger): MetaServer {
         res.setHeader('allow', Object.keys(found.route.methods).join(', '))
         throw new StratosError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`, { allow: Object.keys(found.route.methods) })
       }
-      const body = req.method === 'POST' ? await readBody(req) : undefined
+      const body = req.method === 'POST' || req.method === 'DELETE' ? await readBody(req) : undefined
       const query = q === -1 ? {} : Object.fromEntries(new URLSearchParams(url.slice(q + 1)))
-      const result = await handler({ params: found.params, query, body, signal: ac.signal })
+      let accessor: Accessor | undefined
+      const identify = (): Accessor => (accessor ??= api.access.identify(req.headers[ACCESS_HEADER]))
+      const result = await handler({ params: found.params, query, body, signal: ac.signal, accessor: identify })
       if (result instanceof JsonText) sendJsonText(res, 200, result.text)
       else sendJson(res, 200, result)
     } catch (e) {

@@ -63,6 +63,8 @@ export interface SharesOptions {
   clock: Clock
   random: RandomBytes
   logger: Logger
+  /** The access token a resolved link hands out (access.ts shareToken): reads of its content under the link. */
+  shareToken: (id: string) => string
 }
 
 interface Failures {
@@ -183,7 +185,7 @@ export class Shares {
     if (!file.owners.includes(r.owner)) {
       throw new StratosError('SHARE_REVOKED', `the creator of share link ${id} no longer owns the file`, { id, cid: r.cid })
     }
-    return { id, cid: r.cid, kind: r.kind, ...(r.name !== undefined ? { name: r.name } : {}), size: file.size, expiresAt: r.expiresAt }
+    return { id, cid: r.cid, kind: r.kind, ...(r.name !== undefined ? { name: r.name } : {}), size: file.size, expiresAt: r.expiresAt, access: this.#o.shareToken(id) }
   }
 
   async #checkPassword(r: ShareRecord, password: string | undefined, now: number): Promise<void> {

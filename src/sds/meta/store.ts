@@ -22,6 +22,9 @@
  *   reputation      node address                 → NodeReputation: audit/online scores, suspension, maintenance, slashing (audit/)
  *   pot             [tag, …]                     → Proof of Traffic: settled serials, traffic credits, volume reports
  *                                                  (layout in pot/pot-store.ts)
+ *   grants          ['id', id] | ['owner', owner, id] → GrantRecord | true: read grants and their owner index (grants.ts)
+ *   budgets         ['cap', owner, cid|''] | ['spent', owner, cid|'', epoch] → public-read budgets and spending (access.ts)
+ *   publicFiles     cid                          → publisher: public files (anonymous listing)
  *
  * Invariants (kept by doing every multi-key change in one `write()` transaction):
  *   - A (node, shard) location is in at most one of refs / bad / deletes.
@@ -44,6 +47,7 @@ import type { FileRecordView, SegmentRecord } from '../protocol/api.ts'
 import { backfillBlockIndex } from './blocks.ts'
 import type { ShareEntry, ShareKey } from './shares.ts'
 import type { NodeReputation } from './audit/reputation.ts'
+import type { BudgetEntry, BudgetKey, GrantEntry, GrantKey } from './access.ts'
 
 export const STORE_SCHEMA_VERSION = 1
 /** Sorts after every string we use as a key part (CIDs, addresses and hex ids are ASCII). */
@@ -52,9 +56,12 @@ export const KEY_STRING_MAX = '\uffff'
 export type FileKind = FileRecordView['kind']
 
 /** A stored file: the API view without live node state, plus where its DAG blocks are. */
-export interface FileRecord extends Omit<FileRecordView, 'nodes'> {
+export interface FileRecord extends Omit<FileRecordView, 'nodes' | 'owners' | 'public'> {
+  owners: string[]
   /** How many inner DAG blocks are stored under `blocks` [cid, 0..blockCount). */
   blockCount: number
+  /** Set when the file is public: the owner who published it, whose ozone pays strangers' reads (access.ts). */
+  publicBy?: string
 }
 
 export interface OwnerEntry {
@@ -62,6 +69,8 @@ export interface OwnerEntry {
   kind: FileKind
   size: number
   name?: string
+  /** This owner published the file (anyone may read it, paid by this owner). */
+  public?: boolean
 }
 
 export interface SessionRecord {
@@ -73,8 +82,10 @@ export interface SessionRecord {
   name?: string
   /** Total size declared at create (null for streams). */
   declaredSize: number | null
-  /** The uploader's order key (wallet-authorised at create): PUT tickets name it. */
+  /** The uploader's order key (wallet-authorised at create): PUT tickets name it, and it signs the session's calls. */
   orderKey: string
+  /** The file is published when committed (create's `public`). */
+  public?: boolean
   createdAt: number
   lastActivity: number
   expiresAt: number
@@ -174,6 +185,12 @@ export class MetaStore {
   readonly replicas: Database<ReplicaRecord, [string, number, number, string]>
   /** Proof of Traffic bookkeeping (pot/pot-store.ts owns the key layout: settled serials, traffic credits, reports). */
   readonly pot: Database<unknown, (string | number)[]>
+  /** Read grants (grants.ts): ['id', id] → GrantRecord, ['owner', owner, id] → true. */
+  readonly grants: Database<GrantEntry, GrantKey>
+  /** Public-read budgets (access.ts): ['cap', owner, cid | ''] → cap, ['spent', owner, cid | '', epoch] → bytes. */
+  readonly budgets: Database<BudgetEntry, BudgetKey>
+  /** cid → publisher: the public files, for anonymous listing. */
+  readonly publicFiles: Database<string, string>
   #closed = false
 
   private constructor(root: RootDatabase) {
@@ -201,6 +218,9 @@ export class MetaStore {
       repairing: root.openDB<RepairInFlight, Pair>({ name: 'repairing' }),
       replicas: root.openDB<ReplicaRecord, [string, number, number, string]>({ name: 'replicas' }),
       pot: root.openDB<unknown, (string | number)[]>({ name: 'pot' }),
+      grants: root.openDB<GrantEntry, GrantKey>({ name: 'grants' }),
+      budgets: root.openDB<BudgetEntry, BudgetKey>({ name: 'budgets' }),
+      publicFiles: root.openDB<string, string>({ name: 'publicFiles' }),
     }))
     this.files = dbs.files
     this.blocks = dbs.blocks
@@ -223,6 +243,9 @@ export class MetaStore {
     this.repairing = dbs.repairing
     this.replicas = dbs.replicas
     this.pot = dbs.pot
+    this.grants = dbs.grants
+    this.budgets = dbs.budgets
+    this.publicFiles = dbs.publicFiles
   }
 
   /** Opens (or creates) the index at `path`; refuses an index written by a newer schema. */

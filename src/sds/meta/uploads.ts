@@ -16,17 +16,22 @@ import { createHash } from 'node:crypto'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { fromBase64Url } from '../../crypto/hash.ts'
 import { StratosError, throwIfAborted } from '../../errors.ts'
+import { MAX_REQUEST_TTL_MS } from '../../limits.ts'
+import type { CanonicalValue } from '../../crypto/canonical.ts'
+import { verifyNodeSignature } from '../../crypto/node-key.ts'
+import type { SessionCallAction, SessionCallAuth } from '../protocol/messages.ts'
+import type { AbortUploadBody } from '../protocol/api.ts'
 import { CLOCK_SKEW_MS, MAX_PLACEMENTS_PER_SHARD, META_SWEEP_BATCH, ORDER_SETTLE_WINDOW_MS, TICKET_TTL_MS } from '../../limits.ts'
 import { recordCommittedPuts } from './pot/pot-store.ts'
 import { randomHex } from '../../util/components.ts'
 import type { CommitBody, FileRecordView, Placement, PlanSegmentBody, PlanSegmentResponse, ReplaceShardBody, SegmentRecord, UploadSession } from '../protocol/api.ts'
 import type { SignedCreateUpload, SignedReceipt, SignedTicket } from '../protocol/messages.ts'
 import { shardSizeFor } from '../protocol/shard.ts'
-import { DOMAIN, verifyNodeSigned } from '../protocol/signing.ts'
+import { DOMAIN, sessionCallBytes, verifyNodeSigned } from '../protocol/signing.ts'
 import { issueTicket } from '../protocol/ticket.ts'
 import { verifyWalletRequest } from './auth.ts'
 import { assertDagPbBlock, canonicalCid, dagPbBlockCid, DAG_PB_CODE, parseCid } from './cid.ts'
-import { recordView } from './files.ts'
+import { recordView, updatePublisher } from './files.ts'
 import { placeShards } from './placement.ts'
 import { indexRecordBlocks } from './blocks.ts'
 import { indexRecordShards } from './repair/shard-index.ts'
@@ -39,7 +44,7 @@ const RECEIPTS_PER_BATCH = 64
 /** Most missing items named in an UPLOAD_INCOMPLETE error's details (the count is always given). */
 const MAX_MISSING_LISTED = 100
 
-export interface UploadsOptions extends FilesOptions {
+export interface UploadsOptions extends Omit<FilesOptions, 'access'> {
   sessionTtlMs: number
 }
 
@@ -85,6 +90,7 @@ export class Uploads {
         ...(p.name !== undefined ? { name: p.name } : {}),
         declaredSize: p.size,
         orderKey: p.orderKey,
+        ...(p.public === true ? { public: true } : {}),
         createdAt: now,
         lastActivity: now,
         expiresAt: now + sessionTtlMs,
@@ -106,8 +112,10 @@ export class Uploads {
     const ozone = guard && owner !== undefined ? await guard.balance(owner) : undefined
     const now = this.#o.clock.now()
     let reserved: { payer: string; bytes: number; expiresAt: number } | undefined
+    const { auth, ...call } = body
     const placements = await store.write(() => {
       const s = this.#liveSession(uploadId, now)
+      this.#checkCall(s, 'upload.plan', call, auth, now)
       const width = s.k + s.m
       if (body.shards.length !== width) throw new StratosError('BAD_REQUEST', `a segment has ${width} shards (k=${s.k}, m=${s.m}), got ${body.shards.length}`, { expected: width, got: body.shards.length })
       if (body.size > s.segmentSize) throw new StratosError('BAD_REQUEST', `segment size ${body.size} exceeds the session's ${s.segmentSize}`, { size: body.size, segmentSize: s.segmentSize })
@@ -125,6 +133,10 @@ export class Uploads {
         throw new StratosError('SIZE_MISMATCH', `segment ${body.index} ends past the declared size ${s.declaredSize}`, { declaredSize: s.declaredSize })
       }
       const old = body.index < s.segmentCount ? store.sessionSegments.get([uploadId, body.index]) : undefined
+      if (old && (old.size !== body.size || old.shards.some((x, i) => x.id !== body.shards[i]))) {
+        // The shard ids are the segment's content: a planned segment keeps them (a retry of the same plan is fine).
+        throw new StratosError('CONFLICT', `segment ${body.index} is already planned with other shards`, { segment: body.index })
+      }
       if (guard && ozone !== undefined && s.owner === owner) {
         // Every one of the k + m PUT limits will be spent: reserve them all before signing any.
         const r = { payer: s.owner, bytes: body.shardSize * width, expiresAt: now + TICKET_TTL_MS }
@@ -171,8 +183,10 @@ export class Uploads {
     const ozone = guard && owner !== undefined ? await guard.balance(owner) : undefined
     const now = this.#o.clock.now()
     let reserved: { payer: string; bytes: number; expiresAt: number } | undefined
+    const { auth, ...call } = body
     return store.write(() => {
       const s = this.#liveSession(uploadId, now)
+      this.#checkCall(s, 'upload.replace', call, auth, now)
       const seg = store.sessionSegments.get([uploadId, body.segment])
       if (!seg) throw new StratosError('BAD_REQUEST', `segment ${body.segment} is not planned`, { segment: body.segment })
       if (guard && ozone !== undefined && s.owner === owner) {
@@ -245,7 +259,7 @@ export class Uploads {
         }
       }
       const name = p.name ?? s.name
-      const ownerEntry = { createdAt: now, kind: p.kind, size: p.size, ...(name !== undefined ? { name } : {}) }
+      const ownerEntry = { createdAt: now, kind: p.kind, size: p.size, ...(name !== undefined ? { name } : {}), ...(s.public === true ? { public: true } : {}) }
       let record = store.files.get(cid)
       if (record) {
         // Same content stored before: this owner joins it, this session's shards go.
@@ -254,9 +268,8 @@ export class Uploads {
         }
         if (!record.owners.includes(p.signer)) {
           this.#o.records.invalidate(cid)
-          record = { ...record, owners: [...record.owners, p.signer] }
-          store.files.putSync(cid, record)
           store.owners.putSync([p.signer, cid], ownerEntry)
+          record = updatePublisher(store, { ...record, owners: [...record.owners, p.signer] })
         }
         this.#endSession(s, segments, true, now)
       } else {
@@ -267,11 +280,11 @@ export class Uploads {
           cid, kind: p.kind, size: p.size, owners: [p.signer], ...(name !== undefined ? { name } : {}), createdAt: now,
           k: s.k, m: s.m, segmentSize: s.segmentSize, segments: segmentRecords, ...(children ? { children } : {}), blockCount: blocks.length,
         } satisfies FileRecord
-        store.files.putSync(cid, record)
+        store.owners.putSync([p.signer, cid], ownerEntry)
+        record = updatePublisher(store, record)
         for (let i = 0; i < blocks.length; i++) store.blocks.putSync([cid, i], blocks[i])
         indexRecordBlocks(store, cid, p.kind, blocks)
         indexRecordShards(store, record)
-        store.owners.putSync([p.signer, cid], ownerEntry)
         store.addCounters(1, p.kind === 'file' ? p.size : 0)
         // Proof of Traffic: these placements' PUT orders may now be paid (pot/settlement.ts), until their settle window ends.
         recordCommittedPuts(store, uploadId, cid, segmentRecords, now + TICKET_TTL_MS + ORDER_SETTLE_WINDOW_MS + 2 * CLOCK_SKEW_MS)
@@ -370,12 +383,13 @@ export class Uploads {
 
   // ---- abort / sweep -------------------------------------------------------------------------------
 
-  async abort(uploadId: string): Promise<void> {
+  async abort(uploadId: string, body: AbortUploadBody): Promise<void> {
     const { store } = this.#o
     const now = this.#o.clock.now()
     await store.write(() => {
       const s = store.sessions.get(uploadId)
       if (!s) throw new StratosError('UPLOAD_NOT_FOUND', `no upload ${uploadId}`, { uploadId })
+      this.#checkCall(s, 'upload.abort', {}, body.auth, now)
       this.#endSession(s, store.sessionSegmentList(uploadId), true, now)
     })
     this.#o.logger.debug({ uploadId }, 'upload aborted')
@@ -409,6 +423,29 @@ export class Uploads {
     const s = this.#o.store.sessions.get(uploadId)
     if (!s || s.expiresAt <= now) throw new StratosError('UPLOAD_NOT_FOUND', `no open upload ${uploadId}`, { uploadId })
     return s
+  }
+
+  /**
+   * A call on session `s` must be signed by its order key (which the owner's wallet named at create), be fresh, and
+   * carry a nonce never used on this session: the nonce is recorded in the caller's transaction, with its effect.
+   */
+  #checkCall(s: SessionRecord, action: SessionCallAction, body: CanonicalValue, auth: SessionCallAuth, now: number): void {
+    const { chainId, store } = this.#o
+    if (auth.expiresAt + CLOCK_SKEW_MS < now) throw new StratosError('REQUEST_EXPIRED', 'the signed call has expired', { expiresAt: auth.expiresAt, now })
+    if (auth.expiresAt > now + MAX_REQUEST_TTL_MS + CLOCK_SKEW_MS) {
+      throw new StratosError('BAD_REQUEST', `a call's expiry may be at most ${MAX_REQUEST_TTL_MS} ms ahead`, { maxTtlMs: MAX_REQUEST_TTL_MS })
+    }
+    let signature: Uint8Array
+    try {
+      signature = fromBase64Url(auth.signature)
+    } catch {
+      throw new StratosError('INVALID_SIGNATURE', 'the call signature is not base64url')
+    }
+    const bytes = sessionCallBytes({ chainId, uploadId: s.uploadId, action, body, nonce: auth.nonce, expiresAt: auth.expiresAt })
+    if (!verifyNodeSignature(fromBase64Url(s.orderKey), bytes, signature)) {
+      throw new StratosError('INVALID_SIGNATURE', `the call is not signed by upload ${s.uploadId}'s session key`, { uploadId: s.uploadId })
+    }
+    store.useNonce(`upload:${s.uploadId}`, auth.nonce, auth.expiresAt)
   }
 
   #touch(s: SessionRecord, now: number): void {

@@ -8,6 +8,8 @@ import { z } from 'zod'
 import {
   zCid, zNodeAddress, zShardId, zSignedReceipt, zUploadId, zWalletSigned,
   zCommitPayload, zCreateUploadPayload, zDeletePayload, zOrderKey, zNodeSigned, zSignedTicket, zTime, type SignedTicket,
+  zSessionCallAuth, zGrantCreatePayload, zGrantRevokePayload, zGrantListPayload, zGrantId, zVisibilityPayload, zBudgetPayload, zBudgetListPayload,
+  type GrantScope,
 } from './messages.ts'
 import { zSignedOrder, type SignedOrder } from './orders.ts'
 import type { NodeSigned } from './signing.ts'
@@ -24,8 +26,8 @@ export const META_ROUTES = {
   planSegment: '/v1/uploads/:id/segments', //    POST PlanSegmentBody → PlanSegmentResponse
   replaceShard: '/v1/uploads/:id/replace', //    POST ReplaceShardBody → { placement: Placement }
   commit: '/v1/uploads/:id/commit', //           POST CommitBody → { file: FileRecordView }
-  abort: '/v1/uploads/:id', //                   DELETE → { aborted: true }
-  files: '/v1/files', //                         GET ?owner=st1…&limit=&after= → FileList
+  abort: '/v1/uploads/:id', //                   DELETE AbortUploadBody → { aborted: true }
+  files: '/v1/files', //                         GET ?owner=st1…&limit=&after= → FileList (an owner's: session access; else public files)
   file: '/v1/files/:cid', //                     GET → FileRecordView
   fileDag: '/v1/files/:cid/dag', //              GET → { blocks: base64url[] } (the DAG's inner blocks)
   read: '/v1/files/:cid/read', //                POST ReadBody → ReadResponse (record + GET tickets)
@@ -35,7 +37,22 @@ export const META_ROUTES = {
   settleOrders: '/v1/orders/settle', //          POST SettleOrdersBody (NodeSigned by a resource node) → SettleOrdersResponse
   trafficNodes: '/v1/traffic/nodes', //          GET ?epoch= → NodeTrafficList (settled traffic per resource node)
   fileTraffic: '/v1/files/:cid/traffic', //      GET → FileTraffic (settled traffic of one file by epoch and op)
+  visibility: '/v1/files/:cid/visibility', //    POST SignedVisibility → FileRecordView
+  grants: '/v1/grants', //                       POST SignedGrantCreate → GrantView
+  grantList: '/v1/grants/list', //               POST SignedGrantList → { grants: GrantView[] }
+  grantRevoke: '/v1/grants/:id/revoke', //       POST SignedGrantRevoke → GrantView (state 'revoked')
+  budgets: '/v1/budgets', //                     POST SignedBudget → BudgetView
+  budgetList: '/v1/budgets/list', //             POST SignedBudgetList → { budgets: BudgetView[] }
 } as const
+
+/**
+ * Request header naming who a meta request acts for (src/sds/meta/access.ts):
+ *   `session.{base64url(JSON SignedAccessSession)}`  a wallet (its own files)
+ *   `grant.{id}`                                      the holder of a read grant
+ *   `share.{token}`                                   the holder of an opened share link (token from resolve)
+ * Absent: anonymous, which sees only public files.
+ */
+export const ACCESS_HEADER = 'x-stratos-access'
 
 export const RESOURCE_ROUTES = {
   info: '/v1/info', //       GET → ResourceNodeInfo
@@ -68,6 +85,8 @@ export const zPlanSegmentBody = z.object({
   shardSize: z.number().int().positive().max(MAX_SHARD_BYTES),
   /** k data shard ids then m parity shard ids. */
   shards: z.array(zShardId).min(1).max(MAX_DATA_SHARDS + MAX_PARITY_SHARDS),
+  /** Signed by the session's order key (messages.ts zSessionCallAuth). */
+  auth: zSessionCallAuth,
 })
 export type PlanSegmentBody = z.infer<typeof zPlanSegmentBody>
 
@@ -76,8 +95,12 @@ export const zReplaceShardBody = z.object({
   shardIndex: z.number().int().nonnegative(),
   /** Nodes the client already failed with for this shard. */
   exclude: z.array(zNodeAddress).max(1000),
+  auth: zSessionCallAuth,
 })
 export type ReplaceShardBody = z.infer<typeof zReplaceShardBody>
+
+export const zAbortUploadBody = z.object({ auth: zSessionCallAuth })
+export type AbortUploadBody = z.infer<typeof zAbortUploadBody>
 
 export const zCommitBody = z.object({
   request: zWalletSigned(zCommitPayload),
@@ -233,7 +256,10 @@ export interface FileRecordView {
   cid: string
   kind: 'file' | 'directory'
   size: number
-  owners: string[]
+  /** Shown only to an owner (session access); others see the public facts. */
+  owners?: string[]
+  /** Anyone may read it (paid by its publishing owner); false: only owners, share links and grants. */
+  public: boolean
   name?: string
   createdAt: number
   k: number
@@ -252,6 +278,8 @@ export interface FileSummary {
   size: number
   name?: string
   createdAt: number
+  /** Anyone may read it (for an owner's listing: this owner published it). */
+  public: boolean
 }
 
 export interface FileList {
@@ -331,6 +359,8 @@ export interface ShareResolution {
   name?: string
   size: number
   expiresAt: number | null
+  /** Token for the ACCESS_HEADER (`share.{token}`): reads of the link's content, paid by its creator; valid while the link is. */
+  access: string
 }
 
 // ---- Traffic views (meta, Proof of Traffic: src/sds/meta/pot/traffic.ts) ----------------------------
@@ -373,4 +403,33 @@ export interface FileTraffic {
   /** By epoch, then op. */
   traffic: FileTrafficEntry[]
   totals: { put: number; get: number }
+}
+
+// ---- Access: grants, visibility, budgets (meta: src/sds/meta/access.ts, grants.ts) -------------------------------
+export const zGrantCreateBody = zWalletSigned(zGrantCreatePayload)
+export const zGrantRevokeBody = zWalletSigned(zGrantRevokePayload)
+export const zGrantListBody = zWalletSigned(zGrantListPayload)
+export const zGrantIdParam = z.object({ id: zGrantId })
+export const zVisibilityBody = zWalletSigned(zVisibilityPayload)
+export const zBudgetBody = zWalletSigned(zBudgetPayload)
+export const zBudgetListBody = zWalletSigned(zBudgetListPayload)
+
+export interface GrantView {
+  id: string
+  owner: string
+  scope: GrantScope
+  createdAt: number
+  expiresAt: number
+  revokedAt?: number
+  state: 'active' | 'expired' | 'revoked'
+}
+
+export interface BudgetView {
+  owner: string
+  /** Absent: the wallet-wide budget. */
+  cid?: string
+  bytesPerEpoch: number | null
+  /** Bytes of strangers' reads counted against it in the current epoch. */
+  spentBytes: number
+  epoch: number
 }

@@ -125,6 +125,8 @@ export const zCreateUploadPayload = z.object({
   name: z.string().max(255).optional(),
   /** The session's order key: PUT tickets name it, and only orders it signs spend them. */
   orderKey: zOrderKey,
+  /** The file will be public (anyone may read it, paid by this owner); default private (docs/security.md). */
+  public: z.boolean().optional(),
 })
 export type CreateUploadPayload = z.infer<typeof zCreateUploadPayload>
 
@@ -193,3 +195,77 @@ export type ShareListPayload = z.infer<typeof zShareListPayload>
 export type SignedShareCreate = WalletSigned<ShareCreatePayload>
 export type SignedShareRevoke = WalletSigned<ShareRevokePayload>
 export type SignedShareList = WalletSigned<ShareListPayload>
+
+// ---- Access (who may read, list and stat; see docs/security.md) ------------------------------------
+/**
+ * A wallet's session token: the wallet vouches that requests carrying it act for it (its own files: read, list,
+ * stat, traffic) until `expiresAt`, and that read tickets it obtains name `orderKey` (so a copy of the token in other
+ * hands yields tickets only the owner's client can spend). Sent in the ACCESS_HEADER on every meta request; the meta
+ * node verifies one signature per token and caches it. Not a one-shot request: its nonce only makes it unique.
+ */
+export const zAccessSessionPayload = z.object({
+  ...walletBase,
+  action: z.literal('access.session'),
+  orderKey: zOrderKey,
+})
+export type AccessSessionPayload = z.infer<typeof zAccessSessionPayload>
+export type SignedAccessSession = WalletSigned<AccessSessionPayload>
+
+/** A read grant's scope: files by CID (directories cover what they link to) and/or name prefixes of the owner's files. */
+export const zGrantScope = z.object({
+  cids: z.array(zCid).max(1_000).optional(),
+  prefixes: z.array(z.string().min(1).max(255)).max(100).optional(),
+}).refine((s) => (s.cids?.length ?? 0) + (s.prefixes?.length ?? 0) > 0, 'a grant names at least one CID or prefix')
+export type GrantScope = z.infer<typeof zGrantScope>
+
+/** An owner grants read access to whoever holds the grant's id (a bearer secret), until it expires or is revoked. */
+export const zGrantCreatePayload = z.object({
+  ...walletBase,
+  action: z.literal('grant.create'),
+  scope: zGrantScope,
+  /** When the grant stops working (unix ms). (`expiresAt` is this request's own expiry.) */
+  grantExpiresAt: zTime,
+})
+export type GrantCreatePayload = z.infer<typeof zGrantCreatePayload>
+
+/** A grant id: 16 random bytes, base64url (22 characters). */
+export const zGrantId = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'grant id is 16 bytes of base64url (22 characters)')
+
+export const zGrantRevokePayload = z.object({ ...walletBase, action: z.literal('grant.revoke'), id: zGrantId })
+export type GrantRevokePayload = z.infer<typeof zGrantRevokePayload>
+export const zGrantListPayload = z.object({ ...walletBase, action: z.literal('grant.list') })
+export type GrantListPayload = z.infer<typeof zGrantListPayload>
+
+/** An owner makes a file public (anyone may read it, paid by the owner) or private again. */
+export const zVisibilityPayload = z.object({ ...walletBase, action: z.literal('file.visibility'), cid: zCid, public: z.boolean() })
+export type VisibilityPayload = z.infer<typeof zVisibilityPayload>
+
+/**
+ * An owner caps what strangers' reads of its public files may cost per epoch, for the whole wallet (`cid` absent) or
+ * one file; `bytesPerEpoch` null removes the cap. The owner's own reads, grants and share links are not counted.
+ */
+export const zBudgetPayload = z.object({
+  ...walletBase,
+  action: z.literal('budget.set'),
+  cid: zCid.optional(),
+  bytesPerEpoch: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).nullable(),
+})
+export type BudgetPayload = z.infer<typeof zBudgetPayload>
+export const zBudgetListPayload = z.object({ ...walletBase, action: z.literal('budget.list') })
+export type BudgetListPayload = z.infer<typeof zBudgetListPayload>
+
+export type SignedGrantCreate = WalletSigned<GrantCreatePayload>
+export type SignedGrantRevoke = WalletSigned<GrantRevokePayload>
+export type SignedGrantList = WalletSigned<GrantListPayload>
+export type SignedVisibility = WalletSigned<VisibilityPayload>
+export type SignedBudget = WalletSigned<BudgetPayload>
+export type SignedBudgetList = WalletSigned<BudgetListPayload>
+
+/**
+ * Calls on an open upload session (plan, replace, abort) are signed by the session's order key, which the owner's
+ * wallet named when it opened the session: only the uploader's client holds it. `nonce` is unique per call and
+ * remembered until `expiresAt`, so a captured call cannot be replayed.
+ */
+export const zSessionCallAuth = z.object({ nonce: zNonce, expiresAt: zTime, signature: zBase64Url.max(100) })
+export type SessionCallAuth = z.infer<typeof zSessionCallAuth>
+export type SessionCallAction = 'upload.plan' | 'upload.replace' | 'upload.abort'

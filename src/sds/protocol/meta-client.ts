@@ -16,6 +16,8 @@ import { SHARE_ROUTES, type ShareResolution, type ShareResolveBody, type ShareVi
 import type { FileTraffic, NodeTrafficList } from './api.ts'
 import type { SignedShareCreate, SignedShareList, SignedShareRevoke } from './messages.ts'
 import type { SignedMaintenance } from './audit.ts'
+import { ACCESS_HEADER, type AbortUploadBody, type BudgetView, type GrantView } from './api.ts'
+import type { SignedBudget, SignedBudgetList, SignedGrantCreate, SignedGrantList, SignedGrantRevoke, SignedVisibility } from './messages.ts'
 import type { SignedCreateUpload, SignedDelete, SignedHeartbeatReplyT, SignedHeartbeatT } from './types.ts'
 
 export interface CallOptions {
@@ -23,13 +25,31 @@ export interface CallOptions {
   timeoutMs?: number
 }
 
+export interface MetaClientOptions {
+  dispatcher?: Dispatcher
+  /** The ACCESS_HEADER value each request carries (who it acts for); absent or undefined: anonymous. */
+  access?: () => string | undefined
+}
+
 export class MetaClient {
   readonly url: string
   readonly #dispatcher: Dispatcher | undefined
+  readonly #access: (() => string | undefined) | undefined
 
-  constructor(url: string, options: { dispatcher?: Dispatcher } = {}) {
+  constructor(url: string, options: MetaClientOptions = {}) {
     this.url = url.replace(/\/+$/, '')
     this.#dispatcher = options.dispatcher
+    this.#access = options.access
+  }
+
+  /** The same meta node, the same connections, acting for another accessor. */
+  withAccess(access: () => string | undefined): MetaClient {
+    return new MetaClient(this.url, { ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}), access })
+  }
+
+  #headers(): Record<string, string> | undefined {
+    const value = this.#access?.()
+    return value === undefined ? undefined : { [ACCESS_HEADER]: value }
   }
 
   #path(route: string, params: Record<string, string> = {}): string {
@@ -40,11 +60,11 @@ export class MetaClient {
     let url = this.#path(route, params)
     const q = Object.entries(query ?? {}).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
     if (q.length) url += '?' + q.join('&')
-    return jsonRequest<T>(url, { method: 'GET', dispatcher: this.#dispatcher, ...o })
+    return jsonRequest<T>(url, { method: 'GET', dispatcher: this.#dispatcher, headers: this.#headers(), ...o })
   }
 
   #post<T>(route: string, params: Record<string, string> | undefined, body: unknown, o: CallOptions = {}): Promise<T> {
-    return jsonRequest<T>(this.#path(route, params), { method: 'POST', body, dispatcher: this.#dispatcher, ...o })
+    return jsonRequest<T>(this.#path(route, params), { method: 'POST', body, dispatcher: this.#dispatcher, headers: this.#headers(), ...o })
   }
 
   info(o?: CallOptions): Promise<MetaInfo> {
@@ -84,8 +104,8 @@ export class MetaClient {
     return (await this.#post<{ file: FileRecordView }>(META_ROUTES.commit, { id: uploadId }, body, o)).file
   }
 
-  async abort(uploadId: string, o?: CallOptions): Promise<void> {
-    await jsonRequest(this.#path(META_ROUTES.abort, { id: uploadId }), { method: 'DELETE', dispatcher: this.#dispatcher, ...o })
+  async abort(uploadId: string, body: AbortUploadBody, o?: CallOptions): Promise<void> {
+    await jsonRequest(this.#path(META_ROUTES.abort, { id: uploadId }), { method: 'DELETE', body, dispatcher: this.#dispatcher, headers: this.#headers(), ...o })
   }
 
   listFiles(query: { owner?: string; limit?: number; after?: string } = {}, o?: CallOptions): Promise<FileList> {
@@ -125,6 +145,31 @@ export class MetaClient {
 
   fileTraffic(cid: string, o?: CallOptions): Promise<FileTraffic> {
     return this.#get(META_ROUTES.fileTraffic, { cid }, o)
+  }
+
+  // ---- Access: visibility, budgets, grants ------------------------------------------------------
+  setVisibility(cid: string, body: SignedVisibility, o?: CallOptions): Promise<FileRecordView> {
+    return this.#post(META_ROUTES.visibility, { cid }, body, o)
+  }
+
+  setBudget(body: SignedBudget, o?: CallOptions): Promise<BudgetView> {
+    return this.#post(META_ROUTES.budgets, undefined, body, o)
+  }
+
+  async listBudgets(body: SignedBudgetList, o?: CallOptions): Promise<BudgetView[]> {
+    return (await this.#post<{ budgets: BudgetView[] }>(META_ROUTES.budgetList, undefined, body, o)).budgets
+  }
+
+  createGrant(body: SignedGrantCreate, o?: CallOptions): Promise<GrantView> {
+    return this.#post(META_ROUTES.grants, undefined, body, o)
+  }
+
+  async listGrants(body: SignedGrantList, o?: CallOptions): Promise<GrantView[]> {
+    return (await this.#post<{ grants: GrantView[] }>(META_ROUTES.grantList, undefined, body, o)).grants
+  }
+
+  revokeGrant(id: string, body: SignedGrantRevoke, o?: CallOptions): Promise<GrantView> {
+    return this.#post(META_ROUTES.grantRevoke, { id }, body, o)
   }
 
   // ---- Share links ----------------------------------------------------------------------------

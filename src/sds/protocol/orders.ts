@@ -132,6 +132,11 @@ export class OrderSigner {
     return signOrder(this.#key, { v: 1, chainId: ticket.chainId, serial: ticket.serial, bytes: total, signedAt: now })
   }
 
+  /** Signs other bytes with the same key (a session call, signing.ts sessionCallBytes); base64url signature. */
+  sign(bytes: Uint8Array): string {
+    return toBase64Url(this.#key.sign(bytes))
+  }
+
   /** Cumulative bytes signed under `serial` (0 when unknown). */
   signed(serial: string): number {
     return this.#signed.get(serial) ?? 0

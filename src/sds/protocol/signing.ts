@@ -24,6 +24,8 @@ export const DOMAIN = {
   maintenance: 'stratos/maintenance/v1',
   /** A resource node's batch of (ticket, order) pairs handed to the meta node for settlement (Proof of Traffic). */
   settleOrders: 'stratos/settle-orders/v1',
+  /** A call on an open upload session (plan, replace, abort), signed by the session's order key. */
+  sessionCall: 'stratos/upload-call/v1',
 } as const
 export type Domain = (typeof DOMAIN)[keyof typeof DOMAIN]
 
@@ -124,4 +126,12 @@ export class ReplayGuard {
       for (const n of this.#seen.keys()) { if (i++ >= drop) break; this.#seen.delete(n) }
     }
   }
+}
+
+/**
+ * The bytes a session's order key signs for one call on upload `uploadId`: the action, the call's body (without its
+ * `auth`), and the nonce and expiry that make it one-shot. Client and meta node build them with this one function.
+ */
+export function sessionCallBytes(p: { chainId: string; uploadId: string; action: string; body: CanonicalValue; nonce: string; expiresAt: number }): Uint8Array {
+  return signingBytes(DOMAIN.sessionCall, { chainId: p.chainId, uploadId: p.uploadId, action: p.action, body: p.body, nonce: p.nonce, expiresAt: p.expiresAt })
 }

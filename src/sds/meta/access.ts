@@ -1,0 +1,290 @@
+/**
+ * Who a meta request acts for, and what it may see (docs/security.md).
+ *
+ * Every request may carry ACCESS_HEADER: a wallet's session token (its own files), a read grant's id, or a share
+ * link's access token. `identify()` turns the header into an `Accessor`; `authorizeRead()` decides, per file, whether
+ * that accessor may read it and who pays (the ozone payer named in the GET tickets):
+ *
+ *   accessor                     may read                                               pays
+ *   wallet (session token)       files it owns · public files                          itself · the publisher
+ *   grant holder                 the grantor's files in the grant's scope · public       the grantor
+ *   share-link holder            the link's file, and what its directory links to        the link's creator
+ *   anonymous                    public files                                            the publisher
+ *
+ * Strangers' reads of public files count against the publisher's budgets (budget.set: per wallet and per file, per
+ * epoch); past a budget they are refused with BUDGET_EXCEEDED while the owner's own reads go on.
+ *
+ * Costs on the read path: a session token's secp256k1 signature is checked once and cached (ACCESS_SESSION_CACHE_ENTRIES);
+ * a grant or share costs one LMDB get per request (so revocation takes effect at once); a share token is an HMAC
+ * under a secret kept in the index.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import { fromBase64Url, toBase64Url } from '../../crypto/hash.ts'
+import { StratosError } from '../../errors.ts'
+import {
+  ACCESS_SESSION_CACHE_ENTRIES, ACCESS_SESSION_MAX_TTL_MS, CLOCK_SKEW_MS, GRANT_SCOPE_MAX_RECORDS_WALKED, PUBLIC_BUDGET_EPOCHS_KEPT, PUBLIC_BUDGET_WINDOW_MS,
+} from '../../limits.ts'
+import type { Clock } from '../../util/components.ts'
+import { ACCESS_HEADER } from '../protocol/api.ts'
+import { zAccessSessionPayload, zWalletSigned, type GrantScope } from '../protocol/messages.ts'
+import { verifyWalletSigned } from '../protocol/signing.ts'
+import type { ChainLink } from './chain-link.ts'
+import type { ShareRecord } from './shares.ts'
+import { KEY_STRING_MAX, type FileRecord, type MetaStore } from './store.ts'
+
+export { ACCESS_HEADER }
+
+export interface GrantRecord {
+  id: string
+  owner: string
+  scope: GrantScope
+  createdAt: number
+  expiresAt: number
+  revokedAt?: number
+}
+
+export type Accessor =
+  | { kind: 'anonymous' }
+  | { kind: 'wallet'; address: string; orderKey: string }
+  | { kind: 'grant'; grant: GrantRecord }
+  | { kind: 'share'; share: ShareRecord }
+
+export const ANONYMOUS: Accessor = { kind: 'anonymous' }
+
+export interface ReadAuthorization {
+  /** The wallet whose ozone pays the read. */
+  payer: string
+  /** A stranger's read of a public file: counted against the publisher's budgets. */
+  counted: boolean
+}
+
+export interface AccessOptions {
+  store: MetaStore
+  chainId: string
+  clock: Clock
+  /** Budget epochs follow the chain's when there is one; else PUBLIC_BUDGET_WINDOW_MS windows. */
+  chain?: ChainLink
+}
+
+const SESSION_PREFIX = 'session.'
+const GRANT_PREFIX = 'grant.'
+const SHARE_PREFIX = 'share.'
+const zSessionToken = zWalletSigned(zAccessSessionPayload)
+
+export class Access {
+  readonly #o: AccessOptions
+  /** Verified session tokens: signature → (address, order key, expiry). Insertion order = age. */
+  readonly #sessions = new Map<string, { address: string; orderKey: string; expiresAt: number }>()
+  #secret: Buffer | undefined
+
+  constructor(options: AccessOptions) {
+    this.#o = options
+  }
+
+  /** The HMAC key of share access tokens: made once, kept in the index (so every process over it agrees). */
+  async init(): Promise<void> {
+    const { store } = this.#o
+    let secret = store.meta.get('accessSecret') as Uint8Array | undefined
+    if (secret === undefined) {
+      const fresh = new Uint8Array(32)
+      crypto.getRandomValues(fresh)
+      await store.write(() => { if (store.meta.get('accessSecret') === undefined) store.meta.putSync('accessSecret', fresh) })
+      secret = store.meta.get('accessSecret') as Uint8Array
+    }
+    this.#secret = Buffer.from(secret)
+  }
+
+  // ---- identify --------------------------------------------------------------------------------
+
+  /** The accessor a request's ACCESS_HEADER names; ANONYMOUS without one. Refuses a malformed, expired or revoked one. */
+  identify(header: string | string[] | undefined): Accessor {
+    if (header === undefined || header === '') return ANONYMOUS
+    if (Array.isArray(header)) throw new StratosError('BAD_REQUEST', `one ${ACCESS_HEADER} header per request`)
+    if (header.length > 4096) throw new StratosError('BAD_REQUEST', `${ACCESS_HEADER} is too long`)
+    if (header.startsWith(SESSION_PREFIX)) return this.#session(header.slice(SESSION_PREFIX.length))
+    if (header.startsWith(GRANT_PREFIX)) return { kind: 'grant', grant: this.grant(header.slice(GRANT_PREFIX.length)) }
+    if (header.startsWith(SHARE_PREFIX)) return { kind: 'share', share: this.#shareFromToken(header.slice(SHARE_PREFIX.length)) }
+    throw new StratosError('BAD_REQUEST', `${ACCESS_HEADER} must start with session., grant. or share.`)
+  }
+
+  #session(encoded: string): Accessor {
+    const now = this.#o.clock.now()
+    const cached = this.#sessions.get(encoded)
+    if (cached !== undefined) {
+      if (cached.expiresAt + CLOCK_SKEW_MS < now) throw new StratosError('REQUEST_EXPIRED', 'the session token has expired', { expiresAt: cached.expiresAt, now })
+      return { kind: 'wallet', address: cached.address, orderKey: cached.orderKey }
+    }
+    let raw: unknown
+    try {
+      raw = JSON.parse(Buffer.from(fromBase64Url(encoded)).toString('utf8'))
+    } catch {
+      throw new StratosError('BAD_REQUEST', 'the session token is not base64url JSON')
+    }
+    const parsed = zSessionToken.safeParse(raw)
+    if (!parsed.success) throw new StratosError('BAD_REQUEST', 'the session token is not a signed access.session')
+    const p = verifyWalletSigned(parsed.data, { chainId: this.#o.chainId, now })
+    if (p.expiresAt > now + ACCESS_SESSION_MAX_TTL_MS + CLOCK_SKEW_MS) {
+      throw new StratosError('BAD_REQUEST', `a session token may live at most ${ACCESS_SESSION_MAX_TTL_MS} ms`, { maxTtlMs: ACCESS_SESSION_MAX_TTL_MS })
+    }
+    if (this.#sessions.size >= ACCESS_SESSION_CACHE_ENTRIES) this.#sessions.delete(this.#sessions.keys().next().value!)
+    this.#sessions.set(encoded, { address: p.signer, orderKey: p.orderKey, expiresAt: p.expiresAt })
+    return { kind: 'wallet', address: p.signer, orderKey: p.orderKey }
+  }
+
+  /** A live grant by id: GRANT_NOT_FOUND, GRANT_REVOKED or GRANT_EXPIRED otherwise. */
+  grant(id: string): GrantRecord {
+    if (!/^[A-Za-z0-9_-]{22}$/.test(id)) throw new StratosError('BAD_REQUEST', 'a grant id is 22 base64url characters')
+    const g = this.#o.store.grants.get(['id', id])
+    if (g === undefined || g === true) throw new StratosError('GRANT_NOT_FOUND', `no read grant ${id}`, { id })
+    if (g.revokedAt !== undefined) throw new StratosError('GRANT_REVOKED', `read grant ${id} was revoked`, { id, revokedAt: g.revokedAt })
+    if (this.#o.clock.now() >= g.expiresAt) throw new StratosError('GRANT_EXPIRED', `read grant ${id} expired`, { id, expiresAt: g.expiresAt })
+    return g
+  }
+
+  /** The token a resolved share link hands out: `{id}.{hmac}` (no expiry of its own: each use re-checks the link). */
+  shareToken(shareId: string): string {
+    return `${shareId}.${this.#mac(shareId)}`
+  }
+
+  #mac(shareId: string): string {
+    if (!this.#secret) throw new StratosError('INTERNAL', 'access not initialised')
+    return toBase64Url(createHmac('sha256', this.#secret).update(`stratos-share-access\n${shareId}`).digest())
+  }
+
+  #shareFromToken(token: string): ShareRecord {
+    const dot = token.indexOf('.')
+    const id = dot === -1 ? '' : token.slice(0, dot)
+    const given = Buffer.from(dot === -1 ? '' : token.slice(dot + 1))
+    const want = Buffer.from(/^[A-Za-z0-9_-]{22}$/.test(id) ? this.#mac(id) : '')
+    if (want.length === 0 || given.length !== want.length || !timingSafeEqual(given, want)) {
+      throw new StratosError('ACCESS_DENIED', 'the share access token is not valid')
+    }
+    const r = this.#o.store.shares.get(['id', id])
+    if (r === undefined || r === true) throw new StratosError('SHARE_NOT_FOUND', `no share link ${id}`, { id })
+    if (r.revokedAt !== undefined) throw new StratosError('SHARE_REVOKED', `share link ${id} was revoked by its owner`, { id, revokedAt: r.revokedAt })
+    if (r.expiresAt !== null && this.#o.clock.now() >= r.expiresAt) throw new StratosError('SHARE_EXPIRED', `share link ${id} expired`, { id, expiresAt: r.expiresAt })
+    return r
+  }
+
+  // ---- authorize -------------------------------------------------------------------------------
+
+  /** True when the accessor is one of the file's owners (it sees owners, traffic and the full record). */
+  isOwner(r: FileRecord, a: Accessor): boolean {
+    return a.kind === 'wallet' && r.owners.includes(a.address)
+  }
+
+  /** Who pays for `a` reading `r`; ACCESS_DENIED when `a` may not read it. */
+  authorizeRead(r: FileRecord, a: Accessor): ReadAuthorization {
+    switch (a.kind) {
+      case 'wallet':
+        if (r.owners.includes(a.address)) return { payer: a.address, counted: false }
+        break
+      case 'grant':
+        if (r.owners.includes(a.grant.owner) && this.#inGrantScope(r, a.grant)) return { payer: a.grant.owner, counted: false }
+        break
+      case 'share':
+        if (r.owners.includes(a.share.owner) && this.#reachable(a.share.cid, r.cid)) return { payer: a.share.owner, counted: false }
+        break
+      case 'anonymous':
+        break
+    }
+    if (r.publicBy !== undefined) return { payer: r.publicBy, counted: true }
+    throw new StratosError('ACCESS_DENIED', `${r.cid} is private: reading it needs its owner's session, a share link or a read grant`, { cid: r.cid })
+  }
+
+  /** Whether `a` may see `r` at all (stat, DAG, listing): the same rule as reading, without the payer. */
+  canSee(r: FileRecord, a: Accessor): boolean {
+    try {
+      this.authorizeRead(r, a)
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  #inGrantScope(r: FileRecord, g: GrantRecord): boolean {
+    for (const cid of g.scope.cids ?? []) if (this.#reachable(cid, r.cid)) return true
+    const prefixes = g.scope.prefixes ?? []
+    if (prefixes.length > 0) {
+      const name = this.#o.store.owners.get([g.owner, r.cid])?.name
+      if (name !== undefined && prefixes.some((p) => name.startsWith(p))) return true
+    }
+    return false
+  }
+
+  /** `target` is `root` or a record `root`'s directory tree links to (bounded walk over the records' children). */
+  #reachable(root: string, target: string): boolean {
+    if (root === target) return true
+    const { store } = this.#o
+    const queue = [root]
+    const seen = new Set(queue)
+    for (let i = 0; i < queue.length && i < GRANT_SCOPE_MAX_RECORDS_WALKED; i++) {
+      const children = store.files.get(queue[i])?.children
+      if (!children) continue
+      for (const c of children) {
+        if (c === target) return true
+        if (!seen.has(c)) { seen.add(c); queue.push(c) }
+      }
+    }
+    return false
+  }
+
+  // ---- budgets ---------------------------------------------------------------------------------
+
+  /** The current budget epoch. */
+  epoch(now: number): number {
+    const chainEpoch = this.#o.chain?.epoch ?? 0
+    return chainEpoch > 0 ? chainEpoch : Math.floor(now / PUBLIC_BUDGET_WINDOW_MS)
+  }
+
+  /**
+   * Counts `bytes` of a stranger's read of `cid` against `payer`'s budgets (wallet-wide and the file's); refuses with
+   * BUDGET_EXCEEDED when either would go past its cap. Inside store.write(). Files without a budget cost one get.
+   */
+  chargeBudgets(payer: string, cid: string, bytes: number, now: number): void {
+    const { store } = this.#o
+    const epoch = this.epoch(now)
+    const caps: { key: string; cap: number }[] = []
+    for (const key of ['', cid]) {
+      const b = store.budgets.get(['cap', payer, key])
+      if (b !== undefined && typeof b === 'object' && 'bytesPerEpoch' in b && b.bytesPerEpoch !== null) caps.push({ key, cap: b.bytesPerEpoch })
+    }
+    for (const { key, cap } of caps) {
+      const spent = this.spent(payer, key, epoch)
+      if (spent + bytes > cap) {
+        throw new StratosError('BUDGET_EXCEEDED', `the owner's budget for strangers' reads${key ? ` of ${cid}` : ''} is used up this epoch (${spent} of ${cap} bytes)`, {
+          cid, epoch, spentBytes: spent, budgetBytes: cap, scope: key ? 'file' : 'wallet',
+        })
+      }
+    }
+    for (const { key } of caps) store.budgets.putSync(['spent', payer, key, epoch], this.spent(payer, key, epoch) + bytes)
+  }
+
+  /** Whether `payer` has any budget set (so the read path only opens a write for those that do). */
+  hasBudgets(payer: string, cid: string): boolean {
+    const { store } = this.#o
+    return store.budgets.get(['cap', payer, '']) !== undefined || store.budgets.get(['cap', payer, cid]) !== undefined
+  }
+
+  /** Forgets spending of epochs older than PUBLIC_BUDGET_EPOCHS_KEPT (the sweeper calls it). */
+  async pruneSpent(now: number, limit: number): Promise<void> {
+    const { store } = this.#o
+    const oldest = this.epoch(now) - PUBLIC_BUDGET_EPOCHS_KEPT
+    const stale: BudgetKey[] = []
+    for (const { key, value } of store.budgets.getRange({ start: ['spent'], end: ['spent', KEY_STRING_MAX] })) {
+      if (stale.length >= limit) break
+      if (typeof value === 'number' && typeof key[3] === 'number' && key[3] < oldest) stale.push(key)
+    }
+    if (stale.length > 0) await store.write(() => { for (const k of stale) store.budgets.removeSync(k) }, { durable: false })
+  }
+
+  spent(payer: string, key: string, epoch: number): number {
+    const v = this.#o.store.budgets.get(['spent', payer, key, epoch])
+    return typeof v === 'number' ? v : 0
+  }
+}
+
+export type BudgetKey = ['cap', string, string] | ['spent', string, string, number]
+export type BudgetEntry = { bytesPerEpoch: number | null; setAt: number } | number
+export type GrantKey = ['id', string] | ['owner', string, string]
+export type GrantEntry = GrantRecord | true

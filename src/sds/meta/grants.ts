@@ -1,0 +1,104 @@
+/**
+ * Read grants (the Storj "access grant" idea, kept simple): an owner signs `grant.create` with a scope (CIDs — a
+ * directory covers what it links to — and/or name prefixes of the owner's files) and an expiry; the meta node keeps
+ * the grant and answers its random id, which is the bearer secret a holder sends as `grant.{id}` in ACCESS_HEADER.
+ * Reads under a grant are paid by its owner. Revocation is checked on every request, so it takes effect at once.
+ *
+ * Storage (store.ts `grants`): ['id', id] → GrantRecord (kept after revocation, so the id answers GRANT_REVOKED);
+ * ['owner', owner, id] → true for live grants (bounded by MAX_GRANTS_PER_OWNER). Mutations are wallet-signed with
+ * chain id, nonce and expiry, the nonce recorded in the same transaction as the effect (auth.ts).
+ */
+import { StratosError } from '../../errors.ts'
+import { GRANT_MAX_TTL_MS, MAX_GRANTS_PER_OWNER } from '../../limits.ts'
+import type { Clock, Logger, RandomBytes } from '../../util/components.ts'
+import type { GrantView } from '../protocol/api.ts'
+import type { SignedGrantCreate, SignedGrantList, SignedGrantRevoke } from '../protocol/messages.ts'
+import type { GrantRecord } from './access.ts'
+import { verifyWalletRequest } from './auth.ts'
+import { canonicalCid } from './cid.ts'
+import { newShareId } from './shares.ts'
+import { KEY_STRING_MAX, type MetaStore } from './store.ts'
+
+export interface GrantsOptions {
+  store: MetaStore
+  chainId: string
+  clock: Clock
+  random: RandomBytes
+  logger: Logger
+}
+
+export function grantView(g: GrantRecord, now: number): GrantView {
+  const state = g.revokedAt !== undefined ? 'revoked' : now >= g.expiresAt ? 'expired' : 'active'
+  return { id: g.id, owner: g.owner, scope: g.scope, createdAt: g.createdAt, expiresAt: g.expiresAt, ...(g.revokedAt !== undefined ? { revokedAt: g.revokedAt } : {}), state }
+}
+
+export class Grants {
+  readonly #o: GrantsOptions
+
+  constructor(options: GrantsOptions) {
+    this.#o = options
+  }
+
+  async create(msg: SignedGrantCreate): Promise<GrantView> {
+    const { store, chainId, random, logger } = this.#o
+    const now = this.#o.clock.now()
+    const p = verifyWalletRequest(msg, { chainId, now, store })
+    if (p.grantExpiresAt <= now) throw new StratosError('BAD_REQUEST', 'the grant expiry is in the past', { grantExpiresAt: p.grantExpiresAt, now })
+    if (p.grantExpiresAt > now + GRANT_MAX_TTL_MS) throw new StratosError('BAD_REQUEST', `a grant may live at most ${GRANT_MAX_TTL_MS} ms`, { maxTtlMs: GRANT_MAX_TTL_MS })
+    const cids = p.scope.cids?.map(canonicalCid)
+    const record = await store.write(() => {
+      for (const cid of cids ?? []) {
+        const file = store.files.get(cid)
+        if (!file) throw new StratosError('FILE_NOT_FOUND', `no file ${cid}`, { cid })
+        if (!file.owners.includes(p.signer)) throw new StratosError('NOT_OWNER', `${p.signer} does not own ${cid}`, { cid, signer: p.signer })
+      }
+      const live = store.grants.getCount({ start: ['owner', p.signer, ''], end: ['owner', p.signer, KEY_STRING_MAX] })
+      if (live >= MAX_GRANTS_PER_OWNER) throw new StratosError('CONFLICT', `${p.signer} already has ${live} grants; revoke some first`, { limit: MAX_GRANTS_PER_OWNER })
+      store.useNonce(p.signer, p.nonce, p.expiresAt)
+      const id = newShareId(random, (candidate) => store.grants.get(['id', candidate]) !== undefined)
+      const g: GrantRecord = {
+        id, owner: p.signer, scope: { ...(cids ? { cids } : {}), ...(p.scope.prefixes ? { prefixes: p.scope.prefixes } : {}) }, createdAt: now, expiresAt: p.grantExpiresAt,
+      }
+      store.grants.putSync(['id', id], g)
+      store.grants.putSync(['owner', p.signer, id], true)
+      return g
+    })
+    logger.info({ id: record.id, owner: p.signer, expiresAt: record.expiresAt }, 'read grant created')
+    return grantView(record, now)
+  }
+
+  async list(msg: SignedGrantList): Promise<{ grants: GrantView[] }> {
+    const { store, chainId } = this.#o
+    const now = this.#o.clock.now()
+    const p = verifyWalletRequest(msg, { chainId, now, store })
+    await store.write(() => store.useNonce(p.signer, p.nonce, p.expiresAt))
+    const grants: GrantView[] = []
+    for (const key of store.grants.getKeys({ start: ['owner', p.signer, ''], end: ['owner', p.signer, KEY_STRING_MAX] })) {
+      const g = store.grants.get(['id', key[2] as string])
+      if (g !== undefined && g !== true) grants.push(grantView(g, now))
+    }
+    grants.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
+    return { grants }
+  }
+
+  /** Revokes a grant of the signer's (idempotent). */
+  async revoke(id: string, msg: SignedGrantRevoke): Promise<GrantView> {
+    const { store, chainId, logger } = this.#o
+    const now = this.#o.clock.now()
+    const p = verifyWalletRequest(msg, { chainId, now, store })
+    if (p.id !== id) throw new StratosError('BAD_REQUEST', 'the signed grant id differs from the id in the path', { path: id, signed: p.id })
+    const record = await store.write(() => {
+      const g = store.grants.get(['id', id])
+      if (g === undefined || g === true) throw new StratosError('GRANT_NOT_FOUND', `no read grant ${id}`, { id })
+      if (g.owner !== p.signer) throw new StratosError('NOT_OWNER', `${p.signer} did not issue grant ${id}`, { id, signer: p.signer })
+      store.useNonce(p.signer, p.nonce, p.expiresAt)
+      if (g.revokedAt !== undefined) return g
+      const revoked: GrantRecord = { ...g, revokedAt: now }
+      store.grants.putSync(['id', id], revoked)
+      store.grants.removeSync(['owner', g.owner, id])
+      return revoked
+    })
+    logger.info({ id, owner: p.signer }, 'read grant revoked')
+    return grantView(record, now)
+  }
+}
