@@ -49,6 +49,30 @@ export function formatStosAmount(wei: bigint): string {
   return `${sign}${a / WEI_PER_STOS}${frac ? '.' + frac : ''}`
 }
 
+/** Decimals `formatStos` shows by default: a millionth of a STOS is far below any fee or reward people compare. */
+export const HUMAN_STOS_DECIMALS = 6
+
+/**
+ * Wei as STOS for people: thousands grouped, at most `maxDecimals` decimals, trailing zeros
+ * trimmed: "12.5", "100,000,000". An amount that needs more decimals is cut toward zero and
+ * marked "~" ("~1.035605"), so a balance never reads as more than it is; a non-zero amount below
+ * the last decimal reads "<0.000001" rather than a misleading "0". Exact amounts (--json, and
+ * wherever a value is echoed back to be typed again) use formatStosAmount.
+ */
+export function formatStos(wei: bigint, maxDecimals = HUMAN_STOS_DECIMALS): string {
+  if (!Number.isInteger(maxDecimals) || maxDecimals < 0 || maxDecimals > 18) throw new RangeError(`maxDecimals ${maxDecimals} is not 0…18`)
+  const negative = wei < 0n
+  const a = negative ? -wei : wei
+  const step = 10n ** BigInt(18 - maxDecimals) // wei per last shown decimal
+  const steps = a / step
+  const smallest = maxDecimals === 0 ? '1' : `0.${'0'.repeat(maxDecimals - 1)}1`
+  if (steps === 0n && a !== 0n) return negative ? `>-${smallest}` : `<${smallest}`
+  const scale = 10n ** BigInt(maxDecimals)
+  const whole = (steps / scale).toLocaleString('en-US')
+  const frac = maxDecimals === 0 ? '' : (steps % scale).toString().padStart(maxDecimals, '0').replace(/0+$/, '')
+  return `${steps * step === a ? '' : '~'}${negative ? '-' : ''}${whole}${frac ? '.' + frac : ''}`
+}
+
 // ---- REST views (amounts as decimal strings, as served) -------------------------------------------
 
 export interface ChainStatus {

@@ -11,9 +11,9 @@
  * the unlocked key.
  */
 import { KeystoreDir, defaultKeysDir } from '../crypto/keystore.ts'
-import { WalletKey } from '../crypto/wallet-key.ts'
+import { WalletKey, isWalletAddress } from '../crypto/wallet-key.ts'
 import { StratosError } from '../errors.ts'
-import { networkFilePath, readNetworkFile, tryReadNetworkFile, type NetworkFile } from '../devnet/network.ts'
+import { networkFilePath, readNetworkFile, tryReadNetworkFile, type DevWallet, type NetworkFile } from '../devnet/network.ts'
 import type { StratosClient } from '../sds/client/index.ts'
 import { readKeystorePassword } from './password.ts'
 
@@ -22,6 +22,8 @@ export interface GlobalOptions {
   metaUrl?: string
   key?: string
   wallet?: string
+  /** Read under this read grant's id (docs/security.md) instead of the wallet's own session. */
+  grant?: string
 }
 
 export type WalletNeed = 'required' | 'optional' | 'none'
@@ -84,6 +86,32 @@ export class CliContext {
     return undefined
   }
 
+  /**
+   * A wallet address argument (recipient, beneficiary, owner, …): an st1… address as given, else
+   * the name of a keystore wallet or of a dev wallet of the network — the names `--wallet` takes,
+   * looked up in the same order. A keystore's address is public: no password is asked. Anything
+   * else is BAD_REQUEST saying which names exist.
+   */
+  resolveAddress(text: string, what = 'address'): string {
+    if (isWalletAddress(text)) return text
+    const keys = this.keystores()
+    if (keys.has(text)) return keys.read(text).address
+    let devWallets: readonly DevWallet[] = []
+    try {
+      devWallets = tryReadNetworkFile(this.networkPath)?.wallets ?? []
+    } catch {
+      // A broken network file: its names are simply not available (keystore names and addresses still are).
+    }
+    const dev = devWallets.find((w) => w.name === text)
+    if (dev) return dev.address
+    const known = [...keys.list().map((e) => e.name), ...devWallets.map((w) => w.name)]
+    const looksLikeAddress = /^st1[0-9a-z]{30,}$/i.test(text)
+    throw new StratosError('BAD_REQUEST', looksLikeAddress
+      ? `${what} "${text}" is not a valid st1… wallet address (bad checksum, or not lowercase)`
+      : `${what} "${text}" is neither an st1… wallet address nor a wallet name (known names: ${known.join(', ') || 'none'})`,
+    { [what]: text, names: known })
+  }
+
   /** The keystore directory: `$STRATOS_KEYS_DIR`, else `~/.stratos/keys`. */
   keystores(): KeystoreDir {
     return new KeystoreDir(defaultKeysDir(this.#env))
@@ -108,12 +136,12 @@ export class CliContext {
     const chainId = this.globals.metaUrl ? undefined : this.network()?.chainId
     const { StratosClient } = await import('../sds/client/index.ts')
     const tuning = Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined))
-    return await StratosClient.connect({ metaUrl, wallet, chainId, ...tuning })
+    return await StratosClient.connect({ metaUrl, wallet, chainId, ...tuning, ...(this.globals.grant !== undefined ? { grant: this.globals.grant } : {}) })
   }
 }
 
 /** The context of a running command: its own options plus the program's global ones. */
 export function contextOf(cmd: { optsWithGlobals(): Record<string, unknown> }): CliContext {
   const o = cmd.optsWithGlobals() as GlobalOptions
-  return new CliContext({ network: o.network, metaUrl: o.metaUrl, key: o.key, wallet: o.wallet })
+  return new CliContext({ network: o.network, metaUrl: o.metaUrl, key: o.key, wallet: o.wallet, ...(o.grant !== undefined ? { grant: o.grant } : {}) })
 }

@@ -9,14 +9,14 @@
  */
 import type { Command } from 'commander'
 import type { Msg } from '../../chain/msgs.ts'
-import { StratosError } from '../../errors.ts'
+import { StratosError, isStratosError } from '../../errors.ts'
 import { tryReadNetworkFile } from '../../devnet/network.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
 import {
-  ChainClient, DEFAULT_CHAIN_URL, DEFAULT_TX_FEE_WEI, formatStosAmount, parseAmount, type BlockJson, type SubmittedTx, type TxRecordJson,
+  ChainClient, DEFAULT_CHAIN_URL, DEFAULT_TX_FEE_WEI, formatStos, formatStosAmount, parseAmount, type BlockJson, type SubmittedTx, type TxRecordJson,
 } from '../../chain/client.ts'
 import { contextOf, type CliContext } from '../context.ts'
-import { formatTime, printJson, table } from '../output.ts'
+import { formatBytes, formatBytesExact, formatTime, printJson, table } from '../output.ts'
 
 interface JsonFlag { json?: boolean }
 interface TxFlags extends JsonFlag { fee?: string; memo?: string; wait: boolean }
@@ -45,9 +45,9 @@ async function signer(ctx: CliContext): Promise<WalletKey> {
   return key
 }
 
-/** ADDRESS if given, else the selected wallet's address. */
+/** ADDRESS (an address or a wallet name) if given, else the selected wallet's address. */
 async function addressOr(ctx: CliContext, address: string | undefined): Promise<string> {
-  return address ?? (await signer(ctx)).address
+  return address === undefined ? (await signer(ctx)).address : ctx.resolveAddress(address)
 }
 
 function parseHeight(text: string): number {
@@ -64,19 +64,84 @@ export function txCommand(cmd: Command, jsonFields = 'hash, sender, nonce, fee, 
     .option('--json', `print { ${jsonFields} } as JSON`)
 }
 
+/**
+ * What a tx command prints on success: its summary line and extra --json fields. A function of the
+ * included tx when the summary depends on what the block did (withdraw: the amount paid out).
+ */
+type TxSummary = string | ((r: SubmittedTx, chain: ChainClient) => Promise<{ line: string; json?: Record<string, unknown> }>)
+
 /** The shared build → sign → submit → wait → print path of every transaction command. */
-async function runTx(cmd: Command, flags: TxFlags, buildMsgs: (sender: string) => Msg[], summary: string): Promise<void> {
+async function runTx(cmd: Command, flags: TxFlags, buildMsgs: (sender: string) => Msg[], summary: TxSummary): Promise<void> {
   const { ctx, chain } = setup(cmd)
   const fee = flags.fee === undefined ? DEFAULT_TX_FEE_WEI : parseAmount(flags.fee, 'fee')
   const key = await signer(ctx)
   const msgs = buildMsgs(key.address)
-  const r: SubmittedTx = await chain.submitAndWait(key, msgs, { fee, memo: flags.memo, wait: flags.wait })
+  const undelegate = msgs.find((m) => m.type === 'undelegate')
+  const r: SubmittedTx = await chain.submitAndWait(key, msgs, { fee, memo: flags.memo, wait: flags.wait }).catch(async (e: unknown) => {
+    throw await explainInsufficientFunds(e, chain, key.address, { debit: debitOf(msgs), fee, ...(undelegate ? { undelegate } : {}) })
+  })
+  const s = typeof summary === 'string' ? { line: summary } : await summary(r, chain)
   if (flags.json) {
-    printJson({ hash: r.hash, sender: key.address, nonce: r.nonce.toString(), fee: r.fee.toString(), height: r.height, code: r.code ?? null })
+    printJson({ hash: r.hash, sender: key.address, nonce: r.nonce.toString(), fee: r.fee.toString(), height: r.height, code: r.code ?? null, ...s.json })
     return
   }
   const where = r.height === undefined ? 'submitted (not waiting for a block)' : `included at height ${r.height}, result ${r.code}`
-  process.stdout.write(`${summary}\ntx ${r.hash} ${where}\nfee ${formatStosAmount(r.fee)} STOS\n`)
+  process.stdout.write(`${s.line}\ntx ${r.hash} ${where}\nfee ${formatStos(r.fee)} STOS\n`)
+}
+
+/** Wei a tx's messages take from the sender's balance, besides the fee. */
+function debitOf(msgs: readonly Msg[]): bigint {
+  let sum = 0n
+  for (const m of msgs) {
+    if (m.type === 'send' || m.type === 'prepay' || m.type === 'delegate' || m.type === 'update_deposit') sum += m.amount
+    else if (m.type === 'create_resource_node' || m.type === 'create_meta_node') sum += m.deposit
+    else if (m.type === 'create_validator') sum += m.selfDelegation
+  }
+  return sum
+}
+
+/** What a tx asked of its sender: the debit (amounts, deposits) and the fee; an undelegation asks of a delegation instead. */
+export interface TxSpend {
+  debit: bigint
+  fee: bigint
+  undelegate?: { validator: string; amount: bigint }
+}
+
+/**
+ * The chain words INSUFFICIENT_FUNDS in wei ("has 5 wei, needs 10"), and a failure inside a block
+ * reaches the client as a message without details. So the CLI restates it in STOS from what it
+ * knows: the sender's balance now (after the fee, if the tx was included), the delegation for an
+ * undelegation, and what the tx asked for. Other errors, and a chain that does not answer the
+ * follow-up query, pass through unchanged.
+ */
+export async function explainInsufficientFunds(e: unknown, chain: ChainClient, sender: string, spend: TxSpend): Promise<unknown> {
+  if (!isStratosError(e, 'INSUFFICIENT_FUNDS')) return e
+  const account = await chain.account(sender).catch(() => undefined)
+  if (!account) return e
+  const included = e.details?.included === true ? `; the tx was included at height ${String(e.details.height)}, so its fee was charged` : ''
+  const details = { ...e.details, account: sender, balance: account.balance.toString(), needed: (spend.debit + spend.fee).toString(), chainMessage: e.message }
+  const u = spend.undelegate
+  if (u && (account.balance >= spend.fee || e.details?.included === true)) {
+    const d = await chain.delegations(sender).catch(() => undefined)
+    if (!d) return e
+    const delegated = d.delegations.filter((x) => x.validator === u.validator).reduce((a, x) => a + BigInt(x.amount), 0n)
+    return new StratosError('INSUFFICIENT_FUNDS', `${sender} has ${formatStos(delegated)} STOS delegated to ${u.validator}: cannot undelegate ${formatStos(u.amount)} STOS${included}`,
+      { ...details, delegated: delegated.toString(), needed: u.amount.toString() }, { cause: e })
+  }
+  const needs = spend.debit === 0n
+    ? `${formatStos(spend.fee)} STOS for the fee`
+    : `${formatStos(spend.debit + spend.fee)} STOS (${formatStos(spend.debit)} + ${formatStos(spend.fee)} fee)`
+  return new StratosError('INSUFFICIENT_FUNDS', `${sender} has ${formatStos(account.balance)} STOS, this transaction needs ${needs}${included}`, details, { cause: e })
+}
+
+/** Wei paid out by an included withdraw_rewards tx: its `withdraw_rewards` events (the pot module emits one per tx). */
+export function withdrawnAmount(t: TxRecordJson): bigint | undefined {
+  let sum: bigint | undefined
+  for (const ev of t.result.events) {
+    const e = ev as { type?: unknown; attributes?: { amount?: unknown } }
+    if (e.type === 'withdraw_rewards' && typeof e.attributes?.amount === 'string') sum = (sum ?? 0n) + BigInt(e.attributes.amount)
+  }
+  return sum
 }
 
 function printBlock(b: BlockJson): void {
@@ -103,7 +168,7 @@ function printTxRecord(t: TxRecordJson): void {
     `height   ${t.height} (index ${t.index})`,
     `result   ${r.code}${r.message ? ` — ${r.message}` : ''}`,
     `included ${r.included}`,
-    `fee      ${formatStosAmount(BigInt(r.fee))} STOS`,
+    `fee      ${formatStos(BigInt(r.fee))} STOS`,
   ].join('\n') + '\n')
 }
 
@@ -111,7 +176,7 @@ export function registerChain(program: Command): void {
   program
     .command('balance')
     .description('balance, nonce and ozone of an address (default: the selected wallet)')
-    .argument('[address]', 'st1… wallet address')
+    .argument('[address]', 'st1… wallet address or wallet name')
     .option('--json', 'print { address, balance, nonce, ozone } (wei / bytes as decimal strings)')
     .action(async (address: string | undefined, flags: JsonFlag, cmd: Command) => {
       const { ctx, chain } = setup(cmd)
@@ -120,34 +185,36 @@ export function registerChain(program: Command): void {
         printJson({ address: a.address, balance: a.balance.toString(), nonce: a.nonce.toString(), ozone: a.ozone.toString() })
         return
       }
-      process.stdout.write(`address ${a.address}\nbalance ${formatStosAmount(a.balance)} STOS\nnonce   ${a.nonce}\nozone   ${a.ozone}\n`)
+      process.stdout.write(`address ${a.address}\nbalance ${formatStos(a.balance)} STOS\nnonce   ${a.nonce}\nozone   ${formatBytesExact(a.ozone)} of traffic\n`)
     })
 
   txCommand(program
     .command('send')
     .description('send STOS to an address and wait until the transfer is in a block')
-    .argument('<to>', 'recipient st1… address')
+    .argument('<to>', 'recipient: st1… address, or a keystore or dev wallet name')
     .argument('<amount>', 'amount: 12.5stos, 1000wei, or a number of STOS'))
-    .action(async (to: string, amount: string, flags: TxFlags, cmd: Command) => {
+    .action(async (toArg: string, amount: string, flags: TxFlags, cmd: Command) => {
       const wei = parseAmount(amount)
-      await runTx(cmd, flags, () => [{ type: 'send', to, amount: wei }], `sent ${formatStosAmount(wei)} STOS to ${to}`)
+      const to = contextOf(cmd).resolveAddress(toArg, 'recipient')
+      await runTx(cmd, flags, () => [{ type: 'send', to, amount: wei }], `sent ${formatStos(wei)} STOS to ${to === toArg ? to : `${toArg} (${to})`}`)
     })
 
   txCommand(program
     .command('prepay')
     .description('buy ozone (prepaid traffic) for the selected wallet at the current ozone price')
     .argument('<amount>', 'STOS to spend: 12.5stos, 1000wei, or a number of STOS')
-    .option('--beneficiary <address>', 'credit the ozone to this wallet instead'))
+    .option('--beneficiary <address>', 'credit the ozone to this wallet (address or wallet name) instead'))
     .action(async (amount: string, flags: TxFlags & { beneficiary?: string }, cmd: Command) => {
       const wei = parseAmount(amount)
-      const msg: Msg = { type: 'prepay', amount: wei, ...(flags.beneficiary ? { beneficiary: flags.beneficiary } : {}) }
-      await runTx(cmd, flags, () => [msg], `prepaid ${formatStosAmount(wei)} STOS`)
+      const beneficiary = flags.beneficiary === undefined ? undefined : contextOf(cmd).resolveAddress(flags.beneficiary, 'beneficiary')
+      const msg: Msg = { type: 'prepay', amount: wei, ...(beneficiary ? { beneficiary } : {}) }
+      await runTx(cmd, flags, () => [msg], `prepaid ${formatStos(wei)} STOS${beneficiary ? ` for ${beneficiary}` : ''}`)
     })
 
   program
     .command('ozone')
     .description('ozone balance of an address (default: the selected wallet) and the current ozone price')
-    .argument('[address]', 'st1… wallet address')
+    .argument('[address]', 'st1… wallet address or wallet name')
     .option('--json', 'print { address, ozone, market: { S, P, L, price, weiPerGiB } }')
     .action(async (address: string | undefined, flags: JsonFlag, cmd: Command) => {
       const { ctx, chain } = setup(cmd)
@@ -157,34 +224,36 @@ export function registerChain(program: Command): void {
         printJson({ address: addr, ozone: a.ozone.toString(), market })
         return
       }
-      const price = market.weiPerGiB === null ? 'none (no ozone left)' : `${formatStosAmount(BigInt(market.weiPerGiB))} STOS per GiB`
-      process.stdout.write(`address ${addr}\nozone   ${a.ozone} bytes\nprice   ${price}\n`)
+      const price = market.weiPerGiB === null ? 'none (no ozone left)' : `${formatStos(BigInt(market.weiPerGiB))} STOS per GiB`
+      process.stdout.write(`address ${addr}\nozone   ${formatBytesExact(a.ozone)} of traffic\nprice   ${price}\n`)
     })
 
   txCommand(program
     .command('delegate')
     .description('delegate STOS to a validator')
-    .argument('<validator>', 'validator operator st1… address')
+    .argument('<validator>', 'validator operator: st1… address or wallet name')
     .argument('<amount>', 'amount: 12.5stos, 1000wei, or a number of STOS'))
-    .action(async (validator: string, amount: string, flags: TxFlags, cmd: Command) => {
+    .action(async (validatorArg: string, amount: string, flags: TxFlags, cmd: Command) => {
       const wei = parseAmount(amount)
-      await runTx(cmd, flags, () => [{ type: 'delegate', validator, amount: wei }], `delegated ${formatStosAmount(wei)} STOS to ${validator}`)
+      const validator = contextOf(cmd).resolveAddress(validatorArg, 'validator')
+      await runTx(cmd, flags, () => [{ type: 'delegate', validator, amount: wei }], `delegated ${formatStos(wei)} STOS to ${validator}`)
     })
 
   txCommand(program
     .command('undelegate')
     .description('start unbonding STOS delegated to a validator')
-    .argument('<validator>', 'validator operator st1… address')
+    .argument('<validator>', 'validator operator: st1… address or wallet name')
     .argument('<amount>', 'amount: 12.5stos, 1000wei, or a number of STOS'))
-    .action(async (validator: string, amount: string, flags: TxFlags, cmd: Command) => {
+    .action(async (validatorArg: string, amount: string, flags: TxFlags, cmd: Command) => {
       const wei = parseAmount(amount)
-      await runTx(cmd, flags, () => [{ type: 'undelegate', validator, amount: wei }], `undelegating ${formatStosAmount(wei)} STOS from ${validator}`)
+      const validator = contextOf(cmd).resolveAddress(validatorArg, 'validator')
+      await runTx(cmd, flags, () => [{ type: 'undelegate', validator, amount: wei }], `undelegating ${formatStos(wei)} STOS from ${validator}`)
     })
 
   program
     .command('rewards')
     .description('unwithdrawn rewards and delegations of an address (default: the selected wallet)')
-    .argument('[address]', 'st1… wallet address')
+    .argument('[address]', 'st1… wallet address or wallet name')
     .option('--json', 'print { address, rewards, delegations, unbondings }')
     .action(async (address: string | undefined, flags: JsonFlag, cmd: Command) => {
       const { ctx, chain } = setup(cmd)
@@ -195,25 +264,30 @@ export function registerChain(program: Command): void {
         return
       }
       const matured = rewards.filter((r) => r.matured).reduce((s, r) => s + BigInt(r.amount), 0n)
-      const out = [`address ${addr}`, `withdrawable ${formatStosAmount(matured)} STOS`]
+      const out = [`address ${addr}`, `withdrawable ${formatStos(matured)} STOS`]
       if (rewards.length) {
         out.push('', table(['epoch', 'amount (STOS)', 'matures at', 'matured'],
-          rewards.map((r) => [String(r.epoch), formatStosAmount(BigInt(r.amount)), String(r.maturesAt), String(r.matured)]), new Set([0, 1, 2])))
+          rewards.map((r) => [String(r.epoch), formatStos(BigInt(r.amount)), String(r.maturesAt), String(r.matured)]), new Set([0, 1, 2])))
       }
       if (d.delegations.length) {
-        out.push('', table(['validator', 'delegated (STOS)'], d.delegations.map((x) => [x.validator, formatStosAmount(BigInt(x.amount))]), new Set([1])))
+        out.push('', table(['validator', 'delegated (STOS)'], d.delegations.map((x) => [x.validator, formatStos(BigInt(x.amount))]), new Set([1])))
       }
       if (d.unbondings.length) {
-        out.push('', table(['unbonding (STOS)', 'completes at height'], d.unbondings.map((u) => [formatStosAmount(BigInt(u.amount)), String(u.completionHeight)]), new Set([0, 1])))
+        out.push('', table(['unbonding (STOS)', 'completes at height'], d.unbondings.map((u) => [formatStos(BigInt(u.amount)), String(u.completionHeight)]), new Set([0, 1])))
       }
       process.stdout.write(out.join('\n') + '\n')
     })
 
   txCommand(program
     .command('withdraw')
-    .description('withdraw the selected wallet\'s matured rewards'))
+    .description('withdraw the selected wallet\'s matured rewards and say how much was paid out'), 'hash, sender, nonce, fee, height?, code?, withdrawn?')
     .action(async (flags: TxFlags, cmd: Command) => {
-      await runTx(cmd, flags, () => [{ type: 'withdraw_rewards' }], 'withdrew matured rewards')
+      await runTx(cmd, flags, () => [{ type: 'withdraw_rewards' }], async (r, chain) => {
+        if (r.height === undefined) return { line: 'withdrawal of matured rewards submitted' }
+        const paid = withdrawnAmount(await chain.tx(r.hash))
+        if (paid === undefined) return { line: 'withdrew matured rewards' }
+        return { line: `withdrew ${formatStos(paid)} STOS of matured rewards`, json: { withdrawn: paid.toString() } }
+      })
     })
 
   const chain = program.command('chain').description('inspect the chain: status, blocks, transactions')
@@ -234,7 +308,7 @@ export function registerChain(program: Command): void {
         `latest block ${s.latestBlockHash} (${formatTime(s.latestBlockTime)})`,
         `state hash   ${s.stateHash}`,
         `epoch        ${s.epoch}`,
-        `mempool      ${s.mempool.txs} txs, ${s.mempool.bytes} bytes`,
+        `mempool      ${s.mempool.txs} txs, ${formatBytes(s.mempool.bytes)}`,
       ].join('\n') + '\n')
     })
 

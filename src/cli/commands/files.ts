@@ -3,21 +3,21 @@ import type { Command } from 'commander'
 import type { FileRecordView } from '../../sds/protocol/api.ts'
 import { checkCid } from '../cid.ts'
 import { contextOf } from '../context.ts'
-import { formatBytes, formatTime, printJson, table } from '../output.ts'
+import { formatBytes, formatBytesExact, formatTime, printJson, table } from '../output.ts'
 import { interruptOnSignals } from '../signals.ts'
 
 export function registerFiles(program: Command): void {
   program
     .command('ls')
     .description('list files owned by a wallet (default: your own)')
-    .option('--owner <address>', 'wallet address (st1…) whose files to list')
+    .option('--owner <address>', 'wallet (st1… address, or a keystore or dev wallet name) whose files to list')
     .option('--json', 'print { owner, files: [...] }')
     .action(async (flags: { owner?: string; json?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd)
       const client = await ctx.client('optional')
       const interrupt = interruptOnSignals()
       try {
-        const owner = flags.owner ?? ctx.wallet('optional')?.address
+        const owner = flags.owner !== undefined ? ctx.resolveAddress(flags.owner, 'owner') : ctx.wallet('optional')?.address
         const files = await client.ls({ owner, signal: interrupt.signal })
         if (flags.json) {
           printJson({ owner: owner ?? null, files })
@@ -81,9 +81,10 @@ export function describeRecord(rec: FileRecordView): string {
   const lines = [
     `cid:       ${rec.cid}`,
     `kind:      ${rec.kind}`,
-    `size:      ${formatBytes(rec.size)} (${rec.size} bytes)`,
+    `size:      ${formatBytesExact(rec.size)}`,
     ...(rec.name !== undefined ? [`name:      ${rec.name}`] : []),
-    `owners:    ${rec.owners.join(', ')}`,
+    // The meta node shows owners only to an owner (its session access); others get the public facts.
+    `owners:    ${rec.owners?.join(', ') ?? '(shown to owners only)'}`,
     `created:   ${formatTime(rec.createdAt)}`,
     `coding:    k=${rec.k} m=${rec.m}, segments of ${formatBytes(rec.segmentSize)}`,
     `segments:  ${rec.segments.length} (${shards} shards)`,

@@ -13,10 +13,10 @@ import { listResourceNodes, registerResourceNodes, type ResourceNodeJson } from 
 import { NodeKey } from '../../crypto/node-key.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
 import { StratosError } from '../../errors.ts'
-import { ChainClient, DEFAULT_TX_FEE_WEI, formatStosAmount, parseAmount, type SubmittedTx } from '../../chain/client.ts'
+import { ChainClient, DEFAULT_TX_FEE_WEI, formatStos, parseAmount, type SubmittedTx } from '../../chain/client.ts'
 import { contextOf, type CliContext } from '../context.ts'
 import { printJson } from '../output.ts'
-import { chainUrlOf, txCommand } from './chain.ts'
+import { chainUrlOf, explainInsufficientFunds, txCommand } from './chain.ts'
 
 interface TxFlags { dataDir: string; fee?: string; memo?: string; wait: boolean; json?: boolean }
 
@@ -34,7 +34,7 @@ export function registerNodeOperator(node: Command): void {
       const deposit = parseAmount(f.deposit, 'deposit')
       const key = NodeKey.loadOrCreate(resolve(f.dataDir))
       await runTx(cmd, f, (chain, owner, fee) => registerResourceNodes(chain, owner, [{ key, moniker: f.moniker }], deposit, { fee, memo: f.memo, wait: f.wait }).then((r) => r[0]!),
-        `registered resource node ${key.address} with a deposit of ${formatStosAmount(deposit)} STOS`, key.address)
+        `registered resource node ${key.address} with a deposit of ${formatStos(deposit)} STOS`, key.address, deposit)
     })
 
   txOptions(node
@@ -45,7 +45,7 @@ export function registerNodeOperator(node: Command): void {
     .action(async (amountText: string, f: TxFlags, cmd: Command) => {
       const amount = parseAmount(amountText)
       const node = existingNodeAddress(f.dataDir)
-      await runTx(cmd, f, submitMsgs([{ type: 'update_deposit', node, amount }], f), `added ${formatStosAmount(amount)} STOS to the deposit of ${node}`, node)
+      await runTx(cmd, f, submitMsgs([{ type: 'update_deposit', node, amount }], f), `added ${formatStos(amount)} STOS to the deposit of ${node}`, node, amount)
     })
 
   txOptions(node
@@ -54,7 +54,7 @@ export function registerNodeOperator(node: Command): void {
     .requiredOption('--data-dir <dir>', "the node's data directory (its node-key.json)"))
     .action(async (f: TxFlags, cmd: Command) => {
       const node = existingNodeAddress(f.dataDir)
-      await runTx(cmd, f, submitMsgs([{ type: 'remove_resource_node', node }], f), `resource node ${node} is unbonding`, node)
+      await runTx(cmd, f, submitMsgs([{ type: 'remove_resource_node', node }], f), `resource node ${node} is unbonding`, node, 0n)
     })
 
   node
@@ -80,7 +80,7 @@ function describe(n: ResourceNodeJson): string {
     `node      ${n.node}`,
     `owner     ${n.owner}`,
     `state     ${n.status}${n.unbondingHeight !== undefined ? ` (deposit paid back after height ${n.unbondingHeight})` : ''}`,
-    `deposit   ${formatStosAmount(BigInt(n.deposit))} STOS`,
+    `deposit   ${formatStos(BigInt(n.deposit))} STOS`,
     `tier      ${n.tier}`,
     `moniker   ${n.moniker}`,
     `since     height ${n.createdHeight}`,
@@ -106,17 +106,20 @@ function submitMsgs(msgs: Msg[], f: TxFlags): Submit {
   return (chain, owner, fee) => chain.submitAndWait(owner, msgs, { fee, memo: f.memo, wait: f.wait })
 }
 
-async function runTx(cmd: Command, f: TxFlags, submit: Submit, summary: string, node: string): Promise<void> {
+/** `debit`: what the tx takes from the owner's balance besides the fee (a deposit), to explain INSUFFICIENT_FUNDS. */
+async function runTx(cmd: Command, f: TxFlags, submit: Submit, summary: string, node: string, debit: bigint): Promise<void> {
   const ctx: CliContext = contextOf(cmd)
   const chain = new ChainClient({ url: chainUrlOf(cmd, ctx) })
   const fee = f.fee === undefined ? DEFAULT_TX_FEE_WEI : parseAmount(f.fee, 'fee')
   const owner = await ctx.resolveWallet('required')
   if (!owner) throw new StratosError('NETWORK_CONFIG', 'this command needs the owner wallet: pass --key HEX or --wallet NAME, or set STRATOS_MNEMONIC')
-  const r = await submit(chain, owner, fee)
+  const r = await submit(chain, owner, fee).catch(async (e: unknown) => {
+    throw await explainInsufficientFunds(e, chain, owner.address, { debit, fee })
+  })
   if (f.json) {
     printJson({ hash: r.hash, sender: owner.address, node, nonce: r.nonce.toString(), fee: r.fee.toString(), height: r.height, code: r.code ?? null })
     return
   }
   const where = r.height === undefined ? 'submitted (not waiting for a block)' : `included at height ${r.height}, result ${r.code}`
-  process.stdout.write(`${summary}\ntx ${r.hash} ${where}\nfee ${formatStosAmount(r.fee)} STOS\n`)
+  process.stdout.write(`${summary}\ntx ${r.hash} ${where}\nfee ${formatStos(r.fee)} STOS\n`)
 }

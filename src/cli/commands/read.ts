@@ -1,8 +1,11 @@
 /** `stratos get CID [-o PATH]` and `stratos cat CID [--offset N --length N]`. */
 import { once } from 'node:events'
-import { resolve } from 'node:path'
+import { constants } from 'node:fs'
+import { access, stat } from 'node:fs/promises'
+import { dirname, resolve, sep } from 'node:path'
 import type { Command } from 'commander'
-import { StratosError } from '../../errors.ts'
+import { StratosError, isStratosError } from '../../errors.ts'
+import { localFileError } from '../../sds/client/source.ts'
 import { checkCid } from '../cid.ts'
 import { contextOf } from '../context.ts'
 import { parseNonNegativeInt } from '../options.ts'
@@ -20,11 +23,14 @@ export function registerRead(program: Command): void {
     .action(async (cidArg: string, flags: { output?: string; json?: boolean }, cmd: Command) => {
       const cid = checkCid(cidArg)
       const out = resolve(flags.output ?? cid)
+      await checkOutputDir(out)
       const client = await contextOf(cmd).client('none')
       const interrupt = interruptOnSignals()
       const progress = transferProgress(cid.slice(0, 12) + '…')
       try {
-        const r = await client.get(cid, out, { signal: interrupt.signal, onProgress: progress.onProgress })
+        const r = await client.get(cid, out, { signal: interrupt.signal, onProgress: progress.onProgress }).catch((e: unknown) => {
+          throw withUserPath(e, out)
+        })
         progress.stop()
         if (flags.json) printJson({ cid, path: out, kind: r.kind, bytes: r.bytes })
         else process.stdout.write(`saved ${cid} to ${out} (${r.kind}, ${formatBytes(r.bytes)})\n`)
@@ -66,6 +72,35 @@ export function registerRead(program: Command): void {
         await client.close()
       }
     })
+}
+
+/**
+ * The folder `get` writes into must exist and be writable. Checked before anything is downloaded,
+ * so the error names the user's path (the SDK writes to a temp file beside it first) and no
+ * traffic is paid for bytes that cannot be saved.
+ */
+export async function checkOutputDir(out: string): Promise<void> {
+  const dir = dirname(out)
+  const cannot = (e: StratosError) => new StratosError(e.code, `cannot save to ${out}: ${e.message}`, { ...e.details, output: out }, { cause: e })
+  const st = await stat(dir).catch((e: unknown) => { throw cannot(localFileError(e, dir)) })
+  if (!st.isDirectory()) throw cannot(new StratosError('NOT_FOUND', `${dir} is not a directory`, { path: dir }))
+  await access(dir, constants.W_OK).catch((e: unknown) => { throw cannot(localFileError(e, dir)) })
+}
+
+/**
+ * The SDK writes `DIR/.NAME.<12 hex>.tmp` and renames it to DIR/NAME (a directory download keeps
+ * inner temp files inside that temp folder). A failure it reports on such a path — a disk that
+ * filled up, a folder removed mid-download — is restated with the path the user asked for.
+ */
+export function withUserPath(e: unknown, out: string): unknown {
+  if (!isStratosError(e)) return e
+  const path = e.details?.path
+  const under = dirname(out) === sep ? sep : dirname(out) + sep
+  if (typeof path !== 'string' || !path.startsWith(under)) return e
+  const userPath = (p: string) => p.replace(/(^|\/)\.([^/]+)\.[0-9a-f]{12}\.tmp(?=\/|$)/g, '$1$2')
+  const mapped = userPath(path)
+  if (mapped === path) return e
+  return new StratosError(e.code, e.message.split(path).join(mapped), { ...e.details, path: mapped }, { cause: e })
 }
 
 /** Copies chunks to a writable, waiting for 'drain' whenever its buffer is full (backpressure). */

@@ -1,19 +1,44 @@
-/** `stratos status`: the network as the meta node sees it — nodes, their capacity and load, totals. */
+/**
+ * `stratos status`: the network as the meta node sees it — nodes, their space and load, Proof of
+ * Traffic per node, totals.
+ *
+ * Human output stays within STATUS_MAX_COLUMNS (an 100-column terminal): nodes are named after
+ * the devnet's processes with short addresses, and the traffic columns form a second table;
+ * `--wide` adds full addresses and URLs. Space is what each node *offers* (its configured
+ * capacity, or its disk's free space at start plus what it stores): nodes that share a disk each
+ * offer the same free space, and nothing a node reports tells them apart from nodes on separate
+ * disks, so the total is labelled as a sum of offers and identical reports are pointed out.
+ * `--json` prints the meta node's document unchanged (exact numbers).
+ */
 import type { Command } from 'commander'
-import type { NetworkStatus } from '../../sds/protocol/api.ts'
+import type { NetworkStatus, NodeView } from '../../sds/protocol/api.ts'
 import { contextOf } from '../context.ts'
-import { formatStosAmount } from '../../chain/client.ts'
+import { formatStos } from '../../chain/client.ts'
 import { MetaClient } from '../../sds/protocol/meta-client.ts'
 import { fetchPotExtras, type PotExtras } from './traffic.ts'
-import { formatBytes, printJson, table } from '../output.ts'
+import { formatAge, formatBytes, printJson, shorten, table } from '../output.ts'
 import { interruptOnSignals } from '../signals.ts'
+
+/** The width the default human output fits in (the issue's "tables that fit 100 columns"). */
+export const STATUS_MAX_COLUMNS = 100
+/** Free-space reports this close (bytes, or share of the smaller one) look like one disk seen by several nodes. */
+const SAME_DISK_TOLERANCE_BYTES = 64 * 1024 ** 2
+const SAME_DISK_TOLERANCE_SHARE = 0.001
+/** Node names and addresses are cut to this many characters in the default tables. */
+const NODE_LABEL_CHARS = 16
+
+export interface RenderStatusOptions {
+  /** Full addresses and URLs in the node table (wider than STATUS_MAX_COLUMNS). */
+  wide?: boolean
+}
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('show the network: nodes with state, capacity, free/used space, shards and load; totals')
+    .description('show the network: nodes with state, offered/used/free space, shards and load; traffic and rewards; totals')
+    .option('--wide', 'also show full node addresses and URLs (wider than 100 columns)')
     .option('--json', 'print the meta node\'s NetworkStatus document')
-    .action(async (flags: { json?: boolean }, cmd: Command) => {
+    .action(async (flags: { json?: boolean; wide?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd)
       const client = await ctx.client('none')
       const interrupt = interruptOnSignals()
@@ -32,7 +57,7 @@ export function registerStatus(program: Command): void {
         } catch {
           // --meta-url without a network file: addresses only.
         }
-        process.stdout.write(renderStatus(status, names, Date.now(), extras) + '\n')
+        process.stdout.write(renderStatus(status, names, Date.now(), extras, { wide: flags.wide }) + '\n')
       } finally {
         interrupt.dispose()
         await client.close()
@@ -40,37 +65,80 @@ export function registerStatus(program: Command): void {
     })
 }
 
-export function renderStatus(s: NetworkStatus, names: ReadonlyMap<string, string>, now: number, pot: PotExtras = {}): string {
+export function renderStatus(s: NetworkStatus, names: ReadonlyMap<string, string>, now: number, pot: PotExtras = {}, o: RenderStatusOptions = {}): string {
   const nodes = [...s.nodes].sort((a, b) => (names.get(a.address) ?? a.url).localeCompare(names.get(b.address) ?? b.url, undefined, { numeric: true }))
-  // Audits (meta/audit): STATE says suspended/maintenance when the meta node says so; scores in the last column.
+  const named = nodes.some((n) => names.has(n.address))
+  // One label per node for both tables: its name when known, else its (short) address.
+  const label = (n: NodeView) => shorten(names.get(n.address) ?? n.address, o.wide ? Infinity : NODE_LABEL_CHARS)
+  // Audits (meta/audit): STATE says suspended/maintenance when the meta node says so.
+  const state = (n: NodeView) => (n.reputation?.state === 'suspended' || n.reputation?.state === 'maintenance' ? n.reputation.state : n.state)
+  const idColumns = (n: NodeView) => [
+    ...(named ? [label(n)] : []),
+    o.wide ? n.address : shorten(n.address, NODE_LABEL_CHARS),
+    ...(o.wide ? [n.url] : []),
+  ]
+  const idHeader = [...(named ? ['NAME'] : []), 'ADDRESS', ...(o.wide ? ['URL'] : [])]
+  const space = table(
+    [...idHeader, 'STATE', 'OFFERED', 'USED', 'FREE', 'SHARDS', 'LOAD', 'SEEN'],
+    nodes.map((n) => [...idColumns(n), state(n), formatBytes(n.capacityBytes), formatBytes(n.usedBytes), formatBytes(n.freeBytes), String(n.shardCount), String(n.load), formatAge(now, n.lastSeen)]),
+    rightFrom(idHeader.length + 1, 6),
+  )
+  const potShown = Boolean(pot.traffic || pot.chainNodes)
   const scores = nodes.some((n) => n.reputation !== undefined)
-  const rows = nodes.map((n) => [
-    names.get(n.address) ?? '',
-    n.address,
-    n.url,
-    n.reputation?.state === 'suspended' || n.reputation?.state === 'maintenance' ? n.reputation.state : n.state,
-    formatBytes(n.capacityBytes),
-    formatBytes(n.usedBytes),
-    formatBytes(n.freeBytes),
-    String(n.shardCount),
-    String(n.load),
-    `${Math.max(0, Math.round((now - n.lastSeen) / 1000))}s ago`,
-    ...(pot.traffic || pot.chainNodes ? potColumns(n.address, pot) : []),
-    ...(scores ? [n.reputation ? `${n.reputation.auditScore.toFixed(2)}/${n.reputation.onlineScore.toFixed(2)}` : '-'] : []),
-  ])
+  const traffic = potShown || scores
+    ? table(
+      [named ? 'NAME' : 'ADDRESS', ...(potShown ? ['CHAIN', 'TRAFFIC (EPOCH)', 'TRAFFIC (ALL)', 'OWNER REWARDS'] : []), ...(scores ? ['AUDIT/ONLINE'] : [])],
+      nodes.map((n) => [
+        named ? label(n) : shorten(n.address, o.wide ? Infinity : NODE_LABEL_CHARS),
+        ...(potShown ? potColumns(n.address, pot) : []),
+        ...(scores ? [n.reputation ? `${n.reputation.auditScore.toFixed(2)}/${n.reputation.onlineScore.toFixed(2)}` : '-'] : []),
+      ]),
+      rightFrom(potShown ? 2 : 1, (potShown ? 3 : 0) + (scores ? 1 : 0)),
+    )
+    : undefined
   const t = s.totals
   return [
     `chain ${s.chainId} · meta node ${s.meta.address} (v${s.meta.version})`,
     '',
-    nodes.length
-      ? table(['NAME', 'ADDRESS', 'URL', 'STATE', 'CAPACITY', 'USED', 'FREE', 'SHARDS', 'LOAD', 'LAST SEEN', ...(pot.traffic || pot.chainNodes ? ['CHAIN', 'TRAFFIC (EPOCH)', 'TRAFFIC (ALL)', 'OWNER REWARDS'] : []), ...(scores ? ['AUDIT/ONLINE'] : [])], rows, new Set([4, 5, 6, 7, 8, 11, 12, 13]))
-      : 'no resource nodes have registered yet',
+    ...(nodes.length ? [space, ...(traffic ? ['', traffic] : [])] : ['no resource nodes have registered yet']),
     '',
     `nodes:    ${t.nodesOnline} online, ${t.nodesOffline} offline`,
-    `storage:  ${formatBytes(t.usedBytes)} used, ${formatBytes(t.freeBytes)} free of ${formatBytes(t.capacityBytes)}`,
+    `storage:  ${formatBytes(t.usedBytes)} used, ${formatBytes(t.freeBytes)} free of ${formatBytes(t.capacityBytes)} offered (the sum of every node's offer)`,
+    ...sharedDiskHint(s.nodes),
     `files:    ${t.files} (${formatBytes(t.fileBytes)})${t.openUploads ? `, ${t.openUploads} upload${t.openUploads > 1 ? 's' : ''} in progress` : ''}`,
     ...(pot.traffic ? [`traffic:  epoch ${pot.traffic.epoch}: ${formatBytes(pot.traffic.nodes.reduce((a, n) => a + n.bytes, 0))} settled so far`] : []),
   ].join('\n')
+}
+
+/** Column indexes [from, from + count) (the right-aligned numeric columns of a table). */
+function rightFrom(from: number, count: number): Set<number> {
+  return new Set(Array.from({ length: count }, (_, i) => from + i))
+}
+
+/**
+ * Nodes whose free space is (nearly) the same most likely share one file system — the devnet's
+ * nodes all live on one disk — and then the totals count that disk once per node. A heartbeat
+ * carries no file-system id and nodes report at different moments (a write in between moves the
+ * figure a little), so this is a likelihood: said as one, with the free space the network has if
+ * each such group is one disk.
+ */
+function sharedDiskHint(nodes: readonly NodeView[]): string[] {
+  const free = nodes.filter((n) => n.state === 'online' && n.freeBytes > 0).map((n) => n.freeBytes).sort((a, b) => a - b)
+  const groups: number[][] = []
+  for (const f of free) {
+    const last = groups.at(-1)
+    if (last && f - last[0]! <= Math.max(SAME_DISK_TOLERANCE_BYTES, last[0]! * SAME_DISK_TOLERANCE_SHARE)) last.push(f)
+    else groups.push([f])
+  }
+  const sharing = groups.filter((g) => g.length > 1)
+  if (sharing.length === 0) return []
+  const nodesSharing = sharing.reduce((a, g) => a + g.length, 0)
+  // One disk per group: its largest report (the latest before the others' writes) counts once.
+  const ifShared = groups.reduce((a, g) => a + (g.length > 1 ? g.at(-1)! : g[0]!), 0)
+  return [
+    `          ${nodesSharing} nodes report about the same free space, as nodes sharing one disk do;`,
+    `          if they share it, it is counted once per node and only ${formatBytes(ifShared)} are free`,
+  ]
 }
 
 /** CHAIN, TRAFFIC (EPOCH), TRAFFIC (ALL), OWNER REWARDS of one node ('-' where unknown). */
@@ -82,6 +150,6 @@ function potColumns(address: string, pot: PotExtras): string[] {
     c?.status ?? t?.chainState ?? 'unregistered',
     t ? formatBytes(t.bytes) : '-',
     t ? formatBytes(t.totalBytes) : '-',
-    rewards === undefined ? '-' : `${formatStosAmount(rewards)} STOS`,
+    rewards === undefined ? '-' : `${formatStos(rewards)} STOS`,
   ]
 }

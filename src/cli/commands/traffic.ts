@@ -7,14 +7,14 @@
  * REST API (/nodes/resource, /rewards/:owner).
  */
 import type { Command } from 'commander'
-import { ChainClient, formatStosAmount } from '../../chain/client.ts'
+import { ChainClient, formatStos } from '../../chain/client.ts'
 import { listResourceNodes, type ResourceNodeJson } from '../../chain/node-registration.ts'
 import { StratosError } from '../../errors.ts'
 import type { NodeTrafficList } from '../../sds/protocol/api.ts'
 import { MetaClient } from '../../sds/protocol/meta-client.ts'
 import { checkCid } from '../cid.ts'
 import { contextOf, type CliContext } from '../context.ts'
-import { formatBytes, printJson, table } from '../output.ts'
+import { formatBytes, formatBytesExact, groupDigits, printJson, table } from '../output.ts'
 import { chainUrlOf } from './chain.ts'
 
 /** What `stratos status` shows besides the meta node's NetworkStatus; each part absent when its source is down. */
@@ -55,9 +55,9 @@ export function registerTraffic(program: Command): void {
       const ctx = contextOf(cmd)
       const t = await new MetaClient(ctx.metaUrl()).fileTraffic(cid)
       if (flags.json) return printJson(t)
-      const lines = [`cid:      ${t.cid}`, `uploaded: ${formatBytes(t.totals.put)} (${t.totals.put} bytes)`, `served:   ${formatBytes(t.totals.get)} (${t.totals.get} bytes)`]
+      const lines = [`cid:      ${t.cid}`, `uploaded: ${formatBytesExact(t.totals.put)}`, `served:   ${formatBytesExact(t.totals.get)}`]
       if (t.traffic.length) {
-        lines.push('', table(['EPOCH', 'OP', 'BYTES', 'ORDERS'], t.traffic.map((e) => [String(e.epoch), e.op, String(e.bytes), String(e.orders)]), new Set([0, 2, 3])))
+        lines.push('', table(['EPOCH', 'OP', 'BYTES', 'ORDERS'], t.traffic.map((e) => [String(e.epoch), e.op, formatBytes(e.bytes), groupDigits(e.orders)]), new Set([0, 2, 3])))
       } else {
         lines.push('', 'no settled traffic yet (resource nodes settle their orders every few seconds)')
       }
@@ -109,9 +109,9 @@ export function registerNodeRewards(node: Command): void {
       for (const r of rewards) {
         const total = r.entries.reduce((a, e) => a + BigInt(e.amount), 0n)
         const matured = r.entries.filter((e) => e.matured).reduce((a, e) => a + BigInt(e.amount), 0n)
-        out.push('', `owner ${r.owner}: rewards ${formatStosAmount(total)} STOS (${formatStosAmount(matured)} withdrawable with \`stratos withdraw\`)`)
+        out.push('', `owner ${r.owner}: rewards ${formatStos(total)} STOS (${formatStos(matured)} withdrawable with \`stratos withdraw\`)`)
         if (r.entries.length) {
-          out.push(table(['EPOCH', 'AMOUNT (STOS)', 'MATURES AT', 'MATURED'], r.entries.slice(-10).map((e) => [String(e.epoch), formatStosAmount(BigInt(e.amount)), String(e.maturesAt), String(e.matured)]), new Set([0, 1, 2])))
+          out.push(table(['EPOCH', 'AMOUNT (STOS)', 'MATURES AT', 'MATURED'], r.entries.slice(-10).map((e) => [String(e.epoch), formatStos(BigInt(e.amount)), String(e.maturesAt), String(e.matured)]), new Set([0, 1, 2])))
         }
       }
       process.stdout.write(out.join('\n') + '\n')
