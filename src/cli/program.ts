@@ -44,6 +44,18 @@ export function buildProgram(): Command {
   return program
 }
 
+/**
+ * A commander error message as one line: commander puts its suggestion ("(Did you mean status?)",
+ * from showSuggestionAfterError, on by default for commands, subcommands and options) on a second
+ * line, which the one-line error format would drop.
+ */
+export function usageMessage(message: string): string {
+  return message
+    .replace(/^error: /, '')
+    .replace(/\s*\n\(Did you mean (.+)\?\)\s*$/, (_, names: string) => `; did you mean ${names}?`)
+    .replace(/\s*\n\s*/g, ' ')
+}
+
 /** Runs the CLI and returns its exit code (the caller exits with it). */
 export async function runCli(argv: string[]): Promise<number> {
   const program = buildProgram()
@@ -54,7 +66,7 @@ export async function runCli(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version' || e.exitCode === 0) return 0
       // commander.executeSubCommandAsync etc. never happen here; all others are usage errors.
-      const usage = new StratosError('BAD_REQUEST', e.message.replace(/^error: /, ''))
+      const usage = new StratosError('BAD_REQUEST', usageMessage(e.message), { commanderCode: e.code })
       process.stderr.write(errorLine(usage).line + '\n')
       return errorLine(usage).exit
     }
