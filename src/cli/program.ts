@@ -16,6 +16,7 @@ import { registerShare } from './commands/share.ts'
 import { registerStatus } from './commands/status.ts'
 import { registerWallet } from './commands/wallet.ts'
 import { registerTraffic } from './commands/traffic.ts'
+import { registerAccess } from './commands/access.ts'
 import { errorLine } from './output.ts'
 
 export function buildProgram(): Command {
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
     .option('--meta-url <url>', 'talk to this meta node directly (instead of the network file\'s)')
     .option('--key <hex>', 'wallet private key (secp256k1, 32 bytes hex)')
     .option('--chain-url <url>', 'validator REST API (default: the network file\'s chainUrl, else http://127.0.0.1:1317)')
+    .option('--grant <id>', 'read under a read grant someone gave you (`stratos grant create`), paid by its owner')
     .option('--wallet <name>', 'keystore wallet (see `stratos wallet`), else a dev wallet of the network file (alice, bob, carol; default: the first)')
     .showHelpAfterError(false)
     .exitOverride()
@@ -41,6 +43,7 @@ export function buildProgram(): Command {
   registerWallet(program)
   registerChain(program)
   registerTraffic(program)
+  registerAccess(program)
   return program
 }
 

@@ -19,6 +19,7 @@ interface PutFlags {
   k?: number
   m?: number
   segmentSize?: number
+  public?: boolean
 }
 
 export function registerPut(program: Command): void {
@@ -27,6 +28,7 @@ export function registerPut(program: Command): void {
     .description('upload files or directories (a directory becomes a UnixFS directory; "-" reads stdin)')
     .argument('<paths...>', 'files, directories, or - for stdin')
     .option('--json', 'print one JSON document (the result, or an array of results for several paths)')
+    .option('--public', 'publish: anyone may read it (gateways too), paid by your ozone (default: private to you, your share links and grants)')
     .addOption(new Option('--cid-version <v>', 'CID version').choices(['0', '1']).default('0'))
     .option('--raw-leaves', 'use raw leaves (default: dag-pb leaves with CIDv0, raw leaves with CIDv1, as Kubo)')
     .option('--no-raw-leaves', 'use dag-pb leaves even with CIDv1')
@@ -47,6 +49,7 @@ export function registerPut(program: Command): void {
           const options: PutOptions = {
             name: flags.name ?? (path === '-' ? undefined : basename(resolve(path))),
             cidVersion: flags.cidVersion === '1' ? 1 : 0,
+            public: flags.public === true,
             rawLeaves: flags.rawLeaves, // undefined: the CID version's default (CIDv1 → raw leaves, as Kubo)
             signal: interrupt.signal,
             onProgress: progress.onProgress,
