@@ -107,7 +107,13 @@ export function registerNode(program: Command): void {
     .option('--meta-url <url>', `meta node URL (default: ${defaultMetaUrl})`)
     .option('--api-port <port>', 'port of the Kubo-compatible IPFS RPC API, /api/v0 (0: any free port)', parsePort, DEFAULT_PORTS.ipfsApi)
     .option('--mnemonic-file <path>', 'read the gateway wallet\'s mnemonic from this file (like STRATOS_MNEMONIC; keep it mode 0600)')
-    .action(async (f: CommonFlags & { apiPort: number; mnemonicFile?: string }, cmd: Command) => {
+    .option('--rate <n>', 'gateway: requests per second per client address (default GATEWAY_RATE_PER_SECOND)', parsePositiveInt)
+    .option('--burst <n>', 'gateway: requests one client address may make at once (default GATEWAY_RATE_BURST)', parsePositiveInt)
+    .option('--api-rate <n>', 'IPFS RPC API: requests per second per client address (default RPC_RATE_PER_SECOND)', parsePositiveInt)
+    .option('--api-burst <n>', 'IPFS RPC API: requests one client address may make at once (default RPC_RATE_BURST)', parsePositiveInt)
+    .option('--gc-grace-ms <ms>', 'IPFS RPC API: unpinned content it stored is deleted this long after its last pin went (default RPC_GC_GRACE_MS)', parseNonNegativeInt)
+    .option('--gc-interval-ms <ms>', 'IPFS RPC API: how often garbage collection runs (0: only on repo/gc; default RPC_GC_INTERVAL_MS)', parseNonNegativeInt)
+    .action(async (f: CommonFlags & { apiPort: number; mnemonicFile?: string; rate?: number; burst?: number; apiRate?: number; apiBurst?: number; gcGraceMs?: number; gcIntervalMs?: number }, cmd: Command) => {
       const metaUrl = metaUrlOf(cmd)
       useMnemonicFile(f.mnemonicFile)
       const { startGateway } = await import('../../gateway/index.ts')
@@ -116,10 +122,13 @@ export function registerNode(program: Command): void {
       const wallet = mnemonic ? WalletKey.fromMnemonic(mnemonic) : undefined
       await runRole('gateway', async (logger) => {
         // The RPC API first: once the gateway answers /v1/info, both are up.
-        const api = await startIpfsRpcApi({ host: f.host, port: f.apiPort, metaUrl, chainId: f.chainId, wallet, dataDir: join(resolve(f.dataDir), 'ipfs-api'), logger })
+        const api = await startIpfsRpcApi({
+          host: f.host, port: f.apiPort, metaUrl, chainId: f.chainId, wallet, dataDir: join(resolve(f.dataDir), 'ipfs-api'), logger,
+          rateLimit: { ratePerSecond: f.apiRate, burst: f.apiBurst }, gc: { graceMs: f.gcGraceMs, intervalMs: f.gcIntervalMs },
+        })
         let g: Awaited<ReturnType<typeof startGateway>>
         try {
-          g = await startGateway({ host: f.host, port: f.port, metaUrl, chainId: f.chainId, wallet, dataDir: resolve(f.dataDir), logger })
+          g = await startGateway({ host: f.host, port: f.port, metaUrl, chainId: f.chainId, wallet, dataDir: resolve(f.dataDir), logger, rateLimit: { ratePerSecond: f.rate, burst: f.burst } })
         } catch (e) {
           await api.stop()
           throw e

@@ -22,7 +22,7 @@ import type { StratosClient } from '../../sds/client/index.ts'
 import { buildDirectory, fileCid, isDirectoryNode, listDirectory, type DirectoryDagResult } from '../../sds/client/unixfs.ts'
 import { clientError, commandError } from './kubo-error.ts'
 import { parseMultipart, type MultipartPart } from './multipart.ts'
-import type { PinStore } from './pins.ts'
+import type { AddOrigins } from './gc.ts'
 
 export interface AddSettings {
   cidVersion: 0 | 1
@@ -51,7 +51,8 @@ export interface AddEvent {
 export interface AddContext {
   /** Stores files; null when the API has no wallet (then only `only-hash` works). */
   client: StratosClient | null
-  pins: PinStore
+  /** Records what this add stores, with each entry's pin (null with only-hash: nothing is stored or pinned). */
+  origins: AddOrigins | null
   now: () => number
   emit: (e: AddEvent) => Promise<void>
   signal: AbortSignal
@@ -278,8 +279,10 @@ export class Adder {
       return { kind: 'file', cid: r.cid, dagSize: r.dagSize, size: r.size }
     }
     // Content added through the IPFS API is public, as on IPFS (docs/security.md): paid by the API's wallet.
+    const startedAt = this.#ctx.now()
     const r = await this.#ctx.client.put(source, { public: true, cidVersion: s.cidVersion, rawLeaves: s.rawLeaves, chunkBytes: s.chunkBytes, signal: this.#ctx.signal, ...(name ? { name } : {}) })
     if (r.dagSize === undefined) throw new StratosError('INTERNAL', 'the SDK did not report the DAG size of an upload')
+    await this.#ctx.origins?.stored(r.cid, 'file', startedAt, this.#ctx.signal)
     return { kind: 'file', cid: CID.parse(r.cid), dagSize: r.dagSize, size: r.size }
   }
 
@@ -314,7 +317,9 @@ export class Adder {
     const dir = await buildDirectory(entries, emptyDirs, { cidVersion: this.#s.cidVersion, rawLeaves: this.#s.rawLeaves })
     throwIfAborted(this.#ctx.signal)
     if (!this.#s.onlyHash && this.#ctx.client) {
+      const startedAt = this.#ctx.now()
       await this.#ctx.client.putDirectoryDag(dir, { public: true, size, children, ...(name ? { name } : {}), signal: this.#ctx.signal })
+      await this.#ctx.origins?.stored(dir.cid.toString(), 'directory', startedAt, this.#ctx.signal)
     }
     if (!this.#s.silent) await this.#directoryEvents(dir, name, meta)
     this.#pinRoot(dir.cid.toString())
@@ -335,8 +340,9 @@ export class Adder {
     await visit(dir.cid, rootName, dir.dagSize, meta)
   }
 
+  /** Ends a top-level entry: what it stored is recorded with its pin (or, with pin=false, released) in one write. */
   #pinRoot(cid: string): void {
-    if (!this.#s.pin || this.#s.onlyHash) return
-    this.#ctx.pins.add([{ cid, type: 'recursive', ...(this.#s.pinName !== undefined ? { name: this.#s.pinName } : {}) }], this.#ctx.now())
+    if (this.#s.onlyHash) return
+    this.#ctx.origins?.commit(this.#s.pin ? [{ cid, type: 'recursive', ...(this.#s.pinName !== undefined ? { name: this.#s.pinName } : {}) }] : [])
   }
 }

@@ -6,14 +6,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { arch, platform } from 'node:os'
 import type { CID } from 'multiformats/cid'
-import { StratosError, isStratosError, toStratosError } from '../../errors.ts'
-import { RPC_MAX_PIN_WALK_RECORDS, SOFTWARE_VERSION } from '../../limits.ts'
+import { StratosError, toStratosError } from '../../errors.ts'
+import { SOFTWARE_VERSION } from '../../limits.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
 import type { StratosClient } from '../../sds/client/index.ts'
 import type { Clock, Logger } from '../../util/components.ts'
 import type { DagReader, ResolvedNode } from '../dag.ts'
 import { carStream } from '../dag.ts'
 import { Adder, parseChunker } from './add.ts'
+import { AddOrigins, reachableRecords, type GarbageCollector } from './gc.ts'
 import { clientError, commandError } from './kubo-error.ts'
 import { boundaryOf } from './multipart.ts'
 import { boolOption, intOption, onlyFalse, stringOption, type CommandSpec, type ParsedRequest } from './params.ts'
@@ -29,6 +30,8 @@ export interface ApiComponents {
   dag(): Promise<DagReader>
   wallet: WalletKey | undefined
   pins: PinStore
+  /** Garbage collection of what the API stored and no pin keeps (gc.ts): `repo/gc` and the periodic pass. */
+  gc: GarbageCollector
   clock: Clock
   logger: Logger
   peer: { id: string; publicKey: string }
@@ -105,11 +108,18 @@ const add: Command = {
     const out = new NdjsonStream(res)
     const onlyHash = boolOption(p, 'only-hash')
     const client = onlyHash ? null : api.wallet ? await api.client() : null
+    // What this add stores is recorded as the API's own (gc.ts), the only content garbage collection may delete.
+    const origins = client ? new AddOrigins({ client, pins: api.pins, logger: api.logger, now: () => api.clock.now() }) : null
     const adder = new Adder({
       cidVersion, rawLeaves, chunkBytes, wrap: boolOption(p, 'wrap-with-directory'), pin, ...(pinName !== undefined ? { pinName } : {}),
       onlyHash, progress: boolOption(p, 'progress'), silent: boolOption(p, 'silent'),
-    }, { client, pins: api.pins, now: () => api.clock.now(), emit: (e) => out.write(e), signal })
-    await adder.run(req, boundary)
+    }, { client, origins, now: () => api.clock.now(), emit: (e) => out.write(e), signal })
+    try {
+      await adder.run(req, boundary)
+    } finally {
+      // Stored by an add that failed before its pin: recorded unpinned, so it is collected after the grace period.
+      origins?.commit([])
+    }
     out.end()
   },
 }
@@ -354,30 +364,6 @@ const pinLs: Command = {
   },
 }
 
-/**
- * Records reachable from `roots`: each root that is a record, and for directory records their files
- * (`children`). Blocks inside a record are not records of their own and are not listed.
- */
-async function reachableRecords(client: StratosClient, roots: string[], signal: AbortSignal): Promise<Map<string, string[]>> {
-  const seen = new Map<string, string[]>() // cid → owners
-  const queue = [...roots]
-  while (queue.length) {
-    const cid = queue.shift() as string
-    if (seen.has(cid)) continue
-    if (seen.size >= RPC_MAX_PIN_WALK_RECORDS) throw new StratosError('PAYLOAD_TOO_LARGE', `pins reach more than ${RPC_MAX_PIN_WALK_RECORDS} records`)
-    let record
-    try {
-      record = await client.stat(cid, { signal })
-    } catch (e) {
-      if (isStratosError(e, 'FILE_NOT_FOUND') || isStratosError(e, 'NOT_FOUND') || isStratosError(e, 'INVALID_CID')) continue
-      throw e
-    }
-    seen.set(cid, record.owners)
-    if (record.kind === 'directory') queue.push(...(record.children ?? []))
-  }
-  return seen
-}
-
 const pinRm: Command = {
   spec: {
     args: [{ name: 'ipfs-path', required: true, variadic: true }],
@@ -392,25 +378,47 @@ const pinRm: Command = {
       if (pin.type === 'recursive' && !boolOption(p, 'recursive')) throw commandError(`${cid} is pinned recursively`)
       cids.push(cid)
     }
-    api.pins.remove(cids)
-    // Content the API wallet owns and no remaining pin reaches is deleted from the network (Kubo's GC, done at once).
-    if (api.wallet) {
-      const client = await api.client()
-      const wallet = api.wallet.address
+    api.pins.remove(cids, api.clock.now())
+    // Kubo's pin rm: the pin goes, the data stays until garbage collection (gc.ts), after a grace period. The records
+    // the removed pins reached start that period now (the walk is best effort: GC starts it for any it misses).
+    if (api.pins.stored().length > 0) {
       try {
-        const released = await reachableRecords(client, cids, signal)
-        const kept = await reachableRecords(client, api.pins.list().map((x) => x.cid), signal)
-        for (const [cid, owners] of released) {
-          if (kept.has(cid) || !owners.includes(wallet)) continue
-          await client.rm(cid, { signal }).catch((e: unknown) => {
-            api.logger.warn({ cid, err: toStratosError(e).message }, 'pin/rm: could not delete unpinned content')
-          })
-        }
+        const released = await reachableRecords(await api.client(), cids, signal)
+        // A record still pinned as a root of its own keeps no release time (GC clears it for records other pins reach).
+        api.pins.updateStored({ unpinned: [...released].filter((c) => api.pins.getStored(c) !== undefined && api.pins.get(c) === undefined) }, api.clock.now())
       } catch (e) {
-        api.logger.warn({ cids, err: toStratosError(e).message }, 'pin/rm: unpinned, but could not walk the DAG to delete content')
+        api.logger.debug({ cids, err: toStratosError(e).message }, 'pin/rm: could not walk the unpinned DAGs; garbage collection will time them')
       }
     }
     sendValue(res, { Pins: cids })
+  },
+}
+
+// ---- garbage collection ---------------------------------------------------------------------------
+
+/**
+ * `repo/gc`: one garbage-collection pass now (gc.ts), streaming Kubo's `{"Key":{"/":cid}}` per deleted record.
+ * Only what the API stored, no pin reaches and was released at least the grace period ago is deleted (Kubo deletes
+ * every unpinned block at once; there is no local repo here, and a grace period makes an unpin by mistake safe).
+ * A delete that fails is `{"Error":"…"}` with `stream-errors`, else the pass goes on and ends with Kubo's error.
+ */
+const repoGc: Command = {
+  spec: {
+    args: [],
+    options: { 'stream-errors': { type: 'bool' }, quiet: { type: 'bool', aliases: ['q'] }, silent: { type: 'bool' } },
+  },
+  async run({ res, p, signal, api }) {
+    const streamErrors = boolOption(p, 'stream-errors')
+    const silent = boolOption(p, 'silent')
+    // The head goes out with the first line: a pass that fails before deleting anything answers a plain error.
+    const out = new NdjsonStream(res)
+    const result = await api.gc.collect({
+      signal,
+      onRemoved: async (cid) => { if (!silent) await out.write({ Key: { '/': cid } }) },
+      onError: async (cid, err) => { if (streamErrors) await out.write({ Error: `could not remove ${cid}: ${err.message}` }) },
+    })
+    if (result.errors.length && !streamErrors) throw commandError('encountered errors during gc run', 'UPSTREAM_ERROR', { errors: result.errors.slice(0, 20) })
+    out.end()
   },
 }
 
@@ -445,6 +453,7 @@ export const COMMANDS: Record<string, Command> = {
   'pin/add': pinAdd,
   'pin/ls': pinLs,
   'pin/rm': pinRm,
+  'repo/gc': repoGc,
   'block/get': blockGet,
   'block/stat': blockStat,
   'dag/export': dagExport,

@@ -29,6 +29,7 @@ import { COMMANDS, type ApiComponents } from './commands.ts'
 import { KUBO_ERR_CLIENT, kuboBody, sendKuboError, sendPlain } from './kubo-error.ts'
 import { parseRequest } from './params.ts'
 import { PinStore } from './pins.ts'
+import { GarbageCollector, type GcInit } from './gc.ts'
 
 export const API_PREFIX = '/api/v0/'
 
@@ -49,6 +50,8 @@ export interface IpfsRpcApiOptions {
   client?: StratosClient
   /** Requests per client address (token bucket); `false` turns the limit off. @default RPC_RATE_PER_SECOND, RPC_RATE_BURST */
   rateLimit?: { ratePerSecond?: number; burst?: number } | false
+  /** Garbage collection of what the API stored and no pin keeps (gc.ts). @default RPC_GC_GRACE_MS, RPC_GC_INTERVAL_MS */
+  gc?: GcInit
 }
 
 /** A libp2p peer id (identity multihash of the protobuf ed25519 public key) and that key, base64. */
@@ -71,6 +74,7 @@ async function drainSmallBody(req: IncomingMessage): Promise<void> {
 export class IpfsRpcApi implements Startable {
   readonly options: IpfsRpcApiOptions
   readonly pins: PinStore
+  readonly gc: GarbageCollector
   readonly peerId: string
   readonly #server: http.Server
   readonly #log: Logger
@@ -90,12 +94,15 @@ export class IpfsRpcApi implements Startable {
     this.peerId = peer.id
     this.#ownsClient = !options.client
     if (options.client) this.#client = Promise.resolve(options.client)
+    const clock = options.clock ?? systemClock
+    this.gc = new GarbageCollector({ client: () => this.#getClient(), pins: this.pins, wallet: options.wallet, clock, logger: this.#log }, options.gc)
     this.#components = {
       client: () => this.#getClient(),
       dag: () => this.#getDag(),
       wallet: options.wallet,
       pins: this.pins,
-      clock: options.clock ?? systemClock,
+      gc: this.gc,
+      clock,
       logger: this.#log,
       peer,
     }
@@ -113,10 +120,12 @@ export class IpfsRpcApi implements Startable {
 
   async start(): Promise<void> {
     this.#url = await listen(this.#server, this.options.host ?? '127.0.0.1', this.options.port)
+    await this.gc.start()
     this.#log.info({ url: this.#url, wallet: this.options.wallet?.address ?? null, pins: this.pins.size }, 'IPFS RPC API listening')
   }
 
   async stop(): Promise<void> {
+    await this.gc.stop()
     await closeServer(this.#server)
     if (this.#ownsClient) {
       const client = await this.#client?.catch(() => undefined)

@@ -15,10 +15,15 @@ describe('pin store', () => {
       a.add([{ cid: 'QmA', type: 'direct' }, { cid: 'QmB', type: 'recursive', name: 'b' }], 1)
       a.add([{ cid: 'QmA', type: 'recursive' }], 2)
       a.add([{ cid: 'QmB', type: 'direct' }], 3) // a recursive pin stays recursive
-      assert.deepEqual(a.remove(['QmX', 'QmA']).map((p) => p.cid), ['QmA'])
+      assert.deepEqual(a.remove(['QmX', 'QmA'], 4).map((p) => p.cid), ['QmA'])
       const b = PinStore.open(dir)
       assert.deepEqual(b.list(), [{ cid: 'QmB', type: 'recursive', name: 'b', createdAt: 1 }])
       assert.deepEqual(readdirSync(dir), [PIN_FILE]) // no temp files left behind
+      // A version-1 file (pins only) still opens; nothing in it is remembered as stored by the API.
+      writeFileSync(join(dir, PIN_FILE), '{"version":1,"pins":[{"cid":"QmC","type":"direct","createdAt":5}]}')
+      const v1 = PinStore.open(dir)
+      assert.deepEqual(v1.list(), [{ cid: 'QmC', type: 'direct', createdAt: 5 }])
+      assert.deepEqual(v1.stored(), [])
       writeFileSync(join(dir, PIN_FILE), '{"version":1,"pins":[{"cid":5}]}')
       assert.throws(() => PinStore.open(dir), (e: unknown) => isStratosError(e, 'NETWORK_CONFIG'))
     } finally {
