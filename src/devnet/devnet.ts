@@ -461,7 +461,7 @@ export class Devnet implements Startable {
  * registered and active (owner bob, the minimum meta deposit) and every resource node registered (owner alice, tier-1
  * deposit). The validator reads this file instead of building its default genesis.
  */
-function writeDevnetGenesis(validatorDir: string, chainId: string, wallets: readonly { address: string }[], metaDir: string, resourceDirs: readonly string[]): void {
+export function writeDevnetGenesis(validatorDir: string, chainId: string, wallets: readonly { address: string }[], metaDir: string, resourceDirs: readonly string[]): void {
   const file = join(validatorDir, GENESIS_FILE)
   if (existsSync(file)) return
   mkdirSync(validatorDir, { recursive: true })

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { cliArgs } from '../../src/devnet/devnet.ts'
+import { cliArgs, DEVNET_RESTART_ENV } from '../../src/devnet/devnet.ts'
 import { isPortFree } from '../../src/devnet/child.ts'
 import { readNetworkFile, type NetworkFile, type NetworkProcess } from '../../src/devnet/network.ts'
 import { portsFromBase } from '../../src/limits.ts'
@@ -80,23 +80,32 @@ export interface DevnetStartOptions {
   /** Reuse an existing directory (restart). */
   dir?: string
   portBase?: number
+  /**
+   * Let the devnet's supervisor restart killed processes (`stratos devnet`'s default). Off unless asked: most tests
+   * kill a node to stand for an outage (repair, reads with m nodes down, a meta node restarted by hand), which a
+   * restart a second later would end.
+   */
+  restart?: boolean
 }
 
 export class TestDevnet {
   readonly dir: string
   readonly portBase: number
   readonly args: string[]
+  readonly restarts: boolean
   #proc: ChildProcess | undefined
   #stderr = ''
   network!: NetworkFile
 
-  private constructor(dir: string, portBase: number, args: string[]) {
+  private constructor(dir: string, portBase: number, args: string[], restarts: boolean) {
     this.dir = dir
     this.portBase = portBase
     this.args = args
+    this.restarts = restarts
   }
 
   static async start(o: DevnetStartOptions = {}): Promise<TestDevnet> {
+    // k + m nodes unless a test needs spares (`stratos devnet` itself starts k + m + 2): fewer processes, faster tests.
     const resources = o.resources ?? 6
     const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'stratos-e2e-'))
     const portBase = o.portBase ?? await freePortBase(resources)
@@ -105,13 +114,13 @@ export class TestDevnet {
       '--k', String(o.k ?? 4), '--m', String(o.m ?? 2), '--segment-size', String(o.segmentSize ?? 1024 * 1024),
       ...(o.extra ?? []),
     ]
-    const d = new TestDevnet(dir, portBase, args)
+    const d = new TestDevnet(dir, portBase, args, o.restart === true)
     await d.#launch()
     return d
   }
 
   async #launch(): Promise<void> {
-    const proc = spawn(process.execPath, cliArgs(...this.args), { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(process.execPath, cliArgs(...this.args), { env: cleanEnv(this.restarts ? {} : { [DEVNET_RESTART_ENV]: 'off' }), stdio: ['ignore', 'pipe', 'pipe'] })
     this.#proc = proc
     this.#stderr = ''
     proc.stderr!.on('data', (d: Buffer) => { this.#stderr += d.toString() })
@@ -160,14 +169,30 @@ export class TestDevnet {
     return this.network.processes.filter((p) => p.role === 'resource')
   }
 
+  /** Reads devnet.json again (the supervisor rewrites it with a restarted process's pid). */
+  reload(): NetworkFile {
+    this.network = readNetworkFile(join(this.dir, 'devnet.json'))
+    return this.network
+  }
+
+  /** The processes devnet.json names now (a restarted one under its new pid), or the last known ones if it is gone. */
+  #currentProcesses(): NetworkProcess[] {
+    try {
+      return this.reload().processes
+    } catch {
+      return this.network?.processes ?? []
+    }
+  }
+
   /** SIGINT to the devnet; resolves with its exit code once every child is gone too. */
   async stop(): Promise<number | null> {
     const proc = this.#proc
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return proc?.exitCode ?? null
     const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
+    const processes = this.#currentProcesses()
     proc.kill('SIGINT')
     const code = await exited
-    for (const p of this.network.processes) await waitDead(p.pid, 10_000)
+    for (const p of processes) await waitDead(p.pid, 10_000)
     return code
   }
 
@@ -176,7 +201,7 @@ export class TestDevnet {
     try {
       await this.stop()
     } finally {
-      for (const p of this.network?.processes ?? []) if (isAlive(p.pid)) process.kill(p.pid, 'SIGKILL')
+      for (const p of this.#currentProcesses()) if (isAlive(p.pid)) process.kill(p.pid, 'SIGKILL')
       rmSync(this.dir, { recursive: true, force: true })
     }
   }
@@ -196,10 +221,11 @@ export class TestDevnet {
   async killDevnet(timeoutMs = 15_000): Promise<void> {
     const proc = this.#proc
     if (!proc) return
+    const processes = this.#currentProcesses()
     const exited = new Promise((resolve) => proc.once('exit', resolve))
     proc.kill('SIGKILL')
     await exited
-    for (const p of this.network.processes) await waitDead(p.pid, timeoutMs)
+    for (const p of processes) await waitDead(p.pid, timeoutMs)
   }
 
   /** Starts the devnet again on the same directory (after killDevnet or stop). */
