@@ -16,7 +16,9 @@ import { sha256, sha256Hex, toBase64Url } from '../../../src/crypto/hash.ts'
 import { isStratosError } from '../../../src/errors.ts'
 import { ManualClock, randomHex, seededRandom, type RandomBytes } from '../../../src/util/components.ts'
 import { MetaClient } from '../../../src/sds/protocol/meta-client.ts'
-import { DOMAIN, signAsNode, signAsWallet } from '../../../src/sds/protocol/signing.ts'
+import { DOMAIN, sessionCallBytes, signAsNode, signAsWallet } from '../../../src/sds/protocol/signing.ts'
+import type { CanonicalValue } from '../../../src/crypto/canonical.ts'
+import type { SessionCallAction, SessionCallAuth } from '../../../src/sds/protocol/messages.ts'
 import { encodeTicketHeader, verifyTicket } from '../../../src/sds/protocol/ticket.ts'
 import { shardSizeFor } from '../../../src/sds/protocol/shard.ts'
 import type { Heartbeat, SignedReceipt, SignedTicket, CommitPayload } from '../../../src/sds/protocol/messages.ts'
@@ -42,8 +44,9 @@ export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'stratos-meta-test-'))
 }
 
-/** The order key test readers and uploaders name in their requests (orders.ts). */
-export const ORDER_KEY = toBase64Url(NodeKey.generate(seededRandom(4242)).publicKey)
+/** The order key test readers and uploaders name in their requests (orders.ts); it signs session calls too. */
+export const ORDER_SIGNER = NodeKey.generate(seededRandom(4242))
+export const ORDER_KEY = toBase64Url(ORDER_SIGNER.publicKey)
 
 export const walletA = WalletKey.fromPrivateKeyHex('11'.repeat(32))
 export const walletB = WalletKey.fromPrivateKeyHex('22'.repeat(32))
@@ -100,7 +103,10 @@ export class TestNode {
 
 export interface Harness {
   meta: MetaNode
+  /** Acts for walletA (its session token, naming ORDER_KEY), as the owner's client would. */
   client: MetaClient
+  /** The same meta node, acting for `wallet` (null: anonymous). */
+  as(wallet: WalletKey | null): MetaClient
   clock: ManualClock
   dir: string
   nodes: Map<string, TestNode>
@@ -117,7 +123,8 @@ export async function startHarness(opts: Partial<MetaNodeOptions> & { nodes?: nu
   await meta.start()
   const h: Harness = {
     meta,
-    client: new MetaClient(meta.url),
+    client: new MetaClient(meta.url, { access: () => sessionHeader(clock, walletA) }),
+    as: (wallet) => new MetaClient(h.meta.url, { access: () => (wallet === null ? undefined : sessionHeader(h.clock, wallet)) }),
     clock,
     dir,
     nodes: new Map(),
@@ -128,7 +135,7 @@ export async function startHarness(opts: Partial<MetaNodeOptions> & { nodes?: nu
       meta = new MetaNode({ ...options, random: seededRandom(42) })
       await meta.start()
       h.meta = meta
-      h.client = new MetaClient(meta.url)
+      h.client = new MetaClient(meta.url, { access: () => sessionHeader(clock, walletA) })
     },
     async close() {
       await h.meta.stop()
@@ -147,6 +154,21 @@ export async function heartbeatAll(h: Harness): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>()
   for (const n of h.nodes.values()) out.set(n.address, (await n.heartbeat(h)).payload.deletes)
   return out
+}
+
+/** `wallet`'s session token (ACCESS_HEADER value) at the harness clock's time, naming ORDER_KEY. */
+export function sessionHeader(clock: ManualClock, wallet: WalletKey): string {
+  const now = clock.now()
+  const token = signAsWallet(wallet, { chainId, signer: wallet.address, nonce: randomHex(seededRandom(now), 16), expiresAt: now + 3_600_000, action: 'access.session', orderKey: ORDER_KEY } as const)
+  return `session.${toBase64Url(Buffer.from(JSON.stringify(token)))}`
+}
+
+/** `body` signed as a call on upload `uploadId` by the session's order key (ORDER_SIGNER), with a fresh nonce. */
+export function sc<B extends Record<string, CanonicalValue>>(h: Harness, uploadId: string, action: SessionCallAction, body: B): B & { auth: SessionCallAuth } {
+  const nonce = randomHex(h.random, 16)
+  const expiresAt = h.clock.now() + 60_000
+  const signature = toBase64Url(ORDER_SIGNER.sign(sessionCallBytes({ chainId, uploadId, action, body, nonce, expiresAt })))
+  return { ...body, auth: { nonce, expiresAt, signature } }
 }
 
 export function nonce(random: RandomBytes): string {
@@ -207,7 +229,7 @@ export async function planUpload(h: Harness, wallet: WalletKey, p: { size: numbe
   for (let i = 0, off = 0; off < p.size; i++, off += segmentSize) {
     const size = Math.min(segmentSize, p.size - off)
     const ids = p.shardIds?.(i) ?? shardIds(h.random, k + m)
-    const plan = await h.client.planSegment(session.uploadId, { index: i, size, shardSize: shardSizeFor(size, k), shards: ids })
+    const plan = await h.client.planSegment(session.uploadId, sc(h, session.uploadId, 'upload.plan', { index: i, size, shardSize: shardSizeFor(size, k), shards: ids }))
     placements.push(plan.placements)
     shards.push(ids)
     for (const pl of plan.placements) receipts.push(h.nodes.get(pl.node)!.receipt(h, pl.ticket))

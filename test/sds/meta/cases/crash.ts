@@ -9,8 +9,7 @@ import { ManualClock, seededRandom } from '../../../../src/util/components.ts'
 import { MetaClient } from '../../../../src/sds/protocol/meta-client.ts'
 import type { MetaNode } from '../../../../src/sds/meta/index.ts'
 import {
-  TestNode, chainId, heartbeatAll, planUpload, signDelete, startHarness, tempDir, uploadFile, walletA, type Harness,
-} from '../helpers.ts'
+  TestNode, chainId, heartbeatAll, planUpload, signDelete, startHarness, tempDir, uploadFile, walletA, type Harness, sc } from '../helpers.ts'
 
 const fixture = fileURLToPath(new URL('../fixtures/meta-process.ts', import.meta.url))
 
@@ -46,7 +45,7 @@ test('state written before a reply survives kill -9 of the meta process', async 
       assert.deepEqual([status.totals.files, status.totals.fileBytes, status.totals.openUploads, status.totals.nodesOnline], [1, 3000, 1, 6])
       const deletes = [...(await heartbeatAll(h)).entries()].flatMap(([node, ids]) => ids.map((id) => `${node}/${id}`)).sort()
       assert.deepEqual(deletes, gone.file.segments.flatMap((s) => s.shards.map((x) => `${x.node}/${x.id}`)).sort())
-      await h.client.abort(open.uploadId)
+      await h.client.abort(open.uploadId, sc(h, open.uploadId, 'upload.abort', {}))
     } finally {
       await h.close()
     }

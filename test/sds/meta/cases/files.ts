@@ -63,8 +63,11 @@ test('listing is paginated by CID, per owner or for everyone', async () => {
     }
     assert.deepEqual(seen, cids)
     assert.equal(pages, 3)
-    assert.equal((await h.client.listFiles()).files.length, 6)
-    assert.equal((await h.client.listFiles({ owner: walletB.address })).files.length, 1)
+    // Without an owner: the public files only (none here); another wallet's files: its own session only.
+    assert.equal((await h.client.listFiles()).files.length, 0)
+    await expectCode(h.client.listFiles({ owner: walletB.address }), 'ACCESS_DENIED')
+    await expectCode(h.as(null).listFiles({ owner: walletA.address }), 'ACCESS_DENIED')
+    assert.equal((await h.as(walletB).listFiles({ owner: walletB.address })).files.length, 1)
     await expectCode(h.client.listFiles({ owner: 'nobody' }), 'BAD_REQUEST')
     await expectCode(h.client.listFiles({ limit: 0 }), 'BAD_REQUEST')
   } finally {

@@ -4,8 +4,7 @@ import assert from 'node:assert/strict'
 import { DOMAIN, signAsNode, verifyNodeSigned } from '../../../../src/sds/protocol/signing.ts'
 import { shardSizeFor } from '../../../../src/sds/protocol/shard.ts'
 import {
-  TestNode, chainId, expectCode, heartbeatAll, makeDag, planUpload, shardIds, signCommit, signCreate, signDelete, startHarness, uploadFile, walletA,
-} from '../helpers.ts'
+  TestNode, chainId, expectCode, heartbeatAll, makeDag, planUpload, shardIds, signCommit, signCreate, signDelete, startHarness, uploadFile, walletA, sc } from '../helpers.ts'
 
 test('heartbeats register nodes; they go offline after offlineAfterMs of clock time and back online with the next one', async () => {
   const h = await startHarness({ nodes: 3 })
@@ -82,7 +81,7 @@ test('offline nodes get no placements; too few online nodes → NOT_ENOUGH_NODES
     // One more goes offline: 5 online < k + m.
     h.clock.advance(4_000)
     for (const n of nodes.slice(2)) await n.heartbeat(h)
-    await expectCode(h.client.planSegment(up.uploadId, { index: 3, size: 1024, shardSize: shardSizeFor(1024, 4), shards: shardIds(h.random, 6) }), 'NOT_ENOUGH_NODES')
+    await expectCode(h.client.planSegment(up.uploadId, sc(h, up.uploadId, 'upload.plan', { index: 3, size: 1024, shardSize: shardSizeFor(1024, 4), shards: up.shards[3] })), 'NOT_ENOUGH_NODES')
   } finally {
     await h.close()
   }
@@ -95,7 +94,7 @@ test('placements are reserved against free space until the node heartbeats again
   const h = await startHarness({ nodes: 6, freeBytes: 2 * shardSize })
   try {
     const s = await h.client.createUpload(signCreate(h, walletA, { segmentSize }))
-    const plan = (index: number) => h.client.planSegment(s.uploadId, { index, size: segmentSize, shardSize, shards: shardIds(h.random, 6) })
+    const plan = (index: number) => h.client.planSegment(s.uploadId, sc(h, s.uploadId, 'upload.plan', { index, size: segmentSize, shardSize, shards: shardIds(h.random, 6) }))
     await plan(0)
     await plan(1)
     await expectCode(plan(2), 'NOT_ENOUGH_NODES')
@@ -123,7 +122,7 @@ test('corrupt reports drop the location: no delete is ever sent for it, and plac
     for (let t = 0; t < 5; t++) {
       const up = await planUpload(h, walletA, { size: 1000, shardIds: () => [bad.id, ...shardIds(h.random, 5)] })
       assert.notEqual(up.placements[0][0].node, bad.node)
-      await h.client.abort(up.uploadId)
+      await h.client.abort(up.uploadId, sc(h, up.uploadId, 'upload.abort', {}))
     }
     await heartbeatAll(h) // hands out the aborted sessions' deletes
     await heartbeatAll(h) // acks them

@@ -7,7 +7,7 @@ import * as Digest from 'multiformats/hashes/digest'
 import { sha256 } from '../../../../src/crypto/hash.ts'
 import { ERROR_CODES } from '../../../../src/errors.ts'
 import { MAX_JSON_BODY_BYTES } from '../../../../src/limits.ts'
-import { expectCode, shardIds, signCreate, startHarness, uploadFile, walletA, ORDER_KEY } from '../helpers.ts'
+import { expectCode, shardIds, signCreate, startHarness, uploadFile, walletA, ORDER_KEY, sc, sessionHeader } from '../helpers.ts'
 
 async function raw(url: string, method: string, body?: string, headers: Record<string, string> = {}) {
   const res = await request(url, { method: method as 'GET', body, headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers } })
@@ -65,11 +65,14 @@ test('validation: malformed JSON, schema violations, bad ids and CIDs are 400-cl
     // A read must name the reader's order key (the key its GET tickets bind); with only that, it reads the default range.
     const { file } = await uploadFile(h, walletA, { size: 100 })
     assertError(await raw(`${u}/v1/files/${file.cid}/read`, 'POST'), 'BAD_REQUEST')
-    const r = await raw(`${u}/v1/files/${file.cid}/read`, 'POST', JSON.stringify({ orderKey: ORDER_KEY }))
+    // The file is private: a stranger's read is refused; the owner's session (x-stratos-access) reads it.
+    assertError(await raw(`${u}/v1/files/${file.cid}/read`, 'POST', JSON.stringify({ orderKey: ORDER_KEY })), 'ACCESS_DENIED')
+    assertError(await raw(`${u}/v1/files/${file.cid}/read`, 'POST', JSON.stringify({ orderKey: ORDER_KEY }), { 'x-stratos-access': 'bogus' }), 'BAD_REQUEST')
+    const r = await raw(`${u}/v1/files/${file.cid}/read`, 'POST', JSON.stringify({ orderKey: ORDER_KEY }), { 'x-stratos-access': sessionHeader(h.clock, walletA) })
     assert.equal(r.status, 200)
     assert.equal(r.body.tickets.length, 1)
     // Unknown upload through the typed client.
-    await expectCode(h.client.planSegment('cd'.repeat(16), { index: 0, size: 8, shardSize: 8, shards: shardIds(h.random, 6) }), 'UPLOAD_NOT_FOUND')
+    await expectCode(h.client.planSegment('cd'.repeat(16), sc(h, 'cd'.repeat(16), 'upload.plan', { index: 0, size: 8, shardSize: 8, shards: shardIds(h.random, 6) })), 'UPLOAD_NOT_FOUND')
     // The CreateUpload schema bounds k and m.
     await expectCode(h.client.createUpload(signCreate(h, walletA, { k: 25 })), 'BAD_REQUEST')
   } finally {

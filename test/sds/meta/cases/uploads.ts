@@ -8,8 +8,7 @@ import { shardSizeFor } from '../../../../src/sds/protocol/shard.ts'
 import { signAsWallet } from '../../../../src/sds/protocol/signing.ts'
 import {
   TestNode, chainId, expectCode, heartbeatAll, makeDag, planUpload, shardIds, signCommit, signCreate, signDelete, startHarness,
-  uploadFile, waitFor, walletA, walletB, type Harness, ORDER_KEY,
-} from '../helpers.ts'
+  uploadFile, waitFor, walletA, walletB, type Harness, ORDER_KEY, sc } from '../helpers.ts'
 
 async function codeOf(p: Promise<unknown>): Promise<{ code: string; details: Record<string, unknown> | undefined }> {
   try {
@@ -67,7 +66,7 @@ test('create → plan → commit: the file becomes visible with its layout, bloc
     assert.equal(status.totals.fileBytes, size)
     assert.equal(status.totals.openUploads, 0)
     // The session is gone.
-    await expectCode(h.client.planSegment(up.uploadId, { index: 3, size: 8, shardSize: 8, shards: shardIds(h.random, 6) }), 'UPLOAD_NOT_FOUND')
+    await expectCode(h.client.planSegment(up.uploadId, sc(h, up.uploadId, 'upload.plan', { index: 3, size: 8, shardSize: 8, shards: shardIds(h.random, 6) })), 'UPLOAD_NOT_FOUND')
     // Nothing to delete anywhere.
     assert.deepEqual(pendingDeletes(await heartbeatAll(h)), [])
   } finally {
@@ -169,7 +168,7 @@ test('dedup: the same CID committed by two owners is stored once; the second upl
     assert.equal((await h.client.read(a.file.cid, { orderKey: ORDER_KEY })).tickets[0][0].payload.payer, walletA.address)
     assert.deepEqual(b.file.segments, a.file.segments)
     assert.equal((await h.client.status()).totals.files, 1)
-    assert.equal((await h.client.listFiles({ owner: walletB.address })).files.length, 1)
+    assert.equal((await h.as(walletB).listFiles({ owner: walletB.address })).files.length, 1)
 
     // B's uploaded copies are not needed: every one of them is handed out for deletion.
     const bShards = b.up.placements.flatMap((seg, i) => seg.map((p, j) => `${p.node}/${b.up.shards[i][j]}`)).sort()
@@ -179,9 +178,10 @@ test('dedup: the same CID committed by two owners is stored once; the second upl
     // One owner leaves: the file stays; the last one leaves: its shards go.
     const r1 = await h.client.deleteFile(a.file.cid, signDelete(h, walletA, a.file.cid))
     assert.deepEqual(r1, { deleted: true, remainingOwners: 1 })
-    assert.deepEqual((await h.client.file(a.file.cid)).owners, [walletB.address])
-    // The first owner pays for reads; that is B now.
-    assert.equal((await h.client.read(a.file.cid, { orderKey: ORDER_KEY })).tickets[0][0].payload.payer, walletB.address)
+    assert.deepEqual((await h.as(walletB).file(a.file.cid)).owners, [walletB.address])
+    // A is a stranger to the (private) file now; B reads it and pays.
+    await expectCode(h.client.read(a.file.cid, { orderKey: ORDER_KEY }), 'ACCESS_DENIED')
+    assert.equal((await h.as(walletB).read(a.file.cid, { orderKey: ORDER_KEY })).tickets[0][0].payload.payer, walletB.address)
     assert.deepEqual(pendingDeletes(await heartbeatAll(h)), [])
     await h.client.deleteFile(a.file.cid, signDelete(h, walletB, a.file.cid))
     const aShards = a.file.segments.flatMap((s) => s.shards.map((x) => `${x.node}/${x.id}`)).sort()
@@ -223,7 +223,7 @@ test('abort releases the session\'s shards; replaceShard moves one and releases 
     const up = await planUpload(h, walletA, { size: 2048 })
     const old = up.placements[1][3]
     const exclude = [...h.nodes.values()].find((n) => !up.placements[1].some((p) => p.node === n.address))!.address
-    const placement = await h.client.replaceShard(up.uploadId, { segment: 1, shardIndex: 3, exclude: [exclude] })
+    const placement = await h.client.replaceShard(up.uploadId, sc(h, up.uploadId, 'upload.replace', { segment: 1, shardIndex: 3, exclude: [exclude] }))
     assert.equal(placement.shardIndex, 3)
     assert.ok(!up.placements[1].some((p) => p.node === placement.node), 'a new node, not one of the segment\'s')
     assert.notEqual(placement.node, exclude)
@@ -243,8 +243,8 @@ test('abort releases the session\'s shards; replaceShard moves one and releases 
 
     // Abort: everything the session placed is handed out for deletion; the session is gone.
     const up2 = await planUpload(h, walletA, { size: 1024 })
-    await h.client.abort(up2.uploadId)
-    await expectCode(h.client.abort(up2.uploadId), 'UPLOAD_NOT_FOUND')
+    await h.client.abort(up2.uploadId, sc(h, up2.uploadId, 'upload.abort', {}))
+    await expectCode(h.client.abort(up2.uploadId, sc(h, up2.uploadId, 'upload.abort', {})), 'UPLOAD_NOT_FOUND')
     const expected = up2.placements[0].map((p, j) => `${p.node}/${up2.shards[0][j]}`).sort()
     assert.deepEqual(pendingDeletes(await heartbeatAll(h)).filter((x) => expected.includes(x)), expected)
   } finally {
@@ -257,11 +257,11 @@ test('the sweeper expires idle sessions and releases their shards', async () => 
   try {
     const s = await h.client.createUpload(signCreate(h, walletA))
     const ids = [shardIds(h.random, 6), shardIds(h.random, 6)]
-    const p0 = await h.client.planSegment(s.uploadId, { index: 0, size: 1024, shardSize: 256, shards: ids[0] })
+    const p0 = await h.client.planSegment(s.uploadId, sc(h, s.uploadId, 'upload.plan', { index: 0, size: 1024, shardSize: 256, shards: ids[0] }))
     h.clock.advance(9_000)
     await heartbeatAll(h)
     // Activity keeps it alive past the first deadline.
-    const p1 = await h.client.planSegment(s.uploadId, { index: 1, size: 1024, shardSize: 256, shards: ids[1] })
+    const p1 = await h.client.planSegment(s.uploadId, sc(h, s.uploadId, 'upload.plan', { index: 1, size: 1024, shardSize: 256, shards: ids[1] }))
     h.clock.advance(9_000)
     await new Promise((r) => setTimeout(r, 50))
     assert.deepEqual(pendingDeletes(await heartbeatAll(h)), [])
@@ -271,7 +271,7 @@ test('the sweeper expires idle sessions and releases their shards', async () => 
     await waitFor(async () => (await h.client.status()).totals.openUploads === 0)
     const expected = [p0, p1].flatMap((p, i) => p.placements.map((x) => `${x.node}/${ids[i][x.shardIndex]}`)).sort()
     assert.deepEqual(pendingDeletes(await heartbeatAll(h)), expected)
-    await expectCode(h.client.planSegment(s.uploadId, { index: 2, size: 8, shardSize: 8, shards: shardIds(h.random, 6) }), 'UPLOAD_NOT_FOUND')
+    await expectCode(h.client.planSegment(s.uploadId, sc(h, s.uploadId, 'upload.plan', { index: 2, size: 8, shardSize: 8, shards: shardIds(h.random, 6) })), 'UPLOAD_NOT_FOUND')
   } finally {
     await h.close()
   }
@@ -282,7 +282,7 @@ test('plan validation: shard count, shard size, order, declared size', async () 
   try {
     const s = await h.client.createUpload(signCreate(h, walletA, { size: 1500 }))
     const plan = (b: { index: number; size: number; shardSize?: number; shards?: string[] }) =>
-      h.client.planSegment(s.uploadId, { shardSize: shardSizeFor(b.size, 4), shards: shardIds(h.random, 6), ...b })
+      h.client.planSegment(s.uploadId, sc(h, s.uploadId, 'upload.plan', { shardSize: shardSizeFor(b.size, 4), shards: shardIds(h.random, 6), ...b }))
     await expectCode(plan({ index: 0, size: 1024, shards: shardIds(h.random, 5) }), 'BAD_REQUEST')
     await expectCode(plan({ index: 0, size: 1024, shardSize: 264 }), 'BAD_REQUEST')
     await expectCode(plan({ index: 1, size: 1024 }), 'BAD_REQUEST')
@@ -291,9 +291,9 @@ test('plan validation: shard count, shard size, order, declared size', async () 
     await expectCode(plan({ index: 1, size: 1000 }), 'SIZE_MISMATCH') // past the declared 1500
     await plan({ index: 1, size: 476 })
     await expectCode(plan({ index: 2, size: 8 }), 'BAD_REQUEST') // after a short (last) segment
-    await expectCode(h.client.planSegment('ab'.repeat(16), { index: 0, size: 8, shardSize: 8, shards: shardIds(h.random, 6) }), 'UPLOAD_NOT_FOUND')
-    await expectCode(h.client.replaceShard(s.uploadId, { segment: 5, shardIndex: 0, exclude: [] }), 'BAD_REQUEST')
-    await expectCode(h.client.replaceShard(s.uploadId, { segment: 0, shardIndex: 6, exclude: [] }), 'BAD_REQUEST')
+    await expectCode(h.client.planSegment('ab'.repeat(16), sc(h, 'ab'.repeat(16), 'upload.plan', { index: 0, size: 8, shardSize: 8, shards: shardIds(h.random, 6) })), 'UPLOAD_NOT_FOUND')
+    await expectCode(h.client.replaceShard(s.uploadId, sc(h, s.uploadId, 'upload.replace', { segment: 5, shardIndex: 0, exclude: [] })), 'BAD_REQUEST')
+    await expectCode(h.client.replaceShard(s.uploadId, sc(h, s.uploadId, 'upload.replace', { segment: 0, shardIndex: 6, exclude: [] })), 'BAD_REQUEST')
   } finally {
     await h.close()
   }
@@ -326,7 +326,7 @@ test('commit checks: layout, DAG blocks, CIDs, directories and empty files', asy
 
     // Stream upload (no declared size) that planned fewer bytes than it commits.
     const s = await h.client.createUpload(signCreate(h, walletA, { size: null }))
-    const plan = await h.client.planSegment(s.uploadId, { index: 0, size: 1024, shardSize: 256, shards: shardIds(h.random, 6) })
+    const plan = await h.client.planSegment(s.uploadId, sc(h, s.uploadId, 'upload.plan', { index: 0, size: 1024, shardSize: 256, shards: shardIds(h.random, 6) }))
     const receipts = plan.placements.map((p) => h.nodes.get(p.node)!.receipt(h, p.ticket))
     const short = await codeOf(commit(h, s.uploadId, { cid: makeDag(30).cid, size: 1500, blocks: makeDag(30).blocks, receipts }))
     assert.equal(short.code, 'UPLOAD_INCOMPLETE')

@@ -61,7 +61,7 @@ test('with a chain: active nodes only, ozone checked before limits, settled traf
     assert.deepEqual(r.results.map((x) => x.status), ['accepted'])
   }
   // A read reserves k shards per segment; the owner can afford it.
-  const read = await h.client.read(file.cid, { orderKey: ORDER_KEY })
+  const read = await h.as(rich).read(file.cid, { orderKey: ORDER_KEY })
   assert.equal(read.tickets.length, file.segments.length)
 
   // The epoch ends; the report is included and the chain charged exactly the upload's bytes.
@@ -71,7 +71,7 @@ test('with a chain: active nodes only, ozone checked before limits, settled traf
     if (Date.now() > end) assert.fail(`volume reports did not charge ${putBytes} bytes in time`)
     await sleep(100)
   }
-  const ft = await h.client.fileTraffic(file.cid)
+  const ft = await h.as(rich).fileTraffic(file.cid)
   assert.deepEqual(ft.totals, { put: putBytes, get: 0 })
   // The meta node marks a report included right after the chain did (its submit waits for the block).
   const views = async () => Promise.all([...new Set(ft.traffic.map((x) => x.epoch))].map((e) => h.client.trafficNodes({ epoch: e })))

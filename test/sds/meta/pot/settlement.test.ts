@@ -13,7 +13,7 @@ import type { SignedTicket } from '../../../../src/sds/protocol/messages.ts'
 import { signOrder, type SignedOrder } from '../../../../src/sds/protocol/orders.ts'
 import { DOMAIN, signAsNode } from '../../../../src/sds/protocol/signing.ts'
 import { issueTicket } from '../../../../src/sds/protocol/ticket.ts'
-import { chainId, expectCode, planUpload, startHarness, uploadFile, walletA, type Harness, type TestNode } from '../helpers.ts'
+import { chainId, expectCode, planUpload, startHarness, uploadFile, walletA, type Harness, type TestNode, sc } from '../helpers.ts'
 
 /** The private half of helpers.ts ORDER_KEY: the uploader's and reader's order key in these tests. */
 const orderKey = NodeKey.generate(seededRandom(4242))
@@ -106,7 +106,7 @@ test('PUT orders are deferred while the upload is open and never paid for a plac
   let r = await h.client.settleOrders(batch(h, n, [{ ticket: p.ticket, order: order(h, p.ticket) }]))
   assert.deepEqual(r.results, [])
   // The upload is aborted: the shard never became part of a file, so the node "never held" it for pay.
-  await h.client.abort(open.uploadId)
+  await h.client.abort(open.uploadId, sc(h, open.uploadId, 'upload.abort', {}))
   r = await h.client.settleOrders(batch(h, n, [{ ticket: p.ticket, order: order(h, p.ticket) }]))
   assert.deepEqual(codes(r), ['SHARD_NOT_FOUND'])
   // A GET limit for a shard the node does not hold (a ticket naming another node's shard, re-addressed): also refused.
