@@ -17,8 +17,10 @@
  *    127.0.0.1/localhost with one of the default ports (DEFAULT_PORTS: chain 1317, IPFS API 5001, gateway 8080,
  *    meta 7100, resource nodes 7201…) is rewritten to the same role's port under that base (portsFromBase).
  *
- * The devnet is the one `npm start` runs (default resource count, k, m and segment size), started through the
- * e2e harness.
+ * The devnet is the one `npm start` runs (default resource count, k, m and segment size, restarts of killed
+ * processes on), started through the e2e harness. The README says a node it kills comes back: for every process
+ * a walk-through command kills by name (`p.name === 'resource-1'`), the test checks that devnet.json names a new,
+ * live pid for it afterwards.
  */
 import { strict as assert } from 'node:assert'
 import { spawn } from 'node:child_process'
@@ -30,7 +32,7 @@ import { fileURLToPath } from 'node:url'
 import {
   DEFAULT_DATA_SHARDS, DEFAULT_DEVNET_RESOURCES, DEFAULT_PARITY_SHARDS, DEFAULT_PORTS, DEFAULT_SEGMENT_BYTES, portsFromBase,
 } from '../../src/limits.ts'
-import { TestDevnet, cleanEnv } from './harness.ts'
+import { TestDevnet, cleanEnv, eventually, isAlive } from './harness.ts'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const README = join(REPO, 'README.md')
@@ -141,7 +143,10 @@ test('README walk-through runs top to bottom on a fresh devnet', { timeout: 15 *
   const resources = DEFAULT_DEVNET_RESOURCES
   const devnet = await TestDevnet.start({
     dir: join(home, '.stratos', 'devnet'), resources, k: DEFAULT_DATA_SHARDS, m: DEFAULT_PARITY_SHARDS, segmentSize: DEFAULT_SEGMENT_BYTES,
+    restart: true,
   })
+  const startPids = new Map(devnet.network.processes.map((p) => [p.name, p.pid]))
+  const killed = new Set(commands.filter((c) => /\bkill\b/.test(c.text)).flatMap((c) => [...c.text.matchAll(/name === '([\w-]+)'/g)].map((m) => m[1])))
   try {
     const env = cleanEnv({ HOME: home, PATH: [bin, dirname(process.execPath), process.env.PATH ?? ''].join(delimiter) })
     delete env.STRATOS_KEYS_DIR
@@ -163,6 +168,13 @@ test('README walk-through runs top to bottom on a fresh devnet', { timeout: 15 *
       }
     }
     assert.ok(cid, 'the walk-through uploaded a file')
+    for (const name of killed) {
+      assert.ok(startPids.has(name), `the walk-through kills ${name}, which the devnet does not have`)
+      await eventually(`${name} restarted by the devnet after the walk-through killed it`, 15_000, () => {
+        const p = devnet.reload().processes.find((x) => x.name === name)
+        return p !== undefined && p.pid !== startPids.get(name) && isAlive(p.pid)
+      })
+    }
   } finally {
     await devnet.destroy()
     rmSync(home, { recursive: true, force: true })
