@@ -87,13 +87,14 @@ export class CliContext {
   }
 
   /**
-   * A wallet address argument (recipient, beneficiary, owner, …): an st1… address as given, else
+   * A wallet address argument (recipient, beneficiary, owner, …): an st1… address, else
    * the name of a keystore wallet or of a dev wallet of the network — the names `--wallet` takes,
    * looked up in the same order. A keystore's address is public: no password is asked. Anything
    * else is BAD_REQUEST saying which names exist.
    */
   resolveAddress(text: string, what = 'address'): string {
-    if (isWalletAddress(text)) return text
+    // Bech32 allows an all-uppercase spelling (QR codes use it); the chain takes the lowercase one.
+    if (isWalletAddress(text)) return text.toLowerCase()
     const keys = this.keystores()
     if (keys.has(text)) return keys.read(text).address
     let devWallets: readonly DevWallet[] = []
@@ -107,7 +108,7 @@ export class CliContext {
     const known = [...keys.list().map((e) => e.name), ...devWallets.map((w) => w.name)]
     const looksLikeAddress = /^st1[0-9a-z]{30,}$/i.test(text)
     throw new StratosError('BAD_REQUEST', looksLikeAddress
-      ? `${what} "${text}" is not a valid st1… wallet address (bad checksum, or not lowercase)`
+      ? `${what} "${text}" is not a valid st1… wallet address (bad checksum, or mixed case)`
       : `${what} "${text}" is neither an st1… wallet address nor a wallet name (known names: ${known.join(', ') || 'none'})`,
     { [what]: text, names: known })
   }

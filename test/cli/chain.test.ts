@@ -14,7 +14,8 @@ import { DEVNET_PARAMS } from '../../src/chain/params.ts'
 import { WalletKey } from '../../src/crypto/wallet-key.ts'
 import { NodeKey } from '../../src/crypto/node-key.ts'
 import { ERROR_CODES } from '../../src/errors.ts'
-import { ChainClient, formatStosAmount, parseAmount, type DelegationsJson, type RewardJson } from '../../src/chain/client.ts'
+import { ChainClient, formatStos, formatStosAmount, parseAmount, type DelegationsJson, type RewardJson } from '../../src/chain/client.ts'
+import { KeystoreDir } from '../../src/crypto/keystore.ts'
 
 const MAIN = join(import.meta.dirname, '../../src/cli/main.ts')
 const FUNDED_HEX = '11'.repeat(32)
@@ -92,9 +93,24 @@ test('balance, send, prepay/ozone and chain status/block/tx through the real CLI
   ])
   assert.match(broke.stderr, /\(INSUFFICIENT_FUNDS\)/)
   assert.equal(broke.code, ERROR_CODES.INSUFFICIENT_FUNDS.exit)
+  // the shortfall in STOS (what is left after the fee of the included tx; amount + default fee 0.00001), never in wei
+  assert.match(broke.stderr, /\b12\.49999 STOS\b.*\b13\.00001 STOS\b/)
+  assert.doesNotMatch(broke.stderr, /wei/)
   assert.match(badAmount.stderr, /\(BAD_REQUEST\)/)
   assert.equal(badAmount.code, 2)
   assert.equal(negative.code, 2)
+
+  // a recipient by keystore name (no password needed for its address); the summary names both
+  const savings = WalletKey.fromPrivateKeyHex('55'.repeat(32))
+  await new KeystoreDir(env.STRATOS_KEYS_DIR, { kdf: { N: 2 ** 10, r: 8, p: 1 } }).save('savings', { kind: 'private-key', privateKey: savings.privateKey }, 'pw')
+  const named = await cli(['send', 'savings', '2.5', ...as(FUNDED_HEX)], env)
+  assert.equal(named.code, 0, named.stderr)
+  assert.match(named.stdout, new RegExp(`^sent 2\\.5 STOS to savings \\(${savings.address}\\)$`, 'm'))
+  assert.match(named.stdout, /^fee 0\.00001 STOS$/m)
+  assert.equal((await new ChainClient({ url: v.url }).account(savings.address)).balance, 2_500_000_000_000_000_000n)
+  const unknown = await cli(['send', 'nobody', '1', ...as(FUNDED_HEX)], env)
+  assert.equal(unknown.code, ERROR_CODES.BAD_REQUEST.exit)
+  assert.match(unknown.stderr, /"nobody".*savings.*\(BAD_REQUEST\)/)
 
   // prepay, then the wallet holds ozone
   const prepaid = json<TxOut>(await cli(['prepay', '1', '--json', ...as(FUNDED_HEX)], env))
@@ -103,6 +119,14 @@ test('balance, send, prepay/ozone and chain status/block/tx through the real CLI
   assert.equal(oz.address, funded.address)
   assert.ok(BigInt(oz.ozone) > 0n)
   assert.ok(oz.market.weiPerGiB !== null && BigInt(oz.market.weiPerGiB) > 0n)
+  // people read ozone in binary units with the exact count beside, the price with at most 6 decimals
+  const [ozHuman, balHuman] = await Promise.all([cli(['ozone', ...as(FUNDED_HEX)], env), cli(['balance', ...as(FUNDED_HEX)], env)])
+  const groupedOzone = BigInt(oz.ozone).toLocaleString('en-US')
+  assert.match(ozHuman.stdout, new RegExp(`^ozone +\\d+(\\.\\d)? (B|KiB|MiB|GiB|TiB|PiB) \\(${groupedOzone} bytes\\) of traffic$`, 'm'))
+  assert.match(ozHuman.stdout, new RegExp(`^price +${formatStos(BigInt(oz.market.weiPerGiB)).replace('.', '\\.')} STOS per GiB$`, 'm'))
+  assert.match(ozHuman.stdout, /^price +~?[\d,]+(\.\d{1,6})? STOS per GiB$/m)
+  assert.match(balHuman.stdout, /^balance +~?[\d,]+(\.\d{1,6})? STOS$/m)
+  assert.match(balHuman.stdout, new RegExp(`\\(${groupedOzone} bytes\\) of traffic$`, 'm'))
 
   // chain status / block / tx
   const [status, block, tx, txHuman, missing] = await Promise.all([
@@ -179,7 +203,7 @@ test('delegate → rewards → withdraw → undelegate (unbonding period) throug
 
   // withdraw: exactly the withdrawn amount (from the tx's event) arrives, minus the fee
   const b1 = (await client.account(delegator.address)).balance
-  const withdrawn = json<TxOut>(await cli(['withdraw', '--json', ...as(FUNDED_HEX)], env))
+  const withdrawn = json<TxOut & { withdrawn: string }>(await cli(['withdraw', '--json', ...as(FUNDED_HEX)], env))
   assert.equal(withdrawn.code, 'OK')
   const wtx = await client.tx(withdrawn.hash)
   const event = wtx.result.events.find((e) => (e as { type: string }).type === 'withdraw_rewards') as { attributes: { amount: string; wallet: string } }
@@ -187,6 +211,7 @@ test('delegate → rewards → withdraw → undelegate (unbonding period) throug
   const amount = BigInt(event.attributes.amount)
   assert.ok(amount >= matured.filter((r) => r.matured).reduce((s, r) => s + BigInt(r.amount), 0n))
   assert.equal((await client.account(delegator.address)).balance, b1 + amount - fee)
+  assert.equal(withdrawn.withdrawn, amount.toString(), '--json says exactly what was paid out')
 
   // undelegate 40: the delegation drops at once, the tokens come back only after the unbonding period
   const b2 = (await client.account(delegator.address)).balance
@@ -205,6 +230,15 @@ test('delegate → rewards → withdraw → undelegate (unbonding period) throug
   assert.equal((await client.account(delegator.address)).balance, b2 - fee + 40n * STOS)
   assert.deepEqual((await client.delegations(delegator.address)).unbondings, [])
 
+  // a withdraw in human form says how much it paid out (the tx's event), in STOS
+  await until('another matured reward', async () => ((await client.rewards(delegator.address)).some((r) => r.matured) ? true : undefined))
+  const human = await cli(['withdraw', ...as(FUNDED_HEX)], env)
+  assert.equal(human.code, 0, human.stderr)
+  const hash = /^tx ([0-9a-f]{64}) included/m.exec(human.stdout)?.[1]
+  assert.ok(hash, human.stdout)
+  const paid = (await client.tx(hash)).result.events.find((e) => (e as { type: string }).type === 'withdraw_rewards') as { attributes: { amount: string } }
+  assert.match(human.stdout, new RegExp(`^withdrew ${formatStos(BigInt(paid.attributes.amount)).replace('.', '\\.')} STOS of matured rewards$`, 'm'))
+
   // failures: state-dependent ones are included and pay the fee; a parameter bound is refused at submission without one
   const i0 = await client.account(idle.address)
   // (idle's two txs one after the other: each reads the account nonce)
@@ -214,6 +248,9 @@ test('delegate → rewards → withdraw → undelegate (unbonding period) throug
   ])
   assert.equal(tooMuch.code, ERROR_CODES.INSUFFICIENT_FUNDS.exit, tooMuch.stderr)
   assert.match(tooMuch.stderr, /\(INSUFFICIENT_FUNDS\)/)
+  // restated in STOS: what is delegated (nothing) and what was asked; the included tx paid its fee
+  assert.match(tooMuch.stderr, /\b0 STOS delegated to st1\w+: cannot undelegate 1 STOS; .*fee was charged/)
+  assert.doesNotMatch(tooMuch.stderr, /wei/)
   assert.match(noValidator.stderr, /\(NOT_FOUND\)/)
   assert.equal(noValidator.code, ERROR_CODES.NOT_FOUND.exit)
   assert.equal(nothing.code, ERROR_CODES.NOT_FOUND.exit, nothing.stderr)

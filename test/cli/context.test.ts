@@ -7,6 +7,7 @@ import { CliContext } from '../../src/cli/context.ts'
 import { networkFilePath, writeNetworkFile, type NetworkFile } from '../../src/devnet/network.ts'
 import { loadOrCreateDevWallets } from '../../src/devnet/wallets.ts'
 import { WalletKey } from '../../src/crypto/wallet-key.ts'
+import { KeystoreDir } from '../../src/crypto/keystore.ts'
 import { isStratosError } from '../../src/errors.ts'
 
 function fixture(): { dir: string; network: NetworkFile } {
@@ -67,4 +68,34 @@ test('a missing network is NETWORK_CONFIG; --meta-url alone needs no network fil
   assert.throws(() => new CliContext({}, { STRATOS_HOME: missing }).wallet('required'), code('NETWORK_CONFIG'))
   const ctx = new CliContext({ metaUrl: 'http://127.0.0.1:1' }, { HOME: missing })
   assert.equal(ctx.metaUrl(), 'http://127.0.0.1:1')
+})
+
+test('address arguments: an st1… address, else a keystore name, else a dev wallet name; BAD_REQUEST otherwise', async () => {
+  const { dir, network } = fixture()
+  try {
+    const [alice, bob] = network.wallets
+    const keysDir = join(dir, 'keys')
+    const saved = WalletKey.fromPrivateKeyHex('55'.repeat(32))
+    // (cheapest scrypt the keystore accepts: the test needs the file, not its strength)
+    await new KeystoreDir(keysDir, { kdf: { N: 2 ** 10, r: 8, p: 1 } }).save('savings', { kind: 'private-key', privateKey: saved.privateKey }, 'pw')
+    // A keystore named like a dev wallet wins, as it does for --wallet.
+    await new KeystoreDir(keysDir, { kdf: { N: 2 ** 10, r: 8, p: 1 } }).save('bob', { kind: 'private-key', privateKey: saved.privateKey }, 'pw')
+    const ctx = new CliContext({ network: dir }, { STRATOS_KEYS_DIR: keysDir })
+    assert.equal(ctx.resolveAddress(alice.address), alice.address)
+    assert.equal(ctx.resolveAddress('alice'), alice.address)
+    assert.equal(ctx.resolveAddress('savings'), saved.address, 'a keystore needs no password for its address')
+    assert.equal(ctx.resolveAddress('bob'), saved.address)
+    assert.notEqual(saved.address, bob.address)
+    assert.throws(() => ctx.resolveAddress('mallory', 'recipient'), (e: unknown) => code('BAD_REQUEST')(e) && (e as { details?: { names?: string[] } }).details?.names?.includes('savings') === true)
+    const typo = alice.address.slice(0, -1) + (alice.address.endsWith('q') ? 'p' : 'q')
+    assert.throws(() => ctx.resolveAddress(typo), code('BAD_REQUEST'))
+    assert.equal(ctx.resolveAddress(alice.address.toUpperCase()), alice.address, 'bech32\'s uppercase form')
+    assert.throws(() => ctx.resolveAddress('St1' + alice.address.slice(3)), code('BAD_REQUEST'))
+    // Without a network file, keystore names and addresses still work.
+    const bare = new CliContext({ network: join(dir, 'nowhere') }, { STRATOS_KEYS_DIR: keysDir })
+    assert.equal(bare.resolveAddress('savings'), saved.address)
+    assert.throws(() => bare.resolveAddress('alice'), code('BAD_REQUEST'))
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })

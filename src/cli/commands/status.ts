@@ -136,8 +136,8 @@ function sharedDiskHint(nodes: readonly NodeView[]): string[] {
   // One disk per group: its largest report (the latest before the others' writes) counts once.
   const ifShared = groups.reduce((a, g) => a + (g.length > 1 ? g.at(-1)! : g[0]!), 0)
   return [
-    `          ${nodesSharing} nodes report about the same free space, as nodes sharing one disk do;`,
-    `          if they share it, it is counted once per node and only ${formatBytes(ifShared)} are free`,
+    `          ${nodesSharing} nodes report about the same free space, as nodes on one disk do; if they`,
+    `          share one, it is counted once per node and the network has ${formatBytes(ifShared)} free`,
   ]
 }
 
