@@ -63,7 +63,9 @@ describe('stratos CLI on a devnet', () => {
     assert.equal(n.processes.filter((p) => p.role === 'resource').length, 6)
     assert.equal(n.processes.filter((p) => p.role === 'meta').length, 1)
     assert.equal(n.processes.filter((p) => p.role === 'gateway').length, 1)
-    assert.deepEqual(n.wallets.map((w) => w.name), ['alice', 'bob', 'carol'])
+    assert.deepEqual(n.wallets.map((w) => w.name), ['alice', 'bob', 'carol', 'gateway'])
+    // The gateway (its IPFS RPC API) signs with its own wallet, never the CLI's default (alice).
+    assert.equal(n.processes.find((p) => p.role === 'gateway')?.address, n.wallets[3]!.address)
     assert.match(n.meta.address, /^stsds1/)
     for (const p of n.processes) assert.ok(p.pid > 0 && existsSync(p.log))
   })
