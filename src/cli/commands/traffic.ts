@@ -14,7 +14,7 @@ import type { NodeTrafficList } from '../../sds/protocol/api.ts'
 import { MetaClient } from '../../sds/protocol/meta-client.ts'
 import { checkCid } from '../cid.ts'
 import { contextOf, type CliContext } from '../context.ts'
-import { formatBytes, formatBytesExact, groupDigits, printJson, table } from '../output.ts'
+import { formatBytes, formatBytesExact, groupDigits, printJson, shorten, table } from '../output.ts'
 import { chainUrlOf } from './chain.ts'
 
 /** What `stratos status` shows besides the meta node's NetworkStatus; each part absent when its source is down. */
@@ -72,8 +72,9 @@ export function registerNodeRewards(node: Command): void {
     .description('an operator\'s view of a resource node: its settled traffic, chain state, and its owner\'s rewards')
     .option('--node <stsds1…>', 'the node (default: every node owned by the selected wallet)')
     .option('--epoch <n>', 'traffic of this epoch (default: the current one)')
+    .option('--wide', 'full node addresses (wider than 100 columns)')
     .option('--json', 'print { owner, rewards, nodes: [{ node, chainState, epochBytes, totalBytes, … }] }')
-    .action(async (f: { node?: string; epoch?: string; json?: boolean }, cmd: Command) => {
+    .action(async (f: { node?: string; epoch?: string; wide?: boolean; json?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd)
       const chain = new ChainClient({ url: chainUrlOf(cmd, ctx) })
       const registry = await listResourceNodes(chain)
@@ -103,13 +104,14 @@ export function registerNodeRewards(node: Command): void {
       const out = [
         `epoch ${traffic.epoch}${traffic.epoch === traffic.currentEpoch ? ' (current)' : ''}`,
         '',
-        table(['NODE', 'MONIKER', 'CHAIN', 'EPOCH TRAFFIC', 'ORDERS', 'TOTAL TRAFFIC', 'REPORT'],
-          rows.map((r) => [r.node, r.moniker, r.chainState, formatBytes(r.epochBytes), String(r.epochOrders), formatBytes(r.totalBytes), r.report]), new Set([3, 4, 5])),
+        // Short addresses keep the table within 100 columns (as `stratos status`); --wide or --json give them whole.
+        table(['MONIKER', 'NODE', 'CHAIN', 'EPOCH TRAFFIC', 'ORDERS', 'TOTAL TRAFFIC', 'REPORT'],
+          rows.map((r) => [shorten(r.moniker, 16), f.wide ? r.node : shorten(r.node, 16), r.chainState, formatBytes(r.epochBytes), groupDigits(r.epochOrders), formatBytes(r.totalBytes), r.report]), new Set([3, 4, 5])),
       ]
       for (const r of rewards) {
         const total = r.entries.reduce((a, e) => a + BigInt(e.amount), 0n)
         const matured = r.entries.filter((e) => e.matured).reduce((a, e) => a + BigInt(e.amount), 0n)
-        out.push('', `owner ${r.owner}: rewards ${formatStos(total)} STOS (${formatStos(matured)} withdrawable with \`stratos withdraw\`)`)
+        out.push('', `owner   ${r.owner}`, `rewards ${formatStos(total)} STOS, ${formatStos(matured)} STOS withdrawable with \`stratos withdraw\``)
         if (r.entries.length) {
           out.push(table(['EPOCH', 'AMOUNT (STOS)', 'MATURES AT', 'MATURED'], r.entries.slice(-10).map((e) => [String(e.epoch), formatStos(BigInt(e.amount)), String(e.maturesAt), String(e.matured)]), new Set([0, 1, 2])))
         }
