@@ -429,3 +429,5 @@ export const DEVNET_RESTART_RESET_AFTER_MS = 60_000
 export const DEVNET_CRASH_LOOP_LIMIT = 8
 /** STOS the first dev wallet sends the gateway's wallet when a devnet from before that wallet existed starts (its genesis did not fund it). */
 export const DEVNET_GATEWAY_FUND_STOS = 1_000
+/** Meta node: expired share-password counters one counting write removes at most (the rest go with later writes). */
+export const SHARE_ATTEMPTS_PRUNE_PER_WRITE = 16

@@ -60,7 +60,9 @@ export async function handleShare(c: GatewayContext): Promise<void> {
   let link: ShareResolution
   try {
     const password = sharePassword(c.req, c.url.searchParams)
-    link = await (await c.gateway.client()).meta.resolveShare(id, password === undefined ? {} : { password }, { signal: c.signal })
+    // `client`: the end user's address, so the meta node limits wrong passwords per user, not per gateway (shares.ts).
+    const client = c.req.socket.remoteAddress
+    link = await (await c.gateway.client()).meta.resolveShare(id, { ...(password === undefined ? {} : { password }), ...(client === undefined ? {} : { client }) }, { signal: c.signal })
   } catch (e) {
     if (isStratosError(e, 'PASSWORD_REQUIRED') || isStratosError(e, 'BAD_PASSWORD')) {
       c.res.setHeader('www-authenticate', `Basic realm="stratos share link ${id}", charset="UTF-8"`)

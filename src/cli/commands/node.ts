@@ -64,7 +64,8 @@ export function registerNode(program: Command): void {
     .option('--audit-node-interval-ms <ms>', 'audits: a node is challenged at most once per this period (default AUDIT_NODE_MIN_INTERVAL_MS)', parseNonNegativeInt)
     .option('--chain-url <url>', 'join the STOS chain at this validator (Proof of Traffic: ozone checks, order settlement, volume reports); the owner wallet comes from STRATOS_MNEMONIC, --mnemonic-file, --key or --wallet')
     .option('--mnemonic-file <path>', 'read the owner wallet\'s mnemonic from this file (like STRATOS_MNEMONIC; keep it mode 0600)')
-    .action(async (f: CommonFlags & { mnemonicFile?: string; k?: number; m?: number; segmentSize?: number; sessionTtlMs?: number; sweepIntervalMs?: number; offlineAfterMs?: number; heartbeatIntervalMs?: number; repairGraceMs?: number; repairCheckIntervalMs?: number; auditIntervalMs?: number; auditNodeIntervalMs?: number }, cmd: Command) => {
+    .option('--trusted-proxy <address>', 'share links: a caller (e.g. a gateway host) whose client address in resolve requests is believed (repeatable; default loopback)', collect)
+    .action(async (f: CommonFlags & { mnemonicFile?: string; trustedProxy?: string[]; k?: number; m?: number; segmentSize?: number; sessionTtlMs?: number; sweepIntervalMs?: number; offlineAfterMs?: number; heartbeatIntervalMs?: number; repairGraceMs?: number; repairCheckIntervalMs?: number; auditIntervalMs?: number; auditNodeIntervalMs?: number }, cmd: Command) => {
       const { startMetaNode } = await import('../../sds/meta/index.ts')
       useMnemonicFile(f.mnemonicFile)
       const chain = await metaChainOf(cmd)
@@ -80,6 +81,7 @@ export function registerNode(program: Command): void {
             ...(f.auditIntervalMs !== undefined ? { intervalMs: f.auditIntervalMs } : {}),
             ...(f.auditNodeIntervalMs !== undefined ? { nodeMinIntervalMs: f.auditNodeIntervalMs } : {}),
           },
+          ...(f.trustedProxy ? { shareTrustedProxies: f.trustedProxy } : {}),
           logger,
         })
         return { role: n, line: `meta node ${n.address} listening on ${n.url}${chain ? ` (chain ${chain.url}, owner ${chain.owner.address})` : ' (storage only: no chain)'}` }

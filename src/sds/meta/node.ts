@@ -59,6 +59,8 @@ export interface MetaNodeOptions {
   logger?: Logger
   /** Audits and reputation (audit/): knobs for tests; defaults from limits.ts. */
   audit?: { intervalMs?: number; nodeMinIntervalMs?: number; onlineSampleIntervalMs?: number; params?: Partial<ReputationParams> }
+  /** Callers whose `client` field in a share resolve is believed (shares.ts). @default DEFAULT_SHARE_TRUSTED_PROXIES (loopback) */
+  shareTrustedProxies?: readonly string[]
   /** An already-built (and started) chain link: slashing reports go through it. Absent: incidents are only local. */
   chainLink?: ChainLink
   /**
@@ -205,7 +207,10 @@ export class MetaNode implements Startable {
           ...(o.chain?.reportRetryMs !== undefined ? { retryMs: o.chain.reportRetryMs } : {}),
         })
       }
-      const shares = new Shares({ store, chainId: o.chainId, clock, random, logger, shareToken: (id) => access.shareToken(id) })
+      const shares = new Shares({
+        store, chainId: o.chainId, clock, random, logger, shareToken: (id) => access.shareToken(id),
+        ...(o.shareTrustedProxies ? { trustedProxies: o.shareTrustedProxies } : {}),
+      })
       const info: MetaInfo = { address: this.address, key: toBase64Url(this.#key.publicKey), chainId: o.chainId, version: SOFTWARE_VERSION, defaults }
       const status = (): NetworkStatus => {
         const nodes = registry.views()

@@ -8,18 +8,28 @@
  *   ['owner', owner, id]   → true: the owner's live links (removed on revocation; bounded by MAX_SHARES_PER_OWNER)
  *
  * Passwords: only a scrypt hash with salt is stored (made by the owner's client, see share-password.ts). Wrong
- * passwords are bounded per link (SHARE_MAX_PASSWORD_FAILURES per SHARE_PASSWORD_WINDOW_MS) and checked before
- * any scrypt work, so guessing is slow and cannot burn the meta node's CPU. A correct password is remembered as a
- * sha256 in memory (never on disk) so a video player's many range requests cost one scrypt, not one each.
+ * passwords are bounded per (link, client) — SHARE_MAX_PASSWORD_FAILURES per SHARE_PASSWORD_WINDOW_MS — and checked
+ * before any scrypt work, so guessing is slow and cannot burn the meta node's CPU, while a stranger's guesses lock
+ * out only the stranger, never the link's other users. The client is the caller's address, or, when the caller is
+ * a trusted proxy (`trustedProxies`, default loopback: the gateway on this host), the `client` address the proxy
+ * names in the request. The counters live in the index (`shareAttempts`), so a restart keeps a lock:
+ *   ['client', id, client]             → ShareAttempts { count, windowStart }
+ *   ['expiry', windowEnd, id, client]  → true: oldest windows first, to prune expired counters and bound their number
+ *                                         (SHARE_FAILURE_TRACKER_ENTRIES; past it the oldest window goes first)
+ *   ['total']                          → how many counters there are (kept in the same transactions: no range count)
+ * Counting is not flushed before the answer (`durable: false`): a crash may forget the last few ms of failures.
+ * A correct password is remembered as a sha256 in memory (never on disk) so a video player's many range requests
+ * cost one scrypt, not one each.
  *
  * Mutations (create, revoke, and list's nonce) are wallet-signed with chain id, nonce and expiry; the nonce is
  * recorded in the same transaction as the effect (auth.ts), so a replayed request is refused.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
+import { isIP } from 'node:net'
 import { toBase64Url } from '../../crypto/hash.ts'
 import { StratosError } from '../../errors.ts'
 import {
-  MAX_SHARES_PER_OWNER, SHARE_FAILURE_TRACKER_ENTRIES, SHARE_ID_BYTES, SHARE_MAX_PASSWORD_FAILURES, SHARE_PASSWORD_WINDOW_MS,
+  DEFAULT_SHARE_TRUSTED_PROXIES, MAX_SHARES_PER_OWNER, SHARE_ATTEMPTS_PRUNE_PER_WRITE, SHARE_FAILURE_TRACKER_ENTRIES, SHARE_ID_BYTES, SHARE_MAX_PASSWORD_FAILURES, SHARE_PASSWORD_WINDOW_MS,
   SHARE_VERIFIED_CACHE_ENTRIES,
 } from '../../limits.ts'
 import type { Clock, Logger, RandomBytes } from '../../util/components.ts'
@@ -65,11 +75,29 @@ export interface SharesOptions {
   logger: Logger
   /** The access token a resolved link hands out (access.ts shareToken): reads of its content under the link. */
   shareToken: (id: string) => string
+  /** Callers whose `client` field is believed (the gateway). @default DEFAULT_SHARE_TRUSTED_PROXIES (loopback) */
+  trustedProxies?: readonly string[]
 }
 
-interface Failures {
+/** Wrong passwords of one client for one link, in the window that started with its first failure. */
+export interface ShareAttempts {
   count: number
   windowStart: number
+}
+
+export type ShareAttemptKey = ['client', string, string] | ['expiry', number, string, string] | ['total']
+/** A counter, an expiry index entry, or (under ['total']) how many counters there are. */
+export type ShareAttemptEntry = ShareAttempts | true | number
+
+/** Who asks: the HTTP caller's address (undefined when unknown, e.g. in-process calls). */
+export interface ShareCaller {
+  address?: string
+}
+
+/** An address in one spelling: IPv4-mapped IPv6 (`::ffff:1.2.3.4`, how a dual-stack socket reports IPv4) → `1.2.3.4`. */
+function canonicalAddress(a: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a)
+  return m ? m[1] : a.toLowerCase()
 }
 
 export function shareView(r: ShareRecord, now: number): ShareView {
@@ -86,13 +114,20 @@ function digest(password: string): Buffer {
 
 export class Shares {
   readonly #o: SharesOptions
-  /** Wrong-password counts per link id (insertion order = age; the oldest go first when full). */
-  readonly #failures = new Map<string, Failures>()
   /** Link id → sha256 of the password last verified with scrypt. */
   readonly #verified = new Map<string, Buffer>()
+  readonly #trusted: Set<string>
 
   constructor(options: SharesOptions) {
     this.#o = options
+    this.#trusted = new Set((options.trustedProxies ?? DEFAULT_SHARE_TRUSTED_PROXIES).map(canonicalAddress))
+  }
+
+  /** The client a resolve is counted for: the caller, or the end user a trusted proxy names (a valid IP only). */
+  clientOf(caller: ShareCaller, claimed: string | undefined): string {
+    const address = caller.address === undefined ? 'unknown' : canonicalAddress(caller.address)
+    if (claimed !== undefined && this.#trusted.has(address) && isIP(claimed) !== 0) return canonicalAddress(claimed)
+    return address
   }
 
   #record(id: string): ShareRecord {
@@ -162,10 +197,13 @@ export class Shares {
       const revoked: ShareRecord = { ...r, revokedAt: now }
       store.shares.putSync(['id', id], revoked)
       store.shares.removeSync(['owner', r.owner, id])
+      // A revoked link answers SHARE_REVOKED before any password check: its counters are moot.
+      const clients: string[] = []
+      for (const key of store.shareAttempts.getKeys({ start: ['client', id, ''], end: ['client', id, KEY_STRING_MAX] })) clients.push(key[2] as string)
+      for (const client of clients) this.#removeAttempt(id, client)
       return revoked
     })
     this.#verified.delete(id)
-    this.#failures.delete(id)
     logger.info({ id, owner: p.signer }, 'share link revoked')
     return shareView(record, now)
   }
@@ -174,12 +212,12 @@ export class Shares {
    * id (+ password) → what the link points at. Refuses, in this order: unknown link, revoked, expired, missing
    * password, too many wrong passwords, wrong password, file gone (or no longer owned by the link's creator).
    */
-  async resolve(id: string, body: ShareResolveBody): Promise<ShareResolution> {
+  async resolve(id: string, body: ShareResolveBody, caller: ShareCaller = {}): Promise<ShareResolution> {
     const now = this.#o.clock.now()
     const r = this.#record(id)
     if (r.revokedAt !== undefined) throw new StratosError('SHARE_REVOKED', `share link ${id} was revoked by its owner`, { id, revokedAt: r.revokedAt })
     if (r.expiresAt !== null && now >= r.expiresAt) throw new StratosError('SHARE_EXPIRED', `share link ${id} expired`, { id, expiresAt: r.expiresAt })
-    if (r.password !== null) await this.#checkPassword(r, body.password, now)
+    if (r.password !== null) await this.#checkPassword(r, body.password, this.clientOf(caller, body.client), now)
     const file = this.#o.store.files.get(r.cid)
     if (!file) throw new StratosError('FILE_NOT_FOUND', `the file of share link ${id} was deleted`, { id, cid: r.cid })
     if (!file.owners.includes(r.owner)) {
@@ -188,15 +226,11 @@ export class Shares {
     return { id, cid: r.cid, kind: r.kind, ...(r.name !== undefined ? { name: r.name } : {}), size: file.size, expiresAt: r.expiresAt, access: this.#o.shareToken(id) }
   }
 
-  async #checkPassword(r: ShareRecord, password: string | undefined, now: number): Promise<void> {
+  async #checkPassword(r: ShareRecord, password: string | undefined, client: string, now: number): Promise<void> {
     if (password === undefined || password === '') throw new StratosError('PASSWORD_REQUIRED', `share link ${r.id} needs a password`, { id: r.id })
     checkSharePassword(password)
-    const f = this.#failures.get(r.id)
-    if (f !== undefined && now - f.windowStart >= SHARE_PASSWORD_WINDOW_MS) this.#failures.delete(r.id)
-    else if (f !== undefined && f.count >= SHARE_MAX_PASSWORD_FAILURES) {
-      const retryAfterMs = f.windowStart + SHARE_PASSWORD_WINDOW_MS - now
-      throw new StratosError('TOO_MANY_ATTEMPTS', `too many wrong passwords for share link ${r.id}; retry in ${Math.ceil(retryAfterMs / 1000)} s`, { id: r.id, retryAfterMs })
-    }
+    // A locked client is refused even with the right password (else the lock would tell it when it guessed right).
+    this.#throwIfLocked(r.id, client, this.#attempts(r.id, client, now), now)
     const d = digest(password)
     const known = this.#verified.get(r.id)
     if (known !== undefined && timingSafeEqual(known, d)) {
@@ -206,9 +240,9 @@ export class Shares {
       return
     }
     // Counted as a failure before the (slow, async) check, so concurrent guesses cannot all slip under the limit.
-    const pending = this.#countFailure(r.id, now)
+    await this.#countFailure(r.id, client, now)
     if (await verifySharePassword(password, r.password!)) {
-      pending.count--
+      await this.#uncountFailure(r.id, client)
       if (this.#verified.size >= SHARE_VERIFIED_CACHE_ENTRIES) this.#verified.delete(this.#verified.keys().next().value!)
       this.#verified.set(r.id, d)
       return
@@ -216,14 +250,96 @@ export class Shares {
     throw new StratosError('BAD_PASSWORD', `wrong password for share link ${r.id}`, { id: r.id })
   }
 
-  #countFailure(id: string, now: number): Failures {
-    let f = this.#failures.get(id)
-    if (f === undefined) {
-      if (this.#failures.size >= SHARE_FAILURE_TRACKER_ENTRIES) this.#failures.delete(this.#failures.keys().next().value!)
-      f = { count: 0, windowStart: now }
-      this.#failures.set(id, f)
+  /** The client's live counter for a link (undefined: none, or its window ended). */
+  #attempts(id: string, client: string, now: number): ShareAttempts | undefined {
+    const a = this.#stored(id, client)
+    if (a === undefined || now - a.windowStart >= SHARE_PASSWORD_WINDOW_MS) return undefined
+    return a
+  }
+
+  #stored(id: string, client: string): ShareAttempts | undefined {
+    const a = this.#o.store.shareAttempts.get(['client', id, client])
+    return typeof a === 'object' ? a : undefined
+  }
+
+  /** Inside write(): removes a counter, its expiry entry, and counts it out of the total. */
+  #removeAttempt(id: string, client: string): void {
+    const { store } = this.#o
+    const a = this.#stored(id, client)
+    if (a === undefined) return
+    store.shareAttempts.removeSync(['expiry', a.windowStart + SHARE_PASSWORD_WINDOW_MS, id, client])
+    store.shareAttempts.removeSync(['client', id, client])
+    store.shareAttempts.putSync(['total'], Math.max(0, this.#total() - 1))
+  }
+
+  #total(): number {
+    const t = this.#o.store.shareAttempts.get(['total'])
+    return typeof t === 'number' ? t : 0
+  }
+
+  #throwIfLocked(id: string, client: string, a: ShareAttempts | undefined, now: number): void {
+    if (a === undefined || a.count < SHARE_MAX_PASSWORD_FAILURES) return
+    const retryAfterMs = a.windowStart + SHARE_PASSWORD_WINDOW_MS - now
+    throw new StratosError('TOO_MANY_ATTEMPTS', `too many wrong passwords for share link ${id} from ${client}; retry in ${Math.ceil(retryAfterMs / 1000)} s`, { id, retryAfterMs })
+  }
+
+  /** One more failure of `client` for `id` (refused when locked: checked again inside the transaction). */
+  async #countFailure(id: string, client: string, now: number): Promise<void> {
+    const { store } = this.#o
+    await store.write(() => {
+      const a = this.#attempts(id, client, now)
+      this.#throwIfLocked(id, client, a, now)
+      this.#pruneAttempts(now)
+      if (a === undefined) {
+        this.#removeAttempt(id, client) // an ended window not pruned yet
+        // Bounded: the oldest window goes first (its client regains its tries early; documented in limits.md).
+        while (this.#total() >= SHARE_FAILURE_TRACKER_ENTRIES) {
+          if (!this.#removeOldestAttempt()) break
+        }
+        store.shareAttempts.putSync(['client', id, client], { count: 1, windowStart: now })
+        store.shareAttempts.putSync(['expiry', now + SHARE_PASSWORD_WINDOW_MS, id, client], true)
+        store.shareAttempts.putSync(['total'], this.#total() + 1)
+      } else {
+        store.shareAttempts.putSync(['client', id, client], { count: a.count + 1, windowStart: a.windowStart })
+      }
+    }, { durable: false })
+  }
+
+  /** The right password after all: its pending failure is taken back. */
+  async #uncountFailure(id: string, client: string): Promise<void> {
+    const { store } = this.#o
+    await store.write(() => {
+      const a = this.#stored(id, client)
+      if (a === undefined || a.count === 0) return
+      store.shareAttempts.putSync(['client', id, client], { count: a.count - 1, windowStart: a.windowStart })
+    }, { durable: false })
+  }
+
+  /** Inside write(): drops counters whose window ended (a few per call, so one request never does much work). */
+  #pruneAttempts(now: number): void {
+    const { store } = this.#o
+    const expired: [number, string, string][] = []
+    for (const key of store.shareAttempts.getKeys({ start: ['expiry', 0, '', ''], end: ['expiry', now + 1, '', ''], limit: SHARE_ATTEMPTS_PRUNE_PER_WRITE })) {
+      expired.push([key[1] as number, key[2] as string, key[3] as string])
     }
-    f.count++
-    return f
+    for (const [end, id, client] of expired) {
+      const a = this.#stored(id, client)
+      // Only if it is still that window (a newer one has its own expiry key); else the index entry is a stray.
+      if (a !== undefined && a.windowStart + SHARE_PASSWORD_WINDOW_MS === end) this.#removeAttempt(id, client)
+      else store.shareAttempts.removeSync(['expiry', end, id, client])
+    }
+  }
+
+  /** Inside write(): drops the counter whose window ends first; false when there is none. */
+  #removeOldestAttempt(): boolean {
+    const { store } = this.#o
+    for (const key of store.shareAttempts.getKeys({ start: ['expiry', 0, '', ''], end: ['expiry', Number.MAX_SAFE_INTEGER, '', ''], limit: 1 })) {
+      const [, end, id, client] = key as [string, number, string, string]
+      const a = this.#stored(id, client)
+      if (a !== undefined && a.windowStart + SHARE_PASSWORD_WINDOW_MS === end) this.#removeAttempt(id, client)
+      else store.shareAttempts.removeSync(key)
+      return true
+    }
+    return false
   }
 }

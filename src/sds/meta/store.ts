@@ -25,6 +25,8 @@
  *   grants          ['id', id] | ['owner', owner, id] → GrantRecord | true: read grants and their owner index (grants.ts)
  *   budgets         ['cap', owner, cid|''] | ['spent', owner, cid|'', epoch] → public-read budgets and spending (access.ts)
  *   publicFiles     cid                          → publisher: public files (anonymous listing)
+ *   shareAttempts   ['client', id, client] | ['expiry', windowEnd, id, client] → ShareAttempts | true: wrong share-link
+ *                                                  passwords per (link, client address) and their expiry index (shares.ts)
  *
  * Invariants (kept by doing every multi-key change in one `write()` transaction):
  *   - A (node, shard) location is in at most one of refs / bad / deletes.
@@ -45,7 +47,7 @@ import { StratosError } from '../../errors.ts'
 import { CLOCK_SKEW_MS } from '../../limits.ts'
 import type { FileRecordView, SegmentRecord } from '../protocol/api.ts'
 import { backfillBlockIndex } from './blocks.ts'
-import type { ShareEntry, ShareKey } from './shares.ts'
+import type { ShareAttemptEntry, ShareAttemptKey, ShareEntry, ShareKey } from './shares.ts'
 import type { NodeReputation } from './audit/reputation.ts'
 import type { BudgetEntry, BudgetKey, GrantEntry, GrantKey } from './access.ts'
 
@@ -191,6 +193,8 @@ export class MetaStore {
   readonly budgets: Database<BudgetEntry, BudgetKey>
   /** cid → publisher: the public files, for anonymous listing. */
   readonly publicFiles: Database<string, string>
+  /** Wrong share-link passwords per (link, client) (shares.ts owns the key layout). */
+  readonly shareAttempts: Database<ShareAttemptEntry, ShareAttemptKey>
   #closed = false
 
   private constructor(root: RootDatabase) {
@@ -221,6 +225,7 @@ export class MetaStore {
       grants: root.openDB<GrantEntry, GrantKey>({ name: 'grants' }),
       budgets: root.openDB<BudgetEntry, BudgetKey>({ name: 'budgets' }),
       publicFiles: root.openDB<string, string>({ name: 'publicFiles' }),
+      shareAttempts: root.openDB<ShareAttemptEntry, ShareAttemptKey>({ name: 'shareAttempts' }),
     }))
     this.files = dbs.files
     this.blocks = dbs.blocks
@@ -246,6 +251,7 @@ export class MetaStore {
     this.grants = dbs.grants
     this.budgets = dbs.budgets
     this.publicFiles = dbs.publicFiles
+    this.shareAttempts = dbs.shareAttempts
   }
 
   /** Opens (or creates) the index at `path`; refuses an index written by a newer schema. */

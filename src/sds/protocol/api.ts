@@ -14,7 +14,7 @@ import {
 import { zSignedOrder, type SignedOrder } from './orders.ts'
 import type { NodeSigned } from './signing.ts'
 import { zShareCreatePayload, zShareId, zShareListPayload, zShareRevokePayload } from './messages.ts'
-import { MAX_SHARE_PASSWORD_BYTES } from '../../limits.ts'
+import { MAX_SHARE_PASSWORD_BYTES, SHARE_MAX_CLIENT_BYTES } from '../../limits.ts'
 import { MAX_SETTLE_BATCH, MAX_SEGMENTS_PER_READ_REQUEST, MAX_DATA_SHARDS, MAX_PARITY_SHARDS, MAX_SHARD_BYTES, MAX_SEGMENT_BYTES } from '../../limits.ts'
 
 export const META_ROUTES = {
@@ -332,7 +332,11 @@ export const zShareListBody = zWalletSigned(zShareListPayload)
 export const zShareRevokeBody = zWalletSigned(zShareRevokePayload)
 export const zShareIdParam = z.object({ id: zShareId })
 /** The password travels in a POST body, never in the meta node's URLs (logs). Length is bounded in characters here, in bytes later. */
-export const zShareResolveBody = z.object({ password: z.string().max(MAX_SHARE_PASSWORD_BYTES).optional() })
+export const zShareResolveBody = z.object({
+  password: z.string().max(MAX_SHARE_PASSWORD_BYTES).optional(),
+  /** The end user's address as a trusted proxy (the gateway) saw it; the meta node ignores it from anyone else (shares.ts). */
+  client: z.string().max(SHARE_MAX_CLIENT_BYTES).optional(),
+})
 export type ShareResolveBody = z.infer<typeof zShareResolveBody>
 
 export type ShareState = 'active' | 'expired' | 'revoked'
