@@ -42,7 +42,7 @@ export function registerFiles(program: Command): void {
     .option('--json', 'print the full file record')
     .action(async (cidArg: string, flags: { json?: boolean }, cmd: Command) => {
       const cid = checkCid(cidArg)
-      const client = await contextOf(cmd).client('none')
+      const client = await contextOf(cmd).client('optional')
       const interrupt = interruptOnSignals()
       try {
         const rec = await client.stat(cid, { signal: interrupt.signal })

@@ -24,7 +24,7 @@ export function registerRead(program: Command): void {
       const cid = checkCid(cidArg)
       const out = resolve(flags.output ?? cid)
       await checkOutputDir(out)
-      const client = await contextOf(cmd).client('none')
+      const client = await contextOf(cmd).client('optional')
       const interrupt = interruptOnSignals()
       const progress = transferProgress(cid.slice(0, 12) + '…')
       try {
@@ -49,7 +49,7 @@ export function registerRead(program: Command): void {
     .option('--length <n>', 'number of bytes to write', parseNonNegativeInt)
     .action(async (cidArg: string, flags: { offset?: number; length?: number }, cmd: Command) => {
       const cid = checkCid(cidArg)
-      const client = await contextOf(cmd).client('none')
+      const client = await contextOf(cmd).client('optional')
       const interrupt = interruptOnSignals()
       const reader = new AbortController()
       const signal = AbortSignal.any([interrupt.signal, reader.signal])

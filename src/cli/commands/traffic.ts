@@ -53,7 +53,9 @@ export function registerTraffic(program: Command): void {
     .action(async (cidArg: string, flags: { json?: boolean }, cmd: Command) => {
       const cid = checkCid(cidArg)
       const ctx = contextOf(cmd)
-      const t = await new MetaClient(ctx.metaUrl()).fileTraffic(cid)
+      // A file's traffic is shown to its owners only: the wallet's client sends its session.
+      const client = await ctx.client('required')
+      const t = await client.meta.fileTraffic(cid).finally(() => client.close())
       if (flags.json) return printJson(t)
       const lines = [`cid:      ${t.cid}`, `uploaded: ${formatBytesExact(t.totals.put)}`, `served:   ${formatBytesExact(t.totals.get)}`]
       if (t.traffic.length) {
