@@ -89,7 +89,7 @@ export function renderStatus(s: NetworkStatus, names: ReadonlyMap<string, string
     ? table(
       [named ? 'NAME' : 'ADDRESS', ...(potShown ? ['CHAIN', 'TRAFFIC (EPOCH)', 'TRAFFIC (ALL)', 'OWNER REWARDS'] : []), ...(scores ? ['AUDIT/ONLINE'] : [])],
       nodes.map((n) => [
-        named ? label(n) : shorten(n.address, o.wide ? Infinity : NODE_LABEL_CHARS),
+        label(n),
         ...(potShown ? potColumns(n.address, pot) : []),
         ...(scores ? [n.reputation ? `${n.reputation.auditScore.toFixed(2)}/${n.reputation.onlineScore.toFixed(2)}` : '-'] : []),
       ]),
