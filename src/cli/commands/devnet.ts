@@ -40,7 +40,7 @@ export function registerDevnet(program: Command): void {
     .description('run a local network: meta node, resource nodes and gateway as separate processes (Ctrl-C stops all)')
     .option('--dir <dir>', 'devnet directory (data, logs, wallets, devnet.json)', defaultDevnetDir())
     .option('--port-base <port>', 'move every port: meta P+100, gateway P+80, resource nodes P+201… (default: 7100, 8080, 7201…)', parsePort)
-    .option('--resources <n>', 'number of resource nodes (default 6)', parsePositiveInt)
+    .option('--resources <n>', 'number of resource nodes (default 8: k + m plus 2 spares, at the default k and m)', parsePositiveInt)
     .option('--k <n>', 'data shards per segment (default 4)', parsePositiveInt)
     .option('--m <n>', 'parity shards per segment (default 2)', parseNonNegativeInt)
     .option('--segment-size <bytes>', 'segment size, e.g. 1MiB (default 32MiB)', parseBytes)
