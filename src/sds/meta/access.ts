@@ -24,7 +24,7 @@ import { StratosError } from '../../errors.ts'
 import {
   ACCESS_SESSION_CACHE_ENTRIES, ACCESS_SESSION_MAX_TTL_MS, CLOCK_SKEW_MS, GRANT_SCOPE_MAX_RECORDS_WALKED, PUBLIC_BUDGET_EPOCHS_KEPT, PUBLIC_BUDGET_WINDOW_MS,
 } from '../../limits.ts'
-import type { Clock } from '../../util/components.ts'
+import type { Clock, RandomBytes } from '../../util/components.ts'
 import { ACCESS_HEADER } from '../protocol/api.ts'
 import { zAccessSessionPayload, zWalletSigned, type GrantScope } from '../protocol/messages.ts'
 import { verifyWalletSigned } from '../protocol/signing.ts'
@@ -62,6 +62,8 @@ export interface AccessOptions {
   store: MetaStore
   chainId: string
   clock: Clock
+  /** Makes the share-token secret on first start. */
+  random: RandomBytes
   /** Budget epochs follow the chain's when there is one; else PUBLIC_BUDGET_WINDOW_MS windows. */
   chain?: ChainLink
 }
@@ -86,8 +88,7 @@ export class Access {
     const { store } = this.#o
     let secret = store.meta.get('accessSecret') as Uint8Array | undefined
     if (secret === undefined) {
-      const fresh = new Uint8Array(32)
-      crypto.getRandomValues(fresh)
+      const fresh = this.#o.random(32)
       await store.write(() => { if (store.meta.get('accessSecret') === undefined) store.meta.putSync('accessSecret', fresh) })
       secret = store.meta.get('accessSecret') as Uint8Array
     }
@@ -214,19 +215,7 @@ export class Access {
 
   /** `target` is `root` or a record `root`'s directory tree links to (bounded walk over the records' children). */
   #reachable(root: string, target: string): boolean {
-    if (root === target) return true
-    const { store } = this.#o
-    const queue = [root]
-    const seen = new Set(queue)
-    for (let i = 0; i < queue.length && i < GRANT_SCOPE_MAX_RECORDS_WALKED; i++) {
-      const children = store.files.get(queue[i])?.children
-      if (!children) continue
-      for (const c of children) {
-        if (c === target) return true
-        if (!seen.has(c)) { seen.add(c); queue.push(c) }
-      }
-    }
-    return false
+    return root === target || treeOf(this.#o.store, root, target).has(target)
   }
 
   // ---- budgets ---------------------------------------------------------------------------------
@@ -288,3 +277,21 @@ export type BudgetKey = ['cap', string, string] | ['spent', string, string, numb
 export type BudgetEntry = { bytesPerEpoch: number | null; setAt: number } | number
 export type GrantKey = ['id', string] | ['owner', string, string]
 export type GrantEntry = GrantRecord | true
+
+/**
+ * The records of `root`'s directory tree, `root` first (breadth first over the records' `children`, at most
+ * GRANT_SCOPE_MAX_RECORDS_WALKED of them); stops early once `until` is found.
+ */
+export function treeOf(store: MetaStore, root: string, until?: string): Set<string> {
+  const seen = new Set([root])
+  const queue = [root]
+  for (let i = 0; i < queue.length && seen.size < GRANT_SCOPE_MAX_RECORDS_WALKED; i++) {
+    for (const c of store.files.get(queue[i])?.children ?? []) {
+      if (seen.has(c)) continue
+      seen.add(c)
+      if (c === until) return seen
+      queue.push(c)
+    }
+  }
+  return seen
+}

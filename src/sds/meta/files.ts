@@ -26,7 +26,7 @@ import type { ChainLink } from './chain-link.ts'
 import type { OzoneGuard } from './pot/ozone-guard.ts'
 import type { ReadRouter } from './repair/replicas.ts'
 import { unindexRecordShards } from './repair/shard-index.ts'
-import { ANONYMOUS, type Access, type Accessor } from './access.ts'
+import { ANONYMOUS, treeOf, type Access, type Accessor } from './access.ts'
 import type { SignedBudget, SignedBudgetList, SignedVisibility } from '../protocol/messages.ts'
 import type { BudgetView } from '../protocol/api.ts'
 
@@ -233,25 +233,37 @@ export class Files {
 
   // ---- visibility and budgets (owner-signed) --------------------------------------------------------
 
-  /** Makes the signer's file public or private again. The file stays public while any owner publishes it. */
+  /**
+   * Makes the signer's file public or private again; for a directory, every record of its tree the signer owns too
+   * (publishing a folder publishes what it holds). A file stays public while any of its owners publishes it.
+   */
   async setVisibility(cid: string, msg: SignedVisibility): Promise<FileRecordView> {
     const { store, chainId, records } = this.#o
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store })
     const key = canonicalCid(cid)
     if (canonicalCid(p.cid) !== key) throw new StratosError('BAD_REQUEST', 'the signed CID differs from the CID in the path', { path: key, signed: p.cid })
+    let changed: string[] = []
     const record = await store.write(() => {
       const r = store.files.get(key)
       if (!r) throw new StratosError('FILE_NOT_FOUND', `no file ${key}`, { cid: key })
-      const entry = store.owners.get([p.signer, key])
-      if (!r.owners.includes(p.signer) || !entry) throw new StratosError('NOT_OWNER', `${p.signer} does not own ${key}`, { cid: key, signer: p.signer })
+      if (!r.owners.includes(p.signer) || !store.owners.get([p.signer, key])) throw new StratosError('NOT_OWNER', `${p.signer} does not own ${key}`, { cid: key, signer: p.signer })
       store.useNonce(p.signer, p.nonce, p.expiresAt)
-      records.invalidate(key)
-      store.owners.putSync([p.signer, key], { ...entry, public: p.public })
-      return updatePublisher(store, r)
+      changed = [...(r.kind === 'directory' ? treeOf(store, key) : [key])]
+      let root = r
+      for (const c of changed) {
+        const entry = store.owners.get([p.signer, c])
+        const rec = store.files.get(c)
+        if (!entry || !rec) continue
+        records.invalidate(c)
+        store.owners.putSync([p.signer, c], { ...entry, public: p.public })
+        const updated = updatePublisher(store, rec)
+        if (c === key) root = updated
+      }
+      return root
     })
-    records.invalidate(key)
-    this.#o.logger.info({ cid: key, signer: p.signer, public: p.public }, 'file visibility set')
+    for (const c of changed) records.invalidate(c)
+    this.#o.logger.info({ cid: key, signer: p.signer, public: p.public, records: changed.length }, 'file visibility set')
     return recordView(record, this.#o.registry, now)
   }
 

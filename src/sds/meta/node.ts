@@ -185,7 +185,7 @@ export class MetaNode implements Startable {
       })
       const maintenance = (msg: SignedMaintenance) => applyMaintenance(msg, { store, registry, reputation, chainId: o.chainId, clock })
       const records = new RecordCache(META_RECORD_CACHE_BYTES)
-      const access = new Access({ store, chainId: o.chainId, clock, ...(chain ? { chain } : {}) })
+      const access = new Access({ store, chainId: o.chainId, clock, random, ...(chain ? { chain } : {}) })
       await access.init()
       const grants = new Grants({ store, chainId: o.chainId, clock, random, logger })
       const uploads = new Uploads({ ...common, ...pot, registry, records, random, sessionTtlMs: o.sessionTtlMs ?? UPLOAD_SESSION_TTL_MS })

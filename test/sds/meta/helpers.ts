@@ -175,11 +175,11 @@ export function nonce(random: RandomBytes): string {
   return randomHex(random, 16)
 }
 
-export function signCreate(h: Harness, wallet: WalletKey, p: { k?: number; m?: number; segmentSize?: number; size?: number | null; name?: string; chainId?: string; nonce?: string; expiresAt?: number } = {}) {
+export function signCreate(h: Harness, wallet: WalletKey, p: { k?: number; m?: number; segmentSize?: number; size?: number | null; name?: string; public?: boolean; chainId?: string; nonce?: string; expiresAt?: number } = {}) {
   return signAsWallet(wallet, {
     chainId: p.chainId ?? chainId, signer: wallet.address, nonce: p.nonce ?? nonce(h.random), expiresAt: p.expiresAt ?? h.clock.now() + 60_000,
     action: 'upload.create', orderKey: ORDER_KEY, k: p.k ?? 4, m: p.m ?? 2, segmentSize: p.segmentSize ?? 1024, size: p.size === undefined ? null : p.size,
-    ...(p.name !== undefined ? { name: p.name } : {}),
+    ...(p.name !== undefined ? { name: p.name } : {}), ...(p.public ? { public: true } : {}),
   } as const)
 }
 
@@ -220,9 +220,9 @@ export interface Uploaded {
 }
 
 /** Creates a session and plans segments for `size` bytes; returns placements and the receipts the nodes would sign. */
-export async function planUpload(h: Harness, wallet: WalletKey, p: { size: number; k?: number; m?: number; segmentSize?: number; shardIds?: (segment: number) => string[] }): Promise<Uploaded> {
+export async function planUpload(h: Harness, wallet: WalletKey, p: { size: number; k?: number; m?: number; segmentSize?: number; shardIds?: (segment: number) => string[]; name?: string; public?: boolean }): Promise<Uploaded> {
   const k = p.k ?? 4, m = p.m ?? 2, segmentSize = p.segmentSize ?? 1024
-  const session = await h.client.createUpload(signCreate(h, wallet, { k, m, segmentSize, size: p.size }))
+  const session = await h.client.createUpload(signCreate(h, wallet, { k, m, segmentSize, size: p.size, ...(p.name !== undefined ? { name: p.name } : {}), ...(p.public ? { public: true } : {}) }))
   const placements: Placement[][] = []
   const shards: string[][] = []
   const receipts: SignedReceipt[] = []
@@ -238,7 +238,7 @@ export async function planUpload(h: Harness, wallet: WalletKey, p: { size: numbe
 }
 
 /** The whole happy path: plan, receipts, commit. */
-export async function uploadFile(h: Harness, wallet: WalletKey, p: { size: number; seed?: number; k?: number; m?: number; segmentSize?: number }): Promise<{ file: FileRecordView; up: Uploaded; blocks: Uint8Array[] }> {
+export async function uploadFile(h: Harness, wallet: WalletKey, p: { size: number; seed?: number; k?: number; m?: number; segmentSize?: number; name?: string; public?: boolean }): Promise<{ file: FileRecordView; up: Uploaded; blocks: Uint8Array[] }> {
   const up = await planUpload(h, wallet, p)
   const dag = makeDag(p.seed ?? 1)
   const file = await h.client.commit(up.uploadId, {
