@@ -6,12 +6,16 @@
  *   - a private file cannot be read, stat-ed or listed without its owner's session, a share link or a grant — not
  *     through the SDK, the gateway's /ipfs/ or the IPFS RPC API;
  *   - a share link opens the private file through the gateway, its pages link only within it, revocation stops it;
+ *   - a private folder opens through its share link; published, its files are public;
  *   - a read grant lets its holder read, and stops at once when revoked, or when it expires;
  *   - strangers' reads of a public file stop at the owner's budget while the owner still reads.
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { WalletKey } from '../../src/crypto/wallet-key.ts'
 import { NodeKey } from '../../src/crypto/node-key.ts'
 import { toBase64Url } from '../../src/crypto/hash.ts'
@@ -167,6 +171,35 @@ describe('access control on a devnet', () => {
     }
     // Bob cannot grant what he does not own.
     await expectCode(bob.createGrant({ cids: [secretCid] }, Date.now() + 60_000), 'NOT_OWNER')
+  })
+
+  test('a private folder: shared, its files open within the link; published, its files are public', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'stratos-e2e-access-'))
+    try {
+      mkdirSync(join(root, 'album'))
+      const photo = randomBytes(200_000)
+      writeFileSync(join(root, 'album', 'a.jpg'), photo)
+      writeFileSync(join(root, 'album', 'b.txt'), 'hello')
+      const dir = await alice.putDirectory(join(root, 'album'))
+      const fileCid = dir.entries!.find((e) => e.path === 'a.jpg')!.cid
+      assert.equal((await gateway(`/ipfs/${dir.cid}/a.jpg`)).status, 403)
+      const share = await alice.createShare(dir.cid)
+      const listing = await gateway(`/share/${share.id}/`)
+      assert.equal(listing.status, 200)
+      const html = await listing.text()
+      assert.ok(html.includes('href="./a.jpg"'), 'entries link within the share')
+      assert.ok(!html.includes('/ipfs/'), 'no link leaves the share for /ipfs/')
+      const viaShare = await gateway(`/share/${share.id}/a.jpg`)
+      assert.equal(viaShare.status, 200)
+      assert.ok(Buffer.from(await viaShare.arrayBuffer()).equals(photo))
+      await alice.setPublic(dir.cid, true)
+      const viaIpfs = await gateway(`/ipfs/${dir.cid}/a.jpg`)
+      assert.equal(viaIpfs.status, 200)
+      assert.ok(Buffer.from(await viaIpfs.arrayBuffer()).equals(photo))
+      assert.equal((await anon.stat(fileCid)).public, true)
+    } finally {
+      rmSync(root, { recursive: true, force: true })
+    }
   })
 
   test('strangers\' reads of a public file stop at the owner\'s budget; the owner still reads', async () => {
