@@ -4,7 +4,7 @@
  * SIGINT/SIGTERM. Settings not given again on a restart are taken from the previous devnet.json.
  */
 import type { Command } from 'commander'
-import { Devnet, defaultSettings, previousSettings, type DevnetSettings } from '../../devnet/devnet.ts'
+import { Devnet, defaultResources, defaultSettings, previousSettings, type DevnetSettings } from '../../devnet/devnet.ts'
 import { defaultDevnetDir } from '../../devnet/network.ts'
 import { StratosError } from '../../errors.ts'
 import { collectNodeCapacity, parseBytes, parseNonNegativeInt, parsePort, parsePositiveInt, parseSyncMode } from '../options.ts'
@@ -40,7 +40,7 @@ export function registerDevnet(program: Command): void {
     .description('run a local network: meta node, resource nodes and gateway as separate processes (Ctrl-C stops all)')
     .option('--dir <dir>', 'devnet directory (data, logs, wallets, devnet.json)', defaultDevnetDir())
     .option('--port-base <port>', 'move every port: meta P+100, gateway P+80, resource nodes P+201… (default: 7100, 8080, 7201…)', parsePort)
-    .option('--resources <n>', 'number of resource nodes (default 8: k + m plus 2 spares, at the default k and m)', parsePositiveInt)
+    .option('--resources <n>', 'number of resource nodes (default k + m + 2: 8 at the default k and m, so uploads go on while nodes are down)', parsePositiveInt)
     .option('--k <n>', 'data shards per segment (default 4)', parsePositiveInt)
     .option('--m <n>', 'parity shards per segment (default 2)', parseNonNegativeInt)
     .option('--segment-size <bytes>', 'segment size, e.g. 1MiB (default 32MiB)', parseBytes)
@@ -64,12 +64,15 @@ export function registerDevnet(program: Command): void {
       const defaults = defaultSettings()
       const pick = <K extends keyof DevnetSettings>(key: K, flag: DevnetSettings[K] | undefined): DevnetSettings[K] =>
         given(key as keyof DevnetFlags) && flag !== undefined ? flag : (prev[key] ?? defaults[key])
+      const k = pick('k', f.k)
+      const m = pick('m', f.m)
       const settings: DevnetSettings = {
         chainId: pick('chainId', f.chainId),
         portBase: pick('portBase', f.portBase ?? null),
-        resources: pick('resources', f.resources),
-        k: pick('k', f.k),
-        m: pick('m', f.m),
+        // k + m plus spares (so uploads go on while a node is down), unless given now or last time.
+        resources: given('resources') && f.resources !== undefined ? f.resources : prev.resources ?? defaultResources(k, m),
+        k,
+        m,
         segmentSize: pick('segmentSize', f.segmentSize),
       }
       const log = (line: string) => process.stderr.write(line + '\n')
