@@ -47,7 +47,7 @@ describe('path gateway', () => {
     client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
     tmp = mkdtempSync(join(tmpdir(), 'stratos-gw-'))
     gw = await startGateway({ port: 0, metaUrl: net.meta.url, dataDir: join(tmp, 'gw'), cache: { pieceBytes: CHUNK } })
-    bigCid = (await client.put(big)).cid
+    bigCid = (await client.put(big, { public: true })).cid
     const site = join(tmp, 'site')
     mkdirSync(join(site, 'sub'), { recursive: true })
     writeFileSync(join(site, 'index.html'), '<!doctype html><h1>home</h1>\n')
@@ -55,11 +55,11 @@ describe('path gateway', () => {
     writeFileSync(join(site, 'sub', 'photo.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]))
     writeFileSync(join(site, 'sub', 'noext'), '<html><body>x</body></html>')
     writeFileSync(join(site, 'sub', 'naïve <b>.bin'), patternBytes(CHUNK + 7, 5))
-    dirCid = (await client.putDirectory(site)).cid
+    dirCid = (await client.putDirectory(site, { public: true })).cid
     const plain = join(tmp, 'plain')
     mkdirSync(plain)
     writeFileSync(join(plain, 'x.txt'), 'x\n')
-    plainDirCid = (await client.putDirectory(plain)).cid
+    plainDirCid = (await client.putDirectory(plain, { public: true })).cid
   })
   after(async () => {
     await gw.stop()
@@ -322,7 +322,7 @@ describe('path gateway', () => {
 
   test('a deleted file stops being served at once, although its bytes are cached', async () => {
     const data = patternBytes(3 * CHUNK + 99, 21)
-    const { cid } = await client.put(data)
+    const { cid } = await client.put(data, { public: true })
     assert.ok(Buffer.from(await (await fetch(`${gw.url}/ipfs/${cid}`, { headers: { range: 'bytes=0-99' } })).arrayBuffer()).equals(Buffer.from(data.subarray(0, 100))))
     assert.ok(Buffer.from(await (await fetch(`${gw.url}/ipfs/${cid}`)).arrayBuffer()).equals(Buffer.from(data)))
     await client.rm(cid)
