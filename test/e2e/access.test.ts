@@ -7,6 +7,7 @@
  *     through the SDK, the gateway's /ipfs/ or the IPFS RPC API;
  *   - a share link opens the private file through the gateway, its pages link only within it, revocation stops it;
  *   - a private folder opens through its share link; published, its files are public;
+ *   - wrong share-link passwords from one client do not lock out another;
  *   - a read grant lets its holder read, and stops at once when revoked, or when it expires;
  *   - strangers' reads of a public file stop at the owner's budget while the owner still reads.
  */
@@ -16,6 +17,8 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { request as httpRequest } from 'node:http'
+import { SHARE_MAX_PASSWORD_FAILURES } from '../../src/limits.ts'
 import { WalletKey } from '../../src/crypto/wallet-key.ts'
 import { NodeKey } from '../../src/crypto/node-key.ts'
 import { toBase64Url } from '../../src/crypto/hash.ts'
@@ -148,6 +151,26 @@ describe('access control on a devnet', () => {
     await alice.revokeShare(share.id)
     const gone = await gateway(url, { headers: { 'x-stratos-share-password': 'open sesame' } })
     assert.equal(gone.status, 410)
+  })
+
+  test('wrong share-link passwords lock out only the client that guessed', async () => {
+    const share = await alice.createShare(secretCid, { password: 'right one' })
+    const url = new URL(`${net.network.gatewayUrl}/share/${share.id}`)
+    // Two clients on one machine: distinct loopback source addresses, as the gateway sees distinct users.
+    const get = (from: string, password: string) => new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: 'HEAD', localAddress: from, headers: { 'x-stratos-share-password': password } }, (res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+      })
+      req.once('error', reject)
+      req.end()
+    })
+    const codes: number[] = []
+    for (let i = 0; i < SHARE_MAX_PASSWORD_FAILURES + 2; i++) codes.push(await get('127.0.0.2', `guess ${i}`))
+    assert.deepEqual(codes.slice(0, SHARE_MAX_PASSWORD_FAILURES), Array(SHARE_MAX_PASSWORD_FAILURES).fill(401))
+    assert.deepEqual(codes.slice(SHARE_MAX_PASSWORD_FAILURES), [429, 429])
+    assert.equal(await get('127.0.0.3', 'right one'), 200, 'another client opens the link')
+    assert.equal(await get('127.0.0.2', 'right one'), 429, 'the guessing client stays locked')
   })
 
   test('a read grant lets its holder read; revoked or expired, it stops at once', async () => {

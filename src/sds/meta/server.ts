@@ -66,6 +66,8 @@ interface RequestContext {
   signal: AbortSignal
   /** Who the request acts for (its ACCESS_HEADER), identified on first call. */
   accessor: () => Accessor
+  /** The caller's network address (share-link password attempts are counted per client). */
+  remoteAddress: string | undefined
 }
 
 type Handler = (ctx: RequestContext) => unknown
@@ -132,7 +134,7 @@ function shareRoutes(shares: Shares): [string, Method, Handler][] {
     [SHARE_ROUTES.create, 'POST', (c) => shares.create(validate(zShareCreateBody, c.body, 'share request'))],
     [SHARE_ROUTES.list, 'POST', (c) => shares.list(validate(zShareListBody, c.body, 'share list request'))],
     [SHARE_ROUTES.revoke, 'POST', (c) => shares.revoke(id(c), validate(zShareRevokeBody, c.body, 'share revoke request'))],
-    [SHARE_ROUTES.resolve, 'POST', (c) => shares.resolve(id(c), validate(zShareResolveBody, c.body ?? {}, 'share resolve request'))],
+    [SHARE_ROUTES.resolve, 'POST', (c) => shares.resolve(id(c), validate(zShareResolveBody, c.body ?? {}, 'share resolve request'), { address: c.remoteAddress })],
   ]
 }
 
@@ -232,7 +234,7 @@ export function createMetaServer(api: MetaApi, logger: Logger): MetaServer {
       const query = q === -1 ? {} : Object.fromEntries(new URLSearchParams(url.slice(q + 1)))
       let accessor: Accessor | undefined
       const identify = (): Accessor => (accessor ??= api.access.identify(req.headers[ACCESS_HEADER]))
-      const result = await handler({ params: found.params, query, body, signal: ac.signal, accessor: identify })
+      const result = await handler({ params: found.params, query, body, signal: ac.signal, accessor: identify, remoteAddress: req.socket.remoteAddress })
       if (result instanceof JsonText) sendJsonText(res, 200, result.text)
       else sendJson(res, 200, result)
     } catch (e) {
