@@ -25,8 +25,8 @@ import {
   ACCESS_SESSION_CACHE_ENTRIES, ACCESS_SESSION_MAX_TTL_MS, CLOCK_SKEW_MS, GRANT_SCOPE_MAX_RECORDS_WALKED, PUBLIC_BUDGET_EPOCHS_KEPT, PUBLIC_BUDGET_WINDOW_MS,
 } from '../../limits.ts'
 import type { Clock, RandomBytes } from '../../util/components.ts'
-import { ACCESS_HEADER } from '../protocol/api.ts'
-import { zAccessSessionPayload, zWalletSigned, type GrantScope } from '../protocol/messages.ts'
+import { ACCESS_HEADER, type GrantView } from '../protocol/api.ts'
+import { zAccessSessionPayload, zWalletSigned } from '../protocol/messages.ts'
 import { verifyWalletSigned } from '../protocol/signing.ts'
 import type { ChainLink } from './chain-link.ts'
 import type { ShareRecord } from './shares.ts'
@@ -34,14 +34,8 @@ import { KEY_STRING_MAX, type FileRecord, type MetaStore } from './store.ts'
 
 export { ACCESS_HEADER }
 
-export interface GrantRecord {
-  id: string
-  owner: string
-  scope: GrantScope
-  createdAt: number
-  expiresAt: number
-  revokedAt?: number
-}
+/** A stored read grant (grants.ts): its API view without the derived `state`. */
+export type GrantRecord = Omit<GrantView, 'state'>
 
 export type Accessor =
   | { kind: 'anonymous' }
