@@ -24,3 +24,25 @@ test('docs/cli.md lists every error code under its exit status', () => {
     assert.ok(row?.includes(`\`${code}\``), `docs/cli.md: ${code} missing from the exit ${exit} row`)
   }
 })
+
+test('docs/cli.md describes every command and subcommand', async () => {
+  const { buildProgram } = await import('../../src/cli/program.ts')
+  const doc = readFileSync(new URL('../../docs/cli.md', import.meta.url), 'utf8')
+  const missing: string[] = []
+  const walk = (cmd: { name(): string; commands: readonly unknown[] }, prefix: string): void => {
+    for (const sub of cmd.commands as { name(): string; commands: readonly unknown[] }[]) {
+      const full = `${prefix} ${sub.name()}`.trim()
+      if (!doc.includes(`stratos ${full}`)) missing.push(full)
+      walk(sub, full)
+    }
+  }
+  walk(buildProgram(), '')
+  assert.deepEqual(missing, [], `document these in docs/cli.md: ${missing.join(', ')}`)
+})
+
+test('docs/api.md lists every meta node route', async () => {
+  const { META_ROUTES, SHARE_ROUTES } = await import('../../src/sds/protocol/api.ts')
+  const doc = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8')
+  const missing = [...Object.values(META_ROUTES), ...Object.values(SHARE_ROUTES)].filter((path) => !doc.includes(`\`${path}`))
+  assert.deepEqual(missing, [], `document these routes in docs/api.md: ${missing.join(', ')}`)
+})
