@@ -114,7 +114,8 @@ describe('client against a real meta node and six resource nodes', () => {
 
   test('byte ranges: start, middle across segment boundaries, end, empty, and beyond the end', async () => {
     const data = patternBytes(3 * MiB + 1000, 9)
-    const { cid } = await client.put(data)
+    // Public: the second client below has no wallet (anonymous readers see public files only).
+    const { cid } = await client.put(data, { public: true })
     const cases: [number, number | undefined][] = [
       [0, 10], [0, CHUNK + 3], [MiB - 5, 10], [MiB / 2, 2 * MiB], [123_457, 1], [3 * MiB, 1000], [3 * MiB + 999, 1],
       [data.length - 10, undefined], [2 * MiB + 17, 10 * MiB], [5, 0], [data.length, undefined], [data.length, 5],
@@ -223,7 +224,8 @@ describe('client against a real meta node and six resource nodes', () => {
 
   test('a refusal of the meta node in the middle of a read ends it with its own code, not DATA_UNAVAILABLE', async () => {
     const data = patternBytes(3 * MiB + 5, 91)
-    const { cid } = await client.put(data)
+    // Public: the bare meta clients below read anonymously.
+    const { cid } = await client.put(data, { public: true })
     /** The real meta client, refusing read tickets after the first window (as for a payer whose ozone ran out). */
     class RefusingMeta extends MetaClient {
       calls = 0
@@ -395,7 +397,8 @@ describe('degraded networks', () => {
     const client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
     try {
       const data = patternBytes(MiB + 5000, 17)
-      const { cid } = await client.put(data)
+      // Public: the bare meta clients below read anonymously.
+      const { cid } = await client.put(data, { public: true })
       // The node holding data shard 0 of segment 0 now takes 10 s to serve any read.
       const slow = (await client.stat(cid)).segments[0].shards[0].node
       net.setReadDelay(slow, 10_000)

@@ -14,7 +14,8 @@ let cid: string
 before(async () => {
   net = await startNetwork({ nodes: 6, k: 4, m: 2, segmentSize: MiB })
   const client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
-  cid = (await client.put(randomBytes(3 * MiB))).cid
+  // Public: the bare meta clients below read anonymously.
+  cid = (await client.put(randomBytes(3 * MiB), { public: true })).cid
   await client.close()
 })
 after(async () => { await net.close() })

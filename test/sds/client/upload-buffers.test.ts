@@ -62,7 +62,8 @@ function components(uploadBuffers: RecyclingBufferPool) {
 test('uploads one after another reuse the segment buffers, and every file reads back byte-exact', async () => {
   const shared = new RecyclingBufferPool(2, 16 * MiB)
   const c = components(shared)
-  const put = (data: Uint8Array) => upload(c, { source: data, wallet, k: 4, m: 2, segmentSize: MiB })
+  // Public: the bare meta client of components() reads anonymously (public files only).
+  const put = (data: Uint8Array) => upload(c, { source: data, wallet, k: 4, m: 2, segmentSize: MiB, public: true })
   // Each file leaves different bytes (and padding) behind in the buffers the next one reuses.
   const files = [patternBytes(3 * MiB + 5, 1), patternBytes(2 * MiB + 1, 2), patternBytes(100_003, 3), patternBytes(MiB, 4)]
   const first = await put(files[0])
@@ -95,6 +96,6 @@ test('an aborted upload hands its buffers back only after its PUTs settled, and 
   await assert.rejects(aborted, (e: unknown) => isStratosError(e) && e.code === 'ABORTED')
   assert.ok(shared.idle <= 2)
   const next = patternBytes(3 * MiB + 3, 6)
-  const r = await upload(c, { source: next, wallet, k: 4, m: 2, segmentSize: MiB })
+  const r = await upload(c, { source: next, wallet, k: 4, m: 2, segmentSize: MiB, public: true })
   assert.ok((await collect(readFile(c, { cid: r.cid, segmentSizeHint: MiB }))).equals(Buffer.from(next)))
 })
