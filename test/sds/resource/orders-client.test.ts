@@ -73,7 +73,8 @@ test('every shard PUT and GET of an upload and a read carries an order the nodes
 
 test('re-reading a file with cached read tickets whose limits are spent: refreshed before any GET → same bytes, nothing refused, no parity fallback', async () => {
   const data = patternBytes(MiB + 4_096, 72)
-  const { cid } = await client.put(data, countRetries)
+  // Public: the bare meta client below reads anonymously (public files only).
+  const { cid } = await client.put(data, { ...countRetries, public: true })
   const orders = new OrderSigner()
   const resource = new RecordingClient()
   const meta = new CountingMeta(net.meta.url)
