@@ -68,6 +68,8 @@ describe('IPFS RPC API (kubo-rpc-client and raw HTTP)', () => {
   let dir: string
   let kubo: Kubo
   let sdk: StratosClient
+  /** The API's own wallet: only an owner sees a file's owners. */
+  let owner: StratosClient
 
   const post = (path: string, init: { body?: Buffer; contentType?: string; method?: string; headers?: Record<string, string> } = {}): Promise<Response> =>
     fetch(`${api.url}/api/v0/${path}`, {
@@ -82,10 +84,12 @@ describe('IPFS RPC API (kubo-rpc-client and raw HTTP)', () => {
     api = await startIpfsRpcApi({ port: 0, metaUrl: net.meta.url, chainId: CHAIN_ID, wallet, dataDir: join(dir, 'api') })
     kubo = create({ url: `${api.url}/api/v0` })
     sdk = await StratosClient.connect({ metaUrl: net.meta.url })
+    owner = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
   })
 
   after(async () => {
     await sdk?.close()
+    await owner?.close()
     await api?.stop()
     await net?.close()
     rmSync(dir, { recursive: true, force: true })
@@ -98,8 +102,9 @@ describe('IPFS RPC API (kubo-rpc-client and raw HTTP)', () => {
     const worlds = await kubo.add(new TextEncoder().encode('Hello Worlds!\n'))
     assert.equal(worlds.cid.toString(), WORLDS)
     assert.equal(await text(kubo.cat(`/ipfs/${WORLDS}`, { offset: 6, length: 6 })), 'Worlds')
-    // Stored on the network under the API's wallet.
-    const record = await sdk.stat(HELLO)
+    // Stored on the network under the API's wallet, public (an anonymous stat sees it; the owner sees its owners).
+    assert.equal((await sdk.stat(HELLO)).public, true)
+    const record = await owner.stat(HELLO)
     assert.deepEqual(record.owners, [wallet.address])
   })
 
@@ -229,7 +234,7 @@ describe('IPFS RPC API (kubo-rpc-client and raw HTTP)', () => {
     // pin=false: stored (owned by the API wallet) but not pinned.
     const unpinned = ndjson(await (await post('add?pin=false', multipart([['u.txt', 'not pinned\n']]))).text())
     const cid = unpinned[0].Hash as string
-    assert.deepEqual((await sdk.stat(cid)).owners, [wallet.address])
+    assert.deepEqual((await owner.stat(cid)).owners, [wallet.address])
     const ls = await post(`pin/ls?arg=${cid}`)
     assert.equal(ls.status, 500)
     assert.match((await ls.json() as { Message: string }).Message, /is not pinned/)
