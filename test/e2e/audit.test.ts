@@ -10,7 +10,8 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync, writ
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FileRecordView, NodeView } from '../../src/sds/protocol/api.ts'
-import type { PutResult } from '../../src/sds/client/index.ts'
+import { StratosClient, type PutResult } from '../../src/sds/client/index.ts'
+import { WalletKey } from '../../src/crypto/wallet-key.ts'
 import { MetaClient } from '../../src/sds/protocol/meta-client.ts'
 import { jsonRequest } from '../../src/sds/protocol/http.ts'
 import { SHARD_CHUNK_BYTES } from '../../src/limits.ts'
@@ -23,6 +24,8 @@ const SEGMENT = 256 * KiB
 describe('audits on a devnet', () => {
   let net: TestDevnet
   let work: string
+  /** The CLI's default wallet (alice), which uploads the files: a private file's record answers its owner only. */
+  let owner: StratosClient
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'stratos-e2e-audit-'))
@@ -30,9 +33,11 @@ describe('audits on a devnet', () => {
       resources: 7, k: 4, m: 2, segmentSize: SEGMENT,
       extra: ['--heartbeat-interval-ms', '200', '--audit-interval-ms', '200', '--audit-node-interval-ms', '0', '--repair-check-interval-ms', '250'],
     })
+    owner = await StratosClient.connect({ metaUrl: net.process('meta').url, wallet: WalletKey.fromMnemonic(net.network.wallets[0]!.mnemonic) })
   })
 
   after(async () => {
+    await owner?.close()
     await net?.destroy()
     rmSync(work, { recursive: true, force: true })
   })
@@ -48,7 +53,7 @@ describe('audits on a devnet', () => {
     assert.equal(put.code, 0, put.stderr)
     const files = (JSON.parse(put.stdout.toString()) as PutResult[]).map((r, i) => ({ cid: r.cid, data: datas[i] }))
     const meta = new MetaClient(net.process('meta').url)
-    const records = (): Promise<FileRecordView[]> => Promise.all(files.map((f) => meta.file(f.cid)))
+    const records = (): Promise<FileRecordView[]> => Promise.all(files.map((f) => owner.stat(f.cid)))
 
     const held = new Map<string, { id: string; size: number }[]>()
     for (const v of await records()) {
@@ -104,7 +109,7 @@ describe('audits on a devnet', () => {
     const put2 = await net.cli(['put', '--json', fresh])
     assert.equal(put2.code, 0, put2.stderr)
     const out = JSON.parse(put2.stdout.toString()) as PutResult | PutResult[]
-    const rec = await meta.file((Array.isArray(out) ? out[0] : out).cid)
+    const rec = await owner.stat((Array.isArray(out) ? out[0] : out).cid)
     for (const seg of rec.segments) assert.ok(!seg.shards.some((s) => s.node === victim), 'nothing placed on the suspended node')
   })
 })
