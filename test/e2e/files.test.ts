@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FileRecordView, FileSummary } from '../../src/sds/protocol/api.ts'
-import type { PutResult } from '../../src/sds/client/index.ts'
+import { StratosClient, type PutResult } from '../../src/sds/client/index.ts'
+import { WalletKey } from '../../src/crypto/wallet-key.ts'
 import { ERROR_CODES, TestDevnet, collect, eventually, findShard, shardFiles, waitDead } from './harness.ts'
 
 const MiB = 1024 * 1024
@@ -22,6 +23,8 @@ const SESSION_TTL_MS = 8_000
 describe('stratos CLI on a devnet', () => {
   let net: TestDevnet
   let work: string
+  /** The CLI's default wallet (alice) through the SDK: listing a wallet's files needs its session. */
+  let owner: StratosClient
   /** cid → expected bytes, for every file that must stay readable. */
   const live = new Map<string, Buffer>()
 
@@ -51,9 +54,11 @@ describe('stratos CLI on a devnet', () => {
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'stratos-e2e-files-'))
     net = await TestDevnet.start({ segmentSize: SEGMENT, extra: ['--session-ttl-ms', String(SESSION_TTL_MS), '--sweep-interval-ms', '500'] })
+    owner = await StratosClient.connect({ metaUrl: net.network.meta.url, wallet: WalletKey.fromMnemonic(net.network.wallets[0]!.mnemonic) })
   })
 
   after(async () => {
+    await owner?.close()
     await net?.destroy()
     rmSync(work, { recursive: true, force: true })
   })
@@ -74,7 +79,8 @@ describe('stratos CLI on a devnet', () => {
     const empty = Buffer.alloc(0)
     const small = randomBytes(1000)
     const multi = randomBytes(2 * SEGMENT + SEGMENT / 2 + 123)
-    const r = await net.cli(['put', '--json', file('empty.bin', empty), file('small.bin', small), file('multi.bin', multi)])
+    // --public: the gateway test below reads small.bin through /ipfs/ (anonymous: public files only).
+    const r = await net.cli(['put', '--json', '--public', file('empty.bin', empty), file('small.bin', small), file('multi.bin', multi)])
     assert.equal(r.code, 0, r.stderr)
     const results = JSON.parse(r.stdout.toString()) as PutResult[]
     assert.equal(results.length, 3)
@@ -144,7 +150,7 @@ describe('stratos CLI on a devnet', () => {
     ])
     assertFails(malformed, 'INVALID_CID')
     assertFails(unknown, 'FILE_NOT_FOUND')
-    assertFails(missing, 'BAD_REQUEST')
+    assertFails(missing, 'NOT_FOUND')
   })
 
   test('the gateway serves files with ranges and accepts uploads', async () => {
@@ -188,7 +194,7 @@ describe('stratos CLI on a devnet', () => {
 
   test('rm: a non-owner is refused; the owner deletes, reads fail, shards leave the nodes', async () => {
     const data = randomBytes(300_000)
-    const p = await net.cli(['put', file('doomed.bin', data), '--json'])
+    const p = await net.cli(['put', file('doomed.bin', data), '--json', '--public']) // read through the gateway below
     assert.equal(p.code, 0, p.stderr)
     const { cid } = JSON.parse(p.stdout.toString()) as PutResult
     const rec = JSON.parse((await net.cli(['stat', cid, '--json'])).stdout.toString()) as FileRecordView
@@ -207,7 +213,7 @@ describe('stratos CLI on a devnet', () => {
 
   test('a corrupt shard on disk: reads stay byte-exact and the node quarantines and reports it', async () => {
     const data = randomBytes(600_000)
-    const p = await net.cli(['put', file('fragile.bin', data), '--json'])
+    const p = await net.cli(['put', file('fragile.bin', data), '--json', '--public']) // read through the gateway below
     assert.equal(p.code, 0, p.stderr)
     const { cid } = JSON.parse(p.stdout.toString()) as PutResult
     const rec = JSON.parse((await net.cli(['stat', cid, '--json'])).stdout.toString()) as FileRecordView
@@ -270,12 +276,9 @@ describe('stratos CLI on a devnet', () => {
     })
   })
 
-  /** The owner's files as the CLI lists them (or, for quick polls, as the meta node's API does). */
+  /** The owner's files as the CLI lists them (or, for quick polls, as the meta node's API does for the owner's SDK session). */
   async function listNames(viaApi = false): Promise<string[]> {
-    if (viaApi) {
-      const r = await fetch(`${net.network.meta.url}/v1/files?owner=${net.network.wallets[0].address}`)
-      return ((await r.json()) as { files: FileSummary[] }).files.map((f) => f.cid).sort()
-    }
+    if (viaApi) return (await owner.ls()).map((f) => f.cid).sort()
     const l = await net.cli(['ls', '--json'])
     assert.equal(l.code, 0, l.stderr)
     return (JSON.parse(l.stdout.toString()) as { files: FileSummary[] }).files.map((f) => f.cid).sort()
