@@ -13,8 +13,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FileRecordView } from '../../src/sds/protocol/api.ts'
-import type { PutResult } from '../../src/sds/client/index.ts'
-import { MetaClient } from '../../src/sds/protocol/meta-client.ts'
+import { StratosClient, type PutResult } from '../../src/sds/client/index.ts'
+import { WalletKey } from '../../src/crypto/wallet-key.ts'
 import { TestDevnet, eventually, waitDead } from './harness.ts'
 
 const KiB = 1024
@@ -26,6 +26,8 @@ describe('repair on a devnet', () => {
   let files: { cid: string; data: Buffer }[]
   let records: () => Promise<FileRecordView[]>
   let draining = ''
+  /** The CLI's default wallet (alice), which uploads the files: a private file's record answers its owner only. */
+  let owner: StratosClient
   const positionsOn = (views: FileRecordView[], node: string): number =>
     views.reduce((n, v) => n + v.segments.reduce((m, seg) => m + seg.shards.filter((s) => s.node === node).length, 0), 0)
   const fullyRedundant = (views: FileRecordView[], gone: ReadonlySet<string>): boolean => views.every((v) => v.segments.every((seg) => {
@@ -58,9 +60,11 @@ describe('repair on a devnet', () => {
       resources: 9, k: 4, m: 2, segmentSize: SEGMENT,
       extra: ['--heartbeat-interval-ms', '200', '--offline-after-ms', '1000', '--repair-grace-ms', '1000', '--repair-check-interval-ms', '250'],
     })
+    owner = await StratosClient.connect({ metaUrl: net.process('meta').url, wallet: WalletKey.fromMnemonic(net.network.wallets[0]!.mnemonic) })
   })
 
   after(async () => {
+    await owner?.close()
     await net?.destroy()
     rmSync(work, { recursive: true, force: true })
   })
@@ -75,8 +79,7 @@ describe('repair on a devnet', () => {
     const put = await net.cli(['put', '--json', ...paths])
     assert.equal(put.code, 0, put.stderr)
     files = (JSON.parse(put.stdout.toString()) as PutResult[]).map((r, i) => ({ cid: r.cid, data: datas[i] }))
-    const meta = new MetaClient(net.process('meta').url)
-    records = () => Promise.all(files.map((f) => meta.file(f.cid)))
+    records = () => Promise.all(files.map((f) => owner.stat(f.cid)))
 
     const before = await records()
     draining = net.resources.map((p) => p.address!).sort((a, b) => positionsOn(before, b) - positionsOn(before, a))[0]
