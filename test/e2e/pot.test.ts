@@ -102,8 +102,9 @@ test('no ozone → refused; prepaid traffic is settled, reported, charged exactl
     const sdk = await StratosClient.connect({ metaUrl: meta, wallet: w })
     try { return (await sdk.put(readFileSync(path))).cid } finally { await sdk.close() }
   }
-  const sdkCat = async (cid: string): Promise<Buffer> => {
-    const sdk = await StratosClient.connect({ metaUrl: meta })
+  // Files are private by default: each payer reads (and pays for) its own file as its owner.
+  const sdkCat = async (w: WalletKey, cid: string): Promise<Buffer> => {
+    const sdk = await StratosClient.connect({ metaUrl: meta, wallet: w })
     try {
       const parts: Uint8Array[] = []
       for await (const chunk of sdk.cat(cid)) parts.push(chunk)
@@ -118,7 +119,7 @@ test('no ozone → refused; prepaid traffic is settled, reported, charged exactl
     (async () => {
       bought[1] += await prepayDirect(payers[1]!, stos(1))
       const cid = await sdkPut(payers[1]!, paths[1]!)
-      assert.ok((await sdkCat(cid)).equals(readFileSync(paths[1]!)))
+      assert.ok((await sdkCat(payers[1]!, cid)).equals(readFileSync(paths[1]!)))
       return cid
     })(),
   ])
@@ -128,19 +129,22 @@ test('no ozone → refused; prepaid traffic is settled, reported, charged exactl
   // 2. Payer 0 prepays enough for its upload but not for a download as well: the download is refused.
   bought[0] += await prepayDirect(payers[0]!, stos('0.0045'))
   const cid0 = await sdkPut(payers[0]!, paths[0]!)
-  assertExit(await net.cli(['get', cid0, '-o', join(work, 'out0.bin')]), 'INSUFFICIENT_OZONE')
+  assertExit(await net.cli(['get', cid0, '-o', join(work, 'out0.bin'), ...key(payers[0]!)]), 'INSUFFICIENT_OZONE')
   // 3. After `stratos prepay` the same command succeeds.
   bought[0] += await prepay(payers[0]!, '1')
-  const get0 = await net.cli(['get', cid0, '-o', join(work, 'out0.bin')])
+  const get0 = await net.cli(['get', cid0, '-o', join(work, 'out0.bin'), ...key(payers[0]!)])
   assert.equal(get0.code, 0, get0.stderr)
   assert.ok(readFileSync(join(work, 'out0.bin')).equals(readFileSync(paths[0]!)))
   lap('download refused, prepaid, downloaded')
 
   // 5. Settlement: the meta node accepted every upload shard and at least the file's bytes per read.
-  const records = await Promise.all([cid0, cid1].map((c) => json<FileRecordView>(`${meta}/v1/files/${c}`)))
+  // A private file's record and any file's traffic answer its owner's session only.
+  const owned = await Promise.all(payers.map((w) => StratosClient.connect({ metaUrl: meta, wallet: w })))
+  t.after(() => Promise.all(owned.map((c) => c.close())))
+  const records = await Promise.all([cid0, cid1].map((c, i) => owned[i]!.stat(c)))
   const want = records.map((r, i) => ({ put: putBytes(r), minGet: sizes[i]! }))
   const settled = async (): Promise<FileTraffic[] | false> => {
-    const t = await Promise.all([cid0, cid1].map((c) => json<FileTraffic>(`${meta}/v1/files/${c}/traffic`)))
+    const t = await Promise.all([cid0, cid1].map((c, i) => owned[i]!.meta.fileTraffic(c)))
     return t.every((x, i) => x.totals.put === want[i]!.put && x.totals.get >= want[i]!.minGet) && t
   }
   // 6. Reports: once every epoch holding this traffic is reported (and the traffic did not grow meanwhile: a hedged
