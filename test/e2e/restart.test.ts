@@ -33,14 +33,14 @@ describe('devnet crash and restart', () => {
     rmSync(work, { recursive: true, force: true })
   })
 
-  /** Uploads files with one CLI process. */
+  /** Uploads files with one CLI process, public: every file is also read through the gateway's anonymous /ipfs/. */
   const put = async (files: [string, Buffer][]): Promise<string[]> => {
     const paths = files.map(([name, data]) => {
       const p = join(work, name)
       writeFileSync(p, data)
       return p
     })
-    const r = await net.cli(['put', ...paths, '--json'])
+    const r = await net.cli(['put', ...paths, '--json', '--public'])
     assert.equal(r.code, 0, r.stderr)
     const parsed = JSON.parse(r.stdout.toString()) as PutResult | PutResult[]
     const results = Array.isArray(parsed) ? parsed : [parsed]
