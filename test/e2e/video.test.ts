@@ -94,7 +94,7 @@ test('an ffmpeg MP4 plays in headless Chromium from the gateway, seeks to the mi
     const encodedAt = Date.now()
     const size = statSync(clip).size
     assert.ok(size > 8_000_000, `clip is ${size} bytes`)
-    const { cid } = await client.put(clip)
+    const { cid } = await client.put(clip, { public: true }) // played from the gateway's anonymous /ipfs/ path
     const uploadedAt = Date.now()
 
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required'] })
