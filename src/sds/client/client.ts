@@ -316,7 +316,7 @@ export class StratosClient {
     return this.meta.file(cid, { signal: options.signal })
   }
 
-  /** Every file of `owner` (default: this client's wallet, or everyone's without a wallet), all pages. */
+  /** Every file of `owner` (default: this client's wallet; without one, the public files), all pages. Another wallet's files need that wallet's session (ACCESS_DENIED). */
   async ls(options: { owner?: string; signal?: AbortSignal } = {}): Promise<FileSummary[]> {
     const owner = options.owner ?? this.wallet?.address
     const out: FileSummary[] = []
