@@ -129,7 +129,7 @@ async function upload(net: Net, files: number, seed: number): Promise<Map<string
   for (let i = 0; i < files; i++) {
     const data = seededRandom(seed + i)(SEGMENT - 100 - i)
     const { cid } = await net.client.put(data)
-    const record = await net.metaClient.file(cid)
+    const record = await net.client.stat(cid) // the owner's view (the file is private)
     for (const seg of record.segments) {
       for (const s of seg.shards) {
         if (!held.has(s.node)) held.set(s.node, [])

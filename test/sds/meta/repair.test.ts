@@ -28,7 +28,8 @@ async function uploadAll(net: RepairNet, sizes: number[], seed: number): Promise
   const out: Stored[] = []
   for (const [i, size] of sizes.entries()) {
     const data = patternBytes(size, seed + i)
-    const r = await net.client.put(data)
+    // Public: the checks below read them as anyone would (fresh clients, bare meta reads), not as their owner.
+    const r = await net.client.put(data, { public: true })
     out.push({ cid: r.cid, data })
   }
   return out
