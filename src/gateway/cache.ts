@@ -22,6 +22,7 @@ import { StratosError, throwIfAborted } from '../errors.ts'
 import { GATEWAY_CACHE_DISK_BYTES, GATEWAY_CACHE_DISK_WRITES_IN_FLIGHT, GATEWAY_CACHE_FETCH_AHEAD_PIECES, GATEWAY_CACHE_MEMORY_BYTES, GATEWAY_CACHE_PIECE_BYTES } from '../limits.ts'
 import type { ContentReader } from '../ipfs/dag.ts'
 import { silentLogger, type Logger } from '../util/components.ts'
+import { Lru } from '../util/lru.ts'
 
 const HASH_BYTES = 32
 
@@ -50,48 +51,15 @@ export interface HotRangeCacheStats {
   fetchedBytes: number
 }
 
-class Lru<V> {
-  readonly map = new Map<string, V>()
-  bytes = 0
-  get(key: string): V | undefined {
-    const v = this.map.get(key)
-    if (v !== undefined) {
-      this.map.delete(key)
-      this.map.set(key, v)
-    }
-    return v
-  }
-  has(key: string): boolean {
-    return this.map.has(key)
-  }
-  set(key: string, v: V, size: number, max: number, onEvict: (key: string, v: V) => void, sizeOf: (v: V) => number): void {
-    const old = this.map.get(key)
-    if (old !== undefined) {
-      this.map.delete(key)
-      this.bytes -= sizeOf(old)
-    }
-    this.map.set(key, v)
-    this.bytes += size
-    for (const [k, x] of this.map) {
-      if (this.bytes <= max) break
-      this.map.delete(k)
-      this.bytes -= sizeOf(x)
-      onEvict(k, x)
-    }
-  }
-  delete(key: string, size: number): void {
-    if (this.map.delete(key)) this.bytes -= size
-  }
-}
-
 export class HotRangeCache {
   readonly pieceBytes: number
   readonly #o: HotRangeCacheOptions
   readonly #memoryMax: number
   readonly #diskMax: number
-  readonly #memory = new Lru<Uint8Array>()
-  /** Disk tier: key → piece data size. */
-  readonly #disk = new Lru<number>()
+  /** Memory tier: key → piece, bounded by the pieces' bytes, least recently used out. */
+  readonly #memory: Lru<string, Uint8Array>
+  /** Disk tier: key → piece data size; a piece evicted from it is removed from the directory. */
+  readonly #disk: Lru<string, number>
   readonly #log: Logger
   /** Pieces being written to disk. */
   readonly #writing = new Set<string>()
@@ -106,6 +74,8 @@ export class HotRangeCache {
     this.#memoryMax = options.memoryBytes ?? GATEWAY_CACHE_MEMORY_BYTES
     this.#diskMax = options.diskBytes ?? GATEWAY_CACHE_DISK_BYTES
     this.#log = options.logger ?? silentLogger
+    this.#memory = new Lru({ maxBytes: this.#memoryMax, cost: (v) => v.length })
+    this.#disk = new Lru({ maxBytes: this.#diskMax, cost: (s) => s, onEvict: (k) => this.#removeDisk(k) })
     if (options.dir) this.#loadDisk(options.dir)
   }
 
@@ -127,12 +97,12 @@ export class HotRangeCache {
       found.push({ key: name, size: st.size - HASH_BYTES, mtime: st.mtimeMs })
     }
     found.sort((a, b) => a.mtime - b.mtime)
-    for (const f of found) this.#disk.set(f.key, f.size, f.size, this.#diskMax, (k) => this.#removeDisk(k), (s) => s)
+    for (const f of found) this.#disk.set(f.key, f.size)
   }
 
   stats(): HotRangeCacheStats {
     return {
-      memoryBytes: this.#memory.bytes, memoryPieces: this.#memory.map.size, diskBytes: this.#disk.bytes, diskPieces: this.#disk.map.size, ...this.#stats,
+      memoryBytes: this.#memory.bytes, memoryPieces: this.#memory.size, diskBytes: this.#disk.bytes, diskPieces: this.#disk.size, ...this.#stats,
     }
   }
 
@@ -249,13 +219,13 @@ export class HotRangeCache {
     try {
       raw = await readFile(join(this.#o.dir, k))
     } catch {
-      this.#disk.delete(k, this.#disk.map.get(k) ?? 0)
+      this.#disk.delete(k)
       return undefined
     }
     const data = raw.subarray(HASH_BYTES)
     if (raw.length < HASH_BYTES || !createHash('sha256').update(data).digest().equals(raw.subarray(0, HASH_BYTES))) {
       this.#log.warn({ piece: k }, 'damaged cache piece dropped')
-      this.#disk.delete(k, this.#disk.map.get(k) ?? 0)
+      this.#disk.delete(k)
       this.#removeDisk(k)
       return undefined
     }
@@ -280,7 +250,7 @@ export class HotRangeCache {
 
   #putMemory(k: string, data: Uint8Array): void {
     if (data.length > this.#memoryMax) return
-    this.#memory.set(k, data, data.length, this.#memoryMax, () => undefined, (v) => v.length)
+    this.#memory.set(k, data)
   }
 
   /** Writes a piece #persist admitted (and counted in #writing). */
@@ -291,7 +261,7 @@ export class HotRangeCache {
       const hash = createHash('sha256').update(data).digest()
       await writeFile(tmp, Buffer.concat([hash, data]))
       await rename(tmp, join(dir, k))
-      this.#disk.set(k, data.length, data.length, this.#diskMax, (evicted) => this.#removeDisk(evicted), (s) => s)
+      this.#disk.set(k, data.length)
     } catch (e) {
       this.#log.warn({ err: e, piece: k }, 'cache piece not written')
       await rm(tmp, { force: true }).catch(() => undefined)

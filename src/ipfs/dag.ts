@@ -26,6 +26,7 @@ import { CID } from 'multiformats/cid'
 import { StratosError, isStratosError, throwIfAborted } from '../errors.ts'
 import { fromBase64Url, toHex } from '../crypto/hash.ts'
 import { DAG_LS_CONCURRENCY, DAG_READER_CACHE_BYTES } from '../limits.ts'
+import { Lru } from '../util/lru.ts'
 import type { StratosClient } from '../sds/client/index.ts'
 import { dagPbLeafFraming } from '../sds/client/unixfs.ts'
 import type { FileRecordView } from '../sds/protocol/api.ts'
@@ -163,66 +164,21 @@ function hamtPrefixLength(fs: UnixFS): number {
   return (Number(fs.fanout ?? 256n) - 1).toString(16).length
 }
 
-/** Bounded LRU of records by approximate byte cost. */
-class RecordCache {
-  readonly #max: number
-  readonly #map = new Map<string, RecordDag>()
-  #bytes = 0
-  constructor(max: number) {
-    this.#max = max
-  }
-  get(key: string): RecordDag | undefined {
-    const r = this.#map.get(key)
-    if (r) {
-      this.#map.delete(key)
-      this.#map.set(key, r)
-    }
-    return r
-  }
-  set(r: RecordDag): void {
-    const old = this.#map.get(r.key)
-    if (old) {
-      this.#bytes -= old.cost
-      this.#map.delete(r.key)
-    }
-    this.#map.set(r.key, r)
-    this.#bytes += r.cost
-    this.#evict()
-  }
-  #evict(): void {
-    for (const [k, v] of this.#map) {
-      if (this.#bytes <= this.#max || this.#map.size === 1) break
-      this.#map.delete(k)
-      this.#bytes -= v.cost
-    }
-  }
-  delete(key: string): void {
-    const r = this.#map.get(key)
-    if (r) {
-      this.#map.delete(key)
-      this.#bytes -= r.cost
-    }
-  }
-  /** A record grew (its blocks were loaded). */
-  grew(r: RecordDag, by: number): void {
-    r.cost += by
-    if (this.#map.get(r.key) !== r) return
-    this.#bytes += by
-    this.#evict()
-  }
-}
-
 const RECORD_BASE_COST = 512
 
 class UnixFsDagReader implements DagReader {
   readonly #client: StratosClient
   readonly #read: ContentReader
-  readonly #cache: RecordCache
+  /**
+   * Records by approximate byte cost (RecordDag.cost, grown in place as blocks load), least recently used out; the
+   * last one left is kept even when over the bound, so one large record can still be read.
+   */
+  readonly #cache: Lru<string, RecordDag>
 
   constructor(c: DagReaderComponents) {
     this.#client = c.client
     this.#read = c.read ?? ((file, o) => c.client.cat(file, { offset: o.offset, length: o.length, signal: o.signal }))
-    this.#cache = new RecordCache(c.cacheBytes ?? DAG_READER_CACHE_BYTES)
+    this.#cache = new Lru({ maxBytes: c.cacheBytes ?? DAG_READER_CACHE_BYTES, keepOne: true, cost: (r) => r.cost })
   }
 
   // ---- records ------------------------------------------------------------------------------
@@ -241,8 +197,14 @@ class UnixFsDagReader implements DagReader {
     }
     if (hit && hit.view.kind === view.kind && hit.view.size === view.size) return hit
     const rec: RecordDag = { cid, key, view: { kind: view.kind, size: view.size }, cost: RECORD_BASE_COST }
-    this.#cache.set(rec)
+    this.#cache.set(key, rec)
     return rec
+  }
+
+  /** A record grew (its blocks were loaded): counted again if it is still the cached one. */
+  #grew(rec: RecordDag, by: number): void {
+    rec.cost += by
+    if (this.#cache.peek(rec.key) === rec) this.#cache.recost(rec.key)
   }
 
   async #blocks(rec: RecordDag, signal?: AbortSignal): Promise<Map<string, Uint8Array>> {
@@ -257,7 +219,7 @@ class UnixFsDagReader implements DagReader {
     }
     if (!rec.blocks) {
       rec.blocks = blocks
-      this.#cache.grew(rec, bytes)
+      this.#grew(rec, bytes)
     }
     return rec.blocks
   }
@@ -287,7 +249,7 @@ class UnixFsDagReader implements DagReader {
       }
     }
     rec.spans = spans
-    this.#cache.grew(rec, spans.size * 96)
+    this.#grew(rec, spans.size * 96)
     return spans
   }
 

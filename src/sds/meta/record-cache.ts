@@ -11,6 +11,7 @@
  * queued behind it cannot reuse the old entry) and again once it committed (a read that ran in between cached the
  * previous committed value).
  */
+import { Lru } from '../../util/lru.ts'
 import type { FileRecord } from './store.ts'
 
 /** A response body that is already JSON text; the server sends it as it is. */
@@ -36,47 +37,18 @@ export function cacheEntry(r: FileRecord): CachedRecord {
   return { record: r, head: JSON.stringify(view).slice(0, -1), nodes: [...nodes] }
 }
 
-export class RecordCache {
-  readonly #maxBytes: number
-  readonly #entries = new Map<string, CachedRecord>()
-  #bytes = 0
-
+/**
+ * The read path's record cache: the one bounded LRU (util/lru.ts) bounded by bytes, refreshed on read; an entry
+ * larger than the whole cache is not kept (and drops the key's previous entry). `invalidate` is `delete` under the
+ * name the write paths use.
+ */
+export class RecordCache extends Lru<string, CachedRecord> {
   constructor(maxBytes: number) {
-    this.#maxBytes = maxBytes
-  }
-
-  get(cid: string): CachedRecord | undefined {
-    const e = this.#entries.get(cid)
-    if (e) {
-      // Most recently used goes last.
-      this.#entries.delete(cid)
-      this.#entries.set(cid, e)
-    }
-    return e
-  }
-
-  set(cid: string, entry: CachedRecord): void {
-    this.invalidate(cid)
-    const size = cost(entry)
-    if (size > this.#maxBytes) return
-    this.#entries.set(cid, entry)
-    this.#bytes += size
-    for (const [old, e] of this.#entries) {
-      if (this.#bytes <= this.#maxBytes) break
-      this.#entries.delete(old)
-      this.#bytes -= cost(e)
-    }
+    super({ maxBytes, maxEntryBytes: maxBytes, cost })
   }
 
   invalidate(cid: string): void {
-    const e = this.#entries.get(cid)
-    if (!e) return
-    this.#entries.delete(cid)
-    this.#bytes -= cost(e)
-  }
-
-  get bytes(): number {
-    return this.#bytes
+    this.delete(cid)
   }
 }
 
