@@ -33,7 +33,7 @@ import type { Placement, PlanSegmentResponse, UploadSession, FileRecordView } fr
 import type { SignedReceipt, CommitPayload, CreateUploadPayload } from '../protocol/messages.ts'
 import { ErasureCode } from './erasure.ts'
 import { BufferPool, linkedController } from './limiter.ts'
-import { openSource } from './source.ts'
+import { openSource, type SegmentSource } from './source.ts'
 import { isAligned } from '../../util/aligned-buffers.ts'
 import { UnixFsFileBuilder, type CidOptions, type DagBlock } from './unixfs.ts'
 import type { ProgressEvent, TransferComponents, UploadSource } from './types.ts'
@@ -137,6 +137,40 @@ export function checkSegmentSize(segmentSize: number): void {
   }
 }
 
+/**
+ * What the steps of one upload share: its parts, and the jobs and the session a failure must wait
+ * for or abort. One per upload, never per segment.
+ */
+interface UploadRun {
+  readonly c: TransferComponents
+  readonly p: UploadParameters
+  readonly code: ErasureCode
+  readonly source: SegmentSource
+  readonly cid: UnixFsFileBuilder
+  /** The largest segment this upload reads: the segment size, or a smaller file's size. */
+  readonly maxSegment: number
+  /** CLIENT_SEGMENTS_IN_FLIGHT segment buffers, (k+m)·shardSize bytes each. */
+  readonly segments: BufferPool
+  readonly controller: AbortController
+  readonly signal: AbortSignal
+  /** The request opening the session, and the session once the meta node opened it (to abort it on failure). */
+  opened: Promise<UploadSession> | undefined
+  session: UploadSession | undefined
+  /** The first failure of a segment's plan or PUTs; it aborts the others. */
+  failure: unknown
+  /** Each segment's plan and PUTs. */
+  readonly tasks: Promise<void>[]
+  /** The parity job of the segment being prepared (it writes into the buffer from the threadpool). */
+  encoding: Promise<unknown>
+}
+
+/** What sendSegments read: the byte count, the number of segments, and every segment's receipts (filled as its PUTs end). */
+interface SentSegments {
+  bytes: number
+  segments: number
+  receipts: SignedReceipt[][]
+}
+
 export async function upload(c: TransferComponents, p: UploadParameters): Promise<UploadResult> {
   const { k, m, segmentSize } = p
   checkSegmentSize(segmentSize)
@@ -144,105 +178,156 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
   // Direct reads need every read aligned: whole segments of an aligned size into aligned buffers (the pool below).
   const source = await openSource(p.source, { direct: (p.directIo ?? false) && isAligned(segmentSize) })
   const { controller, dispose } = linkedController(p.signal)
-  const signal = controller.signal
   const cid = new UnixFsFileBuilder({ cidVersion: p.cidVersion, rawLeaves: p.rawLeaves, chunkBytes: p.chunkBytes })
   // Buffers only as large as this upload needs (a small file does not get 2 × 48 MiB). They come from
   // the client's pool and go back to it (finally below) once no PUT, hash or parity job uses them.
   const maxSegment = source.size === null ? segmentSize : Math.max(1, Math.min(segmentSize, source.size))
   const segments = new BufferPool(CLIENT_SEGMENTS_IN_FLIGHT, (k + m) * shardSizeFor(maxSegment, k), source.direct === true, c.uploadBuffers)
-  /** The request opening the session, and the session once the meta node opened it (to abort it on failure). */
-  let opened: Promise<UploadSession> | undefined
-  let session: UploadSession | undefined
-  let failure: unknown
-  const tasks: Promise<void>[] = []
-  /** The parity job of the segment being prepared (it writes into the buffer from the threadpool). */
-  let encoding: Promise<unknown> = Promise.resolve()
-  const fail = (e: unknown): void => {
-    failure ??= e
-    controller.abort(e)
+  const run: UploadRun = {
+    c, p, code, source, cid, maxSegment, segments, controller, signal: controller.signal,
+    opened: undefined, session: undefined, failure: undefined, tasks: [], encoding: Promise.resolve(),
   }
   try {
     emit(p.onProgress, { type: 'upload:start', total: source.size })
-    // The session is opened while the first segment is read and hashed (it is needed only to plan it).
-    opened = createSession(c, p.wallet, { k, m, segmentSize, size: source.size, name: p.name, public: p.public }, signal).then((s) => {
-      session = s
-      if (s.k !== k || s.m !== m || s.segmentSize !== segmentSize) {
-        throw new StratosError('UPSTREAM_ERROR', `meta node opened a session with k=${s.k} m=${s.m} segmentSize=${s.segmentSize}, asked k=${k} m=${m} segmentSize=${segmentSize}`)
-      }
-      return s
-    })
-    opened.catch(() => undefined)
-    const receipts: SignedReceipt[][] = []
-    let bytes = 0
-    let index = 0
-    let previousPlan: Promise<void> = Promise.resolve()
-    for (;;) {
-      const buf = await segments.take(signal)
-      const n = await source.fill(buf, maxSegment, signal)
-      if (n === 0) {
-        segments.give(buf)
-        break
-      }
-      const shardSize = shardSizeFor(n, k)
-      buf.fill(0, n, k * shardSize)
-      // Parity in the threadpool while this thread hashes the data shards. (Hashing shards in a worker
-      // thread instead was measured slower on a busy 2-core box: more CPU in total, no idle core.)
-      const shard = (i: number): Uint8Array => buf.subarray(i * shardSize, (i + 1) * shardSize)
-      const parity = code.encode(buf, shardSize)
-      parity.catch(() => undefined)
-      encoding = parity
-      const ids = range(0, k).map((i) => computeShardId(shard(i)).id)
-      await parity
-      ids.push(...range(k, k + m).map((i) => computeShardId(shard(i)).id))
-      const s = await opened
-      const segment = index++
-      // The meta node takes segment plans strictly in order: each plan waits for the previous one.
-      const planned = previousPlan.then(() => c.meta.planSegment(s.uploadId, signSessionCall(c, s.uploadId, 'upload.plan', { index: segment, size: n, shardSize, shards: ids }), { signal }))
-      previousPlan = planned.then(() => undefined, () => undefined)
-      const task = planned.then((plan) => uploadSegment(c, p, s.uploadId, segment, buf, shardSize, ids, plan, signal))
-        .then((r) => { receipts[segment] = r })
-      task.catch(fail)
-      tasks.push(task)
-      // CID leaves are hashed while the segment is planned and sent (the PUTs only read the buffer): the
-      // nodes start work one hash pass earlier, and the last segment's hashing overlaps its PUTs.
-      try {
-        for (let off = 0; off < n; off += UNIXFS_CHUNK_BYTES) await cid.push(buf.subarray(off, Math.min(n, off + UNIXFS_CHUNK_BYTES)))
-      } finally {
-        void task.then(() => segments.give(buf), () => segments.give(buf))
-      }
-      bytes += n
-      emit(p.onProgress, { type: 'upload:progress', bytes, total: source.size })
-      if (n < maxSegment || (source.size !== null && bytes >= source.size)) break
-    }
-    const s = await opened
-    await Promise.all(tasks)
-    if (source.size !== null && bytes !== source.size) {
-      throw new StratosError('CONFLICT', `source changed while uploading: read ${bytes} bytes, expected ${source.size}`)
-    }
-    const dag = await cid.finish()
-    const cidString = dag.cid.toString()
-    const file = await commitSession(c, p.wallet, s.uploadId, {
-      cid: cidString, size: bytes, kind: 'file', name: p.name, blocks: dag.blocks, receipts: receipts.flat(),
-    }, signal)
-    emit(p.onProgress, { type: 'upload:commit', cid: cidString })
-    return { cid: cidString, size: bytes, segments: index, dagSize: dag.dagSize, file }
+    const opened = openSession(run)
+    const sent = await sendSegments(run, opened)
+    return await commitUpload(run, opened, sent)
   } catch (e) {
-    const err = p.signal?.aborted
-      ? new StratosError('ABORTED', 'upload aborted', undefined, { cause: p.signal.reason })
-      : toStratosError(failure ?? e)
-    controller.abort(err)
-    cid.abort(err)
-    await Promise.allSettled([...tasks, encoding])
-    // A session still being opened is waited for, so it is aborted too rather than left to expire.
-    await opened?.catch(() => undefined)
-    if (session) await abortSession(c, session.uploadId)
-    throw err
+    throw await abandonUpload(run, e)
   } finally {
     dispose()
-    // Every PUT, hash and parity job has settled by now (awaited above on both paths).
+    // Every PUT, hash and parity job has settled by now (awaited on both paths).
     segments.close()
     await source.close()
   }
+}
+
+/**
+ * Opens the upload session while the first segment is read and hashed (it is needed only to plan it).
+ * The session is remembered before its shape is checked, so one the meta node opened with other
+ * parameters than asked is aborted like any other.
+ */
+function openSession(run: UploadRun): Promise<UploadSession> {
+  const { c, p } = run
+  const { k, m, segmentSize } = p
+  const opened = createSession(c, p.wallet, { k, m, segmentSize, size: run.source.size, name: p.name, public: p.public }, run.signal).then((s) => {
+    run.session = s
+    if (s.k !== k || s.m !== m || s.segmentSize !== segmentSize) {
+      throw new StratosError('UPSTREAM_ERROR', `meta node opened a session with k=${s.k} m=${s.m} segmentSize=${s.segmentSize}, asked k=${k} m=${m} segmentSize=${segmentSize}`)
+    }
+    return s
+  })
+  run.opened = opened
+  opened.catch(() => undefined)
+  return opened
+}
+
+/**
+ * The pipeline: reads the source segment by segment into the pool's buffers, names each segment's
+ * shards, plans it and starts its PUTs, then hashes its CID leaves while they run. Returns once the
+ * source is read and hashed; the last segments' PUTs may still run (run.tasks). A segment's buffer
+ * goes back to the pool when its PUTs end, so the next read waits for a free one: at most
+ * CLIENT_SEGMENTS_IN_FLIGHT segments are in memory.
+ */
+async function sendSegments(run: UploadRun, opened: Promise<UploadSession>): Promise<SentSegments> {
+  const { c, p, source, segments, cid, maxSegment, signal } = run
+  const fail = (e: unknown): void => {
+    run.failure ??= e
+    run.controller.abort(e)
+  }
+  const receipts: SignedReceipt[][] = []
+  let bytes = 0
+  let index = 0
+  let previousPlan: Promise<void> = Promise.resolve()
+  for (;;) {
+    const buf = await segments.take(signal)
+    const n = await source.fill(buf, maxSegment, signal)
+    if (n === 0) {
+      segments.give(buf)
+      break
+    }
+    const shardSize = shardSizeFor(n, p.k)
+    const ids = await encodeSegment(run, buf, n, shardSize)
+    const s = await opened
+    const segment = index++
+    // The meta node takes segment plans strictly in order: each plan waits for the previous one.
+    const planned = previousPlan.then(() => c.meta.planSegment(s.uploadId, signSessionCall(c, s.uploadId, 'upload.plan', { index: segment, size: n, shardSize, shards: ids }), { signal }))
+    previousPlan = planned.then(() => undefined, () => undefined)
+    const task = planned.then((plan) => uploadSegment(c, p, s.uploadId, segment, buf, shardSize, ids, plan, signal))
+      .then((r) => { receipts[segment] = r })
+    task.catch(fail)
+    run.tasks.push(task)
+    // CID leaves are hashed while the segment is planned and sent (the PUTs only read the buffer): the
+    // nodes start work one hash pass earlier, and the last segment's hashing overlaps its PUTs.
+    try {
+      for (let off = 0; off < n; off += UNIXFS_CHUNK_BYTES) await cid.push(buf.subarray(off, Math.min(n, off + UNIXFS_CHUNK_BYTES)))
+    } finally {
+      void task.then(() => segments.give(buf), () => segments.give(buf))
+    }
+    bytes += n
+    emit(p.onProgress, { type: 'upload:progress', bytes, total: source.size })
+    if (n < maxSegment || (source.size !== null && bytes >= source.size)) break
+  }
+  return { bytes, segments: index, receipts }
+}
+
+/**
+ * Turns the n file bytes at the start of `buf` into k+m shards in place and returns their ids (the
+ * plan names them): zero-pads the last data shard, computes parity in the threadpool while this
+ * thread hashes the data shards, then hashes the parity shards. (Hashing shards in a worker thread
+ * instead was measured slower on a busy 2-core box: more CPU in total, no idle core.)
+ */
+async function encodeSegment(run: UploadRun, buf: Uint8Array, n: number, shardSize: number): Promise<string[]> {
+  const { k, m } = run.p
+  buf.fill(0, n, k * shardSize)
+  const shard = (i: number): Uint8Array => buf.subarray(i * shardSize, (i + 1) * shardSize)
+  const parity = run.code.encode(buf, shardSize)
+  parity.catch(() => undefined)
+  run.encoding = parity
+  const ids = range(0, k).map((i) => computeShardId(shard(i)).id)
+  await parity
+  ids.push(...range(k, k + m).map((i) => computeShardId(shard(i)).id))
+  return ids
+}
+
+/**
+ * Waits for every segment's PUTs, refuses a source that changed size meanwhile, builds the DAG and
+ * commits with every receipt: only now does the file become visible.
+ */
+async function commitUpload(run: UploadRun, opened: Promise<UploadSession>, sent: SentSegments): Promise<UploadResult> {
+  const { c, p, source, signal } = run
+  const s = await opened
+  await Promise.all(run.tasks)
+  if (source.size !== null && sent.bytes !== source.size) {
+    throw new StratosError('CONFLICT', `source changed while uploading: read ${sent.bytes} bytes, expected ${source.size}`)
+  }
+  const dag = await run.cid.finish()
+  const cidString = dag.cid.toString()
+  const file = await commitSession(c, p.wallet, s.uploadId, {
+    cid: cidString, size: sent.bytes, kind: 'file', name: p.name, blocks: dag.blocks, receipts: sent.receipts.flat(),
+  }, signal)
+  emit(p.onProgress, { type: 'upload:commit', cid: cidString })
+  return { cid: cidString, size: sent.bytes, segments: sent.segments, dagSize: dag.dagSize, file }
+}
+
+/**
+ * After a failure or an abort: stops every job, waits until none uses a segment buffer any more (the
+ * buffers go back to the pool after this), and aborts the session at the meta node so its shards are
+ * released now rather than when it expires. Returns the error to throw: ABORTED when the caller
+ * aborted, else the first failure.
+ */
+async function abandonUpload(run: UploadRun, e: unknown): Promise<StratosError> {
+  const { c, p } = run
+  const err = p.signal?.aborted
+    ? new StratosError('ABORTED', 'upload aborted', undefined, { cause: p.signal.reason })
+    : toStratosError(run.failure ?? e)
+  run.controller.abort(err)
+  run.cid.abort(err)
+  await Promise.allSettled([...run.tasks, run.encoding])
+  // A session still being opened is waited for, so it is aborted too rather than left to expire.
+  await run.opened?.catch(() => undefined)
+  if (run.session) await abortSession(c, run.session.uploadId)
+  return err
 }
 
 /** PUTs the k+m shards of a planned segment in parallel; returns the receipts in shard order. */
