@@ -25,7 +25,7 @@
  *    100 ms blocks, timed until every tx is committed: POST /txs one tx per request by
  *    `concurrency` undici clients, and POST /txs/batch with `httpBatch` txs per request by
  *    `batchConcurrency` clients. Both with the recovery pool.
- * 3. Volume report: measureVolumeReport() (src/chain/measure.ts) with 10,000 wallets and 100 nodes.
+ * 3. Volume report: measureVolumeReport() (bench/chain-measure.ts) with 10,000 wallets and 100 nodes.
  *
  * Signing is not timed (txs are signed once, before any clock starts, and reused: every run starts
  * a fresh chain from the same genesis). Median of `runs` runs after one untimed warm-up run. The
@@ -40,7 +40,7 @@ import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
 import { Agent, request } from 'undici'
 import { devnetGenesis, type GenesisConfig } from '../src/chain/genesis.ts'
-import { measureVolumeReport, type VolumeReportMeasurement } from '../src/chain/measure.ts'
+import { measureVolumeReport, type VolumeReportMeasurement } from './chain-measure.ts'
 import { createRecoverSigner } from '../src/chain/native-secp256k1.ts'
 import { startValidator, type Validator } from '../src/chain/node/index.ts'
 import { RECOVERY_WORKERS } from '../src/chain/params.ts'
@@ -452,7 +452,7 @@ async function main(): Promise<void> {
       'Transfers in process: startValidator (LMDB, mempool, producer) in a fresh data dir; each pre-signed tx JSON is JSON.parse + decodeSignedTx + mempool admission (checkTx: signature recovery, nonce, fee, balance); a block is produced and committed (fsync) every blockSize admitted txs, then until the mempool is empty. tx/s = txs / wall time. Every sender ends at the expected nonce and every tx result is OK, or the run fails.',
       'pooled: batches of `batch` decoded txs go to mempool.addBatch (what POST /txs/batch runs); their signers are recovered on `workers` RecoveryPool worker threads (native libsecp256k1) while the main thread decodes the next batch, checks admitted txs and executes/commits blocks. native / pureJs: mempool.add one tx at a time, recovery on the main thread (single thread).',
       'Transfers over HTTP: the same txs POSTed by undici clients in the same process (they share the 2 cores with the validator), 100 ms blocks, timed until the mempool is drained; http = POST /txs one tx per request (`concurrency` clients), httpBatch = POST /txs/batch with `httpBatch` txs per request (`batchConcurrency` clients). Both with the recovery pool.',
-      'Volume report: measureVolumeReport() from src/chain/measure.ts (in-memory store). warm = executeBlock after checkTx (signer cached): ante, the meta node ed25519 signature, ozone charges of every wallet, rewards, end-block, state hash. cold = tx envelope (canonical encoding + hash) + pure-JS signature recovery + the same execute, i.e. a block whose tx the node never saw; decode (JSON.parse + schema) is the edge cost, reported separately.',
+      'Volume report: measureVolumeReport() from bench/chain-measure.ts (in-memory store). warm = executeBlock after checkTx (signer cached): ante, the meta node ed25519 signature, ozone charges of every wallet, rewards, end-block, state hash. cold = tx envelope (canonical encoding + hash) + pure-JS signature recovery + the same execute, i.e. a block whose tx the node never saw; decode (JSON.parse + schema) is the edge cost, reported separately.',
       'Signing is not timed: txs are signed once and reused; each run starts a fresh chain from the same genesis. One untimed warm-up run per series.',
       'cpuMs = user + system CPU time of this process during the run (all threads: main, recovery workers, LMDB). On a shared machine wall-clock tx/s depends on the load average; CPU per tx (cpuMs / txs) does much less.',
       'mainThreadCpuMs / otherThreadsCpuMs: per-thread CPU from /proc/self/task/*/stat (10 ms ticks). idleTwoCoreEstimateTxPerSecond = txs / max(main, others): the rate if the main thread and the other threads each had one of the 2 cores to themselves — an estimate from CPU time for a busy machine, not a measurement (CPU time itself grows under heavy contention, so it errs low).',

@@ -1,5 +1,6 @@
-/** Human output helpers: byte sizes, aligned tables, JSON documents, the one-line error format. */
-import { ERROR_CODES, toStratosError, type StratosError } from '../errors.ts'
+/** Human output helpers: byte sizes, STOS amounts, aligned tables, JSON documents, the one-line error format. */
+import { ERROR_CODES, StratosError, toStratosError } from '../errors.ts'
+import { WEI_PER_STOS } from '../chain/params.ts'
 
 /** A byte count in binary units, one decimal below 100: "512 B", "2.9 MiB", "99.4 GiB", "472 GiB". */
 export function formatBytes(n: number | bigint): string {
@@ -65,4 +66,56 @@ export function errorLine(e: unknown): { line: string; exit: number; error: Stra
   const error = toStratosError(e)
   const message = error.message.split('\n')[0]
   return { line: `error: ${message} (${error.code})`, exit: ERROR_CODES[error.code].exit, error }
+}
+
+// ---- STOS amounts (wallet commands: what people type and read) -----------------------------------------------------------------------------------
+
+/**
+ * Parses `12.5stos`, `1000wei` or a plain number (STOS) into wei, exactly. Negative numbers,
+ * fractions of a wei, more than 18 decimals and anything else are BAD_REQUEST.
+ */
+export function parseAmount(text: string, what = 'amount'): bigint {
+  const m = /^\s*(\d+)(?:\.(\d+))?\s*(stos|wei)?\s*$/i.exec(text)
+  if (!m) throw new StratosError('BAD_REQUEST', `${what} "${text}" is not an amount: use e.g. 12.5stos, 1000wei or 3 (STOS)`)
+  const whole = m[1]!
+  const frac = m[2] ?? ''
+  const unit = (m[3] ?? 'stos').toLowerCase()
+  if (unit === 'wei') {
+    if (frac !== '') throw new StratosError('BAD_REQUEST', `${what} "${text}": wei amounts are whole numbers`)
+    return BigInt(whole)
+  }
+  if (frac.length > 18) throw new StratosError('BAD_REQUEST', `${what} "${text}" has more than 18 decimals (1 wei = 10^-18 STOS)`)
+  return BigInt(whole) * WEI_PER_STOS + BigInt(frac.padEnd(18, '0') || '0')
+}
+
+/** Wei as STOS with up to 18 decimals, trailing zeros trimmed: "12.5", "0.000000000000001", "80". */
+export function formatStosAmount(wei: bigint): string {
+  const sign = wei < 0n ? '-' : ''
+  const a = wei < 0n ? -wei : wei
+  const frac = (a % WEI_PER_STOS).toString().padStart(18, '0').replace(/0+$/, '')
+  return `${sign}${a / WEI_PER_STOS}${frac ? '.' + frac : ''}`
+}
+
+/** Decimals `formatStos` shows by default: a millionth of a STOS is far below any fee or reward people compare. */
+export const HUMAN_STOS_DECIMALS = 6
+
+/**
+ * Wei as STOS for people: thousands grouped, at most `maxDecimals` decimals, trailing zeros
+ * trimmed: "12.5", "100,000,000". An amount that needs more decimals is cut toward zero and
+ * marked "~" ("~1.035605"), so a balance never reads as more than it is; a non-zero amount below
+ * the last decimal reads "<0.000001" rather than a misleading "0". Exact amounts (--json, and
+ * wherever a value is echoed back to be typed again) use formatStosAmount.
+ */
+export function formatStos(wei: bigint, maxDecimals = HUMAN_STOS_DECIMALS): string {
+  if (!Number.isInteger(maxDecimals) || maxDecimals < 0 || maxDecimals > 18) throw new RangeError(`maxDecimals ${maxDecimals} is not 0…18`)
+  const negative = wei < 0n
+  const a = negative ? -wei : wei
+  const step = 10n ** BigInt(18 - maxDecimals) // wei per last shown decimal
+  const steps = a / step
+  const smallest = maxDecimals === 0 ? '1' : `0.${'0'.repeat(maxDecimals - 1)}1`
+  if (steps === 0n && a !== 0n) return negative ? `>-${smallest}` : `<${smallest}`
+  const scale = 10n ** BigInt(maxDecimals)
+  const whole = (steps / scale).toLocaleString('en-US')
+  const frac = maxDecimals === 0 ? '' : (steps % scale).toString().padStart(maxDecimals, '0').replace(/0+$/, '')
+  return `${steps * step === a ? '' : '~'}${negative ? '-' : ''}${whole}${frac ? '.' + frac : ''}`
 }

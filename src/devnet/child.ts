@@ -10,7 +10,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { StratosError } from '../errors.ts'
-import { jsonRequest } from '../sds/protocol/http.ts'
+import { jsonRequest } from '../net/json-request.ts'
 import { DEVNET_POLL_INTERVAL_MS, DEVNET_STOP_GRACE_MS } from '../limits.ts'
 import type { ProcessRole } from './network.ts'
 

@@ -3,7 +3,7 @@
  * 2-core machine). Not a test: run `node --import tsx test/chain/measure-transfers.ts [txs] [senders]`.
  * Prints one JSON line.
  */
-import { measureTransfers } from '../../src/chain/measure.ts'
+import { measureTransfers } from '../../bench/chain-measure.ts'
 
 const txs = Number(process.argv[2] ?? 1_000)
 const senders = Number(process.argv[3] ?? 50)

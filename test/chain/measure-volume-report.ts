@@ -3,7 +3,7 @@
  * (target: < 100 ms). Not a test: run `node --import tsx test/chain/measure-volume-report.ts [wallets] [nodes]`.
  * Prints one JSON line with the timings in milliseconds.
  */
-import { measureVolumeReport } from '../../src/chain/measure.ts'
+import { measureVolumeReport } from '../../bench/chain-measure.ts'
 
 const wallets = Number(process.argv[2] ?? 10_000)
 const nodes = Number(process.argv[3] ?? 100)

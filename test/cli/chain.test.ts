@@ -14,7 +14,8 @@ import { DEVNET_PARAMS } from '../../src/chain/params.ts'
 import { WalletKey } from '../../src/crypto/wallet-key.ts'
 import { NodeKey } from '../../src/crypto/node-key.ts'
 import { ERROR_CODES } from '../../src/errors.ts'
-import { ChainClient, formatStos, formatStosAmount, parseAmount, type DelegationsJson, type RewardJson } from '../../src/chain/client.ts'
+import { ChainClient, type DelegationsJson, type RewardJson } from '../../src/chain-client/client.ts'
+import { formatStos, formatStosAmount, parseAmount } from '../../src/cli/output.ts'
 import { KeystoreDir } from '../../src/crypto/keystore.ts'
 
 const MAIN = join(import.meta.dirname, '../../src/cli/main.ts')

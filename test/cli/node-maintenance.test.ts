@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { ERROR_CODES } from '../../src/errors.ts'
 import { startMetaNode } from '../../src/sds/meta/index.ts'
 import { startResourceNode } from '../../src/sds/resource/index.ts'
-import { MetaClient } from '../../src/sds/protocol/meta-client.ts'
+import { MetaClient } from '../../src/net/meta-client.ts'
 import type { NodeView } from '../../src/sds/protocol/api.ts'
 import { silentLogger } from '../../src/util/components.ts'
 

@@ -12,11 +12,9 @@ import type { Msg } from '../../chain/msgs.ts'
 import { StratosError, isStratosError } from '../../errors.ts'
 import { tryReadNetworkFile } from '../../devnet/network.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
-import {
-  ChainClient, DEFAULT_CHAIN_URL, DEFAULT_TX_FEE_WEI, formatStos, formatStosAmount, parseAmount, type BlockJson, type SubmittedTx, type TxRecordJson,
-} from '../../chain/client.ts'
+import { ChainClient, DEFAULT_CHAIN_URL, DEFAULT_TX_FEE_WEI, type BlockJson, type SubmittedTx, type TxRecordJson } from '../../chain-client/client.ts'
 import { contextOf, type CliContext } from '../context.ts'
-import { formatBytes, formatBytesExact, formatTime, printJson, table } from '../output.ts'
+import { formatBytes, formatBytesExact, formatTime, printJson, table, formatStos, formatStosAmount, parseAmount } from '../output.ts'
 
 interface JsonFlag { json?: boolean }
 interface TxFlags extends JsonFlag { fee?: string; memo?: string; wait: boolean }

@@ -13,10 +13,9 @@
 import type { Command } from 'commander'
 import type { NetworkStatus, NodeView } from '../../sds/protocol/api.ts'
 import { contextOf } from '../context.ts'
-import { formatStos } from '../../chain/client.ts'
-import { MetaClient } from '../../sds/protocol/meta-client.ts'
+import { MetaClient } from '../../net/meta-client.ts'
 import { fetchPotExtras, type PotExtras } from './traffic.ts'
-import { formatAge, formatBytes, printJson, shorten, table } from '../output.ts'
+import { formatAge, formatBytes, printJson, shorten, table, formatStos } from '../output.ts'
 import { interruptOnSignals } from '../signals.ts'
 
 /** The width the default human output fits in (the "tables that fit 100 columns"). */

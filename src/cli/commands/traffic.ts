@@ -7,14 +7,14 @@
  * REST API (/nodes/resource, /rewards/:owner).
  */
 import type { Command } from 'commander'
-import { ChainClient, formatStos } from '../../chain/client.ts'
-import { listResourceNodes, type ResourceNodeJson } from '../../chain/node-registration.ts'
+import { ChainClient } from '../../chain-client/client.ts'
+import { listResourceNodes, type ResourceNodeJson } from '../../chain-client/node-registration.ts'
 import { StratosError } from '../../errors.ts'
 import type { NodeTrafficList } from '../../sds/protocol/api.ts'
-import { MetaClient } from '../../sds/protocol/meta-client.ts'
+import { MetaClient } from '../../net/meta-client.ts'
 import { checkCid } from '../cid.ts'
 import { contextOf, type CliContext } from '../context.ts'
-import { formatBytes, formatBytesExact, groupDigits, printJson, shorten, table } from '../output.ts'
+import { formatBytes, formatBytesExact, groupDigits, printJson, shorten, table, formatStos } from '../output.ts'
 import { chainUrlOf } from './chain.ts'
 
 /** What `stratos status` shows besides the meta node's NetworkStatus; each part absent when its source is down. */

@@ -22,8 +22,8 @@ import { fromBase64Url, sha256Hex, toHex } from '../../crypto/hash.ts'
 import { randomHex, systemClock, systemRandom, type Clock, type RandomBytes } from '../../util/components.ts'
 import { fsyncDir } from '../../util/fs.ts'
 import { ReadCache } from './read-cache.ts'
-import { MetaClient } from '../protocol/meta-client.ts'
-import { ResourceClient } from '../protocol/resource-client.ts'
+import { MetaClient } from '../../net/meta-client.ts'
+import { ResourceClient } from '../../net/resource-client.ts'
 import type { FileRecordView, FileSummary, NetworkStatus } from '../protocol/api.ts'
 import type {
   AccessSessionPayload, BudgetListPayload, BudgetPayload, DeletePayload, GrantCreatePayload, GrantListPayload, GrantRevokePayload, GrantScope, VisibilityPayload,

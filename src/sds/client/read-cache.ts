@@ -16,7 +16,7 @@
  * had made 28 refused GETs and 7 meta round trips). A partly spent ticket keeps its window: a later
  * range may still fit under it.
  */
-import type { MetaClient, CallOptions } from '../protocol/meta-client.ts'
+import type { MetaClient, CallOptions } from '../../net/meta-client.ts'
 import type { ReadBody, ReadResponse } from '../protocol/api.ts'
 import type { Ticket } from '../protocol/messages.ts'
 import type { Clock } from '../../util/components.ts'

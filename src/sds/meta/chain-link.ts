@@ -14,9 +14,9 @@
  * ozone checks, no reports, every heartbeating node may receive data. Tests of the storage core
  * use that mode; the devnet always runs with a chain.
  */
-import { ChainClient, DEFAULT_TX_FEE_WEI, type SubmittedTx } from '../../chain/client.ts'
+import { ChainClient, DEFAULT_TX_FEE_WEI, type SubmittedTx } from '../../chain-client/client.ts'
 import type { Msg } from '../../chain/msgs.ts'
-import { listResourceNodes, type ResourceNodeJson } from '../../chain/node-registration.ts'
+import { listResourceNodes, type ResourceNodeJson } from '../../chain-client/node-registration.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
 import { CHAIN_SYNC_INTERVAL_MS, OZONE_CACHE_MS } from '../../limits.ts'
 import { silentLogger, systemClock, type Clock, type Logger, type Startable } from '../../util/components.ts'

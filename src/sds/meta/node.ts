@@ -15,7 +15,7 @@ import {
   META_SWEEP_BATCH, SOFTWARE_VERSION, UPLOAD_SESSION_TTL_MS, UPLOAD_SWEEP_INTERVAL_MS,
 } from '../../limits.ts'
 import { silentLogger, systemClock, systemRandom, type Clock, type Logger, type RandomBytes, type Startable } from '../../util/components.ts'
-import { closeServer, listen } from '../../util/http-server.ts'
+import { closeServer, listen } from '../../net/http-server.ts'
 import type { MetaInfo, NetworkStatus } from '../protocol/api.ts'
 import { Files } from './files.ts'
 import { Registry } from './registry.ts'

@@ -12,7 +12,7 @@ import type { z } from 'zod'
 import { StratosError, toStratosError } from '../../errors.ts'
 import { MAX_JSON_BODY_BYTES } from '../../limits.ts'
 import type { Logger } from '../../util/components.ts'
-import { sendJson } from '../../util/http-server.ts'
+import { sendJson } from '../../net/http-server.ts'
 import {
   META_ROUTES, zCidParam, zCommitBody, zCreateUploadBody, zDeleteBody, zListQuery, zPlanSegmentBody, zReadBody,
   zReplaceShardBody, zUploadIdParam, type MetaInfo, type NetworkStatus,

@@ -62,7 +62,7 @@ export const RESOURCE_ROUTES = {
 
 /**
  * `Upgrade` token of a shard PUT whose body the node may read straight off the socket
- * (src/sds/resource/socket-body.ts). The connection is not switched: the node answers in HTTP/1.1
+ * (src/net/socket-body.ts). The connection is not switched: the node answers in HTTP/1.1
  * and closes it. A node without the fast path ignores the header (plain PUT, same answer).
  */
 export const SHARD_BODY_UPGRADE = 'stratos-shard-body'

@@ -12,7 +12,7 @@ import { CLIENT_CONTROL_TIMEOUT_MS, HEARTBEAT_TTL_MS, MAX_DELETES_PER_HEARTBEAT,
 import type { NodeKey } from '../../crypto/node-key.ts'
 import { zSignedHeartbeatReply, type Heartbeat } from '../protocol/messages.ts'
 import { DOMAIN, signAsNode, verifyNodeSigned } from '../protocol/signing.ts'
-import type { MetaClient } from '../protocol/meta-client.ts'
+import type { MetaClient } from '../../net/meta-client.ts'
 import type { Clock, Logger, Startable } from '../../util/components.ts'
 import type { ShardStore } from './store.ts'
 import type { MetaTrust } from './meta-trust.ts'

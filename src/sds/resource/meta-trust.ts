@@ -13,7 +13,7 @@ import { StratosError } from '../../errors.ts'
 import { isNodeAddress } from '../../crypto/node-key.ts'
 import { writeFileAtomic } from '../../util/fs.ts'
 import type { Clock, Logger } from '../../util/components.ts'
-import type { MetaClient } from '../protocol/meta-client.ts'
+import type { MetaClient } from '../../net/meta-client.ts'
 
 export const META_PIN_FILE = 'meta.json'
 

@@ -12,7 +12,7 @@ import { CLIENT_CONTROL_TIMEOUT_MS, HEARTBEAT_TTL_MS, MAX_SETTLE_BATCH, ORDER_SE
 import type { NodeKey } from '../../crypto/node-key.ts'
 import type { SettleOrderItem, SettleOrdersResponse } from '../protocol/api.ts'
 import { DOMAIN, signAsNode } from '../protocol/signing.ts'
-import type { MetaClient } from '../protocol/meta-client.ts'
+import type { MetaClient } from '../../net/meta-client.ts'
 import type { Clock, Logger, Startable } from '../../util/components.ts'
 import type { OrderBook } from './orders.ts'
 

@@ -39,7 +39,7 @@ import { decodeShardMeta, encodeShardTrailer, SHARD_DATA_OFFSET, shardFileBytes,
 import { ShardFileWriter } from './shard-writer.ts'
 import { AlignedBufferPool } from '../../util/aligned-buffers.ts'
 import { drainSource, pumpInto } from './pump.ts'
-import { SocketBody } from './socket-body.ts'
+import { SocketBody } from '../../net/socket-body.ts'
 import { ShardReader, type ShardReaderHost } from './shard-reader.ts'
 
 export interface ShardStoreOptions {

@@ -10,7 +10,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { startMetaNode, type MetaNode } from '../../../src/sds/meta/index.ts'
 import { startResourceNode, type ResourceNode } from '../../../src/sds/resource/index.ts'
-import { MetaClient } from '../../../src/sds/protocol/meta-client.ts'
+import { MetaClient } from '../../../src/net/meta-client.ts'
 import { silentLogger } from '../../../src/util/components.ts'
 import { WalletKey } from '../../../src/crypto/wallet-key.ts'
 

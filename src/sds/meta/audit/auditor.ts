@@ -27,7 +27,7 @@ import {
 import { randomFloat, randomHex, type Clock, type Logger, type RandomBytes, type Startable } from '../../../util/components.ts'
 import { RESOURCE_ROUTES, type NodeView } from '../../protocol/api.ts'
 import { createAuditChallenge, verifyAuditAnswer, type AuditAnswer } from '../../protocol/audit.ts'
-import { transportError, withTimeout } from '../../protocol/http.ts'
+import { transportError, withTimeout } from '../../../net/json-request.ts'
 import type { Registry } from '../registry.ts'
 import { KEY_STRING_MAX, type MetaStore } from '../store.ts'
 import type { Reputation } from './reputation.ts'

@@ -19,7 +19,7 @@ import { CLOCK_SKEW_MS, ORDER_SETTLE_WINDOW_MS, REPAIR_CONCURRENCY, TICKET_TTL_M
 import { randomHex, type Clock, type RandomBytes } from '../../../util/components.ts'
 import type { SignedReceipt, SignedTicket, Ticket } from '../../protocol/messages.ts'
 import { OrderSigner } from '../../protocol/orders.ts'
-import { ResourceClient } from '../../protocol/resource-client.ts'
+import { ResourceClient } from '../../../net/resource-client.ts'
 import { DOMAIN, verifyNodeSigned } from '../../protocol/signing.ts'
 import { issueTicket } from '../../protocol/ticket.ts'
 import { WALLET_ADDRESS_PREFIX } from '../../../crypto/wallet-key.ts'

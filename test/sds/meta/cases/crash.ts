@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { ManualClock, seededRandom } from '../../../../src/util/components.ts'
-import { MetaClient } from '../../../../src/sds/protocol/meta-client.ts'
+import { MetaClient } from '../../../../src/net/meta-client.ts'
 import type { MetaNode } from '../../../../src/sds/meta/index.ts'
 import {
   TestNode, chainId, heartbeatAll, planUpload, signDelete, startHarness, tempDir, uploadFile, walletA, type Harness, sc } from '../helpers.ts'

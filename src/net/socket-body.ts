@@ -19,9 +19,17 @@
 import net from 'node:net'
 import type { Writable } from 'node:stream'
 import { STATUS_CODES } from 'node:http'
-import { StratosError, toStratosError } from '../../errors.ts'
-import { DIRECT_PUT_IDLE_TIMEOUT_MS, PUMP_STAGING_BUFFERS } from '../../limits.ts'
-import type { StagingBuffers } from './pump.ts'
+import { StratosError, toStratosError } from '../errors.ts'
+import { DIRECT_PUT_IDLE_TIMEOUT_MS, PUMP_STAGING_BUFFERS } from '../limits.ts'
+
+/**
+ * Where the body's bytes are read into: the resource store's staging buffers (src/sds/resource/pump.ts
+ * StagingBuffers has this shape). Declared here, by its consumer, so the transport imports nothing of a role.
+ */
+export interface StagingBuffers {
+  take(): Buffer
+  give(buf: Buffer): void
+}
 
 /** Bytes the body reader parks in while nothing wants them (draining a refused body). */
 const DISCARD_BYTES = 64 * 1024

@@ -3,6 +3,9 @@
  * the node's chunk-hash list must hash to the shard id, and every chunk returned must match
  * its hash, so a client never hands out a byte that differs from what was stored.
  *
+ * In src/net beside the transports it drives (undici, direct-get.ts, direct-put.ts): src/sds/protocol stays the pure
+ * contract; the SDK client and the meta node's repair both use this client, so it belongs to neither role.
+ *
  * @example
  * Every shard PUT and GET carries a signed order (Proof of Traffic, orders.ts) covering the bytes it
  * moves, signed with the caller's OrderSigner: a PUT the shard's size, a GET the exact span it asks
@@ -14,15 +17,15 @@
  * const bytes = await node.getShard({ url, ticket, shardId, shardSize, offset: 0, length: 1024, orders })
  */
 import { request, type Dispatcher } from 'undici'
-import { StratosError } from '../../errors.ts'
-import { CLIENT_SHARD_TIMEOUT_MS, SHARD_CHUNK_BYTES } from '../../limits.ts'
-import { SHARD_HEADERS, type ResourceNodeInfo } from './api.ts'
-import { TICKET_HEADER, type SignedReceipt, type SignedTicket } from './messages.ts'
-import { encodeTicketHeader } from './ticket.ts'
-import { chunkHashesMatch, chunkMatches } from './shard.ts'
-import { defaultDispatcher, jsonRequest, transportError, withTimeout } from './http.ts'
-import { ORDER_HEADER, encodeOrderHeader, type OrderSigner } from './orders.ts'
-import { systemClock, type Clock } from '../../util/components.ts'
+import { StratosError } from '../errors.ts'
+import { CLIENT_SHARD_TIMEOUT_MS, SHARD_CHUNK_BYTES } from '../limits.ts'
+import { SHARD_HEADERS, type ResourceNodeInfo } from '../sds/protocol/api.ts'
+import { TICKET_HEADER, type SignedReceipt, type SignedTicket } from '../sds/protocol/messages.ts'
+import { encodeTicketHeader } from '../sds/protocol/ticket.ts'
+import { chunkHashesMatch, chunkMatches } from '../sds/protocol/shard.ts'
+import { defaultDispatcher, jsonRequest, transportError, withTimeout } from './json-request.ts'
+import { ORDER_HEADER, encodeOrderHeader, type OrderSigner } from '../sds/protocol/orders.ts'
+import { systemClock, type Clock } from '../util/components.ts'
 import { defaultDirectGetPool, type DirectGetPool, type DirectGetResult } from './direct-get.ts'
 import { canDirectPut, directPut } from './direct-put.ts'
 

@@ -3,8 +3,8 @@
  * bounded connections per origin), JSON requests with typed errors, timeouts and AbortSignal.
  */
 import { Agent, request, type Dispatcher } from 'undici'
-import { StratosError, toStratosError } from '../../errors.ts'
-import { CLIENT_CONTROL_TIMEOUT_MS, CLIENT_SHARD_CONCURRENCY } from '../../limits.ts'
+import { StratosError, toStratosError } from '../errors.ts'
+import { CLIENT_CONTROL_TIMEOUT_MS, CLIENT_SHARD_CONCURRENCY } from '../limits.ts'
 
 let sharedAgent: Agent | undefined
 /** Process-wide connection pool: keep-alive connections, at most CLIENT_SHARD_CONCURRENCY per origin. */

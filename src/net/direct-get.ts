@@ -20,10 +20,10 @@
  * new connection (the server may have closed it idle at the same moment).
  */
 import net from 'node:net'
-import { StratosError } from '../../errors.ts'
+import { StratosError } from '../errors.ts'
 import {
   DIRECT_GET_IDLE_TIMEOUT_MS, DIRECT_GET_MAX_ERROR_BODY_BYTES, DIRECT_GET_MAX_HEAD_BYTES, DIRECT_GET_MAX_IDLE_PER_ORIGIN,
-} from '../../limits.ts'
+} from '../limits.ts'
 
 export interface DirectGetHead {
   status: number
@@ -418,7 +418,7 @@ export class DirectGetPool {
 }
 
 let sharedPool: DirectGetPool | undefined
-/** The process-wide pool (like the shared undici Agent in http.ts). */
+/** The process-wide pool (like the shared undici Agent in json-request.ts). */
 export function defaultDirectGetPool(): DirectGetPool {
   sharedPool ??= new DirectGetPool()
   return sharedPool

@@ -1,6 +1,6 @@
 /**
  * Shard PUTs over a plain TCP connection, announcing SHARD_BODY_UPGRADE so the node can read the
- * body straight off the socket into its staging buffers (src/sds/resource/socket-body.ts).
+ * body straight off the socket into its staging buffers (src/net/socket-body.ts).
  *
  * One connection per PUT: the node answers in HTTP/1.1 and closes the connection (a TCP handshake
  * per multi-MiB shard; on loopback ~0.1 ms). A node that ignores the Upgrade header answers the same
@@ -9,9 +9,9 @@
  * http: origins only; callers use undici for anything else.
  */
 import net from 'node:net'
-import { StratosError } from '../../errors.ts'
-import { DIRECT_PUT_IDLE_TIMEOUT_MS, DIRECT_PUT_MAX_RESPONSE_BYTES } from '../../limits.ts'
-import { SHARD_BODY_UPGRADE } from './api.ts'
+import { StratosError } from '../errors.ts'
+import { DIRECT_PUT_IDLE_TIMEOUT_MS, DIRECT_PUT_MAX_RESPONSE_BYTES } from '../limits.ts'
+import { SHARD_BODY_UPGRADE } from '../sds/protocol/api.ts'
 import { parseHead } from './direct-get.ts'
 
 export interface DirectPutParameters {

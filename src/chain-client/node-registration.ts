@@ -6,14 +6,16 @@
  *
  * Several nodes go into one transaction (up to MAX_MSGS_PER_TX messages each), so registering
  * a devnet's nodes costs one block, not one block per node.
+ *
+ * Outside src/chain (the ledger imports nothing of networking): it speaks to the chain REST API and to resource nodes.
  */
 import type { ChainClient, SubmittedTx } from './client.ts'
 import type { NodeKey } from '../crypto/node-key.ts'
 import type { WalletKey } from '../crypto/wallet-key.ts'
-import { jsonRequest } from '../sds/protocol/http.ts'
-import type { MsgCreateResourceNode } from './msgs.ts'
-import { signNodeOwnership } from './node-proofs.ts'
-import { MAX_MSGS_PER_TX } from './params.ts'
+import { jsonRequest } from '../net/json-request.ts'
+import type { MsgCreateResourceNode } from '../chain/msgs.ts'
+import { signNodeOwnership } from '../chain/node-proofs.ts'
+import { MAX_MSGS_PER_TX } from '../chain/params.ts'
 
 /** One entry of GET /nodes/resource (amounts as decimal strings, as served). */
 export interface ResourceNodeJson {

@@ -1,77 +1,26 @@
 /**
- * A small typed client for the validator's REST API (src/chain/node/rest.ts) plus the STOS
- * amount grammar of the wallet commands. Amounts travel as decimal strings (canonical JSON);
- * this client turns the ones it reads into bigint wei.
+ * A small typed client for the validator's REST API (src/chain/node/rest.ts). Amounts travel as
+ * decimal strings (canonical JSON); this client turns the ones it reads into bigint wei. (The STOS
+ * amount grammar people type and read, parseAmount / formatStos, is the CLI's: src/cli/output.ts.)
+ * It lives outside src/chain because the ledger imports nothing of networking.
  *
  * `submitAndWait` is the one "build, sign, submit, wait" path every transaction command uses:
  * it reads the sender's nonce from GET /accounts, signs, POSTs /txs, then long-polls
  * GET /txs/:hash/wait until the tx is in a block. A tx the block rejected, or whose message
  * failed, becomes a StratosError with the result's code (so the CLI exits with that code's exit).
  */
-import { encodeSignedTx, signTx, type Tx } from './tx.ts'
-import type { Msg } from './msgs.ts'
-import { DEVNET_PARAMS, WEI_PER_STOS } from './params.ts'
+import { encodeSignedTx, signTx, type Tx } from '../chain/tx.ts'
+import type { Msg } from '../chain/msgs.ts'
+import { DEVNET_PARAMS } from '../chain/params.ts'
 import { DEFAULT_PORTS, TX_INCLUSION_TIMEOUT_MS, TX_WAIT_POLL_MS } from '../limits.ts'
 import type { WalletKey } from '../crypto/wallet-key.ts'
 import { ERROR_CODES, StratosError, type ErrorCode } from '../errors.ts'
-import { jsonRequest } from '../sds/protocol/http.ts'
+import { jsonRequest } from '../net/json-request.ts'
 
 /** Used when neither --chain-url nor the network file's chainUrl is given. */
 export const DEFAULT_CHAIN_URL = `http://127.0.0.1:${DEFAULT_PORTS.chainRest}`
 /** Fee a tx command pays unless --fee is given: the chain's default minimum fee (params.ts). */
 export const DEFAULT_TX_FEE_WEI = DEVNET_PARAMS.minFeeWei
-
-// ---- amounts -----------------------------------------------------------------------------------
-
-/**
- * Parses `12.5stos`, `1000wei` or a plain number (STOS) into wei, exactly. Negative numbers,
- * fractions of a wei, more than 18 decimals and anything else are BAD_REQUEST.
- */
-export function parseAmount(text: string, what = 'amount'): bigint {
-  const m = /^\s*(\d+)(?:\.(\d+))?\s*(stos|wei)?\s*$/i.exec(text)
-  if (!m) throw new StratosError('BAD_REQUEST', `${what} "${text}" is not an amount: use e.g. 12.5stos, 1000wei or 3 (STOS)`)
-  const whole = m[1]!
-  const frac = m[2] ?? ''
-  const unit = (m[3] ?? 'stos').toLowerCase()
-  if (unit === 'wei') {
-    if (frac !== '') throw new StratosError('BAD_REQUEST', `${what} "${text}": wei amounts are whole numbers`)
-    return BigInt(whole)
-  }
-  if (frac.length > 18) throw new StratosError('BAD_REQUEST', `${what} "${text}" has more than 18 decimals (1 wei = 10^-18 STOS)`)
-  return BigInt(whole) * WEI_PER_STOS + BigInt(frac.padEnd(18, '0') || '0')
-}
-
-/** Wei as STOS with up to 18 decimals, trailing zeros trimmed: "12.5", "0.000000000000001", "80". */
-export function formatStosAmount(wei: bigint): string {
-  const sign = wei < 0n ? '-' : ''
-  const a = wei < 0n ? -wei : wei
-  const frac = (a % WEI_PER_STOS).toString().padStart(18, '0').replace(/0+$/, '')
-  return `${sign}${a / WEI_PER_STOS}${frac ? '.' + frac : ''}`
-}
-
-/** Decimals `formatStos` shows by default: a millionth of a STOS is far below any fee or reward people compare. */
-export const HUMAN_STOS_DECIMALS = 6
-
-/**
- * Wei as STOS for people: thousands grouped, at most `maxDecimals` decimals, trailing zeros
- * trimmed: "12.5", "100,000,000". An amount that needs more decimals is cut toward zero and
- * marked "~" ("~1.035605"), so a balance never reads as more than it is; a non-zero amount below
- * the last decimal reads "<0.000001" rather than a misleading "0". Exact amounts (--json, and
- * wherever a value is echoed back to be typed again) use formatStosAmount.
- */
-export function formatStos(wei: bigint, maxDecimals = HUMAN_STOS_DECIMALS): string {
-  if (!Number.isInteger(maxDecimals) || maxDecimals < 0 || maxDecimals > 18) throw new RangeError(`maxDecimals ${maxDecimals} is not 0…18`)
-  const negative = wei < 0n
-  const a = negative ? -wei : wei
-  const step = 10n ** BigInt(18 - maxDecimals) // wei per last shown decimal
-  const steps = a / step
-  const smallest = maxDecimals === 0 ? '1' : `0.${'0'.repeat(maxDecimals - 1)}1`
-  if (steps === 0n && a !== 0n) return negative ? `>-${smallest}` : `<${smallest}`
-  const scale = 10n ** BigInt(maxDecimals)
-  const whole = (steps / scale).toLocaleString('en-US')
-  const frac = maxDecimals === 0 ? '' : (steps % scale).toString().padStart(maxDecimals, '0').replace(/0+$/, '')
-  return `${steps * step === a ? '' : '~'}${negative ? '-' : ''}${whole}${frac ? '.' + frac : ''}`
-}
 
 // ---- REST views (amounts as decimal strings, as served) -------------------------------------------
 

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { DirectGetPool, type DirectGetParameters } from '../../../src/sds/protocol/direct-get.ts'
-import { StratosError } from '../../../src/errors.ts'
-import { DIRECT_GET_MAX_HEAD_BYTES } from '../../../src/limits.ts'
+import { DirectGetPool, type DirectGetParameters } from '../../src/net/direct-get.ts'
+import { StratosError } from '../../src/errors.ts'
+import { DIRECT_GET_MAX_HEAD_BYTES } from '../../src/limits.ts'
 
 const BODY = Buffer.alloc(3 * 1024 * 1024 + 17)
 for (let i = 0; i < BODY.length; i++) BODY[i] = (i * 31) & 0xff

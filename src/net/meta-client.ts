@@ -1,24 +1,28 @@
 /**
  * Typed client for the meta node API (one method per route of META_ROUTES).
  *
+ * It lives in src/net, not in src/sds/protocol: it does HTTP (undici), and the protocol folder is the pure wire
+ * contract (routes, schemas, signing) that servers and clients share. Not in src/sds/client either: the resource
+ * node (heartbeats, settlement) and the CLI use it too, and a role never imports another role's folder.
+ *
  * @example
  * const meta = new MetaClient('http://127.0.0.1:7100')
  * const info = await meta.info()
  */
 import type { Dispatcher } from 'undici'
-import { jsonRequest } from './http.ts'
+import { jsonRequest } from './json-request.ts'
 import {
   META_ROUTES, type CommitBody, type FileList, type FileRecordView, type MetaInfo, type NetworkStatus, type NodeView,
   type PlanSegmentBody, type PlanSegmentResponse, type Placement, type ReadBody, type ReadResponse, type ReplaceShardBody, type UploadSession,
   type SettleOrdersBody, type SettleOrdersResponse,
-} from './api.ts'
-import { SHARE_ROUTES, type ShareResolution, type ShareResolveBody, type ShareView } from './api.ts'
-import type { FileTraffic, NodeTrafficList } from './api.ts'
-import type { SignedShareCreate, SignedShareList, SignedShareRevoke } from './messages.ts'
-import type { SignedMaintenance } from './audit.ts'
-import { ACCESS_HEADER, type AbortUploadBody, type BudgetView, type GrantView } from './api.ts'
-import type { SignedBudget, SignedBudgetList, SignedGrantCreate, SignedGrantList, SignedGrantRevoke, SignedVisibility } from './messages.ts'
-import type { SignedCreateUpload, SignedDelete, SignedHeartbeatReplyT, SignedHeartbeatT } from './types.ts'
+} from '../sds/protocol/api.ts'
+import { SHARE_ROUTES, type ShareResolution, type ShareResolveBody, type ShareView } from '../sds/protocol/api.ts'
+import type { FileTraffic, NodeTrafficList } from '../sds/protocol/api.ts'
+import type { SignedShareCreate, SignedShareList, SignedShareRevoke } from '../sds/protocol/messages.ts'
+import type { SignedMaintenance } from '../sds/protocol/audit.ts'
+import { ACCESS_HEADER, type AbortUploadBody, type BudgetView, type GrantView } from '../sds/protocol/api.ts'
+import type { SignedBudget, SignedBudgetList, SignedGrantCreate, SignedGrantList, SignedGrantRevoke, SignedVisibility } from '../sds/protocol/messages.ts'
+import type { SignedCreateUpload, SignedDelete, SignedHeartbeatReplyT, SignedHeartbeatT } from '../sds/protocol/types.ts'
 
 export interface CallOptions {
   signal?: AbortSignal
