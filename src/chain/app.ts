@@ -115,7 +115,7 @@ export interface StateSnapshot {
 export interface ChainAppOptions {
   /**
    * How transaction signatures are recovered. Default: `recoverTxSigner` (@noble/curves, pure
-   * JS, ~1 ms per signature). A faster backend (e.g. native libsecp256k1) must give exactly the
+   * JS, slow: bench/README.md). A faster backend (e.g. native libsecp256k1) must give exactly the
    * same answer for every input, canonical-signature rules included, or nodes will disagree.
    */
   recoverSigner?: TxSignerRecovery

@@ -2,8 +2,8 @@
  * Optional native secp256k1 signer recovery (libsecp256k1 through the `secp256k1` npm package,
  * which ships prebuilt linux/darwin/win32 binaries), for `ChainAppOptions.recoverSigner`.
  *
- * Pure-JS recovery (@noble/curves) manages ≈ 470 recoveries/s on the reference machine, which
- * caps a validator far below 5,000 transfers/s; libsecp256k1 is ~20× faster. The native path must
+ * Pure-JS recovery (@noble/curves) caps a validator far below its transfer target; libsecp256k1 is
+ * an order of magnitude faster (bench/README.md, "Measurements cited by the code"). The native path must
  * agree with `recoverTxSigner` on EVERY input, so it applies the same canonical-signature rules
  * first (hex layout recovery ‖ r ‖ s, recovery byte 0 or 1, s ≤ N/2) and only then asks
  * libsecp256k1, which itself rejects r or s = 0 or ≥ N, r that is not an x coordinate and a
@@ -77,7 +77,7 @@ export function recoverTxSignerWith(native: NativeSecp256k1, envelope: Signature
 
 /**
  * Most public keys whose address is remembered. A validator sees the same senders again and
- * again; their address (keccak-256 of the key + bech32, ~20 % of a native recovery) is a pure
+ * again; their address (keccak-256 of the key + bech32, a fair share of a native recovery) is a pure
  * function of the key, so remembering it changes no answer.
  */
 export const ADDRESS_MEMO_ENTRIES = 100_000

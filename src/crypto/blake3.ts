@@ -2,14 +2,15 @@
  * BLAKE3 for bulk data: shard chunks are named and verified with it (shard.ts).
  *
  * Why BLAKE3 rather than sha256 there: every byte a client uploads or downloads is hashed on both
- * ends of the wire, and on this class of machine native BLAKE3 runs at ~2.9 GB/s on one core
- * against ~1.4 GB/s for node:crypto's sha256 (SHA-NI), measured on 256 KiB chunks. Shard ids are
+ * ends of the wire, and on this class of machine native BLAKE3 runs about twice as fast on one core
+ * as node:crypto's sha256 (SHA-NI) on 256 KiB chunks (bench/README.md, "Measurements cited by the
+ * code"). Shard ids are
  * this network's own names (CIDs stay sha256, as Kubo makes them), so the faster hash costs no
  * compatibility. The native binding is napi-rs' SIMD-dispatched Rust `blake3` crate, shipped per
  * platform as `@napi-rs/blake-hash-<platform>-<arch>[-<abi>]`; package.json lists the Linux x64
  * (glibc) one as an optional dependency (the npm registry reachable here carries only that build,
  * so the `@napi-rs/blake-hash` wrapper, which names every platform's package, cannot be locked).
- * Where no binding loads, @noble/hashes' pure-JS BLAKE3 gives the same digests, ~20× slower.
+ * Where no binding loads, @noble/hashes' pure-JS BLAKE3 gives the same digests, much slower.
  */
 import { createRequire } from 'node:module'
 import { blake3 as nobleBlake3 } from '@noble/hashes/blake3.js'

@@ -1,5 +1,5 @@
 /**
- * Hashing helpers. Bulk data goes through node:crypto (native sha256, ~2.4 GB/s here);
+ * Hashing helpers. Bulk data goes through node:crypto (native sha256; speed in bench/README.md);
  * small control messages may use @noble/hashes where a pure function is handier.
  */
 import { createHash } from 'node:crypto'

@@ -2,8 +2,8 @@
  * Node identities: ed25519 keys, addresses `stsds1…` (bech32 of the first 20 bytes of
  * sha256(public key), the Tendermint-style address Stratos uses for SDS nodes).
  *
- * Signing and verifying go through node:crypto: measured here at ~70 µs per signature and
- * ~180 µs per verification, 15× faster than @noble/curves, and tickets are checked on every
+ * Signing and verifying go through node:crypto: an order of magnitude faster than @noble/curves
+ * (bench/README.md, "Measurements cited by the code"), and tickets are checked on every
  * shard request. Keys are plain 32-byte seeds so they interoperate with any ed25519 library.
  */
 import { createPrivateKey, createPublicKey, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'

@@ -123,7 +123,7 @@ export class HotRangeCache {
       // Then keep the next pieces of this read in flight while this one is handed out. Not before: parallel fetches
       // share the nodes and the connections, so starting them with the first piece would delay the first byte. And
       // only on the next turn of the event loop: node:http sends what the caller writes on process.nextTick, so the
-      // fetches' setup (order signing, request writes: ~0.2 ms each) would otherwise run before those bytes go out.
+      // fetches' setup (order signing, request writes; cost in bench/README.md) would otherwise run before those bytes go out.
       if (i < last) {
         const from = i + 1
         const to = Math.min(last, i + GATEWAY_CACHE_FETCH_AHEAD_PIECES)
@@ -243,7 +243,7 @@ export class HotRangeCache {
     if (!this.#o.dir || this.#disk.has(k) || this.#writing.has(k)) return
     if (this.#writing.size >= GATEWAY_CACHE_DISK_WRITES_IN_FLIGHT || data.length > this.#diskMax) return
     // Counted as written from now (the bound above and flushed() see it), started on the next turn of the event
-    // loop: hashing and copying a piece costs ~0.5 ms that must not sit in front of the bytes the read hands out.
+    // loop: hashing and copying a piece costs CPU time (bench/README.md) that must not sit in front of the bytes the read hands out.
     this.#writing.add(k)
     setImmediate(() => void this.#writeDisk(k, data))
   }

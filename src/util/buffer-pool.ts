@@ -4,13 +4,13 @@
  * `maxFree` idle buffers of at most `maxBytes` each. Why: every fresh multi-MiB buffer is external
  * memory to V8, which runs a full garbage collection per ~64 MB of it, and fresh pages cost a page
  * fault per 4 KiB; a 200 MiB read in fresh buffers spent more client CPU in GC than in verifying the
- * bytes (measured: 290 → 140 ms user per 200 MiB with reuse).
+ * bytes (reuse halved it: bench/README.md, "Measurements cited by the code").
  *
  * A request is served by the smallest idle buffer that holds it (a view of its first `bytes`), not
  * only by one of exactly that size: the last segment of every file has its own shard size, and with
  * exact matching each read of a file allocated its tail pieces afresh and pushed full-size buffers
- * out of the pool (measured: one external-memory full GC and 40–50 MB of fresh buffers per 200 MiB
- * read). When the pool is full the smallest idle buffer goes first.
+ * out of the pool (an external-memory full GC and tens of MB of fresh buffers per large read; see
+ * bench/README.md). When the pool is full the smallest idle buffer goes first.
  *
  * Contract: give back exactly what take returned, once, and only when nothing reads or writes it.
  * With `idleMs`, every idle buffer is dropped once the pool has been left alone that long (a

@@ -44,8 +44,8 @@ export class Semaphore {
 /**
  * Fixed set of equally sized buffers handed out and returned; `take` waits while all are in use.
  * With `recycle` (a client's pool shared by its uploads) the buffers come from it and go back to it
- * on `close`: fresh multi-MiB buffers cost a page fault per 4 KiB on first touch (measured ~10 % of an
- * upload's client CPU when every upload allocated its two 48 MiB segment buffers afresh).
+ * on `close`: fresh multi-MiB buffers cost a page fault per 4 KiB on first touch (a sizeable share of an
+ * upload's client CPU when every upload allocated its segment buffers afresh; bench/README.md).
  */
 export class BufferPool {
   readonly #free: Uint8Array[] = []

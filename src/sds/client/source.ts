@@ -38,7 +38,7 @@ export async function openSource(source: UploadSource, options: OpenSourceOption
 /**
  * A file read with positional reads straight into the caller's buffers. With `direct` (opt-in,
  * PutOptions.directIo), the file is opened with O_DIRECT: the disk fills the buffer without a copy
- * out of the page cache (~0.7 ms of CPU per MiB less here) and a large upload does not push hotter
+ * out of the page cache (less CPU per MiB; bench/README.md) and a large upload does not push hotter
  * data out of the page cache; but a file that is cached already then comes from the disk again,
  * which made uploads slower on this project's VMs. Reads are then whole aligned blocks (the
  * last one ends at EOF); bytes read past `max` are ignored and read again by the next fill. Falls

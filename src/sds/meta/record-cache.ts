@@ -2,8 +2,8 @@
  * Decoded file records and their JSON, kept for the read path.
  *
  * A read answers the whole FileRecordView (the contract) plus tickets. For a file of many segments, decoding the
- * record and serialising its layout is most of the work (measured: ~6 ms for 1024 segments against ~0.7 ms for
- * one), and that layout only changes when an owner joins or leaves or the file goes. So the layout's JSON is
+ * record and serialising its layout is most of the work (it grows with the segment count; bench/README.md), and
+ * that layout only changes when an owner joins or leaves or the file goes. So the layout's JSON is
  * cached, bounded by META_RECORD_CACHE_BYTES (least recently used first out), and only the nodes' current
  * URL/state and the tickets are produced per request.
  *

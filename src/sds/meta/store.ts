@@ -37,8 +37,8 @@
  *
  * Transactions: `write(fn)` runs `fn` synchronously on the main thread inside a child transaction of lmdb-js's next
  * write batch — so no other JS interleaves with it and a throw rolls all of it back — while the commit and the disk
- * flush happen on lmdb's write thread, never blocking the event loop (a synchronous fsync here costs 2–20 ms, which
- * would land on the read path's latency). By default `write()` resolves only once the commit is flushed, so a reply
+ * flush happen on lmdb's write thread, never blocking the event loop (a synchronous fsync here costs milliseconds,
+ * bench/README.md, which would land on the read path's latency). By default `write()` resolves only once the commit is flushed, so a reply
  * sent after it survives kill -9; heartbeat bookkeeping opts out of waiting for the flush (a lost heartbeat is re-sent).
  */
 import { mkdirSync } from 'node:fs'

@@ -11,7 +11,8 @@
  *
  * Order keys are ed25519 (node:crypto), generated per client session (`OrderSigner`): a reader
  * needs no wallet to download a file (the owner pays, like a publisher pays its CDN), and an
- * ed25519 signature costs ~20 µs, so signing per request is free next to the bytes it covers.
+ * ed25519 signature costs microseconds (bench/README.md), so signing per request is free next to
+ * the bytes it covers.
  * The owner's wallet authorises the key for uploads (it is inside the wallet-signed create
  * request); for downloads the meta node binds the reader's key into each GET ticket.
  *

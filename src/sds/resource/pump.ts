@@ -12,9 +12,8 @@ import { PUMP_STAGING_BUFFERS, PUMP_STAGING_BYTES } from '../../limits.ts'
 /**
  * Moves a body into a sink through PUMP_STAGING_BYTES staging buffers: a socket delivers ~64 KiB
  * pieces, each of which used to become its own file write. Copying them into 1 MiB buffers and
- * writing those whole costs a memcpy but saves 15 of every 16 write calls: measured with 8 MiB
- * shards through ShardStore.put, three interleaved runs, 2.50–2.89 ms of CPU per MB against
- * 2.93–3.06 before (system time 0.8–1.0 against 1.2–1.35). Buffers are aligned to the start of the
+ * writing those whole costs a memcpy but saves 15 of every 16 write calls, and less CPU per MB in
+ * total (bench/README.md, "Measurements cited by the code"). Buffers are aligned to the start of the
  * body, so `inspect` (the shard hasher) sees whole 256 KiB chunks. At most PUMP_STAGING_BUFFERS
  * are being written at once; the source is paused until one comes back. Every byte passes
  * `inspect` before it reaches the sink, the last, partial buffer at the end. Staging buffers come

@@ -5,9 +5,9 @@
  * Direct I/O (O_DIRECT) where the file system allows it: each staging buffer goes from the node's
  * memory to the disk without being copied into the page cache. Why: a node writes each shard once
  * and serves it later, so the page-cache copy is pure cost, and on this project's VMs it is a large
- * one — touching fresh page-cache pages costs ~1.2–4 ms of system CPU per MiB, measured with 6 × 50
- * MiB shard files kept on disk: 0.5–1.3 s of system time per 300 MiB buffered against ~0.04 s
- * direct, at the same wall time (bench/README.md, "Where the time goes"). Reads stay buffered:
+ * one — touching fresh page-cache pages costs milliseconds of system CPU per MiB, many times what
+ * direct writes cost at the same wall time (bench/README.md, "Where the time goes" and
+ * "Measurements cited by the code"). Reads stay buffered:
  * served shards are hot data and the page cache is what keeps them hot.
  *
  * Direct I/O wants aligned memory, offsets and lengths (DIRECT_IO_ALIGN_BYTES). Pieces are written
