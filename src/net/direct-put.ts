@@ -3,7 +3,7 @@
  * body straight off the socket into its staging buffers (src/net/socket-body.ts).
  *
  * One connection per PUT: the node answers in HTTP/1.1 and closes the connection (a TCP handshake
- * per multi-MiB shard; on loopback ~0.1 ms). A node that ignores the Upgrade header answers the same
+ * per multi-MiB shard, cheap next to its bytes: bench/README.md). A node that ignores the Upgrade header answers the same
  * way through its ordinary PUT route, keeping the connection open; the answer is read by its
  * Content-Length either way. The answer is a small JSON document (≤ DIRECT_PUT_MAX_RESPONSE_BYTES).
  * http: origins only; callers use undici for anything else.

@@ -6,8 +6,8 @@
  * `Connection: Upgrade` + `Upgrade: stratos-shard-body` (SHARD_BODY_UPGRADE) on a shard PUT gets its
  * socket handed over by node:http once the request head is parsed (the 'upgrade' event); from then
  * on each socket read lands in the staging buffer the disk write goes out from (net.Socket `onread`
- * with a buffer chosen per read). Measured with 8 MiB bodies on loopback: 0.17–0.20 ms of user CPU
- * per MiB against 0.38–0.41 ms through node:http, at the same system time.
+ * with a buffer chosen per read). That halves the user CPU per MiB against node:http, at the same
+ * system time (bench/README.md, "Measurements cited by the code").
  *
  * The connection is not switched to another protocol: the node answers in HTTP/1.1 (a server may
  * ignore an Upgrade request, RFC 9110 §7.8) and closes the connection after its answer.

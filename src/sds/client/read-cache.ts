@@ -12,8 +12,8 @@
  * A window is not reused once it holds a ticket whose limit this client has used up (no
  * `remainingBytes` left): every GET under it would be refused (ORDER_LIMIT_EXCEEDED) and then
  * refreshed one segment at a time. Reading a file whole spends its data shards' limits, so the next
- * whole read gets a fresh window in one round trip (measured: every second 200 MiB read of a file
- * had made 28 refused GETs and 7 meta round trips). A partly spent ticket keeps its window: a later
+ * whole read gets a fresh window in one round trip (before, every second whole read of a file made
+ * refused GETs and a meta round trip per segment; bench/README.md). A partly spent ticket keeps its window: a later
  * range may still fit under it.
  */
 import type { MetaClient, CallOptions } from '../../net/meta-client.ts'

@@ -58,9 +58,9 @@ export interface PutOptions {
   /**
    * Read files of CLIENT_DIRECT_READ_MIN_BYTES or more with direct I/O (O_DIRECT), bypassing the page
    * cache, so a big upload does not evict hotter data (falls back by itself where the file system
-   * refuses it). Default false: measured interleaved on one devnet, 200 MiB files already in the page
-   * cache uploaded in 952 ms median through it against 1163 ms direct (the disk then serves the
-   * client's reads and the nodes' writes at once).
+   * refuses it). Default false: files already in the page cache upload faster through it than direct
+   * (bench/README.md, "Measurements cited by the code"; the disk then serves the client's reads and
+   * the nodes' writes at once).
    */
   directIo?: boolean
   signal?: AbortSignal
