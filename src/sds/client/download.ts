@@ -416,20 +416,42 @@ class SegmentReader {
     const code = this.#code
     const S = seg.shardSize
     if (m === 0) throw new StratosError('DATA_UNAVAILABLE', `shard ${targets[0].shard} of segment ${s} is unreadable and the file has no parity`, { segment: s })
+    // The decoder works on whole stripes: the targets' columns, widened to the code's alignment.
     const { start: A, end: B } = code.alignColumns(S, Math.min(...targets.map((t) => t.c0)), Math.max(...targets.map((t) => t.c1)))
     const span = B - A
     const scratch = new Uint8Array((k + m) * span)
     const region = (i: number): Uint8Array => scratch.subarray(i * span, (i + 1) * span)
     const targetShards = new Set(targets.map((t) => t.shard))
+    const candidates = this.#repairSources(s, seg, targetShards, pieces, A, B, region, signal)
+    const sources = await loadShards(s, k, candidates, signal)
+    await code.reconstructColumns(scratch, span, S, A, sources.slice(0, k), [...targetShards])
+    if (done()) return
+    // Stop the targets' own fetches (they may be writing into their buffers) before putting the rebuilt bytes there.
+    for (const t of targets) t.ctrl.abort(new StratosError('ABORTED', 'rebuilt from parity'))
+    await Promise.allSettled(targets.map((t) => t.direct))
+    if (done()) return
+    for (const t of targets) t.buf.set(region(t.shard).subarray(t.c0 - A, t.c1 - A))
+  }
+
+  /**
+   * Every shard of segment `s` but the targets that can fill its `region` with columns [A, B), cheapest
+   * first: known zeros (data columns past the file's end), bytes this read fetches anyway, parity or data
+   * on healthy nodes, then nodes the record or this read distrust (they may still answer). Data shards
+   * that already failed in this read are left out.
+   */
+  #repairSources(
+    s: number, seg: SegmentRecord, targetShards: Set<number>, pieces: Piece[], A: number, B: number,
+    region: (i: number) => Uint8Array, signal: AbortSignal,
+  ): RepairSource[] {
+    const { k, m } = this.file
+    const S = seg.shardSize
     // Where the file's bytes end inside data shard i: beyond is zero padding, known without reading.
     const dataEnd = (i: number): number => Math.max(0, Math.min(S, seg.size - i * S))
     const pieceOf = (i: number): Piece | undefined => pieces.find((pc) => pc.shard === i)
-
-    type Source = { shard: number; load: () => Promise<void> }
-    const free: Source[] = []
-    const fetched: Source[] = []
-    const fresh: Source[] = []
-    const lastResort: Source[] = []
+    const free: RepairSource[] = []
+    const fetched: RepairSource[] = []
+    const fresh: RepairSource[] = []
+    const lastResort: RepairSource[] = []
     for (let i = 0; i < k + m; i++) {
       if (targetShards.has(i)) continue
       const r = region(i)
@@ -463,7 +485,7 @@ class SegmentReader {
       }
       if (pc?.status === 'failed') continue
       const { usable } = this.#nodeOf(this.file, seg, i)
-      const src: Source = {
+      const src: RepairSource = {
         shard: i,
         load: async () => {
           await this.#fetch(s, i, A, needTo, r.subarray(0, needTo - A), signal)
@@ -472,38 +494,45 @@ class SegmentReader {
       }
       ;(usable ? fresh : lastResort).push(src)
     }
-    // Cheapest first: known zeros, bytes already coming, parity/data from healthy nodes, then the rest.
-    const candidates = [...free, ...fetched, ...fresh, ...lastResort]
-    const sources: number[] = []
-    let failures = 0
-    let cursor = 0
-    const errors: string[] = []
-    await new Promise<void>((resolve, reject) => {
-      let running = 0
-      const pump = (): void => {
-        if (sources.length >= k) return resolve()
-        if (cursor >= candidates.length && running === 0) {
-          return reject(new StratosError('DATA_UNAVAILABLE', `segment ${s}: only ${sources.length} of the ${k} shards needed are readable (${errors.join(', ') || 'no other shard'})`, {
-            segment: s, have: sources.length, need: k, failures, errors,
-          }))
-        }
-        while (running < k - sources.length && cursor < candidates.length) {
-          const cand = candidates[cursor++]
-          running++
-          cand.load().then(
-            () => { running--; sources.push(cand.shard); pump() },
-            (e: unknown) => { running--; failures++; errors.push(`${cand.shard}:${toStratosError(e).code}`); if (signal.aborted) reject(toStratosError(e)); else pump() },
-          )
-        }
-      }
-      pump()
-    })
-    await code.reconstructColumns(scratch, span, S, A, sources.slice(0, k), [...targetShards])
-    if (done()) return
-    // Stop the targets' own fetches (they may be writing into their buffers) before putting the rebuilt bytes there.
-    for (const t of targets) t.ctrl.abort(new StratosError('ABORTED', 'rebuilt from parity'))
-    await Promise.allSettled(targets.map((t) => t.direct))
-    if (done()) return
-    for (const t of targets) t.buf.set(region(t.shard).subarray(t.c0 - A, t.c1 - A))
+    return [...free, ...fetched, ...fresh, ...lastResort]
   }
+}
+
+/** A shard a repair may decode from, and how to load its columns into the repair's scratch buffer. */
+interface RepairSource {
+  shard: number
+  load: () => Promise<void>
+}
+
+/**
+ * Loads `candidates` in order until k of them have loaded, running at most as many loads as shards are
+ * still missing (a repair pays for no more shards than the decoder needs); a failed load is replaced by
+ * the next candidate. Returns the loaded shards' indexes in the order they loaded; DATA_UNAVAILABLE once
+ * the candidates run out, the load's own error once `signal` is aborted.
+ */
+function loadShards(s: number, k: number, candidates: RepairSource[], signal: AbortSignal): Promise<number[]> {
+  const sources: number[] = []
+  let failures = 0
+  let cursor = 0
+  const errors: string[] = []
+  return new Promise<number[]>((resolve, reject) => {
+    let running = 0
+    const pump = (): void => {
+      if (sources.length >= k) return resolve(sources)
+      if (cursor >= candidates.length && running === 0) {
+        return reject(new StratosError('DATA_UNAVAILABLE', `segment ${s}: only ${sources.length} of the ${k} shards needed are readable (${errors.join(', ') || 'no other shard'})`, {
+          segment: s, have: sources.length, need: k, failures, errors,
+        }))
+      }
+      while (running < k - sources.length && cursor < candidates.length) {
+        const cand = candidates[cursor++]
+        running++
+        cand.load().then(
+          () => { running--; sources.push(cand.shard); pump() },
+          (e: unknown) => { running--; failures++; errors.push(`${cand.shard}:${toStratosError(e).code}`); if (signal.aborted) reject(toStratosError(e)); else pump() },
+        )
+      }
+    }
+    pump()
+  })
 }
