@@ -1,7 +1,10 @@
+/**
+ * The read path's cache of record JSON (src/sds/meta/record-cache.ts): round trip, byte bound, least recently used first out.
+ */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { RecordCache, cacheEntry } from '../../../../src/sds/meta/record-cache.ts'
-import type { FileRecord } from '../../../../src/sds/meta/store.ts'
+import { RecordCache, cacheEntry } from '../../../src/sds/meta/record-cache.ts'
+import type { FileRecord } from '../../../src/sds/meta/store.ts'
 
 const record = (cid: string, segments = 1): FileRecord => ({
   cid, kind: 'file', size: segments, owners: ['st1owner'], createdAt: 1, k: 1, m: 0, segmentSize: 1, blockCount: 0,

@@ -1,8 +1,12 @@
+/**
+ * Shard placement (src/sds/meta/placement.ts), pure: weights, distinct nodes per segment, exclusions, NOT_ENOUGH_NODES.
+ * Harness: ./helpers.ts.
+ */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { placeShards, weightedOrder, type PlacementCandidate } from '../../../../src/sds/meta/placement.ts'
-import { seededRandom } from '../../../../src/util/components.ts'
-import { expectCode } from '../helpers.ts'
+import { placeShards, weightedOrder, type PlacementCandidate } from '../../../src/sds/meta/placement.ts'
+import { seededRandom } from '../../../src/util/components.ts'
+import { expectCode } from './helpers.ts'
 
 const node = (address: string, freeBytes: number, extra: Partial<PlacementCandidate> = {}): PlacementCandidate => ({
   address, online: true, freeBytes, reservedBytes: 0, load: 0, ...extra,

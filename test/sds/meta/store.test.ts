@@ -1,3 +1,8 @@
+/**
+ * Durability of the meta store (src/sds/meta/store.ts): state written before a reply survives kill -9 of a meta process
+ * (fixtures/meta-process.ts), then a restart on its dataDir.
+ * Harness: ./helpers.ts.
+ */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -5,13 +10,13 @@ import { once } from 'node:events'
 import { rmSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { ManualClock, seededRandom } from '../../../../src/util/components.ts'
-import { MetaClient } from '../../../../src/net/meta-client.ts'
-import type { MetaNode } from '../../../../src/sds/meta/index.ts'
+import { ManualClock, seededRandom } from '../../../src/util/components.ts'
+import { MetaClient } from '../../../src/net/meta-client.ts'
+import type { MetaNode } from '../../../src/sds/meta/index.ts'
 import {
-  TestNode, chainId, heartbeatAll, planUpload, signDelete, startHarness, tempDir, uploadFile, walletA, type Harness, sc } from '../helpers.ts'
+  TestNode, chainId, heartbeatAll, planUpload, signDelete, startHarness, tempDir, uploadFile, walletA, type Harness, sc } from './helpers.ts'
 
-const fixture = fileURLToPath(new URL('../fixtures/meta-process.ts', import.meta.url))
+const fixture = fileURLToPath(new URL('./fixtures/meta-process.ts', import.meta.url))
 
 test('state written before a reply survives kill -9 of the meta process', async () => {
   const dir = tempDir()

@@ -1,10 +1,15 @@
+/**
+ * The node registry (src/sds/meta/registry.ts) through a real meta node: heartbeats, liveness, stale and forged heartbeats,
+ * reservations, corrupt reports, repeated delete acks.
+ * Harness: ./helpers.ts.
+ */
 import { test } from 'node:test'
-import { toBase64Url } from '../../../../src/crypto/hash.ts'
+import { toBase64Url } from '../../../src/crypto/hash.ts'
 import assert from 'node:assert/strict'
-import { DOMAIN, signAsNode, verifyNodeSigned } from '../../../../src/sds/protocol/signing.ts'
-import { shardSizeFor } from '../../../../src/sds/protocol/shard.ts'
+import { DOMAIN, signAsNode, verifyNodeSigned } from '../../../src/sds/protocol/signing.ts'
+import { shardSizeFor } from '../../../src/sds/protocol/shard.ts'
 import {
-  TestNode, chainId, expectCode, heartbeatAll, makeDag, planUpload, shardIds, signCommit, signCreate, signDelete, startHarness, uploadFile, walletA, sc } from '../helpers.ts'
+  TestNode, chainId, expectCode, heartbeatAll, makeDag, planUpload, shardIds, signCommit, signCreate, signDelete, startHarness, uploadFile, walletA, sc } from './helpers.ts'
 
 test('heartbeats register nodes; they go offline after offlineAfterMs of clock time and back online with the next one', async () => {
   const h = await startHarness({ nodes: 3 })

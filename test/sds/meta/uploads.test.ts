@@ -1,14 +1,19 @@
+/**
+ * Upload sessions (src/sds/meta/uploads.ts) through a real meta node: create → plan → replace → commit/abort, receipts,
+ * nonces, dedup, refcounts, the sweeper, validation.
+ * Harness: ./helpers.ts.
+ */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import * as dagPb from '@ipld/dag-pb'
-import { toBase64Url } from '../../../../src/crypto/hash.ts'
-import { isStratosError } from '../../../../src/errors.ts'
-import { MAX_REQUEST_TTL_MS } from '../../../../src/limits.ts'
-import { shardSizeFor } from '../../../../src/sds/protocol/shard.ts'
-import { signAsWallet } from '../../../../src/sds/protocol/signing.ts'
+import { toBase64Url } from '../../../src/crypto/hash.ts'
+import { isStratosError } from '../../../src/errors.ts'
+import { MAX_REQUEST_TTL_MS } from '../../../src/limits.ts'
+import { shardSizeFor } from '../../../src/sds/protocol/shard.ts'
+import { signAsWallet } from '../../../src/sds/protocol/signing.ts'
 import {
   TestNode, chainId, expectCode, heartbeatAll, makeDag, planUpload, shardIds, signCommit, signCreate, signDelete, startHarness,
-  uploadFile, waitFor, walletA, walletB, type Harness, ORDER_KEY, sc } from '../helpers.ts'
+  uploadFile, waitFor, walletA, walletB, type Harness, ORDER_KEY, sc } from './helpers.ts'
 
 async function codeOf(p: Promise<unknown>): Promise<{ code: string; details: Record<string, unknown> | undefined }> {
   try {
@@ -97,7 +102,7 @@ test('a commit missing a receipt is UPLOAD_INCOMPLETE and the file stays invisib
     // Genuinely signed, but by a node the shard is not placed on.
     const stranger = [...h.nodes.values()].find((n) => !up.placements[0].some((p) => p.node === n.address))!
     const foreignPayload = { ...up.receipts[0].payload, node: stranger.address }
-    const { signAsNode, DOMAIN } = await import('../../../../src/sds/protocol/signing.ts')
+    const { signAsNode, DOMAIN } = await import('../../../src/sds/protocol/signing.ts')
     const foreign = signAsNode(DOMAIN.receipt, stranger.key, foreignPayload)
     assert.equal((await codeOf(commit([foreign, ...up.receipts.slice(1)]))).code, 'UPLOAD_INCOMPLETE')
     // Right node, wrong size.
@@ -342,7 +347,7 @@ test('commit checks: layout, DAG blocks, CIDs, directories and empty files', asy
     // Directory: its children must already be stored.
     const child = makeDag(40, { leaves: 1 })
     const dirBlock = dagPb.encode(dagPb.prepare({ Data: new Uint8Array([8, 1]), Links: [{ Hash: (await import('multiformats/cid')).CID.parse(emptyCid), Name: 'empty', Tsize: 6 }] }))
-    const { dagPbBlockCid } = await import('../../../../src/sds/meta/cid.ts')
+    const { dagPbBlockCid } = await import('../../../src/sds/meta/cid.ts')
     const dirCid = dagPbBlockCid(dirBlock, 0)
     // As the SDK does it: the session declares the directory's total size, and no segment is planned.
     const d1 = await h.client.createUpload(signCreate(h, walletA, { size: 1000 }))
@@ -379,7 +384,7 @@ test('receipts count for the session that holds their ticket serial, even after 
     // A receipt from another upload of the same shard on the same node (another serial) does not count here.
     const replayed = { ...receipts[0], payload: { ...receipts[0].payload, serial: '00'.repeat(16) } }
     await expectCode(commit([replayed, ...receipts.slice(1)]), 'INVALID_SIGNATURE')
-    const { signAsNode, DOMAIN } = await import('../../../../src/sds/protocol/signing.ts')
+    const { signAsNode, DOMAIN } = await import('../../../src/sds/protocol/signing.ts')
     const other = signAsNode(DOMAIN.receipt, h.nodes.get(up.placements[0][0].node)!.key, { ...receipts[0].payload, serial: '00'.repeat(16) })
     await expectCode(commit([other, ...receipts.slice(1)]), 'UPLOAD_INCOMPLETE')
     assert.equal((await commit(receipts)).size, 1024)

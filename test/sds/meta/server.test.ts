@@ -1,13 +1,17 @@
+/**
+ * The meta node's HTTP server (src/sds/meta/server.ts): routing (404/405), validation (400), body limit (413), status, stop().
+ * Harness: ./helpers.ts.
+ */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { request } from 'undici'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
-import { sha256 } from '../../../../src/crypto/hash.ts'
-import { ERROR_CODES } from '../../../../src/errors.ts'
-import { MAX_JSON_BODY_BYTES } from '../../../../src/limits.ts'
-import { expectCode, shardIds, signCreate, startHarness, uploadFile, walletA, ORDER_KEY, sc, sessionHeader } from '../helpers.ts'
+import { sha256 } from '../../../src/crypto/hash.ts'
+import { ERROR_CODES } from '../../../src/errors.ts'
+import { MAX_JSON_BODY_BYTES } from '../../../src/limits.ts'
+import { expectCode, shardIds, signCreate, startHarness, uploadFile, walletA, ORDER_KEY, sc, sessionHeader } from './helpers.ts'
 
 async function raw(url: string, method: string, body?: string, headers: Record<string, string> = {}) {
   const res = await request(url, { method: method as 'GET', body, headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers } })

@@ -1,11 +1,16 @@
+/**
+ * Files (src/sds/meta/files.ts) through a real meta node: delete and delete acks, listing, read tickets, restart on the
+ * same dataDir.
+ * Harness: ./helpers.ts.
+ */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { toBase64Url } from '../../../../src/crypto/hash.ts'
-import { MAX_READ_SEGMENTS } from '../../../../src/sds/protocol/api.ts'
-import { encodeTicketHeader, verifyTicket } from '../../../../src/sds/protocol/ticket.ts'
+import { toBase64Url } from '../../../src/crypto/hash.ts'
+import { MAX_READ_SEGMENTS } from '../../../src/sds/protocol/api.ts'
+import { encodeTicketHeader, verifyTicket } from '../../../src/sds/protocol/ticket.ts'
 import {
   chainId, expectCode, heartbeatAll, makeDag, planUpload, signCommit, signDelete, startHarness, uploadFile, walletA, walletB, ORDER_KEY,
-} from '../helpers.ts'
+} from './helpers.ts'
 
 function pendingDeletes(deletes: Map<string, string[]>): string[] {
   return [...deletes.entries()].flatMap(([node, ids]) => ids.map((id) => `${node}/${id}`)).sort()
