@@ -10,28 +10,19 @@ import { StratosError } from '../../errors.ts'
 import { PUMP_STAGING_BUFFERS, PUMP_STAGING_BYTES } from '../../limits.ts'
 
 /**
- * Moves a body into a sink through PUMP_STAGING_BYTES staging buffers: a socket delivers ~64 KiB
- * pieces, each of which used to become its own file write. Copying them into 1 MiB buffers and
- * writing those whole costs a memcpy but saves 15 of every 16 write calls, and less CPU per MB in
- * total (bench/README.md, "Measurements cited by the code"). Buffers are aligned to the start of the
- * body, so `inspect` (the shard hasher) sees whole 256 KiB chunks. At most PUMP_STAGING_BUFFERS
- * are being written at once; the source is paused until one comes back. Every byte passes
- * `inspect` before it reaches the sink, the last, partial buffer at the end. Staging buffers come
- * from `staging` (a resource node passes its aligned pool, so the sink can write them with direct
- * I/O) and go back to it once their write is done, or at the end when never written.
+ * Moves a body into a sink: every piece goes through a StagedWrites (staging, inspection, backpressure),
+ * and the promise settles once the sink has finished, or with the first failure of the source, the sink,
+ * `inspect` or `signal`. At the end every listener is removed and, on failure, the sink destroyed; the
+ * source is left as it is (see the file header).
  */
 export function pumpInto(source: Readable, sink: Writable, inspect: (piece: Buffer) => void, signal?: AbortSignal, staging: StagingBuffers = allocatingStaging): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    let done = false
+    const writes = new StagedWrites(source, sink, inspect, staging)
     let ended = false
-    let current: Buffer | undefined
-    let fill = 0
-    let inFlight = 0
-    let paused = false
 
     const finish = (err?: unknown): void => {
-      if (done) return
-      done = true
+      if (writes.closed) return
+      writes.close()
       source.off('data', onData)
       source.off('end', onEnd)
       source.off('error', onSourceError)
@@ -39,8 +30,6 @@ export function pumpInto(source: Readable, sink: Writable, inspect: (piece: Buff
       sink.off('error', onSinkError)
       sink.off('finish', onFinish)
       signal?.removeEventListener('abort', onAbort)
-      if (current) staging.give(current)
-      current = undefined
       if (err === undefined) {
         resolve()
       } else {
@@ -48,41 +37,9 @@ export function pumpInto(source: Readable, sink: Writable, inspect: (piece: Buff
         reject(err)
       }
     }
-    /** Inspects and writes the staged bytes, pausing the source while PUMP_STAGING_BUFFERS writes are pending. */
-    const flush = (): void => {
-      if (!current || fill === 0) return
-      const bytes = fill === current.length ? current : current.subarray(0, fill)
-      inspect(bytes)
-      const buf = current
-      current = undefined
-      fill = 0
-      inFlight++
-      // The callback comes once the sink is done with the buffer (written, or never started).
-      sink.write(bytes, (err) => {
-        inFlight--
-        staging.give(buf)
-        if (err) return
-        if (paused && !done && inFlight < PUMP_STAGING_BUFFERS) {
-          paused = false
-          source.resume()
-        }
-      })
-      if (inFlight >= PUMP_STAGING_BUFFERS && !paused) {
-        paused = true
-        source.pause()
-      }
-    }
     const onData = (piece: Buffer): void => {
       try {
-        let off = 0
-        while (off < piece.length) {
-          current ??= staging.take()
-          const n = Math.min(current.length - fill, piece.length - off)
-          piece.copy(current, fill, off, off + n)
-          fill += n
-          off += n
-          if (fill === current.length) flush()
-        }
+        writes.push(piece)
       } catch (e) {
         source.pause()
         finish(e)
@@ -91,7 +48,7 @@ export function pumpInto(source: Readable, sink: Writable, inspect: (piece: Buff
     const onEnd = (): void => {
       ended = true
       try {
-        flush()
+        writes.flush()
       } catch (e) {
         finish(e)
         return
@@ -117,6 +74,81 @@ export function pumpInto(source: Readable, sink: Writable, inspect: (piece: Buff
     if (source.readableEnded) onEnd()
     else source.on('data', onData)
   })
+}
+
+/**
+ * The staging half of pumpInto, apart from its event wiring: moves a body into a sink through
+ * PUMP_STAGING_BYTES staging buffers: a socket delivers ~64 KiB pieces, each of which used to become
+ * its own file write. Copying them into 1 MiB buffers and writing those whole costs a memcpy but saves
+ * 15 of every 16 write calls, and less CPU per MB in total (bench/README.md, "Measurements cited by the
+ * code"). Buffers are aligned to the start of the body, so `inspect` (the shard hasher) sees whole
+ * 256 KiB chunks. At most PUMP_STAGING_BUFFERS are being written at once; the source is paused until
+ * one comes back. Every byte passes `inspect` before it reaches the sink, the last, partial buffer at
+ * the end. Staging buffers come from `staging` (a resource node passes its aligned pool, so the sink
+ * can write them with direct I/O) and go back to it once their write is done, or at close when never
+ * written.
+ */
+class StagedWrites {
+  /** The staging buffer being filled, and how many of its bytes are. */
+  #current: Buffer | undefined
+  #fill = 0
+  /** Buffers handed to the sink whose write has not called back yet. */
+  #inFlight = 0
+  /** The source is paused for backpressure (not for a failure). */
+  #paused = false
+  #closed = false
+
+  constructor(readonly source: Readable, readonly sink: Writable, readonly inspect: (piece: Buffer) => void, readonly staging: StagingBuffers) {}
+
+  /** The pump has settled: a write that ends later gives its buffer back but resumes nothing. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /** Copies a piece into staging buffers, writing each one as it fills. Throws what `inspect` throws. */
+  push(piece: Buffer): void {
+    let off = 0
+    while (off < piece.length) {
+      this.#current ??= this.staging.take()
+      const n = Math.min(this.#current.length - this.#fill, piece.length - off)
+      piece.copy(this.#current, this.#fill, off, off + n)
+      this.#fill += n
+      off += n
+      if (this.#fill === this.#current.length) this.flush()
+    }
+  }
+
+  /** Inspects and writes the staged bytes, pausing the source while PUMP_STAGING_BUFFERS writes are pending. */
+  flush(): void {
+    const buf = this.#current
+    if (!buf || this.#fill === 0) return
+    const bytes = this.#fill === buf.length ? buf : buf.subarray(0, this.#fill)
+    this.inspect(bytes)
+    this.#current = undefined
+    this.#fill = 0
+    this.#inFlight++
+    // The callback comes once the sink is done with the buffer (written, or never started).
+    this.sink.write(bytes, (err) => {
+      this.#inFlight--
+      this.staging.give(buf)
+      if (err) return
+      if (this.#paused && !this.#closed && this.#inFlight < PUMP_STAGING_BUFFERS) {
+        this.#paused = false
+        this.source.resume()
+      }
+    })
+    if (this.#inFlight >= PUMP_STAGING_BUFFERS && !this.#paused) {
+      this.#paused = true
+      this.source.pause()
+    }
+  }
+
+  /** Ends the staging: the buffer being filled, never written, goes back to `staging`. */
+  close(): void {
+    this.#closed = true
+    if (this.#current) this.staging.give(this.#current)
+    this.#current = undefined
+  }
 }
 
 /** Where pumpInto's staging buffers come from; every buffer is PUMP_STAGING_BYTES long. */
