@@ -22,6 +22,7 @@ import { StratosError, isStratosError } from '../errors.ts'
 import { GATEWAY_LISTING_MAX_ENTRIES, GATEWAY_RESOLVE_HINT_ENTRIES, GATEWAY_TYPE_CACHE_ENTRIES } from '../limits.ts'
 import { carStream, type Block, type DagReader, type ResolvedNode, type WalkOptions } from '../ipfs/dag.ts'
 import type { Logger } from '../util/components.ts'
+import { Lru } from '../util/lru.ts'
 import { SNIFF_BYTES, sniffType, typeFromName } from './content-type.ts'
 import { renderListing } from './listing.ts'
 import { parseRange } from './range.ts'
@@ -133,13 +134,14 @@ export class PathGateway {
   readonly #dag: () => Promise<DagReader>
   readonly #log: Logger
   readonly #prefetch: Prefetch | undefined
-  /** CID → sniffed Content-Type (insertion-ordered; oldest dropped). */
-  readonly #types = new Map<string, string>()
+  /** CID → sniffed Content-Type (FIFO: insertion-ordered, oldest dropped; a type never changes, so no refresh). */
+  readonly #types = new Lru<string, string>({ maxEntries: GATEWAY_TYPE_CACHE_ENTRIES, order: 'fifo' })
   /**
    * Request target (root/path) → the file it resolved to last time (least recently used dropped first). Only a hint
-   * of where the first bytes will come from: every request still confirms the records with the meta node.
+   * of where the first bytes will come from: every request still confirms the records with the meta node. Refreshed
+   * when #remember stores it again, not when #speculate reads it (peek).
    */
-  readonly #hints = new Map<string, ResolvedNode>()
+  readonly #hints = new Lru<string, ResolvedNode>({ maxEntries: GATEWAY_RESOLVE_HINT_ENTRIES })
   /** Body bytes written, in total and per CID (GET /api/v1/stats). */
   readonly stats = new GatewayStats()
 
@@ -239,7 +241,7 @@ export class PathGateway {
    * an unsatisfiable range) prefetches nothing.
    */
   #speculate(r: ServeRequest, hintKey: string): void {
-    const hint = this.#hints.get(hintKey)
+    const hint = this.#hints.peek(hintKey)
     if (!this.#prefetch || !hint?.content || hint.size === 0 || r.head) return
     this.#hints.delete(hintKey) // LRU: re-inserted by #remember once confirmed
     const { req } = r
@@ -252,9 +254,7 @@ export class PathGateway {
   }
 
   #remember(hintKey: string, node: ResolvedNode): void {
-    this.#hints.delete(hintKey)
     this.#hints.set(hintKey, node)
-    if (this.#hints.size > GATEWAY_RESOLVE_HINT_ENTRIES) this.#hints.delete(this.#hints.keys().next().value as string)
   }
 
   async #sniff(dag: DagReader, node: ResolvedNode, signal: AbortSignal): Promise<string> {
@@ -265,7 +265,6 @@ export class PathGateway {
     if (node.size > 0) for await (const p of dag.cat(node, { offset: 0, length: Math.min(SNIFF_BYTES, node.size), signal })) parts.push(p)
     const type = sniffType(Buffer.concat(parts))
     this.#types.set(key, type)
-    if (this.#types.size > GATEWAY_TYPE_CACHE_ENTRIES) this.#types.delete(this.#types.keys().next().value as string)
     return type
   }
 

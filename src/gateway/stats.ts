@@ -4,6 +4,7 @@
  * seeks away) is charged only what it was sent. Exposed at GET /api/v1/stats[?cid=CID].
  */
 import { GATEWAY_STATS_MAX_CIDS } from '../limits.ts'
+import { Lru } from '../util/lru.ts'
 
 export interface GatewayStatsView {
   /** Response body bytes written since the gateway started. */
@@ -15,13 +16,12 @@ export interface GatewayStatsView {
 
 export class GatewayStats {
   #total = 0
-  readonly #byCid = new Map<string, number>()
+  /** FIFO, not LRU: a CID keeps the place where it was first counted (counting it again does not refresh it). */
+  readonly #byCid = new Lru<string, number>({ maxEntries: GATEWAY_STATS_MAX_CIDS, order: 'fifo' })
 
   add(cid: string, bytes: number): void {
     this.#total += bytes
-    const prev = this.#byCid.get(cid)
-    if (prev === undefined && this.#byCid.size >= GATEWAY_STATS_MAX_CIDS) this.#byCid.delete(this.#byCid.keys().next().value!)
-    this.#byCid.set(cid, (prev ?? 0) + bytes)
+    this.#byCid.set(cid, (this.#byCid.get(cid) ?? 0) + bytes)
   }
 
   bytesFor(cid: string): number {

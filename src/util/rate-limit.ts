@@ -16,6 +16,7 @@
 import { StratosError } from '../errors.ts'
 import { RATE_LIMIT_MAX_CLIENTS } from '../limits.ts'
 import type { Clock } from './components.ts'
+import { Lru } from './lru.ts'
 
 export interface RateLimitInit {
   /** Average requests per second one client may make (the bucket's refill rate). */
@@ -39,8 +40,8 @@ export class RateLimiter {
   readonly burst: number
   readonly maxClients: number
   readonly #clock: Clock
-  /** Least recently seen first (a Map keeps insertion order; a seen client is re-inserted at the end). */
-  readonly #buckets = new Map<string, Bucket>()
+  /** Per client, least recently seen first out once maxClients are kept. */
+  readonly #buckets: Lru<string, Bucket>
 
   constructor(components: { clock: Clock }, init: RateLimitInit) {
     if (!(init.ratePerSecond > 0) || !Number.isFinite(init.ratePerSecond)) throw new StratosError('BAD_REQUEST', 'a rate limit needs a positive, finite rate per second', { ratePerSecond: init.ratePerSecond })
@@ -50,6 +51,7 @@ export class RateLimiter {
     this.burst = init.burst
     this.maxClients = init.maxClients ?? RATE_LIMIT_MAX_CLIENTS
     if (!(this.maxClients >= 1)) throw new StratosError('BAD_REQUEST', 'a rate limiter must keep at least one client', { maxClients: this.maxClients })
+    this.#buckets = new Lru({ maxEntries: this.maxClients })
   }
 
   /** Buckets kept right now. */
@@ -62,10 +64,8 @@ export class RateLimiter {
     const now = this.#clock.now()
     let b = this.#buckets.get(client)
     if (b === undefined) {
-      if (this.#buckets.size >= this.maxClients) this.#buckets.delete(this.#buckets.keys().next().value!)
       b = { tokens: this.burst, at: now }
     } else {
-      this.#buckets.delete(client)
       const elapsed = Math.max(0, now - b.at)
       b.tokens = Math.min(this.burst, b.tokens + (elapsed * this.ratePerSecond) / 1000)
       b.at = Math.max(b.at, now)

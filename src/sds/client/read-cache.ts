@@ -20,6 +20,7 @@ import type { MetaClient, CallOptions } from '../../net/meta-client.ts'
 import type { ReadBody, ReadResponse } from '../protocol/api.ts'
 import type { Ticket } from '../protocol/messages.ts'
 import type { Clock } from '../../util/components.ts'
+import { Lru } from '../../util/lru.ts'
 import { CLIENT_READ_CACHE_FILES, CLIENT_READ_CACHE_MARGIN_MS, CLIENT_READ_CACHE_TTL_MS } from '../../limits.ts'
 
 interface Entry {
@@ -30,7 +31,8 @@ interface Entry {
 }
 
 export class ReadCache {
-  readonly #files = new Map<string, Entry[]>()
+  /** Windows per file, least recently hit or refreshed first out (a miss does not refresh). */
+  readonly #files = new Lru<string, Entry[]>({ maxEntries: CLIENT_READ_CACHE_FILES })
 
   constructor(
     private readonly meta: MetaClient, private readonly clock: Clock, private readonly orderKey: string,
@@ -41,13 +43,11 @@ export class ReadCache {
   /** A cached window covering [from, to) when one is fresh, else the meta node's answer (then cached). */
   async read(cid: string, body: { from: number; to: number }, o?: CallOptions): Promise<ReadResponse> {
     const now = this.clock.now()
-    const entries = this.#files.get(cid)
+    const entries = this.#files.peek(cid)
     if (entries) {
       const hit = entries.find((e) => e.response.from <= body.from && body.to <= e.response.to && this.#fresh(e, now))
       if (hit) {
-        // Refresh LRU position.
-        this.#files.delete(cid)
-        this.#files.set(cid, entries)
+        this.#files.get(cid) // refreshes its LRU position
         return hit.response
       }
     }
@@ -61,10 +61,8 @@ export class ReadCache {
     let expiresAt = Infinity
     for (const row of response.tickets) for (const t of row) if (t) expiresAt = Math.min(expiresAt, t.payload.expiresAt)
     if (response.to > response.from && Number.isFinite(expiresAt)) {
-      const kept = (this.#files.get(cid) ?? []).filter((e) => this.#fresh(e, now) && (e.response.to <= response.from || e.response.from >= response.to))
-      this.#files.delete(cid)
+      const kept = (this.#files.peek(cid) ?? []).filter((e) => this.#fresh(e, now) && (e.response.to <= response.from || e.response.from >= response.to))
       this.#files.set(cid, [...kept, { response, storedAt: now, expiresAt }])
-      while (this.#files.size > CLIENT_READ_CACHE_FILES) this.#files.delete(this.#files.keys().next().value as string)
     }
     return response
   }

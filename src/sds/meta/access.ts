@@ -25,6 +25,7 @@ import {
   ACCESS_SESSION_CACHE_ENTRIES, ACCESS_SESSION_MAX_TTL_MS, CLOCK_SKEW_MS, GRANT_SCOPE_MAX_RECORDS_WALKED, PUBLIC_BUDGET_EPOCHS_KEPT, PUBLIC_BUDGET_WINDOW_MS,
 } from '../../limits.ts'
 import type { Clock, RandomBytes } from '../../util/components.ts'
+import { Lru } from '../../util/lru.ts'
 import { ACCESS_HEADER, type GrantView } from '../protocol/api.ts'
 import { zAccessSessionPayload, zWalletSigned } from '../protocol/messages.ts'
 import { verifyWalletSigned } from '../protocol/signing.ts'
@@ -69,8 +70,10 @@ const zSessionToken = zWalletSigned(zAccessSessionPayload)
 
 export class Access {
   readonly #o: AccessOptions
-  /** Verified session tokens: signature → (address, order key, expiry). Insertion order = age. */
-  readonly #sessions = new Map<string, { address: string; orderKey: string; expiresAt: number }>()
+  /** Verified session tokens: signature → (address, order key, expiry). FIFO (insertion order = age, oldest out). */
+  readonly #sessions = new Lru<string, { address: string; orderKey: string; expiresAt: number }>({
+    maxEntries: ACCESS_SESSION_CACHE_ENTRIES, order: 'fifo',
+  })
   #secret: Buffer | undefined
 
   constructor(options: AccessOptions) {
@@ -121,7 +124,6 @@ export class Access {
     if (p.expiresAt > now + ACCESS_SESSION_MAX_TTL_MS + CLOCK_SKEW_MS) {
       throw new StratosError('BAD_REQUEST', `a session token may live at most ${ACCESS_SESSION_MAX_TTL_MS} ms`, { maxTtlMs: ACCESS_SESSION_MAX_TTL_MS })
     }
-    if (this.#sessions.size >= ACCESS_SESSION_CACHE_ENTRIES) this.#sessions.delete(this.#sessions.keys().next().value!)
     this.#sessions.set(encoded, { address: p.signer, orderKey: p.orderKey, expiresAt: p.expiresAt })
     return { kind: 'wallet', address: p.signer, orderKey: p.orderKey }
   }

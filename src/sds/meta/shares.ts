@@ -33,6 +33,7 @@ import {
   SHARE_VERIFIED_CACHE_ENTRIES,
 } from '../../limits.ts'
 import type { Clock, Logger, RandomBytes } from '../../util/components.ts'
+import { Lru } from '../../util/lru.ts'
 import type { ShareResolution, ShareResolveBody, ShareView } from '../protocol/api.ts'
 import type { SignedShareCreate, SignedShareList, SignedShareRevoke } from '../protocol/messages.ts'
 import { checkSharePassword, checkSharePasswordHash, verifySharePassword, type SharePasswordHash } from '../protocol/share-password.ts'
@@ -114,8 +115,8 @@ function digest(password: string): Buffer {
 
 export class Shares {
   readonly #o: SharesOptions
-  /** Link id → sha256 of the password last verified with scrypt. */
-  readonly #verified = new Map<string, Buffer>()
+  /** Link id → sha256 of the password last verified with scrypt; least recently matched first out. */
+  readonly #verified = new Lru<string, Buffer>({ maxEntries: SHARE_VERIFIED_CACHE_ENTRIES })
   readonly #trusted: Set<string>
 
   constructor(options: SharesOptions) {
@@ -232,18 +233,15 @@ export class Shares {
     // A locked client is refused even with the right password (else the lock would tell it when it guessed right).
     this.#throwIfLocked(r.id, client, this.#attempts(r.id, client, now), now)
     const d = digest(password)
-    const known = this.#verified.get(r.id)
+    const known = this.#verified.peek(r.id) // refreshed below only when it matches
     if (known !== undefined && timingSafeEqual(known, d)) {
-      // Refresh its place in the LRU order.
-      this.#verified.delete(r.id)
-      this.#verified.set(r.id, known)
+      this.#verified.get(r.id) // refreshes its place in the LRU order
       return
     }
     // Counted as a failure before the (slow, async) check, so concurrent guesses cannot all slip under the limit.
     await this.#countFailure(r.id, client, now)
     if (await verifySharePassword(password, r.password!)) {
       await this.#uncountFailure(r.id, client)
-      if (this.#verified.size >= SHARE_VERIFIED_CACHE_ENTRIES) this.#verified.delete(this.#verified.keys().next().value!)
       this.#verified.set(r.id, d)
       return
     }

@@ -25,6 +25,7 @@ import { fromBase64Url, toBase64Url } from '../../crypto/hash.ts'
 import { NodeKey, verifyNodeSignature } from '../../crypto/node-key.ts'
 import { StratosError } from '../../errors.ts'
 import { CLOCK_SKEW_MS, MAX_ORDER_HEADER_BYTES, MAX_SHARD_BYTES, ORDER_SIGNER_SERIALS } from '../../limits.ts'
+import { Lru } from '../../util/lru.ts'
 import { zBase64Url, zNonce, zTime, type Ticket } from './messages.ts'
 
 export const ORDER_DOMAIN = 'stratos/order/v1'
@@ -116,7 +117,8 @@ export function decodeOrderHeader(header: string | string[] | undefined): Signed
  */
 export class OrderSigner {
   readonly #key: NodeKey
-  readonly #signed = new Map<string, number>()
+  /** Bytes signed so far per ticket serial, least recently signed first out. */
+  readonly #signed = new Lru<string, number>({ maxEntries: ORDER_SIGNER_SERIALS })
   readonly publicKey: string
 
   constructor(key: NodeKey = NodeKey.generate()) {
@@ -127,9 +129,7 @@ export class OrderSigner {
   /** Signs an order for `bytes` more under `ticket`'s serial; returns the header value. */
   next(ticket: Ticket, bytes: number, now: number): SignedOrder {
     const total = Math.min(ticket.size, (this.#signed.get(ticket.serial) ?? 0) + bytes)
-    this.#signed.delete(ticket.serial) // re-insert: Map order = least recently used first
     this.#signed.set(ticket.serial, total)
-    if (this.#signed.size > ORDER_SIGNER_SERIALS) this.#signed.delete(this.#signed.keys().next().value as string)
     return signOrder(this.#key, { v: 1, chainId: ticket.chainId, serial: ticket.serial, bytes: total, signedAt: now })
   }
 
@@ -140,7 +140,7 @@ export class OrderSigner {
 
   /** Cumulative bytes signed under `serial` (0 when unknown). */
   signed(serial: string): number {
-    return this.#signed.get(serial) ?? 0
+    return this.#signed.peek(serial) ?? 0 // a look, not a use: the order stays as it was
   }
 
   /** Bytes `ticket`'s limit still covers for this client: a GET for more would be refused (ORDER_LIMIT_EXCEEDED). */

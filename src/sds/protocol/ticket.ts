@@ -9,6 +9,7 @@ import type { NodeKey } from '../../crypto/node-key.ts'
 import { DOMAIN, signAsNode, verifyNodeSigned } from './signing.ts'
 import { zSignedTicket, type SignedTicket, type Ticket } from './messages.ts'
 import { CLOCK_SKEW_MS, TICKET_CACHE_ENTRIES, TICKET_TTL_MS } from '../../limits.ts'
+import { Lru } from '../../util/lru.ts'
 
 export interface IssueTicketParameters {
   key: NodeKey
@@ -63,17 +64,17 @@ export interface VerifyTicketParameters {
 /**
  * Remembers tickets whose signature, issuer and chain id verified, keyed by the exact header
  * string, so a ticket used for several requests (range reads of one shard) costs one ed25519
- * verification. Expiry, node, op and shard are still checked on every use. Bounded (oldest
- * first out); clear it when the set of trusted issuers changes.
+ * verification. Expiry, node, op and shard are still checked on every use. Bounded, FIFO (oldest
+ * verified first out, a use does not refresh: a ticket expires TICKET_TTL_MS after it was issued
+ * anyway); clear it when the set of trusted issuers changes.
  */
 export class TicketCache {
-  readonly #tickets = new Map<string, Ticket>()
-  constructor(private readonly maxEntries = TICKET_CACHE_ENTRIES) {}
-  get(header: string): Ticket | undefined { return this.#tickets.get(header) }
-  set(header: string, ticket: Ticket): void {
-    if (this.#tickets.size >= this.maxEntries) this.#tickets.delete(this.#tickets.keys().next().value as string)
-    this.#tickets.set(header, ticket)
+  readonly #tickets: Lru<string, Ticket>
+  constructor(maxEntries = TICKET_CACHE_ENTRIES) {
+    this.#tickets = new Lru({ maxEntries, order: 'fifo' })
   }
+  get(header: string): Ticket | undefined { return this.#tickets.get(header) }
+  set(header: string, ticket: Ticket): void { this.#tickets.set(header, ticket) }
   clear(): void { this.#tickets.clear() }
 }
 

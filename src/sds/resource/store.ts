@@ -38,6 +38,7 @@ import {
 import { decodeShardMeta, encodeShardTrailer, SHARD_DATA_OFFSET, shardFileBytes, shardFileLayouts, shardMetaBytes, shardSizeFromFileBytes } from './shard-file.ts'
 import { ShardFileWriter } from './shard-writer.ts'
 import { AlignedBufferPool } from '../../util/aligned-buffers.ts'
+import { Lru } from '../../util/lru.ts'
 import { drainSource, pumpInto } from './pump.ts'
 import { SocketBody } from '../../net/socket-body.ts'
 import { ShardReader, type ShardReaderHost } from './shard-reader.ts'
@@ -120,10 +121,11 @@ export class ShardStore {
   /** id → shard size (data bytes). */
   readonly #index = new Map<string, number>()
   /**
-   * Chunk-hash lists already checked against their shard id (bounded, oldest out): a read of a hot
-   * shard skips the header read. Data chunks are still verified against this list on every read.
+   * Chunk-hash lists already checked against their shard id (bounded, FIFO: oldest checked out, a read does not
+   * refresh): a read of a hot shard skips the header read. Data chunks are still verified against this list on
+   * every read.
    */
-  readonly #chunkLists = new Map<string, { chunkHashes: Uint8Array; dataOffset: number }>()
+  readonly #chunkLists = new Lru<string, { chunkHashes: Uint8Array; dataOffset: number }>({ maxEntries: CHUNK_LIST_CACHE_ENTRIES, order: 'fifo' })
   /** Aligned staging buffers of shard uploads (pump → direct-I/O writer), reused across uploads. */
   readonly #staging = new AlignedBufferPool(PUMP_STAGING_BYTES)
   /** Cleared once the file system refuses O_DIRECT, so later uploads do not try again. */
@@ -393,7 +395,6 @@ export class ShardStore {
   }
 
   #rememberChunkHashes(id: string, located: { chunkHashes: Uint8Array; dataOffset: number }): void {
-    if (this.#chunkLists.size >= CHUNK_LIST_CACHE_ENTRIES) this.#chunkLists.delete(this.#chunkLists.keys().next().value as string)
     this.#chunkLists.set(id, located)
   }
 

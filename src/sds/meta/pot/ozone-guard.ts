@@ -31,6 +31,7 @@
 import { StratosError } from '../../../errors.ts'
 import { CLOCK_SKEW_MS, OZONE_GUARD_MAX_BUCKETS_PER_PAYER, OZONE_GUARD_MAX_PAYERS } from '../../../limits.ts'
 import type { Clock, Logger } from '../../../util/components.ts'
+import { Lru } from '../../../util/lru.ts'
 import type { ChainLink } from '../chain-link.ts'
 
 interface PayerBook {
@@ -54,8 +55,8 @@ export class OzoneGuard {
   readonly #books = new Map<string, PayerBook>()
   /** Payers charged since their balance was last read: the next read bypasses the cache. */
   readonly #stale = new Set<string>()
-  /** The last balance read per payer (fallback while the chain is unreachable). */
-  readonly #lastKnown = new Map<string, bigint>()
+  /** The last balance read per payer (fallback while the chain is unreachable); least recently read out. */
+  readonly #lastKnown: Lru<string, bigint>
   readonly #maxPayers: number
   readonly #maxBuckets: number
 
@@ -63,6 +64,7 @@ export class OzoneGuard {
     this.#o = options
     this.#maxPayers = options.maxPayers ?? OZONE_GUARD_MAX_PAYERS
     this.#maxBuckets = options.maxBucketsPerPayer ?? OZONE_GUARD_MAX_BUCKETS_PER_PAYER
+    this.#lastKnown = new Lru({ maxEntries: this.#maxPayers })
   }
 
   /**
@@ -74,13 +76,11 @@ export class OzoneGuard {
     const fresh = this.#stale.delete(payer)
     try {
       const value = await this.#o.chain.ozone(payer, { fresh, ...(signal ? { signal } : {}) })
-      this.#lastKnown.delete(payer)
       this.#lastKnown.set(payer, value)
-      if (this.#lastKnown.size > this.#maxPayers) this.#lastKnown.delete(this.#lastKnown.keys().next().value as string)
       return value
     } catch (e) {
       if (fresh) this.#stale.add(payer)
-      const last = this.#lastKnown.get(payer)
+      const last = this.#lastKnown.peek(payer) // falling back is not a read: the order stays by balance reads
       if (last !== undefined) {
         this.#o.logger.warn({ payer, err: (e as Error).message }, 'chain unreachable: using the last ozone balance seen')
         return last

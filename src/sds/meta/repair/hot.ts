@@ -7,6 +7,8 @@
  * cooldown is measured from. At most `maxTracked` segments are tracked (least recently read forgotten first), so
  * memory is bounded however many files are read.
  */
+import { Lru } from '../../../util/lru.ts'
+
 const HOT_BUCKETS = 6
 
 interface Counter {
@@ -34,13 +36,15 @@ export function parseSegmentKey(key: string): { cid: string; segment: number } {
 export class HotTracker {
   readonly #o: HotTrackerOptions
   readonly #bucketMs: number
-  readonly #counters = new Map<string, Counter>()
+  /** Least recently read first out, once maxTracked are kept; looking a counter up (peek) does not refresh it. */
+  readonly #counters: Lru<string, Counter>
   /** Segments that turned hot since the last drain (the replication loop takes them). */
   readonly #newlyHot = new Set<string>()
 
   constructor(options: HotTrackerOptions) {
     this.#o = options
     this.#bucketMs = Math.max(1, Math.ceil(options.windowMs / HOT_BUCKETS))
+    this.#counters = new Lru({ maxEntries: options.maxTracked })
   }
 
   /** One read of segments [from, to) of `cid` at `now`. */
@@ -51,13 +55,8 @@ export class HotTracker {
   #count(key: string, now: number): void {
     const head = Math.floor(now / this.#bucketMs)
     let c = this.#counters.get(key)
-    if (c) {
-      this.#counters.delete(key) // re-insert: Map order = least recently read first
-      advance(c, head)
-    } else {
-      c = { buckets: new Array<number>(HOT_BUCKETS).fill(0), head, lastHot: undefined }
-      if (this.#counters.size >= this.#o.maxTracked) this.#counters.delete(this.#counters.keys().next().value as string)
-    }
+    if (c) advance(c, head)
+    else c = { buckets: new Array<number>(HOT_BUCKETS).fill(0), head, lastHot: undefined }
     this.#counters.set(key, c)
     c.buckets[head % HOT_BUCKETS]++
     if (sum(c.buckets) > this.#o.readsPerWindow) {
@@ -68,7 +67,7 @@ export class HotTracker {
 
   /** Reads of a segment within the window ending at `now`. */
   reads(cid: string, segment: number, now: number): number {
-    const c = this.#counters.get(segmentKey(cid, segment))
+    const c = this.#counters.peek(segmentKey(cid, segment))
     if (!c) return 0
     advance(c, Math.floor(now / this.#bucketMs))
     return sum(c.buckets)
@@ -76,11 +75,11 @@ export class HotTracker {
 
   /** Last time the segment was read while hot (undefined: never, or forgotten). */
   lastHot(key: string): number | undefined {
-    return this.#counters.get(key)?.lastHot
+    return this.#counters.peek(key)?.lastHot
   }
 
   isHot(key: string, now: number): boolean {
-    const c = this.#counters.get(key)
+    const c = this.#counters.peek(key)
     return c?.lastHot !== undefined && now - c.lastHot <= this.#o.windowMs
   }
 
