@@ -7,8 +7,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { AUDIT_MAX_ANSWER_BYTES } from '../../../src/limits.ts'
-import { startHarness, TestNode, uploadFile, walletA } from './helpers.ts'
+import { AUDIT_MAX_ANSWER_BYTES } from '../../../../src/limits.ts'
+import { startHarness, TestNode, uploadFile, walletA } from '../helpers.ts'
 
 type Mode = 'huge' | 'garbage' | 'untrusted' | 'not-me'
 

@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
-import { MetaStore, type FileRecord } from '../../src/sds/meta/store.ts'
-import { blockHolders, indexRecordBlocks, unindexRecordBlocks } from '../../src/sds/meta/blocks.ts'
-import { fileCid } from '../../src/sds/client/unixfs.ts'
-import { isStratosError } from '../../src/errors.ts'
-import { patternBytes } from '../sds/client/network.ts'
+import { MetaStore, type FileRecord } from '../../../src/sds/meta/store.ts'
+import { blockHolders, indexRecordBlocks, unindexRecordBlocks } from '../../../src/sds/meta/blocks.ts'
+import { fileCid } from '../../../src/sds/client/unixfs.ts'
+import { isStratosError } from '../../../src/errors.ts'
+import { patternBytes } from '../client/network.ts'
 
 function record(cid: string, size: number, blockCount: number): FileRecord {
   return { cid, kind: 'file', size, owners: ['st1owner'], createdAt: 1, k: 4, m: 2, segmentSize: 1 << 20, segments: [], blockCount }
