@@ -1,6 +1,7 @@
 /**
- * node:http helpers shared by role servers: JSON replies, typed error replies, bounded JSON
- * body reading, listening on an address and closing with in-flight requests drained.
+ * node:http helpers shared by every server (meta, resource, chain REST, gateway, IPFS RPC API): JSON replies, typed
+ * error replies, the one bounded JSON body reader, listening on an address and closing with in-flight requests
+ * drained. Routing is router.ts.
  */
 import { SERVER_CLOSE_GRACE_MS, SERVER_KEEP_ALIVE_TIMEOUT_MS } from '../limits.ts'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
@@ -8,7 +9,11 @@ import type { AddressInfo } from 'node:net'
 import { StratosError, toStratosError } from '../errors.ts'
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body)
+  sendJsonText(res, status, JSON.stringify(body))
+}
+
+/** A reply whose JSON is already text (a cached record, canonical JSON). */
+export function sendJsonText(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
   res.end(text)
 }
@@ -22,19 +27,41 @@ export function sendError(res: ServerResponse, e: unknown): void {
   sendJson(res, err.httpStatus, err.toBody())
 }
 
-/** Reads a JSON body of at most maxBytes; PAYLOAD_TOO_LARGE beyond, BAD_REQUEST if it does not parse. */
-export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
-  const declared = Number(req.headers['content-length'] ?? 0)
-  if (declared > maxBytes) throw new StratosError('PAYLOAD_TOO_LARGE', `body of ${declared} bytes exceeds the ${maxBytes}-byte limit`)
-  const parts: Buffer[] = []
-  let total = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    total += chunk.length
-    if (total > maxBytes) throw new StratosError('PAYLOAD_TOO_LARGE', `body exceeds the ${maxBytes}-byte limit`)
-    parts.push(chunk)
+/**
+ * The one bounded JSON body reader of every server. Reads at most `maxBytes` (PAYLOAD_TOO_LARGE beyond, with
+ * `details.limit`: a declared Content-Length above it is refused before a byte is read; a body that grows past it
+ * stops being read, and the caller's error reply should close the connection rather than drain it). A body that
+ * does not parse is BAD_REQUEST. An absent or empty body is `undefined`, or BAD_REQUEST when `required`.
+ */
+export async function readJsonBody(req: IncomingMessage, maxBytes: number, opts: { required?: boolean } = {}): Promise<unknown> {
+  const declared = req.headers['content-length']
+  const none = declared === '0' || (declared === undefined && req.headers['transfer-encoding'] === undefined)
+  if (none && !opts.required) return undefined
+  if (declared !== undefined && Number(declared) > maxBytes) {
+    throw new StratosError('PAYLOAD_TOO_LARGE', `body of ${declared} bytes exceeds the ${maxBytes}-byte limit`, { limit: maxBytes })
   }
+  const text = none ? '' : await new Promise<string>((resolve, reject) => {
+    const parts: Buffer[] = []
+    let total = 0
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length
+      if (total > maxBytes) {
+        // Stop collecting; the error reply closes the connection, which discards the rest.
+        req.off('data', onData)
+        req.off('end', onEnd)
+        reject(new StratosError('PAYLOAD_TOO_LARGE', `body exceeds the ${maxBytes}-byte limit`, { limit: maxBytes }))
+        return
+      }
+      parts.push(chunk)
+    }
+    const onEnd = (): void => resolve(Buffer.concat(parts, total).toString('utf8'))
+    req.on('data', onData)
+    req.on('end', onEnd)
+    req.once('error', reject)
+  })
+  if (text.length === 0 && !opts.required) return undefined
   try {
-    return JSON.parse(Buffer.concat(parts).toString('utf8'))
+    return JSON.parse(text)
   } catch {
     throw new StratosError('BAD_REQUEST', 'body is not valid JSON')
   }

@@ -2,7 +2,7 @@
  * The meta node's HTTP API (META_ROUTES) on node:http.
  *
  * node:http rather than fastify: the read route is on the critical path of every download (a range read's first
- * byte waits for its tickets), and a plain handler with a table lookup adds nothing to it. Every body, parameter
+ * byte waits for its tickets), and a plain handler found by a table lookup (src/net/router.ts) adds nothing to it. Every body, parameter
  * and query is validated with the contract's zod schemas (400 BAD_REQUEST, issues in `details`); JSON bodies are
  * bounded by MAX_JSON_BODY_BYTES (413); unknown paths answer 404 NOT_FOUND and known paths with another method
  * 405 METHOD_NOT_ALLOWED; every error is ErrorBody JSON with its code's status.
@@ -11,8 +11,9 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { z } from 'zod'
 import { StratosError, toStratosError } from '../../errors.ts'
 import { MAX_JSON_BODY_BYTES } from '../../limits.ts'
+import { Router, isMethodMiss, type RouteParams } from '../../net/router.ts'
 import type { Logger } from '../../util/components.ts'
-import { sendJson } from '../../net/http-server.ts'
+import { readJsonBody, sendJson, sendJsonText } from '../../net/http-server.ts'
 import {
   META_ROUTES, zCidParam, zCommitBody, zCreateUploadBody, zDeleteBody, zListQuery, zPlanSegmentBody, zReadBody,
   zReplaceShardBody, zUploadIdParam, type MetaInfo, type NetworkStatus,
@@ -59,7 +60,7 @@ export interface MetaApi {
 type Method = 'GET' | 'POST' | 'DELETE'
 
 interface RequestContext {
-  params: Record<string, string>
+  params: RouteParams
   query: Record<string, string>
   /** Parsed JSON body (POST and DELETE routes); undefined when the request has none. */
   body: unknown
@@ -72,11 +73,6 @@ interface RequestContext {
 
 type Handler = (ctx: RequestContext) => unknown
 
-interface Route {
-  parts: string[]
-  methods: Partial<Record<Method, Handler>>
-}
-
 /** Parses with a contract schema; BAD_REQUEST with a summary of the issues otherwise. */
 export function validate<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const r = schema.safeParse(value)
@@ -85,7 +81,7 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown, what: s
   throw new StratosError('BAD_REQUEST', `invalid ${what}: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`, { issues, issueCount: r.error.issues.length })
 }
 
-function buildRoutes(api: MetaApi): Route[] {
+function buildRoutes(api: MetaApi): Router<Handler> {
   const table: [string, Method, Handler][] = [
     [META_ROUTES.info, 'GET', () => api.info()],
     [META_ROUTES.heartbeat, 'POST', (c) => api.registry.heartbeat(validate(zSignedHeartbeat, c.body, 'heartbeat') as SignedHeartbeatT)],
@@ -117,13 +113,8 @@ function buildRoutes(api: MetaApi): Route[] {
       return api.maintenance(validate(zSignedMaintenance, c.body, 'maintenance request') as SignedMaintenance)
     }],
   ]
-  const routes: Route[] = []
-  for (const [path, method, handler] of table) {
-    const parts = path.split('/').slice(1)
-    let route = routes.find((r) => r.parts.join('/') === parts.join('/'))
-    if (!route) routes.push((route = { parts, methods: {} }))
-    route.methods[method] = handler
-  }
+  const routes = new Router<Handler>()
+  for (const [path, method, handler] of table) routes.on(method, path, handler)
   return routes
 }
 
@@ -146,66 +137,6 @@ function cidParam(c: RequestContext): string {
   return validate(zCidParam, c.params, 'CID').cid
 }
 
-function match(routes: Route[], path: string): { route: Route; params: Record<string, string> } | undefined {
-  const parts = path.split('/').slice(1)
-  outer: for (const route of routes) {
-    if (route.parts.length !== parts.length) continue
-    const params: Record<string, string> = {}
-    for (let i = 0; i < parts.length; i++) {
-      const want = route.parts[i]
-      if (want.startsWith(':')) {
-        if (parts[i] === '') continue outer
-        try {
-          params[want.slice(1)] = decodeURIComponent(parts[i])
-        } catch {
-          throw new StratosError('BAD_REQUEST', 'malformed percent-encoding in the path')
-        }
-      } else if (want !== parts[i]) continue outer
-    }
-    return { route, params }
-  }
-  return undefined
-}
-
-/** A bounded JSON body; undefined when the request carries none. */
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const declared = req.headers['content-length']
-  if (declared === '0' || (declared === undefined && req.headers['transfer-encoding'] === undefined)) return undefined
-  if (declared !== undefined && Number(declared) > MAX_JSON_BODY_BYTES) {
-    throw new StratosError('PAYLOAD_TOO_LARGE', `body of ${declared} bytes exceeds the ${MAX_JSON_BODY_BYTES}-byte limit`, { limit: MAX_JSON_BODY_BYTES })
-  }
-  const text = await new Promise<string>((resolve, reject) => {
-    const parts: Buffer[] = []
-    let total = 0
-    const onData = (chunk: Buffer): void => {
-      total += chunk.length
-      if (total > MAX_JSON_BODY_BYTES) {
-        // Stop collecting; the error reply closes the connection, which discards the rest.
-        req.off('data', onData)
-        req.off('end', onEnd)
-        reject(new StratosError('PAYLOAD_TOO_LARGE', `body exceeds the ${MAX_JSON_BODY_BYTES}-byte limit`, { limit: MAX_JSON_BODY_BYTES }))
-        return
-      }
-      parts.push(chunk)
-    }
-    const onEnd = (): void => resolve(Buffer.concat(parts, total).toString('utf8'))
-    req.on('data', onData)
-    req.on('end', onEnd)
-    req.once('error', reject)
-  })
-  if (text.length === 0) return undefined
-  try {
-    return JSON.parse(text)
-  } catch {
-    throw new StratosError('BAD_REQUEST', 'body is not valid JSON')
-  }
-}
-
-function sendJsonText(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
-  res.end(text)
-}
-
 export interface MetaServer {
   server: http.Server
   /** Resolves when every request handler that started has finished (call after the server stopped accepting). */
@@ -223,14 +154,14 @@ export function createMetaServer(api: MetaApi, logger: Logger): MetaServer {
       const url = req.url ?? '/'
       const q = url.indexOf('?')
       const path = q === -1 ? url : url.slice(0, q)
-      const found = match(routes, path.length > 1 ? path.replace(/\/+$/, '') : path)
+      const found = routes.find(req.method ?? 'GET', path.length > 1 && path.endsWith('/') ? path.replace(/\/+$/, '') : path)
       if (!found) throw new StratosError('NOT_FOUND', `no route ${req.method} ${path}`)
-      const handler = found.route.methods[req.method as Method]
-      if (!handler) {
-        res.setHeader('allow', Object.keys(found.route.methods).join(', '))
-        throw new StratosError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`, { allow: Object.keys(found.route.methods) })
+      if (isMethodMiss(found)) {
+        res.setHeader('allow', found.allow)
+        throw new StratosError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`, { allow: found.methods })
       }
-      const body = req.method === 'POST' || req.method === 'DELETE' ? await readBody(req) : undefined
+      const handler = found.handler
+      const body = req.method === 'POST' || req.method === 'DELETE' ? await readJsonBody(req, MAX_JSON_BODY_BYTES) : undefined
       const query = q === -1 ? {} : Object.fromEntries(new URLSearchParams(url.slice(q + 1)))
       let accessor: Accessor | undefined
       const identify = (): Accessor => (accessor ??= api.access.identify(req.headers[ACCESS_HEADER]))
