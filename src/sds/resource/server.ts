@@ -1,6 +1,6 @@
 /**
  * The resource node's HTTP API on plain node:http (shard bodies stream straight between the
- * socket and the store, no framework in the path).
+ * socket and the store, no framework in the path; routes found by src/net/router.ts).
  *
  *   GET  /v1/info            → ResourceNodeInfo
  *   PUT  /v1/shards/:id      ticket (op put) + order + raw body of exactly ticket.size bytes → 201/200 { receipt }
@@ -34,6 +34,7 @@ import { ORDER_HEADER } from '../protocol/orders.ts'
 import { parseRange } from './range.ts'
 import { AuditResponder } from './audit.ts'
 import { readJsonBody } from '../../net/http-server.ts'
+import { Router, isMethodMiss, type RouteParams } from '../../net/router.ts'
 import { AUDIT_MAX_CHALLENGE_BYTES } from '../../limits.ts'
 
 export interface ResourceServerComponents {
@@ -51,6 +52,15 @@ export interface ResourceServerComponents {
 }
 
 const SHARD_PREFIX = RESOURCE_ROUTES.shard.slice(0, RESOURCE_ROUTES.shard.indexOf(':id'))
+/** The shard route with its id as the raw rest of the path: any text after the prefix is an id, valid or 400. */
+const SHARD_PATTERN = `${SHARD_PREFIX}*id`
+
+type Handler = (req: IncomingMessage, res: ServerResponse, params: RouteParams) => Promise<void> | void
+
+function shardId(id: string | undefined): string {
+  if (id === undefined || !isShardId(id)) throw new StratosError('BAD_REQUEST', 'shard id is 64 lowercase hex characters')
+  return id
+}
 
 export class ResourceServer {
   readonly #c: ResourceServerComponents
@@ -64,6 +74,7 @@ export class ResourceServer {
   readonly #directBodies = new Set<SocketBody>()
   /** Storage audits from trusted meta nodes (audit.ts). */
   readonly #audits: AuditResponder
+  readonly #routes: Router<Handler>
   #writes = 0
   #load = 0
   #url: string | undefined
@@ -71,6 +82,7 @@ export class ResourceServer {
   constructor(components: ResourceServerComponents) {
     this.#c = components
     this.#audits = new AuditResponder(components)
+    this.#routes = this.#buildRoutes()
     this.#maxWrites = components.maxConcurrentWrites ?? MAX_CONCURRENT_SHARD_WRITES
     this.#server = http.createServer({ noDelay: true }, (req, res) => this.#onRequest(req, res))
     this.#server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
@@ -114,28 +126,28 @@ export class ResourceServer {
     this.#route(req, res).catch((e: unknown) => this.#fail(req, res, e))
   }
 
+  /** The node's routes (RESOURCE_ROUTES); a shard's id is the raw rest of its path, checked by shardId(). */
+  #buildRoutes(): Router<Handler> {
+    return new Router<Handler>()
+      .on('POST', RESOURCE_ROUTES.audit, async (req, res) => sendJson(res, 200, await this.#audits.answer(await readJsonBody(req, AUDIT_MAX_CHALLENGE_BYTES, { required: true }))))
+      .on('GET', RESOURCE_ROUTES.info, (_req, res) => this.#info(res))
+      .on('HEAD', RESOURCE_ROUTES.info, (_req, res) => this.#info(res))
+      .on('GET', SHARD_PATTERN, (req, res, p) => this.#get(req, res, shardId(p.id), false))
+      .on('HEAD', SHARD_PATTERN, (req, res, p) => this.#get(req, res, shardId(p.id), true))
+      .on('PUT', SHARD_PATTERN, (req, res, p) => this.#put(req, res, shardId(p.id)))
+  }
+
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = requestPath(req)
     const method = req.method ?? 'GET'
-    if (path === RESOURCE_ROUTES.audit) {
-      if (method !== 'POST') return methodNotAllowed(res, 'POST')
-      return sendJson(res, 200, await this.#audits.answer(await readJsonBody(req, AUDIT_MAX_CHALLENGE_BYTES)))
+    const found = this.#routes.find(method, path)
+    if (found === undefined) throw new StratosError('NOT_FOUND', `no route ${method} ${path}`)
+    if (isMethodMiss(found)) {
+      // A malformed shard id is refused before the method, whatever the method.
+      if (path.startsWith(SHARD_PREFIX)) shardId(path.slice(SHARD_PREFIX.length))
+      return methodNotAllowed(res, found.allow)
     }
-    if (path === RESOURCE_ROUTES.info) {
-      if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET, HEAD')
-      return this.#info(res)
-    }
-    if (path.startsWith(SHARD_PREFIX)) {
-      const id = path.slice(SHARD_PREFIX.length)
-      if (!isShardId(id)) throw new StratosError('BAD_REQUEST', 'shard id is 64 lowercase hex characters')
-      switch (method) {
-        case 'PUT': return this.#put(req, res, id)
-        case 'GET': return this.#get(req, res, id, false)
-        case 'HEAD': return this.#get(req, res, id, true)
-        default: return methodNotAllowed(res, 'GET, HEAD, PUT')
-      }
-    }
-    throw new StratosError('NOT_FOUND', `no route ${method} ${path}`)
+    return found.handler(req, res, found.params)
   }
 
   async #info(res: ServerResponse): Promise<void> {
