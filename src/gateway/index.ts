@@ -17,13 +17,14 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import { join } from 'node:path'
-import { CID } from 'multiformats/cid'
 import type { WalletKey } from '../crypto/wallet-key.ts'
 import { StratosError, toStratosError } from '../errors.ts'
 import { GATEWAY_MAX_HEADER_BYTES, GATEWAY_RATE_BURST, GATEWAY_RATE_PER_SECOND, GATEWAY_SCOPED_READERS, SOFTWARE_VERSION } from '../limits.ts'
 import { StratosClient } from '../sds/client/index.ts'
 import { createDagReader, type DagReader } from '../ipfs/dag.ts'
+import { parseIpfsPath } from '../ipfs/path.ts'
 import { silentLogger, systemClock, type Clock, type Logger, type Startable } from '../util/components.ts'
+import { Lru } from '../util/lru.ts'
 import { RateLimiter, retryAfterOf } from '../util/rate-limit.ts'
 import { closeServer, listen, sendError, sendJson } from '../net/http-server.ts'
 import { HotRangeCache } from './cache.ts'
@@ -74,7 +75,7 @@ export class Gateway implements Startable {
   #client: Promise<StratosClient> | undefined
   #dag: { client: StratosClient; reader: DagReader } | undefined
   #public: { parent: StratosClient; client: StratosClient } | undefined
-  readonly #scoped = new Map<string, { parent: StratosClient; reader: DagReader }>()
+  readonly #scoped = new Lru<string, { parent: StratosClient; reader: DagReader }>({ maxEntries: GATEWAY_SCOPED_READERS })
 
   constructor(options: GatewayOptions) {
     this.options = options
@@ -155,9 +156,7 @@ export class Gateway implements Startable {
     const client = await this.client()
     let entry = this.#scoped.get(access)
     if (entry?.parent !== client) entry = { parent: client, reader: createDagReader({ client: client.withAccess(access) }) }
-    this.#scoped.delete(access)
     this.#scoped.set(access, entry)
-    if (this.#scoped.size > GATEWAY_SCOPED_READERS) this.#scoped.delete(this.#scoped.keys().next().value!)
     return entry.reader
   }
 
@@ -229,34 +228,6 @@ function builtinRoutes(): GatewayRoute[] {
     { name: 'stats', path: '/api/v1/stats', methods: ['GET'], handle: (c) => sendJson(c.res, 200, c.gateway.paths.stats.view(c.url.searchParams.get('cid') ?? undefined)) },
     shareRoute(),
   ]
-}
-
-/**
- * Splits `/ipfs/{cid}/{path…}` as sent: each segment percent-decoded on its own, so an encoded slash can never
- * split a name and `.`/`..` (plain or encoded) can never walk out of the root — both are refused (400).
- */
-export function parseIpfsPath(rawPath: string): { root: CID; path: string[]; trailingSlash: boolean } {
-  const rest = rawPath.slice('/ipfs/'.length)
-  const parts = rest.split('/').filter((p) => p !== '')
-  if (parts.length === 0) throw new StratosError('BAD_REQUEST', 'no CID in the path: use /ipfs/{cid}[/{path}]')
-  const decoded = parts.map((p) => {
-    let s: string
-    try {
-      s = decodeURIComponent(p)
-    } catch {
-      throw new StratosError('BAD_REQUEST', 'malformed percent-encoding in the path')
-    }
-    if (s === '.' || s === '..') throw new StratosError('BAD_REQUEST', 'path segments "." and ".." are not allowed')
-    if (s.includes('/') || s.includes('\\') || s.includes('\0')) throw new StratosError('BAD_REQUEST', 'a path segment may not contain a slash, backslash or NUL')
-    return s
-  })
-  let root: CID
-  try {
-    root = CID.parse(decoded[0])
-  } catch {
-    throw new StratosError('INVALID_CID', `"${decoded[0].slice(0, 100)}" is not a valid CID`)
-  }
-  return { root, path: decoded.slice(1), trailingSlash: rest.endsWith('/') }
 }
 
 async function serveIpfsPath(c: GatewayContext): Promise<void> {

@@ -18,7 +18,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { isStratosError, StratosError } from '../errors.ts'
 import { SHARE_PATH_PREFIX, type ShareResolution } from '../sds/protocol/api.ts'
 import { zShareId } from '../sds/protocol/messages.ts'
-import { parseIpfsPath } from './index.ts'
+import { parseIpfsPath } from '../ipfs/path.ts'
 import type { GatewayContext, GatewayRoute } from './routes.ts'
 
 export { SHARE_PATH_PREFIX }

@@ -1,10 +1,9 @@
-/** Pure parts of the gateway: Range parsing, content types, format negotiation, CAR scope, path splitting, dispositions. */
+/** Pure parts of the gateway: Range parsing, content types, format negotiation, CAR scope, dispositions (path splitting: test/ipfs/path.test.ts). */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parseRange } from '../../src/gateway/range.ts'
 import { sniffType, typeFromName } from '../../src/gateway/content-type.ts'
 import { contentDisposition, negotiateFormat, parseCarScope } from '../../src/gateway/path-gateway.ts'
-import { parseIpfsPath } from '../../src/gateway/index.ts'
 import { isStratosError } from '../../src/errors.ts'
 
 function throwsCode(f: () => unknown, code: string): void {
@@ -63,19 +62,6 @@ test('CAR scope: dag-scope and entity-bytes', () => {
   assert.deepEqual(parseCarScope(q('entity-bytes=0:*')), { scope: 'entity', entityBytes: { from: 0, to: '*' } })
   assert.deepEqual(parseCarScope(q('entity-bytes=-1024:-1')), { scope: 'entity', entityBytes: { from: -1024, to: -1 } })
   for (const bad of ['dag-scope=x', 'entity-bytes=1', 'entity-bytes=5:2', 'entity-bytes=a:b', 'entity-bytes=1:2:3']) throwsCode(() => parseCarScope(q(bad)), 'BAD_REQUEST')
-})
-
-test('parseIpfsPath: per-segment decoding; dots, encoded slashes and bad escapes refused', () => {
-  const cid = 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o'
-  const p = parseIpfsPath(`/ipfs/${cid}/a%20b//c/`)
-  assert.equal(p.root.toString(), cid)
-  assert.deepEqual(p.path, ['a b', 'c'])
-  assert.equal(p.trailingSlash, true)
-  assert.equal(parseIpfsPath(`/ipfs/${cid}`).trailingSlash, false)
-  throwsCode(() => parseIpfsPath('/ipfs/xyz'), 'INVALID_CID')
-  for (const bad of [`/ipfs/${cid}/..`, `/ipfs/${cid}/%2E%2E/x`, `/ipfs/${cid}/.`, `/ipfs/${cid}/a%2Fb`, `/ipfs/${cid}/a%5Cb`, `/ipfs/${cid}/a%00`, `/ipfs/${cid}/%ZZ`, '/ipfs/']) {
-    throwsCode(() => parseIpfsPath(bad), 'BAD_REQUEST')
-  }
 })
 
 test('Content-Disposition: ASCII fallback plus RFC 8187 name; quotes and newlines cannot break out', () => {

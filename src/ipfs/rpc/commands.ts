@@ -18,7 +18,7 @@ import { AddOrigins, reachableRecords, type GarbageCollector } from './gc.ts'
 import { clientError, commandError } from './kubo-error.ts'
 import { boundaryOf } from './multipart.ts'
 import { boolOption, intOption, onlyFalse, stringOption, type CommandSpec, type ParsedRequest } from './params.ts'
-import { parseIpfsPath } from './paths.ts'
+import { parsePathArg } from './paths.ts'
 import type { PinStore, PinType } from './pins.ts'
 import { NdjsonStream, sendBytes, sendValue } from './respond.ts'
 import { tarStream, type TarEntry } from './tar.ts'
@@ -127,7 +127,7 @@ const add: Command = {
 // ---- reading ------------------------------------------------------------------------------------
 
 async function resolveArg(api: ApiComponents, arg: string, signal: AbortSignal): Promise<ResolvedNode> {
-  const path = parseIpfsPath(arg)
+  const path = parsePathArg(arg)
   const dag = await api.dag()
   try {
     return await dag.resolvePath(path.root, path.segments, { signal })
@@ -197,7 +197,7 @@ const get: Command = {
   },
   async run({ res, p, signal, api }) {
     const arg = p.args[0]
-    const path = parseIpfsPath(arg)
+    const path = parsePathArg(arg)
     const top = await resolveArg(api, arg, signal)
     const dag = await api.dag()
     // Kubo names the archive's top entry after the last path component (the CID for a bare CID).
@@ -260,7 +260,7 @@ const ls: Command = {
 // ---- blocks and DAGs ----------------------------------------------------------------------------
 
 async function blockOf(env: CommandEnv): Promise<{ cid: CID; bytes: Uint8Array }> {
-  const path = parseIpfsPath(env.p.args[0])
+  const path = parsePathArg(env.p.args[0])
   const dag = await env.api.dag()
   try {
     const cid = path.segments.length ? (await dag.resolvePath(path.root, path.segments, { signal: env.signal })).cid : path.root

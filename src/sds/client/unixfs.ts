@@ -422,11 +422,3 @@ export function isDirectoryNode(bytes: Uint8Array): boolean {
     return false
   }
 }
-
-export function parseCid(s: string): CID {
-  try {
-    return CID.parse(s)
-  } catch {
-    throw new StratosError('INVALID_CID', `not a valid CID: ${s}`)
-  }
-}

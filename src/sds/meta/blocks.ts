@@ -10,7 +10,7 @@
  */
 import * as dagPb from '@ipld/dag-pb'
 import { sha256Hex, toHex } from '../../crypto/hash.ts'
-import { SHA2_256_CODE, parseCid } from './cid.ts'
+import { SHA2_256_CODE, parseCid } from '../protocol/cid.ts'
 import type { FileKind, MetaStore } from './store.ts'
 
 /** Most records one lookup returns. */

@@ -1,33 +1,14 @@
 /**
- * CID handling for the index: parsing client-supplied CIDs into one canonical string (CIDv0 base58btc, CIDv1
- * base32) so the same content is one key however it was spelled, and naming DAG blocks the way Kubo does.
+ * CID handling for the index: client-supplied CIDs (parsed by the contract's parseCid, protocol/cid.ts) turned into
+ * one canonical string (CIDv0 base58btc, CIDv1 base32) so the same content is one key however it was spelled, and
+ * naming DAG blocks the way Kubo does.
  */
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import * as dagPb from '@ipld/dag-pb'
 import { sha256 } from '../../crypto/hash.ts'
 import { StratosError } from '../../errors.ts'
-
-export const DAG_PB_CODE = 0x70
-export const RAW_CODE = 0x55
-export const SHA2_256_CODE = 0x12
-
-/** Parses a CID we can index: dag-pb or raw codec, sha2-256 multihash. INVALID_CID otherwise. */
-export function parseCid(s: string): CID {
-  let cid: CID
-  try {
-    cid = CID.parse(s)
-  } catch (e) {
-    throw new StratosError('INVALID_CID', `not a CID: ${s.slice(0, 100)}`, { cid: s.slice(0, 200) }, { cause: e })
-  }
-  if (cid.code !== DAG_PB_CODE && cid.code !== RAW_CODE) {
-    throw new StratosError('INVALID_CID', `CID codec 0x${cid.code.toString(16)} is not dag-pb or raw`, { cid: s })
-  }
-  if (cid.multihash.code !== SHA2_256_CODE) {
-    throw new StratosError('INVALID_CID', `CID hash 0x${cid.multihash.code.toString(16)} is not sha2-256`, { cid: s })
-  }
-  return cid
-}
+import { DAG_PB_CODE, parseCid, SHA2_256_CODE } from '../protocol/cid.ts'
 
 /** The canonical key string of a CID. */
 export function canonicalCid(s: string): string {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { parseGoBool, parseGoDuration, parseRequest, type CommandSpec } from '../../../src/ipfs/rpc/params.ts'
 import { COMMANDS } from '../../../src/ipfs/rpc/commands.ts'
 import { pathSegments, parseChunker } from '../../../src/ipfs/rpc/add.ts'
-import { parseIpfsPath } from '../../../src/ipfs/rpc/paths.ts'
+import { parsePathArg } from '../../../src/ipfs/rpc/paths.ts'
 import { kuboStatus } from '../../../src/ipfs/rpc/kubo-error.ts'
 import { isStratosError, toStratosError } from '../../../src/errors.ts'
 
@@ -84,11 +84,11 @@ describe('RPC parameters', () => {
   })
 
   it('IPFS paths', () => {
-    const p = parseIpfsPath('/ipfs/QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o/a/b')
+    const p = parsePathArg('/ipfs/QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o/a/b')
     assert.equal(p.root.toString(), 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o')
     assert.deepEqual(p.segments, ['a', 'b'])
     for (const bad of ['', '/ipfs/', 'not-a-cid', '/ipns/example.com', '/foo/bar', 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o/../x']) {
-      assert.deepEqual(answer(() => parseIpfsPath(bad)), { status: 500, code: 0 }, bad)
+      assert.deepEqual(answer(() => parsePathArg(bad)), { status: 500, code: 0 }, bad)
     }
   })
 })
