@@ -1,5 +1,6 @@
 /**
- * The chain node's REST API (node:http). JSON bodies are canonical JSON (bigint amounts as decimal
+ * The chain node's REST API (node:http; routes found by src/net/router.ts, the one piece of networking the chain
+ * node uses besides the server helper: the ledger itself, src/chain outside node/, imports none). JSON bodies are canonical JSON (bigint amounts as decimal
  * strings); errors are `{ "error": { code, message, details? } }` with the code's HTTP status.
  *
  *   GET  /status                              chain id, height, latest block hash/time, state hash, epoch, mempool size
@@ -25,7 +26,8 @@ import { canonicalJson, type CanonicalValue } from '../../crypto/canonical.ts'
 import { isWalletAddress } from '../../crypto/wallet-key.ts'
 import { StratosError, toStratosError } from '../../errors.ts'
 import type { Logger } from '../../util/components.ts'
-import { closeServer, listen, readJsonBody } from '../../net/http-server.ts'
+import { closeServer, listen, readJsonBody, sendJsonText } from '../../net/http-server.ts'
+import { Router, isMethodMiss, type RouteParams } from '../../net/router.ts'
 import { DEFAULT_TX_WAIT_MS, MAX_SSE_SUBSCRIBERS, MAX_TX_BATCH_BYTES, MAX_TX_BATCH_TXS, MAX_TX_BYTES, MAX_TX_WAIT_MS, MAX_TX_WAITERS, SSE_KEEPALIVE_MS } from '../params.ts'
 import { decodeSignedTx, txEnvelope, txHash, type SignedTx } from '../tx.ts'
 import type { Blockchain, CommittedBlock } from './blockchain.ts'
@@ -38,11 +40,14 @@ export interface ChainRestOptions {
 
 const HASH = /^[0-9a-f]{64}$/
 
+type Handler = (req: IncomingMessage, res: ServerResponse, params: RouteParams, url: URL) => Promise<void> | void
+
 export class ChainRestServer {
   readonly #chain: Blockchain
   readonly #logger: Logger
   readonly #maxSse: number
   readonly #server: http.Server
+  readonly #routes: Router<Handler>
   readonly #sse = new Set<ServerResponse>()
   readonly #waiters = new Map<string, Set<() => void>>()
   #waiterCount = 0
@@ -53,6 +58,7 @@ export class ChainRestServer {
     this.#chain = o.chain
     this.#logger = o.logger
     this.#maxSse = o.maxSseSubscribers ?? MAX_SSE_SUBSCRIBERS
+    this.#routes = this.#buildRoutes()
     this.#server = http.createServer((req, res) => {
       this.#handle(req, res).catch((e: unknown) => this.#sendError(res, e))
     })
@@ -83,56 +89,70 @@ export class ChainRestServer {
     }
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://x')
-    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent)
-    const method = req.method ?? 'GET'
+  /** Every route of the API (the table in this file's header); GET routes answer HEAD too. */
+  #buildRoutes(): Router<Handler> {
     const q = this.#chain.app.query
-    const route = parts.join('/')
-
-    if (method === 'POST' && route === 'txs') return this.#submit(req, res)
-    if (method === 'POST' && route === 'txs/batch') return this.#submitBatch(req, res)
-    if (method !== 'GET' && method !== 'HEAD') throw new StratosError('METHOD_NOT_ALLOWED', `${method} ${url.pathname} is not supported`)
-
-    const [a, b, c] = parts
-    if (route === 'status') return this.#sendStatus(res)
-    if (a === 'blocks' && parts.length === 2) {
-      const height = b === 'latest' ? this.#chain.height : parseCounter(b!, 'height')
+    const r = new Router<Handler>()
+    const get = (pattern: string, handler: Handler): void => { r.on('GET', pattern, handler).on('HEAD', pattern, handler) }
+    r.on('POST', '/txs', (req, res) => this.#submit(req, res))
+    r.on('POST', '/txs/batch', (req, res) => this.#submitBatch(req, res))
+    get('/status', (_req, res) => this.#sendStatus(res))
+    get('/blocks/:height', (_req, res, p) => {
+      const height = p.height === 'latest' ? this.#chain.height : parseCounter(p.height!, 'height')
       const json = this.#chain.blockJson(height)
       if (json === undefined) throw new StratosError('NOT_FOUND', `no block at height ${height}`, { height: this.#chain.height })
-      return sendText(res, 200, json)
-    }
-    if (a === 'txs' && b && parts.length === 2) return this.#sendTx(res, parseHash(b))
-    if (a === 'txs' && b && c === 'wait' && parts.length === 3) return this.#waitTx(req, res, parseHash(b), url.searchParams.get('timeoutMs'))
-    if (a === 'accounts' && parts.length === 2) return send(res, q.account(parseAddress(b!)))
-    if (a === 'ozone' && parts.length === 1) return send(res, q.ozoneMarket())
-    if (a === 'ozone' && parts.length === 2) {
-      const address = parseAddress(b!)
-      return send(res, { address, ozone: q.ozone(address) })
-    }
-    if (route === 'validators') return send(res, q.validators())
-    if (a === 'validators' && c === 'delegations' && parts.length === 3) return send(res, q.delegationsTo(parseAddress(b!)))
-    if (a === 'delegations' && parts.length === 2) {
-      const address = parseAddress(b!)
-      return send(res, { delegations: q.delegationsOf(address), unbondings: q.unbondings(address) })
-    }
-    if (route === 'nodes/resource') return send(res, q.resourceNodes())
-    if (route === 'nodes/meta') return send(res, q.metaNodes())
-    if (a === 'rewards' && parts.length === 2) {
+      sendJsonText(res, 200, json)
+    })
+    get('/txs/:hash', (_req, res, p) => this.#sendTx(res, parseHash(p.hash!)))
+    get('/txs/:hash/wait', (req, res, p, url) => this.#waitTx(req, res, parseHash(p.hash!), url.searchParams.get('timeoutMs')))
+    get('/accounts/:address', (_req, res, p) => send(res, q.account(parseAddress(p.address!))))
+    get('/ozone', (_req, res) => send(res, q.ozoneMarket()))
+    get('/ozone/:address', (_req, res, p) => {
+      const address = parseAddress(p.address!)
+      send(res, { address, ozone: q.ozone(address) })
+    })
+    get('/validators', (_req, res) => send(res, q.validators()))
+    get('/validators/:address/delegations', (_req, res, p) => send(res, q.delegationsTo(parseAddress(p.address!))))
+    get('/delegations/:address', (_req, res, p) => {
+      const address = parseAddress(p.address!)
+      send(res, { delegations: q.delegationsOf(address), unbondings: q.unbondings(address) })
+    })
+    get('/nodes/resource', (_req, res) => send(res, q.resourceNodes()))
+    get('/nodes/meta', (_req, res) => send(res, q.metaNodes()))
+    get('/rewards/:address', (_req, res, p, url) => {
       const epoch = url.searchParams.get('epoch')
-      return send(res, q.rewards(parseAddress(b!), epoch === null ? undefined : parseCounter(epoch, 'epoch')))
-    }
-    if (route === 'reports') {
+      send(res, q.rewards(parseAddress(p.address!), epoch === null ? undefined : parseCounter(epoch, 'epoch')))
+    })
+    get('/reports', (_req, res, _p, url) => {
       const epoch = url.searchParams.get('epoch')
-      return send(res, q.volumeReports(epoch === null ? undefined : parseCounter(epoch, 'epoch')))
-    }
-    if (route === 'mining') return send(res, q.mining())
-    if (route === 'params') {
+      send(res, q.volumeReports(epoch === null ? undefined : parseCounter(epoch, 'epoch')))
+    })
+    get('/mining', (_req, res) => send(res, q.mining()))
+    get('/params', (_req, res) => {
       const app = this.#chain.app
-      return send(res, { chainId: app.chainId, genesisTime: app.genesisTime, params: app.params })
+      send(res, { chainId: app.chainId, genesisTime: app.genesisTime, params: app.params })
+    })
+    get('/events/blocks', (req, res) => this.#subscribe(req, res))
+    return r
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x')
+    const method = req.method ?? 'GET'
+    // Empty segments never mattered here ('/status/', '//status'): collapse them before the lookup.
+    let path = url.pathname
+    if (path.includes('//') || (path.length > 1 && path.endsWith('/'))) path = '/' + path.split('/').filter(Boolean).join('/')
+    const found = this.#routes.find(method, path)
+    if (found === undefined) {
+      // Only GET (and HEAD) reach unknown paths as 404: any other method is refused as such, as it always was.
+      if (method !== 'GET' && method !== 'HEAD') throw new StratosError('METHOD_NOT_ALLOWED', `${method} ${url.pathname} is not supported`)
+      throw new StratosError('NOT_FOUND', `no route ${method} ${url.pathname}`)
     }
-    if (route === 'events/blocks') return this.#subscribe(req, res)
-    throw new StratosError('NOT_FOUND', `no route ${method} ${url.pathname}`)
+    if (isMethodMiss(found)) {
+      res.setHeader('allow', found.allow)
+      throw new StratosError('METHOD_NOT_ALLOWED', `${method} ${url.pathname} is not supported`)
+    }
+    return found.handler(req, res, found.params, url)
   }
 
   #sendStatus(res: ServerResponse): void {
@@ -145,7 +165,7 @@ export class ChainRestServer {
   }
 
   async #submit(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readJsonBody(req, MAX_TX_BYTES)
+    const body = await readJsonBody(req, MAX_TX_BYTES, { required: true })
     const signed = decodeSignedTx(body)
     const checked = await this.#chain.mempool.admit(signed)
     send(res, { hash: checked.hash }, 202)
@@ -157,7 +177,7 @@ export class ChainRestServer {
    * batch itself is well-formed; each result is { hash } (admitted) or { hash?, error }.
    */
   async #submitBatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readJsonBody(req, MAX_TX_BATCH_BYTES)
+    const body = await readJsonBody(req, MAX_TX_BATCH_BYTES, { required: true })
     const list = (body as { txs?: unknown } | null)?.txs
     if (typeof body !== 'object' || body === null || Array.isArray(body) || !Array.isArray(list) || Object.keys(body).length !== 1) {
       throw new StratosError('BAD_REQUEST', 'a batch is { "txs": [signed tx, …] }')
@@ -240,17 +260,14 @@ export class ChainRestServer {
     } catch {
       text = JSON.stringify({ error: { code: err.code, message: err.message } })
     }
-    sendText(res, err.httpStatus, text)
+    // An oversized body stopped being read: close rather than drain it.
+    if (err.code === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close')
+    sendJsonText(res, err.httpStatus, text)
   }
 }
 
 function send(res: ServerResponse, value: unknown, status = 200): void {
-  sendText(res, status, canonicalJson(value as CanonicalValue))
-}
-
-function sendText(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
-  res.end(text)
+  sendJsonText(res, status, canonicalJson(value as CanonicalValue))
 }
 
 function parseAddress(s: string): string {
