@@ -27,10 +27,11 @@ import { silentLogger, systemClock, type Clock, type Logger, type Startable } fr
 import { Lru } from '../util/lru.ts'
 import { RateLimiter, retryAfterOf } from '../util/rate-limit.ts'
 import { closeServer, listen, sendError, sendJson } from '../net/http-server.ts'
+import { Router, isMethodMiss } from '../net/router.ts'
 import { HotRangeCache } from './cache.ts'
 import { PathGateway } from './path-gateway.ts'
 import { shareRoute } from './share.ts'
-import { routeMatches, type GatewayContext, type GatewayRoute, type HttpMethod } from './routes.ts'
+import { routePatterns, type GatewayContext, type GatewayRoute } from './routes.ts'
 
 export type { GatewayContext, GatewayRoute } from './routes.ts'
 
@@ -69,7 +70,8 @@ export class Gateway implements Startable {
   readonly paths: PathGateway
   readonly #server: http.Server
   readonly #log: Logger
-  readonly #routes: GatewayRoute[]
+  /** Every route's patterns (routes.ts routePatterns), in the one router of src/net. */
+  readonly #routes = new Router<GatewayRoute>()
   readonly #limiter: RateLimiter | undefined
   #url: string | undefined
   #client: Promise<StratosClient> | undefined
@@ -88,7 +90,7 @@ export class Gateway implements Startable {
       sizeOf: async (file, signal) => (await (await this.publicClient()).stat(file, { signal })).size,
     })
     this.paths = new PathGateway({ dag: () => this.dag(), logger: this.#log, prefetch: (file, offset, fileSize) => this.cache.prefetch(file, offset, fileSize) })
-    this.#routes = [...builtinRoutes(), ...(options.routes ?? [])]
+    for (const route of [...builtinRoutes(), ...(options.routes ?? [])]) this.use(route)
     const rl = options.rateLimit
     this.#limiter = rl === false ? undefined : new RateLimiter({ clock: options.clock ?? systemClock }, {
       ratePerSecond: rl?.ratePerSecond ?? GATEWAY_RATE_PER_SECOND, burst: rl?.burst ?? GATEWAY_RATE_BURST,
@@ -101,9 +103,9 @@ export class Gateway implements Startable {
     return this.#url
   }
 
-  /** Adds a route (tried after the built-in ones and those added before). */
+  /** Adds a route. A method already answered on one of its patterns throws (two routes may not claim one request). */
   use(route: GatewayRoute): void {
-    this.#routes.push(route)
+    for (const pattern of routePatterns(route)) for (const method of route.methods) this.#routes.on(method, pattern, route)
   }
 
   async start(): Promise<void> {
@@ -181,12 +183,13 @@ export class Gateway implements Startable {
       const q = target.indexOf('?')
       const rawPath = q === -1 ? target : target.slice(0, q)
       const method = req.method ?? 'GET'
-      const route = this.#routes.find((r) => routeMatches(r, rawPath))
-      if (!route) throw new StratosError('NOT_FOUND', `no route ${method} ${rawPath.slice(0, 200)}`)
-      if (!route.methods.includes(method as HttpMethod)) {
-        res.setHeader('allow', route.methods.join(', '))
-        throw new StratosError('METHOD_NOT_ALLOWED', `use ${route.methods.join(', ')}`)
+      const found = this.#routes.find(method, rawPath)
+      if (!found) throw new StratosError('NOT_FOUND', `no route ${method} ${rawPath.slice(0, 200)}`)
+      if (isMethodMiss(found)) {
+        res.setHeader('allow', found.allow)
+        throw new StratosError('METHOD_NOT_ALLOWED', `use ${found.allow}`)
       }
+      const route = found.handler
       let url: URL
       try {
         url = new URL(target, 'http://gateway')

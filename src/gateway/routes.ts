@@ -1,7 +1,7 @@
 /**
- * How the gateway dispatches requests: an ordered list of routes, each owning a path prefix. Built-in routes
- * (/ipfs/, /api/v1/…, /v1/info) come first; modules add theirs with `Gateway.use(route)` or `GatewayOptions.routes`
- * (e.g. share links). A route throws StratosError for refusals; the gateway turns it into the JSON error reply.
+ * How the gateway dispatches requests: routes, each owning an exact path or a path prefix, found by the one router
+ * of src/net (router.ts). Built-in routes (/ipfs/, /api/v1/…, /v1/info) and share links are registered first;
+ * modules add theirs with `Gateway.use(route)` or `GatewayOptions.routes`. A route throws StratosError for refusals; the gateway turns it into the JSON error reply.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Gateway } from './index.ts'
@@ -31,6 +31,11 @@ export interface GatewayRoute {
   handle(ctx: GatewayContext): Promise<void> | void
 }
 
-export function routeMatches(route: GatewayRoute, path: string): boolean {
-  return route.path.endsWith('/') ? path.startsWith(route.path) || path === route.path.slice(0, -1) : path === route.path
+/**
+ * The src/net/router.ts patterns of a route: an exact path is itself; a prefix 'P/' is 'P' and 'P/*rest' (the rest
+ * as sent, which the handler reads from `rawPath`). Literal paths win over prefixes.
+ */
+export function routePatterns(route: GatewayRoute): string[] {
+  if (!route.path.endsWith('/')) return [route.path]
+  return route.path === '/' ? ['/*rest'] : [route.path.slice(0, -1), `${route.path}*rest`]
 }
