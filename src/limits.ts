@@ -431,3 +431,31 @@ export const DEVNET_CRASH_LOOP_LIMIT = 8
 export const DEVNET_GATEWAY_FUND_STOS = 1_000
 /** Meta node: expired share-password counters one counting write removes at most (the rest go with later writes). */
 export const SHARE_ATTEMPTS_PRUNE_PER_WRITE = 16
+
+// ---- Bounds that were inline (issue 16): caches and protocol-schema maxima ---------------------------------
+/** Meta node: wallets whose ozone balance the chain link caches (FIFO: the oldest read is forgotten first). */
+export const META_OZONE_CACHE_WALLETS = 100_000
+/** Meta node: replicated segments whose read-spreading turn counter is kept (FIFO: the oldest counter is forgotten first). */
+export const REPLICA_TURN_SEGMENTS = 100_000
+/** Meta node: segments whose last failed repair time is kept for REPAIR_RETRY_MS back-off (FIFO). */
+export const REPAIR_FAILED_SEGMENTS_KEPT = REPAIR_QUEUE_MAX * 16
+/** Contract: nodes a client may name as already failed when it asks for a replacement shard location. */
+export const REPLACE_SHARD_MAX_EXCLUDED_NODES = 1_000
+/** Contract: inner DAG blocks one commit may carry. */
+export const COMMIT_MAX_DAG_BLOCKS = 1_000_000
+/** Contract: shard receipts one commit may carry (one per shard of every segment). */
+export const COMMIT_MAX_RECEIPTS = 10_000_000
+/** Contract: CIDs one directory commit may link to. */
+export const DIRECTORY_MAX_CHILDREN = 1_000_000
+/** Contract: files one page of the file list may hold (`?limit=`). */
+export const LIST_MAX_PAGE_FILES = 1_000
+/** Contract: shards one heartbeat may report as corrupt, and as deleted (a node with more sends the rest next time). */
+export const HEARTBEAT_MAX_REPORTED_SHARDS = 10_000
+/** Contract: CIDs one read grant's scope may name. */
+export const GRANT_SCOPE_MAX_CIDS = 1_000
+/** Contract: name prefixes one read grant's scope may name. */
+export const GRANT_SCOPE_MAX_PREFIXES = 100
+/** Nonces a replay guard remembers until their message expires (when full, those closest to expiry go first). */
+export const REPLAY_GUARD_MAX_NONCES = 1_000_000
+/** Decoded ed25519 public keys kept for signature checks (the cache is emptied when it grows past this). */
+export const NODE_PUBLIC_KEY_CACHE_ENTRIES = 10_000

@@ -13,6 +13,7 @@ import { bech32 } from '@scure/base'
 import { sha256 } from './hash.ts'
 import { writeFileAtomic } from '../util/fs.ts'
 import { StratosError } from '../errors.ts'
+import { NODE_PUBLIC_KEY_CACHE_ENTRIES } from '../limits.ts'
 
 export const NODE_ADDRESS_PREFIX = 'stsds'
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
@@ -37,7 +38,7 @@ function publicKeyObject(publicKey: Uint8Array): KeyObject {
   let obj = publicKeyCache.get(k)
   if (!obj) {
     obj = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, publicKey]), format: 'der', type: 'spki' })
-    if (publicKeyCache.size > 10_000) publicKeyCache.clear()
+    if (publicKeyCache.size > NODE_PUBLIC_KEY_CACHE_ENTRIES) publicKeyCache.clear()
     publicKeyCache.set(k, obj)
   }
   return obj

@@ -18,8 +18,9 @@ import { ChainClient, DEFAULT_TX_FEE_WEI, type SubmittedTx } from '../../chain-c
 import type { Msg } from '../../chain/msgs.ts'
 import { listResourceNodes, type ResourceNodeJson } from '../../chain-client/node-registration.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
-import { CHAIN_SYNC_INTERVAL_MS, OZONE_CACHE_MS } from '../../limits.ts'
+import { CHAIN_SYNC_INTERVAL_MS, META_OZONE_CACHE_WALLETS, OZONE_CACHE_MS } from '../../limits.ts'
 import { silentLogger, systemClock, type Clock, type Logger, type Startable } from '../../util/components.ts'
+import { Lru } from '../../util/lru.ts'
 
 /** A resource node's status on chain; `unregistered` when the chain does not know it. */
 export type ChainNodeStatus = 'active' | 'pending' | 'suspended' | 'unbonding' | 'unregistered'
@@ -57,7 +58,8 @@ export class HttpChainLink implements ChainLink {
   readonly #chain: ChainClient
   readonly #owner: WalletKey
   readonly #o: Required<Pick<HttpChainLinkOptions, 'syncIntervalMs' | 'ozoneCacheMs'>> & { clock: Clock; logger: Logger }
-  readonly #ozone = new Map<string, { value: bigint; at: number }>()
+  /** Ozone balance per wallet, read at `at`; FIFO (a re-read keeps the wallet's place), oldest out. */
+  readonly #ozone = new Lru<string, { value: bigint; at: number }>({ maxEntries: META_OZONE_CACHE_WALLETS, order: 'fifo' })
   readonly #epochListeners = new Set<(epoch: number) => void>()
   #nodes: ResourceNodeJson[] = []
   #status = new Map<string, ChainNodeStatus>()
@@ -138,7 +140,6 @@ export class HttpChainLink implements ChainLink {
     if (!options.fresh && hit && now - hit.at < this.#o.ozoneCacheMs) return hit.value
     const { ozone } = await this.#chain.account(wallet)
     this.#ozone.set(wallet, { value: ozone, at: now })
-    if (this.#ozone.size > 100_000) this.#ozone.delete(this.#ozone.keys().next().value as string)
     return ozone
   }
 

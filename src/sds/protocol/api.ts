@@ -15,6 +15,7 @@ import { zSignedOrder, type SignedOrder } from './orders.ts'
 import type { NodeSigned } from './signing.ts'
 import { zShareCreatePayload, zShareId, zShareListPayload, zShareRevokePayload } from './messages.ts'
 import { MAX_SHARE_PASSWORD_BYTES, SHARE_MAX_CLIENT_BYTES } from '../../limits.ts'
+import { COMMIT_MAX_DAG_BLOCKS, COMMIT_MAX_RECEIPTS, DIRECTORY_MAX_CHILDREN, LIST_MAX_PAGE_FILES, REPLACE_SHARD_MAX_EXCLUDED_NODES } from '../../limits.ts'
 import { MAX_SETTLE_BATCH, MAX_SEGMENTS_PER_READ_REQUEST, MAX_DATA_SHARDS, MAX_PARITY_SHARDS, MAX_SHARD_BYTES, MAX_SEGMENT_BYTES } from '../../limits.ts'
 
 export const META_ROUTES = {
@@ -94,7 +95,7 @@ export const zReplaceShardBody = z.object({
   segment: z.number().int().nonnegative(),
   shardIndex: z.number().int().nonnegative(),
   /** Nodes the client already failed with for this shard. */
-  exclude: z.array(zNodeAddress).max(1000),
+  exclude: z.array(zNodeAddress).max(REPLACE_SHARD_MAX_EXCLUDED_NODES),
   auth: zSessionCallAuth,
 })
 export type ReplaceShardBody = z.infer<typeof zReplaceShardBody>
@@ -105,11 +106,11 @@ export type AbortUploadBody = z.infer<typeof zAbortUploadBody>
 export const zCommitBody = z.object({
   request: zWalletSigned(zCommitPayload),
   /** The DAG's inner blocks (every block with links, including the root), each base64url. */
-  dagBlocks: z.array(z.string().regex(/^[A-Za-z0-9_-]*$/)).max(1_000_000),
+  dagBlocks: z.array(z.string().regex(/^[A-Za-z0-9_-]*$/)).max(COMMIT_MAX_DAG_BLOCKS),
   /** One receipt per shard of every segment, from the node it was last placed on. */
-  receipts: z.array(zSignedReceipt).max(10_000_000),
+  receipts: z.array(zSignedReceipt).max(COMMIT_MAX_RECEIPTS),
   /** Directory commits: the CIDs the directory links to (each must already be stored). */
-  children: z.array(zCid).max(1_000_000).optional(),
+  children: z.array(zCid).max(DIRECTORY_MAX_CHILDREN).optional(),
 })
 export type CommitBody = z.infer<typeof zCommitBody>
 
@@ -151,7 +152,7 @@ export const zCidParam = z.object({ cid: zCid })
 export const zUploadIdParam = z.object({ id: zUploadId })
 export const zListQuery = z.object({
   owner: z.string().optional(),
-  limit: z.coerce.number().int().positive().max(1000).optional(),
+  limit: z.coerce.number().int().positive().max(LIST_MAX_PAGE_FILES).optional(),
   after: z.string().max(200).optional(),
 })
 

@@ -11,6 +11,7 @@ import { z } from 'zod'
 import { isNodeAddress } from '../../crypto/node-key.ts'
 import { isWalletAddress } from '../../crypto/wallet-key.ts'
 import { MAX_DATA_SHARDS, MAX_PARITY_SHARDS, MAX_SEGMENT_BYTES, MAX_SHARD_BYTES } from '../../limits.ts'
+import { GRANT_SCOPE_MAX_CIDS, GRANT_SCOPE_MAX_PREFIXES, HEARTBEAT_MAX_REPORTED_SHARDS } from '../../limits.ts'
 import type { NodeSigned, WalletSigned } from './signing.ts'
 
 // ---- Primitive schemas ---------------------------------------------------------------
@@ -89,9 +90,9 @@ export const zHeartbeat = z.object({
   /** Monotonic per node; the meta node ignores a heartbeat not newer than the last one. */
   seq: z.number().int().nonnegative(),
   /** Shards the node found corrupt and quarantined since its last heartbeat. */
-  corrupt: z.array(zShardId).max(10_000),
+  corrupt: z.array(zShardId).max(HEARTBEAT_MAX_REPORTED_SHARDS),
   /** Shards the node deleted since its last heartbeat (acknowledges HeartbeatReply.deletes). */
-  deleted: z.array(zShardId).max(10_000),
+  deleted: z.array(zShardId).max(HEARTBEAT_MAX_REPORTED_SHARDS),
   expiresAt: zTime,
 })
 export type Heartbeat = z.infer<typeof zHeartbeat>
@@ -213,8 +214,8 @@ export type SignedAccessSession = WalletSigned<AccessSessionPayload>
 
 /** A read grant's scope: files by CID (directories cover what they link to) and/or name prefixes of the owner's files. */
 export const zGrantScope = z.object({
-  cids: z.array(zCid).max(1_000).optional(),
-  prefixes: z.array(z.string().min(1).max(255)).max(100).optional(),
+  cids: z.array(zCid).max(GRANT_SCOPE_MAX_CIDS).optional(),
+  prefixes: z.array(z.string().min(1).max(255)).max(GRANT_SCOPE_MAX_PREFIXES).optional(),
 }).refine((s) => (s.cids?.length ?? 0) + (s.prefixes?.length ?? 0) > 0, 'a grant names at least one CID or prefix')
 export type GrantScope = z.infer<typeof zGrantScope>
 

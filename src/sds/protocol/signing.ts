@@ -10,7 +10,7 @@ import { NodeKey, nodeAddressFromPublicKey, verifyNodeSignature } from '../../cr
 import { WalletKey, recoverWalletAddress } from '../../crypto/wallet-key.ts'
 import { fromBase64Url, toBase64Url } from '../../crypto/hash.ts'
 import { StratosError } from '../../errors.ts'
-import { CLOCK_SKEW_MS } from '../../limits.ts'
+import { CLOCK_SKEW_MS, REPLAY_GUARD_MAX_NONCES } from '../../limits.ts'
 
 export const DOMAIN = {
   ticket: 'stratos/ticket/v1',
@@ -108,7 +108,7 @@ function checkFreshness(payload: BasePayload, opts: VerifyOptions): void {
  */
 export class ReplayGuard {
   readonly #seen = new Map<string, number>()
-  constructor(private readonly maxEntries = 1_000_000) {}
+  constructor(private readonly maxEntries = REPLAY_GUARD_MAX_NONCES) {}
 
   /** Returns false when the nonce was already used. */
   check(nonce: string, expiresAt: number, now: number): boolean {

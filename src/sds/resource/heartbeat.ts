@@ -8,7 +8,7 @@
  * or answers garbage never stops the loop: the error is logged and the next tick tries again.
  */
 import { StratosError, toStratosError } from '../../errors.ts'
-import { CLIENT_CONTROL_TIMEOUT_MS, HEARTBEAT_TTL_MS, MAX_DELETES_PER_HEARTBEAT, SOFTWARE_VERSION } from '../../limits.ts'
+import { CLIENT_CONTROL_TIMEOUT_MS, HEARTBEAT_MAX_REPORTED_SHARDS, HEARTBEAT_TTL_MS, MAX_DELETES_PER_HEARTBEAT, SOFTWARE_VERSION } from '../../limits.ts'
 import type { NodeKey } from '../../crypto/node-key.ts'
 import { zSignedHeartbeatReply, type Heartbeat } from '../protocol/messages.ts'
 import { DOMAIN, signAsNode, verifyNodeSigned } from '../protocol/signing.ts'
@@ -16,9 +16,6 @@ import type { MetaClient } from '../../net/meta-client.ts'
 import type { Clock, Logger, Startable } from '../../util/components.ts'
 import type { ShardStore } from './store.ts'
 import type { MetaTrust } from './meta-trust.ts'
-
-/** The schema's bound on the corrupt/deleted lists of one heartbeat. */
-const MAX_REPORTED_PER_HEARTBEAT = 10_000
 
 export interface HeartbeatComponents {
   store: ShardStore
@@ -123,8 +120,9 @@ export class HeartbeatLoop implements Startable {
     const now = clock.now()
     const seq = (this.#seq = Math.max(this.#seq + 1, now))
     const stats = await store.stats()
-    const corrupt = store.pendingCorrupt().slice(0, MAX_REPORTED_PER_HEARTBEAT)
-    const deleted = [...this.#deleted].slice(0, MAX_REPORTED_PER_HEARTBEAT)
+    // The schema's bound on one heartbeat's lists; the rest go with the next heartbeats.
+    const corrupt = store.pendingCorrupt().slice(0, HEARTBEAT_MAX_REPORTED_SHARDS)
+    const deleted = [...this.#deleted].slice(0, HEARTBEAT_MAX_REPORTED_SHARDS)
     const payload: Heartbeat = {
       v: 1,
       chainId,

@@ -15,7 +15,9 @@
  * Files without replicas (almost all) pay one Map lookup.
  */
 import { toStratosError } from '../../../errors.ts'
+import { REPLICA_TURN_SEGMENTS } from '../../../limits.ts'
 import { randomHex, type Clock, type Logger, type RandomBytes } from '../../../util/components.ts'
+import { Lru } from '../../../util/lru.ts'
 import { recordCommittedPuts } from '../pot/pot-store.ts'
 import type { SegmentRecord } from '../../protocol/api.ts'
 import { placeShards } from '../placement.ts'
@@ -57,7 +59,8 @@ type ReplicaMap = Map<string, Map<number, Map<number, string[]>>>
 export class Replicas implements ReadRouter {
   readonly #o: ReplicasOptions
   readonly #map: ReplicaMap = new Map()
-  readonly #turn = new Map<string, number>()
+  /** Per replicated segment, the next replica to serve a read; FIFO (a turn's update keeps its place), oldest out. */
+  readonly #turn = new Lru<string, number>({ maxEntries: REPLICA_TURN_SEGMENTS, order: 'fifo' })
   /** Segment key → when its last replica was added: the cooldown runs from max(last hot read, this). */
   readonly #addedAt = new Map<string, number>()
   #bytes = 0
@@ -104,7 +107,6 @@ export class Replicas implements ReadRouter {
       const key = segmentKey(r.cid, i)
       const turn = this.#turn.get(key) ?? 0
       this.#turn.set(key, turn + 1)
-      if (this.#turn.size > 100_000) this.#turn.delete(this.#turn.keys().next().value as string)
       let shards: SegmentRecord['shards'] | undefined
       for (const [j, nodes] of reps) {
         const primary = seg.shards[j]

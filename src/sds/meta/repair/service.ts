@@ -17,10 +17,11 @@
 import { toStratosError } from '../../../errors.ts'
 import {
   HOT_COOLDOWN_MS, HOT_SEGMENT_READS_PER_MIN, HOT_TRACKED_SEGMENTS, HOT_WINDOW_MS, REPAIR_CHECK_INTERVAL_MS, REPAIR_CONCURRENCY,
-  REPAIR_GRACE_MS, REPAIR_QUEUE_MAX, REPAIR_RETRY_MS, REPAIR_SWEEP_BATCH, REPAIR_SWEEP_INTERVAL_MS, REPLICATION_EXTRA_NODES, REPLICATION_MAX_BYTES,
+  REPAIR_FAILED_SEGMENTS_KEPT, REPAIR_GRACE_MS, REPAIR_QUEUE_MAX, REPAIR_RETRY_MS, REPAIR_SWEEP_BATCH, REPAIR_SWEEP_INTERVAL_MS, REPLICATION_EXTRA_NODES, REPLICATION_MAX_BYTES,
 } from '../../../limits.ts'
 import type { NodeKey } from '../../../crypto/node-key.ts'
 import type { Clock, Logger, RandomBytes, Startable } from '../../../util/components.ts'
+import { Lru } from '../../../util/lru.ts'
 import type { ChainLink } from '../chain-link.ts'
 import type { MetaCoreComponents } from '../components.ts'
 import type { RecordCache } from '../record-cache.ts'
@@ -80,7 +81,8 @@ export class RepairService implements Startable {
   readonly #repairer: SegmentRepairer
   readonly #queue = new Map<string, 'repair' | 'replicate'>()
   readonly #inFlight = new Map<string, Promise<void>>()
-  readonly #failedAt = new Map<string, number>()
+  /** Segment → when its repair last failed; FIFO (a new failure keeps the first one's place), oldest out. */
+  readonly #failedAt = new Lru<string, number>({ maxEntries: REPAIR_FAILED_SEGMENTS_KEPT, order: 'fifo' })
   readonly #walkedAt = new Map<string, number>()
   /** Hot segments waiting for a replication job (the queue was full or the segment busy when they turned hot). */
   readonly #wantReplicas = new Set<string>()
@@ -339,6 +341,5 @@ export class RepairService implements Startable {
 
   #markFailed(key: string, now: number): void {
     this.#failedAt.set(key, now)
-    if (this.#failedAt.size > REPAIR_QUEUE_MAX * 16) this.#failedAt.delete(this.#failedAt.keys().next().value as string)
   }
 }
