@@ -1,5 +1,6 @@
 /**
- * The Kubo-compatible RPC API server: `POST /api/v0/<command>` on node:http (127.0.0.1:5001 by default).
+ * The Kubo-compatible RPC API server: `POST /api/v0/<command>` on node:http (127.0.0.1:5001 by default); commands
+ * are found by src/net/router.ts.
  *
  * Request handling follows go-ipfs-cmds' HTTP handler: OPTIONS → 204, GET/HEAD/others → 405 (text),
  * a request with an `Origin` (or `Referer`) not in `allowedOrigins` → 403 (browsers must not drive the
@@ -23,15 +24,23 @@ import type { WalletKey } from '../../crypto/wallet-key.ts'
 import { StratosClient } from '../../sds/client/index.ts'
 import { silentLogger, systemClock, type Clock, type Logger, type Startable } from '../../util/components.ts'
 import { closeServer, listen } from '../../net/http-server.ts'
+import { Router } from '../../net/router.ts'
 import { RateLimiter, rateLimitedError, retryAfterOf } from '../../util/rate-limit.ts'
 import { createDagReader, type DagReader } from '../dag.ts'
-import { COMMANDS, type ApiComponents } from './commands.ts'
+import { COMMANDS, type ApiComponents, type Command } from './commands.ts'
 import { KUBO_ERR_CLIENT, kuboBody, sendKuboError, sendPlain } from './kubo-error.ts'
 import { parseRequest } from './params.ts'
 import { PinStore } from './pins.ts'
 import { GarbageCollector, type GcInit } from './gc.ts'
 
 export const API_PREFIX = '/api/v0/'
+
+/**
+ * The commands as routes of the one router (src/net/router.ts): POST /api/v0/<command>. Only POST is looked up:
+ * OPTIONS, other methods and the origin check answer for every path under the prefix first, as Kubo does.
+ */
+const COMMAND_ROUTES = new Router<Command>()
+for (const [name, cmd] of Object.entries(COMMANDS)) COMMAND_ROUTES.on('POST', API_PREFIX + name, cmd)
 
 export interface IpfsRpcApiOptions {
   host?: string
@@ -192,7 +201,8 @@ export class IpfsRpcApi implements Startable {
     try {
       const url = new URL(req.url ?? '/', 'http://api.invalid')
       if (!url.pathname.startsWith(API_PREFIX)) return sendPlain(res, 404, '404 page not found')
-      command = url.pathname.slice(API_PREFIX.length).replace(/\/+$/, '')
+      const path = url.pathname.replace(/\/+$/, '')
+      command = path.slice(API_PREFIX.length)
       if (req.method === 'OPTIONS') {
         res.writeHead(204, { allow: 'OPTIONS, POST' })
         res.end()
@@ -200,8 +210,9 @@ export class IpfsRpcApi implements Startable {
       }
       if (req.method !== 'POST') return sendPlain(res, 405, '405 - Method Not Allowed', { allow: 'OPTIONS, POST' })
       if (!this.#originAllowed(req)) return sendPlain(res, 403, '403 - Forbidden')
-      const cmd = COMMANDS[command]
-      if (!cmd) return sendPlain(res, 404, '404 page not found')
+      const found = COMMAND_ROUTES.find('POST', path)
+      if (!found?.handler) return sendPlain(res, 404, '404 page not found')
+      const cmd = found.handler
       const p = parseRequest(url.searchParams, cmd.spec)
       if (!cmd.takesBody) await drainSmallBody(req)
       const signal = p.timeoutMs !== undefined ? AbortSignal.any([controller.signal, AbortSignal.timeout(p.timeoutMs)]) : controller.signal
