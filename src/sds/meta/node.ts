@@ -19,7 +19,7 @@ import { closeServer, listen } from '../../net/http-server.ts'
 import type { MetaInfo, NetworkStatus } from '../protocol/api.ts'
 import { Files } from './files.ts'
 import { Registry } from './registry.ts'
-import { createMetaServer, type MetaServer } from './server.ts'
+import { createMetaServer, type MetaApi, type MetaServer } from './server.ts'
 import { MetaStore } from './store.ts'
 import { Uploads } from './uploads.ts'
 import { RecordCache } from './record-cache.ts'
@@ -147,15 +147,19 @@ export class MetaNode implements Startable {
     return this.#starting
   }
 
+  /**
+   * Opens the index and (when it builds its own) the chain link, wires the services (wireMetaNode), serves the
+   * API, then starts the sweeper and the audit, repair and report loops. A failure stops the reporter and the chain
+   * link and closes the index.
+   */
   async #start(): Promise<void> {
     const o = this.#o
     const clock = this.#clock
     const logger = this.#logger
-    const random = o.random ?? systemRandom
     const defaults = o.defaults ?? { k: DEFAULT_DATA_SHARDS, m: DEFAULT_PARITY_SHARDS, segmentSize: DEFAULT_SEGMENT_BYTES }
     const store = await MetaStore.open(join(o.dataDir, 'index'))
     let ownLink: HttpChainLink | undefined
-    let reporter: Reporter | undefined
+    let parts: MetaParts | undefined
     try {
       if (o.chain && !o.chainLink) {
         ownLink = new HttpChainLink({ chainUrl: o.chain.url, owner: o.chain.owner, clock, logger, ...(o.chain.syncIntervalMs !== undefined ? { syncIntervalMs: o.chain.syncIntervalMs } : {}) })
@@ -163,87 +167,23 @@ export class MetaNode implements Startable {
       }
       const chain: ChainLink | undefined = o.chainLink ?? ownLink
       this.#chain = chain
-      const guard = chain ? new OzoneGuard({ chain, clock, logger }) : undefined
-      const pot = chain ? { chain, guard } : {}
-      const common = { store, key: this.#key, chainId: o.chainId, clock, logger }
-      const registry = new Registry({
-        ...common,
-        offlineAfterMs: o.offlineAfterMs ?? NODE_OFFLINE_AFTER_MS,
-        heartbeatIntervalMs: o.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS,
-      })
-      if (chain) {
-        // With a chain, only nodes registered and active on chain receive new shards.
-        registry.addPlacementFilter((node) => chain.nodeStatus(node) === 'active')
-        registry.extendViews((view) => ({ ...view, chainState: chain.nodeStatus(view.address) }))
-      }
-      const { reputation, auditor } = createAuditSystem({
-        ...common, registry, random, ...(chain ? { chain } : {}),
-        ...(o.audit?.params ? { params: o.audit.params } : {}),
-        ...(o.audit?.intervalMs !== undefined ? { intervalMs: o.audit.intervalMs } : {}),
-        ...(o.audit?.nodeMinIntervalMs !== undefined ? { nodeMinIntervalMs: o.audit.nodeMinIntervalMs } : {}),
-        ...(o.audit?.onlineSampleIntervalMs !== undefined ? { onlineSampleIntervalMs: o.audit.onlineSampleIntervalMs } : {}),
-      })
-      const maintenance = (msg: SignedMaintenance) => applyMaintenance(msg, { store, registry, reputation, chainId: o.chainId, clock })
-      const records = new RecordCache(META_RECORD_CACHE_BYTES)
-      const access = new Access({ store, chainId: o.chainId, clock, random, ...(chain ? { chain } : {}) })
-      await access.init()
-      const grants = new Grants({ store, chainId: o.chainId, clock, random, logger })
-      const uploads = new Uploads({ ...common, ...pot, registry, records, random, sessionTtlMs: o.sessionTtlMs ?? UPLOAD_SESSION_TTL_MS })
-      const repair = new RepairService({
-        ...common, registry, records, random, offlineAfterMs: o.offlineAfterMs ?? NODE_OFFLINE_AFTER_MS, health: reputation,
-        ...(chain ? { chain } : {}),
-      }, o.repair)
-      const files = new Files({ ...common, ...pot, registry, records, random, reads: repair.replicas, access })
-      const settlement = new Settlement({ ...common, ...pot })
-      const traffic = new TrafficViews({
-        store, ...(chain ? { chain } : {}), knownNodes: () => registry.views().map((v) => v.address),
-        score: (node) => { const r = registry.get(node); return r ? registry.view(r, clock.now()).reputation?.auditScore : undefined },
-      })
-      if (ownLink) {
-        reporter = new Reporter({
-          ...common,
-          chain: reportChainOf(ownLink),
-          ...(guard ? { guard } : {}),
-          ...(o.chain?.reportRetryMs !== undefined ? { retryMs: o.chain.reportRetryMs } : {}),
-        })
-      }
-      const shares = new Shares({
-        store, chainId: o.chainId, clock, random, logger, shareToken: (id) => access.shareToken(id),
-        ...(o.shareTrustedProxies ? { trustedProxies: o.shareTrustedProxies } : {}),
-      })
+      parts = await wireMetaNode({ store, key: this.#key, chainId: o.chainId, clock, logger, random: o.random ?? systemRandom, chain, ownLink }, o)
+      const { api: services, health, auditor, repair, reporter } = parts
       const info: MetaInfo = { address: this.address, key: toBase64Url(this.#key.publicKey), chainId: o.chainId, version: SOFTWARE_VERSION, defaults }
-      const status = (): NetworkStatus => {
-        const nodes = registry.views()
-        const online = nodes.filter((n) => n.state === 'online')
-        const counters = store.counters()
-        return {
-          chainId: o.chainId,
-          meta: { address: this.address, version: SOFTWARE_VERSION },
-          nodes,
-          totals: {
-            nodesOnline: online.length,
-            nodesOffline: nodes.length - online.length,
-            // Capacity the network can use now: online nodes only.
-            capacityBytes: online.reduce((s, n) => s + n.capacityBytes, 0),
-            freeBytes: online.reduce((s, n) => s + n.freeBytes, 0),
-            usedBytes: online.reduce((s, n) => s + n.usedBytes, 0),
-            files: counters.files,
-            fileBytes: counters.fileBytes,
-            openUploads: store.openUploads(),
-          },
-        }
-      }
-      const api = createMetaServer({ info: () => info, status, registry, uploads, files, shares, maintenance, settlement, traffic, access, grants }, logger)
+      const status = (): NetworkStatus => networkStatus(o.chainId, this.address, services.registry, store)
+      const api = createMetaServer({ ...services, info: () => info, status }, logger)
       const url = await listen(api.server, o.host ?? '127.0.0.1', o.port)
       const sweeper = setInterval(() => this.#sweep(), o.sweepIntervalMs ?? UPLOAD_SWEEP_INTERVAL_MS)
       sweeper.unref()
       await auditor.start()
       await repair.start()
       await reporter?.start()
-      this.#running = { store, access, uploads, http: api, url, sweeper, sweeping: undefined, auditor, health: reputation, repair, reporter, ownLink }
+      this.#running = {
+        store, access: services.access, uploads: services.uploads, http: api, url, sweeper, sweeping: undefined, auditor, health, repair, reporter, ownLink,
+      }
       logger.info({ address: this.address, url, chainId: o.chainId }, 'meta node started')
     } catch (e) {
-      await reporter?.stop()
+      await parts?.reporter?.stop()
       await ownLink?.stop()
       this.#chain = undefined
       await store.close()
@@ -286,6 +226,116 @@ export class MetaNode implements Startable {
     this.#chain = undefined
     await r.store.close()
     this.#logger.info({ address: this.address }, 'meta node stopped')
+  }
+}
+
+/** What wireMetaNode builds on: the open index, this node's identity, the injected components and the chain link, if any. */
+interface MetaComponents {
+  store: MetaStore
+  key: NodeKey
+  chainId: string
+  clock: Clock
+  logger: Logger
+  random: RandomBytes
+  /** The chain link in use (given, or built from options.chain); undefined: storage-only. */
+  chain: ChainLink | undefined
+  /** The chain link this node built itself: only then does it send volume reports. */
+  ownLink: HttpChainLink | undefined
+}
+
+/** What wireMetaNode builds: the services the HTTP API serves, and the background loops #start starts. */
+interface MetaParts {
+  api: Omit<MetaApi, 'info' | 'status'>
+  /** Audit suspension and maintenance (the reputation), which repair reads. */
+  health: NodeHealth
+  auditor: Auditor
+  repair: RepairService
+  /** Volume reports (pot/reports.ts): only with a chain link this node built itself. */
+  reporter: Reporter | undefined
+}
+
+/**
+ * Builds the meta node's services over one open index, each given only the parts it uses. Nothing here
+ * listens or starts a loop (#start does, once every part exists), so a failure here leaves only the
+ * index and the chain link to close. With a chain, ozone is checked (OzoneGuard) and placement is limited
+ * to nodes active on chain; without one every heartbeating node may receive data.
+ */
+async function wireMetaNode(components: MetaComponents, o: MetaNodeOptions): Promise<MetaParts> {
+  const { store, chainId, clock, logger, random, chain, ownLink } = components
+  const guard = chain ? new OzoneGuard({ chain, clock, logger }) : undefined
+  const pot = chain ? { chain, guard } : {}
+  const common = { store, key: components.key, chainId, clock, logger }
+  const registry = new Registry({
+    ...common,
+    offlineAfterMs: o.offlineAfterMs ?? NODE_OFFLINE_AFTER_MS,
+    heartbeatIntervalMs: o.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS,
+  })
+  if (chain) {
+    // With a chain, only nodes registered and active on chain receive new shards.
+    registry.addPlacementFilter((node) => chain.nodeStatus(node) === 'active')
+    registry.extendViews((view) => ({ ...view, chainState: chain.nodeStatus(view.address) }))
+  }
+  const { reputation, auditor } = createAuditSystem({
+    ...common, registry, random, ...(chain ? { chain } : {}),
+    ...(o.audit?.params ? { params: o.audit.params } : {}),
+    ...(o.audit?.intervalMs !== undefined ? { intervalMs: o.audit.intervalMs } : {}),
+    ...(o.audit?.nodeMinIntervalMs !== undefined ? { nodeMinIntervalMs: o.audit.nodeMinIntervalMs } : {}),
+    ...(o.audit?.onlineSampleIntervalMs !== undefined ? { onlineSampleIntervalMs: o.audit.onlineSampleIntervalMs } : {}),
+  })
+  const maintenance = (msg: SignedMaintenance) => applyMaintenance(msg, { store, registry, reputation, chainId, clock })
+  const records = new RecordCache(META_RECORD_CACHE_BYTES)
+  const access = new Access({ store, chainId, clock, random, ...(chain ? { chain } : {}) })
+  await access.init()
+  const grants = new Grants({ store, chainId, clock, random, logger })
+  const uploads = new Uploads({ ...common, ...pot, registry, records, random, sessionTtlMs: o.sessionTtlMs ?? UPLOAD_SESSION_TTL_MS })
+  const repair = new RepairService({
+    ...common, registry, records, random, offlineAfterMs: o.offlineAfterMs ?? NODE_OFFLINE_AFTER_MS, health: reputation,
+    ...(chain ? { chain } : {}),
+  }, o.repair)
+  const files = new Files({ ...common, ...pot, registry, records, random, reads: repair.replicas, access })
+  const settlement = new Settlement({ ...common, ...pot })
+  const traffic = new TrafficViews({
+    store, ...(chain ? { chain } : {}), knownNodes: () => registry.views().map((v) => v.address),
+    score: (node) => { const r = registry.get(node); return r ? registry.view(r, clock.now()).reputation?.auditScore : undefined },
+  })
+  const reporter = ownLink
+    ? new Reporter({
+      ...common,
+      chain: reportChainOf(ownLink),
+      ...(guard ? { guard } : {}),
+      ...(o.chain?.reportRetryMs !== undefined ? { retryMs: o.chain.reportRetryMs } : {}),
+    })
+    : undefined
+  const shares = new Shares({
+    store, chainId, clock, random, logger, shareToken: (id) => access.shareToken(id),
+    ...(o.shareTrustedProxies ? { trustedProxies: o.shareTrustedProxies } : {}),
+  })
+  return {
+    api: { registry, uploads, files, shares, maintenance, settlement, traffic, access, grants },
+    health: reputation, auditor, repair, reporter,
+  }
+}
+
+/** GET /v1/status: every node's view, with totals over the online nodes (what the network can use now) and the index's counters. */
+function networkStatus(chainId: string, address: string, registry: Registry, store: MetaStore): NetworkStatus {
+  const nodes = registry.views()
+  const online = nodes.filter((n) => n.state === 'online')
+  const counters = store.counters()
+  return {
+    chainId,
+    meta: { address, version: SOFTWARE_VERSION },
+    nodes,
+    totals: {
+      nodesOnline: online.length,
+      nodesOffline: nodes.length - online.length,
+      // Capacity the network can use now: online nodes only.
+      capacityBytes: online.reduce((s, n) => s + n.capacityBytes, 0),
+      freeBytes: online.reduce((s, n) => s + n.freeBytes, 0),
+      usedBytes: online.reduce((s, n) => s + n.usedBytes, 0),
+      files: counters.files,
+      fileBytes: counters.fileBytes,
+      openUploads: store.openUploads(),
+    },
   }
 }
 
