@@ -11,7 +11,7 @@ import { parseExpiry } from '../../src/cli/commands/share.ts'
 import { WalletKey } from '../../src/crypto/wallet-key.ts'
 import { Gateway } from '../../src/gateway/index.ts'
 import { StratosClient } from '../../src/sds/client/index.ts'
-import { patternBytes, startNetwork } from '../sds/client/network.ts'
+import { patternBytes, startNetwork } from '../sds/network.ts'
 import { runCli } from '../e2e/harness.ts'
 
 const OWNER_KEY = '44'.repeat(32)

@@ -26,7 +26,7 @@ import { request } from 'undici'
 import { chromium, type Browser } from 'playwright-core'
 import { Gateway } from '../../src/gateway/index.ts'
 import { StratosClient } from '../../src/sds/client/index.ts'
-import { startNetwork, wallet } from '../sds/client/network.ts'
+import { startNetwork, wallet } from '../sds/network.ts'
 
 const CHROMIUM = process.env.STRATOS_CHROMIUM ?? '/usr/bin/chromium'
 const FFMPEG = process.env.STRATOS_FFMPEG ?? '/usr/bin/ffmpeg'

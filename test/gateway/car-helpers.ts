@@ -4,7 +4,7 @@ import { CarReader } from '@ipld/car/reader'
 import { exporter } from 'ipfs-unixfs-exporter'
 import type { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { collect } from '../sds/client/network.ts'
+import { collect } from '../sds/network.ts'
 
 /** Collects a CAR, checks every block hashes to its CID, returns the blocks by CID and the roots. */
 export async function verifiedCar(car: Uint8Array): Promise<{ roots: CID[]; blocks: Map<string, Uint8Array>; order: string[] }> {

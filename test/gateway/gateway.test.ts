@@ -10,7 +10,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { StratosClient } from '../../src/sds/client/index.ts'
 import { Gateway, startGateway } from '../../src/gateway/index.ts'
 import { verifiedCar, exportFile } from './car-helpers.ts'
-import { startNetwork, patternBytes, wallet, MiB, type TestNetwork } from '../sds/client/network.ts'
+import { startNetwork, patternBytes, wallet, MiB, type TestNetwork } from '../sds/network.ts'
 
 const CHUNK = 262144
 

@@ -12,7 +12,7 @@ import { request } from 'undici'
 import { Gateway } from '../../src/gateway/index.ts'
 import { StratosClient } from '../../src/sds/client/index.ts'
 import { WalletKey } from '../../src/crypto/wallet-key.ts'
-import { patternBytes, startNetwork, wallet } from '../sds/client/network.ts'
+import { patternBytes, startNetwork, wallet } from '../sds/network.ts'
 
 async function get(url: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') {
   const r = await request(url, { method, headers })

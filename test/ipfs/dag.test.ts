@@ -19,7 +19,7 @@ import { systemClock, systemRandom } from '../../src/util/components.ts'
 import { createDagReader, carStream, type Block, type DagReader } from '../../src/ipfs/dag.ts'
 import { isStratosError } from '../../src/errors.ts'
 import { verifiedCar, exportFile } from '../gateway/car-helpers.ts'
-import { startNetwork, patternBytes, collect, wallet, MiB, type TestNetwork } from '../sds/client/network.ts'
+import { startNetwork, patternBytes, collect, wallet, MiB, type TestNetwork } from '../sds/network.ts'
 
 const CHUNK = 262144
 

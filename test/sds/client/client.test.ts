@@ -18,7 +18,7 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { isStratosError, StratosError } from '../../../src/errors.ts'
 import { SHARD_DATA_OFFSET } from '../../../src/sds/resource/shard-file.ts'
-import { startNetwork, shardPath, patternBytes, collect, wallet, MiB, type TestNetwork } from './network.ts'
+import { startNetwork, shardPath, patternBytes, collect, wallet, MiB, type TestNetwork } from '../network.ts'
 import { OrderSigner } from '../../../src/sds/protocol/orders.ts'
 
 const CHUNK = 262144

@@ -14,7 +14,7 @@ import { ResourceClient, type GetShardParameters } from '../../../src/net/resour
 import { OrderSigner } from '../../../src/sds/protocol/orders.ts'
 import { systemClock, systemRandom } from '../../../src/util/components.ts'
 import { isStratosError } from '../../../src/errors.ts'
-import { startNetwork, patternBytes, collect, wallet, MiB, type TestNetwork } from './network.ts'
+import { startNetwork, patternBytes, collect, wallet, MiB, type TestNetwork } from '../network.ts'
 
 /** A ResourceClient that records the serial and outcome of every shard GET. */
 class RecordingClient extends ResourceClient {

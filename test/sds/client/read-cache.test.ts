@@ -6,7 +6,7 @@ import { StratosClient } from '../../../src/sds/client/index.ts'
 import { MetaClient } from '../../../src/net/meta-client.ts'
 import { ManualClock } from '../../../src/util/components.ts'
 import { CLIENT_READ_CACHE_TTL_MS, TICKET_TTL_MS, CLIENT_READ_CACHE_MARGIN_MS } from '../../../src/limits.ts'
-import { startNetwork, wallet, MiB, type TestNetwork } from './network.ts'
+import { startNetwork, wallet, MiB, type TestNetwork } from '../network.ts'
 
 let net: TestNetwork
 let cid: string

@@ -15,7 +15,7 @@ import { OrderSigner } from '../../../src/sds/protocol/orders.ts'
 import { RecyclingBufferPool } from '../../../src/util/buffer-pool.ts'
 import { systemClock, systemRandom } from '../../../src/util/components.ts'
 import { isStratosError } from '../../../src/errors.ts'
-import { startNetwork, patternBytes, collect, wallet, MiB, CHAIN_ID, type TestNetwork } from './network.ts'
+import { startNetwork, patternBytes, collect, wallet, MiB, CHAIN_ID, type TestNetwork } from '../network.ts'
 
 test('a BufferPool with a shared pool takes its buffers from it and gives them all back on close', async () => {
   const shared = new RecyclingBufferPool(2, 8 * MiB)

@@ -10,7 +10,7 @@ import { MetaStore, type FileRecord } from '../../../src/sds/meta/store.ts'
 import { blockHolders, indexRecordBlocks, unindexRecordBlocks } from '../../../src/sds/meta/blocks.ts'
 import { fileCid } from '../../../src/sds/client/unixfs.ts'
 import { isStratosError } from '../../../src/errors.ts'
-import { patternBytes } from '../client/network.ts'
+import { patternBytes } from '../network.ts'
 
 function record(cid: string, size: number, blockCount: number): FileRecord {
   return { cid, kind: 'file', size, owners: ['st1owner'], createdAt: 1, k: 4, m: 2, segmentSize: 1 << 20, segments: [], blockCount }

@@ -17,7 +17,29 @@ import type { ChainLink, ChainNodeStatus } from '../../../src/sds/meta/chain-lin
 import { StratosError } from '../../../src/errors.ts'
 import { closeDefaultDispatcher } from '../../../src/net/json-request.ts'
 import { silentLogger } from '../../../src/util/components.ts'
-import { CHAIN_ID, KiB, collect, patternBytes, shardPath, startRepairNet, until, wallet, type RepairNet } from './repair-net.ts'
+import type { MetaNodeOptions } from '../../../src/sds/meta/index.ts'
+import { collect, patternBytes, shardPath, startNetwork, until, wallet, type TestNetwork } from '../network.ts'
+
+const CHAIN_ID = 'repair-test-1'
+const KiB = 1024
+
+/** The shared test network (../network.ts), paced for repair (heartbeats every 50 ms, offline after 1 s), with a client. */
+interface RepairNet extends TestNetwork {
+  client: StratosClient
+}
+
+async function startRepairNet(o: { nodes: number; k: number; m: number; segmentSize: number; meta?: Partial<MetaNodeOptions> }): Promise<RepairNet> {
+  const net = await startNetwork({ ...o, chainId: CHAIN_ID, heartbeatIntervalMs: 50, offlineAfterMs: 1_000, capacity: () => 1024 * 1024 * 1024 })
+  const client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
+  return {
+    ...net,
+    client,
+    async close() {
+      await client.close()
+      await net.close()
+    },
+  }
+}
 
 // Keep-alive connections of the process-wide agent would hold the test process open for their idle timeout.
 after(() => closeDefaultDispatcher())

@@ -1,6 +1,8 @@
 /**
- * In-process test network for the client SDK: one real MetaNode and N real ResourceNodes on
- * ephemeral loopback ports with temp data dirs, plus helpers to stop nodes and find shard files.
+ * The one in-process test network: one real MetaNode and N real ResourceNodes on ephemeral loopback
+ * ports with temp data dirs, plus helpers to stop nodes, find shard files, make test bytes and wait
+ * for conditions. Used by the client SDK, meta repair, gateway, IPFS and CLI tests; each picks its
+ * chain id, heartbeat pace, liveness window and extra meta options (repair, chain link) here.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -8,11 +10,11 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { startMetaNode, type MetaNode } from '../../../src/sds/meta/index.ts'
-import { startResourceNode, type ResourceNode } from '../../../src/sds/resource/index.ts'
-import { MetaClient } from '../../../src/net/meta-client.ts'
-import { silentLogger } from '../../../src/util/components.ts'
-import { WalletKey } from '../../../src/crypto/wallet-key.ts'
+import { startMetaNode, type MetaNode, type MetaNodeOptions } from '../../src/sds/meta/index.ts'
+import { startResourceNode, type ResourceNode } from '../../src/sds/resource/index.ts'
+import { MetaClient } from '../../src/net/meta-client.ts'
+import { silentLogger } from '../../src/util/components.ts'
+import { WalletKey } from '../../src/crypto/wallet-key.ts'
 
 export const CHAIN_ID = 'client-test-1'
 export const MiB = 1 << 20
@@ -31,13 +33,20 @@ export interface TestNetwork {
 }
 
 export interface TestNetworkOptions {
+  /** @default CHAIN_ID */
+  chainId?: string
   nodes?: number
   k?: number
   m?: number
   segmentSize?: number
   /** Per-node capacity override (index → bytes); placement weighs nodes by free bytes. */
   capacity?: (i: number) => number | undefined
+  /** @default 60_000 */
   offlineAfterMs?: number
+  /** Meta node and resource node heartbeat interval. @default 100 */
+  heartbeatIntervalMs?: number
+  /** More meta node options (repair, chainLink, …), applied last. */
+  meta?: Partial<MetaNodeOptions>
   /** Put every node behind a proxy whose GET delay can be set (setReadDelay): slow nodes on demand. */
   proxied?: boolean
 }
@@ -68,13 +77,16 @@ async function delayingProxy(target: () => string): Promise<DelayingProxy> {
 }
 
 export async function startNetwork(o: TestNetworkOptions = {}): Promise<TestNetwork> {
-  const dir = mkdtempSync(join(tmpdir(), 'stratos-client-'))
+  const dir = mkdtempSync(join(tmpdir(), 'stratos-net-'))
+  const chainId = o.chainId ?? CHAIN_ID
+  const heartbeatIntervalMs = o.heartbeatIntervalMs ?? 100
   let meta: MetaNode
   try {
     meta = await startMetaNode({
-      dataDir: join(dir, 'meta'), port: 0, chainId: CHAIN_ID, logger: silentLogger,
+      dataDir: join(dir, 'meta'), port: 0, chainId, logger: silentLogger,
       defaults: { k: o.k ?? 4, m: o.m ?? 2, segmentSize: o.segmentSize ?? MiB },
-      heartbeatIntervalMs: 100, offlineAfterMs: o.offlineAfterMs ?? 60_000,
+      heartbeatIntervalMs, offlineAfterMs: o.offlineAfterMs ?? 60_000,
+      ...o.meta,
     })
   } catch (e) {
     rmSync(dir, { recursive: true, force: true })
@@ -90,7 +102,7 @@ export async function startNetwork(o: TestNetworkOptions = {}): Promise<TestNetw
       let target = ''
       const proxy = o.proxied ? await delayingProxy(() => target) : undefined
       const node = await startResourceNode({
-        dataDir, port: 0, metaUrl: meta.url, chainId: CHAIN_ID, metaAddresses: [meta.address], heartbeatIntervalMs: 100, fsync: false,
+        dataDir, port: 0, metaUrl: meta.url, chainId, metaAddresses: [meta.address], heartbeatIntervalMs, fsync: false,
         capacityBytes: o.capacity?.(i) ?? 4 * 1024 * MiB, logger: silentLogger, ...(proxy ? { publicUrl: proxy.url } : {}),
       })
       target = node.url
@@ -99,12 +111,7 @@ export async function startNetwork(o: TestNetworkOptions = {}): Promise<TestNetw
       dataDirs.set(node.address, dataDir)
     }
     const client = new MetaClient(meta.url)
-    for (let i = 0; ; i++) {
-      const status = await client.status()
-      if (status.totals.nodesOnline === nodes.length) break
-      if (i > 200) throw new Error(`only ${status.totals.nodesOnline} of ${nodes.length} nodes came online`)
-      await sleep(25)
-    }
+    await until(async () => (await client.status()).totals.nodesOnline === nodes.length, `all ${nodes.length} nodes online`)
   } catch (e) {
     await Promise.allSettled(nodes.map((n) => n.stop()))
     await Promise.allSettled([...proxies.values()].map((p) => p.close()))
@@ -131,6 +138,16 @@ export async function startNetwork(o: TestNetworkOptions = {}): Promise<TestNetw
       await meta.stop()
       rmSync(dir, { recursive: true, force: true })
     },
+  }
+}
+
+/** Polls `cond` every 25 ms until it holds; fails after `timeoutMs`. */
+export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await cond()) return
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`)
+    await sleep(25)
   }
 }
 
