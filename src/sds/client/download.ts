@@ -318,7 +318,7 @@ class SegmentReader {
   /**
    * Bytes [a, b) of segment `s`, verified, as one new buffer per touched data shard. (Per shard, not per
    * segment: allocations under glibc's 32 MiB mmap threshold reuse freed heap memory, while a fresh
-   * 32 MiB mapping per segment costs a page fault per 4 KiB — measured 4–8× the CPU of the copy itself.)
+   * 32 MiB mapping per segment costs a page fault per 4 KiB — several times the CPU of the copy itself; bench/README.md.)
    */
   async read(s: number, a: number, b: number): Promise<Buffer[]> {
     throwIfAborted(this.signal)
