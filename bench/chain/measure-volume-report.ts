@@ -1,9 +1,9 @@
 /**
  * Measures applying a block with one volume report of 10,000 wallets and 100 resource nodes
- * (target: < 100 ms). Not a test: run `node --import tsx test/chain/measure-volume-report.ts [wallets] [nodes]`.
+ * (target: < 100 ms). Not a test: run `node --import tsx bench/chain/measure-volume-report.ts [wallets] [nodes]`.
  * Prints one JSON line with the timings in milliseconds.
  */
-import { measureVolumeReport } from '../../bench/chain-measure.ts'
+import { measureVolumeReport } from '../chain-measure.ts'
 
 const wallets = Number(process.argv[2] ?? 10_000)
 const nodes = Number(process.argv[3] ?? 100)

@@ -3,16 +3,16 @@
  * admission with signature recovery → 1 s blocks → LMDB commit), client and validator in one
  * process. Txs are signed before the clock starts.
  *
- *   node --import tsx test/chain/node/measure-rest.ts [txs=4000] [senders=40] [concurrency=32]
+ *   node --import tsx bench/chain/measure-rest.ts [txs=4000] [senders=40] [concurrency=32]
  * With NATIVE_RECOVERY=<module path exporting createRecoverSigner> the validator recovers with it.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import { startValidator } from '../../../src/chain/node/index.ts'
-import { encodeSignedTx, type TxSignerRecovery } from '../../../src/chain/tx.ts'
-import { nodeGenesis, transfer, wallet } from './fixtures.ts'
+import { startValidator } from '../../src/chain/node/index.ts'
+import { encodeSignedTx, type TxSignerRecovery } from '../../src/chain/tx.ts'
+import { nodeGenesis, transfer, wallet } from '../../test/chain/node/fixtures.ts'
 
 const [total = 4000, senders = 40, concurrency = 32] = process.argv.slice(2).map(Number)
 const perSender = Math.ceil(total / senders)

@@ -1,9 +1,9 @@
 /**
  * Measures signed transfers through decode + checkTx + block apply (target: ≥ 5,000/s on this
- * 2-core machine). Not a test: run `node --import tsx test/chain/measure-transfers.ts [txs] [senders]`.
+ * 2-core machine). Not a test: run `node --import tsx bench/chain/measure-transfers.ts [txs] [senders]`.
  * Prints one JSON line.
  */
-import { measureTransfers } from '../../bench/chain-measure.ts'
+import { measureTransfers } from '../chain-measure.ts'
 
 const txs = Number(process.argv[2] ?? 1_000)
 const senders = Number(process.argv[3] ?? 50)
