@@ -198,7 +198,7 @@ export class RecoveryPool {
     slot.inFlight.delete(m.id)
     slot.items -= items.length
     if (slot.inFlight.size === 0) slot.worker.unref()
-    items.forEach((it, i) => it.done(m.signers[i] ?? null))
+    for (const [i, it] of items.entries()) it.done(m.signers[i] ?? null)
   }
 
   /** A worker failed: finish its work on the main thread; later work goes to the others (or the main thread). */

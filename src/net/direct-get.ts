@@ -365,9 +365,15 @@ export class DirectGetPool {
 
   /** Called by a connection that finished a response and can be reused. */
   release(conn: Connection): void {
-    if (this.#closed) return conn.destroy(new StratosError('ABORTED', 'the connection pool is closed'))
+    if (this.#closed) {
+      conn.destroy(new StratosError('ABORTED', 'the connection pool is closed'))
+      return
+    }
     const list = this.#idle.get(conn.origin) ?? []
-    if (list.length >= DIRECT_GET_MAX_IDLE_PER_ORIGIN) return conn.destroy(new StratosError('ABORTED', 'idle pool full'))
+    if (list.length >= DIRECT_GET_MAX_IDLE_PER_ORIGIN) {
+      conn.destroy(new StratosError('ABORTED', 'idle pool full'))
+      return
+    }
     list.push(conn)
     this.#idle.set(conn.origin, list)
     conn.parkIdle()

@@ -91,7 +91,8 @@ export function directPut(p: DirectPutParameters): Promise<DirectPutResult> {
       try {
         body = text ? JSON.parse(text) : undefined
       } catch {
-        return settle(new StratosError('UPSTREAM_ERROR', `${p.origin} answered a body that is not JSON`))
+        settle(new StratosError('UPSTREAM_ERROR', `${p.origin} answered a body that is not JSON`))
+        return
       }
       settle(undefined, { status: parsed.status, body })
     }

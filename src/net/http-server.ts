@@ -4,7 +4,8 @@
  * drained. Routing is router.ts.
  */
 import { SERVER_CLOSE_GRACE_MS, SERVER_KEEP_ALIVE_TIMEOUT_MS } from '../limits.ts'
-import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import type http from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { StratosError, toStratosError } from '../errors.ts'
 

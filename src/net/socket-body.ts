@@ -38,6 +38,8 @@ export class SocketBody {
   /** Declared body length (Content-Length). */
   readonly length: number
   readonly #socket: net.Socket
+  /** The request's socket, whose handle this body reads from: kept referenced for as long as the body lives. */
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: held only to keep the socket (and its handle) alive
   readonly #old: net.Socket
   /** Body bytes received so far (the head's included). */
   #received = 0
@@ -112,7 +114,10 @@ export class SocketBody {
         const last = current
         if (this.#issued.buffer === last.buffer && !this.#closed) this.#onRelease = () => staging.give(last)
         else staging.give(last)
-        if (e === undefined) return resolve()
+        if (e === undefined) {
+          resolve()
+          return
+        }
         if (!sink.destroyed) sink.destroy()
         reject(e)
       }

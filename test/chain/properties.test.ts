@@ -185,7 +185,10 @@ function nextBlockPeek(f: Fixture, txs: SignedTx[]): Block {
  */
 function checkInvariantsAtRest(f: Fixture): void {
   const atBoundary = f.app.height % f.app.params.epochBlocks === 0
-  if (atBoundary) return checkInvariants(f)
+  if (atBoundary) {
+    checkInvariants(f)
+    return
+  }
   const traffic = f.app.query.moduleAccounts().trafficRewards
   assert.ok(traffic >= 0n)
   assertSupply(f.app)

@@ -27,7 +27,7 @@ import { StratosClient } from '../../src/sds/client/index.ts'
 import { MetaClient } from '../../src/net/meta-client.ts'
 import { sessionCallBytes } from '../../src/sds/protocol/signing.ts'
 import type { PlanSegmentBody } from '../../src/sds/protocol/api.ts'
-import { ERROR_CODES, TestDevnet } from './harness.ts'
+import { type ERROR_CODES, TestDevnet } from './harness.ts'
 
 const MiB = 1024 * 1024
 

@@ -88,7 +88,7 @@ describe('stratos CLI on a devnet', () => {
     assert.equal(results[2].segments, 3)
     // Kubo's CID for an empty file with default settings.
     assert.equal(results[0].cid, 'QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH')
-    results.forEach((x, i) => live.set(x.cid, [empty, small, multi][i]))
+    for (const [i, x] of results.entries()) live.set(x.cid, [empty, small, multi][i])
 
     const out = join(work, 'multi.out')
     const getting = net.cli(['get', results[2].cid, '-o', out])

@@ -272,7 +272,7 @@ export function filesUnder(dir: string): string[] {
   }
   for (const name of entries) {
     const p = join(dir, name)
-    let s
+    let s: ReturnType<typeof statSync>
     try { s = statSync(p) } catch { continue }
     if (s.isDirectory()) out.push(...filesUnder(p))
     else if (s.isFile()) out.push(p)

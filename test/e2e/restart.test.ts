@@ -44,7 +44,7 @@ describe('devnet crash and restart', () => {
     assert.equal(r.code, 0, r.stderr)
     const parsed = JSON.parse(r.stdout.toString()) as PutResult | PutResult[]
     const results = Array.isArray(parsed) ? parsed : [parsed]
-    results.forEach((x, i) => live.set(x.cid, files[i][1]))
+    for (const [i, x] of results.entries()) live.set(x.cid, files[i][1])
     return results.map((x) => x.cid)
   }
   /** One file through the CLI, every file through the gateway (same SDK, no process start per file). */

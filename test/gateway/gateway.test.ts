@@ -8,7 +8,7 @@ import http from 'node:http'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { StratosClient } from '../../src/sds/client/index.ts'
-import { Gateway, startGateway } from '../../src/gateway/index.ts'
+import { type Gateway, startGateway } from '../../src/gateway/index.ts'
 import { verifiedCar, exportFile } from './car-helpers.ts'
 import { startNetwork, patternBytes, wallet, MiB, type TestNetwork } from '../sds/network.ts'
 

@@ -63,7 +63,7 @@ function rawExchange(url: string, head: string, body: Uint8Array, o: { stopAfter
       const text = Buffer.concat(parts).toString('utf8')
       const m = /^HTTP\/1\.1 (\d{3})/.exec(text)
       const bodyText = text.slice(text.indexOf('\r\n\r\n') + 4)
-      let json
+      let json: { error?: { code: string } } | undefined
       try { json = JSON.parse(bodyText) } catch { json = undefined }
       resolve({ status: m ? Number(m[1]) : 0, json })
     })

@@ -74,7 +74,10 @@ export class OverlayKv implements KvStore {
    * with `writes()`, for the state hash).
    */
   commit(): void {
-    if (this.base instanceof OverlayKv) return this.base.#absorb(this)
+    if (this.base instanceof OverlayKv) {
+      this.base.#absorb(this)
+      return
+    }
     for (const [k, v] of this.#writes) {
       if (v === null) this.base.delete(k)
       else this.base.set(k, v)

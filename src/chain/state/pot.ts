@@ -115,7 +115,7 @@ export function handleVolumeReport(ctx: TxContext, msg: MsgVolumeReport): void {
   const r = msg.report
   if (r.chainId !== ctx.chainId) throw new StratosError('WRONG_CHAIN', `report is for chain ${r.chainId}`, { expected: ctx.chainId, got: r.chainId })
   const meta = getNode(store, r.metaNode)
-  if (!meta || meta.kind !== 'meta') throw new StratosError('NODE_NOT_REGISTERED', `no meta node ${r.metaNode}`)
+  if (meta?.kind !== 'meta') throw new StratosError('NODE_NOT_REGISTERED', `no meta node ${r.metaNode}`)
   if (meta.owner !== ctx.sender) throw new StratosError('NOT_OWNER', `${ctx.sender} does not own meta node ${r.metaNode}`)
   if (meta.status !== 'active') throw new StratosError('CONFLICT', `meta node ${r.metaNode} is not active`)
   const epoch = ctx.block.epoch
@@ -130,7 +130,7 @@ export function handleVolumeReport(ctx: TxContext, msg: MsgVolumeReport): void {
   for (const n of r.nodes) {
     nodeTotal += n.bytes
     const rec = getNode(store, n.node)
-    if (!rec || rec.kind !== 'resource') throw new StratosError('NODE_NOT_REGISTERED', `report credits unknown resource node ${n.node}`, { node: n.node })
+    if (rec?.kind !== 'resource') throw new StratosError('NODE_NOT_REGISTERED', `report credits unknown resource node ${n.node}`, { node: n.node })
   }
   if (walletTotal !== nodeTotal) {
     throw new StratosError('BAD_REQUEST', `wallet volumes (${walletTotal}) and node traffic (${nodeTotal}) must add up to the same bytes`)
@@ -193,13 +193,13 @@ export function endEpoch(ctx: ExecContext): EpochSummary {
   }
   const resourcePaid = bucket(mining.resource, trafficResource, (amount) => {
     const s = splitByWeights(amount, [...resourceWeights])
-    return s && s.map(([node, a]) => [ownerOf.get(node)!, a] as const)
+    return s === null ? null : s.map(([node, a]) => [ownerOf.get(node)!, a] as const)
   })
   const metas = activeMetaNodes(store)
   const metaPaid = bucket(mining.meta, trafficMeta, (amount) => {
     const s = splitByWeights(amount, metas.map((m) => [m.node, 1n] as const))
     const owners = new Map(metas.map((m) => [m.node, m.owner]))
-    return s && s.map(([node, a]) => [owners.get(node)!, a] as const)
+    return s === null ? null : s.map(([node, a]) => [owners.get(node)!, a] as const)
   })
   const validatorPaid = bucket(mining.validator, trafficValidator, (amount) => validatorRewardShares(store, amount))
 

@@ -183,7 +183,7 @@ export function handleApproveMetaNode(ctx: TxContext, msg: MsgApproveMetaNode): 
   const voter = ownedNode(ctx, msg.voter, 'meta')
   if (voter.status !== 'active') throw new StratosError('CONFLICT', `voter ${voter.node} is not an active meta node`)
   const candidate = getNode(ctx.store, msg.candidate)
-  if (!candidate || candidate.kind !== 'meta') throw new StratosError('NODE_NOT_REGISTERED', `no meta node ${msg.candidate}`)
+  if (candidate?.kind !== 'meta') throw new StratosError('NODE_NOT_REGISTERED', `no meta node ${msg.candidate}`)
   if (candidate.status !== 'pending') throw new StratosError('CONFLICT', `meta node ${candidate.node} is not pending approval`)
   const voteKey = `${VOTE}${candidate.node}/${voter.node}`
   if (ctx.store.get(voteKey)) throw new StratosError('CONFLICT', `${voter.node} already voted for ${candidate.node}`)

@@ -36,7 +36,7 @@ export function handleSlashResourceNode(ctx: TxContext, msg: MsgSlashResourceNod
   const meta = ownedNode(ctx, msg.metaNode, 'meta')
   if (meta.status !== 'active') throw new StratosError('CONFLICT', `meta node ${meta.node} is not active`)
   const target = getNode(store, msg.node)
-  if (!target || target.kind !== 'resource') throw new StratosError('NODE_NOT_REGISTERED', `no resource node ${msg.node}`)
+  if (target?.kind !== 'resource') throw new StratosError('NODE_NOT_REGISTERED', `no resource node ${msg.node}`)
   const key = `${SLASH_RECORD}${target.node}/${keyNum(ctx.block.height)}`
   if (store.get(key)) throw new StratosError('CONFLICT', `node ${target.node} was already slashed in this block`)
 

@@ -22,6 +22,7 @@ import type { WalletKey } from '../../crypto/wallet-key.ts'
 import type { StratosClient } from '../../sds/client/index.ts'
 import type { Clock, Logger, Startable } from '../../util/components.ts'
 import type { PinInput, PinStore, StoredRecord } from './pins.ts'
+import type { FileRecordView } from '../../sds/protocol/api.ts'
 
 /** Codes that mean "this record is not on the network" (so it reaches nothing and needs no delete). */
 function isGone(e: unknown): boolean {
@@ -40,7 +41,7 @@ export async function reachableRecords(client: StratosClient, roots: Iterable<st
     const cid = queue[i]
     if (seen.has(cid)) continue
     if (seen.size >= RPC_MAX_PIN_WALK_RECORDS) throw new StratosError('PAYLOAD_TOO_LARGE', `pins reach more than ${RPC_MAX_PIN_WALK_RECORDS} records`)
-    let record
+    let record: FileRecordView
     try {
       record = await client.stat(cid, { signal })
     } catch (e) {

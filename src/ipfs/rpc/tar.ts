@@ -53,6 +53,7 @@ export function tarHeader(name: string, p: { size: number; directory: boolean; m
   const type = p.directory ? '5' : '0'
   const size = p.directory ? 0 : p.size
   const bytes = Buffer.from(full)
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ustar names are 7-bit ASCII without NUL, control characters included
   const ascii = /^[\x01-\x7f]*$/.test(full)
   if (ascii && bytes.length <= 100) return headerBlock({ name: bytes, size, mode, mtime: p.mtime, type })
   if (ascii && bytes.length <= 256) {

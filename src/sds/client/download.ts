@@ -518,11 +518,15 @@ function loadShards(s: number, k: number, candidates: RepairSource[], signal: Ab
   return new Promise<number[]>((resolve, reject) => {
     let running = 0
     const pump = (): void => {
-      if (sources.length >= k) return resolve(sources)
+      if (sources.length >= k) {
+        resolve(sources)
+        return
+      }
       if (cursor >= candidates.length && running === 0) {
-        return reject(new StratosError('DATA_UNAVAILABLE', `segment ${s}: only ${sources.length} of the ${k} shards needed are readable (${errors.join(', ') || 'no other shard'})`, {
+        reject(new StratosError('DATA_UNAVAILABLE', `segment ${s}: only ${sources.length} of the ${k} shards needed are readable (${errors.join(', ') || 'no other shard'})`, {
           segment: s, have: sources.length, need: k, failures, errors,
         }))
+        return
       }
       while (running < k - sources.length && cursor < candidates.length) {
         const cand = candidates[cursor++]

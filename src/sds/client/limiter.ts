@@ -9,7 +9,7 @@ import type { RecyclingBufferPool } from '../../util/buffer-pool.ts'
 /** Counting semaphore; waiters are served first come, first served. */
 export class Semaphore {
   #free: number
-  readonly #waiters: Array<(value: void) => void> = []
+  readonly #waiters: Array<() => void> = []
 
   constructor(readonly size: number) {
     if (!Number.isInteger(size) || size < 1) throw new StratosError('INTERNAL', `semaphore size must be ≥ 1, got ${size}`)

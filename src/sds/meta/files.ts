@@ -1,15 +1,8 @@
-/**
- * The file index seen from outside: record views, DAG blocks, listing by owner, read tickets and deletion.
- *
- * Reads are on the critical path of every download (the first byte of a range read waits for them), so they touch
- * only the file record (one LMDB get; the DAG blocks live apart) and the in-memory registry, and sign one GET
- * ticket per shard of the requested segments.
- */
-import type { NodeKey } from '../../crypto/node-key.ts'
+
 import { toBase64Url } from '../../crypto/hash.ts'
 import { StratosError } from '../../errors.ts'
 import { MAX_LIST_PAGE } from '../../limits.ts'
-import { randomHex, type Clock, type Logger, type RandomBytes } from '../../util/components.ts'
+import { randomHex, } from '../../util/components.ts'
 import { MAX_READ_SEGMENTS, type FileList, type FileRecordView, type FileSummary, type ReadBody, type ReadResponse, type SegmentRecord } from '../protocol/api.ts'
 import type { SignedDelete, SignedTicket } from '../protocol/messages.ts'
 import { issueTicket } from '../protocol/ticket.ts'
@@ -19,7 +12,7 @@ import { canonicalCid } from './cid.ts'
 import type { Registry } from './registry.ts'
 import type { MetaCoreComponents } from './components.ts'
 import { KEY_STRING_MAX, type FileRecord, type MetaStore } from './store.ts'
-import { cacheEntry, JsonText, type CachedRecord, type RecordCache } from './record-cache.ts'
+import { cacheEntry, JsonText, type CachedRecord, } from './record-cache.ts'
 import { isWalletAddress } from '../../crypto/wallet-key.ts'
 import { TICKET_TTL_MS } from '../../limits.ts'
 import type { ChainLink } from './chain-link.ts'

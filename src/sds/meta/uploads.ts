@@ -25,7 +25,7 @@ import { CLOCK_SKEW_MS, MAX_PLACEMENTS_PER_SHARD, META_SWEEP_BATCH, ORDER_SETTLE
 import { recordCommittedPuts } from './pot/pot-store.ts'
 import { randomHex } from '../../util/components.ts'
 import type { CommitBody, FileRecordView, Placement, PlanSegmentBody, PlanSegmentResponse, ReplaceShardBody, SegmentRecord, UploadSession } from '../protocol/api.ts'
-import type { SignedCreateUpload, SignedReceipt, SignedTicket } from '../protocol/messages.ts'
+import type { Receipt, SignedCreateUpload, SignedReceipt, SignedTicket } from '../protocol/messages.ts'
 import { shardSizeFor } from '../protocol/shard.ts'
 import { DOMAIN, sessionCallBytes, verifyNodeSigned } from '../protocol/signing.ts'
 import { issueTicket } from '../protocol/ticket.ts'
@@ -36,7 +36,7 @@ import { recordView, updatePublisher } from './files.ts'
 import { placeShards } from './placement.ts'
 import { indexRecordBlocks } from './blocks.ts'
 import { indexRecordShards } from './repair/shard-index.ts'
-import type { FileRecord, MetaStore, SessionRecord, SessionSegment, SessionShard } from './store.ts'
+import type { FileRecord, SessionRecord, SessionSegment, SessionShard } from './store.ts'
 import type { FilesOptions } from './files.ts'
 
 /** CPU-bound commit checks run in batches this large, yielding to the event loop in between. */
@@ -330,7 +330,7 @@ export class Uploads {
         throwIfAborted(signal)
       }
       const r = receipts[i]
-      let payload
+      let payload: Receipt
       try {
         // A receipt counts only with the serial of the ticket this session holds for that placement, which no other
         // upload can present; its own expiry (set by the node, often just a ticket's TTL) would only fail uploads

@@ -6,8 +6,8 @@
  * tag keeps a signature for one message type from being valid for another.
  */
 import { signingBytes, type CanonicalValue } from '../../crypto/canonical.ts'
-import { NodeKey, nodeAddressFromPublicKey, verifyNodeSignature } from '../../crypto/node-key.ts'
-import { WalletKey, recoverWalletAddress } from '../../crypto/wallet-key.ts'
+import { type NodeKey, nodeAddressFromPublicKey, verifyNodeSignature } from '../../crypto/node-key.ts'
+import { type WalletKey, recoverWalletAddress } from '../../crypto/wallet-key.ts'
 import { fromBase64Url, toBase64Url } from '../../crypto/hash.ts'
 import { StratosError } from '../../errors.ts'
 import { CLOCK_SKEW_MS, REPLAY_GUARD_MAX_NONCES } from '../../limits.ts'

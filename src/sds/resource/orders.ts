@@ -24,7 +24,7 @@
  */
 import { StratosError } from '../../errors.ts'
 import { CLOCK_SKEW_MS, MAX_UNSETTLED_ORDERS, ORDER_SETTLE_AFTER_MS, ORDER_SETTLE_WINDOW_MS } from '../../limits.ts'
-import { zSignedTicket, type SignedTicket, type Ticket } from '../protocol/messages.ts'
+import { zSignedTicket, type Ticket } from '../protocol/messages.ts'
 import { decodeOrderHeader, verifyOrder } from '../protocol/orders.ts'
 import type { OrderStore, StoredSerial } from './order-store.ts'
 

@@ -255,7 +255,7 @@ export class ResourceServer {
     const size = store.sizeOf(id)
     if (size === undefined) throw new StratosError('SHARD_NOT_FOUND', `shard ${id} is not stored here`, { shard: id })
     if (ticket.size !== size) throw new StratosError('TICKET_MISMATCH', `ticket says ${ticket.size} bytes, the shard has ${size}`, { expected: size, got: ticket.size })
-    let range
+    let range: ReturnType<typeof parseRange>
     try {
       range = parseRange(req.headers.range, size)
     } catch (e) {

@@ -627,13 +627,6 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
   }
 }
 
-async function writeFully(fh: FileHandle, data: Buffer, position: number): Promise<void> {
-  let off = 0
-  while (off < data.length) {
-    const { bytesWritten } = await fh.write(data, off, data.length - off, position + off)
-    off += bytesWritten
-  }
-}
 
 function mapWriteError(e: unknown): StratosError {
   const code = (e as NodeJS.ErrnoException)?.code

@@ -26,7 +26,7 @@ test('block index: inner blocks and their leaves find their record; removal and 
     let store = await MetaStore.open(dir)
     await store.write(() => {
       store.files.putSync(cid, record(cid, dag.size, blocks.length))
-      blocks.forEach((b, i) => store.blocks.putSync([cid, i], b))
+      for (const [i, b] of blocks.entries()) store.blocks.putSync([cid, i], b)
       indexRecordBlocks(store, cid, 'file', blocks)
     })
     assert.deepEqual(blockHolders(store, cid), [cid], 'the root is its own record')

@@ -51,7 +51,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-chainLinkSuite('HttpChainLink', async (t, o) => {
+chainLinkSuite('HttpChainLink', async (_t, o) => {
   const link = new HttpChainLink({ chainUrl: validator.url, owner, syncIntervalMs: o.syncIntervalMs, ozoneCacheMs: o.ozoneCacheMs, clock: o.clock, logger: silentLogger })
   const { balance } = await chain.account(owner.address)
   const world: ChainLinkWorld = {

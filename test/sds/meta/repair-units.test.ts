@@ -53,7 +53,7 @@ describe('repair on a real index', () => {
   let store: MetaStore
   const key = NodeKey.generate()
   const nodes = [NodeKey.generate().address, NodeKey.generate().address, NodeKey.generate().address]
-  let now = 10_000_000
+  const now = 10_000_000
   const clock = { now: () => now }
   const record = (address: string, lastSeen: number): NodeRecord => ({
     address, url: 'http://127.0.0.1:1', version: 'test', registeredAt: 0, lastSeen, seq: 1, capacityBytes: 1 << 30, freeBytes: 1 << 30, usedBytes: 0, shardCount: 0, load: 0,

@@ -109,7 +109,7 @@ test('a commit missing a receipt is UPLOAD_INCOMPLETE and the file stays invisib
     const wrongSize = h.nodes.get(placed.node)!.receipt(h, placed.ticket, { size: placed.ticket.payload.size + 8 })
     const sized = await codeOf(commit([wrongSize, ...up.receipts.slice(1)]))
     assert.equal(sized.code, 'UPLOAD_INCOMPLETE')
-    assert.equal((sized.details?.missingShards as { reason: string }[])[0].reason, 'size mismatch')
+    assert.equal((sized.details!.missingShards as { reason: string }[])[0].reason, 'size mismatch')
 
     // Another wallet cannot commit someone's upload; a forged signer field does not verify.
     await expectCode(commit(up.receipts, walletB), 'NOT_OWNER')

@@ -19,14 +19,11 @@ import {
   HOT_COOLDOWN_MS, HOT_SEGMENT_READS_PER_MIN, HOT_TRACKED_SEGMENTS, HOT_WINDOW_MS, REPAIR_CHECK_INTERVAL_MS, REPAIR_CONCURRENCY,
   REPAIR_FAILED_SEGMENTS_KEPT, REPAIR_GRACE_MS, REPAIR_QUEUE_MAX, REPAIR_RETRY_MS, REPAIR_SWEEP_BATCH, REPAIR_SWEEP_INTERVAL_MS, REPLICATION_EXTRA_NODES, REPLICATION_MAX_BYTES,
 } from '../../../limits.ts'
-import type { NodeKey } from '../../../crypto/node-key.ts'
-import type { Clock, Logger, RandomBytes, Startable } from '../../../util/components.ts'
+import type { Startable } from '../../../util/components.ts'
 import { Lru } from '../../../util/lru.ts'
 import type { ChainLink } from '../chain-link.ts'
 import type { MetaCoreComponents } from '../components.ts'
-import type { RecordCache } from '../record-cache.ts'
-import type { Registry } from '../registry.ts'
-import { KEY_STRING_MAX, type MetaStore } from '../store.ts'
+import { KEY_STRING_MAX, } from '../store.ts'
 import { LocationHealth, type NodeHealth } from './health.ts'
 import { HotTracker, parseSegmentKey, segmentKey } from './hot.ts'
 import { Replicas } from './replicas.ts'
