@@ -17,7 +17,15 @@ import { devnetGenesis, type GenesisNode } from '../src/chain/genesis.ts'
 import type { Msg, VolumeReport } from '../src/chain/msgs.ts'
 import { signVolumeReport } from '../src/chain/node-proofs.ts'
 import { MAX_MSGS_PER_TX, stos } from '../src/chain/params.ts'
-import { decodeSignedTx, encodeSignedTx, recoverTxSigner, signTx, txEnvelope, type SignedTx, type TxSignerRecovery } from '../src/chain/tx.ts'
+import {
+  decodeSignedTx,
+  encodeSignedTx,
+  recoverTxSigner,
+  signTx,
+  txEnvelope,
+  type SignedTx,
+  type TxSignerRecovery,
+} from '../src/chain/tx.ts'
 
 const CHAIN_ID = 'stratos-measure-1'
 
@@ -25,7 +33,13 @@ const CHAIN_ID = 'stratos-measure-1'
 function stopwatch(): { ms: () => number; cpuMs: () => number } {
   const t = performance.now()
   const c = process.cpuUsage()
-  return { ms: () => performance.now() - t, cpuMs: () => { const d = process.cpuUsage(c); return (d.user + d.system) / 1000 } }
+  return {
+    ms: () => performance.now() - t,
+    cpuMs: () => {
+      const d = process.cpuUsage(c)
+      return (d.user + d.system) / 1000
+    },
+  }
 }
 
 function walletKey(i: number): WalletKey {
@@ -75,7 +89,13 @@ export function measureVolumeReport(opts: { wallets?: number; nodes?: number } =
   const nodeOwner = walletKey(2)
   const meta = NodeKey.generate(seededRandom(7))
   const nodeKeys = Array.from({ length: nodeCount }, (_, i) => NodeKey.generate(seededRandom(100 + i)))
-  const gnode = (k: NodeKey, owner: WalletKey, deposit: bigint): GenesisNode => ({ node: k.address, publicKey: toHex(k.publicKey), owner: owner.address, deposit, moniker: '' })
+  const gnode = (k: NodeKey, owner: WalletKey, deposit: bigint): GenesisNode => ({
+    node: k.address,
+    publicKey: toHex(k.publicKey),
+    owner: owner.address,
+    deposit,
+    moniker: '',
+  })
   const genesis = devnetGenesis({
     chainId: CHAIN_ID,
     wallets: [funder.address, metaOwner.address, nodeOwner.address],
@@ -91,8 +111,18 @@ export function measureVolumeReport(opts: { wallets?: number; nodes?: number } =
   const payers = Array.from({ length: walletCount }, (_, i) => payerAddress(i)).sort()
   const prepays: SignedTx[] = []
   for (let i = 0; i < payers.length; i += MAX_MSGS_PER_TX) {
-    const msgs: Msg[] = payers.slice(i, i + MAX_MSGS_PER_TX).map((beneficiary) => ({ type: 'prepay', amount: stos(1), beneficiary }))
-    prepays.push(signTx(funder, { chainId: CHAIN_ID, sender: funder.address, nonce: BigInt(prepays.length), fee: app.params.minFeeWei, msgs }))
+    const msgs: Msg[] = payers
+      .slice(i, i + MAX_MSGS_PER_TX)
+      .map((beneficiary) => ({ type: 'prepay', amount: stos(1), beneficiary }))
+    prepays.push(
+      signTx(funder, {
+        chainId: CHAIN_ID,
+        sender: funder.address,
+        nonce: BigInt(prepays.length),
+        fee: app.params.minFeeWei,
+        msgs,
+      }),
+    )
   }
   apply(prepays)
   // Close epoch 1 by hand: the report must be for an ended epoch.
@@ -104,9 +134,18 @@ export function measureVolumeReport(opts: { wallets?: number; nodes?: number } =
     epoch: app.epoch - 1,
     metaNode: meta.address,
     wallets: payers.map((wallet) => ({ wallet, bytes: perNode * BigInt(nodeCount) })),
-    nodes: nodeKeys.map((k) => k.address).sort().map((node) => ({ node, bytes: perNode * BigInt(walletCount) })),
+    nodes: nodeKeys
+      .map((k) => k.address)
+      .sort()
+      .map((node) => ({ node, bytes: perNode * BigInt(walletCount) })),
   }
-  const signedTx = signTx(metaOwner, { chainId: CHAIN_ID, sender: metaOwner.address, nonce: 0n, fee: app.params.minFeeWei, msgs: [signVolumeReport(meta, report)] })
+  const signedTx = signTx(metaOwner, {
+    chainId: CHAIN_ID,
+    sender: metaOwner.address,
+    nonce: 0n,
+    fee: app.params.minFeeWei,
+    msgs: [signVolumeReport(meta, report)],
+  })
   const text = encodeSignedTx(signedTx)
 
   let t = performance.now()
@@ -123,12 +162,25 @@ export function measureVolumeReport(opts: { wallets?: number; nodes?: number } =
   const pending = app.executeBlock({ height: app.height + 1, time: (time += 1000), proposer: '', txs: [decoded] })
   const applyMs = sw.ms()
   const applyCpuMs = sw.cpuMs()
-  if (pending.result.results[0]!.code !== 'OK') throw new Error(`volume report failed: ${pending.result.results[0]!.message}`)
+  if (pending.result.results[0]!.code !== 'OK')
+    throw new Error(`volume report failed: ${pending.result.results[0]!.message}`)
   t = performance.now()
   pending.commit()
   const commitMs = performance.now() - t
   const epochEndMs = endEpochNow(app, () => (time += 1000))
-  return { wallets: walletCount, nodes: nodeCount, txBytes: Buffer.byteLength(text), decodeMs, envelopeMs, recoverMs, applyMs, applyCpuMs, commitMs, writes: pending.result.writes, epochEndMs }
+  return {
+    wallets: walletCount,
+    nodes: nodeCount,
+    txBytes: Buffer.byteLength(text),
+    decodeMs,
+    envelopeMs,
+    recoverMs,
+    applyMs,
+    applyCpuMs,
+    commitMs,
+    writes: pending.result.writes,
+    epochEndMs,
+  }
 }
 
 /** Applies empty blocks up to and including the next epoch boundary; returns the boundary block's time (ms). */
@@ -163,17 +215,29 @@ export interface TransferMeasurement {
 }
 
 /** Times `txs` signed transfers (from `senders` funded wallets) through decode, checkTx and block apply. */
-export function measureTransfers(opts: { txs?: number; senders?: number; blockSize?: number; recoverSigner?: TxSignerRecovery } = {}): TransferMeasurement {
+export function measureTransfers(
+  opts: { txs?: number; senders?: number; blockSize?: number; recoverSigner?: TxSignerRecovery } = {},
+): TransferMeasurement {
   const count = opts.txs ?? 2_000
   const senderCount = opts.senders ?? 50
   const blockSize = opts.blockSize ?? 500
   const senders = Array.from({ length: senderCount }, (_, i) => walletKey(i))
-  const genesis = devnetGenesis({ chainId: CHAIN_ID, wallets: senders.map((w) => w.address), params: { epochBlocks: 100_000 } })
+  const genesis = devnetGenesis({
+    chainId: CHAIN_ID,
+    wallets: senders.map((w) => w.address),
+    params: { epochBlocks: 100_000 },
+  })
   const texts: string[] = []
   for (let i = 0; i < count; i++) {
     const from = senders[i % senderCount]!
     const to = senders[(i + 1) % senderCount]!
-    const tx = { chainId: CHAIN_ID, sender: from.address, nonce: BigInt(Math.floor(i / senderCount)), fee: genesis.params.minFeeWei, msgs: [{ type: 'send' as const, to: to.address, amount: 1n + BigInt(i) }] }
+    const tx = {
+      chainId: CHAIN_ID,
+      sender: from.address,
+      nonce: BigInt(Math.floor(i / senderCount)),
+      fee: genesis.params.minFeeWei,
+      msgs: [{ type: 'send' as const, to: to.address, amount: 1n + BigInt(i) }],
+    }
     texts.push(encodeSignedTx(signTx(from, tx)))
   }
   const recover = opts.recoverSigner ?? recoverTxSigner
@@ -212,6 +276,17 @@ export function measureTransfers(opts: { txs?: number; senders?: number; blockSi
   t = performance.now()
   for (const env of sample) recover(env)
   const recoverPerSecond = (sample.length / (performance.now() - t)) * 1000
-  return { txs: count, senders: senderCount, blockSize, decodeMs, checkTxMs, applyMs, coldApplyMs, txPerSecond: (count / (decodeMs + checkTxMs + applyMs)) * 1000,
-    txPerCpuSecond: (count / totalCpuMs) * 1000, txPerSecondWithoutRecovery: (count / (decodeMs + applyMs)) * 1000, recoverPerSecond }
+  return {
+    txs: count,
+    senders: senderCount,
+    blockSize,
+    decodeMs,
+    checkTxMs,
+    applyMs,
+    coldApplyMs,
+    txPerSecond: (count / (decodeMs + checkTxMs + applyMs)) * 1000,
+    txPerCpuSecond: (count / totalCpuMs) * 1000,
+    txPerSecondWithoutRecovery: (count / (decodeMs + applyMs)) * 1000,
+    recoverPerSecond,
+  }
 }

@@ -45,7 +45,15 @@ import { createRecoverSigner } from '../src/chain/native-secp256k1.ts'
 import { startValidator, type Validator } from '../src/chain/node/index.ts'
 import { RECOVERY_WORKERS } from '../src/chain/params.ts'
 import { keccak256 } from '../src/chain/keccak256.ts'
-import { decodeSignedTx, encodeSignedTx, signTx, txSigningBytes, type SignedTx, type Tx, type TxSignerRecovery } from '../src/chain/tx.ts'
+import {
+  decodeSignedTx,
+  encodeSignedTx,
+  signTx,
+  txSigningBytes,
+  type SignedTx,
+  type Tx,
+  type TxSignerRecovery,
+} from '../src/chain/tx.ts'
 import { WalletKey } from '../src/crypto/wallet-key.ts'
 import { machineInfo } from './report.ts'
 import { round3, summarize, type Summary } from './stats.ts'
@@ -58,14 +66,38 @@ const TARGET_TX_PER_SECOND = 5_000
 const TARGET_REPORT_APPLY_MS = 100
 
 interface Options {
-  txs: number; pureJsTxs: number; senders: number; blockSize: number; batch: number; workers: number; runs: number
-  concurrency: number; batchConcurrency: number; httpBatch: number; http: boolean; readme: boolean; reportWallets: number; reportNodes: number
+  txs: number
+  pureJsTxs: number
+  senders: number
+  blockSize: number
+  batch: number
+  workers: number
+  runs: number
+  concurrency: number
+  batchConcurrency: number
+  httpBatch: number
+  http: boolean
+  readme: boolean
+  reportWallets: number
+  reportNodes: number
 }
 
 function parseArgs(argv: readonly string[]): Options {
   const o: Options = {
-    txs: 8_000, pureJsTxs: 1_000, senders: 100, blockSize: 1_000, batch: 250, workers: RECOVERY_WORKERS, runs: 5,
-    concurrency: 16, batchConcurrency: 4, httpBatch: 500, http: true, readme: true, reportWallets: 10_000, reportNodes: 100,
+    txs: 8_000,
+    pureJsTxs: 1_000,
+    senders: 100,
+    blockSize: 1_000,
+    batch: 250,
+    workers: RECOVERY_WORKERS,
+    runs: 5,
+    concurrency: 16,
+    batchConcurrency: 4,
+    httpBatch: 500,
+    http: true,
+    readme: true,
+    reportWallets: 10_000,
+    reportNodes: 100,
   }
   const num = (i: number): number => {
     const v = Number(argv[i + 1])
@@ -74,31 +106,63 @@ function parseArgs(argv: readonly string[]): Options {
   }
   for (let i = 0; i < argv.length; i++) {
     switch (argv[i]) {
-      case '--txs': o.txs = num(i++); break
-      case '--pure-js-txs': o.pureJsTxs = num(i++); break
-      case '--senders': o.senders = num(i++); break
-      case '--block-size': o.blockSize = num(i++); break
-      case '--batch': o.batch = num(i++); break
-      case '--workers': o.workers = num(i++); break
-      case '--batch-concurrency': o.batchConcurrency = num(i++); break
-      case '--http-batch': o.httpBatch = num(i++); break
-      case '--runs': o.runs = num(i++); break
-      case '--concurrency': o.concurrency = num(i++); break
-      case '--no-http': o.http = false; break
-      case '--no-readme': o.readme = false; break
-      default: throw new Error(`unknown option ${argv[i]}`)
+      case '--txs':
+        o.txs = num(i++)
+        break
+      case '--pure-js-txs':
+        o.pureJsTxs = num(i++)
+        break
+      case '--senders':
+        o.senders = num(i++)
+        break
+      case '--block-size':
+        o.blockSize = num(i++)
+        break
+      case '--batch':
+        o.batch = num(i++)
+        break
+      case '--workers':
+        o.workers = num(i++)
+        break
+      case '--batch-concurrency':
+        o.batchConcurrency = num(i++)
+        break
+      case '--http-batch':
+        o.httpBatch = num(i++)
+        break
+      case '--runs':
+        o.runs = num(i++)
+        break
+      case '--concurrency':
+        o.concurrency = num(i++)
+        break
+      case '--no-http':
+        o.http = false
+        break
+      case '--no-readme':
+        o.readme = false
+        break
+      default:
+        throw new Error(`unknown option ${argv[i]}`)
     }
   }
   return o
 }
 
-const log = (msg: string): void => { process.stderr.write(`[bench:chain] ${msg}\n`) }
+const log = (msg: string): void => {
+  process.stderr.write(`[bench:chain] ${msg}\n`)
+}
 
 function walletKey(i: number): WalletKey {
   return WalletKey.fromPrivateKeyHex((i + 1).toString(16).padStart(64, '0'))
 }
 
-interface Workload { genesis: GenesisConfig; bodies: string[]; senders: string[]; perSender: number }
+interface Workload {
+  genesis: GenesisConfig
+  bodies: string[]
+  senders: string[]
+  perSender: number
+}
 
 type NativeSign = Pick<typeof import('secp256k1'), 'ecdsaSign'>
 
@@ -126,21 +190,44 @@ function loadNativeSign(): NativeSign | null {
 function signWorkload(txs: number, senderCount: number): Workload {
   const native = loadNativeSign()
   const keys = Array.from({ length: senderCount }, (_, i) => walletKey(i))
-  const genesis = devnetGenesis({ chainId: CHAIN_ID, wallets: keys.map((k) => k.address), genesisTime: Date.now() - 60_000, params: { epochBlocks: 100_000 } })
+  const genesis = devnetGenesis({
+    chainId: CHAIN_ID,
+    wallets: keys.map((k) => k.address),
+    genesisTime: Date.now() - 60_000,
+    params: { epochBlocks: 100_000 },
+  })
   const perSender = Math.ceil(txs / senderCount)
   const bodies: string[] = []
   for (let n = 0; n < perSender; n++) {
     for (let s = 0; s < senderCount; s++) {
       const from = keys[s]!
       const to = keys[(s + 1) % senderCount]!.address
-      bodies.push(encodeSignedTx(signFast(from, { chainId: CHAIN_ID, sender: from.address, nonce: BigInt(n), fee: genesis.params.minFeeWei, msgs: [{ type: 'send', to, amount: 1n }] }, native)))
+      bodies.push(
+        encodeSignedTx(
+          signFast(
+            from,
+            {
+              chainId: CHAIN_ID,
+              sender: from.address,
+              nonce: BigInt(n),
+              fee: genesis.params.minFeeWei,
+              msgs: [{ type: 'send', to, amount: 1n }],
+            },
+            native,
+          ),
+        ),
+      )
     }
   }
   return { genesis, bodies, senders: keys.map((k) => k.address), perSender }
 }
 
 interface TransferRun {
-  txs: number; ms: number; cpuMs: number; txPerSecond: number; blocks: number
+  txs: number
+  ms: number
+  cpuMs: number
+  txPerSecond: number
+  blocks: number
   /** CPU of the main thread and of all other threads (recovery workers, libuv, GC, LMDB), from /proc (Linux; 10 ms ticks). */
   mainThreadCpuMs?: number
   otherThreadsCpuMs?: number
@@ -154,7 +241,8 @@ interface TransferRun {
 /** CPU time (ms) of this process's main thread and of all its other threads so far, or undefined off Linux. */
 function threadCpu(): { main: number; others: number } | undefined {
   try {
-    let main = 0, others = 0
+    let main = 0,
+      others = 0
     for (const tid of readdirSync('/proc/self/task')) {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
@@ -181,16 +269,36 @@ function checkAllIncluded(w: Workload, count: number, nonceOf: (a: string) => bi
 }
 
 /** A validator on a fresh data dir; `workers` recovery threads (0: recovery on the main thread). */
-async function freshValidator(w: Workload, recoverSigner: TxSignerRecovery, workers: number, blockIntervalMs: number): Promise<{ v: Validator; done: () => Promise<void> }> {
+async function freshValidator(
+  w: Workload,
+  recoverSigner: TxSignerRecovery,
+  workers: number,
+  blockIntervalMs: number,
+): Promise<{ v: Validator; done: () => Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'stratos-bench-chain-'))
-  const v = await startValidator({ dataDir, port: 0, genesis: w.genesis, recoverSigner, recoveryWorkers: workers, blockIntervalMs })
-  return { v, done: async () => { await v.stop(); rmSync(dataDir, { recursive: true, force: true }) } }
+  const v = await startValidator({
+    dataDir,
+    port: 0,
+    genesis: w.genesis,
+    recoverSigner,
+    recoveryWorkers: workers,
+    blockIntervalMs,
+  })
+  return {
+    v,
+    done: async () => {
+      await v.stop()
+      rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
 }
 
 /** Times `run` and checks the outcome: every tx OK in its block, every sender at the expected nonce. */
 async function timed(w: Workload, count: number, v: Validator, run: () => Promise<void>): Promise<TransferRun> {
   let failed = 0
-  v.chain.onBlock((b) => { for (const r of b.results) if (r.code !== 'OK') failed++ })
+  v.chain.onBlock((b) => {
+    for (const r of b.results) if (r.code !== 'OK') failed++
+  })
   const startHeight = v.height
   const cpu = process.cpuUsage()
   const threads0 = threadCpu()
@@ -200,7 +308,13 @@ async function timed(w: Workload, count: number, v: Validator, run: () => Promis
   const c = process.cpuUsage(cpu)
   const threads1 = threadCpu()
   checkAllIncluded(w, count, (a) => v.chain.app.query.nonce(a), failed)
-  const out: TransferRun = { txs: count, ms: round3(ms), cpuMs: round3((c.user + c.system) / 1000), txPerSecond: Math.round((count / ms) * 1000), blocks: v.height - startHeight }
+  const out: TransferRun = {
+    txs: count,
+    ms: round3(ms),
+    cpuMs: round3((c.user + c.system) / 1000),
+    txPerSecond: Math.round((count / ms) * 1000),
+    blocks: v.height - startHeight,
+  }
   if (threads0 && threads1) {
     // Threads that ended during the run (none here: workers live as long as the validator) would be missed.
     out.mainThreadCpuMs = threads1.main - threads0.main
@@ -212,7 +326,12 @@ async function timed(w: Workload, count: number, v: Validator, run: () => Promis
 }
 
 /** In process, one tx at a time: decode + mempool.add (recovery on this thread) + a block every blockSize txs. */
-async function runSingleThread(w: Workload, bodies: readonly string[], blockSize: number, recoverSigner: TxSignerRecovery): Promise<TransferRun> {
+async function runSingleThread(
+  w: Workload,
+  bodies: readonly string[],
+  blockSize: number,
+  recoverSigner: TxSignerRecovery,
+): Promise<TransferRun> {
   const { v, done } = await freshValidator(w, recoverSigner, 0, 3_600_000)
   try {
     await v.producer.stop() // blocks are produced below, at a fixed tx count, not by the timer
@@ -220,7 +339,10 @@ async function runSingleThread(w: Workload, bodies: readonly string[], blockSize
       let sinceBlock = 0
       for (const body of bodies) {
         v.chain.mempool.add(decodeSignedTx(JSON.parse(body)))
-        if (++sinceBlock === blockSize) { v.producer.produceBlock(); sinceBlock = 0 }
+        if (++sinceBlock === blockSize) {
+          v.producer.produceBlock()
+          sinceBlock = 0
+        }
       }
       while (v.chain.mempool.size > 0) v.producer.produceBlock()
     })
@@ -234,7 +356,12 @@ async function runSingleThread(w: Workload, bodies: readonly string[], blockSize
  * mempool.addBatch (signers recovered on the worker threads), decode the next while the workers
  * recover; a block whenever blockSize txs are pending.
  */
-async function runPooled(w: Workload, bodies: readonly string[], o: Options, recoverSigner: TxSignerRecovery): Promise<TransferRun> {
+async function runPooled(
+  w: Workload,
+  bodies: readonly string[],
+  o: Options,
+  recoverSigner: TxSignerRecovery,
+): Promise<TransferRun> {
   const { v, done } = await freshValidator(w, recoverSigner, o.workers, 3_600_000)
   try {
     await v.producer.stop()
@@ -243,10 +370,12 @@ async function runPooled(w: Workload, bodies: readonly string[], o: Options, rec
       const inFlight: Array<Promise<void>> = []
       for (let i = 0; i < bodies.length; i += o.batch) {
         const batch: SignedTx[] = bodies.slice(i, i + o.batch).map((b) => decodeSignedTx(JSON.parse(b)))
-        inFlight.push(v.chain.mempool.addBatch(batch).then((results) => {
-          for (const r of results) if (r instanceof Error) rejected++
-          if (v.chain.mempool.size >= o.blockSize) v.producer.produceBlock()
-        }))
+        inFlight.push(
+          v.chain.mempool.addBatch(batch).then((results) => {
+            for (const r of results) if (r instanceof Error) rejected++
+            if (v.chain.mempool.size >= o.blockSize) v.producer.produceBlock()
+          }),
+        )
         // Enough batches queued (a block's worth, plus one per worker) to keep the workers busy
         // while this thread decodes the next batch or executes a block.
         if (inFlight.length > Math.ceil(o.blockSize / o.batch) + o.workers) await inFlight.shift()
@@ -271,14 +400,21 @@ async function runHttp(w: Workload, o: Options, recoverSigner: TxSignerRecovery)
   try {
     return await timed(w, w.bodies.length, v, async () => {
       let next = 0
-      await Promise.all(Array.from({ length: o.concurrency }, async () => {
-        while (next < w.bodies.length) {
-          const body = w.bodies[next++]!
-          const r = await request(`${v.url}/txs`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent })
-          const text = await r.body.text()
-          if (r.statusCode !== 202) throw new Error(`POST /txs answered ${r.statusCode}: ${text.slice(0, 200)}`)
-        }
-      }))
+      await Promise.all(
+        Array.from({ length: o.concurrency }, async () => {
+          while (next < w.bodies.length) {
+            const body = w.bodies[next++]!
+            const r = await request(`${v.url}/txs`, {
+              method: 'POST',
+              body,
+              headers: { 'content-type': 'application/json' },
+              dispatcher: agent,
+            })
+            const text = await r.body.text()
+            if (r.statusCode !== 202) throw new Error(`POST /txs answered ${r.statusCode}: ${text.slice(0, 200)}`)
+          }
+        }),
+      )
       await waitDrained(v)
     })
   } finally {
@@ -292,20 +428,28 @@ async function runHttpBatch(w: Workload, o: Options, recoverSigner: TxSignerReco
   const { v, done } = await freshValidator(w, recoverSigner, o.workers, 100)
   const agent = new Agent({ connections: o.batchConcurrency })
   const bodies: string[] = []
-  for (let i = 0; i < w.bodies.length; i += o.httpBatch) bodies.push(`{"txs":[${w.bodies.slice(i, i + o.httpBatch).join(',')}]}`)
+  for (let i = 0; i < w.bodies.length; i += o.httpBatch)
+    bodies.push(`{"txs":[${w.bodies.slice(i, i + o.httpBatch).join(',')}]}`)
   try {
     return await timed(w, w.bodies.length, v, async () => {
       let next = 0
-      await Promise.all(Array.from({ length: o.batchConcurrency }, async () => {
-        while (next < bodies.length) {
-          const body = bodies[next++]!
-          const r = await request(`${v.url}/txs/batch`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent })
-          const text = await r.body.text()
-          if (r.statusCode !== 200) throw new Error(`POST /txs/batch answered ${r.statusCode}: ${text.slice(0, 200)}`)
-          const bad = (JSON.parse(text) as { results: Array<{ error?: unknown }> }).results.find((x) => x.error)
-          if (bad) throw new Error(`POST /txs/batch rejected a tx: ${JSON.stringify(bad).slice(0, 200)}`)
-        }
-      }))
+      await Promise.all(
+        Array.from({ length: o.batchConcurrency }, async () => {
+          while (next < bodies.length) {
+            const body = bodies[next++]!
+            const r = await request(`${v.url}/txs/batch`, {
+              method: 'POST',
+              body,
+              headers: { 'content-type': 'application/json' },
+              dispatcher: agent,
+            })
+            const text = await r.body.text()
+            if (r.statusCode !== 200) throw new Error(`POST /txs/batch answered ${r.statusCode}: ${text.slice(0, 200)}`)
+            const bad = (JSON.parse(text) as { results: Array<{ error?: unknown }> }).results.find((x) => x.error)
+            if (bad) throw new Error(`POST /txs/batch rejected a tx: ${JSON.stringify(bad).slice(0, 200)}`)
+          }
+        }),
+      )
       await waitDrained(v)
     })
   } finally {
@@ -314,21 +458,44 @@ async function runHttpBatch(w: Workload, o: Options, recoverSigner: TxSignerReco
   }
 }
 
-interface TransferSeries { runs: TransferRun[]; txPerSecond: Summary; ms: Summary; cpuMs: Summary; medianTxPerSecond: number; idleTwoCoreEstimate?: Summary }
+interface TransferSeries {
+  runs: TransferRun[]
+  txPerSecond: Summary
+  ms: Summary
+  cpuMs: Summary
+  medianTxPerSecond: number
+  idleTwoCoreEstimate?: Summary
+}
 
-async function series(name: string, runs: number, warmUp: () => Promise<TransferRun>, run: () => Promise<TransferRun>): Promise<TransferSeries> {
+async function series(
+  name: string,
+  runs: number,
+  warmUp: () => Promise<TransferRun>,
+  run: () => Promise<TransferRun>,
+): Promise<TransferSeries> {
   await warmUp()
   const out: TransferRun[] = []
   for (let i = 0; i < runs; i++) {
     const r = await run()
-    const threads = r.mainThreadCpuMs === undefined ? '' : `; main thread ${r.mainThreadCpuMs.toFixed(0)} ms, other threads ${r.otherThreadsCpuMs!.toFixed(0)} ms → idle-2-core estimate ${r.idleTwoCoreEstimateTxPerSecond} tx/s`
-    log(`${name} run ${i + 1}/${runs}: ${r.txs} txs in ${r.ms.toFixed(0)} ms = ${r.txPerSecond} tx/s (${r.blocks} blocks, CPU ${r.cpuMs.toFixed(0)} ms${threads})`)
+    const threads =
+      r.mainThreadCpuMs === undefined
+        ? ''
+        : `; main thread ${r.mainThreadCpuMs.toFixed(0)} ms, other threads ${r.otherThreadsCpuMs!.toFixed(0)} ms → idle-2-core estimate ${r.idleTwoCoreEstimateTxPerSecond} tx/s`
+    log(
+      `${name} run ${i + 1}/${runs}: ${r.txs} txs in ${r.ms.toFixed(0)} ms = ${r.txPerSecond} tx/s (${r.blocks} blocks, CPU ${r.cpuMs.toFixed(0)} ms${threads})`,
+    )
     out.push(r)
   }
   const tps = summarize(out.map((r) => r.txPerSecond))
-  const estimates = out.flatMap((r) => (r.idleTwoCoreEstimateTxPerSecond === undefined ? [] : [r.idleTwoCoreEstimateTxPerSecond]))
+  const estimates = out.flatMap((r) =>
+    r.idleTwoCoreEstimateTxPerSecond === undefined ? [] : [r.idleTwoCoreEstimateTxPerSecond],
+  )
   return {
-    runs: out, txPerSecond: tps, ms: summarize(out.map((r) => r.ms)), cpuMs: summarize(out.map((r) => r.cpuMs)), medianTxPerSecond: Math.round(tps.median),
+    runs: out,
+    txPerSecond: tps,
+    ms: summarize(out.map((r) => r.ms)),
+    cpuMs: summarize(out.map((r) => r.cpuMs)),
+    medianTxPerSecond: Math.round(tps.median),
     ...(estimates.length === out.length ? { idleTwoCoreEstimate: summarize(estimates) } : {}),
   }
 }
@@ -351,18 +518,31 @@ function reportSeries(o: Options): ReportSeries {
   const samples: VolumeReportMeasurement[] = []
   for (let i = 0; i < o.runs; i++) {
     const r = measureVolumeReport({ wallets: o.reportWallets, nodes: o.reportNodes })
-    log(`volume report run ${i + 1}/${o.runs}: warm apply ${r.applyMs.toFixed(1)} ms, cold ${(r.envelopeMs + r.recoverMs + r.applyMs).toFixed(1)} ms, decode ${r.decodeMs.toFixed(1)} ms (${r.txBytes} bytes, ${r.writes} writes)`)
+    log(
+      `volume report run ${i + 1}/${o.runs}: warm apply ${r.applyMs.toFixed(1)} ms, cold ${(r.envelopeMs + r.recoverMs + r.applyMs).toFixed(1)} ms, decode ${r.decodeMs.toFixed(1)} ms (${r.txBytes} bytes, ${r.writes} writes)`,
+    )
     samples.push(r)
   }
   const s = (f: (r: VolumeReportMeasurement) => number): Summary => summarize(samples.map(f))
   return {
-    wallets: o.reportWallets, nodes: o.reportNodes, samples,
-    warmApplyMs: s((r) => r.applyMs), warmApplyCpuMs: s((r) => r.applyCpuMs), coldApplyMs: s((r) => r.envelopeMs + r.recoverMs + r.applyMs),
-    decodeMs: s((r) => r.decodeMs), commitMs: s((r) => r.commitMs),
+    wallets: o.reportWallets,
+    nodes: o.reportNodes,
+    samples,
+    warmApplyMs: s((r) => r.applyMs),
+    warmApplyCpuMs: s((r) => r.applyCpuMs),
+    coldApplyMs: s((r) => r.envelopeMs + r.recoverMs + r.applyMs),
+    decodeMs: s((r) => r.decodeMs),
+    commitMs: s((r) => r.commitMs),
   }
 }
 
-interface Target { id: string; description: string; target: string; measured: number; pass: boolean }
+interface Target {
+  id: string
+  description: string
+  target: string
+  measured: number
+  pass: boolean
+}
 
 function chainTable(r: ChainResults): string {
   const t = Object.fromEntries(r.targets.map((x) => [x.id, x]))
@@ -377,13 +557,74 @@ function chainTable(r: ChainResults): string {
   const lines = [
     row(['Measurement', 'Median', 'CPU per tx', 'Idle 2-core estimate', 'Target', 'Result']),
     row(['---', '---:', '---:', '---:', '---', '---']),
-    ...(tx.pooled ? [row([`Signed transfers, in process, recovery pool (${workers}, native), batches of ${r.config.batch} (${n(r.config.txs)} txs)`, `${n(tx.pooled.medianTxPerSecond)} tx/s`, cpu(tx.pooled), est(tx.pooled), t['transfers-pooled']!.target, v(t['transfers-pooled']!.pass)])] : []),
-    row([`Signed transfers, in process, single thread, native recovery (${n(r.config.txs)} txs)`, `${n(tx.native.medianTxPerSecond)} tx/s`, cpu(tx.native), est(tx.native), '—', '—']),
-    row([`Signed transfers, in process, single thread, pure-JS recovery (${n(Math.min(r.config.pureJsTxs, r.config.txs))} txs)`, `${n(tx.pureJs.medianTxPerSecond)} tx/s`, cpu(tx.pureJs), est(tx.pureJs), '—', '—']),
-    ...(tx.http ? [row([`Signed transfers, POST /txs × ${r.config.concurrency} clients, one tx per request, recovery pool`, `${n(tx.http.medianTxPerSecond)} tx/s`, cpu(tx.http), est(tx.http), '—', '—'])] : []),
-    ...(tx.httpBatch ? [row([`Signed transfers, POST /txs/batch × ${r.config.batchConcurrency} clients, ${r.config.httpBatch} txs per request, recovery pool`, `${n(tx.httpBatch.medianTxPerSecond)} tx/s`, cpu(tx.httpBatch), est(tx.httpBatch), '—', '—'])] : []),
-    row([`Volume report block apply, ${n(r.volumeReport.wallets)} wallets / ${r.volumeReport.nodes} nodes, warm`, ms(r.volumeReport.warmApplyMs.median), `${ms(r.volumeReport.warmApplyCpuMs.median)} (whole block)`, '—', t['report-apply']!.target, v(t['report-apply']!.pass)]),
-    row(['Volume report block apply, cold (tx never seen, pure-JS recovery)', ms(r.volumeReport.coldApplyMs.median), '—', '—', '—', '—']),
+    ...(tx.pooled
+      ? [
+          row([
+            `Signed transfers, in process, recovery pool (${workers}, native), batches of ${r.config.batch} (${n(r.config.txs)} txs)`,
+            `${n(tx.pooled.medianTxPerSecond)} tx/s`,
+            cpu(tx.pooled),
+            est(tx.pooled),
+            t['transfers-pooled']!.target,
+            v(t['transfers-pooled']!.pass),
+          ]),
+        ]
+      : []),
+    row([
+      `Signed transfers, in process, single thread, native recovery (${n(r.config.txs)} txs)`,
+      `${n(tx.native.medianTxPerSecond)} tx/s`,
+      cpu(tx.native),
+      est(tx.native),
+      '—',
+      '—',
+    ]),
+    row([
+      `Signed transfers, in process, single thread, pure-JS recovery (${n(Math.min(r.config.pureJsTxs, r.config.txs))} txs)`,
+      `${n(tx.pureJs.medianTxPerSecond)} tx/s`,
+      cpu(tx.pureJs),
+      est(tx.pureJs),
+      '—',
+      '—',
+    ]),
+    ...(tx.http
+      ? [
+          row([
+            `Signed transfers, POST /txs × ${r.config.concurrency} clients, one tx per request, recovery pool`,
+            `${n(tx.http.medianTxPerSecond)} tx/s`,
+            cpu(tx.http),
+            est(tx.http),
+            '—',
+            '—',
+          ]),
+        ]
+      : []),
+    ...(tx.httpBatch
+      ? [
+          row([
+            `Signed transfers, POST /txs/batch × ${r.config.batchConcurrency} clients, ${r.config.httpBatch} txs per request, recovery pool`,
+            `${n(tx.httpBatch.medianTxPerSecond)} tx/s`,
+            cpu(tx.httpBatch),
+            est(tx.httpBatch),
+            '—',
+            '—',
+          ]),
+        ]
+      : []),
+    row([
+      `Volume report block apply, ${n(r.volumeReport.wallets)} wallets / ${r.volumeReport.nodes} nodes, warm`,
+      ms(r.volumeReport.warmApplyMs.median),
+      `${ms(r.volumeReport.warmApplyCpuMs.median)} (whole block)`,
+      '—',
+      t['report-apply']!.target,
+      v(t['report-apply']!.pass),
+    ]),
+    row([
+      'Volume report block apply, cold (tx never seen, pure-JS recovery)',
+      ms(r.volumeReport.coldApplyMs.median),
+      '—',
+      '—',
+      '—',
+      '—',
+    ]),
     row(['Volume report tx decode (JSON.parse + schema)', ms(r.volumeReport.decodeMs.median), '—', '—', '—', '—']),
   ]
   const m = r.machine
@@ -399,7 +640,13 @@ interface ChainResults {
   machine: ReturnType<typeof machineInfo>
   config: Options & { nativeRecoveryLoaded: boolean }
   /** native / pureJs: single thread (mempool.add); pooled: mempool.addBatch with the recovery pool; http: POST /txs; httpBatch: POST /txs/batch. */
-  transfers: { pooled?: TransferSeries; native: TransferSeries; pureJs: TransferSeries; http?: TransferSeries; httpBatch?: TransferSeries }
+  transfers: {
+    pooled?: TransferSeries
+    native: TransferSeries
+    pureJs: TransferSeries
+    http?: TransferSeries
+    httpBatch?: TransferSeries
+  }
   volumeReport: ReportSeries
   targets: Target[]
   notes: string[]
@@ -421,33 +668,94 @@ async function main(): Promise<void> {
   const loadStart = loadavg().map(round3)
   log(`load average ${loadStart.join(' ')}${loadStart[0]! > 1 ? ' — the machine is busy, expect noisy numbers' : ''}`)
   const native = createRecoverSigner()
-  if (!native.native) throw new Error('native libsecp256k1 did not load: the native measurement would silently be pure JS')
+  if (!native.native)
+    throw new Error('native libsecp256k1 did not load: the native measurement would silently be pure JS')
   const pureJs = createRecoverSigner({ native: null, logger: { warn: () => {} } })
 
   let t = performance.now()
   const w = signWorkload(o.txs, o.senders)
-  log(`signed ${w.bodies.length} transfers from ${o.senders} wallets in ${(performance.now() - t).toFixed(0)} ms (untimed)`)
+  log(
+    `signed ${w.bodies.length} transfers from ${o.senders} wallets in ${(performance.now() - t).toFixed(0)} ms (untimed)`,
+  )
   const warmBodies = w.bodies.slice(0, Math.min(500, w.bodies.length))
 
   t = performance.now()
-  const pooledSeries = await series(`in-process pool ×${o.workers} native`, o.runs, () => runPooled(w, warmBodies, o, native), () => runPooled(w, w.bodies, o, native))
-  const nativeSeries = await series('in-process single-thread native', o.runs, () => runSingleThread(w, warmBodies, o.blockSize, native), () => runSingleThread(w, w.bodies, o.blockSize, native))
-  const pureSeries = await series('in-process single-thread pure-JS', o.runs, () => runSingleThread(w, warmBodies, o.blockSize, pureJs), () => runSingleThread(w, w.bodies.slice(0, o.pureJsTxs), o.blockSize, pureJs))
-  const httpSeries = o.http ? await series(`POST /txs ×${o.concurrency}`, o.runs, () => runPooled(w, warmBodies, o, native), () => runHttp(w, o, native)) : undefined
-  const httpBatchSeries = o.http ? await series(`POST /txs/batch ×${o.batchConcurrency}`, o.runs, () => runPooled(w, warmBodies, o, native), () => runHttpBatch(w, o, native)) : undefined
+  const pooledSeries = await series(
+    `in-process pool ×${o.workers} native`,
+    o.runs,
+    () => runPooled(w, warmBodies, o, native),
+    () => runPooled(w, w.bodies, o, native),
+  )
+  const nativeSeries = await series(
+    'in-process single-thread native',
+    o.runs,
+    () => runSingleThread(w, warmBodies, o.blockSize, native),
+    () => runSingleThread(w, w.bodies, o.blockSize, native),
+  )
+  const pureSeries = await series(
+    'in-process single-thread pure-JS',
+    o.runs,
+    () => runSingleThread(w, warmBodies, o.blockSize, pureJs),
+    () => runSingleThread(w, w.bodies.slice(0, o.pureJsTxs), o.blockSize, pureJs),
+  )
+  const httpSeries = o.http
+    ? await series(
+        `POST /txs ×${o.concurrency}`,
+        o.runs,
+        () => runPooled(w, warmBodies, o, native),
+        () => runHttp(w, o, native),
+      )
+    : undefined
+  const httpBatchSeries = o.http
+    ? await series(
+        `POST /txs/batch ×${o.batchConcurrency}`,
+        o.runs,
+        () => runPooled(w, warmBodies, o, native),
+        () => runHttpBatch(w, o, native),
+      )
+    : undefined
   const report = reportSeries(o)
   log(`done in ${((performance.now() - t) / 1000).toFixed(1)} s`)
 
   const targets: Target[] = [
-    { id: 'transfers-pooled', description: `Sustained signed transfers per second on one validator, signature checks included (in process, mempool.addBatch with ${o.workers} recovery worker(s), native recovery, median)`, target: `≥ ${TARGET_TX_PER_SECOND.toLocaleString('en-US')} tx/s`, measured: pooledSeries.medianTxPerSecond, pass: pooledSeries.medianTxPerSecond >= TARGET_TX_PER_SECOND },
-    { id: 'transfers-native', description: 'The same, single thread: mempool.add one tx at a time, native recovery on the main thread (median)', target: `≥ ${TARGET_TX_PER_SECOND.toLocaleString('en-US')} tx/s`, measured: nativeSeries.medianTxPerSecond, pass: nativeSeries.medianTxPerSecond >= TARGET_TX_PER_SECOND },
-    { id: 'report-apply', description: `Block apply time for a volume report of ${o.reportWallets} wallets (warm: after checkTx, median)`, target: `< ${TARGET_REPORT_APPLY_MS} ms`, measured: report.warmApplyMs.median, pass: report.warmApplyMs.median < TARGET_REPORT_APPLY_MS },
+    {
+      id: 'transfers-pooled',
+      description: `Sustained signed transfers per second on one validator, signature checks included (in process, mempool.addBatch with ${o.workers} recovery worker(s), native recovery, median)`,
+      target: `≥ ${TARGET_TX_PER_SECOND.toLocaleString('en-US')} tx/s`,
+      measured: pooledSeries.medianTxPerSecond,
+      pass: pooledSeries.medianTxPerSecond >= TARGET_TX_PER_SECOND,
+    },
+    {
+      id: 'transfers-native',
+      description: 'The same, single thread: mempool.add one tx at a time, native recovery on the main thread (median)',
+      target: `≥ ${TARGET_TX_PER_SECOND.toLocaleString('en-US')} tx/s`,
+      measured: nativeSeries.medianTxPerSecond,
+      pass: nativeSeries.medianTxPerSecond >= TARGET_TX_PER_SECOND,
+    },
+    {
+      id: 'report-apply',
+      description: `Block apply time for a volume report of ${o.reportWallets} wallets (warm: after checkTx, median)`,
+      target: `< ${TARGET_REPORT_APPLY_MS} ms`,
+      measured: report.warmApplyMs.median,
+      pass: report.warmApplyMs.median < TARGET_REPORT_APPLY_MS,
+    },
   ]
   const finishedAt = new Date().toISOString()
   const results: ChainResults = {
-    kind: 'chain', startedAt, finishedAt, machine: machineInfo(loadStart), config: { ...o, nativeRecoveryLoaded: native.native },
-    transfers: { pooled: pooledSeries, native: nativeSeries, pureJs: pureSeries, ...(httpSeries ? { http: httpSeries } : {}), ...(httpBatchSeries ? { httpBatch: httpBatchSeries } : {}) },
-    volumeReport: report, targets,
+    kind: 'chain',
+    startedAt,
+    finishedAt,
+    machine: machineInfo(loadStart),
+    config: { ...o, nativeRecoveryLoaded: native.native },
+    transfers: {
+      pooled: pooledSeries,
+      native: nativeSeries,
+      pureJs: pureSeries,
+      ...(httpSeries ? { http: httpSeries } : {}),
+      ...(httpBatchSeries ? { httpBatch: httpBatchSeries } : {}),
+    },
+    volumeReport: report,
+    targets,
     notes: [
       'Transfers in process: startValidator (LMDB, mempool, producer) in a fresh data dir; each pre-signed tx JSON is JSON.parse + decodeSignedTx + mempool admission (checkTx: signature recovery, nonce, fee, balance); a block is produced and committed (fsync) every blockSize admitted txs, then until the mempool is empty. tx/s = txs / wall time. Every sender ends at the expected nonce and every tx result is OK, or the run fails.',
       'pooled: batches of `batch` decoded txs go to mempool.addBatch (what POST /txs/batch runs); their signers are recovered on `workers` RecoveryPool worker threads (native libsecp256k1) while the main thread decodes the next batch, checks admitted txs and executes/commits blocks. native / pureJs: mempool.add one tx at a time, recovery on the main thread (single thread).',
@@ -462,10 +770,16 @@ async function main(): Promise<void> {
   await mkdir(resultsDir, { recursive: true })
   // One file per run: a second run on the same day gets the start time in its name.
   let file = `${startedAt.slice(0, 10)}-chain.json`
-  if (existsSync(join(resultsDir, file))) file = `${startedAt.slice(0, 10)}-${startedAt.slice(11, 16).replace(':', '')}-chain.json`
+  if (existsSync(join(resultsDir, file)))
+    file = `${startedAt.slice(0, 10)}-${startedAt.slice(11, 16).replace(':', '')}-chain.json`
   await writeFile(join(resultsDir, file), JSON.stringify(results, null, 2) + '\n')
   log(`wrote bench/results/${file}`)
-  if (o.readme) log((await updateReadme(join(BENCH_DIR, 'README.md'), results, file)) ? 'updated the ledger table in bench/README.md' : 'bench/README.md has no chain-results markers: not updated')
+  if (o.readme)
+    log(
+      (await updateReadme(join(BENCH_DIR, 'README.md'), results, file))
+        ? 'updated the ledger table in bench/README.md'
+        : 'bench/README.md has no chain-results markers: not updated',
+    )
   process.stdout.write(chainTable(results))
 }
 

@@ -43,7 +43,7 @@ export function processCpuMs(pid: number): number | undefined {
  * of CPU, the slow ones right after a Helia cat).
  */
 export function collectGarbage(): void {
-  (globalThis as { gc?: () => void }).gc?.()
+  ;(globalThis as { gc?: () => void }).gc?.()
 }
 
 export interface CpuSnapshot {
@@ -65,7 +65,10 @@ export function cpuSnapshot(otherPids: readonly number[] = []): CpuSnapshot {
 }
 
 /** Runs `fn` and returns its result with the CPU ms this process and `otherPids` spent meanwhile. */
-export async function withCpu<T>(otherPids: readonly number[], fn: () => Promise<T>): Promise<{ value: T; cpuMs: number }> {
+export async function withCpu<T>(
+  otherPids: readonly number[],
+  fn: () => Promise<T>,
+): Promise<{ value: T; cpuMs: number }> {
   collectGarbage()
   const before = cpuSnapshot(otherPids)
   const value = await fn()

@@ -17,7 +17,7 @@ export async function writeSeededFile(path: string, size: number, seed: number):
   const zeros = Buffer.alloc(WRITE_BLOCK_BYTES)
   const fh = await open(path, 'w')
   try {
-    for (let written = 0; written < size;) {
+    for (let written = 0; written < size; ) {
       const n = Math.min(WRITE_BLOCK_BYTES, size - written)
       const block = cipher.update(n === WRITE_BLOCK_BYTES ? zeros : zeros.subarray(0, n))
       await fh.write(block, 0, block.length)

@@ -50,9 +50,20 @@ export interface RunningDevnet {
 export async function startDevnet(options: DevnetOptions): Promise<RunningDevnet> {
   const portBase = await findFreePortBase(options.resources)
   const args = [
-    '--import', 'tsx', join(import.meta.dirname, '..', 'src', 'cli', 'main.ts'),
-    'devnet', '--dir', options.dir, '--port-base', String(portBase),
-    '--resources', String(options.resources), '--k', String(options.k), '--m', String(options.m),
+    '--import',
+    'tsx',
+    join(import.meta.dirname, '..', 'src', 'cli', 'main.ts'),
+    'devnet',
+    '--dir',
+    options.dir,
+    '--port-base',
+    String(portBase),
+    '--resources',
+    String(options.resources),
+    '--k',
+    String(options.k),
+    '--m',
+    String(options.m),
     ...(options.sync ? ['--sync', options.sync] : []),
   ]
   const child = spawn(process.execPath, args, {
@@ -75,7 +86,10 @@ function waitForReady(child: ChildProcess, exited: Promise<number | null>, log: 
   return new Promise<void>((resolve, reject) => {
     let buffered = ''
     let ready = false
-    const timer = setTimeout(() => reject(new Error(`devnet did not print "ready" within ${DEVNET_START_TIMEOUT_MS} ms`)), DEVNET_START_TIMEOUT_MS)
+    const timer = setTimeout(
+      () => reject(new Error(`devnet did not print "ready" within ${DEVNET_START_TIMEOUT_MS} ms`)),
+      DEVNET_START_TIMEOUT_MS,
+    )
     const onData = (chunk: Buffer): void => {
       buffered += chunk.toString('utf8')
       let nl: number
@@ -91,7 +105,9 @@ function waitForReady(child: ChildProcess, exited: Promise<number | null>, log: 
       }
     }
     child.stdout?.on('data', onData)
-    child.stderr?.on('data', (chunk: Buffer) => { for (const line of chunk.toString('utf8').split('\n')) if (line) log(line) })
+    child.stderr?.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) log(line)
+    })
     void exited.then((code) => {
       clearTimeout(timer)
       if (!ready) reject(new Error(`devnet exited with code ${code} before it was ready`))
@@ -114,7 +130,13 @@ export async function findFreePortBase(resources: number): Promise<number> {
   for (let i = 0; i < slots; i++) {
     const base = PORT_BASE_MIN + ((first + i) % slots) * PORT_BASE_STEP
     const p = portsFromBase(base)
-    const ports = [p.chainRest, p.ipfsApi, p.gateway, p.meta, ...Array.from({ length: resources }, (_, j) => p.resourceBase + j)]
+    const ports = [
+      p.chainRest,
+      p.ipfsApi,
+      p.gateway,
+      p.meta,
+      ...Array.from({ length: resources }, (_, j) => p.resourceBase + j),
+    ]
     if ((await Promise.all(ports.map(isPortFree))).every(Boolean)) return base
   }
   throw new Error('no free port base found')

@@ -33,11 +33,18 @@ function pct(xs: number[], p: number): number {
 /** Deterministic bytes without holding them all: a generator of 1 MiB blocks. */
 async function* pattern(size: number): AsyncIterable<Uint8Array> {
   let s = 0x9e3779b9
-  for (let done = 0; done < size;) {
+  for (let done = 0; done < size; ) {
     const n = Math.min(MiB, size - done)
     const b = new Uint8Array(n)
     const w = new Uint32Array(b.buffer, 0, n >>> 2)
-    for (let i = 0; i < w.length; i++) { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; w[i] = s }
+    for (let i = 0; i < w.length; i++) {
+      s ^= s << 13
+      s >>>= 0
+      s ^= s >>> 17
+      s ^= s << 5
+      s >>>= 0
+      w[i] = s
+    }
     done += n
     yield b
   }
@@ -58,7 +65,12 @@ async function timedRange(url: string, start: number, length: number): Promise<{
 }
 
 /** The SDK's own verified range read: first and last byte. */
-async function sdkRange(client: StratosClient, cid: string, offset: number, length: number): Promise<{ firstMs: number; totalMs: number }> {
+async function sdkRange(
+  client: StratosClient,
+  cid: string,
+  offset: number,
+  length: number,
+): Promise<{ firstMs: number; totalMs: number }> {
   const t0 = performance.now()
   let first = 0
   let got = 0
@@ -71,7 +83,14 @@ async function sdkRange(client: StratosClient, cid: string, offset: number, leng
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { network: { type: 'string' }, 'size-mib': { type: 'string', default: '128' }, runs: { type: 'string', default: '30' }, 'no-sdk': { type: 'boolean', default: false } } })
+  const { values } = parseArgs({
+    options: {
+      network: { type: 'string' },
+      'size-mib': { type: 'string', default: '128' },
+      runs: { type: 'string', default: '30' },
+      'no-sdk': { type: 'boolean', default: false },
+    },
+  })
   const size = Number(values['size-mib']) * MiB
   const runs = Number(values.runs)
   let devnet: TestDevnet | undefined
@@ -86,7 +105,10 @@ async function main(): Promise<void> {
   let sdk: StratosClient | undefined
   try {
     const t0 = performance.now()
-    const add = await request(`${gatewayUrl}/api/v1/add?name=bench.bin`, { method: 'POST', body: Readable.from(pattern(size)) })
+    const add = await request(`${gatewayUrl}/api/v1/add?name=bench.bin`, {
+      method: 'POST',
+      body: Readable.from(pattern(size)),
+    })
     const { cid } = (await add.body.json()) as { cid: string }
     if (add.statusCode !== 200) throw new Error(`upload failed: ${JSON.stringify(cid)}`)
     const uploadS = (performance.now() - t0) / 1000
@@ -112,13 +134,32 @@ async function main(): Promise<void> {
     await timedRange(url, mid, MiB)
     for (let i = 0; i < runs; i++) warm.push(await timedRange(url, mid, MiB))
     const summary = (xs: { firstMs: number; totalMs: number }[]) => ({
-      firstByteMs: { median: +median(xs.map((x) => x.firstMs)).toFixed(2), p90: +pct(xs.map((x) => x.firstMs), 0.9).toFixed(2) },
-      lastByteMs: { median: +median(xs.map((x) => x.totalMs)).toFixed(2), p90: +pct(xs.map((x) => x.totalMs), 0.9).toFixed(2) },
+      firstByteMs: {
+        median: +median(xs.map((x) => x.firstMs)).toFixed(2),
+        p90: +pct(
+          xs.map((x) => x.firstMs),
+          0.9,
+        ).toFixed(2),
+      },
+      lastByteMs: {
+        median: +median(xs.map((x) => x.totalMs)).toFixed(2),
+        p90: +pct(
+          xs.map((x) => x.totalMs),
+          0.9,
+        ).toFixed(2),
+      },
     })
     // The machine's load matters: on a shared box every hop (client → gateway → meta → resource node) waits for a CPU.
     const machine = { cpus: cpus().length, loadAverage1m: +loadavg()[0].toFixed(1) }
     const result = {
-      date: new Date().toISOString(), machine, fileMiB: size / MiB, runs, uploadSeconds: +uploadS.toFixed(2), cid, cold: summary(cold), warm: summary(warm),
+      date: new Date().toISOString(),
+      machine,
+      fileMiB: size / MiB,
+      runs,
+      uploadSeconds: +uploadS.toFixed(2),
+      cid,
+      cold: summary(cold),
+      warm: summary(warm),
       ...(sdk ? { sdkCold1MiB: summary(sdkCold) } : {}),
     }
     console.log(JSON.stringify(result, null, 2))

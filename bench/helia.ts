@@ -87,7 +87,10 @@ export class HeliaPeer {
   }
 
   addPath(path: string, settings: ImportSettings = KUBO_DEFAULTS): Promise<CID> {
-    return this.fs.addByteStream(createReadStream(path, { highWaterMark: READ_HIGH_WATER_MARK_BYTES }), importOptions(settings))
+    return this.fs.addByteStream(
+      createReadStream(path, { highWaterMark: READ_HIGH_WATER_MARK_BYTES }),
+      importOptions(settings),
+    )
   }
 
   addBytes(bytes: Uint8Array, settings: ImportSettings = KUBO_DEFAULTS): Promise<CID> {
@@ -105,7 +108,11 @@ export class HeliaPeer {
 }
 
 /** Adds `path` into a fresh blockstore in `dir`; only the add itself is timed. */
-export async function timedHeliaAdd(path: string, dir: string, settings: ImportSettings = KUBO_DEFAULTS): Promise<{ cid: string; ms: number }> {
+export async function timedHeliaAdd(
+  path: string,
+  dir: string,
+  settings: ImportSettings = KUBO_DEFAULTS,
+): Promise<{ cid: string; ms: number }> {
   await rm(dir, { recursive: true, force: true })
   const peer = await HeliaPeer.open(dir)
   try {

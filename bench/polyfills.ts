@@ -28,7 +28,10 @@ if (typeof P.withResolvers !== 'function') {
     value: function withResolvers<T>(): Resolvers<T> {
       let resolve!: (value: T | PromiseLike<T>) => void
       let reject!: (reason?: unknown) => void
-      const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
+      const promise = new Promise<T>((res, rej) => {
+        resolve = res
+        reject = rej
+      })
       return { promise, resolve, reject }
     },
   })

@@ -20,7 +20,13 @@ import { writeSeededFile } from './data.ts'
 import { collectGarbage, processCpuMs } from './cpu.ts'
 import { mbPerSecond, median } from './stats.ts'
 
-const { values } = parseArgs({ options: { uploads: { type: 'string', default: '3' }, downloads: { type: 'string', default: '10' }, mib: { type: 'string', default: '200' } } })
+const { values } = parseArgs({
+  options: {
+    uploads: { type: 'string', default: '3' },
+    downloads: { type: 'string', default: '10' },
+    mib: { type: 'string', default: '200' },
+  },
+})
 const uploads = Math.max(1, Number(values.uploads))
 const downloads = Number(values.downloads)
 const bytes = Number(values.mib) * 1024 * 1024
@@ -38,7 +44,9 @@ try {
     const client = await connectStratos({ metaUrl: net.meta.url, mnemonic: net.wallets[0].mnemonic })
     const procs = net.processes.map((p) => ({ name: p.name, pid: p.pid }))
     /** Runs `fn`; returns its wall ms, the client's CPU ms and each devnet process's CPU ms. */
-    const measure = async (fn: () => Promise<void>): Promise<{ ms: number; client: number; nodes: number; each: string }> => {
+    const measure = async (
+      fn: () => Promise<void>,
+    ): Promise<{ ms: number; client: number; nodes: number; each: string }> => {
       collectGarbage()
       const before = procs.map((p) => processCpuMs(p.pid) ?? 0)
       const self = process.cpuUsage()
@@ -47,14 +55,24 @@ try {
       const ms = performance.now() - t0
       const used = process.cpuUsage(self)
       const spent = procs.map((p, i) => (processCpuMs(p.pid) ?? 0) - before[i])
-      return { ms, client: (used.user + used.system) / 1000, nodes: spent.reduce((a, b) => a + b, 0), each: procs.map((p, i) => `${p.name} ${spent[i].toFixed(0)}`).join(' ') }
+      return {
+        ms,
+        client: (used.user + used.system) / 1000,
+        nodes: spent.reduce((a, b) => a + b, 0),
+        each: procs.map((p, i) => `${p.name} ${spent[i].toFixed(0)}`).join(' '),
+      }
     }
     const line = (what: string, r: { ms: number; client: number; nodes: number; each: string }): void =>
-      console.log(`${what} ${r.ms.toFixed(0)} ms (${mbPerSecond(bytes, r.ms).toFixed(0)} MB/s) client ${r.client.toFixed(0)} ms, devnet ${r.nodes.toFixed(0)} ms CPU: ${r.each}`)
+      console.log(
+        `${what} ${r.ms.toFixed(0)} ms (${mbPerSecond(bytes, r.ms).toFixed(0)} MB/s) client ${r.client.toFixed(0)} ms, devnet ${r.nodes.toFixed(0)} ms CPU: ${r.each}`,
+      )
     const up: number[] = []
     let cid = ''
     for (const [i, file] of files.entries()) {
-      const r = await measure(async () => { const p = await timedStratosPut(client, file); cid ||= p.cid })
+      const r = await measure(async () => {
+        const p = await timedStratosPut(client, file)
+        cid ||= p.cid
+      })
       up.push(r.ms)
       line(`upload ${i + 1}`, r)
     }
@@ -68,7 +86,9 @@ try {
       if (i > 0) down.push(r.ms)
       line(`download ${i + 1}`, r)
     }
-    console.log(`median upload ${median(up).toFixed(0)} ms${down.length ? `, median download ${median(down).toFixed(0)} ms (runs 2…${downloads})` : ''}`)
+    console.log(
+      `median upload ${median(up).toFixed(0)} ms${down.length ? `, median download ${median(down).toFixed(0)} ms (runs 2…${downloads})` : ''}`,
+    )
     await client.close()
   } finally {
     await devnet.stop()

@@ -194,20 +194,78 @@ export function markdownTable(r: BenchResults): string {
   const lines = [
     row(['Measurement', 'Stratos', 'Helia', 'Target', 'Result']),
     row(['---', '---:', '---:', '---', '---']),
-    row([`Upload / add ${f}, median`, `${ms(s.upload.median)} (${speed(s.upload.medianMBps)})`, `${ms(h.upload.median)} (${speed(h.upload.medianMBps)})`, t['upload-time'].target, verdict(t['upload-time'].pass)]),
-    row(['Upload time ÷ Helia add time', r.comparison.uploadTimeRatio.toFixed(2), '—', t['upload-vs-helia'].target, verdict(t['upload-vs-helia'].pass)]),
+    row([
+      `Upload / add ${f}, median`,
+      `${ms(s.upload.median)} (${speed(s.upload.medianMBps)})`,
+      `${ms(h.upload.median)} (${speed(h.upload.medianMBps)})`,
+      t['upload-time'].target,
+      verdict(t['upload-time'].pass),
+    ]),
+    row([
+      'Upload time ÷ Helia add time',
+      r.comparison.uploadTimeRatio.toFixed(2),
+      '—',
+      t['upload-vs-helia'].target,
+      verdict(t['upload-vs-helia'].pass),
+    ]),
     row(['Upload CPU time, all processes, median', ms(s.upload.cpu.median), ms(h.upload.cpu.median), '—', '—']),
-    row([`Upload / add ${f} as a fresh process's only upload (cold: no reused buffers, no JIT; one run)`, `${ms(s.rss.file.uploadMs)} (${speed(mbPerSecond(s.rss.file.fileBytes, s.rss.file.uploadMs))})`, `${ms(h.rss.file.uploadMs)} (${speed(mbPerSecond(h.rss.file.fileBytes, h.rss.file.uploadMs))})`, '—', '—']),
-    ...(s.uploadSyncAlways ? [row([`Upload ${f} to nodes with \`--sync always\` (fdatasync before each receipt), median`, `${ms(s.uploadSyncAlways.median)} (${speed(s.uploadSyncAlways.medianMBps)})`, '— (no fsync)', '—', '—'])] : []),
-    row([`Download / cat ${f}, median`, `${speed(s.download.medianMBps)} (${ms(s.download.median)})`, `${speed(h.download.medianMBps)} (${ms(h.download.median)})`, t['download-speed'].target, verdict(t['download-speed'].pass)]),
+    row([
+      `Upload / add ${f} as a fresh process's only upload (cold: no reused buffers, no JIT; one run)`,
+      `${ms(s.rss.file.uploadMs)} (${speed(mbPerSecond(s.rss.file.fileBytes, s.rss.file.uploadMs))})`,
+      `${ms(h.rss.file.uploadMs)} (${speed(mbPerSecond(h.rss.file.fileBytes, h.rss.file.uploadMs))})`,
+      '—',
+      '—',
+    ]),
+    ...(s.uploadSyncAlways
+      ? [
+          row([
+            `Upload ${f} to nodes with \`--sync always\` (fdatasync before each receipt), median`,
+            `${ms(s.uploadSyncAlways.median)} (${speed(s.uploadSyncAlways.medianMBps)})`,
+            '— (no fsync)',
+            '—',
+            '—',
+          ]),
+        ]
+      : []),
+    row([
+      `Download / cat ${f}, median`,
+      `${speed(s.download.medianMBps)} (${ms(s.download.median)})`,
+      `${speed(h.download.medianMBps)} (${ms(h.download.median)})`,
+      t['download-speed'].target,
+      verdict(t['download-speed'].pass),
+    ]),
     row(['Download speed ÷ Helia cat speed', r.comparison.downloadSpeedRatio.toFixed(2), '—', '—', '—']),
     row(['Download CPU time, all processes, median', ms(s.download.cpu.median), ms(h.download.cpu.median), '—', '—']),
-    row(['1 MiB range read, first byte, median (p90)', `${ms(s.rangeFirstByte.median)} (${ms(s.rangeFirstByte.p90)})`, `${ms(h.rangeFirstByte.median)} (${ms(h.rangeFirstByte.p90)})`, t['range-first-byte'].target, verdict(t['range-first-byte'].pass)]),
+    row([
+      '1 MiB range read, first byte, median (p90)',
+      `${ms(s.rangeFirstByte.median)} (${ms(s.rangeFirstByte.p90)})`,
+      `${ms(h.rangeFirstByte.median)} (${ms(h.rangeFirstByte.p90)})`,
+      t['range-first-byte'].target,
+      verdict(t['range-first-byte'].pass),
+    ]),
     row(['1 MiB range read, whole range, median', ms(s.rangeTotal.median), ms(h.rangeTotal.median), '—', '—']),
-    row([`Client peak RSS, ${big} upload`, mb(s.rss.bigFile.peakRssBytes), mb(h.rss.bigFile.peakRssBytes), t['upload-rss-big'].target, verdict(t['upload-rss-big'].pass)]),
+    row([
+      `Client peak RSS, ${big} upload`,
+      mb(s.rss.bigFile.peakRssBytes),
+      mb(h.rss.bigFile.peakRssBytes),
+      t['upload-rss-big'].target,
+      verdict(t['upload-rss-big'].pass),
+    ]),
     row([`Client peak RSS, ${f} upload`, mb(s.rss.file.peakRssBytes), mb(h.rss.file.peakRssBytes), '—', '—']),
-    row([`CID, Kubo defaults (CIDv0), ${f} run 1`, code(s.upload.cids[0]), code(h.upload.cids[0]), 'equal (every run)', verdict(r.comparison.cidV0Match)]),
-    row(['CID, CIDv1 + raw leaves, 3 MiB file', code(s.cidV1RawLeaves), code(h.cidV1RawLeaves), 'equal', verdict(r.comparison.cidV1Match)]),
+    row([
+      `CID, Kubo defaults (CIDv0), ${f} run 1`,
+      code(s.upload.cids[0]),
+      code(h.upload.cids[0]),
+      'equal (every run)',
+      verdict(r.comparison.cidV0Match),
+    ]),
+    row([
+      'CID, CIDv1 + raw leaves, 3 MiB file',
+      code(s.cidV1RawLeaves),
+      code(h.cidV1RawLeaves),
+      'equal',
+      verdict(r.comparison.cidV1Match),
+    ]),
   ]
   const m = r.machine
   // Judged at the start: by the end the benchmark's own nine devnet processes have raised the load average.

@@ -25,8 +25,16 @@ import { withCpu } from './cpu.ts'
 import { middleThirdOffsets, sha256OfFile, timeFullRead, timeRangeRead, verifyFullRead, type CatFn } from './measure.ts'
 import { mbPerSecond, round3, summarize } from './stats.ts'
 import {
-  formatBytes, machineInfo, markdownTable, targetChecks, updateReadme, writeResults,
-  type BenchResults, type RssResult, type SideResults, type Timing,
+  formatBytes,
+  machineInfo,
+  markdownTable,
+  targetChecks,
+  updateReadme,
+  writeResults,
+  type BenchResults,
+  type RssResult,
+  type SideResults,
+  type Timing,
 } from './report.ts'
 import { runUploadChild, type UploadChildResult } from './upload-child.ts'
 import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS } from '../src/limits.ts'
@@ -87,8 +95,13 @@ interface Sides {
 }
 
 /** One timed operation: wall time, and CPU time of every process involved. */
-interface Op { ms: number; cpuMs: number }
-interface UploadOp extends Op { cid: string }
+interface Op {
+  ms: number
+  cpuMs: number
+}
+interface UploadOp extends Op {
+  cid: string
+}
 
 function timing(samples: number[], bytes?: number): Timing {
   const s = summarize(samples)
@@ -96,13 +109,21 @@ function timing(samples: number[], bytes?: number): Timing {
 }
 
 function rssResult(r: UploadChildResult): RssResult {
-  return { fileBytes: r.bytes, uploadMs: Math.round(r.ms), cid: r.cid, baselineRssBytes: r.baselineRssBytes, peakRssBytes: r.peakRssBytes }
+  return {
+    fileBytes: r.bytes,
+    uploadMs: Math.round(r.ms),
+    cid: r.cid,
+    baselineRssBytes: r.baselineRssBytes,
+    peakRssBytes: r.peakRssBytes,
+  }
 }
 
 const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(0)} MB`
 
 async function prepareInputs(tmp: string, c: Config): Promise<Inputs> {
-  log(`generating ${c.runs + 1} × ${formatBytes(c.fileBytes)} + ${formatBytes(c.bigFileBytes)} of seeded random data in ${tmp}`)
+  log(
+    `generating ${c.runs + 1} × ${formatBytes(c.fileBytes)} + ${formatBytes(c.bigFileBytes)} of seeded random data in ${tmp}`,
+  )
   const files = Array.from({ length: c.runs }, (_, i) => join(tmp, `data-${i}.bin`))
   for (const [i, f] of files.entries()) await writeSeededFile(f, c.fileBytes, i)
   const inputs: Inputs = {
@@ -112,7 +133,12 @@ async function prepareInputs(tmp: string, c: Config): Promise<Inputs> {
     warmupFile: join(tmp, 'warmup.bin'),
     bigFile: join(tmp, 'big.bin'),
     cidCheckFile: join(tmp, 'cid-check.bin'),
-    rangeOffsets: middleThirdOffsets(c.fileBytes, RANGE_BYTES, RANGE_WARMUP_READS + c.reads, seededInts(SEED_RANGE_OFFSETS)),
+    rangeOffsets: middleThirdOffsets(
+      c.fileBytes,
+      RANGE_BYTES,
+      RANGE_WARMUP_READS + c.reads,
+      seededInts(SEED_RANGE_OFFSETS),
+    ),
   }
   await writeSeededFile(inputs.rssFile, c.fileBytes, SEED_RSS_FILE)
   await writeSeededFile(inputs.warmupFile, c.fileBytes, SEED_WARMUP_FILE)
@@ -139,21 +165,43 @@ async function measureUploads(sides: Sides, inputs: Inputs): Promise<{ helia: Up
     const s = { cid: sc.value.cid, ms: sc.value.ms, cpuMs: sc.cpuMs }
     helia.push(h)
     stratos.push(s)
-    log(`upload ${i + 1}/${inputs.files.length}: helia ${h.ms.toFixed(0)} ms, stratos ${s.ms.toFixed(0)} ms${s.cid === h.cid ? '' : ` — CIDs differ: ${s.cid} vs ${h.cid}`}`)
+    log(
+      `upload ${i + 1}/${inputs.files.length}: helia ${h.ms.toFixed(0)} ms, stratos ${s.ms.toFixed(0)} ms${s.cid === h.cid ? '' : ` — CIDs differ: ${s.cid} vs ${h.cid}`}`,
+    )
   }
   return { helia, stratos }
 }
 
-interface ReadTimings { download: Op[]; firstByte: number[]; rangeTotal: number[] }
+interface ReadTimings {
+  download: Op[]
+  firstByte: number[]
+  rangeTotal: number[]
+}
 
 /** Full downloads then range reads of file 0, alternating sides; each side verified once first. */
-async function measureReads(sides: Sides, inputs: Inputs, c: Config, cids: { helia: string; stratos: string }): Promise<{ helia: ReadTimings; stratos: ReadTimings }> {
+async function measureReads(
+  sides: Sides,
+  inputs: Inputs,
+  c: Config,
+  cids: { helia: string; stratos: string },
+): Promise<{ helia: ReadTimings; stratos: ReadTimings }> {
   const peer = await HeliaPeer.open(sides.heliaDir(0))
   try {
     /** Each side: how it reads, what it reads, and which processes' CPU time counts. */
     const readers: { name: 'helia' | 'stratos'; cat: CatFn; cid: string; pids: number[] }[] = [
-      { name: 'helia', cat: (cid, o) => peer.cat(cid, { offset: o?.offset, length: o?.length }), cid: cids.helia, pids: [] },
-      { name: 'stratos', cat: (cid, o) => sides.client.cat(cid, { offset: o?.offset, length: o?.length, reuseBuffers: o?.consumeEachChunk }), cid: cids.stratos, pids: sides.devnetPids },
+      {
+        name: 'helia',
+        cat: (cid, o) => peer.cat(cid, { offset: o?.offset, length: o?.length }),
+        cid: cids.helia,
+        pids: [],
+      },
+      {
+        name: 'stratos',
+        cat: (cid, o) =>
+          sides.client.cat(cid, { offset: o?.offset, length: o?.length, reuseBuffers: o?.consumeEachChunk }),
+        cid: cids.stratos,
+        pids: sides.devnetPids,
+      },
     ]
     const out: Record<'helia' | 'stratos', ReadTimings> = {
       helia: { download: [], firstByte: [], rangeTotal: [] },
@@ -165,7 +213,9 @@ async function measureReads(sides: Sides, inputs: Inputs, c: Config, cids: { hel
         const r = await withCpu(pids, () => timeFullRead(cat, cid, c.fileBytes))
         out[name].download.push({ ms: r.value, cpuMs: r.cpuMs })
       }
-      log(`download ${i + 1}/${c.runs}: helia ${out.helia.download[i].ms.toFixed(0)} ms, stratos ${out.stratos.download[i].ms.toFixed(0)} ms`)
+      log(
+        `download ${i + 1}/${c.runs}: helia ${out.helia.download[i].ms.toFixed(0)} ms, stratos ${out.stratos.download[i].ms.toFixed(0)} ms`,
+      )
     }
     for (const [i, offset] of inputs.rangeOffsets.entries()) {
       for (const { name, cat, cid } of readers) {
@@ -175,7 +225,9 @@ async function measureReads(sides: Sides, inputs: Inputs, c: Config, cids: { hel
         out[name].rangeTotal.push(r.totalMs)
       }
     }
-    log(`range reads: ${c.reads} per side after ${RANGE_WARMUP_READS} warm-up reads; first byte median helia ${summarize(out.helia.firstByte).median} ms, stratos ${summarize(out.stratos.firstByte).median} ms`)
+    log(
+      `range reads: ${c.reads} per side after ${RANGE_WARMUP_READS} warm-up reads; first byte median helia ${summarize(out.helia.firstByte).median} ms, stratos ${summarize(out.stratos.firstByte).median} ms`,
+    )
     return out
   } finally {
     await peer.stop()
@@ -183,7 +235,10 @@ async function measureReads(sides: Sides, inputs: Inputs, c: Config, cids: { hel
 }
 
 /** Kubo's "hello world" CID on both sides, and a CIDv1 + raw-leaves file on both sides. */
-async function checkCids(sides: Sides, inputs: Inputs): Promise<{ heliaAnchor: string; stratosAnchor: string; heliaV1: string; stratosV1: string }> {
+async function checkCids(
+  sides: Sides,
+  inputs: Inputs,
+): Promise<{ heliaAnchor: string; stratosAnchor: string; heliaV1: string; stratosV1: string }> {
   const bytes = new TextEncoder().encode(KUBO_ANCHOR.input)
   const mem = await HeliaPeer.inMemory()
   try {
@@ -199,17 +254,31 @@ async function checkCids(sides: Sides, inputs: Inputs): Promise<{ heliaAnchor: s
 }
 
 /** Peak RSS of one upload per process: the run-size file and the big file, both sides. */
-async function measureMemory(sides: Sides, inputs: Inputs, tmp: string): Promise<{ helia: SideResults['rss']; stratos: SideResults['rss'] }> {
+async function measureMemory(
+  sides: Sides,
+  inputs: Inputs,
+  tmp: string,
+): Promise<{ helia: SideResults['rss']; stratos: SideResults['rss'] }> {
   const heliaRss = async (file: string): Promise<UploadChildResult> => {
     const blockstore = join(tmp, 'helia-rss')
-    try { return await runUploadChild({ impl: 'helia', file, blockstore }) } finally { await rm(blockstore, { recursive: true, force: true }) }
+    try {
+      return await runUploadChild({ impl: 'helia', file, blockstore })
+    } finally {
+      await rm(blockstore, { recursive: true, force: true })
+    }
   }
-  const stratosRss = (file: string): Promise<UploadChildResult> => runUploadChild({ impl: 'stratos', file, ...sides.target })
+  const stratosRss = (file: string): Promise<UploadChildResult> =>
+    runUploadChild({ impl: 'stratos', file, ...sides.target })
   const r = {
     helia: { file: rssResult(await heliaRss(inputs.rssFile)), bigFile: rssResult(await heliaRss(inputs.bigFile)) },
-    stratos: { file: rssResult(await stratosRss(inputs.rssFile)), bigFile: rssResult(await stratosRss(inputs.bigFile)) },
+    stratos: {
+      file: rssResult(await stratosRss(inputs.rssFile)),
+      bigFile: rssResult(await stratosRss(inputs.bigFile)),
+    },
   }
-  log(`peak RSS (run-size file / big file): helia ${mb(r.helia.file.peakRssBytes)} / ${mb(r.helia.bigFile.peakRssBytes)}, stratos ${mb(r.stratos.file.peakRssBytes)} / ${mb(r.stratos.bigFile.peakRssBytes)}`)
+  log(
+    `peak RSS (run-size file / big file): helia ${mb(r.helia.file.peakRssBytes)} / ${mb(r.helia.bigFile.peakRssBytes)}, stratos ${mb(r.stratos.file.peakRssBytes)} / ${mb(r.stratos.bigFile.peakRssBytes)}`,
+  )
   return r
 }
 
@@ -220,12 +289,24 @@ async function measureMemory(sides: Sides, inputs: Inputs, tmp: string): Promise
 async function measureSyncAlwaysUploads(inputs: Inputs, tmp: string): Promise<Op[]> {
   log('starting a second devnet with --sync always')
   const devnet = await startDevnet({
-    dir: join(tmp, 'devnet-sync-always'), resources: RESOURCE_NODES, k: DEFAULT_DATA_SHARDS, m: DEFAULT_PARITY_SHARDS, sync: 'always',
-    log: (line) => { if (process.env.BENCH_VERBOSE) log(`devnet (sync always): ${line}`) },
+    dir: join(tmp, 'devnet-sync-always'),
+    resources: RESOURCE_NODES,
+    k: DEFAULT_DATA_SHARDS,
+    m: DEFAULT_PARITY_SHARDS,
+    sync: 'always',
+    log: (line) => {
+      if (process.env.BENCH_VERBOSE) log(`devnet (sync always): ${line}`)
+    },
   })
   try {
-    const client = await connectStratos({ metaUrl: devnet.network.meta.url, mnemonic: devnet.network.wallets[0].mnemonic })
-    const pids = [...devnet.network.processes.map((p) => p.pid), ...(devnet.network.devnetPid ? [devnet.network.devnetPid] : [])]
+    const client = await connectStratos({
+      metaUrl: devnet.network.meta.url,
+      mnemonic: devnet.network.wallets[0].mnemonic,
+    })
+    const pids = [
+      ...devnet.network.processes.map((p) => p.pid),
+      ...(devnet.network.devnetPid ? [devnet.network.devnetPid] : []),
+    ]
     const out: Op[] = []
     try {
       await timedStratosPut(client, inputs.warmupFile, KUBO_DEFAULTS)
@@ -246,13 +327,20 @@ async function measureSyncAlwaysUploads(inputs: Inputs, tmp: string): Promise<Op
 async function bench(c: Config, tmp: string, devnetSlot: { current?: RunningDevnet }): Promise<BenchResults> {
   const startedAt = new Date()
   const loadStart = loadavg().map((x) => round3(x))
-  log(`load average ${loadStart.join(' ')} on ${machineInfo(loadStart).cores} cores${loadStart[0] > 0.5 ? ' — the machine is busy, expect noisy numbers' : ''}`)
+  log(
+    `load average ${loadStart.join(' ')} on ${machineInfo(loadStart).cores} cores${loadStart[0] > 0.5 ? ' — the machine is busy, expect noisy numbers' : ''}`,
+  )
   const inputs = await prepareInputs(tmp, c)
 
   log(`starting devnet: meta + ${RESOURCE_NODES} resource nodes, k=${DEFAULT_DATA_SHARDS} m=${DEFAULT_PARITY_SHARDS}`)
   const devnet = await startDevnet({
-    dir: join(tmp, 'devnet'), resources: RESOURCE_NODES, k: DEFAULT_DATA_SHARDS, m: DEFAULT_PARITY_SHARDS,
-    log: (line) => { if (process.env.BENCH_VERBOSE) log(`devnet: ${line}`) },
+    dir: join(tmp, 'devnet'),
+    resources: RESOURCE_NODES,
+    k: DEFAULT_DATA_SHARDS,
+    m: DEFAULT_PARITY_SHARDS,
+    log: (line) => {
+      if (process.env.BENCH_VERBOSE) log(`devnet: ${line}`)
+    },
   })
   devnetSlot.current = devnet
   const wallet = devnet.network.wallets[0]
@@ -260,7 +348,10 @@ async function bench(c: Config, tmp: string, devnetSlot: { current?: RunningDevn
   const target: StratosTarget = { metaUrl: devnet.network.meta.url, mnemonic: wallet.mnemonic }
   const client = await connectStratos(target)
   log(`devnet ready: meta ${target.metaUrl}, port base ${devnet.portBase}, uploading as ${wallet.name}`)
-  const devnetPids = [...devnet.network.processes.map((p) => p.pid), ...(devnet.network.devnetPid ? [devnet.network.devnetPid] : [])]
+  const devnetPids = [
+    ...devnet.network.processes.map((p) => p.pid),
+    ...(devnet.network.devnetPid ? [devnet.network.devnetPid] : []),
+  ]
   const sides: Sides = { client, target, devnetPids, heliaDir: (i) => join(tmp, 'helia', `run-${i}`) }
 
   try {
@@ -272,8 +363,21 @@ async function bench(c: Config, tmp: string, devnetSlot: { current?: RunningDevn
     const always = await measureSyncAlwaysUploads(inputs, tmp)
 
     const side = (u: UploadOp[], r: ReadTimings, mem: SideResults['rss'], v1: string): SideResults => ({
-      upload: { ...timing(u.map((x) => x.ms), c.fileBytes), cids: u.map((x) => x.cid), cpu: summarize(u.map((x) => x.cpuMs)) },
-      download: { ...timing(r.download.map((x) => x.ms), c.fileBytes), cpu: summarize(r.download.map((x) => x.cpuMs)) },
+      upload: {
+        ...timing(
+          u.map((x) => x.ms),
+          c.fileBytes,
+        ),
+        cids: u.map((x) => x.cid),
+        cpu: summarize(u.map((x) => x.cpuMs)),
+      },
+      download: {
+        ...timing(
+          r.download.map((x) => x.ms),
+          c.fileBytes,
+        ),
+        cpu: summarize(r.download.map((x) => x.cpuMs)),
+      },
       rangeFirstByte: timing(r.firstByte),
       rangeTotal: timing(r.rangeTotal, RANGE_BYTES),
       rss: mem,
@@ -282,7 +386,17 @@ async function bench(c: Config, tmp: string, devnetSlot: { current?: RunningDevn
     const helia = side(up.helia, reads.helia, rss.helia, cids.heliaV1)
     const ours: SideResults = {
       ...side(up.stratos, reads.stratos, rss.stratos, cids.stratosV1),
-      ...(always ? { uploadSyncAlways: { ...timing(always.map((x) => x.ms), c.fileBytes), cpu: summarize(always.map((x) => x.cpuMs)) } } : {}),
+      ...(always
+        ? {
+            uploadSyncAlways: {
+              ...timing(
+                always.map((x) => x.ms),
+                c.fileBytes,
+              ),
+              cpu: summarize(always.map((x) => x.cpuMs)),
+            },
+          }
+        : {}),
     }
     const finishedAt = new Date()
     const net = devnet.network
@@ -301,8 +415,19 @@ async function bench(c: Config, tmp: string, devnetSlot: { current?: RunningDevn
         rangeReads: c.reads,
         rangeWarmupReads: RANGE_WARMUP_READS,
         rangeBytes: RANGE_BYTES,
-        devnet: { resources: RESOURCE_NODES, k: net.k, m: net.m, segmentSize: net.segmentSize, portBase: devnet.portBase },
-        helia: { ...describeImportSettings(KUBO_DEFAULTS), node: 'createHeliaLight (no libp2p, no networking)', blockstore: 'blockstore-fs (temp file + rename, no fsync)', datastore: 'in-memory' },
+        devnet: {
+          resources: RESOURCE_NODES,
+          k: net.k,
+          m: net.m,
+          segmentSize: net.segmentSize,
+          portBase: devnet.portBase,
+        },
+        helia: {
+          ...describeImportSettings(KUBO_DEFAULTS),
+          node: 'createHeliaLight (no libp2p, no networking)',
+          blockstore: 'blockstore-fs (temp file + rename, no fsync)',
+          datastore: 'in-memory',
+        },
         notes: [
           'Input files are seeded AES-CTR keystreams, one per upload run (nothing deduplicates across runs), read from a warm page cache.',
           'Uploads, downloads and range reads alternate Helia / Stratos so background load affects both alike.',
@@ -322,7 +447,12 @@ async function bench(c: Config, tmp: string, devnetSlot: { current?: RunningDevn
         downloadSpeedRatio: round3((ours.download.medianMBps ?? 0) / (helia.download.medianMBps ?? 1)),
         cidV0Match: up.stratos.every((s, i) => s.cid === up.helia[i].cid),
         cidV1Match: cids.stratosV1 === cids.heliaV1,
-        kuboAnchor: { input: KUBO_ANCHOR.input, expected: KUBO_ANCHOR.cid, helia: cids.heliaAnchor, stratos: cids.stratosAnchor },
+        kuboAnchor: {
+          input: KUBO_ANCHOR.input,
+          expected: KUBO_ANCHOR.cid,
+          helia: cids.heliaAnchor,
+          stratos: cids.stratosAnchor,
+        },
       },
     }
     const targets = targetChecks(partial)
@@ -330,7 +460,10 @@ async function bench(c: Config, tmp: string, devnetSlot: { current?: RunningDevn
       id: 'kubo-anchor',
       description: `"hello world\\n" gives Kubo's CID on both sides`,
       target: KUBO_ANCHOR.cid,
-      actual: cids.heliaAnchor === cids.stratosAnchor ? cids.stratosAnchor : `helia ${cids.heliaAnchor}, stratos ${cids.stratosAnchor}`,
+      actual:
+        cids.heliaAnchor === cids.stratosAnchor
+          ? cids.stratosAnchor
+          : `helia ${cids.heliaAnchor}, stratos ${cids.stratosAnchor}`,
       pass: cids.heliaAnchor === KUBO_ANCHOR.cid && cids.stratosAnchor === KUBO_ANCHOR.cid,
     })
     return { ...partial, targets }
@@ -358,7 +491,8 @@ async function main(): Promise<void> {
     runs: values.runs ? Number(values.runs) : preset.runs,
     reads: values.reads ? Number(values.reads) : preset.reads,
   }
-  if (!(Number.isInteger(c.runs) && c.runs >= 1 && Number.isInteger(c.reads) && c.reads >= 1)) throw new Error('--runs and --reads must be positive integers')
+  if (!(Number.isInteger(c.runs) && c.runs >= 1 && Number.isInteger(c.reads) && c.reads >= 1))
+    throw new Error('--runs and --reads must be positive integers')
 
   const tmp = await mkdtemp(join(tmpdir(), 'stratos-bench-'))
   const devnet: { current?: RunningDevnet } = {}
@@ -379,7 +513,10 @@ async function main(): Promise<void> {
   }
   process.on('SIGINT', abort(130))
   process.on('SIGTERM', abort(143))
-  const watchdog = setTimeout(() => { log(`gave up after ${WATCHDOG_MS / 60_000} minutes`); abort(1)() }, WATCHDOG_MS)
+  const watchdog = setTimeout(() => {
+    log(`gave up after ${WATCHDOG_MS / 60_000} minutes`)
+    abort(1)()
+  }, WATCHDOG_MS)
 
   try {
     const results = await bench(c, tmp, devnet)
@@ -401,6 +538,6 @@ async function main(): Promise<void> {
 
 main().catch((e: unknown) => {
   if (interrupted) return
-  log(`failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`)
+  log(`failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
   process.exitCode = 1
 })

@@ -82,17 +82,22 @@ function receive(port: number, verify: boolean, from: number, to: number, landin
   let unhashed = 0
   return new Promise<void>((resolve, reject) => {
     const socket = net.connect({
-      host: '127.0.0.1', port,
+      host: '127.0.0.1',
+      port,
       onread: {
         // Each read lands after the previous one (wrapping), so a chunk's bytes are contiguous when hashed.
-        buffer: () => landing.subarray(received % LANDING_BYTES, Math.min(LANDING_BYTES, received % LANDING_BYTES + MAX_SOCKET_READ_BYTES)),
+        buffer: () =>
+          landing.subarray(
+            received % LANDING_BYTES,
+            Math.min(LANDING_BYTES, (received % LANDING_BYTES) + MAX_SOCKET_READ_BYTES),
+          ),
         callback: (n: number) => {
           received += n
           if (verify) {
             unhashed += n
             while (unhashed >= SHARD_CHUNK_BYTES || (received === size && unhashed > 0)) {
               const take = Math.min(SHARD_CHUNK_BYTES, unhashed)
-              const end = (received - unhashed) % LANDING_BYTES + take
+              const end = ((received - unhashed) % LANDING_BYTES) + take
               blake3(landing.subarray(end - take, end))
               unhashed -= take
             }
@@ -102,13 +107,20 @@ function receive(port: number, verify: boolean, from: number, to: number, landin
       },
     })
     socket.once('connect', () => socket.write(`${verify ? 'verify' : 'copy'} ${from} ${to}\n`))
-    socket.once('end', () => (received === size ? resolve() : reject(new Error(`received ${received} of ${size} bytes`))))
+    socket.once('end', () =>
+      received === size ? resolve() : reject(new Error(`received ${received} of ${size} bytes`)),
+    )
     socket.once('error', reject)
   })
 }
 
 /** One transfer of the whole file in `mode`; returns wall ms and the CPU ms of the receiver and the senders used. */
-async function transfer(mode: Mode, size: number, senders: { port: number; pid: number }[], landings: Buffer[]): Promise<{ ms: number; cpuMs: number }> {
+async function transfer(
+  mode: Mode,
+  size: number,
+  senders: { port: number; pid: number }[],
+  landings: Buffer[],
+): Promise<{ ms: number; cpuMs: number }> {
   const used = mode === 'fan-out' ? senders : senders.slice(0, 1)
   const part = size / used.length
   const before = used.map((x) => processCpuMs(x.pid) ?? 0)
@@ -122,7 +134,13 @@ async function transfer(mode: Mode, size: number, senders: { port: number; pid: 
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'size-mib': { type: 'string', default: '200' }, runs: { type: 'string', default: '7' }, out: { type: 'string' } } })
+  const { values } = parseArgs({
+    options: {
+      'size-mib': { type: 'string', default: '200' },
+      runs: { type: 'string', default: '7' },
+      out: { type: 'string' },
+    },
+  })
   const size = Number(values['size-mib']) * MiB
   const runs = Number(values.runs)
   // Each fan-out part is a whole number of chunks (so is every landing offset).
@@ -130,17 +148,26 @@ async function main(): Promise<void> {
   const dir = join(tmpdir(), `stratos-floor-${process.pid}`)
   await mkdir(dir, { recursive: true })
   const file = join(dir, 'input')
-  const children = Array.from({ length: FAN_OUT_SENDERS }, () => fork(new URL(import.meta.url).pathname, ['--serve', file], { execArgv: ['--import', 'tsx'] }))
+  const children = Array.from({ length: FAN_OUT_SENDERS }, () =>
+    fork(new URL(import.meta.url).pathname, ['--serve', file], { execArgv: ['--import', 'tsx'] }),
+  )
   try {
     await writeSeededFile(file, size, 1)
-    const senders = await Promise.all(children.map((child) => new Promise<{ port: number; pid: number }>((resolve, reject) => {
-      child.once('message', (m) => resolve({ port: Number(m), pid: child.pid! }))
-      child.once('exit', (code) => reject(new Error(`sender exited with ${code}`)))
-    })))
+    const senders = await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<{ port: number; pid: number }>((resolve, reject) => {
+            child.once('message', (m) => resolve({ port: Number(m), pid: child.pid! }))
+            child.once('exit', (code) => reject(new Error(`sender exited with ${code}`)))
+          }),
+      ),
+    )
     const landings = senders.map(() => Buffer.allocUnsafeSlow(LANDING_BYTES))
     // Warm-up: the file into the page cache, every side's code compiled.
     for (const mode of MODES) await transfer(mode, size, senders, landings)
-    const results = Object.fromEntries(MODES.map((mode) => [mode, { ms: [] as number[], cpuMs: [] as number[] }])) as Record<Mode, { ms: number[]; cpuMs: number[] }>
+    const results = Object.fromEntries(
+      MODES.map((mode) => [mode, { ms: [] as number[], cpuMs: [] as number[] }]),
+    ) as Record<Mode, { ms: number[]; cpuMs: number[] }>
     for (let r = 0; r < runs; r++) {
       // Interleaved, in rotating order, so every mode sees the same machine.
       for (let i = 0; i < MODES.length; i++) {
@@ -150,11 +177,32 @@ async function main(): Promise<void> {
         results[mode].cpuMs.push(cpuMs)
       }
     }
-    const summary = Object.fromEntries(MODES.map((mode) => {
-      const ms = median(results[mode].ms)
-      return [mode, { medianMs: Math.round(ms), mbPerSecond: Math.round(size / ms / 1e3), cpuMsMedian: Math.round(median(results[mode].cpuMs)), runsMs: results[mode].ms.map(Math.round) }]
-    }))
-    const report = { kind: 'transport-floor', date: new Date().toISOString(), bytes: size, runs, cpus: cpus().length, loadavg: loadavg(), readBytes: READ_BYTES, chunkBytes: SHARD_CHUNK_BYTES, fanOutSenders: FAN_OUT_SENDERS, ...summary }
+    const summary = Object.fromEntries(
+      MODES.map((mode) => {
+        const ms = median(results[mode].ms)
+        return [
+          mode,
+          {
+            medianMs: Math.round(ms),
+            mbPerSecond: Math.round(size / ms / 1e3),
+            cpuMsMedian: Math.round(median(results[mode].cpuMs)),
+            runsMs: results[mode].ms.map(Math.round),
+          },
+        ]
+      }),
+    )
+    const report = {
+      kind: 'transport-floor',
+      date: new Date().toISOString(),
+      bytes: size,
+      runs,
+      cpus: cpus().length,
+      loadavg: loadavg(),
+      readBytes: READ_BYTES,
+      chunkBytes: SHARD_CHUNK_BYTES,
+      fanOutSenders: FAN_OUT_SENDERS,
+      ...summary,
+    }
     console.log(JSON.stringify(report, null, 2))
     const out = values.out ?? join(import.meta.dirname, 'results', `${report.date.slice(0, 10)}-transport-floor.json`)
     await writeFile(out, JSON.stringify(report, null, 2) + '\n')

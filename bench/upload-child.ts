@@ -71,7 +71,14 @@ async function main(): Promise<void> {
     try {
       const t0 = performance.now()
       const cid = await peer.addPath(file)
-      result = { impl: 'helia', cid: cid.toString(), bytes, ms: performance.now() - t0, baselineRssBytes, peakRssBytes: peakRssBytes() }
+      result = {
+        impl: 'helia',
+        cid: cid.toString(),
+        bytes,
+        ms: performance.now() - t0,
+        baselineRssBytes,
+        peakRssBytes: peakRssBytes(),
+      }
     } finally {
       await peer.stop()
     }
@@ -83,16 +90,28 @@ async function main(): Promise<void> {
 
 /** Harness side: runs one upload in a child process and returns what it printed. */
 export async function runUploadChild(
-  args: { impl: 'stratos'; file: string; metaUrl: string; mnemonic: string } | { impl: 'helia'; file: string; blockstore: string },
+  args:
+    | { impl: 'stratos'; file: string; metaUrl: string; mnemonic: string }
+    | { impl: 'helia'; file: string; blockstore: string },
 ): Promise<UploadChildResult> {
   const argv = ['--impl', args.impl, '--file', args.file]
   const env: NodeJS.ProcessEnv = { ...process.env }
-  if (args.impl === 'stratos') { argv.push('--meta', args.metaUrl); env[MNEMONIC_ENV] = args.mnemonic } else argv.push('--blockstore', args.blockstore)
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env })
+  if (args.impl === 'stratos') {
+    argv.push('--meta', args.metaUrl)
+    env[MNEMONIC_ENV] = args.mnemonic
+  } else argv.push('--blockstore', args.blockstore)
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...argv], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+  })
   let out = ''
   let err = ''
-  child.stdout.on('data', (c: Buffer) => { out += c.toString() })
-  child.stderr.on('data', (c: Buffer) => { err += c.toString() })
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString()
+  })
+  child.stderr.on('data', (c: Buffer) => {
+    err += c.toString()
+  })
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
   if (code !== 0) throw new Error(`${args.impl} upload child failed (exit ${code}): ${err.trim().slice(-2000)}`)
   return JSON.parse(out.trim().split('\n').pop() ?? '') as UploadChildResult
@@ -100,8 +119,11 @@ export async function runUploadChild(
 
 // Run main() only when executed as a script, not when the harness imports runUploadChild.
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().then(() => process.exit(0), (e: unknown) => {
-    process.stderr.write(`upload-child: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`)
-    process.exit(1)
-  })
+  main().then(
+    () => process.exit(0),
+    (e: unknown) => {
+      process.stderr.write(`upload-child: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`)
+      process.exit(1)
+    },
+  )
 }

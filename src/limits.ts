@@ -220,7 +220,13 @@ export const DEFAULT_PORTS = {
   resourceBase: 7201,
 } as const
 /** `--port-base P` moves every port: chain P+17, IPFS API P+1, gateway P+80, meta P+100, resources P+201…  */
-export function portsFromBase(base: number): { chainRest: number; ipfsApi: number; gateway: number; meta: number; resourceBase: number } {
+export function portsFromBase(base: number): {
+  chainRest: number
+  ipfsApi: number
+  gateway: number
+  meta: number
+  resourceBase: number
+} {
   return { chainRest: base + 17, ipfsApi: base + 1, gateway: base + 80, meta: base + 100, resourceBase: base + 201 }
 }
 

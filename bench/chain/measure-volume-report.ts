@@ -11,10 +11,21 @@ measureVolumeReport({ wallets: 500, nodes: 10 }) // warm-up (JIT)
 const runs = [1, 2, 3, 4, 5].map(() => measureVolumeReport({ wallets, nodes }))
 const round = (n: number) => Math.round(n * 10) / 10
 const best = (f: (r: (typeof runs)[number]) => number) => round(Math.min(...runs.map(f)))
-console.log(JSON.stringify({
-  wallets, nodes, txBytes: runs[0]!.txBytes, writes: runs[0]!.writes,
-  decodeMs: best((r) => r.decodeMs), envelopeMs: best((r) => r.envelopeMs), recoverMs: best((r) => r.recoverMs), applyMs: best((r) => r.applyMs), applyCpuMs: best((r) => r.applyCpuMs), commitMs: best((r) => r.commitMs),
-  applyPlusCommitMs: best((r) => r.applyMs + r.commitMs),
-  coldApplyPlusCommitMs: best((r) => r.envelopeMs + r.recoverMs + r.applyMs + r.commitMs), epochEndMs: best((r) => r.epochEndMs),
-  allRuns: runs.map((r) => ({ decodeMs: round(r.decodeMs), applyMs: round(r.applyMs), commitMs: round(r.commitMs) })),
-}))
+console.log(
+  JSON.stringify({
+    wallets,
+    nodes,
+    txBytes: runs[0]!.txBytes,
+    writes: runs[0]!.writes,
+    decodeMs: best((r) => r.decodeMs),
+    envelopeMs: best((r) => r.envelopeMs),
+    recoverMs: best((r) => r.recoverMs),
+    applyMs: best((r) => r.applyMs),
+    applyCpuMs: best((r) => r.applyCpuMs),
+    commitMs: best((r) => r.commitMs),
+    applyPlusCommitMs: best((r) => r.applyMs + r.commitMs),
+    coldApplyPlusCommitMs: best((r) => r.envelopeMs + r.recoverMs + r.applyMs + r.commitMs),
+    epochEndMs: best((r) => r.epochEndMs),
+    allRuns: runs.map((r) => ({ decodeMs: round(r.decodeMs), applyMs: round(r.applyMs), commitMs: round(r.commitMs) })),
+  }),
+)

@@ -34,10 +34,26 @@ export interface ChainStatus {
   mempool: { txs: number; bytes: number }
 }
 
-export interface AccountJson { address: string; balance: string; nonce: string; ozone: string }
-export interface Account { address: string; balance: bigint; nonce: bigint; ozone: bigint }
+export interface AccountJson {
+  address: string
+  balance: string
+  nonce: string
+  ozone: string
+}
+export interface Account {
+  address: string
+  balance: bigint
+  nonce: bigint
+  ozone: bigint
+}
 
-export interface OzoneMarketJson { S: string; P: string; L: string; price: unknown; weiPerGiB: string | null }
+export interface OzoneMarketJson {
+  S: string
+  P: string
+  L: string
+  price: unknown
+  weiPerGiB: string | null
+}
 
 export interface TxResultJson {
   hash: string
@@ -48,17 +64,37 @@ export interface TxResultJson {
   events: unknown[]
 }
 
-export interface TxRecordJson { hash: string; height: number; index: number; result: TxResultJson }
+export interface TxRecordJson {
+  hash: string
+  height: number
+  index: number
+  result: TxResultJson
+}
 
 export interface BlockJson {
   hash: string
-  header: { chainId: string; height: number; time: number; parentHash: string; proposer?: string; txRoot: string; txCount: number; stateHash: string }
+  header: {
+    chainId: string
+    height: number
+    time: number
+    parentHash: string
+    proposer?: string
+    txRoot: string
+    txCount: number
+    stateHash: string
+  }
   txs: unknown[]
   results: TxResultJson[]
   events: unknown[]
 }
 
-export interface RewardJson { wallet: string; epoch: number; amount: string; maturesAt: number; matured: boolean }
+export interface RewardJson {
+  wallet: string
+  epoch: number
+  amount: string
+  maturesAt: number
+  matured: boolean
+}
 export interface DelegationsJson {
   delegations: Array<{ delegator: string; validator: string; amount: string }>
   unbondings: Array<{ delegator: string; amount: string; completionHeight: number }>
@@ -82,7 +118,10 @@ export interface ChainParamsJson {
 }
 
 /** One entry of POST /txs/batch's answer: the tx's hash when admitted, else its error (and hash when it decoded). */
-export interface BatchResultJson { hash?: string; error?: { code: ErrorCode; message: string; details?: unknown } }
+export interface BatchResultJson {
+  hash?: string
+  error?: { code: ErrorCode; message: string; details?: unknown }
+}
 
 export interface ChainClientOptions {
   url: string
@@ -146,13 +185,21 @@ export class ChainClient {
    * is admitted or rejected on its own, results in the same order.
    */
   async submitBatch(signedJson: readonly string[]): Promise<BatchResultJson[]> {
-    const r = await jsonRequest<{ results: BatchResultJson[] }>(this.url + '/txs/batch', { method: 'POST', body: { txs: signedJson.map((s) => JSON.parse(s) as unknown) }, signal: this.#signal })
+    const r = await jsonRequest<{ results: BatchResultJson[] }>(this.url + '/txs/batch', {
+      method: 'POST',
+      body: { txs: signedJson.map((s) => JSON.parse(s) as unknown) },
+      signal: this.#signal,
+    })
     return r.results
   }
 
   /** POST /txs: the signed tx's canonical JSON; answers its hash once the mempool admitted it. */
   async submit(signedJson: string): Promise<string> {
-    const r = await jsonRequest<{ hash: string }>(this.url + '/txs', { method: 'POST', body: JSON.parse(signedJson) as unknown, signal: this.#signal })
+    const r = await jsonRequest<{ hash: string }>(this.url + '/txs', {
+      method: 'POST',
+      body: JSON.parse(signedJson) as unknown,
+      signal: this.#signal,
+    })
     return r.hash
   }
 
@@ -161,17 +208,31 @@ export class ChainClient {
    * unless `wait` is false, waits for inclusion. Throws the result's code when the block rejected
    * the tx or its message failed.
    */
-  async submitAndWait(key: WalletKey, msgs: Msg[], o: { fee: bigint; memo?: string; wait: boolean }): Promise<SubmittedTx> {
+  async submitAndWait(
+    key: WalletKey,
+    msgs: Msg[],
+    o: { fee: bigint; memo?: string; wait: boolean },
+  ): Promise<SubmittedTx> {
     const { chainId } = await this.status()
     const { nonce } = await this.account(key.address)
-    const tx: Tx = { chainId, sender: key.address, nonce, fee: o.fee, msgs, ...(o.memo !== undefined ? { memo: o.memo } : {}) }
+    const tx: Tx = {
+      chainId,
+      sender: key.address,
+      nonce,
+      fee: o.fee,
+      msgs,
+      ...(o.memo !== undefined ? { memo: o.memo } : {}),
+    }
     const hash = await this.submit(encodeSignedTx(signTx(key, tx)))
     if (!o.wait) return { hash, nonce, fee: o.fee }
     const deadline = Date.now() + TX_INCLUSION_TIMEOUT_MS
     let record: TxRecordJson | undefined
     while (!record) {
       const left = deadline - Date.now()
-      if (left <= 0) throw new StratosError('TIMEOUT', `transaction ${hash} was not included within ${TX_INCLUSION_TIMEOUT_MS} ms`, { hash })
+      if (left <= 0)
+        throw new StratosError('TIMEOUT', `transaction ${hash} was not included within ${TX_INCLUSION_TIMEOUT_MS} ms`, {
+          hash,
+        })
       try {
         record = await this.waitTx(hash, Math.min(left, TX_WAIT_POLL_MS))
       } catch (e) {
@@ -181,7 +242,11 @@ export class ChainClient {
     const r = record.result
     if (r.code !== 'OK') {
       const code: ErrorCode = Object.hasOwn(ERROR_CODES, r.code) ? r.code : 'UPSTREAM_ERROR'
-      throw new StratosError(code, `transaction ${hash} failed at height ${record.height}: ${r.message ?? r.code}`, { hash, height: record.height, included: r.included })
+      throw new StratosError(code, `transaction ${hash} failed at height ${record.height}: ${r.message ?? r.code}`, {
+        hash,
+        height: record.height,
+        included: r.included,
+      })
     }
     return { hash, nonce, fee: o.fee, height: record.height, code: r.code }
   }

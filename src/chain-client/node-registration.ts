@@ -37,7 +37,13 @@ export function listResourceNodes(chain: ChainClient, signal?: AbortSignal): Pro
 }
 
 /** The create_resource_node message for `key`, owned by `owner` on chain `chainId`. */
-export function createResourceNodeMsg(key: NodeKey, chainId: string, owner: string, deposit: bigint, moniker: string): MsgCreateResourceNode {
+export function createResourceNodeMsg(
+  key: NodeKey,
+  chainId: string,
+  owner: string,
+  deposit: bigint,
+  moniker: string,
+): MsgCreateResourceNode {
   const { node, publicKey, proof } = signNodeOwnership(key, chainId, 'resource', owner)
   return { type: 'create_resource_node', node, publicKey, proof, deposit, moniker }
 }
@@ -59,7 +65,13 @@ export interface RegisterOptions {
  * transactions as MAX_MSGS_PER_TX allows (the batches go one after another: each needs the
  * sender's next nonce). Throws the chain's error code when a transaction fails.
  */
-export async function registerResourceNodes(chain: ChainClient, owner: WalletKey, nodes: readonly NodeToRegister[], deposit: bigint, o: RegisterOptions): Promise<SubmittedTx[]> {
+export async function registerResourceNodes(
+  chain: ChainClient,
+  owner: WalletKey,
+  nodes: readonly NodeToRegister[],
+  deposit: bigint,
+  o: RegisterOptions,
+): Promise<SubmittedTx[]> {
   if (nodes.length === 0) return []
   const { chainId } = await chain.status()
   const msgs = nodes.map((n) => createResourceNodeMsg(n.key, chainId, owner.address, deposit, n.moniker))

@@ -38,7 +38,14 @@ import { currentEpoch, endEpoch } from './state/pot.ts'
 import { runMsg } from './state/router.ts'
 import { checkMsgsStateless } from './state/stateless.ts'
 import { APP_PREFIX, chainStateHash, effectiveWrites, GENESIS_PARENT_HASH, stateDigest } from './state/state-hash.ts'
-import { ensureValidTx, recoverTxSigner, txEnvelope, type SignedTx, type TxEnvelope, type TxSignerRecovery } from './tx.ts'
+import {
+  ensureValidTx,
+  recoverTxSigner,
+  txEnvelope,
+  type SignedTx,
+  type TxEnvelope,
+  type TxSignerRecovery,
+} from './tx.ts'
 
 export interface Block {
   /** Must be the last committed height + 1. */
@@ -151,7 +158,11 @@ export class ChainApp {
   }
 
   /** Writes the genesis state into an empty store and opens it (height 0). */
-  static genesis(config: GenesisConfig, store: BatchKvStore = new MemoryKvStore(), options: ChainAppOptions = {}): ChainApp {
+  static genesis(
+    config: GenesisConfig,
+    store: BatchKvStore = new MemoryKvStore(),
+    options: ChainAppOptions = {},
+  ): ChainApp {
     for (const _ of store.iterate('')) throw new StratosError('CONFLICT', 'genesis needs an empty store')
     const overlay = new OverlayKv(store)
     writeGenesis(overlay, config)
@@ -228,23 +239,40 @@ export class ChainApp {
   /** Executes a block on an overlay of the committed state; nothing is persisted until `commit()`. */
   executeBlock(block: Block): PendingBlock {
     if (!Number.isSafeInteger(block.height) || block.height !== this.#height + 1) {
-      throw new StratosError('BAD_BLOCK', `expected block ${this.#height + 1}, got ${block.height}`, { expected: this.#height + 1, got: block.height })
+      throw new StratosError('BAD_BLOCK', `expected block ${this.#height + 1}, got ${block.height}`, {
+        expected: this.#height + 1,
+        got: block.height,
+      })
     }
     if (!Number.isSafeInteger(block.time) || block.time < this.#time) {
       throw new StratosError('BAD_BLOCK', `block time ${block.time} is before the previous block's ${this.#time}`)
     }
     const blockStore = new OverlayKv(this.store)
-    const info: BlockInfo = { height: block.height, time: block.time, proposer: block.proposer, epoch: currentEpoch(blockStore) }
+    const info: BlockInfo = {
+      height: block.height,
+      time: block.time,
+      proposer: block.proposer,
+      epoch: currentEpoch(blockStore),
+    }
     const results = block.txs.map((tx) => this.#deliverTx(blockStore, info, tx))
     const events = this.#endBlock(blockStore, info)
     const writes = effectiveWrites(this.store, blockStore.writes())
     const parentHash = this.#stateHash
     const stateHash = chainStateHash(parentHash, writes)
-    const result: BlockResult = { height: block.height, time: block.time, epoch: info.epoch, stateHash, results, events, writes: writes.length }
+    const result: BlockResult = {
+      height: block.height,
+      time: block.time,
+      epoch: info.epoch,
+      stateHash,
+      results,
+      events,
+      writes: writes.length,
+    }
     return {
       result,
       commit: () => {
-        if (this.#height !== block.height - 1 || this.#stateHash !== parentHash) throw new StratosError('BAD_BLOCK', `block ${block.height} was executed on a state that has since changed`)
+        if (this.#height !== block.height - 1 || this.#stateHash !== parentHash)
+          throw new StratosError('BAD_BLOCK', `block ${block.height} was executed on a state that has since changed`)
         this.store.writeBatch([...writes, ...metaWrites(block.height, block.time, stateHash)])
         this.#height = block.height
         this.#time = block.time
@@ -274,7 +302,15 @@ export class ChainApp {
     incrementNonce(txStore, sender)
     const msgStore = new OverlayKv(txStore)
     const log = new EventLog()
-    const ctx: TxContext = { store: msgStore, params: this.params, chainId: this.chainId, block: info, sender, txHash: env.hash, emit: (t, a) => log.emit(t, a) }
+    const ctx: TxContext = {
+      store: msgStore,
+      params: this.params,
+      chainId: this.chainId,
+      block: info,
+      sender,
+      txHash: env.hash,
+      emit: (t, a) => log.emit(t, a),
+    }
     let result: TxResult
     try {
       for (const msg of msgs) runMsg(ctx, msg)
@@ -293,7 +329,10 @@ export class ChainApp {
   #ante(store: KvStore, env: TxEnvelope, expectedNonce?: bigint): string {
     const tx = env.signed.tx
     if (tx.chainId !== this.chainId) {
-      throw new StratosError('WRONG_CHAIN', `transaction is for chain ${tx.chainId}, this is ${this.chainId}`, { expected: this.chainId, got: tx.chainId })
+      throw new StratosError('WRONG_CHAIN', `transaction is for chain ${tx.chainId}, this is ${this.chainId}`, {
+        expected: this.chainId,
+        got: tx.chainId,
+      })
     }
     let signer = this.#signatures.get(env.hash)
     if (signer === undefined) {
@@ -303,15 +342,28 @@ export class ChainApp {
     if (signer !== tx.sender) throw new StratosError('INVALID_SIGNATURE', 'the signature does not match the sender')
     const accountNonceNow = accountNonce(store, tx.sender)
     if (tx.nonce < accountNonceNow) {
-      throw new StratosError('REPLAYED_NONCE', `nonce ${tx.nonce} was already used; the account nonce is ${accountNonceNow}`, { expected: accountNonceNow.toString(), got: tx.nonce.toString() })
+      throw new StratosError(
+        'REPLAYED_NONCE',
+        `nonce ${tx.nonce} was already used; the account nonce is ${accountNonceNow}`,
+        { expected: accountNonceNow.toString(), got: tx.nonce.toString() },
+      )
     }
     const expected = expectedNonce ?? accountNonceNow
-    if (tx.nonce !== expected) throw new StratosError('BAD_NONCE', `expected nonce ${expected}, got ${tx.nonce}`, { expected: expected.toString(), got: tx.nonce.toString() })
+    if (tx.nonce !== expected)
+      throw new StratosError('BAD_NONCE', `expected nonce ${expected}, got ${tx.nonce}`, {
+        expected: expected.toString(),
+        got: tx.nonce.toString(),
+      })
     if (tx.fee < this.params.minFeeWei) {
-      throw new StratosError('INSUFFICIENT_FEE', `fee ${tx.fee} is below the minimum ${this.params.minFeeWei}`, { min: this.params.minFeeWei.toString() })
+      throw new StratosError('INSUFFICIENT_FEE', `fee ${tx.fee} is below the minimum ${this.params.minFeeWei}`, {
+        min: this.params.minFeeWei.toString(),
+      })
     }
     const balance = balanceOf(store, tx.sender)
-    if (balance < tx.fee) throw new StratosError('INSUFFICIENT_FUNDS', `balance ${balance} does not cover the fee ${tx.fee}`, { balance: balance.toString() })
+    if (balance < tx.fee)
+      throw new StratosError('INSUFFICIENT_FUNDS', `balance ${balance} does not cover the fee ${tx.fee}`, {
+        balance: balance.toString(),
+      })
     // Parameter bounds a wallet can check before signing: rejected without a fee (state/stateless.ts).
     checkMsgsStateless(this.params, tx.msgs)
     return tx.sender
@@ -319,7 +371,13 @@ export class ChainApp {
 
   #endBlock(store: KvStore, info: BlockInfo): ChainEvent[] {
     const log = new EventLog()
-    const ctx: ExecContext = { store, params: this.params, chainId: this.chainId, block: info, emit: (t, a) => log.emit(t, a) }
+    const ctx: ExecContext = {
+      store,
+      params: this.params,
+      chainId: this.chainId,
+      block: info,
+      emit: (t, a) => log.emit(t, a),
+    }
     completeUnbondings(ctx)
     completeNodeUnbondings(ctx)
     const fees = balanceOf(store, MODULE_ACCOUNTS.feeCollector)
@@ -334,8 +392,17 @@ export class ChainApp {
   /** The whole state as a snapshot (O(state); for export, tests and state sync). */
   exportState(): StateSnapshot {
     const entries: Array<readonly [string, string]> = []
-    for (const [k, v] of this.store.iterate('')) if (!k.startsWith(APP_PREFIX)) entries.push([k, Buffer.from(v).toString('base64')])
-    return { format: 'stratos-chain-state/v1', chainId: this.chainId, height: this.#height, time: this.#time, stateHash: this.#stateHash, digest: stateDigest(this.store), entries }
+    for (const [k, v] of this.store.iterate(''))
+      if (!k.startsWith(APP_PREFIX)) entries.push([k, Buffer.from(v).toString('base64')])
+    return {
+      format: 'stratos-chain-state/v1',
+      chainId: this.chainId,
+      height: this.#height,
+      time: this.#time,
+      stateHash: this.#stateHash,
+      digest: stateDigest(this.store),
+      entries,
+    }
   }
 
   /**
@@ -343,25 +410,37 @@ export class ChainApp {
    * snapshot's digest; the state hash is taken from the snapshot (it is history-dependent: trust
    * it as you trust the snapshot's source).
    */
-  static importState(snapshot: StateSnapshot, store: BatchKvStore = new MemoryKvStore(), options: ChainAppOptions = {}): ChainApp {
-    if (snapshot.format !== 'stratos-chain-state/v1') throw new StratosError('BAD_REQUEST', `unknown snapshot format ${String(snapshot.format)}`)
+  static importState(
+    snapshot: StateSnapshot,
+    store: BatchKvStore = new MemoryKvStore(),
+    options: ChainAppOptions = {},
+  ): ChainApp {
+    if (snapshot.format !== 'stratos-chain-state/v1')
+      throw new StratosError('BAD_REQUEST', `unknown snapshot format ${String(snapshot.format)}`)
     for (const _ of store.iterate('')) throw new StratosError('CONFLICT', 'importState needs an empty store')
     const staging = new MemoryKvStore()
     for (const [k, v] of snapshot.entries) {
-      if (k.startsWith(APP_PREFIX)) throw new StratosError('BAD_REQUEST', `snapshot entry ${k} is bookkeeping, not state`)
+      if (k.startsWith(APP_PREFIX))
+        throw new StratosError('BAD_REQUEST', `snapshot entry ${k} is bookkeeping, not state`)
       staging.set(k, new Uint8Array(Buffer.from(v, 'base64')))
     }
-    if (stateDigest(staging) !== snapshot.digest) throw new StratosError('HASH_MISMATCH', 'snapshot entries do not match its digest')
+    if (stateDigest(staging) !== snapshot.digest)
+      throw new StratosError('HASH_MISMATCH', 'snapshot entries do not match its digest')
     const writes: KvWrite[] = [...staging.iterate('')]
     store.writeBatch([...writes, ...metaWrites(snapshot.height, snapshot.time, snapshot.stateHash)])
     const app = new ChainApp(store, options)
-    if (app.chainId !== snapshot.chainId) throw new StratosError('BAD_REQUEST', 'snapshot chain id does not match its state')
+    if (app.chainId !== snapshot.chainId)
+      throw new StratosError('BAD_REQUEST', 'snapshot chain id does not match its state')
     return app
   }
 }
 
 function metaWrites(height: number, time: number, stateHash: string): KvWrite[] {
-  return [[META.height, encodeText(String(height))], [META.stateHash, encodeText(stateHash)], [META.time, encodeText(String(time))]]
+  return [
+    [META.height, encodeText(String(height))],
+    [META.stateHash, encodeText(stateHash)],
+    [META.time, encodeText(String(time))],
+  ]
 }
 
 function readMeta(store: KvStore, key: string): string {

@@ -134,7 +134,7 @@ export interface EpochMiningReward {
 export function miningRewardForEpoch(totalMinedWei: bigint): EpochMiningReward {
   assertNonNegative({ totalMinedWei })
   const remaining = MINING_POOL_WEI - totalMinedWei
-  const stage = remaining > 0n ? MINING_STAGES.find((s) => totalMinedWei < s.untilMinedWei) ?? null : null
+  const stage = remaining > 0n ? (MINING_STAGES.find((s) => totalMinedWei < s.untilMinedWei) ?? null) : null
   if (!stage) return { reward: 0n, stage: null, resource: 0n, meta: 0n, validator: 0n }
   const reward = stage.rewardPerEpochWei < remaining ? stage.rewardPerEpochWei : remaining
   const [resource, meta, validator] = splitByBps(reward, [stage.resourceBps, stage.metaBps, stage.validatorBps])
@@ -154,7 +154,8 @@ export function splitByBps(amount: bigint, bps: readonly bigint[]): bigint[] {
     if (b < 0n) throw new RangeError('basis points must be non-negative')
     total += b
   }
-  if (total !== BPS_DENOMINATOR || bps.length === 0) throw new RangeError(`basis points must add up to ${BPS_DENOMINATOR}`)
+  if (total !== BPS_DENOMINATOR || bps.length === 0)
+    throw new RangeError(`basis points must add up to ${BPS_DENOMINATOR}`)
   const parts = bps.map((b) => (amount * b) / BPS_DENOMINATOR)
   const distributed = parts.reduce((a, b) => a + b, 0n)
   parts[0] = parts[0]! + (amount - distributed)
@@ -169,7 +170,10 @@ export function splitByBps(amount: bigint, bps: readonly bigint[]): bigint[] {
  * Zero-weight recipients get 0 (and are kept, so callers see every recipient).
  * Returns null when there is no positive weight: the caller decides where the amount goes.
  */
-export function splitByWeights<K extends string>(amount: bigint, weights: ReadonlyArray<readonly [K, bigint]>): Array<[K, bigint]> | null {
+export function splitByWeights<K extends string>(
+  amount: bigint,
+  weights: ReadonlyArray<readonly [K, bigint]>,
+): Array<[K, bigint]> | null {
   assertNonNegative({ amount })
   const sorted = [...weights].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
   let total = 0n
@@ -188,5 +192,6 @@ export function splitByWeights<K extends string>(amount: bigint, weights: Readon
 }
 
 function assertNonNegative(values: Record<string, bigint>): void {
-  for (const [name, v] of Object.entries(values)) if (v < 0n) throw new RangeError(`${name} must be non-negative, got ${v}`)
+  for (const [name, v] of Object.entries(values))
+    if (v < 0n) throw new RangeError(`${name} must be non-negative, got ${v}`)
 }

@@ -14,9 +14,25 @@ import { z } from 'zod'
 import { canonicalJson, type CanonicalValue } from '../crypto/canonical.ts'
 import { StratosError } from '../errors.ts'
 import {
-  DEFAULT_GENESIS_OZONE_PRICE, DEFAULT_GENESIS_PREPAY_POOL_WEI, DEVNET_PARAMS, MAX_CHAIN_ID_CHARS, MINING_POOL_WEI, MODULE_ACCOUNTS, TOTAL_SUPPLY_WEI, type ChainParams,
+  DEFAULT_GENESIS_OZONE_PRICE,
+  DEFAULT_GENESIS_PREPAY_POOL_WEI,
+  DEVNET_PARAMS,
+  MAX_CHAIN_ID_CHARS,
+  MINING_POOL_WEI,
+  MODULE_ACCOUNTS,
+  TOTAL_SUPPLY_WEI,
+  type ChainParams,
 } from './params.ts'
-import { parseOrThrow, zAmount, zBps, zEd25519PublicKey, zMoniker, zNodeAddress, zPositiveAmount, zWalletAddress } from './schema.ts'
+import {
+  parseOrThrow,
+  zAmount,
+  zBps,
+  zEd25519PublicKey,
+  zMoniker,
+  zNodeAddress,
+  zPositiveAmount,
+  zWalletAddress,
+} from './schema.ts'
 import { setGenesisBalance } from './state/bank.ts'
 import { big, num, readRecord, str, writeRecord } from './state/codec.ts'
 import type { KvStore } from './state/kv.ts'
@@ -25,22 +41,35 @@ import { registerNode } from './state/register.ts'
 import { readMarket, setGenesisMarket } from './state/sds.ts'
 import { createValidator } from './state/staking.ts'
 
-const zParams = z.strictObject({
-  epochBlocks: z.number().int().min(1).max(1_000_000_000),
-  maturityEpochs: z.number().int().min(0).max(1_000_000_000),
-  unbondingBlocks: z.number().int().min(1).max(1_000_000_000),
-  reportWindowEpochs: z.number().int().min(1).max(1_000_000),
-  historyEpochs: z.number().int().min(1).max(1_000_000_000),
-  minFeeWei: zAmount,
-  minSelfDelegationWei: zAmount,
-  resourceNodeTiersWei: z.array(zPositiveAmount).min(1).max(16).refine((t) => t.every((v, i) => i === 0 || v > t[i - 1]!), 'tiers must be strictly ascending'),
-  minMetaNodeDepositWei: zPositiveAmount,
-}).refine((p) => p.historyEpochs > p.reportWindowEpochs, {
-  message: 'historyEpochs must exceed reportWindowEpochs (a report summary is what refuses a second report for the same epoch)',
-  path: ['historyEpochs'],
-})
+const zParams = z
+  .strictObject({
+    epochBlocks: z.number().int().min(1).max(1_000_000_000),
+    maturityEpochs: z.number().int().min(0).max(1_000_000_000),
+    unbondingBlocks: z.number().int().min(1).max(1_000_000_000),
+    reportWindowEpochs: z.number().int().min(1).max(1_000_000),
+    historyEpochs: z.number().int().min(1).max(1_000_000_000),
+    minFeeWei: zAmount,
+    minSelfDelegationWei: zAmount,
+    resourceNodeTiersWei: z
+      .array(zPositiveAmount)
+      .min(1)
+      .max(16)
+      .refine((t) => t.every((v, i) => i === 0 || v > t[i - 1]!), 'tiers must be strictly ascending'),
+    minMetaNodeDepositWei: zPositiveAmount,
+  })
+  .refine((p) => p.historyEpochs > p.reportWindowEpochs, {
+    message:
+      'historyEpochs must exceed reportWindowEpochs (a report summary is what refuses a second report for the same epoch)',
+    path: ['historyEpochs'],
+  })
 
-const zGenesisNode = z.strictObject({ node: zNodeAddress, publicKey: zEd25519PublicKey, owner: zWalletAddress, deposit: zPositiveAmount, moniker: zMoniker })
+const zGenesisNode = z.strictObject({
+  node: zNodeAddress,
+  publicKey: zEd25519PublicKey,
+  owner: zWalletAddress,
+  deposit: zPositiveAmount,
+  moniker: zMoniker,
+})
 
 export const zGenesis = z.strictObject({
   chainId: z.string().min(1).max(MAX_CHAIN_ID_CHARS),
@@ -49,7 +78,15 @@ export const zGenesis = z.strictObject({
   accounts: z.array(z.strictObject({ address: zWalletAddress, balance: zAmount })),
   prepayPoolWei: zAmount,
   ozoneLimit: zPositiveAmount,
-  validators: z.array(z.strictObject({ operator: zWalletAddress, consensusKey: zEd25519PublicKey, commissionBps: zBps, selfDelegation: zPositiveAmount, moniker: zMoniker })),
+  validators: z.array(
+    z.strictObject({
+      operator: zWalletAddress,
+      consensusKey: zEd25519PublicKey,
+      commissionBps: zBps,
+      selfDelegation: zPositiveAmount,
+      moniker: zMoniker,
+    }),
+  ),
   resourceNodes: z.array(zGenesisNode),
   metaNodes: z.array(zGenesisNode),
 })
@@ -79,8 +116,13 @@ export function readChainConfig(store: KvStore): StoredChainConfig | undefined {
       chainId: str(r, 'chainId'),
       genesisTime: num(r, 'genesisTime'),
       params: {
-        epochBlocks: num(p, 'epochBlocks'), maturityEpochs: num(p, 'maturityEpochs'), unbondingBlocks: num(p, 'unbondingBlocks'),
-        reportWindowEpochs: num(p, 'reportWindowEpochs'), historyEpochs: num(p, 'historyEpochs'), minFeeWei: big(p, 'minFeeWei'), minSelfDelegationWei: big(p, 'minSelfDelegationWei'),
+        epochBlocks: num(p, 'epochBlocks'),
+        maturityEpochs: num(p, 'maturityEpochs'),
+        unbondingBlocks: num(p, 'unbondingBlocks'),
+        reportWindowEpochs: num(p, 'reportWindowEpochs'),
+        historyEpochs: num(p, 'historyEpochs'),
+        minFeeWei: big(p, 'minFeeWei'),
+        minSelfDelegationWei: big(p, 'minSelfDelegationWei'),
         resourceNodeTiersWei: (p.resourceNodeTiersWei as unknown[]).map((v) => big({ v }, 'v')),
         minMetaNodeDepositWei: big(p, 'minMetaNodeDepositWei'),
       },
@@ -106,7 +148,11 @@ export function writeGenesis(store: KvStore, input: GenesisConfig): void {
   }
   const total = accounts + config.prepayPoolWei + MINING_POOL_WEI
   if (total !== TOTAL_SUPPLY_WEI) {
-    throw new StratosError('BAD_REQUEST', `genesis allocates ${total} wei; accounts + prepay pool + mining pool must be exactly ${TOTAL_SUPPLY_WEI}`, { total: total.toString() })
+    throw new StratosError(
+      'BAD_REQUEST',
+      `genesis allocates ${total} wei; accounts + prepay pool + mining pool must be exactly ${TOTAL_SUPPLY_WEI}`,
+      { total: total.toString() },
+    )
   }
   if (config.ozoneLimit <= 0n) throw new StratosError('BAD_REQUEST', 'the genesis ozone limit must be positive')
 
@@ -119,7 +165,8 @@ export function writeGenesis(store: KvStore, input: GenesisConfig): void {
   for (const n of config.resourceNodes) registerNode(store, params, { ...n, kind: 'resource' }, 'active', 0)
   for (const n of config.metaNodes) registerNode(store, params, { ...n, kind: 'meta' }, 'active', 0)
   const { S, P } = readMarket(store)
-  if (S + P === 0n) throw new StratosError('BAD_REQUEST', 'genesis needs node deposits or a prepay pool to give ozone a price')
+  if (S + P === 0n)
+    throw new StratosError('BAD_REQUEST', 'genesis needs node deposits or a prepay pool to give ozone a price')
   setGenesisMarket(store, S, config.ozoneLimit)
 }
 
@@ -143,7 +190,10 @@ export function devnetGenesis(o: DevnetGenesisOptions): GenesisConfig {
   const prepayPoolWei = o.prepayPoolWei ?? DEFAULT_GENESIS_PREPAY_POOL_WEI
   const spendable = TOTAL_SUPPLY_WEI - MINING_POOL_WEI - prepayPoolWei
   const each = spendable / BigInt(o.wallets.length)
-  const accounts = o.wallets.map((address, i) => ({ address, balance: each + (i === 0 ? spendable - each * BigInt(o.wallets.length) : 0n) }))
+  const accounts = o.wallets.map((address, i) => ({
+    address,
+    balance: each + (i === 0 ? spendable - each * BigInt(o.wallets.length) : 0n),
+  }))
   const resourceNodes = o.resourceNodes ?? []
   const metaNodes = o.metaNodes ?? []
   const S0 = [...resourceNodes, ...metaNodes].reduce((a, n) => a + n.deposit, 0n)

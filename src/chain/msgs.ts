@@ -19,7 +19,15 @@ import { z } from 'zod'
 import { StratosError } from '../errors.ts'
 import { MAX_REPORT_NODES, MAX_REPORT_WALLETS } from './params.ts'
 import {
-  zAmount, zBps, zCounter, zEd25519PublicKey, zEd25519Signature, zMoniker, zNodeAddress, zPositiveAmount, zWalletAddress,
+  zAmount,
+  zBps,
+  zCounter,
+  zEd25519PublicKey,
+  zEd25519Signature,
+  zMoniker,
+  zNodeAddress,
+  zPositiveAmount,
+  zWalletAddress,
 } from './schema.ts'
 
 // ---- bank --------------------------------------------------------------------------------------
@@ -35,8 +43,16 @@ export const zCreateValidator = z.strictObject({
   selfDelegation: zPositiveAmount,
   moniker: zMoniker,
 })
-export const zDelegate = z.strictObject({ type: z.literal('delegate'), validator: zWalletAddress, amount: zPositiveAmount })
-export const zUndelegate = z.strictObject({ type: z.literal('undelegate'), validator: zWalletAddress, amount: zPositiveAmount })
+export const zDelegate = z.strictObject({
+  type: z.literal('delegate'),
+  validator: zWalletAddress,
+  amount: zPositiveAmount,
+})
+export const zUndelegate = z.strictObject({
+  type: z.literal('undelegate'),
+  validator: zWalletAddress,
+  amount: zPositiveAmount,
+})
 export const zWithdrawRewards = z.strictObject({ type: z.literal('withdraw_rewards') })
 
 // ---- register ------------------------------------------------------------------------------------
@@ -50,13 +66,25 @@ const nodeRegistration = {
   moniker: zMoniker,
 }
 export const zCreateResourceNode = z.strictObject({ type: z.literal('create_resource_node'), ...nodeRegistration })
-export const zUpdateResourceNode = z.strictObject({ type: z.literal('update_resource_node'), node: zNodeAddress, moniker: zMoniker })
+export const zUpdateResourceNode = z.strictObject({
+  type: z.literal('update_resource_node'),
+  node: zNodeAddress,
+  moniker: zMoniker,
+})
 /** Adds to a node's deposit (resource or meta); a suspended node whose deposit reaches tier 1 again is reactivated. */
-export const zUpdateDeposit = z.strictObject({ type: z.literal('update_deposit'), node: zNodeAddress, amount: zPositiveAmount })
+export const zUpdateDeposit = z.strictObject({
+  type: z.literal('update_deposit'),
+  node: zNodeAddress,
+  amount: zPositiveAmount,
+})
 export const zRemoveResourceNode = z.strictObject({ type: z.literal('remove_resource_node'), node: zNodeAddress })
 export const zCreateMetaNode = z.strictObject({ type: z.literal('create_meta_node'), ...nodeRegistration })
 /** A vote of an active meta node (`voter`, owned by the sender) for a pending meta node. */
-export const zApproveMetaNode = z.strictObject({ type: z.literal('approve_meta_node'), voter: zNodeAddress, candidate: zNodeAddress })
+export const zApproveMetaNode = z.strictObject({
+  type: z.literal('approve_meta_node'),
+  voter: zNodeAddress,
+  candidate: zNodeAddress,
+})
 export const zRemoveMetaNode = z.strictObject({ type: z.literal('remove_meta_node'), node: zNodeAddress })
 
 // ---- sds -------------------------------------------------------------------------------------------
@@ -91,8 +119,15 @@ export const zVolumeReport = z.strictObject({
   chainId: z.string().min(1).max(64),
   epoch: zCounter,
   metaNode: zNodeAddress,
-  wallets: z.array(zWalletVolume).max(MAX_REPORT_WALLETS).superRefine(strictlyAscending((w: { wallet: string }) => w.wallet, 'wallets')),
-  nodes: z.array(zNodeTraffic).min(1).max(MAX_REPORT_NODES).superRefine(strictlyAscending((n: { node: string }) => n.node, 'nodes')),
+  wallets: z
+    .array(zWalletVolume)
+    .max(MAX_REPORT_WALLETS)
+    .superRefine(strictlyAscending((w: { wallet: string }) => w.wallet, 'wallets')),
+  nodes: z
+    .array(zNodeTraffic)
+    .min(1)
+    .max(MAX_REPORT_NODES)
+    .superRefine(strictlyAscending((n: { node: string }) => n.node, 'nodes')),
 })
 export const zVolumeReportMsg = z.strictObject({
   type: z.literal('volume_report'),
@@ -165,13 +200,26 @@ export function isMsgType(t: unknown): t is MsgType {
  * first with `isMsgType` so an unknown type is reported as UNKNOWN_MESSAGE (see tx.ts).
  */
 export const zMsg = z.discriminatedUnion('type', [
-  zSend, zCreateValidator, zDelegate, zUndelegate, zWithdrawRewards,
-  zCreateResourceNode, zUpdateResourceNode, zUpdateDeposit, zRemoveResourceNode,
-  zCreateMetaNode, zApproveMetaNode, zRemoveMetaNode,
-  zPrepay, zVolumeReportMsg, zSlashResourceNode,
+  zSend,
+  zCreateValidator,
+  zDelegate,
+  zUndelegate,
+  zWithdrawRewards,
+  zCreateResourceNode,
+  zUpdateResourceNode,
+  zUpdateDeposit,
+  zRemoveResourceNode,
+  zCreateMetaNode,
+  zApproveMetaNode,
+  zRemoveMetaNode,
+  zPrepay,
+  zVolumeReportMsg,
+  zSlashResourceNode,
 ])
 
 /** Thrown by tx decoding when a message type is not known (see tx.ts). */
 export function unknownMessageError(type: unknown): StratosError {
-  return new StratosError('UNKNOWN_MESSAGE', `unknown message type ${JSON.stringify(type)?.slice(0, 64)}`, { known: MSG_TYPES })
+  return new StratosError('UNKNOWN_MESSAGE', `unknown message type ${JSON.stringify(type)?.slice(0, 64)}`, {
+    known: MSG_TYPES,
+  })
 }

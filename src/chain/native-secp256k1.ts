@@ -54,7 +54,8 @@ function selfTest(native: NativeSecp256k1): void {
   const message = new TextEncoder().encode('stratos native secp256k1 self-test')
   const sig = key.sign(message)
   const pub = native.ecdsaRecover(sig.subarray(1), sig[0], keccak_256(message), false)
-  if (walletAddressFromPublicKey(pub) !== key.address) throw new Error('native secp256k1 self-test recovered the wrong key')
+  if (walletAddressFromPublicKey(pub) !== key.address)
+    throw new Error('native secp256k1 self-test recovered the wrong key')
 }
 
 /**
@@ -102,18 +103,26 @@ export interface RecoverSignerOptions {
 }
 
 /** A TxSignerRecovery that uses libsecp256k1 when it loads and `recoverTxSigner` otherwise (warning once). */
-export function createRecoverSigner(options: RecoverSignerOptions = {}): TxSignerRecovery & { readonly native: boolean } {
+export function createRecoverSigner(
+  options: RecoverSignerOptions = {},
+): TxSignerRecovery & { readonly native: boolean } {
   const native = options.native !== undefined ? options.native : loadNativeSecp256k1()
   if (native) return Object.assign((env: TxEnvelope) => recoverTxSignerWith(native, env), { native: true })
   let warned = false
-  return Object.assign((env: TxEnvelope) => {
-    if (!warned) {
-      warned = true
-      const reason = options.native === null ? 'disabled' : (nativeSecp256k1LoadError() ?? 'unavailable')
-      ;(options.logger ?? createLogger('chain')).warn({ reason }, 'native secp256k1 not available; recovering signers with pure-JS @noble/curves (much slower)')
-    }
-    return recoverTxSigner(env)
-  }, { native: false })
+  return Object.assign(
+    (env: TxEnvelope) => {
+      if (!warned) {
+        warned = true
+        const reason = options.native === null ? 'disabled' : (nativeSecp256k1LoadError() ?? 'unavailable')
+        ;(options.logger ?? createLogger('chain')).warn(
+          { reason },
+          'native secp256k1 not available; recovering signers with pure-JS @noble/curves (much slower)',
+        )
+      }
+      return recoverTxSigner(env)
+    },
+    { native: false },
+  )
 }
 
 let defaultRecover: TxSignerRecovery | undefined

@@ -26,20 +26,36 @@ export interface NodeOwnershipPayload {
 }
 
 /** What a node operator puts into create_resource_node / create_meta_node. */
-export function signNodeOwnership(key: NodeKey, chainId: string, kind: NodeKind, owner: string): { node: string; publicKey: string; proof: string } {
+export function signNodeOwnership(
+  key: NodeKey,
+  chainId: string,
+  kind: NodeKind,
+  owner: string,
+): { node: string; publicKey: string; proof: string } {
   const payload: NodeOwnershipPayload = { chainId, kind, node: key.address, owner }
-  return { node: key.address, publicKey: toHex(key.publicKey), proof: toHex(key.sign(signingBytes(NODE_PROOF_DOMAIN.nodeOwner, payload as unknown as CanonicalValue))) }
+  return {
+    node: key.address,
+    publicKey: toHex(key.publicKey),
+    proof: toHex(key.sign(signingBytes(NODE_PROOF_DOMAIN.nodeOwner, payload as unknown as CanonicalValue))),
+  }
 }
 
 /** True when `publicKey` is the key of `payload.node` and `proof` is its signature over the payload. */
 export function verifyNodeOwnership(payload: NodeOwnershipPayload, publicKeyHex: string, proofHex: string): boolean {
   const publicKey = fromHex(publicKeyHex)
   if (nodeAddressFromPublicKey(publicKey) !== payload.node) return false
-  return verifyNodeSignature(publicKey, signingBytes(NODE_PROOF_DOMAIN.nodeOwner, payload as unknown as CanonicalValue), fromHex(proofHex))
+  return verifyNodeSignature(
+    publicKey,
+    signingBytes(NODE_PROOF_DOMAIN.nodeOwner, payload as unknown as CanonicalValue),
+    fromHex(proofHex),
+  )
 }
 
 /** The `volume_report` message body a meta node's owner submits. */
-export function signVolumeReport(key: NodeKey, report: VolumeReport): { type: 'volume_report'; report: VolumeReport; publicKey: string; signature: string } {
+export function signVolumeReport(
+  key: NodeKey,
+  report: VolumeReport,
+): { type: 'volume_report'; report: VolumeReport; publicKey: string; signature: string } {
   if (report.metaNode !== key.address) throw new RangeError('report.metaNode must be the signing key')
   const signature = key.sign(volumeReportSigningBytes(report))
   return { type: 'volume_report', report, publicKey: toHex(key.publicKey), signature: toHex(signature) }

@@ -63,12 +63,54 @@ export interface MiningStage {
  * 2,965,120 (7,412,800 / 2.5); after 40,000,000 STOS the pool is empty and epochs mine 0.
  */
 export const MINING_STAGES: readonly MiningStage[] = [
-  { stage: 1, untilMinedWei: stos(16_819_200), rewardPerEpochWei: stos(80), resourceBps: 6000n, metaBps: 2000n, validatorBps: 2000n },
-  { stage: 2, untilMinedWei: stos(25_228_800), rewardPerEpochWei: stos(40), resourceBps: 6200n, metaBps: 1800n, validatorBps: 2000n },
-  { stage: 3, untilMinedWei: stos(29_433_600), rewardPerEpochWei: stos(20), resourceBps: 6400n, metaBps: 1600n, validatorBps: 2000n },
-  { stage: 4, untilMinedWei: stos(31_536_000), rewardPerEpochWei: stos(10), resourceBps: 6600n, metaBps: 1400n, validatorBps: 2000n },
-  { stage: 5, untilMinedWei: stos(32_587_200), rewardPerEpochWei: stos(5), resourceBps: 6800n, metaBps: 1200n, validatorBps: 2000n },
-  { stage: 6, untilMinedWei: MINING_POOL_WEI, rewardPerEpochWei: stos('2.5'), resourceBps: 7000n, metaBps: 1000n, validatorBps: 2000n },
+  {
+    stage: 1,
+    untilMinedWei: stos(16_819_200),
+    rewardPerEpochWei: stos(80),
+    resourceBps: 6000n,
+    metaBps: 2000n,
+    validatorBps: 2000n,
+  },
+  {
+    stage: 2,
+    untilMinedWei: stos(25_228_800),
+    rewardPerEpochWei: stos(40),
+    resourceBps: 6200n,
+    metaBps: 1800n,
+    validatorBps: 2000n,
+  },
+  {
+    stage: 3,
+    untilMinedWei: stos(29_433_600),
+    rewardPerEpochWei: stos(20),
+    resourceBps: 6400n,
+    metaBps: 1600n,
+    validatorBps: 2000n,
+  },
+  {
+    stage: 4,
+    untilMinedWei: stos(31_536_000),
+    rewardPerEpochWei: stos(10),
+    resourceBps: 6600n,
+    metaBps: 1400n,
+    validatorBps: 2000n,
+  },
+  {
+    stage: 5,
+    untilMinedWei: stos(32_587_200),
+    rewardPerEpochWei: stos(5),
+    resourceBps: 6800n,
+    metaBps: 1200n,
+    validatorBps: 2000n,
+  },
+  {
+    stage: 6,
+    untilMinedWei: MINING_POOL_WEI,
+    rewardPerEpochWei: stos('2.5'),
+    resourceBps: 7000n,
+    metaBps: 1000n,
+    validatorBps: 2000n,
+  },
 ]
 
 // ---- Module accounts -------------------------------------------------------------------------

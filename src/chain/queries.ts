@@ -7,11 +7,29 @@ import { MINING_POOL_WEI, MODULE_ACCOUNTS, TOTAL_SUPPLY_WEI } from './params.ts'
 import { accountNonce } from './state/auth.ts'
 import { allBalances, balanceOf } from './state/bank.ts'
 import type { KvStore } from './state/kv.ts'
-import { currentEpoch, epochSummary, rewardsOf, totalMined, volumeReports, type EpochSummary, type ReportSummary, type RewardEntry } from './state/pot.ts'
+import {
+  currentEpoch,
+  epochSummary,
+  rewardsOf,
+  totalMined,
+  volumeReports,
+  type EpochSummary,
+  type ReportSummary,
+  type RewardEntry,
+} from './state/pot.ts'
 import { getNode, listNodes, nodesOf, resourceTier, type NodeRecord } from './state/register.ts'
 import { ozoneBalance, readMarket } from './state/sds.ts'
 import { slashRecords, type SlashRecord } from './state/slashing.ts'
-import { delegationsOf, delegationsTo, getValidator, listValidators, unbondingsOf, type Delegation, type Unbonding, type Validator } from './state/staking.ts'
+import {
+  delegationsOf,
+  delegationsTo,
+  getValidator,
+  listValidators,
+  unbondingsOf,
+  type Delegation,
+  type Unbonding,
+  type Validator,
+} from './state/staking.ts'
 import type { ChainParams } from './params.ts'
 
 export interface AccountView {
@@ -47,7 +65,10 @@ export interface RewardView extends RewardEntry {
 export type NodeView = NodeRecord & { tier: number }
 
 export class ChainQueries {
-  constructor(private readonly store: KvStore, private readonly params: ChainParams) {}
+  constructor(
+    private readonly store: KvStore,
+    private readonly params: ChainParams,
+  ) {}
 
   balance(address: string): bigint {
     return balanceOf(this.store, address)
@@ -136,15 +157,21 @@ export class ChainQueries {
     const next = miningRewardForEpoch(mined)
     const pool = balanceOf(this.store, MODULE_ACCOUNTS.miningPool)
     return {
-      currentEpoch: currentEpoch(this.store), totalMined: mined, miningPool: pool, nextEpochReward: next.reward, stage: next.stage?.stage ?? 0,
-      totalSupply: TOTAL_SUPPLY_WEI, circulatingSupply: TOTAL_SUPPLY_WEI - pool,
+      currentEpoch: currentEpoch(this.store),
+      totalMined: mined,
+      miningPool: pool,
+      nextEpochReward: next.reward,
+      stage: next.stage?.stage ?? 0,
+      totalSupply: TOTAL_SUPPLY_WEI,
+      circulatingSupply: TOTAL_SUPPLY_WEI - pool,
     }
   }
 
   /** Balances of the module accounts. */
   moduleAccounts(): Record<keyof typeof MODULE_ACCOUNTS, bigint> {
     const out = {} as Record<keyof typeof MODULE_ACCOUNTS, bigint>
-    for (const [name, account] of Object.entries(MODULE_ACCOUNTS) as Array<[keyof typeof MODULE_ACCOUNTS, string]>) out[name] = balanceOf(this.store, account)
+    for (const [name, account] of Object.entries(MODULE_ACCOUNTS) as Array<[keyof typeof MODULE_ACCOUNTS, string]>)
+      out[name] = balanceOf(this.store, account)
     return out
   }
 

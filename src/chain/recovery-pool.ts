@@ -58,7 +58,10 @@ interface Slot {
 function workerEntry(): { script: string | URL; eval: boolean } {
   const url = new URL('./recovery-worker.ts', import.meta.url)
   const tsxApi = import.meta.resolve('tsx/esm/api')
-  return { script: `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}) })`, eval: true }
+  return {
+    script: `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}) })`,
+    eval: true,
+  }
 }
 
 export class RecoveryPool {
@@ -80,7 +83,8 @@ export class RecoveryPool {
 
   /** Starts `workers` threads and waits until each has loaded its recovery backend. */
   static async start(o: RecoveryPoolOptions): Promise<RecoveryPool> {
-    if (!Number.isSafeInteger(o.workers) || o.workers < 1) throw new StratosError('BAD_REQUEST', `a recovery pool needs at least one worker, got ${o.workers}`)
+    if (!Number.isSafeInteger(o.workers) || o.workers < 1)
+      throw new StratosError('BAD_REQUEST', `a recovery pool needs at least one worker, got ${o.workers}`)
     const pool = new RecoveryPool(o)
     try {
       await Promise.all(Array.from({ length: o.workers }, () => pool.#spawn()))
@@ -112,7 +116,12 @@ export class RecoveryPool {
       worker.on('message', (m: RecoveryResponse | { ready: true; native: boolean }) => {
         if ('ready' in m) {
           if (m.native !== this.#o.native) {
-            reject(new StratosError('INTERNAL', `a recovery worker loaded the ${m.native ? 'native' : 'pure-JS'} backend, the app uses the ${this.#o.native ? 'native' : 'pure-JS'} one`))
+            reject(
+              new StratosError(
+                'INTERNAL',
+                `a recovery worker loaded the ${m.native ? 'native' : 'pure-JS'} backend, the app uses the ${this.#o.native ? 'native' : 'pure-JS'} one`,
+              ),
+            )
             void worker.terminate()
             return
           }
@@ -142,7 +151,13 @@ export class RecoveryPool {
       const out: Array<string | null> = new Array(envs.length)
       let left = envs.length
       envs.forEach((env, i) => {
-        this.#queue.push({ env, done: (signer) => { out[i] = signer; if (--left === 0) resolve(out) } })
+        this.#queue.push({
+          env,
+          done: (signer) => {
+            out[i] = signer
+            if (--left === 0) resolve(out)
+          },
+        })
       })
       if (this.#queue.length >= this.#maxBatch * Math.max(1, this.workers)) this.#flush()
       else if (!this.#flushScheduled) {

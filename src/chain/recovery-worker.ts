@@ -45,7 +45,8 @@ port.on('message', (req: RecoveryRequest) => {
   }
   port.postMessage({ id: req.id, signers } satisfies RecoveryResponse)
 })
-const recover = (env: { signed: { signature: string }; signingBytes: Uint8Array }): string | null => (native ? recoverTxSignerWith(native, env) : recoverTxSigner(env))
+const recover = (env: { signed: { signature: string }; signingBytes: Uint8Array }): string | null =>
+  native ? recoverTxSignerWith(native, env) : recoverTxSigner(env)
 {
   const key = new WalletKey(new Uint8Array(32).fill(5))
   const signingBytes = new TextEncoder().encode(`stratos recovery worker warm-up ${'x'.repeat(160)}`)

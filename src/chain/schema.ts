@@ -18,7 +18,10 @@ const DECIMAL = /^(0|[1-9][0-9]{0,77})$/
 /** A non-negative integer amount as a decimal string → bigint. */
 export const zAmount = z
   .string()
-  .regex(DECIMAL, 'amount must be a non-negative integer as a decimal string (no sign, fraction, exponent or leading zeros)')
+  .regex(
+    DECIMAL,
+    'amount must be a non-negative integer as a decimal string (no sign, fraction, exponent or leading zeros)',
+  )
   .transform((s) => BigInt(s))
   .refine((v) => v <= MAX_UINT256, 'amount exceeds 2^256 - 1')
 
@@ -28,7 +31,10 @@ export const zPositiveAmount = zAmount.refine((v) => v > 0n, 'amount must be pos
 export const zWalletAddress = z
   .string()
   .max(100)
-  .refine((s) => knownWalletAddresses.has(s) || (s === s.toLowerCase() && isWalletAddress(s) && remember(s)), 'not a valid lowercase st1… wallet address (bad checksum or prefix)')
+  .refine(
+    (s) => knownWalletAddresses.has(s) || (s === s.toLowerCase() && isWalletAddress(s) && remember(s)),
+    'not a valid lowercase st1… wallet address (bad checksum or prefix)',
+  )
 
 /**
  * Addresses that already passed the check above (a pure function of the string), so the bech32
@@ -46,7 +52,10 @@ function remember(address: string): true {
 export const zNodeAddress = z
   .string()
   .max(100)
-  .refine((s) => s === s.toLowerCase() && isNodeAddress(s), 'not a valid lowercase stsds1… node address (bad checksum or prefix)')
+  .refine(
+    (s) => s === s.toLowerCase() && isNodeAddress(s),
+    'not a valid lowercase stsds1… node address (bad checksum or prefix)',
+  )
 
 /** Exactly `bytes` bytes as lowercase hex. */
 export function zHexBytes(bytes: number) {
@@ -79,5 +88,9 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, wha
   if (r.success) return r.data
   const issues = r.error.issues.slice(0, 20).map((i) => ({ path: i.path.map(String).join('.'), message: i.message }))
   const first = issues[0]
-  throw new StratosError('BAD_REQUEST', `invalid ${what}${first ? `: ${first.path ? first.path + ': ' : ''}${first.message}` : ''}`, { issues })
+  throw new StratosError(
+    'BAD_REQUEST',
+    `invalid ${what}${first ? `: ${first.path ? first.path + ': ' : ''}${first.message}` : ''}`,
+    { issues },
+  )
 }

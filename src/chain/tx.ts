@@ -66,7 +66,10 @@ export function decodeSignedTx(value: unknown): SignedTx {
   if (Array.isArray(msgs)) {
     for (const m of msgs.slice(0, MAX_MSGS_PER_TX + 1)) {
       const type = (m as { type?: unknown } | null)?.type
-      if (!isMsgType(type)) throw new StratosError('UNKNOWN_MESSAGE', `unknown message type ${String(JSON.stringify(type)).slice(0, 64)}`, { known: MSG_TYPES })
+      if (!isMsgType(type))
+        throw new StratosError('UNKNOWN_MESSAGE', `unknown message type ${String(JSON.stringify(type)).slice(0, 64)}`, {
+          known: MSG_TYPES,
+        })
     }
   }
   const signed = deepFreeze(parseOrThrow(zSignedTx, value, 'transaction') as SignedTx)
@@ -106,7 +109,8 @@ export function ensureValidTx(signed: SignedTx): SignedTx {
 
 /** Parses and decodes a signed transaction from JSON text; malformed JSON is BAD_REQUEST, oversized PAYLOAD_TOO_LARGE. */
 export function parseSignedTx(text: string): SignedTx {
-  if (text.length > MAX_TX_BYTES) throw new StratosError('PAYLOAD_TOO_LARGE', `a transaction is at most ${MAX_TX_BYTES} bytes`, { max: MAX_TX_BYTES })
+  if (text.length > MAX_TX_BYTES)
+    throw new StratosError('PAYLOAD_TOO_LARGE', `a transaction is at most ${MAX_TX_BYTES} bytes`, { max: MAX_TX_BYTES })
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -148,7 +152,13 @@ export function txEnvelope(signed: SignedTx): TxEnvelope {
   if (cached) return cached
   const txJson = canonicalTxJson(signed.tx)
   const full = `{"signature":${JSON.stringify(signed.signature)},"tx":${txJson}}`
-  const env: TxEnvelope = { signed, hash: sha256Hex(full), signingBytes: encoder.encode(`${TX_DOMAIN}\n${txJson}`), json: full, size: Buffer.byteLength(full) }
+  const env: TxEnvelope = {
+    signed,
+    hash: sha256Hex(full),
+    signingBytes: encoder.encode(`${TX_DOMAIN}\n${txJson}`),
+    json: full,
+    size: Buffer.byteLength(full),
+  }
   if (validated.has(signed)) envelopes.set(signed, env)
   return env
 }

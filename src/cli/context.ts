@@ -13,7 +13,13 @@
 import { KeystoreDir, defaultKeysDir } from '../crypto/keystore.ts'
 import { WalletKey, isWalletAddress } from '../crypto/wallet-key.ts'
 import { StratosError } from '../errors.ts'
-import { networkFilePath, readNetworkFile, tryReadNetworkFile, type DevWallet, type NetworkFile } from '../devnet/network.ts'
+import {
+  networkFilePath,
+  readNetworkFile,
+  tryReadNetworkFile,
+  type DevWallet,
+  type NetworkFile,
+} from '../devnet/network.ts'
 import type { StratosClient } from '../sds/client/index.ts'
 import { readKeystorePassword } from './password.ts'
 
@@ -47,7 +53,8 @@ export class CliContext {
   /** The network file; undefined only when --meta-url is given and no network was named (then it is optional). */
   network(): NetworkFile | undefined {
     if (this.#network === null) {
-      const optional = this.globals.metaUrl !== undefined && this.globals.network === undefined && this.#env.STRATOS_HOME === undefined
+      const optional =
+        this.globals.metaUrl !== undefined && this.globals.network === undefined && this.#env.STRATOS_HOME === undefined
       this.#network = optional ? tryReadNetworkFile(this.networkPath) : readNetworkFile(this.networkPath)
     }
     return this.#network
@@ -68,13 +75,19 @@ export class CliContext {
     if (g.wallet !== undefined) {
       if (this.#unlocked?.name === g.wallet) return this.#unlocked.key
       if (this.keystores().has(g.wallet)) {
-        throw new StratosError('INTERNAL', `wallet "${g.wallet}" is an encrypted keystore: it must be unlocked with resolveWallet() first`)
+        throw new StratosError(
+          'INTERNAL',
+          `wallet "${g.wallet}" is an encrypted keystore: it must be unlocked with resolveWallet() first`,
+        )
       }
       const n = this.network()
       const w = n?.wallets.find((x) => x.name === g.wallet)
       if (!w) {
         const names = n?.wallets.map((x) => x.name).join(', ') || 'none'
-        throw new StratosError('BAD_REQUEST', `no wallet named "${g.wallet}" in ${this.keystores().dir} nor among the dev wallets of ${this.networkPath} (have: ${names})`)
+        throw new StratosError(
+          'BAD_REQUEST',
+          `no wallet named "${g.wallet}" in ${this.keystores().dir} nor among the dev wallets of ${this.networkPath} (have: ${names})`,
+        )
       }
       return WalletKey.fromMnemonic(w.mnemonic)
     }
@@ -82,7 +95,11 @@ export class CliContext {
     if (mnemonic !== undefined && mnemonic.trim() !== '') return WalletKey.fromMnemonic(mnemonic)
     const first = this.network()?.wallets[0]
     if (first) return WalletKey.fromMnemonic(first.mnemonic)
-    if (need === 'required') throw new StratosError('NETWORK_CONFIG', 'this command needs a wallet: pass --key HEX or --wallet NAME, or set STRATOS_MNEMONIC')
+    if (need === 'required')
+      throw new StratosError(
+        'NETWORK_CONFIG',
+        'this command needs a wallet: pass --key HEX or --wallet NAME, or set STRATOS_MNEMONIC',
+      )
     return undefined
   }
 
@@ -107,10 +124,13 @@ export class CliContext {
     if (dev) return dev.address
     const known = [...keys.list().map((e) => e.name), ...devWallets.map((w) => w.name)]
     const looksLikeAddress = /^st1[0-9a-z]{30,}$/i.test(text)
-    throw new StratosError('BAD_REQUEST', looksLikeAddress
-      ? `${what} "${text}" is not a valid st1… wallet address (bad checksum, or mixed case)`
-      : `${what} "${text}" is neither an st1… wallet address nor a wallet name (known names: ${known.join(', ') || 'none'})`,
-    { [what]: text, names: known })
+    throw new StratosError(
+      'BAD_REQUEST',
+      looksLikeAddress
+        ? `${what} "${text}" is not a valid st1… wallet address (bad checksum, or mixed case)`
+        : `${what} "${text}" is neither an st1… wallet address nor a wallet name (known names: ${known.join(', ') || 'none'})`,
+      { [what]: text, names: known },
+    )
   }
 
   /** The keystore directory: `$STRATOS_KEYS_DIR`, else `~/.stratos/keys`. */
@@ -137,12 +157,24 @@ export class CliContext {
     const chainId = this.globals.metaUrl ? undefined : this.network()?.chainId
     const { StratosClient } = await import('../sds/client/index.ts')
     const tuning = Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined))
-    return await StratosClient.connect({ metaUrl, wallet, chainId, ...tuning, ...(this.globals.grant !== undefined ? { grant: this.globals.grant } : {}) })
+    return await StratosClient.connect({
+      metaUrl,
+      wallet,
+      chainId,
+      ...tuning,
+      ...(this.globals.grant !== undefined ? { grant: this.globals.grant } : {}),
+    })
   }
 }
 
 /** The context of a running command: its own options plus the program's global ones. */
 export function contextOf(cmd: { optsWithGlobals(): Record<string, unknown> }): CliContext {
   const o = cmd.optsWithGlobals() as GlobalOptions
-  return new CliContext({ network: o.network, metaUrl: o.metaUrl, key: o.key, wallet: o.wallet, ...(o.grant !== undefined ? { grant: o.grant } : {}) })
+  return new CliContext({
+    network: o.network,
+    metaUrl: o.metaUrl,
+    key: o.key,
+    wallet: o.wallet,
+    ...(o.grant !== undefined ? { grant: o.grant } : {}),
+  })
 }

@@ -3,18 +3,28 @@ import { InvalidArgumentError } from 'commander'
 import type { SyncMode } from '../sds/resource/flusher.ts'
 
 const UNITS: Record<string, number> = {
-  '': 1, b: 1,
-  k: 1024, kb: 1000, kib: 1024,
-  m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2,
-  g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3,
-  t: 1024 ** 4, tb: 1000 ** 4, tib: 1024 ** 4,
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
 }
 
 /** Parses `1048576`, `64KiB`, `1MiB`, `1.5GB` into a byte count (a safe non-negative integer). */
 export function parseBytes(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text)
   const unit = m ? UNITS[m[2].toLowerCase()] : undefined
-  if (!m || unit === undefined) throw new InvalidArgumentError(`"${text}" is not a byte size (e.g. 1048576, 64KiB, 32MiB)`)
+  if (!m || unit === undefined)
+    throw new InvalidArgumentError(`"${text}" is not a byte size (e.g. 1048576, 64KiB, 32MiB)`)
   const value = Math.round(Number(m[1]) * unit)
   if (!Number.isSafeInteger(value)) throw new InvalidArgumentError(`"${text}" is too large`)
   return value
@@ -58,6 +68,7 @@ const SYNC_MODE_NAMES: readonly SyncMode[] = ['always', 'batch', 'none']
 
 /** `--sync` of a resource node (and the devnet's nodes). */
 export function parseSyncMode(text: string): SyncMode {
-  if (!(SYNC_MODE_NAMES as readonly string[]).includes(text)) throw new InvalidArgumentError(`"${text}" is not a sync mode (always, batch, none)`)
+  if (!(SYNC_MODE_NAMES as readonly string[]).includes(text))
+    throw new InvalidArgumentError(`"${text}" is not a sync mode (always, batch, none)`)
   return text as SyncMode
 }

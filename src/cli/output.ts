@@ -10,7 +10,10 @@ export function formatBytes(n: number | bigint): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']
   let v = n
   let i = 0
-  while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++ }
+  while (Math.abs(v) >= 1024 && i < units.length - 1) {
+    v /= 1024
+    i++
+  }
   return i === 0 ? `${v} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`
 }
 
@@ -46,14 +49,20 @@ export function shorten(text: string, max: number): string {
 }
 
 export function formatTime(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')
+  return new Date(ms)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z')
 }
 
 /** Left-aligned columns separated by two spaces; columns listed in `right` are right-aligned. */
 export function table(header: string[], rows: string[][], right: ReadonlySet<number> = new Set()): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
   const line = (cells: string[]) =>
-    cells.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd()
+    cells
+      .map((c, i) => (right.has(i) ? c.padStart(widths[i]) : i === cells.length - 1 ? c : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd()
   return [line(header), ...rows.map(line)].join('\n')
 }
 
@@ -76,7 +85,8 @@ export function errorLine(e: unknown): { line: string; exit: number; error: Stra
  */
 export function parseAmount(text: string, what = 'amount'): bigint {
   const m = /^\s*(\d+)(?:\.(\d+))?\s*(stos|wei)?\s*$/i.exec(text)
-  if (!m) throw new StratosError('BAD_REQUEST', `${what} "${text}" is not an amount: use e.g. 12.5stos, 1000wei or 3 (STOS)`)
+  if (!m)
+    throw new StratosError('BAD_REQUEST', `${what} "${text}" is not an amount: use e.g. 12.5stos, 1000wei or 3 (STOS)`)
   const whole = m[1]!
   const frac = m[2] ?? ''
   const unit = (m[3] ?? 'stos').toLowerCase()
@@ -84,7 +94,8 @@ export function parseAmount(text: string, what = 'amount'): bigint {
     if (frac !== '') throw new StratosError('BAD_REQUEST', `${what} "${text}": wei amounts are whole numbers`)
     return BigInt(whole)
   }
-  if (frac.length > 18) throw new StratosError('BAD_REQUEST', `${what} "${text}" has more than 18 decimals (1 wei = 10^-18 STOS)`)
+  if (frac.length > 18)
+    throw new StratosError('BAD_REQUEST', `${what} "${text}" has more than 18 decimals (1 wei = 10^-18 STOS)`)
   return BigInt(whole) * WEI_PER_STOS + BigInt(frac.padEnd(18, '0') || '0')
 }
 
@@ -107,7 +118,8 @@ export const HUMAN_STOS_DECIMALS = 6
  * wherever a value is echoed back to be typed again) use formatStosAmount.
  */
 export function formatStos(wei: bigint, maxDecimals = HUMAN_STOS_DECIMALS): string {
-  if (!Number.isInteger(maxDecimals) || maxDecimals < 0 || maxDecimals > 18) throw new RangeError(`maxDecimals ${maxDecimals} is not 0…18`)
+  if (!Number.isInteger(maxDecimals) || maxDecimals < 0 || maxDecimals > 18)
+    throw new RangeError(`maxDecimals ${maxDecimals} is not 0…18`)
   const negative = wei < 0n
   const a = negative ? -wei : wei
   const step = 10n ** BigInt(18 - maxDecimals) // wei per last shown decimal

@@ -10,7 +10,11 @@ export const KEYSTORE_PASSWORD_ENV = 'STRATOS_KEYSTORE_PASSWORD'
 export const MAX_STDIN_SECRET_BYTES = 4096
 
 /** Prompts on stderr and reads one line from the terminal without echoing it. Ctrl-C → ABORTED. */
-export async function promptHidden(prompt: string, input: NodeJS.ReadStream = process.stdin, output: NodeJS.WriteStream = process.stderr): Promise<string> {
+export async function promptHidden(
+  prompt: string,
+  input: NodeJS.ReadStream = process.stdin,
+  output: NodeJS.WriteStream = process.stderr,
+): Promise<string> {
   if (!input.isTTY) throw new StratosError('BAD_REQUEST', 'cannot prompt: stdin is not a terminal')
   output.write(prompt)
   const wasRaw = input.isRaw
@@ -42,15 +46,23 @@ export async function promptHidden(prompt: string, input: NodeJS.ReadStream = pr
  * The keystore password: `$STRATOS_KEYSTORE_PASSWORD`, else a hidden prompt when stdin is a
  * terminal (asked twice when `confirm`, for new keystores). BAD_REQUEST when neither is possible.
  */
-export async function readKeystorePassword(opts: { what: string; confirm?: boolean; env?: NodeJS.ProcessEnv }): Promise<string> {
+export async function readKeystorePassword(opts: {
+  what: string
+  confirm?: boolean
+  env?: NodeJS.ProcessEnv
+}): Promise<string> {
   const fromEnv = (opts.env ?? process.env)[KEYSTORE_PASSWORD_ENV]
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv
   if (!process.stdin.isTTY) {
-    throw new StratosError('BAD_REQUEST', `a password is needed for ${opts.what}: set ${KEYSTORE_PASSWORD_ENV} or run in a terminal`)
+    throw new StratosError(
+      'BAD_REQUEST',
+      `a password is needed for ${opts.what}: set ${KEYSTORE_PASSWORD_ENV} or run in a terminal`,
+    )
   }
   const password = await promptHidden(`password for ${opts.what}: `)
   if (password === '') throw new StratosError('BAD_REQUEST', 'the password must not be empty')
-  if (opts.confirm && (await promptHidden('repeat the password: ')) !== password) throw new StratosError('BAD_REQUEST', 'the passwords do not match')
+  if (opts.confirm && (await promptHidden('repeat the password: ')) !== password)
+    throw new StratosError('BAD_REQUEST', 'the passwords do not match')
   return password
 }
 
@@ -61,7 +73,8 @@ export async function readSecretFromStdin(what: string): Promise<string> {
   let size = 0
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
     size += chunk.length
-    if (size > MAX_STDIN_SECRET_BYTES) throw new StratosError('PAYLOAD_TOO_LARGE', `${what} on stdin is larger than ${MAX_STDIN_SECRET_BYTES} bytes`)
+    if (size > MAX_STDIN_SECRET_BYTES)
+      throw new StratosError('PAYLOAD_TOO_LARGE', `${what} on stdin is larger than ${MAX_STDIN_SECRET_BYTES} bytes`)
     chunks.push(chunk)
   }
   const text = Buffer.concat(chunks).toString('utf8').trim()

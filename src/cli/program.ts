@@ -24,12 +24,21 @@ export function buildProgram(): Command {
   program
     .description('Stratos: decentralized storage for hot data (IPFS-compatible CIDs, erasure-coded shards)')
     .version(SOFTWARE_VERSION, '-V, --version')
-    .option('--network <dir|file>', 'network to use: a devnet directory or its devnet.json (default: $STRATOS_HOME or ~/.stratos/devnet)')
-    .option('--meta-url <url>', 'talk to this meta node directly (instead of the network file\'s)')
+    .option(
+      '--network <dir|file>',
+      'network to use: a devnet directory or its devnet.json (default: $STRATOS_HOME or ~/.stratos/devnet)',
+    )
+    .option('--meta-url <url>', "talk to this meta node directly (instead of the network file's)")
     .option('--key <hex>', 'wallet private key (secp256k1, 32 bytes hex)')
-    .option('--chain-url <url>', 'validator REST API (default: the network file\'s chainUrl, else http://127.0.0.1:1317)')
+    .option(
+      '--chain-url <url>',
+      "validator REST API (default: the network file's chainUrl, else http://127.0.0.1:1317)",
+    )
     .option('--grant <id>', 'read under a read grant someone gave you (`stratos grant create`), paid by its owner')
-    .option('--wallet <name>', 'keystore wallet (see `stratos wallet`), else a dev wallet of the network file (alice, bob, carol; default: the first)')
+    .option(
+      '--wallet <name>',
+      'keystore wallet (see `stratos wallet`), else a dev wallet of the network file (alice, bob, carol; default: the first)',
+    )
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ outputError: () => {} })
@@ -67,7 +76,13 @@ export async function runCli(argv: string[]): Promise<number> {
     return 0
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version' || e.exitCode === 0) return 0
+      if (
+        e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.help' ||
+        e.code === 'commander.version' ||
+        e.exitCode === 0
+      )
+        return 0
       // commander.executeSubCommandAsync etc. never happen here; all others are usage errors.
       const usage = new StratosError('BAD_REQUEST', usageMessage(e.message), { commanderCode: e.code })
       process.stderr.write(errorLine(usage).line + '\n')
@@ -75,7 +90,8 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     const { line, exit, error } = errorLine(e)
     process.stderr.write(line + '\n')
-    if (process.env.STRATOS_DEBUG === '1') process.stderr.write(String((error.cause as Error | undefined)?.stack ?? error.stack) + '\n')
+    if (process.env.STRATOS_DEBUG === '1')
+      process.stderr.write(String((error.cause as Error | undefined)?.stack ?? error.stack) + '\n')
     return exit
   }
 }

@@ -15,13 +15,16 @@ const NO_PROGRESS: Progress = { onProgress: undefined, stop: () => {} }
 
 export function transferProgress(label: string, enabled = process.stderr.isTTY === true): Progress {
   if (!enabled) return NO_PROGRESS
-  const bar = new cliProgress.SingleBar({
-    stream: process.stderr,
-    format: '{label} [{bar}] {percentage}% | {done} / {size}',
-    hideCursor: true,
-    clearOnComplete: true,
-    fps: 10,
-  }, cliProgress.Presets.shades_classic)
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: '{label} [{bar}] {percentage}% | {done} / {size}',
+      hideCursor: true,
+      clearOnComplete: true,
+      fps: 10,
+    },
+    cliProgress.Presets.shades_classic,
+  )
   let started = false
   let total = 0
   const update = (bytes: number, size: number | null) => {
@@ -38,12 +41,21 @@ export function transferProgress(label: string, enabled = process.stderr.isTTY =
   return {
     onProgress: (e) => {
       switch (e.type) {
-        case 'upload:start': update(0, e.total); break
-        case 'upload:progress': update(e.bytes, e.total); break
-        case 'download:progress': update(e.bytes, e.total); break
-        default: break
+        case 'upload:start':
+          update(0, e.total)
+          break
+        case 'upload:progress':
+          update(e.bytes, e.total)
+          break
+        case 'download:progress':
+          update(e.bytes, e.total)
+          break
+        default:
+          break
       }
     },
-    stop: () => { if (started) bar.stop() },
+    stop: () => {
+      if (started) bar.stop()
+    },
   }
 }

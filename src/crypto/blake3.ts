@@ -56,11 +56,21 @@ export const blake3: (data: Uint8Array) => Buffer = native
 export const createBlake3: () => Blake3Hasher = native
   ? () => {
       const h = new native.Blake3Hasher()
-      return { update: (data) => { h.update(data) }, digest: () => h.digestBuffer() }
+      return {
+        update: (data) => {
+          h.update(data)
+        },
+        digest: () => h.digestBuffer(),
+      }
     }
   : () => {
       const h = nobleBlake3.create()
-      return { update: (data) => { h.update(data) }, digest: () => toBuffer(h.digest()) }
+      return {
+        update: (data) => {
+          h.update(data)
+        },
+        digest: () => toBuffer(h.digest()),
+      }
     }
 
 function toBuffer(u: Uint8Array): Buffer {

@@ -27,13 +27,17 @@ export function canonicalJson(value: CanonicalValue): string {
     case 'boolean':
       return value ? 'true' : 'false'
     case 'number':
-      if (!Number.isSafeInteger(value)) throw new StratosError('BAD_REQUEST', `canonical encoding allows only safe integers, got ${value}`)
+      if (!Number.isSafeInteger(value))
+        throw new StratosError('BAD_REQUEST', `canonical encoding allows only safe integers, got ${value}`)
       return String(value)
     case 'object': {
       if (value === null) return 'null'
-      if (Array.isArray(value)) return '[' + value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',') + ']'
+      if (Array.isArray(value))
+        return '[' + value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',') + ']'
       const obj = value as { readonly [key: string]: CanonicalValue }
-      const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort()
+      const keys = Object.keys(obj)
+        .filter((k) => obj[k] !== undefined)
+        .sort()
       return '{' + keys.map((k) => JSON.stringify(k) + ':' + canonicalJson(obj[k])).join(',') + '}'
     }
     default:

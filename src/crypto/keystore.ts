@@ -59,7 +59,8 @@ export type KeystoreSecret =
   | { kind: 'mnemonic'; mnemonic: string; path: string }
   | { kind: 'private-key'; privateKey: Uint8Array }
 
-const hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `must be ${bytes} bytes of lowercase hex`)
+const hex = (bytes: number) =>
+  z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `must be ${bytes} bytes of lowercase hex`)
 
 const zKeystoreFile = z.strictObject({
   version: z.literal(KEYSTORE_VERSION),
@@ -70,7 +71,12 @@ const zKeystoreFile = z.strictObject({
   path: z.string().max(64).optional(),
   kdf: z.strictObject({
     name: z.literal('scrypt'),
-    N: z.number().int().min(KEYSTORE_SCRYPT_MIN_N).max(KEYSTORE_SCRYPT_MAX_N).refine((n) => (n & (n - 1)) === 0, 'N must be a power of two'),
+    N: z
+      .number()
+      .int()
+      .min(KEYSTORE_SCRYPT_MIN_N)
+      .max(KEYSTORE_SCRYPT_MAX_N)
+      .refine((n) => (n & (n - 1)) === 0, 'N must be a power of two'),
     r: z.number().int().min(1).max(KEYSTORE_SCRYPT_MAX_R),
     p: z.number().int().min(1).max(KEYSTORE_SCRYPT_MAX_P),
     salt: hex(KEYSTORE_SALT_BYTES),
@@ -78,7 +84,10 @@ const zKeystoreFile = z.strictObject({
   cipher: z.strictObject({
     name: z.literal('aes-256-gcm'),
     iv: hex(KEYSTORE_IV_BYTES),
-    ciphertext: z.string().regex(/^([0-9a-f]{2})+$/).max(KEYSTORE_MAX_SECRET_BYTES * 2),
+    ciphertext: z
+      .string()
+      .regex(/^([0-9a-f]{2})+$/)
+      .max(KEYSTORE_MAX_SECRET_BYTES * 2),
     tag: hex(KEYSTORE_TAG_BYTES),
   }),
   createdAt: z.string().max(64),
@@ -89,7 +98,10 @@ export type KeystoreFile = z.infer<typeof zKeystoreFile>
 /** Throws BAD_REQUEST unless `name` is a valid keystore name (so it can never escape the keys directory). */
 export function validateKeystoreName(name: string): string {
   if (!KEYSTORE_NAME_PATTERN.test(name) || name.includes('..')) {
-    throw new StratosError('BAD_REQUEST', `"${name.slice(0, 80)}" is not a wallet name: use letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit)`)
+    throw new StratosError(
+      'BAD_REQUEST',
+      `"${name.slice(0, 80)}" is not a wallet name: use letters, digits, ".", "_" or "-" (at most 64, starting with a letter or digit)`,
+    )
   }
   return name
 }
@@ -99,22 +111,46 @@ export function parseKeystore(value: unknown, where = 'keystore'): KeystoreFile 
   const r = zKeystoreFile.safeParse(value)
   if (!r.success) {
     const issue = r.error.issues[0]
-    throw new StratosError('BAD_REQUEST', `${where} is not a valid keystore: ${issue.path.join('.') || '(root)'}: ${issue.message}`)
+    throw new StratosError(
+      'BAD_REQUEST',
+      `${where} is not a valid keystore: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+    )
   }
   return r.data
 }
 
 function scrypt(password: string, salt: Uint8Array, params: ScryptParams): Promise<Buffer> {
   // Node refuses scrypt above `maxmem` (32 MiB by default); allow exactly what these parameters need, with headroom.
-  const options: ScryptOptions = { N: params.N, r: params.r, p: params.p, maxmem: 2 * 128 * params.N * params.r * params.p + 1024 * 1024 }
+  const options: ScryptOptions = {
+    N: params.N,
+    r: params.r,
+    p: params.p,
+    maxmem: 2 * 128 * params.N * params.r * params.p + 1024 * 1024,
+  }
   return new Promise((resolve, reject) => {
-    scryptCallback(password.normalize('NFKC'), salt, 32, options, (err, key) => (err ? reject(new StratosError('INTERNAL', `scrypt failed: ${err.message}`, undefined, { cause: err })) : resolve(key)))
+    scryptCallback(password.normalize('NFKC'), salt, 32, options, (err, key) =>
+      err
+        ? reject(new StratosError('INTERNAL', `scrypt failed: ${err.message}`, undefined, { cause: err }))
+        : resolve(key),
+    )
   })
 }
 
 /** The GCM additional data: everything in the file except the cipher fields and the timestamp. */
-function additionalData(f: Pick<KeystoreFile, 'version' | 'name' | 'address' | 'publicKey' | 'kind' | 'path' | 'kdf'>): Buffer {
-  return Buffer.from(canonicalJson({ version: f.version, name: f.name, address: f.address, publicKey: f.publicKey, kind: f.kind, path: f.path, kdf: { ...f.kdf } }))
+function additionalData(
+  f: Pick<KeystoreFile, 'version' | 'name' | 'address' | 'publicKey' | 'kind' | 'path' | 'kdf'>,
+): Buffer {
+  return Buffer.from(
+    canonicalJson({
+      version: f.version,
+      name: f.name,
+      address: f.address,
+      publicKey: f.publicKey,
+      kind: f.kind,
+      path: f.path,
+      kdf: { ...f.kdf },
+    }),
+  )
 }
 
 /** The compressed (33-byte) public key of a wallet, hex. */
@@ -123,7 +159,9 @@ export function compressedPublicKeyHex(key: WalletKey): string {
 }
 
 function walletOf(secret: KeystoreSecret): WalletKey {
-  return secret.kind === 'mnemonic' ? WalletKey.fromMnemonic(secret.mnemonic, secret.path) : new WalletKey(secret.privateKey)
+  return secret.kind === 'mnemonic'
+    ? WalletKey.fromMnemonic(secret.mnemonic, secret.path)
+    : new WalletKey(secret.privateKey)
 }
 
 export interface EncryptOptions {
@@ -133,12 +171,21 @@ export interface EncryptOptions {
 }
 
 /** Encrypts a wallet secret under `password`; the result is what `KeystoreDir.save` writes. */
-export async function encryptKeystore(name: string, secret: KeystoreSecret, password: string, options: EncryptOptions = {}): Promise<KeystoreFile> {
+export async function encryptKeystore(
+  name: string,
+  secret: KeystoreSecret,
+  password: string,
+  options: EncryptOptions = {},
+): Promise<KeystoreFile> {
   validateKeystoreName(name)
   if (password.length === 0) throw new StratosError('BAD_REQUEST', 'the keystore password must not be empty')
   const key = walletOf(secret)
   const random = options.random ?? systemRandom
-  const kdf = { name: 'scrypt' as const, ...(options.kdf ?? KEYSTORE_SCRYPT_DEFAULT), salt: Buffer.from(random(KEYSTORE_SALT_BYTES)).toString('hex') }
+  const kdf = {
+    name: 'scrypt' as const,
+    ...(options.kdf ?? KEYSTORE_SCRYPT_DEFAULT),
+    salt: Buffer.from(random(KEYSTORE_SALT_BYTES)).toString('hex'),
+  }
   const header = {
     version: KEYSTORE_VERSION,
     name,
@@ -148,8 +195,13 @@ export async function encryptKeystore(name: string, secret: KeystoreSecret, pass
     ...(secret.kind === 'mnemonic' ? { path: secret.path } : {}),
     kdf,
   } as const
-  const plaintext = Buffer.from(secret.kind === 'mnemonic' ? secret.mnemonic.trim().split(/\s+/).join(' ') : Buffer.from(secret.privateKey).toString('hex'))
-  if (plaintext.length > KEYSTORE_MAX_SECRET_BYTES) throw new StratosError('BAD_REQUEST', 'secret too large for a keystore')
+  const plaintext = Buffer.from(
+    secret.kind === 'mnemonic'
+      ? secret.mnemonic.trim().split(/\s+/).join(' ')
+      : Buffer.from(secret.privateKey).toString('hex'),
+  )
+  if (plaintext.length > KEYSTORE_MAX_SECRET_BYTES)
+    throw new StratosError('BAD_REQUEST', 'secret too large for a keystore')
   const iv = random(KEYSTORE_IV_BYTES)
   const aesKey = await scrypt(password, Buffer.from(kdf.salt, 'hex'), kdf)
   const cipher = createCipheriv('aes-256-gcm', aesKey, iv)
@@ -157,7 +209,12 @@ export async function encryptKeystore(name: string, secret: KeystoreSecret, pass
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()])
   const file: KeystoreFile = {
     ...header,
-    cipher: { name: 'aes-256-gcm', iv: Buffer.from(iv).toString('hex'), ciphertext: ciphertext.toString('hex'), tag: cipher.getAuthTag().toString('hex') },
+    cipher: {
+      name: 'aes-256-gcm',
+      iv: Buffer.from(iv).toString('hex'),
+      ciphertext: ciphertext.toString('hex'),
+      tag: cipher.getAuthTag().toString('hex'),
+    },
     createdAt: new Date((options.clock ?? systemClock).now()).toISOString(),
   }
   return parseKeystore(file)
@@ -174,19 +231,28 @@ export async function decryptKeystore(file: KeystoreFile, password: string): Pro
   const aesKey = await scrypt(password, Buffer.from(f.kdf.salt, 'hex'), f.kdf)
   let plaintext: string
   try {
-    const decipher = createDecipheriv('aes-256-gcm', aesKey, Buffer.from(f.cipher.iv, 'hex'), { authTagLength: KEYSTORE_TAG_BYTES })
+    const decipher = createDecipheriv('aes-256-gcm', aesKey, Buffer.from(f.cipher.iv, 'hex'), {
+      authTagLength: KEYSTORE_TAG_BYTES,
+    })
     decipher.setAAD(additionalData(f))
     decipher.setAuthTag(Buffer.from(f.cipher.tag, 'hex'))
-    plaintext = Buffer.concat([decipher.update(Buffer.from(f.cipher.ciphertext, 'hex')), decipher.final()]).toString('utf8')
+    plaintext = Buffer.concat([decipher.update(Buffer.from(f.cipher.ciphertext, 'hex')), decipher.final()]).toString(
+      'utf8',
+    )
   } catch {
     throw new StratosError('BAD_PASSWORD', `wrong password for wallet "${f.name}" (or its keystore file was altered)`)
   }
-  const secret: KeystoreSecret = f.kind === 'mnemonic'
-    ? { kind: 'mnemonic', mnemonic: plaintext, path: f.path ?? WALLET_HD_PATH }
-    : { kind: 'private-key', privateKey: new Uint8Array(Buffer.from(plaintext, 'hex')) }
+  const secret: KeystoreSecret =
+    f.kind === 'mnemonic'
+      ? { kind: 'mnemonic', mnemonic: plaintext, path: f.path ?? WALLET_HD_PATH }
+      : { kind: 'private-key', privateKey: new Uint8Array(Buffer.from(plaintext, 'hex')) }
   const key = walletOf(secret)
   // Authenticated, so this only fails if whoever held the password wrote an inconsistent file.
-  if (key.address !== f.address || compressedPublicKeyHex(key) !== f.publicKey) throw new StratosError('BAD_REQUEST', `keystore "${f.name}" holds ${key.address}, not the recorded ${f.address} / ${f.publicKey}`)
+  if (key.address !== f.address || compressedPublicKeyHex(key) !== f.publicKey)
+    throw new StratosError(
+      'BAD_REQUEST',
+      `keystore "${f.name}" holds ${key.address}, not the recorded ${f.address} / ${f.publicKey}`,
+    )
   return { secret, key }
 }
 
@@ -253,10 +319,12 @@ export class KeystoreDir {
     try {
       text = readFileSync(path, 'utf8')
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new StratosError('NOT_FOUND', `no wallet named "${name}" in ${this.dir}`)
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new StratosError('NOT_FOUND', `no wallet named "${name}" in ${this.dir}`)
       throw e
     }
-    if (text.length > KEYSTORE_MAX_FILE_BYTES) throw new StratosError('BAD_REQUEST', `${path} is too large to be a keystore`)
+    if (text.length > KEYSTORE_MAX_FILE_BYTES)
+      throw new StratosError('BAD_REQUEST', `${path} is too large to be a keystore`)
     let json: unknown
     try {
       json = JSON.parse(text)
@@ -269,12 +337,19 @@ export class KeystoreDir {
   }
 
   /** Encrypts and writes a new keystore; CONFLICT if the name is taken (unless `overwrite`). */
-  async save(name: string, secret: KeystoreSecret, password: string, opts: { overwrite?: boolean } = {}): Promise<KeystoreFile> {
+  async save(
+    name: string,
+    secret: KeystoreSecret,
+    password: string,
+    opts: { overwrite?: boolean } = {},
+  ): Promise<KeystoreFile> {
     const path = this.pathOf(name)
-    if (!opts.overwrite && existsSync(path)) throw new StratosError('CONFLICT', `a wallet named "${name}" already exists in ${this.dir}`)
+    if (!opts.overwrite && existsSync(path))
+      throw new StratosError('CONFLICT', `a wallet named "${name}" already exists in ${this.dir}`)
     const file = await encryptKeystore(name, secret, password, this.#options)
     this.#ensureDir()
-    if (!opts.overwrite && existsSync(path)) throw new StratosError('CONFLICT', `a wallet named "${name}" already exists in ${this.dir}`)
+    if (!opts.overwrite && existsSync(path))
+      throw new StratosError('CONFLICT', `a wallet named "${name}" already exists in ${this.dir}`)
     writeFileAtomic(path, JSON.stringify(file, null, 2) + '\n', { mode: 0o600 })
     return file
   }

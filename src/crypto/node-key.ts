@@ -6,7 +6,14 @@
  * (bench/README.md, "Measurements cited by the code"), and tickets are checked on every
  * shard request. Keys are plain 32-byte seeds so they interoperate with any ed25519 library.
  */
-import { createPrivateKey, createPublicKey, randomBytes, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto'
+import {
+  createPrivateKey,
+  createPublicKey,
+  randomBytes,
+  sign as nodeSign,
+  verify as nodeVerify,
+  type KeyObject,
+} from 'node:crypto'
 import { readFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { bech32 } from '@scure/base'
@@ -88,7 +95,16 @@ export class NodeKey {
       return new NodeKey(new Uint8Array(Buffer.from(parsed.seed, 'hex')))
     }
     const key = NodeKey.generate()
-    const body = JSON.stringify({ type: 'ed25519', address: key.address, publicKey: Buffer.from(key.publicKey).toString('hex'), seed: Buffer.from(key.seed).toString('hex') }, null, 2)
+    const body = JSON.stringify(
+      {
+        type: 'ed25519',
+        address: key.address,
+        publicKey: Buffer.from(key.publicKey).toString('hex'),
+        seed: Buffer.from(key.seed).toString('hex'),
+      },
+      null,
+      2,
+    )
     writeFileAtomic(path, body + '\n', { mode: 0o600 })
     return key
   }

@@ -48,7 +48,8 @@ export class WalletKey {
   readonly address: string
 
   constructor(privateKey: Uint8Array) {
-    if (!secp256k1.utils.isValidSecretKey(privateKey)) throw new StratosError('BAD_REQUEST', 'invalid secp256k1 private key')
+    if (!secp256k1.utils.isValidSecretKey(privateKey))
+      throw new StratosError('BAD_REQUEST', 'invalid secp256k1 private key')
     this.privateKey = privateKey
     this.publicKey = secp256k1.getPublicKey(privateKey, false)
     this.address = walletAddressFromPublicKey(this.publicKey)

@@ -94,7 +94,12 @@ export class DevnetChild {
       } catch (e) {
         if (signal?.aborted) throw new StratosError('ABORTED', 'devnet start aborted')
         if (Date.now() > deadline) {
-          throw new StratosError('TIMEOUT', `${this.spec.name} did not answer ${this.spec.url}${path} in time; see ${this.spec.log}`, { name: this.spec.name }, { cause: e })
+          throw new StratosError(
+            'TIMEOUT',
+            `${this.spec.name} did not answer ${this.spec.url}${path} in time; see ${this.spec.log}`,
+            { name: this.spec.name },
+            { cause: e },
+          )
         }
       }
       await sleep(DEVNET_POLL_INTERVAL_MS)
@@ -103,7 +108,11 @@ export class DevnetChild {
 
   #startupFailure(): StratosError {
     const how = this.#exited?.signal ? `signal ${this.#exited.signal}` : `code ${this.#exited?.code}`
-    return new StratosError('NETWORK_CONFIG', `${this.spec.name} exited during startup (${how}); see ${this.spec.log}`, { name: this.spec.name, log: this.spec.log })
+    return new StratosError(
+      'NETWORK_CONFIG',
+      `${this.spec.name} exited during startup (${how}); see ${this.spec.log}`,
+      { name: this.spec.name, log: this.spec.log },
+    )
   }
 
   /** SIGTERM, then SIGKILL after graceMs; resolves once the process is gone. */
@@ -128,7 +137,11 @@ export function logTail(path: string, maxBytes = 2_000): string {
     const len = Math.min(size, maxBytes)
     const buf = Buffer.alloc(len)
     const fd = openSync(path, 'r')
-    try { readSync(fd, buf, 0, len, size - len) } finally { closeSync(fd) }
+    try {
+      readSync(fd, buf, 0, len, size - len)
+    } finally {
+      closeSync(fd)
+    }
     return buf.toString('utf8').trimEnd()
   } catch {
     return ''

@@ -30,9 +30,21 @@ import type { SyncMode } from '../sds/resource/flusher.ts'
 import { WalletKey } from '../crypto/wallet-key.ts'
 import { StratosError } from '../errors.ts'
 import {
-  DEFAULT_DATA_SHARDS, DEFAULT_DEVNET_RESOURCES, DEFAULT_PARITY_SHARDS, DEFAULT_PORTS, DEFAULT_SEGMENT_BYTES,
-  DEVNET_CHAIN_ID, DEVNET_GATEWAY_FUND_STOS, DEVNET_MIN_OZONE_BYTES, DEVNET_POLL_INTERVAL_MS, DEVNET_PREPAY_STOS, DEVNET_VALIDATOR_STOS, DEVNET_READY_TIMEOUT_MS,
-  DEVNET_SPARE_RESOURCES, DEVNET_STOP_GRACE_MS, portsFromBase,
+  DEFAULT_DATA_SHARDS,
+  DEFAULT_DEVNET_RESOURCES,
+  DEFAULT_PARITY_SHARDS,
+  DEFAULT_PORTS,
+  DEFAULT_SEGMENT_BYTES,
+  DEVNET_CHAIN_ID,
+  DEVNET_GATEWAY_FUND_STOS,
+  DEVNET_MIN_OZONE_BYTES,
+  DEVNET_POLL_INTERVAL_MS,
+  DEVNET_PREPAY_STOS,
+  DEVNET_VALIDATOR_STOS,
+  DEVNET_READY_TIMEOUT_MS,
+  DEVNET_SPARE_RESOURCES,
+  DEVNET_STOP_GRACE_MS,
+  portsFromBase,
 } from '../limits.ts'
 import { MetaClient } from '../net/meta-client.ts'
 import type { MetaInfo, ResourceNodeInfo } from '../sds/protocol/api.ts'
@@ -103,7 +115,11 @@ export function previousSettings(dir: string): Partial<DevnetSettings> {
   try {
     const n = readNetworkFile(path)
     return {
-      chainId: n.chainId, portBase: n.portBase, k: n.k, m: n.m, segmentSize: n.segmentSize,
+      chainId: n.chainId,
+      portBase: n.portBase,
+      k: n.k,
+      m: n.m,
+      segmentSize: n.segmentSize,
       resources: n.processes.filter((p) => p.role === 'resource').length || undefined,
     }
   } catch {
@@ -113,8 +129,12 @@ export function previousSettings(dir: string): Partial<DevnetSettings> {
 
 export function defaultSettings(): DevnetSettings {
   return {
-    chainId: DEVNET_CHAIN_ID, portBase: null, resources: DEFAULT_DEVNET_RESOURCES,
-    k: DEFAULT_DATA_SHARDS, m: DEFAULT_PARITY_SHARDS, segmentSize: DEFAULT_SEGMENT_BYTES,
+    chainId: DEVNET_CHAIN_ID,
+    portBase: null,
+    resources: DEFAULT_DEVNET_RESOURCES,
+    k: DEFAULT_DATA_SHARDS,
+    m: DEFAULT_PARITY_SHARDS,
+    segmentSize: DEFAULT_SEGMENT_BYTES,
   }
 }
 
@@ -187,25 +207,67 @@ export class Devnet implements Startable {
       // validator (operator carol), the meta node (owner bob) and the resource nodes (owner alice) are registered too,
       // so Proof of Traffic works from block 1 and each kind of reward lands in its own wallet.
       const validatorDir = join(this.dir, 'validator')
-      writeDevnetGenesis(validatorDir, o.chainId, wallets, metaDir, resourcePorts.map((_, i) => join(this.dir, `resource-${i + 1}`)))
+      writeDevnetGenesis(
+        validatorDir,
+        o.chainId,
+        wallets,
+        metaDir,
+        resourcePorts.map((_, i) => join(this.dir, `resource-${i + 1}`)),
+      )
       const validator = this.#spawn({
-        name: 'validator', role: 'validator', url: url(ports.chainRest), dataDir: validatorDir,
+        name: 'validator',
+        role: 'validator',
+        url: url(ports.chainRest),
+        dataDir: validatorDir,
         args: [
-          'node', 'validator', '--data-dir', validatorDir, '--host', host, '--port', String(ports.chainRest), '--chain-id', o.chainId,
+          'node',
+          'validator',
+          '--data-dir',
+          validatorDir,
+          '--host',
+          host,
+          '--port',
+          String(ports.chainRest),
+          '--chain-id',
+          o.chainId,
           ...wallets.flatMap((w) => ['--fund', w.address]),
         ],
       })
       const meta = this.#spawn({
-        name: 'meta', role: 'meta', url: metaUrl, dataDir: metaDir,
+        name: 'meta',
+        role: 'meta',
+        url: metaUrl,
+        dataDir: metaDir,
         args: [
-          'node', 'meta', '--data-dir', metaDir, '--host', host, '--port', String(ports.meta),
-          '--chain-id', o.chainId, '--k', String(o.k), '--m', String(o.m), '--segment-size', String(o.segmentSize),
-          ...optional('--session-ttl-ms', o.sessionTtlMs), ...optional('--sweep-interval-ms', o.sweepIntervalMs),
-          ...optional('--offline-after-ms', o.offlineAfterMs), ...optional('--heartbeat-interval-ms', o.heartbeatIntervalMs),
-          ...optional('--repair-grace-ms', o.repairGraceMs), ...optional('--repair-check-interval-ms', o.repairCheckIntervalMs),
-          ...optional('--audit-interval-ms', o.auditIntervalMs), ...optional('--audit-node-interval-ms', o.auditNodeIntervalMs),
+          'node',
+          'meta',
+          '--data-dir',
+          metaDir,
+          '--host',
+          host,
+          '--port',
+          String(ports.meta),
+          '--chain-id',
+          o.chainId,
+          '--k',
+          String(o.k),
+          '--m',
+          String(o.m),
+          '--segment-size',
+          String(o.segmentSize),
+          ...optional('--session-ttl-ms', o.sessionTtlMs),
+          ...optional('--sweep-interval-ms', o.sweepIntervalMs),
+          ...optional('--offline-after-ms', o.offlineAfterMs),
+          ...optional('--heartbeat-interval-ms', o.heartbeatIntervalMs),
+          ...optional('--repair-grace-ms', o.repairGraceMs),
+          ...optional('--repair-check-interval-ms', o.repairCheckIntervalMs),
+          ...optional('--audit-interval-ms', o.auditIntervalMs),
+          ...optional('--audit-node-interval-ms', o.auditNodeIntervalMs),
           // Proof of Traffic: the meta node follows the chain and its owner (bob) submits the volume reports.
-          '--chain-url', url(ports.chainRest), '--mnemonic-file', writeSecret(join(metaDir, 'owner.mnemonic'), wallets[1].mnemonic),
+          '--chain-url',
+          url(ports.chainRest),
+          '--mnemonic-file',
+          writeSecret(join(metaDir, 'owner.mnemonic'), wallets[1].mnemonic),
         ],
       })
       // Resource nodes keep retrying their heartbeats until the meta node answers.
@@ -214,12 +276,29 @@ export class Devnet implements Startable {
         const capacity = o.nodeCapacity?.get(n) ?? o.capacityBytes
         const dataDir = join(this.dir, `resource-${n}`)
         return this.#spawn({
-          name: `resource-${n}`, role: 'resource', url: url(port), dataDir,
+          name: `resource-${n}`,
+          role: 'resource',
+          url: url(port),
+          dataDir,
           args: [
-            'node', 'resource', '--data-dir', dataDir, '--host', host, '--port', String(port), '--meta-url', metaUrl,
-            '--chain-id', o.chainId, '--meta-address', metaAddress,
-            ...optional('--capacity', capacity), ...optional('--heartbeat-interval-ms', o.heartbeatIntervalMs),
-            ...optional('--order-settle-interval-ms', o.orderSettleIntervalMs), ...optional('--sync', o.sync),
+            'node',
+            'resource',
+            '--data-dir',
+            dataDir,
+            '--host',
+            host,
+            '--port',
+            String(port),
+            '--meta-url',
+            metaUrl,
+            '--chain-id',
+            o.chainId,
+            '--meta-address',
+            metaAddress,
+            ...optional('--capacity', capacity),
+            ...optional('--heartbeat-interval-ms', o.heartbeatIntervalMs),
+            ...optional('--order-settle-interval-ms', o.orderSettleIntervalMs),
+            ...optional('--sync', o.sync),
           ],
         })
       })
@@ -228,43 +307,101 @@ export class Devnet implements Startable {
       const gatewayWallet = wallets.find((w) => w.name === GATEWAY_WALLET)
       if (!gatewayWallet) throw new StratosError('INTERNAL', `no ${GATEWAY_WALLET} dev wallet`)
       const gateway = this.#spawn({
-        name: 'gateway', role: 'gateway', url: url(ports.gateway), dataDir: join(this.dir, 'gateway'),
+        name: 'gateway',
+        role: 'gateway',
+        url: url(ports.gateway),
+        dataDir: join(this.dir, 'gateway'),
         args: [
-          'node', 'gateway', '--data-dir', join(this.dir, 'gateway'), '--host', host, '--port', String(ports.gateway), '--api-port', String(ports.ipfsApi),
-          '--meta-url', metaUrl, '--chain-id', o.chainId, '--mnemonic-file', writeSecret(join(this.dir, 'gateway', 'wallet.mnemonic'), gatewayWallet.mnemonic),
+          'node',
+          'gateway',
+          '--data-dir',
+          join(this.dir, 'gateway'),
+          '--host',
+          host,
+          '--port',
+          String(ports.gateway),
+          '--api-port',
+          String(ports.ipfsApi),
+          '--meta-url',
+          metaUrl,
+          '--chain-id',
+          o.chainId,
+          '--mnemonic-file',
+          writeSecret(join(this.dir, 'gateway', 'wallet.mnemonic'), gatewayWallet.mnemonic),
         ],
       })
-      this.#log(`devnet: starting validator on ${validator.spec.url}, meta node on ${metaUrl}, ${resources.length} resource nodes on ports ${resourcePorts[0]}–${resourcePorts.at(-1)}, gateway on ${gateway.spec.url} (IPFS RPC API on ${url(ports.ipfsApi)})`)
+      this.#log(
+        `devnet: starting validator on ${validator.spec.url}, meta node on ${metaUrl}, ${resources.length} resource nodes on ports ${resourcePorts[0]}–${resourcePorts.at(-1)}, gateway on ${gateway.spec.url} (IPFS RPC API on ${url(ports.ipfsApi)})`,
+      )
 
-      const [, metaInfo, gatewayInfo, ...resourceInfos] = await Promise.all([
+      const [, metaInfo, gatewayInfo, ...resourceInfos] = (await Promise.all([
         validator.waitForInfo<unknown>(deadline, signal, '/status'),
         meta.waitForInfo<MetaInfo>(deadline, signal),
         gateway.waitForInfo<{ wallet?: string | null }>(deadline, signal),
         ...resources.map((r) => r.waitForInfo<ResourceNodeInfo>(deadline, signal)),
-      ]) as [unknown, MetaInfo, { wallet?: string | null }, ...ResourceNodeInfo[]]
+      ])) as [unknown, MetaInfo, { wallet?: string | null }, ...ResourceNodeInfo[]]
       if (metaInfo.address !== metaAddress) {
-        throw new StratosError('NETWORK_CONFIG', `meta node answers as ${metaInfo.address}, expected ${metaAddress} (another process on ${metaUrl}?)`)
+        throw new StratosError(
+          'NETWORK_CONFIG',
+          `meta node answers as ${metaInfo.address}, expected ${metaAddress} (another process on ${metaUrl}?)`,
+        )
       }
 
       // Ready only when the meta node sees every resource node online (uploads can place shards).
-      await this.#waitNodesOnline(meta.spec.url, resourceInfos.map((r) => r.address), deadline, signal)
-      await this.#registerNodesOnChain(validator.spec.url, wallets[0].mnemonic, resources.map((r) => r.spec.dataDir), signal)
+      await this.#waitNodesOnline(
+        meta.spec.url,
+        resourceInfos.map((r) => r.address),
+        deadline,
+        signal,
+      )
+      await this.#registerNodesOnChain(
+        validator.spec.url,
+        wallets[0].mnemonic,
+        resources.map((r) => r.spec.dataDir),
+        signal,
+      )
       await this.#fundGatewayWallet(validator.spec.url, wallets[0], gatewayWallet, signal)
       await this.#prepayDevWallets(validator.spec.url, wallets, signal)
       // New shards only go to nodes the meta node sees active on chain: wait for its next chain sync.
-      await this.#waitNodesOnline(meta.spec.url, resourceInfos.map((r) => r.address), deadline, signal, true)
+      await this.#waitNodesOnline(
+        meta.spec.url,
+        resourceInfos.map((r) => r.address),
+        deadline,
+        signal,
+        true,
+      )
 
       const address = (c: DevnetChild): string | null =>
-        c === validator ? null : c === meta ? metaInfo.address : c === gateway ? (gatewayInfo.wallet ?? null) : resourceInfos[resources.indexOf(c)].address
+        c === validator
+          ? null
+          : c === meta
+            ? metaInfo.address
+            : c === gateway
+              ? (gatewayInfo.wallet ?? null)
+              : resourceInfos[resources.indexOf(c)].address
       this.#network = {
-        chainId: o.chainId, dir: this.dir, portBase: o.portBase, k: o.k, m: o.m, segmentSize: o.segmentSize,
+        chainId: o.chainId,
+        dir: this.dir,
+        portBase: o.portBase,
+        k: o.k,
+        m: o.m,
+        segmentSize: o.segmentSize,
         meta: { url: meta.spec.url, address: metaInfo.address },
         gatewayUrl: gateway.spec.url,
         ipfsApiUrl: url(ports.ipfsApi),
         chainUrl: validator.spec.url,
-        processes: this.#children.map((c): NetworkProcess => ({
-          name: c.spec.name, role: c.spec.role, pid: c.pid, url: c.spec.url, dataDir: c.spec.dataDir, address: address(c), log: c.spec.log, args: c.spec.args,
-        })),
+        processes: this.#children.map(
+          (c): NetworkProcess => ({
+            name: c.spec.name,
+            role: c.spec.role,
+            pid: c.pid,
+            url: c.spec.url,
+            dataDir: c.spec.dataDir,
+            address: address(c),
+            log: c.spec.log,
+            args: c.spec.args,
+          }),
+        ),
         wallets,
         devnetPid: process.pid,
         startedAt: Date.now(),
@@ -300,7 +437,11 @@ export class Devnet implements Startable {
 
   #spawn(spec: Omit<ChildSpec, 'log' | 'args'> & { args: string[] }): DevnetChild {
     mkdirSync(spec.dataDir, { recursive: true })
-    const child = new DevnetChild({ ...spec, args: cliArgs(...spec.args), log: join(this.dir, 'logs', `${spec.name}.log`) })
+    const child = new DevnetChild({
+      ...spec,
+      args: cliArgs(...spec.args),
+      log: join(this.dir, 'logs', `${spec.name}.log`),
+    })
     child.start()
     this.#children.push(child)
     return child
@@ -315,18 +456,24 @@ export class Devnet implements Startable {
     }
     const components = { timers: this.options.timers ?? systemTimers, log: this.#log }
     for (const first of this.#children) {
-      this.#supervisors.push(new Supervisor(components, {
-        name: first.spec.name,
-        logFile: first.spec.log,
-        policy: this.options.restartPolicy,
-        // The same command line, log appended: exactly what an operator would run again.
-        spawn: () => {
-          const next = new DevnetChild(first.spec)
-          next.start()
-          return next
-        },
-        onRestart: (next, previous) => this.#replaced(previous, next),
-      }, first))
+      this.#supervisors.push(
+        new Supervisor(
+          components,
+          {
+            name: first.spec.name,
+            logFile: first.spec.log,
+            policy: this.options.restartPolicy,
+            // The same command line, log appended: exactly what an operator would run again.
+            spawn: () => {
+              const next = new DevnetChild(first.spec)
+              next.start()
+              return next
+            },
+            onRestart: (next, previous) => this.#replaced(previous, next),
+          },
+          first,
+        ),
+      )
     }
   }
 
@@ -343,14 +490,18 @@ export class Devnet implements Startable {
     try {
       writeNetworkFile(this.dir, this.#network)
     } catch (e) {
-      this.#log(`devnet: could not rewrite ${this.networkFile} with ${next.spec.name}'s new pid ${next.pid}: ${(e as Error).message}`)
+      this.#log(
+        `devnet: could not rewrite ${this.networkFile} with ${next.spec.name}'s new pid ${next.pid}: ${(e as Error).message}`,
+      )
     }
   }
 
   #onChildExit(child: DevnetChild, exit: ChildExit): void {
     if (this.#stopping) return
     const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`
-    this.#log(`devnet: ${child.spec.name} (pid ${child.pid}) exited with ${how}; not restarting it (${DEVNET_RESTART_ENV}=off; log: ${child.spec.log})`)
+    this.#log(
+      `devnet: ${child.spec.name} (pid ${child.pid}) exited with ${how}; not restarting it (${DEVNET_RESTART_ENV}=off; log: ${child.spec.log})`,
+    )
   }
 
   /**
@@ -358,19 +509,31 @@ export class Devnet implements Startable {
    * it DEVNET_GATEWAY_FUND_STOS so it can prepay ozone like the others. Runs whenever that wallet could not prepay
    * (no ozone left and no STOS to buy more), so a fresh devnet (funded at genesis) sends nothing.
    */
-  async #fundGatewayWallet(chainUrl: string, from: { name: string; mnemonic: string }, to: { name: string; address: string }, signal?: AbortSignal): Promise<void> {
+  async #fundGatewayWallet(
+    chainUrl: string,
+    from: { name: string; mnemonic: string },
+    to: { name: string; address: string },
+    signal?: AbortSignal,
+  ): Promise<void> {
     const chain = new ChainClient({ url: chainUrl, signal })
     const prepay = BigInt(DEVNET_PREPAY_STOS) * WEI_PER_STOS
     const amount = BigInt(DEVNET_GATEWAY_FUND_STOS) * WEI_PER_STOS
     try {
       const account = await chain.account(to.address)
       if (account.ozone >= BigInt(DEVNET_MIN_OZONE_BYTES) || account.balance >= prepay + DEFAULT_TX_FEE_WEI) return
-      await chain.submitAndWait(WalletKey.fromMnemonic(from.mnemonic), [{ type: 'send', to: to.address, amount }], { fee: DEFAULT_TX_FEE_WEI, wait: true })
-      this.#log(`devnet: sent ${DEVNET_GATEWAY_FUND_STOS} STOS from ${from.name} to the ${to.name} wallet (${to.address}), which this devnet's genesis did not fund`)
+      await chain.submitAndWait(WalletKey.fromMnemonic(from.mnemonic), [{ type: 'send', to: to.address, amount }], {
+        fee: DEFAULT_TX_FEE_WEI,
+        wait: true,
+      })
+      this.#log(
+        `devnet: sent ${DEVNET_GATEWAY_FUND_STOS} STOS from ${from.name} to the ${to.name} wallet (${to.address}), which this devnet's genesis did not fund`,
+      )
     } catch (e) {
       if (signal?.aborted) throw e
       const code = e instanceof StratosError ? ` (${e.code})` : ''
-      this.#log(`devnet: could not fund the ${to.name} wallet from ${from.name}${code}: ${(e as Error).message}; the IPFS RPC API cannot store files until it holds ozone`)
+      this.#log(
+        `devnet: could not fund the ${to.name} wallet from ${from.name}${code}: ${(e as Error).message}; the IPFS RPC API cannot store files until it holds ozone`,
+      )
     }
   }
 
@@ -380,19 +543,33 @@ export class Devnet implements Startable {
    * for all nodes, the same path as `stratos node register`. The storage network does not
    * depend on it yet, so a failure is logged and the devnet starts anyway.
    */
-  async #registerNodesOnChain(chainUrl: string, ownerMnemonic: string, dataDirs: string[], signal?: AbortSignal): Promise<void> {
+  async #registerNodesOnChain(
+    chainUrl: string,
+    ownerMnemonic: string,
+    dataDirs: string[],
+    signal?: AbortSignal,
+  ): Promise<void> {
     try {
       const chain = new ChainClient({ url: chainUrl, signal })
       const registered = new Set((await listResourceNodes(chain, signal)).map((n) => n.node))
-      const todo = dataDirs.map((dir) => ({ key: NodeKey.loadOrCreate(dir), moniker: basename(dir) })).filter((n) => !registered.has(n.key.address))
+      const todo = dataDirs
+        .map((dir) => ({ key: NodeKey.loadOrCreate(dir), moniker: basename(dir) }))
+        .filter((n) => !registered.has(n.key.address))
       if (todo.length === 0) return
       const deposit = DEVNET_PARAMS.resourceNodeTiersWei[0]!
-      await registerResourceNodes(chain, WalletKey.fromMnemonic(ownerMnemonic), todo, deposit, { fee: DEFAULT_TX_FEE_WEI, wait: true })
-      this.#log(`devnet: registered ${todo.length} resource node${todo.length > 1 ? 's' : ''} on chain (owner alice, deposit ${formatStosAmount(deposit)} STOS each)`)
+      await registerResourceNodes(chain, WalletKey.fromMnemonic(ownerMnemonic), todo, deposit, {
+        fee: DEFAULT_TX_FEE_WEI,
+        wait: true,
+      })
+      this.#log(
+        `devnet: registered ${todo.length} resource node${todo.length > 1 ? 's' : ''} on chain (owner alice, deposit ${formatStosAmount(deposit)} STOS each)`,
+      )
     } catch (e) {
       if (signal?.aborted) throw e
       const code = e instanceof StratosError ? ` (${e.code})` : ''
-      this.#log(`devnet: could not register the resource nodes on chain${code}: ${(e as Error).message}; continuing without on-chain registration`)
+      this.#log(
+        `devnet: could not register the resource nodes on chain${code}: ${(e as Error).message}; continuing without on-chain registration`,
+      )
     }
   }
 
@@ -400,7 +577,11 @@ export class Devnet implements Startable {
     const busy: number[] = []
     for (const p of ports) if (!(await isPortFree(p, host))) busy.push(p)
     if (busy.length) {
-      throw new StratosError('NETWORK_CONFIG', `port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} on ${host} already in use (another devnet? try --port-base)`, { busy })
+      throw new StratosError(
+        'NETWORK_CONFIG',
+        `port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} on ${host} already in use (another devnet? try --port-base)`,
+        { busy },
+      )
     }
   }
 
@@ -408,38 +589,61 @@ export class Devnet implements Startable {
    * Every dev wallet gets ozone (prepaid traffic) so `stratos put` works out of the box: a wallet below
    * DEVNET_MIN_OZONE_BYTES prepays DEVNET_PREPAY_STOS (one transaction per wallet, all in the same block).
    */
-  async #prepayDevWallets(chainUrl: string, wallets: readonly { name: string; mnemonic: string }[], signal?: AbortSignal): Promise<void> {
+  async #prepayDevWallets(
+    chainUrl: string,
+    wallets: readonly { name: string; mnemonic: string }[],
+    signal?: AbortSignal,
+  ): Promise<void> {
     const chain = new ChainClient({ url: chainUrl, signal })
     const amount = BigInt(DEVNET_PREPAY_STOS) * WEI_PER_STOS
-    const done = await Promise.all(wallets.map(async (w) => {
-      const key = WalletKey.fromMnemonic(w.mnemonic)
-      try {
-        if ((await chain.account(key.address)).ozone >= BigInt(DEVNET_MIN_OZONE_BYTES)) return undefined
-        await chain.submitAndWait(key, [{ type: 'prepay', amount }], { fee: DEFAULT_TX_FEE_WEI, wait: true })
-        return w.name
-      } catch (e) {
-        if (signal?.aborted) throw e
-        this.#log(`devnet: could not prepay ozone for ${w.name}: ${(e as Error).message}`)
-        return undefined
-      }
-    }))
+    const done = await Promise.all(
+      wallets.map(async (w) => {
+        const key = WalletKey.fromMnemonic(w.mnemonic)
+        try {
+          if ((await chain.account(key.address)).ozone >= BigInt(DEVNET_MIN_OZONE_BYTES)) return undefined
+          await chain.submitAndWait(key, [{ type: 'prepay', amount }], { fee: DEFAULT_TX_FEE_WEI, wait: true })
+          return w.name
+        } catch (e) {
+          if (signal?.aborted) throw e
+          this.#log(`devnet: could not prepay ozone for ${w.name}: ${(e as Error).message}`)
+          return undefined
+        }
+      }),
+    )
     const names = done.filter((n) => n !== undefined)
     if (names.length) this.#log(`devnet: prepaid ${DEVNET_PREPAY_STOS} STOS of ozone for ${names.join(', ')}`)
   }
 
-  async #waitNodesOnline(metaUrl: string, addresses: string[], deadline: number, signal?: AbortSignal, chainActive = false): Promise<void> {
+  async #waitNodesOnline(
+    metaUrl: string,
+    addresses: string[],
+    deadline: number,
+    signal?: AbortSignal,
+    chainActive = false,
+  ): Promise<void> {
     const meta = new MetaClient(metaUrl)
     for (;;) {
       if (signal?.aborted) throw new StratosError('ABORTED', 'devnet start aborted')
       const dead = this.#children.find((c) => c.exitInfo)
-      if (dead) throw new StratosError('NETWORK_CONFIG', `${dead.spec.name} exited during startup; see ${dead.spec.log}`, { name: dead.spec.name, log: dead.spec.log })
+      if (dead)
+        throw new StratosError('NETWORK_CONFIG', `${dead.spec.name} exited during startup; see ${dead.spec.log}`, {
+          name: dead.spec.name,
+          log: dead.spec.log,
+        })
       try {
-        const online = new Set((await meta.nodes({ timeoutMs: 2_000 })).filter((n) => n.state === 'online' && (!chainActive || n.chainState === undefined || n.chainState === 'active')).map((n) => n.address))
+        const online = new Set(
+          (await meta.nodes({ timeoutMs: 2_000 }))
+            .filter(
+              (n) => n.state === 'online' && (!chainActive || n.chainState === undefined || n.chainState === 'active'),
+            )
+            .map((n) => n.address),
+        )
         if (addresses.every((a) => online.has(a))) return
       } catch {
         // The meta node answered /v1/info already; a failed poll is retried until the deadline.
       }
-      if (Date.now() > deadline) throw new StratosError('TIMEOUT', 'resource nodes did not come online at the meta node in time; see logs/')
+      if (Date.now() > deadline)
+        throw new StratosError('TIMEOUT', 'resource nodes did not come online at the meta node in time; see logs/')
       await sleep(DEVNET_POLL_INTERVAL_MS)
     }
   }
@@ -462,7 +666,13 @@ export class Devnet implements Startable {
  * registered and active (owner bob, the minimum meta deposit) and every resource node registered (owner alice, tier-1
  * deposit). The validator reads this file instead of building its default genesis.
  */
-export function writeDevnetGenesis(validatorDir: string, chainId: string, wallets: readonly { address: string }[], metaDir: string, resourceDirs: readonly string[]): void {
+export function writeDevnetGenesis(
+  validatorDir: string,
+  chainId: string,
+  wallets: readonly { address: string }[],
+  metaDir: string,
+  resourceDirs: readonly string[],
+): void {
   const file = join(validatorDir, GENESIS_FILE)
   if (existsSync(file)) return
   mkdirSync(validatorDir, { recursive: true })
@@ -472,8 +682,18 @@ export function writeDevnetGenesis(validatorDir: string, chainId: string, wallet
     return { node: key.address, publicKey: toHex(key.publicKey), owner, deposit, moniker }
   }
   const genesis = devnetGenesis({
-    chainId, wallets: wallets.map((w) => w.address), genesisTime: Date.now(),
-    validators: [{ operator: carol, consensusKey: toHex(NodeKey.loadOrCreate(validatorDir).publicKey), commissionBps: 1000, selfDelegation: BigInt(DEVNET_VALIDATOR_STOS) * WEI_PER_STOS, moniker: 'validator' }],
+    chainId,
+    wallets: wallets.map((w) => w.address),
+    genesisTime: Date.now(),
+    validators: [
+      {
+        operator: carol,
+        consensusKey: toHex(NodeKey.loadOrCreate(validatorDir).publicKey),
+        commissionBps: 1000,
+        selfDelegation: BigInt(DEVNET_VALIDATOR_STOS) * WEI_PER_STOS,
+        moniker: 'validator',
+      },
+    ],
     metaNodes: [node(metaDir, bob, DEVNET_PARAMS.minMetaNodeDepositWei, 'meta')],
     resourceNodes: resourceDirs.map((dir) => node(dir, alice, DEVNET_PARAMS.resourceNodeTiersWei[0]!, basename(dir))),
   })
@@ -496,9 +716,12 @@ function isAlive(pid: number): boolean {
 function validateSettings(o: DevnetOptions): void {
   const bad = (msg: string) => new StratosError('BAD_REQUEST', msg)
   if (!Number.isInteger(o.resources) || o.resources < 1) throw bad('--resources must be at least 1')
-  if (o.k + o.m > o.resources) throw bad(`k + m = ${o.k + o.m} shards per segment need at least that many resource nodes (have ${o.resources})`)
-  if (o.portBase !== null && (o.portBase < 1 || o.portBase + 201 + o.resources > 65_535)) throw bad(`--port-base ${o.portBase} puts ports outside 1–65535`)
-  for (const n of o.nodeCapacity?.keys() ?? []) if (n < 1 || n > o.resources) throw bad(`--node-capacity names resource-${n}, but there are ${o.resources} nodes`)
+  if (o.k + o.m > o.resources)
+    throw bad(`k + m = ${o.k + o.m} shards per segment need at least that many resource nodes (have ${o.resources})`)
+  if (o.portBase !== null && (o.portBase < 1 || o.portBase + 201 + o.resources > 65_535))
+    throw bad(`--port-base ${o.portBase} puts ports outside 1–65535`)
+  for (const n of o.nodeCapacity?.keys() ?? [])
+    if (n < 1 || n > o.resources) throw bad(`--node-capacity names resource-${n}, but there are ${o.resources} nodes`)
 }
 
 /**

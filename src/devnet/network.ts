@@ -67,7 +67,11 @@ export function networkFilePath(network: string | undefined, env: NodeJS.Process
 
 export function readNetworkFile(path: string): NetworkFile {
   if (!existsSync(path)) {
-    throw new StratosError('NETWORK_CONFIG', `no network at ${path}: start one with \`stratos devnet\`, or pass --network DIR / --meta-url URL`, { path })
+    throw new StratosError(
+      'NETWORK_CONFIG',
+      `no network at ${path}: start one with \`stratos devnet\`, or pass --network DIR / --meta-url URL`,
+      { path },
+    )
   }
   let raw: unknown
   try {

@@ -15,7 +15,10 @@
  * Pure of process and time: the clock and timers come in as components, so the backoff is tested deterministically.
  */
 import {
-  DEVNET_CRASH_LOOP_LIMIT, DEVNET_RESTART_INITIAL_DELAY_MS, DEVNET_RESTART_MAX_DELAY_MS, DEVNET_RESTART_RESET_AFTER_MS,
+  DEVNET_CRASH_LOOP_LIMIT,
+  DEVNET_RESTART_INITIAL_DELAY_MS,
+  DEVNET_RESTART_MAX_DELAY_MS,
+  DEVNET_RESTART_RESET_AFTER_MS,
 } from '../limits.ts'
 import type { ChildExit } from './child.ts'
 
@@ -158,7 +161,9 @@ export class Supervisor<C extends SupervisedChild> {
     const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`
     if (exit.signal === null && exit.code === 0) {
       this.#state = 'exited'
-      this.#c.log(`devnet: ${name} (pid ${child.pid}) stopped on its own (${how}); not restarting it (a clean exit is a stop on purpose; restart the devnet to bring it back)`)
+      this.#c.log(
+        `devnet: ${name} (pid ${child.pid}) stopped on its own (${how}); not restarting it (a clean exit is a stop on purpose; restart the devnet to bring it back)`,
+      )
       return
     }
     this.#crashed(child.pid, how, uptimeMs)
@@ -170,11 +175,15 @@ export class Supervisor<C extends SupervisedChild> {
     if (d.action === 'give-up') {
       this.#state = 'given-up'
       const reset = formatMs(this.#backoff.policy.resetAfterMs)
-      this.#c.log(`devnet: ${name} (pid ${pid}) exited with ${how}: ${d.crashes} crashes in a row, each within ${reset} of its start; giving up on it (crash loop)${logFile ? `; see ${logFile}` : ''}`)
+      this.#c.log(
+        `devnet: ${name} (pid ${pid}) exited with ${how}: ${d.crashes} crashes in a row, each within ${reset} of its start; giving up on it (crash loop)${logFile ? `; see ${logFile}` : ''}`,
+      )
       return
     }
     this.#state = 'restarting'
-    this.#c.log(`devnet: ${name} (pid ${pid}) exited with ${how}; restarting it in ${formatMs(d.delayMs)} (crash ${d.crashes} in a row; gives up at ${this.#backoff.policy.crashLoopLimit})`)
+    this.#c.log(
+      `devnet: ${name} (pid ${pid}) exited with ${how}; restarting it in ${formatMs(d.delayMs)} (crash ${d.crashes} in a row; gives up at ${this.#backoff.policy.crashLoopLimit})`,
+    )
     this.#timer = this.#c.timers.setTimeout(() => this.#restart(pid), d.delayMs)
   }
 

@@ -45,5 +45,9 @@ export function loadOrCreateDevWallets(dir: string, generate: () => string = Wal
     }
   }
   if (changed) writeFileAtomic(path, JSON.stringify({ wallets: stored }, null, 2) + '\n', { mode: 0o600 })
-  return stored.map((w) => ({ name: w.name, address: WalletKey.fromMnemonic(w.mnemonic).address, mnemonic: w.mnemonic }))
+  return stored.map((w) => ({
+    name: w.name,
+    address: WalletKey.fromMnemonic(w.mnemonic).address,
+    mnemonic: w.mnemonic,
+  }))
 }

@@ -19,7 +19,13 @@ import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StratosError, throwIfAborted } from '../errors.ts'
-import { GATEWAY_CACHE_DISK_BYTES, GATEWAY_CACHE_DISK_WRITES_IN_FLIGHT, GATEWAY_CACHE_FETCH_AHEAD_PIECES, GATEWAY_CACHE_MEMORY_BYTES, GATEWAY_CACHE_PIECE_BYTES } from '../limits.ts'
+import {
+  GATEWAY_CACHE_DISK_BYTES,
+  GATEWAY_CACHE_DISK_WRITES_IN_FLIGHT,
+  GATEWAY_CACHE_FETCH_AHEAD_PIECES,
+  GATEWAY_CACHE_MEMORY_BYTES,
+  GATEWAY_CACHE_PIECE_BYTES,
+} from '../limits.ts'
 import type { ContentReader } from '../ipfs/dag.ts'
 import { silentLogger, type Logger } from '../util/components.ts'
 import { Lru } from '../util/lru.ts'
@@ -102,19 +108,27 @@ export class HotRangeCache {
 
   stats(): HotRangeCacheStats {
     return {
-      memoryBytes: this.#memory.bytes, memoryPieces: this.#memory.size, diskBytes: this.#disk.bytes, diskPieces: this.#disk.size, ...this.#stats,
+      memoryBytes: this.#memory.bytes,
+      memoryPieces: this.#memory.size,
+      diskBytes: this.#disk.bytes,
+      diskPieces: this.#disk.size,
+      ...this.#stats,
     }
   }
 
   /** The ContentReader the DAG reader and the gateway read files through. */
   readonly read: ContentReader = (file, options) => this.#read(file, options)
 
-  async *#read(file: string, o: { offset: number; length: number; fileSize?: number; signal?: AbortSignal }): AsyncIterable<Uint8Array> {
+  async *#read(
+    file: string,
+    o: { offset: number; length: number; fileSize?: number; signal?: AbortSignal },
+  ): AsyncIterable<Uint8Array> {
     const { offset, length, signal } = o
     if (length === 0) return
     const size = o.fileSize ?? (await this.#o.sizeOf(file, signal))
     const end = offset + length
-    if (offset < 0 || length < 0 || end > size) throw new StratosError('RANGE_NOT_SATISFIABLE', `bytes [${offset}, ${end}) are outside the ${size}-byte file`)
+    if (offset < 0 || length < 0 || end > size)
+      throw new StratosError('RANGE_NOT_SATISFIABLE', `bytes [${offset}, ${end}) are outside the ${size}-byte file`)
     const P = this.pieceBytes
     const last = Math.floor((end - 1) / P)
     for (let i = Math.floor(offset / P); i <= last; i++) {
@@ -127,10 +141,15 @@ export class HotRangeCache {
       if (i < last) {
         const from = i + 1
         const to = Math.min(last, i + GATEWAY_CACHE_FETCH_AHEAD_PIECES)
-        setImmediate(() => { if (!signal?.aborted) this.#fetchAhead(file, from, to, size) })
+        setImmediate(() => {
+          if (!signal?.aborted) this.#fetchAhead(file, from, to, size)
+        })
       }
       const pieceStart = i * P
-      yield piece.subarray(Math.max(offset, pieceStart) - pieceStart, Math.min(end, pieceStart + piece.length) - pieceStart)
+      yield piece.subarray(
+        Math.max(offset, pieceStart) - pieceStart,
+        Math.min(end, pieceStart + piece.length) - pieceStart,
+      )
     }
   }
 
@@ -150,7 +169,8 @@ export class HotRangeCache {
   #fetchAhead(file: string, from: number, to: number, size: number): void {
     for (let j = from; j <= to; j++) {
       const k = key(file, j)
-      if (!this.#memory.has(k) && !this.#disk.has(k) && !this.#inFlight.has(k)) this.#fetchPiece(file, j, size).catch(() => undefined)
+      if (!this.#memory.has(k) && !this.#disk.has(k) && !this.#inFlight.has(k))
+        this.#fetchPiece(file, j, size).catch(() => undefined)
     }
   }
 
@@ -181,8 +201,14 @@ export class HotRangeCache {
       let piece: Uint8Array | undefined
       let at = 0
       for await (const chunk of this.#o.source(file, { offset: from, length })) {
-        if (at + chunk.length > length) throw new StratosError('UPSTREAM_ERROR', 'file read returned more bytes than asked')
-        if (at === 0 && chunk.length === length && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) {
+        if (at + chunk.length > length)
+          throw new StratosError('UPSTREAM_ERROR', 'file read returned more bytes than asked')
+        if (
+          at === 0 &&
+          chunk.length === length &&
+          chunk.byteOffset === 0 &&
+          chunk.byteLength === chunk.buffer.byteLength
+        ) {
           // The whole piece in one buffer of its own (the SDK hands out fresh buffers per data shard): keep it, no copy.
           piece = chunk
         } else {
@@ -191,7 +217,8 @@ export class HotRangeCache {
         }
         at += chunk.length
       }
-      if (at !== length || (piece === undefined && length > 0)) throw new StratosError('UPSTREAM_ERROR', `file read returned ${at} of ${length} bytes`)
+      if (at !== length || (piece === undefined && length > 0))
+        throw new StratosError('UPSTREAM_ERROR', `file read returned ${at} of ${length} bytes`)
       const data = piece ?? new Uint8Array(0)
       this.#stats.fetchedBytes += length
       this.#put(k, data)

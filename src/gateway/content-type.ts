@@ -6,17 +6,51 @@
 export const SNIFF_BYTES = 512
 
 const BY_EXTENSION: Record<string, string> = {
-  html: 'text/html; charset=utf-8', htm: 'text/html; charset=utf-8', css: 'text/css; charset=utf-8',
-  js: 'text/javascript; charset=utf-8', mjs: 'text/javascript; charset=utf-8', json: 'application/json',
-  txt: 'text/plain; charset=utf-8', md: 'text/markdown; charset=utf-8', csv: 'text/csv; charset=utf-8',
-  xml: 'application/xml', svg: 'image/svg+xml', png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg',
-  gif: 'image/gif', webp: 'image/webp', avif: 'image/avif', ico: 'image/x-icon', bmp: 'image/bmp',
-  mp4: 'video/mp4', m4v: 'video/mp4', webm: 'video/webm', mov: 'video/quicktime', mkv: 'video/x-matroska',
-  ogv: 'video/ogg', m3u8: 'application/vnd.apple.mpegurl', ts: 'video/mp2t',
-  mp3: 'audio/mpeg', m4a: 'audio/mp4', ogg: 'audio/ogg', oga: 'audio/ogg', wav: 'audio/wav', flac: 'audio/flac', opus: 'audio/ogg',
-  pdf: 'application/pdf', zip: 'application/zip', gz: 'application/gzip', tar: 'application/x-tar',
-  wasm: 'application/wasm', woff: 'font/woff', woff2: 'font/woff2', ttf: 'font/ttf', otf: 'font/otf',
-  car: 'application/vnd.ipld.car', bin: 'application/octet-stream',
+  html: 'text/html; charset=utf-8',
+  htm: 'text/html; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  mjs: 'text/javascript; charset=utf-8',
+  json: 'application/json',
+  txt: 'text/plain; charset=utf-8',
+  md: 'text/markdown; charset=utf-8',
+  csv: 'text/csv; charset=utf-8',
+  xml: 'application/xml',
+  svg: 'image/svg+xml',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  avif: 'image/avif',
+  ico: 'image/x-icon',
+  bmp: 'image/bmp',
+  mp4: 'video/mp4',
+  m4v: 'video/mp4',
+  webm: 'video/webm',
+  mov: 'video/quicktime',
+  mkv: 'video/x-matroska',
+  ogv: 'video/ogg',
+  m3u8: 'application/vnd.apple.mpegurl',
+  ts: 'video/mp2t',
+  mp3: 'audio/mpeg',
+  m4a: 'audio/mp4',
+  ogg: 'audio/ogg',
+  oga: 'audio/ogg',
+  wav: 'audio/wav',
+  flac: 'audio/flac',
+  opus: 'audio/ogg',
+  pdf: 'application/pdf',
+  zip: 'application/zip',
+  gz: 'application/gzip',
+  tar: 'application/x-tar',
+  wasm: 'application/wasm',
+  woff: 'font/woff',
+  woff2: 'font/woff2',
+  ttf: 'font/ttf',
+  otf: 'font/otf',
+  car: 'application/vnd.ipld.car',
+  bin: 'application/octet-stream',
 }
 
 /** The type for a file name's extension, or undefined when the name says nothing. */
@@ -34,7 +68,11 @@ function startsWith(b: Uint8Array, sig: number[], at = 0): boolean {
 }
 
 function ascii(b: Uint8Array, at: number, s: string): boolean {
-  return startsWith(b, [...s].map((c) => c.charCodeAt(0)), at)
+  return startsWith(
+    b,
+    [...s].map((c) => c.charCodeAt(0)),
+    at,
+  )
 }
 
 /** Sniffs the first (up to SNIFF_BYTES) bytes of a file. */
@@ -62,17 +100,39 @@ export function sniffType(head: Uint8Array): string {
   let i = 0
   if (startsWith(b, [0xef, 0xbb, 0xbf])) i = 3
   while (i < b.length && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x0c)) i++
-  const rest = Buffer.from(b.subarray(i, i + 64)).toString('latin1').toLowerCase()
-  for (const tag of ['<!doctype html', '<html', '<head', '<script', '<iframe', '<h1', '<div', '<font', '<table', '<a', '<style', '<title', '<b', '<body', '<br', '<p', '<!--']) {
+  const rest = Buffer.from(b.subarray(i, i + 64))
+    .toString('latin1')
+    .toLowerCase()
+  for (const tag of [
+    '<!doctype html',
+    '<html',
+    '<head',
+    '<script',
+    '<iframe',
+    '<h1',
+    '<div',
+    '<font',
+    '<table',
+    '<a',
+    '<style',
+    '<title',
+    '<b',
+    '<body',
+    '<br',
+    '<p',
+    '<!--',
+  ]) {
     if (rest.startsWith(tag)) {
       const after = rest.charCodeAt(tag.length)
       if (tag === '<!--' || after === 0x20 || after === 0x3e) return 'text/html; charset=utf-8'
     }
   }
-  if (rest.startsWith('<svg') || (rest.startsWith('<?xml') && Buffer.from(b).toString('latin1').includes('<svg'))) return 'image/svg+xml'
+  if (rest.startsWith('<svg') || (rest.startsWith('<?xml') && Buffer.from(b).toString('latin1').includes('<svg')))
+    return 'image/svg+xml'
   if (rest.startsWith('<?xml')) return 'text/xml; charset=utf-8'
   for (const byte of b) {
-    if (byte <= 0x08 || byte === 0x0b || (byte >= 0x0e && byte <= 0x1a) || (byte >= 0x1c && byte <= 0x1f)) return 'application/octet-stream'
+    if (byte <= 0x08 || byte === 0x0b || (byte >= 0x0e && byte <= 0x1a) || (byte >= 0x1c && byte <= 0x1f))
+      return 'application/octet-stream'
   }
   return 'text/plain; charset=utf-8'
 }

@@ -19,7 +19,13 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import type { WalletKey } from '../crypto/wallet-key.ts'
 import { StratosError, toStratosError } from '../errors.ts'
-import { GATEWAY_MAX_HEADER_BYTES, GATEWAY_RATE_BURST, GATEWAY_RATE_PER_SECOND, GATEWAY_SCOPED_READERS, SOFTWARE_VERSION } from '../limits.ts'
+import {
+  GATEWAY_MAX_HEADER_BYTES,
+  GATEWAY_RATE_BURST,
+  GATEWAY_RATE_PER_SECOND,
+  GATEWAY_SCOPED_READERS,
+  SOFTWARE_VERSION,
+} from '../limits.ts'
 import { StratosClient } from '../sds/client/index.ts'
 import { createDagReader, type DagReader } from '../ipfs/dag.ts'
 import { parseIpfsPath } from '../ipfs/path.ts'
@@ -77,7 +83,9 @@ export class Gateway implements Startable {
   #client: Promise<StratosClient> | undefined
   #dag: { client: StratosClient; reader: DagReader } | undefined
   #public: { parent: StratosClient; client: StratosClient } | undefined
-  readonly #scoped = new Lru<string, { parent: StratosClient; reader: DagReader }>({ maxEntries: GATEWAY_SCOPED_READERS })
+  readonly #scoped = new Lru<string, { parent: StratosClient; reader: DagReader }>({
+    maxEntries: GATEWAY_SCOPED_READERS,
+  })
 
   constructor(options: GatewayOptions) {
     this.options = options
@@ -89,13 +97,27 @@ export class Gateway implements Startable {
       source: (file, o) => this.#catFromNetwork(file, o),
       sizeOf: async (file, signal) => (await (await this.publicClient()).stat(file, { signal })).size,
     })
-    this.paths = new PathGateway({ dag: () => this.dag(), logger: this.#log, prefetch: (file, offset, fileSize) => this.cache.prefetch(file, offset, fileSize) })
+    this.paths = new PathGateway({
+      dag: () => this.dag(),
+      logger: this.#log,
+      prefetch: (file, offset, fileSize) => this.cache.prefetch(file, offset, fileSize),
+    })
     for (const route of [...builtinRoutes(), ...(options.routes ?? [])]) this.use(route)
     const rl = options.rateLimit
-    this.#limiter = rl === false ? undefined : new RateLimiter({ clock: options.clock ?? systemClock }, {
-      ratePerSecond: rl?.ratePerSecond ?? GATEWAY_RATE_PER_SECOND, burst: rl?.burst ?? GATEWAY_RATE_BURST,
-    })
-    this.#server = http.createServer({ maxHeaderSize: GATEWAY_MAX_HEADER_BYTES }, (req, res) => void this.#handle(req, res))
+    this.#limiter =
+      rl === false
+        ? undefined
+        : new RateLimiter(
+            { clock: options.clock ?? systemClock },
+            {
+              ratePerSecond: rl?.ratePerSecond ?? GATEWAY_RATE_PER_SECOND,
+              burst: rl?.burst ?? GATEWAY_RATE_BURST,
+            },
+          )
+    this.#server = http.createServer(
+      { maxHeaderSize: GATEWAY_MAX_HEADER_BYTES },
+      (req, res) => void this.#handle(req, res),
+    )
   }
 
   get url(): string {
@@ -105,12 +127,16 @@ export class Gateway implements Startable {
 
   /** Adds a route. A method already answered on one of its patterns throws (two routes may not claim one request). */
   use(route: GatewayRoute): void {
-    for (const pattern of routePatterns(route)) for (const method of route.methods) this.#routes.on(method, pattern, route)
+    for (const pattern of routePatterns(route))
+      for (const method of route.methods) this.#routes.on(method, pattern, route)
   }
 
   async start(): Promise<void> {
     this.#url = await listen(this.#server, this.options.host ?? '127.0.0.1', this.options.port)
-    this.#log.info({ url: this.#url, metaUrl: this.options.metaUrl, wallet: this.options.wallet?.address ?? null }, 'gateway listening')
+    this.#log.info(
+      { url: this.#url, metaUrl: this.options.metaUrl, wallet: this.options.wallet?.address ?? null },
+      'gateway listening',
+    )
   }
 
   async stop(): Promise<void> {
@@ -124,7 +150,11 @@ export class Gateway implements Startable {
   client(): Promise<StratosClient> {
     let client = this.#client
     if (!client) {
-      client = StratosClient.connect({ metaUrl: this.options.metaUrl, wallet: this.options.wallet, chainId: this.options.chainId }).catch((e: unknown) => {
+      client = StratosClient.connect({
+        metaUrl: this.options.metaUrl,
+        wallet: this.options.wallet,
+        chainId: this.options.chainId,
+      }).catch((e: unknown) => {
         this.#client = undefined
         throw e
       })
@@ -157,24 +187,36 @@ export class Gateway implements Startable {
   async scopedDag(access: string): Promise<DagReader> {
     const client = await this.client()
     let entry = this.#scoped.get(access)
-    if (entry?.parent !== client) entry = { parent: client, reader: createDagReader({ client: client.withAccess(access) }) }
+    if (entry?.parent !== client)
+      entry = { parent: client, reader: createDagReader({ client: client.withAccess(access) }) }
     this.#scoped.set(access, entry)
     return entry.reader
   }
 
-  async *#catFromNetwork(file: string, o: { offset: number; length: number; signal?: AbortSignal }): AsyncIterable<Uint8Array> {
+  async *#catFromNetwork(
+    file: string,
+    o: { offset: number; length: number; signal?: AbortSignal },
+  ): AsyncIterable<Uint8Array> {
     const client = await this.publicClient()
     yield* client.cat(file, { offset: o.offset, length: o.length, signal: o.signal })
   }
 
   info(): GatewayInfo {
-    return { role: 'gateway', version: SOFTWARE_VERSION, chainId: this.options.chainId ?? null, metaUrl: this.options.metaUrl, wallet: this.options.wallet?.address ?? null }
+    return {
+      role: 'gateway',
+      version: SOFTWARE_VERSION,
+      chainId: this.options.chainId ?? null,
+      metaUrl: this.options.metaUrl,
+      wallet: this.options.wallet?.address ?? null,
+    }
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // Aborts the transfer behind this request when the HTTP client goes away.
     const controller = new AbortController()
-    res.on('close', () => { if (!res.writableFinished) controller.abort() })
+    res.on('close', () => {
+      if (!res.writableFinished) controller.abort()
+    })
     try {
       // Per client address, before any work: a stranger's flood of reads must not spend the owners' traffic or our CPU.
       this.#limiter?.check(req.socket.remoteAddress ?? 'unknown')
@@ -223,34 +265,53 @@ function builtinRoutes(): GatewayRoute[] {
     { name: 'ipfs', path: '/ipfs/', methods: ['GET', 'HEAD'], handle: serveIpfsPath },
     { name: 'add', path: '/api/v1/add', methods: ['POST'], handle: add },
     {
-      name: 'status', path: '/api/v1/status', methods: ['GET'],
+      name: 'status',
+      path: '/api/v1/status',
+      methods: ['GET'],
       handle: async (c) => sendJson(c.res, 200, await (await c.gateway.client()).status({ signal: c.signal })),
     },
     { name: 'info', path: '/v1/info', methods: ['GET'], handle: (c) => sendJson(c.res, 200, c.gateway.info()) },
     // Response body bytes served (stats.ts): { bytesServed }, plus { cid, bytes } with ?cid=.
-    { name: 'stats', path: '/api/v1/stats', methods: ['GET'], handle: (c) => sendJson(c.res, 200, c.gateway.paths.stats.view(c.url.searchParams.get('cid') ?? undefined)) },
+    {
+      name: 'stats',
+      path: '/api/v1/stats',
+      methods: ['GET'],
+      handle: (c) => sendJson(c.res, 200, c.gateway.paths.stats.view(c.url.searchParams.get('cid') ?? undefined)),
+    },
     shareRoute(),
   ]
 }
 
 async function serveIpfsPath(c: GatewayContext): Promise<void> {
   const target = parseIpfsPath(c.rawPath)
-  await c.gateway.paths.serve({ req: c.req, res: c.res, url: c.url, head: c.method === 'HEAD', signal: c.signal }, target)
+  await c.gateway.paths.serve(
+    { req: c.req, res: c.res, url: c.url, head: c.method === 'HEAD', signal: c.signal },
+    target,
+  )
 }
 
 async function add(c: GatewayContext): Promise<void> {
   const { gateway, url, req, res, signal } = c
-  if (!gateway.options.wallet) throw new StratosError('NETWORK_CONFIG', 'this gateway has no wallet (start it with STRATOS_MNEMONIC set); it is read-only')
+  if (!gateway.options.wallet)
+    throw new StratosError(
+      'NETWORK_CONFIG',
+      'this gateway has no wallet (start it with STRATOS_MNEMONIC set); it is read-only',
+    )
   const q = url.searchParams
   const name = q.get('name') ?? undefined
-  if (name !== undefined && (name.length === 0 || name.length > 255)) throw new StratosError('BAD_REQUEST', 'name must be 1–255 characters')
+  if (name !== undefined && (name.length === 0 || name.length > 255))
+    throw new StratosError('BAD_REQUEST', 'name must be 1–255 characters')
   const cidVersion = q.get('cid-version') ?? '0'
   if (cidVersion !== '0' && cidVersion !== '1') throw new StratosError('BAD_REQUEST', 'cid-version must be 0 or 1')
   const rawLeaves = q.get('raw-leaves')
   const client = await gateway.client()
   // Gateway content is public (docs/security.md): anyone may read it, paid by the gateway's wallet.
   const result = await client.put(req as AsyncIterable<Uint8Array>, {
-    public: true, name, cidVersion: cidVersion === '1' ? 1 : 0, rawLeaves: rawLeaves === null ? undefined : rawLeaves === 'true' || rawLeaves === '1', signal,
+    public: true,
+    name,
+    cidVersion: cidVersion === '1' ? 1 : 0,
+    rawLeaves: rawLeaves === null ? undefined : rawLeaves === 'true' || rawLeaves === '1',
+    signal,
   })
   sendJson(res, 200, { cid: result.cid, size: result.size })
 }

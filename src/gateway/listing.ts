@@ -2,7 +2,10 @@
 import type { DirectoryListEntry } from '../ipfs/dag.ts'
 
 export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string)
+  return s.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
+  )
 }
 
 export function formatBytes(n: number): string {
@@ -37,10 +40,11 @@ export function renderListing(p: ListingPage): string {
     const cid = e.cid.toString()
     rows.push(
       `<tr><td class="type">${e.type === 'directory' ? '📁' : '📄'}</td>` +
-      `<td><a href="./${escapeHtml(href)}">${escapeHtml(e.name)}</a></td>` +
-      (p.linkCids === false ? `<td class="cid">${escapeHtml(cid)}</td>`
-        : `<td class="cid"><a href="/ipfs/${escapeHtml(cid)}?filename=${escapeHtml(encodeURIComponent(e.name))}">${escapeHtml(cid)}</a></td>`) +
-      `<td class="size">${e.type === 'directory' ? '' : escapeHtml(formatBytes(e.size))}</td></tr>`,
+        `<td><a href="./${escapeHtml(href)}">${escapeHtml(e.name)}</a></td>` +
+        (p.linkCids === false
+          ? `<td class="cid">${escapeHtml(cid)}</td>`
+          : `<td class="cid"><a href="/ipfs/${escapeHtml(cid)}?filename=${escapeHtml(encodeURIComponent(e.name))}">${escapeHtml(cid)}</a></td>`) +
+        `<td class="size">${e.type === 'directory' ? '' : escapeHtml(formatBytes(e.size))}</td></tr>`,
     )
   }
   const title = escapeHtml(p.contentPath)

@@ -68,11 +68,26 @@ export function negotiateFormat(q: URLSearchParams, accept: string | undefined):
       checkCarParams(q.get('car-version') ?? undefined, q.get('car-order') ?? undefined, q.get('car-dups') ?? undefined)
       return { kind: 'car' }
     }
-    throw new StratosError('BAD_REQUEST', `format "${f.slice(0, 40)}" is not supported (raw, car)`, { format: f.slice(0, 40) })
+    throw new StratosError('BAD_REQUEST', `format "${f.slice(0, 40)}" is not supported (raw, car)`, {
+      format: f.slice(0, 40),
+    })
   }
   for (const part of (accept ?? '').split(',')) {
     const [type, ...params] = part.split(';').map((x) => x.trim())
-    const p = Object.fromEntries(params.map((x) => { const i = x.indexOf('='); return i < 0 ? [x.toLowerCase(), ''] : [x.slice(0, i).trim().toLowerCase(), x.slice(i + 1).trim().replace(/^"|"$/g, '')] }))
+    const p = Object.fromEntries(
+      params.map((x) => {
+        const i = x.indexOf('=')
+        return i < 0
+          ? [x.toLowerCase(), '']
+          : [
+              x.slice(0, i).trim().toLowerCase(),
+              x
+                .slice(i + 1)
+                .trim()
+                .replace(/^"|"$/g, ''),
+            ]
+      }),
+    )
     if (p.q !== undefined && Number(p.q) === 0) continue
     const t = type.toLowerCase()
     if (t === RAW_CONTENT_TYPE) return { kind: 'raw' }
@@ -85,22 +100,31 @@ export function negotiateFormat(q: URLSearchParams, accept: string | undefined):
 }
 
 function checkCarParams(version: string | undefined, order: string | undefined, dups: string | undefined): void {
-  if (version !== undefined && version !== '1') throw new StratosError('BAD_REQUEST', `CAR version ${version.slice(0, 10)} is not supported (1)`)
-  if (order !== undefined && order !== 'dfs' && order !== 'unk') throw new StratosError('BAD_REQUEST', `CAR order ${order.slice(0, 10)} is not supported (dfs, unk)`)
-  if (dups !== undefined && dups !== 'y' && dups !== 'n') throw new StratosError('BAD_REQUEST', `CAR dups must be y or n`)
+  if (version !== undefined && version !== '1')
+    throw new StratosError('BAD_REQUEST', `CAR version ${version.slice(0, 10)} is not supported (1)`)
+  if (order !== undefined && order !== 'dfs' && order !== 'unk')
+    throw new StratosError('BAD_REQUEST', `CAR order ${order.slice(0, 10)} is not supported (dfs, unk)`)
+  if (dups !== undefined && dups !== 'y' && dups !== 'n')
+    throw new StratosError('BAD_REQUEST', `CAR dups must be y or n`)
 }
 
 /** dag-scope and entity-bytes of a CAR request; BAD_REQUEST when malformed. */
-export function parseCarScope(q: URLSearchParams): { scope: 'all' | 'entity' | 'block'; entityBytes?: { from: number; to: number | '*' } } {
+export function parseCarScope(q: URLSearchParams): {
+  scope: 'all' | 'entity' | 'block'
+  entityBytes?: { from: number; to: number | '*' }
+} {
   const s = q.get('dag-scope')
-  if (s !== null && s !== 'all' && s !== 'entity' && s !== 'block') throw new StratosError('BAD_REQUEST', 'dag-scope must be all, entity or block')
+  if (s !== null && s !== 'all' && s !== 'entity' && s !== 'block')
+    throw new StratosError('BAD_REQUEST', 'dag-scope must be all, entity or block')
   const eb = q.get('entity-bytes')
   if (eb === null) return { scope: s ?? 'all' }
   const m = /^(-?\d{1,16}):(-?\d{1,16}|\*)$/.exec(eb)
-  if (!m) throw new StratosError('BAD_REQUEST', 'entity-bytes must be from:to (integers, negative from the end, to may be *)')
+  if (!m)
+    throw new StratosError('BAD_REQUEST', 'entity-bytes must be from:to (integers, negative from the end, to may be *)')
   const from = Number(m[1])
   const to = m[2] === '*' ? '*' : Number(m[2])
-  if (to !== '*' && from >= 0 && to >= 0 && to < from) throw new StratosError('BAD_REQUEST', 'entity-bytes: to is before from')
+  if (to !== '*' && from >= 0 && to >= 0 && to < from)
+    throw new StratosError('BAD_REQUEST', 'entity-bytes: to is before from')
   // entity-bytes implies dag-scope=entity.
   return { scope: 'entity', entityBytes: { from, to } }
 }
@@ -154,7 +178,7 @@ export class PathGateway {
   async serve(r: ServeRequest, t: ServeTarget): Promise<void> {
     const q = r.url.searchParams
     const format = negotiateFormat(q, r.req.headers.accept)
-    const dag = t.dag ?? await this.#dag()
+    const dag = t.dag ?? (await this.#dag())
     const trail: CID[] = []
     const hintKey = format.kind === 'unixfs' && t.dag === undefined ? targetKey(t) : undefined
     if (hintKey !== undefined) this.#speculate(r, hintKey)
@@ -168,7 +192,9 @@ export class PathGateway {
       throw e
     }
     if (hintKey !== undefined && node.content) this.#remember(hintKey, node)
-    const contentPath = t.contentPath ?? `/ipfs/${t.root.toString()}${t.path.map((s) => '/' + encodeURIComponent(s)).join('')}${t.trailingSlash && t.path.length > 0 ? '/' : ''}`
+    const contentPath =
+      t.contentPath ??
+      `/ipfs/${t.root.toString()}${t.path.map((s) => '/' + encodeURIComponent(s)).join('')}${t.trailingSlash && t.path.length > 0 ? '/' : ''}`
     const common: Record<string, string> = {
       'cache-control': IMMUTABLE_CACHE_CONTROL,
       'x-ipfs-path': contentPath,
@@ -197,7 +223,13 @@ export class PathGateway {
     return this.#file(r, dag, node, node.name, common)
   }
 
-  async #file(r: ServeRequest, dag: DagReader, node: ResolvedNode, name: string | undefined, common: Record<string, string>): Promise<void> {
+  async #file(
+    r: ServeRequest,
+    dag: DagReader,
+    node: ResolvedNode,
+    name: string | undefined,
+    common: Record<string, string>,
+  ): Promise<void> {
     const { req, res } = r
     const q = r.url.searchParams
     const etag = `"${node.cid.toString()}"`
@@ -210,19 +242,26 @@ export class PathGateway {
     const filename = q.get('filename') ?? undefined
     const download = q.get('download') === 'true'
     if (filename !== undefined || download) {
-      headers['content-disposition'] = contentDisposition(download ? 'attachment' : 'inline', filename ?? name ?? node.cid.toString())
+      headers['content-disposition'] = contentDisposition(
+        download ? 'attachment' : 'inline',
+        filename ?? name ?? node.cid.toString(),
+      )
     }
     // If-Range with another validator: the whole file.
     const ifRange = req.headers['if-range']
     const range = parseRange(ifRange === undefined || ifRange === etag ? req.headers.range : undefined, node.size)
     if (range.kind === 'unsatisfiable') {
       res.setHeader('content-range', `bytes */${node.size}`)
-      throw new StratosError('RANGE_NOT_SATISFIABLE', `range ${String(req.headers.range).slice(0, 100)} is outside the file's ${node.size} bytes`)
+      throw new StratosError(
+        'RANGE_NOT_SATISFIABLE',
+        `range ${String(req.headers.range).slice(0, 100)} is outside the file's ${node.size} bytes`,
+      )
     }
     const start = range.kind === 'partial' ? range.start : 0
     const length = range.kind === 'partial' ? range.end - range.start + 1 : node.size
     // The first piece to send is fetched while the type is sniffed from the file's first bytes (another piece).
-    if (!r.head && length > 0 && node.content) this.#prefetch?.(node.content.file.toString(), node.content.offset + start, node.content.fileSize)
+    if (!r.head && length > 0 && node.content)
+      this.#prefetch?.(node.content.file.toString(), node.content.offset + start, node.content.fileSize)
     headers['content-type'] = typeFromName(filename ?? name) ?? (await this.#sniff(dag, node, r.signal))
     if (range.kind === 'partial') headers['content-range'] = `bytes ${range.start}-${range.end}/${node.size}`
     headers['content-length'] = String(length)
@@ -247,7 +286,10 @@ export class PathGateway {
     const { req } = r
     if (req.headers['if-none-match'] !== undefined) return
     const ifRange = req.headers['if-range']
-    const range = parseRange(ifRange === undefined || ifRange === `"${hint.cid.toString()}"` ? req.headers.range : undefined, hint.size)
+    const range = parseRange(
+      ifRange === undefined || ifRange === `"${hint.cid.toString()}"` ? req.headers.range : undefined,
+      hint.size,
+    )
     if (range.kind === 'unsatisfiable') return
     const start = range.kind === 'partial' ? range.start : 0
     this.#prefetch(hint.content.file.toString(), hint.content.offset + start, hint.content.fileSize)
@@ -262,13 +304,22 @@ export class PathGateway {
     const known = this.#types.get(key)
     if (known) return known
     const parts: Uint8Array[] = []
-    if (node.size > 0) for await (const p of dag.cat(node, { offset: 0, length: Math.min(SNIFF_BYTES, node.size), signal })) parts.push(p)
+    if (node.size > 0)
+      for await (const p of dag.cat(node, { offset: 0, length: Math.min(SNIFF_BYTES, node.size), signal }))
+        parts.push(p)
     const type = sniffType(Buffer.concat(parts))
     this.#types.set(key, type)
     return type
   }
 
-  async #listing(r: ServeRequest, dag: DagReader, t: ServeTarget, node: ResolvedNode, contentPath: string, common: Record<string, string>): Promise<void> {
+  async #listing(
+    r: ServeRequest,
+    dag: DagReader,
+    t: ServeTarget,
+    node: ResolvedNode,
+    contentPath: string,
+    common: Record<string, string>,
+  ): Promise<void> {
     const etag = `"DirIndex-${LISTING_VERSION}_CID-${node.cid.toString()}"`
     const headers: Record<string, string> = { ...common, etag, 'content-type': 'text/html; charset=utf-8' }
     if (notModified(r.req, etag)) {
@@ -283,7 +334,12 @@ export class PathGateway {
     }
     const entries = await dag.ls(node.cid, { signal: r.signal, limit: GATEWAY_LISTING_MAX_ENTRIES, root: t.root })
     const html = renderListing({
-      contentPath, cid: node.cid.toString(), size: node.size, entries, hasParent: t.path.length > 0, truncated: entries.length >= GATEWAY_LISTING_MAX_ENTRIES,
+      contentPath,
+      cid: node.cid.toString(),
+      size: node.size,
+      entries,
+      hasParent: t.path.length > 0,
+      truncated: entries.length >= GATEWAY_LISTING_MAX_ENTRIES,
       linkCids: t.dag === undefined,
     })
     headers['content-length'] = String(Buffer.byteLength(html))
@@ -291,11 +347,24 @@ export class PathGateway {
     r.res.end(html)
   }
 
-  async #raw(r: ServeRequest, dag: DagReader, t: ServeTarget, node: ResolvedNode, common: Record<string, string>): Promise<void> {
+  async #raw(
+    r: ServeRequest,
+    dag: DagReader,
+    t: ServeTarget,
+    node: ResolvedNode,
+    common: Record<string, string>,
+  ): Promise<void> {
     const etag = `"${node.cid.toString()}.raw"`
     const headers: Record<string, string> = {
-      ...common, etag, 'content-type': RAW_CONTENT_TYPE, 'x-content-type-options': 'nosniff', 'accept-ranges': 'bytes',
-      'content-disposition': contentDisposition('attachment', r.url.searchParams.get('filename') ?? `${node.cid.toString()}.bin`),
+      ...common,
+      etag,
+      'content-type': RAW_CONTENT_TYPE,
+      'x-content-type-options': 'nosniff',
+      'accept-ranges': 'bytes',
+      'content-disposition': contentDisposition(
+        'attachment',
+        r.url.searchParams.get('filename') ?? `${node.cid.toString()}.bin`,
+      ),
     }
     if (notModified(r.req, etag)) {
       r.res.writeHead(304, headers)
@@ -315,18 +384,34 @@ export class PathGateway {
     r.res.end(r.head ? undefined : body)
   }
 
-  async #car(r: ServeRequest, dag: DagReader, t: ServeTarget, node: ResolvedNode, common: Record<string, string>): Promise<void> {
+  async #car(
+    r: ServeRequest,
+    dag: DagReader,
+    t: ServeTarget,
+    node: ResolvedNode,
+    common: Record<string, string>,
+  ): Promise<void> {
     const { scope, entityBytes } = parseCarScope(r.url.searchParams)
     if (entityBytes && node.kind !== 'directory') {
       // Entirely outside the entity (determinable up front): 400, as the trustless-gateway spec asks.
       const from = entityBytes.from < 0 ? Math.max(0, node.size + entityBytes.from) : entityBytes.from
-      if (from >= node.size && node.size > 0) throw new StratosError('BAD_REQUEST', `entity-bytes start past the ${node.size}-byte entity`)
+      if (from >= node.size && node.size > 0)
+        throw new StratosError('BAD_REQUEST', `entity-bytes start past the ${node.size}-byte entity`)
     }
-    const variant = createHash('sha256').update(`${scope}|${entityBytes ? `${entityBytes.from}:${entityBytes.to}` : ''}|dfs|n`).digest('hex').slice(0, 12)
+    const variant = createHash('sha256')
+      .update(`${scope}|${entityBytes ? `${entityBytes.from}:${entityBytes.to}` : ''}|dfs|n`)
+      .digest('hex')
+      .slice(0, 12)
     const etag = `W/"${node.cid.toString()}.car.${variant}"`
     const headers: Record<string, string> = {
-      ...common, etag, 'content-type': CAR_CONTENT_TYPE, 'x-content-type-options': 'nosniff',
-      'content-disposition': contentDisposition('attachment', r.url.searchParams.get('filename') ?? `${node.cid.toString()}.car`),
+      ...common,
+      etag,
+      'content-type': CAR_CONTENT_TYPE,
+      'x-content-type-options': 'nosniff',
+      'content-disposition': contentDisposition(
+        'attachment',
+        r.url.searchParams.get('filename') ?? `${node.cid.toString()}.car`,
+      ),
     }
     if (notModified(r.req, etag)) {
       r.res.writeHead(304, headers)

@@ -54,7 +54,8 @@ export async function handleShare(c: GatewayContext): Promise<void> {
   const slash = rest.indexOf('/')
   const id = slash === -1 ? rest : rest.slice(0, slash)
   const subPath = slash === -1 ? '' : rest.slice(slash)
-  if (!zShareId.safeParse(id).success) throw new StratosError('BAD_REQUEST', 'a share link id is 22 base64url characters', { id: id.slice(0, 100) })
+  if (!zShareId.safeParse(id).success)
+    throw new StratosError('BAD_REQUEST', 'a share link id is 22 base64url characters', { id: id.slice(0, 100) })
 
   c.res.setHeader('referrer-policy', 'no-referrer')
   let link: ShareResolution
@@ -62,7 +63,11 @@ export async function handleShare(c: GatewayContext): Promise<void> {
     const password = sharePassword(c.req, c.url.searchParams)
     // `client`: the end user's address, so the meta node limits wrong passwords per user, not per gateway (shares.ts).
     const client = c.req.socket.remoteAddress
-    link = await (await c.gateway.client()).meta.resolveShare(id, { ...(password === undefined ? {} : { password }), ...(client === undefined ? {} : { client }) }, { signal: c.signal })
+    link = await (await c.gateway.client()).meta.resolveShare(
+      id,
+      { ...(password === undefined ? {} : { password }), ...(client === undefined ? {} : { client }) },
+      { signal: c.signal },
+    )
   } catch (e) {
     if (isStratosError(e, 'PASSWORD_REQUIRED') || isStratosError(e, 'BAD_PASSWORD')) {
       c.res.setHeader('www-authenticate', `Basic realm="stratos share link ${id}", charset="UTF-8"`)

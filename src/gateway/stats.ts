@@ -29,6 +29,8 @@ export class GatewayStats {
   }
 
   view(cid?: string): GatewayStatsView {
-    return cid === undefined ? { bytesServed: this.#total } : { bytesServed: this.#total, cid, bytes: this.bytesFor(cid) }
+    return cid === undefined
+      ? { bytesServed: this.#total }
+      : { bytesServed: this.#total, cid, bytes: this.bytesFor(cid) }
   }
 }

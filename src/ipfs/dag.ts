@@ -77,7 +77,11 @@ export interface DagReader {
    * With `fresh`: every record on the way is confirmed with the meta node (one request each) instead of trusting the
    * cache, so a deleted file stops resolving at once (the gateway does this per request).
    */
-  resolvePath(root: CID, path: string[], options?: { signal?: AbortSignal; trail?: CID[]; fresh?: boolean }): Promise<ResolvedNode>
+  resolvePath(
+    root: CID,
+    path: string[],
+    options?: { signal?: AbortSignal; trail?: CID[]; fresh?: boolean },
+  ): Promise<ResolvedNode>
   getBlock(cid: CID, options?: { root?: CID; signal?: AbortSignal }): Promise<Uint8Array>
   walk(root: CID, options?: WalkOptions): AsyncIterable<Block>
   /** With `limit`: only the first `limit` entries (in link order). `root`: a record known to hold `cid` (saves look-ups). */
@@ -85,11 +89,17 @@ export interface DagReader {
   /** The blocks that prove `path` from `root`: every directory node (HAMT shards included) passed through, root first, the terminal node excluded. */
   pathBlocks(root: CID, path: string[], options?: { signal?: AbortSignal }): AsyncIterable<Block>
   /** Content bytes of a resolved file or raw node, [offset, offset+length) of it. */
-  cat(node: ResolvedNode, options?: { offset?: number; length?: number; signal?: AbortSignal }): AsyncIterable<Uint8Array>
+  cat(
+    node: ResolvedNode,
+    options?: { offset?: number; length?: number; signal?: AbortSignal },
+  ): AsyncIterable<Uint8Array>
 }
 
 /** Reads bytes [offset, offset+length) of a stored file, verified (StratosClient.cat, or a cache in front of it). */
-export type ContentReader = (file: string, options: { offset: number; length: number; fileSize?: number; signal?: AbortSignal }) => AsyncIterable<Uint8Array>
+export type ContentReader = (
+  file: string,
+  options: { offset: number; length: number; fileSize?: number; signal?: AbortSignal },
+) => AsyncIterable<Uint8Array>
 
 export interface DagReaderComponents {
   client: StratosClient
@@ -141,7 +151,11 @@ function sha256Hex(bytes: Uint8Array): string {
 
 function checkReadable(cid: CID): void {
   if (cid.multihash.code !== SHA2_256 || (cid.code !== DAG_PB && cid.code !== RAW)) {
-    throw new StratosError('NOT_FOUND', `${cid.toString()}: only dag-pb and raw blocks hashed with sha2-256 are stored here`, { cid: cid.toString() })
+    throw new StratosError(
+      'NOT_FOUND',
+      `${cid.toString()}: only dag-pb and raw blocks hashed with sha2-256 are stored here`,
+      { cid: cid.toString() },
+    )
   }
 }
 
@@ -151,7 +165,12 @@ function unixfsOf(bytes: Uint8Array, cid: CID): { node: dagPb.PBNode; fs: UnixFS
     if (!node.Data) throw new Error('no Data')
     return { node, fs: UnixFS.unmarshal(node.Data) }
   } catch (e) {
-    throw new StratosError('UPSTREAM_ERROR', `block ${cid.toString()} is not a UnixFS node`, { cid: cid.toString() }, { cause: e })
+    throw new StratosError(
+      'UPSTREAM_ERROR',
+      `block ${cid.toString()} is not a UnixFS node`,
+      { cid: cid.toString() },
+      { cause: e },
+    )
   }
 }
 
@@ -283,7 +302,8 @@ class UnixFsDagReader implements DagReader {
     try {
       holders = await this.#client.meta.blockHolders(cid.toString(), { signal })
     } catch (e) {
-      if (isStratosError(e, 'FILE_NOT_FOUND')) throw new StratosError('FILE_NOT_FOUND', `no stored DAG holds ${cid.toString()}`, { cid: cid.toString() })
+      if (isStratosError(e, 'FILE_NOT_FOUND'))
+        throw new StratosError('FILE_NOT_FOUND', `no stored DAG holds ${cid.toString()}`, { cid: cid.toString() })
       throw e
     }
     for (const h of holders) {
@@ -311,7 +331,13 @@ class UnixFsDagReader implements DagReader {
     const withName = name !== undefined ? { name } : {}
     if (l.rec.view.kind === 'file') {
       const span = l.span as Span
-      return { cid: l.cid, kind: l.cid.code === RAW ? 'raw' : 'file', size: span.length, ...withName, content: { file: l.rec.cid, offset: span.offset, fileSize: l.rec.view.size } }
+      return {
+        cid: l.cid,
+        kind: l.cid.code === RAW ? 'raw' : 'file',
+        size: span.length,
+        ...withName,
+        content: { file: l.rec.cid, offset: span.offset, fileSize: l.rec.view.size },
+      }
     }
     const { node } = unixfsOf(l.inner as Uint8Array, l.cid)
     const size = (l.inner as Uint8Array).length + node.Links.reduce((a, x) => a + (x.Tsize ?? 0), 0)
@@ -319,7 +345,10 @@ class UnixFsDagReader implements DagReader {
   }
 
   /** A directory node's entries: name → child CID (HAMT shards followed, in link order), plus the shard blocks seen. */
-  async #entries(l: Located, signal?: AbortSignal): Promise<{ entries: { name: string; cid: CID; tsize: number }[]; nodes: Block[] }> {
+  async #entries(
+    l: Located,
+    signal?: AbortSignal,
+  ): Promise<{ entries: { name: string; cid: CID; tsize: number }[]; nodes: Block[] }> {
     const blocks = await this.#blocks(l.rec, signal)
     const entries: { name: string; cid: CID; tsize: number }[] = []
     const nodes: Block[] = []
@@ -330,7 +359,8 @@ class UnixFsDagReader implements DagReader {
         for (const x of node.Links) entries.push({ name: x.Name ?? '', cid: x.Hash, tsize: x.Tsize ?? 0 })
         return
       }
-      if (fs.type !== 'hamt-sharded-directory') throw new StratosError('BAD_REQUEST', `${cid.toString()} is not a directory`)
+      if (fs.type !== 'hamt-sharded-directory')
+        throw new StratosError('BAD_REQUEST', `${cid.toString()} is not a directory`)
       const p = hamtPrefixLength(fs)
       for (const x of node.Links) {
         const name = x.Name ?? ''
@@ -354,22 +384,41 @@ class UnixFsDagReader implements DagReader {
 
   // ---- public API ----------------------------------------------------------------------------
 
-  async resolvePath(root: CID, path: string[], options: { signal?: AbortSignal; trail?: CID[]; fresh?: boolean } = {}): Promise<ResolvedNode> {
+  async resolvePath(
+    root: CID,
+    path: string[],
+    options: { signal?: AbortSignal; trail?: CID[]; fresh?: boolean } = {},
+  ): Promise<ResolvedNode> {
     const { located, name } = await this.#resolve(root, path, undefined, options.signal, options.trail, options.fresh)
     return this.#resolved(located, name)
   }
 
-  async #resolve(root: CID, path: string[], proof: Block[] | undefined, signal?: AbortSignal, trail?: CID[], fresh = false): Promise<{ located: Located; name?: string }> {
+  async #resolve(
+    root: CID,
+    path: string[],
+    proof: Block[] | undefined,
+    signal?: AbortSignal,
+    trail?: CID[],
+    fresh = false,
+  ): Promise<{ located: Located; name?: string }> {
     let l = await this.#locate(root, undefined, signal, fresh)
     trail?.push(l.cid)
     let name: string | undefined
     for (const segment of path) {
       throwIfAborted(signal)
-      if (!(await this.#isDirectory(l))) throw new StratosError('NOT_FOUND', `${l.cid.toString()} is a file; it has no entry "${segment}"`, { cid: l.cid.toString(), name: segment })
+      if (!(await this.#isDirectory(l)))
+        throw new StratosError('NOT_FOUND', `${l.cid.toString()} is a file; it has no entry "${segment}"`, {
+          cid: l.cid.toString(),
+          name: segment,
+        })
       const { entries, nodes } = await this.#entries(l, signal)
       proof?.push(...nodes)
       const e = entries.find((x) => x.name === segment)
-      if (!e) throw new StratosError('NOT_FOUND', `no entry "${segment}" in ${l.cid.toString()}`, { cid: l.cid.toString(), name: segment })
+      if (!e)
+        throw new StratosError('NOT_FOUND', `no entry "${segment}" in ${l.cid.toString()}`, {
+          cid: l.cid.toString(),
+          name: segment,
+        })
       l = await this.#locate(e.cid, l.rec, signal, fresh)
       trail?.push(l.cid)
       name = segment
@@ -384,7 +433,12 @@ class UnixFsDagReader implements DagReader {
   }
 
   async getBlock(cid: CID, options: { root?: CID; signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    const hint = options.root ? await this.#locate(options.root, undefined, options.signal).then((l) => l.rec, () => undefined) : undefined
+    const hint = options.root
+      ? await this.#locate(options.root, undefined, options.signal).then(
+          (l) => l.rec,
+          () => undefined,
+        )
+      : undefined
     return this.#blockBytes(await this.#locate(cid, hint, options.signal), options.signal)
   }
 
@@ -412,7 +466,9 @@ class UnixFsDagReader implements DagReader {
       block.set(suffix, prefix.length + data.length)
     }
     if (sha256Hex(block) !== digestHex(cid)) {
-      throw new StratosError('HASH_MISMATCH', `rebuilt block does not hash to ${cid.toString()}`, { cid: cid.toString() })
+      throw new StratosError('HASH_MISMATCH', `rebuilt block does not hash to ${cid.toString()}`, {
+        cid: cid.toString(),
+      })
     }
     return block
   }
@@ -422,7 +478,8 @@ class UnixFsDagReader implements DagReader {
     if (length === 0) return out
     let at = 0
     for await (const piece of this.#read(rec.key, { offset, length, fileSize: rec.view.size, signal })) {
-      if (at + piece.length > length) throw new StratosError('UPSTREAM_ERROR', 'file read returned more bytes than asked')
+      if (at + piece.length > length)
+        throw new StratosError('UPSTREAM_ERROR', 'file read returned more bytes than asked')
       out.set(piece, at)
       at += piece.length
     }
@@ -430,20 +487,39 @@ class UnixFsDagReader implements DagReader {
     return out
   }
 
-  async *cat(node: ResolvedNode, options: { offset?: number; length?: number; signal?: AbortSignal } = {}): AsyncIterable<Uint8Array> {
+  async *cat(
+    node: ResolvedNode,
+    options: { offset?: number; length?: number; signal?: AbortSignal } = {},
+  ): AsyncIterable<Uint8Array> {
     if (!node.content) throw new StratosError('BAD_REQUEST', `${node.cid.toString()} is a directory`)
     const offset = options.offset ?? 0
     const length = options.length ?? node.size - offset
     if (offset < 0 || length < 0 || offset + length > node.size) {
-      throw new StratosError('RANGE_NOT_SATISFIABLE', `bytes [${offset}, ${offset + length}) are outside the ${node.size}-byte content`)
+      throw new StratosError(
+        'RANGE_NOT_SATISFIABLE',
+        `bytes [${offset}, ${offset + length}) are outside the ${node.size}-byte content`,
+      )
     }
     if (length === 0) return
-    yield* this.#read(node.content.file.toString(), { offset: node.content.offset + offset, length, fileSize: node.content.fileSize, signal: options.signal })
+    yield* this.#read(node.content.file.toString(), {
+      offset: node.content.offset + offset,
+      length,
+      fileSize: node.content.fileSize,
+      signal: options.signal,
+    })
   }
 
-  async ls(cid: CID, options: { signal?: AbortSignal; limit?: number; root?: CID } = {}): Promise<DirectoryListEntry[]> {
+  async ls(
+    cid: CID,
+    options: { signal?: AbortSignal; limit?: number; root?: CID } = {},
+  ): Promise<DirectoryListEntry[]> {
     const { signal } = options
-    const hint = options.root ? await this.#locate(options.root, undefined, signal).then((x) => x.rec, () => undefined) : undefined
+    const hint = options.root
+      ? await this.#locate(options.root, undefined, signal).then(
+          (x) => x.rec,
+          () => undefined,
+        )
+      : undefined
     const l = await this.#locate(cid, hint, signal)
     if (!(await this.#isDirectory(l))) {
       // A file: its chunks, unnamed (as Kubo lists a file's links).
@@ -454,7 +530,10 @@ class UnixFsDagReader implements DagReader {
       if (!l.inner) return []
       const spans = await this.#spans(l.rec, signal)
       return dagPb.decode(l.inner).Links.map((x) => ({
-        name: x.Name ?? '', cid: x.Hash, size: spans.get(digestHex(x.Hash))?.length ?? 0, type: x.Hash.code === RAW ? 'raw' as const : 'file' as const,
+        name: x.Name ?? '',
+        cid: x.Hash,
+        size: spans.get(digestHex(x.Hash))?.length ?? 0,
+        type: x.Hash.code === RAW ? ('raw' as const) : ('file' as const),
       }))
     }
     const all = (await this.#entries(l, signal)).entries
@@ -467,7 +546,12 @@ class UnixFsDagReader implements DagReader {
         const e = entries[i]
         const child = await this.#locate(e.cid, l.rec, signal)
         const dir = await this.#isDirectory(child)
-        out[i] = { name: e.name, cid: e.cid, size: dir ? 0 : (child.span?.length ?? 0), type: dir ? 'directory' : e.cid.code === RAW ? 'raw' : 'file' }
+        out[i] = {
+          name: e.name,
+          cid: e.cid,
+          size: dir ? 0 : (child.span?.length ?? 0),
+          type: dir ? 'directory' : e.cid.code === RAW ? 'raw' : 'file',
+        }
       }
     }
     await Promise.all(Array.from({ length: Math.min(DAG_LS_CONCURRENCY, entries.length) }, worker))
@@ -478,7 +562,12 @@ class UnixFsDagReader implements DagReader {
     const { signal } = options
     const scope = options.scope ?? 'all'
     const seen = new Set<string>()
-    const hint = options.root ? await this.#locate(options.root, undefined, signal).then((x) => x.rec, () => undefined) : undefined
+    const hint = options.root
+      ? await this.#locate(options.root, undefined, signal).then(
+          (x) => x.rec,
+          () => undefined,
+        )
+      : undefined
     const l = await this.#locate(root, hint, signal)
     if (scope === 'block') {
       yield { cid: l.cid, bytes: await this.#blockBytes(l, signal) }
@@ -487,7 +576,13 @@ class UnixFsDagReader implements DagReader {
     yield* this.#walkNode(l, scope, options.entityBytes, seen, signal)
   }
 
-  async *#walkNode(l: Located, scope: 'all' | 'entity', entityBytes: WalkOptions['entityBytes'], seen: Set<string>, signal?: AbortSignal): AsyncIterable<Block> {
+  async *#walkNode(
+    l: Located,
+    scope: 'all' | 'entity',
+    entityBytes: WalkOptions['entityBytes'],
+    seen: Set<string>,
+    signal?: AbortSignal,
+  ): AsyncIterable<Block> {
     throwIfAborted(signal)
     if (l.rec.view.kind === 'file') {
       yield* this.#walkFile(l, scope === 'entity' ? entityBytes : undefined, seen, signal)
@@ -508,7 +603,12 @@ class UnixFsDagReader implements DagReader {
   }
 
   /** A file node's blocks in DFS pre-order (the order a verifier reads them), leaves rebuilt from one sequential read. */
-  async *#walkFile(l: Located, range: WalkOptions['entityBytes'], seen: Set<string>, signal?: AbortSignal): AsyncIterable<Block> {
+  async *#walkFile(
+    l: Located,
+    range: WalkOptions['entityBytes'],
+    seen: Set<string>,
+    signal?: AbortSignal,
+  ): AsyncIterable<Block> {
     const span = l.span as Span
     // The wanted bytes [a, b) relative to the node.
     let a = 0
@@ -553,7 +653,13 @@ class UnixFsDagReader implements DagReader {
       first = Math.min(first, s.span.offset)
       last = Math.max(last, s.span.offset + s.span.length)
     }
-    const cursor = first < last ? new SequentialReader(this.#read(l.rec.key, { offset: first, length: last - first, fileSize: l.rec.view.size, signal }), first) : undefined
+    const cursor =
+      first < last
+        ? new SequentialReader(
+            this.#read(l.rec.key, { offset: first, length: last - first, fileSize: l.rec.view.size, signal }),
+            first,
+          )
+        : undefined
     try {
       for (const s of positioned()) {
         throwIfAborted(signal)
@@ -566,7 +672,8 @@ class UnixFsDagReader implements DagReader {
         }
         // A leaf: its bytes are the next ones of the read (skipped when already sent).
         if (s.span.length > 0 && !cursor) throw new StratosError('INTERNAL', 'leaf outside the planned read')
-        const data = s.span.length > 0 ? await (cursor as SequentialReader).read(s.span.offset, s.span.length) : new Uint8Array(0)
+        const data =
+          s.span.length > 0 ? await (cursor as SequentialReader).read(s.span.offset, s.span.length) : new Uint8Array(0)
         if (seen.has(key)) continue
         seen.add(key)
         yield { cid: s.cid, bytes: this.#leafBlock(s.cid, data) }

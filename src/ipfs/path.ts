@@ -58,6 +58,7 @@ function decodeSegment(p: string): string {
 
 function checkSegment(s: string): string {
   if (s === '.' || s === '..') throw new StratosError('BAD_REQUEST', 'path segments "." and ".." are not allowed')
-  if (s.includes('/') || s.includes('\\') || s.includes('\0')) throw new StratosError('BAD_REQUEST', 'a path segment may not contain a slash, backslash or NUL')
+  if (s.includes('/') || s.includes('\\') || s.includes('\0'))
+    throw new StratosError('BAD_REQUEST', 'a path segment may not contain a slash, backslash or NUL')
   return s
 }

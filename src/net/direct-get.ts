@@ -21,7 +21,10 @@
 import net from 'node:net'
 import { StratosError } from '../errors.ts'
 import {
-  DIRECT_GET_IDLE_TIMEOUT_MS, DIRECT_GET_MAX_ERROR_BODY_BYTES, DIRECT_GET_MAX_HEAD_BYTES, DIRECT_GET_MAX_IDLE_PER_ORIGIN,
+  DIRECT_GET_IDLE_TIMEOUT_MS,
+  DIRECT_GET_MAX_ERROR_BODY_BYTES,
+  DIRECT_GET_MAX_HEAD_BYTES,
+  DIRECT_GET_MAX_IDLE_PER_ORIGIN,
 } from '../limits.ts'
 
 export interface DirectGetHead {
@@ -96,10 +99,15 @@ class Connection {
     this.origin = origin
     let onConnect: () => void = () => {}
     let onConnectError: (e: unknown) => void = () => {}
-    this.connected = new Promise<void>((resolve, reject) => { onConnect = resolve; onConnectError = reject })
+    this.connected = new Promise<void>((resolve, reject) => {
+      onConnect = resolve
+      onConnectError = reject
+    })
     this.connected.catch(() => {})
     this.socket = net.connect({
-      host, port, noDelay: true,
+      host,
+      port,
+      noDelay: true,
       onread: {
         buffer: () => this.#readBuffer(),
         callback: (n: number, buf: Uint8Array) => this.#onRead(n, buf),
@@ -195,7 +203,11 @@ class Connection {
     this.#head = [all]
     const end = all.indexOf(CRLFCRLF)
     if (end < 0) {
-      if (this.#headBytes > DIRECT_GET_MAX_HEAD_BYTES) throw new StratosError('UPSTREAM_ERROR', `${this.origin} sent a response head over ${DIRECT_GET_MAX_HEAD_BYTES} bytes`)
+      if (this.#headBytes > DIRECT_GET_MAX_HEAD_BYTES)
+        throw new StratosError(
+          'UPSTREAM_ERROR',
+          `${this.origin} sent a response head over ${DIRECT_GET_MAX_HEAD_BYTES} bytes`,
+        )
       return
     }
     const head = parseHead(all.subarray(0, end).toString('latin1'), this.origin)
@@ -203,10 +215,16 @@ class Connection {
     if ((head.headers.connection ?? '').toLowerCase().includes('close')) this.#reusable = false
     const rest = all.subarray(end + 4)
     if (head.status >= 200 && head.status < 300) {
-      if (head.contentLength === undefined) throw new StratosError('UPSTREAM_ERROR', `${this.origin} answered a ${head.status} without Content-Length`)
+      if (head.contentLength === undefined)
+        throw new StratosError('UPSTREAM_ERROR', `${this.origin} answered a ${head.status} without Content-Length`)
       const target = this.#active!.p.onHead(head)
-      if (target.length !== head.contentLength) throw new StratosError('UPSTREAM_ERROR', `body buffer of ${target.length} bytes for a ${head.contentLength}-byte body`)
-      if (rest.length > target.length) throw new StratosError('UPSTREAM_ERROR', `${this.origin} sent more bytes than its Content-Length`)
+      if (target.length !== head.contentLength)
+        throw new StratosError(
+          'UPSTREAM_ERROR',
+          `body buffer of ${target.length} bytes for a ${head.contentLength}-byte body`,
+        )
+      if (rest.length > target.length)
+        throw new StratosError('UPSTREAM_ERROR', `${this.origin} sent more bytes than its Content-Length`)
       this.#target = target
       this.#expected = target.length
       this.#state = 'body'
@@ -312,7 +330,8 @@ export function parseHead(text: string, origin: string): DirectGetHead {
   if (headers['transfer-encoding'] !== undefined) contentLength = undefined
   else if (headers['content-length'] !== undefined) {
     const n = Number(headers['content-length'])
-    if (!Number.isSafeInteger(n) || n < 0 || !/^\d+$/.test(headers['content-length'])) throw new StratosError('UPSTREAM_ERROR', `${origin} sent an invalid Content-Length`)
+    if (!Number.isSafeInteger(n) || n < 0 || !/^\d+$/.test(headers['content-length']))
+      throw new StratosError('UPSTREAM_ERROR', `${origin} sent an invalid Content-Length`)
     contentLength = n
   }
   return { status: Number(m[1]), headers, contentLength }
@@ -329,8 +348,12 @@ export class DirectGetPool {
   async get(p: DirectGetParameters): Promise<DirectGetResult> {
     if (this.#closed) throw new StratosError('ABORTED', 'the connection pool is closed')
     const ep = this.#endpoint(p.origin)
-    const request = `GET ${p.path} HTTP/1.1\r\nhost: ${ep.hostHeader}\r\n` +
-      Object.entries(p.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('') + '\r\n'
+    const request =
+      `GET ${p.path} HTTP/1.1\r\nhost: ${ep.hostHeader}\r\n` +
+      Object.entries(p.headers)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('') +
+      '\r\n'
     if (/[\r\n]/.test(p.path) || Object.entries(p.headers).some(([k, v]) => /[\r\n:]/.test(k) || /[\r\n]/.test(v))) {
       throw new StratosError('BAD_REQUEST', 'header or path contains a line break')
     }
@@ -339,7 +362,10 @@ export class DirectGetPool {
       const conn = this.#take(p.origin) ?? this.#open(p.origin, ep.host, ep.port)
       const reused = conn.served > 0
       const active: Active = { p, resolve: () => {}, reject: () => {}, responseBytes: 0 }
-      const done = new Promise<DirectGetResult>((resolve, reject) => { active.resolve = resolve; active.reject = reject })
+      const done = new Promise<DirectGetResult>((resolve, reject) => {
+        active.resolve = resolve
+        active.reject = reject
+      })
       const onAbort = (): void => conn.destroy(p.signal.reason)
       p.signal.addEventListener('abort', onAbort, { once: true })
       try {
@@ -413,7 +439,8 @@ export class DirectGetPool {
     } catch {
       throw new StratosError('BAD_REQUEST', `not a URL: ${origin}`)
     }
-    if (u.protocol !== 'http:') throw new StratosError('BAD_REQUEST', `direct GETs support http: origins only, not ${u.protocol}`)
+    if (u.protocol !== 'http:')
+      throw new StratosError('BAD_REQUEST', `direct GETs support http: origins only, not ${u.protocol}`)
     const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname
     ep = { host, port: Number(u.port || 80), hostHeader: u.host }
     if (this.#endpoints.size > 4096) this.#endpoints.clear()

@@ -44,7 +44,8 @@ export function directPut(p: DirectPutParameters): Promise<DirectPutResult> {
   const port = Number(u.port || 80)
   let head = `PUT ${p.path} HTTP/1.1\r\nhost: ${u.host}\r\nconnection: upgrade\r\nupgrade: ${SHARD_BODY_UPGRADE}\r\ncontent-length: ${p.body.byteLength}\r\n`
   for (const [name, value] of Object.entries(p.headers)) {
-    if (/[\r\n]/.test(value) || /[\r\n:]/.test(name)) throw new StratosError('BAD_REQUEST', `header ${name} cannot be sent`)
+    if (/[\r\n]/.test(value) || /[\r\n:]/.test(name))
+      throw new StratosError('BAD_REQUEST', `header ${name} cannot be sent`)
     head += `${name}: ${value}\r\n`
   }
   head += '\r\n'
@@ -83,7 +84,8 @@ export function directPut(p: DirectPutParameters): Promise<DirectPutResult> {
       const bodyBytes = all.length - end - 4
       const want = parsed.contentLength
       if (want === undefined ? !final : bodyBytes < want) {
-        if (final) settle(new StratosError('UPSTREAM_ERROR', `${p.origin} closed the connection in the middle of its answer`))
+        if (final)
+          settle(new StratosError('UPSTREAM_ERROR', `${p.origin} closed the connection in the middle of its answer`))
         return
       }
       const text = all.toString('utf8', end + 4, end + 4 + (want ?? bodyBytes))
@@ -98,12 +100,17 @@ export function directPut(p: DirectPutParameters): Promise<DirectPutResult> {
     }
     if (p.signal?.aborted) return onAbort()
     p.signal?.addEventListener('abort', onAbort, { once: true })
-    socket.setTimeout(DIRECT_PUT_IDLE_TIMEOUT_MS, () => settle(new StratosError('TIMEOUT', `${p.origin} moved no bytes for ${DIRECT_PUT_IDLE_TIMEOUT_MS} ms`)))
+    socket.setTimeout(DIRECT_PUT_IDLE_TIMEOUT_MS, () =>
+      settle(new StratosError('TIMEOUT', `${p.origin} moved no bytes for ${DIRECT_PUT_IDLE_TIMEOUT_MS} ms`)),
+    )
     socket.on('error', (e) => settle(e))
     socket.on('data', (d: Buffer) => {
       chunks.push(d)
       bytes += d.length
-      if (bytes > DIRECT_PUT_MAX_RESPONSE_BYTES) return settle(new StratosError('UPSTREAM_ERROR', `${p.origin} answered more than ${DIRECT_PUT_MAX_RESPONSE_BYTES} bytes`))
+      if (bytes > DIRECT_PUT_MAX_RESPONSE_BYTES)
+        return settle(
+          new StratosError('UPSTREAM_ERROR', `${p.origin} answered more than ${DIRECT_PUT_MAX_RESPONSE_BYTES} bytes`),
+        )
       try {
         tryParse(false)
       } catch (e) {
@@ -117,7 +124,9 @@ export function directPut(p: DirectPutParameters): Promise<DirectPutResult> {
         settle(e)
       }
     })
-    socket.on('close', () => settle(new StratosError('UPSTREAM_ERROR', `${p.origin} closed the connection before answering`)))
+    socket.on('close', () =>
+      settle(new StratosError('UPSTREAM_ERROR', `${p.origin} closed the connection before answering`)),
+    )
     socket.once('connect', () => {
       socket.write(head, 'latin1')
       socket.write(p.body)

@@ -15,7 +15,10 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 
 /** A reply whose JSON is already text (a cached record, canonical JSON). */
 export function sendJsonText(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  })
   res.end(text)
 }
 
@@ -34,32 +37,42 @@ export function sendError(res: ServerResponse, e: unknown): void {
  * stops being read, and the caller's error reply should close the connection rather than drain it). A body that
  * does not parse is BAD_REQUEST. An absent or empty body is `undefined`, or BAD_REQUEST when `required`.
  */
-export async function readJsonBody(req: IncomingMessage, maxBytes: number, opts: { required?: boolean } = {}): Promise<unknown> {
+export async function readJsonBody(
+  req: IncomingMessage,
+  maxBytes: number,
+  opts: { required?: boolean } = {},
+): Promise<unknown> {
   const declared = req.headers['content-length']
   const none = declared === '0' || (declared === undefined && req.headers['transfer-encoding'] === undefined)
   if (none && !opts.required) return undefined
   if (declared !== undefined && Number(declared) > maxBytes) {
-    throw new StratosError('PAYLOAD_TOO_LARGE', `body of ${declared} bytes exceeds the ${maxBytes}-byte limit`, { limit: maxBytes })
+    throw new StratosError('PAYLOAD_TOO_LARGE', `body of ${declared} bytes exceeds the ${maxBytes}-byte limit`, {
+      limit: maxBytes,
+    })
   }
-  const text = none ? '' : await new Promise<string>((resolve, reject) => {
-    const parts: Buffer[] = []
-    let total = 0
-    const onData = (chunk: Buffer): void => {
-      total += chunk.length
-      if (total > maxBytes) {
-        // Stop collecting; the error reply closes the connection, which discards the rest.
-        req.off('data', onData)
-        req.off('end', onEnd)
-        reject(new StratosError('PAYLOAD_TOO_LARGE', `body exceeds the ${maxBytes}-byte limit`, { limit: maxBytes }))
-        return
-      }
-      parts.push(chunk)
-    }
-    const onEnd = (): void => resolve(Buffer.concat(parts, total).toString('utf8'))
-    req.on('data', onData)
-    req.on('end', onEnd)
-    req.once('error', reject)
-  })
+  const text = none
+    ? ''
+    : await new Promise<string>((resolve, reject) => {
+        const parts: Buffer[] = []
+        let total = 0
+        const onData = (chunk: Buffer): void => {
+          total += chunk.length
+          if (total > maxBytes) {
+            // Stop collecting; the error reply closes the connection, which discards the rest.
+            req.off('data', onData)
+            req.off('end', onEnd)
+            reject(
+              new StratosError('PAYLOAD_TOO_LARGE', `body exceeds the ${maxBytes}-byte limit`, { limit: maxBytes }),
+            )
+            return
+          }
+          parts.push(chunk)
+        }
+        const onEnd = (): void => resolve(Buffer.concat(parts, total).toString('utf8'))
+        req.on('data', onData)
+        req.on('end', onEnd)
+        req.once('error', reject)
+      })
   if (text.length === 0 && !opts.required) return undefined
   try {
     return JSON.parse(text)
@@ -74,7 +87,10 @@ export async function listen(server: http.Server, host: string, port: number): P
   server.keepAliveTimeout = SERVER_KEEP_ALIVE_TIMEOUT_MS
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, host, () => { server.off('error', reject); resolve() })
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
   })
   const addr = server.address() as AddressInfo
   return `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}`

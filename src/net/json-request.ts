@@ -53,7 +53,11 @@ export async function jsonRequest<T>(url: string, opts: JsonRequestOptions): Pro
     res = await request(url, {
       method: opts.method,
       dispatcher: opts.dispatcher ?? defaultDispatcher(),
-      headers: { accept: 'application/json', ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+      headers: {
+        accept: 'application/json',
+        ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...opts.headers,
+      },
       body: opts.body !== undefined ? JSON.stringify(opts.body) : undefined,
       signal,
     })
@@ -70,7 +74,9 @@ export async function jsonRequest<T>(url: string, opts: JsonRequestOptions): Pro
   try {
     parsed = text.length ? JSON.parse(text) : undefined
   } catch {
-    throw new StratosError('UPSTREAM_ERROR', `${url} answered HTTP ${res.statusCode} with a body that is not JSON`, { status: res.statusCode })
+    throw new StratosError('UPSTREAM_ERROR', `${url} answered HTTP ${res.statusCode} with a body that is not JSON`, {
+      status: res.statusCode,
+    })
   }
   if (res.statusCode >= 400) throw StratosError.fromBody(parsed, res.statusCode)
   return parsed as T

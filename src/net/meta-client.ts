@@ -12,17 +12,42 @@
 import type { Dispatcher } from 'undici'
 import { jsonRequest } from './json-request.ts'
 import {
-  META_ROUTES, type CommitBody, type FileList, type FileRecordView, type MetaInfo, type NetworkStatus, type NodeView,
-  type PlanSegmentBody, type PlanSegmentResponse, type Placement, type ReadBody, type ReadResponse, type ReplaceShardBody, type UploadSession,
-  type SettleOrdersBody, type SettleOrdersResponse,
+  META_ROUTES,
+  type CommitBody,
+  type FileList,
+  type FileRecordView,
+  type MetaInfo,
+  type NetworkStatus,
+  type NodeView,
+  type PlanSegmentBody,
+  type PlanSegmentResponse,
+  type Placement,
+  type ReadBody,
+  type ReadResponse,
+  type ReplaceShardBody,
+  type UploadSession,
+  type SettleOrdersBody,
+  type SettleOrdersResponse,
 } from '../sds/protocol/api.ts'
 import { SHARE_ROUTES, type ShareResolution, type ShareResolveBody, type ShareView } from '../sds/protocol/api.ts'
 import type { FileTraffic, NodeTrafficList } from '../sds/protocol/api.ts'
 import type { SignedShareCreate, SignedShareList, SignedShareRevoke } from '../sds/protocol/messages.ts'
 import type { SignedMaintenance } from '../sds/protocol/audit.ts'
 import { ACCESS_HEADER, type AbortUploadBody, type BudgetView, type GrantView } from '../sds/protocol/api.ts'
-import type { SignedBudget, SignedBudgetList, SignedGrantCreate, SignedGrantList, SignedGrantRevoke, SignedVisibility } from '../sds/protocol/messages.ts'
-import type { SignedCreateUpload, SignedDelete, SignedHeartbeatReplyT, SignedHeartbeatT } from '../sds/protocol/types.ts'
+import type {
+  SignedBudget,
+  SignedBudgetList,
+  SignedGrantCreate,
+  SignedGrantList,
+  SignedGrantRevoke,
+  SignedVisibility,
+} from '../sds/protocol/messages.ts'
+import type {
+  SignedCreateUpload,
+  SignedDelete,
+  SignedHeartbeatReplyT,
+  SignedHeartbeatT,
+} from '../sds/protocol/types.ts'
 
 export interface CallOptions {
   signal?: AbortSignal
@@ -60,15 +85,28 @@ export class MetaClient {
     return this.url + route.replace(/:(\w+)/g, (_, k: string) => encodeURIComponent(params[k] ?? ''))
   }
 
-  #get<T>(route: string, params?: Record<string, string>, o: CallOptions = {}, query?: Record<string, string | number | undefined>): Promise<T> {
+  #get<T>(
+    route: string,
+    params?: Record<string, string>,
+    o: CallOptions = {},
+    query?: Record<string, string | number | undefined>,
+  ): Promise<T> {
     let url = this.#path(route, params)
-    const q = Object.entries(query ?? {}).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
+    const q = Object.entries(query ?? {})
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
     if (q.length) url += '?' + q.join('&')
     return jsonRequest<T>(url, { method: 'GET', dispatcher: this.#dispatcher, headers: this.#headers(), ...o })
   }
 
   #post<T>(route: string, params: Record<string, string> | undefined, body: unknown, o: CallOptions = {}): Promise<T> {
-    return jsonRequest<T>(this.#path(route, params), { method: 'POST', body, dispatcher: this.#dispatcher, headers: this.#headers(), ...o })
+    return jsonRequest<T>(this.#path(route, params), {
+      method: 'POST',
+      body,
+      dispatcher: this.#dispatcher,
+      headers: this.#headers(),
+      ...o,
+    })
   }
 
   info(o?: CallOptions): Promise<MetaInfo> {
@@ -109,7 +147,13 @@ export class MetaClient {
   }
 
   async abort(uploadId: string, body: AbortUploadBody, o?: CallOptions): Promise<void> {
-    await jsonRequest(this.#path(META_ROUTES.abort, { id: uploadId }), { method: 'DELETE', body, dispatcher: this.#dispatcher, headers: this.#headers(), ...o })
+    await jsonRequest(this.#path(META_ROUTES.abort, { id: uploadId }), {
+      method: 'DELETE',
+      body,
+      dispatcher: this.#dispatcher,
+      headers: this.#headers(),
+      ...o,
+    })
   }
 
   listFiles(query: { owner?: string; limit?: number; after?: string } = {}, o?: CallOptions): Promise<FileList> {

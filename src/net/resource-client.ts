@@ -66,7 +66,9 @@ export class ResourceClient {
    * `dispatcher` carries info requests (and PUTs with `directPut: false`); shard GETs use `directGet`
    * (direct-get.ts), shard PUTs to http: nodes go over their own connection (direct-put.ts).
    */
-  constructor(options: { dispatcher?: Dispatcher; directGet?: DirectGetPool; directPut?: boolean; clock?: Clock } = {}) {
+  constructor(
+    options: { dispatcher?: Dispatcher; directGet?: DirectGetPool; directPut?: boolean; clock?: Clock } = {},
+  ) {
     this.#dispatcher = options.dispatcher ?? defaultDispatcher()
     this.#direct = options.directGet ?? defaultDirectGetPool()
     this.#directPut = options.directPut ?? true
@@ -117,7 +119,10 @@ export class ResourceClient {
     const offset = p.offset ?? 0
     const length = p.length ?? p.shardSize - offset
     if (offset < 0 || length < 0 || offset + length > p.shardSize) {
-      throw new StratosError('RANGE_NOT_SATISFIABLE', `range ${offset}+${length} is outside shard of ${p.shardSize} bytes`)
+      throw new StratosError(
+        'RANGE_NOT_SATISFIABLE',
+        `range ${offset}+${length} is outside shard of ${p.shardSize} bytes`,
+      )
     }
     const out = p.into ?? new Uint8Array(length)
     if (length === 0) return out
@@ -150,13 +155,23 @@ export class ResourceClient {
         },
         signal,
         onHead: (head) => {
-          if (head.status !== (whole ? 200 : 206)) throw new StratosError('UPSTREAM_ERROR', `node answered HTTP ${head.status} to a shard read`, { url })
+          if (head.status !== (whole ? 200 : 206))
+            throw new StratosError('UPSTREAM_ERROR', `node answered HTTP ${head.status} to a shard read`, { url })
           const hashesHeader = head.headers[SHARD_HEADERS.chunkHashes]
-          chunkHashes = typeof hashesHeader === 'string' ? new Uint8Array(Buffer.from(hashesHeader, 'base64url')) : new Uint8Array(0)
-          if (Number(head.headers[SHARD_HEADERS.shardSize]) !== p.shardSize || !chunkHashesMatch(p.shardId, p.shardSize, chunkHashes)) {
-            throw new StratosError('HASH_MISMATCH', 'node sent a chunk-hash list that does not match the shard id', { url })
+          chunkHashes =
+            typeof hashesHeader === 'string'
+              ? new Uint8Array(Buffer.from(hashesHeader, 'base64url'))
+              : new Uint8Array(0)
+          if (
+            Number(head.headers[SHARD_HEADERS.shardSize]) !== p.shardSize ||
+            !chunkHashesMatch(p.shardId, p.shardSize, chunkHashes)
+          ) {
+            throw new StratosError('HASH_MISMATCH', 'node sent a chunk-hash list that does not match the shard id', {
+              url,
+            })
           }
-          if (head.contentLength !== span) throw new StratosError('SIZE_MISMATCH', `node sends ${head.contentLength} bytes, not ${span}`, { url })
+          if (head.contentLength !== span)
+            throw new StratosError('SIZE_MISMATCH', `node sends ${head.contentLength} bytes, not ${span}`, { url })
           spanBuf = aligned ? out : new Uint8Array(span)
           return spanBuf
         },
@@ -165,7 +180,11 @@ export class ResourceClient {
             const chunkEnd = Math.min(span, verifiedUpTo + SHARD_CHUNK_BYTES)
             if (chunkEnd > received) break
             if (!chunkMatches(chunkHashes, chunkIndex, spanBuf!.subarray(verifiedUpTo, chunkEnd))) {
-              throw new StratosError('HASH_MISMATCH', `chunk ${chunkIndex} of shard ${p.shardId} does not match its hash`, { url, chunk: chunkIndex })
+              throw new StratosError(
+                'HASH_MISMATCH',
+                `chunk ${chunkIndex} of shard ${p.shardId} does not match its hash`,
+                { url, chunk: chunkIndex },
+              )
             }
             verifiedUpTo = chunkEnd
             chunkIndex++
@@ -177,10 +196,15 @@ export class ResourceClient {
     }
     if (result.head.status >= 300) {
       let body: unknown
-      try { body = JSON.parse(result.errorBody?.toString('utf8') ?? '') } catch { body = undefined }
+      try {
+        body = JSON.parse(result.errorBody?.toString('utf8') ?? '')
+      } catch {
+        body = undefined
+      }
       throw StratosError.fromBody(body, result.head.status)
     }
-    if (verifiedUpTo !== span) throw new StratosError('SIZE_MISMATCH', `node sent ${verifiedUpTo} of ${span} bytes`, { url })
+    if (verifiedUpTo !== span)
+      throw new StratosError('SIZE_MISMATCH', `node sent ${verifiedUpTo} of ${span} bytes`, { url })
     if (!aligned) out.set(spanBuf!.subarray(offset - start, offset - start + length))
     return out
   }

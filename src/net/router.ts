@@ -54,7 +54,11 @@ class Endpoint<H> {
   }
 
   get miss(): RouteMethodMiss {
-    this.#miss ??= { handler: undefined, allow: [...this.handlers.keys()].join(', '), methods: [...this.handlers.keys()] }
+    this.#miss ??= {
+      handler: undefined,
+      allow: [...this.handlers.keys()].join(', '),
+      methods: [...this.handlers.keys()],
+    }
     return this.#miss
   }
 }
@@ -102,12 +106,14 @@ export class Router<H> {
     let node = this.#root
     segments.forEach((s, i) => {
       if (s.startsWith('*')) {
-        if (i !== segments.length - 1) throw new Error(`route pattern ${pattern}: *${s.slice(1)} must be the last segment`)
+        if (i !== segments.length - 1)
+          throw new Error(`route pattern ${pattern}: *${s.slice(1)} must be the last segment`)
         node.rest = { name: s.slice(1), endpoint }
         return
       }
       if (s.startsWith(':')) {
-        if (node.param && node.param.name !== s.slice(1)) throw new Error(`route pattern ${pattern}: :${s.slice(1)} conflicts with :${node.param.name}`)
+        if (node.param && node.param.name !== s.slice(1))
+          throw new Error(`route pattern ${pattern}: :${s.slice(1)} conflicts with :${node.param.name}`)
         node.param ??= { name: s.slice(1), node: new Node<H>() }
         node = node.param.node
       } else node = node.child(s)
@@ -130,7 +136,10 @@ export class Router<H> {
   route(method: string, path: string): RouteMatch<H> {
     const found = this.find(method, path)
     if (found === undefined) throw new StratosError('NOT_FOUND', `no route ${method} ${path.slice(0, 200)}`)
-    if (isMethodMiss(found)) throw new StratosError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${path.slice(0, 200)}`, { allow: found.methods })
+    if (isMethodMiss(found))
+      throw new StratosError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${path.slice(0, 200)}`, {
+        allow: found.methods,
+      })
     return found
   }
 
@@ -142,7 +151,11 @@ export class Router<H> {
   /** Parameters collected on the way down (name, raw value, name, raw value…), cut back on backtracking. */
   readonly #found: string[] = []
 
-  #walk(method: string, path: string, firstMatched: Endpoint<H> | undefined): RouteMatch<H> | RouteMethodMiss | undefined {
+  #walk(
+    method: string,
+    path: string,
+    firstMatched: Endpoint<H> | undefined,
+  ): RouteMatch<H> | RouteMethodMiss | undefined {
     if (path.charCodeAt(0) !== 47 /* / */) return firstMatched?.miss
     this.#method = method
     this.#path = path
@@ -189,7 +202,8 @@ export class Router<H> {
     if (handler === undefined) return undefined
     const params: Record<string, string> = {}
     const found = this.#found
-    for (let i = 0; i < found.length; i += 2) params[found[i]] = found[i] === raw ? found[i + 1] : decodeSegment(found[i + 1])
+    for (let i = 0; i < found.length; i += 2)
+      params[found[i]] = found[i] === raw ? found[i + 1] : decodeSegment(found[i + 1])
     return { handler, params }
   }
 }

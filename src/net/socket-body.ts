@@ -69,19 +69,24 @@ export class SocketBody {
     if (!handle) throw new StratosError('ABORTED', 'the connection closed before its body')
     ;(old as unknown as { _handle: unknown })._handle = null
     this.#socket = new net.Socket({
-      handle, readable: true, writable: true, pauseOnCreate: true,
+      handle,
+      readable: true,
+      writable: true,
+      pauseOnCreate: true,
       onread: { buffer: () => this.#issue(), callback: (n: number, buf: Uint8Array) => this.#onRead(n, buf) },
     } as unknown as net.SocketConstructorOpts)
     this.#socket.setNoDelay(true)
     // A sender that stalls mid-body (or never reads the answer) does not hold the connection forever.
     this.#socket.setTimeout(DIRECT_PUT_IDLE_TIMEOUT_MS, () => this.#socket.destroy())
-    this.closed = new Promise<void>((resolve) => this.#socket.once('close', () => {
-      this.#closed = true
-      this.#released()
-      old.destroy() // the server counts its connection as closed only now
-      this.#onGone(new StratosError('ABORTED', 'the sender went away before the body was complete'))
-      resolve()
-    }))
+    this.closed = new Promise<void>((resolve) =>
+      this.#socket.once('close', () => {
+        this.#closed = true
+        this.#released()
+        old.destroy() // the server counts its connection as closed only now
+        this.#onGone(new StratosError('ABORTED', 'the sender went away before the body was complete'))
+        resolve()
+      }),
+    )
     this.#socket.on('error', () => {}) // surfaces as 'close'
     this.#socket.on('end', () => this.#onGone(new StratosError('ABORTED', 'the body ended before all bytes arrived')))
   }
@@ -121,7 +126,8 @@ export class SocketBody {
         if (!sink.destroyed) sink.destroy()
         reject(e)
       }
-      const room = (): Uint8Array => current.subarray(fill, Math.min(current.length, fill + this.length - this.#received))
+      const room = (): Uint8Array =>
+        current.subarray(fill, Math.min(current.length, fill + this.length - this.#received))
       const flush = (): void => {
         const buf = current
         const piece = fill === buf.length ? buf : buf.subarray(0, fill)
@@ -143,7 +149,8 @@ export class SocketBody {
           finish(new StratosError('BAD_REQUEST', 'more bytes than the declared body length'))
           return false
         }
-        if (into.buffer !== current.buffer || into.byteOffset !== current.byteOffset + fill) dest.set(into.subarray(0, n))
+        if (into.buffer !== current.buffer || into.byteOffset !== current.byteOffset + fill)
+          dest.set(into.subarray(0, n))
         return accept(n)
       }
       const accept = (n: number): boolean => {
@@ -164,7 +171,8 @@ export class SocketBody {
         this.#target = room()
         return inFlight < PUMP_STAGING_BUFFERS
       }
-      const onAbort = (): void => finish(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal?.reason }))
+      const onAbort = (): void =>
+        finish(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal?.reason }))
       if (signal?.aborted) return onAbort()
       signal?.addEventListener('abort', onAbort, { once: true })
       sink.once('error', (e) => finish(e))
@@ -178,7 +186,7 @@ export class SocketBody {
         return finish(e)
       }
       // (The socket is still paused: nothing to pause when a staging buffer fills here.)
-      for (let off = 0; off < head.length && !done;) {
+      for (let off = 0; off < head.length && !done; ) {
         const n = Math.min(head.length - off, current.length - fill)
         head.copy(current, fill, off, off + n)
         off += n
@@ -230,7 +238,7 @@ export class SocketBody {
     const text = JSON.stringify(body)
     this.#socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n` +
-      `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+        `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
       close ? () => this.#socket.destroy() : undefined,
     )
   }

@@ -15,8 +15,12 @@
 import { DIRECT_IO_ALIGN_BYTES } from '../limits.ts'
 
 /** The part of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
-interface WasmMemory { readonly buffer: ArrayBuffer }
-const WasmMemoryClass = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => WasmMemory } }).WebAssembly.Memory
+interface WasmMemory {
+  readonly buffer: ArrayBuffer
+}
+const WasmMemoryClass = (
+  globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => WasmMemory } }
+).WebAssembly.Memory
 
 /** WebAssembly memory is sized in 64 KiB pages. */
 const WASM_PAGE_BYTES = 64 * 1024
@@ -49,8 +53,12 @@ export class AlignedBufferPool {
    * @param slotBytes size of every buffer (a multiple of DIRECT_IO_ALIGN_BYTES)
    * @param slotsPerSlab buffers reserved together when the pool runs dry
    */
-  constructor(readonly slotBytes: number, readonly slotsPerSlab = 8) {
-    if (!(slotBytes > 0) || !isAligned(slotBytes)) throw new RangeError(`slot size ${slotBytes} is not a positive multiple of ${DIRECT_IO_ALIGN_BYTES}`)
+  constructor(
+    readonly slotBytes: number,
+    readonly slotsPerSlab = 8,
+  ) {
+    if (!(slotBytes > 0) || !isAligned(slotBytes))
+      throw new RangeError(`slot size ${slotBytes} is not a positive multiple of ${DIRECT_IO_ALIGN_BYTES}`)
   }
 
   /** A buffer of slotBytes whose start is aligned to DIRECT_IO_ALIGN_BYTES; its contents are whatever the last user left. */
@@ -96,6 +104,7 @@ export class AlignedBufferPool {
     this.#slabs.push(memory)
     this.#slabBuffers.add(memory.buffer)
     // Pushed in reverse so the first take() gets the slab's first slot.
-    for (let i = this.slotsPerSlab - 1; i >= 0; i--) this.#free.push(Buffer.from(memory.buffer, i * this.slotBytes, this.slotBytes))
+    for (let i = this.slotsPerSlab - 1; i >= 0; i--)
+      this.#free.push(Buffer.from(memory.buffer, i * this.slotBytes, this.slotBytes))
   }
 }

@@ -25,7 +25,11 @@ export class RecyclingBufferPool {
 
   #idleTimer: ReturnType<typeof setTimeout> | undefined
 
-  constructor(readonly maxFree: number, readonly maxBytes: number, readonly idleMs?: number) {}
+  constructor(
+    readonly maxFree: number,
+    readonly maxBytes: number,
+    readonly idleMs?: number,
+  ) {}
 
   /** Idle buffers held (tests, diagnostics). */
   get idle(): number {
@@ -73,7 +77,10 @@ export class RecyclingBufferPool {
     if (this.idleMs === undefined) return
     if (this.#idleTimer) this.#idleTimer.refresh()
     else {
-      this.#idleTimer = setTimeout(() => { this.#idleTimer = undefined; this.#free.length = 0 }, this.idleMs)
+      this.#idleTimer = setTimeout(() => {
+        this.#idleTimer = undefined
+        this.#free.length = 0
+      }, this.idleMs)
       this.#idleTimer.unref()
     }
   }

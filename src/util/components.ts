@@ -15,9 +15,15 @@ export const systemClock: Clock = { now: () => Date.now() }
 /** A clock tests move by hand. */
 export class ManualClock implements Clock {
   constructor(private t = 1_700_000_000_000) {}
-  now(): number { return this.t }
-  advance(ms: number): void { this.t += ms }
-  set(t: number): void { this.t = t }
+  now(): number {
+    return this.t
+  }
+  advance(ms: number): void {
+    this.t += ms
+  }
+  set(t: number): void {
+    this.t = t
+  }
 }
 
 export type RandomBytes = (n: number) => Uint8Array
@@ -29,7 +35,11 @@ export function seededRandom(seed: number): RandomBytes {
   return (n) => {
     const out = new Uint8Array(n)
     for (let i = 0; i < n; i++) {
-      s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0
+      s ^= s << 13
+      s >>>= 0
+      s ^= s >>> 17
+      s ^= s << 5
+      s >>>= 0
       out[i] = s & 0xff
     }
     return out

@@ -25,7 +25,11 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, options
 export function fsyncDir(dir: string): void {
   try {
     const fd = openSync(dir, 'r')
-    try { fsyncSync(fd) } finally { closeSync(fd) }
+    try {
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
   } catch {
     // Some filesystems refuse fsync on directories; the rename is still atomic.
   }

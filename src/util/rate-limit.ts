@@ -44,13 +44,20 @@ export class RateLimiter {
   readonly #buckets: Lru<string, Bucket>
 
   constructor(components: { clock: Clock }, init: RateLimitInit) {
-    if (!(init.ratePerSecond > 0) || !Number.isFinite(init.ratePerSecond)) throw new StratosError('BAD_REQUEST', 'a rate limit needs a positive, finite rate per second', { ratePerSecond: init.ratePerSecond })
-    if (!(init.burst >= 1) || !Number.isFinite(init.burst)) throw new StratosError('BAD_REQUEST', 'a rate limit needs a burst of at least 1', { burst: init.burst })
+    if (!(init.ratePerSecond > 0) || !Number.isFinite(init.ratePerSecond))
+      throw new StratosError('BAD_REQUEST', 'a rate limit needs a positive, finite rate per second', {
+        ratePerSecond: init.ratePerSecond,
+      })
+    if (!(init.burst >= 1) || !Number.isFinite(init.burst))
+      throw new StratosError('BAD_REQUEST', 'a rate limit needs a burst of at least 1', { burst: init.burst })
     this.#clock = components.clock
     this.ratePerSecond = init.ratePerSecond
     this.burst = init.burst
     this.maxClients = init.maxClients ?? RATE_LIMIT_MAX_CLIENTS
-    if (!(this.maxClients >= 1)) throw new StratosError('BAD_REQUEST', 'a rate limiter must keep at least one client', { maxClients: this.maxClients })
+    if (!(this.maxClients >= 1))
+      throw new StratosError('BAD_REQUEST', 'a rate limiter must keep at least one client', {
+        maxClients: this.maxClients,
+      })
     this.#buckets = new Lru({ maxEntries: this.maxClients })
   }
 
@@ -87,7 +94,11 @@ export class RateLimiter {
 
 /** The error a refused request answers with; `retryAfterMs` is in its details. */
 export function rateLimitedError(client: string, retryAfterMs: number): StratosError {
-  return new StratosError('RATE_LIMITED', `too many requests from ${client}; retry in ${retryAfterSeconds(retryAfterMs)} s`, { retryAfterMs })
+  return new StratosError(
+    'RATE_LIMITED',
+    `too many requests from ${client}; retry in ${retryAfterSeconds(retryAfterMs)} s`,
+    { retryAfterMs },
+  )
 }
 
 /** HTTP Retry-After value (whole seconds, at least 1) for a wait in milliseconds. */

@@ -15,7 +15,19 @@ import { MemoryKvStore } from '../../src/chain/state/kv.ts'
 import { signTx } from '../../src/chain/tx.ts'
 import type { Msg } from '../../src/chain/msgs.ts'
 import {
-  assertCode, assertSupply, block, CHAIN_ID, FEE, finishEpoch, makeFixture, nodeKey, registerResourceMsg, reportMsg, run, signed, wallet,
+  assertCode,
+  assertSupply,
+  block,
+  CHAIN_ID,
+  FEE,
+  finishEpoch,
+  makeFixture,
+  nodeKey,
+  registerResourceMsg,
+  reportMsg,
+  run,
+  signed,
+  wallet,
 } from './helpers.ts'
 
 const STOS = 10n ** 18n
@@ -45,9 +57,16 @@ test('genesis: 100M STOS exactly, 40M in the mining pool, epoch 1, nothing mined
   assertCode(() => ChainApp.genesis(bad), 'BAD_REQUEST')
   const dup = devnetGenesis({ chainId: CHAIN_ID, wallets: [wallet(0).address, wallet(0).address] })
   assertCode(() => ChainApp.genesis(dup), 'BAD_REQUEST')
-  assertCode(() => ChainApp.genesis(devnetGenesis({ chainId: CHAIN_ID, wallets: [wallet(0).address] }), f.app.store), 'CONFLICT')
+  assertCode(
+    () => ChainApp.genesis(devnetGenesis({ chainId: CHAIN_ID, wallets: [wallet(0).address] }), f.app.store),
+    'CONFLICT',
+  )
   assertCode(() => ChainApp.genesis(devnetGenesis({ chainId: CHAIN_ID, wallets: ['st1notanaddress'] })), 'BAD_REQUEST')
-  assertCode(() => ChainApp.genesis(devnetGenesis({ chainId: CHAIN_ID, wallets: [wallet(0).address], params: { epochBlocks: 0 } })), 'BAD_REQUEST')
+  assertCode(
+    () =>
+      ChainApp.genesis(devnetGenesis({ chainId: CHAIN_ID, wallets: [wallet(0).address], params: { epochBlocks: 0 } })),
+    'BAD_REQUEST',
+  )
   // a genesis file (JSON, amounts as strings) gives the same chain as the object it was written from
   const fromFile = ChainApp.genesis(decodeGenesis(JSON.parse(canonicalJson(f.genesis as any))))
   assert.equal(fromFile.stateHash, f.app.stateHash)
@@ -60,13 +79,23 @@ test('checkTx refuses wrong chain, bad signature, replayed or future nonce, low 
   const ok = signed(f, alice, [send])
   assert.equal(f.app.checkTx(ok).sender, alice.address)
   assertCode(() => f.app.checkTx(signed(f, alice, [send], { chainId: 'other-chain' })), 'WRONG_CHAIN')
-  assertCode(() => f.app.checkTx({ ...ok, tx: { ...ok.tx, msgs: [{ ...send, amount: 2n * STOS }] } }), 'INVALID_SIGNATURE')
-  assertCode(() => f.app.checkTx({ tx: { ...ok.tx, sender: bob.address }, signature: ok.signature }), 'INVALID_SIGNATURE')
+  assertCode(
+    () => f.app.checkTx({ ...ok, tx: { ...ok.tx, msgs: [{ ...send, amount: 2n * STOS }] } }),
+    'INVALID_SIGNATURE',
+  )
+  assertCode(
+    () => f.app.checkTx({ tx: { ...ok.tx, sender: bob.address }, signature: ok.signature }),
+    'INVALID_SIGNATURE',
+  )
   assertCode(() => f.app.checkTx(signed(f, alice, [send], { nonce: 1n })), 'BAD_NONCE')
   assert.equal(f.app.checkTx(signed(f, alice, [send], { nonce: 1n }), { expectedNonce: 1n }).nonce, 1n)
   assertCode(() => f.app.checkTx(signed(f, alice, [send], { fee: FEE - 1n })), 'INSUFFICIENT_FEE')
   const pauper = wallet(50)
-  assertCode(() => f.app.checkTx(signTx(pauper, { chainId: CHAIN_ID, sender: pauper.address, nonce: 0n, fee: FEE, msgs: [send] })), 'INSUFFICIENT_FUNDS')
+  assertCode(
+    () =>
+      f.app.checkTx(signTx(pauper, { chainId: CHAIN_ID, sender: pauper.address, nonce: 0n, fee: FEE, msgs: [send] })),
+    'INSUFFICIENT_FUNDS',
+  )
   block(f, [ok])
   assertCode(() => f.app.checkTx(ok), 'REPLAYED_NONCE')
   assert.equal(f.app.query.nonce(alice.address), 1n)
@@ -75,15 +104,28 @@ test('checkTx refuses wrong chain, bad signature, replayed or future nonce, low 
 test('send moves wei, the fee goes to the proposing validator; a failing message still pays its fee', () => {
   const f = makeFixture()
   const [alice, bob, val] = [f.wallets[3]!, f.wallets[1]!, f.validator]
-  const a0 = f.app.query.balance(alice.address), b0 = f.app.query.balance(bob.address), v0 = f.app.query.balance(val.address)
+  const a0 = f.app.query.balance(alice.address),
+    b0 = f.app.query.balance(bob.address),
+    v0 = f.app.query.balance(val.address)
   const r = run(f, alice, [{ type: 'send', to: bob.address, amount: 5n * STOS }])
-  assert.deepEqual(r.results[0]!.events[0], { type: 'transfer', attributes: { from: alice.address, to: bob.address, amount: (5n * STOS).toString() } })
+  assert.deepEqual(r.results[0]!.events[0], {
+    type: 'transfer',
+    attributes: { from: alice.address, to: bob.address, amount: (5n * STOS).toString() },
+  })
   assert.equal(f.app.query.balance(alice.address), a0 - 5n * STOS - FEE)
   assert.equal(f.app.query.balance(bob.address), b0 + 5n * STOS)
   assert.equal(f.app.query.balance(val.address), v0 + FEE)
   // overdraw in the second message: the first message's transfer is rolled back too
   const hashBefore = f.app.stateHash
-  const r2 = run(f, alice, [{ type: 'send', to: bob.address, amount: STOS }, { type: 'send', to: bob.address, amount: a0 * 2n }], 'INSUFFICIENT_FUNDS')
+  const r2 = run(
+    f,
+    alice,
+    [
+      { type: 'send', to: bob.address, amount: STOS },
+      { type: 'send', to: bob.address, amount: a0 * 2n },
+    ],
+    'INSUFFICIENT_FUNDS',
+  )
   assert.equal(r2.results[0]!.included, true)
   assert.equal(f.app.query.balance(bob.address), b0 + 5n * STOS)
   assert.equal(f.app.query.balance(alice.address), a0 - 5n * STOS - 2n * FEE)
@@ -127,13 +169,18 @@ test('staking: delegate, undelegate, and the unbonding completes after its perio
   const [val, alice] = [f.validator, f.wallets[3]!]
   run(f, alice, [{ type: 'delegate', validator: val.address, amount: 100n * STOS }])
   assert.equal(f.app.query.validator(val.address)!.tokens, 10_100n * STOS)
-  assert.deepEqual(f.app.query.delegationsOf(alice.address).map((d) => d.amount), [100n * STOS])
+  assert.deepEqual(
+    f.app.query.delegationsOf(alice.address).map((d) => d.amount),
+    [100n * STOS],
+  )
   run(f, alice, [{ type: 'undelegate', validator: val.address, amount: 101n * STOS }], 'INSUFFICIENT_FUNDS')
   run(f, alice, [{ type: 'delegate', validator: alice.address, amount: STOS }], 'NOT_FOUND')
   const balance = f.app.query.balance(alice.address)
   const r = run(f, alice, [{ type: 'undelegate', validator: val.address, amount: 40n * STOS }])
   const completion = r.height + f.app.params.unbondingBlocks
-  assert.deepEqual(f.app.query.unbondings(alice.address), [{ delegator: alice.address, amount: 40n * STOS, completionHeight: completion }])
+  assert.deepEqual(f.app.query.unbondings(alice.address), [
+    { delegator: alice.address, amount: 40n * STOS, completionHeight: completion },
+  ])
   assert.equal(f.app.query.validator(val.address)!.tokens, 10_060n * STOS)
   while (f.app.height < completion - 1) block(f)
   assert.equal(f.app.query.balance(alice.address), balance - FEE)
@@ -147,7 +194,13 @@ test('staking: delegate, undelegate, and the unbonding completes after its perio
 test('create_validator needs a fresh operator and enough self-delegation', () => {
   const f = makeFixture()
   const alice = f.wallets[3]!
-  const msg = { type: 'create_validator' as const, consensusKey: 'ab'.repeat(32), commissionBps: 500, selfDelegation: 10n, moniker: 'a' }
+  const msg = {
+    type: 'create_validator' as const,
+    consensusKey: 'ab'.repeat(32),
+    commissionBps: 500,
+    selfDelegation: 10n,
+    moniker: 'a',
+  }
   run(f, alice, [msg], 'BAD_REQUEST')
   run(f, alice, [{ ...msg, selfDelegation: 5n * STOS }])
   run(f, alice, [{ ...msg, selfDelegation: 5n * STOS }], 'CONFLICT')
@@ -159,7 +212,12 @@ test('resource nodes: ownership proof, tiers, deposits move the ozone limit at a
   const owner = f.wallets[3]!
   const key = nodeKey(7)
   // a proof for another owner is refused
-  const stolen = { type: 'create_resource_node' as const, ...signNodeOwnership(key, CHAIN_ID, 'resource', f.wallets[1]!.address), deposit: 1_000n * STOS, moniker: 'x' }
+  const stolen = {
+    type: 'create_resource_node' as const,
+    ...signNodeOwnership(key, CHAIN_ID, 'resource', f.wallets[1]!.address),
+    deposit: 1_000n * STOS,
+    moniker: 'x',
+  }
   run(f, owner, [stolen], 'INVALID_SIGNATURE')
   run(f, owner, [registerResourceMsg(key, owner, 999n * STOS)], 'BAD_REQUEST') // below tier 1
   const m0 = f.app.query.ozoneMarket()
@@ -215,14 +273,29 @@ test('prepay buys ozone by the formula; reports charge it, pay the traffic rewar
   assert.equal(block(f, [wrongOwner]).results[0]!.code, 'NOT_OWNER')
   run(f, metaOwner, [reportMsg(f.meta, 2, [[payer.address, volume]], [[n1.address, volume]])], 'BAD_REQUEST') // epoch 2 has not ended
   run(f, metaOwner, [reportMsg(f.meta, 1, [[payer.address, volume]], [[n1.address, volume - 1n]])], 'BAD_REQUEST') // totals differ
-  run(f, metaOwner, [reportMsg(f.meta, 1, [[payer.address, volume]], [[nodeKey(55).address, volume]])], 'NODE_NOT_REGISTERED')
+  run(
+    f,
+    metaOwner,
+    [reportMsg(f.meta, 1, [[payer.address, volume]], [[nodeKey(55).address, volume]])],
+    'NODE_NOT_REGISTERED',
+  )
   const forged = reportMsg(nodeKey(99), 1, [[payer.address, volume]], [[n1.address, volume]]) as any
   forged.report.metaNode = f.meta.address
   run(f, metaOwner, [forged], 'INVALID_SIGNATURE')
 
   const mBefore = f.app.query.ozoneMarket()
   const expectedReward = trafficReward(mBefore, volume).reward
-  const rep = run(f, metaOwner, [reportMsg(f.meta, 1, [[payer.address, volume]], [[n1.address, 2n << 30n], [n2.address, 1n << 30n]])])
+  const rep = run(f, metaOwner, [
+    reportMsg(
+      f.meta,
+      1,
+      [[payer.address, volume]],
+      [
+        [n1.address, 2n << 30n],
+        [n2.address, 1n << 30n],
+      ],
+    ),
+  ])
   assert.equal(rep.results[0]!.events[0]!.attributes.trafficReward, expectedReward.toString())
   assert.equal(f.app.query.ozone(payer.address), bought - volume)
   assert.equal(f.app.query.ozoneMarket().L, mBefore.L + volume)
@@ -236,7 +309,10 @@ test('prepay buys ozone by the formula; reports charge it, pay the traffic rewar
   assert.equal(s2.distributed, 80n * STOS + expectedReward)
   assert.equal(s2.unminedReturned, 0n)
   // all three genesis resource nodes belong to nodeOwner, who gets the whole resource bucket
-  const resourceBucket = 48n * STOS + (expectedReward * 6000n) / 10_000n + (expectedReward - (expectedReward * 6000n) / 10_000n - 2n * ((expectedReward * 2000n) / 10_000n))
+  const resourceBucket =
+    48n * STOS +
+    (expectedReward * 6000n) / 10_000n +
+    (expectedReward - (expectedReward * 6000n) / 10_000n - 2n * ((expectedReward * 2000n) / 10_000n))
   const nodeReward = f.app.query.rewards(nodeOwner.address, 2)[0]!
   assert.equal(nodeReward.amount, resourceBucket)
   assert.equal(nodeReward.maturesAt, 2 + 1 + f.app.params.maturityEpochs)
@@ -272,7 +348,12 @@ test('a report charges at most the ozone a wallet has; slashing converts debt at
   const debt = 5n << 30n // 5 GiB at 1 STOS/GiB ≈ 5 STOS
   const expectedSlash = (debt * (market.S + market.P)) / market.L
   const pool = f.app.query.moduleAccounts().prepayPool
-  run(f, nodeOwner, [{ type: 'slash_resource_node', metaNode: f.meta.address, node: target.address, debtOzone: debt }], 'NOT_OWNER')
+  run(
+    f,
+    nodeOwner,
+    [{ type: 'slash_resource_node', metaNode: f.meta.address, node: target.address, debtOzone: debt }],
+    'NOT_OWNER',
+  )
   run(f, metaOwner, [{ type: 'slash_resource_node', metaNode: f.meta.address, node: target.address, debtOzone: debt }])
   const node = f.app.query.node(target.address)!
   assert.equal(node.status, 'suspended')
@@ -285,7 +366,9 @@ test('a report charges at most the ozone a wallet has; slashing converts debt at
   assert.equal(f.app.query.node(target.address)!.status, 'active')
   assert.equal(f.app.query.ozoneMarket().S, market.S)
   // a debt larger than the deposit takes the whole deposit
-  run(f, metaOwner, [{ type: 'slash_resource_node', metaNode: f.meta.address, node: target.address, debtOzone: 10n ** 30n }])
+  run(f, metaOwner, [
+    { type: 'slash_resource_node', metaNode: f.meta.address, node: target.address, debtOzone: 10n ** 30n },
+  ])
   assert.equal(f.app.query.node(target.address)!.deposit, 0n)
   assertSupply(f.app)
 })
@@ -294,7 +377,12 @@ test('a new meta node is pending until a majority of active meta nodes approves 
   const f = makeFixture()
   const [owner, metaOwner] = [f.wallets[3]!, f.wallets[2]!]
   const m2 = nodeKey(101)
-  const create = { type: 'create_meta_node' as const, ...signNodeOwnership(m2, CHAIN_ID, 'meta', owner.address), deposit: 10_000n * STOS, moniker: 'meta-2' }
+  const create = {
+    type: 'create_meta_node' as const,
+    ...signNodeOwnership(m2, CHAIN_ID, 'meta', owner.address),
+    deposit: 10_000n * STOS,
+    moniker: 'meta-2',
+  }
   run(f, owner, [{ ...create, deposit: STOS }], 'BAD_REQUEST')
   const S0 = f.app.query.ozoneMarket().S
   run(f, owner, [create])
@@ -333,7 +421,12 @@ test('same blocks give the same state hash on two nodes; a snapshot imports to t
   const a = makeFixture()
   const b = makeFixture()
   assert.equal(a.app.stateHash, b.app.stateHash)
-  const txs = [signed(a, a.wallets[3]!, [{ type: 'send', to: a.wallets[1]!.address, amount: 3n * STOS }, { type: 'prepay', amount: STOS }])]
+  const txs = [
+    signed(a, a.wallets[3]!, [
+      { type: 'send', to: a.wallets[1]!.address, amount: 3n * STOS },
+      { type: 'prepay', amount: STOS },
+    ]),
+  ]
   for (const f of [a, b]) {
     block(f, txs)
     finishEpoch(f)
@@ -346,9 +439,19 @@ test('same blocks give the same state hash on two nodes; a snapshot imports to t
   assert.equal(c.stateHash, a.app.stateHash)
   assert.equal(c.height, a.app.height)
   assert.deepEqual(c.query.mining(), a.app.query.mining())
-  const next = { height: a.app.height + 1, time: a.time + 1000, proposer: a.validator.address, txs: [signed(a, a.wallets[1]!, [{ type: 'send', to: a.wallets[3]!.address, amount: 1n }])] }
+  const next = {
+    height: a.app.height + 1,
+    time: a.time + 1000,
+    proposer: a.validator.address,
+    txs: [signed(a, a.wallets[1]!, [{ type: 'send', to: a.wallets[3]!.address, amount: 1n }])],
+  }
   assert.equal(c.applyBlock(next).stateHash, a.app.applyBlock(next).stateHash)
-  const tampered = { ...snapshot, entries: snapshot.entries.map(([k, v]) => (k.startsWith('bank/bal/module:mining') ? [k, Buffer.from('1').toString('base64')] as const : [k, v] as const)) }
+  const tampered = {
+    ...snapshot,
+    entries: snapshot.entries.map(([k, v]) =>
+      k.startsWith('bank/bal/module:mining') ? ([k, Buffer.from('1').toString('base64')] as const) : ([k, v] as const),
+    ),
+  }
   assertCode(() => ChainApp.importState(tampered), 'HASH_MISMATCH')
   // reopening the same store resumes at the same height and hash
   const reopened = ChainApp.open(a.app.store)
@@ -359,7 +462,10 @@ test('same blocks give the same state hash on two nodes; a snapshot imports to t
 test('module accounts hold exactly what the modules account for', () => {
   const f = makeFixture()
   const alice = f.wallets[3]!
-  run(f, alice, [{ type: 'delegate', validator: f.validator.address, amount: 7n * STOS }, { type: 'prepay', amount: 2n * STOS }])
+  run(f, alice, [
+    { type: 'delegate', validator: f.validator.address, amount: 7n * STOS },
+    { type: 'prepay', amount: 2n * STOS },
+  ])
   const mods = f.app.query.moduleAccounts()
   assert.equal(mods.bonded, 10_007n * STOS)
   assert.equal(mods.nodeDeposits, 13_000n * STOS)
@@ -396,13 +502,34 @@ test('a message below a parameter minimum is rejected by ante: at checkTx, and i
   const tier1 = f.app.params.resourceNodeTiersWei[0]!
   const cases: Array<[string, Msg]> = [
     ['resource deposit below tier 1', registerResourceMsg(key, owner, tier1 - 1n)],
-    ['meta deposit below the minimum', { type: 'create_meta_node', ...signNodeOwnership(key, CHAIN_ID, 'meta', owner.address), deposit: f.app.params.minMetaNodeDepositWei - 1n, moniker: 'm' }],
-    ['self-delegation below the minimum', { type: 'create_validator', consensusKey: 'cd'.repeat(32), commissionBps: 0, selfDelegation: f.app.params.minSelfDelegationWei - 1n, moniker: 'v' }],
+    [
+      'meta deposit below the minimum',
+      {
+        type: 'create_meta_node',
+        ...signNodeOwnership(key, CHAIN_ID, 'meta', owner.address),
+        deposit: f.app.params.minMetaNodeDepositWei - 1n,
+        moniker: 'm',
+      },
+    ],
+    [
+      'self-delegation below the minimum',
+      {
+        type: 'create_validator',
+        consensusKey: 'cd'.repeat(32),
+        commissionBps: 0,
+        selfDelegation: f.app.params.minSelfDelegationWei - 1n,
+        moniker: 'v',
+      },
+    ],
   ]
   for (const [what, msg] of cases) {
     const before = f.app.query.account(owner.address)
     const tx = signed(f, owner, [{ type: 'send', to: f.wallets[1]!.address, amount: 1n }, msg])
-    assert.throws(() => f.app.checkTx(tx), (e: { code?: string }) => e.code === 'BAD_REQUEST', what)
+    assert.throws(
+      () => f.app.checkTx(tx),
+      (e: { code?: string }) => e.code === 'BAD_REQUEST',
+      what,
+    )
     const r = block(f, [tx]).results[0]!
     assert.equal(r.code, 'BAD_REQUEST', what)
     assert.equal(r.included, false, what)

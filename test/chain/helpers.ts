@@ -49,7 +49,13 @@ export interface FixtureOptions {
 }
 
 export function genesisNode(key: NodeKey, owner: WalletKey, deposit: bigint, kind: 'resource' | 'meta'): GenesisNode {
-  return { node: key.address, publicKey: toHex(key.publicKey), owner: owner.address, deposit, moniker: `${kind}-${key.address.slice(-4)}` }
+  return {
+    node: key.address,
+    publicKey: toHex(key.publicKey),
+    owner: owner.address,
+    deposit,
+    moniker: `${kind}-${key.address.slice(-4)}`,
+  }
 }
 
 export function makeFixture(o: FixtureOptions = {}): Fixture {
@@ -61,7 +67,18 @@ export function makeFixture(o: FixtureOptions = {}): Fixture {
     wallets: wallets.map((w) => w.address),
     genesisTime: 1_700_000_000_000,
     params: { epochBlocks: 5, maturityEpochs: 1, unbondingBlocks: 4, ...o.params },
-    validators: o.withValidator === false ? [] : [{ operator: wallets[0]!.address, consensusKey: toHex(nodeKey(200).publicKey), commissionBps: 1000, selfDelegation: stos(10_000), moniker: 'val-0' }],
+    validators:
+      o.withValidator === false
+        ? []
+        : [
+            {
+              operator: wallets[0]!.address,
+              consensusKey: toHex(nodeKey(200).publicKey),
+              commissionBps: 1000,
+              selfDelegation: stos(10_000),
+              moniker: 'val-0',
+            },
+          ],
     resourceNodes: resources.map((k) => genesisNode(k, wallets[1]!, stos(1_000), 'resource')),
     metaNodes: o.withMeta === false ? [] : [genesisNode(meta, wallets[2]!, stos(10_000), 'meta')],
   })
@@ -73,7 +90,14 @@ export const FEE = 10n ** 13n
 
 /** Signs a tx from `from` with the next account nonce (or the given one). */
 export function signed(f: Fixture, from: WalletKey, msgs: Msg[], over: Partial<Tx> = {}): SignedTx {
-  const tx: Tx = { chainId: CHAIN_ID, sender: from.address, nonce: f.app.query.nonce(from.address), fee: FEE, msgs, ...over }
+  const tx: Tx = {
+    chainId: CHAIN_ID,
+    sender: from.address,
+    nonce: f.app.query.nonce(from.address),
+    fee: FEE,
+    msgs,
+    ...over,
+  }
   return signTx(from, tx)
 }
 
@@ -99,10 +123,20 @@ export function finishEpoch(f: Fixture): BlockResult {
 }
 
 export function registerResourceMsg(key: NodeKey, owner: WalletKey, deposit: bigint): Msg {
-  return { type: 'create_resource_node', ...signNodeOwnership(key, CHAIN_ID, 'resource', owner.address), deposit, moniker: 'r' }
+  return {
+    type: 'create_resource_node',
+    ...signNodeOwnership(key, CHAIN_ID, 'resource', owner.address),
+    deposit,
+    moniker: 'r',
+  }
 }
 
-export function reportMsg(meta: NodeKey, epoch: number, wallets: Array<[string, bigint]>, nodes: Array<[string, bigint]>): Msg {
+export function reportMsg(
+  meta: NodeKey,
+  epoch: number,
+  wallets: Array<[string, bigint]>,
+  nodes: Array<[string, bigint]>,
+): Msg {
   const report: VolumeReport = {
     chainId: CHAIN_ID,
     epoch,

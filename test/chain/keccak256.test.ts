@@ -12,7 +12,10 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
 
 test('known vectors', () => {
   assert.equal(hex(keccak256(new Uint8Array(0))), 'c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470')
-  assert.equal(hex(keccak256(new TextEncoder().encode('abc'))), '4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45')
+  assert.equal(
+    hex(keccak256(new TextEncoder().encode('abc'))),
+    '4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45',
+  )
 })
 
 test('equals @noble/hashes keccak_256 on every length 0…600 (all block-boundary cases) and on random inputs', () => {

@@ -5,7 +5,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
-import { createRecoverSigner, loadNativeSecp256k1, recoverSigner, recoverTxSignerWith } from '../../src/chain/native-secp256k1.ts'
+import {
+  createRecoverSigner,
+  loadNativeSecp256k1,
+  recoverSigner,
+  recoverTxSignerWith,
+} from '../../src/chain/native-secp256k1.ts'
 import { recoverTxSigner, signTx, txEnvelope, type SignedTx, type Tx } from '../../src/chain/tx.ts'
 import { WalletKey } from '../../src/crypto/wallet-key.ts'
 import { seededRandom } from '../../src/util/components.ts'
@@ -16,7 +21,13 @@ const native = loadNativeSecp256k1()
 const hex32 = (x: bigint) => x.toString(16).padStart(64, '0')
 
 function tx(sender: string, to: string, nonce: bigint): Tx {
-  return { chainId: 'stratos-test', sender, nonce, fee: 1000n + nonce, msgs: [{ type: 'send', to, amount: 1n + nonce * 7n }] }
+  return {
+    chainId: 'stratos-test',
+    sender,
+    nonce,
+    fee: 1000n + nonce,
+    msgs: [{ type: 'send', to, amount: 1n + nonce * 7n }],
+  }
 }
 
 /** Asserts both backends give the same answer; returns it. */
@@ -70,7 +81,17 @@ test('edge cases: high s, recovery bytes, lengths, zero and out-of-range r or s,
   const flipped = rec === '00' ? '01' : '00'
   // An x with no point on the curve (x^3 + 7 not a square mod p).
   let notX = 5n
-  const isSquare = (v: bigint) => { let b = v % P, e = (P - 1n) / 2n, acc = 1n; while (e > 0n) { if (e & 1n) acc = (acc * b) % P; b = (b * b) % P; e >>= 1n } return acc === 1n }
+  const isSquare = (v: bigint) => {
+    let b = v % P,
+      e = (P - 1n) / 2n,
+      acc = 1n
+    while (e > 0n) {
+      if (e & 1n) acc = (acc * b) % P
+      b = (b * b) % P
+      e >>= 1n
+    }
+    return acc === 1n
+  }
   while (isSquare((notX ** 3n + 7n) % P)) notX++
   const cases: Array<[string, string, boolean]> = [
     ['the good signature', good, true],
@@ -104,9 +125,17 @@ test('edge cases: high s, recovery bytes, lengths, zero and out-of-range r or s,
 
 test('without the binding, recovery falls back to pure JS and warns exactly once', () => {
   const warnings: unknown[] = []
-  const fallback = createRecoverSigner({ native: null, logger: { warn: (details, message) => { warnings.push([details, message]) } } })
+  const fallback = createRecoverSigner({
+    native: null,
+    logger: {
+      warn: (details, message) => {
+        warnings.push([details, message])
+      },
+    },
+  })
   assert.equal(fallback.native, false)
   const k = new WalletKey(new Uint8Array(32).fill(3))
-  for (let i = 0; i < 3; i++) assert.equal(fallback(txEnvelope(signTx(k, tx(k.address, k.address, BigInt(i))))), k.address)
+  for (let i = 0; i < 3; i++)
+    assert.equal(fallback(txEnvelope(signTx(k, tx(k.address, k.address, BigInt(i))))), k.address)
   assert.equal(warnings.length, 1)
 })

@@ -7,7 +7,17 @@ import assert from 'node:assert/strict'
 import { bech32 } from '@scure/base'
 import { canonicalJson } from '../../src/crypto/canonical.ts'
 import { sha256Hex } from '../../src/crypto/hash.ts'
-import { decodeSignedTx, encodeSignedTx, ensureValidTx, parseSignedTx, recoverTxSigner, signTx, txEnvelope, txHash, type Tx } from '../../src/chain/tx.ts'
+import {
+  decodeSignedTx,
+  encodeSignedTx,
+  ensureValidTx,
+  parseSignedTx,
+  recoverTxSigner,
+  signTx,
+  txEnvelope,
+  txHash,
+  type Tx,
+} from '../../src/chain/tx.ts'
 import { MAX_MSGS_PER_TX, MAX_TX_BYTES } from '../../src/chain/params.ts'
 import { assertCode, CHAIN_ID, nodeKey, wallet } from './helpers.ts'
 
@@ -15,7 +25,14 @@ const alice = wallet(0)
 const bob = wallet(1)
 
 function baseTx(over: Partial<Tx> = {}): Tx {
-  return { chainId: CHAIN_ID, sender: alice.address, nonce: 7n, fee: 10n ** 13n, msgs: [{ type: 'send', to: bob.address, amount: 5n * 10n ** 18n }], ...over }
+  return {
+    chainId: CHAIN_ID,
+    sender: alice.address,
+    nonce: 7n,
+    fee: 10n ** 13n,
+    msgs: [{ type: 'send', to: bob.address, amount: 5n * 10n ** 18n }],
+    ...over,
+  }
 }
 
 /** The JSON a wallet would POST (amounts as strings). */
@@ -41,7 +58,11 @@ test('malformed JSON, unknown messages, bad amounts and bad addresses are refuse
   assertCode(() => parseSignedTx(' '.repeat(MAX_TX_BYTES + 1)), 'PAYLOAD_TOO_LARGE')
   assertCode(() => parseSignedTx('[]'), 'BAD_REQUEST')
   assertCode(() => decodeSignedTx(null), 'BAD_REQUEST')
-  const withMsg = (m: unknown) => { const j = json(); j.tx.msgs = [m]; return j }
+  const withMsg = (m: unknown) => {
+    const j = json()
+    j.tx.msgs = [m]
+    return j
+  }
   assertCode(() => decodeSignedTx(withMsg({ type: 'mint', amount: '1' })), 'UNKNOWN_MESSAGE')
   assertCode(() => decodeSignedTx(withMsg({ type: '__proto__' })), 'UNKNOWN_MESSAGE')
   assertCode(() => decodeSignedTx(withMsg({ amount: '1' })), 'UNKNOWN_MESSAGE')
@@ -50,42 +71,94 @@ test('malformed JSON, unknown messages, bad amounts and bad addresses are refuse
   }
   assertCode(() => decodeSignedTx(withMsg({ type: 'send', to: bob.address, amount: 5 })), 'BAD_REQUEST') // a number, not a string
   assertCode(() => decodeSignedTx(withMsg({ type: 'send', to: bob.address, amount: '0' })), 'BAD_REQUEST') // not positive
-  assertCode(() => decodeSignedTx(withMsg({ type: 'send', to: bob.address, amount: (1n << 256n).toString() })), 'BAD_REQUEST')
+  assertCode(
+    () => decodeSignedTx(withMsg({ type: 'send', to: bob.address, amount: (1n << 256n).toString() })),
+    'BAD_REQUEST',
+  )
   // a one-character change breaks the bech32 checksum
   const last = bob.address.at(-1) === 'q' ? 'p' : 'q'
-  assertCode(() => decodeSignedTx(withMsg({ type: 'send', to: bob.address.slice(0, -1) + last, amount: '1' })), 'BAD_REQUEST')
+  assertCode(
+    () => decodeSignedTx(withMsg({ type: 'send', to: bob.address.slice(0, -1) + last, amount: '1' })),
+    'BAD_REQUEST',
+  )
   assertCode(() => decodeSignedTx(withMsg({ type: 'send', to: bob.address.toUpperCase(), amount: '1' })), 'BAD_REQUEST')
   // a node address where a wallet is expected (valid checksum, wrong prefix)
   assertCode(() => decodeSignedTx(withMsg({ type: 'send', to: nodeKey(1).address, amount: '1' })), 'BAD_REQUEST')
   const words = bech32.toWords(new Uint8Array(19))
-  assertCode(() => decodeSignedTx(withMsg({ type: 'send', to: bech32.encode('st', words), amount: '1' })), 'BAD_REQUEST') // 19 bytes
+  assertCode(
+    () => decodeSignedTx(withMsg({ type: 'send', to: bech32.encode('st', words), amount: '1' })),
+    'BAD_REQUEST',
+  ) // 19 bytes
   assertCode(() => decodeSignedTx(withMsg({ type: 'send', to: bob.address, amount: '1', extra: 1 })), 'BAD_REQUEST')
-  const j = json(); j.tx.nonce = 7
+  const j = json()
+  j.tx.nonce = 7
   assertCode(() => decodeSignedTx(j), 'BAD_REQUEST')
-  const j2 = json(); j2.tx.msgs = []
+  const j2 = json()
+  j2.tx.msgs = []
   assertCode(() => decodeSignedTx(j2), 'BAD_REQUEST')
-  const j3 = json(); j3.tx.msgs = Array.from({ length: MAX_MSGS_PER_TX + 1 }, () => j3.tx.msgs[0])
+  const j3 = json()
+  j3.tx.msgs = Array.from({ length: MAX_MSGS_PER_TX + 1 }, () => j3.tx.msgs[0])
   assertCode(() => decodeSignedTx(j3), 'BAD_REQUEST')
-  const j4 = json(); j4.tx.memo = 'x'.repeat(257)
+  const j4 = json()
+  j4.tx.memo = 'x'.repeat(257)
   assertCode(() => decodeSignedTx(j4), 'BAD_REQUEST')
-  const j5 = json(); j5.signature = j5.signature.slice(2)
+  const j5 = json()
+  j5.signature = j5.signature.slice(2)
   assertCode(() => decodeSignedTx(j5), 'BAD_REQUEST')
-  const j6 = json(); j6.extra = true
+  const j6 = json()
+  j6.extra = true
   assertCode(() => decodeSignedTx(j6), 'BAD_REQUEST')
 })
 
 test('volume reports must be sorted, unique and bounded', () => {
   const meta = nodeKey(100)
-  const a = wallet(2).address, b = wallet(3).address
+  const a = wallet(2).address,
+    b = wallet(3).address
   const [w1, w2] = a < b ? [a, b] : [b, a]
   const report = (wallets: unknown[]) => {
     const j = json()
-    j.tx.msgs = [{ type: 'volume_report', publicKey: '00'.repeat(32), signature: '00'.repeat(64), report: { chainId: CHAIN_ID, epoch: 1, metaNode: meta.address, wallets, nodes: [{ node: nodeKey(1).address, bytes: '10' }] } }]
+    j.tx.msgs = [
+      {
+        type: 'volume_report',
+        publicKey: '00'.repeat(32),
+        signature: '00'.repeat(64),
+        report: {
+          chainId: CHAIN_ID,
+          epoch: 1,
+          metaNode: meta.address,
+          wallets,
+          nodes: [{ node: nodeKey(1).address, bytes: '10' }],
+        },
+      },
+    ]
     return j
   }
-  decodeSignedTx(report([{ wallet: w1, bytes: '5' }, { wallet: w2, bytes: '5' }]))
-  assertCode(() => decodeSignedTx(report([{ wallet: w2, bytes: '5' }, { wallet: w1, bytes: '5' }])), 'BAD_REQUEST')
-  assertCode(() => decodeSignedTx(report([{ wallet: w1, bytes: '5' }, { wallet: w1, bytes: '5' }])), 'BAD_REQUEST')
+  decodeSignedTx(
+    report([
+      { wallet: w1, bytes: '5' },
+      { wallet: w2, bytes: '5' },
+    ]),
+  )
+  assertCode(
+    () =>
+      decodeSignedTx(
+        report([
+          { wallet: w2, bytes: '5' },
+          { wallet: w1, bytes: '5' },
+        ]),
+      ),
+    'BAD_REQUEST',
+  )
+  assertCode(
+    () =>
+      decodeSignedTx(
+        report([
+          { wallet: w1, bytes: '5' },
+          { wallet: w1, bytes: '5' },
+        ]),
+      ),
+    'BAD_REQUEST',
+  )
   assertCode(() => decodeSignedTx(report([{ wallet: w1, bytes: '-5' }])), 'BAD_REQUEST')
 })
 
@@ -96,7 +169,10 @@ test('the signature covers chain id, nonce, fee and messages', () => {
   assert.notEqual(recovered({ ...s.tx, chainId: 'other' }), alice.address)
   assert.notEqual(recovered({ ...s.tx, nonce: 8n }), alice.address)
   assert.notEqual(recovered({ ...s.tx, fee: 1n }), alice.address)
-  assert.notEqual(recovered({ ...s.tx, msgs: [{ type: 'send', to: bob.address, amount: 6n * 10n ** 18n }] }), alice.address)
+  assert.notEqual(
+    recovered({ ...s.tx, msgs: [{ type: 'send', to: bob.address, amount: 6n * 10n ** 18n }] }),
+    alice.address,
+  )
   assert.throws(() => signTx(bob, baseTx()))
 })
 
@@ -106,29 +182,53 @@ test('the fast canonical encoders equal the generic canonical JSON', async () =>
   const fc = (await import('fast-check')).default
   const meta = nodeKey(100)
   const addrs = [wallet(0).address, wallet(1).address, wallet(2).address].sort()
-  fc.assert(fc.property(
-    fc.string({ maxLength: 10 }), fc.option(fc.string({ maxLength: 20 }), { nil: undefined }), fc.bigInt({ min: 0n, max: 1n << 70n }), fc.nat(),
-    fc.array(fc.bigInt({ min: 1n, max: 1n << 64n }), { maxLength: 3 }),
-    (chainId, memo, n, epoch, volumes) => {
-      const report = { chainId, epoch, metaNode: meta.address, wallets: volumes.map((bytes, i) => ({ wallet: addrs[i]!, bytes })), nodes: [{ node: nodeKey(1).address, bytes: n + 1n }] }
-      assert.equal(canonicalVolumeReportJson(report), canonicalJson(report as any))
-      const tx: Tx = { chainId, sender: alice.address, nonce: n, fee: n, msgs: [{ type: 'send', to: bob.address, amount: n + 1n }, signVolumeReport(meta, report)], ...(memo === undefined ? {} : { memo }) }
-      assert.equal(canonicalTxJson(tx), canonicalJson(tx as any))
-    },
-  ), { numRuns: 50 })
+  fc.assert(
+    fc.property(
+      fc.string({ maxLength: 10 }),
+      fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+      fc.bigInt({ min: 0n, max: 1n << 70n }),
+      fc.nat(),
+      fc.array(fc.bigInt({ min: 1n, max: 1n << 64n }), { maxLength: 3 }),
+      (chainId, memo, n, epoch, volumes) => {
+        const report = {
+          chainId,
+          epoch,
+          metaNode: meta.address,
+          wallets: volumes.map((bytes, i) => ({ wallet: addrs[i]!, bytes })),
+          nodes: [{ node: nodeKey(1).address, bytes: n + 1n }],
+        }
+        assert.equal(canonicalVolumeReportJson(report), canonicalJson(report as any))
+        const tx: Tx = {
+          chainId,
+          sender: alice.address,
+          nonce: n,
+          fee: n,
+          msgs: [{ type: 'send', to: bob.address, amount: n + 1n }, signVolumeReport(meta, report)],
+          ...(memo === undefined ? {} : { memo }),
+        }
+        assert.equal(canonicalTxJson(tx), canonicalJson(tx as any))
+      },
+    ),
+    { numRuns: 50 },
+  )
 })
 
 test('decoded transactions are frozen (their cached hash and signer stay valid)', () => {
   const d = decodeSignedTx(json())
   assert.ok(Object.isFrozen(d) && Object.isFrozen(d.tx) && Object.isFrozen(d.tx.msgs[0]))
-  assert.throws(() => { (d.tx as any).fee = 0n })
+  assert.throws(() => {
+    ;(d.tx as any).fee = 0n
+  })
 })
 
 test('only canonical signatures recover: a malleated (high-s) twin of a valid signature is refused', () => {
   const s = signTx(alice, baseTx())
   const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
   const sBig = BigInt('0x' + s.signature.slice(66))
-  const twin = (s.signature.slice(0, 2) === '00' ? '01' : '00') + s.signature.slice(2, 66) + (N - sBig).toString(16).padStart(64, '0')
+  const twin =
+    (s.signature.slice(0, 2) === '00' ? '01' : '00') +
+    s.signature.slice(2, 66) +
+    (N - sBig).toString(16).padStart(64, '0')
   assert.equal(recoverTxSigner(txEnvelope(s)), alice.address)
   assert.equal(recoverTxSigner(txEnvelope({ tx: s.tx, signature: twin })), null)
   assert.equal(recoverTxSigner(txEnvelope({ tx: s.tx, signature: '02' + s.signature.slice(2) })), null)

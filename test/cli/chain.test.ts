@@ -22,7 +22,11 @@ const MAIN = join(import.meta.dirname, '../../src/cli/main.ts')
 const FUNDED_HEX = '11'.repeat(32)
 const EMPTY_HEX = '22'.repeat(32)
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
 
 function cli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolve) => {
@@ -38,8 +42,20 @@ function json<T>(r: Run): T {
   return JSON.parse(r.stdout) as T
 }
 
-interface AccountOut { address: string; balance: string; nonce: string; ozone: string }
-interface TxOut { hash: string; sender: string; nonce: string; fee: string; height: number; code: string }
+interface AccountOut {
+  address: string
+  balance: string
+  nonce: string
+  ozone: string
+}
+interface TxOut {
+  hash: string
+  sender: string
+  nonce: string
+  fee: string
+  height: number
+  code: string
+}
 
 test('amounts parse to exact wei and print trimmed', () => {
   assert.equal(parseAmount('12.5stos'), 12_500_000_000_000_000_000n)
@@ -47,7 +63,11 @@ test('amounts parse to exact wei and print trimmed', () => {
   assert.equal(parseAmount('3'), 3n * 10n ** 18n)
   assert.equal(parseAmount('0.000000000000000001'), 1n)
   for (const bad of ['-1', '1.0000000000000000001', '1.5wei', 'abc', '', '1e18', '0x10']) {
-    assert.throws(() => parseAmount(bad), (e: { code?: string }) => e.code === 'BAD_REQUEST', bad)
+    assert.throws(
+      () => parseAmount(bad),
+      (e: { code?: string }) => e.code === 'BAD_REQUEST',
+      bad,
+    )
   }
   assert.equal(formatStosAmount(12_500_000_000_000_000_000n), '12.5')
   assert.equal(formatStosAmount(1n), '0.000000000000000001')
@@ -59,7 +79,12 @@ test('balance, send, prepay/ozone and chain status/block/tx through the real CLI
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const funded = WalletKey.fromPrivateKeyHex(FUNDED_HEX)
   const recipient = WalletKey.fromPrivateKeyHex(EMPTY_HEX)
-  const v = await startValidator({ dataDir: join(dir, 'chain'), port: 0, wallets: [funded.address], blockIntervalMs: 100 })
+  const v = await startValidator({
+    dataDir: join(dir, 'chain'),
+    port: 0,
+    wallets: [funded.address],
+    blockIntervalMs: 100,
+  })
   t.after(() => v.stop())
   const env = { ...process.env, STRATOS_HOME: join(dir, 'no-network'), STRATOS_KEYS_DIR: join(dir, 'keys') }
   const as = (hex: string) => ['--chain-url', v.url, '--key', hex]
@@ -74,7 +99,12 @@ test('balance, send, prepay/ozone and chain status/block/tx through the real CLI
   assert.equal(recipientBefore.balance, '0')
 
   // send: exactly the amount arrives; the sender pays amount + fee
-  const sent = json<TxOut>(await cli(['send', recipient.address, '12.5stos', '--fee', '1000000000000000wei', '--json', ...as(FUNDED_HEX)], env))
+  const sent = json<TxOut>(
+    await cli(
+      ['send', recipient.address, '12.5stos', '--fee', '1000000000000000wei', '--json', ...as(FUNDED_HEX)],
+      env,
+    ),
+  )
   assert.equal(sent.code, 'OK')
   assert.equal(sent.fee, '1000000000000000')
   const [after, recipientAfter] = await Promise.all([
@@ -103,7 +133,11 @@ test('balance, send, prepay/ozone and chain status/block/tx through the real CLI
 
   // a recipient by keystore name (no password needed for its address); the summary names both
   const savings = WalletKey.fromPrivateKeyHex('55'.repeat(32))
-  await new KeystoreDir(env.STRATOS_KEYS_DIR, { kdf: { N: 2 ** 10, r: 8, p: 1 } }).save('savings', { kind: 'private-key', privateKey: savings.privateKey }, 'pw')
+  await new KeystoreDir(env.STRATOS_KEYS_DIR, { kdf: { N: 2 ** 10, r: 8, p: 1 } }).save(
+    'savings',
+    { kind: 'private-key', privateKey: savings.privateKey },
+    'pw',
+  )
   const named = await cli(['send', 'savings', '2.5', ...as(FUNDED_HEX)], env)
   assert.equal(named.code, 0, named.stderr)
   assert.match(named.stdout, new RegExp(`^sent 2\\.5 STOS to savings \\(${savings.address}\\)$`, 'm'))
@@ -116,24 +150,41 @@ test('balance, send, prepay/ozone and chain status/block/tx through the real CLI
   // prepay, then the wallet holds ozone
   const prepaid = json<TxOut>(await cli(['prepay', '1', '--json', ...as(FUNDED_HEX)], env))
   assert.equal(prepaid.code, 'OK')
-  const oz = json<{ address: string; ozone: string; market: { weiPerGiB: string | null } }>(await cli(['ozone', '--json', ...as(FUNDED_HEX)], env))
+  const oz = json<{ address: string; ozone: string; market: { weiPerGiB: string | null } }>(
+    await cli(['ozone', '--json', ...as(FUNDED_HEX)], env),
+  )
   assert.equal(oz.address, funded.address)
   assert.ok(BigInt(oz.ozone) > 0n)
   assert.ok(oz.market.weiPerGiB !== null && BigInt(oz.market.weiPerGiB) > 0n)
   // people read ozone in binary units with the exact count beside, the price with at most 6 decimals
-  const [ozHuman, balHuman] = await Promise.all([cli(['ozone', ...as(FUNDED_HEX)], env), cli(['balance', ...as(FUNDED_HEX)], env)])
+  const [ozHuman, balHuman] = await Promise.all([
+    cli(['ozone', ...as(FUNDED_HEX)], env),
+    cli(['balance', ...as(FUNDED_HEX)], env),
+  ])
   const groupedOzone = BigInt(oz.ozone).toLocaleString('en-US')
-  assert.match(ozHuman.stdout, new RegExp(`^ozone +\\d+(\\.\\d)? (B|KiB|MiB|GiB|TiB|PiB) \\(${groupedOzone} bytes\\) of traffic$`, 'm'))
-  assert.match(ozHuman.stdout, new RegExp(`^price +${formatStos(BigInt(oz.market.weiPerGiB)).replace('.', '\\.')} STOS per GiB$`, 'm'))
+  assert.match(
+    ozHuman.stdout,
+    new RegExp(`^ozone +\\d+(\\.\\d)? (B|KiB|MiB|GiB|TiB|PiB) \\(${groupedOzone} bytes\\) of traffic$`, 'm'),
+  )
+  assert.match(
+    ozHuman.stdout,
+    new RegExp(`^price +${formatStos(BigInt(oz.market.weiPerGiB)).replace('.', '\\.')} STOS per GiB$`, 'm'),
+  )
   assert.match(ozHuman.stdout, /^price +~?[\d,]+(\.\d{1,6})? STOS per GiB$/m)
   assert.match(balHuman.stdout, /^balance +~?[\d,]+(\.\d{1,6})? STOS$/m)
   assert.match(balHuman.stdout, new RegExp(`\\(${groupedOzone} bytes\\) of traffic$`, 'm'))
 
   // chain status / block / tx
   const [status, block, tx, txHuman, missing] = await Promise.all([
-    cli(['chain', 'status', '--json', '--chain-url', v.url], env).then((r) => json<{ chainId: string; height: number }>(r)),
-    cli(['chain', 'block', String(sent.height), '--json', '--chain-url', v.url], env).then((r) => json<{ header: { height: number }; results: Array<{ hash: string; code: string }> }>(r)),
-    cli(['chain', 'tx', sent.hash, '--json', '--chain-url', v.url], env).then((r) => json<{ hash: string; height: number; result: { code: string } }>(r)),
+    cli(['chain', 'status', '--json', '--chain-url', v.url], env).then((r) =>
+      json<{ chainId: string; height: number }>(r),
+    ),
+    cli(['chain', 'block', String(sent.height), '--json', '--chain-url', v.url], env).then((r) =>
+      json<{ header: { height: number }; results: Array<{ hash: string; code: string }> }>(r),
+    ),
+    cli(['chain', 'tx', sent.hash, '--json', '--chain-url', v.url], env).then((r) =>
+      json<{ hash: string; height: number; result: { code: string } }>(r),
+    ),
     cli(['chain', 'tx', sent.hash, '--chain-url', v.url], env),
     cli(['chain', 'tx', 'ab'.repeat(32), '--chain-url', v.url], env),
   ])
@@ -169,8 +220,18 @@ test('delegate → rewards → withdraw → undelegate (unbonding period) throug
   // Fast epochs (5 blocks of 100 ms), rewards withdrawable right after their epoch, 5 s unbonding.
   const params = { epochBlocks: 5, maturityEpochs: 0, unbondingBlocks: 50 }
   const genesis = devnetGenesis({
-    chainId: 'stratos-cli-staking', wallets: [delegator.address, operator.address, idle.address], params,
-    validators: [{ operator: operator.address, consensusKey: 'ab'.repeat(32), commissionBps: 1000, selfDelegation: 1_000n * STOS, moniker: 'v' }],
+    chainId: 'stratos-cli-staking',
+    wallets: [delegator.address, operator.address, idle.address],
+    params,
+    validators: [
+      {
+        operator: operator.address,
+        consensusKey: 'ab'.repeat(32),
+        commissionBps: 1000,
+        selfDelegation: 1_000n * STOS,
+        moniker: 'v',
+      },
+    ],
   })
   const v = await startValidator({ dataDir: join(dir, 'chain'), port: 0, genesis, blockIntervalMs: 100 })
   t.after(() => v.stop())
@@ -182,16 +243,24 @@ test('delegate → rewards → withdraw → undelegate (unbonding period) throug
   // GET /params through the client: what this chain was started with
   const p = await client.params()
   assert.equal(p.chainId, 'stratos-cli-staking')
-  assert.deepEqual([p.params.epochBlocks, p.params.maturityEpochs, p.params.unbondingBlocks, p.params.minFeeWei], [5, 0, params.unbondingBlocks, fee.toString()])
+  assert.deepEqual(
+    [p.params.epochBlocks, p.params.maturityEpochs, p.params.unbondingBlocks, p.params.minFeeWei],
+    [5, 0, params.unbondingBlocks, fee.toString()],
+  )
 
   // delegate 100 STOS: the balance pays amount + fee, the delegation shows in `rewards`
   const b0 = (await client.account(delegator.address)).balance
   const delegated = json<TxOut>(await cli(['delegate', operator.address, '100', '--json', ...as(FUNDED_HEX)], env))
   assert.equal(delegated.code, 'OK')
   assert.equal((await client.account(delegator.address)).balance, b0 - 100n * STOS - fee)
-  const r1 = json<{ address: string; rewards: RewardJson[] } & DelegationsJson>(await cli(['rewards', '--json', ...as(FUNDED_HEX)], env))
+  const r1 = json<{ address: string; rewards: RewardJson[] } & DelegationsJson>(
+    await cli(['rewards', '--json', ...as(FUNDED_HEX)], env),
+  )
   assert.equal(r1.address, delegator.address)
-  assert.deepEqual(r1.delegations.map((d) => [d.validator, d.amount]), [[operator.address, (100n * STOS).toString()]])
+  assert.deepEqual(
+    r1.delegations.map((d) => [d.validator, d.amount]),
+    [[operator.address, (100n * STOS).toString()]],
+  )
 
   // an epoch ends: the delegator earns a share of the validators' bucket, matured at once (maturityEpochs 0)
   const matured = await until('a matured reward', async () => {
@@ -199,7 +268,9 @@ test('delegate → rewards → withdraw → undelegate (unbonding period) throug
     return rs.some((r) => r.matured) ? rs : undefined
   })
   assert.ok(matured.every((r) => BigInt(r.amount) > 0n && r.wallet === delegator.address))
-  const shown = json<{ rewards: RewardJson[] }>(await cli(['rewards', delegator.address, '--json', ...as(IDLE_HEX)], env))
+  const shown = json<{ rewards: RewardJson[] }>(
+    await cli(['rewards', delegator.address, '--json', ...as(IDLE_HEX)], env),
+  )
   assert.ok(shown.rewards.some((r) => r.matured))
 
   // withdraw: exactly the withdrawn amount (from the tx's event) arrives, minus the fee
@@ -207,7 +278,9 @@ test('delegate → rewards → withdraw → undelegate (unbonding period) throug
   const withdrawn = json<TxOut & { withdrawn: string }>(await cli(['withdraw', '--json', ...as(FUNDED_HEX)], env))
   assert.equal(withdrawn.code, 'OK')
   const wtx = await client.tx(withdrawn.hash)
-  const event = wtx.result.events.find((e) => (e as { type: string }).type === 'withdraw_rewards') as { attributes: { amount: string; wallet: string } }
+  const event = wtx.result.events.find((e) => (e as { type: string }).type === 'withdraw_rewards') as {
+    attributes: { amount: string; wallet: string }
+  }
   assert.equal(event.attributes.wallet, delegator.address)
   const amount = BigInt(event.attributes.amount)
   assert.ok(amount >= matured.filter((r) => r.matured).reduce((s, r) => s + BigInt(r.amount), 0n))
@@ -220,31 +293,56 @@ test('delegate → rewards → withdraw → undelegate (unbonding period) throug
   assert.equal(undelegated.code, 'OK')
   // (read over REST at once: a CLI process can take seconds to start on a loaded machine)
   const [d2, a2] = await Promise.all([client.delegations(delegator.address), client.account(delegator.address)])
-  assert.deepEqual(d2.delegations.map((d) => d.amount), [(60n * STOS).toString()])
-  assert.deepEqual(d2.unbondings.map((u) => [u.amount, u.completionHeight]), [[(40n * STOS).toString(), undelegated.height + params.unbondingBlocks]])
+  assert.deepEqual(
+    d2.delegations.map((d) => d.amount),
+    [(60n * STOS).toString()],
+  )
+  assert.deepEqual(
+    d2.unbondings.map((u) => [u.amount, u.completionHeight]),
+    [[(40n * STOS).toString(), undelegated.height + params.unbondingBlocks]],
+  )
   const completion = d2.unbondings[0]!.completionHeight
-  if ((await client.status()).height < completion) assert.equal(a2.balance, b2 - fee, 'nothing paid back before the unbonding period ends')
+  if ((await client.status()).height < completion)
+    assert.equal(a2.balance, b2 - fee, 'nothing paid back before the unbonding period ends')
   const r2 = json<{ rewards: RewardJson[] } & DelegationsJson>(await cli(['rewards', '--json', ...as(FUNDED_HEX)], env))
-  assert.deepEqual(r2.delegations.map((d) => d.amount), [(60n * STOS).toString()])
+  assert.deepEqual(
+    r2.delegations.map((d) => d.amount),
+    [(60n * STOS).toString()],
+  )
   assert.ok(r2.unbondings.every((u) => u.amount === (40n * STOS).toString() && u.completionHeight === completion))
-  await until('the unbonding to complete', async () => ((await client.status()).height >= completion ? true : undefined))
+  await until('the unbonding to complete', async () =>
+    (await client.status()).height >= completion ? true : undefined,
+  )
   assert.equal((await client.account(delegator.address)).balance, b2 - fee + 40n * STOS)
   assert.deepEqual((await client.delegations(delegator.address)).unbondings, [])
 
   // a withdraw in human form says how much it paid out (the tx's event), in STOS
-  await until('another matured reward', async () => ((await client.rewards(delegator.address)).some((r) => r.matured) ? true : undefined))
+  await until('another matured reward', async () =>
+    (await client.rewards(delegator.address)).some((r) => r.matured) ? true : undefined,
+  )
   const human = await cli(['withdraw', ...as(FUNDED_HEX)], env)
   assert.equal(human.code, 0, human.stderr)
   const hash = /^tx ([0-9a-f]{64}) included/m.exec(human.stdout)?.[1]
   assert.ok(hash, human.stdout)
-  const paid = (await client.tx(hash)).result.events.find((e) => (e as { type: string }).type === 'withdraw_rewards') as { attributes: { amount: string } }
-  assert.match(human.stdout, new RegExp(`^withdrew ${formatStos(BigInt(paid.attributes.amount)).replace('.', '\\.')} STOS of matured rewards$`, 'm'))
+  const paid = (await client.tx(hash)).result.events.find(
+    (e) => (e as { type: string }).type === 'withdraw_rewards',
+  ) as { attributes: { amount: string } }
+  assert.match(
+    human.stdout,
+    new RegExp(
+      `^withdrew ${formatStos(BigInt(paid.attributes.amount)).replace('.', '\\.')} STOS of matured rewards$`,
+      'm',
+    ),
+  )
 
   // failures: state-dependent ones are included and pay the fee; a parameter bound is refused at submission without one
   const i0 = await client.account(idle.address)
   // (idle's two txs one after the other: each reads the account nonce)
   const [[tooMuch, nothing], noValidator] = await Promise.all([
-    (async () => [await cli(['undelegate', operator.address, '1', ...as(IDLE_HEX)], env), await cli(['withdraw', ...as(IDLE_HEX)], env)])(), // no delegation, no rewards
+    (async () => [
+      await cli(['undelegate', operator.address, '1', ...as(IDLE_HEX)], env),
+      await cli(['withdraw', ...as(IDLE_HEX)], env),
+    ])(), // no delegation, no rewards
     cli(['delegate', idle.address, '1', ...as(FUNDED_HEX)], env), // not a validator
   ])
   assert.equal(tooMuch.code, ERROR_CODES.INSUFFICIENT_FUNDS.exit, tooMuch.stderr)
@@ -256,9 +354,24 @@ test('delegate → rewards → withdraw → undelegate (unbonding period) throug
   assert.equal(noValidator.code, ERROR_CODES.NOT_FOUND.exit)
   assert.equal(nothing.code, ERROR_CODES.NOT_FOUND.exit, nothing.stderr)
   const i1 = await client.account(idle.address)
-  assert.equal(i1.balance, i0.balance - 2n * fee, 'the failed undelegate and withdraw were included and paid their fees')
+  assert.equal(
+    i1.balance,
+    i0.balance - 2n * fee,
+    'the failed undelegate and withdraw were included and paid their fees',
+  )
   assert.equal(i1.nonce, i0.nonce + 2n)
-  const low = await cli(['node', 'register', '--data-dir', join(dir, 'low-node'), '--deposit', `${DEVNET_PARAMS.resourceNodeTiersWei[0]! - 1n}wei`, ...as(IDLE_HEX)], env)
+  const low = await cli(
+    [
+      'node',
+      'register',
+      '--data-dir',
+      join(dir, 'low-node'),
+      '--deposit',
+      `${DEVNET_PARAMS.resourceNodeTiersWei[0]! - 1n}wei`,
+      ...as(IDLE_HEX),
+    ],
+    env,
+  )
   assert.equal(low.code, ERROR_CODES.BAD_REQUEST.exit, low.stderr)
   assert.match(low.stderr, /\(BAD_REQUEST\)/)
   assert.deepEqual(await client.account(idle.address), i1, 'a below-minimum registration costs nothing')

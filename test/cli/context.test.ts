@@ -14,9 +14,16 @@ function fixture(): { dir: string; network: NetworkFile } {
   const dir = mkdtempSync(join(tmpdir(), 'stratos-cli-ctx-'))
   const wallets = loadOrCreateDevWallets(dir)
   const network: NetworkFile = {
-    chainId: 'test-chain', dir, portBase: null, k: 4, m: 2, segmentSize: 1024,
-    meta: { url: 'http://127.0.0.1:9', address: 'stsds1x' }, gatewayUrl: 'http://127.0.0.1:10',
-    processes: [], wallets,
+    chainId: 'test-chain',
+    dir,
+    portBase: null,
+    k: 4,
+    m: 2,
+    segmentSize: 1024,
+    meta: { url: 'http://127.0.0.1:9', address: 'stsds1x' },
+    gatewayUrl: 'http://127.0.0.1:10',
+    processes: [],
+    wallets,
   }
   writeNetworkFile(dir, network)
   return { dir, network }
@@ -35,7 +42,10 @@ test('dev wallets are generated once and reused', () => {
   const { dir, network } = fixture()
   try {
     assert.deepEqual(loadOrCreateDevWallets(dir), network.wallets)
-    assert.deepEqual(network.wallets.map((w) => w.name), ['alice', 'bob', 'carol', 'gateway'])
+    assert.deepEqual(
+      network.wallets.map((w) => w.name),
+      ['alice', 'bob', 'carol', 'gateway'],
+    )
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -49,9 +59,18 @@ test('wallet resolution: --key, then --wallet, then STRATOS_MNEMONIC, then the f
     const hex = Buffer.from(key.privateKey).toString('hex')
     assert.equal(new CliContext({ network: dir }, {}).wallet('required')?.address, alice.address)
     assert.equal(new CliContext({ network: dir, wallet: 'bob' }, {}).wallet('required')?.address, bob.address)
-    assert.equal(new CliContext({ network: dir }, { STRATOS_MNEMONIC: carol.mnemonic }).wallet('required')?.address, carol.address)
-    assert.equal(new CliContext({ network: dir, wallet: 'bob' }, { STRATOS_MNEMONIC: carol.mnemonic }).wallet('required')?.address, bob.address)
-    assert.equal(new CliContext({ network: dir, key: hex, wallet: 'bob' }, {}).wallet('required')?.address, carol.address)
+    assert.equal(
+      new CliContext({ network: dir }, { STRATOS_MNEMONIC: carol.mnemonic }).wallet('required')?.address,
+      carol.address,
+    )
+    assert.equal(
+      new CliContext({ network: dir, wallet: 'bob' }, { STRATOS_MNEMONIC: carol.mnemonic }).wallet('required')?.address,
+      bob.address,
+    )
+    assert.equal(
+      new CliContext({ network: dir, key: hex, wallet: 'bob' }, {}).wallet('required')?.address,
+      carol.address,
+    )
     assert.equal(new CliContext({ network: dir }, {}).wallet('none'), undefined)
     assert.throws(() => new CliContext({ network: dir, wallet: 'mallory' }, {}).wallet('required'), code('BAD_REQUEST'))
     assert.throws(() => new CliContext({ network: dir, key: 'zz' }, {}).wallet('required'), code('BAD_REQUEST'))
@@ -77,19 +96,32 @@ test('address arguments: an st1… address, else a keystore name, else a dev wal
     const keysDir = join(dir, 'keys')
     const saved = WalletKey.fromPrivateKeyHex('55'.repeat(32))
     // (cheapest scrypt the keystore accepts: the test needs the file, not its strength)
-    await new KeystoreDir(keysDir, { kdf: { N: 2 ** 10, r: 8, p: 1 } }).save('savings', { kind: 'private-key', privateKey: saved.privateKey }, 'pw')
+    await new KeystoreDir(keysDir, { kdf: { N: 2 ** 10, r: 8, p: 1 } }).save(
+      'savings',
+      { kind: 'private-key', privateKey: saved.privateKey },
+      'pw',
+    )
     // A keystore named like a dev wallet wins, as it does for --wallet.
-    await new KeystoreDir(keysDir, { kdf: { N: 2 ** 10, r: 8, p: 1 } }).save('bob', { kind: 'private-key', privateKey: saved.privateKey }, 'pw')
+    await new KeystoreDir(keysDir, { kdf: { N: 2 ** 10, r: 8, p: 1 } }).save(
+      'bob',
+      { kind: 'private-key', privateKey: saved.privateKey },
+      'pw',
+    )
     const ctx = new CliContext({ network: dir }, { STRATOS_KEYS_DIR: keysDir })
     assert.equal(ctx.resolveAddress(alice.address), alice.address)
     assert.equal(ctx.resolveAddress('alice'), alice.address)
     assert.equal(ctx.resolveAddress('savings'), saved.address, 'a keystore needs no password for its address')
     assert.equal(ctx.resolveAddress('bob'), saved.address)
     assert.notEqual(saved.address, bob.address)
-    assert.throws(() => ctx.resolveAddress('mallory', 'recipient'), (e: unknown) => code('BAD_REQUEST')(e) && (e as { details?: { names?: string[] } }).details?.names?.includes('savings') === true)
+    assert.throws(
+      () => ctx.resolveAddress('mallory', 'recipient'),
+      (e: unknown) =>
+        code('BAD_REQUEST')(e) &&
+        (e as { details?: { names?: string[] } }).details?.names?.includes('savings') === true,
+    )
     const typo = alice.address.slice(0, -1) + (alice.address.endsWith('q') ? 'p' : 'q')
     assert.throws(() => ctx.resolveAddress(typo), code('BAD_REQUEST'))
-    assert.equal(ctx.resolveAddress(alice.address.toUpperCase()), alice.address, 'bech32\'s uppercase form')
+    assert.equal(ctx.resolveAddress(alice.address.toUpperCase()), alice.address, "bech32's uppercase form")
     assert.throws(() => ctx.resolveAddress('St1' + alice.address.slice(3)), code('BAD_REQUEST'))
     // Without a network file, keystore names and addresses still work.
     const bare = new CliContext({ network: join(dir, 'nowhere') }, { STRATOS_KEYS_DIR: keysDir })

@@ -40,10 +40,33 @@ test('mistyped commands and options get a "did you mean"; local paths and wallet
     [['status', '--jsn'], 'BAD_REQUEST', /did you mean --json\?/],
     // The local path is checked before any network is needed.
     [['put', missing, '--network', nowhere], 'NOT_FOUND', new RegExp(missing.replaceAll('.', '\\.'))],
-    [['get', 'QmSPg86Tov5M7gJH4AbfuDgghJkp8wVkgJVXqmwhYPSFEP', '-o', join(missing, 'x.bin'), '--meta-url', 'http://127.0.0.1:1'], 'NOT_FOUND', /missing\.bin\/x\.bin/],
+    [
+      [
+        'get',
+        'QmSPg86Tov5M7gJH4AbfuDgghJkp8wVkgJVXqmwhYPSFEP',
+        '-o',
+        join(missing, 'x.bin'),
+        '--meta-url',
+        'http://127.0.0.1:1',
+      ],
+      'NOT_FOUND',
+      /missing\.bin\/x\.bin/,
+    ],
     // A recipient that is neither an address nor a known wallet name is refused before anything is signed.
     [['send', 'nobody', '1', '--network', nowhere, '--chain-url', 'http://127.0.0.1:1'], 'BAD_REQUEST', /"nobody"/],
-    [['send', 'st1t7fkv92jsnmhar8jftgtsva8jw7sxqu44gff93', '1', '--network', nowhere, '--chain-url', 'http://127.0.0.1:1'], 'BAD_REQUEST', /st1t7fkv92jsnmhar8jftgtsva8jw7sxqu44gff93/],
+    [
+      [
+        'send',
+        'st1t7fkv92jsnmhar8jftgtsva8jw7sxqu44gff93',
+        '1',
+        '--network',
+        nowhere,
+        '--chain-url',
+        'http://127.0.0.1:1',
+      ],
+      'BAD_REQUEST',
+      /st1t7fkv92jsnmhar8jftgtsva8jw7sxqu44gff93/,
+    ],
   ]
   const results = await Promise.all(cases.map(([args]) => runCli(args, { env: { STRATOS_KEYS_DIR: keys } })))
   results.forEach((r, i) => {

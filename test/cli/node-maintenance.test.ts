@@ -26,17 +26,35 @@ function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; st
 test('maintenance on → off through the CLI; bad state, missing key and too long a window are refused', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'stratos-maintenance-cli-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
-  const meta = await startMetaNode({ dataDir: join(dir, 'meta'), port: 0, chainId: 'maint-cli-1', logger: silentLogger })
+  const meta = await startMetaNode({
+    dataDir: join(dir, 'meta'),
+    port: 0,
+    chainId: 'maint-cli-1',
+    logger: silentLogger,
+  })
   t.after(() => meta.stop())
   const nodeDir = join(dir, 'node')
-  const node = await startResourceNode({ dataDir: nodeDir, port: 0, metaUrl: meta.url, chainId: 'maint-cli-1', metaAddresses: [meta.address], heartbeatIntervalMs: 100, fsync: false, capacityBytes: 1 << 30, logger: silentLogger })
+  const node = await startResourceNode({
+    dataDir: nodeDir,
+    port: 0,
+    metaUrl: meta.url,
+    chainId: 'maint-cli-1',
+    metaAddresses: [meta.address],
+    heartbeatIntervalMs: 100,
+    fsync: false,
+    capacityBytes: 1 << 30,
+    logger: silentLogger,
+  })
   t.after(() => node.stop())
   const client = new MetaClient(meta.url)
   while ((await client.status()).totals.nodesOnline < 1) await sleep(20)
   const env = { ...process.env, STRATOS_HOME: join(dir, 'no-network'), STRATOS_KEYS_DIR: join(dir, 'keys') }
   const at = ['--meta-url', meta.url]
 
-  const on = await cli(['node', 'maintenance', 'on', '--data-dir', nodeDir, '--duration-ms', '600000', '--json', ...at], env)
+  const on = await cli(
+    ['node', 'maintenance', 'on', '--data-dir', nodeDir, '--duration-ms', '600000', '--json', ...at],
+    env,
+  )
   assert.equal(on.code, 0, on.stderr)
   const view = JSON.parse(on.stdout) as NodeView
   assert.equal(view.address, node.address)

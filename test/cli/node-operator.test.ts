@@ -19,7 +19,11 @@ import { ERROR_CODES } from '../../src/errors.ts'
 const MAIN = join(import.meta.dirname, '../../src/cli/main.ts')
 const OWNER_HEX = '33'.repeat(32)
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
 
 function cli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolve) => {
@@ -34,8 +38,20 @@ function json<T>(r: Run): T {
   return JSON.parse(r.stdout) as T
 }
 
-interface NodeOut { node: string; owner: string; deposit: string; status: string; tier: number; unbondingHeight?: number }
-interface TxOut { hash: string; sender: string; node: string; code: string }
+interface NodeOut {
+  node: string
+  owner: string
+  deposit: string
+  status: string
+  tier: number
+  unbondingHeight?: number
+}
+interface TxOut {
+  hash: string
+  sender: string
+  node: string
+  code: string
+}
 
 test('register → status → deposit → unbond through the real CLI; below-minimum deposit is BAD_REQUEST', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'stratos-node-operator-'))
@@ -43,7 +59,11 @@ test('register → status → deposit → unbond through the real CLI; below-min
   const owner = WalletKey.fromPrivateKeyHex(OWNER_HEX)
   // Fast blocks keep the test short; a long unbonding period keeps an unbonding node visible while
   // the next CLI process starts (the devnet's 20 blocks would be only 2 s here).
-  const genesis = devnetGenesis({ chainId: DEVNET_CHAIN_ID, wallets: [owner.address], params: { unbondingBlocks: 100_000 } })
+  const genesis = devnetGenesis({
+    chainId: DEVNET_CHAIN_ID,
+    wallets: [owner.address],
+    params: { unbondingBlocks: 100_000 },
+  })
   const v = await startValidator({ dataDir: join(dir, 'chain'), port: 0, genesis, blockIntervalMs: 100 })
   t.after(() => v.stop())
   const env = { ...process.env, STRATOS_HOME: join(dir, 'no-network'), STRATOS_KEYS_DIR: join(dir, 'keys') }
@@ -60,8 +80,14 @@ test('register → status → deposit → unbond through the real CLI; below-min
   assert.match(before.stderr, /\(NODE_NOT_REGISTERED\)/)
 
   // register with the minimum deposit, then one below the minimum (one after the other: same sender nonce)
-  const reg = await cli(['node', 'register', '--data-dir', nodeDir, '--deposit', `${min}wei`, '--moniker', 'one', '--json', ...as], env)
-  const tooLow = await cli(['node', 'register', '--data-dir', lowDir, '--deposit', `${min - 1n}wei`, '--json', ...as], env)
+  const reg = await cli(
+    ['node', 'register', '--data-dir', nodeDir, '--deposit', `${min}wei`, '--moniker', 'one', '--json', ...as],
+    env,
+  )
+  const tooLow = await cli(
+    ['node', 'register', '--data-dir', lowDir, '--deposit', `${min - 1n}wei`, '--json', ...as],
+    env,
+  )
   const regOut = json<TxOut>(reg)
   assert.equal(regOut.code, 'OK')
   assert.equal(regOut.node, node)
@@ -83,7 +109,10 @@ test('register → status → deposit → unbond through the real CLI; below-min
 
   // deposit: reaches tier 2
   const more = DEVNET_PARAMS.resourceNodeTiersWei[1]! - min
-  assert.equal(json<TxOut>(await cli(['node', 'deposit', '--data-dir', nodeDir, `${more}wei`, '--json', ...as], env)).code, 'OK')
+  assert.equal(
+    json<TxOut>(await cli(['node', 'deposit', '--data-dir', nodeDir, `${more}wei`, '--json', ...as], env)).code,
+    'OK',
+  )
   const s2 = json<NodeOut>(await cli(['node', 'status', node, '--json', ...as], env))
   assert.equal(BigInt(s2.deposit), min + more)
   assert.equal(s2.tier, 2)

@@ -9,7 +9,10 @@ import { cliArgs } from '../../src/devnet/devnet.ts'
 import { cleanEnv } from '../e2e/harness.ts'
 
 function startMeta(dir: string, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, cliArgs('node', 'meta', '--data-dir', dir, '--port', '0'), { env: cleanEnv({ STRATOS_LOG_LEVEL: 'warn', ...env }), stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, cliArgs('node', 'meta', '--data-dir', dir, '--port', '0'), {
+    env: cleanEnv({ STRATOS_LOG_LEVEL: 'warn', ...env }),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const listening = new Promise<string>((resolve, reject) => {
     let out = ''
@@ -28,7 +31,7 @@ test('SIGTERM stops a meta node gracefully with exit code 0', async () => {
   try {
     const { child, exited, listening } = startMeta(dir)
     const url = await listening
-    const info = await (await fetch(`${url}/v1/info`)).json() as { address: string }
+    const info = (await (await fetch(`${url}/v1/info`)).json()) as { address: string }
     assert.match(info.address, /^stsds1/)
     child.kill('SIGTERM')
     assert.equal(await exited, 0)

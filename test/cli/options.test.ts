@@ -20,7 +20,13 @@ test('integers, ports and per-node capacities', () => {
   assert.throws(() => parseNonNegativeInt('1.5'), InvalidArgumentError)
   assert.throws(() => parsePort('70000'), InvalidArgumentError)
   const m = collectNodeCapacity('2=1MiB', collectNodeCapacity('1=64KiB', undefined))
-  assert.deepEqual([...m], [[1, 65536], [2, 1048576]])
+  assert.deepEqual(
+    [...m],
+    [
+      [1, 65536],
+      [2, 1048576],
+    ],
+  )
   assert.throws(() => collectNodeCapacity('1:5', undefined), InvalidArgumentError)
 })
 
@@ -54,5 +60,15 @@ test('formatting helpers', () => {
   assert.equal(formatBytes(0), '0 B')
   assert.equal(formatBytes(1536), '1.5 KiB')
   assert.equal(formatBytes(32 * 1024 * 1024), '32.0 MiB')
-  assert.equal(table(['A', 'BB'], [['xyz', '1'], ['q', '22']], new Set([1])), 'A    BB\nxyz   1\nq    22')
+  assert.equal(
+    table(
+      ['A', 'BB'],
+      [
+        ['xyz', '1'],
+        ['q', '22'],
+      ],
+      new Set([1]),
+    ),
+    'A    BB\nxyz   1\nq    22',
+  )
 })

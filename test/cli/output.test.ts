@@ -7,7 +7,15 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
-import { formatAge, formatBytes, formatBytesExact, groupDigits, shorten, formatStos, formatStosAmount } from '../../src/cli/output.ts'
+import {
+  formatAge,
+  formatBytes,
+  formatBytesExact,
+  groupDigits,
+  shorten,
+  formatStos,
+  formatStosAmount,
+} from '../../src/cli/output.ts'
 import { STATUS_MAX_COLUMNS, renderStatus } from '../../src/cli/commands/status.ts'
 import { withUserPath } from '../../src/cli/commands/read.ts'
 import { localFileError, openSource } from '../../src/sds/client/source.ts'
@@ -22,7 +30,7 @@ test('STOS for people: at most 6 decimals, thousands grouped, cuts marked, tiny 
   assert.equal(formatStos(0n), '0')
   assert.equal(formatStos(1n), '<0.000001')
   assert.equal(formatStos(-1n), '>-0.000001')
-  assert.equal(formatStos(3n * STOS / 2n), '1.5')
+  assert.equal(formatStos((3n * STOS) / 2n), '1.5')
   assert.equal(formatStos(100_000_000n * STOS), '100,000,000')
   assert.equal(formatStos(10n ** 12n), '0.000001')
   assert.equal(formatStos(10n ** 13n), '0.00001') // the default fee
@@ -31,7 +39,7 @@ test('STOS for people: at most 6 decimals, thousands grouped, cuts marked, tiny 
   assert.equal(formatStos(STOS - 1n), '~0.999999')
   assert.equal(formatStos(-1_035_605_536_332_113_852n), '~-1.035605')
   assert.equal(formatStos(48n * STOS + 2_604_000_000_000_000n + 7n), '~48.002604')
-  assert.equal(formatStos(5n * STOS / 3n, 0), '~1')
+  assert.equal(formatStos((5n * STOS) / 3n, 0), '~1')
   assert.equal(formatStos(12n * STOS, 0), '12')
   assert.equal(formatStos(1n, 18), '0.000000000000000001')
   assert.throws(() => formatStos(1n, 19), RangeError)
@@ -66,9 +74,18 @@ test('byte counts: binary units, exact figures with separators beside them', () 
 /** A node on a disk with `free` bytes free; addresses are full-length like real ones. */
 function nodeView(i: number, free: number, extra: Partial<NodeView> = {}): NodeView {
   return {
-    address: `stsds1${String(i).padStart(38, 'q')}`, url: `http://127.0.0.1:${23200 + i}`, state: 'online', version: '0.1.0',
-    capacityBytes: free + 733 * 1024, freeBytes: free, usedBytes: 733 * 1024, shardCount: 123_456, load: 12,
-    lastSeen: 1_000, registeredAt: 0, ...extra,
+    address: `stsds1${String(i).padStart(38, 'q')}`,
+    url: `http://127.0.0.1:${23200 + i}`,
+    state: 'online',
+    version: '0.1.0',
+    capacityBytes: free + 733 * 1024,
+    freeBytes: free,
+    usedBytes: 733 * 1024,
+    shardCount: 123_456,
+    load: 12,
+    lastSeen: 1_000,
+    registeredAt: 0,
+    ...extra,
   }
 }
 
@@ -77,28 +94,58 @@ function networkStatus(nodes: NodeView[]): NetworkStatus {
   const online = nodes.filter((n) => n.state === 'online')
   const sum = (f: (n: NodeView) => number) => online.reduce((a, n) => a + f(n), 0)
   return {
-    chainId: 'stratos-devnet-1', meta: { address: 'stsds15megfpmkhrqvh22atemwc756awayg0tl9qs82s', version: '0.1.0' }, nodes,
-    totals: { nodesOnline: online.length, nodesOffline: nodes.length - online.length, capacityBytes: sum((n) => n.capacityBytes), freeBytes: sum((n) => n.freeBytes), usedBytes: sum((n) => n.usedBytes), files: 1, fileBytes: 3_000_000, openUploads: 0 },
+    chainId: 'stratos-devnet-1',
+    meta: { address: 'stsds15megfpmkhrqvh22atemwc756awayg0tl9qs82s', version: '0.1.0' },
+    nodes,
+    totals: {
+      nodesOnline: online.length,
+      nodesOffline: nodes.length - online.length,
+      capacityBytes: sum((n) => n.capacityBytes),
+      freeBytes: sum((n) => n.freeBytes),
+      usedBytes: sum((n) => n.usedBytes),
+      files: 1,
+      fileBytes: 3_000_000,
+      openUploads: 0,
+    },
   }
 }
 
 /** Every column at its widest: long states, chain states, big rewards, scores, names. */
 function busyNetwork(): { status: NetworkStatus; names: Map<string, string>; pot: PotExtras } {
-  const reputation = { state: 'maintenance' as const, auditScore: 0.5, onlineScore: 1, audits: 3, failedAudits: 1, slashIncidents: 0 }
+  const reputation = {
+    state: 'maintenance' as const,
+    auditScore: 0.5,
+    onlineScore: 1,
+    audits: 3,
+    failedAudits: 1,
+    slashIncidents: 0,
+  }
   // Six nodes on one disk (their reports a few MiB apart: written between heartbeats), two on disks of their own.
   const nodes = [
     ...Array.from({ length: 6 }, (_, i) => nodeView(i + 1, 78 * GiB + i * 3 * 1024 ** 2, { reputation })),
     nodeView(7, 500 * GiB, { state: 'offline' }),
     nodeView(8, 1023 * GiB),
   ]
-  const names = new Map(nodes.slice(0, 7).map((n, i) => [n.address, i === 6 ? 'a-very-long-process-name' : `resource-${i + 1}`]))
+  const names = new Map(
+    nodes.slice(0, 7).map((n, i) => [n.address, i === 6 ? 'a-very-long-process-name' : `resource-${i + 1}`]),
+  )
   const owner = 'st1zul4stftvjfx8t92uvfjfvmedxeu290jqe2x94'
   const pot: PotExtras = {
     traffic: {
-      epoch: 1234, currentEpoch: 1234,
-      nodes: nodes.map((n) => ({ node: n.address, bytes: 999 * GiB, orders: 1, totalBytes: 1023 * 1024 * GiB, report: 'none', chainState: 'unregistered' })),
+      epoch: 1234,
+      currentEpoch: 1234,
+      nodes: nodes.map((n) => ({
+        node: n.address,
+        bytes: 999 * GiB,
+        orders: 1,
+        totalBytes: 1023 * 1024 * GiB,
+        report: 'none',
+        chainState: 'unregistered',
+      })),
     } as unknown as PotExtras['traffic'],
-    chainNodes: new Map(nodes.map((n, i) => [n.address, { node: n.address, owner, status: i === 7 ? 'unregistered' : 'unbonding' }])) as unknown as PotExtras['chainNodes'],
+    chainNodes: new Map(
+      nodes.map((n, i) => [n.address, { node: n.address, owner, status: i === 7 ? 'unregistered' : 'unbonding' }]),
+    ) as unknown as PotExtras['chainNodes'],
     rewards: new Map([[owner, 12_345_678n * STOS + 123_456_789n]]),
   }
   return { status: networkStatus(nodes), names, pot }
@@ -119,7 +166,8 @@ test('status: both tables fit 100 columns at their widest; --wide adds full addr
   }
   // Without a network file: no NAME column, short addresses key both tables.
   const anonymous = renderStatus(status, new Map(), 3_600_000, pot)
-  for (const line of anonymous.split('\n')) assert.ok(line.length <= STATUS_MAX_COLUMNS, `${line.length} columns: ${line}`)
+  for (const line of anonymous.split('\n'))
+    assert.ok(line.length <= STATUS_MAX_COLUMNS, `${line.length} columns: ${line}`)
   assert.match(anonymous, /^ADDRESS +STATE +OFFERED/m)
 })
 
@@ -141,15 +189,21 @@ test('status: space is the sum of what nodes offer; nodes reporting the same fre
   assert.match(renderStatus(networkStatus([]), new Map(), 0), /no resource nodes have registered yet/)
 })
 
-test('get: a failure on the SDK\'s temp file names the user\'s path', () => {
+test("get: a failure on the SDK's temp file names the user's path", () => {
   const out = '/data/out/x.bin'
-  const temp = new StratosError('NOT_FOUND', 'no such file or directory: /data/out/.x.bin.0123456789ab.tmp', { path: '/data/out/.x.bin.0123456789ab.tmp' })
+  const temp = new StratosError('NOT_FOUND', 'no such file or directory: /data/out/.x.bin.0123456789ab.tmp', {
+    path: '/data/out/.x.bin.0123456789ab.tmp',
+  })
   const mapped = withUserPath(temp, out) as StratosError
   assert.equal(mapped.code, 'NOT_FOUND')
   assert.equal(mapped.details?.path, out)
   assert.ok(mapped.message.includes(out) && !mapped.message.includes('.tmp'), mapped.message)
   // Inside a directory download: the temp folder and an inner temp file both map back.
-  const inner = new StratosError('INTERNAL', 'cannot read /data/out/.d.aaaaaaaaaaaa.tmp/sub/.f.txt.bbbbbbbbbbbb.tmp: EIO', { path: '/data/out/.d.aaaaaaaaaaaa.tmp/sub/.f.txt.bbbbbbbbbbbb.tmp' })
+  const inner = new StratosError(
+    'INTERNAL',
+    'cannot read /data/out/.d.aaaaaaaaaaaa.tmp/sub/.f.txt.bbbbbbbbbbbb.tmp: EIO',
+    { path: '/data/out/.d.aaaaaaaaaaaa.tmp/sub/.f.txt.bbbbbbbbbbbb.tmp' },
+  )
   assert.equal((withUserPath(inner, '/data/out/d') as StratosError).details?.path, '/data/out/d/sub/f.txt')
   // Anything else passes through untouched.
   const other = new StratosError('FILE_NOT_FOUND', 'no file Qm…')
@@ -160,7 +214,10 @@ test('get: a failure on the SDK\'s temp file names the user\'s path', () => {
 
 test('local files: the SDK and the CLI report a missing path as NOT_FOUND naming it', async () => {
   const missing = join(tmpdir(), 'stratos-no-such-dir', 'missing.bin')
-  const fromSdk = await openSource(missing).then(() => undefined, (e: unknown) => e)
+  const fromSdk = await openSource(missing).then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   assert.ok(isStratosError(fromSdk, 'NOT_FOUND'), String(fromSdk))
   assert.equal(fromSdk.details?.path, missing)
   assert.ok(fromSdk.message.includes(missing))

@@ -25,7 +25,8 @@ test('--expires: durations from now and ISO times; past and malformed values ref
   assert.equal(parseExpiry('7d', now), now + 7 * 86_400_000)
   assert.equal(parseExpiry('2w', now), now + 14 * 86_400_000)
   assert.equal(parseExpiry('2030-01-02T00:00:00Z', now), Date.UTC(2030, 0, 2))
-  for (const bad of ['0h', '1y', 'soon', '2029-12-31T00:00:00Z', '', '12']) assert.throws(() => parseExpiry(bad, now), bad)
+  for (const bad of ['0h', '1y', 'soon', '2029-12-31T00:00:00Z', '', '12'])
+    assert.throws(() => parseExpiry(bad, now), bad)
 })
 
 test('stratos share create/ls/rm: a working gateway link, password from stdin, owner-only revoke', async () => {
@@ -35,18 +36,30 @@ test('stratos share create/ls/rm: a working gateway link, password from stdin, o
   const owner = WalletKey.fromPrivateKeyHex(OWNER_KEY)
   const client = await StratosClient.connect({ metaUrl: net.meta.url, wallet: owner })
   const cli = (key: string, args: string[], input?: string) =>
-    runCli([...args, '--meta-url', net.meta.url, '--key', key], { input: input === undefined ? undefined : Buffer.from(input) })
+    runCli([...args, '--meta-url', net.meta.url, '--key', key], {
+      input: input === undefined ? undefined : Buffer.from(input),
+    })
   try {
     const data = patternBytes(300_000, 9)
     const { cid } = await client.put(data, { name: 'notes.bin' })
 
     const [locked, open, bad] = await Promise.all([
-      cli(OWNER_KEY, ['share', 'create', cid, '--expires', '1h', '--password-stdin', '--gateway', gateway.url, '--json'], 'hunter2\n'),
+      cli(
+        OWNER_KEY,
+        ['share', 'create', cid, '--expires', '1h', '--password-stdin', '--gateway', gateway.url, '--json'],
+        'hunter2\n',
+      ),
       cli(OWNER_KEY, ['share', 'create', cid, '--gateway', gateway.url]),
       cli(OWNER_KEY, ['share', 'create', cid, '--expires', '2001-01-01T00:00:00Z']),
     ])
     assert.equal(locked.code, 0, locked.stderr)
-    const share = JSON.parse(locked.stdout.toString()) as { id: string; url: string; hasPassword: boolean; expiresAt: number; state: string }
+    const share = JSON.parse(locked.stdout.toString()) as {
+      id: string
+      url: string
+      hasPassword: boolean
+      expiresAt: number
+      state: string
+    }
     assert.equal(share.url, `${gateway.url}/share/${share.id}`)
     assert.equal(share.hasPassword, true)
     assert.equal(share.state, 'active')
@@ -63,11 +76,16 @@ test('stratos share create/ls/rm: a working gateway link, password from stdin, o
     const challenged = await request(share.url)
     await challenged.body.dump()
     assert.equal(challenged.statusCode, 401)
-    const withPassword = await request(share.url, { headers: { authorization: `Basic ${Buffer.from(':hunter2').toString('base64')}`, range: 'bytes=0-99' } })
+    const withPassword = await request(share.url, {
+      headers: { authorization: `Basic ${Buffer.from(':hunter2').toString('base64')}`, range: 'bytes=0-99' },
+    })
     assert.equal(withPassword.statusCode, 206)
     assert.ok(Buffer.from(await withPassword.body.arrayBuffer()).equals(Buffer.from(data.subarray(0, 100))))
 
-    const [ls, human] = await Promise.all([cli(OWNER_KEY, ['share', 'ls', '--json', '--gateway', gateway.url]), cli(OWNER_KEY, ['share', 'ls'])])
+    const [ls, human] = await Promise.all([
+      cli(OWNER_KEY, ['share', 'ls', '--json', '--gateway', gateway.url]),
+      cli(OWNER_KEY, ['share', 'ls']),
+    ])
     assert.equal(ls.code, 0, ls.stderr)
     const listed = JSON.parse(ls.stdout.toString()) as { owner: string; shares: { id: string; url: string }[] }
     assert.equal(listed.owner, owner.address)
@@ -86,7 +104,7 @@ test('stratos share create/ls/rm: a working gateway link, password from stdin, o
     assert.match(revoked.stdout.toString(), /^revoked [A-Za-z0-9_-]{22}\n$/)
     const gone = await request(openUrl)
     assert.equal(gone.statusCode, 410)
-    assert.equal((await gone.body.json() as { error: { code: string } }).error.code, 'SHARE_REVOKED')
+    assert.equal(((await gone.body.json()) as { error: { code: string } }).error.code, 'SHARE_REVOKED')
   } finally {
     await client.close()
     await gateway.stop()

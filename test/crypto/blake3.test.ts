@@ -14,9 +14,18 @@ function vectorInput(n: number): Buffer {
 
 test('BLAKE3 matches the published vectors and an independent implementation', () => {
   // From BLAKE3's test_vectors.json (first 32 bytes of each extended output).
-  assert.equal(blake3(vectorInput(0)).toString('hex'), 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262')
-  assert.equal(blake3(vectorInput(1)).toString('hex'), '2d3adedff11b61f14c886e35afa036736dcd87a74d27b5c1510225d0f592e213')
-  assert.equal(blake3(vectorInput(1024)).toString('hex'), '42214739f095a406f3fc83deb889744ac00df831c10daa55189b5d121c855af7')
+  assert.equal(
+    blake3(vectorInput(0)).toString('hex'),
+    'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262',
+  )
+  assert.equal(
+    blake3(vectorInput(1)).toString('hex'),
+    '2d3adedff11b61f14c886e35afa036736dcd87a74d27b5c1510225d0f592e213',
+  )
+  assert.equal(
+    blake3(vectorInput(1024)).toString('hex'),
+    '42214739f095a406f3fc83deb889744ac00df831c10daa55189b5d121c855af7',
+  )
   for (const n of [63, 64, 65, 1023, 1025, 2048, 8193, 65536, SHARD_CHUNK_BYTES, SHARD_CHUNK_BYTES + 7]) {
     const data = vectorInput(n)
     assert.equal(blake3(data).toString('hex'), Buffer.from(nobleBlake3(data)).toString('hex'), `length ${n}`)
@@ -29,7 +38,10 @@ test('incremental BLAKE3 equals one-shot over any split, and views of larger buf
   for (const cuts of [[1], [1024, 5000], [65536, 65537, 200_000]]) {
     const h = createBlake3()
     let prev = 0
-    for (const c of [...cuts, data.length]) { h.update(data.subarray(prev, c)); prev = c }
+    for (const c of [...cuts, data.length]) {
+      h.update(data.subarray(prev, c))
+      prev = c
+    }
     assert.deepEqual(h.digest(), blake3(data))
   }
   const big = vectorInput(10_000)
@@ -62,6 +74,9 @@ test('without the native binding (STRATOS_BLAKE3=js) shard ids are the same', as
     const d = Buffer.alloc(300000); for (let i = 0; i < d.length; i++) d[i] = i % 251
     console.log(b.BLAKE3_IMPLEMENTATION + ' ' + s.computeShardId(d).id)
   })`
-  const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], { env: { ...process.env, STRATOS_BLAKE3: 'js' }, encoding: 'utf8' }).trim()
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], {
+    env: { ...process.env, STRATOS_BLAKE3: 'js' },
+    encoding: 'utf8',
+  }).trim()
   assert.equal(out, `js ${computeShardId(vectorInput(300_000)).id}`)
 })

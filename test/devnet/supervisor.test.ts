@@ -5,9 +5,18 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { ChildExit } from '../../src/devnet/child.ts'
-import { CrashBackoff, DEFAULT_RESTART_POLICY, Supervisor, type SupervisedChild, type SupervisorTimers } from '../../src/devnet/supervisor.ts'
 import {
-  DEVNET_CRASH_LOOP_LIMIT, DEVNET_RESTART_INITIAL_DELAY_MS, DEVNET_RESTART_MAX_DELAY_MS, DEVNET_RESTART_RESET_AFTER_MS,
+  CrashBackoff,
+  DEFAULT_RESTART_POLICY,
+  Supervisor,
+  type SupervisedChild,
+  type SupervisorTimers,
+} from '../../src/devnet/supervisor.ts'
+import {
+  DEVNET_CRASH_LOOP_LIMIT,
+  DEVNET_RESTART_INITIAL_DELAY_MS,
+  DEVNET_RESTART_MAX_DELAY_MS,
+  DEVNET_RESTART_RESET_AFTER_MS,
 } from '../../src/limits.ts'
 
 const POLICY = { initialDelayMs: 1_000, maxDelayMs: 30_000, resetAfterMs: 60_000, crashLoopLimit: 8 }
@@ -57,7 +66,9 @@ class FakeChild implements SupervisedChild {
   #resolve!: (e: ChildExit) => void
 
   constructor() {
-    this.exited = new Promise((r) => { this.#resolve = r })
+    this.exited = new Promise((r) => {
+      this.#resolve = r
+    })
   }
 
   exit(e: ChildExit): void {
@@ -76,17 +87,21 @@ function harness(policy = POLICY) {
   const spawned: FakeChild[] = []
   const replaced: [number, number][] = []
   const first = new FakeChild()
-  const sup = new Supervisor({ timers, log: (l) => lines.push(l) }, {
-    name: 'resource-3',
-    logFile: '/tmp/x/logs/resource-3.log',
-    policy,
-    spawn: () => {
-      const c = new FakeChild()
-      spawned.push(c)
-      return c
+  const sup = new Supervisor(
+    { timers, log: (l) => lines.push(l) },
+    {
+      name: 'resource-3',
+      logFile: '/tmp/x/logs/resource-3.log',
+      policy,
+      spawn: () => {
+        const c = new FakeChild()
+        spawned.push(c)
+        return c
+      },
+      onRestart: (next, prev) => replaced.push([prev.pid, next.pid]),
     },
-    onRestart: (next, prev) => replaced.push([prev.pid, next.pid]),
-  }, first)
+    first,
+  )
   return { timers, lines, spawned, replaced, first, sup }
 }
 
@@ -116,8 +131,10 @@ describe('CrashBackoff', () => {
 
   test('the defaults come from src/limits.ts', () => {
     assert.deepEqual(DEFAULT_RESTART_POLICY, {
-      initialDelayMs: DEVNET_RESTART_INITIAL_DELAY_MS, maxDelayMs: DEVNET_RESTART_MAX_DELAY_MS,
-      resetAfterMs: DEVNET_RESTART_RESET_AFTER_MS, crashLoopLimit: DEVNET_CRASH_LOOP_LIMIT,
+      initialDelayMs: DEVNET_RESTART_INITIAL_DELAY_MS,
+      maxDelayMs: DEVNET_RESTART_MAX_DELAY_MS,
+      resetAfterMs: DEVNET_RESTART_RESET_AFTER_MS,
+      crashLoopLimit: DEVNET_CRASH_LOOP_LIMIT,
     })
     assert.ok(DEVNET_RESTART_INITIAL_DELAY_MS <= 2_000, 'a killed node must be back within a few seconds')
     assert.throws(() => new CrashBackoff({ ...POLICY, maxDelayMs: 500 }), RangeError)
@@ -175,7 +192,10 @@ describe('Supervisor', () => {
     await settle()
     assert.equal(h.sup.state, 'given-up')
     assert.deepEqual(h.timers.pending, [])
-    assert.match(h.lines.at(-1)!, /exited with exit code 7: 3 crashes in a row, each within 60 s of its start; giving up on it \(crash loop\); see \/tmp\/x\/logs\/resource-3\.log/)
+    assert.match(
+      h.lines.at(-1)!,
+      /exited with exit code 7: 3 crashes in a row, each within 60 s of its start; giving up on it \(crash loop\); see \/tmp\/x\/logs\/resource-3\.log/,
+    )
     h.timers.advance(600_000)
     assert.equal(h.spawned.length, 2)
   })
@@ -198,7 +218,7 @@ describe('Supervisor', () => {
     assert.deepEqual(g.lines, [])
   })
 
-  test('a clean exit (code 0, e.g. an operator\'s SIGTERM) is not restarted', async () => {
+  test("a clean exit (code 0, e.g. an operator's SIGTERM) is not restarted", async () => {
     const h = harness()
     h.first.exit({ code: 0, signal: null })
     await settle()
@@ -212,10 +232,18 @@ describe('Supervisor', () => {
     const lines: string[] = []
     const first = new FakeChild()
     let attempts = 0
-    const sup = new Supervisor({ timers, log: (l) => lines.push(l) }, {
-      name: 'meta', policy: { ...POLICY, crashLoopLimit: 3 },
-      spawn: () => { attempts++; throw new Error('EAGAIN') },
-    }, first)
+    const sup = new Supervisor(
+      { timers, log: (l) => lines.push(l) },
+      {
+        name: 'meta',
+        policy: { ...POLICY, crashLoopLimit: 3 },
+        spawn: () => {
+          attempts++
+          throw new Error('EAGAIN')
+        },
+      },
+      first,
+    )
     first.exit(KILLED)
     await settle()
     timers.advance(1_000)

@@ -56,7 +56,8 @@ describe('access control on a devnet', () => {
   const secret = randomBytes(3 * MiB + 12_345)
   let secretCid: string
 
-  const connect = (o: { wallet?: WalletKey; grant?: string } = {}) => StratosClient.connect({ metaUrl: net.network.meta.url, ...o })
+  const connect = (o: { wallet?: WalletKey; grant?: string } = {}) =>
+    StratosClient.connect({ metaUrl: net.network.meta.url, ...o })
   const walletOf = (name: string) => WalletKey.fromMnemonic(net.network.wallets.find((w) => w.name === name)!.mnemonic)
   const gateway = (path: string, init?: RequestInit) => fetch(`${net.network.gatewayUrl}${path}`, init)
 
@@ -85,21 +86,36 @@ describe('access control on a devnet', () => {
       const forged = (action: string, b: object) => {
         const nonce = randomBytes(8).toString('hex')
         const expiresAt = Date.now() + 60_000
-        const signature = toBase64Url(strangerKey.sign(sessionCallBytes({ chainId: net.network.chainId, uploadId, action, body: b as never, nonce, expiresAt })))
+        const signature = toBase64Url(
+          strangerKey.sign(
+            sessionCallBytes({ chainId: net.network.chainId, uploadId, action, body: b as never, nonce, expiresAt }),
+          ),
+        )
         return { ...b, auth: { nonce, expiresAt, signature } }
       }
       const otherShards = body.shards.map(() => randomBytes(32).toString('hex'))
       const { auth: _auth, ...plain } = body
-      attacks.push((async () => {
-        // No signature at all: refused by the schema; a stranger's signature: refused as not the session's.
-        const bare = await fetch(`${net.network.meta.url}/v1/uploads/${uploadId}`, { method: 'DELETE' })
-        assert.equal(bare.status, 400)
-        assert.equal(((await bare.json()) as { error: { code: string } }).error.code, 'BAD_REQUEST')
-        await expectCode(stranger.abort(uploadId, forged('upload.abort', {}) as never), 'INVALID_SIGNATURE')
-        await expectCode(stranger.planSegment(uploadId, forged('upload.plan', { ...plain, shards: otherShards }) as PlanSegmentBody), 'INVALID_SIGNATURE')
-        await expectCode(stranger.replaceShard(uploadId, forged('upload.replace', { segment: plain.index, shardIndex: 0, exclude: [] }) as never), 'INVALID_SIGNATURE')
-        attacked++
-      })())
+      attacks.push(
+        (async () => {
+          // No signature at all: refused by the schema; a stranger's signature: refused as not the session's.
+          const bare = await fetch(`${net.network.meta.url}/v1/uploads/${uploadId}`, { method: 'DELETE' })
+          assert.equal(bare.status, 400)
+          assert.equal(((await bare.json()) as { error: { code: string } }).error.code, 'BAD_REQUEST')
+          await expectCode(stranger.abort(uploadId, forged('upload.abort', {}) as never), 'INVALID_SIGNATURE')
+          await expectCode(
+            stranger.planSegment(uploadId, forged('upload.plan', { ...plain, shards: otherShards }) as PlanSegmentBody),
+            'INVALID_SIGNATURE',
+          )
+          await expectCode(
+            stranger.replaceShard(
+              uploadId,
+              forged('upload.replace', { segment: plain.index, shardIndex: 0, exclude: [] }) as never,
+            ),
+            'INVALID_SIGNATURE',
+          )
+          attacked++
+        })(),
+      )
       await attacks[attacks.length - 1]
       const plan = await planSegment(uploadId, body, o)
       // A replay of the owner's own signed plan is refused: its nonce is spent.
@@ -143,7 +159,9 @@ describe('access control on a devnet', () => {
     const r = await gateway(url, { headers: { 'x-stratos-share-password': 'open sesame' } })
     assert.equal(r.status, 200)
     assert.ok(Buffer.from(await r.arrayBuffer()).equals(secret))
-    const range = await gateway(url, { headers: { 'x-stratos-share-password': 'open sesame', range: 'bytes=1000-1999' } })
+    const range = await gateway(url, {
+      headers: { 'x-stratos-share-password': 'open sesame', range: 'bytes=1000-1999' },
+    })
     assert.equal(range.status, 206)
     assert.ok(Buffer.from(await range.arrayBuffer()).equals(secret.subarray(1000, 2000)))
     // The bare CID still answers ACCESS_DENIED: the link is the only way in.
@@ -157,14 +175,25 @@ describe('access control on a devnet', () => {
     const share = await alice.createShare(secretCid, { password: 'right one' })
     const url = new URL(`${net.network.gatewayUrl}/share/${share.id}`)
     // Two clients on one machine: distinct loopback source addresses, as the gateway sees distinct users.
-    const get = (from: string, password: string) => new Promise<number>((resolve, reject) => {
-      const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: 'HEAD', localAddress: from, headers: { 'x-stratos-share-password': password } }, (res) => {
-        res.resume()
-        resolve(res.statusCode ?? 0)
+    const get = (from: string, password: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: url.pathname,
+            method: 'HEAD',
+            localAddress: from,
+            headers: { 'x-stratos-share-password': password },
+          },
+          (res) => {
+            res.resume()
+            resolve(res.statusCode ?? 0)
+          },
+        )
+        req.once('error', reject)
+        req.end()
       })
-      req.once('error', reject)
-      req.end()
-    })
     const codes: number[] = []
     for (let i = 0; i < SHARE_MAX_PASSWORD_FAILURES + 2; i++) codes.push(await get('127.0.0.2', `guess ${i}`))
     assert.deepEqual(codes.slice(0, SHARE_MAX_PASSWORD_FAILURES), Array(SHARE_MAX_PASSWORD_FAILURES).fill(401))
@@ -177,7 +206,11 @@ describe('access control on a devnet', () => {
     const g = await alice.createGrant({ prefixes: ['secret'] }, Date.now() + 60_000)
     const holder = await connect({ grant: g.id })
     try {
-      assert.ok((await readAll(holder.cat(secretCid, { offset: 2 * MiB, length: 4096 }))).equals(secret.subarray(2 * MiB, 2 * MiB + 4096)))
+      assert.ok(
+        (await readAll(holder.cat(secretCid, { offset: 2 * MiB, length: 4096 }))).equals(
+          secret.subarray(2 * MiB, 2 * MiB + 4096),
+        ),
+      )
       await alice.revokeGrant(g.id)
       await expectCode(readAll(holder.cat(secretCid, { offset: 0, length: 10 })), 'GRANT_REVOKED')
     } finally {
@@ -225,7 +258,7 @@ describe('access control on a devnet', () => {
     }
   })
 
-  test('strangers\' reads of a public file stop at the owner\'s budget; the owner still reads', async () => {
+  test("strangers' reads of a public file stop at the owner's budget; the owner still reads", async () => {
     const data = randomBytes(MiB)
     const { cid } = await alice.put(data, { name: 'public.bin', public: true })
     assert.ok((await anon.ls()).some((f) => f.cid === cid))
@@ -247,7 +280,7 @@ describe('access control on a devnet', () => {
         await stranger.close()
       }
     }
-    assert.ok(refused, 'strangers\' reads were never refused')
+    assert.ok(refused, "strangers' reads were never refused")
     assert.ok((await readAll(alice.cat(cid))).equals(data), 'the owner still reads')
     const budgets = await alice.budgets()
     assert.equal(budgets.find((b) => b.cid === cid)?.bytesPerEpoch, 1.5 * MiB)

@@ -30,10 +30,25 @@ describe('audits on a devnet', () => {
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'stratos-e2e-audit-'))
     net = await TestDevnet.start({
-      resources: 7, k: 4, m: 2, segmentSize: SEGMENT,
-      extra: ['--heartbeat-interval-ms', '200', '--audit-interval-ms', '200', '--audit-node-interval-ms', '0', '--repair-check-interval-ms', '250'],
+      resources: 7,
+      k: 4,
+      m: 2,
+      segmentSize: SEGMENT,
+      extra: [
+        '--heartbeat-interval-ms',
+        '200',
+        '--audit-interval-ms',
+        '200',
+        '--audit-node-interval-ms',
+        '0',
+        '--repair-check-interval-ms',
+        '250',
+      ],
     })
-    owner = await StratosClient.connect({ metaUrl: net.process('meta').url, wallet: WalletKey.fromMnemonic(net.network.wallets[0]!.mnemonic) })
+    owner = await StratosClient.connect({
+      metaUrl: net.process('meta').url,
+      wallet: WalletKey.fromMnemonic(net.network.wallets[0]!.mnemonic),
+    })
   })
 
   after(async () => {
@@ -57,7 +72,8 @@ describe('audits on a devnet', () => {
 
     const held = new Map<string, { id: string; size: number }[]>()
     for (const v of await records()) {
-      for (const seg of v.segments) for (const s of seg.shards) held.set(s.node, [...(held.get(s.node) ?? []), { id: s.id, size: seg.shardSize }])
+      for (const seg of v.segments)
+        for (const s of seg.shards) held.set(s.node, [...(held.get(s.node) ?? []), { id: s.id, size: seg.shardSize }])
     }
     const [victim, shards] = [...held.entries()].sort((a, b) => b[1].length - a[1].length)[0]
     assert.ok(shards.length >= 6, `the victim holds ${shards.length} shards`)
@@ -76,26 +92,43 @@ describe('audits on a devnet', () => {
     }
 
     const victimView = async (): Promise<NodeView> => (await meta.nodes()).find((n) => n.address === victim)!
-    await eventually('audits fail and the node is suspended at the meta node', 60_000, async () => {
-      const r = (await victimView()).reputation
-      return r !== undefined && r.failedAudits >= 5 && r.state === 'suspended' && r.auditScore < 0.6
-    }, 200)
+    await eventually(
+      'audits fail and the node is suspended at the meta node',
+      60_000,
+      async () => {
+        const r = (await victimView()).reputation
+        return r !== undefined && r.failedAudits >= 5 && r.state === 'suspended' && r.auditScore < 0.6
+      },
+      200,
+    )
 
     const chainUrl = net.process('validator').url
-    await eventually('the node is slashed on chain', 60_000, async () => {
-      const nodes = await jsonRequest<{ node: string; status: string }[]>(`${chainUrl}/nodes/resource`, { method: 'GET' })
-      return nodes.find((n) => n.node === victim)?.status === 'suspended'
-    }, 250)
+    await eventually(
+      'the node is slashed on chain',
+      60_000,
+      async () => {
+        const nodes = await jsonRequest<{ node: string; status: string }[]>(`${chainUrl}/nodes/resource`, {
+          method: 'GET',
+        })
+        return nodes.find((n) => n.node === victim)?.status === 'suspended'
+      },
+      250,
+    )
 
-    await eventually('every shard rebuilt off the victim, full redundancy', 90_000, async () => {
-      for (const v of await records()) {
-        for (const seg of v.segments) {
-          const nodes = seg.shards.map((s) => s.node)
-          if (new Set(nodes).size !== v.k + v.m || nodes.includes(victim)) return false
+    await eventually(
+      'every shard rebuilt off the victim, full redundancy',
+      90_000,
+      async () => {
+        for (const v of await records()) {
+          for (const seg of v.segments) {
+            const nodes = seg.shards.map((s) => s.node)
+            if (new Set(nodes).size !== v.k + v.m || nodes.includes(victim)) return false
+          }
         }
-      }
-      return true
-    }, 250)
+        return true
+      },
+      250,
+    )
 
     for (const f of files) {
       const r = await net.cli(['cat', f.cid])
@@ -110,6 +143,7 @@ describe('audits on a devnet', () => {
     assert.equal(put2.code, 0, put2.stderr)
     const out = JSON.parse(put2.stdout.toString()) as PutResult | PutResult[]
     const rec = await owner.stat((Array.isArray(out) ? out[0] : out).cid)
-    for (const seg of rec.segments) assert.ok(!seg.shards.some((s) => s.node === victim), 'nothing placed on the suspended node')
+    for (const seg of rec.segments)
+      assert.ok(!seg.shards.some((s) => s.node === victim), 'nothing placed on the suspended node')
   })
 })

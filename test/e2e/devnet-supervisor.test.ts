@@ -55,8 +55,11 @@ describe('devnet: nodes that die', () => {
     const dir = mkdtempSync(join(tmpdir(), 'stratos-e2e-'))
     writeFileSync(join(dir, 'wallets.json'), JSON.stringify({ wallets: oldWallets }, null, 2), { mode: 0o600 })
     writeDevnetGenesis(
-      join(dir, 'validator'), DEVNET_CHAIN_ID, oldWallets.map((w) => ({ address: WalletKey.fromMnemonic(w.mnemonic).address })),
-      join(dir, 'meta'), Array.from({ length: RESOURCES }, (_, i) => join(dir, `resource-${i + 1}`)),
+      join(dir, 'validator'),
+      DEVNET_CHAIN_ID,
+      oldWallets.map((w) => ({ address: WalletKey.fromMnemonic(w.mnemonic).address })),
+      join(dir, 'meta'),
+      Array.from({ length: RESOURCES }, (_, i) => join(dir, `resource-${i + 1}`)),
     )
     net = await TestDevnet.start({ dir, resources: RESOURCES, k: 4, m: 2, segmentSize: SEGMENT, restart: true })
   })
@@ -67,8 +70,15 @@ describe('devnet: nodes that die', () => {
 
   test('an older devnet dir starts; the gateway holds its own funded wallet and the RPC API stores as it, not as alice', async () => {
     const w = net.network.wallets
-    assert.deepEqual(w.map((x) => x.name), ['alice', 'bob', 'carol', 'gateway'])
-    assert.deepEqual(w.slice(0, 3).map((x) => x.mnemonic), oldWallets.map((x) => x.mnemonic), 'existing wallets kept')
+    assert.deepEqual(
+      w.map((x) => x.name),
+      ['alice', 'bob', 'carol', 'gateway'],
+    )
+    assert.deepEqual(
+      w.slice(0, 3).map((x) => x.mnemonic),
+      oldWallets.map((x) => x.mnemonic),
+      'existing wallets kept',
+    )
     const gatewayWallet = w[3]!
     assert.equal(net.process('gateway').address, gatewayWallet.address)
     assert.notEqual(net.process('gateway').address, w[0]!.address)
@@ -98,13 +108,20 @@ describe('devnet: nodes that die', () => {
     const data = randomBytes(8 * SEGMENT)
     let cid: string
     try {
-      const put = await client.put(data, { onProgress: (e: ProgressEvent) => { if (e.type === 'upload:retry') retries.push(e.node) } })
+      const put = await client.put(data, {
+        onProgress: (e: ProgressEvent) => {
+          if (e.type === 'upload:retry') retries.push(e.node)
+        },
+      })
       cid = put.cid
     } finally {
       await client.close()
     }
     const putDoneAt = Date.now()
-    assert.ok(retries.includes(victim.address!), `the upload met the dead node and went around it (retries on ${retries.join(', ') || 'none'})`)
+    assert.ok(
+      retries.includes(victim.address!),
+      `the upload met the dead node and went around it (retries on ${retries.join(', ') || 'none'})`,
+    )
 
     // The CLI too, right after another kill -9.
     const second = net.process('resource-6')
@@ -119,7 +136,10 @@ describe('devnet: nodes that die', () => {
     // Read back as their owner (alice) through the SDK, with both killed nodes possibly still down.
     const reader = await StratosClient.connect({ metaUrl: net.network.meta.url, wallet: alice })
     try {
-      for (const [c, bytes] of [[cid, data], [cliCid, cliData]] as const) {
+      for (const [c, bytes] of [
+        [cid, data],
+        [cliCid, cliData],
+      ] as const) {
         const out = join(net.dir, `read-${c}.bin`)
         await reader.get(c, out)
         assert.ok(readFileSync(out).equals(bytes), 'byte-exact')
@@ -130,23 +150,41 @@ describe('devnet: nodes that die', () => {
 
     // Both come back by themselves: a new pid in devnet.json, alive, and heartbeating to the meta node again.
     const backAfterMs: number[] = []
-    for (const [dead, at] of [[victim, killedAt], [second, secondKilledAt]] as const) {
+    for (const [dead, at] of [
+      [victim, killedAt],
+      [second, secondKilledAt],
+    ] as const) {
       let pid = dead.pid
-      await eventually(`${dead.name} has a new pid in devnet.json`, 15_000, () => {
-        pid = net.reload().processes.find((p) => p.name === dead.name)!.pid
-        return pid !== dead.pid && isAlive(pid)
-      }, 100)
-      await eventually(`${dead.name} online again`, 15_000, async () => {
-        const view = (await nodes(net)).find((n) => n.address === dead.address)
-        return view?.state === 'online' && view.lastSeen > at
-      }, 100)
+      await eventually(
+        `${dead.name} has a new pid in devnet.json`,
+        15_000,
+        () => {
+          pid = net.reload().processes.find((p) => p.name === dead.name)!.pid
+          return pid !== dead.pid && isAlive(pid)
+        },
+        100,
+      )
+      await eventually(
+        `${dead.name} online again`,
+        15_000,
+        async () => {
+          const view = (await nodes(net)).find((n) => n.address === dead.address)
+          return view?.state === 'online' && view.lastSeen > at
+        },
+        100,
+      )
       backAfterMs.push(Date.now() - at)
-      assert.match(net.stderr, new RegExp(`${dead.name} \\(pid ${dead.pid}\\) exited with signal SIGKILL; restarting it in 1 s`))
+      assert.match(
+        net.stderr,
+        new RegExp(`${dead.name} \\(pid ${dead.pid}\\) exited with signal SIGKILL; restarting it in 1 s`),
+      )
       assert.match(net.stderr, new RegExp(`${dead.name} restarted \\(pid ${pid}, was ${dead.pid}\\)`))
     }
     // The first is measured after the reads, so its figure is an upper bound; the second is close to the real one.
     for (const ms of backAfterMs) assert.ok(ms < 15_000, `back online ${ms} ms after its kill`)
-    console.log(`# devnet-supervisor: upload with a dead node done ${putDoneAt - killedAt} ms after kill -9 (${retries.length} shard retries); back online ${backAfterMs.join(' and ')} ms after their kills`)
+    console.log(
+      `# devnet-supervisor: upload with a dead node done ${putDoneAt - killedAt} ms after kill -9 (${retries.length} shard retries); back online ${backAfterMs.join(' and ')} ms after their kills`,
+    )
 
     // The restarted node serves again: a new upload and read work with all 8 processes up.
     const again = await net.cli(['put', '-', '--json'], { input: cliData.subarray(0, 3 * SEGMENT) })
@@ -160,18 +198,35 @@ describe('devnet: nodes that die', () => {
     const frozen = ['resource-1', 'resource-2', 'resource-4'].map((name) => net.process(name))
     for (const p of frozen) process.kill(p.pid, 'SIGSTOP')
     try {
-      await eventually('3 nodes offline at the meta node', 20_000, async () => (await nodes(net)).filter((n) => n.state === 'online').length <= RESOURCES - 3, 250)
+      await eventually(
+        '3 nodes offline at the meta node',
+        20_000,
+        async () => (await nodes(net)).filter((n) => n.state === 'online').length <= RESOURCES - 3,
+        250,
+      )
       const r = await rpcAdd(net, randomBytes(40 * KiB), 'no-room.bin')
       assert.equal(r.status, 503)
-      const body = await r.json() as { Message: string; Code: number; Type: string }
+      const body = (await r.json()) as { Message: string; Code: number; Type: string }
       assert.equal(body.Type, 'error')
       assert.equal(body.Code, 0)
-      assert.match(body.Message, /^not enough storage nodes online to place the data; retry once more resource nodes are online \(NOT_ENOUGH_NODES: .*need 6 nodes/)
+      assert.match(
+        body.Message,
+        /^not enough storage nodes online to place the data; retry once more resource nodes are online \(NOT_ENOUGH_NODES: .*need 6 nodes/,
+      )
     } finally {
       for (const p of frozen) process.kill(p.pid, 'SIGCONT')
     }
-    await eventually('all nodes online again', 20_000, async () => (await nodes(net)).filter((n) => n.state === 'online').length === RESOURCES, 250)
-    assert.equal(net.reload().processes.filter((p) => frozen.some((f) => f.name === p.name && f.pid === p.pid)).length, 3, 'stopped, not restarted')
+    await eventually(
+      'all nodes online again',
+      20_000,
+      async () => (await nodes(net)).filter((n) => n.state === 'online').length === RESOURCES,
+      250,
+    )
+    assert.equal(
+      net.reload().processes.filter((p) => frozen.some((f) => f.name === p.name && f.pid === p.pid)).length,
+      3,
+      'stopped, not restarted',
+    )
   })
 
   test('Ctrl-C stops every process, restarted ones included, and restarts nothing', async () => {

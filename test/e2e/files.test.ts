@@ -6,7 +6,18 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, closeSync, writeSync, fstatSync, writeFileSync, rmSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  closeSync,
+  writeSync,
+  fstatSync,
+  writeFileSync,
+  rmSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -35,7 +46,11 @@ describe('stratos CLI on a devnet', () => {
   }
   const totalShardFiles = () => net.resources.reduce((n, r) => n + shardFiles(r.dataDir).length, 0)
   const assertFails = (r: { code: number | null; stderr: string }, code: keyof typeof ERROR_CODES) => {
-    assert.equal(r.code, ERROR_CODES[code].exit, `expected exit ${ERROR_CODES[code].exit} (${code}), got ${r.code}: ${r.stderr}`)
+    assert.equal(
+      r.code,
+      ERROR_CODES[code].exit,
+      `expected exit ${ERROR_CODES[code].exit} (${code}), got ${r.code}: ${r.stderr}`,
+    )
     const lines = r.stderr.trim().split('\n')
     assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`)
     assert.match(lines[0], new RegExp(`^error: .*\\(${code}\\)$`))
@@ -53,8 +68,14 @@ describe('stratos CLI on a devnet', () => {
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'stratos-e2e-files-'))
-    net = await TestDevnet.start({ segmentSize: SEGMENT, extra: ['--session-ttl-ms', String(SESSION_TTL_MS), '--sweep-interval-ms', '500'] })
-    owner = await StratosClient.connect({ metaUrl: net.network.meta.url, wallet: WalletKey.fromMnemonic(net.network.wallets[0]!.mnemonic) })
+    net = await TestDevnet.start({
+      segmentSize: SEGMENT,
+      extra: ['--session-ttl-ms', String(SESSION_TTL_MS), '--sweep-interval-ms', '500'],
+    })
+    owner = await StratosClient.connect({
+      metaUrl: net.network.meta.url,
+      wallet: WalletKey.fromMnemonic(net.network.wallets[0]!.mnemonic),
+    })
   })
 
   after(async () => {
@@ -68,7 +89,10 @@ describe('stratos CLI on a devnet', () => {
     assert.equal(n.processes.filter((p) => p.role === 'resource').length, 6)
     assert.equal(n.processes.filter((p) => p.role === 'meta').length, 1)
     assert.equal(n.processes.filter((p) => p.role === 'gateway').length, 1)
-    assert.deepEqual(n.wallets.map((w) => w.name), ['alice', 'bob', 'carol', 'gateway'])
+    assert.deepEqual(
+      n.wallets.map((w) => w.name),
+      ['alice', 'bob', 'carol', 'gateway'],
+    )
     // The gateway (its IPFS RPC API) signs with its own wallet, never the CLI's default (alice).
     assert.equal(n.processes.find((p) => p.role === 'gateway')?.address, n.wallets[3]!.address)
     assert.match(n.meta.address, /^stsds1/)
@@ -80,11 +104,21 @@ describe('stratos CLI on a devnet', () => {
     const small = randomBytes(1000)
     const multi = randomBytes(2 * SEGMENT + SEGMENT / 2 + 123)
     // --public: the gateway test below reads small.bin through /ipfs/ (anonymous: public files only).
-    const r = await net.cli(['put', '--json', '--public', file('empty.bin', empty), file('small.bin', small), file('multi.bin', multi)])
+    const r = await net.cli([
+      'put',
+      '--json',
+      '--public',
+      file('empty.bin', empty),
+      file('small.bin', small),
+      file('multi.bin', multi),
+    ])
     assert.equal(r.code, 0, r.stderr)
     const results = JSON.parse(r.stdout.toString()) as PutResult[]
     assert.equal(results.length, 3)
-    assert.deepEqual(results.map((x) => x.size), [0, 1000, multi.length])
+    assert.deepEqual(
+      results.map((x) => x.size),
+      [0, 1000, multi.length],
+    )
     assert.equal(results[2].segments, 3)
     // Kubo's CID for an empty file with default settings.
     assert.equal(results[0].cid, 'QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH')
@@ -105,7 +139,11 @@ describe('stratos CLI on a devnet', () => {
 
   test('stat and ls show the uploaded files', async () => {
     const [cid] = [...live.keys()].filter((c) => live.get(c)!.length > SEGMENT)
-    const [s, l, human] = await Promise.all([net.cli(['stat', cid, '--json']), net.cli(['ls', '--json']), net.cli(['status'])])
+    const [s, l, human] = await Promise.all([
+      net.cli(['stat', cid, '--json']),
+      net.cli(['ls', '--json']),
+      net.cli(['status']),
+    ])
     assert.equal(s.code, 0, s.stderr)
     const rec = JSON.parse(s.stdout.toString()) as FileRecordView
     assert.equal(rec.cid, cid)
@@ -113,7 +151,8 @@ describe('stratos CLI on a devnet', () => {
     assert.equal(rec.segments.length, 3)
     assert.deepEqual([rec.k, rec.m], [4, 2])
     assert.deepEqual(rec.owners, [net.network.wallets[0].address])
-    for (const seg of rec.segments) assert.equal(new Set(seg.shards.map((x) => x.node)).size, 6, 'each shard of a segment on its own node')
+    for (const seg of rec.segments)
+      assert.equal(new Set(seg.shards.map((x) => x.node)).size, 6, 'each shard of a segment on its own node')
 
     assert.equal(l.code, 0, l.stderr)
     const listed = (JSON.parse(l.stdout.toString()) as { files: FileSummary[] }).files
@@ -128,7 +167,8 @@ describe('stratos CLI on a devnet', () => {
   test('a directory uploads as a UnixFS directory and downloads as one', async () => {
     const dir = join(work, 'album')
     mkdirSync(join(dir, 'sub'), { recursive: true })
-    const a = randomBytes(3000), b = randomBytes(70_000)
+    const a = randomBytes(3000),
+      b = randomBytes(70_000)
     writeFileSync(join(dir, 'a.txt'), a)
     writeFileSync(join(dir, 'sub', 'b.bin'), b)
     const r = await net.cli(['put', dir, '--json'])
@@ -198,7 +238,9 @@ describe('stratos CLI on a devnet', () => {
     assert.equal(p.code, 0, p.stderr)
     const { cid } = JSON.parse(p.stdout.toString()) as PutResult
     const rec = JSON.parse((await net.cli(['stat', cid, '--json'])).stdout.toString()) as FileRecordView
-    const shards = rec.segments.flatMap((s) => s.shards).map((s) => ({ id: s.id, dataDir: net.processByAddress(s.node).dataDir }))
+    const shards = rec.segments
+      .flatMap((s) => s.shards)
+      .map((s) => ({ id: s.id, dataDir: net.processByAddress(s.node).dataDir }))
     for (const s of shards) assert.equal(findShard(s.dataDir, s.id).length, 1, 'shard stored on its node')
 
     assertFails(await net.cli(['rm', cid, '--wallet', 'bob']), 'NOT_OWNER')
@@ -208,7 +250,9 @@ describe('stratos CLI on a devnet', () => {
     assert.equal(rm.code, 0, rm.stderr)
     assertFails(await net.cli(['cat', cid]), 'FILE_NOT_FOUND')
     assert.equal((await gatewayRead(cid)).status, 404)
-    await eventually('deleted shards removed from the nodes', 15_000, () => shards.every((s) => findShard(s.dataDir, s.id).length === 0))
+    await eventually('deleted shards removed from the nodes', 15_000, () =>
+      shards.every((s) => findShard(s.dataDir, s.id).length === 0),
+    )
   })
 
   test('a corrupt shard on disk: reads stay byte-exact and the node quarantines and reports it', async () => {
@@ -228,9 +272,13 @@ describe('stratos CLI on a devnet', () => {
       closeSync(fd)
     }
     assert.ok((await cat(cid)).equals(data), 'read is byte-exact despite the corrupt shard')
-    await eventually('node quarantines the corrupt shard', 10_000, () => existsSync(join(node.dataDir, 'corrupt', victim.id)))
+    await eventually('node quarantines the corrupt shard', 10_000, () =>
+      existsSync(join(node.dataDir, 'corrupt', victim.id)),
+    )
     assert.equal(findShard(node.dataDir, victim.id).length, 0)
-    await eventually('node reported it to the meta node', 10_000, () => readFileSync(net.process('meta').log, 'utf8').includes(victim.id))
+    await eventually('node reported it to the meta node', 10_000, () =>
+      readFileSync(net.process('meta').log, 'utf8').includes(victim.id),
+    )
     assert.ok((await gatewayRead(cid)).body.equals(data), 'still byte-exact after the report')
     // Not added to `live`: with one shard gone, killing m more nodes (below) may leave fewer than k.
   })
@@ -246,7 +294,7 @@ describe('stratos CLI on a devnet', () => {
     const r = await done
     assertFails(r, 'ABORTED')
     assert.deepEqual(await listNames(true), before)
-    await eventually('aborted upload\'s shards released', 20_000, () => totalShardFiles() <= baseline, 250)
+    await eventually("aborted upload's shards released", 20_000, () => totalShardFiles() <= baseline, 250)
   })
 
   test('kill -9 of a put mid-way: no file appears, and no orphan shard survives the session TTL', async () => {
@@ -260,7 +308,12 @@ describe('stratos CLI on a devnet', () => {
     await done
     assert.ok(totalShardFiles() > baseline, 'the killed upload left shards behind for the sweep to find')
     assert.deepEqual(await listNames(), before, 'no file appears in ls')
-    await eventually('orphan shards deleted after the session TTL', SESSION_TTL_MS + 20_000, () => totalShardFiles() <= baseline, 250)
+    await eventually(
+      'orphan shards deleted after the session TTL',
+      SESSION_TTL_MS + 20_000,
+      () => totalShardFiles() <= baseline,
+      250,
+    )
     assert.deepEqual(await listNames(true), before)
   })
 

@@ -30,9 +30,19 @@ export async function freePortBase(resources: number): Promise<number> {
     // gateway on 10080, a port fetch() refuses to connect to (the Fetch standard's "bad ports").
     const base = 10_250 + 250 * Math.floor(Math.random() * 89)
     const p = portsFromBase(base)
-    const ports = [p.chainRest, p.meta, p.gateway, p.ipfsApi, ...Array.from({ length: resources }, (_, i) => p.resourceBase + i)]
+    const ports = [
+      p.chainRest,
+      p.meta,
+      p.gateway,
+      p.ipfsApi,
+      ...Array.from({ length: resources }, (_, i) => p.resourceBase + i),
+    ]
     let free = true
-    for (const port of ports) if (!(await isPortFree(port))) { free = false; break }
+    for (const port of ports)
+      if (!(await isPortFree(port))) {
+        free = false
+        break
+      }
     if (free) return base
   }
   throw new Error('no free port base found')
@@ -46,7 +56,10 @@ export interface CliResult {
 }
 
 /** Runs the CLI to completion (optionally with stdin bytes). */
-export function runCli(args: string[], opts: { input?: Uint8Array; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { input?: Uint8Array; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliResult> {
   const child = spawnCli(args, opts.env)
   return collect(child, opts.input, opts.timeoutMs ?? 60_000)
 }
@@ -59,11 +72,16 @@ export function collect(child: ChildProcess, input?: Uint8Array, timeoutMs = 60_
   const out: Buffer[] = []
   let err = ''
   child.stdout?.on('data', (d: Buffer) => out.push(d))
-  child.stderr?.on('data', (d: Buffer) => { err += d.toString() })
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString()
+  })
   child.stdin?.on('error', () => {})
   child.stdin?.end(input)
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`CLI timed out: ${err}`)) }, timeoutMs)
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`CLI timed out: ${err}`))
+    }, timeoutMs)
     child.once('close', (code, signal) => {
       clearTimeout(timer)
       resolve({ code, signal, stdout: Buffer.concat(out), stderr: err })
@@ -108,10 +126,21 @@ export class TestDevnet {
     // k + m nodes unless a test needs spares (`stratos devnet` itself starts k + m + 2): fewer processes, faster tests.
     const resources = o.resources ?? 6
     const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'stratos-e2e-'))
-    const portBase = o.portBase ?? await freePortBase(resources)
+    const portBase = o.portBase ?? (await freePortBase(resources))
     const args = [
-      'devnet', '--dir', dir, '--port-base', String(portBase), '--resources', String(resources),
-      '--k', String(o.k ?? 4), '--m', String(o.m ?? 2), '--segment-size', String(o.segmentSize ?? 1024 * 1024),
+      'devnet',
+      '--dir',
+      dir,
+      '--port-base',
+      String(portBase),
+      '--resources',
+      String(resources),
+      '--k',
+      String(o.k ?? 4),
+      '--m',
+      String(o.m ?? 2),
+      '--segment-size',
+      String(o.segmentSize ?? 1024 * 1024),
       ...(o.extra ?? []),
     ]
     const d = new TestDevnet(dir, portBase, args, o.restart === true)
@@ -120,18 +149,29 @@ export class TestDevnet {
   }
 
   async #launch(): Promise<void> {
-    const proc = spawn(process.execPath, cliArgs(...this.args), { env: cleanEnv(this.restarts ? {} : { [DEVNET_RESTART_ENV]: 'off' }), stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(process.execPath, cliArgs(...this.args), {
+      env: cleanEnv(this.restarts ? {} : { [DEVNET_RESTART_ENV]: 'off' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     this.#proc = proc
     this.#stderr = ''
-    proc.stderr!.on('data', (d: Buffer) => { this.#stderr += d.toString() })
+    proc.stderr!.on('data', (d: Buffer) => {
+      this.#stderr += d.toString()
+    })
     let stdout = ''
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`devnet not ready in time:\n${this.#stderr}`)), 90_000)
       proc.stdout!.on('data', (d: Buffer) => {
         stdout += d.toString()
-        if (stdout.includes('ready')) { clearTimeout(timer); resolve() }
+        if (stdout.includes('ready')) {
+          clearTimeout(timer)
+          resolve()
+        }
       })
-      proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`devnet exited with ${code} before ready:\n${this.#stderr}`)) })
+      proc.once('exit', (code) => {
+        clearTimeout(timer)
+        reject(new Error(`devnet exited with ${code} before ready:\n${this.#stderr}`))
+      })
     })
     this.network = readNetworkFile(join(this.dir, 'devnet.json'))
   }
@@ -145,7 +185,10 @@ export class TestDevnet {
   }
 
   /** Runs the CLI against this devnet. */
-  cli(args: string[], opts: { input?: Uint8Array; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+  cli(
+    args: string[],
+    opts: { input?: Uint8Array; env?: Record<string, string>; timeoutMs?: number } = {},
+  ): Promise<CliResult> {
     return runCli([...args, '--network', this.dir], opts)
   }
 
@@ -252,7 +295,12 @@ export async function waitDead(pid: number, timeoutMs: number): Promise<void> {
 }
 
 /** Polls `check` until it returns true (or throws after timeoutMs with `what`). */
-export async function eventually(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, intervalMs = 200): Promise<void> {
+export async function eventually(
+  what: string,
+  timeoutMs: number,
+  check: () => boolean | Promise<boolean>,
+  intervalMs = 200,
+): Promise<void> {
   const end = Date.now() + timeoutMs
   for (;;) {
     if (await check()) return
@@ -273,7 +321,11 @@ export function filesUnder(dir: string): string[] {
   for (const name of entries) {
     const p = join(dir, name)
     let s: ReturnType<typeof statSync>
-    try { s = statSync(p) } catch { continue }
+    try {
+      s = statSync(p)
+    } catch {
+      continue
+    }
     if (s.isDirectory()) out.push(...filesUnder(p))
     else if (s.isFile()) out.push(p)
   }

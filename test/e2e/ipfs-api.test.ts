@@ -13,7 +13,10 @@ const P = Promise as unknown as { withResolvers?: () => unknown }
 P.withResolvers ??= function withResolvers<T>() {
   let resolve!: (v: T) => void
   let reject!: (e: unknown) => void
-  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
   return { promise, resolve, reject }
 }
 const { create } = await import('kubo-rpc-client')

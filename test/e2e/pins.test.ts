@@ -27,7 +27,10 @@ describe('pins and garbage collection on a devnet', () => {
   })
 
   const rpc = async (path: string, init: { body?: FormData } = {}): Promise<string> => {
-    const res = await fetch(`${net.network.ipfsApiUrl}/api/v0/${path}`, { method: 'POST', ...(init.body ? { body: init.body } : {}) })
+    const res = await fetch(`${net.network.ipfsApiUrl}/api/v0/${path}`, {
+      method: 'POST',
+      ...(init.body ? { body: init.body } : {}),
+    })
     const text = await res.text()
     assert.equal(res.status, 200, `${path}: ${text}`)
     return text
@@ -55,7 +58,10 @@ describe('pins and garbage collection on a devnet', () => {
     const added = randomBytes(200_000)
     const form = new FormData()
     form.append('file', new Blob([added]), 'rpc.bin')
-    const events = (await rpc('add', { body: form })).trim().split('\n').map((l) => JSON.parse(l) as { Hash: string })
+    const events = (await rpc('add', { body: form }))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { Hash: string })
     const rpcCid = events.at(-1)!.Hash
     await rpc(`pin/rm?arg=${rpcCid}`)
     assert.equal(await rpc('repo/gc'), '')

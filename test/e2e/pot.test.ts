@@ -24,7 +24,15 @@ import { ERROR_CODES, TestDevnet } from './harness.ts'
 
 const MiB = 1024 * 1024
 
-interface ReportJson { epoch: number; creditedEpoch: number; metaNode: string; reportedBytes: string; chargedBytes: string; trafficReward: string; nodes: { node: string; bytes: string }[] }
+interface ReportJson {
+  epoch: number
+  creditedEpoch: number
+  metaNode: string
+  reportedBytes: string
+  chargedBytes: string
+  trafficReward: string
+  nodes: { node: string; bytes: string }[]
+}
 
 let net: TestDevnet
 let work: string
@@ -33,7 +41,13 @@ let chain: ChainClient
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'stratos-pot-e2e-'))
   // Resource nodes settle every second (default 10 s) so the test waits for epochs, not for settlement.
-  net = await TestDevnet.start({ resources: 6, k: 4, m: 2, segmentSize: MiB, extra: ['--order-settle-interval-ms', '1000'] })
+  net = await TestDevnet.start({
+    resources: 6,
+    k: 4,
+    m: 2,
+    segmentSize: MiB,
+    extra: ['--order-settle-interval-ms', '1000'],
+  })
   chain = new ChainClient({ url: net.network.chainUrl! })
 })
 
@@ -68,11 +82,18 @@ async function prepay(w: WalletKey, amount: string): Promise<bigint> {
 async function prepayDirect(w: WalletKey, amount: bigint): Promise<bigint> {
   const r = await chain.submitAndWait(w, [{ type: 'prepay', amount }], { fee: DEFAULT_TX_FEE_WEI, wait: true })
   const tx = await chain.tx(r.hash)
-  return BigInt((tx.result.events as { type: string; attributes: { ozone: string } }[]).find((e) => e.type === 'prepay')!.attributes.ozone)
+  return BigInt(
+    (tx.result.events as { type: string; attributes: { ozone: string } }[]).find((e) => e.type === 'prepay')!.attributes
+      .ozone,
+  )
 }
 
 function assertExit(r: { code: number | null; stderr: string }, code: keyof typeof ERROR_CODES): void {
-  assert.equal(r.code, ERROR_CODES[code].exit, `expected exit ${ERROR_CODES[code].exit} (${code}), got ${r.code}: ${r.stderr}`)
+  assert.equal(
+    r.code,
+    ERROR_CODES[code].exit,
+    `expected exit ${ERROR_CODES[code].exit} (${code}), got ${r.code}: ${r.stderr}`,
+  )
   assert.match(r.stderr, new RegExp(`\\(${code}\\)`))
   assert.match(r.stderr, /stratos prepay/)
 }
@@ -88,19 +109,34 @@ test('no ozone → refused; prepaid traffic is settled, reported, charged exactl
   const meta = net.network.meta.url
   const alice = WalletKey.fromMnemonic(net.network.wallets[0]!.mnemonic)
   // Two fresh payers with STOS but no ozone.
-  const payers = [WalletKey.fromPrivateKeyHex(randomBytes(32).toString('hex')), WalletKey.fromPrivateKeyHex(randomBytes(32).toString('hex'))]
-  await chain.submitAndWait(alice, payers.map((p) => ({ type: 'send' as const, to: p.address, amount: stos(50) })), { fee: DEFAULT_TX_FEE_WEI, wait: true })
+  const payers = [
+    WalletKey.fromPrivateKeyHex(randomBytes(32).toString('hex')),
+    WalletKey.fromPrivateKeyHex(randomBytes(32).toString('hex')),
+  ]
+  await chain.submitAndWait(
+    alice,
+    payers.map((p) => ({ type: 'send' as const, to: p.address, amount: stos(50) })),
+    { fee: DEFAULT_TX_FEE_WEI, wait: true },
+  )
   const key = (w: WalletKey): string[] => ['--key', Buffer.from(w.privateKey).toString('hex')]
 
   // Sizes whose segments are multiples of 4·8 bytes: data shards carry no padding, so a healthy read moves the file's size.
   const sizes = [3_000_000, 1_000_000]
-  const paths = sizes.map((n, i) => { const p = join(work, `f${i}.bin`); writeFileSync(p, randomBytes(n)); return p })
+  const paths = sizes.map((n, i) => {
+    const p = join(work, `f${i}.bin`)
+    writeFileSync(p, randomBytes(n))
+    return p
+  })
 
   // Uploads and reads that need no CLI exit code go through the SDK in this process (a CLI process start costs
   // seconds on a loaded machine).
   const sdkPut = async (w: WalletKey, path: string): Promise<string> => {
     const sdk = await StratosClient.connect({ metaUrl: meta, wallet: w })
-    try { return (await sdk.put(readFileSync(path))).cid } finally { await sdk.close() }
+    try {
+      return (await sdk.put(readFileSync(path))).cid
+    } finally {
+      await sdk.close()
+    }
   }
   // Files are private by default: each payer reads (and pays for) its own file as its owner.
   const sdkCat = async (w: WalletKey, cid: string): Promise<Buffer> => {
@@ -109,7 +145,9 @@ test('no ozone → refused; prepaid traffic is settled, reported, charged exactl
       const parts: Uint8Array[] = []
       for await (const chunk of sdk.cat(cid)) parts.push(chunk)
       return Buffer.concat(parts)
-    } finally { await sdk.close() }
+    } finally {
+      await sdk.close()
+    }
   }
   const bought = [0n, 0n]
 
@@ -152,46 +190,68 @@ test('no ozone → refused; prepaid traffic is settled, reported, charged exactl
   let traffic: FileTraffic[] = []
   let epochs = new Set<number>()
   let reports: ReportJson[] = []
-  await until('settled traffic, reported on chain', async () => {
-    const t = await settled()
-    if (!t) return false
-    epochs = new Set(t.flatMap((x) => x.traffic.map((e) => e.epoch)))
-    const all = await json<ReportJson[]>(`${net.network.chainUrl}/reports`)
-    reports = all.filter((r) => r.metaNode === net.network.meta.address)
-    if (![...epochs].every((e) => reports.some((r) => r.epoch === e))) return false
-    const again = await settled()
-    if (!again || JSON.stringify(again) !== JSON.stringify(t)) return false
-    traffic = t
-    return true
-  }, 75_000)
+  await until(
+    'settled traffic, reported on chain',
+    async () => {
+      const t = await settled()
+      if (!t) return false
+      epochs = new Set(t.flatMap((x) => x.traffic.map((e) => e.epoch)))
+      const all = await json<ReportJson[]>(`${net.network.chainUrl}/reports`)
+      reports = all.filter((r) => r.metaNode === net.network.meta.address)
+      if (![...epochs].every((e) => reports.some((r) => r.epoch === e))) return false
+      const again = await settled()
+      if (!again || JSON.stringify(again) !== JSON.stringify(t)) return false
+      traffic = t
+      return true
+    },
+    75_000,
+  )
   const lastEpoch = Math.max(...epochs)
   lap('settled and reported')
   for (let i = 0; i < 2; i++) {
     const moved = BigInt(traffic[i]!.totals.put + traffic[i]!.totals.get)
-    assert.equal((await chain.account(payers[i]!.address)).ozone, bought[i]! - moved, `payer ${i}: ozone = bought − bytes moved`)
+    assert.equal(
+      (await chain.account(payers[i]!.address)).ozone,
+      bought[i]! - moved,
+      `payer ${i}: ozone = bought − bytes moved`,
+    )
   }
 
   // 7. Each node's credit on chain = what the meta node accepted for it, and covers the shards it stores of our files.
   const byNode = new Map<string, bigint>()
-  for (const r of reports.filter((r) => epochs.has(r.epoch))) for (const n of r.nodes) byNode.set(n.node, (byNode.get(n.node) ?? 0n) + BigInt(n.bytes))
+  for (const r of reports.filter((r) => epochs.has(r.epoch)))
+    for (const n of r.nodes) byNode.set(n.node, (byNode.get(n.node) ?? 0n) + BigInt(n.bytes))
   const view = await Promise.all([...epochs].map((e) => json<NodeTrafficList>(`${meta}/v1/traffic/nodes?epoch=${e}`)))
   for (const [node, bytes] of byNode) {
     const accepted = view.reduce((a, v) => a + (v.nodes.find((n) => n.node === node)?.bytes ?? 0), 0)
     assert.equal(bytes, BigInt(accepted), `node ${node}`)
-    const stored = records.reduce((a, r) => a + r.segments.reduce((b, s) => b + s.shards.filter((x) => x.node === node).length * s.shardSize, 0), 0)
+    const stored = records.reduce(
+      (a, r) => a + r.segments.reduce((b, s) => b + s.shards.filter((x) => x.node === node).length * s.shardSize, 0),
+      0,
+    )
     assert.ok(bytes >= BigInt(stored), `node ${node}: credited ${bytes} < stored ${stored}`)
   }
-  assert.equal([...byNode.values()].reduce((a, b) => a + b, 0n), BigInt(traffic.reduce((a, t) => a + t.totals.put + t.totals.get, 0)))
+  assert.equal(
+    [...byNode.values()].reduce((a, b) => a + b, 0n),
+    BigInt(traffic.reduce((a, t) => a + t.totals.put + t.totals.get, 0)),
+  )
 
   // 8. Rewards of an epoch that credited our traffic: 60% resource (alice owns every node), 20% meta (bob), 20% validator (carol).
   const credited = Math.max(...reports.filter((r) => epochs.has(r.epoch)).map((r) => r.creditedEpoch))
   await until('the crediting epoch to end', async () => (await chain.status()).epoch > credited)
   const finalReports = await json<ReportJson[]>(`${net.network.chainUrl}/reports`)
-  const trafficReward = finalReports.filter((r) => r.creditedEpoch === credited).reduce((a, r) => a + BigInt(r.trafficReward), 0n)
+  const trafficReward = finalReports
+    .filter((r) => r.creditedEpoch === credited)
+    .reduce((a, r) => a + BigInt(r.trafficReward), 0n)
   const stage = MINING_STAGES[0]!
-  const [mRes, mMeta, mVal] = splitByBps(stage.rewardPerEpochWei, [stage.resourceBps, stage.metaBps, stage.validatorBps])
+  const [mRes, mMeta, mVal] = splitByBps(stage.rewardPerEpochWei, [
+    stage.resourceBps,
+    stage.metaBps,
+    stage.validatorBps,
+  ])
   const [tRes, tMeta, tVal] = splitByBps(trafficReward, [stage.resourceBps, stage.metaBps, stage.validatorBps])
-  const rewardAt = async (w: string) => (await chain.rewards(w)).filter((e) => e.epoch === credited).reduce((a, e) => a + BigInt(e.amount), 0n)
+  const rewardAt = async (w: string) =>
+    (await chain.rewards(w)).filter((e) => e.epoch === credited).reduce((a, e) => a + BigInt(e.amount), 0n)
   const [wAlice, wBob, wCarol] = net.network.wallets.map((w) => w.address)
   assert.equal(await rewardAt(wAlice!), mRes! + tRes!, 'resource share (all nodes owned by alice)')
   assert.equal(await rewardAt(wBob!), mMeta! + tMeta!, 'meta share (bob owns the meta node)')
@@ -201,7 +261,9 @@ test('no ozone → refused; prepaid traffic is settled, reported, charged exactl
 
   lap('rewards checked')
   // 9. Supply is constant.
-  const mining = await json<{ totalSupply: string; circulatingSupply: string; miningPool: string }>(`${net.network.chainUrl}/mining`)
+  const mining = await json<{ totalSupply: string; circulatingSupply: string; miningPool: string }>(
+    `${net.network.chainUrl}/mining`,
+  )
   assert.equal(BigInt(mining.totalSupply), TOTAL_SUPPLY_WEI)
   assert.equal(BigInt(mining.circulatingSupply) + BigInt(mining.miningPool), TOTAL_SUPPLY_WEI)
 })

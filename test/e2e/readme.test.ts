@@ -30,7 +30,12 @@ import { delimiter, dirname, join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import {
-  DEFAULT_DATA_SHARDS, DEFAULT_DEVNET_RESOURCES, DEFAULT_PARITY_SHARDS, DEFAULT_PORTS, DEFAULT_SEGMENT_BYTES, portsFromBase,
+  DEFAULT_DATA_SHARDS,
+  DEFAULT_DEVNET_RESOURCES,
+  DEFAULT_PARITY_SHARDS,
+  DEFAULT_PORTS,
+  DEFAULT_SEGMENT_BYTES,
+  portsFromBase,
 } from '../../src/limits.ts'
 import { TestDevnet, cleanEnv, eventually, isAlive } from './harness.ts'
 
@@ -84,7 +89,10 @@ export function mapPorts(command: string, portBase: number, resources: number): 
     [DEFAULT_PORTS.ipfsApi, to.ipfsApi],
     [DEFAULT_PORTS.gateway, to.gateway],
     [DEFAULT_PORTS.meta, to.meta],
-    ...Array.from({ length: resources }, (_, i) => [DEFAULT_PORTS.resourceBase + i, to.resourceBase + i] as [number, number]),
+    ...Array.from(
+      { length: resources },
+      (_, i) => [DEFAULT_PORTS.resourceBase + i, to.resourceBase + i] as [number, number],
+    ),
   ])
   return command.replace(/\b(127\.0\.0\.1|localhost):(\d+)\b/g, (all, host: string, port: string) => {
     const mapped = table.get(Number(port))
@@ -103,12 +111,25 @@ function runBash(command: string, cwd: string, env: NodeJS.ProcessEnv): Promise<
   const child = spawn('bash', ['-o', 'pipefail', '-c', command], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString('latin1') })
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString('latin1')
+  })
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`timed out after ${COMMAND_TIMEOUT_MS} ms: ${command}\n${stderr}`)) }, COMMAND_TIMEOUT_MS)
-    child.once('error', (e) => { clearTimeout(timer); reject(e) })
-    child.once('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }) })
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`timed out after ${COMMAND_TIMEOUT_MS} ms: ${command}\n${stderr}`))
+    }, COMMAND_TIMEOUT_MS)
+    child.once('error', (e) => {
+      clearTimeout(timer)
+      reject(e)
+    })
+    child.once('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
   })
 }
 
@@ -119,16 +140,47 @@ test('README walk-through: extraction finds the commands in order', () => {
   const putAt = cmds.findIndex((c) => /^stratos put\b/.test(c.text))
   assert.ok(putAt >= 0, 'the walk-through has a `stratos put`')
   assert.ok(cmds.length >= 10, `only ${cmds.length} commands extracted`)
-  assert.ok(!cmds.some((c) => /\bnpx stratos\b/.test(c.text)), 'no bare `npx stratos`: it can fetch someone else\'s package')
+  assert.ok(
+    !cmds.some((c) => /\bnpx stratos\b/.test(c.text)),
+    "no bare `npx stratos`: it can fetch someone else's package",
+  )
   assert.ok(!cmds.slice(0, putAt).some((c) => /\bCID\b/.test(c.text)), 'no command uses CID before the first put')
   // The parser itself: sections, languages, comments and continuations.
   const md = [
-    '# T', '## Walk-through', 'text', '```sh', '# comment', 'a one', '', 'b \\', '  two', '```',
-    '```json', '{"not": "run"}', '```', '```sh', 'c', '```', '## Next', '```sh', 'd', '```',
+    '# T',
+    '## Walk-through',
+    'text',
+    '```sh',
+    '# comment',
+    'a one',
+    '',
+    'b \\',
+    '  two',
+    '```',
+    '```json',
+    '{"not": "run"}',
+    '```',
+    '```sh',
+    'c',
+    '```',
+    '## Next',
+    '```sh',
+    'd',
+    '```',
   ].join('\n')
-  assert.deepEqual(walkthroughCommands(md), [{ line: 6, text: 'a one' }, { line: 8, text: 'b \\\n  two' }, { line: 15, text: 'c' }])
-  assert.equal(mapPorts('curl http://127.0.0.1:5001/x http://localhost:8080/y http://127.0.0.1:7202 http://10.0.0.1:8080 :5001', 20_000, 8),
-    'curl http://127.0.0.1:20001/x http://localhost:20080/y http://127.0.0.1:20202 http://10.0.0.1:8080 :5001')
+  assert.deepEqual(walkthroughCommands(md), [
+    { line: 6, text: 'a one' },
+    { line: 8, text: 'b \\\n  two' },
+    { line: 15, text: 'c' },
+  ])
+  assert.equal(
+    mapPorts(
+      'curl http://127.0.0.1:5001/x http://localhost:8080/y http://127.0.0.1:7202 http://10.0.0.1:8080 :5001',
+      20_000,
+      8,
+    ),
+    'curl http://127.0.0.1:20001/x http://localhost:20080/y http://127.0.0.1:20202 http://10.0.0.1:8080 :5001',
+  )
 })
 
 test('README walk-through runs top to bottom on a fresh devnet', { timeout: 15 * 60_000 }, async (t) => {
@@ -142,24 +194,35 @@ test('README walk-through runs top to bottom on a fresh devnet', { timeout: 15 *
   symlinkSync(join(REPO, 'bin', 'stratos.js'), join(bin, 'stratos'))
   const resources = DEFAULT_DEVNET_RESOURCES
   const devnet = await TestDevnet.start({
-    dir: join(home, '.stratos', 'devnet'), resources, k: DEFAULT_DATA_SHARDS, m: DEFAULT_PARITY_SHARDS, segmentSize: DEFAULT_SEGMENT_BYTES,
+    dir: join(home, '.stratos', 'devnet'),
+    resources,
+    k: DEFAULT_DATA_SHARDS,
+    m: DEFAULT_PARITY_SHARDS,
+    segmentSize: DEFAULT_SEGMENT_BYTES,
     restart: true,
   })
   const startPids = new Map(devnet.network.processes.map((p) => [p.name, p.pid]))
-  const killed = new Set(commands.filter((c) => /\bkill\b/.test(c.text)).flatMap((c) => [...c.text.matchAll(/name === '([\w-]+)'/g)].map((m) => m[1])))
+  const killed = new Set(
+    commands
+      .filter((c) => /\bkill\b/.test(c.text))
+      .flatMap((c) => [...c.text.matchAll(/name === '([\w-]+)'/g)].map((m) => m[1])),
+  )
   try {
     const env = cleanEnv({ HOME: home, PATH: [bin, dirname(process.execPath), process.env.PATH ?? ''].join(delimiter) })
     delete env.STRATOS_KEYS_DIR
     delete env.STRATOS_KEYSTORE_PASSWORD
     let cid: string | undefined
     for (const c of commands) {
-      if (/\bCID\b/.test(c.text) && cid === undefined) assert.fail(`README.md:${c.line}: uses CID before any \`stratos put\` printed one: ${c.text}`)
+      if (/\bCID\b/.test(c.text) && cid === undefined)
+        assert.fail(`README.md:${c.line}: uses CID before any \`stratos put\` printed one: ${c.text}`)
       const command = mapPorts(cid === undefined ? c.text : c.text.replace(/\bCID\b/g, cid), devnet.portBase, resources)
       const started = Date.now()
       const r = await runBash(command, work, env)
       t.diagnostic(`README.md:${c.line} (${Date.now() - started} ms, exit ${r.code}): ${command}`)
       if (r.code !== 0) {
-        assert.fail(`README.md:${c.line}: \`${command}\` exited ${r.code ?? r.signal}\n--- stdout\n${clip(r.stdout)}\n--- stderr\n${clip(r.stderr)}`)
+        assert.fail(
+          `README.md:${c.line}: \`${command}\` exited ${r.code ?? r.signal}\n--- stdout\n${clip(r.stdout)}\n--- stderr\n${clip(r.stderr)}`,
+        )
       }
       if (cid === undefined && /^stratos put\b/.test(c.text)) {
         const added = [...r.stdout.matchAll(/^added (\S+) /gm)].at(-1)

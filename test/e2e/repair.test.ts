@@ -29,11 +29,17 @@ describe('repair on a devnet', () => {
   /** The CLI's default wallet (alice), which uploads the files: a private file's record answers its owner only. */
   let owner: StratosClient
   const positionsOn = (views: FileRecordView[], node: string): number =>
-    views.reduce((n, v) => n + v.segments.reduce((m, seg) => m + seg.shards.filter((s) => s.node === node).length, 0), 0)
-  const fullyRedundant = (views: FileRecordView[], gone: ReadonlySet<string>): boolean => views.every((v) => v.segments.every((seg) => {
-    const nodes = seg.shards.map((s) => s.node)
-    return new Set(nodes).size === v.k + v.m && nodes.every((n) => !gone.has(n) && v.nodes[n]?.state === 'online')
-  }))
+    views.reduce(
+      (n, v) => n + v.segments.reduce((m, seg) => m + seg.shards.filter((s) => s.node === node).length, 0),
+      0,
+    )
+  const fullyRedundant = (views: FileRecordView[], gone: ReadonlySet<string>): boolean =>
+    views.every((v) =>
+      v.segments.every((seg) => {
+        const nodes = seg.shards.map((s) => s.node)
+        return new Set(nodes).size === v.k + v.m && nodes.every((n) => !gone.has(n) && v.nodes[n]?.state === 'online')
+      }),
+    )
   const catAll = async (what: string): Promise<void> => {
     for (const f of files) {
       const r = await net.cli(['cat', f.cid])
@@ -57,10 +63,25 @@ describe('repair on a devnet', () => {
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'stratos-e2e-repair-'))
     net = await TestDevnet.start({
-      resources: 9, k: 4, m: 2, segmentSize: SEGMENT,
-      extra: ['--heartbeat-interval-ms', '200', '--offline-after-ms', '1000', '--repair-grace-ms', '1000', '--repair-check-interval-ms', '250'],
+      resources: 9,
+      k: 4,
+      m: 2,
+      segmentSize: SEGMENT,
+      extra: [
+        '--heartbeat-interval-ms',
+        '200',
+        '--offline-after-ms',
+        '1000',
+        '--repair-grace-ms',
+        '1000',
+        '--repair-check-interval-ms',
+        '250',
+      ],
     })
-    owner = await StratosClient.connect({ metaUrl: net.process('meta').url, wallet: WalletKey.fromMnemonic(net.network.wallets[0]!.mnemonic) })
+    owner = await StratosClient.connect({
+      metaUrl: net.process('meta').url,
+      wallet: WalletKey.fromMnemonic(net.network.wallets[0]!.mnemonic),
+    })
   })
 
   after(async () => {
@@ -88,10 +109,15 @@ describe('repair on a devnet', () => {
     // The devnet's resource nodes belong to alice (the first dev wallet, the CLI's default here).
     const unbond = await net.cli(['node', 'unbond', '--data-dir', net.processByAddress(draining).dataDir])
     assert.equal(unbond.code, 0, unbond.stderr)
-    await eventually('the unbonding node drained', 60_000, async () => {
-      const v = await records()
-      return positionsOn(v, draining) === 0 && fullyRedundant(v, new Set([draining]))
-    }, 250)
+    await eventually(
+      'the unbonding node drained',
+      60_000,
+      async () => {
+        const v = await records()
+        return positionsOn(v, draining) === 0 && fullyRedundant(v, new Set([draining]))
+      },
+      250,
+    )
     // (The meta node's log reaches its file through the devnet's pipe: give it a moment.)
     await eventually('repairs logged', 10_000, () => repairLog().moved >= held)
     const log = repairLog()
@@ -105,22 +131,28 @@ describe('repair on a devnet', () => {
     const drained = repairLog()
 
     const count = new Map<string, number>()
-    for (const v of await records()) for (const seg of v.segments) for (const s of seg.shards) count.set(s.node, (count.get(s.node) ?? 0) + 1)
+    for (const v of await records())
+      for (const seg of v.segments) for (const s of seg.shards) count.set(s.node, (count.get(s.node) ?? 0) + 1)
     const [victim] = [...count.entries()].sort((a, b) => b[1] - a[1])[0]
     const proc = net.processByAddress(victim)
     process.kill(proc.pid, 'SIGKILL')
     await waitDead(proc.pid, 10_000)
 
-    await eventually('segments rebuilt off the killed node to full redundancy', 60_000, async () => {
-      for (const v of await records()) {
-        for (const seg of v.segments) {
-          const nodes = seg.shards.map((s) => s.node)
-          if (new Set(nodes).size !== v.k + v.m) return false
-          if (nodes.some((n) => n === victim || v.nodes[n]?.state !== 'online')) return false
+    await eventually(
+      'segments rebuilt off the killed node to full redundancy',
+      60_000,
+      async () => {
+        for (const v of await records()) {
+          for (const seg of v.segments) {
+            const nodes = seg.shards.map((s) => s.node)
+            if (new Set(nodes).size !== v.k + v.m) return false
+            if (nodes.some((n) => n === victim || v.nodes[n]?.state !== 'online')) return false
+          }
         }
-      }
-      return true
-    }, 250)
+        return true
+      },
+      250,
+    )
 
     await eventually('repairs logged', 10_000, () => repairLog().moved - drained.moved >= count.get(victim)!)
     const log = repairLog()

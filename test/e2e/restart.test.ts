@@ -96,14 +96,26 @@ describe('devnet crash and restart', () => {
     const restarted = spawn(process.execPath, meta.args, { env: cleanEnv(), stdio: ['ignore', fd, fd] })
     closeSync(fd)
     try {
-      await eventually('meta node answers again', 30_000, async () => (await fetch(`${meta.url}/v1/info`).catch(() => undefined))?.ok === true)
+      await eventually(
+        'meta node answers again',
+        30_000,
+        async () => (await fetch(`${meta.url}/v1/info`).catch(() => undefined))?.ok === true,
+      )
       assert.deepEqual(await listed(), before)
       await assertAllReadable()
       // Nodes come back online through their heartbeats, so new uploads find room.
-      await eventually('resource nodes back online', 15_000, async () => {
-        const s = await net.cli(['status', '--json'])
-        return s.code === 0 && (JSON.parse(s.stdout.toString()) as { totals: { nodesOnline: number } }).totals.nodesOnline === 7
-      }, 500)
+      await eventually(
+        'resource nodes back online',
+        15_000,
+        async () => {
+          const s = await net.cli(['status', '--json'])
+          return (
+            s.code === 0 &&
+            (JSON.parse(s.stdout.toString()) as { totals: { nodesOnline: number } }).totals.nodesOnline === 7
+          )
+        },
+        500,
+      )
       await put([['after-meta-restart.bin', randomBytes(300 * KiB)]])
       assert.equal((await listed()).length, before.length + 1)
     } finally {
@@ -124,7 +136,11 @@ describe('devnet crash and restart', () => {
     const oldPids = net.network.processes.map((p) => p.pid)
     assert.equal(await net.restart(), 0, 'devnet exits 0 on SIGINT')
     for (const pid of oldPids) assert.equal(isAlive(pid), false, 'old processes are gone')
-    assert.deepEqual(net.network.processes.map((p) => p.address), addresses, 'same node keys and gateway wallet')
+    assert.deepEqual(
+      net.network.processes.map((p) => p.address),
+      addresses,
+      'same node keys and gateway wallet',
+    )
     assert.deepEqual(net.network.wallets, wallets, 'same dev wallets')
     assert.deepEqual(await listed(), before)
     await assertAllReadable()

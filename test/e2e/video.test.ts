@@ -34,20 +34,55 @@ const CLIP_SECONDS = 240
 const run = promisify(execFile)
 
 const missing = [CHROMIUM, FFMPEG].filter((p) => !existsSync(p))
-const skip = missing.length > 0 && !process.env.CI
-  ? `needs ${missing.join(' and ')} (Debian packages chromium and ffmpeg; .ci/run installs them)`
-  : false
+const skip =
+  missing.length > 0 && !process.env.CI
+    ? `needs ${missing.join(' and ')} (Debian packages chromium and ffmpeg; .ci/run installs them)`
+    : false
 
 /** ~55 MB: 320x240 testsrc at 4 fps with noise (so the 2 Mbit/s bitrate holds), 440 Hz sine, keyframe every 2 s, moov first. */
 async function makeClip(path: string): Promise<void> {
-  await run(FFMPEG, [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'lavfi', '-i', `testsrc=size=320x240:rate=4:duration=${CLIP_SECONDS}`,
-    '-f', 'lavfi', '-i', `sine=frequency=440:duration=${CLIP_SECONDS}`,
-    '-vf', 'noise=alls=20:allf=t',
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-g', '8', '-b:v', '2000k', '-maxrate', '2000k', '-bufsize', '2000k',
-    '-c:a', 'aac', '-b:a', '64k', '-movflags', '+faststart', '-shortest', path,
-  ], { timeout: 60_000 })
+  await run(
+    FFMPEG,
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      `testsrc=size=320x240:rate=4:duration=${CLIP_SECONDS}`,
+      '-f',
+      'lavfi',
+      '-i',
+      `sine=frequency=440:duration=${CLIP_SECONDS}`,
+      '-vf',
+      'noise=alls=20:allf=t',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-pix_fmt',
+      'yuv420p',
+      '-g',
+      '8',
+      '-b:v',
+      '2000k',
+      '-maxrate',
+      '2000k',
+      '-bufsize',
+      '2000k',
+      '-c:a',
+      'aac',
+      '-b:a',
+      '64k',
+      '-movflags',
+      '+faststart',
+      '-shortest',
+      path,
+    ],
+    { timeout: 60_000 },
+  )
 }
 
 // Browser-side steps (strings: this project type-checks without the DOM library).
@@ -80,7 +115,10 @@ const SEEK_TO_MIDDLE = `(async () => {
   return { mid, currentTime: v.currentTime }
 })()`
 
-test('an ffmpeg MP4 plays in headless Chromium from the gateway, seeks to the middle without fetching the whole file, and plays through a password share link', { skip, timeout: 180_000 }, async () => {
+test('an ffmpeg MP4 plays in headless Chromium from the gateway, seeks to the middle without fetching the whole file, and plays through a password share link', {
+  skip,
+  timeout: 180_000,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'stratos-video-'))
   const net = await startNetwork({ nodes: 6, k: 4, m: 2, segmentSize: 4 * 1024 * 1024 })
   const gateway = new Gateway({ port: 0, metaUrl: net.meta.url })
@@ -97,38 +135,64 @@ test('an ffmpeg MP4 plays in headless Chromium from the gateway, seeks to the mi
     const { cid } = await client.put(clip, { public: true }) // played from the gateway's anonymous /ipfs/ path
     const uploadedAt = Date.now()
 
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required'] })
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required'],
+    })
     const page = await browser.newPage()
     const ranges: { status: number; range: string | undefined; contentRange: string | undefined }[] = []
     page.on('response', (r) => {
-      if (r.url().includes(`/ipfs/${cid}`)) ranges.push({ status: r.status(), range: r.request().headers().range, contentRange: r.headers()['content-range'] })
+      if (r.url().includes(`/ipfs/${cid}`))
+        ranges.push({
+          status: r.status(),
+          range: r.request().headers().range,
+          contentRange: r.headers()['content-range'],
+        })
     })
     const src = `${gateway.url}/ipfs/${cid}`
     const cdp = await page.context().newCDPSession(page)
     await cdp.send('Network.enable')
     let received = 0
-    cdp.on('Network.dataReceived', (e: { dataLength: number }) => { received += e.dataLength })
+    cdp.on('Network.dataReceived', (e: { dataLength: number }) => {
+      received += e.dataLength
+    })
     await page.setContent(`<!doctype html><video id="v" muted playsinline preload="auto" src="${src}"></video>`)
 
     // Plays from the start: currentTime advances past 1 s.
-    const started = await page.evaluate(PLAY_FROM_START) as { duration: number; currentTime: number; width: number; height: number }
+    const started = (await page.evaluate(PLAY_FROM_START)) as {
+      duration: number
+      currentTime: number
+      width: number
+      height: number
+    }
     assert.ok(Math.abs(started.duration - CLIP_SECONDS) < 1, `duration ${started.duration}`)
     assert.deepEqual([started.width, started.height], [320, 240])
 
     // Seek to the middle; it must play on from there (currentTime advances 1 s past the seek point).
-    const seeked = await page.evaluate(SEEK_TO_MIDDLE) as { mid: number; currentTime: number }
+    const seeked = (await page.evaluate(SEEK_TO_MIDDLE)) as { mid: number; currentTime: number }
     assert.ok(seeked.currentTime >= seeked.mid + 1)
     await page.close()
 
-    const stats = JSON.parse(await (await request(`${gateway.url}/api/v1/stats?cid=${cid}`)).body.text()) as { bytes: number }
+    const stats = JSON.parse(await (await request(`${gateway.url}/api/v1/stats?cid=${cid}`)).body.text()) as {
+      bytes: number
+    }
     const served = stats.bytes
     // The player asked for ranges (206), one of them starting past the first third of the file (the seek).
-    assert.ok(ranges.some((r) => r.status === 206), `responses: ${JSON.stringify(ranges)}`)
+    assert.ok(
+      ranges.some((r) => r.status === 206),
+      `responses: ${JSON.stringify(ranges)}`,
+    )
     const starts = ranges.map((r) => Number(/^bytes (\d+)-/.exec(r.contentRange ?? '')?.[1] ?? -1))
-    assert.ok(starts.some((s) => s > size / 3), `range starts: ${starts.join(', ')}`)
+    assert.ok(
+      starts.some((s) => s > size / 3),
+      `range starts: ${starts.join(', ')}`,
+    )
     assert.ok(received < size, `Chromium received ${received} bytes of a ${size}-byte file`)
     assert.ok(served < size, `gateway served ${served} bytes of a ${size}-byte file`)
-    console.log(`video: ${size} bytes; gateway served ${served} (${(100 * served / size).toFixed(1)}%), Chromium received ${received}, in ${ranges.length} responses starting at ${starts.join(', ')}; encode ${encodedAt - t0} ms, upload ${uploadedAt - encodedAt} ms, browser ${Date.now() - uploadedAt} ms`)
+    console.log(
+      `video: ${size} bytes; gateway served ${served} (${((100 * served) / size).toFixed(1)}%), Chromium received ${received}, in ${ranges.length} responses starting at ${starts.join(', ')}; encode ${encodedAt - t0} ms, upload ${uploadedAt - encodedAt} ms, browser ${Date.now() - uploadedAt} ms`,
+    )
 
     // The same video through a password-protected share link: the URL carries no password, so Chromium gets 401 +
     // WWW-Authenticate: Basic, answers with the credentials (as a person would at the prompt), and plays (its range
@@ -141,13 +205,18 @@ test('an ffmpeg MP4 plays in headless Chromium from the gateway, seeks to the mi
     const context = await browser.newContext({ httpCredentials: { username: 'viewer', password: 'popcorn' } })
     const shared = await context.newPage()
     const statuses: number[] = []
-    shared.on('response', (r) => { if (r.url().startsWith(link.url!)) statuses.push(r.status()) })
+    shared.on('response', (r) => {
+      if (r.url().startsWith(link.url!)) statuses.push(r.status())
+    })
     // Opened as a page of its own (Chromium's media document): browsers only prompt for credentials on top-level
     // navigations, not for a cross-origin <video> subresource.
     await shared.goto(link.url!)
-    const viaLink = await shared.evaluate(PLAY_FROM_START) as { currentTime: number }
+    const viaLink = (await shared.evaluate(PLAY_FROM_START)) as { currentTime: number }
     assert.ok(viaLink.currentTime >= 1)
-    assert.ok(statuses.length > 0 && statuses.every((st) => st === 200 || st === 206), `share link statuses: ${statuses.join(', ')}`)
+    assert.ok(
+      statuses.length > 0 && statuses.every((st) => st === 200 || st === 206),
+      `share link statuses: ${statuses.join(', ')}`,
+    )
     await context.close()
   } finally {
     await browser?.close()

@@ -62,7 +62,10 @@ test('a read fetches its first piece, then the next ones ahead; pieces in severa
   const c = new HotRangeCache({ source: read, sizeOf: async () => SIZE, pieceBytes: P })
   const got = await readAll(c, 2 * P + 10, 5 * P)
   assert.ok(got.equals(expected(2 * P + 10, 5 * P)))
-  assert.deepEqual([...asked].sort((a, b) => a - b), [2, 3, 4, 5, 6, 7].map((i) => i * P))
+  assert.deepEqual(
+    [...asked].sort((a, b) => a - b),
+    [2, 3, 4, 5, 6, 7].map((i) => i * P),
+  )
   assert.equal(asked[0], 2 * P, 'the first piece first')
   // The last, short piece.
   assert.ok((await readAll(c, SIZE - 20, 20)).equals(expected(SIZE - 20, 20)))
@@ -74,7 +77,10 @@ test('disk tier: pieces are written after they are handed out and flushed() wait
     const c = new HotRangeCache({ source: source().read, sizeOf: async () => SIZE, pieceBytes: P, dir })
     assert.ok((await readAll(c, 0, 3 * P)).equals(expected(0, 3 * P)))
     await c.flushed()
-    assert.deepEqual(readdirSync(dir).sort(), [0, 1, 2].map((i) => `${FILE}.${i}`))
+    assert.deepEqual(
+      readdirSync(dir).sort(),
+      [0, 1, 2].map((i) => `${FILE}.${i}`),
+    )
     const { read, asked } = source()
     const again = new HotRangeCache({ source: read, sizeOf: async () => SIZE, pieceBytes: P, dir })
     assert.ok((await readAll(again, P + 1, P)).equals(expected(P + 1, P)))

@@ -7,7 +7,9 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { collect } from '../sds/network.ts'
 
 /** Collects a CAR, checks every block hashes to its CID, returns the blocks by CID and the roots. */
-export async function verifiedCar(car: Uint8Array): Promise<{ roots: CID[]; blocks: Map<string, Uint8Array>; order: string[] }> {
+export async function verifiedCar(
+  car: Uint8Array,
+): Promise<{ roots: CID[]; blocks: Map<string, Uint8Array>; order: string[] }> {
   const reader = await CarReader.fromBytes(car)
   const blocks = new Map<string, Uint8Array>()
   const order: string[] = []
@@ -33,4 +35,3 @@ export async function exportFile(root: CID, blocks: Map<string, Uint8Array>): Pr
   assert.ok(entry.type === 'file' || entry.type === 'raw', `${root.toString()} is a ${entry.type}`)
   return collect(entry.content() as AsyncIterable<Uint8Array>)
 }
-

@@ -19,7 +19,11 @@ async function errorCode(r: Response): Promise<string> {
 }
 
 /** A raw request (fetch normalizes paths and refuses some headers). */
-function rawGet(url: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+function rawGet(
+  url: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
   const u = new URL(url)
   return new Promise((resolve, reject) => {
     const req = http.request({ host: u.hostname, port: u.port, path, method: 'GET', headers }, (res) => {
@@ -52,7 +56,10 @@ describe('path gateway', () => {
     mkdirSync(join(site, 'sub'), { recursive: true })
     writeFileSync(join(site, 'index.html'), '<!doctype html><h1>home</h1>\n')
     writeFileSync(join(site, 'sub', 'a.txt'), 'hello world\n')
-    writeFileSync(join(site, 'sub', 'photo.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]))
+    writeFileSync(
+      join(site, 'sub', 'photo.png'),
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]),
+    )
     writeFileSync(join(site, 'sub', 'noext'), '<html><body>x</body></html>')
     writeFileSync(join(site, 'sub', 'naïve <b>.bin'), patternBytes(CHUNK + 7, 5))
     dirCid = (await client.putDirectory(site, { public: true })).cid
@@ -85,7 +92,10 @@ describe('path gateway', () => {
     const cached = await fetch(`${gw.url}/ipfs/${bigCid}`, { headers: { 'if-none-match': `"${bigCid}"` } })
     assert.equal(cached.status, 304)
     assert.equal(cached.headers.get('etag'), `"${bigCid}"`)
-    const other = await fetch(`${gw.url}/ipfs/${bigCid}`, { headers: { 'if-none-match': '"something-else"' }, method: 'HEAD' })
+    const other = await fetch(`${gw.url}/ipfs/${bigCid}`, {
+      headers: { 'if-none-match': '"something-else"' },
+      method: 'HEAD',
+    })
     assert.equal(other.status, 200)
   })
 
@@ -152,12 +162,20 @@ describe('path gateway', () => {
     const r = await fetch(`${gw.url}/ipfs/${bigCid}?filename=movie.mp4`, { method: 'HEAD' })
     assert.equal(r.headers.get('content-type'), 'video/mp4')
     assert.equal(r.headers.get('content-disposition'), 'inline; filename="movie.mp4"')
-    const d = await fetch(`${gw.url}/ipfs/${bigCid}?filename=${encodeURIComponent('résumé.pdf')}&download=true`, { method: 'HEAD' })
-    assert.equal(d.headers.get('content-disposition'), `attachment; filename="r_sum_.pdf"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf`)
+    const d = await fetch(`${gw.url}/ipfs/${bigCid}?filename=${encodeURIComponent('résumé.pdf')}&download=true`, {
+      method: 'HEAD',
+    })
+    assert.equal(
+      d.headers.get('content-disposition'),
+      `attachment; filename="r_sum_.pdf"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf`,
+    )
   })
 
   test('?format=raw and Accept: application/vnd.ipld.raw: one block that hashes to its CID', async () => {
-    for (const [url, headers] of [[`${gw.url}/ipfs/${bigCid}?format=raw`, {}], [`${gw.url}/ipfs/${bigCid}`, { accept: 'application/vnd.ipld.raw' }]] as const) {
+    for (const [url, headers] of [
+      [`${gw.url}/ipfs/${bigCid}?format=raw`, {}],
+      [`${gw.url}/ipfs/${bigCid}`, { accept: 'application/vnd.ipld.raw' }],
+    ] as const) {
       const r = await fetch(url, { headers })
       assert.equal(r.status, 200)
       assert.equal(r.headers.get('content-type'), 'application/vnd.ipld.raw')
@@ -176,8 +194,13 @@ describe('path gateway', () => {
     const leafBytes = new Uint8Array(await lr.arrayBuffer())
     assert.deepEqual((await sha256.digest(leafBytes)).digest, leaf.multihash.digest)
     const p = await fetch(`${gw.url}/ipfs/${dirCid}/sub/a.txt?format=raw`)
-    assert.deepEqual((await sha256.digest(new Uint8Array(await p.arrayBuffer()))).digest, CID.parse('QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o').multihash.digest)
-    const cached = await fetch(`${gw.url}/ipfs/${bigCid}?format=raw`, { headers: { 'if-none-match': `"${bigCid}.raw"` } })
+    assert.deepEqual(
+      (await sha256.digest(new Uint8Array(await p.arrayBuffer()))).digest,
+      CID.parse('QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o').multihash.digest,
+    )
+    const cached = await fetch(`${gw.url}/ipfs/${bigCid}?format=raw`, {
+      headers: { 'if-none-match': `"${bigCid}.raw"` },
+    })
     assert.equal(cached.status, 304)
   })
 
@@ -192,7 +215,9 @@ describe('path gateway', () => {
     assert.equal(order[0], bigCid)
     assert.ok((await exportFile(CID.parse(bigCid), blocks)).equals(Buffer.from(big)))
     // Chosen by Accept too; CARs of a directory path carry the path's blocks first.
-    const viaAccept = await fetch(`${gw.url}/ipfs/${dirCid}/sub/${encodeURIComponent('naïve <b>.bin')}`, { headers: { accept: 'application/vnd.ipld.car; version=1' } })
+    const viaAccept = await fetch(`${gw.url}/ipfs/${dirCid}/sub/${encodeURIComponent('naïve <b>.bin')}`, {
+      headers: { accept: 'application/vnd.ipld.car; version=1' },
+    })
     assert.equal(viaAccept.headers.get('content-type'), 'application/vnd.ipld.car; version=1; order=dfs; dups=n')
     const car = await verifiedCar(new Uint8Array(await viaAccept.arrayBuffer()))
     assert.equal(car.order[0], dirCid, 'the path blocks come first')
@@ -201,9 +226,13 @@ describe('path gateway', () => {
   })
 
   test('CAR dag-scope and entity-bytes; bad format parameters are 400', async () => {
-    const block = await verifiedCar(new Uint8Array(await (await fetch(`${gw.url}/ipfs/${bigCid}?format=car&dag-scope=block`)).arrayBuffer()))
+    const block = await verifiedCar(
+      new Uint8Array(await (await fetch(`${gw.url}/ipfs/${bigCid}?format=car&dag-scope=block`)).arrayBuffer()),
+    )
     assert.deepEqual(block.order, [bigCid])
-    const dirEntity = await verifiedCar(new Uint8Array(await (await fetch(`${gw.url}/ipfs/${dirCid}?format=car&dag-scope=entity`)).arrayBuffer()))
+    const dirEntity = await verifiedCar(
+      new Uint8Array(await (await fetch(`${gw.url}/ipfs/${dirCid}?format=car&dag-scope=entity`)).arrayBuffer()),
+    )
     assert.deepEqual(dirEntity.order, [dirCid])
     const from = CHUNK * 7 + 3
     const to = CHUNK * 8 + 3
@@ -212,7 +241,13 @@ describe('path gateway', () => {
     assert.equal(rc.order.length, 3, 'root and the two leaves of the range')
     const all = await fetch(`${gw.url}/ipfs/${bigCid}?format=car`, { method: 'HEAD' })
     assert.notEqual(ranged.headers.get('etag'), all.headers.get('etag'), 'the etag depends on entity-bytes')
-    for (const q of ['format=tar', 'format=car&dag-scope=most', 'format=car&entity-bytes=1-2', `format=car&entity-bytes=${big.length}:*`, 'format=car&car-version=2']) {
+    for (const q of [
+      'format=tar',
+      'format=car&dag-scope=most',
+      'format=car&entity-bytes=1-2',
+      `format=car&entity-bytes=${big.length}:*`,
+      'format=car&car-version=2',
+    ]) {
       const bad = await fetch(`${gw.url}/ipfs/${bigCid}?${q}`)
       assert.equal(bad.status, 400, q)
       assert.equal(await errorCode(bad), 'BAD_REQUEST', q)
@@ -235,7 +270,13 @@ describe('path gateway', () => {
     const underFile = await fetch(`${gw.url}/ipfs/${bigCid}/x`)
     assert.equal(underFile.status, 404)
     await underFile.arrayBuffer()
-    for (const path of [`/ipfs/${dirCid}/sub/../index.html`, `/ipfs/${dirCid}/%2e%2e/x`, `/ipfs/${dirCid}/sub%2Fa.txt`, `/ipfs/${dirCid}/%E0%A4%A`, '/ipfs/']) {
+    for (const path of [
+      `/ipfs/${dirCid}/sub/../index.html`,
+      `/ipfs/${dirCid}/%2e%2e/x`,
+      `/ipfs/${dirCid}/sub%2Fa.txt`,
+      `/ipfs/${dirCid}/%E0%A4%A`,
+      '/ipfs/',
+    ]) {
       const r = await rawGet(gw.url, path)
       assert.equal(r.status, 400, path)
       assert.equal((JSON.parse(r.body.toString()) as { error: { code: string } }).error.code, 'BAD_REQUEST', path)
@@ -256,7 +297,12 @@ describe('path gateway', () => {
   test('hot-range cache: a repeated range is served from memory, a restarted gateway serves it from disk, damaged pieces are refetched', async () => {
     const start = CHUNK * 9 + 17
     const want = big.subarray(start, start + CHUNK)
-    const get = async (g: Gateway): Promise<Buffer> => Buffer.from(await (await fetch(`${g.url}/ipfs/${bigCid}`, { headers: { range: `bytes=${start}-${start + CHUNK - 1}` } })).arrayBuffer())
+    const get = async (g: Gateway): Promise<Buffer> =>
+      Buffer.from(
+        await (
+          await fetch(`${g.url}/ipfs/${bigCid}`, { headers: { range: `bytes=${start}-${start + CHUNK - 1}` } })
+        ).arrayBuffer(),
+      )
     assert.ok((await get(gw)).equals(want))
     const before = gw.cache.stats()
     assert.ok((await get(gw)).equals(want))
@@ -297,10 +343,14 @@ describe('path gateway', () => {
     const fresh = await startGateway({ port: 0, metaUrl: net.meta.url, cache: { pieceBytes: CHUNK } })
     try {
       const start = CHUNK * 6 + 1000
-      const r = await fetch(`${fresh.url}/ipfs/${bigCid}?filename=x.bin`, { headers: { range: `bytes=${start}-${start + 99}` } })
+      const r = await fetch(`${fresh.url}/ipfs/${bigCid}?filename=x.bin`, {
+        headers: { range: `bytes=${start}-${start + 99}` },
+      })
       assert.ok(Buffer.from(await r.arrayBuffer()).equals(big.subarray(start, start + 100)))
       assert.equal(fresh.cache.stats().fetchedBytes, CHUNK, 'one 256 KiB piece for 100 bytes')
-      const wide = await fetch(`${fresh.url}/ipfs/${bigCid}?filename=x.bin`, { headers: { range: `bytes=${CHUNK * 8}-${CHUNK * 10 - 1}` } })
+      const wide = await fetch(`${fresh.url}/ipfs/${bigCid}?filename=x.bin`, {
+        headers: { range: `bytes=${CHUNK * 8}-${CHUNK * 10 - 1}` },
+      })
       assert.ok(Buffer.from(await wide.arrayBuffer()).equals(big.subarray(CHUNK * 8, CHUNK * 10)))
       assert.equal(fresh.cache.stats().fetchedBytes, 3 * CHUNK, 'two aligned pieces more')
     } finally {
@@ -309,7 +359,11 @@ describe('path gateway', () => {
   })
 
   test('bounded cache: memory never exceeds its limit', async () => {
-    const small = await startGateway({ port: 0, metaUrl: net.meta.url, cache: { pieceBytes: CHUNK, memoryBytes: 3 * CHUNK } })
+    const small = await startGateway({
+      port: 0,
+      metaUrl: net.meta.url,
+      cache: { pieceBytes: CHUNK, memoryBytes: 3 * CHUNK },
+    })
     try {
       const r = await fetch(`${small.url}/ipfs/${bigCid}`)
       assert.ok(Buffer.from(await r.arrayBuffer()).equals(big))
@@ -323,14 +377,20 @@ describe('path gateway', () => {
   test('a deleted file stops being served at once, although its bytes are cached', async () => {
     const data = patternBytes(3 * CHUNK + 99, 21)
     const { cid } = await client.put(data, { public: true })
-    assert.ok(Buffer.from(await (await fetch(`${gw.url}/ipfs/${cid}`, { headers: { range: 'bytes=0-99' } })).arrayBuffer()).equals(Buffer.from(data.subarray(0, 100))))
+    assert.ok(
+      Buffer.from(
+        await (await fetch(`${gw.url}/ipfs/${cid}`, { headers: { range: 'bytes=0-99' } })).arrayBuffer(),
+      ).equals(Buffer.from(data.subarray(0, 100))),
+    )
     assert.ok(Buffer.from(await (await fetch(`${gw.url}/ipfs/${cid}`)).arrayBuffer()).equals(Buffer.from(data)))
     await client.rm(cid)
     const gone = await fetch(`${gw.url}/ipfs/${cid}`)
     assert.equal(gone.status, 404)
     assert.equal(await errorCode(gone), 'FILE_NOT_FOUND')
     // A range the gateway would prefetch while confirming the record (it served this file before): refused all the same.
-    const range = await fetch(`${gw.url}/ipfs/${cid}`, { headers: { range: `bytes=${2 * CHUNK + 5}-${2 * CHUNK + 50}` } })
+    const range = await fetch(`${gw.url}/ipfs/${cid}`, {
+      headers: { range: `bytes=${2 * CHUNK + 5}-${2 * CHUNK + 50}` },
+    })
     assert.equal(range.status, 404)
     assert.equal(await errorCode(range), 'FILE_NOT_FOUND')
   })
@@ -343,7 +403,10 @@ describe('path gateway', () => {
       const parts: Buffer[] = []
       req.on('data', (d: Buffer) => parts.push(d))
       req.on('end', async () => {
-        if (holdRecord && req.method === 'GET' && /^\/v1\/files\/[^/?]+$/.test(req.url ?? '')) await new Promise<void>((r) => { held = r })
+        if (holdRecord && req.method === 'GET' && /^\/v1\/files\/[^/?]+$/.test(req.url ?? ''))
+          await new Promise<void>((r) => {
+            held = r
+          })
         const headers: Record<string, string> = {}
         for (const k of ['content-type', 'accept']) if (typeof req.headers[k] === 'string') headers[k] = req.headers[k]
         const body = parts.length > 0 ? Buffer.concat(parts) : undefined
@@ -368,7 +431,10 @@ describe('path gateway', () => {
       holdRecord = true
       let answered = false
       const start = CHUNK * 7 + 11
-      const pending = fetch(url, { headers: { range: `bytes=${start}-${start + 99}` } }).then((r) => { answered = true; return r })
+      const pending = fetch(url, { headers: { range: `bytes=${start}-${start + 99}` } }).then((r) => {
+        answered = true
+        return r
+      })
       await waitFor('the record look-up', () => held !== undefined)
       await waitFor('the prefetched piece', () => g.cache.stats().fetchedBytes === fetchedBefore + CHUNK)
       assert.equal(answered, false, 'no answer before the record is confirmed')
@@ -382,7 +448,9 @@ describe('path gateway', () => {
       // HEAD and If-None-Match send no bytes: nothing is prefetched for them.
       const head = await fetch(url, { method: 'HEAD', headers: { range: `bytes=${CHUNK * 9}-` } })
       assert.equal(head.status, 206)
-      const notModified = await fetch(url, { headers: { range: `bytes=${CHUNK * 10}-`, 'if-none-match': `"${bigCid}"` } })
+      const notModified = await fetch(url, {
+        headers: { range: `bytes=${CHUNK * 10}-`, 'if-none-match': `"${bigCid}"` },
+      })
       assert.equal(notModified.status, 304)
       assert.equal(g.cache.stats().fetchedBytes, fetchedBefore + CHUNK)
     } finally {
@@ -394,7 +462,14 @@ describe('path gateway', () => {
   })
 
   test('extra routes registered with use(); the built-in API keeps working', async () => {
-    gw.use({ name: 'hello', path: '/hello/', methods: ['GET'], handle: (c) => { c.res.end(`hi ${c.rawPath}`) } })
+    gw.use({
+      name: 'hello',
+      path: '/hello/',
+      methods: ['GET'],
+      handle: (c) => {
+        c.res.end(`hi ${c.rawPath}`)
+      },
+    })
     assert.equal(await (await fetch(`${gw.url}/hello/x`)).text(), 'hi /hello/x')
     const status = await fetch(`${gw.url}/api/v1/status`)
     assert.equal(((await status.json()) as { totals: { nodesOnline: number } }).totals.nodesOnline, 6)

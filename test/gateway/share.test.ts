@@ -17,7 +17,12 @@ import { patternBytes, startNetwork, wallet } from '../sds/network.ts'
 async function get(url: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') {
   const r = await request(url, { method, headers })
   const body = Buffer.from(await r.body.arrayBuffer())
-  return { status: r.statusCode, headers: r.headers, body, json: () => JSON.parse(body.toString('utf8')) as { error: { code: string } } }
+  return {
+    status: r.statusCode,
+    headers: r.headers,
+    body,
+    json: () => JSON.parse(body.toString('utf8')) as { error: { code: string } },
+  }
 }
 
 test('share links through the gateway: password by query, header or Basic auth; ranges; revocation; byte counter', async () => {
@@ -25,7 +30,10 @@ test('share links through the gateway: password by query, header or Basic auth; 
   const gateway = new Gateway({ port: 0, metaUrl: net.meta.url })
   await gateway.start()
   const client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
-  const stranger = await StratosClient.connect({ metaUrl: net.meta.url, wallet: WalletKey.fromPrivateKeyHex('33'.repeat(32)) })
+  const stranger = await StratosClient.connect({
+    metaUrl: net.meta.url,
+    wallet: WalletKey.fromPrivateKeyHex('33'.repeat(32)),
+  })
   try {
     const data = patternBytes(700_000, 5)
     const { cid } = await client.put(data, { name: 'clip.bin' })
@@ -56,11 +64,16 @@ test('share links through the gateway: password by query, header or Basic auth; 
     assert.equal(wrong.status, 401)
     assert.equal(wrong.json().error.code, 'BAD_PASSWORD')
     assert.match(String(wrong.headers['www-authenticate']), /^Basic /)
-    const basic = await get(url, { authorization: `Basic ${Buffer.from('viewer:s3cret pass').toString('base64')}`, range: 'bytes=-10' })
+    const basic = await get(url, {
+      authorization: `Basic ${Buffer.from('viewer:s3cret pass').toString('base64')}`,
+      range: 'bytes=-10',
+    })
     assert.equal(basic.status, 206)
     assert.ok(basic.body.equals(Buffer.from(data.subarray(data.length - 10))))
     assert.equal((await get(url, { 'x-stratos-share-password': 's3cret pass' }, 'HEAD')).status, 200)
-    const byQuery = await get(`${url}?password=${encodeURIComponent('s3cret pass')}&filename=x.bin`, { range: 'bytes=0-9' })
+    const byQuery = await get(`${url}?password=${encodeURIComponent('s3cret pass')}&filename=x.bin`, {
+      range: 'bytes=0-9',
+    })
     assert.equal(byQuery.status, 206)
     assert.equal(byQuery.headers['referrer-policy'], 'no-referrer')
 
@@ -96,10 +109,17 @@ test('share links through the gateway: password by query, header or Basic auth; 
     const gone = await get(open.url!)
     assert.equal(gone.status, 410)
     assert.equal(gone.json().error.code, 'SHARE_REVOKED')
-    assert.deepEqual((await client.listShares()).map((s) => s.id), [locked.id])
+    assert.deepEqual(
+      (await client.listShares()).map((s) => s.id),
+      [locked.id],
+    )
 
     // The counter saw every body byte the gateway wrote for this CID (1 full read, 100 + 10 + 10 bytes of ranges).
-    const stats = (await get(`${gateway.url}/api/v1/stats?cid=${cid}`)).json() as unknown as { bytesServed: number; cid: string; bytes: number }
+    const stats = (await get(`${gateway.url}/api/v1/stats?cid=${cid}`)).json() as unknown as {
+      bytesServed: number
+      cid: string
+      bytes: number
+    }
     assert.equal(stats.bytes, data.length + 100 + 10 + 10)
     assert.equal(stats.bytesServed, stats.bytes + 'hello from a shared directory\n'.length)
   } finally {

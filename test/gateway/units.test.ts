@@ -47,7 +47,9 @@ test('format negotiation: ?format wins over Accept; q=0 is refused; bad values a
   const q = (s: string) => new URLSearchParams(s)
   assert.deepEqual(negotiateFormat(q(''), undefined), { kind: 'unixfs' })
   assert.deepEqual(negotiateFormat(q('format=raw'), 'application/vnd.ipld.car'), { kind: 'raw' })
-  assert.deepEqual(negotiateFormat(q(''), 'text/html, application/vnd.ipld.car;version=1;order=dfs;dups=y'), { kind: 'car' })
+  assert.deepEqual(negotiateFormat(q(''), 'text/html, application/vnd.ipld.car;version=1;order=dfs;dups=y'), {
+    kind: 'car',
+  })
   assert.deepEqual(negotiateFormat(q(''), 'application/vnd.ipld.raw;q=0, */*'), { kind: 'unixfs' })
   assert.deepEqual(negotiateFormat(q(''), 'Application/Vnd.Ipld.Raw'), { kind: 'raw' })
   throwsCode(() => negotiateFormat(q('format=dag-json'), undefined), 'BAD_REQUEST')
@@ -61,7 +63,8 @@ test('CAR scope: dag-scope and entity-bytes', () => {
   assert.deepEqual(parseCarScope(q('dag-scope=block')), { scope: 'block' })
   assert.deepEqual(parseCarScope(q('entity-bytes=0:*')), { scope: 'entity', entityBytes: { from: 0, to: '*' } })
   assert.deepEqual(parseCarScope(q('entity-bytes=-1024:-1')), { scope: 'entity', entityBytes: { from: -1024, to: -1 } })
-  for (const bad of ['dag-scope=x', 'entity-bytes=1', 'entity-bytes=5:2', 'entity-bytes=a:b', 'entity-bytes=1:2:3']) throwsCode(() => parseCarScope(q(bad)), 'BAD_REQUEST')
+  for (const bad of ['dag-scope=x', 'entity-bytes=1', 'entity-bytes=5:2', 'entity-bytes=a:b', 'entity-bytes=1:2:3'])
+    throwsCode(() => parseCarScope(q(bad)), 'BAD_REQUEST')
 })
 
 test('Content-Disposition: ASCII fallback plus RFC 8187 name; quotes and newlines cannot break out', () => {

@@ -86,20 +86,38 @@ describe('DAG reader', () => {
     assert.equal((await collect(dag.cat(a, { offset: 6, length: 5 }))).toString(), 'world')
     await assert.rejects(dag.resolvePath(dirCid, ['nope']), rejectsWith('NOT_FOUND'))
     await assert.rejects(dag.resolvePath(dirCid, ['index.html', 'x']), rejectsWith('NOT_FOUND'))
-    await assert.rejects(dag.resolvePath(CID.parse('QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn'), []), rejectsWith('FILE_NOT_FOUND'))
+    await assert.rejects(
+      dag.resolvePath(CID.parse('QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn'), []),
+      rejectsWith('FILE_NOT_FOUND'),
+    )
   })
 
   test('ls: names, CIDs, file sizes and types', async () => {
     const root = await dag.ls(dirCid)
-    assert.deepEqual(root.map((e) => [e.name, e.type]), [['index.html', 'file'], ['sub', 'directory']])
+    assert.deepEqual(
+      root.map((e) => [e.name, e.type]),
+      [
+        ['index.html', 'file'],
+        ['sub', 'directory'],
+      ],
+    )
     assert.equal(root[0].size, 12)
     assert.equal(root[1].size, 0)
     const sub = await dag.ls((await dag.resolvePath(dirCid, ['sub'])).cid)
-    assert.deepEqual(sub.map((e) => [e.name, e.size]), [['a.txt', 12], ['big.bin', CHUNK * 2 + 10]])
+    assert.deepEqual(
+      sub.map((e) => [e.name, e.size]),
+      [
+        ['a.txt', 12],
+        ['big.bin', CHUNK * 2 + 10],
+      ],
+    )
     // A multi-chunk file lists its chunks.
     const chunks = await dag.ls(bigCid)
     assert.ok(chunks.length > 1)
-    assert.equal(chunks.reduce((a, c) => a + c.size, 0), big.length)
+    assert.equal(
+      chunks.reduce((a, c) => a + c.size, 0),
+      big.length,
+    )
   })
 
   test('getBlock: inner nodes and rebuilt leaves, with and without a root, each hashing to its CID', async () => {
@@ -125,11 +143,17 @@ describe('DAG reader', () => {
     const a = await dag.resolvePath(dirCid, ['sub', 'a.txt'])
     const aBlock = await dag.getBlock(a.cid)
     assert.deepEqual((await sha256.digest(aBlock)).digest, a.cid.multihash.digest)
-    await assert.rejects(dag.getBlock(CID.parse('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy')), rejectsWith('FILE_NOT_FOUND'))
+    await assert.rejects(
+      dag.getBlock(CID.parse('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy')),
+      rejectsWith('FILE_NOT_FOUND'),
+    )
   })
 
   test('walk all → CAR verifies block by block and rebuilds the file byte-exact (dag-pb and raw leaves)', async () => {
-    for (const [cid, data] of [[bigCid, big], [rawCid, rawData]] as const) {
+    for (const [cid, data] of [
+      [bigCid, big],
+      [rawCid, rawData],
+    ] as const) {
       const car = await collect(carStream([cid], dag.walk(cid)))
       const { roots, blocks, order } = await verifiedCar(car)
       assert.ok(roots[0].equals(cid))
@@ -145,7 +169,10 @@ describe('DAG reader', () => {
     const big2 = await dag.resolvePath(dirCid, ['sub', 'big.bin'])
     assert.ok((await exportFile(big2.cid, all.blocks)).equals(Buffer.from(patternBytes(CHUNK * 2 + 10, 3))))
     const entity = await collectBlocks(dag.walk(dirCid, { scope: 'entity' }))
-    assert.deepEqual(entity.map((b) => b.cid.toString()), [dirCid.toString()])
+    assert.deepEqual(
+      entity.map((b) => b.cid.toString()),
+      [dirCid.toString()],
+    )
     const block = await collectBlocks(dag.walk(bigCid, { scope: 'block' }))
     assert.equal(block.length, 1)
     // A file of zeros: every leaf is the same block, sent once.
@@ -162,7 +189,13 @@ describe('DAG reader', () => {
     const leaves = blocks.filter((b) => !b.cid.equals(bigCid))
     assert.equal(leaves.length, 2, 'two leaves cover the range (the tree is one level deep)')
     const map = new Map(blocks.map((b) => [b.cid.toString(), b.bytes]))
-    const store = { async *get(cid: CID) { const b = map.get(cid.toString()); if (!b) throw new Error('missing'); yield b } }
+    const store = {
+      async *get(cid: CID) {
+        const b = map.get(cid.toString())
+        if (!b) throw new Error('missing')
+        yield b
+      },
+    }
     const entry = await exporter(bigCid, store as never)
     assert.equal(entry.type, 'file')
     const part = await collect(entry.content({ offset: from, length: to - from + 1 }) as AsyncIterable<Uint8Array>)
@@ -175,7 +208,10 @@ describe('DAG reader', () => {
   test('pathBlocks: the directory nodes passed through', async () => {
     const proof = await collectBlocks(dag.pathBlocks(dirCid, ['sub', 'a.txt']))
     const sub = await dag.resolvePath(dirCid, ['sub'])
-    assert.deepEqual(proof.map((b) => b.cid.toString()), [dirCid.toString(), sub.cid.toString()])
+    assert.deepEqual(
+      proof.map((b) => b.cid.toString()),
+      [dirCid.toString(), sub.cid.toString()],
+    )
   })
 
   test('a reader with a tiny cache (every record evicted at once) still answers right', async () => {
@@ -194,9 +230,25 @@ describe('DAG reader', () => {
     const dir = await buildDirectory(names.map((path) => ({ path, cid: CID.parse(file.cid), dagSize: 15 })))
     assert.ok(dir.blocks.length > 1, 'sharded')
     const orders = new OrderSigner()
-    const c = { meta: new MetaClient(net.meta.url), reads: new ReadCache(new MetaClient(net.meta.url), systemClock, orders.publicKey), orders, resource: new ResourceClient(), shardLimiter: new Semaphore(4), chainId: client.chainId, clock: systemClock, random: systemRandom }
+    const c = {
+      meta: new MetaClient(net.meta.url),
+      reads: new ReadCache(new MetaClient(net.meta.url), systemClock, orders.publicKey),
+      orders,
+      resource: new ResourceClient(),
+      shardLimiter: new Semaphore(4),
+      chainId: client.chainId,
+      clock: systemClock,
+      random: systemRandom,
+    }
     const session = await createSession(c, wallet, { k: 4, m: 2, segmentSize: MiB, size: 7 * names.length })
-    await commitSession(c, wallet, session.uploadId, { cid: dir.cid.toString(), size: 7 * names.length, kind: 'directory', blocks: dir.blocks, receipts: [], children: [file.cid] })
+    await commitSession(c, wallet, session.uploadId, {
+      cid: dir.cid.toString(),
+      size: 7 * names.length,
+      kind: 'directory',
+      blocks: dir.blocks,
+      receipts: [],
+      children: [file.cid],
+    })
     const hit = await dag.resolvePath(dir.cid, [names[3210]])
     assert.equal(hit.cid.toString(), file.cid)
     assert.equal(hit.size, 7)

@@ -17,7 +17,16 @@ test('url encoding: per-segment decoding; dots, encoded slashes and bad escapes 
   assert.equal(p.trailingSlash, true)
   assert.equal(parseIpfsPath(`/ipfs/${cid}`).trailingSlash, false)
   throwsCode(() => parseIpfsPath('/ipfs/xyz'), 'INVALID_CID')
-  for (const bad of [`/ipfs/${cid}/..`, `/ipfs/${cid}/%2E%2E/x`, `/ipfs/${cid}/.`, `/ipfs/${cid}/a%2Fb`, `/ipfs/${cid}/a%5Cb`, `/ipfs/${cid}/a%00`, `/ipfs/${cid}/%ZZ`, '/ipfs/']) {
+  for (const bad of [
+    `/ipfs/${cid}/..`,
+    `/ipfs/${cid}/%2E%2E/x`,
+    `/ipfs/${cid}/.`,
+    `/ipfs/${cid}/a%2Fb`,
+    `/ipfs/${cid}/a%5Cb`,
+    `/ipfs/${cid}/a%00`,
+    `/ipfs/${cid}/%ZZ`,
+    '/ipfs/',
+  ]) {
     throwsCode(() => parseIpfsPath(bad), 'BAD_REQUEST')
   }
 })
@@ -28,7 +37,16 @@ test('text encoding: a bare <cid>[/path] or /ipfs/…, taken as written; other n
   assert.deepEqual(p.path, ['a%20b', 'c'])
   assert.deepEqual(parseIpfsPath(`${cid}/x/`, { encoding: 'text' }).path, ['x'])
   throwsCode(() => parseIpfsPath('not-a-cid', { encoding: 'text' }), 'INVALID_CID')
-  for (const bad of ['', '/ipfs/', '/ipns/example.com', '/foo/bar', `${cid}/../x`, `${cid}/./x`, `${cid}/a\\b`, `${cid}/a\0`]) {
+  for (const bad of [
+    '',
+    '/ipfs/',
+    '/ipns/example.com',
+    '/foo/bar',
+    `${cid}/../x`,
+    `${cid}/./x`,
+    `${cid}/a\\b`,
+    `${cid}/a\0`,
+  ]) {
     throwsCode(() => parseIpfsPath(bad, { encoding: 'text' }), 'BAD_REQUEST')
   }
 })

@@ -42,7 +42,9 @@ async function httpServer(): Promise<{ origin: string; server: http.Server; conn
       res.end()
     }
   })
-  server.on('connection', () => { connections++ })
+  server.on('connection', () => {
+    connections++
+  })
   return { origin: await listen(server), server, connections: () => connections }
 }
 
@@ -57,13 +59,24 @@ test('reads the body straight into the buffer and reuses one keep-alive connecti
     for (let i = 0; i < 3; i++) {
       const target = Buffer.alloc(BODY.length)
       const seen: number[] = []
-      const r = await pool.get({ origin, path: '/body', ...into(target, { onBody: (n) => { seen.push(n) } }) })
+      const r = await pool.get({
+        origin,
+        path: '/body',
+        ...into(target, {
+          onBody: (n) => {
+            seen.push(n)
+          },
+        }),
+      })
       assert.equal(r.head.status, 200)
       assert.equal(r.head.headers['x-test'], 'yes')
       assert.equal(r.received, BODY.length)
       assert.ok(target.equals(BODY))
       assert.equal(seen.at(-1), BODY.length)
-      assert.ok(seen.every((n, j) => j === 0 || n > seen[j - 1]), 'progress only grows')
+      assert.ok(
+        seen.every((n, j) => j === 0 || n > seen[j - 1]),
+        'progress only grows',
+      )
     }
     assert.equal(connections(), 1)
     // Parallel requests open more connections; all succeed.
@@ -80,7 +93,15 @@ test('an error status returns its body; the connection stays usable', async () =
   const { origin, server, connections } = await httpServer()
   const pool = new DirectGetPool()
   try {
-    const r = await pool.get({ origin, path: '/error', ...into(Buffer.alloc(0), { onHead: () => { throw new Error('not for errors') } }) })
+    const r = await pool.get({
+      origin,
+      path: '/error',
+      ...into(Buffer.alloc(0), {
+        onHead: () => {
+          throw new Error('not for errors')
+        },
+      }),
+    })
     assert.equal(r.head.status, 404)
     assert.equal(JSON.parse(r.errorBody!.toString('utf8')).error.code, 'SHARD_NOT_FOUND')
     const target = Buffer.alloc(BODY.length)
@@ -97,11 +118,34 @@ test('a throwing onHead or onBody stops the transfer and drops the connection; t
   const { origin, server, connections } = await httpServer()
   const pool = new DirectGetPool()
   try {
-    await assert.rejects(pool.get({ origin, path: '/body', ...into(Buffer.alloc(BODY.length), { onHead: () => { throw new StratosError('HASH_MISMATCH', 'bad list') } }) }),
-      (e: unknown) => e instanceof StratosError && e.code === 'HASH_MISMATCH')
-    await assert.rejects(pool.get({ origin, path: '/body', ...into(Buffer.alloc(BODY.length), { onBody: (n) => { if (n > 100_000) throw new StratosError('HASH_MISMATCH', 'bad chunk') } }) }),
-      (e: unknown) => e instanceof StratosError && e.code === 'HASH_MISMATCH')
-    await assert.rejects(pool.get({ origin, path: '/body', ...into(Buffer.alloc(10)) }), (e: unknown) => e instanceof StratosError && e.code === 'UPSTREAM_ERROR')
+    await assert.rejects(
+      pool.get({
+        origin,
+        path: '/body',
+        ...into(Buffer.alloc(BODY.length), {
+          onHead: () => {
+            throw new StratosError('HASH_MISMATCH', 'bad list')
+          },
+        }),
+      }),
+      (e: unknown) => e instanceof StratosError && e.code === 'HASH_MISMATCH',
+    )
+    await assert.rejects(
+      pool.get({
+        origin,
+        path: '/body',
+        ...into(Buffer.alloc(BODY.length), {
+          onBody: (n) => {
+            if (n > 100_000) throw new StratosError('HASH_MISMATCH', 'bad chunk')
+          },
+        }),
+      }),
+      (e: unknown) => e instanceof StratosError && e.code === 'HASH_MISMATCH',
+    )
+    await assert.rejects(
+      pool.get({ origin, path: '/body', ...into(Buffer.alloc(10)) }),
+      (e: unknown) => e instanceof StratosError && e.code === 'UPSTREAM_ERROR',
+    )
     const target = Buffer.alloc(BODY.length)
     await pool.get({ origin, path: '/body', ...into(target) })
     assert.ok(target.equals(BODY))
@@ -120,10 +164,14 @@ test('abort and timeout reject with the signal reason; a node dying mid-body rej
     const p = pool.get({ origin, path: '/slow', ...into(Buffer.alloc(BODY.length), { signal: ctrl.signal }) })
     setTimeout(() => ctrl.abort(new StratosError('ABORTED', 'stop')), 50)
     await assert.rejects(p, (e: unknown) => e instanceof StratosError && e.code === 'ABORTED')
-    await assert.rejects(pool.get({ origin, path: '/slow', ...into(Buffer.alloc(BODY.length), { signal: AbortSignal.timeout(100) }) }),
-      (e: unknown) => (e as Error).name === 'TimeoutError')
-    await assert.rejects(pool.get({ origin, path: '/die', ...into(Buffer.alloc(BODY.length)) }),
-      (e: unknown) => e instanceof StratosError && e.code === 'NODE_UNAVAILABLE')
+    await assert.rejects(
+      pool.get({ origin, path: '/slow', ...into(Buffer.alloc(BODY.length), { signal: AbortSignal.timeout(100) }) }),
+      (e: unknown) => (e as Error).name === 'TimeoutError',
+    )
+    await assert.rejects(
+      pool.get({ origin, path: '/die', ...into(Buffer.alloc(BODY.length)) }),
+      (e: unknown) => e instanceof StratosError && e.code === 'NODE_UNAVAILABLE',
+    )
   } finally {
     pool.close()
     await close(server)
@@ -146,8 +194,14 @@ test('connection refused rejects; an idle connection the server closed is replac
     await close(server)
   }
   const dead = new DirectGetPool()
-  await assert.rejects(dead.get({ origin, path: '/body', ...into(Buffer.alloc(1)) }), (e: unknown) => (e as { code?: string }).code === 'ECONNREFUSED')
-  await assert.rejects(dead.get({ origin: 'https://127.0.0.1:1', path: '/', ...into(Buffer.alloc(1)) }), (e: unknown) => e instanceof StratosError && e.code === 'BAD_REQUEST')
+  await assert.rejects(
+    dead.get({ origin, path: '/body', ...into(Buffer.alloc(1)) }),
+    (e: unknown) => (e as { code?: string }).code === 'ECONNREFUSED',
+  )
+  await assert.rejects(
+    dead.get({ origin: 'https://127.0.0.1:1', path: '/', ...into(Buffer.alloc(1)) }),
+    (e: unknown) => e instanceof StratosError && e.code === 'BAD_REQUEST',
+  )
   dead.close()
 })
 
@@ -172,14 +226,20 @@ test('protocol violations are UPSTREAM_ERROR: bad status line, head too big, 2xx
     const { origin, server } = await rawServer(reply)
     const pool = new DirectGetPool()
     try {
-      await assert.rejects(pool.get({ origin, path: '/', ...into(Buffer.alloc(2)) }), (e: unknown) => e instanceof StratosError && e.code === 'UPSTREAM_ERROR', `case ${i}`)
+      await assert.rejects(
+        pool.get({ origin, path: '/', ...into(Buffer.alloc(2)) }),
+        (e: unknown) => e instanceof StratosError && e.code === 'UPSTREAM_ERROR',
+        `case ${i}`,
+      )
     } finally {
       pool.close()
       await close(server)
     }
   }
   // An error answer without a length is read until the server closes.
-  const { origin, server } = await rawServer((s) => s.end('HTTP/1.1 503 Busy\r\nconnection: close\r\n\r\n{"error":{"code":"BUSY","message":"x"}}'))
+  const { origin, server } = await rawServer((s) =>
+    s.end('HTTP/1.1 503 Busy\r\nconnection: close\r\n\r\n{"error":{"code":"BUSY","message":"x"}}'),
+  )
   const pool = new DirectGetPool()
   try {
     const r = await pool.get({ origin, path: '/', ...into(Buffer.alloc(1)) })

@@ -26,7 +26,9 @@ const C = SHARD_CHUNK_BYTES
 const chainId = 'test-chain'
 const meta = NodeKey.generate(seededRandom(21))
 const stranger = NodeKey.generate(seededRandom(22))
-const wallet = WalletKey.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about')
+const wallet = WalletKey.fromMnemonic(
+  'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about',
+)
 const orders = new OrderSigner(NodeKey.generate(seededRandom(23)))
 const direct = new ResourceClient()
 const plain = new ResourceClient({ directPut: false })
@@ -35,17 +37,46 @@ after(() => closeDefaultDispatcher())
 
 async function startNode(t: { after: (fn: () => unknown) => void }) {
   const dataDir = tempDir(t)
-  const node = await startResourceNode({ dataDir, port: 0, chainId, metaUrl: 'http://127.0.0.1:9', metaAddresses: [meta.address], fsync: false, heartbeatIntervalMs: 60_000, logger: silentLogger })
+  const node = await startResourceNode({
+    dataDir,
+    port: 0,
+    chainId,
+    metaUrl: 'http://127.0.0.1:9',
+    metaAddresses: [meta.address],
+    fsync: false,
+    heartbeatIntervalMs: 60_000,
+    logger: silentLogger,
+  })
   t.after(() => node.stop())
-  return { node, dataDir, stored: () => ({ shards: listFiles(join(dataDir, 'shards')), tmp: listFiles(join(dataDir, 'tmp')) }) }
+  return {
+    node,
+    dataDir,
+    stored: () => ({ shards: listFiles(join(dataDir, 'shards')), tmp: listFiles(join(dataDir, 'tmp')) }),
+  }
 }
 
 function ticketFor(node: { address: string }, shard: { id: string; data: Uint8Array }, key = meta): SignedTicket {
-  return issueTicket({ key, chainId, op: 'put', node: node.address, shard: shard.id, size: shard.data.length, payer: wallet.address, context: 'upload-1', orderKey: orders.publicKey, now: Date.now() })
+  return issueTicket({
+    key,
+    chainId,
+    op: 'put',
+    node: node.address,
+    shard: shard.id,
+    size: shard.data.length,
+    payer: wallet.address,
+    context: 'upload-1',
+    orderKey: orders.publicKey,
+    now: Date.now(),
+  })
 }
 
 /** Sends raw bytes and reads until the node closes; returns the status and JSON body. */
-function rawExchange(url: string, head: string, body: Uint8Array, o: { stopAfter?: number } = {}): Promise<{ status: number; json: { error?: { code: string } } | undefined }> {
+function rawExchange(
+  url: string,
+  head: string,
+  body: Uint8Array,
+  o: { stopAfter?: number } = {},
+): Promise<{ status: number; json: { error?: { code: string } } | undefined }> {
   const u = new URL(url)
   return new Promise((resolve, reject) => {
     const socket = connect(Number(u.port), u.hostname, () => {
@@ -64,30 +95,58 @@ function rawExchange(url: string, head: string, body: Uint8Array, o: { stopAfter
       const m = /^HTTP\/1\.1 (\d{3})/.exec(text)
       const bodyText = text.slice(text.indexOf('\r\n\r\n') + 4)
       let json: { error?: { code: string } } | undefined
-      try { json = JSON.parse(bodyText) } catch { json = undefined }
+      try {
+        json = JSON.parse(bodyText)
+      } catch {
+        json = undefined
+      }
       resolve({ status: m ? Number(m[1]) : 0, json })
     })
   })
 }
 
-function putHead(shard: { id: string; data: Uint8Array }, ticket: SignedTicket, over: { upgrade?: string; length?: number } = {}): string {
+function putHead(
+  shard: { id: string; data: Uint8Array },
+  ticket: SignedTicket,
+  over: { upgrade?: string; length?: number } = {},
+): string {
   const order = encodeOrderHeader(orders.next(ticket.payload, shard.data.length, Date.now()))
-  return `PUT /v1/shards/${shard.id} HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: ${over.upgrade ?? SHARD_BODY_UPGRADE}\r\n` +
+  return (
+    `PUT /v1/shards/${shard.id} HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: ${over.upgrade ?? SHARD_BODY_UPGRADE}\r\n` +
     `content-length: ${over.length ?? shard.data.length}\r\n${TICKET_HEADER}: ${encodeTicketHeader(ticket)}\r\n${ORDER_HEADER}: ${order}\r\n\r\n`
+  )
 }
 
 test('a direct PUT stores the same file as a plain one and answers with a receipt; re-PUT is idempotent', async (t) => {
   const a = await startNode(t)
   const b = await startNode(t)
   const shard = makeShard(2 * PUMP_STAGING_BYTES + 3 * C + 4097, 1) // several staging buffers and an unaligned tail
-  const viaDirect = await direct.putShard({ orders, url: a.node.url, ticket: ticketFor(a.node, shard), shardId: shard.id, data: shard.data })
-  const viaPlain = await plain.putShard({ orders, url: b.node.url, ticket: ticketFor(b.node, shard), shardId: shard.id, data: shard.data })
+  const viaDirect = await direct.putShard({
+    orders,
+    url: a.node.url,
+    ticket: ticketFor(a.node, shard),
+    shardId: shard.id,
+    data: shard.data,
+  })
+  const viaPlain = await plain.putShard({
+    orders,
+    url: b.node.url,
+    ticket: ticketFor(b.node, shard),
+    shardId: shard.id,
+    data: shard.data,
+  })
   assert.equal(viaDirect.payload.shard, shard.id)
   assert.equal(viaPlain.payload.shard, shard.id)
   const fileA = a.node.store.pathOf(shard.id)
   const fileB = b.node.store.pathOf(shard.id)
   assert.ok(readFileSync(fileA).equals(readFileSync(fileB)))
-  const again = await direct.putShard({ orders, url: a.node.url, ticket: ticketFor(a.node, shard), shardId: shard.id, data: shard.data })
+  const again = await direct.putShard({
+    orders,
+    url: a.node.url,
+    ticket: ticketFor(a.node, shard),
+    shardId: shard.id,
+    data: shard.data,
+  })
   assert.equal(again.payload.shard, shard.id)
   assert.deepEqual(a.stored().tmp, [])
   assert.equal(a.node.store.shardCount, 1)
@@ -96,11 +155,22 @@ test('a direct PUT stores the same file as a plain one and answers with a receip
 test('direct PUT refusals keep their codes and store nothing: forged ticket, wrong bytes', async (t) => {
   const { node, stored } = await startNode(t)
   const shard = makeShard(PUMP_STAGING_BYTES + 5, 2)
-  await assert.rejects(direct.putShard({ orders, url: node.url, ticket: ticketFor(node, shard, stranger), shardId: shard.id, data: shard.data }),
-    (e: unknown) => isStratosError(e) && e.code === 'UNTRUSTED_ISSUER' || (isStratosError(e) && e.code.startsWith('TICKET_')))
+  await assert.rejects(
+    direct.putShard({
+      orders,
+      url: node.url,
+      ticket: ticketFor(node, shard, stranger),
+      shardId: shard.id,
+      data: shard.data,
+    }),
+    (e: unknown) =>
+      (isStratosError(e) && e.code === 'UNTRUSTED_ISSUER') || (isStratosError(e) && e.code.startsWith('TICKET_')),
+  )
   const other = makeShard(shard.data.length, 3)
-  await assert.rejects(direct.putShard({ orders, url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: other.data }),
-    (e: unknown) => isStratosError(e) && e.code === 'HASH_MISMATCH')
+  await assert.rejects(
+    direct.putShard({ orders, url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: other.data }),
+    (e: unknown) => isStratosError(e) && e.code === 'HASH_MISMATCH',
+  )
   assert.deepEqual(stored(), { shards: [], tmp: [] })
   // The node still serves.
   await direct.putShard({ orders, url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data })
@@ -110,11 +180,19 @@ test('direct PUT refusals keep their codes and store nothing: forged ticket, wro
 test('protocol misuse: another upgrade token, a missing length, a sender gone mid-body, bytes past the body', async (t) => {
   const { node, stored } = await startNode(t)
   const shard = makeShard(3 * C, 4)
-  const wrongToken = await rawExchange(node.url, putHead(shard, ticketFor(node, shard), { upgrade: 'websocket' }), shard.data)
+  const wrongToken = await rawExchange(
+    node.url,
+    putHead(shard, ticketFor(node, shard), { upgrade: 'websocket' }),
+    shard.data,
+  )
   assert.equal(wrongToken.status, 400)
   assert.equal(wrongToken.json?.error?.code, 'BAD_REQUEST')
 
-  const noLength = await rawExchange(node.url, putHead(shard, ticketFor(node, shard)).replace(/content-length: \d+\r\n/, ''), new Uint8Array(0))
+  const noLength = await rawExchange(
+    node.url,
+    putHead(shard, ticketFor(node, shard)).replace(/content-length: \d+\r\n/, ''),
+    new Uint8Array(0),
+  )
   assert.equal(noLength.status, 400)
   assert.equal(noLength.json?.error?.code, 'BAD_REQUEST')
 

@@ -9,10 +9,17 @@ import { StratosError } from '../../src/errors.ts'
 
 function router(): Router<string> {
   return new Router<string>()
-    .on('GET', '/v1/info', 'info').on('HEAD', '/v1/info', 'info-head')
-    .on('GET', '/v1/shards/*id', 'get').on('HEAD', '/v1/shards/*id', 'head').on('PUT', '/v1/shards/*id', 'put')
-    .on('POST', '/txs/batch', 'batch').on('GET', '/txs/:hash', 'tx').on('GET', '/txs/:hash/wait', 'wait')
-    .on('POST', '/v1/uploads', 'create').on('DELETE', '/v1/uploads/:id', 'abort').on('POST', '/v1/uploads/:id/segments', 'plan')
+    .on('GET', '/v1/info', 'info')
+    .on('HEAD', '/v1/info', 'info-head')
+    .on('GET', '/v1/shards/*id', 'get')
+    .on('HEAD', '/v1/shards/*id', 'head')
+    .on('PUT', '/v1/shards/*id', 'put')
+    .on('POST', '/txs/batch', 'batch')
+    .on('GET', '/txs/:hash', 'tx')
+    .on('GET', '/txs/:hash/wait', 'wait')
+    .on('POST', '/v1/uploads', 'create')
+    .on('DELETE', '/v1/uploads/:id', 'abort')
+    .on('POST', '/v1/uploads/:id/segments', 'plan')
 }
 
 test('finds literal, parameter and rest routes', () => {
@@ -20,8 +27,16 @@ test('finds literal, parameter and rest routes', () => {
   assert.deepEqual(r.find('GET', '/v1/info'), { handler: 'info', params: {} })
   assert.deepEqual(r.find('PUT', '/v1/shards/ab'), { handler: 'put', params: { id: 'ab' } })
   assert.deepEqual(r.find('GET', '/v1/shards/'), { handler: 'get', params: { id: '' } })
-  assert.deepEqual(r.find('GET', '/v1/shards/a%2Fb/c'), { handler: 'get', params: { id: 'a%2Fb/c' } }, 'rest stays as sent')
-  assert.deepEqual(r.find('POST', '/v1/uploads/u%201/segments'), { handler: 'plan', params: { id: 'u 1' } }, ':param is decoded')
+  assert.deepEqual(
+    r.find('GET', '/v1/shards/a%2Fb/c'),
+    { handler: 'get', params: { id: 'a%2Fb/c' } },
+    'rest stays as sent',
+  )
+  assert.deepEqual(
+    r.find('POST', '/v1/uploads/u%201/segments'),
+    { handler: 'plan', params: { id: 'u 1' } },
+    ':param is decoded',
+  )
   assert.equal(r.find('GET', '/v1/shards'), undefined)
   assert.equal(r.find('GET', '/txs//wait'), undefined, 'a parameter is never empty')
   assert.equal(r.find('GET', '/nope'), undefined)
@@ -42,12 +57,21 @@ test('a known path with another method is a miss that lists the methods', () => 
   const first = r.find('DELETE', '/txs/batch')
   assert.ok(first && isMethodMiss(first))
   assert.equal(first.allow, 'POST', 'the first pattern that matched makes the 405')
-  assert.throws(() => r.route('POST', '/v1/info'), (e: unknown) => e instanceof StratosError && e.code === 'METHOD_NOT_ALLOWED')
-  assert.throws(() => r.route('GET', '/nope'), (e: unknown) => e instanceof StratosError && e.code === 'NOT_FOUND')
+  assert.throws(
+    () => r.route('POST', '/v1/info'),
+    (e: unknown) => e instanceof StratosError && e.code === 'METHOD_NOT_ALLOWED',
+  )
+  assert.throws(
+    () => r.route('GET', '/nope'),
+    (e: unknown) => e instanceof StratosError && e.code === 'NOT_FOUND',
+  )
 })
 
 test('malformed percent-encoding in a parameter is BAD_REQUEST', () => {
-  assert.throws(() => router().find('GET', '/txs/%E0%A4%A/wait'), (e: unknown) => e instanceof StratosError && e.code === 'BAD_REQUEST')
+  assert.throws(
+    () => router().find('GET', '/txs/%E0%A4%A/wait'),
+    (e: unknown) => e instanceof StratosError && e.code === 'BAD_REQUEST',
+  )
 })
 
 test('a method defined twice on one pattern, or a rest segment not last, is refused at registration', () => {

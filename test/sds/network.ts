@@ -18,7 +18,9 @@ import { WalletKey } from '../../src/crypto/wallet-key.ts'
 
 export const CHAIN_ID = 'client-test-1'
 export const MiB = 1 << 20
-export const wallet = WalletKey.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about')
+export const wallet = WalletKey.fromMnemonic(
+  'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about',
+)
 
 export interface TestNetwork {
   dir: string
@@ -51,19 +53,26 @@ export interface TestNetworkOptions {
   proxied?: boolean
 }
 
-interface DelayingProxy { url: string; delayMs: number; close: () => Promise<void> }
+interface DelayingProxy {
+  url: string
+  delayMs: number
+  close: () => Promise<void>
+}
 
 /** An HTTP proxy in front of one node that delays each GET by `delayMs` (a node slow to serve reads, as clients see it). */
 async function delayingProxy(target: () => string): Promise<DelayingProxy> {
   const server = http.createServer((req, res) => {
-    const timer = setTimeout(() => {
-      const up = http.request(target() + req.url, { method: req.method, headers: req.headers }, (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers)
-        r.pipe(res)
-      })
-      up.on('error', () => res.destroy())
-      req.pipe(up)
-    }, req.method === 'GET' ? proxy.delayMs : 0)
+    const timer = setTimeout(
+      () => {
+        const up = http.request(target() + req.url, { method: req.method, headers: req.headers }, (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers)
+          r.pipe(res)
+        })
+        up.on('error', () => res.destroy())
+        req.pipe(up)
+      },
+      req.method === 'GET' ? proxy.delayMs : 0,
+    )
     res.on('close', () => clearTimeout(timer))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -71,7 +80,11 @@ async function delayingProxy(target: () => string): Promise<DelayingProxy> {
   const proxy: DelayingProxy = {
     url: `http://127.0.0.1:${port}`,
     delayMs: 0,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
   }
   return proxy
 }
@@ -83,9 +96,13 @@ export async function startNetwork(o: TestNetworkOptions = {}): Promise<TestNetw
   let meta: MetaNode
   try {
     meta = await startMetaNode({
-      dataDir: join(dir, 'meta'), port: 0, chainId, logger: silentLogger,
+      dataDir: join(dir, 'meta'),
+      port: 0,
+      chainId,
+      logger: silentLogger,
       defaults: { k: o.k ?? 4, m: o.m ?? 2, segmentSize: o.segmentSize ?? MiB },
-      heartbeatIntervalMs, offlineAfterMs: o.offlineAfterMs ?? 60_000,
+      heartbeatIntervalMs,
+      offlineAfterMs: o.offlineAfterMs ?? 60_000,
       ...o.meta,
     })
   } catch (e) {
@@ -102,8 +119,16 @@ export async function startNetwork(o: TestNetworkOptions = {}): Promise<TestNetw
       let target = ''
       const proxy = o.proxied ? await delayingProxy(() => target) : undefined
       const node = await startResourceNode({
-        dataDir, port: 0, metaUrl: meta.url, chainId, metaAddresses: [meta.address], heartbeatIntervalMs, fsync: false,
-        capacityBytes: o.capacity?.(i) ?? 4 * 1024 * MiB, logger: silentLogger, ...(proxy ? { publicUrl: proxy.url } : {}),
+        dataDir,
+        port: 0,
+        metaUrl: meta.url,
+        chainId,
+        metaAddresses: [meta.address],
+        heartbeatIntervalMs,
+        fsync: false,
+        capacityBytes: o.capacity?.(i) ?? 4 * 1024 * MiB,
+        logger: silentLogger,
+        ...(proxy ? { publicUrl: proxy.url } : {}),
       })
       target = node.url
       if (proxy) proxies.set(node.address, proxy)
@@ -111,7 +136,10 @@ export async function startNetwork(o: TestNetworkOptions = {}): Promise<TestNetw
       dataDirs.set(node.address, dataDir)
     }
     const client = new MetaClient(meta.url)
-    await until(async () => (await client.status()).totals.nodesOnline === nodes.length, `all ${nodes.length} nodes online`)
+    await until(
+      async () => (await client.status()).totals.nodesOnline === nodes.length,
+      `all ${nodes.length} nodes online`,
+    )
   } catch (e) {
     await Promise.allSettled(nodes.map((n) => n.stop()))
     await Promise.allSettled([...proxies.values()].map((p) => p.close()))
@@ -120,7 +148,10 @@ export async function startNetwork(o: TestNetworkOptions = {}): Promise<TestNetw
     throw e
   }
   return {
-    dir, meta, nodes, dataDirs,
+    dir,
+    meta,
+    nodes,
+    dataDirs,
     setReadDelay(address, ms) {
       const p = proxies.get(address)
       if (!p) throw new Error(`node ${address} is not behind a proxy`)
@@ -164,7 +195,11 @@ export function patternBytes(n: number, seed: number): Uint8Array {
   const words = new Uint32Array(out.buffer, 0, n >>> 2)
   let s = seed >>> 0 || 1
   for (let i = 0; i < words.length; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0
+    s ^= s << 13
+    s >>>= 0
+    s ^= s >>> 17
+    s ^= s << 5
+    s >>>= 0
     words[i] = s
   }
   for (let i = words.length * 4; i < n; i++) out[i] = (i * 31 + seed) & 0xff

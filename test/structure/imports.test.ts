@@ -60,14 +60,23 @@ export function importsOf(file: string, text: string): Edge[] {
     if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier)) {
       const clause = node.importClause
       const named = clause?.namedBindings
-      const typeOnly = clause !== undefined && (clause.isTypeOnly || (
-        clause.name === undefined && named !== undefined && ts.isNamedImports(named) &&
-        named.elements.length > 0 && named.elements.every((e) => e.isTypeOnly)))
+      const typeOnly =
+        clause !== undefined &&
+        (clause.isTypeOnly ||
+          (clause.name === undefined &&
+            named !== undefined &&
+            ts.isNamedImports(named) &&
+            named.elements.length > 0 &&
+            named.elements.every((e) => e.isTypeOnly)))
       add(node.moduleSpecifier.text, typeOnly, false)
     } else if (ts.isExportDeclaration(node) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
       const clause = node.exportClause
-      const typeOnly = node.isTypeOnly || (clause !== undefined && ts.isNamedExports(clause) &&
-        clause.elements.length > 0 && clause.elements.every((e) => e.isTypeOnly))
+      const typeOnly =
+        node.isTypeOnly ||
+        (clause !== undefined &&
+          ts.isNamedExports(clause) &&
+          clause.elements.length > 0 &&
+          clause.elements.every((e) => e.isTypeOnly))
       add(node.moduleSpecifier.text, typeOnly, false)
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
       const arg = node.arguments[0]
@@ -96,7 +105,17 @@ interface Rule {
   forbidden: string[]
 }
 
-const IO_MODULES = ['node:http', 'node:https', 'node:net', 'node:tls', 'node:dgram', 'node:fs', 'node:fs/promises', 'undici', 'lmdb']
+const IO_MODULES = [
+  'node:http',
+  'node:https',
+  'node:net',
+  'node:tls',
+  'node:dgram',
+  'node:fs',
+  'node:fs/promises',
+  'undici',
+  'lmdb',
+]
 
 export const RULES: Rule[] = [
   {
@@ -107,19 +126,50 @@ export const RULES: Rule[] = [
   {
     name: 'the ledger imports nothing of storage or networking',
     applies: (f) => under(f, 'src/chain') && !under(f, 'src/chain/node'),
-    forbidden: ['src/sds', 'src/net', 'src/gateway', 'src/ipfs', 'src/cli', 'src/devnet', 'src/chain-client', 'node:http', 'node:https', 'node:net', 'undici', 'lmdb'],
+    forbidden: [
+      'src/sds',
+      'src/net',
+      'src/gateway',
+      'src/ipfs',
+      'src/cli',
+      'src/devnet',
+      'src/chain-client',
+      'node:http',
+      'node:https',
+      'node:net',
+      'undici',
+      'lmdb',
+    ],
   },
   {
     name: 'the chain node uses src/net but no storage role, gateway, IPFS, CLI or devnet',
     applies: (f) => under(f, 'src/chain/node'),
     forbidden: ['src/sds', 'src/gateway', 'src/ipfs', 'src/cli', 'src/devnet', 'src/chain-client'],
   },
-  { name: 'meta and resource never import each other', applies: (f) => under(f, 'src/sds/meta'), forbidden: ['src/sds/resource'] },
-  { name: 'meta and resource never import each other', applies: (f) => under(f, 'src/sds/resource'), forbidden: ['src/sds/meta'] },
+  {
+    name: 'meta and resource never import each other',
+    applies: (f) => under(f, 'src/sds/meta'),
+    forbidden: ['src/sds/resource'],
+  },
+  {
+    name: 'meta and resource never import each other',
+    applies: (f) => under(f, 'src/sds/resource'),
+    forbidden: ['src/sds/meta'],
+  },
   {
     name: 'src/net sits below every role',
     applies: (f) => under(f, 'src/net'),
-    forbidden: ['src/sds/meta', 'src/sds/resource', 'src/sds/client', 'src/chain', 'src/chain-client', 'src/gateway', 'src/ipfs', 'src/cli', 'src/devnet'],
+    forbidden: [
+      'src/sds/meta',
+      'src/sds/resource',
+      'src/sds/client',
+      'src/chain',
+      'src/chain-client',
+      'src/gateway',
+      'src/ipfs',
+      'src/cli',
+      'src/devnet',
+    ],
   },
 ]
 
@@ -128,7 +178,8 @@ export function layerViolations(edges: Edge[], rules: Rule[] = RULES): string[] 
   const out: string[] = []
   for (const e of edges) {
     for (const rule of rules) {
-      if (rule.applies(e.from) && rule.forbidden.some((f) => under(e.to, f))) out.push(`${e.from} → ${e.to}  (${rule.name})`)
+      if (rule.applies(e.from) && rule.forbidden.some((f) => under(e.to, f)))
+        out.push(`${e.from} → ${e.to}  (${rule.name})`)
     }
   }
   return out.sort()
@@ -171,7 +222,9 @@ export function runtimeCycles(edges: Edge[]): string[][] {
       const members = new Set(component)
       const selfLoop = (next.get(v) ?? []).includes(v)
       if (component.length > 1 || selfLoop) {
-        components.push(component.sort().flatMap((a) => (next.get(a) ?? []).filter((b) => members.has(b)).map((b) => `${a} → ${b}`)))
+        components.push(
+          component.sort().flatMap((a) => (next.get(a) ?? []).filter((b) => members.has(b)).map((b) => `${a} → ${b}`)),
+        )
       }
     }
   }
@@ -184,29 +237,47 @@ test('the parser sees the import graph (so the rules below do not pass vacuously
   assert.ok(edges.length > 500, `only ${edges.length} import edges found under src/`)
   assert.ok(edges.some((e) => e.from === 'src/sds/resource/server.ts' && e.to === 'node:http'))
   assert.ok(edges.some((e) => e.from === 'src/sds/meta/server.ts' && e.to === 'src/sds/protocol/api.ts'))
-  const sample = importsOf(join(SRC, 'x.ts'), [
-    "import type { A } from './a.ts'",
-    "import { type B, type C } from './b.ts'",
-    "import { D, type E } from './d.ts'",
-    "export type { F } from './f.ts'",
-    "export { G } from './g.ts'",
-    "const h = await import('./h.ts')",
-    "type I = typeof import('./i.ts')",
-  ].join('\n'))
-  assert.deepEqual(sample.map((e) => [e.to, e.typeOnly, e.dynamic]), [
-    ['src/a.ts', true, false], ['src/b.ts', true, false], ['src/d.ts', false, false],
-    ['src/f.ts', true, false], ['src/g.ts', false, false], ['src/h.ts', false, true],
-  ])
+  const sample = importsOf(
+    join(SRC, 'x.ts'),
+    [
+      "import type { A } from './a.ts'",
+      "import { type B, type C } from './b.ts'",
+      "import { D, type E } from './d.ts'",
+      "export type { F } from './f.ts'",
+      "export { G } from './g.ts'",
+      "const h = await import('./h.ts')",
+      "type I = typeof import('./i.ts')",
+    ].join('\n'),
+  )
+  assert.deepEqual(
+    sample.map((e) => [e.to, e.typeOnly, e.dynamic]),
+    [
+      ['src/a.ts', true, false],
+      ['src/b.ts', true, false],
+      ['src/d.ts', false, false],
+      ['src/f.ts', true, false],
+      ['src/g.ts', false, false],
+      ['src/h.ts', false, true],
+    ],
+  )
 })
 
 test('layer rules: protocol pure, ledger without networking, meta ⇎ resource, net below the roles', () => {
   const bad = layerViolations(graph())
-  assert.equal(bad.length, 0, `${bad.length} import(s) break the layer rules (test/structure/imports.test.ts):\n  ${bad.join('\n  ')}`)
+  assert.equal(
+    bad.length,
+    0,
+    `${bad.length} import(s) break the layer rules (test/structure/imports.test.ts):\n  ${bad.join('\n  ')}`,
+  )
 })
 
 test('no runtime import cycles (type-only imports and import() excepted)', () => {
   const cycles = runtimeCycles(graph())
-  assert.equal(cycles.length, 0, `${cycles.length} runtime import cycle(s), by their edges:\n${cycles.map((c) => '  ' + c.join('\n  ')).join('\n  --\n')}`)
+  assert.equal(
+    cycles.length,
+    0,
+    `${cycles.length} runtime import cycle(s), by their edges:\n${cycles.map((c) => '  ' + c.join('\n  ')).join('\n  --\n')}`,
+  )
 })
 
 test('a violation is reported as its edge', () => {

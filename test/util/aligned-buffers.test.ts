@@ -40,9 +40,13 @@ test('the kernel accepts pool buffers for O_DIRECT writes (memory really is alig
   try {
     const bufs = [pool.take(), pool.take(), pool.take()]
     for (const [i, b] of bufs.entries()) b.fill(i + 1)
-    for (let i = 0; i < bufs.length; i++) assert.equal(writeSync(fd, bufs[i]!, 0, bufs[i]!.length, i * bufs[i]!.length), bufs[i]!.length)
+    for (let i = 0; i < bufs.length; i++)
+      assert.equal(writeSync(fd, bufs[i]!, 0, bufs[i]!.length, i * bufs[i]!.length), bufs[i]!.length)
     // A misaligned view of the same memory is refused, so the test above can fail.
-    assert.throws(() => writeSync(fd, bufs[0]!, 512 + 16, DIRECT_IO_ALIGN_BYTES, 0), (e: NodeJS.ErrnoException) => e.code === 'EINVAL')
+    assert.throws(
+      () => writeSync(fd, bufs[0]!, 512 + 16, DIRECT_IO_ALIGN_BYTES, 0),
+      (e: NodeJS.ErrnoException) => e.code === 'EINVAL',
+    )
   } finally {
     closeSync(fd)
   }

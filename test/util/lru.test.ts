@@ -22,7 +22,13 @@ test('set of a present key makes it the newest (LRU) and evicts nothing', () => 
   c.set('a', 1)
   c.set('b', 2)
   c.set('a', 10)
-  assert.deepEqual([...c.entries()], [['b', 2], ['a', 10]])
+  assert.deepEqual(
+    [...c.entries()],
+    [
+      ['b', 2],
+      ['a', 10],
+    ],
+  )
   assert.deepEqual(evicted, [])
 })
 
@@ -33,7 +39,13 @@ test('FIFO order: get and updating set keep the insertion place', () => {
   assert.equal(c.get('a'), 1)
   c.set('a', 5)
   c.set('c', 3)
-  assert.deepEqual([...c.entries()], [['b', 2], ['c', 3]])
+  assert.deepEqual(
+    [...c.entries()],
+    [
+      ['b', 2],
+      ['c', 3],
+    ],
+  )
 })
 
 test('byte bound: cost counted once per entry, replaced and deleted entries give theirs back', () => {

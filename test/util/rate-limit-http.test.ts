@@ -27,16 +27,23 @@ test('gateway: past its burst a client gets 429 RATE_LIMITED with Retry-After; t
   }
 })
 
-test('IPFS RPC API: past its burst a client gets 429 with Kubo\'s error body and StratosCode RATE_LIMITED', async () => {
+test("IPFS RPC API: past its burst a client gets 429 with Kubo's error body and StratosCode RATE_LIMITED", async () => {
   const clock = new ManualClock()
   const dir = mkdtempSync(join(tmpdir(), 'rpc-rate-'))
-  const api = await startIpfsRpcApi({ port: 0, metaUrl: META, dataDir: dir, clock, rateLimit: { ratePerSecond: 1, burst: 1 }, gc: { intervalMs: 0 } })
+  const api = await startIpfsRpcApi({
+    port: 0,
+    metaUrl: META,
+    dataDir: dir,
+    clock,
+    rateLimit: { ratePerSecond: 1, burst: 1 },
+    gc: { intervalMs: 0 },
+  })
   try {
     assert.equal((await fetch(`${api.url}/api/v0/version`, { method: 'POST' })).status, 200)
     const refused = await fetch(`${api.url}/api/v0/version`, { method: 'POST' })
     assert.equal(refused.status, 429)
     assert.equal(refused.headers.get('retry-after'), '1')
-    const body = await refused.json() as { Message: string; Code: number; Type: string; StratosCode: string }
+    const body = (await refused.json()) as { Message: string; Code: number; Type: string; StratosCode: string }
     assert.equal(body.Type, 'error')
     assert.equal(body.StratosCode, 'RATE_LIMITED')
     clock.advance(1000)

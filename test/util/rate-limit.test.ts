@@ -69,7 +69,16 @@ test('check() throws RATE_LIMITED with the wait; Retry-After is whole seconds, a
 
 test('refuses nonsensical settings', () => {
   const clock = new ManualClock()
-  assert.throws(() => new RateLimiter({ clock }, { ratePerSecond: 0, burst: 1 }), (e: unknown) => isStratosError(e, 'BAD_REQUEST'))
-  assert.throws(() => new RateLimiter({ clock }, { ratePerSecond: 1, burst: 0 }), (e: unknown) => isStratosError(e, 'BAD_REQUEST'))
-  assert.throws(() => new RateLimiter({ clock }, { ratePerSecond: Number.NaN, burst: 1 }), (e: unknown) => isStratosError(e, 'BAD_REQUEST'))
+  assert.throws(
+    () => new RateLimiter({ clock }, { ratePerSecond: 0, burst: 1 }),
+    (e: unknown) => isStratosError(e, 'BAD_REQUEST'),
+  )
+  assert.throws(
+    () => new RateLimiter({ clock }, { ratePerSecond: 1, burst: 0 }),
+    (e: unknown) => isStratosError(e, 'BAD_REQUEST'),
+  )
+  assert.throws(
+    () => new RateLimiter({ clock }, { ratePerSecond: Number.NaN, burst: 1 }),
+    (e: unknown) => isStratosError(e, 'BAD_REQUEST'),
+  )
 })

@@ -60,5 +60,14 @@ function merkle(leaves: readonly Buffer[], start: number, end: number): Buffer {
 
 /** The header of height 0: the chain's genesis state, no transactions. */
 export function genesisHeader(chainId: string, genesisTime: number, stateHash: string): BlockHeader {
-  return { chainId, height: 0, time: genesisTime, parentHash: GENESIS_PARENT_HASH, proposer: '', txRoot: txMerkleRoot([]), txCount: 0, stateHash }
+  return {
+    chainId,
+    height: 0,
+    time: genesisTime,
+    parentHash: GENESIS_PARENT_HASH,
+    proposer: '',
+    txRoot: txMerkleRoot([]),
+    txCount: 0,
+    stateHash,
+  }
 }

@@ -63,9 +63,17 @@ export class Blockchain {
       store.putBlockRecord({ height: 0, blockJson: storedBlockJson(header, hash, [], [], []), txs: [] })
       this.#latest = { header, hash }
     } else {
-      if (last !== app.height) throw new StratosError('NETWORK_CONFIG', `block store ends at height ${last}, state at ${app.height}: the data directory is inconsistent`)
+      if (last !== app.height)
+        throw new StratosError(
+          'NETWORK_CONFIG',
+          `block store ends at height ${last}, state at ${app.height}: the data directory is inconsistent`,
+        )
       const stored = JSON.parse(store.blockJson(last)!) as { header: BlockHeader; hash: string }
-      if (stored.header.stateHash !== app.stateHash) throw new StratosError('NETWORK_CONFIG', `block ${last} records state hash ${stored.header.stateHash}, state has ${app.stateHash}`)
+      if (stored.header.stateHash !== app.stateHash)
+        throw new StratosError(
+          'NETWORK_CONFIG',
+          `block ${last} records state hash ${stored.header.stateHash}, state has ${app.stateHash}`,
+        )
       this.#latest = { header: stored.header, hash: stored.hash }
     }
   }
@@ -104,7 +112,9 @@ export class Blockchain {
     const resultJson = result.results.map((r) => canonicalJson(r as unknown as CanonicalValue))
     // A tx ante rejected (included: false) is indexed too, so its submitter learns why; if the
     // same tx is later included, its new record replaces this one. (Keys in canonical order.)
-    const txs = resultJson.map((r, index) => [txHashes[index]!, `{"height":${block.height},"index":${index},"result":${r}}`] as const)
+    const txs = resultJson.map(
+      (r, index) => [txHashes[index]!, `{"height":${block.height},"index":${index},"result":${r}}`] as const,
+    )
     const blockJson = storedBlockJson(header, hash, block.txs, resultJson, result.events)
     this.store.state.withBlock({ height: block.height, blockJson, txs }, () => pending.commit())
     this.#latest = { header, hash }
@@ -131,7 +141,13 @@ export class Blockchain {
 }
 
 /** `resultJson`: the canonical JSON of each tx result. */
-function storedBlockJson(header: BlockHeader, hash: string, txs: readonly SignedTx[], resultJson: readonly string[], events: readonly ChainEvent[]): string {
+function storedBlockJson(
+  header: BlockHeader,
+  hash: string,
+  txs: readonly SignedTx[],
+  resultJson: readonly string[],
+  events: readonly ChainEvent[],
+): string {
   const c = (v: unknown): string => canonicalJson(v as CanonicalValue)
   return `{"events":${c(events)},"hash":${c(hash)},"header":${c(header)},"results":[${resultJson.join(',')}],"txs":[${txs.map(encodeSignedTx).join(',')}]}`
 }

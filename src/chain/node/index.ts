@@ -86,7 +86,8 @@ export async function startValidator(o: ValidatorOptions): Promise<Validator> {
     let app: ChainApp
     if (hasState(store)) {
       app = ChainApp.open(store.state, appOptions)
-      if (o.chainId !== undefined && o.chainId !== app.chainId) throw new StratosError('NETWORK_CONFIG', `data directory holds chain ${app.chainId}, not ${o.chainId}`)
+      if (o.chainId !== undefined && o.chainId !== app.chainId)
+        throw new StratosError('NETWORK_CONFIG', `data directory holds chain ${app.chainId}, not ${o.chainId}`)
     } else {
       const genesis = initialGenesis(o, clock)
       writeFileAtomic(join(o.dataDir, GENESIS_FILE), canonicalJson(genesis as unknown as CanonicalValue) + '\n')
@@ -96,27 +97,44 @@ export async function startValidator(o: ValidatorOptions): Promise<Validator> {
     const mempool = new Mempool(app, o.mempool, recovery)
     const chain = new Blockchain(app, store, mempool)
     const proposer = o.proposer ?? app.query.validators()[0]?.operator ?? ''
-    producer = new SingleProposer({ chain, proposer, blockIntervalMs: o.blockIntervalMs ?? DEVNET_BLOCK_INTERVAL_MS, clock, logger })
-    rest = new ChainRestServer({ chain, logger, ...(o.maxSseSubscribers !== undefined ? { maxSseSubscribers: o.maxSseSubscribers } : {}) })
+    producer = new SingleProposer({
+      chain,
+      proposer,
+      blockIntervalMs: o.blockIntervalMs ?? DEVNET_BLOCK_INTERVAL_MS,
+      clock,
+      logger,
+    })
+    rest = new ChainRestServer({
+      chain,
+      logger,
+      ...(o.maxSseSubscribers !== undefined ? { maxSseSubscribers: o.maxSseSubscribers } : {}),
+    })
     const url = await rest.listen(o.host ?? '127.0.0.1', o.port ?? DEFAULT_PORTS.chainRest)
     await producer.start()
     logger.info({ url, chainId: app.chainId, height: app.height, stateHash: app.stateHash }, 'validator started')
-    const p = producer, r = rest, pool = recovery
+    const p = producer,
+      r = rest,
+      pool = recovery
     let stopping: Promise<void> | undefined
     return {
       url,
       chainId: app.chainId,
-      get height() { return chain.height },
-      get stateHash() { return app.stateHash },
+      get height() {
+        return chain.height
+      },
+      get stateHash() {
+        return app.stateHash
+      },
       chain,
       producer: p,
-      stop: () => (stopping ??= (async () => {
-        await p.stop()
-        await r.close()
-        await pool?.stop()
-        await store.close()
-        logger.info({ height: chain.height }, 'validator stopped')
-      })()),
+      stop: () =>
+        (stopping ??= (async () => {
+          await p.stop()
+          await r.close()
+          await pool?.stop()
+          await store.close()
+          logger.info({ height: chain.height }, 'validator stopped')
+        })()),
     }
   } catch (e) {
     await producer?.stop()
@@ -133,7 +151,11 @@ async function startRecoveryPool(o: ValidatorOptions, logger: Logger): Promise<R
   const native = o.recoverSigner === undefined ? false : typeof backend === 'boolean' ? backend : undefined
   const workers = o.recoveryWorkers ?? (typeof backend === 'boolean' ? RECOVERY_WORKERS : 0)
   if (workers <= 0) return undefined
-  if (native === undefined) throw new StratosError('NETWORK_CONFIG', 'recovery workers need a recoverSigner made by createRecoverSigner() (its backend must be known)')
+  if (native === undefined)
+    throw new StratosError(
+      'NETWORK_CONFIG',
+      'recovery workers need a recoverSigner made by createRecoverSigner() (its backend must be known)',
+    )
   try {
     return await RecoveryPool.start({ workers, native, fallback: o.recoverSigner ?? recoverTxSigner, logger })
   } catch (e) {
@@ -153,6 +175,7 @@ function initialGenesis(o: ValidatorOptions, clock: Clock): GenesisConfig {
   // A previous start wrote the file but was killed before LMDB's genesis commit: reuse it, so the
   // chain (genesis time included) is the one already handed out.
   if (existsSync(file)) return decodeGenesis(JSON.parse(readFileSync(file, 'utf8')))
-  if (!o.wallets?.length) throw new StratosError('NETWORK_CONFIG', 'a new chain needs a genesis or at least one funded dev wallet')
+  if (!o.wallets?.length)
+    throw new StratosError('NETWORK_CONFIG', 'a new chain needs a genesis or at least one funded dev wallet')
   return devnetGenesis({ chainId: o.chainId ?? DEVNET_CHAIN_ID, wallets: o.wallets, genesisTime: clock.now() })
 }

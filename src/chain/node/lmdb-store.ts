@@ -42,7 +42,12 @@ export class LmdbKvStore implements BatchKvStore {
   readonly #txs: Database<string, string>
   #staged: BlockRecordWrite | undefined
 
-  constructor(root: RootDatabase, state: Database<Buffer, string>, blocks: Database<string, number>, txs: Database<string, string>) {
+  constructor(
+    root: RootDatabase,
+    state: Database<Buffer, string>,
+    blocks: Database<string, number>,
+    txs: Database<string, string>,
+  ) {
     this.#root = root
     this.#state = state
     this.#blocks = blocks
@@ -64,7 +69,8 @@ export class LmdbKvStore implements BatchKvStore {
   iterate(prefix: string): Iterable<readonly [string, Uint8Array]> {
     // getRange reads in a snapshot (read transaction) taken when iteration starts; the result is
     // materialised so that snapshot is not held open across the caller's writes.
-    const range = prefix === '' ? this.#state.getRange({}) : this.#state.getRange({ start: prefix, end: prefix + PREFIX_END })
+    const range =
+      prefix === '' ? this.#state.getRange({}) : this.#state.getRange({ start: prefix, end: prefix + PREFIX_END })
     const out: Array<readonly [string, Uint8Array]> = []
     for (const { key, value } of range) out.push([key, value])
     return out

@@ -28,7 +28,13 @@ import { StratosError, toStratosError } from '../../errors.ts'
 import type { ChainApp, CheckedTx } from '../app.ts'
 import type { RecoveryPool } from '../recovery-pool.ts'
 import {
-  MAX_BLOCK_BYTES, MAX_BLOCK_TXS, MEMPOOL_FUTURE_TTL_BLOCKS, MEMPOOL_MAX_BYTES, MEMPOOL_MAX_NONCE_GAP, MEMPOOL_MAX_TXS, MEMPOOL_MAX_TXS_PER_SENDER,
+  MAX_BLOCK_BYTES,
+  MAX_BLOCK_TXS,
+  MEMPOOL_FUTURE_TTL_BLOCKS,
+  MEMPOOL_MAX_BYTES,
+  MEMPOOL_MAX_NONCE_GAP,
+  MEMPOOL_MAX_TXS,
+  MEMPOOL_MAX_TXS_PER_SENDER,
   RECOVERY_QUEUE_MAX_TXS,
 } from '../params.ts'
 import { txEnvelope, txHash, type SignedTx, type TxEnvelope } from '../tx.ts'
@@ -44,7 +50,11 @@ export interface MempoolLimits {
 }
 
 export const DEFAULT_MEMPOOL_LIMITS: MempoolLimits = {
-  maxTxs: MEMPOOL_MAX_TXS, maxBytes: MEMPOOL_MAX_BYTES, maxTxsPerSender: MEMPOOL_MAX_TXS_PER_SENDER, maxNonceGap: MEMPOOL_MAX_NONCE_GAP, futureTtlBlocks: MEMPOOL_FUTURE_TTL_BLOCKS,
+  maxTxs: MEMPOOL_MAX_TXS,
+  maxBytes: MEMPOOL_MAX_BYTES,
+  maxTxsPerSender: MEMPOOL_MAX_TXS_PER_SENDER,
+  maxNonceGap: MEMPOOL_MAX_NONCE_GAP,
+  futureTtlBlocks: MEMPOOL_FUTURE_TTL_BLOCKS,
   maxRecoveryQueueTxs: RECOVERY_QUEUE_MAX_TXS,
 }
 
@@ -91,24 +101,39 @@ export class Mempool {
   /** Admits a decoded signed tx (decodeSignedTx output); returns its check result or throws a StratosError. */
   add(signed: SignedTx): CheckedTx {
     const hash = txHash(signed)
-    if (this.#byHash.has(hash)) throw new StratosError('CONFLICT', `transaction ${hash} is already in the mempool`, { hash })
+    if (this.#byHash.has(hash))
+      throw new StratosError('CONFLICT', `transaction ${hash} is already in the mempool`, { hash })
     const claimed = signed.tx.sender
     const nonce = signed.tx.nonce
     const queue = this.#bySender.get(claimed) ?? []
     if (queue.some((p) => p.checked.nonce === nonce)) {
-      throw new StratosError('CONFLICT', `a transaction with nonce ${nonce} from ${claimed} is already pending`, { nonce: nonce.toString() })
+      throw new StratosError('CONFLICT', `a transaction with nonce ${nonce} from ${claimed} is already pending`, {
+        nonce: nonce.toString(),
+      })
     }
     if (queue.length >= this.#limits.maxTxsPerSender) {
-      throw new StratosError('MEMPOOL_FULL', `sender ${claimed} already has ${queue.length} pending transactions`, { max: this.#limits.maxTxsPerSender })
+      throw new StratosError('MEMPOOL_FULL', `sender ${claimed} already has ${queue.length} pending transactions`, {
+        max: this.#limits.maxTxsPerSender,
+      })
     }
-    if (this.#byHash.size >= this.#limits.maxTxs) throw new StratosError('MEMPOOL_FULL', `the mempool holds its maximum of ${this.#limits.maxTxs} transactions`, { max: this.#limits.maxTxs })
+    if (this.#byHash.size >= this.#limits.maxTxs)
+      throw new StratosError('MEMPOOL_FULL', `the mempool holds its maximum of ${this.#limits.maxTxs} transactions`, {
+        max: this.#limits.maxTxs,
+      })
     // Any nonce ≥ the account nonce passes ante here (a lower one is REPLAYED_NONCE); the gap is bounded next.
     const checked = this.#app.checkTx(signed, { expectedNonce: nonce })
     const accountNonce = this.#app.query.nonce(checked.sender)
     if (nonce - accountNonce > BigInt(this.#limits.maxNonceGap)) {
-      throw new StratosError('BAD_NONCE', `nonce ${nonce} is more than ${this.#limits.maxNonceGap} above the account nonce ${accountNonce}`, { expected: accountNonce.toString(), got: nonce.toString() })
+      throw new StratosError(
+        'BAD_NONCE',
+        `nonce ${nonce} is more than ${this.#limits.maxNonceGap} above the account nonce ${accountNonce}`,
+        { expected: accountNonce.toString(), got: nonce.toString() },
+      )
     }
-    if (this.#bytes + checked.size > this.#limits.maxBytes) throw new StratosError('MEMPOOL_FULL', `the mempool holds its maximum of ${this.#limits.maxBytes} bytes`, { maxBytes: this.#limits.maxBytes })
+    if (this.#bytes + checked.size > this.#limits.maxBytes)
+      throw new StratosError('MEMPOOL_FULL', `the mempool holds its maximum of ${this.#limits.maxBytes} bytes`, {
+        maxBytes: this.#limits.maxBytes,
+      })
     this.#checkFunds(checked, queue)
     const entry: PendingTx = { signed, checked, admittedAt: this.#app.height }
     this.#byHash.set(checked.hash, entry)
@@ -158,7 +183,11 @@ export class Mempool {
     }
     if (envs.length === 0) return
     if (this.#recovery.pending + envs.length > this.#limits.maxRecoveryQueueTxs) {
-      throw new StratosError('BUSY', `signature recovery is saturated (${this.#recovery.pending} signatures queued); retry shortly`, { max: this.#limits.maxRecoveryQueueTxs })
+      throw new StratosError(
+        'BUSY',
+        `signature recovery is saturated (${this.#recovery.pending} signatures queued); retry shortly`,
+        { max: this.#limits.maxRecoveryQueueTxs },
+      )
     }
     this.#app.rememberSigners(envs, await this.#recovery.recover(envs))
   }
@@ -168,7 +197,11 @@ export class Mempool {
     for (const p of others) fees += p.checked.fee
     const balance = this.#app.query.balance(checked.sender)
     if (balance < fees) {
-      throw new StratosError('INSUFFICIENT_FUNDS', `balance ${balance} does not cover the fees ${fees} of the sender's pending transactions`, { balance: balance.toString() })
+      throw new StratosError(
+        'INSUFFICIENT_FUNDS',
+        `balance ${balance} does not cover the fees ${fees} of the sender's pending transactions`,
+        { balance: balance.toString() },
+      )
     }
   }
 

@@ -70,7 +70,10 @@ export class SingleProposer implements Consensus {
       const started = performance.now()
       try {
         const b = this.produceBlock()
-        this.#o.logger.debug({ height: b.header.height, txs: b.header.txCount, ms: Math.round(performance.now() - started) }, 'block committed')
+        this.#o.logger.debug(
+          { height: b.header.height, txs: b.header.txCount, ms: Math.round(performance.now() - started) },
+          'block committed',
+        )
       } catch (e) {
         // A block that fails to execute or persist is not committed; the next tick tries again.
         this.#o.logger.error({ err: toStratosError(e) }, 'block production failed')

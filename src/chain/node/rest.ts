@@ -28,7 +28,16 @@ import { StratosError, toStratosError } from '../../errors.ts'
 import type { Logger } from '../../util/components.ts'
 import { closeServer, listen, readJsonBody, sendJsonText } from '../../net/http-server.ts'
 import { Router, isMethodMiss, type RouteParams } from '../../net/router.ts'
-import { DEFAULT_TX_WAIT_MS, MAX_SSE_SUBSCRIBERS, MAX_TX_BATCH_BYTES, MAX_TX_BATCH_TXS, MAX_TX_BYTES, MAX_TX_WAIT_MS, MAX_TX_WAITERS, SSE_KEEPALIVE_MS } from '../params.ts'
+import {
+  DEFAULT_TX_WAIT_MS,
+  MAX_SSE_SUBSCRIBERS,
+  MAX_TX_BATCH_BYTES,
+  MAX_TX_BATCH_TXS,
+  MAX_TX_BYTES,
+  MAX_TX_WAIT_MS,
+  MAX_TX_WAITERS,
+  SSE_KEEPALIVE_MS,
+} from '../params.ts'
 import { decodeSignedTx, txEnvelope, txHash, type SignedTx } from '../tx.ts'
 import type { Blockchain, CommittedBlock } from './blockchain.ts'
 
@@ -66,7 +75,9 @@ export class ChainRestServer {
 
   async listen(host: string, port: number): Promise<string> {
     this.#unsubscribe = this.#chain.onBlock((b) => this.#onBlock(b))
-    this.#keepalive = setInterval(() => { for (const res of this.#sse) res.write(': keepalive\n\n') }, SSE_KEEPALIVE_MS)
+    this.#keepalive = setInterval(() => {
+      for (const res of this.#sse) res.write(': keepalive\n\n')
+    }, SSE_KEEPALIVE_MS)
     this.#keepalive.unref()
     return listen(this.#server, host, port)
   }
@@ -81,7 +92,13 @@ export class ChainRestServer {
   }
 
   #onBlock(b: CommittedBlock): void {
-    const data = canonicalJson({ height: b.header.height, hash: b.hash, time: b.header.time, txCount: b.header.txCount, stateHash: b.header.stateHash })
+    const data = canonicalJson({
+      height: b.header.height,
+      hash: b.hash,
+      time: b.header.time,
+      txCount: b.header.txCount,
+      stateHash: b.header.stateHash,
+    })
     for (const res of this.#sse) res.write(`event: block\nid: ${b.header.height}\ndata: ${data}\n\n`)
     for (const hash of b.txHashes) {
       const set = this.#waiters.get(hash)
@@ -93,18 +110,23 @@ export class ChainRestServer {
   #buildRoutes(): Router<Handler> {
     const q = this.#chain.app.query
     const r = new Router<Handler>()
-    const get = (pattern: string, handler: Handler): void => { r.on('GET', pattern, handler).on('HEAD', pattern, handler) }
+    const get = (pattern: string, handler: Handler): void => {
+      r.on('GET', pattern, handler).on('HEAD', pattern, handler)
+    }
     r.on('POST', '/txs', (req, res) => this.#submit(req, res))
     r.on('POST', '/txs/batch', (req, res) => this.#submitBatch(req, res))
     get('/status', (_req, res) => this.#sendStatus(res))
     get('/blocks/:height', (_req, res, p) => {
       const height = p.height === 'latest' ? this.#chain.height : parseCounter(p.height!, 'height')
       const json = this.#chain.blockJson(height)
-      if (json === undefined) throw new StratosError('NOT_FOUND', `no block at height ${height}`, { height: this.#chain.height })
+      if (json === undefined)
+        throw new StratosError('NOT_FOUND', `no block at height ${height}`, { height: this.#chain.height })
       sendJsonText(res, 200, json)
     })
     get('/txs/:hash', (_req, res, p) => this.#sendTx(res, parseHash(p.hash!)))
-    get('/txs/:hash/wait', (req, res, p, url) => this.#waitTx(req, res, parseHash(p.hash!), url.searchParams.get('timeoutMs')))
+    get('/txs/:hash/wait', (req, res, p, url) =>
+      this.#waitTx(req, res, parseHash(p.hash!), url.searchParams.get('timeoutMs')),
+    )
     get('/accounts/:address', (_req, res, p) => send(res, q.account(parseAddress(p.address!))))
     get('/ozone', (_req, res) => send(res, q.ozoneMarket()))
     get('/ozone/:address', (_req, res, p) => {
@@ -141,11 +163,13 @@ export class ChainRestServer {
     const method = req.method ?? 'GET'
     // Empty segments never mattered here ('/status/', '//status'): collapse them before the lookup.
     let path = url.pathname
-    if (path.includes('//') || (path.length > 1 && path.endsWith('/'))) path = '/' + path.split('/').filter(Boolean).join('/')
+    if (path.includes('//') || (path.length > 1 && path.endsWith('/')))
+      path = '/' + path.split('/').filter(Boolean).join('/')
     const found = this.#routes.find(method, path)
     if (found === undefined) {
       // Only GET (and HEAD) reach unknown paths as 404: any other method is refused as such, as it always was.
-      if (method !== 'GET' && method !== 'HEAD') throw new StratosError('METHOD_NOT_ALLOWED', `${method} ${url.pathname} is not supported`)
+      if (method !== 'GET' && method !== 'HEAD')
+        throw new StratosError('METHOD_NOT_ALLOWED', `${method} ${url.pathname} is not supported`)
       throw new StratosError('NOT_FOUND', `no route ${method} ${url.pathname}`)
     }
     if (isMethodMiss(found)) {
@@ -159,8 +183,13 @@ export class ChainRestServer {
     const { header, hash } = this.#chain.latest
     const app = this.#chain.app
     send(res, {
-      chainId: app.chainId, height: header.height, latestBlockHash: hash, latestBlockTime: header.time, stateHash: app.stateHash,
-      epoch: app.epoch, mempool: { txs: this.#chain.mempool.size, bytes: this.#chain.mempool.bytes },
+      chainId: app.chainId,
+      height: header.height,
+      latestBlockHash: hash,
+      latestBlockTime: header.time,
+      stateHash: app.stateHash,
+      epoch: app.epoch,
+      mempool: { txs: this.#chain.mempool.size, bytes: this.#chain.mempool.bytes },
     })
   }
 
@@ -179,10 +208,21 @@ export class ChainRestServer {
   async #submitBatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readJsonBody(req, MAX_TX_BATCH_BYTES, { required: true })
     const list = (body as { txs?: unknown } | null)?.txs
-    if (typeof body !== 'object' || body === null || Array.isArray(body) || !Array.isArray(list) || Object.keys(body).length !== 1) {
+    if (
+      typeof body !== 'object' ||
+      body === null ||
+      Array.isArray(body) ||
+      !Array.isArray(list) ||
+      Object.keys(body).length !== 1
+    ) {
       throw new StratosError('BAD_REQUEST', 'a batch is { "txs": [signed tx, …] }')
     }
-    if (list.length > MAX_TX_BATCH_TXS) throw new StratosError('PAYLOAD_TOO_LARGE', `a batch holds at most ${MAX_TX_BATCH_TXS} transactions, got ${list.length}`, { max: MAX_TX_BATCH_TXS })
+    if (list.length > MAX_TX_BATCH_TXS)
+      throw new StratosError(
+        'PAYLOAD_TOO_LARGE',
+        `a batch holds at most ${MAX_TX_BATCH_TXS} transactions, got ${list.length}`,
+        { max: MAX_TX_BATCH_TXS },
+      )
     const results: Array<{ hash?: string; error?: object }> = new Array(list.length)
     const decoded: SignedTx[] = []
     const at: number[] = []
@@ -190,7 +230,12 @@ export class ChainRestServer {
       try {
         const signed = decodeSignedTx(item)
         const size = txEnvelope(signed).size
-        if (size > MAX_TX_BYTES) throw new StratosError('PAYLOAD_TOO_LARGE', `a transaction is at most ${MAX_TX_BYTES} bytes, this one ${size}`, { max: MAX_TX_BYTES })
+        if (size > MAX_TX_BYTES)
+          throw new StratosError(
+            'PAYLOAD_TOO_LARGE',
+            `a transaction is at most ${MAX_TX_BYTES} bytes, this one ${size}`,
+            { max: MAX_TX_BYTES },
+          )
         decoded.push(signed)
         at.push(i)
       } catch (e) {
@@ -208,15 +253,21 @@ export class ChainRestServer {
     const stored = this.#chain.tx(hash)
     if (!stored) {
       const pending = this.#chain.mempool.has(hash)
-      throw new StratosError('NOT_FOUND', pending ? `transaction ${hash} is in the mempool, not yet in a block` : `no transaction ${hash}`, { pending })
+      throw new StratosError(
+        'NOT_FOUND',
+        pending ? `transaction ${hash} is in the mempool, not yet in a block` : `no transaction ${hash}`,
+        { pending },
+      )
     }
     send(res, { hash, ...stored })
   }
 
   async #waitTx(req: IncomingMessage, res: ServerResponse, hash: string, timeoutParam: string | null): Promise<void> {
-    const timeoutMs = timeoutParam === null ? DEFAULT_TX_WAIT_MS : Math.min(parseCounter(timeoutParam, 'timeoutMs'), MAX_TX_WAIT_MS)
+    const timeoutMs =
+      timeoutParam === null ? DEFAULT_TX_WAIT_MS : Math.min(parseCounter(timeoutParam, 'timeoutMs'), MAX_TX_WAIT_MS)
     if (!this.#chain.tx(hash)) {
-      if (this.#waiterCount >= MAX_TX_WAITERS) throw new StratosError('BUSY', `too many transactions are being waited for (${MAX_TX_WAITERS})`)
+      if (this.#waiterCount >= MAX_TX_WAITERS)
+        throw new StratosError('BUSY', `too many transactions are being waited for (${MAX_TX_WAITERS})`)
       await new Promise<void>((resolve) => {
         let set = this.#waiters.get(hash)
         if (!set) this.#waiters.set(hash, (set = new Set()))
@@ -234,14 +285,21 @@ export class ChainRestServer {
         this.#waiterCount++
       })
       if (res.destroyed) return
-      if (!this.#chain.tx(hash)) throw new StratosError('TIMEOUT', `transaction ${hash} was not included within ${timeoutMs} ms`, { pending: this.#chain.mempool.has(hash) })
+      if (!this.#chain.tx(hash))
+        throw new StratosError('TIMEOUT', `transaction ${hash} was not included within ${timeoutMs} ms`, {
+          pending: this.#chain.mempool.has(hash),
+        })
     }
     this.#sendTx(res, hash)
   }
 
   #subscribe(req: IncomingMessage, res: ServerResponse): void {
     if (this.#sse.size >= this.#maxSse) throw new StratosError('BUSY', `too many block subscribers (${this.#maxSse})`)
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' })
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    })
     res.write(': subscribed\n\n')
     this.#sse.add(res)
     req.on('close', () => this.#sse.delete(res))
@@ -271,7 +329,11 @@ function send(res: ServerResponse, value: unknown, status = 200): void {
 }
 
 function parseAddress(s: string): string {
-  if (s !== s.toLowerCase() || !isWalletAddress(s)) throw new StratosError('BAD_REQUEST', `not a valid lowercase st1… wallet address (bad checksum or prefix): ${s.slice(0, 100)}`)
+  if (s !== s.toLowerCase() || !isWalletAddress(s))
+    throw new StratosError(
+      'BAD_REQUEST',
+      `not a valid lowercase st1… wallet address (bad checksum or prefix): ${s.slice(0, 100)}`,
+    )
   return s
 }
 
@@ -281,6 +343,7 @@ function parseHash(s: string): string {
 }
 
 function parseCounter(s: string, what: string): number {
-  if (!/^(0|[1-9][0-9]{0,15})$/.test(s) || !Number.isSafeInteger(Number(s))) throw new StratosError('BAD_REQUEST', `${what} must be a non-negative integer`)
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(s) || !Number.isSafeInteger(Number(s)))
+    throw new StratosError('BAD_REQUEST', `${what} must be a non-negative integer`)
   return Number(s)
 }

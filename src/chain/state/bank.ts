@@ -45,5 +45,9 @@ export function handleSend(ctx: TxContext, msg: MsgSend): void {
 }
 
 function insufficient(account: string, needed: bigint, available: bigint): StratosError {
-  return new StratosError('INSUFFICIENT_FUNDS', `${account} has ${available} wei, needs ${needed}`, { account, needed: needed.toString(), available: available.toString() })
+  return new StratosError('INSUFFICIENT_FUNDS', `${account} has ${available} wei, needs ${needed}`, {
+    account,
+    needed: needed.toString(),
+    available: available.toString(),
+  })
 }

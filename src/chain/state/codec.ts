@@ -74,7 +74,8 @@ export function str(raw: Record<string, unknown>, field: string): string {
 
 export function num(raw: Record<string, unknown>, field: string): number {
   const v = raw[field]
-  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new StratosError('INTERNAL', `stored record field ${field} is not an integer`)
+  if (typeof v !== 'number' || !Number.isSafeInteger(v))
+    throw new StratosError('INTERNAL', `stored record field ${field} is not an integer`)
   return v
 }
 

@@ -32,7 +32,18 @@ import { MINING_STAGES, MODULE_ACCOUNTS } from '../params.ts'
 import { balanceOf, transfer } from './bank.ts'
 import type { ExecContext, TxContext } from './context.ts'
 import type { KvStore } from './kv.ts'
-import { big, decodeAmount, decodeRecord, keyNum, num, readAmount, readRecord, str, writeAmount, writeRecord } from './codec.ts'
+import {
+  big,
+  decodeAmount,
+  decodeRecord,
+  keyNum,
+  num,
+  readAmount,
+  readRecord,
+  str,
+  writeAmount,
+  writeRecord,
+} from './codec.ts'
 import { activeMetaNodes, getNode } from './register.ts'
 import { chargeOzone, takeTrafficReward } from './sds.ts'
 import { validatorRewardShares } from './staking.ts'
@@ -97,10 +108,20 @@ export function initGenesisPot(store: KvStore): void {
 }
 
 function parseSummary(r: Record<string, unknown>): ReportSummary {
-  const nodes = (r.nodes as Array<Record<string, unknown>>).map((n) => ({ node: str(n, 'node'), bytes: big(n, 'bytes') }))
+  const nodes = (r.nodes as Array<Record<string, unknown>>).map((n) => ({
+    node: str(n, 'node'),
+    bytes: big(n, 'bytes'),
+  }))
   return {
-    epoch: num(r, 'epoch'), metaNode: str(r, 'metaNode'), height: num(r, 'height'), creditedEpoch: num(r, 'creditedEpoch'), wallets: num(r, 'wallets'),
-    reportedBytes: big(r, 'reportedBytes'), chargedBytes: big(r, 'chargedBytes'), trafficReward: big(r, 'trafficReward'), nodes,
+    epoch: num(r, 'epoch'),
+    metaNode: str(r, 'metaNode'),
+    height: num(r, 'height'),
+    creditedEpoch: num(r, 'creditedEpoch'),
+    wallets: num(r, 'wallets'),
+    reportedBytes: big(r, 'reportedBytes'),
+    chargedBytes: big(r, 'chargedBytes'),
+    trafficReward: big(r, 'trafficReward'),
+    nodes,
   }
 }
 
@@ -113,29 +134,41 @@ export function volumeReports(store: KvStore, epoch?: number): ReportSummary[] {
 export function handleVolumeReport(ctx: TxContext, msg: MsgVolumeReport): void {
   const { store } = ctx
   const r = msg.report
-  if (r.chainId !== ctx.chainId) throw new StratosError('WRONG_CHAIN', `report is for chain ${r.chainId}`, { expected: ctx.chainId, got: r.chainId })
+  if (r.chainId !== ctx.chainId)
+    throw new StratosError('WRONG_CHAIN', `report is for chain ${r.chainId}`, { expected: ctx.chainId, got: r.chainId })
   const meta = getNode(store, r.metaNode)
   if (meta?.kind !== 'meta') throw new StratosError('NODE_NOT_REGISTERED', `no meta node ${r.metaNode}`)
-  if (meta.owner !== ctx.sender) throw new StratosError('NOT_OWNER', `${ctx.sender} does not own meta node ${r.metaNode}`)
+  if (meta.owner !== ctx.sender)
+    throw new StratosError('NOT_OWNER', `${ctx.sender} does not own meta node ${r.metaNode}`)
   if (meta.status !== 'active') throw new StratosError('CONFLICT', `meta node ${r.metaNode} is not active`)
   const epoch = ctx.block.epoch
   if (r.epoch < 1 || r.epoch >= epoch || epoch - r.epoch > ctx.params.reportWindowEpochs) {
-    throw new StratosError('BAD_REQUEST', `epoch ${r.epoch} cannot be reported in epoch ${epoch} (window ${ctx.params.reportWindowEpochs})`, { epoch: r.epoch, current: epoch })
+    throw new StratosError(
+      'BAD_REQUEST',
+      `epoch ${r.epoch} cannot be reported in epoch ${epoch} (window ${ctx.params.reportWindowEpochs})`,
+      { epoch: r.epoch, current: epoch },
+    )
   }
   const reportKey = `${REPORT}${keyNum(r.epoch)}/${r.metaNode}`
-  if (store.get(reportKey)) throw new StratosError('CONFLICT', `meta node ${r.metaNode} already reported epoch ${r.epoch}`)
+  if (store.get(reportKey))
+    throw new StratosError('CONFLICT', `meta node ${r.metaNode} already reported epoch ${r.epoch}`)
   let walletTotal = 0n
   for (const w of r.wallets) walletTotal += w.bytes
   let nodeTotal = 0n
   for (const n of r.nodes) {
     nodeTotal += n.bytes
     const rec = getNode(store, n.node)
-    if (rec?.kind !== 'resource') throw new StratosError('NODE_NOT_REGISTERED', `report credits unknown resource node ${n.node}`, { node: n.node })
+    if (rec?.kind !== 'resource')
+      throw new StratosError('NODE_NOT_REGISTERED', `report credits unknown resource node ${n.node}`, { node: n.node })
   }
   if (walletTotal !== nodeTotal) {
-    throw new StratosError('BAD_REQUEST', `wallet volumes (${walletTotal}) and node traffic (${nodeTotal}) must add up to the same bytes`)
+    throw new StratosError(
+      'BAD_REQUEST',
+      `wallet volumes (${walletTotal}) and node traffic (${nodeTotal}) must add up to the same bytes`,
+    )
   }
-  if (!verifyVolumeReport(r, msg.publicKey, msg.signature)) throw new StratosError('INVALID_SIGNATURE', 'volume report is not signed by its meta node')
+  if (!verifyVolumeReport(r, msg.publicKey, msg.signature))
+    throw new StratosError('INVALID_SIGNATURE', 'volume report is not signed by its meta node')
 
   let charged = 0n
   for (const w of r.wallets) charged += chargeOzone(store, w.wallet, w.bytes)
@@ -145,11 +178,26 @@ export function handleVolumeReport(ctx: TxContext, msg: MsgVolumeReport): void {
     writeAmount(store, key, readAmount(store, key) + n.bytes)
   }
   const summary: ReportSummary = {
-    epoch: r.epoch, metaNode: r.metaNode, height: ctx.block.height, creditedEpoch: epoch, wallets: r.wallets.length,
-    reportedBytes: walletTotal, chargedBytes: charged, trafficReward: reward, nodes: r.nodes.map((n) => ({ node: n.node, bytes: n.bytes })),
+    epoch: r.epoch,
+    metaNode: r.metaNode,
+    height: ctx.block.height,
+    creditedEpoch: epoch,
+    wallets: r.wallets.length,
+    reportedBytes: walletTotal,
+    chargedBytes: charged,
+    trafficReward: reward,
+    nodes: r.nodes.map((n) => ({ node: n.node, bytes: n.bytes })),
   }
   writeRecord(store, reportKey, summary)
-  ctx.emit('volume_report', { epoch: r.epoch, metaNode: r.metaNode, wallets: r.wallets.length, nodes: r.nodes.length, reportedBytes: walletTotal, chargedBytes: charged, trafficReward: reward })
+  ctx.emit('volume_report', {
+    epoch: r.epoch,
+    metaNode: r.metaNode,
+    wallets: r.wallets.length,
+    nodes: r.nodes.length,
+    reportedBytes: walletTotal,
+    chargedBytes: charged,
+    trafficReward: reward,
+  })
 }
 
 /** Closes the current epoch: distributes its rewards and starts the next (see the module doc). */
@@ -160,7 +208,11 @@ export function endEpoch(ctx: ExecContext): EpochSummary {
   const mining = miningRewardForEpoch(minedBefore)
   const stage = mining.stage ?? MINING_STAGES[MINING_STAGES.length - 1]!
   const traffic = balanceOf(store, MODULE_ACCOUNTS.trafficRewards)
-  const [trafficResource, trafficMeta, trafficValidator] = splitByBps(traffic, [stage.resourceBps, stage.metaBps, stage.validatorBps])
+  const [trafficResource, trafficMeta, trafficValidator] = splitByBps(traffic, [
+    stage.resourceBps,
+    stage.metaBps,
+    stage.validatorBps,
+  ])
 
   const rewards = new Map<string, bigint>()
   const credit = (shares: Iterable<readonly [string, bigint]>): void => {
@@ -168,7 +220,11 @@ export function endEpoch(ctx: ExecContext): EpochSummary {
   }
   let mined = 0n
   let trafficReturned = 0n
-  const bucket = (miningPart: bigint, trafficPart: bigint, shares: (amount: bigint) => Iterable<readonly [string, bigint]> | null): bigint => {
+  const bucket = (
+    miningPart: bigint,
+    trafficPart: bigint,
+    shares: (amount: bigint) => Iterable<readonly [string, bigint]> | null,
+  ): bigint => {
     const amount = miningPart + trafficPart
     const s = amount > 0n ? shares(amount) : null
     if (!s) {
@@ -197,7 +253,10 @@ export function endEpoch(ctx: ExecContext): EpochSummary {
   })
   const metas = activeMetaNodes(store)
   const metaPaid = bucket(mining.meta, trafficMeta, (amount) => {
-    const s = splitByWeights(amount, metas.map((m) => [m.node, 1n] as const))
+    const s = splitByWeights(
+      amount,
+      metas.map((m) => [m.node, 1n] as const),
+    )
     const owners = new Map(metas.map((m) => [m.node, m.owner]))
     return s === null ? null : s.map(([node, a]) => [owners.get(node)!, a] as const)
   })
@@ -214,9 +273,18 @@ export function endEpoch(ctx: ExecContext): EpochSummary {
     writeRecord(store, key, { amount: rewards.get(wallet)!, maturesAt })
   }
   const summary: EpochSummary = {
-    epoch, height: ctx.block.height, stage: mining.stage?.stage ?? 0, miningReward: mining.reward, trafficReward: traffic,
-    distributed: resourcePaid + metaPaid + validatorPaid, unminedReturned: mining.reward - mined, trafficReturned,
-    resource: resourcePaid, meta: metaPaid, validator: validatorPaid, totalMinedAfter: minedBefore + mined,
+    epoch,
+    height: ctx.block.height,
+    stage: mining.stage?.stage ?? 0,
+    miningReward: mining.reward,
+    trafficReward: traffic,
+    distributed: resourcePaid + metaPaid + validatorPaid,
+    unminedReturned: mining.reward - mined,
+    trafficReturned,
+    resource: resourcePaid,
+    meta: metaPaid,
+    validator: validatorPaid,
+    totalMinedAfter: minedBefore + mined,
   }
   writeRecord(store, EPOCH_SUMMARY + keyNum(epoch), summary)
   writeAmount(store, EPOCH, BigInt(epoch + 1))
@@ -232,9 +300,18 @@ export function endEpoch(ctx: ExecContext): EpochSummary {
 
 function parseEpochSummary(r: Record<string, unknown>): EpochSummary {
   return {
-    epoch: num(r, 'epoch'), height: num(r, 'height'), stage: num(r, 'stage'), miningReward: big(r, 'miningReward'), trafficReward: big(r, 'trafficReward'),
-    distributed: big(r, 'distributed'), unminedReturned: big(r, 'unminedReturned'), trafficReturned: big(r, 'trafficReturned'),
-    resource: big(r, 'resource'), meta: big(r, 'meta'), validator: big(r, 'validator'), totalMinedAfter: big(r, 'totalMinedAfter'),
+    epoch: num(r, 'epoch'),
+    height: num(r, 'height'),
+    stage: num(r, 'stage'),
+    miningReward: big(r, 'miningReward'),
+    trafficReward: big(r, 'trafficReward'),
+    distributed: big(r, 'distributed'),
+    unminedReturned: big(r, 'unminedReturned'),
+    trafficReturned: big(r, 'trafficReturned'),
+    resource: big(r, 'resource'),
+    meta: big(r, 'meta'),
+    validator: big(r, 'validator'),
+    totalMinedAfter: big(r, 'totalMinedAfter'),
   }
 }
 
@@ -245,7 +322,14 @@ export function epochSummary(store: KvStore, epoch: number): EpochSummary | unde
 /** A wallet's reward entries not yet withdrawn, ascending by epoch. */
 export function rewardsOf(store: KvStore, wallet: string): RewardEntry[] {
   const prefix = `${REWARD}${wallet}/`
-  return [...store.iterate(prefix)].map(([k, v]) => decodeRecord(v, (r) => ({ wallet, epoch: Number(k.slice(prefix.length)), amount: big(r, 'amount'), maturesAt: num(r, 'maturesAt') })))
+  return [...store.iterate(prefix)].map(([k, v]) =>
+    decodeRecord(v, (r) => ({
+      wallet,
+      epoch: Number(k.slice(prefix.length)),
+      amount: big(r, 'amount'),
+      maturesAt: num(r, 'maturesAt'),
+    })),
+  )
 }
 
 export function handleWithdrawRewards(ctx: TxContext, _msg: MsgWithdrawRewards): void {

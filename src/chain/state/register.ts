@@ -18,7 +18,13 @@
  */
 import { StratosError } from '../../errors.ts'
 import type {
-  MsgApproveMetaNode, MsgCreateMetaNode, MsgCreateResourceNode, MsgRemoveMetaNode, MsgRemoveResourceNode, MsgUpdateDeposit, MsgUpdateResourceNode,
+  MsgApproveMetaNode,
+  MsgCreateMetaNode,
+  MsgCreateResourceNode,
+  MsgRemoveMetaNode,
+  MsgRemoveResourceNode,
+  MsgUpdateDeposit,
+  MsgUpdateResourceNode,
 } from '../msgs.ts'
 import { verifyNodeOwnership, type NodeKind } from '../node-proofs.ts'
 import { MODULE_ACCOUNTS, type ChainParams } from '../params.ts'
@@ -52,8 +58,14 @@ export interface NodeRecord {
 
 function parseNode(r: Record<string, unknown>): NodeRecord {
   const rec: NodeRecord = {
-    node: str(r, 'node'), kind: str(r, 'kind') as NodeKind, owner: str(r, 'owner'), publicKey: str(r, 'publicKey'), deposit: big(r, 'deposit'),
-    status: str(r, 'status') as NodeStatus, moniker: str(r, 'moniker'), createdHeight: num(r, 'createdHeight'),
+    node: str(r, 'node'),
+    kind: str(r, 'kind') as NodeKind,
+    owner: str(r, 'owner'),
+    publicKey: str(r, 'publicKey'),
+    deposit: big(r, 'deposit'),
+    status: str(r, 'status') as NodeStatus,
+    moniker: str(r, 'moniker'),
+    createdHeight: num(r, 'createdHeight'),
   }
   if (r.unbondingHeight !== undefined) rec.unbondingHeight = num(r, 'unbondingHeight')
   return rec
@@ -98,13 +110,25 @@ export interface NewNode {
 }
 
 /** Registers a node and locks its deposit (messages and genesis). An active node's deposit joins S. */
-export function registerNode(store: KvStore, params: ChainParams, n: NewNode, status: 'active' | 'pending', height: number): NodeRecord {
+export function registerNode(
+  store: KvStore,
+  params: ChainParams,
+  n: NewNode,
+  status: 'active' | 'pending',
+  height: number,
+): NodeRecord {
   if (getNode(store, n.node)) throw new StratosError('CONFLICT', `node ${n.node} is already registered`)
   if (n.kind === 'resource' && resourceTier(params, n.deposit) === 0) {
-    throw new StratosError('BAD_REQUEST', `a resource node deposit must reach tier 1 (${params.resourceNodeTiersWei[0]} wei)`, { min: String(params.resourceNodeTiersWei[0]) })
+    throw new StratosError(
+      'BAD_REQUEST',
+      `a resource node deposit must reach tier 1 (${params.resourceNodeTiersWei[0]} wei)`,
+      { min: String(params.resourceNodeTiersWei[0]) },
+    )
   }
   if (n.kind === 'meta' && n.deposit < params.minMetaNodeDepositWei) {
-    throw new StratosError('BAD_REQUEST', `a meta node deposit must be at least ${params.minMetaNodeDepositWei} wei`, { min: params.minMetaNodeDepositWei.toString() })
+    throw new StratosError('BAD_REQUEST', `a meta node deposit must be at least ${params.minMetaNodeDepositWei} wei`, {
+      min: params.minMetaNodeDepositWei.toString(),
+    })
   }
   transfer(store, n.owner, MODULE_ACCOUNTS.nodeDeposits, n.deposit)
   const rec: NodeRecord = { ...n, status, createdHeight: height }
@@ -118,14 +142,28 @@ export function registerNode(store: KvStore, params: ChainParams, n: NewNode, st
 function register(ctx: TxContext, msg: MsgCreateResourceNode | MsgCreateMetaNode, kind: NodeKind): NodeRecord {
   const owner = ctx.sender
   if (!verifyNodeOwnership({ chainId: ctx.chainId, kind, node: msg.node, owner }, msg.publicKey, msg.proof)) {
-    throw new StratosError('INVALID_SIGNATURE', 'the node key did not sign this registration (public key or proof does not match)')
+    throw new StratosError(
+      'INVALID_SIGNATURE',
+      'the node key did not sign this registration (public key or proof does not match)',
+    )
   }
-  return registerNode(ctx.store, ctx.params, { node: msg.node, kind, owner, publicKey: msg.publicKey, deposit: msg.deposit, moniker: msg.moniker }, kind === 'meta' ? 'pending' : 'active', ctx.block.height)
+  return registerNode(
+    ctx.store,
+    ctx.params,
+    { node: msg.node, kind, owner, publicKey: msg.publicKey, deposit: msg.deposit, moniker: msg.moniker },
+    kind === 'meta' ? 'pending' : 'active',
+    ctx.block.height,
+  )
 }
 
 export function handleCreateResourceNode(ctx: TxContext, msg: MsgCreateResourceNode): void {
   const rec = register(ctx, msg, 'resource')
-  ctx.emit('create_resource_node', { node: rec.node, owner: rec.owner, deposit: rec.deposit, tier: resourceTier(ctx.params, rec.deposit) })
+  ctx.emit('create_resource_node', {
+    node: rec.node,
+    owner: rec.owner,
+    deposit: rec.deposit,
+    tier: resourceTier(ctx.params, rec.deposit),
+  })
 }
 
 export function handleCreateMetaNode(ctx: TxContext, msg: MsgCreateMetaNode): void {
@@ -136,7 +174,8 @@ export function handleCreateMetaNode(ctx: TxContext, msg: MsgCreateMetaNode): vo
 /** The node, which must exist, be of `kind` (when given) and belong to the sender. */
 export function ownedNode(ctx: TxContext, node: string, kind?: NodeKind): NodeRecord {
   const rec = getNode(ctx.store, node)
-  if (!rec || (kind && rec.kind !== kind)) throw new StratosError('NODE_NOT_REGISTERED', `no ${kind ?? ''} node ${node}`.replace('  ', ' '))
+  if (!rec || (kind && rec.kind !== kind))
+    throw new StratosError('NODE_NOT_REGISTERED', `no ${kind ?? ''} node ${node}`.replace('  ', ' '))
   if (rec.owner !== ctx.sender) throw new StratosError('NOT_OWNER', `${ctx.sender} does not own node ${node}`)
   return rec
 }
@@ -184,7 +223,8 @@ export function handleApproveMetaNode(ctx: TxContext, msg: MsgApproveMetaNode): 
   if (voter.status !== 'active') throw new StratosError('CONFLICT', `voter ${voter.node} is not an active meta node`)
   const candidate = getNode(ctx.store, msg.candidate)
   if (candidate?.kind !== 'meta') throw new StratosError('NODE_NOT_REGISTERED', `no meta node ${msg.candidate}`)
-  if (candidate.status !== 'pending') throw new StratosError('CONFLICT', `meta node ${candidate.node} is not pending approval`)
+  if (candidate.status !== 'pending')
+    throw new StratosError('CONFLICT', `meta node ${candidate.node} is not pending approval`)
   const voteKey = `${VOTE}${candidate.node}/${voter.node}`
   if (ctx.store.get(voteKey)) throw new StratosError('CONFLICT', `${voter.node} already voted for ${candidate.node}`)
   ctx.store.set(voteKey, ONE)

@@ -7,7 +7,13 @@ import { handleSend } from './bank.ts'
 import type { TxContext } from './context.ts'
 import { handleVolumeReport, handleWithdrawRewards } from './pot.ts'
 import {
-  handleApproveMetaNode, handleCreateMetaNode, handleCreateResourceNode, handleRemoveMetaNode, handleRemoveResourceNode, handleUpdateDeposit, handleUpdateResourceNode,
+  handleApproveMetaNode,
+  handleCreateMetaNode,
+  handleCreateResourceNode,
+  handleRemoveMetaNode,
+  handleRemoveResourceNode,
+  handleUpdateDeposit,
+  handleUpdateResourceNode,
 } from './register.ts'
 import { handlePrepay } from './sds.ts'
 import { handleSlashResourceNode } from './slashing.ts'

@@ -26,7 +26,11 @@ const DEPOSITS = 'sds/effective_deposits'
 const OZONE = 'sds/ozone/'
 
 export function readMarket(store: KvStore): OzoneMarket {
-  return { S: readAmount(store, DEPOSITS), P: balanceOf(store, MODULE_ACCOUNTS.prepayPool), L: readAmount(store, LIMIT) }
+  return {
+    S: readAmount(store, DEPOSITS),
+    P: balanceOf(store, MODULE_ACCOUNTS.prepayPool),
+    L: readAmount(store, LIMIT),
+  }
 }
 
 /** Genesis: S0 and L0 (P0 is a genesis balance of the prepay pool). */
@@ -68,9 +72,13 @@ export function takeTrafficReward(store: KvStore, Y: bigint): bigint {
 
 export function handlePrepay(ctx: TxContext, msg: MsgPrepay): void {
   const market = readMarket(ctx.store)
-  if (market.S + market.P === 0n) throw new StratosError('CONFLICT', 'the ozone market has no price (no deposits and an empty prepay pool)')
+  if (market.S + market.P === 0n)
+    throw new StratosError('CONFLICT', 'the ozone market has no price (no deposits and an empty prepay pool)')
   const { ozone, market: next } = prepay(market, msg.amount)
-  if (ozone === 0n) throw new StratosError('BAD_REQUEST', `prepaying ${msg.amount} wei buys no ozone at the current price`, { amount: msg.amount.toString() })
+  if (ozone === 0n)
+    throw new StratosError('BAD_REQUEST', `prepaying ${msg.amount} wei buys no ozone at the current price`, {
+      amount: msg.amount.toString(),
+    })
   const beneficiary = msg.beneficiary ?? ctx.sender
   transfer(ctx.store, ctx.sender, MODULE_ACCOUNTS.prepayPool, msg.amount)
   writeAmount(ctx.store, LIMIT, next.L)

@@ -45,12 +45,31 @@ export function handleSlashResourceNode(ctx: TxContext, msg: MsgSlashResourceNod
   const suspended = suspendNode(store, target)
   reduceDeposit(store, suspended, slashedWei)
   transfer(store, MODULE_ACCOUNTS.nodeDeposits, MODULE_ACCOUNTS.prepayPool, slashedWei)
-  const record: SlashRecord = { node: target.node, metaNode: meta.node, height: ctx.block.height, debtOzone: msg.debtOzone, slashedWei }
+  const record: SlashRecord = {
+    node: target.node,
+    metaNode: meta.node,
+    height: ctx.block.height,
+    debtOzone: msg.debtOzone,
+    slashedWei,
+  }
   writeRecord(store, key, record)
-  ctx.emit('slash_resource_node', { node: target.node, metaNode: meta.node, debtOzone: msg.debtOzone, slashedWei, status: suspended.status })
+  ctx.emit('slash_resource_node', {
+    node: target.node,
+    metaNode: meta.node,
+    debtOzone: msg.debtOzone,
+    slashedWei,
+    status: suspended.status,
+  })
 }
 
 export function slashRecords(store: KvStore, node: string): SlashRecord[] {
   return [...store.iterate(`${SLASH_RECORD}${node}/`)].map(([, v]) =>
-    decodeRecord(v, (r) => ({ node: str(r, 'node'), metaNode: str(r, 'metaNode'), height: num(r, 'height'), debtOzone: big(r, 'debtOzone'), slashedWei: big(r, 'slashedWei') })))
+    decodeRecord(v, (r) => ({
+      node: str(r, 'node'),
+      metaNode: str(r, 'metaNode'),
+      height: num(r, 'height'),
+      debtOzone: big(r, 'debtOzone'),
+      slashedWei: big(r, 'slashedWei'),
+    })),
+  )
 }

@@ -71,7 +71,9 @@ function lowerBound(sorted: readonly string[], key: string): number {
 
 function mergeUnique(a: readonly string[], b: readonly string[]): string[] {
   const out: string[] = new Array(a.length + b.length)
-  let i = 0, j = 0, n = 0
+  let i = 0,
+    j = 0,
+    n = 0
   let last: string | undefined
   while (i < a.length || j < b.length) {
     const k = j >= b.length || (i < a.length && a[i]! <= b[j]!) ? a[i++]! : b[j++]!

@@ -17,7 +17,19 @@ import { BPS_DENOMINATOR, MODULE_ACCOUNTS } from '../params.ts'
 import { transfer } from './bank.ts'
 import type { ExecContext, TxContext } from './context.ts'
 import type { KvStore } from './kv.ts'
-import { big, decodeAmount, decodeRecord, encodeText, keyNum, num, readAmount, readRecord, str, writeAmount, writeRecord } from './codec.ts'
+import {
+  big,
+  decodeAmount,
+  decodeRecord,
+  encodeText,
+  keyNum,
+  num,
+  readAmount,
+  readRecord,
+  str,
+  writeAmount,
+  writeRecord,
+} from './codec.ts'
 
 const VALIDATOR = 'staking/val/'
 const CONSENSUS_KEY = 'staking/cons/'
@@ -49,7 +61,14 @@ export interface Unbonding {
 }
 
 function parseValidator(r: Record<string, unknown>): Validator {
-  return { operator: str(r, 'operator'), consensusKey: str(r, 'consensusKey'), commissionBps: num(r, 'commissionBps'), tokens: big(r, 'tokens'), moniker: str(r, 'moniker'), createdHeight: num(r, 'createdHeight') }
+  return {
+    operator: str(r, 'operator'),
+    consensusKey: str(r, 'consensusKey'),
+    commissionBps: num(r, 'commissionBps'),
+    tokens: big(r, 'tokens'),
+    moniker: str(r, 'moniker'),
+    createdHeight: num(r, 'createdHeight'),
+  }
 }
 
 export function getValidator(store: KvStore, operator: string): Validator | undefined {
@@ -67,7 +86,11 @@ export function getDelegation(store: KvStore, validator: string, delegator: stri
 
 export function delegationsTo(store: KvStore, validator: string): Delegation[] {
   const prefix = `${DELEGATION}${validator}/`
-  return [...store.iterate(prefix)].map(([k, v]) => ({ validator, delegator: k.slice(prefix.length), amount: decodeAmount(v, k) }))
+  return [...store.iterate(prefix)].map(([k, v]) => ({
+    validator,
+    delegator: k.slice(prefix.length),
+    amount: decodeAmount(v, k),
+  }))
 }
 
 export function delegationsOf(store: KvStore, delegator: string): Delegation[] {
@@ -80,7 +103,11 @@ export function delegationsOf(store: KvStore, delegator: string): Delegation[] {
 
 export function unbondingsOf(store: KvStore, delegator: string): Unbonding[] {
   const prefix = `${UNBONDING_BY_DELEGATOR}${delegator}/`
-  return [...store.iterate(prefix)].map(([k, v]) => ({ delegator, completionHeight: Number(k.slice(prefix.length)), amount: decodeAmount(v, k) }))
+  return [...store.iterate(prefix)].map(([k, v]) => ({
+    delegator,
+    completionHeight: Number(k.slice(prefix.length)),
+    amount: decodeAmount(v, k),
+  }))
 }
 
 interface NewValidator {
@@ -94,12 +121,23 @@ interface NewValidator {
 /** Creates a validator with its self-delegation (create_validator and genesis). */
 export function createValidator(store: KvStore, v: NewValidator, height: number, minSelfDelegation: bigint): Validator {
   if (getValidator(store, v.operator)) throw new StratosError('CONFLICT', `${v.operator} is already a validator`)
-  if (store.get(CONSENSUS_KEY + v.consensusKey)) throw new StratosError('CONFLICT', 'consensus key is already used by another validator')
+  if (store.get(CONSENSUS_KEY + v.consensusKey))
+    throw new StratosError('CONFLICT', 'consensus key is already used by another validator')
   if (v.selfDelegation < minSelfDelegation) {
-    throw new StratosError('BAD_REQUEST', `self-delegation must be at least ${minSelfDelegation} wei`, { min: minSelfDelegation.toString() })
+    throw new StratosError('BAD_REQUEST', `self-delegation must be at least ${minSelfDelegation} wei`, {
+      min: minSelfDelegation.toString(),
+    })
   }
-  if (!Number.isInteger(v.commissionBps) || v.commissionBps < 0 || v.commissionBps > Number(BPS_DENOMINATOR)) throw new StratosError('BAD_REQUEST', 'commission must be 0…10000 bps')
-  const validator: Validator = { operator: v.operator, consensusKey: v.consensusKey, commissionBps: v.commissionBps, tokens: 0n, moniker: v.moniker, createdHeight: height }
+  if (!Number.isInteger(v.commissionBps) || v.commissionBps < 0 || v.commissionBps > Number(BPS_DENOMINATOR))
+    throw new StratosError('BAD_REQUEST', 'commission must be 0…10000 bps')
+  const validator: Validator = {
+    operator: v.operator,
+    consensusKey: v.consensusKey,
+    commissionBps: v.commissionBps,
+    tokens: 0n,
+    moniker: v.moniker,
+    createdHeight: height,
+  }
   writeRecord(store, VALIDATOR + v.operator, validator)
   store.set(CONSENSUS_KEY + v.consensusKey, encodeText(v.operator))
   bond(store, v.operator, v.operator, v.selfDelegation)
@@ -118,8 +156,23 @@ function bond(store: KvStore, validatorOperator: string, delegator: string, amou
 }
 
 export function handleCreateValidator(ctx: TxContext, msg: MsgCreateValidator): void {
-  createValidator(ctx.store, { operator: ctx.sender, consensusKey: msg.consensusKey, commissionBps: msg.commissionBps, selfDelegation: msg.selfDelegation, moniker: msg.moniker }, ctx.block.height, ctx.params.minSelfDelegationWei)
-  ctx.emit('create_validator', { operator: ctx.sender, selfDelegation: msg.selfDelegation, commissionBps: msg.commissionBps })
+  createValidator(
+    ctx.store,
+    {
+      operator: ctx.sender,
+      consensusKey: msg.consensusKey,
+      commissionBps: msg.commissionBps,
+      selfDelegation: msg.selfDelegation,
+      moniker: msg.moniker,
+    },
+    ctx.block.height,
+    ctx.params.minSelfDelegationWei,
+  )
+  ctx.emit('create_validator', {
+    operator: ctx.sender,
+    selfDelegation: msg.selfDelegation,
+    commissionBps: msg.commissionBps,
+  })
 }
 
 export function handleDelegate(ctx: TxContext, msg: MsgDelegate): void {
@@ -134,7 +187,9 @@ export function handleUndelegate(ctx: TxContext, msg: MsgUndelegate): void {
   const key = `${DELEGATION}${msg.validator}/${ctx.sender}`
   const delegated = readAmount(store, key)
   if (delegated < msg.amount) {
-    throw new StratosError('INSUFFICIENT_FUNDS', `delegation is ${delegated} wei, cannot undelegate ${msg.amount}`, { delegated: delegated.toString() })
+    throw new StratosError('INSUFFICIENT_FUNDS', `delegation is ${delegated} wei, cannot undelegate ${msg.amount}`, {
+      delegated: delegated.toString(),
+    })
   }
   writeAmount(store, key, delegated - msg.amount)
   if (delegated === msg.amount) store.delete(`${BY_DELEGATOR}${ctx.sender}/${msg.validator}`)
@@ -168,7 +223,10 @@ export function completeUnbondings(ctx: ExecContext): void {
  */
 export function validatorRewardShares(store: KvStore, amount: bigint): Map<string, bigint> | null {
   const validators = listValidators(store).filter((v) => v.tokens > 0n)
-  const perValidator = splitByWeights(amount, validators.map((v) => [v.operator, v.tokens] as const))
+  const perValidator = splitByWeights(
+    amount,
+    validators.map((v) => [v.operator, v.tokens] as const),
+  )
   if (!perValidator) return null
   const out = new Map<string, bigint>()
   const add = (wallet: string, a: bigint): void => {
@@ -178,7 +236,10 @@ export function validatorRewardShares(store: KvStore, amount: bigint): Map<strin
   for (const [operator, part] of perValidator) {
     const v = byOperator.get(operator)!
     const commission = (part * BigInt(v.commissionBps)) / BPS_DENOMINATOR
-    const shares = splitByWeights(part - commission, delegationsTo(store, operator).map((d) => [d.delegator, d.amount] as const))
+    const shares = splitByWeights(
+      part - commission,
+      delegationsTo(store, operator).map((d) => [d.delegator, d.amount] as const),
+    )
     if (!shares) {
       add(operator, part) // tokens > 0 implies a delegation; kept for safety: the operator takes it all
       continue

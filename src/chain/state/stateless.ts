@@ -21,17 +21,29 @@ export function checkMsgsStateless(params: ChainParams, msgs: readonly Msg[]): v
     switch (msg.type) {
       case 'create_resource_node':
         if (resourceTier(params, msg.deposit) === 0) {
-          throw new StratosError('BAD_REQUEST', `a resource node deposit must reach tier 1 (${params.resourceNodeTiersWei[0]} wei), got ${msg.deposit}`, { ...where, min: String(params.resourceNodeTiersWei[0]) })
+          throw new StratosError(
+            'BAD_REQUEST',
+            `a resource node deposit must reach tier 1 (${params.resourceNodeTiersWei[0]} wei), got ${msg.deposit}`,
+            { ...where, min: String(params.resourceNodeTiersWei[0]) },
+          )
         }
         break
       case 'create_meta_node':
         if (msg.deposit < params.minMetaNodeDepositWei) {
-          throw new StratosError('BAD_REQUEST', `a meta node deposit must be at least ${params.minMetaNodeDepositWei} wei, got ${msg.deposit}`, { ...where, min: params.minMetaNodeDepositWei.toString() })
+          throw new StratosError(
+            'BAD_REQUEST',
+            `a meta node deposit must be at least ${params.minMetaNodeDepositWei} wei, got ${msg.deposit}`,
+            { ...where, min: params.minMetaNodeDepositWei.toString() },
+          )
         }
         break
       case 'create_validator':
         if (msg.selfDelegation < params.minSelfDelegationWei) {
-          throw new StratosError('BAD_REQUEST', `self-delegation must be at least ${params.minSelfDelegationWei} wei, got ${msg.selfDelegation}`, { ...where, min: params.minSelfDelegationWei.toString() })
+          throw new StratosError(
+            'BAD_REQUEST',
+            `self-delegation must be at least ${params.minSelfDelegationWei} wei, got ${msg.selfDelegation}`,
+            { ...where, min: params.minSelfDelegationWei.toString() },
+          )
         }
         break
       default:

@@ -42,12 +42,17 @@ function budgetText(b: BudgetView): string {
 }
 
 export function registerAccess(program: Command): void {
-  for (const [name, isPublic] of [['publish', true], ['unpublish', false]] as const) {
+  for (const [name, isPublic] of [
+    ['publish', true],
+    ['unpublish', false],
+  ] as const) {
     program
       .command(name)
-      .description(isPublic
-        ? 'make a file of yours public: anyone may read it (gateways too), paid by your ozone'
-        : 'make a file of yours private again: only you, your share links and grants may read it')
+      .description(
+        isPublic
+          ? 'make a file of yours public: anyone may read it (gateways too), paid by your ozone'
+          : 'make a file of yours private again: only you, your share links and grants may read it',
+      )
       .argument('<cid>', 'content id')
       .option('--json', 'print the file record')
       .action(async (cidArg: string, flags: { json?: boolean }, cmd: Command) => {
@@ -58,20 +63,37 @@ export function registerAccess(program: Command): void {
       })
   }
 
-  const grant = program.command('grant').description('read grants: let someone read some of your files without a share link')
+  const grant = program
+    .command('grant')
+    .description('read grants: let someone read some of your files without a share link')
   grant
     .command('create')
-    .description('grant read access to files (a directory covers what it holds) and/or name prefixes; prints the grant id')
+    .description(
+      'grant read access to files (a directory covers what it holds) and/or name prefixes; prints the grant id',
+    )
     .argument('[cids...]', 'files or directories you own')
-    .option('--prefix <prefix>', 'also every file of yours whose name starts with this (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--expires <when>', `the grant stops working after a duration (30m, 1h, 7d) or at an ISO time (default ${DEFAULT_GRANT_TTL})`, (v: string) => parseExpiry(v))
+    .option(
+      '--prefix <prefix>',
+      'also every file of yours whose name starts with this (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option(
+      '--expires <when>',
+      `the grant stops working after a duration (30m, 1h, 7d) or at an ISO time (default ${DEFAULT_GRANT_TTL})`,
+      (v: string) => parseExpiry(v),
+    )
     .option('--json', 'print the grant')
     .action(async (cidArgs: string[], flags: { prefix?: string[]; expires?: number; json?: boolean }, cmd: Command) => {
       const cids = cidArgs.map(checkCid)
       const prefixes = flags.prefix ?? []
-      if (cids.length === 0 && prefixes.length === 0) throw new StratosError('BAD_REQUEST', 'name at least one CID or --prefix')
+      if (cids.length === 0 && prefixes.length === 0)
+        throw new StratosError('BAD_REQUEST', 'name at least one CID or --prefix')
       const expiresAt = flags.expires ?? parseExpiry(DEFAULT_GRANT_TTL)
-      const g = await withClient(cmd, (client, signal) => client.createGrant({ ...(cids.length ? { cids } : {}), ...(prefixes.length ? { prefixes } : {}) }, expiresAt, { signal }))
+      const g = await withClient(cmd, (client, signal) =>
+        client.createGrant({ ...(cids.length ? { cids } : {}), ...(prefixes.length ? { prefixes } : {}) }, expiresAt, {
+          signal,
+        }),
+      )
       if (flags.json) {
         printJson(g)
         return
@@ -93,7 +115,12 @@ export function registerAccess(program: Command): void {
         process.stdout.write('no read grants\n')
         return
       }
-      process.stdout.write(table(['ID', 'STATE', 'EXPIRES', 'SCOPE'], grants.map((g) => [g.id, g.state, formatTime(g.expiresAt), grantScopeText(g)])) + '\n')
+      process.stdout.write(
+        table(
+          ['ID', 'STATE', 'EXPIRES', 'SCOPE'],
+          grants.map((g) => [g.id, g.state, formatTime(g.expiresAt), grantScopeText(g)]),
+        ) + '\n',
+      )
     })
   grant
     .command('rm')
@@ -101,23 +128,30 @@ export function registerAccess(program: Command): void {
     .argument('<id>', 'grant id')
     .option('--json', 'print the revoked grant')
     .action(async (id: string, flags: { json?: boolean }, cmd: Command) => {
-      if (!/^[A-Za-z0-9_-]{22}$/.test(id)) throw new StratosError('BAD_REQUEST', `"${id}" is not a grant id (22 base64url characters)`)
+      if (!/^[A-Za-z0-9_-]{22}$/.test(id))
+        throw new StratosError('BAD_REQUEST', `"${id}" is not a grant id (22 base64url characters)`)
       const g = await withClient(cmd, (client, signal) => client.revokeGrant(id, { signal }))
       if (flags.json) printJson(g)
       else process.stdout.write(`revoked ${g.id}\n`)
     })
 
-  const budget = program.command('budget').description('cap what strangers\' reads of your public files may cost per epoch')
+  const budget = program
+    .command('budget')
+    .description("cap what strangers' reads of your public files may cost per epoch")
   budget
     .command('set')
-    .description('set the cap (bytes of traffic per epoch, e.g. 10GiB) for all your public files or one (--cid); "none" removes it')
+    .description(
+      'set the cap (bytes of traffic per epoch, e.g. 10GiB) for all your public files or one (--cid); "none" removes it',
+    )
     .argument('<bytes>', 'bytes per epoch (e.g. 500MiB) or none')
     .option('--cid <cid>', 'only this file')
     .option('--json', 'print the budget')
     .action(async (bytesArg: string, flags: { cid?: string; json?: boolean }, cmd: Command) => {
       const bytes = bytesArg.trim().toLowerCase() === 'none' ? null : parseBytes(bytesArg)
       const cid = flags.cid === undefined ? undefined : checkCid(flags.cid)
-      const b = await withClient(cmd, (client, signal) => client.setBudget(bytes, { ...(cid !== undefined ? { cid } : {}), signal }))
+      const b = await withClient(cmd, (client, signal) =>
+        client.setBudget(bytes, { ...(cid !== undefined ? { cid } : {}), signal }),
+      )
       if (flags.json) printJson(b)
       else process.stdout.write(`budget ${budgetText(b)}\n`)
     })
@@ -128,6 +162,11 @@ export function registerAccess(program: Command): void {
     .action(async (flags: { json?: boolean }, cmd: Command) => {
       const budgets = await withClient(cmd, (client, signal) => client.budgets({ signal }))
       if (flags.json) printJson({ budgets })
-      else process.stdout.write(budgets.length === 0 ? 'no budgets: strangers\' reads of your public files are not capped\n' : budgets.map((b) => `${budgetText(b)}\n`).join(''))
+      else
+        process.stdout.write(
+          budgets.length === 0
+            ? "no budgets: strangers' reads of your public files are not capped\n"
+            : budgets.map((b) => `${budgetText(b)}\n`).join(''),
+        )
     })
 }

@@ -12,12 +12,34 @@ import type { Msg } from '../../chain/msgs.ts'
 import { StratosError, isStratosError } from '../../errors.ts'
 import { tryReadNetworkFile } from '../../devnet/network.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
-import { ChainClient, DEFAULT_CHAIN_URL, DEFAULT_TX_FEE_WEI, type BlockJson, type SubmittedTx, type TxRecordJson } from '../../chain-client/client.ts'
+import {
+  ChainClient,
+  DEFAULT_CHAIN_URL,
+  DEFAULT_TX_FEE_WEI,
+  type BlockJson,
+  type SubmittedTx,
+  type TxRecordJson,
+} from '../../chain-client/client.ts'
 import { contextOf, type CliContext } from '../context.ts'
-import { formatBytes, formatBytesExact, formatTime, printJson, table, formatStos, formatStosAmount, parseAmount } from '../output.ts'
+import {
+  formatBytes,
+  formatBytesExact,
+  formatTime,
+  printJson,
+  table,
+  formatStos,
+  formatStosAmount,
+  parseAmount,
+} from '../output.ts'
 
-interface JsonFlag { json?: boolean }
-interface TxFlags extends JsonFlag { fee?: string; memo?: string; wait: boolean }
+interface JsonFlag {
+  json?: boolean
+}
+interface TxFlags extends JsonFlag {
+  fee?: string
+  memo?: string
+  wait: boolean
+}
 
 /** The validator URL: --chain-url, else the network file's chainUrl, else the default. */
 export function chainUrlOf(cmd: Command, ctx: CliContext): string {
@@ -39,7 +61,11 @@ function setup(cmd: Command): { ctx: CliContext; chain: ChainClient } {
 
 async function signer(ctx: CliContext): Promise<WalletKey> {
   const key = await ctx.resolveWallet('required')
-  if (!key) throw new StratosError('NETWORK_CONFIG', 'this command needs a wallet: pass --key HEX or --wallet NAME, or set STRATOS_MNEMONIC')
+  if (!key)
+    throw new StratosError(
+      'NETWORK_CONFIG',
+      'this command needs a wallet: pass --key HEX or --wallet NAME, or set STRATOS_MNEMONIC',
+    )
   return key
 }
 
@@ -66,24 +92,46 @@ export function txCommand(cmd: Command, jsonFields = 'hash, sender, nonce, fee, 
  * What a tx command prints on success: its summary line and extra --json fields. A function of the
  * included tx when the summary depends on what the block did (withdraw: the amount paid out).
  */
-type TxSummary = string | ((r: SubmittedTx, chain: ChainClient) => Promise<{ line: string; json?: Record<string, unknown> }>)
+type TxSummary =
+  | string
+  | ((r: SubmittedTx, chain: ChainClient) => Promise<{ line: string; json?: Record<string, unknown> }>)
 
 /** The shared build → sign → submit → wait → print path of every transaction command. */
-async function runTx(cmd: Command, flags: TxFlags, buildMsgs: (sender: string) => Msg[], summary: TxSummary): Promise<void> {
+async function runTx(
+  cmd: Command,
+  flags: TxFlags,
+  buildMsgs: (sender: string) => Msg[],
+  summary: TxSummary,
+): Promise<void> {
   const { ctx, chain } = setup(cmd)
   const fee = flags.fee === undefined ? DEFAULT_TX_FEE_WEI : parseAmount(flags.fee, 'fee')
   const key = await signer(ctx)
   const msgs = buildMsgs(key.address)
   const undelegate = msgs.find((m) => m.type === 'undelegate')
-  const r: SubmittedTx = await chain.submitAndWait(key, msgs, { fee, memo: flags.memo, wait: flags.wait }).catch(async (e: unknown) => {
-    throw await explainInsufficientFunds(e, chain, key.address, { debit: debitOf(msgs), fee, ...(undelegate ? { undelegate } : {}) })
-  })
+  const r: SubmittedTx = await chain
+    .submitAndWait(key, msgs, { fee, memo: flags.memo, wait: flags.wait })
+    .catch(async (e: unknown) => {
+      throw await explainInsufficientFunds(e, chain, key.address, {
+        debit: debitOf(msgs),
+        fee,
+        ...(undelegate ? { undelegate } : {}),
+      })
+    })
   const s = typeof summary === 'string' ? { line: summary } : await summary(r, chain)
   if (flags.json) {
-    printJson({ hash: r.hash, sender: key.address, nonce: r.nonce.toString(), fee: r.fee.toString(), height: r.height, code: r.code ?? null, ...s.json })
+    printJson({
+      hash: r.hash,
+      sender: key.address,
+      nonce: r.nonce.toString(),
+      fee: r.fee.toString(),
+      height: r.height,
+      code: r.code ?? null,
+      ...s.json,
+    })
     return
   }
-  const where = r.height === undefined ? 'submitted (not waiting for a block)' : `included at height ${r.height}, result ${r.code}`
+  const where =
+    r.height === undefined ? 'submitted (not waiting for a block)' : `included at height ${r.height}, result ${r.code}`
   process.stdout.write(`${s.line}\ntx ${r.hash} ${where}\nfee ${formatStos(r.fee)} STOS\n`)
 }
 
@@ -91,7 +139,8 @@ async function runTx(cmd: Command, flags: TxFlags, buildMsgs: (sender: string) =
 function debitOf(msgs: readonly Msg[]): bigint {
   let sum = 0n
   for (const m of msgs) {
-    if (m.type === 'send' || m.type === 'prepay' || m.type === 'delegate' || m.type === 'update_deposit') sum += m.amount
+    if (m.type === 'send' || m.type === 'prepay' || m.type === 'delegate' || m.type === 'update_deposit')
+      sum += m.amount
     else if (m.type === 'create_resource_node' || m.type === 'create_meta_node') sum += m.deposit
     else if (m.type === 'create_validator') sum += m.selfDelegation
   }
@@ -112,24 +161,50 @@ export interface TxSpend {
  * undelegation, and what the tx asked for. Other errors, and a chain that does not answer the
  * follow-up query, pass through unchanged.
  */
-export async function explainInsufficientFunds(e: unknown, chain: ChainClient, sender: string, spend: TxSpend): Promise<unknown> {
+export async function explainInsufficientFunds(
+  e: unknown,
+  chain: ChainClient,
+  sender: string,
+  spend: TxSpend,
+): Promise<unknown> {
   if (!isStratosError(e, 'INSUFFICIENT_FUNDS')) return e
   const account = await chain.account(sender).catch(() => undefined)
   if (!account) return e
-  const included = e.details?.included === true ? `; the tx was included at height ${String(e.details.height)}, so its fee was charged` : ''
-  const details = { ...e.details, account: sender, balance: account.balance.toString(), needed: (spend.debit + spend.fee).toString(), chainMessage: e.message }
+  const included =
+    e.details?.included === true
+      ? `; the tx was included at height ${String(e.details.height)}, so its fee was charged`
+      : ''
+  const details = {
+    ...e.details,
+    account: sender,
+    balance: account.balance.toString(),
+    needed: (spend.debit + spend.fee).toString(),
+    chainMessage: e.message,
+  }
   const u = spend.undelegate
   if (u && (account.balance >= spend.fee || e.details?.included === true)) {
     const d = await chain.delegations(sender).catch(() => undefined)
     if (!d) return e
-    const delegated = d.delegations.filter((x) => x.validator === u.validator).reduce((a, x) => a + BigInt(x.amount), 0n)
-    return new StratosError('INSUFFICIENT_FUNDS', `${sender} has ${formatStos(delegated)} STOS delegated to ${u.validator}: cannot undelegate ${formatStos(u.amount)} STOS${included}`,
-      { ...details, delegated: delegated.toString(), needed: u.amount.toString() }, { cause: e })
+    const delegated = d.delegations
+      .filter((x) => x.validator === u.validator)
+      .reduce((a, x) => a + BigInt(x.amount), 0n)
+    return new StratosError(
+      'INSUFFICIENT_FUNDS',
+      `${sender} has ${formatStos(delegated)} STOS delegated to ${u.validator}: cannot undelegate ${formatStos(u.amount)} STOS${included}`,
+      { ...details, delegated: delegated.toString(), needed: u.amount.toString() },
+      { cause: e },
+    )
   }
-  const needs = spend.debit === 0n
-    ? `${formatStos(spend.fee)} STOS for the fee`
-    : `${formatStos(spend.debit + spend.fee)} STOS (${formatStos(spend.debit)} + ${formatStos(spend.fee)} fee)`
-  return new StratosError('INSUFFICIENT_FUNDS', `${sender} has ${formatStos(account.balance)} STOS, this transaction needs ${needs}${included}`, details, { cause: e })
+  const needs =
+    spend.debit === 0n
+      ? `${formatStos(spend.fee)} STOS for the fee`
+      : `${formatStos(spend.debit + spend.fee)} STOS (${formatStos(spend.debit)} + ${formatStos(spend.fee)} fee)`
+  return new StratosError(
+    'INSUFFICIENT_FUNDS',
+    `${sender} has ${formatStos(account.balance)} STOS, this transaction needs ${needs}${included}`,
+    details,
+    { cause: e },
+  )
 }
 
 /** Wei paid out by an included withdraw_rewards tx: its `withdraw_rewards` events (the pot module emits one per tx). */
@@ -137,7 +212,8 @@ export function withdrawnAmount(t: TxRecordJson): bigint | undefined {
   let sum: bigint | undefined
   for (const ev of t.result.events) {
     const e = ev as { type?: unknown; attributes?: { amount?: unknown } }
-    if (e.type === 'withdraw_rewards' && typeof e.attributes?.amount === 'string') sum = (sum ?? 0n) + BigInt(e.attributes.amount)
+    if (e.type === 'withdraw_rewards' && typeof e.attributes?.amount === 'string')
+      sum = (sum ?? 0n) + BigInt(e.attributes.amount)
   }
   return sum
 }
@@ -154,20 +230,28 @@ function printBlock(b: BlockJson): void {
     `state hash ${h.stateHash}`,
   ]
   if (b.results.length) {
-    lines.push('', table(['tx', 'result', 'included'], b.results.map((r) => [r.hash, r.code, String(r.included)])))
+    lines.push(
+      '',
+      table(
+        ['tx', 'result', 'included'],
+        b.results.map((r) => [r.hash, r.code, String(r.included)]),
+      ),
+    )
   }
   process.stdout.write(lines.join('\n') + '\n')
 }
 
 function printTxRecord(t: TxRecordJson): void {
   const r = t.result
-  process.stdout.write([
-    `hash     ${t.hash}`,
-    `height   ${t.height} (index ${t.index})`,
-    `result   ${r.code}${r.message ? ` — ${r.message}` : ''}`,
-    `included ${r.included}`,
-    `fee      ${formatStos(BigInt(r.fee))} STOS`,
-  ].join('\n') + '\n')
+  process.stdout.write(
+    [
+      `hash     ${t.hash}`,
+      `height   ${t.height} (index ${t.index})`,
+      `result   ${r.code}${r.message ? ` — ${r.message}` : ''}`,
+      `included ${r.included}`,
+      `fee      ${formatStos(BigInt(r.fee))} STOS`,
+    ].join('\n') + '\n',
+  )
 }
 
 export function registerChain(program: Command): void {
@@ -180,34 +264,49 @@ export function registerChain(program: Command): void {
       const { ctx, chain } = setup(cmd)
       const a = await chain.account(await addressOr(ctx, address))
       if (flags.json) {
-        printJson({ address: a.address, balance: a.balance.toString(), nonce: a.nonce.toString(), ozone: a.ozone.toString() })
+        printJson({
+          address: a.address,
+          balance: a.balance.toString(),
+          nonce: a.nonce.toString(),
+          ozone: a.ozone.toString(),
+        })
         return
       }
-      process.stdout.write(`address ${a.address}\nbalance ${formatStos(a.balance)} STOS\nnonce   ${a.nonce}\nozone   ${formatBytesExact(a.ozone)} of traffic\n`)
+      process.stdout.write(
+        `address ${a.address}\nbalance ${formatStos(a.balance)} STOS\nnonce   ${a.nonce}\nozone   ${formatBytesExact(a.ozone)} of traffic\n`,
+      )
     })
 
-  txCommand(program
-    .command('send')
-    .description('send STOS to an address and wait until the transfer is in a block')
-    .argument('<to>', 'recipient: st1… address, or a keystore or dev wallet name')
-    .argument('<amount>', 'amount: 12.5stos, 1000wei, or a number of STOS'))
-    .action(async (toArg: string, amount: string, flags: TxFlags, cmd: Command) => {
-      const wei = parseAmount(amount)
-      const to = contextOf(cmd).resolveAddress(toArg, 'recipient')
-      await runTx(cmd, flags, () => [{ type: 'send', to, amount: wei }], `sent ${formatStos(wei)} STOS to ${to === toArg ? to : `${toArg} (${to})`}`)
-    })
+  txCommand(
+    program
+      .command('send')
+      .description('send STOS to an address and wait until the transfer is in a block')
+      .argument('<to>', 'recipient: st1… address, or a keystore or dev wallet name')
+      .argument('<amount>', 'amount: 12.5stos, 1000wei, or a number of STOS'),
+  ).action(async (toArg: string, amount: string, flags: TxFlags, cmd: Command) => {
+    const wei = parseAmount(amount)
+    const to = contextOf(cmd).resolveAddress(toArg, 'recipient')
+    await runTx(
+      cmd,
+      flags,
+      () => [{ type: 'send', to, amount: wei }],
+      `sent ${formatStos(wei)} STOS to ${to === toArg ? to : `${toArg} (${to})`}`,
+    )
+  })
 
-  txCommand(program
-    .command('prepay')
-    .description('buy ozone (prepaid traffic) for the selected wallet at the current ozone price')
-    .argument('<amount>', 'STOS to spend: 12.5stos, 1000wei, or a number of STOS')
-    .option('--beneficiary <address>', 'credit the ozone to this wallet (address or wallet name) instead'))
-    .action(async (amount: string, flags: TxFlags & { beneficiary?: string }, cmd: Command) => {
-      const wei = parseAmount(amount)
-      const beneficiary = flags.beneficiary === undefined ? undefined : contextOf(cmd).resolveAddress(flags.beneficiary, 'beneficiary')
-      const msg: Msg = { type: 'prepay', amount: wei, ...(beneficiary ? { beneficiary } : {}) }
-      await runTx(cmd, flags, () => [msg], `prepaid ${formatStos(wei)} STOS${beneficiary ? ` for ${beneficiary}` : ''}`)
-    })
+  txCommand(
+    program
+      .command('prepay')
+      .description('buy ozone (prepaid traffic) for the selected wallet at the current ozone price')
+      .argument('<amount>', 'STOS to spend: 12.5stos, 1000wei, or a number of STOS')
+      .option('--beneficiary <address>', 'credit the ozone to this wallet (address or wallet name) instead'),
+  ).action(async (amount: string, flags: TxFlags & { beneficiary?: string }, cmd: Command) => {
+    const wei = parseAmount(amount)
+    const beneficiary =
+      flags.beneficiary === undefined ? undefined : contextOf(cmd).resolveAddress(flags.beneficiary, 'beneficiary')
+    const msg: Msg = { type: 'prepay', amount: wei, ...(beneficiary ? { beneficiary } : {}) }
+    await runTx(cmd, flags, () => [msg], `prepaid ${formatStos(wei)} STOS${beneficiary ? ` for ${beneficiary}` : ''}`)
+  })
 
   program
     .command('ozone')
@@ -222,31 +321,44 @@ export function registerChain(program: Command): void {
         printJson({ address: addr, ozone: a.ozone.toString(), market })
         return
       }
-      const price = market.weiPerGiB === null ? 'none (no ozone left)' : `${formatStos(BigInt(market.weiPerGiB))} STOS per GiB`
+      const price =
+        market.weiPerGiB === null ? 'none (no ozone left)' : `${formatStos(BigInt(market.weiPerGiB))} STOS per GiB`
       process.stdout.write(`address ${addr}\nozone   ${formatBytesExact(a.ozone)} of traffic\nprice   ${price}\n`)
     })
 
-  txCommand(program
-    .command('delegate')
-    .description('delegate STOS to a validator')
-    .argument('<validator>', 'validator operator: st1… address or wallet name')
-    .argument('<amount>', 'amount: 12.5stos, 1000wei, or a number of STOS'))
-    .action(async (validatorArg: string, amount: string, flags: TxFlags, cmd: Command) => {
-      const wei = parseAmount(amount)
-      const validator = contextOf(cmd).resolveAddress(validatorArg, 'validator')
-      await runTx(cmd, flags, () => [{ type: 'delegate', validator, amount: wei }], `delegated ${formatStos(wei)} STOS to ${validator}`)
-    })
+  txCommand(
+    program
+      .command('delegate')
+      .description('delegate STOS to a validator')
+      .argument('<validator>', 'validator operator: st1… address or wallet name')
+      .argument('<amount>', 'amount: 12.5stos, 1000wei, or a number of STOS'),
+  ).action(async (validatorArg: string, amount: string, flags: TxFlags, cmd: Command) => {
+    const wei = parseAmount(amount)
+    const validator = contextOf(cmd).resolveAddress(validatorArg, 'validator')
+    await runTx(
+      cmd,
+      flags,
+      () => [{ type: 'delegate', validator, amount: wei }],
+      `delegated ${formatStos(wei)} STOS to ${validator}`,
+    )
+  })
 
-  txCommand(program
-    .command('undelegate')
-    .description('start unbonding STOS delegated to a validator')
-    .argument('<validator>', 'validator operator: st1… address or wallet name')
-    .argument('<amount>', 'amount: 12.5stos, 1000wei, or a number of STOS'))
-    .action(async (validatorArg: string, amount: string, flags: TxFlags, cmd: Command) => {
-      const wei = parseAmount(amount)
-      const validator = contextOf(cmd).resolveAddress(validatorArg, 'validator')
-      await runTx(cmd, flags, () => [{ type: 'undelegate', validator, amount: wei }], `undelegating ${formatStos(wei)} STOS from ${validator}`)
-    })
+  txCommand(
+    program
+      .command('undelegate')
+      .description('start unbonding STOS delegated to a validator')
+      .argument('<validator>', 'validator operator: st1… address or wallet name')
+      .argument('<amount>', 'amount: 12.5stos, 1000wei, or a number of STOS'),
+  ).action(async (validatorArg: string, amount: string, flags: TxFlags, cmd: Command) => {
+    const wei = parseAmount(amount)
+    const validator = contextOf(cmd).resolveAddress(validatorArg, 'validator')
+    await runTx(
+      cmd,
+      flags,
+      () => [{ type: 'undelegate', validator, amount: wei }],
+      `undelegating ${formatStos(wei)} STOS from ${validator}`,
+    )
+  })
 
   program
     .command('rewards')
@@ -264,50 +376,79 @@ export function registerChain(program: Command): void {
       const matured = rewards.filter((r) => r.matured).reduce((s, r) => s + BigInt(r.amount), 0n)
       const out = [`address ${addr}`, `withdrawable ${formatStos(matured)} STOS`]
       if (rewards.length) {
-        out.push('', table(['epoch', 'amount (STOS)', 'matures at', 'matured'],
-          rewards.map((r) => [String(r.epoch), formatStos(BigInt(r.amount)), String(r.maturesAt), String(r.matured)]), new Set([0, 1, 2])))
+        out.push(
+          '',
+          table(
+            ['epoch', 'amount (STOS)', 'matures at', 'matured'],
+            rewards.map((r) => [String(r.epoch), formatStos(BigInt(r.amount)), String(r.maturesAt), String(r.matured)]),
+            new Set([0, 1, 2]),
+          ),
+        )
       }
       if (d.delegations.length) {
-        out.push('', table(['validator', 'delegated (STOS)'], d.delegations.map((x) => [x.validator, formatStos(BigInt(x.amount))]), new Set([1])))
+        out.push(
+          '',
+          table(
+            ['validator', 'delegated (STOS)'],
+            d.delegations.map((x) => [x.validator, formatStos(BigInt(x.amount))]),
+            new Set([1]),
+          ),
+        )
       }
       if (d.unbondings.length) {
-        out.push('', table(['unbonding (STOS)', 'completes at height'], d.unbondings.map((u) => [formatStos(BigInt(u.amount)), String(u.completionHeight)]), new Set([0, 1])))
+        out.push(
+          '',
+          table(
+            ['unbonding (STOS)', 'completes at height'],
+            d.unbondings.map((u) => [formatStos(BigInt(u.amount)), String(u.completionHeight)]),
+            new Set([0, 1]),
+          ),
+        )
       }
       process.stdout.write(out.join('\n') + '\n')
     })
 
-  txCommand(program
-    .command('withdraw')
-    .description('withdraw the selected wallet\'s matured rewards and say how much was paid out'), 'hash, sender, nonce, fee, height?, code?, withdrawn?')
-    .action(async (flags: TxFlags, cmd: Command) => {
-      await runTx(cmd, flags, () => [{ type: 'withdraw_rewards' }], async (r, chain) => {
+  txCommand(
+    program
+      .command('withdraw')
+      .description("withdraw the selected wallet's matured rewards and say how much was paid out"),
+    'hash, sender, nonce, fee, height?, code?, withdrawn?',
+  ).action(async (flags: TxFlags, cmd: Command) => {
+    await runTx(
+      cmd,
+      flags,
+      () => [{ type: 'withdraw_rewards' }],
+      async (r, chain) => {
         if (r.height === undefined) return { line: 'withdrawal of matured rewards submitted' }
         const paid = withdrawnAmount(await chain.tx(r.hash))
         if (paid === undefined) return { line: 'withdrew matured rewards' }
         return { line: `withdrew ${formatStos(paid)} STOS of matured rewards`, json: { withdrawn: paid.toString() } }
-      })
-    })
+      },
+    )
+  })
 
   const chain = program.command('chain').description('inspect the chain: status, blocks, transactions')
 
   chain
     .command('status')
     .description('chain id, height, latest block, epoch, mempool')
-    .option('--json', 'print the validator\'s /status answer')
+    .option('--json', "print the validator's /status answer")
     .action(async (flags: JsonFlag, cmd: Command) => {
       const s = await setup(cmd).chain.status()
       if (flags.json) {
         printJson(s)
         return
       }
-      process.stdout.write([
-        `chain id     ${s.chainId}`,
-        `height       ${s.height}`,
-        `latest block ${s.latestBlockHash} (${formatTime(s.latestBlockTime)})`,
-        `state hash   ${s.stateHash}`,
-        `epoch        ${s.epoch}`,
-        `mempool      ${s.mempool.txs} txs, ${formatBytes(s.mempool.bytes)}`,
-      ].join('\n') + '\n')
+      process.stdout.write(
+        [
+          `chain id     ${s.chainId}`,
+          `height       ${s.height}`,
+          `latest block ${s.latestBlockHash} (${formatTime(s.latestBlockTime)})`,
+          `state hash   ${s.stateHash}`,
+          `epoch        ${s.epoch}`,
+          `mempool      ${s.mempool.txs} txs, ${formatBytes(s.mempool.bytes)}`,
+        ].join('\n') + '\n',
+      )
     })
 
   chain

@@ -4,10 +4,23 @@
  * SIGINT/SIGTERM. Settings not given again on a restart are taken from the previous devnet.json.
  */
 import type { Command } from 'commander'
-import { Devnet, defaultResources, defaultSettings, previousSettings, type DevnetSettings } from '../../devnet/devnet.ts'
+import {
+  Devnet,
+  defaultResources,
+  defaultSettings,
+  previousSettings,
+  type DevnetSettings,
+} from '../../devnet/devnet.ts'
 import { defaultDevnetDir } from '../../devnet/network.ts'
 import { StratosError } from '../../errors.ts'
-import { collectNodeCapacity, parseBytes, parseNonNegativeInt, parsePort, parsePositiveInt, parseSyncMode } from '../options.ts'
+import {
+  collectNodeCapacity,
+  parseBytes,
+  parseNonNegativeInt,
+  parsePort,
+  parsePositiveInt,
+  parseSyncMode,
+} from '../options.ts'
 import type { SyncMode } from '../../sds/resource/flusher.ts'
 import { exitOnSecondSignal, shutdownRequested } from '../signals.ts'
 import { formatBytes } from '../output.ts'
@@ -39,8 +52,16 @@ export function registerDevnet(program: Command): void {
     .command('devnet')
     .description('run a local network: meta node, resource nodes and gateway as separate processes (Ctrl-C stops all)')
     .option('--dir <dir>', 'devnet directory (data, logs, wallets, devnet.json)', defaultDevnetDir())
-    .option('--port-base <port>', 'move every port: meta P+100, gateway P+80, resource nodes P+201… (default: 7100, 8080, 7201…)', parsePort)
-    .option('--resources <n>', 'number of resource nodes (default k + m + 2: 8 at the default k and m, so uploads go on while nodes are down)', parsePositiveInt)
+    .option(
+      '--port-base <port>',
+      'move every port: meta P+100, gateway P+80, resource nodes P+201… (default: 7100, 8080, 7201…)',
+      parsePort,
+    )
+    .option(
+      '--resources <n>',
+      'number of resource nodes (default k + m + 2: 8 at the default k and m, so uploads go on while nodes are down)',
+      parsePositiveInt,
+    )
     .option('--k <n>', 'data shards per segment (default 4)', parsePositiveInt)
     .option('--m <n>', 'parity shards per segment (default 2)', parseNonNegativeInt)
     .option('--segment-size <bytes>', 'segment size, e.g. 1MiB (default 32MiB)', parseBytes)
@@ -49,12 +70,28 @@ export function registerDevnet(program: Command): void {
     .option('--sweep-interval-ms <ms>', 'meta node: how often to sweep expired upload sessions', parsePositiveInt)
     .option('--offline-after-ms <ms>', 'meta node: a node silent this long is offline', parsePositiveInt)
     .option('--heartbeat-interval-ms <ms>', 'heartbeat period of the resource nodes', parsePositiveInt)
-    .option('--sync <mode>', 'resource nodes: durability of acknowledged shards (always | batch | none; default batch)', parseSyncMode)
-    .option('--repair-grace-ms <ms>', 'meta node: rebuild the shards of a node offline this long past --offline-after-ms', parseNonNegativeInt)
+    .option(
+      '--sync <mode>',
+      'resource nodes: durability of acknowledged shards (always | batch | none; default batch)',
+      parseSyncMode,
+    )
+    .option(
+      '--repair-grace-ms <ms>',
+      'meta node: rebuild the shards of a node offline this long past --offline-after-ms',
+      parseNonNegativeInt,
+    )
     .option('--repair-check-interval-ms <ms>', 'meta node: how often repair checks node states', parsePositiveInt)
     .option('--audit-interval-ms <ms>', 'meta node: how often an audit round runs', parsePositiveInt)
-    .option('--audit-node-interval-ms <ms>', 'meta node: a node is audited at most once per this period', parseNonNegativeInt)
-    .option('--order-settle-interval-ms <ms>', 'resource nodes: how often traffic orders are settled with the meta node', parsePositiveInt)
+    .option(
+      '--audit-node-interval-ms <ms>',
+      'meta node: a node is audited at most once per this period',
+      parseNonNegativeInt,
+    )
+    .option(
+      '--order-settle-interval-ms <ms>',
+      'resource nodes: how often traffic orders are settled with the meta node',
+      parsePositiveInt,
+    )
     .option('--capacity <bytes>', 'capacity of every resource node (default: free disk minus reserve)', parseBytes)
     .option('--node-capacity <n=bytes>', 'capacity of resource-n only, e.g. 1=64KiB (repeatable)', collectNodeCapacity)
     .action(async (f: DevnetFlags, cmd: Command) => {
@@ -70,21 +107,36 @@ export function registerDevnet(program: Command): void {
         chainId: pick('chainId', f.chainId),
         portBase: pick('portBase', f.portBase ?? null),
         // k + m plus spares (so uploads go on while a node is down), unless given now or last time.
-        resources: given('resources') && f.resources !== undefined ? f.resources : prev.resources ?? defaultResources(k, m),
+        resources:
+          given('resources') && f.resources !== undefined ? f.resources : (prev.resources ?? defaultResources(k, m)),
         k,
         m,
         segmentSize: pick('segmentSize', f.segmentSize),
       }
       const log = (line: string) => process.stderr.write(line + '\n')
       const devnet = new Devnet({
-        ...settings, dir: f.dir, sessionTtlMs: f.sessionTtlMs, sweepIntervalMs: f.sweepIntervalMs,
-        offlineAfterMs: f.offlineAfterMs, heartbeatIntervalMs: f.heartbeatIntervalMs,
-        repairGraceMs: f.repairGraceMs, repairCheckIntervalMs: f.repairCheckIntervalMs, auditIntervalMs: f.auditIntervalMs, auditNodeIntervalMs: f.auditNodeIntervalMs, orderSettleIntervalMs: f.orderSettleIntervalMs,
-        capacityBytes: f.capacity, nodeCapacity: f.nodeCapacity, sync: f.sync, log,
+        ...settings,
+        dir: f.dir,
+        sessionTtlMs: f.sessionTtlMs,
+        sweepIntervalMs: f.sweepIntervalMs,
+        offlineAfterMs: f.offlineAfterMs,
+        heartbeatIntervalMs: f.heartbeatIntervalMs,
+        repairGraceMs: f.repairGraceMs,
+        repairCheckIntervalMs: f.repairCheckIntervalMs,
+        auditIntervalMs: f.auditIntervalMs,
+        auditNodeIntervalMs: f.auditNodeIntervalMs,
+        orderSettleIntervalMs: f.orderSettleIntervalMs,
+        capacityBytes: f.capacity,
+        nodeCapacity: f.nodeCapacity,
+        sync: f.sync,
+        log,
       })
       // A Ctrl-C while starting aborts the start (and stops what already runs).
       const starting = new AbortController()
-      const stopRequested = shutdownRequested().then((reason) => { starting.abort(); return reason })
+      const stopRequested = shutdownRequested().then((reason) => {
+        starting.abort()
+        return reason
+      })
       try {
         await devnet.start(starting.signal)
       } catch (e) {
@@ -96,9 +148,15 @@ export function registerDevnet(program: Command): void {
       }
       const n = devnet.network
       const wallets = n.wallets.map((w) => `${w.name} ${w.address}`).join(', ')
-      log(`devnet: chain ${n.chainId}, k=${n.k} m=${n.m}, segments of ${formatBytes(n.segmentSize)}; dev wallets: ${wallets}`)
-      log(`devnet: logs in ${devnet.dir}/logs; try \`stratos status --network ${devnet.dir}\` in another terminal (\`npm link\` once puts stratos on PATH); Ctrl-C stops everything`)
-      process.stdout.write(`stratos devnet ready: ${settings.resources} resource nodes, meta ${n.meta.url}, gateway ${n.gatewayUrl}, IPFS API ${n.ipfsApiUrl}/api/v0, chain ${n.chainUrl}, network ${devnet.networkFile}\n`)
+      log(
+        `devnet: chain ${n.chainId}, k=${n.k} m=${n.m}, segments of ${formatBytes(n.segmentSize)}; dev wallets: ${wallets}`,
+      )
+      log(
+        `devnet: logs in ${devnet.dir}/logs; try \`stratos status --network ${devnet.dir}\` in another terminal (\`npm link\` once puts stratos on PATH); Ctrl-C stops everything`,
+      )
+      process.stdout.write(
+        `stratos devnet ready: ${settings.resources} resource nodes, meta ${n.meta.url}, gateway ${n.gatewayUrl}, IPFS API ${n.ipfsApiUrl}/api/v0, chain ${n.chainUrl}, network ${devnet.networkFile}\n`,
+      )
       const reason = await stopRequested
       log(`devnet: ${reason}: stopping all processes`)
       exitOnSecondSignal(1)

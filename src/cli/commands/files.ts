@@ -17,7 +17,8 @@ export function registerFiles(program: Command): void {
       const client = await ctx.client('optional')
       const interrupt = interruptOnSignals()
       try {
-        const owner = flags.owner !== undefined ? ctx.resolveAddress(flags.owner, 'owner') : ctx.wallet('optional')?.address
+        const owner =
+          flags.owner !== undefined ? ctx.resolveAddress(flags.owner, 'owner') : ctx.wallet('optional')?.address
         const files = await client.ls({ owner, signal: interrupt.signal })
         if (flags.json) {
           printJson({ owner: owner ?? null, files })
@@ -37,7 +38,7 @@ export function registerFiles(program: Command): void {
 
   program
     .command('stat')
-    .description('show a file\'s record: size, owners, erasure coding, where its shards are')
+    .description("show a file's record: size, owners, erasure coding, where its shards are")
     .argument('<cid>', 'content id')
     .option('--json', 'print the full file record')
     .action(async (cidArg: string, flags: { json?: boolean }, cmd: Command) => {

@@ -17,33 +17,56 @@ import { contextOf } from '../context.ts'
 import { formatTime, printJson } from '../output.ts'
 import { parsePositiveInt } from '../options.ts'
 
-interface MaintenanceFlags { dataDir: string; durationMs?: number; json?: boolean }
+interface MaintenanceFlags {
+  dataDir: string
+  durationMs?: number
+  json?: boolean
+}
 
 export function registerNodeMaintenance(node: Command): void {
   node
     .command('maintenance')
-    .description('announce (on) or end (off) planned downtime of a resource node: no new data, no audits, offline time not counted')
+    .description(
+      'announce (on) or end (off) planned downtime of a resource node: no new data, no audits, offline time not counted',
+    )
     .argument('<state>', 'on | off')
     .requiredOption('--data-dir <dir>', "the resource node's data directory (its node-key.json signs the request)")
-    .option('--duration-ms <ms>', `length of the window (on; default and maximum ${MAINTENANCE_MAX_MS} ms)`, parsePositiveInt)
+    .option(
+      '--duration-ms <ms>',
+      `length of the window (on; default and maximum ${MAINTENANCE_MAX_MS} ms)`,
+      parsePositiveInt,
+    )
     .option('--json', 'print the node view as JSON')
     .action(async (state: string, f: MaintenanceFlags, cmd: Command) => {
-      if (state !== 'on' && state !== 'off') throw new StratosError('BAD_REQUEST', `maintenance state must be "on" or "off", not ${JSON.stringify(state)}`)
+      if (state !== 'on' && state !== 'off')
+        throw new StratosError('BAD_REQUEST', `maintenance state must be "on" or "off", not ${JSON.stringify(state)}`)
       const dir = resolve(f.dataDir)
-      if (!existsSync(join(dir, 'node-key.json'))) throw new StratosError('NETWORK_CONFIG', `${dir} holds no node-key.json: is it a resource node's data directory?`)
+      if (!existsSync(join(dir, 'node-key.json')))
+        throw new StratosError(
+          'NETWORK_CONFIG',
+          `${dir} holds no node-key.json: is it a resource node's data directory?`,
+        )
       const key = NodeKey.loadOrCreate(dir)
       const meta = new MetaClient(contextOf(cmd).metaUrl())
       const { chainId } = await meta.info()
       const now = Date.now()
       const duration = f.durationMs ?? MAINTENANCE_MAX_MS
       const on = state === 'on'
-      const view = await meta.maintenance(signMaintenance(key, {
-        chainId, on, until: on ? now + duration : null, nonce: randomHex(systemRandom, 16), expiresAt: now + MAINTENANCE_REQUEST_TTL_MS,
-      }))
+      const view = await meta.maintenance(
+        signMaintenance(key, {
+          chainId,
+          on,
+          until: on ? now + duration : null,
+          nonce: randomHex(systemRandom, 16),
+          expiresAt: now + MAINTENANCE_REQUEST_TTL_MS,
+        }),
+      )
       if (f.json) return printJson(view)
       const until = view.reputation?.maintenanceUntil
-      process.stdout.write(on
-        ? `node ${key.address} is in maintenance until ${until !== undefined ? formatTime(until) : '(unknown)'}\n`
-        : `node ${key.address} is out of maintenance (state ${view.reputation?.state ?? view.state})\n`)
+      process.stdout.write(
+        on
+          ? `node ${key.address} is in maintenance until ${until !== undefined ? formatTime(until) : '(unknown)'}\n`
+          : `node ${key.address} is out of maintenance (state ${view.reputation?.state ?? view.state})\n`,
+      )
     })
 }

@@ -9,7 +9,14 @@ import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { WalletKey } from '../../crypto/wallet-key.ts'
 import { StratosError } from '../../errors.ts'
-import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_PORTS, DEFAULT_SEGMENT_BYTES, DEVNET_CHAIN_ID, NODE_STOP_TIMEOUT_MS } from '../../limits.ts'
+import {
+  DEFAULT_DATA_SHARDS,
+  DEFAULT_PARITY_SHARDS,
+  DEFAULT_PORTS,
+  DEFAULT_SEGMENT_BYTES,
+  DEVNET_CHAIN_ID,
+  NODE_STOP_TIMEOUT_MS,
+} from '../../limits.ts'
 import { createLogger, type Startable } from '../../util/components.ts'
 import { collect, parseBytes, parseNonNegativeInt, parsePort, parsePositiveInt, parseSyncMode } from '../options.ts'
 import type { SyncMode } from '../../sds/resource/flusher.ts'
@@ -20,37 +27,95 @@ import { registerNodeMaintenance } from './node-maintenance.ts'
 
 const defaultMetaUrl = `http://127.0.0.1:${DEFAULT_PORTS.meta}`
 
-interface CommonFlags { dataDir: string; host: string; port: number; chainId: string }
+interface CommonFlags {
+  dataDir: string
+  host: string
+  port: number
+  chainId: string
+}
 
 export function registerNode(program: Command): void {
   const node = program.command('node').description('run one role of the network in the foreground')
 
-  roleCommand(node, 'resource', 'run a resource node: stores shards, serves them, heartbeats to the meta node', 'node key, shards', DEFAULT_PORTS.resourceBase)
+  roleCommand(
+    node,
+    'resource',
+    'run a resource node: stores shards, serves them, heartbeats to the meta node',
+    'node key, shards',
+    DEFAULT_PORTS.resourceBase,
+  )
     .option('--meta-url <url>', `meta node URL (default: ${defaultMetaUrl})`)
-    .option('--meta-address <stsds1…>', 'meta node address whose tickets to accept (repeatable; default: pinned from the meta node on first start)', collect)
+    .option(
+      '--meta-address <stsds1…>',
+      'meta node address whose tickets to accept (repeatable; default: pinned from the meta node on first start)',
+      collect,
+    )
     .option('--capacity <bytes>', 'bytes to offer, e.g. 10GiB (default: free disk space minus a reserve)', parseBytes)
     .option('--public-url <url>', 'URL to advertise to the meta node (default: the listening URL)')
     .option('--heartbeat-interval-ms <ms>', 'heartbeat period', parsePositiveInt)
-    .option('--order-settle-interval-ms <ms>', 'how often traffic orders are settled with the meta node (default: ORDER_SETTLE_INTERVAL_MS)', parsePositiveInt)
-    .option('--order-settle-after-ms <ms>', 'settle (and close) an order limit this long after its first use (default: ORDER_SETTLE_AFTER_MS)', parsePositiveInt)
-    .option('--sync <mode>', 'durability of acknowledged shards: always (fdatasync before the receipt), batch (synced within STORE_SYNC_INTERVAL_MS; crash self-check at start), none', parseSyncMode)
+    .option(
+      '--order-settle-interval-ms <ms>',
+      'how often traffic orders are settled with the meta node (default: ORDER_SETTLE_INTERVAL_MS)',
+      parsePositiveInt,
+    )
+    .option(
+      '--order-settle-after-ms <ms>',
+      'settle (and close) an order limit this long after its first use (default: ORDER_SETTLE_AFTER_MS)',
+      parsePositiveInt,
+    )
+    .option(
+      '--sync <mode>',
+      'durability of acknowledged shards: always (fdatasync before the receipt), batch (synced within STORE_SYNC_INTERVAL_MS; crash self-check at start), none',
+      parseSyncMode,
+    )
     .option('--no-fsync', 'alias of --sync none')
-    .action(async (f: CommonFlags & { metaAddress?: string[]; capacity?: number; publicUrl?: string; heartbeatIntervalMs?: number; orderSettleIntervalMs?: number; orderSettleAfterMs?: number; sync?: SyncMode; fsync: boolean }, cmd: Command) => {
-      const metaUrl = metaUrlOf(cmd)
-      if (f.sync !== undefined && f.sync !== 'none' && !f.fsync) throw new StratosError('BAD_REQUEST', `--no-fsync contradicts --sync ${f.sync}`)
-      const sync: SyncMode | undefined = f.sync ?? (f.fsync ? undefined : 'none')
-      const { startResourceNode } = await import('../../sds/resource/index.ts')
-      await runRole('resource node', async (logger) => {
-        const n = await startResourceNode({
-          dataDir: resolve(f.dataDir), host: f.host, port: f.port, metaUrl, chainId: f.chainId,
-          metaAddresses: f.metaAddress, capacityBytes: f.capacity, heartbeatIntervalMs: f.heartbeatIntervalMs,
-          publicUrl: f.publicUrl, sync, orderSettleIntervalMs: f.orderSettleIntervalMs, orderSettleAfterMs: f.orderSettleAfterMs, logger,
+    .action(
+      async (
+        f: CommonFlags & {
+          metaAddress?: string[]
+          capacity?: number
+          publicUrl?: string
+          heartbeatIntervalMs?: number
+          orderSettleIntervalMs?: number
+          orderSettleAfterMs?: number
+          sync?: SyncMode
+          fsync: boolean
+        },
+        cmd: Command,
+      ) => {
+        const metaUrl = metaUrlOf(cmd)
+        if (f.sync !== undefined && f.sync !== 'none' && !f.fsync)
+          throw new StratosError('BAD_REQUEST', `--no-fsync contradicts --sync ${f.sync}`)
+        const sync: SyncMode | undefined = f.sync ?? (f.fsync ? undefined : 'none')
+        const { startResourceNode } = await import('../../sds/resource/index.ts')
+        await runRole('resource node', async (logger) => {
+          const n = await startResourceNode({
+            dataDir: resolve(f.dataDir),
+            host: f.host,
+            port: f.port,
+            metaUrl,
+            chainId: f.chainId,
+            metaAddresses: f.metaAddress,
+            capacityBytes: f.capacity,
+            heartbeatIntervalMs: f.heartbeatIntervalMs,
+            publicUrl: f.publicUrl,
+            sync,
+            orderSettleIntervalMs: f.orderSettleIntervalMs,
+            orderSettleAfterMs: f.orderSettleAfterMs,
+            logger,
+          })
+          return { role: n, line: `resource node ${n.address} listening on ${n.url}` }
         })
-        return { role: n, line: `resource node ${n.address} listening on ${n.url}` }
-      })
-    })
+      },
+    )
 
-  roleCommand(node, 'meta', 'run a meta node: node registry, placement, tickets, file index', 'node key, index', DEFAULT_PORTS.meta)
+  roleCommand(
+    node,
+    'meta',
+    'run a meta node: node registry, placement, tickets, file index',
+    'node key, index',
+    DEFAULT_PORTS.meta,
+  )
     .option('--k <n>', 'default data shards per segment', parsePositiveInt)
     .option('--m <n>', 'default parity shards per segment', parseNonNegativeInt)
     .option('--segment-size <bytes>', 'default segment size, e.g. 32MiB', parseBytes)
@@ -58,37 +123,104 @@ export function registerNode(program: Command): void {
     .option('--sweep-interval-ms <ms>', 'how often expired upload sessions are swept', parsePositiveInt)
     .option('--offline-after-ms <ms>', 'a node silent this long is offline', parsePositiveInt)
     .option('--heartbeat-interval-ms <ms>', 'heartbeat period told to nodes', parsePositiveInt)
-    .option('--repair-grace-ms <ms>', 'repair: rebuild the shards of a node offline this long past --offline-after-ms (default REPAIR_GRACE_MS)', parseNonNegativeInt)
-    .option('--repair-check-interval-ms <ms>', 'repair: how often node states and bad shards are checked (default REPAIR_CHECK_INTERVAL_MS)', parsePositiveInt)
-    .option('--audit-interval-ms <ms>', 'audits: how often an audit round runs (default AUDIT_INTERVAL_MS)', parsePositiveInt)
-    .option('--audit-node-interval-ms <ms>', 'audits: a node is challenged at most once per this period (default AUDIT_NODE_MIN_INTERVAL_MS)', parseNonNegativeInt)
-    .option('--chain-url <url>', 'join the STOS chain at this validator (Proof of Traffic: ozone checks, order settlement, volume reports); the owner wallet comes from STRATOS_MNEMONIC, --mnemonic-file, --key or --wallet')
-    .option('--mnemonic-file <path>', 'read the owner wallet\'s mnemonic from this file (like STRATOS_MNEMONIC; keep it mode 0600)')
-    .option('--trusted-proxy <address>', 'share links: a caller (e.g. a gateway host) whose client address in resolve requests is believed (repeatable; default loopback)', collect)
-    .action(async (f: CommonFlags & { mnemonicFile?: string; trustedProxy?: string[]; k?: number; m?: number; segmentSize?: number; sessionTtlMs?: number; sweepIntervalMs?: number; offlineAfterMs?: number; heartbeatIntervalMs?: number; repairGraceMs?: number; repairCheckIntervalMs?: number; auditIntervalMs?: number; auditNodeIntervalMs?: number }, cmd: Command) => {
-      const { startMetaNode } = await import('../../sds/meta/index.ts')
-      useMnemonicFile(f.mnemonicFile)
-      const chain = await metaChainOf(cmd)
-      const custom = f.k !== undefined || f.m !== undefined || f.segmentSize !== undefined
-      await runRole('meta node', async (logger) => {
-        const n = await startMetaNode({
-          dataDir: resolve(f.dataDir), host: f.host, port: f.port, chainId: f.chainId,
-          defaults: custom ? { k: f.k ?? DEFAULT_DATA_SHARDS, m: f.m ?? DEFAULT_PARITY_SHARDS, segmentSize: f.segmentSize ?? DEFAULT_SEGMENT_BYTES } : undefined,
-          sessionTtlMs: f.sessionTtlMs, sweepIntervalMs: f.sweepIntervalMs, offlineAfterMs: f.offlineAfterMs, heartbeatIntervalMs: f.heartbeatIntervalMs,
-          ...(chain ? { chain } : {}),
-          repair: { graceMs: f.repairGraceMs, checkIntervalMs: f.repairCheckIntervalMs },
-          audit: {
-            ...(f.auditIntervalMs !== undefined ? { intervalMs: f.auditIntervalMs } : {}),
-            ...(f.auditNodeIntervalMs !== undefined ? { nodeMinIntervalMs: f.auditNodeIntervalMs } : {}),
-          },
-          ...(f.trustedProxy ? { shareTrustedProxies: f.trustedProxy } : {}),
-          logger,
+    .option(
+      '--repair-grace-ms <ms>',
+      'repair: rebuild the shards of a node offline this long past --offline-after-ms (default REPAIR_GRACE_MS)',
+      parseNonNegativeInt,
+    )
+    .option(
+      '--repair-check-interval-ms <ms>',
+      'repair: how often node states and bad shards are checked (default REPAIR_CHECK_INTERVAL_MS)',
+      parsePositiveInt,
+    )
+    .option(
+      '--audit-interval-ms <ms>',
+      'audits: how often an audit round runs (default AUDIT_INTERVAL_MS)',
+      parsePositiveInt,
+    )
+    .option(
+      '--audit-node-interval-ms <ms>',
+      'audits: a node is challenged at most once per this period (default AUDIT_NODE_MIN_INTERVAL_MS)',
+      parseNonNegativeInt,
+    )
+    .option(
+      '--chain-url <url>',
+      'join the STOS chain at this validator (Proof of Traffic: ozone checks, order settlement, volume reports); the owner wallet comes from STRATOS_MNEMONIC, --mnemonic-file, --key or --wallet',
+    )
+    .option(
+      '--mnemonic-file <path>',
+      "read the owner wallet's mnemonic from this file (like STRATOS_MNEMONIC; keep it mode 0600)",
+    )
+    .option(
+      '--trusted-proxy <address>',
+      'share links: a caller (e.g. a gateway host) whose client address in resolve requests is believed (repeatable; default loopback)',
+      collect,
+    )
+    .action(
+      async (
+        f: CommonFlags & {
+          mnemonicFile?: string
+          trustedProxy?: string[]
+          k?: number
+          m?: number
+          segmentSize?: number
+          sessionTtlMs?: number
+          sweepIntervalMs?: number
+          offlineAfterMs?: number
+          heartbeatIntervalMs?: number
+          repairGraceMs?: number
+          repairCheckIntervalMs?: number
+          auditIntervalMs?: number
+          auditNodeIntervalMs?: number
+        },
+        cmd: Command,
+      ) => {
+        const { startMetaNode } = await import('../../sds/meta/index.ts')
+        useMnemonicFile(f.mnemonicFile)
+        const chain = await metaChainOf(cmd)
+        const custom = f.k !== undefined || f.m !== undefined || f.segmentSize !== undefined
+        await runRole('meta node', async (logger) => {
+          const n = await startMetaNode({
+            dataDir: resolve(f.dataDir),
+            host: f.host,
+            port: f.port,
+            chainId: f.chainId,
+            defaults: custom
+              ? {
+                  k: f.k ?? DEFAULT_DATA_SHARDS,
+                  m: f.m ?? DEFAULT_PARITY_SHARDS,
+                  segmentSize: f.segmentSize ?? DEFAULT_SEGMENT_BYTES,
+                }
+              : undefined,
+            sessionTtlMs: f.sessionTtlMs,
+            sweepIntervalMs: f.sweepIntervalMs,
+            offlineAfterMs: f.offlineAfterMs,
+            heartbeatIntervalMs: f.heartbeatIntervalMs,
+            ...(chain ? { chain } : {}),
+            repair: { graceMs: f.repairGraceMs, checkIntervalMs: f.repairCheckIntervalMs },
+            audit: {
+              ...(f.auditIntervalMs !== undefined ? { intervalMs: f.auditIntervalMs } : {}),
+              ...(f.auditNodeIntervalMs !== undefined ? { nodeMinIntervalMs: f.auditNodeIntervalMs } : {}),
+            },
+            ...(f.trustedProxy ? { shareTrustedProxies: f.trustedProxy } : {}),
+            logger,
+          })
+          return {
+            role: n,
+            line: `meta node ${n.address} listening on ${n.url}${chain ? ` (chain ${chain.url}, owner ${chain.owner.address})` : ' (storage only: no chain)'}`,
+          }
         })
-        return { role: n, line: `meta node ${n.address} listening on ${n.url}${chain ? ` (chain ${chain.url}, owner ${chain.owner.address})` : ' (storage only: no chain)'}` }
-      })
-    })
+      },
+    )
 
-  roleCommand(node, 'validator', 'run a validator: the STOS chain (block production, state, REST API and block stream)', 'genesis.json, chain store', DEFAULT_PORTS.chainRest, 'REST API port (0: any free port)')
+  roleCommand(
+    node,
+    'validator',
+    'run a validator: the STOS chain (block production, state, REST API and block stream)',
+    'genesis.json, chain store',
+    DEFAULT_PORTS.chainRest,
+    'REST API port (0: any free port)',
+  )
     .option('--block-interval-ms <ms>', 'block time', parsePositiveInt)
     .option('--fund <st1…>', 'dev wallet funded at genesis (repeatable; first start only)', collect)
     .action(async (f: CommonFlags & { blockIntervalMs?: number; fund?: string[] }) => {
@@ -98,47 +230,131 @@ export function registerNode(program: Command): void {
         // Native libsecp256k1 signer recovery (~20× noble); falls back to noble with one warning.
         const recoverSigner = createRecoverSigner({ logger })
         const v = await startValidator({
-          dataDir: resolve(f.dataDir), host: f.host, port: f.port, chainId: f.chainId, blockIntervalMs: f.blockIntervalMs,
-          wallets: f.fund, recoverSigner, logger,
+          dataDir: resolve(f.dataDir),
+          host: f.host,
+          port: f.port,
+          chainId: f.chainId,
+          blockIntervalMs: f.blockIntervalMs,
+          wallets: f.fund,
+          recoverSigner,
+          logger,
         })
-        return { role: v, line: `validator for chain ${v.chainId} at height ${v.height} listening on ${v.url}${recoverSigner.native ? '' : ' (pure-JS signature recovery)'}` }
+        return {
+          role: v,
+          line: `validator for chain ${v.chainId} at height ${v.height} listening on ${v.url}${recoverSigner.native ? '' : ' (pure-JS signature recovery)'}`,
+        }
       })
     })
 
-  roleCommand(node, 'gateway', 'run the gateway: client-facing HTTP API (GET /ipfs/CID, POST /api/v1/add) with a wallet from STRATOS_MNEMONIC', 'hot-range cache under cache/', DEFAULT_PORTS.gateway)
+  roleCommand(
+    node,
+    'gateway',
+    'run the gateway: client-facing HTTP API (GET /ipfs/CID, POST /api/v1/add) with a wallet from STRATOS_MNEMONIC',
+    'hot-range cache under cache/',
+    DEFAULT_PORTS.gateway,
+  )
     .option('--meta-url <url>', `meta node URL (default: ${defaultMetaUrl})`)
-    .option('--api-port <port>', 'port of the Kubo-compatible IPFS RPC API, /api/v0 (0: any free port)', parsePort, DEFAULT_PORTS.ipfsApi)
-    .option('--mnemonic-file <path>', 'read the gateway wallet\'s mnemonic from this file (like STRATOS_MNEMONIC; keep it mode 0600)')
-    .option('--rate <n>', 'gateway: requests per second per client address (default GATEWAY_RATE_PER_SECOND)', parsePositiveInt)
-    .option('--burst <n>', 'gateway: requests one client address may make at once (default GATEWAY_RATE_BURST)', parsePositiveInt)
-    .option('--api-rate <n>', 'IPFS RPC API: requests per second per client address (default RPC_RATE_PER_SECOND)', parsePositiveInt)
-    .option('--api-burst <n>', 'IPFS RPC API: requests one client address may make at once (default RPC_RATE_BURST)', parsePositiveInt)
-    .option('--gc-grace-ms <ms>', 'IPFS RPC API: unpinned content it stored is deleted this long after its last pin went (default RPC_GC_GRACE_MS)', parseNonNegativeInt)
-    .option('--gc-interval-ms <ms>', 'IPFS RPC API: how often garbage collection runs (0: only on repo/gc; default RPC_GC_INTERVAL_MS)', parseNonNegativeInt)
-    .action(async (f: CommonFlags & { apiPort: number; mnemonicFile?: string; rate?: number; burst?: number; apiRate?: number; apiBurst?: number; gcGraceMs?: number; gcIntervalMs?: number }, cmd: Command) => {
-      const metaUrl = metaUrlOf(cmd)
-      useMnemonicFile(f.mnemonicFile)
-      const { startGateway } = await import('../../gateway/index.ts')
-      const { startIpfsRpcApi } = await import('../../ipfs/rpc/index.ts')
-      const mnemonic = process.env.STRATOS_MNEMONIC?.trim()
-      const wallet = mnemonic ? WalletKey.fromMnemonic(mnemonic) : undefined
-      await runRole('gateway', async (logger) => {
-        // The RPC API first: once the gateway answers /v1/info, both are up.
-        const api = await startIpfsRpcApi({
-          host: f.host, port: f.apiPort, metaUrl, chainId: f.chainId, wallet, dataDir: join(resolve(f.dataDir), 'ipfs-api'), logger,
-          rateLimit: { ratePerSecond: f.apiRate, burst: f.apiBurst }, gc: { graceMs: f.gcGraceMs, intervalMs: f.gcIntervalMs },
+    .option(
+      '--api-port <port>',
+      'port of the Kubo-compatible IPFS RPC API, /api/v0 (0: any free port)',
+      parsePort,
+      DEFAULT_PORTS.ipfsApi,
+    )
+    .option(
+      '--mnemonic-file <path>',
+      "read the gateway wallet's mnemonic from this file (like STRATOS_MNEMONIC; keep it mode 0600)",
+    )
+    .option(
+      '--rate <n>',
+      'gateway: requests per second per client address (default GATEWAY_RATE_PER_SECOND)',
+      parsePositiveInt,
+    )
+    .option(
+      '--burst <n>',
+      'gateway: requests one client address may make at once (default GATEWAY_RATE_BURST)',
+      parsePositiveInt,
+    )
+    .option(
+      '--api-rate <n>',
+      'IPFS RPC API: requests per second per client address (default RPC_RATE_PER_SECOND)',
+      parsePositiveInt,
+    )
+    .option(
+      '--api-burst <n>',
+      'IPFS RPC API: requests one client address may make at once (default RPC_RATE_BURST)',
+      parsePositiveInt,
+    )
+    .option(
+      '--gc-grace-ms <ms>',
+      'IPFS RPC API: unpinned content it stored is deleted this long after its last pin went (default RPC_GC_GRACE_MS)',
+      parseNonNegativeInt,
+    )
+    .option(
+      '--gc-interval-ms <ms>',
+      'IPFS RPC API: how often garbage collection runs (0: only on repo/gc; default RPC_GC_INTERVAL_MS)',
+      parseNonNegativeInt,
+    )
+    .action(
+      async (
+        f: CommonFlags & {
+          apiPort: number
+          mnemonicFile?: string
+          rate?: number
+          burst?: number
+          apiRate?: number
+          apiBurst?: number
+          gcGraceMs?: number
+          gcIntervalMs?: number
+        },
+        cmd: Command,
+      ) => {
+        const metaUrl = metaUrlOf(cmd)
+        useMnemonicFile(f.mnemonicFile)
+        const { startGateway } = await import('../../gateway/index.ts')
+        const { startIpfsRpcApi } = await import('../../ipfs/rpc/index.ts')
+        const mnemonic = process.env.STRATOS_MNEMONIC?.trim()
+        const wallet = mnemonic ? WalletKey.fromMnemonic(mnemonic) : undefined
+        await runRole('gateway', async (logger) => {
+          // The RPC API first: once the gateway answers /v1/info, both are up.
+          const api = await startIpfsRpcApi({
+            host: f.host,
+            port: f.apiPort,
+            metaUrl,
+            chainId: f.chainId,
+            wallet,
+            dataDir: join(resolve(f.dataDir), 'ipfs-api'),
+            logger,
+            rateLimit: { ratePerSecond: f.apiRate, burst: f.apiBurst },
+            gc: { graceMs: f.gcGraceMs, intervalMs: f.gcIntervalMs },
+          })
+          let g: Awaited<ReturnType<typeof startGateway>>
+          try {
+            g = await startGateway({
+              host: f.host,
+              port: f.port,
+              metaUrl,
+              chainId: f.chainId,
+              wallet,
+              dataDir: resolve(f.dataDir),
+              logger,
+              rateLimit: { ratePerSecond: f.rate, burst: f.burst },
+            })
+          } catch (e) {
+            await api.stop()
+            throw e
+          }
+          const role = {
+            stop: async () => {
+              await Promise.all([g.stop(), api.stop()])
+            },
+          }
+          return {
+            role,
+            line: `gateway listening on ${g.url}, IPFS RPC API on ${api.url}/api/v0${wallet ? ` (wallet ${wallet.address})` : ' (read-only: no STRATOS_MNEMONIC)'}`,
+          }
         })
-        let g: Awaited<ReturnType<typeof startGateway>>
-        try {
-          g = await startGateway({ host: f.host, port: f.port, metaUrl, chainId: f.chainId, wallet, dataDir: resolve(f.dataDir), logger, rateLimit: { ratePerSecond: f.rate, burst: f.burst } })
-        } catch (e) {
-          await api.stop()
-          throw e
-        }
-        const role = { stop: async () => { await Promise.all([g.stop(), api.stop()]) } }
-        return { role, line: `gateway listening on ${g.url}, IPFS RPC API on ${api.url}/api/v0${wallet ? ` (wallet ${wallet.address})` : ' (read-only: no STRATOS_MNEMONIC)'}` }
-      })
-    })
+      },
+    )
 
   registerNodeOperator(node)
   registerNodeRewards(node)
@@ -155,7 +371,11 @@ function useMnemonicFile(path: string | undefined): void {
   try {
     text = readFileSync(resolve(path), 'utf8').trim()
   } catch (e) {
-    throw new StratosError('NETWORK_CONFIG', `cannot read --mnemonic-file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { path })
+    throw new StratosError(
+      'NETWORK_CONFIG',
+      `cannot read --mnemonic-file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      { path },
+    )
   }
   if (text === '') throw new StratosError('NETWORK_CONFIG', `--mnemonic-file ${path} is empty`, { path })
   process.env.STRATOS_MNEMONIC = text
@@ -170,16 +390,26 @@ async function metaChainOf(cmd: Command): Promise<{ url: string; owner: WalletKe
   if (!g.chainUrl) return undefined
   const mnemonic = process.env.STRATOS_MNEMONIC?.trim()
   if (g.key === undefined && g.wallet === undefined && !mnemonic) {
-    throw new StratosError('NETWORK_CONFIG', '--chain-url needs the meta node\'s owner wallet: set STRATOS_MNEMONIC, or pass --key HEX or --wallet NAME')
+    throw new StratosError(
+      'NETWORK_CONFIG',
+      "--chain-url needs the meta node's owner wallet: set STRATOS_MNEMONIC, or pass --key HEX or --wallet NAME",
+    )
   }
   const { contextOf } = await import('../context.ts')
   const owner = await contextOf(cmd).resolveWallet('required')
-  if (!owner) throw new StratosError('NETWORK_CONFIG', '--chain-url needs the meta node\'s owner wallet')
+  if (!owner) throw new StratosError('NETWORK_CONFIG', "--chain-url needs the meta node's owner wallet")
   return { url: g.chainUrl.replace(/\/+$/, ''), owner }
 }
 
 /** A role command with the options every role has: --data-dir (~/.stratos/NAME), --host, --port, --chain-id. */
-function roleCommand(node: Command, name: string, description: string, dataDirHolds: string, defaultPort: number, portHelp = 'port to listen on (0: any free port)'): Command {
+function roleCommand(
+  node: Command,
+  name: string,
+  description: string,
+  dataDirHolds: string,
+  defaultPort: number,
+  portHelp = 'port to listen on (0: any free port)',
+): Command {
   return node
     .command(name)
     .description(description)
@@ -199,7 +429,10 @@ function metaUrlOf(cmd: Command): string {
 }
 
 /** Starts a role, announces it, waits for a stop request, stops it gracefully and exits 0. */
-async function runRole(name: string, start: (logger: ReturnType<typeof createLogger>) => Promise<{ role: Pick<Startable, 'stop'>; line: string }>): Promise<void> {
+async function runRole(
+  name: string,
+  start: (logger: ReturnType<typeof createLogger>) => Promise<{ role: Pick<Startable, 'stop'>; line: string }>,
+): Promise<void> {
   const logger = createLogger(name.replace(/ /g, '-'))
   const stopRequested = shutdownRequested()
   const { role, line } = await start(logger)

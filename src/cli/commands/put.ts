@@ -28,17 +28,22 @@ export function registerPut(program: Command): void {
     .description('upload files or directories (a directory becomes a UnixFS directory; "-" reads stdin)')
     .argument('<paths...>', 'files, directories, or - for stdin')
     .option('--json', 'print one JSON document (the result, or an array of results for several paths)')
-    .option('--public', 'publish: anyone may read it (gateways too), paid by your ozone (default: private to you, your share links and grants)')
+    .option(
+      '--public',
+      'publish: anyone may read it (gateways too), paid by your ozone (default: private to you, your share links and grants)',
+    )
     .addOption(new Option('--cid-version <v>', 'CID version').choices(['0', '1']).default('0'))
     .option('--raw-leaves', 'use raw leaves (default: dag-pb leaves with CIDv0, raw leaves with CIDv1, as Kubo)')
     .option('--no-raw-leaves', 'use dag-pb leaves even with CIDv1')
-    .option('--name <name>', 'file name to record (default: the path\'s base name; single path only)')
-    .option('--k <n>', 'data shards per segment (default: the meta node\'s)', parsePositiveInt)
-    .option('--m <n>', 'parity shards per segment (default: the meta node\'s)', parseNonNegativeInt)
-    .option('--segment-size <bytes>', 'segment size, e.g. 32MiB (default: the meta node\'s)', parseBytes)
+    .option('--name <name>', "file name to record (default: the path's base name; single path only)")
+    .option('--k <n>', "data shards per segment (default: the meta node's)", parsePositiveInt)
+    .option('--m <n>', "parity shards per segment (default: the meta node's)", parseNonNegativeInt)
+    .option('--segment-size <bytes>', "segment size, e.g. 32MiB (default: the meta node's)", parseBytes)
     .action(async (paths: string[], flags: PutFlags, cmd: Command) => {
-      if (flags.name !== undefined && paths.length > 1) throw new StratosError('BAD_REQUEST', '--name needs exactly one path')
-      if (paths.filter((p) => p === '-').length > 1) throw new StratosError('BAD_REQUEST', 'stdin ("-") can be read only once')
+      if (flags.name !== undefined && paths.length > 1)
+        throw new StratosError('BAD_REQUEST', '--name needs exactly one path')
+      if (paths.filter((p) => p === '-').length > 1)
+        throw new StratosError('BAD_REQUEST', 'stdin ("-") can be read only once')
       const kinds = await Promise.all(paths.map(localKind))
       const client = await contextOf(cmd).client('required', { k: flags.k, m: flags.m, segmentSize: flags.segmentSize })
       const interrupt = interruptOnSignals()
@@ -55,9 +60,10 @@ export function registerPut(program: Command): void {
             onProgress: progress.onProgress,
           }
           try {
-            const r = kinds[i] === 'directory'
-              ? await client.putDirectory(path, options)
-              : await client.put(path === '-' ? (process.stdin as AsyncIterable<Uint8Array>) : path, options)
+            const r =
+              kinds[i] === 'directory'
+                ? await client.putDirectory(path, options)
+                : await client.put(path === '-' ? (process.stdin as AsyncIterable<Uint8Array>) : path, options)
             results.push(r)
           } finally {
             progress.stop()
@@ -75,7 +81,9 @@ export function registerPut(program: Command): void {
 function printAdded(path: string, r: PutResult): void {
   const label = path === '-' ? '-' : path
   for (const e of r.entries ?? []) process.stdout.write(`added ${e.cid} ${e.path} (${formatBytes(e.size)})\n`)
-  process.stdout.write(`added ${r.cid} ${label} (${formatBytes(r.size)}${r.kind === 'directory' ? ', directory' : ''})\n`)
+  process.stdout.write(
+    `added ${r.cid} ${label} (${formatBytes(r.size)}${r.kind === 'directory' ? ', directory' : ''})\n`,
+  )
 }
 
 async function localKind(path: string): Promise<'file' | 'directory' | 'stdin'> {

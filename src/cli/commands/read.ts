@@ -28,9 +28,11 @@ export function registerRead(program: Command): void {
       const interrupt = interruptOnSignals()
       const progress = transferProgress(cid.slice(0, 12) + '…')
       try {
-        const r = await client.get(cid, out, { signal: interrupt.signal, onProgress: progress.onProgress }).catch((e: unknown) => {
-          throw withUserPath(e, out)
-        })
+        const r = await client
+          .get(cid, out, { signal: interrupt.signal, onProgress: progress.onProgress })
+          .catch((e: unknown) => {
+            throw withUserPath(e, out)
+          })
         progress.stop()
         if (flags.json) printJson({ cid, path: out, kind: r.kind, bytes: r.bytes })
         else process.stdout.write(`saved ${cid} to ${out} (${r.kind}, ${formatBytes(r.bytes)})\n`)
@@ -43,7 +45,7 @@ export function registerRead(program: Command): void {
 
   program
     .command('cat')
-    .description('write a file\'s bytes (or a byte range of them) to stdout')
+    .description("write a file's bytes (or a byte range of them) to stdout")
     .argument('<cid>', 'content id')
     .option('--offset <n>', 'first byte to write', parseNonNegativeInt)
     .option('--length <n>', 'number of bytes to write', parseNonNegativeInt)
@@ -81,10 +83,15 @@ export function registerRead(program: Command): void {
  */
 export async function checkOutputDir(out: string): Promise<void> {
   const dir = dirname(out)
-  const cannot = (e: StratosError) => new StratosError(e.code, `cannot save to ${out}: ${e.message}`, { ...e.details, output: out }, { cause: e })
-  const st = await stat(dir).catch((e: unknown) => { throw cannot(localFileError(e, dir)) })
+  const cannot = (e: StratosError) =>
+    new StratosError(e.code, `cannot save to ${out}: ${e.message}`, { ...e.details, output: out }, { cause: e })
+  const st = await stat(dir).catch((e: unknown) => {
+    throw cannot(localFileError(e, dir))
+  })
   if (!st.isDirectory()) throw cannot(new StratosError('NOT_FOUND', `${dir} is not a directory`, { path: dir }))
-  await access(dir, constants.W_OK).catch((e: unknown) => { throw cannot(localFileError(e, dir)) })
+  await access(dir, constants.W_OK).catch((e: unknown) => {
+    throw cannot(localFileError(e, dir))
+  })
 }
 
 /**
@@ -104,7 +111,11 @@ export function withUserPath(e: unknown, out: string): unknown {
 }
 
 /** Copies chunks to a writable, waiting for 'drain' whenever its buffer is full (backpressure). */
-export async function writeAll(source: AsyncIterable<Uint8Array>, out: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
+export async function writeAll(
+  source: AsyncIterable<Uint8Array>,
+  out: NodeJS.WritableStream,
+  signal: AbortSignal,
+): Promise<void> {
   for await (const chunk of source) {
     if (!out.write(chunk)) {
       await once(out, 'drain', { signal }).catch((e: unknown) => {

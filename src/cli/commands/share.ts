@@ -24,7 +24,10 @@ export function parseExpiry(text: string, now = Date.now()): number {
     return now + ms
   }
   const t = /^\d{4}-\d{2}-\d{2}/.test(text.trim()) ? Date.parse(text.trim()) : NaN
-  if (!Number.isFinite(t)) throw new InvalidArgumentError(`"${text}" is neither a duration (30m, 1h, 7d, 2w) nor an ISO time (2030-01-31T12:00:00Z)`)
+  if (!Number.isFinite(t))
+    throw new InvalidArgumentError(
+      `"${text}" is neither a duration (30m, 1h, 7d, 2w) nor an ISO time (2030-01-31T12:00:00Z)`,
+    )
   if (t <= now) throw new InvalidArgumentError(`"${text}" is in the past`)
   return t
 }
@@ -47,31 +50,43 @@ function gatewayUrlOf(ctx: CliContext, flag: string | undefined): string | undef
 }
 
 async function readPassword(flags: CreateFlags): Promise<string | undefined> {
-  if (flags.password && flags.passwordStdin) throw new StratosError('BAD_REQUEST', 'give either --password or --password-stdin')
+  if (flags.password && flags.passwordStdin)
+    throw new StratosError('BAD_REQUEST', 'give either --password or --password-stdin')
   if (flags.passwordStdin) return readSecretFromStdin('share password')
   if (!flags.password) return undefined
   const password = await promptHidden('share password: ')
   if (password === '') throw new StratosError('BAD_REQUEST', 'the password must not be empty')
-  if ((await promptHidden('repeat the password: ')) !== password) throw new StratosError('BAD_REQUEST', 'the passwords do not match')
+  if ((await promptHidden('repeat the password: ')) !== password)
+    throw new StratosError('BAD_REQUEST', 'the passwords do not match')
   return password
 }
 
 function describe(s: ShareView): string {
-  const bits = [s.state, s.expiresAt === null ? 'no expiry' : `expires ${formatTime(s.expiresAt)}`, s.hasPassword ? 'password' : 'no password']
+  const bits = [
+    s.state,
+    s.expiresAt === null ? 'no expiry' : `expires ${formatTime(s.expiresAt)}`,
+    s.hasPassword ? 'password' : 'no password',
+  ]
   return bits.join(', ')
 }
 
 export function registerShare(program: Command): void {
-  const share = program.command('share').description('share links to your files and directories, served by the gateway at /share/ID')
+  const share = program
+    .command('share')
+    .description('share links to your files and directories, served by the gateway at /share/ID')
 
   share
     .command('create')
     .description('create a link to a file or directory you own; prints its gateway URL')
     .argument('<cid>', 'content id')
-    .option('--expires <when>', 'the link stops working after a duration (30m, 1h, 7d, 2w) or at an ISO time', (v: string) => parseExpiry(v))
+    .option(
+      '--expires <when>',
+      'the link stops working after a duration (30m, 1h, 7d, 2w) or at an ISO time',
+      (v: string) => parseExpiry(v),
+    )
     .option('--password', 'protect the link with a password, asked without echo')
     .option('--password-stdin', 'protect the link with a password read from stdin')
-    .option('--gateway <url>', 'gateway base URL for the printed link (default: the network file\'s gatewayUrl)')
+    .option('--gateway <url>', "gateway base URL for the printed link (default: the network file's gatewayUrl)")
     .option('--json', 'print the link: { id, url?, cid, kind, owner, createdAt, expiresAt, hasPassword, state }')
     .action(async (cidArg: string, flags: CreateFlags, cmd: Command) => {
       const cid = checkCid(cidArg)
@@ -81,7 +96,12 @@ export function registerShare(program: Command): void {
       const client = await ctx.client('required')
       const interrupt = interruptOnSignals()
       try {
-        const s = await client.createShare(cid, { expiresAt: flags.expires, password, gatewayUrl, signal: interrupt.signal })
+        const s = await client.createShare(cid, {
+          expiresAt: flags.expires,
+          password,
+          gatewayUrl,
+          signal: interrupt.signal,
+        })
         if (flags.json) {
           printJson(s)
           return
@@ -97,16 +117,20 @@ export function registerShare(program: Command): void {
   share
     .command('ls')
     .description('list your share links (active and expired; revoked ones are gone)')
-    .option('--gateway <url>', 'gateway base URL for the links (default: the network file\'s gatewayUrl)')
-    .option('--json', 'print { owner, shares: [{ id, url?, cid, kind, name?, createdAt, expiresAt, hasPassword, state }] }')
+    .option('--gateway <url>', "gateway base URL for the links (default: the network file's gatewayUrl)")
+    .option(
+      '--json',
+      'print { owner, shares: [{ id, url?, cid, kind, name?, createdAt, expiresAt, hasPassword, state }] }',
+    )
     .action(async (flags: { gateway?: string; json?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd)
       const gatewayUrl = gatewayUrlOf(ctx, flags.gateway)
       const client = await ctx.client('required')
       const interrupt = interruptOnSignals()
       try {
-        const shares = (await client.listShares({ signal: interrupt.signal }))
-          .map((s) => (gatewayUrl === undefined ? s : { ...s, url: shareUrl(gatewayUrl, s.id) }))
+        const shares = (await client.listShares({ signal: interrupt.signal })).map((s) =>
+          gatewayUrl === undefined ? s : { ...s, url: shareUrl(gatewayUrl, s.id) },
+        )
         if (flags.json) {
           printJson({ owner: client.wallet?.address ?? null, shares })
           return
@@ -115,7 +139,15 @@ export function registerShare(program: Command): void {
           process.stdout.write('no share links\n')
           return
         }
-        const rows = shares.map((s) => [s.id, s.cid, s.state, s.expiresAt === null ? '-' : formatTime(s.expiresAt), s.hasPassword ? 'yes' : 'no', formatTime(s.createdAt), s.name ?? ''])
+        const rows = shares.map((s) => [
+          s.id,
+          s.cid,
+          s.state,
+          s.expiresAt === null ? '-' : formatTime(s.expiresAt),
+          s.hasPassword ? 'yes' : 'no',
+          formatTime(s.createdAt),
+          s.name ?? '',
+        ])
         process.stdout.write(table(['ID', 'CID', 'STATE', 'EXPIRES', 'PASSWORD', 'CREATED', 'NAME'], rows) + '\n')
       } finally {
         interrupt.dispose()
@@ -129,8 +161,12 @@ export function registerShare(program: Command): void {
     .argument('<id>', 'share link id (from `stratos share create` or `stratos share ls`)')
     .option('--json', 'print the revoked link')
     .action(async (idArg: string, flags: { json?: boolean }, cmd: Command) => {
-      const id = idArg.trim().replace(/^.*\/share\//, '').replace(/[/?#].*$/, '') // an id or a whole link URL
-      if (!/^[A-Za-z0-9_-]{22}$/.test(id)) throw new StratosError('BAD_REQUEST', `"${idArg}" is not a share link id (22 base64url characters)`)
+      const id = idArg
+        .trim()
+        .replace(/^.*\/share\//, '')
+        .replace(/[/?#].*$/, '') // an id or a whole link URL
+      if (!/^[A-Za-z0-9_-]{22}$/.test(id))
+        throw new StratosError('BAD_REQUEST', `"${idArg}" is not a share link id (22 base64url characters)`)
       const client = await contextOf(cmd).client('required')
       const interrupt = interruptOnSignals()
       try {

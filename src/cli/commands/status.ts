@@ -34,9 +34,11 @@ export interface RenderStatusOptions {
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('show the network: nodes with state, offered/used/free space, shards and load; traffic and rewards; totals')
+    .description(
+      'show the network: nodes with state, offered/used/free space, shards and load; traffic and rewards; totals',
+    )
     .option('--wide', 'also show full node addresses and URLs (wider than 100 columns)')
-    .option('--json', 'print the meta node\'s NetworkStatus document')
+    .option('--json', "print the meta node's NetworkStatus document")
     .action(async (flags: { json?: boolean; wide?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd)
       const client = await ctx.client('none')
@@ -64,13 +66,22 @@ export function registerStatus(program: Command): void {
     })
 }
 
-export function renderStatus(s: NetworkStatus, names: ReadonlyMap<string, string>, now: number, pot: PotExtras = {}, o: RenderStatusOptions = {}): string {
-  const nodes = [...s.nodes].sort((a, b) => (names.get(a.address) ?? a.url).localeCompare(names.get(b.address) ?? b.url, undefined, { numeric: true }))
+export function renderStatus(
+  s: NetworkStatus,
+  names: ReadonlyMap<string, string>,
+  now: number,
+  pot: PotExtras = {},
+  o: RenderStatusOptions = {},
+): string {
+  const nodes = [...s.nodes].sort((a, b) =>
+    (names.get(a.address) ?? a.url).localeCompare(names.get(b.address) ?? b.url, undefined, { numeric: true }),
+  )
   const named = nodes.some((n) => names.has(n.address))
   // One label per node for both tables: its name when known, else its (short) address.
   const label = (n: NodeView) => shorten(names.get(n.address) ?? n.address, o.wide ? Infinity : NODE_LABEL_CHARS)
   // Audits (meta/audit): STATE says suspended/maintenance when the meta node says so.
-  const state = (n: NodeView) => (n.reputation?.state === 'suspended' || n.reputation?.state === 'maintenance' ? n.reputation.state : n.state)
+  const state = (n: NodeView) =>
+    n.reputation?.state === 'suspended' || n.reputation?.state === 'maintenance' ? n.reputation.state : n.state
   const idColumns = (n: NodeView) => [
     ...(named ? [label(n)] : []),
     o.wide ? n.address : shorten(n.address, NODE_LABEL_CHARS),
@@ -79,22 +90,38 @@ export function renderStatus(s: NetworkStatus, names: ReadonlyMap<string, string
   const idHeader = [...(named ? ['NAME'] : []), 'ADDRESS', ...(o.wide ? ['URL'] : [])]
   const space = table(
     [...idHeader, 'STATE', 'OFFERED', 'USED', 'FREE', 'SHARDS', 'LOAD', 'SEEN'],
-    nodes.map((n) => [...idColumns(n), state(n), formatBytes(n.capacityBytes), formatBytes(n.usedBytes), formatBytes(n.freeBytes), String(n.shardCount), String(n.load), formatAge(now, n.lastSeen)]),
+    nodes.map((n) => [
+      ...idColumns(n),
+      state(n),
+      formatBytes(n.capacityBytes),
+      formatBytes(n.usedBytes),
+      formatBytes(n.freeBytes),
+      String(n.shardCount),
+      String(n.load),
+      formatAge(now, n.lastSeen),
+    ]),
     rightFrom(idHeader.length + 1, 6),
   )
   const potShown = Boolean(pot.traffic || pot.chainNodes)
   const scores = nodes.some((n) => n.reputation !== undefined)
-  const traffic = potShown || scores
-    ? table(
-      [named ? 'NAME' : 'ADDRESS', ...(potShown ? ['CHAIN', 'TRAFFIC (EPOCH)', 'TRAFFIC (ALL)', 'OWNER REWARDS'] : []), ...(scores ? ['AUDIT/ONLINE'] : [])],
-      nodes.map((n) => [
-        label(n),
-        ...(potShown ? potColumns(n.address, pot) : []),
-        ...(scores ? [n.reputation ? `${n.reputation.auditScore.toFixed(2)}/${n.reputation.onlineScore.toFixed(2)}` : '-'] : []),
-      ]),
-      rightFrom(potShown ? 2 : 1, (potShown ? 3 : 0) + (scores ? 1 : 0)),
-    )
-    : undefined
+  const traffic =
+    potShown || scores
+      ? table(
+          [
+            named ? 'NAME' : 'ADDRESS',
+            ...(potShown ? ['CHAIN', 'TRAFFIC (EPOCH)', 'TRAFFIC (ALL)', 'OWNER REWARDS'] : []),
+            ...(scores ? ['AUDIT/ONLINE'] : []),
+          ],
+          nodes.map((n) => [
+            label(n),
+            ...(potShown ? potColumns(n.address, pot) : []),
+            ...(scores
+              ? [n.reputation ? `${n.reputation.auditScore.toFixed(2)}/${n.reputation.onlineScore.toFixed(2)}` : '-']
+              : []),
+          ]),
+          rightFrom(potShown ? 2 : 1, (potShown ? 3 : 0) + (scores ? 1 : 0)),
+        )
+      : undefined
   const t = s.totals
   return [
     `chain ${s.chainId} · meta node ${s.meta.address} (v${s.meta.version})`,
@@ -105,7 +132,11 @@ export function renderStatus(s: NetworkStatus, names: ReadonlyMap<string, string
     `storage:  ${formatBytes(t.usedBytes)} used, ${formatBytes(t.freeBytes)} free of ${formatBytes(t.capacityBytes)} offered (the sum of every node's offer)`,
     ...sharedDiskHint(s.nodes),
     `files:    ${t.files} (${formatBytes(t.fileBytes)})${t.openUploads ? `, ${t.openUploads} upload${t.openUploads > 1 ? 's' : ''} in progress` : ''}`,
-    ...(pot.traffic ? [`traffic:  epoch ${pot.traffic.epoch}: ${formatBytes(pot.traffic.nodes.reduce((a, n) => a + n.bytes, 0))} settled so far`] : []),
+    ...(pot.traffic
+      ? [
+          `traffic:  epoch ${pot.traffic.epoch}: ${formatBytes(pot.traffic.nodes.reduce((a, n) => a + n.bytes, 0))} settled so far`,
+        ]
+      : []),
   ].join('\n')
 }
 
@@ -122,7 +153,10 @@ function rightFrom(from: number, count: number): Set<number> {
  * each such group is one disk.
  */
 function sharedDiskHint(nodes: readonly NodeView[]): string[] {
-  const free = nodes.filter((n) => n.state === 'online' && n.freeBytes > 0).map((n) => n.freeBytes).sort((a, b) => a - b)
+  const free = nodes
+    .filter((n) => n.state === 'online' && n.freeBytes > 0)
+    .map((n) => n.freeBytes)
+    .sort((a, b) => a - b)
   const groups: number[][] = []
   for (const f of free) {
     const last = groups.at(-1)

@@ -38,7 +38,14 @@ export async function fetchPotExtras(cmd: Command, ctx: CliContext, meta: MetaCl
   if (nodes) {
     out.chainNodes = new Map(nodes.map((n) => [n.node, n]))
     const owners = [...new Set(nodes.map((n) => n.owner))]
-    const rewards = await Promise.all(owners.map((o) => chain.rewards(o).then((r) => [o, r.reduce((a, e) => a + BigInt(e.amount), 0n)] as const).catch(() => undefined)))
+    const rewards = await Promise.all(
+      owners.map((o) =>
+        chain
+          .rewards(o)
+          .then((r) => [o, r.reduce((a, e) => a + BigInt(e.amount), 0n)] as const)
+          .catch(() => undefined),
+      ),
+    )
     out.rewards = new Map(rewards.filter((r) => r !== undefined))
   }
   return out
@@ -47,7 +54,9 @@ export async function fetchPotExtras(cmd: Command, ctx: CliContext, meta: MetaCl
 export function registerTraffic(program: Command): void {
   program
     .command('traffic')
-    .description('a file\'s traffic as settled by the meta node: bytes uploaded (all k+m shards) and downloaded, by chain epoch')
+    .description(
+      "a file's traffic as settled by the meta node: bytes uploaded (all k+m shards) and downloaded, by chain epoch",
+    )
     .argument('<cid>', 'content id')
     .option('--json', 'print { cid, traffic: [{ epoch, op, bytes, orders }], totals: { put, get } }')
     .action(async (cidArg: string, flags: { json?: boolean }, cmd: Command) => {
@@ -57,9 +66,20 @@ export function registerTraffic(program: Command): void {
       const client = await ctx.client('required')
       const t = await client.meta.fileTraffic(cid).finally(() => client.close())
       if (flags.json) return printJson(t)
-      const lines = [`cid:      ${t.cid}`, `uploaded: ${formatBytesExact(t.totals.put)}`, `served:   ${formatBytesExact(t.totals.get)}`]
+      const lines = [
+        `cid:      ${t.cid}`,
+        `uploaded: ${formatBytesExact(t.totals.put)}`,
+        `served:   ${formatBytesExact(t.totals.get)}`,
+      ]
       if (t.traffic.length) {
-        lines.push('', table(['EPOCH', 'OP', 'BYTES', 'ORDERS'], t.traffic.map((e) => [String(e.epoch), e.op, formatBytes(e.bytes), groupDigits(e.orders)]), new Set([0, 2, 3])))
+        lines.push(
+          '',
+          table(
+            ['EPOCH', 'OP', 'BYTES', 'ORDERS'],
+            t.traffic.map((e) => [String(e.epoch), e.op, formatBytes(e.bytes), groupDigits(e.orders)]),
+            new Set([0, 2, 3]),
+          ),
+        )
       } else {
         lines.push('', 'no settled traffic yet (resource nodes settle their orders every few seconds)')
       }
@@ -71,7 +91,7 @@ export function registerTraffic(program: Command): void {
 export function registerNodeRewards(node: Command): void {
   node
     .command('rewards')
-    .description('an operator\'s view of a resource node: its settled traffic, chain state, and its owner\'s rewards')
+    .description("an operator's view of a resource node: its settled traffic, chain state, and its owner's rewards")
     .option('--node <stsds1…>', 'the node (default: every node owned by the selected wallet)')
     .option('--epoch <n>', 'traffic of this epoch (default: the current one)')
     .option('--wide', 'full node addresses (wider than 100 columns)')
@@ -83,39 +103,88 @@ export function registerNodeRewards(node: Command): void {
       let nodes: ResourceNodeJson[]
       if (f.node) {
         const n = registry.find((x) => x.node === f.node)
-        if (!n) throw new StratosError('NODE_NOT_REGISTERED', `resource node ${f.node} is not registered on chain ${chain.url}`, { node: f.node })
+        if (!n)
+          throw new StratosError(
+            'NODE_NOT_REGISTERED',
+            `resource node ${f.node} is not registered on chain ${chain.url}`,
+            { node: f.node },
+          )
         nodes = [n]
       } else {
         const wallet = await ctx.resolveWallet('required')
         nodes = registry.filter((n) => n.owner === wallet!.address)
-        if (nodes.length === 0) throw new StratosError('NODE_NOT_REGISTERED', `${wallet!.address} owns no resource node on chain ${chain.url}; pass --node ADDRESS`)
+        if (nodes.length === 0)
+          throw new StratosError(
+            'NODE_NOT_REGISTERED',
+            `${wallet!.address} owns no resource node on chain ${chain.url}; pass --node ADDRESS`,
+          )
       }
       const epoch = f.epoch === undefined ? undefined : Number(f.epoch)
-      if (epoch !== undefined && (!Number.isSafeInteger(epoch) || epoch < 0)) throw new StratosError('BAD_REQUEST', `--epoch ${f.epoch} is not an epoch number`)
+      if (epoch !== undefined && (!Number.isSafeInteger(epoch) || epoch < 0))
+        throw new StratosError('BAD_REQUEST', `--epoch ${f.epoch} is not an epoch number`)
       const traffic = await new MetaClient(ctx.metaUrl()).trafficNodes(epoch === undefined ? {} : { epoch })
       const owners = [...new Set(nodes.map((n) => n.owner))]
       const rewards = await Promise.all(owners.map(async (owner) => ({ owner, entries: await chain.rewards(owner) })))
       const rows = nodes.map((n) => {
         const t = traffic.nodes.find((x) => x.node === n.node)
-        return { node: n.node, owner: n.owner, moniker: n.moniker, chainState: n.status, deposit: n.deposit, epoch: traffic.epoch, epochBytes: t?.bytes ?? 0, epochOrders: t?.orders ?? 0, totalBytes: t?.totalBytes ?? 0, report: t?.report ?? 'none', ...(t?.score !== undefined ? { score: t.score } : {}) }
+        return {
+          node: n.node,
+          owner: n.owner,
+          moniker: n.moniker,
+          chainState: n.status,
+          deposit: n.deposit,
+          epoch: traffic.epoch,
+          epochBytes: t?.bytes ?? 0,
+          epochOrders: t?.orders ?? 0,
+          totalBytes: t?.totalBytes ?? 0,
+          report: t?.report ?? 'none',
+          ...(t?.score !== undefined ? { score: t.score } : {}),
+        }
       })
       if (f.json) {
-        printJson({ currentEpoch: traffic.currentEpoch, nodes: rows, rewards: rewards.map((r) => ({ owner: r.owner, entries: r.entries })) })
+        printJson({
+          currentEpoch: traffic.currentEpoch,
+          nodes: rows,
+          rewards: rewards.map((r) => ({ owner: r.owner, entries: r.entries })),
+        })
         return
       }
       const out = [
         `epoch ${traffic.epoch}${traffic.epoch === traffic.currentEpoch ? ' (current)' : ''}`,
         '',
         // Short addresses keep the table within 100 columns (as `stratos status`); --wide or --json give them whole.
-        table(['MONIKER', 'NODE', 'CHAIN', 'EPOCH TRAFFIC', 'ORDERS', 'TOTAL TRAFFIC', 'REPORT'],
-          rows.map((r) => [shorten(r.moniker, 16), f.wide ? r.node : shorten(r.node, 16), r.chainState, formatBytes(r.epochBytes), groupDigits(r.epochOrders), formatBytes(r.totalBytes), r.report]), new Set([3, 4, 5])),
+        table(
+          ['MONIKER', 'NODE', 'CHAIN', 'EPOCH TRAFFIC', 'ORDERS', 'TOTAL TRAFFIC', 'REPORT'],
+          rows.map((r) => [
+            shorten(r.moniker, 16),
+            f.wide ? r.node : shorten(r.node, 16),
+            r.chainState,
+            formatBytes(r.epochBytes),
+            groupDigits(r.epochOrders),
+            formatBytes(r.totalBytes),
+            r.report,
+          ]),
+          new Set([3, 4, 5]),
+        ),
       ]
       for (const r of rewards) {
         const total = r.entries.reduce((a, e) => a + BigInt(e.amount), 0n)
         const matured = r.entries.filter((e) => e.matured).reduce((a, e) => a + BigInt(e.amount), 0n)
-        out.push('', `owner   ${r.owner}`, `rewards ${formatStos(total)} STOS, ${formatStos(matured)} STOS withdrawable with \`stratos withdraw\``)
+        out.push(
+          '',
+          `owner   ${r.owner}`,
+          `rewards ${formatStos(total)} STOS, ${formatStos(matured)} STOS withdrawable with \`stratos withdraw\``,
+        )
         if (r.entries.length) {
-          out.push(table(['EPOCH', 'AMOUNT (STOS)', 'MATURES AT', 'MATURED'], r.entries.slice(-10).map((e) => [String(e.epoch), formatStos(BigInt(e.amount)), String(e.maturesAt), String(e.matured)]), new Set([0, 1, 2])))
+          out.push(
+            table(
+              ['EPOCH', 'AMOUNT (STOS)', 'MATURES AT', 'MATURED'],
+              r.entries
+                .slice(-10)
+                .map((e) => [String(e.epoch), formatStos(BigInt(e.amount)), String(e.maturesAt), String(e.matured)]),
+              new Set([0, 1, 2]),
+            ),
+          )
         }
       }
       process.stdout.write(out.join('\n') + '\n')

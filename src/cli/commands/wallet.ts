@@ -12,7 +12,11 @@ import { InvalidArgumentError } from 'commander'
 import { generateMnemonic } from '@scure/bip39'
 import { wordlist } from '@scure/bip39/wordlists/english.js'
 import {
-  KeystoreDir, compressedPublicKeyHex, defaultKeysDir, validateKeystoreName, type KeystoreSecret,
+  KeystoreDir,
+  compressedPublicKeyHex,
+  defaultKeysDir,
+  validateKeystoreName,
+  type KeystoreSecret,
 } from '../../crypto/keystore.ts'
 import { WALLET_HD_PATH, WalletKey } from '../../crypto/wallet-key.ts'
 import { StratosError } from '../../errors.ts'
@@ -50,7 +54,7 @@ function devWallets(cmd: Command): { wallets: DevWallet[]; path: string } {
 export function registerWallet(program: Command): void {
   const wallet = program
     .command('wallet')
-    .description('manage wallets: encrypted keystores (new, import, list, show) and the network\'s dev wallets')
+    .description("manage wallets: encrypted keystores (new, import, list, show) and the network's dev wallets")
 
   wallet
     .command('new')
@@ -67,54 +71,77 @@ export function registerWallet(program: Command): void {
       const password = await readKeystorePassword({ what: `new wallet "${name}"`, confirm: true })
       const file = await keys.save(name, { kind: 'mnemonic', mnemonic, path: WALLET_HD_PATH }, password)
       if (flags.json) {
-        printJson({ name, address: file.address, publicKey: file.publicKey, path: WALLET_HD_PATH, mnemonic, file: keys.pathOf(name) })
+        printJson({
+          name,
+          address: file.address,
+          publicKey: file.publicKey,
+          path: WALLET_HD_PATH,
+          mnemonic,
+          file: keys.pathOf(name),
+        })
         return
       }
-      process.stdout.write([
-        `created wallet ${name}: ${file.address}`,
-        `keystore: ${keys.pathOf(name)}`,
-        '',
-        'mnemonic (shown only this once; write it down and keep it offline — anyone who has it controls the wallet):',
-        '',
-        `  ${mnemonic}`,
-        '',
-      ].join('\n'))
+      process.stdout.write(
+        [
+          `created wallet ${name}: ${file.address}`,
+          `keystore: ${keys.pathOf(name)}`,
+          '',
+          'mnemonic (shown only this once; write it down and keep it offline — anyone who has it controls the wallet):',
+          '',
+          `  ${mnemonic}`,
+          '',
+        ].join('\n'),
+      )
     })
 
   wallet
     .command('import')
-    .description('import a wallet from a mnemonic (default) or a private key read from stdin, into an encrypted keystore')
+    .description(
+      'import a wallet from a mnemonic (default) or a private key read from stdin, into an encrypted keystore',
+    )
     .argument('<name>', 'wallet name (letters, digits, ".", "_", "-")')
     .option('--mnemonic-stdin', 'read a BIP-39 mnemonic from stdin (the default)')
     .option('--private-key-stdin', 'read a secp256k1 private key (64 hex digits) from stdin')
     .option('--keys-dir <dir>', 'keys directory (default: $STRATOS_KEYS_DIR or ~/.stratos/keys)')
     .option('--json', 'print { name, address, publicKey, kind, file } as JSON')
-    .action(async (name: string, flags: KeysDirFlags & { mnemonicStdin?: boolean; privateKeyStdin?: boolean; json?: boolean }) => {
-      if (flags.mnemonicStdin && flags.privateKeyStdin) throw new StratosError('BAD_REQUEST', 'give either --mnemonic-stdin or --private-key-stdin')
-      const keys = keystoresOf(flags)
-      validateKeystoreName(name)
-      if (keys.has(name)) throw new StratosError('CONFLICT', `a wallet named "${name}" already exists in ${keys.dir}`)
-      let secret: KeystoreSecret
-      if (flags.privateKeyStdin) {
-        const key = WalletKey.fromPrivateKeyHex(await readSecretFromStdin('private key (hex)'))
-        secret = { kind: 'private-key', privateKey: key.privateKey }
-      } else {
-        const mnemonic = (await readSecretFromStdin('mnemonic')).split(/\s+/).join(' ')
-        WalletKey.fromMnemonic(mnemonic) // validates the checksum before asking for a password
-        secret = { kind: 'mnemonic', mnemonic, path: WALLET_HD_PATH }
-      }
-      const password = await readKeystorePassword({ what: `wallet "${name}"`, confirm: true })
-      const file = await keys.save(name, secret, password)
-      if (flags.json) {
-        printJson({ name, address: file.address, publicKey: file.publicKey, kind: file.kind, file: keys.pathOf(name) })
-        return
-      }
-      process.stdout.write(`imported wallet ${name}: ${file.address}\nkeystore: ${keys.pathOf(name)}\n`)
-    })
+    .action(
+      async (
+        name: string,
+        flags: KeysDirFlags & { mnemonicStdin?: boolean; privateKeyStdin?: boolean; json?: boolean },
+      ) => {
+        if (flags.mnemonicStdin && flags.privateKeyStdin)
+          throw new StratosError('BAD_REQUEST', 'give either --mnemonic-stdin or --private-key-stdin')
+        const keys = keystoresOf(flags)
+        validateKeystoreName(name)
+        if (keys.has(name)) throw new StratosError('CONFLICT', `a wallet named "${name}" already exists in ${keys.dir}`)
+        let secret: KeystoreSecret
+        if (flags.privateKeyStdin) {
+          const key = WalletKey.fromPrivateKeyHex(await readSecretFromStdin('private key (hex)'))
+          secret = { kind: 'private-key', privateKey: key.privateKey }
+        } else {
+          const mnemonic = (await readSecretFromStdin('mnemonic')).split(/\s+/).join(' ')
+          WalletKey.fromMnemonic(mnemonic) // validates the checksum before asking for a password
+          secret = { kind: 'mnemonic', mnemonic, path: WALLET_HD_PATH }
+        }
+        const password = await readKeystorePassword({ what: `wallet "${name}"`, confirm: true })
+        const file = await keys.save(name, secret, password)
+        if (flags.json) {
+          printJson({
+            name,
+            address: file.address,
+            publicKey: file.publicKey,
+            kind: file.kind,
+            file: keys.pathOf(name),
+          })
+          return
+        }
+        process.stdout.write(`imported wallet ${name}: ${file.address}\nkeystore: ${keys.pathOf(name)}\n`)
+      },
+    )
 
   wallet
     .command('list')
-    .description('list keystore wallets and the selected network\'s dev wallets (no password needed)')
+    .description("list keystore wallets and the selected network's dev wallets (no password needed)")
     .option('--keys-dir <dir>', 'keys directory (default: $STRATOS_KEYS_DIR or ~/.stratos/keys)')
     .option('--json', 'print { keysDir, wallets: [{ name, address, source, kind? }] }')
     .action((flags: KeysDirFlags & { json?: boolean }, cmd: Command) => {
@@ -131,22 +158,43 @@ export function registerWallet(program: Command): void {
         process.stdout.write(`no wallets in ${keys.dir}; create one with \`stratos wallet new NAME\`\n`)
         return
       }
-      process.stdout.write(table(['NAME', 'ADDRESS', 'SOURCE'], rows.map((r) => [r.name, r.address, r.source])) + '\n')
+      process.stdout.write(
+        table(
+          ['NAME', 'ADDRESS', 'SOURCE'],
+          rows.map((r) => [r.name, r.address, r.source]),
+        ) + '\n',
+      )
     })
 
   wallet
     .command('show')
-    .description('show a wallet\'s address and public key; --reveal also prints its secret (asks for the password)')
+    .description("show a wallet's address and public key; --reveal also prints its secret (asks for the password)")
     .argument('<name>', 'keystore wallet name, or a dev wallet of the selected network')
     .option('--reveal', 'also print the mnemonic or private key (needs the password)')
     .option('--keys-dir <dir>', 'keys directory (default: $STRATOS_KEYS_DIR or ~/.stratos/keys)')
     .option('--json', 'print { name, address, publicKey, source, kind, path?, mnemonic?, privateKey? }')
     .action(async (name: string, flags: KeysDirFlags & { reveal?: boolean; json?: boolean }, cmd: Command) => {
       const keys = keystoresOf(flags)
-      let shown: { name: string; address: string; publicKey: string; source: 'keystore' | 'dev'; kind: string; path?: string; mnemonic?: string; privateKey?: string }
+      let shown: {
+        name: string
+        address: string
+        publicKey: string
+        source: 'keystore' | 'dev'
+        kind: string
+        path?: string
+        mnemonic?: string
+        privateKey?: string
+      }
       if (keys.has(name)) {
         const f = keys.read(name)
-        shown = { name, address: f.address, publicKey: f.publicKey, source: 'keystore', kind: f.kind, ...(f.path ? { path: f.path } : {}) }
+        shown = {
+          name,
+          address: f.address,
+          publicKey: f.publicKey,
+          source: 'keystore',
+          kind: f.kind,
+          ...(f.path ? { path: f.path } : {}),
+        }
         if (flags.reveal) {
           const { secret } = await keys.load(name, await readKeystorePassword({ what: `wallet "${name}"` }))
           if (secret.kind === 'mnemonic') shown.mnemonic = secret.mnemonic
@@ -157,10 +205,20 @@ export function registerWallet(program: Command): void {
         const w = dev.wallets.find((x) => x.name === name)
         if (!w) {
           validateKeystoreName(name)
-          throw new StratosError('NOT_FOUND', `no wallet named "${name}" in ${keys.dir} nor among the dev wallets of ${dev.path}`)
+          throw new StratosError(
+            'NOT_FOUND',
+            `no wallet named "${name}" in ${keys.dir} nor among the dev wallets of ${dev.path}`,
+          )
         }
         const key = WalletKey.fromMnemonic(w.mnemonic)
-        shown = { name, address: key.address, publicKey: compressedPublicKeyHex(key), source: 'dev', kind: 'mnemonic', path: WALLET_HD_PATH }
+        shown = {
+          name,
+          address: key.address,
+          publicKey: compressedPublicKeyHex(key),
+          source: 'dev',
+          kind: 'mnemonic',
+          path: WALLET_HD_PATH,
+        }
         if (flags.reveal) shown.mnemonic = w.mnemonic
       }
       if (flags.json) {

@@ -17,9 +17,23 @@
  */
 import { CID } from 'multiformats/cid'
 import { StratosError, throwIfAborted } from '../../errors.ts'
-import { RPC_MAX_ADD_ENTRIES, RPC_MAX_PART_HEADER_BYTES, RPC_MAX_SMALL_BODY_BYTES, RPC_MAX_PATH_BYTES, RPC_PROGRESS_INTERVAL_BYTES, UNIXFS_CHUNK_BYTES, UNIXFS_MAX_CHUNK_BYTES } from '../../limits.ts'
+import {
+  RPC_MAX_ADD_ENTRIES,
+  RPC_MAX_PART_HEADER_BYTES,
+  RPC_MAX_SMALL_BODY_BYTES,
+  RPC_MAX_PATH_BYTES,
+  RPC_PROGRESS_INTERVAL_BYTES,
+  UNIXFS_CHUNK_BYTES,
+  UNIXFS_MAX_CHUNK_BYTES,
+} from '../../limits.ts'
 import type { StratosClient } from '../../sds/client/index.ts'
-import { buildDirectory, fileCid, isDirectoryNode, listDirectory, type DirectoryDagResult } from '../../sds/client/unixfs.ts'
+import {
+  buildDirectory,
+  fileCid,
+  isDirectoryNode,
+  listDirectory,
+  type DirectoryDagResult,
+} from '../../sds/client/unixfs.ts'
 import { clientError, commandError } from './kubo-error.ts'
 import { parseMultipart, type MultipartPart } from './multipart.ts'
 import type { AddOrigins } from './gc.ts'
@@ -79,11 +93,14 @@ export function parseChunker(chunker: string | undefined): number {
   if (m) {
     const n = Number(m[1])
     if (n <= 0) throw commandError('chunker size must be greater than 0')
-    if (n > UNIXFS_MAX_CHUNK_BYTES) throw commandError(`chunker parameters may not exceed the maximum chunk size of ${UNIXFS_MAX_CHUNK_BYTES}`)
+    if (n > UNIXFS_MAX_CHUNK_BYTES)
+      throw commandError(`chunker parameters may not exceed the maximum chunk size of ${UNIXFS_MAX_CHUNK_BYTES}`)
     return n
   }
   if (/^rabin(-\d+){0,3}$/.test(chunker) || chunker === 'buzhash') {
-    throw commandError(`chunker ${JSON.stringify(chunker)} is not supported by this API: only fixed-size chunkers (size-N)`)
+    throw commandError(
+      `chunker ${JSON.stringify(chunker)} is not supported by this API: only fixed-size chunkers (size-N)`,
+    )
   }
   throw commandError(`unrecognized chunker option: ${chunker}`)
 }
@@ -138,7 +155,12 @@ function byteOrder(a: string, b: string): number {
 }
 
 /** Counts bytes through a part body and reports Kubo-style progress. */
-async function* withProgress(body: AsyncIterable<Uint8Array>, name: string, ctx: AddContext, enabled: boolean): AsyncIterable<Uint8Array> {
+async function* withProgress(
+  body: AsyncIterable<Uint8Array>,
+  name: string,
+  ctx: AddContext,
+  enabled: boolean,
+): AsyncIterable<Uint8Array> {
   let bytes = 0
   let last = 0
   for await (const chunk of body) {
@@ -169,13 +191,19 @@ export class Adder {
     this.#s = settings
     this.#ctx = ctx
     if (!settings.onlyHash && !ctx.client) {
-      throw commandError('this API has no wallet to store files with (start the gateway with STRATOS_MNEMONIC); only-hash=true still works', 'NETWORK_CONFIG')
+      throw commandError(
+        'this API has no wallet to store files with (start the gateway with STRATOS_MNEMONIC); only-hash=true still works',
+        'NETWORK_CONFIG',
+      )
     }
   }
 
   /** Consumes a multipart body; resolves when every entry is stored, pinned and reported. */
   async run(body: AsyncIterable<Uint8Array>, boundary: string): Promise<void> {
-    for await (const part of parseMultipart(body, boundary, { maxHeaderBytes: RPC_MAX_PART_HEADER_BYTES, maxEpilogueBytes: RPC_MAX_SMALL_BODY_BYTES })) {
+    for await (const part of parseMultipart(body, boundary, {
+      maxHeaderBytes: RPC_MAX_PART_HEADER_BYTES,
+      maxEpilogueBytes: RPC_MAX_SMALL_BODY_BYTES,
+    })) {
       throwIfAborted(this.#ctx.signal)
       await this.#part(part)
     }
@@ -184,7 +212,8 @@ export class Adder {
     } else if (this.#openTop !== null) {
       await this.#finishTop()
     }
-    if (this.#added === 0 && this.#root.children.size === 0 && this.#tops === 0) throw commandError('expected a file argument')
+    if (this.#added === 0 && this.#root.children.size === 0 && this.#tops === 0)
+      throw commandError('expected a file argument')
   }
 
   async #part(part: MultipartPart): Promise<void> {
@@ -195,7 +224,11 @@ export class Adder {
     if (contentType === 'application/symlink') throw commandError('symlinks are not supported by this API')
     const isDir = contentType === 'application/x-directory'
     const segments = pathSegments(filename)
-    if (++this.#entries > RPC_MAX_ADD_ENTRIES) throw new StratosError('PAYLOAD_TOO_LARGE', `an add may carry at most ${RPC_MAX_ADD_ENTRIES} files and directories`)
+    if (++this.#entries > RPC_MAX_ADD_ENTRIES)
+      throw new StratosError(
+        'PAYLOAD_TOO_LARGE',
+        `an add may carry at most ${RPC_MAX_ADD_ENTRIES} files and directories`,
+      )
     const meta = fieldMetadata(fieldName)
 
     if (!this.#s.wrap) {
@@ -208,7 +241,8 @@ export class Adder {
         // A top-level file: stored, reported and pinned on its own.
         const f = await this.#storeFile(part.body, top, top)
         const cid = f.cid.toString()
-        if (!this.#s.silent) await this.#ctx.emit({ Name: top === '' ? cid : top, Hash: cid, Size: String(f.dagSize), ...meta })
+        if (!this.#s.silent)
+          await this.#ctx.emit({ Name: top === '' ? cid : top, Hash: cid, Size: String(f.dagSize), ...meta })
         this.#pinRoot(cid)
         this.#added++
         return
@@ -280,7 +314,14 @@ export class Adder {
     }
     // Content added through the IPFS API is public, as on IPFS (docs/security.md): paid by the API's wallet.
     const startedAt = this.#ctx.now()
-    const r = await this.#ctx.client.put(source, { public: true, cidVersion: s.cidVersion, rawLeaves: s.rawLeaves, chunkBytes: s.chunkBytes, signal: this.#ctx.signal, ...(name ? { name } : {}) })
+    const r = await this.#ctx.client.put(source, {
+      public: true,
+      cidVersion: s.cidVersion,
+      rawLeaves: s.rawLeaves,
+      chunkBytes: s.chunkBytes,
+      signal: this.#ctx.signal,
+      ...(name ? { name } : {}),
+    })
     if (r.dagSize === undefined) throw new StratosError('INTERNAL', 'the SDK did not report the DAG size of an upload')
     await this.#ctx.origins?.stored(r.cid, 'file', startedAt, this.#ctx.signal)
     return { kind: 'file', cid: CID.parse(r.cid), dagSize: r.dagSize, size: r.size }
@@ -296,7 +337,11 @@ export class Adder {
   }
 
   /** Builds (and unless only-hash, commits) the directory DAG of `root`, then reports every directory in it. */
-  async #finishDirectory(root: DirNode, name: string, meta: Pick<AddEvent, 'Mode' | 'Mtime' | 'MtimeNsecs'>): Promise<void> {
+  async #finishDirectory(
+    root: DirNode,
+    name: string,
+    meta: Pick<AddEvent, 'Mode' | 'Mtime' | 'MtimeNsecs'>,
+  ): Promise<void> {
     const entries: { path: string; cid: CID; dagSize: number }[] = []
     const emptyDirs: string[] = []
     const children: string[] = []
@@ -314,11 +359,20 @@ export class Adder {
       }
     }
     collect(root, '')
-    const dir = await buildDirectory(entries, emptyDirs, { cidVersion: this.#s.cidVersion, rawLeaves: this.#s.rawLeaves })
+    const dir = await buildDirectory(entries, emptyDirs, {
+      cidVersion: this.#s.cidVersion,
+      rawLeaves: this.#s.rawLeaves,
+    })
     throwIfAborted(this.#ctx.signal)
     if (!this.#s.onlyHash && this.#ctx.client) {
       const startedAt = this.#ctx.now()
-      await this.#ctx.client.putDirectoryDag(dir, { public: true, size, children, ...(name ? { name } : {}), signal: this.#ctx.signal })
+      await this.#ctx.client.putDirectoryDag(dir, {
+        public: true,
+        size,
+        children,
+        ...(name ? { name } : {}),
+        signal: this.#ctx.signal,
+      })
       await this.#ctx.origins?.stored(dir.cid.toString(), 'directory', startedAt, this.#ctx.signal)
     }
     if (!this.#s.silent) await this.#directoryEvents(dir, name, meta)
@@ -326,10 +380,19 @@ export class Adder {
   }
 
   /** Kubo's outputDirs: sub-directories depth-first (byte order of names), each after its own sub-directories, root last. */
-  async #directoryEvents(dir: DirectoryDagResult, rootName: string, meta: Pick<AddEvent, 'Mode' | 'Mtime' | 'MtimeNsecs'>): Promise<void> {
+  async #directoryEvents(
+    dir: DirectoryDagResult,
+    rootName: string,
+    meta: Pick<AddEvent, 'Mode' | 'Mtime' | 'MtimeNsecs'>,
+  ): Promise<void> {
     const blocks = new Map<string, Uint8Array>(dir.blocks.map((b) => [b.cid.toString(), b.bytes]))
     const blockOf = (c: CID): Uint8Array | undefined => blocks.get(c.toString())
-    const visit = async (cid: CID, path: string, size: number, m: Pick<AddEvent, 'Mode' | 'Mtime' | 'MtimeNsecs'>): Promise<void> => {
+    const visit = async (
+      cid: CID,
+      path: string,
+      size: number,
+      m: Pick<AddEvent, 'Mode' | 'Mtime' | 'MtimeNsecs'>,
+    ): Promise<void> => {
       const links = listDirectory(cid, blockOf).sort((a, b) => byteOrder(a.name, b.name))
       for (const l of links) {
         const b = blockOf(l.cid)
@@ -343,6 +406,10 @@ export class Adder {
   /** Ends a top-level entry: what it stored is recorded with its pin (or, with pin=false, released) in one write. */
   #pinRoot(cid: string): void {
     if (this.#s.onlyHash) return
-    this.#ctx.origins?.commit(this.#s.pin ? [{ cid, type: 'recursive', ...(this.#s.pinName !== undefined ? { name: this.#s.pinName } : {}) }] : [])
+    this.#ctx.origins?.commit(
+      this.#s.pin
+        ? [{ cid, type: 'recursive', ...(this.#s.pinName !== undefined ? { name: this.#s.pinName } : {}) }]
+        : [],
+    )
   }
 }

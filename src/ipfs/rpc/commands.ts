@@ -81,8 +81,11 @@ const add: Command = {
       'raw-leaves': { type: 'bool' },
       chunker: { type: 'string', aliases: ['s'] },
       trickle: { type: 'bool', aliases: ['t'], unsupported: onlyFalse('only the balanced layout is implemented') },
-      'max-file-links': { type: 'int', unsupported: { accept: (v) => v === 174, why: 'the file layout is fixed at 174 links' } },
-      'max-directory-links': { type: 'int', unsupported: notImplemented('directory layout is Kubo\'s default') },
+      'max-file-links': {
+        type: 'int',
+        unsupported: { accept: (v) => v === 174, why: 'the file layout is fixed at 174 links' },
+      },
+      'max-directory-links': { type: 'int', unsupported: notImplemented("directory layout is Kubo's default") },
       'max-hamt-fanout': { type: 'int', unsupported: { accept: (v) => v === 256, why: 'HAMT fanout is fixed at 256' } },
       inline: { type: 'bool', unsupported: onlyFalse('inline CIDs are not implemented') },
       'inline-limit': { type: 'int' },
@@ -92,7 +95,10 @@ const add: Command = {
       'preserve-mtime': { type: 'bool', unsupported: onlyFalse('UnixFS mtime metadata is not stored') },
       mode: { type: 'int', unsupported: { accept: (v) => v === 0, why: 'UnixFS mode metadata is not stored' } },
       mtime: { type: 'int', unsupported: { accept: (v) => v === 0, why: 'UnixFS mtime metadata is not stored' } },
-      'mtime-nsecs': { type: 'int', unsupported: { accept: (v) => v === 0, why: 'UnixFS mtime metadata is not stored' } },
+      'mtime-nsecs': {
+        type: 'int',
+        unsupported: { accept: (v) => v === 0, why: 'UnixFS mtime metadata is not stored' },
+      },
     },
   },
   async run({ req, res, p, signal, api }) {
@@ -109,11 +115,23 @@ const add: Command = {
     const onlyHash = boolOption(p, 'only-hash')
     const client = onlyHash ? null : api.wallet ? await api.client() : null
     // What this add stores is recorded as the API's own (gc.ts), the only content garbage collection may delete.
-    const origins = client ? new AddOrigins({ client, pins: api.pins, logger: api.logger, now: () => api.clock.now() }) : null
-    const adder = new Adder({
-      cidVersion, rawLeaves, chunkBytes, wrap: boolOption(p, 'wrap-with-directory'), pin, ...(pinName !== undefined ? { pinName } : {}),
-      onlyHash, progress: boolOption(p, 'progress'), silent: boolOption(p, 'silent'),
-    }, { client, origins, now: () => api.clock.now(), emit: (e) => out.write(e), signal })
+    const origins = client
+      ? new AddOrigins({ client, pins: api.pins, logger: api.logger, now: () => api.clock.now() })
+      : null
+    const adder = new Adder(
+      {
+        cidVersion,
+        rawLeaves,
+        chunkBytes,
+        wrap: boolOption(p, 'wrap-with-directory'),
+        pin,
+        ...(pinName !== undefined ? { pinName } : {}),
+        onlyHash,
+        progress: boolOption(p, 'progress'),
+        silent: boolOption(p, 'silent'),
+      },
+      { client, origins, now: () => api.clock.now(), emit: (e) => out.write(e), signal },
+    )
     try {
       await adder.run(req, boundary)
     } finally {
@@ -140,7 +158,10 @@ async function resolveArg(api: ApiComponents, arg: string, signal: AbortSignal):
 function kuboResolveError(e: unknown, arg: string): StratosError {
   const err = toStratosError(e)
   if (err.code === 'NOT_FOUND' || err.code === 'FILE_NOT_FOUND') {
-    return new StratosError(err.code, `no link named or block found for ${JSON.stringify(arg)}: ${err.message}`, { ...err.details, kuboClient: false })
+    return new StratosError(err.code, `no link named or block found for ${JSON.stringify(arg)}: ${err.message}`, {
+      ...err.details,
+      kuboClient: false,
+    })
   }
   return err
 }
@@ -148,7 +169,11 @@ function kuboResolveError(e: unknown, arg: string): StratosError {
 const cat: Command = {
   spec: {
     args: [{ name: 'ipfs-path', required: true, variadic: true }],
-    options: { offset: { type: 'int', aliases: ['o'] }, length: { type: 'int', aliases: ['l'] }, progress: { type: 'bool', aliases: ['p'], default: true } },
+    options: {
+      offset: { type: 'int', aliases: ['o'] },
+      length: { type: 'int', aliases: ['l'] },
+      progress: { type: 'bool', aliases: ['p'], default: true },
+    },
   },
   async run({ res, p, signal, api }) {
     let offset = intOption(p, 'offset') ?? 0
@@ -242,9 +267,16 @@ const ls: Command = {
     for (const arg of p.args) {
       const node = await resolveArg(api, arg, signal)
       // A directory lists its entries; a file its chunks (unnamed, as Kubo); a raw block has no links.
-      const links = node.kind === 'raw'
-        ? []
-        : (await dag.ls(node.cid, { signal })).map((e) => ({ Name: e.name, Hash: e.cid.toString(), Size: e.size, Type: UNIXFS_TYPE[e.type], Target: '' }))
+      const links =
+        node.kind === 'raw'
+          ? []
+          : (await dag.ls(node.cid, { signal })).map((e) => ({
+              Name: e.name,
+              Hash: e.cid.toString(),
+              Size: e.size,
+              Type: UNIXFS_TYPE[e.type],
+              Target: '',
+            }))
       if (out) {
         if (links.length === 0) await out.write({ Objects: [{ Hash: arg, Links: [] }] })
         for (const l of links) await out.write({ Objects: [{ Hash: arg, Links: [l] }] })
@@ -263,12 +295,18 @@ async function blockOf(env: CommandEnv): Promise<{ cid: CID; bytes: Uint8Array }
   const path = parsePathArg(env.p.args[0])
   const dag = await env.api.dag()
   try {
-    const cid = path.segments.length ? (await dag.resolvePath(path.root, path.segments, { signal: env.signal })).cid : path.root
+    const cid = path.segments.length
+      ? (await dag.resolvePath(path.root, path.segments, { signal: env.signal })).cid
+      : path.root
     return { cid, bytes: await dag.getBlock(cid, { root: path.root, signal: env.signal }) }
   } catch (e) {
     const err = toStratosError(e)
     if (err.code === 'NOT_FOUND' || err.code === 'FILE_NOT_FOUND') {
-      throw new StratosError(err.code, `block was not found locally (offline): ipld: could not find ${path.root.toString()}`, { kuboClient: false })
+      throw new StratosError(
+        err.code,
+        `block was not found locally (offline): ipld: could not find ${path.root.toString()}`,
+        { kuboClient: false },
+      )
     }
     throw err
   }
@@ -278,7 +316,13 @@ const blockGet: Command = {
   spec: { args: [{ name: 'cid', required: true }], options: {} },
   async run(env) {
     const { bytes } = await blockOf(env)
-    await sendBytes(env.res, (async function* () { yield bytes })(), { length: bytes.length })
+    await sendBytes(
+      env.res,
+      (async function* () {
+        yield bytes
+      })(),
+      { length: bytes.length },
+    )
   },
 }
 
@@ -307,7 +351,11 @@ const dagExport: Command = {
 const pinAdd: Command = {
   spec: {
     args: [{ name: 'ipfs-path', required: true, variadic: true }],
-    options: { recursive: { type: 'bool', aliases: ['r'], default: true }, progress: { type: 'bool' }, name: { type: 'string' } },
+    options: {
+      recursive: { type: 'bool', aliases: ['r'], default: true },
+      progress: { type: 'bool' },
+      name: { type: 'string' },
+    },
     tolerated: ['stream', 'metadata'],
   },
   async run({ res, p, signal, api }) {
@@ -315,7 +363,10 @@ const pinAdd: Command = {
     const name = stringOption(p, 'name')
     const cids: string[] = []
     for (const arg of p.args) cids.push((await resolveArg(api, arg, signal)).cid.toString())
-    api.pins.add(cids.map((cid) => ({ cid, type, ...(name !== undefined ? { name } : {}) })), api.clock.now())
+    api.pins.add(
+      cids.map((cid) => ({ cid, type, ...(name !== undefined ? { name } : {}) })),
+      api.clock.now(),
+    )
     sendValue(res, { Pins: cids })
   },
 }
@@ -335,7 +386,8 @@ const pinLs: Command = {
   },
   async run({ res, p, signal, api }) {
     const type = stringOption(p, 'type') ?? 'all'
-    if (!PIN_TYPES.includes(type)) throw commandError(`invalid type '${type}', must be one of {direct, indirect, recursive, all}`)
+    if (!PIN_TYPES.includes(type))
+      throw commandError(`invalid type '${type}', must be one of {direct, indirect, recursive, all}`)
     const names = boolOption(p, 'names') || p.options.has('name')
     const nameFilter = stringOption(p, 'name')
     let pins = api.pins.list()
@@ -350,8 +402,13 @@ const pinLs: Command = {
       pins = picked
     }
     // Only direct and recursive pins are kept: "indirect" (blocks under a recursive pin) lists nothing.
-    pins = pins.filter((x) => (type === 'all' || type === x.type) && (nameFilter === undefined || x.name?.includes(nameFilter)))
-    const entry = (x: (typeof pins)[number]): { Type: string; Name?: string } => ({ Type: x.type, ...(names && x.name ? { Name: x.name } : {}) })
+    pins = pins.filter(
+      (x) => (type === 'all' || type === x.type) && (nameFilter === undefined || x.name?.includes(nameFilter)),
+    )
+    const entry = (x: (typeof pins)[number]): { Type: string; Name?: string } => ({
+      Type: x.type,
+      ...(names && x.name ? { Name: x.name } : {}),
+    })
     if (boolOption(p, 'stream')) {
       const out = new NdjsonStream(res)
       for (const x of pins) await out.write({ Cid: x.cid, ...(names && x.name ? { Name: x.name } : {}), Type: x.type })
@@ -385,9 +442,17 @@ const pinRm: Command = {
       try {
         const released = await reachableRecords(await api.client(), cids, signal)
         // A record still pinned as a root of its own keeps no release time (GC clears it for records other pins reach).
-        api.pins.updateStored({ unpinned: [...released].filter((c) => api.pins.getStored(c) !== undefined && api.pins.get(c) === undefined) }, api.clock.now())
+        api.pins.updateStored(
+          {
+            unpinned: [...released].filter((c) => api.pins.getStored(c) !== undefined && api.pins.get(c) === undefined),
+          },
+          api.clock.now(),
+        )
       } catch (e) {
-        api.logger.debug({ cids, err: toStratosError(e).message }, 'pin/rm: could not walk the unpinned DAGs; garbage collection will time them')
+        api.logger.debug(
+          { cids, err: toStratosError(e).message },
+          'pin/rm: could not walk the unpinned DAGs; garbage collection will time them',
+        )
       }
     }
     sendValue(res, { Pins: cids })
@@ -414,10 +479,15 @@ const repoGc: Command = {
     const out = new NdjsonStream(res)
     const result = await api.gc.collect({
       signal,
-      onRemoved: async (cid) => { if (!silent) await out.write({ Key: { '/': cid } }) },
-      onError: async (cid, err) => { if (streamErrors) await out.write({ Error: `could not remove ${cid}: ${err.message}` }) },
+      onRemoved: async (cid) => {
+        if (!silent) await out.write({ Key: { '/': cid } })
+      },
+      onError: async (cid, err) => {
+        if (streamErrors) await out.write({ Error: `could not remove ${cid}: ${err.message}` })
+      },
     })
-    if (result.errors.length && !streamErrors) throw commandError('encountered errors during gc run', 'UPSTREAM_ERROR', { errors: result.errors.slice(0, 20) })
+    if (result.errors.length && !streamErrors)
+      throw commandError('encountered errors during gc run', 'UPSTREAM_ERROR', { errors: result.errors.slice(0, 20) })
     out.end()
   },
 }
@@ -430,18 +500,37 @@ const id: Command = {
     options: { format: { type: 'string', aliases: ['f'] }, 'peerid-base': { type: 'string', default: 'b58mh' } },
   },
   async run({ res, p, api }) {
-    if (p.args.length && p.args[0] !== api.peer.id) throw commandError('looking up other peers is not supported by this API')
+    if (p.args.length && p.args[0] !== api.peer.id)
+      throw commandError('looking up other peers is not supported by this API')
     if (stringOption(p, 'format') !== undefined) throw clientError('option "format" is not supported by this API')
     sendValue(res, {
-      ID: api.peer.id, PublicKey: api.peer.publicKey, Addresses: [], AgentVersion: `stratos-ts/${SOFTWARE_VERSION}/`, Protocols: [],
+      ID: api.peer.id,
+      PublicKey: api.peer.publicKey,
+      Addresses: [],
+      AgentVersion: `stratos-ts/${SOFTWARE_VERSION}/`,
+      Protocols: [],
     })
   },
 }
 
 const version: Command = {
-  spec: { args: [], options: { number: { type: 'bool', aliases: ['n'] }, commit: { type: 'bool' }, repo: { type: 'bool' }, all: { type: 'bool' } } },
+  spec: {
+    args: [],
+    options: {
+      number: { type: 'bool', aliases: ['n'] },
+      commit: { type: 'bool' },
+      repo: { type: 'bool' },
+      all: { type: 'bool' },
+    },
+  },
   async run({ res }) {
-    sendValue(res, { Version: SOFTWARE_VERSION, Commit: '', Repo: 'stratos', System: `${arch()}/${platform()}`, Golang: `node${process.versions.node}` })
+    sendValue(res, {
+      Version: SOFTWARE_VERSION,
+      Commit: '',
+      Repo: 'stratos',
+      System: `${arch()}/${platform()}`,
+      Golang: `node${process.versions.node}`,
+    })
   },
 }
 
@@ -460,4 +549,3 @@ export const COMMANDS: Record<string, Command> = {
   id,
   version,
 }
-

@@ -34,13 +34,18 @@ function isGone(e: unknown): boolean {
  * sub-directories (`children`). Records not on the network are skipped; any other failure throws (the caller
  * cannot know what that record reaches). Blocks inside a record are not records of their own.
  */
-export async function reachableRecords(client: StratosClient, roots: Iterable<string>, signal?: AbortSignal): Promise<Set<string>> {
+export async function reachableRecords(
+  client: StratosClient,
+  roots: Iterable<string>,
+  signal?: AbortSignal,
+): Promise<Set<string>> {
   const seen = new Set<string>()
   const queue = [...roots]
   for (let i = 0; i < queue.length; i++) {
     const cid = queue[i]
     if (seen.has(cid)) continue
-    if (seen.size >= RPC_MAX_PIN_WALK_RECORDS) throw new StratosError('PAYLOAD_TOO_LARGE', `pins reach more than ${RPC_MAX_PIN_WALK_RECORDS} records`)
+    if (seen.size >= RPC_MAX_PIN_WALK_RECORDS)
+      throw new StratosError('PAYLOAD_TOO_LARGE', `pins reach more than ${RPC_MAX_PIN_WALK_RECORDS} records`)
     let record: FileRecordView
     try {
       record = await client.stat(cid, { signal })
@@ -66,7 +71,12 @@ export interface GcDecision {
 }
 
 /** The pure part of a pass: what to do with each stored record given what the pins reach. */
-export function decideGc(stored: readonly StoredRecord[], reachable: ReadonlySet<string>, now: number, graceMs: number): GcDecision {
+export function decideGc(
+  stored: readonly StoredRecord[],
+  reachable: ReadonlySet<string>,
+  now: number,
+  graceMs: number,
+): GcDecision {
   const d: GcDecision = { collect: [], release: [], keep: [], waiting: 0 }
   for (const s of stored) {
     if (reachable.has(s.cid)) {
@@ -129,7 +139,11 @@ export class GarbageCollector implements Startable {
     this.#c = components
     this.graceMs = init.graceMs ?? RPC_GC_GRACE_MS
     this.intervalMs = init.intervalMs ?? RPC_GC_INTERVAL_MS
-    if (!(this.graceMs >= 0) || !(this.intervalMs >= 0)) throw new StratosError('BAD_REQUEST', 'GC grace and interval must be ≥ 0 ms', { graceMs: this.graceMs, intervalMs: this.intervalMs })
+    if (!(this.graceMs >= 0) || !(this.intervalMs >= 0))
+      throw new StratosError('BAD_REQUEST', 'GC grace and interval must be ≥ 0 ms', {
+        graceMs: this.graceMs,
+        intervalMs: this.intervalMs,
+      })
   }
 
   async start(): Promise<void> {
@@ -138,8 +152,20 @@ export class GarbageCollector implements Startable {
     const signal = this.#stopping.signal
     this.#timer = setInterval(() => {
       void this.collect({ signal }).then(
-        (r) => { if (r.removed.length || r.errors.length) this.#c.logger.info({ removed: r.removed.length, errors: r.errors.length, waiting: r.waiting }, 'RPC API garbage collection') },
-        (e: unknown) => { if (!signal.aborted) this.#c.logger.warn({ err: toStratosError(e).message }, 'RPC API garbage collection failed; nothing was deleted') },
+        (r) => {
+          if (r.removed.length || r.errors.length)
+            this.#c.logger.info(
+              { removed: r.removed.length, errors: r.errors.length, waiting: r.waiting },
+              'RPC API garbage collection',
+            )
+        },
+        (e: unknown) => {
+          if (!signal.aborted)
+            this.#c.logger.warn(
+              { err: toStratosError(e).message },
+              'RPC API garbage collection failed; nothing was deleted',
+            )
+        },
       )
     }, this.intervalMs)
     this.#timer.unref()
@@ -166,7 +192,11 @@ export class GarbageCollector implements Startable {
     if (!wallet || pins.stored().length === 0) return result
     const client = await this.#c.client()
     let generation = pins.generation
-    const reachable = await reachableRecords(client, pins.list().map((p) => p.cid), o.signal)
+    const reachable = await reachableRecords(
+      client,
+      pins.list().map((p) => p.cid),
+      o.signal,
+    )
     if (pins.generation !== generation) return { ...result, interrupted: true }
     const now = clock.now()
     const d = decideGc(pins.stored(), reachable, now, this.graceMs)
@@ -174,7 +204,8 @@ export class GarbageCollector implements Startable {
     pins.updateStored({ release: d.release, keep: d.keep }, now)
     generation = pins.generation
     for (const s of d.collect) {
-      if (o.signal?.aborted) throw new StratosError('ABORTED', 'garbage collection aborted', undefined, { cause: o.signal.reason })
+      if (o.signal?.aborted)
+        throw new StratosError('ABORTED', 'garbage collection aborted', undefined, { cause: o.signal.reason })
       if (pins.generation !== generation) {
         result.interrupted = true
         break
@@ -235,7 +266,10 @@ export class AddOrigins {
       createdAt = (await this.#o.client.stat(cid, { signal })).createdAt
     } catch (e) {
       // Unknown: never collected (safe side).
-      this.#o.logger.warn({ cid, err: toStratosError(e).message }, 'add: could not check whether this add created the record; it will never be garbage-collected')
+      this.#o.logger.warn(
+        { cid, err: toStratosError(e).message },
+        'add: could not check whether this add created the record; it will never be garbage-collected',
+      )
       return
     }
     if (createdAt >= startedAt) this.#pending.push({ cid, kind })
@@ -247,6 +281,10 @@ export class AddOrigins {
     this.#pending = []
     if (stored.length === 0 && pins.length === 0) return
     const { notRemembered } = this.#o.pins.commitAdd({ pins, stored }, this.#o.now())
-    if (notRemembered.length) this.#o.logger.warn({ count: notRemembered.length }, 'add: the API remembers too many stored records; these will never be garbage-collected')
+    if (notRemembered.length)
+      this.#o.logger.warn(
+        { count: notRemembered.length },
+        'add: the API remembers too many stored records; these will never be garbage-collected',
+      )
   }
 }

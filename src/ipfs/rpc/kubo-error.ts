@@ -27,7 +27,11 @@ export function clientError(message: string, details?: Record<string, unknown>):
 }
 
 /** A command failure with Kubo's message: 500, Code 0 (e.g. "path is not pinned"). */
-export function commandError(message: string, code: ErrorCode = 'BAD_REQUEST', details?: Record<string, unknown>): StratosError {
+export function commandError(
+  message: string,
+  code: ErrorCode = 'BAD_REQUEST',
+  details?: Record<string, unknown>,
+): StratosError {
   return new StratosError(code, message, { ...details, kuboClient: false })
 }
 
@@ -79,8 +83,18 @@ export function sendKuboError(res: ServerResponse, e: unknown): void {
 }
 
 /** Kubo answers these outside go-ipfs-cmds, as text/plain (http.Error). */
-export function sendPlain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+export function sendPlain(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
   const body = text + '\n'
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff', 'content-length': Buffer.byteLength(body), ...headers })
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'x-content-type-options': 'nosniff',
+    'content-length': Buffer.byteLength(body),
+    ...headers,
+  })
   res.end(body)
 }

@@ -172,7 +172,11 @@ class Window {
  * Yields the parts of a multipart body. The caller must finish iterating a part's body before asking
  * for the next part (unread bytes are skipped).
  */
-export async function* parseMultipart(source: AsyncIterable<Uint8Array>, boundary: string, limits: MultipartLimits): AsyncGenerator<MultipartPart> {
+export async function* parseMultipart(
+  source: AsyncIterable<Uint8Array>,
+  boundary: string,
+  limits: MultipartLimits,
+): AsyncGenerator<MultipartPart> {
   // Every delimiter, the first included, is searched as CRLF "--" boundary: a virtual CRLF is put in front.
   const delimiter = Buffer.from(`\r\n--${boundary}`)
   const w = new Window(source, Buffer.from(CRLF))
@@ -194,7 +198,8 @@ export async function* parseMultipart(source: AsyncIterable<Uint8Array>, boundar
         if (w.buffer.length > 1024) throw clientError('multipart: boundary line too long')
         if (!(await w.more())) throw clientError('multipart: NextPart: EOF')
       }
-      if (w.buffer.subarray(0, lineEnd).toString('latin1').trim() !== '') throw clientError('multipart: bad boundary line')
+      if (w.buffer.subarray(0, lineEnd).toString('latin1').trim() !== '')
+        throw clientError('multipart: bad boundary line')
       w.consume(lineEnd + 2)
       // Part headers up to the empty line (an immediately empty line means no headers).
       let headers: PartHeaders
@@ -206,12 +211,14 @@ export async function* parseMultipart(source: AsyncIterable<Uint8Array>, boundar
         }
         const end = w.buffer.indexOf(HEADER_END)
         if (end >= 0) {
-          if (end > limits.maxHeaderBytes) throw clientError(`multipart: part headers exceed ${limits.maxHeaderBytes} bytes`)
+          if (end > limits.maxHeaderBytes)
+            throw clientError(`multipart: part headers exceed ${limits.maxHeaderBytes} bytes`)
           headers = parseHeaders(w.buffer.subarray(0, end))
           w.consume(end + 4)
           break
         }
-        if (w.buffer.length > limits.maxHeaderBytes) throw clientError(`multipart: part headers exceed ${limits.maxHeaderBytes} bytes`)
+        if (w.buffer.length > limits.maxHeaderBytes)
+          throw clientError(`multipart: part headers exceed ${limits.maxHeaderBytes} bytes`)
         if (!(await w.more())) throw clientError('multipart: NextPart: EOF')
       }
       const body = new PartBody(w, delimiter)
@@ -241,7 +248,10 @@ class PartBody implements AsyncIterable<Uint8Array> {
   #finished = false
   #started = false
 
-  constructor(readonly w: Window, readonly delimiter: Buffer) {}
+  constructor(
+    readonly w: Window,
+    readonly delimiter: Buffer,
+  ) {}
 
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     if (this.#started) throw new Error('a part body can be read once')
@@ -272,7 +282,9 @@ class PartBody implements AsyncIterable<Uint8Array> {
   async drain(): Promise<void> {
     if (this.#finished) return
     if (!this.#started) {
-      for await (const _ of this) { /* skip */ }
+      for await (const _ of this) {
+        /* skip */
+      }
       return
     }
     // Started but abandoned mid-way (the consumer threw): skip to the delimiter.

@@ -43,12 +43,26 @@ export interface ParsedRequest {
 
 /** Options go-ipfs-cmds and Kubo's root command accept on every command. */
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
-  encoding: { type: 'string', aliases: ['enc'], default: 'json', unsupported: { accept: (v) => v === 'json', why: 'only JSON output is implemented' } },
+  encoding: {
+    type: 'string',
+    aliases: ['enc'],
+    default: 'json',
+    unsupported: { accept: (v) => v === 'json', why: 'only JSON output is implemented' },
+  },
   'stream-channels': { type: 'bool' },
   timeout: { type: 'string' },
   offline: { type: 'bool' },
-  'cid-base': { type: 'string', unsupported: { accept: (v) => v === '' || v === 'base58btc' || v === 'base32', why: 'CIDs are printed in their own base (base58btc for CIDv0, base32 for CIDv1)' } },
-  'upgrade-cidv0-in-output': { type: 'bool', unsupported: { accept: (v) => v === false, why: 'CIDs are printed as stored' } },
+  'cid-base': {
+    type: 'string',
+    unsupported: {
+      accept: (v) => v === '' || v === 'base58btc' || v === 'base32',
+      why: 'CIDs are printed in their own base (base58btc for CIDv0, base32 for CIDv1)',
+    },
+  },
+  'upgrade-cidv0-in-output': {
+    type: 'bool',
+    unsupported: { accept: (v) => v === false, why: 'CIDs are printed as stored' },
+  },
   help: { type: 'bool', aliases: ['h'], unsupported: { accept: (v) => v === false, why: 'no help text over HTTP' } },
   debug: { type: 'bool', aliases: ['D'] },
   local: { type: 'bool', aliases: ['L'] },
@@ -68,7 +82,7 @@ export function parseGoInt(s: string): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined
 }
 
-const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
 /** Go's time.ParseDuration, in milliseconds ("1m30s", "500ms", "2h"); undefined if malformed. */
 export function parseGoDuration(s: string): number | undefined {
@@ -89,12 +103,17 @@ export function parseGoDuration(s: string): number | undefined {
 function convert(key: string, spec: OptionSpec, raw: string): OptionValue {
   const fail = (): never => {
     const value = raw === '' ? 'empty value' : `value ${JSON.stringify(raw)}`
-    throw clientError(`Could not convert ${value} to type ${JSON.stringify(spec.type)} (for option "-${key}")`, { option: key })
+    throw clientError(`Could not convert ${value} to type ${JSON.stringify(spec.type)} (for option "-${key}")`, {
+      option: key,
+    })
   }
   switch (spec.type) {
-    case 'bool': return parseGoBool(raw) ?? fail()
-    case 'int': return parseGoInt(raw) ?? fail()
-    default: return raw
+    case 'bool':
+      return parseGoBool(raw) ?? fail()
+    case 'int':
+      return parseGoInt(raw) ?? fail()
+    default:
+      return raw
   }
 }
 
@@ -121,11 +140,15 @@ export function parseRequest(search: URLSearchParams, spec: CommandSpec): Parsed
     const found = byName.get(key)
     if (!found) throw clientError(`unknown option "${key}"`, { option: key })
     const [name, s] = found
-    if (options.has(name)) throw clientError(`Duplicate command options were provided ("${name}" and "${key}")`, { option: key })
+    if (options.has(name))
+      throw clientError(`Duplicate command options were provided ("${name}" and "${key}")`, { option: key })
     let value: OptionValue
     if (s.type === 'strings') value = values
     else {
-      if (values.length > 1) throw clientError(`expected key ${name} to have only a single value, received [${values.join(' ')}]`, { option: key })
+      if (values.length > 1)
+        throw clientError(`expected key ${name} to have only a single value, received [${values.join(' ')}]`, {
+          option: key,
+        })
       value = convert(key, s, values[0])
     }
     if (s.unsupported && !s.unsupported.accept(value)) {
@@ -150,7 +173,8 @@ export function parseRequest(search: URLSearchParams, spec: CommandSpec): Parsed
   const timeout = options.get('timeout')
   if (typeof timeout === 'string' && timeout !== '') {
     timeoutMs = parseGoDuration(timeout)
-    if (timeoutMs === undefined) throw clientError(`time: invalid duration ${JSON.stringify(timeout)}`, { option: 'timeout' })
+    if (timeoutMs === undefined)
+      throw clientError(`time: invalid duration ${JSON.stringify(timeout)}`, { option: 'timeout' })
   }
   return { args, options, timeoutMs }
 }

@@ -62,7 +62,11 @@ const zStored = z.object({
 
 const zPinFile = z.discriminatedUnion('version', [
   z.object({ version: z.literal(1), pins: z.array(zPin).max(RPC_MAX_PINS) }),
-  z.object({ version: z.literal(2), pins: z.array(zPin).max(RPC_MAX_PINS), stored: z.array(zStored).max(RPC_MAX_STORED_RECORDS) }),
+  z.object({
+    version: z.literal(2),
+    pins: z.array(zPin).max(RPC_MAX_PINS),
+    stored: z.array(zStored).max(RPC_MAX_STORED_RECORDS),
+  }),
 ])
 
 export const PIN_FILE = 'pins.json'
@@ -85,7 +89,12 @@ export class PinStore {
       try {
         parsed = zPinFile.parse(JSON.parse(readFileSync(store.path, 'utf8')))
       } catch (e) {
-        throw new StratosError('NETWORK_CONFIG', `${store.path} is not a valid pin file`, { path: store.path }, { cause: e })
+        throw new StratosError(
+          'NETWORK_CONFIG',
+          `${store.path} is not a valid pin file`,
+          { path: store.path },
+          { cause: e },
+        )
       }
       for (const p of parsed.pins) store.#pins.set(p.cid, p)
       // Version 1 recorded no origins: nothing it pinned becomes collectable by the upgrade.
@@ -129,7 +138,10 @@ export class PinStore {
    * released at `now` unless `pins` is non-empty (then the entry's root pin reaches them). Records past
    * RPC_MAX_STORED_RECORDS are not remembered (so never collected: the safe side); they are returned.
    */
-  commitAdd(change: { pins: PinInput[]; stored: { cid: string; kind: 'file' | 'directory' }[] }, now: number): { notRemembered: string[] } {
+  commitAdd(
+    change: { pins: PinInput[]; stored: { cid: string; kind: 'file' | 'directory' }[] },
+    now: number,
+  ): { notRemembered: string[] } {
     const pins = new Map(this.#pins)
     for (const p of change.pins) {
       const old = pins.get(p.cid)
@@ -137,7 +149,8 @@ export class PinStore {
       const name = p.name ?? old?.name
       pins.set(p.cid, { cid: p.cid, type, ...(name !== undefined ? { name } : {}), createdAt: old?.createdAt ?? now })
     }
-    if (pins.size > RPC_MAX_PINS) throw new StratosError('PAYLOAD_TOO_LARGE', `the pin set is limited to ${RPC_MAX_PINS} pins`)
+    if (pins.size > RPC_MAX_PINS)
+      throw new StratosError('PAYLOAD_TOO_LARGE', `the pin set is limited to ${RPC_MAX_PINS} pins`)
     const stored = new Map(this.#stored)
     const released = change.pins.length === 0
     const notRemembered: string[] = []
@@ -185,21 +198,33 @@ export class PinStore {
    * `unpinned` restarts it (records a `pin/rm` just stopped reaching), `keep` ends it (a pin reaches them), `forget`
    * drops records that are gone from the network (or from the wallet).
    */
-  updateStored(change: { release?: string[]; keep?: string[]; forget?: string[]; unpinned?: string[] }, now: number): void {
+  updateStored(
+    change: { release?: string[]; keep?: string[]; forget?: string[]; unpinned?: string[] },
+    now: number,
+  ): void {
     const stored = new Map(this.#stored)
     let changed = false
     for (const c of change.release ?? []) {
       const s = stored.get(c)
-      if (s && s.releasedAt === undefined) { stored.set(c, { ...s, releasedAt: now }); changed = true }
+      if (s && s.releasedAt === undefined) {
+        stored.set(c, { ...s, releasedAt: now })
+        changed = true
+      }
     }
     // Unpinned just now: the grace period starts again even if it had started before (an earlier unpin, re-pinned since).
     for (const c of change.unpinned ?? []) {
       const s = stored.get(c)
-      if (s) { stored.set(c, { ...s, releasedAt: now }); changed = true }
+      if (s) {
+        stored.set(c, { ...s, releasedAt: now })
+        changed = true
+      }
     }
     for (const c of change.keep ?? []) {
       const s = stored.get(c)
-      if (s?.releasedAt !== undefined) { stored.set(c, { cid: s.cid, kind: s.kind, storedAt: s.storedAt }); changed = true }
+      if (s?.releasedAt !== undefined) {
+        stored.set(c, { cid: s.cid, kind: s.kind, storedAt: s.storedAt })
+        changed = true
+      }
     }
     for (const c of change.forget ?? []) changed = stored.delete(c) || changed
     if (changed) this.#commit(new Map(this.#pins), stored)

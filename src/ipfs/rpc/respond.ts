@@ -24,7 +24,11 @@ function commonHeaders(streamed = true): Record<string, string> {
 /** One JSON value (Kubo's cmds.Single / plain Emit of one value). */
 export function sendValue(res: ServerResponse, value: unknown): void {
   const text = JSON.stringify(value) + '\n'
-  res.writeHead(200, { ...commonHeaders(false), 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.writeHead(200, {
+    ...commonHeaders(false),
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  })
   res.end(text)
 }
 
@@ -36,7 +40,9 @@ async function write(res: ServerResponse, data: string | Uint8Array): Promise<vo
   try {
     await Promise.race([
       once(res, 'drain', { signal: listeners.signal }),
-      once(res, 'close', { signal: listeners.signal }).then(() => { throw new StratosError('ABORTED', 'client went away') }),
+      once(res, 'close', { signal: listeners.signal }).then(() => {
+        throw new StratosError('ABORTED', 'client went away')
+      }),
     ])
   } finally {
     listeners.abort()
@@ -71,7 +77,11 @@ export class NdjsonStream {
 }
 
 /** Raw bytes (cat, get, block/get, dag/export); the head goes out with the first chunk. */
-export async function sendBytes(res: ServerResponse, chunks: AsyncIterable<Uint8Array>, o: { contentType?: string; length?: number } = {}): Promise<void> {
+export async function sendBytes(
+  res: ServerResponse,
+  chunks: AsyncIterable<Uint8Array>,
+  o: { contentType?: string; length?: number } = {},
+): Promise<void> {
   let started = false
   const head = (): void => {
     if (started) return

@@ -72,11 +72,16 @@ function peerIdentity(key: NodeKey): { id: string; publicKey: string } {
 
 async function drainSmallBody(req: IncomingMessage): Promise<void> {
   const declared = Number(req.headers['content-length'] ?? 0)
-  if (declared > RPC_MAX_SMALL_BODY_BYTES) throw new StratosError('PAYLOAD_TOO_LARGE', `body of ${declared} bytes exceeds the ${RPC_MAX_SMALL_BODY_BYTES}-byte limit`)
+  if (declared > RPC_MAX_SMALL_BODY_BYTES)
+    throw new StratosError(
+      'PAYLOAD_TOO_LARGE',
+      `body of ${declared} bytes exceeds the ${RPC_MAX_SMALL_BODY_BYTES}-byte limit`,
+    )
   let total = 0
   for await (const chunk of req as AsyncIterable<Buffer>) {
     total += chunk.length
-    if (total > RPC_MAX_SMALL_BODY_BYTES) throw new StratosError('PAYLOAD_TOO_LARGE', `body exceeds the ${RPC_MAX_SMALL_BODY_BYTES}-byte limit`)
+    if (total > RPC_MAX_SMALL_BODY_BYTES)
+      throw new StratosError('PAYLOAD_TOO_LARGE', `body exceeds the ${RPC_MAX_SMALL_BODY_BYTES}-byte limit`)
   }
 }
 
@@ -104,7 +109,10 @@ export class IpfsRpcApi implements Startable {
     this.#ownsClient = !options.client
     if (options.client) this.#client = Promise.resolve(options.client)
     const clock = options.clock ?? systemClock
-    this.gc = new GarbageCollector({ client: () => this.#getClient(), pins: this.pins, wallet: options.wallet, clock, logger: this.#log }, options.gc)
+    this.gc = new GarbageCollector(
+      { client: () => this.#getClient(), pins: this.pins, wallet: options.wallet, clock, logger: this.#log },
+      options.gc,
+    )
     this.#components = {
       client: () => this.#getClient(),
       dag: () => this.#getDag(),
@@ -116,9 +124,16 @@ export class IpfsRpcApi implements Startable {
       peer,
     }
     const rl = options.rateLimit
-    this.#limiter = rl === false ? undefined : new RateLimiter({ clock: options.clock ?? systemClock }, {
-      ratePerSecond: rl?.ratePerSecond ?? RPC_RATE_PER_SECOND, burst: rl?.burst ?? RPC_RATE_BURST,
-    })
+    this.#limiter =
+      rl === false
+        ? undefined
+        : new RateLimiter(
+            { clock: options.clock ?? systemClock },
+            {
+              ratePerSecond: rl?.ratePerSecond ?? RPC_RATE_PER_SECOND,
+              burst: rl?.burst ?? RPC_RATE_BURST,
+            },
+          )
     this.#server = http.createServer({ maxHeaderSize: RPC_MAX_HEADER_BYTES }, (req, res) => void this.#handle(req, res))
   }
 
@@ -130,7 +145,10 @@ export class IpfsRpcApi implements Startable {
   async start(): Promise<void> {
     this.#url = await listen(this.#server, this.options.host ?? '127.0.0.1', this.options.port)
     await this.gc.start()
-    this.#log.info({ url: this.#url, wallet: this.options.wallet?.address ?? null, pins: this.pins.size }, 'IPFS RPC API listening')
+    this.#log.info(
+      { url: this.#url, wallet: this.options.wallet?.address ?? null, pins: this.pins.size },
+      'IPFS RPC API listening',
+    )
   }
 
   async stop(): Promise<void> {
@@ -146,7 +164,12 @@ export class IpfsRpcApi implements Startable {
     let client = this.#client
     if (!client) {
       const o = this.options
-      client = StratosClient.connect({ metaUrl: o.metaUrl, wallet: o.wallet, chainId: o.chainId, clock: o.clock }).catch((e: unknown) => {
+      client = StratosClient.connect({
+        metaUrl: o.metaUrl,
+        wallet: o.wallet,
+        chainId: o.chainId,
+        clock: o.clock,
+      }).catch((e: unknown) => {
         this.#client = undefined
         throw e
       })
@@ -159,7 +182,9 @@ export class IpfsRpcApi implements Startable {
     let dag = this.#dag
     if (!dag) {
       dag = this.#getClient().then((client) => createDagReader({ client }))
-      dag.catch(() => { this.#dag = undefined })
+      dag.catch(() => {
+        this.#dag = undefined
+      })
       this.#dag = dag
     }
     return dag
@@ -185,7 +210,9 @@ export class IpfsRpcApi implements Startable {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const controller = new AbortController()
-    res.on('close', () => { if (!res.writableFinished) controller.abort(new StratosError('ABORTED', 'client went away')) })
+    res.on('close', () => {
+      if (!res.writableFinished) controller.abort(new StratosError('ABORTED', 'client went away'))
+    })
     let command = ''
     const limited = this.#limiter?.take(req.socket.remoteAddress ?? 'unknown')
     if (limited?.allowed === false) {
@@ -193,7 +220,12 @@ export class IpfsRpcApi implements Startable {
       const err = rateLimitedError(req.socket.remoteAddress ?? 'unknown', limited.retryAfterMs)
       const text = JSON.stringify({ ...kuboBody(err), Code: KUBO_ERR_CLIENT, StratosCode: err.code }) + '\n'
       // The body (an add's upload) is not read: answer, then close rather than read the rest.
-      res.writeHead(429, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'retry-after': String(retryAfterOf(err)), connection: 'close' })
+      res.writeHead(429, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(text),
+        'retry-after': String(retryAfterOf(err)),
+        connection: 'close',
+      })
       res.end(text)
       res.once('finish', () => req.destroy())
       return
@@ -215,7 +247,10 @@ export class IpfsRpcApi implements Startable {
       const cmd = found.handler
       const p = parseRequest(url.searchParams, cmd.spec)
       if (!cmd.takesBody) await drainSmallBody(req)
-      const signal = p.timeoutMs !== undefined ? AbortSignal.any([controller.signal, AbortSignal.timeout(p.timeoutMs)]) : controller.signal
+      const signal =
+        p.timeoutMs !== undefined
+          ? AbortSignal.any([controller.signal, AbortSignal.timeout(p.timeoutMs)])
+          : controller.signal
       await cmd.run({ req, res, p, signal, api: this.#components })
     } catch (e) {
       const err = toStratosError(e)
@@ -236,4 +271,3 @@ export async function startIpfsRpcApi(options: IpfsRpcApiOptions): Promise<IpfsR
   await api.start()
   return api
 }
-

@@ -14,7 +14,14 @@ function putString(buf: Buffer, s: Buffer, offset: number, length: number): void
   s.copy(buf, offset, 0, Math.min(length, s.length))
 }
 
-function headerBlock(p: { name: Buffer; prefix?: Buffer; size: number; mode: number; mtime: number; type: string }): Buffer {
+function headerBlock(p: {
+  name: Buffer
+  prefix?: Buffer
+  size: number
+  mode: number
+  mtime: number
+  type: string
+}): Buffer {
   const h = Buffer.alloc(BLOCK)
   putString(h, p.name, 0, 100)
   h.write(octal(p.mode, 8), 100, 'ascii')
@@ -60,14 +67,32 @@ export function tarHeader(name: string, p: { size: number; directory: boolean; m
     // Split at a '/' so that prefix ≤ 155 and name ≤ 100.
     for (let i = bytes.length - 1; i > 0; i--) {
       if (bytes[i] === 0x2f && i <= 155 && bytes.length - i - 1 <= 100 && bytes.length - i - 1 > 0) {
-        return headerBlock({ name: bytes.subarray(i + 1), prefix: bytes.subarray(0, i), size, mode, mtime: p.mtime, type })
+        return headerBlock({
+          name: bytes.subarray(i + 1),
+          prefix: bytes.subarray(0, i),
+          size,
+          mode,
+          mtime: p.mtime,
+          type,
+        })
       }
     }
   }
   const pax = paxRecord('path', full)
-  const paxHeader = headerBlock({ name: Buffer.from('PaxHeaders/entry'), size: pax.length, mode: 0o644, mtime: p.mtime, type: 'x' })
+  const paxHeader = headerBlock({
+    name: Buffer.from('PaxHeaders/entry'),
+    size: pax.length,
+    mode: 0o644,
+    mtime: p.mtime,
+    type: 'x',
+  })
   const shortName = Buffer.from(full.replace(/[^\x20-\x7e]/g, '_')).subarray(0, 100)
-  return Buffer.concat([paxHeader, pax, padding(pax.length), headerBlock({ name: shortName, size, mode, mtime: p.mtime, type })])
+  return Buffer.concat([
+    paxHeader,
+    pax,
+    padding(pax.length),
+    headerBlock({ name: shortName, size, mode, mtime: p.mtime, type }),
+  ])
 }
 
 export interface TarEntry {

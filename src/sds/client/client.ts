@@ -14,7 +14,15 @@ import { basename, dirname, join } from 'node:path'
 import { Agent } from 'undici'
 import { StratosError, throwIfAborted, toStratosError } from '../../errors.ts'
 import {
-  CLIENT_ACCESS_SESSION_TTL_MS, CLIENT_BUFFERS_IDLE_MS, CLIENT_READ_POOL_BUFFERS, CLIENT_REQUEST_TTL_MS, CLIENT_SEGMENTS_IN_FLIGHT, CLIENT_SHARD_CONCURRENCY, CLIENT_UPLOAD_POOL_MAX_BUFFER_BYTES, MAX_LIST_PAGE, MAX_SHARD_BYTES,
+  CLIENT_ACCESS_SESSION_TTL_MS,
+  CLIENT_BUFFERS_IDLE_MS,
+  CLIENT_READ_POOL_BUFFERS,
+  CLIENT_REQUEST_TTL_MS,
+  CLIENT_SEGMENTS_IN_FLIGHT,
+  CLIENT_SHARD_CONCURRENCY,
+  CLIENT_UPLOAD_POOL_MAX_BUFFER_BYTES,
+  MAX_LIST_PAGE,
+  MAX_SHARD_BYTES,
 } from '../../limits.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
 import { NodeKey } from '../../crypto/node-key.ts'
@@ -26,7 +34,15 @@ import { MetaClient } from '../../net/meta-client.ts'
 import { ResourceClient } from '../../net/resource-client.ts'
 import type { FileRecordView, FileSummary, NetworkStatus } from '../protocol/api.ts'
 import type {
-  AccessSessionPayload, BudgetListPayload, BudgetPayload, DeletePayload, GrantCreatePayload, GrantListPayload, GrantRevokePayload, GrantScope, VisibilityPayload,
+  AccessSessionPayload,
+  BudgetListPayload,
+  BudgetPayload,
+  DeletePayload,
+  GrantCreatePayload,
+  GrantListPayload,
+  GrantRevokePayload,
+  GrantScope,
+  VisibilityPayload,
 } from '../protocol/messages.ts'
 import type { BudgetView, GrantView } from '../protocol/api.ts'
 import { toBase64Url } from '../../crypto/hash.ts'
@@ -40,12 +56,27 @@ import { upload, createSession, commitSession, abortSession, checkSegmentSize } 
 import { ErasureCode } from './erasure.ts'
 import { readFile } from './download.ts'
 import { localFileError } from './source.ts'
-import { buildDirectory, checkEntryName, isDirectoryNode, listDirectory, type DirectoryDagResult, type DirectoryEntry } from './unixfs.ts'
+import {
+  buildDirectory,
+  checkEntryName,
+  isDirectoryNode,
+  listDirectory,
+  type DirectoryDagResult,
+  type DirectoryEntry,
+} from './unixfs.ts'
 import { parseCid } from '../protocol/cid.ts'
 import type { CID } from 'multiformats/cid'
 import { sha256 as sha256Hasher } from 'multiformats/hashes/sha2'
 import { OrderSigner } from '../protocol/orders.ts'
-import type { ProgressEvent, PutOptions, PutResult, ReadOptions, StratosClientOptions, TransferComponents, UploadSource } from './types.ts'
+import type {
+  ProgressEvent,
+  PutOptions,
+  PutResult,
+  ReadOptions,
+  StratosClientOptions,
+  TransferComponents,
+  UploadSource,
+} from './types.ts'
 
 const SHA256_CODE = sha256Hasher.code
 
@@ -64,8 +95,18 @@ export class StratosClient {
   #session: { header: string; renewAt: number } | undefined
 
   private constructor(p: {
-    meta: MetaClient; agent: Agent; resource: ResourceClient; chainId: string; k: number; m: number; segmentSize: number; wallet?: WalletKey; clock: Clock; random: RandomBytes
-    access?: string | null; parent?: TransferComponents
+    meta: MetaClient
+    agent: Agent
+    resource: ResourceClient
+    chainId: string
+    k: number
+    m: number
+    segmentSize: number
+    wallet?: WalletKey
+    clock: Clock
+    random: RandomBytes
+    access?: string | null
+    parent?: TransferComponents
   }) {
     this.#agent = p.agent
     this.#ownsAgent = p.parent === undefined
@@ -79,10 +120,20 @@ export class StratosClient {
     // The session's order key comes from the injected randomness, like everything else a test pins down.
     const orders = p.parent?.orders ?? new OrderSigner(NodeKey.generate(p.random))
     this.#components = {
-      meta: this.meta, reads: new ReadCache(this.meta, p.clock, orders.publicKey, (ticket) => orders.remainingBytes(ticket)), orders, resource: p.resource,
-      shardLimiter: p.parent?.shardLimiter ?? new Semaphore(CLIENT_SHARD_CONCURRENCY), chainId: p.chainId, clock: p.clock, random: p.random,
-      readBuffers: p.parent?.readBuffers ?? new RecyclingBufferPool(CLIENT_READ_POOL_BUFFERS, MAX_SHARD_BYTES, CLIENT_BUFFERS_IDLE_MS),
-      uploadBuffers: p.parent?.uploadBuffers ?? new RecyclingBufferPool(CLIENT_SEGMENTS_IN_FLIGHT, CLIENT_UPLOAD_POOL_MAX_BUFFER_BYTES, CLIENT_BUFFERS_IDLE_MS),
+      meta: this.meta,
+      reads: new ReadCache(this.meta, p.clock, orders.publicKey, (ticket) => orders.remainingBytes(ticket)),
+      orders,
+      resource: p.resource,
+      shardLimiter: p.parent?.shardLimiter ?? new Semaphore(CLIENT_SHARD_CONCURRENCY),
+      chainId: p.chainId,
+      clock: p.clock,
+      random: p.random,
+      readBuffers:
+        p.parent?.readBuffers ??
+        new RecyclingBufferPool(CLIENT_READ_POOL_BUFFERS, MAX_SHARD_BYTES, CLIENT_BUFFERS_IDLE_MS),
+      uploadBuffers:
+        p.parent?.uploadBuffers ??
+        new RecyclingBufferPool(CLIENT_SEGMENTS_IN_FLIGHT, CLIENT_UPLOAD_POOL_MAX_BUFFER_BYTES, CLIENT_BUFFERS_IDLE_MS),
     }
   }
 
@@ -97,11 +148,15 @@ export class StratosClient {
     const now = clock.now()
     if (this.#session === undefined || now >= this.#session.renewAt) {
       const payload: AccessSessionPayload = {
-        chainId: this.chainId, signer: wallet.address, nonce: randomHex(random, 16), expiresAt: now + CLIENT_ACCESS_SESSION_TTL_MS,
-        action: 'access.session', orderKey: orders.publicKey,
+        chainId: this.chainId,
+        signer: wallet.address,
+        nonce: randomHex(random, 16),
+        expiresAt: now + CLIENT_ACCESS_SESSION_TTL_MS,
+        action: 'access.session',
+        orderKey: orders.publicKey,
       }
       const token = toBase64Url(Buffer.from(JSON.stringify(signAsWallet(wallet, payload))))
-      this.#session = { header: `session.${token}`, renewAt: now + Math.floor(CLIENT_ACCESS_SESSION_TTL_MS * 3 / 4) }
+      this.#session = { header: `session.${token}`, renewAt: now + Math.floor((CLIENT_ACCESS_SESSION_TTL_MS * 3) / 4) }
     }
     return this.#session.header
   }
@@ -113,8 +168,18 @@ export class StratosClient {
    */
   withAccess(access: string | null): StratosClient {
     return new StratosClient({
-      meta: this.meta, agent: this.#agent, resource: this.#components.resource, chainId: this.chainId, k: this.k, m: this.m, segmentSize: this.segmentSize,
-      ...(this.wallet ? { wallet: this.wallet } : {}), clock: this.#components.clock, random: this.#components.random, access, parent: this.#components,
+      meta: this.meta,
+      agent: this.#agent,
+      resource: this.#components.resource,
+      chainId: this.chainId,
+      k: this.k,
+      m: this.m,
+      segmentSize: this.segmentSize,
+      ...(this.wallet ? { wallet: this.wallet } : {}),
+      clock: this.#components.clock,
+      random: this.#components.random,
+      access,
+      parent: this.#components,
     })
   }
 
@@ -129,13 +194,28 @@ export class StratosClient {
       const meta = new MetaClient(options.metaUrl, { dispatcher: agent })
       const info = await meta.info()
       if (options.chainId !== undefined && options.chainId !== info.chainId) {
-        throw new StratosError('WRONG_CHAIN', `meta node at ${options.metaUrl} serves chain ${info.chainId}, not ${options.chainId}`, { expected: options.chainId, got: info.chainId })
+        throw new StratosError(
+          'WRONG_CHAIN',
+          `meta node at ${options.metaUrl} serves chain ${info.chainId}, not ${options.chainId}`,
+          { expected: options.chainId, got: info.chainId },
+        )
       }
       return new StratosClient({
-        meta, agent, resource: new ResourceClient({ dispatcher: agent, clock: options.clock }), chainId: info.chainId,
-        k: options.k ?? info.defaults.k, m: options.m ?? info.defaults.m, segmentSize: options.segmentSize ?? info.defaults.segmentSize,
-        wallet: options.wallet, clock: options.clock ?? systemClock, random: options.random ?? systemRandom,
-        ...(options.access !== undefined ? { access: options.access } : options.grant !== undefined ? { access: grantAccess(options.grant) } : {}),
+        meta,
+        agent,
+        resource: new ResourceClient({ dispatcher: agent, clock: options.clock }),
+        chainId: info.chainId,
+        k: options.k ?? info.defaults.k,
+        m: options.m ?? info.defaults.m,
+        segmentSize: options.segmentSize ?? info.defaults.segmentSize,
+        wallet: options.wallet,
+        clock: options.clock ?? systemClock,
+        random: options.random ?? systemRandom,
+        ...(options.access !== undefined
+          ? { access: options.access }
+          : options.grant !== undefined
+            ? { access: grantAccess(options.grant) }
+            : {}),
       })
     } catch (e) {
       await agent.close().catch(() => undefined)
@@ -144,7 +224,8 @@ export class StratosClient {
   }
 
   #wallet(): WalletKey {
-    if (!this.wallet) throw new StratosError('BAD_REQUEST', 'this operation needs a wallet (StratosClientOptions.wallet)')
+    if (!this.wallet)
+      throw new StratosError('BAD_REQUEST', 'this operation needs a wallet (StratosClientOptions.wallet)')
     return this.wallet
   }
 
@@ -158,15 +239,35 @@ export class StratosClient {
    * Commits a UnixFS directory built (buildDirectory) over files this client already stored: the IPFS
    * RPC API's `add` assembles directories from a multipart stream instead of a local path.
    */
-  async putDirectoryDag(dir: DirectoryDagResult, p: { size: number; children: string[]; name?: string; public?: boolean; signal?: AbortSignal }): Promise<PutResult> {
+  async putDirectoryDag(
+    dir: DirectoryDagResult,
+    p: { size: number; children: string[]; name?: string; public?: boolean; signal?: AbortSignal },
+  ): Promise<PutResult> {
     const wallet = this.#wallet()
     const cid = dir.cid.toString()
     const c = this.#components
-    const session = await createSession(c, wallet, { k: this.k, m: this.m, segmentSize: this.segmentSize, size: p.size, name: p.name, public: p.public }, p.signal)
+    const session = await createSession(
+      c,
+      wallet,
+      { k: this.k, m: this.m, segmentSize: this.segmentSize, size: p.size, name: p.name, public: p.public },
+      p.signal,
+    )
     try {
-      await commitSession(c, wallet, session.uploadId, {
-        cid, size: p.size, kind: 'directory', name: p.name, blocks: dir.blocks, receipts: [], children: [...new Set(p.children)],
-      }, p.signal)
+      await commitSession(
+        c,
+        wallet,
+        session.uploadId,
+        {
+          cid,
+          size: p.size,
+          kind: 'directory',
+          name: p.name,
+          blocks: dir.blocks,
+          receipts: [],
+          children: [...new Set(p.children)],
+        },
+        p.signal,
+      )
     } catch (e) {
       await abortSession(c, session.uploadId)
       throw p.signal?.aborted ? new StratosError('ABORTED', 'upload aborted') : toStratosError(e)
@@ -176,10 +277,19 @@ export class StratosClient {
 
   #putFile(source: UploadSource, options: PutOptions): ReturnType<typeof upload> {
     return upload(this.#components, {
-      source, wallet: this.#wallet(), k: this.k, m: this.m, segmentSize: this.segmentSize,
-      cidVersion: options.cidVersion, rawLeaves: options.rawLeaves, chunkBytes: options.chunkBytes,
+      source,
+      wallet: this.#wallet(),
+      k: this.k,
+      m: this.m,
+      segmentSize: this.segmentSize,
+      cidVersion: options.cidVersion,
+      rawLeaves: options.rawLeaves,
+      chunkBytes: options.chunkBytes,
       name: options.name ?? (typeof source === 'string' ? basename(source) : undefined),
-      directIo: options.directIo, signal: options.signal, onProgress: options.onProgress, public: options.public,
+      directIo: options.directIo,
+      signal: options.signal,
+      onProgress: options.onProgress,
+      public: options.public,
     })
   }
 
@@ -189,7 +299,9 @@ export class StratosClient {
    */
   async putDirectory(path: string, options: PutOptions = {}): Promise<PutResult> {
     const wallet = this.#wallet()
-    const root = await fsStat(path).catch((e: unknown) => { throw localFileError(e, path) })
+    const root = await fsStat(path).catch((e: unknown) => {
+      throw localFileError(e, path)
+    })
     if (!root.isDirectory()) throw new StratosError('BAD_REQUEST', `${path} is not a directory`, { path })
     const files: { rel: string; abs: string }[] = []
     const emptyDirs: string[] = []
@@ -202,22 +314,55 @@ export class StratosClient {
       segments += r.segments
       entries.push({ path: f.rel, cid: parseCid(r.cid), cidString: r.cid, dagSize: r.dagSize, size: r.size })
     }
-    const dir = await buildDirectory(entries, emptyDirs, { cidVersion: options.cidVersion, rawLeaves: options.rawLeaves })
+    const dir = await buildDirectory(entries, emptyDirs, {
+      cidVersion: options.cidVersion,
+      rawLeaves: options.rawLeaves,
+    })
     const cid = dir.cid.toString()
     const size = entries.reduce((a, e) => a + e.size, 0)
     const c = this.#components
-    const session = await createSession(c, wallet, { k: this.k, m: this.m, segmentSize: this.segmentSize, size, name: options.name ?? basename(path), public: options.public }, options.signal)
+    const session = await createSession(
+      c,
+      wallet,
+      {
+        k: this.k,
+        m: this.m,
+        segmentSize: this.segmentSize,
+        size,
+        name: options.name ?? basename(path),
+        public: options.public,
+      },
+      options.signal,
+    )
     try {
-      await commitSession(c, wallet, session.uploadId, {
-        cid, size, kind: 'directory', name: options.name ?? basename(path), blocks: dir.blocks, receipts: [],
-        children: [...new Set(entries.map((e) => e.cidString))],
-      }, options.signal)
+      await commitSession(
+        c,
+        wallet,
+        session.uploadId,
+        {
+          cid,
+          size,
+          kind: 'directory',
+          name: options.name ?? basename(path),
+          blocks: dir.blocks,
+          receipts: [],
+          children: [...new Set(entries.map((e) => e.cidString))],
+        },
+        options.signal,
+      )
     } catch (e) {
       await abortSession(c, session.uploadId)
       throw options.signal?.aborted ? new StratosError('ABORTED', 'upload aborted') : toStratosError(e)
     }
     emit(options.onProgress, { type: 'upload:commit', cid })
-    return { cid, size, kind: 'directory', segments, dagSize: dir.dagSize, entries: entries.map((e) => ({ path: e.path, cid: e.cidString, size: e.size })) }
+    return {
+      cid,
+      size,
+      kind: 'directory',
+      segments,
+      dagSize: dir.dagSize,
+      entries: entries.map((e) => ({ path: e.path, cid: e.cidString, size: e.size })),
+    }
   }
 
   /**
@@ -233,15 +378,22 @@ export class StratosClient {
    * Writes a file (temp file + fsync + rename, so `outPath` is either absent or complete) or recreates a
    * directory tree (built in a temp directory beside `outPath`, renamed into place at the end).
    */
-  async get(cid: string, outPath: string, options: ReadOptions = {}): Promise<{ kind: 'file' | 'directory'; bytes: number }> {
+  async get(
+    cid: string,
+    outPath: string,
+    options: ReadOptions = {},
+  ): Promise<{ kind: 'file' | 'directory'; bytes: number }> {
     const record = await this.meta.file(cid, { signal: options.signal })
     if (record.kind === 'file') {
       const bytes = await this.#writeFileAtomic(cid, outPath, options)
       return { kind: 'file', bytes }
     }
-    if (options.offset !== undefined || options.length !== undefined) throw new StratosError('BAD_REQUEST', 'byte ranges apply to files, not directories')
+    if (options.offset !== undefined || options.length !== undefined)
+      throw new StratosError('BAD_REQUEST', 'byte ranges apply to files, not directories')
     const tmp = join(dirname(outPath), `.${basename(outPath)}.${nodeRandomBytes(6).toString('hex')}.tmp`)
-    await mkdir(tmp, { recursive: false }).catch((e: unknown) => { throw localFileError(e, tmp) })
+    await mkdir(tmp, { recursive: false }).catch((e: unknown) => {
+      throw localFileError(e, tmp)
+    })
     try {
       // Directory blocks by the sha256 of their bytes (so CIDv0 and CIDv1 links both find them).
       const blocks = new Map<string, Uint8Array>()
@@ -267,9 +419,15 @@ export class StratosClient {
     }
   }
 
-  async #writeDirectory(dirCid: CID, into: string, blocks: Map<string, Uint8Array>, options: ReadOptions): Promise<number> {
+  async #writeDirectory(
+    dirCid: CID,
+    into: string,
+    blocks: Map<string, Uint8Array>,
+    options: ReadOptions,
+  ): Promise<number> {
     let total = 0
-    const blockOf = (c: CID): Uint8Array | undefined => (c.multihash.code === SHA256_CODE ? blocks.get(toHex(c.multihash.digest)) : undefined)
+    const blockOf = (c: CID): Uint8Array | undefined =>
+      c.multihash.code === SHA256_CODE ? blocks.get(toHex(c.multihash.digest)) : undefined
     const links = listDirectory(dirCid, blockOf)
     for (const link of links) {
       checkEntryName(link.name)
@@ -280,7 +438,10 @@ export class StratosClient {
         await mkdir(path)
         total += await this.#writeDirectory(link.cid, path, blocks, options)
       } else {
-        total += await this.#writeFileAtomic(link.cid.toString(), path, { signal: options.signal, onProgress: options.onProgress })
+        total += await this.#writeFileAtomic(link.cid.toString(), path, {
+          signal: options.signal,
+          onProgress: options.onProgress,
+        })
       }
     }
     return total
@@ -289,7 +450,9 @@ export class StratosClient {
   async #writeFileAtomic(cid: string, outPath: string, options: ReadOptions): Promise<number> {
     const tmp = join(dirname(outPath), `.${basename(outPath)}.${nodeRandomBytes(6).toString('hex')}.tmp`)
     let bytes = 0
-    const fh = await open(tmp, 'wx').catch((e: unknown) => { throw localFileError(e, tmp) })
+    const fh = await open(tmp, 'wx').catch((e: unknown) => {
+      throw localFileError(e, tmp)
+    })
     try {
       // Each chunk is written before the next is asked for, so its buffer can be recycled.
       for await (const chunk of this.cat(cid, { ...options, reuseBuffers: true })) {
@@ -302,7 +465,9 @@ export class StratosClient {
       }
       await fh.sync()
       await fh.close()
-      await rename(tmp, outPath).catch((e: unknown) => { throw localFileError(e, outPath) })
+      await rename(tmp, outPath).catch((e: unknown) => {
+        throw localFileError(e, outPath)
+      })
       fsyncDir(dirname(outPath))
       return bytes
     } catch (e) {
@@ -334,10 +499,16 @@ export class StratosClient {
   async rm(cid: string, options: { signal?: AbortSignal } = {}): Promise<{ remainingOwners: number }> {
     const wallet = this.#wallet()
     const payload: DeletePayload = {
-      chainId: this.chainId, signer: wallet.address, nonce: randomHex(this.#components.random, 16),
-      expiresAt: this.#components.clock.now() + CLIENT_REQUEST_TTL_MS, action: 'file.delete', cid,
+      chainId: this.chainId,
+      signer: wallet.address,
+      nonce: randomHex(this.#components.random, 16),
+      expiresAt: this.#components.clock.now() + CLIENT_REQUEST_TTL_MS,
+      action: 'file.delete',
+      cid,
     }
-    const { remainingOwners } = await this.meta.deleteFile(cid, signAsWallet(wallet, payload), { signal: options.signal })
+    const { remainingOwners } = await this.meta.deleteFile(cid, signAsWallet(wallet, payload), {
+      signal: options.signal,
+    })
     this.#components.reads.forget(cid)
     return { remainingOwners }
   }
@@ -348,10 +519,20 @@ export class StratosClient {
    * Creates a share link for a file or directory this wallet owns. `expiresAt` (unix ms) ends it; a `password` is
    * hashed here (scrypt) and only the hash leaves this process. With `gatewayUrl` the result carries the link's URL.
    */
-  async createShare(cid: string, options: { expiresAt?: number; password?: string; gatewayUrl?: string; signal?: AbortSignal } = {}): Promise<ShareView & { url?: string }> {
+  async createShare(
+    cid: string,
+    options: { expiresAt?: number; password?: string; gatewayUrl?: string; signal?: AbortSignal } = {},
+  ): Promise<ShareView & { url?: string }> {
     const wallet = this.#wallet()
-    const password = options.password === undefined ? null : await hashSharePassword(options.password, this.#components.random)
-    const payload: ShareCreatePayload = { ...this.#requestBase(wallet), action: 'share.create', cid, linkExpiresAt: options.expiresAt ?? null, password }
+    const password =
+      options.password === undefined ? null : await hashSharePassword(options.password, this.#components.random)
+    const payload: ShareCreatePayload = {
+      ...this.#requestBase(wallet),
+      action: 'share.create',
+      cid,
+      linkExpiresAt: options.expiresAt ?? null,
+      password,
+    }
     const view = await this.meta.createShare(signAsWallet(wallet, payload), { signal: options.signal })
     return options.gatewayUrl === undefined ? view : { ...view, url: shareUrl(options.gatewayUrl, view.id) }
   }
@@ -371,7 +552,12 @@ export class StratosClient {
   }
 
   #requestBase(wallet: WalletKey): { chainId: string; signer: string; nonce: string; expiresAt: number } {
-    return { chainId: this.chainId, signer: wallet.address, nonce: randomHex(this.#components.random, 16), expiresAt: this.#components.clock.now() + CLIENT_REQUEST_TTL_MS }
+    return {
+      chainId: this.chainId,
+      signer: wallet.address,
+      nonce: randomHex(this.#components.random, 16),
+      expiresAt: this.#components.clock.now() + CLIENT_REQUEST_TTL_MS,
+    }
   }
 
   status(options: { signal?: AbortSignal } = {}): Promise<NetworkStatus> {
@@ -383,7 +569,12 @@ export class StratosClient {
   /** Makes a file of this wallet's public (anyone may read it, paid by this wallet) or private again. */
   setPublic(cid: string, isPublic: boolean, options: { signal?: AbortSignal } = {}): Promise<FileRecordView> {
     const wallet = this.#wallet()
-    const payload: VisibilityPayload = { ...this.#requestBase(wallet), action: 'file.visibility', cid, public: isPublic }
+    const payload: VisibilityPayload = {
+      ...this.#requestBase(wallet),
+      action: 'file.visibility',
+      cid,
+      public: isPublic,
+    }
     this.#components.reads.forget(cid)
     return this.meta.setVisibility(cid, signAsWallet(wallet, payload), { signal: options.signal })
   }
@@ -394,7 +585,12 @@ export class StratosClient {
    */
   setBudget(bytesPerEpoch: number | null, options: { cid?: string; signal?: AbortSignal } = {}): Promise<BudgetView> {
     const wallet = this.#wallet()
-    const payload: BudgetPayload = { ...this.#requestBase(wallet), action: 'budget.set', ...(options.cid !== undefined ? { cid: options.cid } : {}), bytesPerEpoch }
+    const payload: BudgetPayload = {
+      ...this.#requestBase(wallet),
+      action: 'budget.set',
+      ...(options.cid !== undefined ? { cid: options.cid } : {}),
+      bytesPerEpoch,
+    }
     return this.meta.setBudget(signAsWallet(wallet, payload), { signal: options.signal })
   }
 
@@ -411,7 +607,12 @@ export class StratosClient {
    */
   createGrant(scope: GrantScope, expiresAt: number, options: { signal?: AbortSignal } = {}): Promise<GrantView> {
     const wallet = this.#wallet()
-    const payload: GrantCreatePayload = { ...this.#requestBase(wallet), action: 'grant.create', scope, grantExpiresAt: expiresAt }
+    const payload: GrantCreatePayload = {
+      ...this.#requestBase(wallet),
+      action: 'grant.create',
+      scope,
+      grantExpiresAt: expiresAt,
+    }
     return this.meta.createGrant(signAsWallet(wallet, payload), { signal: options.signal })
   }
 
@@ -452,22 +653,39 @@ function byName(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b))
 }
 
-async function walk(abs: string, rel: string, hidden: boolean, files: { rel: string; abs: string }[], emptyDirs: string[], signal?: AbortSignal): Promise<void> {
+async function walk(
+  abs: string,
+  rel: string,
+  hidden: boolean,
+  files: { rel: string; abs: string }[],
+  emptyDirs: string[],
+  signal?: AbortSignal,
+): Promise<void> {
   throwIfAborted(signal)
-  const names = (await readdir(abs).catch((e: unknown) => { throw localFileError(e, abs) })).sort(byName)
+  const names = (
+    await readdir(abs).catch((e: unknown) => {
+      throw localFileError(e, abs)
+    })
+  ).sort(byName)
   let kept = 0
   for (const name of names) {
     if (!hidden && name.startsWith('.')) continue
     checkEntryName(name)
     const a = join(abs, name)
     const r = rel ? `${rel}/${name}` : name
-    const st = await lstat(a).catch((e: unknown) => { throw localFileError(e, a) })
+    const st = await lstat(a).catch((e: unknown) => {
+      throw localFileError(e, a)
+    })
     if (st.isDirectory()) {
       await walk(a, r, hidden, files, emptyDirs, signal)
     } else if (st.isFile()) {
       files.push({ rel: r, abs: a })
     } else {
-      throw new StratosError('BAD_REQUEST', `${a} is not a regular file or directory (symlinks and special files are not supported)`, { path: a })
+      throw new StratosError(
+        'BAD_REQUEST',
+        `${a} is not a regular file or directory (symlinks and special files are not supported)`,
+        { path: a },
+      )
     }
     kept++
   }

@@ -16,7 +16,13 @@
  */
 import { StratosError, toStratosError, throwIfAborted } from '../../errors.ts'
 import {
-  CLIENT_HEDGE_AFTER_MS, CLIENT_READ_POOL_BUFFERS, CLIENT_TICKET_REFRESHES, CLIENT_READ_WINDOW_SEGMENTS, CLIENT_SEGMENTS_IN_FLIGHT, MAX_SEGMENTS_PER_READ_REQUEST, MAX_SHARD_BYTES,
+  CLIENT_HEDGE_AFTER_MS,
+  CLIENT_READ_POOL_BUFFERS,
+  CLIENT_TICKET_REFRESHES,
+  CLIENT_READ_WINDOW_SEGMENTS,
+  CLIENT_SEGMENTS_IN_FLIGHT,
+  MAX_SEGMENTS_PER_READ_REQUEST,
+  MAX_SHARD_BYTES,
 } from '../../limits.ts'
 import type { FileRecordView, ReadResponse, SegmentRecord } from '../protocol/api.ts'
 import type { SignedTicket } from '../protocol/messages.ts'
@@ -54,9 +60,15 @@ const WINDOW = Math.min(CLIENT_READ_WINDOW_SEGMENTS, MAX_SEGMENTS_PER_READ_REQUE
 class TicketWindows {
   #windows: { from: number; to: number; response: Promise<ReadResponse> }[] = []
   /** Per segment: the latest refresh and every serial refreshes of the segment have replaced. */
-  readonly #refreshed = new Map<number, { stale: Set<string>; fresh: Promise<{ tickets: SignedTicket[]; file: FileRecordView }> }>()
+  readonly #refreshed = new Map<
+    number,
+    { stale: Set<string>; fresh: Promise<{ tickets: SignedTicket[]; file: FileRecordView }> }
+  >()
   constructor(
-    readonly c: TransferComponents, readonly cid: string, readonly lastSegment: number, readonly signal: AbortSignal,
+    readonly c: TransferComponents,
+    readonly cid: string,
+    readonly lastSegment: number,
+    readonly signal: AbortSignal,
     first: ReadResponse,
   ) {
     this.#windows.push({ from: first.from, to: first.to, response: Promise.resolve(first) })
@@ -83,7 +95,8 @@ class TicketWindows {
       w.to = Math.max(w.from, Math.min(w.to, r.to))
       w = this.#open(segment)
       r = await w.response
-      if (!covers(r)) throw new StratosError('UPSTREAM_ERROR', `meta node gave no read tickets for segment ${segment}`, { segment })
+      if (!covers(r))
+        throw new StratosError('UPSTREAM_ERROR', `meta node gave no read tickets for segment ${segment}`, { segment })
     }
     // Fetch the next window ahead once this one is in use; forget windows behind us.
     if (r.to <= this.lastSegment && !this.#windows.some((x) => x.from <= r.to && r.to < x.to)) this.#open(r.to)
@@ -102,10 +115,13 @@ class TicketWindows {
     const known = this.#refreshed.get(segment)
     // Failed on tickets an earlier refresh already replaced: the newest ones are the answer.
     if (known && serials.some((x) => known.stale.has(x))) return known.fresh
-    const fresh = this.c.reads.refresh(this.cid, { from: segment, to: segment + 1 }, { signal: this.signal }).then((r) => {
-      if (r.from !== segment || !r.tickets[0]) throw new StratosError('UPSTREAM_ERROR', `meta node gave no tickets for segment ${segment}`)
-      return { tickets: r.tickets[0], file: r.file }
-    })
+    const fresh = this.c.reads
+      .refresh(this.cid, { from: segment, to: segment + 1 }, { signal: this.signal })
+      .then((r) => {
+        if (r.from !== segment || !r.tickets[0])
+          throw new StratosError('UPSTREAM_ERROR', `meta node gave no tickets for segment ${segment}`)
+        return { tickets: r.tickets[0], file: r.file }
+      })
     fresh.catch(() => undefined)
     this.#refreshed.set(segment, { stale: new Set([...(known?.stale ?? []), ...serials]), fresh })
     return fresh
@@ -113,10 +129,16 @@ class TicketWindows {
 }
 
 /** First meta round trip: record + tickets for the segments the range starts in. */
-async function openRead(c: TransferComponents, p: ReadParameters, signal: AbortSignal): Promise<{ first: ReadResponse; start: number; end: number }> {
+async function openRead(
+  c: TransferComponents,
+  p: ReadParameters,
+  signal: AbortSignal,
+): Promise<{ first: ReadResponse; start: number; end: number }> {
   const offset = p.offset ?? 0
-  if (!Number.isSafeInteger(offset) || offset < 0) throw new StratosError('BAD_REQUEST', `offset must be a non-negative integer, got ${p.offset}`)
-  if (p.length !== undefined && (!Number.isSafeInteger(p.length) || p.length < 0)) throw new StratosError('BAD_REQUEST', `length must be a non-negative integer, got ${p.length}`)
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    throw new StratosError('BAD_REQUEST', `offset must be a non-negative integer, got ${p.offset}`)
+  if (p.length !== undefined && (!Number.isSafeInteger(p.length) || p.length < 0))
+    throw new StratosError('BAD_REQUEST', `length must be a non-negative integer, got ${p.length}`)
   // Guess the segments from the client's default segment size; the meta node refuses windows past the
   // file's last segment, so ask for exactly the segments the range needs (one when it is open-ended).
   const hint = Math.max(1, p.segmentSizeHint)
@@ -129,12 +151,23 @@ async function openRead(c: TransferComponents, p: ReadParameters, signal: AbortS
     if (!(e instanceof StratosError) || e.code !== 'RANGE_NOT_SATISFIABLE') throw e
     // Past the last segment (short file, wrong guess or a range beyond the end): learn the layout, no tickets.
     const n = typeof e.details?.segments === 'number' ? e.details.segments : 0
-    first = await c.meta.read(p.cid, { ...(from < n ? { from, to: Math.min(n, last + 1, from + WINDOW) } : { from: 0, to: 0 }), orderKey: c.orders.publicKey }, { signal })
+    first = await c.meta.read(
+      p.cid,
+      {
+        ...(from < n ? { from, to: Math.min(n, last + 1, from + WINDOW) } : { from: 0, to: 0 }),
+        orderKey: c.orders.publicKey,
+      },
+      { signal },
+    )
   }
   const file = first.file
-  if (file.kind !== 'file') throw new StratosError('BAD_REQUEST', `${p.cid} is a ${file.kind}, not a file`, { cid: p.cid, kind: file.kind })
+  if (file.kind !== 'file')
+    throw new StratosError('BAD_REQUEST', `${p.cid} is a ${file.kind}, not a file`, { cid: p.cid, kind: file.kind })
   if (offset > file.size) {
-    throw new StratosError('RANGE_NOT_SATISFIABLE', `offset ${offset} is beyond the end of a ${file.size}-byte file`, { offset, size: file.size })
+    throw new StratosError('RANGE_NOT_SATISFIABLE', `offset ${offset} is beyond the end of a ${file.size}-byte file`, {
+      offset,
+      size: file.size,
+    })
   }
   const end = p.length === undefined ? file.size : Math.min(file.size, offset + p.length)
   if (end > offset) {
@@ -165,7 +198,13 @@ interface Piece {
 }
 
 /** Errors that may mean a cached record is out of date (shards moved or deleted since it was cached). */
-const STALE_RECORD_CODES = new Set(['DATA_UNAVAILABLE', 'SHARD_NOT_FOUND', 'NODE_UNAVAILABLE', 'TICKET_INVALID', 'UNTRUSTED_ISSUER'])
+const STALE_RECORD_CODES = new Set([
+  'DATA_UNAVAILABLE',
+  'SHARD_NOT_FOUND',
+  'NODE_UNAVAILABLE',
+  'TICKET_INVALID',
+  'UNTRUSTED_ISSUER',
+])
 
 /**
  * Reads [start, end) of one file; yields fresh buffers (one per touched data shard of each segment), in order.
@@ -180,7 +219,8 @@ export async function* readFile(c: TransferComponents, p: ReadParameters): Async
       yield chunk
     }
   } catch (e) {
-    if (yielded || !cached || p.signal?.aborted || !(e instanceof StratosError) || !STALE_RECORD_CODES.has(e.code)) throw e
+    if (yielded || !cached || p.signal?.aborted || !(e instanceof StratosError) || !STALE_RECORD_CODES.has(e.code))
+      throw e
     c.reads.forget(p.cid)
     yield* readFileOnce(c, p)
   }
@@ -197,10 +237,17 @@ async function* readFileOnce(c: TransferComponents, p: ReadParameters): AsyncGen
     const segmentSize = file.segmentSize
     const firstSeg = Math.floor(start / segmentSize)
     const lastSeg = Math.floor((end - 1) / segmentSize)
-    if (lastSeg >= file.segments.length || file.segments.some((seg, i) => seg.index !== i || (i < file.segments.length - 1 && seg.size !== segmentSize))) {
-      throw new StratosError('UPSTREAM_ERROR', 'file record has a segment layout that does not match its size', { cid: p.cid })
+    if (
+      lastSeg >= file.segments.length ||
+      file.segments.some((seg, i) => seg.index !== i || (i < file.segments.length - 1 && seg.size !== segmentSize))
+    ) {
+      throw new StratosError('UPSTREAM_ERROR', 'file record has a segment layout that does not match its size', {
+        cid: p.cid,
+      })
     }
-    const pool = p.reuseBuffers ? c.readBuffers ?? new RecyclingBufferPool(CLIENT_READ_POOL_BUFFERS, MAX_SHARD_BYTES) : undefined
+    const pool = p.reuseBuffers
+      ? (c.readBuffers ?? new RecyclingBufferPool(CLIENT_READ_POOL_BUFFERS, MAX_SHARD_BYTES))
+      : undefined
     const reader = new SegmentReader(c, p, file, new TicketWindows(c, p.cid, lastSeg, signal, first), signal, pool)
     const total = end - start
     let bytes = 0
@@ -246,8 +293,11 @@ class SegmentReader {
   readonly #hedgeAfterMs: number
 
   constructor(
-    readonly c: TransferComponents, readonly p: ReadParameters, readonly file: FileRecordView,
-    readonly windows: TicketWindows, readonly signal: AbortSignal,
+    readonly c: TransferComponents,
+    readonly p: ReadParameters,
+    readonly file: FileRecordView,
+    readonly windows: TicketWindows,
+    readonly signal: AbortSignal,
     /** Where piece buffers come from with reuseBuffers (fresh allocations otherwise). */
     readonly pool?: RecyclingBufferPool,
   ) {
@@ -255,7 +305,11 @@ class SegmentReader {
     this.#hedgeAfterMs = p.hedgeAfterMs ?? CLIENT_HEDGE_AFTER_MS
   }
 
-  #nodeOf(file: FileRecordView, seg: SegmentRecord, shard: number): { node: string; url: string | undefined; usable: boolean } {
+  #nodeOf(
+    file: FileRecordView,
+    seg: SegmentRecord,
+    shard: number,
+  ): { node: string; url: string | undefined; usable: boolean } {
     const node = seg.shards[shard]?.node
     const info = node ? file.nodes[node] : undefined
     return { node: node ?? '?', url: info?.url, usable: !!info && info.state === 'online' && !this.#suspect.has(node) }
@@ -271,7 +325,8 @@ class SegmentReader {
       return await call()
     } catch (e) {
       const err = toStratosError(e)
-      if (!this.signal.aborted && err.code !== 'ABORTED' && !this.#metaFailures.has(segment)) this.#metaFailures.set(segment, err)
+      if (!this.signal.aborted && err.code !== 'ABORTED' && !this.#metaFailures.has(segment))
+        this.#metaFailures.set(segment, err)
       throw err
     }
   }
@@ -285,27 +340,55 @@ class SegmentReader {
    * reused (cached) limit this client already spent on earlier reads of the shard, one this read spent
    * (a repair reading the shard again), or one the node closed for settlement.
    */
-  async #fetch(s: number, shard: number, from: number, to: number, into: Uint8Array, signal: AbortSignal): Promise<void> {
+  async #fetch(
+    s: number,
+    shard: number,
+    from: number,
+    to: number,
+    into: Uint8Array,
+    signal: AbortSignal,
+  ): Promise<void> {
     let { tickets, file } = await this.#fromMeta(s, () => this.windows.forSegment(s))
     for (let attempt = 0; ; attempt++) {
       const seg = file.segments[s]
       const { node, url } = this.#nodeOf(file, seg, shard)
       const ticket = tickets[shard]
-      if (!url || !ticket) throw new StratosError('NODE_UNAVAILABLE', `no location for shard ${shard} of segment ${s}`, { node })
+      if (!url || !ticket)
+        throw new StratosError('NODE_UNAVAILABLE', `no location for shard ${shard} of segment ${s}`, { node })
       // A limit this client already spent (a cached ticket, or one an earlier piece of this read used)
       // would be refused by the node: refresh first instead of paying a round trip for the refusal.
-      if (this.c.orders.remainingBytes(ticket.payload) < to - from && attempt < CLIENT_TICKET_REFRESHES && !signal.aborted) {
+      if (
+        this.c.orders.remainingBytes(ticket.payload) < to - from &&
+        attempt < CLIENT_TICKET_REFRESHES &&
+        !signal.aborted
+      ) {
         ;({ tickets, file } = await this.#fromMeta(s, () => this.windows.refresh(s, tickets)))
         continue
       }
       try {
-        await this.c.shardLimiter.run(() => this.c.resource.getShard({
-          url, ticket, shardId: seg.shards[shard].id, shardSize: seg.shardSize, offset: from, length: to - from, into, orders: this.c.orders, signal,
-        }), signal)
+        await this.c.shardLimiter.run(
+          () =>
+            this.c.resource.getShard({
+              url,
+              ticket,
+              shardId: seg.shards[shard].id,
+              shardSize: seg.shardSize,
+              offset: from,
+              length: to - from,
+              into,
+              orders: this.c.orders,
+              signal,
+            }),
+          signal,
+        )
         return
       } catch (e) {
         const err = toStratosError(e)
-        if ((err.code === 'TICKET_EXPIRED' || err.code === 'ORDER_LIMIT_EXCEEDED') && attempt < CLIENT_TICKET_REFRESHES && !signal.aborted) {
+        if (
+          (err.code === 'TICKET_EXPIRED' || err.code === 'ORDER_LIMIT_EXCEEDED') &&
+          attempt < CLIENT_TICKET_REFRESHES &&
+          !signal.aborted
+        ) {
           ;({ tickets, file } = await this.#fromMeta(s, () => this.windows.refresh(s, tickets)))
           continue
         }
@@ -329,16 +412,35 @@ class SegmentReader {
     for (let j = Math.floor(a / S); j <= Math.floor((b - 1) / S); j++) {
       const c0 = Math.max(a, j * S) - j * S
       const c1 = Math.min(b, (j + 1) * S) - j * S
-      pieces.push({ shard: j, c0, c1, buf: this.pool ? this.pool.take(c1 - c0) : Buffer.allocUnsafe(c1 - c0), status: 'pending', ctrl: new AbortController(), repairing: false, repaired: false })
+      pieces.push({
+        shard: j,
+        c0,
+        c1,
+        buf: this.pool ? this.pool.take(c1 - c0) : Buffer.allocUnsafe(c1 - c0),
+        status: 'pending',
+        ctrl: new AbortController(),
+        repairing: false,
+        repaired: false,
+      })
     }
     // Each piece's own controller also fires with the segment's (plain listeners rather than AbortSignal.any,
     // whose dependent signals have had garbage-collection bugs in Node).
-    segCtrl.signal.addEventListener('abort', () => { for (const pc of pieces) pc.ctrl.abort(segCtrl.signal.reason) }, { once: true })
+    segCtrl.signal.addEventListener(
+      'abort',
+      () => {
+        for (const pc of pieces) pc.ctrl.abort(segCtrl.signal.reason)
+      },
+      { once: true },
+    )
     let wake: () => void = () => {}
-    let changed = new Promise<void>((r) => { wake = r })
+    let changed = new Promise<void>((r) => {
+      wake = r
+    })
     const notify = (): void => {
       const w = wake
-      changed = new Promise<void>((r) => { wake = r })
+      changed = new Promise<void>((r) => {
+        wake = r
+      })
       w()
     }
     const repairs: Promise<void>[] = []
@@ -349,21 +451,40 @@ class SegmentReader {
         if (!usable) {
           piece.status = 'failed'
           piece.code = 'NODE_UNAVAILABLE'
-          emit(this.p.onProgress, { type: 'download:fallback', segment: s, shardIndex: piece.shard, node, code: 'NODE_UNAVAILABLE' })
+          emit(this.p.onProgress, {
+            type: 'download:fallback',
+            segment: s,
+            shardIndex: piece.shard,
+            node,
+            code: 'NODE_UNAVAILABLE',
+          })
           continue
         }
         piece.direct = this.#fetch(s, piece.shard, piece.c0, piece.c1, piece.buf, piece.ctrl.signal).then(
-          () => { piece.status = 'ok'; notify() },
+          () => {
+            piece.status = 'ok'
+            notify()
+          },
           (e: unknown) => {
             piece.status = 'failed'
             piece.code = toStratosError(e).code
-            if (!piece.ctrl.signal.aborted && !segCtrl.signal.aborted) emit(this.p.onProgress, { type: 'download:fallback', segment: s, shardIndex: piece.shard, node, code: piece.code })
+            if (!piece.ctrl.signal.aborted && !segCtrl.signal.aborted)
+              emit(this.p.onProgress, {
+                type: 'download:fallback',
+                segment: s,
+                shardIndex: piece.shard,
+                node,
+                code: piece.code,
+              })
             notify()
           },
         )
       }
       let hedged = false
-      const hedgeTimer = setTimeout(() => { hedged = true; notify() }, this.#hedgeAfterMs)
+      const hedgeTimer = setTimeout(() => {
+        hedged = true
+        notify()
+      }, this.#hedgeAfterMs)
       try {
         for (;;) {
           throwIfAborted(this.signal)
@@ -376,17 +497,39 @@ class SegmentReader {
           // pieces unfinished (everything is slow, e.g. a busy client), waiting is all parity allows.
           const unfinished = pieces.filter((pc) => pc.status !== 'ok' && !pc.repaired)
           const idle = (pc: Piece): boolean => !pc.repairing && !pc.repairError
-          const need = unfinished.filter((pc) => idle(pc) && (pc.status === 'failed' || (hedged && pc.status === 'pending' && unfinished.length <= this.file.m)))
+          const need = unfinished.filter(
+            (pc) =>
+              idle(pc) &&
+              (pc.status === 'failed' || (hedged && pc.status === 'pending' && unfinished.length <= this.file.m)),
+          )
           if (need.length > 0) {
             for (const pc of need) {
               pc.repairing = true
               if (pc.status === 'pending') {
-                emit(this.p.onProgress, { type: 'download:fallback', segment: s, shardIndex: pc.shard, node: this.#nodeOf(this.file, seg, pc.shard).node, code: 'SLOW' })
+                emit(this.p.onProgress, {
+                  type: 'download:fallback',
+                  segment: s,
+                  shardIndex: pc.shard,
+                  node: this.#nodeOf(this.file, seg, pc.shard).node,
+                  code: 'SLOW',
+                })
               }
             }
             const r = this.#repair(s, seg, need, pieces, segCtrl.signal, () => finished).then(
-              () => { for (const pc of need) { pc.repaired = true; pc.repairing = false } notify() },
-              (e: unknown) => { for (const pc of need) { pc.repairError = toStratosError(e); pc.repairing = false } notify() },
+              () => {
+                for (const pc of need) {
+                  pc.repaired = true
+                  pc.repairing = false
+                }
+                notify()
+              },
+              (e: unknown) => {
+                for (const pc of need) {
+                  pc.repairError = toStratosError(e)
+                  pc.repairing = false
+                }
+                notify()
+              },
             )
             repairs.push(r)
             continue
@@ -411,13 +554,29 @@ class SegmentReader {
    * Rebuilds the columns of `targets` (data shards) from k other shards and writes them into their buffers.
    * Direct fetches of the targets still running are aborted (and awaited) before their bytes are replaced.
    */
-  async #repair(s: number, seg: SegmentRecord, targets: Piece[], pieces: Piece[], signal: AbortSignal, done: () => boolean): Promise<void> {
+  async #repair(
+    s: number,
+    seg: SegmentRecord,
+    targets: Piece[],
+    pieces: Piece[],
+    signal: AbortSignal,
+    done: () => boolean,
+  ): Promise<void> {
     const { k, m } = this.file
     const code = this.#code
     const S = seg.shardSize
-    if (m === 0) throw new StratosError('DATA_UNAVAILABLE', `shard ${targets[0].shard} of segment ${s} is unreadable and the file has no parity`, { segment: s })
+    if (m === 0)
+      throw new StratosError(
+        'DATA_UNAVAILABLE',
+        `shard ${targets[0].shard} of segment ${s} is unreadable and the file has no parity`,
+        { segment: s },
+      )
     // The decoder works on whole stripes: the targets' columns, widened to the code's alignment.
-    const { start: A, end: B } = code.alignColumns(S, Math.min(...targets.map((t) => t.c0)), Math.max(...targets.map((t) => t.c1)))
+    const { start: A, end: B } = code.alignColumns(
+      S,
+      Math.min(...targets.map((t) => t.c0)),
+      Math.max(...targets.map((t) => t.c1)),
+    )
     const span = B - A
     const scratch = new Uint8Array((k + m) * span)
     const region = (i: number): Uint8Array => scratch.subarray(i * span, (i + 1) * span)
@@ -440,8 +599,14 @@ class SegmentReader {
    * that already failed in this read are left out.
    */
   #repairSources(
-    s: number, seg: SegmentRecord, targetShards: Set<number>, pieces: Piece[], A: number, B: number,
-    region: (i: number) => Uint8Array, signal: AbortSignal,
+    s: number,
+    seg: SegmentRecord,
+    targetShards: Set<number>,
+    pieces: Piece[],
+    A: number,
+    B: number,
+    region: (i: number) => Uint8Array,
+    signal: AbortSignal,
   ): RepairSource[] {
     const { k, m } = this.file
     const S = seg.shardSize
@@ -456,7 +621,12 @@ class SegmentReader {
       if (targetShards.has(i)) continue
       const r = region(i)
       if (i < k && dataEnd(i) <= A) {
-        free.push({ shard: i, load: async () => { r.fill(0) } })
+        free.push({
+          shard: i,
+          load: async () => {
+            r.fill(0)
+          },
+        })
         continue
       }
       const pc = i < k ? pieceOf(i) : undefined
@@ -466,7 +636,10 @@ class SegmentReader {
         // columns it lacks (a range ending inside the shard would otherwise read the shard twice, paid twice).
         const from = Math.max(A, pc.c0)
         const to = Math.min(needTo, pc.c1)
-        const gaps = [[A, from], [to, needTo]].filter(([a, b]) => b > a)
+        const gaps = [
+          [A, from],
+          [to, needTo],
+        ].filter(([a, b]) => b > a)
         fetched.push({
           shard: i,
           load: async () => {
@@ -523,17 +696,37 @@ function loadShards(s: number, k: number, candidates: RepairSource[], signal: Ab
         return
       }
       if (cursor >= candidates.length && running === 0) {
-        reject(new StratosError('DATA_UNAVAILABLE', `segment ${s}: only ${sources.length} of the ${k} shards needed are readable (${errors.join(', ') || 'no other shard'})`, {
-          segment: s, have: sources.length, need: k, failures, errors,
-        }))
+        reject(
+          new StratosError(
+            'DATA_UNAVAILABLE',
+            `segment ${s}: only ${sources.length} of the ${k} shards needed are readable (${errors.join(', ') || 'no other shard'})`,
+            {
+              segment: s,
+              have: sources.length,
+              need: k,
+              failures,
+              errors,
+            },
+          ),
+        )
         return
       }
       while (running < k - sources.length && cursor < candidates.length) {
         const cand = candidates[cursor++]
         running++
         cand.load().then(
-          () => { running--; sources.push(cand.shard); pump() },
-          (e: unknown) => { running--; failures++; errors.push(`${cand.shard}:${toStratosError(e).code}`); if (signal.aborted) reject(toStratosError(e)); else pump() },
+          () => {
+            running--
+            sources.push(cand.shard)
+            pump()
+          },
+          (e: unknown) => {
+            running--
+            failures++
+            errors.push(`${cand.shard}:${toStratosError(e).code}`)
+            if (signal.aborted) reject(toStratosError(e))
+            else pump()
+          },
         )
       }
     }

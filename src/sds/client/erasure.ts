@@ -20,9 +20,15 @@ import { MAX_DATA_SHARDS, MAX_PARITY_SHARDS, SHARD_ALIGN_BYTES } from '../../lim
 interface RonomonReedSolomon {
   create(k: number, m: number): Buffer
   encode(
-    context: Buffer, sources: number, targets: number,
-    buffer: Buffer, bufferOffset: number, bufferSize: number,
-    parity: Buffer, parityOffset: number, paritySize: number,
+    context: Buffer,
+    sources: number,
+    targets: number,
+    buffer: Buffer,
+    bufferOffset: number,
+    bufferSize: number,
+    parity: Buffer,
+    parityOffset: number,
+    paritySize: number,
     end: (error: Error | undefined) => void,
   ): void
 }
@@ -59,8 +65,10 @@ export class ErasureCode {
 
   /** Throws BAD_REQUEST unless the library can code k data + m parity shards. */
   static check(k: number, m: number): void {
-    if (!Number.isInteger(k) || k < 1 || k > MAX_DATA_SHARDS) throw new StratosError('BAD_REQUEST', `k must be 1…${MAX_DATA_SHARDS}, got ${k}`)
-    if (!Number.isInteger(m) || m < 0 || m > MAX_PARITY_SHARDS) throw new StratosError('BAD_REQUEST', `m must be 0…${MAX_PARITY_SHARDS}, got ${m}`)
+    if (!Number.isInteger(k) || k < 1 || k > MAX_DATA_SHARDS)
+      throw new StratosError('BAD_REQUEST', `k must be 1…${MAX_DATA_SHARDS}, got ${k}`)
+    if (!Number.isInteger(m) || m < 0 || m > MAX_PARITY_SHARDS)
+      throw new StratosError('BAD_REQUEST', `m must be 0…${MAX_PARITY_SHARDS}, got ${m}`)
   }
 
   private constructor(k: number, m: number) {
@@ -116,7 +124,10 @@ export class ErasureCode {
 
   #checkShardSize(shardSize: number): void {
     if (!Number.isInteger(shardSize) || shardSize <= 0 || shardSize % SHARD_ALIGN_BYTES !== 0) {
-      throw new StratosError('BAD_REQUEST', `shard size must be a positive multiple of ${SHARD_ALIGN_BYTES}, got ${shardSize}`)
+      throw new StratosError(
+        'BAD_REQUEST',
+        `shard size must be a positive multiple of ${SHARD_ALIGN_BYTES}, got ${shardSize}`,
+      )
     }
   }
 
@@ -125,7 +136,9 @@ export class ErasureCode {
     const dataBytes = this.k * shardSize
     return new Promise((resolve, reject) => {
       try {
-        RS.encode(this.#context!, sources, targets, b, 0, dataBytes, b, dataBytes, this.m * shardSize, (e) => (e ? reject(e) : resolve()))
+        RS.encode(this.#context!, sources, targets, b, 0, dataBytes, b, dataBytes, this.m * shardSize, (e) =>
+          e ? reject(e) : resolve(),
+        )
       } catch (e) {
         reject(e)
       }
@@ -135,7 +148,8 @@ export class ErasureCode {
   /** Computes the m parity shards of a segment buffer (k data shards then room for m parity shards). */
   async encode(segment: Uint8Array, shardSize: number): Promise<void> {
     this.#checkShardSize(shardSize)
-    if (segment.length < (this.k + this.m) * shardSize) throw new StratosError('INTERNAL', 'segment buffer too small for its shards')
+    if (segment.length < (this.k + this.m) * shardSize)
+      throw new StratosError('INTERNAL', 'segment buffer too small for its shards')
     if (this.m === 0) return
     const data = shardMask(range(0, this.k))
     const parity = shardMask(range(this.k, this.k + this.m))
@@ -146,11 +160,16 @@ export class ErasureCode {
     if (targets.length === 0) return { sources: 0, targetMask: 0 }
     const sources = present.filter((i) => !targets.includes(i)).slice(0, this.k)
     if (sources.length < this.k || this.m === 0) {
-      throw new StratosError('DATA_UNAVAILABLE', `need ${this.k} shards to rebuild, have ${sources.length}`, { have: sources.length, need: this.k })
+      throw new StratosError('DATA_UNAVAILABLE', `need ${this.k} shards to rebuild, have ${sources.length}`, {
+        have: sources.length,
+        need: this.k,
+      })
     }
-    if (targets.length > this.m) throw new StratosError('DATA_UNAVAILABLE', `cannot rebuild ${targets.length} shards with ${this.m} parity shards`)
+    if (targets.length > this.m)
+      throw new StratosError('DATA_UNAVAILABLE', `cannot rebuild ${targets.length} shards with ${this.m} parity shards`)
     for (const i of [...present, ...targets]) {
-      if (!Number.isInteger(i) || i < 0 || i >= this.k + this.m) throw new StratosError('INTERNAL', `shard index ${i} out of range`)
+      if (!Number.isInteger(i) || i < 0 || i >= this.k + this.m)
+        throw new StratosError('INTERNAL', `shard index ${i} out of range`)
     }
     return { sources: shardMask(sources), targetMask: shardMask(targets) }
   }
@@ -159,11 +178,17 @@ export class ErasureCode {
    * Rebuilds `targets` in a full segment buffer from k of the `present` shards. Every shard that is
    * neither a chosen source nor a target may be overwritten too (with its correct bytes).
    */
-  async reconstruct(segment: Uint8Array, shardSize: number, present: readonly number[], targets: readonly number[]): Promise<void> {
+  async reconstruct(
+    segment: Uint8Array,
+    shardSize: number,
+    present: readonly number[],
+    targets: readonly number[],
+  ): Promise<void> {
     this.#checkShardSize(shardSize)
     const { sources, targetMask } = this.#checkMasks(present, targets)
     if (targetMask === 0) return
-    if (segment.length < (this.k + this.m) * shardSize) throw new StratosError('INTERNAL', 'segment buffer too small for its shards')
+    if (segment.length < (this.k + this.m) * shardSize)
+      throw new StratosError('INTERNAL', 'segment buffer too small for its shards')
     await this.#run(sources, targetMask, segment, shardSize)
   }
 
@@ -172,7 +197,14 @@ export class ErasureCode {
    * is bytes [start, start+span) of shard i (present ones filled in). [start, start+span) must be whole
    * stripes of a shard of `shardSize` bytes (see `alignColumns`).
    */
-  async reconstructColumns(buf: Uint8Array, span: number, shardSize: number, start: number, present: readonly number[], targets: readonly number[]): Promise<void> {
+  async reconstructColumns(
+    buf: Uint8Array,
+    span: number,
+    shardSize: number,
+    start: number,
+    present: readonly number[],
+    targets: readonly number[],
+  ): Promise<void> {
     this.#checkShardSize(shardSize)
     const { sources, targetMask } = this.#checkMasks(present, targets)
     if (targetMask === 0) return
@@ -190,9 +222,11 @@ export class ErasureCode {
     // Otherwise code unit by unit (a unit codes with the full shard's packet size by construction).
     const scratch = new Uint8Array(n * unit)
     for (let off = 0; off < span; off += unit) {
-      for (let i = 0; i < n; i++) if (sources & bit(i)) scratch.set(buf.subarray(i * span + off, i * span + off + unit), i * unit)
+      for (let i = 0; i < n; i++)
+        if (sources & bit(i)) scratch.set(buf.subarray(i * span + off, i * span + off + unit), i * unit)
       await this.#run(sources, targetMask, scratch, unit)
-      for (let i = 0; i < n; i++) if (targetMask & bit(i)) buf.set(scratch.subarray(i * unit, (i + 1) * unit), i * span + off)
+      for (let i = 0; i < n; i++)
+        if (targetMask & bit(i)) buf.set(scratch.subarray(i * unit, (i + 1) * unit), i * span + off)
     }
   }
 }

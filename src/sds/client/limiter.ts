@@ -12,7 +12,8 @@ export class Semaphore {
   readonly #waiters: Array<() => void> = []
 
   constructor(readonly size: number) {
-    if (!Number.isInteger(size) || size < 1) throw new StratosError('INTERNAL', `semaphore size must be ≥ 1, got ${size}`)
+    if (!Number.isInteger(size) || size < 1)
+      throw new StratosError('INTERNAL', `semaphore size must be ≥ 1, got ${size}`)
     this.#free = size
   }
 
@@ -53,7 +54,12 @@ export class BufferPool {
   readonly #allocated: Buffer[] = []
 
   /** `aligned`: page-aligned buffers, for a source read with direct I/O (source.ts); never recycled. */
-  constructor(readonly count: number, readonly bytes: number, readonly aligned = false, readonly recycle?: RecyclingBufferPool) {}
+  constructor(
+    readonly count: number,
+    readonly bytes: number,
+    readonly aligned = false,
+    readonly recycle?: RecyclingBufferPool,
+  ) {}
 
   async take(signal?: AbortSignal): Promise<Uint8Array> {
     throwIfAborted(signal)
@@ -61,7 +67,11 @@ export class BufferPool {
     if (b) return b
     if (this.#allocated.length < this.count) {
       // Not zero-filled: callers write every byte they use (padding is zeroed explicitly).
-      const buf = this.aligned ? allocAligned(this.bytes) : this.recycle ? this.recycle.take(this.bytes) : Buffer.allocUnsafeSlow(this.bytes)
+      const buf = this.aligned
+        ? allocAligned(this.bytes)
+        : this.recycle
+          ? this.recycle.take(this.bytes)
+          : Buffer.allocUnsafeSlow(this.bytes)
       this.#allocated.push(buf)
       return new Uint8Array(buf.buffer, buf.byteOffset, this.bytes)
     }
@@ -103,7 +113,10 @@ function waitInLine<T>(waiters: Array<(value: T) => void>, signal: AbortSignal |
 }
 
 /** A controller that also fires when `parent` fires; `dispose` detaches it. */
-export function linkedController(parent: AbortSignal | undefined): { controller: AbortController; dispose: () => void } {
+export function linkedController(parent: AbortSignal | undefined): {
+  controller: AbortController
+  dispose: () => void
+} {
   const controller = new AbortController()
   if (!parent) return { controller, dispose: () => {} }
   const onAbort = (): void => controller.abort(parent.reason)
@@ -115,7 +128,8 @@ export function linkedController(parent: AbortSignal | undefined): { controller:
 /** Resolves after `ms`, or rejects with ABORTED when the signal fires first. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal.reason }))
+    if (signal?.aborted)
+      return reject(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal.reason }))
     const t = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort)
       resolve()

@@ -35,7 +35,9 @@ export class ReadCache {
   readonly #files = new Lru<string, Entry[]>({ maxEntries: CLIENT_READ_CACHE_FILES })
 
   constructor(
-    private readonly meta: MetaClient, private readonly clock: Clock, private readonly orderKey: string,
+    private readonly meta: MetaClient,
+    private readonly clock: Clock,
+    private readonly orderKey: string,
     /** Bytes a ticket's limit still covers for this client (OrderSigner.remainingBytes); the whole limit when absent. */
     private readonly remainingBytes: (ticket: Ticket) => number = (ticket) => ticket.size,
   ) {}
@@ -61,7 +63,9 @@ export class ReadCache {
     let expiresAt = Infinity
     for (const row of response.tickets) for (const t of row) if (t) expiresAt = Math.min(expiresAt, t.payload.expiresAt)
     if (response.to > response.from && Number.isFinite(expiresAt)) {
-      const kept = (this.#files.peek(cid) ?? []).filter((e) => this.#fresh(e, now) && (e.response.to <= response.from || e.response.from >= response.to))
+      const kept = (this.#files.peek(cid) ?? []).filter(
+        (e) => this.#fresh(e, now) && (e.response.to <= response.from || e.response.from >= response.to),
+      )
       this.#files.set(cid, [...kept, { response, storedAt: now, expiresAt }])
     }
     return response
@@ -78,7 +82,11 @@ export class ReadCache {
   }
 
   #fresh(e: Entry, now: number): boolean {
-    return now - e.storedAt < CLIENT_READ_CACHE_TTL_MS && e.expiresAt - now > CLIENT_READ_CACHE_MARGIN_MS && !this.#spent(e.response)
+    return (
+      now - e.storedAt < CLIENT_READ_CACHE_TTL_MS &&
+      e.expiresAt - now > CLIENT_READ_CACHE_MARGIN_MS &&
+      !this.#spent(e.response)
+    )
   }
 
   /** Whether a ticket of the window has no bytes left for this client. */

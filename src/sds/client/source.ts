@@ -31,8 +31,12 @@ export interface OpenSourceOptions {
 export async function openSource(source: UploadSource, options: OpenSourceOptions = {}): Promise<SegmentSource> {
   if (typeof source === 'string') return FileSource.open(source, options.direct ?? false)
   if (source instanceof Uint8Array) return new BytesSource(source)
-  if (source && typeof (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function') return new StreamSource(source)
-  throw new StratosError('BAD_REQUEST', 'upload source must be a file path, a Uint8Array or an AsyncIterable<Uint8Array>')
+  if (source && typeof (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function')
+    return new StreamSource(source)
+  throw new StratosError(
+    'BAD_REQUEST',
+    'upload source must be a file path, a Uint8Array or an AsyncIterable<Uint8Array>',
+  )
 }
 
 /**
@@ -48,7 +52,12 @@ class FileSource implements SegmentSource {
   #position = 0
   #fh: FileHandle
   #direct: boolean
-  private constructor(readonly path: string, fh: FileHandle, readonly size: number, direct: boolean) {
+  private constructor(
+    readonly path: string,
+    fh: FileHandle,
+    readonly size: number,
+    direct: boolean,
+  ) {
     this.#fh = fh
     this.#direct = direct
   }
@@ -88,10 +97,13 @@ class FileSource implements SegmentSource {
       throwIfAborted(signal)
       const want = max - n
       // O_DIRECT: aligned offset and length (the buffer has room: callers pass whole aligned segments).
-      const ask = this.#direct && isAligned(this.#position) && isAligned(n) && into.byteLength - n >= alignUp(want) ? alignUp(want) : want
+      const ask =
+        this.#direct && isAligned(this.#position) && isAligned(n) && into.byteLength - n >= alignUp(want)
+          ? alignUp(want)
+          : want
       let bytesRead: number
       try {
-        ({ bytesRead } = await this.#fh.read(into, n, ask, this.#position))
+        ;({ bytesRead } = await this.#fh.read(into, n, ask, this.#position))
       } catch (e) {
         if (!this.#direct || (e as NodeJS.ErrnoException).code !== 'EINVAL') throw e
         await this.#reopenBuffered()
@@ -158,7 +170,8 @@ class StreamSource implements SegmentSource {
           this.#done = true
           break
         }
-        if (!(r.value instanceof Uint8Array)) throw new StratosError('BAD_REQUEST', 'upload stream yielded something that is not a Uint8Array')
+        if (!(r.value instanceof Uint8Array))
+          throw new StratosError('BAD_REQUEST', 'upload stream yielded something that is not a Uint8Array')
         piece = r.value
       }
       const take = Math.min(piece.length, max - n)
@@ -181,9 +194,21 @@ class StreamSource implements SegmentSource {
  */
 export function localFileError(e: unknown, path: string): StratosError {
   const code = (e as { code?: string })?.code
-  if (code === 'ENOENT' || code === 'ENOTDIR') return new StratosError('NOT_FOUND', `no such file or directory: ${path}`, { path, errno: code })
-  if (code === 'EACCES' || code === 'EPERM') return new StratosError('BAD_REQUEST', `permission denied: ${path}`, { path, errno: code })
+  if (code === 'ENOENT' || code === 'ENOTDIR')
+    return new StratosError('NOT_FOUND', `no such file or directory: ${path}`, { path, errno: code })
+  if (code === 'EACCES' || code === 'EPERM')
+    return new StratosError('BAD_REQUEST', `permission denied: ${path}`, { path, errno: code })
   if (code === 'EISDIR') return new StratosError('BAD_REQUEST', `${path} is a directory`, { path, errno: code })
-  if (code === 'ELOOP' || code === 'ENAMETOOLONG') return new StratosError('BAD_REQUEST', `cannot use ${path}: ${code === 'ELOOP' ? 'too many symbolic links' : 'name too long'}`, { path, errno: code })
-  return new StratosError('INTERNAL', `cannot read ${path}: ${(e as Error)?.message ?? String(e)}`, { path }, { cause: e })
+  if (code === 'ELOOP' || code === 'ENAMETOOLONG')
+    return new StratosError(
+      'BAD_REQUEST',
+      `cannot use ${path}: ${code === 'ELOOP' ? 'too many symbolic links' : 'name too long'}`,
+      { path, errno: code },
+    )
+  return new StratosError(
+    'INTERNAL',
+    `cannot read ${path}: ${(e as Error)?.message ?? String(e)}`,
+    { path },
+    { cause: e },
+  )
 }

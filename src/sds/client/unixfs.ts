@@ -20,7 +20,13 @@
  */
 import { createHash } from 'node:crypto'
 import * as dagPb from '@ipld/dag-pb'
-import { importer, type ImporterOptions, type InProgressImportResult, type BufferImporterResult, type File as ImporterFile } from 'ipfs-unixfs-importer'
+import {
+  importer,
+  type ImporterOptions,
+  type InProgressImportResult,
+  type BufferImporterResult,
+  type File as ImporterFile,
+} from 'ipfs-unixfs-importer'
 import { balanced } from 'ipfs-unixfs-importer/layout'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
@@ -28,7 +34,12 @@ import * as raw from 'multiformats/codecs/raw'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { sha256 as sha256Hasher } from 'multiformats/hashes/sha2'
 import { StratosError } from '../../errors.ts'
-import { UNIXFS_CHUNK_BYTES, UNIXFS_MAX_CHUNK_BYTES, UNIXFS_MAX_LINKS, UNIXFS_HAMT_THRESHOLD_BYTES } from '../../limits.ts'
+import {
+  UNIXFS_CHUNK_BYTES,
+  UNIXFS_MAX_CHUNK_BYTES,
+  UNIXFS_MAX_LINKS,
+  UNIXFS_HAMT_THRESHOLD_BYTES,
+} from '../../limits.ts'
 
 export interface CidOptions {
   /** 0 (Kubo default) or 1. */
@@ -47,10 +58,14 @@ export interface ResolvedCidOptions {
 
 export function resolveCidOptions(o: CidOptions = {}): ResolvedCidOptions {
   const cidVersion = o.cidVersion ?? 0
-  if (cidVersion !== 0 && cidVersion !== 1) throw new StratosError('BAD_REQUEST', `cidVersion must be 0 or 1, got ${String(cidVersion)}`)
+  if (cidVersion !== 0 && cidVersion !== 1)
+    throw new StratosError('BAD_REQUEST', `cidVersion must be 0 or 1, got ${String(cidVersion)}`)
   const chunkBytes = o.chunkBytes ?? UNIXFS_CHUNK_BYTES
   if (!Number.isInteger(chunkBytes) || chunkBytes <= 0 || chunkBytes > UNIXFS_MAX_CHUNK_BYTES) {
-    throw new StratosError('BAD_REQUEST', `chunk size must be 1…${UNIXFS_MAX_CHUNK_BYTES} bytes, got ${String(chunkBytes)}`)
+    throw new StratosError(
+      'BAD_REQUEST',
+      `chunk size must be 1…${UNIXFS_MAX_CHUNK_BYTES} bytes, got ${String(chunkBytes)}`,
+    )
   }
   return { cidVersion, rawLeaves: o.rawLeaves ?? cidVersion === 1, chunkBytes }
 }
@@ -213,7 +228,10 @@ export class UnixFsFileBuilder {
   }
 
   async #pull(): Promise<IteratorResult<Uint8Array>> {
-    while (this.#slot === null && !this.#closed) await new Promise<void>((r) => { this.#wakePuller = r })
+    while (this.#slot === null && !this.#closed)
+      await new Promise<void>((r) => {
+        this.#wakePuller = r
+      })
     this.#wakePuller = null
     if (this.#slot === null) return { done: true, value: undefined }
     const chunk = this.#slot
@@ -259,7 +277,10 @@ export class UnixFsFileBuilder {
     const seq = ++this.#handed
     this.#slot = chunk
     this.#wakePuller?.()
-    while (this.#hashed < seq && !this.#failed) await new Promise<void>((r) => { this.#wakePusher = r })
+    while (this.#hashed < seq && !this.#failed)
+      await new Promise<void>((r) => {
+        this.#wakePusher = r
+      })
     this.#wakePusher = null
     if (this.#failed) throw this.#failed
   }
@@ -288,7 +309,10 @@ export class UnixFsFileBuilder {
 }
 
 /** CID of bytes given whole or as a stream (tests, small callers). */
-export async function fileCid(content: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: CidOptions = {}): Promise<FileDagResult> {
+export async function fileCid(
+  content: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: CidOptions = {},
+): Promise<FileDagResult> {
   const b = new UnixFsFileBuilder(options)
   if (content instanceof Uint8Array) await b.push(content)
   else for await (const piece of content) await b.push(piece)
@@ -317,15 +341,20 @@ export interface DirectoryDagResult {
  * `ipfs add -r` would: the importer's tree builder does the layout and HAMT switch; our dag builder
  * feeds it the existing entries instead of re-importing their bytes.
  */
-export async function buildDirectory(entries: DirectoryEntry[], emptyDirectories: string[] = [], options: CidOptions = {}): Promise<DirectoryDagResult> {
+export async function buildDirectory(
+  entries: DirectoryEntry[],
+  emptyDirectories: string[] = [],
+  options: CidOptions = {},
+): Promise<DirectoryDagResult> {
   const o = resolveCidOptions(options)
   const store = new InnerBlockStore()
   for (const p of [...entries.map((e) => e.path), ...emptyDirectories]) checkRelativePath(p)
   const emptyDir = new UnixFS({ type: 'directory' })
   const emptyDirBlock = dagPb.encode(dagPb.prepare({ Data: emptyDir.marshal() }))
-  const emptyDirCid = o.cidVersion === 0
-    ? CID.createV0((await sha256Hasher.digest(emptyDirBlock)) as Parameters<typeof CID.createV0>[0])
-    : CID.createV1(dagPb.code, await sha256Hasher.digest(emptyDirBlock))
+  const emptyDirCid =
+    o.cidVersion === 0
+      ? CID.createV0((await sha256Hasher.digest(emptyDirBlock)) as Parameters<typeof CID.createV0>[0])
+      : CID.createV1(dagPb.code, await sha256Hasher.digest(emptyDirBlock))
   const results: InProgressImportResult[] = [
     ...entries.map((e) => ({ cid: e.cid, size: BigInt(e.dagSize), path: e.path, originalPath: e.path })),
     ...emptyDirectories.map((p) => {
@@ -365,7 +394,14 @@ export async function buildDirectory(entries: DirectoryEntry[], emptyDirectories
 
 /** Refuses names that could escape a directory when written to disk. */
 export function checkEntryName(name: string): void {
-  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\\') || name.includes('\0')) {
+  if (
+    name === '' ||
+    name === '.' ||
+    name === '..' ||
+    name.includes('/') ||
+    name.includes('\\') ||
+    name.includes('\0')
+  ) {
     throw new StratosError('BAD_REQUEST', `unsafe directory entry name ${JSON.stringify(name)}`)
   }
 }

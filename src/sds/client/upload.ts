@@ -24,7 +24,12 @@ import { toBase64Url } from '../../crypto/hash.ts'
 import { randomHex } from '../../util/components.ts'
 import { StratosError, toStratosError } from '../../errors.ts'
 import {
-  CLIENT_REQUEST_TTL_MS, CLIENT_SEGMENTS_IN_FLIGHT, CLIENT_SHARD_UPLOAD_ATTEMPTS, CLIENT_CONTROL_TIMEOUT_MS, UNIXFS_CHUNK_BYTES, MAX_SEGMENT_BYTES,
+  CLIENT_REQUEST_TTL_MS,
+  CLIENT_SEGMENTS_IN_FLIGHT,
+  CLIENT_SHARD_UPLOAD_ATTEMPTS,
+  CLIENT_CONTROL_TIMEOUT_MS,
+  UNIXFS_CHUNK_BYTES,
+  MAX_SEGMENT_BYTES,
 } from '../../limits.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
 import { computeShardId, shardSizeFor } from '../protocol/shard.ts'
@@ -68,7 +73,13 @@ export interface UploadResult {
  */
 export function isRetryableTransfer(e: StratosError): boolean {
   if (e.code === 'ABORTED') return false
-  return e.code === 'TIMEOUT' || e.code === 'NODE_UNAVAILABLE' || e.code === 'TICKET_EXPIRED' || e.code === 'ORDER_LIMIT_EXCEEDED' || e.httpStatus >= 500
+  return (
+    e.code === 'TIMEOUT' ||
+    e.code === 'NODE_UNAVAILABLE' ||
+    e.code === 'TICKET_EXPIRED' ||
+    e.code === 'ORDER_LIMIT_EXCEEDED' ||
+    e.httpStatus >= 500
+  )
 }
 
 function emit(onProgress: ((e: ProgressEvent) => void) | undefined, e: ProgressEvent): void {
@@ -80,31 +91,67 @@ function emit(onProgress: ((e: ProgressEvent) => void) | undefined, e: ProgressE
   }
 }
 
-export async function createSession(c: TransferComponents, wallet: WalletKey, p: { k: number; m: number; segmentSize: number; size: number | null; name?: string; public?: boolean }, signal?: AbortSignal): Promise<UploadSession> {
+export async function createSession(
+  c: TransferComponents,
+  wallet: WalletKey,
+  p: { k: number; m: number; segmentSize: number; size: number | null; name?: string; public?: boolean },
+  signal?: AbortSignal,
+): Promise<UploadSession> {
   const payload: CreateUploadPayload = {
-    chainId: c.chainId, signer: wallet.address, nonce: randomHex(c.random, 16), expiresAt: c.clock.now() + CLIENT_REQUEST_TTL_MS,
-    action: 'upload.create', orderKey: c.orders.publicKey, k: p.k, m: p.m, segmentSize: p.segmentSize, size: p.size, ...(p.name !== undefined ? { name: p.name } : {}),
+    chainId: c.chainId,
+    signer: wallet.address,
+    nonce: randomHex(c.random, 16),
+    expiresAt: c.clock.now() + CLIENT_REQUEST_TTL_MS,
+    action: 'upload.create',
+    orderKey: c.orders.publicKey,
+    k: p.k,
+    m: p.m,
+    segmentSize: p.segmentSize,
+    size: p.size,
+    ...(p.name !== undefined ? { name: p.name } : {}),
     ...(p.public === true ? { public: true } : {}),
   }
   return c.meta.createUpload(signAsWallet(wallet, payload), { signal })
 }
 
 export async function commitSession(
-  c: TransferComponents, wallet: WalletKey, uploadId: string,
-  p: { cid: string; size: number; kind: 'file' | 'directory'; name?: string; blocks: DagBlock[]; receipts: SignedReceipt[]; children?: string[] },
+  c: TransferComponents,
+  wallet: WalletKey,
+  uploadId: string,
+  p: {
+    cid: string
+    size: number
+    kind: 'file' | 'directory'
+    name?: string
+    blocks: DagBlock[]
+    receipts: SignedReceipt[]
+    children?: string[]
+  },
   signal?: AbortSignal,
 ): Promise<FileRecordView> {
   const payload: CommitPayload = {
-    chainId: c.chainId, signer: wallet.address, nonce: randomHex(c.random, 16), expiresAt: c.clock.now() + CLIENT_REQUEST_TTL_MS,
-    action: 'upload.commit', uploadId, cid: p.cid, size: p.size, kind: p.kind, ...(p.name !== undefined ? { name: p.name } : {}),
+    chainId: c.chainId,
+    signer: wallet.address,
+    nonce: randomHex(c.random, 16),
+    expiresAt: c.clock.now() + CLIENT_REQUEST_TTL_MS,
+    action: 'upload.commit',
+    uploadId,
+    cid: p.cid,
+    size: p.size,
+    kind: p.kind,
+    ...(p.name !== undefined ? { name: p.name } : {}),
     dagDigest: dagDigest(p.blocks.map((b) => b.bytes)),
   }
-  return c.meta.commit(uploadId, {
-    request: signAsWallet(wallet, payload),
-    dagBlocks: p.blocks.map((b) => toBase64Url(b.bytes)),
-    receipts: p.receipts,
-    ...(p.children ? { children: p.children } : {}),
-  }, { signal })
+  return c.meta.commit(
+    uploadId,
+    {
+      request: signAsWallet(wallet, payload),
+      dagBlocks: p.blocks.map((b) => toBase64Url(b.bytes)),
+      receipts: p.receipts,
+      ...(p.children ? { children: p.children } : {}),
+    },
+    { signal },
+  )
 }
 
 /** sha256 (hex) over the concatenated DAG block bytes — binds the blocks to the signed commit. */
@@ -118,7 +165,12 @@ export function dagDigest(blocks: Uint8Array[]): string {
  * Signs a call on upload session `uploadId` with the session's order key (the key the wallet named at create), with
  * a fresh nonce and a short expiry: the meta node refuses such calls from anyone else (docs/security.md).
  */
-export function signSessionCall<B extends { [key: string]: CanonicalValue }>(c: TransferComponents, uploadId: string, action: SessionCallAction, body: B): B & { auth: SessionCallAuth } {
+export function signSessionCall<B extends { [key: string]: CanonicalValue }>(
+  c: TransferComponents,
+  uploadId: string,
+  action: SessionCallAction,
+  body: B,
+): B & { auth: SessionCallAuth } {
   const nonce = randomHex(c.random, 16)
   const expiresAt = c.clock.now() + CLIENT_REQUEST_TTL_MS
   const signature = c.orders.sign(sessionCallBytes({ chainId: c.chainId, uploadId, action, body, nonce, expiresAt }))
@@ -127,7 +179,9 @@ export function signSessionCall<B extends { [key: string]: CanonicalValue }>(c: 
 
 /** Best effort: tells the meta node to drop the session (its shards get released). Never throws. */
 export async function abortSession(c: TransferComponents, uploadId: string): Promise<void> {
-  await c.meta.abort(uploadId, signSessionCall(c, uploadId, 'upload.abort', {}), { timeoutMs: CLIENT_CONTROL_TIMEOUT_MS }).catch(() => undefined)
+  await c.meta
+    .abort(uploadId, signSessionCall(c, uploadId, 'upload.abort', {}), { timeoutMs: CLIENT_CONTROL_TIMEOUT_MS })
+    .catch(() => undefined)
 }
 
 /** Throws BAD_REQUEST unless `segmentSize` is a whole number of bytes from 1 to MAX_SEGMENT_BYTES. */
@@ -182,10 +236,27 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
   // Buffers only as large as this upload needs (a small file does not get 2 × 48 MiB). They come from
   // the client's pool and go back to it (finally below) once no PUT, hash or parity job uses them.
   const maxSegment = source.size === null ? segmentSize : Math.max(1, Math.min(segmentSize, source.size))
-  const segments = new BufferPool(CLIENT_SEGMENTS_IN_FLIGHT, (k + m) * shardSizeFor(maxSegment, k), source.direct === true, c.uploadBuffers)
+  const segments = new BufferPool(
+    CLIENT_SEGMENTS_IN_FLIGHT,
+    (k + m) * shardSizeFor(maxSegment, k),
+    source.direct === true,
+    c.uploadBuffers,
+  )
   const run: UploadRun = {
-    c, p, code, source, cid, maxSegment, segments, controller, signal: controller.signal,
-    opened: undefined, session: undefined, failure: undefined, tasks: [], encoding: Promise.resolve(),
+    c,
+    p,
+    code,
+    source,
+    cid,
+    maxSegment,
+    segments,
+    controller,
+    signal: controller.signal,
+    opened: undefined,
+    session: undefined,
+    failure: undefined,
+    tasks: [],
+    encoding: Promise.resolve(),
   }
   try {
     emit(p.onProgress, { type: 'upload:start', total: source.size })
@@ -210,10 +281,18 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
 function openSession(run: UploadRun): Promise<UploadSession> {
   const { c, p } = run
   const { k, m, segmentSize } = p
-  const opened = createSession(c, p.wallet, { k, m, segmentSize, size: run.source.size, name: p.name, public: p.public }, run.signal).then((s) => {
+  const opened = createSession(
+    c,
+    p.wallet,
+    { k, m, segmentSize, size: run.source.size, name: p.name, public: p.public },
+    run.signal,
+  ).then((s) => {
     run.session = s
     if (s.k !== k || s.m !== m || s.segmentSize !== segmentSize) {
-      throw new StratosError('UPSTREAM_ERROR', `meta node opened a session with k=${s.k} m=${s.m} segmentSize=${s.segmentSize}, asked k=${k} m=${m} segmentSize=${segmentSize}`)
+      throw new StratosError(
+        'UPSTREAM_ERROR',
+        `meta node opened a session with k=${s.k} m=${s.m} segmentSize=${s.segmentSize}, asked k=${k} m=${m} segmentSize=${segmentSize}`,
+      )
     }
     return s
   })
@@ -251,18 +330,34 @@ async function sendSegments(run: UploadRun, opened: Promise<UploadSession>): Pro
     const s = await opened
     const segment = index++
     // The meta node takes segment plans strictly in order: each plan waits for the previous one.
-    const planned = previousPlan.then(() => c.meta.planSegment(s.uploadId, signSessionCall(c, s.uploadId, 'upload.plan', { index: segment, size: n, shardSize, shards: ids }), { signal }))
-    previousPlan = planned.then(() => undefined, () => undefined)
-    const task = planned.then((plan) => uploadSegment(c, p, s.uploadId, segment, buf, shardSize, ids, plan, signal))
-      .then((r) => { receipts[segment] = r })
+    const planned = previousPlan.then(() =>
+      c.meta.planSegment(
+        s.uploadId,
+        signSessionCall(c, s.uploadId, 'upload.plan', { index: segment, size: n, shardSize, shards: ids }),
+        { signal },
+      ),
+    )
+    previousPlan = planned.then(
+      () => undefined,
+      () => undefined,
+    )
+    const task = planned
+      .then((plan) => uploadSegment(c, p, s.uploadId, segment, buf, shardSize, ids, plan, signal))
+      .then((r) => {
+        receipts[segment] = r
+      })
     task.catch(fail)
     run.tasks.push(task)
     // CID leaves are hashed while the segment is planned and sent (the PUTs only read the buffer): the
     // nodes start work one hash pass earlier, and the last segment's hashing overlaps its PUTs.
     try {
-      for (let off = 0; off < n; off += UNIXFS_CHUNK_BYTES) await cid.push(buf.subarray(off, Math.min(n, off + UNIXFS_CHUNK_BYTES)))
+      for (let off = 0; off < n; off += UNIXFS_CHUNK_BYTES)
+        await cid.push(buf.subarray(off, Math.min(n, off + UNIXFS_CHUNK_BYTES)))
     } finally {
-      void task.then(() => segments.give(buf), () => segments.give(buf))
+      void task.then(
+        () => segments.give(buf),
+        () => segments.give(buf),
+      )
     }
     bytes += n
     emit(p.onProgress, { type: 'upload:progress', bytes, total: source.size })
@@ -299,13 +394,27 @@ async function commitUpload(run: UploadRun, opened: Promise<UploadSession>, sent
   const s = await opened
   await Promise.all(run.tasks)
   if (source.size !== null && sent.bytes !== source.size) {
-    throw new StratosError('CONFLICT', `source changed while uploading: read ${sent.bytes} bytes, expected ${source.size}`)
+    throw new StratosError(
+      'CONFLICT',
+      `source changed while uploading: read ${sent.bytes} bytes, expected ${source.size}`,
+    )
   }
   const dag = await run.cid.finish()
   const cidString = dag.cid.toString()
-  const file = await commitSession(c, p.wallet, s.uploadId, {
-    cid: cidString, size: sent.bytes, kind: 'file', name: p.name, blocks: dag.blocks, receipts: sent.receipts.flat(),
-  }, signal)
+  const file = await commitSession(
+    c,
+    p.wallet,
+    s.uploadId,
+    {
+      cid: cidString,
+      size: sent.bytes,
+      kind: 'file',
+      name: p.name,
+      blocks: dag.blocks,
+      receipts: sent.receipts.flat(),
+    },
+    signal,
+  )
   emit(p.onProgress, { type: 'upload:commit', cid: cidString })
   return { cid: cidString, size: sent.bytes, segments: sent.segments, dagSize: dag.dagSize, file }
 }
@@ -332,28 +441,72 @@ async function abandonUpload(run: UploadRun, e: unknown): Promise<StratosError> 
 
 /** PUTs the k+m shards of a planned segment in parallel; returns the receipts in shard order. */
 async function uploadSegment(
-  c: TransferComponents, p: UploadParameters, uploadId: string, segment: number,
-  buf: Uint8Array, shardSize: number, ids: string[], plan: PlanSegmentResponse, signal: AbortSignal,
+  c: TransferComponents,
+  p: UploadParameters,
+  uploadId: string,
+  segment: number,
+  buf: Uint8Array,
+  shardSize: number,
+  ids: string[],
+  plan: PlanSegmentResponse,
+  signal: AbortSignal,
 ): Promise<SignedReceipt[]> {
   const byIndex = new Map(plan.placements.map((pl) => [pl.shardIndex, pl]))
-  return Promise.all(ids.map((shardId, i) => {
-    const placement = byIndex.get(i)
-    if (!placement) throw new StratosError('UPSTREAM_ERROR', `meta node gave no placement for shard ${i} of segment ${segment}`)
-    return putShard(c, p, uploadId, segment, i, shardId, buf.subarray(i * shardSize, (i + 1) * shardSize), placement, signal)
-  }))
+  return Promise.all(
+    ids.map((shardId, i) => {
+      const placement = byIndex.get(i)
+      if (!placement)
+        throw new StratosError('UPSTREAM_ERROR', `meta node gave no placement for shard ${i} of segment ${segment}`)
+      return putShard(
+        c,
+        p,
+        uploadId,
+        segment,
+        i,
+        shardId,
+        buf.subarray(i * shardSize, (i + 1) * shardSize),
+        placement,
+        signal,
+      )
+    }),
+  )
 }
 
 async function putShard(
-  c: TransferComponents, p: UploadParameters, uploadId: string, segment: number, shardIndex: number,
-  shardId: string, data: Uint8Array, first: Placement, signal: AbortSignal,
+  c: TransferComponents,
+  p: UploadParameters,
+  uploadId: string,
+  segment: number,
+  shardIndex: number,
+  shardId: string,
+  data: Uint8Array,
+  first: Placement,
+  signal: AbortSignal,
 ): Promise<SignedReceipt> {
   const failedNodes: string[] = []
   let placement = first
   for (let attempt = 1; ; attempt++) {
     try {
-      const receipt = await c.shardLimiter.run(() => c.resource.putShard({ url: placement.url, ticket: placement.ticket, shardId, data, orders: c.orders, signal }), signal)
-      if (receipt?.payload?.shard !== shardId || receipt.payload.node !== placement.node || receipt.payload.size !== data.length) {
-        throw new StratosError('UPSTREAM_ERROR', `node ${placement.node} answered a receipt for another shard`, { node: placement.node })
+      const receipt = await c.shardLimiter.run(
+        () =>
+          c.resource.putShard({
+            url: placement.url,
+            ticket: placement.ticket,
+            shardId,
+            data,
+            orders: c.orders,
+            signal,
+          }),
+        signal,
+      )
+      if (
+        receipt?.payload?.shard !== shardId ||
+        receipt.payload.node !== placement.node ||
+        receipt.payload.size !== data.length
+      ) {
+        throw new StratosError('UPSTREAM_ERROR', `node ${placement.node} answered a receipt for another shard`, {
+          node: placement.node,
+        })
       }
       emit(p.onProgress, { type: 'upload:shard', segment, shardIndex, node: placement.node, bytes: data.length })
       return receipt
@@ -361,11 +514,20 @@ async function putShard(
       const err = toStratosError(e)
       if (signal.aborted) throw err
       if (!isRetryableTransfer(err) || attempt >= CLIENT_SHARD_UPLOAD_ATTEMPTS) {
-        throw new StratosError(err.code, `shard ${shardIndex} of segment ${segment}: ${err.message}`, { ...err.details, segment, shardIndex, node: placement.node, attempts: attempt }, { cause: err })
+        throw new StratosError(
+          err.code,
+          `shard ${shardIndex} of segment ${segment}: ${err.message}`,
+          { ...err.details, segment, shardIndex, node: placement.node, attempts: attempt },
+          { cause: err },
+        )
       }
       failedNodes.push(placement.node)
       emit(p.onProgress, { type: 'upload:retry', segment, shardIndex, node: placement.node, code: err.code })
-      placement = await c.meta.replaceShard(uploadId, signSessionCall(c, uploadId, 'upload.replace', { segment, shardIndex, exclude: failedNodes }), { signal })
+      placement = await c.meta.replaceShard(
+        uploadId,
+        signSessionCall(c, uploadId, 'upload.replace', { segment, shardIndex, exclude: failedNodes }),
+        { signal },
+      )
     }
   }
 }

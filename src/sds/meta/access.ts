@@ -22,7 +22,12 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 import { fromBase64Url, toBase64Url } from '../../crypto/hash.ts'
 import { StratosError } from '../../errors.ts'
 import {
-  ACCESS_SESSION_CACHE_ENTRIES, ACCESS_SESSION_MAX_TTL_MS, CLOCK_SKEW_MS, GRANT_SCOPE_MAX_RECORDS_WALKED, PUBLIC_BUDGET_EPOCHS_KEPT, PUBLIC_BUDGET_WINDOW_MS,
+  ACCESS_SESSION_CACHE_ENTRIES,
+  ACCESS_SESSION_MAX_TTL_MS,
+  CLOCK_SKEW_MS,
+  GRANT_SCOPE_MAX_RECORDS_WALKED,
+  PUBLIC_BUDGET_EPOCHS_KEPT,
+  PUBLIC_BUDGET_WINDOW_MS,
 } from '../../limits.ts'
 import type { Clock, RandomBytes } from '../../util/components.ts'
 import { Lru } from '../../util/lru.ts'
@@ -72,7 +77,8 @@ export class Access {
   readonly #o: AccessOptions
   /** Verified session tokens: signature → (address, order key, expiry). FIFO (insertion order = age, oldest out). */
   readonly #sessions = new Lru<string, { address: string; orderKey: string; expiresAt: number }>({
-    maxEntries: ACCESS_SESSION_CACHE_ENTRIES, order: 'fifo',
+    maxEntries: ACCESS_SESSION_CACHE_ENTRIES,
+    order: 'fifo',
   })
   #secret: Buffer | undefined
 
@@ -86,7 +92,9 @@ export class Access {
     let secret = store.meta.get('accessSecret') as Uint8Array | undefined
     if (secret === undefined) {
       const fresh = this.#o.random(32)
-      await store.write(() => { if (store.meta.get('accessSecret') === undefined) store.meta.putSync('accessSecret', fresh) })
+      await store.write(() => {
+        if (store.meta.get('accessSecret') === undefined) store.meta.putSync('accessSecret', fresh)
+      })
       secret = store.meta.get('accessSecret') as Uint8Array
     }
     this.#secret = Buffer.from(secret)
@@ -101,7 +109,8 @@ export class Access {
     if (header.length > 4096) throw new StratosError('BAD_REQUEST', `${ACCESS_HEADER} is too long`)
     if (header.startsWith(SESSION_PREFIX)) return this.#session(header.slice(SESSION_PREFIX.length))
     if (header.startsWith(GRANT_PREFIX)) return { kind: 'grant', grant: this.grant(header.slice(GRANT_PREFIX.length)) }
-    if (header.startsWith(SHARE_PREFIX)) return { kind: 'share', share: this.#shareFromToken(header.slice(SHARE_PREFIX.length)) }
+    if (header.startsWith(SHARE_PREFIX))
+      return { kind: 'share', share: this.#shareFromToken(header.slice(SHARE_PREFIX.length)) }
     throw new StratosError('BAD_REQUEST', `${ACCESS_HEADER} must start with session., grant. or share.`)
   }
 
@@ -109,7 +118,8 @@ export class Access {
     const now = this.#o.clock.now()
     const cached = this.#sessions.get(encoded)
     if (cached !== undefined) {
-      if (cached.expiresAt + CLOCK_SKEW_MS < now) throw new StratosError('REQUEST_EXPIRED', 'the session token has expired', { expiresAt: cached.expiresAt, now })
+      if (cached.expiresAt + CLOCK_SKEW_MS < now)
+        throw new StratosError('REQUEST_EXPIRED', 'the session token has expired', { expiresAt: cached.expiresAt, now })
       return { kind: 'wallet', address: cached.address, orderKey: cached.orderKey }
     }
     let raw: unknown
@@ -122,7 +132,9 @@ export class Access {
     if (!parsed.success) throw new StratosError('BAD_REQUEST', 'the session token is not a signed access.session')
     const p = verifyWalletSigned(parsed.data, { chainId: this.#o.chainId, now })
     if (p.expiresAt > now + ACCESS_SESSION_MAX_TTL_MS + CLOCK_SKEW_MS) {
-      throw new StratosError('BAD_REQUEST', `a session token may live at most ${ACCESS_SESSION_MAX_TTL_MS} ms`, { maxTtlMs: ACCESS_SESSION_MAX_TTL_MS })
+      throw new StratosError('BAD_REQUEST', `a session token may live at most ${ACCESS_SESSION_MAX_TTL_MS} ms`, {
+        maxTtlMs: ACCESS_SESSION_MAX_TTL_MS,
+      })
     }
     this.#sessions.set(encoded, { address: p.signer, orderKey: p.orderKey, expiresAt: p.expiresAt })
     return { kind: 'wallet', address: p.signer, orderKey: p.orderKey }
@@ -133,8 +145,10 @@ export class Access {
     if (!/^[A-Za-z0-9_-]{22}$/.test(id)) throw new StratosError('BAD_REQUEST', 'a grant id is 22 base64url characters')
     const g = this.#o.store.grants.get(['id', id])
     if (g === undefined || g === true) throw new StratosError('GRANT_NOT_FOUND', `no read grant ${id}`, { id })
-    if (g.revokedAt !== undefined) throw new StratosError('GRANT_REVOKED', `read grant ${id} was revoked`, { id, revokedAt: g.revokedAt })
-    if (this.#o.clock.now() >= g.expiresAt) throw new StratosError('GRANT_EXPIRED', `read grant ${id} expired`, { id, expiresAt: g.expiresAt })
+    if (g.revokedAt !== undefined)
+      throw new StratosError('GRANT_REVOKED', `read grant ${id} was revoked`, { id, revokedAt: g.revokedAt })
+    if (this.#o.clock.now() >= g.expiresAt)
+      throw new StratosError('GRANT_EXPIRED', `read grant ${id} expired`, { id, expiresAt: g.expiresAt })
     return g
   }
 
@@ -158,8 +172,13 @@ export class Access {
     }
     const r = this.#o.store.shares.get(['id', id])
     if (r === undefined || r === true) throw new StratosError('SHARE_NOT_FOUND', `no share link ${id}`, { id })
-    if (r.revokedAt !== undefined) throw new StratosError('SHARE_REVOKED', `share link ${id} was revoked by its owner`, { id, revokedAt: r.revokedAt })
-    if (r.expiresAt !== null && this.#o.clock.now() >= r.expiresAt) throw new StratosError('SHARE_EXPIRED', `share link ${id} expired`, { id, expiresAt: r.expiresAt })
+    if (r.revokedAt !== undefined)
+      throw new StratosError('SHARE_REVOKED', `share link ${id} was revoked by its owner`, {
+        id,
+        revokedAt: r.revokedAt,
+      })
+    if (r.expiresAt !== null && this.#o.clock.now() >= r.expiresAt)
+      throw new StratosError('SHARE_EXPIRED', `share link ${id} expired`, { id, expiresAt: r.expiresAt })
     return r
   }
 
@@ -177,16 +196,22 @@ export class Access {
         if (r.owners.includes(a.address)) return { payer: a.address, counted: false }
         break
       case 'grant':
-        if (r.owners.includes(a.grant.owner) && this.#inGrantScope(r, a.grant)) return { payer: a.grant.owner, counted: false }
+        if (r.owners.includes(a.grant.owner) && this.#inGrantScope(r, a.grant))
+          return { payer: a.grant.owner, counted: false }
         break
       case 'share':
-        if (r.owners.includes(a.share.owner) && this.#reachable(a.share.cid, r.cid)) return { payer: a.share.owner, counted: false }
+        if (r.owners.includes(a.share.owner) && this.#reachable(a.share.cid, r.cid))
+          return { payer: a.share.owner, counted: false }
         break
       case 'anonymous':
         break
     }
     if (r.publicBy !== undefined) return { payer: r.publicBy, counted: true }
-    throw new StratosError('ACCESS_DENIED', `${r.cid} is private: reading it needs its owner's session, a share link or a read grant`, { cid: r.cid })
+    throw new StratosError(
+      'ACCESS_DENIED',
+      `${r.cid} is private: reading it needs its owner's session, a share link or a read grant`,
+      { cid: r.cid },
+    )
   }
 
   /** Whether `a` may see `r` at all (stat, DAG, listing): the same rule as reading, without the payer. */
@@ -232,17 +257,27 @@ export class Access {
     const caps: { key: string; cap: number }[] = []
     for (const key of ['', cid]) {
       const b = store.budgets.get(['cap', payer, key])
-      if (b !== undefined && typeof b === 'object' && 'bytesPerEpoch' in b && b.bytesPerEpoch !== null) caps.push({ key, cap: b.bytesPerEpoch })
+      if (b !== undefined && typeof b === 'object' && 'bytesPerEpoch' in b && b.bytesPerEpoch !== null)
+        caps.push({ key, cap: b.bytesPerEpoch })
     }
     for (const { key, cap } of caps) {
       const spent = this.spent(payer, key, epoch)
       if (spent + bytes > cap) {
-        throw new StratosError('BUDGET_EXCEEDED', `the owner's budget for strangers' reads${key ? ` of ${cid}` : ''} is used up this epoch (${spent} of ${cap} bytes)`, {
-          cid, epoch, spentBytes: spent, budgetBytes: cap, scope: key ? 'file' : 'wallet',
-        })
+        throw new StratosError(
+          'BUDGET_EXCEEDED',
+          `the owner's budget for strangers' reads${key ? ` of ${cid}` : ''} is used up this epoch (${spent} of ${cap} bytes)`,
+          {
+            cid,
+            epoch,
+            spentBytes: spent,
+            budgetBytes: cap,
+            scope: key ? 'file' : 'wallet',
+          },
+        )
       }
     }
-    for (const { key } of caps) store.budgets.putSync(['spent', payer, key, epoch], this.spent(payer, key, epoch) + bytes)
+    for (const { key } of caps)
+      store.budgets.putSync(['spent', payer, key, epoch], this.spent(payer, key, epoch) + bytes)
   }
 
   /** Whether `payer` has any budget set (so the read path only opens a write for those that do). */
@@ -260,7 +295,13 @@ export class Access {
       if (stale.length >= limit) break
       if (typeof value === 'number' && typeof key[3] === 'number' && key[3] < oldest) stale.push(key)
     }
-    if (stale.length > 0) await store.write(() => { for (const k of stale) store.budgets.removeSync(k) }, { durable: false })
+    if (stale.length > 0)
+      await store.write(
+        () => {
+          for (const k of stale) store.budgets.removeSync(k)
+        },
+        { durable: false },
+      )
   }
 
   spent(payer: string, key: string, epoch: number): number {

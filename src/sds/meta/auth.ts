@@ -13,11 +13,18 @@ export interface WalletRequestPayload extends BasePayload {
   nonce: string
 }
 
-export function verifyWalletRequest<T extends WalletRequestPayload>(msg: WalletSigned<T>, o: { chainId: string; now: number; store: MetaStore }): T {
+export function verifyWalletRequest<T extends WalletRequestPayload>(
+  msg: WalletSigned<T>,
+  o: { chainId: string; now: number; store: MetaStore },
+): T {
   const payload = verifyWalletSigned(msg, { chainId: o.chainId, now: o.now })
   // Bounding the expiry bounds how long a nonce must be remembered.
   if (payload.expiresAt > o.now + MAX_REQUEST_TTL_MS + CLOCK_SKEW_MS) {
-    throw new StratosError('BAD_REQUEST', `request expiry may be at most ${MAX_REQUEST_TTL_MS} ms ahead`, { expiresAt: payload.expiresAt, now: o.now, maxTtlMs: MAX_REQUEST_TTL_MS })
+    throw new StratosError('BAD_REQUEST', `request expiry may be at most ${MAX_REQUEST_TTL_MS} ms ahead`, {
+      expiresAt: payload.expiresAt,
+      now: o.now,
+      maxTtlMs: MAX_REQUEST_TTL_MS,
+    })
   }
   if (o.store.isNonceUsed(payload.signer, payload.nonce)) {
     throw new StratosError('REPLAYED_NONCE', 'this request was already used', { nonce: payload.nonce })

@@ -57,9 +57,15 @@ export interface HttpChainLinkOptions {
 export class HttpChainLink implements ChainLink {
   readonly #chain: ChainClient
   readonly #owner: WalletKey
-  readonly #o: Required<Pick<HttpChainLinkOptions, 'syncIntervalMs' | 'ozoneCacheMs'>> & { clock: Clock; logger: Logger }
+  readonly #o: Required<Pick<HttpChainLinkOptions, 'syncIntervalMs' | 'ozoneCacheMs'>> & {
+    clock: Clock
+    logger: Logger
+  }
   /** Ozone balance per wallet, read at `at`; FIFO (a re-read keeps the wallet's place), oldest out. */
-  readonly #ozone = new Lru<string, { value: bigint; at: number }>({ maxEntries: META_OZONE_CACHE_WALLETS, order: 'fifo' })
+  readonly #ozone = new Lru<string, { value: bigint; at: number }>({
+    maxEntries: META_OZONE_CACHE_WALLETS,
+    order: 'fifo',
+  })
   readonly #epochListeners = new Set<(epoch: number) => void>()
   #nodes: ResourceNodeJson[] = []
   #status = new Map<string, ChainNodeStatus>()
@@ -81,15 +87,27 @@ export class HttpChainLink implements ChainLink {
     }
   }
 
-  get owner(): string { return this.#owner.address }
-  get height(): number { return this.#height }
-  get epoch(): number { return this.#epoch }
-  get synced(): boolean { return this.#synced }
-  get client(): ChainClient { return this.#chain }
+  get owner(): string {
+    return this.#owner.address
+  }
+  get height(): number {
+    return this.#height
+  }
+  get epoch(): number {
+    return this.#epoch
+  }
+  get synced(): boolean {
+    return this.#synced
+  }
+  get client(): ChainClient {
+    return this.#chain
+  }
 
   async start(): Promise<void> {
     this.#stopped = false
-    await this.sync().catch((e: unknown) => this.#o.logger.warn({ err: (e as Error).message }, 'chain not reachable yet; retrying in the background'))
+    await this.sync().catch((e: unknown) =>
+      this.#o.logger.warn({ err: (e as Error).message }, 'chain not reachable yet; retrying in the background'),
+    )
     this.#schedule()
   }
 
@@ -121,7 +139,11 @@ export class HttpChainLink implements ChainLink {
     this.#synced = true
     if (before !== 0 && status.epoch > before) {
       for (const l of this.#epochListeners) {
-        try { l(status.epoch) } catch (e) { this.#o.logger.error({ err: (e as Error).message }, 'epoch listener failed') }
+        try {
+          l(status.epoch)
+        } catch (e) {
+          this.#o.logger.error({ err: (e as Error).message }, 'epoch listener failed')
+        }
       }
     }
   }
@@ -144,7 +166,12 @@ export class HttpChainLink implements ChainLink {
   }
 
   submit(msgs: Msg[], options: { fee?: bigint; memo?: string } = {}): Promise<SubmittedTx> {
-    const run = () => this.#chain.submitAndWait(this.#owner, msgs, { fee: options.fee ?? DEFAULT_TX_FEE_WEI, wait: true, ...(options.memo !== undefined ? { memo: options.memo } : {}) })
+    const run = () =>
+      this.#chain.submitAndWait(this.#owner, msgs, {
+        fee: options.fee ?? DEFAULT_TX_FEE_WEI,
+        wait: true,
+        ...(options.memo !== undefined ? { memo: options.memo } : {}),
+      })
     const next = this.#queue.then(run, run)
     this.#queue = next.catch(() => {})
     return next

@@ -1,9 +1,16 @@
-
 import { toBase64Url } from '../../crypto/hash.ts'
 import { StratosError } from '../../errors.ts'
 import { MAX_LIST_PAGE } from '../../limits.ts'
-import { randomHex, } from '../../util/components.ts'
-import { MAX_READ_SEGMENTS, type FileList, type FileRecordView, type FileSummary, type ReadBody, type ReadResponse, type SegmentRecord } from '../protocol/api.ts'
+import { randomHex } from '../../util/components.ts'
+import {
+  MAX_READ_SEGMENTS,
+  type FileList,
+  type FileRecordView,
+  type FileSummary,
+  type ReadBody,
+  type ReadResponse,
+  type SegmentRecord,
+} from '../protocol/api.ts'
 import type { SignedDelete, SignedTicket } from '../protocol/messages.ts'
 import { issueTicket } from '../protocol/ticket.ts'
 import { verifyWalletRequest } from './auth.ts'
@@ -12,7 +19,7 @@ import { canonicalCid } from './cid.ts'
 import type { Registry } from './registry.ts'
 import type { MetaCoreComponents } from './components.ts'
 import { KEY_STRING_MAX, type FileRecord, type MetaStore } from './store.ts'
-import { cacheEntry, JsonText, type CachedRecord, } from './record-cache.ts'
+import { cacheEntry, JsonText, type CachedRecord } from './record-cache.ts'
 import { isWalletAddress } from '../../crypto/wallet-key.ts'
 import { TICKET_TTL_MS } from '../../limits.ts'
 import type { ChainLink } from './chain-link.ts'
@@ -123,7 +130,8 @@ export class Files {
       const r = store.files.get(holder)
       return r !== undefined && access.canSee(r, a)
     })
-    if (files.length === 0) throw new StratosError('FILE_NOT_FOUND', `no stored DAG you may read holds block ${cid}`, { cid })
+    if (files.length === 0)
+      throw new StratosError('FILE_NOT_FOUND', `no stored DAG you may read holds block ${cid}`, { cid })
     return { files }
   }
 
@@ -138,22 +146,45 @@ export class Files {
     const files: FileSummary[] = []
     let more = false
     if (q.owner !== undefined) {
-      if (!isWalletAddress(q.owner)) throw new StratosError('BAD_REQUEST', 'owner must be an st1… wallet address', { owner: q.owner })
+      if (!isWalletAddress(q.owner))
+        throw new StratosError('BAD_REQUEST', 'owner must be an st1… wallet address', { owner: q.owner })
       if (a.kind !== 'wallet' || a.address !== q.owner) {
-        throw new StratosError('ACCESS_DENIED', `listing ${q.owner}'s files needs that wallet's session`, { owner: q.owner })
+        throw new StratosError('ACCESS_DENIED', `listing ${q.owner}'s files needs that wallet's session`, {
+          owner: q.owner,
+        })
       }
       for (const { key, value } of store.owners.getRange({ start: [q.owner, after], end: [q.owner, KEY_STRING_MAX] })) {
         if (key[1] === after) continue
-        if (files.length === limit) { more = true; break }
-        files.push({ cid: key[1], kind: value.kind, size: value.size, ...(value.name !== undefined ? { name: value.name } : {}), createdAt: value.createdAt, public: value.public === true })
+        if (files.length === limit) {
+          more = true
+          break
+        }
+        files.push({
+          cid: key[1],
+          kind: value.kind,
+          size: value.size,
+          ...(value.name !== undefined ? { name: value.name } : {}),
+          createdAt: value.createdAt,
+          public: value.public === true,
+        })
       }
     } else {
       for (const { key } of store.publicFiles.getRange({ start: after })) {
         if (key === after) continue
         const value = store.files.get(key)
         if (!value) continue
-        if (files.length === limit) { more = true; break }
-        files.push({ cid: key, kind: value.kind, size: value.size, ...(value.name !== undefined ? { name: value.name } : {}), createdAt: value.createdAt, public: true })
+        if (files.length === limit) {
+          more = true
+          break
+        }
+        files.push({
+          cid: key,
+          kind: value.kind,
+          size: value.size,
+          ...(value.name !== undefined ? { name: value.name } : {}),
+          createdAt: value.createdAt,
+          public: true,
+        })
       }
     }
     return more ? { files, next: files[files.length - 1].cid } : { files }
@@ -171,7 +202,9 @@ export class Files {
     const auth = this.#o.access.authorizeRead(c0.record, a)
     // A session's tickets name its own order key: a copy of the token in other hands yields tickets nobody else can spend.
     if (a.kind === 'wallet' && !auth.counted && body.orderKey !== a.orderKey) {
-      throw new StratosError('ACCESS_DENIED', 'reads under a session name the order key its token was signed for', { cid: c0.record.cid })
+      throw new StratosError('ACCESS_DENIED', 'reads under a session name the order key its token was signed for', {
+        cid: c0.record.cid,
+      })
     }
     const guard = this.#o.guard
     // The payer's balance is cached (OZONE_CACHE_MS): one resolved promise on the hot path, no chain round trip.
@@ -181,12 +214,16 @@ export class Files {
     const range = this.#range(c.record, body)
     if (auth.counted && this.#o.access.hasBudgets(auth.payer, c.record.cid)) {
       const bytes = this.#readBytes(c.record, range.from, range.to)
-      await this.#o.store.write(() => this.#o.access.chargeBudgets(auth.payer, c.record.cid, bytes, now), { durable: false })
+      await this.#o.store.write(() => this.#o.access.chargeBudgets(auth.payer, c.record.cid, bytes, now), {
+        durable: false,
+      })
     }
     const { from, to, tickets, routed } = this.#tickets(c.record, range, body.orderKey, auth.payer, now, ozone)
     // A read routed to replicas shows the chosen nodes in its view (the tickets name them): serialised per request.
     const file = routed
-      ? JSON.stringify(recordView(withSegments(c.record, routed), this.#o.registry, now, this.#o.access.isOwner(c.record, a)))
+      ? JSON.stringify(
+          recordView(withSegments(c.record, routed), this.#o.registry, now, this.#o.access.isOwner(c.record, a)),
+        )
       : this.#viewJson(c, now, a)
     return new JsonText(`{"file":${file},"from":${from},"to":${to},"tickets":${JSON.stringify(tickets)}}`)
   }
@@ -196,7 +233,11 @@ export class Files {
     const from = body.from ?? 0
     const to = body.to ?? Math.min(n, from + MAX_READ_SEGMENTS)
     if (from > n || to > n || to < from) {
-      throw new StratosError('RANGE_NOT_SATISFIABLE', `segment range [${from}, ${to}) is outside [0, ${n})`, { from, to, segments: n })
+      throw new StratosError('RANGE_NOT_SATISFIABLE', `segment range [${from}, ${to}) is outside [0, ${n})`, {
+        from,
+        to,
+        segments: n,
+      })
     }
     return { from, to: Math.min(to, from + MAX_READ_SEGMENTS) }
   }
@@ -208,18 +249,40 @@ export class Files {
     return bytes
   }
 
-  #tickets(r: FileRecord, range: { from: number; to: number }, orderKey: string, payer: string, now: number, ozone?: bigint): Omit<ReadResponse, 'file'> & { routed?: Map<number, SegmentRecord> } {
+  #tickets(
+    r: FileRecord,
+    range: { from: number; to: number },
+    orderKey: string,
+    payer: string,
+    now: number,
+    ozone?: bigint,
+  ): Omit<ReadResponse, 'file'> & { routed?: Map<number, SegmentRecord> } {
     const { key, chainId, random } = this.#o
     const { from, to } = range
     this.#o.reads?.onRead(r.cid, from, to, now)
     const routed = this.#o.reads?.route(r, from, to, now)
-    if (this.#o.guard && ozone !== undefined) this.#o.guard.reserve(payer, ozone, this.#readBytes(r, from, to), now + TICKET_TTL_MS)
+    if (this.#o.guard && ozone !== undefined)
+      this.#o.guard.reserve(payer, ozone, this.#readBytes(r, from, to), now + TICKET_TTL_MS)
     const tickets: SignedTicket[][] = []
     for (let i = from; i < to; i++) {
       const seg = routed?.get(i) ?? r.segments[i]
-      tickets.push(seg.shards.map((s) => issueTicket({
-        key, chainId, op: 'get', node: s.node, shard: s.id, size: seg.shardSize, payer, context: r.cid, orderKey, now, serial: randomHex(random, 16),
-      })))
+      tickets.push(
+        seg.shards.map((s) =>
+          issueTicket({
+            key,
+            chainId,
+            op: 'get',
+            node: s.node,
+            shard: s.id,
+            size: seg.shardSize,
+            payer,
+            context: r.cid,
+            orderKey,
+            now,
+            serial: randomHex(random, 16),
+          }),
+        ),
+      )
     }
     return routed ? { from, to, tickets, routed } : { from, to, tickets }
   }
@@ -235,12 +298,17 @@ export class Files {
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store })
     const key = canonicalCid(cid)
-    if (canonicalCid(p.cid) !== key) throw new StratosError('BAD_REQUEST', 'the signed CID differs from the CID in the path', { path: key, signed: p.cid })
+    if (canonicalCid(p.cid) !== key)
+      throw new StratosError('BAD_REQUEST', 'the signed CID differs from the CID in the path', {
+        path: key,
+        signed: p.cid,
+      })
     let changed: string[] = []
     const record = await store.write(() => {
       const r = store.files.get(key)
       if (!r) throw new StratosError('FILE_NOT_FOUND', `no file ${key}`, { cid: key })
-      if (!r.owners.includes(p.signer) || !store.owners.get([p.signer, key])) throw new StratosError('NOT_OWNER', `${p.signer} does not own ${key}`, { cid: key, signer: p.signer })
+      if (!r.owners.includes(p.signer) || !store.owners.get([p.signer, key]))
+        throw new StratosError('NOT_OWNER', `${p.signer} does not own ${key}`, { cid: key, signer: p.signer })
       store.useNonce(p.signer, p.nonce, p.expiresAt)
       changed = [...(r.kind === 'directory' ? treeOf(store, key) : [key])]
       let root = r
@@ -256,7 +324,10 @@ export class Files {
       return root
     })
     for (const c of changed) records.invalidate(c)
-    this.#o.logger.info({ cid: key, signer: p.signer, public: p.public, records: changed.length }, 'file visibility set')
+    this.#o.logger.info(
+      { cid: key, signer: p.signer, public: p.public, records: changed.length },
+      'file visibility set',
+    )
     return recordView(record, this.#o.registry, now)
   }
 
@@ -270,14 +341,21 @@ export class Files {
       if (cid !== '') {
         const r = store.files.get(cid)
         if (!r) throw new StratosError('FILE_NOT_FOUND', `no file ${cid}`, { cid })
-        if (!r.owners.includes(p.signer)) throw new StratosError('NOT_OWNER', `${p.signer} does not own ${cid}`, { cid, signer: p.signer })
+        if (!r.owners.includes(p.signer))
+          throw new StratosError('NOT_OWNER', `${p.signer} does not own ${cid}`, { cid, signer: p.signer })
       }
       store.useNonce(p.signer, p.nonce, p.expiresAt)
       if (p.bytesPerEpoch === null) store.budgets.removeSync(['cap', p.signer, cid])
       else store.budgets.putSync(['cap', p.signer, cid], { bytesPerEpoch: p.bytesPerEpoch, setAt: now })
     })
     const epoch = access.epoch(now)
-    return { owner: p.signer, ...(cid ? { cid } : {}), bytesPerEpoch: p.bytesPerEpoch, spentBytes: access.spent(p.signer, cid, epoch), epoch }
+    return {
+      owner: p.signer,
+      ...(cid ? { cid } : {}),
+      bytesPerEpoch: p.bytesPerEpoch,
+      spentBytes: access.spent(p.signer, cid, epoch),
+      epoch,
+    }
   }
 
   async listBudgets(msg: SignedBudgetList): Promise<{ budgets: BudgetView[] }> {
@@ -287,10 +365,19 @@ export class Files {
     await store.write(() => store.useNonce(p.signer, p.nonce, p.expiresAt))
     const epoch = access.epoch(now)
     const budgets: BudgetView[] = []
-    for (const { key, value } of store.budgets.getRange({ start: ['cap', p.signer, ''], end: ['cap', p.signer, KEY_STRING_MAX] })) {
+    for (const { key, value } of store.budgets.getRange({
+      start: ['cap', p.signer, ''],
+      end: ['cap', p.signer, KEY_STRING_MAX],
+    })) {
       if (typeof value !== 'object') continue
       const cid = key[2] as string
-      budgets.push({ owner: p.signer, ...(cid ? { cid } : {}), bytesPerEpoch: value.bytesPerEpoch, spentBytes: access.spent(p.signer, cid, epoch), epoch })
+      budgets.push({
+        owner: p.signer,
+        ...(cid ? { cid } : {}),
+        bytesPerEpoch: value.bytesPerEpoch,
+        spentBytes: access.spent(p.signer, cid, epoch),
+        epoch,
+      })
     }
     return { budgets }
   }
@@ -298,7 +385,10 @@ export class Files {
   /** Settled traffic of a file: its owners only. */
   assertOwner(cid: string, a: Accessor): void {
     const r = this.#record(cid)
-    if (!this.#o.access.isOwner(r, a)) throw new StratosError('ACCESS_DENIED', `the traffic of ${r.cid} is shown to its owners only (send a session)`, { cid: r.cid })
+    if (!this.#o.access.isOwner(r, a))
+      throw new StratosError('ACCESS_DENIED', `the traffic of ${r.cid} is shown to its owners only (send a session)`, {
+        cid: r.cid,
+      })
   }
 
   /**
@@ -310,11 +400,16 @@ export class Files {
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store })
     const key = canonicalCid(cid)
-    if (canonicalCid(p.cid) !== key) throw new StratosError('BAD_REQUEST', 'the signed CID differs from the CID in the path', { path: key, signed: p.cid })
+    if (canonicalCid(p.cid) !== key)
+      throw new StratosError('BAD_REQUEST', 'the signed CID differs from the CID in the path', {
+        path: key,
+        signed: p.cid,
+      })
     const remainingOwners = await store.write(() => {
       const r = store.files.get(key)
       if (!r) throw new StratosError('FILE_NOT_FOUND', `no file ${key}`, { cid: key })
-      if (!r.owners.includes(p.signer)) throw new StratosError('NOT_OWNER', `${p.signer} does not own ${key}`, { cid: key, signer: p.signer })
+      if (!r.owners.includes(p.signer))
+        throw new StratosError('NOT_OWNER', `${p.signer} does not own ${key}`, { cid: key, signer: p.signer })
       store.useNonce(p.signer, p.nonce, p.expiresAt)
       records.invalidate(key)
       store.owners.removeSync([p.signer, key])
@@ -333,7 +428,10 @@ export class Files {
       return 0
     })
     records.invalidate(key)
-    this.#o.logger.info({ cid: key, signer: p.signer, remainingOwners }, remainingOwners ? 'owner removed from file' : 'file deleted')
+    this.#o.logger.info(
+      { cid: key, signer: p.signer, remainingOwners },
+      remainingOwners ? 'owner removed from file' : 'file deleted',
+    )
     return { deleted: true, remainingOwners }
   }
 }

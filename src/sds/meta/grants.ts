@@ -29,7 +29,15 @@ export interface GrantsOptions {
 
 export function grantView(g: GrantRecord, now: number): GrantView {
   const state = g.revokedAt !== undefined ? 'revoked' : now >= g.expiresAt ? 'expired' : 'active'
-  return { id: g.id, owner: g.owner, scope: g.scope, createdAt: g.createdAt, expiresAt: g.expiresAt, ...(g.revokedAt !== undefined ? { revokedAt: g.revokedAt } : {}), state }
+  return {
+    id: g.id,
+    owner: g.owner,
+    scope: g.scope,
+    createdAt: g.createdAt,
+    expiresAt: g.expiresAt,
+    ...(g.revokedAt !== undefined ? { revokedAt: g.revokedAt } : {}),
+    state,
+  }
 }
 
 export class Grants {
@@ -43,21 +51,36 @@ export class Grants {
     const { store, chainId, random, logger } = this.#o
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store })
-    if (p.grantExpiresAt <= now) throw new StratosError('BAD_REQUEST', 'the grant expiry is in the past', { grantExpiresAt: p.grantExpiresAt, now })
-    if (p.grantExpiresAt > now + GRANT_MAX_TTL_MS) throw new StratosError('BAD_REQUEST', `a grant may live at most ${GRANT_MAX_TTL_MS} ms`, { maxTtlMs: GRANT_MAX_TTL_MS })
+    if (p.grantExpiresAt <= now)
+      throw new StratosError('BAD_REQUEST', 'the grant expiry is in the past', {
+        grantExpiresAt: p.grantExpiresAt,
+        now,
+      })
+    if (p.grantExpiresAt > now + GRANT_MAX_TTL_MS)
+      throw new StratosError('BAD_REQUEST', `a grant may live at most ${GRANT_MAX_TTL_MS} ms`, {
+        maxTtlMs: GRANT_MAX_TTL_MS,
+      })
     const cids = p.scope.cids?.map(canonicalCid)
     const record = await store.write(() => {
       for (const cid of cids ?? []) {
         const file = store.files.get(cid)
         if (!file) throw new StratosError('FILE_NOT_FOUND', `no file ${cid}`, { cid })
-        if (!file.owners.includes(p.signer)) throw new StratosError('NOT_OWNER', `${p.signer} does not own ${cid}`, { cid, signer: p.signer })
+        if (!file.owners.includes(p.signer))
+          throw new StratosError('NOT_OWNER', `${p.signer} does not own ${cid}`, { cid, signer: p.signer })
       }
       const live = store.grants.getCount({ start: ['owner', p.signer, ''], end: ['owner', p.signer, KEY_STRING_MAX] })
-      if (live >= MAX_GRANTS_PER_OWNER) throw new StratosError('CONFLICT', `${p.signer} already has ${live} grants; revoke some first`, { limit: MAX_GRANTS_PER_OWNER })
+      if (live >= MAX_GRANTS_PER_OWNER)
+        throw new StratosError('CONFLICT', `${p.signer} already has ${live} grants; revoke some first`, {
+          limit: MAX_GRANTS_PER_OWNER,
+        })
       store.useNonce(p.signer, p.nonce, p.expiresAt)
       const id = newShareId(random, (candidate) => store.grants.get(['id', candidate]) !== undefined)
       const g: GrantRecord = {
-        id, owner: p.signer, scope: { ...(cids ? { cids } : {}), ...(p.scope.prefixes ? { prefixes: p.scope.prefixes } : {}) }, createdAt: now, expiresAt: p.grantExpiresAt,
+        id,
+        owner: p.signer,
+        scope: { ...(cids ? { cids } : {}), ...(p.scope.prefixes ? { prefixes: p.scope.prefixes } : {}) },
+        createdAt: now,
+        expiresAt: p.grantExpiresAt,
       }
       store.grants.putSync(['id', id], g)
       store.grants.putSync(['owner', p.signer, id], true)
@@ -73,7 +96,10 @@ export class Grants {
     const p = verifyWalletRequest(msg, { chainId, now, store })
     await store.write(() => store.useNonce(p.signer, p.nonce, p.expiresAt))
     const grants: GrantView[] = []
-    for (const key of store.grants.getKeys({ start: ['owner', p.signer, ''], end: ['owner', p.signer, KEY_STRING_MAX] })) {
+    for (const key of store.grants.getKeys({
+      start: ['owner', p.signer, ''],
+      end: ['owner', p.signer, KEY_STRING_MAX],
+    })) {
       const g = store.grants.get(['id', key[2] as string])
       if (g !== undefined && g !== true) grants.push(grantView(g, now))
     }
@@ -86,11 +112,16 @@ export class Grants {
     const { store, chainId, logger } = this.#o
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store })
-    if (p.id !== id) throw new StratosError('BAD_REQUEST', 'the signed grant id differs from the id in the path', { path: id, signed: p.id })
+    if (p.id !== id)
+      throw new StratosError('BAD_REQUEST', 'the signed grant id differs from the id in the path', {
+        path: id,
+        signed: p.id,
+      })
     const record = await store.write(() => {
       const g = store.grants.get(['id', id])
       if (g === undefined || g === true) throw new StratosError('GRANT_NOT_FOUND', `no read grant ${id}`, { id })
-      if (g.owner !== p.signer) throw new StratosError('NOT_OWNER', `${p.signer} did not issue grant ${id}`, { id, signer: p.signer })
+      if (g.owner !== p.signer)
+        throw new StratosError('NOT_OWNER', `${p.signer} did not issue grant ${id}`, { id, signer: p.signer })
       store.useNonce(p.signer, p.nonce, p.expiresAt)
       if (g.revokedAt !== undefined) return g
       const revoked: GrantRecord = { ...g, revokedAt: now }

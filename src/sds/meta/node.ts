@@ -11,10 +11,26 @@ import { NodeKey } from '../../crypto/node-key.ts'
 import { toBase64Url } from '../../crypto/hash.ts'
 import { StratosError } from '../../errors.ts'
 import {
-  DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_BYTES, HEARTBEAT_INTERVAL_MS, META_RECORD_CACHE_BYTES, NODE_OFFLINE_AFTER_MS,
-  META_SWEEP_BATCH, SOFTWARE_VERSION, UPLOAD_SESSION_TTL_MS, UPLOAD_SWEEP_INTERVAL_MS,
+  DEFAULT_DATA_SHARDS,
+  DEFAULT_PARITY_SHARDS,
+  DEFAULT_SEGMENT_BYTES,
+  HEARTBEAT_INTERVAL_MS,
+  META_RECORD_CACHE_BYTES,
+  NODE_OFFLINE_AFTER_MS,
+  META_SWEEP_BATCH,
+  SOFTWARE_VERSION,
+  UPLOAD_SESSION_TTL_MS,
+  UPLOAD_SWEEP_INTERVAL_MS,
 } from '../../limits.ts'
-import { silentLogger, systemClock, systemRandom, type Clock, type Logger, type RandomBytes, type Startable } from '../../util/components.ts'
+import {
+  silentLogger,
+  systemClock,
+  systemRandom,
+  type Clock,
+  type Logger,
+  type RandomBytes,
+  type Startable,
+} from '../../util/components.ts'
 import { closeServer, listen } from '../../net/http-server.ts'
 import type { MetaInfo, NetworkStatus } from '../protocol/api.ts'
 import { Files } from './files.ts'
@@ -27,7 +43,13 @@ import { Shares } from './shares.ts'
 import { Access } from './access.ts'
 import { Grants } from './grants.ts'
 import { RepairService, type RepairOptions } from './repair/index.ts'
-import { applyMaintenance, createAuditSystem, type Auditor, type NodeHealth, type ReputationParams } from './audit/index.ts'
+import {
+  applyMaintenance,
+  createAuditSystem,
+  type Auditor,
+  type NodeHealth,
+  type ReputationParams,
+} from './audit/index.ts'
 import { HttpChainLink, type ChainLink } from './chain-link.ts'
 import type { WalletKey } from '../../crypto/wallet-key.ts'
 import { OzoneGuard } from './pot/ozone-guard.ts'
@@ -58,7 +80,12 @@ export interface MetaNodeOptions {
   random?: RandomBytes
   logger?: Logger
   /** Audits and reputation (audit/): knobs for tests; defaults from limits.ts. */
-  audit?: { intervalMs?: number; nodeMinIntervalMs?: number; onlineSampleIntervalMs?: number; params?: Partial<ReputationParams> }
+  audit?: {
+    intervalMs?: number
+    nodeMinIntervalMs?: number
+    onlineSampleIntervalMs?: number
+    params?: Partial<ReputationParams>
+  }
   /** Callers whose `client` field in a share resolve is believed (shares.ts). @default DEFAULT_SHARE_TRUSTED_PROXIES (loopback) */
   shareTrustedProxies?: readonly string[]
   /** An already-built (and started) chain link: slashing reports go through it. Absent: incidents are only local. */
@@ -143,7 +170,9 @@ export class MetaNode implements Startable {
   async start(): Promise<void> {
     if (this.#running) return
     if (this.#stopping) await this.#stopping
-    this.#starting ??= this.#start().finally(() => { this.#starting = undefined })
+    this.#starting ??= this.#start().finally(() => {
+      this.#starting = undefined
+    })
     return this.#starting
   }
 
@@ -156,20 +185,39 @@ export class MetaNode implements Startable {
     const o = this.#o
     const clock = this.#clock
     const logger = this.#logger
-    const defaults = o.defaults ?? { k: DEFAULT_DATA_SHARDS, m: DEFAULT_PARITY_SHARDS, segmentSize: DEFAULT_SEGMENT_BYTES }
+    const defaults = o.defaults ?? {
+      k: DEFAULT_DATA_SHARDS,
+      m: DEFAULT_PARITY_SHARDS,
+      segmentSize: DEFAULT_SEGMENT_BYTES,
+    }
     const store = await MetaStore.open(join(o.dataDir, 'index'))
     let ownLink: HttpChainLink | undefined
     let parts: MetaParts | undefined
     try {
       if (o.chain && !o.chainLink) {
-        ownLink = new HttpChainLink({ chainUrl: o.chain.url, owner: o.chain.owner, clock, logger, ...(o.chain.syncIntervalMs !== undefined ? { syncIntervalMs: o.chain.syncIntervalMs } : {}) })
+        ownLink = new HttpChainLink({
+          chainUrl: o.chain.url,
+          owner: o.chain.owner,
+          clock,
+          logger,
+          ...(o.chain.syncIntervalMs !== undefined ? { syncIntervalMs: o.chain.syncIntervalMs } : {}),
+        })
         await ownLink.start()
       }
       const chain: ChainLink | undefined = o.chainLink ?? ownLink
       this.#chain = chain
-      parts = await wireMetaNode({ store, key: this.#key, chainId: o.chainId, clock, logger, random: o.random ?? systemRandom, chain, ownLink }, o)
+      parts = await wireMetaNode(
+        { store, key: this.#key, chainId: o.chainId, clock, logger, random: o.random ?? systemRandom, chain, ownLink },
+        o,
+      )
       const { api: services, health, auditor, repair, reporter } = parts
-      const info: MetaInfo = { address: this.address, key: toBase64Url(this.#key.publicKey), chainId: o.chainId, version: SOFTWARE_VERSION, defaults }
+      const info: MetaInfo = {
+        address: this.address,
+        key: toBase64Url(this.#key.publicKey),
+        chainId: o.chainId,
+        version: SOFTWARE_VERSION,
+        defaults,
+      }
       const status = (): NetworkStatus => networkStatus(o.chainId, this.address, services.registry, store)
       const api = createMetaServer({ ...services, info: () => info, status }, logger)
       const url = await listen(api.server, o.host ?? '127.0.0.1', o.port)
@@ -179,7 +227,18 @@ export class MetaNode implements Startable {
       await repair.start()
       await reporter?.start()
       this.#running = {
-        store, access: services.access, uploads: services.uploads, http: api, url, sweeper, sweeping: undefined, auditor, health, repair, reporter, ownLink,
+        store,
+        access: services.access,
+        uploads: services.uploads,
+        http: api,
+        url,
+        sweeper,
+        sweeping: undefined,
+        auditor,
+        health,
+        repair,
+        reporter,
+        ownLink,
       }
       logger.info({ address: this.address, url, chainId: o.chainId }, 'meta node started')
     } catch (e) {
@@ -196,18 +255,30 @@ export class MetaNode implements Startable {
     if (!r || r.sweeping || r.store.closed) return
     const store = r.store
     const now = this.#clock.now()
-    r.sweeping = r.uploads.sweep()
+    r.sweeping = r.uploads
+      .sweep()
       // Settled serials and committed-PUT entries past their settle window (pot-store.ts), chain or not.
-      .then(async () => { if (hasPrunable(store, now)) await store.write(() => prunePot(store, now, META_SWEEP_BATCH)) })
+      .then(async () => {
+        if (hasPrunable(store, now)) await store.write(() => prunePot(store, now, META_SWEEP_BATCH))
+      })
       .then(() => r.access.pruneSpent(now, META_SWEEP_BATCH))
-      .then(() => {}, (e: unknown) => { this.#logger.error({ err: e }, 'upload sweep failed') })
-      .finally(() => { r.sweeping = undefined })
+      .then(
+        () => {},
+        (e: unknown) => {
+          this.#logger.error({ err: e }, 'upload sweep failed')
+        },
+      )
+      .finally(() => {
+        r.sweeping = undefined
+      })
   }
 
   /** Stops accepting requests, lets running ones finish, then closes the index. Idempotent. */
   async stop(): Promise<void> {
     if (this.#starting) await this.#starting.catch(() => {})
-    this.#stopping ??= this.#stop().finally(() => { this.#stopping = undefined })
+    this.#stopping ??= this.#stop().finally(() => {
+      this.#stopping = undefined
+    })
     return this.#stopping
   }
 
@@ -276,43 +347,76 @@ async function wireMetaNode(components: MetaComponents, o: MetaNodeOptions): Pro
     registry.extendViews((view) => ({ ...view, chainState: chain.nodeStatus(view.address) }))
   }
   const { reputation, auditor } = createAuditSystem({
-    ...common, registry, random, ...(chain ? { chain } : {}),
+    ...common,
+    registry,
+    random,
+    ...(chain ? { chain } : {}),
     ...(o.audit?.params ? { params: o.audit.params } : {}),
     ...(o.audit?.intervalMs !== undefined ? { intervalMs: o.audit.intervalMs } : {}),
     ...(o.audit?.nodeMinIntervalMs !== undefined ? { nodeMinIntervalMs: o.audit.nodeMinIntervalMs } : {}),
-    ...(o.audit?.onlineSampleIntervalMs !== undefined ? { onlineSampleIntervalMs: o.audit.onlineSampleIntervalMs } : {}),
+    ...(o.audit?.onlineSampleIntervalMs !== undefined
+      ? { onlineSampleIntervalMs: o.audit.onlineSampleIntervalMs }
+      : {}),
   })
   const maintenance = (msg: SignedMaintenance) => applyMaintenance(msg, { store, registry, reputation, chainId, clock })
   const records = new RecordCache(META_RECORD_CACHE_BYTES)
   const access = new Access({ store, chainId, clock, random, ...(chain ? { chain } : {}) })
   await access.init()
   const grants = new Grants({ store, chainId, clock, random, logger })
-  const uploads = new Uploads({ ...common, ...pot, registry, records, random, sessionTtlMs: o.sessionTtlMs ?? UPLOAD_SESSION_TTL_MS })
-  const repair = new RepairService({
-    ...common, registry, records, random, offlineAfterMs: o.offlineAfterMs ?? NODE_OFFLINE_AFTER_MS, health: reputation,
-    ...(chain ? { chain } : {}),
-  }, o.repair)
+  const uploads = new Uploads({
+    ...common,
+    ...pot,
+    registry,
+    records,
+    random,
+    sessionTtlMs: o.sessionTtlMs ?? UPLOAD_SESSION_TTL_MS,
+  })
+  const repair = new RepairService(
+    {
+      ...common,
+      registry,
+      records,
+      random,
+      offlineAfterMs: o.offlineAfterMs ?? NODE_OFFLINE_AFTER_MS,
+      health: reputation,
+      ...(chain ? { chain } : {}),
+    },
+    o.repair,
+  )
   const files = new Files({ ...common, ...pot, registry, records, random, reads: repair.replicas, access })
   const settlement = new Settlement({ ...common, ...pot })
   const traffic = new TrafficViews({
-    store, ...(chain ? { chain } : {}), knownNodes: () => registry.views().map((v) => v.address),
-    score: (node) => { const r = registry.get(node); return r ? registry.view(r, clock.now()).reputation?.auditScore : undefined },
+    store,
+    ...(chain ? { chain } : {}),
+    knownNodes: () => registry.views().map((v) => v.address),
+    score: (node) => {
+      const r = registry.get(node)
+      return r ? registry.view(r, clock.now()).reputation?.auditScore : undefined
+    },
   })
   const reporter = ownLink
     ? new Reporter({
-      ...common,
-      chain: reportChainOf(ownLink),
-      ...(guard ? { guard } : {}),
-      ...(o.chain?.reportRetryMs !== undefined ? { retryMs: o.chain.reportRetryMs } : {}),
-    })
+        ...common,
+        chain: reportChainOf(ownLink),
+        ...(guard ? { guard } : {}),
+        ...(o.chain?.reportRetryMs !== undefined ? { retryMs: o.chain.reportRetryMs } : {}),
+      })
     : undefined
   const shares = new Shares({
-    store, chainId, clock, random, logger, shareToken: (id) => access.shareToken(id),
+    store,
+    chainId,
+    clock,
+    random,
+    logger,
+    shareToken: (id) => access.shareToken(id),
     ...(o.shareTrustedProxies ? { trustedProxies: o.shareTrustedProxies } : {}),
   })
   return {
     api: { registry, uploads, files, shares, maintenance, settlement, traffic, access, grants },
-    health: reputation, auditor, repair, reporter,
+    health: reputation,
+    auditor,
+    repair,
+    reporter,
   }
 }
 

@@ -59,9 +59,15 @@ export function weightedOrder(candidates: readonly PlacementCandidate[], random:
 export function placeShards(req: PlacementRequest): string[] {
   const eligible = req.candidates.filter((c) => isEligible(c, req.shardSize, req.exclude))
   if (eligible.length < req.shards.length) {
-    throw new StratosError('NOT_ENOUGH_NODES', `need ${req.shards.length} nodes with ${req.shardSize} bytes free, ${eligible.length} eligible`, {
-      needed: req.shards.length, eligible: eligible.length, shardSize: req.shardSize,
-    })
+    throw new StratosError(
+      'NOT_ENOUGH_NODES',
+      `need ${req.shards.length} nodes with ${req.shardSize} bytes free, ${eligible.length} eligible`,
+      {
+        needed: req.shards.length,
+        eligible: eligible.length,
+        shardSize: req.shardSize,
+      },
+    )
   }
   const order = weightedOrder(eligible, req.random).map((c) => c.address)
   const owner = new Map<string, number>() // node → shard index holding it
@@ -90,7 +96,10 @@ export function placeShards(req: PlacementRequest): string[] {
   for (let s = 0; s < req.shards.length; s++) {
     if (!augment(s, new Set())) {
       throw new StratosError('NOT_ENOUGH_NODES', `no eligible node left for shard ${s}`, {
-        needed: req.shards.length, eligible: eligible.length, shard: s, shardSize: req.shardSize,
+        needed: req.shards.length,
+        eligible: eligible.length,
+        shard: s,
+        shardSize: req.shardSize,
       })
     }
   }

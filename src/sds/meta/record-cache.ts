@@ -29,8 +29,17 @@ export interface CachedRecord {
 
 export function cacheEntry(r: FileRecord): CachedRecord {
   const view = {
-    cid: r.cid, kind: r.kind, size: r.size, public: r.publicBy !== undefined, ...(r.name !== undefined ? { name: r.name } : {}), createdAt: r.createdAt,
-    k: r.k, m: r.m, segmentSize: r.segmentSize, segments: r.segments, ...(r.children !== undefined ? { children: r.children } : {}),
+    cid: r.cid,
+    kind: r.kind,
+    size: r.size,
+    public: r.publicBy !== undefined,
+    ...(r.name !== undefined ? { name: r.name } : {}),
+    createdAt: r.createdAt,
+    k: r.k,
+    m: r.m,
+    segmentSize: r.segmentSize,
+    segments: r.segments,
+    ...(r.children !== undefined ? { children: r.children } : {}),
   }
   const nodes = new Set<string>()
   for (const seg of r.segments) for (const s of seg.shards) nodes.add(s.node)

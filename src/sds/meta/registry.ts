@@ -54,45 +54,56 @@ export class Registry {
     const { store, clock, chainId } = this.#o
     const now = clock.now()
     const hb = verifyNodeSigned(DOMAIN.heartbeat, msg, { chainId, now })
-    if (hb.node !== msg.signer) throw new StratosError('INVALID_SIGNATURE', 'a heartbeat must be signed by the node it describes', { node: hb.node, signer: msg.signer })
+    if (hb.node !== msg.signer)
+      throw new StratosError('INVALID_SIGNATURE', 'a heartbeat must be signed by the node it describes', {
+        node: hb.node,
+        signer: msg.signer,
+      })
 
-    const { deletes } = await store.write(() => {
-      const prev = store.nodes.get(hb.node)
-      if (prev && hb.seq <= prev.seq) {
-        throw new StratosError('CONFLICT', `heartbeat seq ${hb.seq} is not newer than ${prev.seq}`, { seq: hb.seq, lastSeq: prev.seq })
-      }
-      const record: NodeRecord = {
-        address: hb.node,
-        url: hb.url.replace(/\/+$/, ''),
-        version: hb.version,
-        registeredAt: prev?.registeredAt ?? now,
-        lastSeen: now,
-        seq: hb.seq,
-        capacityBytes: hb.capacityBytes,
-        freeBytes: hb.freeBytes,
-        usedBytes: hb.usedBytes,
-        shardCount: hb.shardCount,
-        load: hb.load,
-      }
-      store.nodes.putSync(hb.node, record)
-      // Acks of deletes we handed out. They are at-least-once (a node repeats them until a reply gets through), so one
-      // for a location that is referenced again by now is stale news, not a loss: only the pending entry goes.
-      for (const shard of hb.deleted) store.deletes.removeSync([hb.node, shard])
-      for (const shard of hb.corrupt) {
-        if (store.markBad(hb.node, shard, now)) this.#o.logger.warn({ node: hb.node, shard }, 'node reported a referenced shard corrupt')
-      }
-      const deletes: string[] = []
-      for (const { shard, value } of store.pendingDeletes(hb.node, MAX_DELETES_PER_HEARTBEAT)) {
-        deletes.push(shard)
-        if (value.sentAt === undefined) store.deletes.putSync([hb.node, shard], { ...value, sentAt: now })
-      }
-      // The cache follows inside the transaction, so placements queued behind it see the new stats, and its
-      // freeBytes now includes what was uploaded since the last heartbeat: the reservation starts over.
-      if (!prev) this.#o.logger.info({ node: record.address, url: record.url }, 'resource node registered')
-      this.#nodes.set(record.address, record)
-      this.#reserved.delete(record.address)
-      return { record, deletes }
-    }, { durable: false })
+    const { deletes } = await store.write(
+      () => {
+        const prev = store.nodes.get(hb.node)
+        if (prev && hb.seq <= prev.seq) {
+          throw new StratosError('CONFLICT', `heartbeat seq ${hb.seq} is not newer than ${prev.seq}`, {
+            seq: hb.seq,
+            lastSeq: prev.seq,
+          })
+        }
+        const record: NodeRecord = {
+          address: hb.node,
+          url: hb.url.replace(/\/+$/, ''),
+          version: hb.version,
+          registeredAt: prev?.registeredAt ?? now,
+          lastSeen: now,
+          seq: hb.seq,
+          capacityBytes: hb.capacityBytes,
+          freeBytes: hb.freeBytes,
+          usedBytes: hb.usedBytes,
+          shardCount: hb.shardCount,
+          load: hb.load,
+        }
+        store.nodes.putSync(hb.node, record)
+        // Acks of deletes we handed out. They are at-least-once (a node repeats them until a reply gets through), so one
+        // for a location that is referenced again by now is stale news, not a loss: only the pending entry goes.
+        for (const shard of hb.deleted) store.deletes.removeSync([hb.node, shard])
+        for (const shard of hb.corrupt) {
+          if (store.markBad(hb.node, shard, now))
+            this.#o.logger.warn({ node: hb.node, shard }, 'node reported a referenced shard corrupt')
+        }
+        const deletes: string[] = []
+        for (const { shard, value } of store.pendingDeletes(hb.node, MAX_DELETES_PER_HEARTBEAT)) {
+          deletes.push(shard)
+          if (value.sentAt === undefined) store.deletes.putSync([hb.node, shard], { ...value, sentAt: now })
+        }
+        // The cache follows inside the transaction, so placements queued behind it see the new stats, and its
+        // freeBytes now includes what was uploaded since the last heartbeat: the reservation starts over.
+        if (!prev) this.#o.logger.info({ node: record.address, url: record.url }, 'resource node registered')
+        this.#nodes.set(record.address, record)
+        this.#reserved.delete(record.address)
+        return { record, deletes }
+      },
+      { durable: false },
+    )
 
     const reply: HeartbeatReply = {
       v: 1,
@@ -167,7 +178,9 @@ export class Registry {
   candidates(now = this.#o.clock.now()): PlacementCandidate[] {
     return [...this.#nodes.values()].map((r) => ({
       address: r.address,
-      online: nodeStateAt(r, now, this.#o.offlineAfterMs) === 'online' && this.#placementFilters.every((accepts) => accepts(r.address, now)),
+      online:
+        nodeStateAt(r, now, this.#o.offlineAfterMs) === 'online' &&
+        this.#placementFilters.every((accepts) => accepts(r.address, now)),
       freeBytes: r.freeBytes,
       reservedBytes: this.#reserved.get(r.address) ?? 0,
       load: r.load,

@@ -15,8 +15,18 @@ import { Router, isMethodMiss, type RouteParams } from '../../net/router.ts'
 import type { Logger } from '../../util/components.ts'
 import { readJsonBody, sendJson, sendJsonText } from '../../net/http-server.ts'
 import {
-  META_ROUTES, zCidParam, zCommitBody, zCreateUploadBody, zDeleteBody, zListQuery, zPlanSegmentBody, zReadBody,
-  zReplaceShardBody, zUploadIdParam, type MetaInfo, type NetworkStatus,
+  META_ROUTES,
+  zCidParam,
+  zCommitBody,
+  zCreateUploadBody,
+  zDeleteBody,
+  zListQuery,
+  zPlanSegmentBody,
+  zReadBody,
+  zReplaceShardBody,
+  zUploadIdParam,
+  type MetaInfo,
+  type NetworkStatus,
 } from '../protocol/api.ts'
 import { zSignedHeartbeat } from '../protocol/messages.ts'
 import type { SignedHeartbeatT } from '../protocol/types.ts'
@@ -31,11 +41,26 @@ import { zSettleOrdersBody, zTrafficNodesQuery, type SettleOrdersBody } from '..
 import { zSignedMaintenance, type SignedMaintenance } from '../protocol/audit.ts'
 import type { NodeView } from '../protocol/api.ts'
 import {
-  ACCESS_HEADER, zAbortUploadBody, zBudgetBody, zBudgetListBody, zGrantCreateBody, zGrantIdParam, zGrantListBody, zGrantRevokeBody, zVisibilityBody,
+  ACCESS_HEADER,
+  zAbortUploadBody,
+  zBudgetBody,
+  zBudgetListBody,
+  zGrantCreateBody,
+  zGrantIdParam,
+  zGrantListBody,
+  zGrantRevokeBody,
+  zVisibilityBody,
 } from '../protocol/api.ts'
 import type { Access, Accessor } from './access.ts'
 import type { Grants } from './grants.ts'
-import { SHARE_ROUTES, zShareCreateBody, zShareIdParam, zShareListBody, zShareResolveBody, zShareRevokeBody } from '../protocol/api.ts'
+import {
+  SHARE_ROUTES,
+  zShareCreateBody,
+  zShareIdParam,
+  zShareListBody,
+  zShareResolveBody,
+  zShareRevokeBody,
+} from '../protocol/api.ts'
 
 /** Most validation issues echoed in a 400's details. */
 const MAX_ISSUES_LISTED = 20
@@ -77,41 +102,116 @@ type Handler = (ctx: RequestContext) => unknown
 export function validate<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const r = schema.safeParse(value)
   if (r.success) return r.data
-  const issues = r.error.issues.slice(0, MAX_ISSUES_LISTED).map((i) => ({ path: i.path.map(String).join('.'), code: i.code, message: i.message }))
-  throw new StratosError('BAD_REQUEST', `invalid ${what}: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`, { issues, issueCount: r.error.issues.length })
+  const issues = r.error.issues
+    .slice(0, MAX_ISSUES_LISTED)
+    .map((i) => ({ path: i.path.map(String).join('.'), code: i.code, message: i.message }))
+  throw new StratosError(
+    'BAD_REQUEST',
+    `invalid ${what}: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`,
+    { issues, issueCount: r.error.issues.length },
+  )
 }
 
 function buildRoutes(api: MetaApi): Router<Handler> {
   const table: [string, Method, Handler][] = [
     [META_ROUTES.info, 'GET', () => api.info()],
-    [META_ROUTES.heartbeat, 'POST', (c) => api.registry.heartbeat(validate(zSignedHeartbeat, c.body, 'heartbeat') as SignedHeartbeatT)],
+    [
+      META_ROUTES.heartbeat,
+      'POST',
+      (c) => api.registry.heartbeat(validate(zSignedHeartbeat, c.body, 'heartbeat') as SignedHeartbeatT),
+    ],
     [META_ROUTES.nodes, 'GET', () => ({ nodes: api.registry.views() })],
     [META_ROUTES.status, 'GET', () => api.status()],
-    [META_ROUTES.uploads, 'POST', (c) => api.uploads.create(validate(zCreateUploadBody, c.body, 'create-upload request'))],
-    [META_ROUTES.planSegment, 'POST', (c) => api.uploads.plan(uploadId(c), validate(zPlanSegmentBody, c.body, 'segment plan'))],
-    [META_ROUTES.replaceShard, 'POST', async (c) => ({ placement: await api.uploads.replace(uploadId(c), validate(zReplaceShardBody, c.body, 'replace request')) })],
-    [META_ROUTES.commit, 'POST', async (c) => ({ file: await api.uploads.commit(uploadId(c), validate(zCommitBody, c.body, 'commit'), c.signal) })],
-    [META_ROUTES.abort, 'DELETE', async (c) => { await api.uploads.abort(uploadId(c), validate(zAbortUploadBody, c.body ?? {}, 'abort request')); return { aborted: true } }],
+    [
+      META_ROUTES.uploads,
+      'POST',
+      (c) => api.uploads.create(validate(zCreateUploadBody, c.body, 'create-upload request')),
+    ],
+    [
+      META_ROUTES.planSegment,
+      'POST',
+      (c) => api.uploads.plan(uploadId(c), validate(zPlanSegmentBody, c.body, 'segment plan')),
+    ],
+    [
+      META_ROUTES.replaceShard,
+      'POST',
+      async (c) => ({
+        placement: await api.uploads.replace(uploadId(c), validate(zReplaceShardBody, c.body, 'replace request')),
+      }),
+    ],
+    [
+      META_ROUTES.commit,
+      'POST',
+      async (c) => ({ file: await api.uploads.commit(uploadId(c), validate(zCommitBody, c.body, 'commit'), c.signal) }),
+    ],
+    [
+      META_ROUTES.abort,
+      'DELETE',
+      async (c) => {
+        await api.uploads.abort(uploadId(c), validate(zAbortUploadBody, c.body ?? {}, 'abort request'))
+        return { aborted: true }
+      },
+    ],
     [META_ROUTES.files, 'GET', (c) => api.files.list(validate(zListQuery, c.query, 'query'), c.accessor())],
     [META_ROUTES.file, 'GET', (c) => api.files.getJson(cidParam(c), c.accessor())],
     [META_ROUTES.fileDag, 'GET', (c) => ({ blocks: api.files.dag(cidParam(c), c.accessor()) })],
-    [META_ROUTES.read, 'POST', (c) => api.files.readJson(cidParam(c), validate(zReadBody, c.body ?? {}, 'read request'), c.accessor())],
+    [
+      META_ROUTES.read,
+      'POST',
+      (c) => api.files.readJson(cidParam(c), validate(zReadBody, c.body ?? {}, 'read request'), c.accessor()),
+    ],
     [META_ROUTES.blocks, 'GET', (c) => api.files.blockHolders(cidParam(c), c.accessor())],
-    [META_ROUTES.visibility, 'POST', (c) => api.files.setVisibility(cidParam(c), validate(zVisibilityBody, c.body, 'visibility request'))],
+    [
+      META_ROUTES.visibility,
+      'POST',
+      (c) => api.files.setVisibility(cidParam(c), validate(zVisibilityBody, c.body, 'visibility request')),
+    ],
     [META_ROUTES.budgets, 'POST', (c) => api.files.setBudget(validate(zBudgetBody, c.body, 'budget request'))],
-    [META_ROUTES.budgetList, 'POST', (c) => api.files.listBudgets(validate(zBudgetListBody, c.body, 'budget list request'))],
+    [
+      META_ROUTES.budgetList,
+      'POST',
+      (c) => api.files.listBudgets(validate(zBudgetListBody, c.body, 'budget list request')),
+    ],
     [META_ROUTES.grants, 'POST', (c) => api.grants.create(validate(zGrantCreateBody, c.body, 'grant request'))],
     [META_ROUTES.grantList, 'POST', (c) => api.grants.list(validate(zGrantListBody, c.body, 'grant list request'))],
-    [META_ROUTES.grantRevoke, 'POST', (c) => api.grants.revoke(validate(zGrantIdParam, c.params, 'grant id').id, validate(zGrantRevokeBody, c.body, 'grant revoke request'))],
-    [META_ROUTES.deleteFile, 'POST', (c) => api.files.delete(cidParam(c), validate(zDeleteBody, c.body, 'delete request'))],
-    [META_ROUTES.settleOrders, 'POST', (c) => api.settlement.settle(validate(zSettleOrdersBody, c.body, 'settlement batch') as SettleOrdersBody, c.signal)],
+    [
+      META_ROUTES.grantRevoke,
+      'POST',
+      (c) =>
+        api.grants.revoke(
+          validate(zGrantIdParam, c.params, 'grant id').id,
+          validate(zGrantRevokeBody, c.body, 'grant revoke request'),
+        ),
+    ],
+    [
+      META_ROUTES.deleteFile,
+      'POST',
+      (c) => api.files.delete(cidParam(c), validate(zDeleteBody, c.body, 'delete request')),
+    ],
+    [
+      META_ROUTES.settleOrders,
+      'POST',
+      (c) =>
+        api.settlement.settle(validate(zSettleOrdersBody, c.body, 'settlement batch') as SettleOrdersBody, c.signal),
+    ],
     [META_ROUTES.trafficNodes, 'GET', (c) => api.traffic.nodes(validate(zTrafficNodesQuery, c.query, 'query'))],
-    [META_ROUTES.fileTraffic, 'GET', (c) => { api.files.assertOwner(cidParam(c), c.accessor()); return api.traffic.file(cidParam(c)) }],
+    [
+      META_ROUTES.fileTraffic,
+      'GET',
+      (c) => {
+        api.files.assertOwner(cidParam(c), c.accessor())
+        return api.traffic.file(cidParam(c))
+      },
+    ],
     ...shareRoutes(api.shares),
-    [META_ROUTES.maintenance, 'POST', (c) => {
-      if (!api.maintenance) throw new StratosError('NOT_FOUND', 'this meta node takes no maintenance requests')
-      return api.maintenance(validate(zSignedMaintenance, c.body, 'maintenance request') as SignedMaintenance)
-    }],
+    [
+      META_ROUTES.maintenance,
+      'POST',
+      (c) => {
+        if (!api.maintenance) throw new StratosError('NOT_FOUND', 'this meta node takes no maintenance requests')
+        return api.maintenance(validate(zSignedMaintenance, c.body, 'maintenance request') as SignedMaintenance)
+      },
+    ],
   ]
   const routes = new Router<Handler>()
   for (const [path, method, handler] of table) routes.on(method, path, handler)
@@ -124,8 +224,19 @@ function shareRoutes(shares: Shares): [string, Method, Handler][] {
   return [
     [SHARE_ROUTES.create, 'POST', (c) => shares.create(validate(zShareCreateBody, c.body, 'share request'))],
     [SHARE_ROUTES.list, 'POST', (c) => shares.list(validate(zShareListBody, c.body, 'share list request'))],
-    [SHARE_ROUTES.revoke, 'POST', (c) => shares.revoke(id(c), validate(zShareRevokeBody, c.body, 'share revoke request'))],
-    [SHARE_ROUTES.resolve, 'POST', (c) => shares.resolve(id(c), validate(zShareResolveBody, c.body ?? {}, 'share resolve request'), { address: c.remoteAddress })],
+    [
+      SHARE_ROUTES.revoke,
+      'POST',
+      (c) => shares.revoke(id(c), validate(zShareRevokeBody, c.body, 'share revoke request')),
+    ],
+    [
+      SHARE_ROUTES.resolve,
+      'POST',
+      (c) =>
+        shares.resolve(id(c), validate(zShareResolveBody, c.body ?? {}, 'share resolve request'), {
+          address: c.remoteAddress,
+        }),
+    ],
   ]
 }
 
@@ -149,28 +260,44 @@ export function createMetaServer(api: MetaApi, logger: Logger): MetaServer {
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const ac = new AbortController()
-    res.once('close', () => { if (!res.writableFinished) ac.abort() })
+    res.once('close', () => {
+      if (!res.writableFinished) ac.abort()
+    })
     try {
       const url = req.url ?? '/'
       const q = url.indexOf('?')
       const path = q === -1 ? url : url.slice(0, q)
-      const found = routes.find(req.method ?? 'GET', path.length > 1 && path.endsWith('/') ? path.replace(/\/+$/, '') : path)
+      const found = routes.find(
+        req.method ?? 'GET',
+        path.length > 1 && path.endsWith('/') ? path.replace(/\/+$/, '') : path,
+      )
       if (!found) throw new StratosError('NOT_FOUND', `no route ${req.method} ${path}`)
       if (isMethodMiss(found)) {
         res.setHeader('allow', found.allow)
-        throw new StratosError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`, { allow: found.methods })
+        throw new StratosError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`, {
+          allow: found.methods,
+        })
       }
       const handler = found.handler
-      const body = req.method === 'POST' || req.method === 'DELETE' ? await readJsonBody(req, MAX_JSON_BODY_BYTES) : undefined
+      const body =
+        req.method === 'POST' || req.method === 'DELETE' ? await readJsonBody(req, MAX_JSON_BODY_BYTES) : undefined
       const query = q === -1 ? {} : Object.fromEntries(new URLSearchParams(url.slice(q + 1)))
       let accessor: Accessor | undefined
       const identify = (): Accessor => (accessor ??= api.access.identify(req.headers[ACCESS_HEADER]))
-      const result = await handler({ params: found.params, query, body, signal: ac.signal, accessor: identify, remoteAddress: req.socket.remoteAddress })
+      const result = await handler({
+        params: found.params,
+        query,
+        body,
+        signal: ac.signal,
+        accessor: identify,
+        remoteAddress: req.socket.remoteAddress,
+      })
       if (result instanceof JsonText) sendJsonText(res, 200, result.text)
       else sendJson(res, 200, result)
     } catch (e) {
       const err = toStratosError(e)
-      if (err.httpStatus >= 500 && err.code !== 'NOT_ENOUGH_NODES') logger.error({ err: e, method: req.method, url: req.url }, 'meta request failed')
+      if (err.httpStatus >= 500 && err.code !== 'NOT_ENOUGH_NODES')
+        logger.error({ err: e, method: req.method, url: req.url }, 'meta request failed')
       else logger.debug({ code: err.code, method: req.method, url: req.url }, 'meta request refused')
       if (res.headersSent) {
         res.destroy(err)

@@ -29,18 +29,28 @@ import { isIP } from 'node:net'
 import { toBase64Url } from '../../crypto/hash.ts'
 import { StratosError } from '../../errors.ts'
 import {
-  DEFAULT_SHARE_TRUSTED_PROXIES, MAX_SHARES_PER_OWNER, SHARE_ATTEMPTS_PRUNE_PER_WRITE, SHARE_FAILURE_TRACKER_ENTRIES, SHARE_ID_BYTES, SHARE_MAX_PASSWORD_FAILURES, SHARE_PASSWORD_WINDOW_MS,
+  DEFAULT_SHARE_TRUSTED_PROXIES,
+  MAX_SHARES_PER_OWNER,
+  SHARE_ATTEMPTS_PRUNE_PER_WRITE,
+  SHARE_FAILURE_TRACKER_ENTRIES,
+  SHARE_ID_BYTES,
+  SHARE_MAX_PASSWORD_FAILURES,
+  SHARE_PASSWORD_WINDOW_MS,
   SHARE_VERIFIED_CACHE_ENTRIES,
 } from '../../limits.ts'
 import type { Clock, Logger, RandomBytes } from '../../util/components.ts'
 import { Lru } from '../../util/lru.ts'
 import type { ShareResolution, ShareResolveBody, ShareView } from '../protocol/api.ts'
 import type { SignedShareCreate, SignedShareList, SignedShareRevoke } from '../protocol/messages.ts'
-import { checkSharePassword, checkSharePasswordHash, verifySharePassword, type SharePasswordHash } from '../protocol/share-password.ts'
+import {
+  checkSharePassword,
+  checkSharePasswordHash,
+  verifySharePassword,
+  type SharePasswordHash,
+} from '../protocol/share-password.ts'
 import { verifyWalletRequest } from './auth.ts'
 import { canonicalCid } from './cid.ts'
 import { KEY_STRING_MAX, type MetaStore } from './store.ts'
-
 
 /**
  * A fresh share id: SHARE_ID_BYTES random bytes in base64url, never starting with '-' (a command line
@@ -102,10 +112,19 @@ function canonicalAddress(a: string): string {
 }
 
 export function shareView(r: ShareRecord, now: number): ShareView {
-  const state = r.revokedAt !== undefined ? 'revoked' : r.expiresAt !== null && now >= r.expiresAt ? 'expired' : 'active'
+  const state =
+    r.revokedAt !== undefined ? 'revoked' : r.expiresAt !== null && now >= r.expiresAt ? 'expired' : 'active'
   return {
-    id: r.id, cid: r.cid, kind: r.kind, ...(r.name !== undefined ? { name: r.name } : {}), owner: r.owner, createdAt: r.createdAt,
-    expiresAt: r.expiresAt, hasPassword: r.password !== null, ...(r.revokedAt !== undefined ? { revokedAt: r.revokedAt } : {}), state,
+    id: r.id,
+    cid: r.cid,
+    kind: r.kind,
+    ...(r.name !== undefined ? { name: r.name } : {}),
+    owner: r.owner,
+    createdAt: r.createdAt,
+    expiresAt: r.expiresAt,
+    hasPassword: r.password !== null,
+    ...(r.revokedAt !== undefined ? { revokedAt: r.revokedAt } : {}),
+    state,
   }
 }
 
@@ -150,22 +169,34 @@ export class Shares {
     const record = await store.write(() => {
       const file = store.files.get(cid)
       if (!file) throw new StratosError('FILE_NOT_FOUND', `no file ${cid}`, { cid })
-      if (!file.owners.includes(p.signer)) throw new StratosError('NOT_OWNER', `${p.signer} does not own ${cid}`, { cid, signer: p.signer })
+      if (!file.owners.includes(p.signer))
+        throw new StratosError('NOT_OWNER', `${p.signer} does not own ${cid}`, { cid, signer: p.signer })
       const live = store.shares.getCount({ start: ['owner', p.signer, ''], end: ['owner', p.signer, KEY_STRING_MAX] })
       if (live >= MAX_SHARES_PER_OWNER) {
-        throw new StratosError('CONFLICT', `${p.signer} already has ${live} share links; revoke some first`, { limit: MAX_SHARES_PER_OWNER })
+        throw new StratosError('CONFLICT', `${p.signer} already has ${live} share links; revoke some first`, {
+          limit: MAX_SHARES_PER_OWNER,
+        })
       }
       store.useNonce(p.signer, p.nonce, p.expiresAt)
       const id = newShareId(random, (candidate) => store.shares.get(['id', candidate]) !== undefined)
       const r: ShareRecord = {
-        id, cid, kind: file.kind, ...(file.name !== undefined ? { name: file.name } : {}), owner: p.signer, createdAt: now,
-        expiresAt: p.linkExpiresAt, password: p.password,
+        id,
+        cid,
+        kind: file.kind,
+        ...(file.name !== undefined ? { name: file.name } : {}),
+        owner: p.signer,
+        createdAt: now,
+        expiresAt: p.linkExpiresAt,
+        password: p.password,
       }
       store.shares.putSync(['id', id], r)
       store.shares.putSync(['owner', p.signer, id], true)
       return r
     })
-    logger.info({ id: record.id, cid, owner: p.signer, expiresAt: record.expiresAt, password: record.password !== null }, 'share link created')
+    logger.info(
+      { id: record.id, cid, owner: p.signer, expiresAt: record.expiresAt, password: record.password !== null },
+      'share link created',
+    )
     return shareView(record, now)
   }
 
@@ -176,7 +207,10 @@ export class Shares {
     const p = verifyWalletRequest(msg, { chainId, now, store })
     await store.write(() => store.useNonce(p.signer, p.nonce, p.expiresAt))
     const shares: ShareView[] = []
-    for (const key of store.shares.getKeys({ start: ['owner', p.signer, ''], end: ['owner', p.signer, KEY_STRING_MAX] })) {
+    for (const key of store.shares.getKeys({
+      start: ['owner', p.signer, ''],
+      end: ['owner', p.signer, KEY_STRING_MAX],
+    })) {
       const r = store.shares.get(['id', key[2] as string])
       if (r !== undefined && r !== true) shares.push(shareView(r, now))
     }
@@ -189,10 +223,15 @@ export class Shares {
     const { store, chainId, logger } = this.#o
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store })
-    if (p.id !== id) throw new StratosError('BAD_REQUEST', 'the signed share id differs from the id in the path', { path: id, signed: p.id })
+    if (p.id !== id)
+      throw new StratosError('BAD_REQUEST', 'the signed share id differs from the id in the path', {
+        path: id,
+        signed: p.id,
+      })
     const record = await store.write(() => {
       const r = this.#record(id)
-      if (r.owner !== p.signer) throw new StratosError('NOT_OWNER', `${p.signer} did not create share link ${id}`, { id, signer: p.signer })
+      if (r.owner !== p.signer)
+        throw new StratosError('NOT_OWNER', `${p.signer} did not create share link ${id}`, { id, signer: p.signer })
       store.useNonce(p.signer, p.nonce, p.expiresAt)
       if (r.revokedAt !== undefined) return r
       const revoked: ShareRecord = { ...r, revokedAt: now }
@@ -200,7 +239,8 @@ export class Shares {
       store.shares.removeSync(['owner', r.owner, id])
       // A revoked link answers SHARE_REVOKED before any password check: its counters are moot.
       const clients: string[] = []
-      for (const key of store.shareAttempts.getKeys({ start: ['client', id, ''], end: ['client', id, KEY_STRING_MAX] })) clients.push(key[2] as string)
+      for (const key of store.shareAttempts.getKeys({ start: ['client', id, ''], end: ['client', id, KEY_STRING_MAX] }))
+        clients.push(key[2] as string)
       for (const client of clients) this.#removeAttempt(id, client)
       return revoked
     })
@@ -216,19 +256,36 @@ export class Shares {
   async resolve(id: string, body: ShareResolveBody, caller: ShareCaller = {}): Promise<ShareResolution> {
     const now = this.#o.clock.now()
     const r = this.#record(id)
-    if (r.revokedAt !== undefined) throw new StratosError('SHARE_REVOKED', `share link ${id} was revoked by its owner`, { id, revokedAt: r.revokedAt })
-    if (r.expiresAt !== null && now >= r.expiresAt) throw new StratosError('SHARE_EXPIRED', `share link ${id} expired`, { id, expiresAt: r.expiresAt })
+    if (r.revokedAt !== undefined)
+      throw new StratosError('SHARE_REVOKED', `share link ${id} was revoked by its owner`, {
+        id,
+        revokedAt: r.revokedAt,
+      })
+    if (r.expiresAt !== null && now >= r.expiresAt)
+      throw new StratosError('SHARE_EXPIRED', `share link ${id} expired`, { id, expiresAt: r.expiresAt })
     if (r.password !== null) await this.#checkPassword(r, body.password, this.clientOf(caller, body.client), now)
     const file = this.#o.store.files.get(r.cid)
     if (!file) throw new StratosError('FILE_NOT_FOUND', `the file of share link ${id} was deleted`, { id, cid: r.cid })
     if (!file.owners.includes(r.owner)) {
-      throw new StratosError('SHARE_REVOKED', `the creator of share link ${id} no longer owns the file`, { id, cid: r.cid })
+      throw new StratosError('SHARE_REVOKED', `the creator of share link ${id} no longer owns the file`, {
+        id,
+        cid: r.cid,
+      })
     }
-    return { id, cid: r.cid, kind: r.kind, ...(r.name !== undefined ? { name: r.name } : {}), size: file.size, expiresAt: r.expiresAt, access: this.#o.shareToken(id) }
+    return {
+      id,
+      cid: r.cid,
+      kind: r.kind,
+      ...(r.name !== undefined ? { name: r.name } : {}),
+      size: file.size,
+      expiresAt: r.expiresAt,
+      access: this.#o.shareToken(id),
+    }
   }
 
   async #checkPassword(r: ShareRecord, password: string | undefined, client: string, now: number): Promise<void> {
-    if (password === undefined || password === '') throw new StratosError('PASSWORD_REQUIRED', `share link ${r.id} needs a password`, { id: r.id })
+    if (password === undefined || password === '')
+      throw new StratosError('PASSWORD_REQUIRED', `share link ${r.id} needs a password`, { id: r.id })
     checkSharePassword(password)
     // A locked client is refused even with the right password (else the lock would tell it when it guessed right).
     this.#throwIfLocked(r.id, client, this.#attempts(r.id, client, now), now)
@@ -278,46 +335,60 @@ export class Shares {
   #throwIfLocked(id: string, client: string, a: ShareAttempts | undefined, now: number): void {
     if (a === undefined || a.count < SHARE_MAX_PASSWORD_FAILURES) return
     const retryAfterMs = a.windowStart + SHARE_PASSWORD_WINDOW_MS - now
-    throw new StratosError('TOO_MANY_ATTEMPTS', `too many wrong passwords for share link ${id} from ${client}; retry in ${Math.ceil(retryAfterMs / 1000)} s`, { id, retryAfterMs })
+    throw new StratosError(
+      'TOO_MANY_ATTEMPTS',
+      `too many wrong passwords for share link ${id} from ${client}; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
+      { id, retryAfterMs },
+    )
   }
 
   /** One more failure of `client` for `id` (refused when locked: checked again inside the transaction). */
   async #countFailure(id: string, client: string, now: number): Promise<void> {
     const { store } = this.#o
-    await store.write(() => {
-      const a = this.#attempts(id, client, now)
-      this.#throwIfLocked(id, client, a, now)
-      this.#pruneAttempts(now)
-      if (a === undefined) {
-        this.#removeAttempt(id, client) // an ended window not pruned yet
-        // Bounded: the oldest window goes first (its client regains its tries early; documented in limits.md).
-        while (this.#total() >= SHARE_FAILURE_TRACKER_ENTRIES) {
-          if (!this.#removeOldestAttempt()) break
+    await store.write(
+      () => {
+        const a = this.#attempts(id, client, now)
+        this.#throwIfLocked(id, client, a, now)
+        this.#pruneAttempts(now)
+        if (a === undefined) {
+          this.#removeAttempt(id, client) // an ended window not pruned yet
+          // Bounded: the oldest window goes first (its client regains its tries early; documented in limits.md).
+          while (this.#total() >= SHARE_FAILURE_TRACKER_ENTRIES) {
+            if (!this.#removeOldestAttempt()) break
+          }
+          store.shareAttempts.putSync(['client', id, client], { count: 1, windowStart: now })
+          store.shareAttempts.putSync(['expiry', now + SHARE_PASSWORD_WINDOW_MS, id, client], true)
+          store.shareAttempts.putSync(['total'], this.#total() + 1)
+        } else {
+          store.shareAttempts.putSync(['client', id, client], { count: a.count + 1, windowStart: a.windowStart })
         }
-        store.shareAttempts.putSync(['client', id, client], { count: 1, windowStart: now })
-        store.shareAttempts.putSync(['expiry', now + SHARE_PASSWORD_WINDOW_MS, id, client], true)
-        store.shareAttempts.putSync(['total'], this.#total() + 1)
-      } else {
-        store.shareAttempts.putSync(['client', id, client], { count: a.count + 1, windowStart: a.windowStart })
-      }
-    }, { durable: false })
+      },
+      { durable: false },
+    )
   }
 
   /** The right password after all: its pending failure is taken back. */
   async #uncountFailure(id: string, client: string): Promise<void> {
     const { store } = this.#o
-    await store.write(() => {
-      const a = this.#stored(id, client)
-      if (a === undefined || a.count === 0) return
-      store.shareAttempts.putSync(['client', id, client], { count: a.count - 1, windowStart: a.windowStart })
-    }, { durable: false })
+    await store.write(
+      () => {
+        const a = this.#stored(id, client)
+        if (a === undefined || a.count === 0) return
+        store.shareAttempts.putSync(['client', id, client], { count: a.count - 1, windowStart: a.windowStart })
+      },
+      { durable: false },
+    )
   }
 
   /** Inside write(): drops counters whose window ended (a few per call, so one request never does much work). */
   #pruneAttempts(now: number): void {
     const { store } = this.#o
     const expired: [number, string, string][] = []
-    for (const key of store.shareAttempts.getKeys({ start: ['expiry', 0, '', ''], end: ['expiry', now + 1, '', ''], limit: SHARE_ATTEMPTS_PRUNE_PER_WRITE })) {
+    for (const key of store.shareAttempts.getKeys({
+      start: ['expiry', 0, '', ''],
+      end: ['expiry', now + 1, '', ''],
+      limit: SHARE_ATTEMPTS_PRUNE_PER_WRITE,
+    })) {
       expired.push([key[1] as number, key[2] as string, key[3] as string])
     }
     for (const [end, id, client] of expired) {
@@ -331,7 +402,11 @@ export class Shares {
   /** Inside write(): drops the counter whose window ends first; false when there is none. */
   #removeOldestAttempt(): boolean {
     const { store } = this.#o
-    for (const key of store.shareAttempts.getKeys({ start: ['expiry', 0, '', ''], end: ['expiry', Number.MAX_SAFE_INTEGER, '', ''], limit: 1 })) {
+    for (const key of store.shareAttempts.getKeys({
+      start: ['expiry', 0, '', ''],
+      end: ['expiry', Number.MAX_SAFE_INTEGER, '', ''],
+      limit: 1,
+    })) {
       const [, end, id, client] = key as [string, number, string, string]
       const a = this.#stored(id, client)
       if (a !== undefined && a.windowStart + SHARE_PASSWORD_WINDOW_MS === end) this.#removeAttempt(id, client)

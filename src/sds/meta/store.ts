@@ -45,7 +45,7 @@ import { mkdirSync } from 'node:fs'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { StratosError } from '../../errors.ts'
 import { CLOCK_SKEW_MS } from '../../limits.ts'
-import type { FileRecordView, } from '../protocol/api.ts'
+import type { FileRecordView } from '../protocol/api.ts'
 import { backfillBlockIndex } from './blocks.ts'
 import type { ShareAttemptEntry, ShareAttemptKey, ShareEntry, ShareKey } from './shares.ts'
 import type { NodeReputation } from './audit/reputation.ts'
@@ -261,7 +261,12 @@ export class MetaStore {
     try {
       root = open({ path, maxDbs: 32, compression: false })
     } catch (e) {
-      throw new StratosError('NETWORK_CONFIG', `cannot open the meta index at ${path}: ${(e as Error).message}`, { path }, { cause: e })
+      throw new StratosError(
+        'NETWORK_CONFIG',
+        `cannot open the meta index at ${path}: ${(e as Error).message}`,
+        { path },
+        { cause: e },
+      )
     }
     const store = new MetaStore(root)
     const schema = store.meta.get('schema')
@@ -272,7 +277,10 @@ export class MetaStore {
       })
     } else if (schema !== STORE_SCHEMA_VERSION) {
       await root.close()
-      throw new StratosError('NETWORK_CONFIG', `meta index at ${path} has schema ${String(schema)}, this software reads ${STORE_SCHEMA_VERSION}`)
+      throw new StratosError(
+        'NETWORK_CONFIG',
+        `meta index at ${path} has schema ${String(schema)}, this software reads ${STORE_SCHEMA_VERSION}`,
+      )
     }
     await backfillBlockIndex(store)
     return store
@@ -405,7 +413,8 @@ export class MetaStore {
 
   /** Inside write(): records a wallet request's nonce until well after the request expires; REPLAYED_NONCE if seen. */
   useNonce(signer: string, nonce: string, expiresAt: number): void {
-    if (this.isNonceUsed(signer, nonce)) throw new StratosError('REPLAYED_NONCE', 'this request was already used', { nonce })
+    if (this.isNonceUsed(signer, nonce))
+      throw new StratosError('REPLAYED_NONCE', 'this request was already used', { nonce })
     const keepUntil = expiresAt + CLOCK_SKEW_MS
     this.nonces.putSync([signer, nonce], keepUntil)
     this.nonceExpiry.putSync([keepUntil, signer, nonce], true)
@@ -430,12 +439,20 @@ export class MetaStore {
   // ---- Ranges -------------------------------------------------------------------------------
 
   sessionSegmentList(uploadId: string): SessionSegment[] {
-    return [...this.sessionSegments.getRange({ start: [uploadId, 0], end: [uploadId, Number.MAX_SAFE_INTEGER] }).map((e) => e.value)]
+    return [
+      ...this.sessionSegments
+        .getRange({ start: [uploadId, 0], end: [uploadId, Number.MAX_SAFE_INTEGER] })
+        .map((e) => e.value),
+    ]
   }
 
   sessionTicketPairs(uploadId: string): Pair[] {
     const out: Pair[] = []
-    for (const key of this.sessionTickets.getKeys({ start: [uploadId, '', ''], end: [uploadId, KEY_STRING_MAX, KEY_STRING_MAX] })) out.push([key[1], key[2]])
+    for (const key of this.sessionTickets.getKeys({
+      start: [uploadId, '', ''],
+      end: [uploadId, KEY_STRING_MAX, KEY_STRING_MAX],
+    }))
+      out.push([key[1], key[2]])
     return out
   }
 

@@ -21,10 +21,25 @@ import type { CanonicalValue } from '../../crypto/canonical.ts'
 import { verifyNodeSignature } from '../../crypto/node-key.ts'
 import type { SessionCallAction, SessionCallAuth } from '../protocol/messages.ts'
 import type { AbortUploadBody } from '../protocol/api.ts'
-import { CLOCK_SKEW_MS, MAX_PLACEMENTS_PER_SHARD, META_SWEEP_BATCH, ORDER_SETTLE_WINDOW_MS, TICKET_TTL_MS } from '../../limits.ts'
+import {
+  CLOCK_SKEW_MS,
+  MAX_PLACEMENTS_PER_SHARD,
+  META_SWEEP_BATCH,
+  ORDER_SETTLE_WINDOW_MS,
+  TICKET_TTL_MS,
+} from '../../limits.ts'
 import { recordCommittedPuts } from './pot/pot-store.ts'
 import { randomHex } from '../../util/components.ts'
-import type { CommitBody, FileRecordView, Placement, PlanSegmentBody, PlanSegmentResponse, ReplaceShardBody, SegmentRecord, UploadSession } from '../protocol/api.ts'
+import type {
+  CommitBody,
+  FileRecordView,
+  Placement,
+  PlanSegmentBody,
+  PlanSegmentResponse,
+  ReplaceShardBody,
+  SegmentRecord,
+  UploadSession,
+} from '../protocol/api.ts'
 import type { Receipt, SignedCreateUpload, SignedReceipt, SignedTicket } from '../protocol/messages.ts'
 import { shardSizeFor } from '../protocol/shard.ts'
 import { DOMAIN, sessionCallBytes, verifyNodeSigned } from '../protocol/signing.ts'
@@ -102,7 +117,13 @@ export class Uploads {
       return s
     })
     this.#o.logger.debug({ uploadId: session.uploadId, owner: session.owner }, 'upload session created')
-    return { uploadId: session.uploadId, k: session.k, m: session.m, segmentSize: session.segmentSize, expiresAt: session.expiresAt }
+    return {
+      uploadId: session.uploadId,
+      k: session.k,
+      m: session.m,
+      segmentSize: session.segmentSize,
+      expiresAt: session.expiresAt,
+    }
   }
 
   // ---- plan / replace ----------------------------------------------------------------------------
@@ -114,67 +135,102 @@ export class Uploads {
     const now = this.#o.clock.now()
     let reserved: { payer: string; bytes: number; expiresAt: number } | undefined
     const { auth, ...call } = body
-    const placements = await store.write(() => {
-      const s = this.#liveSession(uploadId, now)
-      this.#checkCall(s, 'upload.plan', call, auth, now)
-      const width = s.k + s.m
-      if (body.shards.length !== width) throw new StratosError('BAD_REQUEST', `a segment has ${width} shards (k=${s.k}, m=${s.m}), got ${body.shards.length}`, { expected: width, got: body.shards.length })
-      if (body.size > s.segmentSize) throw new StratosError('BAD_REQUEST', `segment size ${body.size} exceeds the session's ${s.segmentSize}`, { size: body.size, segmentSize: s.segmentSize })
-      const expectedShardSize = shardSizeFor(body.size, s.k)
-      if (body.shardSize !== expectedShardSize) throw new StratosError('BAD_REQUEST', `shard size for a ${body.size}-byte segment is ${expectedShardSize}`, { expected: expectedShardSize, got: body.shardSize })
-      if (body.index > s.segmentCount) throw new StratosError('BAD_REQUEST', `segments are planned in order: next is ${s.segmentCount}`, { expected: s.segmentCount, got: body.index })
-      if (body.index > 0) {
-        const prev = store.sessionSegments.get([uploadId, body.index - 1])
-        if (prev && prev.size < s.segmentSize) throw new StratosError('BAD_REQUEST', `segment ${body.index - 1} is short, so it must be the last`, { segment: body.index - 1 })
-      }
-      if (body.index < s.segmentCount - 1 && body.size !== s.segmentSize) {
-        throw new StratosError('BAD_REQUEST', 'only the last segment may be shorter than the segment size', { segment: body.index })
-      }
-      if (s.declaredSize !== null && body.index * s.segmentSize + body.size > s.declaredSize) {
-        throw new StratosError('SIZE_MISMATCH', `segment ${body.index} ends past the declared size ${s.declaredSize}`, { declaredSize: s.declaredSize })
-      }
-      const old = body.index < s.segmentCount ? store.sessionSegments.get([uploadId, body.index]) : undefined
-      if (old && (old.size !== body.size || old.shards.some((x, i) => x.id !== body.shards[i]))) {
-        // The shard ids are the segment's content: a planned segment keeps them (a retry of the same plan is fine).
-        throw new StratosError('CONFLICT', `segment ${body.index} is already planned with other shards`, { segment: body.index })
-      }
-      if (guard && ozone !== undefined && s.owner === owner) {
-        // Every one of the k + m PUT limits will be spent: reserve them all before signing any.
-        const r = { payer: s.owner, bytes: body.shardSize * width, expiresAt: now + TICKET_TTL_MS }
-        guard.reserve(r.payer, ozone, r.bytes, r.expiresAt)
-        reserved = r
-      }
+    const placements = await store
+      .write(() => {
+        const s = this.#liveSession(uploadId, now)
+        this.#checkCall(s, 'upload.plan', call, auth, now)
+        const width = s.k + s.m
+        if (body.shards.length !== width)
+          throw new StratosError(
+            'BAD_REQUEST',
+            `a segment has ${width} shards (k=${s.k}, m=${s.m}), got ${body.shards.length}`,
+            { expected: width, got: body.shards.length },
+          )
+        if (body.size > s.segmentSize)
+          throw new StratosError('BAD_REQUEST', `segment size ${body.size} exceeds the session's ${s.segmentSize}`, {
+            size: body.size,
+            segmentSize: s.segmentSize,
+          })
+        const expectedShardSize = shardSizeFor(body.size, s.k)
+        if (body.shardSize !== expectedShardSize)
+          throw new StratosError('BAD_REQUEST', `shard size for a ${body.size}-byte segment is ${expectedShardSize}`, {
+            expected: expectedShardSize,
+            got: body.shardSize,
+          })
+        if (body.index > s.segmentCount)
+          throw new StratosError('BAD_REQUEST', `segments are planned in order: next is ${s.segmentCount}`, {
+            expected: s.segmentCount,
+            got: body.index,
+          })
+        if (body.index > 0) {
+          const prev = store.sessionSegments.get([uploadId, body.index - 1])
+          if (prev && prev.size < s.segmentSize)
+            throw new StratosError('BAD_REQUEST', `segment ${body.index - 1} is short, so it must be the last`, {
+              segment: body.index - 1,
+            })
+        }
+        if (body.index < s.segmentCount - 1 && body.size !== s.segmentSize) {
+          throw new StratosError('BAD_REQUEST', 'only the last segment may be shorter than the segment size', {
+            segment: body.index,
+          })
+        }
+        if (s.declaredSize !== null && body.index * s.segmentSize + body.size > s.declaredSize) {
+          throw new StratosError(
+            'SIZE_MISMATCH',
+            `segment ${body.index} ends past the declared size ${s.declaredSize}`,
+            { declaredSize: s.declaredSize },
+          )
+        }
+        const old = body.index < s.segmentCount ? store.sessionSegments.get([uploadId, body.index]) : undefined
+        if (old && (old.size !== body.size || old.shards.some((x, i) => x.id !== body.shards[i]))) {
+          // The shard ids are the segment's content: a planned segment keeps them (a retry of the same plan is fine).
+          throw new StratosError('CONFLICT', `segment ${body.index} is already planned with other shards`, {
+            segment: body.index,
+          })
+        }
+        if (guard && ozone !== undefined && s.owner === owner) {
+          // Every one of the k + m PUT limits will be spent: reserve them all before signing any.
+          const r = { payer: s.owner, bytes: body.shardSize * width, expiresAt: now + TICKET_TTL_MS }
+          guard.reserve(r.payer, ozone, r.bytes, r.expiresAt)
+          reserved = r
+        }
 
-      const candidates = registry.candidates(now)
-      const nodes = placeShards({
-        candidates,
-        shardSize: body.shardSize,
-        shards: body.shards.map((id) => ({ exclude: this.#blockedNodes(candidates, id) })),
-        random,
+        const candidates = registry.candidates(now)
+        const nodes = placeShards({
+          candidates,
+          shardSize: body.shardSize,
+          shards: body.shards.map((id) => ({ exclude: this.#blockedNodes(candidates, id) })),
+          random,
+        })
+        const shards: SessionShard[] = []
+        const placements: Placement[] = []
+        for (let i = 0; i < width; i++) {
+          const node = nodes[i]
+          const id = body.shards[i]
+          const ticket = this.#putTicket(s, node, id, body.shardSize, now)
+          shards.push({ id, node, serial: ticket.payload.serial, attempts: 1 })
+          placements.push({ shardIndex: i, node, url: registry.location(node, now).url, ticket })
+          store.addRef(node, id)
+          store.sessionTickets.putSync([uploadId, node, id], true)
+        }
+        // New refs first, then the old ones go: a location in both never touches zero.
+        if (old) for (const o of old.shards) store.releaseRef(o.node, o.id, now)
+        store.sessionSegments.putSync([uploadId, body.index], {
+          index: body.index,
+          size: body.size,
+          shardSize: body.shardSize,
+          shards,
+        })
+        this.#touch({ ...s, segmentCount: Math.max(s.segmentCount, body.index + 1) }, now)
+        // Reserved here, not after the commit, so a plan running right behind this one already sees it.
+        for (const node of nodes) registry.reserve(node, body.shardSize)
+        return placements
       })
-      const shards: SessionShard[] = []
-      const placements: Placement[] = []
-      for (let i = 0; i < width; i++) {
-        const node = nodes[i]
-        const id = body.shards[i]
-        const ticket = this.#putTicket(s, node, id, body.shardSize, now)
-        shards.push({ id, node, serial: ticket.payload.serial, attempts: 1 })
-        placements.push({ shardIndex: i, node, url: registry.location(node, now).url, ticket })
-        store.addRef(node, id)
-        store.sessionTickets.putSync([uploadId, node, id], true)
-      }
-      // New refs first, then the old ones go: a location in both never touches zero.
-      if (old) for (const o of old.shards) store.releaseRef(o.node, o.id, now)
-      store.sessionSegments.putSync([uploadId, body.index], { index: body.index, size: body.size, shardSize: body.shardSize, shards })
-      this.#touch({ ...s, segmentCount: Math.max(s.segmentCount, body.index + 1) }, now)
-      // Reserved here, not after the commit, so a plan running right behind this one already sees it.
-      for (const node of nodes) registry.reserve(node, body.shardSize)
-      return placements
-    }).catch((e: unknown) => {
-      // Rolled back: the limits were never handed out.
-      if (reserved) guard?.release(reserved.payer, reserved.bytes, reserved.expiresAt)
-      throw e
-    })
+      .catch((e: unknown) => {
+        // Rolled back: the limits were never handed out.
+        if (reserved) guard?.release(reserved.payer, reserved.bytes, reserved.expiresAt)
+        throw e
+      })
     return { placements }
   }
 
@@ -185,43 +241,55 @@ export class Uploads {
     const now = this.#o.clock.now()
     let reserved: { payer: string; bytes: number; expiresAt: number } | undefined
     const { auth, ...call } = body
-    return store.write(() => {
-      const s = this.#liveSession(uploadId, now)
-      this.#checkCall(s, 'upload.replace', call, auth, now)
-      const seg = store.sessionSegments.get([uploadId, body.segment])
-      if (!seg) throw new StratosError('BAD_REQUEST', `segment ${body.segment} is not planned`, { segment: body.segment })
-      if (guard && ozone !== undefined && s.owner === owner) {
-        const r = { payer: s.owner, bytes: seg.shardSize, expiresAt: now + TICKET_TTL_MS }
-        guard.reserve(r.payer, ozone, r.bytes, r.expiresAt)
-        reserved = r
-      }
-      const pos = seg.shards[body.shardIndex]
-      if (!pos) throw new StratosError('BAD_REQUEST', `shard index ${body.shardIndex} is outside 0..${seg.shards.length - 1}`, { shardIndex: body.shardIndex })
-      if (pos.attempts >= MAX_PLACEMENTS_PER_SHARD) {
-        throw new StratosError('CONFLICT', `shard ${body.shardIndex} of segment ${body.segment} was placed ${pos.attempts} times already`, { attempts: pos.attempts })
-      }
-      const candidates = registry.candidates(now)
-      const [node] = placeShards({
-        candidates,
-        shardSize: seg.shardSize,
-        shards: [{ exclude: this.#blockedNodes(candidates, pos.id) }],
-        exclude: new Set([...seg.shards.map((x) => x.node), ...body.exclude]),
-        random,
+    return store
+      .write(() => {
+        const s = this.#liveSession(uploadId, now)
+        this.#checkCall(s, 'upload.replace', call, auth, now)
+        const seg = store.sessionSegments.get([uploadId, body.segment])
+        if (!seg)
+          throw new StratosError('BAD_REQUEST', `segment ${body.segment} is not planned`, { segment: body.segment })
+        if (guard && ozone !== undefined && s.owner === owner) {
+          const r = { payer: s.owner, bytes: seg.shardSize, expiresAt: now + TICKET_TTL_MS }
+          guard.reserve(r.payer, ozone, r.bytes, r.expiresAt)
+          reserved = r
+        }
+        const pos = seg.shards[body.shardIndex]
+        if (!pos)
+          throw new StratosError(
+            'BAD_REQUEST',
+            `shard index ${body.shardIndex} is outside 0..${seg.shards.length - 1}`,
+            { shardIndex: body.shardIndex },
+          )
+        if (pos.attempts >= MAX_PLACEMENTS_PER_SHARD) {
+          throw new StratosError(
+            'CONFLICT',
+            `shard ${body.shardIndex} of segment ${body.segment} was placed ${pos.attempts} times already`,
+            { attempts: pos.attempts },
+          )
+        }
+        const candidates = registry.candidates(now)
+        const [node] = placeShards({
+          candidates,
+          shardSize: seg.shardSize,
+          shards: [{ exclude: this.#blockedNodes(candidates, pos.id) }],
+          exclude: new Set([...seg.shards.map((x) => x.node), ...body.exclude]),
+          random,
+        })
+        const ticket = this.#putTicket(s, node, pos.id, seg.shardSize, now)
+        store.addRef(node, pos.id)
+        store.sessionTickets.putSync([uploadId, node, pos.id], true)
+        store.releaseRef(pos.node, pos.id, now)
+        const shards = seg.shards.slice()
+        shards[body.shardIndex] = { id: pos.id, node, serial: ticket.payload.serial, attempts: pos.attempts + 1 }
+        store.sessionSegments.putSync([uploadId, body.segment], { ...seg, shards })
+        this.#touch(s, now)
+        registry.reserve(node, seg.shardSize)
+        return { shardIndex: body.shardIndex, node, url: registry.location(node, now).url, ticket } satisfies Placement
       })
-      const ticket = this.#putTicket(s, node, pos.id, seg.shardSize, now)
-      store.addRef(node, pos.id)
-      store.sessionTickets.putSync([uploadId, node, pos.id], true)
-      store.releaseRef(pos.node, pos.id, now)
-      const shards = seg.shards.slice()
-      shards[body.shardIndex] = { id: pos.id, node, serial: ticket.payload.serial, attempts: pos.attempts + 1 }
-      store.sessionSegments.putSync([uploadId, body.segment], { ...seg, shards })
-      this.#touch(s, now)
-      registry.reserve(node, seg.shardSize)
-      return { shardIndex: body.shardIndex, node, url: registry.location(node, now).url, ticket } satisfies Placement
-    }).catch((e: unknown) => {
-      if (reserved) guard?.release(reserved.payer, reserved.bytes, reserved.expiresAt)
-      throw e
-    })
+      .catch((e: unknown) => {
+        if (reserved) guard?.release(reserved.payer, reserved.bytes, reserved.expiresAt)
+        throw e
+      })
   }
 
   // ---- commit ------------------------------------------------------------------------------------
@@ -229,13 +297,19 @@ export class Uploads {
   async commit(uploadId: string, body: CommitBody, signal?: AbortSignal): Promise<FileRecordView> {
     const { store, registry, chainId } = this.#o
     const p = verifyWalletRequest(body.request, { chainId, now: this.#o.clock.now(), store })
-    if (p.uploadId !== uploadId) throw new StratosError('BAD_REQUEST', 'the signed upload id differs from the one in the path', { path: uploadId, signed: p.uploadId })
+    if (p.uploadId !== uploadId)
+      throw new StratosError('BAD_REQUEST', 'the signed upload id differs from the one in the path', {
+        path: uploadId,
+        signed: p.uploadId,
+      })
     const root = parseCid(p.cid)
     const cid = root.toString()
-    if (p.kind === 'directory' && root.code !== DAG_PB_CODE) throw new StratosError('INVALID_CID', 'a directory root is a dag-pb node', { cid })
+    if (p.kind === 'directory' && root.code !== DAG_PB_CODE)
+      throw new StratosError('INVALID_CID', 'a directory root is a dag-pb node', { cid })
 
     const blocks = await this.#checkBlocks(body.dagBlocks, p.dagDigest, root.version, cid, signal)
-    if (p.kind === 'directory' && blocks.length === 0) throw new StratosError('BAD_REQUEST', 'a directory commit carries its DAG blocks')
+    if (p.kind === 'directory' && blocks.length === 0)
+      throw new StratosError('BAD_REQUEST', 'a directory commit carries its DAG blocks')
     let children: string[] | undefined
     if (p.kind === 'directory') children = [...new Set((body.children ?? []).map(canonicalCid))]
     else if (body.children?.length) throw new StratosError('BAD_REQUEST', 'only directories have children')
@@ -245,10 +319,17 @@ export class Uploads {
     const now = this.#o.clock.now()
     const record = await store.write(() => {
       const s = this.#liveSession(uploadId, now)
-      if (s.owner !== p.signer) throw new StratosError('NOT_OWNER', `upload ${uploadId} belongs to another wallet`, { uploadId, signer: p.signer })
+      if (s.owner !== p.signer)
+        throw new StratosError('NOT_OWNER', `upload ${uploadId} belongs to another wallet`, {
+          uploadId,
+          signer: p.signer,
+        })
       store.useNonce(p.signer, p.nonce, p.expiresAt)
       if (s.declaredSize !== null && s.declaredSize !== p.size) {
-        throw new StratosError('SIZE_MISMATCH', `upload declared ${s.declaredSize} bytes, commit says ${p.size}`, { declaredSize: s.declaredSize, size: p.size })
+        throw new StratosError('SIZE_MISMATCH', `upload declared ${s.declaredSize} bytes, commit says ${p.size}`, {
+          declaredSize: s.declaredSize,
+          size: p.size,
+        })
       }
       const segments = store.sessionSegmentList(uploadId)
       if (p.kind === 'file' || segments.length > 0) this.#checkLayout(s, segments, p.size)
@@ -256,16 +337,29 @@ export class Uploads {
       if (children) {
         const missing = children.filter((c) => store.files.get(c) === undefined)
         if (missing.length) {
-          throw new StratosError('UPLOAD_INCOMPLETE', `${missing.length} children of the directory are not stored`, { missingChildren: missing.slice(0, MAX_MISSING_LISTED), missingCount: missing.length })
+          throw new StratosError('UPLOAD_INCOMPLETE', `${missing.length} children of the directory are not stored`, {
+            missingChildren: missing.slice(0, MAX_MISSING_LISTED),
+            missingCount: missing.length,
+          })
         }
       }
       const name = p.name ?? s.name
-      const ownerEntry = { createdAt: now, kind: p.kind, size: p.size, ...(name !== undefined ? { name } : {}), ...(s.public === true ? { public: true } : {}) }
+      const ownerEntry = {
+        createdAt: now,
+        kind: p.kind,
+        size: p.size,
+        ...(name !== undefined ? { name } : {}),
+        ...(s.public === true ? { public: true } : {}),
+      }
       let record = store.files.get(cid)
       if (record) {
         // Same content stored before: this owner joins it, this session's shards go.
         if (record.kind !== p.kind || record.size !== p.size) {
-          throw new StratosError('CONFLICT', `${cid} is stored as a ${record.size}-byte ${record.kind}`, { cid, kind: record.kind, size: record.size })
+          throw new StratosError('CONFLICT', `${cid} is stored as a ${record.size}-byte ${record.kind}`, {
+            cid,
+            kind: record.kind,
+            size: record.size,
+          })
         }
         if (!record.owners.includes(p.signer)) {
           this.#o.records.invalidate(cid)
@@ -275,11 +369,24 @@ export class Uploads {
         this.#endSession(s, segments, true, now)
       } else {
         const segmentRecords: SegmentRecord[] = segments.map((seg) => ({
-          index: seg.index, size: seg.size, shardSize: seg.shardSize, shards: seg.shards.map((x) => ({ id: x.id, node: x.node })),
+          index: seg.index,
+          size: seg.size,
+          shardSize: seg.shardSize,
+          shards: seg.shards.map((x) => ({ id: x.id, node: x.node })),
         }))
         record = {
-          cid, kind: p.kind, size: p.size, owners: [p.signer], ...(name !== undefined ? { name } : {}), createdAt: now,
-          k: s.k, m: s.m, segmentSize: s.segmentSize, segments: segmentRecords, ...(children ? { children } : {}), blockCount: blocks.length,
+          cid,
+          kind: p.kind,
+          size: p.size,
+          owners: [p.signer],
+          ...(name !== undefined ? { name } : {}),
+          createdAt: now,
+          k: s.k,
+          m: s.m,
+          segmentSize: s.segmentSize,
+          segments: segmentRecords,
+          ...(children ? { children } : {}),
+          blockCount: blocks.length,
         } satisfies FileRecord
         store.owners.putSync([p.signer, cid], ownerEntry)
         record = updatePublisher(store, record)
@@ -288,7 +395,13 @@ export class Uploads {
         indexRecordShards(store, record)
         store.addCounters(1, p.kind === 'file' ? p.size : 0)
         // Proof of Traffic: these placements' PUT orders may now be paid (pot/settlement.ts), until their settle window ends.
-        recordCommittedPuts(store, uploadId, cid, segmentRecords, now + TICKET_TTL_MS + ORDER_SETTLE_WINDOW_MS + 2 * CLOCK_SKEW_MS)
+        recordCommittedPuts(
+          store,
+          uploadId,
+          cid,
+          segmentRecords,
+          now + TICKET_TTL_MS + ORDER_SETTLE_WINDOW_MS + 2 * CLOCK_SKEW_MS,
+        )
         // The session's refs now belong to the file.
         this.#endSession(s, segments, false, now)
       }
@@ -300,7 +413,13 @@ export class Uploads {
   }
 
   /** Decodes the DAG blocks, checks them against the signed digest and the root CID. */
-  async #checkBlocks(encoded: string[], dagDigest: string, version: 0 | 1, cid: string, signal?: AbortSignal): Promise<Uint8Array[]> {
+  async #checkBlocks(
+    encoded: string[],
+    dagDigest: string,
+    version: 0 | 1,
+    cid: string,
+    signal?: AbortSignal,
+  ): Promise<Uint8Array[]> {
     const hash = createHash('sha256')
     const blocks: Uint8Array[] = []
     let rootFound = false
@@ -315,8 +434,10 @@ export class Uploads {
       if (!rootFound && dagPbBlockCid(bytes, version) === cid) rootFound = true
       blocks.push(bytes)
     }
-    if (hash.digest('hex') !== dagDigest) throw new StratosError('HASH_MISMATCH', 'the DAG blocks do not match the signed dagDigest')
-    if (blocks.length > 0 && !rootFound) throw new StratosError('HASH_MISMATCH', `no DAG block hashes to the root ${cid}`, { cid })
+    if (hash.digest('hex') !== dagDigest)
+      throw new StratosError('HASH_MISMATCH', 'the DAG blocks do not match the signed dagDigest')
+    if (blocks.length > 0 && !rootFound)
+      throw new StratosError('HASH_MISMATCH', `no DAG block hashes to the root ${cid}`, { cid })
     return blocks
   }
 
@@ -335,12 +456,21 @@ export class Uploads {
         // A receipt counts only with the serial of the ticket this session holds for that placement, which no other
         // upload can present; its own expiry (set by the node, often just a ticket's TTL) would only fail uploads
         // that run longer than that, so freshness is judged at the time it was issued.
-        payload = verifyNodeSigned(DOMAIN.receipt, r, { chainId, now: Math.min(this.#o.clock.now(), r.payload.storedAt) })
+        payload = verifyNodeSigned(DOMAIN.receipt, r, {
+          chainId,
+          now: Math.min(this.#o.clock.now(), r.payload.storedAt),
+        })
       } catch (e) {
-        if (e instanceof StratosError) throw new StratosError(e.code, `receipt ${i}: ${e.message}`, { ...e.details, receipt: i })
+        if (e instanceof StratosError)
+          throw new StratosError(e.code, `receipt ${i}: ${e.message}`, { ...e.details, receipt: i })
         throw e
       }
-      if (payload.node !== r.signer) throw new StratosError('INVALID_SIGNATURE', `receipt ${i} is for node ${payload.node} but signed by ${r.signer}`, { receipt: i })
+      if (payload.node !== r.signer)
+        throw new StratosError(
+          'INVALID_SIGNATURE',
+          `receipt ${i} is for node ${payload.node} but signed by ${r.signer}`,
+          { receipt: i },
+        )
       out.set(`${payload.node}/${payload.shard}/${payload.serial}`, payload.size)
     }
     return out
@@ -351,14 +481,24 @@ export class Uploads {
     let planned = 0
     for (let i = 0; i < segments.length; i++) {
       const seg = segments[i]
-      if (seg.index !== i) throw new StratosError('UPLOAD_INCOMPLETE', `segment ${i} is not planned`, { missingSegments: [i] })
-      if (i < segments.length - 1 && seg.size !== s.segmentSize) throw new StratosError('SIZE_MISMATCH', `segment ${i} is short but not the last`, { segment: i })
+      if (seg.index !== i)
+        throw new StratosError('UPLOAD_INCOMPLETE', `segment ${i} is not planned`, { missingSegments: [i] })
+      if (i < segments.length - 1 && seg.size !== s.segmentSize)
+        throw new StratosError('SIZE_MISMATCH', `segment ${i} is short but not the last`, { segment: i })
       planned += seg.size
     }
     if (planned < size) {
-      throw new StratosError('UPLOAD_INCOMPLETE', `planned segments cover ${planned} of ${size} bytes`, { plannedSegments: segments.length, plannedBytes: planned, size })
+      throw new StratosError('UPLOAD_INCOMPLETE', `planned segments cover ${planned} of ${size} bytes`, {
+        plannedSegments: segments.length,
+        plannedBytes: planned,
+        size,
+      })
     }
-    if (planned > size) throw new StratosError('SIZE_MISMATCH', `planned segments cover ${planned} bytes, the file has ${size}`, { plannedBytes: planned, size })
+    if (planned > size)
+      throw new StratosError('SIZE_MISMATCH', `planned segments cover ${planned} bytes, the file has ${size}`, {
+        plannedBytes: planned,
+        size,
+      })
   }
 
   /** Every current placement has a receipt from its node with its ticket's serial and the right size. */
@@ -369,17 +509,25 @@ export class Uploads {
     for (const seg of segments) {
       seg.shards.forEach((pos, shardIndex) => {
         const size = receipts.get(`${pos.node}/${pos.id}/${pos.serial}`)
-        const reason: MissingShard['reason'] | undefined = store.isBad(pos.node, pos.id) ? 'reported corrupt'
-          : size === undefined ? 'no receipt'
-          : size !== seg.shardSize ? 'size mismatch'
-          : undefined
+        const reason: MissingShard['reason'] | undefined = store.isBad(pos.node, pos.id)
+          ? 'reported corrupt'
+          : size === undefined
+            ? 'no receipt'
+            : size !== seg.shardSize
+              ? 'size mismatch'
+              : undefined
         if (reason) {
           count++
-          if (missing.length < MAX_MISSING_LISTED) missing.push({ segment: seg.index, shardIndex, shard: pos.id, node: pos.node, reason })
+          if (missing.length < MAX_MISSING_LISTED)
+            missing.push({ segment: seg.index, shardIndex, shard: pos.id, node: pos.node, reason })
         }
       })
     }
-    if (count > 0) throw new StratosError('UPLOAD_INCOMPLETE', `${count} shards have no valid receipt`, { missingShards: missing, missingCount: count })
+    if (count > 0)
+      throw new StratosError('UPLOAD_INCOMPLETE', `${count} shards have no valid receipt`, {
+        missingShards: missing,
+        missingCount: count,
+      })
   }
 
   // ---- abort / sweep -------------------------------------------------------------------------------
@@ -430,11 +578,20 @@ export class Uploads {
    * A call on session `s` must be signed by its order key (which the owner's wallet named at create), be fresh, and
    * carry a nonce never used on this session: the nonce is recorded in the caller's transaction, with its effect.
    */
-  #checkCall(s: SessionRecord, action: SessionCallAction, body: CanonicalValue, auth: SessionCallAuth, now: number): void {
+  #checkCall(
+    s: SessionRecord,
+    action: SessionCallAction,
+    body: CanonicalValue,
+    auth: SessionCallAuth,
+    now: number,
+  ): void {
     const { chainId, store } = this.#o
-    if (auth.expiresAt + CLOCK_SKEW_MS < now) throw new StratosError('REQUEST_EXPIRED', 'the signed call has expired', { expiresAt: auth.expiresAt, now })
+    if (auth.expiresAt + CLOCK_SKEW_MS < now)
+      throw new StratosError('REQUEST_EXPIRED', 'the signed call has expired', { expiresAt: auth.expiresAt, now })
     if (auth.expiresAt > now + MAX_REQUEST_TTL_MS + CLOCK_SKEW_MS) {
-      throw new StratosError('BAD_REQUEST', `a call's expiry may be at most ${MAX_REQUEST_TTL_MS} ms ahead`, { maxTtlMs: MAX_REQUEST_TTL_MS })
+      throw new StratosError('BAD_REQUEST', `a call's expiry may be at most ${MAX_REQUEST_TTL_MS} ms ahead`, {
+        maxTtlMs: MAX_REQUEST_TTL_MS,
+      })
     }
     let signature: Uint8Array
     try {
@@ -442,9 +599,18 @@ export class Uploads {
     } catch {
       throw new StratosError('INVALID_SIGNATURE', 'the call signature is not base64url')
     }
-    const bytes = sessionCallBytes({ chainId, uploadId: s.uploadId, action, body, nonce: auth.nonce, expiresAt: auth.expiresAt })
+    const bytes = sessionCallBytes({
+      chainId,
+      uploadId: s.uploadId,
+      action,
+      body,
+      nonce: auth.nonce,
+      expiresAt: auth.expiresAt,
+    })
     if (!verifyNodeSignature(fromBase64Url(s.orderKey), bytes, signature)) {
-      throw new StratosError('INVALID_SIGNATURE', `the call is not signed by upload ${s.uploadId}'s session key`, { uploadId: s.uploadId })
+      throw new StratosError('INVALID_SIGNATURE', `the call is not signed by upload ${s.uploadId}'s session key`, {
+        uploadId: s.uploadId,
+      })
     }
     store.useNonce(`upload:${s.uploadId}`, auth.nonce, auth.expiresAt)
   }
@@ -479,6 +645,18 @@ export class Uploads {
 
   #putTicket(s: SessionRecord, node: string, shard: string, size: number, now: number): SignedTicket {
     const { key, chainId, random } = this.#o
-    return issueTicket({ key, chainId, op: 'put', node, shard, size, payer: s.owner, context: s.uploadId, orderKey: s.orderKey, now, serial: randomHex(random, 16) })
+    return issueTicket({
+      key,
+      chainId,
+      op: 'put',
+      node,
+      shard,
+      size,
+      payer: s.owner,
+      context: s.uploadId,
+      orderKey: s.orderKey,
+      now,
+      serial: randomHex(random, 16),
+    })
   }
 }

@@ -6,17 +6,49 @@
  */
 import { z } from 'zod'
 import {
-  zCid, zNodeAddress, zShardId, zSignedReceipt, zUploadId, zWalletSigned,
-  zCommitPayload, zCreateUploadPayload, zDeletePayload, zOrderKey, zNodeSigned, zSignedTicket, zTime, type SignedTicket,
-  zSessionCallAuth, zGrantCreatePayload, zGrantRevokePayload, zGrantListPayload, zGrantId, zVisibilityPayload, zBudgetPayload, zBudgetListPayload,
+  zCid,
+  zNodeAddress,
+  zShardId,
+  zSignedReceipt,
+  zUploadId,
+  zWalletSigned,
+  zCommitPayload,
+  zCreateUploadPayload,
+  zDeletePayload,
+  zOrderKey,
+  zNodeSigned,
+  zSignedTicket,
+  zTime,
+  type SignedTicket,
+  zSessionCallAuth,
+  zGrantCreatePayload,
+  zGrantRevokePayload,
+  zGrantListPayload,
+  zGrantId,
+  zVisibilityPayload,
+  zBudgetPayload,
+  zBudgetListPayload,
   type GrantScope,
 } from './messages.ts'
 import { zSignedOrder, type SignedOrder } from './orders.ts'
 import type { NodeSigned } from './signing.ts'
 import { zShareCreatePayload, zShareId, zShareListPayload, zShareRevokePayload } from './messages.ts'
 import { MAX_SHARE_PASSWORD_BYTES, SHARE_MAX_CLIENT_BYTES } from '../../limits.ts'
-import { COMMIT_MAX_DAG_BLOCKS, COMMIT_MAX_RECEIPTS, DIRECTORY_MAX_CHILDREN, LIST_MAX_PAGE_FILES, REPLACE_SHARD_MAX_EXCLUDED_NODES } from '../../limits.ts'
-import { MAX_SETTLE_BATCH, MAX_SEGMENTS_PER_READ_REQUEST, MAX_DATA_SHARDS, MAX_PARITY_SHARDS, MAX_SHARD_BYTES, MAX_SEGMENT_BYTES } from '../../limits.ts'
+import {
+  COMMIT_MAX_DAG_BLOCKS,
+  COMMIT_MAX_RECEIPTS,
+  DIRECTORY_MAX_CHILDREN,
+  LIST_MAX_PAGE_FILES,
+  REPLACE_SHARD_MAX_EXCLUDED_NODES,
+} from '../../limits.ts'
+import {
+  MAX_SETTLE_BATCH,
+  MAX_SEGMENTS_PER_READ_REQUEST,
+  MAX_DATA_SHARDS,
+  MAX_PARITY_SHARDS,
+  MAX_SHARD_BYTES,
+  MAX_SEGMENT_BYTES,
+} from '../../limits.ts'
 
 export const META_ROUTES = {
   info: '/v1/info', //                          GET  → MetaInfo
@@ -85,7 +117,10 @@ export const zPlanSegmentBody = z.object({
   size: z.number().int().positive().max(MAX_SEGMENT_BYTES),
   shardSize: z.number().int().positive().max(MAX_SHARD_BYTES),
   /** k data shard ids then m parity shard ids. */
-  shards: z.array(zShardId).min(1).max(MAX_DATA_SHARDS + MAX_PARITY_SHARDS),
+  shards: z
+    .array(zShardId)
+    .min(1)
+    .max(MAX_DATA_SHARDS + MAX_PARITY_SHARDS),
   /** Signed by the session's order key (messages.ts zSessionCallAuth). */
   auth: zSessionCallAuth,
 })
@@ -134,13 +169,19 @@ export const zSettleOrdersPayload = z.object({
   chainId: z.string(),
   /** The resource node settling (= the batch signer). */
   node: zNodeAddress,
-  items: z.array(z.object({ ticket: zSignedTicket, order: zSignedOrder })).min(1).max(MAX_SETTLE_BATCH),
+  items: z
+    .array(z.object({ ticket: zSignedTicket, order: zSignedOrder }))
+    .min(1)
+    .max(MAX_SETTLE_BATCH),
   expiresAt: zTime,
 })
 export type SettleOrdersPayload = z.infer<typeof zSettleOrdersPayload>
 export const zSettleOrdersBody = zNodeSigned(zSettleOrdersPayload)
 export type SettleOrdersBody = NodeSigned<SettleOrdersPayload>
-export interface SettleOrderItem { ticket: SignedTicket; order: SignedOrder }
+export interface SettleOrderItem {
+  ticket: SignedTicket
+  order: SignedOrder
+}
 
 export interface SettleOrdersResponse {
   /** One entry per item (any order); an item with no entry stays with the node and is sent again. */
@@ -369,7 +410,9 @@ export interface ShareResolution {
 }
 
 // ---- Traffic views (meta, Proof of Traffic: src/sds/meta/pot/traffic.ts) ----------------------------
-export const zTrafficNodesQuery = z.object({ epoch: z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional() })
+export const zTrafficNodesQuery = z.object({
+  epoch: z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+})
 
 /** One resource node's traffic as this meta node settled it. */
 export interface NodeTraffic {

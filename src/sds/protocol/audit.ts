@@ -88,26 +88,63 @@ export function chunkRange(index: number, size: number): { start: number; end: n
 }
 
 /** Meta node: a fresh challenge for `shard` on `node`. */
-export function createAuditChallenge(p: { key: NodeKey; chainId: string; node: string; shard: string; now: number; random: RandomBytes; ttlMs?: number }): SignedAuditChallenge {
+export function createAuditChallenge(p: {
+  key: NodeKey
+  chainId: string
+  node: string
+  shard: string
+  now: number
+  random: RandomBytes
+  ttlMs?: number
+}): SignedAuditChallenge {
   const pick = Buffer.from(p.random(4)).readUInt32BE(0)
   return signAsNode(DOMAIN.auditChallenge, p.key, {
-    v: 1 as const, chainId: p.chainId, node: p.node, shard: p.shard, nonce: randomHex(p.random, 16), chunk: pick, expiresAt: p.now + (p.ttlMs ?? AUDIT_CHALLENGE_TTL_MS),
+    v: 1 as const,
+    chainId: p.chainId,
+    node: p.node,
+    shard: p.shard,
+    nonce: randomHex(p.random, 16),
+    chunk: pick,
+    expiresAt: p.now + (p.ttlMs ?? AUDIT_CHALLENGE_TTL_MS),
   })
 }
 
 /** Resource node: checks a challenge is for this node and signed by a trusted meta node (throws a typed error). */
-export function verifyAuditChallenge(msg: SignedAuditChallenge, o: { chainId: string; now: number; node: string; trustedIssuers: ReadonlySet<string> }): AuditChallenge {
-  const c = verifyNodeSigned(DOMAIN.auditChallenge, msg, { chainId: o.chainId, now: o.now, trustedSigners: o.trustedIssuers })
-  if (c.node !== o.node) throw new StratosError('AUDIT_INVALID', `the challenge is for node ${c.node}, this is ${o.node}`, { node: c.node })
+export function verifyAuditChallenge(
+  msg: SignedAuditChallenge,
+  o: { chainId: string; now: number; node: string; trustedIssuers: ReadonlySet<string> },
+): AuditChallenge {
+  const c = verifyNodeSigned(DOMAIN.auditChallenge, msg, {
+    chainId: o.chainId,
+    now: o.now,
+    trustedSigners: o.trustedIssuers,
+  })
+  if (c.node !== o.node)
+    throw new StratosError('AUDIT_INVALID', `the challenge is for node ${c.node}, this is ${o.node}`, { node: c.node })
   return c
 }
 
 /** Resource node: the signed answer, given the verified chunk bytes and the shard's verified chunk-hash list. */
-export function answerAuditChallenge(p: { key: NodeKey; challenge: AuditChallenge; size: number; chunkHashes: Uint8Array; data: Uint8Array; now: number }): AuditAnswer {
+export function answerAuditChallenge(p: {
+  key: NodeKey
+  challenge: AuditChallenge
+  size: number
+  chunkHashes: Uint8Array
+  data: Uint8Array
+  now: number
+}): AuditAnswer {
   const c = p.challenge
   const response = signAsNode(DOMAIN.auditResponse, p.key, {
-    v: 1 as const, chainId: c.chainId, node: c.node, shard: c.shard, nonce: c.nonce, chunk: challengedChunk(c, p.size), size: p.size,
-    chunkHashes: toBase64Url(p.chunkHashes), proof: auditProof(c.nonce, p.data), expiresAt: c.expiresAt,
+    v: 1 as const,
+    chainId: c.chainId,
+    node: c.node,
+    shard: c.shard,
+    nonce: c.nonce,
+    chunk: challengedChunk(c, p.size),
+    size: p.size,
+    chunkHashes: toBase64Url(p.chunkHashes),
+    proof: auditProof(c.nonce, p.data),
+    expiresAt: c.expiresAt,
   })
   return { response, data: toBase64Url(p.data) }
 }
@@ -117,12 +154,19 @@ export function answerAuditChallenge(p: { key: NodeKey; challenge: AuditChalleng
  * (answer for another node, shard or nonce; a chunk-hash list that does not hash to the shard id; chunk bytes that do
  * not match their hash or the proof) or REQUEST_EXPIRED. Returns the verified response.
  */
-export function verifyAuditAnswer(answer: AuditAnswer, challenge: AuditChallenge, o: { chainId: string; now: number }): AuditResponse {
+export function verifyAuditAnswer(
+  answer: AuditAnswer,
+  challenge: AuditChallenge,
+  o: { chainId: string; now: number },
+): AuditResponse {
   const parsed = zAuditAnswer.safeParse(answer)
   if (!parsed.success) throw new StratosError('AUDIT_INVALID', 'the audit answer is malformed')
   const r = verifyNodeSigned(DOMAIN.auditResponse, answer.response, { chainId: o.chainId, now: o.now })
-  const bad = (what: string, details?: Record<string, unknown>): never => { throw new StratosError('AUDIT_INVALID', what, { node: challenge.node, shard: challenge.shard, ...details }) }
-  if (answer.response.signer !== challenge.node || r.node !== challenge.node) bad('the answer is not signed by the challenged node', { signer: answer.response.signer })
+  const bad = (what: string, details?: Record<string, unknown>): never => {
+    throw new StratosError('AUDIT_INVALID', what, { node: challenge.node, shard: challenge.shard, ...details })
+  }
+  if (answer.response.signer !== challenge.node || r.node !== challenge.node)
+    bad('the answer is not signed by the challenged node', { signer: answer.response.signer })
   if (r.shard !== challenge.shard) bad('the answer is for another shard')
   if (r.nonce !== challenge.nonce) bad('the answer is for another (stale) nonce')
   let hashes: Uint8Array, data: Uint8Array

@@ -22,10 +22,15 @@ export const zNonce = z.string().regex(/^[0-9a-f]{16,64}$/, 'nonce is 8–32 byt
 export const zTime = z.number().int().nonnegative()
 export const zUploadId = z.string().regex(/^[0-9a-f]{32}$/, 'upload id is 16 bytes of hex')
 export const zBase64Url = z.string().regex(/^[A-Za-z0-9_-]*$/)
-export const zHttpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
+export const zHttpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
 export const zCid = z.string().min(2).max(200)
 /** An ed25519 public key (32 bytes) as base64url: the key that signs a transfer's orders. */
-export const zOrderKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'order key is a 32-byte ed25519 public key in base64url')
+export const zOrderKey = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{43}$/, 'order key is a 32-byte ed25519 public key in base64url')
 
 export const zNodeSigned = <T extends z.ZodTypeAny>(payload: T) =>
   z.object({ payload, signer: zNodeAddress, key: zBase64Url, signature: zBase64Url })
@@ -213,10 +218,12 @@ export type AccessSessionPayload = z.infer<typeof zAccessSessionPayload>
 export type SignedAccessSession = WalletSigned<AccessSessionPayload>
 
 /** A read grant's scope: files by CID (directories cover what they link to) and/or name prefixes of the owner's files. */
-export const zGrantScope = z.object({
-  cids: z.array(zCid).max(GRANT_SCOPE_MAX_CIDS).optional(),
-  prefixes: z.array(z.string().min(1).max(255)).max(GRANT_SCOPE_MAX_PREFIXES).optional(),
-}).refine((s) => (s.cids?.length ?? 0) + (s.prefixes?.length ?? 0) > 0, 'a grant names at least one CID or prefix')
+export const zGrantScope = z
+  .object({
+    cids: z.array(zCid).max(GRANT_SCOPE_MAX_CIDS).optional(),
+    prefixes: z.array(z.string().min(1).max(255)).max(GRANT_SCOPE_MAX_PREFIXES).optional(),
+  })
+  .refine((s) => (s.cids?.length ?? 0) + (s.prefixes?.length ?? 0) > 0, 'a grant names at least one CID or prefix')
 export type GrantScope = z.infer<typeof zGrantScope>
 
 /** An owner grants read access to whoever holds the grant's id (a bearer secret), until it expires or is revoked. */
@@ -238,7 +245,12 @@ export const zGrantListPayload = z.object({ ...walletBase, action: z.literal('gr
 export type GrantListPayload = z.infer<typeof zGrantListPayload>
 
 /** An owner makes a file public (anyone may read it, paid by the owner) or private again. */
-export const zVisibilityPayload = z.object({ ...walletBase, action: z.literal('file.visibility'), cid: zCid, public: z.boolean() })
+export const zVisibilityPayload = z.object({
+  ...walletBase,
+  action: z.literal('file.visibility'),
+  cid: zCid,
+  public: z.boolean(),
+})
 export type VisibilityPayload = z.infer<typeof zVisibilityPayload>
 
 /**

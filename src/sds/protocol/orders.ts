@@ -43,7 +43,10 @@ export const zOrder = z.strictObject({
 })
 export type Order = z.infer<typeof zOrder>
 export const zSignedOrder = z.strictObject({ payload: zOrder, signature: zBase64Url })
-export interface SignedOrder { payload: Order; signature: string }
+export interface SignedOrder {
+  payload: Order
+  signature: string
+}
 
 export function orderSigningBytes(order: Order): Uint8Array {
   return signingBytes(ORDER_DOMAIN, order as unknown as CanonicalValue)
@@ -67,8 +70,13 @@ export interface VerifyOrderParameters {
  */
 export function verifyOrder({ ticket, order, chainId }: VerifyOrderParameters): Order {
   const o = order.payload
-  if (o.chainId !== chainId) throw new StratosError('ORDER_INVALID', `order is for chain ${o.chainId}, this is ${chainId}`, { serial: o.serial })
-  if (o.serial !== ticket.serial) throw new StratosError('ORDER_INVALID', 'order serial differs from its order limit', { serial: o.serial, limit: ticket.serial })
+  if (o.chainId !== chainId)
+    throw new StratosError('ORDER_INVALID', `order is for chain ${o.chainId}, this is ${chainId}`, { serial: o.serial })
+  if (o.serial !== ticket.serial)
+    throw new StratosError('ORDER_INVALID', 'order serial differs from its order limit', {
+      serial: o.serial,
+      limit: ticket.serial,
+    })
   let publicKey: Uint8Array, signature: Uint8Array
   try {
     publicKey = fromBase64Url(ticket.orderKey)
@@ -80,10 +88,18 @@ export function verifyOrder({ ticket, order, chainId }: VerifyOrderParameters): 
     throw new StratosError('ORDER_INVALID', 'order is not signed by the key its limit names', { serial: o.serial })
   }
   if (o.bytes > ticket.size) {
-    throw new StratosError('ORDER_LIMIT_EXCEEDED', `order for ${o.bytes} bytes exceeds its limit of ${ticket.size}`, { serial: o.serial, bytes: o.bytes, limit: ticket.size })
+    throw new StratosError('ORDER_LIMIT_EXCEEDED', `order for ${o.bytes} bytes exceeds its limit of ${ticket.size}`, {
+      serial: o.serial,
+      bytes: o.bytes,
+      limit: ticket.size,
+    })
   }
   if (o.signedAt > ticket.expiresAt + CLOCK_SKEW_MS) {
-    throw new StratosError('ORDER_INVALID', 'order was signed after its limit expired', { serial: o.serial, signedAt: o.signedAt, expiresAt: ticket.expiresAt })
+    throw new StratosError('ORDER_INVALID', 'order was signed after its limit expired', {
+      serial: o.serial,
+      signedAt: o.signedAt,
+      expiresAt: ticket.expiresAt,
+    })
   }
   return o
 }
@@ -94,8 +110,10 @@ export function encodeOrderHeader(order: SignedOrder): string {
 
 /** Parses the ORDER_HEADER value; ORDER_MISSING when absent, ORDER_INVALID when malformed. */
 export function decodeOrderHeader(header: string | string[] | undefined): SignedOrder {
-  if (header === undefined || header === '') throw new StratosError('ORDER_MISSING', `this transfer needs a signed order in the ${ORDER_HEADER} header`)
-  if (Array.isArray(header) || header.length > MAX_ORDER_HEADER_BYTES) throw new StratosError('ORDER_INVALID', 'order header is malformed')
+  if (header === undefined || header === '')
+    throw new StratosError('ORDER_MISSING', `this transfer needs a signed order in the ${ORDER_HEADER} header`)
+  if (Array.isArray(header) || header.length > MAX_ORDER_HEADER_BYTES)
+    throw new StratosError('ORDER_INVALID', 'order header is malformed')
   let raw: unknown
   try {
     raw = JSON.parse(Buffer.from(header, 'base64url').toString('utf8'))

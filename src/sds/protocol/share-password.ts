@@ -10,7 +10,12 @@ import { scrypt, timingSafeEqual } from 'node:crypto'
 import { fromBase64Url, toBase64Url } from '../../crypto/hash.ts'
 import { StratosError } from '../../errors.ts'
 import {
-  MAX_SHARE_PASSWORD_BYTES, SHARE_HASH_BYTES, SHARE_SALT_BYTES, SHARE_SCRYPT_N, SHARE_SCRYPT_P, SHARE_SCRYPT_R,
+  MAX_SHARE_PASSWORD_BYTES,
+  SHARE_HASH_BYTES,
+  SHARE_SALT_BYTES,
+  SHARE_SCRYPT_N,
+  SHARE_SCRYPT_P,
+  SHARE_SCRYPT_R,
 } from '../../limits.ts'
 import type { RandomBytes } from '../../util/components.ts'
 
@@ -32,17 +37,25 @@ export function checkSharePassword(password: string): Buffer {
   const bytes = Buffer.from(password, 'utf8')
   if (bytes.length === 0) throw new StratosError('BAD_REQUEST', 'the password must not be empty')
   if (bytes.length > MAX_SHARE_PASSWORD_BYTES) {
-    throw new StratosError('BAD_REQUEST', `the password is longer than ${MAX_SHARE_PASSWORD_BYTES} bytes`, { limit: MAX_SHARE_PASSWORD_BYTES })
+    throw new StratosError('BAD_REQUEST', `the password is longer than ${MAX_SHARE_PASSWORD_BYTES} bytes`, {
+      limit: MAX_SHARE_PASSWORD_BYTES,
+    })
   }
   return bytes
 }
 
 function derive(password: Buffer, salt: Uint8Array): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    scrypt(password, salt, SHARE_HASH_BYTES, { N: SHARE_SCRYPT_N, r: SHARE_SCRYPT_R, p: SHARE_SCRYPT_P, maxmem: SCRYPT_MAXMEM }, (err, key) => {
-      if (err) reject(new StratosError('INTERNAL', `scrypt failed: ${err.message}`, undefined, { cause: err }))
-      else resolve(key)
-    })
+    scrypt(
+      password,
+      salt,
+      SHARE_HASH_BYTES,
+      { N: SHARE_SCRYPT_N, r: SHARE_SCRYPT_R, p: SHARE_SCRYPT_P, maxmem: SCRYPT_MAXMEM },
+      (err, key) => {
+        if (err) reject(new StratosError('INTERNAL', `scrypt failed: ${err.message}`, undefined, { cause: err }))
+        else resolve(key)
+      },
+    )
   })
 }
 
@@ -50,13 +63,24 @@ function derive(password: Buffer, salt: Uint8Array): Promise<Buffer> {
 export async function hashSharePassword(password: string, random: RandomBytes): Promise<SharePasswordHash> {
   const salt = random(SHARE_SALT_BYTES)
   const key = await derive(checkSharePassword(password), salt)
-  return { alg: 'scrypt', N: SHARE_SCRYPT_N, r: SHARE_SCRYPT_R, p: SHARE_SCRYPT_P, salt: toBase64Url(salt), hash: toBase64Url(key) }
+  return {
+    alg: 'scrypt',
+    N: SHARE_SCRYPT_N,
+    r: SHARE_SCRYPT_R,
+    p: SHARE_SCRYPT_P,
+    salt: toBase64Url(salt),
+    hash: toBase64Url(key),
+  }
 }
 
 /** BAD_REQUEST unless the hash uses exactly this software's parameters and sizes. */
 export function checkSharePasswordHash(h: SharePasswordHash): void {
   if (h.alg !== 'scrypt' || h.N !== SHARE_SCRYPT_N || h.r !== SHARE_SCRYPT_R || h.p !== SHARE_SCRYPT_P) {
-    throw new StratosError('BAD_REQUEST', `share passwords must be hashed with scrypt N=${SHARE_SCRYPT_N} r=${SHARE_SCRYPT_R} p=${SHARE_SCRYPT_P}`, { alg: h.alg, N: h.N, r: h.r, p: h.p })
+    throw new StratosError(
+      'BAD_REQUEST',
+      `share passwords must be hashed with scrypt N=${SHARE_SCRYPT_N} r=${SHARE_SCRYPT_R} p=${SHARE_SCRYPT_P}`,
+      { alg: h.alg, N: h.N, r: h.r, p: h.p },
+    )
   }
   let salt: Uint8Array, hash: Uint8Array
   try {
@@ -66,7 +90,10 @@ export function checkSharePasswordHash(h: SharePasswordHash): void {
     throw new StratosError('BAD_REQUEST', 'password salt and hash must be base64url')
   }
   if (salt.length !== SHARE_SALT_BYTES || hash.length !== SHARE_HASH_BYTES) {
-    throw new StratosError('BAD_REQUEST', `password salt must be ${SHARE_SALT_BYTES} bytes and hash ${SHARE_HASH_BYTES} bytes`)
+    throw new StratosError(
+      'BAD_REQUEST',
+      `password salt must be ${SHARE_SALT_BYTES} bytes and hash ${SHARE_HASH_BYTES} bytes`,
+    )
   }
 }
 

@@ -59,7 +59,12 @@ export interface VerifyOptions {
 }
 
 /** Checks signature, signer/key binding, chain id and expiry; throws a typed error on the first failure. */
-export function verifyNodeSigned<T extends BasePayload>(domain: Domain, msg: NodeSigned<T>, opts: VerifyOptions, code: 'INVALID_SIGNATURE' | 'TICKET_INVALID' = 'INVALID_SIGNATURE'): T {
+export function verifyNodeSigned<T extends BasePayload>(
+  domain: Domain,
+  msg: NodeSigned<T>,
+  opts: VerifyOptions,
+  code: 'INVALID_SIGNATURE' | 'TICKET_INVALID' = 'INVALID_SIGNATURE',
+): T {
   let pub: Uint8Array, sig: Uint8Array
   try {
     pub = fromBase64Url(msg.key)
@@ -67,7 +72,8 @@ export function verifyNodeSigned<T extends BasePayload>(domain: Domain, msg: Nod
   } catch {
     throw new StratosError(code, 'signature or key is not base64url')
   }
-  if (nodeAddressFromPublicKey(pub) !== msg.signer) throw new StratosError(code, 'signer address does not match its key')
+  if (nodeAddressFromPublicKey(pub) !== msg.signer)
+    throw new StratosError(code, 'signer address does not match its key')
   if (!verifyNodeSignature(pub, signingBytes(domain, msg.payload as unknown as CanonicalValue), sig)) {
     throw new StratosError(code, 'signature does not verify')
   }
@@ -80,21 +86,37 @@ export function verifyNodeSigned<T extends BasePayload>(domain: Domain, msg: Nod
 
 export function signAsWallet<T extends BasePayload & { signer: string }>(key: WalletKey, payload: T): WalletSigned<T> {
   if (payload.signer !== key.address) throw new StratosError('BAD_REQUEST', 'payload signer must be the signing wallet')
-  return { payload, signature: Buffer.from(key.sign(signingBytes(DOMAIN.request, payload as unknown as CanonicalValue))).toString('hex') }
+  return {
+    payload,
+    signature: Buffer.from(key.sign(signingBytes(DOMAIN.request, payload as unknown as CanonicalValue))).toString(
+      'hex',
+    ),
+  }
 }
 
 /** Verifies a wallet request: the recovered address must equal payload.signer. */
-export function verifyWalletSigned<T extends BasePayload & { signer: string }>(msg: WalletSigned<T>, opts: VerifyOptions): T {
-  if (!/^[0-9a-f]{130}$/.test(msg.signature)) throw new StratosError('INVALID_SIGNATURE', 'signature must be 65 bytes of hex')
-  const addr = recoverWalletAddress(signingBytes(DOMAIN.request, msg.payload as unknown as CanonicalValue), Buffer.from(msg.signature, 'hex'))
-  if (addr === null || addr !== msg.payload.signer) throw new StratosError('INVALID_SIGNATURE', 'signature does not match the signer address')
+export function verifyWalletSigned<T extends BasePayload & { signer: string }>(
+  msg: WalletSigned<T>,
+  opts: VerifyOptions,
+): T {
+  if (!/^[0-9a-f]{130}$/.test(msg.signature))
+    throw new StratosError('INVALID_SIGNATURE', 'signature must be 65 bytes of hex')
+  const addr = recoverWalletAddress(
+    signingBytes(DOMAIN.request, msg.payload as unknown as CanonicalValue),
+    Buffer.from(msg.signature, 'hex'),
+  )
+  if (addr === null || addr !== msg.payload.signer)
+    throw new StratosError('INVALID_SIGNATURE', 'signature does not match the signer address')
   checkFreshness(msg.payload, opts)
   return msg.payload
 }
 
 function checkFreshness(payload: BasePayload, opts: VerifyOptions): void {
   if (payload.chainId !== opts.chainId) {
-    throw new StratosError('WRONG_CHAIN', `message is for chain ${payload.chainId}, this is ${opts.chainId}`, { expected: opts.chainId, got: payload.chainId })
+    throw new StratosError('WRONG_CHAIN', `message is for chain ${payload.chainId}, this is ${opts.chainId}`, {
+      expected: opts.chainId,
+      got: payload.chainId,
+    })
   }
   if (!Number.isSafeInteger(payload.expiresAt) || payload.expiresAt + CLOCK_SKEW_MS < opts.now) {
     throw new StratosError('REQUEST_EXPIRED', 'message has expired', { expiresAt: payload.expiresAt, now: opts.now })
@@ -123,7 +145,10 @@ export class ReplayGuard {
     if (this.#seen.size >= this.maxEntries) {
       const drop = Math.ceil(this.maxEntries / 10)
       let i = 0
-      for (const n of this.#seen.keys()) { if (i++ >= drop) break; this.#seen.delete(n) }
+      for (const n of this.#seen.keys()) {
+        if (i++ >= drop) break
+        this.#seen.delete(n)
+      }
     }
   }
 }
@@ -132,6 +157,20 @@ export class ReplayGuard {
  * The bytes a session's order key signs for one call on upload `uploadId`: the action, the call's body (without its
  * `auth`), and the nonce and expiry that make it one-shot. Client and meta node build them with this one function.
  */
-export function sessionCallBytes(p: { chainId: string; uploadId: string; action: string; body: CanonicalValue; nonce: string; expiresAt: number }): Uint8Array {
-  return signingBytes(DOMAIN.sessionCall, { chainId: p.chainId, uploadId: p.uploadId, action: p.action, body: p.body, nonce: p.nonce, expiresAt: p.expiresAt })
+export function sessionCallBytes(p: {
+  chainId: string
+  uploadId: string
+  action: string
+  body: CanonicalValue
+  nonce: string
+  expiresAt: number
+}): Uint8Array {
+  return signingBytes(DOMAIN.sessionCall, {
+    chainId: p.chainId,
+    uploadId: p.uploadId,
+    action: p.action,
+    body: p.body,
+    nonce: p.nonce,
+    expiresAt: p.expiresAt,
+  })
 }

@@ -73,18 +73,27 @@ export class TicketCache {
   constructor(maxEntries = TICKET_CACHE_ENTRIES) {
     this.#tickets = new Lru({ maxEntries, order: 'fifo' })
   }
-  get(header: string): Ticket | undefined { return this.#tickets.get(header) }
-  set(header: string, ticket: Ticket): void { this.#tickets.set(header, ticket) }
-  clear(): void { this.#tickets.clear() }
+  get(header: string): Ticket | undefined {
+    return this.#tickets.get(header)
+  }
+  set(header: string, ticket: Ticket): void {
+    this.#tickets.set(header, ticket)
+  }
+  clear(): void {
+    this.#tickets.clear()
+  }
 }
 
 /** Decodes and fully checks a ticket header; throws TICKET_* / UNTRUSTED_ISSUER errors. */
 export function verifyTicket(p: VerifyTicketParameters): Ticket {
-  if (p.header === undefined || p.header === '') throw new StratosError('TICKET_MISSING', `a ${p.op.toUpperCase()} needs a ticket from a meta node`)
-  if (Array.isArray(p.header) || p.header.length > 8192) throw new StratosError('TICKET_INVALID', 'ticket header malformed')
+  if (p.header === undefined || p.header === '')
+    throw new StratosError('TICKET_MISSING', `a ${p.op.toUpperCase()} needs a ticket from a meta node`)
+  if (Array.isArray(p.header) || p.header.length > 8192)
+    throw new StratosError('TICKET_INVALID', 'ticket header malformed')
   const cached = p.cache?.get(p.header)
   if (cached) {
-    if (cached.expiresAt + CLOCK_SKEW_MS < p.now) throw new StratosError('TICKET_EXPIRED', 'ticket has expired', { expiresAt: cached.expiresAt, now: p.now })
+    if (cached.expiresAt + CLOCK_SKEW_MS < p.now)
+      throw new StratosError('TICKET_EXPIRED', 'ticket has expired', { expiresAt: cached.expiresAt, now: p.now })
     return checkBinding(cached, p)
   }
   let parsed: SignedTicket
@@ -95,9 +104,15 @@ export function verifyTicket(p: VerifyTicketParameters): Ticket {
   }
   let ticket: Ticket
   try {
-    ticket = verifyNodeSigned(DOMAIN.ticket, parsed, { chainId: p.chainId, now: p.now, trustedSigners: p.trustedIssuers }, 'TICKET_INVALID')
+    ticket = verifyNodeSigned(
+      DOMAIN.ticket,
+      parsed,
+      { chainId: p.chainId, now: p.now, trustedSigners: p.trustedIssuers },
+      'TICKET_INVALID',
+    )
   } catch (e) {
-    if (e instanceof StratosError && e.code === 'REQUEST_EXPIRED') throw new StratosError('TICKET_EXPIRED', 'ticket has expired', e.details)
+    if (e instanceof StratosError && e.code === 'REQUEST_EXPIRED')
+      throw new StratosError('TICKET_EXPIRED', 'ticket has expired', e.details)
     throw e
   }
   p.cache?.set(p.header, ticket)
@@ -106,7 +121,8 @@ export function verifyTicket(p: VerifyTicketParameters): Ticket {
 
 /** The ticket must be for this node, this operation and this shard. */
 function checkBinding(ticket: Ticket, p: VerifyTicketParameters): Ticket {
-  if (ticket.node !== p.node) throw new StratosError('TICKET_WRONG_NODE', `ticket is for node ${ticket.node}`, { ticketNode: ticket.node })
+  if (ticket.node !== p.node)
+    throw new StratosError('TICKET_WRONG_NODE', `ticket is for node ${ticket.node}`, { ticketNode: ticket.node })
   if (ticket.op !== p.op) throw new StratosError('TICKET_MISMATCH', `ticket is for ${ticket.op}, not ${p.op}`)
   if (ticket.shard !== p.shard) throw new StratosError('TICKET_MISMATCH', 'ticket is for another shard')
   return ticket

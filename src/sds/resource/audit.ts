@@ -9,7 +9,15 @@ import type { NodeKey } from '../../crypto/node-key.ts'
 import { StratosError } from '../../errors.ts'
 import { AUDIT_REPLAY_GUARD_ENTRIES } from '../../limits.ts'
 import type { Clock } from '../../util/components.ts'
-import { answerAuditChallenge, challengedChunk, chunkRange, verifyAuditChallenge, zSignedAuditChallenge, type AuditAnswer, type SignedAuditChallenge } from '../protocol/audit.ts'
+import {
+  answerAuditChallenge,
+  challengedChunk,
+  chunkRange,
+  verifyAuditChallenge,
+  zSignedAuditChallenge,
+  type AuditAnswer,
+  type SignedAuditChallenge,
+} from '../protocol/audit.ts'
 import { ReplayGuard } from '../protocol/signing.ts'
 import type { ShardStore } from './store.ts'
 
@@ -35,12 +43,20 @@ export class AuditResponder {
     const parsed = zSignedAuditChallenge.safeParse(body)
     if (!parsed.success) throw new StratosError('BAD_REQUEST', 'invalid audit challenge')
     const now = clock.now()
-    const challenge = verifyAuditChallenge(parsed.data as SignedAuditChallenge, { chainId, now, node: key.address, trustedIssuers: trust.issuers })
+    const challenge = verifyAuditChallenge(parsed.data as SignedAuditChallenge, {
+      chainId,
+      now,
+      node: key.address,
+      trustedIssuers: trust.issuers,
+    })
     if (!this.#seen.check(`${parsed.data.signer}/${challenge.nonce}`, challenge.expiresAt, now)) {
       throw new StratosError('REPLAYED_NONCE', 'this audit challenge was already answered', { nonce: challenge.nonce })
     }
     const size = store.sizeOf(challenge.shard)
-    if (size === undefined) throw new StratosError('SHARD_NOT_FOUND', `shard ${challenge.shard} is not stored here`, { shard: challenge.shard })
+    if (size === undefined)
+      throw new StratosError('SHARD_NOT_FOUND', `shard ${challenge.shard} is not stored here`, {
+        shard: challenge.shard,
+      })
     const { start, end } = chunkRange(challengedChunk(challenge, size), size)
     const reader = await store.openRead(challenge.shard, start, end)
     const parts: Buffer[] = []

@@ -22,12 +22,17 @@
 import { open, readFile, rename, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StratosError } from '../../errors.ts'
-import { STORE_SYNC_CONCURRENCY, STORE_SYNC_INTERVAL_MS, STORE_SYNC_MAX_PENDING_BYTES, STORE_SYNC_MIN_ENTRY_BYTES } from '../../limits.ts'
+import {
+  STORE_SYNC_CONCURRENCY,
+  STORE_SYNC_INTERVAL_MS,
+  STORE_SYNC_MAX_PENDING_BYTES,
+  STORE_SYNC_MIN_ENTRY_BYTES,
+} from '../../limits.ts'
 import { isShardId } from '../protocol/shard.ts'
 import { silentLogger, systemClock, type Clock, type Logger, type Startable } from '../../util/components.ts'
 
 export const SYNC_MODES = ['always', 'batch', 'none'] as const
-export type SyncMode = typeof SYNC_MODES[number]
+export type SyncMode = (typeof SYNC_MODES)[number]
 export const DEFAULT_SYNC_MODE: SyncMode = 'batch'
 
 export function isSyncMode(s: unknown): s is SyncMode {
@@ -86,7 +91,8 @@ export async function readSyncState(dataDir: string): Promise<SyncState | undefi
   }
   try {
     const s = JSON.parse(text) as Partial<SyncState>
-    if (s.version !== 1 || !isSyncMode(s.mode) || typeof s.clean !== 'boolean' || !Number.isFinite(s.syncedThroughMs)) return 'unreadable'
+    if (s.version !== 1 || !isSyncMode(s.mode) || typeof s.clean !== 'boolean' || !Number.isFinite(s.syncedThroughMs))
+      return 'unreadable'
     return s as SyncState
   } catch {
     return 'unreadable'
@@ -243,7 +249,8 @@ export class ShardFlusher implements Startable {
       signal?.throwIfAborted()
       void this.flush()
       await new Promise<void>((resolve, reject) => {
-        const onAbort = (): void => reject(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal?.reason }))
+        const onAbort = (): void =>
+          reject(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal?.reason }))
         signal?.addEventListener('abort', onAbort, { once: true })
         this.#waiters.push(() => {
           signal?.removeEventListener('abort', onAbort)
@@ -271,7 +278,8 @@ export class ShardFlusher implements Startable {
     this.#pendingBytes += cost
     this.#renames.delete(token)
     const logged = this.#appendLog(`+${shard.id}\n`)
-    if (!this.#running) await this.flush() // a put that raced stop(): sync it now
+    if (!this.#running)
+      await this.flush() // a put that raced stop(): sync it now
     else if (this.#pendingBytes + this.#syncingBytes >= this.#o.maxPendingBytes) void this.flush()
     else this.#arm()
     await logged
@@ -323,10 +331,15 @@ export class ShardFlusher implements Startable {
     if (this.#timer || !this.#running || this.#pending.size === 0 || this.#flushing) return
     const oldest = this.#pending.values().next().value as Entry
     const wait = Math.max(0, oldest.at + this.#o.intervalMs - this.#o.clock.now())
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined
-      this.flushDue().catch((e: unknown) => this.#o.logger.error({ err: e }, 'shard flush failed')).finally(() => this.#arm())
-    }, Math.max(wait, 1))
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined
+        this.flushDue()
+          .catch((e: unknown) => this.#o.logger.error({ err: e }, 'shard flush failed'))
+          .finally(() => this.#arm())
+      },
+      Math.max(wait, 1),
+    )
     this.#timer.unref()
   }
 
@@ -365,14 +378,26 @@ export class ShardFlusher implements Startable {
       for (const d of dirs) await this.#o.ops.syncDir(d)
       this.#shardsSynced += batch.length - failed.length
       this.#flushes++
-      await writeSyncState(this.#o.dataDir, {
-        version: 1, mode: 'batch', clean: false, syncedThroughMs: through, writtenAt: this.#o.clock.now(), shardsSynced: this.#shardsSynced,
-      }, this.#o.ops)
+      await writeSyncState(
+        this.#o.dataDir,
+        {
+          version: 1,
+          mode: 'batch',
+          clean: false,
+          syncedThroughMs: through,
+          writtenAt: this.#o.clock.now(),
+          shardsSynced: this.#shardsSynced,
+        },
+        this.#o.ops,
+      )
       this.#syncedThroughMs = through
       // The log now only needs what was published after the snapshot.
       const rest = [...this.#pending.keys()].map((id) => `+${id}\n`).join('')
       await this.#rewriteLog(rest)
-      this.#o.logger.debug({ shards: batch.length, bytes, ms: Math.round(performance.now() - started) }, 'shards synced')
+      this.#o.logger.debug(
+        { shards: batch.length, bytes, ms: Math.round(performance.now() - started) },
+        'shards synced',
+      )
     } catch (e) {
       // The checkpoint stays where it was: a crash now re-verifies more than needed, never less.
       this.#o.logger.error({ err: e }, 'could not record the sync checkpoint')
@@ -394,25 +419,33 @@ export class ShardFlusher implements Startable {
   }
 
   #appendLog(line: string): Promise<void> {
-    const next = this.#logChain.then(async () => {
-      await this.#log?.write(line)
-    }).catch((e: unknown) => this.#o.logger.warn({ err: e }, 'could not append to the sync pending log'))
+    const next = this.#logChain
+      .then(async () => {
+        await this.#log?.write(line)
+      })
+      .catch((e: unknown) => this.#o.logger.warn({ err: e }, 'could not append to the sync pending log'))
     this.#logChain = next
     return next
   }
 
   #rewriteLog(content: string): Promise<void> {
-    const next = this.#logChain.then(async () => {
-      if (!this.#log) return
-      await this.#log.truncate(0)
-      if (content) await this.#log.write(content)
-    }).catch((e: unknown) => this.#o.logger.warn({ err: e }, 'could not rewrite the sync pending log'))
+    const next = this.#logChain
+      .then(async () => {
+        if (!this.#log) return
+        await this.#log.truncate(0)
+        if (content) await this.#log.write(content)
+      })
+      .catch((e: unknown) => this.#o.logger.warn({ err: e }, 'could not rewrite the sync pending log'))
     this.#logChain = next
     return next
   }
 }
 
-export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < items.length) await fn(items[next++])

@@ -8,7 +8,13 @@
  * or answers garbage never stops the loop: the error is logged and the next tick tries again.
  */
 import { StratosError, toStratosError } from '../../errors.ts'
-import { CLIENT_CONTROL_TIMEOUT_MS, HEARTBEAT_MAX_REPORTED_SHARDS, HEARTBEAT_TTL_MS, MAX_DELETES_PER_HEARTBEAT, SOFTWARE_VERSION } from '../../limits.ts'
+import {
+  CLIENT_CONTROL_TIMEOUT_MS,
+  HEARTBEAT_MAX_REPORTED_SHARDS,
+  HEARTBEAT_TTL_MS,
+  MAX_DELETES_PER_HEARTBEAT,
+  SOFTWARE_VERSION,
+} from '../../limits.ts'
 import type { NodeKey } from '../../crypto/node-key.ts'
 import { zSignedHeartbeatReply, type Heartbeat } from '../protocol/messages.ts'
 import { DOMAIN, signAsNode, verifyNodeSigned } from '../protocol/signing.ts'
@@ -96,15 +102,21 @@ export class HeartbeatLoop implements Startable {
   async beat(signal?: AbortSignal): Promise<void> {
     try {
       await this.#beat(signal)
-      if (this.#lastProblem !== undefined) this.#c.logger.info({ metaUrl: this.#c.meta.url }, 'meta node reachable again')
+      if (this.#lastProblem !== undefined)
+        this.#c.logger.info({ metaUrl: this.#c.meta.url }, 'meta node reachable again')
       this.#lastProblem = undefined
     } catch (e) {
       if (signal?.aborted) return
       const err = toStratosError(e)
       const network = err.code === 'NODE_UNAVAILABLE' || err.code === 'TIMEOUT' || err.code === 'ABORTED'
       const fields = { code: err.code, err: err.message, metaUrl: this.#c.meta.url }
-      if (network || this.#lastProblem === err.code) this.#c.logger.debug(fields, 'heartbeat failed; retrying next tick')
-      else if (err.code === 'UNTRUSTED_ISSUER') this.#c.logger.error(fields, 'heartbeat reply signed by an untrusted meta node (delete meta.json to trust a new one)')
+      if (network || this.#lastProblem === err.code)
+        this.#c.logger.debug(fields, 'heartbeat failed; retrying next tick')
+      else if (err.code === 'UNTRUSTED_ISSUER')
+        this.#c.logger.error(
+          fields,
+          'heartbeat reply signed by an untrusted meta node (delete meta.json to trust a new one)',
+        )
       else this.#c.logger.warn(fields, 'heartbeat failed; retrying next tick')
       this.#lastProblem = err.code
     }
@@ -139,12 +151,23 @@ export class HeartbeatLoop implements Startable {
       deleted,
       expiresAt: now + HEARTBEAT_TTL_MS,
     }
-    const raw = await meta.heartbeat(signAsNode(DOMAIN.heartbeat, key, payload), { signal, timeoutMs: CLIENT_CONTROL_TIMEOUT_MS })
+    const raw = await meta.heartbeat(signAsNode(DOMAIN.heartbeat, key, payload), {
+      signal,
+      timeoutMs: CLIENT_CONTROL_TIMEOUT_MS,
+    })
     const parsed = zSignedHeartbeatReply.safeParse(raw)
     if (!parsed.success) throw new StratosError('UPSTREAM_ERROR', 'meta node sent a malformed heartbeat reply')
-    const reply = verifyNodeSigned(DOMAIN.heartbeatReply, parsed.data, { chainId, now: clock.now(), trustedSigners: trust.issuers })
+    const reply = verifyNodeSigned(DOMAIN.heartbeatReply, parsed.data, {
+      chainId,
+      now: clock.now(),
+      trustedSigners: trust.issuers,
+    })
     if (reply.node !== key.address || reply.seq !== seq) {
-      throw new StratosError('UPSTREAM_ERROR', 'heartbeat reply is for another node or heartbeat', { node: reply.node, seq: reply.seq, expectedSeq: seq })
+      throw new StratosError('UPSTREAM_ERROR', 'heartbeat reply is for another node or heartbeat', {
+        node: reply.node,
+        seq: reply.seq,
+        expectedSeq: seq,
+      })
     }
     this.#acknowledged++
     store.ackCorrupt(corrupt)

@@ -1,7 +1,23 @@
 /** Resource node: stores shards in a content-addressed directory, serves them verified, heartbeats to the meta node. */
 export { ResourceNode, startResourceNode, type ResourceNodeOptions } from './node.ts'
-export { ShardStore, type ShardStoreOptions, type StoreStats, type PutOptions, type PutResult, type RecoveryReport } from './store.ts'
-export { ShardFlusher, SYNC_MODES, DEFAULT_SYNC_MODE, isSyncMode, type SyncMode, type SyncOps, type SyncState, type FlusherStats } from './flusher.ts'
+export {
+  ShardStore,
+  type ShardStoreOptions,
+  type StoreStats,
+  type PutOptions,
+  type PutResult,
+  type RecoveryReport,
+} from './store.ts'
+export {
+  ShardFlusher,
+  SYNC_MODES,
+  DEFAULT_SYNC_MODE,
+  isSyncMode,
+  type SyncMode,
+  type SyncOps,
+  type SyncState,
+  type FlusherStats,
+} from './flusher.ts'
 export { ShardReader } from './shard-reader.ts'
 export { ResourceServer, type ResourceServerComponents } from './server.ts'
 export { HeartbeatLoop, type HeartbeatComponents } from './heartbeat.ts'

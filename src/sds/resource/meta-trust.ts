@@ -44,7 +44,8 @@ export class MetaTrust {
     this.#o = options
     this.#path = join(options.dataDir, META_PIN_FILE)
     if (options.addresses) {
-      for (const a of options.addresses) if (!isNodeAddress(a)) throw new StratosError('NETWORK_CONFIG', `meta address ${a} is not a stsds1… address`)
+      for (const a of options.addresses)
+        if (!isNodeAddress(a)) throw new StratosError('NETWORK_CONFIG', `meta address ${a} is not a stsds1… address`)
       this.#issuers = new Set(options.addresses)
     }
   }
@@ -65,7 +66,12 @@ export class MetaTrust {
     try {
       pinned = zPinFile.parse(JSON.parse(readFileSync(this.#path, 'utf8')))
     } catch (e) {
-      throw new StratosError('NETWORK_CONFIG', `${this.#path} is damaged; delete it to learn the meta node again`, undefined, { cause: e })
+      throw new StratosError(
+        'NETWORK_CONFIG',
+        `${this.#path} is damaged; delete it to learn the meta node again`,
+        undefined,
+        { cause: e },
+      )
     }
     this.#issuers = new Set(pinned.addresses)
     this.#o.logger.info({ addresses: pinned.addresses }, 'trusting the pinned meta node')
@@ -79,17 +85,36 @@ export class MetaTrust {
   async resolve(meta: MetaClient, signal?: AbortSignal): Promise<void> {
     const info = await meta.info({ signal })
     if (info.chainId !== this.#o.chainId) {
-      this.#logOnce(`chain:${info.chainId}`, { metaUrl: meta.url, metaChain: info.chainId, chainId: this.#o.chainId }, 'meta node is on another chain: not trusting it')
+      this.#logOnce(
+        `chain:${info.chainId}`,
+        { metaUrl: meta.url, metaChain: info.chainId, chainId: this.#o.chainId },
+        'meta node is on another chain: not trusting it',
+      )
       return
     }
     if (this.known) {
       if (!this.#issuers.has(info.address)) {
-        this.#logOnce(`addr:${info.address}`, { metaUrl: meta.url, address: info.address, trusted: [...this.#issuers], pinFile: this.#o.addresses ? undefined : this.#path },
-          'meta node answers with an untrusted address: its tickets are refused (delete meta.json to trust a new meta node)')
+        this.#logOnce(
+          `addr:${info.address}`,
+          {
+            metaUrl: meta.url,
+            address: info.address,
+            trusted: [...this.#issuers],
+            pinFile: this.#o.addresses ? undefined : this.#path,
+          },
+          'meta node answers with an untrusted address: its tickets are refused (delete meta.json to trust a new meta node)',
+        )
       }
       return
     }
-    writeFileAtomic(this.#path, JSON.stringify({ addresses: [info.address], metaUrl: meta.url, chainId: info.chainId, pinnedAt: this.#o.clock.now() }, null, 2) + '\n')
+    writeFileAtomic(
+      this.#path,
+      JSON.stringify(
+        { addresses: [info.address], metaUrl: meta.url, chainId: info.chainId, pinnedAt: this.#o.clock.now() },
+        null,
+        2,
+      ) + '\n',
+    )
     this.#issuers = new Set([info.address])
     this.#o.logger.info({ address: info.address, pinFile: this.#path }, 'pinned the meta node (trust on first use)')
   }

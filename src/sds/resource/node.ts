@@ -82,21 +82,46 @@ export class ResourceNode implements Startable {
     this.#clock = options.clock ?? systemClock
     this.#logger = options.logger ?? createLogger('resource')
     this.#store = new ShardStore({
-      dataDir: options.dataDir, capacityBytes: options.capacityBytes, sync: options.sync, fsync: options.fsync, clock: this.#clock, logger: this.#logger,
+      dataDir: options.dataDir,
+      capacityBytes: options.capacityBytes,
+      sync: options.sync,
+      fsync: options.fsync,
+      clock: this.#clock,
+      logger: this.#logger,
     })
     this.#trust = new MetaTrust({
-      dataDir: options.dataDir, chainId: options.chainId, metaUrl: options.metaUrl, addresses: options.metaAddresses, clock: this.#clock, logger: this.#logger,
+      dataDir: options.dataDir,
+      chainId: options.chainId,
+      metaUrl: options.metaUrl,
+      addresses: options.metaAddresses,
+      clock: this.#clock,
+      logger: this.#logger,
     })
     this.#orderStore = OrderStore.open(join(options.dataDir, 'orders'))
-    this.#orders = new OrderBook({ store: this.#orderStore, chainId: options.chainId, settleAfterMs: options.orderSettleAfterMs ?? ORDER_SETTLE_AFTER_MS })
+    this.#orders = new OrderBook({
+      store: this.#orderStore,
+      chainId: options.chainId,
+      settleAfterMs: options.orderSettleAfterMs ?? ORDER_SETTLE_AFTER_MS,
+    })
     this.#server = new ResourceServer({
-      store: this.#store, key: this.#key, chainId: options.chainId, trust: this.#trust, orders: this.#orders, clock: this.#clock, logger: this.#logger,
+      store: this.#store,
+      key: this.#key,
+      chainId: options.chainId,
+      trust: this.#trust,
+      orders: this.#orders,
+      clock: this.#clock,
+      logger: this.#logger,
     })
     // Own connection pool for control traffic to the meta node, closed on stop.
     this.#agent = new Agent({ connections: 2, keepAliveTimeout: 10_000 })
     const meta = new MetaClient(options.metaUrl, { dispatcher: this.#agent })
     this.#settlement = new SettlementLoop({
-      book: this.#orders, key: this.#key, chainId: options.chainId, meta, clock: this.#clock, logger: this.#logger,
+      book: this.#orders,
+      key: this.#key,
+      chainId: options.chainId,
+      meta,
+      clock: this.#clock,
+      logger: this.#logger,
       intervalMs: options.orderSettleIntervalMs ?? ORDER_SETTLE_INTERVAL_MS,
     })
     this.#heartbeat = new HeartbeatLoop({
@@ -141,7 +166,8 @@ export class ResourceNode implements Startable {
   }
 
   start(): Promise<void> {
-    if (this.#state === 'stopping' || this.#state === 'stopped') return Promise.reject(new StratosError('INTERNAL', 'a stopped resource node cannot start again'))
+    if (this.#state === 'stopping' || this.#state === 'stopped')
+      return Promise.reject(new StratosError('INTERNAL', 'a stopped resource node cannot start again'))
     this.#startPromise ??= this.#start()
     return this.#startPromise
   }
@@ -156,7 +182,15 @@ export class ResourceNode implements Startable {
       await this.#heartbeat.start()
       await this.#settlement.start()
       this.#state = 'running'
-      this.#logger.info({ address: this.address, url: this.#url, metaUrl: this.#options.metaUrl, metaAddresses: [...this.#trust.issuers] }, 'resource node started')
+      this.#logger.info(
+        {
+          address: this.address,
+          url: this.#url,
+          metaUrl: this.#options.metaUrl,
+          metaAddresses: [...this.#trust.issuers],
+        },
+        'resource node started',
+      )
     } catch (e) {
       await this.#shutdown()
       this.#state = 'stopped'
@@ -195,16 +229,26 @@ export async function startResourceNode(options: ResourceNodeOptions): Promise<R
 
 /** Refuses option values that would only fail later, far from their cause. */
 function validateOptions(o: ResourceNodeOptions): void {
-  const bad = (what: string): never => { throw new StratosError('NETWORK_CONFIG', `resource node: ${what}`) }
+  const bad = (what: string): never => {
+    throw new StratosError('NETWORK_CONFIG', `resource node: ${what}`)
+  }
   if (!o.dataDir) bad('dataDir is required')
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65_535) bad(`port ${o.port} is not a TCP port`)
   if (!isHttpUrl(o.metaUrl)) bad(`metaUrl ${o.metaUrl} is not an http(s) URL`)
   if (o.publicUrl !== undefined && !isHttpUrl(o.publicUrl)) bad(`publicUrl ${o.publicUrl} is not an http(s) URL`)
-  if (o.capacityBytes !== undefined && !(Number.isSafeInteger(o.capacityBytes) && o.capacityBytes >= 0)) bad(`capacityBytes ${o.capacityBytes} is not a byte count`)
-  for (const [name, v] of [['orderSettleIntervalMs', o.orderSettleIntervalMs], ['orderSettleAfterMs', o.orderSettleAfterMs]] as const) {
+  if (o.capacityBytes !== undefined && !(Number.isSafeInteger(o.capacityBytes) && o.capacityBytes >= 0))
+    bad(`capacityBytes ${o.capacityBytes} is not a byte count`)
+  for (const [name, v] of [
+    ['orderSettleIntervalMs', o.orderSettleIntervalMs],
+    ['orderSettleAfterMs', o.orderSettleAfterMs],
+  ] as const) {
     if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) bad(`${name} ${v} must be a positive integer`)
   }
-  if (o.heartbeatIntervalMs !== undefined && !(Number.isSafeInteger(o.heartbeatIntervalMs) && o.heartbeatIntervalMs > 0)) bad(`heartbeatIntervalMs ${o.heartbeatIntervalMs} must be a positive integer`)
+  if (
+    o.heartbeatIntervalMs !== undefined &&
+    !(Number.isSafeInteger(o.heartbeatIntervalMs) && o.heartbeatIntervalMs > 0)
+  )
+    bad(`heartbeatIntervalMs ${o.heartbeatIntervalMs} must be a positive integer`)
   if (!o.chainId) bad('chainId is required')
   if (o.sync !== undefined && !isSyncMode(o.sync)) bad(`sync ${String(o.sync)} is not always, batch or none`)
 }

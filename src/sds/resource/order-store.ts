@@ -60,7 +60,12 @@ export class OrderStore {
     try {
       return new OrderStore(path, open({ path, maxDbs: 8, compression: false }))
     } catch (e) {
-      throw new StratosError('NETWORK_CONFIG', `cannot open the order store at ${path}: ${(e as Error).message}`, { path }, { cause: e })
+      throw new StratosError(
+        'NETWORK_CONFIG',
+        `cannot open the order store at ${path}: ${(e as Error).message}`,
+        { path },
+        { cause: e },
+      )
     }
   }
 

@@ -126,22 +126,42 @@ export class OrderBook {
     const serial = p.ticket.serial
     const entry = this.#pending.get(serial)
     if (this.#settled.has(serial) || (entry && this.#due(entry, p.now))) {
-      throw new StratosError('ORDER_LIMIT_EXCEEDED', 'this order limit is closed for settlement; ask the meta node for a new one', { serial, closed: true })
+      throw new StratosError(
+        'ORDER_LIMIT_EXCEEDED',
+        'this order limit is closed for settlement; ask the meta node for a new one',
+        { serial, closed: true },
+      )
     }
     const served = entry?.served ?? 0
     const needed = served + p.bytes
     if (needed > p.ticket.size) {
-      throw new StratosError('ORDER_LIMIT_EXCEEDED', `${needed} bytes under this limit would exceed its ${p.ticket.size}`, { serial, needed, limit: p.ticket.size })
+      throw new StratosError(
+        'ORDER_LIMIT_EXCEEDED',
+        `${needed} bytes under this limit would exceed its ${p.ticket.size}`,
+        { serial, needed, limit: p.ticket.size },
+      )
     }
     if (Math.max(order.bytes, entry?.highest ?? 0) < needed) {
-      throw new StratosError('ORDER_INVALID', `order covers ${order.bytes} bytes, ${needed} are needed`, { serial, needed, signed: order.bytes })
+      throw new StratosError('ORDER_INVALID', `order covers ${order.bytes} bytes, ${needed} are needed`, {
+        serial,
+        needed,
+        signed: order.bytes,
+      })
     }
     if (!entry) {
       if (this.#pending.size >= this.#max) {
-        throw new StratosError('BUSY', `node holds ${this.#pending.size} unsettled orders; try another node or later`, { retryable: true })
+        throw new StratosError('BUSY', `node holds ${this.#pending.size} unsettled orders; try another node or later`, {
+          retryable: true,
+        })
       }
       const ticket = zSignedTicket.parse(JSON.parse(Buffer.from(p.ticketHeader, 'base64url').toString('utf8')))
-      this.#pending.set(serial, { served: needed, highest: order.bytes, size: p.ticket.size, expiresAt: p.ticket.expiresAt, firstAt: p.now })
+      this.#pending.set(serial, {
+        served: needed,
+        highest: order.bytes,
+        size: p.ticket.size,
+        expiresAt: p.ticket.expiresAt,
+        firstAt: p.now,
+      })
       this.#store.create(serial, ticket, { order: signed, served: needed, firstAt: p.now })
       return
     }
@@ -160,7 +180,8 @@ export class OrderBook {
     const out: DueSerial[] = []
     for (const [serial, e] of this.#pending) {
       if (out.length >= limit) break
-      if (all || this.#due(e, now)) out.push({ serial, expiresAt: e.expiresAt, stale: now > e.expiresAt + ORDER_SETTLE_WINDOW_MS })
+      if (all || this.#due(e, now))
+        out.push({ serial, expiresAt: e.expiresAt, stale: now > e.expiresAt + ORDER_SETTLE_WINDOW_MS })
     }
     return out
   }
@@ -214,5 +235,11 @@ export class OrderBook {
 }
 
 function entryOf(s: StoredSerial): Entry {
-  return { served: s.served, highest: s.order.payload.bytes, size: s.ticket.payload.size, expiresAt: s.ticket.payload.expiresAt, firstAt: s.firstAt }
+  return {
+    served: s.served,
+    highest: s.order.payload.bytes,
+    size: s.ticket.payload.size,
+    expiresAt: s.ticket.payload.expiresAt,
+    firstAt: s.firstAt,
+  }
 }

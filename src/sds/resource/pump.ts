@@ -15,7 +15,13 @@ import { PUMP_STAGING_BUFFERS, PUMP_STAGING_BYTES } from '../../limits.ts'
  * `inspect` or `signal`. At the end every listener is removed and, on failure, the sink destroyed; the
  * source is left as it is (see the file header).
  */
-export function pumpInto(source: Readable, sink: Writable, inspect: (piece: Buffer) => void, signal?: AbortSignal, staging: StagingBuffers = allocatingStaging): Promise<void> {
+export function pumpInto(
+  source: Readable,
+  sink: Writable,
+  inspect: (piece: Buffer) => void,
+  signal?: AbortSignal,
+  staging: StagingBuffers = allocatingStaging,
+): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const writes = new StagedWrites(source, sink, inspect, staging)
     let ended = false
@@ -61,10 +67,12 @@ export function pumpInto(source: Readable, sink: Writable, inspect: (piece: Buff
       if (!ended) finish(new StratosError('ABORTED', 'the body ended before all bytes arrived'))
     }
     const onSinkError = (e: unknown): void => finish(e)
-    const onAbort = (): void => finish(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal?.reason }))
+    const onAbort = (): void =>
+      finish(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal?.reason }))
 
     if (signal?.aborted) return onAbort()
-    if (source.destroyed && !source.readableEnded) return finish(new StratosError('ABORTED', 'the body was already closed'))
+    if (source.destroyed && !source.readableEnded)
+      return finish(new StratosError('ABORTED', 'the body was already closed'))
     signal?.addEventListener('abort', onAbort, { once: true })
     sink.on('error', onSinkError)
     sink.on('finish', onFinish)
@@ -98,7 +106,12 @@ class StagedWrites {
   #paused = false
   #closed = false
 
-  constructor(readonly source: Readable, readonly sink: Writable, readonly inspect: (piece: Buffer) => void, readonly staging: StagingBuffers) {}
+  constructor(
+    readonly source: Readable,
+    readonly sink: Writable,
+    readonly inspect: (piece: Buffer) => void,
+    readonly staging: StagingBuffers,
+  ) {}
 
   /** The pump has settled: a write that ends later gives its buffer back but resumes nothing. */
   get closed(): boolean {
@@ -178,14 +191,16 @@ export function drainSource(source: Readable, maxBytes: number, signal?: AbortSi
     }
     const onData = (piece: Buffer): void => {
       total += piece.length
-      if (total > maxBytes) finish(new StratosError('SIZE_MISMATCH', `body is longer than the expected ${maxBytes} bytes`))
+      if (total > maxBytes)
+        finish(new StratosError('SIZE_MISMATCH', `body is longer than the expected ${maxBytes} bytes`))
     }
     const onEnd = (): void => finish()
     const onError = (e: unknown): void => finish(asAborted(e))
     const onClose = (): void => {
       if (!source.readableEnded) finish(new StratosError('ABORTED', 'the body ended before all bytes arrived'))
     }
-    const onAbort = (): void => finish(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal?.reason }))
+    const onAbort = (): void =>
+      finish(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal?.reason }))
     if (signal?.aborted) return onAbort()
     if (source.readableEnded) return finish()
     if (source.destroyed) return finish(new StratosError('ABORTED', 'the body was already closed'))

@@ -17,7 +17,14 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { StratosError, toStratosError } from '../../errors.ts'
-import { DIRECT_PUT_IDLE_TIMEOUT_MS, MAX_CONCURRENT_SHARD_WRITES, MAX_SHARD_BYTES, SERVER_CLOSE_GRACE_MS, SOFTWARE_VERSION, TICKET_TTL_MS } from '../../limits.ts'
+import {
+  DIRECT_PUT_IDLE_TIMEOUT_MS,
+  MAX_CONCURRENT_SHARD_WRITES,
+  MAX_SHARD_BYTES,
+  SERVER_CLOSE_GRACE_MS,
+  SOFTWARE_VERSION,
+  TICKET_TTL_MS,
+} from '../../limits.ts'
 import { toBase64Url } from '../../crypto/hash.ts'
 import type { NodeKey } from '../../crypto/node-key.ts'
 import { RESOURCE_ROUTES, SHARD_BODY_UPGRADE, SHARD_HEADERS, type ResourceNodeInfo } from '../protocol/api.ts'
@@ -58,7 +65,8 @@ const SHARD_PATTERN = `${SHARD_PREFIX}*id`
 type Handler = (req: IncomingMessage, res: ServerResponse, params: RouteParams) => Promise<void> | void
 
 function shardId(id: string | undefined): string {
-  if (id === undefined || !isShardId(id)) throw new StratosError('BAD_REQUEST', 'shard id is 64 lowercase hex characters')
+  if (id === undefined || !isShardId(id))
+    throw new StratosError('BAD_REQUEST', 'shard id is 64 lowercase hex characters')
   return id
 }
 
@@ -89,7 +97,9 @@ export class ResourceServer {
       this.#expectsContinue.add(req)
       this.#onRequest(req, res)
     })
-    this.#server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.#onUpgrade(req, socket, head))
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      this.#onUpgrade(req, socket, head),
+    )
   }
 
   /** Transfers (shard reads and writes) in progress. */
@@ -110,7 +120,9 @@ export class ResourceServer {
   /** Stops accepting connections; transfers in progress get a short grace period (closeServer). */
   async close(): Promise<void> {
     // Direct PUT bodies left node:http's hands: cut them after the same grace period.
-    const cut = setTimeout(() => { for (const b of this.#directBodies) b.destroy() }, SERVER_CLOSE_GRACE_MS)
+    const cut = setTimeout(() => {
+      for (const b of this.#directBodies) b.destroy()
+    }, SERVER_CLOSE_GRACE_MS)
     cut.unref()
     try {
       if (this.#server.listening) await closeServer(this.#server)
@@ -129,7 +141,13 @@ export class ResourceServer {
   /** The node's routes (RESOURCE_ROUTES); a shard's id is the raw rest of its path, checked by shardId(). */
   #buildRoutes(): Router<Handler> {
     return new Router<Handler>()
-      .on('POST', RESOURCE_ROUTES.audit, async (req, res) => sendJson(res, 200, await this.#audits.answer(await readJsonBody(req, AUDIT_MAX_CHALLENGE_BYTES, { required: true }))))
+      .on('POST', RESOURCE_ROUTES.audit, async (req, res) =>
+        sendJson(
+          res,
+          200,
+          await this.#audits.answer(await readJsonBody(req, AUDIT_MAX_CHALLENGE_BYTES, { required: true })),
+        ),
+      )
       .on('GET', RESOURCE_ROUTES.info, (_req, res) => this.#info(res))
       .on('HEAD', RESOURCE_ROUTES.info, (_req, res) => this.#info(res))
       .on('GET', SHARD_PATTERN, (req, res, p) => this.#get(req, res, shardId(p.id), false))
@@ -164,7 +182,9 @@ export class ResourceServer {
   }
 
   async #put(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
-    const { created, receipt } = await this.#storeShard(req.headers, id, req, () => { if (this.#expectsContinue.has(req)) res.writeContinue() })
+    const { created, receipt } = await this.#storeShard(req.headers, id, req, () => {
+      if (this.#expectsContinue.has(req)) res.writeContinue()
+    })
     sendJson(res, created ? 201 : 200, { receipt })
   }
 
@@ -179,7 +199,8 @@ export class ResourceServer {
     const path = requestPath(req)
     const id = path.startsWith(SHARD_PREFIX) ? path.slice(SHARD_PREFIX.length) : ''
     const declared = Number(req.headers['content-length'])
-    const ours = String(req.headers.upgrade ?? '').toLowerCase() === SHARD_BODY_UPGRADE && req.method === 'PUT' && isShardId(id)
+    const ours =
+      String(req.headers.upgrade ?? '').toLowerCase() === SHARD_BODY_UPGRADE && req.method === 'PUT' && isShardId(id)
     if (!ours || !/^\d+$/.test(req.headers['content-length'] ?? '') || declared > MAX_SHARD_BYTES) {
       const err = !ours
         ? new StratosError('BAD_REQUEST', `only a shard PUT may ask for Upgrade: ${SHARD_BODY_UPGRADE}`)
@@ -188,7 +209,9 @@ export class ResourceServer {
       // Read and drop whatever else the sender sends until it closes (so it reads this answer), within a time limit.
       socket.setTimeout(DIRECT_PUT_IDLE_TIMEOUT_MS, () => socket.destroy())
       socket.resume()
-      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`)
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+      )
       return
     }
     let body: SocketBody
@@ -201,7 +224,9 @@ export class ResourceServer {
     this.#directBodies.add(body)
     void body.closed.then(() => this.#directBodies.delete(body))
     const expectsContinue = /100-continue/i.test(String(req.headers.expect ?? ''))
-    this.#storeShard(req.headers, id, body, () => { if (expectsContinue) body.continue() })
+    this.#storeShard(req.headers, id, body, () => {
+      if (expectsContinue) body.continue()
+    })
       .then(({ created, receipt }) => body.respond(created ? 201 : 200, { receipt }))
       .catch(async (e: unknown) => {
         const err = toStratosError(e)
@@ -215,28 +240,58 @@ export class ResourceServer {
   }
 
   /** The checks and the store write of a shard PUT (both routes); returns the receipt to answer with. */
-  async #storeShard(headers: IncomingHttpHeaders, id: string, body: IncomingMessage | SocketBody, onAccept: () => void): Promise<{ created: boolean; receipt: SignedReceipt }> {
+  async #storeShard(
+    headers: IncomingHttpHeaders,
+    id: string,
+    body: IncomingMessage | SocketBody,
+    onAccept: () => void,
+  ): Promise<{ created: boolean; receipt: SignedReceipt }> {
     const { store, key, chainId, clock } = this.#c
     const ticket = verifyTicket({
-      header: headers[TICKET_HEADER], chainId, now: clock.now(), trustedIssuers: this.#c.trust.issuers, node: key.address, op: 'put', shard: id,
+      header: headers[TICKET_HEADER],
+      chainId,
+      now: clock.now(),
+      trustedIssuers: this.#c.trust.issuers,
+      node: key.address,
+      op: 'put',
+      shard: id,
     })
     const declared = headers['content-length']
     if (declared === undefined) throw new StratosError('BAD_REQUEST', 'a shard PUT needs a Content-Length header')
     const length = Number(declared)
     if (length !== ticket.size) {
-      throw new StratosError('SIZE_MISMATCH', `Content-Length ${length} differs from the ticket's ${ticket.size} bytes`, { expected: ticket.size, got: length })
+      throw new StratosError(
+        'SIZE_MISMATCH',
+        `Content-Length ${length} differs from the ticket's ${ticket.size} bytes`,
+        { expected: ticket.size, got: length },
+      )
     }
     if (!store.has(id) && this.#writes >= this.#maxWrites) {
-      throw new StratosError('NODE_UNAVAILABLE', `node is busy: ${this.#writes} shard uploads in progress`, { retryable: true })
+      throw new StratosError('NODE_UNAVAILABLE', `node is busy: ${this.#writes} shard uploads in progress`, {
+        retryable: true,
+      })
     }
-    this.#c.orders.admit({ ticket, ticketHeader: headers[TICKET_HEADER] as string, orderHeader: headers[ORDER_HEADER], bytes: ticket.size, now: clock.now() })
+    this.#c.orders.admit({
+      ticket,
+      ticketHeader: headers[TICKET_HEADER] as string,
+      orderHeader: headers[ORDER_HEADER],
+      bytes: ticket.size,
+      now: clock.now(),
+    })
     this.#writes++
     this.#load++
     try {
       const { created } = await store.put(id, ticket.size, body, { onAccept })
       const now = clock.now()
       const receipt: SignedReceipt = signAsNode(DOMAIN.receipt, key, {
-        v: 1, chainId, node: key.address, shard: id, size: ticket.size, serial: ticket.serial, storedAt: now, expiresAt: now + TICKET_TTL_MS,
+        v: 1,
+        chainId,
+        node: key.address,
+        shard: id,
+        size: ticket.size,
+        serial: ticket.serial,
+        storedAt: now,
+        expiresAt: now + TICKET_TTL_MS,
       })
       this.#c.logger.debug({ shard: id, size: ticket.size, created }, 'shard stored')
       return { created, receipt }
@@ -249,12 +304,22 @@ export class ResourceServer {
   async #get(req: IncomingMessage, res: ServerResponse, id: string, head: boolean): Promise<void> {
     const { store, key, chainId, clock } = this.#c
     const ticket = verifyTicket({
-      header: req.headers[TICKET_HEADER], chainId, now: clock.now(), trustedIssuers: this.#c.trust.issuers, node: key.address, op: 'get', shard: id,
+      header: req.headers[TICKET_HEADER],
+      chainId,
+      now: clock.now(),
+      trustedIssuers: this.#c.trust.issuers,
+      node: key.address,
+      op: 'get',
+      shard: id,
       cache: this.#tickets,
     })
     const size = store.sizeOf(id)
     if (size === undefined) throw new StratosError('SHARD_NOT_FOUND', `shard ${id} is not stored here`, { shard: id })
-    if (ticket.size !== size) throw new StratosError('TICKET_MISMATCH', `ticket says ${ticket.size} bytes, the shard has ${size}`, { expected: size, got: ticket.size })
+    if (ticket.size !== size)
+      throw new StratosError('TICKET_MISMATCH', `ticket says ${ticket.size} bytes, the shard has ${size}`, {
+        expected: size,
+        got: ticket.size,
+      })
     let range: ReturnType<typeof parseRange>
     try {
       range = parseRange(req.headers.range, size)
@@ -263,7 +328,13 @@ export class ResourceServer {
       throw e
     }
     if (!head) {
-      this.#c.orders.admit({ ticket, ticketHeader: req.headers[TICKET_HEADER] as string, orderHeader: req.headers[ORDER_HEADER], bytes: range.end - range.start, now: clock.now() })
+      this.#c.orders.admit({
+        ticket,
+        ticketHeader: req.headers[TICKET_HEADER] as string,
+        orderHeader: req.headers[ORDER_HEADER],
+        bytes: range.end - range.start,
+        now: clock.now(),
+      })
     }
     const reader = await store.openRead(id, range.start, range.end)
     this.#load++
@@ -295,7 +366,8 @@ export class ResourceServer {
   #fail(req: IncomingMessage, res: ServerResponse, e: unknown): void {
     const err = toStratosError(e)
     const log = this.#c.logger
-    if (err.code === 'INTERNAL' || err.code === 'SHARD_CORRUPT') log.error({ err: e, method: req.method, url: req.url }, 'request failed')
+    if (err.code === 'INTERNAL' || err.code === 'SHARD_CORRUPT')
+      log.error({ err: e, method: req.method, url: req.url }, 'request failed')
     else log.debug({ code: err.code, method: req.method, url: req.url }, 'request refused')
     if (res.headersSent || res.destroyed) {
       res.destroy()

@@ -8,7 +8,12 @@
  * the meta node would refuse them. A meta node that is down never stops the loop.
  */
 import { StratosError, toStratosError } from '../../errors.ts'
-import { CLIENT_CONTROL_TIMEOUT_MS, HEARTBEAT_TTL_MS, MAX_SETTLE_BATCH, ORDER_SETTLE_STOP_TIMEOUT_MS } from '../../limits.ts'
+import {
+  CLIENT_CONTROL_TIMEOUT_MS,
+  HEARTBEAT_TTL_MS,
+  MAX_SETTLE_BATCH,
+  ORDER_SETTLE_STOP_TIMEOUT_MS,
+} from '../../limits.ts'
 import type { NodeKey } from '../../crypto/node-key.ts'
 import type { SettleOrderItem, SettleOrdersResponse } from '../protocol/api.ts'
 import { DOMAIN, signAsNode } from '../protocol/signing.ts'
@@ -89,20 +94,33 @@ export class SettlementLoop implements Startable {
   round(o: { all?: boolean; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<SettlementRound> {
     // One round at a time: two rounds sending the same serial would see the second copy refused as a replay.
     const run = this.#last.then(() => this.#round(o))
-    this.#last = run.then(() => undefined, () => undefined)
+    this.#last = run.then(
+      () => undefined,
+      () => undefined,
+    )
     return run
   }
 
   async #round(o: { all?: boolean; signal?: AbortSignal; timeoutMs?: number }): Promise<SettlementRound> {
     const { book, clock, logger } = this.#c
-    const result: SettlementRound = { accepted: 0, rejected: 0, rejectedCodes: {}, acceptedBytes: 0, dropped: 0, failed: 0 }
+    const result: SettlementRound = {
+      accepted: 0,
+      rejected: 0,
+      rejectedCodes: {},
+      acceptedBytes: 0,
+      dropped: 0,
+      failed: 0,
+    }
     try {
       await book.prune(clock.now())
       const done = new Set<string>()
       for (;;) {
         if (o.signal?.aborted) break
         const now = clock.now()
-        const due = book.due(now, this.#batchSize + done.size, o.all).filter((d) => !done.has(d.serial)).slice(0, this.#batchSize)
+        const due = book
+          .due(now, this.#batchSize + done.size, o.all)
+          .filter((d) => !done.has(d.serial))
+          .slice(0, this.#batchSize)
         if (due.length === 0) break
         const stale = due.filter((d) => d.stale).map((d) => d.serial)
         if (stale.length) {
@@ -115,7 +133,8 @@ export class SettlementLoop implements Startable {
         for (const s of fresh) done.add(s.serial)
         if (!(await this.#send(fresh, now, o, result))) break
       }
-      if (this.#lastProblem !== undefined && result.failed === 0) logger.info({ metaUrl: this.#c.meta.url }, 'settlement works again')
+      if (this.#lastProblem !== undefined && result.failed === 0)
+        logger.info({ metaUrl: this.#c.meta.url }, 'settlement works again')
       if (result.failed === 0) this.#lastProblem = undefined
       if (result.accepted || result.rejected || result.dropped) logger.debug({ ...result }, 'settlement round')
     } catch (e) {
@@ -125,7 +144,12 @@ export class SettlementLoop implements Startable {
   }
 
   /** Sends one batch and marks answered serials settled; false when the request failed (stop this round). */
-  async #send(due: Array<{ serial: string; expiresAt: number }>, now: number, o: { signal?: AbortSignal; timeoutMs?: number }, result: SettlementRound): Promise<boolean> {
+  async #send(
+    due: Array<{ serial: string; expiresAt: number }>,
+    now: number,
+    o: { signal?: AbortSignal; timeoutMs?: number },
+    result: SettlementRound,
+  ): Promise<boolean> {
     const { book, key, chainId, meta, logger } = this.#c
     await book.flushed()
     const items: SettleOrderItem[] = []
@@ -144,11 +168,21 @@ export class SettlementLoop implements Startable {
     }
     if (missing.length) await book.drop(missing)
     if (items.length === 0) return true
-    const body = signAsNode(DOMAIN.settleOrders, key, { v: 1 as const, chainId, node: key.address, items, expiresAt: now + HEARTBEAT_TTL_MS })
+    const body = signAsNode(DOMAIN.settleOrders, key, {
+      v: 1 as const,
+      chainId,
+      node: key.address,
+      items,
+      expiresAt: now + HEARTBEAT_TTL_MS,
+    })
     let response: SettleOrdersResponse
     try {
-      response = await meta.settleOrders(body, { signal: o.signal, timeoutMs: o.timeoutMs ?? CLIENT_CONTROL_TIMEOUT_MS })
-      if (!response || !Array.isArray(response.results)) throw new StratosError('UPSTREAM_ERROR', 'meta node sent a malformed settlement answer')
+      response = await meta.settleOrders(body, {
+        signal: o.signal,
+        timeoutMs: o.timeoutMs ?? CLIENT_CONTROL_TIMEOUT_MS,
+      })
+      if (!response || !Array.isArray(response.results))
+        throw new StratosError('UPSTREAM_ERROR', 'meta node sent a malformed settlement answer')
     } catch (e) {
       result.failed += items.length
       if (o.signal?.aborted) return false

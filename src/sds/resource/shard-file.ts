@@ -53,7 +53,8 @@ export function shardSizeFromFileBytes(fileBytes: number): number | undefined {
 /** The trailer (magic, size, count, chunk-hash list) written after the data once it is complete. */
 export function encodeShardTrailer(size: number, chunkHashes: Uint8Array): Buffer {
   const n = chunkCount(size)
-  if (chunkHashes.length !== n * CHUNK_HASH_BYTES) throw new RangeError(`a ${size}-byte shard has ${n} chunk hashes, got ${chunkHashes.length / CHUNK_HASH_BYTES}`)
+  if (chunkHashes.length !== n * CHUNK_HASH_BYTES)
+    throw new RangeError(`a ${size}-byte shard has ${n} chunk hashes, got ${chunkHashes.length / CHUNK_HASH_BYTES}`)
   const out = Buffer.allocUnsafe(SHARD_FILE_FIXED_META_BYTES + chunkHashes.length)
   SHARD_FILE_MAGIC.copy(out, 0)
   out.writeBigUInt64BE(BigInt(size), 8)
@@ -85,12 +86,20 @@ export function shardFileLayouts(size: number): ShardFileLayout[] {
  * chunk-hash list (a copy) or a reason why the block is unusable. The caller still checks the
  * list against the shard id.
  */
-export function decodeShardMeta(meta: Uint8Array, size: number, magic: Buffer = SHARD_FILE_MAGIC): { chunkHashes: Uint8Array } | { problem: string } {
+export function decodeShardMeta(
+  meta: Uint8Array,
+  size: number,
+  magic: Buffer = SHARD_FILE_MAGIC,
+): { chunkHashes: Uint8Array } | { problem: string } {
   const n = chunkCount(size)
   if (meta.length < SHARD_FILE_FIXED_META_BYTES + n * CHUNK_HASH_BYTES) return { problem: 'hash block truncated' }
   const buf = Buffer.from(meta.buffer, meta.byteOffset, meta.byteLength)
   if (!buf.subarray(0, 8).equals(magic)) return { problem: 'bad magic' }
   if (buf.readBigUInt64BE(8) !== BigInt(size)) return { problem: 'size field differs from file length' }
   if (buf.readUInt32BE(16) !== n) return { problem: 'chunk count field is wrong' }
-  return { chunkHashes: new Uint8Array(buf.subarray(SHARD_FILE_FIXED_META_BYTES, SHARD_FILE_FIXED_META_BYTES + n * CHUNK_HASH_BYTES)) }
+  return {
+    chunkHashes: new Uint8Array(
+      buf.subarray(SHARD_FILE_FIXED_META_BYTES, SHARD_FILE_FIXED_META_BYTES + n * CHUNK_HASH_BYTES),
+    ),
+  }
 }

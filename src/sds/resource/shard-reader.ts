@@ -48,7 +48,16 @@ export class ShardReader implements AsyncIterable<Buffer> {
   readonly #host: ShardReaderHost
   #closed = false
 
-  constructor(p: { id: string; size: number; chunkHashes: Uint8Array; start: number; end: number; fh: FileHandle; dataOffset: number; host: ShardReaderHost }) {
+  constructor(p: {
+    id: string
+    size: number
+    chunkHashes: Uint8Array
+    start: number
+    end: number
+    fh: FileHandle
+    dataOffset: number
+    host: ShardReaderHost
+  }) {
     this.id = p.id
     this.size = p.size
     this.chunkHashes = p.chunkHashes
@@ -93,10 +102,13 @@ export class ShardReader implements AsyncIterable<Buffer> {
   async pipeTo(dest: Writable, options: PipeOptions = {}): Promise<void> {
     const [first, last] = this.#chunkSpan()
     let rejectGone: (e: unknown) => void = () => {}
-    const gone = new Promise<never>((_, reject) => { rejectGone = reject })
+    const gone = new Promise<never>((_, reject) => {
+      rejectGone = reject
+    })
     gone.catch(() => {})
     const onClose = (): void => rejectGone(new StratosError('ABORTED', 'the receiver closed the connection'))
-    const onAbort = (): void => rejectGone(new StratosError('ABORTED', 'operation aborted', undefined, { cause: options.signal?.reason }))
+    const onAbort = (): void =>
+      rejectGone(new StratosError('ABORTED', 'operation aborted', undefined, { cause: options.signal?.reason }))
     dest.once('close', onClose)
     options.signal?.addEventListener('abort', onAbort, { once: true })
     const load = (from: number): { from: number; to: number; bytes: Promise<Buffer>; pooled: Buffer } => {
@@ -115,7 +127,11 @@ export class ShardReader implements AsyncIterable<Buffer> {
         if (dest.destroyed || options.signal?.aborted) throw new StratosError('ABORTED', 'the receiver went away')
         if (batch.from === first) options.onFirstChunk?.()
         // The buffer goes back to the pool once the socket has taken its bytes (never, if the write fails).
-        if (!dest.write(this.#visiblePart(batch.from, bytes), (err) => { if (!err) readPool.give(batch.pooled) })) {
+        if (
+          !dest.write(this.#visiblePart(batch.from, bytes), (err) => {
+            if (!err) readPool.give(batch.pooled)
+          })
+        ) {
           await Promise.race([new Promise((resolve) => dest.once('drain', resolve)), gone])
         }
       }
@@ -133,8 +149,12 @@ export class ShardReader implements AsyncIterable<Buffer> {
     const buf = into && into.length >= end - start ? into.subarray(0, end - start) : Buffer.allocUnsafeSlow(end - start)
     await this.#readFully(buf, start, from)
     for (let i = from; i < to; i++) {
-      const chunk = buf.subarray((i - from) * SHARD_CHUNK_BYTES, Math.min(buf.length, (i - from + 1) * SHARD_CHUNK_BYTES))
-      if (!chunkMatches(this.chunkHashes, i, chunk)) throw await this.#host.corrupt(this.id, 'chunk does not match its hash', { chunk: i })
+      const chunk = buf.subarray(
+        (i - from) * SHARD_CHUNK_BYTES,
+        Math.min(buf.length, (i - from + 1) * SHARD_CHUNK_BYTES),
+      )
+      if (!chunkMatches(this.chunkHashes, i, chunk))
+        throw await this.#host.corrupt(this.id, 'chunk does not match its hash', { chunk: i })
     }
     return buf
   }
@@ -144,11 +164,13 @@ export class ShardReader implements AsyncIterable<Buffer> {
     return [Math.floor(this.start / SHARD_CHUNK_BYTES), Math.ceil(this.end / SHARD_CHUNK_BYTES)]
   }
 
-
   /** The part of `bytes` (which starts at chunk i) inside [start, end). */
   #visiblePart(i: number, bytes: Buffer): Buffer {
     const chunkStart = i * SHARD_CHUNK_BYTES
-    return bytes.subarray(Math.max(this.start, chunkStart) - chunkStart, Math.min(this.end, chunkStart + bytes.length) - chunkStart)
+    return bytes.subarray(
+      Math.max(this.start, chunkStart) - chunkStart,
+      Math.min(this.end, chunkStart + bytes.length) - chunkStart,
+    )
   }
 
   /** Reads chunk i whole into `into` and verifies it; throws SHARD_CORRUPT (after quarantine) on mismatch. */

@@ -78,7 +78,10 @@ export class ShardFileWriter extends Writable {
   override _write(piece: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     const work = this.#writePiece(piece)
     this.#writing = work.catch(() => {})
-    work.then(() => callback(), (e: Error) => callback(e))
+    work.then(
+      () => callback(),
+      (e: Error) => callback(e),
+    )
   }
 
   async #writePiece(piece: Buffer): Promise<void> {
@@ -119,7 +122,8 @@ export class ShardFileWriter extends Writable {
     this.#tail = undefined
     try {
       const length = this.#tailLength + trailer.length
-      if (length > tail.length) throw new StratosError('INTERNAL', `a ${trailer.length}-byte trailer does not fit a staging buffer`)
+      if (length > tail.length)
+        throw new StratosError('INTERNAL', `a ${trailer.length}-byte trailer does not fit a staging buffer`)
       trailer.copy(tail, this.#tailLength)
       const padded = this.#direct ? alignUp(length) : length
       tail.fill(0, length, padded)
@@ -135,14 +139,16 @@ export class ShardFileWriter extends Writable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    void this.#writing.then(async () => {
-      if (this.#tail) this.#pool.give(this.#tail)
-      this.#tail = undefined
-      if (!this.#closed) {
-        this.#closed = true
-        await this.#fh.close().catch(() => {})
-      }
-    }).then(() => callback(error))
+    void this.#writing
+      .then(async () => {
+        if (this.#tail) this.#pool.give(this.#tail)
+        this.#tail = undefined
+        if (!this.#closed) {
+          this.#closed = true
+          await this.#fh.close().catch(() => {})
+        }
+      })
+      .then(() => callback(error))
   }
 
   async #writeAt(buf: Buffer, length: number, position: number): Promise<void> {
@@ -150,7 +156,7 @@ export class ShardFileWriter extends Writable {
     while (off < length) {
       let bytesWritten: number
       try {
-        ({ bytesWritten } = await this.#fh.write(buf, off, length - off, position + off))
+        ;({ bytesWritten } = await this.#fh.write(buf, off, length - off, position + off))
       } catch (e) {
         // O_DIRECT accepted at open but refused for this write (alignment rules of an unusual
         // device): go on through the page cache.

@@ -27,15 +27,37 @@ import { dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
 import { isStratosError, StratosError, toStratosError } from '../../errors.ts'
 import {
-  CHUNK_LIST_CACHE_ENTRIES, MAX_SHARD_BYTES, NODE_RESERVED_BYTES, PUMP_STAGING_BYTES, STORE_RECHECK_CONCURRENCY, STORE_RECHECK_MARGIN_MS,
+  CHUNK_LIST_CACHE_ENTRIES,
+  MAX_SHARD_BYTES,
+  NODE_RESERVED_BYTES,
+  PUMP_STAGING_BYTES,
+  STORE_RECHECK_CONCURRENCY,
+  STORE_RECHECK_MARGIN_MS,
   STORE_SCAN_CONCURRENCY,
 } from '../../limits.ts'
 import { chunkHashesMatch, isShardId, ShardHasher } from '../protocol/shard.ts'
 import { silentLogger, systemClock, type Clock, type Logger } from '../../util/components.ts'
 import {
-  DEFAULT_SYNC_MODE, diskSyncOps, forEachLimit, readPendingLog, readSyncState, ShardFlusher, writeSyncState, type FlusherStats, type SyncMode, type SyncOps,
+  DEFAULT_SYNC_MODE,
+  diskSyncOps,
+  forEachLimit,
+  readPendingLog,
+  readSyncState,
+  ShardFlusher,
+  writeSyncState,
+  type FlusherStats,
+  type SyncMode,
+  type SyncOps,
 } from './flusher.ts'
-import { decodeShardMeta, encodeShardTrailer, SHARD_DATA_OFFSET, shardFileBytes, shardFileLayouts, shardMetaBytes, shardSizeFromFileBytes } from './shard-file.ts'
+import {
+  decodeShardMeta,
+  encodeShardTrailer,
+  SHARD_DATA_OFFSET,
+  shardFileBytes,
+  shardFileLayouts,
+  shardMetaBytes,
+  shardSizeFromFileBytes,
+} from './shard-file.ts'
 import { ShardFileWriter } from './shard-writer.ts'
 import { AlignedBufferPool } from '../../util/aligned-buffers.ts'
 import { Lru } from '../../util/lru.ts'
@@ -125,7 +147,10 @@ export class ShardStore {
    * refresh): a read of a hot shard skips the header read. Data chunks are still verified against this list on
    * every read.
    */
-  readonly #chunkLists = new Lru<string, { chunkHashes: Uint8Array; dataOffset: number }>({ maxEntries: CHUNK_LIST_CACHE_ENTRIES, order: 'fifo' })
+  readonly #chunkLists = new Lru<string, { chunkHashes: Uint8Array; dataOffset: number }>({
+    maxEntries: CHUNK_LIST_CACHE_ENTRIES,
+    order: 'fifo',
+  })
   /** Aligned staging buffers of shard uploads (pump → direct-I/O writer), reused across uploads. */
   readonly #staging = new AlignedBufferPool(PUMP_STAGING_BYTES)
   /** Cleared once the file system refuses O_DIRECT, so later uploads do not try again. */
@@ -153,13 +178,18 @@ export class ShardStore {
     this.#mode = options.sync ?? (options.fsync === undefined ? DEFAULT_SYNC_MODE : options.fsync ? 'always' : 'none')
     this.#ops = options.syncOps ?? diskSyncOps
     this.#directIo = options.directIo ?? true
-    this.#flusher = this.#mode === 'batch'
-      ? new ShardFlusher({
-        dataDir: options.dataDir, clock: options.clock ?? systemClock, logger: this.#logger, ops: this.#ops,
-        intervalMs: options.syncIntervalMs, maxPendingBytes: options.syncMaxPendingBytes,
-        onSyncFailed: (id, error) => this.#quarantine(id, 'fdatasync failed', { error: String(error) }),
-      })
-      : undefined
+    this.#flusher =
+      this.#mode === 'batch'
+        ? new ShardFlusher({
+            dataDir: options.dataDir,
+            clock: options.clock ?? systemClock,
+            logger: this.#logger,
+            ops: this.#ops,
+            intervalMs: options.syncIntervalMs,
+            maxPendingBytes: options.syncMaxPendingBytes,
+            onSyncFailed: (id, error) => this.#quarantine(id, 'fdatasync failed', { error: String(error) }),
+          })
+        : undefined
     this.#reservedBytes = options.reservedBytes ?? NODE_RESERVED_BYTES
     this.#host = {
       corrupt: (id, problem, details) => this.#quarantine(id, problem, details),
@@ -179,8 +209,20 @@ export class ShardStore {
     await Promise.all(leftovers.map((name) => rm(join(this.tmpDir, name), { force: true, recursive: true })))
     if (leftovers.length) this.#logger.info({ count: leftovers.length }, 'removed unfinished uploads from tmp/')
     const prior = await readSyncState(this.dataDir)
-    const previous: RecoveryReport['previous'] = prior === undefined ? 'unknown' : prior === 'unreadable' ? 'unreadable' : !prior.clean && prior.mode === 'batch' ? 'unclean' : 'clean'
-    const recheckSince = previous === 'unreadable' ? -Infinity : previous === 'unclean' && prior !== undefined && prior !== 'unreadable' ? prior.syncedThroughMs - (this.#options.recheckMarginMs ?? STORE_RECHECK_MARGIN_MS) : undefined
+    const previous: RecoveryReport['previous'] =
+      prior === undefined
+        ? 'unknown'
+        : prior === 'unreadable'
+          ? 'unreadable'
+          : !prior.clean && prior.mode === 'batch'
+            ? 'unclean'
+            : 'clean'
+    const recheckSince =
+      previous === 'unreadable'
+        ? -Infinity
+        : previous === 'unclean' && prior !== undefined && prior !== 'unreadable'
+          ? prior.syncedThroughMs - (this.#options.recheckMarginMs ?? STORE_RECHECK_MARGIN_MS)
+          : undefined
     const recheck = await this.#scan(recheckSince)
     const missing: string[] = []
     if (recheckSince !== undefined) {
@@ -200,15 +242,40 @@ export class ShardStore {
       this.#corrupt.add(id)
       this.#logger.warn({ shard: id }, 'shard acknowledged before an unclean stop is missing: reported as corrupt')
     }
-    this.#recovery = { previous, checked: recheck.size, quarantined, missing, ms: Math.round(performance.now() - began) }
-    if (recheckSince !== undefined) this.#logger.warn({ ...this.#recovery, quarantined: quarantined.length, missing: missing.length }, 'unclean stop: re-verified shards written after the last sync checkpoint')
+    this.#recovery = {
+      previous,
+      checked: recheck.size,
+      quarantined,
+      missing,
+      ms: Math.round(performance.now() - began),
+    }
+    if (recheckSince !== undefined)
+      this.#logger.warn(
+        { ...this.#recovery, quarantined: quarantined.length, missing: missing.length },
+        'unclean stop: re-verified shards written after the last sync checkpoint',
+      )
     // Everything on disk now is durable (synced before, or re-verified and synced just now).
-    await writeSyncState(this.dataDir, { version: 1, mode: this.#mode, clean: false, syncedThroughMs: Date.now(), writtenAt: this.#clockNow(), shardsSynced: 0 }, this.#ops)
+    await writeSyncState(
+      this.dataDir,
+      {
+        version: 1,
+        mode: this.#mode,
+        clean: false,
+        syncedThroughMs: Date.now(),
+        writtenAt: this.#clockNow(),
+        shardsSynced: 0,
+      },
+      this.#ops,
+    )
     await this.#flusher?.start()
     const diskAvailable = await this.#diskAvailable()
-    this.#capacityBytes = this.#options.capacityBytes ?? this.#usedBytes + Math.max(0, diskAvailable - this.#reservedBytes)
+    this.#capacityBytes =
+      this.#options.capacityBytes ?? this.#usedBytes + Math.max(0, diskAvailable - this.#reservedBytes)
     this.#started = true
-    this.#logger.info({ shards: this.#index.size, usedBytes: this.#usedBytes, capacityBytes: this.#capacityBytes }, 'shard store ready')
+    this.#logger.info(
+      { shards: this.#index.size, usedBytes: this.#usedBytes, capacityBytes: this.#capacityBytes },
+      'shard store ready',
+    )
   }
 
   has(id: string): boolean {
@@ -235,7 +302,12 @@ export class ShardStore {
 
   async stats(): Promise<StoreStats> {
     const free = this.#freeBytes(await this.#diskAvailable())
-    return { capacityBytes: this.#capacityBytes, usedBytes: this.#usedBytes, freeBytes: free, shardCount: this.#index.size }
+    return {
+      capacityBytes: this.#capacityBytes,
+      usedBytes: this.#usedBytes,
+      freeBytes: free,
+      shardCount: this.#index.size,
+    }
   }
 
   get syncMode(): SyncMode {
@@ -283,20 +355,33 @@ export class ShardStore {
    * (HASH_MISMATCH) are checked before the atomic rename. On any failure the temp file is gone
    * and nothing is stored. An id already stored is drained and acknowledged (idempotent).
    */
-  async put(id: string, size: number, body: Readable | SocketBody | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
+  async put(
+    id: string,
+    size: number,
+    body: Readable | SocketBody | AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    options: PutOptions = {},
+  ): Promise<PutResult> {
     this.#assertStarted()
     if (!isShardId(id)) throw new StratosError('BAD_REQUEST', 'shard id is 64 lowercase hex characters')
     if (!Number.isSafeInteger(size) || size < 1) throw new StratosError('BAD_REQUEST', `invalid shard size ${size}`)
-    if (size > MAX_SHARD_BYTES) throw new StratosError('PAYLOAD_TOO_LARGE', `shard of ${size} bytes exceeds the ${MAX_SHARD_BYTES}-byte limit`)
-    const source = body instanceof Readable || body instanceof SocketBody ? body : Readable.from(body, { objectMode: false })
+    if (size > MAX_SHARD_BYTES)
+      throw new StratosError('PAYLOAD_TOO_LARGE', `shard of ${size} bytes exceeds the ${MAX_SHARD_BYTES}-byte limit`)
+    const source =
+      body instanceof Readable || body instanceof SocketBody ? body : Readable.from(body, { objectMode: false })
 
     const storedSize = this.#index.get(id)
     if (storedSize !== undefined) {
       // The id commits to the size; a different size cannot be this shard (and must not get a receipt).
-      if (storedSize !== size) throw new StratosError('SIZE_MISMATCH', `shard ${id} has ${storedSize} bytes, not ${size}`, { expected: storedSize, got: size })
+      if (storedSize !== size)
+        throw new StratosError('SIZE_MISMATCH', `shard ${id} has ${storedSize} bytes, not ${size}`, {
+          expected: storedSize,
+          got: size,
+        })
       options.onAccept?.()
-      const got = source instanceof SocketBody ? await source.drain(size) : await drainSource(source, size, options.signal)
-      if (got !== size) throw new StratosError('SIZE_MISMATCH', `expected ${size} bytes, got ${got}`, { expected: size, got })
+      const got =
+        source instanceof SocketBody ? await source.drain(size) : await drainSource(source, size, options.signal)
+      if (got !== size)
+        throw new StratosError('SIZE_MISMATCH', `expected ${size} bytes, got ${got}`, { expected: size, got })
       return { created: false, size }
     }
 
@@ -312,7 +397,10 @@ export class ShardStore {
       const writer = await ShardFileWriter.create(tmp, { pool: this.#staging, direct: this.#directIo })
       if (this.#directIo && !writer.direct) {
         this.#directIo = false
-        this.#logger.info({ dir: this.tmpDir }, 'the file system refuses O_DIRECT: shards are written through the page cache')
+        this.#logger.info(
+          { dir: this.tmpDir },
+          'the file system refuses O_DIRECT: shards are written through the page cache',
+        )
       }
       const writerClosed = new Promise<void>((resolve) => writer.once('close', () => resolve()))
       let chunkHashes: Uint8Array = new Uint8Array(0)
@@ -321,19 +409,37 @@ export class ShardStore {
       options.onAccept?.()
       try {
         const inspect = (piece: Buffer): void => {
-          if (hasher.size + piece.length > size) throw new StratosError('SIZE_MISMATCH', `body is longer than the expected ${size} bytes`, { expected: size })
+          if (hasher.size + piece.length > size)
+            throw new StratosError('SIZE_MISMATCH', `body is longer than the expected ${size} bytes`, {
+              expected: size,
+            })
           hasher.update(piece)
         }
         if (source instanceof SocketBody) {
-          if (source.length !== size) throw new StratosError('SIZE_MISMATCH', `body of ${source.length} bytes for a ${size}-byte shard`, { expected: size, got: source.length })
+          if (source.length !== size)
+            throw new StratosError('SIZE_MISMATCH', `body of ${source.length} bytes for a ${size}-byte shard`, {
+              expected: size,
+              got: source.length,
+            })
           await source.pump(writer, inspect, this.#staging, options.signal)
         } else {
           await pumpInto(source, writer, inspect, options.signal, this.#staging)
         }
-        if (hasher.size !== size) throw new StratosError('SIZE_MISMATCH', `expected ${size} bytes, got ${hasher.size}`, { expected: size, got: hasher.size })
+        if (hasher.size !== size)
+          throw new StratosError('SIZE_MISMATCH', `expected ${size} bytes, got ${hasher.size}`, {
+            expected: size,
+            got: hasher.size,
+          })
         const digest = hasher.digest()
-        if (digest.id !== id) throw new StratosError('HASH_MISMATCH', 'the bytes do not hash to the shard id', { expected: id, got: digest.id })
-        await writer.complete(encodeShardTrailer(size, digest.chunkHashes), this.#mode === 'always' ? (fh) => this.#ops.datasync(fh, id) : undefined)
+        if (digest.id !== id)
+          throw new StratosError('HASH_MISMATCH', 'the bytes do not hash to the shard id', {
+            expected: id,
+            got: digest.id,
+          })
+        await writer.complete(
+          encodeShardTrailer(size, digest.chunkHashes),
+          this.#mode === 'always' ? (fh) => this.#ops.datasync(fh, id) : undefined,
+        )
         chunkHashes = digest.chunkHashes
       } finally {
         writer.destroy()
@@ -368,7 +474,9 @@ export class ShardStore {
     if (size === undefined) throw new StratosError('SHARD_NOT_FOUND', `shard ${id} is not stored here`, { shard: id })
     const stop = end ?? size
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(stop) || start < 0 || stop > size || start > stop) {
-      throw new StratosError('RANGE_NOT_SATISFIABLE', `range [${start}, ${stop}) is outside the ${size}-byte shard`, { size })
+      throw new StratosError('RANGE_NOT_SATISFIABLE', `range [${start}, ${stop}) is outside the ${size}-byte shard`, {
+        size,
+      })
     }
     let fh: FileHandle
     try {
@@ -387,7 +495,16 @@ export class ShardStore {
         located = await this.#locateChunkHashes(id, size, fh)
         this.#rememberChunkHashes(id, located)
       }
-      return new ShardReader({ id, size, chunkHashes: located.chunkHashes, start, end: stop, fh, dataOffset: located.dataOffset, host: this.#host })
+      return new ShardReader({
+        id,
+        size,
+        chunkHashes: located.chunkHashes,
+        start,
+        end: stop,
+        fh,
+        dataOffset: located.dataOffset,
+        host: this.#host,
+      })
     } catch (e) {
       await fh.close().catch(() => {})
       throw e
@@ -403,14 +520,19 @@ export class ShardStore {
    * format 1 header (files written before format 2). Whichever list hashes to the id decides;
    * none does → quarantined (SHARD_CORRUPT).
    */
-  async #locateChunkHashes(id: string, size: number, fh: FileHandle): Promise<{ chunkHashes: Uint8Array; dataOffset: number }> {
+  async #locateChunkHashes(
+    id: string,
+    size: number,
+    fh: FileHandle,
+  ): Promise<{ chunkHashes: Uint8Array; dataOffset: number }> {
     const metaBytes = shardMetaBytes(size)
     const meta = Buffer.allocUnsafe(metaBytes)
     let problem = ''
     for (const layout of shardFileLayouts(size)) {
       const { bytesRead } = await fh.read(meta, 0, metaBytes, layout.metaOffset)
       const decoded = decodeShardMeta(meta.subarray(0, bytesRead), size, layout.magic)
-      if (!('problem' in decoded) && chunkHashesMatch(id, size, decoded.chunkHashes)) return { chunkHashes: decoded.chunkHashes, dataOffset: layout.dataOffset }
+      if (!('problem' in decoded) && chunkHashesMatch(id, size, decoded.chunkHashes))
+        return { chunkHashes: decoded.chunkHashes, dataOffset: layout.dataOffset }
       // Report what is wrong with the current format's block.
       problem ||= 'problem' in decoded ? decoded.problem : 'chunk-hash list does not hash to the id'
     }
@@ -437,7 +559,18 @@ export class ShardStore {
     this.#started = false
     await this.#flusher?.stop()
     try {
-      await writeSyncState(this.dataDir, { version: 1, mode: this.#mode, clean: true, syncedThroughMs: Date.now(), writtenAt: this.#clockNow(), shardsSynced: this.#flusher?.stats().shardsSynced ?? 0 }, this.#ops)
+      await writeSyncState(
+        this.dataDir,
+        {
+          version: 1,
+          mode: this.#mode,
+          clean: true,
+          syncedThroughMs: Date.now(),
+          writtenAt: this.#clockNow(),
+          shardsSynced: this.#flusher?.stats().shardsSynced ?? 0,
+        },
+        this.#ops,
+      )
     } catch (e) {
       this.#logger.error({ err: e }, 'could not mark a clean shutdown (the next start re-verifies recent shards)')
     }
@@ -477,7 +610,10 @@ export class ShardStore {
     const diskAvailable = await this.#diskAvailable()
     const free = this.#freeBytes(diskAvailable)
     if (fileBytes > free) {
-      throw new StratosError('INSUFFICIENT_STORAGE', `no room for a ${fileBytes}-byte shard (${free} bytes free)`, { needed: fileBytes, free })
+      throw new StratosError('INSUFFICIENT_STORAGE', `no room for a ${fileBytes}-byte shard (${free} bytes free)`, {
+        needed: fileBytes,
+        free,
+      })
     }
     this.#inflightBytes += fileBytes
   }
@@ -504,9 +640,13 @@ export class ShardStore {
       this.#index.set(id, size)
       this.#usedBytes += shardFileBytes(size)
       this.#corrupt.delete(id) // a good copy is back
-      if (flusher && token !== undefined) await flusher.added(token, { id, path: join(dir, id), dir, fileBytes: shardFileBytes(size) })
+      if (flusher && token !== undefined)
+        await flusher.added(token, { id, path: join(dir, id), dir, fileBytes: shardFileBytes(size) })
     })()
-    this.#committing.set(id, work.catch(() => {}))
+    this.#committing.set(
+      id,
+      work.catch(() => {}),
+    )
     try {
       await work
     } finally {
@@ -539,7 +679,8 @@ export class ShardStore {
       try {
         await rename(this.pathOf(id), join(this.corruptDir, id))
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.#logger.error({ err: e, shard: id }, 'could not move a corrupt shard to corrupt/')
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+          this.#logger.error({ err: e, shard: id }, 'could not move a corrupt shard to corrupt/')
       }
       this.#logger.warn({ shard: id, problem, ...details }, 'shard failed verification: quarantined')
     }
@@ -626,7 +767,6 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
     throw e
   }
 }
-
 
 function mapWriteError(e: unknown): StratosError {
   const code = (e as NodeJS.ErrnoException)?.code

@@ -16,14 +16,26 @@ import { CHAIN_ID, FEE, getJson, nodeGenesis, tempDir, transfer, wallet } from '
 const BLOCK_MS = 40
 
 async function postBatch(base: string, body: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${base}/txs/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+  const res = await fetch(`${base}/txs/batch`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+  })
   return { status: res.status, body: await res.json() }
 }
 
-const batchOf = (txs: Array<SignedTx | string>) => `{"txs":[${txs.map((t) => (typeof t === 'string' ? t : encodeSignedTx(t))).join(',')}]}`
+const batchOf = (txs: Array<SignedTx | string>) =>
+  `{"txs":[${txs.map((t) => (typeof t === 'string' ? t : encodeSignedTx(t))).join(',')}]}`
 
 test('POST /txs/batch admits each tx on its own, in order; the admitted ones are included', async (t) => {
-  const v = await startValidator({ dataDir: tempDir(t), port: 0, genesis: nodeGenesis(), blockIntervalMs: BLOCK_MS, recoverSigner: createRecoverSigner(), recoveryWorkers: 1 })
+  const v = await startValidator({
+    dataDir: tempDir(t),
+    port: 0,
+    genesis: nodeGenesis(),
+    blockIntervalMs: BLOCK_MS,
+    recoverSigner: createRecoverSigner(),
+    recoveryWorkers: 1,
+  })
   t.after(() => v.stop())
   const [a, b, to] = [wallet(1), wallet(2), wallet(5)]
   const forged = { ...transfer(b, to.address, 5n, 0n), signature: transfer(a, to.address, 5n, 0n).signature } // a's signature, b as sender
@@ -51,9 +63,17 @@ test('POST /txs/batch admits each tx on its own, in order; the admitted ones are
   assert.equal((await getJson(`${v.url}/accounts/${b.address}`)).body.nonce, '1')
   assert.equal((await getJson(`${v.url}/txs/${r.body.results[2].hash}`)).status, 404) // the forged tx never entered
   // single POST /txs goes through the pool as well
-  const single = await fetch(`${v.url}/txs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: encodeSignedTx(transfer(b, to.address, 1n, 1n)) })
+  const single = await fetch(`${v.url}/txs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: encodeSignedTx(transfer(b, to.address, 1n, 1n)),
+  })
   assert.equal(single.status, 202)
-  const forgedSingle = await fetch(`${v.url}/txs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: encodeSignedTx({ ...transfer(b, to.address, 9n, 2n), signature: transfer(a, to.address, 9n, 2n).signature }) })
+  const forgedSingle = await fetch(`${v.url}/txs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: encodeSignedTx({ ...transfer(b, to.address, 9n, 2n), signature: transfer(a, to.address, 9n, 2n).signature }),
+  })
   assert.equal(forgedSingle.status, 401)
   assert.equal(((await forgedSingle.json()) as any).error.code, 'INVALID_SIGNATURE')
 })
@@ -70,10 +90,19 @@ test('POST /txs/batch bounds: shape, count and body size', async (t) => {
   const empty = await postBatch(v.url, '{"txs":[]}')
   assert.equal(empty.status, 200)
   assert.deepEqual(empty.body.results, [])
-  const tooMany = await postBatch(v.url, `{"txs":[${Array(MAX_TX_BATCH_TXS + 1).fill('{}').join(',')}]}`)
+  const tooMany = await postBatch(
+    v.url,
+    `{"txs":[${Array(MAX_TX_BATCH_TXS + 1)
+      .fill('{}')
+      .join(',')}]}`,
+  )
   assert.equal(tooMany.status, 413)
   assert.equal(tooMany.body.error.code, 'PAYLOAD_TOO_LARGE')
-  const huge = await fetch(`${v.url}/txs/batch`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(64 * 1024 * 1024) }, body: '{}' }).catch(() => undefined)
+  const huge = await fetch(`${v.url}/txs/batch`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-length': String(64 * 1024 * 1024) },
+    body: '{}',
+  }).catch(() => undefined)
   if (huge) assert.equal(huge.status, 413)
   const status1 = (await getJson(`${v.url}/status`)).body
   assert.equal(status1.mempool.txs, status0.mempool.txs)
@@ -89,9 +118,15 @@ test('GET /params: the chain id, genesis time and the ChainParams in wei', async
   assert.equal(r.body.genesisTime, genesis.genesisTime)
   const p = genesis.params
   assert.deepEqual(r.body.params, {
-    epochBlocks: p.epochBlocks, maturityEpochs: p.maturityEpochs, unbondingBlocks: p.unbondingBlocks, reportWindowEpochs: p.reportWindowEpochs,
-    historyEpochs: p.historyEpochs, minFeeWei: p.minFeeWei.toString(), minSelfDelegationWei: p.minSelfDelegationWei.toString(),
-    resourceNodeTiersWei: p.resourceNodeTiersWei.map(String), minMetaNodeDepositWei: p.minMetaNodeDepositWei.toString(),
+    epochBlocks: p.epochBlocks,
+    maturityEpochs: p.maturityEpochs,
+    unbondingBlocks: p.unbondingBlocks,
+    reportWindowEpochs: p.reportWindowEpochs,
+    historyEpochs: p.historyEpochs,
+    minFeeWei: p.minFeeWei.toString(),
+    minSelfDelegationWei: p.minSelfDelegationWei.toString(),
+    resourceNodeTiersWei: p.resourceNodeTiersWei.map(String),
+    minMetaNodeDepositWei: p.minMetaNodeDepositWei.toString(),
   })
   assert.equal(r.body.params.minFeeWei, FEE.toString())
   assert.equal((await fetch(`${v.url}/params`, { method: 'POST' })).status, 405)
@@ -111,7 +146,12 @@ test('the recovery pool answers exactly as the main thread, native and pure JS, 
   assert.equal(expected[41], null)
   assert.notEqual(expected[42], b.address)
   for (const native of [true, false]) {
-    const pool = await RecoveryPool.start({ workers: 2, native, fallback: native ? createRecoverSigner() : recoverTxSigner, maxBatch: 7 })
+    const pool = await RecoveryPool.start({
+      workers: 2,
+      native,
+      fallback: native ? createRecoverSigner() : recoverTxSigner,
+      maxBatch: 7,
+    })
     try {
       assert.equal(pool.workers, 2)
       // several callers in the same tick share messages; each gets its own answers in order
@@ -122,13 +162,23 @@ test('the recovery pool answers exactly as the main thread, native and pure JS, 
     } finally {
       await pool.stop()
     }
-    assert.deepEqual(await pool.recover(envs.slice(0, 3)), expected.slice(0, 3), 'after stop: recovered on the main thread')
+    assert.deepEqual(
+      await pool.recover(envs.slice(0, 3)),
+      expected.slice(0, 3),
+      'after stop: recovered on the main thread',
+    )
   }
 })
 
 test('admission answers BUSY (503) instead of queueing more signatures than the recovery bound', async (t) => {
   const v = await startValidator({
-    dataDir: tempDir(t), port: 0, genesis: nodeGenesis(), blockIntervalMs: 10_000, recoverSigner: createRecoverSigner(), recoveryWorkers: 1, mempool: { maxRecoveryQueueTxs: 4 },
+    dataDir: tempDir(t),
+    port: 0,
+    genesis: nodeGenesis(),
+    blockIntervalMs: 10_000,
+    recoverSigner: createRecoverSigner(),
+    recoveryWorkers: 1,
+    mempool: { maxRecoveryQueueTxs: 4 },
   })
   t.after(() => v.stop())
   const [a, to] = [wallet(1), wallet(5)]
@@ -140,6 +190,9 @@ test('admission answers BUSY (503) instead of queueing more signatures than the 
   // within the bound it goes through; two concurrent batches of 4 exceed it together only if both wait at once
   const ok = await postBatch(v.url, batchOf(txs.slice(0, 4)))
   assert.equal(ok.status, 200)
-  assert.deepEqual(ok.body.results.map((r: any) => r.error?.code ?? 'OK'), ['OK', 'OK', 'OK', 'OK'])
+  assert.deepEqual(
+    ok.body.results.map((r: any) => r.error?.code ?? 'OK'),
+    ['OK', 'OK', 'OK', 'OK'],
+  )
   assert.equal(v.chain.mempool.size, 4)
 })

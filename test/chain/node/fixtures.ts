@@ -24,7 +24,15 @@ export function nodeGenesis(wallets = 6): GenesisConfig {
     wallets: ws.map((w) => w.address),
     genesisTime: GENESIS_TIME,
     params: { epochBlocks: 5 },
-    validators: [{ operator: ws[0]!.address, consensusKey: toHex(nodeKey(200).publicKey), commissionBps: 1000, selfDelegation: stos(10_000), moniker: 'val-0' }],
+    validators: [
+      {
+        operator: ws[0]!.address,
+        consensusKey: toHex(nodeKey(200).publicKey),
+        commissionBps: 1000,
+        selfDelegation: stos(10_000),
+        moniker: 'val-0',
+      },
+    ],
   })
 }
 
@@ -34,8 +42,20 @@ export function tempDir(t: { after(fn: () => void): void }, name = 'chain-node')
   return dir
 }
 
-export function transfer(from: WalletKey, to: string, amount: bigint, nonce: bigint, over: { chainId?: string; fee?: bigint } = {}): SignedTx {
-  return signTx(from, { chainId: over.chainId ?? CHAIN_ID, sender: from.address, nonce, fee: over.fee ?? FEE, msgs: [{ type: 'send', to, amount }] })
+export function transfer(
+  from: WalletKey,
+  to: string,
+  amount: bigint,
+  nonce: bigint,
+  over: { chainId?: string; fee?: bigint } = {},
+): SignedTx {
+  return signTx(from, {
+    chainId: over.chainId ?? CHAIN_ID,
+    sender: from.address,
+    nonce,
+    fee: over.fee ?? FEE,
+    msgs: [{ type: 'send', to, amount }],
+  })
 }
 
 export async function getJson(url: string): Promise<{ status: number; body: any }> {
@@ -44,6 +64,10 @@ export async function getJson(url: string): Promise<{ status: number; body: any 
 }
 
 export async function postTx(base: string, tx: SignedTx | string): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${base}/txs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof tx === 'string' ? tx : encodeSignedTx(tx) })
+  const res = await fetch(`${base}/txs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof tx === 'string' ? tx : encodeSignedTx(tx),
+  })
   return { status: res.status, body: await res.json() }
 }

@@ -43,7 +43,9 @@ test('kill -9 at random moments under load: restart has the same blocks, no incl
   const seenBlocks = new Map<number, string>()
   const included = new Map<string, { height: number; code: string }>()
   let node = await startChild(dataDir)
-  t.after(() => { node.child.kill('SIGKILL') })
+  t.after(() => {
+    node.child.kill('SIGKILL')
+  })
 
   for (let round = 0; round < 2; round++) {
     const url = node.url
@@ -70,34 +72,44 @@ test('kill -9 at random moments under load: restart has the same blocks, no incl
       }
     })().catch(() => {})
     const waits: Promise<void>[] = []
-    const load = senders.map(async (w) => {
-      let nonce = BigInt((await getJson(`${url}/accounts/${w.address}`)).body.nonce)
-      while (running) {
-        const r = await postTx(url, transfer(w, to, 1n + nonce, nonce))
-        if (r.status !== 202) {
-          await new Promise((res) => setTimeout(res, 5)) // mempool full or a block raced us: retry
-          nonce = BigInt((await getJson(`${url}/accounts/${w.address}`)).body.nonce)
-          continue
+    const load = senders
+      .map(async (w) => {
+        let nonce = BigInt((await getJson(`${url}/accounts/${w.address}`)).body.nonce)
+        while (running) {
+          const r = await postTx(url, transfer(w, to, 1n + nonce, nonce))
+          if (r.status !== 202) {
+            await new Promise((res) => setTimeout(res, 5)) // mempool full or a block raced us: retry
+            nonce = BigInt((await getJson(`${url}/accounts/${w.address}`)).body.nonce)
+            continue
+          }
+          nonce++
+          const hash: string = r.body.hash
+          waits.push(
+            getJson(`${url}/txs/${hash}/wait?timeoutMs=3000`).then(
+              (w) => {
+                if (w.status === 200) included.set(hash, { height: w.body.height, code: w.body.result.code })
+              },
+              () => {},
+            ),
+          )
         }
-        nonce++
-        const hash: string = r.body.hash
-        waits.push(getJson(`${url}/txs/${hash}/wait?timeoutMs=3000`).then((w) => {
-          if (w.status === 200) included.set(hash, { height: w.body.height, code: w.body.result.code })
-        }, () => {}))
-      }
-    }).map((p) => p.catch(() => {}))
+      })
+      .map((p) => p.catch(() => {}))
     const delay = 300 + Math.floor(Math.random() * 700)
     await new Promise((r) => setTimeout(r, delay))
     await kill9(node.child)
     running = false
     await Promise.all([...load, sse, ...waits])
-    t.diagnostic(`round ${round}: killed after ${delay} ms; ${seenBlocks.size} blocks seen, ${included.size} txs reported included`)
+    t.diagnostic(
+      `round ${round}: killed after ${delay} ms; ${seenBlocks.size} blocks seen, ${included.size} txs reported included`,
+    )
 
     node = await startChild(dataDir)
     const status = (await getJson(`${node.url}/status`)).body
     const maxSeen = Math.max(0, ...seenBlocks.keys())
     assert.ok(status.height >= maxSeen, `restarted at ${status.height}, but block ${maxSeen} was announced`)
-    for (const [height, hash] of seenBlocks) assert.equal((await getJson(`${node.url}/blocks/${height}`)).body.hash, hash, `block ${height}`)
+    for (const [height, hash] of seenBlocks)
+      assert.equal((await getJson(`${node.url}/blocks/${height}`)).body.hash, hash, `block ${height}`)
     for (const [hash, where] of included) {
       const r = await getJson(`${node.url}/txs/${hash}`)
       assert.equal(r.status, 200, `tx ${hash} was reported included before the kill`)
@@ -110,7 +122,12 @@ test('kill -9 at random moments under load: restart has the same blocks, no incl
     assert.equal((await getJson(`${node.url}/blocks/0`)).body.header.stateHash, replay.stateHash)
     for (let h = 1; h <= now.height; h++) {
       const b = (await getJson(`${node.url}/blocks/${h}`)).body
-      const r = replay.applyBlock({ height: h, time: b.header.time, proposer: b.header.proposer, txs: b.txs.map(decodeSignedTx) })
+      const r = replay.applyBlock({
+        height: h,
+        time: b.header.time,
+        proposer: b.header.proposer,
+        txs: b.txs.map(decodeSignedTx),
+      })
       assert.equal(r.stateHash, b.header.stateHash, `replayed block ${h}`)
     }
     assert.equal(replay.stateHash, now.stateHash)

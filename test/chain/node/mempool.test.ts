@@ -23,7 +23,10 @@ function applyBlock(s: ReturnType<typeof setup>, txs: SignedTx[]) {
 test('admits consecutive nonces per sender and reaps them in order', () => {
   const s = setup()
   const [a, b, to] = [wallet(1), wallet(2), wallet(3).address]
-  const a0 = transfer(a, to, 1n, 0n), a1 = transfer(a, to, 1n, 1n), b0 = transfer(b, to, 1n, 0n), a2 = transfer(a, to, 1n, 2n)
+  const a0 = transfer(a, to, 1n, 0n),
+    a1 = transfer(a, to, 1n, 1n),
+    b0 = transfer(b, to, 1n, 0n),
+    a2 = transfer(a, to, 1n, 2n)
   for (const tx of [a0, b0, a1, a2]) s.pool.add(tx)
   assert.equal(s.pool.size, 4)
   // senders in arrival order, each sender's run in nonce order
@@ -46,13 +49,17 @@ test('admits consecutive nonces per sender and reaps them in order', () => {
 
 test('nonces arriving out of order wait for the gap, then go in nonce order; stale ones expire', () => {
   const s = setup({ futureTtlBlocks: 3 })
-  const a = wallet(1), to = wallet(3).address
+  const a = wallet(1),
+    to = wallet(3).address
   const t = [0n, 1n, 2n, 3n].map((n) => transfer(a, to, 1n, n))
   s.pool.add(t[2]!)
   s.pool.add(t[1]!)
   assert.deepEqual(s.pool.reap(), [])
   s.pool.add(t[0]!)
-  assert.deepEqual(s.pool.reap().map(txHash), [t[0], t[1], t[2]].map((x) => txHash(x!)))
+  assert.deepEqual(
+    s.pool.reap().map(txHash),
+    [t[0], t[1], t[2]].map((x) => txHash(x!)),
+  )
   applyBlock(s, s.pool.reap(2))
   assert.deepEqual(s.pool.reap().map(txHash), [txHash(t[2]!)])
   // nonce 5 waits for 4; it expires after futureTtlBlocks blocks without it
@@ -69,8 +76,10 @@ test('nonces arriving out of order wait for the gap, then go in nonce order; sta
 
 test('a block that uses a pending nonce through another tx drops only that one', () => {
   const s = setup()
-  const a = wallet(1), to = wallet(3).address
-  const t0 = transfer(a, to, 1n, 0n), t1 = transfer(a, to, 1n, 1n)
+  const a = wallet(1),
+    to = wallet(3).address
+  const t0 = transfer(a, to, 1n, 0n),
+    t1 = transfer(a, to, 1n, 1n)
   s.pool.add(t0)
   s.pool.add(t1)
   applyBlock(s, [transfer(a, to, 2n, 0n)])
@@ -80,7 +89,8 @@ test('a block that uses a pending nonce through another tx drops only that one',
 
 test('refuses wrong chain, bad signature, low fee and fees the balance cannot cover', () => {
   const s = setup()
-  const a = wallet(1), to = wallet(3).address
+  const a = wallet(1),
+    to = wallet(3).address
   assertCode(() => s.pool.add(transfer(a, to, 1n, 0n, { chainId: 'other' })), 'WRONG_CHAIN')
   const good = transfer(a, to, 1n, 0n)
   assertCode(() => s.pool.add({ tx: { ...good.tx, fee: FEE * 2n }, signature: good.signature }), 'INVALID_SIGNATURE')
@@ -111,9 +121,12 @@ test('bounds: total txs, total bytes and per sender give MEMPOOL_FULL', () => {
 
 test('after a block, a sender whose pending txs became invalid loses them (and the ones after)', () => {
   const s = setup()
-  const a = wallet(1), to = wallet(3).address
+  const a = wallet(1),
+    to = wallet(3).address
   const bal = s.app.query.balance(a.address)
-  const t0 = transfer(a, to, 1n, 0n), t1 = transfer(a, to, 1n, 1n, { fee: stos(1) }), t2 = transfer(a, to, 1n, 2n)
+  const t0 = transfer(a, to, 1n, 0n),
+    t1 = transfer(a, to, 1n, 1n, { fee: stos(1) }),
+    t2 = transfer(a, to, 1n, 2n)
   for (const tx of [t0, t1, t2]) s.pool.add(tx)
   // Included elsewhere: a block spends almost all of a's balance with nonce 0 (a different tx than t0).
   const drain = transfer(a, to, bal - FEE - stos('0.5'), 0n)

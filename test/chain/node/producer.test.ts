@@ -7,7 +7,13 @@ import { GENESIS_TIME, nodeGenesis, tempDir, wallet } from './fixtures.ts'
 
 test('blocks take the clock time (never before the previous block), chain by hash, and empty blocks end epochs', async (t) => {
   const clock = new ManualClock(GENESIS_TIME + 5_000)
-  const v = await startValidator({ dataDir: tempDir(t), port: 0, genesis: nodeGenesis(), blockIntervalMs: 60_000, clock })
+  const v = await startValidator({
+    dataDir: tempDir(t),
+    port: 0,
+    genesis: nodeGenesis(),
+    blockIntervalMs: 60_000,
+    clock,
+  })
   t.after(() => v.stop())
   assert.equal(v.height, 0)
   const b1 = v.producer.produceBlock()

@@ -19,7 +19,11 @@ test('transfers through POST /txs are included; balances, nonces, blocks and que
   const base = v.url
   const [a, b, to] = [wallet(1), wallet(2), wallet(5)]
   const before = (await getJson(`${base}/accounts/${to.address}`)).body
-  const txs = [transfer(a, to.address, stos(1), 0n), transfer(a, to.address, stos(2), 1n), transfer(b, to.address, 7n, 0n)]
+  const txs = [
+    transfer(a, to.address, stos(1), 0n),
+    transfer(a, to.address, stos(2), 1n),
+    transfer(b, to.address, 7n, 0n),
+  ]
   const hashes: string[] = []
   for (const tx of txs) {
     const r = await postTx(base, tx)
@@ -63,7 +67,20 @@ test('transfers through POST /txs are included; balances, nonces, blocks and que
   assert.equal(replay.body.error.code, 'REPLAYED_NONCE')
   // the other read endpoints answer
   const val = wallet(0).address
-  for (const path of ['/ozone', `/ozone/${to.address}`, '/validators', `/validators/${val}/delegations`, `/delegations/${val}`, '/nodes/resource', '/nodes/meta', `/rewards/${val}`, `/rewards/${val}?epoch=1`, '/reports', '/reports?epoch=1', '/mining']) {
+  for (const path of [
+    '/ozone',
+    `/ozone/${to.address}`,
+    '/validators',
+    `/validators/${val}/delegations`,
+    `/delegations/${val}`,
+    '/nodes/resource',
+    '/nodes/meta',
+    `/rewards/${val}`,
+    `/rewards/${val}?epoch=1`,
+    '/reports',
+    '/reports?epoch=1',
+    '/mining',
+  ]) {
     const r = await getJson(base + path)
     assert.equal(r.status, 200, `${path}: ${JSON.stringify(r.body)}`)
   }
@@ -76,10 +93,12 @@ test('every bad input gets its 4xx code and changes nothing', async (t) => {
   const v = await startValidator({ dataDir: tempDir(t), port: 0, genesis: nodeGenesis(), blockIntervalMs: BLOCK_MS })
   t.after(() => v.stop())
   const base = v.url
-  const a = wallet(1), to = wallet(5).address
+  const a = wallet(1),
+    to = wallet(5).address
   const good = transfer(a, to, 1n, 0n)
   const json = JSON.parse(encodeSignedTx(good))
-  const withMsg = (m: Record<string, unknown>) => JSON.stringify({ ...json, tx: { ...json.tx, msgs: [{ ...json.tx.msgs[0], ...m }] } })
+  const withMsg = (m: Record<string, unknown>) =>
+    JSON.stringify({ ...json, tx: { ...json.tx, msgs: [{ ...json.tx.msgs[0], ...m }] } })
   const badChecksum = to.slice(0, -1) + (to.endsWith('q') ? 'p' : 'q')
   const cases: Array<[string, string, number]> = [
     ['{"tx":', 'BAD_REQUEST', 400],
@@ -132,7 +151,8 @@ test('every bad input gets its 4xx code and changes nothing', async (t) => {
 test('a tx admitted but rejected by its block is reported with included: false and its code', async (t) => {
   const v = await startValidator({ dataDir: tempDir(t), port: 0, genesis: nodeGenesis(), blockIntervalMs: 10_000 })
   t.after(() => v.stop())
-  const a = wallet(1), to = wallet(5).address
+  const a = wallet(1),
+    to = wallet(5).address
   const balance = BigInt((await getJson(`${v.url}/accounts/${a.address}`)).body.balance)
   const drain = transfer(a, to, balance - FEE, 0n)
   const late = transfer(a, to, 1n, 1n)
@@ -170,7 +190,14 @@ async function readSse(url: string, events: number): Promise<any[]> {
       const frame = buf.slice(0, i)
       buf = buf.slice(i + 2)
       if (!frame.startsWith('event: block')) continue
-      out.push(JSON.parse(frame.split('\n').find((l) => l.startsWith('data: '))!.slice(6)))
+      out.push(
+        JSON.parse(
+          frame
+            .split('\n')
+            .find((l) => l.startsWith('data: '))!
+            .slice(6),
+        ),
+      )
       if (out.length === events) {
         await reader.cancel()
         return out
@@ -181,7 +208,13 @@ async function readSse(url: string, events: number): Promise<any[]> {
 }
 
 test('GET /events/blocks streams every new block; subscribers are bounded', async (t) => {
-  const v = await startValidator({ dataDir: tempDir(t), port: 0, genesis: nodeGenesis(), blockIntervalMs: BLOCK_MS, maxSseSubscribers: 1 })
+  const v = await startValidator({
+    dataDir: tempDir(t),
+    port: 0,
+    genesis: nodeGenesis(),
+    blockIntervalMs: BLOCK_MS,
+    maxSseSubscribers: 1,
+  })
   t.after(() => v.stop())
   const streamed = readSse(`${v.url}/events/blocks`, 4)
   await new Promise((r) => setTimeout(r, 20))
@@ -204,7 +237,8 @@ test('a stopped validator restarts at the same height and state hash and keeps p
   const r = await postTx(v1.url, transfer(wallet(1), wallet(5).address, 1n, 0n))
   await getJson(`${v1.url}/txs/${r.body.hash}/wait?timeoutMs=5000`)
   await v1.stop()
-  const height = v1.height, stateHash = v1.stateHash
+  const height = v1.height,
+    stateHash = v1.stateHash
   assert.ok(height >= 1)
   // no genesis given: it comes from the store (genesis.json is the copy)
   const v2 = await startValidator({ dataDir, port: 0, blockIntervalMs: 10_000 })

@@ -57,7 +57,12 @@ function opArb(batches: boolean): fc.Arbitrary<Op> {
     fc.record({ kind: fc.constant('scan' as const), prefix: prefixArb }),
   ]
   if (batches) {
-    ops.push(fc.record({ kind: fc.constant('batch' as const), writes: fc.array(fc.tuple(keyArb, fc.option(valueArb, { nil: null })), { maxLength: 6 }) }))
+    ops.push(
+      fc.record({
+        kind: fc.constant('batch' as const),
+        writes: fc.array(fc.tuple(keyArb, fc.option(valueArb, { nil: null })), { maxLength: 6 }),
+      }),
+    )
   }
   return fc.oneof(...ops)
 }
@@ -85,18 +90,25 @@ export function applyOp(store: KvStore, model: Map<string, string>, op: Op): voi
 function modelTest<S extends KvStore>(name: string, factory: KvFactory<S>, batches: boolean, runs: number): void {
   test(`${name}: behaves like a sorted map under random ${batches ? 'writes, batches' : 'writes'} and scans`, async (t) => {
     const store = await factory(t)
-    fc.assert(fc.property(fc.array(opArb(batches), { maxLength: 60 }), (ops) => {
-      for (const [k] of [...store.iterate('')]) store.delete(k)
-      const model = new Map<string, string>()
-      for (const op of ops) applyOp(store, model, op)
-      assert.deepEqual(scan(store, ''), modelScan(model, ''))
-      for (const [k, v] of model) assert.equal(dec(store.get(k)!), v)
-    }), { numRuns: runs })
+    fc.assert(
+      fc.property(fc.array(opArb(batches), { maxLength: 60 }), (ops) => {
+        for (const [k] of [...store.iterate('')]) store.delete(k)
+        const model = new Map<string, string>()
+        for (const op of ops) applyOp(store, model, op)
+        assert.deepEqual(scan(store, ''), modelScan(model, ''))
+        for (const [k, v] of model) assert.equal(dec(store.get(k)!), v)
+      }),
+      { numRuns: runs },
+    )
   })
 }
 
 /** The KvStore contract (kv.ts): what every store the state machine runs on must do. */
-export function kvStoreSuite<S extends KvStore>(name: string, factory: KvFactory<S>, options: KvSuiteOptions = {}): void {
+export function kvStoreSuite<S extends KvStore>(
+  name: string,
+  factory: KvFactory<S>,
+  options: KvSuiteOptions = {},
+): void {
   test(`${name}: get answers what set stored; set overwrites; delete removes, and deleting a missing key is a no-op`, async (t) => {
     const s = await factory(t)
     assert.equal(s.get('bank/bal/a'), undefined)
@@ -115,16 +127,41 @@ export function kvStoreSuite<S extends KvStore>(name: string, factory: KvFactory
 
   test(`${name}: iterate(prefix) yields exactly the keys under the prefix, in ascending key order`, async (t) => {
     const s = await factory(t)
-    const keys = ['bank/bal/b', 'bank/bal/a', 'bank/bal/ab', 'bank/bam', 'auth/n', 'bank/bal/', 'bank/bal', 'Z/upper', 'bank/bal/~', 'bank/bal/0', 'a']
+    const keys = [
+      'bank/bal/b',
+      'bank/bal/a',
+      'bank/bal/ab',
+      'bank/bam',
+      'auth/n',
+      'bank/bal/',
+      'bank/bal',
+      'Z/upper',
+      'bank/bal/~',
+      'bank/bal/0',
+      'a',
+    ]
     for (const k of keys) s.set(k, enc(k.length.toString()))
-    assert.deepEqual(scan(s, 'bank/bal/').map(([k]) => k), ['bank/bal/', 'bank/bal/0', 'bank/bal/a', 'bank/bal/ab', 'bank/bal/b', 'bank/bal/~'])
-    assert.deepEqual(scan(s, 'bank/bal/a'), [['bank/bal/a', '10'], ['bank/bal/ab', '11']])
-    assert.deepEqual(scan(s, '').map(([k]) => k), [...keys].sort())
+    assert.deepEqual(
+      scan(s, 'bank/bal/').map(([k]) => k),
+      ['bank/bal/', 'bank/bal/0', 'bank/bal/a', 'bank/bal/ab', 'bank/bal/b', 'bank/bal/~'],
+    )
+    assert.deepEqual(scan(s, 'bank/bal/a'), [
+      ['bank/bal/a', '10'],
+      ['bank/bal/ab', '11'],
+    ])
+    assert.deepEqual(
+      scan(s, '').map(([k]) => k),
+      [...keys].sort(),
+    )
     assert.deepEqual(scan(s, 'bank/bal/b'), [['bank/bal/b', '10']], 'a prefix equal to a key yields that key')
     assert.deepEqual(scan(s, 'zzz'), [])
     assert.deepEqual(scan(s, 'bank/bal/c'), [], 'no key between two keys')
     s.delete('bank/bal/ab')
-    assert.deepEqual(scan(s, 'bank/bal/a').map(([k]) => k), ['bank/bal/a'], 'deleted keys are not yielded')
+    assert.deepEqual(
+      scan(s, 'bank/bal/a').map(([k]) => k),
+      ['bank/bal/a'],
+      'deleted keys are not yielded',
+    )
   })
 
   test(`${name}: iterate is a snapshot taken at the call; the caller may write while it iterates`, async (t) => {
@@ -138,29 +175,63 @@ export function kvStoreSuite<S extends KvStore>(name: string, factory: KvFactory
       s.set('p/d', enc('new'))
       s.set('p/a', enc('changed'))
     }
-    assert.deepEqual(seen, [['p/a', 'p/a'], ['p/b', 'p/b'], ['p/c', 'p/c']])
-    assert.deepEqual(scan(s, 'p/'), [['p/a', 'changed'], ['p/d', 'new']])
+    assert.deepEqual(seen, [
+      ['p/a', 'p/a'],
+      ['p/b', 'p/b'],
+      ['p/c', 'p/c'],
+    ])
+    assert.deepEqual(scan(s, 'p/'), [
+      ['p/a', 'changed'],
+      ['p/d', 'new'],
+    ])
     // An iterable taken before a write does not see it either.
     const before = s.iterate('p/')
     s.set('p/e', enc('later'))
-    assert.deepEqual([...before].map(([k]) => k), ['p/a', 'p/d'])
+    assert.deepEqual(
+      [...before].map(([k]) => k),
+      ['p/a', 'p/d'],
+    )
   })
 
   modelTest(name, factory, false, options.propertyRuns ?? 100)
 }
 
 /** The BatchKvStore contract (kv.ts): the KvStore contract plus atomic batches. */
-export function kvSuite<S extends BatchKvStore>(name: string, factory: KvFactory<S>, options: KvSuiteOptions = {}): void {
+export function kvSuite<S extends BatchKvStore>(
+  name: string,
+  factory: KvFactory<S>,
+  options: KvSuiteOptions = {},
+): void {
   kvStoreSuite(name, factory, options)
 
   test(`${name}: writeBatch applies its writes in order; null deletes; the last write to a key wins`, async (t) => {
     const s = await factory(t)
     s.set('gone', enc('x'))
     s.set('kept', enc('k'))
-    s.writeBatch([['a', enc('1')], ['b', enc('2')], ['gone', null], ['a', enc('3')], ['c', enc('4')], ['c', null], ['missing', null]])
-    assert.deepEqual(scan(s, ''), [['a', '3'], ['b', '2'], ['kept', 'k']])
+    s.writeBatch([
+      ['a', enc('1')],
+      ['b', enc('2')],
+      ['gone', null],
+      ['a', enc('3')],
+      ['c', enc('4')],
+      ['c', null],
+      ['missing', null],
+    ])
+    assert.deepEqual(scan(s, ''), [
+      ['a', '3'],
+      ['b', '2'],
+      ['kept', 'k'],
+    ])
     s.writeBatch([])
-    assert.deepEqual(scan(s, ''), [['a', '3'], ['b', '2'], ['kept', 'k']], 'an empty batch changes nothing')
+    assert.deepEqual(
+      scan(s, ''),
+      [
+        ['a', '3'],
+        ['b', '2'],
+        ['kept', 'k'],
+      ],
+      'an empty batch changes nothing',
+    )
   })
 
   test(`${name}: a batch that fails writes nothing of itself`, async (t) => {
@@ -169,9 +240,15 @@ export function kvSuite<S extends BatchKvStore>(name: string, factory: KvFactory
       return
     }
     const s = await factory(t)
-    s.writeBatch([['a', enc('1')], ['b', enc('2')]])
+    s.writeBatch([
+      ['a', enc('1')],
+      ['b', enc('2')],
+    ])
     assert.throws(() => s.writeBatch([['a', null], ['c', enc('3')], options.rejectedWrite!, ['d', enc('4')]]))
-    assert.deepEqual(scan(s, ''), [['a', '1'], ['b', '2']])
+    assert.deepEqual(scan(s, ''), [
+      ['a', '1'],
+      ['b', '2'],
+    ])
   })
 
   modelTest(name, factory, true, options.propertyRuns ?? 100)

@@ -22,14 +22,22 @@ const GRACE = 24 * HOUR
 const other = WalletKey.fromMnemonic('legal winner thank year wave sausage worth useful legal winner thank yellow')
 
 function ndjson(s: string): Record<string, unknown>[] {
-  return s.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+  return s
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
 }
 
 /** A multipart `add` body of named files. */
 function multipart(files: [string, Uint8Array][], boundary = 'gc-boundary'): { body: Buffer; contentType: string } {
   const chunks: Buffer[] = []
   for (const [name, content] of files) {
-    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${encodeURIComponent(name)}"\r\nContent-Type: application/octet-stream\r\n\r\n`))
+    chunks.push(
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${encodeURIComponent(name)}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      ),
+    )
     chunks.push(Buffer.from(content), Buffer.from('\r\n'))
   }
   chunks.push(Buffer.from(`--${boundary}--\r\n`))
@@ -47,10 +55,23 @@ describe('RPC API garbage collection on a network', () => {
   const clock: Clock = { now: () => Date.now() + offset }
 
   const startApi = async (): Promise<IpfsRpcApi> =>
-    startIpfsRpcApi({ port: 0, metaUrl: net.meta.url, chainId: CHAIN_ID, wallet, dataDir: join(dir, 'api'), client: apiClient, clock, gc: { graceMs: GRACE, intervalMs: 0 } })
+    startIpfsRpcApi({
+      port: 0,
+      metaUrl: net.meta.url,
+      chainId: CHAIN_ID,
+      wallet,
+      dataDir: join(dir, 'api'),
+      client: apiClient,
+      clock,
+      gc: { graceMs: GRACE, intervalMs: 0 },
+    })
 
   const post = async (path: string, init: { body?: Buffer; contentType?: string } = {}): Promise<Response> =>
-    fetch(`${api.url}/api/v0/${path}`, { method: 'POST', ...(init.body ? { body: init.body } : {}), headers: init.contentType ? { 'content-type': init.contentType } : {} })
+    fetch(`${api.url}/api/v0/${path}`, {
+      method: 'POST',
+      ...(init.body ? { body: init.body } : {}),
+      headers: init.contentType ? { 'content-type': init.contentType } : {},
+    })
 
   const ok = async (path: string, init?: { body?: Buffer; contentType?: string }): Promise<string> => {
     const res = await post(path, init)
@@ -59,7 +80,8 @@ describe('RPC API garbage collection on a network', () => {
     return text
   }
 
-  const add = async (files: [string, Uint8Array][], query = ''): Promise<Record<string, unknown>[]> => ndjson(await ok(`add${query}`, multipart(files)))
+  const add = async (files: [string, Uint8Array][], query = ''): Promise<Record<string, unknown>[]> =>
+    ndjson(await ok(`add${query}`, multipart(files)))
   /** repo/gc as if run `later` ms from now. */
   const gcAt = async (later: number): Promise<string[]> => {
     offset = later
@@ -102,7 +124,7 @@ describe('RPC API garbage collection on a network', () => {
     assert.ok((await collect(otherWallet.cat(b.cid))).equals(theirs))
   })
 
-  it('the same bytes added through the API after the wallet uploaded them another way are not the API\'s to collect', async () => {
+  it("the same bytes added through the API after the wallet uploaded them another way are not the API's to collect", async () => {
     const bytes = patternBytes(150_000, 3)
     const first = await sameWallet.put(bytes, { name: 'first.bin' })
     const events = await add([['again.bin', bytes]])
@@ -123,7 +145,9 @@ describe('RPC API garbage collection on a network', () => {
     await api.stop()
     api = await startApi()
     offset = GRACE + HOUR
-    const res = await post('repo/gc').finally(() => { offset = 0 })
+    const res = await post('repo/gc').finally(() => {
+      offset = 0
+    })
     assert.equal(res.status, 200)
     assert.equal(res.headers.get('x-chunked-output'), '1')
     assert.deepEqual(ndjson(await res.text()), [{ Key: { '/': cid } }])
@@ -141,7 +165,10 @@ describe('RPC API garbage collection on a network', () => {
   it('unpinning a directory collects what only it reached, keeps what another pin reaches', async () => {
     const kept = new TextEncoder().encode('kept by its own pin\n')
     const only = new TextEncoder().encode('only in the directory\n')
-    const events = await add([['gc/kept.txt', kept], ['gc/only.txt', only]])
+    const events = await add([
+      ['gc/kept.txt', kept],
+      ['gc/only.txt', only],
+    ])
     const byName = new Map(events.map((e) => [e.Name as string, e.Hash as string]))
     const dirCid = byName.get('gc') as string
     const keptCid = (await add([['kept.txt', kept]])).at(-1)?.Hash as string

@@ -14,7 +14,9 @@ import { ManualClock, silentLogger } from '../../../src/util/components.ts'
 import { WalletKey } from '../../../src/crypto/wallet-key.ts'
 import type { StratosClient } from '../../../src/sds/client/index.ts'
 
-const wallet = WalletKey.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about')
+const wallet = WalletKey.fromMnemonic(
+  'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about',
+)
 const HOUR = 3_600_000
 
 /** A network of records: cid → { children, createdAt }; rm removes; `failStat` makes stat of a cid fail. */
@@ -49,15 +51,29 @@ class FakeNetwork {
 
 describe('pin store: what the API stored', () => {
   let dir: string
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'pins-gc-')) })
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pins-gc-'))
+  })
   afterEach(() => rmSync(dir, { recursive: true, force: true }))
 
   it('an add records its records with its pin in one write; pin=false releases them; all of it survives a restart', () => {
     const pins = PinStore.open(dir)
-    pins.commitAdd({ pins: [{ cid: 'QmDir', type: 'recursive' }], stored: [{ cid: 'QmF1', kind: 'file' }, { cid: 'QmDir', kind: 'directory' }] }, 10)
+    pins.commitAdd(
+      {
+        pins: [{ cid: 'QmDir', type: 'recursive' }],
+        stored: [
+          { cid: 'QmF1', kind: 'file' },
+          { cid: 'QmDir', kind: 'directory' },
+        ],
+      },
+      10,
+    )
     pins.commitAdd({ pins: [], stored: [{ cid: 'QmLoose', kind: 'file' }] }, 20)
     const again = PinStore.open(dir)
-    assert.deepEqual(again.list().map((p) => p.cid), ['QmDir'])
+    assert.deepEqual(
+      again.list().map((p) => p.cid),
+      ['QmDir'],
+    )
     assert.deepEqual(again.stored(), [
       { cid: 'QmF1', kind: 'file', storedAt: 10 },
       { cid: 'QmDir', kind: 'directory', storedAt: 10 },
@@ -83,7 +99,16 @@ describe('pin store: what the API stored', () => {
 
   it('updateStored: release only starts an unstarted period, unpinned restarts it, keep clears it, forget drops; each change bumps the generation', () => {
     const pins = PinStore.open(dir)
-    pins.commitAdd({ pins: [], stored: [{ cid: 'a', kind: 'file' }, { cid: 'b', kind: 'file' }] }, 1)
+    pins.commitAdd(
+      {
+        pins: [],
+        stored: [
+          { cid: 'a', kind: 'file' },
+          { cid: 'b', kind: 'file' },
+        ],
+      },
+      1,
+    )
     pins.updateStored({ keep: ['b'] }, 2)
     const g = pins.generation
     pins.updateStored({ release: ['a', 'b'] }, 3)
@@ -101,8 +126,12 @@ describe('pin store: what the API stored', () => {
 })
 
 describe('GC decisions', () => {
-  const rec = (cid: string, kind: 'file' | 'directory', storedAt: number, releasedAt?: number): StoredRecord =>
-    ({ cid, kind, storedAt, ...(releasedAt !== undefined ? { releasedAt } : {}) })
+  const rec = (cid: string, kind: 'file' | 'directory', storedAt: number, releasedAt?: number): StoredRecord => ({
+    cid,
+    kind,
+    storedAt,
+    ...(releasedAt !== undefined ? { releasedAt } : {}),
+  })
 
   it('collects only unreached records released at least the grace period ago, directories first', () => {
     const stored = [
@@ -115,7 +144,10 @@ describe('GC decisions', () => {
       rec('old-dir', 'directory', 3, 10),
     ]
     const d = decideGc(stored, new Set(['pinned', 'repinned']), 100, 10)
-    assert.deepEqual(d.collect.map((s) => s.cid), ['old-dir', 'exact', 'old-file'])
+    assert.deepEqual(
+      d.collect.map((s) => s.cid),
+      ['old-dir', 'exact', 'old-file'],
+    )
     assert.deepEqual(d.release, ['fresh'])
     assert.deepEqual(d.keep, ['repinned'])
     assert.equal(d.waiting, 1)
@@ -133,7 +165,10 @@ describe('garbage collector', () => {
     pins = PinStore.open(dir)
     net = new FakeNetwork()
     clock = new ManualClock(1_000_000)
-    gc = new GarbageCollector({ client: async () => net.client(), pins, wallet, clock, logger: silentLogger }, { graceMs: 24 * HOUR, intervalMs: 0 })
+    gc = new GarbageCollector(
+      { client: async () => net.client(), pins, wallet, clock, logger: silentLogger },
+      { graceMs: 24 * HOUR, intervalMs: 0 },
+    )
   })
   afterEach(async () => {
     await gc.stop()
@@ -143,7 +178,10 @@ describe('garbage collector', () => {
   it('keeps an unpinned record through its grace period, then deletes it; never touches what the API did not store', async () => {
     net.put('QmMine', 0)
     net.put('QmCli', 0) // uploaded through another route (same wallet or not), pinned through the API
-    pins.commitAdd({ pins: [{ cid: 'QmMine', type: 'recursive' }], stored: [{ cid: 'QmMine', kind: 'file' }] }, clock.now())
+    pins.commitAdd(
+      { pins: [{ cid: 'QmMine', type: 'recursive' }], stored: [{ cid: 'QmMine', kind: 'file' }] },
+      clock.now(),
+    )
     pins.add([{ cid: 'QmCli', type: 'recursive' }], clock.now())
     pins.remove(['QmMine', 'QmCli'], clock.now())
     clock.advance(24 * HOUR - 1)
@@ -163,9 +201,21 @@ describe('garbage collector', () => {
     net.put('QmKept', 0)
     net.put('QmDir', 0, ['QmKept'])
     net.put('QmLost', 0)
-    pins.commitAdd({ pins: [{ cid: 'QmDir', type: 'recursive' }], stored: [{ cid: 'QmKept', kind: 'file' }, { cid: 'QmDir', kind: 'directory' }] }, clock.now())
+    pins.commitAdd(
+      {
+        pins: [{ cid: 'QmDir', type: 'recursive' }],
+        stored: [
+          { cid: 'QmKept', kind: 'file' },
+          { cid: 'QmDir', kind: 'directory' },
+        ],
+      },
+      clock.now(),
+    )
     // Stored, pinned, and its pin lost without a release time (as after a crash between writes).
-    pins.commitAdd({ pins: [{ cid: 'QmLost', type: 'recursive' }], stored: [{ cid: 'QmLost', kind: 'file' }] }, clock.now())
+    pins.commitAdd(
+      { pins: [{ cid: 'QmLost', type: 'recursive' }], stored: [{ cid: 'QmLost', kind: 'file' }] },
+      clock.now(),
+    )
     await pinsWithout(pins, 'QmLost')
     clock.advance(100 * HOUR)
     const first = await gc.collect()
@@ -191,17 +241,34 @@ describe('garbage collector', () => {
 
   it('stops when the pin set changes during the pass; a failed delete is reported and retried next time', async () => {
     for (const c of ['QmA', 'QmB', 'QmC']) net.put(c, 0)
-    pins.commitAdd({ pins: [], stored: [{ cid: 'QmA', kind: 'file' }, { cid: 'QmB', kind: 'file' }, { cid: 'QmC', kind: 'file' }] }, clock.now())
+    pins.commitAdd(
+      {
+        pins: [],
+        stored: [
+          { cid: 'QmA', kind: 'file' },
+          { cid: 'QmB', kind: 'file' },
+          { cid: 'QmC', kind: 'file' },
+        ],
+      },
+      clock.now(),
+    )
     clock.advance(25 * HOUR)
     // The first delete races with a pin/add: the pass stops after it.
-    net.onRm = () => { net.onRm = undefined; pins.add([{ cid: 'QmZ', type: 'direct' }], clock.now()) }
+    net.onRm = () => {
+      net.onRm = undefined
+      pins.add([{ cid: 'QmZ', type: 'direct' }], clock.now())
+    }
     const r1 = await gc.collect()
     assert.equal(r1.removed.length, 1)
     assert.equal(r1.interrupted, true)
     const next = ['QmA', 'QmB', 'QmC'].filter((c) => !r1.removed.includes(c))
     net.failRm.add(next[0])
     const errors: string[] = []
-    const r2 = await gc.collect({ onError: async (cid) => { errors.push(cid) } })
+    const r2 = await gc.collect({
+      onError: async (cid) => {
+        errors.push(cid)
+      },
+    })
     assert.deepEqual(errors, [next[0]])
     assert.deepEqual(r2.removed, [next[1]])
     net.failRm.clear()
@@ -217,7 +284,10 @@ describe('garbage collector', () => {
   })
 
   it('without a wallet nothing is collected', async () => {
-    const noWallet = new GarbageCollector({ client: async () => net.client(), pins, wallet: undefined, clock, logger: silentLogger }, { graceMs: 0, intervalMs: 0 })
+    const noWallet = new GarbageCollector(
+      { client: async () => net.client(), pins, wallet: undefined, clock, logger: silentLogger },
+      { graceMs: 0, intervalMs: 0 },
+    )
     net.put('QmA', 0)
     pins.commitAdd({ pins: [], stored: [{ cid: 'QmA', kind: 'file' }] }, clock.now())
     clock.advance(1)

@@ -22,7 +22,10 @@ const P = Promise as unknown as { withResolvers?: () => unknown }
 P.withResolvers ??= function withResolvers<T>() {
   let resolve!: (v: T) => void
   let reject!: (e: unknown) => void
-  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
   return { promise, resolve, reject }
 }
 const { create } = await import('kubo-rpc-client')
@@ -46,11 +49,20 @@ async function bytesOf(it: AsyncIterable<Uint8Array>): Promise<Buffer> {
 }
 
 /** A multipart body by hand: [filename, content | null (a directory)] parts. */
-function multipart(parts: [string, Uint8Array | string | null][], boundary = 'XyZzY-boundary'): { body: Buffer; contentType: string } {
+function multipart(
+  parts: [string, Uint8Array | string | null][],
+  boundary = 'XyZzY-boundary',
+): { body: Buffer; contentType: string } {
   const chunks: Buffer[] = []
   parts.forEach(([name, content], i) => {
-    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${content === null ? 'dir' : 'file'}-${i}"; filename="${encodeURIComponent(name)}"\r\n`))
-    chunks.push(Buffer.from(`Content-Type: ${content === null ? 'application/x-directory' : 'application/octet-stream'}\r\n\r\n`))
+    chunks.push(
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="${content === null ? 'dir' : 'file'}-${i}"; filename="${encodeURIComponent(name)}"\r\n`,
+      ),
+    )
+    chunks.push(
+      Buffer.from(`Content-Type: ${content === null ? 'application/x-directory' : 'application/octet-stream'}\r\n\r\n`),
+    )
     if (content !== null) chunks.push(Buffer.from(content))
     chunks.push(Buffer.from('\r\n'))
   })
@@ -59,7 +71,11 @@ function multipart(parts: [string, Uint8Array | string | null][], boundary = 'Xy
 }
 
 function ndjson(s: string): Record<string, unknown>[] {
-  return s.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+  return s
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
 }
 
 describe('IPFS RPC API (kubo-rpc-client and raw HTTP)', () => {
@@ -71,7 +87,10 @@ describe('IPFS RPC API (kubo-rpc-client and raw HTTP)', () => {
   /** The API's own wallet: only an owner sees a file's owners. */
   let owner: StratosClient
 
-  const post = (path: string, init: { body?: Buffer; contentType?: string; method?: string; headers?: Record<string, string> } = {}): Promise<Response> =>
+  const post = (
+    path: string,
+    init: { body?: Buffer; contentType?: string; method?: string; headers?: Record<string, string> } = {},
+  ): Promise<Response> =>
     fetch(`${api.url}/api/v0/${path}`, {
       method: init.method ?? 'POST',
       ...(init.body ? { body: init.body } : {}),
@@ -81,7 +100,13 @@ describe('IPFS RPC API (kubo-rpc-client and raw HTTP)', () => {
   before(async () => {
     net = await startNetwork({ segmentSize: 1 << 20 })
     dir = mkdtempSync(join(tmpdir(), 'stratos-rpc-'))
-    api = await startIpfsRpcApi({ port: 0, metaUrl: net.meta.url, chainId: CHAIN_ID, wallet, dataDir: join(dir, 'api') })
+    api = await startIpfsRpcApi({
+      port: 0,
+      metaUrl: net.meta.url,
+      chainId: CHAIN_ID,
+      wallet,
+      dataDir: join(dir, 'api'),
+    })
     kubo = create({ url: `${api.url}/api/v0` })
     sdk = await StratosClient.connect({ metaUrl: net.meta.url })
     owner = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
@@ -144,24 +169,42 @@ describe('IPFS RPC API (kubo-rpc-client and raw HTTP)', () => {
       { path: 'site/index.html', content: new TextEncoder().encode('<h1>hi</h1>\n') },
       { path: 'site/css/a.css', content: new TextEncoder().encode('body{}\n') },
       { path: 'site/b-empty' },
-    ])) results.push(r)
-    assert.deepEqual(results.map((r) => r.path), ['site/index.html', 'site/css/a.css', 'site/b-empty', 'site/css', 'site'])
+    ]))
+      results.push(r)
+    assert.deepEqual(
+      results.map((r) => r.path),
+      ['site/index.html', 'site/css/a.css', 'site/b-empty', 'site/css', 'site'],
+    )
     const root = results.at(-1)?.cid.toString() as string
     // The same tree hashed without storing gives the same root.
-    const { body, contentType } = multipart([['site/index.html', '<h1>hi</h1>\n'], ['site/css/a.css', 'body{}\n'], ['site/b-empty', null]])
+    const { body, contentType } = multipart([
+      ['site/index.html', '<h1>hi</h1>\n'],
+      ['site/css/a.css', 'body{}\n'],
+      ['site/b-empty', null],
+    ])
     const hashed = ndjson(await (await post('add?only-hash=true', { body, contentType })).text())
     assert.equal(hashed.at(-1)?.Hash, root)
 
     const listing = []
     for await (const e of kubo.ls(root)) listing.push(e)
-    assert.deepEqual(listing.map((e) => [e.name, e.type]), [['b-empty', 'dir'], ['css', 'dir'], ['index.html', 'file']])
+    assert.deepEqual(
+      listing.map((e) => [e.name, e.type]),
+      [
+        ['b-empty', 'dir'],
+        ['css', 'dir'],
+        ['index.html', 'file'],
+      ],
+    )
     assert.equal(listing.find((e) => e.name === 'index.html')?.size, 12)
     assert.equal(await text(kubo.cat(`${root}/css/a.css`)), 'body{}\n')
 
     const tar = await bytesOf(kubo.get(root))
     const names: string[] = []
     for (let off = 0; off + 512 <= tar.length; ) {
-      const name = tar.subarray(off, off + 100).toString('utf8').replace(/\0.*$/s, '')
+      const name = tar
+        .subarray(off, off + 100)
+        .toString('utf8')
+        .replace(/\0.*$/s, '')
       if (!name) break
       const size = parseInt(tar.subarray(off + 124, off + 136).toString('ascii'), 8)
       names.push(name)
@@ -172,8 +215,14 @@ describe('IPFS RPC API (kubo-rpc-client and raw HTTP)', () => {
 
   it('wraps with a directory and exports a verifiable CAR', async () => {
     const results = []
-    for await (const r of kubo.addAll([{ path: 'hello.txt', content: new TextEncoder().encode('hello world\n') }], { wrapWithDirectory: true })) results.push(r)
-    assert.deepEqual(results.map((r) => r.path), ['hello.txt', ''])
+    for await (const r of kubo.addAll([{ path: 'hello.txt', content: new TextEncoder().encode('hello world\n') }], {
+      wrapWithDirectory: true,
+    }))
+      results.push(r)
+    assert.deepEqual(
+      results.map((r) => r.path),
+      ['hello.txt', ''],
+    )
     assert.equal(results[0].cid.toString(), HELLO)
     const root = results[1].cid
     const car = await CarReader.fromBytes(await bytesOf(kubo.dag.export(root)))
@@ -216,18 +265,56 @@ describe('IPFS RPC API (kubo-rpc-client and raw HTTP)', () => {
   it('raw add output: unnamed files are named by their CID, top-level entries separately, silent and pin=false', async () => {
     const unnamed = multipart([['', 'hello world\n']])
     assert.deepEqual(ndjson(await (await post('add', unnamed)).text()), [{ Name: HELLO, Hash: HELLO, Size: '20' }])
-    const two = multipart([['a.txt', 'hello world\n'], ['d', null], ['d/e', null]])
+    const two = multipart([
+      ['a.txt', 'hello world\n'],
+      ['d', null],
+      ['d/e', null],
+    ])
     const events = ndjson(await (await post('add?pin=false', two)).text())
-    assert.deepEqual(events.map((e) => e.Name), ['a.txt', 'd/e', 'd'])
-    assert.deepEqual(events.slice(0, 2), [{ Name: 'a.txt', Hash: HELLO, Size: '20' }, { Name: 'd/e', Hash: EMPTY_DIR, Size: '4' }])
-    const hashed = ndjson(await (await post('add?only-hash=true', multipart([['d', null], ['d/e', null]]))).text())
+    assert.deepEqual(
+      events.map((e) => e.Name),
+      ['a.txt', 'd/e', 'd'],
+    )
+    assert.deepEqual(events.slice(0, 2), [
+      { Name: 'a.txt', Hash: HELLO, Size: '20' },
+      { Name: 'd/e', Hash: EMPTY_DIR, Size: '4' },
+    ])
+    const hashed = ndjson(
+      await (
+        await post(
+          'add?only-hash=true',
+          multipart([
+            ['d', null],
+            ['d/e', null],
+          ]),
+        )
+      ).text(),
+    )
     assert.deepEqual(hashed.at(-1), events.at(-1))
     // Top-level entries never merge (Kubo's multipart walker): an interrupted directory starts again.
-    const split = ndjson(await (await post('add?only-hash=true', multipart([['d/x', 'x'], ['f', 'f'], ['d/y', 'y'], ['f', 'f']]))).text())
-    assert.deepEqual(split.map((e) => e.Name), ['d/x', 'd', 'f', 'd/y', 'd', 'f'])
+    const split = ndjson(
+      await (
+        await post(
+          'add?only-hash=true',
+          multipart([
+            ['d/x', 'x'],
+            ['f', 'f'],
+            ['d/y', 'y'],
+            ['f', 'f'],
+          ]),
+        )
+      ).text(),
+    )
+    assert.deepEqual(
+      split.map((e) => e.Name),
+      ['d/x', 'd', 'f', 'd/y', 'd', 'f'],
+    )
     assert.notEqual(split[1].Hash, split[4].Hash)
     const wrapped = ndjson(await (await post('add?wrap-with-directory=true&pin=false', unnamed)).text())
-    assert.deepEqual(wrapped.map((e) => e.Name), [HELLO, ''])
+    assert.deepEqual(
+      wrapped.map((e) => e.Name),
+      [HELLO, ''],
+    )
     const silent = await post('add?silent=true', multipart([['s.txt', 'silent\n']]))
     assert.equal(silent.status, 200)
     assert.equal(await silent.text(), '')
@@ -237,17 +324,20 @@ describe('IPFS RPC API (kubo-rpc-client and raw HTTP)', () => {
     assert.deepEqual((await owner.stat(cid)).owners, [wallet.address])
     const ls = await post(`pin/ls?arg=${cid}`)
     assert.equal(ls.status, 500)
-    assert.match((await ls.json() as { Message: string }).Message, /is not pinned/)
+    assert.match(((await ls.json()) as { Message: string }).Message, /is not pinned/)
   })
 
   it('cid-version=1 and raw-leaves give CIDv1 raw leaves; block/get of a leaf is the rebuilt block', async () => {
     const v1 = ndjson(await (await post('add?cid-version=1', multipart([['v1.txt', 'hello world\n']]))).text())
     assert.equal(v1[0].Hash, 'bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4')
-    const stat = await (await post(`block/stat?arg=${v1[0].Hash as string}`)).json() as { Key: string; Size: number }
+    const stat = (await (await post(`block/stat?arg=${v1[0].Hash as string}`)).json()) as { Key: string; Size: number }
     assert.deepEqual(stat, { Key: v1[0].Hash, Size: 12 })
     const block = Buffer.from(await (await post(`block/get?arg=${HELLO}`)).arrayBuffer())
     assert.equal(block.length, 20)
-    assert.deepEqual(createHash('sha256').update(block).digest().subarray(0, 4), Buffer.from(parseCidDigest(HELLO).subarray(0, 4)))
+    assert.deepEqual(
+      createHash('sha256').update(block).digest().subarray(0, 4),
+      Buffer.from(parseCidDigest(HELLO).subarray(0, 4)),
+    )
   })
 
   it('chunker=size-N: same CID as the importer with that chunker; reads, blocks and CAR work', async () => {
@@ -258,8 +348,14 @@ describe('IPFS RPC API (kubo-rpc-client and raw HTTP)', () => {
     const { MemoryBlockstore } = await import('blockstore-core/memory')
     let expected = ''
     for await (const e of importer([{ content: data }], new MemoryBlockstore(), {
-      cidVersion: 0, rawLeaves: false, leafType: 'file', reduceSingleLeafToSelf: true, chunker: fixedSize({ chunkSize: 1024 }), layout: balanced({ maxChildrenPerNode: 174 }),
-    })) expected = e.cid.toString()
+      cidVersion: 0,
+      rawLeaves: false,
+      leafType: 'file',
+      reduceSingleLeafToSelf: true,
+      chunker: fixedSize({ chunkSize: 1024 }),
+      layout: balanced({ maxChildrenPerNode: 174 }),
+    }))
+      expected = e.cid.toString()
     const events = ndjson(await (await post('add?chunker=size-1024', multipart([['c.bin', data]]))).text())
     assert.equal(events[0].Hash, expected)
     assert.deepEqual(await bytesOf(kubo.cat(expected)), data)
@@ -278,14 +374,26 @@ describe('IPFS RPC API (kubo-rpc-client and raw HTTP)', () => {
   })
 
   it('an error after the first event ends the stream with the X-Stream-Error trailer', async () => {
-    const { body, contentType } = multipart([['first.txt', 'first\n'], ['../second.txt', 'evil']])
+    const { body, contentType } = multipart([
+      ['first.txt', 'first\n'],
+      ['../second.txt', 'evil'],
+    ])
     const u = new URL(`${api.url}/api/v0/add`)
-    const { status, text: out, trailers } = await new Promise<{ status: number; text: string; trailers: NodeJS.Dict<string> }>((resolve, reject) => {
-      const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': contentType } }, (res) => {
-        let t = ''
-        res.on('data', (d: Buffer) => { t += d.toString() })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: t, trailers: res.trailers }))
-      })
+    const {
+      status,
+      text: out,
+      trailers,
+    } = await new Promise<{ status: number; text: string; trailers: NodeJS.Dict<string> }>((resolve, reject) => {
+      const req = http.request(
+        { host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': contentType } },
+        (res) => {
+          let t = ''
+          res.on('data', (d: Buffer) => {
+            t += d.toString()
+          })
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: t, trailers: res.trailers }))
+        },
+      )
       req.on('error', reject)
       req.end(body)
     })
@@ -297,16 +405,27 @@ describe('IPFS RPC API (kubo-rpc-client and raw HTTP)', () => {
   it('a client that goes away in the middle of an add leaves the API serving', async () => {
     const u = new URL(`${api.url}/api/v0/add`)
     await new Promise<void>((resolve) => {
-      const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=b' } })
+      const req = http.request({
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: 'POST',
+        headers: { 'content-type': 'multipart/form-data; boundary=b' },
+      })
       req.on('error', () => resolve())
-      req.write('--b\r\nContent-Disposition: form-data; name="file"; filename="cut.bin"\r\nContent-Type: application/octet-stream\r\n\r\n')
+      req.write(
+        '--b\r\nContent-Disposition: form-data; name="file"; filename="cut.bin"\r\nContent-Type: application/octet-stream\r\n\r\n',
+      )
       req.write(Buffer.alloc(300_000, 1))
-      setTimeout(() => { req.destroy(); resolve() }, 200)
+      setTimeout(() => {
+        req.destroy()
+        resolve()
+      }, 200)
     })
     await new Promise((r) => setTimeout(r, 200))
     const v = await post('version')
     assert.equal(v.status, 200)
-    const pins = await (await post('pin/ls')).json() as { Keys: Record<string, unknown> }
+    const pins = (await (await post('pin/ls')).json()) as { Keys: Record<string, unknown> }
     assert.ok(Object.keys(pins.Keys).length > 0)
   })
 
@@ -336,32 +455,32 @@ describe('IPFS RPC API (kubo-rpc-client and raw HTTP)', () => {
   it('malformed CIDs, missing paths, bad options are Kubo errors', async () => {
     const bad = await post('cat?arg=not-a-cid')
     assert.equal(bad.status, 500)
-    const body = await bad.json() as { Message: string; Code: number; Type: string }
+    const body = (await bad.json()) as { Message: string; Code: number; Type: string }
     assert.equal(body.Type, 'error')
     assert.equal(body.Code, 0)
     assert.match(body.Message, /invalid path/)
 
     const missing = await post(`cat?arg=${HELLO}/nope`)
     assert.equal(missing.status, 500)
-    assert.equal((await missing.json() as { Code: number }).Code, 0)
+    assert.equal(((await missing.json()) as { Code: number }).Code, 0)
 
     const unknownCid = await post('cat?arg=QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nm')
     assert.ok(unknownCid.status >= 400)
 
     const noArg = await post('cat')
     assert.equal(noArg.status, 400)
-    assert.equal((await noArg.json() as { Code: number }).Code, 1)
+    assert.equal(((await noArg.json()) as { Code: number }).Code, 1)
 
     const badBool = await post('add?pin=maybe', multipart([['x', 'x']]))
     assert.equal(badBool.status, 400)
 
     const unknown = await post(`cat?arg=${HELLO}&cid-verison=1`)
     assert.equal(unknown.status, 400)
-    assert.match((await unknown.json() as { Message: string }).Message, /unknown option "cid-verison"/)
+    assert.match(((await unknown.json()) as { Message: string }).Message, /unknown option "cid-verison"/)
 
     const chunker = await post('add?chunker=rabin-1-2-3', multipart([['x', 'x']]))
     assert.equal(chunker.status, 500)
-    assert.match((await chunker.json() as { Message: string }).Message, /chunker/)
+    assert.match(((await chunker.json()) as { Message: string }).Message, /chunker/)
 
     const notPinned = await post(`pin/rm?arg=${EMPTY_DIR}1`)
     assert.equal(notPinned.status, 500)
@@ -378,19 +497,22 @@ describe('IPFS RPC API (kubo-rpc-client and raw HTTP)', () => {
     const notMultipart = await post('add', { body: Buffer.from('hello'), contentType: 'text/plain' })
     assert.equal(notMultipart.status, 400)
     const truncated = multipart([['a.txt', 'abc']])
-    const cut = await post('add', { body: truncated.body.subarray(0, truncated.body.length - 30), contentType: truncated.contentType })
+    const cut = await post('add', {
+      body: truncated.body.subarray(0, truncated.body.length - 30),
+      contentType: truncated.contentType,
+    })
     assert.equal(cut.status, 400)
-    assert.equal((await cut.json() as { Code: number }).Code, 1)
+    assert.equal(((await cut.json()) as { Code: number }).Code, 1)
     for (const name of ['../escape.txt', 'a/../../b.txt', 'nul\0byte.txt', 'back\\slash.txt']) {
       const r = await post('add', multipart([[name, 'evil']]))
       assert.equal(r.status, 400, name)
-      assert.equal((await r.json() as { Type: string }).Type, 'error')
+      assert.equal(((await r.json()) as { Type: string }).Type, 'error')
     }
     const hugeHeader = `--b\r\nContent-Disposition: form-data; name="file"; filename="${'a'.repeat(20_000)}"\r\n\r\nx\r\n--b--\r\n`
     const r = await post('add', { body: Buffer.from(hugeHeader), contentType: 'multipart/form-data; boundary=b' })
     assert.equal(r.status, 400)
     const empty = await post('add', { body: Buffer.from('--b--\r\n'), contentType: 'multipart/form-data; boundary=b' })
     assert.equal(empty.status, 500)
-    assert.match((await empty.json() as { Message: string }).Message, /expected a file argument/)
+    assert.match(((await empty.json()) as { Message: string }).Message, /expected a file argument/)
   })
 })

@@ -10,12 +10,16 @@ import type { AddressInfo } from 'node:net'
 import { StratosError } from '../../../src/errors.ts'
 import { clientError, kuboBody, kuboStatus, sendKuboError } from '../../../src/ipfs/rpc/kubo-error.ts'
 
-const notEnough = new StratosError('NOT_ENOUGH_NODES', 'need 6 nodes with 262144 bytes free, 5 eligible', { needed: 6, eligible: 5 })
+const notEnough = new StratosError('NOT_ENOUGH_NODES', 'need 6 nodes with 262144 bytes free, 5 eligible', {
+  needed: 6,
+  eligible: 5,
+})
 
 test('capacity errors: 503, Code 0, a message that says what is missing and keeps our code and detail', () => {
   assert.deepEqual(kuboStatus(notEnough), { status: 503, code: 0 })
   assert.deepEqual(kuboBody(notEnough), {
-    Message: 'not enough storage nodes online to place the data; retry once more resource nodes are online (NOT_ENOUGH_NODES: need 6 nodes with 262144 bytes free, 5 eligible)',
+    Message:
+      'not enough storage nodes online to place the data; retry once more resource nodes are online (NOT_ENOUGH_NODES: need 6 nodes with 262144 bytes free, 5 eligible)',
     Code: 0,
     Type: 'error',
   })
@@ -26,7 +30,7 @@ test('capacity errors: 503, Code 0, a message that says what is missing and keep
   }
 })
 
-test('other errors keep Kubo\'s mapping and our message as it is', () => {
+test("other errors keep Kubo's mapping and our message as it is", () => {
   const internal = new StratosError('INTERNAL', 'boom')
   assert.deepEqual(kuboStatus(internal), { status: 500, code: 0 })
   assert.equal(kuboBody(internal).Message, 'boom')
@@ -52,10 +56,12 @@ test('on the wire: a JSON body before the head, the X-Stream-Error trailer after
     assert.deepEqual(await r.json(), kuboBody(notEnough))
 
     const trailers = await new Promise<NodeJS.Dict<string>>((resolve, reject) => {
-      http.get(`${base}/streamed`, (res) => {
-        res.resume()
-        res.on('end', () => resolve(res.trailers))
-      }).on('error', reject)
+      http
+        .get(`${base}/streamed`, (res) => {
+          res.resume()
+          res.on('end', () => resolve(res.trailers))
+        })
+        .on('error', reject)
     })
     assert.equal(trailers['x-stream-error'], kuboBody(notEnough).Message)
   } finally {

@@ -17,12 +17,20 @@ async function* pieces(body: Buffer, sizes: number[]): AsyncIterable<Uint8Array>
   }
 }
 
-async function parseAll(body: Buffer, boundary: string, sizes = [body.length]): Promise<{ filename?: string; type: string; data: string }[]> {
+async function parseAll(
+  body: Buffer,
+  boundary: string,
+  sizes = [body.length],
+): Promise<{ filename?: string; type: string; data: string }[]> {
   const out = []
   for await (const part of parseMultipart(pieces(body, sizes), boundary, LIMITS)) {
     const chunks: Uint8Array[] = []
     for await (const c of part.body) chunks.push(c)
-    out.push({ filename: part.headers.filename, type: part.headers.contentType, data: Buffer.concat(chunks).toString('latin1') })
+    out.push({
+      filename: part.headers.filename,
+      type: part.headers.contentType,
+      data: Buffer.concat(chunks).toString('latin1'),
+    })
   }
   return out
 }
@@ -40,7 +48,11 @@ describe('multipart parser', () => {
   it('reads parts whatever the chunking, including data that looks like a delimiter', async () => {
     const b = 'bnd'
     const parts = [
-      { name: 'a.txt', type: 'application/octet-stream', data: 'hello\r\n--bn not a delimiter\r\n--bndX still data? no' },
+      {
+        name: 'a.txt',
+        type: 'application/octet-stream',
+        data: 'hello\r\n--bn not a delimiter\r\n--bndX still data? no',
+      },
       { name: 'dir', type: 'application/x-directory', data: '' },
       { name: 'dir%2Fb.bin', type: 'application/octet-stream', data: '\r\n\r\n' },
     ]
@@ -54,20 +66,33 @@ describe('multipart parser', () => {
   })
 
   it('round-trips random contents and random chunkings (property)', async () => {
-    await fc.assert(fc.asyncProperty(
-      fc.array(fc.uint8Array({ maxLength: 300 }), { minLength: 1, maxLength: 4 }),
-      fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 5 }),
-      async (contents, sizes) => {
-        const b = 'zzBoundaryzz'
-        const parts = contents.map((c, i) => ({ name: `f${i}`, type: 'application/octet-stream', data: Buffer.from(c).toString('latin1') }))
-        const got = await parseAll(body(b, parts), b, sizes)
-        assert.deepEqual(got.map((g) => g.data), parts.map((p) => p.data))
-      },
-    ), { numRuns: 100 })
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.uint8Array({ maxLength: 300 }), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 5 }),
+        async (contents, sizes) => {
+          const b = 'zzBoundaryzz'
+          const parts = contents.map((c, i) => ({
+            name: `f${i}`,
+            type: 'application/octet-stream',
+            data: Buffer.from(c).toString('latin1'),
+          }))
+          const got = await parseAll(body(b, parts), b, sizes)
+          assert.deepEqual(
+            got.map((g) => g.data),
+            parts.map((p) => p.data),
+          )
+        },
+      ),
+      { numRuns: 100 },
+    )
   })
 
   it('skips unread part bodies', async () => {
-    const raw = body('b', [{ name: 'x', type: 'text/plain', data: 'skip me' }, { name: 'y', type: 'text/plain', data: 'read me' }])
+    const raw = body('b', [
+      { name: 'x', type: 'text/plain', data: 'skip me' },
+      { name: 'y', type: 'text/plain', data: 'read me' },
+    ])
     const names = []
     for await (const part of parseMultipart(pieces(raw, [3]), 'b', LIMITS)) names.push(part.headers.filename)
     assert.deepEqual(names, ['x', 'y'])
@@ -75,13 +100,26 @@ describe('multipart parser', () => {
 
   it('refuses truncated bodies, oversized headers and missing boundaries with BAD_REQUEST', async () => {
     const raw = body('b', [{ name: 'x', type: 'text/plain', data: 'data' }])
-    await assert.rejects(parseAll(raw.subarray(0, raw.length - 8), 'b'), (e: unknown) => isStratosError(e, 'BAD_REQUEST'))
-    await assert.rejects(parseAll(Buffer.from('no delimiter at all'), 'b'), (e: unknown) => isStratosError(e, 'BAD_REQUEST'))
+    await assert.rejects(parseAll(raw.subarray(0, raw.length - 8), 'b'), (e: unknown) =>
+      isStratosError(e, 'BAD_REQUEST'),
+    )
+    await assert.rejects(parseAll(Buffer.from('no delimiter at all'), 'b'), (e: unknown) =>
+      isStratosError(e, 'BAD_REQUEST'),
+    )
     const big = Buffer.from(`--b\r\nX-Pad: ${'a'.repeat(2000)}\r\n\r\ndata\r\n--b--\r\n`)
     await assert.rejects(parseAll(big, 'b', [100]), (e: unknown) => isStratosError(e, 'BAD_REQUEST'))
-    assert.throws(() => boundaryOf(undefined), (e: unknown) => isStratosError(e, 'BAD_REQUEST'))
-    assert.throws(() => boundaryOf('multipart/form-data'), (e: unknown) => isStratosError(e, 'BAD_REQUEST'))
-    assert.throws(() => boundaryOf('application/json'), (e: unknown) => isStratosError(e, 'BAD_REQUEST'))
+    assert.throws(
+      () => boundaryOf(undefined),
+      (e: unknown) => isStratosError(e, 'BAD_REQUEST'),
+    )
+    assert.throws(
+      () => boundaryOf('multipart/form-data'),
+      (e: unknown) => isStratosError(e, 'BAD_REQUEST'),
+    )
+    assert.throws(
+      () => boundaryOf('application/json'),
+      (e: unknown) => isStratosError(e, 'BAD_REQUEST'),
+    )
     assert.equal(boundaryOf('multipart/form-data; boundary="quoted b"'), 'quoted b')
   })
 

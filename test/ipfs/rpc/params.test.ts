@@ -9,7 +9,11 @@ import { isStratosError, toStratosError } from '../../../src/errors.ts'
 
 const spec: CommandSpec = {
   args: [{ name: 'ipfs-path', required: true, variadic: true }],
-  options: { offset: { type: 'int', aliases: ['o'] }, pin: { type: 'bool', default: true }, ignore: { type: 'strings' } },
+  options: {
+    offset: { type: 'int', aliases: ['o'] },
+    pin: { type: 'bool', default: true },
+    ignore: { type: 'strings' },
+  },
   tolerated: ['stream'],
 }
 
@@ -38,13 +42,34 @@ describe('RPC parameters', () => {
   })
 
   it('bad values, unknown options, duplicates and missing arguments are client errors (400, Code 1)', () => {
-    assert.deepEqual(answer(() => parseRequest(q('arg=a&pin=maybe'), spec)), { status: 400, code: 1 })
-    assert.deepEqual(answer(() => parseRequest(q('arg=a&offset=1.5'), spec)), { status: 400, code: 1 })
-    assert.deepEqual(answer(() => parseRequest(q('arg=a&cid-verison=1'), spec)), { status: 400, code: 1 })
-    assert.deepEqual(answer(() => parseRequest(q('arg=a&offset=1&o=2'), spec)), { status: 400, code: 1 })
-    assert.deepEqual(answer(() => parseRequest(q('arg=a&offset=1&offset=2'), spec)), { status: 400, code: 1 })
-    assert.deepEqual(answer(() => parseRequest(q(''), spec)), { status: 400, code: 1 })
-    assert.deepEqual(answer(() => parseRequest(q('arg=a&timeout=soon'), spec)), { status: 400, code: 1 })
+    assert.deepEqual(
+      answer(() => parseRequest(q('arg=a&pin=maybe'), spec)),
+      { status: 400, code: 1 },
+    )
+    assert.deepEqual(
+      answer(() => parseRequest(q('arg=a&offset=1.5'), spec)),
+      { status: 400, code: 1 },
+    )
+    assert.deepEqual(
+      answer(() => parseRequest(q('arg=a&cid-verison=1'), spec)),
+      { status: 400, code: 1 },
+    )
+    assert.deepEqual(
+      answer(() => parseRequest(q('arg=a&offset=1&o=2'), spec)),
+      { status: 400, code: 1 },
+    )
+    assert.deepEqual(
+      answer(() => parseRequest(q('arg=a&offset=1&offset=2'), spec)),
+      { status: 400, code: 1 },
+    )
+    assert.deepEqual(
+      answer(() => parseRequest(q(''), spec)),
+      { status: 400, code: 1 },
+    )
+    assert.deepEqual(
+      answer(() => parseRequest(q('arg=a&timeout=soon'), spec)),
+      { status: 400, code: 1 },
+    )
   })
 
   it('global options: encoding, timeout; unsupported Kubo options only at harmless values', () => {
@@ -53,11 +78,26 @@ describe('RPC parameters', () => {
     assert.equal(parseGoDuration('1h'), 3_600_000)
     assert.equal(parseGoDuration('5'), undefined)
     parseRequest(q('arg=a&encoding=json&stream-channels=true'), spec)
-    assert.deepEqual(answer(() => parseRequest(q('arg=a&encoding=xml'), spec)), { status: 400, code: 1 })
+    assert.deepEqual(
+      answer(() => parseRequest(q('arg=a&encoding=xml'), spec)),
+      { status: 400, code: 1 },
+    )
     const add = COMMANDS.add.spec
     parseRequest(q('trickle=false&nocopy=false&hash=sha2-256&quieter=true&progress=true'), add)
-    for (const bad of ['trickle=true', 'nocopy=true', 'hash=blake3', 'inline=true', 'preserve-mode=true', 'to-files=/x', 'mtime=5']) {
-      assert.deepEqual(answer(() => parseRequest(q(bad), add)), { status: 400, code: 1 }, bad)
+    for (const bad of [
+      'trickle=true',
+      'nocopy=true',
+      'hash=blake3',
+      'inline=true',
+      'preserve-mode=true',
+      'to-files=/x',
+      'mtime=5',
+    ]) {
+      assert.deepEqual(
+        answer(() => parseRequest(q(bad), add)),
+        { status: 400, code: 1 },
+        bad,
+      )
     }
     // kubo-rpc-client sends stream=true to pin/add although Kubo has no such option there.
     parseRequest(q('arg=Qm&stream=true&recursive=true'), COMMANDS['pin/add'].spec)
@@ -70,7 +110,11 @@ describe('RPC parameters', () => {
     assert.deepEqual(pathSegments('dir%2Fsp%20ace+plus'), ['dir', 'sp ace plus'])
     assert.deepEqual(pathSegments(''), [])
     for (const bad of ['..', '../x', 'a/../../x', '%2E%2E/x', 'a\0b', 'a%00b', 'a\\b', 'x'.repeat(5000)]) {
-      assert.throws(() => pathSegments(bad), (e: unknown) => isStratosError(e, 'BAD_REQUEST'), bad)
+      assert.throws(
+        () => pathSegments(bad),
+        (e: unknown) => isStratosError(e, 'BAD_REQUEST'),
+        bad,
+      )
     }
   })
 
@@ -79,7 +123,11 @@ describe('RPC parameters', () => {
     assert.equal(parseChunker('size-262144'), 262144)
     assert.equal(parseChunker('size-1024'), 1024)
     for (const bad of ['size-0', 'size-1048577', 'rabin-1-2-3', 'buzhash', 'nonsense']) {
-      assert.deepEqual(answer(() => parseChunker(bad)), { status: 500, code: 0 }, bad)
+      assert.deepEqual(
+        answer(() => parseChunker(bad)),
+        { status: 500, code: 0 },
+        bad,
+      )
     }
   })
 
@@ -87,8 +135,19 @@ describe('RPC parameters', () => {
     const p = parsePathArg('/ipfs/QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o/a/b')
     assert.equal(p.root.toString(), 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o')
     assert.deepEqual(p.segments, ['a', 'b'])
-    for (const bad of ['', '/ipfs/', 'not-a-cid', '/ipns/example.com', '/foo/bar', 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o/../x']) {
-      assert.deepEqual(answer(() => parsePathArg(bad)), { status: 500, code: 0 }, bad)
+    for (const bad of [
+      '',
+      '/ipfs/',
+      'not-a-cid',
+      '/ipns/example.com',
+      '/foo/bar',
+      'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o/../x',
+    ]) {
+      assert.deepEqual(
+        answer(() => parsePathArg(bad)),
+        { status: 500, code: 0 },
+        bad,
+      )
     }
   })
 })

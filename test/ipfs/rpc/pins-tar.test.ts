@@ -12,10 +12,19 @@ describe('pin store', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pins-'))
     try {
       const a = PinStore.open(dir)
-      a.add([{ cid: 'QmA', type: 'direct' }, { cid: 'QmB', type: 'recursive', name: 'b' }], 1)
+      a.add(
+        [
+          { cid: 'QmA', type: 'direct' },
+          { cid: 'QmB', type: 'recursive', name: 'b' },
+        ],
+        1,
+      )
       a.add([{ cid: 'QmA', type: 'recursive' }], 2)
       a.add([{ cid: 'QmB', type: 'direct' }], 3) // a recursive pin stays recursive
-      assert.deepEqual(a.remove(['QmX', 'QmA'], 4).map((p) => p.cid), ['QmA'])
+      assert.deepEqual(
+        a.remove(['QmX', 'QmA'], 4).map((p) => p.cid),
+        ['QmA'],
+      )
       const b = PinStore.open(dir)
       assert.deepEqual(b.list(), [{ cid: 'QmB', type: 'recursive', name: 'b', createdAt: 1 }])
       assert.deepEqual(readdirSync(dir), [PIN_FILE]) // no temp files left behind
@@ -25,7 +34,10 @@ describe('pin store', () => {
       assert.deepEqual(v1.list(), [{ cid: 'QmC', type: 'direct', createdAt: 5 }])
       assert.deepEqual(v1.stored(), [])
       writeFileSync(join(dir, PIN_FILE), '{"version":1,"pins":[{"cid":5}]}')
-      assert.throws(() => PinStore.open(dir), (e: unknown) => isStratosError(e, 'NETWORK_CONFIG'))
+      assert.throws(
+        () => PinStore.open(dir),
+        (e: unknown) => isStratosError(e, 'NETWORK_CONFIG'),
+      )
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
@@ -58,15 +70,32 @@ describe('tar writer', () => {
   })
 
   it('streams entries padded to 512-byte blocks and ends with two zero blocks; a short file is an error', async () => {
-    async function* entries(list: TarEntry[]): AsyncIterable<TarEntry> { yield* list }
-    const content = (s: string) => async function* () { yield Buffer.from(s) }
+    async function* entries(list: TarEntry[]): AsyncIterable<TarEntry> {
+      yield* list
+    }
+    const content = (s: string) =>
+      async function* () {
+        yield Buffer.from(s)
+      }
     const parts: Uint8Array[] = []
-    for await (const p of tarStream(entries([{ name: 'd', directory: true, size: 0 }, { name: 'd/a', directory: false, size: 3, content: content('abc') }]), 0)) parts.push(p)
+    for await (const p of tarStream(
+      entries([
+        { name: 'd', directory: true, size: 0 },
+        { name: 'd/a', directory: false, size: 3, content: content('abc') },
+      ]),
+      0,
+    ))
+      parts.push(p)
     const tar = Buffer.concat(parts)
     assert.equal(tar.length, 512 + 512 + 512 + 1024)
     assert.equal(tar.subarray(1024, 1027).toString(), 'abc')
     await assert.rejects(async () => {
-      for await (const _ of tarStream(entries([{ name: 'a', directory: false, size: 4, content: content('abc') }]), 0)) { /* drain */ }
+      for await (const _ of tarStream(
+        entries([{ name: 'a', directory: false, size: 4, content: content('abc') }]),
+        0,
+      )) {
+        /* drain */
+      }
     })
   })
 })

@@ -77,9 +77,19 @@ describe('client against a real meta node and six resource nodes', () => {
     assert.ok(first.bytes.equals(data))
     const second = await read()
     assert.ok(second.bytes.equals(data))
-    assert.ok([...second.buffers].some((b) => first.buffers.has(b)), 'the second read reuses buffers of the first')
+    assert.ok(
+      [...second.buffers].some((b) => first.buffers.has(b)),
+      'the second read reuses buffers of the first',
+    )
     // Ranges too (pieces of other sizes), and the default mode still hands out buffers of their own.
-    const range = Buffer.concat(await (async () => { const out: Buffer[] = []; for await (const c of client.cat(r.cid, { offset: MiB + 5, length: 2 * MiB, reuseBuffers: true })) out.push(Buffer.from(c)); return out })())
+    const range = Buffer.concat(
+      await (async () => {
+        const out: Buffer[] = []
+        for await (const c of client.cat(r.cid, { offset: MiB + 5, length: 2 * MiB, reuseBuffers: true }))
+          out.push(Buffer.from(c))
+        return out
+      })(),
+    )
     assert.ok(range.equals(data.subarray(MiB + 5, 3 * MiB + 5)))
     const own = new Set<ArrayBufferLike>()
     for await (const c of client.cat(r.cid)) own.add(c.buffer)
@@ -117,8 +127,18 @@ describe('client against a real meta node and six resource nodes', () => {
     // Public: the second client below has no wallet (anonymous readers see public files only).
     const { cid } = await client.put(data, { public: true })
     const cases: [number, number | undefined][] = [
-      [0, 10], [0, CHUNK + 3], [MiB - 5, 10], [MiB / 2, 2 * MiB], [123_457, 1], [3 * MiB, 1000], [3 * MiB + 999, 1],
-      [data.length - 10, undefined], [2 * MiB + 17, 10 * MiB], [5, 0], [data.length, undefined], [data.length, 5],
+      [0, 10],
+      [0, CHUNK + 3],
+      [MiB - 5, 10],
+      [MiB / 2, 2 * MiB],
+      [123_457, 1],
+      [3 * MiB, 1000],
+      [3 * MiB + 999, 1],
+      [data.length - 10, undefined],
+      [2 * MiB + 17, 10 * MiB],
+      [5, 0],
+      [data.length, undefined],
+      [data.length, 5],
     ]
     for (const [offset, length] of cases) {
       const got = await collect(client.cat(cid, { offset, length }))
@@ -128,17 +148,30 @@ describe('client against a real meta node and six resource nodes', () => {
     // A client whose default segment size differs from the file's guesses wrong and still reads right.
     const other = await StratosClient.connect({ metaUrl: net.meta.url, segmentSize: 256 * 1024 })
     try {
-      for (const [offset, length] of [[2 * MiB + 5, 1000], [100, MiB], [3 * MiB, 1000]]) {
-        assert.ok((await collect(other.cat(cid, { offset, length }))).equals(data.subarray(offset, offset + length)), `other ${offset}+${length}`)
+      for (const [offset, length] of [
+        [2 * MiB + 5, 1000],
+        [100, MiB],
+        [3 * MiB, 1000],
+      ]) {
+        assert.ok(
+          (await collect(other.cat(cid, { offset, length }))).equals(data.subarray(offset, offset + length)),
+          `other ${offset}+${length}`,
+        )
       }
       assert.ok((await collect(other.cat(cid))).equals(data))
     } finally {
       await other.close()
     }
     await assert.rejects(collect(client.cat(cid, { offset: data.length + 1 })), rejectsWith('RANGE_NOT_SATISFIABLE'))
-    await assert.rejects(collect(client.cat(cid, { offset: 10 * MiB, length: 5 })), rejectsWith('RANGE_NOT_SATISFIABLE'))
+    await assert.rejects(
+      collect(client.cat(cid, { offset: 10 * MiB, length: 5 })),
+      rejectsWith('RANGE_NOT_SATISFIABLE'),
+    )
     await assert.rejects(collect(client.cat(cid, { offset: -1 })), rejectsWith('BAD_REQUEST'))
-    await assert.rejects(collect(client.cat('QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o')), rejectsWith('FILE_NOT_FOUND'))
+    await assert.rejects(
+      collect(client.cat('QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o')),
+      rejectsWith('FILE_NOT_FOUND'),
+    )
   })
 
   test('a corrupted shard on disk is detected and the read is rebuilt from parity, byte-exact', async () => {
@@ -152,7 +185,10 @@ describe('client against a real meta node and six resource nodes', () => {
     flipByte(path, SHARD_DATA_OFFSET + 1000, 0xff)
     const events: ProgressEvent[] = []
     assert.ok((await collect(client.cat(cid, { onProgress: (e) => events.push(e) }))).equals(data))
-    assert.ok(events.some((e) => e.type === 'download:fallback' && e.segment === 0 && e.shardIndex === 1), JSON.stringify(events))
+    assert.ok(
+      events.some((e) => e.type === 'download:fallback' && e.segment === 0 && e.shardIndex === 1),
+      JSON.stringify(events),
+    )
     // A range inside the corrupt shard (the node quarantined it by now: the shard is missing there).
     const got = await collect(client.cat(cid, { offset: CHUNK + 500, length: 2000 }))
     assert.ok(got.equals(data.subarray(CHUNK + 500, CHUNK + 2500)))
@@ -182,7 +218,10 @@ describe('client against a real meta node and six resource nodes', () => {
     writeFileSync(join(src, 'sub', 'deeper', 'zero'), '')
     const r = await client.putDirectory(src)
     assert.equal(r.kind, 'directory')
-    assert.deepEqual(r.entries!.map((e) => e.path), ['a.txt', 'b.txt', 'sub/big.bin', 'sub/deeper/zero'])
+    assert.deepEqual(
+      r.entries!.map((e) => e.path),
+      ['a.txt', 'b.txt', 'sub/big.bin', 'sub/deeper/zero'],
+    )
     assert.equal(r.entries![0].cid, 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o')
     // Tsize of the root: every file's DAG plus the directory blocks, so more than the file bytes.
     assert.ok(typeof r.dagSize === 'number' && r.dagSize > r.size, `dagSize ${r.dagSize} for ${r.size} file bytes`)
@@ -208,12 +247,33 @@ describe('client against a real meta node and six resource nodes', () => {
   test('get refuses a directory whose entry names would escape the output directory', async () => {
     const file = await client.put(new TextEncoder().encode('evil\n'))
     const orders = new OrderSigner()
-    const c = { meta: new MetaClient(net.meta.url), reads: new ReadCache(new MetaClient(net.meta.url), systemClock, orders.publicKey), orders, resource: new ResourceClient(), shardLimiter: new Semaphore(4), chainId: client.chainId, clock: systemClock, random: systemRandom }
+    const c = {
+      meta: new MetaClient(net.meta.url),
+      reads: new ReadCache(new MetaClient(net.meta.url), systemClock, orders.publicKey),
+      orders,
+      resource: new ResourceClient(),
+      shardLimiter: new Semaphore(4),
+      chainId: client.chainId,
+      clock: systemClock,
+      random: systemRandom,
+    }
     for (const name of ['../escaped', 'a/b']) {
-      const block = dagPb.encode(dagPb.prepare({ Data: new UnixFS({ type: 'directory' }).marshal(), Links: [{ Name: name, Hash: CID.parse(file.cid), Tsize: 13 }] }))
+      const block = dagPb.encode(
+        dagPb.prepare({
+          Data: new UnixFS({ type: 'directory' }).marshal(),
+          Links: [{ Name: name, Hash: CID.parse(file.cid), Tsize: 13 }],
+        }),
+      )
       const cid = CID.createV0(await sha256.digest(block)).toString()
       const session = await createSession(c, wallet, { k: 4, m: 2, segmentSize: MiB, size: 5 })
-      await commitSession(c, wallet, session.uploadId, { cid, size: 5, kind: 'directory', blocks: [{ cid: CID.parse(cid), bytes: block }], receipts: [], children: [file.cid] })
+      await commitSession(c, wallet, session.uploadId, {
+        cid,
+        size: 5,
+        kind: 'directory',
+        blocks: [{ cid: CID.parse(cid), bytes: block }],
+        receipts: [],
+        children: [file.cid],
+      })
       const out = join(tmp, 'evil-out', 'dir')
       mkdirSync(join(tmp, 'evil-out'), { recursive: true })
       await assert.rejects(client.get(cid, out), rejectsWith('BAD_REQUEST'))
@@ -230,23 +290,43 @@ describe('client against a real meta node and six resource nodes', () => {
     class RefusingMeta extends MetaClient {
       calls = 0
       override read(...args: Parameters<MetaClient['read']>): ReturnType<MetaClient['read']> {
-        if (++this.calls > 1) return Promise.reject(new StratosError('INSUFFICIENT_OZONE', 'out of ozone', { payer: 'x' }))
+        if (++this.calls > 1)
+          return Promise.reject(new StratosError('INSUFFICIENT_OZONE', 'out of ozone', { payer: 'x' }))
         return super.read(...args)
       }
     }
     const orders = new OrderSigner()
     const meta = new RefusingMeta(net.meta.url)
-    const c = { meta, reads: new ReadCache(meta, systemClock, orders.publicKey), orders, resource: new ResourceClient(), shardLimiter: new Semaphore(4), chainId: client.chainId, clock: systemClock, random: systemRandom }
+    const c = {
+      meta,
+      reads: new ReadCache(meta, systemClock, orders.publicKey),
+      orders,
+      resource: new ResourceClient(),
+      shardLimiter: new Semaphore(4),
+      chainId: client.chainId,
+      clock: systemClock,
+      random: systemRandom,
+    }
     const events: ProgressEvent[] = []
     let got = 0
-    await assert.rejects((async () => { for await (const chunk of readFile(c, { cid, segmentSizeHint: MiB, onProgress: (e) => events.push(e) })) got += chunk.length })(), rejectsWith('INSUFFICIENT_OZONE'))
+    await assert.rejects(
+      (async () => {
+        for await (const chunk of readFile(c, { cid, segmentSizeHint: MiB, onProgress: (e) => events.push(e) }))
+          got += chunk.length
+      })(),
+      rejectsWith('INSUFFICIENT_OZONE'),
+    )
     assert.equal(got, MiB, 'the first segment (first window) was read')
     assert.ok(meta.calls >= 2)
   })
 
   test('connect refuses impossible coding settings at once (BAD_REQUEST), not at the first upload', async () => {
     for (const bad of [{ k: 0 }, { k: 1.5 }, { m: 99 }, { m: -1 }, { segmentSize: 0 }, { segmentSize: 1e12 }]) {
-      await assert.rejects(StratosClient.connect({ metaUrl: net.meta.url, wallet, ...bad }), rejectsWith('BAD_REQUEST'), JSON.stringify(bad))
+      await assert.rejects(
+        StratosClient.connect({ metaUrl: net.meta.url, wallet, ...bad }),
+        rejectsWith('BAD_REQUEST'),
+        JSON.stringify(bad),
+      )
     }
   })
 
@@ -255,7 +335,9 @@ describe('client against a real meta node and six resource nodes', () => {
     const ac = new AbortController()
     const upload = client.put(data, {
       signal: ac.signal,
-      onProgress: (e) => { if (e.type === 'upload:shard') ac.abort() },
+      onProgress: (e) => {
+        if (e.type === 'upload:shard') ac.abort()
+      },
     })
     await assert.rejects(upload, rejectsWith('ABORTED'))
     const cid = (await fileCid(data)).cid.toString()
@@ -265,12 +347,15 @@ describe('client against a real meta node and six resource nodes', () => {
     const stored = await client.put(data)
     const dl = new AbortController()
     let seen = 0
-    await assert.rejects((async () => {
-      for await (const chunk of client.cat(stored.cid, { signal: dl.signal })) {
-        seen += chunk.length
-        dl.abort()
-      }
-    })(), rejectsWith('ABORTED'))
+    await assert.rejects(
+      (async () => {
+        for await (const chunk of client.cat(stored.cid, { signal: dl.signal })) {
+          seen += chunk.length
+          dl.abort()
+        }
+      })(),
+      rejectsWith('ABORTED'),
+    )
     assert.ok(seen > 0 && seen < data.length)
     const pre = new AbortController()
     pre.abort()
@@ -292,8 +377,16 @@ describe('degraded networks', () => {
       const events: ProgressEvent[] = []
       assert.ok((await collect(client.cat(cid, { onProgress: (e) => events.push(e) }))).equals(data))
       assert.ok(events.some((e) => e.type === 'download:fallback'))
-      for (const [offset, length] of [[10, 100], [MiB - 3, 2 * MiB], [2 * CHUNK + 5, CHUNK], [3 * MiB, 4321]]) {
-        assert.ok((await collect(client.cat(cid, { offset, length }))).equals(data.subarray(offset, offset + length)), `${offset}+${length}`)
+      for (const [offset, length] of [
+        [10, 100],
+        [MiB - 3, 2 * MiB],
+        [2 * CHUNK + 5, CHUNK],
+        [3 * MiB, 4321],
+      ]) {
+        assert.ok(
+          (await collect(client.cat(cid, { offset, length }))).equals(data.subarray(offset, offset + length)),
+          `${offset}+${length}`,
+        )
       }
       // One more node down: fewer than k shards for some segment → DATA_UNAVAILABLE.
       const third = st.segments[0].shards.map((s) => s.node).find((n) => !victims.includes(n))!
@@ -356,13 +449,20 @@ describe('degraded networks', () => {
         // pieces: shard 1's last chunk; the rebuild needs only the first columns: one chunk of shards 0, 1, 3 and 4
         CHUNK + 4 * CHUNK,
       ]
-      for (const [r, [offset, end]] of [[MiB + 300 * 1024 + 7, 3 * MiB + 2 * CHUNK + 5], [MiB + 1, 3 * MiB + 1], [2 * MiB - 1, 2 * MiB + 1]].entries()) {
+      for (const [r, [offset, end]] of [
+        [MiB + 300 * 1024 + 7, 3 * MiB + 2 * CHUNK + 5],
+        [MiB + 1, 3 * MiB + 1],
+        [2 * MiB - 1, 2 * MiB + 1],
+      ].entries()) {
         const events: ProgressEvent[] = []
         const before = served()
         const got = await collect(client.cat(cid, { offset, length: end - offset, onProgress: (e) => events.push(e) }))
         assert.ok(got.equals(data.subarray(offset, end)), `${offset}..${end}`)
         assert.equal(served() - before, expected[r], `${offset}..${end}`)
-        assert.ok(events.some((e) => e.type === 'download:fallback' && e.shardIndex === 2), `${offset}..${end}`)
+        assert.ok(
+          events.some((e) => e.type === 'download:fallback' && e.shardIndex === 2),
+          `${offset}..${end}`,
+        )
       }
       assert.ok((await collect(client.cat(cid))).equals(data))
     } finally {
@@ -373,7 +473,13 @@ describe('degraded networks', () => {
 
   test('a node that is down when its shards are PUT gets them re-placed on another node', async () => {
     // Seven nodes; the victim has by far the most free space, so placement picks it for every segment.
-    const net = await startNetwork({ nodes: 7, k: 4, m: 2, segmentSize: MiB, capacity: (i) => (i === 0 ? 1024 * 1024 * MiB : 512 * MiB) })
+    const net = await startNetwork({
+      nodes: 7,
+      k: 4,
+      m: 2,
+      segmentSize: MiB,
+      capacity: (i) => (i === 0 ? 1024 * 1024 * MiB : 512 * MiB),
+    })
     const client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
     try {
       const victim = net.nodes[0].address
@@ -382,7 +488,11 @@ describe('degraded networks', () => {
       const events: ProgressEvent[] = []
       const r = await client.put(data, { onProgress: (e) => events.push(e) })
       const retries = events.filter((e) => e.type === 'upload:retry')
-      assert.ok(retries.length > 0 && retries.every((e) => e.type === 'upload:retry' && e.node === victim && e.code === 'NODE_UNAVAILABLE'), JSON.stringify(retries))
+      assert.ok(
+        retries.length > 0 &&
+          retries.every((e) => e.type === 'upload:retry' && e.node === victim && e.code === 'NODE_UNAVAILABLE'),
+        JSON.stringify(retries),
+      )
       const st = await client.stat(r.cid)
       assert.ok(st.segments.every((s) => s.shards.every((x) => x.node !== victim)))
       assert.ok((await collect(client.cat(r.cid))).equals(data))
@@ -403,13 +513,34 @@ describe('degraded networks', () => {
       const slow = (await client.stat(cid)).segments[0].shards[0].node
       net.setReadDelay(slow, 10_000)
       const orders = new OrderSigner()
-      const components = { meta: new MetaClient(net.meta.url), reads: new ReadCache(new MetaClient(net.meta.url), systemClock, orders.publicKey), orders, resource: new ResourceClient(), shardLimiter: new Semaphore(16), chainId: client.chainId, clock: systemClock, random: systemRandom }
+      const components = {
+        meta: new MetaClient(net.meta.url),
+        reads: new ReadCache(new MetaClient(net.meta.url), systemClock, orders.publicKey),
+        orders,
+        resource: new ResourceClient(),
+        shardLimiter: new Semaphore(16),
+        chainId: client.chainId,
+        clock: systemClock,
+        random: systemRandom,
+      }
       const events: ProgressEvent[] = []
       const t0 = performance.now()
-      const got = await collect(readFile(components, { cid, segmentSizeHint: MiB, hedgeAfterMs: 100, onProgress: (e) => events.push(e) }))
+      const got = await collect(
+        readFile(components, { cid, segmentSizeHint: MiB, hedgeAfterMs: 100, onProgress: (e) => events.push(e) }),
+      )
       const ms = performance.now() - t0
       assert.ok(got.equals(data))
-      assert.ok(events.some((e) => e.type === 'download:fallback' && e.segment === 0 && e.code === 'SLOW' && e.node === slow && e.shardIndex === 0), JSON.stringify(events))
+      assert.ok(
+        events.some(
+          (e) =>
+            e.type === 'download:fallback' &&
+            e.segment === 0 &&
+            e.code === 'SLOW' &&
+            e.node === slow &&
+            e.shardIndex === 0,
+        ),
+        JSON.stringify(events),
+      )
       assert.ok(ms < 5_000, `read took ${ms} ms: the slow shard was waited for`)
     } finally {
       await client.close()

@@ -47,7 +47,11 @@ let net: TestNetwork
 let client: StratosClient
 /** PUTs retried on another node (a slow, loaded test box): the first node holds bytes no file references. */
 let putRetries = 0
-const countRetries = { onProgress: (e: ProgressEvent) => { if (e.type === 'upload:retry') putRetries++ } }
+const countRetries = {
+  onProgress: (e: ProgressEvent) => {
+    if (e.type === 'upload:retry') putRetries++
+  },
+}
 before(async () => {
   net = await startNetwork({ nodes: 6, k: 4, m: 2, segmentSize: MiB })
   client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
@@ -79,10 +83,21 @@ test('re-reading a file with cached read tickets whose limits are spent: refresh
   const resource = new RecordingClient()
   const meta = new CountingMeta(net.meta.url)
   // A cache that does not know what the client spent (so it hands out the spent window): the read itself must notice.
-  const c = { meta, reads: new ReadCache(meta, systemClock, orders.publicKey), orders, resource, shardLimiter: new Semaphore(8), chainId: client.chainId, clock: systemClock, random: systemRandom }
+  const c = {
+    meta,
+    reads: new ReadCache(meta, systemClock, orders.publicKey),
+    orders,
+    resource,
+    shardLimiter: new Semaphore(8),
+    chainId: client.chainId,
+    clock: systemClock,
+    random: systemRandom,
+  }
 
   const events: ProgressEvent[] = []
-  const first = await collect(readFile(c, { cid, segmentSizeHint: MiB, hedgeAfterMs: NO_HEDGE, onProgress: (e) => events.push(e) }))
+  const first = await collect(
+    readFile(c, { cid, segmentSizeHint: MiB, hedgeAfterMs: NO_HEDGE, onProgress: (e) => events.push(e) }),
+  )
   assert.ok(first.equals(data))
   assert.ok(resource.gets.every((g) => g.code === undefined))
   const firstSerials = new Set(resource.gets.map((g) => g.serial))
@@ -90,17 +105,32 @@ test('re-reading a file with cached read tickets whose limits are spent: refresh
   meta.reads = 0
 
   // The cache is still fresh: the same tickets come back, and their limits are spent (whole shards were read).
-  const second = await collect(readFile(c, { cid, segmentSizeHint: MiB, hedgeAfterMs: NO_HEDGE, onProgress: (e) => events.push(e) }))
+  const second = await collect(
+    readFile(c, { cid, segmentSizeHint: MiB, hedgeAfterMs: NO_HEDGE, onProgress: (e) => events.push(e) }),
+  )
   assert.ok(second.equals(data))
-  assert.deepEqual(resource.gets.filter((g) => g.code !== undefined), [], 'no GET was sent under a spent limit')
+  assert.deepEqual(
+    resource.gets.filter((g) => g.code !== undefined),
+    [],
+    'no GET was sent under a spent limit',
+  )
   assert.ok(resource.gets.length >= 8)
-  assert.ok(resource.gets.every((g) => !firstSerials.has(g.serial)), 'served under fresh limits')
-  assert.deepEqual(events.filter((e) => e.type === 'download:fallback'), [], 'no parity fallback was needed')
+  assert.ok(
+    resource.gets.every((g) => !firstSerials.has(g.serial)),
+    'served under fresh limits',
+  )
+  assert.deepEqual(
+    events.filter((e) => e.type === 'download:fallback'),
+    [],
+    'no parity fallback was needed',
+  )
   // The shards of one segment share one refresh: one per segment.
   assert.equal(meta.reads, 2)
 
   // A partial re-read of the first bytes works the same way.
-  const part = await collect(readFile(c, { cid, offset: 10, length: 100, segmentSizeHint: MiB, hedgeAfterMs: NO_HEDGE }))
+  const part = await collect(
+    readFile(c, { cid, offset: 10, length: 100, segmentSizeHint: MiB, hedgeAfterMs: NO_HEDGE }),
+  )
   assert.ok(part.equals(data.subarray(10, 110)))
 })
 
@@ -121,9 +151,15 @@ test('the nodes settle those orders with the real meta node: every PUT of a comm
     for (const [code, n] of Object.entries(r.rejectedCodes)) codes[code] = (codes[code] ?? 0) + n
   }
   // A PUT retried elsewhere is refused (SHARD_NOT_FOUND: that placement is in no file); nothing else may be.
-  assert.ok(rejected <= putRetries && Object.keys(codes).every((c) => c === 'SHARD_NOT_FOUND'), JSON.stringify({ codes, putRetries }))
+  assert.ok(
+    rejected <= putRetries && Object.keys(codes).every((c) => c === 'SHARD_NOT_FOUND'),
+    JSON.stringify({ codes, putRetries }),
+  )
   assert.equal(failed, 0)
-  assert.equal(net.nodes.reduce((n, node) => n + node.orders.pendingCount, 0), 0)
+  assert.equal(
+    net.nodes.reduce((n, node) => n + node.orders.pendingCount, 0),
+    0,
+  )
   // 2 segments × 6 PUTs + 8 data-shard GETs of this file (and whatever the earlier tests left pending).
   assert.ok(settled() - before >= 12 + 8)
   // Settled limits are closed: a re-read gets fresh ones (ORDER_LIMIT_EXCEEDED → refresh) and still works.

@@ -18,14 +18,19 @@ before(async () => {
   cid = (await client.put(randomBytes(3 * MiB), { public: true })).cid
   await client.close()
 })
-after(async () => { await net.close() })
+after(async () => {
+  await net.close()
+})
 
 /** The real MetaClient, counting how often the meta node is asked. */
 function countingMeta(): { meta: MetaClient; calls: () => number } {
   const meta = new MetaClient(net.meta.url)
   let n = 0
   const read = meta.read.bind(meta)
-  meta.read = (...args: Parameters<MetaClient['read']>) => { n++; return read(...args) }
+  meta.read = (...args: Parameters<MetaClient['read']>) => {
+    n++
+    return read(...args)
+  }
   return { meta, calls: () => n }
 }
 
@@ -70,7 +75,12 @@ test('entries expire after the cache TTL and when tickets run short; refresh and
 test('a window holding a ticket this client has used up is not reused; a partly used one is', async () => {
   const { meta, calls } = countingMeta()
   const signed = new Map<string, number>()
-  const cache = new ReadCache(meta, new ManualClock(Date.now()), 'A'.repeat(43), (t) => t.size - (signed.get(t.serial) ?? 0))
+  const cache = new ReadCache(
+    meta,
+    new ManualClock(Date.now()),
+    'A'.repeat(43),
+    (t) => t.size - (signed.get(t.serial) ?? 0),
+  )
   const first = await cache.read(cid, { from: 0, to: 2 })
   const ticket = first.tickets[1][0]
   signed.set(ticket.payload.serial, ticket.payload.size - 1)
@@ -88,7 +98,10 @@ test('reading a file whole again asks the meta node no more often than the first
   try {
     let n = 0
     const read = client.meta.read.bind(client.meta)
-    client.meta.read = (...args: Parameters<MetaClient['read']>) => { n++; return read(...args) }
+    client.meta.read = (...args: Parameters<MetaClient['read']>) => {
+      n++
+      return read(...args)
+    }
     const wholeRead = async (): Promise<number> => {
       const before = n
       let bytes = 0

@@ -19,7 +19,11 @@ function supportsDirectIo(dir: string): boolean {
 }
 
 /** Reads a source in segments of `segment` bytes the way upload() does; returns the bytes and fill sizes. */
-async function readAll(path: string, segment: number, direct: boolean): Promise<{ bytes: Buffer; fills: number[]; direct: boolean }> {
+async function readAll(
+  path: string,
+  segment: number,
+  direct: boolean,
+): Promise<{ bytes: Buffer; fills: number[]; direct: boolean }> {
   const source = await openSource(path, { direct })
   const pool = new BufferPool(1, segment + segment / 2, direct)
   const parts: Buffer[] = []

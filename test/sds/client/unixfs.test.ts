@@ -8,7 +8,12 @@ import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import {
-  fileCid, buildDirectory, dagPbLeafFraming, listDirectory, UnixFsFileBuilder, checkRelativePath,
+  fileCid,
+  buildDirectory,
+  dagPbLeafFraming,
+  listDirectory,
+  UnixFsFileBuilder,
+  checkRelativePath,
 } from '../../../src/sds/client/unixfs.ts'
 import { seededRandom } from '../../../src/util/components.ts'
 import { isStratosError } from '../../../src/errors.ts'
@@ -18,10 +23,16 @@ const text = (s: string): Uint8Array => new TextEncoder().encode(s)
 
 test('Kubo `ipfs add` vectors', async () => {
   assert.equal((await fileCid(text('hello world\n'))).cid.toString(), 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o')
-  assert.equal((await fileCid(text('hello world\n'), { cidVersion: 1 })).cid.toString(), 'bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4')
+  assert.equal(
+    (await fileCid(text('hello world\n'), { cidVersion: 1 })).cid.toString(),
+    'bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4',
+  )
   assert.equal((await fileCid(new Uint8Array(0))).cid.toString(), 'QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH')
   assert.equal((await fileCid(new Uint8Array(MiB))).cid.toString(), 'QmVkbauSDEaMP4Tkq6Epm9uW75mWm136n81YH8fGtfwdHU')
-  assert.equal((await fileCid(new Uint8Array(10 * MiB))).cid.toString(), 'QmaJ6kN9fW3TKpVkpf1NuW7cjhHjNp5Jwr3cQuHzsoZWkJ')
+  assert.equal(
+    (await fileCid(new Uint8Array(10 * MiB))).cid.toString(),
+    'QmaJ6kN9fW3TKpVkpf1NuW7cjhHjNp5Jwr3cQuHzsoZWkJ',
+  )
   assert.equal((await buildDirectory([])).cid.toString(), 'QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn')
 })
 
@@ -45,10 +56,17 @@ test('leaf framing matches dag-pb + UnixFS encoding byte for byte', () => {
 })
 
 /** Reference: the importer with its stock chunker and buffer importer, options set to Kubo's. */
-async function referenceCid(data: Uint8Array, o: { cidVersion: 0 | 1; rawLeaves: boolean }): Promise<{ cid: CID; size: bigint }> {
+async function referenceCid(
+  data: Uint8Array,
+  o: { cidVersion: 0 | 1; rawLeaves: boolean },
+): Promise<{ cid: CID; size: bigint }> {
   const opts: ImporterOptions = {
-    cidVersion: o.cidVersion, rawLeaves: o.rawLeaves, leafType: 'file', reduceSingleLeafToSelf: true,
-    chunker: fixedSize({ chunkSize: 262144 }), layout: balanced({ maxChildrenPerNode: 174 }),
+    cidVersion: o.cidVersion,
+    rawLeaves: o.rawLeaves,
+    leafType: 'file',
+    reduceSingleLeafToSelf: true,
+    chunker: fixedSize({ chunkSize: 262144 }),
+    layout: balanced({ maxChildrenPerNode: 174 }),
   }
   return importBytes(data, { put: async (c: CID) => c }, opts)
 }
@@ -58,7 +76,12 @@ test('random sizes agree with the stock importer for CIDv0, CIDv1 and raw-leaves
   const sizes = [1, 255, 262143, 262144, 262145, 2 * 262144 + 17, 174 * 262144 + 1]
   for (const size of sizes) {
     const data = size > 2 * MiB ? new Uint8Array(size).fill(3) : random(size)
-    for (const o of [{ cidVersion: 0 as const, rawLeaves: false }, { cidVersion: 1 as const, rawLeaves: true }, { cidVersion: 0 as const, rawLeaves: true }, { cidVersion: 1 as const, rawLeaves: false }]) {
+    for (const o of [
+      { cidVersion: 0 as const, rawLeaves: false },
+      { cidVersion: 1 as const, rawLeaves: true },
+      { cidVersion: 0 as const, rawLeaves: true },
+      { cidVersion: 1 as const, rawLeaves: false },
+    ]) {
       const ours = await fileCid(data, o)
       const ref = await referenceCid(data, o)
       assert.equal(ours.cid.toString(), ref.cid.toString(), `size ${size} ${JSON.stringify(o)}`)
@@ -86,14 +109,28 @@ test('a directory matches the importer importing the same tree, flat and nested'
     { path: 'sub/x.bin', content: new Uint8Array(300_000).fill(9) },
     { path: 'sub/deeper/y', content: text('') },
   ]
-  const expected = await lastOf(importer(files.map((f) => ({ path: f.path, content: f.content })), { put: async (c: CID) => c }, {
-    cidVersion: 0, rawLeaves: false, leafType: 'file', wrapWithDirectory: true, chunker: fixedSize({ chunkSize: 262144 }), layout: balanced({ maxChildrenPerNode: 174 }),
-    shardSplitThresholdBytes: 262144, shardSplitStrategy: 'links-bytes',
-  }))
-  const entries = await Promise.all(files.map(async (f) => {
-    const r = await fileCid(f.content)
-    return { path: f.path, cid: r.cid, dagSize: r.dagSize }
-  }))
+  const expected = await lastOf(
+    importer(
+      files.map((f) => ({ path: f.path, content: f.content })),
+      { put: async (c: CID) => c },
+      {
+        cidVersion: 0,
+        rawLeaves: false,
+        leafType: 'file',
+        wrapWithDirectory: true,
+        chunker: fixedSize({ chunkSize: 262144 }),
+        layout: balanced({ maxChildrenPerNode: 174 }),
+        shardSplitThresholdBytes: 262144,
+        shardSplitStrategy: 'links-bytes',
+      },
+    ),
+  )
+  const entries = await Promise.all(
+    files.map(async (f) => {
+      const r = await fileCid(f.content)
+      return { path: f.path, cid: r.cid, dagSize: r.dagSize }
+    }),
+  )
   const dir = await buildDirectory(entries)
   assert.equal(dir.cid.toString(), expected.cid.toString())
   assert.equal(dir.dagSize, Number(expected.size))
@@ -101,36 +138,67 @@ test('a directory matches the importer importing the same tree, flat and nested'
   const blocks = new Map(dir.blocks.map((b) => [b.cid.toString(), b.bytes]))
   const blockOf = (c: CID) => blocks.get(c.toString())
   const root = listDirectory(dir.cid, blockOf)
-  assert.deepEqual(root.map((l) => l.name), ['a.txt', 'b.txt', 'sub'])
-  assert.deepEqual(listDirectory(root[2].cid, blockOf).map((l) => l.name), ['deeper', 'x.bin'])
+  assert.deepEqual(
+    root.map((l) => l.name),
+    ['a.txt', 'b.txt', 'sub'],
+  )
+  assert.deepEqual(
+    listDirectory(root[2].cid, blockOf).map((l) => l.name),
+    ['deeper', 'x.bin'],
+  )
 })
 
 test('empty sub-directories are kept', async () => {
   const dir = await buildDirectory([], ['empty'])
   const blocks = new Map(dir.blocks.map((b) => [b.cid.toString(), b.bytes]))
   const root = listDirectory(dir.cid, (c) => blocks.get(c.toString()))
-  assert.deepEqual(root.map((l) => [l.name, l.cid.toString()]), [['empty', 'QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn']])
+  assert.deepEqual(
+    root.map((l) => [l.name, l.cid.toString()]),
+    [['empty', 'QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn']],
+  )
 })
 
 test('a large directory becomes a HAMT above the 256 KiB links estimate, like the importer (and Kubo)', async () => {
   const leaf = await fileCid(text('x'))
   // Kubo's estimate is Σ(name bytes + CID bytes): 1000 × (250 + 34) > 256 KiB.
-  const entries = Array.from({ length: 1000 }, (_, i) => ({ path: `${'n'.repeat(244)}-${String(i).padStart(5, '0')}`, cid: leaf.cid, dagSize: leaf.dagSize }))
-  const expected = await lastOf(importer(entries.map((e) => ({ path: e.path, content: text('x') })), { put: async (c: CID) => c }, {
-    cidVersion: 0, rawLeaves: false, leafType: 'file', wrapWithDirectory: true, shardSplitThresholdBytes: 262144, shardSplitStrategy: 'links-bytes', shardFanoutBits: 8,
+  const entries = Array.from({ length: 1000 }, (_, i) => ({
+    path: `${'n'.repeat(244)}-${String(i).padStart(5, '0')}`,
+    cid: leaf.cid,
+    dagSize: leaf.dagSize,
   }))
+  const expected = await lastOf(
+    importer(
+      entries.map((e) => ({ path: e.path, content: text('x') })),
+      { put: async (c: CID) => c },
+      {
+        cidVersion: 0,
+        rawLeaves: false,
+        leafType: 'file',
+        wrapWithDirectory: true,
+        shardSplitThresholdBytes: 262144,
+        shardSplitStrategy: 'links-bytes',
+        shardFanoutBits: 8,
+      },
+    ),
+  )
   const dir = await buildDirectory(entries)
   assert.equal(dir.cid.toString(), expected.cid.toString())
   const root = dagPb.decode(dir.blocks[dir.blocks.length - 1].bytes)
   assert.equal(UnixFS.unmarshal(root.Data!).type, 'hamt-sharded-directory')
   const blocks = new Map(dir.blocks.map((b) => [b.cid.toString(), b.bytes]))
-  const names = listDirectory(dir.cid, (c) => blocks.get(c.toString())).map((l) => l.name).sort()
+  const names = listDirectory(dir.cid, (c) => blocks.get(c.toString()))
+    .map((l) => l.name)
+    .sort()
   assert.deepEqual(names, entries.map((e) => e.path).sort())
 })
 
 test('unsafe paths are refused', () => {
   for (const p of ['../x', 'a/../b', '/abs', 'a//b', 'a\\b', '.']) {
-    assert.throws(() => checkRelativePath(p), (e) => isStratosError(e, 'BAD_REQUEST'), p)
+    assert.throws(
+      () => checkRelativePath(p),
+      (e) => isStratosError(e, 'BAD_REQUEST'),
+      p,
+    )
   }
   checkRelativePath('a/b.c/d')
 })

@@ -47,15 +47,26 @@ test('a shared pool drops its idle buffers after idleMs without use', async () =
 })
 
 let net: TestNetwork
-before(async () => { net = await startNetwork({ nodes: 6, k: 4, m: 2, segmentSize: MiB }) })
-after(async () => { await net.close() })
+before(async () => {
+  net = await startNetwork({ nodes: 6, k: 4, m: 2, segmentSize: MiB })
+})
+after(async () => {
+  await net.close()
+})
 
 function components(uploadBuffers: RecyclingBufferPool) {
   const meta = new MetaClient(net.meta.url)
   const orders = new OrderSigner()
   return {
-    meta, reads: new ReadCache(meta, systemClock, orders.publicKey, (t) => orders.remainingBytes(t)), orders, resource: new ResourceClient(),
-    shardLimiter: new Semaphore(8), chainId: CHAIN_ID, clock: systemClock, random: systemRandom, uploadBuffers,
+    meta,
+    reads: new ReadCache(meta, systemClock, orders.publicKey, (t) => orders.remainingBytes(t)),
+    orders,
+    resource: new ResourceClient(),
+    shardLimiter: new Semaphore(8),
+    chainId: CHAIN_ID,
+    clock: systemClock,
+    random: systemRandom,
+    uploadBuffers,
   }
 }
 
@@ -65,7 +76,12 @@ test('uploads one after another reuse the segment buffers, and every file reads 
   // Public: the bare meta client of components() reads anonymously (public files only).
   const put = (data: Uint8Array) => upload(c, { source: data, wallet, k: 4, m: 2, segmentSize: MiB, public: true })
   // Each file leaves different bytes (and padding) behind in the buffers the next one reuses.
-  const files = [patternBytes(3 * MiB + 5, 1), patternBytes(2 * MiB + 1, 2), patternBytes(100_003, 3), patternBytes(MiB, 4)]
+  const files = [
+    patternBytes(3 * MiB + 5, 1),
+    patternBytes(2 * MiB + 1, 2),
+    patternBytes(100_003, 3),
+    patternBytes(MiB, 4),
+  ]
   const first = await put(files[0])
   assert.equal(shared.idle, 2, 'both segment buffers came back')
   const idleBuffers = (): Set<ArrayBufferLike> => {
@@ -90,8 +106,15 @@ test('an aborted upload hands its buffers back only after its PUTs settled, and 
   const data = patternBytes(6 * MiB + 17, 5)
   let shards = 0
   const aborted = upload(c, {
-    source: data, wallet, k: 4, m: 2, segmentSize: MiB, signal: ctrl.signal,
-    onProgress: (e) => { if (e.type === 'upload:shard' && ++shards === 3) ctrl.abort() },
+    source: data,
+    wallet,
+    k: 4,
+    m: 2,
+    segmentSize: MiB,
+    signal: ctrl.signal,
+    onProgress: (e) => {
+      if (e.type === 'upload:shard' && ++shards === 3) ctrl.abort()
+    },
   })
   await assert.rejects(aborted, (e: unknown) => isStratosError(e) && e.code === 'ABORTED')
   assert.ok(shared.idle <= 2)

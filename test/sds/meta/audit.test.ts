@@ -33,7 +33,9 @@ import { listResourceNodes } from '../../../src/chain-client/node-registration.t
 const CHAIN_ID = 'audit-test-1'
 const MiB = 1 << 20
 const SEGMENT = 2 * MiB // shards of 512 KiB: two chunks each
-const wallet = WalletKey.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about')
+const wallet = WalletKey.fromMnemonic(
+  'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about',
+)
 const chainWallet = (i: number): WalletKey => WalletKey.fromPrivateKeyHex((i + 1).toString(16).padStart(64, '0'))
 
 interface Net {
@@ -78,20 +80,58 @@ async function startNet(o: { chain?: boolean } = {}): Promise<Net> {
       wallets: [...[0, 1, 2].map(owner), wallet.address],
       genesisTime: Date.now(),
       params: { epochBlocks: 50 },
-      validators: [{ operator: owner(0), consensusKey: toHex(NodeKey.generate(seededRandom(9)).publicKey), commissionBps: 1000, selfDelegation: stos(10_000), moniker: 'val' }],
-      resourceNodes: [...keys.values()].map((k, i) => ({ node: k.address, publicKey: toHex(k.publicKey), owner: owner(2), deposit: stos(1_000), moniker: `r${i}` })),
-      metaNodes: [{ node: metaKey.address, publicKey: toHex(metaKey.publicKey), owner: owner(1), deposit: stos(10_000), moniker: 'meta' }],
+      validators: [
+        {
+          operator: owner(0),
+          consensusKey: toHex(NodeKey.generate(seededRandom(9)).publicKey),
+          commissionBps: 1000,
+          selfDelegation: stos(10_000),
+          moniker: 'val',
+        },
+      ],
+      resourceNodes: [...keys.values()].map((k, i) => ({
+        node: k.address,
+        publicKey: toHex(k.publicKey),
+        owner: owner(2),
+        deposit: stos(1_000),
+        moniker: `r${i}`,
+      })),
+      metaNodes: [
+        {
+          node: metaKey.address,
+          publicKey: toHex(metaKey.publicKey),
+          owner: owner(1),
+          deposit: stos(10_000),
+          moniker: 'meta',
+        },
+      ],
     })
-    validator = await startValidator({ dataDir: join(dir, 'chain'), port: 0, genesis, blockIntervalMs: 50, logger: silentLogger })
+    validator = await startValidator({
+      dataDir: join(dir, 'chain'),
+      port: 0,
+      genesis,
+      blockIntervalMs: 50,
+      logger: silentLogger,
+    })
     // The uploader prepays traffic (ozone), or the meta node refuses its uploads.
-    await new ChainClient({ url: validator.url }).submitAndWait(wallet, [{ type: 'prepay', amount: stos(1_000) }], { fee: DEFAULT_TX_FEE_WEI, wait: true })
+    await new ChainClient({ url: validator.url }).submitAndWait(wallet, [{ type: 'prepay', amount: stos(1_000) }], {
+      fee: DEFAULT_TX_FEE_WEI,
+      wait: true,
+    })
     chain = new HttpChainLink({ chainUrl: validator.url, owner: chainWallet(1), syncIntervalMs: 100 })
     await chain.start()
   }
 
   const meta = new MetaNode({
-    dataDir: metaDir, port: 0, chainId: CHAIN_ID, clock, random: seededRandom(42), logger: silentLogger,
-    defaults: { k: 4, m: 2, segmentSize: SEGMENT }, heartbeatIntervalMs: 100, offlineAfterMs: 60_000,
+    dataDir: metaDir,
+    port: 0,
+    chainId: CHAIN_ID,
+    clock,
+    random: seededRandom(42),
+    logger: silentLogger,
+    defaults: { k: 4, m: 2, segmentSize: SEGMENT },
+    heartbeatIntervalMs: 100,
+    offlineAfterMs: 60_000,
     // Rounds only when the test runs them; every node is due every round; one online sample per hour.
     audit: { intervalMs: 3_600_000, nodeMinIntervalMs: 0, onlineSampleIntervalMs: 3_600_000 },
     ...(chain ? { chainLink: chain } : {}),
@@ -99,10 +139,19 @@ async function startNet(o: { chain?: boolean } = {}): Promise<Net> {
   await meta.start()
   const nodes: ResourceNode[] = []
   for (const dataDir of dataDirs.values()) {
-    nodes.push(await startResourceNode({
-      dataDir, port: 0, metaUrl: meta.url, chainId: CHAIN_ID, metaAddresses: [meta.address], heartbeatIntervalMs: 100, fsync: false,
-      capacityBytes: 1024 * MiB, logger: silentLogger,
-    }))
+    nodes.push(
+      await startResourceNode({
+        dataDir,
+        port: 0,
+        metaUrl: meta.url,
+        chainId: CHAIN_ID,
+        metaAddresses: [meta.address],
+        heartbeatIntervalMs: 100,
+        fsync: false,
+        capacityBytes: 1024 * MiB,
+        logger: silentLogger,
+      }),
+    )
   }
   const metaClient = new MetaClient(meta.url)
   for (let i = 0; (await metaClient.status()).totals.nodesOnline < nodes.length; i++) {
@@ -111,7 +160,16 @@ async function startNet(o: { chain?: boolean } = {}): Promise<Net> {
   }
   const client = await StratosClient.connect({ metaUrl: meta.url, wallet })
   return {
-    dir, clock, meta, metaClient, nodes, dataDirs, keys, client, ...(validator ? { validator } : {}), ...(chain ? { chain } : {}),
+    dir,
+    clock,
+    meta,
+    metaClient,
+    nodes,
+    dataDirs,
+    keys,
+    client,
+    ...(validator ? { validator } : {}),
+    ...(chain ? { chain } : {}),
     async close() {
       await client.close()
       await Promise.allSettled(nodes.map((n) => n.stop()))
@@ -199,12 +257,20 @@ async function failNode(net: Net, held: Map<string, { id: string; size: number }
   }
   assert.ok(failed, 'a random audit round caught the corrupt shard')
   assert.ok(bad.some((s) => s.id === failed))
-  assert.equal(net.meta.auditor.locationState(target, failed), 'bad', 'the failed location is marked bad (repair rebuilds it)')
+  assert.equal(
+    net.meta.auditor.locationState(target, failed),
+    'bad',
+    'the failed location is marked bad (repair rebuilds it)',
+  )
   let v = await view(net, target)
   assert.equal(v.reputation?.failedAudits, 1)
-  assert.ok(v.reputation!.auditScore < 1 && v.reputation!.auditScore > 0.85, `score dropped: ${v.reputation?.auditScore}`)
+  assert.ok(
+    v.reputation!.auditScore < 1 && v.reputation!.auditScore > 0.85,
+    `score dropped: ${v.reputation?.auditScore}`,
+  )
   assert.equal(v.reputation?.state, 'active')
-  for (let i = 0; i < 20; i++) assert.notEqual(net.meta.auditor.pickShard(target), failed, 'a bad location is not audited again')
+  for (let i = 0; i < 20; i++)
+    assert.notEqual(net.meta.auditor.pickShard(target), failed, 'a bad location is not audited again')
 
   // The other corrupt shards, audited directly: five failures in a row suspend.
   for (const s of bad.filter((x) => x.id !== failed)) {
@@ -260,8 +326,16 @@ test('maintenance: signed by the node, bounded, no placements, not audited, offl
     await upload(net, 1, 3000)
     const target = net.nodes[1].address
     const key = net.keys.get(target)!
-    const send = (m: SignedMaintenance) => jsonRequest<NodeView>(net.meta.url + META_ROUTES.maintenance, { method: 'POST', body: m })
-    const req = (on: boolean, until: number | null, k = key) => signMaintenance(k, { chainId: CHAIN_ID, on, until, nonce: randomHex(seededRandom(Math.floor(Math.random() * 1e9)), 16), expiresAt: net.clock.now() + 30_000 })
+    const send = (m: SignedMaintenance) =>
+      jsonRequest<NodeView>(net.meta.url + META_ROUTES.maintenance, { method: 'POST', body: m })
+    const req = (on: boolean, until: number | null, k = key) =>
+      signMaintenance(k, {
+        chainId: CHAIN_ID,
+        on,
+        until,
+        nonce: randomHex(seededRandom(Math.floor(Math.random() * 1e9)), 16),
+        expiresAt: net.clock.now() + 30_000,
+      })
     const now = net.clock.now()
 
     await rejectsWith(send(req(true, now + MAINTENANCE_MAX_MS + 1)), 'BAD_REQUEST')
@@ -302,7 +376,9 @@ test('repeated audit failure is reported to a real chain once: the node is suspe
   try {
     const held = await upload(net, 8, 2000)
     const { target, good } = await failNode(net, held)
-    const before = (await listResourceNodes(new ChainClient({ url: net.validator!.url }))).find((n) => n.node === target)
+    const before = (await listResourceNodes(new ChainClient({ url: net.validator!.url }))).find(
+      (n) => n.node === target,
+    )
     assert.equal(before?.status, 'active')
 
     // The next round reports the incident (slash_resource_node by the meta node's owner) and waits for inclusion.
@@ -310,7 +386,10 @@ test('repeated audit failure is reported to a real chain once: the node is suspe
     const chainClient = new ChainClient({ url: net.validator!.url })
     const after = (await listResourceNodes(chainClient)).find((n) => n.node === target)
     assert.equal(after?.status, 'suspended')
-    assert.ok(BigInt(after!.deposit) < BigInt(before!.deposit), `deposit slashed: ${before?.deposit} → ${after?.deposit}`)
+    assert.ok(
+      BigInt(after!.deposit) < BigInt(before!.deposit),
+      `deposit slashed: ${before?.deposit} → ${after?.deposit}`,
+    )
 
     // Once per incident: more rounds (and more failures of the same incident) send nothing more.
     await net.chain!.sync()

@@ -13,7 +13,18 @@ import { isStratosError } from '../../../src/errors.ts'
 import { patternBytes } from '../network.ts'
 
 function record(cid: string, size: number, blockCount: number): FileRecord {
-  return { cid, kind: 'file', size, owners: ['st1owner'], createdAt: 1, k: 4, m: 2, segmentSize: 1 << 20, segments: [], blockCount }
+  return {
+    cid,
+    kind: 'file',
+    size,
+    owners: ['st1owner'],
+    createdAt: 1,
+    k: 4,
+    m: 2,
+    segmentSize: 1 << 20,
+    segments: [],
+    blockCount,
+  }
 }
 
 test('block index: inner blocks and their leaves find their record; removal and backfill', async () => {
@@ -34,7 +45,10 @@ test('block index: inner blocks and their leaves find their record; removal and 
     // A CIDv1 spelling of the same dag-pb leaf finds it too (keyed by digest).
     assert.deepEqual(blockHolders(store, CID.createV1(0x70, leaves[0].multihash).toString()), [cid])
     assert.deepEqual(blockHolders(store, 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'), [])
-    assert.throws(() => blockHolders(store, 'nope'), (e: unknown) => isStratosError(e, 'INVALID_CID'))
+    assert.throws(
+      () => blockHolders(store, 'nope'),
+      (e: unknown) => isStratosError(e, 'INVALID_CID'),
+    )
     await store.write(() => unindexRecordBlocks(store, cid, 'file', blocks))
     assert.deepEqual(blockHolders(store, leaves[2].toString()), [])
     // An index written before the block index existed: the next open backfills it.

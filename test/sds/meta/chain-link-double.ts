@@ -15,7 +15,11 @@ import { StratosError } from '../../../src/errors.ts'
 import type { ChainLink, ChainNodeStatus } from '../../../src/sds/meta/chain-link.ts'
 import { systemClock, type Clock } from '../../../src/util/components.ts'
 
-interface MemoryAccount { balance: bigint; nonce: bigint; ozone: bigint }
+interface MemoryAccount {
+  balance: bigint
+  nonce: bigint
+  ozone: bigint
+}
 
 /** Blocks per epoch of the memory chain (the height moves on by this much per epoch). */
 export const MEMORY_EPOCH_BLOCKS = 5
@@ -36,7 +40,17 @@ export class MemoryChain {
 
   /** Registers a resource node with `status`. */
   addNode(node: string, status: ChainNodeStatus, owner = 'st1owner'): void {
-    this.nodes.push({ node, kind: 'resource', owner, publicKey: '', deposit: '0', status, moniker: node, createdHeight: this.height, tier: 0 })
+    this.nodes.push({
+      node,
+      kind: 'resource',
+      owner,
+      publicKey: '',
+      deposit: '0',
+      status,
+      moniker: node,
+      createdHeight: this.height,
+      tier: 0,
+    })
   }
 
   /** The next epoch begins. */
@@ -52,7 +66,8 @@ export class MemoryChain {
    */
   deliver(sender: string, nonce: bigint, fee: bigint, msgs: Msg[]): SubmittedTx {
     const a = this.account(sender)
-    if (nonce !== a.nonce) throw new StratosError('BAD_REQUEST', `nonce ${nonce} of ${sender} is not the account's ${a.nonce}`)
+    if (nonce !== a.nonce)
+      throw new StratosError('BAD_REQUEST', `nonce ${nonce} of ${sender} is not the account's ${a.nonce}`)
     if (a.balance < fee) throw new StratosError('INSUFFICIENT_FUNDS', `${sender} cannot pay the fee`)
     a.balance -= fee
     a.nonce++
@@ -62,7 +77,8 @@ export class MemoryChain {
     try {
       for (const m of msgs) {
         if (m.type !== 'prepay') throw new StratosError('BAD_REQUEST', `the memory chain does not handle ${m.type}`)
-        if (a.balance < m.amount) throw new StratosError('INSUFFICIENT_FUNDS', `${sender} has ${a.balance} wei, needs ${m.amount}`)
+        if (a.balance < m.amount)
+          throw new StratosError('INSUFFICIENT_FUNDS', `${sender} has ${a.balance} wei, needs ${m.amount}`)
         a.balance -= m.amount
         this.account(m.beneficiary ?? sender).ozone += m.amount
       }
@@ -103,9 +119,15 @@ export class MemoryChainLink implements ChainLink {
     this.#o = { fee: 1n, clock: systemClock, ...options }
   }
 
-  get height(): number { return this.#height }
-  get epoch(): number { return this.#epoch }
-  get synced(): boolean { return this.#synced }
+  get height(): number {
+    return this.#height
+  }
+  get epoch(): number {
+    return this.#epoch
+  }
+  get synced(): boolean {
+    return this.#synced
+  }
 
   async start(): Promise<void> {
     this.#stopped = false
@@ -136,7 +158,11 @@ export class MemoryChainLink implements ChainLink {
     this.#synced = true
     if (before !== 0 && this.#epoch > before) {
       for (const l of this.#listeners) {
-        try { l(this.#epoch) } catch { /* one listener's failure does not stop the others */ }
+        try {
+          l(this.#epoch)
+        } catch {
+          /* one listener's failure does not stop the others */
+        }
       }
     }
   }

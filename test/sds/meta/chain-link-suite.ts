@@ -96,8 +96,14 @@ export function chainLinkSuite(name: string, factory: ChainLinkFactory): void {
     await link.start()
     const after = await world.status()
     assert.equal(link.synced, true)
-    assert.ok(link.height >= before.height && link.height <= after.height, `height ${link.height} within [${before.height}, ${after.height}]`)
-    assert.ok(link.epoch >= before.epoch && link.epoch <= after.epoch, `epoch ${link.epoch} within [${before.epoch}, ${after.epoch}]`)
+    assert.ok(
+      link.height >= before.height && link.height <= after.height,
+      `height ${link.height} within [${before.height}, ${after.height}]`,
+    )
+    assert.ok(
+      link.epoch >= before.epoch && link.epoch <= after.epoch,
+      `epoch ${link.epoch} within [${before.epoch}, ${after.epoch}]`,
+    )
     for (const n of world.nodes) {
       assert.equal(link.nodeStatus(n.node), n.status)
       const entry = link.resourceNodes().find((r) => r.node === n.node)
@@ -133,10 +139,15 @@ export function chainLinkSuite(name: string, factory: ChainLinkFactory): void {
     assert.match(tx.hash, /^[0-9a-f]{64}$/i)
     assert.equal(tx.code, 'OK')
     assert.equal(typeof tx.height, 'number')
-    assert.ok((await link.ozone(world.owner, { fresh: true })) > ozone0, 'the owner\'s prepay landed')
+    assert.ok((await link.ozone(world.owner, { fresh: true })) > ozone0, "the owner's prepay landed")
     // Three at once: each gets its own nonce, in order; none is refused for a nonce another one took.
-    const txs = await Promise.all([1, 2, 3].map(() => link.submit([{ type: 'prepay', amount: 10n ** 18n, beneficiary: world.payer }])))
-    assert.deepEqual(txs.map((x) => x.nonce), [tx.nonce + 1n, tx.nonce + 2n, tx.nonce + 3n])
+    const txs = await Promise.all(
+      [1, 2, 3].map(() => link.submit([{ type: 'prepay', amount: 10n ** 18n, beneficiary: world.payer }])),
+    )
+    assert.deepEqual(
+      txs.map((x) => x.nonce),
+      [tx.nonce + 1n, tx.nonce + 2n, tx.nonce + 3n],
+    )
     assert.equal(new Set(txs.map((x) => x.hash)).size, 3)
     assert.ok(txs.every((x) => x.code === 'OK' && x.height! >= tx.height!))
   })
@@ -159,7 +170,10 @@ export function chainLinkSuite(name: string, factory: ChainLinkFactory): void {
     }
     const calls: Array<{ epoch: number; linkEpoch: number }> = []
     let thrown = 0
-    link.onEpoch(() => { thrown++; throw new Error('a failing listener') })
+    link.onEpoch(() => {
+      thrown++
+      throw new Error('a failing listener')
+    })
     const off = link.onEpoch((epoch) => calls.push({ epoch, linkEpoch: link.epoch }))
     const e0 = link.epoch
     const h0 = link.height
@@ -181,7 +195,9 @@ export function chainLinkSuite(name: string, factory: ChainLinkFactory): void {
     const { link, world } = await make(t)
     await link.start()
     let settled = false
-    const inFlight = link.submit([{ type: 'prepay', amount: 10n ** 18n }]).finally(() => { settled = true })
+    const inFlight = link.submit([{ type: 'prepay', amount: 10n ** 18n }]).finally(() => {
+      settled = true
+    })
     await link.stop()
     assert.equal(settled, true, 'stop returned only after the submission settled')
     assert.equal((await inFlight).code, 'OK')

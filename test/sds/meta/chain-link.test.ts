@@ -40,10 +40,27 @@ let chain: ChainClient
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'stratos-chain-link-'))
   const genesis = devnetGenesis({
-    chainId: 'chain-link-test-1', wallets: [owner.address, payer.address], genesisTime: Date.now(), params: { epochBlocks: 5 },
-    resourceNodes: [{ node: resourceNode.address, publicKey: toHex(resourceNode.publicKey), owner: owner.address, deposit: DEVNET_PARAMS.resourceNodeTiersWei[0]!, moniker: 'r' }],
+    chainId: 'chain-link-test-1',
+    wallets: [owner.address, payer.address],
+    genesisTime: Date.now(),
+    params: { epochBlocks: 5 },
+    resourceNodes: [
+      {
+        node: resourceNode.address,
+        publicKey: toHex(resourceNode.publicKey),
+        owner: owner.address,
+        deposit: DEVNET_PARAMS.resourceNodeTiersWei[0]!,
+        moniker: 'r',
+      },
+    ],
   })
-  validator = await startValidator({ dataDir: join(dir, 'chain'), port: 0, genesis, blockIntervalMs: 50, logger: silentLogger })
+  validator = await startValidator({
+    dataDir: join(dir, 'chain'),
+    port: 0,
+    genesis,
+    blockIntervalMs: 50,
+    logger: silentLogger,
+  })
   chain = new ChainClient({ url: validator.url })
 })
 after(async () => {
@@ -52,7 +69,14 @@ after(async () => {
 })
 
 chainLinkSuite('HttpChainLink', async (_t, o) => {
-  const link = new HttpChainLink({ chainUrl: validator.url, owner, syncIntervalMs: o.syncIntervalMs, ozoneCacheMs: o.ozoneCacheMs, clock: o.clock, logger: silentLogger })
+  const link = new HttpChainLink({
+    chainUrl: validator.url,
+    owner,
+    syncIntervalMs: o.syncIntervalMs,
+    ozoneCacheMs: o.ozoneCacheMs,
+    clock: o.clock,
+    logger: silentLogger,
+  })
   const { balance } = await chain.account(owner.address)
   const world: ChainLinkWorld = {
     owner: owner.address,
@@ -79,13 +103,23 @@ chainLinkSuite('MemoryChainLink (test double)', async (t, o) => {
   memory.account(payer.address).balance = 10n ** 24n
   memory.addNode(resourceNode.address, 'active', owner.address)
   memory.addNode('stsds1suspendednode', 'suspended', owner.address)
-  const link = new MemoryChainLink(memory, { owner: owner.address, syncIntervalMs: o.syncIntervalMs, ozoneCacheMs: o.ozoneCacheMs, clock: o.clock })
+  const link = new MemoryChainLink(memory, {
+    owner: owner.address,
+    syncIntervalMs: o.syncIntervalMs,
+    ozoneCacheMs: o.ozoneCacheMs,
+    clock: o.clock,
+  })
   // The chain moves on by itself, as a real one does, while a test runs.
-  const blocks = setInterval(() => { memory.height++ }, 20)
+  const blocks = setInterval(() => {
+    memory.height++
+  }, 20)
   t.after(() => clearInterval(blocks))
   const world: ChainLinkWorld = {
     owner: owner.address,
-    nodes: [{ node: resourceNode.address, status: 'active' }, { node: 'stsds1suspendednode', status: 'suspended' }],
+    nodes: [
+      { node: resourceNode.address, status: 'active' },
+      { node: 'stsds1suspendednode', status: 'suspended' },
+    ],
     payer: payer.address,
     rejected: { msg: { type: 'prepay', amount: 10n ** 30n }, code: 'INSUFFICIENT_FUNDS' },
     status: async () => ({ height: memory.height, epoch: memory.epoch }),

@@ -9,14 +9,25 @@ import { toBase64Url } from '../../../src/crypto/hash.ts'
 import { MAX_READ_SEGMENTS } from '../../../src/sds/protocol/api.ts'
 import { encodeTicketHeader, verifyTicket } from '../../../src/sds/protocol/ticket.ts'
 import {
-  chainId, expectCode, heartbeatAll, makeDag, planUpload, signCommit, signDelete, startHarness, uploadFile, walletA, walletB, ORDER_KEY,
+  chainId,
+  expectCode,
+  heartbeatAll,
+  makeDag,
+  planUpload,
+  signCommit,
+  signDelete,
+  startHarness,
+  uploadFile,
+  walletA,
+  walletB,
+  ORDER_KEY,
 } from './helpers.ts'
 
 function pendingDeletes(deletes: Map<string, string[]>): string[] {
   return [...deletes.entries()].flatMap(([node, ids]) => ids.map((id) => `${node}/${id}`)).sort()
 }
 
-test('delete: a non-owner is refused; the owner\'s delete hands the shards to their nodes, and acks clear them', async () => {
+test("delete: a non-owner is refused; the owner's delete hands the shards to their nodes, and acks clear them", async () => {
   const h = await startHarness({ nodes: 6 })
   try {
     const { file } = await uploadFile(h, walletA, { size: 2048 })
@@ -93,8 +104,13 @@ test('read: GET tickets per shard for the asked segments, capped, checked by the
       const seg = file.segments[1 + i]
       r.tickets[i].forEach((t, j) => {
         const checked = verifyTicket({
-          header: encodeTicketHeader(t), chainId, now: h.clock.now(), trustedIssuers: new Set([h.meta.address]),
-          node: seg.shards[j].node, op: 'get', shard: seg.shards[j].id,
+          header: encodeTicketHeader(t),
+          chainId,
+          now: h.clock.now(),
+          trustedIssuers: new Set([h.meta.address]),
+          node: seg.shards[j].node,
+          op: 'get',
+          shard: seg.shards[j].id,
         })
         assert.equal(checked.size, seg.shardSize)
         assert.equal(checked.payer, walletA.address)
@@ -149,7 +165,8 @@ test('a restart on the same dataDir keeps files, open sessions, pending deletes 
     const dag = makeDag(3)
     const file = await h.client.commit(open.uploadId, {
       request: signCommit(h, walletA, { uploadId: open.uploadId, cid: dag.cid, size: 2048, blocks: dag.blocks }),
-      dagBlocks: dag.blocks.map(toBase64Url), receipts: open.receipts,
+      dagBlocks: dag.blocks.map(toBase64Url),
+      receipts: open.receipts,
     })
     assert.equal(file.size, 2048)
   } finally {

@@ -73,8 +73,21 @@ export class TestNode {
 
   heartbeatMessage(now: number, extra: Partial<Heartbeat> = {}) {
     return signAsNode(DOMAIN.heartbeat, this.key, {
-      v: 1, chainId, node: this.address, url: this.url, version: 'test', capacityBytes: 20 * GiB, freeBytes: this.freeBytes,
-      usedBytes: 0, shardCount: 0, load: this.load, seq: ++this.seq, corrupt: [], deleted: [], expiresAt: now + 60_000, ...extra,
+      v: 1,
+      chainId,
+      node: this.address,
+      url: this.url,
+      version: 'test',
+      capacityBytes: 20 * GiB,
+      freeBytes: this.freeBytes,
+      usedBytes: 0,
+      shardCount: 0,
+      load: this.load,
+      seq: ++this.seq,
+      corrupt: [],
+      deleted: [],
+      expiresAt: now + 60_000,
+      ...extra,
     } satisfies Heartbeat)
   }
 
@@ -90,13 +103,30 @@ export class TestNode {
   }
 
   /** What the node answers after storing a shard with this ticket (after checking the ticket like the real node). */
-  receipt(h: Harness, ticket: SignedTicket, overrides: { size?: number; signer?: NodeKey; ttlMs?: number } = {}): SignedReceipt {
+  receipt(
+    h: Harness,
+    ticket: SignedTicket,
+    overrides: { size?: number; signer?: NodeKey; ttlMs?: number } = {},
+  ): SignedReceipt {
     const now = h.clock.now()
     const t = verifyTicket({
-      header: encodeTicketHeader(ticket), chainId, now, trustedIssuers: new Set([h.meta.address]), node: this.address, op: 'put', shard: ticket.payload.shard,
+      header: encodeTicketHeader(ticket),
+      chainId,
+      now,
+      trustedIssuers: new Set([h.meta.address]),
+      node: this.address,
+      op: 'put',
+      shard: ticket.payload.shard,
     })
     return signAsNode(DOMAIN.receipt, overrides.signer ?? this.key, {
-      v: 1, chainId, node: this.address, shard: t.shard, size: overrides.size ?? t.size, serial: t.serial, storedAt: now, expiresAt: now + (overrides.ttlMs ?? 3_600_000),
+      v: 1,
+      chainId,
+      node: this.address,
+      shard: t.shard,
+      size: overrides.size ?? t.size,
+      serial: t.serial,
+      storedAt: now,
+      expiresAt: now + (overrides.ttlMs ?? 3_600_000),
     })
   }
 }
@@ -115,16 +145,28 @@ export interface Harness {
   close(): Promise<void>
 }
 
-export async function startHarness(opts: Partial<MetaNodeOptions> & { nodes?: number; freeBytes?: number; dir?: string; clock?: ManualClock } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: Partial<MetaNodeOptions> & { nodes?: number; freeBytes?: number; dir?: string; clock?: ManualClock } = {},
+): Promise<Harness> {
   const dir = opts.dir ?? tempDir()
   const clock = opts.clock ?? new ManualClock()
-  const options: MetaNodeOptions = { dataDir: dir, port: 0, chainId, clock, random: seededRandom(42), offlineAfterMs: 5_000, sweepIntervalMs: 60_000, ...opts }
+  const options: MetaNodeOptions = {
+    dataDir: dir,
+    port: 0,
+    chainId,
+    clock,
+    random: seededRandom(42),
+    offlineAfterMs: 5_000,
+    sweepIntervalMs: 60_000,
+    ...opts,
+  }
   let meta = new MetaNode(options)
   await meta.start()
   const h: Harness = {
     meta,
     client: new MetaClient(meta.url, { access: () => sessionHeader(clock, walletA) }),
-    as: (wallet) => new MetaClient(h.meta.url, { access: () => (wallet === null ? undefined : sessionHeader(h.clock, wallet)) }),
+    as: (wallet) =>
+      new MetaClient(h.meta.url, { access: () => (wallet === null ? undefined : sessionHeader(h.clock, wallet)) }),
     clock,
     dir,
     nodes: new Map(),
@@ -159,15 +201,29 @@ export async function heartbeatAll(h: Harness): Promise<Map<string, string[]>> {
 /** `wallet`'s session token (ACCESS_HEADER value) at the harness clock's time, naming ORDER_KEY. */
 export function sessionHeader(clock: ManualClock, wallet: WalletKey): string {
   const now = clock.now()
-  const token = signAsWallet(wallet, { chainId, signer: wallet.address, nonce: randomHex(seededRandom(now), 16), expiresAt: now + 3_600_000, action: 'access.session', orderKey: ORDER_KEY } as const)
+  const token = signAsWallet(wallet, {
+    chainId,
+    signer: wallet.address,
+    nonce: randomHex(seededRandom(now), 16),
+    expiresAt: now + 3_600_000,
+    action: 'access.session',
+    orderKey: ORDER_KEY,
+  } as const)
   return `session.${toBase64Url(Buffer.from(JSON.stringify(token)))}`
 }
 
 /** `body` signed as a call on upload `uploadId` by the session's order key (ORDER_SIGNER), with a fresh nonce. */
-export function sc<B extends Record<string, CanonicalValue>>(h: Harness, uploadId: string, action: SessionCallAction, body: B): B & { auth: SessionCallAuth } {
+export function sc<B extends Record<string, CanonicalValue>>(
+  h: Harness,
+  uploadId: string,
+  action: SessionCallAction,
+  body: B,
+): B & { auth: SessionCallAuth } {
   const nonce = randomHex(h.random, 16)
   const expiresAt = h.clock.now() + 60_000
-  const signature = toBase64Url(ORDER_SIGNER.sign(sessionCallBytes({ chainId, uploadId, action, body, nonce, expiresAt })))
+  const signature = toBase64Url(
+    ORDER_SIGNER.sign(sessionCallBytes({ chainId, uploadId, action, body, nonce, expiresAt })),
+  )
   return { ...body, auth: { nonce, expiresAt, signature } }
 }
 
@@ -175,19 +231,62 @@ export function nonce(random: RandomBytes): string {
   return randomHex(random, 16)
 }
 
-export function signCreate(h: Harness, wallet: WalletKey, p: { k?: number; m?: number; segmentSize?: number; size?: number | null; name?: string; public?: boolean; chainId?: string; nonce?: string; expiresAt?: number } = {}) {
+export function signCreate(
+  h: Harness,
+  wallet: WalletKey,
+  p: {
+    k?: number
+    m?: number
+    segmentSize?: number
+    size?: number | null
+    name?: string
+    public?: boolean
+    chainId?: string
+    nonce?: string
+    expiresAt?: number
+  } = {},
+) {
   return signAsWallet(wallet, {
-    chainId: p.chainId ?? chainId, signer: wallet.address, nonce: p.nonce ?? nonce(h.random), expiresAt: p.expiresAt ?? h.clock.now() + 60_000,
-    action: 'upload.create', orderKey: ORDER_KEY, k: p.k ?? 4, m: p.m ?? 2, segmentSize: p.segmentSize ?? 1024, size: p.size === undefined ? null : p.size,
-    ...(p.name !== undefined ? { name: p.name } : {}), ...(p.public ? { public: true } : {}),
+    chainId: p.chainId ?? chainId,
+    signer: wallet.address,
+    nonce: p.nonce ?? nonce(h.random),
+    expiresAt: p.expiresAt ?? h.clock.now() + 60_000,
+    action: 'upload.create',
+    orderKey: ORDER_KEY,
+    k: p.k ?? 4,
+    m: p.m ?? 2,
+    segmentSize: p.segmentSize ?? 1024,
+    size: p.size === undefined ? null : p.size,
+    ...(p.name !== undefined ? { name: p.name } : {}),
+    ...(p.public ? { public: true } : {}),
   } as const)
 }
 
-export function signCommit(h: Harness, wallet: WalletKey, p: { uploadId: string; cid: string; size: number; kind?: 'file' | 'directory'; blocks?: Uint8Array[]; signer?: string; nonce?: string }) {
+export function signCommit(
+  h: Harness,
+  wallet: WalletKey,
+  p: {
+    uploadId: string
+    cid: string
+    size: number
+    kind?: 'file' | 'directory'
+    blocks?: Uint8Array[]
+    signer?: string
+    nonce?: string
+  },
+) {
   const digest = sha256Hex(Buffer.concat(p.blocks ?? []))
   const payload: CommitPayload = {
-    chainId, signer: p.signer ?? wallet.address, nonce: p.nonce ?? nonce(h.random), expiresAt: h.clock.now() + 60_000,
-    action: 'upload.commit', uploadId: p.uploadId, cid: p.cid, size: p.size, kind: p.kind ?? 'file', dagDigest: digest,
+    chainId,
+    signer: p.signer ?? wallet.address,
+    nonce: p.nonce ?? nonce(h.random),
+    expiresAt: h.clock.now() + 60_000,
+    action: 'upload.commit',
+    uploadId: p.uploadId,
+    cid: p.cid,
+    size: p.size,
+    kind: p.kind ?? 'file',
+    dagDigest: digest,
   }
   if (payload.signer === wallet.address) return signAsWallet(wallet, payload)
   // Forged: claims another signer but is signed by `wallet`.
@@ -196,13 +295,30 @@ export function signCommit(h: Harness, wallet: WalletKey, p: { uploadId: string;
 }
 
 export function signDelete(h: Harness, wallet: WalletKey, cid: string, n?: string) {
-  return signAsWallet(wallet, { chainId, signer: wallet.address, nonce: n ?? nonce(h.random), expiresAt: h.clock.now() + 60_000, action: 'file.delete', cid } as const)
+  return signAsWallet(wallet, {
+    chainId,
+    signer: wallet.address,
+    nonce: n ?? nonce(h.random),
+    expiresAt: h.clock.now() + 60_000,
+    action: 'file.delete',
+    cid,
+  } as const)
 }
 
 /** A real dag-pb DAG: a root linking to `leaves` fake leaf CIDs; returns the root CID and its block. */
-export function makeDag(seed: number, opts: { version?: 0 | 1; leaves?: number } = {}): { cid: string; blocks: Uint8Array[] } {
-  const leaves = Array.from({ length: opts.leaves ?? 2 }, (_, i) => CID.createV1(0x55, Digest.create(0x12, sha256(new Uint8Array([seed, i])))))
-  const block = dagPb.encode(dagPb.prepare({ Data: new Uint8Array([8, 2, seed & 0xff]), Links: leaves.map((l, i) => ({ Hash: l, Name: '', Tsize: 100 + i })) }))
+export function makeDag(
+  seed: number,
+  opts: { version?: 0 | 1; leaves?: number } = {},
+): { cid: string; blocks: Uint8Array[] } {
+  const leaves = Array.from({ length: opts.leaves ?? 2 }, (_, i) =>
+    CID.createV1(0x55, Digest.create(0x12, sha256(new Uint8Array([seed, i])))),
+  )
+  const block = dagPb.encode(
+    dagPb.prepare({
+      Data: new Uint8Array([8, 2, seed & 0xff]),
+      Links: leaves.map((l, i) => ({ Hash: l, Name: '', Tsize: 100 + i })),
+    }),
+  )
   const digest = Digest.create(0x12, sha256(block))
   const cid = (opts.version ?? 0) === 0 ? CID.createV0(digest) : CID.createV1(0x70, digest)
   return { cid: cid.toString(), blocks: [block] }
@@ -220,16 +336,42 @@ export interface Uploaded {
 }
 
 /** Creates a session and plans segments for `size` bytes; returns placements and the receipts the nodes would sign. */
-export async function planUpload(h: Harness, wallet: WalletKey, p: { size: number; k?: number; m?: number; segmentSize?: number; shardIds?: (segment: number) => string[]; name?: string; public?: boolean }): Promise<Uploaded> {
-  const k = p.k ?? 4, m = p.m ?? 2, segmentSize = p.segmentSize ?? 1024
-  const session = await h.client.createUpload(signCreate(h, wallet, { k, m, segmentSize, size: p.size, ...(p.name !== undefined ? { name: p.name } : {}), ...(p.public ? { public: true } : {}) }))
+export async function planUpload(
+  h: Harness,
+  wallet: WalletKey,
+  p: {
+    size: number
+    k?: number
+    m?: number
+    segmentSize?: number
+    shardIds?: (segment: number) => string[]
+    name?: string
+    public?: boolean
+  },
+): Promise<Uploaded> {
+  const k = p.k ?? 4,
+    m = p.m ?? 2,
+    segmentSize = p.segmentSize ?? 1024
+  const session = await h.client.createUpload(
+    signCreate(h, wallet, {
+      k,
+      m,
+      segmentSize,
+      size: p.size,
+      ...(p.name !== undefined ? { name: p.name } : {}),
+      ...(p.public ? { public: true } : {}),
+    }),
+  )
   const placements: Placement[][] = []
   const shards: string[][] = []
   const receipts: SignedReceipt[] = []
   for (let i = 0, off = 0; off < p.size; i++, off += segmentSize) {
     const size = Math.min(segmentSize, p.size - off)
     const ids = p.shardIds?.(i) ?? shardIds(h.random, k + m)
-    const plan = await h.client.planSegment(session.uploadId, sc(h, session.uploadId, 'upload.plan', { index: i, size, shardSize: shardSizeFor(size, k), shards: ids }))
+    const plan = await h.client.planSegment(
+      session.uploadId,
+      sc(h, session.uploadId, 'upload.plan', { index: i, size, shardSize: shardSizeFor(size, k), shards: ids }),
+    )
     placements.push(plan.placements)
     shards.push(ids)
     for (const pl of plan.placements) receipts.push(h.nodes.get(pl.node)!.receipt(h, pl.ticket))
@@ -238,7 +380,11 @@ export async function planUpload(h: Harness, wallet: WalletKey, p: { size: numbe
 }
 
 /** The whole happy path: plan, receipts, commit. */
-export async function uploadFile(h: Harness, wallet: WalletKey, p: { size: number; seed?: number; k?: number; m?: number; segmentSize?: number; name?: string; public?: boolean }): Promise<{ file: FileRecordView; up: Uploaded; blocks: Uint8Array[] }> {
+export async function uploadFile(
+  h: Harness,
+  wallet: WalletKey,
+  p: { size: number; seed?: number; k?: number; m?: number; segmentSize?: number; name?: string; public?: boolean },
+): Promise<{ file: FileRecordView; up: Uploaded; blocks: Uint8Array[] }> {
   const up = await planUpload(h, wallet, p)
   const dag = makeDag(p.seed ?? 1)
   const file = await h.client.commit(up.uploadId, {

@@ -9,7 +9,12 @@ import { seededRandom } from '../../../src/util/components.ts'
 import { expectCode } from './helpers.ts'
 
 const node = (address: string, freeBytes: number, extra: Partial<PlacementCandidate> = {}): PlacementCandidate => ({
-  address, online: true, freeBytes, reservedBytes: 0, load: 0, ...extra,
+  address,
+  online: true,
+  freeBytes,
+  reservedBytes: 0,
+  load: 0,
+  ...extra,
 })
 
 test('the first pick follows the weights (free space / (1 + load))', () => {
@@ -19,7 +24,12 @@ test('the first pick follows the weights (free space / (1 + load))', () => {
   const trials = 9000
   for (let i = 0; i < trials; i++) counts[weightedOrder(candidates, random)[0].address]++
   const total = 1000 + 2000 + 3000 + 3000
-  for (const [addr, w] of [['a', 1000], ['b', 2000], ['c', 3000], ['d', 3000]] as const) {
+  for (const [addr, w] of [
+    ['a', 1000],
+    ['b', 2000],
+    ['c', 3000],
+    ['d', 3000],
+  ] as const) {
     const expected = (trials * w) / total
     assert.ok(Math.abs(counts[addr] - expected) < expected * 0.12, `${addr}: ${counts[addr]} vs ~${expected}`)
   }
@@ -35,7 +45,13 @@ test('a segment never gets two shards on one node; offline, full and excluded no
     node('excluded', 1e12),
   ]
   for (let t = 0; t < 300; t++) {
-    const picked = placeShards({ candidates, shardSize: 100, shards: Array.from({ length: 6 }, () => ({})), exclude: new Set(['excluded']), random })
+    const picked = placeShards({
+      candidates,
+      shardSize: 100,
+      shards: Array.from({ length: 6 }, () => ({})),
+      exclude: new Set(['excluded']),
+      random,
+    })
     assert.equal(new Set(picked).size, 6)
     for (const p of picked) assert.match(p, /^n\d$/)
   }
@@ -47,7 +63,8 @@ test('per-shard exclusions are honoured by re-matching earlier shards when neede
   const candidates = [node('a', 1e9), node('b', 1), node('c', 1)]
   for (let t = 0; t < 50; t++) {
     const picked = placeShards({
-      candidates, shardSize: 1,
+      candidates,
+      shardSize: 1,
       shards: [{}, { exclude: new Set(['b', 'c']) }, {}],
       random,
     })
@@ -60,8 +77,15 @@ test('NOT_ENOUGH_NODES when fewer eligible nodes than shards, or no matching exi
   const random = seededRandom(4)
   const candidates = [node('a', 1000), node('b', 1000), node('c', 1000, { online: false }), node('d', 10)]
   await expectCode(() => placeShards({ candidates, shardSize: 100, shards: [{}, {}, {}], random }), 'NOT_ENOUGH_NODES')
-  await expectCode(() => placeShards({
-    candidates, shardSize: 100, shards: [{ exclude: new Set(['b']) }, { exclude: new Set(['b']) }], random,
-  }), 'NOT_ENOUGH_NODES')
+  await expectCode(
+    () =>
+      placeShards({
+        candidates,
+        shardSize: 100,
+        shards: [{ exclude: new Set(['b']) }, { exclude: new Set(['b']) }],
+        random,
+      }),
+    'NOT_ENOUGH_NODES',
+  )
   assert.deepEqual(placeShards({ candidates, shardSize: 100, shards: [{ exclude: new Set(['a']) }], random }), ['b'])
 })

@@ -7,8 +7,21 @@ import { RecordCache, cacheEntry } from '../../../src/sds/meta/record-cache.ts'
 import type { FileRecord } from '../../../src/sds/meta/store.ts'
 
 const record = (cid: string, segments = 1): FileRecord => ({
-  cid, kind: 'file', size: segments, owners: ['st1owner'], createdAt: 1, k: 1, m: 0, segmentSize: 1, blockCount: 0,
-  segments: Array.from({ length: segments }, (_, index) => ({ index, size: 1, shardSize: 8, shards: [{ id: 'ab'.repeat(32), node: `n${index % 3}` }] })),
+  cid,
+  kind: 'file',
+  size: segments,
+  owners: ['st1owner'],
+  createdAt: 1,
+  k: 1,
+  m: 0,
+  segmentSize: 1,
+  blockCount: 0,
+  segments: Array.from({ length: segments }, (_, index) => ({
+    index,
+    size: 1,
+    shardSize: 8,
+    shards: [{ id: 'ab'.repeat(32), node: `n${index % 3}` }],
+  })),
 })
 
 test('record cache: the view JSON round-trips, memory is bounded, least recently used goes first', () => {

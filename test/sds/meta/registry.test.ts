@@ -9,7 +9,21 @@ import assert from 'node:assert/strict'
 import { DOMAIN, signAsNode, verifyNodeSigned } from '../../../src/sds/protocol/signing.ts'
 import { shardSizeFor } from '../../../src/sds/protocol/shard.ts'
 import {
-  TestNode, chainId, expectCode, heartbeatAll, makeDag, planUpload, shardIds, signCommit, signCreate, signDelete, startHarness, uploadFile, walletA, sc } from './helpers.ts'
+  TestNode,
+  chainId,
+  expectCode,
+  heartbeatAll,
+  makeDag,
+  planUpload,
+  shardIds,
+  signCommit,
+  signCreate,
+  signDelete,
+  startHarness,
+  uploadFile,
+  walletA,
+  sc,
+} from './helpers.ts'
 
 test('heartbeats register nodes; they go offline after offlineAfterMs of clock time and back online with the next one', async () => {
   const h = await startHarness({ nodes: 3 })
@@ -33,7 +47,11 @@ test('heartbeats register nodes; they go offline after offlineAfterMs of clock t
     const [first] = h.nodes.values()
     const reply = await first.heartbeat(h)
     // The reply is signed by the meta node, for this node and seq.
-    const payload = verifyNodeSigned(DOMAIN.heartbeatReply, reply, { chainId, now: h.clock.now(), trustedSigners: new Set([info.address]) })
+    const payload = verifyNodeSigned(DOMAIN.heartbeatReply, reply, {
+      chainId,
+      now: h.clock.now(),
+      trustedSigners: new Set([info.address]),
+    })
     assert.equal(payload.node, first.address)
     assert.deepEqual(payload.deletes, [])
     assert.equal((await h.client.nodes()).find((n) => n.address === first.address)?.state, 'online')
@@ -86,7 +104,18 @@ test('offline nodes get no placements; too few online nodes → NOT_ENOUGH_NODES
     // One more goes offline: 5 online < k + m.
     h.clock.advance(4_000)
     for (const n of nodes.slice(2)) await n.heartbeat(h)
-    await expectCode(h.client.planSegment(up.uploadId, sc(h, up.uploadId, 'upload.plan', { index: 3, size: 1024, shardSize: shardSizeFor(1024, 4), shards: up.shards[3] })), 'NOT_ENOUGH_NODES')
+    await expectCode(
+      h.client.planSegment(
+        up.uploadId,
+        sc(h, up.uploadId, 'upload.plan', {
+          index: 3,
+          size: 1024,
+          shardSize: shardSizeFor(1024, 4),
+          shards: up.shards[3],
+        }),
+      ),
+      'NOT_ENOUGH_NODES',
+    )
   } finally {
     await h.close()
   }
@@ -99,7 +128,11 @@ test('placements are reserved against free space until the node heartbeats again
   const h = await startHarness({ nodes: 6, freeBytes: 2 * shardSize })
   try {
     const s = await h.client.createUpload(signCreate(h, walletA, { segmentSize }))
-    const plan = (index: number) => h.client.planSegment(s.uploadId, sc(h, s.uploadId, 'upload.plan', { index, size: segmentSize, shardSize, shards: shardIds(h.random, 6) }))
+    const plan = (index: number) =>
+      h.client.planSegment(
+        s.uploadId,
+        sc(h, s.uploadId, 'upload.plan', { index, size: segmentSize, shardSize, shards: shardIds(h.random, 6) }),
+      )
     await plan(0)
     await plan(1)
     await expectCode(plan(2), 'NOT_ENOUGH_NODES')
@@ -135,7 +168,10 @@ test('corrupt reports drop the location: no delete is ever sent for it, and plac
     await h.client.deleteFile(file.cid, signDelete(h, walletA, file.cid))
     const deletes = await heartbeatAll(h)
     const all = [...deletes.entries()].flatMap(([node, ids]) => ids.map((id) => `${node}/${id}`)).sort()
-    const expected = file.segments[0].shards.filter((s) => s !== bad).map((s) => `${s.node}/${s.id}`).sort()
+    const expected = file.segments[0].shards
+      .filter((s) => s !== bad)
+      .map((s) => `${s.node}/${s.id}`)
+      .sort()
     assert.deepEqual(all, expected)
   } finally {
     await h.close()
@@ -153,7 +189,8 @@ test('a repeated delete ack (its reply was lost) does not touch the shard stored
       const dag = makeDag(seed)
       await h.client.commit(up.uploadId, {
         request: signCommit(h, walletA, { uploadId: up.uploadId, cid: dag.cid, size: 64, blocks: dag.blocks }),
-        dagBlocks: dag.blocks.map(toBase64Url), receipts: up.receipts,
+        dagBlocks: dag.blocks.map(toBase64Url),
+        receipts: up.receipts,
       })
       return dag.cid
     }

@@ -56,7 +56,17 @@ describe('repair on a real index', () => {
   const now = 10_000_000
   const clock = { now: () => now }
   const record = (address: string, lastSeen: number): NodeRecord => ({
-    address, url: 'http://127.0.0.1:1', version: 'test', registeredAt: 0, lastSeen, seq: 1, capacityBytes: 1 << 30, freeBytes: 1 << 30, usedBytes: 0, shardCount: 0, load: 0,
+    address,
+    url: 'http://127.0.0.1:1',
+    version: 'test',
+    registeredAt: 0,
+    lastSeen,
+    seq: 1,
+    capacityBytes: 1 << 30,
+    freeBytes: 1 << 30,
+    usedBytes: 0,
+    shardCount: 0,
+    load: 0,
   })
 
   before(async () => {
@@ -74,12 +84,23 @@ describe('repair on a real index', () => {
       store.nodes.putSync(nodes[1], record(nodes[1], now - 1_500)) // offline 1.5 s (offline after 1 s)
       store.nodes.putSync(nodes[2], record(nodes[2], now - 10_000)) // offline 10 s
     })
-    const registry = new Registry({ store, key, chainId: 'c', clock, logger: silentLogger, offlineAfterMs: 1_000, heartbeatIntervalMs: 100 })
+    const registry = new Registry({
+      store,
+      key,
+      chainId: 'c',
+      clock,
+      logger: silentLogger,
+      offlineAfterMs: 1_000,
+      heartbeatIntervalMs: 100,
+    })
     const suspended = new Set<string>()
     const maintenance = new Map<string, number>()
     const audits: NodeHealth = {
       isNodeHealthy: (n) => !suspended.has(n),
-      maintenanceUntil: (n, at = now) => { const u = maintenance.get(n); return u !== undefined && u > at ? u : undefined },
+      maintenanceUntil: (n, at = now) => {
+        const u = maintenance.get(n)
+        return u !== undefined && u > at ? u : undefined
+      },
       acceptsNewData: (n, at = now) => !suspended.has(n) && !(maintenance.get(n)! > at),
     }
     const h = new LocationHealth({ store, registry, offlineAfterMs: 1_000, graceMs: 5_000, health: audits })
@@ -95,15 +116,37 @@ describe('repair on a real index', () => {
     assert.equal(h.placeable(nodes[0], now), false)
     suspended.clear()
     const shard = 'ab'.repeat(32)
-    await store.write(() => { store.addRef(nodes[0], shard); store.markBad(nodes[0], shard, now) })
+    await store.write(() => {
+      store.addRef(nodes[0], shard)
+      store.markBad(nodes[0], shard, now)
+    })
     assert.deepEqual(h.location(nodes[0], shard, now), { state: 'unhealthy', reason: 'corrupt', online: false })
     assert.equal(h.location(nodes[0], 'cd'.repeat(32), now).state, 'healthy')
   })
 
   test('the shard index maps shards back to the records using them', async () => {
-    const r = { cid: 'QmTest', segments: [{ index: 0, size: 10, shardSize: 4096, shards: [{ id: 'a1'.repeat(32), node: nodes[0] }, { id: 'b2'.repeat(32), node: nodes[1] }] }] }
-    const r2 = { cid: 'QmOther', segments: [{ index: 0, size: 10, shardSize: 4096, shards: [{ id: 'a1'.repeat(32), node: nodes[2] }] }] }
-    await store.write(() => { indexRecordShards(store, r); indexRecordShards(store, r2) })
+    const r = {
+      cid: 'QmTest',
+      segments: [
+        {
+          index: 0,
+          size: 10,
+          shardSize: 4096,
+          shards: [
+            { id: 'a1'.repeat(32), node: nodes[0] },
+            { id: 'b2'.repeat(32), node: nodes[1] },
+          ],
+        },
+      ],
+    }
+    const r2 = {
+      cid: 'QmOther',
+      segments: [{ index: 0, size: 10, shardSize: 4096, shards: [{ id: 'a1'.repeat(32), node: nodes[2] }] }],
+    }
+    await store.write(() => {
+      indexRecordShards(store, r)
+      indexRecordShards(store, r2)
+    })
     assert.deepEqual(filesWithShard(store, 'a1'.repeat(32)).sort(), ['QmOther', 'QmTest'])
     await store.write(() => unindexRecordShards(store, r))
     assert.deepEqual(filesWithShard(store, 'a1'.repeat(32)), ['QmOther'])
@@ -116,10 +159,29 @@ describe('repair on a real index', () => {
       store.addRef(nodes[1], shard)
       store.repairing.putSync([nodes[1], shard], { cid: 'QmTest', segment: 0, startedAt: now })
     })
-    const registry = new Registry({ store, key, chainId: 'c', clock, logger: silentLogger, offlineAfterMs: 1_000, heartbeatIntervalMs: 100 })
-    const service = new RepairService({
-      store, registry, records: new RecordCache(1 << 20), key, chainId: 'c', clock, random: seededRandom(1), logger: silentLogger, offlineAfterMs: 1_000,
-    }, { checkIntervalMs: 60_000 })
+    const registry = new Registry({
+      store,
+      key,
+      chainId: 'c',
+      clock,
+      logger: silentLogger,
+      offlineAfterMs: 1_000,
+      heartbeatIntervalMs: 100,
+    })
+    const service = new RepairService(
+      {
+        store,
+        registry,
+        records: new RecordCache(1 << 20),
+        key,
+        chainId: 'c',
+        clock,
+        random: seededRandom(1),
+        logger: silentLogger,
+        offlineAfterMs: 1_000,
+      },
+      { checkIntervalMs: 60_000 },
+    )
     await service.start()
     try {
       assert.equal(store.repairing.get([nodes[1], shard]), undefined)

@@ -28,8 +28,20 @@ interface RepairNet extends TestNetwork {
   client: StratosClient
 }
 
-async function startRepairNet(o: { nodes: number; k: number; m: number; segmentSize: number; meta?: Partial<MetaNodeOptions> }): Promise<RepairNet> {
-  const net = await startNetwork({ ...o, chainId: CHAIN_ID, heartbeatIntervalMs: 50, offlineAfterMs: 1_000, capacity: () => 1024 * 1024 * 1024 })
+async function startRepairNet(o: {
+  nodes: number
+  k: number
+  m: number
+  segmentSize: number
+  meta?: Partial<MetaNodeOptions>
+}): Promise<RepairNet> {
+  const net = await startNetwork({
+    ...o,
+    chainId: CHAIN_ID,
+    heartbeatIntervalMs: 50,
+    offlineAfterMs: 1_000,
+    capacity: () => 1024 * 1024 * 1024,
+  })
   const client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
   return {
     ...net,
@@ -44,7 +56,10 @@ async function startRepairNet(o: { nodes: number; k: number; m: number; segmentS
 // Keep-alive connections of the process-wide agent would hold the test process open for their idle timeout.
 after(() => closeDefaultDispatcher())
 
-interface Stored { cid: string; data: Uint8Array }
+interface Stored {
+  cid: string
+  data: Uint8Array
+}
 
 async function uploadAll(net: RepairNet, sizes: number[], seed: number): Promise<Stored[]> {
   const out: Stored[] = []
@@ -92,28 +107,42 @@ function positionsOn(views: FileRecordView[], node: string): number {
 
 function busiestNode(views: FileRecordView[]): string {
   const count = new Map<string, number>()
-  for (const v of views) for (const seg of v.segments) for (const s of seg.shards) count.set(s.node, (count.get(s.node) ?? 0) + 1)
+  for (const v of views)
+    for (const seg of v.segments) for (const s of seg.shards) count.set(s.node, (count.get(s.node) ?? 0) + 1)
   return [...count.entries()].sort((a, b) => b[1] - a[1])[0][0]
 }
 
 describe('repair: a node offline past the grace period', () => {
   let net: RepairNet
   before(async () => {
-    net = await startRepairNet({ nodes: 8, k: 4, m: 2, segmentSize: 256 * KiB, meta: { repair: { graceMs: 300, checkIntervalMs: 100, retryMs: 200 } } })
+    net = await startRepairNet({
+      nodes: 8,
+      k: 4,
+      m: 2,
+      segmentSize: 256 * KiB,
+      meta: { repair: { graceMs: 300, checkIntervalMs: 100, retryMs: 200 } },
+    })
   })
-  after(async () => { await net?.close() })
+  after(async () => {
+    await net?.close()
+  })
 
   test('its segments are rebuilt on other nodes to full redundancy, files read byte-exact, the old node is told to delete', async () => {
     const files = await uploadAll(net, [600_000, 100, 2 * 256 * KiB + 5], 1)
     const before = await records(net, files)
     const victim = busiestNode(before)
     const lost = positionsOn(before, victim)
-    const victimShards = before.flatMap((v) => v.segments.flatMap((s) => s.shards.filter((x) => x.node === victim).map((x) => x.id)))
+    const victimShards = before.flatMap((v) =>
+      v.segments.flatMap((s) => s.shards.filter((x) => x.node === victim).map((x) => x.id)),
+    )
     const victimDir = net.dataDirs.get(victim)!
     for (const id of victimShards) assert.ok(existsSync(shardPath(net, victim, id)))
     await net.stopNode(victim)
 
-    await until(async () => fullyRedundant(await records(net, files), new Set([victim])), 'segments repaired off the stopped node')
+    await until(
+      async () => fullyRedundant(await records(net, files), new Set([victim])),
+      'segments repaired off the stopped node',
+    )
     await net.meta.repair.idle()
     const stats = net.meta.repair.stats()
     assert.equal(stats.movedShards, lost)
@@ -123,7 +152,10 @@ describe('repair: a node offline past the grace period', () => {
 
     // The repaired shards are real: with two more nodes down (m = 2), every segment still decodes.
     const after = await records(net, files)
-    const others = [...new Set(after.flatMap((v) => v.segments.flatMap((s) => s.shards.map((x) => x.node))))].slice(0, 2)
+    const others = [...new Set(after.flatMap((v) => v.segments.flatMap((s) => s.shards.map((x) => x.node))))].slice(
+      0,
+      2,
+    )
     for (const n of others) await net.stopNode(n)
     await until(async () => {
       const v = await records(net, files)
@@ -133,11 +165,21 @@ describe('repair: a node offline past the grace period', () => {
 
     // The old node comes back: its heartbeat reply tells it to delete what was moved away.
     const back = await startResourceNode({
-      dataDir: victimDir, port: 0, metaUrl: net.meta.url, chainId: CHAIN_ID, metaAddresses: [net.meta.address], heartbeatIntervalMs: 50, fsync: false,
-      capacityBytes: 1024 * 1024 * 1024, logger: silentLogger,
+      dataDir: victimDir,
+      port: 0,
+      metaUrl: net.meta.url,
+      chainId: CHAIN_ID,
+      metaAddresses: [net.meta.address],
+      heartbeatIntervalMs: 50,
+      fsync: false,
+      capacityBytes: 1024 * 1024 * 1024,
+      logger: silentLogger,
     })
     try {
-      await until(() => victimShards.every((id) => !existsSync(shardPath(net, victim, id))), 'old copies deleted on the returning node')
+      await until(
+        () => victimShards.every((id) => !existsSync(shardPath(net, victim, id))),
+        'old copies deleted on the returning node',
+      )
     } finally {
       await back.stop()
     }
@@ -147,9 +189,17 @@ describe('repair: a node offline past the grace period', () => {
 describe('repair: a corrupt shard', () => {
   let net: RepairNet
   before(async () => {
-    net = await startRepairNet({ nodes: 7, k: 4, m: 2, segmentSize: 256 * KiB, meta: { repair: { graceMs: 60_000, checkIntervalMs: 100, retryMs: 200 } } })
+    net = await startRepairNet({
+      nodes: 7,
+      k: 4,
+      m: 2,
+      segmentSize: 256 * KiB,
+      meta: { repair: { graceMs: 60_000, checkIntervalMs: 100, retryMs: 200 } },
+    })
   })
-  after(async () => { await net?.close() })
+  after(async () => {
+    await net?.close()
+  })
 
   test('reported by its node, it is rebuilt on another node and the file reads byte-exact', async () => {
     const [file] = await uploadAll(net, [300_000], 7)
@@ -201,11 +251,21 @@ class TestChainLink implements ChainLink {
   readonly epoch = 1
   readonly synced = true
   readonly statuses = new Map<string, ChainNodeStatus>()
-  nodeStatus(node: string): ChainNodeStatus { return this.statuses.get(node) ?? 'active' }
-  resourceNodes(): [] { return [] }
-  async ozone(): Promise<bigint> { return 10n ** 30n }
-  async submit(): Promise<never> { throw new StratosError('NETWORK_CONFIG', 'this test has no chain to submit to') }
-  onEpoch(): () => void { return () => {} }
+  nodeStatus(node: string): ChainNodeStatus {
+    return this.statuses.get(node) ?? 'active'
+  }
+  resourceNodes(): [] {
+    return []
+  }
+  async ozone(): Promise<bigint> {
+    return 10n ** 30n
+  }
+  async submit(): Promise<never> {
+    throw new StratosError('NETWORK_CONFIG', 'this test has no chain to submit to')
+  }
+  onEpoch(): () => void {
+    return () => {}
+  }
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
 }
@@ -214,9 +274,17 @@ describe('drain: a node that unbonds on chain', () => {
   let net: RepairNet
   const chain = new TestChainLink()
   before(async () => {
-    net = await startRepairNet({ nodes: 8, k: 4, m: 2, segmentSize: 256 * KiB, meta: { chainLink: chain, repair: { graceMs: 60_000, checkIntervalMs: 100, retryMs: 200 } } })
+    net = await startRepairNet({
+      nodes: 8,
+      k: 4,
+      m: 2,
+      segmentSize: 256 * KiB,
+      meta: { chainLink: chain, repair: { graceMs: 60_000, checkIntervalMs: 100, retryMs: 200 } },
+    })
   })
-  after(async () => { await net?.close() })
+  after(async () => {
+    await net?.close()
+  })
 
   test('all its shards are copied off it while it is online (no rebuild); it gets no new data; files read byte-exact', async () => {
     const files = await uploadAll(net, [500_000, 3_000], 20)
@@ -225,7 +293,12 @@ describe('drain: a node that unbonds on chain', () => {
     const held = positionsOn(before, draining)
     assert.ok(held > 0)
     chain.statuses.set(draining, 'unbonding')
-    await until(async () => positionsOn(await records(net, files), draining) === 0 && fullyRedundant(await records(net, files), new Set([draining])), 'node drained')
+    await until(
+      async () =>
+        positionsOn(await records(net, files), draining) === 0 &&
+        fullyRedundant(await records(net, files), new Set([draining])),
+      'node drained',
+    )
     await net.meta.repair.idle()
     const stats = net.meta.repair.stats()
     assert.equal(stats.movedShards, held)
@@ -242,11 +315,25 @@ describe('auto-scaling replication of hot segments', () => {
   let net: RepairNet
   before(async () => {
     net = await startRepairNet({
-      nodes: 8, k: 2, m: 1, segmentSize: 128 * KiB,
-      meta: { repair: { graceMs: 60_000, checkIntervalMs: 100, retryMs: 200, hotReadsPerWindow: 3, hotCooldownMs: 1500, replicationExtraNodes: 2 } },
+      nodes: 8,
+      k: 2,
+      m: 1,
+      segmentSize: 128 * KiB,
+      meta: {
+        repair: {
+          graceMs: 60_000,
+          checkIntervalMs: 100,
+          retryMs: 200,
+          hotReadsPerWindow: 3,
+          hotCooldownMs: 1500,
+          replicationExtraNodes: 2,
+        },
+      },
     })
   })
-  after(async () => { await net?.close() })
+  after(async () => {
+    await net?.close()
+  })
 
   test('a hot segment gets replicas, reads spread over them, and they are dropped when it cools', async () => {
     const [file] = await uploadAll(net, [200 * KiB], 50)
@@ -255,14 +342,20 @@ describe('auto-scaling replication of hot segments', () => {
     const meta = new MetaClient(net.meta.url)
     const orderKey = new OrderSigner().publicKey
     for (let i = 0; i < 4; i++) await meta.read(file.cid, { from: 0, to: 1, orderKey })
-    await until(() => net.meta.repair.stats().replicatedSegments === 1 && net.meta.repair.stats().inFlight === 0, 'segment 0 replicated')
+    await until(
+      () => net.meta.repair.stats().replicatedSegments === 1 && net.meta.repair.stats().inFlight === 0,
+      'segment 0 replicated',
+    )
     const stats = net.meta.repair.stats()
     assert.equal(stats.replicaBytes, 2 /* data shards */ * 2 /* extra nodes */ * seg0.shardSize)
     // Segment 1 was never read: no replicas.
     assert.equal(net.meta.repair.replicas.holders(file.cid, 1, 0).length, 0)
     const replicaNodes = [0, 1].flatMap((j) => net.meta.repair.replicas.holders(file.cid, 0, j).map((n) => ({ j, n })))
     for (const { j, n } of replicaNodes) {
-      assert.ok(!seg0.shards.some((s) => s.node === n && s.id === seg0.shards[j].id), 'a replica is on a node without that shard')
+      assert.ok(
+        !seg0.shards.some((s) => s.node === n && s.id === seg0.shards[j].id),
+        'a replica is on a node without that shard',
+      )
       assert.ok(existsSync(shardPath(net, n, seg0.shards[j].id)), 'replica stored')
     }
 
@@ -286,8 +379,12 @@ describe('auto-scaling replication of hot segments', () => {
     // Cooling: no reads for the cooldown → replicas dropped, their nodes told to delete them.
     await until(() => net.meta.repair.stats().replicatedSegments === 0, 'replicas dropped after the cooldown')
     assert.equal(net.meta.repair.stats().replicaBytes, 0)
-    await until(() => replicaNodes.every(({ j, n }) => !existsSync(shardPath(net, n, seg0.shards[j].id))), 'replica copies deleted on their nodes')
-    for (const j of [0, 1]) assert.ok(existsSync(shardPath(net, seg0.shards[j].node, seg0.shards[j].id)), 'primary copies stay')
+    await until(
+      () => replicaNodes.every(({ j, n }) => !existsSync(shardPath(net, n, seg0.shards[j].id))),
+      'replica copies deleted on their nodes',
+    )
+    for (const j of [0, 1])
+      assert.ok(existsSync(shardPath(net, seg0.shards[j].node, seg0.shards[j].id)), 'primary copies stay')
     await sleep(10)
     await assertReadable(net, [file])
   })

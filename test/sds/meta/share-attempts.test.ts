@@ -29,7 +29,14 @@ describe('share-link password attempts per client', () => {
 
   const open = async (): Promise<void> => {
     store = await MetaStore.open(join(dir, 'index'))
-    shares = new Shares({ store, chainId, clock, random: seededRandom(1), logger: silentLogger, shareToken: (id) => `token-${id}` })
+    shares = new Shares({
+      store,
+      chainId,
+      clock,
+      random: seededRandom(1),
+      logger: silentLogger,
+      shareToken: (id) => `token-${id}`,
+    })
   }
 
   beforeEach(async () => {
@@ -37,12 +44,23 @@ describe('share-link password attempts per client', () => {
     clock = new ManualClock()
     await open()
     const record: ShareRecord = {
-      id: ID, cid: CID, kind: 'file', owner: walletA.address, createdAt: clock.now(), expiresAt: null,
+      id: ID,
+      cid: CID,
+      kind: 'file',
+      owner: walletA.address,
+      createdAt: clock.now(),
+      expiresAt: null,
       password: await hashSharePassword(PASSWORD, seededRandom(2)),
     }
     await store.write(() => {
       store.shares.putSync(['id', ID], record)
-      store.files.putSync(CID, { cid: CID, kind: 'file', size: 12, owners: [walletA.address], createdAt: clock.now() } as unknown as FileRecord)
+      store.files.putSync(CID, {
+        cid: CID,
+        kind: 'file',
+        size: 12,
+        owners: [walletA.address],
+        createdAt: clock.now(),
+      } as unknown as FileRecord)
     })
   })
 
@@ -53,11 +71,12 @@ describe('share-link password attempts per client', () => {
 
   const viaGateway = (client: string, password: string) => shares.resolve(ID, { password, client }, GATEWAY)
   const lockOut = async (client: string): Promise<void> => {
-    for (let i = 0; i < SHARE_MAX_PASSWORD_FAILURES; i++) await expectCode(viaGateway(client, `guess-${i}`), 'BAD_PASSWORD')
+    for (let i = 0; i < SHARE_MAX_PASSWORD_FAILURES; i++)
+      await expectCode(viaGateway(client, `guess-${i}`), 'BAD_PASSWORD')
     await expectCode(viaGateway(client, 'one more'), 'TOO_MANY_ATTEMPTS')
   }
 
-  it('a stranger\'s guesses through the gateway lock out only the stranger; the right password works for everyone else', async () => {
+  it("a stranger's guesses through the gateway lock out only the stranger; the right password works for everyone else", async () => {
     await lockOut(STRANGER)
     assert.equal((await viaGateway(FRIEND, PASSWORD)).cid, CID)
     // The same client stays locked, right password or not.
@@ -68,7 +87,8 @@ describe('share-link password attempts per client', () => {
   })
 
   it('a right password takes back its own pending failure: many right answers never lock a user', async () => {
-    for (let i = 0; i < SHARE_MAX_PASSWORD_FAILURES - 1; i++) await expectCode(viaGateway(FRIEND, `typo-${i}`), 'BAD_PASSWORD')
+    for (let i = 0; i < SHARE_MAX_PASSWORD_FAILURES - 1; i++)
+      await expectCode(viaGateway(FRIEND, `typo-${i}`), 'BAD_PASSWORD')
     for (let i = 0; i < 5; i++) assert.equal((await viaGateway(FRIEND, PASSWORD)).cid, CID)
     await expectCode(viaGateway(FRIEND, 'last typo'), 'BAD_PASSWORD')
     await expectCode(viaGateway(FRIEND, PASSWORD), 'TOO_MANY_ATTEMPTS')
@@ -86,7 +106,15 @@ describe('share-link password attempts per client', () => {
     assert.equal(shares.clientOf({ address: '::ffff:192.0.2.9' }, undefined), '192.0.2.9')
     assert.equal(shares.clientOf({ address: '::ffff:127.0.0.1' }, FRIEND), FRIEND)
     assert.equal(shares.clientOf(GATEWAY, 'not-an-ip'), '127.0.0.1')
-    const custom = new Shares({ store, chainId, clock, random: seededRandom(1), logger: silentLogger, shareToken: () => '', trustedProxies: ['10.1.1.1'] })
+    const custom = new Shares({
+      store,
+      chainId,
+      clock,
+      random: seededRandom(1),
+      logger: silentLogger,
+      shareToken: () => '',
+      trustedProxies: ['10.1.1.1'],
+    })
     assert.equal(custom.clientOf(GATEWAY, FRIEND), '127.0.0.1')
     assert.equal(custom.clientOf({ address: '10.1.1.1' }, FRIEND), FRIEND)
   })
@@ -103,6 +131,14 @@ describe('share-link password attempts per client', () => {
     await expectCode(viaGateway('192.0.2.50', 'x'), 'BAD_PASSWORD')
     assert.equal(store.shareAttempts.get(['total']), 1)
     assert.equal(store.shareAttempts.get(['client', ID, STRANGER]), undefined)
-    assert.equal([...store.shareAttempts.getKeys({ start: ['expiry', 0, '', ''], end: ['expiry', Number.MAX_SAFE_INTEGER, '', ''] })].length, 1)
+    assert.equal(
+      [
+        ...store.shareAttempts.getKeys({
+          start: ['expiry', 0, '', ''],
+          end: ['expiry', Number.MAX_SAFE_INTEGER, '', ''],
+        }),
+      ].length,
+      1,
+    )
   })
 })

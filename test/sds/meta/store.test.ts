@@ -14,19 +14,37 @@ import { ManualClock, seededRandom } from '../../../src/util/components.ts'
 import { MetaClient } from '../../../src/net/meta-client.ts'
 import type { MetaNode } from '../../../src/sds/meta/index.ts'
 import {
-  TestNode, chainId, heartbeatAll, planUpload, signDelete, startHarness, tempDir, uploadFile, walletA, type Harness, sc } from './helpers.ts'
+  TestNode,
+  chainId,
+  heartbeatAll,
+  planUpload,
+  signDelete,
+  startHarness,
+  tempDir,
+  uploadFile,
+  walletA,
+  type Harness,
+  sc,
+} from './helpers.ts'
 
 const fixture = fileURLToPath(new URL('./fixtures/meta-process.ts', import.meta.url))
 
 test('state written before a reply survives kill -9 of the meta process', async () => {
   const dir = tempDir()
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir, chainId], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir, chainId], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   try {
     const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string]
     const { url, address } = JSON.parse(line) as { url: string; address: string }
     // A harness around the child process (same clock instant as the child's ManualClock).
     const remote = {
-      meta: { address } as MetaNode, client: new MetaClient(url), clock: new ManualClock(), dir, nodes: new Map(), random: seededRandom(9),
+      meta: { address } as MetaNode,
+      client: new MetaClient(url),
+      clock: new ManualClock(),
+      dir,
+      nodes: new Map(),
+      random: seededRandom(9),
     } as unknown as Harness
     for (let i = 1; i <= 6; i++) {
       const n = new TestNode(i)
@@ -47,8 +65,13 @@ test('state written before a reply survives kill -9 of the meta process', async 
       assert.equal(h.meta.address, address)
       assert.deepEqual(await h.client.file(kept.file.cid), kept.file)
       const status = await h.client.status()
-      assert.deepEqual([status.totals.files, status.totals.fileBytes, status.totals.openUploads, status.totals.nodesOnline], [1, 3000, 1, 6])
-      const deletes = [...(await heartbeatAll(h)).entries()].flatMap(([node, ids]) => ids.map((id) => `${node}/${id}`)).sort()
+      assert.deepEqual(
+        [status.totals.files, status.totals.fileBytes, status.totals.openUploads, status.totals.nodesOnline],
+        [1, 3000, 1, 6],
+      )
+      const deletes = [...(await heartbeatAll(h)).entries()]
+        .flatMap(([node, ids]) => ids.map((id) => `${node}/${id}`))
+        .sort()
       assert.deepEqual(deletes, gone.file.segments.flatMap((s) => s.shards.map((x) => `${x.node}/${x.id}`)).sort())
       await h.client.abort(open.uploadId, sc(h, open.uploadId, 'upload.abort', {}))
     } finally {

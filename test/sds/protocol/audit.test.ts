@@ -8,7 +8,13 @@ import { seededRandom } from '../../../src/util/components.ts'
 import { SHARD_CHUNK_BYTES } from '../../../src/limits.ts'
 import { computeShardId } from '../../../src/sds/protocol/shard.ts'
 import {
-  answerAuditChallenge, challengedChunk, chunkRange, createAuditChallenge, verifyAuditAnswer, verifyAuditChallenge, type AuditAnswer,
+  answerAuditChallenge,
+  challengedChunk,
+  chunkRange,
+  createAuditChallenge,
+  verifyAuditAnswer,
+  verifyAuditChallenge,
+  type AuditAnswer,
 } from '../../../src/sds/protocol/audit.ts'
 import { DOMAIN, signAsNode } from '../../../src/sds/protocol/signing.ts'
 
@@ -35,7 +41,14 @@ function honestAnswer(c = challenge(), key = node, content = data): AuditAnswer 
   const { id, chunkHashes } = computeShardId(content)
   assert.equal(id, shard.id)
   const { start, end } = chunkRange(challengedChunk(c.payload, content.length), content.length)
-  return answerAuditChallenge({ key, challenge: c.payload, size: content.length, chunkHashes, data: content.subarray(start, end), now })
+  return answerAuditChallenge({
+    key,
+    challenge: c.payload,
+    size: content.length,
+    chunkHashes,
+    data: content.subarray(start, end),
+    now,
+  })
 }
 
 function code(fn: () => unknown): string {
@@ -63,13 +76,31 @@ test('an honest answer verifies, for every chunk position including the short la
 test('the node checks the challenge: trusted meta signer, its own address, chain, expiry', () => {
   const c = challenge()
   const trusted = new Set([meta.address])
-  assert.equal(verifyAuditChallenge(c, { chainId, now, node: node.address, trustedIssuers: trusted }).nonce, c.payload.nonce)
-  assert.equal(code(() => verifyAuditChallenge(c, { chainId, now, node: other.address, trustedIssuers: trusted })), 'AUDIT_INVALID')
-  assert.equal(code(() => verifyAuditChallenge(c, { chainId, now, node: node.address, trustedIssuers: new Set([other.address]) })), 'UNTRUSTED_ISSUER')
-  assert.equal(code(() => verifyAuditChallenge(c, { chainId: 'other', now, node: node.address, trustedIssuers: trusted })), 'WRONG_CHAIN')
-  assert.equal(code(() => verifyAuditChallenge(c, { chainId, now: now + 3_600_000, node: node.address, trustedIssuers: trusted })), 'REQUEST_EXPIRED')
+  assert.equal(
+    verifyAuditChallenge(c, { chainId, now, node: node.address, trustedIssuers: trusted }).nonce,
+    c.payload.nonce,
+  )
+  assert.equal(
+    code(() => verifyAuditChallenge(c, { chainId, now, node: other.address, trustedIssuers: trusted })),
+    'AUDIT_INVALID',
+  )
+  assert.equal(
+    code(() => verifyAuditChallenge(c, { chainId, now, node: node.address, trustedIssuers: new Set([other.address]) })),
+    'UNTRUSTED_ISSUER',
+  )
+  assert.equal(
+    code(() => verifyAuditChallenge(c, { chainId: 'other', now, node: node.address, trustedIssuers: trusted })),
+    'WRONG_CHAIN',
+  )
+  assert.equal(
+    code(() => verifyAuditChallenge(c, { chainId, now: now + 3_600_000, node: node.address, trustedIssuers: trusted })),
+    'REQUEST_EXPIRED',
+  )
   const forged = { ...c, payload: { ...c.payload, shard: '00'.repeat(32) } }
-  assert.equal(code(() => verifyAuditChallenge(forged, { chainId, now, node: node.address, trustedIssuers: trusted })), 'INVALID_SIGNATURE')
+  assert.equal(
+    code(() => verifyAuditChallenge(forged, { chainId, now, node: node.address, trustedIssuers: trusted })),
+    'INVALID_SIGNATURE',
+  )
 })
 
 test('wrong chunk: bytes of another chunk, or altered bytes, fail', () => {
@@ -78,10 +109,16 @@ test('wrong chunk: bytes of another chunk, or altered bytes, fail', () => {
   const otherIndex = (index + 1) % 3
   const a = honestAnswer(c)
   const { start, end } = chunkRange(otherIndex, data.length)
-  assert.equal(code(() => verifyAuditAnswer({ ...a, data: toBase64Url(data.subarray(start, end)) }, c.payload, { chainId, now })), 'AUDIT_INVALID')
+  assert.equal(
+    code(() => verifyAuditAnswer({ ...a, data: toBase64Url(data.subarray(start, end)) }, c.payload, { chainId, now })),
+    'AUDIT_INVALID',
+  )
   const flipped = Buffer.from(fromBase64Url(a.data))
   flipped[17] ^= 0xff
-  assert.equal(code(() => verifyAuditAnswer({ ...a, data: toBase64Url(flipped) }, c.payload, { chainId, now })), 'AUDIT_INVALID')
+  assert.equal(
+    code(() => verifyAuditAnswer({ ...a, data: toBase64Url(flipped) }, c.payload, { chainId, now })),
+    'AUDIT_INVALID',
+  )
 })
 
 test('a node that lost a chunk cannot answer with a forged chunk list, even one it signs consistently', () => {
@@ -92,33 +129,72 @@ test('a node that lost a chunk cannot answer with a forged chunk list, even one 
   const { start, end } = chunkRange(index, data.length)
   fake.fill(7, start, end)
   const forged = computeShardId(fake)
-  const answer = answerAuditChallenge({ key: node, challenge: c.payload, size: fake.length, chunkHashes: forged.chunkHashes, data: fake.subarray(start, end), now })
-  assert.equal(code(() => verifyAuditAnswer(answer, c.payload, { chainId, now })), 'AUDIT_INVALID')
+  const answer = answerAuditChallenge({
+    key: node,
+    challenge: c.payload,
+    size: fake.length,
+    chunkHashes: forged.chunkHashes,
+    data: fake.subarray(start, end),
+    now,
+  })
+  assert.equal(
+    code(() => verifyAuditAnswer(answer, c.payload, { chainId, now })),
+    'AUDIT_INVALID',
+  )
   // Claiming another size does not help either.
-  const short = answerAuditChallenge({ key: node, challenge: c.payload, size: data.length - 1, chunkHashes: shard.chunkHashes, data: data.subarray(start, end), now })
-  assert.equal(code(() => verifyAuditAnswer(short, c.payload, { chainId, now })), 'AUDIT_INVALID')
+  const short = answerAuditChallenge({
+    key: node,
+    challenge: c.payload,
+    size: data.length - 1,
+    chunkHashes: shard.chunkHashes,
+    data: data.subarray(start, end),
+    now,
+  })
+  assert.equal(
+    code(() => verifyAuditAnswer(short, c.payload, { chainId, now })),
+    'AUDIT_INVALID',
+  )
 })
 
 test('stale nonce: an answer recorded for an earlier challenge fails the next one', () => {
   const first = challenge(seededRandom(11))
   let second = challenge(seededRandom(12))
   // Same chunk for both, so only the nonce differs.
-  for (let s = 13; challengedChunk(second.payload, data.length) !== challengedChunk(first.payload, data.length); s++) second = challenge(seededRandom(s))
+  for (let s = 13; challengedChunk(second.payload, data.length) !== challengedChunk(first.payload, data.length); s++)
+    second = challenge(seededRandom(s))
   const old = honestAnswer(first)
-  assert.equal(code(() => verifyAuditAnswer(old, second.payload, { chainId, now })), 'AUDIT_INVALID')
+  assert.equal(
+    code(() => verifyAuditAnswer(old, second.payload, { chainId, now })),
+    'AUDIT_INVALID',
+  )
   // Re-signing the old bytes under the new nonce without recomputing the proof fails too.
   const resigned = signAsNode(DOMAIN.auditResponse, node, { ...old.response.payload, nonce: second.payload.nonce })
-  assert.equal(code(() => verifyAuditAnswer({ ...old, response: resigned }, second.payload, { chainId, now })), 'AUDIT_INVALID')
+  assert.equal(
+    code(() => verifyAuditAnswer({ ...old, response: resigned }, second.payload, { chainId, now })),
+    'AUDIT_INVALID',
+  )
 })
 
 test('wrong node: another node answering (even with the right bytes), or a forged signature, fails', () => {
   const c = challenge()
-  assert.equal(code(() => verifyAuditAnswer(honestAnswer(c, other), c.payload, { chainId, now })), 'AUDIT_INVALID')
+  assert.equal(
+    code(() => verifyAuditAnswer(honestAnswer(c, other), c.payload, { chainId, now })),
+    'AUDIT_INVALID',
+  )
   const a = honestAnswer(c)
-  const tampered = { ...a, response: { ...a.response, payload: { ...a.response.payload, chunk: a.response.payload.chunk + 1 } } }
-  assert.equal(code(() => verifyAuditAnswer(tampered, c.payload, { chainId, now })), 'INVALID_SIGNATURE')
+  const tampered = {
+    ...a,
+    response: { ...a.response, payload: { ...a.response.payload, chunk: a.response.payload.chunk + 1 } },
+  }
+  assert.equal(
+    code(() => verifyAuditAnswer(tampered, c.payload, { chainId, now })),
+    'INVALID_SIGNATURE',
+  )
   const stolenKey = { ...a, response: { ...a.response, signer: other.address } }
-  assert.equal(code(() => verifyAuditAnswer(stolenKey, c.payload, { chainId, now })), 'INVALID_SIGNATURE')
+  assert.equal(
+    code(() => verifyAuditAnswer(stolenKey, c.payload, { chainId, now })),
+    'INVALID_SIGNATURE',
+  )
 })
 
 test('an answer for another shard, or a malformed one, fails', () => {
@@ -126,7 +202,20 @@ test('an answer for another shard, or a malformed one, fails', () => {
   const otherData = bytes(1000, 77)
   const o = computeShardId(otherData)
   const oc = createAuditChallenge({ key: meta, chainId, node: node.address, shard: o.id, now, random: seededRandom(5) })
-  const answer = answerAuditChallenge({ key: node, challenge: oc.payload, size: otherData.length, chunkHashes: o.chunkHashes, data: otherData, now })
-  assert.equal(code(() => verifyAuditAnswer(answer, c.payload, { chainId, now })), 'AUDIT_INVALID')
-  assert.equal(code(() => verifyAuditAnswer({ response: honestAnswer(c).response, data: '!!' }, c.payload, { chainId, now })), 'AUDIT_INVALID')
+  const answer = answerAuditChallenge({
+    key: node,
+    challenge: oc.payload,
+    size: otherData.length,
+    chunkHashes: o.chunkHashes,
+    data: otherData,
+    now,
+  })
+  assert.equal(
+    code(() => verifyAuditAnswer(answer, c.payload, { chainId, now })),
+    'AUDIT_INVALID',
+  )
+  assert.equal(
+    code(() => verifyAuditAnswer({ response: honestAnswer(c).response, data: '!!' }, c.payload, { chainId, now })),
+    'AUDIT_INVALID',
+  )
 })

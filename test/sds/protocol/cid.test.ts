@@ -9,7 +9,11 @@ import { isStratosError } from '../../../src/errors.ts'
 const digest = Digest.create(SHA2_256_CODE, new Uint8Array(32).fill(7))
 
 function invalid(s: string): void {
-  assert.throws(() => parseCid(s), (e: unknown) => isStratosError(e, 'INVALID_CID'), s)
+  assert.throws(
+    () => parseCid(s),
+    (e: unknown) => isStratosError(e, 'INVALID_CID'),
+    s,
+  )
 }
 
 test('dag-pb (v0 and v1) and raw CIDs hashed with sha2-256 parse', () => {

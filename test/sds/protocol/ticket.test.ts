@@ -12,16 +12,39 @@ import { seededRandom } from '../../../src/util/components.ts'
 const chainId = 'test-chain'
 const meta = NodeKey.generate(seededRandom(1))
 const node = NodeKey.generate(seededRandom(2))
-const wallet = WalletKey.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about')
+const wallet = WalletKey.fromMnemonic(
+  'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about',
+)
 const shard = 'ab'.repeat(32)
 const now = 1_700_000_000_000
 
 function ticket(overrides: Partial<Parameters<typeof issueTicket>[0]> = {}) {
-  return issueTicket({ key: meta, chainId, op: 'put', node: node.address, shard, size: 100, payer: wallet.address, context: 'u', orderKey: 'A'.repeat(43), now, ...overrides })
+  return issueTicket({
+    key: meta,
+    chainId,
+    op: 'put',
+    node: node.address,
+    shard,
+    size: 100,
+    payer: wallet.address,
+    context: 'u',
+    orderKey: 'A'.repeat(43),
+    now,
+    ...overrides,
+  })
 }
 
 function check(header: string | undefined, over: Partial<Parameters<typeof verifyTicket>[0]> = {}) {
-  return verifyTicket({ header, chainId, now: now + 1000, trustedIssuers: new Set([meta.address]), node: node.address, op: 'put', shard, ...over })
+  return verifyTicket({
+    header,
+    chainId,
+    now: now + 1000,
+    trustedIssuers: new Set([meta.address]),
+    node: node.address,
+    op: 'put',
+    shard,
+    ...over,
+  })
 }
 
 function assertCode(fn: () => unknown, code: string) {
@@ -53,7 +76,10 @@ test('wallet-signed requests recover the signer and reject tampering and replays
   const payload = { chainId, signer: wallet.address, nonce: '00'.repeat(16), expiresAt: now + 60_000, action: 'x' }
   const signed = signAsWallet(wallet, payload)
   assert.deepEqual(verifyWalletSigned(signed, { chainId, now }), payload)
-  assertCode(() => verifyWalletSigned({ ...signed, payload: { ...payload, action: 'y' } }, { chainId, now }), 'INVALID_SIGNATURE')
+  assertCode(
+    () => verifyWalletSigned({ ...signed, payload: { ...payload, action: 'y' } }, { chainId, now }),
+    'INVALID_SIGNATURE',
+  )
   const guard = new ReplayGuard(10)
   assert.equal(guard.check(payload.nonce, payload.expiresAt, now), true)
   assert.equal(guard.check(payload.nonce, payload.expiresAt, now), false)
@@ -72,7 +98,8 @@ test('shard ids: streaming hasher equals one-shot, chunk list binds to the id', 
   const streamed = h.digest()
   assert.equal(streamed.id, oneShot.id)
   assert.ok(chunkHashesMatch(oneShot.id, data.length, oneShot.chunkHashes))
-  const bad = oneShot.chunkHashes.slice(); bad[0] ^= 1
+  const bad = oneShot.chunkHashes.slice()
+  bad[0] ^= 1
   assert.ok(!chunkHashesMatch(oneShot.id, data.length, bad))
   assert.equal(shardSizeFor(32 * 1024 * 1024, 4), 8 * 1024 * 1024)
   assert.equal(shardSizeFor(13, 4), 8)

@@ -6,7 +6,13 @@ import { NodeKey } from '../../../src/crypto/node-key.ts'
 import { SHARD_CHUNK_BYTES } from '../../../src/limits.ts'
 import { seededRandom, silentLogger } from '../../../src/util/components.ts'
 import { RESOURCE_ROUTES } from '../../../src/sds/protocol/api.ts'
-import { challengedChunk, createAuditChallenge, verifyAuditAnswer, type AuditAnswer, type SignedAuditChallenge } from '../../../src/sds/protocol/audit.ts'
+import {
+  challengedChunk,
+  createAuditChallenge,
+  verifyAuditAnswer,
+  type AuditAnswer,
+  type SignedAuditChallenge,
+} from '../../../src/sds/protocol/audit.ts'
 import { closeDefaultDispatcher, jsonRequest } from '../../../src/net/json-request.ts'
 import { startResourceNode } from '../../../src/sds/resource/index.ts'
 import { SHARD_DATA_OFFSET } from '../../../src/sds/resource/shard-file.ts'
@@ -21,15 +27,29 @@ after(() => closeDefaultDispatcher())
 test('a node answers audits of what it holds and refuses the rest; a corrupt chunk fails the audit and is quarantined', async (t) => {
   const dataDir = tempDir(t)
   const node = await startResourceNode({
-    dataDir, port: 0, chainId, metaUrl: 'http://127.0.0.1:9', metaAddresses: [meta.address], fsync: false, heartbeatIntervalMs: 60_000, logger: silentLogger,
+    dataDir,
+    port: 0,
+    chainId,
+    metaUrl: 'http://127.0.0.1:9',
+    metaAddresses: [meta.address],
+    fsync: false,
+    heartbeatIntervalMs: 60_000,
+    logger: silentLogger,
   })
   t.after(() => node.stop())
   const shard = makeShard(2 * SHARD_CHUNK_BYTES + 500, 3)
   await node.store.put(shard.id, shard.data.length, [shard.data])
-  const post = (c: SignedAuditChallenge) => jsonRequest<AuditAnswer>(node.url + RESOURCE_ROUTES.audit, { method: 'POST', body: c })
-  const challenge = (over: { key?: NodeKey; node?: string; shard?: string; seed?: number } = {}) => createAuditChallenge({
-    key: over.key ?? meta, chainId, node: over.node ?? node.address, shard: over.shard ?? shard.id, now: Date.now(), random: seededRandom(over.seed ?? 1),
-  })
+  const post = (c: SignedAuditChallenge) =>
+    jsonRequest<AuditAnswer>(node.url + RESOURCE_ROUTES.audit, { method: 'POST', body: c })
+  const challenge = (over: { key?: NodeKey; node?: string; shard?: string; seed?: number } = {}) =>
+    createAuditChallenge({
+      key: over.key ?? meta,
+      chainId,
+      node: over.node ?? node.address,
+      shard: over.shard ?? shard.id,
+      now: Date.now(),
+      random: seededRandom(over.seed ?? 1),
+    })
 
   for (let seed = 1; seed <= 3; seed++) {
     const c = challenge({ seed })
@@ -40,7 +60,10 @@ test('a node answers audits of what it holds and refuses the rest; a corrupt chu
   await rejectsWithCode(post(challenge({ key: stranger, seed: 50 })), 'UNTRUSTED_ISSUER')
   await rejectsWithCode(post(challenge({ node: stranger.address, seed: 51 })), 'AUDIT_INVALID')
   await rejectsWithCode(post(challenge({ shard: 'ab'.repeat(32), seed: 52 })), 'SHARD_NOT_FOUND')
-  await rejectsWithCode(jsonRequest(node.url + RESOURCE_ROUTES.audit, { method: 'POST', body: { nonsense: true } }), 'BAD_REQUEST')
+  await rejectsWithCode(
+    jsonRequest(node.url + RESOURCE_ROUTES.audit, { method: 'POST', body: { nonsense: true } }),
+    'BAD_REQUEST',
+  )
   await rejectsWithCode(jsonRequest(node.url + RESOURCE_ROUTES.audit, { method: 'GET' }), 'METHOD_NOT_ALLOWED')
 
   // Flip a byte in every chunk on disk: whichever chunk is challenged, the node's own verification catches it.

@@ -12,7 +12,13 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { ShardStore, type ShardStoreOptions } from '../../../src/sds/resource/store.ts'
-import { diskSyncOps, SYNC_PENDING_LOG, SYNC_STATE_FILE, type SyncOps, type SyncState } from '../../../src/sds/resource/flusher.ts'
+import {
+  diskSyncOps,
+  SYNC_PENDING_LOG,
+  SYNC_STATE_FILE,
+  type SyncOps,
+  type SyncState,
+} from '../../../src/sds/resource/flusher.ts'
 import { shardFileBytes, SHARD_DATA_OFFSET } from '../../../src/sds/resource/shard-file.ts'
 import { SHARD_CHUNK_BYTES } from '../../../src/limits.ts'
 import { ManualClock, silentLogger } from '../../../src/util/components.ts'
@@ -22,7 +28,10 @@ import { collect, flipByte, makeShard, rejectsWithCode, tempDir, waitFor } from 
 
 const C = SHARD_CHUNK_BYTES
 
-interface SyncCall { kind: 'datasync' | 'dir'; what: string }
+interface SyncCall {
+  kind: 'datasync' | 'dir'
+  what: string
+}
 
 /** Real disk flushes, recorded; `hold()` makes shard fdatasyncs wait until the returned release() is called. */
 function recordingOps(): { ops: SyncOps; calls: SyncCall[]; synced: (id: string) => number; hold: () => () => void } {
@@ -45,8 +54,13 @@ function recordingOps(): { ops: SyncOps; calls: SyncCall[]; synced: (id: string)
     synced: (id) => calls.filter((c) => c.kind === 'datasync' && c.what === id).length,
     hold() {
       let release = (): void => {}
-      gate = new Promise<void>((resolve) => { release = resolve })
-      return () => { gate = undefined; release() }
+      gate = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      return () => {
+        gate = undefined
+        release()
+      }
     },
   }
 }
@@ -83,8 +97,14 @@ test('batch (the default): a PUT is acknowledged before its fdatasync; the flush
   clock.advance(1)
   assert.equal(await store.flushDue(), true)
   assert.equal(rec.synced(a.id), 1)
-  assert.ok(rec.calls.some((c) => c.kind === 'dir' && c.what === join(dir, 'shards', a.id.slice(0, 2), a.id.slice(2, 4))), 'its directory is fsynced')
-  assert.ok(rec.calls.some((c) => c.kind === 'dir' && c.what === join(dir, 'shards')), 'new subdirectories are made durable too')
+  assert.ok(
+    rec.calls.some((c) => c.kind === 'dir' && c.what === join(dir, 'shards', a.id.slice(0, 2), a.id.slice(2, 4))),
+    'its directory is fsynced',
+  )
+  assert.ok(
+    rec.calls.some((c) => c.kind === 'dir' && c.what === join(dir, 'shards')),
+    'new subdirectories are made durable too',
+  )
   const state = readState(dir)
   assert.equal(state.mode, 'batch')
   assert.equal(state.clean, false)
@@ -114,7 +134,9 @@ test('always: the shard and its directory are synced before the PUT is acknowled
   const a = makeShard(C + 1, 3)
   await always.put(a.id, a.data.length, [a.data])
   assert.equal(rec.synced(a.id), 1, 'fdatasync before the acknowledgement')
-  assert.ok(rec.calls.some((c) => c.kind === 'dir' && c.what === join(always.shardsDir, a.id.slice(0, 2), a.id.slice(2, 4))))
+  assert.ok(
+    rec.calls.some((c) => c.kind === 'dir' && c.what === join(always.shardsDir, a.id.slice(0, 2), a.id.slice(2, 4))),
+  )
   assert.equal(always.syncStats(), undefined)
   await always.stop()
 
@@ -186,7 +208,11 @@ test('restart after an unclean stop: shards written after the checkpoint are re-
   assert.equal(r.checked, 2, 'only the two shards on disk written after the checkpoint')
   assert.deepEqual(r.quarantined, [torn.id])
   assert.deepEqual(r.missing, [lost.id])
-  assert.deepEqual(second.pendingCorrupt().sort(), [torn.id, lost.id].sort(), 'both go to the meta node in the next heartbeat')
+  assert.deepEqual(
+    second.pendingCorrupt().sort(),
+    [torn.id, lost.id].sort(),
+    'both go to the meta node in the next heartbeat',
+  )
   assert.ok(existsSync(join(dir, 'corrupt', torn.id)))
   assert.equal(second.has(torn.id), false)
   assert.equal(second.has(lost.id), false)
@@ -209,7 +235,12 @@ test('restart after an unclean stop: shards written after the checkpoint are re-
 test('backpressure: while STORE_SYNC_MAX_PENDING_BYTES wait for the disk, a new PUT waits before reading its body', async (t) => {
   const rec = recordingOps()
   const size = C
-  const store = await openStore(tempDir(t), { syncOps: rec.ops, syncIntervalMs: 3_600_000, clock: new ManualClock(), syncMaxPendingBytes: 2 * shardFileBytes(size) })
+  const store = await openStore(tempDir(t), {
+    syncOps: rec.ops,
+    syncIntervalMs: 3_600_000,
+    clock: new ManualClock(),
+    syncMaxPendingBytes: 2 * shardFileBytes(size),
+  })
   const release = rec.hold()
   const [a, b, c] = [20, 21, 22].map((seed) => makeShard(size, seed))
   await store.put(a.id, size, [a.data])
@@ -218,8 +249,18 @@ test('backpressure: while STORE_SYNC_MAX_PENDING_BYTES wait for the disk, a new 
 
   let accepted = false
   let pulled = false
-  const body = new Readable({ read() { pulled = true; this.push(Buffer.from(c.data)); this.push(null) } })
-  const third = store.put(c.id, size, body, { onAccept: () => { accepted = true } })
+  const body = new Readable({
+    read() {
+      pulled = true
+      this.push(Buffer.from(c.data))
+      this.push(null)
+    },
+  })
+  const third = store.put(c.id, size, body, {
+    onAccept: () => {
+      accepted = true
+    },
+  })
   await sleep(50)
   assert.equal(accepted, false, 'not accepted while the disk is behind')
   assert.equal(pulled, false, 'not a byte of the body read')
@@ -285,25 +326,49 @@ function zeroRange(path: string, offset: number, length: number): void {
 }
 
 test('the resource node takes the mode (default batch) and refuses an unknown one', async (t) => {
-  const base = { port: 0, chainId: 'stratos-test-1', metaUrl: 'http://127.0.0.1:9', metaAddresses: [], heartbeatIntervalMs: 60_000, logger: silentLogger }
-  const nodes = [{}, { sync: 'always' as const }, { fsync: false }].map((over) => new ResourceNode({ ...base, dataDir: tempDir(t), ...over }))
+  const base = {
+    port: 0,
+    chainId: 'stratos-test-1',
+    metaUrl: 'http://127.0.0.1:9',
+    metaAddresses: [],
+    heartbeatIntervalMs: 60_000,
+    logger: silentLogger,
+  }
+  const nodes = [{}, { sync: 'always' as const }, { fsync: false }].map(
+    (over) => new ResourceNode({ ...base, dataDir: tempDir(t), ...over }),
+  )
   t.after(() => Promise.all(nodes.map((n) => n.stop())))
-  assert.deepEqual(nodes.map((n) => n.store.syncMode), ['batch', 'always', 'none'])
-  assert.throws(() => new ResourceNode({ ...base, dataDir: tempDir(t), sync: 'sometimes' as 'batch' }), (e) => isStratosError(e, 'NETWORK_CONFIG'))
+  assert.deepEqual(
+    nodes.map((n) => n.store.syncMode),
+    ['batch', 'always', 'none'],
+  )
+  assert.throws(
+    () => new ResourceNode({ ...base, dataDir: tempDir(t), sync: 'sometimes' as 'batch' }),
+    (e) => isStratosError(e, 'NETWORK_CONFIG'),
+  )
 })
 
 test('SIGKILL of a real process mid-window: the next start re-verifies exactly the unsynced shards', async (t) => {
   const dir = tempDir(t)
-  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./fixtures/batch-writer.ts', import.meta.url).pathname, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.after(() => { child.kill('SIGKILL') })
-  const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string]
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', new URL('./fixtures/batch-writer.ts', import.meta.url).pathname, dir],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  t.after(() => {
+    child.kill('SIGKILL')
+  })
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string]
   const written = JSON.parse(line) as { synced: string[]; recent: string[]; unsynced: number }
   assert.equal(written.unsynced, 2)
   const exited = once(child, 'exit')
   child.kill('SIGKILL')
   await exited
   assert.equal(readState(dir).clean, false)
-  assert.deepEqual([...readFileSync(join(dir, SYNC_PENDING_LOG), 'latin1').matchAll(/\+([0-9a-f]{64})/g)].map((m) => m[1]).sort(), [...written.recent].sort())
+  assert.deepEqual(
+    [...readFileSync(join(dir, SYNC_PENDING_LOG), 'latin1').matchAll(/\+([0-9a-f]{64})/g)].map((m) => m[1]).sort(),
+    [...written.recent].sort(),
+  )
   const store = new ShardStore({ dataDir: dir, sync: 'batch', recheckMarginMs: 0 })
   flipByte(store.pathOf(written.recent[0]), 100) // inside the chunk-hash list
   await store.start()
@@ -314,4 +379,3 @@ test('SIGKILL of a real process mid-window: the next start re-verifies exactly t
   for (const id of [...written.synced, written.recent[1]]) assert.ok(store.has(id))
   await store.stop()
 })
-

@@ -22,7 +22,9 @@ import { SHARD_CHUNK_BYTES } from '../../../src/limits.ts'
 import { flipByte, makeShard, rejectsWithCode, tempDir, waitFor } from './helpers.ts'
 
 const chainId = 'test-chain'
-const wallet = WalletKey.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about')
+const wallet = WalletKey.fromMnemonic(
+  'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about',
+)
 const client = new ResourceClient()
 /** Signs the orders every shard PUT/GET carries (Proof of Traffic); tickets name its key. */
 const orders = new OrderSigner()
@@ -54,14 +56,26 @@ class FakeMeta {
 
   async start(t: TestContext, port = 0): Promise<this> {
     this.url = await listen(this.#server, '127.0.0.1', port)
-    t.after(() => new Promise<void>((r) => { this.#server.closeAllConnections(); this.#server.close(() => r()) }))
+    t.after(
+      () =>
+        new Promise<void>((r) => {
+          this.#server.closeAllConnections()
+          this.#server.close(() => r())
+        }),
+    )
     return this
   }
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (req.url === META_ROUTES.info && req.method === 'GET') {
       if (!this.infoUp) throw new StratosError('NODE_UNAVAILABLE', 'starting up')
-      const info: MetaInfo = { address: this.key.address, key: toBase64Url(this.key.publicKey), chainId, version: 'test', defaults: { k: 4, m: 2, segmentSize: 1 << 25 } }
+      const info: MetaInfo = {
+        address: this.key.address,
+        key: toBase64Url(this.key.publicKey),
+        chainId,
+        version: 'test',
+        defaults: { k: 4, m: 2, segmentSize: 1 << 25 },
+      }
       return sendJson(res, 200, info)
     }
     if (req.url === META_ROUTES.heartbeat && req.method === 'POST') {
@@ -70,7 +84,13 @@ class FakeMeta {
       assert.equal(hb.node, signed.signer, 'a node signs its own heartbeats')
       this.heartbeats.push(hb)
       const reply = signAsNode(DOMAIN.heartbeatReply, this.replyKey, {
-        v: 1, chainId, node: hb.node, seq: hb.seq, deletes: this.deletes.splice(0), heartbeatIntervalMs: this.replyIntervalMs, expiresAt: Date.now() + 30_000,
+        v: 1,
+        chainId,
+        node: hb.node,
+        seq: hb.seq,
+        deletes: this.deletes.splice(0),
+        heartbeatIntervalMs: this.replyIntervalMs,
+        expiresAt: Date.now() + 30_000,
       })
       return sendJson(res, 200, reply)
     }
@@ -78,16 +98,43 @@ class FakeMeta {
   }
 }
 
-async function startNode(t: TestContext, meta: FakeMeta, over: Partial<ResourceNodeOptions> = {}): Promise<ResourceNode> {
+async function startNode(
+  t: TestContext,
+  meta: FakeMeta,
+  over: Partial<ResourceNodeOptions> = {},
+): Promise<ResourceNode> {
   const node = await startResourceNode({
-    dataDir: over.dataDir ?? tempDir(t), port: 0, chainId, metaUrl: meta.url, fsync: false, heartbeatIntervalMs: 10_000, logger: silentLogger, ...over,
+    dataDir: over.dataDir ?? tempDir(t),
+    port: 0,
+    chainId,
+    metaUrl: meta.url,
+    fsync: false,
+    heartbeatIntervalMs: 10_000,
+    logger: silentLogger,
+    ...over,
   })
   t.after(() => node.stop())
   return node
 }
 
-function ticket(metaKey: NodeKey, node: ResourceNode, shard: { id: string; data: Uint8Array }, op: 'put' | 'get' = 'put') {
-  return issueTicket({ key: metaKey, chainId, op, node: node.address, shard: shard.id, size: shard.data.length, payer: wallet.address, context: 'hb-test', orderKey: orders.publicKey, now: Date.now() })
+function ticket(
+  metaKey: NodeKey,
+  node: ResourceNode,
+  shard: { id: string; data: Uint8Array },
+  op: 'put' | 'get' = 'put',
+) {
+  return issueTicket({
+    key: metaKey,
+    chainId,
+    op,
+    node: node.address,
+    shard: shard.id,
+    size: shard.data.length,
+    payer: wallet.address,
+    context: 'hb-test',
+    orderKey: orders.publicKey,
+    now: Date.now(),
+  })
 }
 
 test('signed heartbeats report the node; signed replies delete shards, acknowledged as `deleted`; corrupt shards are reported', async (t) => {
@@ -96,7 +143,8 @@ test('signed heartbeats report the node; signed replies delete shards, acknowled
   const node = await startNode(t, meta, { metaAddresses: [metaKey.address], publicUrl: 'http://node-7.example:7207' })
   const a = makeShard(5000, 1)
   const b = makeShard(2 * SHARD_CHUNK_BYTES, 2)
-  for (const s of [a, b]) await client.putShard({ orders, url: node.url, ticket: ticket(metaKey, node, s), shardId: s.id, data: s.data })
+  for (const s of [a, b])
+    await client.putShard({ orders, url: node.url, ticket: ticket(metaKey, node, s), shardId: s.id, data: s.data })
 
   // The node started with a 10 s interval; the reply's 30 ms takes over, so beats keep coming.
   await waitFor(() => meta.heartbeats.length >= 3, 5_000, 'three heartbeats')
@@ -126,14 +174,24 @@ test('signed heartbeats report the node; signed replies delete shards, acknowled
 
   // A corrupt shard found by a read is reported in the next heartbeat, then acknowledged.
   flipByte(node.store.pathOf(b.id), SHARD_DATA_OFFSET + 10, 0x08)
-  await rejectsWithCode(client.getShard({ orders, url: node.url, ticket: ticket(metaKey, node, b, 'get'), shardId: b.id, shardSize: b.data.length }), 'SHARD_CORRUPT')
+  await rejectsWithCode(
+    client.getShard({
+      orders,
+      url: node.url,
+      ticket: ticket(metaKey, node, b, 'get'),
+      shardId: b.id,
+      shardSize: b.data.length,
+    }),
+    'SHARD_CORRUPT',
+  )
   await waitFor(() => meta.heartbeats.some((h) => h.corrupt.includes(b.id)), 5_000, 'corrupt reported')
   const corruptAt = meta.heartbeats.findIndex((h) => h.corrupt.includes(b.id))
   await waitFor(() => meta.heartbeats.length > corruptAt + 2, 5_000, 'more heartbeats')
   assert.deepEqual(meta.heartbeats.at(-1)!.corrupt, [])
   assert.equal(meta.heartbeats.at(-1)!.shardCount, 0)
 
-  for (let i = 1; i < meta.heartbeats.length; i++) assert.ok(meta.heartbeats[i].seq > meta.heartbeats[i - 1].seq, 'seq strictly increases')
+  for (let i = 1; i < meta.heartbeats.length; i++)
+    assert.ok(meta.heartbeats[i].seq > meta.heartbeats[i - 1].seq, 'seq strictly increases')
 })
 
 test('a reply signed by anyone but the trusted meta node changes nothing', async (t) => {
@@ -162,7 +220,10 @@ test('no meta addresses: trust on first use, pinned in meta.json, a different me
   meta.replyIntervalMs = 20
   const node = await startNode(t, meta, { dataDir, heartbeatIntervalMs: 20 })
   const s1 = makeShard(4000, 4)
-  await rejectsWithCode(client.putShard({ orders, url: node.url, ticket: ticket(firstKey, node, s1), shardId: s1.id, data: s1.data }), 'UNTRUSTED_ISSUER')
+  await rejectsWithCode(
+    client.putShard({ orders, url: node.url, ticket: ticket(firstKey, node, s1), shardId: s1.id, data: s1.data }),
+    'UNTRUSTED_ISSUER',
+  )
   meta.infoUp = true
   await waitFor(() => meta.heartbeats.length > 0, 5_000, 'first heartbeat after the meta node came up')
   const pin = JSON.parse(readFileSync(join(dataDir, 'meta.json'), 'utf8')) as { addresses: string[] }
@@ -177,7 +238,10 @@ test('no meta addresses: trust on first use, pinned in meta.json, a different me
   meta.replyKey = secondKey
   const again = await startNode(t, meta, { dataDir, heartbeatIntervalMs: 20 })
   const s2 = makeShard(4000, 5)
-  await rejectsWithCode(client.putShard({ orders, url: again.url, ticket: ticket(secondKey, again, s2), shardId: s2.id, data: s2.data }), 'UNTRUSTED_ISSUER')
+  await rejectsWithCode(
+    client.putShard({ orders, url: again.url, ticket: ticket(secondKey, again, s2), shardId: s2.id, data: s2.data }),
+    'UNTRUSTED_ISSUER',
+  )
   await client.putShard({ orders, url: again.url, ticket: ticket(firstKey, again, s2), shardId: s2.id, data: s2.data })
   const count = meta.heartbeats.length
   await waitFor(() => meta.heartbeats.length > count, 5_000, 'heartbeats keep being sent')
@@ -190,11 +254,28 @@ test('no meta addresses: trust on first use, pinned in meta.json, a different me
   await waitFor(() => existsSync(join(dataDir, 'meta.json')), 5_000, 'a new pin')
   const s3 = makeShard(4000, 6)
   await client.putShard({ orders, url: third.url, ticket: ticket(secondKey, third, s3), shardId: s3.id, data: s3.data })
-  await rejectsWithCode(client.putShard({ orders, url: third.url, ticket: ticket(firstKey, third, makeShard(10, 7)), shardId: makeShard(10, 7).id, data: makeShard(10, 7).data }), 'UNTRUSTED_ISSUER')
+  await rejectsWithCode(
+    client.putShard({
+      orders,
+      url: third.url,
+      ticket: ticket(firstKey, third, makeShard(10, 7)),
+      shardId: makeShard(10, 7).id,
+      data: makeShard(10, 7).data,
+    }),
+    'UNTRUSTED_ISSUER',
+  )
 })
 
 test('stop() is idempotent and a node starts while the meta node is unreachable', async (t) => {
-  const node = await startResourceNode({ dataDir: tempDir(t), port: 0, chainId, metaUrl: 'http://127.0.0.1:9', fsync: false, heartbeatIntervalMs: 20, logger: silentLogger })
+  const node = await startResourceNode({
+    dataDir: tempDir(t),
+    port: 0,
+    chainId,
+    metaUrl: 'http://127.0.0.1:9',
+    fsync: false,
+    heartbeatIntervalMs: 20,
+    logger: silentLogger,
+  })
   const info = await client.info(node.url)
   assert.equal(info.address, node.address)
   await new Promise((r) => setTimeout(r, 60)) // a few failing heartbeat rounds
@@ -205,8 +286,14 @@ test('stop() is idempotent and a node starts while the meta node is unreachable'
 
 test('options that cannot work are refused at construction (NETWORK_CONFIG)', async (t) => {
   const base = { dataDir: tempDir(t), port: 0, chainId, metaUrl: 'http://127.0.0.1:9', logger: silentLogger }
-  for (const over of [{ metaUrl: 'ftp://x' }, { publicUrl: 'not a url' }, { capacityBytes: -1 }, { heartbeatIntervalMs: 0 }, { port: 70_000 }, { metaAddresses: ['stsds1nope'] }]) {
+  for (const over of [
+    { metaUrl: 'ftp://x' },
+    { publicUrl: 'not a url' },
+    { capacityBytes: -1 },
+    { heartbeatIntervalMs: 0 },
+    { port: 70_000 },
+    { metaAddresses: ['stsds1nope'] },
+  ]) {
     await rejectsWithCode(() => startResourceNode({ ...base, ...over }), 'NETWORK_CONFIG')
   }
 })
-

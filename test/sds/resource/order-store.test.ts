@@ -22,15 +22,30 @@ const chainId = 'orders-store-chain'
 const meta = NodeKey.generate(seededRandom(51))
 const payer = NodeKey.generate(seededRandom(52))
 const node = NodeKey.generate(seededRandom(53))
-const wallet = WalletKey.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about')
+const wallet = WalletKey.fromMnemonic(
+  'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about',
+)
 const shard = 'ab'.repeat(32)
 
 function ticket(size: number, now = Date.now()): SignedTicket {
-  return issueTicket({ key: meta, chainId, op: 'get', node: node.address, shard, size, payer: wallet.address, context: 'c', orderKey: Buffer.from(payer.publicKey).toString('base64url'), now })
+  return issueTicket({
+    key: meta,
+    chainId,
+    op: 'get',
+    node: node.address,
+    shard,
+    size,
+    payer: wallet.address,
+    context: 'c',
+    orderKey: Buffer.from(payer.publicKey).toString('base64url'),
+    now,
+  })
 }
 
 function admit(book: OrderBook, t: SignedTicket, cumulative: number, bytes: number, now = Date.now()): void {
-  const order = encodeOrderHeader(signOrder(payer, { v: 1, chainId, serial: t.payload.serial, bytes: cumulative, signedAt: now }))
+  const order = encodeOrderHeader(
+    signOrder(payer, { v: 1, chainId, serial: t.payload.serial, bytes: cumulative, signedAt: now }),
+  )
   book.admit({ ticket: t.payload, ticketHeader: encodeTicketHeader(t), orderHeader: order, bytes, now })
 }
 
@@ -80,7 +95,10 @@ test('a serial closes once it is older than the settle-after period', async (t) 
   admit(book, a, 200, 100, now + 999)
   assert.deepEqual(book.due(now + 999, 10), [])
   await rejectsWithCode(async () => admit(book, a, 300, 100, now + 1_000), 'ORDER_LIMIT_EXCEEDED')
-  assert.deepEqual(book.due(now + 1_000, 10).map((d) => d.serial), [a.payload.serial])
+  assert.deepEqual(
+    book.due(now + 1_000, 10).map((d) => d.serial),
+    [a.payload.serial],
+  )
 })
 
 /** Child process: admits and settles orders as fast as it can until killed. */
@@ -127,9 +145,13 @@ function src(path: string): string {
 test('a process killed while admitting and settling orders restarts with a consistent store', async (t) => {
   const dir = join(tempDir(t), 'orders')
   for (const delayMs of [20, 150]) {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD, dir, chainId], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD, dir, chainId], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     await new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve() })
+      child.stdout.on('data', (d: Buffer) => {
+        if (d.toString().includes('ready')) resolve()
+      })
       child.once('exit', (code) => reject(new Error(`child exited early with ${code}`)))
     })
     await new Promise((r) => setTimeout(r, delayMs))
@@ -144,7 +166,12 @@ test('a process killed while admitting and settling orders restarts with a consi
     t.diagnostic(`killed after ${delayMs} ms: ${pending.length} pending, ${settled.size} settled`)
     for (const p of pending) {
       // Every record is whole: its ticket verifies, its order verifies against it and covers what was served.
-      const limit = verifyNodeSigned(DOMAIN.ticket, p.ticket, { chainId, now: Date.now(), trustedSigners: new Set([meta.address]) }, 'TICKET_INVALID')
+      const limit = verifyNodeSigned(
+        DOMAIN.ticket,
+        p.ticket,
+        { chainId, now: Date.now(), trustedSigners: new Set([meta.address]) },
+        'TICKET_INVALID',
+      )
       assert.equal(limit.serial, p.serial)
       const o = verifyOrder({ ticket: limit, order: p.order, chainId })
       assert.equal(o.bytes, p.served)

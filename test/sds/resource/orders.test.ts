@@ -28,7 +28,9 @@ const chainId = 'orders-chain'
 const meta = NodeKey.generate(seededRandom(41))
 const payerKey = NodeKey.generate(seededRandom(42))
 const intruder = NodeKey.generate(seededRandom(43))
-const wallet = WalletKey.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about')
+const wallet = WalletKey.fromMnemonic(
+  'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about',
+)
 const orderKey = Buffer.from(payerKey.publicKey).toString('base64url')
 
 after(() => closeDefaultDispatcher())
@@ -38,29 +40,65 @@ type TestContext = { after: (fn: () => unknown) => void }
 async function startNode(t: TestContext, over: Partial<ResourceNodeOptions> = {}) {
   const dataDir = tempDir(t)
   const node = await startResourceNode({
-    dataDir, port: 0, chainId, metaUrl: 'http://127.0.0.1:9', metaAddresses: [meta.address],
-    fsync: false, heartbeatIntervalMs: 60_000, orderSettleIntervalMs: 3_600_000, logger: silentLogger, ...over,
+    dataDir,
+    port: 0,
+    chainId,
+    metaUrl: 'http://127.0.0.1:9',
+    metaAddresses: [meta.address],
+    fsync: false,
+    heartbeatIntervalMs: 60_000,
+    orderSettleIntervalMs: 3_600_000,
+    logger: silentLogger,
+    ...over,
   })
   t.after(() => node.stop())
   return { node, dataDir }
 }
 
-function ticketFor(node: { address: string }, shard: { id: string; data: Uint8Array }, over: Partial<Parameters<typeof issueTicket>[0]> = {}): SignedTicket {
-  return issueTicket({ key: meta, chainId, op: 'put', node: node.address, shard: shard.id, size: shard.data.length, payer: wallet.address, context: 'orders', orderKey, now: Date.now(), ...over })
+function ticketFor(
+  node: { address: string },
+  shard: { id: string; data: Uint8Array },
+  over: Partial<Parameters<typeof issueTicket>[0]> = {},
+): SignedTicket {
+  return issueTicket({
+    key: meta,
+    chainId,
+    op: 'put',
+    node: node.address,
+    shard: shard.id,
+    size: shard.data.length,
+    payer: wallet.address,
+    context: 'orders',
+    orderKey,
+    now: Date.now(),
+    ...over,
+  })
 }
 
 function order(ticket: SignedTicket, bytes: number, over: Partial<Order> = {}, key: NodeKey = payerKey): string {
-  return encodeOrderHeader(signOrder(key, { v: 1, chainId, serial: ticket.payload.serial, bytes, signedAt: Date.now(), ...over }))
+  return encodeOrderHeader(
+    signOrder(key, { v: 1, chainId, serial: ticket.payload.serial, bytes, signedAt: Date.now(), ...over }),
+  )
 }
 
-async function send(url: string, method: 'GET' | 'PUT' | 'HEAD', ticket: SignedTicket, orderHeader: string | undefined, o: { range?: string; body?: Uint8Array } = {}) {
+async function send(
+  url: string,
+  method: 'GET' | 'PUT' | 'HEAD',
+  ticket: SignedTicket,
+  orderHeader: string | undefined,
+  o: { range?: string; body?: Uint8Array } = {},
+) {
   const headers: Record<string, string> = { [TICKET_HEADER]: encodeTicketHeader(ticket) }
   if (orderHeader !== undefined) headers[ORDER_HEADER] = orderHeader
   if (o.range) headers.range = o.range
   const res = await request(url, { method, headers, body: o.body, dispatcher: defaultDispatcher() })
   const bytes = Buffer.from(await res.body.arrayBuffer())
   let json: { error?: { code: string; details?: Record<string, unknown> } } | undefined
-  try { json = JSON.parse(bytes.toString('utf8')) } catch { json = undefined }
+  try {
+    json = JSON.parse(bytes.toString('utf8'))
+  } catch {
+    json = undefined
+  }
   return { status: res.statusCode, bytes, code: json?.error?.code, details: json?.error?.details }
 }
 
@@ -76,15 +114,25 @@ test('shard PUT: the order is checked before a byte is stored; every forgery has
     ['not base64url JSON', 'garbage!', 'ORDER_INVALID', 403],
     ['not a signed order', Buffer.from('{"payload":{}}').toString('base64url'), 'ORDER_INVALID', 403],
     ['signed by another key (forged payer signature)', order(tk, size, {}, intruder), 'ORDER_INVALID', 403],
-    ['signature over other bytes', (() => {
-      const o = signOrder(payerKey, { v: 1, chainId, serial: tk.payload.serial, bytes: size, signedAt: Date.now() })
-      return encodeOrderHeader({ ...o, payload: { ...o.payload, bytes: size - 1 } })
-    })(), 'ORDER_INVALID', 403],
+    [
+      'signature over other bytes',
+      (() => {
+        const o = signOrder(payerKey, { v: 1, chainId, serial: tk.payload.serial, bytes: size, signedAt: Date.now() })
+        return encodeOrderHeader({ ...o, payload: { ...o.payload, bytes: size - 1 } })
+      })(),
+      'ORDER_INVALID',
+      403,
+    ],
     ['another serial', order(other, size), 'ORDER_INVALID', 403],
     ['another chain', order(tk, size, { chainId: 'other-chain' }), 'ORDER_INVALID', 403],
     ['not covering the shard', order(tk, size - 1), 'ORDER_INVALID', 403],
     ['above its limit', order(tk, size + 8), 'ORDER_LIMIT_EXCEEDED', 403],
-    ['signed after its limit expired', order(tk, size, { signedAt: tk.payload.expiresAt + CLOCK_SKEW_MS + 1 }), 'ORDER_INVALID', 403],
+    [
+      'signed after its limit expired',
+      order(tk, size, { signedAt: tk.payload.expiresAt + CLOCK_SKEW_MS + 1 }),
+      'ORDER_INVALID',
+      403,
+    ],
   ]
   for (const [what, header, code, status] of cases) {
     const res = await send(url, 'PUT', tk, header, { body: shard.data })
@@ -95,7 +143,14 @@ test('shard PUT: the order is checked before a byte is stored; every forgery has
   assert.deepEqual({ needed: short.details?.needed, signed: short.details?.signed }, { needed: size, signed: size - 1 })
   // An expired limit: the ticket check refuses it before the order is looked at.
   const expired = ticketFor(node, shard, { now: Date.now() - 2 * TICKET_TTL_MS })
-  assert.equal((await send(url, 'PUT', expired, order(expired, size, { signedAt: expired.payload.expiresAt - 1 }), { body: shard.data })).code, 'TICKET_EXPIRED')
+  assert.equal(
+    (
+      await send(url, 'PUT', expired, order(expired, size, { signedAt: expired.payload.expiresAt - 1 }), {
+        body: shard.data,
+      })
+    ).code,
+    'TICKET_EXPIRED',
+  )
   assert.deepEqual(listFiles(join(dataDir, 'shards')), [])
   assert.deepEqual(listFiles(join(dataDir, 'tmp')), [])
   assert.equal(node.orders.pendingCount, 0, 'refused requests leave no order behind')
@@ -113,9 +168,24 @@ test('shard GET: cumulative orders cover exactly the bytes served; replays, over
   const shard = makeShard(6 * C, 2)
   const url = `${node.url}/v1/shards/${shard.id}`
   // An order signed by a key the ticket does not name.
-  await rejectsWithCode(new ResourceClient().putShard({ url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data, orders: new OrderSigner() }), 'ORDER_INVALID')
+  await rejectsWithCode(
+    new ResourceClient().putShard({
+      url: node.url,
+      ticket: ticketFor(node, shard),
+      shardId: shard.id,
+      data: shard.data,
+      orders: new OrderSigner(),
+    }),
+    'ORDER_INVALID',
+  )
   const uploader = new OrderSigner(payerKey)
-  await new ResourceClient().putShard({ url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data, orders: uploader })
+  await new ResourceClient().putShard({
+    url: node.url,
+    ticket: ticketFor(node, shard),
+    shardId: shard.id,
+    data: shard.data,
+    orders: uploader,
+  })
 
   const get = ticketFor(node, shard, { op: 'get' })
   const range = (a: number, b: number) => `bytes=${a}-${b - 1}`
@@ -131,7 +201,10 @@ test('shard GET: cumulative orders cover exactly the bytes served; replays, over
   // A range's bytes count exactly (not the shard size): C + 10 bytes need an order for 2C + 10 in total.
   const unaligned = await send(url, 'GET', get, order(get, 2 * C + 9), { range: range(C, 2 * C + 10) })
   assert.equal(unaligned.code, 'ORDER_INVALID')
-  assert.deepEqual({ needed: unaligned.details?.needed, signed: unaligned.details?.signed }, { needed: 2 * C + 10, signed: 2 * C + 9 })
+  assert.deepEqual(
+    { needed: unaligned.details?.needed, signed: unaligned.details?.signed },
+    { needed: 2 * C + 10, signed: 2 * C + 9 },
+  )
   // A replayed (lower) order covers nothing new.
   assert.equal((await send(url, 'GET', get, order(get, C), { range: range(C, 2 * C) })).code, 'ORDER_INVALID')
   assert.equal((await send(url, 'GET', get, order(get, 2 * C), { range: range(C, 2 * C) })).status, 206)
@@ -173,9 +246,24 @@ test('ResourceClient signs cumulative orders: repeated range reads under one lim
   const shard = makeShard(3 * C + 50, 3)
   const signer = new OrderSigner(payerKey)
   const client = new ResourceClient()
-  await client.putShard({ url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data, orders: signer })
+  await client.putShard({
+    url: node.url,
+    ticket: ticketFor(node, shard),
+    shardId: shard.id,
+    data: shard.data,
+    orders: signer,
+  })
   const get = ticketFor(node, shard, { op: 'get' })
-  const read = (offset: number, length: number) => client.getShard({ url: node.url, ticket: get, shardId: shard.id, shardSize: shard.data.length, offset, length, orders: signer })
+  const read = (offset: number, length: number) =>
+    client.getShard({
+      url: node.url,
+      ticket: get,
+      shardId: shard.id,
+      shardSize: shard.data.length,
+      offset,
+      length,
+      orders: signer,
+    })
   assert.ok(Buffer.from(await read(10, 100)).equals(shard.data.subarray(10, 110)))
   assert.ok(Buffer.from(await read(C + 5, C)).equals(shard.data.subarray(C + 5, 2 * C + 5)))
   // Whole chunks are fetched (and paid) around each range: 1 chunk, then chunks 1–2.
@@ -193,7 +281,15 @@ test('a node holding MAX_UNSETTLED_ORDERS serials refuses new ones with BUSY unt
   const orderStore = OrderStore.open(join(dataDir, 'orders'))
   t.after(() => orderStore.close())
   const book = new OrderBook({ store: orderStore, chainId, maxUnsettled: 1 })
-  const server = new ResourceServer({ store, key, chainId, trust: { issuers: new Set([meta.address]) }, orders: book, clock: systemClock, logger: silentLogger })
+  const server = new ResourceServer({
+    store,
+    key,
+    chainId,
+    trust: { issuers: new Set([meta.address]) },
+    orders: book,
+    clock: systemClock,
+    logger: silentLogger,
+  })
   const base = await server.listen('127.0.0.1', 0)
   t.after(() => server.close())
   const node = { address: key.address }

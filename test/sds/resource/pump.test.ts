@@ -17,7 +17,10 @@ function slowSink(delayMs: number): { sink: Writable; parts: Buffer[]; maxInFlig
       inFlight++
       max = Math.max(max, inFlight)
       parts.push(Buffer.from(chunk)) // a copy: staging buffers are reused once the write is done
-      setTimeout(() => { inFlight--; cb() }, delayMs)
+      setTimeout(() => {
+        inFlight--
+        cb()
+      }, delayMs)
     },
   })
   return { sink, parts, maxInFlight: () => max }
@@ -27,15 +30,26 @@ test('every byte reaches the sink in order, in staging-sized writes aligned to t
   const data = Buffer.from(shardBytes(3 * PUMP_STAGING_BYTES + 12_345, 3))
   const pieces = function* (): Generator<Buffer> {
     let off = 0
-    for (const n of [1, 65_536, 100_003, 7, 65_536 * 3]) { yield data.subarray(off, off + n); off += n }
-    while (off < data.length) { yield data.subarray(off, off + 65_536); off += 65_536 }
+    for (const n of [1, 65_536, 100_003, 7, 65_536 * 3]) {
+      yield data.subarray(off, off + n)
+      off += n
+    }
+    while (off < data.length) {
+      yield data.subarray(off, off + 65_536)
+      off += 65_536
+    }
   }
   const { sink, parts, maxInFlight } = slowSink(2)
   const inspected: Buffer[] = []
-  await pumpInto(Readable.from(pieces(), { objectMode: false }), sink, (b) => { inspected.push(Buffer.from(b)) })
+  await pumpInto(Readable.from(pieces(), { objectMode: false }), sink, (b) => {
+    inspected.push(Buffer.from(b))
+  })
   assert.ok(Buffer.concat(parts).equals(data))
   assert.ok(Buffer.concat(inspected).equals(data))
-  assert.deepEqual(parts.map((p) => p.length), [PUMP_STAGING_BYTES, PUMP_STAGING_BYTES, PUMP_STAGING_BYTES, 12_345])
+  assert.deepEqual(
+    parts.map((p) => p.length),
+    [PUMP_STAGING_BYTES, PUMP_STAGING_BYTES, PUMP_STAGING_BYTES, 12_345],
+  )
   assert.ok(maxInFlight() <= PUMP_STAGING_BUFFERS)
 })
 
@@ -43,10 +57,17 @@ test('a throwing inspect stops before those bytes are written; the sink is destr
   const data = Buffer.from(shardBytes(2 * PUMP_STAGING_BYTES + 5, 4))
   const { sink, parts } = slowSink(0)
   let seen = 0
-  await assert.rejects(pumpInto(Readable.from([data.subarray(0, PUMP_STAGING_BYTES), data.subarray(PUMP_STAGING_BYTES)], { objectMode: false }), sink, (b) => {
-    seen += b.length
-    if (seen > PUMP_STAGING_BYTES) throw new StratosError('SIZE_MISMATCH', 'too long')
-  }), (e: unknown) => e instanceof StratosError && e.code === 'SIZE_MISMATCH')
+  await assert.rejects(
+    pumpInto(
+      Readable.from([data.subarray(0, PUMP_STAGING_BYTES), data.subarray(PUMP_STAGING_BYTES)], { objectMode: false }),
+      sink,
+      (b) => {
+        seen += b.length
+        if (seen > PUMP_STAGING_BYTES) throw new StratosError('SIZE_MISMATCH', 'too long')
+      },
+    ),
+    (e: unknown) => e instanceof StratosError && e.code === 'SIZE_MISMATCH',
+  )
   assert.equal(Buffer.concat(parts).length, PUMP_STAGING_BYTES, 'only the bytes that passed inspect were written')
   assert.ok(sink.destroyed)
 })

@@ -27,7 +27,9 @@ const C = SHARD_CHUNK_BYTES
 const chainId = 'test-chain'
 const meta = NodeKey.generate(seededRandom(11))
 const stranger = NodeKey.generate(seededRandom(12))
-const wallet = WalletKey.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about')
+const wallet = WalletKey.fromMnemonic(
+  'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about',
+)
 const client = new ResourceClient()
 /** Orders (Proof of Traffic): tickets name this key; the client signs with `orders`, raw requests with orderFor(). */
 const orderKey = NodeKey.generate(seededRandom(13))
@@ -40,33 +42,77 @@ type TestContext = { after: (fn: () => unknown) => void }
 async function startNode(t: TestContext, over: Partial<ResourceNodeOptions> = {}) {
   const dataDir = tempDir(t)
   const node = await startResourceNode({
-    dataDir, port: 0, chainId, metaUrl: 'http://127.0.0.1:9', metaAddresses: [meta.address],
-    fsync: false, heartbeatIntervalMs: 60_000, logger: silentLogger, ...over,
+    dataDir,
+    port: 0,
+    chainId,
+    metaUrl: 'http://127.0.0.1:9',
+    metaAddresses: [meta.address],
+    fsync: false,
+    heartbeatIntervalMs: 60_000,
+    logger: silentLogger,
+    ...over,
   })
   t.after(() => node.stop())
   return { node, dataDir }
 }
 
-function ticketFor(node: { address: string }, shard: { id: string; data: Uint8Array }, over: Partial<Parameters<typeof issueTicket>[0]> = {}): SignedTicket {
-  return issueTicket({ key: meta, chainId, op: 'put', node: node.address, shard: shard.id, size: shard.data.length, payer: wallet.address, context: 'upload-1', orderKey: orders.publicKey, now: Date.now(), ...over })
+function ticketFor(
+  node: { address: string },
+  shard: { id: string; data: Uint8Array },
+  over: Partial<Parameters<typeof issueTicket>[0]> = {},
+): SignedTicket {
+  return issueTicket({
+    key: meta,
+    chainId,
+    op: 'put',
+    node: node.address,
+    shard: shard.id,
+    size: shard.data.length,
+    payer: wallet.address,
+    context: 'upload-1',
+    orderKey: orders.publicKey,
+    now: Date.now(),
+    ...over,
+  })
 }
 
 /** An order header for the whole of a ticket's limit. */
 function orderFor(ticketHeader: string): string {
   const ticket = (JSON.parse(Buffer.from(ticketHeader, 'base64url').toString('utf8')) as SignedTicket).payload
-  return encodeOrderHeader(signOrder(orderKey, { v: 1, chainId: ticket.chainId, serial: ticket.serial, bytes: ticket.size, signedAt: Date.now() }))
+  return encodeOrderHeader(
+    signOrder(orderKey, {
+      v: 1,
+      chainId: ticket.chainId,
+      serial: ticket.serial,
+      bytes: ticket.size,
+      signedAt: Date.now(),
+    }),
+  )
 }
 
 /** A request as given; a decodable ticket header without an order gets one for the ticket's whole limit. */
-async function raw(url: string, method: 'GET' | 'PUT' | 'HEAD' | 'DELETE' | 'POST', headers: Record<string, string> = {}, body?: Uint8Array) {
+async function raw(
+  url: string,
+  method: 'GET' | 'PUT' | 'HEAD' | 'DELETE' | 'POST',
+  headers: Record<string, string> = {},
+  body?: Uint8Array,
+) {
   const ticket = headers[TICKET_HEADER]
   if (ticket !== undefined && headers[ORDER_HEADER] === undefined) {
-    try { headers = { ...headers, [ORDER_HEADER]: orderFor(ticket) } } catch { /* not a ticket: sent as is */ }
+    try {
+      headers = { ...headers, [ORDER_HEADER]: orderFor(ticket) }
+    } catch {
+      /* not a ticket: sent as is */
+    }
   }
   const res = await request(url, { method, headers, body, dispatcher: defaultDispatcher() })
   const bytes = Buffer.from(await res.body.arrayBuffer())
   let json: { error?: { code: string } } | undefined
-  try { json = JSON.parse(bytes.toString('utf8')) } catch { json = undefined }
+  try {
+    json = JSON.parse(bytes.toString('utf8'))
+  } catch {
+    json = undefined
+  }
   return { status: res.statusCode, headers: res.headers, bytes, json, code: json?.error?.code }
 }
 
@@ -78,8 +124,18 @@ test('ResourceClient against the node: PUT with receipt, full GET, unaligned and
   const { node, dataDir } = await startNode(t)
   const shard = makeShard(4 * C + 1234, 1)
   const putTicket = ticketFor(node, shard)
-  const receipt = await client.putShard({ orders, url: node.url, ticket: putTicket, shardId: shard.id, data: shard.data })
-  const r = verifyNodeSigned(DOMAIN.receipt, receipt, { chainId, now: Date.now(), trustedSigners: new Set([node.address]) })
+  const receipt = await client.putShard({
+    orders,
+    url: node.url,
+    ticket: putTicket,
+    shardId: shard.id,
+    data: shard.data,
+  })
+  const r = verifyNodeSigned(DOMAIN.receipt, receipt, {
+    chainId,
+    now: Date.now(),
+    trustedSigners: new Set([node.address]),
+  })
   assert.equal(r.shard, shard.id)
   assert.equal(r.size, shard.data.length)
   assert.equal(r.serial, putTicket.payload.serial)
@@ -88,18 +144,46 @@ test('ResourceClient against the node: PUT with receipt, full GET, unaligned and
   assert.equal(stored(dataDir).shards.length, 1)
 
   // A GET limit covers the shard once: each read gets its own.
-  const whole = await client.getShard({ orders, url: node.url, ticket: ticketFor(node, shard, { op: 'get' }), shardId: shard.id, shardSize: shard.data.length })
+  const whole = await client.getShard({
+    orders,
+    url: node.url,
+    ticket: ticketFor(node, shard, { op: 'get' }),
+    shardId: shard.id,
+    shardSize: shard.data.length,
+  })
   assert.ok(Buffer.from(whole).equals(shard.data))
-  for (const [offset, length] of [[1000, 5000], [C - 100, 300], [C + 7, 2 * C + 11], [4 * C, 1234], [0, 1]]) {
-    const part = await client.getShard({ orders, url: node.url, ticket: ticketFor(node, shard, { op: 'get' }), shardId: shard.id, shardSize: shard.data.length, offset, length })
+  for (const [offset, length] of [
+    [1000, 5000],
+    [C - 100, 300],
+    [C + 7, 2 * C + 11],
+    [4 * C, 1234],
+    [0, 1],
+  ]) {
+    const part = await client.getShard({
+      orders,
+      url: node.url,
+      ticket: ticketFor(node, shard, { op: 'get' }),
+      shardId: shard.id,
+      shardSize: shard.data.length,
+      offset,
+      length,
+    })
     assert.ok(Buffer.from(part).equals(shard.data.subarray(offset, offset + length)), `range ${offset}+${length}`)
   }
 
   // Re-PUT is idempotent: 200 with a fresh receipt for the new ticket.
   const again = ticketFor(node, shard)
-  const res = await raw(`${node.url}/v1/shards/${shard.id}`, 'PUT', { [TICKET_HEADER]: encodeTicketHeader(again) }, shard.data)
+  const res = await raw(
+    `${node.url}/v1/shards/${shard.id}`,
+    'PUT',
+    { [TICKET_HEADER]: encodeTicketHeader(again) },
+    shard.data,
+  )
   assert.equal(res.status, 200)
-  assert.equal((res.json as unknown as { receipt: { payload: { serial: string } } }).receipt.payload.serial, again.payload.serial)
+  assert.equal(
+    (res.json as unknown as { receipt: { payload: { serial: string } } }).receipt.payload.serial,
+    again.payload.serial,
+  )
 
   const info = await client.info(node.url)
   assert.equal(info.address, node.address)
@@ -113,7 +197,8 @@ test('PUT without a valid ticket for this node, shard and op is refused and stor
   const { node, dataDir } = await startNode(t)
   const shard = makeShard(C + 10, 2)
   const url = `${node.url}/v1/shards/${shard.id}`
-  const attempt = (header: string | undefined) => raw(url, 'PUT', header === undefined ? {} : { [TICKET_HEADER]: header }, shard.data)
+  const attempt = (header: string | undefined) =>
+    raw(url, 'PUT', header === undefined ? {} : { [TICKET_HEADER]: header }, shard.data)
   const forged = ticketFor(node, shard)
   forged.payload = { ...forged.payload, size: forged.payload.size + 8 }
   const other = makeShard(100, 3)
@@ -143,13 +228,26 @@ test('PUT bodies that do not match the ticket or the id are refused: HASH_MISMAT
   const shard = makeShard(2 * C + 5, 4)
   const tampered = shard.data.slice()
   tampered[C + 3] ^= 0xff
-  await rejectsWithCode(client.putShard({ orders, url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: tampered }), 'HASH_MISMATCH')
+  await rejectsWithCode(
+    client.putShard({ orders, url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: tampered }),
+    'HASH_MISMATCH',
+  )
   // Content-Length differs from the ticket's size.
-  const short = await raw(`${node.url}/v1/shards/${shard.id}`, 'PUT', { [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, shard)) }, shard.data.subarray(0, C))
+  const short = await raw(
+    `${node.url}/v1/shards/${shard.id}`,
+    'PUT',
+    { [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, shard)) },
+    shard.data.subarray(0, C),
+  )
   assert.equal(short.code, 'SIZE_MISMATCH')
   // A ticket whose size lies about the shard: the bytes cannot hash to the id.
   const lying = ticketFor(node, { id: shard.id, data: shard.data.subarray(8) })
-  const res = await raw(`${node.url}/v1/shards/${shard.id}`, 'PUT', { [TICKET_HEADER]: encodeTicketHeader(lying) }, shard.data.subarray(8))
+  const res = await raw(
+    `${node.url}/v1/shards/${shard.id}`,
+    'PUT',
+    { [TICKET_HEADER]: encodeTicketHeader(lying) },
+    shard.data.subarray(8),
+  )
   assert.equal(res.code, 'HASH_MISMATCH')
   assert.equal(res.status, 422)
   assert.deepEqual(stored(dataDir), { shards: [], tmp: [] })
@@ -160,7 +258,9 @@ test('PUT without Content-Length (chunked) is a BAD_REQUEST', async (t) => {
   const shard = makeShard(1000, 5)
   const reply = await rawHttp(node.url, [
     `PUT /v1/shards/${shard.id} HTTP/1.1\r\nHost: x\r\n${TICKET_HEADER}: ${encodeTicketHeader(ticketFor(node, shard))}\r\nTransfer-Encoding: chunked\r\n\r\n`,
-    `3e8\r\n`, Buffer.from(shard.data), `\r\n0\r\n\r\n`,
+    `3e8\r\n`,
+    Buffer.from(shard.data),
+    `\r\n0\r\n\r\n`,
   ])
   assert.match(reply, /^HTTP\/1\.1 400/)
   assert.match(reply, /"BAD_REQUEST"/)
@@ -182,7 +282,10 @@ test('GET and HEAD: tickets, ranges, 416, headers', async (t) => {
   assert.equal(full.headers['content-length'], String(size))
   assert.equal(full.headers['accept-ranges'], 'bytes')
   assert.equal(full.headers[SHARD_HEADERS.shardSize], String(size))
-  assert.deepEqual(new Uint8Array(Buffer.from(String(full.headers[SHARD_HEADERS.chunkHashes]), 'base64url')), shard.chunkHashes)
+  assert.deepEqual(
+    new Uint8Array(Buffer.from(String(full.headers[SHARD_HEADERS.chunkHashes]), 'base64url')),
+    shard.chunkHashes,
+  )
 
   const ranges: [string, number, number][] = [
     ['bytes=1000-5999', 1000, 6000],
@@ -224,11 +327,30 @@ test('GET and HEAD: tickets, ranges, 416, headers', async (t) => {
   assert.equal(headFull.headers['content-length'], String(size))
 
   assert.equal((await raw(url, 'GET')).code, 'TICKET_MISSING')
-  assert.equal((await raw(url, 'GET', { [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, shard)) })).code, 'TICKET_MISMATCH')
-  assert.equal((await raw(url, 'GET', { [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, shard, { op: 'get', size: size - 8 })) })).code, 'TICKET_MISMATCH')
-  assert.equal((await raw(url, 'GET', { [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, shard, { op: 'get', key: stranger })) })).code, 'UNTRUSTED_ISSUER')
+  assert.equal(
+    (await raw(url, 'GET', { [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, shard)) })).code,
+    'TICKET_MISMATCH',
+  )
+  assert.equal(
+    (
+      await raw(url, 'GET', {
+        [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, shard, { op: 'get', size: size - 8 })),
+      })
+    ).code,
+    'TICKET_MISMATCH',
+  )
+  assert.equal(
+    (
+      await raw(url, 'GET', {
+        [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, shard, { op: 'get', key: stranger })),
+      })
+    ).code,
+    'UNTRUSTED_ISSUER',
+  )
   const missing = makeShard(500, 7)
-  const notFound = await raw(`${node.url}/v1/shards/${missing.id}`, 'GET', { [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, missing, { op: 'get' })) })
+  const notFound = await raw(`${node.url}/v1/shards/${missing.id}`, 'GET', {
+    [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, missing, { op: 'get' })),
+  })
   assert.equal(notFound.status, 404)
   assert.equal(notFound.code, 'SHARD_NOT_FOUND')
   const bad = await raw(`${node.url}/v1/shards/${shard.id.toUpperCase()}`, 'GET', get())
@@ -250,7 +372,12 @@ test('507 INSUFFICIENT_STORAGE when the configured capacity is too small; nothin
   const a = makeShard(size, 8)
   const b = makeShard(size, 9)
   await client.putShard({ orders, url: node.url, ticket: ticketFor(node, a), shardId: a.id, data: a.data })
-  const res = await raw(`${node.url}/v1/shards/${b.id}`, 'PUT', { [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, b)) }, b.data)
+  const res = await raw(
+    `${node.url}/v1/shards/${b.id}`,
+    'PUT',
+    { [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, b)) },
+    b.data,
+  )
   assert.equal(res.status, 507)
   assert.equal(res.code, 'INSUFFICIENT_STORAGE')
   assert.equal(stored(dataDir).shards.length, 1)
@@ -266,13 +393,15 @@ test('a client that aborts mid-upload leaves no temp file and no shard', async (
   const shard = makeShard(512 * 1024, 10)
   const socket = await openSocket(node.url)
   const ticket = encodeTicketHeader(ticketFor(node, shard))
-  socket.write(`PUT /v1/shards/${shard.id} HTTP/1.1\r\nHost: x\r\n${TICKET_HEADER}: ${ticket}\r\n${ORDER_HEADER}: ${orderFor(ticket)}\r\nContent-Length: ${shard.data.length}\r\n\r\n`)
+  socket.write(
+    `PUT /v1/shards/${shard.id} HTTP/1.1\r\nHost: x\r\n${TICKET_HEADER}: ${ticket}\r\n${ORDER_HEADER}: ${orderFor(ticket)}\r\nContent-Length: ${shard.data.length}\r\n\r\n`,
+  )
   socket.write(shard.data.subarray(0, 200_000))
   await waitFor(() => stored(dataDir).tmp.length === 1, 5_000, 'the upload to start')
   socket.destroy()
   await waitFor(() => stored(dataDir).tmp.length === 0, 5_000, 'the temp file to go')
   assert.deepEqual(stored(dataDir), { shards: [], tmp: [] })
-  await waitFor(async () => ((await client.info(node.url)).load === 0), 5_000, 'load to drop')
+  await waitFor(async () => (await client.info(node.url)).load === 0, 5_000, 'load to drop')
   // The same shard uploads fine afterwards.
   await client.putShard({ orders, url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data })
   assert.equal(stored(dataDir).shards.length, 1)
@@ -281,7 +410,8 @@ test('a client that aborts mid-upload leaves no temp file and no shard', async (
 test('Expect: 100-continue gets the interim answer only when the upload is accepted', async (t) => {
   const { node } = await startNode(t)
   const shard = makeShard(3000, 13)
-  const head = (ticket: string) => `PUT /v1/shards/${shard.id} HTTP/1.1\r\nHost: x\r\n${TICKET_HEADER}: ${ticket}\r\n${ticket === 'garbage' ? '' : `${ORDER_HEADER}: ${orderFor(ticket)}\r\n`}Content-Length: ${shard.data.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`
+  const head = (ticket: string) =>
+    `PUT /v1/shards/${shard.id} HTTP/1.1\r\nHost: x\r\n${TICKET_HEADER}: ${ticket}\r\n${ticket === 'garbage' ? '' : `${ORDER_HEADER}: ${orderFor(ticket)}\r\n`}Content-Length: ${shard.data.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`
   const refused = await rawHttp(node.url, [head('garbage')])
   assert.match(refused, /^HTTP\/1\.1 401/)
   assert.doesNotMatch(refused, /100 Continue/)
@@ -303,7 +433,14 @@ test('uploads beyond the concurrency limit get 503 NODE_UNAVAILABLE', async (t) 
   const orderStore = OrderStore.open(join(dataDir, 'orders'))
   t.after(() => orderStore.close())
   const server = new ResourceServer({
-    store, key, chainId, trust: { issuers: new Set([meta.address]) }, orders: new OrderBook({ store: orderStore, chainId }), clock: systemClock, logger: silentLogger, maxConcurrentWrites: 1,
+    store,
+    key,
+    chainId,
+    trust: { issuers: new Set([meta.address]) },
+    orders: new OrderBook({ store: orderStore, chainId }),
+    clock: systemClock,
+    logger: silentLogger,
+    maxConcurrentWrites: 1,
   })
   const url = await server.listen('127.0.0.1', 0)
   t.after(() => server.close())
@@ -311,10 +448,15 @@ test('uploads beyond the concurrency limit get 503 NODE_UNAVAILABLE', async (t) 
   const fast = makeShard(1000, 15)
   const socket = await openSocket(url)
   const slowTicket = encodeTicketHeader(ticketFor(key, slow))
-  socket.write(`PUT /v1/shards/${slow.id} HTTP/1.1\r\nHost: x\r\n${TICKET_HEADER}: ${slowTicket}\r\n${ORDER_HEADER}: ${orderFor(slowTicket)}\r\nContent-Length: ${slow.data.length}\r\n\r\n`)
+  socket.write(
+    `PUT /v1/shards/${slow.id} HTTP/1.1\r\nHost: x\r\n${TICKET_HEADER}: ${slowTicket}\r\n${ORDER_HEADER}: ${orderFor(slowTicket)}\r\nContent-Length: ${slow.data.length}\r\n\r\n`,
+  )
   socket.write(slow.data.subarray(0, 1000))
   await waitFor(() => server.load === 1, 5_000, 'the slow upload to start')
-  await rejectsWithCode(client.putShard({ orders, url, ticket: ticketFor(key, fast), shardId: fast.id, data: fast.data }), 'NODE_UNAVAILABLE')
+  await rejectsWithCode(
+    client.putShard({ orders, url, ticket: ticketFor(key, fast), shardId: fast.id, data: fast.data }),
+    'NODE_UNAVAILABLE',
+  )
   const chunks: Buffer[] = []
   socket.on('data', (d: Buffer) => chunks.push(d))
   socket.write(slow.data.subarray(1000))
@@ -328,29 +470,37 @@ test('a corrupt shard is never served: JSON 500 before headers, a cut connection
   const { node, dataDir } = await startNode(t)
   const first = makeShard(2 * C, 16)
   const later = makeShard(3 * C, 17)
-  for (const s of [first, later]) await client.putShard({ orders, url: node.url, ticket: ticketFor(node, s), shardId: s.id, data: s.data })
+  for (const s of [first, later])
+    await client.putShard({ orders, url: node.url, ticket: ticketFor(node, s), shardId: s.id, data: s.data })
   const path = (id: string) => join(dataDir, 'shards', id.slice(0, 2), id.slice(2, 4), id)
   flipByte(path(first.id), SHARD_DATA_OFFSET + 5, 0x01)
   flipByte(path(later.id), SHARD_DATA_OFFSET + 2 * C + 5, 0x01)
 
-  const res = await raw(`${node.url}/v1/shards/${first.id}`, 'GET', { [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, first, { op: 'get' })) })
+  const res = await raw(`${node.url}/v1/shards/${first.id}`, 'GET', {
+    [TICKET_HEADER]: encodeTicketHeader(ticketFor(node, first, { op: 'get' })),
+  })
   assert.equal(res.status, 500)
   assert.equal(res.code, 'SHARD_CORRUPT')
 
   // Headers went out with chunk 0; chunk 2 is bad: the connection is cut, the client sees an error, never the bad bytes.
   const getLater = ticketFor(node, later, { op: 'get' })
-  await assert.rejects(client.getShard({ orders, url: node.url, ticket: getLater, shardId: later.id, shardSize: later.data.length }), (e) => isStratosError(e))
+  await assert.rejects(
+    client.getShard({ orders, url: node.url, ticket: getLater, shardId: later.id, shardSize: later.data.length }),
+    (e) => isStratosError(e),
+  )
   const gone = await raw(`${node.url}/v1/shards/${later.id}`, 'GET', { [TICKET_HEADER]: encodeTicketHeader(getLater) })
   assert.equal(gone.code, 'SHARD_NOT_FOUND')
   assert.deepEqual(listFiles(join(dataDir, 'corrupt')).sort(), [first.id, later.id].sort())
   assert.deepEqual(node.store.pendingCorrupt().sort(), [first.id, later.id].sort())
 })
 
-
 async function openSocket(url: string): Promise<Socket> {
   const { hostname, port } = new URL(url)
   const socket = connect(Number(port), hostname)
-  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve)
+    socket.once('error', reject)
+  })
   return socket
 }
 

@@ -33,7 +33,9 @@ const chainId = 'settle-chain'
 const metaKey = NodeKey.generate(seededRandom(61))
 const payer = NodeKey.generate(seededRandom(62))
 const nodeKey = NodeKey.generate(seededRandom(63))
-const wallet = WalletKey.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about')
+const wallet = WalletKey.fromMnemonic(
+  'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about',
+)
 const orderKey = Buffer.from(payer.publicKey).toString('base64url')
 
 after(() => closeDefaultDispatcher())
@@ -48,16 +50,25 @@ class SettleMeta {
   readonly ignore = new Set<string>()
   down = false
   url = ''
-  readonly #server = http.createServer((req, res) => { this.#handle(req, res).catch((e: unknown) => sendError(res, e)) })
+  readonly #server = http.createServer((req, res) => {
+    this.#handle(req, res).catch((e: unknown) => sendError(res, e))
+  })
 
   async start(t: TestContext): Promise<this> {
     this.url = await listen(this.#server, '127.0.0.1', 0)
-    t.after(() => new Promise<void>((r) => { this.#server.closeAllConnections(); this.#server.close(() => r()) }))
+    t.after(
+      () =>
+        new Promise<void>((r) => {
+          this.#server.closeAllConnections()
+          this.#server.close(() => r())
+        }),
+    )
     return this
   }
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    if (req.url !== META_ROUTES.settleOrders || req.method !== 'POST') throw new StratosError('NOT_FOUND', 'no such route')
+    if (req.url !== META_ROUTES.settleOrders || req.method !== 'POST')
+      throw new StratosError('NOT_FOUND', 'no such route')
     if (this.down) throw new StratosError('NODE_UNAVAILABLE', 'down for the test')
     const parsed = zSettleOrdersBody.safeParse(await readJsonBody(req, 8 << 20))
     if (!parsed.success) throw new StratosError('BAD_REQUEST', 'not a settlement batch')
@@ -65,12 +76,21 @@ class SettleMeta {
     const batch = verifyNodeSigned(DOMAIN.settleOrders, parsed.data, { chainId, now })
     assert.equal(batch.node, parsed.data.signer, 'the batch is signed by the node it names')
     const results: SettleOrdersResponse['results'] = []
-    this.batches.push({ node: batch.node, serials: batch.items.map((i) => i.ticket.payload.serial), bytes: batch.items.map((i) => i.order.payload.bytes) })
+    this.batches.push({
+      node: batch.node,
+      serials: batch.items.map((i) => i.ticket.payload.serial),
+      bytes: batch.items.map((i) => i.order.payload.bytes),
+    })
     for (const { ticket, order } of batch.items) {
       const serial = ticket.payload.serial
       if (this.ignore.has(serial)) continue
       try {
-        const limit = verifyNodeSigned(DOMAIN.ticket, ticket, { chainId, now: Math.min(now, ticket.payload.expiresAt), trustedSigners: new Set([metaKey.address]) }, 'TICKET_INVALID')
+        const limit = verifyNodeSigned(
+          DOMAIN.ticket,
+          ticket,
+          { chainId, now: Math.min(now, ticket.payload.expiresAt), trustedSigners: new Set([metaKey.address]) },
+          'TICKET_INVALID',
+        )
         if (limit.node !== batch.node) throw new StratosError('ORDER_INVALID', 'ticket is for another node')
         const o = verifyOrder({ ticket: limit, order, chainId })
         if (this.accepted.has(serial)) throw new StratosError('ORDER_INVALID', 'serial settled before')
@@ -86,11 +106,24 @@ class SettleMeta {
 }
 
 function ticket(size: number, now: number, node = nodeKey.address): SignedTicket {
-  return issueTicket({ key: metaKey, chainId, op: 'get', node, shard: 'cd'.repeat(32), size, payer: wallet.address, context: 'c', orderKey, now })
+  return issueTicket({
+    key: metaKey,
+    chainId,
+    op: 'get',
+    node,
+    shard: 'cd'.repeat(32),
+    size,
+    payer: wallet.address,
+    context: 'c',
+    orderKey,
+    now,
+  })
 }
 
 function admit(book: OrderBook, t: SignedTicket, cumulative: number, bytes: number, now: number): void {
-  const order = encodeOrderHeader(signOrder(payer, { v: 1, chainId, serial: t.payload.serial, bytes: cumulative, signedAt: now }))
+  const order = encodeOrderHeader(
+    signOrder(payer, { v: 1, chainId, serial: t.payload.serial, bytes: cumulative, signedAt: now }),
+  )
   book.admit({ ticket: t.payload, ticketHeader: encodeTicketHeader(t), orderHeader: order, bytes, now })
 }
 
@@ -101,7 +134,16 @@ test('settlement rounds: due serials only, per-serial answers, retries, the sett
   let now = Date.now()
   const clock: Clock = { now: () => now }
   const book = new OrderBook({ store, chainId, settleAfterMs: 60_000 })
-  const loop = new SettlementLoop({ book, key: nodeKey, chainId, meta: new MetaClient(meta.url), clock, logger: silentLogger, intervalMs: 3_600_000, batchSize: 2 })
+  const loop = new SettlementLoop({
+    book,
+    key: nodeKey,
+    chainId,
+    meta: new MetaClient(meta.url),
+    clock,
+    logger: silentLogger,
+    intervalMs: 3_600_000,
+    batchSize: 2,
+  })
 
   const full = ticket(100, now)
   const young = ticket(1000, now)
@@ -118,11 +160,20 @@ test('settlement rounds: due serials only, per-serial answers, retries, the sett
 
   // Round 1: the four whose orders reached their limit, in batches of 2; the young partial one waits.
   let r = await loop.round()
-  assert.deepEqual({ accepted: r.accepted, rejected: r.rejected, failed: r.failed, acceptedBytes: r.acceptedBytes }, { accepted: 1, rejected: 2, failed: 1, acceptedBytes: 100 })
-  assert.deepEqual(meta.batches.map((b) => b.serials.length), [2, 2])
+  assert.deepEqual(
+    { accepted: r.accepted, rejected: r.rejected, failed: r.failed, acceptedBytes: r.acceptedBytes },
+    { accepted: 1, rejected: 2, failed: 1, acceptedBytes: 100 },
+  )
+  assert.deepEqual(
+    meta.batches.map((b) => b.serials.length),
+    [2, 2],
+  )
   assert.ok(meta.batches.every((b) => b.node === nodeKey.address))
   assert.equal(meta.accepted.get(full.payload.serial), 100)
-  assert.deepEqual(new Set(meta.batches.flatMap((b) => b.serials)), new Set([full, refused, silent, foreign].map((x) => x.payload.serial)))
+  assert.deepEqual(
+    new Set(meta.batches.flatMap((b) => b.serials)),
+    new Set([full, refused, silent, foreign].map((x) => x.payload.serial)),
+  )
   for (const x of [full, refused, foreign]) assert.equal(book.isSettled(x.payload.serial), true)
   assert.ok(book.inspect(silent.payload.serial), 'an unanswered serial stays')
   assert.ok(book.inspect(young.payload.serial))
@@ -174,21 +225,60 @@ test('settlement rounds: due serials only, per-serial answers, retries, the sett
 test('a running resource node settles its PUT and GET orders with the meta node on its own', async (t) => {
   const meta = await new SettleMeta().start(t)
   const node = await startResourceNode({
-    dataDir: tempDir(t), port: 0, chainId, metaUrl: meta.url, metaAddresses: [metaKey.address], fsync: false,
-    heartbeatIntervalMs: 60_000, orderSettleIntervalMs: 50, logger: silentLogger,
+    dataDir: tempDir(t),
+    port: 0,
+    chainId,
+    metaUrl: meta.url,
+    metaAddresses: [metaKey.address],
+    fsync: false,
+    heartbeatIntervalMs: 60_000,
+    orderSettleIntervalMs: 50,
+    logger: silentLogger,
   })
   let stopped = false
-  t.after(() => { if (!stopped) return node.stop() })
+  t.after(() => {
+    if (!stopped) return node.stop()
+  })
   const shard = makeShard(300_000, 9)
   const signer = new OrderSigner(payer)
   const client = new ResourceClient()
-  const put = issueTicket({ key: metaKey, chainId, op: 'put', node: node.address, shard: shard.id, size: shard.data.length, payer: wallet.address, context: 'up', orderKey, now: Date.now() })
+  const put = issueTicket({
+    key: metaKey,
+    chainId,
+    op: 'put',
+    node: node.address,
+    shard: shard.id,
+    size: shard.data.length,
+    payer: wallet.address,
+    context: 'up',
+    orderKey,
+    now: Date.now(),
+  })
   await client.putShard({ url: node.url, ticket: put, shardId: shard.id, data: shard.data, orders: signer })
   await waitFor(() => meta.accepted.has(put.payload.serial), 5_000, 'the PUT order to settle')
   assert.equal(meta.accepted.get(put.payload.serial), shard.data.length)
   // A partial read is not due yet: it settles when the node stops.
-  const get = issueTicket({ key: metaKey, chainId, op: 'get', node: node.address, shard: shard.id, size: shard.data.length, payer: wallet.address, context: 'cid', orderKey, now: Date.now() })
-  await client.getShard({ url: node.url, ticket: get, shardId: shard.id, shardSize: shard.data.length, offset: 0, length: 1000, orders: signer })
+  const get = issueTicket({
+    key: metaKey,
+    chainId,
+    op: 'get',
+    node: node.address,
+    shard: shard.id,
+    size: shard.data.length,
+    payer: wallet.address,
+    context: 'cid',
+    orderKey,
+    now: Date.now(),
+  })
+  await client.getShard({
+    url: node.url,
+    ticket: get,
+    shardId: shard.id,
+    shardSize: shard.data.length,
+    offset: 0,
+    length: 1000,
+    orders: signer,
+  })
   await new Promise((r) => setTimeout(r, 200))
   assert.equal(meta.accepted.has(get.payload.serial), false)
   stopped = true

@@ -15,7 +15,14 @@ function write(writer: ShardFileWriter, piece: Buffer): Promise<void> {
 }
 
 /** Writes `data` as staging-sized pieces (from the pool when `fromPool`), then the trailer; returns the file. */
-async function writeShardFile(dir: string, name: string, data: Uint8Array, trailer: Buffer, o: { direct: boolean; fromPool: boolean }, pool: AlignedBufferPool): Promise<{ file: Buffer; direct: boolean }> {
+async function writeShardFile(
+  dir: string,
+  name: string,
+  data: Uint8Array,
+  trailer: Buffer,
+  o: { direct: boolean; fromPool: boolean },
+  pool: AlignedBufferPool,
+): Promise<{ file: Buffer; direct: boolean }> {
   const writer = await ShardFileWriter.create(join(dir, name), { pool, direct: o.direct })
   for (let off = 0; off < data.length; off += S) {
     const n = Math.min(S, data.length - off)
@@ -58,7 +65,10 @@ test('destroyed before complete: the file is closed and the tail buffer returned
   const writer = await ShardFileWriter.create(join(dir, 'a'), { pool })
   writer.on('error', () => {}) // the failed write's callback reports it
   await write(writer, Buffer.from(shardBytes(5000, 1))) // leaves a 904-byte tail
-  await assert.rejects(write(writer, Buffer.from(shardBytes(4096, 2))), (e: unknown) => e instanceof StratosError && e.code === 'INTERNAL')
+  await assert.rejects(
+    write(writer, Buffer.from(shardBytes(4096, 2))),
+    (e: unknown) => e instanceof StratosError && e.code === 'INTERNAL',
+  )
   const closed = new Promise((resolve) => writer.once('close', resolve))
   writer.destroy()
   await closed

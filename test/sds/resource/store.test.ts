@@ -11,7 +11,10 @@ import { collect, flipByte, listFiles, makeShard, rejectsWithCode, tempDir } fro
 
 const C = SHARD_CHUNK_BYTES
 
-async function openStore(dataDir: string, over: Partial<ConstructorParameters<typeof ShardStore>[0]> = {}): Promise<ShardStore> {
+async function openStore(
+  dataDir: string,
+  over: Partial<ConstructorParameters<typeof ShardStore>[0]> = {},
+): Promise<ShardStore> {
   const store = new ShardStore({ dataDir, fsync: false, ...over })
   await store.start()
   return store
@@ -19,9 +22,11 @@ async function openStore(dataDir: string, over: Partial<ConstructorParameters<ty
 
 /** Feeds bytes in uneven pieces, like a socket would. */
 function pieces(data: Uint8Array, size = 65_537): Readable {
-  return Readable.from((function* () {
-    for (let i = 0; i < data.length; i += size) yield Buffer.from(data.subarray(i, i + size))
-  })())
+  return Readable.from(
+    (function* () {
+      for (let i = 0; i < data.length; i += size) yield Buffer.from(data.subarray(i, i + size))
+    })(),
+  )
 }
 
 test('file length ↔ shard size is a bijection (index rebuild needs stat only)', () => {
@@ -66,7 +71,15 @@ test('range reads return exactly [start, end), aligned or not', async (t) => {
   const store = await openStore(tempDir(t))
   const shard = makeShard(3 * C + 17, 2)
   await store.put(shard.id, shard.data.length, [shard.data])
-  const cases: [number, number][] = [[0, 1], [5, 5], [C - 3, C + 3], [C, 2 * C], [100, 3 * C + 10], [3 * C, 3 * C + 17], [0, 3 * C + 17]]
+  const cases: [number, number][] = [
+    [0, 1],
+    [5, 5],
+    [C - 3, C + 3],
+    [C, 2 * C],
+    [100, 3 * C + 10],
+    [3 * C, 3 * C + 17],
+    [0, 3 * C + 17],
+  ]
   for (const [a, b] of cases) {
     const got = await collect(await store.openRead(shard.id, a, b))
     assert.ok(got.equals(shard.data.subarray(a, b)), `range ${a}-${b}`)
@@ -117,7 +130,9 @@ test('re-putting a stored shard is idempotent, also when uploads race', async (t
   const dir = tempDir(t)
   const store = await openStore(dir)
   const shard = makeShard(C + 3, 5)
-  const results = await Promise.all([1, 2, 3].map(() => store.put(shard.id, shard.data.length, pieces(shard.data, 4096))))
+  const results = await Promise.all(
+    [1, 2, 3].map(() => store.put(shard.id, shard.data.length, pieces(shard.data, 4096))),
+  )
   assert.equal(results.filter((r) => r.created).length, 1)
   const again = await store.put(shard.id, shard.data.length, pieces(shard.data))
   assert.equal(again.created, false)
@@ -225,7 +240,13 @@ test('capacity exhausted → INSUFFICIENT_STORAGE before a byte of the body is r
   await store.put(a.id, size, [a.data])
   await store.put(b.id, size, [b.data])
   let pulled = false
-  const body = new Readable({ read() { pulled = true; this.push(Buffer.from(c.data)); this.push(null) } })
+  const body = new Readable({
+    read() {
+      pulled = true
+      this.push(Buffer.from(c.data))
+      this.push(null)
+    },
+  })
   await rejectsWithCode(store.put(c.id, size, body), 'INSUFFICIENT_STORAGE')
   assert.equal(pulled, false)
   const stats = await store.stats()
@@ -262,7 +283,6 @@ test('default capacity comes from the disk (free space minus the reserve)', asyn
   assert.ok(statSync(dir).isDirectory())
 })
 
-
 test('shards written in format 1 (hash header before the data) are still found, served and verified', async (t) => {
   const dir = tempDir(t)
   const store = await openStore(dir)
@@ -284,7 +304,11 @@ test('shards written in format 1 (hash header before the data) are still found, 
   const again = await openStore(dir)
   assert.equal(again.sizeOf(good.id), good.data.length)
   assert.ok((await collect(await again.openRead(good.id))).equals(good.data))
-  assert.ok((await collect(await again.openRead(good.id, C - 10, 2 * C + 10))).equals(Buffer.from(good.data.subarray(C - 10, 2 * C + 10))))
+  assert.ok(
+    (await collect(await again.openRead(good.id, C - 10, 2 * C + 10))).equals(
+      Buffer.from(good.data.subarray(C - 10, 2 * C + 10)),
+    ),
+  )
   const reader = await again.openRead(bad.id)
   await rejectsWithCode(collect(reader), 'SHARD_CORRUPT')
   assert.deepEqual(again.pendingCorrupt(), [bad.id])

@@ -21,10 +21,24 @@ import { Agent, request, type Dispatcher } from 'undici'
 import type { NodeKey } from '../../../crypto/node-key.ts'
 import { StratosError, toStratosError } from '../../../errors.ts'
 import {
-  AUDIT_CHALLENGE_TTL_MS, AUDIT_CONCURRENCY, AUDIT_MAX_ANSWER_BYTES, AUDIT_STOP_WAIT_MS, AUDIT_INTERVAL_MS, AUDIT_NODE_MIN_INTERVAL_MS, AUDIT_NODES_PER_ROUND, AUDIT_TIMEOUT_MS,
+  AUDIT_CHALLENGE_TTL_MS,
+  AUDIT_CONCURRENCY,
+  AUDIT_MAX_ANSWER_BYTES,
+  AUDIT_STOP_WAIT_MS,
+  AUDIT_INTERVAL_MS,
+  AUDIT_NODE_MIN_INTERVAL_MS,
+  AUDIT_NODES_PER_ROUND,
+  AUDIT_TIMEOUT_MS,
   ONLINE_SAMPLE_INTERVAL_MS,
 } from '../../../limits.ts'
-import { randomFloat, randomHex, type Clock, type Logger, type RandomBytes, type Startable } from '../../../util/components.ts'
+import {
+  randomFloat,
+  randomHex,
+  type Clock,
+  type Logger,
+  type RandomBytes,
+  type Startable,
+} from '../../../util/components.ts'
 import { RESOURCE_ROUTES, type NodeView } from '../../protocol/api.ts'
 import { createAuditChallenge, verifyAuditAnswer, type AuditAnswer } from '../../protocol/audit.ts'
 import { transportError, withTimeout } from '../../../net/json-request.ts'
@@ -86,7 +100,12 @@ export class Auditor implements Startable {
     this.#abort.abort()
     // Audits end at once (aborted); a slash report waiting for inclusion gets a moment, then is resumed after a restart.
     let timer: NodeJS.Timeout | undefined
-    await Promise.race([this.#round?.catch(() => {}), new Promise<void>((resolve) => { timer = setTimeout(resolve, AUDIT_STOP_WAIT_MS) })])
+    await Promise.race([
+      this.#round?.catch(() => {}),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, AUDIT_STOP_WAIT_MS)
+      }),
+    ])
     clearTimeout(timer)
     await this.#agent.close().catch(() => {})
   }
@@ -94,8 +113,12 @@ export class Auditor implements Startable {
   #tick(): void {
     if (this.#round || this.#o.store.closed) return
     this.#round = this.runRound(this.#abort.signal)
-      .catch((e: unknown) => { if (!this.#abort.signal.aborted) this.#o.logger.error({ err: e }, 'audit round failed') })
-      .finally(() => { this.#round = undefined })
+      .catch((e: unknown) => {
+        if (!this.#abort.signal.aborted) this.#o.logger.error({ err: e }, 'audit round failed')
+      })
+      .finally(() => {
+        this.#round = undefined
+      })
   }
 
   /** One round (see the file comment). Public for operators' tools and tests. */
@@ -105,7 +128,10 @@ export class Auditor implements Startable {
     const views = registry.views(now)
     const sampleEvery = this.#o.onlineSampleIntervalMs ?? ONLINE_SAMPLE_INTERVAL_MS
     const samples = views
-      .filter((v) => { const last = reputation.get(v.address).lastOnlineSampleAt; return last === undefined || now - last >= sampleEvery })
+      .filter((v) => {
+        const last = reputation.get(v.address).lastOnlineSampleAt
+        return last === undefined || now - last >= sampleEvery
+      })
       .map((v) => ({ node: v.address, online: v.state === 'online' }))
     await reputation.recordOnlineMany(samples, now)
     const sampled = samples.length
@@ -155,7 +181,7 @@ export class Auditor implements Startable {
     const challenge = createAuditChallenge({ key, chainId, node, shard, now, random, ttlMs: AUDIT_CHALLENGE_TTL_MS })
     let failure: string | undefined
     try {
-      const answer = await this.#post(url + RESOURCE_ROUTES.audit, challenge, signal) as AuditAnswer
+      const answer = (await this.#post(url + RESOURCE_ROUTES.audit, challenge, signal)) as AuditAnswer
       try {
         verifyAuditAnswer(answer, challenge.payload, { chainId, now: clock.now() })
       } catch (e) {
@@ -183,7 +209,9 @@ export class Auditor implements Startable {
       return 'passed'
     }
     if (!this.#heldAgainstNode(node, shard, now)) return 'skipped'
-    await reputation.recordAudit(node, false, now, () => { store.markBad(node, shard, now) })
+    await reputation.recordAudit(node, false, now, () => {
+      store.markBad(node, shard, now)
+    })
     logger.warn({ node, shard, code: failure }, 'audit failed: location marked bad')
     return 'failed'
   }
@@ -194,7 +222,11 @@ export class Auditor implements Startable {
     let res: Dispatcher.ResponseData
     try {
       res = await request(url, {
-        method: 'POST', dispatcher: this.#agent, headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body), signal: s,
+        method: 'POST',
+        dispatcher: this.#agent,
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify(body),
+        signal: s,
       })
     } catch (e) {
       throw transportError(e, url, signal)
@@ -206,7 +238,10 @@ export class Auditor implements Startable {
         total += chunk.length
         if (total > AUDIT_MAX_ANSWER_BYTES) {
           res.body.destroy()
-          throw new StratosError('AUDIT_INVALID', `the answer exceeds ${AUDIT_MAX_ANSWER_BYTES} bytes`, { url, answer: true })
+          throw new StratosError('AUDIT_INVALID', `the answer exceeds ${AUDIT_MAX_ANSWER_BYTES} bytes`, {
+            url,
+            answer: true,
+          })
         }
         parts.push(chunk)
       }
@@ -217,7 +252,11 @@ export class Auditor implements Startable {
     try {
       parsed = JSON.parse(Buffer.concat(parts).toString('utf8'))
     } catch {
-      throw new StratosError(res.statusCode >= 400 ? 'UPSTREAM_ERROR' : 'AUDIT_INVALID', `the answer (HTTP ${res.statusCode}) is not JSON`, { url, answer: true })
+      throw new StratosError(
+        res.statusCode >= 400 ? 'UPSTREAM_ERROR' : 'AUDIT_INVALID',
+        `the answer (HTTP ${res.statusCode}) is not JSON`,
+        { url, answer: true },
+      )
     }
     if (res.statusCode >= 400) throw StratosError.fromBody(parsed, res.statusCode)
     return parsed

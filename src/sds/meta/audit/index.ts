@@ -10,7 +10,13 @@
 export { Auditor, type AuditOutcome, type AuditRound, type AuditorOptions } from './auditor.ts'
 export { applyMaintenance, type MaintenanceOptions } from './maintenance.ts'
 export {
-  DEFAULT_REPUTATION_PARAMS, Reputation, scoreOf, type NodeHealth, type NodeReputation, type ReputationParams, type SlashIncident,
+  DEFAULT_REPUTATION_PARAMS,
+  Reputation,
+  scoreOf,
+  type NodeHealth,
+  type NodeReputation,
+  type ReputationParams,
+  type SlashIncident,
 } from './reputation.ts'
 export { Slasher, type SlasherOptions } from './slasher.ts'
 
@@ -39,16 +45,42 @@ export interface AuditSystemOptions {
 }
 
 /** Builds reputation + slasher + auditor and hooks them into the registry (placement filter, node views). */
-export function createAuditSystem(o: AuditSystemOptions): { reputation: Reputation; slasher: Slasher; auditor: Auditor } {
-  const reputation = new Reputation({ store: o.store, clock: o.clock, logger: o.logger, ...(o.params ? { params: o.params } : {}) })
-  const slasher = new Slasher({ reputation, metaNode: o.key.address, clock: o.clock, logger: o.logger, ...(o.chain ? { chain: o.chain } : {}) })
+export function createAuditSystem(o: AuditSystemOptions): {
+  reputation: Reputation
+  slasher: Slasher
+  auditor: Auditor
+} {
+  const reputation = new Reputation({
+    store: o.store,
+    clock: o.clock,
+    logger: o.logger,
+    ...(o.params ? { params: o.params } : {}),
+  })
+  const slasher = new Slasher({
+    reputation,
+    metaNode: o.key.address,
+    clock: o.clock,
+    logger: o.logger,
+    ...(o.chain ? { chain: o.chain } : {}),
+  })
   const auditor = new Auditor({
-    store: o.store, registry: o.registry, reputation, slasher, key: o.key, chainId: o.chainId, clock: o.clock, random: o.random, logger: o.logger,
+    store: o.store,
+    registry: o.registry,
+    reputation,
+    slasher,
+    key: o.key,
+    chainId: o.chainId,
+    clock: o.clock,
+    random: o.random,
+    logger: o.logger,
     ...(o.intervalMs !== undefined ? { intervalMs: o.intervalMs } : {}),
     ...(o.nodeMinIntervalMs !== undefined ? { nodeMinIntervalMs: o.nodeMinIntervalMs } : {}),
     ...(o.onlineSampleIntervalMs !== undefined ? { onlineSampleIntervalMs: o.onlineSampleIntervalMs } : {}),
   })
   o.registry.addPlacementFilter((node, now) => reputation.acceptsNewData(node, now))
-  o.registry.extendViews((view, now) => ({ ...view, reputation: reputation.view(view.address, view.state === 'online', now) }))
+  o.registry.extendViews((view, now) => ({
+    ...view,
+    reputation: reputation.view(view.address, view.state === 'online', now),
+  }))
   return { reputation, slasher, auditor }
 }

@@ -27,19 +27,31 @@ export interface MaintenanceOptions {
 export async function applyMaintenance(msg: SignedMaintenance, o: MaintenanceOptions): Promise<NodeView> {
   const now = o.clock.now()
   const p = verifyNodeSigned(DOMAIN.maintenance, msg, { chainId: o.chainId, now })
-  if (p.node !== msg.signer) throw new StratosError('INVALID_SIGNATURE', 'a maintenance request must be signed by the node it names', { node: p.node, signer: msg.signer })
-  if (p.expiresAt > now + MAX_REQUEST_TTL_MS) throw new StratosError('BAD_REQUEST', `the request may not expire more than ${MAX_REQUEST_TTL_MS} ms ahead`)
+  if (p.node !== msg.signer)
+    throw new StratosError('INVALID_SIGNATURE', 'a maintenance request must be signed by the node it names', {
+      node: p.node,
+      signer: msg.signer,
+    })
+  if (p.expiresAt > now + MAX_REQUEST_TTL_MS)
+    throw new StratosError('BAD_REQUEST', `the request may not expire more than ${MAX_REQUEST_TTL_MS} ms ahead`)
   const record = o.registry.get(p.node)
-  if (!record) throw new StratosError('NODE_NOT_REGISTERED', `node ${p.node} has never sent a heartbeat to this meta node`, { node: p.node })
+  if (!record)
+    throw new StratosError('NODE_NOT_REGISTERED', `node ${p.node} has never sent a heartbeat to this meta node`, {
+      node: p.node,
+    })
   const max = o.maxWindowMs ?? MAINTENANCE_MAX_MS
   if (p.on) {
     if (p.until === null || p.until <= now || p.until > now + max) {
-      throw new StratosError('BAD_REQUEST', `a maintenance window must end within ${max} ms from now`, { until: p.until, now, maxMs: max })
+      throw new StratosError('BAD_REQUEST', `a maintenance window must end within ${max} ms from now`, {
+        until: p.until,
+        now,
+        maxMs: max,
+      })
     }
   } else if (p.until !== null) {
     throw new StratosError('BAD_REQUEST', 'ending maintenance takes no `until`')
   }
   await o.store.write(() => o.store.useNonce(msg.signer, p.nonce, p.expiresAt))
-  await o.reputation.setMaintenance(p.node, p.on ? p.until ?? undefined : undefined, now)
+  await o.reputation.setMaintenance(p.node, p.on ? (p.until ?? undefined) : undefined, now)
   return o.registry.view(record, now)
 }

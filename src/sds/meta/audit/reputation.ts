@@ -24,8 +24,16 @@
  */
 import { StratosError } from '../../../errors.ts'
 import {
-  AUDIT_REINSTATE_SCORE, AUDIT_REPUTATION_LAMBDA, AUDIT_SLASH_DEBT_OZONE_PER_FAILURE, AUDIT_SLASH_FAILURES, AUDIT_SLASH_SCORE,
-  AUDIT_SLASH_WINDOW_MS, AUDIT_SUSPEND_SCORE, ONLINE_REINSTATE_SCORE, ONLINE_REPUTATION_LAMBDA, ONLINE_SUSPEND_SCORE,
+  AUDIT_REINSTATE_SCORE,
+  AUDIT_REPUTATION_LAMBDA,
+  AUDIT_SLASH_DEBT_OZONE_PER_FAILURE,
+  AUDIT_SLASH_FAILURES,
+  AUDIT_SLASH_SCORE,
+  AUDIT_SLASH_WINDOW_MS,
+  AUDIT_SUSPEND_SCORE,
+  ONLINE_REINSTATE_SCORE,
+  ONLINE_REPUTATION_LAMBDA,
+  ONLINE_SUSPEND_SCORE,
 } from '../../../limits.ts'
 import type { Clock, Logger } from '../../../util/components.ts'
 import type { NodeHealthState, NodeReputationView } from '../../protocol/api.ts'
@@ -204,48 +212,69 @@ export class Reputation implements NodeHealth {
    * there, so score and location never disagree after a crash).
    */
   async recordAudit(node: string, passed: boolean, now: number, inTx?: () => void): Promise<NodeReputation> {
-    return this.#update(node, (r) => {
-      r.audit = update(r.audit, this.params.auditLambda, passed)
-      r.audits++
-      r.lastAuditAt = now
-      if (!passed) {
-        r.failedAudits++
-        // Failures while an incident is open belong to it (already reported): they do not count toward the next one.
-        if (!r.incident) r.recentFailures = [...r.recentFailures.filter((t) => now - t < this.params.slashWindowMs), now].slice(-this.params.slashFailures)
-      }
-    }, now, inTx)
+    return this.#update(
+      node,
+      (r) => {
+        r.audit = update(r.audit, this.params.auditLambda, passed)
+        r.audits++
+        r.lastAuditAt = now
+        if (!passed) {
+          r.failedAudits++
+          // Failures while an incident is open belong to it (already reported): they do not count toward the next one.
+          if (!r.incident)
+            r.recentFailures = [...r.recentFailures.filter((t) => now - t < this.params.slashWindowMs), now].slice(
+              -this.params.slashFailures,
+            )
+        }
+      },
+      now,
+      inTx,
+    )
   }
 
   /** An online/offline sample (skipped during maintenance: planned downtime does not count). */
   async recordOnline(node: string, online: boolean, now: number): Promise<NodeReputation> {
     if (!online && this.maintenanceUntil(node, now) !== undefined) return this.get(node)
-    return this.#update(node, (r) => {
-      r.online = update(r.online, this.params.onlineLambda, online)
-      r.lastOnlineSampleAt = now
-    }, now)
+    return this.#update(
+      node,
+      (r) => {
+        r.online = update(r.online, this.params.onlineLambda, online)
+        r.lastOnlineSampleAt = now
+      },
+      now,
+    )
   }
 
   /** Starts (until > now) or ends (until undefined) a maintenance window. */
   async setMaintenance(node: string, until: number | undefined, now: number): Promise<NodeReputation> {
-    return this.#update(node, (r) => {
-      if (until === undefined) delete r.maintenance
-      else r.maintenance = { from: now, until }
-    }, now)
+    return this.#update(
+      node,
+      (r) => {
+        if (until === undefined) delete r.maintenance
+        else r.maintenance = { from: now, until }
+      },
+      now,
+    )
   }
 
   /** Updates the open incident of a node (slasher.ts). */
   async setIncident(node: string, change: Partial<SlashIncident>, now: number): Promise<NodeReputation> {
-    return this.#update(node, (r) => {
-      if (!r.incident) throw new StratosError('INTERNAL', `node ${node} has no open slashing incident`)
-      r.incident = { ...r.incident, ...change }
-    }, now)
+    return this.#update(
+      node,
+      (r) => {
+        if (!r.incident) throw new StratosError('INTERNAL', `node ${node} has no open slashing incident`)
+        r.incident = { ...r.incident, ...change }
+      },
+      now,
+    )
   }
 
   /** Open incidents whose report is not settled yet. */
   openIncidents(): { node: string; incident: SlashIncident }[] {
     const out: { node: string; incident: SlashIncident }[] = []
     for (const r of this.#records.values()) {
-      if (r.incident && (r.incident.status === 'pending' || r.incident.status === 'submitting')) out.push({ node: r.node, incident: r.incident })
+      if (r.incident && (r.incident.status === 'pending' || r.incident.status === 'submitting'))
+        out.push({ node: r.node, incident: r.incident })
     }
     return out
   }
@@ -256,15 +285,24 @@ export class Reputation implements NodeHealth {
     if (counted.length === 0) return
     await this.#o.store.write(() => {
       for (const s of counted) {
-        this.#apply(s.node, (r) => {
-          r.online = update(r.online, this.params.onlineLambda, s.online)
-          r.lastOnlineSampleAt = now
-        }, now)
+        this.#apply(
+          s.node,
+          (r) => {
+            r.online = update(r.online, this.params.onlineLambda, s.online)
+            r.lastOnlineSampleAt = now
+          },
+          now,
+        )
       }
     })
   }
 
-  async #update(node: string, change: (r: NodeReputation) => void, now: number, inTx?: () => void): Promise<NodeReputation> {
+  async #update(
+    node: string,
+    change: (r: NodeReputation) => void,
+    now: number,
+    inTx?: () => void,
+  ): Promise<NodeReputation> {
     return this.#o.store.write(() => {
       const r = this.#apply(node, change, now)
       inTx?.()
@@ -293,21 +331,33 @@ export class Reputation implements NodeHealth {
     const log = this.#o.logger
     if (!r.suspended && (audit < p.auditSuspend || online < p.onlineSuspend)) {
       r.suspended = { at: now, reason: audit < p.auditSuspend ? 'audit' : 'online' }
-      log.warn({ node: r.node, auditScore: audit, onlineScore: online, reason: r.suspended.reason }, 'resource node suspended')
+      log.warn(
+        { node: r.node, auditScore: audit, onlineScore: online, reason: r.suspended.reason },
+        'resource node suspended',
+      )
     } else if (r.suspended && audit >= p.auditReinstate && online >= p.onlineReinstate) {
       delete r.suspended
       log.info({ node: r.node, auditScore: audit, onlineScore: online }, 'resource node reinstated')
     }
     // A settled incident of a node in good standing is over; the next failures may make a new one.
-    if (!r.suspended && r.incident && (r.incident.status === 'submitted' || r.incident.status === 'skipped')) delete r.incident
+    if (!r.suspended && r.incident && (r.incident.status === 'submitted' || r.incident.status === 'skipped'))
+      delete r.incident
     const failures = r.recentFailures.filter((t) => now - t < p.slashWindowMs).length
     if (!r.incident && (failures >= p.slashFailures || (audit < p.auditSlash && failures > 0))) {
       r.incidents++
       r.incident = {
-        id: r.incidents, openedAt: now, failures, debtOzone: (p.debtPerFailure * BigInt(failures)).toString(), status: 'pending', attempts: 0,
+        id: r.incidents,
+        openedAt: now,
+        failures,
+        debtOzone: (p.debtPerFailure * BigInt(failures)).toString(),
+        status: 'pending',
+        attempts: 0,
       }
       r.recentFailures = []
-      log.warn({ node: r.node, incident: r.incident.id, failures, debtOzone: r.incident.debtOzone }, 'slashing incident opened')
+      log.warn(
+        { node: r.node, incident: r.incident.id, failures, debtOzone: r.incident.debtOzone },
+        'slashing incident opened',
+      )
     }
   }
 }

@@ -51,18 +51,31 @@ export class Slasher {
       return
     }
     if (incident.status === 'submitting' && status === 'suspended') {
-      await reputation.setIncident(node, { status: 'submitted', note: 'found suspended on chain after an interrupted submission' }, now)
+      await reputation.setIncident(
+        node,
+        { status: 'submitted', note: 'found suspended on chain after an interrupted submission' },
+        now,
+      )
       return
     }
     await reputation.setIncident(node, { status: 'submitting', attempts: incident.attempts + 1 }, now)
     const msg = { type: 'slash_resource_node', metaNode, node, debtOzone: BigInt(incident.debtOzone) } as Msg
     try {
       const tx = await chain.submit([msg], { memo: `audit incident ${incident.id}` })
-      await reputation.setIncident(node, { status: 'submitted', txHash: tx.hash, ...(tx.height !== undefined ? { height: tx.height } : {}) }, clock.now())
-      logger.warn({ node, incident: incident.id, debtOzone: incident.debtOzone, tx: tx.hash }, 'resource node slashed on chain')
+      await reputation.setIncident(
+        node,
+        { status: 'submitted', txHash: tx.hash, ...(tx.height !== undefined ? { height: tx.height } : {}) },
+        clock.now(),
+      )
+      logger.warn(
+        { node, incident: incident.id, debtOzone: incident.debtOzone, tx: tx.hash },
+        'resource node slashed on chain',
+      )
     } catch (e) {
       const err = toStratosError(e)
-      await reputation.setIncident(node, { status: 'pending', note: `${err.code}: ${err.message}` }, clock.now()).catch(() => {})
+      await reputation
+        .setIncident(node, { status: 'pending', note: `${err.code}: ${err.message}` }, clock.now())
+        .catch(() => {})
       logger.error({ node, incident: incident.id, code: err.code, err: err.message }, 'slash report failed; will retry')
     }
   }

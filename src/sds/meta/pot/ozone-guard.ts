@@ -82,10 +82,18 @@ export class OzoneGuard {
       if (fresh) this.#stale.add(payer)
       const last = this.#lastKnown.peek(payer) // falling back is not a read: the order stays by balance reads
       if (last !== undefined) {
-        this.#o.logger.warn({ payer, err: (e as Error).message }, 'chain unreachable: using the last ozone balance seen')
+        this.#o.logger.warn(
+          { payer, err: (e as Error).message },
+          'chain unreachable: using the last ozone balance seen',
+        )
         return last
       }
-      throw new StratosError('NODE_UNAVAILABLE', `cannot read the ozone balance of ${payer} from the chain: ${(e as Error).message}`, { payer }, { cause: e })
+      throw new StratosError(
+        'NODE_UNAVAILABLE',
+        `cannot read the ozone balance of ${payer} from the chain: ${(e as Error).message}`,
+        { payer },
+        { cause: e },
+      )
     }
   }
 
@@ -221,4 +229,3 @@ export function insufficient(payer: string, needed: bigint, available: bigint): 
     { payer, needed: needed.toString(), available: available.toString(), shortfall: shortfall.toString() },
   )
 }
-

@@ -85,7 +85,13 @@ export function reportRecords(store: MetaStore): ReportRecord[] {
 }
 
 /** Inside write() at commit: these placements of upload `uploadId` now hold file `cid` (their PUT orders may be paid). */
-export function recordCommittedPuts(store: MetaStore, uploadId: string, cid: string, segments: readonly Pick<SegmentRecord, 'shards'>[], keepUntil: number): void {
+export function recordCommittedPuts(
+  store: MetaStore,
+  uploadId: string,
+  cid: string,
+  segments: readonly Pick<SegmentRecord, 'shards'>[],
+  keepUntil: number,
+): void {
   for (const seg of segments) for (const s of seg.shards) store.pot.putSync(['pu', uploadId, s.node, s.id], cid)
   store.pot.putSync(['pe', keepUntil, uploadId], true)
 }

@@ -31,8 +31,16 @@ import { jsonRequest } from '../../../net/json-request.ts'
 import type { MetaStore } from '../store.ts'
 import type { OzoneGuard } from './ozone-guard.ts'
 import {
-  addCredit, creditedEpochs, epochCredits, hasPrunable, prunePot, pruneEpochsBefore, reportRecord, reportRecords,
-  type ReportRecord, type StoredReport,
+  addCredit,
+  creditedEpochs,
+  epochCredits,
+  hasPrunable,
+  prunePot,
+  pruneEpochsBefore,
+  reportRecord,
+  reportRecords,
+  type ReportRecord,
+  type StoredReport,
 } from './pot-store.ts'
 
 /** What the reporter needs from the chain. */
@@ -45,13 +53,19 @@ export interface ReportChain extends Pick<ChainLink, 'epoch' | 'synced' | 'onEpo
 /** The reporter's view of an HttpChainLink; `reported` asks the validator's GET /reports?epoch=. */
 export function reportChainOf(link: HttpChainLink): ReportChain {
   return {
-    get epoch() { return link.epoch },
-    get synced() { return link.synced },
+    get epoch() {
+      return link.epoch
+    },
+    get synced() {
+      return link.synced
+    },
     onEpoch: (l) => link.onEpoch(l),
     nodeStatus: (n) => link.nodeStatus(n),
     submit: (msgs) => link.submit(msgs),
     reported: async (metaNode, epoch) => {
-      const reports = await jsonRequest<{ metaNode: string }[]>(`${link.client.url}/reports?epoch=${epoch}`, { method: 'GET' })
+      const reports = await jsonRequest<{ metaNode: string }[]>(`${link.client.url}/reports?epoch=${epoch}`, {
+        method: 'GET',
+      })
       return reports.some((r) => r.metaNode === metaNode)
     },
   }
@@ -85,7 +99,14 @@ export interface BuiltReport {
  */
 export function buildReport(
   credits: readonly { node: string; payer: string; credit: { bytes: number; orders: number } }[],
-  o: { chainId: string; epoch: number; metaNode: string; maxWallets?: number; maxNodes?: number; known?: (node: string) => boolean },
+  o: {
+    chainId: string
+    epoch: number
+    metaNode: string
+    maxWallets?: number
+    maxNodes?: number
+    known?: (node: string) => boolean
+  },
 ): BuiltReport {
   const maxW = o.maxWallets ?? MAX_REPORT_WALLETS
   const maxN = o.maxNodes ?? MAX_REPORT_NODES
@@ -93,7 +114,9 @@ export function buildReport(
   const nodes = new Map<string, bigint>()
   const carried: BuiltReport['carried'] = []
   const unknown: BuiltReport['unknown'] = []
-  const sorted = [...credits].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : a.payer < b.payer ? -1 : a.payer > b.payer ? 1 : 0))
+  const sorted = [...credits].sort((a, b) =>
+    a.node < b.node ? -1 : a.node > b.node ? 1 : a.payer < b.payer ? -1 : a.payer > b.payer ? 1 : 0,
+  )
   for (const c of sorted) {
     if (c.credit.bytes <= 0) continue
     if (o.known && !o.known(c.node)) {
@@ -109,10 +132,13 @@ export function buildReport(
     wallets.set(c.payer, (wallets.get(c.payer) ?? 0n) + b)
     nodes.set(c.node, (nodes.get(c.node) ?? 0n) + b)
   }
-  const asc = <T>(m: Map<string, bigint>, f: (k: string, v: bigint) => T): T[] => [...m].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => f(k, v))
+  const asc = <T>(m: Map<string, bigint>, f: (k: string, v: bigint) => T): T[] =>
+    [...m].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => f(k, v))
   return {
     report: {
-      chainId: o.chainId, epoch: o.epoch, metaNode: o.metaNode,
+      chainId: o.chainId,
+      epoch: o.epoch,
+      metaNode: o.metaNode,
       wallets: asc(wallets, (wallet, bytes) => ({ wallet, bytes: bytes.toString() })),
       nodes: asc(nodes, (node, bytes) => ({ node, bytes: bytes.toString() })),
     },
@@ -123,7 +149,9 @@ export function buildReport(
 
 export function toVolumeReport(r: StoredReport): VolumeReport {
   return {
-    chainId: r.chainId, epoch: r.epoch, metaNode: r.metaNode,
+    chainId: r.chainId,
+    epoch: r.epoch,
+    metaNode: r.metaNode,
     wallets: r.wallets.map((w) => ({ wallet: w.wallet, bytes: BigInt(w.bytes) })),
     nodes: r.nodes.map((n) => ({ node: n.node, bytes: BigInt(n.bytes) })),
   }
@@ -172,7 +200,9 @@ export class Reporter implements Startable {
       return
     }
     this.#running = this.run()
-      .catch((e: unknown) => { this.#o.logger.error({ err: e }, 'volume report run failed') })
+      .catch((e: unknown) => {
+        this.#o.logger.error({ err: e }, 'volume report run failed')
+      })
       .finally(() => {
         this.#running = undefined
         if (this.#again) {
@@ -210,7 +240,11 @@ export class Reporter implements Startable {
     const built = await store.write(() => {
       if (reportRecord(store, epoch) !== undefined) return undefined
       const b = buildReport(epochCredits(store, epoch), {
-        chainId, epoch, metaNode: key.address, maxWallets: this.#o.maxWallets, maxNodes: this.#o.maxNodes,
+        chainId,
+        epoch,
+        metaNode: key.address,
+        maxWallets: this.#o.maxWallets,
+        maxNodes: this.#o.maxNodes,
         known: (node) => chain.nodeStatus(node) !== 'unregistered',
       })
       for (const c of b.carried) {
@@ -219,37 +253,60 @@ export class Reporter implements Startable {
       }
       // Never payable (the chain would refuse the whole report): out of the epoch, so nothing counts them as owed.
       for (const u of b.unknown) store.pot.removeSync(['t', epoch, u.node, u.payer])
-      const record: ReportRecord = b.report.nodes.length === 0
-        ? { epoch, state: 'dropped', report: b.report, builtAt: now, error: 'no reportable traffic' }
-        : { epoch, state: 'pending', report: b.report, builtAt: now, ...(b.carried.length ? { carried: b.carried.length } : {}) }
+      const record: ReportRecord =
+        b.report.nodes.length === 0
+          ? { epoch, state: 'dropped', report: b.report, builtAt: now, error: 'no reportable traffic' }
+          : {
+              epoch,
+              state: 'pending',
+              report: b.report,
+              builtAt: now,
+              ...(b.carried.length ? { carried: b.carried.length } : {}),
+            }
       store.pot.putSync(['r', epoch], record)
       return { record, b }
     })
     if (!built) return undefined
     const { record, b } = built
     if (b.unknown.length) {
-      logger.warn({ epoch, credits: b.unknown.length, nodes: [...new Set(b.unknown.map((u) => u.node))] }, 'traffic of nodes unknown to the chain left out of the volume report')
+      logger.warn(
+        { epoch, credits: b.unknown.length, nodes: [...new Set(b.unknown.map((u) => u.node))] },
+        'traffic of nodes unknown to the chain left out of the volume report',
+      )
       for (const u of b.unknown) this.#o.guard?.charged(u.payer, u.bytes)
     }
-    if (b.carried.length) logger.warn({ epoch, carried: b.carried.length }, 'volume report over the chain\'s caps: the rest is carried to the next epoch')
-    logger.info({ epoch, wallets: record.report.wallets.length, nodes: record.report.nodes.length }, 'volume report built')
+    if (b.carried.length)
+      logger.warn(
+        { epoch, carried: b.carried.length },
+        "volume report over the chain's caps: the rest is carried to the next epoch",
+      )
+    logger.info(
+      { epoch, wallets: record.report.wallets.length, nodes: record.report.nodes.length },
+      'volume report built',
+    )
     return record
   }
 
   async #submit(r: ReportRecord): Promise<void> {
     const { store, chain, key, logger, clock } = this.#o
-    if (r.state === 'submitted' && await this.#reportedSafe(r.epoch)) {
+    if (r.state === 'submitted' && (await this.#reportedSafe(r.epoch))) {
       await this.#finish(r, { state: 'included' })
       return
     }
-    await store.write(() => store.pot.putSync(['r', r.epoch], { ...r, state: 'submitted', submittedAt: clock.now() } satisfies ReportRecord))
+    await store.write(() =>
+      store.pot.putSync(['r', r.epoch], { ...r, state: 'submitted', submittedAt: clock.now() } satisfies ReportRecord),
+    )
     try {
       const tx = await chain.submit([signVolumeReport(key, toVolumeReport(r.report))])
-      await this.#finish(r, { state: 'included', txHash: tx.hash, ...(tx.height !== undefined ? { height: tx.height } : {}) })
+      await this.#finish(r, {
+        state: 'included',
+        txHash: tx.hash,
+        ...(tx.height !== undefined ? { height: tx.height } : {}),
+      })
       logger.info({ epoch: r.epoch, tx: tx.hash, height: tx.height }, 'volume report included')
     } catch (e) {
       const err = toStratosError(e)
-      if (err.code === 'CONFLICT' && await this.#reportedSafe(r.epoch)) {
+      if (err.code === 'CONFLICT' && (await this.#reportedSafe(r.epoch))) {
         await this.#finish(r, { state: 'included' })
         return
       }
@@ -260,7 +317,13 @@ export class Reporter implements Startable {
       }
       // Chain unreachable, meta node not (yet) registered, fee or nonce trouble: keep it and retry.
       logger.warn({ epoch: r.epoch, code: err.code, err: err.message }, 'volume report not submitted; will retry')
-      await store.write(() => store.pot.putSync(['r', r.epoch], { ...r, state: 'pending', error: `${err.code}: ${err.message}` } satisfies ReportRecord))
+      await store.write(() =>
+        store.pot.putSync(['r', r.epoch], {
+          ...r,
+          state: 'pending',
+          error: `${err.code}: ${err.message}`,
+        } satisfies ReportRecord),
+      )
     }
   }
 
@@ -283,7 +346,11 @@ export class Reporter implements Startable {
   #restoreAccepted(): void {
     const { store, guard } = this.#o
     if (!guard) return
-    const terminal = new Set(reportRecords(store).filter((r) => r.state === 'included' || r.state === 'dropped').map((r) => r.epoch))
+    const terminal = new Set(
+      reportRecords(store)
+        .filter((r) => r.state === 'included' || r.state === 'dropped')
+        .map((r) => r.epoch),
+    )
     for (const { key, value } of store.pot.getRange({ start: ['t', 0], end: ['t', Number.MAX_SAFE_INTEGER] })) {
       if (terminal.has(key[1] as number)) continue
       guard.restoreAccepted(key[3] as string, (value as { bytes: number }).bytes)
@@ -296,9 +363,10 @@ export class Reporter implements Startable {
     if (hasPrunable(store, now)) await store.write(() => prunePot(store, now, META_SWEEP_BATCH))
     const before = current - (this.#o.historyEpochs ?? POT_TRAFFIC_HISTORY_EPOCHS)
     if (before > 0) {
-      const open = reportRecords(store).some((r) => r.epoch < before && (r.state === 'pending' || r.state === 'submitted'))
+      const open = reportRecords(store).some(
+        (r) => r.epoch < before && (r.state === 'pending' || r.state === 'submitted'),
+      )
       if (!open) await store.write(() => pruneEpochsBefore(store, before, META_SWEEP_BATCH))
     }
   }
 }
-

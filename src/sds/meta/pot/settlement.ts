@@ -71,8 +71,16 @@ export class Settlement {
   async settle(body: SettleOrdersBody, signal?: AbortSignal): Promise<SettleOrdersResponse> {
     const { chainId, clock, chain } = this.#o
     const batch = verifyNodeSigned(DOMAIN.settleOrders, body, { chainId, now: clock.now() })
-    if (batch.node !== body.signer) throw new StratosError('INVALID_SIGNATURE', `a settlement batch for ${batch.node} must be signed by that node`, { node: batch.node, signer: body.signer })
-    if (chain && !chain.synced) throw new StratosError('NODE_UNAVAILABLE', 'the meta node has not synced with the chain yet; settle again shortly')
+    if (batch.node !== body.signer)
+      throw new StratosError('INVALID_SIGNATURE', `a settlement batch for ${batch.node} must be signed by that node`, {
+        node: batch.node,
+        signer: body.signer,
+      })
+    if (chain && !chain.synced)
+      throw new StratosError(
+        'NODE_UNAVAILABLE',
+        'the meta node has not synced with the chain yet; settle again shortly',
+      )
 
     const results: (Result | undefined)[] = new Array(batch.items.length)
     const checked: Checked[] = []
@@ -109,7 +117,16 @@ export class Settlement {
     const out = results.filter((r): r is Result => r !== undefined)
     const ok = accepted.length
     if (ok < batch.items.length) {
-      this.#o.logger.info({ node: batch.node, items: batch.items.length, accepted: ok, rejected: out.length - ok, deferred: batch.items.length - out.length }, 'orders settled')
+      this.#o.logger.info(
+        {
+          node: batch.node,
+          items: batch.items.length,
+          accepted: ok,
+          rejected: out.length - ok,
+          deferred: batch.items.length - out.length,
+        },
+        'orders settled',
+      )
     } else {
       this.#o.logger.debug({ node: batch.node, accepted: ok }, 'orders settled')
     }
@@ -117,13 +134,23 @@ export class Settlement {
   }
 
   /** Stateless checks: ticket, order, window. Throws the item's rejection code. */
-  #checkItem(node: string, signedTicket: SettleOrdersBody['payload']['items'][number]['ticket'], order: SettleOrdersBody['payload']['items'][number]['order']): Ticket {
+  #checkItem(
+    node: string,
+    signedTicket: SettleOrdersBody['payload']['items'][number]['ticket'],
+    order: SettleOrdersBody['payload']['items'][number]['order'],
+  ): Ticket {
     const now = this.#o.clock.now()
     const { chainId } = this.#o
     // Judge the ticket's freshness at its own expiry: settling happens after the transfer, often after expiry.
-    const ticket = verifyNodeSigned(DOMAIN.ticket, signedTicket, { chainId, now: Math.min(now, signedTicket.payload.expiresAt), trustedSigners: this.#trusted }, 'TICKET_INVALID')
+    const ticket = verifyNodeSigned(
+      DOMAIN.ticket,
+      signedTicket,
+      { chainId, now: Math.min(now, signedTicket.payload.expiresAt), trustedSigners: this.#trusted },
+      'TICKET_INVALID',
+    )
     if (ticket.node !== node) throw new StratosError('TICKET_WRONG_NODE', `limit is for node ${ticket.node}`)
-    if (now > ticket.expiresAt + CLOCK_SKEW_MS + this.#window) throw new StratosError('TICKET_EXPIRED', 'the limit expired longer ago than the settle window')
+    if (now > ticket.expiresAt + CLOCK_SKEW_MS + this.#window)
+      throw new StratosError('TICKET_EXPIRED', 'the limit expired longer ago than the settle window')
     verifyOrder({ ticket, order, chainId })
     return ticket
   }
@@ -138,13 +165,21 @@ export class Settlement {
     if (t.op === 'put') {
       const committed = committedPut(store, t.context, node, t.shard)
       if (committed === undefined) {
-        if (store.sessions.get(t.context) !== undefined && store.sessionTickets.get([t.context, node, t.shard]) !== undefined) return undefined
+        if (
+          store.sessions.get(t.context) !== undefined &&
+          store.sessionTickets.get([t.context, node, t.shard]) !== undefined
+        )
+          return undefined
         return { serial, status: 'rejected', code: 'SHARD_NOT_FOUND' }
       }
       cid = committed
     } else {
       const key: [string, string] = [node, t.shard]
-      if (store.refs.get(key) === undefined && store.bad.get(key) === undefined && store.deletes.get(key) === undefined) {
+      if (
+        store.refs.get(key) === undefined &&
+        store.bad.get(key) === undefined &&
+        store.deletes.get(key) === undefined
+      ) {
         return { serial, status: 'rejected', code: 'SHARD_NOT_FOUND' }
       }
       try {

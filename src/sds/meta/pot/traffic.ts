@@ -30,7 +30,10 @@ export class TrafficViews {
     const current = chain?.epoch ?? 0
     const epoch = q.epoch ?? current
     const perNode = new Map<string, Credit>()
-    for (const { key, value } of store.pot.getRange({ start: ['t', epoch, '', ''], end: ['t', epoch, KEY_STRING_MAX, KEY_STRING_MAX] })) {
+    for (const { key, value } of store.pot.getRange({
+      start: ['t', epoch, '', ''],
+      end: ['t', epoch, KEY_STRING_MAX, KEY_STRING_MAX],
+    })) {
       const node = key[2] as string
       const c = value as Credit
       const prev = perNode.get(node)
@@ -44,8 +47,12 @@ export class TrafficViews {
       const total = store.pot.get(['n', node]) as Credit | undefined
       const score = this.#o.score?.(node)
       return {
-        node, epoch, bytes: c?.bytes ?? 0, orders: c?.orders ?? 0,
-        totalBytes: total?.bytes ?? 0, totalOrders: total?.orders ?? 0,
+        node,
+        epoch,
+        bytes: c?.bytes ?? 0,
+        orders: c?.orders ?? 0,
+        totalBytes: total?.bytes ?? 0,
+        totalOrders: total?.orders ?? 0,
         chainState: chain ? chain.nodeStatus(node) : null,
         report,
         ...(score !== undefined ? { score } : {}),
@@ -58,7 +65,10 @@ export class TrafficViews {
     const cid = canonicalCid(cidText)
     const traffic: FileTraffic['traffic'] = []
     const totals = { put: 0, get: 0 }
-    for (const { key, value } of this.#o.store.pot.getRange({ start: ['f', cid, 0, ''], end: ['f', cid, Number.MAX_SAFE_INTEGER, KEY_STRING_MAX] })) {
+    for (const { key, value } of this.#o.store.pot.getRange({
+      start: ['f', cid, 0, ''],
+      end: ['f', cid, Number.MAX_SAFE_INTEGER, KEY_STRING_MAX],
+    })) {
       const c = value as Credit
       const op = key[3] as 'put' | 'get'
       traffic.push({ epoch: key[2] as number, op, bytes: c.bytes, orders: c.orders })

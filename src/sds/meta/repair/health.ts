@@ -23,7 +23,11 @@ export type NodeCondition =
   | { state: 'healthy' }
   /** Offline (not yet past the grace period) or in maintenance: not repaired yet, not a placement target. */
   | { state: 'waiting'; reason: 'offline' | 'maintenance' }
-  | { state: 'unhealthy'; reason: 'offline' | 'corrupt' | 'unknown' | 'suspended' | 'chain-suspended' | 'unbonding' | 'unregistered'; online: boolean }
+  | {
+      state: 'unhealthy'
+      reason: 'offline' | 'corrupt' | 'unknown' | 'suspended' | 'chain-suspended' | 'unbonding' | 'unregistered'
+      online: boolean
+    }
 
 export interface HealthOptions {
   store: MetaStore

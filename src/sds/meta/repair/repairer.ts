@@ -100,7 +100,10 @@ export class SegmentRepairer {
             break
           } catch (e) {
             if (signal.aborted) throw e
-            logger.debug({ cid, segment, shard: t.index, node, code: toStratosError(e).code }, 'repair copy failed, will rebuild')
+            logger.debug(
+              { cid, segment, shard: t.index, node, code: toStratosError(e).code },
+              'repair copy failed, will rebuild',
+            )
           }
         }
       }
@@ -110,32 +113,55 @@ export class SegmentRepairer {
         rebuilt = missing.length
       }
       // PUT every target to its new node.
-      const stored = await Promise.all(targets.map(async (t) => {
-        const url = registry.location(t.newNode).url
-        try {
-          await this.#o.transfers.put({ node: t.newNode, url, shard: t.id, data: t.data!, context, signal })
-          return true
-        } catch (e) {
-          if (signal.aborted) throw e
-          logger.warn({ cid, segment, shard: t.index, node: t.newNode, code: toStratosError(e).code }, 'repair PUT failed')
-          return false
-        }
-      }))
+      const stored = await Promise.all(
+        targets.map(async (t) => {
+          const url = registry.location(t.newNode).url
+          try {
+            await this.#o.transfers.put({ node: t.newNode, url, shard: t.id, data: t.data!, context, signal })
+            return true
+          } catch (e) {
+            if (signal.aborted) throw e
+            logger.warn(
+              { cid, segment, shard: t.index, node: t.newNode, code: toStratosError(e).code },
+              'repair PUT failed',
+            )
+            return false
+          }
+        }),
+      )
       const ok = targets.filter((_, i) => stored[i])
       const failed = targets.filter((_, i) => !stored[i])
       const moved = await this.#commit(cid, segment, ok, failed, context)
       for (const t of targets) t.data = undefined
-      logger.info({ cid, segment, moved, copied, rebuilt, failed: failed.length, reasons: targets.map((t) => t.cond.state === 'unhealthy' ? t.cond.reason : t.cond.state) }, 'segment repaired')
+      logger.info(
+        {
+          cid,
+          segment,
+          moved,
+          copied,
+          rebuilt,
+          failed: failed.length,
+          reasons: targets.map((t) => (t.cond.state === 'unhealthy' ? t.cond.reason : t.cond.state)),
+        },
+        'segment repaired',
+      )
       return { outcome: 'repaired', moved, rebuilt, copied, failed: failed.length }
     } catch (e) {
       // Nothing moved: the new locations give their refs back (and are told to delete whatever arrived).
-      await this.#commit(cid, segment, [], targets).catch((e2: unknown) => logger.error({ err: e2 }, 'releasing repair refs failed'))
+      await this.#commit(cid, segment, [], targets).catch((e2: unknown) =>
+        logger.error({ err: e2 }, 'releasing repair refs failed'),
+      )
       throw e
     }
   }
 
   /** Picks new nodes and takes their refs (journalled). NOT_ENOUGH_NODES when the segment cannot be spread. */
-  async #place(record: FileRecord, seg: SegmentRecord, bad: { index: number; cond: NodeCondition }[], now: number): Promise<Target[]> {
+  async #place(
+    record: FileRecord,
+    seg: SegmentRecord,
+    bad: { index: number; cond: NodeCondition }[],
+    now: number,
+  ): Promise<Target[]> {
     const { store, registry, health, random } = this.#o
     return store.write(() => {
       const candidates = registry.candidates(now).filter((c) => health.placeable(c.address, now))
@@ -144,7 +170,12 @@ export class SegmentRepairer {
         const id = seg.shards[index].id
         const blocked = new Set<string>()
         for (const c of candidates) {
-          if (store.locationBlocked(c.address, id) || store.repairing.get([c.address, id]) !== undefined || store.replicas.get([record.cid, seg.index, index, c.address]) !== undefined) blocked.add(c.address)
+          if (
+            store.locationBlocked(c.address, id) ||
+            store.repairing.get([c.address, id]) !== undefined ||
+            store.replicas.get([record.cid, seg.index, index, c.address]) !== undefined
+          )
+            blocked.add(c.address)
         }
         return { exclude: blocked }
       })
@@ -163,7 +194,13 @@ export class SegmentRepairer {
   #copySources(cid: string, segment: number, t: Target): string[] {
     const { registry, health, replicaHolders } = this.#o
     const out: string[] = []
-    if (t.cond.state === 'unhealthy' && t.cond.online && t.cond.reason !== 'corrupt' && registry.state(t.oldNode) === 'online') out.push(t.oldNode)
+    if (
+      t.cond.state === 'unhealthy' &&
+      t.cond.online &&
+      t.cond.reason !== 'corrupt' &&
+      registry.state(t.oldNode) === 'online'
+    )
+      out.push(t.oldNode)
     for (const node of replicaHolders?.(cid, segment, t.index) ?? []) {
       if (node !== t.oldNode && health.placeable(node, this.#o.clock.now())) out.push(node)
     }
@@ -171,7 +208,14 @@ export class SegmentRepairer {
   }
 
   /** Rebuilds `missing` from k readable shards of the segment into their `data`. */
-  async #rebuild(record: FileRecord, seg: SegmentRecord, missing: Target[], targets: Target[], context: string, signal: AbortSignal): Promise<void> {
+  async #rebuild(
+    record: FileRecord,
+    seg: SegmentRecord,
+    missing: Target[],
+    targets: Target[],
+    context: string,
+    signal: AbortSignal,
+  ): Promise<void> {
     const { registry, health, clock } = this.#o
     const { k, m } = record
     const S = seg.shardSize
@@ -196,7 +240,8 @@ export class SegmentRepairer {
       if (missingIdx.has(i) || present.includes(i)) return
       const cond = health.location(s.node, s.id, now)
       if (cond.state === 'healthy') sources.push({ index: i, node: s.node })
-      else if (registry.state(s.node) === 'online' && !(cond.state === 'unhealthy' && cond.reason === 'corrupt')) later.push({ index: i, node: s.node })
+      else if (registry.state(s.node) === 'online' && !(cond.state === 'unhealthy' && cond.reason === 'corrupt'))
+        later.push({ index: i, node: s.node })
     })
     const queue = [...sources, ...later]
     const errors: string[] = []
@@ -205,35 +250,71 @@ export class SegmentRepairer {
       let settled = false
       const pump = (): void => {
         if (settled) return
-        if (present.length >= k) { settled = true; resolve(); return }
+        if (present.length >= k) {
+          settled = true
+          resolve()
+          return
+        }
         if (queue.length === 0 && running === 0) {
           settled = true
-          reject(new StratosError('DATA_UNAVAILABLE', `segment ${seg.index} of ${record.cid}: only ${present.length} of the ${k} shards needed are readable`, {
-            cid: record.cid, segment: seg.index, have: present.length, need: k, errors,
-          }))
+          reject(
+            new StratosError(
+              'DATA_UNAVAILABLE',
+              `segment ${seg.index} of ${record.cid}: only ${present.length} of the ${k} shards needed are readable`,
+              {
+                cid: record.cid,
+                segment: seg.index,
+                have: present.length,
+                need: k,
+                errors,
+              },
+            ),
+          )
           return
         }
         while (running < k - present.length && queue.length > 0) {
           const src = queue.shift()!
           running++
           const url = registry.location(src.node).url
-          this.#o.transfers.get({ node: src.node, url, shard: seg.shards[src.index].id, size: S, context, into: region(src.index), signal }).then(
-            () => { running--; present.push(src.index); pump() },
-            (e: unknown) => {
-              running--
-              errors.push(`${src.index}@${src.node}:${toStratosError(e).code}`)
-              if (signal.aborted) { settled = true; reject(toStratosError(e)) } else pump()
-            },
-          )
+          this.#o.transfers
+            .get({
+              node: src.node,
+              url,
+              shard: seg.shards[src.index].id,
+              size: S,
+              context,
+              into: region(src.index),
+              signal,
+            })
+            .then(
+              () => {
+                running--
+                present.push(src.index)
+                pump()
+              },
+              (e: unknown) => {
+                running--
+                errors.push(`${src.index}@${src.node}:${toStratosError(e).code}`)
+                if (signal.aborted) {
+                  settled = true
+                  reject(toStratosError(e))
+                } else pump()
+              },
+            )
         }
       }
       pump()
     })
-    if (m === 0) throw new StratosError('DATA_UNAVAILABLE', `segment ${seg.index} of ${record.cid} has no parity to rebuild from`)
+    if (m === 0)
+      throw new StratosError('DATA_UNAVAILABLE', `segment ${seg.index} of ${record.cid} has no parity to rebuild from`)
     await code.reconstruct(buf, S, present.slice(0, k), [...missingIdx])
     for (const t of missing) {
       const bytes = region(t.index)
-      if (computeShardId(bytes).id !== t.id) throw new StratosError('INTERNAL', `rebuilt shard ${t.index} of segment ${seg.index} does not match its id`, { cid: record.cid, segment: seg.index })
+      if (computeShardId(bytes).id !== t.id)
+        throw new StratosError('INTERNAL', `rebuilt shard ${t.index} of segment ${seg.index} does not match its id`, {
+          cid: record.cid,
+          segment: seg.index,
+        })
       // A copy of its own: the segment buffer goes as soon as this returns.
       t.data = Uint8Array.prototype.slice.call(bytes)
     }
@@ -259,7 +340,14 @@ export class SegmentRepairer {
           shards[t.index] = { id: t.id, node: t.newNode }
           store.releaseRef(t.oldNode, t.id, now)
           // Proof of Traffic: the new node's PUT order may now be paid (pot/settlement.ts).
-          if (context) recordCommittedPuts(store, context, cid, [{ shards: [{ id: t.id, node: t.newNode }] }], settleKeepUntil(now))
+          if (context)
+            recordCommittedPuts(
+              store,
+              context,
+              cid,
+              [{ shards: [{ id: t.id, node: t.newNode }] }],
+              settleKeepUntil(now),
+            )
           moved++
         } else {
           store.releaseRef(t.newNode, t.id, now)

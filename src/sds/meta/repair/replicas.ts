@@ -145,8 +145,16 @@ export class Replicas implements ReadRouter {
         for (let x = 0; x < r.k; x++) for (const n of this.holders(cid, segment, x)) segmentNodes.add(n)
         // Take the ref (journalled) before the copy, like a repair: nothing can delete a copy in flight.
         const node = await store.write(() => {
-          const candidates = registry.candidates(now).filter((c) => health.placeable(c.address, now) && !taken.has(c.address)
-            && !store.locationBlocked(c.address, primary.id) && store.repairing.get([c.address, primary.id]) === undefined && store.refs.get([c.address, primary.id]) === undefined)
+          const candidates = registry
+            .candidates(now)
+            .filter(
+              (c) =>
+                health.placeable(c.address, now) &&
+                !taken.has(c.address) &&
+                !store.locationBlocked(c.address, primary.id) &&
+                store.repairing.get([c.address, primary.id]) === undefined &&
+                store.refs.get([c.address, primary.id]) === undefined,
+            )
           const pick = (exclude: Set<string>): string | undefined => {
             try {
               return placeShards({ candidates, shardSize: seg.shardSize, shards: [{}], exclude, random })[0]
@@ -173,7 +181,14 @@ export class Replicas implements ReadRouter {
           let data: Uint8Array | undefined
           for (const src of sources) {
             try {
-              data = await transfers.get({ node: src, url: registry.location(src).url, shard: primary.id, size: seg.shardSize, context, signal })
+              data = await transfers.get({
+                node: src,
+                url: registry.location(src).url,
+                shard: primary.id,
+                size: seg.shardSize,
+                context,
+                signal,
+              })
               break
             } catch (e) {
               if (signal.aborted) throw e
@@ -193,8 +208,18 @@ export class Replicas implements ReadRouter {
             store.releaseRef(node, primary.id, clock.now())
             return false
           }
-          store.replicas.putSync([cid, segment, j, node], { shard: primary.id, size: seg.shardSize, addedAt: clock.now() })
-          recordCommittedPuts(store, context, cid, [{ shards: [{ id: primary.id, node }] }], settleKeepUntil(clock.now()))
+          store.replicas.putSync([cid, segment, j, node], {
+            shard: primary.id,
+            size: seg.shardSize,
+            addedAt: clock.now(),
+          })
+          recordCommittedPuts(
+            store,
+            context,
+            cid,
+            [{ shards: [{ id: primary.id, node }] }],
+            settleKeepUntil(clock.now()),
+          )
           return true
         })
         if (!kept) break
@@ -216,7 +241,10 @@ export class Replicas implements ReadRouter {
     const now = clock.now()
     const gone = await store.write(() => {
       const out: { j: number; node: string; size: number }[] = []
-      for (const { key, value } of store.replicas.getRange({ start: [cid, segment, 0, ''], end: [cid, segment, Number.MAX_SAFE_INTEGER, KEY_STRING_MAX] })) {
+      for (const { key, value } of store.replicas.getRange({
+        start: [cid, segment, 0, ''],
+        end: [cid, segment, Number.MAX_SAFE_INTEGER, KEY_STRING_MAX],
+      })) {
         if (node !== undefined && key[3] !== node) continue
         store.replicas.removeSync(key)
         store.releaseRef(key[3], value.shard, now)
@@ -228,7 +256,11 @@ export class Replicas implements ReadRouter {
       this.#remove(cid, segment, g.j, g.node)
       this.#bytes -= g.size
     }
-    if (gone.length > 0) this.#o.logger.info({ cid, segment, dropped: gone.length, replicaBytes: this.#bytes }, node ? 'replica on an unhealthy node dropped' : 'cooled segment: replicas dropped')
+    if (gone.length > 0)
+      this.#o.logger.info(
+        { cid, segment, dropped: gone.length, replicaBytes: this.#bytes },
+        node ? 'replica on an unhealthy node dropped' : 'cooled segment: replicas dropped',
+      )
     return gone.length
   }
 

@@ -16,14 +16,26 @@
  */
 import { toStratosError } from '../../../errors.ts'
 import {
-  HOT_COOLDOWN_MS, HOT_SEGMENT_READS_PER_MIN, HOT_TRACKED_SEGMENTS, HOT_WINDOW_MS, REPAIR_CHECK_INTERVAL_MS, REPAIR_CONCURRENCY,
-  REPAIR_FAILED_SEGMENTS_KEPT, REPAIR_GRACE_MS, REPAIR_QUEUE_MAX, REPAIR_RETRY_MS, REPAIR_SWEEP_BATCH, REPAIR_SWEEP_INTERVAL_MS, REPLICATION_EXTRA_NODES, REPLICATION_MAX_BYTES,
+  HOT_COOLDOWN_MS,
+  HOT_SEGMENT_READS_PER_MIN,
+  HOT_TRACKED_SEGMENTS,
+  HOT_WINDOW_MS,
+  REPAIR_CHECK_INTERVAL_MS,
+  REPAIR_CONCURRENCY,
+  REPAIR_FAILED_SEGMENTS_KEPT,
+  REPAIR_GRACE_MS,
+  REPAIR_QUEUE_MAX,
+  REPAIR_RETRY_MS,
+  REPAIR_SWEEP_BATCH,
+  REPAIR_SWEEP_INTERVAL_MS,
+  REPLICATION_EXTRA_NODES,
+  REPLICATION_MAX_BYTES,
 } from '../../../limits.ts'
 import type { Startable } from '../../../util/components.ts'
 import { Lru } from '../../../util/lru.ts'
 import type { ChainLink } from '../chain-link.ts'
 import type { MetaCoreComponents } from '../components.ts'
-import { KEY_STRING_MAX, } from '../store.ts'
+import { KEY_STRING_MAX } from '../store.ts'
 import { LocationHealth, type NodeHealth } from './health.ts'
 import { HotTracker, parseSegmentKey, segmentKey } from './hot.ts'
 import { Replicas } from './replicas.ts'
@@ -108,12 +120,38 @@ export class RepairService implements Startable {
       replicationMaxBytes: options.replicationMaxBytes ?? REPLICATION_MAX_BYTES,
     }
     const c = components
-    this.health = new LocationHealth({ store: c.store, registry: c.registry, offlineAfterMs: c.offlineAfterMs, graceMs: this.#o.graceMs, health: c.health, chain: c.chain })
-    this.#transfers = new RepairTransfers({ key: c.key, chainId: c.chainId, clock: c.clock, random: c.random, payer: () => repairPayer(c.key, c.chain?.owner) })
-    this.tracker = new HotTracker({ readsPerWindow: this.#o.hotReadsPerWindow, windowMs: this.#o.hotWindowMs, maxTracked: HOT_TRACKED_SEGMENTS })
+    this.health = new LocationHealth({
+      store: c.store,
+      registry: c.registry,
+      offlineAfterMs: c.offlineAfterMs,
+      graceMs: this.#o.graceMs,
+      health: c.health,
+      chain: c.chain,
+    })
+    this.#transfers = new RepairTransfers({
+      key: c.key,
+      chainId: c.chainId,
+      clock: c.clock,
+      random: c.random,
+      payer: () => repairPayer(c.key, c.chain?.owner),
+    })
+    this.tracker = new HotTracker({
+      readsPerWindow: this.#o.hotReadsPerWindow,
+      windowMs: this.#o.hotWindowMs,
+      maxTracked: HOT_TRACKED_SEGMENTS,
+    })
     this.replicas = new Replicas({
-      store: c.store, registry: c.registry, health: this.health, transfers: this.#transfers, tracker: this.tracker, clock: c.clock, random: c.random,
-      logger: c.logger, extraNodes: this.#o.replicationExtraNodes, maxBytes: this.#o.replicationMaxBytes, cooldownMs: this.#o.hotCooldownMs,
+      store: c.store,
+      registry: c.registry,
+      health: this.health,
+      transfers: this.#transfers,
+      tracker: this.tracker,
+      clock: c.clock,
+      random: c.random,
+      logger: c.logger,
+      extraNodes: this.#o.replicationExtraNodes,
+      maxBytes: this.#o.replicationMaxBytes,
+      cooldownMs: this.#o.hotCooldownMs,
     })
     // A node being drained (unbonding) or suspended on chain gets no new data from uploads either.
     const chain = c.chain
@@ -125,8 +163,15 @@ export class RepairService implements Startable {
       })
     }
     this.#repairer = new SegmentRepairer({
-      store: c.store, registry: c.registry, records: c.records, health: this.health, transfers: this.#transfers, clock: c.clock, random: c.random,
-      logger: c.logger, replicaHolders: (cid, segment, j) => this.replicas.holders(cid, segment, j),
+      store: c.store,
+      registry: c.registry,
+      records: c.records,
+      health: this.health,
+      transfers: this.#transfers,
+      clock: c.clock,
+      random: c.random,
+      logger: c.logger,
+      replicaHolders: (cid, segment, j) => this.replicas.holders(cid, segment, j),
     })
   }
 
@@ -155,15 +200,20 @@ export class RepairService implements Startable {
 
   stats(): RepairStats {
     return {
-      queued: this.#queue.size, inFlight: this.#inFlight.size, ...this.#stats,
-      replicaBytes: this.replicas.bytes, replicatedSegments: this.replicas.replicatedSegments().length,
+      queued: this.#queue.size,
+      inFlight: this.#inFlight.size,
+      ...this.#stats,
+      replicaBytes: this.replicas.bytes,
+      replicatedSegments: this.replicas.replicatedSegments().length,
     }
   }
 
   /** Runs one checker pass now (tests and operators; the loop runs it every checkIntervalMs). */
   async checkNow(): Promise<void> {
     if (!this.#running) return
-    this.#checking ??= this.#check().finally(() => { this.#checking = undefined })
+    this.#checking ??= this.#check().finally(() => {
+      this.#checking = undefined
+    })
     await this.#checking
   }
 
@@ -250,7 +300,8 @@ export class RepairService implements Startable {
       const r = store.files.get(cid)
       if (!r) continue
       for (const seg of r.segments) {
-        if (seg.shards.some((s) => s.id === shard && s.node === node)) this.#enqueue(segmentKey(cid, seg.index), 'repair', now)
+        if (seg.shards.some((s) => s.id === shard && s.node === node))
+          this.#enqueue(segmentKey(cid, seg.index), 'repair', now)
       }
     }
   }

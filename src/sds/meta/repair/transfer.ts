@@ -65,25 +65,76 @@ export class RepairTransfers {
   ticket(op: Ticket['op'], node: string, shard: string, size: number, context: string): SignedTicket {
     const { key, chainId, clock, random } = this.#o
     return issueTicket({
-      key, chainId, op, node, shard, size, payer: this.#o.payer(), context: context.slice(0, 200), orderKey: this.orders.publicKey,
-      now: clock.now(), serial: randomHex(random, 16),
+      key,
+      chainId,
+      op,
+      node,
+      shard,
+      size,
+      payer: this.#o.payer(),
+      context: context.slice(0, 200),
+      orderKey: this.orders.publicKey,
+      now: clock.now(),
+      serial: randomHex(random, 16),
     })
   }
 
   /** A verified copy of the whole shard from `node`. */
-  async get(p: { node: string; url: string; shard: string; size: number; context: string; into?: Uint8Array; signal?: AbortSignal }): Promise<Uint8Array> {
+  async get(p: {
+    node: string
+    url: string
+    shard: string
+    size: number
+    context: string
+    into?: Uint8Array
+    signal?: AbortSignal
+  }): Promise<Uint8Array> {
     const ticket = this.ticket('get', p.node, p.shard, p.size, p.context)
-    return this.resource.getShard({ url: p.url, ticket, shardId: p.shard, shardSize: p.size, orders: this.orders, ...(p.into ? { into: p.into } : {}), ...(p.signal ? { signal: p.signal } : {}) })
+    return this.resource.getShard({
+      url: p.url,
+      ticket,
+      shardId: p.shard,
+      shardSize: p.size,
+      orders: this.orders,
+      ...(p.into ? { into: p.into } : {}),
+      ...(p.signal ? { signal: p.signal } : {}),
+    })
   }
 
   /** Stores `data` (whose id is `shard`) on `node`; returns the node's receipt after checking it is the one asked for. */
-  async put(p: { node: string; url: string; shard: string; data: Uint8Array; context: string; signal?: AbortSignal }): Promise<SignedReceipt> {
+  async put(p: {
+    node: string
+    url: string
+    shard: string
+    data: Uint8Array
+    context: string
+    signal?: AbortSignal
+  }): Promise<SignedReceipt> {
     const ticket = this.ticket('put', p.node, p.shard, p.data.length, p.context)
-    const receipt = await this.resource.putShard({ url: p.url, ticket, shardId: p.shard, data: p.data, orders: this.orders, ...(p.signal ? { signal: p.signal } : {}) })
+    const receipt = await this.resource.putShard({
+      url: p.url,
+      ticket,
+      shardId: p.shard,
+      data: p.data,
+      orders: this.orders,
+      ...(p.signal ? { signal: p.signal } : {}),
+    })
     const { chainId, clock } = this.#o
-    const r = verifyNodeSigned(DOMAIN.receipt, receipt, { chainId, now: Math.min(clock.now(), receipt.payload.storedAt) })
-    if (receipt.signer !== p.node || r.node !== p.node || r.shard !== p.shard || r.size !== p.data.length || r.serial !== ticket.payload.serial) {
-      throw new StratosError('UPSTREAM_ERROR', `node ${p.node} answered a receipt that is not for this transfer`, { node: p.node, shard: p.shard })
+    const r = verifyNodeSigned(DOMAIN.receipt, receipt, {
+      chainId,
+      now: Math.min(clock.now(), receipt.payload.storedAt),
+    })
+    if (
+      receipt.signer !== p.node ||
+      r.node !== p.node ||
+      r.shard !== p.shard ||
+      r.size !== p.data.length ||
+      r.serial !== ticket.payload.serial
+    ) {
+      throw new StratosError('UPSTREAM_ERROR', `node ${p.node} answered a receipt that is not for this transfer`, {
+        node: p.node,
+        shard: p.shard,
+      })
     }
     return receipt
   }

@@ -39,7 +39,8 @@ test('oversized or malformed answers fail; unreachable costs online score; an in
   h.nodes.set(node.address, node)
   await node.heartbeat(h, { url })
   const shards: string[] = []
-  for (let i = 0; i < 3; i++) shards.push((await uploadFile(h, walletA, { size: 100, k: 1, m: 0, seed: 10 + i })).file.segments[0].shards[0].id)
+  for (let i = 0; i < 3; i++)
+    shards.push((await uploadFile(h, walletA, { size: 100, k: 1, m: 0, seed: 10 + i })).file.segments[0].shards[0].id)
   const rep = async () => (await h.client.nodes())[0].reputation!
   const auditor = h.meta.auditor
 

@@ -15,10 +15,15 @@ async function open(t: { after(fn: () => unknown): void }) {
   const dir = mkdtempSync(join(tmpdir(), 'stratos-reputation-'))
   const clock = new ManualClock(1_800_000_000_000)
   let store = await MetaStore.open(dir)
-  t.after(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }) })
+  t.after(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
   return {
     clock,
-    get store() { return store },
+    get store() {
+      return store
+    },
     rep: new Reputation({ store, clock, logger: silentLogger }),
     async reopen(): Promise<Reputation> {
       await store.close()
@@ -51,7 +56,10 @@ test('five failures in a row suspend and open one incident; seven passes reinsta
   assert.equal(rep.isNodeHealthy(NODE), false)
   assert.equal(rep.acceptsNewData(NODE), false)
   assert.equal(rep.view(NODE, true).state, 'suspended')
-  assert.deepEqual(rep.openIncidents().map((x) => x.incident.id), [1])
+  assert.deepEqual(
+    rep.openIncidents().map((x) => x.incident.id),
+    [1],
+  )
 
   // More failures in the same incident open no second one.
   for (let i = 0; i < 6; i++) await rep.recordAudit(NODE, false, clock.now())
@@ -106,7 +114,10 @@ test('online score: offline samples suspend, maintenance windows are not sampled
   assert.equal(rep.maintenanceUntil(NODE), undefined)
   assert.equal(rep.view(NODE, false).state, 'offline')
   let n = 0
-  while (rep.isNodeHealthy(NODE) && n < 500) { await rep.recordOnline(NODE, false, clock.now()); n++ }
+  while (rep.isNodeHealthy(NODE) && n < 500) {
+    await rep.recordOnline(NODE, false, clock.now())
+    n++
+  }
   assert.equal(rep.get(NODE).suspended?.reason, 'online')
   assert.ok(n >= 60 && n <= 75, `suspended after ${n} offline samples`)
   assert.equal(rep.get(NODE).incident, undefined, 'being offline is not slashed')

@@ -32,11 +32,39 @@ test('one slash per incident: sent, resent after an interruption when the chain 
     chainId: 'slasher-chain-1',
     wallets: [0, 1, 2].map((i) => wallet(i).address),
     genesisTime: Date.now(),
-    validators: [{ operator: wallet(0).address, consensusKey: toHex(NodeKey.generate(seededRandom(9)).publicKey), commissionBps: 1000, selfDelegation: stos(10_000), moniker: 'val' }],
-    resourceNodes: [a, b].map((k, i) => ({ node: k.address, publicKey: toHex(k.publicKey), owner: wallet(2).address, deposit: stos(1_000), moniker: `r${i}` })),
-    metaNodes: [{ node: meta.address, publicKey: toHex(meta.publicKey), owner: wallet(1).address, deposit: stos(10_000), moniker: 'meta' }],
+    validators: [
+      {
+        operator: wallet(0).address,
+        consensusKey: toHex(NodeKey.generate(seededRandom(9)).publicKey),
+        commissionBps: 1000,
+        selfDelegation: stos(10_000),
+        moniker: 'val',
+      },
+    ],
+    resourceNodes: [a, b].map((k, i) => ({
+      node: k.address,
+      publicKey: toHex(k.publicKey),
+      owner: wallet(2).address,
+      deposit: stos(1_000),
+      moniker: `r${i}`,
+    })),
+    metaNodes: [
+      {
+        node: meta.address,
+        publicKey: toHex(meta.publicKey),
+        owner: wallet(1).address,
+        deposit: stos(10_000),
+        moniker: 'meta',
+      },
+    ],
   })
-  const v = await startValidator({ dataDir: join(dir, 'chain'), port: 0, genesis, blockIntervalMs: 50, logger: silentLogger })
+  const v = await startValidator({
+    dataDir: join(dir, 'chain'),
+    port: 0,
+    genesis,
+    blockIntervalMs: 50,
+    logger: silentLogger,
+  })
   t.after(() => v.stop())
   const chain = new HttpChainLink({ chainUrl: v.url, owner: wallet(1), syncIntervalMs: 60_000 })
   await chain.start()
@@ -46,7 +74,8 @@ test('one slash per incident: sent, resent after an interruption when the chain 
   const clock = new ManualClock(Date.now())
   const reputation = new Reputation({ store, clock, logger: silentLogger })
   const slasher = new Slasher({ reputation, chain, metaNode: meta.address, clock, logger: silentLogger })
-  const onChain = async (node: string) => (await listResourceNodes(new ChainClient({ url: v.url }))).find((n) => n.node === node)!
+  const onChain = async (node: string) =>
+    (await listResourceNodes(new ChainClient({ url: v.url }))).find((n) => n.node === node)!
 
   for (const node of [a.address, b.address, stranger.address]) {
     for (let i = 0; i < 5; i++) await reputation.recordAudit(node, false, clock.now())
@@ -56,7 +85,14 @@ test('one slash per incident: sent, resent after an interruption when the chain 
   await reputation.setIncident(a.address, { status: 'submitting' }, clock.now())
   // B: the meta node died after its tx was included (simulated: the same slash, sent by the owner directly).
   await reputation.setIncident(b.address, { status: 'submitting' }, clock.now())
-  await chain.submit([{ type: 'slash_resource_node', metaNode: meta.address, node: b.address, debtOzone: BigInt(reputation.get(b.address).incident!.debtOzone) }])
+  await chain.submit([
+    {
+      type: 'slash_resource_node',
+      metaNode: meta.address,
+      node: b.address,
+      debtOzone: BigInt(reputation.get(b.address).incident!.debtOzone),
+    },
+  ])
   const bSlashed = await onChain(b.address)
   assert.equal(bSlashed.status, 'suspended')
   await chain.sync()

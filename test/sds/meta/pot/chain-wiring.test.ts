@@ -28,11 +28,21 @@ test('with a chain: active nodes only, ozone checked before limits, settled traf
   const dir = tempDir()
   const metaKey = NodeKey.loadOrCreate(join(dir, 'meta'))
   // TestNode(i) keys: nodes 1–3 registered on chain, node 4 not.
-  const entry = (k: NodeKey, deposit: bigint) => ({ node: k.address, publicKey: toHex(k.publicKey), owner: owner.address, deposit, moniker: 'n' })
+  const entry = (k: NodeKey, deposit: bigint) => ({
+    node: k.address,
+    publicKey: toHex(k.publicKey),
+    owner: owner.address,
+    deposit,
+    moniker: 'n',
+  })
   const registered = [1, 2, 3].map((i) => new TestNode(i).key)
   const genesis = devnetGenesis({
-    chainId, wallets: [owner.address, rich.address, poor.address], genesisTime: Date.now(), params: { epochBlocks: 5 },
-    metaNodes: [entry(metaKey, DEVNET_PARAMS.minMetaNodeDepositWei)], resourceNodes: registered.map((k) => entry(k, DEVNET_PARAMS.resourceNodeTiersWei[0]!)),
+    chainId,
+    wallets: [owner.address, rich.address, poor.address],
+    genesisTime: Date.now(),
+    params: { epochBlocks: 5 },
+    metaNodes: [entry(metaKey, DEVNET_PARAMS.minMetaNodeDepositWei)],
+    resourceNodes: registered.map((k) => entry(k, DEVNET_PARAMS.resourceNodeTiersWei[0]!)),
   })
   const v = await startValidator({ dataDir: join(dir, 'chain'), port: 0, genesis, blockIntervalMs: 100 })
   t.after(() => v.stop())
@@ -40,7 +50,11 @@ test('with a chain: active nodes only, ozone checked before limits, settled traf
   await chain.submitAndWait(rich, [{ type: 'prepay', amount: stos(1) }], { fee: DEFAULT_TX_FEE_WEI, wait: true })
   const ozone0 = (await chain.account(rich.address)).ozone
 
-  const h = await startHarness({ dir: join(dir, 'meta'), nodes: 4, chain: { url: v.url, owner, syncIntervalMs: 50, reportRetryMs: 200 } })
+  const h = await startHarness({
+    dir: join(dir, 'meta'),
+    nodes: 4,
+    chain: { url: v.url, owner, syncIntervalMs: 50, reportRetryMs: 200 },
+  })
   t.after(() => h.close())
   assert.ok(h.meta.chain?.synced)
 
@@ -56,9 +70,26 @@ test('with a chain: active nodes only, ozone checked before limits, settled traf
   // The nodes settle their PUT orders (full shards).
   for (const p of up.placements.flat()) {
     const n = h.nodes.get(p.node)!
-    const order = signOrder(orderKey, { v: 1, chainId, serial: p.ticket.payload.serial, bytes: p.ticket.payload.size, signedAt: h.clock.now() })
-    const r = await h.client.settleOrders(signAsNode(DOMAIN.settleOrders, n.key, { v: 1, chainId, node: n.address, items: [{ ticket: p.ticket, order }], expiresAt: h.clock.now() + 60_000 }))
-    assert.deepEqual(r.results.map((x) => x.status), ['accepted'])
+    const order = signOrder(orderKey, {
+      v: 1,
+      chainId,
+      serial: p.ticket.payload.serial,
+      bytes: p.ticket.payload.size,
+      signedAt: h.clock.now(),
+    })
+    const r = await h.client.settleOrders(
+      signAsNode(DOMAIN.settleOrders, n.key, {
+        v: 1,
+        chainId,
+        node: n.address,
+        items: [{ ticket: p.ticket, order }],
+        expiresAt: h.clock.now() + 60_000,
+      }),
+    )
+    assert.deepEqual(
+      r.results.map((x) => x.status),
+      ['accepted'],
+    )
   }
   // A read reserves k shards per segment; the owner can afford it.
   const read = await h.as(rich).read(file.cid, { orderKey: ORDER_KEY })
@@ -74,12 +105,16 @@ test('with a chain: active nodes only, ozone checked before limits, settled traf
   const ft = await h.as(rich).fileTraffic(file.cid)
   assert.deepEqual(ft.totals, { put: putBytes, get: 0 })
   // The meta node marks a report included right after the chain did (its submit waits for the block).
-  const views = async () => Promise.all([...new Set(ft.traffic.map((x) => x.epoch))].map((e) => h.client.trafficNodes({ epoch: e })))
+  const views = async () =>
+    Promise.all([...new Set(ft.traffic.map((x) => x.epoch))].map((e) => h.client.trafficNodes({ epoch: e })))
   while (!(await views()).every((v) => v.nodes.every((n) => n.report === 'included' || n.bytes === 0))) {
     if (Date.now() > end) assert.fail('reports not marked included in time')
     await sleep(50)
   }
-  assert.equal((await views()).reduce((a, v) => a + v.nodes.reduce((b, n) => b + n.bytes, 0), 0), putBytes)
+  assert.equal(
+    (await views()).reduce((a, v) => a + v.nodes.reduce((b, n) => b + n.bytes, 0), 0),
+    putBytes,
+  )
   const traffic = await h.client.trafficNodes({})
   assert.equal(traffic.nodes.find((n) => n.node === unregistered)?.chainState, 'unregistered')
 })

@@ -13,7 +13,10 @@ function chainWith(balances: Map<string, bigint>) {
   const reads = { cached: 0, fresh: 0 }
   return {
     reads,
-    ozone: async (w: string, o: { fresh?: boolean } = {}) => { reads[o.fresh ? 'fresh' : 'cached']++; return balances.get(w) ?? 0n },
+    ozone: async (w: string, o: { fresh?: boolean } = {}) => {
+      reads[o.fresh ? 'fresh' : 'cached']++
+      return balances.get(w) ?? 0n
+    },
   }
 }
 
@@ -37,8 +40,14 @@ test('limits are granted while ozone minus promises covers them; the refusal nam
   const exp = clock.now() + 60_000
   g.reserve(payer, oz, 600, exp)
   g.reserve(payer, oz, 400, exp)
-  assert.deepEqual(refused(() => g.reserve(payer, oz, 1, exp)), { payer, needed: '1', available: '0', shortfall: '1' })
-  assert.deepEqual(refused(() => g.check('st1nobody', 0n, 10)), { payer: 'st1nobody', needed: '10', available: '0', shortfall: '10' })
+  assert.deepEqual(
+    refused(() => g.reserve(payer, oz, 1, exp)),
+    { payer, needed: '1', available: '0', shortfall: '1' },
+  )
+  assert.deepEqual(
+    refused(() => g.check('st1nobody', 0n, 10)),
+    { payer: 'st1nobody', needed: '10', available: '0', shortfall: '10' },
+  )
   // A failed request gives its reservation back.
   g.release(payer, 400, exp)
   g.reserve(payer, oz, 300, exp)
@@ -75,7 +84,13 @@ test('settled orders move from promised to accepted until their report is charge
 
 test('memory stays bounded: payers and expiry buckets', async () => {
   const clock = new ManualClock()
-  const g = new OzoneGuard({ chain: chainWith(new Map()), clock, logger: silentLogger, maxPayers: 3, maxBucketsPerPayer: 2 })
+  const g = new OzoneGuard({
+    chain: chainWith(new Map()),
+    clock,
+    logger: silentLogger,
+    maxPayers: 3,
+    maxBucketsPerPayer: 2,
+  })
   for (let i = 0; i < 10; i++) g.reserve(`st1p${i}`, 100n, 10, clock.now() + 1_000)
   // Only the last three payers are remembered.
   assert.equal(g.outstanding('st1p0').promised, 0)
@@ -94,7 +109,12 @@ test('memory stays bounded: payers and expiry buckets', async () => {
 test('a chain that cannot be read: the last balance seen is used; an unknown payer is refused as unavailable', async () => {
   const clock = new ManualClock()
   let up = true
-  const chain = { ozone: async () => { if (!up) throw new Error('connection refused'); return 500n } }
+  const chain = {
+    ozone: async () => {
+      if (!up) throw new Error('connection refused')
+      return 500n
+    },
+  }
   const g = new OzoneGuard({ chain, clock, logger: silentLogger })
   assert.equal(await g.balance(payer), 500n)
   up = false

@@ -13,11 +13,27 @@ import { seededRandom, silentLogger, systemClock } from '../../../../src/util/co
 const credit = (node: string, payer: string, bytes: number) => ({ node, payer, credit: { bytes, orders: 1 } })
 
 test('wallets and nodes are sorted and aggregated, and both sides add up to the same bytes', () => {
-  const b = buildReport([credit('stsds1b', 'st1y', 10), credit('stsds1a', 'st1y', 5), credit('stsds1a', 'st1x', 7), credit('stsds1c', 'st1x', 0)], { chainId: 'c', epoch: 4, metaNode: 'stsds1meta' })
+  const b = buildReport(
+    [
+      credit('stsds1b', 'st1y', 10),
+      credit('stsds1a', 'st1y', 5),
+      credit('stsds1a', 'st1x', 7),
+      credit('stsds1c', 'st1x', 0),
+    ],
+    { chainId: 'c', epoch: 4, metaNode: 'stsds1meta' },
+  )
   assert.deepEqual(b.report, {
-    chainId: 'c', epoch: 4, metaNode: 'stsds1meta',
-    wallets: [{ wallet: 'st1x', bytes: '7' }, { wallet: 'st1y', bytes: '15' }],
-    nodes: [{ node: 'stsds1a', bytes: '12' }, { node: 'stsds1b', bytes: '10' }],
+    chainId: 'c',
+    epoch: 4,
+    metaNode: 'stsds1meta',
+    wallets: [
+      { wallet: 'st1x', bytes: '7' },
+      { wallet: 'st1y', bytes: '15' },
+    ],
+    nodes: [
+      { node: 'stsds1a', bytes: '12' },
+      { node: 'stsds1b', bytes: '10' },
+    ],
   })
   const sum = (xs: { bytes: string }[]) => xs.reduce((a, x) => a + BigInt(x.bytes), 0n)
   assert.equal(sum(b.report.wallets), sum(b.report.nodes))
@@ -25,13 +41,38 @@ test('wallets and nodes are sorted and aggregated, and both sides add up to the 
 })
 
 test('over the caps the rest is carried; nodes unknown to the chain are left out', () => {
-  const credits = [credit('stsds1a', 'st1x', 1), credit('stsds1a', 'st1y', 2), credit('stsds1b', 'st1z', 3), credit('stsds1c', 'st1x', 4), credit('stsds1gone', 'st1x', 9)]
-  const b = buildReport(credits, { chainId: 'c', epoch: 1, metaNode: 'm', maxWallets: 2, maxNodes: 2, known: (n) => n !== 'stsds1gone' })
+  const credits = [
+    credit('stsds1a', 'st1x', 1),
+    credit('stsds1a', 'st1y', 2),
+    credit('stsds1b', 'st1z', 3),
+    credit('stsds1c', 'st1x', 4),
+    credit('stsds1gone', 'st1x', 9),
+  ]
+  const b = buildReport(credits, {
+    chainId: 'c',
+    epoch: 1,
+    metaNode: 'm',
+    maxWallets: 2,
+    maxNodes: 2,
+    known: (n) => n !== 'stsds1gone',
+  })
   // a/x, a/y fit; b/z would be a third wallet (carried); c/x adds only a second node (fits).
-  assert.deepEqual(b.report.wallets, [{ wallet: 'st1x', bytes: '5' }, { wallet: 'st1y', bytes: '2' }])
-  assert.deepEqual(b.report.nodes, [{ node: 'stsds1a', bytes: '3' }, { node: 'stsds1c', bytes: '4' }])
-  assert.deepEqual(b.carried.map((c) => [c.node, c.payer, c.bytes]), [['stsds1b', 'st1z', 3]])
-  assert.deepEqual(b.unknown.map((u) => [u.node, u.bytes]), [['stsds1gone', 9]])
+  assert.deepEqual(b.report.wallets, [
+    { wallet: 'st1x', bytes: '5' },
+    { wallet: 'st1y', bytes: '2' },
+  ])
+  assert.deepEqual(b.report.nodes, [
+    { node: 'stsds1a', bytes: '3' },
+    { node: 'stsds1c', bytes: '4' },
+  ])
+  assert.deepEqual(
+    b.carried.map((c) => [c.node, c.payer, c.bytes]),
+    [['stsds1b', 'st1z', 3]],
+  )
+  assert.deepEqual(
+    b.unknown.map((u) => [u.node, u.bytes]),
+    [['stsds1gone', 9]],
+  )
 })
 
 test('freezing a report moves what does not fit to the next epoch and drops nodes unknown to the chain (LMDB)', async (t) => {
@@ -45,8 +86,14 @@ test('freezing a report moves what does not fit to the next epoch and drops node
     addCredit(store, ['t', 1, 'stsds1gone', 'st1x'], 5)
   })
   const chain = {
-    epoch: 3, synced: true, onEpoch: () => () => {}, nodeStatus: (n: string) => (n === 'stsds1gone' ? 'unregistered' as const : 'active' as const),
-    submit: async () => { throw new Error('not in this test') }, reported: async () => false,
+    epoch: 3,
+    synced: true,
+    onEpoch: () => () => {},
+    nodeStatus: (n: string) => (n === 'stsds1gone' ? ('unregistered' as const) : ('active' as const)),
+    submit: async () => {
+      throw new Error('not in this test')
+    },
+    reported: async () => false,
   }
   const key = NodeKey.generate(seededRandom(5))
   const r = new Reporter({ store, key, chainId: 'c', chain, clock: systemClock, logger: silentLogger, maxWallets: 1 })
@@ -54,8 +101,14 @@ test('freezing a report moves what does not fit to the next epoch and drops node
   assert.equal(rec?.state, 'pending')
   assert.deepEqual(rec?.report.wallets, [{ wallet: 'st1x', bytes: '10' }])
   assert.equal(rec?.carried, 1)
-  assert.deepEqual(epochCredits(store, 1).map((c) => [c.node, c.payer, c.credit.bytes]), [['stsds1a', 'st1x', 10]])
-  assert.deepEqual(epochCredits(store, 2).map((c) => [c.node, c.payer, c.credit.bytes]), [['stsds1a', 'st1y', 20]])
+  assert.deepEqual(
+    epochCredits(store, 1).map((c) => [c.node, c.payer, c.credit.bytes]),
+    [['stsds1a', 'st1x', 10]],
+  )
+  assert.deepEqual(
+    epochCredits(store, 2).map((c) => [c.node, c.payer, c.credit.bytes]),
+    [['stsds1a', 'st1y', 20]],
+  )
   // Frozen once: a second freeze of the same epoch changes nothing.
   assert.equal(await r.freeze(1), undefined)
   assert.equal(reportRecord(store, 1)?.report.wallets.length, 1)

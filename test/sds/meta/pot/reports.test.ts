@@ -32,7 +32,10 @@ const payer = WalletKey.fromPrivateKeyHex('32'.repeat(32))
 const metaKey = NodeKey.generate(seededRandom(501))
 const nodes = [NodeKey.generate(seededRandom(502)), NodeKey.generate(seededRandom(503))]
 
-async function until<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
+async function until<T>(
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 10_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs
   for (;;) {
     const v = await fn()
@@ -45,10 +48,20 @@ async function until<T>(fn: () => Promise<T | undefined | false> | T | undefined
 test('volume reports: included once with exact charges, survive restarts, late ones dropped', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'stratos-pot-report-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
-  const entry = (k: NodeKey, deposit: bigint) => ({ node: k.address, publicKey: toHex(k.publicKey), owner: owner.address, deposit, moniker: 'n' })
+  const entry = (k: NodeKey, deposit: bigint) => ({
+    node: k.address,
+    publicKey: toHex(k.publicKey),
+    owner: owner.address,
+    deposit,
+    moniker: 'n',
+  })
   const genesis = devnetGenesis({
-    chainId: CHAIN, wallets: [owner.address, payer.address], genesisTime: Date.now(), params: { epochBlocks: 2 },
-    metaNodes: [entry(metaKey, DEVNET_PARAMS.minMetaNodeDepositWei)], resourceNodes: nodes.map((n) => entry(n, DEVNET_PARAMS.resourceNodeTiersWei[0]!)),
+    chainId: CHAIN,
+    wallets: [owner.address, payer.address],
+    genesisTime: Date.now(),
+    params: { epochBlocks: 2 },
+    metaNodes: [entry(metaKey, DEVNET_PARAMS.minMetaNodeDepositWei)],
+    resourceNodes: nodes.map((n) => entry(n, DEVNET_PARAMS.resourceNodeTiersWei[0]!)),
   })
   const v = await startValidator({ dataDir: join(dir, 'chain'), port: 0, genesis, blockIntervalMs: 100 })
   t.after(() => v.stop())
@@ -63,7 +76,17 @@ test('volume reports: included once with exact charges, survive restarts, late o
   await link.start()
   t.after(() => link.stop())
   const guard = new OzoneGuard({ chain: link, clock: systemClock, logger: silentLogger })
-  const reporter = (): Reporter => new Reporter({ store, key: metaKey, chainId: CHAIN, chain: reportChainOf(link), guard, clock: systemClock, logger: silentLogger, retryMs: 60_000 })
+  const reporter = (): Reporter =>
+    new Reporter({
+      store,
+      key: metaKey,
+      chainId: CHAIN,
+      chain: reportChainOf(link),
+      guard,
+      clock: systemClock,
+      logger: silentLogger,
+      retryMs: 60_000,
+    })
 
   // Late: credits for epoch 1 appear only once the chain is past its report window.
   await until(() => link.epoch > 1 + DEVNET_PARAMS.reportWindowEpochs)
@@ -84,10 +107,17 @@ test('volume reports: included once with exact charges, survive restarts, late o
   await r1.run()
   const rec = reportRecord(store, e)!
   assert.equal(rec.state, 'included', rec.error)
-  assert.deepEqual(rec.report.nodes.map((n) => n.bytes), [nodes[0], nodes[1]].sort((a, b) => (a.address < b.address ? -1 : 1)).map((n) => (n === nodes[0] ? '1000' : '300')))
+  assert.deepEqual(
+    rec.report.nodes.map((n) => n.bytes),
+    [nodes[0], nodes[1]].sort((a, b) => (a.address < b.address ? -1 : 1)).map((n) => (n === nodes[0] ? '1000' : '300')),
+  )
   assert.equal((await chain.account(payer.address)).ozone, ozone0 - 1_234n)
   assert.equal(guard.outstanding(payer.address).accepted, 0)
-  const onChain = await (await fetch(`${v.url}/reports?epoch=${e}`)).json() as { metaNode: string; reportedBytes: string; chargedBytes: string }[]
+  const onChain = (await (await fetch(`${v.url}/reports?epoch=${e}`)).json()) as {
+    metaNode: string
+    reportedBytes: string
+    chargedBytes: string
+  }[]
   assert.equal(onChain.length, 1)
   assert.equal(onChain[0].metaNode, metaKey.address)
   assert.equal(onChain[0].reportedBytes, '1300')
@@ -102,7 +132,13 @@ test('volume reports: included once with exact charges, survive restarts, late o
 
   // A report signed by a key that is no registered meta node pays nothing.
   const rogue = NodeKey.generate(seededRandom(777))
-  const forged = signVolumeReport(rogue, toVolumeReport({ ...rec.report, metaNode: rogue.address, epoch: link.epoch - 1 }))
-  await assert.rejects(chain.submitAndWait(owner, [forged], { fee: DEFAULT_TX_FEE_WEI, wait: true }), (err) => isStratosError(err) && err.code === 'NODE_NOT_REGISTERED')
+  const forged = signVolumeReport(
+    rogue,
+    toVolumeReport({ ...rec.report, metaNode: rogue.address, epoch: link.epoch - 1 }),
+  )
+  await assert.rejects(
+    chain.submitAndWait(owner, [forged], { fee: DEFAULT_TX_FEE_WEI, wait: true }),
+    (err) => isStratosError(err) && err.code === 'NODE_NOT_REGISTERED',
+  )
   assert.equal((await chain.account(payer.address)).ozone, ozone0 - 1_234n)
 })

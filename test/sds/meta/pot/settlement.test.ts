@@ -13,22 +13,49 @@ import type { SignedTicket } from '../../../../src/sds/protocol/messages.ts'
 import { signOrder, type SignedOrder } from '../../../../src/sds/protocol/orders.ts'
 import { DOMAIN, signAsNode } from '../../../../src/sds/protocol/signing.ts'
 import { issueTicket } from '../../../../src/sds/protocol/ticket.ts'
-import { chainId, expectCode, planUpload, startHarness, uploadFile, walletA, type Harness, type TestNode, sc } from '../helpers.ts'
+import {
+  chainId,
+  expectCode,
+  planUpload,
+  startHarness,
+  uploadFile,
+  walletA,
+  type Harness,
+  type TestNode,
+  sc,
+} from '../helpers.ts'
 
 /** The private half of helpers.ts ORDER_KEY: the uploader's and reader's order key in these tests. */
 const orderKey = NodeKey.generate(seededRandom(4242))
 const otherKey = NodeKey.generate(seededRandom(999))
 
 function order(h: Harness, t: SignedTicket, o: { bytes?: number; key?: NodeKey; signedAt?: number } = {}): SignedOrder {
-  return signOrder(o.key ?? orderKey, { v: 1, chainId, serial: t.payload.serial, bytes: o.bytes ?? t.payload.size, signedAt: o.signedAt ?? h.clock.now() })
+  return signOrder(o.key ?? orderKey, {
+    v: 1,
+    chainId,
+    serial: t.payload.serial,
+    bytes: o.bytes ?? t.payload.size,
+    signedAt: o.signedAt ?? h.clock.now(),
+  })
 }
 
-function batch(h: Harness, node: TestNode, items: { ticket: SignedTicket; order: SignedOrder }[], signer: NodeKey = node.key): SettleOrdersBody {
-  return signAsNode(DOMAIN.settleOrders, signer, { v: 1, chainId, node: node.address, items, expiresAt: h.clock.now() + 60_000 })
+function batch(
+  h: Harness,
+  node: TestNode,
+  items: { ticket: SignedTicket; order: SignedOrder }[],
+  signer: NodeKey = node.key,
+): SettleOrdersBody {
+  return signAsNode(DOMAIN.settleOrders, signer, {
+    v: 1,
+    chainId,
+    node: node.address,
+    items,
+    expiresAt: h.clock.now() + 60_000,
+  })
 }
 
 function codes(r: { results: { serial: string; status: string; code?: string }[] }): string[] {
-  return r.results.map((x) => (x.status === 'accepted' ? 'accepted' : x.code ?? 'rejected'))
+  return r.results.map((x) => (x.status === 'accepted' ? 'accepted' : (x.code ?? 'rejected')))
 }
 
 test('settlement pays verified PUT and GET orders once and rejects every kind of fraud', async (t) => {
@@ -50,34 +77,58 @@ test('settlement pays verified PUT and GET orders once and rejects every kind of
 
   // Fraud on other PUT limits of the same upload: forged payer signature, bytes above the limit, an order signed
   // after the limit expired, a serial twice in one batch.
-  const others = up.placements.flat().filter((p) => p.node === put0.node && p.ticket.payload.serial !== put0.ticket.payload.serial)
+  const others = up.placements
+    .flat()
+    .filter((p) => p.node === put0.node && p.ticket.payload.serial !== put0.ticket.payload.serial)
   const p1 = up.placements[1].find((p) => p.node !== put0.node)!
   const n1 = h.nodes.get(p1.node)!
-  r = await h.client.settleOrders(batch(h, n1, [
-    { ticket: p1.ticket, order: order(h, p1.ticket, { key: otherKey }) },
-    { ticket: p1.ticket, order: order(h, p1.ticket, { bytes: p1.ticket.payload.size + 1 }) },
-    { ticket: p1.ticket, order: order(h, p1.ticket, { signedAt: p1.ticket.payload.expiresAt + CLOCK_SKEW_MS + 1 }) },
-  ]))
+  r = await h.client.settleOrders(
+    batch(h, n1, [
+      { ticket: p1.ticket, order: order(h, p1.ticket, { key: otherKey }) },
+      { ticket: p1.ticket, order: order(h, p1.ticket, { bytes: p1.ticket.payload.size + 1 }) },
+      { ticket: p1.ticket, order: order(h, p1.ticket, { signedAt: p1.ticket.payload.expiresAt + CLOCK_SKEW_MS + 1 }) },
+    ]),
+  )
   assert.deepEqual(codes(r), ['ORDER_INVALID', 'ORDER_LIMIT_EXCEEDED', 'ORDER_INVALID'])
 
   // A ticket for node A handed in by node B: rejected; a batch signed by another key than its node: whole batch refused.
-  r = await h.client.settleOrders(batch(h, n1, [{ ticket: others[0]?.ticket ?? put0.ticket, order: order(h, others[0]?.ticket ?? put0.ticket) }]))
+  r = await h.client.settleOrders(
+    batch(h, n1, [{ ticket: others[0]?.ticket ?? put0.ticket, order: order(h, others[0]?.ticket ?? put0.ticket) }]),
+  )
   assert.deepEqual(codes(r), ['TICKET_WRONG_NODE'])
-  await expectCode(h.client.settleOrders(batch(h, n1, [{ ticket: p1.ticket, order: order(h, p1.ticket) }], node0.key)), 'INVALID_SIGNATURE')
+  await expectCode(
+    h.client.settleOrders(batch(h, n1, [{ ticket: p1.ticket, order: order(h, p1.ticket) }], node0.key)),
+    'INVALID_SIGNATURE',
+  )
 
   // A limit signed by another meta node: untrusted.
-  const foreign = issueTicket({ key: otherKey, chainId, op: 'get', node: n1.address, shard: p1.ticket.payload.shard, size: 100, payer: walletA.address, context: file.cid, orderKey: p1.ticket.payload.orderKey, now: h.clock.now() })
+  const foreign = issueTicket({
+    key: otherKey,
+    chainId,
+    op: 'get',
+    node: n1.address,
+    shard: p1.ticket.payload.shard,
+    size: 100,
+    payer: walletA.address,
+    context: file.cid,
+    orderKey: p1.ticket.payload.orderKey,
+    now: h.clock.now(),
+  })
   r = await h.client.settleOrders(batch(h, n1, [{ ticket: foreign, order: order(h, foreign) }]))
   assert.deepEqual(codes(r), ['UNTRUSTED_ISSUER'])
 
   // GET orders for the file's shards: accepted; the serial twice in a batch: the second is a replay.
   const read = await h.client.read(file.cid, { orderKey: up.placements[0][0].ticket.payload.orderKey })
-  const g = read.tickets[0].find((x) => x.payload.node === n1.address) ?? read.tickets[1].find((x) => x.payload.node === n1.address)!
-  r = await h.client.settleOrders(batch(h, n1, [
-    { ticket: g, order: order(h, g, { bytes: 500 }) },
-    { ticket: g, order: order(h, g, { bytes: 500 }) },
-    { ticket: p1.ticket, order: order(h, p1.ticket) },
-  ]))
+  const g =
+    read.tickets[0].find((x) => x.payload.node === n1.address) ??
+    read.tickets[1].find((x) => x.payload.node === n1.address)!
+  r = await h.client.settleOrders(
+    batch(h, n1, [
+      { ticket: g, order: order(h, g, { bytes: 500 }) },
+      { ticket: g, order: order(h, g, { bytes: 500 }) },
+      { ticket: p1.ticket, order: order(h, p1.ticket) },
+    ]),
+  )
   assert.deepEqual(codes(r), ['accepted', 'REPLAYED_NONCE', 'accepted'])
 
   // The views show exactly the accepted bytes.
@@ -92,7 +143,9 @@ test('settlement pays verified PUT and GET orders once and rejects every kind of
   // Past the settle window: the limit is too old to settle.
   const late = read.tickets[0].find((x) => x.payload.node === node0.address)!
   h.clock.advance(TICKET_TTL_MS + ORDER_SETTLE_WINDOW_MS + 2 * CLOCK_SKEW_MS)
-  r = await h.client.settleOrders(batch(h, node0, [{ ticket: late, order: order(h, late, { signedAt: late.payload.expiresAt - 1 }) }]))
+  r = await h.client.settleOrders(
+    batch(h, node0, [{ ticket: late, order: order(h, late, { signedAt: late.payload.expiresAt - 1 }) }]),
+  )
   assert.deepEqual(codes(r), ['TICKET_EXPIRED'])
 })
 
@@ -113,12 +166,28 @@ test('PUT orders are deferred while the upload is open and never paid for a plac
   const { file, up } = await uploadFile(h, walletA, { size: 1000, seed: 3 })
   const held = up.placements[0].map((x) => x.node)
   const elsewhere = up.placements[0][0]
-  const stranger = [...h.nodes.values()].find((x) => x.address !== elsewhere.node && !held.slice(1).includes(x.address)) ?? [...h.nodes.values()].find((x) => x.address !== elsewhere.node)!
-  const forged = issueTicket({ key: metaKeyOf(h), chainId, op: 'get', node: stranger.address, shard: elsewhere.ticket.payload.shard, size: elsewhere.ticket.payload.size, payer: walletA.address, context: file.cid, orderKey: elsewhere.ticket.payload.orderKey, now: h.clock.now() })
+  const stranger =
+    [...h.nodes.values()].find((x) => x.address !== elsewhere.node && !held.slice(1).includes(x.address)) ??
+    [...h.nodes.values()].find((x) => x.address !== elsewhere.node)!
+  const forged = issueTicket({
+    key: metaKeyOf(h),
+    chainId,
+    op: 'get',
+    node: stranger.address,
+    shard: elsewhere.ticket.payload.shard,
+    size: elsewhere.ticket.payload.size,
+    payer: walletA.address,
+    context: file.cid,
+    orderKey: elsewhere.ticket.payload.orderKey,
+    now: h.clock.now(),
+  })
   r = await h.client.settleOrders(batch(h, stranger, [{ ticket: forged, order: order(h, forged) }]))
   assert.deepEqual(codes(r), ['SHARD_NOT_FOUND'])
   const traffic = await h.client.trafficNodes({ epoch: 0 })
-  assert.equal(traffic.nodes.reduce((a, x) => a + x.bytes, 0), 0)
+  assert.equal(
+    traffic.nodes.reduce((a, x) => a + x.bytes, 0),
+    0,
+  )
 })
 
 /** The harness's meta node key (its data dir's node-key.json), to mint a limit the meta node would never sign. */
