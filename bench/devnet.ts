@@ -12,6 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { EXIT_WITH_STDIN_ENV } from '../src/devnet/child.ts'
+import { cliArgs } from '../src/devnet/devnet.ts'
 import { readNetworkFile, NETWORK_FILE, type NetworkFile } from '../src/devnet/network.ts'
 import { portsFromBase } from '../src/limits.ts'
 
@@ -49,10 +50,8 @@ export interface RunningDevnet {
 
 export async function startDevnet(options: DevnetOptions): Promise<RunningDevnet> {
   const portBase = await findFreePortBase(options.resources)
-  const args = [
-    '--import',
-    'tsx',
-    join(import.meta.dirname, '..', 'src', 'cli', 'main.ts'),
+  // The built CLI (dist/), what users run; cliArgs refuses a build older than src/.
+  const args = cliArgs(
     'devnet',
     '--dir',
     options.dir,
@@ -65,7 +64,7 @@ export async function startDevnet(options: DevnetOptions): Promise<RunningDevnet
     '--m',
     String(options.m),
     ...(options.sync ? ['--sync', options.sync] : []),
-  ]
+  )
   const child = spawn(process.execPath, args, {
     stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,

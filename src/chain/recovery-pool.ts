@@ -51,11 +51,13 @@ interface Slot {
 }
 
 /**
- * How a worker is started. The project runs its TypeScript through tsx, whose loader hooks a
- * worker thread does not inherit on Node 20: a `.ts` worker is started by a small bootstrap that
- * registers tsx in the worker first (resolved from here, so it does not depend on the cwd).
+ * How a worker is started. The built code (dist/, what `stratos` runs) starts recovery-worker.js directly.
+ * Run from source (tests import src/ through tsx), whose loader hooks a worker thread does not inherit on
+ * Node 20, a `.ts` worker is started by a small bootstrap that registers tsx in the worker first (resolved
+ * from here, so it does not depend on the cwd).
  */
 function workerEntry(): { script: string | URL; eval: boolean } {
+  if (!import.meta.url.endsWith('.ts')) return { script: new URL('./recovery-worker.js', import.meta.url), eval: false }
   const url = new URL('./recovery-worker.ts', import.meta.url)
   const tsxApi = import.meta.resolve('tsx/esm/api')
   return {

@@ -1,4 +1,4 @@
-/** Entry point of the `stratos` CLI (bin/stratos.js loads it through tsx). */
+/** Entry point of the `stratos` CLI (bin/stratos.js loads its build, dist/cli/main.js). */
 import { runCli } from './program.ts'
 
 const code = await runCli(process.argv)

@@ -13,8 +13,8 @@
  * devnet.json, devnet.lock. Everything is kept across restarts, so a restarted devnet has the
  * same node keys, shards, index and wallets.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
-import { basename, join, resolve } from 'node:path'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { basename, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { listResourceNodes, registerResourceNodes } from '../chain-client/node-registration.ts'
@@ -138,7 +138,33 @@ export function defaultSettings(): DevnetSettings {
   }
 }
 
-const CLI_MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url))
+/**
+ * The built CLI every devnet child runs: dist/cli/main.js (`npm run build`, which `npm install` and `npm ci`
+ * run through `prepare`); from dist/devnet/devnet.js that is ../cli/main.js. When this module itself runs
+ * from source (tests and benchmarks import src/ through tsx), the children still run the built code, what
+ * users run, so it must be current: a missing or older build output is an error naming `npm run build`.
+ */
+const FROM_SOURCE = import.meta.url.endsWith('.ts')
+const CLI_MAIN = fileURLToPath(new URL(FROM_SOURCE ? '../../dist/cli/main.js' : '../cli/main.js', import.meta.url))
+let buildChecked = false
+
+/** From source: every src/ file has its dist/ output, written after it (tsc rewrites every output). */
+function checkBuild(): void {
+  if (!FROM_SOURCE || buildChecked) return
+  const src = fileURLToPath(new URL('..', import.meta.url))
+  const dist = fileURLToPath(new URL('../../dist', import.meta.url))
+  for (const e of readdirSync(src, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile() || !e.name.endsWith('.ts')) continue
+    const file = join(e.parentPath, e.name)
+    const out = join(dist, relative(src, file)).replace(/\.ts$/, '.js')
+    if (!existsSync(out) || statSync(out).mtimeMs < statSync(file).mtimeMs)
+      throw new StratosError(
+        'INTERNAL',
+        `the built CLI is ${existsSync(out) ? 'older than' : 'missing for'} ${relative(join(src, '..'), file)}: run \`npm run build\``,
+      )
+  }
+  buildChecked = true
+}
 
 /**
  * Extra Node flags for every devnet child, space-separated (profiling: `--cpu-prof --cpu-prof-dir=/tmp/p`;
@@ -146,10 +172,11 @@ const CLI_MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url))
  */
 export const DEVNET_NODE_ARGS_ENV = 'STRATOS_DEVNET_NODE_ARGS'
 
-/** `process.execPath` arguments that run `stratos …` through tsx (absolute paths: any cwd works). */
+/** `process.execPath` arguments that run `stratos …` from the built JavaScript (absolute paths: any cwd works). */
 export function cliArgs(...args: string[]): string[] {
+  checkBuild()
   const extra = (process.env[DEVNET_NODE_ARGS_ENV] ?? '').split(' ').filter(Boolean)
-  return [...extra, '--import', import.meta.resolve('tsx'), CLI_MAIN, ...args]
+  return [...extra, CLI_MAIN, ...args]
 }
 
 export class Devnet implements Startable {

@@ -17,8 +17,8 @@ import { ERROR_CODES } from '../../src/errors.ts'
 import { ChainClient, type DelegationsJson, type RewardJson } from '../../src/chain-client/client.ts'
 import { formatStos, formatStosAmount, parseAmount } from '../../src/cli/output.ts'
 import { KeystoreDir } from '../../src/crypto/keystore.ts'
+import { cliArgs } from '../../src/devnet/devnet.ts'
 
-const MAIN = join(import.meta.dirname, '../../src/cli/main.ts')
 const FUNDED_HEX = '11'.repeat(32)
 const EMPTY_HEX = '22'.repeat(32)
 
@@ -30,7 +30,7 @@ interface Run {
 
 function cli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, cliArgs(...args), { env, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0
       resolve({ code, stdout, stderr })
     })

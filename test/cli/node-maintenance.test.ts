@@ -12,12 +12,11 @@ import { startResourceNode } from '../../src/sds/resource/index.ts'
 import { MetaClient } from '../../src/net/meta-client.ts'
 import type { NodeView } from '../../src/sds/protocol/api.ts'
 import { silentLogger } from '../../src/util/components.ts'
-
-const MAIN = join(import.meta.dirname, '../../src/cli/main.ts')
+import { cliArgs } from '../../src/devnet/devnet.ts'
 
 function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, cliArgs(...args), { env, timeout: 60_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr })
     })
   })

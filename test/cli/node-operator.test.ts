@@ -15,8 +15,8 @@ import { DEVNET_PARAMS } from '../../src/chain/params.ts'
 import { NodeKey } from '../../src/crypto/node-key.ts'
 import { WalletKey } from '../../src/crypto/wallet-key.ts'
 import { ERROR_CODES } from '../../src/errors.ts'
+import { cliArgs } from '../../src/devnet/devnet.ts'
 
-const MAIN = join(import.meta.dirname, '../../src/cli/main.ts')
 const OWNER_HEX = '33'.repeat(32)
 
 interface Run {
@@ -27,7 +27,7 @@ interface Run {
 
 function cli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { env, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, cliArgs(...args), { env, timeout: 60_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr })
     })
   })
