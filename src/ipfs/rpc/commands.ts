@@ -356,7 +356,6 @@ const pinAdd: Command = {
       progress: { type: 'bool' },
       name: { type: 'string' },
     },
-    tolerated: ['stream', 'metadata'],
   },
   async run({ res, p, signal, api }) {
     const type: PinType = boolOption(p, 'recursive') ? 'recursive' : 'direct'

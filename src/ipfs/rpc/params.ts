@@ -4,11 +4,11 @@
  * the option's type with Go's rules (`strconv.ParseBool`, `ParseInt`), a single-valued option given
  * twice is an error, and defaults fill in what is absent.
  *
- * One deliberate difference: Kubo silently ignores options it does not know; we answer 400, because a
- * typo such as `cid-verison=1` would otherwise silently give another CID. Options Kubo knows but we do
- * not implement are accepted only at their default (or harmless) value, anything else is refused with
- * a message naming the option. Options kubo-rpc-client sends that Kubo itself ignores (`stream` on
- * pin/add…) are listed as `tolerated`.
+ * Unknown options are ignored, as Kubo does: the unchanged kubo-rpc-client sends options Kubo has no
+ * flag for (`stream` on pin/add, `paths` on pin/ls), and a request must not fail on them. The price is
+ * Kubo's too: a typo such as `cid-verison=1` is ignored rather than refused. Options Kubo knows but we do
+ * not implement are accepted only at their default (or harmless) value, anything else is refused with a
+ * message naming the option.
  */
 import { clientError } from './kubo-error.ts'
 
@@ -30,8 +30,6 @@ export interface CommandSpec {
   /** Positional arguments: `required` ones must be present, a `variadic` one takes the rest. */
   args: { name: string; required: boolean; variadic?: boolean }[]
   options: Record<string, OptionSpec>
-  /** Keys accepted and ignored: sent by kubo-rpc-client although Kubo has no such option for this command. */
-  tolerated?: string[]
 }
 
 export interface ParsedRequest {
@@ -125,7 +123,6 @@ export function parseRequest(search: URLSearchParams, spec: CommandSpec): Parsed
     byName.set(name, [name, s])
     for (const a of s.aliases ?? []) byName.set(a, [name, s])
   }
-  const tolerated = new Set(spec.tolerated ?? [])
   const args: string[] = []
   const options = new Map<string, OptionValue>()
   const keys = new Set<string>()
@@ -136,9 +133,9 @@ export function parseRequest(search: URLSearchParams, spec: CommandSpec): Parsed
       args.push(...values)
       continue
     }
-    if (tolerated.has(key)) continue
     const found = byName.get(key)
-    if (!found) throw clientError(`unknown option "${key}"`, { option: key })
+    // Not an option of this command (nor a global one): ignored, as Kubo does.
+    if (!found) continue
     const [name, s] = found
     if (options.has(name))
       throw clientError(`Duplicate command options were provided ("${name}" and "${key}")`, { option: key })
