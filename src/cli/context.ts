@@ -21,6 +21,7 @@ import {
   type NetworkFile,
 } from '../devnet/network.ts'
 import type { StratosClient } from '../sds/client/index.ts'
+import type { MetaClient } from '../net/meta-client.ts'
 import { readKeystorePassword } from './password.ts'
 
 export interface GlobalOptions {
@@ -149,6 +150,26 @@ export class CliContext {
       }
     }
     return this.wallet(need)
+  }
+
+  /**
+   * A meta node client for commands that need no wallet and no SDK (`stratos status`): it checks the network's
+   * chain id as StratosClient.connect does, without loading the client SDK.
+   */
+  async metaClient(): Promise<MetaClient> {
+    const metaUrl = this.metaUrl()
+    const chainId = this.globals.metaUrl ? undefined : this.network()?.chainId
+    const { MetaClient } = await import('../net/meta-client.ts')
+    const meta = new MetaClient(metaUrl)
+    if (chainId !== undefined) {
+      const info = await meta.info()
+      if (info.chainId !== chainId)
+        throw new StratosError('WRONG_CHAIN', `meta node at ${metaUrl} serves chain ${info.chainId}, not ${chainId}`, {
+          expected: chainId,
+          got: info.chainId,
+        })
+    }
+    return meta
   }
 
   async client(need: WalletNeed, extra: { k?: number; m?: number; segmentSize?: number } = {}): Promise<StratosClient> {

@@ -6,20 +6,47 @@
 import { Command, CommanderError } from 'commander'
 import { StratosError } from '../errors.ts'
 import { SOFTWARE_VERSION } from '../limits.ts'
-import { registerChain } from './commands/chain.ts'
-import { registerDevnet } from './commands/devnet.ts'
-import { registerFiles } from './commands/files.ts'
-import { registerNode } from './commands/node.ts'
-import { registerPut } from './commands/put.ts'
-import { registerRead } from './commands/read.ts'
-import { registerShare } from './commands/share.ts'
-import { registerStatus } from './commands/status.ts'
-import { registerWallet } from './commands/wallet.ts'
-import { registerTraffic } from './commands/traffic.ts'
-import { registerAccess } from './commands/access.ts'
 import { errorLine } from './output.ts'
 
-export function buildProgram(): Command {
+/**
+ * Every command group: the module that registers it (loaded only when needed) and the top-level commands it
+ * adds, in the order `stratos --help` lists them. test/cli/program.test.ts checks the names against what each
+ * module registers.
+ */
+export const COMMAND_GROUPS: readonly { readonly names: readonly string[]; load(): Promise<(p: Command) => void> }[] = [
+  { names: ['put'], load: async () => (await import('./commands/put.ts')).registerPut },
+  { names: ['get', 'cat'], load: async () => (await import('./commands/read.ts')).registerRead },
+  { names: ['ls', 'stat', 'rm'], load: async () => (await import('./commands/files.ts')).registerFiles },
+  { names: ['share'], load: async () => (await import('./commands/share.ts')).registerShare },
+  { names: ['status'], load: async () => (await import('./commands/status.ts')).registerStatus },
+  { names: ['node'], load: async () => (await import('./commands/node.ts')).registerNode },
+  { names: ['devnet'], load: async () => (await import('./commands/devnet.ts')).registerDevnet },
+  { names: ['wallet'], load: async () => (await import('./commands/wallet.ts')).registerWallet },
+  {
+    names: ['balance', 'send', 'prepay', 'ozone', 'delegate', 'undelegate', 'rewards', 'withdraw', 'chain'],
+    load: async () => (await import('./commands/chain.ts')).registerChain,
+  },
+  { names: ['traffic'], load: async () => (await import('./commands/traffic.ts')).registerTraffic },
+  {
+    names: ['publish', 'unpublish', 'grant', 'budget'],
+    load: async () => (await import('./commands/access.ts')).registerAccess,
+  },
+]
+
+/**
+ * The program with the command groups `argv` needs: only the named command's group when argv names one
+ * (so `stratos status` loads neither the client SDK nor the ledger, and `--version` no command module at all),
+ * else every group (help, suggestions for a mistyped command). Without argv: every group.
+ */
+export async function buildProgram(argv?: readonly string[]): Promise<Command> {
+  const program = globalProgram()
+  const groups = argv === undefined ? COMMAND_GROUPS : groupsFor(program, argv.slice(2))
+  for (const register of await Promise.all(groups.map((g) => g.load()))) register(program)
+  return program
+}
+
+/** The program with its global options and no command. */
+function globalProgram(): Command {
   const program = new Command('stratos')
   program
     .description('Stratos: decentralized storage for hot data (IPFS-compatible CIDs, erasure-coded shards)')
@@ -42,18 +69,29 @@ export function buildProgram(): Command {
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ outputError: () => {} })
-  registerPut(program)
-  registerRead(program)
-  registerFiles(program)
-  registerShare(program)
-  registerStatus(program)
-  registerNode(program)
-  registerDevnet(program)
-  registerWallet(program)
-  registerChain(program)
-  registerTraffic(program)
-  registerAccess(program)
   return program
+}
+
+/**
+ * The groups a command line needs: none for a bare `--version`/`-V`, the named command's group, or all of them
+ * (no command, `help`, an unknown name: commander's help and suggestions list every command). Global options
+ * come before the command name; those that take a value (`--network DIR`) skip it.
+ */
+function groupsFor(program: Command, args: readonly string[]): readonly (typeof COMMAND_GROUPS)[number][] {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    if (a === '--') break
+    if (!a.startsWith('-')) {
+      const group = COMMAND_GROUPS.find((g) => g.names.includes(a))
+      return group ? [group] : COMMAND_GROUPS
+    }
+    if (a === '-V' || a === '--version') return []
+    if (a === '-h' || a === '--help') break
+    const option = program.options.find((o) => o.long === a.split('=')[0] || o.short === a)
+    if (!option) break
+    if ((option.required || option.optional) && !a.includes('=')) i++
+  }
+  return COMMAND_GROUPS
 }
 
 /**
@@ -70,8 +108,8 @@ export function usageMessage(message: string): string {
 
 /** Runs the CLI and returns its exit code (the caller exits with it). */
 export async function runCli(argv: string[]): Promise<number> {
-  const program = buildProgram()
   try {
+    const program = await buildProgram(argv)
     await program.parseAsync(argv)
     return 0
   } catch (e) {

@@ -36,7 +36,7 @@ test('docs/cli.md describes every command and subcommand', async () => {
       walk(sub, full)
     }
   }
-  walk(buildProgram(), '')
+  walk(await buildProgram(), '')
   assert.deepEqual(missing, [], `document these in docs/cli.md: ${missing.join(', ')}`)
 })
 

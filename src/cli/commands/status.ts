@@ -12,8 +12,8 @@
  */
 import type { Command } from 'commander'
 import type { NetworkStatus, NodeView } from '../../sds/protocol/api.ts'
+import { closeDefaultDispatcher } from '../../net/json-request.ts'
 import { contextOf } from '../context.ts'
-import { MetaClient } from '../../net/meta-client.ts'
 import { fetchPotExtras, type PotExtras } from './traffic.ts'
 import { formatAge, formatBytes, printJson, shorten, table, formatStos } from '../output.ts'
 import { interruptOnSignals } from '../signals.ts'
@@ -41,16 +41,17 @@ export function registerStatus(program: Command): void {
     .option('--json', "print the meta node's NetworkStatus document")
     .action(async (flags: { json?: boolean; wide?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd)
-      const client = await ctx.client('none')
+      // The meta node's client only: status loads no client SDK (erasure code, UnixFS), only what it prints.
+      const meta = await ctx.metaClient()
       const interrupt = interruptOnSignals()
       try {
-        const status = await client.status({ signal: interrupt.signal })
+        const status = await meta.status({ signal: interrupt.signal })
         if (flags.json) {
           printJson(status)
           return
         }
         // Proof of Traffic columns: settled traffic (meta node), chain state and owners' rewards (chain); best effort.
-        const extras = await fetchPotExtras(cmd, ctx, new MetaClient(ctx.metaUrl())).catch(() => ({}))
+        const extras = await fetchPotExtras(cmd, ctx, meta).catch(() => ({}))
         // Name nodes after the devnet's processes when we know them (resource-1…).
         const names = new Map<string, string>()
         try {
@@ -61,7 +62,8 @@ export function registerStatus(program: Command): void {
         process.stdout.write(renderStatus(status, names, Date.now(), extras, { wide: flags.wide }) + '\n')
       } finally {
         interrupt.dispose()
-        await client.close()
+        // The requests above share the process's keep-alive pool: close it, or its sockets hold the process open.
+        await closeDefaultDispatcher()
       }
     })
 }
