@@ -465,3 +465,15 @@ export const GRANT_SCOPE_MAX_PREFIXES = 100
 export const REPLAY_GUARD_MAX_NONCES = 1_000_000
 /** Decoded ed25519 public keys kept for signature checks (the cache is emptied when it grows past this). */
 export const NODE_PUBLIC_KEY_CACHE_ENTRIES = 10_000
+
+// ---- CometBFT engine (issue 14) ------------------------------------------------------------------------------
+/** ABCI socket: largest message (one request or response) the server accepts; a larger length prefix closes the connection. */
+export const MAX_ABCI_MESSAGE_BYTES = 64 * 1024 * 1024
+/** CometBFT engine: default port of CometBFT's RPC (`status`, `broadcast_tx_sync`, `abci_query`) on 127.0.0.1. */
+export const COMETBFT_RPC_PORT = 26657
+/** CometBFT engine: default p2p port (a single validator has no peers, but CometBFT listens anyway). */
+export const COMETBFT_P2P_PORT = 26656
+/** CometBFT engine: time the validator waits for CometBFT's RPC to answer after starting it. */
+export const COMETBFT_START_TIMEOUT_MS = 30_000
+/** CometBFT engine: time CometBFT gets to exit after SIGTERM before it is killed. */
+export const COMETBFT_STOP_TIMEOUT_MS = 10_000

@@ -35,6 +35,15 @@ export interface OrderedBlock {
   readonly txs: readonly SignedTx[]
 }
 
+/** A block executed on the committed state, not yet persisted (Blockchain.execute). */
+export interface ExecutedBlock {
+  readonly block: CommittedBlock
+  /** Events of the end-block hooks (unbondings, fees, epoch end). */
+  readonly events: readonly ChainEvent[]
+  /** Persists and announces the block; throws BAD_BLOCK if another block was committed since it was executed. */
+  persist(): CommittedBlock
+}
+
 export type BlockListener = (block: CommittedBlock) => void
 
 export interface StoredTx {
@@ -94,6 +103,16 @@ export class Blockchain {
 
   /** Executes, persists (durably) and announces the next block. */
   commit(block: OrderedBlock): CommittedBlock {
+    return this.execute(block).persist()
+  }
+
+  /**
+   * Executes the next block without persisting it: its header (state hash included) is known at once, the
+   * writes wait for `persist()`, which stores state + block + tx index in one LMDB transaction and announces the
+   * block. ABCI needs the two steps apart: FinalizeBlock returns the app hash, Commit persists. Nothing changes
+   * until `persist()`; a second block executed meanwhile makes the first one's `persist()` throw BAD_BLOCK.
+   */
+  execute(block: OrderedBlock): ExecutedBlock {
     const pending = this.app.executeBlock(block)
     const { result } = pending
     const txHashes = block.txs.map((tx) => txHash(tx))
@@ -116,18 +135,24 @@ export class Blockchain {
       (r, index) => [txHashes[index]!, `{"height":${block.height},"index":${index},"result":${r}}`] as const,
     )
     const blockJson = storedBlockJson(header, hash, block.txs, resultJson, result.events)
-    this.store.state.withBlock({ height: block.height, blockJson, txs }, () => pending.commit())
-    this.#latest = { header, hash }
-    this.mempool.update(block.txs)
     const committed: CommittedBlock = { header, hash, txHashes, results: result.results }
-    for (const l of this.#listeners) {
-      try {
-        l(committed)
-      } catch {
-        // A listener's failure must not undo or block a committed block.
-      }
+    return {
+      block: committed,
+      events: result.events,
+      persist: () => {
+        this.store.state.withBlock({ height: block.height, blockJson, txs }, () => pending.commit())
+        this.#latest = { header, hash }
+        this.mempool.update(block.txs)
+        for (const l of this.#listeners) {
+          try {
+            l(committed)
+          } catch {
+            // A listener's failure must not undo or block a committed block.
+          }
+        }
+        return committed
+      },
     }
-    return committed
   }
 
   blockJson(height: number): string | undefined {

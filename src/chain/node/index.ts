@@ -27,7 +27,7 @@ import { SingleProposer } from './producer.ts'
 import { ChainRestServer } from './rest.ts'
 
 export { blockHash, genesisHeader, txMerkleRoot, type BlockHeader } from './block.ts'
-export { Blockchain, type CommittedBlock, type OrderedBlock, type StoredTx } from './blockchain.ts'
+export { Blockchain, type CommittedBlock, type ExecutedBlock, type OrderedBlock, type StoredTx } from './blockchain.ts'
 export { LmdbChainStore, LmdbKvStore, type BlockRecordWrite } from './lmdb-store.ts'
 export { Mempool, DEFAULT_MEMPOOL_LIMITS, type MempoolLimits } from './mempool.ts'
 export { SingleProposer, type Consensus } from './producer.ts'
@@ -164,12 +164,12 @@ async function startRecoveryPool(o: ValidatorOptions, logger: Logger): Promise<R
   }
 }
 
-function hasState(store: LmdbChainStore): boolean {
+export function hasState(store: LmdbChainStore): boolean {
   for (const _ of store.state.iterate('app/')) return true
   return false
 }
 
-function initialGenesis(o: ValidatorOptions, clock: Clock): GenesisConfig {
+export function initialGenesis(o: ValidatorOptions, clock: Clock): GenesisConfig {
   if (o.genesis) return o.genesis
   const file = join(o.dataDir, GENESIS_FILE)
   // A previous start wrote the file but was killed before LMDB's genesis commit: reuse it, so the

@@ -223,28 +223,63 @@ export function registerNode(program: Command): void {
   )
     .option('--block-interval-ms <ms>', 'block time', parsePositiveInt)
     .option('--fund <st1…>', 'dev wallet funded at genesis (repeatable; first start only)', collect)
-    .action(async (f: CommonFlags & { blockIntervalMs?: number; fund?: string[] }) => {
-      const { startValidator } = await import('../../chain/node/index.ts')
-      const { createRecoverSigner } = await import('../../chain/native-secp256k1.ts')
-      await runRole('validator', async (logger) => {
-        // Native libsecp256k1 signer recovery (~20× noble); falls back to noble with one warning.
-        const recoverSigner = createRecoverSigner({ logger })
-        const v = await startValidator({
-          dataDir: resolve(f.dataDir),
-          host: f.host,
-          port: f.port,
-          chainId: f.chainId,
-          blockIntervalMs: f.blockIntervalMs,
-          wallets: f.fund,
-          recoverSigner,
-          logger,
-        })
-        return {
-          role: v,
-          line: `validator for chain ${v.chainId} at height ${v.height} listening on ${v.url}${recoverSigner.native ? '' : ' (pure-JS signature recovery)'}`,
+    .option('--engine <engine>', 'consensus: embedded (single proposer) or cometbft (docs/validators.md)', 'embedded')
+    .option('--comet-rpc-port <port>', 'cometbft engine: CometBFT RPC port (default 26657)', parsePort)
+    .option('--comet-p2p-port <port>', 'cometbft engine: CometBFT p2p port (default 26656)', parsePort)
+    .action(
+      async (
+        f: CommonFlags & {
+          blockIntervalMs?: number
+          fund?: string[]
+          engine: string
+          cometRpcPort?: number
+          cometP2pPort?: number
+        },
+      ) => {
+        const { createRecoverSigner } = await import('../../chain/native-secp256k1.ts')
+        if (f.engine === 'cometbft') {
+          const { startCometValidator } = await import('../../chain/node/abci/cometbft.ts')
+          await runRole('validator', async (logger) => {
+            const v = await startCometValidator({
+              dataDir: resolve(f.dataDir),
+              chainId: f.chainId,
+              ...(f.fund ? { wallets: f.fund } : {}),
+              ...(f.blockIntervalMs !== undefined ? { blockIntervalMs: f.blockIntervalMs } : {}),
+              ...(f.cometRpcPort !== undefined ? { rpcPort: f.cometRpcPort } : {}),
+              ...(f.cometP2pPort !== undefined ? { p2pPort: f.cometP2pPort } : {}),
+              recoverSigner: createRecoverSigner({ logger }),
+              logger,
+            })
+            return {
+              role: v,
+              line: `validator (cometbft) for chain ${v.chainId} at height ${v.height}: CometBFT RPC ${v.rpcUrl} (pid ${v.cometbftPid}), ABCI ${v.abciAddress}`,
+            }
+          })
+          return
         }
-      })
-    })
+        if (f.engine !== 'embedded')
+          throw new StratosError('BAD_REQUEST', `--engine must be embedded or cometbft, not ${f.engine}`)
+        const { startValidator } = await import('../../chain/node/index.ts')
+        await runRole('validator', async (logger) => {
+          // Native libsecp256k1 signer recovery (~20× noble); falls back to noble with one warning.
+          const recoverSigner = createRecoverSigner({ logger })
+          const v = await startValidator({
+            dataDir: resolve(f.dataDir),
+            host: f.host,
+            port: f.port,
+            chainId: f.chainId,
+            blockIntervalMs: f.blockIntervalMs,
+            wallets: f.fund,
+            recoverSigner,
+            logger,
+          })
+          return {
+            role: v,
+            line: `validator for chain ${v.chainId} at height ${v.height} listening on ${v.url}${recoverSigner.native ? '' : ' (pure-JS signature recovery)'}`,
+          }
+        })
+      },
+    )
 
   roleCommand(
     node,

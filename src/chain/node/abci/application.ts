@@ -1,0 +1,290 @@
+/**
+ * The STOS ledger as an ABCI 2.0 application (CometBFT v0.38): one `handle(Request) → Response` per message,
+ * synchronous, so the socket server answers each connection's requests in order. Messages are cosmjs-types'
+ * `tendermint.abci` types (the v0.38 .proto), never a hand-written codec.
+ *
+ * Execution goes through the same `Blockchain` as the embedded engine (producer.ts): FinalizeBlock executes the
+ * decided block (`Blockchain.execute`: state machine + header, nothing written) and returns its state hash as the
+ * app hash; Commit persists it (state, block and tx index in one LMDB transaction). So the app's last height is
+ * always a committed block, and Info tells CometBFT's handshake where to resume: after a crash CometBFT replays
+ * the blocks the app lacks (FinalizeBlock + Commit again), whichever of the two processes died.
+ *
+ *   Info            last committed height and app hash (empty at height 0, where CometBFT calls InitChain)
+ *   InitChain       the chain id must be the app's; the genesis state was written when the node first started
+ *                   (its genesis.json), so InitChain only checks and returns the genesis state hash; the initial
+ *                   validators are CometBFT's genesis validators (empty response list)
+ *   CheckTx         decode (canonical JSON of a signed tx) + ChainApp.checkTx: chain id, signature, nonce, fee;
+ *                   a sender's next nonce counts the txs this node admitted since the last Commit (Recheck after
+ *                   Commit rebuilds them in mempool order); a malformed tx gets a non-zero code
+ *   PrepareProposal the mempool's txs that decode, up to max_tx_bytes
+ *   ProcessProposal REJECT when a tx does not decode (a malformed tx); ACCEPT otherwise (a tx that fails ante is
+ *                   included with its error code, as in the embedded engine)
+ *   FinalizeBlock   per-tx ExecTxResult (code = codes.ts, log, events), end-block events, app hash;
+ *                   validator_updates empty (TODO issue 14 point 2: staking → validator updates)
+ *   Commit          persist; retain_height 0 (every block is kept)
+ *   Query           the REST API's read paths (`/accounts/{st1…}`, `/validators`, `/params`, …), canonical JSON
+ *   Echo, Flush     as the protocol says; snapshots: none offered, every offer rejected (state sync is off)
+ *
+ * Proposer: CometBFT names a block's proposer by its consensus address (20 bytes); the fees go to an operator
+ * address (st1…). `proposers` maps one to the other; a block by an unknown address pays its fees to nobody
+ * (they wait in the fee collector, as in the embedded engine). With one validator the map has one entry.
+ */
+import { canonicalJson, type CanonicalValue } from '../../../crypto/canonical.ts'
+import { StratosError, toStratosError, type ErrorCode } from '../../../errors.ts'
+import { silentLogger, type Logger } from '../../../util/components.ts'
+import {
+  type Event,
+  type ExecTxResult,
+  type Request,
+  type RequestCheckTx,
+  type RequestFinalizeBlock,
+  type RequestPrepareProposal,
+  type RequestProcessProposal,
+  type RequestQuery,
+  Response,
+  ResponseOfferSnapshot_Result,
+  ResponseProcessProposal_ProposalStatus,
+  ResponseVerifyVoteExtension_VerifyStatus,
+} from 'cosmjs-types/tendermint/abci/types'
+import type { Timestamp } from 'cosmjs-types/google/protobuf/timestamp'
+import { ABCI_CODESPACE, ABCI_OK, abciCode } from '../../abci/codes.ts'
+import type { ChainEvent } from '../../state/context.ts'
+import { parseSignedTx, type SignedTx } from '../../tx.ts'
+import type { Blockchain, ExecutedBlock } from '../blockchain.ts'
+
+export const ABCI_APP_VERSION = 1n
+
+export interface AbciApplicationOptions {
+  chain: Blockchain
+  /** Consensus address (hex, upper or lower case) → operator address (st1…) of each validator. */
+  proposers?: ReadonlyMap<string, string>
+  logger?: Logger
+}
+
+type Decoded = { ok: true; tx: SignedTx } | { ok: false; code: ErrorCode; message: string }
+
+export class AbciApplication {
+  readonly #chain: Blockchain
+  readonly #proposers: Map<string, string>
+  readonly #logger: Logger
+  /** The block FinalizeBlock executed, waiting for Commit. */
+  #pending: { height: number; executed: ExecutedBlock } | undefined
+  /** Next nonce per sender, counting the txs CheckTx admitted since the last Commit. */
+  #checkNonces = new Map<string, bigint>()
+
+  constructor(o: AbciApplicationOptions) {
+    this.#chain = o.chain
+    this.#proposers = new Map([...(o.proposers ?? [])].map(([k, v]) => [k.toLowerCase(), v]))
+    this.#logger = o.logger ?? silentLogger
+  }
+
+  /** Answers one request. An unexpected failure becomes a ResponseException (CometBFT then stops: never a fork). */
+  handle(req: Request): Response {
+    try {
+      return this.#dispatch(req)
+    } catch (e) {
+      const err = toStratosError(e)
+      this.#logger.error({ err }, 'ABCI request failed')
+      return Response.fromPartial({ exception: { error: `${err.code}: ${err.message}` } })
+    }
+  }
+
+  #dispatch(req: Request): Response {
+    const app = this.#chain.app
+    if (req.echo) return Response.fromPartial({ echo: { message: req.echo.message } })
+    if (req.flush) return Response.fromPartial({ flush: {} })
+    if (req.info)
+      return Response.fromPartial({
+        info: {
+          data: 'stratos',
+          version: 'stratos-ts',
+          appVersion: ABCI_APP_VERSION,
+          lastBlockHeight: BigInt(app.height),
+          lastBlockAppHash: app.height === 0 ? new Uint8Array() : hexBytes(app.stateHash),
+        },
+      })
+    if (req.initChain) {
+      if (req.initChain.chainId !== app.chainId)
+        throw new StratosError(
+          'NETWORK_CONFIG',
+          `CometBFT's genesis is for chain ${req.initChain.chainId}, the app holds ${app.chainId}`,
+        )
+      if (app.height !== 0) throw new StratosError('NETWORK_CONFIG', `InitChain at app height ${app.height}`)
+      return Response.fromPartial({ initChain: { validators: [], appHash: hexBytes(app.stateHash) } })
+    }
+    if (req.checkTx) return Response.fromPartial({ checkTx: this.#checkTx(req.checkTx) })
+    if (req.prepareProposal) return Response.fromPartial({ prepareProposal: this.#prepare(req.prepareProposal) })
+    if (req.processProposal) return Response.fromPartial({ processProposal: this.#process(req.processProposal) })
+    if (req.finalizeBlock) return Response.fromPartial({ finalizeBlock: this.#finalize(req.finalizeBlock) })
+    if (req.commit) {
+      const pending = this.#pending
+      if (!pending) throw new StratosError('BAD_BLOCK', 'Commit without a finalized block')
+      pending.executed.persist()
+      this.#pending = undefined
+      this.#checkNonces = new Map()
+      return Response.fromPartial({ commit: { retainHeight: 0n } })
+    }
+    if (req.query) return Response.fromPartial({ query: this.#query(req.query) })
+    if (req.listSnapshots) return Response.fromPartial({ listSnapshots: { snapshots: [] } })
+    if (req.offerSnapshot)
+      return Response.fromPartial({ offerSnapshot: { result: ResponseOfferSnapshot_Result.REJECT } })
+    if (req.loadSnapshotChunk) return Response.fromPartial({ loadSnapshotChunk: { chunk: new Uint8Array() } })
+    if (req.applySnapshotChunk) return Response.fromPartial({ applySnapshotChunk: {} })
+    if (req.extendVote) return Response.fromPartial({ extendVote: { voteExtension: new Uint8Array() } })
+    if (req.verifyVoteExtension)
+      return Response.fromPartial({
+        verifyVoteExtension: { status: ResponseVerifyVoteExtension_VerifyStatus.ACCEPT },
+      })
+    throw new StratosError('BAD_REQUEST', 'empty or unknown ABCI request')
+  }
+
+  #checkTx(req: RequestCheckTx) {
+    const d = decodeTx(req.tx)
+    if (!d.ok) return { code: abciCode(d.code), log: d.message, codespace: ABCI_CODESPACE }
+    const sender = d.tx.tx.sender
+    const expectedNonce = this.#checkNonces.get(sender)
+    try {
+      const checked = this.#chain.app.checkTx(d.tx, expectedNonce === undefined ? {} : { expectedNonce })
+      this.#checkNonces.set(sender, checked.nonce + 1n)
+      return { code: ABCI_OK, data: new TextEncoder().encode(checked.hash), gasWanted: 1n }
+    } catch (e) {
+      const err = toStratosError(e)
+      return { code: abciCode(err.code), log: err.message, codespace: ABCI_CODESPACE }
+    }
+  }
+
+  #prepare(req: RequestPrepareProposal) {
+    const txs: Uint8Array[] = []
+    let bytes = 0
+    const max = Number(req.maxTxBytes)
+    for (const tx of req.txs) {
+      if (bytes + tx.length > max) break
+      if (!decodeTx(tx).ok) continue
+      txs.push(tx)
+      bytes += tx.length
+    }
+    return { txs }
+  }
+
+  #process(req: RequestProcessProposal) {
+    const malformed = req.txs.findIndex((tx) => !decodeTx(tx).ok)
+    if (malformed >= 0) {
+      this.#logger.warn({ height: Number(req.height), index: malformed }, 'rejecting a proposal with a malformed tx')
+      return { status: ResponseProcessProposal_ProposalStatus.REJECT }
+    }
+    return { status: ResponseProcessProposal_ProposalStatus.ACCEPT }
+  }
+
+  #finalize(req: RequestFinalizeBlock) {
+    const chain = this.#chain
+    const height = Number(req.height)
+    if (height !== chain.height + 1)
+      throw new StratosError('BAD_BLOCK', `FinalizeBlock ${height}, the app is at ${chain.height}`)
+    const decoded = req.txs.map(decodeTx)
+    const txs = decoded.flatMap((d) => (d.ok ? [d.tx] : []))
+    const proposer = this.#proposers.get(Buffer.from(req.proposerAddress).toString('hex')) ?? ''
+    // CometBFT's block time is monotonic; the app's rule (never before the previous block) holds anyway.
+    const time = Math.max(timestampMs(req.time), chain.app.time)
+    const executed = chain.execute({ height, time, proposer, txs })
+    this.#pending = { height, executed }
+    const results = executed.block.results
+    let next = 0
+    const txResults: Array<Partial<ExecTxResult>> = decoded.map((d) => {
+      if (!d.ok) return { code: abciCode(d.code), log: d.message, codespace: ABCI_CODESPACE }
+      const r = results[next++]!
+      return {
+        code: abciCode(r.code),
+        log: r.message ?? '',
+        data: new TextEncoder().encode(r.hash),
+        codespace: r.code === 'OK' ? '' : ABCI_CODESPACE,
+        events: r.events.map(abciEvent),
+      }
+    })
+    return {
+      events: executed.events.map(abciEvent),
+      txResults,
+      validatorUpdates: [],
+      appHash: hexBytes(executed.block.header.stateHash),
+    }
+  }
+
+  #query(req: RequestQuery) {
+    const app = this.#chain.app
+    const height = BigInt(app.height)
+    try {
+      if (req.height !== 0n && req.height !== height)
+        throw new StratosError('BAD_REQUEST', `only the latest height (${height}) can be queried`)
+      const value = queryPath(this.#chain, req.path)
+      return { code: ABCI_OK, value: new TextEncoder().encode(canonicalJson(value as CanonicalValue)), height }
+    } catch (e) {
+      const err = toStratosError(e)
+      return { code: abciCode(err.code), log: err.message, codespace: ABCI_CODESPACE, height }
+    }
+  }
+}
+
+/** The read paths of the REST API (rest.ts) that abci_query serves, same JSON. */
+function queryPath(chain: Blockchain, path: string): unknown {
+  const q = chain.app.query
+  const parts = path.split('/').filter(Boolean)
+  const [a, b, c] = parts
+  if (parts.length === 1) {
+    if (a === 'validators') return q.validators()
+    if (a === 'ozone') return q.ozoneMarket()
+    if (a === 'mining') return q.mining()
+    if (a === 'reports') return q.volumeReports()
+    if (a === 'params')
+      return { chainId: chain.app.chainId, genesisTime: chain.app.genesisTime, params: chain.app.params }
+    if (a === 'status')
+      return {
+        chainId: chain.app.chainId,
+        height: chain.height,
+        stateHash: chain.app.stateHash,
+        epoch: chain.app.epoch,
+      }
+  }
+  if (parts.length === 2 && b) {
+    if (a === 'accounts') return q.account(b)
+    if (a === 'ozone') return { address: b, ozone: q.ozone(b) }
+    if (a === 'delegations') return { delegations: q.delegationsOf(b), unbondings: q.unbondings(b) }
+    if (a === 'rewards') return q.rewards(b)
+    if (a === 'nodes' && (b === 'resource' || b === 'meta')) return b === 'resource' ? q.resourceNodes() : q.metaNodes()
+    if (a === 'blocks') {
+      const json = chain.blockJson(Number(b))
+      if (json === undefined) throw new StratosError('NOT_FOUND', `no block ${b}`)
+      return JSON.parse(json)
+    }
+    if (a === 'txs') {
+      const tx = chain.tx(b)
+      if (!tx) throw new StratosError('NOT_FOUND', `no transaction ${b} in a block`)
+      return { hash: b, ...tx }
+    }
+  }
+  if (parts.length === 3 && a === 'validators' && c === 'delegations' && b) return q.delegationsTo(b)
+  throw new StratosError('NOT_FOUND', `no query path ${path}`)
+}
+
+function decodeTx(bytes: Uint8Array): Decoded {
+  try {
+    return { ok: true, tx: parseSignedTx(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) }
+  } catch (e) {
+    const err = toStratosError(e)
+    return { ok: false, code: err.code, message: err.message }
+  }
+}
+
+function abciEvent(e: ChainEvent): Event {
+  return {
+    type: e.type,
+    attributes: Object.entries(e.attributes).map(([key, value]) => ({ key, value, index: true })),
+  }
+}
+
+function hexBytes(hex: string): Uint8Array {
+  return new Uint8Array(Buffer.from(hex, 'hex'))
+}
+
+function timestampMs(t: Timestamp | undefined): number {
+  if (!t) return 0
+  return Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6)
+}
