@@ -3,6 +3,7 @@
  * format. Every failure prints exactly one line `error: <message> (<CODE>)` on stderr and exits
  * with ERROR_CODES[code].exit; stack traces only with STRATOS_DEBUG=1.
  */
+import { setFlagsFromString } from 'node:v8'
 import { Command, CommanderError } from 'commander'
 import { StratosError } from '../errors.ts'
 import { SOFTWARE_VERSION } from '../limits.ts'
@@ -94,6 +95,9 @@ function groupsFor(program: Command, args: readonly string[]): readonly (typeof 
   return COMMAND_GROUPS
 }
 
+/** Commands that run for as long as a role runs: they keep V8's optimizing WebAssembly tier (see runCli). */
+const LONG_RUNNING_COMMANDS: ReadonlySet<string> = new Set(['node', 'devnet'])
+
 /**
  * A commander error message as one line: commander puts its suggestion ("(Did you mean status?)",
  * from showSuggestionAfterError, on by default for commands, subcommands and options) on a second
@@ -110,6 +114,11 @@ export function usageMessage(message: string): string {
 export async function runCli(argv: string[]): Promise<number> {
   try {
     const program = await buildProgram(argv)
+    // undici's HTTP parser is WebAssembly: V8 compiles it at once for its baseline tier (Liftoff) and again, in
+    // the background, for its optimizing tier, and a process does not exit before that second compile is done.
+    // A command that makes a few requests and exits would wait for it (on this 2-core machine longer than for
+    // its requests); the baseline tier alone keeps a whole-file download as fast. Roles keep the optimizing tier.
+    if (!program.commands.some((c) => LONG_RUNNING_COMMANDS.has(c.name()))) setFlagsFromString('--liftoff-only')
     await program.parseAsync(argv)
     return 0
   } catch (e) {
