@@ -82,17 +82,7 @@ export async function startValidator(o: ValidatorOptions): Promise<Validator> {
   let producer: SingleProposer | undefined
   let recovery: RecoveryPool | undefined
   try {
-    const appOptions: ChainAppOptions = o.recoverSigner ? { recoverSigner: o.recoverSigner } : {}
-    let app: ChainApp
-    if (hasState(store)) {
-      app = ChainApp.open(store.state, appOptions)
-      if (o.chainId !== undefined && o.chainId !== app.chainId)
-        throw new StratosError('NETWORK_CONFIG', `data directory holds chain ${app.chainId}, not ${o.chainId}`)
-    } else {
-      const genesis = initialGenesis(o, clock)
-      writeFileAtomic(join(o.dataDir, GENESIS_FILE), canonicalJson(genesis as unknown as CanonicalValue) + '\n')
-      app = ChainApp.genesis(genesis, store.state, appOptions)
-    }
+    const app = openChainApp(store, o, clock)
     recovery = await startRecoveryPool(o, logger)
     const mempool = new Mempool(app, o.mempool, recovery)
     const chain = new Blockchain(app, store, mempool)
@@ -162,6 +152,24 @@ async function startRecoveryPool(o: ValidatorOptions, logger: Logger): Promise<R
     logger.warn({ err: e }, 'signature recovery workers did not start; recovering on the main thread')
     return undefined
   }
+}
+
+/**
+ * The ledger over `store`, whichever engine drives it: the state already in the data directory (refusing another
+ * chain id), else a new chain from `initialGenesis` — its genesis written first, so a start killed before LMDB's
+ * genesis commit comes back to the same chain.
+ */
+export function openChainApp(store: LmdbChainStore, o: ValidatorOptions, clock: Clock): ChainApp {
+  const appOptions: ChainAppOptions = o.recoverSigner ? { recoverSigner: o.recoverSigner } : {}
+  if (hasState(store)) {
+    const app = ChainApp.open(store.state, appOptions)
+    if (o.chainId !== undefined && o.chainId !== app.chainId)
+      throw new StratosError('NETWORK_CONFIG', `data directory holds chain ${app.chainId}, not ${o.chainId}`)
+    return app
+  }
+  const genesis = initialGenesis(o, clock)
+  writeFileAtomic(join(o.dataDir, GENESIS_FILE), canonicalJson(genesis as unknown as CanonicalValue) + '\n')
+  return ChainApp.genesis(genesis, store.state, appOptions)
 }
 
 export function hasState(store: LmdbChainStore): boolean {

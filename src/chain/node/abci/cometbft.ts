@@ -27,12 +27,11 @@ import {
   COMETBFT_STOP_TIMEOUT_MS,
 } from '../../../limits.ts'
 import { silentLogger, systemClock, type Clock, type Logger } from '../../../util/components.ts'
-import { canonicalJson, type CanonicalValue } from '../../../crypto/canonical.ts'
 import { writeFileAtomic } from '../../../util/fs.ts'
-import { ChainApp, type ChainAppOptions } from '../../app.ts'
+import type { ChainAppOptions } from '../../app.ts'
 import { DEVNET_BLOCK_INTERVAL_MS } from '../../params.ts'
 import { Blockchain } from '../blockchain.ts'
-import { GENESIS_FILE, hasState, initialGenesis, type ValidatorOptions } from '../index.ts'
+import { openChainApp, type ValidatorOptions } from '../index.ts'
 import { LmdbChainStore } from '../lmdb-store.ts'
 import { Mempool } from '../mempool.ts'
 import { AbciApplication } from './application.ts'
@@ -82,17 +81,7 @@ export async function startCometValidator(o: CometValidatorOptions): Promise<Com
   let server: AbciServer | undefined
   let child: ChildProcess | undefined
   try {
-    const appOptions: ChainAppOptions = o.recoverSigner ? { recoverSigner: o.recoverSigner } : {}
-    let app: ChainApp
-    if (hasState(store)) {
-      app = ChainApp.open(store.state, appOptions)
-      if (o.chainId !== undefined && o.chainId !== app.chainId)
-        throw new StratosError('NETWORK_CONFIG', `data directory holds chain ${app.chainId}, not ${o.chainId}`)
-    } else {
-      const genesis = initialGenesis(o, clock)
-      writeFileAtomic(join(o.dataDir, GENESIS_FILE), canonicalJson(genesis as unknown as CanonicalValue) + '\n')
-      app = ChainApp.genesis(genesis, store.state, appOptions)
-    }
+    const app = openChainApp(store, o, clock)
     const chain = new Blockchain(app, store, new Mempool(app))
     const home = join(o.dataDir, 'cometbft')
     const rpcPort = o.rpcPort ?? COMETBFT_RPC_PORT
