@@ -178,8 +178,8 @@ export class MetaNode implements Startable {
 
   /**
    * Opens the index and (when it builds its own) the chain link, wires the services (wireMetaNode), serves the
-   * API, then starts the sweeper and the audit, repair and report loops. A failure stops the reporter and the chain
-   * link and closes the index.
+   * API, then starts the sweeper and the audit, repair and report loops. A failure undoes whatever started (loops,
+   * the listening API, the reporter, the chain link) and closes the index, so the node can start again.
    */
   async #start(): Promise<void> {
     const o = this.#o
@@ -193,6 +193,8 @@ export class MetaNode implements Startable {
     const store = await MetaStore.open(join(o.dataDir, 'index'))
     let ownLink: HttpChainLink | undefined
     let parts: MetaParts | undefined
+    let http: MetaServer | undefined
+    let sweeper: NodeJS.Timeout | undefined
     try {
       if (o.chain && !o.chainLink) {
         ownLink = new HttpChainLink({
@@ -220,8 +222,9 @@ export class MetaNode implements Startable {
       }
       const status = (): NetworkStatus => networkStatus(o.chainId, this.address, services.registry, store)
       const api = createMetaServer({ ...services, info: () => info, status }, logger)
+      http = api
       const url = await listen(api.server, o.host ?? '127.0.0.1', o.port)
-      const sweeper = setInterval(() => this.#sweep(), o.sweepIntervalMs ?? UPLOAD_SWEEP_INTERVAL_MS)
+      sweeper = setInterval(() => this.#sweep(), o.sweepIntervalMs ?? UPLOAD_SWEEP_INTERVAL_MS)
       sweeper.unref()
       await auditor.start()
       await repair.start()
@@ -242,6 +245,14 @@ export class MetaNode implements Startable {
       }
       logger.info({ address: this.address, url, chainId: o.chainId }, 'meta node started')
     } catch (e) {
+      // Undo whatever started, the newest first, so a failed start leaves no port bound and no loop running.
+      if (sweeper) clearInterval(sweeper)
+      await parts?.repair.stop()
+      await parts?.auditor.stop()
+      if (http?.server.listening) {
+        await closeServer(http.server)
+        await http.drain()
+      }
       await parts?.reporter?.stop()
       await ownLink?.stop()
       this.#chain = undefined
