@@ -254,14 +254,8 @@ export class Access {
   chargeBudgets(payer: string, cid: string, bytes: number, now: number): void {
     const { store } = this.#o
     const epoch = this.epoch(now)
-    const caps: { key: string; cap: number }[] = []
-    for (const key of ['', cid]) {
-      const b = store.budgets.get(['cap', payer, key])
-      if (b !== undefined && typeof b === 'object' && 'bytesPerEpoch' in b && b.bytesPerEpoch !== null)
-        caps.push({ key, cap: b.bytesPerEpoch })
-    }
-    for (const { key, cap } of caps) {
-      const spent = this.spent(payer, key, epoch)
+    const caps = this.#caps(payer, cid).map((c) => ({ ...c, spent: this.spent(payer, c.key, epoch) }))
+    for (const { key, cap, spent } of caps) {
       if (spent + bytes > cap) {
         throw new StratosError(
           'BUDGET_EXCEEDED',
@@ -276,14 +270,22 @@ export class Access {
         )
       }
     }
-    for (const { key } of caps)
-      store.budgets.putSync(['spent', payer, key, epoch], this.spent(payer, key, epoch) + bytes)
+    for (const { key, spent } of caps) store.budgets.putSync(['spent', payer, key, epoch], spent + bytes)
   }
 
   /** Whether `payer` has any budget set (so the read path only opens a write for those that do). */
   hasBudgets(payer: string, cid: string): boolean {
-    const { store } = this.#o
-    return store.budgets.get(['cap', payer, '']) !== undefined || store.budgets.get(['cap', payer, cid]) !== undefined
+    return this.#caps(payer, cid).length > 0
+  }
+
+  /** `payer`'s caps that apply to reads of `cid`: the wallet-wide one (key '') and the file's. */
+  #caps(payer: string, cid: string): { key: string; cap: number }[] {
+    const caps: { key: string; cap: number }[] = []
+    for (const key of ['', cid]) {
+      const b = this.#o.store.budgets.get(['cap', payer, key])
+      if (typeof b === 'object') caps.push({ key, cap: b.bytesPerEpoch })
+    }
+    return caps
   }
 
   /** Forgets spending of epochs older than PUBLIC_BUDGET_EPOCHS_KEPT (the sweeper calls it). */
@@ -311,7 +313,8 @@ export class Access {
 }
 
 export type BudgetKey = ['cap', string, string] | ['spent', string, string, number]
-export type BudgetEntry = { bytesPerEpoch: number | null; setAt: number } | number
+/** A cap (removed, not stored as null, when its owner lifts it) or bytes spent in an epoch. */
+export type BudgetEntry = { bytesPerEpoch: number; setAt: number } | number
 export type GrantKey = ['id', string] | ['owner', string, string]
 export type GrantEntry = GrantRecord | true
 

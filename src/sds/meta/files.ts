@@ -18,7 +18,7 @@ import { blockHolders, unindexRecordBlocks } from './blocks.ts'
 import { canonicalCid } from './cid.ts'
 import type { Registry } from './registry.ts'
 import type { MetaCoreComponents } from './components.ts'
-import { KEY_STRING_MAX, type FileRecord, type MetaStore } from './store.ts'
+import { KEY_STRING_MAX, type FileRecord, type MetaStore, type OwnerEntry } from './store.ts'
 import { cacheEntry, JsonText, type CachedRecord } from './record-cache.ts'
 import { isWalletAddress } from '../../crypto/wallet-key.ts'
 import { TICKET_TTL_MS } from '../../limits.ts'
@@ -61,6 +61,22 @@ export function recordView(r: FileRecord, registry: Registry, now: number, showO
     segments: r.segments,
     nodes,
     ...(r.children !== undefined ? { children: r.children } : {}),
+  }
+}
+
+/** A listing entry: an owner's entry or a public file's record (both carry kind, size, name and createdAt). */
+function fileSummary(
+  cid: string,
+  e: Pick<OwnerEntry, 'kind' | 'size' | 'name' | 'createdAt'>,
+  isPublic: boolean,
+): FileSummary {
+  return {
+    cid,
+    kind: e.kind,
+    size: e.size,
+    ...(e.name !== undefined ? { name: e.name } : {}),
+    createdAt: e.createdAt,
+    public: isPublic,
   }
 }
 
@@ -159,14 +175,7 @@ export class Files {
           more = true
           break
         }
-        files.push({
-          cid: key[1],
-          kind: value.kind,
-          size: value.size,
-          ...(value.name !== undefined ? { name: value.name } : {}),
-          createdAt: value.createdAt,
-          public: value.public === true,
-        })
+        files.push(fileSummary(key[1], value, value.public === true))
       }
     } else {
       for (const { key } of store.publicFiles.getRange({ start: after })) {
@@ -177,26 +186,16 @@ export class Files {
           more = true
           break
         }
-        files.push({
-          cid: key,
-          kind: value.kind,
-          size: value.size,
-          ...(value.name !== undefined ? { name: value.name } : {}),
-          createdAt: value.createdAt,
-          public: true,
-        })
+        files.push(fileSummary(key, value, true))
       }
     }
     return more ? { files, next: files[files.length - 1].cid } : { files }
   }
 
-  /** The record plus GET tickets for every shard of segments [from, to), at most MAX_READ_SEGMENTS of them. */
-  async read(cid: string, body: ReadBody, a: Accessor = ANONYMOUS): Promise<ReadResponse> {
-    const text = await this.readJson(cid, body, a)
-    return JSON.parse(text.text) as ReadResponse
-  }
-
-  /** Same as read(), as JSON text: the HTTP route, on the critical path of every download. */
+  /**
+   * The record plus GET tickets for every shard of segments [from, to), at most MAX_READ_SEGMENTS of them, as JSON
+   * text (ReadResponse): the HTTP route, on the critical path of every download.
+   */
   async readJson(cid: string, body: ReadBody, a: Accessor = ANONYMOUS): Promise<JsonText> {
     const c0 = this.#cached(cid)
     const auth = this.#o.access.authorizeRead(c0.record, a)
