@@ -23,6 +23,7 @@ import {
 import type { StratosClient } from '../sds/client/index.ts'
 import type { MetaClient } from '../net/meta-client.ts'
 import { readKeystorePassword } from './password.ts'
+import { interruptOnSignals } from './signals.ts'
 
 export interface GlobalOptions {
   network?: string
@@ -185,6 +186,18 @@ export class CliContext {
       ...tuning,
       ...(this.globals.grant !== undefined ? { grant: this.globals.grant } : {}),
     })
+  }
+
+  /** Runs `fn` with a client (see client()) and Ctrl-C wired to its signal; closes the client afterwards. */
+  async withClient<T>(need: WalletNeed, fn: (client: StratosClient, signal: AbortSignal) => Promise<T>): Promise<T> {
+    const client = await this.client(need)
+    const interrupt = interruptOnSignals()
+    try {
+      return await fn(client, interrupt.signal)
+    } finally {
+      interrupt.dispose()
+      await client.close()
+    }
   }
 }
 

@@ -13,24 +13,10 @@ import { checkCid } from '../cid.ts'
 import { contextOf } from '../context.ts'
 import { parseBytes } from '../options.ts'
 import { formatBytes, formatTime, printJson, table } from '../output.ts'
-import { interruptOnSignals } from '../signals.ts'
 import { parseExpiry } from './share.ts'
-import type { StratosClient } from '../../sds/client/index.ts'
 
 /** Default life of a read grant without --expires. */
 const DEFAULT_GRANT_TTL = '7d'
-
-/** Runs `fn` with a wallet client and Ctrl-C wired to its signal; closes the client after. */
-async function withClient<T>(cmd: Command, fn: (client: StratosClient, signal: AbortSignal) => Promise<T>): Promise<T> {
-  const client = await contextOf(cmd).client('required')
-  const interrupt = interruptOnSignals()
-  try {
-    return await fn(client, interrupt.signal)
-  } finally {
-    interrupt.dispose()
-    await client.close()
-  }
-}
 
 function grantScopeText(g: GrantView): string {
   return [...(g.scope.cids ?? []), ...(g.scope.prefixes ?? []).map((p) => `${p}*`)].join(' ')
@@ -57,7 +43,9 @@ export function registerAccess(program: Command): void {
       .option('--json', 'print the file record')
       .action(async (cidArg: string, flags: { json?: boolean }, cmd: Command) => {
         const cid = checkCid(cidArg)
-        const view = await withClient(cmd, (client, signal) => client.setPublic(cid, isPublic, { signal }))
+        const view = await contextOf(cmd).withClient('required', (client, signal) =>
+          client.setPublic(cid, isPublic, { signal }),
+        )
         if (flags.json) printJson(view)
         else process.stdout.write(`${view.cid} is ${view.public ? 'public' : 'private'}\n`)
       })
@@ -89,7 +77,7 @@ export function registerAccess(program: Command): void {
       if (cids.length === 0 && prefixes.length === 0)
         throw new StratosError('BAD_REQUEST', 'name at least one CID or --prefix')
       const expiresAt = flags.expires ?? parseExpiry(DEFAULT_GRANT_TTL)
-      const g = await withClient(cmd, (client, signal) =>
+      const g = await contextOf(cmd).withClient('required', (client, signal) =>
         client.createGrant({ ...(cids.length ? { cids } : {}), ...(prefixes.length ? { prefixes } : {}) }, expiresAt, {
           signal,
         }),
@@ -106,7 +94,7 @@ export function registerAccess(program: Command): void {
     .description('list your read grants (active and expired; revoked ones are gone)')
     .option('--json', 'print { grants: [...] }')
     .action(async (flags: { json?: boolean }, cmd: Command) => {
-      const grants = await withClient(cmd, (client, signal) => client.listGrants({ signal }))
+      const grants = await contextOf(cmd).withClient('required', (client, signal) => client.listGrants({ signal }))
       if (flags.json) {
         printJson({ grants })
         return
@@ -130,7 +118,7 @@ export function registerAccess(program: Command): void {
     .action(async (id: string, flags: { json?: boolean }, cmd: Command) => {
       if (!/^[A-Za-z0-9_-]{22}$/.test(id))
         throw new StratosError('BAD_REQUEST', `"${id}" is not a grant id (22 base64url characters)`)
-      const g = await withClient(cmd, (client, signal) => client.revokeGrant(id, { signal }))
+      const g = await contextOf(cmd).withClient('required', (client, signal) => client.revokeGrant(id, { signal }))
       if (flags.json) printJson(g)
       else process.stdout.write(`revoked ${g.id}\n`)
     })
@@ -149,7 +137,7 @@ export function registerAccess(program: Command): void {
     .action(async (bytesArg: string, flags: { cid?: string; json?: boolean }, cmd: Command) => {
       const bytes = bytesArg.trim().toLowerCase() === 'none' ? null : parseBytes(bytesArg)
       const cid = flags.cid === undefined ? undefined : checkCid(flags.cid)
-      const b = await withClient(cmd, (client, signal) =>
+      const b = await contextOf(cmd).withClient('required', (client, signal) =>
         client.setBudget(bytes, { ...(cid !== undefined ? { cid } : {}), signal }),
       )
       if (flags.json) printJson(b)
@@ -160,7 +148,7 @@ export function registerAccess(program: Command): void {
     .description('your budgets and what strangers used of them this epoch')
     .option('--json', 'print { budgets: [...] }')
     .action(async (flags: { json?: boolean }, cmd: Command) => {
-      const budgets = await withClient(cmd, (client, signal) => client.budgets({ signal }))
+      const budgets = await contextOf(cmd).withClient('required', (client, signal) => client.budgets({ signal }))
       if (flags.json) printJson({ budgets })
       else
         process.stdout.write(

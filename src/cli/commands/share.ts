@@ -11,7 +11,6 @@ import { checkCid } from '../cid.ts'
 import { contextOf, type CliContext } from '../context.ts'
 import { formatTime, printJson, table } from '../output.ts'
 import { promptHidden, readSecretFromStdin } from '../password.ts'
-import { interruptOnSignals } from '../signals.ts'
 
 const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 }
 
@@ -93,25 +92,15 @@ export function registerShare(program: Command): void {
       const ctx = contextOf(cmd)
       const password = await readPassword(flags)
       const gatewayUrl = gatewayUrlOf(ctx, flags.gateway)
-      const client = await ctx.client('required')
-      const interrupt = interruptOnSignals()
-      try {
-        const s = await client.createShare(cid, {
-          expiresAt: flags.expires,
-          password,
-          gatewayUrl,
-          signal: interrupt.signal,
-        })
-        if (flags.json) {
-          printJson(s)
-          return
-        }
-        process.stdout.write(`shared ${s.cid} as ${s.id} (${describe(s)})\n`)
-        if (s.url !== undefined) process.stdout.write(`${s.url}\n`)
-      } finally {
-        interrupt.dispose()
-        await client.close()
+      const s = await ctx.withClient('required', (client, signal) =>
+        client.createShare(cid, { expiresAt: flags.expires, password, gatewayUrl, signal }),
+      )
+      if (flags.json) {
+        printJson(s)
+        return
       }
+      process.stdout.write(`shared ${s.cid} as ${s.id} (${describe(s)})\n`)
+      if (s.url !== undefined) process.stdout.write(`${s.url}\n`)
     })
 
   share
@@ -125,34 +114,29 @@ export function registerShare(program: Command): void {
     .action(async (flags: { gateway?: string; json?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd)
       const gatewayUrl = gatewayUrlOf(ctx, flags.gateway)
-      const client = await ctx.client('required')
-      const interrupt = interruptOnSignals()
-      try {
-        const shares = (await client.listShares({ signal: interrupt.signal })).map((s) =>
-          gatewayUrl === undefined ? s : { ...s, url: shareUrl(gatewayUrl, s.id) },
-        )
-        if (flags.json) {
-          printJson({ owner: client.wallet?.address ?? null, shares })
-          return
-        }
-        if (shares.length === 0) {
-          process.stdout.write('no share links\n')
-          return
-        }
-        const rows = shares.map((s) => [
-          s.id,
-          s.cid,
-          s.state,
-          s.expiresAt === null ? '-' : formatTime(s.expiresAt),
-          s.hasPassword ? 'yes' : 'no',
-          formatTime(s.createdAt),
-          s.name ?? '',
-        ])
-        process.stdout.write(table(['ID', 'CID', 'STATE', 'EXPIRES', 'PASSWORD', 'CREATED', 'NAME'], rows) + '\n')
-      } finally {
-        interrupt.dispose()
-        await client.close()
+      const { owner, listed } = await ctx.withClient('required', async (client, signal) => ({
+        owner: client.wallet?.address ?? null,
+        listed: await client.listShares({ signal }),
+      }))
+      const shares = listed.map((s) => (gatewayUrl === undefined ? s : { ...s, url: shareUrl(gatewayUrl, s.id) }))
+      if (flags.json) {
+        printJson({ owner, shares })
+        return
       }
+      if (shares.length === 0) {
+        process.stdout.write('no share links\n')
+        return
+      }
+      const rows = shares.map((s) => [
+        s.id,
+        s.cid,
+        s.state,
+        s.expiresAt === null ? '-' : formatTime(s.expiresAt),
+        s.hasPassword ? 'yes' : 'no',
+        formatTime(s.createdAt),
+        s.name ?? '',
+      ])
+      process.stdout.write(table(['ID', 'CID', 'STATE', 'EXPIRES', 'PASSWORD', 'CREATED', 'NAME'], rows) + '\n')
     })
 
   share
@@ -167,15 +151,8 @@ export function registerShare(program: Command): void {
         .replace(/[/?#].*$/, '') // an id or a whole link URL
       if (!/^[A-Za-z0-9_-]{22}$/.test(id))
         throw new StratosError('BAD_REQUEST', `"${idArg}" is not a share link id (22 base64url characters)`)
-      const client = await contextOf(cmd).client('required')
-      const interrupt = interruptOnSignals()
-      try {
-        const s = await client.revokeShare(id, { signal: interrupt.signal })
-        if (flags.json) printJson(s)
-        else process.stdout.write(`revoked ${s.id}\n`)
-      } finally {
-        interrupt.dispose()
-        await client.close()
-      }
+      const s = await contextOf(cmd).withClient('required', (client, signal) => client.revokeShare(id, { signal }))
+      if (flags.json) printJson(s)
+      else process.stdout.write(`revoked ${s.id}\n`)
     })
 }
