@@ -19,6 +19,7 @@ import {
   nonce,
   planUpload,
   sc,
+  sessionHeader,
   shardIds,
   signCreate,
   startHarness,
@@ -32,16 +33,6 @@ const OTHER_KEY = toBase64Url(NodeKey.generate(seededRandom(777)).publicKey)
 
 function base(h: Harness, wallet: WalletKey) {
   return { chainId, signer: wallet.address, nonce: nonce(h.random), expiresAt: h.clock.now() + 60_000 }
-}
-
-function session(h: Harness, wallet: WalletKey, p: { orderKey?: string; ttlMs?: number } = {}): string {
-  const token = signAsWallet(wallet, {
-    ...base(h, wallet),
-    expiresAt: h.clock.now() + (p.ttlMs ?? 3_600_000),
-    action: 'access.session',
-    orderKey: p.orderKey ?? ORDER_KEY,
-  } as const)
-  return `session.${toBase64Url(Buffer.from(JSON.stringify(token)))}`
 }
 
 test('private files: only owners read, stat and list; a session names its order key; tokens expire', async () => {
@@ -62,15 +53,17 @@ test('private files: only owners read, stat and list; a session names its order 
     await expectCode(h.client.read(file.cid, { orderKey: OTHER_KEY }), 'ACCESS_DENIED')
     assert.equal((await h.client.read(file.cid, { orderKey: ORDER_KEY })).tickets[0][0].payload.payer, walletA.address)
     // A token past its expiry, or claiming more than the longest life, is refused.
-    const stale = session(h, walletA, { ttlMs: 1_000 })
+    const stale = sessionHeader(h.clock, walletA, { ttlMs: 1_000 })
     h.clock.advance(60_000)
     await expectCode(anon.withAccess(() => stale).file(file.cid), 'REQUEST_EXPIRED')
     await expectCode(
-      anon.withAccess(() => session(h, walletA, { ttlMs: ACCESS_SESSION_MAX_TTL_MS + 3_600_000 })).file(file.cid),
+      anon
+        .withAccess(() => sessionHeader(h.clock, walletA, { ttlMs: ACCESS_SESSION_MAX_TTL_MS + 3_600_000 }))
+        .file(file.cid),
       'BAD_REQUEST',
     )
     // A forged token (B's signature, A's address) does not verify.
-    const forged = JSON.parse(Buffer.from(session(h, walletB).slice(8), 'base64url').toString()) as {
+    const forged = JSON.parse(Buffer.from(sessionHeader(h.clock, walletB).slice(8), 'base64url').toString()) as {
       payload: { signer: string }
     }
     forged.payload.signer = walletA.address

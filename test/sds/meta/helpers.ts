@@ -199,13 +199,13 @@ export async function heartbeatAll(h: Harness): Promise<Map<string, string[]>> {
 }
 
 /** `wallet`'s session token (ACCESS_HEADER value) at the harness clock's time, naming ORDER_KEY. */
-export function sessionHeader(clock: ManualClock, wallet: WalletKey): string {
+export function sessionHeader(clock: ManualClock, wallet: WalletKey, p: { ttlMs?: number } = {}): string {
   const now = clock.now()
   const token = signAsWallet(wallet, {
     chainId,
     signer: wallet.address,
     nonce: randomHex(seededRandom(now), 16),
-    expiresAt: now + 3_600_000,
+    expiresAt: now + (p.ttlMs ?? 3_600_000),
     action: 'access.session',
     orderKey: ORDER_KEY,
   } as const)
