@@ -27,26 +27,11 @@ import { StratosClient } from '../../src/sds/client/index.ts'
 import { MetaClient } from '../../src/net/meta-client.ts'
 import { sessionCallBytes } from '../../src/sds/protocol/signing.ts'
 import type { PlanSegmentBody } from '../../src/sds/protocol/api.ts'
-import { type ERROR_CODES, TestDevnet } from './harness.ts'
+import { TestDevnet } from './harness.ts'
+import { expectCode } from '../sds/meta/helpers.ts'
+import { collect } from '../sds/network.ts'
 
 const MiB = 1024 * 1024
-
-async function expectCode(p: Promise<unknown>, code: keyof typeof ERROR_CODES): Promise<void> {
-  try {
-    await p
-  } catch (e) {
-    assert.ok(isStratosError(e), `expected ${code}, got ${String(e)}`)
-    assert.equal(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`)
-    return
-  }
-  assert.fail(`expected ${code}, but it succeeded`)
-}
-
-async function readAll(it: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Buffer[] = []
-  for await (const b of it) parts.push(Buffer.from(b))
-  return Buffer.concat(parts)
-}
 
 describe('access control on a devnet', () => {
   let net: TestDevnet
@@ -129,12 +114,12 @@ describe('access control on a devnet', () => {
     }
     await Promise.all(attacks)
     assert.equal(attacked, 4) // one attack round per segment
-    assert.ok((await readAll(alice.cat(secretCid))).equals(secret))
+    assert.ok((await collect(alice.cat(secretCid))).equals(secret))
   })
 
   test('a private file: no read, stat or listing without the owner', async () => {
-    await expectCode(readAll(anon.cat(secretCid)), 'ACCESS_DENIED')
-    await expectCode(readAll(bob.cat(secretCid)), 'ACCESS_DENIED')
+    await expectCode(collect(anon.cat(secretCid)), 'ACCESS_DENIED')
+    await expectCode(collect(bob.cat(secretCid)), 'ACCESS_DENIED')
     await expectCode(anon.stat(secretCid), 'ACCESS_DENIED')
     await expectCode(bob.stat(secretCid), 'ACCESS_DENIED')
     await expectCode(bob.ls({ owner: alice.wallet!.address }), 'ACCESS_DENIED')
@@ -207,19 +192,19 @@ describe('access control on a devnet', () => {
     const holder = await connect({ grant: g.id })
     try {
       assert.ok(
-        (await readAll(holder.cat(secretCid, { offset: 2 * MiB, length: 4096 }))).equals(
+        (await collect(holder.cat(secretCid, { offset: 2 * MiB, length: 4096 }))).equals(
           secret.subarray(2 * MiB, 2 * MiB + 4096),
         ),
       )
       await alice.revokeGrant(g.id)
-      await expectCode(readAll(holder.cat(secretCid, { offset: 0, length: 10 })), 'GRANT_REVOKED')
+      await expectCode(collect(holder.cat(secretCid, { offset: 0, length: 10 })), 'GRANT_REVOKED')
     } finally {
       await holder.close()
     }
     const short = await alice.createGrant({ cids: [secretCid] }, Date.now() + 1_500)
     const late = await connect({ grant: short.id })
     try {
-      assert.equal((await readAll(late.cat(secretCid, { offset: 0, length: 10 }))).length, 10)
+      assert.equal((await collect(late.cat(secretCid, { offset: 0, length: 10 }))).length, 10)
       await new Promise((r) => setTimeout(r, 1_600))
       await expectCode(late.stat(secretCid), 'GRANT_EXPIRED')
     } finally {
@@ -272,7 +257,7 @@ describe('access control on a devnet', () => {
       // A fresh client each time: nothing cached, every read asks the meta node for tickets.
       const stranger = await connect()
       try {
-        assert.ok((await readAll(stranger.cat(cid))).equals(data))
+        assert.ok((await collect(stranger.cat(cid))).equals(data))
       } catch (e) {
         assert.ok(isStratosError(e, 'BUDGET_EXCEEDED'), `expected BUDGET_EXCEEDED, got ${String(e)}`)
         refused = true
@@ -281,7 +266,7 @@ describe('access control on a devnet', () => {
       }
     }
     assert.ok(refused, "strangers' reads were never refused")
-    assert.ok((await readAll(alice.cat(cid))).equals(data), 'the owner still reads')
+    assert.ok((await collect(alice.cat(cid))).equals(data), 'the owner still reads')
     const budgets = await alice.budgets()
     assert.equal(budgets.find((b) => b.cid === cid)?.bytesPerEpoch, 1.5 * MiB)
     // Private again: strangers are refused outright.
