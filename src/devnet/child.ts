@@ -25,6 +25,8 @@ export interface ChildSpec {
   dataDir: string
   log: string
   env?: Record<string, string>
+  /** Command the process is started through, before `node` (devnet.ts DevnetPlacement); it must exec node in place. */
+  launcher?: readonly string[]
 }
 
 export interface ChildExit {
@@ -59,13 +61,18 @@ export class DevnetChild {
   start(): void {
     const fd = openSync(this.spec.log, 'a')
     try {
-      const child = spawn(process.execPath, this.spec.args, {
-        stdio: ['pipe', fd, fd],
-        // Own process group: a Ctrl-C in the devnet's terminal reaches only the devnet, which then stops
-        // its children in order (instead of every process racing its own shutdown).
-        detached: true,
-        env: { ...process.env, ...this.spec.env, [EXIT_WITH_STDIN_ENV]: '1' },
-      })
+      const [command, ...prefix] = this.spec.launcher ?? []
+      const child = spawn(
+        command ?? process.execPath,
+        command ? [...prefix, process.execPath, ...this.spec.args] : this.spec.args,
+        {
+          stdio: ['pipe', fd, fd],
+          // Own process group: a Ctrl-C in the devnet's terminal reaches only the devnet, which then stops
+          // its children in order (instead of every process racing its own shutdown).
+          detached: true,
+          env: { ...process.env, ...this.spec.env, [EXIT_WITH_STDIN_ENV]: '1' },
+        },
+      )
       this.#child = child
       // The pipe's write end stays open (never written) for the child's whole life.
       child.stdin?.on('error', () => {})

@@ -51,7 +51,14 @@ import type { MetaInfo, ResourceNodeInfo } from '../sds/protocol/api.ts'
 import type { Startable } from '../util/components.ts'
 import { writeFileAtomic } from '../util/fs.ts'
 import { DevnetChild, isPortFree, logTail, type ChildExit, type ChildSpec } from './child.ts'
-import { readNetworkFile, writeNetworkFile, NETWORK_FILE, type NetworkFile, type NetworkProcess } from './network.ts'
+import {
+  readNetworkFile,
+  writeNetworkFile,
+  NETWORK_FILE,
+  type NetworkFile,
+  type NetworkProcess,
+  type ProcessRole,
+} from './network.ts'
 import { GATEWAY_WALLET, loadOrCreateDevWallets } from './wallets.ts'
 import { Supervisor, systemTimers, type RestartPolicy, type SupervisorTimers } from './supervisor.ts'
 
@@ -65,9 +72,22 @@ export interface DevnetSettings {
   segmentSize: number
 }
 
+/** Where one devnet process runs: the address it listens on and is reached at, and what starts it. */
+export interface DevnetPlacement {
+  /** Address the process listens on and every other process reaches it at. */
+  host: string
+  /** Command the process is started through, before `node` (e.g. `ip netns exec NS`: its own network namespace). */
+  launcher?: readonly string[]
+}
+
 export interface DevnetOptions extends DevnetSettings {
   dir: string
   host?: string
+  /**
+   * Each process on its own address (test hosts: one network namespace per role, test/hosts/). When given, `host`
+   * is ignored and ports are not checked from here (each placement has its own address space).
+   */
+  placement?: (name: string, role: ProcessRole) => DevnetPlacement
   sessionTtlMs?: number
   sweepIntervalMs?: number
   offlineAfterMs?: number
@@ -212,6 +232,8 @@ export class Devnet implements Startable {
   async start(signal?: AbortSignal): Promise<void> {
     const o = this.options
     validateSettings(o)
+    const place = (name: string, role: ProcessRole): DevnetPlacement =>
+      o.placement?.(name, role) ?? { host: o.host ?? '127.0.0.1' }
     const host = o.host ?? '127.0.0.1'
     mkdirSync(join(this.dir, 'logs'), { recursive: true })
     this.#acquireLock()
@@ -219,16 +241,25 @@ export class Devnet implements Startable {
       const wallets = loadOrCreateDevWallets(this.dir)
       const ports = o.portBase === null ? DEFAULT_PORTS : portsFromBase(o.portBase)
       const resourcePorts = Array.from({ length: o.resources }, (_, i) => ports.resourceBase + i)
-      await this.#checkPorts(host, [ports.chainRest, ports.meta, ports.gateway, ports.ipfsApi, ...resourcePorts])
+      if (!o.placement)
+        await this.#checkPorts(host, [ports.chainRest, ports.meta, ports.gateway, ports.ipfsApi, ...resourcePorts])
       const deadline = Date.now() + (o.readyTimeoutMs ?? DEVNET_READY_TIMEOUT_MS)
-      const url = (port: number) => `http://${host}:${port}`
+      const placements = {
+        validator: place('validator', 'validator'),
+        meta: place('meta', 'meta'),
+        gateway: place('gateway', 'gateway'),
+        resources: resourcePorts.map((_, i) => place(`resource-${i + 1}`, 'resource')),
+      }
+      const urlAt = (p: DevnetPlacement, port: number) =>
+        `http://${p.host.includes(':') ? `[${p.host}]` : p.host}:${port}`
 
       // The meta node's address is the one issuer resource nodes trust. Creating its key here (the meta
       // node loads the same node-key.json) lets every process start at once instead of one after another.
       const metaDir = join(this.dir, 'meta')
       mkdirSync(metaDir, { recursive: true })
       const metaAddress = NodeKey.loadOrCreate(metaDir).address
-      const metaUrl = url(ports.meta)
+      const metaUrl = urlAt(placements.meta, ports.meta)
+      const chainUrl = urlAt(placements.validator, ports.chainRest)
 
       // The validator runs the STOS chain; the dev wallets are funded in its genesis (first start only), where the
       // validator (operator carol), the meta node (owner bob) and the resource nodes (owner alice) are registered too,
@@ -244,15 +275,16 @@ export class Devnet implements Startable {
       const validator = this.#spawn({
         name: 'validator',
         role: 'validator',
-        url: url(ports.chainRest),
+        url: chainUrl,
         dataDir: validatorDir,
+        launcher: placements.validator.launcher,
         args: [
           'node',
           'validator',
           '--data-dir',
           validatorDir,
           '--host',
-          host,
+          placements.validator.host,
           '--port',
           String(ports.chainRest),
           '--chain-id',
@@ -265,13 +297,14 @@ export class Devnet implements Startable {
         role: 'meta',
         url: metaUrl,
         dataDir: metaDir,
+        launcher: placements.meta.launcher,
         args: [
           'node',
           'meta',
           '--data-dir',
           metaDir,
           '--host',
-          host,
+          placements.meta.host,
           '--port',
           String(ports.meta),
           '--chain-id',
@@ -292,7 +325,7 @@ export class Devnet implements Startable {
           ...optional('--audit-node-interval-ms', o.auditNodeIntervalMs),
           // Proof of Traffic: the meta node follows the chain and its owner (bob) submits the volume reports.
           '--chain-url',
-          url(ports.chainRest),
+          chainUrl,
           '--mnemonic-file',
           writeSecret(join(metaDir, 'owner.mnemonic'), wallets[1].mnemonic),
         ],
@@ -305,15 +338,16 @@ export class Devnet implements Startable {
         return this.#spawn({
           name: `resource-${n}`,
           role: 'resource',
-          url: url(port),
+          url: urlAt(placements.resources[i], port),
           dataDir,
+          launcher: placements.resources[i].launcher,
           args: [
             'node',
             'resource',
             '--data-dir',
             dataDir,
             '--host',
-            host,
+            placements.resources[i].host,
             '--port',
             String(port),
             '--meta-url',
@@ -336,15 +370,16 @@ export class Devnet implements Startable {
       const gateway = this.#spawn({
         name: 'gateway',
         role: 'gateway',
-        url: url(ports.gateway),
+        url: urlAt(placements.gateway, ports.gateway),
         dataDir: join(this.dir, 'gateway'),
+        launcher: placements.gateway.launcher,
         args: [
           'node',
           'gateway',
           '--data-dir',
           join(this.dir, 'gateway'),
           '--host',
-          host,
+          placements.gateway.host,
           '--port',
           String(ports.gateway),
           '--api-port',
@@ -358,7 +393,7 @@ export class Devnet implements Startable {
         ],
       })
       this.#log(
-        `devnet: starting validator on ${validator.spec.url}, meta node on ${metaUrl}, ${resources.length} resource nodes on ports ${resourcePorts[0]}–${resourcePorts.at(-1)}, gateway on ${gateway.spec.url} (IPFS RPC API on ${url(ports.ipfsApi)})`,
+        `devnet: starting validator on ${validator.spec.url}, meta node on ${metaUrl}, ${resources.length} resource nodes on ports ${resourcePorts[0]}–${resourcePorts.at(-1)}, gateway on ${gateway.spec.url} (IPFS RPC API on ${urlAt(placements.gateway, ports.ipfsApi)})`,
       )
 
       const [, metaInfo, gatewayInfo, ...resourceInfos] = (await Promise.all([
@@ -415,7 +450,7 @@ export class Devnet implements Startable {
         segmentSize: o.segmentSize,
         meta: { url: meta.spec.url, address: metaInfo.address },
         gatewayUrl: gateway.spec.url,
-        ipfsApiUrl: url(ports.ipfsApi),
+        ipfsApiUrl: urlAt(placements.gateway, ports.ipfsApi),
         chainUrl: validator.spec.url,
         processes: this.#children.map(
           (c): NetworkProcess => ({
@@ -427,6 +462,7 @@ export class Devnet implements Startable {
             address: address(c),
             log: c.spec.log,
             args: c.spec.args,
+            ...(c.spec.launcher ? { launcher: [...c.spec.launcher] } : {}),
           }),
         ),
         wallets,

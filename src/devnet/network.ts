@@ -25,6 +25,8 @@ const zProcess = z.object({
   log: z.string(),
   /** Arguments after `process.execPath` that started this process (restart it by hand with the same line). */
   args: z.array(z.string()),
+  /** Command that process was started through, before `process.execPath` (a test host's `ip netns exec NS`). */
+  launcher: z.array(z.string()).optional(),
 })
 export type NetworkProcess = z.infer<typeof zProcess>
 
