@@ -194,6 +194,12 @@ export const GATEWAY_CACHE_DISK_BYTES = 4 * 1024 * MiB
 export const GATEWAY_CACHE_PIECE_BYTES = 256 * KiB
 /** Pieces after the one being served that one gateway read keeps in flight (parallel SDK range reads). */
 export const GATEWAY_CACHE_FETCH_AHEAD_PIECES = 8
+/**
+ * A gateway read with at least this many bytes left past its first piece streams them straight from the shard transfers
+ * (one SDK read: segments in parallel, verified in place) instead of piece by piece; the pieces it passes through fill
+ * the memory tier on the way.
+ */
+export const GATEWAY_CACHE_STREAM_MIN_BYTES = 4 * MiB
 /** Cache pieces being written to disk at once; pieces arriving beyond that stay in memory only (disk never slows a read). */
 export const GATEWAY_CACHE_DISK_WRITES_IN_FLIGHT = 4
 /** Largest request head the gateway reads (node:http maxHeaderSize); bigger heads get 431. */

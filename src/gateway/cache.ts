@@ -6,8 +6,12 @@
  * bytes of that piece, verified chunk by chunk against the shard hashes). Once the first piece is there, the pieces
  * after it in the same read are fetched in parallel (up to GATEWAY_CACHE_FETCH_AHEAD_PIECES ahead) while it is sent,
  * so the first byte waits for one piece, not for the whole range; concurrent reads of one piece share its fetch.
- * `prefetch()` starts one piece ahead of any read (the path gateway calls it while it confirms a file's record). Only
- * bytes the SDK handed out — verified — enter the cache.
+ * A large read (GATEWAY_CACHE_STREAM_MIN_BYTES or more after its first piece, whose next piece is cold) instead streams
+ * the rest from the shard transfers in one SDK read (segments in parallel, verified in place) and hands the SDK's
+ * buffers on as they are; the whole pieces they hold enter the memory tier as views of those buffers (no copy, no disk
+ * write in front of the reader: a piece read again from memory is persisted then). `prefetch()` starts one piece ahead
+ * of any read (the path gateway calls it while it confirms a file's record). Only bytes the SDK handed out — verified —
+ * enter the cache.
  *
  * Both tiers are LRU and bounded (GATEWAY_CACHE_MEMORY_BYTES, GATEWAY_CACHE_DISK_BYTES). On disk a piece is one file
  * `<dir>/<cid>.<index>`: sha256(data) ‖ data, written to a temp file and renamed into place (a crash leaves either
@@ -25,6 +29,7 @@ import {
   GATEWAY_CACHE_FETCH_AHEAD_PIECES,
   GATEWAY_CACHE_MEMORY_BYTES,
   GATEWAY_CACHE_PIECE_BYTES,
+  GATEWAY_CACHE_STREAM_MIN_BYTES,
 } from '../limits.ts'
 import type { ContentReader } from '../ipfs/dag.ts'
 import { silentLogger, type Logger } from '../util/components.ts'
@@ -42,6 +47,8 @@ export interface HotRangeCacheOptions {
   memoryBytes?: number
   diskBytes?: number
   pieceBytes?: number
+  /** Bytes left after a read's first piece from which the rest streams in one SDK read. @default GATEWAY_CACHE_STREAM_MIN_BYTES */
+  streamMinBytes?: number
   logger?: Logger
 }
 
@@ -55,10 +62,13 @@ export interface HotRangeCacheStats {
   misses: number
   /** Bytes fetched from the network. */
   fetchedBytes: number
+  /** Reads whose rest streamed from the shard transfers (one SDK read each). */
+  streams: number
 }
 
 export class HotRangeCache {
   readonly pieceBytes: number
+  readonly #streamMin: number
   readonly #o: HotRangeCacheOptions
   readonly #memoryMax: number
   readonly #diskMax: number
@@ -70,13 +80,14 @@ export class HotRangeCache {
   /** Pieces being written to disk. */
   readonly #writing = new Set<string>()
   #tmpSeq = 0
-  readonly #stats = { hits: 0, diskHits: 0, misses: 0, fetchedBytes: 0 }
+  readonly #stats = { hits: 0, diskHits: 0, misses: 0, fetchedBytes: 0, streams: 0 }
   /** Pieces being fetched, shared by every read that needs them. */
   readonly #inFlight = new Map<string, Promise<Uint8Array>>()
 
   constructor(options: HotRangeCacheOptions) {
     this.#o = options
     this.pieceBytes = options.pieceBytes ?? GATEWAY_CACHE_PIECE_BYTES
+    this.#streamMin = options.streamMinBytes ?? GATEWAY_CACHE_STREAM_MIN_BYTES
     this.#memoryMax = options.memoryBytes ?? GATEWAY_CACHE_MEMORY_BYTES
     this.#diskMax = options.diskBytes ?? GATEWAY_CACHE_DISK_BYTES
     this.#log = options.logger ?? silentLogger
@@ -134,6 +145,18 @@ export class HotRangeCache {
     for (let i = Math.floor(offset / P); i <= last; i++) {
       throwIfAborted(signal)
       const piece = await this.#piece(file, i, size, signal)
+      const pieceStart = i * P
+      const out = piece.subarray(
+        Math.max(offset, pieceStart) - pieceStart,
+        Math.min(end, pieceStart + piece.length) - pieceStart,
+      )
+      const next = pieceStart + P
+      if (i < last && end - next >= this.#streamMin && !this.#cachedOrFetching(key(file, i + 1))) {
+        // A large cold rest: one SDK read from the shard transfers, started on the next turn of the event loop (see
+        // below) so that this piece goes out first.
+        yield* this.#handOffThenStream(out, file, next, end, size, signal)
+        return
+      }
       // Then keep the next pieces of this read in flight while this one is handed out. Not before: parallel fetches
       // share the nodes and the connections, so starting them with the first piece would delay the first byte. And
       // only on the next turn of the event loop: node:http sends what the caller writes on process.nextTick, so the
@@ -145,12 +168,89 @@ export class HotRangeCache {
           if (!signal?.aborted) this.#fetchAhead(file, from, to, size)
         })
       }
-      const pieceStart = i * P
-      yield piece.subarray(
-        Math.max(offset, pieceStart) - pieceStart,
-        Math.min(end, pieceStart + piece.length) - pieceStart,
-      )
+      yield out
     }
+  }
+
+  #cachedOrFetching(k: string): boolean {
+    return this.#memory.has(k) || this.#disk.has(k) || this.#inFlight.has(k)
+  }
+
+  /** Hands `first` out, then the stream of [from, end) (piece-aligned `from`), whose first request starts meanwhile. */
+  async *#handOffThenStream(
+    first: Uint8Array,
+    file: string,
+    from: number,
+    end: number,
+    size: number,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<Uint8Array> {
+    const rest = this.#streamThrough(file, from, end, size, signal)
+    try {
+      const started = new Promise<IteratorResult<Uint8Array>>((resolve, reject) =>
+        setImmediate(() => rest.next().then(resolve, reject)),
+      )
+      started.catch(() => undefined)
+      yield first
+      for (let r = await started; !r.done; r = await rest.next()) yield r.value
+    } finally {
+      await rest.return(undefined)
+    }
+  }
+
+  /**
+   * Bytes [from, end) of the file (from on a piece boundary) in one SDK read, handed on as they arrive. The whole
+   * pieces each chunk holds enter the memory tier as views of it (the SDK hands out buffers of their own); a piece
+   * split across two chunks is copied together; a piece the read ends inside of is not kept.
+   */
+  async *#streamThrough(
+    file: string,
+    from: number,
+    end: number,
+    size: number,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<Uint8Array> {
+    this.#stats.streams++
+    const P = this.pieceBytes
+    /** A piece being joined from two or more chunks: its buffer and how much of it is filled. */
+    let joining: { k: string; buf: Uint8Array; at: number } | undefined
+    let pos = from
+    for await (const chunk of this.#o.source(file, { offset: from, length: end - from, signal })) {
+      if (pos + chunk.length > end) throw new StratosError('UPSTREAM_ERROR', 'file read returned more bytes than asked')
+      let c = 0
+      if (joining) {
+        const n = Math.min(joining.buf.length - joining.at, chunk.length)
+        joining.buf.set(chunk.subarray(0, n), joining.at)
+        joining.at += n
+        c = n
+        if (joining.at === joining.buf.length) {
+          this.#putStreamed(joining.k, joining.buf)
+          joining = undefined
+        }
+      }
+      while (c < chunk.length) {
+        const at = pos + c
+        const i = Math.floor(at / P)
+        const pieceEnd = Math.min((i + 1) * P, size)
+        const n = pieceEnd - at
+        if (c + n <= chunk.length) this.#putStreamed(key(file, i), chunk.subarray(c, c + n))
+        else if (pieceEnd <= end) {
+          joining = { k: key(file, i), buf: new Uint8Array(n), at: chunk.length - c }
+          joining.buf.set(chunk.subarray(c))
+        }
+        c += n
+      }
+      pos += chunk.length
+      yield chunk
+    }
+    if (pos !== end) throw new StratosError('UPSTREAM_ERROR', `file read returned ${pos - from} of ${end - from} bytes`)
+  }
+
+  /** A whole piece a stream passed through: memory tier only (persisted once read again), unless already cached. */
+  #putStreamed(k: string, data: Uint8Array): void {
+    this.#stats.misses++
+    this.#stats.fetchedBytes += data.length
+    if (!this.#memory.has(k)) this.#putMemory(k, data)
   }
 
   /**
@@ -234,9 +334,15 @@ export class HotRangeCache {
   }
 
   async #get(k: string): Promise<Uint8Array | undefined> {
-    const m = this.#memory.get(k)
+    let m = this.#memory.get(k)
     if (m) {
       this.#stats.hits++
+      if (m.buffer.byteLength > 2 * m.byteLength) {
+        // A view into a stream's chunk, read again: a copy of its own, so that a hot piece does not keep the whole
+        // chunk alive after its other pieces were evicted (the tier counts only the pieces' own bytes).
+        m = m.slice()
+        this.#memory.set(k, m)
+      }
       // Read again while only in memory (its disk write was skipped when writes were busy): persist it now.
       this.#persist(k, m)
       return m

@@ -50,8 +50,8 @@ export interface GatewayOptions {
   wallet?: WalletKey
   /** Holds the disk tier of the hot-range cache (cache/); without it the cache is memory-only. */
   dataDir?: string
-  /** Cache sizes (defaults GATEWAY_CACHE_MEMORY_BYTES, GATEWAY_CACHE_DISK_BYTES, GATEWAY_CACHE_PIECE_BYTES). */
-  cache?: { memoryBytes?: number; diskBytes?: number; pieceBytes?: number }
+  /** Cache sizes (defaults GATEWAY_CACHE_MEMORY_BYTES, GATEWAY_CACHE_DISK_BYTES, GATEWAY_CACHE_PIECE_BYTES, GATEWAY_CACHE_STREAM_MIN_BYTES). */
+  cache?: { memoryBytes?: number; diskBytes?: number; pieceBytes?: number; streamMinBytes?: number }
   /** Extra routes, tried after the built-in ones. */
   routes?: GatewayRoute[]
   /** Requests per client address (token bucket); `false` turns the limit off. @default GATEWAY_RATE_PER_SECOND, GATEWAY_RATE_BURST */

@@ -90,3 +90,61 @@ test('disk tier: pieces are written after they are handed out and flushed() wait
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('a large read streams its rest in one source read after the first piece; the pieces it passes fill the cache', async () => {
+  for (const split of [1, 3, 7]) {
+    const { read, asked } = source(split)
+    const c = new HotRangeCache({ source: read, sizeOf: async () => SIZE, pieceBytes: P, streamMinBytes: 2 * P })
+    // From inside piece 1 to inside piece 9: piece 1 alone, then [2P, end) as one stream.
+    const got = await readAll(c, P + 100, 8 * P)
+    assert.ok(got.equals(expected(P + 100, 8 * P)), `split ${split}`)
+    assert.deepEqual(asked, [P, 2 * P], `split ${split}: the first piece, then one stream`)
+    assert.equal(c.stats().streams, 1)
+    // Pieces 2..8 are whole inside the stream (joined when a chunk boundary cut them); piece 9 was cut by the read's end.
+    asked.length = 0
+    assert.ok((await readAll(c, P, 8 * P)).equals(expected(P, 8 * P)), `split ${split}`)
+    assert.deepEqual(asked, [], `split ${split}: served from memory`)
+    assert.ok((await readAll(c, 9 * P, 10)).equals(expected(9 * P, 10)))
+    assert.deepEqual(asked, [9 * P], `split ${split}: the piece the read ended inside of was not kept`)
+  }
+})
+
+test('a streamed read to the end of the file keeps the short last piece; a small rest takes the piece path', async () => {
+  const { read, asked } = source(2)
+  const c = new HotRangeCache({ source: read, sizeOf: async () => SIZE, pieceBytes: P, streamMinBytes: 4 * P })
+  assert.ok((await readAll(c, 0, SIZE)).equals(expected(0, SIZE)))
+  assert.deepEqual(asked, [0, P])
+  asked.length = 0
+  assert.ok((await readAll(c, SIZE - 5, 5)).equals(expected(SIZE - 5, 5)))
+  assert.deepEqual(asked, [])
+  // 3 pieces after the first: under streamMinBytes, so pieces fetched ahead one by one.
+  const small = source()
+  const d = new HotRangeCache({ source: small.read, sizeOf: async () => SIZE, pieceBytes: P, streamMinBytes: 4 * P })
+  assert.ok((await readAll(d, 0, 4 * P)).equals(expected(0, 4 * P)))
+  assert.deepEqual(
+    [...small.asked].sort((a, b) => a - b),
+    [0, 1, 2, 3].map((i) => i * P),
+  )
+  assert.equal(d.stats().streams, 0)
+})
+
+test('a reader that stops early ends the stream (the source sees its return)', async () => {
+  let returned = false
+  const read: ContentReader = async function* (_file, o) {
+    try {
+      for (let at = 0; at < o.length; at += P) {
+        const n = Math.min(P, o.length - at)
+        yield Uint8Array.from({ length: n }, (_, i) => byteAt(o.offset + at + i))
+      }
+    } finally {
+      if (o.offset > 0) returned = true
+    }
+  }
+  const c = new HotRangeCache({ source: read, sizeOf: async () => SIZE, pieceBytes: P, streamMinBytes: 2 * P })
+  let got = 0
+  for await (const p of c.read(FILE, { offset: 0, length: SIZE, fileSize: SIZE })) {
+    got += p.length
+    if (got >= 3 * P) break
+  }
+  assert.ok(returned)
+})

@@ -358,6 +358,46 @@ describe('path gateway', () => {
     }
   })
 
+  test('a large read streams from the shard transfers after its first piece; its pieces fill the memory tier', async () => {
+    // Pieces of 100 000 bytes: the SDK's per-shard chunks (256 KiB here) cut pieces, which are then joined.
+    const piece = 100_000
+    const streaming = await startGateway({
+      port: 0,
+      metaUrl: net.meta.url,
+      cache: { pieceBytes: piece, streamMinBytes: 2 * piece },
+    })
+    try {
+      const whole = await fetch(`${streaming.url}/ipfs/${bigCid}`)
+      assert.equal(whole.status, 200)
+      assert.ok(Buffer.from(await whole.arrayBuffer()).equals(big))
+      assert.equal(streaming.cache.stats().streams, 1, 'one stream for the whole file')
+      const start = 7 * piece + 3
+      const end = big.length - 10
+      const fetched = streaming.cache.stats().fetchedBytes
+      const range = await fetch(`${streaming.url}/ipfs/${bigCid}`, { headers: { range: `bytes=${start}-${end}` } })
+      assert.equal(range.status, 206)
+      assert.equal(range.headers.get('content-range'), `bytes ${start}-${end}/${big.length}`)
+      assert.ok(Buffer.from(await range.arrayBuffer()).equals(big.subarray(start, end + 1)))
+      assert.equal(streaming.cache.stats().fetchedBytes, fetched, 'the range came from the pieces the stream cached')
+      // A cold large range (another gateway): its first piece, then one stream; bytes exact.
+      const cold = await startGateway({
+        port: 0,
+        metaUrl: net.meta.url,
+        cache: { pieceBytes: piece, streamMinBytes: 2 * piece },
+      })
+      try {
+        const r = await fetch(`${cold.url}/ipfs/${bigCid}`, { headers: { range: `bytes=${start}-` } })
+        assert.equal(r.status, 206)
+        assert.ok(Buffer.from(await r.arrayBuffer()).equals(big.subarray(start)))
+        assert.equal(cold.cache.stats().streams, 1)
+      } finally {
+        await cold.stop()
+      }
+    } finally {
+      await streaming.stop()
+    }
+  })
+
   test('bounded cache: memory never exceeds its limit', async () => {
     const small = await startGateway({
       port: 0,
