@@ -32,7 +32,8 @@ import { EventLog, type BlockInfo, type ChainEvent, type ExecContext, type TxCon
 import { decodeText, encodeText } from './state/codec.ts'
 import { MemoryKvStore, type BatchKvStore, type KvStore, type KvWrite } from './state/kv.ts'
 import { OverlayKv } from './state/overlay.ts'
-import { completeUnbondings, getValidator } from './state/staking.ts'
+import { completeUnbondings, getValidator, syncConsensusSet, type ValidatorUpdate } from './state/staking.ts'
+import { handleConsensusInfo, type ConsensusInfo } from './state/validator-slashing.ts'
 import { completeNodeUnbondings } from './state/register.ts'
 import { currentEpoch, endEpoch } from './state/pot.ts'
 import { runMsg } from './state/router.ts'
@@ -55,6 +56,8 @@ export interface Block {
   /** Operator address of the validator that proposed the block (receives the fees). */
   readonly proposer: string
   readonly txs: readonly SignedTx[]
+  /** Votes on the previous block and double-sign evidence, from consensus (CometBFT); none in the embedded engine. */
+  readonly consensus?: ConsensusInfo
 }
 
 export interface TxResult {
@@ -75,10 +78,12 @@ export interface BlockResult {
   readonly epoch: number
   readonly stateHash: string
   readonly results: readonly TxResult[]
-  /** Events of the end-block hooks (unbondings, fees, epoch end). */
+  /** Events of the begin-block (validator slashing) and end-block hooks (unbondings, fees, epoch end). */
   readonly events: readonly ChainEvent[]
   /** Number of state keys the block changed. */
   readonly writes: number
+  /** Changes of the consensus set (staking.ts syncConsensusSet), for CometBFT; empty when none. */
+  readonly validatorUpdates: readonly ValidatorUpdate[]
 }
 
 /** A block executed but not yet committed (a proposer can put the state hash in the header first). */
@@ -254,8 +259,10 @@ export class ChainApp {
       proposer: block.proposer,
       epoch: currentEpoch(blockStore),
     }
+    const begin = this.#beginBlock(blockStore, info, block.consensus)
     const results = block.txs.map((tx) => this.#deliverTx(blockStore, info, tx))
-    const events = this.#endBlock(blockStore, info)
+    const end = this.#endBlock(blockStore, info)
+    const events = [...begin, ...end.events]
     const writes = effectiveWrites(this.store, blockStore.writes())
     const parentHash = this.#stateHash
     const stateHash = chainStateHash(parentHash, writes)
@@ -267,6 +274,7 @@ export class ChainApp {
       results,
       events,
       writes: writes.length,
+      validatorUpdates: end.validatorUpdates,
     }
     return {
       result,
@@ -369,15 +377,21 @@ export class ChainApp {
     return tx.sender
   }
 
-  #endBlock(store: KvStore, info: BlockInfo): ChainEvent[] {
+  /** Begin block: what consensus reported about the previous block (validator-slashing.ts). */
+  #beginBlock(store: KvStore, info: BlockInfo, consensus: ConsensusInfo | undefined): ChainEvent[] {
+    if (!consensus) return []
     const log = new EventLog()
-    const ctx: ExecContext = {
-      store,
-      params: this.params,
-      chainId: this.chainId,
-      block: info,
-      emit: (t, a) => log.emit(t, a),
-    }
+    handleConsensusInfo(this.#execContext(store, info, log), consensus)
+    return log.events
+  }
+
+  #execContext(store: KvStore, info: BlockInfo, log: EventLog): ExecContext {
+    return { store, params: this.params, chainId: this.chainId, block: info, emit: (t, a) => log.emit(t, a) }
+  }
+
+  #endBlock(store: KvStore, info: BlockInfo): { events: ChainEvent[]; validatorUpdates: ValidatorUpdate[] } {
+    const log = new EventLog()
+    const ctx = this.#execContext(store, info, log)
     completeUnbondings(ctx)
     completeNodeUnbondings(ctx)
     const fees = balanceOf(store, MODULE_ACCOUNTS.feeCollector)
@@ -386,7 +400,8 @@ export class ChainApp {
       ctx.emit('fees', { proposer: info.proposer, amount: fees })
     }
     if (info.height % this.params.epochBlocks === 0) endEpoch(ctx)
-    return log.events
+    const validatorUpdates = syncConsensusSet(store)
+    return { events: log.events, validatorUpdates }
   }
 
   /** The whole state as a snapshot (O(state); for export, tests and state sync). */

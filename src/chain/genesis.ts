@@ -17,6 +17,7 @@ import {
   DEFAULT_GENESIS_OZONE_PRICE,
   DEFAULT_GENESIS_PREPAY_POOL_WEI,
   DEVNET_PARAMS,
+  MAINNET_PARAMS,
   MAX_CHAIN_ID_CHARS,
   MINING_POOL_WEI,
   MODULE_ACCOUNTS,
@@ -39,7 +40,7 @@ import type { KvStore } from './state/kv.ts'
 import { initGenesisPot } from './state/pot.ts'
 import { registerNode } from './state/register.ts'
 import { readMarket, setGenesisMarket } from './state/sds.ts'
-import { createValidator } from './state/staking.ts'
+import { createValidator, syncConsensusSet } from './state/staking.ts'
 
 const zParams = z
   .strictObject({
@@ -56,6 +57,12 @@ const zParams = z
       .max(16)
       .refine((t) => t.every((v, i) => i === 0 || v > t[i - 1]!), 'tiers must be strictly ascending'),
     minMetaNodeDepositWei: zPositiveAmount,
+    // Validator slashing (absent in genesis files written before it existed: the mainnet values).
+    signedBlocksWindow: z.number().int().min(1).max(1_000_000).default(MAINNET_PARAMS.signedBlocksWindow),
+    minSignedPerWindowBps: zBps.default(MAINNET_PARAMS.minSignedPerWindowBps),
+    downtimeJailBlocks: z.number().int().min(0).max(1_000_000_000).default(MAINNET_PARAMS.downtimeJailBlocks),
+    slashFractionDowntimeBps: zBps.default(MAINNET_PARAMS.slashFractionDowntimeBps),
+    slashFractionDoubleSignBps: zBps.default(MAINNET_PARAMS.slashFractionDoubleSignBps),
   })
   .refine((p) => p.historyEpochs > p.reportWindowEpochs, {
     message:
@@ -125,9 +132,19 @@ export function readChainConfig(store: KvStore): StoredChainConfig | undefined {
         minSelfDelegationWei: big(p, 'minSelfDelegationWei'),
         resourceNodeTiersWei: (p.resourceNodeTiersWei as unknown[]).map((v) => big({ v }, 'v')),
         minMetaNodeDepositWei: big(p, 'minMetaNodeDepositWei'),
+        signedBlocksWindow: numOr(p, 'signedBlocksWindow', MAINNET_PARAMS.signedBlocksWindow),
+        minSignedPerWindowBps: numOr(p, 'minSignedPerWindowBps', MAINNET_PARAMS.minSignedPerWindowBps),
+        downtimeJailBlocks: numOr(p, 'downtimeJailBlocks', MAINNET_PARAMS.downtimeJailBlocks),
+        slashFractionDowntimeBps: numOr(p, 'slashFractionDowntimeBps', MAINNET_PARAMS.slashFractionDowntimeBps),
+        slashFractionDoubleSignBps: numOr(p, 'slashFractionDoubleSignBps', MAINNET_PARAMS.slashFractionDoubleSignBps),
       },
     }
   })
+}
+
+/** A parameter stored before it existed reads as its default (a chain started by an older version). */
+function numOr(p: Record<string, unknown>, field: string, fallback: number): number {
+  return p[field] === undefined ? fallback : num(p, field)
 }
 
 /**
@@ -162,6 +179,7 @@ export function writeGenesis(store: KvStore, input: GenesisConfig): void {
   setGenesisBalance(store, MODULE_ACCOUNTS.prepayPool, config.prepayPoolWei)
   initGenesisPot(store)
   for (const v of config.validators) createValidator(store, v, 0, params.minSelfDelegationWei)
+  syncConsensusSet(store)
   for (const n of config.resourceNodes) registerNode(store, params, { ...n, kind: 'resource' }, 'active', 0)
   for (const n of config.metaNodes) registerNode(store, params, { ...n, kind: 'meta' }, 'active', 0)
   const { S, P } = readMarket(store)

@@ -5,7 +5,7 @@
  *
  * Modules and their messages:
  *   bank      send
- *   staking   create_validator · delegate · undelegate · withdraw_rewards (rewards are pot's)
+ *   staking   create_validator · delegate · undelegate · withdraw_rewards (rewards are pot's) · unjail
  *   register  create_resource_node · update_resource_node · update_deposit · remove_resource_node
  *             create_meta_node · approve_meta_node · remove_meta_node
  *   sds       prepay
@@ -54,6 +54,8 @@ export const zUndelegate = z.strictObject({
   amount: zPositiveAmount,
 })
 export const zWithdrawRewards = z.strictObject({ type: z.literal('withdraw_rewards') })
+/** The sender's validator, jailed for downtime, back into the consensus set (state/validator-slashing.ts). */
+export const zUnjail = z.strictObject({ type: z.literal('unjail') })
 
 // ---- register ------------------------------------------------------------------------------------
 const nodeRegistration = {
@@ -166,6 +168,7 @@ export const MSG_SCHEMAS = {
   prepay: zPrepay,
   volume_report: zVolumeReportMsg,
   slash_resource_node: zSlashResourceNode,
+  unjail: zUnjail,
 } as const
 
 export type MsgType = keyof typeof MSG_SCHEMAS
@@ -187,6 +190,7 @@ export type MsgPrepay = z.output<typeof zPrepay>
 export type VolumeReport = z.output<typeof zVolumeReport>
 export type MsgVolumeReport = z.output<typeof zVolumeReportMsg>
 export type MsgSlashResourceNode = z.output<typeof zSlashResourceNode>
+export type MsgUnjail = z.output<typeof zUnjail>
 
 export type Msg = { [K in MsgType]: z.output<(typeof MSG_SCHEMAS)[K]> }[MsgType]
 export type MsgOf<K extends MsgType> = Extract<Msg, { type: K }>
@@ -215,6 +219,7 @@ export const zMsg = z.discriminatedUnion('type', [
   zPrepay,
   zVolumeReportMsg,
   zSlashResourceNode,
+  zUnjail,
 ])
 
 /** Thrown by tx decoding when a message type is not known (see tx.ts). */

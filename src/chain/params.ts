@@ -179,7 +179,21 @@ export interface ChainParams {
   readonly resourceNodeTiersWei: readonly bigint[]
   /** A meta node's deposit is at least this. */
   readonly minMetaNodeDepositWei: bigint
+  // ---- Validator slashing from consensus (state/validator-slashing.ts; x/slashing's parameters) ----
+  /** Blocks over which a validator's missed votes are counted (x/slashing's signed_blocks_window). */
+  readonly signedBlocksWindow: number
+  /** Share of the window a validator must sign, bps; missing more jails it (min_signed_per_window). */
+  readonly minSignedPerWindowBps: number
+  /** A validator jailed for downtime can unjail this many blocks later (downtime_jail_duration, in blocks). */
+  readonly downtimeJailBlocks: number
+  /** Share of a validator's bonded tokens (all its delegations) taken for downtime, bps. */
+  readonly slashFractionDowntimeBps: number
+  /** Share taken for double signing, bps; the validator is also tombstoned (jailed for good). */
+  readonly slashFractionDoubleSignBps: number
 }
+
+/** Voting power sent to consensus (CometBFT) per bonded wei: 1 power per whole STOS (Cosmos' power reduction). */
+export const POWER_REDUCTION_WEI = 10n ** 18n
 
 /** Stratos-like mainnet values: 10-minute epochs, 2016-epoch (two-week) maturity, 21-day unbonding. */
 export const MAINNET_PARAMS: ChainParams = {
@@ -192,6 +206,11 @@ export const MAINNET_PARAMS: ChainParams = {
   minSelfDelegationWei: stos(1),
   resourceNodeTiersWei: [stos(1_000), stos(10_000), stos(100_000)],
   minMetaNodeDepositWei: stos(10_000),
+  signedBlocksWindow: 10_000,
+  minSignedPerWindowBps: 500,
+  downtimeJailBlocks: 600,
+  slashFractionDowntimeBps: 1,
+  slashFractionDoubleSignBps: 500,
 }
 
 /** Devnet values: with 1-second blocks an epoch is 10 s and rewards are withdrawable 20 s after. */
@@ -202,6 +221,11 @@ export const DEVNET_PARAMS: ChainParams = {
   unbondingBlocks: 20,
   reportWindowEpochs: 6,
   historyEpochs: 1000,
+  signedBlocksWindow: 20,
+  minSignedPerWindowBps: 5000,
+  downtimeJailBlocks: 10,
+  slashFractionDowntimeBps: 100,
+  slashFractionDoubleSignBps: 500,
 }
 
 /**

@@ -77,3 +77,10 @@ export const ABCI_CODES: Readonly<Record<ErrorCode, number>> = {
 export function abciCode(code: 'OK' | ErrorCode): number {
   return code === 'OK' ? ABCI_OK : ABCI_CODES[code]
 }
+
+const BY_NUMBER = new Map(Object.entries(ABCI_CODES).map(([code, n]) => [n, code as ErrorCode]))
+
+/** The error code of a non-zero ABCI code of this chain (codespace `stratos`); unknown numbers are UPSTREAM_ERROR. */
+export function errorCodeOfAbci(code: number): ErrorCode {
+  return BY_NUMBER.get(code) ?? 'UPSTREAM_ERROR'
+}

@@ -15,6 +15,8 @@ import { canonicalJson, type CanonicalValue } from '../../crypto/canonical.ts'
 import { StratosError } from '../../errors.ts'
 import type { ChainApp, TxResult } from '../app.ts'
 import type { ChainEvent } from '../state/context.ts'
+import type { ValidatorUpdate } from '../state/staking.ts'
+import type { ConsensusInfo } from '../state/validator-slashing.ts'
 import { encodeSignedTx, txHash, type SignedTx } from '../tx.ts'
 import { blockHash, genesisHeader, txMerkleRoot, type BlockHeader } from './block.ts'
 import type { LmdbChainStore } from './lmdb-store.ts'
@@ -33,6 +35,8 @@ export interface OrderedBlock {
   readonly time: number
   readonly proposer: string
   readonly txs: readonly SignedTx[]
+  /** Votes and evidence about the previous block (CometBFT); absent in the embedded engine. */
+  readonly consensus?: ConsensusInfo
 }
 
 /** A block executed on the committed state, not yet persisted (Blockchain.execute). */
@@ -40,6 +44,8 @@ export interface ExecutedBlock {
   readonly block: CommittedBlock
   /** Events of the end-block hooks (unbondings, fees, epoch end). */
   readonly events: readonly ChainEvent[]
+  /** Changes of the consensus set this block made (for CometBFT). */
+  readonly validatorUpdates: readonly ValidatorUpdate[]
   /** Persists and announces the block; throws BAD_BLOCK if another block was committed since it was executed. */
   persist(): CommittedBlock
 }
@@ -139,6 +145,7 @@ export class Blockchain {
     return {
       block: committed,
       events: result.events,
+      validatorUpdates: result.validatorUpdates,
       persist: () => {
         this.store.state.withBlock({ height: block.height, blockJson, txs }, () => pending.commit())
         this.#latest = { header, hash }

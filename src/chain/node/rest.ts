@@ -41,10 +41,21 @@ import {
 import { decodeSignedTx, txEnvelope, txHash, type SignedTx } from '../tx.ts'
 import type { Blockchain, CommittedBlock } from './blockchain.ts'
 
+/** Where POST /txs and /txs/batch put transactions: the embedded engine's Mempool, or CometBFT's (abci/broadcast.ts). */
+export interface TxIntake {
+  readonly size: number
+  readonly bytes: number
+  has(hash: string): boolean
+  admit(signed: SignedTx): Promise<{ hash: string }>
+  addBatch(txs: readonly SignedTx[]): Promise<Array<{ hash: string } | StratosError>>
+}
+
 export interface ChainRestOptions {
   chain: Blockchain
   logger: Logger
   maxSseSubscribers?: number
+  /** Default: the chain's own mempool. */
+  intake?: TxIntake
 }
 
 const HASH = /^[0-9a-f]{64}$/
@@ -53,6 +64,7 @@ type Handler = (req: IncomingMessage, res: ServerResponse, params: RouteParams, 
 
 export class ChainRestServer {
   readonly #chain: Blockchain
+  readonly #intake: TxIntake
   readonly #logger: Logger
   readonly #maxSse: number
   readonly #server: http.Server
@@ -65,6 +77,7 @@ export class ChainRestServer {
 
   constructor(o: ChainRestOptions) {
     this.#chain = o.chain
+    this.#intake = o.intake ?? o.chain.mempool
     this.#logger = o.logger
     this.#maxSse = o.maxSseSubscribers ?? MAX_SSE_SUBSCRIBERS
     this.#routes = this.#buildRoutes()
@@ -189,14 +202,14 @@ export class ChainRestServer {
       latestBlockTime: header.time,
       stateHash: app.stateHash,
       epoch: app.epoch,
-      mempool: { txs: this.#chain.mempool.size, bytes: this.#chain.mempool.bytes },
+      mempool: { txs: this.#intake.size, bytes: this.#intake.bytes },
     })
   }
 
   async #submit(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readJsonBody(req, MAX_TX_BYTES, { required: true })
     const signed = decodeSignedTx(body)
-    const checked = await this.#chain.mempool.admit(signed)
+    const checked = await this.#intake.admit(signed)
     send(res, { hash: checked.hash }, 202)
   }
 
@@ -242,7 +255,7 @@ export class ChainRestServer {
         results[i] = toStratosError(e).toBody()
       }
     })
-    const admitted = await this.#chain.mempool.addBatch(decoded)
+    const admitted = await this.#intake.addBatch(decoded)
     admitted.forEach((r, j) => {
       results[at[j]!] = r instanceof StratosError ? { hash: txHash(decoded[j]!), ...r.toBody() } : { hash: r.hash }
     })
@@ -252,7 +265,7 @@ export class ChainRestServer {
   #sendTx(res: ServerResponse, hash: string): void {
     const stored = this.#chain.tx(hash)
     if (!stored) {
-      const pending = this.#chain.mempool.has(hash)
+      const pending = this.#intake.has(hash)
       throw new StratosError(
         'NOT_FOUND',
         pending ? `transaction ${hash} is in the mempool, not yet in a block` : `no transaction ${hash}`,
@@ -287,7 +300,7 @@ export class ChainRestServer {
       if (res.destroyed) return
       if (!this.#chain.tx(hash))
         throw new StratosError('TIMEOUT', `transaction ${hash} was not included within ${timeoutMs} ms`, {
-          pending: this.#chain.mempool.has(hash),
+          pending: this.#intake.has(hash),
         })
     }
     this.#sendTx(res, hash)

@@ -18,6 +18,7 @@ import {
 import { handlePrepay } from './sds.ts'
 import { handleSlashResourceNode } from './slashing.ts'
 import { handleCreateValidator, handleDelegate, handleUndelegate } from './staking.ts'
+import { handleUnjail } from './validator-slashing.ts'
 
 type Handlers = { readonly [K in MsgType]: (ctx: TxContext, msg: MsgOf<K>) => void }
 
@@ -37,6 +38,7 @@ export const HANDLERS: Handlers = {
   prepay: handlePrepay,
   volume_report: handleVolumeReport,
   slash_resource_node: handleSlashResourceNode,
+  unjail: handleUnjail,
 }
 
 export function runMsg<K extends MsgType>(ctx: TxContext, msg: MsgOf<K>): void {

@@ -3,17 +3,28 @@
  *
  * A validator is identified by its operator wallet (the sender of create_validator); its voting
  * power is `tokens`, the sum of all delegations to it (the operator's self-delegation included).
- * Validators are never slashed in this version, so a delegation is a plain amount (no shares).
+ * A delegation is a plain amount (no shares): slashing a validator (validator-slashing.ts) cuts every
+ * delegation to it by the same fraction.
  * Bonded tokens sit in the `bonded` module account; an undelegation moves them to `unbonding`
  * and pays them back to the delegator at the end of block `height + unbondingBlocks`.
  *
- * Validator rewards (pot, at each epoch boundary) are split by tokens between validators; of a
- * validator's part the operator keeps its commission and the rest is split by delegated amount.
+ * Validator rewards (pot, at each epoch boundary) are split by tokens between the validators that are
+ * not jailed; of a validator's part the operator keeps its commission and the rest is split by
+ * delegated amount.
+ *
+ * The consensus set (what CometBFT signs blocks with): every validator that is not jailed, with a
+ * power of its tokens / POWER_REDUCTION_WEI (whole STOS; "bonded" = power ≥ 1), keyed by its ed25519
+ * consensus key. `syncConsensusSet` runs at genesis and at the end of every block: it compares that
+ * set with the one last handed to consensus (kept in state under staking/power/) and returns the
+ * changes as validator updates (power 0 = removed), which FinalizeBlock passes to CometBFT. A change
+ * that would leave the set empty is not made (CometBFT cannot run without validators): the last set
+ * stays until a validator is bonded again.
  */
+import { fromHex, sha256, toHex } from '../../crypto/hash.ts'
 import { StratosError } from '../../errors.ts'
 import { splitByWeights } from '../economics.ts'
 import type { MsgCreateValidator, MsgDelegate, MsgUndelegate } from '../msgs.ts'
-import { BPS_DENOMINATOR, MODULE_ACCOUNTS } from '../params.ts'
+import { BPS_DENOMINATOR, MODULE_ACCOUNTS, POWER_REDUCTION_WEI } from '../params.ts'
 import { transfer } from './bank.ts'
 import type { ExecContext, TxContext } from './context.ts'
 import type { KvStore } from './kv.ts'
@@ -33,6 +44,10 @@ import {
 
 const VALIDATOR = 'staking/val/'
 const CONSENSUS_KEY = 'staking/cons/'
+/** Consensus address (hex of sha256(consensus key)[:20], CometBFT's validator address) → operator. */
+const CONSENSUS_ADDRESS = 'staking/consaddr/'
+/** Consensus key → power last handed to consensus. */
+const POWER = 'staking/power/'
 const DELEGATION = 'staking/del/'
 const BY_DELEGATOR = 'staking/delby/'
 const UNBONDING_QUEUE = 'staking/unbq/'
@@ -46,6 +61,18 @@ export interface Validator {
   tokens: bigint
   moniker: string
   createdHeight: number
+  /** Out of the consensus set (downtime or double signing) until it unjails. */
+  jailed: boolean
+  /** First height an unjail is accepted. */
+  jailedUntil: number
+  /** Double signed: jailed for good. */
+  tombstoned: boolean
+}
+
+/** A change of the consensus set: the validator's ed25519 key (hex) and its new power (0: removed). */
+export interface ValidatorUpdate {
+  consensusKey: string
+  power: bigint
 }
 
 export interface Delegation {
@@ -68,7 +95,56 @@ function parseValidator(r: Record<string, unknown>): Validator {
     tokens: big(r, 'tokens'),
     moniker: str(r, 'moniker'),
     createdHeight: num(r, 'createdHeight'),
+    jailed: r.jailed === true,
+    jailedUntil: r.jailedUntil === undefined ? 0 : num(r, 'jailedUntil'),
+    tombstoned: r.tombstoned === true,
   }
+}
+
+/** CometBFT's validator address of an ed25519 consensus key: lowercase hex of sha256(key)[:20]. */
+export function consensusAddress(consensusKey: string): string {
+  return toHex(sha256(fromHex(consensusKey)).subarray(0, 20))
+}
+
+/** The operator of the validator with this consensus address (hex, any case), if any. */
+export function operatorOfConsensusAddress(store: KvStore, address: string): string | undefined {
+  const v = store.get(CONSENSUS_ADDRESS + address.toLowerCase())
+  return v === undefined ? undefined : new TextDecoder().decode(v)
+}
+
+/** Power a validator has in consensus: whole STOS of its tokens, 0 while jailed. */
+export function consensusPower(v: Validator): bigint {
+  return v.jailed ? 0n : v.tokens / POWER_REDUCTION_WEI
+}
+
+/** The consensus set as last handed to consensus, ascending by consensus key. */
+export function consensusSet(store: KvStore): ValidatorUpdate[] {
+  return [...store.iterate(POWER)].map(([k, v]) => ({ consensusKey: k.slice(POWER.length), power: decodeAmount(v, k) }))
+}
+
+/** Brings the stored consensus set up to date with staking; returns the changes (see the header). */
+export function syncConsensusSet(store: KvStore): ValidatorUpdate[] {
+  const wanted = new Map<string, bigint>()
+  for (const v of listValidators(store)) {
+    const power = consensusPower(v)
+    if (power > 0n) wanted.set(v.consensusKey, power)
+  }
+  if (wanted.size === 0) return []
+  const updates: ValidatorUpdate[] = []
+  for (const { consensusKey, power } of consensusSet(store)) {
+    const next = wanted.get(consensusKey) ?? 0n
+    wanted.delete(consensusKey)
+    if (next !== power) updates.push({ consensusKey, power: next })
+  }
+  for (const [consensusKey, power] of wanted) updates.push({ consensusKey, power })
+  updates.sort((a, b) => (a.consensusKey < b.consensusKey ? -1 : 1))
+  for (const u of updates) writeAmount(store, POWER + u.consensusKey, u.power)
+  return updates
+}
+
+/** Writes a validator record (after a change of tokens or jail state). */
+export function putValidator(store: KvStore, v: Validator): void {
+  writeRecord(store, VALIDATOR + v.operator, v)
 }
 
 export function getValidator(store: KvStore, operator: string): Validator | undefined {
@@ -137,9 +213,13 @@ export function createValidator(store: KvStore, v: NewValidator, height: number,
     tokens: 0n,
     moniker: v.moniker,
     createdHeight: height,
+    jailed: false,
+    jailedUntil: 0,
+    tombstoned: false,
   }
   writeRecord(store, VALIDATOR + v.operator, validator)
   store.set(CONSENSUS_KEY + v.consensusKey, encodeText(v.operator))
+  store.set(CONSENSUS_ADDRESS + consensusAddress(v.consensusKey), encodeText(v.operator))
   bond(store, v.operator, v.operator, v.selfDelegation)
   return validator
 }
@@ -222,7 +302,7 @@ export function completeUnbondings(ctx: ExecContext): void {
  * Σ = amount, or null when no validator has tokens.
  */
 export function validatorRewardShares(store: KvStore, amount: bigint): Map<string, bigint> | null {
-  const validators = listValidators(store).filter((v) => v.tokens > 0n)
+  const validators = listValidators(store).filter((v) => v.tokens > 0n && !v.jailed)
   const perValidator = splitByWeights(
     amount,
     validators.map((v) => [v.operator, v.tokens] as const),
@@ -248,4 +328,25 @@ export function validatorRewardShares(store: KvStore, amount: bigint): Map<strin
     for (const [delegator, a] of shares) add(delegator, a)
   }
   return out
+}
+
+/**
+ * Cuts every delegation to `operator` by `fractionBps` (rounded down per delegation) and moves the
+ * total from the bonded pool to the prepay pool (it funds future traffic rewards: no wei leaves the
+ * supply, as with resource node slashing). Returns the amount taken. Unbonding entries are not cut.
+ */
+export function slashValidatorTokens(store: KvStore, operator: string, fractionBps: number): bigint {
+  const validator = getValidator(store, operator)
+  if (!validator) return 0n
+  let total = 0n
+  for (const d of delegationsTo(store, operator)) {
+    const cut = (d.amount * BigInt(fractionBps)) / BPS_DENOMINATOR
+    if (cut === 0n) continue
+    writeAmount(store, `${DELEGATION}${operator}/${d.delegator}`, d.amount - cut)
+    if (d.amount === cut) store.delete(`${BY_DELEGATOR}${d.delegator}/${operator}`)
+    total += cut
+  }
+  writeRecord(store, VALIDATOR + operator, { ...validator, tokens: validator.tokens - total })
+  if (total > 0n) transfer(store, MODULE_ACCOUNTS.bonded, MODULE_ACCOUNTS.prepayPool, total)
+  return total
 }

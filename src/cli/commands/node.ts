@@ -226,6 +226,11 @@ export function registerNode(program: Command): void {
     .option('--engine <engine>', 'consensus: embedded (single proposer) or cometbft (docs/validators.md)', 'embedded')
     .option('--comet-rpc-port <port>', 'cometbft engine: CometBFT RPC port (default 26657)', parsePort)
     .option('--comet-p2p-port <port>', 'cometbft engine: CometBFT p2p port (default 26656)', parsePort)
+    .option(
+      '--comet-peers <list>',
+      'cometbft engine: persistent peers, comma-separated nodeId@host:port (other validators)',
+    )
+    .option('--comet-external-address <host:port>', 'cometbft engine: p2p address other validators dial')
     .action(
       async (
         f: CommonFlags & {
@@ -234,6 +239,8 @@ export function registerNode(program: Command): void {
           engine: string
           cometRpcPort?: number
           cometP2pPort?: number
+          cometPeers?: string
+          cometExternalAddress?: string
         },
       ) => {
         const { createRecoverSigner } = await import('../../chain/native-secp256k1.ts')
@@ -242,7 +249,11 @@ export function registerNode(program: Command): void {
           await runRole('validator', async (logger) => {
             const v = await startCometValidator({
               dataDir: resolve(f.dataDir),
+              host: f.host,
+              port: f.port,
               chainId: f.chainId,
+              ...(f.cometPeers ? { persistentPeers: f.cometPeers.split(',').filter(Boolean) } : {}),
+              ...(f.cometExternalAddress ? { externalAddress: f.cometExternalAddress } : {}),
               ...(f.fund ? { wallets: f.fund } : {}),
               ...(f.blockIntervalMs !== undefined ? { blockIntervalMs: f.blockIntervalMs } : {}),
               ...(f.cometRpcPort !== undefined ? { rpcPort: f.cometRpcPort } : {}),
@@ -252,7 +263,7 @@ export function registerNode(program: Command): void {
             })
             return {
               role: v,
-              line: `validator (cometbft) for chain ${v.chainId} at height ${v.height}: CometBFT RPC ${v.rpcUrl} (pid ${v.cometbftPid}), ABCI ${v.abciAddress}`,
+              line: `validator (cometbft) for chain ${v.chainId} at height ${v.height} listening on ${v.url}: CometBFT RPC ${v.rpcUrl} (pid ${v.cometbftPid}), p2p ${v.p2pAddress}, ABCI ${v.abciAddress}`,
             }
           })
           return

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { cometbftBinary } from '../../../src/chain/node/abci/cometbft.ts'
+import { cliArgs } from '../../../src/devnet/devnet.ts'
 import { encodeSignedTx, signTx } from '../../../src/chain/tx.ts'
 import { WalletKey } from '../../../src/crypto/wallet-key.ts'
 
@@ -34,10 +35,7 @@ interface Started {
 async function startNode(dir: string, rpcPort: number, p2pPort: number, fund: string): Promise<Started> {
   const child = spawn(
     process.execPath,
-    [
-      '--import',
-      'tsx',
-      'src/cli/main.ts',
+    cliArgs(
       'node',
       'validator',
       '--engine',
@@ -56,7 +54,7 @@ async function startNode(dir: string, rpcPort: number, p2pPort: number, fund: st
       String(rpcPort),
       '--comet-p2p-port',
       String(p2pPort),
-    ],
+    ),
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STRATOS_LOG_LEVEL: 'warn' } },
   )
   let stderr = ''
@@ -148,7 +146,10 @@ test('one validator on CometBFT: blocks, a transfer via broadcast_tx_sync, a mal
     const includeMs = Date.now() - sent
     // Alice is not a validator: the fee goes to the fee collector, not back to her.
     assert.equal(await balance(base, alice.address), startBalance - STOS - FEE)
-    const included = await rpc<{ tx_result: { code: number }; height: string }>(base, `/tx?hash=0x${r.hash}`)
+    // CometBFT indexes a block's txs right after committing it: /tx may miss it for a moment.
+    const included = await until('the tx indexed', () =>
+      rpc<{ tx_result: { code: number }; height: string }>(base, `/tx?hash=0x${r.hash}`).catch(() => undefined),
+    )
     assert.equal(included.tx_result.code, 0)
 
     // A malformed tx: non-zero CheckTx code, and the chain goes on.

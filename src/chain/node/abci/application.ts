@@ -11,23 +11,28 @@
  *
  *   Info            last committed height and app hash (empty at height 0, where CometBFT calls InitChain)
  *   InitChain       the chain id must be the app's; the genesis state was written when the node first started
- *                   (its genesis.json), so InitChain only checks and returns the genesis state hash; the initial
- *                   validators are CometBFT's genesis validators (empty response list)
+ *                   (its genesis.json), so InitChain only checks and returns the genesis state hash and the initial
+ *                   validator set: the genesis staking validators (ed25519 consensus key, power = whole STOS
+ *                   bonded; staking.ts). A ledger without staking validators returns none, and CometBFT keeps
+ *                   the validators of its own genesis.json (a lone local validator)
  *   CheckTx         decode (canonical JSON of a signed tx) + ChainApp.checkTx: chain id, signature, nonce, fee;
  *                   a sender's next nonce counts the txs this node admitted since the last Commit (Recheck after
  *                   Commit rebuilds them in mempool order); a malformed tx gets a non-zero code
  *   PrepareProposal the mempool's txs that decode, up to max_tx_bytes
  *   ProcessProposal REJECT when a tx does not decode (a malformed tx); ACCEPT otherwise (a tx that fails ante is
  *                   included with its error code, as in the embedded engine)
- *   FinalizeBlock   per-tx ExecTxResult (code = codes.ts, log, events), end-block events, app hash;
- *                   validator_updates empty (TODO issue 14 point 2: staking → validator updates)
+ *   FinalizeBlock   the commit's votes (absent = missed) and the misbehavior list go to the state machine
+ *                   (validator-slashing.ts: downtime, double signing); per-tx ExecTxResult (code = codes.ts, log,
+ *                   events), begin/end-block events, validator_updates (the block's changes of the consensus
+ *                   set: staking, jailing), app hash
  *   Commit          persist; retain_height 0 (every block is kept)
  *   Query           the REST API's read paths (`/accounts/{st1…}`, `/validators`, `/params`, …), canonical JSON
  *   Echo, Flush     as the protocol says; snapshots: none offered, every offer rejected (state sync is off)
  *
  * Proposer: CometBFT names a block's proposer by its consensus address (20 bytes); the fees go to an operator
- * address (st1…). `proposers` maps one to the other; a block by an unknown address pays its fees to nobody
- * (they wait in the fee collector, as in the embedded engine). With one validator the map has one entry.
+ * address (st1…): the staking validator with that consensus key (state, so every node agrees), else `proposers`
+ * (a lone validator outside staking); a block by an unknown address pays its fees to nobody (they wait in the
+ * fee collector, as in the embedded engine).
  */
 import { canonicalJson, type CanonicalValue } from '../../../crypto/canonical.ts'
 import { StratosError, toStratosError, type ErrorCode } from '../../../errors.ts'
@@ -47,8 +52,11 @@ import {
   ResponseVerifyVoteExtension_VerifyStatus,
 } from 'cosmjs-types/tendermint/abci/types'
 import type { Timestamp } from 'cosmjs-types/google/protobuf/timestamp'
+import { BlockIDFlag } from 'cosmjs-types/tendermint/types/validator'
 import { ABCI_CODESPACE, ABCI_OK, abciCode } from '../../abci/codes.ts'
 import type { ChainEvent } from '../../state/context.ts'
+import { consensusSet, operatorOfConsensusAddress, type ValidatorUpdate } from '../../state/staking.ts'
+import type { ConsensusInfo } from '../../state/validator-slashing.ts'
 import { parseSignedTx, type SignedTx } from '../../tx.ts'
 import type { Blockchain, ExecutedBlock } from '../blockchain.ts'
 
@@ -110,7 +118,9 @@ export class AbciApplication {
           `CometBFT's genesis is for chain ${req.initChain.chainId}, the app holds ${app.chainId}`,
         )
       if (app.height !== 0) throw new StratosError('NETWORK_CONFIG', `InitChain at app height ${app.height}`)
-      return Response.fromPartial({ initChain: { validators: [], appHash: hexBytes(app.stateHash) } })
+      return Response.fromPartial({
+        initChain: { validators: consensusSet(app.store).map(abciValidatorUpdate), appHash: hexBytes(app.stateHash) },
+      })
     }
     if (req.checkTx) return Response.fromPartial({ checkTx: this.#checkTx(req.checkTx) })
     if (req.prepareProposal) return Response.fromPartial({ prepareProposal: this.#prepare(req.prepareProposal) })
@@ -182,10 +192,22 @@ export class AbciApplication {
       throw new StratosError('BAD_BLOCK', `FinalizeBlock ${height}, the app is at ${chain.height}`)
     const decoded = req.txs.map(decodeTx)
     const txs = decoded.flatMap((d) => (d.ok ? [d.tx] : []))
-    const proposer = this.#proposers.get(Buffer.from(req.proposerAddress).toString('hex')) ?? ''
+    const proposerAddress = Buffer.from(req.proposerAddress).toString('hex')
+    const proposer =
+      operatorOfConsensusAddress(chain.app.store, proposerAddress) ?? this.#proposers.get(proposerAddress) ?? ''
     // CometBFT's block time is monotonic; the app's rule (never before the previous block) holds anyway.
     const time = Math.max(timestampMs(req.time), chain.app.time)
-    const executed = chain.execute({ height, time, proposer, txs })
+    const consensus: ConsensusInfo = {
+      votes: (req.decidedLastCommit?.votes ?? []).map((v) => ({
+        address: Buffer.from(v.validator.address).toString('hex'),
+        signed: v.blockIdFlag !== BlockIDFlag.BLOCK_ID_FLAG_ABSENT,
+      })),
+      misbehavior: req.misbehavior.map((m) => ({
+        address: Buffer.from(m.validator.address).toString('hex'),
+        height: Number(m.height),
+      })),
+    }
+    const executed = chain.execute({ height, time, proposer, txs, consensus })
     this.#pending = { height, executed }
     const results = executed.block.results
     let next = 0
@@ -203,7 +225,7 @@ export class AbciApplication {
     return {
       events: executed.events.map(abciEvent),
       txResults,
-      validatorUpdates: [],
+      validatorUpdates: executed.validatorUpdates.map(abciValidatorUpdate),
       appHash: hexBytes(executed.block.header.stateHash),
     }
   }
@@ -278,6 +300,10 @@ function abciEvent(e: ChainEvent): Event {
     type: e.type,
     attributes: Object.entries(e.attributes).map(([key, value]) => ({ key, value, index: true })),
   }
+}
+
+function abciValidatorUpdate(u: ValidatorUpdate) {
+  return { pubKey: { ed25519: hexBytes(u.consensusKey) }, power: u.power }
 }
 
 function hexBytes(hex: string): Uint8Array {

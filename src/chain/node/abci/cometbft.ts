@@ -4,10 +4,16 @@
  *   1. opens the chain store and the state machine exactly as the embedded engine does (node/index.ts: the genesis
  *      is written on the first start and kept in `dataDir/genesis.json`);
  *   2. listens for ABCI on `dataDir/abci.sock` (server.ts, application.ts);
- *   3. on the first start runs `cometbft init --home dataDir/cometbft`, then (every start) sets CometBFT's genesis
- *      chain id and time to the ledger's, and its config: proxy_app → our socket, RPC and p2p on 127.0.0.1 at the
- *      given ports, devnet timeouts (timeout_commit = the block interval), no strict address book;
- *   4. starts `cometbft start` (its log in `dataDir/cometbft.log`) and waits until its RPC answers.
+ *   3. on the first start writes CometBFT's keys (prepareCometHome: the validator key is the ed25519 key of
+ *      `dataDir/node-key.json`, the consensus key staking knows this validator by; the p2p key a new random one)
+ *      and runs `cometbft init --home dataDir/cometbft`, then (every start) sets CometBFT's genesis chain id and
+ *      time to the ledger's — and its validators to none when the ledger has staking validators: InitChain hands
+ *      CometBFT the set from staking, so every validator's genesis.json is the same — and its config: proxy_app →
+ *      our socket, RPC and p2p at the given host and ports, persistent peers, devnet timeouts (timeout_commit =
+ *      the block interval), no strict address book;
+ *   4. starts `cometbft start` (its log in `dataDir/cometbft.log`) and waits until its RPC answers;
+ *   5. serves the REST API (rest.ts) from this process's committed state; POST /txs goes to CometBFT's mempool
+ *      (broadcast.ts), so a transaction reaches every validator.
  * `stop()` sends CometBFT SIGTERM (SIGKILL after COMETBFT_STOP_TIMEOUT_MS), then closes the ABCI server and the
  * store. Both processes may be killed at any moment: the app persists only at Commit and CometBFT's handshake
  * (Info) replays what the app lacks.
@@ -16,11 +22,14 @@
  * setup:cometbft` (scripts/setup-cometbft.sh pins COMETBFT_VERSION). Missing → one clear error naming that script.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, openSync, readFileSync, writeFileSync, closeSync } from 'node:fs'
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, closeSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { sha256, toHex } from '../../../crypto/hash.ts'
+import { NodeKey } from '../../../crypto/node-key.ts'
 import { StratosError } from '../../../errors.ts'
 import {
+  DEFAULT_PORTS,
   COMETBFT_P2P_PORT,
   COMETBFT_RPC_PORT,
   COMETBFT_START_TIMEOUT_MS,
@@ -30,11 +39,14 @@ import { silentLogger, systemClock, type Clock, type Logger } from '../../../uti
 import { writeFileAtomic } from '../../../util/fs.ts'
 import type { ChainAppOptions } from '../../app.ts'
 import { DEVNET_BLOCK_INTERVAL_MS } from '../../params.ts'
+import { consensusSet } from '../../state/staking.ts'
 import { Blockchain } from '../blockchain.ts'
 import { openChainApp, type ValidatorOptions } from '../index.ts'
 import { LmdbChainStore } from '../lmdb-store.ts'
 import { Mempool } from '../mempool.ts'
+import { ChainRestServer } from '../rest.ts'
 import { AbciApplication } from './application.ts'
+import { CometTxIntake } from './broadcast.ts'
 import { AbciServer } from './server.ts'
 
 /** The CometBFT release this code is written and tested against (scripts/setup-cometbft.sh builds it). */
@@ -50,11 +62,15 @@ export function cometbftBinary(): string {
 export const COMETBFT_MISSING = `CometBFT is not built: run \`npm run setup:cometbft\` (needs Go; builds ${COMETBFT_VERSION} into .tools/bin)`
 
 export interface CometValidatorOptions
-  extends Pick<ValidatorOptions, 'dataDir' | 'chainId' | 'genesis' | 'wallets' | 'proposer'> {
-  /** CometBFT RPC port on 127.0.0.1; default COMETBFT_RPC_PORT. */
+  extends Pick<ValidatorOptions, 'dataDir' | 'chainId' | 'genesis' | 'wallets' | 'proposer' | 'host' | 'port'> {
+  /** CometBFT RPC port (on `host`, default 127.0.0.1); default COMETBFT_RPC_PORT. */
   rpcPort?: number
-  /** CometBFT p2p port on 127.0.0.1; default COMETBFT_P2P_PORT. */
+  /** CometBFT p2p port (on `host`); default COMETBFT_P2P_PORT. */
   p2pPort?: number
+  /** CometBFT persistent peers, `nodeId@host:port` each (cometNodeId gives a node's id). */
+  persistentPeers?: readonly string[]
+  /** Address other validators dial for this node's p2p (`host:port`), when not the listen address. */
+  externalAddress?: string
   /** CometBFT's timeout_commit (the pause between blocks); default DEVNET_BLOCK_INTERVAL_MS. */
   blockIntervalMs?: number
   recoverSigner?: ChainAppOptions['recoverSigner']
@@ -64,7 +80,11 @@ export interface CometValidatorOptions
 
 export interface CometValidator {
   readonly chainId: string
+  /** The REST API of this validator's app. */
+  readonly url: string
   readonly rpcUrl: string
+  /** CometBFT p2p: `nodeId@host:port`. */
+  readonly p2pAddress: string
   readonly abciAddress: string
   readonly cometbftPid: number
   readonly chain: Blockchain
@@ -79,20 +99,21 @@ export async function startCometValidator(o: CometValidatorOptions): Promise<Com
   if (!existsSync(bin)) throw new StratosError('NETWORK_CONFIG', COMETBFT_MISSING)
   const store = LmdbChainStore.open(o.dataDir)
   let server: AbciServer | undefined
+  let rest: ChainRestServer | undefined
   let child: ChildProcess | undefined
   try {
     const app = openChainApp(store, o, clock)
     const chain = new Blockchain(app, store, new Mempool(app))
-    const home = join(o.dataDir, 'cometbft')
+    const home = cometHome(o.dataDir)
+    const host = o.host ?? '127.0.0.1'
     const rpcPort = o.rpcPort ?? COMETBFT_RPC_PORT
     const p2pPort = o.p2pPort ?? COMETBFT_P2P_PORT
+    const { nodeId, consensusAddress } = prepareCometHome(o.dataDir)
     if (!existsSync(join(home, 'config', 'genesis.json'))) {
       const init = spawnSync(bin, ['init', '--home', home], { encoding: 'utf8' })
       if (init.status !== 0) throw new StratosError('INTERNAL', `cometbft init failed: ${init.stderr || init.stdout}`)
     }
-    const consensusAddress = (
-      JSON.parse(readFileSync(join(home, 'config', 'priv_validator_key.json'), 'utf8')) as { address: string }
-    ).address
+    // A lone validator outside staking (a ledger without genesis validators) gets the fees of its blocks.
     const operator = o.proposer ?? app.query.validators()[0]?.operator ?? ''
     server = new AbciServer(
       new AbciApplication({ chain, proposers: new Map([[consensusAddress, operator]]), logger }),
@@ -102,24 +123,37 @@ export async function startCometValidator(o: CometValidatorOptions): Promise<Com
     configureHome(home, {
       chainId: app.chainId,
       genesisTime: app.genesisTime,
+      stakingValidators: consensusSet(app.store).length > 0,
       abciAddress,
+      host,
       rpcPort,
       p2pPort,
+      persistentPeers: o.persistentPeers ?? [],
+      externalAddress: o.externalAddress ?? '',
       blockIntervalMs: o.blockIntervalMs ?? DEVNET_BLOCK_INTERVAL_MS,
     })
     const log = openSync(join(o.dataDir, 'cometbft.log'), 'a')
     child = spawn(bin, ['start', '--home', home], { stdio: ['ignore', log, log] })
     closeSync(log)
     const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)))
-    const rpcUrl = `http://127.0.0.1:${rpcPort}`
+    const rpcUrl = `http://${host}:${rpcPort}`
     await waitForRpc(rpcUrl, exited, o.dataDir)
-    logger.info({ rpcUrl, abciAddress, pid: child.pid, height: app.height }, 'CometBFT validator started')
+    rest = new ChainRestServer({ chain, logger, intake: new CometTxIntake(rpcUrl) })
+    const url = await rest.listen(host, o.port ?? DEFAULT_PORTS.chainRest)
+    const p2pAddress = `${nodeId}@${o.externalAddress || `${host}:${p2pPort}`}`
+    logger.info(
+      { rpcUrl, url, p2pAddress, abciAddress, consensusAddress, pid: child.pid, height: app.height },
+      'CometBFT validator started',
+    )
     const c = child,
-      s = server
+      s = server,
+      r = rest
     let stopping: Promise<void> | undefined
     return {
       chainId: app.chainId,
+      url,
       rpcUrl,
+      p2pAddress,
       abciAddress,
       cometbftPid: c.pid ?? -1,
       chain,
@@ -129,6 +163,7 @@ export async function startCometValidator(o: CometValidatorOptions): Promise<Com
       stop: () =>
         (stopping ??= (async () => {
           await stopChild(c, exited)
+          await r.close()
           await s.close()
           await store.close()
           logger.info({ height: chain.height }, 'CometBFT validator stopped')
@@ -136,33 +171,107 @@ export async function startCometValidator(o: CometValidatorOptions): Promise<Com
     }
   } catch (e) {
     if (child && child.exitCode === null) child.kill('SIGKILL')
+    await rest?.close().catch(() => {})
     await server?.close()
     await store.close()
     throw e
   }
 }
 
+/** CometBFT's home inside a validator's data directory. */
+export function cometHome(dataDir: string): string {
+  return join(dataDir, 'cometbft')
+}
+
+/**
+ * Writes CometBFT's keys into `dataDir/cometbft` unless they are there: the validator key (priv_validator_key.json,
+ * with an empty signing state) from the ed25519 seed of `dataDir/node-key.json` (created when missing) — so the
+ * key staking names as this validator's consensus key is the one CometBFT signs with — and a new random p2p key
+ * (node_key.json). `cometbft init` keeps both. Returns the p2p node id (peers dial `nodeId@host:port`) and the
+ * consensus address. Idempotent; the devnet calls it before starting validators, to know their node ids.
+ */
+export function prepareCometHome(dataDir: string): { nodeId: string; consensusAddress: string; consensusKey: string } {
+  const home = cometHome(dataDir)
+  mkdirSync(join(home, 'config'), { recursive: true })
+  mkdirSync(join(home, 'data'), { recursive: true })
+  const consensus = NodeKey.loadOrCreate(dataDir)
+  const consensusAddress = toHex(sha256(consensus.publicKey).subarray(0, 20)).toUpperCase()
+  const keyFile = join(home, 'config', 'priv_validator_key.json')
+  if (!existsSync(keyFile)) {
+    writeFileAtomic(
+      keyFile,
+      JSON.stringify(
+        {
+          address: consensusAddress,
+          pub_key: { type: 'tendermint/PubKeyEd25519', value: Buffer.from(consensus.publicKey).toString('base64') },
+          priv_key: {
+            type: 'tendermint/PrivKeyEd25519',
+            value: Buffer.concat([consensus.seed, consensus.publicKey]).toString('base64'),
+          },
+        },
+        null,
+        2,
+      ) + '\n',
+      { mode: 0o600 },
+    )
+  }
+  const stateFile = join(home, 'data', 'priv_validator_state.json')
+  if (!existsSync(stateFile)) writeFileAtomic(stateFile, JSON.stringify({ height: '0', round: 0, step: 0 }) + '\n')
+  const nodeKeyFile = join(home, 'config', 'node_key.json')
+  if (!existsSync(nodeKeyFile)) {
+    const p2p = NodeKey.generate()
+    writeFileAtomic(
+      nodeKeyFile,
+      JSON.stringify({
+        priv_key: {
+          type: 'tendermint/PrivKeyEd25519',
+          value: Buffer.concat([p2p.seed, p2p.publicKey]).toString('base64'),
+        },
+      }) + '\n',
+      { mode: 0o600 },
+    )
+  }
+  return { nodeId: cometNodeId(dataDir), consensusAddress, consensusKey: toHex(consensus.publicKey) }
+}
+
+/** The p2p node id of a validator's CometBFT: hex of sha256(its node_key.json public key)[:20]. */
+export function cometNodeId(dataDir: string): string {
+  const raw = JSON.parse(readFileSync(join(cometHome(dataDir), 'config', 'node_key.json'), 'utf8')) as {
+    priv_key: { value: string }
+  }
+  const pub = Buffer.from(raw.priv_key.value, 'base64').subarray(32)
+  return toHex(sha256(new Uint8Array(pub)).subarray(0, 20))
+}
+
 interface HomeSettings {
   chainId: string
   genesisTime: number
+  /** The ledger has staking validators: CometBFT's genesis lists none and InitChain sets them. */
+  stakingValidators: boolean
   abciAddress: string
+  host: string
   rpcPort: number
   p2pPort: number
+  persistentPeers: readonly string[]
+  externalAddress: string
   blockIntervalMs: number
 }
 
-/** Sets CometBFT's genesis (chain id, time) and config.toml keys; idempotent, run at every start. */
+/** Sets CometBFT's genesis (chain id, time, validators) and config.toml keys; idempotent, run at every start. */
 function configureHome(home: string, s: HomeSettings): void {
   const genesisFile = join(home, 'config', 'genesis.json')
   const genesis = JSON.parse(readFileSync(genesisFile, 'utf8')) as Record<string, unknown>
   genesis.chain_id = s.chainId
   genesis.genesis_time = new Date(s.genesisTime).toISOString()
+  if (s.stakingValidators) genesis.validators = []
   writeFileAtomic(genesisFile, JSON.stringify(genesis, null, 2) + '\n')
   const set: Record<string, Record<string, string>> = {
     '': { proxy_app: JSON.stringify(s.abciAddress), log_level: '"info"' },
-    rpc: { laddr: JSON.stringify(`tcp://127.0.0.1:${s.rpcPort}`) },
+    rpc: { laddr: JSON.stringify(`tcp://${s.host}:${s.rpcPort}`) },
     p2p: {
-      laddr: JSON.stringify(`tcp://127.0.0.1:${s.p2pPort}`),
+      laddr: JSON.stringify(`tcp://${s.host}:${s.p2pPort}`),
+      external_address: JSON.stringify(s.externalAddress),
+      persistent_peers: JSON.stringify(s.persistentPeers.join(',')),
       addr_book_strict: 'false',
       allow_duplicate_ip: 'true',
     },
