@@ -114,6 +114,12 @@ export interface ChainParamsJson {
     minSelfDelegationWei: string
     resourceNodeTiersWei: string[]
     minMetaNodeDepositWei: string
+    /** Validator slashing from consensus (blocks, bps). */
+    signedBlocksWindow: number
+    minSignedPerWindowBps: number
+    downtimeJailBlocks: number
+    slashFractionDowntimeBps: number
+    slashFractionDoubleSignBps: number
   }
 }
 

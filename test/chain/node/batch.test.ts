@@ -127,6 +127,11 @@ test('GET /params: the chain id, genesis time and the ChainParams in wei', async
     minSelfDelegationWei: p.minSelfDelegationWei.toString(),
     resourceNodeTiersWei: p.resourceNodeTiersWei.map(String),
     minMetaNodeDepositWei: p.minMetaNodeDepositWei.toString(),
+    signedBlocksWindow: p.signedBlocksWindow,
+    minSignedPerWindowBps: p.minSignedPerWindowBps,
+    downtimeJailBlocks: p.downtimeJailBlocks,
+    slashFractionDowntimeBps: p.slashFractionDowntimeBps,
+    slashFractionDoubleSignBps: p.slashFractionDoubleSignBps,
   })
   assert.equal(r.body.params.minFeeWei, FEE.toString())
   assert.equal((await fetch(`${v.url}/params`, { method: 'POST' })).status, 405)
