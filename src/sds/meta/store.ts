@@ -27,6 +27,7 @@
  *   publicFiles     cid                          → publisher: public files (anonymous listing)
  *   shareAttempts   ['client', id, client] | ['expiry', windowEnd, id, client] → ShareAttempts | true: wrong share-link
  *                                                  passwords per (link, client address) and their expiry index (shares.ts)
+ *   leases          duty                         → Lease: which process runs a background duty (leases.ts)
  *
  * Invariants (kept by doing every multi-key change in one `write()` transaction):
  *   - A (node, shard) location is in at most one of refs / bad / deletes.
@@ -35,14 +36,21 @@
  *   - Releasing the last ref queues a delete; releasing a bad location decrements its `refs` (the node already
  *     quarantined the bytes, there is nothing to delete).
  *
- * Transactions: `write(fn)` runs `fn` synchronously on the main thread inside a child transaction of lmdb-js's next
- * write batch — so no other JS interleaves with it and a throw rolls all of it back — while the commit and the disk
- * flush happen on lmdb's write thread, never blocking the event loop (a synchronous fsync here costs milliseconds,
- * bench/README.md, which would land on the read path's latency). By default `write()` resolves only once the commit is flushed, so a reply
- * sent after it survives kill -9; heartbeat bookkeeping opts out of waiting for the flush (a lost heartbeat is re-sent).
+ * Engines (engine/): the tables live in LMDB (engine/lmdb.ts, one process, the embedded default) or in PostgreSQL
+ * (engine/postgres.ts, `--index postgres://…`, shared by several processes of one meta node); the same code runs
+ * over both, engine/table.ts states the contract and test/sds/meta/engine/ holds both engines to it.
+ *
+ * Transactions (the unit of work): `write(fn)` runs `fn` synchronously — no other JS interleaves with it — and
+ * commits everything it wrote, in any table, at once or not at all. A change that spans subsystems (a nonce
+ * recorded with the effect it authorises, a file record with its refs and PoT entries) is one `write`. On LMDB it is
+ * a child transaction of lmdb-js's next write batch, committed and flushed on lmdb's write thread; on PostgreSQL a
+ * SERIALIZABLE transaction, run again after a serialization failure, so `fn` must be re-runnable. By default
+ * `write()` resolves only once the commit is durable, so a reply sent after it survives kill -9; heartbeat
+ * bookkeeping opts out of waiting for the flush on LMDB (a lost heartbeat is re-sent).
  */
-import { mkdirSync } from 'node:fs'
-import { open, type Database, type RootDatabase } from 'lmdb'
+import type { StorageEngine, Table, WriteOptions } from './engine/table.ts'
+import { LmdbEngine } from './engine/lmdb.ts'
+import { PostgresEngine, type PostgresEngineOptions } from './engine/postgres.ts'
 import { StratosError } from '../../errors.ts'
 import { CLOCK_SKEW_MS } from '../../limits.ts'
 import type { FileRecordView } from '../protocol/api.ts'
@@ -50,6 +58,7 @@ import { backfillBlockIndex } from './blocks.ts'
 import type { ShareAttemptEntry, ShareAttemptKey, ShareEntry, ShareKey } from './shares.ts'
 import type { NodeReputation } from './audit/reputation.ts'
 import type { BudgetEntry, BudgetKey, GrantEntry, GrantKey } from './access.ts'
+import type { Lease } from './leases.ts'
 
 export const STORE_SCHEMA_VERSION = 1
 /** Sorts after every string we use as a key part (CIDs, addresses and hex ids are ASCII). */
@@ -159,127 +168,151 @@ export interface Counters {
 
 type Pair = [string, string]
 
+type MetaTables = { [N in (typeof TABLE_NAMES)[number]]: MetaStore[N] }
+
+/** Every table of the index (its order is the LMDB databases' creation order). */
+const TABLE_NAMES = [
+  'files',
+  'blocks',
+  'owners',
+  'sessions',
+  'sessionSegments',
+  'sessionTickets',
+  'sessionExpiry',
+  'refs',
+  'bad',
+  'deletes',
+  'nodes',
+  'nonces',
+  'nonceExpiry',
+  'meta',
+  'shares',
+  'blockIndex',
+  'reputation',
+  'shardFiles',
+  'repairing',
+  'replicas',
+  'pot',
+  'grants',
+  'budgets',
+  'publicFiles',
+  'shareAttempts',
+  'leases',
+] as const
+
+function isSqlUrl(location: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(location)
+}
+
+/** A location for messages: a URL without its password. */
+function redactUrl(location: string): string {
+  return isSqlUrl(location) ? location.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@') : location
+}
+
 export class MetaStore {
-  readonly #root: RootDatabase
-  readonly files: Database<FileRecord, string>
-  readonly blocks: Database<Uint8Array, [string, number]>
-  readonly owners: Database<OwnerEntry, Pair>
-  readonly sessions: Database<SessionRecord, string>
-  readonly sessionSegments: Database<SessionSegment, [string, number]>
-  readonly sessionTickets: Database<true, [string, string, string]>
-  readonly sessionExpiry: Database<true, [number, string]>
-  readonly refs: Database<number, Pair>
-  readonly bad: Database<BadLocation, Pair>
-  readonly deletes: Database<PendingDelete, Pair>
-  readonly nodes: Database<NodeRecord, string>
-  readonly nonces: Database<number, Pair>
-  readonly nonceExpiry: Database<true, [number, string, string]>
-  readonly meta: Database<unknown, string>
+  readonly #engine: StorageEngine
+  readonly files: Table<FileRecord, string>
+  readonly blocks: Table<Uint8Array, [string, number]>
+  readonly owners: Table<OwnerEntry, Pair>
+  readonly sessions: Table<SessionRecord, string>
+  readonly sessionSegments: Table<SessionSegment, [string, number]>
+  readonly sessionTickets: Table<true, [string, string, string]>
+  readonly sessionExpiry: Table<true, [number, string]>
+  readonly refs: Table<number, Pair>
+  readonly bad: Table<BadLocation, Pair>
+  readonly deletes: Table<PendingDelete, Pair>
+  readonly nodes: Table<NodeRecord, string>
+  readonly nonces: Table<number, Pair>
+  readonly nonceExpiry: Table<true, [number, string, string]>
+  readonly meta: Table<unknown, string>
   /** Share links (shares.ts). */
-  readonly shares: Database<ShareEntry, ShareKey>
+  readonly shares: Table<ShareEntry, ShareKey>
   /** See blocks.ts. */
-  readonly blockIndex: Database<true, [string, string]>
+  readonly blockIndex: Table<true, [string, string]>
   /** Audits and reputation per resource node (audit/reputation.ts). */
-  readonly reputation: Database<NodeReputation, string>
+  readonly reputation: Table<NodeReputation, string>
   /** See repair/shard-index.ts. */
-  readonly shardFiles: Database<true, Pair>
-  readonly repairing: Database<RepairInFlight, Pair>
-  readonly replicas: Database<ReplicaRecord, [string, number, number, string]>
+  readonly shardFiles: Table<true, Pair>
+  readonly repairing: Table<RepairInFlight, Pair>
+  readonly replicas: Table<ReplicaRecord, [string, number, number, string]>
   /** Proof of Traffic bookkeeping (pot/pot-store.ts owns the key layout: settled serials, traffic credits, reports). */
-  readonly pot: Database<unknown, (string | number)[]>
+  readonly pot: Table<unknown, (string | number)[]>
   /** Read grants (grants.ts): ['id', id] → GrantRecord, ['owner', owner, id] → true. */
-  readonly grants: Database<GrantEntry, GrantKey>
+  readonly grants: Table<GrantEntry, GrantKey>
   /** Public-read budgets (access.ts): ['cap', owner, cid | ''] → cap, ['spent', owner, cid | '', epoch] → bytes. */
-  readonly budgets: Database<BudgetEntry, BudgetKey>
+  readonly budgets: Table<BudgetEntry, BudgetKey>
   /** cid → publisher: the public files, for anonymous listing. */
-  readonly publicFiles: Database<string, string>
+  readonly publicFiles: Table<string, string>
   /** Wrong share-link passwords per (link, client) (shares.ts owns the key layout). */
-  readonly shareAttempts: Database<ShareAttemptEntry, ShareAttemptKey>
+  readonly shareAttempts: Table<ShareAttemptEntry, ShareAttemptKey>
+  /** Background duties' leases (leases.ts): duty name → Lease. */
+  readonly leases: Table<Lease, string>
   #closed = false
 
-  private constructor(root: RootDatabase) {
-    this.#root = root
-    // One transaction for all of them: creating each named database on its own costs a synced commit apiece.
-    const dbs = root.transactionSync(() => ({
-      files: root.openDB<FileRecord, string>({ name: 'files' }),
-      blocks: root.openDB<Uint8Array, [string, number]>({ name: 'blocks' }),
-      owners: root.openDB<OwnerEntry, Pair>({ name: 'owners' }),
-      sessions: root.openDB<SessionRecord, string>({ name: 'sessions' }),
-      sessionSegments: root.openDB<SessionSegment, [string, number]>({ name: 'sessionSegments' }),
-      sessionTickets: root.openDB<true, [string, string, string]>({ name: 'sessionTickets' }),
-      sessionExpiry: root.openDB<true, [number, string]>({ name: 'sessionExpiry' }),
-      refs: root.openDB<number, Pair>({ name: 'refs' }),
-      bad: root.openDB<BadLocation, Pair>({ name: 'bad' }),
-      deletes: root.openDB<PendingDelete, Pair>({ name: 'deletes' }),
-      nodes: root.openDB<NodeRecord, string>({ name: 'nodes' }),
-      nonces: root.openDB<number, Pair>({ name: 'nonces' }),
-      nonceExpiry: root.openDB<true, [number, string, string]>({ name: 'nonceExpiry' }),
-      meta: root.openDB<unknown, string>({ name: 'meta' }),
-      shares: root.openDB<ShareEntry, ShareKey>({ name: 'shares' }),
-      blockIndex: root.openDB<true, [string, string]>({ name: 'blockIndex' }),
-      reputation: root.openDB<NodeReputation, string>({ name: 'reputation' }),
-      shardFiles: root.openDB<true, Pair>({ name: 'shardFiles' }),
-      repairing: root.openDB<RepairInFlight, Pair>({ name: 'repairing' }),
-      replicas: root.openDB<ReplicaRecord, [string, number, number, string]>({ name: 'replicas' }),
-      pot: root.openDB<unknown, (string | number)[]>({ name: 'pot' }),
-      grants: root.openDB<GrantEntry, GrantKey>({ name: 'grants' }),
-      budgets: root.openDB<BudgetEntry, BudgetKey>({ name: 'budgets' }),
-      publicFiles: root.openDB<string, string>({ name: 'publicFiles' }),
-      shareAttempts: root.openDB<ShareAttemptEntry, ShareAttemptKey>({ name: 'shareAttempts' }),
-    }))
-    this.files = dbs.files
-    this.blocks = dbs.blocks
-    this.owners = dbs.owners
-    this.sessions = dbs.sessions
-    this.sessionSegments = dbs.sessionSegments
-    this.sessionTickets = dbs.sessionTickets
-    this.sessionExpiry = dbs.sessionExpiry
-    this.refs = dbs.refs
-    this.bad = dbs.bad
-    this.deletes = dbs.deletes
-    this.nodes = dbs.nodes
-    this.nonces = dbs.nonces
-    this.nonceExpiry = dbs.nonceExpiry
-    this.meta = dbs.meta
-    this.shares = dbs.shares
-    this.blockIndex = dbs.blockIndex
-    this.reputation = dbs.reputation
-    this.shardFiles = dbs.shardFiles
-    this.repairing = dbs.repairing
-    this.replicas = dbs.replicas
-    this.pot = dbs.pot
-    this.grants = dbs.grants
-    this.budgets = dbs.budgets
-    this.publicFiles = dbs.publicFiles
-    this.shareAttempts = dbs.shareAttempts
+  private constructor(engine: StorageEngine) {
+    this.#engine = engine
+    const t = engine.openTables<MetaTables>(TABLE_NAMES)
+    this.files = t.files
+    this.blocks = t.blocks
+    this.owners = t.owners
+    this.sessions = t.sessions
+    this.sessionSegments = t.sessionSegments
+    this.sessionTickets = t.sessionTickets
+    this.sessionExpiry = t.sessionExpiry
+    this.refs = t.refs
+    this.bad = t.bad
+    this.deletes = t.deletes
+    this.nodes = t.nodes
+    this.nonces = t.nonces
+    this.nonceExpiry = t.nonceExpiry
+    this.meta = t.meta
+    this.shares = t.shares
+    this.blockIndex = t.blockIndex
+    this.reputation = t.reputation
+    this.shardFiles = t.shardFiles
+    this.repairing = t.repairing
+    this.replicas = t.replicas
+    this.pot = t.pot
+    this.grants = t.grants
+    this.budgets = t.budgets
+    this.publicFiles = t.publicFiles
+    this.shareAttempts = t.shareAttempts
+    this.leases = t.leases
   }
 
-  /** Opens (or creates) the index at `path`; refuses an index written by a newer schema. */
-  static async open(path: string): Promise<MetaStore> {
-    mkdirSync(path, { recursive: true })
-    let root: RootDatabase
+  /**
+   * Opens (or creates) the index: an LMDB environment at a directory path (the embedded default), or the PostgreSQL
+   * database of a `postgres://` / `postgresql://` URL (shared by several processes of one meta node). Refuses an
+   * index written by a newer schema.
+   */
+  static async open(location: string, options: PostgresEngineOptions = {}): Promise<MetaStore> {
+    const engine = isSqlUrl(location) ? new PostgresEngine(location, options) : LmdbEngine.open(location)
+    let store: MetaStore
     try {
-      root = open({ path, maxDbs: 32, compression: false })
+      store = new MetaStore(engine)
     } catch (e) {
+      await engine.close()
+      if (e instanceof StratosError) throw e
       throw new StratosError(
         'NETWORK_CONFIG',
-        `cannot open the meta index at ${path}: ${(e as Error).message}`,
-        { path },
+        `cannot open the meta index at ${redactUrl(location)}: ${(e as Error).message}`,
+        { location: redactUrl(location) },
         { cause: e },
       )
     }
-    const store = new MetaStore(root)
-    const schema = store.meta.get('schema')
-    if (schema === undefined) {
-      await store.write(() => {
+    const schema = await store.write(() => {
+      const found = store.meta.get('schema')
+      if (found === undefined) {
         store.meta.putSync('schema', STORE_SCHEMA_VERSION)
         store.meta.putSync('counters', { files: 0, fileBytes: 0 } satisfies Counters)
-      })
-    } else if (schema !== STORE_SCHEMA_VERSION) {
-      await root.close()
+      }
+      return found
+    })
+    if (schema !== undefined && schema !== STORE_SCHEMA_VERSION) {
+      await engine.close()
       throw new StratosError(
         'NETWORK_CONFIG',
-        `meta index at ${path} has schema ${String(schema)}, this software reads ${STORE_SCHEMA_VERSION}`,
+        `meta index at ${redactUrl(location)} has schema ${String(schema)}, this software reads ${STORE_SCHEMA_VERSION}`,
       )
     }
     await backfillBlockIndex(store)
@@ -290,23 +323,35 @@ export class MetaStore {
     return this.#closed
   }
 
+  /** `lmdb` or `postgres`. */
+  get engine(): StorageEngine['kind'] {
+    return this.#engine.kind
+  }
+
+  /** Several processes may share this index: background duties take leases (leases.ts), caches are refreshed. */
+  get shared(): boolean {
+    return this.#engine.shared
+  }
+
+  /** True while the index can commit (readiness: a process cut off from PostgreSQL is not ready). */
+  async ready(): Promise<boolean> {
+    return !this.#closed && (await this.#engine.ready())
+  }
+
   /**
-   * Runs `fn` in one write transaction: everything it writes commits together or not at all (a throw rolls it back
-   * and rejects with that error). `fn` must be synchronous. Resolves with its result once committed and — unless
-   * `durable: false` — flushed to disk.
+   * Runs `fn` in one write transaction (the unit of work, engine/table.ts): everything it writes, in whatever
+   * tables, commits together or not at all (a throw rolls it back and rejects with that error). `fn` must be
+   * synchronous and re-runnable. Resolves with its result once committed and — unless `durable: false` — durable.
    */
-  async write<T>(fn: () => T, options: { durable?: boolean } = {}): Promise<T> {
+  async write<T>(fn: () => T, options: WriteOptions = {}): Promise<T> {
     if (this.#closed) throw new StratosError('NODE_UNAVAILABLE', 'the meta index is closed')
-    const result = await this.#root.childTransaction(fn)
-    if (options.durable !== false) await this.#root.flushed
-    return result
+    return this.#engine.write(fn, options)
   }
 
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await this.#root.flushed
-    await this.#root.close()
+    await this.#engine.close()
   }
 
   // ---- Counters --------------------------------------------------------------------------
@@ -439,11 +484,9 @@ export class MetaStore {
   // ---- Ranges -------------------------------------------------------------------------------
 
   sessionSegmentList(uploadId: string): SessionSegment[] {
-    return [
-      ...this.sessionSegments
-        .getRange({ start: [uploadId, 0], end: [uploadId, Number.MAX_SAFE_INTEGER] })
-        .map((e) => e.value),
-    ]
+    return [...this.sessionSegments.getRange({ start: [uploadId, 0], end: [uploadId, Number.MAX_SAFE_INTEGER] })].map(
+      (e) => e.value,
+    )
   }
 
   sessionTicketPairs(uploadId: string): Pair[] {
@@ -457,7 +500,7 @@ export class MetaStore {
   }
 
   fileBlocks(cid: string): Uint8Array[] {
-    return [...this.blocks.getRange({ start: [cid, 0], end: [cid, Number.MAX_SAFE_INTEGER] }).map((e) => e.value)]
+    return [...this.blocks.getRange({ start: [cid, 0], end: [cid, Number.MAX_SAFE_INTEGER] })].map((e) => e.value)
   }
 
   /** Sessions whose expiry is at or before `now`, oldest first. */

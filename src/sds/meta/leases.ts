@@ -1,0 +1,81 @@
+/**
+ * Leases of the background duties (volume reports, settlement, audits, repair, sweeps), stored in the index.
+ *
+ * Several processes of one meta node share a PostgreSQL index (store.ts `shared`); each duty must run in only one
+ * of them at a time. Before a round a duty asks `hold(duty)`: inside one SERIALIZABLE write it reads the duty's
+ * lease and takes (or renews) it when it is free, expired, or already this process's. Two processes racing for it
+ * conflict, one of the transactions is retried and then sees the other's lease. A holder renews the lease every
+ * round; if it dies, the lease runs out after its ttl and another process takes the duty over. No advisory locks
+ * (CockroachDB has none): the lease is a row.
+ *
+ * On an index only one process opens (LMDB), there is nobody to share with: `hold` answers true without writing.
+ */
+import { randomBytes } from 'node:crypto'
+import { StratosError } from '../../errors.ts'
+import type { MetaStore } from './store.ts'
+
+export interface Lease {
+  /** The process that holds it (Leases#holder). */
+  holder: string
+  /** Until when (ms since the epoch, the holder's clock). */
+  until: number
+}
+
+export interface LeasesOptions {
+  store: MetaStore
+  clock: { now(): number }
+  /** This process's id (default: random). */
+  holder?: string
+}
+
+export class Leases {
+  readonly holder: string
+  readonly #store: MetaStore
+  readonly #clock: { now(): number }
+
+  constructor(options: LeasesOptions) {
+    this.#store = options.store
+    this.#clock = options.clock
+    this.holder = options.holder ?? randomBytes(8).toString('hex')
+  }
+
+  /**
+   * True when this process may run `duty` now, holding it for `ttlMs` (renewed by the next call). False when
+   * another live process holds it, or the index cannot be written (then nobody here should act on it).
+   */
+  async hold(duty: string, ttlMs: number): Promise<boolean> {
+    const store = this.#store
+    if (!store.shared) return !store.closed
+    try {
+      return await store.write(() => {
+        const now = this.#clock.now()
+        const lease = store.leases.get(duty)
+        if (lease !== undefined && lease.holder !== this.holder && lease.until > now) return false
+        store.leases.putSync(duty, { holder: this.holder, until: now + ttlMs } satisfies Lease)
+        return true
+      })
+    } catch (e) {
+      if (e instanceof StratosError) return false
+      throw e
+    }
+  }
+
+  /** Gives `duty` up (on stop), so another process takes it at once instead of after the ttl. */
+  async release(duty: string): Promise<void> {
+    const store = this.#store
+    if (!store.shared || store.closed) return
+    try {
+      await store.write(() => {
+        if (store.leases.get(duty)?.holder === this.holder) store.leases.removeSync(duty)
+      })
+    } catch (e) {
+      if (!(e instanceof StratosError)) throw e
+    }
+  }
+
+  /** Who holds `duty` now, if anyone (status views, tests). */
+  holderOf(duty: string): string | undefined {
+    const lease = this.#store.leases.get(duty)
+    return lease !== undefined && lease.until > this.#clock.now() ? lease.holder : undefined
+  }
+}

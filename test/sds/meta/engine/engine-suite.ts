@@ -1,0 +1,291 @@
+/**
+ * Compliance suite of the meta index's storage engines (src/sds/meta/engine/table.ts), as js-libp2p's
+ * interface-compliance-tests: lmdb.test.ts and postgres.test.ts call it with a factory, so both engines are held
+ * to one contract — key order as lmdb-js orders keys, [start, end) ranges with prefix bounds and limits, values
+ * that come back equal, read-your-writes inside a transaction, all-or-nothing commits across tables — and, on top,
+ * the MetaStore built over each engine (schema, counters, refs, nonces, leases) behaves the same.
+ */
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import fc from 'fast-check'
+import { compareKeys } from 'ordered-binary'
+import type { Key, StorageEngine, Table } from '../../../../src/sds/meta/engine/table.ts'
+import type { MetaStore } from '../../../../src/sds/meta/store.ts'
+import { Leases } from '../../../../src/sds/meta/leases.ts'
+
+export interface EngineSuiteFactories {
+  /** A fresh, empty engine (its cleanup registered on `t`). */
+  engine(t: TestContext): Promise<StorageEngine>
+  /** A fresh MetaStore over this engine's kind (its cleanup registered on `t`). */
+  store(t: TestContext): Promise<MetaStore>
+  /** Opens the same index again (a second process's view of it) where the engine is shared. */
+  reopen?(t: TestContext, store: MetaStore): Promise<MetaStore>
+}
+
+type T = { a: Table<unknown, Key>; b: Table<unknown, Key> }
+
+async function tables(f: EngineSuiteFactories, t: TestContext): Promise<{ e: StorageEngine } & T> {
+  const e = await f.engine(t)
+  return { e, ...e.openTables<T>(['a', 'b']) }
+}
+
+const sortKeys = (keys: Key[]): Key[] => [...keys].sort((x, y) => compareKeys(x as never, y as never))
+
+export function engineSuite(name: string, f: EngineSuiteFactories): void {
+  test(`${name}: put, get and remove inside write; outside reads see the commit`, async (t) => {
+    const { e, a } = await tables(f, t)
+    assert.equal(a.get('x'), undefined)
+    const got = await e.write(() => {
+      a.putSync('x', { n: 1 })
+      a.putSync(['k', 2], true)
+      return a.get('x')
+    })
+    assert.deepEqual(got, { n: 1 }, 'a transaction reads its own puts')
+    assert.deepEqual(a.get('x'), { n: 1 })
+    assert.equal(a.get(['k', 2]), true)
+    await e.write(() => a.removeSync('x'))
+    assert.equal(a.get('x'), undefined)
+    await e.write(() => a.removeSync('never-there'))
+  })
+
+  test(`${name}: values come back equal`, async (t) => {
+    const { e, a } = await tables(f, t)
+    const values: unknown[] = [
+      0,
+      -1.5,
+      Number.MAX_SAFE_INTEGER,
+      'text ü',
+      '',
+      true,
+      false,
+      null,
+      [1, 'two', [3]],
+      { cid: 'bafy', segments: [{ index: 0, shards: [{ id: 'aa', node: 'n' }] }], size: 3 },
+      new Uint8Array([0, 1, 2, 255]),
+    ]
+    await e.write(() => {
+      for (const [i, v] of values.entries()) a.putSync(i, v)
+    })
+    values.forEach((v, i) => {
+      const back = a.get(i)
+      if (v instanceof Uint8Array) assert.deepEqual(new Uint8Array(back as Uint8Array), v)
+      else assert.deepEqual(back, v)
+    })
+  })
+
+  test(`${name}: a throw rolls back every table it wrote`, async (t) => {
+    const { e, a, b } = await tables(f, t)
+    await e.write(() => a.putSync('kept', 1))
+    await assert.rejects(
+      e.write(() => {
+        a.putSync('kept', 2)
+        b.putSync('new', 1)
+        a.removeSync('kept')
+        throw new Error('abort')
+      }),
+      /abort/,
+    )
+    assert.equal(a.get('kept'), 1)
+    assert.equal(b.get('new'), undefined)
+    assert.equal(b.getCount(), 0)
+  })
+
+  test(`${name}: ranges are [start, end) in key order, with prefix bounds and limits`, async (t) => {
+    const { e, a } = await tables(f, t)
+    const keys: Key[] = [
+      ['n', ''],
+      ['n', 'a'],
+      ['n', 'b'],
+      ['n', 'b', 1],
+      ['o', 'a'],
+      ['t', 0, 'x'],
+      ['t', 5, 'a'],
+      ['t', 10, 'a'],
+      ['t', 1e12, 'a'],
+      'plain',
+      7,
+      -3,
+      ['spent', 'w', '', 3],
+      ['spent', 'w', 'cid', 1],
+    ]
+    await e.write(() => {
+      for (const [i, k] of keys.entries()) a.putSync(k, i)
+    })
+    assert.deepEqual([...a.getKeys()], sortKeys(keys), 'full scan in ordered-binary order')
+    assert.deepEqual(
+      [...a.getKeys({ start: ['n'], end: ['n', '\uffff'] })],
+      [
+        ['n', ''],
+        ['n', 'a'],
+        ['n', 'b'],
+        ['n', 'b', 1],
+      ],
+    )
+    assert.deepEqual([...a.getKeys({ start: ['n', 'a'], end: ['n', 'b'] })], [['n', 'a']], 'end excluded')
+    assert.deepEqual(
+      [...a.getKeys({ start: ['t', 1], end: ['t', 1e13] })],
+      [
+        ['t', 5, 'a'],
+        ['t', 10, 'a'],
+        ['t', 1e12, 'a'],
+      ],
+      'numbers order numerically',
+    )
+    assert.deepEqual(
+      [...a.getKeys({ start: ['t', 0], limit: 2 })],
+      [
+        ['t', 0, 'x'],
+        ['t', 5, 'a'],
+      ],
+    )
+    assert.deepEqual(
+      [...a.getRange({ start: ['spent'], end: ['spent', '\uffff'] })].map((r) => r.value),
+      [12, 13],
+    )
+    assert.equal(a.getCount({ start: ['n'], end: ['n', '\uffff'] }), 4)
+    assert.equal(a.getCount(), keys.length)
+    assert.deepEqual([...a.getKeys({ start: ['z'] })], [])
+  })
+
+  test(`${name}: inside write, ranges and counts see the transaction's own puts and removes`, async (t) => {
+    const { e, a } = await tables(f, t)
+    await e.write(() => {
+      for (let i = 0; i < 5; i++) a.putSync(['r', i], i)
+    })
+    const seen = await e.write(() => {
+      a.removeSync(['r', 1])
+      a.putSync(['r', 9], 9)
+      const keys = [...a.getKeys({ start: ['r'], end: ['r', Number.MAX_SAFE_INTEGER] })]
+      const count = a.getCount({ start: ['r'], end: ['r', Number.MAX_SAFE_INTEGER] })
+      // A scan that removes what it visits (as the pruning sweeps do).
+      for (const k of a.getKeys({ start: ['r'], end: ['r', 3] })) a.removeSync(k)
+      return { keys, count }
+    })
+    assert.deepEqual(seen.keys, [
+      ['r', 0],
+      ['r', 2],
+      ['r', 3],
+      ['r', 4],
+      ['r', 9],
+    ])
+    assert.equal(seen.count, 5)
+    assert.deepEqual(
+      [...a.getKeys()],
+      [
+        ['r', 3],
+        ['r', 4],
+        ['r', 9],
+      ],
+    )
+  })
+
+  test(`${name}: long ranges come back whole and in order`, async (t) => {
+    const { e, a } = await tables(f, t)
+    const n = 1_300
+    await e.write(() => {
+      for (let i = 0; i < n; i++) a.putSync(['big', i], i)
+    })
+    const keys = [...a.getKeys({ start: ['big', 0], end: ['big', n] })]
+    assert.equal(keys.length, n)
+    assert.ok(keys.every((k, i) => (k as [string, number])[1] === i))
+    assert.equal([...a.getRange({ start: ['big', 100], limit: 700 })].length, 700)
+    assert.equal(a.getCount({ start: ['big', 0], end: ['big', n] }), n)
+  })
+
+  test(`${name}: matches a model under random writes, rollbacks and scans`, async (t) => {
+    const { e, a } = await tables(f, t)
+    const model = new Map<string, { key: Key; value: number }>()
+    const keyArb = fc.tuple(fc.constantFrom('p', 'q'), fc.integer({ min: 0, max: 6 }), fc.constantFrom('', 'a', 'b'))
+    const opArb = fc.oneof(
+      fc.record({
+        put: fc.array(fc.tuple(keyArb, fc.integer()), { maxLength: 4 }),
+        del: fc.array(keyArb, { maxLength: 2 }),
+        fail: fc.boolean(),
+      }),
+      fc.record({
+        scan: fc.constantFrom('p', 'q'),
+        from: fc.integer({ min: 0, max: 6 }),
+        limit: fc.integer({ min: 1, max: 10 }),
+      }),
+    )
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { maxLength: 12 }), async (ops) => {
+        for (const op of ops) {
+          if ('put' in op) {
+            const write = e.write(() => {
+              for (const [k, v] of op.put) a.putSync(k, v)
+              for (const k of op.del) a.removeSync(k)
+              if (op.fail) throw new Error('rollback')
+            })
+            if (op.fail) {
+              await assert.rejects(write, /rollback/)
+              continue
+            }
+            await write
+            for (const [k, v] of op.put) model.set(JSON.stringify(k), { key: k, value: v })
+            for (const k of op.del) model.delete(JSON.stringify(k))
+          } else {
+            const got = [...a.getRange({ start: [op.scan, op.from], end: [op.scan, '\uffff'], limit: op.limit })]
+            const want = [...model.values()]
+              .filter(
+                (m) =>
+                  compareKeys(m.key as never, [op.scan, op.from]) >= 0 &&
+                  compareKeys(m.key as never, [op.scan, '\uffff']) < 0,
+              )
+              .sort((x, y) => compareKeys(x.key as never, y.key as never))
+              .slice(0, op.limit)
+            assert.deepEqual(got, want)
+          }
+        }
+      }),
+      { numRuns: 30 },
+    )
+  })
+
+  test(`${name}: MetaStore keeps its schema, counters, refs and nonces over the engine`, async (t) => {
+    const store = await f.store(t)
+    assert.deepEqual(store.counters(), { files: 0, fileBytes: 0 })
+    await store.write(() => {
+      store.addCounters(2, 100)
+      store.addRef('node1', 'shardA')
+      store.addRef('node1', 'shardA')
+      store.useNonce('st1signer', 'n1', 1_000)
+    })
+    assert.deepEqual(store.counters(), { files: 2, fileBytes: 100 })
+    await assert.rejects(
+      store.write(() => store.useNonce('st1signer', 'n1', 1_000)),
+      (e: Error & { code?: string }) => e.code === 'REPLAYED_NONCE',
+    )
+    await store.write(() => store.releaseRef('node1', 'shardA', 5))
+    assert.deepEqual(store.pendingDeletes('node1', 10), [])
+    await store.write(() => store.releaseRef('node1', 'shardA', 6))
+    assert.deepEqual(store.pendingDeletes('node1', 10), [{ shard: 'shardA', value: { queuedAt: 6 } }])
+    assert.equal(store.hasExpiredNonces(0), false)
+    assert.equal(await store.write(() => store.pruneNonces(10_000_000, 10)), 1)
+    assert.equal(store.isNonceUsed('st1signer', 'n1'), false)
+    assert.equal(await store.ready(), true)
+  })
+
+  test(`${name}: a duty's lease is held by one process at a time and passes on when it runs out`, async (t) => {
+    const store = await f.store(t)
+    let now = 1_000
+    const clock = { now: () => now }
+    const other = f.reopen ? await f.reopen(t, store) : store
+    const a = new Leases({ store, clock, holder: 'A' })
+    const b = new Leases({ store: other, clock, holder: 'B' })
+    assert.equal(await a.hold('reports', 100), true)
+    if (!store.shared) {
+      // One process owns the index: nobody to share a duty with.
+      assert.equal(await b.hold('reports', 100), true)
+      return
+    }
+    assert.equal(await b.hold('reports', 100), false, 'a live lease of another process')
+    assert.equal(await a.hold('reports', 100), true, 'the holder renews')
+    assert.equal(b.holderOf('reports'), 'A')
+    now += 150
+    assert.equal(await b.hold('reports', 100), true, 'an expired lease is taken over')
+    assert.equal(await a.hold('reports', 100), false)
+    await b.release('reports')
+    assert.equal(await a.hold('reports', 100), true, 'a released lease is free at once')
+  })
+}

@@ -1,0 +1,161 @@
+/**
+ * A real PostgreSQL for tests: a fresh cluster in a temp dir, started on a free loopback port, removed after.
+ *
+ * It uses the server binaries of Debian's `postgresql` package (/usr/lib/postgresql/<version>/bin; .ci/run installs
+ * the package when missing). PostgreSQL refuses to run as root, and tests and CI run as root: then initdb and the
+ * server run as the `postgres` user the package creates (spawned with its uid and gid), in a directory handed to
+ * that user.
+ *
+ * Where no server binaries exist, `postgresSkip()` answers the one line a test prints when it skips; under CI=true it
+ * answers undefined so the test runs (and fails) instead.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+
+function serverBin(): string | undefined {
+  const root = '/usr/lib/postgresql'
+  if (!existsSync(root)) return undefined
+  const versions = readdirSync(root)
+    .filter((v) => existsSync(join(root, v, 'bin', 'postgres')) && existsSync(join(root, v, 'bin', 'initdb')))
+    .sort((a, b) => Number(b) - Number(a))
+  return versions[0] === undefined ? undefined : join(root, versions[0], 'bin')
+}
+
+function postgresUser(): { uid: number; gid: number } | undefined {
+  const r = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' })
+  const g = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' })
+  if (r.status !== 0 || g.status !== 0) return undefined
+  return { uid: Number(r.stdout.trim()), gid: Number(g.stdout.trim()) }
+}
+
+const isRoot = process.getuid?.() === 0
+
+/** Why PostgreSQL tests cannot run here (one line), or undefined when they can (always under CI=true). */
+export function postgresSkip(): string | undefined {
+  if (process.env.CI === 'true') return undefined
+  if (serverBin() === undefined) return 'PostgreSQL server binaries not found (apt-get install postgresql)'
+  if (isRoot && postgresUser() === undefined) return 'running as root and there is no postgres user to run the server'
+  return undefined
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+export interface TestPostgres {
+  /** postgres://stratos@127.0.0.1:PORT/postgres */
+  url: string
+  port: number
+  /** Stops the server (fast shutdown) and removes its directory. */
+  stop(): Promise<void>
+  /** The server process (tests kill it to cut the index off). */
+  process: ChildProcess
+}
+
+export interface TestPostgresOptions {
+  /** fsync and synchronous commit (default off: tests do not outlive the machine; a benchmark turns them on). */
+  durable?: boolean
+}
+
+/** Starts a fresh PostgreSQL cluster; throws when it cannot (check postgresSkip() first). */
+export async function startPostgres(options: TestPostgresOptions = {}): Promise<TestPostgres> {
+  const bin = serverBin()
+  if (bin === undefined) throw new Error('PostgreSQL server binaries not found (apt-get install postgresql)')
+  const dir = mkdtempSync(join(tmpdir(), 'stratos-pg-'))
+  const data = join(dir, 'data')
+  const user = isRoot ? postgresUser() : undefined
+  if (isRoot && !user) throw new Error('running as root and there is no postgres user to run the server')
+  if (user) chownSync(dir, user.uid, user.gid)
+  const as = user ? { uid: user.uid, gid: user.gid } : {}
+
+  const init = spawnSync(
+    join(bin, 'initdb'),
+    ['-D', data, '-U', 'stratos', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C'],
+    { encoding: 'utf8', cwd: dir, ...as },
+  )
+  if (init.status !== 0) {
+    rmSync(dir, { recursive: true, force: true })
+    throw new Error(`initdb failed: ${init.stderr || init.stdout}`)
+  }
+  const port = await freePort()
+  const durable = options.durable === true ? 'on' : 'off'
+  const args = [
+    '-D',
+    data,
+    '-p',
+    String(port),
+    '-k',
+    dir,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    `fsync=${durable}`,
+    '-c',
+    `synchronous_commit=${durable}`,
+    '-c',
+    'max_connections=50',
+  ]
+  const child = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir, ...as })
+  let stderr = ''
+  child.stderr?.on('data', (d: Buffer) => {
+    if (stderr.length < 8_000) stderr += d.toString()
+  })
+  const url = `postgres://stratos@127.0.0.1:${port}/postgres`
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    if (child.exitCode !== null) {
+      rmSync(dir, { recursive: true, force: true })
+      throw new Error(`postgres exited (${child.exitCode}): ${stderr}`)
+    }
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 })
+    try {
+      await c.connect()
+      await c.end()
+      break
+    } catch {
+      await c.end().catch(() => {})
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL')
+        rmSync(dir, { recursive: true, force: true })
+        throw new Error(`postgres did not accept connections within 30 s: ${stderr}`)
+      }
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  let stopped = false
+  return {
+    url,
+    port,
+    process: child,
+    async stop() {
+      if (stopped) return
+      stopped = true
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((r) => child.once('exit', () => r()))
+        child.kill('SIGINT')
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+        await exited
+        clearTimeout(timer)
+      }
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** A fresh table prefix per test, so tests can share one server without seeing each other's tables. */
+let prefixes = 0
+export function freshPrefix(): string {
+  prefixes++
+  return `t${process.pid}_${prefixes}_`
+}
