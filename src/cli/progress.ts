@@ -2,7 +2,7 @@
  * Transfer progress on stderr (cli-progress), shown only when stderr is a terminal so that
  * scripts, pipes and CI logs stay clean.
  */
-import cliProgress from 'cli-progress'
+import { createRequire } from 'node:module'
 import type { ProgressEvent } from '../sds/client/index.ts'
 import { formatBytes } from './output.ts'
 
@@ -15,6 +15,8 @@ const NO_PROGRESS: Progress = { onProgress: undefined, stop: () => {} }
 
 export function transferProgress(label: string, enabled = process.stderr.isTTY === true): Progress {
   if (!enabled) return NO_PROGRESS
+  // Loaded only for a terminal: scripts and pipes do not pay for it at start-up.
+  const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress')
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,

@@ -8,11 +8,11 @@
  */
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import { keccak_256 } from '@noble/hashes/sha3.js'
-import { HDKey } from '@scure/bip32'
-import { generateMnemonic, mnemonicToSeedSync, validateMnemonic } from '@scure/bip39'
+import { generateMnemonic, validateMnemonic } from '@scure/bip39'
 import { wordlist } from '@scure/bip39/wordlists/english.js'
 import { bech32 } from '@scure/base'
 import { StratosError } from '../errors.ts'
+import { derivePrivateKey, mnemonicToSeed, secp256k1PublicKey } from './hd-key.ts'
 
 export const WALLET_ADDRESS_PREFIX = 'st'
 export const WALLET_HD_PATH = "m/44'/606'/0'/0/0"
@@ -51,16 +51,14 @@ export class WalletKey {
     if (!secp256k1.utils.isValidSecretKey(privateKey))
       throw new StratosError('BAD_REQUEST', 'invalid secp256k1 private key')
     this.privateKey = privateKey
-    this.publicKey = secp256k1.getPublicKey(privateKey, false)
+    this.publicKey = secp256k1PublicKey(privateKey, false)
     this.address = walletAddressFromPublicKey(this.publicKey)
   }
 
   static fromMnemonic(mnemonic: string, path: string = WALLET_HD_PATH): WalletKey {
     const words = mnemonic.trim().split(/\s+/).join(' ')
     if (!validateMnemonic(words, wordlist)) throw new StratosError('BAD_REQUEST', 'invalid BIP-39 mnemonic')
-    const node = HDKey.fromMasterSeed(mnemonicToSeedSync(words)).derive(path)
-    if (!node.privateKey) throw new StratosError('INTERNAL', 'HD derivation gave no private key')
-    return new WalletKey(node.privateKey)
+    return new WalletKey(derivePrivateKey(mnemonicToSeed(words), path))
   }
 
   static fromPrivateKeyHex(hex: string): WalletKey {

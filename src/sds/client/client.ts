@@ -21,6 +21,7 @@ import {
   CLIENT_SEGMENTS_IN_FLIGHT,
   CLIENT_SHARD_CONCURRENCY,
   CLIENT_UPLOAD_POOL_MAX_BUFFER_BYTES,
+  CLIENT_WRITE_SYNC_BYTES,
   MAX_LIST_PAGE,
   MAX_SHARD_BYTES,
 } from '../../limits.ts'
@@ -453,6 +454,11 @@ export class StratosClient {
     const fh = await open(tmp, 'wx').catch((e: unknown) => {
       throw localFileError(e, tmp)
     })
+    // Write-back runs beside the download: every CLIENT_WRITE_SYNC_BYTES an fdatasync starts (one at a time, not
+    // awaited), so the closing fsync finds little left to write instead of the whole file.
+    let syncing: Promise<void> | undefined
+    let syncError: unknown
+    let unsynced = 0
     try {
       // Each chunk is written before the next is asked for, so its buffer can be recycled.
       for await (const chunk of this.cat(cid, { ...options, reuseBuffers: true })) {
@@ -462,7 +468,22 @@ export class StratosClient {
           off += bytesWritten
         }
         bytes += chunk.length
+        unsynced += chunk.length
+        if (unsynced >= CLIENT_WRITE_SYNC_BYTES && !syncing) {
+          unsynced = 0
+          syncing = fh.datasync().then(
+            () => {
+              syncing = undefined
+            },
+            (e: unknown) => {
+              syncError ??= e
+              syncing = undefined
+            },
+          )
+        }
       }
+      await syncing
+      if (syncError) throw localFileError(syncError, tmp)
       await fh.sync()
       await fh.close()
       await rename(tmp, outPath).catch((e: unknown) => {
@@ -471,6 +492,7 @@ export class StratosClient {
       fsyncDir(dirname(outPath))
       return bytes
     } catch (e) {
+      await syncing
       await fh.close().catch(() => undefined)
       await rm(tmp, { force: true }).catch(() => undefined)
       throw e
