@@ -4,6 +4,12 @@
  * amount grammar people type and read, parseAmount / formatStos, is the CLI's: src/cli/output.ts.)
  * It lives outside src/chain because the ledger imports nothing of networking.
  *
+ * Several validators: `url` may list several REST URLs, comma-separated (`http://a:1317,http://b:1317`, what
+ * `--chain-url` and the network file's chainUrl hold for a multi-validator devnet). Every request goes to the one
+ * that answered last; when it cannot be reached (NODE_UNAVAILABLE: refused, reset, DNS) the next one is tried,
+ * each once, so a validator that is down costs one failed connection. Re-sending a transaction to another
+ * validator is safe: the same signed tx (same nonce) is included at most once.
+ *
  * `submitAndWait` is the one "build, sign, submit, wait" path every transaction command uses:
  * it reads the sender's nonce from GET /accounts, signs, POSTs /txs, then long-polls
  * GET /txs/:hash/wait until the tx is in a block. A tx the block rejected, or whose message
@@ -14,8 +20,8 @@ import type { Msg } from '../chain/msgs.ts'
 import { DEVNET_PARAMS } from '../chain/params.ts'
 import { DEFAULT_PORTS, TX_INCLUSION_TIMEOUT_MS, TX_WAIT_POLL_MS } from '../limits.ts'
 import type { WalletKey } from '../crypto/wallet-key.ts'
-import { ERROR_CODES, StratosError, type ErrorCode } from '../errors.ts'
-import { jsonRequest } from '../net/json-request.ts'
+import { ERROR_CODES, StratosError, isStratosError, type ErrorCode } from '../errors.ts'
+import { jsonRequest, type JsonRequestOptions } from '../net/json-request.ts'
 
 /** Used when neither --chain-url nor the network file's chainUrl is given. */
 export const DEFAULT_CHAIN_URL = `http://127.0.0.1:${DEFAULT_PORTS.chainRest}`
@@ -130,21 +136,55 @@ export interface BatchResultJson {
 }
 
 export interface ChainClientOptions {
+  /** A validator's REST URL, or several comma-separated (failover, see the header). */
   url: string
   signal?: AbortSignal
 }
 
+/** The REST URLs in a `--chain-url` value: comma-separated, trailing slashes dropped. */
+export function chainUrls(url: string): string[] {
+  const urls = url
+    .split(',')
+    .map((u) => u.trim().replace(/\/+$/, ''))
+    .filter(Boolean)
+  if (urls.length === 0) throw new StratosError('BAD_REQUEST', 'no chain URL given')
+  return urls
+}
+
 export class ChainClient {
-  readonly url: string
+  readonly urls: readonly string[]
   readonly #signal: AbortSignal | undefined
+  #current = 0
 
   constructor(o: ChainClientOptions) {
-    this.url = o.url.replace(/\/+$/, '')
+    this.urls = chainUrls(o.url)
     this.#signal = o.signal
   }
 
+  /** The validator requests go to now (the last one that answered). */
+  get url(): string {
+    return this.urls[this.#current]!
+  }
+
+  async #request<T>(path: string, opts: Omit<JsonRequestOptions, 'signal'>): Promise<T> {
+    const n = this.urls.length
+    let failure: unknown
+    for (let i = 0; i < n; i++) {
+      const at = (this.#current + i) % n
+      try {
+        const r = await jsonRequest<T>(this.urls[at] + path, { ...opts, signal: this.#signal })
+        this.#current = at
+        return r
+      } catch (e) {
+        if (n === 1 || !isStratosError(e, 'NODE_UNAVAILABLE')) throw e
+        failure = e
+      }
+    }
+    throw failure
+  }
+
   #get<T>(path: string, timeoutMs?: number): Promise<T> {
-    return jsonRequest<T>(this.url + path, { method: 'GET', signal: this.#signal, timeoutMs })
+    return this.#request<T>(path, { method: 'GET', timeoutMs })
   }
 
   status(): Promise<ChainStatus> {
@@ -191,20 +231,18 @@ export class ChainClient {
    * is admitted or rejected on its own, results in the same order.
    */
   async submitBatch(signedJson: readonly string[]): Promise<BatchResultJson[]> {
-    const r = await jsonRequest<{ results: BatchResultJson[] }>(this.url + '/txs/batch', {
+    const r = await this.#request<{ results: BatchResultJson[] }>('/txs/batch', {
       method: 'POST',
       body: { txs: signedJson.map((s) => JSON.parse(s) as unknown) },
-      signal: this.#signal,
     })
     return r.results
   }
 
   /** POST /txs: the signed tx's canonical JSON; answers its hash once the mempool admitted it. */
   async submit(signedJson: string): Promise<string> {
-    const r = await jsonRequest<{ hash: string }>(this.url + '/txs', {
+    const r = await this.#request<{ hash: string }>('/txs', {
       method: 'POST',
       body: JSON.parse(signedJson) as unknown,
-      signal: this.#signal,
     })
     return r.hash
   }
