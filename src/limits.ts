@@ -238,6 +238,9 @@ export function portsFromBase(base: number): {
   return { chainRest: base + 17, ipfsApi: base + 1, gateway: base + 80, meta: base + 100, resourceBase: base + 201 }
 }
 
+/** Most validators `stratos devnet --validators N` runs (their ports sit between P+20 and P+70, src/devnet/validators.ts). */
+export const DEVNET_MAX_VALIDATORS = 15
+
 export const DEVNET_CHAIN_ID = 'stratos-devnet-1'
 export const SOFTWARE_VERSION = '0.1.0'
 

@@ -13,7 +13,7 @@
  * devnet.json, devnet.lock. Everything is kept across restarts, so a restarted devnet has the
  * same node keys, shards, index and wallets.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { basename, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -60,6 +60,13 @@ import {
   type ProcessRole,
 } from './network.ts'
 import { GATEWAY_WALLET, loadOrCreateDevWallets } from './wallets.ts'
+import {
+  checkValidatorCount,
+  cometValidatorArgs,
+  planValidators,
+  validatorWalletNames,
+  type DevnetValidatorPlan,
+} from './validators.ts'
 import { Supervisor, systemTimers, type RestartPolicy, type SupervisorTimers } from './supervisor.ts'
 
 export interface DevnetSettings {
@@ -70,6 +77,8 @@ export interface DevnetSettings {
   k: number
   m: number
   segmentSize: number
+  /** Validators: 1 = the embedded engine; more run CometBFT (validators.ts). Default 1. */
+  validators?: number
 }
 
 /** Where one devnet process runs: the address it listens on and is reached at, and what starts it. */
@@ -141,6 +150,7 @@ export function previousSettings(dir: string): Partial<DevnetSettings> {
       m: n.m,
       segmentSize: n.segmentSize,
       resources: n.processes.filter((p) => p.role === 'resource').length || undefined,
+      validators: n.processes.filter((p) => p.role === 'validator').length || undefined,
     }
   } catch {
     return {}
@@ -155,6 +165,7 @@ export function defaultSettings(): DevnetSettings {
     k: DEFAULT_DATA_SHARDS,
     m: DEFAULT_PARITY_SHARDS,
     segmentSize: DEFAULT_SEGMENT_BYTES,
+    validators: 1,
   }
 }
 
@@ -238,11 +249,16 @@ export class Devnet implements Startable {
     mkdirSync(join(this.dir, 'logs'), { recursive: true })
     this.#acquireLock()
     try {
-      const wallets = loadOrCreateDevWallets(this.dir)
+      const validatorCount = o.validators ?? 1
+      const wallets = loadOrCreateDevWallets(this.dir, undefined, validatorWalletNames(validatorCount))
       const ports = o.portBase === null ? DEFAULT_PORTS : portsFromBase(o.portBase)
       const resourcePorts = Array.from({ length: o.resources }, (_, i) => ports.resourceBase + i)
+      const validatorPlans = planValidators(this.dir, validatorCount, o.portBase)
+      const validatorPorts = validatorPlans.flatMap((v) =>
+        v.comet ? [v.restPort, v.comet.rpcPort, v.comet.p2pPort] : [v.restPort],
+      )
       if (!o.placement)
-        await this.#checkPorts(host, [ports.chainRest, ports.meta, ports.gateway, ports.ipfsApi, ...resourcePorts])
+        await this.#checkPorts(host, [...validatorPorts, ports.meta, ports.gateway, ports.ipfsApi, ...resourcePorts])
       const deadline = Date.now() + (o.readyTimeoutMs ?? DEVNET_READY_TIMEOUT_MS)
       const placements = {
         validator: place('validator', 'validator'),
@@ -259,39 +275,46 @@ export class Devnet implements Startable {
       mkdirSync(metaDir, { recursive: true })
       const metaAddress = NodeKey.loadOrCreate(metaDir).address
       const metaUrl = urlAt(placements.meta, ports.meta)
-      const chainUrl = urlAt(placements.validator, ports.chainRest)
+      const chainUrls = validatorPlans.map((v) => urlAt(placements.validator, v.restPort))
+      // Every process that talks to the chain gets all validators (comma-separated: clients fail over).
+      const chainUrl = chainUrls.join(',')
 
       // The validator runs the STOS chain; the dev wallets are funded in its genesis (first start only), where the
       // validator (operator carol), the meta node (owner bob) and the resource nodes (owner alice) are registered too,
       // so Proof of Traffic works from block 1 and each kind of reward lands in its own wallet.
-      const validatorDir = join(this.dir, 'validator')
+      const walletAddress = (name: string) => wallets.find((w) => w.name === name)!.address
       writeDevnetGenesis(
-        validatorDir,
+        validatorPlans[0]!.dataDir,
         o.chainId,
         wallets,
         metaDir,
         resourcePorts.map((_, i) => join(this.dir, `resource-${i + 1}`)),
+        validatorPlans.slice(1).map((v) => ({ dir: v.dataDir, operator: walletAddress(v.operatorWallet) })),
       )
-      const validator = this.#spawn({
-        name: 'validator',
-        role: 'validator',
-        url: chainUrl,
-        dataDir: validatorDir,
-        launcher: placements.validator.launcher,
-        args: [
-          'node',
-          'validator',
-          '--data-dir',
-          validatorDir,
-          '--host',
-          placements.validator.host,
-          '--port',
-          String(ports.chainRest),
-          '--chain-id',
-          o.chainId,
-          ...wallets.flatMap((w) => ['--fund', w.address]),
-        ],
-      })
+      const validators = validatorPlans.map((v, i) =>
+        this.#spawn({
+          name: v.name,
+          role: 'validator',
+          url: chainUrls[i]!,
+          dataDir: v.dataDir,
+          launcher: placements.validator.launcher,
+          args: [
+            'node',
+            'validator',
+            '--data-dir',
+            v.dataDir,
+            '--host',
+            placements.validator.host,
+            '--port',
+            String(v.restPort),
+            '--chain-id',
+            o.chainId,
+            ...wallets.flatMap((w) => ['--fund', w.address]),
+            ...cometValidatorArgs(v, validatorPlans, placements.validator.host),
+          ],
+        }),
+      )
+      const validator = validators[0]!
       const meta = this.#spawn({
         name: 'meta',
         role: 'meta',
@@ -393,9 +416,10 @@ export class Devnet implements Startable {
         ],
       })
       this.#log(
-        `devnet: starting validator on ${validator.spec.url}, meta node on ${metaUrl}, ${resources.length} resource nodes on ports ${resourcePorts[0]}–${resourcePorts.at(-1)}, gateway on ${gateway.spec.url} (IPFS RPC API on ${urlAt(placements.gateway, ports.ipfsApi)})`,
+        `devnet: starting ${validators.length > 1 ? `${validators.length} validators (CometBFT) on ${chainUrls.join(', ')}` : `validator on ${validator.spec.url}`}, meta node on ${metaUrl}, ${resources.length} resource nodes on ports ${resourcePorts[0]}–${resourcePorts.at(-1)}, gateway on ${gateway.spec.url} (IPFS RPC API on ${urlAt(placements.gateway, ports.ipfsApi)})`,
       )
 
+      await Promise.all(validators.slice(1).map((v) => v.waitForInfo<unknown>(deadline, signal, '/status')))
       const [, metaInfo, gatewayInfo, ...resourceInfos] = (await Promise.all([
         validator.waitForInfo<unknown>(deadline, signal, '/status'),
         meta.waitForInfo<MetaInfo>(deadline, signal),
@@ -417,13 +441,13 @@ export class Devnet implements Startable {
         signal,
       )
       await this.#registerNodesOnChain(
-        validator.spec.url,
+        chainUrl,
         wallets[0].mnemonic,
         resources.map((r) => r.spec.dataDir),
         signal,
       )
-      await this.#fundGatewayWallet(validator.spec.url, wallets[0], gatewayWallet, signal)
-      await this.#prepayDevWallets(validator.spec.url, wallets, signal)
+      await this.#fundGatewayWallet(chainUrl, wallets[0], gatewayWallet, signal)
+      await this.#prepayDevWallets(chainUrl, wallets, signal)
       // New shards only go to nodes the meta node sees active on chain: wait for its next chain sync.
       await this.#waitNodesOnline(
         meta.spec.url,
@@ -434,13 +458,14 @@ export class Devnet implements Startable {
       )
 
       const address = (c: DevnetChild): string | null =>
-        c === validator
+        validators.includes(c)
           ? null
           : c === meta
             ? metaInfo.address
             : c === gateway
               ? (gatewayInfo.wallet ?? null)
               : resourceInfos[resources.indexOf(c)].address
+      const cometFields = cometFieldsOf(validatorPlans, placements.validator.host)
       this.#network = {
         chainId: o.chainId,
         dir: this.dir,
@@ -451,9 +476,10 @@ export class Devnet implements Startable {
         meta: { url: meta.spec.url, address: metaInfo.address },
         gatewayUrl: gateway.spec.url,
         ipfsApiUrl: urlAt(placements.gateway, ports.ipfsApi),
-        chainUrl: validator.spec.url,
+        chainUrl,
         processes: this.#children.map(
           (c): NetworkProcess => ({
+            ...cometFields(c),
             name: c.spec.name,
             role: c.spec.role,
             pid: c.pid,
@@ -735,9 +761,15 @@ export function writeDevnetGenesis(
   wallets: readonly { address: string }[],
   metaDir: string,
   resourceDirs: readonly string[],
+  /** Validators 2…N (their node-key.json is their consensus key); they get a copy of the same genesis. */
+  moreValidators: ReadonlyArray<{ dir: string; operator: string }> = [],
 ): void {
   const file = join(validatorDir, GENESIS_FILE)
-  if (existsSync(file)) return
+  if (existsSync(file)) {
+    for (const v of moreValidators)
+      if (!existsSync(join(v.dir, GENESIS_FILE))) copyFileSync(file, join(v.dir, GENESIS_FILE))
+    return
+  }
   mkdirSync(validatorDir, { recursive: true })
   const [alice, bob, carol] = [wallets[0]!.address, wallets[1]!.address, wallets[2]!.address]
   const node = (dir: string, owner: string, deposit: bigint, moniker: string) => {
@@ -754,13 +786,37 @@ export function writeDevnetGenesis(
         consensusKey: toHex(NodeKey.loadOrCreate(validatorDir).publicKey),
         commissionBps: 1000,
         selfDelegation: BigInt(DEVNET_VALIDATOR_STOS) * WEI_PER_STOS,
-        moniker: 'validator',
+        moniker: moreValidators.length ? 'validator-1' : 'validator',
       },
+      ...moreValidators.map((v) => ({
+        operator: v.operator,
+        consensusKey: toHex(NodeKey.loadOrCreate(v.dir).publicKey),
+        commissionBps: 1000,
+        selfDelegation: BigInt(DEVNET_VALIDATOR_STOS) * WEI_PER_STOS,
+        moniker: basename(v.dir),
+      })),
     ],
     metaNodes: [node(metaDir, bob, DEVNET_PARAMS.minMetaNodeDepositWei, 'meta')],
     resourceNodes: resourceDirs.map((dir) => node(dir, alice, DEVNET_PARAMS.resourceNodeTiersWei[0]!, basename(dir))),
   })
-  writeFileAtomic(file, canonicalJson(genesis as unknown as CanonicalValue) + '\n')
+  const text = canonicalJson(genesis as unknown as CanonicalValue) + '\n'
+  writeFileAtomic(file, text)
+  for (const v of moreValidators) {
+    mkdirSync(v.dir, { recursive: true })
+    writeFileAtomic(join(v.dir, GENESIS_FILE), text)
+  }
+}
+
+/** devnet.json's CometBFT fields of a validator child (cometRpc, p2pAddress), from its plan. */
+function cometFieldsOf(plans: readonly DevnetValidatorPlan[], host: string) {
+  return (c: DevnetChild): { cometRpc?: string; p2pAddress?: string } => {
+    const plan = plans.find((v) => v.dataDir === c.spec.dataDir)
+    if (!plan?.comet) return {}
+    return {
+      cometRpc: `http://${host}:${plan.comet.rpcPort}`,
+      p2pAddress: `${plan.comet.nodeId}@${host}:${plan.comet.p2pPort}`,
+    }
+  }
 }
 
 function optional(flag: string, value: number | string | undefined): string[] {
@@ -779,6 +835,7 @@ function isAlive(pid: number): boolean {
 function validateSettings(o: DevnetOptions): void {
   const bad = (msg: string) => new StratosError('BAD_REQUEST', msg)
   if (!Number.isInteger(o.resources) || o.resources < 1) throw bad('--resources must be at least 1')
+  checkValidatorCount(o.validators ?? 1)
   if (o.k + o.m > o.resources)
     throw bad(`k + m = ${o.k + o.m} shards per segment need at least that many resource nodes (have ${o.resources})`)
   if (o.portBase !== null && (o.portBase < 1 || o.portBase + 201 + o.resources > 65_535))

@@ -25,6 +25,10 @@ const zProcess = z.object({
   log: z.string(),
   /** Arguments after `process.execPath` that started this process (restart it by hand with the same line). */
   args: z.array(z.string()),
+  /** A validator on CometBFT: its CometBFT RPC URL (`url` is its REST API). */
+  cometRpc: z.string().optional(),
+  /** A validator on CometBFT: its p2p address `nodeId@host:port`. */
+  p2pAddress: z.string().optional(),
   /** Command that process was started through, before `process.execPath` (a test host's `ip netns exec NS`). */
   launcher: z.array(z.string()).optional(),
 })
@@ -44,7 +48,10 @@ export const zNetwork = z.object({
   gatewayUrl: z.string(),
   /** The Kubo-compatible IPFS RPC API (served by the gateway process; base path /api/v0); absent in older network files. */
   ipfsApiUrl: z.string().optional(),
-  /** The validator's REST API (chain status, accounts, transactions); absent in networks written before it existed. */
+  /**
+   * The validator's REST API (chain status, accounts, transactions); with several validators all of theirs,
+   * comma-separated (clients fail over: chain-client/client.ts). Absent in networks written before it existed.
+   */
   chainUrl: z.string().optional(),
   processes: z.array(zProcess),
   wallets: z.array(zWallet),

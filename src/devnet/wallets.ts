@@ -22,7 +22,12 @@ export const WALLETS_FILE = 'wallets.json'
 
 const zWalletsFile = z.object({ wallets: z.array(z.object({ name: z.string(), mnemonic: z.string() })) })
 
-export function loadOrCreateDevWallets(dir: string, generate: () => string = WalletKey.generateMnemonic): DevWallet[] {
+export function loadOrCreateDevWallets(
+  dir: string,
+  generate: () => string = WalletKey.generateMnemonic,
+  /** More names after DEV_WALLET_NAMES (the operators of a multi-validator devnet). */
+  extra: readonly string[] = [],
+): DevWallet[] {
   const path = join(dir, WALLETS_FILE)
   let stored: { name: string; mnemonic: string }[] = []
   if (existsSync(path)) {
@@ -38,7 +43,7 @@ export function loadOrCreateDevWallets(dir: string, generate: () => string = Wal
   }
   // Add any missing names (first start, or a file from an older version with fewer wallets).
   let changed = false
-  for (const name of DEV_WALLET_NAMES) {
+  for (const name of [...DEV_WALLET_NAMES, ...extra]) {
     if (!stored.some((w) => w.name === name)) {
       stored.push({ name, mnemonic: generate() })
       changed = true

@@ -29,6 +29,7 @@ interface DevnetFlags {
   dir: string
   portBase?: number
   resources?: number
+  validators?: number
   k?: number
   m?: number
   segmentSize?: number
@@ -92,6 +93,11 @@ export function registerDevnet(program: Command): void {
       'resource nodes: how often traffic orders are settled with the meta node',
       parsePositiveInt,
     )
+    .option(
+      '--validators <n>',
+      'validators: 1 runs the embedded engine; more run CometBFT, each with its app, ports and home (docs/validators.md)',
+      parsePositiveInt,
+    )
     .option('--capacity <bytes>', 'capacity of every resource node (default: free disk minus reserve)', parseBytes)
     .option('--node-capacity <n=bytes>', 'capacity of resource-n only, e.g. 1=64KiB (repeatable)', collectNodeCapacity)
     .action(async (f: DevnetFlags, cmd: Command) => {
@@ -112,6 +118,7 @@ export function registerDevnet(program: Command): void {
         k,
         m,
         segmentSize: pick('segmentSize', f.segmentSize),
+        validators: pick('validators', f.validators),
       }
       const log = (line: string) => process.stderr.write(line + '\n')
       const devnet = new Devnet({

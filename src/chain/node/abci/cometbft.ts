@@ -76,6 +76,11 @@ export interface CometValidatorOptions
   recoverSigner?: ChainAppOptions['recoverSigner']
   clock?: Clock
   logger?: Logger
+  /**
+   * Called when CometBFT exits without being asked (killed, crashed): the node is no validator without it. The CLI
+   * exits non-zero, so whatever supervises it starts both again (the handshake replays what is missing).
+   */
+  onCometExit?: (code: number | null, signal: NodeJS.Signals | null) => void
 }
 
 export interface CometValidator {
@@ -132,10 +137,21 @@ export async function startCometValidator(o: CometValidatorOptions): Promise<Com
       externalAddress: o.externalAddress ?? '',
       blockIntervalMs: o.blockIntervalMs ?? DEVNET_BLOCK_INTERVAL_MS,
     })
+    await killStaleComet(o.dataDir, home)
     const log = openSync(join(o.dataDir, 'cometbft.log'), 'a')
     child = spawn(bin, ['start', '--home', home], { stdio: ['ignore', log, log] })
     closeSync(log)
-    const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)))
+    if (child.pid) writeFileAtomic(join(o.dataDir, COMET_PID_FILE), `${child.pid}\n`)
+    let stopping: Promise<void> | undefined
+    const exited = new Promise<number | null>((r) =>
+      child!.once('exit', (code, sig) => {
+        r(code)
+        if (!stopping) {
+          logger.error({ code, signal: sig }, 'CometBFT exited unasked')
+          o.onCometExit?.(code, sig)
+        }
+      }),
+    )
     const rpcUrl = `http://${host}:${rpcPort}`
     await waitForRpc(rpcUrl, exited, o.dataDir)
     rest = new ChainRestServer({ chain, logger, intake: new CometTxIntake(rpcUrl) })
@@ -148,7 +164,6 @@ export async function startCometValidator(o: CometValidatorOptions): Promise<Com
     const c = child,
       s = server,
       r = rest
-    let stopping: Promise<void> | undefined
     return {
       chainId: app.chainId,
       url,
@@ -170,12 +185,45 @@ export async function startCometValidator(o: CometValidatorOptions): Promise<Com
         })()),
     }
   } catch (e) {
-    if (child && child.exitCode === null) child.kill('SIGKILL')
+    if (child && child.exitCode === null) {
+      child.removeAllListeners('exit')
+      child.kill('SIGKILL')
+    }
     await rest?.close().catch(() => {})
     await server?.close()
     await store.close()
     throw e
   }
+}
+
+/** CometBFT's pid, in the data directory: a start finds a CometBFT its killed predecessor left running. */
+const COMET_PID_FILE = 'cometbft.pid'
+
+/**
+ * A CometBFT left from a previous start of this validator (the app process was killed -9: CometBFT stops itself
+ * when its ABCI connection drops, but maybe not yet) still holds the ports and the home: SIGKILL it and wait until
+ * it is gone. Only a process whose command line names this home is touched.
+ */
+async function killStaleComet(dataDir: string, home: string): Promise<void> {
+  const file = join(dataDir, COMET_PID_FILE)
+  if (!existsSync(file)) return
+  const pid = Number(readFileSync(file, 'utf8').trim())
+  if (!Number.isInteger(pid) || pid <= 0) return
+  const cmdline = (): string | undefined => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    } catch {
+      return undefined
+    }
+  }
+  if (!cmdline()?.includes(home)) return
+  try {
+    process.kill(pid, 'SIGKILL')
+  } catch {
+    return
+  }
+  const deadline = Date.now() + COMETBFT_STOP_TIMEOUT_MS
+  while (cmdline()?.includes(home) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
 }
 
 /** CometBFT's home inside a validator's data directory. */
