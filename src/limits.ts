@@ -48,6 +48,12 @@ export const NODE_OFFLINE_AFTER_MS = 5_000
 export const UPLOAD_SESSION_TTL_MS = 15 * 60_000
 /** How often the meta node sweeps expired upload sessions. */
 export const UPLOAD_SWEEP_INTERVAL_MS = 5_000
+/** Meta index shared by several processes (PostgreSQL): how long one process holds the background duties' lease. */
+export const META_DUTY_LEASE_TTL_MS = 15_000
+/** …and how often its holder renews it (a third of the ttl: two renewals may fail before another process takes over). */
+export const META_DUTY_LEASE_RENEW_MS = 5_000
+/** Shared meta index: how often a process reloads node records and reputation and drops its cached file records. */
+export const META_SHARED_REFRESH_MS = 1_000
 /** Most shard deletions handed to one node per heartbeat reply. */
 export const MAX_DELETES_PER_HEARTBEAT = 1_000
 /** Largest JSON body the meta node accepts (commit carries the DAG's inner nodes). */

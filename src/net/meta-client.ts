@@ -5,11 +5,20 @@
  * contract (routes, schemas, signing) that servers and clients share. Not in src/sds/client either: the resource
  * node (heartbeats, settlement) and the CLI use it too, and a role never imports another role's folder.
  *
+ * One meta node may run as several processes behind several URLs (over one shared index, docs/operations.md): the
+ * client takes them all — an array, or one string of comma-separated URLs, so every `metaUrl` option and `--meta`
+ * flag accepts a list — and fails over. A request that cannot reach a process (NODE_UNAVAILABLE: refused, reset,
+ * or that process answered 503 because it lost its index; BUSY: its index kept conflicting) or times out is sent to
+ * the next URL, each URL tried once per call; the URL that answered is tried first next time. Repeating a request is safe: every state-changing
+ * request is signed with a nonce or sequence number, so one that did land the first time is refused
+ * (REPLAYED_NONCE, CONFLICT), never applied twice.
+ *
  * @example
  * const meta = new MetaClient('http://127.0.0.1:7100')
  * const info = await meta.info()
  */
 import type { Dispatcher } from 'undici'
+import { StratosError } from '../errors.ts'
 import { jsonRequest } from './json-request.ts'
 import {
   META_ROUTES,
@@ -60,20 +69,56 @@ export interface MetaClientOptions {
   access?: () => string | undefined
 }
 
+/** The URLs of one meta node: an array, or a string of comma-separated URLs; trailing slashes dropped. */
+export function metaUrls(url: string | readonly string[]): string[] {
+  const list = (typeof url === 'string' ? url.split(',') : [...url]).map((u) => u.trim().replace(/\/+$/, ''))
+  return list.filter((u) => u.length > 0)
+}
+
+/** Errors after which the same request goes to the meta node's next URL. */
+function failsOver(e: unknown): boolean {
+  return e instanceof StratosError && (e.code === 'NODE_UNAVAILABLE' || e.code === 'TIMEOUT' || e.code === 'BUSY')
+}
+
 export class MetaClient {
-  readonly url: string
+  /** Every URL of this meta node, in the order given. */
+  readonly urls: readonly string[]
   readonly #dispatcher: Dispatcher | undefined
   readonly #access: (() => string | undefined) | undefined
+  /** Index into `urls` of the URL tried first (the last one that answered). */
+  #current = 0
 
-  constructor(url: string, options: MetaClientOptions = {}) {
-    this.url = url.replace(/\/+$/, '')
+  constructor(url: string | readonly string[], options: MetaClientOptions = {}) {
+    this.urls = metaUrls(url)
+    if (this.urls.length === 0) throw new StratosError('NETWORK_CONFIG', 'a meta node needs at least one URL')
     this.#dispatcher = options.dispatcher
     this.#access = options.access
   }
 
+  /** The URL requests go to first now. */
+  get url(): string {
+    return this.urls[this.#current]!
+  }
+
   /** The same meta node, the same connections, acting for another accessor. */
   withAccess(access: () => string | undefined): MetaClient {
-    return new MetaClient(this.url, { ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}), access })
+    return new MetaClient(this.urls, { ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}), access })
+  }
+
+  /** Runs `send` against each URL in turn, from the current one, until one answers or fails for another reason. */
+  async #failover<T>(send: (base: string) => Promise<T>, o: CallOptions | undefined): Promise<T> {
+    const n = this.urls.length
+    const first = this.#current
+    for (let i = 0; ; i++) {
+      const at = (first + i) % n
+      try {
+        const result = await send(this.urls[at]!)
+        this.#current = at
+        return result
+      } catch (e) {
+        if (i + 1 >= n || !failsOver(e) || o?.signal?.aborted) throw e
+      }
+    }
   }
 
   #headers(): Record<string, string> | undefined {
@@ -81,8 +126,8 @@ export class MetaClient {
     return value === undefined ? undefined : { [ACCESS_HEADER]: value }
   }
 
-  #path(route: string, params: Record<string, string> = {}): string {
-    return this.url + route.replace(/:(\w+)/g, (_, k: string) => encodeURIComponent(params[k] ?? ''))
+  #path(base: string, route: string, params: Record<string, string> = {}): string {
+    return base + route.replace(/:(\w+)/g, (_, k: string) => encodeURIComponent(params[k] ?? ''))
   }
 
   #get<T>(
@@ -91,22 +136,34 @@ export class MetaClient {
     o: CallOptions = {},
     query?: Record<string, string | number | undefined>,
   ): Promise<T> {
-    let url = this.#path(route, params)
     const q = Object.entries(query ?? {})
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
-    if (q.length) url += '?' + q.join('&')
-    return jsonRequest<T>(url, { method: 'GET', dispatcher: this.#dispatcher, headers: this.#headers(), ...o })
+    const search = q.length ? '?' + q.join('&') : ''
+    return this.#failover(
+      (base) =>
+        jsonRequest<T>(this.#path(base, route, params) + search, {
+          method: 'GET',
+          dispatcher: this.#dispatcher,
+          headers: this.#headers(),
+          ...o,
+        }),
+      o,
+    )
   }
 
   #post<T>(route: string, params: Record<string, string> | undefined, body: unknown, o: CallOptions = {}): Promise<T> {
-    return jsonRequest<T>(this.#path(route, params), {
-      method: 'POST',
-      body,
-      dispatcher: this.#dispatcher,
-      headers: this.#headers(),
-      ...o,
-    })
+    return this.#failover(
+      (base) =>
+        jsonRequest<T>(this.#path(base, route, params), {
+          method: 'POST',
+          body,
+          dispatcher: this.#dispatcher,
+          headers: this.#headers(),
+          ...o,
+        }),
+      o,
+    )
   }
 
   info(o?: CallOptions): Promise<MetaInfo> {
@@ -147,13 +204,17 @@ export class MetaClient {
   }
 
   async abort(uploadId: string, body: AbortUploadBody, o?: CallOptions): Promise<void> {
-    await jsonRequest(this.#path(META_ROUTES.abort, { id: uploadId }), {
-      method: 'DELETE',
-      body,
-      dispatcher: this.#dispatcher,
-      headers: this.#headers(),
-      ...o,
-    })
+    await this.#failover(
+      (base) =>
+        jsonRequest(this.#path(base, META_ROUTES.abort, { id: uploadId }), {
+          method: 'DELETE',
+          body,
+          dispatcher: this.#dispatcher,
+          headers: this.#headers(),
+          ...o,
+        }),
+      o,
+    )
   }
 
   listFiles(query: { owner?: string; limit?: number; after?: string } = {}, o?: CallOptions): Promise<FileList> {

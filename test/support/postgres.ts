@@ -159,3 +159,18 @@ export function freshPrefix(): string {
   prefixes++
   return `t${process.pid}_${prefixes}_`
 }
+
+/** Creates an empty database on the server and answers its URL (one per test, when tables must not be shared). */
+export async function createDatabase(server: TestPostgres, name?: string): Promise<string> {
+  prefixes++
+  const db = name ?? `db_${process.pid}_${prefixes}`
+  if (!/^[a-z0-9_]+$/.test(db)) throw new Error(`bad database name ${db}`)
+  const c = new pg.Client({ connectionString: server.url })
+  await c.connect()
+  try {
+    await c.query(`CREATE DATABASE ${db}`)
+  } finally {
+    await c.end()
+  }
+  return server.url.replace(/\/[^/]*$/, `/${db}`)
+}

@@ -119,6 +119,10 @@ export function registerNode(program: Command): void {
     .option('--k <n>', 'default data shards per segment', parsePositiveInt)
     .option('--m <n>', 'default parity shards per segment', parseNonNegativeInt)
     .option('--segment-size <bytes>', 'default segment size, e.g. 32MiB', parseBytes)
+    .option(
+      '--index <url>',
+      'keep the index in PostgreSQL (postgres://user:pass@host:port/db), shared by several processes of this meta node; default LMDB in --data-dir',
+    )
     .option('--session-ttl-ms <ms>', 'abandon an upload session idle this long', parsePositiveInt)
     .option('--sweep-interval-ms <ms>', 'how often expired upload sessions are swept', parsePositiveInt)
     .option('--offline-after-ms <ms>', 'a node silent this long is offline', parsePositiveInt)
@@ -161,6 +165,7 @@ export function registerNode(program: Command): void {
         f: CommonFlags & {
           mnemonicFile?: string
           trustedProxy?: string[]
+          index?: string
           k?: number
           m?: number
           segmentSize?: number
@@ -182,6 +187,7 @@ export function registerNode(program: Command): void {
         await runRole('meta node', async (logger) => {
           const n = await startMetaNode({
             dataDir: resolve(f.dataDir),
+            ...(f.index !== undefined ? { index: f.index } : {}),
             host: f.host,
             port: f.port,
             chainId: f.chainId,

@@ -12,6 +12,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import { StratosError } from '../../errors.ts'
+import { META_DUTY_LEASE_RENEW_MS, META_DUTY_LEASE_TTL_MS, META_SHARED_REFRESH_MS } from '../../limits.ts'
+import type { Logger } from '../../util/components.ts'
 import type { MetaStore } from './store.ts'
 
 export interface Lease {
@@ -73,9 +75,79 @@ export class Leases {
     }
   }
 
+  /** Several processes share the index (otherwise every duty is this process's). */
+  get shared(): boolean {
+    return this.#store.shared
+  }
+
   /** Who holds `duty` now, if anyone (status views, tests). */
   holderOf(duty: string): string | undefined {
     const lease = this.#store.leases.get(duty)
     return lease !== undefined && lease.until > this.#clock.now() ? lease.holder : undefined
+  }
+}
+
+/** The one lease of a meta process's background duties: sweeps, audits, repair and volume reports. */
+export const DUTIES = 'duties'
+
+/**
+ * Keeps this process's claim on the background duties (`held`), which their loops read before each round. On an
+ * index only this process opens, the duties are always held. On a shared one, the lease is renewed every
+ * META_DUTY_LEASE_RENEW_MS (ttl META_DUTY_LEASE_TTL_MS); a renewal that fails — another process holds it, or the
+ * index is out of reach — stops the duties here at once. A round already running when the lease goes finishes: the
+ * duties' writes are idempotent (report states, repair's in-flight markers), so an overlap costs work, not harm.
+ * `refresh` (shared only) runs every META_SHARED_REFRESH_MS.
+ */
+export class DutyLease {
+  readonly #leases: Leases
+  readonly #logger: Logger
+  #held = false
+  #timers: NodeJS.Timeout[] = []
+
+  constructor(leases: Leases, logger: Logger) {
+    this.#leases = leases
+    this.#logger = logger
+  }
+
+  get held(): boolean {
+    return this.#held
+  }
+
+  async start(refresh?: () => void): Promise<void> {
+    if (!this.#leases.shared) {
+      this.#held = true
+      return
+    }
+    await this.#renew()
+    const renew = setInterval(() => void this.#renew(), META_DUTY_LEASE_RENEW_MS)
+    renew.unref()
+    this.#timers.push(renew)
+    if (refresh) {
+      const tick = setInterval(() => {
+        try {
+          refresh()
+        } catch (e) {
+          this.#logger.warn({ err: e }, 'refreshing from the shared meta index failed')
+        }
+      }, META_SHARED_REFRESH_MS)
+      tick.unref()
+      this.#timers.push(tick)
+    }
+  }
+
+  async #renew(): Promise<void> {
+    const was = this.#held
+    this.#held = await this.#leases.hold(DUTIES, META_DUTY_LEASE_TTL_MS)
+    if (this.#held !== was)
+      this.#logger.info(
+        { holder: this.#leases.holder, held: this.#held },
+        this.#held ? 'took the background duties' : 'gave up the background duties',
+      )
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.#timers.splice(0)) clearInterval(t)
+    if (this.#held && this.#leases.shared) await this.#leases.release(DUTIES)
+    this.#held = false
   }
 }

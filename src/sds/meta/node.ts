@@ -37,6 +37,7 @@ import { Files } from './files.ts'
 import { Registry } from './registry.ts'
 import { createMetaServer, type MetaApi, type MetaServer } from './server.ts'
 import { MetaStore } from './store.ts'
+import { DutyLease, Leases } from './leases.ts'
 import { Uploads } from './uploads.ts'
 import { RecordCache } from './record-cache.ts'
 import { Shares } from './shares.ts'
@@ -62,6 +63,12 @@ import type { SignedMaintenance } from '../protocol/audit.ts'
 export interface MetaNodeOptions {
   /** Holds node-key.json and the LMDB env (index/). */
   dataDir: string
+  /**
+   * Where the index lives: absent, LMDB in `dataDir/index` (one process). A `postgres://…` URL puts it in
+   * PostgreSQL, shared by several processes of this meta node (the same node key): background duties then run in
+   * the one process holding their lease (leases.ts), and each process refreshes its views of the shared state.
+   */
+  index?: string
   host?: string
   /** 0 = ephemeral. */
   port: number
@@ -103,6 +110,7 @@ export interface MetaNodeOptions {
 
 interface Running {
   store: MetaStore
+  duties: DutyLease
   access: Access
   uploads: Uploads
   http: MetaServer
@@ -190,7 +198,8 @@ export class MetaNode implements Startable {
       m: DEFAULT_PARITY_SHARDS,
       segmentSize: DEFAULT_SEGMENT_BYTES,
     }
-    const store = await MetaStore.open(join(o.dataDir, 'index'))
+    const store = await MetaStore.open(o.index ?? join(o.dataDir, 'index'))
+    const duties = new DutyLease(new Leases({ store, clock }), logger)
     let ownLink: HttpChainLink | undefined
     let parts: MetaParts | undefined
     let http: MetaServer | undefined
@@ -209,7 +218,17 @@ export class MetaNode implements Startable {
       const chain: ChainLink | undefined = o.chainLink ?? ownLink
       this.#chain = chain
       parts = await wireMetaNode(
-        { store, key: this.#key, chainId: o.chainId, clock, logger, random: o.random ?? systemRandom, chain, ownLink },
+        {
+          store,
+          key: this.#key,
+          chainId: o.chainId,
+          clock,
+          logger,
+          random: o.random ?? systemRandom,
+          chain,
+          ownLink,
+          onDuty: () => duties.held,
+        },
         o,
       )
       const { api: services, health, auditor, repair, reporter } = parts
@@ -226,11 +245,13 @@ export class MetaNode implements Startable {
       const url = await listen(api.server, o.host ?? '127.0.0.1', o.port)
       sweeper = setInterval(() => this.#sweep(), o.sweepIntervalMs ?? UPLOAD_SWEEP_INTERVAL_MS)
       sweeper.unref()
+      await duties.start(store.shared ? parts.refresh : undefined)
       await auditor.start()
       await repair.start()
       await reporter?.start()
       this.#running = {
         store,
+        duties,
         access: services.access,
         uploads: services.uploads,
         http: api,
@@ -246,6 +267,7 @@ export class MetaNode implements Startable {
       logger.info({ address: this.address, url, chainId: o.chainId }, 'meta node started')
     } catch (e) {
       // Undo whatever started, the newest first, so a failed start leaves no port bound and no loop running.
+      await duties.stop()
       if (sweeper) clearInterval(sweeper)
       await parts?.repair.stop()
       await parts?.auditor.stop()
@@ -263,7 +285,7 @@ export class MetaNode implements Startable {
 
   #sweep(): void {
     const r = this.#running
-    if (!r || r.sweeping || r.store.closed) return
+    if (!r || r.sweeping || r.store.closed || !r.duties.held) return
     const store = r.store
     const now = this.#clock.now()
     r.sweeping = r.uploads
@@ -298,6 +320,7 @@ export class MetaNode implements Startable {
     if (!r) return
     this.#running = undefined
     clearInterval(r.sweeper)
+    await r.duties.stop()
     await r.auditor.stop()
     await r.repair.stop()
     await closeServer(r.http.server)
@@ -323,6 +346,8 @@ interface MetaComponents {
   chain: ChainLink | undefined
   /** The chain link this node built itself: only then does it send volume reports. */
   ownLink: HttpChainLink | undefined
+  /** True while this process runs the background duties (always, on an index only it opens). */
+  onDuty: () => boolean
 }
 
 /** What wireMetaNode builds: the services the HTTP API serves, and the background loops #start starts. */
@@ -334,6 +359,8 @@ interface MetaParts {
   repair: RepairService
   /** Volume reports (pot/reports.ts): only with a chain link this node built itself. */
   reporter: Reporter | undefined
+  /** Reloads what each process keeps in memory of a shared index (DutyLease runs it on a shared index). */
+  refresh: () => void
 }
 
 /**
@@ -343,7 +370,7 @@ interface MetaParts {
  * to nodes active on chain; without one every heartbeating node may receive data.
  */
 async function wireMetaNode(components: MetaComponents, o: MetaNodeOptions): Promise<MetaParts> {
-  const { store, chainId, clock, logger, random, chain, ownLink } = components
+  const { store, chainId, clock, logger, random, chain, ownLink, onDuty } = components
   const guard = chain ? new OzoneGuard({ chain, clock, logger }) : undefined
   const pot = chain ? { chain, guard } : {}
   const common = { store, key: components.key, chainId, clock, logger }
@@ -368,6 +395,7 @@ async function wireMetaNode(components: MetaComponents, o: MetaNodeOptions): Pro
     ...(o.audit?.onlineSampleIntervalMs !== undefined
       ? { onlineSampleIntervalMs: o.audit.onlineSampleIntervalMs }
       : {}),
+    onDuty,
   })
   const maintenance = (msg: SignedMaintenance) => applyMaintenance(msg, { store, registry, reputation, chainId, clock })
   const records = new RecordCache(META_RECORD_CACHE_BYTES)
@@ -390,6 +418,7 @@ async function wireMetaNode(components: MetaComponents, o: MetaNodeOptions): Pro
       random,
       offlineAfterMs: o.offlineAfterMs ?? NODE_OFFLINE_AFTER_MS,
       health: reputation,
+      onDuty,
       ...(chain ? { chain } : {}),
     },
     o.repair,
@@ -411,6 +440,7 @@ async function wireMetaNode(components: MetaComponents, o: MetaNodeOptions): Pro
         chain: reportChainOf(ownLink),
         ...(guard ? { guard } : {}),
         ...(o.chain?.reportRetryMs !== undefined ? { retryMs: o.chain.reportRetryMs } : {}),
+        onDuty,
       })
     : undefined
   const shares = new Shares({
@@ -428,6 +458,12 @@ async function wireMetaNode(components: MetaComponents, o: MetaNodeOptions): Pro
     auditor,
     repair,
     reporter,
+    // A shared index: heartbeats and audits land in whichever process got them, repair may move a file's shards.
+    refresh: () => {
+      registry.refresh()
+      reputation.refresh()
+      records.clear()
+    },
   }
 }
 

@@ -49,6 +49,20 @@ export class Registry {
     for (const { key, value } of options.store.nodes.getRange()) this.#nodes.set(key, value)
   }
 
+  /**
+   * Reloads the records from the index: on an index several processes share (store.ts `shared`), heartbeats reach
+   * whichever process the node's client picked, and every process must place on the same live nodes.
+   */
+  refresh(): void {
+    for (const { key, value } of this.#o.store.nodes.getRange()) {
+      const known = this.#nodes.get(key)
+      if (known === undefined || value.seq > known.seq) {
+        this.#nodes.set(key, value)
+        this.#reserved.delete(key)
+      }
+    }
+  }
+
   /** Verifies and applies a heartbeat; returns the signed reply with this node's pending deletes. */
   async heartbeat(msg: SignedHeartbeatT): Promise<SignedHeartbeatReplyT> {
     const { store, clock, chainId } = this.#o

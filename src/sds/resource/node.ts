@@ -10,7 +10,7 @@ import { Agent } from 'undici'
 import { StratosError } from '../../errors.ts'
 import { HEARTBEAT_INTERVAL_MS, ORDER_SETTLE_AFTER_MS, ORDER_SETTLE_INTERVAL_MS } from '../../limits.ts'
 import { NodeKey } from '../../crypto/node-key.ts'
-import { MetaClient } from '../../net/meta-client.ts'
+import { MetaClient, metaUrls } from '../../net/meta-client.ts'
 import { createLogger, systemClock, type Clock, type Logger, type Startable } from '../../util/components.ts'
 import { ShardStore } from './store.ts'
 import { isSyncMode, type SyncMode } from './flusher.ts'
@@ -234,7 +234,8 @@ function validateOptions(o: ResourceNodeOptions): void {
   }
   if (!o.dataDir) bad('dataDir is required')
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65_535) bad(`port ${o.port} is not a TCP port`)
-  if (!isHttpUrl(o.metaUrl)) bad(`metaUrl ${o.metaUrl} is not an http(s) URL`)
+  const metas = metaUrls(o.metaUrl)
+  if (metas.length === 0 || !metas.every(isHttpUrl)) bad(`metaUrl ${o.metaUrl} is not a list of http(s) URLs`)
   if (o.publicUrl !== undefined && !isHttpUrl(o.publicUrl)) bad(`publicUrl ${o.publicUrl} is not an http(s) URL`)
   if (o.capacityBytes !== undefined && !(Number.isSafeInteger(o.capacityBytes) && o.capacityBytes >= 0))
     bad(`capacityBytes ${o.capacityBytes} is not a byte count`)

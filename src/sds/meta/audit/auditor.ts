@@ -65,6 +65,8 @@ export interface AuditorOptions {
   nodeMinIntervalMs?: number
   onlineSampleIntervalMs?: number
   timeoutMs?: number
+  /** False while another process of this meta node holds the background duties (leases.ts): the round is skipped. */
+  onDuty?: () => boolean
 }
 
 export interface AuditRound {
@@ -112,6 +114,7 @@ export class Auditor implements Startable {
 
   #tick(): void {
     if (this.#round || this.#o.store.closed) return
+    if (this.#o.onDuty && !this.#o.onDuty()) return
     this.#round = this.runRound(this.#abort.signal)
       .catch((e: unknown) => {
         if (!this.#abort.signal.aborted) this.#o.logger.error({ err: e }, 'audit round failed')

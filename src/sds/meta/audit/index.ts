@@ -42,6 +42,8 @@ export interface AuditSystemOptions {
   intervalMs?: number
   nodeMinIntervalMs?: number
   onlineSampleIntervalMs?: number
+  /** See AuditorOptions.onDuty. */
+  onDuty?: () => boolean
 }
 
 /** Builds reputation + slasher + auditor and hooks them into the registry (placement filter, node views). */
@@ -76,6 +78,7 @@ export function createAuditSystem(o: AuditSystemOptions): {
     ...(o.intervalMs !== undefined ? { intervalMs: o.intervalMs } : {}),
     ...(o.nodeMinIntervalMs !== undefined ? { nodeMinIntervalMs: o.nodeMinIntervalMs } : {}),
     ...(o.onlineSampleIntervalMs !== undefined ? { onlineSampleIntervalMs: o.onlineSampleIntervalMs } : {}),
+    ...(o.onDuty ? { onDuty: o.onDuty } : {}),
   })
   o.registry.addPlacementFilter((node, now) => reputation.acceptsNewData(node, now))
   o.registry.extendViews((view, now) => ({

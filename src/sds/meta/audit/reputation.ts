@@ -146,6 +146,11 @@ export class Reputation implements NodeHealth {
     for (const { key, value } of options.store.reputation.getRange()) this.#records.set(key, value)
   }
 
+  /** Reloads the records from the index (an index shared by several processes: audits run in one of them). */
+  refresh(): void {
+    for (const { key, value } of this.#o.store.reputation.getRange()) this.#records.set(key, value)
+  }
+
   #fresh(node: string): NodeReputation {
     const p = this.params
     return {

@@ -83,6 +83,8 @@ export interface ReporterOptions {
   maxWallets?: number
   maxNodes?: number
   historyEpochs?: number
+  /** False while another process of this meta node holds the background duties (leases.ts): no run starts. */
+  onDuty?: () => boolean
 }
 
 export interface BuiltReport {
@@ -195,6 +197,7 @@ export class Reporter implements Startable {
   /** Starts a run now (or right after the one in progress). */
   kick(): void {
     if (this.#stopped) return
+    if (this.#o.onDuty && !this.#o.onDuty()) return
     if (this.#running) {
       this.#again = true
       return

@@ -65,6 +65,8 @@ export interface RepairServiceComponents extends MetaCoreComponents {
   chain?: ChainLink
   /** Optional: audit suspensions and maintenance windows (audit/). */
   health?: NodeHealth
+  /** False while another process of this meta node holds the background duties (leases.ts): the check is skipped. */
+  onDuty?: () => boolean
 }
 
 export interface RepairStats {
@@ -226,6 +228,10 @@ export class RepairService implements Startable {
   #schedule(): void {
     if (!this.#running) return
     this.#timer = setTimeout(() => {
+      if (this.#c.onDuty && !this.#c.onDuty()) {
+        this.#schedule()
+        return
+      }
       this.checkNow()
         .catch((e: unknown) => this.#c.logger.error({ err: e }, 'repair check failed'))
         .finally(() => this.#schedule())
