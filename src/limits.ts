@@ -494,3 +494,15 @@ export const COMETBFT_P2P_PORT = 26656
 export const COMETBFT_START_TIMEOUT_MS = 30_000
 /** CometBFT engine: time CometBFT gets to exit after SIGTERM before it is killed. */
 export const COMETBFT_STOP_TIMEOUT_MS = 10_000
+
+// ---- Operations: metrics, health and readiness (src/net/metrics.ts, health.ts, ops.ts; docs/operations.md) -----
+/** Upper bounds (seconds) of the request-latency histogram buckets of every role's /metrics. */
+export const METRICS_LATENCY_BUCKETS_S: readonly number[] = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+]
+/** A readiness check that has not answered after this long counts as not ready (/readyz). */
+export const READY_CHECK_TIMEOUT_MS = 2_000
+/** Resource node readiness: its last acknowledged heartbeat is at most this many heartbeat intervals old. */
+export const RESOURCE_READY_HEARTBEATS = 5
+/** Validator readiness: the newest block is at most this old. */
+export const VALIDATOR_READY_BLOCK_AGE_MS = 30_000

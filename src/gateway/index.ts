@@ -33,6 +33,8 @@ import { silentLogger, systemClock, type Clock, type Logger, type Startable } fr
 import { Lru } from '../util/lru.ts'
 import { RateLimiter, retryAfterOf } from '../util/rate-limit.ts'
 import { closeServer, listen, sendError, sendJson } from '../net/http-server.ts'
+import { createOps, serveOps, type Ops } from '../net/ops.ts'
+import { registerGatewayMetrics } from './metrics.ts'
 import { Router, isMethodMiss } from '../net/router.ts'
 import { HotRangeCache } from './cache.ts'
 import { PathGateway } from './path-gateway.ts'
@@ -58,6 +60,8 @@ export interface GatewayOptions {
   rateLimit?: { ratePerSecond?: number; burst?: number } | false
   logger?: Logger
   clock?: Clock
+  /** /metrics, /healthz, /readyz and request metrics (default its own, role `gateway`). */
+  ops?: Ops
 }
 
 export interface GatewayInfo {
@@ -76,6 +80,8 @@ export class Gateway implements Startable {
   readonly paths: PathGateway
   readonly #server: http.Server
   readonly #log: Logger
+  /** Metrics and readiness (served at /metrics, /healthz, /readyz). */
+  readonly ops: Ops
   /** Every route's patterns (routes.ts routePatterns), in the one router of src/net. */
   readonly #routes = new Router<GatewayRoute>()
   readonly #limiter: RateLimiter | undefined
@@ -90,6 +96,7 @@ export class Gateway implements Startable {
   constructor(options: GatewayOptions) {
     this.options = options
     this.#log = options.logger ?? silentLogger
+    this.ops = options.ops ?? createOps('gateway')
     this.cache = new HotRangeCache({
       ...options.cache,
       ...(options.dataDir ? { dir: join(options.dataDir, 'cache') } : {}),
@@ -103,6 +110,7 @@ export class Gateway implements Startable {
       prefetch: (file, offset, fileSize) => this.cache.prefetch(file, offset, fileSize),
     })
     for (const route of [...builtinRoutes(), ...(options.routes ?? [])]) this.use(route)
+    registerGatewayMetrics(this.ops, { stats: this.paths.stats, cache: this.cache, connect: () => this.client() })
     const rl = options.rateLimit
     this.#limiter =
       rl === false
@@ -218,14 +226,17 @@ export class Gateway implements Startable {
       if (!res.writableFinished) controller.abort()
     })
     try {
-      // Per client address, before any work: a stranger's flood of reads must not spend the owners' traffic or our CPU.
-      this.#limiter?.check(req.socket.remoteAddress ?? 'unknown')
       const target = req.url ?? '/'
-      if (!target.startsWith('/')) throw new StratosError('BAD_REQUEST', 'request target must be a path')
       const q = target.indexOf('?')
       const rawPath = q === -1 ? target : target.slice(0, q)
+      // Scrapes and probes are not client traffic: no rate limit.
+      if (serveOps(this.ops, req, res, rawPath)) return
       const method = req.method ?? 'GET'
       const found = this.#routes.find(method, rawPath)
+      this.ops.metrics.observe(req, res, found && !isMethodMiss(found) ? found.pattern : 'unmatched')
+      // Per client address, before any work: a stranger's flood of reads must not spend the owners' traffic or our CPU.
+      this.#limiter?.check(req.socket.remoteAddress ?? 'unknown')
+      if (!target.startsWith('/')) throw new StratosError('BAD_REQUEST', 'request target must be a path')
       if (!found) throw new StratosError('NOT_FOUND', `no route ${method} ${rawPath.slice(0, 200)}`)
       if (isMethodMiss(found)) {
         res.setHeader('allow', found.allow)

@@ -22,8 +22,17 @@ export function sendJsonText(res: ServerResponse, status: number, text: string):
   res.end(text)
 }
 
+/** The StratosError code of each error reply sent (metrics.ts counts them by code when the response ends). */
+const errorCodes = new WeakMap<ServerResponse, string>()
+
+/** The error code sendError() replied (or cut the response) with, if it did. */
+export function errorCodeOf(res: ServerResponse): string | undefined {
+  return errorCodes.get(res)
+}
+
 export function sendError(res: ServerResponse, e: unknown): void {
   const err = toStratosError(e)
+  errorCodes.set(res, err.code)
   if (res.headersSent) {
     res.destroy(err)
     return

@@ -22,6 +22,8 @@ export type RouteParams = Readonly<Record<string, string>>
 export interface RouteMatch<H> {
   handler: H
   params: RouteParams
+  /** The pattern that matched (`/v1/files/:cid`): a bounded label for request metrics. */
+  pattern: string
 }
 
 /** A path some pattern matches, without a handler for the method: `allow` lists its methods (the Allow header). */
@@ -45,7 +47,7 @@ class Endpoint<H> {
   add(method: string, handler: H): void {
     if (this.handlers.has(method)) throw new Error(`route ${method} ${this.pattern} is defined twice`)
     this.handlers.set(method, handler)
-    this.#static.set(method, { handler, params: EMPTY })
+    this.#static.set(method, { handler, params: EMPTY, pattern: this.pattern })
     this.#miss = undefined
   }
 
@@ -204,7 +206,7 @@ export class Router<H> {
     const found = this.#found
     for (let i = 0; i < found.length; i += 2)
       params[found[i]] = found[i] === raw ? found[i + 1] : decodeSegment(found[i + 1])
-    return { handler, params }
+    return { handler, params, pattern: endpoint.pattern }
   }
 }
 

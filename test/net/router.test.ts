@@ -24,17 +24,17 @@ function router(): Router<string> {
 
 test('finds literal, parameter and rest routes', () => {
   const r = router()
-  assert.deepEqual(r.find('GET', '/v1/info'), { handler: 'info', params: {} })
-  assert.deepEqual(r.find('PUT', '/v1/shards/ab'), { handler: 'put', params: { id: 'ab' } })
-  assert.deepEqual(r.find('GET', '/v1/shards/'), { handler: 'get', params: { id: '' } })
+  assert.deepEqual(r.find('GET', '/v1/info'), { handler: 'info', params: {}, pattern: '/v1/info' })
+  assert.deepEqual(r.find('PUT', '/v1/shards/ab'), { handler: 'put', params: { id: 'ab' }, pattern: '/v1/shards/*id' })
+  assert.deepEqual(r.find('GET', '/v1/shards/'), { handler: 'get', params: { id: '' }, pattern: '/v1/shards/*id' })
   assert.deepEqual(
     r.find('GET', '/v1/shards/a%2Fb/c'),
-    { handler: 'get', params: { id: 'a%2Fb/c' } },
+    { handler: 'get', params: { id: 'a%2Fb/c' }, pattern: '/v1/shards/*id' },
     'rest stays as sent',
   )
   assert.deepEqual(
     r.find('POST', '/v1/uploads/u%201/segments'),
-    { handler: 'plan', params: { id: 'u 1' } },
+    { handler: 'plan', params: { id: 'u 1' }, pattern: '/v1/uploads/:id/segments' },
     ':param is decoded',
   )
   assert.equal(r.find('GET', '/v1/shards'), undefined)
@@ -45,8 +45,8 @@ test('finds literal, parameter and rest routes', () => {
 
 test('a literal match without the method falls back to a parameter route that has it', () => {
   const r = router()
-  assert.deepEqual(r.find('GET', '/txs/batch'), { handler: 'tx', params: { hash: 'batch' } })
-  assert.deepEqual(r.find('POST', '/txs/batch'), { handler: 'batch', params: {} })
+  assert.deepEqual(r.find('GET', '/txs/batch'), { handler: 'tx', params: { hash: 'batch' }, pattern: '/txs/:hash' })
+  assert.deepEqual(r.find('POST', '/txs/batch'), { handler: 'batch', params: {}, pattern: '/txs/batch' })
 })
 
 test('a known path with another method is a miss that lists the methods', () => {

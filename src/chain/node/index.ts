@@ -8,6 +8,8 @@
  * its height and state hash. `stop()` stops producing (the block being built is always complete:
  * execution and commit are synchronous), closes the API, then the store.
  */
+import { createOps, type Ops } from '../../net/ops.ts'
+import { registerChainMetrics } from './metrics.ts'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { canonicalJson, type CanonicalValue } from '../../crypto/canonical.ts'
@@ -62,6 +64,8 @@ export interface ValidatorOptions {
   mempool?: Partial<MempoolLimits>
   /** Default MAX_SSE_SUBSCRIBERS. */
   maxSseSubscribers?: number
+  /** /metrics, /healthz, /readyz (default its own, role `validator`). */
+  ops?: Ops
 }
 
 export interface Validator {
@@ -71,6 +75,8 @@ export interface Validator {
   readonly stateHash: string
   readonly chain: Blockchain
   readonly producer: SingleProposer
+  /** Metrics and readiness (served at /metrics, /healthz, /readyz on the REST port). */
+  readonly ops: Ops
   stop(): Promise<void>
 }
 
@@ -94,9 +100,12 @@ export async function startValidator(o: ValidatorOptions): Promise<Validator> {
       clock,
       logger,
     })
+    const ops = o.ops ?? createOps('validator')
+    const unsubscribeMetrics = registerChainMetrics(ops, chain, clock)
     rest = new ChainRestServer({
       chain,
       logger,
+      ops,
       ...(o.maxSseSubscribers !== undefined ? { maxSseSubscribers: o.maxSseSubscribers } : {}),
     })
     const url = await rest.listen(o.host ?? '127.0.0.1', o.port ?? DEFAULT_PORTS.chainRest)
@@ -117,9 +126,11 @@ export async function startValidator(o: ValidatorOptions): Promise<Validator> {
       },
       chain,
       producer: p,
+      ops,
       stop: () =>
         (stopping ??= (async () => {
           await p.stop()
+          unsubscribeMetrics()
           await r.close()
           await pool?.stop()
           await store.close()

@@ -28,6 +28,7 @@ import { StratosError, toStratosError } from '../../errors.ts'
 import type { Logger } from '../../util/components.ts'
 import { closeServer, listen, readJsonBody, sendJsonText } from '../../net/http-server.ts'
 import { Router, isMethodMiss, type RouteParams } from '../../net/router.ts'
+import { createOps, serveOps, type Ops } from '../../net/ops.ts'
 import {
   DEFAULT_TX_WAIT_MS,
   MAX_SSE_SUBSCRIBERS,
@@ -56,6 +57,8 @@ export interface ChainRestOptions {
   maxSseSubscribers?: number
   /** Default: the chain's own mempool. */
   intake?: TxIntake
+  /** /metrics, /healthz, /readyz and request metrics (default: the server's own, role `validator`). */
+  ops?: Ops
 }
 
 const HASH = /^[0-9a-f]{64}$/
@@ -69,6 +72,7 @@ export class ChainRestServer {
   readonly #maxSse: number
   readonly #server: http.Server
   readonly #routes: Router<Handler>
+  readonly #ops: Ops
   readonly #sse = new Set<ServerResponse>()
   readonly #waiters = new Map<string, Set<() => void>>()
   #waiterCount = 0
@@ -80,6 +84,7 @@ export class ChainRestServer {
     this.#intake = o.intake ?? o.chain.mempool
     this.#logger = o.logger
     this.#maxSse = o.maxSseSubscribers ?? MAX_SSE_SUBSCRIBERS
+    this.#ops = o.ops ?? createOps('validator')
     this.#routes = this.#buildRoutes()
     this.#server = http.createServer((req, res) => {
       this.#handle(req, res).catch((e: unknown) => this.#sendError(res, e))
@@ -178,7 +183,9 @@ export class ChainRestServer {
     let path = url.pathname
     if (path.includes('//') || (path.length > 1 && path.endsWith('/')))
       path = '/' + path.split('/').filter(Boolean).join('/')
+    if (serveOps(this.#ops, req, res, path)) return
     const found = this.#routes.find(method, path)
+    this.#ops.metrics.observe(req, res, found && !isMethodMiss(found) ? found.pattern : 'unmatched')
     if (found === undefined) {
       // Only GET (and HEAD) reach unknown paths as 404: any other method is refused as such, as it always was.
       if (method !== 'GET' && method !== 'HEAD')
@@ -320,6 +327,7 @@ export class ChainRestServer {
 
   #sendError(res: ServerResponse, e: unknown): void {
     const err = toStratosError(e)
+    this.#ops.metrics.error(err.code)
     if (err.code === 'INTERNAL') this.#logger.error({ err: e }, 'REST handler failed')
     if (res.headersSent) {
       res.destroy()

@@ -24,6 +24,7 @@ import { exitOnSecondSignal, shutdownRequested } from '../signals.ts'
 import { registerNodeOperator } from './node-operator.ts'
 import { registerNodeRewards } from './traffic.ts'
 import { registerNodeMaintenance } from './node-maintenance.ts'
+import type { Ops } from '../../net/ops.ts'
 
 const defaultMetaUrl = `http://127.0.0.1:${DEFAULT_PORTS.meta}`
 
@@ -103,6 +104,7 @@ export function registerNode(program: Command): void {
             orderSettleIntervalMs: f.orderSettleIntervalMs,
             orderSettleAfterMs: f.orderSettleAfterMs,
             logger,
+            ops: await processOps('resource'),
           })
           return { role: n, line: `resource node ${n.address} listening on ${n.url}` }
         })
@@ -210,6 +212,7 @@ export function registerNode(program: Command): void {
             },
             ...(f.trustedProxy ? { shareTrustedProxies: f.trustedProxy } : {}),
             logger,
+            ops: await processOps('meta'),
           })
           return {
             role: n,
@@ -291,6 +294,7 @@ export function registerNode(program: Command): void {
             wallets: f.fund,
             recoverSigner,
             logger,
+            ops: await processOps('validator'),
           })
           return {
             role: v,
@@ -369,8 +373,11 @@ export function registerNode(program: Command): void {
         const mnemonic = process.env.STRATOS_MNEMONIC?.trim()
         const wallet = mnemonic ? WalletKey.fromMnemonic(mnemonic) : undefined
         await runRole('gateway', async (logger) => {
+          // One registry for both servers of the process: /metrics on either port shows all of it.
+          const ops = await processOps('gateway')
           // The RPC API first: once the gateway answers /v1/info, both are up.
           const api = await startIpfsRpcApi({
+            ops,
             host: f.host,
             port: f.apiPort,
             metaUrl,
@@ -384,6 +391,7 @@ export function registerNode(program: Command): void {
           let g: Awaited<ReturnType<typeof startGateway>>
           try {
             g = await startGateway({
+              ops,
               host: f.host,
               port: f.port,
               metaUrl,
@@ -413,6 +421,15 @@ export function registerNode(program: Command): void {
   registerNodeOperator(node)
   registerNodeRewards(node)
   registerNodeMaintenance(node)
+}
+
+/** The Ops of a role running as its own process: its metrics include the Node.js process metrics. */
+async function processOps(role: string): Promise<Ops> {
+  // Loaded with the role (prom-client), not by every CLI command.
+  const { createOps } = await import('../../net/ops.ts')
+  const ops = createOps(role)
+  ops.metrics.collectProcessMetrics()
+  return ops
 }
 
 /**

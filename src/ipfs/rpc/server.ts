@@ -14,6 +14,7 @@
  * client (and the DAG reader over it) connect to the meta node on first use, so the API starts even if
  * the meta node is not up yet.
  */
+import { createOps, serveOps, type Ops } from '../../net/ops.ts'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import { mkdirSync } from 'node:fs'
 import { base58btc } from 'multiformats/bases/base58'
@@ -61,6 +62,8 @@ export interface IpfsRpcApiOptions {
   rateLimit?: { ratePerSecond?: number; burst?: number } | false
   /** Garbage collection of what the API stored and no pin keeps (gc.ts). @default RPC_GC_GRACE_MS, RPC_GC_INTERVAL_MS */
   gc?: GcInit
+  /** /metrics, /healthz, /readyz and request metrics (the gateway process shares its Ops; default its own, role `gateway`). */
+  ops?: Ops
 }
 
 /** A libp2p peer id (identity multihash of the protobuf ed25519 public key) and that key, base64. */
@@ -92,6 +95,7 @@ export class IpfsRpcApi implements Startable {
   readonly peerId: string
   readonly #server: http.Server
   readonly #log: Logger
+  readonly #ops: Ops
   readonly #components: ApiComponents
   #url: string | undefined
   #client: Promise<StratosClient> | undefined
@@ -102,6 +106,7 @@ export class IpfsRpcApi implements Startable {
   constructor(options: IpfsRpcApiOptions) {
     this.options = options
     this.#log = options.logger ?? silentLogger
+    this.#ops = options.ops ?? createOps('gateway')
     mkdirSync(options.dataDir, { recursive: true })
     this.pins = PinStore.open(options.dataDir)
     const peer = peerIdentity(NodeKey.loadOrCreate(options.dataDir))
@@ -214,6 +219,10 @@ export class IpfsRpcApi implements Startable {
       if (!res.writableFinished) controller.abort(new StratosError('ABORTED', 'client went away'))
     })
     let command = ''
+    const pathname = (req.url ?? '/').split('?', 1)[0]!
+    if (serveOps(this.#ops, req, res, pathname)) return
+    const route = COMMAND_ROUTES.find('POST', pathname.replace(/\/+$/, ''))
+    this.#ops.metrics.observe(req, res, route?.handler ? route.pattern : 'unmatched')
     const limited = this.#limiter?.take(req.socket.remoteAddress ?? 'unknown')
     if (limited?.allowed === false) {
       // Kubo has no such error: its body shape (clients read Message) with our stable code beside it.
@@ -254,6 +263,7 @@ export class IpfsRpcApi implements Startable {
       await cmd.run({ req, res, p, signal, api: this.#components })
     } catch (e) {
       const err = toStratosError(e)
+      this.#ops.metrics.error(err.code)
       if (err.code === 'INTERNAL') this.#log.error({ err, command }, 'RPC command failed')
       else this.#log.debug({ code: err.code, message: err.message, command }, 'RPC command error')
       // A body not read to the end (an add that failed early): answer, then close rather than read the rest.

@@ -59,6 +59,8 @@ import { Settlement } from './pot/settlement.ts'
 import { TrafficViews } from './pot/traffic.ts'
 import { hasPrunable, prunePot } from './pot/pot-store.ts'
 import type { SignedMaintenance } from '../protocol/audit.ts'
+import { createOps, type Ops } from '../../net/ops.ts'
+import { registerMetaMetrics, type MetaMetricsParts } from './metrics.ts'
 
 export interface MetaNodeOptions {
   /** Holds node-key.json and the LMDB env (index/). */
@@ -106,6 +108,8 @@ export interface MetaNodeOptions {
   chain?: { url: string; owner: WalletKey; syncIntervalMs?: number; reportRetryMs?: number }
   /** Repair, drain and hot-segment replication (repair/): grace period, intervals, thresholds; defaults from limits.ts. */
   repair?: RepairOptions
+  /** /metrics, /healthz, /readyz of this node (default its own, role `meta`). */
+  ops?: Ops
 }
 
 interface Running {
@@ -125,6 +129,8 @@ interface Running {
   reporter: Reporter | undefined
   /** The chain link built from `options.chain` (stopped with the node). */
   ownLink: HttpChainLink | undefined
+  /** What metrics.ts reads at scrape time. */
+  metrics: MetaMetricsParts
 }
 
 export class MetaNode implements Startable {
@@ -137,14 +143,21 @@ export class MetaNode implements Startable {
   #starting: Promise<void> | undefined
   #stopping: Promise<void> | undefined
   #chain: ChainLink | undefined
+  readonly #ops: Ops
 
   constructor(options: MetaNodeOptions) {
     this.#o = options
+    this.#ops = options.ops ?? createOps('meta')
+    registerMetaMetrics(this.#ops, () => this.#running?.metrics)
     mkdirSync(options.dataDir, { recursive: true })
     this.#key = NodeKey.loadOrCreate(options.dataDir)
     this.address = this.#key.address
     this.#clock = options.clock ?? systemClock
     this.#logger = options.logger ?? silentLogger
+  }
+  /** Metrics and readiness of this node (served at /metrics, /healthz, /readyz). */
+  get ops(): Ops {
+    return this.#ops
   }
 
   /** Audit suspension and maintenance of resource nodes (repair reads it; see audit/index.ts). */
@@ -240,7 +253,7 @@ export class MetaNode implements Startable {
         defaults,
       }
       const status = (): NetworkStatus => networkStatus(o.chainId, this.address, services.registry, store)
-      const api = createMetaServer({ ...services, info: () => info, status }, logger)
+      const api = createMetaServer({ ...services, info: () => info, status }, logger, this.#ops)
       http = api
       const url = await listen(api.server, o.host ?? '127.0.0.1', o.port)
       sweeper = setInterval(() => this.#sweep(), o.sweepIntervalMs ?? UPLOAD_SWEEP_INTERVAL_MS)
@@ -263,6 +276,7 @@ export class MetaNode implements Startable {
         repair,
         reporter,
         ownLink,
+        metrics: { status, repair, auditor, settlement: services.settlement, chain },
       }
       logger.info({ address: this.address, url, chainId: o.chainId }, 'meta node started')
     } catch (e) {

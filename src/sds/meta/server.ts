@@ -13,7 +13,8 @@ import { StratosError, toStratosError } from '../../errors.ts'
 import { MAX_JSON_BODY_BYTES } from '../../limits.ts'
 import { Router, isMethodMiss, type RouteParams } from '../../net/router.ts'
 import type { Logger } from '../../util/components.ts'
-import { readJsonBody, sendJson, sendJsonText } from '../../net/http-server.ts'
+import { readJsonBody, sendError, sendJson, sendJsonText } from '../../net/http-server.ts'
+import { createOps, serveOps, type Ops } from '../../net/ops.ts'
 import {
   META_ROUTES,
   zCidParam,
@@ -254,7 +255,7 @@ export interface MetaServer {
   drain(): Promise<void>
 }
 
-export function createMetaServer(api: MetaApi, logger: Logger): MetaServer {
+export function createMetaServer(api: MetaApi, logger: Logger, ops: Ops = createOps('meta')): MetaServer {
   const routes = buildRoutes(api)
   const inFlight = new Set<Promise<void>>()
 
@@ -267,10 +268,12 @@ export function createMetaServer(api: MetaApi, logger: Logger): MetaServer {
       const url = req.url ?? '/'
       const q = url.indexOf('?')
       const path = q === -1 ? url : url.slice(0, q)
+      if (serveOps(ops, req, res, path)) return
       const found = routes.find(
         req.method ?? 'GET',
         path.length > 1 && path.endsWith('/') ? path.replace(/\/+$/, '') : path,
       )
+      ops.metrics.observe(req, res, found && !isMethodMiss(found) ? found.pattern : 'unmatched')
       if (!found) throw new StratosError('NOT_FOUND', `no route ${req.method} ${path}`)
       if (isMethodMiss(found)) {
         res.setHeader('allow', found.allow)
@@ -299,14 +302,10 @@ export function createMetaServer(api: MetaApi, logger: Logger): MetaServer {
       if (err.httpStatus >= 500 && err.code !== 'NOT_ENOUGH_NODES')
         logger.error({ err: e, method: req.method, url: req.url }, 'meta request failed')
       else logger.debug({ code: err.code, method: req.method, url: req.url }, 'meta request refused')
-      if (res.headersSent) {
-        res.destroy(err)
-        return
-      }
       // We stopped reading an oversized body midway: do not leave the connection to drain it. (Other unread bodies
       // are small and node:http discards them, keeping the connection alive.)
-      if (err.code === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close')
-      sendJson(res, err.httpStatus, err.toBody())
+      if (err.code === 'PAYLOAD_TOO_LARGE' && !res.headersSent) res.setHeader('connection', 'close')
+      sendError(res, err)
     }
   }
 

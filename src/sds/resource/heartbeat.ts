@@ -51,6 +51,7 @@ export class HeartbeatLoop implements Startable {
   #identityChecked = false
   #lastProblem: string | undefined
   #acknowledged = 0
+  #lastAcknowledgedAt: number | undefined
 
   constructor(components: HeartbeatComponents) {
     this.#c = components
@@ -65,6 +66,11 @@ export class HeartbeatLoop implements Startable {
   /** Heartbeats answered with a verified reply since start. */
   get acknowledged(): number {
     return this.#acknowledged
+  }
+
+  /** When the last verified reply arrived (clock time), undefined before the first. */
+  get lastAcknowledgedAt(): number | undefined {
+    return this.#lastAcknowledgedAt
   }
 
   /** Deletions done but not yet acknowledged by the meta node. */
@@ -170,6 +176,7 @@ export class HeartbeatLoop implements Startable {
       })
     }
     this.#acknowledged++
+    this.#lastAcknowledgedAt = clock.now()
     store.ackCorrupt(corrupt)
     for (const id of deleted) this.#deleted.delete(id)
     this.#intervalMs = reply.heartbeatIntervalMs

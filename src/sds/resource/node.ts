@@ -20,6 +20,8 @@ import { MetaTrust } from './meta-trust.ts'
 import { OrderStore } from './order-store.ts'
 import { OrderBook } from './orders.ts'
 import { SettlementLoop } from './settlement.ts'
+import { createOps, type Ops } from '../../net/ops.ts'
+import { registerResourceMetrics } from './metrics.ts'
 
 export interface ResourceNodeOptions {
   /** Holds node-key.json (NodeKey.loadOrCreate), shards/, tmp/, corrupt/, meta.json, orders/ (LMDB: unsettled orders). */
@@ -50,6 +52,8 @@ export interface ResourceNodeOptions {
   fsync?: boolean
   clock?: Clock
   logger?: Logger
+  /** /metrics, /healthz, /readyz of this node (default its own, role `resource`). */
+  ops?: Ops
 }
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped'
@@ -68,6 +72,7 @@ export class ResourceNode implements Startable {
   readonly #orderStore: OrderStore
   readonly #orders: OrderBook
   readonly #settlement: SettlementLoop
+  readonly #ops: Ops
   #state: State = 'new'
   #startPromise: Promise<void> | undefined
   #stopPromise: Promise<void> | undefined
@@ -103,7 +108,9 @@ export class ResourceNode implements Startable {
       chainId: options.chainId,
       settleAfterMs: options.orderSettleAfterMs ?? ORDER_SETTLE_AFTER_MS,
     })
+    this.#ops = options.ops ?? createOps('resource')
     this.#server = new ResourceServer({
+      ops: this.#ops,
       store: this.#store,
       key: this.#key,
       chainId: options.chainId,
@@ -137,6 +144,18 @@ export class ResourceNode implements Startable {
       load: () => this.#server.load,
       intervalMs: options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS,
     })
+    registerResourceMetrics(this.#ops, {
+      store: this.#store,
+      heartbeat: this.#heartbeat,
+      settlement: this.#settlement,
+      clock: this.#clock,
+      load: () => this.#server.load,
+    })
+  }
+
+  /** Metrics and readiness of this node (served at /metrics, /healthz, /readyz). */
+  get ops(): Ops {
+    return this.#ops
   }
 
   /** Listening URL (valid after start). */

@@ -43,6 +43,8 @@ import { AuditResponder } from './audit.ts'
 import { readJsonBody } from '../../net/http-server.ts'
 import { Router, isMethodMiss, type RouteParams } from '../../net/router.ts'
 import { AUDIT_MAX_CHALLENGE_BYTES } from '../../limits.ts'
+import type { Counter } from 'prom-client'
+import { createOps, serveOps, type Ops } from '../../net/ops.ts'
 
 export interface ResourceServerComponents {
   store: ShardStore
@@ -56,6 +58,8 @@ export interface ResourceServerComponents {
   orders: OrderBook
   /** Default MAX_CONCURRENT_SHARD_WRITES. */
   maxConcurrentWrites?: number
+  /** /metrics, /healthz, /readyz and request metrics (default: the server's own, role `resource`). */
+  ops?: Ops
 }
 
 const SHARD_PREFIX = RESOURCE_ROUTES.shard.slice(0, RESOURCE_ROUTES.shard.indexOf(':id'))
@@ -83,6 +87,10 @@ export class ResourceServer {
   /** Storage audits from trusted meta nodes (audit.ts). */
   readonly #audits: AuditResponder
   readonly #routes: Router<Handler>
+  readonly #ops: Ops
+  readonly #served: Counter
+  readonly #received: Counter
+  readonly #audited: Counter<'result'>
   #writes = 0
   #load = 0
   #url: string | undefined
@@ -90,6 +98,12 @@ export class ResourceServer {
   constructor(components: ResourceServerComponents) {
     this.#c = components
     this.#audits = new AuditResponder(components)
+    this.#ops = components.ops ?? createOps('resource')
+    const m = this.#ops.metrics
+    this.#served = m.counter('stratos_resource_served_bytes_total', 'Shard bytes sent to readers (GET bodies)')
+    this.#received = m.counter('stratos_resource_received_bytes_total', 'Shard bytes received and stored (new shards)')
+    this.#audited = m.counter('stratos_resource_audits_total', 'Audit challenges answered, by result', ['result'])
+    for (const result of ['answered', 'refused']) this.#audited.inc({ result }, 0)
     this.#routes = this.#buildRoutes()
     this.#maxWrites = components.maxConcurrentWrites ?? MAX_CONCURRENT_SHARD_WRITES
     this.#server = http.createServer({ noDelay: true }, (req, res) => this.#onRequest(req, res))
@@ -141,13 +155,18 @@ export class ResourceServer {
   /** The node's routes (RESOURCE_ROUTES); a shard's id is the raw rest of its path, checked by shardId(). */
   #buildRoutes(): Router<Handler> {
     return new Router<Handler>()
-      .on('POST', RESOURCE_ROUTES.audit, async (req, res) =>
-        sendJson(
-          res,
-          200,
-          await this.#audits.answer(await readJsonBody(req, AUDIT_MAX_CHALLENGE_BYTES, { required: true })),
-        ),
-      )
+      .on('POST', RESOURCE_ROUTES.audit, async (req, res) => {
+        try {
+          const answer = await this.#audits.answer(
+            await readJsonBody(req, AUDIT_MAX_CHALLENGE_BYTES, { required: true }),
+          )
+          this.#audited.inc({ result: 'answered' })
+          sendJson(res, 200, answer)
+        } catch (e) {
+          this.#audited.inc({ result: 'refused' })
+          throw e
+        }
+      })
       .on('GET', RESOURCE_ROUTES.info, (_req, res) => this.#info(res))
       .on('HEAD', RESOURCE_ROUTES.info, (_req, res) => this.#info(res))
       .on('GET', SHARD_PATTERN, (req, res, p) => this.#get(req, res, shardId(p.id), false))
@@ -157,8 +176,10 @@ export class ResourceServer {
 
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = requestPath(req)
+    if (serveOps(this.#ops, req, res, path)) return
     const method = req.method ?? 'GET'
     const found = this.#routes.find(method, path)
+    this.#ops.metrics.observe(req, res, found && !isMethodMiss(found) ? found.pattern : 'unmatched')
     if (found === undefined) throw new StratosError('NOT_FOUND', `no route ${method} ${path}`)
     if (isMethodMiss(found)) {
       // A malformed shard id is refused before the method, whatever the method.
@@ -223,13 +244,19 @@ export class ResourceServer {
     }
     this.#directBodies.add(body)
     void body.closed.then(() => this.#directBodies.delete(body))
+    const timed = this.#ops.metrics.startTimer('PUT', SHARD_PATTERN)
     const expectsContinue = /100-continue/i.test(String(req.headers.expect ?? ''))
     this.#storeShard(req.headers, id, body, () => {
       if (expectsContinue) body.continue()
     })
-      .then(({ created, receipt }) => body.respond(created ? 201 : 200, { receipt }))
+      .then(({ created, receipt }) => {
+        body.respond(created ? 201 : 200, { receipt })
+        timed(created ? 201 : 200)
+      })
       .catch(async (e: unknown) => {
         const err = toStratosError(e)
+        this.#ops.metrics.error(err.code)
+        timed(err.httpStatus)
         if (err.code === 'INTERNAL') this.#c.logger.error({ err: e, url: req.url }, 'direct shard PUT failed')
         else this.#c.logger.debug({ code: err.code, url: req.url }, 'direct shard PUT refused')
         body.respondError(err)
@@ -282,6 +309,7 @@ export class ResourceServer {
     this.#load++
     try {
       const { created } = await store.put(id, ticket.size, body, { onAccept })
+      if (created) this.#received.inc(ticket.size)
       const now = clock.now()
       const receipt: SignedReceipt = signAsNode(DOMAIN.receipt, key, {
         v: 1,
@@ -357,6 +385,7 @@ export class ResourceServer {
       await reader.pipeTo(res, { onFirstChunk: () => res.writeHead(status, headers) })
       if (!res.headersSent) res.writeHead(status, headers)
       res.end()
+      this.#served.inc(reader.length)
     } finally {
       this.#load--
       await reader.close()

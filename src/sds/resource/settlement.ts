@@ -46,6 +46,8 @@ export interface SettlementRound {
 }
 
 export class SettlementLoop implements Startable {
+  /** Orders the meta node answered since start (metrics): accepted (with their bytes) and rejected. */
+  readonly totals = { accepted: 0, rejected: 0, acceptedBytes: 0 }
   readonly #c: SettlementComponents
   readonly #batchSize: number
   #timer: NodeJS.Timeout | undefined
@@ -204,8 +206,11 @@ export class SettlementLoop implements Startable {
       if (r.status === 'accepted') {
         result.accepted++
         result.acceptedBytes += bytes.get(r.serial) ?? 0
+        this.totals.accepted++
+        this.totals.acceptedBytes += bytes.get(r.serial) ?? 0
       } else {
         result.rejected++
+        this.totals.rejected++
         const code = typeof r.code === 'string' ? r.code : 'UNKNOWN'
         rejectedCodes[code] = (rejectedCodes[code] ?? 0) + 1
         result.rejectedCodes[code] = (result.rejectedCodes[code] ?? 0) + 1

@@ -79,6 +79,8 @@ const NODE_ADMITS_LOSS = new Set(['SHARD_NOT_FOUND', 'SHARD_CORRUPT'])
 const UNREACHABLE = new Set(['NODE_UNAVAILABLE', 'TIMEOUT'])
 
 export class Auditor implements Startable {
+  /** Audits run since start, by outcome (metrics). */
+  readonly outcomes: Record<AuditOutcome, number> = { passed: 0, failed: 0, unreachable: 0, skipped: 0 }
   readonly #o: AuditorOptions
   readonly #agent = new Agent({ connections: 2, keepAliveTimeout: 10_000 })
   #timer: NodeJS.Timeout | undefined
@@ -179,6 +181,12 @@ export class Auditor implements Startable {
 
   /** Challenges `node` (at `url`) on `shard` and records the outcome. */
   async audit(node: string, url: string, shard: string, signal?: AbortSignal): Promise<AuditOutcome> {
+    const outcome = await this.#audit(node, url, shard, signal)
+    this.outcomes[outcome]++
+    return outcome
+  }
+
+  async #audit(node: string, url: string, shard: string, signal?: AbortSignal): Promise<AuditOutcome> {
     const { key, chainId, clock, random, reputation, logger, store } = this.#o
     const now = clock.now()
     const challenge = createAuditChallenge({ key, chainId, node, shard, now, random, ttlMs: AUDIT_CHALLENGE_TTL_MS })

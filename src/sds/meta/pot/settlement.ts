@@ -58,6 +58,8 @@ interface Checked {
 }
 
 export class Settlement {
+  /** Orders settled since start (metrics): accepted (with their bytes) and rejected. */
+  readonly totals = { accepted: 0, rejected: 0, acceptedBytes: 0 }
   readonly #o: SettlementOptions
   readonly #trusted: ReadonlySet<string>
   readonly #window: number
@@ -116,6 +118,9 @@ export class Settlement {
     for (const c of accepted) this.#o.guard?.settled(c.ticket.payer, c.ticket.size, c.ticket.expiresAt, c.bytes)
     const out = results.filter((r): r is Result => r !== undefined)
     const ok = accepted.length
+    this.totals.accepted += ok
+    this.totals.rejected += out.length - ok
+    for (const c of accepted) this.totals.acceptedBytes += c.bytes
     if (ok < batch.items.length) {
       this.#o.logger.info(
         {

@@ -1,0 +1,135 @@
+/**
+ * The meta node's own metrics and readiness (ops.ts serves them), read at scrape time from the running node's parts:
+ * resource nodes by state, files and bytes in the index, open uploads, the repair queue and what repair did, audits
+ * by outcome, traffic orders settled, and the chain height it follows. The parts are looked up on each scrape
+ * (`running()`), so a node stopped and started again reports its new parts and a stopped node reports nothing.
+ * Ready means the index is open and, with a chain, the first chain sync is done (before it, uploads are refused).
+ */
+import type { Ops } from '../../net/ops.ts'
+import type { NetworkStatus } from '../protocol/api.ts'
+import type { Auditor } from './audit/index.ts'
+import type { ChainLink } from './chain-link.ts'
+import type { Settlement } from './pot/settlement.ts'
+import type { RepairService } from './repair/index.ts'
+
+export interface MetaMetricsParts {
+  status: () => NetworkStatus
+  repair: RepairService
+  auditor: Auditor
+  settlement: Settlement
+  chain: ChainLink | undefined
+}
+
+const NONE: ReadonlyMap<string, number> = new Map()
+
+export function registerMetaMetrics(ops: Ops, running: () => MetaMetricsParts | undefined): void {
+  const m = ops.metrics
+  const read =
+    (f: (p: MetaMetricsParts) => number): (() => number) =>
+    () => {
+      const p = running()
+      return p ? f(p) : 0
+    }
+  const readMap = (f: (p: MetaMetricsParts) => ReadonlyMap<string, number>) => () => {
+    const p = running()
+    return p ? f(p) : NONE
+  }
+  m.gauge(
+    'stratos_meta_nodes',
+    'Resource nodes known to this meta node, by state',
+    readMap((p) => {
+      const byState = new Map<string, number>([
+        ['online', 0],
+        ['offline', 0],
+      ])
+      for (const n of p.status().nodes) byState.set(n.state, (byState.get(n.state) ?? 0) + 1)
+      return byState
+    }),
+    'state',
+  )
+  m.gauge(
+    'stratos_meta_files',
+    'Files in the index',
+    read((p) => p.status().totals.files),
+  )
+  m.gauge(
+    'stratos_meta_file_bytes',
+    'Bytes of the files in the index',
+    read((p) => p.status().totals.fileBytes),
+  )
+  m.gauge(
+    'stratos_meta_open_uploads',
+    'Upload sessions not yet committed',
+    read((p) => p.status().totals.openUploads),
+  )
+  m.gauge(
+    'stratos_meta_network_stored_bytes',
+    'Bytes stored on the online resource nodes, as their heartbeats report',
+    read((p) => p.status().totals.usedBytes),
+  )
+  m.gauge(
+    'stratos_meta_repair_queue',
+    'Segments queued for repair or replication',
+    read((p) => p.repair.stats().queued),
+  )
+  m.gauge(
+    'stratos_meta_repair_in_flight',
+    'Segments being repaired now',
+    read((p) => p.repair.stats().inFlight),
+  )
+  m.counterFrom(
+    'stratos_meta_repaired_segments_total',
+    'Segments repaired since start',
+    read((p) => p.repair.stats().repairedSegments),
+  )
+  m.counterFrom(
+    'stratos_meta_repair_failed_segments_total',
+    'Segment repairs that failed (retried later)',
+    read((p) => p.repair.stats().failedSegments),
+  )
+  m.counterFrom(
+    'stratos_meta_repaired_shards_total',
+    'Shards moved by repair, by how: copied from a live copy or rebuilt from k others',
+    readMap((p) => {
+      const s = p.repair.stats()
+      return new Map([
+        ['copied', s.copiedShards],
+        ['rebuilt', s.rebuiltShards],
+      ])
+    }),
+    'how',
+  )
+  m.counterFrom(
+    'stratos_meta_audits_total',
+    'Storage audits since start, by outcome',
+    readMap((p) => new Map(Object.entries(p.auditor.outcomes))),
+    'outcome',
+  )
+  m.counterFrom(
+    'stratos_meta_orders_settled_total',
+    'Traffic orders resource nodes settled here, by result',
+    readMap(
+      (p) =>
+        new Map([
+          ['accepted', p.settlement.totals.accepted],
+          ['rejected', p.settlement.totals.rejected],
+        ]),
+    ),
+    'result',
+  )
+  m.counterFrom(
+    'stratos_meta_settled_bytes_total',
+    'Bytes of the traffic orders accepted',
+    read((p) => p.settlement.totals.acceptedBytes),
+  )
+  m.gauge(
+    'stratos_meta_chain_height',
+    'Chain height of the last chain sync (0 without a chain)',
+    read((p) => p.chain?.height ?? 0),
+  )
+  ops.health.addCheck('index', () => (running() ? undefined : 'the meta node is not running'))
+  ops.health.addCheck('chain', () => {
+    const chain = running()?.chain
+    return !chain || chain.synced ? undefined : 'not synced with the chain yet'
+  })
+}
