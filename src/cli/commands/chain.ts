@@ -1,7 +1,7 @@
 /**
  * Wallet and chain commands against the validator's REST API:
  *   balance · send · prepay · ozone · delegate · undelegate · rewards · withdraw
- *   chain status | block [HEIGHT] | tx HASH
+ *   chain status | block [HEIGHT] | tx HASH | create-validator | unjail
  *
  * The validator is `--chain-url`, else the network file's `chainUrl`, else DEFAULT_CHAIN_URL.
  * Transaction commands sign with the context's wallet (--key, --wallet, STRATOS_MNEMONIC, dev
@@ -427,7 +427,56 @@ export function registerChain(program: Command): void {
     )
   })
 
-  const chain = program.command('chain').description('inspect the chain: status, blocks, transactions')
+  const chain = program
+    .command('chain')
+    .description('inspect the chain: status, blocks, transactions; run a validator: create-validator, unjail')
+
+  txCommand(
+    chain
+      .command('create-validator')
+      .description(
+        "make the selected wallet a validator: bond STOS with a node's consensus key (it joins CometBFT's validator set at the end of the block)",
+      )
+      .requiredOption('--amount <amount>', 'self-delegation: 12.5stos, 1000wei, or a number of STOS')
+      .option(
+        '--data-dir <dir>',
+        "the validator node's data directory: its node-key.json is the consensus key (CometBFT signs with it)",
+      )
+      .option('--consensus-key <hex>', 'the ed25519 consensus public key (64 hex digits) instead of --data-dir')
+      .option('--commission-bps <n>', 'share of the rewards the operator keeps, in basis points', '1000')
+      .option('--moniker <name>', 'a name for people', 'validator'),
+  ).action(
+    async (
+      flags: TxFlags & {
+        amount: string
+        dataDir?: string
+        consensusKey?: string
+        commissionBps: string
+        moniker: string
+      },
+      cmd: Command,
+    ) => {
+      const consensusKey = await consensusKeyOf(flags)
+      const selfDelegation = parseAmount(flags.amount, 'amount')
+      if (!/^\d{1,5}$/.test(flags.commissionBps))
+        throw new StratosError('BAD_REQUEST', '--commission-bps must be 0…10000 (basis points)')
+      const commissionBps = Number(flags.commissionBps)
+      await runTx(
+        cmd,
+        flags,
+        () => [{ type: 'create_validator', consensusKey, commissionBps, selfDelegation, moniker: flags.moniker }],
+        `created validator ${flags.moniker} with ${formatStos(selfDelegation)} STOS self-delegated (consensus key ${consensusKey})`,
+      )
+    },
+  )
+
+  txCommand(
+    chain
+      .command('unjail')
+      .description("put the selected wallet's validator, jailed for downtime, back into the validator set"),
+  ).action(async (flags: TxFlags, cmd: Command) => {
+    await runTx(cmd, flags, () => [{ type: 'unjail' }], 'unjailed the validator')
+  })
 
   chain
     .command('status')
@@ -472,4 +521,27 @@ export function registerChain(program: Command): void {
       if (flags.json) printJson(t)
       else printTxRecord(t)
     })
+}
+
+/** --consensus-key HEX, else the public key in --data-dir's node-key.json (one of the two is required). */
+async function consensusKeyOf(flags: { dataDir?: string; consensusKey?: string }): Promise<string> {
+  if (flags.consensusKey !== undefined) {
+    if (!/^[0-9a-f]{64}$/.test(flags.consensusKey))
+      throw new StratosError('BAD_REQUEST', '--consensus-key is an ed25519 public key: 64 lowercase hex digits')
+    if (flags.dataDir !== undefined)
+      throw new StratosError('BAD_REQUEST', 'give --consensus-key or --data-dir, not both')
+    return flags.consensusKey
+  }
+  if (flags.dataDir === undefined)
+    throw new StratosError('BAD_REQUEST', "give the validator node's --data-dir (its node-key.json) or --consensus-key")
+  const { existsSync } = await import('node:fs')
+  const { join, resolve } = await import('node:path')
+  const file = join(resolve(flags.dataDir), 'node-key.json')
+  if (!existsSync(file))
+    throw new StratosError(
+      'NOT_FOUND',
+      `no ${file}: start the validator once (it creates its key) or pass --consensus-key`,
+    )
+  const { NodeKey } = await import('../../crypto/node-key.ts')
+  return Buffer.from(NodeKey.loadOrCreate(resolve(flags.dataDir)).publicKey).toString('hex')
 }
