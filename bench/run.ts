@@ -5,7 +5,11 @@
  *
  *   npm run bench                 200 MiB file, 1 GiB memory test, 5 upload/download runs, 50 range reads
  *   npm run bench -- --quick      32 MiB / 128 MiB smoke test (targets not judged, README untouched)
- *   options: --runs N  --reads N  --keep (keep the temp dir)  --no-readme
+ *   options: --runs N  --reads N  --keep (keep the temp dir)  --no-readme  --no-users  --users-only
+ *
+ * Then, on the same devnet, what users get (bench/users.ts): whole-process CLI put/get, gateway first and second read,
+ * RPC add/cat, the loopback floor, Helia and Kubo as whole processes, small uploads; --no-users skips it,
+ * --users-only runs only it (`npm run bench:users` does the same on a devnet of its own).
  *
  * Uploads, downloads and range reads alternate between the two sides (Helia, Stratos, Helia, …)
  * so background load on a shared machine hits both alike. Writes
@@ -38,6 +42,7 @@ import {
 } from './report.ts'
 import { runUploadChild, type UploadChildResult } from './upload-child.ts'
 import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS } from '../src/limits.ts'
+import { USERS_FULL, USERS_QUICK, measureUsers, usersMarkdown, writeUsers } from './users.ts'
 
 const MiB = 1024 * 1024
 const FULL = { fileBytes: 200 * MiB, bigFileBytes: 1024 * MiB, runs: 5, reads: 50 }
@@ -49,7 +54,7 @@ const RANGE_WARMUP_READS = 5
 const CID_CHECK_FILE_BYTES = 3 * MiB + 12_345
 const RESOURCE_NODES = 6
 /** The whole benchmark is abandoned (and cleaned up) if it runs longer than this. */
-const WATCHDOG_MS = 20 * 60_000
+const WATCHDOG_MS = 45 * 60_000
 /** Upload run i uses file seed i; the other inputs have their own seeds. */
 const SEED_RSS_FILE = 500
 const SEED_WARMUP_FILE = 600
@@ -480,6 +485,8 @@ async function main(): Promise<void> {
       reads: { type: 'string' },
       keep: { type: 'boolean', default: false },
       'no-readme': { type: 'boolean', default: false },
+      'no-users': { type: 'boolean', default: false },
+      'users-only': { type: 'boolean', default: false },
     },
   })
   const quick = values.quick === true
@@ -519,17 +526,48 @@ async function main(): Promise<void> {
   }, WATCHDOG_MS)
 
   try {
-    const results = await bench(c, tmp, devnet)
-    const resultsDir = join(import.meta.dirname, 'results')
-    const path = await writeResults(results, resultsDir)
-    log(`results: ${path}`)
-    if (!quick && !values['no-readme']) {
-      const updated = await updateReadme(join(import.meta.dirname, 'README.md'), results, basename(path))
-      log(updated ? 'bench/README.md table updated' : 'bench/README.md has no results markers; table not written')
+    if (!values['users-only']) {
+      const results = await bench(c, tmp, devnet)
+      const resultsDir = join(import.meta.dirname, 'results')
+      const path = await writeResults(results, resultsDir)
+      log(`results: ${path}`)
+      if (!quick && !values['no-readme']) {
+        const updated = await updateReadme(join(import.meta.dirname, 'README.md'), results, basename(path))
+        log(updated ? 'bench/README.md table updated' : 'bench/README.md has no results markers; table not written')
+      }
+      process.stdout.write('\n' + markdownTable(results) + '\n')
+      const missed = results.targets.filter((x) => x.pass === false)
+      if (missed.length) log(`targets missed: ${missed.map((x) => x.id).join(', ')}`)
     }
-    process.stdout.write('\n' + markdownTable(results) + '\n')
-    const missed = results.targets.filter((x) => x.pass === false)
-    if (missed.length) log(`targets missed: ${missed.map((x) => x.id).join(', ')}`)
+    if (!values['no-users']) {
+      const dir = join(tmp, 'devnet-users')
+      log('what users get: whole processes and HTTP clients (bench/users.ts), on a fresh devnet')
+      await devnet.current?.stop()
+      devnet.current = undefined
+      devnet.current = await startDevnet({
+        dir,
+        resources: RESOURCE_NODES,
+        k: DEFAULT_DATA_SHARDS,
+        m: DEFAULT_PARITY_SHARDS,
+        log: (line) => {
+          if (process.env.BENCH_VERBOSE) log(`devnet: ${line}`)
+        },
+      })
+      const net = devnet.current.network
+      const users = await measureUsers({
+        network: net,
+        devnetDir: dir,
+        devnetPids: [...net.processes.map((p) => p.pid), ...(net.devnetPid ? [net.devnetPid] : [])],
+        tmp,
+        c: quick ? USERS_QUICK : USERS_FULL,
+        log,
+      })
+      const path = await writeUsers(users, quick, !values['no-readme'])
+      log(`results: ${path}`)
+      process.stdout.write('\n' + usersMarkdown(users, basename(path), 'users.svg') + '\n')
+      const missed = users.targets.filter((x) => x.pass === false)
+      if (missed.length) log(`user targets missed: ${missed.map((x) => x.id).join(', ')}`)
+    }
   } finally {
     clearTimeout(watchdog)
     await cleanup()

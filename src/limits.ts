@@ -317,6 +317,10 @@ export const RPC_MAX_PART_HEADER_BYTES = 16 * KiB
 export const RPC_MAX_PATH_BYTES = 4 * KiB
 /** Most files and directories one `add` request may carry (the tree of names and CIDs is kept in memory). */
 export const RPC_MAX_ADD_ENTRIES = 100_000
+/** Largest CAR one `dag/import` part may be (it is spooled to a temp file, then read block by block). */
+export const RPC_MAX_DAG_IMPORT_BYTES = 4 * 1024 * MiB
+/** Most blocks one CAR of `dag/import` may hold (their offsets are indexed in memory, ~100 bytes each). */
+export const RPC_MAX_DAG_IMPORT_BLOCKS = 1_000_000
 /** Largest body a command other than `add` accepts (they take their arguments in the query string). */
 export const RPC_MAX_SMALL_BODY_BYTES = 64 * KiB
 /** Most pins the API's pin set holds (the set is one JSON file, rewritten atomically on change). */

@@ -17,6 +17,7 @@ import { Adder, parseChunker } from './add.ts'
 import { AddOrigins, reachableRecords, type GarbageCollector } from './gc.ts'
 import { clientError, commandError } from './kubo-error.ts'
 import { boundaryOf } from './multipart.ts'
+import { dagImport } from './dag-import.ts'
 import { boolOption, intOption, onlyFalse, stringOption, type CommandSpec, type ParsedRequest } from './params.ts'
 import { parsePathArg } from './paths.ts'
 import type { PinStore, PinType } from './pins.ts'
@@ -545,6 +546,7 @@ export const COMMANDS: Record<string, Command> = {
   'block/get': blockGet,
   'block/stat': blockStat,
   'dag/export': dagExport,
+  'dag/import': dagImport,
   id,
   version,
 }
