@@ -48,6 +48,12 @@ export const ERROR_CODES = {
   GRANT_EXPIRED: { status: 410, exit: 4 },
   GRANT_REVOKED: { status: 410, exit: 4 },
   BUDGET_EXCEEDED: { status: 429, exit: 8 },
+  // Delegations (src/sds/meta/delegations.ts): a delegate key acting for a wallet without a live delegation that
+  // names it, or outside the delegation's scopes.
+  DELEGATION_NOT_FOUND: { status: 404, exit: 4 },
+  DELEGATION_EXPIRED: { status: 410, exit: 4 },
+  DELEGATION_REVOKED: { status: 410, exit: 4 },
+  DELEGATION_SCOPE: { status: 403, exit: 3 },
   NOT_FOUND: { status: 404, exit: 4 },
   FILE_NOT_FOUND: { status: 404, exit: 4 },
   SHARD_NOT_FOUND: { status: 404, exit: 4 },

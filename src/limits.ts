@@ -219,6 +219,12 @@ export const GATEWAY_RESOLVE_HINT_ENTRIES = 4096
 /** Directory entries one HTML listing shows (the rest are counted, not listed). */
 export const GATEWAY_LISTING_MAX_ENTRIES = 10_000
 
+// ---- Delegations (meta) and the S3 gateway ------------------------------------------------------
+/** Longest a wallet's delegation to a delegate key (an S3 credential) may live before the wallet signs a new one. */
+export const DELEGATION_MAX_TTL_MS = 366 * 24 * 60 * 60_000
+/** Unexpired delegations one wallet may hold at once (revoke some to make more). */
+export const MAX_DELEGATIONS_PER_OWNER = 100
+
 // ---- CLI ------------------------------------------------------------------------------
 /** How long one GET /txs/:hash/wait long-poll of a tx command lasts (the validator caps it at 60 s). */
 export const TX_WAIT_POLL_MS = 30_000

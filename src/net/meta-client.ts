@@ -20,6 +20,12 @@
 import type { Dispatcher } from 'undici'
 import { StratosError } from '../errors.ts'
 import { jsonRequest } from './json-request.ts'
+import { DELEGATION_ROUTES, type DelegationView } from '../sds/protocol/api.ts'
+import type {
+  SignedDelegationCreate,
+  SignedDelegationList,
+  SignedDelegationRevoke,
+} from '../sds/protocol/messages.ts'
 import {
   META_ROUTES,
   type CommitBody,
@@ -297,5 +303,21 @@ export class MetaClient {
   /** Unauthenticated: what link `id` points at, given its password when it has one. */
   resolveShare(id: string, body: ShareResolveBody = {}, o?: CallOptions): Promise<ShareResolution> {
     return this.#post(SHARE_ROUTES.resolve, { id }, body, o)
+  }
+
+  createDelegation(body: SignedDelegationCreate, o?: CallOptions): Promise<DelegationView> {
+    return this.#post(DELEGATION_ROUTES.create, undefined, body, o)
+  }
+
+  async listDelegations(body: SignedDelegationList, o?: CallOptions): Promise<DelegationView[]> {
+    return (await this.#post<{ delegations: DelegationView[] }>(DELEGATION_ROUTES.list, undefined, body, o)).delegations
+  }
+
+  delegation(id: string, o?: CallOptions): Promise<DelegationView> {
+    return this.#get(DELEGATION_ROUTES.get, { id }, o)
+  }
+
+  revokeDelegation(id: string, body: SignedDelegationRevoke, o?: CallOptions): Promise<DelegationView> {
+    return this.#post(DELEGATION_ROUTES.revoke, { id }, body, o)
   }
 }

@@ -71,6 +71,10 @@ export const ABCI_CODES: Readonly<Record<ErrorCode, number>> = {
   TIMEOUT: 57,
   NETWORK_CONFIG: 58,
   INTERNAL: 59,
+  DELEGATION_NOT_FOUND: 60,
+  DELEGATION_EXPIRED: 61,
+  DELEGATION_REVOKED: 62,
+  DELEGATION_SCOPE: 63,
 }
 
 /** The ABCI code of a result: 0 for 'OK', else the error code's number. */

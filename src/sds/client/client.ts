@@ -25,7 +25,6 @@ import {
   MAX_LIST_PAGE,
   MAX_SHARD_BYTES,
 } from '../../limits.ts'
-import type { WalletKey } from '../../crypto/wallet-key.ts'
 import { NodeKey } from '../../crypto/node-key.ts'
 import { fromBase64Url, sha256Hex, toHex } from '../../crypto/hash.ts'
 import { randomHex, systemClock, systemRandom, type Clock, type RandomBytes } from '../../util/components.ts'
@@ -47,7 +46,7 @@ import type {
 } from '../protocol/messages.ts'
 import type { BudgetView, GrantView } from '../protocol/api.ts'
 import { toBase64Url } from '../../crypto/hash.ts'
-import { signAsWallet } from '../protocol/signing.ts'
+import { signAsWallet, type WalletSigner } from '../protocol/signing.ts'
 import { shareUrl, type ShareView } from '../protocol/api.ts'
 import type { ShareCreatePayload, ShareListPayload, ShareRevokePayload } from '../protocol/messages.ts'
 import { hashSharePassword } from '../protocol/share-password.ts'
@@ -87,7 +86,7 @@ export class StratosClient {
   readonly k: number
   readonly m: number
   readonly segmentSize: number
-  readonly wallet: WalletKey | undefined
+  readonly wallet: WalletSigner | undefined
   readonly #components: TransferComponents
   readonly #agent: Agent
   /** A scoped client (withAccess) shares its parent's connections and leaves closing them to the parent. */
@@ -103,7 +102,7 @@ export class StratosClient {
     k: number
     m: number
     segmentSize: number
-    wallet?: WalletKey
+    wallet?: WalletSigner
     clock: Clock
     random: RandomBytes
     access?: string | null
@@ -224,7 +223,7 @@ export class StratosClient {
     }
   }
 
-  #wallet(): WalletKey {
+  #wallet(): WalletSigner {
     if (!this.wallet)
       throw new StratosError('BAD_REQUEST', 'this operation needs a wallet (StratosClientOptions.wallet)')
     return this.wallet
@@ -573,7 +572,7 @@ export class StratosClient {
     return this.meta.revokeShare(id, signAsWallet(wallet, payload), { signal: options.signal })
   }
 
-  #requestBase(wallet: WalletKey): { chainId: string; signer: string; nonce: string; expiresAt: number } {
+  #requestBase(wallet: WalletSigner): { chainId: string; signer: string; nonce: string; expiresAt: number } {
     return {
       chainId: this.chainId,
       signer: wallet.address,

@@ -1,5 +1,5 @@
 /** Public option/result types of the client SDK and the components its pipelines share. */
-import type { WalletKey } from '../../crypto/wallet-key.ts'
+import type { WalletSigner } from '../protocol/signing.ts'
 import type { Clock, RandomBytes } from '../../util/components.ts'
 import type { ReadCache } from './read-cache.ts'
 import type { MetaClient } from '../../net/meta-client.ts'
@@ -23,7 +23,7 @@ export interface StratosClientOptions {
    * Needed for put/rm. Reads with a wallet act for it (its own files and public ones: a session token signed
    * here, docs/security.md); without one, only public files can be read.
    */
-  wallet?: WalletKey
+  wallet?: WalletSigner
   /**
    * Read under someone else's access instead: a read grant's id (`grant.{id}`, or the bare id with `grant`),
    * or a share link's access token (`share.{token}`). Default: the wallet's session, else anonymous.

@@ -31,9 +31,8 @@ import {
   UNIXFS_CHUNK_BYTES,
   MAX_SEGMENT_BYTES,
 } from '../../limits.ts'
-import type { WalletKey } from '../../crypto/wallet-key.ts'
 import { computeShardId, shardSizeFor } from '../protocol/shard.ts'
-import { signAsWallet } from '../protocol/signing.ts'
+import { signAsWallet, type WalletSigner } from '../protocol/signing.ts'
 import type { Placement, PlanSegmentResponse, UploadSession, FileRecordView } from '../protocol/api.ts'
 import type { SignedReceipt, CommitPayload, CreateUploadPayload } from '../protocol/messages.ts'
 import { ErasureCode } from './erasure.ts'
@@ -45,7 +44,7 @@ import type { ProgressEvent, TransferComponents, UploadSource } from './types.ts
 
 export interface UploadParameters extends CidOptions {
   source: UploadSource
-  wallet: WalletKey
+  wallet: WalletSigner
   k: number
   m: number
   segmentSize: number
@@ -93,7 +92,7 @@ function emit(onProgress: ((e: ProgressEvent) => void) | undefined, e: ProgressE
 
 export async function createSession(
   c: TransferComponents,
-  wallet: WalletKey,
+  wallet: WalletSigner,
   p: { k: number; m: number; segmentSize: number; size: number | null; name?: string; public?: boolean },
   signal?: AbortSignal,
 ): Promise<UploadSession> {
@@ -116,7 +115,7 @@ export async function createSession(
 
 export async function commitSession(
   c: TransferComponents,
-  wallet: WalletKey,
+  wallet: WalletSigner,
   uploadId: string,
   p: {
     cid: string

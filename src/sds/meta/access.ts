@@ -33,7 +33,8 @@ import type { Clock, RandomBytes } from '../../util/components.ts'
 import { Lru } from '../../util/lru.ts'
 import { ACCESS_HEADER, type GrantView } from '../protocol/api.ts'
 import { zAccessSessionPayload, zWalletSigned } from '../protocol/messages.ts'
-import { verifyWalletSigned } from '../protocol/signing.ts'
+import { verifyWalletSigned, type DelegateProof } from '../protocol/signing.ts'
+import type { Delegations } from './delegations.ts'
 import type { ChainLink } from './chain-link.ts'
 import type { ShareRecord } from './shares.ts'
 import { KEY_STRING_MAX, type FileRecord, type MetaStore } from './store.ts'
@@ -45,7 +46,8 @@ export type GrantRecord = Omit<GrantView, 'state'>
 
 export type Accessor =
   | { kind: 'anonymous' }
-  | { kind: 'wallet'; address: string; orderKey: string }
+  /** `scopes`: set when a delegate key signed the session (delegations.ts): what the wallet let it do. */
+  | { kind: 'wallet'; address: string; orderKey: string; scopes?: readonly string[] }
   | { kind: 'grant'; grant: GrantRecord }
   | { kind: 'share'; share: ShareRecord }
 
@@ -66,6 +68,8 @@ export interface AccessOptions {
   random: RandomBytes
   /** Budget epochs follow the chain's when there is one; else PUBLIC_BUDGET_WINDOW_MS windows. */
   chain?: ChainLink
+  /** Session tokens signed by a delegate for a wallet (delegations.ts); absent: only wallets' own tokens. */
+  delegations?: Delegations
 }
 
 const SESSION_PREFIX = 'session.'
@@ -76,7 +80,10 @@ const zSessionToken = zWalletSigned(zAccessSessionPayload)
 export class Access {
   readonly #o: AccessOptions
   /** Verified session tokens: signature → (address, order key, expiry). FIFO (insertion order = age, oldest out). */
-  readonly #sessions = new Lru<string, { address: string; orderKey: string; expiresAt: number }>({
+  readonly #sessions = new Lru<
+    string,
+    { address: string; orderKey: string; expiresAt: number; delegate?: DelegateProof; scopes?: readonly string[] }
+  >({
     maxEntries: ACCESS_SESSION_CACHE_ENTRIES,
     order: 'fifo',
   })
@@ -120,6 +127,11 @@ export class Access {
     if (cached !== undefined) {
       if (cached.expiresAt + CLOCK_SKEW_MS < now)
         throw new StratosError('REQUEST_EXPIRED', 'the session token has expired', { expiresAt: cached.expiresAt, now })
+      // A delegated token is only as good as its delegation: looked up on every use, so revocation acts at once.
+      if (cached.delegate && this.#o.delegations) {
+        const d = this.#o.delegations.live(cached.delegate, cached.address, now)
+        return { kind: 'wallet', address: cached.address, orderKey: cached.orderKey, scopes: d.scopes }
+      }
       return { kind: 'wallet', address: cached.address, orderKey: cached.orderKey }
     }
     let raw: unknown
@@ -130,11 +142,22 @@ export class Access {
     }
     const parsed = zSessionToken.safeParse(raw)
     if (!parsed.success) throw new StratosError('BAD_REQUEST', 'the session token is not a signed access.session')
-    const p = verifyWalletSigned(parsed.data, { chainId: this.#o.chainId, now })
+    const delegations = this.#o.delegations
+    const p = verifyWalletSigned(parsed.data, {
+      chainId: this.#o.chainId,
+      now,
+      ...(delegations ? { delegation: delegations.check } : {}),
+    })
     if (p.expiresAt > now + ACCESS_SESSION_MAX_TTL_MS + CLOCK_SKEW_MS) {
       throw new StratosError('BAD_REQUEST', `a session token may live at most ${ACCESS_SESSION_MAX_TTL_MS} ms`, {
         maxTtlMs: ACCESS_SESSION_MAX_TTL_MS,
       })
+    }
+    const delegate = parsed.data.delegate
+    if (delegate && delegations) {
+      const scopes = delegations.live(delegate, p.signer, now).scopes
+      this.#sessions.set(encoded, { address: p.signer, orderKey: p.orderKey, expiresAt: p.expiresAt, delegate, scopes })
+      return { kind: 'wallet', address: p.signer, orderKey: p.orderKey, scopes }
     }
     this.#sessions.set(encoded, { address: p.signer, orderKey: p.orderKey, expiresAt: p.expiresAt })
     return { kind: 'wallet', address: p.signer, orderKey: p.orderKey }

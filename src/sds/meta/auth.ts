@@ -5,7 +5,7 @@
  */
 import { StratosError } from '../../errors.ts'
 import { CLOCK_SKEW_MS, MAX_REQUEST_TTL_MS } from '../../limits.ts'
-import { verifyWalletSigned, type BasePayload, type WalletSigned } from '../protocol/signing.ts'
+import { verifyWalletSigned, type BasePayload, type DelegationCheck, type WalletSigned } from '../protocol/signing.ts'
 import type { MetaStore } from './store.ts'
 
 export interface WalletRequestPayload extends BasePayload {
@@ -15,9 +15,14 @@ export interface WalletRequestPayload extends BasePayload {
 
 export function verifyWalletRequest<T extends WalletRequestPayload>(
   msg: WalletSigned<T>,
-  o: { chainId: string; now: number; store: MetaStore },
+  o: { chainId: string; now: number; store: MetaStore; delegation?: DelegationCheck | undefined },
 ): T {
-  const payload = verifyWalletSigned(msg, { chainId: o.chainId, now: o.now })
+  // A delegated request (a delegate key acting for the wallet) passes only where the caller gives the check.
+  const payload = verifyWalletSigned(msg, {
+    chainId: o.chainId,
+    now: o.now,
+    ...(o.delegation ? { delegation: o.delegation } : {}),
+  })
   // Bounding the expiry bounds how long a nonce must be remembered.
   if (payload.expiresAt > o.now + MAX_REQUEST_TTL_MS + CLOCK_SKEW_MS) {
     throw new StratosError('BAD_REQUEST', `request expiry may be at most ${MAX_REQUEST_TTL_MS} ms ahead`, {

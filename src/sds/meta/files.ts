@@ -29,6 +29,7 @@ import { unindexRecordShards } from './repair/shard-index.ts'
 import { ANONYMOUS, treeOf, type Access, type Accessor } from './access.ts'
 import type { SignedBudget, SignedBudgetList, SignedVisibility } from '../protocol/messages.ts'
 import type { BudgetView } from '../protocol/api.ts'
+import type { DelegationCheck } from '../protocol/signing.ts'
 
 export interface FilesOptions extends MetaCoreComponents {
   /** Read counting and routing to replicas of hot segments (repair/replicas.ts); absent: reads go to the record's nodes. */
@@ -39,6 +40,8 @@ export interface FilesOptions extends MetaCoreComponents {
   guard?: OzoneGuard
   /** Who may see and read what, and who pays (access.ts). */
   access: Access
+  /** Accepts requests a delegate key signs for a wallet (delegations.ts); absent: wallets sign everything themselves. */
+  delegations?: DelegationCheck
 }
 
 /** The API view of a record: the layout plus the current URL and state of every node it names; owners only for owners. */
@@ -164,7 +167,7 @@ export class Files {
     if (q.owner !== undefined) {
       if (!isWalletAddress(q.owner))
         throw new StratosError('BAD_REQUEST', 'owner must be an st1… wallet address', { owner: q.owner })
-      if (a.kind !== 'wallet' || a.address !== q.owner) {
+      if (a.kind !== 'wallet' || a.address !== q.owner || (a.scopes !== undefined && !a.scopes.includes('list'))) {
         throw new StratosError('ACCESS_DENIED', `listing ${q.owner}'s files needs that wallet's session`, {
           owner: q.owner,
         })
@@ -397,7 +400,7 @@ export class Files {
   async delete(cid: string, msg: SignedDelete): Promise<{ deleted: true; remainingOwners: number }> {
     const { store, chainId, records } = this.#o
     const now = this.#o.clock.now()
-    const p = verifyWalletRequest(msg, { chainId, now, store })
+    const p = verifyWalletRequest(msg, { chainId, now, store, delegation: this.#o.delegations })
     const key = canonicalCid(cid)
     if (canonicalCid(p.cid) !== key)
       throw new StratosError('BAD_REQUEST', 'the signed CID differs from the CID in the path', {

@@ -43,6 +43,7 @@ import { RecordCache } from './record-cache.ts'
 import { Shares } from './shares.ts'
 import { Access } from './access.ts'
 import { Grants } from './grants.ts'
+import { Delegations, LmdbDelegationStore, type DelegationStore } from './delegations.ts'
 import { RepairService, type RepairOptions } from './repair/index.ts'
 import {
   applyMaintenance,
@@ -115,6 +116,8 @@ export interface MetaNodeOptions {
 interface Running {
   store: MetaStore
   duties: DutyLease
+  delegationStore: DelegationStore
+  delegations: Delegations
   access: Access
   uploads: Uploads
   http: MetaServer
@@ -213,6 +216,13 @@ export class MetaNode implements Startable {
     }
     const store = await MetaStore.open(o.index ?? join(o.dataDir, 'index'))
     const duties = new DutyLease(new Leases({ store, clock }), logger)
+    let delegationStore: DelegationStore
+    try {
+      delegationStore = LmdbDelegationStore.open(join(o.dataDir, 'delegations'))
+    } catch (e) {
+      await store.close()
+      throw e
+    }
     let ownLink: HttpChainLink | undefined
     let parts: MetaParts | undefined
     let http: MetaServer | undefined
@@ -233,6 +243,7 @@ export class MetaNode implements Startable {
       parts = await wireMetaNode(
         {
           store,
+          delegationStore,
           key: this.#key,
           chainId: o.chainId,
           clock,
@@ -265,6 +276,8 @@ export class MetaNode implements Startable {
       this.#running = {
         store,
         duties,
+        delegationStore,
+        delegations: services.delegations,
         access: services.access,
         uploads: services.uploads,
         http: api,
@@ -293,6 +306,7 @@ export class MetaNode implements Startable {
       await ownLink?.stop()
       this.#chain = undefined
       await store.close()
+      await delegationStore.close()
       throw e
     }
   }
@@ -309,6 +323,7 @@ export class MetaNode implements Startable {
         if (hasPrunable(store, now)) await store.write(() => prunePot(store, now, META_SWEEP_BATCH))
       })
       .then(() => r.access.pruneSpent(now, META_SWEEP_BATCH))
+      .then(() => r.delegations.pruneNonces(now, META_SWEEP_BATCH))
       .then(
         () => {},
         (e: unknown) => {
@@ -344,6 +359,7 @@ export class MetaNode implements Startable {
     await r.ownLink?.stop()
     this.#chain = undefined
     await r.store.close()
+    await r.delegationStore.close()
     this.#logger.info({ address: this.address }, 'meta node stopped')
   }
 }
@@ -351,6 +367,8 @@ export class MetaNode implements Startable {
 /** What wireMetaNode builds on: the open index, this node's identity, the injected components and the chain link, if any. */
 interface MetaComponents {
   store: MetaStore
+  /** The delegations' own store (delegations.ts). */
+  delegationStore: DelegationStore
   key: NodeKey
   chainId: string
   clock: Clock
@@ -413,7 +431,8 @@ async function wireMetaNode(components: MetaComponents, o: MetaNodeOptions): Pro
   })
   const maintenance = (msg: SignedMaintenance) => applyMaintenance(msg, { store, registry, reputation, chainId, clock })
   const records = new RecordCache(META_RECORD_CACHE_BYTES)
-  const access = new Access({ store, chainId, clock, random, ...(chain ? { chain } : {}) })
+  const delegations = new Delegations({ store: components.delegationStore, chainId, clock, random, logger })
+  const access = new Access({ store, chainId, clock, random, delegations, ...(chain ? { chain } : {}) })
   await access.init()
   const grants = new Grants({ store, chainId, clock, random, logger })
   const uploads = new Uploads({
@@ -422,6 +441,7 @@ async function wireMetaNode(components: MetaComponents, o: MetaNodeOptions): Pro
     registry,
     records,
     random,
+    delegations: delegations.check,
     sessionTtlMs: o.sessionTtlMs ?? UPLOAD_SESSION_TTL_MS,
   })
   const repair = new RepairService(
@@ -437,7 +457,16 @@ async function wireMetaNode(components: MetaComponents, o: MetaNodeOptions): Pro
     },
     o.repair,
   )
-  const files = new Files({ ...common, ...pot, registry, records, random, reads: repair.replicas, access })
+  const files = new Files({
+    ...common,
+    ...pot,
+    registry,
+    records,
+    random,
+    reads: repair.replicas,
+    access,
+    delegations: delegations.check,
+  })
   const settlement = new Settlement({ ...common, ...pot })
   const traffic = new TrafficViews({
     store,
@@ -467,7 +496,7 @@ async function wireMetaNode(components: MetaComponents, o: MetaNodeOptions): Pro
     ...(o.shareTrustedProxies ? { trustedProxies: o.shareTrustedProxies } : {}),
   })
   return {
-    api: { registry, uploads, files, shares, maintenance, settlement, traffic, access, grants },
+    api: { registry, uploads, files, shares, maintenance, settlement, traffic, access, grants, delegations },
     health: reputation,
     auditor,
     repair,

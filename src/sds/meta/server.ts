@@ -54,6 +54,14 @@ import {
 } from '../protocol/api.ts'
 import type { Access, Accessor } from './access.ts'
 import type { Grants } from './grants.ts'
+import type { Delegations } from './delegations.ts'
+import {
+  DELEGATION_ROUTES,
+  zDelegationCreateBody,
+  zDelegationIdParam,
+  zDelegationListBody,
+  zDelegationRevokeBody,
+} from '../protocol/api.ts'
 import {
   SHARE_ROUTES,
   zShareCreateBody,
@@ -81,6 +89,8 @@ export interface MetaApi {
   /** Who a request acts for (ACCESS_HEADER) and what it may see (access.ts). */
   access: Access
   grants: Grants
+  /** Wallets' delegations to delegate keys (delegations.ts). */
+  delegations: Delegations
 }
 
 type Method = 'GET' | 'POST' | 'DELETE'
@@ -205,6 +215,7 @@ function buildRoutes(api: MetaApi): Router<Handler> {
       },
     ],
     ...shareRoutes(api.shares),
+    ...delegationRoutes(api.delegations),
     [
       META_ROUTES.maintenance,
       'POST',
@@ -237,6 +248,29 @@ function shareRoutes(shares: Shares): [string, Method, Handler][] {
         shares.resolve(id(c), validate(zShareResolveBody, c.body ?? {}, 'share resolve request'), {
           address: c.remoteAddress,
         }),
+    ],
+  ]
+}
+
+/** Delegations (delegations.ts): create, list and revoke are wallet-signed (never delegated); get is open. */
+function delegationRoutes(delegations: Delegations): [string, Method, Handler][] {
+  const id = (c: RequestContext): string => validate(zDelegationIdParam, c.params, 'delegation id').id
+  return [
+    [
+      DELEGATION_ROUTES.create,
+      'POST',
+      (c) => delegations.create(validate(zDelegationCreateBody, c.body, 'delegation request')),
+    ],
+    [
+      DELEGATION_ROUTES.list,
+      'POST',
+      (c) => delegations.list(validate(zDelegationListBody, c.body, 'delegation list request')),
+    ],
+    [DELEGATION_ROUTES.get, 'GET', (c) => delegations.get(id(c))],
+    [
+      DELEGATION_ROUTES.revoke,
+      'POST',
+      (c) => delegations.revoke(id(c), validate(zDelegationRevokeBody, c.body, 'delegation revoke request')),
     ],
   ]
 }

@@ -84,7 +84,7 @@ export class Uploads {
   async create(msg: SignedCreateUpload): Promise<UploadSession> {
     const { store, chainId, random, sessionTtlMs } = this.#o
     const now = this.#o.clock.now()
-    const p = verifyWalletRequest(msg, { chainId, now, store })
+    const p = verifyWalletRequest(msg, { chainId, now, store, delegation: this.#o.delegations })
     // Refuse a payer without ozone before any byte moves. Only "some ozone left" is checked here: a directory's session
     // declares the directory's total size but moves no shard bytes (its files were paid for), and each plan reserves
     // its segment's limits exactly (pot/ozone-guard.ts).
@@ -296,7 +296,12 @@ export class Uploads {
 
   async commit(uploadId: string, body: CommitBody, signal?: AbortSignal): Promise<FileRecordView> {
     const { store, registry, chainId } = this.#o
-    const p = verifyWalletRequest(body.request, { chainId, now: this.#o.clock.now(), store })
+    const p = verifyWalletRequest(body.request, {
+      chainId,
+      now: this.#o.clock.now(),
+      store,
+      delegation: this.#o.delegations,
+    })
     if (p.uploadId !== uploadId)
       throw new StratosError('BAD_REQUEST', 'the signed upload id differs from the one in the path', {
         path: uploadId,

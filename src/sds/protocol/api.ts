@@ -29,6 +29,11 @@ import {
   zBudgetPayload,
   zBudgetListPayload,
   type GrantScope,
+  zDelegationCreatePayload,
+  zDelegationListPayload,
+  zDelegationRevokePayload,
+  zDelegationId,
+  type DelegationScope,
 } from './messages.ts'
 import { zSignedOrder, type SignedOrder } from './orders.ts'
 import type { NodeSigned } from './signing.ts'
@@ -480,4 +485,31 @@ export interface BudgetView {
   /** Bytes of strangers' reads counted against it in the current epoch. */
   spentBytes: number
   epoch: number
+}
+
+// ---- Delegations (meta: src/sds/meta/delegations.ts) ---------------------------------------------------------------
+export const DELEGATION_ROUTES = {
+  create: '/v1/delegations', //              POST SignedDelegationCreate → DelegationView
+  list: '/v1/delegations/list', //           POST SignedDelegationList → { delegations: DelegationView[] }
+  get: '/v1/delegations/:id', //             GET → DelegationView (ids are not secrets: delegated requests carry them)
+  revoke: '/v1/delegations/:id/revoke', //   POST SignedDelegationRevoke → DelegationView (state 'revoked')
+} as const
+
+export const zDelegationCreateBody = zWalletSigned(zDelegationCreatePayload)
+export const zDelegationListBody = zWalletSigned(zDelegationListPayload)
+export const zDelegationRevokeBody = zWalletSigned(zDelegationRevokePayload)
+export const zDelegationIdParam = z.object({ id: zDelegationId })
+
+export interface DelegationView {
+  id: string
+  /** The wallet the delegate acts for. */
+  owner: string
+  /** The delegate's ed25519 public key (base64url). */
+  delegate: string
+  scopes: DelegationScope[]
+  createdAt: number
+  expiresAt: number
+  label?: string
+  revokedAt?: number
+  state: 'active' | 'expired' | 'revoked'
 }

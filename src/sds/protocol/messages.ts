@@ -34,8 +34,17 @@ export const zOrderKey = z
 
 export const zNodeSigned = <T extends z.ZodTypeAny>(payload: T) =>
   z.object({ payload, signer: zNodeAddress, key: zBase64Url, signature: zBase64Url })
+/** A delegation's id: 16 random bytes, base64url (22 characters). */
+export const zDelegationId = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{22}$/, 'delegation id is 16 bytes of base64url (22 characters)')
+/** A wallet's own signature (65 bytes hex), or a delegate's ed25519 signature (64 bytes base64url) with its proof. */
 export const zWalletSigned = <T extends z.ZodTypeAny>(payload: T) =>
-  z.object({ payload, signature: z.string().regex(/^[0-9a-f]{130}$/) })
+  z.object({
+    payload,
+    signature: z.string().regex(/^([0-9a-f]{130}|[A-Za-z0-9_-]{86})$/),
+    delegate: z.object({ id: zDelegationId, key: zOrderKey }).optional(),
+  })
 
 // ---- Ticket (meta → client → node) -------------------------------------------------------
 export const zTicket = z.object({
@@ -282,3 +291,38 @@ export type SignedBudgetList = WalletSigned<BudgetListPayload>
 export const zSessionCallAuth = z.object({ nonce: zNonce, expiresAt: zTime, signature: zBase64Url.max(100) })
 export type SessionCallAuth = z.infer<typeof zSessionCallAuth>
 export type SessionCallAction = 'upload.plan' | 'upload.replace' | 'upload.abort'
+
+// ---- Delegations (wallet → meta; src/sds/meta/delegations.ts) -------------------------------------
+/**
+ * What a delegate may do for its wallet: `upload` (create and commit uploads), `read` (session tokens: read the
+ * wallet's files), `list` (list them), `delete` (delete them). Nothing else is ever delegable: grants, shares,
+ * visibility, budgets and delegations themselves need the wallet's own signature.
+ */
+export const DELEGATION_SCOPES = ['upload', 'read', 'list', 'delete'] as const
+export const zDelegationScope = z.enum(DELEGATION_SCOPES)
+export type DelegationScope = z.infer<typeof zDelegationScope>
+
+/** A wallet names a delegate key (ed25519) that may sign its requests within `scopes` until `delegationExpiresAt`. */
+export const zDelegationCreatePayload = z.object({
+  ...walletBase,
+  action: z.literal('delegation.create'),
+  /** The delegate's ed25519 public key (base64url). */
+  delegate: zOrderKey,
+  scopes: z.array(zDelegationScope).min(1).max(DELEGATION_SCOPES.length),
+  /** When the delegation stops working (unix ms). (`expiresAt` is this request's own expiry.) */
+  delegationExpiresAt: zTime,
+  /** A name for the owner's own listing (e.g. the S3 access key id). */
+  label: z.string().max(128).optional(),
+})
+export type DelegationCreatePayload = z.infer<typeof zDelegationCreatePayload>
+export const zDelegationRevokePayload = z.object({
+  ...walletBase,
+  action: z.literal('delegation.revoke'),
+  id: zDelegationId,
+})
+export type DelegationRevokePayload = z.infer<typeof zDelegationRevokePayload>
+export const zDelegationListPayload = z.object({ ...walletBase, action: z.literal('delegation.list') })
+export type DelegationListPayload = z.infer<typeof zDelegationListPayload>
+export type SignedDelegationCreate = WalletSigned<DelegationCreatePayload>
+export type SignedDelegationRevoke = WalletSigned<DelegationRevokePayload>
+export type SignedDelegationList = WalletSigned<DelegationListPayload>

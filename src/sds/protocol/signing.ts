@@ -41,10 +41,48 @@ export interface NodeSigned<T> {
   signature: string
 }
 
+/**
+ * A wallet request. Signed by the wallet itself (`signature`: 65-byte recoverable secp256k1, hex), or — for the few
+ * actions a wallet may delegate (src/sds/meta/delegations.ts) — by a delegate key the wallet named in a delegation:
+ * then `delegate` names the delegation and the ed25519 key, and `signature` is that key's (base64url) over the same
+ * signing bytes. A verifier accepts the second form only where it is given a DelegationCheck.
+ */
 export interface WalletSigned<T> {
   payload: T
   signature: string
+  delegate?: DelegateProof
 }
+
+export interface DelegateProof {
+  /** The delegation's id (at the meta node). */
+  id: string
+  /** The delegate's ed25519 public key, base64url. */
+  key: string
+}
+
+/**
+ * Decides whether delegate proof `d` may act for `wallet` on `action` now; throws DELEGATION_* otherwise. Given to
+ * verifyWalletSigned only by the routes that accept delegated requests.
+ */
+export type DelegationCheck = (d: DelegateProof, wallet: string, action: string, now: number) => void
+
+/**
+ * A delegate acting for a wallet (an S3 gateway holding its node key, never the wallet's): signs wallet requests
+ * in the delegated form. `address` is the wallet's, so payloads name the wallet as their signer.
+ */
+export class DelegatedWallet {
+  readonly address: string
+  readonly delegationId: string
+  readonly key: NodeKey
+  constructor(address: string, delegationId: string, key: NodeKey) {
+    this.address = address
+    this.delegationId = delegationId
+    this.key = key
+  }
+}
+
+/** Who may sign a wallet request: the wallet's own key, or a delegate acting for it. */
+export type WalletSigner = WalletKey | DelegatedWallet
 
 export function signAsNode<T extends BasePayload>(domain: Domain, key: NodeKey, payload: T): NodeSigned<T> {
   const signature = key.sign(signingBytes(domain, payload as unknown as CanonicalValue))
@@ -84,8 +122,18 @@ export function verifyNodeSigned<T extends BasePayload>(
   return msg.payload
 }
 
-export function signAsWallet<T extends BasePayload & { signer: string }>(key: WalletKey, payload: T): WalletSigned<T> {
+export function signAsWallet<T extends BasePayload & { signer: string }>(
+  key: WalletSigner,
+  payload: T,
+): WalletSigned<T> {
   if (payload.signer !== key.address) throw new StratosError('BAD_REQUEST', 'payload signer must be the signing wallet')
+  if (key instanceof DelegatedWallet) {
+    return {
+      payload,
+      signature: toBase64Url(key.key.sign(signingBytes(DOMAIN.request, payload as unknown as CanonicalValue))),
+      delegate: { id: key.delegationId, key: toBase64Url(key.key.publicKey) },
+    }
+  }
   return {
     payload,
     signature: Buffer.from(key.sign(signingBytes(DOMAIN.request, payload as unknown as CanonicalValue))).toString(
@@ -94,11 +142,31 @@ export function signAsWallet<T extends BasePayload & { signer: string }>(key: Wa
   }
 }
 
-/** Verifies a wallet request: the recovered address must equal payload.signer. */
+/**
+ * Verifies a wallet request: the recovered address must equal payload.signer. A delegated request (`delegate` set)
+ * passes only when `opts.delegation` is given: the delegate's signature must verify and the check must accept it.
+ */
 export function verifyWalletSigned<T extends BasePayload & { signer: string }>(
   msg: WalletSigned<T>,
-  opts: VerifyOptions,
+  opts: VerifyOptions & { delegation?: DelegationCheck },
 ): T {
+  if (msg.delegate !== undefined) {
+    if (opts.delegation === undefined)
+      throw new StratosError('INVALID_SIGNATURE', 'this request must be signed by the wallet itself, not a delegate')
+    let pub: Uint8Array, sig: Uint8Array
+    try {
+      pub = fromBase64Url(msg.delegate.key)
+      sig = fromBase64Url(msg.signature)
+    } catch {
+      throw new StratosError('INVALID_SIGNATURE', 'delegate key or signature is not base64url')
+    }
+    if (!verifyNodeSignature(pub, signingBytes(DOMAIN.request, msg.payload as unknown as CanonicalValue), sig))
+      throw new StratosError('INVALID_SIGNATURE', 'the delegate signature does not verify')
+    checkFreshness(msg.payload, opts)
+    const action = (msg.payload as { action?: unknown }).action
+    opts.delegation(msg.delegate, msg.payload.signer, typeof action === 'string' ? action : '', opts.now)
+    return msg.payload
+  }
   if (!/^[0-9a-f]{130}$/.test(msg.signature))
     throw new StratosError('INVALID_SIGNATURE', 'signature must be 65 bytes of hex')
   const addr = recoverWalletAddress(

@@ -1,0 +1,285 @@
+/**
+ * Delegations: a wallet lets a delegate key act for it without handing over its own key.
+ *
+ * The wallet signs `delegation.create` (canonical encoding, chain id, nonce, request expiry) naming an ed25519 public
+ * key, the scopes it may use (`upload`, `read`, `list`, `delete`) and when the delegation ends. From then on a
+ * request signed by that key in the delegated form (signing.ts `DelegatedWallet`: payload signer = the wallet,
+ * `delegate` = { id, key }) is accepted for the wallet by the routes that take delegated requests — upload create
+ * and commit (`upload`), session tokens (`read`; listing needs `list` too), file delete (`delete`) — while the
+ * delegation is unexpired and unrevoked. Everything else (grants, shares, visibility, budgets, delegations
+ * themselves) needs the wallet's own signature. `delegation.revoke`, wallet-signed, takes effect at once: every
+ * delegated request, and every use of a delegated session token, looks the delegation up (one LMDB get).
+ *
+ * The S3 gateway (src/s3) is the first delegate: each S3 credential is one delegation naming the gateway's node key.
+ *
+ * Storage: its own store interface (DelegationStore) over its own LMDB environment (`dataDir/delegations`), with the
+ * delegation records, an owner index and the nonces of delegation requests, so this subsystem owns its tables.
+ */
+import { mkdirSync } from 'node:fs'
+import { open, type Database, type RootDatabase } from 'lmdb'
+import { StratosError } from '../../errors.ts'
+import { CLOCK_SKEW_MS, DELEGATION_MAX_TTL_MS, MAX_DELEGATIONS_PER_OWNER, MAX_REQUEST_TTL_MS } from '../../limits.ts'
+import type { Clock, Logger, RandomBytes } from '../../util/components.ts'
+import type { DelegationView } from '../protocol/api.ts'
+import type {
+  DelegationScope,
+  SignedDelegationCreate,
+  SignedDelegationList,
+  SignedDelegationRevoke,
+} from '../protocol/messages.ts'
+import { verifyWalletSigned, type DelegateProof, type DelegationCheck } from '../protocol/signing.ts'
+import { newShareId } from './shares.ts'
+
+/** A stored delegation: its API view without the derived `state`. */
+export type DelegationRecord = Omit<DelegationView, 'state'>
+
+/** What the delegation subsystem needs from storage (one implementation: LMDB; see LmdbDelegationStore). */
+export interface DelegationStore {
+  get(id: string): DelegationRecord | undefined
+  /** Live (unrevoked) delegations of `owner`, oldest first. */
+  byOwner(owner: string): DelegationRecord[]
+  isNonceUsed(signer: string, nonce: string): boolean
+  /**
+   * Atomically: refuses a used nonce (REPLAYED_NONCE), runs `check` against the current state (it may throw), then
+   * records the nonce until `keepUntil` and stores `record` (and indexes it under its owner while unrevoked).
+   * Durable once resolved.
+   */
+  put(record: DelegationRecord, nonce: { signer: string; nonce: string; keepUntil: number }, check: () => void): Promise<void>
+  /** Forgets nonces kept until before `now` (at most `limit`). */
+  pruneNonces(now: number, limit: number): Promise<number>
+  close(): Promise<void>
+}
+
+/** The delegations' own LMDB environment. Keys: ['id', id] → record; ['owner', owner, id] → true; nonces [signer, nonce] → keepUntil. */
+export class LmdbDelegationStore implements DelegationStore {
+  readonly #root: RootDatabase
+  readonly #records: Database<DelegationRecord | true, (string | number)[]>
+  readonly #nonces: Database<number, [string, string]>
+
+  private constructor(root: RootDatabase) {
+    this.#root = root
+    const dbs = root.transactionSync(() => ({
+      records: root.openDB<DelegationRecord | true, (string | number)[]>({ name: 'delegations' }),
+      nonces: root.openDB<number, [string, string]>({ name: 'delegationNonces' }),
+    }))
+    this.#records = dbs.records
+    this.#nonces = dbs.nonces
+  }
+
+  static open(path: string): LmdbDelegationStore {
+    mkdirSync(path, { recursive: true })
+    try {
+      return new LmdbDelegationStore(open({ path, maxDbs: 4, compression: false }))
+    } catch (e) {
+      throw new StratosError('NETWORK_CONFIG', `cannot open the delegation store at ${path}: ${(e as Error).message}`, {
+        path,
+      })
+    }
+  }
+
+  get(id: string): DelegationRecord | undefined {
+    const r = this.#records.get(['id', id])
+    return r === true ? undefined : r
+  }
+
+  byOwner(owner: string): DelegationRecord[] {
+    const out: DelegationRecord[] = []
+    for (const key of this.#records.getKeys({ start: ['owner', owner, ''], end: ['owner', owner, '\uffff'] })) {
+      const r = this.get(String(key[2]))
+      if (r) out.push(r)
+    }
+    return out.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
+  }
+
+  isNonceUsed(signer: string, nonce: string): boolean {
+    return this.#nonces.get([signer, nonce]) !== undefined
+  }
+
+  async put(
+    record: DelegationRecord,
+    n: { signer: string; nonce: string; keepUntil: number },
+    check: () => void,
+  ): Promise<void> {
+    await this.#root.childTransaction(() => {
+      if (this.isNonceUsed(n.signer, n.nonce))
+        throw new StratosError('REPLAYED_NONCE', 'this request was already used', { nonce: n.nonce })
+      check()
+      this.#nonces.putSync([n.signer, n.nonce], n.keepUntil)
+      this.#records.putSync(['id', record.id], record)
+      if (record.revokedAt === undefined) this.#records.putSync(['owner', record.owner, record.id], true)
+      else this.#records.removeSync(['owner', record.owner, record.id])
+    })
+    await this.#root.flushed
+  }
+
+  async pruneNonces(now: number, limit: number): Promise<number> {
+    const stale: [string, string][] = []
+    for (const { key, value } of this.#nonces.getRange()) {
+      if (stale.length >= limit) break
+      if (value < now) stale.push(key)
+    }
+    if (stale.length > 0)
+      await this.#root.childTransaction(() => {
+        for (const k of stale) this.#nonces.removeSync(k)
+      })
+    return stale.length
+  }
+
+  async close(): Promise<void> {
+    await this.#root.flushed
+    await this.#root.close()
+  }
+}
+
+export interface DelegationsOptions {
+  store: DelegationStore
+  chainId: string
+  clock: Clock
+  random: RandomBytes
+  logger: Logger
+}
+
+/** Which scope each delegable action needs (anything not listed is never delegable). */
+const ACTION_SCOPES: Record<string, DelegationScope> = {
+  'upload.create': 'upload',
+  'upload.commit': 'upload',
+  'access.session': 'read',
+  'file.delete': 'delete',
+}
+
+export function delegationView(d: DelegationRecord, now: number): DelegationView {
+  const state = d.revokedAt !== undefined ? 'revoked' : now >= d.expiresAt ? 'expired' : 'active'
+  return { ...d, state }
+}
+
+export class Delegations {
+  readonly #o: DelegationsOptions
+
+  constructor(options: DelegationsOptions) {
+    this.#o = options
+  }
+
+  /** The live delegation `d` names, acting for `wallet`; DELEGATION_* otherwise. One get: revocation is seen at once. */
+  live(d: DelegateProof, wallet: string, now: number): DelegationRecord {
+    const r = this.#o.store.get(d.id)
+    if (r === undefined || r.owner !== wallet || r.delegate !== d.key)
+      throw new StratosError('DELEGATION_NOT_FOUND', `no delegation ${d.id} of ${wallet} to this key`, { id: d.id })
+    if (r.revokedAt !== undefined)
+      throw new StratosError('DELEGATION_REVOKED', `delegation ${d.id} was revoked by its wallet`, {
+        id: d.id,
+        revokedAt: r.revokedAt,
+      })
+    if (now >= r.expiresAt)
+      throw new StratosError('DELEGATION_EXPIRED', `delegation ${d.id} expired`, { id: d.id, expiresAt: r.expiresAt })
+    return r
+  }
+
+  /** The check verifyWalletSigned runs on a delegated request. */
+  readonly check: DelegationCheck = (d, wallet, action, now) => {
+    const r = this.live(d, wallet, now)
+    const scope = ACTION_SCOPES[action]
+    if (scope === undefined)
+      throw new StratosError('DELEGATION_SCOPE', `${action || 'this request'} needs the wallet's own signature`, {
+        action,
+      })
+    this.requireScope(r, scope)
+  }
+
+  requireScope(r: DelegationRecord, scope: DelegationScope): void {
+    if (!r.scopes.includes(scope))
+      throw new StratosError('DELEGATION_SCOPE', `delegation ${r.id} does not include ${scope}`, {
+        id: r.id,
+        scope,
+        scopes: r.scopes,
+      })
+  }
+
+  get(id: string): DelegationView {
+    const r = this.#o.store.get(id)
+    if (!r) throw new StratosError('DELEGATION_NOT_FOUND', `no delegation ${id}`, { id })
+    return delegationView(r, this.#o.clock.now())
+  }
+
+  async create(msg: SignedDelegationCreate): Promise<DelegationView> {
+    const { store, random, logger } = this.#o
+    const now = this.#o.clock.now()
+    const p = this.#verify(msg, now)
+    if (p.delegationExpiresAt <= now)
+      throw new StratosError('BAD_REQUEST', 'the delegation expiry is in the past', {
+        delegationExpiresAt: p.delegationExpiresAt,
+        now,
+      })
+    if (p.delegationExpiresAt > now + DELEGATION_MAX_TTL_MS)
+      throw new StratosError('BAD_REQUEST', `a delegation may live at most ${DELEGATION_MAX_TTL_MS} ms`, {
+        maxTtlMs: DELEGATION_MAX_TTL_MS,
+      })
+    const id = newShareId(random, (candidate) => store.get(candidate) !== undefined)
+    const record: DelegationRecord = {
+      id,
+      owner: p.signer,
+      delegate: p.delegate,
+      scopes: [...new Set(p.scopes)],
+      createdAt: now,
+      expiresAt: p.delegationExpiresAt,
+      ...(p.label !== undefined ? { label: p.label } : {}),
+    }
+    await store.put(record, this.#nonce(p), () => {
+      const live = store.byOwner(p.signer).filter((d) => d.expiresAt > now).length
+      if (live >= MAX_DELEGATIONS_PER_OWNER)
+        throw new StratosError('CONFLICT', `${p.signer} already has ${live} delegations; revoke some first`, {
+          limit: MAX_DELEGATIONS_PER_OWNER,
+        })
+    })
+    logger.info({ id, owner: p.signer, scopes: record.scopes, expiresAt: record.expiresAt }, 'delegation created')
+    return delegationView(record, now)
+  }
+
+  async list(msg: SignedDelegationList): Promise<{ delegations: DelegationView[] }> {
+    const now = this.#o.clock.now()
+    const p = this.#verify(msg, now)
+    return { delegations: this.#o.store.byOwner(p.signer).map((d) => delegationView(d, now)) }
+  }
+
+  /** Revokes a delegation of the signer's (idempotent): from the next request on, its key acts for nobody. */
+  async revoke(id: string, msg: SignedDelegationRevoke): Promise<DelegationView> {
+    const { store, logger } = this.#o
+    const now = this.#o.clock.now()
+    const p = this.#verify(msg, now)
+    if (p.id !== id)
+      throw new StratosError('BAD_REQUEST', 'the signed delegation id differs from the id in the path', {
+        path: id,
+        signed: p.id,
+      })
+    const d = store.get(id)
+    if (!d) throw new StratosError('DELEGATION_NOT_FOUND', `no delegation ${id}`, { id })
+    if (d.owner !== p.signer)
+      throw new StratosError('NOT_OWNER', `${p.signer} did not create delegation ${id}`, { id, signer: p.signer })
+    const revoked: DelegationRecord = d.revokedAt !== undefined ? d : { ...d, revokedAt: now }
+    await store.put(revoked, this.#nonce(p), () => {})
+    logger.info({ id, owner: p.signer }, 'delegation revoked')
+    return delegationView(revoked, now)
+  }
+
+  /** Wallet-signed only (never delegated); the request's expiry is bounded like every wallet request's. */
+  #verify<T extends { signer: string; nonce: string; expiresAt: number; chainId: string }>(
+    msg: { payload: T; signature: string; delegate?: DelegateProof },
+    now: number,
+  ): T {
+    const p = verifyWalletSigned(msg, { chainId: this.#o.chainId, now })
+    if (p.expiresAt > now + MAX_REQUEST_TTL_MS + CLOCK_SKEW_MS)
+      throw new StratosError('BAD_REQUEST', `request expiry may be at most ${MAX_REQUEST_TTL_MS} ms ahead`, {
+        maxTtlMs: MAX_REQUEST_TTL_MS,
+      })
+    if (this.#o.store.isNonceUsed(p.signer, p.nonce))
+      throw new StratosError('REPLAYED_NONCE', 'this request was already used', { nonce: p.nonce })
+    return p
+  }
+
+  #nonce(p: { signer: string; nonce: string; expiresAt: number }): { signer: string; nonce: string; keepUntil: number } {
+    return { signer: p.signer, nonce: p.nonce, keepUntil: p.expiresAt + 2 * CLOCK_SKEW_MS }
+  }
+
+  pruneNonces(now: number, limit: number): Promise<number> {
+    return this.#o.store.pruneNonces(now, limit)
+  }
+}
