@@ -225,6 +225,49 @@ export const DELEGATION_MAX_TTL_MS = 366 * 24 * 60 * 60_000
 /** Unexpired delegations one wallet may hold at once (revoke some to make more). */
 export const MAX_DELEGATIONS_PER_OWNER = 100
 
+/** Default S3 region (what GetBucketLocation answers and CreateBucket accepts); SigV4 accepts any region in a scope. */
+export const S3_DEFAULT_REGION = 'us-east-1'
+/** Largest single PUT (S3's own limit: 5 GiB). */
+export const S3_MAX_PUT_BYTES = 5 * 1024 * MiB
+/** Largest object a multipart upload may complete (S3: 5 TiB). */
+export const S3_MAX_OBJECT_BYTES = 5 * 1024 * 1024 * MiB
+/** Largest part of a multipart upload (S3: 5 GiB). */
+export const S3_MAX_PART_BYTES = 5 * 1024 * MiB
+/** Smallest part other than the last (S3: 5 MiB): EntityTooSmall at Complete. */
+export const S3_MIN_PART_BYTES = 5 * MiB
+/** Parts per multipart upload (S3: 10,000). */
+export const S3_MAX_PARTS = 10_000
+/** Keys, common prefixes, parts or uploads per listing page (S3: 1,000). */
+export const S3_MAX_LIST_KEYS = 1_000
+/** Keys per DeleteObjects request (S3: 1,000). */
+export const S3_MAX_DELETE_KEYS = 1_000
+/** Largest XML request body (DeleteObjects of 1,000 long keys fits). */
+export const S3_MAX_XML_BODY_BYTES = 2 * MiB
+/** Longest chunk header line of an aws-chunked body (size, extension, signature). */
+export const S3_CHUNK_HEADER_MAX_BYTES = 4 * KiB
+/** How far a request's X-Amz-Date may be from the gateway's clock (S3: 15 minutes). */
+export const S3_MAX_CLOCK_SKEW_MS = 15 * 60_000
+/** Longest validity of a presigned URL (S3: 7 days). */
+export const S3_MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+/** A multipart upload idle this long is abandoned: the sweeper aborts it and frees its staged parts. */
+export const S3_MULTIPART_TTL_MS = 24 * 60 * 60_000
+/** How often the S3 gateway's sweeper runs (expired uploads, unreferenced network files). */
+export const S3_SWEEP_INTERVAL_MS = 10_000
+/** Uploads expired and files deleted per sweep. */
+export const S3_SWEEP_BATCH = 100
+/** While Complete moves the bytes, a space is sent this often so clients do not time out (S3 does the same). */
+export const S3_COMPLETE_KEEPALIVE_MS = 10_000
+/** How often a credential's delegation is confirmed live at the meta node (a revocation made there acts within it). */
+export const S3_DELEGATION_RECHECK_MS = 1_000
+/** Unsealed credential secrets kept in memory. */
+export const S3_CREDENTIAL_CACHE_ENTRIES = 10_000
+/** SDK clients (one per credential) kept open. */
+export const S3_CLIENT_CACHE_ENTRIES = 256
+/** An evicted SDK client is closed this long after, so its transfers in flight finish. */
+export const S3_CLIENT_CLOSE_GRACE_MS = 10 * 60_000
+/** Buckets one wallet may own. */
+export const S3_MAX_BUCKETS_PER_OWNER = 1_000
+
 // ---- CLI ------------------------------------------------------------------------------
 /** How long one GET /txs/:hash/wait long-poll of a tx command lasts (the validator caps it at 60 s). */
 export const TX_WAIT_POLL_MS = 30_000
@@ -238,16 +281,25 @@ export const DEFAULT_PORTS = {
   gateway: 8080,
   meta: 7100,
   resourceBase: 7201,
+  s3: 9000,
 } as const
-/** `--port-base P` moves every port: chain P+17, IPFS API P+1, gateway P+80, meta P+100, resources P+201…  */
+/** `--port-base P` moves every port: chain P+17, IPFS API P+1, gateway P+80, S3 P+90, meta P+100, resources P+201…  */
 export function portsFromBase(base: number): {
   chainRest: number
   ipfsApi: number
   gateway: number
   meta: number
   resourceBase: number
+  s3: number
 } {
-  return { chainRest: base + 17, ipfsApi: base + 1, gateway: base + 80, meta: base + 100, resourceBase: base + 201 }
+  return {
+    chainRest: base + 17,
+    ipfsApi: base + 1,
+    gateway: base + 80,
+    meta: base + 100,
+    resourceBase: base + 201,
+    s3: base + 90,
+  }
 }
 
 /** Most validators `stratos devnet --validators N` runs (their ports sit between P+20 and P+70, src/devnet/validators.ts). */
@@ -265,6 +317,8 @@ export const DEFAULT_DEVNET_RESOURCES = DEFAULT_DATA_SHARDS + DEFAULT_PARITY_SHA
 export const DEVNET_READY_TIMEOUT_MS = 60_000
 /** How often the devnet polls a starting process (and the meta node's node list) while waiting. */
 export const DEVNET_POLL_INTERVAL_MS = 100
+/** Life of the S3 credential `stratos devnet` makes for each dev wallet. */
+export const DEVNET_S3_CREDENTIAL_TTL_MS = 365 * 24 * 60 * 60_000
 /** After SIGTERM, a child process gets this long to stop before it is killed with SIGKILL. */
 export const DEVNET_STOP_GRACE_MS = 5_000
 /** `stratos node …`: a graceful stop that takes longer than this exits anyway (code 1). */

@@ -32,6 +32,7 @@ export const COMMAND_GROUPS: readonly { readonly names: readonly string[]; load(
     names: ['publish', 'unpublish', 'grant', 'budget'],
     load: async () => (await import('./commands/access.ts')).registerAccess,
   },
+  { names: ['s3'], load: async () => (await import('./commands/s3.ts')).registerS3 },
 ]
 
 /**

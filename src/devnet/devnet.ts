@@ -44,6 +44,7 @@ import {
   DEVNET_READY_TIMEOUT_MS,
   DEVNET_SPARE_RESOURCES,
   DEVNET_STOP_GRACE_MS,
+  DEVNET_S3_CREDENTIAL_TTL_MS,
   portsFromBase,
 } from '../limits.ts'
 import { MetaClient } from '../net/meta-client.ts'
@@ -55,10 +56,15 @@ import {
   readNetworkFile,
   writeNetworkFile,
   NETWORK_FILE,
+  type DevWallet,
   type NetworkFile,
   type NetworkProcess,
   type ProcessRole,
 } from './network.ts'
+import type { S3Info } from '../s3/server.ts'
+
+/** Path of the S3 gateway's info (the devnet waits for it). */
+const S3_INFO_PATH = '/_stratos/info'
 import { GATEWAY_WALLET, loadOrCreateDevWallets } from './wallets.ts'
 import {
   checkValidatorCount,
@@ -109,6 +115,9 @@ export interface DevnetOptions extends DevnetSettings {
   /** Meta node audits: round interval and per-node minimum interval (tests shorten them). */
   auditIntervalMs?: number
   auditNodeIntervalMs?: number
+  /** The S3 gateway's multipart TTL and sweep interval (tests shorten them). */
+  s3MultipartTtlMs?: number
+  s3SweepIntervalMs?: number
   /** Capacity of every resource node (default: the node's free disk space minus its reserve). */
   capacityBytes?: number
   /** How often resource nodes settle their traffic orders with the meta node (default ORDER_SETTLE_INTERVAL_MS). */
@@ -258,12 +267,20 @@ export class Devnet implements Startable {
         v.comet ? [v.restPort, v.comet.rpcPort, v.comet.p2pPort] : [v.restPort],
       )
       if (!o.placement)
-        await this.#checkPorts(host, [...validatorPorts, ports.meta, ports.gateway, ports.ipfsApi, ...resourcePorts])
+        await this.#checkPorts(host, [
+          ...validatorPorts,
+          ports.meta,
+          ports.gateway,
+          ports.ipfsApi,
+          ports.s3,
+          ...resourcePorts,
+        ])
       const deadline = Date.now() + (o.readyTimeoutMs ?? DEVNET_READY_TIMEOUT_MS)
       const placements = {
         validator: place('validator', 'validator'),
         meta: place('meta', 'meta'),
         gateway: place('gateway', 'gateway'),
+        s3: place('s3', 's3'),
         resources: resourcePorts.map((_, i) => place(`resource-${i + 1}`, 'resource')),
       }
       const urlAt = (p: DevnetPlacement, port: number) =>
@@ -415,17 +432,43 @@ export class Devnet implements Startable {
           writeSecret(join(this.dir, 'gateway', 'wallet.mnemonic'), gatewayWallet.mnemonic),
         ],
       })
+      // The S3 gateway: no wallet of its own; each dev wallet gets a credential (a delegation to its key) once ready.
+      const s3Dir = join(this.dir, 's3')
+      const s3 = this.#spawn({
+        name: 's3',
+        role: 's3',
+        url: urlAt(placements.s3, ports.s3),
+        dataDir: s3Dir,
+        launcher: placements.s3.launcher,
+        args: [
+          'node',
+          's3',
+          '--data-dir',
+          s3Dir,
+          '--host',
+          placements.s3.host,
+          '--port',
+          String(ports.s3),
+          '--meta-url',
+          metaUrl,
+          '--chain-id',
+          o.chainId,
+          ...optional('--multipart-ttl-ms', o.s3MultipartTtlMs),
+          ...optional('--sweep-interval-ms', o.s3SweepIntervalMs),
+        ],
+      })
       this.#log(
         `devnet: starting ${validators.length > 1 ? `${validators.length} validators (CometBFT) on ${chainUrls.join(', ')}` : `validator on ${validator.spec.url}`}, meta node on ${metaUrl}, ${resources.length} resource nodes on ports ${resourcePorts[0]}–${resourcePorts.at(-1)}, gateway on ${gateway.spec.url} (IPFS RPC API on ${urlAt(placements.gateway, ports.ipfsApi)})`,
       )
 
       await Promise.all(validators.slice(1).map((v) => v.waitForInfo<unknown>(deadline, signal, '/status')))
-      const [, metaInfo, gatewayInfo, ...resourceInfos] = (await Promise.all([
+      const [, metaInfo, gatewayInfo, s3Info, ...resourceInfos] = (await Promise.all([
         validator.waitForInfo<unknown>(deadline, signal, '/status'),
         meta.waitForInfo<MetaInfo>(deadline, signal),
         gateway.waitForInfo<{ wallet?: string | null }>(deadline, signal),
+        s3.waitForInfo<S3Info>(deadline, signal, S3_INFO_PATH),
         ...resources.map((r) => r.waitForInfo<ResourceNodeInfo>(deadline, signal)),
-      ])) as [unknown, MetaInfo, { wallet?: string | null }, ...ResourceNodeInfo[]]
+      ])) as [unknown, MetaInfo, { wallet?: string | null }, S3Info, ...ResourceNodeInfo[]]
       if (metaInfo.address !== metaAddress) {
         throw new StratosError(
           'NETWORK_CONFIG',
@@ -457,14 +500,17 @@ export class Devnet implements Startable {
         true,
       )
 
+      const s3Wallets = await s3Credentials(s3.spec.url, wallets, previousWallets(this.dir), signal)
       const address = (c: DevnetChild): string | null =>
         validators.includes(c)
           ? null
-          : c === meta
-            ? metaInfo.address
-            : c === gateway
-              ? (gatewayInfo.wallet ?? null)
-              : resourceInfos[resources.indexOf(c)].address
+          : c === s3
+            ? s3Info.address
+            : c === meta
+              ? metaInfo.address
+              : c === gateway
+                ? (gatewayInfo.wallet ?? null)
+                : resourceInfos[resources.indexOf(c)].address
       const cometFields = cometFieldsOf(validatorPlans, placements.validator.host)
       this.#network = {
         chainId: o.chainId,
@@ -477,6 +523,7 @@ export class Devnet implements Startable {
         gatewayUrl: gateway.spec.url,
         ipfsApiUrl: urlAt(placements.gateway, ports.ipfsApi),
         chainUrl,
+        s3: s3.spec.url,
         processes: this.#children.map(
           (c): NetworkProcess => ({
             ...cometFields(c),
@@ -491,7 +538,7 @@ export class Devnet implements Startable {
             ...(c.spec.launcher ? { launcher: [...c.spec.launcher] } : {}),
           }),
         ),
-        wallets,
+        wallets: s3Wallets,
         devnetPid: process.pid,
         startedAt: Date.now(),
       }
@@ -851,4 +898,48 @@ function validateSettings(o: DevnetOptions): void {
 function writeSecret(path: string, text: string): string {
   writeFileAtomic(path, text + '\n', { mode: 0o600 })
   return path
+}
+
+/** The previous devnet.json's wallets (their S3 credentials), if any. */
+function previousWallets(dir: string): DevWallet[] {
+  const path = join(dir, NETWORK_FILE)
+  if (!existsSync(path)) return []
+  try {
+    return readNetworkFile(path).wallets
+  } catch {
+    return []
+  }
+}
+
+/**
+ * Every dev wallet with a ready S3 credential: the one it had (still active at the gateway) or a new one, which the
+ * wallet signs as `stratos s3 credentials create` would.
+ */
+async function s3Credentials(
+  s3Url: string,
+  wallets: readonly DevWallet[],
+  previous: readonly DevWallet[],
+  signal?: AbortSignal,
+): Promise<DevWallet[]> {
+  const { S3AdminClient } = await import('../s3/admin-client.ts')
+  const admin = new S3AdminClient(s3Url)
+  const out: DevWallet[] = []
+  for (const w of wallets) {
+    const key = WalletKey.fromMnemonic(w.mnemonic)
+    const before = previous.find((p) => p.address === w.address)
+    if (before?.s3AccessKeyId && before.s3SecretAccessKey) {
+      const live = await admin.list(key, signal ? { signal } : {})
+      if (live.some((c) => c.accessKeyId === before.s3AccessKeyId && c.state === 'active')) {
+        out.push({ ...w, s3AccessKeyId: before.s3AccessKeyId, s3SecretAccessKey: before.s3SecretAccessKey })
+        continue
+      }
+    }
+    const c = await admin.create(
+      key,
+      { expiresAt: Date.now() + DEVNET_S3_CREDENTIAL_TTL_MS, label: `devnet ${w.name}` },
+      signal ? { signal } : {},
+    )
+    out.push({ ...w, s3AccessKeyId: c.accessKeyId, s3SecretAccessKey: c.secretAccessKey })
+  }
+  return out
 }

@@ -13,11 +13,11 @@ import { writeFileAtomic } from '../util/fs.ts'
 
 export const NETWORK_FILE = 'devnet.json'
 
-export type ProcessRole = 'validator' | 'meta' | 'resource' | 'gateway'
+export type ProcessRole = 'validator' | 'meta' | 'resource' | 'gateway' | 's3'
 
 const zProcess = z.object({
   name: z.string(),
-  role: z.enum(['validator', 'meta', 'resource', 'gateway']),
+  role: z.enum(['validator', 'meta', 'resource', 'gateway', 's3']),
   pid: z.number().int(),
   url: z.string(),
   dataDir: z.string(),
@@ -34,7 +34,14 @@ const zProcess = z.object({
 })
 export type NetworkProcess = z.infer<typeof zProcess>
 
-const zWallet = z.object({ name: z.string(), address: z.string(), mnemonic: z.string() })
+const zWallet = z.object({
+  name: z.string(),
+  address: z.string(),
+  mnemonic: z.string(),
+  /** A ready S3 credential of this wallet at the devnet's S3 gateway (`s3`); absent in older network files. */
+  s3AccessKeyId: z.string().optional(),
+  s3SecretAccessKey: z.string().optional(),
+})
 export type DevWallet = z.infer<typeof zWallet>
 
 export const zNetwork = z.object({
@@ -53,6 +60,8 @@ export const zNetwork = z.object({
    * comma-separated (clients fail over: chain-client/client.ts). Absent in networks written before it existed.
    */
   chainUrl: z.string().optional(),
+  /** The S3-compatible gateway (`stratos node s3`); absent in networks written before it existed. */
+  s3: z.string().optional(),
   processes: z.array(zProcess),
   wallets: z.array(zWallet),
   /** Pid of the `stratos devnet` process that wrote this file. */

@@ -21,11 +21,7 @@ import type { Dispatcher } from 'undici'
 import { StratosError } from '../errors.ts'
 import { jsonRequest } from './json-request.ts'
 import { DELEGATION_ROUTES, type DelegationView } from '../sds/protocol/api.ts'
-import type {
-  SignedDelegationCreate,
-  SignedDelegationList,
-  SignedDelegationRevoke,
-} from '../sds/protocol/messages.ts'
+import type { SignedDelegationCreate, SignedDelegationList, SignedDelegationRevoke } from '../sds/protocol/messages.ts'
 import {
   META_ROUTES,
   type CommitBody,

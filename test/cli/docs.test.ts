@@ -41,9 +41,13 @@ test('docs/cli.md describes every command and subcommand', async () => {
 })
 
 test('docs/api.md lists every meta node route', async () => {
-  const { META_ROUTES, SHARE_ROUTES } = await import('../../src/sds/protocol/api.ts')
+  const { META_ROUTES, SHARE_ROUTES, DELEGATION_ROUTES } = await import('../../src/sds/protocol/api.ts')
   const doc = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8')
-  const missing = [...Object.values(META_ROUTES), ...Object.values(SHARE_ROUTES)].filter(
+  const missing = [
+    ...Object.values(META_ROUTES),
+    ...Object.values(SHARE_ROUTES),
+    ...Object.values(DELEGATION_ROUTES),
+  ].filter(
     (path) => !doc.includes(`\`${path}`),
   )
   assert.deepEqual(missing, [], `document these routes in docs/api.md: ${missing.join(', ')}`)

@@ -35,6 +35,7 @@ export async function freePortBase(resources: number): Promise<number> {
       p.meta,
       p.gateway,
       p.ipfsApi,
+      p.s3,
       ...Array.from({ length: resources }, (_, i) => p.resourceBase + i),
     ]
     let free = true

@@ -35,6 +35,8 @@ interface DevnetFlags {
   segmentSize?: number
   chainId?: string
   sessionTtlMs?: number
+  s3MultipartTtlMs?: number
+  s3SweepIntervalMs?: number
   sweepIntervalMs?: number
   offlineAfterMs?: number
   heartbeatIntervalMs?: number
@@ -68,6 +70,8 @@ export function registerDevnet(program: Command): void {
     .option('--segment-size <bytes>', 'segment size, e.g. 1MiB (default 32MiB)', parseBytes)
     .option('--chain-id <id>', 'chain id (default stratos-devnet-1)')
     .option('--session-ttl-ms <ms>', 'meta node: abandon idle upload sessions after this long', parsePositiveInt)
+    .option('--s3-multipart-ttl-ms <ms>', 'S3 gateway: abort multipart uploads idle this long', parsePositiveInt)
+    .option('--s3-sweep-interval-ms <ms>', 'S3 gateway: how often expired uploads are swept', parsePositiveInt)
     .option('--sweep-interval-ms <ms>', 'meta node: how often to sweep expired upload sessions', parsePositiveInt)
     .option('--offline-after-ms <ms>', 'meta node: a node silent this long is offline', parsePositiveInt)
     .option('--heartbeat-interval-ms <ms>', 'heartbeat period of the resource nodes', parsePositiveInt)
@@ -125,6 +129,8 @@ export function registerDevnet(program: Command): void {
         ...settings,
         dir: f.dir,
         sessionTtlMs: f.sessionTtlMs,
+        s3MultipartTtlMs: f.s3MultipartTtlMs,
+        s3SweepIntervalMs: f.s3SweepIntervalMs,
         sweepIntervalMs: f.sweepIntervalMs,
         offlineAfterMs: f.offlineAfterMs,
         heartbeatIntervalMs: f.heartbeatIntervalMs,

@@ -1,5 +1,5 @@
 /**
- * `stratos node resource|meta|validator|gateway`: run one role in the foreground until SIGINT/SIGTERM
+ * `stratos node resource|meta|validator|gateway|s3`: run one role in the foreground until SIGINT/SIGTERM
  * (graceful stop, exit 0). Logs are JSON lines on stderr (pino; STRATOS_LOG_LEVEL); one line on
  * stdout says where the role listens.
  */
@@ -414,6 +414,51 @@ export function registerNode(program: Command): void {
             role,
             line: `gateway listening on ${g.url}, IPFS RPC API on ${api.url}/api/v0${wallet ? ` (wallet ${wallet.address})` : ' (read-only: no STRATOS_MNEMONIC)'}`,
           }
+        })
+      },
+    )
+
+  roleCommand(
+    node,
+    's3',
+    'run the S3-compatible gateway: S3 API (SigV4) over the network; credentials act for their wallets (docs/s3.md)',
+    'node key (the delegate key), sealed credential secrets, index, staged multipart parts',
+    DEFAULT_PORTS.s3,
+  )
+    .option('--meta-url <url>', `meta node URL (default: ${defaultMetaUrl})`)
+    .option('--region <region>', 'the region it answers (default S3_DEFAULT_REGION)')
+    .option('--domain <domain>', 'also accept virtual-hosted-style requests: {bucket}.{domain}')
+    .option(
+      '--multipart-ttl-ms <ms>',
+      'abort multipart uploads idle this long and free their parts (default S3_MULTIPART_TTL_MS)',
+      parsePositiveInt,
+    )
+    .option(
+      '--sweep-interval-ms <ms>',
+      'how often expired uploads are swept (default S3_SWEEP_INTERVAL_MS)',
+      parsePositiveInt,
+    )
+    .action(
+      async (
+        f: CommonFlags & { region?: string; domain?: string; multipartTtlMs?: number; sweepIntervalMs?: number },
+        cmd: Command,
+      ) => {
+        const metaUrl = metaUrlOf(cmd)
+        const { startS3Node } = await import('../../s3/index.ts')
+        await runRole('s3', async (logger) => {
+          const s3 = await startS3Node({
+            dataDir: resolve(f.dataDir),
+            host: f.host,
+            port: f.port,
+            metaUrl,
+            chainId: f.chainId,
+            logger,
+            ...(f.region !== undefined ? { region: f.region } : {}),
+            ...(f.domain !== undefined ? { domain: f.domain } : {}),
+            ...(f.multipartTtlMs !== undefined ? { multipartTtlMs: f.multipartTtlMs } : {}),
+            ...(f.sweepIntervalMs !== undefined ? { sweepIntervalMs: f.sweepIntervalMs } : {}),
+          })
+          return { role: s3, line: `s3 gateway listening on ${s3.url} (delegate ${s3.address})` }
         })
       },
     )

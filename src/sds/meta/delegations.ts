@@ -44,7 +44,11 @@ export interface DelegationStore {
    * records the nonce until `keepUntil` and stores `record` (and indexes it under its owner while unrevoked).
    * Durable once resolved.
    */
-  put(record: DelegationRecord, nonce: { signer: string; nonce: string; keepUntil: number }, check: () => void): Promise<void>
+  put(
+    record: DelegationRecord,
+    nonce: { signer: string; nonce: string; keepUntil: number },
+    check: () => void,
+  ): Promise<void>
   /** Forgets nonces kept until before `now` (at most `limit`). */
   pruneNonces(now: number, limit: number): Promise<number>
   close(): Promise<void>
@@ -275,7 +279,11 @@ export class Delegations {
     return p
   }
 
-  #nonce(p: { signer: string; nonce: string; expiresAt: number }): { signer: string; nonce: string; keepUntil: number } {
+  #nonce(p: { signer: string; nonce: string; expiresAt: number }): {
+    signer: string
+    nonce: string
+    keepUntil: number
+  } {
     return { signer: p.signer, nonce: p.nonce, keepUntil: p.expiresAt + 2 * CLOCK_SKEW_MS }
   }
 
