@@ -47,8 +47,6 @@ test('docs/api.md lists every meta node route', async () => {
     ...Object.values(META_ROUTES),
     ...Object.values(SHARE_ROUTES),
     ...Object.values(DELEGATION_ROUTES),
-  ].filter(
-    (path) => !doc.includes(`\`${path}`),
-  )
+  ].filter((path) => !doc.includes(`\`${path}`))
   assert.deepEqual(missing, [], `document these routes in docs/api.md: ${missing.join(', ')}`)
 })
