@@ -25,12 +25,14 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsCommand,
   ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
   ListPartsCommand,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
+import { Readable } from 'node:stream'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { TestDevnet } from './harness.ts'
 import type { DevWallet } from '../../src/devnet/network.ts'
@@ -95,7 +97,7 @@ test('buckets: create, head, list, location; delete only when empty', async () =
   const list = await s3.send(new ListBucketsCommand({}))
   assert.ok(list.Buckets?.some((b) => b.Name === 'b-basics'))
   const loc = await s3.send(new GetBucketLocationCommand({ Bucket: 'b-basics' }))
-  assert.ok(loc.LocationConstraint === undefined || loc.LocationConstraint === '')
+  assert.ok(loc.LocationConstraint === undefined || String(loc.LocationConstraint) === '')
   await s3.send(new PutObjectCommand({ Bucket: 'b-basics', Key: 'x', Body: 'x' }))
   await expectS3Error(s3.send(new DeleteBucketCommand({ Bucket: 'b-basics' })), 'BucketNotEmpty')
   await s3.send(new DeleteObjectCommand({ Bucket: 'b-basics', Key: 'x' }))
@@ -241,7 +243,7 @@ test('listing: V2 and V1 with prefix, delimiter, start-after, continuation and m
   const paged: string[] = []
   token = undefined
   do {
-    const page = await s3.send(
+    const page: ListObjectsV2CommandOutput = await s3.send(
       new ListObjectsV2Command({ Bucket: 'b-list', Delimiter: '/', MaxKeys: 2, ContinuationToken: token }),
     )
     paged.push(
@@ -478,7 +480,7 @@ test('lib-storage Upload: a multipart upload with parts in parallel, byte-exact'
   }
   const upload = new Upload({
     client: s3,
-    params: { Bucket: 'b-big', Key: 'big.bin', Body: source() },
+    params: { Bucket: 'b-big', Key: 'big.bin', Body: Readable.from(source()) },
     queueSize: 4,
     partSize: 16 * MiB,
   })
