@@ -365,6 +365,12 @@ export const GRANT_MAX_TTL_MS = 366 * 24 * 60 * 60_000
 export const PUBLIC_BUDGET_WINDOW_MS = 10 * 60_000
 /** Share-link DAG readers a gateway keeps (one per link access token; each caches records it read). */
 export const GATEWAY_SCOPED_READERS = 256
+/** Browser uploads (wallet portal) a gateway's edge runs at once: each holds up to two segment buffers. */
+export const GATEWAY_EDGE_UPLOADS = 8
+/** How long an edge upload whose shards are placed waits for the browser's signed commit before it is aborted. */
+export const GATEWAY_EDGE_COMMIT_WAIT_MS = 120_000
+/** Largest body of a proxied chain or meta request from the wallet portal (a signed tx, a share, a commit). */
+export const GATEWAY_PROXY_MAX_BODY_BYTES = 4 * MiB
 /** Budget epochs of spending kept before the sweeper forgets them. */
 export const PUBLIC_BUDGET_EPOCHS_KEPT = 2
 

@@ -253,6 +253,8 @@ export const MAX_BLOCK_BYTES = 32 * 1024 * 1024
 export const MAX_SSE_SUBSCRIBERS = 64
 /** SSE comment sent this often so proxies and clients keep an idle stream open. */
 export const SSE_KEEPALIVE_MS = 15_000
+/** Most entries of one GET /accounts/:address/txs page (each reads its block). */
+export const MAX_ACCOUNT_TXS_PAGE = 50
 /** Most concurrent GET /txs/:hash/wait long-polls. */
 export const MAX_TX_WAITERS = 4_096
 /** Default and largest timeout of GET /txs/:hash/wait. */

@@ -426,6 +426,8 @@ export class Devnet implements Startable {
           String(ports.ipfsApi),
           '--meta-url',
           metaUrl,
+          '--chain-url',
+          validator.spec.url,
           '--chain-id',
           o.chainId,
           '--mnemonic-file',

@@ -7,6 +7,10 @@
  *   GET      /v1/info              { role: 'gateway', version, chainId, metaUrl, wallet }
  *   GET      /api/v1/stats[?cid=]  response body bytes served, in total and for one CID (stats.ts)
  *   GET|HEAD /share/{id}[/{path}]  a share link: resolved at the meta node, then served as /ipfs/ (share.ts)
+ *   GET|HEAD /wallet/…             the wallet portal's page (wallet-app.ts; keys stay in the browser, docs/wallet.md)
+ *   …        /api/v1/chain|meta/…  the chain REST and meta APIs relayed for the portal (proxy.ts)
+ *   …        /api/v1/edge/…        browser uploads: the browser signs, the gateway codes and places (edge.ts)
+ *   …        /api/v1/session, /api/v1/content/{cid}  a wallet's own private files in the browser (session.ts)
  *   …                              routes other modules register (`routes` option or `use()`; see routes.ts)
  *
  * File bytes are read through the hot-range cache (cache.ts: memory + disk under `dataDir/cache`), which the DAG
@@ -39,6 +43,10 @@ import { Router, isMethodMiss } from '../net/router.ts'
 import { HotRangeCache } from './cache.ts'
 import { PathGateway } from './path-gateway.ts'
 import { shareRoute } from './share.ts'
+import { edgeRoutes } from './edge.ts'
+import { proxyRoutes } from './proxy.ts'
+import { sessionRoutes } from './session.ts'
+import { walletAppRoute } from './wallet-app.ts'
 import { routePatterns, type GatewayContext, type GatewayRoute } from './routes.ts'
 
 export type { GatewayContext, GatewayRoute } from './routes.ts'
@@ -47,6 +55,10 @@ export interface GatewayOptions {
   host?: string
   port: number
   metaUrl: string
+  /** The chain's REST API, relayed for the wallet portal at /api/v1/chain/ (proxy.ts); without it that relay answers NETWORK_CONFIG. */
+  chainUrl?: string
+  /** The built wallet portal (dist/wallet by default, wallet-app.ts). */
+  walletDir?: string
   chainId?: string
   /** Signs uploads; without it the gateway is read-only (POST /api/v1/add answers NETWORK_CONFIG). */
   wallet?: WalletKey
@@ -109,7 +121,8 @@ export class Gateway implements Startable {
       logger: this.#log,
       prefetch: (file, offset, fileSize) => this.cache.prefetch(file, offset, fileSize),
     })
-    for (const route of [...builtinRoutes(), ...(options.routes ?? [])]) this.use(route)
+    const portal = [walletAppRoute(options.walletDir), ...proxyRoutes(), ...edgeRoutes(), ...sessionRoutes()]
+    for (const route of [...builtinRoutes(), ...portal, ...(options.routes ?? [])]) this.use(route)
     registerGatewayMetrics(this.ops, { stats: this.paths.stats, cache: this.cache, connect: () => this.client() })
     const rl = options.rateLimit
     this.#limiter =

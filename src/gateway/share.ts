@@ -5,7 +5,9 @@
  * working at once, and the request is then served exactly like /ipfs/{cid}[/path] by the gateway's own handler
  * (`gateway.paths.serve`: ranges, ETag, content type, directory paths…). The password comes from `?password=`, an
  * `x-stratos-share-password` header, or HTTP Basic auth (any user name). A missing or wrong password answers 401
- * with `WWW-Authenticate: Basic`, so a browser asks for it and then repeats it on every range request of a video.
+ * with `WWW-Authenticate: Basic`, so a browser asks for it and then repeats it on every range request of a video —
+ * except for a script's request (`X-Requested-With` set, as the wallet portal's share page sends it), which asks for
+ * the password in its own form and must not get the browser's login dialog.
  *
  * Differences from /ipfs/: the content is read under the link's access token (resolve hands it out), so a private
  * file is served through its link only, paid by the link's creator; pages link only within /share/{id}/ (never to
@@ -69,7 +71,8 @@ export async function handleShare(c: GatewayContext): Promise<void> {
       { signal: c.signal },
     )
   } catch (e) {
-    if (isStratosError(e, 'PASSWORD_REQUIRED') || isStratosError(e, 'BAD_PASSWORD')) {
+    const script = c.req.headers['x-requested-with'] !== undefined
+    if (!script && (isStratosError(e, 'PASSWORD_REQUIRED') || isStratosError(e, 'BAD_PASSWORD'))) {
       c.res.setHeader('www-authenticate', `Basic realm="stratos share link ${id}", charset="UTF-8"`)
     }
     throw e
@@ -86,7 +89,7 @@ export async function handleShare(c: GatewayContext): Promise<void> {
 }
 
 /** Makes every response head written from now on carry SHARE_CACHE_CONTROL, whatever the /ipfs handler sets. */
-function overrideCacheControl(res: ServerResponse): void {
+export function overrideCacheControl(res: ServerResponse): void {
   const writeHead = res.writeHead
   res.writeHead = function (this: ServerResponse, ...args: unknown[]): ServerResponse {
     for (const a of args) {

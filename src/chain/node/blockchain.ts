@@ -19,7 +19,7 @@ import type { ValidatorUpdate } from '../state/staking.ts'
 import type { ConsensusInfo } from '../state/validator-slashing.ts'
 import { encodeSignedTx, txHash, type SignedTx } from '../tx.ts'
 import { blockHash, genesisHeader, txMerkleRoot, type BlockHeader } from './block.ts'
-import type { LmdbChainStore } from './lmdb-store.ts'
+import { accountTxKey, type AccountTxRef, type LmdbChainStore } from './lmdb-store.ts'
 import type { Mempool } from './mempool.ts'
 
 export interface CommittedBlock {
@@ -141,13 +141,16 @@ export class Blockchain {
       (r, index) => [txHashes[index]!, `{"height":${block.height},"index":${index},"result":${r}}`] as const,
     )
     const blockJson = storedBlockJson(header, hash, block.txs, resultJson, result.events)
+    const accountTxs = block.txs.flatMap((tx, index) =>
+      [...addressesOf(tx)].map((a) => [accountTxKey(a, block.height, index), txHashes[index]!] as const),
+    )
     const committed: CommittedBlock = { header, hash, txHashes, results: result.results }
     return {
       block: committed,
       events: result.events,
       validatorUpdates: result.validatorUpdates,
       persist: () => {
-        this.store.state.withBlock({ height: block.height, blockJson, txs }, () => pending.commit())
+        this.store.state.withBlock({ height: block.height, blockJson, txs, accountTxs }, () => pending.commit())
         this.#latest = { header, hash }
         this.mempool.update(block.txs)
         for (const l of this.#listeners) {
@@ -166,10 +169,41 @@ export class Blockchain {
     return this.store.blockJson(height)
   }
 
+  /**
+   * An address's history, newest first: each tx it sent or received with its block height, result and the signed tx
+   * itself (read from its block).
+   */
+  accountHistory(
+    address: string,
+    limit: number,
+    beforeHeight?: number,
+  ): Array<AccountTxRef & { tx: unknown; result: unknown }> {
+    return this.store.accountTxs(address, limit, beforeHeight).map((ref) => {
+      const block = JSON.parse(this.store.blockJson(ref.height) ?? '{"txs":[],"results":[]}') as {
+        txs: unknown[]
+        results: unknown[]
+      }
+      return { ...ref, tx: block.txs[ref.index] ?? null, result: block.results[ref.index] ?? null }
+    })
+  }
+
   tx(hash: string): StoredTx | undefined {
     const json = this.store.txJson(hash)
     return json === undefined ? undefined : (JSON.parse(json) as StoredTx)
   }
+}
+
+/**
+ * The wallets whose history a tx belongs to: its sender, a send's recipient, a prepay's beneficiary. (Not the
+ * wallets a volume report names: a report touches thousands; their ozone and rewards are queried directly.)
+ */
+function addressesOf(signed: SignedTx): Set<string> {
+  const out = new Set([signed.tx.sender])
+  for (const m of signed.tx.msgs) {
+    if (m.type === 'send') out.add(m.to)
+    else if (m.type === 'prepay' && m.beneficiary !== undefined) out.add(m.beneficiary)
+  }
+  return out
 }
 
 /** `resultJson`: the canonical JSON of each tx result. */

@@ -5,6 +5,7 @@
  *   state    state key (ASCII string)  → value bytes          the BatchKvStore the ChainApp runs on
  *   blocks   height (number)           → stored block, canonical JSON text (see StoredBlock)
  *   txs      tx hash (hex)             → { height, index, result }, canonical JSON text
+ *   account-txs  `{address}/{height:12}/{index:6}` → tx hash   every tx an address sent or received (wallet history)
  *
  * Atomicity: the state machine commits a block with ONE `writeBatch` (state writes + its `app/`
  * height/time/state-hash keys). The node stages the block record and its tx index entries with
@@ -32,6 +33,20 @@ export interface BlockRecordWrite {
   readonly blockJson: string
   /** [tx hash, canonical JSON text of { height, index, result }]. */
   readonly txs: ReadonlyArray<readonly [string, string]>
+  /** [accountTxKey(address, height, index), tx hash]: the history index of the addresses each tx touches. */
+  readonly accountTxs?: ReadonlyArray<readonly [string, string]>
+}
+
+/** Key of the account history index: ordered by height, then position in the block. */
+export function accountTxKey(address: string, height: number, index: number): string {
+  return `${address}/${String(height).padStart(12, '0')}/${String(index).padStart(6, '0')}`
+}
+
+/** One entry of an account's history. */
+export interface AccountTxRef {
+  hash: string
+  height: number
+  index: number
 }
 
 /** BatchKvStore on the `state` database; `writeBatch` also writes a staged block record. */
@@ -40,6 +55,7 @@ export class LmdbKvStore implements BatchKvStore {
   readonly #state: Database<Buffer, string>
   readonly #blocks: Database<string, number>
   readonly #txs: Database<string, string>
+  readonly #accountTxs: Database<string, string>
   #staged: BlockRecordWrite | undefined
 
   constructor(
@@ -47,11 +63,13 @@ export class LmdbKvStore implements BatchKvStore {
     state: Database<Buffer, string>,
     blocks: Database<string, number>,
     txs: Database<string, string>,
+    accountTxs: Database<string, string>,
   ) {
     this.#root = root
     this.#state = state
     this.#blocks = blocks
     this.#txs = txs
+    this.#accountTxs = accountTxs
   }
 
   get(key: string): Uint8Array | undefined {
@@ -87,6 +105,7 @@ export class LmdbKvStore implements BatchKvStore {
       if (staged) {
         this.#blocks.put(staged.height, staged.blockJson)
         for (const [hash, json] of staged.txs) this.#txs.put(hash, json)
+        for (const [key, hash] of staged.accountTxs ?? []) this.#accountTxs.put(key, hash)
       }
     })
   }
@@ -111,20 +130,22 @@ export class LmdbChainStore {
   readonly #root: RootDatabase
   readonly #blocks: Database<string, number>
   readonly #txs: Database<string, string>
+  readonly #accountTxs: Database<string, string>
 
   private constructor(root: RootDatabase) {
     this.#root = root
     const state = root.openDB<Buffer, string>({ name: 'state', encoding: 'binary' })
     this.#blocks = root.openDB<string, number>({ name: 'blocks', encoding: 'string' })
     this.#txs = root.openDB<string, string>({ name: 'txs', encoding: 'string' })
-    this.state = new LmdbKvStore(root, state, this.#blocks, this.#txs)
+    this.#accountTxs = root.openDB<string, string>({ name: 'account-txs', encoding: 'string' })
+    this.state = new LmdbKvStore(root, state, this.#blocks, this.#txs, this.#accountTxs)
   }
 
   /** Opens (creating) the environment in `dataDir/chain`. */
   static open(dataDir: string): LmdbChainStore {
     const path = join(dataDir, 'chain')
     mkdirSync(path, { recursive: true })
-    // maxDbs: the three named databases; default (synchronous, fsynced) commits.
+    // maxDbs: the four named databases; default (synchronous, fsynced) commits.
     return new LmdbChainStore(open({ path, maxDbs: 4 }))
   }
 
@@ -141,6 +162,22 @@ export class LmdbChainStore {
 
   txJson(hash: string): string | undefined {
     return this.#txs.get(hash)
+  }
+
+  /**
+   * The newest `limit` txs that `address` sent or received, newest first, below height `beforeHeight` when given
+   * (the next page starts below the last entry's height). Blocks committed before this index existed are not in it.
+   */
+  accountTxs(address: string, limit: number, beforeHeight?: number): AccountTxRef[] {
+    // Reverse ranges include `start`: `{address}/{height}` sorts just below every key of that height.
+    const start =
+      beforeHeight === undefined ? `${address}/${PREFIX_END}` : `${address}/${String(beforeHeight).padStart(12, '0')}`
+    const out: AccountTxRef[] = []
+    for (const { key, value } of this.#accountTxs.getRange({ start, end: `${address}/`, reverse: true, limit })) {
+      const [, height, index] = key.split('/')
+      out.push({ hash: value, height: Number(height), index: Number(index) })
+    }
+    return out
   }
 
   /** Writes a block record on its own (only the genesis header, whose state is already written). */

@@ -10,6 +10,8 @@
  *   GET  /txs/:hash                           { hash, height, index, result } once in a block; 404 before
  *   GET  /txs/:hash/wait?timeoutMs=           the same, long-polling until the tx is in a block (TIMEOUT 504 after)
  *   GET  /accounts/:address                   { address, balance, nonce, ozone }
+ *   GET  /accounts/:address/txs?limit=&before= { txs: [{ hash, height, index, tx, result }] } newest first (≤ MAX_ACCOUNT_TXS_PAGE;
+ *                                             `before`: a height, for the next page)
  *   GET  /ozone | /ozone/:address             market { S, P, L, price, weiPerGiB } | { address, ozone }
  *   GET  /validators                          validators
  *   GET  /validators/:address/delegations     delegations to a validator
@@ -31,6 +33,7 @@ import { Router, isMethodMiss, type RouteParams } from '../../net/router.ts'
 import { createOps, serveOps, type Ops } from '../../net/ops.ts'
 import {
   DEFAULT_TX_WAIT_MS,
+  MAX_ACCOUNT_TXS_PAGE,
   MAX_SSE_SUBSCRIBERS,
   MAX_TX_BATCH_BYTES,
   MAX_TX_BATCH_TXS,
@@ -146,6 +149,18 @@ export class ChainRestServer {
       this.#waitTx(req, res, parseHash(p.hash!), url.searchParams.get('timeoutMs')),
     )
     get('/accounts/:address', (_req, res, p) => send(res, q.account(parseAddress(p.address!))))
+    get('/accounts/:address/txs', (_req, res, p, url) => {
+      const limitParam = url.searchParams.get('limit')
+      const before = url.searchParams.get('before')
+      const limit =
+        limitParam === null ? MAX_ACCOUNT_TXS_PAGE : Math.min(parseCounter(limitParam, 'limit'), MAX_ACCOUNT_TXS_PAGE)
+      const txs = this.#chain.accountHistory(
+        parseAddress(p.address!),
+        Math.max(1, limit),
+        before === null ? undefined : parseCounter(before, 'before'),
+      )
+      sendJsonText(res, 200, `{"txs":[${txs.map((t) => canonicalJson(t as unknown as CanonicalValue)).join(',')}]}`)
+    })
     get('/ozone', (_req, res) => send(res, q.ozoneMarket()))
     get('/ozone/:address', (_req, res, p) => {
       const address = parseAddress(p.address!)

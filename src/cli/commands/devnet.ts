@@ -168,7 +168,7 @@ export function registerDevnet(program: Command): void {
         `devnet: logs in ${devnet.dir}/logs; try \`stratos status --network ${devnet.dir}\` in another terminal (\`npm link\` once puts stratos on PATH); Ctrl-C stops everything`,
       )
       process.stdout.write(
-        `stratos devnet ready: ${settings.resources} resource nodes, meta ${n.meta.url}, gateway ${n.gatewayUrl}, IPFS API ${n.ipfsApiUrl}/api/v0, chain ${n.chainUrl}, network ${devnet.networkFile}\n`,
+        `stratos devnet ready: ${settings.resources} resource nodes, meta ${n.meta.url}, gateway ${n.gatewayUrl}, wallet ${n.gatewayUrl}/wallet/, IPFS API ${n.ipfsApiUrl}/api/v0, chain ${n.chainUrl}, network ${devnet.networkFile}\n`,
       )
       const reason = await stopRequested
       log(`devnet: ${reason}: stopping all processes`)

@@ -395,6 +395,8 @@ export function registerNode(program: Command): void {
               host: f.host,
               port: f.port,
               metaUrl,
+              // Relayed for the wallet portal (/api/v1/chain/): the program-wide --chain-url, when given.
+              chainUrl: (cmd.optsWithGlobals() as { chainUrl?: string }).chainUrl,
               chainId: f.chainId,
               wallet,
               dataDir: resolve(f.dataDir),
@@ -412,7 +414,7 @@ export function registerNode(program: Command): void {
           }
           return {
             role,
-            line: `gateway listening on ${g.url}, IPFS RPC API on ${api.url}/api/v0${wallet ? ` (wallet ${wallet.address})` : ' (read-only: no STRATOS_MNEMONIC)'}`,
+            line: `gateway listening on ${g.url} (wallet ${g.url}/wallet/), IPFS RPC API on ${api.url}/api/v0${wallet ? ` (wallet ${wallet.address})` : ' (read-only: no STRATOS_MNEMONIC)'}`,
           }
         })
       },

@@ -52,7 +52,7 @@ import type { ShareCreatePayload, ShareListPayload, ShareRevokePayload } from '.
 import { hashSharePassword } from '../protocol/share-password.ts'
 import { Semaphore } from './limiter.ts'
 import { RecyclingBufferPool } from '../../util/buffer-pool.ts'
-import { upload, createSession, commitSession, abortSession, checkSegmentSize } from './upload.ts'
+import { upload, createSession, commitSession, abortSession, checkSegmentSize, type UploadAuthority } from './upload.ts'
 import { ErasureCode } from './erasure.ts'
 import { readFile } from './download.ts'
 import { localFileError } from './source.ts'
@@ -227,6 +227,25 @@ export class StratosClient {
     if (!this.wallet)
       throw new StratosError('BAD_REQUEST', 'this operation needs a wallet (StratosClientOptions.wallet)')
     return this.wallet
+  }
+
+  /** This client's order key (base64url ed25519): the key upload sessions and session tokens name for it. */
+  get orderKey(): string {
+    return this.#components.orders.publicKey
+  }
+
+  /**
+   * Uploads a byte stream under someone else's authority (a browser's signed create and commit, relayed by the
+   * gateway's edge): this client only codes, places and pays nothing; `shape` is what the signed create names.
+   */
+  async putWith(
+    source: UploadSource,
+    authority: UploadAuthority,
+    shape: { k: number; m: number; segmentSize: number; name?: string; public?: boolean },
+    options: { signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {},
+  ): Promise<PutResult> {
+    const r = await upload(this.#components, { source, authority, ...shape, ...options })
+    return { cid: r.cid, size: r.size, kind: 'file', segments: r.segments, dagSize: r.dagSize }
   }
 
   /** Uploads a file (path), bytes or a byte stream; resolves once the meta node has committed it. */

@@ -13,7 +13,7 @@ export type { FileRecordView, FileSummary, NetworkStatus, ShareView } from '../p
 // What an application needs around the client: typed errors with stable codes, and wallet keys.
 export { StratosError, isStratosError, type ErrorCode } from '../../errors.ts'
 export { WalletKey } from '../../crypto/wallet-key.ts'
-export { upload, type UploadParameters, type UploadResult } from './upload.ts'
+export { upload, type UploadAuthority, type CommitParts, type UploadParameters, type UploadResult } from './upload.ts'
 export { readFile, type ReadParameters } from './download.ts'
 export { ErasureCode } from './erasure.ts'
 export {

@@ -147,6 +147,13 @@ function sha256Cid(version: 0 | 1, code: number, digest: Uint8Array): CID {
   return version === 0 ? CID.createV0(mh as Parameters<typeof CID.createV0>[0]) : CID.createV1(code, mh)
 }
 
+/** sha256 (hex) over the concatenated DAG block bytes: binds the blocks to a signed upload commit. */
+export function dagDigest(blocks: Uint8Array[]): string {
+  const h = createHash('sha256')
+  for (const b of blocks) h.update(b)
+  return h.digest('hex')
+}
+
 /** Hashes one leaf (dag-pb or raw) as the importer's default buffer importer would, without copying its data. */
 function leafResult(chunk: Uint8Array, o: ResolvedCidOptions): BufferImporterResult {
   if (o.rawLeaves) {

@@ -19,7 +19,6 @@
 import type { CanonicalValue } from '../../crypto/canonical.ts'
 import type { SessionCallAction, SessionCallAuth } from '../protocol/messages.ts'
 import { sessionCallBytes } from '../protocol/signing.ts'
-import { createHash } from 'node:crypto'
 import { toBase64Url } from '../../crypto/hash.ts'
 import { randomHex } from '../../util/components.ts'
 import { StratosError, toStratosError } from '../../errors.ts'
@@ -39,12 +38,48 @@ import { ErasureCode } from './erasure.ts'
 import { BufferPool, linkedController } from './limiter.ts'
 import { openSource, type SegmentSource } from './source.ts'
 import { isAligned } from '../../util/aligned-buffers.ts'
-import { UnixFsFileBuilder, type CidOptions, type DagBlock } from './unixfs.ts'
+import { dagDigest, UnixFsFileBuilder, type CidOptions, type DagBlock } from './unixfs.ts'
 import type { ProgressEvent, TransferComponents, UploadSource } from './types.ts'
+
+/**
+ * Who authorises an upload: opens its session (a wallet-signed `upload.create` naming the uploader's order key) and
+ * commits it (a wallet-signed `upload.commit` over the CID, size and DAG digest this upload computed). The default,
+ * `walletAuthority`, signs both with a key in this process; the gateway's browser edge (src/gateway/edge.ts) hands
+ * over signatures a browser made instead, so the wallet's key never leaves the browser.
+ */
+export interface UploadAuthority {
+  open(
+    shape: { k: number; m: number; segmentSize: number; size: number | null; name?: string; public?: boolean },
+    signal: AbortSignal,
+  ): Promise<UploadSession>
+  commit(uploadId: string, parts: CommitParts, signal: AbortSignal): Promise<FileRecordView>
+}
+
+/** What a commit names and carries (the wallet signs cid, size, kind, name and the digest of `blocks`). */
+export interface CommitParts {
+  cid: string
+  size: number
+  kind: 'file' | 'directory'
+  name?: string
+  blocks: DagBlock[]
+  receipts: SignedReceipt[]
+  children?: string[]
+}
+
+/** The authority of a wallet key held here: signs the create and the commit itself. */
+export function walletAuthority(c: TransferComponents, wallet: WalletSigner): UploadAuthority {
+  return {
+    open: (shape, signal) => createSession(c, wallet, shape, signal),
+    commit: (uploadId, parts, signal) => commitSession(c, wallet, uploadId, parts, signal),
+  }
+}
 
 export interface UploadParameters extends CidOptions {
   source: UploadSource
-  wallet: WalletSigner
+  /** Signs the session and the commit (walletAuthority); or give `authority`. */
+  wallet?: WalletSigner
+  /** Opens and commits the session instead of `wallet` (a browser's signatures, relayed). */
+  authority?: UploadAuthority
   k: number
   m: number
   segmentSize: number
@@ -117,15 +152,7 @@ export async function commitSession(
   c: TransferComponents,
   wallet: WalletSigner,
   uploadId: string,
-  p: {
-    cid: string
-    size: number
-    kind: 'file' | 'directory'
-    name?: string
-    blocks: DagBlock[]
-    receipts: SignedReceipt[]
-    children?: string[]
-  },
+  p: CommitParts,
   signal?: AbortSignal,
 ): Promise<FileRecordView> {
   const payload: CommitPayload = {
@@ -153,12 +180,7 @@ export async function commitSession(
   )
 }
 
-/** sha256 (hex) over the concatenated DAG block bytes — binds the blocks to the signed commit. */
-export function dagDigest(blocks: Uint8Array[]): string {
-  const h = createHash('sha256')
-  for (const b of blocks) h.update(b)
-  return h.digest('hex')
-}
+export { dagDigest }
 
 /**
  * Signs a call on upload session `uploadId` with the session's order key (the key the wallet named at create), with
@@ -204,6 +226,7 @@ interface UploadRun {
   readonly maxSegment: number
   /** CLIENT_SEGMENTS_IN_FLIGHT segment buffers, (k+m)·shardSize bytes each. */
   readonly segments: BufferPool
+  readonly authority: UploadAuthority
   readonly controller: AbortController
   readonly signal: AbortSignal
   /** The request opening the session, and the session once the meta node opened it (to abort it on failure). */
@@ -228,6 +251,8 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
   const { k, m, segmentSize } = p
   checkSegmentSize(segmentSize)
   const code = ErasureCode.for(k, m)
+  const authority = p.authority ?? (p.wallet ? walletAuthority(c, p.wallet) : undefined)
+  if (!authority) throw new StratosError('BAD_REQUEST', 'an upload needs a wallet or an authority')
   // Direct reads need every read aligned: whole segments of an aligned size into aligned buffers (the pool below).
   const source = await openSource(p.source, { direct: (p.directIo ?? false) && isAligned(segmentSize) })
   const { controller, dispose } = linkedController(p.signal)
@@ -249,6 +274,7 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
     cid,
     maxSegment,
     segments,
+    authority,
     controller,
     signal: controller.signal,
     opened: undefined,
@@ -278,23 +304,20 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
  * parameters than asked is aborted like any other.
  */
 function openSession(run: UploadRun): Promise<UploadSession> {
-  const { c, p } = run
+  const { p } = run
   const { k, m, segmentSize } = p
-  const opened = createSession(
-    c,
-    p.wallet,
-    { k, m, segmentSize, size: run.source.size, name: p.name, public: p.public },
-    run.signal,
-  ).then((s) => {
-    run.session = s
-    if (s.k !== k || s.m !== m || s.segmentSize !== segmentSize) {
-      throw new StratosError(
-        'UPSTREAM_ERROR',
-        `meta node opened a session with k=${s.k} m=${s.m} segmentSize=${s.segmentSize}, asked k=${k} m=${m} segmentSize=${segmentSize}`,
-      )
-    }
-    return s
-  })
+  const opened = run.authority
+    .open({ k, m, segmentSize, size: run.source.size, name: p.name, public: p.public }, run.signal)
+    .then((s) => {
+      run.session = s
+      if (s.k !== k || s.m !== m || s.segmentSize !== segmentSize) {
+        throw new StratosError(
+          'UPSTREAM_ERROR',
+          `meta node opened a session with k=${s.k} m=${s.m} segmentSize=${s.segmentSize}, asked k=${k} m=${m} segmentSize=${segmentSize}`,
+        )
+      }
+      return s
+    })
   run.opened = opened
   opened.catch(() => undefined)
   return opened
@@ -389,7 +412,7 @@ async function encodeSegment(run: UploadRun, buf: Uint8Array, n: number, shardSi
  * commits with every receipt: only now does the file become visible.
  */
 async function commitUpload(run: UploadRun, opened: Promise<UploadSession>, sent: SentSegments): Promise<UploadResult> {
-  const { c, p, source, signal } = run
+  const { p, source, signal } = run
   const s = await opened
   await Promise.all(run.tasks)
   if (source.size !== null && sent.bytes !== source.size) {
@@ -400,9 +423,7 @@ async function commitUpload(run: UploadRun, opened: Promise<UploadSession>, sent
   }
   const dag = await run.cid.finish()
   const cidString = dag.cid.toString()
-  const file = await commitSession(
-    c,
-    p.wallet,
+  const file = await run.authority.commit(
     s.uploadId,
     {
       cid: cidString,

@@ -253,3 +253,49 @@ test('a stopped validator restarts at the same height and state hash and keeps p
   assert.equal(next.header.parentHash, status.latestBlockHash)
   await assert.rejects(startValidator({ dataDir: tempDir(t), port: 0 }), (e: any) => e.code === 'NETWORK_CONFIG')
 })
+
+test('GET /accounts/:address/txs: the txs an address sent or received, newest first, paged by height', async (t) => {
+  const dataDir = tempDir(t)
+  const v = await startValidator({ dataDir, port: 0, genesis: nodeGenesis(), blockIntervalMs: BLOCK_MS })
+  t.after(() => v.stop())
+  const base = v.url
+  const [a, b, to] = [wallet(1), wallet(2), wallet(6)]
+  const hashes: string[] = []
+  for (const tx of [transfer(a, to.address, 5n, 0n), transfer(b, to.address, 6n, 0n), transfer(a, b.address, 7n, 1n)]) {
+    const r = await postTx(base, tx)
+    assert.equal(r.status, 202, JSON.stringify(r.body))
+    hashes.push(r.body.hash)
+    assert.equal((await getJson(`${base}/txs/${r.body.hash}/wait?timeoutMs=5000`)).status, 200)
+  }
+  const received = (await getJson(`${base}/accounts/${to.address}/txs`)).body.txs
+  assert.deepEqual(
+    received.map((x: { hash: string }) => x.hash),
+    [hashes[1], hashes[0]],
+  )
+  assert.equal(received[0].tx.tx.sender, b.address)
+  assert.equal(received[0].result.code, 'OK')
+  // a's history: both its sends, newest first; b's: what it received and what it sent
+  assert.deepEqual(
+    (await getJson(`${base}/accounts/${a.address}/txs`)).body.txs.map((x: { hash: string }) => x.hash),
+    [hashes[2], hashes[0]],
+  )
+  assert.deepEqual(
+    (await getJson(`${base}/accounts/${b.address}/txs`)).body.txs.map((x: { hash: string }) => x.hash),
+    [hashes[2], hashes[1]],
+  )
+  // paging: limit 1, then below the first entry's height
+  const first = (await getJson(`${base}/accounts/${to.address}/txs?limit=1`)).body.txs
+  assert.deepEqual(
+    first.map((x: { hash: string }) => x.hash),
+    [hashes[1]],
+  )
+  const next = (await getJson(`${base}/accounts/${to.address}/txs?limit=1&before=${first[0].height}`)).body.txs
+  assert.deepEqual(
+    next.map((x: { hash: string }) => x.hash),
+    [hashes[0]],
+  )
+  assert.deepEqual((await getJson(`${base}/accounts/${wallet(7).address}/txs`)).body.txs, [])
+  const bad = await getJson(`${base}/accounts/${to.address}/txs?limit=x`)
+  assert.equal(bad.status, 400)
+  assert.equal(bad.body.error.code, 'BAD_REQUEST')
+})

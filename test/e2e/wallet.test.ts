@@ -1,0 +1,356 @@
+/**
+ * Must hold (issue 18): a scripted person uses the wallet portal in Debian's Chromium (playwright-core) on a real
+ * devnet (`stratos devnet`, every role its own process, the built dist/ and dist/wallet bundle):
+ *
+ *   creates a wallet (phrase shown, three words confirmed, password) · receives STOS from a dev wallet (the CLI's
+ *   `send`) · prepays ozone (preview, confirm, hash + height) · drops a 20 MB ffmpeg MP4 on the upload area (a real
+ *   drop event) and sees it listed with the CID Kubo's defaults give · plays it and seeks to the middle (time
+ *   advances from there) · creates a password share link and opens it in a second browser context (a wrong password
+ *   is refused, the right one plays) · delegates to the validator · deletes the file (confirmed) · reloads: the
+ *   wallet is there, locked; a wrong password is refused, the right one unlocks.
+ *
+ * Throughout, Chromium talks to the gateway through a recording HTTP proxy in this test (--proxy-server, loopback
+ * not bypassed), so every byte on the wire both ways is captured, upload bodies included: none holds the recovery
+ * phrase or the private key (text, hex, base64, raw). localStorage holds neither in clear. Screenshots of each
+ * step (and of the files page at 360 px) go to test/e2e/artifacts/ (git-ignored). The upload speed from the browser
+ * is printed.
+ *
+ * Skipped (one line) only when chromium or ffmpeg is missing and CI is not set; .ci/run installs both.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { WalletKey } from '../../src/crypto/wallet-key.ts'
+import { fileCid } from '../../src/sds/client/unixfs.ts'
+import { runCli, TestDevnet } from './harness.ts'
+
+const CHROMIUM = process.env.STRATOS_CHROMIUM ?? '/usr/bin/chromium'
+const FFMPEG = process.env.STRATOS_FFMPEG ?? '/usr/bin/ffmpeg'
+const BUNDLE = new URL('../../dist/wallet/index.html', import.meta.url)
+const ARTIFACTS = new URL('./artifacts/', import.meta.url)
+const PASSWORD = 'correct horse battery'
+const SHARE_PASSWORD = 'open sesame'
+/** ~20 MB: 80 s of 320x240 noise at 2 Mbit/s with a 440 Hz tone, moov first. */
+const CLIP_SECONDS = 80
+const run = promisify(execFile)
+
+const missing = [CHROMIUM, FFMPEG].filter((p) => !existsSync(p))
+const skip =
+  missing.length > 0 && !process.env.CI
+    ? `needs ${missing.join(' and ')} (Debian packages chromium and ffmpeg; .ci/run installs them)`
+    : false
+
+async function makeClip(path: string): Promise<void> {
+  await run(
+    FFMPEG,
+    [
+      ...['-hide_banner', '-loglevel', 'error', '-y'],
+      ...['-f', 'lavfi', '-i', `testsrc=size=320x240:rate=4:duration=${CLIP_SECONDS}`],
+      ...['-f', 'lavfi', '-i', `sine=frequency=440:duration=${CLIP_SECONDS}`],
+      ...['-vf', 'noise=alls=20:allf=t', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-g', '8'],
+      ...['-b:v', '2000k', '-maxrate', '2000k', '-bufsize', '2000k', '-c:a', 'aac', '-b:a', '64k'],
+      ...['-movflags', '+faststart', '-shortest', path],
+    ],
+    { timeout: 60_000 },
+  )
+}
+
+// Browser-side steps (strings: the Node side type-checks without the DOM library).
+const PLAY = (selector: string) => `(async () => {
+  const v = document.querySelector(${JSON.stringify(selector)})
+  v.muted = true
+  await v.play()
+  const t0 = performance.now()
+  while (v.currentTime < 1) {
+    if (v.error) throw new Error('media error ' + v.error.code + ': ' + v.error.message)
+    if (performance.now() - t0 > 30000) throw new Error('no playback: currentTime ' + v.currentTime + ', readyState ' + v.readyState)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return { duration: v.duration, currentTime: v.currentTime }
+})()`
+
+const SEEK_TO_MIDDLE = (selector: string) => `(async () => {
+  const v = document.querySelector(${JSON.stringify(selector)})
+  const mid = v.duration / 2
+  const done = new Promise((r) => v.addEventListener('seeked', r, { once: true }))
+  v.currentTime = mid
+  await done
+  const t0 = performance.now()
+  while (v.currentTime < mid + 1) {
+    if (v.error) throw new Error('media error ' + v.error.code + ': ' + v.error.message)
+    if (v.paused) await v.play()
+    if (performance.now() - t0 > 30000) throw new Error('no playback after seek: currentTime ' + v.currentTime)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  v.pause()
+  return { mid, currentTime: v.currentTime }
+})()`
+
+/** Drops `name` (set on a helper file input the test adds) on the upload area as a real DragEvent with a DataTransfer. */
+const DROP = `(() => {
+  const input = document.getElementById('test-drop-source')
+  const dt = new DataTransfer()
+  for (const f of input.files) dt.items.add(f)
+  const zone = document.querySelector('[data-testid=dropzone]')
+  for (const type of ['dragenter', 'dragover', 'drop'])
+    zone.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }))
+  input.remove()
+})()`
+
+/** A forward HTTP proxy that records every request line, header and body byte both ways. */
+async function recordingProxy(): Promise<{ url: string; bytes: () => Buffer; close: () => Promise<void> }> {
+  const seen: Buffer[] = []
+  const server = http.createServer((req, res) => {
+    seen.push(Buffer.from(`${req.method} ${req.url}\n${JSON.stringify(req.headers)}\n`))
+    const target = new URL(req.url!)
+    const up = http.request(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname + target.search,
+        method: req.method,
+        headers: req.headers,
+      },
+      (r) => {
+        seen.push(Buffer.from(JSON.stringify(r.headers)))
+        res.writeHead(r.statusCode!, r.headers)
+        r.on('data', (d: Buffer) => seen.push(d))
+        r.pipe(res)
+      },
+    )
+    up.on('error', () => res.destroy())
+    req.on('data', (d: Buffer) => seen.push(d))
+    req.pipe(up)
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    bytes: () => Buffer.concat(seen),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections()
+        server.close(() => r())
+      }),
+  }
+}
+
+test('the wallet portal: a person creates a wallet, receives STOS, prepays, uploads by drag and drop, plays, shares, delegates, deletes, and unlocks after a reload; no key ever leaves the page', {
+  skip,
+  timeout: 300_000,
+}, async (t) => {
+  assert.ok(existsSync(BUNDLE), 'dist/wallet is missing: run `npm run build:wallet` (npm install does it)')
+  mkdirSync(ARTIFACTS, { recursive: true })
+  let shot = 0
+  const snap = (page: Page, name: string) =>
+    page.screenshot({ path: new URL(`wallet-${String(++shot).padStart(2, '0')}-${name}.png`, ARTIFACTS).pathname })
+
+  const work = mkdtempSync(join(tmpdir(), 'stratos-wallet-'))
+  const clip = join(work, 'clip.mp4')
+  const devnet = await TestDevnet.start({ resources: 6 })
+  let browser: Browser | undefined
+  let current: Page | undefined
+  let proxy: Awaited<ReturnType<typeof recordingProxy>> | undefined
+  try {
+    await makeClip(clip)
+    const clipSize = statSync(clip).size
+    assert.ok(clipSize > 15e6 && clipSize < 30e6, `clip is ${clipSize} bytes`)
+    const expectedCid = (await fileCid(readFileSync(clip))).cid.toString()
+    const gw = devnet.network.gatewayUrl
+
+    // Everything on the wire between the browser and the gateway, to search for the keys at the end.
+    proxy = await recordingProxy()
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--autoplay-policy=no-user-gesture-required',
+        `--proxy-server=${proxy.url}`,
+        '--proxy-bypass-list=<-loopback>',
+      ],
+    })
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+    const page = await context.newPage()
+    current = page
+    page.setDefaultTimeout(60_000)
+
+    // ---- create a wallet --------------------------------------------------------------------------------
+    await page.goto(`${gw}/wallet/`)
+    await snap(page, 'welcome')
+    await page.getByRole('button', { name: 'Create a new wallet' }).click()
+    const words = (await page.locator('[data-testid=mnemonic] li').allTextContents()).map((w) => w.trim())
+    assert.equal(words.length, 24)
+    const mnemonic = words.join(' ')
+    const key = WalletKey.fromMnemonic(mnemonic)
+    await snap(page, 'phrase')
+    await page.getByLabel('I wrote the words down').check()
+    await page.getByRole('button', { name: 'Continue' }).click()
+    const asked = page.getByLabel(/^Word #\d+$/)
+    assert.equal(await asked.count(), 3)
+    for (let i = 0; i < 3; i++) {
+      const field = asked.nth(i)
+      await field.fill(words[Number(await field.getAttribute('data-word')) - 1]!)
+    }
+    await page.getByRole('button', { name: 'Confirm' }).click()
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD)
+    await page.getByLabel('Repeat password').fill(PASSWORD)
+    await page.getByRole('button', { name: 'Create wallet' }).click()
+    const address = (await page.getByTestId('address').textContent())!.trim()
+    assert.equal(address, key.address, 'the browser derives the CLI’s address (m/44’/606’/0’/0/0)')
+
+    // ---- receive STOS from a dev wallet ------------------------------------------------------------------
+    const sent = await runCli(['send', address, '1000', '--network', devnet.dir])
+    assert.equal(sent.code, 0, sent.stderr)
+    await page.getByTestId('balance').filter({ hasText: '1,000 STOS' }).waitFor()
+    await snap(page, 'received')
+
+    // ---- prepay ozone ------------------------------------------------------------------------------------
+    await page.getByRole('link', { name: 'Ozone' }).click()
+    await page.getByLabel('Prepay (STOS)').fill('100')
+    await page.getByTestId('prepay-preview').filter({ hasText: 'Buys about' }).waitFor()
+    await page.getByRole('button', { name: 'Review prepay' }).click()
+    await page.getByRole('button', { name: 'Confirm and send' }).click()
+    const prepayHeight = Number(await page.getByTestId('tx-height').textContent())
+    assert.ok(prepayHeight > 0)
+    assert.match((await page.getByTestId('tx-hash').textContent()) ?? '', /^[0-9a-f]{64}$/)
+    await snap(page, 'prepaid')
+    await page.getByRole('button', { name: 'Close', exact: true }).click()
+    await page.getByTestId('ozone-left').filter({ hasNotText: /^0 B$/ }).waitFor()
+
+    // ---- upload a 20 MB MP4 by drag and drop ------------------------------------------------------------
+    await page.getByRole('link', { name: 'Files' }).click()
+    await page.getByTestId('dropzone').waitFor()
+    await page.evaluate(`(() => {
+      const i = document.createElement('input'); i.type = 'file'; i.id = 'test-drop-source'; i.hidden = true
+      document.body.appendChild(i)
+    })()`)
+    await page.setInputFiles('#test-drop-source', clip)
+    const t0 = performance.now()
+    await page.evaluate(DROP)
+    await page.locator('[data-testid=upload-task][data-state=running]').waitFor()
+    await snap(page, 'uploading')
+    await page
+      .locator('[data-testid=upload-task][data-state=done], [data-testid=upload-task][data-state=failed]')
+      .waitFor({ timeout: 120_000 })
+    const failed = await page.locator('[data-testid=upload-task][data-state=failed]').count()
+    assert.equal(failed, 0, `upload failed: ${await page.locator('[data-testid=upload-task]').textContent()}`)
+    const seconds = (performance.now() - t0) / 1000
+    t.diagnostic(
+      `browser upload of ${clipSize} bytes: ${seconds.toFixed(2)} s, ${(clipSize / 1e6 / seconds).toFixed(1)} MB/s`,
+    )
+    const row = page.locator('[data-testid=file-row][data-name="clip.mp4"]')
+    await row.waitFor()
+    assert.equal(await row.getAttribute('data-cid'), expectedCid, 'the CID Kubo’s defaults give')
+    assert.equal((await row.getByTestId('file-cid').textContent())?.trim(), expectedCid)
+    await snap(page, 'listed')
+
+    // ---- play, seek to the middle -------------------------------------------------------------------------
+    await page.getByRole('button', { name: 'Play or view clip.mp4' }).click()
+    const played = (await page.evaluate(PLAY('[data-testid=player]'))) as { duration: number }
+    assert.ok(Math.abs(played.duration - CLIP_SECONDS) < 2, `duration ${played.duration}`)
+    const seek = (await page.evaluate(SEEK_TO_MIDDLE('[data-testid=player]'))) as { mid: number; currentTime: number }
+    assert.ok(seek.currentTime >= seek.mid + 1, JSON.stringify(seek))
+    await snap(page, 'playing')
+    await page.getByRole('button', { name: 'Close dialog' }).click()
+
+    // ---- a password share link, opened in a second browser context ---------------------------------------
+    await page.getByRole('button', { name: 'Share clip.mp4' }).click()
+    await page.getByLabel('Password (optional)').fill(SHARE_PASSWORD)
+    await page.getByRole('button', { name: 'Create link' }).click()
+    const link = (await page.getByTestId('share-link').textContent())!.trim()
+    assert.match(link, /\/wallet\/share\/[A-Za-z0-9_-]{22}$/)
+    await snap(page, 'shared')
+    await page.getByRole('button', { name: 'Done' }).click()
+    await page.getByTestId('share-row').waitFor()
+
+    const stranger = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+    const other = await stranger.newPage()
+    current = other
+    other.setDefaultTimeout(60_000)
+    await other.goto(link)
+    await other.getByLabel('This link needs a password').fill('not the password')
+    await other.getByRole('button', { name: 'Open' }).click()
+    await other.locator('[role=alert][data-code=BAD_PASSWORD]').waitFor()
+    assert.equal(await other.getByTestId('share-player').count(), 0)
+    await snap(other, 'share-wrong-password')
+    await other.getByLabel('This link needs a password').fill(SHARE_PASSWORD)
+    await other.getByRole('button', { name: 'Open' }).click()
+    await other.getByTestId('share-player').waitFor()
+    await other.evaluate(PLAY('[data-testid=share-player]'))
+    await snap(other, 'share-playing')
+    await stranger.close()
+    current = page
+
+    // ---- delegate to the validator ------------------------------------------------------------------------
+    await page.getByRole('link', { name: 'Staking' }).click()
+    const amount = page.getByLabel(/^Amount to delegate to /).first()
+    await amount.fill('10')
+    await page.getByRole('button', { name: 'Delegate', exact: true }).first().click()
+    await page.getByRole('button', { name: 'Confirm and send' }).click()
+    await page.getByTestId('tx-result').waitFor()
+    await page.getByRole('button', { name: 'Close', exact: true }).click()
+    await page.getByTestId('my-delegation').filter({ hasText: '10 STOS' }).waitFor()
+    await snap(page, 'delegated')
+
+    // ---- delete the file, with confirmation -------------------------------------------------------------------
+    await page.getByRole('link', { name: 'Files' }).click()
+    await page.getByRole('button', { name: 'Delete clip.mp4' }).click()
+    await page.getByRole('dialog', { name: 'Delete file' }).getByRole('button', { name: 'Delete', exact: true }).click()
+    await row.waitFor({ state: 'detached' })
+    await snap(page, 'deleted')
+
+    // ---- usable at 360 px ---------------------------------------------------------------------------------------
+    await page.setViewportSize({ width: 360, height: 740 })
+    const overflow = (await page.evaluate('document.documentElement.scrollWidth')) as number
+    assert.ok(overflow <= 360, `the page is ${overflow} px wide at a 360 px viewport`)
+    await snap(page, 'files-360px')
+    await page.setViewportSize({ width: 1280, height: 900 })
+
+    // ---- reload: still there, locked; the password unlocks it ------------------------------------------------------
+    await page.reload()
+    await page.getByRole('heading', { name: 'Unlock your wallet' }).waitFor()
+    assert.equal(await page.getByTestId('address').count(), 0)
+    await page.getByLabel('Password').fill('not my password')
+    await page.getByRole('button', { name: 'Unlock' }).click()
+    await page.locator('[role=alert][data-code=WRONG_PASSWORD]').waitFor()
+    await snap(page, 'locked')
+    await page.getByLabel('Password').fill(PASSWORD)
+    await page.getByRole('button', { name: 'Unlock' }).click()
+    // Unlocked where it was (the files page); the overview shows the same account.
+    await page.getByRole('heading', { name: 'Files' }).waitFor()
+    await page.getByRole('link', { name: 'Overview' }).click()
+    assert.equal((await page.getByTestId('address').textContent())?.trim(), address)
+    await snap(page, 'unlocked')
+
+    // ---- no key material in the traffic, nor in clear in storage ---------------------------------------------------
+    const privateHex = Buffer.from(key.privateKey).toString('hex')
+    const secrets = [
+      mnemonic,
+      encodeURIComponent(mnemonic),
+      mnemonic.replaceAll(' ', '+'),
+      privateHex,
+      Buffer.from(key.privateKey).toString('base64'),
+      Buffer.from(key.privateKey).toString('base64url'),
+    ]
+    const everything = proxy.bytes()
+    assert.ok(everything.length > clipSize, `captured ${everything.length} bytes of traffic`)
+    for (const s of secrets) assert.equal(everything.indexOf(s), -1, 'a key left the page')
+    assert.equal(everything.indexOf(Buffer.from(key.privateKey)), -1, 'raw private key bytes left the page')
+    const storage = (await page.evaluate('JSON.stringify(localStorage)')) as string
+    for (const s of secrets.slice(0, 4)) assert.ok(!storage.includes(s), 'a key is in localStorage in clear')
+    for (const w of words.slice(0, 4)) assert.ok(!storage.includes(` ${w} `))
+  } catch (e) {
+    await current?.screenshot({ path: new URL('wallet-failure.png', ARTIFACTS).pathname }).catch(() => undefined)
+    throw e
+  } finally {
+    await browser?.close()
+    await proxy?.close()
+    await devnet.destroy()
+    rmSync(work, { recursive: true, force: true })
+  }
+})

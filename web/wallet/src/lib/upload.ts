@@ -1,0 +1,213 @@
+/**
+ * Uploads from the browser through the gateway's edge (src/gateway/edge.ts, docs/wallet.md):
+ *
+ *  1. sign an `upload.create` here (size, name, the gateway's order key and coding), send it with the file's bytes
+ *     (XMLHttpRequest: upload progress, abort) — the gateway codes the shards and places them, paid by this wallet;
+ *  2. meanwhile compute the file's CID here, from the file itself, with the CLI's own UnixFS code
+ *     (src/sds/client/unixfs.ts: Kubo's defaults) and the digest of its DAG blocks;
+ *  3. sign the `upload.commit` only if the gateway placed exactly that CID, size and DAG digest; else drop it.
+ *
+ * Folders: each file goes up on its own; then the directory node is built here (buildDirectory) and committed
+ * with a wallet-signed create + commit of its own (no bytes to place).
+ */
+import { CID } from 'multiformats/cid'
+import type { WalletKey } from '../../../../src/crypto/wallet-key.ts'
+import type { FileRecordView } from '../../../../src/sds/protocol/api.ts'
+import type { CommitPayload, CreateUploadPayload } from '../../../../src/sds/protocol/messages.ts'
+import { signAsWallet } from '../../../../src/sds/protocol/signing.ts'
+import { buildDirectory, dagDigest, UnixFsFileBuilder } from '../../../../src/sds/client/unixfs.ts'
+import { randomHex, toB64Url, utf8 } from './bytes.ts'
+import { AppError } from './errors.ts'
+import { errorOf, http } from './http.ts'
+import { getEdgeParams, sessionHeader } from './meta.ts'
+
+const REQUEST_TTL_MS = 60_000
+/** How long the signed create stays valid: it must reach the meta node, which happens as the body starts. */
+const CREATE_TTL_MS = 10 * 60_000
+
+export interface UploadProgress {
+  /** Bytes the browser has sent to the gateway. */
+  sent: number
+  total: number
+  phase: 'hashing' | 'sending' | 'placing' | 'committing' | 'done'
+}
+
+export interface UploadedFile {
+  cid: string
+  size: number
+  name: string
+  dagSize: number
+  record: FileRecordView
+}
+
+/** The CID and DAG digest of a file's bytes, as Kubo's `ipfs add` would give them. */
+export async function localCid(
+  file: Blob,
+  signal?: AbortSignal,
+): Promise<{ cid: string; digest: string; dagSize: number }> {
+  const builder = new UnixFsFileBuilder()
+  const reader = file.stream().getReader()
+  try {
+    for (;;) {
+      if (signal?.aborted) throw new DOMException('aborted', 'AbortError')
+      const { done, value } = await reader.read()
+      if (done) break
+      await builder.push(value)
+    }
+  } catch (e) {
+    builder.abort(e)
+    throw e
+  } finally {
+    reader.releaseLock()
+  }
+  const dag = await builder.finish()
+  return { cid: dag.cid.toString(), digest: dagDigest(dag.blocks.map((b) => b.bytes)), dagSize: dag.dagSize }
+}
+
+function putBytes(
+  file: Blob,
+  createHeader: string,
+  onSent: (bytes: number) => void,
+  signal: AbortSignal,
+): Promise<{ uploadId: string; cid: string; size: number; dagDigest: string }> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest()
+    xhr.open('PUT', '/api/v1/edge/uploads')
+    xhr.setRequestHeader('x-stratos-upload-create', createHeader)
+    xhr.setRequestHeader('content-type', 'application/octet-stream')
+    xhr.upload.onprogress = (e) => onSent(e.loaded)
+    xhr.onload = () => {
+      let json: unknown
+      try {
+        json = JSON.parse(xhr.responseText)
+      } catch {
+        json = undefined
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(json as never)
+      else reject(errorOf(xhr.status, json, xhr.responseText))
+    }
+    xhr.onerror = () => reject(new AppError('NETWORK_UNREACHABLE', 'The network cannot be reached.'))
+    xhr.onabort = () => reject(new DOMException('upload cancelled', 'AbortError'))
+    signal.addEventListener('abort', () => xhr.abort(), { once: true })
+    xhr.send(file)
+  })
+}
+
+export async function uploadFile(
+  key: WalletKey,
+  file: Blob,
+  name: string,
+  onProgress: (p: UploadProgress) => void,
+  signal: AbortSignal,
+): Promise<UploadedFile> {
+  const p = await getEdgeParams()
+  const total = file.size
+  const create: CreateUploadPayload = {
+    chainId: p.chainId,
+    signer: key.address,
+    nonce: randomHex(16),
+    expiresAt: Date.now() + CREATE_TTL_MS,
+    action: 'upload.create',
+    k: p.k,
+    m: p.m,
+    segmentSize: p.segmentSize,
+    size: total,
+    name: name.slice(0, 255),
+    orderKey: p.orderKey,
+  }
+  const createHeader = toB64Url(utf8(JSON.stringify(signAsWallet(key, create))))
+  const local = localCid(file, signal)
+  local.catch(() => undefined)
+  onProgress({ sent: 0, total, phase: 'sending' })
+  const placed = await putBytes(
+    file,
+    createHeader,
+    (sent) => onProgress({ sent, total, phase: sent >= total ? 'placing' : 'sending' }),
+    signal,
+  )
+  const mine = await local
+  if (mine.cid !== placed.cid || mine.digest !== placed.dagDigest || placed.size !== total) {
+    await http(`/api/v1/edge/uploads/${placed.uploadId}`, { method: 'DELETE' }).catch(() => undefined)
+    throw new AppError(
+      'CID_MISMATCH',
+      `The gateway placed ${placed.cid} but this file is ${mine.cid}: the upload was dropped and nothing was committed.`,
+    )
+  }
+  onProgress({ sent: total, total, phase: 'committing' })
+  const commit: CommitPayload = {
+    chainId: p.chainId,
+    signer: key.address,
+    nonce: randomHex(16),
+    expiresAt: Date.now() + REQUEST_TTL_MS,
+    action: 'upload.commit',
+    uploadId: placed.uploadId,
+    cid: mine.cid,
+    size: total,
+    kind: 'file',
+    name: name.slice(0, 255),
+    dagDigest: mine.digest,
+  }
+  const { file: record } = await http<{ file: FileRecordView }>(`/api/v1/edge/uploads/${placed.uploadId}/commit`, {
+    body: signAsWallet(key, commit),
+    signal,
+  })
+  onProgress({ sent: total, total, phase: 'done' })
+  return { cid: mine.cid, size: total, name, dagSize: mine.dagSize, record }
+}
+
+/** Commits a folder's UnixFS directory over files already uploaded (paths relative to the folder). */
+export async function commitFolder(
+  key: WalletKey,
+  name: string,
+  entries: Array<{ path: string; cid: string; dagSize: number; size: number }>,
+): Promise<string> {
+  const p = await getEdgeParams()
+  const dir = await buildDirectory(
+    entries.map((e) => ({ path: e.path, cid: CID.parse(e.cid), dagSize: e.dagSize })),
+    [],
+  )
+  const cid = dir.cid.toString()
+  const size = entries.reduce((a, e) => a + e.size, 0)
+  const access = { 'x-stratos-access': await sessionHeader(key) }
+  const create: CreateUploadPayload = {
+    chainId: p.chainId,
+    signer: key.address,
+    nonce: randomHex(16),
+    expiresAt: Date.now() + REQUEST_TTL_MS,
+    action: 'upload.create',
+    k: p.k,
+    m: p.m,
+    segmentSize: p.segmentSize,
+    size,
+    name: name.slice(0, 255),
+    orderKey: p.orderKey,
+  }
+  const session = await http<{ uploadId: string }>('/api/v1/meta/v1/uploads', {
+    body: signAsWallet(key, create),
+    headers: access,
+  })
+  const blocks = dir.blocks.map((b) => b.bytes)
+  const commit: CommitPayload = {
+    chainId: p.chainId,
+    signer: key.address,
+    nonce: randomHex(16),
+    expiresAt: Date.now() + REQUEST_TTL_MS,
+    action: 'upload.commit',
+    uploadId: session.uploadId,
+    cid,
+    size,
+    kind: 'directory',
+    name: name.slice(0, 255),
+    dagDigest: dagDigest(blocks),
+  }
+  await http(`/api/v1/meta/v1/uploads/${session.uploadId}/commit`, {
+    body: {
+      request: signAsWallet(key, commit),
+      dagBlocks: blocks.map(toB64Url),
+      receipts: [],
+      children: [...new Set(entries.map((e) => e.cid))],
+    },
+    headers: access,
+  })
+  return cid
+}
