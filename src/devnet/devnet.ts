@@ -427,7 +427,7 @@ export class Devnet implements Startable {
           '--meta-url',
           metaUrl,
           '--chain-url',
-          validator.spec.url,
+          chainUrl,
           '--chain-id',
           o.chainId,
           '--mnemonic-file',

@@ -55,7 +55,10 @@ export interface GatewayOptions {
   host?: string
   port: number
   metaUrl: string
-  /** The chain's REST API, relayed for the wallet portal at /api/v1/chain/ (proxy.ts); without it that relay answers NETWORK_CONFIG. */
+  /**
+   * The chain's REST API (one URL, or several validators' comma-separated), relayed for the wallet portal at
+   * /api/v1/chain/ (proxy.ts); without it that relay answers NETWORK_CONFIG.
+   */
   chainUrl?: string
   /** The built wallet portal (dist/wallet by default, wallet-app.ts). */
   walletDir?: string

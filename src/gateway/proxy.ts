@@ -10,7 +10,8 @@
  * A relay adds no authority: each request is signed in the browser (txs, wallet requests) or carries the browser's
  * own session token, and the upstream checks it as it would from anyone. Share-link resolution is not relayed: the
  * meta node trusts the gateway's word for the end user's address there (shares.ts), so it stays at /share/{id}.
- * Bodies are streamed and bounded (GATEWAY_PROXY_MAX_BODY_BYTES); an unreachable upstream is NODE_UNAVAILABLE.
+ * Request bodies are read first, bounded (GATEWAY_PROXY_MAX_BODY_BYTES); replies are streamed. A chain URL may list
+ * several validators, comma-separated (tried in order while unreachable); none reachable is NODE_UNAVAILABLE.
  */
 import { pipeline } from 'node:stream/promises'
 import { request } from 'undici'
@@ -76,38 +77,62 @@ export function proxyRoutes(): GatewayRoute[] {
   ]
 }
 
-async function relay(c: GatewayContext, base: string, path: string): Promise<void> {
+async function relay(c: GatewayContext, bases: string, path: string): Promise<void> {
   const q = c.url.search
   const headers: Record<string, string> = {}
   for (const h of FORWARDED_REQUEST_HEADERS) {
     const v = c.req.headers[h]
     if (typeof v === 'string') headers[h] = v
   }
-  const hasBody = c.method === 'POST'
-  if (hasBody) {
+  // A body is read first (bounded), so the request can go to the next URL when one cannot be reached.
+  let body: Buffer | undefined
+  if (c.method === 'POST') {
     const declared = c.req.headers['content-length']
     if (declared === undefined) throw new StratosError('BAD_REQUEST', 'a relayed body needs a Content-Length')
     if (Number(declared) > GATEWAY_PROXY_MAX_BODY_BYTES)
       throw new StratosError('PAYLOAD_TOO_LARGE', `a relayed body is at most ${GATEWAY_PROXY_MAX_BODY_BYTES} bytes`, {
         limit: GATEWAY_PROXY_MAX_BODY_BYTES,
       })
+    const parts: Buffer[] = []
+    let total = 0
+    for await (const chunk of c.req as AsyncIterable<Buffer>) {
+      total += chunk.length
+      if (total > GATEWAY_PROXY_MAX_BODY_BYTES)
+        throw new StratosError('PAYLOAD_TOO_LARGE', `a relayed body is at most ${GATEWAY_PROXY_MAX_BODY_BYTES} bytes`, {
+          limit: GATEWAY_PROXY_MAX_BODY_BYTES,
+        })
+      parts.push(chunk)
+    }
+    body = Buffer.concat(parts)
   }
-  let upstream: Awaited<ReturnType<typeof request>>
-  try {
-    upstream = await request(base.replace(/\/+$/, '') + path + q, {
-      method: c.method as 'GET' | 'HEAD' | 'POST',
-      headers,
-      body: hasBody ? c.req : undefined,
-      signal: c.signal,
-      // Long polls (/txs/:hash/wait) and block events run as long as the browser keeps them.
-      bodyTimeout: 0,
-    })
-  } catch (e) {
-    if (c.signal.aborted) throw e
-    throw new StratosError('NODE_UNAVAILABLE', `cannot reach ${new URL(base).host}: ${(e as Error).message}`, {
-      upstream: new URL(base).host,
-    })
+  // Several comma-separated URLs (a devnet with several validators): each is tried once, in order.
+  const urls = bases
+    .split(',')
+    .map((u) => u.trim().replace(/\/+$/, ''))
+    .filter((u) => u !== '')
+  let upstream: Awaited<ReturnType<typeof request>> | undefined
+  let lastError: unknown
+  for (const base of urls) {
+    try {
+      upstream = await request(base + path + q, {
+        method: c.method as 'GET' | 'HEAD' | 'POST',
+        headers,
+        body,
+        signal: c.signal,
+        // Long polls (/txs/:hash/wait) and block events run as long as the browser keeps them.
+        bodyTimeout: 0,
+      })
+      break
+    } catch (e) {
+      if (c.signal.aborted) throw e
+      lastError = e
+    }
   }
+  if (!upstream)
+    throw new StratosError('NODE_UNAVAILABLE', `cannot reach ${urls.map((u) => new URL(u).host).join(', ')}`, {
+      upstream: urls,
+      reason: (lastError as Error | undefined)?.message,
+    })
   const out: Record<string, string | string[]> = {}
   for (const h of FORWARDED_RESPONSE_HEADERS) {
     const v = upstream.headers[h]

@@ -1,11 +1,15 @@
 /**
  * node:crypto for the browser bundle: what the shared modules call on the portal's paths, built on @noble/hashes
- * (the same library the CLI's wallet code uses) and crypto.getRandomValues. sha256 is incremental (UnixFS leaves are
- * hashed as prefix ‖ data ‖ suffix); scrypt runs noble's async variant (share-link passwords). Ed25519 node keys
- * are never used by a browser: those functions throw.
+ * and @noble/curves (the libraries the CLI's wallet code is checked against) and crypto.getRandomValues. sha256 is
+ * incremental (UnixFS leaves are hashed as prefix ‖ data ‖ suffix); PBKDF2, HMAC-SHA-512 and secp256k1 ECDH public
+ * keys serve the HD derivation of src/crypto/hd-key.ts (so the browser runs the CLI's own derivation code); scrypt
+ * runs noble's async variant (share-link passwords). Ed25519 node keys are never used by a browser: those throw.
  */
 import { Buffer } from 'buffer'
-import { sha256 } from '@noble/hashes/sha2.js'
+import { secp256k1 } from '@noble/curves/secp256k1.js'
+import { hmac } from '@noble/hashes/hmac.js'
+import { pbkdf2 } from '@noble/hashes/pbkdf2.js'
+import { sha256, sha512 } from '@noble/hashes/sha2.js'
 import { scryptAsync } from '@noble/hashes/scrypt.js'
 
 type Data = Uint8Array | string
@@ -59,6 +63,42 @@ export function scrypt(
   )
 }
 
+function hashOf(algorithm: string): typeof sha256 | typeof sha512 {
+  if (algorithm === 'sha256') return sha256
+  if (algorithm === 'sha512') return sha512
+  throw new Error(`${algorithm} is not available in the browser`)
+}
+
+export function createHmac(algorithm: string, key: Data) {
+  const mac = hmac.create(hashOf(algorithm), bytes(key))
+  const self = {
+    update(d: Data) {
+      mac.update(bytes(d))
+      return self
+    },
+    digest: (): Buffer => Buffer.from(mac.digest()),
+  }
+  return self
+}
+
+export function pbkdf2Sync(password: Data, salt: Data, iterations: number, keylen: number, digest: string): Buffer {
+  return Buffer.from(pbkdf2(hashOf(digest), bytes(password), bytes(salt), { c: iterations, dkLen: keylen }))
+}
+
+export function createECDH(curve: string) {
+  if (curve !== 'secp256k1') throw new Error(`ECDH on ${curve} is not available in the browser`)
+  let secret: Uint8Array | undefined
+  return {
+    setPrivateKey(key: Uint8Array) {
+      secret = key
+    },
+    getPublicKey(_encoding: null, format: 'compressed' | 'uncompressed'): Buffer {
+      if (!secret) throw new Error('no private key set')
+      return Buffer.from(secp256k1.getPublicKey(secret, format === 'compressed'))
+    },
+  }
+}
+
 function unavailable(name: string): () => never {
   return () => {
     throw new Error(`crypto.${name} is not available in the browser`)
@@ -69,7 +109,6 @@ export const createPrivateKey = unavailable('createPrivateKey')
 export const createPublicKey = unavailable('createPublicKey')
 export const sign = unavailable('sign')
 export const verify = unavailable('verify')
-export const createHmac = unavailable('createHmac')
 export const createCipheriv = unavailable('createCipheriv')
 export const createDecipheriv = unavailable('createDecipheriv')
-export default { createHash, randomBytes, timingSafeEqual, scrypt }
+export default { createHash, createHmac, createECDH, pbkdf2Sync, randomBytes, timingSafeEqual, scrypt }
