@@ -105,7 +105,9 @@ describe('partitions on test hosts', { skip: skipWithoutHosts() }, () => {
     } finally {
       for (const h of cutOff) d.net.healBetween(client, h)
     }
+    const t1 = Date.now()
     await catExact(file!, 'after healing')
+    measured('the same read with every node reachable', Date.now() - t1)
   })
 
   test('a node cut off is marked offline and repaired as if dead; healed, it catches up (missed deletes, GC)', async () => {

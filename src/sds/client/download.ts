@@ -288,7 +288,7 @@ async function* readFileOnce(c: TransferComponents, p: ReadParameters): AsyncGen
 /** Fetches segments (or column ranges of them), falling back to reconstruction per data shard. */
 class SegmentReader {
   readonly #code: ErasureCode
-  /** Nodes that failed at the transport level during this read: skipped up front afterwards. */
+  /** Nodes that failed at the transport level, or were hedged as too slow, during this read: skipped up front afterwards. */
   readonly #suspect = new Set<string>()
   readonly #hedgeAfterMs: number
 
@@ -506,11 +506,15 @@ class SegmentReader {
             for (const pc of need) {
               pc.repairing = true
               if (pc.status === 'pending') {
+                const slow = this.#nodeOf(this.file, seg, pc.shard).node
+                // A node that never answers (cut off: packets dropped) would cost every later segment the hedge
+                // delay again: skip it up front for the rest of this read, while at most m nodes are skipped.
+                if (this.#suspect.size < this.file.m) this.#suspect.add(slow)
                 emit(this.p.onProgress, {
                   type: 'download:fallback',
                   segment: s,
                   shardIndex: pc.shard,
-                  node: this.#nodeOf(this.file, seg, pc.shard).node,
+                  node: slow,
                   code: 'SLOW',
                 })
               }
