@@ -22,6 +22,7 @@
  *   GET  /mining                              total mined, pool, circulating supply, stage
  *   GET  /params                              { chainId, genesisTime, params } (the chain's ChainParams; amounts in wei)
  *   GET  /events/blocks                       Server-Sent Events: `event: block` data { height, hash, time, txCount, stateHash }
+ *   GET  /cosmos/…, /stratos/…                Cosmos-style read-only module queries (cosmos-rest.ts)
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import { canonicalJson, type CanonicalValue } from '../../crypto/canonical.ts'
@@ -44,6 +45,7 @@ import {
 } from '../params.ts'
 import { decodeSignedTx, txEnvelope, txHash, type SignedTx } from '../tx.ts'
 import type { Blockchain, CommittedBlock } from './blockchain.ts'
+import { registerCosmosRoutes } from './cosmos-rest.ts'
 
 /** Where POST /txs and /txs/batch put transactions: the embedded engine's Mempool, or CometBFT's (abci/broadcast.ts). */
 export interface TxIntake {
@@ -188,6 +190,8 @@ export class ChainRestServer {
       send(res, { chainId: app.chainId, genesisTime: app.genesisTime, params: app.params })
     })
     get('/events/blocks', (req, res) => this.#subscribe(req, res))
+    // Cosmos-style read-only paths (stratos-chain's module queries), cosmos-rest.ts.
+    registerCosmosRoutes((pattern, answer) => get(pattern, (_req, res, p) => send(res, answer(p))), this.#chain)
     return r
   }
 
