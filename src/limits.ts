@@ -42,6 +42,8 @@ export const CLOCK_SKEW_MS = 30_000
 // ---- Meta node ----------------------------------------------------------------------
 /** Resource nodes send a heartbeat this often. */
 export const HEARTBEAT_INTERVAL_MS = 1_000
+/** A resource node with a chain URL looks at the chain's meta node list this often (new meta nodes, removed ones). */
+export const META_DISCOVERY_INTERVAL_MS = 5_000
 /** A node whose last heartbeat is older than this is offline: no new data, not offered for reads first. */
 export const NODE_OFFLINE_AFTER_MS = 5_000
 /** An upload session with no activity for this long is abandoned and its shards are released. */

@@ -30,6 +30,7 @@ import {
   zBps,
   zEd25519PublicKey,
   zMoniker,
+  zNodeUrl,
   zNodeAddress,
   zPositiveAmount,
   zWalletAddress,
@@ -76,6 +77,8 @@ const zGenesisNode = z.strictObject({
   owner: zWalletAddress,
   deposit: zPositiveAmount,
   moniker: zMoniker,
+  /** A meta node's public URL (see create_meta_node); ignored for resource nodes. */
+  url: zNodeUrl.optional(),
 })
 
 export const zGenesis = z.strictObject({

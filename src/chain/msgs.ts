@@ -26,6 +26,7 @@ import {
   zEd25519Signature,
   zMoniker,
   zNodeAddress,
+  zNodeUrl,
   zPositiveAmount,
   zWalletAddress,
 } from './schema.ts'
@@ -80,7 +81,12 @@ export const zUpdateDeposit = z.strictObject({
   amount: zPositiveAmount,
 })
 export const zRemoveResourceNode = z.strictObject({ type: z.literal('remove_resource_node'), node: zNodeAddress })
-export const zCreateMetaNode = z.strictObject({ type: z.literal('create_meta_node'), ...nodeRegistration })
+export const zCreateMetaNode = z.strictObject({
+  type: z.literal('create_meta_node'),
+  ...nodeRegistration,
+  /** Where resource nodes and clients reach the meta node (they discover meta nodes from the chain). */
+  url: zNodeUrl.optional(),
+})
 /** A vote of an active meta node (`voter`, owned by the sender) for a pending meta node. */
 export const zApproveMetaNode = z.strictObject({
   type: z.literal('approve_meta_node'),

@@ -147,6 +147,8 @@ export const MAX_MSGS_PER_TX = 32
 export const MAX_MEMO_CHARS = 256
 /** Longest moniker of a validator or node. */
 export const MAX_MONIKER_CHARS = 64
+/** Longest node URL a registration may carry (a meta node's public base URL). */
+export const MAX_NODE_URL_CHARS = 200
 /** Longest chain id. */
 export const MAX_CHAIN_ID_CHARS = 64
 /** Most wallets one volume report may charge (the benchmark target is 10,000). */

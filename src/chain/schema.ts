@@ -11,7 +11,7 @@ import { z } from 'zod'
 import { isNodeAddress } from '../crypto/node-key.ts'
 import { isWalletAddress } from '../crypto/wallet-key.ts'
 import { StratosError } from '../errors.ts'
-import { MAX_MONIKER_CHARS, MAX_UINT256 } from './params.ts'
+import { MAX_MONIKER_CHARS, MAX_NODE_URL_CHARS, MAX_UINT256 } from './params.ts'
 
 const DECIMAL = /^(0|[1-9][0-9]{0,77})$/
 
@@ -72,6 +72,29 @@ export const zMoniker = z
   .string()
   .max(MAX_MONIKER_CHARS)
   .regex(/^[^\p{Cc}\p{Cf}]*$/u, 'moniker must not contain control characters')
+
+/**
+ * A node's public http(s) base URL (a meta node's, where resource nodes and clients reach it): bounded, no
+ * credentials, query or fragment, no trailing slash.
+ */
+export const zNodeUrl = z
+  .string()
+  .max(MAX_NODE_URL_CHARS)
+  .refine((u) => {
+    try {
+      const p = new URL(u)
+      return (
+        (p.protocol === 'http:' || p.protocol === 'https:') &&
+        !p.username &&
+        !p.password &&
+        !p.search &&
+        !p.hash &&
+        !u.endsWith('/')
+      )
+    } catch {
+      return false
+    }
+  }, 'must be an http(s) URL without credentials, query, fragment or trailing slash')
 
 /** Epoch or height numbers: safe non-negative integers. */
 export const zCounter = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)

@@ -52,6 +52,8 @@ export interface NodeRecord {
   status: NodeStatus
   moniker: string
   createdHeight: number
+  /** A meta node's public URL, when its registration gave one (resource nodes and clients discover it here). */
+  url?: string
   /** Set while unbonding: the height whose end pays the deposit back. */
   unbondingHeight?: number
 }
@@ -67,6 +69,7 @@ function parseNode(r: Record<string, unknown>): NodeRecord {
     moniker: str(r, 'moniker'),
     createdHeight: num(r, 'createdHeight'),
   }
+  if (r.url !== undefined) rec.url = str(r, 'url')
   if (r.unbondingHeight !== undefined) rec.unbondingHeight = num(r, 'unbondingHeight')
   return rec
 }
@@ -107,6 +110,8 @@ export interface NewNode {
   publicKey: string
   deposit: bigint
   moniker: string
+  /** Kept for meta nodes only. */
+  url?: string
 }
 
 /** Registers a node and locks its deposit (messages and genesis). An active node's deposit joins S. */
@@ -131,7 +136,9 @@ export function registerNode(
     })
   }
   transfer(store, n.owner, MODULE_ACCOUNTS.nodeDeposits, n.deposit)
-  const rec: NodeRecord = { ...n, status, createdHeight: height }
+  const { url, ...fields } = n
+  const rec: NodeRecord = { ...fields, status, createdHeight: height }
+  if (n.kind === 'meta' && url !== undefined) rec.url = url
   writeRecord(store, NODE + n.node, rec)
   store.set(`${BY_OWNER}${n.owner}/${n.node}`, ONE)
   if (n.kind === 'meta') store.set(META_INDEX + n.node, ONE)
@@ -150,7 +157,15 @@ function register(ctx: TxContext, msg: MsgCreateResourceNode | MsgCreateMetaNode
   return registerNode(
     ctx.store,
     ctx.params,
-    { node: msg.node, kind, owner, publicKey: msg.publicKey, deposit: msg.deposit, moniker: msg.moniker },
+    {
+      node: msg.node,
+      kind,
+      owner,
+      publicKey: msg.publicKey,
+      deposit: msg.deposit,
+      moniker: msg.moniker,
+      ...('url' in msg && msg.url !== undefined ? { url: msg.url } : {}),
+    },
     kind === 'meta' ? 'pending' : 'active',
     ctx.block.height,
   )

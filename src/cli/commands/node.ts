@@ -41,7 +41,7 @@ export function registerNode(program: Command): void {
   roleCommand(
     node,
     'resource',
-    'run a resource node: stores shards, serves them, heartbeats to the meta node',
+    'run a resource node: stores shards, serves them, heartbeats to the meta node (with --chain-url: to every meta node the chain lists)',
     'node key, shards',
     DEFAULT_PORTS.resourceBase,
   )
@@ -85,6 +85,7 @@ export function registerNode(program: Command): void {
         cmd: Command,
       ) => {
         const metaUrl = metaUrlOf(cmd)
+        const { chainUrl } = cmd.optsWithGlobals() as { chainUrl?: string }
         if (f.sync !== undefined && f.sync !== 'none' && !f.fsync)
           throw new StratosError('BAD_REQUEST', `--no-fsync contradicts --sync ${f.sync}`)
         const sync: SyncMode | undefined = f.sync ?? (f.fsync ? undefined : 'none')
@@ -96,6 +97,7 @@ export function registerNode(program: Command): void {
             port: f.port,
             metaUrl,
             chainId: f.chainId,
+            chainUrl: chainUrl?.replace(/\/+$/, ''),
             metaAddresses: f.metaAddress,
             capacityBytes: f.capacity,
             heartbeatIntervalMs: f.heartbeatIntervalMs,

@@ -23,12 +23,29 @@ import type { Clock, Logger, Startable } from '../../util/components.ts'
 import type { ShardStore } from './store.ts'
 import type { MetaTrust } from './meta-trust.ts'
 
+/** Who may sign this loop's replies, and how to learn it (MetaTrust, or one meta node listed on chain). */
+export type HeartbeatTrust = Pick<MetaTrust, 'known' | 'issuers' | 'resolve'>
+
+/**
+ * A node serving several meta nodes runs one loop per meta node; these tell the loop what belongs to its meta node.
+ * Absent: the node serves one meta node and everything it holds is that meta node's.
+ */
+export interface HeartbeatScope {
+  /** Shards and bytes this meta node placed here (undefined: everything the node holds). */
+  totals(): { shardCount: number; usedBytes: number } | undefined
+  /** Whether a corrupt shard is this meta node's to hear about. */
+  reportsCorrupt(shard: string): boolean
+  /** This meta node released the shard: true when nothing else holds it (the file can go). */
+  release(shard: string): boolean
+}
+
 export interface HeartbeatComponents {
   store: ShardStore
   key: NodeKey
   chainId: string
   meta: MetaClient
-  trust: MetaTrust
+  trust: HeartbeatTrust
+  scope?: HeartbeatScope
   /** Whether `trust` is configured (no need to ask the meta node who it is). */
   trustConfigured: boolean
   clock: Clock
@@ -138,8 +155,14 @@ export class HeartbeatLoop implements Startable {
     const now = clock.now()
     const seq = (this.#seq = Math.max(this.#seq + 1, now))
     const stats = await store.stats()
+    const scope = this.#c.scope
+    const owned = scope?.totals() ?? stats
     // The schema's bound on one heartbeat's lists; the rest go with the next heartbeats.
-    const corrupt = store.pendingCorrupt().slice(0, HEARTBEAT_MAX_REPORTED_SHARDS)
+    const pendingCorrupt = store.pendingCorrupt()
+    const corrupt = (scope ? pendingCorrupt.filter((id) => scope.reportsCorrupt(id)) : pendingCorrupt).slice(
+      0,
+      HEARTBEAT_MAX_REPORTED_SHARDS,
+    )
     const deleted = [...this.#deleted].slice(0, HEARTBEAT_MAX_REPORTED_SHARDS)
     const payload: Heartbeat = {
       v: 1,
@@ -149,8 +172,8 @@ export class HeartbeatLoop implements Startable {
       version: SOFTWARE_VERSION,
       capacityBytes: stats.capacityBytes,
       freeBytes: stats.freeBytes,
-      usedBytes: stats.usedBytes,
-      shardCount: stats.shardCount,
+      usedBytes: owned.usedBytes,
+      shardCount: owned.shardCount,
       load: this.#c.load(),
       seq,
       corrupt,
@@ -184,7 +207,8 @@ export class HeartbeatLoop implements Startable {
     let removed = 0
     for (const id of reply.deletes.slice(0, MAX_DELETES_PER_HEARTBEAT)) {
       if (signal?.aborted) break
-      if (await store.delete(id)) removed++
+      // Another meta node may hold the same shard (same bytes): then only this meta node's claim goes.
+      if ((scope?.release(id) ?? true) && (await store.delete(id))) removed++
       this.#deleted.add(id)
     }
     if (removed) this.#c.logger.info({ removed, asked: reply.deletes.length }, 'deleted shards the meta node released')

@@ -14,8 +14,10 @@ import type { ShardStore } from './store.ts'
 
 export interface ResourceMetricsParts {
   store: ShardStore
-  heartbeat: HeartbeatLoop
-  settlement: SettlementLoop
+  /** The heartbeats of every meta node served, as one (meta-links.ts: counts summed, the latest acknowledgement). */
+  heartbeat: Pick<HeartbeatLoop, 'acknowledged' | 'pendingDeleted' | 'lastAcknowledgedAt' | 'intervalMs'>
+  /** The settlement of every meta node served, as one (counts summed). */
+  settlement: Pick<SettlementLoop, 'totals'>
   clock: Clock
   /** Shard transfers in progress. */
   load: () => number

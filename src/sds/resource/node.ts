@@ -10,29 +10,41 @@ import { Agent } from 'undici'
 import { StratosError } from '../../errors.ts'
 import { HEARTBEAT_INTERVAL_MS, ORDER_SETTLE_AFTER_MS, ORDER_SETTLE_INTERVAL_MS } from '../../limits.ts'
 import { NodeKey } from '../../crypto/node-key.ts'
-import { MetaClient, metaUrls } from '../../net/meta-client.ts'
+import { metaUrls } from '../../net/meta-client.ts'
 import { createLogger, systemClock, type Clock, type Logger, type Startable } from '../../util/components.ts'
 import { ShardStore } from './store.ts'
 import { isSyncMode, type SyncMode } from './flusher.ts'
 import { ResourceServer } from './server.ts'
-import { HeartbeatLoop } from './heartbeat.ts'
+import type { HeartbeatLoop } from './heartbeat.ts'
 import { MetaTrust } from './meta-trust.ts'
+import { MetaLinks, type MetaLink } from './meta-links.ts'
 import { OrderStore } from './order-store.ts'
 import { OrderBook } from './orders.ts'
-import { SettlementLoop } from './settlement.ts'
+import type { SettlementLoop } from './settlement.ts'
 import { createOps, type Ops } from '../../net/ops.ts'
 import { registerResourceMetrics } from './metrics.ts'
+import { ShardOwners } from './shard-owners.ts'
 
 export interface ResourceNodeOptions {
-  /** Holds node-key.json (NodeKey.loadOrCreate), shards/, tmp/, corrupt/, meta.json, orders/ (LMDB: unsettled orders). */
+  /**
+   * Holds node-key.json (NodeKey.loadOrCreate), shards/, tmp/, corrupt/, meta.json, orders/ (LMDB: unsettled
+   * orders), owners/ (LMDB: which meta node each shard belongs to).
+   */
   dataDir: string
   /** Default '127.0.0.1'. */
   host?: string
   /** 0 = ephemeral. */
   port: number
-  /** Meta node base URL, e.g. http://127.0.0.1:7100. */
+  /** Meta node base URL, e.g. http://127.0.0.1:7100 (the primary one: see meta-links.ts). */
   metaUrl: string
   chainId: string
+  /**
+   * The chain's REST API: when given, the node also serves every active meta node the chain lists with a URL
+   * (heartbeats, orders, audits and settlement per meta node). Without it, only `metaUrl`.
+   */
+  chainUrl?: string
+  /** How often the chain's meta node list is read; default META_DISCOVERY_INTERVAL_MS. */
+  metaDiscoveryIntervalMs?: number
   /** Meta node addresses (stsds1…) whose tickets are accepted. If omitted: fetched from `${metaUrl}/v1/info` at start
    *  and pinned in dataDir/meta.json (trust on first use; later starts require the same address). */
   metaAddresses?: string[]
@@ -68,10 +80,10 @@ export class ResourceNode implements Startable {
   readonly #trust: MetaTrust
   readonly #agent: Agent
   readonly #server: ResourceServer
-  readonly #heartbeat: HeartbeatLoop
+  readonly #links: MetaLinks
   readonly #orderStore: OrderStore
+  readonly #owners: ShardOwners
   readonly #orders: OrderBook
-  readonly #settlement: SettlementLoop
   readonly #ops: Ops
   #state: State = 'new'
   #startPromise: Promise<void> | undefined
@@ -103,51 +115,54 @@ export class ResourceNode implements Startable {
       logger: this.#logger,
     })
     this.#orderStore = OrderStore.open(join(options.dataDir, 'orders'))
+    this.#owners = ShardOwners.open(join(options.dataDir, 'owners'))
     this.#orders = new OrderBook({
       store: this.#orderStore,
       chainId: options.chainId,
       settleAfterMs: options.orderSettleAfterMs ?? ORDER_SETTLE_AFTER_MS,
     })
     this.#ops = options.ops ?? createOps('resource')
+    // Own connection pool for control traffic to the meta nodes, closed on stop.
+    this.#agent = new Agent({ connections: 2, keepAliveTimeout: 10_000 })
+    this.#links = new MetaLinks(
+      {
+        store: this.#store,
+        owners: this.#owners,
+        orders: this.#orders,
+        key: this.#key,
+        chainId: options.chainId,
+        clock: this.#clock,
+        logger: this.#logger,
+        dispatcher: this.#agent,
+        url: () => this.#options.publicUrl ?? this.url,
+        load: () => this.#server.load,
+      },
+      {
+        primaryUrl: options.metaUrl,
+        primaryTrust: this.#trust,
+        primaryConfigured: options.metaAddresses !== undefined,
+        chainUrl: options.chainUrl,
+        heartbeatIntervalMs: options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS,
+        orderSettleIntervalMs: options.orderSettleIntervalMs ?? ORDER_SETTLE_INTERVAL_MS,
+        discoveryIntervalMs: options.metaDiscoveryIntervalMs,
+      },
+    )
     this.#server = new ResourceServer({
       ops: this.#ops,
       store: this.#store,
       key: this.#key,
       chainId: options.chainId,
-      trust: this.#trust,
+      // Tickets, audits: every meta node served (the primary's pinned or configured address, those listed on chain).
+      trust: this.#links,
       orders: this.#orders,
+      owners: this.#owners,
       clock: this.#clock,
       logger: this.#logger,
-    })
-    // Own connection pool for control traffic to the meta node, closed on stop.
-    this.#agent = new Agent({ connections: 2, keepAliveTimeout: 10_000 })
-    const meta = new MetaClient(options.metaUrl, { dispatcher: this.#agent })
-    this.#settlement = new SettlementLoop({
-      book: this.#orders,
-      key: this.#key,
-      chainId: options.chainId,
-      meta,
-      clock: this.#clock,
-      logger: this.#logger,
-      intervalMs: options.orderSettleIntervalMs ?? ORDER_SETTLE_INTERVAL_MS,
-    })
-    this.#heartbeat = new HeartbeatLoop({
-      store: this.#store,
-      key: this.#key,
-      chainId: options.chainId,
-      meta,
-      trust: this.#trust,
-      trustConfigured: options.metaAddresses !== undefined,
-      clock: this.#clock,
-      logger: this.#logger,
-      url: () => this.#options.publicUrl ?? this.url,
-      load: () => this.#server.load,
-      intervalMs: options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS,
     })
     registerResourceMetrics(this.#ops, {
       store: this.#store,
-      heartbeat: this.#heartbeat,
-      settlement: this.#settlement,
+      heartbeat: this.#links.heartbeatView,
+      settlement: this.#links.settlementView,
       clock: this.#clock,
       load: () => this.#server.load,
     })
@@ -174,14 +189,24 @@ export class ResourceNode implements Startable {
     return this.#orders
   }
 
-  /** The node's settlement loop (for operators' tools and tests). */
+  /** The settlement loop of the primary meta node (for operators' tools and tests). */
   get settlement(): SettlementLoop {
-    return this.#settlement
+    return this.#links.primary.settlement
   }
 
-  /** The node's heartbeat loop (for operators' tools and tests). */
+  /** The heartbeat loop of the primary meta node (for operators' tools and tests). */
   get heartbeat(): HeartbeatLoop {
-    return this.#heartbeat
+    return this.#links.primary.heartbeat
+  }
+
+  /** Every meta node this node serves, the primary first. */
+  get metaLinks(): MetaLink[] {
+    return this.#links.links
+  }
+
+  /** Which meta nodes each stored shard belongs to. */
+  get owners(): ShardOwners {
+    return this.#owners
   }
 
   start(): Promise<void> {
@@ -198,8 +223,7 @@ export class ResourceNode implements Startable {
       this.#orders.load()
       await this.#store.start()
       this.#url = await this.#server.listen(this.#options.host ?? '127.0.0.1', this.#options.port)
-      await this.#heartbeat.start()
-      await this.#settlement.start()
+      await this.#links.start()
       this.#state = 'running'
       this.#logger.info(
         {
@@ -207,6 +231,7 @@ export class ResourceNode implements Startable {
           url: this.#url,
           metaUrl: this.#options.metaUrl,
           metaAddresses: [...this.#trust.issuers],
+          chainUrl: this.#options.chainUrl,
         },
         'resource node started',
       )
@@ -230,11 +255,12 @@ export class ResourceNode implements Startable {
   }
 
   async #shutdown(): Promise<void> {
-    await this.#heartbeat.stop()
+    await this.#links.stopHeartbeats()
     await this.#server.close()
     // After the server: no order arrives any more, so the last round settles the final ones.
-    await this.#settlement.stop()
+    await this.#links.stopSettlement()
     await this.#orderStore.close()
+    await this.#owners.close()
     await this.#store.stop()
     await this.#agent.close().catch(() => {})
   }
@@ -255,12 +281,15 @@ function validateOptions(o: ResourceNodeOptions): void {
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65_535) bad(`port ${o.port} is not a TCP port`)
   const metas = metaUrls(o.metaUrl)
   if (metas.length === 0 || !metas.every(isHttpUrl)) bad(`metaUrl ${o.metaUrl} is not a list of http(s) URLs`)
+  if (o.chainUrl !== undefined && !o.chainUrl.split(',').every((u) => isHttpUrl(u.trim())))
+    bad(`chainUrl ${o.chainUrl} is not a list of http(s) URLs`)
   if (o.publicUrl !== undefined && !isHttpUrl(o.publicUrl)) bad(`publicUrl ${o.publicUrl} is not an http(s) URL`)
   if (o.capacityBytes !== undefined && !(Number.isSafeInteger(o.capacityBytes) && o.capacityBytes >= 0))
     bad(`capacityBytes ${o.capacityBytes} is not a byte count`)
   for (const [name, v] of [
     ['orderSettleIntervalMs', o.orderSettleIntervalMs],
     ['orderSettleAfterMs', o.orderSettleAfterMs],
+    ['metaDiscoveryIntervalMs', o.metaDiscoveryIntervalMs],
   ] as const) {
     if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) bad(`${name} ${v} must be a positive integer`)
   }

@@ -35,6 +35,8 @@ interface Entry {
   size: number
   expiresAt: number
   firstAt: number
+  /** The meta node that signed the limit: it settles the serial. */
+  issuer: string
 }
 
 export interface OrderBookOptions {
@@ -161,6 +163,7 @@ export class OrderBook {
         size: p.ticket.size,
         expiresAt: p.ticket.expiresAt,
         firstAt: p.now,
+        issuer: ticket.signer,
       })
       this.#store.create(serial, ticket, { order: signed, served: needed, firstAt: p.now })
       return
@@ -175,11 +178,15 @@ export class OrderBook {
     // node may then serve that slack again, unpaid — its own loss, never the payer's.
   }
 
-  /** Serials ready for settlement (at most `limit`), oldest first; `all` takes every pending serial (at stop). */
-  due(now: number, limit: number, all = false): DueSerial[] {
+  /**
+   * Serials ready for settlement (at most `limit`), oldest first; `all` takes every pending serial (at stop).
+   * `issuer`: only serials whose limit that meta node signed (each meta node settles its own).
+   */
+  due(now: number, limit: number, all = false, issuer?: (address: string) => boolean): DueSerial[] {
     const out: DueSerial[] = []
     for (const [serial, e] of this.#pending) {
       if (out.length >= limit) break
+      if (issuer && !issuer(e.issuer)) continue
       if (all || this.#due(e, now))
         out.push({ serial, expiresAt: e.expiresAt, stale: now > e.expiresAt + ORDER_SETTLE_WINDOW_MS })
     }
@@ -241,5 +248,6 @@ function entryOf(s: StoredSerial): Entry {
     size: s.ticket.payload.size,
     expiresAt: s.ticket.payload.expiresAt,
     firstAt: s.firstAt,
+    issuer: s.ticket.signer,
   }
 }

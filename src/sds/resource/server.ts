@@ -29,7 +29,7 @@ import { toBase64Url } from '../../crypto/hash.ts'
 import type { NodeKey } from '../../crypto/node-key.ts'
 import { RESOURCE_ROUTES, SHARD_BODY_UPGRADE, SHARD_HEADERS, type ResourceNodeInfo } from '../protocol/api.ts'
 import { SocketBody } from '../../net/socket-body.ts'
-import { TICKET_HEADER, type SignedReceipt } from '../protocol/messages.ts'
+import { TICKET_HEADER, zSignedTicket, type SignedReceipt } from '../protocol/messages.ts'
 import { isShardId } from '../protocol/shard.ts'
 import { DOMAIN, signAsNode } from '../protocol/signing.ts'
 import { TicketCache, verifyTicket } from '../protocol/ticket.ts'
@@ -45,6 +45,7 @@ import { Router, isMethodMiss, type RouteParams } from '../../net/router.ts'
 import { AUDIT_MAX_CHALLENGE_BYTES } from '../../limits.ts'
 import type { Counter } from 'prom-client'
 import { createOps, serveOps, type Ops } from '../../net/ops.ts'
+import type { ShardOwners } from './shard-owners.ts'
 
 export interface ResourceServerComponents {
   store: ShardStore
@@ -56,6 +57,8 @@ export interface ResourceServerComponents {
   logger: Logger
   /** Proof of Traffic: checks and counts the order of every shard PUT and GET. */
   orders: OrderBook
+  /** Records which meta node each stored shard belongs to (the issuer of its PUT ticket). */
+  owners?: Pick<ShardOwners, 'claim'>
   /** Default MAX_CONCURRENT_SHARD_WRITES. */
   maxConcurrentWrites?: number
   /** /metrics, /healthz, /readyz and request metrics (default: the server's own, role `resource`). */
@@ -67,6 +70,11 @@ const SHARD_PREFIX = RESOURCE_ROUTES.shard.slice(0, RESOURCE_ROUTES.shard.indexO
 const SHARD_PATTERN = `${SHARD_PREFIX}*id`
 
 type Handler = (req: IncomingMessage, res: ServerResponse, params: RouteParams) => Promise<void> | void
+
+/** The meta node that signed a (verified) ticket header. */
+function ticketIssuer(header: string): string {
+  return zSignedTicket.parse(JSON.parse(Buffer.from(header, 'base64url').toString('utf8'))).signer
+}
 
 function shardId(id: string | undefined): string {
   if (id === undefined || !isShardId(id))
@@ -310,6 +318,8 @@ export class ResourceServer {
     try {
       const { created } = await store.put(id, ticket.size, body, { onAccept })
       if (created) this.#received.inc(ticket.size)
+      // The ticket verified above, so its header decodes; its signer is the meta node this shard belongs to.
+      this.#c.owners?.claim(id, ticketIssuer(headers[TICKET_HEADER] as string), ticket.size)
       const now = clock.now()
       const receipt: SignedReceipt = signAsNode(DOMAIN.receipt, key, {
         v: 1,

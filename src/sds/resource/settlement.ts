@@ -31,6 +31,11 @@ export interface SettlementComponents {
   intervalMs: number
   /** Default MAX_SETTLE_BATCH. */
   batchSize?: number
+  /**
+   * Which serials this loop settles, by the meta node that signed their limit (a node serving several meta nodes
+   * runs one loop per meta node). Default: every serial.
+   */
+  issuer?: (address: string) => boolean
 }
 
 export interface SettlementRound {
@@ -120,7 +125,7 @@ export class SettlementLoop implements Startable {
         if (o.signal?.aborted) break
         const now = clock.now()
         const due = book
-          .due(now, this.#batchSize + done.size, o.all)
+          .due(now, this.#batchSize + done.size, o.all, this.#c.issuer)
           .filter((d) => !done.has(d.serial))
           .slice(0, this.#batchSize)
         if (due.length === 0) break
