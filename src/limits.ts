@@ -313,6 +313,8 @@ export const SOFTWARE_VERSION = '0.1.0'
 // ---- Devnet and CLI -----------------------------------------------------------------------
 /** Resource nodes a devnet starts beyond k + m, so uploads still find k + m healthy nodes while one or two are down. */
 export const DEVNET_SPARE_RESOURCES = 2
+/** Most meta nodes `stratos devnet --metas N` starts: their ports sit between the meta node's and the gateway's. */
+export const DEVNET_MAX_METAS = 20
 /** Resource nodes `stratos devnet` starts when not told otherwise: k + m + DEVNET_SPARE_RESOURCES (8 for k=4, m=2). */
 export const DEFAULT_DEVNET_RESOURCES = DEFAULT_DATA_SHARDS + DEFAULT_PARITY_SHARDS + DEVNET_SPARE_RESOURCES
 /** How long `stratos devnet` waits for every process to answer and every node to be online. */

@@ -15,6 +15,7 @@
  * GET /txs/:hash/wait until the tx is in a block. A tx the block rejected, or whose message
  * failed, becomes a StratosError with the result's code (so the CLI exits with that code's exit).
  */
+import type { MetaNodeJson } from './meta-nodes.ts'
 import { encodeSignedTx, signTx, type Tx } from '../chain/tx.ts'
 import type { Msg } from '../chain/msgs.ts'
 import { DEVNET_PARAMS } from '../chain/params.ts'
@@ -189,6 +190,11 @@ export class ChainClient {
 
   status(): Promise<ChainStatus> {
     return this.#get('/status')
+  }
+
+  /** GET /nodes/meta: every meta node the chain knows (any status), ascending by address. */
+  metaNodes(): Promise<MetaNodeJson[]> {
+    return this.#get('/nodes/meta')
   }
 
   block(height?: number): Promise<BlockJson> {

@@ -11,7 +11,6 @@ import type { ChainClient, SubmittedTx } from './client.ts'
 import type { NodeKey } from '../crypto/node-key.ts'
 import type { WalletKey } from '../crypto/wallet-key.ts'
 import { StratosError } from '../errors.ts'
-import { jsonRequest } from '../net/json-request.ts'
 import type { MsgApproveMetaNode, MsgCreateMetaNode } from '../chain/msgs.ts'
 import { signNodeOwnership } from '../chain/node-proofs.ts'
 import { isNodeAddress } from '../crypto/node-key.ts'
@@ -32,16 +31,15 @@ export interface MetaNodeJson {
 }
 
 /** GET /nodes/meta: every meta node the chain knows (any status), ascending by address. */
-export function listMetaNodes(chain: Pick<ChainClient, 'url'>, signal?: AbortSignal): Promise<MetaNodeJson[]> {
-  return jsonRequest<MetaNodeJson[]>(`${chain.url}/nodes/meta`, { method: 'GET', signal })
+export function listMetaNodes(chain: Pick<ChainClient, 'metaNodes'>): Promise<MetaNodeJson[]> {
+  return chain.metaNodes()
 }
 
 /** The active meta nodes that registered a URL: the ones resource nodes serve and clients can talk to. */
 export async function reachableMetaNodes(
-  chain: Pick<ChainClient, 'url'>,
-  signal?: AbortSignal,
+  chain: Pick<ChainClient, 'metaNodes'>,
 ): Promise<Array<MetaNodeJson & { url: string }>> {
-  return (await listMetaNodes(chain, signal)).filter(
+  return (await listMetaNodes(chain)).filter(
     (m): m is MetaNodeJson & { url: string } => m.status === 'active' && typeof m.url === 'string',
   )
 }
@@ -50,15 +48,11 @@ export async function reachableMetaNodes(
  * `--meta ADDRESS|URL`: a URL is used as given; a stsds1… address is looked up on chain and must be an active meta
  * node with a registered URL (NODE_NOT_REGISTERED otherwise).
  */
-export async function resolveMetaUrl(
-  chain: Pick<ChainClient, 'url'> | undefined,
-  meta: string,
-  signal?: AbortSignal,
-): Promise<string> {
+export async function resolveMetaUrl(chain: Pick<ChainClient, 'metaNodes'> | undefined, meta: string): Promise<string> {
   if (!isNodeAddress(meta)) return meta
   if (!chain)
     throw new StratosError('NETWORK_CONFIG', `--meta ${meta} is a node address: the network's chain URL is needed`)
-  const found = (await listMetaNodes(chain, signal)).find((m) => m.node === meta)
+  const found = (await listMetaNodes(chain)).find((m) => m.node === meta)
   if (found?.status !== 'active' || !found.url)
     throw new StratosError(
       'NODE_NOT_REGISTERED',

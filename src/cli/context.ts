@@ -3,7 +3,9 @@
  * which wallet signs. Resolved lazily so reads never ask for a key.
  *
  * Network: `--meta-url URL` wins; else the network file from `--network DIR|FILE`,
- * `STRATOS_HOME`, or `~/.stratos/devnet`.
+ * `STRATOS_HOME`, or `~/.stratos/devnet`. Meta node: `--meta NAME|ADDRESS|URL` picks one of the network's
+ * (a name or address from the network file, a stsds1… address the chain lists, or a URL); else the network's
+ * default (devnet.json `meta`).
  * Wallet: `--key HEX`, else `--wallet NAME` (an encrypted keystore in the keys directory, else a
  * dev wallet of the network file), else the mnemonic in `STRATOS_MNEMONIC`, else the network's
  * first dev wallet. Keystores need their password (STRATOS_KEYSTORE_PASSWORD or a prompt), so
@@ -12,6 +14,8 @@
  */
 import { KeystoreDir, defaultKeysDir } from '../crypto/keystore.ts'
 import { WalletKey, isWalletAddress } from '../crypto/wallet-key.ts'
+import { isNodeAddress } from '../crypto/node-key.ts'
+import { DEFAULT_PORTS } from '../limits.ts'
 import { StratosError } from '../errors.ts'
 import {
   networkFilePath,
@@ -28,6 +32,10 @@ import { interruptOnSignals } from './signals.ts'
 export interface GlobalOptions {
   network?: string
   metaUrl?: string
+  /** Which of the network's meta nodes: a name or address of the network file, an address on chain, or a URL. */
+  meta?: string
+  /** The validator REST API (`--chain-url`), to resolve `--meta ADDRESS` from the chain. */
+  chainUrl?: string
   key?: string
   wallet?: string
   /** Read under this read grant's id (docs/security.md) instead of the wallet's own session. */
@@ -62,11 +70,48 @@ export class CliContext {
     return this.#network
   }
 
+  /** The meta node's URL, from the flags and the network file (`--meta ADDRESS` of a meta node only the chain knows: resolveMetaUrl). */
   metaUrl(): string {
     if (this.globals.metaUrl) return this.globals.metaUrl.replace(/\/+$/, '')
+    const pick = this.globals.meta
+    if (pick !== undefined && /^https?:\/\//.test(pick)) return pick.replace(/\/+$/, '')
     const n = this.network()
     if (!n) throw new StratosError('NETWORK_CONFIG', `no network at ${this.networkPath}`)
-    return n.meta.url
+    if (pick === undefined) return n.meta.url
+    const listed = n.processes.find((p) => p.role === 'meta' && (p.name === pick || p.address === pick))
+    if (listed) return listed.url
+    if (pick === n.meta.address) return n.meta.url
+    const names = n.processes.filter((p) => p.role === 'meta').map((p) => p.name)
+    throw new StratosError(
+      'NETWORK_CONFIG',
+      `--meta ${pick}: no meta node of that name or address in ${this.networkPath} (have: ${names.join(', ') || 'none'}); give its URL, or its stsds1… address to look it up on chain`,
+      { meta: pick },
+    )
+  }
+
+  /** The validator REST API: `--chain-url`, else the network file's, else the default validator port on loopback. */
+  chainUrl(): string {
+    if (this.globals.chainUrl) return this.globals.chainUrl.replace(/\/+$/, '')
+    let fromFile: string | undefined
+    try {
+      fromFile = tryReadNetworkFile(this.networkPath)?.chainUrl
+    } catch {
+      fromFile = undefined // a broken network file is not needed when the default validator answers
+    }
+    return fromFile ?? `http://127.0.0.1:${DEFAULT_PORTS.chainRest}`
+  }
+
+  /** metaUrl(), plus `--meta stsds1…` of a meta node the network file does not list: its URL as the chain lists it. */
+  async resolveMetaUrl(signal?: AbortSignal): Promise<string> {
+    const pick = this.globals.meta
+    if (this.globals.metaUrl || pick === undefined || !isNodeAddress(pick)) return this.metaUrl()
+    const n = this.globals.network === undefined && this.#env.STRATOS_HOME === undefined ? undefined : this.network()
+    const file = n ?? tryReadNetworkFile(this.networkPath)
+    const listed = file?.processes.find((p) => p.role === 'meta' && p.address === pick)
+    if (listed) return listed.url
+    const { resolveMetaUrl } = await import('../chain-client/meta-nodes.ts')
+    const { ChainClient } = await import('../chain-client/client.ts')
+    return resolveMetaUrl(new ChainClient({ url: this.chainUrl(), signal }), pick)
   }
 
   /** Resolves the signing wallet; undefined when none is configured and `need` is not 'required'. */
@@ -158,7 +203,7 @@ export class CliContext {
    * chain id as StratosClient.connect does, without loading the client SDK.
    */
   async metaClient(): Promise<MetaClient> {
-    const metaUrl = this.metaUrl()
+    const metaUrl = await this.resolveMetaUrl()
     const chainId = this.globals.metaUrl ? undefined : this.network()?.chainId
     const { MetaClient } = await import('../net/meta-client.ts')
     const meta = new MetaClient(metaUrl)
@@ -174,7 +219,7 @@ export class CliContext {
   }
 
   async client(need: WalletNeed, extra: { k?: number; m?: number; segmentSize?: number } = {}): Promise<StratosClient> {
-    const metaUrl = this.metaUrl()
+    const metaUrl = await this.resolveMetaUrl()
     const wallet = await this.resolveWallet(need)
     const chainId = this.globals.metaUrl ? undefined : this.network()?.chainId
     const { StratosClient } = await import('../sds/client/index.ts')
@@ -207,6 +252,8 @@ export function contextOf(cmd: { optsWithGlobals(): Record<string, unknown> }): 
   return new CliContext({
     network: o.network,
     metaUrl: o.metaUrl,
+    ...(o.meta !== undefined ? { meta: o.meta } : {}),
+    ...(o.chainUrl !== undefined ? { chainUrl: o.chainUrl } : {}),
     key: o.key,
     wallet: o.wallet,
     ...(o.grant !== undefined ? { grant: o.grant } : {}),

@@ -33,6 +33,7 @@ export const COMMAND_GROUPS: readonly { readonly names: readonly string[]; load(
     load: async () => (await import('./commands/access.ts')).registerAccess,
   },
   { names: ['s3'], load: async () => (await import('./commands/s3.ts')).registerS3 },
+  { names: ['meta'], load: async () => (await import('./commands/meta.ts')).registerMeta },
 ]
 
 /**
@@ -58,6 +59,10 @@ function globalProgram(): Command {
       'network to use: a devnet directory or its devnet.json (default: $STRATOS_HOME or ~/.stratos/devnet)',
     )
     .option('--meta-url <url>', "talk to this meta node directly (instead of the network file's)")
+    .option(
+      '--meta <name|address|url>',
+      "which of the network's meta nodes to use: a name or address from the network file (meta, meta-2, …), a stsds1… address the chain lists, or a URL (default: the network's first; `stratos meta ls` lists them)",
+    )
     .option('--key <hex>', 'wallet private key (secp256k1, 32 bytes hex)')
     .option(
       '--chain-url <url>',

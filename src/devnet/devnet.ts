@@ -37,6 +37,7 @@ import {
   DEFAULT_SEGMENT_BYTES,
   DEVNET_CHAIN_ID,
   DEVNET_GATEWAY_FUND_STOS,
+  DEVNET_MAX_METAS,
   DEVNET_MIN_OZONE_BYTES,
   DEVNET_POLL_INTERVAL_MS,
   DEVNET_PREPAY_STOS,
@@ -66,6 +67,7 @@ import type { S3Info } from '../s3/server.ts'
 /** Path of the S3 gateway's info (the devnet waits for it). */
 const S3_INFO_PATH = '/_stratos/info'
 import { GATEWAY_WALLET, loadOrCreateDevWallets } from './wallets.ts'
+import { META_OWNER_FILE, metaOwnerFile, registerExtraMetaNodes } from './meta-nodes.ts'
 import {
   checkValidatorCount,
   cometValidatorArgs,
@@ -85,6 +87,11 @@ export interface DevnetSettings {
   segmentSize: number
   /** Validators: 1 = the embedded engine; more run CometBFT (validators.ts). Default 1. */
   validators?: number
+  /**
+   * Meta nodes (default 1): `meta` is registered at genesis, meta-2…meta-N join through create_meta_node and the
+   * active meta nodes' votes (meta-nodes.ts); every resource node serves all of them.
+   */
+  metas?: number
 }
 
 /** Where one devnet process runs: the address it listens on and is reached at, and what starts it. */
@@ -160,6 +167,7 @@ export function previousSettings(dir: string): Partial<DevnetSettings> {
       segmentSize: n.segmentSize,
       resources: n.processes.filter((p) => p.role === 'resource').length || undefined,
       validators: n.processes.filter((p) => p.role === 'validator').length || undefined,
+      metas: n.processes.filter((p) => p.role === 'meta').length || undefined,
     }
   } catch {
     return {}
@@ -266,10 +274,13 @@ export class Devnet implements Startable {
       const validatorPorts = validatorPlans.flatMap((v) =>
         v.comet ? [v.restPort, v.comet.rpcPort, v.comet.p2pPort] : [v.restPort],
       )
+      // meta-2…meta-N listen right after the first meta node's port.
+      const extraMetaPorts = Array.from({ length: (o.metas ?? 1) - 1 }, (_, i) => ports.meta + 1 + i)
       if (!o.placement)
         await this.#checkPorts(host, [
           ...validatorPorts,
           ports.meta,
+          ...extraMetaPorts,
           ports.gateway,
           ports.ipfsApi,
           ports.s3,
@@ -282,6 +293,7 @@ export class Devnet implements Startable {
         gateway: place('gateway', 'gateway'),
         s3: place('s3', 's3'),
         resources: resourcePorts.map((_, i) => place(`resource-${i + 1}`, 'resource')),
+        extraMetas: extraMetaPorts.map((_, i) => place(`meta-${i + 2}`, 'meta')),
       }
       const urlAt = (p: DevnetPlacement, port: number) =>
         `http://${p.host.includes(':') ? `[${p.host}]` : p.host}:${port}`
@@ -307,6 +319,7 @@ export class Devnet implements Startable {
         metaDir,
         resourcePorts.map((_, i) => join(this.dir, `resource-${i + 1}`)),
         validatorPlans.slice(1).map((v) => ({ dir: v.dataDir, operator: walletAddress(v.operatorWallet) })),
+        metaUrl,
       )
       const validators = validatorPlans.map((v, i) =>
         this.#spawn({
@@ -332,43 +345,57 @@ export class Devnet implements Startable {
         }),
       )
       const validator = validators[0]!
-      const meta = this.#spawn({
-        name: 'meta',
-        role: 'meta',
-        url: metaUrl,
-        dataDir: metaDir,
-        launcher: placements.meta.launcher,
-        args: [
-          'node',
-          'meta',
-          '--data-dir',
-          metaDir,
-          '--host',
-          placements.meta.host,
-          '--port',
-          String(ports.meta),
-          '--chain-id',
-          o.chainId,
-          '--k',
-          String(o.k),
-          '--m',
-          String(o.m),
-          '--segment-size',
-          String(o.segmentSize),
-          ...optional('--session-ttl-ms', o.sessionTtlMs),
-          ...optional('--sweep-interval-ms', o.sweepIntervalMs),
-          ...optional('--offline-after-ms', o.offlineAfterMs),
-          ...optional('--heartbeat-interval-ms', o.heartbeatIntervalMs),
-          ...optional('--repair-grace-ms', o.repairGraceMs),
-          ...optional('--repair-check-interval-ms', o.repairCheckIntervalMs),
-          ...optional('--audit-interval-ms', o.auditIntervalMs),
-          ...optional('--audit-node-interval-ms', o.auditNodeIntervalMs),
-          // Proof of Traffic: the meta node follows the chain and its owner (bob) submits the volume reports.
-          '--chain-url',
-          chainUrl,
-          '--mnemonic-file',
-          writeSecret(join(metaDir, 'owner.mnemonic'), wallets[1].mnemonic),
-        ],
+      const spawnMeta = (name: string, dataDir: string, placement: DevnetPlacement, port: number, owner: string) =>
+        this.#spawn({
+          name,
+          role: 'meta',
+          url: urlAt(placement, port),
+          dataDir,
+          launcher: placement.launcher,
+          args: [
+            'node',
+            'meta',
+            '--data-dir',
+            dataDir,
+            '--host',
+            placement.host,
+            '--port',
+            String(port),
+            '--chain-id',
+            o.chainId,
+            '--k',
+            String(o.k),
+            '--m',
+            String(o.m),
+            '--segment-size',
+            String(o.segmentSize),
+            ...optional('--session-ttl-ms', o.sessionTtlMs),
+            ...optional('--sweep-interval-ms', o.sweepIntervalMs),
+            ...optional('--offline-after-ms', o.offlineAfterMs),
+            ...optional('--heartbeat-interval-ms', o.heartbeatIntervalMs),
+            ...optional('--repair-grace-ms', o.repairGraceMs),
+            ...optional('--repair-check-interval-ms', o.repairCheckIntervalMs),
+            ...optional('--audit-interval-ms', o.auditIntervalMs),
+            ...optional('--audit-node-interval-ms', o.auditNodeIntervalMs),
+            // Proof of Traffic: the meta node follows the chain and its owner submits the volume reports.
+            '--chain-url',
+            chainUrl,
+            '--mnemonic-file',
+            owner,
+          ],
+        })
+      // The first meta node is owned by bob; each extra one by its own wallet (meta-nodes.ts).
+      const meta = spawnMeta(
+        'meta',
+        metaDir,
+        placements.meta,
+        ports.meta,
+        writeSecret(join(metaDir, META_OWNER_FILE), wallets[1].mnemonic),
+      )
+      const extraMetas = extraMetaPorts.map((port, i) => {
+        const dataDir = join(this.dir, `meta-${i + 2}`)
+        mkdirSync(dataDir, { recursive: true })
+        return spawnMeta(`meta-${i + 2}`, dataDir, placements.extraMetas[i]!, port, metaOwnerFile(dataDir))
       })
       // Resource nodes keep retrying their heartbeats until the meta node answers.
       const resources = resourcePorts.map((port, i) => {
@@ -396,6 +423,9 @@ export class Devnet implements Startable {
             o.chainId,
             '--meta-address',
             metaAddress,
+            // Every other meta node the chain lists is served too (meta-links.ts).
+            '--chain-url',
+            chainUrl,
             ...optional('--capacity', capacity),
             ...optional('--heartbeat-interval-ms', o.heartbeatIntervalMs),
             ...optional('--order-settle-interval-ms', o.orderSettleIntervalMs),
@@ -460,7 +490,7 @@ export class Devnet implements Startable {
         ],
       })
       this.#log(
-        `devnet: starting ${validators.length > 1 ? `${validators.length} validators (CometBFT) on ${chainUrls.join(', ')}` : `validator on ${validator.spec.url}`}, meta node on ${metaUrl}, ${resources.length} resource nodes on ports ${resourcePorts[0]}–${resourcePorts.at(-1)}, gateway on ${gateway.spec.url} (IPFS RPC API on ${urlAt(placements.gateway, ports.ipfsApi)})`,
+        `devnet: starting ${validators.length > 1 ? `${validators.length} validators (CometBFT) on ${chainUrls.join(', ')}` : `validator on ${validator.spec.url}`}, meta node on ${metaUrl}${extraMetas.length ? ` (and ${extraMetas.map((m) => m.spec.url).join(', ')})` : ''}, ${resources.length} resource nodes on ports ${resourcePorts[0]}–${resourcePorts.at(-1)}, gateway on ${gateway.spec.url} (IPFS RPC API on ${urlAt(placements.gateway, ports.ipfsApi)})`,
       )
 
       await Promise.all(validators.slice(1).map((v) => v.waitForInfo<unknown>(deadline, signal, '/status')))
@@ -471,6 +501,15 @@ export class Devnet implements Startable {
         s3.waitForInfo<S3Info>(deadline, signal, S3_INFO_PATH),
         ...resources.map((r) => r.waitForInfo<ResourceNodeInfo>(deadline, signal)),
       ])) as [unknown, MetaInfo, { wallet?: string | null }, S3Info, ...ResourceNodeInfo[]]
+      const extraMetaInfos = await Promise.all(extraMetas.map((m) => m.waitForInfo<MetaInfo>(deadline, signal)))
+      extraMetaInfos.forEach((info, i) => {
+        const expected = NodeKey.loadOrCreate(extraMetas[i]!.spec.dataDir).address
+        if (info.address !== expected)
+          throw new StratosError(
+            'NETWORK_CONFIG',
+            `${extraMetas[i]!.spec.name} answers as ${info.address}, expected ${expected} (another process on ${extraMetas[i]!.spec.url}?)`,
+          )
+      })
       if (metaInfo.address !== metaAddress) {
         throw new StratosError(
           'NETWORK_CONFIG',
@@ -491,16 +530,25 @@ export class Devnet implements Startable {
         resources.map((r) => r.spec.dataDir),
         signal,
       )
+      await registerExtraMetaNodes({
+        chainUrl,
+        funder: WalletKey.fromMnemonic(wallets[0].mnemonic),
+        first: { address: metaInfo.address, owner: WalletKey.fromMnemonic(wallets[1].mnemonic) },
+        extras: extraMetas.map((m) => ({ dataDir: m.spec.dataDir, url: m.spec.url })),
+        log: this.#log,
+        signal,
+      })
       await this.#fundGatewayWallet(chainUrl, wallets[0], gatewayWallet, signal)
       await this.#prepayDevWallets(chainUrl, wallets, signal)
       // New shards only go to nodes the meta node sees active on chain: wait for its next chain sync.
-      await this.#waitNodesOnline(
-        meta.spec.url,
-        resourceInfos.map((r) => r.address),
-        deadline,
-        signal,
-        true,
-      )
+      for (const m of [meta, ...extraMetas])
+        await this.#waitNodesOnline(
+          m.spec.url,
+          resourceInfos.map((r) => r.address),
+          deadline,
+          signal,
+          true,
+        )
 
       const s3Wallets = await s3Credentials(s3.spec.url, wallets, previousWallets(this.dir), signal)
       const address = (c: DevnetChild): string | null =>
@@ -510,9 +558,11 @@ export class Devnet implements Startable {
             ? s3Info.address
             : c === meta
               ? metaInfo.address
-              : c === gateway
-                ? (gatewayInfo.wallet ?? null)
-                : resourceInfos[resources.indexOf(c)].address
+              : extraMetas.includes(c)
+                ? extraMetaInfos[extraMetas.indexOf(c)]!.address
+                : c === gateway
+                  ? (gatewayInfo.wallet ?? null)
+                  : resourceInfos[resources.indexOf(c)].address
       const cometFields = cometFieldsOf(validatorPlans, placements.validator.host)
       this.#network = {
         chainId: o.chainId,
@@ -812,6 +862,8 @@ export function writeDevnetGenesis(
   resourceDirs: readonly string[],
   /** Validators 2…N (their node-key.json is their consensus key); they get a copy of the same genesis. */
   moreValidators: ReadonlyArray<{ dir: string; operator: string }> = [],
+  /** The meta node's public URL, registered with it (resource nodes and clients find meta nodes on chain). */
+  metaUrl?: string,
 ): void {
   const file = join(validatorDir, GENESIS_FILE)
   if (existsSync(file)) {
@@ -845,7 +897,12 @@ export function writeDevnetGenesis(
         moniker: basename(v.dir),
       })),
     ],
-    metaNodes: [node(metaDir, bob, DEVNET_PARAMS.minMetaNodeDepositWei, 'meta')],
+    metaNodes: [
+      {
+        ...node(metaDir, bob, DEVNET_PARAMS.minMetaNodeDepositWei, 'meta'),
+        ...(metaUrl !== undefined ? { url: metaUrl } : {}),
+      },
+    ],
     resourceNodes: resourceDirs.map((dir) => node(dir, alice, DEVNET_PARAMS.resourceNodeTiersWei[0]!, basename(dir))),
   })
   const text = canonicalJson(genesis as unknown as CanonicalValue) + '\n'
@@ -885,6 +942,8 @@ function validateSettings(o: DevnetOptions): void {
   const bad = (msg: string) => new StratosError('BAD_REQUEST', msg)
   if (!Number.isInteger(o.resources) || o.resources < 1) throw bad('--resources must be at least 1')
   checkValidatorCount(o.validators ?? 1)
+  if (o.metas !== undefined && !(Number.isInteger(o.metas) && o.metas >= 1 && o.metas <= DEVNET_MAX_METAS))
+    throw bad(`--metas must be 1–${DEVNET_MAX_METAS}`)
   if (o.k + o.m > o.resources)
     throw bad(`k + m = ${o.k + o.m} shards per segment need at least that many resource nodes (have ${o.resources})`)
   if (o.portBase !== null && (o.portBase < 1 || o.portBase + 201 + o.resources > 65_535))

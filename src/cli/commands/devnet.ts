@@ -30,6 +30,7 @@ interface DevnetFlags {
   portBase?: number
   resources?: number
   validators?: number
+  metas?: number
   k?: number
   m?: number
   segmentSize?: number
@@ -63,6 +64,11 @@ export function registerDevnet(program: Command): void {
     .option(
       '--resources <n>',
       'number of resource nodes (default k + m + 2: 8 at the default k and m, so uploads go on while nodes are down)',
+      parsePositiveInt,
+    )
+    .option(
+      '--metas <n>',
+      'number of meta nodes (default 1): meta-2… are registered on chain and approved by the others; every resource node serves all of them',
       parsePositiveInt,
     )
     .option('--k <n>', 'data shards per segment (default 4)', parsePositiveInt)
@@ -123,6 +129,7 @@ export function registerDevnet(program: Command): void {
         m,
         segmentSize: pick('segmentSize', f.segmentSize),
         validators: pick('validators', f.validators),
+        metas: given('metas') && f.metas !== undefined ? f.metas : (prev.metas ?? 1),
       }
       const log = (line: string) => process.stderr.write(line + '\n')
       const devnet = new Devnet({
@@ -160,6 +167,7 @@ export function registerDevnet(program: Command): void {
         throw e
       }
       const n = devnet.network
+      const metas = n.processes.filter((p) => p.role === 'meta')
       const wallets = n.wallets.map((w) => `${w.name} ${w.address}`).join(', ')
       log(
         `devnet: chain ${n.chainId}, k=${n.k} m=${n.m}, segments of ${formatBytes(n.segmentSize)}; dev wallets: ${wallets}`,
@@ -168,7 +176,14 @@ export function registerDevnet(program: Command): void {
         `devnet: logs in ${devnet.dir}/logs; try \`stratos status --network ${devnet.dir}\` in another terminal (\`npm link\` once puts stratos on PATH); Ctrl-C stops everything`,
       )
       process.stdout.write(
-        `stratos devnet ready: ${settings.resources} resource nodes, meta ${n.meta.url}, gateway ${n.gatewayUrl}, wallet ${n.gatewayUrl}/wallet/, IPFS API ${n.ipfsApiUrl}/api/v0, chain ${n.chainUrl}, network ${devnet.networkFile}\n`,
+        `stratos devnet ready: ${settings.resources} resource nodes, meta ${n.meta.url}${
+          metas.length > 1
+            ? ` (+${metas.length - 1} more: ${metas
+                .slice(1)
+                .map((p) => p.url)
+                .join(', ')})`
+            : ''
+        }, gateway ${n.gatewayUrl}, wallet ${n.gatewayUrl}/wallet/, IPFS API ${n.ipfsApiUrl}/api/v0, chain ${n.chainUrl}, network ${devnet.networkFile}\n`,
       )
       const reason = await stopRequested
       log(`devnet: ${reason}: stopping all processes`)

@@ -47,7 +47,7 @@ export function registerNodeMaintenance(node: Command): void {
           `${dir} holds no node-key.json: is it a resource node's data directory?`,
         )
       const key = NodeKey.loadOrCreate(dir)
-      const meta = new MetaClient(contextOf(cmd).metaUrl())
+      const meta = new MetaClient(await contextOf(cmd).resolveMetaUrl())
       const { chainId } = await meta.info()
       const now = Date.now()
       const duration = f.durationMs ?? MAINTENANCE_MAX_MS

@@ -122,7 +122,9 @@ export function registerNodeRewards(node: Command): void {
       const epoch = f.epoch === undefined ? undefined : Number(f.epoch)
       if (epoch !== undefined && (!Number.isSafeInteger(epoch) || epoch < 0))
         throw new StratosError('BAD_REQUEST', `--epoch ${f.epoch} is not an epoch number`)
-      const traffic = await new MetaClient(ctx.metaUrl()).trafficNodes(epoch === undefined ? {} : { epoch })
+      const traffic = await new MetaClient(await ctx.resolveMetaUrl()).trafficNodes(
+        epoch === undefined ? {} : { epoch },
+      )
       const owners = [...new Set(nodes.map((n) => n.owner))]
       const rewards = await Promise.all(owners.map(async (owner) => ({ owner, entries: await chain.rewards(owner) })))
       const rows = nodes.map((n) => {

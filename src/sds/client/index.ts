@@ -13,6 +13,14 @@ export type { FileRecordView, FileSummary, NetworkStatus, ShareView } from '../p
 // What an application needs around the client: typed errors with stable codes, and wallet keys.
 export { StratosError, isStratosError, type ErrorCode } from '../../errors.ts'
 export { WalletKey } from '../../crypto/wallet-key.ts'
+// A network can have several meta nodes (each with its own files): list them from the chain, and turn a meta node's
+// stsds1… address into the URL to give StratosClient.connect({ metaUrl }).
+export {
+  listMetaNodes,
+  reachableMetaNodes,
+  resolveMetaUrl,
+  type MetaNodeJson,
+} from '../../chain-client/meta-nodes.ts'
 export { upload, type UploadAuthority, type CommitParts, type UploadParameters, type UploadResult } from './upload.ts'
 export { readFile, type ReadParameters } from './download.ts'
 export { ErasureCode } from './erasure.ts'

@@ -16,6 +16,7 @@ import type { Dispatcher } from 'undici'
 import { StratosError, toStratosError } from '../../errors.ts'
 import { META_DISCOVERY_INTERVAL_MS } from '../../limits.ts'
 import type { NodeKey } from '../../crypto/node-key.ts'
+import { ChainClient } from '../../chain-client/client.ts'
 import { reachableMetaNodes } from '../../chain-client/meta-nodes.ts'
 import { MetaClient, metaUrls } from '../../net/meta-client.ts'
 import type { Clock, Logger, Startable } from '../../util/components.ts'
@@ -223,7 +224,7 @@ export class MetaLinks implements Startable {
   async discover(signal?: AbortSignal): Promise<void> {
     const chainUrl = this.#o.chainUrl
     if (!chainUrl) return
-    const listed = await reachableMetaNodes({ url: chainUrl }, signal)
+    const listed = await reachableMetaNodes(new ChainClient({ url: chainUrl, signal }))
     if (signal?.aborted) return
     const primary = this.#o.primaryTrust
     const wanted = listed.filter(
