@@ -37,6 +37,7 @@ import { Credentials } from './credentials.ts'
 import { dropUpload } from './multipart.ts'
 import { NetworkClients } from './network.ts'
 import { createS3Server, type S3Info, type S3Server } from './server.ts'
+import { createOps, type Ops } from '../net/ops.ts'
 import { S3Store } from './store.ts'
 
 export interface S3NodeOptions {
@@ -58,6 +59,8 @@ export interface S3NodeOptions {
   clock?: Clock
   random?: RandomBytes
   logger?: Logger
+  /** /metrics, /healthz, /readyz and request metrics (default its own, role `s3`). */
+  ops?: Ops
 }
 
 interface Running {
@@ -76,6 +79,7 @@ export class S3Node implements Startable {
   readonly #clock: Clock
   readonly #random: RandomBytes
   readonly #logger: Logger
+  readonly ops: Ops
   #running: Running | undefined
   #services: S3Services | undefined
   #info: S3Info | undefined
@@ -88,6 +92,7 @@ export class S3Node implements Startable {
     this.#clock = options.clock ?? systemClock
     this.#random = options.random ?? systemRandom
     this.#logger = options.logger ?? silentLogger
+    this.ops = options.ops ?? createOps('s3')
   }
 
   get url(): string {
@@ -147,7 +152,18 @@ export class S3Node implements Startable {
       version: SOFTWARE_VERSION,
     }
     this.#info = info
-    const http = createS3Server({ services, info, ...(o.domain ? { domain: o.domain } : {}) })
+    // Ready while the index is open and the meta node answers (every object operation goes through it).
+    this.ops.health
+      .addCheck('index', () => (this.#running ? undefined : 'not started'))
+      .addCheck('meta', async () => {
+        try {
+          await meta.info()
+          return undefined
+        } catch (e) {
+          return `meta node unreachable: ${(e as Error).message}`
+        }
+      })
+    const http = createS3Server({ services, info, ops: this.ops, ...(o.domain ? { domain: o.domain } : {}) })
     let url: string
     try {
       url = await listen(http.server, o.host ?? '127.0.0.1', o.port)

@@ -33,6 +33,7 @@ import {
 } from './multipart.ts'
 import { copyObject, deleteObject, deleteObjects, getObject, putObject, readXmlText } from './objects.ts'
 import { isSigned, parseClaim, safeDecode, verifySignature } from './sigv4.ts'
+import { serveOps, type Ops } from '../net/ops.ts'
 import { parseXmlBody } from './xml.ts'
 
 export const ADMIN_PREFIX = '/_stratos'
@@ -52,6 +53,8 @@ export interface S3ServerOptions {
   info: S3Info
   /** Virtual-hosted-style requests: `{bucket}.{domain}`. Absent: path style only. */
   domain?: string
+  /** /metrics, /healthz, /readyz (answered to unsigned requests only: signed ones are S3 requests) and request metrics. */
+  ops: Ops
 }
 
 type Op = (s: S3Services, r: S3Request) => Promise<void> | void
@@ -297,8 +300,15 @@ export function createS3Server(o: S3ServerOptions): S3Server {
     const qi = url.indexOf('?')
     const rawPath = qi === -1 ? url : url.slice(0, qi)
     const rawQuery = qi === -1 ? '' : url.slice(qi + 1)
-    if (rawPath === ADMIN_PREFIX || rawPath.startsWith(`${ADMIN_PREFIX}/`)) return admin(req, res, rawPath)
+    if (rawPath === ADMIN_PREFIX || rawPath.startsWith(`${ADMIN_PREFIX}/`)) {
+      o.ops.metrics.observe(req, res, 'admin')
+      return admin(req, res, rawPath)
+    }
     const method = req.method ?? 'GET'
+    // A bucket may be named `metrics`: only an unsigned request reaches the ops endpoints.
+    const signed = isSigned({ method, rawPath, rawQuery, headers: req.headers, rawHeaders: req.rawHeaders })
+    if (!signed && serveOps(o.ops, req, res, rawPath)) return
+    o.ops.metrics.observe(req, res, 's3')
     let resource = safeDecode(rawPath)
     try {
       // Bucket and key: from the path, or the bucket from a virtual-hosted Host header.
@@ -310,7 +320,7 @@ export function createS3Server(o: S3ServerOptions): S3Server {
       const key = slash === -1 ? '' : path.slice(slash + 1)
       resource = `/${path}`
       const parts = { method, rawPath, rawQuery, headers: req.headers, rawHeaders: req.rawHeaders }
-      if (!isSigned(parts))
+      if (!signed)
         throw new S3Error('AccessDenied', 'anonymous access is not allowed: sign requests with an S3 credential')
       const now = s.clock.now()
       const claim = parseClaim(parts, now)

@@ -457,6 +457,7 @@ export function registerNode(program: Command): void {
             metaUrl,
             chainId: f.chainId,
             logger,
+            ops: await processOps('s3'),
             ...(f.region !== undefined ? { region: f.region } : {}),
             ...(f.domain !== undefined ? { domain: f.domain } : {}),
             ...(f.multipartTtlMs !== undefined ? { multipartTtlMs: f.multipartTtlMs } : {}),
