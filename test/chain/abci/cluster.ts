@@ -12,7 +12,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { devnetGenesis } from '../../../src/chain/genesis.ts'
+import { devnetGenesis, type GenesisNode } from '../../../src/chain/genesis.ts'
 import { GENESIS_FILE } from '../../../src/chain/node/index.ts'
 import { prepareCometHome } from '../../../src/chain/node/abci/cometbft.ts'
 import type { ChainParams } from '../../../src/chain/params.ts'
@@ -101,6 +101,8 @@ export class Cluster {
     users: readonly WalletKey[]
     params?: Partial<ChainParams>
     blockIntervalMs?: number
+    /** Genesis meta nodes (active), e.g. to send volume reports. */
+    metaNodes?: GenesisNode[]
   }): Promise<Cluster> {
     const c = new Cluster(mkdtempSync(join(tmpdir(), 'stratos-cluster-')), o.blockIntervalMs ?? 500)
     try {
@@ -110,6 +112,7 @@ export class Cluster {
         wallets: [...c.nodes.map((n) => n.operator.address), ...o.users.map((u) => u.address)],
         genesisTime: Date.now(),
         params: o.params ?? {},
+        ...(o.metaNodes ? { metaNodes: o.metaNodes } : {}),
         validators: c.nodes.map((n) => ({
           operator: n.operator.address,
           consensusKey: prepareCometHome(n.dir).consensusKey,
