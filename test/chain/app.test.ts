@@ -382,11 +382,16 @@ test('a new meta node is pending until a majority of active meta nodes approves 
     ...signNodeOwnership(m2, CHAIN_ID, 'meta', owner.address),
     deposit: 10_000n * STOS,
     moniker: 'meta-2',
+    url: 'http://meta-2.example:7100',
   }
   run(f, owner, [{ ...create, deposit: STOS }], 'BAD_REQUEST')
+  // The URL resource nodes and clients will find it at: an http(s) base URL, nothing else.
+  for (const url of ['ftp://meta-2.example', 'http://u:p@meta-2.example', 'http://meta-2.example/', 'not a url'])
+    run(f, owner, [{ ...create, url }], 'BAD_REQUEST')
   const S0 = f.app.query.ozoneMarket().S
   run(f, owner, [create])
   assert.equal(f.app.query.node(m2.address)!.status, 'pending')
+  assert.equal(f.app.query.node(m2.address)!.url, 'http://meta-2.example:7100')
   assert.equal(f.app.query.ozoneMarket().S, S0)
   // a pending node cannot report or vote
   finishEpoch(f)

@@ -4,7 +4,8 @@
  * node serves both. A file uploaded through A and one uploaded through B each read back byte-exact through their own
  * meta node while the other meta node is down (SIGKILL); each meta node knows only its own files; both meta nodes
  * report their traffic on chain, a resource node holding shards of both files is credited by both reports, and the
- * epochs they credit pay the resource owner and both meta owners.
+ * epochs they credit pay the resource owner and both meta owners. The same bytes uploaded through both: a delete
+ * through A removes A's shards but not one a node holds for B too, and B still reads the file.
  */
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -16,7 +17,7 @@ import { ChainClient } from '../../src/chain-client/client.ts'
 import { listMetaNodes } from '../../src/chain-client/meta-nodes.ts'
 import type { FileRecordView } from '../../src/sds/protocol/api.ts'
 import type { NetworkProcess } from '../../src/devnet/network.ts'
-import { ERROR_CODES, TestDevnet, cleanEnv, eventually, isAlive, waitDead } from './harness.ts'
+import { ERROR_CODES, TestDevnet, cleanEnv, eventually, findShard, isAlive, waitDead } from './harness.ts'
 
 const MiB = 1024 * 1024
 
@@ -192,6 +193,38 @@ test('files uploaded through meta A and meta B read byte-exact while the other i
   assert.ok((await rewardIn(ownerB, epochs)) > 0n, 'meta B’s owner earns the meta share too')
   assert.ok((await rewardIn(bob, epochs)) > 0n, 'meta A’s owner (bob) earns the meta share')
   lap('rewards checked')
+
+  // The same bytes through both meta nodes: a resource node holding one shard for both keeps it when one deletes it.
+  const putA2 = await net.cli(['--meta', 'meta-2', 'put', join(dir, 'a.bin'), '--json'])
+  assert.equal(putA2.code, 0, putA2.stderr)
+  assert.equal((JSON.parse(putA2.stdout.toString()) as { cid: string }).cid, cidA)
+  const recA2 = await stat(['--meta', 'meta-2', 'stat', cidA])
+  const placed = (rec: FileRecordView) =>
+    new Set(rec.segments.flatMap((seg) => seg.shards.map((x) => `${x.node}/${x.id}`)))
+  const inA = placed(recA)
+  const inA2 = placed(recA2)
+  const shared = [...inA].filter((p) => inA2.has(p))
+  const onlyA = [...inA].filter((p) => !inA2.has(p))
+  assert.ok(shared.length > 0, 'some node holds one shard of file A for both meta nodes')
+  const onDisk = (pair: string) => {
+    const [nodeAddress, shard] = pair.split('/') as [string, string]
+    return findShard(net.processByAddress(nodeAddress).dataDir, shard).length > 0
+  }
+  assert.ok([...inA].every(onDisk))
+  const rm = await net.cli(['rm', cidA])
+  assert.equal(rm.code, 0, rm.stderr)
+  // Meta A's deletes reach the nodes with their next heartbeats: its shards nobody else placed there go…
+  await eventually('meta A’s own shards of file A deleted', 30_000, () => onlyA.every((p) => !onDisk(p)))
+  // …while the ones meta B placed on the same node stay, and B still reads the file byte-exact.
+  assert.deepEqual(
+    shared.filter((p) => !onDisk(p)),
+    [],
+    'a shard meta B still holds survives meta A’s delete',
+  )
+  const readA2 = await net.cli(['--meta', 'meta-2', 'cat', cidA])
+  assert.equal(readA2.code, 0, readA2.stderr)
+  assert.ok(readA2.stdout.equals(dataA), 'file A byte-exact through meta B after meta A deleted its copy')
+  lap(`delete through A: ${onlyA.length} shards gone, ${shared.length} shared kept`)
 
   rmSync(join(dir, 'a.bin'))
   rmSync(join(dir, 'b.bin'))
