@@ -134,6 +134,7 @@ export async function findFreePortBase(resources: number): Promise<number> {
       p.ipfsApi,
       p.gateway,
       p.meta,
+      p.s3,
       ...Array.from({ length: resources }, (_, j) => p.resourceBase + j),
     ]
     if ((await Promise.all(ports.map(isPortFree))).every(Boolean)) return base
