@@ -12,85 +12,43 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { cliArgs } from '../../src/devnet/devnet.ts'
 import { StratosClient, WalletKey } from '../../src/sds/client/index.ts'
 import { startResourceNode, type ResourceNode } from '../../src/sds/resource/index.ts'
 import { MetaClient } from '../../src/net/meta-client.ts'
 import { silentLogger } from '../../src/util/components.ts'
 import { createDatabase, postgresSkip, startPostgres } from '../support/postgres.ts'
-import { cleanEnv } from './harness.ts'
+import { kill9, startRole, type RoleProcess } from '../support/roles.ts'
 
 const CHAIN_ID = 'stratos-ha-test'
 const SECONDS = Number(process.env.STRATOS_HA_SECONDS ?? 20)
 const wallet = WalletKey.fromPrivateKeyHex('5a'.repeat(32))
 
-interface MetaProcess {
-  child: ChildProcess
-  url: string
-  address: string
-}
-
-/** Starts `stratos node meta` over the index and waits for its ready line. */
-async function startMeta(dataDir: string, index: string, port = 0): Promise<MetaProcess> {
-  const child = spawn(
-    process.execPath,
-    cliArgs(
-      'node',
-      'meta',
-      '--data-dir',
-      dataDir,
-      '--index',
-      index,
-      '--port',
-      String(port),
-      '--chain-id',
-      CHAIN_ID,
-      '--k',
-      '2',
-      '--m',
-      '1',
-      '--segment-size',
-      '1MiB',
-      '--offline-after-ms',
-      '60000',
-      '--heartbeat-interval-ms',
-      '500',
-    ),
-    { env: cleanEnv({ STRATOS_LOG_LEVEL: 'warn' }), stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  let err = ''
-  child.stderr?.on('data', (d: Buffer) => {
-    if (err.length < 20_000) err += d.toString()
-  })
-  return new Promise((resolve, reject) => {
-    let out = ''
-    const timer = setTimeout(() => reject(new Error(`meta process not ready in 60 s: ${err}`)), 60_000)
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString()
-      const m = /meta node (\S+) listening on (\S+)/.exec(out)
-      if (m) {
-        clearTimeout(timer)
-        resolve({ child, address: m[1]!, url: m[2]! })
-      }
-    })
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      reject(new Error(`meta process exited (${code}): ${err}`))
-    })
-  })
-}
-
-function kill9(p: MetaProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve()
-    p.child.once('exit', () => resolve())
-    p.child.kill('SIGKILL')
-  })
+/** Starts `stratos node meta` over the index (storage only: no chain, k=2 m=1, 1 MiB segments). */
+function startMeta(dataDir: string, index: string, port = 0): Promise<RoleProcess> {
+  return startRole('meta', [
+    '--data-dir',
+    dataDir,
+    '--index',
+    index,
+    '--port',
+    String(port),
+    '--chain-id',
+    CHAIN_ID,
+    '--k',
+    '2',
+    '--m',
+    '1',
+    '--segment-size',
+    '1MiB',
+    '--offline-after-ms',
+    '60000',
+    '--heartbeat-interval-ms',
+    '500',
+  ])
 }
 
 async function readAll(client: StratosClient, cid: string, signal?: AbortSignal): Promise<Buffer> {
@@ -106,7 +64,7 @@ test('two meta processes over one PostgreSQL: kill -9 either during uploads and 
 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'stratos-meta-ha-'))
   const server = await startPostgres()
-  const procs: MetaProcess[] = []
+  const procs: RoleProcess[] = []
   const nodes: ResourceNode[] = []
   let client: StratosClient | undefined
   t.after(async () => {
