@@ -58,7 +58,6 @@ import { OzoneGuard } from './pot/ozone-guard.ts'
 import { Reporter, reportChainOf } from './pot/reports.ts'
 import { Settlement } from './pot/settlement.ts'
 import { TrafficViews } from './pot/traffic.ts'
-import { hasPrunable, prunePot } from './pot/pot-store.ts'
 import type { SignedMaintenance } from '../protocol/audit.ts'
 import { createOps, type Ops } from '../../net/ops.ts'
 import { registerMetaMetrics, type MetaMetricsParts } from './metrics.ts'
@@ -320,7 +319,7 @@ export class MetaNode implements Startable {
       .sweep()
       // Settled serials and committed-PUT entries past their settle window (pot-store.ts), chain or not.
       .then(async () => {
-        if (hasPrunable(store, now)) await store.write(() => prunePot(store, now, META_SWEEP_BATCH))
+        if (store.pot.hasPrunable(now)) await store.write(() => store.pot.prune(now, META_SWEEP_BATCH))
       })
       .then(() => r.access.pruneSpent(now, META_SWEEP_BATCH))
       .then(() => r.delegations.pruneNonces(now, META_SWEEP_BATCH))

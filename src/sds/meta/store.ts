@@ -59,10 +59,11 @@ import type { ShareAttemptEntry, ShareAttemptKey, ShareEntry, ShareKey } from '.
 import type { NodeReputation } from './audit/reputation.ts'
 import type { BudgetEntry, BudgetKey, GrantEntry, GrantKey } from './access.ts'
 import type { Lease } from './leases.ts'
+import { TablePotStore, type PotKey, type PotStore } from './pot/pot-store.ts'
 
 export const STORE_SCHEMA_VERSION = 1
-/** Sorts after every string we use as a key part (CIDs, addresses and hex ids are ASCII). */
-export const KEY_STRING_MAX = '\uffff'
+export { KEY_STRING_MAX } from './engine/table.ts'
+import { KEY_STRING_MAX } from './engine/table.ts'
 
 export type FileKind = FileRecordView['kind']
 
@@ -168,7 +169,9 @@ export interface Counters {
 
 type Pair = [string, string]
 
-type MetaTables = { [N in (typeof TABLE_NAMES)[number]]: MetaStore[N] }
+type MetaTables = {
+  [N in (typeof TABLE_NAMES)[number]]: N extends 'pot' ? Table<unknown, PotKey> : MetaStore[N]
+}
 
 /** Every table of the index (its order is the LMDB databases' creation order). */
 const TABLE_NAMES = [
@@ -235,8 +238,8 @@ export class MetaStore {
   readonly shardFiles: Table<true, Pair>
   readonly repairing: Table<RepairInFlight, Pair>
   readonly replicas: Table<ReplicaRecord, [string, number, number, string]>
-  /** Proof of Traffic bookkeeping (pot/pot-store.ts owns the key layout: settled serials, traffic credits, reports). */
-  readonly pot: Table<unknown, (string | number)[]>
+  /** Proof of Traffic bookkeeping: settled serials, traffic credits, reports (pot/pot-store.ts owns the table). */
+  readonly pot: PotStore
   /** Read grants (grants.ts): ['id', id] → GrantRecord, ['owner', owner, id] → true. */
   readonly grants: Table<GrantEntry, GrantKey>
   /** Public-read budgets (access.ts): ['cap', owner, cid | ''] → cap, ['spent', owner, cid | '', epoch] → bytes. */
@@ -272,7 +275,7 @@ export class MetaStore {
     this.shardFiles = t.shardFiles
     this.repairing = t.repairing
     this.replicas = t.replicas
-    this.pot = t.pot
+    this.pot = new TablePotStore(t.pot)
     this.grants = t.grants
     this.budgets = t.budgets
     this.publicFiles = t.publicFiles

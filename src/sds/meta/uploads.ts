@@ -28,7 +28,6 @@ import {
   ORDER_SETTLE_WINDOW_MS,
   TICKET_TTL_MS,
 } from '../../limits.ts'
-import { recordCommittedPuts } from './pot/pot-store.ts'
 import { randomHex } from '../../util/components.ts'
 import type {
   CommitBody,
@@ -400,8 +399,7 @@ export class Uploads {
         indexRecordShards(store, record)
         store.addCounters(1, p.kind === 'file' ? p.size : 0)
         // Proof of Traffic: these placements' PUT orders may now be paid (pot/settlement.ts), until their settle window ends.
-        recordCommittedPuts(
-          store,
+        store.pot.recordCommittedPuts(
           uploadId,
           cid,
           segmentRecords,

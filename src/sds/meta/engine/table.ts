@@ -21,6 +21,9 @@
  * memory (caches) must be idempotent, and anything else happens after `write` resolves.
  */
 
+/** Sorts after every string used as a key part (CIDs, addresses and hex ids are ASCII): a range's open end. */
+export const KEY_STRING_MAX = '\uffff'
+
 export type Key = string | number | boolean | null | (string | number | boolean | null)[]
 
 /** Bounds may be shorter than the table's keys (a prefix): `['spent']` starts before every `['spent', …]`. */

@@ -1,6 +1,7 @@
 /**
- * Key layout of the meta index's `pot` database (store.ts) — Proof of Traffic bookkeeping, all written inside
- * MetaStore.write transactions by settlement.ts, reports.ts and the upload commit:
+ * The Proof of Traffic subsystem's store: it owns the meta index's `pot` table (store.ts) and its key layout, and
+ * is the only code that reads or writes it (settlement.ts, reports.ts, traffic.ts, the upload commit and repair go
+ * through `store.pot`, a PotStore). Writes happen inside MetaStore.write transactions (the unit of work):
  *
  *   ['s', serial]                    → keepUntil (ms): an order limit already settled (never paid twice)
  *   ['se', keepUntil, serial]        → true: pruning index of 's' (a serial past its settle window is refused anyway)
@@ -11,8 +12,7 @@
  *   ['pe', keepUntil, uploadId]      → true: pruning index of 'pu'
  *   ['r', epoch]                     → ReportRecord: the volume report of `epoch` and its state
  */
-import type { MetaStore } from '../store.ts'
-import { KEY_STRING_MAX } from '../store.ts'
+import { KEY_STRING_MAX, type Table } from '../engine/table.ts'
 import type { SegmentRecord } from '../../protocol/api.ts'
 
 export interface Credit {
@@ -48,92 +48,198 @@ export interface ReportRecord {
 export const EPOCH_MAX = Number.MAX_SAFE_INTEGER
 const S = KEY_STRING_MAX
 
-export function addCredit(store: MetaStore, key: (string | number)[], bytes: number, orders = 1): void {
-  const c = store.pot.get(key) as Credit | undefined
-  store.pot.putSync(key, { bytes: (c?.bytes ?? 0) + bytes, orders: (c?.orders ?? 0) + orders } satisfies Credit)
+export type PotKey = (string | number)[]
+
+/** One epoch's accepted bytes of one (node, payer). */
+export interface EpochCredit {
+  epoch: number
+  node: string
+  payer: string
+  credit: Credit
 }
 
-/** Credits of one epoch: [node, payer, credit]. */
-export function epochCredits(store: MetaStore, epoch: number): { node: string; payer: string; credit: Credit }[] {
-  const out: { node: string; payer: string; credit: Credit }[] = []
-  for (const { key, value } of store.pot.getRange({ start: ['t', epoch, '', ''], end: ['t', epoch, S, S] })) {
-    out.push({ node: key[2] as string, payer: key[3] as string, credit: value as Credit })
+/** What the PoT code needs of its storage; TablePotStore implements it over one table of either engine. */
+export interface PotStore {
+  /** The order limit `serial` was settled already (never paid twice). */
+  isSettled(serial: string): boolean
+  /** Inside write(): `serial` is settled; forgotten after `keepUntil` (prune). */
+  markSettled(serial: string, keepUntil: number): void
+  /** Inside write(): accepted traffic — to (epoch, node, payer), the node's total and (file, epoch, op). */
+  creditTraffic(t: { epoch: number; node: string; payer: string; cid: string; op: 'put' | 'get'; bytes: number }): void
+  /** Credits of one epoch, by (node, payer). */
+  epochCredits(epoch: number): { node: string; payer: string; credit: Credit }[]
+  /** Every per-epoch credit (restart: what the ozone guard counts as spent), in key order. */
+  allEpochCredits(): Iterable<EpochCredit>
+  /** Epochs below `before` that have credits, ascending. */
+  creditedEpochs(before: number): number[]
+  /** Inside write(): moves one (node, payer) credit of `epoch` to `epoch + 1` (a report that did not fit). */
+  carryCredit(epoch: number, node: string, payer: string, credit: Credit): void
+  /** Inside write(): drops one (node, payer) credit of `epoch` (never payable). */
+  dropCredit(epoch: number, node: string, payer: string): void
+  /** All-time accepted traffic of a node. */
+  nodeTotal(node: string): Credit | undefined
+  /** Accepted traffic of one file per epoch and op, ascending by epoch. */
+  fileTraffic(cid: string): { epoch: number; op: 'put' | 'get'; credit: Credit }[]
+  report(epoch: number): ReportRecord | undefined
+  reports(): ReportRecord[]
+  /** Inside write(). */
+  putReport(record: ReportRecord): void
+  /** Inside write() at commit: these placements of upload `uploadId` now hold file `cid` (their PUT orders may be paid). */
+  recordCommittedPuts(
+    uploadId: string,
+    cid: string,
+    segments: readonly Pick<SegmentRecord, 'shards'>[],
+    keepUntil: number,
+  ): void
+  committedPut(uploadId: string, node: string, shard: string): string | undefined
+  /** Inside write(): forgets settled serials and committed-PUT entries past their keep time. Returns how many. */
+  prune(now: number, limit: number): number
+  hasPrunable(now: number): boolean
+  /** Inside write(): drops the per-epoch credits and report records of epochs below `before`. Returns rows removed. */
+  pruneEpochsBefore(before: number, limit: number): number
+}
+
+export class TablePotStore implements PotStore {
+  readonly #t: Table<unknown, PotKey>
+
+  constructor(table: Table<unknown, PotKey>) {
+    this.#t = table
   }
-  return out
-}
 
-/** Epochs below `before` that have credits, ascending. */
-export function creditedEpochs(store: MetaStore, before: number): number[] {
-  const out: number[] = []
-  let from = 0
-  while (from < before) {
-    let next: number | undefined
-    for (const key of store.pot.getKeys({ start: ['t', from], end: ['t', before], limit: 1 })) next = key[1] as number
-    if (next === undefined) break
-    out.push(next)
-    from = next + 1
+  #add(key: PotKey, bytes: number, orders = 1): void {
+    const c = this.#t.get(key) as Credit | undefined
+    this.#t.putSync(key, { bytes: (c?.bytes ?? 0) + bytes, orders: (c?.orders ?? 0) + orders } satisfies Credit)
   }
-  return out
-}
 
-export function reportRecord(store: MetaStore, epoch: number): ReportRecord | undefined {
-  return store.pot.get(['r', epoch]) as ReportRecord | undefined
-}
-
-export function reportRecords(store: MetaStore): ReportRecord[] {
-  return [...store.pot.getRange({ start: ['r', 0], end: ['r', EPOCH_MAX] })].map((e) => e.value as ReportRecord)
-}
-
-/** Inside write() at commit: these placements of upload `uploadId` now hold file `cid` (their PUT orders may be paid). */
-export function recordCommittedPuts(
-  store: MetaStore,
-  uploadId: string,
-  cid: string,
-  segments: readonly Pick<SegmentRecord, 'shards'>[],
-  keepUntil: number,
-): void {
-  for (const seg of segments) for (const s of seg.shards) store.pot.putSync(['pu', uploadId, s.node, s.id], cid)
-  store.pot.putSync(['pe', keepUntil, uploadId], true)
-}
-
-export function committedPut(store: MetaStore, uploadId: string, node: string, shard: string): string | undefined {
-  return store.pot.get(['pu', uploadId, node, shard]) as string | undefined
-}
-
-/** Inside write(): forgets settled serials and committed-PUT entries past their keep time. Returns how many. */
-export function prunePot(store: MetaStore, now: number, limit: number): number {
-  let n = 0
-  const serials: (string | number)[][] = []
-  for (const key of store.pot.getKeys({ start: ['se', 0, ''], end: ['se', now, S], limit })) serials.push(key)
-  for (const key of serials) {
-    store.pot.removeSync(key)
-    store.pot.removeSync(['s', key[2] as string])
-    n++
+  isSettled(serial: string): boolean {
+    return this.#t.get(['s', serial]) !== undefined
   }
-  const uploads: (string | number)[][] = []
-  for (const key of store.pot.getKeys({ start: ['pe', 0, ''], end: ['pe', now, S], limit })) uploads.push(key)
-  for (const key of uploads) {
-    store.pot.removeSync(key)
-    const id = key[2] as string
-    const puts: (string | number)[][] = []
-    for (const k of store.pot.getKeys({ start: ['pu', id, '', ''], end: ['pu', id, S, S] })) puts.push(k)
-    for (const k of puts) store.pot.removeSync(k)
-    n++
+
+  markSettled(serial: string, keepUntil: number): void {
+    this.#t.putSync(['s', serial], keepUntil)
+    this.#t.putSync(['se', keepUntil, serial], true)
   }
-  return n
-}
 
-export function hasPrunable(store: MetaStore, now: number): boolean {
-  for (const _ of store.pot.getKeys({ start: ['se', 0, ''], end: ['se', now, S], limit: 1 })) return true
-  for (const _ of store.pot.getKeys({ start: ['pe', 0, ''], end: ['pe', now, S], limit: 1 })) return true
-  return false
-}
+  creditTraffic(t: {
+    epoch: number
+    node: string
+    payer: string
+    cid: string
+    op: 'put' | 'get'
+    bytes: number
+  }): void {
+    this.#add(['t', t.epoch, t.node, t.payer], t.bytes)
+    this.#add(['n', t.node], t.bytes)
+    this.#add(['f', t.cid, t.epoch, t.op], t.bytes)
+  }
 
-/** Inside write(): drops the per-epoch credits and report records of epochs below `before`. Returns rows removed. */
-export function pruneEpochsBefore(store: MetaStore, before: number, limit: number): number {
-  const keys: (string | number)[][] = []
-  for (const key of store.pot.getKeys({ start: ['t', 0], end: ['t', before], limit })) keys.push(key)
-  for (const key of store.pot.getKeys({ start: ['r', 0], end: ['r', before], limit })) keys.push(key)
-  for (const key of keys) store.pot.removeSync(key)
-  return keys.length
+  epochCredits(epoch: number): { node: string; payer: string; credit: Credit }[] {
+    const out: { node: string; payer: string; credit: Credit }[] = []
+    for (const { key, value } of this.#t.getRange({ start: ['t', epoch, '', ''], end: ['t', epoch, S, S] })) {
+      out.push({ node: key[2] as string, payer: key[3] as string, credit: value as Credit })
+    }
+    return out
+  }
+
+  *allEpochCredits(): Iterable<EpochCredit> {
+    for (const { key, value } of this.#t.getRange({ start: ['t', 0], end: ['t', EPOCH_MAX] })) {
+      yield { epoch: key[1] as number, node: key[2] as string, payer: key[3] as string, credit: value as Credit }
+    }
+  }
+
+  creditedEpochs(before: number): number[] {
+    const out: number[] = []
+    let from = 0
+    while (from < before) {
+      let next: number | undefined
+      for (const key of this.#t.getKeys({ start: ['t', from], end: ['t', before], limit: 1 })) next = key[1] as number
+      if (next === undefined) break
+      out.push(next)
+      from = next + 1
+    }
+    return out
+  }
+
+  carryCredit(epoch: number, node: string, payer: string, credit: Credit): void {
+    this.#t.removeSync(['t', epoch, node, payer])
+    this.#add(['t', epoch + 1, node, payer], credit.bytes, credit.orders)
+  }
+
+  dropCredit(epoch: number, node: string, payer: string): void {
+    this.#t.removeSync(['t', epoch, node, payer])
+  }
+
+  nodeTotal(node: string): Credit | undefined {
+    return this.#t.get(['n', node]) as Credit | undefined
+  }
+
+  fileTraffic(cid: string): { epoch: number; op: 'put' | 'get'; credit: Credit }[] {
+    const out: { epoch: number; op: 'put' | 'get'; credit: Credit }[] = []
+    for (const { key, value } of this.#t.getRange({ start: ['f', cid, 0, ''], end: ['f', cid, EPOCH_MAX, S] })) {
+      out.push({ epoch: key[2] as number, op: key[3] as 'put' | 'get', credit: value as Credit })
+    }
+    return out
+  }
+
+  report(epoch: number): ReportRecord | undefined {
+    return this.#t.get(['r', epoch]) as ReportRecord | undefined
+  }
+
+  reports(): ReportRecord[] {
+    return [...this.#t.getRange({ start: ['r', 0], end: ['r', EPOCH_MAX] })].map((e) => e.value as ReportRecord)
+  }
+
+  putReport(record: ReportRecord): void {
+    this.#t.putSync(['r', record.epoch], record)
+  }
+
+  recordCommittedPuts(
+    uploadId: string,
+    cid: string,
+    segments: readonly Pick<SegmentRecord, 'shards'>[],
+    keepUntil: number,
+  ): void {
+    for (const seg of segments) for (const s of seg.shards) this.#t.putSync(['pu', uploadId, s.node, s.id], cid)
+    this.#t.putSync(['pe', keepUntil, uploadId], true)
+  }
+
+  committedPut(uploadId: string, node: string, shard: string): string | undefined {
+    return this.#t.get(['pu', uploadId, node, shard]) as string | undefined
+  }
+
+  prune(now: number, limit: number): number {
+    let n = 0
+    const serials: PotKey[] = []
+    for (const key of this.#t.getKeys({ start: ['se', 0, ''], end: ['se', now, S], limit })) serials.push(key)
+    for (const key of serials) {
+      this.#t.removeSync(key)
+      this.#t.removeSync(['s', key[2] as string])
+      n++
+    }
+    const uploads: PotKey[] = []
+    for (const key of this.#t.getKeys({ start: ['pe', 0, ''], end: ['pe', now, S], limit })) uploads.push(key)
+    for (const key of uploads) {
+      this.#t.removeSync(key)
+      const id = key[2] as string
+      const puts: PotKey[] = []
+      for (const k of this.#t.getKeys({ start: ['pu', id, '', ''], end: ['pu', id, S, S] })) puts.push(k)
+      for (const k of puts) this.#t.removeSync(k)
+      n++
+    }
+    return n
+  }
+
+  hasPrunable(now: number): boolean {
+    for (const _ of this.#t.getKeys({ start: ['se', 0, ''], end: ['se', now, S], limit: 1 })) return true
+    for (const _ of this.#t.getKeys({ start: ['pe', 0, ''], end: ['pe', now, S], limit: 1 })) return true
+    return false
+  }
+
+  pruneEpochsBefore(before: number, limit: number): number {
+    const keys: PotKey[] = []
+    for (const key of this.#t.getKeys({ start: ['t', 0], end: ['t', before], limit })) keys.push(key)
+    for (const key of this.#t.getKeys({ start: ['r', 0], end: ['r', before], limit })) keys.push(key)
+    for (const key of keys) this.#t.removeSync(key)
+    return keys.length
+  }
 }

@@ -30,18 +30,7 @@ import type { ChainLink, HttpChainLink } from '../chain-link.ts'
 import { jsonRequest } from '../../../net/json-request.ts'
 import type { MetaStore } from '../store.ts'
 import type { OzoneGuard } from './ozone-guard.ts'
-import {
-  addCredit,
-  creditedEpochs,
-  epochCredits,
-  hasPrunable,
-  prunePot,
-  pruneEpochsBefore,
-  reportRecord,
-  reportRecords,
-  type ReportRecord,
-  type StoredReport,
-} from './pot-store.ts'
+import type { ReportRecord, StoredReport } from './pot-store.ts'
 
 /** What the reporter needs from the chain. */
 export interface ReportChain extends Pick<ChainLink, 'epoch' | 'synced' | 'onEpoch' | 'nodeStatus'> {
@@ -225,11 +214,11 @@ export class Reporter implements Startable {
     const { chain, store } = this.#o
     if (!chain.synced || store.closed) return
     const current = chain.epoch
-    for (const epoch of creditedEpochs(store, current)) {
-      if (reportRecord(store, epoch) !== undefined) continue
+    for (const epoch of store.pot.creditedEpochs(current)) {
+      if (store.pot.report(epoch) !== undefined) continue
       await this.freeze(epoch)
     }
-    for (const r of reportRecords(store)) {
+    for (const r of store.pot.reports()) {
       if (this.#halted || store.closed) return
       if (r.state === 'pending' || r.state === 'submitted') await this.#submit(r)
     }
@@ -241,8 +230,8 @@ export class Reporter implements Startable {
     const { store, key, chainId, clock, chain, logger } = this.#o
     const now = clock.now()
     const built = await store.write(() => {
-      if (reportRecord(store, epoch) !== undefined) return undefined
-      const b = buildReport(epochCredits(store, epoch), {
+      if (store.pot.report(epoch) !== undefined) return undefined
+      const b = buildReport(store.pot.epochCredits(epoch), {
         chainId,
         epoch,
         metaNode: key.address,
@@ -251,11 +240,10 @@ export class Reporter implements Startable {
         known: (node) => chain.nodeStatus(node) !== 'unregistered',
       })
       for (const c of b.carried) {
-        store.pot.removeSync(['t', epoch, c.node, c.payer])
-        addCredit(store, ['t', epoch + 1, c.node, c.payer], c.bytes, c.orders)
+        store.pot.carryCredit(epoch, c.node, c.payer, { bytes: c.bytes, orders: c.orders })
       }
       // Never payable (the chain would refuse the whole report): out of the epoch, so nothing counts them as owed.
-      for (const u of b.unknown) store.pot.removeSync(['t', epoch, u.node, u.payer])
+      for (const u of b.unknown) store.pot.dropCredit(epoch, u.node, u.payer)
       const record: ReportRecord =
         b.report.nodes.length === 0
           ? { epoch, state: 'dropped', report: b.report, builtAt: now, error: 'no reportable traffic' }
@@ -266,7 +254,7 @@ export class Reporter implements Startable {
               builtAt: now,
               ...(b.carried.length ? { carried: b.carried.length } : {}),
             }
-      store.pot.putSync(['r', epoch], record)
+      store.pot.putReport(record)
       return { record, b }
     })
     if (!built) return undefined
@@ -297,7 +285,7 @@ export class Reporter implements Startable {
       return
     }
     await store.write(() =>
-      store.pot.putSync(['r', r.epoch], { ...r, state: 'submitted', submittedAt: clock.now() } satisfies ReportRecord),
+      store.pot.putReport({ ...r, state: 'submitted', submittedAt: clock.now() } satisfies ReportRecord),
     )
     try {
       const tx = await chain.submit([signVolumeReport(key, toVolumeReport(r.report))])
@@ -321,7 +309,7 @@ export class Reporter implements Startable {
       // Chain unreachable, meta node not (yet) registered, fee or nonce trouble: keep it and retry.
       logger.warn({ epoch: r.epoch, code: err.code, err: err.message }, 'volume report not submitted; will retry')
       await store.write(() =>
-        store.pot.putSync(['r', r.epoch], {
+        store.pot.putReport({
           ...r,
           state: 'pending',
           error: `${err.code}: ${err.message}`,
@@ -341,7 +329,7 @@ export class Reporter implements Startable {
   /** Final state; the report's payers are no longer owed (charged, or never will be). */
   async #finish(r: ReportRecord, patch: Partial<ReportRecord>): Promise<void> {
     const { store } = this.#o
-    await store.write(() => store.pot.putSync(['r', r.epoch], { ...r, ...patch } satisfies ReportRecord))
+    await store.write(() => store.pot.putReport({ ...r, ...patch } satisfies ReportRecord))
     for (const w of r.report.wallets) this.#o.guard?.charged(w.wallet, Number(w.bytes))
   }
 
@@ -350,26 +338,27 @@ export class Reporter implements Startable {
     const { store, guard } = this.#o
     if (!guard) return
     const terminal = new Set(
-      reportRecords(store)
+      store.pot
+        .reports()
         .filter((r) => r.state === 'included' || r.state === 'dropped')
         .map((r) => r.epoch),
     )
-    for (const { key, value } of store.pot.getRange({ start: ['t', 0], end: ['t', Number.MAX_SAFE_INTEGER] })) {
-      if (terminal.has(key[1] as number)) continue
-      guard.restoreAccepted(key[3] as string, (value as { bytes: number }).bytes)
+    for (const c of store.pot.allEpochCredits()) {
+      if (terminal.has(c.epoch)) continue
+      guard.restoreAccepted(c.payer, c.credit.bytes)
     }
   }
 
   async #prune(current: number): Promise<void> {
     const { store, clock } = this.#o
     const now = clock.now()
-    if (hasPrunable(store, now)) await store.write(() => prunePot(store, now, META_SWEEP_BATCH))
+    if (store.pot.hasPrunable(now)) await store.write(() => store.pot.prune(now, META_SWEEP_BATCH))
     const before = current - (this.#o.historyEpochs ?? POT_TRAFFIC_HISTORY_EPOCHS)
     if (before > 0) {
-      const open = reportRecords(store).some(
-        (r) => r.epoch < before && (r.state === 'pending' || r.state === 'submitted'),
-      )
-      if (!open) await store.write(() => pruneEpochsBefore(store, before, META_SWEEP_BATCH))
+      const open = store.pot
+        .reports()
+        .some((r) => r.epoch < before && (r.state === 'pending' || r.state === 'submitted'))
+      if (!open) await store.write(() => store.pot.pruneEpochsBefore(before, META_SWEEP_BATCH))
     }
   }
 }

@@ -32,7 +32,6 @@ import type { ChainLink } from '../chain-link.ts'
 import { canonicalCid } from '../cid.ts'
 import type { MetaStore } from '../store.ts'
 import type { OzoneGuard } from './ozone-guard.ts'
-import { addCredit, committedPut } from './pot-store.ts'
 
 /** Items verified (two ed25519 signatures each) between two yields to the event loop. */
 const VERIFY_PER_YIELD = 64
@@ -165,10 +164,10 @@ export class Settlement {
     const { store } = this.#o
     const t = c.ticket
     const serial = t.serial
-    if (store.pot.get(['s', serial]) !== undefined) return { serial, status: 'rejected', code: 'REPLAYED_NONCE' }
+    if (store.pot.isSettled(serial)) return { serial, status: 'rejected', code: 'REPLAYED_NONCE' }
     let cid: string
     if (t.op === 'put') {
-      const committed = committedPut(store, t.context, node, t.shard)
+      const committed = store.pot.committedPut(t.context, node, t.shard)
       if (committed === undefined) {
         if (
           store.sessions.get(t.context) !== undefined &&
@@ -194,13 +193,9 @@ export class Settlement {
       }
     }
     const keepUntil = t.expiresAt + CLOCK_SKEW_MS + this.#window + CLOCK_SKEW_MS
-    store.pot.putSync(['s', serial], keepUntil)
-    store.pot.putSync(['se', keepUntil, serial], true)
+    store.pot.markSettled(serial, keepUntil)
     if (c.bytes > 0) {
-      const epoch = this.#o.chain?.epoch ?? 0
-      addCredit(store, ['t', epoch, node, t.payer], c.bytes)
-      addCredit(store, ['n', node], c.bytes)
-      addCredit(store, ['f', cid, epoch, t.op], c.bytes)
+      store.pot.creditTraffic({ epoch: this.#o.chain?.epoch ?? 0, node, payer: t.payer, cid, op: t.op, bytes: c.bytes })
     }
     return { serial, status: 'accepted' }
   }

@@ -7,7 +7,7 @@ import { KEY_STRING_MAX, type MetaStore } from '../store.ts'
 import type { FileTraffic, NodeTraffic, NodeTrafficList } from '../../protocol/api.ts'
 import type { ChainLink } from '../chain-link.ts'
 import { canonicalCid } from '../cid.ts'
-import { reportRecord, type Credit } from './pot-store.ts'
+import type { Credit } from './pot-store.ts'
 
 export interface TrafficViewsOptions {
   store: MetaStore
@@ -30,21 +30,16 @@ export class TrafficViews {
     const current = chain?.epoch ?? 0
     const epoch = q.epoch ?? current
     const perNode = new Map<string, Credit>()
-    for (const { key, value } of store.pot.getRange({
-      start: ['t', epoch, '', ''],
-      end: ['t', epoch, KEY_STRING_MAX, KEY_STRING_MAX],
-    })) {
-      const node = key[2] as string
-      const c = value as Credit
+    for (const { node, credit: c } of store.pot.epochCredits(epoch)) {
       const prev = perNode.get(node)
       perNode.set(node, { bytes: (prev?.bytes ?? 0) + c.bytes, orders: (prev?.orders ?? 0) + c.orders })
     }
     const all = new Set<string>([...this.#o.knownNodes(), ...perNode.keys()])
-    const record = reportRecord(store, epoch)
+    const record = store.pot.report(epoch)
     const report = record?.state ?? (epoch >= current ? 'open' : perNode.size ? 'pending' : 'none')
     const nodes: NodeTraffic[] = [...all].sort().map((node) => {
       const c = perNode.get(node)
-      const total = store.pot.get(['n', node]) as Credit | undefined
+      const total = store.pot.nodeTotal(node)
       const score = this.#o.score?.(node)
       return {
         node,
@@ -65,13 +60,8 @@ export class TrafficViews {
     const cid = canonicalCid(cidText)
     const traffic: FileTraffic['traffic'] = []
     const totals = { put: 0, get: 0 }
-    for (const { key, value } of this.#o.store.pot.getRange({
-      start: ['f', cid, 0, ''],
-      end: ['f', cid, Number.MAX_SAFE_INTEGER, KEY_STRING_MAX],
-    })) {
-      const c = value as Credit
-      const op = key[3] as 'put' | 'get'
-      traffic.push({ epoch: key[2] as number, op, bytes: c.bytes, orders: c.orders })
+    for (const { epoch, op, credit: c } of this.#o.store.pot.fileTraffic(cid)) {
+      traffic.push({ epoch, op, bytes: c.bytes, orders: c.orders })
       totals[op] += c.bytes
     }
     return { cid, traffic, totals }

@@ -20,7 +20,6 @@
 import { StratosError, toStratosError } from '../../../errors.ts'
 import { randomHex, type Clock, type Logger, type RandomBytes } from '../../../util/components.ts'
 import { settleKeepUntil } from './transfer.ts'
-import { recordCommittedPuts } from '../pot/pot-store.ts'
 import { ErasureCode } from '../../client/erasure.ts'
 import type { SegmentRecord } from '../../protocol/api.ts'
 import { computeShardId } from '../../protocol/shard.ts'
@@ -341,8 +340,7 @@ export class SegmentRepairer {
           store.releaseRef(t.oldNode, t.id, now)
           // Proof of Traffic: the new node's PUT order may now be paid (pot/settlement.ts).
           if (context)
-            recordCommittedPuts(
-              store,
+            store.pot.recordCommittedPuts(
               context,
               cid,
               [{ shards: [{ id: t.id, node: t.newNode }] }],

@@ -18,7 +18,6 @@ import { toStratosError } from '../../../errors.ts'
 import { REPLICA_TURN_SEGMENTS } from '../../../limits.ts'
 import { randomHex, type Clock, type Logger, type RandomBytes } from '../../../util/components.ts'
 import { Lru } from '../../../util/lru.ts'
-import { recordCommittedPuts } from '../pot/pot-store.ts'
 import type { SegmentRecord } from '../../protocol/api.ts'
 import { placeShards } from '../placement.ts'
 import type { Registry } from '../registry.ts'
@@ -213,8 +212,7 @@ export class Replicas implements ReadRouter {
             size: seg.shardSize,
             addedAt: clock.now(),
           })
-          recordCommittedPuts(
-            store,
+          store.pot.recordCommittedPuts(
             context,
             cid,
             [{ shards: [{ id: primary.id, node }] }],

@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { NodeKey } from '../../../../src/crypto/node-key.ts'
 import { MetaStore } from '../../../../src/sds/meta/store.ts'
-import { addCredit, epochCredits, reportRecord } from '../../../../src/sds/meta/pot/pot-store.ts'
 import { buildReport, Reporter } from '../../../../src/sds/meta/pot/reports.ts'
 import { seededRandom, silentLogger, systemClock } from '../../../../src/util/components.ts'
 
@@ -81,9 +80,9 @@ test('freezing a report moves what does not fit to the next epoch and drops node
   const store = await MetaStore.open(dir)
   t.after(() => store.close())
   await store.write(() => {
-    addCredit(store, ['t', 1, 'stsds1a', 'st1x'], 10)
-    addCredit(store, ['t', 1, 'stsds1a', 'st1y'], 20)
-    addCredit(store, ['t', 1, 'stsds1gone', 'st1x'], 5)
+    store.pot.creditTraffic({ epoch: 1, node: 'stsds1a', payer: 'st1x', cid: 'bafytest', op: 'get', bytes: 10 })
+    store.pot.creditTraffic({ epoch: 1, node: 'stsds1a', payer: 'st1y', cid: 'bafytest', op: 'get', bytes: 20 })
+    store.pot.creditTraffic({ epoch: 1, node: 'stsds1gone', payer: 'st1x', cid: 'bafytest', op: 'get', bytes: 5 })
   })
   const chain = {
     epoch: 3,
@@ -102,14 +101,14 @@ test('freezing a report moves what does not fit to the next epoch and drops node
   assert.deepEqual(rec?.report.wallets, [{ wallet: 'st1x', bytes: '10' }])
   assert.equal(rec?.carried, 1)
   assert.deepEqual(
-    epochCredits(store, 1).map((c) => [c.node, c.payer, c.credit.bytes]),
+    store.pot.epochCredits(1).map((c) => [c.node, c.payer, c.credit.bytes]),
     [['stsds1a', 'st1x', 10]],
   )
   assert.deepEqual(
-    epochCredits(store, 2).map((c) => [c.node, c.payer, c.credit.bytes]),
+    store.pot.epochCredits(2).map((c) => [c.node, c.payer, c.credit.bytes]),
     [['stsds1a', 'st1y', 20]],
   )
   // Frozen once: a second freeze of the same epoch changes nothing.
   assert.equal(await r.freeze(1), undefined)
-  assert.equal(reportRecord(store, 1)?.report.wallets.length, 1)
+  assert.equal(store.pot.report(1)?.report.wallets.length, 1)
 })

@@ -23,7 +23,6 @@ import { silentLogger, systemClock, seededRandom } from '../../../../src/util/co
 import { HttpChainLink } from '../../../../src/sds/meta/chain-link.ts'
 import { MetaStore } from '../../../../src/sds/meta/store.ts'
 import { OzoneGuard } from '../../../../src/sds/meta/pot/ozone-guard.ts'
-import { addCredit, reportRecord } from '../../../../src/sds/meta/pot/pot-store.ts'
 import { Reporter, reportChainOf, toVolumeReport } from '../../../../src/sds/meta/pot/reports.ts'
 
 const CHAIN = 'pot-report-test'
@@ -90,22 +89,52 @@ test('volume reports: included once with exact charges, survive restarts, late o
 
   // Late: credits for epoch 1 appear only once the chain is past its report window.
   await until(() => link.epoch > 1 + DEVNET_PARAMS.reportWindowEpochs)
-  await store.write(() => addCredit(store, ['t', 1, nodes[0].address, payer.address], 999))
+  await store.write(() =>
+    store.pot.creditTraffic({
+      epoch: 1,
+      node: nodes[0].address,
+      payer: payer.address,
+      cid: 'bafytest',
+      op: 'get',
+      bytes: 999,
+    }),
+  )
   const r1 = reporter()
   await r1.run()
-  assert.equal(reportRecord(store, 1)?.state, 'dropped', reportRecord(store, 1)?.error)
+  assert.equal(store.pot.report(1)?.state, 'dropped', store.pot.report(1)?.error)
 
   // On time: credits in the current epoch, reported once it ended.
   const e = link.epoch
   await store.write(() => {
-    addCredit(store, ['t', e, nodes[0].address, payer.address], 1_000)
-    addCredit(store, ['t', e, nodes[1].address, payer.address], 234)
-    addCredit(store, ['t', e, nodes[1].address, owner.address], 66)
+    store.pot.creditTraffic({
+      epoch: e,
+      node: nodes[0].address,
+      payer: payer.address,
+      cid: 'bafytest',
+      op: 'get',
+      bytes: 1_000,
+    })
+    store.pot.creditTraffic({
+      epoch: e,
+      node: nodes[1].address,
+      payer: payer.address,
+      cid: 'bafytest',
+      op: 'get',
+      bytes: 234,
+    })
+    store.pot.creditTraffic({
+      epoch: e,
+      node: nodes[1].address,
+      payer: owner.address,
+      cid: 'bafytest',
+      op: 'get',
+      bytes: 66,
+    })
   })
   guard.restoreAccepted(payer.address, 1_234)
   await until(() => link.epoch > e)
   await r1.run()
-  const rec = reportRecord(store, e)!
+  const rec = store.pot.report(e)!
   assert.equal(rec.state, 'included', rec.error)
   assert.deepEqual(
     rec.report.nodes.map((n) => n.bytes),
@@ -125,9 +154,9 @@ test('volume reports: included once with exact charges, survive restarts, late o
   assert.equal(onChain[0].chargedBytes, '1234')
 
   // A crash between "submitted" and "included": the restarted reporter finds it on chain and does not resend.
-  await store.write(() => store.pot.putSync(['r', e], { ...rec, state: 'submitted' }))
+  await store.write(() => store.pot.putReport({ ...rec, state: 'submitted' }))
   await reporter().run()
-  assert.equal(reportRecord(store, e)?.state, 'included')
+  assert.equal(store.pot.report(e)?.state, 'included')
   assert.equal((await chain.account(payer.address)).ozone, ozone0 - 1_234n)
 
   // A report signed by a key that is no registered meta node pays nothing.
