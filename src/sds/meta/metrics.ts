@@ -18,6 +18,8 @@ export interface MetaMetricsParts {
   auditor: Auditor
   settlement: Settlement
   chain: ChainLink | undefined
+  /** True while the index can commit (PostgreSQL: reachable); a process cut off from its index is not ready. */
+  indexReady: () => Promise<boolean>
 }
 
 const NONE: ReadonlyMap<string, number> = new Map()
@@ -127,7 +129,11 @@ export function registerMetaMetrics(ops: Ops, running: () => MetaMetricsParts | 
     'Chain height of the last chain sync (0 without a chain)',
     read((p) => p.chain?.height ?? 0),
   )
-  ops.health.addCheck('index', () => (running() ? undefined : 'the meta node is not running'))
+  ops.health.addCheck('index', async () => {
+    const p = running()
+    if (!p) return 'the meta node is not running'
+    return (await p.indexReady()) ? undefined : 'the meta index is unreachable'
+  })
   ops.health.addCheck('chain', () => {
     const chain = running()?.chain
     return !chain || chain.synced ? undefined : 'not synced with the chain yet'

@@ -288,7 +288,7 @@ export class MetaNode implements Startable {
         repair,
         reporter,
         ownLink,
-        metrics: { status, repair, auditor, settlement: services.settlement, chain },
+        metrics: { status, repair, auditor, settlement: services.settlement, chain, indexReady: () => store.ready() },
       }
       logger.info({ address: this.address, url, chainId: o.chainId }, 'meta node started')
     } catch (e) {
