@@ -222,7 +222,7 @@ export class CliContext {
     const metaUrl = await this.resolveMetaUrl()
     const wallet = await this.resolveWallet(need)
     const chainId = this.globals.metaUrl ? undefined : this.network()?.chainId
-    const { StratosClient } = await import('../sds/client/index.ts')
+    const { StratosClient } = await import('../sds/client/client.ts')
     const tuning = Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined))
     return await StratosClient.connect({
       metaUrl,

@@ -52,18 +52,11 @@ import type { ShareCreatePayload, ShareListPayload, ShareRevokePayload } from '.
 import { hashSharePassword } from '../protocol/share-password.ts'
 import { Semaphore } from './limiter.ts'
 import { RecyclingBufferPool } from '../../util/buffer-pool.ts'
-import { upload, createSession, commitSession, abortSession, checkSegmentSize, type UploadAuthority } from './upload.ts'
+import type { UploadAuthority } from './upload.ts'
 import { ErasureCode } from './erasure.ts'
 import { readFile } from './download.ts'
 import { localFileError } from './source.ts'
-import {
-  buildDirectory,
-  checkEntryName,
-  isDirectoryNode,
-  listDirectory,
-  type DirectoryDagResult,
-  type DirectoryEntry,
-} from './unixfs.ts'
+import type { DirectoryDagResult, DirectoryEntry } from './unixfs.ts'
 import { parseCid } from '../protocol/cid.ts'
 import type { CID } from 'multiformats/cid'
 import { sha256 as sha256Hasher } from 'multiformats/hashes/sha2'
@@ -79,6 +72,14 @@ import type {
 } from './types.ts'
 
 const SHA256_CODE = sha256Hasher.code
+
+
+/**
+ * Upload and UnixFS code (the DAG importer, sources), loaded on first use: a process that only reads (`stratos get`,
+ * `cat`, `status`) does not pay for loading them at start-up.
+ */
+const uploads = (): Promise<typeof import('./upload.ts')> => import('./upload.ts')
+const unixfs = (): Promise<typeof import('./unixfs.ts')> => import('./unixfs.ts')
 
 export class StratosClient {
   readonly meta: MetaClient
@@ -187,7 +188,7 @@ export class StratosClient {
   static async connect(options: StratosClientOptions): Promise<StratosClient> {
     // Coding settings are checked here, with the checks the upload would make, not at the first upload.
     if (options.k !== undefined || options.m !== undefined) ErasureCode.check(options.k ?? 1, options.m ?? 0)
-    if (options.segmentSize !== undefined) checkSegmentSize(options.segmentSize)
+    if (options.segmentSize !== undefined) (await uploads()).checkSegmentSize(options.segmentSize)
     // One connection pool per client (keep-alive, bounded per origin), closed by close().
     const agent = new Agent({ connections: CLIENT_SHARD_CONCURRENCY, keepAliveTimeout: 30_000, pipelining: 1 })
     try {
@@ -244,6 +245,7 @@ export class StratosClient {
     shape: { k: number; m: number; segmentSize: number; name?: string; public?: boolean },
     options: { signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void } = {},
   ): Promise<PutResult> {
+    const { upload } = await uploads()
     const r = await upload(this.#components, { source, authority, ...shape, ...options })
     return { cid: r.cid, size: r.size, kind: 'file', segments: r.segments, dagSize: r.dagSize }
   }
@@ -265,6 +267,7 @@ export class StratosClient {
     const wallet = this.#wallet()
     const cid = dir.cid.toString()
     const c = this.#components
+    const { createSession, commitSession, abortSession } = await uploads()
     const session = await createSession(
       c,
       wallet,
@@ -294,7 +297,11 @@ export class StratosClient {
     return { cid, size: p.size, kind: 'directory', segments: 0, dagSize: dir.dagSize }
   }
 
-  #putFile(source: UploadSource, options: PutOptions): ReturnType<typeof upload> {
+  async #putFile(
+    source: UploadSource,
+    options: PutOptions,
+  ): Promise<Awaited<ReturnType<Awaited<ReturnType<typeof uploads>>['upload']>>> {
+    const { upload } = await uploads()
     return upload(this.#components, {
       source,
       wallet: this.#wallet(),
@@ -333,6 +340,8 @@ export class StratosClient {
       segments += r.segments
       entries.push({ path: f.rel, cid: parseCid(r.cid), cidString: r.cid, dagSize: r.dagSize, size: r.size })
     }
+    const { buildDirectory } = await unixfs()
+    const { createSession, commitSession, abortSession } = await uploads()
     const dir = await buildDirectory(entries, emptyDirs, {
       cidVersion: options.cidVersion,
       rawLeaves: options.rawLeaves,
@@ -447,6 +456,7 @@ export class StratosClient {
     let total = 0
     const blockOf = (c: CID): Uint8Array | undefined =>
       c.multihash.code === SHA256_CODE ? blocks.get(toHex(c.multihash.digest)) : undefined
+    const { listDirectory, checkEntryName, isDirectoryNode } = await unixfs()
     const links = listDirectory(dirCid, blockOf)
     for (const link of links) {
       checkEntryName(link.name)
@@ -702,6 +712,7 @@ async function walk(
   signal?: AbortSignal,
 ): Promise<void> {
   throwIfAborted(signal)
+  const { checkEntryName } = await unixfs()
   const names = (
     await readdir(abs).catch((e: unknown) => {
       throw localFileError(e, abs)
