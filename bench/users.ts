@@ -649,6 +649,7 @@ export function usersSvg(r: UsersResults): string {
   )
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${h}" font-family="sans-serif" font-size="12">`,
+    `<title>Stratos, Helia and Kubo: whole-process and HTTP timings, ${r.config.fileBytes / MiB} MiB</title>`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="10" y="20" font-size="14" font-weight="bold">${r.config.fileBytes / MiB} MiB, median of ${r.config.runs} (${r.startedAt.slice(0, 10)}, load ${r.machine.loadAverageStart[0]}), lower is better</text>`,
     ...bars,
