@@ -73,7 +73,6 @@ import type {
 
 const SHA256_CODE = sha256Hasher.code
 
-
 /**
  * Upload and UnixFS code (the DAG importer, sources), loaded on first use: a process that only reads (`stratos get`,
  * `cat`, `status`) does not pay for loading them at start-up.
