@@ -10,7 +10,7 @@
  * answers undefined so the test runs (and fails) instead.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { appendFileSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -66,7 +66,16 @@ export interface TestPostgres {
 export interface TestPostgresOptions {
   /** fsync and synchronous commit (default off: tests do not outlive the machine; a benchmark turns them on). */
   durable?: boolean
+  /** Address the server listens on and is reached at (default 127.0.0.1; a test host's address, test/hosts/). */
+  host?: string
+  /**
+   * Command the server is started through (a test host's `ip netns exec NS`, which needs root: the switch to the
+   * postgres user then happens inside it, with setpriv). The port is then PG_DEFAULT_PORT: the host is fresh.
+   */
+  launcher?: readonly string[]
 }
+
+const PG_DEFAULT_PORT = 5432
 
 /** Starts a fresh PostgreSQL cluster; throws when it cannot (check postgresSkip() first). */
 export async function startPostgres(options: TestPostgresOptions = {}): Promise<TestPostgres> {
@@ -88,7 +97,11 @@ export async function startPostgres(options: TestPostgresOptions = {}): Promise<
     rmSync(dir, { recursive: true, force: true })
     throw new Error(`initdb failed: ${init.stderr || init.stdout}`)
   }
-  const port = await freePort()
+  const host = options.host ?? '127.0.0.1'
+  // initdb trusts local connections only: on a test host, the rest of its /24 (the other test hosts) too.
+  if (host !== '127.0.0.1')
+    appendFileSync(join(data, 'pg_hba.conf'), `host all all ${host.split('.').slice(0, 3).join('.')}.0/24 trust\n`)
+  const port = options.launcher ? PG_DEFAULT_PORT : await freePort()
   const durable = options.durable === true ? 'on' : 'off'
   const args = [
     '-D',
@@ -98,7 +111,7 @@ export async function startPostgres(options: TestPostgresOptions = {}): Promise<
     '-k',
     dir,
     '-c',
-    'listen_addresses=127.0.0.1',
+    `listen_addresses=${host}`,
     '-c',
     `fsync=${durable}`,
     '-c',
@@ -106,12 +119,24 @@ export async function startPostgres(options: TestPostgresOptions = {}): Promise<
     '-c',
     'max_connections=50',
   ]
-  const child = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir, ...as })
+  const [command, ...prefix] = options.launcher ?? []
+  const child = command
+    ? spawn(
+        command,
+        [
+          ...prefix,
+          ...(user ? ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups'] : []),
+          join(bin, 'postgres'),
+          ...args,
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir },
+      )
+    : spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir, ...as })
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => {
     if (stderr.length < 8_000) stderr += d.toString()
   })
-  const url = `postgres://stratos@127.0.0.1:${port}/postgres`
+  const url = `postgres://stratos@${host}:${port}/postgres`
   const deadline = Date.now() + 30_000
   for (;;) {
     if (child.exitCode !== null) {
