@@ -12,11 +12,9 @@
  *
  * The S3 gateway (src/s3) is the first delegate: each S3 credential is one delegation naming the gateway's node key.
  *
- * Storage: its own store interface (DelegationStore) over its own LMDB environment (`dataDir/delegations`), with the
- * delegation records, an owner index and the nonces of delegation requests, so this subsystem owns its tables.
+ * Storage: its own store interface (DelegationStore), implemented over its own table of the meta index
+ * (TableDelegationStore: the delegation records and an owner index), so it works on LMDB and on PostgreSQL alike.
  */
-import { mkdirSync } from 'node:fs'
-import { open, type Database, type RootDatabase } from 'lmdb'
 import { StratosError } from '../../errors.ts'
 import { CLOCK_SKEW_MS, DELEGATION_MAX_TTL_MS, MAX_DELEGATIONS_PER_OWNER, MAX_REQUEST_TTL_MS } from '../../limits.ts'
 import type { Clock, Logger, RandomBytes } from '../../util/components.ts'
@@ -29,11 +27,13 @@ import type {
 } from '../protocol/messages.ts'
 import { verifyWalletSigned, type DelegateProof, type DelegationCheck } from '../protocol/signing.ts'
 import { newShareId } from './shares.ts'
+import { KEY_STRING_MAX } from './engine/table.ts'
+import type { MetaStore } from './store.ts'
 
 /** A stored delegation: its API view without the derived `state`. */
 export type DelegationRecord = Omit<DelegationView, 'state'>
 
-/** What the delegation subsystem needs from storage (one implementation: LMDB; see LmdbDelegationStore). */
+/** What the delegation subsystem needs from storage (TableDelegationStore). */
 export interface DelegationStore {
   get(id: string): DelegationRecord | undefined
   /** Live (unrevoked) delegations of `owner`, oldest first. */
@@ -54,41 +54,30 @@ export interface DelegationStore {
   close(): Promise<void>
 }
 
-/** The delegations' own LMDB environment. Keys: ['id', id] → record; ['owner', owner, id] → true; nonces [signer, nonce] → keepUntil. */
-export class LmdbDelegationStore implements DelegationStore {
-  readonly #root: RootDatabase
-  readonly #records: Database<DelegationRecord | true, (string | number)[]>
-  readonly #nonces: Database<number, [string, string]>
+/**
+ * The delegations' tables in the meta index (store.ts `delegations`: ['id', id] → record, ['owner', owner, id] →
+ * true), on either engine, so every process of a meta node over PostgreSQL sees a delegation (and its revocation)
+ * at once. Request nonces go to the index's nonce table with the other wallet requests' nonces (one namespace per
+ * signer; pruned by the upload sweep with the others).
+ */
+export class TableDelegationStore implements DelegationStore {
+  readonly #store: MetaStore
 
-  private constructor(root: RootDatabase) {
-    this.#root = root
-    const dbs = root.transactionSync(() => ({
-      records: root.openDB<DelegationRecord | true, (string | number)[]>({ name: 'delegations' }),
-      nonces: root.openDB<number, [string, string]>({ name: 'delegationNonces' }),
-    }))
-    this.#records = dbs.records
-    this.#nonces = dbs.nonces
-  }
-
-  static open(path: string): LmdbDelegationStore {
-    mkdirSync(path, { recursive: true })
-    try {
-      return new LmdbDelegationStore(open({ path, maxDbs: 4, compression: false }))
-    } catch (e) {
-      throw new StratosError('NETWORK_CONFIG', `cannot open the delegation store at ${path}: ${(e as Error).message}`, {
-        path,
-      })
-    }
+  constructor(store: MetaStore) {
+    this.#store = store
   }
 
   get(id: string): DelegationRecord | undefined {
-    const r = this.#records.get(['id', id])
+    const r = this.#store.delegations.get(['id', id])
     return r === true ? undefined : r
   }
 
   byOwner(owner: string): DelegationRecord[] {
     const out: DelegationRecord[] = []
-    for (const key of this.#records.getKeys({ start: ['owner', owner, ''], end: ['owner', owner, '\uffff'] })) {
+    for (const key of this.#store.delegations.getKeys({
+      start: ['owner', owner, ''],
+      end: ['owner', owner, KEY_STRING_MAX],
+    })) {
       const r = this.get(String(key[2]))
       if (r) out.push(r)
     }
@@ -96,7 +85,7 @@ export class LmdbDelegationStore implements DelegationStore {
   }
 
   isNonceUsed(signer: string, nonce: string): boolean {
-    return this.#nonces.get([signer, nonce]) !== undefined
+    return this.#store.isNonceUsed(signer, nonce)
   }
 
   async put(
@@ -104,35 +93,23 @@ export class LmdbDelegationStore implements DelegationStore {
     n: { signer: string; nonce: string; keepUntil: number },
     check: () => void,
   ): Promise<void> {
-    await this.#root.childTransaction(() => {
-      if (this.isNonceUsed(n.signer, n.nonce))
-        throw new StratosError('REPLAYED_NONCE', 'this request was already used', { nonce: n.nonce })
+    const store = this.#store
+    await store.write(() => {
+      store.useNonceUntil(n.signer, n.nonce, n.keepUntil)
       check()
-      this.#nonces.putSync([n.signer, n.nonce], n.keepUntil)
-      this.#records.putSync(['id', record.id], record)
-      if (record.revokedAt === undefined) this.#records.putSync(['owner', record.owner, record.id], true)
-      else this.#records.removeSync(['owner', record.owner, record.id])
+      store.delegations.putSync(['id', record.id], record)
+      if (record.revokedAt === undefined) store.delegations.putSync(['owner', record.owner, record.id], true)
+      else store.delegations.removeSync(['owner', record.owner, record.id])
     })
-    await this.#root.flushed
   }
 
-  async pruneNonces(now: number, limit: number): Promise<number> {
-    const stale: [string, string][] = []
-    for (const { key, value } of this.#nonces.getRange()) {
-      if (stale.length >= limit) break
-      if (value < now) stale.push(key)
-    }
-    if (stale.length > 0)
-      await this.#root.childTransaction(() => {
-        for (const k of stale) this.#nonces.removeSync(k)
-      })
-    return stale.length
+  /** Nothing of its own: the nonces are the index's, pruned with the others (uploads.ts sweep). */
+  async pruneNonces(_now: number, _limit: number): Promise<number> {
+    return 0
   }
 
-  async close(): Promise<void> {
-    await this.#root.flushed
-    await this.#root.close()
-  }
+  /** The index is the meta node's; it closes it. */
+  async close(): Promise<void> {}
 }
 
 export interface DelegationsOptions {

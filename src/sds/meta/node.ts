@@ -43,7 +43,7 @@ import { RecordCache } from './record-cache.ts'
 import { Shares } from './shares.ts'
 import { Access } from './access.ts'
 import { Grants } from './grants.ts'
-import { Delegations, LmdbDelegationStore, type DelegationStore } from './delegations.ts'
+import { Delegations, TableDelegationStore, type DelegationStore } from './delegations.ts'
 import { RepairService, type RepairOptions } from './repair/index.ts'
 import {
   applyMaintenance,
@@ -215,13 +215,7 @@ export class MetaNode implements Startable {
     }
     const store = await MetaStore.open(o.index ?? join(o.dataDir, 'index'))
     const duties = new DutyLease(new Leases({ store, clock }), logger)
-    let delegationStore: DelegationStore
-    try {
-      delegationStore = LmdbDelegationStore.open(join(o.dataDir, 'delegations'))
-    } catch (e) {
-      await store.close()
-      throw e
-    }
+    const delegationStore: DelegationStore = new TableDelegationStore(store)
     let ownLink: HttpChainLink | undefined
     let parts: MetaParts | undefined
     let http: MetaServer | undefined

@@ -28,6 +28,8 @@
  *   shareAttempts   ['client', id, client] | ['expiry', windowEnd, id, client] → ShareAttempts | true: wrong share-link
  *                                                  passwords per (link, client address) and their expiry index (shares.ts)
  *   leases          duty                         → Lease: which process runs a background duty (leases.ts)
+ *   delegations     ['id', id] | ['owner', owner, id] → DelegationRecord | true: delegations and their owner index
+ *                                                  (delegations.ts)
  *
  * Invariants (kept by doing every multi-key change in one `write()` transaction):
  *   - A (node, shard) location is in at most one of refs / bad / deletes.
@@ -59,6 +61,7 @@ import type { ShareAttemptEntry, ShareAttemptKey, ShareEntry, ShareKey } from '.
 import type { NodeReputation } from './audit/reputation.ts'
 import type { BudgetEntry, BudgetKey, GrantEntry, GrantKey } from './access.ts'
 import type { Lease } from './leases.ts'
+import type { DelegationRecord } from './delegations.ts'
 import { TablePotStore, type PotKey, type PotStore } from './pot/pot-store.ts'
 
 export const STORE_SCHEMA_VERSION = 1
@@ -201,6 +204,7 @@ const TABLE_NAMES = [
   'publicFiles',
   'shareAttempts',
   'leases',
+  'delegations',
 ] as const
 
 function isSqlUrl(location: string): boolean {
@@ -248,6 +252,8 @@ export class MetaStore {
   readonly publicFiles: Table<string, string>
   /** Wrong share-link passwords per (link, client) (shares.ts owns the key layout). */
   readonly shareAttempts: Table<ShareAttemptEntry, ShareAttemptKey>
+  /** Delegations (delegations.ts owns the layout: ['id', id] → record, ['owner', owner, id] → true). */
+  readonly delegations: Table<DelegationRecord | true, (string | number)[]>
   /** Background duties' leases (leases.ts): duty name → Lease. */
   readonly leases: Table<Lease, string>
   #closed = false
@@ -281,6 +287,7 @@ export class MetaStore {
     this.publicFiles = t.publicFiles
     this.shareAttempts = t.shareAttempts
     this.leases = t.leases
+    this.delegations = t.delegations
   }
 
   /**
@@ -461,9 +468,13 @@ export class MetaStore {
 
   /** Inside write(): records a wallet request's nonce until well after the request expires; REPLAYED_NONCE if seen. */
   useNonce(signer: string, nonce: string, expiresAt: number): void {
+    this.useNonceUntil(signer, nonce, expiresAt + CLOCK_SKEW_MS)
+  }
+
+  /** Inside write(): records a nonce until `keepUntil`; REPLAYED_NONCE if seen. */
+  useNonceUntil(signer: string, nonce: string, keepUntil: number): void {
     if (this.isNonceUsed(signer, nonce))
       throw new StratosError('REPLAYED_NONCE', 'this request was already used', { nonce })
-    const keepUntil = expiresAt + CLOCK_SKEW_MS
     this.nonces.putSync([signer, nonce], keepUntil)
     this.nonceExpiry.putSync([keepUntil, signer, nonce], true)
   }
