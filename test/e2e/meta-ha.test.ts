@@ -7,6 +7,9 @@
  * (every file the index lists reads back whole, acknowledged or not), 0 mismatched reads during the load, and reads
  * go on through the surviving process after each kill.
  *
+ * And a process cut off from PostgreSQL (its connection goes through a proxy the test cuts) is not ready and
+ * accepts no write, while the other serves uploads and reads; healed, it is ready again.
+ *
  * The load runs STRATOS_HA_SECONDS seconds (default 20 here and in CI, which runs every test on a shared 2-core
  * machine; the issue's 60 s: STRATOS_HA_SECONDS=60).
  */
@@ -22,6 +25,8 @@ import { MetaClient } from '../../src/net/meta-client.ts'
 import { silentLogger } from '../../src/util/components.ts'
 import { createDatabase, postgresSkip, startPostgres } from '../support/postgres.ts'
 import { kill9, startRole, type RoleProcess } from '../support/roles.ts'
+import { startTcpProxy } from '../support/tcp-proxy.ts'
+import { request } from 'undici'
 
 const CHAIN_ID = 'stratos-ha-test'
 const SECONDS = Number(process.env.STRATOS_HA_SECONDS ?? 20)
@@ -194,4 +199,94 @@ test('two meta processes over one PostgreSQL: kill -9 either during uploads and 
     assert.equal(back.length, f.size, `listed file ${f.cid} reads back whole`)
   }
   assert.ok((await meta.status()).totals.files >= acked.size)
+})
+
+async function readyz(url: string): Promise<number> {
+  const res = await request(`${url}/readyz`, { headersTimeout: 30_000 })
+  await res.body.dump()
+  return res.statusCode
+}
+
+test('a meta process cut off from PostgreSQL is not ready and writes nothing; the other serves', {
+  skip,
+  timeout: 300_000,
+}, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'stratos-meta-cut-'))
+  const server = await startPostgres()
+  const procs: RoleProcess[] = []
+  const nodes: ResourceNode[] = []
+  let client: StratosClient | undefined
+  const proxy = await startTcpProxy(server.port)
+  t.after(async () => {
+    await client?.close()
+    await Promise.allSettled(nodes.map((n) => n.stop()))
+    await Promise.allSettled(procs.map(kill9))
+    await proxy.close()
+    await server.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const index = await createDatabase(server)
+  const viaProxy = index.replace(`:${server.port}/`, `:${proxy.port}/`)
+  const dirA = join(dir, 'meta-a')
+  const dirB = join(dir, 'meta-b')
+  const a = await startMeta(dirA, viaProxy)
+  procs.push(a)
+  mkdirSync(dirB, { recursive: true })
+  copyFileSync(join(dirA, 'node-key.json'), join(dirB, 'node-key.json'))
+  const b = await startMeta(dirB, index)
+  procs.push(b)
+  const urls = `${a.url},${b.url}`
+  for (let i = 0; i < 3; i++) {
+    nodes.push(
+      await startResourceNode({
+        dataDir: join(dir, `node-${i}`),
+        port: 0,
+        metaUrl: urls,
+        chainId: CHAIN_ID,
+        metaAddresses: [a.address],
+        heartbeatIntervalMs: 500,
+        fsync: false,
+        capacityBytes: 4 * 1024 ** 3,
+        logger: silentLogger,
+      }),
+    )
+  }
+  for (const url of [a.url, b.url]) {
+    const deadline = Date.now() + 30_000
+    while ((await new MetaClient(url).status()).totals.nodesOnline < 3) {
+      assert.ok(Date.now() < deadline, `all nodes online as seen by ${url}`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
+  assert.equal(await readyz(a.url), 200)
+  client = await StratosClient.connect({ metaUrl: urls, wallet })
+  const before = randomBytes(40_000)
+  const { cid: cidBefore } = await client.put(before)
+
+  proxy.cut()
+  // A: writes refused (503 NODE_UNAVAILABLE after its index timeout), not ready.
+  const onlyA = await StratosClient.connect({ metaUrl: a.url, wallet }).catch((e: unknown) => e)
+  if (onlyA instanceof StratosClient) {
+    await assert.rejects(onlyA.put(randomBytes(1000)), (e: Error & { code?: string }) => e.code === 'NODE_UNAVAILABLE')
+    await onlyA.close()
+  } else {
+    assert.equal((onlyA as { code?: string }).code, 'NODE_UNAVAILABLE')
+  }
+  assert.equal(await readyz(a.url), 503, 'cut off from its index: not ready')
+  assert.equal(await readyz(b.url), 200, 'the other process is ready')
+  // Through both URLs (A first): uploads and reads go on, served by B.
+  const during = randomBytes(50_000)
+  const { cid: cidDuring } = await client.put(during)
+  assert.ok((await readAll(client, cidDuring)).equals(during))
+  assert.ok((await readAll(client, cidBefore)).equals(before))
+
+  proxy.heal()
+  const deadline = Date.now() + 30_000
+  while ((await readyz(a.url)) !== 200) {
+    assert.ok(Date.now() < deadline, 'ready again once healed')
+    await new Promise((r) => setTimeout(r, 500))
+  }
+  const onlyAAgain = await StratosClient.connect({ metaUrl: a.url, wallet })
+  t.after(() => onlyAAgain.close())
+  assert.ok((await readAll(onlyAAgain, cidDuring)).equals(during), 'A sees what B wrote meanwhile')
 })
