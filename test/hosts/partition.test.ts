@@ -3,7 +3,8 @@
  *   - a client cut off from 2 of the 6 resource nodes holding a file still reads it byte-exact (any k of k+m);
  *   - a resource node cut off from the network is marked offline and its shards are rebuilt elsewhere, as if it were
  *     dead; once healed it catches up: the shards of a file deleted while it was away are deleted, and the shards
- *     that were repaired elsewhere are garbage-collected — nothing the index no longer references stays on its disk.
+ *     that were repaired elsewhere are garbage-collected — nothing the index no longer references stays on its disk;
+ *     meanwhile the meta node's /metrics count it offline, and once healed its /readyz is 200 again.
  * Timings (detection, repair, catch-up) are printed as `# measured` lines for docs/operations.md.
  */
 import assert from 'node:assert/strict'
@@ -132,6 +133,9 @@ describe('partitions on test hosts', { skip: skipWithoutHosts() }, () => {
       50,
     )
     measured('cut-off resource node marked offline (offline-after 1000 ms, heartbeat 200 ms)', Date.now() - cutAt)
+    // Operators see it: the meta node's metrics count one node offline.
+    const metrics = await (await fetch(`${d.network.meta.url}/metrics`)).text()
+    assert.match(metrics, /^stratos_meta_nodes\{[^}]*state="offline"[^}]*\} 1$/m)
 
     // Deleted while the node cannot hear about it.
     const rm = await d.cli(client, ['rm', deleted!.cid])
@@ -166,6 +170,8 @@ describe('partitions on test hosts', { skip: skipWithoutHosts() }, () => {
       50,
     )
     measured('healed node online again', Date.now() - healAt)
+    // Healed, it is ready again: its meta node acknowledges its heartbeats.
+    await eventually('the healed node ready', 10_000, async () => (await fetch(`${victim.url}/readyz`)).status === 200)
     await eventually(
       'the healed node deleted what it missed and what was repaired elsewhere',
       30_000,
