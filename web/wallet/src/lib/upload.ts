@@ -19,7 +19,8 @@ import { buildDirectory, dagDigest, UnixFsFileBuilder } from '../../../../src/sd
 import { randomHex, toB64Url, utf8 } from './bytes.ts'
 import { AppError } from './errors.ts'
 import { errorOf, http } from './http.ts'
-import { getEdgeParams, sessionHeader } from './meta.ts'
+import { chain } from './chain.ts'
+import { type EdgeParams, getEdgeParams, sessionHeader } from './meta.ts'
 
 const REQUEST_TTL_MS = 60_000
 /** How long the signed create stays valid: it must reach the meta node, which happens as the body starts. */
@@ -93,6 +94,20 @@ function putBytes(
   })
 }
 
+/**
+ * Refuses before any byte moves when the wallet's ozone cannot pay the upload's shard traffic (the file's bytes
+ * times (k+m)/k): the person is offered to prepay instead of watching an upload fail.
+ */
+async function checkOzone(address: string, size: number, p: EdgeParams): Promise<void> {
+  const { ozone } = await chain.account(address)
+  const needed = BigInt(Math.ceil((size * (p.k + p.m)) / p.k))
+  if (ozone < needed)
+    throw new AppError('INSUFFICIENT_OZONE', 'not enough ozone for this upload', 402, {
+      needed: needed.toString(),
+      ozone: ozone.toString(),
+    })
+}
+
 export async function uploadFile(
   key: WalletKey,
   file: Blob,
@@ -102,6 +117,7 @@ export async function uploadFile(
 ): Promise<UploadedFile> {
   const p = await getEdgeParams()
   const total = file.size
+  await checkOzone(key.address, total, p)
   const create: CreateUploadPayload = {
     chainId: p.chainId,
     signer: key.address,
