@@ -73,9 +73,9 @@ test('the wallet portal on the gateway: bundle, browser edge uploads, session co
     assert.equal(route.status, 200)
     assert.ok(route.body.equals(index.body), 'an app route gets index.html')
     assert.equal((await call(`${g}/wallet/assets/missing.js`)).status, 404)
-    const escape = await call(`${g}/wallet/..%2f..%2f..%2fetc%2fpasswd`)
-    assert.equal(escape.status, 404)
-    assert.equal(escape.json().error.code, 'NOT_FOUND')
+    const outside = await call(`${g}/wallet/..%2f..%2f..%2fetc%2fpasswd`)
+    assert.equal(outside.status, 404)
+    assert.equal(outside.json().error.code, 'NOT_FOUND')
 
     // ---- the edge: create, bytes, commit ----------------------------------------------------------------------
     const params = (await call(`${g}/api/v1/edge/params`)).json()
