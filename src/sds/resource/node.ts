@@ -284,6 +284,9 @@ function validateOptions(o: ResourceNodeOptions): void {
   if (o.chainUrl !== undefined && !o.chainUrl.split(',').every((u) => isHttpUrl(u.trim())))
     bad(`chainUrl ${o.chainUrl} is not a list of http(s) URLs`)
   if (o.publicUrl !== undefined && !isHttpUrl(o.publicUrl)) bad(`publicUrl ${o.publicUrl} is not an http(s) URL`)
+  // Bound to every address, the listening URL (http://0.0.0.0:…) names no host another machine can reach.
+  if (o.publicUrl === undefined && (o.host === '0.0.0.0' || o.host === '::' || o.host === '[::]'))
+    bad(`listening on ${o.host} needs --public-url (the URL clients and the meta node reach this node at)`)
   if (o.capacityBytes !== undefined && !(Number.isSafeInteger(o.capacityBytes) && o.capacityBytes >= 0))
     bad(`capacityBytes ${o.capacityBytes} is not a byte count`)
   for (const [name, v] of [

@@ -289,6 +289,8 @@ test('options that cannot work are refused at construction (NETWORK_CONFIG)', as
   for (const over of [
     { metaUrl: 'ftp://x' },
     { publicUrl: 'not a url' },
+    { host: '0.0.0.0' },
+    { host: '::' },
     { capacityBytes: -1 },
     { heartbeatIntervalMs: 0 },
     { port: 70_000 },
@@ -296,4 +298,7 @@ test('options that cannot work are refused at construction (NETWORK_CONFIG)', as
   ]) {
     await rejectsWithCode(() => startResourceNode({ ...base, ...over }), 'NETWORK_CONFIG')
   }
+  // Every address, with the URL to advertise: fine.
+  const wildcard = await startResourceNode({ ...base, host: '0.0.0.0', publicUrl: 'http://node-1.example:7201' })
+  await wildcard.stop()
 })
