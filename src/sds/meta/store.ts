@@ -8,6 +8,7 @@
  *   sessions        uploadId                     → SessionRecord (owner, geometry, activity)
  *   sessionSegments [uploadId, index]            → SessionSegment (current placement + ticket serial per shard)
  *   sessionTickets  [uploadId, node, shard]      → true: every (node, shard) the session ever got a PUT ticket for
+ *   sessionLocations [node, shard, uploadId]     → true: the same, by location (is a location an open upload's?)
  *   sessionExpiry   [expiresAt, uploadId]        → true: the sweeper's index
  *   refs            [node, shard]                → number of committed file placements + open session placements
  *   bad             [node, shard]                → BadLocation: a location its node reported corrupt (or lost);
@@ -205,6 +206,7 @@ const TABLE_NAMES = [
   'shareAttempts',
   'leases',
   'delegations',
+  'sessionLocations',
 ] as const
 
 function isSqlUrl(location: string): boolean {
@@ -225,6 +227,7 @@ export class MetaStore {
   readonly sessionSegments: Table<SessionSegment, [string, number]>
   readonly sessionTickets: Table<true, [string, string, string]>
   readonly sessionExpiry: Table<true, [number, string]>
+  readonly sessionLocations: Table<true, [string, string, string]>
   readonly refs: Table<number, Pair>
   readonly bad: Table<BadLocation, Pair>
   readonly deletes: Table<PendingDelete, Pair>
@@ -268,6 +271,7 @@ export class MetaStore {
     this.sessionSegments = t.sessionSegments
     this.sessionTickets = t.sessionTickets
     this.sessionExpiry = t.sessionExpiry
+    this.sessionLocations = t.sessionLocations
     this.refs = t.refs
     this.bad = t.bad
     this.deletes = t.deletes
@@ -326,6 +330,7 @@ export class MetaStore {
       )
     }
     await backfillBlockIndex(store)
+    await backfillSessionLocations(store)
     return store
   }
 
@@ -460,6 +465,31 @@ export class MetaStore {
     return this.deletes.getCount({ start: [node, ''], end: [node, KEY_STRING_MAX] })
   }
 
+  // ---- Upload sessions' ticketed locations ----------------------------------------------
+
+  /** Inside write(): upload `uploadId` got a PUT ticket for (node, shard). */
+  addSessionTicket(uploadId: string, node: string, shard: string): void {
+    this.sessionTickets.putSync([uploadId, node, shard], true)
+    this.sessionLocations.putSync([node, shard, uploadId], true)
+  }
+
+  /** Inside write(): the session ends; forget one of its ticketed locations. */
+  removeSessionTicket(uploadId: string, node: string, shard: string): void {
+    this.sessionTickets.removeSync([uploadId, node, shard])
+    this.sessionLocations.removeSync([node, shard, uploadId])
+  }
+
+  /** Some open upload holds a PUT ticket for (node, shard): its bytes may not be written yet. */
+  sessionHoldsLocation(node: string, shard: string): boolean {
+    for (const _ of this.sessionLocations.getKeys({
+      start: [node, shard, ''],
+      end: [node, shard, KEY_STRING_MAX],
+      limit: 1,
+    }))
+      return true
+    return false
+  }
+
   // ---- Nonces -----------------------------------------------------------------------------
 
   isNonceUsed(signer: string, nonce: string): boolean {
@@ -523,4 +553,16 @@ export class MetaStore {
     for (const key of this.sessionExpiry.getKeys({ end: [now + 1, ''], limit })) out.push(key[1])
     return out
   }
+}
+
+/** An index written before `sessionLocations` existed: index the open uploads' ticketed locations once. */
+async function backfillSessionLocations(store: MetaStore): Promise<void> {
+  for (const _ of store.sessionLocations.getKeys({ limit: 1 })) return
+  let tickets = false
+  for (const _ of store.sessionTickets.getKeys({ limit: 1 })) tickets = true
+  if (!tickets) return
+  await store.write(() => {
+    for (const [uploadId, node, shard] of store.sessionTickets.getKeys())
+      store.sessionLocations.putSync([node, shard, uploadId], true)
+  })
 }

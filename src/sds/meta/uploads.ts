@@ -210,7 +210,7 @@ export class Uploads {
           shards.push({ id, node, serial: ticket.payload.serial, attempts: 1 })
           placements.push({ shardIndex: i, node, url: registry.location(node, now).url, ticket })
           store.addRef(node, id)
-          store.sessionTickets.putSync([uploadId, node, id], true)
+          store.addSessionTicket(uploadId, node, id)
         }
         // New refs first, then the old ones go: a location in both never touches zero.
         if (old) for (const o of old.shards) store.releaseRef(o.node, o.id, now)
@@ -276,7 +276,7 @@ export class Uploads {
         })
         const ticket = this.#putTicket(s, node, pos.id, seg.shardSize, now)
         store.addRef(node, pos.id)
-        store.sessionTickets.putSync([uploadId, node, pos.id], true)
+        store.addSessionTicket(uploadId, node, pos.id)
         store.releaseRef(pos.node, pos.id, now)
         const shards = seg.shards.slice()
         shards[body.shardIndex] = { id: pos.id, node, serial: ticket.payload.serial, attempts: pos.attempts + 1 }
@@ -632,7 +632,7 @@ export class Uploads {
     if (release) for (const seg of segments) for (const pos of seg.shards) store.releaseRef(pos.node, pos.id, now)
     for (const [node, shard] of store.sessionTicketPairs(s.uploadId)) {
       store.queueDeleteIfUnreferenced(node, shard, now)
-      store.sessionTickets.removeSync([s.uploadId, node, shard])
+      store.removeSessionTicket(s.uploadId, node, shard)
     }
     for (const seg of segments) store.sessionSegments.removeSync([s.uploadId, seg.index])
     store.sessionExpiry.removeSync([s.expiresAt, s.uploadId])

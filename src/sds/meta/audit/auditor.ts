@@ -293,9 +293,7 @@ export class Auditor implements Startable {
     }
     // A repair or replica copy in flight holds the ref before the bytes arrive (repair/).
     if (store.repairing.get([node, shard]) !== undefined) return false
-    for (const uploadId of store.sessions.getKeys()) {
-      if (store.sessionTickets.get([uploadId, node, shard]) !== undefined) return false
-    }
-    return true
+    // An open upload may not have written it yet (one index lookup, not a scan of the open uploads).
+    return !store.sessionHoldsLocation(node, shard)
   }
 }

@@ -264,6 +264,17 @@ export function engineSuite(name: string, f: EngineSuiteFactories): void {
     assert.equal(await store.write(() => store.pruneNonces(10_000_000, 10)), 1)
     assert.equal(store.isNonceUsed('st1signer', 'n1'), false)
     assert.equal(await store.ready(), true)
+    // An open upload's ticketed locations, found by location without scanning the uploads.
+    await store.write(() => {
+      store.addSessionTicket('up1', 'node1', 'shardB')
+      store.addSessionTicket('up2', 'node1', 'shardB')
+    })
+    assert.equal(store.sessionHoldsLocation('node1', 'shardB'), true)
+    assert.equal(store.sessionHoldsLocation('node1', 'shardA'), false)
+    await store.write(() => store.removeSessionTicket('up1', 'node1', 'shardB'))
+    assert.equal(store.sessionHoldsLocation('node1', 'shardB'), true, 'up2 still holds it')
+    await store.write(() => store.removeSessionTicket('up2', 'node1', 'shardB'))
+    assert.equal(store.sessionHoldsLocation('node1', 'shardB'), false)
   })
 
   test(`${name}: a duty's lease is held by one process at a time and passes on when it runs out`, async (t) => {
