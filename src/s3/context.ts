@@ -7,6 +7,7 @@ import type { Clock, Logger, RandomBytes } from '../util/components.ts'
 import type { Credentials, LiveCredential } from './credentials.ts'
 import { S3Error } from './errors.ts'
 import type { NetworkClients } from './network.ts'
+import type { Assemblers } from './assembler.ts'
 import type { BucketRecord, ObjectMeta, S3Store } from './store.ts'
 import type { SignatureClaim } from './sigv4.ts'
 import { xmlDocument, type XmlNode } from './xml.ts'
@@ -26,6 +27,8 @@ export interface S3Services {
   multipartTtlMs: number
   /** Wakes the deleter (network files no object names any more). */
   kickDeleter: () => void
+  /** Speculative assembly of multipart objects while their parts arrive (assembler.ts). */
+  assemblers: Assemblers
 }
 
 export interface S3Request {

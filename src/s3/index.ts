@@ -39,6 +39,7 @@ import { NetworkClients } from './network.ts'
 import { createS3Server, type S3Info, type S3Server } from './server.ts'
 import { createOps, type Ops } from '../net/ops.ts'
 import { S3Store } from './store.ts'
+import { Assemblers } from './assembler.ts'
 
 export interface S3NodeOptions {
   dataDir: string
@@ -141,6 +142,7 @@ export class S3Node implements Startable {
       region: o.region ?? S3_DEFAULT_REGION,
       multipartTtlMs: o.multipartTtlMs ?? S3_MULTIPART_TTL_MS,
       kickDeleter: () => this.#sweep(),
+      assemblers: new Assemblers(),
     }
     this.#services = services
     const info: S3Info = {
@@ -240,6 +242,7 @@ export class S3Node implements Startable {
     if (!r) return
     this.#running = undefined
     clearInterval(r.sweeper)
+    this.#services?.assemblers.dropAll()
     await closeServer(r.http.server)
     await r.http.drain()
     await r.sweeping

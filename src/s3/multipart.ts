@@ -48,6 +48,7 @@ import {
   readXmlText,
 } from './objects.ts'
 import type { PartRecord, UploadRecord } from './store.ts'
+import type { PutResult } from '../sds/client/types.ts'
 import { escapeXml, parseXmlBody, S3_XMLNS, type XmlNode } from './xml.ts'
 
 function liveUpload(s: S3Services, r: S3Request): UploadRecord {
@@ -141,6 +142,7 @@ export async function uploadPart(s: S3Services, r: S3Request): Promise<void> {
   const file = await stage(s, u.uploadId, partNumber, body)
   if (result.md5 === undefined || result.size === undefined) throw new S3Error('IncompleteBody', 'the body ended early')
   await recordPart(s, u, { partNumber, size: result.size, md5: result.md5, file, lastModified: s.clock.now() })
+  s.assemblers.onPart(s, u, partNumber, () => clientFor(s, r), networkName(r.bucket, r.key))
   sendEmpty(r.res, 200, { etag: `"${result.md5}"` })
 }
 
@@ -172,6 +174,7 @@ export async function uploadPartCopy(s: S3Services, r: S3Request): Promise<void>
   const digest = md5.digest('hex')
   const now = s.clock.now()
   await recordPart(s, u, { partNumber, size: length, md5: digest, file, lastModified: now })
+  s.assemblers.onPart(s, u, partNumber, () => clientFor(s, r), networkName(r.bucket, r.key))
   sendXml(r.res, 200, 'CopyPartResult', { LastModified: isoDate(now), ETag: `"${digest}"` })
 }
 
@@ -185,6 +188,7 @@ export async function abortMultipart(s: S3Services, r: S3Request): Promise<void>
 /** Forgets an upload and frees its staged parts. */
 export async function dropUpload(s: S3Services, u: UploadRecord): Promise<void> {
   const { store } = s
+  s.assemblers.drop(u.uploadId)
   await store.write(() => {
     store.uploads.removeSync(u.uploadId)
     store.uploadKeys.removeSync([u.bucket, u.key, u.uploadId])
@@ -252,12 +256,24 @@ export async function completeMultipart(s: S3Services, r: S3Request): Promise<vo
     const concat = async function* (): AsyncGenerator<Uint8Array> {
       for (const p of parts) yield* createReadStream(join(dir, p.file), { highWaterMark: 1 << 20 })
     }
-    const client = await clientFor(s, r)
-    const put = await client.put(concat(), {
-      name: networkName(r.bucket, r.key),
-      public: u.public === true,
-      signal: r.signal,
-    })
+    // The speculative assembly (assembler.ts) when it fed exactly these parts; else the staged parts, streamed now.
+    const assembly = s.assemblers.take(u.uploadId)
+    let put: PutResult | undefined
+    if (assembly?.finish(parts)) {
+      s.logger.debug({ uploadId: u.uploadId, parts: parts.length }, 'completing from the speculative assembly')
+      put = await assembly.result.catch((e: unknown) => {
+        s.logger.warn({ err: e, uploadId: u.uploadId }, 'speculative assembly failed; streaming the staged parts')
+        return undefined
+      })
+    } else assembly?.abandon()
+    if (put === undefined) {
+      const client = await clientFor(s, r)
+      put = await client.put(concat(), {
+        name: networkName(r.bucket, r.key),
+        public: u.public === true,
+        signal: r.signal,
+      })
+    }
     if (put.size !== total) throw new S3Error('InternalError', `staged parts hold ${put.size} bytes, expected ${total}`)
     await putObjectRecord(
       s,
