@@ -146,6 +146,8 @@ test('the wallet portal: a person creates a wallet, receives STOS, prepays, uplo
   timeout: 300_000,
 }, async (t) => {
   assert.ok(existsSync(BUNDLE), 'dist/wallet is missing: run `npm run build:wallet` (npm install does it)')
+  // This run's screenshots only.
+  rmSync(ARTIFACTS, { recursive: true, force: true })
   mkdirSync(ARTIFACTS, { recursive: true })
   let shot = 0
   const snap = (page: Page, name: string) =>
@@ -299,17 +301,18 @@ test('the wallet portal: a person creates a wallet, receives STOS, prepays, uplo
 
     // ---- delete the file, with confirmation -------------------------------------------------------------------
     await page.getByRole('link', { name: 'Files' }).click()
-    await page.getByRole('button', { name: 'Delete clip.mp4' }).click()
-    await page.getByRole('dialog', { name: 'Delete file' }).getByRole('button', { name: 'Delete', exact: true }).click()
-    await row.waitFor({ state: 'detached' })
-    await snap(page, 'deleted')
-
     // ---- usable at 360 px ---------------------------------------------------------------------------------------
     await page.setViewportSize({ width: 360, height: 740 })
+    await row.waitFor()
     const overflow = (await page.evaluate('document.documentElement.scrollWidth')) as number
     assert.ok(overflow <= 360, `the page is ${overflow} px wide at a 360 px viewport`)
     await snap(page, 'files-360px')
     await page.setViewportSize({ width: 1280, height: 900 })
+
+    await page.getByRole('button', { name: 'Delete clip.mp4' }).click()
+    await page.getByRole('dialog', { name: 'Delete file' }).getByRole('button', { name: 'Delete', exact: true }).click()
+    await row.waitFor({ state: 'detached' })
+    await snap(page, 'deleted')
 
     // ---- reload: still there, locked; the password unlocks it ------------------------------------------------------
     await page.reload()

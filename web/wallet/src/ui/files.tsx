@@ -262,7 +262,7 @@ export function Files({ wallet }: { wallet: WalletKey }) {
         <p class="muted">{query ? 'No file matches.' : 'No files yet.'}</p>
       ) : (
         <div class="table-wrap">
-          <table class="files">
+          <table class="files cards-narrow">
             <thead>
               <tr>
                 <th>Name</th>
@@ -355,27 +355,27 @@ function FileRow({
   const label = f.name ?? f.cid
   return (
     <tr data-testid="file-row" data-cid={f.cid} data-name={f.name ?? ''}>
-      <td>
+      <td data-label="Name">
         {f.kind === 'directory' ? '📁 ' : ''}
         {f.name ?? <span class="muted">(no name)</span>}
       </td>
-      <td>{formatBytes(f.size)}</td>
-      <td>
+      <td data-label="Size">{formatBytes(f.size)}</td>
+      <td data-label="CID">
         <code class="cid" data-testid="file-cid" title={f.cid}>
           {f.cid}
         </code>
         <CopyButton text={f.cid} label={`Copy the CID of ${label}`} caption="Copy CID" />
         <CopyButton text={gatewayUrl(f.cid)} label={`Copy the gateway URL of ${label}`} caption="Copy URL" />
       </td>
-      <td>{formatDate(f.createdAt)}</td>
-      <td>
+      <td data-label="Added">{formatDate(f.createdAt)}</td>
+      <td data-label="Traffic">
         {traffic.data
           ? `↑ ${formatBytes(traffic.data.totals.put)} ↓ ${formatBytes(traffic.data.totals.get)}`
           : traffic.error
             ? '—'
             : '…'}
       </td>
-      <td class="actions">
+      <td data-label="Actions" class="actions">
         {kind && (
           <button type="button" class="small" aria-label={`Play or view ${label}`} onClick={onPlay}>
             {kind === 'image' ? 'View' : 'Play'}

@@ -280,7 +280,7 @@ export function Staking({ wallet, height }: { wallet: WalletKey; height: number 
         <Spinner />
       ) : (
         <div class="table-wrap">
-          <table>
+          <table class="cards-narrow">
             <thead>
               <tr>
                 <th>Validator</th>
@@ -295,15 +295,17 @@ export function Staking({ wallet, height }: { wallet: WalletKey; height: number 
                 const my = mine.data?.delegations.find((d) => d.validator === v.operator)
                 return (
                   <tr key={v.operator} data-validator={v.operator}>
-                    <td>
+                    <td data-label="Validator">
                       <strong>{v.moniker || 'validator'}</strong>
                       <br />
                       <code>{shortAddress(v.operator)}</code>
                     </td>
-                    <td>{formatStos(v.tokens, 0)}</td>
-                    <td>{(v.commissionBps / 100).toFixed(2)}%</td>
-                    <td data-testid="my-delegation">{my ? formatStos(my.amount) : '—'}</td>
-                    <td>
+                    <td data-label="Stake">{formatStos(v.tokens, 0)}</td>
+                    <td data-label="Commission">{(v.commissionBps / 100).toFixed(2)}%</td>
+                    <td data-label="Yours" data-testid="my-delegation">
+                      {my ? formatStos(my.amount) : '—'}
+                    </td>
+                    <td data-label="Delegate">
                       <div class="inline">
                         <input
                           aria-label={`Amount to delegate to ${v.moniker || v.operator}`}
