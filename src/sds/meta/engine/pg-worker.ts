@@ -74,9 +74,11 @@ async function run(id: number, statements: Statement[]): Promise<void> {
     reply = { id, results }
   } catch (e) {
     const err = e as { message?: string; code?: string }
-    // A failure that is not the server's answer to a statement leaves the connection in an unknown state.
-    if (typeof err.code !== 'string' || err.code.length !== 5) drop()
-    reply = { id, error: { message: String(err.message ?? e), code: typeof err.code === 'string' ? err.code : '' } }
+    // A failure that is not the server's answer to a statement, or the server saying it is going away, leaves the
+    // connection unusable: drop it, and answer with no SQLSTATE so the caller sees the index as unreachable.
+    const lost = typeof err.code !== 'string' || err.code.length !== 5 || isConnectionLost(err.code)
+    if (lost) drop()
+    reply = { id, error: { message: String(err.message ?? e), code: lost ? '' : (err.code as string) } }
   }
   init.port.postMessage(reply)
   Atomics.store(init.flag, 0, id)
@@ -90,3 +92,12 @@ init.port.on('message', (msg: Request) => {
   }
   queue = queue.then(() => run(msg.id, msg.statements))
 })
+
+/**
+ * SQLSTATEs that mean the server (not the statement) failed: class 08 (connection exception) and 57P01–57P03
+ * (admin shutdown, crash shutdown — "terminating connection due to unexpected postmaster exit" — and cannot connect
+ * now). CockroachDB uses the same codes when a node drains or dies.
+ */
+function isConnectionLost(sqlState: string): boolean {
+  return sqlState.startsWith('08') || sqlState === '57P01' || sqlState === '57P02' || sqlState === '57P03'
+}
