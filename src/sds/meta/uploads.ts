@@ -136,6 +136,9 @@ export class Uploads {
     const { auth, ...call } = body
     const placements = await store
       .write(() => {
+        // A re-run (PostgreSQL retried the transaction after a conflict) first gives back what the last run reserved.
+        if (reserved) guard?.release(reserved.payer, reserved.bytes, reserved.expiresAt)
+        reserved = undefined
         const s = this.#liveSession(uploadId, now)
         this.#checkCall(s, 'upload.plan', call, auth, now)
         const width = s.k + s.m
@@ -242,6 +245,9 @@ export class Uploads {
     const { auth, ...call } = body
     return store
       .write(() => {
+        // A re-run (PostgreSQL retried the transaction after a conflict) first gives back what the last run reserved.
+        if (reserved) guard?.release(reserved.payer, reserved.bytes, reserved.expiresAt)
+        reserved = undefined
         const s = this.#liveSession(uploadId, now)
         this.#checkCall(s, 'upload.replace', call, auth, now)
         const seg = store.sessionSegments.get([uploadId, body.segment])
