@@ -5,7 +5,7 @@
  *   npm run bench:chain                 # full run (~1 minute), writes results JSON + README section
  *   npm run bench:chain -- --no-readme  # leave bench/README.md alone
  *   npm run bench:chain -- --txs 2000 --runs 1 --no-http   # quicker look
- * Options: --txs N (default 8000), --pure-js-txs N (default 1000: pure-JS recovery is ~15× slower),
+ * Options: --no-comet, --comet-seconds S (60), --txs N (default 8000), --pure-js-txs N (default 1000: pure-JS recovery is ~15× slower),
  * --senders N (100), --block-size N (1000), --batch N (250, admission batch of the pooled path),
  * --workers N (recovery worker threads, default RECOVERY_WORKERS), --runs N (5), --concurrency N (16),
  * --batch-concurrency N (4), --http-batch N (500), --no-http, --no-readme.
@@ -26,6 +26,9 @@
  *    `concurrency` undici clients, and POST /txs/batch with `httpBatch` txs per request by
  *    `batchConcurrency` clients. Both with the recovery pool.
  * 3. Volume report: measureVolumeReport() (bench/chain-measure.ts) with 10,000 wallets and 100 nodes.
+ * 4. CometBFT (issue 14; `--no-comet` skips, `--comet-seconds S`, default 60): 1 validator, then 4, each a real
+ *    `node validator --engine cometbft` + CometBFT process, fed transfers through their REST APIs for S seconds;
+ *    committed tx/s and mean block time (bench/chain-comet.ts). The embedded engine's figures are 1 and 2.
  *
  * Signing is not timed (txs are signed once, before any clock starts, and reused: every run starts
  * a fresh chain from the same genesis). Median of `runs` runs after one untimed warm-up run. The
@@ -41,6 +44,7 @@ import { performance } from 'node:perf_hooks'
 import { Agent, request } from 'undici'
 import { devnetGenesis, type GenesisConfig } from '../src/chain/genesis.ts'
 import { measureVolumeReport, type VolumeReportMeasurement } from './chain-measure.ts'
+import { runComet, type CometRun } from './chain-comet.ts'
 import { createRecoverSigner } from '../src/chain/native-secp256k1.ts'
 import { startValidator, type Validator } from '../src/chain/node/index.ts'
 import { RECOVERY_WORKERS } from '../src/chain/params.ts'
@@ -78,6 +82,9 @@ interface Options {
   httpBatch: number
   http: boolean
   readme: boolean
+  /** Issue 14: also 1 and 4 validators on CometBFT (`--no-comet` skips), `cometSeconds` of load each. */
+  comet: boolean
+  cometSeconds: number
   reportWallets: number
   reportNodes: number
 }
@@ -96,6 +103,8 @@ function parseArgs(argv: readonly string[]): Options {
     httpBatch: 500,
     http: true,
     readme: true,
+    comet: true,
+    cometSeconds: 60,
     reportWallets: 10_000,
     reportNodes: 100,
   }
@@ -142,6 +151,12 @@ function parseArgs(argv: readonly string[]): Options {
       case '--no-readme':
         o.readme = false
         break
+      case '--comet-seconds':
+        o.cometSeconds = num(i++)
+        break
+      case '--no-comet':
+        o.comet = false
+        break
       default:
         throw new Error(`unknown option ${argv[i]}`)
     }
@@ -184,6 +199,28 @@ function loadNativeSign(): NativeSign | null {
   } catch {
     return null
   }
+}
+
+/** For the CometBFT runs: `perSender` transfers (nonces 0…) per sender to the next sender, signed once. */
+function signTransfers(keys: readonly WalletKey[], chainId: string, perSender: number): string[][] {
+  const native = loadNativeSign()
+  return keys.map((from, s) =>
+    Array.from({ length: perSender }, (_, n) =>
+      encodeSignedTx(
+        signFast(
+          from,
+          {
+            chainId,
+            sender: from.address,
+            nonce: BigInt(n),
+            fee: 10n ** 13n,
+            msgs: [{ type: 'send', to: keys[(s + 1) % keys.length]!.address, amount: 1n }],
+          },
+          native,
+        ),
+      ),
+    ),
+  )
 }
 
 /** `txs` transfers, round-robin over `senders` funded wallets (nonces 0, 1, … each), signed once. */
@@ -648,6 +685,8 @@ interface ChainResults {
     httpBatch?: TransferSeries
   }
   volumeReport: ReportSeries
+  /** Issue 14: sustained transfers committed on 1 and 4 validators on CometBFT (bench/chain-comet.ts). */
+  comet?: CometRun[]
   targets: Target[]
   notes: string[]
 }
@@ -714,6 +753,25 @@ async function main(): Promise<void> {
         () => runHttpBatch(w, o, native),
       )
     : undefined
+  // Issue 14: 1 validator on CometBFT and 4, the same sustained transfer load through the REST APIs.
+  const comet: CometRun[] = []
+  if (o.comet) {
+    const keys = Array.from({ length: o.senders }, (_, i) => walletKey(i))
+    const perSender = Math.ceil((1_500 * o.cometSeconds) / o.senders)
+    for (const validators of [1, 4]) {
+      comet.push(
+        await runComet({
+          validators,
+          seconds: o.cometSeconds,
+          senders: keys,
+          perSender,
+          sign: signTransfers,
+          batch: 500,
+          log,
+        }),
+      )
+    }
+  }
   const report = reportSeries(o)
   log(`done in ${((performance.now() - t) / 1000).toFixed(1)} s`)
 
@@ -740,6 +798,15 @@ async function main(): Promise<void> {
       pass: report.warmApplyMs.median < TARGET_REPORT_APPLY_MS,
     },
   ]
+  const four = comet.find((r) => r.validators === 4)
+  if (four)
+    targets.push({
+      id: 'comet-4-validators',
+      description: `Signed transfers committed per second on 4 validators on CometBFT, sustained ${four.seconds} s through their REST APIs, block time ≤ 1.5 s (measured block time ${four.meanBlockTimeMs} ms)`,
+      target: '≥ 1,000 tx/s, block time ≤ 1,500 ms',
+      measured: four.txPerSecond,
+      pass: four.txPerSecond >= 1_000 && four.meanBlockTimeMs <= 1_500,
+    })
   const finishedAt = new Date().toISOString()
   const results: ChainResults = {
     kind: 'chain',
@@ -754,6 +821,7 @@ async function main(): Promise<void> {
       ...(httpSeries ? { http: httpSeries } : {}),
       ...(httpBatchSeries ? { httpBatch: httpBatchSeries } : {}),
     },
+    ...(comet.length ? { comet } : {}),
     volumeReport: report,
     targets,
     notes: [
