@@ -38,7 +38,7 @@ import {
 import { silentLogger, systemClock, type Clock, type Logger } from '../../../util/components.ts'
 import { writeFileAtomic } from '../../../util/fs.ts'
 import type { ChainAppOptions } from '../../app.ts'
-import { DEVNET_BLOCK_INTERVAL_MS } from '../../params.ts'
+import { DEVNET_BLOCK_INTERVAL_MS, MAX_TX_BATCH_BYTES, MAX_TX_BATCH_TXS, MEMPOOL_MAX_TXS } from '../../params.ts'
 import { consensusSet } from '../../state/staking.ts'
 import { Blockchain } from '../blockchain.ts'
 import { openChainApp, type ValidatorOptions } from '../index.ts'
@@ -315,7 +315,14 @@ function configureHome(home: string, s: HomeSettings): void {
   writeFileAtomic(genesisFile, JSON.stringify(genesis, null, 2) + '\n')
   const set: Record<string, Record<string, string>> = {
     '': { proxy_app: JSON.stringify(s.abciAddress), log_level: '"info"' },
-    rpc: { laddr: JSON.stringify(`tcp://${s.host}:${s.rpcPort}`) },
+    // POST /txs/batch is one JSON-RPC batch (broadcast.ts): as many requests as MAX_TX_BATCH_TXS (CometBFT: 10).
+    rpc: {
+      laddr: JSON.stringify(`tcp://${s.host}:${s.rpcPort}`),
+      max_request_batch_size: String(MAX_TX_BATCH_TXS),
+      max_body_bytes: String(MAX_TX_BATCH_BYTES * 2),
+    },
+    // The mempool holds as many txs as the embedded engine's (CometBFT: 5,000).
+    mempool: { size: String(MEMPOOL_MAX_TXS) },
     p2p: {
       laddr: JSON.stringify(`tcp://${s.host}:${s.p2pPort}`),
       external_address: JSON.stringify(s.externalAddress),
