@@ -3,7 +3,7 @@
  * — and per file — GET /v1/files/:cid/traffic. `score` on a node row comes from an optional provider (the auditor's
  * reputation, when the meta node runs one).
  */
-import { KEY_STRING_MAX, type MetaStore } from '../store.ts'
+import type { MetaStore } from '../store.ts'
 import type { FileTraffic, NodeTraffic, NodeTrafficList } from '../../protocol/api.ts'
 import type { ChainLink } from '../chain-link.ts'
 import { canonicalCid } from '../cid.ts'
