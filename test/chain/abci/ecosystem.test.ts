@@ -1,12 +1,17 @@
 /**
  * The ecosystem's clients against a validator on real CometBFT (issue 14 point 6):
  *   - @cosmjs/tendermint-rpc's Comet38Client: status, block, broadcastTxSync, tx, abciQuery, validators;
- *   - the Cosmos-style read-only REST paths of the app (cosmos-rest.ts): amounts as strings, `wei` denom.
+ *   - the Cosmos-style read-only REST paths of the app (cosmos-rest.ts): amounts as strings, `wei` denom;
+ *   - a garbage or dropped connection to the app's ABCI socket crashes nothing.
  * Without the binary the test skips in one line, except under CI=true.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
+import net from 'node:net'
+import { join } from 'node:path'
+import { Request } from 'cosmjs-types/tendermint/abci/types'
+import { encodeFrame } from '../../../src/chain/abci/framing.ts'
 import { Comet38Client } from '@cosmjs/tendermint-rpc'
 import { cometbftBinary } from '../../../src/chain/node/abci/cometbft.ts'
 import { DEVNET_PARAMS } from '../../../src/chain/params.ts'
@@ -85,4 +90,24 @@ test('Comet38Client speaks to the validator; Cosmos-style REST paths answer with
   const noNode = await getJson(`${node.restUrl}/stratos/register/v1/resource_node/${'stsds1'}`)
   assert.equal(noNode.status, 400)
   assert.equal((noNode.body.error as { code: string }).code, 'BAD_REQUEST')
+
+  // A hostile or dropped ABCI connection crashes nothing: garbage is refused (that connection closed), a
+  // connection dropped mid-message is forgotten; CometBFT's own connections and the chain go on.
+  const sock = join(node.dir, 'abci.sock')
+  const garbage = net.createConnection(sock)
+  garbage.write(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]))
+  await new Promise<void>((resolve) => garbage.once('close', () => resolve()))
+  const dropped = net.createConnection(sock)
+  await new Promise<void>((resolve) => dropped.once('connect', () => resolve()))
+  dropped.write(
+    Buffer.concat([
+      encodeFrame(Request.encode(Request.fromPartial({ echo: { message: 'x' } })).finish()).subarray(0, 3),
+    ]),
+  )
+  dropped.destroy()
+  const h = (await client.status()).syncInfo.latestBlockHeight
+  await until('blocks after the bad ABCI connections', async () =>
+    (await client.status()).syncInfo.latestBlockHeight >= h + 2 ? true : undefined,
+  )
+  assert.equal((await getJson(`${node.restUrl}/status`)).status, 200)
 })
