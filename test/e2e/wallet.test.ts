@@ -22,7 +22,8 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { createHash, randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -40,6 +41,16 @@ const SHARE_PASSWORD = 'open sesame'
 /** ~20 MB: 80 s of 320x240 noise at 2 Mbit/s with a 440 Hz tone, moov first. */
 const CLIP_SECONDS = 80
 const run = promisify(execFile)
+const STOS = 10n ** 18n
+
+async function cliJson<T>(args: string[], network: string): Promise<T> {
+  const r = await runCli([...args, '--json', '--network', network])
+  assert.equal(r.code, 0, r.stderr.toString())
+  return JSON.parse(r.stdout.toString()) as T
+}
+
+const cliBalance = async (address: string, network: string) =>
+  BigInt((await cliJson<{ balance: string }>(['balance', address], network)).balance)
 
 const missing = [CHROMIUM, FFMPEG].filter((p) => !existsSync(p))
 const skip =
@@ -143,7 +154,7 @@ async function recordingProxy(): Promise<{ url: string; bytes: () => Buffer; clo
 
 test('the wallet portal: a person creates a wallet, receives STOS, prepays, uploads by drag and drop, plays, shares, delegates, deletes, and unlocks after a reload; no key ever leaves the page', {
   skip,
-  timeout: 300_000,
+  timeout: 480_000,
 }, async (t) => {
   assert.ok(existsSync(BUNDLE), 'dist/wallet is missing: run `npm run build:wallet` (npm install does it)')
   // This run's screenshots only.
@@ -298,6 +309,149 @@ test('the wallet portal: a person creates a wallet, receives STOS, prepays, uplo
     await page.getByRole('button', { name: 'Close', exact: true }).click()
     await page.getByTestId('my-delegation').filter({ hasText: '10 STOS' }).waitFor()
     await snap(page, 'delegated')
+
+    // ---- undelegate part of it: the delegation drops, an unbonding entry appears -----------------------------
+    await page
+      .getByLabel(/^Amount to undelegate from /)
+      .first()
+      .fill('4')
+    await page.getByRole('button', { name: 'Undelegate', exact: true }).first().click()
+    await page.getByRole('button', { name: 'Confirm and send' }).click()
+    await page.getByTestId('tx-result').waitFor()
+    await page.getByRole('button', { name: 'Close', exact: true }).click()
+    await page
+      .getByTestId('my-delegation')
+      .filter({ hasText: /^6 STOS$/ })
+      .waitFor()
+    await page
+      .getByTestId('unbonding')
+      .filter({ hasText: /^4 STOS returns at block \d+/ })
+      .waitFor()
+    const staking = await cliJson<{
+      delegations: Array<{ amount: string }>
+      unbondings: Array<{ amount: string; completionHeight: number }>
+      rewards: Array<{ amount: string; matured: boolean }>
+    }>(['rewards', address], devnet.dir)
+    assert.deepEqual(
+      staking.delegations.map((d) => BigInt(d.amount)),
+      [6n * STOS],
+    )
+    assert.deepEqual(
+      staking.unbondings.map((u) => BigInt(u.amount)),
+      [4n * STOS],
+    )
+    await snap(page, 'undelegated')
+    // The unbonding period (20 devnet blocks) ends: the entry goes and the chain has paid it back.
+    const unbondingEnds = staking.unbondings[0]!.completionHeight
+    await page.getByText('Nothing unbonding.').waitFor({ timeout: 90_000 })
+    assert.deepEqual((await cliJson<typeof staking>(['rewards', address], devnet.dir)).unbondings, [])
+    assert.ok(unbondingEnds > prepayHeight, `unbonding ends at ${unbondingEnds}`)
+
+    // ---- withdraw matured rewards: the balance grows by them (less the fee) ------------------------------------
+    const minFee = BigInt(
+      ((await (await fetch(`${gw}/api/v1/chain/params`)).json()) as { params: { minFeeWei: string } }).params.minFeeWei,
+    )
+    await page.locator('button:enabled', { hasText: 'Withdraw rewards' }).waitFor({ timeout: 90_000 })
+    await page.getByRole('button', { name: 'Withdraw rewards' }).click()
+    const balanceBeforeWithdraw = await cliBalance(address, devnet.dir)
+    const maturedBefore = (await cliJson<typeof staking>(['rewards', address], devnet.dir)).rewards
+      .filter((r) => r.matured)
+      .reduce((a, r) => a + BigInt(r.amount), 0n)
+    assert.ok(maturedBefore > 0n, 'the button was enabled: some rewards matured')
+    await page.getByRole('button', { name: 'Confirm and send' }).click()
+    await page.getByTestId('tx-result').waitFor()
+    const withdrawn = (await cliBalance(address, devnet.dir)) - balanceBeforeWithdraw + minFee
+    assert.ok(withdrawn >= maturedBefore, `withdrew ${withdrawn} wei, ${maturedBefore} had matured`)
+    await snap(page, 'withdrawn')
+    await page.getByRole('button', { name: 'Close', exact: true }).click()
+
+    // ---- send STOS to another address: review with the fee, confirm, hash + height; the recipient has it --------
+    const recipient = WalletKey.fromMnemonic(WalletKey.generateMnemonic()).address
+    await page.getByRole('link', { name: 'Send' }).click()
+    await page.getByLabel('Recipient address').fill(recipient)
+    await page.getByLabel('Amount (STOS)').fill('12.5')
+    await page.getByRole('button', { name: 'Review', exact: true }).click()
+    const review = page.getByRole('dialog', { name: 'Confirm transfer' })
+    await review.getByText(recipient).waitFor()
+    // The network fee is shown before confirming.
+    await review
+      .locator('dd')
+      .last()
+      .filter({ hasText: /^\d+(\.\d+)? STOS$/ })
+      .waitFor()
+    const balanceBeforeSend = await cliBalance(address, devnet.dir)
+    await review.getByRole('button', { name: 'Confirm and send' }).click()
+    const sendHeight = Number(await page.getByTestId('tx-height').textContent())
+    const sendHash = ((await page.getByTestId('tx-hash').textContent()) ?? '').trim()
+    assert.ok(sendHeight > prepayHeight)
+    assert.match(sendHash, /^[0-9a-f]{64}$/)
+    await snap(page, 'sent')
+    await page.getByRole('button', { name: 'Close', exact: true }).click()
+    const halfStos = STOS / 2n
+    assert.equal(await cliBalance(recipient, devnet.dir), 12n * STOS + halfStos, 'the recipient got 12.5 STOS')
+    assert.equal(await cliBalance(address, devnet.dir), balanceBeforeSend - 12n * STOS - halfStos - minFee)
+
+    // ---- the history lists it (and the earlier ones) --------------------------------------------------------------
+    await page.getByRole('link', { name: 'Overview' }).click()
+    const sentRow = page.locator(`[data-testid=history-row][data-hash="${sendHash}"]`)
+    await sentRow.waitFor()
+    assert.match((await sentRow.textContent()) ?? '', new RegExp(`^${sendHeight}Sent 12\\.5 STOS to .+OK`))
+    const described = await page.getByTestId('history-row').allTextContents()
+    for (const what of [
+      /Received 1,000 STOS/,
+      /Prepaid 100 STOS for ozone/,
+      /Delegated 10 STOS/,
+      /Undelegated 4 STOS/,
+      /Withdrew rewards/,
+    ])
+      assert.ok(
+        described.some((d) => what.test(d)),
+        `history lacks ${what}: ${described.join(' | ')}`,
+      )
+    await snap(page, 'history')
+
+    // ---- revoke the share link: the stranger is refused now -------------------------------------------------------
+    await page.getByRole('link', { name: 'Files' }).click()
+    const shareId = link.split('/').pop()!
+    await page.getByTestId('share-row').getByRole('button', { name: 'Revoke' }).click()
+    await page.getByTestId('share-row').waitFor({ state: 'detached' })
+    const refused = await fetch(`${gw}/share/${shareId}?password=${encodeURIComponent(SHARE_PASSWORD)}`)
+    assert.equal(refused.status, 410)
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'SHARE_REVOKED')
+    const late = await browser.newContext()
+    const latePage = await late.newPage()
+    current = latePage
+    await latePage.goto(link)
+    // Revoked before the password is even asked for.
+    await latePage.locator('[role=alert][data-code=SHARE_REVOKED]').waitFor()
+    assert.equal(await latePage.getByLabel('This link needs a password').count(), 0)
+    await snap(latePage, 'share-revoked')
+    await late.close()
+    current = page
+
+    // ---- upload a folder with the folder picker: listed as a directory, its files read back byte-exact -----------
+    const album = join(work, 'album')
+    mkdirSync(join(album, 'sub'), { recursive: true })
+    const folderFiles = { 'notes.txt': randomBytes(70_000), 'sub/data.bin': randomBytes(300_000) }
+    for (const [p, b] of Object.entries(folderFiles)) writeFileSync(join(album, p), b)
+    const [chooser] = await Promise.all([
+      page.waitForEvent('filechooser'),
+      page.getByRole('button', { name: 'Choose a folder' }).click(),
+    ])
+    await chooser.setFiles(album)
+    const dirRow = page.locator('[data-testid=file-row][data-kind=directory][data-name=album]')
+    await dirRow.waitFor({ timeout: 120_000 })
+    assert.equal(await page.locator('[data-testid=upload-task][data-state=failed]').count(), 0)
+    const dirCid = (await dirRow.getAttribute('data-cid'))!
+    for (const [p, b] of Object.entries(folderFiles)) {
+      const got = (await page.evaluate(`(async () => {
+        const r = await fetch('/api/v1/content/${dirCid}/${p}')
+        if (!r.ok) return 'HTTP ' + r.status
+        return Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', await r.arrayBuffer())), (x) => x.toString(16).padStart(2, '0')).join('')
+      })()`)) as string
+      assert.equal(got, createHash('sha256').update(b).digest('hex'), `${p} read back through the gateway`)
+    }
+    await snap(page, 'folder')
 
     // ---- delete the file, with confirmation -------------------------------------------------------------------
     await page.getByRole('link', { name: 'Files' }).click()

@@ -354,7 +354,7 @@ function FileRow({
   const kind = mediaKind(f.name)
   const label = f.name ?? f.cid
   return (
-    <tr data-testid="file-row" data-cid={f.cid} data-name={f.name ?? ''}>
+    <tr data-testid="file-row" data-cid={f.cid} data-name={f.name ?? ''} data-kind={f.kind}>
       <td data-label="Name">
         {f.kind === 'directory' ? '📁 ' : ''}
         {f.name ?? <span class="muted">(no name)</span>}

@@ -133,7 +133,7 @@ export function Overview({ wallet }: { wallet: WalletKey }) {
             </thead>
             <tbody>
               {history.data.map((h) => (
-                <tr key={h.hash}>
+                <tr key={h.hash} data-testid="history-row" data-hash={h.hash}>
                   <td>{h.height}</td>
                   <td>{describe(h.tx?.tx, wallet.address)}</td>
                   <td>{h.result?.code === 'OK' ? 'OK' : (h.result?.code ?? '?')}</td>
@@ -348,7 +348,7 @@ export function Staking({ wallet, height }: { wallet: WalletKey; height: number 
       ) : (
         <ul>
           {mine.data!.unbondings.map((u, i) => (
-            <li key={i}>
+            <li key={i} data-testid="unbonding">
               {formatStos(u.amount)} returns at block {u.completionHeight}
               {height !== undefined && ` (in ${Math.max(0, u.completionHeight - height)} blocks)`}
             </li>
