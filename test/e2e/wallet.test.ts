@@ -366,7 +366,8 @@ test('the wallet portal: a person creates a wallet, receives STOS, prepays, uplo
     await page.getByRole('button', { name: 'Close', exact: true }).click()
 
     // ---- send STOS to another address: review with the fee, confirm, hash + height; the recipient has it --------
-    const recipient = WalletKey.fromMnemonic(WalletKey.generateMnemonic()).address
+    const recipientKey = WalletKey.fromMnemonic(WalletKey.generateMnemonic())
+    const recipient = recipientKey.address
     await page.getByRole('link', { name: 'Send' }).click()
     await page.getByLabel('Recipient address').fill(recipient)
     await page.getByLabel('Amount (STOS)').fill('12.5')
@@ -467,6 +468,34 @@ test('the wallet portal: a person creates a wallet, receives STOS, prepays, uplo
     await page.getByRole('dialog', { name: 'Delete file' }).getByRole('button', { name: 'Delete', exact: true }).click()
     await row.waitFor({ state: 'detached' })
     await snap(page, 'deleted')
+
+    // ---- a second account (the recipient's private key), switch to it and back ----------------------------------
+    await page.getByRole('link', { name: 'Accounts' }).click()
+    await page.getByLabel('Name', { exact: true }).fill('savings')
+    await page
+      .getByLabel(/^Recovery phrase or private key to import/)
+      .fill(Buffer.from(recipientKey.privateKey).toString('hex'))
+    await page.getByRole('button', { name: 'Import account' }).click()
+    const switcher = page.getByLabel('Account', { exact: true })
+    await page.locator('ul.accounts li').filter({ hasText: recipient }).filter({ hasText: '(current)' }).waitFor()
+    await page.getByRole('link', { name: 'Overview' }).click()
+    await page.getByTestId('address').filter({ hasText: recipient }).waitFor()
+    await page
+      .getByTestId('balance')
+      .filter({ hasText: /^12\.5 STOS$/ })
+      .waitFor()
+    await page
+      .locator(`[data-testid=history-row][data-hash="${sendHash}"]`)
+      .filter({ hasText: 'Received 12.5 STOS' })
+      .waitFor()
+    assert.equal(await page.getByTestId('history-row').count(), 1, 'the new account has its own history')
+    await snap(page, 'second-account')
+    await switcher.selectOption({ index: 0 })
+    await page.getByTestId('address').filter({ hasText: address }).waitFor()
+    await page
+      .locator(`[data-testid=history-row][data-hash="${sendHash}"]`)
+      .filter({ hasText: 'Sent 12.5 STOS' })
+      .waitFor()
 
     // ---- reload: still there, locked; the password unlocks it ------------------------------------------------------
     await page.reload()

@@ -190,8 +190,9 @@ export function Files({ wallet }: { wallet: WalletKey }) {
           ref={folderInput}
           type="file"
           hidden
-          // @ts-expect-error: non-standard attribute every current browser supports
-          webkitdirectory=""
+          // @ts-expect-error: non-standard attribute every current browser supports. A boolean: Preact sets the
+          // DOM property, and "" would turn it off (the picker then chose files, not a folder).
+          webkitdirectory={true}
           onChange={(e) => {
             fromFileList(e.currentTarget.files)
             e.currentTarget.value = ''
