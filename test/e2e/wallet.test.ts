@@ -6,8 +6,14 @@
  *   `send`) · prepays ozone (preview, confirm, hash + height) · drops a 20 MB ffmpeg MP4 on the upload area (a real
  *   drop event) and sees it listed with the CID Kubo's defaults give · plays it and seeks to the middle (time
  *   advances from there) · creates a password share link and opens it in a second browser context (a wrong password
- *   is refused, the right one plays) · delegates to the validator · deletes the file (confirmed) · reloads: the
- *   wallet is there, locked; a wrong password is refused, the right one unlocks.
+ *   is refused, the right one plays) · delegates to the validator · undelegates part (the delegation drops, an
+ *   unbonding entry appears, then is paid back) · withdraws matured rewards (the balance grows by at least them) ·
+ *   sends 12.5 STOS with the Send form (fee shown, hash + height; the recipient's balance is exactly 12.5 STOS, the
+ *   sender's drops by amount + fee) · finds that tx and the earlier ones in the history · revokes the share link
+ *   (410 SHARE_REVOKED, the share page says so) · uploads a folder with the folder picker (listed as a directory;
+ *   its files, a nested one included, read back byte-exact through the gateway by path) · deletes the file
+ *   (confirmed) · imports a second account (the recipient's key), sees its balance and own history, switches back ·
+ *   reloads: the wallet is there, locked; a wrong password is refused, the right one unlocks.
  *
  * Throughout, Chromium talks to the gateway through a recording HTTP proxy in this test (--proxy-server, loopback
  * not bypassed), so every byte on the wire both ways is captured, upload bodies included: none holds the recovery
@@ -476,7 +482,7 @@ test('the wallet portal: a person creates a wallet, receives STOS, prepays, uplo
       .getByLabel(/^Recovery phrase or private key to import/)
       .fill(Buffer.from(recipientKey.privateKey).toString('hex'))
     await page.getByRole('button', { name: 'Import account' }).click()
-    const switcher = page.getByLabel('Account', { exact: true })
+    const switcher = page.locator('label.account select')
     await page.locator('ul.accounts li').filter({ hasText: recipient }).filter({ hasText: '(current)' }).waitFor()
     await page.getByRole('link', { name: 'Overview' }).click()
     await page.getByTestId('address').filter({ hasText: recipient }).waitFor()
@@ -496,6 +502,8 @@ test('the wallet portal: a person creates a wallet, receives STOS, prepays, uplo
       .locator(`[data-testid=history-row][data-hash="${sendHash}"]`)
       .filter({ hasText: 'Sent 12.5 STOS' })
       .waitFor()
+
+    await page.getByRole('link', { name: 'Files' }).click()
 
     // ---- reload: still there, locked; the password unlocks it ------------------------------------------------------
     await page.reload()
