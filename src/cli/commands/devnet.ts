@@ -183,7 +183,7 @@ export function registerDevnet(program: Command): void {
                 .map((p) => p.url)
                 .join(', ')})`
             : ''
-        }, gateway ${n.gatewayUrl}, wallet ${n.gatewayUrl}/wallet/, IPFS API ${n.ipfsApiUrl}/api/v0, chain ${n.chainUrl}, network ${devnet.networkFile}\n`,
+        }, gateway ${n.gatewayUrl}, wallet ${n.gatewayUrl}/wallet/, IPFS API ${n.ipfsApiUrl}/api/v0${n.s3 ? `, S3 ${n.s3}` : ''}, chain ${n.chainUrl}, network ${devnet.networkFile}\n`,
       )
       const reason = await stopRequested
       log(`devnet: ${reason}: stopping all processes`)
