@@ -62,6 +62,36 @@ async function readAll(client: StratosClient, cid: string, signal?: AbortSignal)
   return Buffer.concat(parts)
 }
 
+/**
+ * Three resource nodes serving the meta node through both processes' URLs (pushed to `nodes`, which the test
+ * stops); resolves once each process sees all three online.
+ */
+async function startNodesServing(dir: string, a: RoleProcess, b: RoleProcess, nodes: ResourceNode[]): Promise<void> {
+  const urls = `${a.url},${b.url}`
+  for (let i = 0; i < 3; i++) {
+    nodes.push(
+      await startResourceNode({
+        dataDir: join(dir, `node-${i}`),
+        port: 0,
+        metaUrl: urls,
+        chainId: CHAIN_ID,
+        metaAddresses: [a.address],
+        heartbeatIntervalMs: 500,
+        fsync: false,
+        capacityBytes: 4 * 1024 ** 3,
+        logger: silentLogger,
+      }),
+    )
+  }
+  for (const url of [a.url, b.url]) {
+    const deadline = Date.now() + 30_000
+    while ((await new MetaClient(url).status()).totals.nodesOnline < 3) {
+      assert.ok(Date.now() < deadline, `all nodes online as seen by ${url}`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
+}
+
 const skip = postgresSkip()
 test('two meta processes over one PostgreSQL: kill -9 either during uploads and reads loses nothing', {
   skip,
@@ -91,30 +121,8 @@ test('two meta processes over one PostgreSQL: kill -9 either during uploads and 
   procs.push(b)
   assert.equal(b.address, a.address, 'one meta node, two processes')
   const urls = `${a.url},${b.url}`
-
-  for (let i = 0; i < 3; i++) {
-    nodes.push(
-      await startResourceNode({
-        dataDir: join(dir, `node-${i}`),
-        port: 0,
-        metaUrl: urls,
-        chainId: CHAIN_ID,
-        metaAddresses: [a.address],
-        heartbeatIntervalMs: 500,
-        fsync: false,
-        capacityBytes: 4 * 1024 ** 3,
-        logger: silentLogger,
-      }),
-    )
-  }
+  await startNodesServing(dir, a, b, nodes)
   const meta = new MetaClient(urls)
-  for (const url of [a.url, b.url]) {
-    const deadline = Date.now() + 30_000
-    while ((await new MetaClient(url).status()).totals.nodesOnline < 3) {
-      assert.ok(Date.now() < deadline, `all nodes online as seen by ${url}`)
-      await new Promise((r) => setTimeout(r, 200))
-    }
-  }
   client = await StratosClient.connect({ metaUrl: urls, wallet })
 
   const acked = new Map<string, Buffer>()
@@ -236,28 +244,7 @@ test('a meta process cut off from PostgreSQL is not ready and writes nothing; th
   const b = await startMeta(dirB, index)
   procs.push(b)
   const urls = `${a.url},${b.url}`
-  for (let i = 0; i < 3; i++) {
-    nodes.push(
-      await startResourceNode({
-        dataDir: join(dir, `node-${i}`),
-        port: 0,
-        metaUrl: urls,
-        chainId: CHAIN_ID,
-        metaAddresses: [a.address],
-        heartbeatIntervalMs: 500,
-        fsync: false,
-        capacityBytes: 4 * 1024 ** 3,
-        logger: silentLogger,
-      }),
-    )
-  }
-  for (const url of [a.url, b.url]) {
-    const deadline = Date.now() + 30_000
-    while ((await new MetaClient(url).status()).totals.nodesOnline < 3) {
-      assert.ok(Date.now() < deadline, `all nodes online as seen by ${url}`)
-      await new Promise((r) => setTimeout(r, 200))
-    }
-  }
+  await startNodesServing(dir, a, b, nodes)
   assert.equal(await readyz(a.url), 200)
   client = await StratosClient.connect({ metaUrl: urls, wallet })
   const before = randomBytes(40_000)
