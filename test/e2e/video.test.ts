@@ -27,6 +27,7 @@ import { chromium, type Browser } from 'playwright-core'
 import { Gateway } from '../../src/gateway/index.ts'
 import { StratosClient } from '../../src/sds/client/index.ts'
 import { startNetwork, wallet } from '../sds/network.ts'
+import { seekToMiddle, type SeekResult } from '../support/media.ts'
 
 const CHROMIUM = process.env.STRATOS_CHROMIUM ?? '/usr/bin/chromium'
 const FFMPEG = process.env.STRATOS_FFMPEG ?? '/usr/bin/ffmpeg'
@@ -98,23 +99,6 @@ const PLAY_FROM_START = `(async () => {
   return { duration: v.duration, currentTime: v.currentTime, width: v.videoWidth, height: v.videoHeight }
 })()`
 
-const SEEK_TO_MIDDLE = `(async () => {
-  const v = document.querySelector('video')
-  const mid = v.duration / 2
-  const done = new Promise((r) => v.addEventListener('seeked', r, { once: true }))
-  v.currentTime = mid
-  await done
-  const t0 = performance.now()
-  while (v.currentTime < mid + 1) {
-    if (v.error) throw new Error('media error ' + v.error.code + ': ' + v.error.message)
-    if (v.paused) await v.play()
-    if (performance.now() - t0 > 20000) throw new Error('no playback after seek: currentTime ' + v.currentTime)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  v.pause()
-  return { mid, currentTime: v.currentTime }
-})()`
-
 test('an ffmpeg MP4 plays in headless Chromium from the gateway, seeks to the middle without fetching the whole file, and plays through a password share link', {
   skip,
   timeout: 180_000,
@@ -170,7 +154,7 @@ test('an ffmpeg MP4 plays in headless Chromium from the gateway, seeks to the mi
     assert.deepEqual([started.width, started.height], [320, 240])
 
     // Seek to the middle; it must play on from there (currentTime advances 1 s past the seek point).
-    const seeked = (await page.evaluate(SEEK_TO_MIDDLE)) as { mid: number; currentTime: number }
+    const seeked = (await page.evaluate(seekToMiddle('video', 20_000))) as SeekResult
     assert.ok(seeked.currentTime >= seeked.mid + 1)
     await page.close()
 

@@ -37,6 +37,7 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 import { WalletKey } from '../../src/crypto/wallet-key.ts'
 import { fileCid } from '../../src/sds/client/unixfs.ts'
 import { runCli, TestDevnet } from './harness.ts'
+import { seekToMiddle, type SeekResult } from '../support/media.ts'
 
 const CHROMIUM = process.env.STRATOS_CHROMIUM ?? '/usr/bin/chromium'
 const FFMPEG = process.env.STRATOS_FFMPEG ?? '/usr/bin/ffmpeg'
@@ -91,23 +92,6 @@ const PLAY = (selector: string) => `(async () => {
     await new Promise((r) => setTimeout(r, 50))
   }
   return { duration: v.duration, currentTime: v.currentTime }
-})()`
-
-const SEEK_TO_MIDDLE = (selector: string) => `(async () => {
-  const v = document.querySelector(${JSON.stringify(selector)})
-  const mid = v.duration / 2
-  const done = new Promise((r) => v.addEventListener('seeked', r, { once: true }))
-  v.currentTime = mid
-  await done
-  const t0 = performance.now()
-  while (v.currentTime < mid + 1) {
-    if (v.error) throw new Error('media error ' + v.error.code + ': ' + v.error.message)
-    if (v.paused) await v.play()
-    if (performance.now() - t0 > 30000) throw new Error('no playback after seek: currentTime ' + v.currentTime)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  v.pause()
-  return { mid, currentTime: v.currentTime }
 })()`
 
 /** Drops `name` (set on a helper file input the test adds) on the upload area as a real DragEvent with a DataTransfer. */
@@ -272,7 +256,7 @@ test('the wallet portal: a person creates a wallet, receives STOS, prepays, uplo
     await page.getByRole('button', { name: 'Play or view clip.mp4' }).click()
     const played = (await page.evaluate(PLAY('[data-testid=player]'))) as { duration: number }
     assert.ok(Math.abs(played.duration - CLIP_SECONDS) < 2, `duration ${played.duration}`)
-    const seek = (await page.evaluate(SEEK_TO_MIDDLE('[data-testid=player]'))) as { mid: number; currentTime: number }
+    const seek = (await page.evaluate(seekToMiddle('[data-testid=player]', 30_000))) as SeekResult
     assert.ok(seek.currentTime >= seek.mid + 1, JSON.stringify(seek))
     await snap(page, 'playing')
     await page.getByRole('button', { name: 'Close dialog' }).click()
