@@ -108,6 +108,49 @@ async function checkOzone(address: string, size: number, p: EdgeParams): Promise
     })
 }
 
+/** A file or folder name as the meta node keeps it (at most 255 characters). */
+const NAME_MAX_CHARS = 255
+
+/** The wallet-signed `upload.create` of `size` bytes named `name`, ordered through the gateway's key. */
+function signedCreate(key: WalletKey, p: EdgeParams, c: { size: number; name: string; ttlMs: number }) {
+  const create: CreateUploadPayload = {
+    chainId: p.chainId,
+    signer: key.address,
+    nonce: randomHex(16),
+    expiresAt: Date.now() + c.ttlMs,
+    action: 'upload.create',
+    k: p.k,
+    m: p.m,
+    segmentSize: p.segmentSize,
+    size: c.size,
+    name: c.name.slice(0, NAME_MAX_CHARS),
+    orderKey: p.orderKey,
+  }
+  return signAsWallet(key, create)
+}
+
+/** The wallet-signed `upload.commit` of upload `uploadId` as `cid`: signed only for a CID this page computed. */
+function signedCommit(
+  key: WalletKey,
+  p: EdgeParams,
+  c: { uploadId: string; cid: string; size: number; kind: 'file' | 'directory'; name: string; dagDigest: string },
+) {
+  const commit: CommitPayload = {
+    chainId: p.chainId,
+    signer: key.address,
+    nonce: randomHex(16),
+    expiresAt: Date.now() + REQUEST_TTL_MS,
+    action: 'upload.commit',
+    uploadId: c.uploadId,
+    cid: c.cid,
+    size: c.size,
+    kind: c.kind,
+    name: c.name.slice(0, NAME_MAX_CHARS),
+    dagDigest: c.dagDigest,
+  }
+  return signAsWallet(key, commit)
+}
+
 export async function uploadFile(
   key: WalletKey,
   file: Blob,
@@ -118,20 +161,7 @@ export async function uploadFile(
   const p = await getEdgeParams()
   const total = file.size
   await checkOzone(key.address, total, p)
-  const create: CreateUploadPayload = {
-    chainId: p.chainId,
-    signer: key.address,
-    nonce: randomHex(16),
-    expiresAt: Date.now() + CREATE_TTL_MS,
-    action: 'upload.create',
-    k: p.k,
-    m: p.m,
-    segmentSize: p.segmentSize,
-    size: total,
-    name: name.slice(0, 255),
-    orderKey: p.orderKey,
-  }
-  const createHeader = toB64Url(utf8(JSON.stringify(signAsWallet(key, create))))
+  const createHeader = toB64Url(utf8(JSON.stringify(signedCreate(key, p, { size: total, name, ttlMs: CREATE_TTL_MS }))))
   const local = localCid(file, signal)
   local.catch(() => undefined)
   onProgress({ sent: 0, total, phase: 'sending' })
@@ -150,21 +180,16 @@ export async function uploadFile(
     )
   }
   onProgress({ sent: total, total, phase: 'committing' })
-  const commit: CommitPayload = {
-    chainId: p.chainId,
-    signer: key.address,
-    nonce: randomHex(16),
-    expiresAt: Date.now() + REQUEST_TTL_MS,
-    action: 'upload.commit',
+  const commit = signedCommit(key, p, {
     uploadId: placed.uploadId,
     cid: mine.cid,
     size: total,
     kind: 'file',
-    name: name.slice(0, 255),
+    name,
     dagDigest: mine.digest,
-  }
+  })
   const { file: record } = await http<{ file: FileRecordView }>(`/api/v1/edge/uploads/${placed.uploadId}/commit`, {
-    body: signAsWallet(key, commit),
+    body: commit,
     signal,
   })
   onProgress({ sent: total, total, phase: 'done' })
@@ -185,40 +210,22 @@ export async function commitFolder(
   const cid = dir.cid.toString()
   const size = entries.reduce((a, e) => a + e.size, 0)
   const access = { 'x-stratos-access': await sessionHeader(key) }
-  const create: CreateUploadPayload = {
-    chainId: p.chainId,
-    signer: key.address,
-    nonce: randomHex(16),
-    expiresAt: Date.now() + REQUEST_TTL_MS,
-    action: 'upload.create',
-    k: p.k,
-    m: p.m,
-    segmentSize: p.segmentSize,
-    size,
-    name: name.slice(0, 255),
-    orderKey: p.orderKey,
-  }
   const session = await http<{ uploadId: string }>('/api/v1/meta/v1/uploads', {
-    body: signAsWallet(key, create),
+    body: signedCreate(key, p, { size, name, ttlMs: REQUEST_TTL_MS }),
     headers: access,
   })
   const blocks = dir.blocks.map((b) => b.bytes)
-  const commit: CommitPayload = {
-    chainId: p.chainId,
-    signer: key.address,
-    nonce: randomHex(16),
-    expiresAt: Date.now() + REQUEST_TTL_MS,
-    action: 'upload.commit',
+  const commit = signedCommit(key, p, {
     uploadId: session.uploadId,
     cid,
     size,
     kind: 'directory',
-    name: name.slice(0, 255),
+    name,
     dagDigest: dagDigest(blocks),
-  }
+  })
   await http(`/api/v1/meta/v1/uploads/${session.uploadId}/commit`, {
     body: {
-      request: signAsWallet(key, commit),
+      request: commit,
       dagBlocks: blocks.map(toB64Url),
       receipts: [],
       children: [...new Set(entries.map((e) => e.cid))],
