@@ -24,7 +24,7 @@ import { startResourceNode, type ResourceNode } from '../../src/sds/resource/ind
 import { MetaClient } from '../../src/net/meta-client.ts'
 import { silentLogger } from '../../src/util/components.ts'
 import { createDatabase, postgresSkip, startPostgres } from '../support/postgres.ts'
-import { kill9, startRole, type RoleProcess } from '../support/roles.ts'
+import { kill9, startRole, storageOnlyMetaArgs, type RoleProcess } from '../support/roles.ts'
 import { startTcpProxy } from '../support/tcp-proxy.ts'
 import { request } from 'undici'
 
@@ -34,26 +34,7 @@ const wallet = WalletKey.fromPrivateKeyHex('5a'.repeat(32))
 
 /** Starts `stratos node meta` over the index (storage only: no chain, k=2 m=1, 1 MiB segments). */
 function startMeta(dataDir: string, index: string, port = 0): Promise<RoleProcess> {
-  return startRole('meta', [
-    '--data-dir',
-    dataDir,
-    '--index',
-    index,
-    '--port',
-    String(port),
-    '--chain-id',
-    CHAIN_ID,
-    '--k',
-    '2',
-    '--m',
-    '1',
-    '--segment-size',
-    '1MiB',
-    '--offline-after-ms',
-    '60000',
-    '--heartbeat-interval-ms',
-    '500',
-  ])
+  return startRole('meta', storageOnlyMetaArgs({ dataDir, index, chainId: CHAIN_ID, port }))
 }
 
 async function readAll(client: StratosClient, cid: string, signal?: AbortSignal): Promise<Buffer> {

@@ -21,6 +21,7 @@ import { startResourceNode, type ResourceNode } from '../../src/sds/resource/ind
 import { silentLogger } from '../../src/util/components.ts'
 import { cleanEnv } from '../e2e/harness.ts'
 import { createDatabase, postgresSkip, startPostgres } from '../support/postgres.ts'
+import { storageOnlyMetaArgs } from '../support/roles.ts'
 import { HostNetwork, skipWithoutHosts, type TestHost } from './netns.ts'
 
 const CHAIN_ID = 'stratos-hosts-pg'
@@ -41,26 +42,7 @@ async function startMeta(net: HostNetwork, host: TestHost, dataDir: string, inde
       ...cliArgs(
         'node',
         'meta',
-        '--data-dir',
-        dataDir,
-        '--index',
-        index,
-        '--host',
-        host.ip,
-        '--port',
-        String(META_PORT),
-        '--chain-id',
-        CHAIN_ID,
-        '--k',
-        '2',
-        '--m',
-        '1',
-        '--segment-size',
-        '1MiB',
-        '--offline-after-ms',
-        '60000',
-        '--heartbeat-interval-ms',
-        '500',
+        ...storageOnlyMetaArgs({ dataDir, index, chainId: CHAIN_ID, port: META_PORT, host: host.ip }),
       ),
     ],
     { env: cleanEnv({ STRATOS_LOG_LEVEL: 'warn' }), stdio: ['ignore', 'pipe', 'pipe'] },

@@ -14,6 +14,40 @@ export interface RoleProcess {
   address: string
 }
 
+/**
+ * Arguments of a storage-only `stratos node meta` (no chain; k=2 m=1, 1 MiB segments; nodes offline only after 60 s,
+ * heartbeats every 500 ms) as the HA and PostgreSQL tests run it. `host` binds a namespace address instead of loopback.
+ */
+export function storageOnlyMetaArgs(o: {
+  dataDir: string
+  index: string
+  chainId: string
+  port: number
+  host?: string
+}): string[] {
+  return [
+    '--data-dir',
+    o.dataDir,
+    '--index',
+    o.index,
+    ...(o.host ? ['--host', o.host] : []),
+    '--port',
+    String(o.port),
+    '--chain-id',
+    o.chainId,
+    '--k',
+    '2',
+    '--m',
+    '1',
+    '--segment-size',
+    '1MiB',
+    '--offline-after-ms',
+    '60000',
+    '--heartbeat-interval-ms',
+    '500',
+  ]
+}
+
 /** Starts `stratos node <role> …args` and resolves once it printed "<role> node ADDRESS listening on URL". */
 export function startRole(role: 'meta' | 'resource', args: string[], readyMs = 60_000): Promise<RoleProcess> {
   const child = spawn(process.execPath, cliArgs('node', role, ...args), {
