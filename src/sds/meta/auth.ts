@@ -31,7 +31,7 @@ export function verifyWalletRequest<T extends WalletRequestPayload>(
       maxTtlMs: MAX_REQUEST_TTL_MS,
     })
   }
-  if (o.store.isNonceUsed(payload.signer, payload.nonce)) {
+  if (o.store.nonces.isUsed(payload.signer, payload.nonce)) {
     throw new StratosError('REPLAYED_NONCE', 'this request was already used', { nonce: payload.nonce })
   }
   return payload

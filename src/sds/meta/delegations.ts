@@ -85,7 +85,7 @@ export class TableDelegationStore implements DelegationStore {
   }
 
   isNonceUsed(signer: string, nonce: string): boolean {
-    return this.#store.isNonceUsed(signer, nonce)
+    return this.#store.nonces.isUsed(signer, nonce)
   }
 
   async put(
@@ -95,7 +95,7 @@ export class TableDelegationStore implements DelegationStore {
   ): Promise<void> {
     const store = this.#store
     await store.write(() => {
-      store.useNonceUntil(n.signer, n.nonce, n.keepUntil)
+      store.nonces.useUntil(n.signer, n.nonce, n.keepUntil)
       check()
       store.delegations.putSync(['id', record.id], record)
       if (record.revokedAt === undefined) store.delegations.putSync(['owner', record.owner, record.id], true)

@@ -311,7 +311,7 @@ export class Files {
       if (!r) throw new StratosError('FILE_NOT_FOUND', `no file ${key}`, { cid: key })
       if (!r.owners.includes(p.signer) || !store.owners.get([p.signer, key]))
         throw new StratosError('NOT_OWNER', `${p.signer} does not own ${key}`, { cid: key, signer: p.signer })
-      store.useNonce(p.signer, p.nonce, p.expiresAt)
+      store.nonces.use(p.signer, p.nonce, p.expiresAt)
       changed = [...(r.kind === 'directory' ? treeOf(store, key) : [key])]
       let root = r
       for (const c of changed) {
@@ -346,7 +346,7 @@ export class Files {
         if (!r.owners.includes(p.signer))
           throw new StratosError('NOT_OWNER', `${p.signer} does not own ${cid}`, { cid, signer: p.signer })
       }
-      store.useNonce(p.signer, p.nonce, p.expiresAt)
+      store.nonces.use(p.signer, p.nonce, p.expiresAt)
       if (p.bytesPerEpoch === null) store.budgets.removeSync(['cap', p.signer, cid])
       else store.budgets.putSync(['cap', p.signer, cid], { bytesPerEpoch: p.bytesPerEpoch, setAt: now })
     })
@@ -364,7 +364,7 @@ export class Files {
     const { store, chainId, access } = this.#o
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store })
-    await store.write(() => store.useNonce(p.signer, p.nonce, p.expiresAt))
+    await store.write(() => store.nonces.use(p.signer, p.nonce, p.expiresAt))
     const epoch = access.epoch(now)
     const budgets: BudgetView[] = []
     for (const { key, value } of store.budgets.getRange({
@@ -412,7 +412,7 @@ export class Files {
       if (!r) throw new StratosError('FILE_NOT_FOUND', `no file ${key}`, { cid: key })
       if (!r.owners.includes(p.signer))
         throw new StratosError('NOT_OWNER', `${p.signer} does not own ${key}`, { cid: key, signer: p.signer })
-      store.useNonce(p.signer, p.nonce, p.expiresAt)
+      store.nonces.use(p.signer, p.nonce, p.expiresAt)
       records.invalidate(key)
       store.owners.removeSync([p.signer, key])
       const owners = r.owners.filter((o) => o !== p.signer)
@@ -425,7 +425,7 @@ export class Files {
       unindexRecordBlocks(store, key, r.kind, store.fileBlocks(key))
       unindexRecordShards(store, r)
       for (let i = 0; i < r.blockCount; i++) store.blocks.removeSync([key, i])
-      for (const seg of r.segments) for (const s of seg.shards) store.releaseRef(s.node, s.id, now)
+      for (const seg of r.segments) for (const s of seg.shards) store.locations.releaseRef(s.node, s.id, now)
       store.addCounters(-1, r.kind === 'file' ? -r.size : 0)
       return 0
     })

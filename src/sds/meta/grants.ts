@@ -73,7 +73,7 @@ export class Grants {
         throw new StratosError('CONFLICT', `${p.signer} already has ${live} grants; revoke some first`, {
           limit: MAX_GRANTS_PER_OWNER,
         })
-      store.useNonce(p.signer, p.nonce, p.expiresAt)
+      store.nonces.use(p.signer, p.nonce, p.expiresAt)
       const id = newShareId(random, (candidate) => store.grants.get(['id', candidate]) !== undefined)
       const g: GrantRecord = {
         id,
@@ -94,7 +94,7 @@ export class Grants {
     const { store, chainId } = this.#o
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store })
-    await store.write(() => store.useNonce(p.signer, p.nonce, p.expiresAt))
+    await store.write(() => store.nonces.use(p.signer, p.nonce, p.expiresAt))
     const grants: GrantView[] = []
     for (const key of store.grants.getKeys({
       start: ['owner', p.signer, ''],
@@ -122,7 +122,7 @@ export class Grants {
       if (g === undefined || g === true) throw new StratosError('GRANT_NOT_FOUND', `no read grant ${id}`, { id })
       if (g.owner !== p.signer)
         throw new StratosError('NOT_OWNER', `${p.signer} did not issue grant ${id}`, { id, signer: p.signer })
-      store.useNonce(p.signer, p.nonce, p.expiresAt)
+      store.nonces.use(p.signer, p.nonce, p.expiresAt)
       if (g.revokedAt !== undefined) return g
       const revoked: GrantRecord = { ...g, revokedAt: now }
       store.grants.putSync(['id', id], revoked)

@@ -46,7 +46,7 @@ export class Registry {
 
   constructor(options: RegistryOptions) {
     this.#o = options
-    for (const { key, value } of options.store.nodes.getRange()) this.#nodes.set(key, value)
+    for (const record of options.store.nodes.all()) this.#nodes.set(record.address, record)
   }
 
   /**
@@ -54,11 +54,11 @@ export class Registry {
    * whichever process the node's client picked, and every process must place on the same live nodes.
    */
   refresh(): void {
-    for (const { key, value } of this.#o.store.nodes.getRange()) {
-      const known = this.#nodes.get(key)
-      if (known === undefined || value.seq > known.seq) {
-        this.#nodes.set(key, value)
-        this.#reserved.delete(key)
+    for (const record of this.#o.store.nodes.all()) {
+      const known = this.#nodes.get(record.address)
+      if (known === undefined || record.seq > known.seq) {
+        this.#nodes.set(record.address, record)
+        this.#reserved.delete(record.address)
       }
     }
   }
@@ -96,19 +96,15 @@ export class Registry {
           shardCount: hb.shardCount,
           load: hb.load,
         }
-        store.nodes.putSync(hb.node, record)
+        store.nodes.put(record)
         // Acks of deletes we handed out. They are at-least-once (a node repeats them until a reply gets through), so one
         // for a location that is referenced again by now is stale news, not a loss: only the pending entry goes.
-        for (const shard of hb.deleted) store.deletes.removeSync([hb.node, shard])
+        store.locations.ackDeletes(hb.node, hb.deleted)
         for (const shard of hb.corrupt) {
-          if (store.markBad(hb.node, shard, now))
+          if (store.locations.markBad(hb.node, shard, now))
             this.#o.logger.warn({ node: hb.node, shard }, 'node reported a referenced shard corrupt')
         }
-        const deletes: string[] = []
-        for (const { shard, value } of store.pendingDeletes(hb.node, MAX_DELETES_PER_HEARTBEAT)) {
-          deletes.push(shard)
-          if (value.sentAt === undefined) store.deletes.putSync([hb.node, shard], { ...value, sentAt: now })
-        }
+        const deletes = store.locations.handOutDeletes(hb.node, MAX_DELETES_PER_HEARTBEAT, now)
         // The cache follows inside the transaction, so placements queued behind it see the new stats, and its
         // freeBytes now includes what was uploaded since the last heartbeat: the reservation starts over.
         if (!prev) this.#o.logger.info({ node: record.address, url: record.url }, 'resource node registered')

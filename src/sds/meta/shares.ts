@@ -177,7 +177,7 @@ export class Shares {
           limit: MAX_SHARES_PER_OWNER,
         })
       }
-      store.useNonce(p.signer, p.nonce, p.expiresAt)
+      store.nonces.use(p.signer, p.nonce, p.expiresAt)
       const id = newShareId(random, (candidate) => store.shares.get(['id', candidate]) !== undefined)
       const r: ShareRecord = {
         id,
@@ -205,7 +205,7 @@ export class Shares {
     const { store, chainId } = this.#o
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store })
-    await store.write(() => store.useNonce(p.signer, p.nonce, p.expiresAt))
+    await store.write(() => store.nonces.use(p.signer, p.nonce, p.expiresAt))
     const shares: ShareView[] = []
     for (const key of store.shares.getKeys({
       start: ['owner', p.signer, ''],
@@ -232,7 +232,7 @@ export class Shares {
       const r = this.#record(id)
       if (r.owner !== p.signer)
         throw new StratosError('NOT_OWNER', `${p.signer} did not create share link ${id}`, { id, signer: p.signer })
-      store.useNonce(p.signer, p.nonce, p.expiresAt)
+      store.nonces.use(p.signer, p.nonce, p.expiresAt)
       if (r.revokedAt !== undefined) return r
       const revoked: ShareRecord = { ...r, revokedAt: now }
       store.shares.putSync(['id', id], revoked)

@@ -10,13 +10,9 @@
  *   sessionTickets  [uploadId, node, shard]      → true: every (node, shard) the session ever got a PUT ticket for
  *   sessionLocations [node, shard, uploadId]     → true: the same, by location (is a location an open upload's?)
  *   sessionExpiry   [expiresAt, uploadId]        → true: the sweeper's index
- *   refs            [node, shard]                → number of committed file placements + open session placements
- *   bad             [node, shard]                → BadLocation: a location its node reported corrupt (or lost);
- *                                                  the refs it had move here and leave with the records using it
- *   deletes         [node, shard]                → PendingDelete: shard the node should delete (nothing references it)
- *   nodes           address                      → NodeRecord (registry: URL, version, last heartbeat stats + seq)
- *   nonces          [signer, nonce]              → keep-until time (ms): a wallet request's nonce, never reusable
- *   nonceExpiry     [keepUntil, signer, nonce]   → true: pruning index for `nonces`
+ *   refs, bad, deletes  [node, shard]            → shard locations: referenced / reported bad / to delete (stores/locations.ts)
+ *   nodes           address                      → NodeRecord (the registry, stores/nodes.ts)
+ *   nonces, nonceExpiry                          → wallet requests' nonces and their pruning index (stores/nonces.ts)
  *   meta            'schema' | 'counters'        → schema version | Counters (status totals)
  *   shares          ['id', id] | ['owner', owner, id] → ShareRecord | true: share links and their owner index (shares.ts)
  *   blockIndex      [digest hex, cid]            → true: record `cid` holds the DAG block with that sha256 (blocks.ts)
@@ -32,12 +28,9 @@
  *   delegations     ['id', id] | ['owner', owner, id] → DelegationRecord | true: delegations and their owner index
  *                                                  (delegations.ts)
  *
- * Invariants (kept by doing every multi-key change in one `write()` transaction):
- *   - A (node, shard) location is in at most one of refs / bad / deletes.
- *   - A ref is only ever added by placement, and placement never picks a location that is bad or whose delete was
- *     already handed to the node (`sentAt`), so a node is never told to delete a shard something references.
- *   - Releasing the last ref queues a delete; releasing a bad location decrements its `refs` (the node already
- *     quarantined the bytes, there is nothing to delete).
+ * State owners (stores/index.ts): a subsystem's tables are handed to its store (`nodes`, `locations`, `nonces`,
+ * `pot`, …), the only code that reads or writes them, through named methods; the tables not yet behind a store
+ * are still fields of this class. The invariants of refs / bad / deletes live with their store (stores/locations.ts).
  *
  * Engines (engine/): the tables live in LMDB (engine/lmdb.ts, one process, the embedded default) or in PostgreSQL
  * (engine/postgres.ts, `--index postgres://…`, shared by several processes of one meta node); the same code runs
@@ -55,15 +48,20 @@ import type { StorageEngine, Table, WriteOptions } from './engine/table.ts'
 import { LmdbEngine } from './engine/lmdb.ts'
 import { PostgresEngine, type PostgresEngineOptions } from './engine/postgres.ts'
 import { StratosError } from '../../errors.ts'
-import { CLOCK_SKEW_MS } from '../../limits.ts'
 import type { FileRecordView } from '../protocol/api.ts'
 import { backfillBlockIndex } from './blocks.ts'
-import type { ShareAttemptEntry, ShareAttemptKey, ShareEntry, ShareKey } from './shares.ts'
 import type { NodeReputation } from './audit/reputation.ts'
-import type { BudgetEntry, BudgetKey, GrantEntry, GrantKey } from './access.ts'
 import type { Lease } from './leases.ts'
 import type { DelegationRecord } from './delegations.ts'
 import { TablePotStore, type PotKey, type PotStore } from './pot/pot-store.ts'
+import { TableNodeStore, type NodeRecord, type NodeStore } from './stores/nodes.ts'
+import { TableLocationStore, type BadLocation, type LocationStore, type PendingDelete } from './stores/locations.ts'
+import { TableNonceStore, type NonceStore } from './stores/nonces.ts'
+import type { ShareAttemptEntry, ShareAttemptKey, ShareEntry, ShareKey } from './shares.ts'
+import type { BudgetEntry, BudgetKey, GrantEntry, GrantKey } from './access.ts'
+
+export type { NodeRecord } from './stores/nodes.ts'
+export type { BadLocation, PendingDelete } from './stores/locations.ts'
 
 export const STORE_SCHEMA_VERSION = 1
 export { KEY_STRING_MAX } from './engine/table.ts'
@@ -125,32 +123,6 @@ export interface SessionSegment {
   shards: SessionShard[]
 }
 
-export interface NodeRecord {
-  address: string
-  url: string
-  version: string
-  registeredAt: number
-  lastSeen: number
-  seq: number
-  capacityBytes: number
-  freeBytes: number
-  usedBytes: number
-  shardCount: number
-  load: number
-}
-
-export interface PendingDelete {
-  queuedAt: number
-  /** First time it was listed in a heartbeat reply; from then on placement avoids the location until acked. */
-  sentAt?: number
-}
-
-export interface BadLocation {
-  reportedAt: number
-  /** References (file or session placements) still naming this location. */
-  refs: number
-}
-
 /** repair/: a location whose copy is in flight (its ref is held until the record names it or the copy fails). */
 export interface RepairInFlight {
   cid: string
@@ -173,8 +145,23 @@ export interface Counters {
 
 type Pair = [string, string]
 
+/** Tables a store owns (the rest are still MetaStore fields; see stores/index.ts). */
+interface StoreTables {
+  pot: Table<unknown, PotKey>
+  nodes: Table<NodeRecord, string>
+  refs: Table<number, Pair>
+  bad: Table<BadLocation, Pair>
+  deletes: Table<PendingDelete, Pair>
+  nonces: Table<number, Pair>
+  nonceExpiry: Table<true, [number, string, string]>
+}
+
 type MetaTables = {
-  [N in (typeof TABLE_NAMES)[number]]: N extends 'pot' ? Table<unknown, PotKey> : MetaStore[N]
+  [N in (typeof TABLE_NAMES)[number]]: N extends keyof StoreTables
+    ? StoreTables[N]
+    : N extends keyof MetaStore
+      ? MetaStore[N]
+      : never
 }
 
 /** Every table of the index (its order is the LMDB databases' creation order). */
@@ -228,12 +215,12 @@ export class MetaStore {
   readonly sessionTickets: Table<true, [string, string, string]>
   readonly sessionExpiry: Table<true, [number, string]>
   readonly sessionLocations: Table<true, [string, string, string]>
-  readonly refs: Table<number, Pair>
-  readonly bad: Table<BadLocation, Pair>
-  readonly deletes: Table<PendingDelete, Pair>
-  readonly nodes: Table<NodeRecord, string>
-  readonly nonces: Table<number, Pair>
-  readonly nonceExpiry: Table<true, [number, string, string]>
+  /** The resource-node registry (stores/nodes.ts). */
+  readonly nodes: NodeStore
+  /** Referenced, bad and to-be-deleted shard locations (stores/locations.ts). */
+  readonly locations: LocationStore
+  /** Wallet requests' nonces (stores/nonces.ts). */
+  readonly nonces: NonceStore
   readonly meta: Table<unknown, string>
   /** Share links (shares.ts). */
   readonly shares: Table<ShareEntry, ShareKey>
@@ -272,12 +259,9 @@ export class MetaStore {
     this.sessionTickets = t.sessionTickets
     this.sessionExpiry = t.sessionExpiry
     this.sessionLocations = t.sessionLocations
-    this.refs = t.refs
-    this.bad = t.bad
-    this.deletes = t.deletes
-    this.nodes = t.nodes
-    this.nonces = t.nonces
-    this.nonceExpiry = t.nonceExpiry
+    this.nodes = new TableNodeStore(t.nodes)
+    this.locations = new TableLocationStore(t.refs, t.bad, t.deletes)
+    this.nonces = new TableNonceStore(t.nonces, t.nonceExpiry)
     this.meta = t.meta
     this.shares = t.shares
     this.blockIndex = t.blockIndex
@@ -385,86 +369,6 @@ export class MetaStore {
     return this.sessions.getCount()
   }
 
-  // ---- Shard references (all inside write()) ----------------------------------------------
-
-  /** One more placement names (node, shard). Cancels a delete not yet handed to the node. */
-  addRef(node: string, shard: string): void {
-    const key: Pair = [node, shard]
-    const count = this.refs.get(key) ?? 0
-    this.refs.putSync(key, count + 1)
-    if (count === 0) this.deletes.removeSync(key)
-  }
-
-  /** One placement of (node, shard) goes away; the last one queues the shard for deletion on the node. */
-  releaseRef(node: string, shard: string, now: number): void {
-    const key: Pair = [node, shard]
-    const bad = this.bad.get(key)
-    if (bad !== undefined) {
-      if (bad.refs > 1) this.bad.putSync(key, { ...bad, refs: bad.refs - 1 })
-      else this.bad.removeSync(key)
-      return
-    }
-    const count = this.refs.get(key) ?? 0
-    if (count > 1) {
-      this.refs.putSync(key, count - 1)
-      return
-    }
-    this.refs.removeSync(key)
-    this.queueDelete(node, shard, now)
-  }
-
-  /** Queues a delete for (node, shard) when nothing references it (idempotent). */
-  queueDeleteIfUnreferenced(node: string, shard: string, now: number): void {
-    const key: Pair = [node, shard]
-    if (this.refs.get(key) !== undefined || this.bad.get(key) !== undefined) return
-    this.queueDelete(node, shard, now)
-  }
-
-  queueDelete(node: string, shard: string, now: number): void {
-    const key: Pair = [node, shard]
-    if (this.deletes.get(key) === undefined) this.deletes.putSync(key, { queuedAt: now })
-  }
-
-  /**
-   * The node no longer has (node, shard) intact: its references move to `bad` (records keep naming it so the repair
-   * job can find them) and any pending delete is moot. Returns false when nothing referenced the location.
-   */
-  markBad(node: string, shard: string, now: number): boolean {
-    const key: Pair = [node, shard]
-    this.deletes.removeSync(key)
-    const count = this.refs.get(key)
-    if (count === undefined) return false
-    this.refs.removeSync(key)
-    const prev = this.bad.get(key)
-    this.bad.putSync(key, { reportedAt: now, refs: (prev?.refs ?? 0) + count })
-    return true
-  }
-
-  /** Placement must not pick (node, shard): reported bad, or its delete is already in the node's hands. */
-  locationBlocked(node: string, shard: string): boolean {
-    const key: Pair = [node, shard]
-    if (this.bad.get(key) !== undefined) return true
-    const d = this.deletes.get(key)
-    return d !== undefined && d.sentAt !== undefined
-  }
-
-  isBad(node: string, shard: string): boolean {
-    return this.bad.get([node, shard]) !== undefined
-  }
-
-  /** Pending deletes of one node, oldest key order, at most `limit`. */
-  pendingDeletes(node: string, limit: number): { shard: string; value: PendingDelete }[] {
-    const out: { shard: string; value: PendingDelete }[] = []
-    for (const { key, value } of this.deletes.getRange({ start: [node, ''], end: [node, KEY_STRING_MAX], limit })) {
-      out.push({ shard: key[1], value })
-    }
-    return out
-  }
-
-  countPendingDeletes(node: string): number {
-    return this.deletes.getCount({ start: [node, ''], end: [node, KEY_STRING_MAX] })
-  }
-
   // ---- Upload sessions' ticketed locations ----------------------------------------------
 
   /** Inside write(): upload `uploadId` got a PUT ticket for (node, shard). */
@@ -488,41 +392,6 @@ export class MetaStore {
     }))
       return true
     return false
-  }
-
-  // ---- Nonces -----------------------------------------------------------------------------
-
-  isNonceUsed(signer: string, nonce: string): boolean {
-    return this.nonces.get([signer, nonce]) !== undefined
-  }
-
-  /** Inside write(): records a wallet request's nonce until well after the request expires; REPLAYED_NONCE if seen. */
-  useNonce(signer: string, nonce: string, expiresAt: number): void {
-    this.useNonceUntil(signer, nonce, expiresAt + CLOCK_SKEW_MS)
-  }
-
-  /** Inside write(): records a nonce until `keepUntil`; REPLAYED_NONCE if seen. */
-  useNonceUntil(signer: string, nonce: string, keepUntil: number): void {
-    if (this.isNonceUsed(signer, nonce))
-      throw new StratosError('REPLAYED_NONCE', 'this request was already used', { nonce })
-    this.nonces.putSync([signer, nonce], keepUntil)
-    this.nonceExpiry.putSync([keepUntil, signer, nonce], true)
-  }
-
-  hasExpiredNonces(now: number): boolean {
-    for (const _ of this.nonceExpiry.getKeys({ end: [now, '', ''], limit: 1 })) return true
-    return false
-  }
-
-  /** Inside write(): forgets nonces whose requests can no longer pass the expiry check. Returns how many. */
-  pruneNonces(now: number, limit: number): number {
-    const expired: [number, string, string][] = []
-    for (const key of this.nonceExpiry.getKeys({ end: [now, '', ''], limit })) expired.push(key)
-    for (const key of expired) {
-      this.nonceExpiry.removeSync(key)
-      this.nonces.removeSync([key[1], key[2]])
-    }
-    return expired.length
   }
 
   // ---- Ranges -------------------------------------------------------------------------------

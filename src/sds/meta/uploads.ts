@@ -93,7 +93,7 @@ export class Uploads {
     // No capacity or node-count check here: a directory commit's session moves no shard bytes although it declares
     // the directory's total size, and planning checks placement exactly, segment by segment.
     const session = await store.write(() => {
-      store.useNonce(p.signer, p.nonce, p.expiresAt)
+      store.nonces.use(p.signer, p.nonce, p.expiresAt)
       let uploadId = randomHex(random, 16)
       while (store.sessions.get(uploadId) !== undefined) uploadId = randomHex(random, 16)
       const s: SessionRecord = {
@@ -212,11 +212,11 @@ export class Uploads {
           const ticket = this.#putTicket(s, node, id, body.shardSize, now)
           shards.push({ id, node, serial: ticket.payload.serial, attempts: 1 })
           placements.push({ shardIndex: i, node, url: registry.location(node, now).url, ticket })
-          store.addRef(node, id)
+          store.locations.addRef(node, id)
           store.addSessionTicket(uploadId, node, id)
         }
         // New refs first, then the old ones go: a location in both never touches zero.
-        if (old) for (const o of old.shards) store.releaseRef(o.node, o.id, now)
+        if (old) for (const o of old.shards) store.locations.releaseRef(o.node, o.id, now)
         store.sessionSegments.putSync([uploadId, body.index], {
           index: body.index,
           size: body.size,
@@ -281,9 +281,9 @@ export class Uploads {
           random,
         })
         const ticket = this.#putTicket(s, node, pos.id, seg.shardSize, now)
-        store.addRef(node, pos.id)
+        store.locations.addRef(node, pos.id)
         store.addSessionTicket(uploadId, node, pos.id)
-        store.releaseRef(pos.node, pos.id, now)
+        store.locations.releaseRef(pos.node, pos.id, now)
         const shards = seg.shards.slice()
         shards[body.shardIndex] = { id: pos.id, node, serial: ticket.payload.serial, attempts: pos.attempts + 1 }
         store.sessionSegments.putSync([uploadId, body.segment], { ...seg, shards })
@@ -334,7 +334,7 @@ export class Uploads {
           uploadId,
           signer: p.signer,
         })
-      store.useNonce(p.signer, p.nonce, p.expiresAt)
+      store.nonces.use(p.signer, p.nonce, p.expiresAt)
       if (s.declaredSize !== null && s.declaredSize !== p.size) {
         throw new StratosError('SIZE_MISMATCH', `upload declared ${s.declaredSize} bytes, commit says ${p.size}`, {
           declaredSize: s.declaredSize,
@@ -518,7 +518,7 @@ export class Uploads {
     for (const seg of segments) {
       seg.shards.forEach((pos, shardIndex) => {
         const size = receipts.get(`${pos.node}/${pos.id}/${pos.serial}`)
-        const reason: MissingShard['reason'] | undefined = store.isBad(pos.node, pos.id)
+        const reason: MissingShard['reason'] | undefined = store.locations.isBad(pos.node, pos.id)
           ? 'reported corrupt'
           : size === undefined
             ? 'no receipt'
@@ -571,7 +571,7 @@ export class Uploads {
         this.#o.logger.info({ uploadId }, 'abandoned upload expired, shards released')
       }
     }
-    if (store.hasExpiredNonces(now)) await store.write(() => store.pruneNonces(now, META_SWEEP_BATCH))
+    if (store.nonces.hasExpired(now)) await store.write(() => store.nonces.prune(now, META_SWEEP_BATCH))
     return swept
   }
 
@@ -621,7 +621,7 @@ export class Uploads {
         uploadId: s.uploadId,
       })
     }
-    store.useNonce(`upload:${s.uploadId}`, auth.nonce, auth.expiresAt)
+    store.nonces.use(`upload:${s.uploadId}`, auth.nonce, auth.expiresAt)
   }
 
   #touch(s: SessionRecord, now: number): void {
@@ -635,9 +635,10 @@ export class Uploads {
   /** Removes the session; `release` gives its placements' refs back (abort, expiry, dedup commit). */
   #endSession(s: SessionRecord, segments: SessionSegment[], release: boolean, now: number): void {
     const { store } = this.#o
-    if (release) for (const seg of segments) for (const pos of seg.shards) store.releaseRef(pos.node, pos.id, now)
+    if (release)
+      for (const seg of segments) for (const pos of seg.shards) store.locations.releaseRef(pos.node, pos.id, now)
     for (const [node, shard] of store.sessionTicketPairs(s.uploadId)) {
-      store.queueDeleteIfUnreferenced(node, shard, now)
+      store.locations.queueDeleteIfUnreferenced(node, shard, now)
       store.removeSessionTicket(s.uploadId, node, shard)
     }
     for (const seg of segments) store.sessionSegments.removeSync([s.uploadId, seg.index])
@@ -648,7 +649,7 @@ export class Uploads {
   /** Nodes that must not receive this shard id: it is marked bad there, or a delete of it is in flight. */
   #blockedNodes(candidates: readonly { address: string }[], shard: string): Set<string> {
     const blocked = new Set<string>()
-    for (const c of candidates) if (this.#o.store.locationBlocked(c.address, shard)) blocked.add(c.address)
+    for (const c of candidates) if (this.#o.store.locations.locationBlocked(c.address, shard)) blocked.add(c.address)
     return blocked
   }
 

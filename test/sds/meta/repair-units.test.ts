@@ -80,9 +80,9 @@ describe('repair on a real index', () => {
 
   test('LocationHealth: grace period, maintenance, audit suspension, bad locations', async () => {
     await store.write(() => {
-      store.nodes.putSync(nodes[0], record(nodes[0], now)) // online
-      store.nodes.putSync(nodes[1], record(nodes[1], now - 1_500)) // offline 1.5 s (offline after 1 s)
-      store.nodes.putSync(nodes[2], record(nodes[2], now - 10_000)) // offline 10 s
+      store.nodes.put(record(nodes[0], now)) // online
+      store.nodes.put(record(nodes[1], now - 1_500)) // offline 1.5 s (offline after 1 s)
+      store.nodes.put(record(nodes[2], now - 10_000)) // offline 10 s
     })
     const registry = new Registry({
       store,
@@ -117,8 +117,8 @@ describe('repair on a real index', () => {
     suspended.clear()
     const shard = 'ab'.repeat(32)
     await store.write(() => {
-      store.addRef(nodes[0], shard)
-      store.markBad(nodes[0], shard, now)
+      store.locations.addRef(nodes[0], shard)
+      store.locations.markBad(nodes[0], shard, now)
     })
     assert.deepEqual(h.location(nodes[0], shard, now), { state: 'unhealthy', reason: 'corrupt', online: false })
     assert.equal(h.location(nodes[0], 'cd'.repeat(32), now).state, 'healthy')
@@ -156,7 +156,7 @@ describe('repair on a real index', () => {
   test('a copy left in flight by a killed process is released at start: its node is told to delete it', async () => {
     const shard = 'ef'.repeat(32)
     await store.write(() => {
-      store.addRef(nodes[1], shard)
+      store.locations.addRef(nodes[1], shard)
       store.repairing.putSync([nodes[1], shard], { cid: 'QmTest', segment: 0, startedAt: now })
     })
     const registry = new Registry({
@@ -185,8 +185,8 @@ describe('repair on a real index', () => {
     await service.start()
     try {
       assert.equal(store.repairing.get([nodes[1], shard]), undefined)
-      assert.equal(store.refs.get([nodes[1], shard]), undefined)
-      assert.ok(store.deletes.get([nodes[1], shard]) !== undefined)
+      assert.equal(store.locations.refCount(nodes[1], shard), undefined)
+      assert.ok(store.locations.pendingDelete(nodes[1], shard) !== undefined)
     } finally {
       await service.stop()
     }

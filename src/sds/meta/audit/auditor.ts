@@ -43,7 +43,7 @@ import { RESOURCE_ROUTES, type NodeView } from '../../protocol/api.ts'
 import { createAuditChallenge, verifyAuditAnswer, type AuditAnswer } from '../../protocol/audit.ts'
 import { transportError, withTimeout } from '../../../net/json-request.ts'
 import type { Registry } from '../registry.ts'
-import { KEY_STRING_MAX, type MetaStore } from '../store.ts'
+import type { MetaStore } from '../store.ts'
 import type { Reputation } from './reputation.ts'
 import type { Slasher } from './slasher.ts'
 
@@ -174,9 +174,7 @@ export class Auditor implements Startable {
   pickShard(node: string): string | undefined {
     const { store, random } = this.#o
     const from = randomHex(random, 32)
-    for (const key of store.refs.getKeys({ start: [node, from], end: [node, KEY_STRING_MAX], limit: 1 })) return key[1]
-    for (const key of store.refs.getKeys({ start: [node, ''], end: [node, KEY_STRING_MAX], limit: 1 })) return key[1]
-    return undefined
+    return store.locations.firstReferencedAtOrAfter(node, from) ?? store.locations.firstReferencedAtOrAfter(node, '')
   }
 
   /** Challenges `node` (at `url`) on `shard` and records the outcome. */
@@ -221,7 +219,7 @@ export class Auditor implements Startable {
     }
     if (!this.#heldAgainstNode(node, shard, now)) return 'skipped'
     await reputation.recordAudit(node, false, now, () => {
-      store.markBad(node, shard, now)
+      store.locations.markBad(node, shard, now)
     })
     logger.warn({ node, shard, code: failure }, 'audit failed: location marked bad')
     return 'failed'
@@ -276,8 +274,8 @@ export class Auditor implements Startable {
   /** Where the index stands on a location: referenced, marked bad, or neither (operators' tools and tests). */
   locationState(node: string, shard: string): 'referenced' | 'bad' | 'none' {
     const { store } = this.#o
-    if (store.refs.get([node, shard]) !== undefined) return 'referenced'
-    return store.isBad(node, shard) ? 'bad' : 'none'
+    if (store.locations.refCount(node, shard) !== undefined) return 'referenced'
+    return store.locations.isBad(node, shard) ? 'bad' : 'none'
   }
 
   /**
@@ -287,8 +285,8 @@ export class Auditor implements Startable {
    */
   #heldAgainstNode(node: string, shard: string, since: number): boolean {
     const { store } = this.#o
-    if (store.refs.get([node, shard]) === undefined) {
-      const bad = store.bad.get([node, shard])
+    if (store.locations.refCount(node, shard) === undefined) {
+      const bad = store.locations.badLocation(node, shard)
       if (bad === undefined || bad.reportedAt < since) return false
     }
     // A repair or replica copy in flight holds the ref before the bytes arrive (repair/).

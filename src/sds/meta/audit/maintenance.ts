@@ -51,7 +51,7 @@ export async function applyMaintenance(msg: SignedMaintenance, o: MaintenanceOpt
   } else if (p.until !== null) {
     throw new StratosError('BAD_REQUEST', 'ending maintenance takes no `until`')
   }
-  await o.store.write(() => o.store.useNonce(msg.signer, p.nonce, p.expiresAt))
+  await o.store.write(() => o.store.nonces.use(msg.signer, p.nonce, p.expiresAt))
   await o.reputation.setMaintenance(p.node, p.on ? (p.until ?? undefined) : undefined, now)
   return o.registry.view(record, now)
 }

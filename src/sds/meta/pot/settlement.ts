@@ -178,12 +178,7 @@ export class Settlement {
       }
       cid = committed
     } else {
-      const key: [string, string] = [node, t.shard]
-      if (
-        store.refs.get(key) === undefined &&
-        store.bad.get(key) === undefined &&
-        store.deletes.get(key) === undefined
-      ) {
+      if (!store.locations.isKnown(node, t.shard)) {
         return { serial, status: 'rejected', code: 'SHARD_NOT_FOUND' }
       }
       try {

@@ -62,7 +62,7 @@ export class LocationHealth {
 
   /** 'healthy' | 'waiting' | 'unhealthy' for one location (a bad location is unhealthy whatever its node). */
   location(node: string, shard: string, now: number): NodeCondition {
-    if (this.o.store.isBad(node, shard)) return { state: 'unhealthy', reason: 'corrupt', online: false }
+    if (this.o.store.locations.isBad(node, shard)) return { state: 'unhealthy', reason: 'corrupt', online: false }
     return this.node(node, now)
   }
 

@@ -170,7 +170,7 @@ export class SegmentRepairer {
         const blocked = new Set<string>()
         for (const c of candidates) {
           if (
-            store.locationBlocked(c.address, id) ||
+            store.locations.locationBlocked(c.address, id) ||
             store.repairing.get([c.address, id]) !== undefined ||
             store.replicas.get([record.cid, seg.index, index, c.address]) !== undefined
           )
@@ -181,7 +181,7 @@ export class SegmentRepairer {
       const nodes = placeShards({ candidates, shardSize: seg.shardSize, shards, exclude, random })
       return bad.map(({ index, cond }, i) => {
         const id = seg.shards[index].id
-        store.addRef(nodes[i], id)
+        store.locations.addRef(nodes[i], id)
         store.repairing.putSync([nodes[i], id], { cid: record.cid, segment: seg.index, startedAt: now })
         registry.reserve(nodes[i], seg.shardSize)
         return { index, id, oldNode: seg.shards[index].node, cond, newNode: nodes[i] }
@@ -337,7 +337,7 @@ export class SegmentRepairer {
         const cur = shards[t.index]
         if (cur && cur.id === t.id && cur.node === t.oldNode) {
           shards[t.index] = { id: t.id, node: t.newNode }
-          store.releaseRef(t.oldNode, t.id, now)
+          store.locations.releaseRef(t.oldNode, t.id, now)
           // Proof of Traffic: the new node's PUT order may now be paid (pot/settlement.ts).
           if (context)
             store.pot.recordCommittedPuts(
@@ -348,12 +348,12 @@ export class SegmentRepairer {
             )
           moved++
         } else {
-          store.releaseRef(t.newNode, t.id, now)
+          store.locations.releaseRef(t.newNode, t.id, now)
         }
       }
       for (const t of failed) {
         store.repairing.removeSync([t.newNode, t.id])
-        store.releaseRef(t.newNode, t.id, now)
+        store.locations.releaseRef(t.newNode, t.id, now)
       }
       if (r && seg && moved > 0) {
         const segments = r.segments.slice()

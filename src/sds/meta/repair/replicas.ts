@@ -150,9 +150,9 @@ export class Replicas implements ReadRouter {
               (c) =>
                 health.placeable(c.address, now) &&
                 !taken.has(c.address) &&
-                !store.locationBlocked(c.address, primary.id) &&
+                !store.locations.locationBlocked(c.address, primary.id) &&
                 store.repairing.get([c.address, primary.id]) === undefined &&
-                store.refs.get([c.address, primary.id]) === undefined,
+                store.locations.refCount(c.address, primary.id) === undefined,
             )
           const pick = (exclude: Set<string>): string | undefined => {
             try {
@@ -163,7 +163,7 @@ export class Replicas implements ReadRouter {
           }
           const chosen = pick(segmentNodes) ?? pick(taken)
           if (chosen === undefined) return undefined
-          store.addRef(chosen, primary.id)
+          store.locations.addRef(chosen, primary.id)
           store.repairing.putSync([chosen, primary.id], { cid, segment, startedAt: now })
           registry.reserve(chosen, seg.shardSize)
           return chosen
@@ -204,7 +204,7 @@ export class Replicas implements ReadRouter {
           store.repairing.removeSync([node, primary.id])
           const still = store.files.get(cid)?.segments[segment]?.shards[j]
           if (!ok || !still || still.id !== primary.id) {
-            store.releaseRef(node, primary.id, clock.now())
+            store.locations.releaseRef(node, primary.id, clock.now())
             return false
           }
           store.replicas.putSync([cid, segment, j, node], {
@@ -245,7 +245,7 @@ export class Replicas implements ReadRouter {
       })) {
         if (node !== undefined && key[3] !== node) continue
         store.replicas.removeSync(key)
-        store.releaseRef(key[3], value.shard, now)
+        store.locations.releaseRef(key[3], value.shard, now)
         out.push({ j: key[2], node: key[3], size: value.size })
       }
       return out

@@ -35,7 +35,6 @@ import type { Startable } from '../../../util/components.ts'
 import { Lru } from '../../../util/lru.ts'
 import type { ChainLink } from '../chain-link.ts'
 import type { MetaCoreComponents } from '../components.ts'
-import { KEY_STRING_MAX } from '../store.ts'
 import { LocationHealth, type NodeHealth } from './health.ts'
 import { HotTracker, parseSegmentKey, segmentKey } from './hot.ts'
 import { Replicas } from './replicas.ts'
@@ -246,7 +245,7 @@ export class RepairService implements Startable {
       let n = 0
       for (const { key } of store.repairing.getRange()) {
         store.repairing.removeSync(key)
-        store.releaseRef(key[0], key[1], clock.now())
+        store.locations.releaseRef(key[0], key[1], clock.now())
         n++
       }
       return n
@@ -270,9 +269,15 @@ export class RepairService implements Startable {
       if (this.#walkNode(view.address, now)) this.#walkedAt.set(view.address, now)
     }
     // 2. Locations reported bad.
-    for (const key of store.bad.getKeys()) {
-      if (this.#full()) break
-      this.#enqueueLocation(key[0], key[1], now)
+    let after: [string, string] | undefined
+    while (!this.#full()) {
+      const page = store.locations.badLocations(after, REPAIR_SWEEP_BATCH)
+      for (const [node, shard] of page) {
+        if (this.#full()) break
+        this.#enqueueLocation(node, shard, now)
+      }
+      if (page.length < REPAIR_SWEEP_BATCH) break
+      after = page[page.length - 1]
     }
     // 3. The slow full sweep, a batch per pass.
     if (this.#sweepCursor === undefined && now - this.#lastSweep >= this.#o.sweepIntervalMs) this.#sweepCursor = ''
@@ -293,11 +298,16 @@ export class RepairService implements Startable {
 
   /** Queues the segments that use `node`'s shards; false when the queue filled up before the walk finished. */
   #walkNode(node: string, now: number): boolean {
-    for (const key of this.#c.store.refs.getKeys({ start: [node, ''], end: [node, KEY_STRING_MAX] })) {
-      if (this.#full()) return false
-      this.#enqueueLocation(node, key[1], now)
+    let after = ''
+    for (;;) {
+      const page = this.#c.store.locations.referencedShards(node, after, REPAIR_SWEEP_BATCH)
+      for (const shard of page) {
+        if (this.#full()) return false
+        this.#enqueueLocation(node, shard, now)
+      }
+      if (page.length < REPAIR_SWEEP_BATCH) return true
+      after = page[page.length - 1]!
     }
-    return true
   }
 
   #enqueueLocation(node: string, shard: string, now: number): void {

@@ -12,6 +12,7 @@ import { compareKeys } from 'ordered-binary'
 import type { Key, StorageEngine, Table } from '../../../../src/sds/meta/engine/table.ts'
 import type { MetaStore } from '../../../../src/sds/meta/store.ts'
 import { Leases } from '../../../../src/sds/meta/leases.ts'
+import { storeSuite } from './store-suite.ts'
 
 export interface EngineSuiteFactories {
   /** A fresh, empty engine (its cleanup registered on `t`). */
@@ -242,27 +243,11 @@ export function engineSuite(name: string, f: EngineSuiteFactories): void {
     )
   })
 
-  test(`${name}: MetaStore keeps its schema, counters, refs and nonces over the engine`, async (t) => {
+  test(`${name}: MetaStore keeps its schema and counters over the engine`, async (t) => {
     const store = await f.store(t)
     assert.deepEqual(store.counters(), { files: 0, fileBytes: 0 })
-    await store.write(() => {
-      store.addCounters(2, 100)
-      store.addRef('node1', 'shardA')
-      store.addRef('node1', 'shardA')
-      store.useNonce('st1signer', 'n1', 1_000)
-    })
+    await store.write(() => store.addCounters(2, 100))
     assert.deepEqual(store.counters(), { files: 2, fileBytes: 100 })
-    await assert.rejects(
-      store.write(() => store.useNonce('st1signer', 'n1', 1_000)),
-      (e: Error & { code?: string }) => e.code === 'REPLAYED_NONCE',
-    )
-    await store.write(() => store.releaseRef('node1', 'shardA', 5))
-    assert.deepEqual(store.pendingDeletes('node1', 10), [])
-    await store.write(() => store.releaseRef('node1', 'shardA', 6))
-    assert.deepEqual(store.pendingDeletes('node1', 10), [{ shard: 'shardA', value: { queuedAt: 6 } }])
-    assert.equal(store.hasExpiredNonces(0), false)
-    assert.equal(await store.write(() => store.pruneNonces(10_000_000, 10)), 1)
-    assert.equal(store.isNonceUsed('st1signer', 'n1'), false)
     assert.equal(await store.ready(), true)
     // An open upload's ticketed locations, found by location without scanning the uploads.
     await store.write(() => {
@@ -299,4 +284,6 @@ export function engineSuite(name: string, f: EngineSuiteFactories): void {
     await b.release('reports')
     assert.equal(await a.hold('reports', 100), true, 'a released lease is free at once')
   })
+
+  storeSuite(name, f)
 }

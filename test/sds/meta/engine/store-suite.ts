@@ -1,0 +1,257 @@
+/**
+ * Compliance suite of the meta node's subsystem stores (src/sds/meta/stores/): engine-suite.ts runs it for every
+ * engine (lmdb.test.ts, postgres.test.ts on a real PostgreSQL), so each store's behaviour — not only the engine
+ * under it — is held to the same expectations on LMDB and on PostgreSQL. Where the engine is shared, a second
+ * process's view (`reopen`) must see what the first committed.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import fc from 'fast-check'
+import { CLOCK_SKEW_MS } from '../../../../src/limits.ts'
+import type { NodeRecord } from '../../../../src/sds/meta/stores/nodes.ts'
+import type { EngineSuiteFactories } from './engine-suite.ts'
+
+const replayed = (e: Error & { code?: string }): boolean => e.code === 'REPLAYED_NONCE'
+
+function node(address: string, seq: number, lastSeen = 1_000): NodeRecord {
+  return {
+    address,
+    url: `http://${address}.test`,
+    version: '1',
+    registeredAt: 1,
+    lastSeen,
+    seq,
+    capacityBytes: 10,
+    freeBytes: 5,
+    usedBytes: 5,
+    shardCount: 1,
+    load: 0,
+  }
+}
+
+export function storeSuite(name: string, f: EngineSuiteFactories): void {
+  test(`${name}: NodeStore keeps one record per node, listed by address`, async (t) => {
+    const store = await f.store(t)
+    assert.deepEqual(store.nodes.all(), [])
+    await store.write(() => {
+      store.nodes.put(node('st1b', 1))
+      store.nodes.put(node('st1a', 1))
+    })
+    await store.write(() => store.nodes.put(node('st1b', 2, 2_000)))
+    assert.deepEqual(
+      store.nodes.all().map((r) => [r.address, r.seq]),
+      [
+        ['st1a', 1],
+        ['st1b', 2],
+      ],
+    )
+    assert.deepEqual(store.nodes.get('st1b'), node('st1b', 2, 2_000))
+    assert.equal(store.nodes.get('st1c'), undefined)
+    const other = f.reopen ? await f.reopen(t, store) : store
+    assert.equal(other.nodes.get('st1b')?.seq, 2, 'another process sees the heartbeat')
+  })
+
+  test(`${name}: LocationStore counts refs, queues the last release's delete and hands deletes out once`, async (t) => {
+    const store = await f.store(t)
+    const loc = store.locations
+    await store.write(() => {
+      loc.addRef('n1', 's1')
+      loc.addRef('n1', 's1')
+      loc.addRef('n1', 's2')
+    })
+    assert.equal(loc.refCount('n1', 's1'), 2)
+    await store.write(() => loc.releaseRef('n1', 's1', 5))
+    assert.deepEqual(loc.pendingDeletes('n1', 10), [], 'one ref is left')
+    await store.write(() => loc.releaseRef('n1', 's1', 6))
+    assert.equal(loc.refCount('n1', 's1'), undefined)
+    assert.deepEqual(loc.pendingDeletes('n1', 10), [{ shard: 's1', value: { queuedAt: 6 } }])
+    assert.equal(loc.isKnown('n1', 's1'), true, 'still to be deleted: a GET order on it is payable')
+    assert.equal(loc.locationBlocked('n1', 's1'), false, 'a delete not handed out yet can be cancelled')
+    // Placement takes it again before the node heard of the delete: the delete is cancelled.
+    await store.write(() => loc.addRef('n1', 's1'))
+    assert.equal(loc.pendingDelete('n1', 's1'), undefined)
+    await store.write(() => {
+      loc.releaseRef('n1', 's1', 7)
+      loc.queueDelete('n1', 's9', 7)
+      loc.queueDelete('n1', 's9', 8) // idempotent: keeps the first time
+      loc.queueDeleteIfUnreferenced('n1', 's2', 8) // referenced: nothing
+    })
+    assert.equal(loc.countPendingDeletes('n1'), 2)
+    assert.deepEqual(loc.pendingDelete('n1', 's9'), { queuedAt: 7 })
+    assert.deepEqual(await store.write(() => loc.handOutDeletes('n1', 1, 10)), ['s1'])
+    assert.equal(loc.locationBlocked('n1', 's1'), true, 'handed out: placement must not pick it')
+    assert.deepEqual(await store.write(() => loc.handOutDeletes('n1', 10, 11)), ['s1', 's9'])
+    assert.deepEqual(loc.pendingDelete('n1', 's1'), { queuedAt: 7, sentAt: 10 }, 'sentAt is the first hand-out')
+    await store.write(() => loc.ackDeletes('n1', ['s1', 'never-queued']))
+    assert.deepEqual(
+      loc.pendingDeletes('n1', 10).map((d) => d.shard),
+      ['s9'],
+    )
+    assert.equal(loc.isKnown('n1', 's1'), false)
+  })
+
+  test(`${name}: LocationStore moves a bad location's refs to bad until the records using it let go`, async (t) => {
+    const store = await f.store(t)
+    const loc = store.locations
+    await store.write(() => {
+      loc.addRef('n1', 's1')
+      loc.addRef('n1', 's1')
+      loc.queueDelete('n1', 's2', 1)
+    })
+    assert.equal(await store.write(() => loc.markBad('n1', 's1', 3)), true)
+    assert.equal(await store.write(() => loc.markBad('n1', 's2', 3)), false, 'unreferenced: nothing to move')
+    assert.equal(loc.pendingDelete('n1', 's2'), undefined, 'its pending delete is moot')
+    assert.equal(loc.refCount('n1', 's1'), undefined)
+    assert.deepEqual(loc.badLocation('n1', 's1'), { reportedAt: 3, refs: 2 })
+    assert.equal(loc.isBad('n1', 's1'), true)
+    assert.equal(loc.locationBlocked('n1', 's1'), true)
+    assert.equal(loc.isKnown('n1', 's1'), true)
+    assert.deepEqual(loc.badLocations(undefined, 10), [['n1', 's1']])
+    await store.write(() => loc.releaseRef('n1', 's1', 4))
+    assert.deepEqual(loc.badLocation('n1', 's1'), { reportedAt: 3, refs: 1 })
+    await store.write(() => loc.releaseRef('n1', 's1', 5))
+    assert.equal(loc.isBad('n1', 's1'), false)
+    assert.deepEqual(loc.pendingDeletes('n1', 10), [], 'the node quarantined the bytes: nothing to delete')
+  })
+
+  test(`${name}: LocationStore pages a node's referenced shards and the bad locations in key order`, async (t) => {
+    const store = await f.store(t)
+    const loc = store.locations
+    const shards = Array.from({ length: 7 }, (_, i) => `s${i}`)
+    await store.write(() => {
+      for (const s of shards) loc.addRef('n1', s)
+      loc.addRef('n0', 'x')
+      loc.addRef('n2', 'y')
+    })
+    assert.deepEqual(loc.referencedShards('n1', '', 3), ['s0', 's1', 's2'])
+    assert.deepEqual(loc.referencedShards('n1', 's2', 3), ['s3', 's4', 's5'], '`after` is excluded')
+    assert.deepEqual(loc.referencedShards('n1', 's5', 3), ['s6'], 'never past the node')
+    assert.deepEqual(loc.referencedShards('n3', '', 3), [])
+    assert.equal(loc.firstReferencedAtOrAfter('n1', 's3'), 's3')
+    assert.equal(loc.firstReferencedAtOrAfter('n1', 's35'), 's4')
+    assert.equal(loc.firstReferencedAtOrAfter('n1', 's7'), undefined, 'never past the node')
+    await store.write(() => {
+      for (const s of ['s1', 's3', 's5']) loc.markBad('n1', s, 1)
+      loc.markBad('n2', 'y', 1)
+    })
+    assert.deepEqual(loc.badLocations(undefined, 2), [
+      ['n1', 's1'],
+      ['n1', 's3'],
+    ])
+    assert.deepEqual(loc.badLocations(['n1', 's3'], 2), [
+      ['n1', 's5'],
+      ['n2', 'y'],
+    ])
+    assert.deepEqual(loc.badLocations(['n2', 'y'], 2), [])
+  })
+
+  test(`${name}: LocationStore keeps a location in at most one of refs, bad and deletes (model)`, async (t) => {
+    const store = await f.store(t)
+    const loc = store.locations
+    type Op = { op: 'add' | 'release' | 'bad' | 'hand' | 'ack'; shard: 'a' | 'b' | 'c' }
+    const opArb = fc.record({
+      op: fc.constantFrom<Op['op']>('add', 'release', 'bad', 'hand', 'ack'),
+      shard: fc.constantFrom<Op['shard']>('a', 'b', 'c'),
+    })
+    let round = 0
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { maxLength: 15 }), async (ops) => {
+        const n = `m${round++}`
+        // The model: refs, bad refs and pending deletes per shard, as the ledger's invariants say they move.
+        const refs = new Map<string, number>()
+        const bad = new Map<string, number>()
+        const deletes = new Set<string>()
+        const sent = new Set<string>()
+        for (const { op, shard } of ops) {
+          if (op === 'release' && !refs.has(shard) && !bad.has(shard)) continue // callers release only what they hold
+          // Placement adds a ref only where locationBlocked says it may: the store answers it, the model agrees.
+          assert.equal(loc.locationBlocked(n, shard), bad.has(shard) || sent.has(shard), `blocked ${shard}`)
+          if (op === 'add' && (bad.has(shard) || sent.has(shard))) continue
+          await store.write(() => {
+            if (op === 'add') loc.addRef(n, shard)
+            else if (op === 'release') loc.releaseRef(n, shard, 1)
+            else if (op === 'bad') loc.markBad(n, shard, 1)
+            else if (op === 'hand') loc.handOutDeletes(n, 10, 1)
+            else loc.ackDeletes(n, [shard])
+          })
+          if (op === 'add') {
+            if (!refs.has(shard)) deletes.delete(shard)
+            sent.delete(shard)
+            refs.set(shard, (refs.get(shard) ?? 0) + 1)
+          } else if (op === 'release') {
+            if (bad.has(shard)) {
+              const left = bad.get(shard)! - 1
+              if (left > 0) bad.set(shard, left)
+              else bad.delete(shard)
+            } else {
+              const left = refs.get(shard)! - 1
+              if (left > 0) refs.set(shard, left)
+              else {
+                refs.delete(shard)
+                deletes.add(shard)
+              }
+            }
+          } else if (op === 'bad') {
+            deletes.delete(shard)
+            sent.delete(shard)
+            if (refs.has(shard)) {
+              bad.set(shard, (bad.get(shard) ?? 0) + refs.get(shard)!)
+              refs.delete(shard)
+            }
+          } else if (op === 'hand') for (const d of deletes) sent.add(d)
+          else {
+            deletes.delete(shard)
+            sent.delete(shard)
+          }
+        }
+        for (const shard of ['a', 'b', 'c']) {
+          assert.equal(loc.refCount(n, shard), refs.get(shard), `refs of ${shard}`)
+          assert.equal(loc.badLocation(n, shard)?.refs, bad.get(shard), `bad refs of ${shard}`)
+          assert.equal(loc.pendingDelete(n, shard) !== undefined, deletes.has(shard), `delete of ${shard}`)
+          const places = [refs.has(shard), bad.has(shard), deletes.has(shard)].filter(Boolean).length
+          assert.ok(places <= 1, `${shard} is in at most one place`)
+        }
+      }),
+      { numRuns: 15 },
+    )
+  })
+
+  test(`${name}: NonceStore refuses a replay, forgets expired nonces, and rolls back with its write`, async (t) => {
+    const store = await f.store(t)
+    const nonces = store.nonces
+    await store.write(() => {
+      nonces.use('st1w', 'n1', 1_000)
+      nonces.useUntil('upload:u1', 'n1', 500) // another namespace: the same nonce is fresh there
+    })
+    assert.equal(nonces.isUsed('st1w', 'n1'), true)
+    assert.equal(nonces.isUsed('st1w', 'n2'), false)
+    await assert.rejects(
+      store.write(() => nonces.use('st1w', 'n1', 2_000)),
+      replayed,
+    )
+    // A request whose effect fails leaves its nonce unused.
+    await assert.rejects(
+      store.write(() => {
+        nonces.use('st1w', 'n3', 1_000)
+        throw new Error('effect failed')
+      }),
+      /effect failed/,
+    )
+    assert.equal(nonces.isUsed('st1w', 'n3'), false)
+    const other = f.reopen ? await f.reopen(t, store) : store
+    await assert.rejects(
+      other.write(() => other.nonces.use('st1w', 'n1', 1_000)),
+      replayed,
+      'another process refuses the replay too',
+    )
+    // use() keeps a nonce until its request's expiry plus the clock skew.
+    assert.equal(nonces.hasExpired(500), false)
+    assert.equal(nonces.hasExpired(501), true)
+    assert.equal(await store.write(() => nonces.prune(1_000 + CLOCK_SKEW_MS, 10)), 1, 'only upload:u1 is past')
+    assert.equal(nonces.isUsed('upload:u1', 'n1'), false)
+    assert.equal(nonces.isUsed('st1w', 'n1'), true)
+    assert.equal(await store.write(() => nonces.prune(1_001 + CLOCK_SKEW_MS, 10)), 1)
+    assert.equal(nonces.isUsed('st1w', 'n1'), false)
+    assert.equal(nonces.hasExpired(Number.MAX_SAFE_INTEGER), false)
+  })
+}
