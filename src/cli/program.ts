@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander'
 import { StratosError } from '../errors.ts'
 import { SOFTWARE_VERSION } from '../limits.ts'
 import { errorLine } from './output.ts'
+import { LONG_RUNNING_COMMANDS } from './argv.ts'
 
 /**
  * Every command group: the module that registers it (loaded only when needed) and the top-level commands it
@@ -100,9 +101,6 @@ function groupsFor(program: Command, args: readonly string[]): readonly (typeof 
   }
   return COMMAND_GROUPS
 }
-
-/** Commands that run for as long as a role runs: they keep V8's optimizing WebAssembly tier (see runCli). */
-const LONG_RUNNING_COMMANDS: ReadonlySet<string> = new Set(['node', 'devnet'])
 
 /**
  * A commander error message as one line: commander puts its suggestion ("(Did you mean status?)",

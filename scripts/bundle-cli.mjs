@@ -1,0 +1,77 @@
+// The CLI as one file: dist/stratos.cjs, what bin/stratos.js runs for every command but the long-running roles
+// (`stratos node …`, `stratos devnet`, which run dist/cli/main.js, as devnet children do). Run by `npm run build`
+// after tsc, so `npm install` (prepare) produces it.
+//
+// Why a bundle: a fresh Node 20 process spends ~0.3 s resolving, reading and compiling the ~500 ES modules a
+// command imports (Node 20 has no module compile cache). One CommonJS file is read once and can be compiled from
+// a V8 code cache (bin/stratos.js keeps one per command); esbuild wraps the modules a command group reaches only
+// through `await import()` in lazy initializers, so a command still runs only the modules it needs.
+//
+// Native and path-bound packages stay external (required from node_modules at run time): lmdb, the Reed–Solomon
+// and secp256k1 bindings, pino (its transport worker is a file), pg. Code that finds files next to itself through
+// `import.meta.url` (workers, the wallet app, native requires) gets the URL of its own per-file build in dist/, so
+// those paths stay what they are in dist/.
+import { readFile, rm } from 'node:fs/promises'
+import { join, relative } from 'node:path'
+import { build } from 'esbuild'
+
+const root = join(import.meta.dirname, '..')
+const src = join(root, 'src')
+const dist = join(root, 'dist')
+export const BUNDLE = join(dist, 'stratos.cjs')
+
+const EXTERNAL = [
+  'lmdb',
+  '@ronomon/reed-solomon',
+  'secp256k1',
+  '@napi-rs/*',
+  'msgpackr-extract',
+  'pino',
+  'thread-stream',
+  'pg',
+  'pg-native',
+]
+
+/** `import.meta.url` → the URL of the file's own build in dist/ (dist/x/y.js for src/x/y.ts). */
+const importMetaOfDist = {
+  name: 'import-meta-of-dist',
+  setup(b) {
+    b.onLoad({ filter: /\.ts$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8')
+      if (!text.includes('import.meta')) return { contents: text, loader: 'ts' }
+      const url = `__stratosDistUrl(${JSON.stringify(relative(src, args.path).replace(/\.ts$/, '.js'))})`
+      return {
+        contents: text
+          .replaceAll('import.meta.url', url)
+          .replaceAll('import.meta.dirname', `__stratosDistDir(${url})`)
+          // Only on the from-source (.ts) paths of worker loaders, which the bundle never takes.
+          .replaceAll('import.meta.resolve', '__stratosNoResolve'),
+        loader: 'ts',
+      }
+    })
+  },
+}
+
+const banner = [
+  `const __stratosDistUrl = (rel) => require('node:url').pathToFileURL(require('node:path').join(__dirname, rel)).href;`,
+  `const __stratosDistDir = (url) => require('node:path').dirname(require('node:url').fileURLToPath(url));`,
+  `const __stratosNoResolve = (s) => { throw new Error('import.meta.resolve(' + s + ') in the CLI bundle'); };`,
+].join('\n')
+
+await rm(join(dist, 'cli-cache'), { recursive: true, force: true })
+await build({
+  entryPoints: [join(src, 'cli', 'main.ts')],
+  outfile: BUNDLE,
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  external: EXTERNAL,
+  // Whitespace and syntax only: smaller to read and parse; names stay (error classes, stack traces).
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'none',
+  plugins: [importMetaOfDist],
+  banner: { js: banner },
+  logLevel: 'warning',
+})
