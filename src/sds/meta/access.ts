@@ -31,18 +31,19 @@ import {
 } from '../../limits.ts'
 import type { Clock, RandomBytes } from '../../util/components.ts'
 import { Lru } from '../../util/lru.ts'
-import { ACCESS_HEADER, type GrantView } from '../protocol/api.ts'
+import { ACCESS_HEADER } from '../protocol/api.ts'
 import { zAccessSessionPayload, zWalletSigned } from '../protocol/messages.ts'
 import { verifyWalletSigned, type DelegateProof } from '../protocol/signing.ts'
 import type { Delegations } from './delegations.ts'
 import type { ChainLink } from './chain-link.ts'
 import type { ShareRecord } from './shares.ts'
-import { KEY_STRING_MAX, type FileRecord, type MetaStore } from './store.ts'
+import type { FileRecord, MetaStore } from './store.ts'
 
 export { ACCESS_HEADER }
 
 /** A stored read grant (grants.ts): its API view without the derived `state`. */
-export type GrantRecord = Omit<GrantView, 'state'>
+export type { GrantRecord } from './stores/sharing.ts'
+import type { GrantRecord } from './stores/sharing.ts'
 
 export type Accessor =
   | { kind: 'anonymous' }
@@ -166,8 +167,8 @@ export class Access {
   /** A live grant by id: GRANT_NOT_FOUND, GRANT_REVOKED or GRANT_EXPIRED otherwise. */
   grant(id: string): GrantRecord {
     if (!/^[A-Za-z0-9_-]{22}$/.test(id)) throw new StratosError('BAD_REQUEST', 'a grant id is 22 base64url characters')
-    const g = this.#o.store.grants.get(['id', id])
-    if (g === undefined || g === true) throw new StratosError('GRANT_NOT_FOUND', `no read grant ${id}`, { id })
+    const g = this.#o.store.grants.get(id)
+    if (g === undefined) throw new StratosError('GRANT_NOT_FOUND', `no read grant ${id}`, { id })
     if (g.revokedAt !== undefined)
       throw new StratosError('GRANT_REVOKED', `read grant ${id} was revoked`, { id, revokedAt: g.revokedAt })
     if (this.#o.clock.now() >= g.expiresAt)
@@ -193,8 +194,8 @@ export class Access {
     if (want.length === 0 || given.length !== want.length || !timingSafeEqual(given, want)) {
       throw new StratosError('ACCESS_DENIED', 'the share access token is not valid')
     }
-    const r = this.#o.store.shares.get(['id', id])
-    if (r === undefined || r === true) throw new StratosError('SHARE_NOT_FOUND', `no share link ${id}`, { id })
+    const r = this.#o.store.shares.get(id)
+    if (r === undefined) throw new StratosError('SHARE_NOT_FOUND', `no share link ${id}`, { id })
     if (r.revokedAt !== undefined)
       throw new StratosError('SHARE_REVOKED', `share link ${id} was revoked by its owner`, {
         id,
@@ -293,7 +294,7 @@ export class Access {
         )
       }
     }
-    for (const { key, spent } of caps) store.budgets.putSync(['spent', payer, key, epoch], spent + bytes)
+    for (const { key, spent } of caps) store.budgets.setSpent(payer, key, epoch, spent + bytes)
   }
 
   /** Whether `payer` has any budget set (so the read path only opens a write for those that do). */
@@ -305,8 +306,8 @@ export class Access {
   #caps(payer: string, cid: string): { key: string; cap: number }[] {
     const caps: { key: string; cap: number }[] = []
     for (const key of ['', cid]) {
-      const b = this.#o.store.budgets.get(['cap', payer, key])
-      if (typeof b === 'object') caps.push({ key, cap: b.bytesPerEpoch })
+      const b = this.#o.store.budgets.cap(payer, key)
+      if (b !== undefined) caps.push({ key, cap: b.bytesPerEpoch })
     }
     return caps
   }
@@ -315,31 +316,13 @@ export class Access {
   async pruneSpent(now: number, limit: number): Promise<void> {
     const { store } = this.#o
     const oldest = this.epoch(now) - PUBLIC_BUDGET_EPOCHS_KEPT
-    const stale: BudgetKey[] = []
-    for (const { key, value } of store.budgets.getRange({ start: ['spent'], end: ['spent', KEY_STRING_MAX] })) {
-      if (stale.length >= limit) break
-      if (typeof value === 'number' && typeof key[3] === 'number' && key[3] < oldest) stale.push(key)
-    }
-    if (stale.length > 0)
-      await store.write(
-        () => {
-          for (const k of stale) store.budgets.removeSync(k)
-        },
-        { durable: false },
-      )
+    await store.write(() => store.budgets.pruneSpent(oldest, limit), { durable: false })
   }
 
   spent(payer: string, key: string, epoch: number): number {
-    const v = this.#o.store.budgets.get(['spent', payer, key, epoch])
-    return typeof v === 'number' ? v : 0
+    return this.#o.store.budgets.spent(payer, key, epoch)
   }
 }
-
-export type BudgetKey = ['cap', string, string] | ['spent', string, string, number]
-/** A cap (removed, not stored as null, when its owner lifts it) or bytes spent in an epoch. */
-export type BudgetEntry = { bytesPerEpoch: number; setAt: number } | number
-export type GrantKey = ['id', string] | ['owner', string, string]
-export type GrantEntry = GrantRecord | true
 
 /**
  * The records of `root`'s directory tree, `root` first (breadth first over the records' `children`, at most

@@ -347,8 +347,11 @@ export class Files {
           throw new StratosError('NOT_OWNER', `${p.signer} does not own ${cid}`, { cid, signer: p.signer })
       }
       store.nonces.use(p.signer, p.nonce, p.expiresAt)
-      if (p.bytesPerEpoch === null) store.budgets.removeSync(['cap', p.signer, cid])
-      else store.budgets.putSync(['cap', p.signer, cid], { bytesPerEpoch: p.bytesPerEpoch, setAt: now })
+      store.budgets.setCap(
+        p.signer,
+        cid,
+        p.bytesPerEpoch === null ? null : { bytesPerEpoch: p.bytesPerEpoch, setAt: now },
+      )
     })
     const epoch = access.epoch(now)
     return {
@@ -366,21 +369,13 @@ export class Files {
     const p = verifyWalletRequest(msg, { chainId, now, store })
     await store.write(() => store.nonces.use(p.signer, p.nonce, p.expiresAt))
     const epoch = access.epoch(now)
-    const budgets: BudgetView[] = []
-    for (const { key, value } of store.budgets.getRange({
-      start: ['cap', p.signer, ''],
-      end: ['cap', p.signer, KEY_STRING_MAX],
-    })) {
-      if (typeof value !== 'object') continue
-      const cid = key[2] as string
-      budgets.push({
-        owner: p.signer,
-        ...(cid ? { cid } : {}),
-        bytesPerEpoch: value.bytesPerEpoch,
-        spentBytes: access.spent(p.signer, cid, epoch),
-        epoch,
-      })
-    }
+    const budgets: BudgetView[] = store.budgets.caps(p.signer).map(({ cid, budget }) => ({
+      owner: p.signer,
+      ...(cid ? { cid } : {}),
+      bytesPerEpoch: budget.bytesPerEpoch,
+      spentBytes: access.spent(p.signer, cid, epoch),
+      epoch,
+    }))
     return { budgets }
   }
 

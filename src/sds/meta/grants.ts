@@ -4,8 +4,8 @@
  * the grant and answers its random id, which is the bearer secret a holder sends as `grant.{id}` in ACCESS_HEADER.
  * Reads under a grant are paid by its owner. Revocation is checked on every request, so it takes effect at once.
  *
- * Storage (store.ts `grants`): ['id', id] → GrantRecord (kept after revocation, so the id answers GRANT_REVOKED);
- * ['owner', owner, id] → true for live grants (bounded by MAX_GRANTS_PER_OWNER). Mutations are wallet-signed with
+ * Storage: the GrantStore (stores/sharing.ts) keeps the grants — revoked ones too, so the id answers GRANT_REVOKED —
+ * and each owner's live grants (bounded here by MAX_GRANTS_PER_OWNER). Mutations are wallet-signed with
  * chain id, nonce and expiry, the nonce recorded in the same transaction as the effect (auth.ts).
  */
 import { StratosError } from '../../errors.ts'
@@ -17,7 +17,7 @@ import type { GrantRecord } from './access.ts'
 import { verifyWalletRequest } from './auth.ts'
 import { canonicalCid } from './cid.ts'
 import { newShareId } from './shares.ts'
-import { KEY_STRING_MAX, type MetaStore } from './store.ts'
+import type { MetaStore } from './store.ts'
 
 export interface GrantsOptions {
   store: MetaStore
@@ -68,13 +68,13 @@ export class Grants {
         if (!file.owners.includes(p.signer))
           throw new StratosError('NOT_OWNER', `${p.signer} does not own ${cid}`, { cid, signer: p.signer })
       }
-      const live = store.grants.getCount({ start: ['owner', p.signer, ''], end: ['owner', p.signer, KEY_STRING_MAX] })
+      const live = store.grants.liveCount(p.signer)
       if (live >= MAX_GRANTS_PER_OWNER)
         throw new StratosError('CONFLICT', `${p.signer} already has ${live} grants; revoke some first`, {
           limit: MAX_GRANTS_PER_OWNER,
         })
       store.nonces.use(p.signer, p.nonce, p.expiresAt)
-      const id = newShareId(random, (candidate) => store.grants.get(['id', candidate]) !== undefined)
+      const id = newShareId(random, (candidate) => store.grants.exists(candidate))
       const g: GrantRecord = {
         id,
         owner: p.signer,
@@ -82,8 +82,7 @@ export class Grants {
         createdAt: now,
         expiresAt: p.grantExpiresAt,
       }
-      store.grants.putSync(['id', id], g)
-      store.grants.putSync(['owner', p.signer, id], true)
+      store.grants.put(g)
       return g
     })
     logger.info({ id: record.id, owner: p.signer, expiresAt: record.expiresAt }, 'read grant created')
@@ -95,16 +94,7 @@ export class Grants {
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store })
     await store.write(() => store.nonces.use(p.signer, p.nonce, p.expiresAt))
-    const grants: GrantView[] = []
-    for (const key of store.grants.getKeys({
-      start: ['owner', p.signer, ''],
-      end: ['owner', p.signer, KEY_STRING_MAX],
-    })) {
-      const g = store.grants.get(['id', key[2] as string])
-      if (g !== undefined && g !== true) grants.push(grantView(g, now))
-    }
-    grants.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
-    return { grants }
+    return { grants: store.grants.byOwner(p.signer).map((g) => grantView(g, now)) }
   }
 
   /** Revokes a grant of the signer's (idempotent). */
@@ -118,15 +108,14 @@ export class Grants {
         signed: p.id,
       })
     const record = await store.write(() => {
-      const g = store.grants.get(['id', id])
-      if (g === undefined || g === true) throw new StratosError('GRANT_NOT_FOUND', `no read grant ${id}`, { id })
+      const g = store.grants.get(id)
+      if (g === undefined) throw new StratosError('GRANT_NOT_FOUND', `no read grant ${id}`, { id })
       if (g.owner !== p.signer)
         throw new StratosError('NOT_OWNER', `${p.signer} did not issue grant ${id}`, { id, signer: p.signer })
       store.nonces.use(p.signer, p.nonce, p.expiresAt)
       if (g.revokedAt !== undefined) return g
       const revoked: GrantRecord = { ...g, revokedAt: now }
-      store.grants.putSync(['id', id], revoked)
-      store.grants.removeSync(['owner', g.owner, id])
+      store.grants.put(revoked)
       return revoked
     })
     logger.info({ id, owner: p.signer }, 'read grant revoked')

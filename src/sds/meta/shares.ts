@@ -3,20 +3,16 @@
  * optional password; anyone holding the id (and the password) resolves it to the CID, which the gateway then serves
  * like /ipfs/{cid}. The owner lists and revokes their links.
  *
- * Storage: one LMDB database `shares` with two key shapes (see store.ts):
- *   ['id', id]             → ShareRecord (kept after revocation as a tombstone, so the link answers SHARE_REVOKED)
- *   ['owner', owner, id]   → true: the owner's live links (removed on revocation; bounded by MAX_SHARES_PER_OWNER)
+ * Storage: the ShareStore (stores/sharing.ts) keeps the links — revoked ones as tombstones, so the link answers
+ * SHARE_REVOKED — and each owner's live links (bounded here by MAX_SHARES_PER_OWNER).
  *
  * Passwords: only a scrypt hash with salt is stored (made by the owner's client, see share-password.ts). Wrong
  * passwords are bounded per (link, client) — SHARE_MAX_PASSWORD_FAILURES per SHARE_PASSWORD_WINDOW_MS — and checked
  * before any scrypt work, so guessing is slow and cannot burn the meta node's CPU, while a stranger's guesses lock
  * out only the stranger, never the link's other users. The client is the caller's address, or, when the caller is
  * a trusted proxy (`trustedProxies`, default loopback: the gateway on this host), the `client` address the proxy
- * names in the request. The counters live in the index (`shareAttempts`), so a restart keeps a lock:
- *   ['client', id, client]             → ShareAttempts { count, windowStart }
- *   ['expiry', windowEnd, id, client]  → true: oldest windows first, to prune expired counters and bound their number
- *                                         (SHARE_FAILURE_TRACKER_ENTRIES; past it the oldest window goes first)
- *   ['total']                          → how many counters there are (kept in the same transactions: no range count)
+ * names in the request. The counters live in the index (the ShareStore's `shareAttempts`), so a restart keeps a
+ * lock; they are bounded (SHARE_FAILURE_TRACKER_ENTRIES; past it the oldest window goes first).
  * Counting is not flushed before the answer (`durable: false`): a crash may forget the last few ms of failures.
  * A correct password is remembered as a sha256 in memory (never on disk) so a video player's many range requests
  * cost one scrypt, not one each.
@@ -31,8 +27,6 @@ import { StratosError } from '../../errors.ts'
 import {
   DEFAULT_SHARE_TRUSTED_PROXIES,
   MAX_SHARES_PER_OWNER,
-  SHARE_ATTEMPTS_PRUNE_PER_WRITE,
-  SHARE_FAILURE_TRACKER_ENTRIES,
   SHARE_ID_BYTES,
   SHARE_MAX_PASSWORD_FAILURES,
   SHARE_PASSWORD_WINDOW_MS,
@@ -42,15 +36,13 @@ import type { Clock, Logger, RandomBytes } from '../../util/components.ts'
 import { Lru } from '../../util/lru.ts'
 import type { ShareResolution, ShareResolveBody, ShareView } from '../protocol/api.ts'
 import type { SignedShareCreate, SignedShareList, SignedShareRevoke } from '../protocol/messages.ts'
-import {
-  checkSharePassword,
-  checkSharePasswordHash,
-  verifySharePassword,
-  type SharePasswordHash,
-} from '../protocol/share-password.ts'
+import { checkSharePassword, checkSharePasswordHash, verifySharePassword } from '../protocol/share-password.ts'
 import { verifyWalletRequest } from './auth.ts'
 import { canonicalCid } from './cid.ts'
-import { KEY_STRING_MAX, type MetaStore } from './store.ts'
+import type { MetaStore } from './store.ts'
+import type { ShareAttempts, ShareRecord } from './stores/sharing.ts'
+
+export type { ShareAttempts, ShareRecord } from './stores/sharing.ts'
 
 /**
  * A fresh share id: SHARE_ID_BYTES random bytes in base64url, never starting with '-' (a command line
@@ -63,21 +55,6 @@ export function newShareId(random: (n: number) => Uint8Array, taken: (id: string
   }
 }
 
-export interface ShareRecord {
-  id: string
-  cid: string
-  kind: 'file' | 'directory'
-  name?: string
-  owner: string
-  createdAt: number
-  expiresAt: number | null
-  password: SharePasswordHash | null
-  revokedAt?: number
-}
-
-export type ShareKey = ['id', string] | ['owner', string, string]
-export type ShareEntry = ShareRecord | true
-
 export interface SharesOptions {
   store: MetaStore
   chainId: string
@@ -89,16 +66,6 @@ export interface SharesOptions {
   /** Callers whose `client` field is believed (the gateway). @default DEFAULT_SHARE_TRUSTED_PROXIES (loopback) */
   trustedProxies?: readonly string[]
 }
-
-/** Wrong passwords of one client for one link, in the window that started with its first failure. */
-export interface ShareAttempts {
-  count: number
-  windowStart: number
-}
-
-export type ShareAttemptKey = ['client', string, string] | ['expiry', number, string, string] | ['total']
-/** A counter, an expiry index entry, or (under ['total']) how many counters there are. */
-export type ShareAttemptEntry = ShareAttempts | true | number
 
 /** Who asks: the HTTP caller's address (undefined when unknown, e.g. in-process calls). */
 export interface ShareCaller {
@@ -151,8 +118,8 @@ export class Shares {
   }
 
   #record(id: string): ShareRecord {
-    const r = this.#o.store.shares.get(['id', id])
-    if (r === undefined || r === true) throw new StratosError('SHARE_NOT_FOUND', `no share link ${id}`, { id })
+    const r = this.#o.store.shares.get(id)
+    if (r === undefined) throw new StratosError('SHARE_NOT_FOUND', `no share link ${id}`, { id })
     return r
   }
 
@@ -171,14 +138,14 @@ export class Shares {
       if (!file) throw new StratosError('FILE_NOT_FOUND', `no file ${cid}`, { cid })
       if (!file.owners.includes(p.signer))
         throw new StratosError('NOT_OWNER', `${p.signer} does not own ${cid}`, { cid, signer: p.signer })
-      const live = store.shares.getCount({ start: ['owner', p.signer, ''], end: ['owner', p.signer, KEY_STRING_MAX] })
+      const live = store.shares.liveCount(p.signer)
       if (live >= MAX_SHARES_PER_OWNER) {
         throw new StratosError('CONFLICT', `${p.signer} already has ${live} share links; revoke some first`, {
           limit: MAX_SHARES_PER_OWNER,
         })
       }
       store.nonces.use(p.signer, p.nonce, p.expiresAt)
-      const id = newShareId(random, (candidate) => store.shares.get(['id', candidate]) !== undefined)
+      const id = newShareId(random, (candidate) => store.shares.exists(candidate))
       const r: ShareRecord = {
         id,
         cid,
@@ -189,8 +156,7 @@ export class Shares {
         expiresAt: p.linkExpiresAt,
         password: p.password,
       }
-      store.shares.putSync(['id', id], r)
-      store.shares.putSync(['owner', p.signer, id], true)
+      store.shares.put(r)
       return r
     })
     logger.info(
@@ -206,16 +172,7 @@ export class Shares {
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store })
     await store.write(() => store.nonces.use(p.signer, p.nonce, p.expiresAt))
-    const shares: ShareView[] = []
-    for (const key of store.shares.getKeys({
-      start: ['owner', p.signer, ''],
-      end: ['owner', p.signer, KEY_STRING_MAX],
-    })) {
-      const r = store.shares.get(['id', key[2] as string])
-      if (r !== undefined && r !== true) shares.push(shareView(r, now))
-    }
-    shares.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
-    return { shares }
+    return { shares: store.shares.byOwner(p.signer).map((r) => shareView(r, now)) }
   }
 
   /** Revokes a link of the signer's; revoking a revoked link answers it again (idempotent). */
@@ -235,13 +192,9 @@ export class Shares {
       store.nonces.use(p.signer, p.nonce, p.expiresAt)
       if (r.revokedAt !== undefined) return r
       const revoked: ShareRecord = { ...r, revokedAt: now }
-      store.shares.putSync(['id', id], revoked)
-      store.shares.removeSync(['owner', r.owner, id])
+      store.shares.put(revoked)
       // A revoked link answers SHARE_REVOKED before any password check: its counters are moot.
-      const clients: string[] = []
-      for (const key of store.shareAttempts.getKeys({ start: ['client', id, ''], end: ['client', id, KEY_STRING_MAX] }))
-        clients.push(key[2] as string)
-      for (const client of clients) this.#removeAttempt(id, client)
+      store.shares.clearAttempts(id)
       return revoked
     })
     this.#verified.delete(id)
@@ -288,7 +241,7 @@ export class Shares {
       throw new StratosError('PASSWORD_REQUIRED', `share link ${r.id} needs a password`, { id: r.id })
     checkSharePassword(password)
     // A locked client is refused even with the right password (else the lock would tell it when it guessed right).
-    this.#throwIfLocked(r.id, client, this.#attempts(r.id, client, now), now)
+    this.#throwIfLocked(r.id, client, this.#o.store.shares.attempts(r.id, client, now), now)
     const d = digest(password)
     const known = this.#verified.peek(r.id) // refreshed below only when it matches
     if (known !== undefined && timingSafeEqual(known, d)) {
@@ -303,33 +256,6 @@ export class Shares {
       return
     }
     throw new StratosError('BAD_PASSWORD', `wrong password for share link ${r.id}`, { id: r.id })
-  }
-
-  /** The client's live counter for a link (undefined: none, or its window ended). */
-  #attempts(id: string, client: string, now: number): ShareAttempts | undefined {
-    const a = this.#stored(id, client)
-    if (a === undefined || now - a.windowStart >= SHARE_PASSWORD_WINDOW_MS) return undefined
-    return a
-  }
-
-  #stored(id: string, client: string): ShareAttempts | undefined {
-    const a = this.#o.store.shareAttempts.get(['client', id, client])
-    return typeof a === 'object' ? a : undefined
-  }
-
-  /** Inside write(): removes a counter, its expiry entry, and counts it out of the total. */
-  #removeAttempt(id: string, client: string): void {
-    const { store } = this.#o
-    const a = this.#stored(id, client)
-    if (a === undefined) return
-    store.shareAttempts.removeSync(['expiry', a.windowStart + SHARE_PASSWORD_WINDOW_MS, id, client])
-    store.shareAttempts.removeSync(['client', id, client])
-    store.shareAttempts.putSync(['total'], Math.max(0, this.#total() - 1))
-  }
-
-  #total(): number {
-    const t = this.#o.store.shareAttempts.get(['total'])
-    return typeof t === 'number' ? t : 0
   }
 
   #throwIfLocked(id: string, client: string, a: ShareAttempts | undefined, now: number): void {
@@ -347,21 +273,8 @@ export class Shares {
     const { store } = this.#o
     await store.write(
       () => {
-        const a = this.#attempts(id, client, now)
-        this.#throwIfLocked(id, client, a, now)
-        this.#pruneAttempts(now)
-        if (a === undefined) {
-          this.#removeAttempt(id, client) // an ended window not pruned yet
-          // Bounded: the oldest window goes first (its client regains its tries early; documented in limits.md).
-          while (this.#total() >= SHARE_FAILURE_TRACKER_ENTRIES) {
-            if (!this.#removeOldestAttempt()) break
-          }
-          store.shareAttempts.putSync(['client', id, client], { count: 1, windowStart: now })
-          store.shareAttempts.putSync(['expiry', now + SHARE_PASSWORD_WINDOW_MS, id, client], true)
-          store.shareAttempts.putSync(['total'], this.#total() + 1)
-        } else {
-          store.shareAttempts.putSync(['client', id, client], { count: a.count + 1, windowStart: a.windowStart })
-        }
+        this.#throwIfLocked(id, client, store.shares.attempts(id, client, now), now)
+        store.shares.countFailure(id, client, now)
       },
       { durable: false },
     )
@@ -370,49 +283,6 @@ export class Shares {
   /** The right password after all: its pending failure is taken back. */
   async #uncountFailure(id: string, client: string): Promise<void> {
     const { store } = this.#o
-    await store.write(
-      () => {
-        const a = this.#stored(id, client)
-        if (a === undefined || a.count === 0) return
-        store.shareAttempts.putSync(['client', id, client], { count: a.count - 1, windowStart: a.windowStart })
-      },
-      { durable: false },
-    )
-  }
-
-  /** Inside write(): drops counters whose window ended (a few per call, so one request never does much work). */
-  #pruneAttempts(now: number): void {
-    const { store } = this.#o
-    const expired: [number, string, string][] = []
-    for (const key of store.shareAttempts.getKeys({
-      start: ['expiry', 0, '', ''],
-      end: ['expiry', now + 1, '', ''],
-      limit: SHARE_ATTEMPTS_PRUNE_PER_WRITE,
-    })) {
-      expired.push([key[1] as number, key[2] as string, key[3] as string])
-    }
-    for (const [end, id, client] of expired) {
-      const a = this.#stored(id, client)
-      // Only if it is still that window (a newer one has its own expiry key); else the index entry is a stray.
-      if (a !== undefined && a.windowStart + SHARE_PASSWORD_WINDOW_MS === end) this.#removeAttempt(id, client)
-      else store.shareAttempts.removeSync(['expiry', end, id, client])
-    }
-  }
-
-  /** Inside write(): drops the counter whose window ends first; false when there is none. */
-  #removeOldestAttempt(): boolean {
-    const { store } = this.#o
-    for (const key of store.shareAttempts.getKeys({
-      start: ['expiry', 0, '', ''],
-      end: ['expiry', Number.MAX_SAFE_INTEGER, '', ''],
-      limit: 1,
-    })) {
-      const [, end, id, client] = key as [string, number, string, string]
-      const a = this.#stored(id, client)
-      if (a !== undefined && a.windowStart + SHARE_PASSWORD_WINDOW_MS === end) this.#removeAttempt(id, client)
-      else store.shareAttempts.removeSync(key)
-      return true
-    }
-    return false
+    await store.write(() => store.shares.uncountFailure(id, client), { durable: false })
   }
 }

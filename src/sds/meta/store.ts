@@ -57,8 +57,15 @@ import { TablePotStore, type PotKey, type PotStore } from './pot/pot-store.ts'
 import { TableNodeStore, type NodeRecord, type NodeStore } from './stores/nodes.ts'
 import { TableLocationStore, type BadLocation, type LocationStore, type PendingDelete } from './stores/locations.ts'
 import { TableNonceStore, type NonceStore } from './stores/nonces.ts'
-import type { ShareAttemptEntry, ShareAttemptKey, ShareEntry, ShareKey } from './shares.ts'
-import type { BudgetEntry, BudgetKey, GrantEntry, GrantKey } from './access.ts'
+import {
+  TableBudgetStore,
+  TableGrantStore,
+  TableShareStore,
+  type BudgetStore,
+  type GrantStore,
+  type SharingTables,
+  type ShareStore,
+} from './stores/sharing.ts'
 
 export type { NodeRecord } from './stores/nodes.ts'
 export type { BadLocation, PendingDelete } from './stores/locations.ts'
@@ -146,7 +153,7 @@ export interface Counters {
 type Pair = [string, string]
 
 /** Tables a store owns (the rest are still MetaStore fields; see stores/index.ts). */
-interface StoreTables {
+interface StoreTables extends SharingTables {
   pot: Table<unknown, PotKey>
   nodes: Table<NodeRecord, string>
   refs: Table<number, Pair>
@@ -222,8 +229,8 @@ export class MetaStore {
   /** Wallet requests' nonces (stores/nonces.ts). */
   readonly nonces: NonceStore
   readonly meta: Table<unknown, string>
-  /** Share links (shares.ts). */
-  readonly shares: Table<ShareEntry, ShareKey>
+  /** Share links and their wrong-password counters (stores/sharing.ts). */
+  readonly shares: ShareStore
   /** See blocks.ts. */
   readonly blockIndex: Table<true, [string, string]>
   /** Audits and reputation per resource node (audit/reputation.ts). */
@@ -234,14 +241,12 @@ export class MetaStore {
   readonly replicas: Table<ReplicaRecord, [string, number, number, string]>
   /** Proof of Traffic bookkeeping: settled serials, traffic credits, reports (pot/pot-store.ts owns the table). */
   readonly pot: PotStore
-  /** Read grants (grants.ts): ['id', id] → GrantRecord, ['owner', owner, id] → true. */
-  readonly grants: Table<GrantEntry, GrantKey>
-  /** Public-read budgets (access.ts): ['cap', owner, cid | ''] → cap, ['spent', owner, cid | '', epoch] → bytes. */
-  readonly budgets: Table<BudgetEntry, BudgetKey>
+  /** Read grants (stores/sharing.ts). */
+  readonly grants: GrantStore
+  /** Public-read budgets and their spending (stores/sharing.ts). */
+  readonly budgets: BudgetStore
   /** cid → publisher: the public files, for anonymous listing. */
   readonly publicFiles: Table<string, string>
-  /** Wrong share-link passwords per (link, client) (shares.ts owns the key layout). */
-  readonly shareAttempts: Table<ShareAttemptEntry, ShareAttemptKey>
   /** Delegations (delegations.ts owns the layout: ['id', id] → record, ['owner', owner, id] → true). */
   readonly delegations: Table<DelegationRecord | true, (string | number)[]>
   /** Background duties' leases (leases.ts): duty name → Lease. */
@@ -263,17 +268,16 @@ export class MetaStore {
     this.locations = new TableLocationStore(t.refs, t.bad, t.deletes)
     this.nonces = new TableNonceStore(t.nonces, t.nonceExpiry)
     this.meta = t.meta
-    this.shares = t.shares
+    this.shares = new TableShareStore(t.shares, t.shareAttempts)
     this.blockIndex = t.blockIndex
     this.reputation = t.reputation
     this.shardFiles = t.shardFiles
     this.repairing = t.repairing
     this.replicas = t.replicas
     this.pot = new TablePotStore(t.pot)
-    this.grants = t.grants
-    this.budgets = t.budgets
+    this.grants = new TableGrantStore(t.grants)
+    this.budgets = new TableBudgetStore(t.budgets)
     this.publicFiles = t.publicFiles
-    this.shareAttempts = t.shareAttempts
     this.leases = t.leases
     this.delegations = t.delegations
   }

@@ -7,6 +7,9 @@
  *                                                               bad or queued for deletion (placement, the heartbeat's
  *                                                               delete lists, audits, repair, settlement)
  *   nonces.ts      NonceStore     `nonces`, `nonceExpiry`       wallet requests' nonces (auth.ts and every signed op)
+ *   sharing.ts     ShareStore     `shares`, `shareAttempts`     share links and wrong-password counts (shares.ts)
+ *                  GrantStore     `grants`                      read grants (grants.ts)
+ *                  BudgetStore    `budgets`                     public-read budgets and their spending (access.ts)
  *   (elsewhere)    PotStore (pot/pot-store.ts), DelegationStore (delegations.ts), leases (leases.ts)
  *
  * Every store is one implementation over the engine contract (engine/table.ts), so the same code runs on LMDB (the

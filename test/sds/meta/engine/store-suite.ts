@@ -7,8 +7,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { CLOCK_SKEW_MS } from '../../../../src/limits.ts'
+import { CLOCK_SKEW_MS, SHARE_PASSWORD_WINDOW_MS } from '../../../../src/limits.ts'
 import type { NodeRecord } from '../../../../src/sds/meta/stores/nodes.ts'
+import type { GrantRecord, ShareRecord } from '../../../../src/sds/meta/stores/sharing.ts'
 import type { EngineSuiteFactories } from './engine-suite.ts'
 
 const replayed = (e: Error & { code?: string }): boolean => e.code === 'REPLAYED_NONCE'
@@ -253,5 +254,109 @@ export function storeSuite(name: string, f: EngineSuiteFactories): void {
     assert.equal(await store.write(() => nonces.prune(1_001 + CLOCK_SKEW_MS, 10)), 1)
     assert.equal(nonces.isUsed('st1w', 'n1'), false)
     assert.equal(nonces.hasExpired(Number.MAX_SAFE_INTEGER), false)
+  })
+
+  test(`${name}: ShareStore and GrantStore keep records by id and each owner's live ones, oldest first`, async (t) => {
+    const store = await f.store(t)
+    const share = (id: string, owner: string, createdAt: number): ShareRecord => ({
+      id,
+      cid: 'bafyc',
+      kind: 'file',
+      owner,
+      createdAt,
+      expiresAt: null,
+      password: null,
+    })
+    const grant = (id: string, owner: string, createdAt: number): GrantRecord => ({
+      id,
+      owner,
+      scope: { prefixes: ['a/'] },
+      createdAt,
+      expiresAt: 10_000,
+    })
+    await store.write(() => {
+      store.shares.put(share('s2', 'st1a', 5))
+      store.shares.put(share('s1', 'st1a', 5))
+      store.shares.put(share('s0', 'st1a', 1))
+      store.shares.put(share('s9', 'st1b', 1))
+      store.grants.put(grant('g1', 'st1a', 2))
+      store.grants.put(grant('g0', 'st1a', 3))
+    })
+    assert.deepEqual(
+      store.shares.byOwner('st1a').map((r) => r.id),
+      ['s0', 's1', 's2'],
+      'by creation time, then id',
+    )
+    assert.equal(store.shares.liveCount('st1a'), 3)
+    assert.deepEqual(
+      store.grants.byOwner('st1a').map((g) => g.id),
+      ['g1', 'g0'],
+    )
+    assert.equal(store.shares.exists('g1'), false, 'shares and grants are separate namespaces')
+    await store.write(() => {
+      store.shares.put({ ...share('s1', 'st1a', 5), revokedAt: 7 })
+      store.grants.put({ ...grant('g1', 'st1a', 2), revokedAt: 7 })
+    })
+    assert.deepEqual(
+      store.shares.byOwner('st1a').map((r) => r.id),
+      ['s0', 's2'],
+      'a revoked link leaves the live list',
+    )
+    assert.equal(store.shares.get('s1')?.revokedAt, 7, 'its record stays: the link answers SHARE_REVOKED')
+    assert.equal(store.shares.exists('s1'), true, 'its id is never handed out again')
+    assert.equal(store.grants.liveCount('st1a'), 1)
+    assert.equal(store.grants.get('g1')?.revokedAt, 7)
+    assert.equal(store.grants.get('nope'), undefined)
+    const other = f.reopen ? await f.reopen(t, store) : store
+    assert.equal(other.shares.get('s1')?.revokedAt, 7, 'another process sees the revocation at once')
+  })
+
+  test(`${name}: ShareStore counts wrong passwords per window, bounded, and forgets ended windows`, async (t) => {
+    const store = await f.store(t)
+    const sh = store.shares
+    const W = SHARE_PASSWORD_WINDOW_MS
+    await store.write(() => {
+      sh.countFailure('L', '10.0.0.1', 100)
+      sh.countFailure('L', '10.0.0.1', 200)
+      sh.countFailure('L', '10.0.0.2', 300)
+    })
+    assert.deepEqual(sh.attempts('L', '10.0.0.1', 200), { count: 2, windowStart: 100 })
+    assert.equal(sh.attempts('L', '10.0.0.1', 100 + W), undefined, 'its window ended')
+    await store.write(() => sh.uncountFailure('L', '10.0.0.1'))
+    assert.deepEqual(sh.attempts('L', '10.0.0.1', 200), { count: 1, windowStart: 100 })
+    assert.deepEqual(sh.attemptTotals(), { counters: 2, windows: 2 })
+    // Past the first window: the next failure prunes it and starts a new window for its client.
+    await store.write(() => sh.countFailure('L', '10.0.0.1', 150 + W))
+    assert.deepEqual(sh.attempts('L', '10.0.0.1', 150 + W), { count: 1, windowStart: 150 + W })
+    assert.deepEqual(sh.attemptTotals(), { counters: 2, windows: 2 })
+    await store.write(() => sh.clearAttempts('L'))
+    assert.deepEqual(sh.attemptTotals(), { counters: 0, windows: 0 })
+  })
+
+  test(`${name}: BudgetStore keeps caps and per-epoch spending, and prunes old epochs`, async (t) => {
+    const store = await f.store(t)
+    const b = store.budgets
+    await store.write(() => {
+      b.setCap('st1a', '', { bytesPerEpoch: 100, setAt: 1 })
+      b.setCap('st1a', 'bafyz', { bytesPerEpoch: 10, setAt: 2 })
+      b.setCap('st1b', '', { bytesPerEpoch: 5, setAt: 3 })
+      b.setSpent('st1a', '', 4, 50)
+      b.setSpent('st1a', 'bafyz', 4, 7)
+      b.setSpent('st1a', '', 6, 1)
+    })
+    assert.deepEqual(b.caps('st1a'), [
+      { cid: '', budget: { bytesPerEpoch: 100, setAt: 1 } },
+      { cid: 'bafyz', budget: { bytesPerEpoch: 10, setAt: 2 } },
+    ])
+    assert.deepEqual(b.cap('st1a', 'bafyz'), { bytesPerEpoch: 10, setAt: 2 })
+    assert.equal(b.spent('st1a', '', 4), 50)
+    assert.equal(b.spent('st1a', '', 5), 0)
+    await store.write(() => b.setCap('st1a', 'bafyz', null))
+    assert.equal(b.cap('st1a', 'bafyz'), undefined, 'a lifted cap is gone')
+    assert.equal(await store.write(() => b.pruneSpent(5, 1)), 1, 'at most `limit`')
+    assert.equal(await store.write(() => b.pruneSpent(5, 10)), 1)
+    assert.equal(b.spent('st1a', 'bafyz', 4), 0)
+    assert.equal(b.spent('st1a', '', 6), 1, 'epochs from `before` on stay')
+    assert.deepEqual(b.cap('st1a', ''), { bytesPerEpoch: 100, setAt: 1 }, 'pruning spending leaves the caps')
   })
 }
