@@ -50,13 +50,15 @@ import { PostgresEngine, type PostgresEngineOptions } from './engine/postgres.ts
 import { StratosError } from '../../errors.ts'
 import type { FileRecordView } from '../protocol/api.ts'
 import { backfillBlockIndex } from './blocks.ts'
-import type { NodeReputation } from './audit/reputation.ts'
 import type { Lease } from './leases.ts'
 import type { DelegationRecord } from './delegations.ts'
 import { TablePotStore, type PotKey, type PotStore } from './pot/pot-store.ts'
 import { TableNodeStore, type NodeRecord, type NodeStore } from './stores/nodes.ts'
 import { TableLocationStore, type BadLocation, type LocationStore, type PendingDelete } from './stores/locations.ts'
 import { TableNonceStore, type NonceStore } from './stores/nonces.ts'
+import { TableRepairStore, type RepairInFlight, type RepairStore, type ReplicaRecord } from './stores/repair.ts'
+import { TableReputationStore, type ReputationStore } from './stores/reputation.ts'
+import type { NodeReputation } from './audit/reputation.ts'
 import {
   TableBudgetStore,
   TableGrantStore,
@@ -69,6 +71,7 @@ import {
 
 export type { NodeRecord } from './stores/nodes.ts'
 export type { BadLocation, PendingDelete } from './stores/locations.ts'
+export type { RepairInFlight, ReplicaRecord } from './stores/repair.ts'
 
 export const STORE_SCHEMA_VERSION = 1
 export { KEY_STRING_MAX } from './engine/table.ts'
@@ -130,20 +133,6 @@ export interface SessionSegment {
   shards: SessionShard[]
 }
 
-/** repair/: a location whose copy is in flight (its ref is held until the record names it or the copy fails). */
-export interface RepairInFlight {
-  cid: string
-  segment: number
-  startedAt: number
-}
-
-/** repair/replicas.ts: an extra copy of a hot segment's data shard. */
-export interface ReplicaRecord {
-  shard: string
-  size: number
-  addedAt: number
-}
-
 export interface Counters {
   files: number
   /** Sum of the sizes of kind 'file' records. */
@@ -161,6 +150,9 @@ interface StoreTables extends SharingTables {
   deletes: Table<PendingDelete, Pair>
   nonces: Table<number, Pair>
   nonceExpiry: Table<true, [number, string, string]>
+  reputation: Table<NodeReputation, string>
+  repairing: Table<RepairInFlight, Pair>
+  replicas: Table<ReplicaRecord, [string, number, number, string]>
 }
 
 type MetaTables = {
@@ -233,12 +225,12 @@ export class MetaStore {
   readonly shares: ShareStore
   /** See blocks.ts. */
   readonly blockIndex: Table<true, [string, string]>
-  /** Audits and reputation per resource node (audit/reputation.ts). */
-  readonly reputation: Table<NodeReputation, string>
+  /** Audits and reputation per resource node (stores/reputation.ts). */
+  readonly reputation: ReputationStore
   /** See repair/shard-index.ts. */
   readonly shardFiles: Table<true, Pair>
-  readonly repairing: Table<RepairInFlight, Pair>
-  readonly replicas: Table<ReplicaRecord, [string, number, number, string]>
+  /** Repair copies in flight and hot segments' replicas (stores/repair.ts). */
+  readonly repair: RepairStore
   /** Proof of Traffic bookkeeping: settled serials, traffic credits, reports (pot/pot-store.ts owns the table). */
   readonly pot: PotStore
   /** Read grants (stores/sharing.ts). */
@@ -270,10 +262,9 @@ export class MetaStore {
     this.meta = t.meta
     this.shares = new TableShareStore(t.shares, t.shareAttempts)
     this.blockIndex = t.blockIndex
-    this.reputation = t.reputation
+    this.reputation = new TableReputationStore(t.reputation)
     this.shardFiles = t.shardFiles
-    this.repairing = t.repairing
-    this.replicas = t.replicas
+    this.repair = new TableRepairStore(t.repairing, t.replicas)
     this.pot = new TablePotStore(t.pot)
     this.grants = new TableGrantStore(t.grants)
     this.budgets = new TableBudgetStore(t.budgets)

@@ -157,7 +157,7 @@ describe('repair on a real index', () => {
     const shard = 'ef'.repeat(32)
     await store.write(() => {
       store.locations.addRef(nodes[1], shard)
-      store.repairing.putSync([nodes[1], shard], { cid: 'QmTest', segment: 0, startedAt: now })
+      store.repair.startCopy(nodes[1], shard, { cid: 'QmTest', segment: 0, startedAt: now })
     })
     const registry = new Registry({
       store,
@@ -184,7 +184,7 @@ describe('repair on a real index', () => {
     )
     await service.start()
     try {
-      assert.equal(store.repairing.get([nodes[1], shard]), undefined)
+      assert.equal(store.repair.copyInFlight(nodes[1], shard), false)
       assert.equal(store.locations.refCount(nodes[1], shard), undefined)
       assert.ok(store.locations.pendingDelete(nodes[1], shard) !== undefined)
     } finally {

@@ -290,7 +290,7 @@ export class Auditor implements Startable {
       if (bad === undefined || bad.reportedAt < since) return false
     }
     // A repair or replica copy in flight holds the ref before the bytes arrive (repair/).
-    if (store.repairing.get([node, shard]) !== undefined) return false
+    if (store.repair.copyInFlight(node, shard)) return false
     // An open upload may not have written it yet (one index lookup, not a scan of the open uploads).
     return !store.sessionHoldsLocation(node, shard)
   }

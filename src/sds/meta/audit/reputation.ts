@@ -143,12 +143,12 @@ export class Reputation implements NodeHealth {
   constructor(options: ReputationOptions) {
     this.#o = options
     this.params = { ...DEFAULT_REPUTATION_PARAMS, ...options.params }
-    for (const { key, value } of options.store.reputation.getRange()) this.#records.set(key, value)
+    for (const r of options.store.reputation.all()) this.#records.set(r.node, r)
   }
 
   /** Reloads the records from the index (an index shared by several processes: audits run in one of them). */
   refresh(): void {
-    for (const { key, value } of this.#o.store.reputation.getRange()) this.#records.set(key, value)
+    for (const r of this.#o.store.reputation.all()) this.#records.set(r.node, r)
   }
 
   #fresh(node: string): NodeReputation {
@@ -323,7 +323,7 @@ export class Reputation implements NodeHealth {
     change(r)
     if (r.maintenance && r.maintenance.until <= now) delete r.maintenance
     this.#evaluate(r, now)
-    store.reputation.putSync(node, r)
+    store.reputation.put(r)
     this.#records.set(node, r)
     return r
   }

@@ -171,8 +171,9 @@ export class SegmentRepairer {
         for (const c of candidates) {
           if (
             store.locations.locationBlocked(c.address, id) ||
-            store.repairing.get([c.address, id]) !== undefined ||
-            store.replicas.get([record.cid, seg.index, index, c.address]) !== undefined
+            store.repair.copyInFlight(c.address, id) ||
+            store.repair.replica({ cid: record.cid, segment: seg.index, shardIndex: index, node: c.address }) !==
+              undefined
           )
             blocked.add(c.address)
         }
@@ -182,7 +183,7 @@ export class SegmentRepairer {
       return bad.map(({ index, cond }, i) => {
         const id = seg.shards[index].id
         store.locations.addRef(nodes[i], id)
-        store.repairing.putSync([nodes[i], id], { cid: record.cid, segment: seg.index, startedAt: now })
+        store.repair.startCopy(nodes[i], id, { cid: record.cid, segment: seg.index, startedAt: now })
         registry.reserve(nodes[i], seg.shardSize)
         return { index, id, oldNode: seg.shards[index].node, cond, newNode: nodes[i] }
       })
@@ -333,7 +334,7 @@ export class SegmentRepairer {
       let moved = 0
       const shards = seg ? seg.shards.slice() : []
       for (const t of stored) {
-        store.repairing.removeSync([t.newNode, t.id])
+        store.repair.endCopy(t.newNode, t.id)
         const cur = shards[t.index]
         if (cur && cur.id === t.id && cur.node === t.oldNode) {
           shards[t.index] = { id: t.id, node: t.newNode }
@@ -352,7 +353,7 @@ export class SegmentRepairer {
         }
       }
       for (const t of failed) {
-        store.repairing.removeSync([t.newNode, t.id])
+        store.repair.endCopy(t.newNode, t.id)
         store.locations.releaseRef(t.newNode, t.id, now)
       }
       if (r && seg && moved > 0) {

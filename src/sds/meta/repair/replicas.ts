@@ -22,7 +22,6 @@ import type { SegmentRecord } from '../../protocol/api.ts'
 import { placeShards } from '../placement.ts'
 import type { Registry } from '../registry.ts'
 import type { FileRecord, MetaStore } from '../store.ts'
-import { KEY_STRING_MAX } from '../store.ts'
 import type { LocationHealth } from './health.ts'
 import { segmentKey, type HotTracker } from './hot.ts'
 import { settleKeepUntil, type RepairTransfers } from './transfer.ts'
@@ -69,9 +68,9 @@ export class Replicas implements ReadRouter {
   constructor(options: ReplicasOptions) {
     this.#o = options
     this.#since = options.clock.now()
-    for (const { key, value } of options.store.replicas.getRange()) {
-      this.#add(key[0], key[1], key[2], key[3])
-      this.#bytes += value.size
+    for (const { at, record } of options.store.repair.allReplicas()) {
+      this.#add(at.cid, at.segment, at.shardIndex, at.node)
+      this.#bytes += record.size
     }
   }
 
@@ -151,7 +150,7 @@ export class Replicas implements ReadRouter {
                 health.placeable(c.address, now) &&
                 !taken.has(c.address) &&
                 !store.locations.locationBlocked(c.address, primary.id) &&
-                store.repairing.get([c.address, primary.id]) === undefined &&
+                !store.repair.copyInFlight(c.address, primary.id) &&
                 store.locations.refCount(c.address, primary.id) === undefined,
             )
           const pick = (exclude: Set<string>): string | undefined => {
@@ -164,7 +163,7 @@ export class Replicas implements ReadRouter {
           const chosen = pick(segmentNodes) ?? pick(taken)
           if (chosen === undefined) return undefined
           store.locations.addRef(chosen, primary.id)
-          store.repairing.putSync([chosen, primary.id], { cid, segment, startedAt: now })
+          store.repair.startCopy(chosen, primary.id, { cid, segment, startedAt: now })
           registry.reserve(chosen, seg.shardSize)
           return chosen
         })
@@ -201,17 +200,20 @@ export class Replicas implements ReadRouter {
           logger.warn({ cid, segment, shard: j, node, code: toStratosError(e).code }, 'replica copy failed')
         }
         const kept = await store.write(() => {
-          store.repairing.removeSync([node, primary.id])
+          store.repair.endCopy(node, primary.id)
           const still = store.files.get(cid)?.segments[segment]?.shards[j]
           if (!ok || !still || still.id !== primary.id) {
             store.locations.releaseRef(node, primary.id, clock.now())
             return false
           }
-          store.replicas.putSync([cid, segment, j, node], {
-            shard: primary.id,
-            size: seg.shardSize,
-            addedAt: clock.now(),
-          })
+          store.repair.putReplica(
+            { cid, segment, shardIndex: j, node },
+            {
+              shard: primary.id,
+              size: seg.shardSize,
+              addedAt: clock.now(),
+            },
+          )
           store.pot.recordCommittedPuts(
             context,
             cid,
@@ -239,14 +241,11 @@ export class Replicas implements ReadRouter {
     const now = clock.now()
     const gone = await store.write(() => {
       const out: { j: number; node: string; size: number }[] = []
-      for (const { key, value } of store.replicas.getRange({
-        start: [cid, segment, 0, ''],
-        end: [cid, segment, Number.MAX_SAFE_INTEGER, KEY_STRING_MAX],
-      })) {
-        if (node !== undefined && key[3] !== node) continue
-        store.replicas.removeSync(key)
-        store.locations.releaseRef(key[3], value.shard, now)
-        out.push({ j: key[2], node: key[3], size: value.size })
+      for (const { at, record } of store.repair.segmentReplicas(cid, segment)) {
+        if (node !== undefined && at.node !== node) continue
+        store.repair.removeReplica(at)
+        store.locations.releaseRef(at.node, record.shard, now)
+        out.push({ j: at.shardIndex, node: at.node, size: record.size })
       }
       return out
     })

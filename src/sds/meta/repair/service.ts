@@ -241,15 +241,19 @@ export class RepairService implements Startable {
   /** A process killed mid-copy left refs on locations no record names: give them back (their nodes delete them). */
   async #releaseAbandoned(): Promise<void> {
     const { store, clock, logger } = this.#c
-    const n = await store.write(() => {
-      let n = 0
-      for (const { key } of store.repairing.getRange()) {
-        store.repairing.removeSync(key)
-        store.locations.releaseRef(key[0], key[1], clock.now())
-        n++
-      }
-      return n
-    })
+    let n = 0
+    for (;;) {
+      const released = await store.write(() => {
+        const copies = store.repair.copiesInFlight(REPAIR_SWEEP_BATCH)
+        for (const { node, shard } of copies) {
+          store.repair.endCopy(node, shard)
+          store.locations.releaseRef(node, shard, clock.now())
+        }
+        return copies.length
+      })
+      n += released
+      if (released < REPAIR_SWEEP_BATCH) break
+    }
     if (n > 0) logger.info({ released: n }, 'released copies left in flight by the previous run')
   }
 

@@ -10,6 +10,9 @@
  *   sharing.ts     ShareStore     `shares`, `shareAttempts`     share links and wrong-password counts (shares.ts)
  *                  GrantStore     `grants`                      read grants (grants.ts)
  *                  BudgetStore    `budgets`                     public-read budgets and their spending (access.ts)
+ *   reputation.ts  ReputationStore `reputation`                audit and online scores per node (audit/reputation.ts)
+ *   repair.ts      RepairStore    `repairing`, `replicas`       copies in flight and hot segments' replicas (repair/,
+ *                                                               and the auditor: a copy in flight is not audited)
  *   (elsewhere)    PotStore (pot/pot-store.ts), DelegationStore (delegations.ts), leases (leases.ts)
  *
  * Every store is one implementation over the engine contract (engine/table.ts), so the same code runs on LMDB (the
@@ -29,3 +32,6 @@
 export type { NodeStore } from './nodes.ts'
 export type { LocationStore } from './locations.ts'
 export type { NonceStore } from './nonces.ts'
+export type { BudgetStore, GrantStore, ShareStore } from './sharing.ts'
+export type { ReputationStore } from './reputation.ts'
+export type { RepairStore } from './repair.ts'

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { CLOCK_SKEW_MS, SHARE_PASSWORD_WINDOW_MS } from '../../../../src/limits.ts'
 import type { NodeRecord } from '../../../../src/sds/meta/stores/nodes.ts'
+import type { NodeReputation } from '../../../../src/sds/meta/audit/reputation.ts'
 import type { GrantRecord, ShareRecord } from '../../../../src/sds/meta/stores/sharing.ts'
 import type { EngineSuiteFactories } from './engine-suite.ts'
 
@@ -358,5 +359,70 @@ export function storeSuite(name: string, f: EngineSuiteFactories): void {
     assert.equal(b.spent('st1a', 'bafyz', 4), 0)
     assert.equal(b.spent('st1a', '', 6), 1, 'epochs from `before` on stay')
     assert.deepEqual(b.cap('st1a', ''), { bytesPerEpoch: 100, setAt: 1 }, 'pruning spending leaves the caps')
+  })
+
+  test(`${name}: RepairStore tracks copies in flight and a segment's replicas`, async (t) => {
+    const store = await f.store(t)
+    const rs = store.repair
+    await store.write(() => {
+      rs.startCopy('n1', 's1', { cid: 'bafy1', segment: 0, startedAt: 5 })
+      rs.startCopy('n2', 's2', { cid: 'bafy1', segment: 1, startedAt: 6 })
+    })
+    assert.equal(rs.copyInFlight('n1', 's1'), true)
+    assert.equal(rs.copyInFlight('n1', 's2'), false)
+    assert.deepEqual(rs.copiesInFlight(1), [
+      { node: 'n1', shard: 's1', copy: { cid: 'bafy1', segment: 0, startedAt: 5 } },
+    ])
+    await store.write(() => rs.endCopy('n1', 's1'))
+    assert.deepEqual(
+      rs.copiesInFlight(10).map((c) => c.node),
+      ['n2'],
+    )
+    const at = (segment: number, shardIndex: number, node: string) => ({ cid: 'bafy1', segment, shardIndex, node })
+    await store.write(() => {
+      rs.putReplica(at(0, 1, 'n3'), { shard: 's1', size: 10, addedAt: 1 })
+      rs.putReplica(at(0, 0, 'n4'), { shard: 's0', size: 10, addedAt: 2 })
+      rs.putReplica(at(1, 0, 'n3'), { shard: 's5', size: 7, addedAt: 3 })
+      rs.putReplica({ cid: 'bafy2', segment: 0, shardIndex: 0, node: 'n3' }, { shard: 's9', size: 1, addedAt: 4 })
+    })
+    assert.deepEqual(
+      rs.segmentReplicas('bafy1', 0).map((r) => [r.at.shardIndex, r.at.node, r.record.shard]),
+      [
+        [0, 'n4', 's0'],
+        [1, 'n3', 's1'],
+      ],
+      'one segment only, by shard position',
+    )
+    assert.equal(rs.replica(at(1, 0, 'n3'))?.size, 7)
+    assert.equal(rs.allReplicas().length, 4)
+    await store.write(() => rs.removeReplica(at(0, 1, 'n3')))
+    assert.equal(rs.replica(at(0, 1, 'n3')), undefined)
+    assert.equal(rs.segmentReplicas('bafy1', 0).length, 1)
+  })
+
+  test(`${name}: ReputationStore keeps one record per node`, async (t) => {
+    const store = await f.store(t)
+    const rep = (node: string, audits: number) =>
+      ({
+        node,
+        audit: { alpha: 20, beta: 0 },
+        online: { alpha: 20, beta: 0 },
+        audits,
+      }) as unknown as NodeReputation
+    await store.write(() => {
+      store.reputation.put(rep('st1b', 1))
+      store.reputation.put(rep('st1a', 2))
+    })
+    await store.write(() => store.reputation.put(rep('st1b', 3)))
+    assert.deepEqual(
+      store.reputation.all().map((r) => [r.node, r.audits]),
+      [
+        ['st1a', 2],
+        ['st1b', 3],
+      ],
+    )
+    assert.equal(store.reputation.get('st1c'), undefined)
+    const other = f.reopen ? await f.reopen(t, store) : store
+    assert.equal(other.reputation.get('st1b')?.audits, 3, 'another process sees the audit outcome')
   })
 }
