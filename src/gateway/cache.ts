@@ -9,7 +9,10 @@
  * A large read (GATEWAY_CACHE_STREAM_MIN_BYTES or more after its first piece, whose next piece is cold) instead streams
  * the rest from the shard transfers in one SDK read (segments in parallel, verified in place) and hands the SDK's
  * buffers on as they are; the whole pieces they hold enter the memory tier as views of those buffers (no copy, no disk
- * write in front of the reader: a piece read again from memory is persisted then). `prefetch()` starts one piece ahead
+ * write in front of the reader: a piece read again from memory is persisted then). While a stream runs, a read of the same
+file that needs a piece the stream will still pass (a second viewer arriving during the first one's read) waits for it
+instead of fetching it: one network transfer serves both (if the stream ends first — its reader went away — the
+waiting read fetches the piece itself). `prefetch()` starts one piece ahead
  * of any read (the path gateway calls it while it confirms a file's record). Only bytes the SDK handed out — verified —
  * enter the cache.
  *
@@ -83,6 +86,8 @@ export class HotRangeCache {
   readonly #stats = { hits: 0, diskHits: 0, misses: 0, fetchedBytes: 0, streams: 0 }
   /** Pieces being fetched, shared by every read that needs them. */
   readonly #inFlight = new Map<string, Promise<Uint8Array>>()
+  /** Streams in progress per file: a read of a piece one of them will pass waits for it instead of fetching it. */
+  readonly #streaming = new Map<string, Set<ActiveStream>>()
 
   constructor(options: HotRangeCacheOptions) {
     this.#o = options
@@ -151,10 +156,12 @@ export class HotRangeCache {
         Math.min(end, pieceStart + piece.length) - pieceStart,
       )
       const next = pieceStart + P
-      if (i < last && end - next >= this.#streamMin && !this.#cachedOrFetching(key(file, i + 1))) {
+      if (i < last && end - next >= this.#streamMin && !this.#cachedOrFetching(file, i + 1)) {
         // A large cold rest: one SDK read from the shard transfers, started on the next turn of the event loop (see
         // below) so that this piece goes out first.
-        yield* this.#handOffThenStream(out, file, next, end, size, signal)
+        // Registered now, in the same turn as the decision: a read of this file waiting on the same first piece
+        // resumes after this one and must see the stream (or it would start a transfer of its own).
+        yield* this.#handOffThenStream(out, file, next, end, size, signal, this.#register(file, next, end, size))
         return
       }
       // Then keep the next pieces of this read in flight while this one is handed out. Not before: parallel fetches
@@ -172,8 +179,33 @@ export class HotRangeCache {
     }
   }
 
-  #cachedOrFetching(k: string): boolean {
-    return this.#memory.has(k) || this.#disk.has(k) || this.#inFlight.has(k)
+  #cachedOrFetching(file: string, i: number): boolean {
+    const k = key(file, i)
+    return this.#memory.has(k) || this.#disk.has(k) || this.#inFlight.has(k) || this.#streamOf(file, i) !== undefined
+  }
+
+  /** A stream in progress that will still pass piece i of the file whole (and keep it), if any. */
+  #streamOf(file: string, i: number): ActiveStream | undefined {
+    for (const s of this.#streaming.get(file) ?? []) if (i >= s.next && i < s.end) return s
+    return undefined
+  }
+
+  /**
+   * Piece i from the stream `s` will pass it in, or undefined when the stream ends (fails, or its reader went away)
+   * without passing it; stops waiting when `signal` fires.
+   */
+  #fromStream(s: ActiveStream, i: number, signal: AbortSignal | undefined): Promise<Uint8Array | undefined> {
+    return new Promise<Uint8Array | undefined>((resolve, reject) => {
+      const onAbort = (): void => reject(new StratosError('ABORTED', 'read aborted'))
+      if (signal?.aborted) return onAbort()
+      signal?.addEventListener('abort', onAbort, { once: true })
+      const waiters = s.waiters.get(i) ?? []
+      waiters.push((data) => {
+        signal?.removeEventListener('abort', onAbort)
+        resolve(data)
+      })
+      s.waiters.set(i, waiters)
+    })
   }
 
   /** Hands `first` out, then the stream of [from, end) (piece-aligned `from`), whose first request starts meanwhile. */
@@ -184,8 +216,9 @@ export class HotRangeCache {
     end: number,
     size: number,
     signal: AbortSignal | undefined,
+    stream: ActiveStream,
   ): AsyncGenerator<Uint8Array> {
-    const rest = this.#streamThrough(file, from, end, size, signal)
+    const rest = this.#streamThrough(file, from, end, size, signal, stream)
     try {
       const started = new Promise<IteratorResult<Uint8Array>>((resolve, reject) =>
         setImmediate(() => rest.next().then(resolve, reject)),
@@ -194,8 +227,40 @@ export class HotRangeCache {
       yield first
       for (let r = await started; !r.done; r = await rest.next()) yield r.value
     } finally {
-      await rest.return(undefined)
+      try {
+        await rest.return(undefined)
+      } finally {
+        this.#unregister(file, stream)
+      }
     }
+  }
+
+  /**
+   * A stream of [from, end) of the file (from on a piece boundary), registered while it runs: a concurrent read of
+   * the same file (a second viewer) takes the pieces it passes instead of starting a transfer of its own. It keeps
+   * the pieces that end at or before `end`.
+   */
+  #register(file: string, from: number, end: number, size: number): ActiveStream {
+    const P = this.pieceBytes
+    const stream: ActiveStream = {
+      next: from / P,
+      end: end === size ? Math.ceil(size / P) : Math.floor(end / P),
+      waiters: new Map(),
+    }
+    const streams = this.#streaming.get(file) ?? new Set()
+    streams.add(stream)
+    this.#streaming.set(file, streams)
+    return stream
+  }
+
+  /** Ends a stream's registration; reads still waiting for a piece it did not pass fetch the piece themselves. */
+  #unregister(file: string, stream: ActiveStream): void {
+    const streams = this.#streaming.get(file)
+    streams?.delete(stream)
+    if (streams?.size === 0) this.#streaming.delete(file)
+    stream.next = stream.end
+    for (const waiters of stream.waiters.values()) for (const w of waiters) w(undefined)
+    stream.waiters.clear()
   }
 
   /**
@@ -209,11 +274,12 @@ export class HotRangeCache {
     end: number,
     size: number,
     signal: AbortSignal | undefined,
+    stream: ActiveStream,
   ): AsyncGenerator<Uint8Array> {
     this.#stats.streams++
     const P = this.pieceBytes
     /** A piece being joined from two or more chunks: its buffer and how much of it is filled. */
-    let joining: { k: string; buf: Uint8Array; at: number } | undefined
+    let joining: { i: number; buf: Uint8Array; at: number } | undefined
     let pos = from
     for await (const chunk of this.#o.source(file, { offset: from, length: end - from, signal })) {
       if (pos + chunk.length > end) throw new StratosError('UPSTREAM_ERROR', 'file read returned more bytes than asked')
@@ -224,7 +290,7 @@ export class HotRangeCache {
         joining.at += n
         c = n
         if (joining.at === joining.buf.length) {
-          this.#putStreamed(joining.k, joining.buf)
+          this.#putStreamed(file, joining.i, joining.buf, stream)
           joining = undefined
         }
       }
@@ -233,9 +299,9 @@ export class HotRangeCache {
         const i = Math.floor(at / P)
         const pieceEnd = Math.min((i + 1) * P, size)
         const n = pieceEnd - at
-        if (c + n <= chunk.length) this.#putStreamed(key(file, i), chunk.subarray(c, c + n))
+        if (c + n <= chunk.length) this.#putStreamed(file, i, chunk.subarray(c, c + n), stream)
         else if (pieceEnd <= end) {
-          joining = { k: key(file, i), buf: new Uint8Array(n), at: chunk.length - c }
+          joining = { i, buf: new Uint8Array(n), at: chunk.length - c }
           joining.buf.set(chunk.subarray(c))
         }
         c += n
@@ -246,11 +312,21 @@ export class HotRangeCache {
     if (pos !== end) throw new StratosError('UPSTREAM_ERROR', `file read returned ${pos - from} of ${end - from} bytes`)
   }
 
-  /** A whole piece a stream passed through: memory tier only (persisted once read again), unless already cached. */
-  #putStreamed(k: string, data: Uint8Array): void {
+  /**
+   * Whole piece i a stream passed through: memory tier only (persisted once read again), unless already cached; and
+   * to the reads waiting for it.
+   */
+  #putStreamed(file: string, i: number, data: Uint8Array, stream: ActiveStream): void {
+    const k = key(file, i)
     this.#stats.misses++
     this.#stats.fetchedBytes += data.length
     if (!this.#memory.has(k)) this.#putMemory(k, data)
+    stream.next = i + 1
+    const waiters = stream.waiters.get(i)
+    if (waiters) {
+      stream.waiters.delete(i)
+      for (const w of waiters) w(data)
+    }
   }
 
   /**
@@ -268,9 +344,7 @@ export class HotRangeCache {
   /** Starts fetching pieces [from, to] that are neither cached nor being fetched (failures surface to the reads that wait on them). */
   #fetchAhead(file: string, from: number, to: number, size: number): void {
     for (let j = from; j <= to; j++) {
-      const k = key(file, j)
-      if (!this.#memory.has(k) && !this.#disk.has(k) && !this.#inFlight.has(k))
-        this.#fetchPiece(file, j, size).catch(() => undefined)
+      if (!this.#cachedOrFetching(file, j)) this.#fetchPiece(file, j, size).catch(() => undefined)
     }
   }
 
@@ -279,6 +353,14 @@ export class HotRangeCache {
     const k = key(file, i)
     const cached = await this.#get(k)
     if (cached) return cached
+    const stream = this.#inFlight.has(k) ? undefined : this.#streamOf(file, i)
+    if (stream) {
+      const passed = await this.#fromStream(stream, i, signal)
+      if (passed) {
+        this.#stats.hits++
+        return passed
+      }
+    }
     const fetching = this.#inFlight.get(k) ?? this.#fetchPiece(file, i, size)
     if (!signal) return fetching
     // The fetch is not tied to this request (others may wait on it too); this request stops waiting when aborted.
@@ -411,6 +493,16 @@ export class HotRangeCache {
   async flushed(): Promise<void> {
     while (this.#writing.size > 0) await new Promise((r) => setTimeout(r, 5))
   }
+}
+
+/** A stream in progress (see #streamThrough). */
+interface ActiveStream {
+  /** The next piece it will pass whole; pieces before it were passed. */
+  next: number
+  /** The piece after the last one it will keep. */
+  end: number
+  /** Per piece: the reads waiting for it (called with undefined when the stream ends without passing it). */
+  waiters: Map<number, ((data: Uint8Array | undefined) => void)[]>
 }
 
 function key(file: string, index: number): string {

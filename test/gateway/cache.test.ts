@@ -148,3 +148,73 @@ test('a reader that stops early ends the stream (the source sees its return)', a
   }
   assert.ok(returned)
 })
+
+test('a read arriving during a stream of the same file takes the pieces the stream passes: one transfer for both', async () => {
+  const asked: number[] = []
+  let release: () => void = () => {}
+  const gate = new Promise<void>((r) => {
+    release = r
+  })
+  // The stream's source holds back after its first part until the second read has asked for its pieces.
+  const read: ContentReader = async function* (_file, o) {
+    asked.push(o.offset)
+    for (let at = 0; at < o.length; at += P) {
+      if (o.offset > 0 && at === 2 * P) await gate
+      const n = Math.min(P, o.length - at)
+      yield Uint8Array.from({ length: n }, (_, i) => byteAt(o.offset + at + i))
+    }
+  }
+  const c = new HotRangeCache({ source: read, sizeOf: async () => SIZE, pieceBytes: P, streamMinBytes: 2 * P })
+  const first = readAll(c, 0, SIZE)
+  while (asked.length < 2) await new Promise((r) => setImmediate(r))
+  const second = readAll(c, 0, SIZE)
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
+  release()
+  const [a, b] = await Promise.all([first, second])
+  assert.ok(a.equals(expected(0, SIZE)))
+  assert.ok(b.equals(expected(0, SIZE)))
+  assert.deepEqual(asked, [0, P], 'the first piece and one stream; the second read fetched nothing')
+  assert.equal(c.stats().streams, 1)
+})
+
+test('a read waiting on a stream whose reader goes away fetches the rest itself', async () => {
+  const asked: number[] = []
+  let release: () => void = () => {}
+  const gate = new Promise<void>((r) => {
+    release = r
+  })
+  const read: ContentReader = async function* (_file, o) {
+    asked.push(o.offset)
+    for (let at = 0; at < o.length; at += P) {
+      if (o.offset > 0 && at === 2 * P) await gate
+      const n = Math.min(P, o.length - at)
+      yield Uint8Array.from({ length: n }, (_, i) => byteAt(o.offset + at + i))
+    }
+  }
+  const c = new HotRangeCache({ source: read, sizeOf: async () => SIZE, pieceBytes: P, streamMinBytes: 2 * P })
+  // The first reader stops after three pieces: the stream is ended before it passes pieces 4…
+  const first = (async () => {
+    let got = 0
+    for await (const p of c.read(FILE, { offset: 0, length: SIZE, fileSize: SIZE })) {
+      got += p.length
+      if (got >= 3 * P) break
+    }
+  })()
+  while (asked.length < 2) await new Promise((r) => setImmediate(r))
+  const second = readAll(c, 0, SIZE)
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
+  release()
+  await first
+  assert.ok((await second).equals(expected(0, SIZE)))
+  assert.ok(asked.length > 2, 'the second read fetched what the stream did not pass')
+})
+
+test('two reads of a cold file started together share its first piece and then one stream', async () => {
+  const { read, asked } = source(3)
+  const c = new HotRangeCache({ source: read, sizeOf: async () => SIZE, pieceBytes: P, streamMinBytes: 2 * P })
+  const [a, b] = await Promise.all([readAll(c, 0, SIZE), readAll(c, 0, SIZE)])
+  assert.ok(a.equals(expected(0, SIZE)))
+  assert.ok(b.equals(expected(0, SIZE)))
+  assert.deepEqual(asked, [0, P])
+  assert.equal(c.stats().streams, 1)
+})

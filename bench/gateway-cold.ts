@@ -1,0 +1,177 @@
+/**
+ * The gateway's cold whole-file read on its own, for profiling (`npm run bench:users` measures it among the rest):
+ * a fresh devnet (6 resource nodes, k=4, m=2, as bench:users), then per run one new seeded file put with the CLI,
+ * `curl /ipfs/CID` cold, then again (hot), then two curls of a third cold file started DELAY ms apart (a second viewer
+ * arriving during the first read), and the floors of the same run: node:http from memory (bench/floor-server.mjs)
+ * and the two-hop floor (floor-server.mjs --relay: a node:http server that streams the bytes from k upstream
+ * node:http servers in parallel segments, as the gateway streams from the resource nodes).
+ *
+ *   node --import tsx bench/gateway-cold.ts [--mib 200] [--runs 3] [--profile DIR]
+ *
+ * Prints wall time and the CPU each devnet role spent during each read. With --profile every devnet process runs
+ * with --cpu-prof into DIR, and the reads' windows (CLOCK_MONOTONIC µs, the clock of V8's profiles) are printed, so
+ * bench/profile-window.mjs can summarise the samples of one read.
+ */
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { processCpuMs } from './cpu.ts'
+import { writeSeededFile } from './data.ts'
+import { startDevnet } from './devnet.ts'
+
+const MiB = 1024 * 1024
+const STRATOS_BIN = join(import.meta.dirname, '..', 'bin', 'stratos.js')
+
+const { values } = parseArgs({
+  options: {
+    mib: { type: 'string', default: '200' },
+    runs: { type: 'string', default: '3' },
+    profile: { type: 'string' },
+    delay: { type: 'string', default: '100' },
+  },
+})
+const B = Number(values.mib) * MiB
+const runs = Number(values.runs)
+
+function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ ms: number; stdout: string }> {
+  const t0 = performance.now()
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d
+  })
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d
+  })
+  return new Promise((resolve, reject) => {
+    child.once('error', reject)
+    child.once('exit', (code) =>
+      code === 0
+        ? resolve({ ms: performance.now() - t0, stdout })
+        : reject(new Error(`${cmd} exited ${code}: ${stderr}`)),
+    )
+  })
+}
+
+function monoUs(): bigint {
+  return process.hrtime.bigint() / 1000n
+}
+
+async function curl(url: string): Promise<{ ms: number; bytes: number; firstMs: number }> {
+  const r = await exec('curl', [
+    '-sS',
+    '--fail',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{time_starttransfer} %{size_download}',
+    url,
+  ])
+  const [first, size] = r.stdout.trim().split(' ').map(Number)
+  return { ms: r.ms, bytes: size, firstMs: first * 1000 }
+}
+
+function startServer(args: string[]): Promise<{ port: number; stop: () => void }> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'floor-server.mjs'), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  return new Promise((resolve, reject) => {
+    child.stdout
+      .setEncoding('utf8')
+      .once('data', (d: string) => resolve({ port: Number(d.trim()), stop: () => child.kill('SIGTERM') }))
+    child.once('exit', () => reject(new Error('floor server exited')))
+  })
+}
+
+const tmp = await mkdtemp(join(tmpdir(), 'stratos-gw-cold-'))
+if (values.profile) {
+  process.env.NODE_OPTIONS = `--import=${join(import.meta.dirname, 'profile-preload.mjs')}`
+  process.env.PROFILE_DIR = values.profile
+  await mkdir(values.profile, { recursive: true })
+}
+const devnet = await startDevnet({ dir: join(tmp, 'devnet'), resources: 6, k: 4, m: 2, log: () => {} })
+delete process.env.NODE_OPTIONS
+delete process.env.PROFILE_DIR
+const servers: { stop: () => void }[] = []
+try {
+  const net = devnet.network
+  const gw = net.gatewayUrl as string
+  const procs = net.processes
+  const cpu = (): Map<string, number> => new Map(procs.map((p) => [p.name, processCpuMs(p.pid) ?? 0]))
+  /** Minor page faults of the gateway process (field 10 of /proc/PID/stat). */
+  const gwPid = procs.find((p) => p.role === 'gateway')?.pid
+  const faults = (): number =>
+    gwPid ? Number(readFileSync(`/proc/${gwPid}/stat`, 'utf8').split(') ')[1].split(' ')[7]) : 0
+  const byRole = (a: Map<string, number>, b: Map<string, number>): string => {
+    const roles = new Map<string, number>()
+    for (const p of procs) roles.set(p.role, (roles.get(p.role) ?? 0) + (b.get(p.name) ?? 0) - (a.get(p.name) ?? 0))
+    return [...roles].map(([r, ms]) => `${r} ${ms.toFixed(0)}`).join(', ')
+  }
+  /** SIGUSR2 to every devnet process: starts or stops (and writes) its profile (bench/profile-preload.mjs). */
+  const toggleProfiles = async (): Promise<void> => {
+    for (const p of procs) process.kill(p.pid, 'SIGUSR2')
+    // Starting the profiler costs ~0.3 s of CPU in each process (V8 logs every compiled function): not in the window.
+    await new Promise((r) => setTimeout(r, 1500))
+  }
+  const put = async (seed: number): Promise<string> => {
+    const f = join(tmp, `f-${seed}.bin`)
+    await writeSeededFile(f, B, seed)
+    const p = await exec(process.execPath, [STRATOS_BIN, 'put', '--public', '--json', f], {
+      STRATOS_HOME: join(tmp, 'devnet'),
+      STRATOS_LOG_LEVEL: 'warn',
+    })
+    await rm(f)
+    return (JSON.parse(p.stdout) as { cid: string }).cid
+  }
+  // The floors: one file in memory; k = 4 upstreams each holding it (range GETs of a quarter of each segment), relayed by a fifth process.
+  const floorFile = join(tmp, 'floor.bin')
+  await writeSeededFile(floorFile, B, 1)
+  const floor = await startServer([floorFile])
+  servers.push(floor)
+  const ups = []
+  for (let i = 0; i < 4; i++) ups.push(await startServer([floorFile]))
+  servers.push(...ups)
+  const relay = await startServer(['--relay', ups.map((u) => `http://127.0.0.1:${u.port}/`).join(','), String(B)])
+  servers.push(relay)
+
+  for (let i = 0; i < runs; i++) {
+    const cid = await put(100 + i)
+    const cid2 = await put(200 + i)
+    await new Promise((r) => setTimeout(r, 1500))
+    for (const label of ['cold', 'hot']) {
+      const profiled = values.profile && i === 0 && label === 'cold'
+      if (profiled) await toggleProfiles()
+      const c0 = cpu()
+      const f0 = faults()
+      const t0 = monoUs()
+      const r = await curl(`${gw}/ipfs/${cid}`)
+      const t1 = monoUs()
+      if (profiled) await toggleProfiles()
+      if (r.bytes !== B) throw new Error(`gateway sent ${r.bytes} of ${B}`)
+      console.log(
+        `run ${i} ${label}: ${r.ms.toFixed(0)} ms (first byte ${r.firstMs.toFixed(1)} ms); cpu ${byRole(c0, cpu())}; gateway minor faults ${faults() - f0}; window ${t0}-${t1}`,
+      )
+    }
+    const f = await curl(`http://127.0.0.1:${floor.port}/`)
+    const two = await curl(`http://127.0.0.1:${relay.port}/`)
+    console.log(`run ${i} floor ${f.ms.toFixed(0)} ms, two-hop floor ${two.ms.toFixed(0)} ms`)
+    // A second viewer DELAY ms into the first one's cold read.
+    const c0 = cpu()
+    const a = curl(`${gw}/ipfs/${cid2}`)
+    await new Promise((r) => setTimeout(r, Number(values.delay)))
+    const b = curl(`${gw}/ipfs/${cid2}`)
+    const [ra, rb] = await Promise.all([a, b])
+    console.log(
+      `run ${i} two viewers: ${ra.ms.toFixed(0)} / ${rb.ms.toFixed(0)} ms; cpu ${byRole(c0, cpu())}; ` +
+        `gateway stats ${await fetch(`${gw}/api/v1/stats`).then((r) => r.text())}`,
+    )
+  }
+} finally {
+  for (const s of servers) s.stop()
+  await devnet.stop()
+  await rm(tmp, { recursive: true, force: true })
+}
