@@ -12,6 +12,7 @@
 // `import.meta.url` (workers, the wallet app, native requires) gets the URL of its own per-file build in dist/, so
 // those paths stay what they are in dist/.
 import { readFile, rm } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { join, relative } from 'node:path'
 import { build } from 'esbuild'
 
@@ -52,6 +53,31 @@ const importMetaOfDist = {
   },
 }
 
+/**
+ * src/'s `undici` imports → scripts/undici-slim.cjs (Agent and request only; why: that file). esbuild cannot see a
+ * CommonJS file's exports, so every name src/ imports from undici (not `type` imports) is checked against it here.
+ */
+const UNDICI_SLIM = join(import.meta.dirname, 'undici-slim.cjs')
+const undiciSlim = {
+  name: 'undici-slim',
+  setup(b) {
+    const exported = new Set(Object.keys(createRequire(import.meta.url)(UNDICI_SLIM)))
+    b.onResolve({ filter: /^undici$/ }, async (args) => {
+      if (!args.importer.startsWith(src)) return undefined
+      const text = await readFile(args.importer, 'utf8')
+      for (const m of text.matchAll(/^import\s+(?!type\b)\{([^}]*)\}\s+from\s+'undici'/gm))
+        for (const part of m[1].split(',').map((x) => x.trim()).filter(Boolean))
+          if (!part.startsWith('type ') && !exported.has(part.split(/\s+as\s+/)[0])) {
+            const text = `${relative(root, args.importer)} imports ${part} from undici; ${relative(root, UNDICI_SLIM)} lacks it`
+            return { errors: [{ text }] }
+          }
+      if (/^import\s+(\*|\w+\s*[,]?\s*(from|\{))[^;]*'undici'/m.test(text.replace(/^import\s+type\b.*$/gm, '')))
+        return { errors: [{ text: `${relative(root, args.importer)}: only named imports from undici are bundled` }] }
+      return { path: UNDICI_SLIM }
+    })
+  },
+}
+
 const banner = [
   `const __stratosDistUrl = (rel) => require('node:url').pathToFileURL(require('node:path').join(__dirname, rel)).href;`,
   `const __stratosDistDir = (url) => require('node:path').dirname(require('node:url').fileURLToPath(url));`,
@@ -71,7 +97,7 @@ await build({
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: 'none',
-  plugins: [importMetaOfDist],
+  plugins: [importMetaOfDist, undiciSlim],
   banner: { js: banner },
   logLevel: 'warning',
 })

@@ -45,13 +45,14 @@ export function registerStatus(program: Command): void {
       const meta = await ctx.metaClient()
       const interrupt = interruptOnSignals()
       try {
+        // Proof of Traffic columns: settled traffic (meta node), chain state and owners' rewards (chain); best effort,
+        // and asked for beside the status (one round trip less), not for --json.
+        const extras = flags.json ? undefined : fetchPotExtras(cmd, ctx, meta).catch((): PotExtras => ({}))
         const status = await meta.status({ signal: interrupt.signal })
-        if (flags.json) {
+        if (!extras) {
           printJson(status)
           return
         }
-        // Proof of Traffic columns: settled traffic (meta node), chain state and owners' rewards (chain); best effort.
-        const extras = await fetchPotExtras(cmd, ctx, meta).catch(() => ({}))
         // Name nodes after the devnet's processes when we know them (resource-1…).
         const names = new Map<string, string>()
         try {
@@ -59,7 +60,7 @@ export function registerStatus(program: Command): void {
         } catch {
           // --meta-url without a network file: addresses only.
         }
-        process.stdout.write(renderStatus(status, names, Date.now(), extras, { wide: flags.wide }) + '\n')
+        process.stdout.write(renderStatus(status, names, Date.now(), await extras, { wide: flags.wide }) + '\n')
       } finally {
         interrupt.dispose()
         // The requests above share the process's keep-alive pool: close it, or its sockets hold the process open.
