@@ -13,7 +13,7 @@
  * the unlocked key.
  */
 import { KeystoreDir, defaultKeysDir } from '../crypto/keystore.ts'
-import { WalletKey, isWalletAddress } from '../crypto/wallet-key.ts'
+import { WalletKey, isWalletAddress, signFewTimes } from '../crypto/wallet-key.ts'
 import { isNodeAddress } from '../crypto/node-key.ts'
 import { DEFAULT_PORTS } from '../limits.ts'
 import { StratosError } from '../errors.ts'
@@ -221,6 +221,8 @@ export class CliContext {
   async client(need: WalletNeed, extra: { k?: number; m?: number; segmentSize?: number } = {}): Promise<StratosClient> {
     const metaUrl = await this.resolveMetaUrl()
     const wallet = await this.resolveWallet(need)
+    // A client command signs its session, create and commit, and exits.
+    if (wallet) signFewTimes()
     const chainId = this.globals.metaUrl ? undefined : this.network()?.chainId
     const { StratosClient } = await import('../sds/client/client.ts')
     const tuning = Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined))

@@ -4,6 +4,7 @@
  * local-file error codes the SDK and the CLI share.
  */
 import { test } from 'node:test'
+import fc from 'fast-check'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
@@ -16,7 +17,7 @@ import {
   formatStos,
   formatStosAmount,
 } from '../../src/cli/output.ts'
-import { STATUS_MAX_COLUMNS, renderStatus } from '../../src/cli/commands/status.ts'
+import { STATUS_MAX_COLUMNS, naturalCompare, renderStatus } from '../../src/cli/commands/status.ts'
 import { withUserPath } from '../../src/cli/commands/read.ts'
 import { localFileError, openSource } from '../../src/sds/client/source.ts'
 import { StratosError, isStratosError } from '../../src/errors.ts'
@@ -45,6 +46,40 @@ test('STOS for people: at most 6 decimals, thousands grouped, cuts marked, tiny 
   assert.throws(() => formatStos(1n, 19), RangeError)
   // The exact form stays what --json and typed-back values use.
   assert.equal(formatStosAmount(1_035_605_536_332_113_852n), '1.035605536332113852')
+})
+
+test('groupDigits and the status sort give what Intl gives (they avoid loading it), on random and edge values', () => {
+  fc.assert(
+    fc.property(fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }), (n) => {
+      assert.equal(groupDigits(n), n.toLocaleString('en-US'))
+    }),
+  )
+  fc.assert(
+    fc.property(fc.oneof(fc.integer(), fc.double({ min: -1e15, max: 1e15, noNaN: true }), fc.maxSafeInteger()), (n) => {
+      assert.equal(groupDigits(n), n.toLocaleString('en-US', { maximumFractionDigits: 0 }))
+    }),
+  )
+  for (const n of [0, -0, 0.5, -0.5, 1.5, -2.5, 999.5, 1e21, Number.MAX_SAFE_INTEGER, Infinity])
+    assert.equal(groupDigits(n), n.toLocaleString('en-US', { maximumFractionDigits: 0 }), String(n))
+  // What the status table sorts: process names (resource-N, meta, meta-N, …) and, without names, node URLs.
+  const names = fc.oneof(
+    fc.tuple(fc.constantFrom('resource', 'meta', 'gateway', 'node'), fc.nat(300)).map(([p, n]) => `${p}-${n}`),
+    fc.constantFrom('meta', 'validator'),
+    fc.tuple(fc.nat(255), fc.nat(65535)).map(([h, p]) => `http://127.0.0.${h}:${p}`),
+  )
+  fc.assert(
+    fc.property(fc.array(names, { maxLength: 12 }), (xs) => {
+      const intl = [...xs].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }))
+      const ours = [...xs].sort(naturalCompare)
+      assert.deepEqual(ours, intl)
+    }),
+  )
+  assert.deepEqual(
+    ['resource-10', 'resource-2', 'meta', 'resource-1', 'http://127.0.0.1:7210', 'http://127.0.0.1:7201'].sort(
+      naturalCompare,
+    ),
+    ['http://127.0.0.1:7201', 'http://127.0.0.1:7210', 'meta', 'resource-1', 'resource-2', 'resource-10'],
+  )
 })
 
 test('byte counts: binary units, exact figures with separators beside them', () => {

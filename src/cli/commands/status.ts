@@ -77,7 +77,7 @@ export function renderStatus(
   o: RenderStatusOptions = {},
 ): string {
   const nodes = [...s.nodes].sort((a, b) =>
-    (names.get(a.address) ?? a.url).localeCompare(names.get(b.address) ?? b.url, undefined, { numeric: true }),
+    naturalCompare(names.get(a.address) ?? a.url, names.get(b.address) ?? b.url),
   )
   const named = nodes.some((n) => names.has(n.address))
   // One label per node for both tables: its name when known, else its (short) address.
@@ -141,6 +141,29 @@ export function renderStatus(
         ]
       : []),
   ].join('\n')
+}
+
+/**
+ * Orders "resource-2" before "resource-10": runs of digits compare as numbers, the rest by code unit. Not
+ * localeCompare(…, { numeric: true }): its first use builds an ICU collator, ~20–30 ms of this command's CPU.
+ */
+export function naturalCompare(a: string, b: string): number {
+  const x = a.match(/\d+|\D+/g) ?? []
+  const y = b.match(/\d+|\D+/g) ?? []
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const p = x[i]!
+    const q = y[i]!
+    if (p === q) continue
+    if (/^\d/.test(p) && /^\d/.test(q)) {
+      const u = p.replace(/^0+(?=\d)/, '')
+      const v = q.replace(/^0+(?=\d)/, '')
+      if (u.length !== v.length) return u.length - v.length
+      if (u !== v) return u < v ? -1 : 1
+      continue
+    }
+    return p < q ? -1 : 1
+  }
+  return x.length - y.length || (a < b ? -1 : a > b ? 1 : 0)
 }
 
 /** Column indexes [from, from + count) (the right-aligned numeric columns of a table). */
