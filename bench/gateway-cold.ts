@@ -6,7 +6,7 @@
  * and the two-hop floor (floor-server.mjs --relay: a node:http server that streams the bytes from k upstream
  * node:http servers in parallel segments, as the gateway streams from the resource nodes).
  *
- *   node --import tsx bench/gateway-cold.ts [--mib 200] [--runs 3] [--profile DIR]
+ *   node --import tsx bench/gateway-cold.ts [--mib 200] [--runs 3] [--delay MS] [--profile DIR [--profile-read cold|hot]]
  *
  * Prints wall time and the CPU each devnet role spent during each read. With --profile every devnet process runs
  * with --cpu-prof into DIR, and the reads' windows (CLOCK_MONOTONIC µs, the clock of V8's profiles) are printed, so
@@ -31,6 +31,8 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     profile: { type: 'string' },
     delay: { type: 'string', default: '100' },
+    /** Which read of the last run is profiled. */
+    'profile-read': { type: 'string', default: 'cold' },
   },
 })
 const B = Number(values.mib) * MiB
@@ -143,7 +145,7 @@ try {
     const cid2 = await put(200 + i)
     await new Promise((r) => setTimeout(r, 1500))
     for (const label of ['cold', 'hot']) {
-      const profiled = values.profile && i === 0 && label === 'cold'
+      const profiled = values.profile && i === runs - 1 && label === values['profile-read']
       if (profiled) await toggleProfiles()
       const c0 = cpu()
       const f0 = faults()

@@ -5,6 +5,7 @@
  * DIR/<pid>-<n>.cpuprofile (open in Chrome DevTools, or summarise with bench/profile-summary.mjs).
  */
 import { Session } from 'node:inspector'
+import { PerformanceObserver, constants } from 'node:perf_hooks'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -14,12 +15,30 @@ if (dir) {
   session.connect()
   let running = false
   let n = 0
+  /** Garbage collections while the profiler runs: count and milliseconds per kind (written beside the profile). */
+  let gcs = {}
+  const kinds = {
+    [constants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge',
+    [constants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact',
+    [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+    [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak',
+  }
+  new PerformanceObserver((list) => {
+    if (!running) return
+    for (const e of list.getEntries()) {
+      const k = kinds[e.detail?.kind] ?? String(e.detail?.kind)
+      gcs[k] ??= { count: 0, ms: 0 }
+      gcs[k].count++
+      gcs[k].ms += e.duration
+    }
+  }).observe({ entryTypes: ['gc'] })
   process.on('SIGUSR2', () => {
     if (!running) {
       session.post('Profiler.enable', () =>
         session.post('Profiler.setSamplingInterval', { interval: 200 }, () =>
           session.post('Profiler.start', () => {
             running = true
+            gcs = {}
           }),
         ),
       )
@@ -27,7 +46,9 @@ if (dir) {
     }
     session.post('Profiler.stop', (err, r) => {
       running = false
-      if (!err) writeFileSync(join(dir, `${process.pid}-${++n}.cpuprofile`), JSON.stringify(r.profile))
+      if (err) return
+      writeFileSync(join(dir, `${process.pid}-${++n}.cpuprofile`), JSON.stringify(r.profile))
+      writeFileSync(join(dir, `${process.pid}-${n}.gc.json`), JSON.stringify(gcs))
     })
   })
 }

@@ -84,6 +84,8 @@ export class HotRangeCache {
   readonly #writing = new Set<string>()
   #tmpSeq = 0
   readonly #stats = { hits: 0, diskHits: 0, misses: 0, fetchedBytes: 0, streams: 0 }
+  /** Per buffer a stream handed out: bytes of the memory tier's pieces that are views of it. */
+  readonly #viewBytes = new WeakMap<ArrayBufferLike, number>()
   /** Pieces being fetched, shared by every read that needs them. */
   readonly #inFlight = new Map<string, Promise<Uint8Array>>()
   /** Streams in progress per file: a read of a piece one of them will pass waits for it instead of fetching it. */
@@ -96,7 +98,11 @@ export class HotRangeCache {
     this.#memoryMax = options.memoryBytes ?? GATEWAY_CACHE_MEMORY_BYTES
     this.#diskMax = options.diskBytes ?? GATEWAY_CACHE_DISK_BYTES
     this.#log = options.logger ?? silentLogger
-    this.#memory = new Lru({ maxBytes: this.#memoryMax, cost: (v) => v.length })
+    this.#memory = new Lru({
+      maxBytes: this.#memoryMax,
+      cost: (v) => v.length,
+      onEvict: (_k, v) => this.#viewGone(v),
+    })
     this.#disk = new Lru({ maxBytes: this.#diskMax, cost: (s) => s, onEvict: (k) => this.#removeDisk(k) })
     if (options.dir) this.#loadDisk(options.dir)
   }
@@ -419,9 +425,12 @@ export class HotRangeCache {
     let m = this.#memory.get(k)
     if (m) {
       this.#stats.hits++
-      if (m.buffer.byteLength > 2 * m.byteLength) {
-        // A view into a stream's chunk, read again: a copy of its own, so that a hot piece does not keep the whole
-        // chunk alive after its other pieces were evicted (the tier counts only the pieces' own bytes).
+      if (isView(m) && 2 * (this.#viewBytes.get(m.buffer) ?? 0) < m.buffer.byteLength) {
+        // A view into a stream's chunk whose other pieces are mostly evicted, read again: a copy of its own, so that a
+        // hot piece does not keep the whole chunk alive (the tier counts only the pieces' own bytes). While most of
+        // the chunk is still in the tier (a file read again soon after its first read), its pieces are handed out as
+        // they are: no copy in front of the second reader.
+        this.#viewGone(m)
         m = m.slice()
         this.#memory.set(k, m)
       }
@@ -465,7 +474,16 @@ export class HotRangeCache {
 
   #putMemory(k: string, data: Uint8Array): void {
     if (data.length > this.#memoryMax) return
+    if (isView(data)) this.#viewBytes.set(data.buffer, (this.#viewBytes.get(data.buffer) ?? 0) + data.length)
     this.#memory.set(k, data)
+  }
+
+  /** A piece left the memory tier (or was replaced by a copy of its own): its buffer holds that much less of it. */
+  #viewGone(data: Uint8Array): void {
+    if (!isView(data)) return
+    const left = (this.#viewBytes.get(data.buffer) ?? 0) - data.length
+    if (left > 0) this.#viewBytes.set(data.buffer, left)
+    else this.#viewBytes.delete(data.buffer)
   }
 
   /** Writes a piece #persist admitted (and counted in #writing). */
@@ -493,6 +511,11 @@ export class HotRangeCache {
   async flushed(): Promise<void> {
     while (this.#writing.size > 0) await new Promise((r) => setTimeout(r, 5))
   }
+}
+
+/** A piece that is a view into a larger buffer (a stream's chunk) rather than a buffer of its own. */
+function isView(data: Uint8Array): boolean {
+  return data.buffer.byteLength > 2 * data.byteLength
 }
 
 /** A stream in progress (see #streamThrough). */

@@ -218,3 +218,33 @@ test('two reads of a cold file started together share its first piece and then o
   assert.deepEqual(asked, [0, P])
   assert.equal(c.stats().streams, 1)
 })
+
+test('a streamed file read again is handed out as views of the stream chunks; a piece whose chunk is mostly evicted is copied', async () => {
+  const { read } = source(1)
+  const pieces = async (c: HotRangeCache, offset: number, length: number): Promise<Uint8Array[]> => {
+    const out: Uint8Array[] = []
+    for await (const p of c.read(FILE, { offset, length, fileSize: SIZE })) out.push(p)
+    return out
+  }
+  const c = new HotRangeCache({ source: read, sizeOf: async () => SIZE, pieceBytes: P, streamMinBytes: 2 * P })
+  await pieces(c, 0, SIZE)
+  // Pieces 1…10 came in one chunk: read again, they are still views of it (no copy in front of the reader).
+  const again = await pieces(c, P, 9 * P)
+  assert.ok(Buffer.concat(again).equals(expected(P, 9 * P)))
+  assert.ok(again.every((p) => p.buffer.byteLength > 2 * p.byteLength))
+  // A memory tier of three pieces: streaming the file evicts most of the chunk, so the pieces left are copied when read.
+  const small = new HotRangeCache({
+    source: read,
+    sizeOf: async () => SIZE,
+    pieceBytes: P,
+    streamMinBytes: 2 * P,
+    memoryBytes: 3 * P,
+  })
+  await pieces(small, 0, SIZE)
+  const last = await pieces(small, 9 * P, 10)
+  assert.ok(Buffer.concat(last).equals(expected(9 * P, 10)))
+  assert.ok(
+    last.every((p) => p.buffer.byteLength <= 2 * P),
+    'a copy of its own',
+  )
+})
