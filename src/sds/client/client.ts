@@ -410,7 +410,7 @@ export class StratosClient {
     outPath: string,
     options: ReadOptions = {},
   ): Promise<{ kind: 'file' | 'directory'; bytes: number }> {
-    const record = await this.meta.file(cid, { signal: options.signal })
+    const record = await this.#recordForGet(cid, options)
     if (record.kind === 'file') {
       const bytes = await this.#writeFileAtomic(cid, outPath, options)
       return { kind: 'file', bytes }
@@ -443,6 +443,23 @@ export class StratosClient {
     } catch (e) {
       await rm(tmp, { recursive: true, force: true }).catch(() => undefined)
       throw options.signal?.aborted ? new StratosError('ABORTED', 'download aborted') : toStratosError(e)
+    }
+  }
+
+  /**
+   * The record `get` decides on. A whole-file get asks for it as the read's first window (segment 0's tickets, the
+   * request the read itself starts with, now cached for it), so a file costs one meta round trip before its first
+   * byte instead of two; a folder or an empty file has no segment 0 (RANGE_NOT_SATISFIABLE): then the record alone.
+   * A ranged get keeps asking for the record alone: its read may start elsewhere, and tickets are counted reads.
+   */
+  async #recordForGet(cid: string, options: ReadOptions): Promise<FileRecordView> {
+    if (options.offset !== undefined || options.length !== undefined)
+      return this.meta.file(cid, { signal: options.signal })
+    try {
+      return (await this.#components.reads.read(cid, { from: 0, to: 1 }, { signal: options.signal })).file
+    } catch (e) {
+      if (!(e instanceof StratosError) || e.code !== 'RANGE_NOT_SATISFIABLE') throw e
+      return this.meta.file(cid, { signal: options.signal })
     }
   }
 
