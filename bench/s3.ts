@@ -6,6 +6,9 @@
  *   aws up        `aws s3 cp FILE s3://bench/KEY`           Debian's awscli, its defaults (multipart, 10 threads)
  *   stratos get   `node bin/stratos.js get CID -o OUT`
  *   aws down      `aws s3 cp s3://bench/KEY OUT`
+ *   floor up/down the same two `aws s3 cp` against bench/s3-sink.mjs, an S3 endpoint that verifies and stores nothing
+ *                 (it serves downloads from the page cache): awscli's own cost on this machine, which bounds what any
+ *                 gateway can reach. Up: SigV4 SHA-256 and CRC32 of every 8 MiB part in Python, 10 threads.
  * Every download is checked byte-exact (sha256). Target (issue 19): aws up/down ≤ 1.5 × stratos put/get.
  * Writes bench/results/<date>-s3.json with the medians, the ratios, every sample and the load average around it.
  *
@@ -48,6 +51,18 @@ async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promi
   return { ms, stdout }
 }
 
+/** bench/s3-sink.mjs in its own process, serving downloads from `dir`. */
+async function startSink(dir: string): Promise<{ url: string; stop(): void }> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 's3-sink.mjs'), dir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.setEncoding('utf8').once('data', (d: string) => resolve(Number(d.trim())))
+    child.once('exit', (code) => reject(new Error(`the S3 sink exited (${code})`)))
+  })
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') }
+}
+
 async function sha256(path: string): Promise<string> {
   const h = createHash('sha256')
   for await (const c of createReadStream(path)) h.update(c as Buffer)
@@ -64,7 +79,9 @@ async function main(): Promise<void> {
   const loadStart = loadavg().map(round3)
   const dir = await mkdtemp(join(tmpdir(), 'stratos-bench-s3-'))
   const devnet = await startDevnet({ dir: join(dir, 'devnet'), resources: 6, k: 4, m: 2, log: () => {} })
+  let sink: Awaited<ReturnType<typeof startSink>> | undefined
   try {
+    sink = await startSink(dir)
     const net = devnet.network
     const w = net.wallets[0]
     const stratosEnv = { STRATOS_HOME: join(dir, 'devnet'), STRATOS_LOG_LEVEL: 'warn' }
@@ -77,12 +94,15 @@ async function main(): Promise<void> {
       HOME: dir,
     }
     const aws = (args: string[]) => timed(AWS, ['--endpoint-url', net.s3 ?? '', ...args], awsEnv)
+    const floorAws = (args: string[]) => timed(AWS, ['--endpoint-url', sink?.url ?? '', ...args], awsEnv)
     await aws(['s3', 'mb', 's3://bench'])
     const samples = {
       stratosPut: [] as number[],
       awsUp: [] as number[],
+      floorUp: [] as number[],
       stratosGet: [] as number[],
       awsDown: [] as number[],
+      floorDown: [] as number[],
     }
     for (let i = 0; i < runs; i++) {
       const file = join(dir, `in-${i}`)
@@ -104,11 +124,15 @@ async function main(): Promise<void> {
       }
       const awsUp = async () =>
         samples.awsUp.push((await aws(['s3', 'cp', '--only-show-errors', file2, `s3://bench/f${i}`])).ms)
+      const floorUp = async () =>
+        samples.floorUp.push((await floorAws(['s3', 'cp', '--only-show-errors', file2, `s3://sink/f${i}`])).ms)
       let cid = ''
       if (i % 2 === 0) {
         cid = await stratosUp()
         await awsUp()
+        await floorUp()
       } else {
+        await floorUp()
         await awsUp()
         cid = await stratosUp()
       }
@@ -119,20 +143,30 @@ async function main(): Promise<void> {
         samples.stratosGet.push((await timed(process.execPath, [STRATOS_BIN, 'get', cid, '-o', out1], stratosEnv)).ms)
       const awsDown = async () =>
         samples.awsDown.push((await aws(['s3', 'cp', '--only-show-errors', `s3://bench/f${i}`, out2])).ms)
+      // The sink serves its downloads from the same directory: the key is the input file's name.
+      const out3 = join(dir, `out-floor-${i}`)
+      const floorDown = async () =>
+        samples.floorDown.push((await floorAws(['s3', 'cp', '--only-show-errors', `s3://sink/in-s3-${i}`, out3])).ms)
       if (i % 2 === 0) {
         await stratosDown()
         await awsDown()
+        await floorDown()
       } else {
+        await floorDown()
         await awsDown()
         await stratosDown()
       }
       if ((await sha256(out1)) !== want) throw new Error('stratos get: bytes differ')
       if ((await sha256(out2)) !== want2) throw new Error('aws s3 cp down: bytes differ')
+      if ((await sha256(out3)) !== want2) throw new Error('aws s3 cp down from the sink: bytes differ')
       log(
-        `run ${i + 1}/${runs}: put ${Math.round(samples.stratosPut[i])} ms, aws up ${Math.round(samples.awsUp[i])} ms, get ${Math.round(samples.stratosGet[i])} ms, aws down ${Math.round(samples.awsDown[i])} ms (byte-exact)`,
+        `run ${i + 1}/${runs}: put ${Math.round(samples.stratosPut[i])} ms, aws up ${Math.round(samples.awsUp[i])} ms ` +
+          `(floor ${Math.round(samples.floorUp[i])} ms), get ${Math.round(samples.stratosGet[i])} ms, ` +
+          `aws down ${Math.round(samples.awsDown[i])} ms (floor ${Math.round(samples.floorDown[i])} ms) (byte-exact)`,
       )
       await rm(out1, { force: true })
       await rm(out2, { force: true })
+      await rm(out3, { force: true })
       await rm(file, { force: true })
       await rm(file2, { force: true })
     }
@@ -142,6 +176,8 @@ async function main(): Promise<void> {
     >
     const upRatio = round3(med.awsUp / med.stratosPut)
     const downRatio = round3(med.awsDown / med.stratosGet)
+    const floorUpRatio = round3(med.floorUp / med.stratosPut)
+    const floorDownRatio = round3(med.floorDown / med.stratosGet)
     const result = {
       bench: 's3',
       date: new Date().toISOString(),
@@ -150,7 +186,15 @@ async function main(): Promise<void> {
       machine: { cpus: cpus().length, loadAverageStart: loadStart, loadAverageEnd: loadavg().map(round3) },
       medianMs: med,
       mbPerSecond: Object.fromEntries(Object.entries(med).map(([k, ms]) => [k, round3(size / MiB / (ms / 1000))])),
-      ratios: { awsUpVsStratosPut: upRatio, awsDownVsStratosGet: downRatio },
+      ratios: {
+        awsUpVsStratosPut: upRatio,
+        awsDownVsStratosGet: downRatio,
+        // awscli's own cost against a sink that does nothing: the target cannot be met when these exceed it.
+        floorUpVsStratosPut: floorUpRatio,
+        floorDownVsStratosGet: floorDownRatio,
+      },
+      /** What the gateway adds to awscli's own time (median aws − median floor). */
+      gatewayOverheadMs: { up: med.awsUp - med.floorUp, down: med.awsDown - med.floorDown },
       target: {
         ratio: TARGET_RATIO,
         up: upRatio <= TARGET_RATIO ? 'met' : 'missed',
@@ -171,6 +215,7 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify(result, null, 2) + '\n')
     log(`wrote ${outFile}`)
   } finally {
+    sink?.stop()
     await devnet.stop()
     if (!values.keep) await rm(dir, { recursive: true, force: true })
   }
