@@ -269,6 +269,15 @@ export const S3_CLIENT_CACHE_ENTRIES = 256
 export const S3_CLIENT_CLOSE_GRACE_MS = 10 * 60_000
 /** Buckets one wallet may own. */
 export const S3_MAX_BUCKETS_PER_OWNER = 1_000
+/**
+ * Bytes of multipart parts held in memory at once (all uploads) so the speculative assembly reads them as they arrive
+ * instead of back from the staging disk (assembler.ts). Room for awscli's 10 concurrent 8 MiB parts; a part that does
+ * not fit is only staged, and the assembly reads it from disk.
+ */
+export const S3_LIVE_PART_BYTES = 96 * MiB
+/** A part is staged in writes of this many bytes or buffers at most (one writev each; IOV_MAX is 1024). */
+export const S3_STAGE_WRITE_BYTES = 1 * MiB
+export const S3_STAGE_WRITE_BUFFERS = 256
 
 // ---- CLI ------------------------------------------------------------------------------
 /** How long one GET /txs/:hash/wait long-poll of a tx command lasts (the validator caps it at 60 s). */

@@ -30,6 +30,11 @@ export function errorCodeOf(res: ServerResponse): string | undefined {
   return errorCodes.get(res)
 }
 
+/** Records `code` as the error `res` replies with (a server with its own error format: the S3 gateway's XML). */
+export function markErrorCode(res: ServerResponse, code: string): void {
+  errorCodes.set(res, code)
+}
+
 export function sendError(res: ServerResponse, e: unknown): void {
   const err = toStratosError(e)
   errorCodes.set(res, err.code)

@@ -11,7 +11,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import { StratosError, toStratosError } from '../errors.ts'
 import { MAX_JSON_BODY_BYTES, S3_MAX_BUCKETS_PER_OWNER } from '../limits.ts'
-import { readJsonBody, sendJson } from '../net/http-server.ts'
+import { markErrorCode, readJsonBody, sendJson } from '../net/http-server.ts'
 import {
   zDelegationCreatePayload,
   zDelegationListPayload,
@@ -229,6 +229,8 @@ export interface S3Server {
 }
 
 function sendS3Error(res: ServerResponse, err: S3Error, resource: string, requestId: string, head: boolean): void {
+  // Counted by S3 code in stratos_errors_total (metrics.ts); a 304 is an answer, not an error.
+  if (err.status !== 304) markErrorCode(res, err.code)
   if (res.headersSent) {
     res.destroy(err)
     return

@@ -1,5 +1,6 @@
 /** Small filesystem helpers shared by every role. */
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync, rmSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { dirname, join, basename } from 'node:path'
 import { randomBytes } from 'node:crypto'
 
@@ -29,6 +30,20 @@ export function fsyncDir(dir: string): void {
       fsyncSync(fd)
     } finally {
       closeSync(fd)
+    }
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic.
+  }
+}
+
+/** fsyncDir off the event loop (a server staging many files must not block on each directory flush). */
+export async function fsyncDirAsync(dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, 'r')
+    try {
+      await fh.sync()
+    } finally {
+      await fh.close()
     }
   } catch {
     // Some filesystems refuse fsync on directories; the rename is still atomic.

@@ -382,6 +382,91 @@ test('multipart: parts persist, list parts and uploads, md5-of-md5s ETag, Entity
   )
 })
 
+test('multipart: a part refused after its bytes began to flow, a replaced part, parts out of order — byte-exact', async () => {
+  // The gateway feeds parts to the network as they arrive (assembler.ts); a part that then fails its checks, or is
+  // replaced, or comes out of order must still leave exactly the bytes Complete names.
+  const s3 = s3For(net.network.wallets[0])
+  await s3.send(new CreateBucketCommand({ Bucket: 'b-live' }))
+  const parts = [randomBytes(5 * MiB + 3), randomBytes(5 * MiB), randomBytes(5 * MiB), randomBytes(777)]
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'b-live', Key: 'obj' }))
+  const put = (n: number, body: Buffer, md5?: string) =>
+    s3.send(
+      new UploadPartCommand({
+        Bucket: 'b-live',
+        Key: 'obj',
+        UploadId,
+        PartNumber: n,
+        Body: body,
+        ...(md5 ? { ContentMD5: md5 } : {}),
+      }),
+    )
+  const wrongMd5 = createHash('md5').update('something else').digest('base64')
+  await expectS3Error(put(1, parts[0], wrongMd5), 'BadDigest')
+  const etags: string[] = []
+  etags[3] = (await put(4, parts[3])).ETag ?? ''
+  etags[0] = (await put(1, parts[0])).ETag ?? ''
+  etags[1] = (await put(2, randomBytes(5 * MiB))).ETag ?? ''
+  etags[2] = (await put(3, parts[2])).ETag ?? ''
+  // Part 2 again, with other bytes: the last body of a part is the one that counts.
+  etags[1] = (await put(2, parts[1])).ETag ?? ''
+  const done = await s3.send(
+    new CompleteMultipartUploadCommand({
+      Bucket: 'b-live',
+      Key: 'obj',
+      UploadId,
+      MultipartUpload: { Parts: etags.map((ETag, i) => ({ PartNumber: i + 1, ETag })) },
+    }),
+  )
+  const md5s = Buffer.concat(parts.map((p) => createHash('md5').update(p).digest()))
+  assert.equal(done.ETag, `"${createHash('md5').update(md5s).digest('hex')}-4"`)
+  const got = await s3.send(new GetObjectCommand({ Bucket: 'b-live', Key: 'obj' }))
+  assert.deepEqual(await bytesOf(got.Body), Buffer.concat(parts))
+
+  // Complete with fewer parts than were sent: only the listed ones.
+  const sub = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'b-live', Key: 'sub' }))
+  const subTags: string[] = []
+  for (const [i, body] of parts.slice(0, 3).entries())
+    subTags.push(
+      (
+        await s3.send(
+          new UploadPartCommand({
+            Bucket: 'b-live',
+            Key: 'sub',
+            UploadId: sub.UploadId,
+            PartNumber: i + 1,
+            Body: body,
+          }),
+        )
+      ).ETag ?? '',
+    )
+  await s3.send(
+    new CompleteMultipartUploadCommand({
+      Bucket: 'b-live',
+      Key: 'sub',
+      UploadId: sub.UploadId,
+      MultipartUpload: { Parts: subTags.slice(0, 2).map((ETag, i) => ({ PartNumber: i + 1, ETag })) },
+    }),
+  )
+  const gotSub = await s3.send(new GetObjectCommand({ Bucket: 'b-live', Key: 'sub' }))
+  assert.deepEqual(await bytesOf(gotSub.Body), Buffer.concat(parts.slice(0, 2)))
+})
+
+test('/metrics counts S3 error replies by their S3 code', async () => {
+  const s3 = s3For(net.network.wallets[0])
+  await s3.send(new CreateBucketCommand({ Bucket: 'b-metrics' }))
+  const count = async (code: string): Promise<number> => {
+    const text = await (await fetch(`${net.network.s3}/metrics`)).text()
+    const line = text.split('\n').find((l) => l.startsWith('stratos_errors_total{') && l.includes(`code="${code}"`))
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0
+  }
+  const before = await count('NoSuchKey')
+  for (let i = 0; i < 2; i++)
+    await expectS3Error(s3.send(new GetObjectCommand({ Bucket: 'b-metrics', Key: `missing-${i}` })), 'NoSuchKey')
+  assert.equal(await count('NoSuchKey'), before + 2)
+  await expectS3Error(s3.send(new GetObjectCommand({ Bucket: 'b-nonexistent-x', Key: 'k' })), 'NoSuchBucket')
+  assert.ok((await count('NoSuchBucket')) >= 1)
+})
+
 test('presigned URLs: GET and PUT without the secret; an expired one is refused', async () => {
   const s3 = s3For(net.network.wallets[0])
   await s3.send(new CreateBucketCommand({ Bucket: 'b-presign' }))
