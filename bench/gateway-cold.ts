@@ -161,7 +161,13 @@ try {
     const f = await curl(`http://127.0.0.1:${floor.port}/`)
     const two = await curl(`http://127.0.0.1:${relay.port}/`)
     console.log(`run ${i} floor ${f.ms.toFixed(0)} ms, two-hop floor ${two.ms.toFixed(0)} ms`)
-    // A second viewer DELAY ms into the first one's cold read.
+    // A second viewer DELAY ms into the first one's cold read: one network transfer should serve both.
+    const fetched = async (): Promise<number> => {
+      const text = await fetch(`${gw}/metrics`).then((r) => (r.ok ? r.text() : ''))
+      const m = /^stratos_gateway_fetched_bytes_total\S* (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text)
+      return m ? Number(m[1]) : Number.NaN
+    }
+    const fetched0 = await fetched()
     const c0 = cpu()
     const a = curl(`${gw}/ipfs/${cid2}`)
     await new Promise((r) => setTimeout(r, Number(values.delay)))
@@ -169,7 +175,7 @@ try {
     const [ra, rb] = await Promise.all([a, b])
     console.log(
       `run ${i} two viewers: ${ra.ms.toFixed(0)} / ${rb.ms.toFixed(0)} ms; cpu ${byRole(c0, cpu())}; ` +
-        `gateway stats ${await fetch(`${gw}/api/v1/stats`).then((r) => r.text())}`,
+        `gateway fetched ${((await fetched()) - fetched0) / MiB} MiB from the network for the two`,
     )
   }
 } finally {
