@@ -94,6 +94,12 @@ export const PUMP_STAGING_BUFFERS = 2
 export const SHARD_READ_POOL_BUFFERS = 8
 /** Shard files stat'ed at once when a resource node rebuilds its index at start. */
 export const STORE_SCAN_CONCURRENCY = 64
+/**
+ * Shards smaller than this are written through the page cache even where the store uses direct I/O: an O_DIRECT write
+ * waits for the device, which for a small shard is most of its PUT's time, while the page-cache copy it avoids is tiny.
+ * Durability is the same (the sync mode's fdatasync covers either kind of write).
+ */
+export const STORE_DIRECT_IO_MIN_BYTES = 256 * KiB
 /** `--sync batch`: a shard acknowledged without fdatasync is made durable (fdatasync + directory fsync) at most this long after it was written. */
 export const STORE_SYNC_INTERVAL_MS = 1_000
 /** `--sync batch`: unsynced shard bytes that start a flush early; while this much is waiting for the disk, new PUTs wait (backpressure). */
@@ -172,6 +178,12 @@ export const DIRECT_GET_MAX_HEAD_BYTES = 64 * 1024
 export const DIRECT_GET_MAX_ERROR_BODY_BYTES = 64 * 1024
 /** A direct shard PUT (socket-body.ts, direct-put.ts) whose connection moves no byte for this long is cut, on either side. */
 export const DIRECT_PUT_IDLE_TIMEOUT_MS = 30_000
+/**
+ * Shards smaller than this go to the node's ordinary PUT route over a kept-alive connection instead of a direct PUT:
+ * for a small shard the direct PUT's own TCP connection (handshake, upgrade, close, on both sides) costs more than the
+ * copy into the node's staging buffers it saves (bench/README.md, small uploads).
+ */
+export const DIRECT_PUT_MIN_BYTES = 256 * 1024
 /** Largest answer to a direct shard PUT a client reads (a receipt or an error is well under 1 KiB). */
 export const DIRECT_PUT_MAX_RESPONSE_BYTES = 64 * 1024
 /** Idle piece buffers (≤ one shard each) a client keeps for `reuseBuffers` reads: a segment and a half in flight at k = 4. */

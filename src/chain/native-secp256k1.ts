@@ -16,12 +16,12 @@
  */
 import { createRequire } from 'node:module'
 import { keccak_256 } from '@noble/hashes/sha3.js'
-import { WalletKey, walletAddressFromPublicKey } from '../crypto/wallet-key.ts'
+import { WalletKey, setWalletCryptoAccelerator, walletAddressFromPublicKey } from '../crypto/wallet-key.ts'
 import { keccak256 } from './keccak256.ts'
 import { createLogger } from '../util/components.ts'
 import { recoverTxSigner, type SignatureToRecover, type TxEnvelope, type TxSignerRecovery } from './tx.ts'
 
-type NativeSecp256k1 = Pick<typeof import('secp256k1'), 'ecdsaRecover'>
+type NativeSecp256k1 = Pick<typeof import('secp256k1'), 'ecdsaRecover' | 'ecdsaSign'>
 
 /** Half the order of secp256k1 (canonical signatures have s ≤ N/2), as in tx.ts. */
 const SECP256K1_HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
@@ -48,7 +48,11 @@ export function nativeSecp256k1LoadError(): string | undefined {
   return loaded?.error
 }
 
-/** A recovery by libsecp256k1 must give the address @noble/curves derives for the signing key. */
+/**
+ * A recovery by libsecp256k1 must give the address @noble/curves derives for the signing key, and its signature the
+ * bytes @noble/curves signs (both RFC 6979 with low s). Run before any accelerator is installed, so `key.sign` is
+ * noble's.
+ */
 function selfTest(native: NativeSecp256k1): void {
   const key = new WalletKey(new Uint8Array(32).fill(7))
   const message = new TextEncoder().encode('stratos native secp256k1 self-test')
@@ -56,6 +60,38 @@ function selfTest(native: NativeSecp256k1): void {
   const pub = native.ecdsaRecover(sig.subarray(1), sig[0], keccak_256(message), false)
   if (walletAddressFromPublicKey(pub) !== key.address)
     throw new Error('native secp256k1 self-test recovered the wrong key')
+  const mine = native.ecdsaSign(keccak_256(message), key.privateKey)
+  if (mine.recid !== sig[0] || Buffer.compare(Buffer.from(mine.signature), Buffer.from(sig.subarray(1))) !== 0)
+    throw new Error('native secp256k1 self-test signed other bytes than @noble/curves')
+}
+
+/**
+ * Wallet request signatures (src/crypto/wallet-key.ts) through libsecp256k1 in this process, when it loads: signing
+ * and recovering canonical signatures (recovery byte 0 or 1, s ≤ N/2, the only kind wallets make); anything else is
+ * left to @noble/curves, so every answer stays the one it gives. Returns whether the native path is in use.
+ */
+export function installNativeWalletCrypto(): boolean {
+  const native = loadNativeSecp256k1()
+  if (!native) return false
+  setWalletCryptoAccelerator({
+    recover(signature, digest) {
+      if (signature[0]! > 1) return null
+      if (BigInt('0x' + Buffer.from(signature.subarray(33)).toString('hex')) > SECP256K1_HALF_ORDER) return null
+      try {
+        return native.ecdsaRecover(signature.subarray(1), signature[0]!, digest, false)
+      } catch {
+        return null
+      }
+    },
+    sign(digest, privateKey) {
+      const { signature, recid } = native.ecdsaSign(digest, privateKey)
+      const out = new Uint8Array(65)
+      out[0] = recid
+      out.set(signature, 1)
+      return out
+    },
+  })
+  return true
 }
 
 /**

@@ -31,9 +31,32 @@ export function isWalletAddress(s: string): boolean {
   }
 }
 
+/**
+ * The same signatures and recoveries computed by libsecp256k1 instead of @noble/curves (a pure-JS secp256k1 recovery
+ * costs ~2 ms, most of a small upload's meta node CPU; libsecp256k1 is ~50× faster). Installed by Node processes
+ * (src/chain/native-secp256k1.ts `installNativeWalletCrypto`), never in a browser. Each answers null for anything it
+ * does not handle identically (a non-canonical signature), and @noble/curves answers instead.
+ */
+export interface WalletCryptoAccelerator {
+  /** The 65-byte public key of `signature` (recovery ‖ r ‖ s) over `digest`, or null: noble decides. */
+  recover(signature: Uint8Array, digest: Uint8Array): Uint8Array | null
+  /** recovery ‖ r ‖ s over `digest` (RFC 6979, low s: the bytes noble gives), or null: noble signs. */
+  sign(digest: Uint8Array, privateKey: Uint8Array): Uint8Array | null
+}
+
+let accelerator: WalletCryptoAccelerator | null = null
+
+export function setWalletCryptoAccelerator(a: WalletCryptoAccelerator | null): void {
+  accelerator = a
+}
+
 /** Recovers the signer's address from a 65-byte recoverable signature; null when it does not parse. */
 export function recoverWalletAddress(message: Uint8Array, signature: Uint8Array): string | null {
   if (signature.length !== 65) return null
+  if (accelerator) {
+    const pub = accelerator.recover(signature, keccak_256(message))
+    if (pub) return walletAddressFromPublicKey(pub)
+  }
   try {
     const pub = secp256k1.recoverPublicKey(signature, keccak_256(message), { prehash: false })
     return walletAddressFromPublicKey(pub)
@@ -81,6 +104,10 @@ export class WalletKey {
 
   /** 65-byte recoverable signature (recovery ‖ r ‖ s, noble's "recovered" format) over keccak-256(message). */
   sign(message: Uint8Array): Uint8Array {
+    if (accelerator) {
+      const sig = accelerator.sign(keccak_256(message), this.privateKey)
+      if (sig) return sig
+    }
     return secp256k1.sign(keccak_256(message), this.privateKey, { prehash: false, format: 'recovered' })
   }
 }

@@ -18,7 +18,7 @@
  */
 import { request, type Dispatcher } from 'undici'
 import { StratosError } from '../errors.ts'
-import { CLIENT_SHARD_TIMEOUT_MS, SHARD_CHUNK_BYTES } from '../limits.ts'
+import { CLIENT_SHARD_TIMEOUT_MS, DIRECT_PUT_MIN_BYTES, SHARD_CHUNK_BYTES } from '../limits.ts'
 import { SHARD_HEADERS, type ResourceNodeInfo } from '../sds/protocol/api.ts'
 import { TICKET_HEADER, type SignedReceipt, type SignedTicket } from '../sds/protocol/messages.ts'
 import { encodeTicketHeader } from '../sds/protocol/ticket.ts'
@@ -63,8 +63,8 @@ export class ResourceClient {
   readonly #clock: Clock
 
   /**
-   * `dispatcher` carries info requests (and PUTs with `directPut: false`); shard GETs use `directGet`
-   * (direct-get.ts), shard PUTs to http: nodes go over their own connection (direct-put.ts).
+   * `dispatcher` carries info requests and shard PUTs under DIRECT_PUT_MIN_BYTES (every PUT with `directPut: false`);
+   * shard GETs use `directGet` (direct-get.ts), larger shard PUTs to http: nodes their own connection (direct-put.ts).
    */
   constructor(
     options: { dispatcher?: Dispatcher; directGet?: DirectGetPool; directPut?: boolean; clock?: Clock } = {},
@@ -87,7 +87,7 @@ export class ResourceClient {
       [ORDER_HEADER]: encodeOrderHeader(p.orders.next(p.ticket.payload, p.data.length, this.#clock.now())),
       'content-type': 'application/octet-stream',
     }
-    if (this.#directPut && canDirectPut(p.url)) {
+    if (this.#directPut && p.data.length >= DIRECT_PUT_MIN_BYTES && canDirectPut(p.url)) {
       try {
         const res = await directPut({ origin: p.url, path: `/v1/shards/${p.shardId}`, headers, body: p.data, signal })
         if (res.status >= 400) throw StratosError.fromBody(res.body, res.status)

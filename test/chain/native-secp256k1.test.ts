@@ -7,12 +7,13 @@ import assert from 'node:assert/strict'
 import { secp256k1 } from '@noble/curves/secp256k1.js'
 import {
   createRecoverSigner,
+  installNativeWalletCrypto,
   loadNativeSecp256k1,
   recoverSigner,
   recoverTxSignerWith,
 } from '../../src/chain/native-secp256k1.ts'
 import { recoverTxSigner, signTx, txEnvelope, type SignedTx, type Tx } from '../../src/chain/tx.ts'
-import { WalletKey } from '../../src/crypto/wallet-key.ts'
+import { WalletKey, recoverWalletAddress, setWalletCryptoAccelerator } from '../../src/crypto/wallet-key.ts'
 import { seededRandom } from '../../src/util/components.ts'
 
 const N = secp256k1.Point.CURVE().n
@@ -138,4 +139,41 @@ test('without the binding, recovery falls back to pure JS and warns exactly once
   for (let i = 0; i < 3; i++)
     assert.equal(fallback(txEnvelope(signTx(k, tx(k.address, k.address, BigInt(i))))), k.address)
   assert.equal(warnings.length, 1)
+})
+
+test('wallet requests through libsecp256k1: the same signatures, and the same recovered address or refusal as @noble/curves', () => {
+  assert.ok(native, 'the native binding loads on this machine')
+  const random = seededRandom(77)
+  const keys = Array.from({ length: 20 }, () => new WalletKey(random(32)))
+  const messages = Array.from({ length: 20 }, (_, i) => random(1 + i * 13))
+  const jsSigs = keys.map((k, i) => k.sign(messages[i]!))
+  // Forged and odd signatures too: high s (a valid signature, recovered by noble only), recovery bytes 2 and 3,
+  // random bytes.
+  const odd: Uint8Array[] = []
+  for (const sig of jsSigs.slice(0, 5)) {
+    const s = BigInt('0x' + Buffer.from(sig.subarray(33)).toString('hex'))
+    const high = new Uint8Array(sig)
+    high[0] = sig[0]! ^ 1
+    high.set(Buffer.from(hex32(N - s), 'hex'), 33)
+    odd.push(high)
+    for (const r of [2, 3]) {
+      const x = new Uint8Array(sig)
+      x[0] = r
+      odd.push(x)
+    }
+    odd.push(random(65))
+  }
+  const jsRecovered = [...jsSigs, ...odd].map((sig, i) => recoverWalletAddress(messages[i % 20]!, sig))
+  assert.ok(installNativeWalletCrypto())
+  try {
+    for (const [i, k] of keys.entries()) assert.deepEqual(k.sign(messages[i]!), jsSigs[i], `signature ${i}`)
+    for (const [i, sig] of [...jsSigs, ...odd].entries())
+      assert.equal(recoverWalletAddress(messages[i % 20]!, sig), jsRecovered[i], `recovery ${i}`)
+    assert.deepEqual(
+      jsRecovered.slice(0, 20),
+      keys.map((k) => k.address),
+    )
+  } finally {
+    setWalletCryptoAccelerator(null)
+  }
 })

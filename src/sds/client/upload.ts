@@ -33,7 +33,8 @@ import {
 import { computeShardId, shardSizeFor } from '../protocol/shard.ts'
 import { signAsWallet, type WalletSigner } from '../protocol/signing.ts'
 import type { Placement, PlanSegmentResponse, UploadSession, FileRecordView } from '../protocol/api.ts'
-import type { SignedReceipt, CommitPayload, CreateUploadPayload } from '../protocol/messages.ts'
+import type { SignedReceipt } from '../protocol/messages.ts'
+import { commitPayload, createPayload, type SessionShape } from '../protocol/upload-requests.ts'
 import { ErasureCode } from './erasure.ts'
 import { BufferPool, linkedController } from './limiter.ts'
 import { openSource, type SegmentSource } from './source.ts'
@@ -48,10 +49,12 @@ import type { ProgressEvent, TransferComponents, UploadSource } from './types.ts
  * over signatures a browser made instead, so the wallet's key never leaves the browser.
  */
 export interface UploadAuthority {
-  open(
-    shape: { k: number; m: number; segmentSize: number; size: number | null; name?: string; public?: boolean },
-    signal: AbortSignal,
-  ): Promise<UploadSession>
+  /**
+   * Opens the session. `shape.segment` (segment 0's size and shard ids, when the upload read it before opening) may
+   * be planned with the create: the session then comes back with its `placements`; an authority that cannot sign it
+   * (a browser signed the create before the bytes were read) leaves it out, and the segment is planned on its own.
+   */
+  open(shape: SessionShape, signal: AbortSignal): Promise<UploadSession>
   commit(uploadId: string, parts: CommitParts, signal: AbortSignal): Promise<FileRecordView>
 }
 
@@ -128,23 +131,19 @@ function emit(onProgress: ((e: ProgressEvent) => void) | undefined, e: ProgressE
 export async function createSession(
   c: TransferComponents,
   wallet: WalletSigner,
-  p: { k: number; m: number; segmentSize: number; size: number | null; name?: string; public?: boolean },
+  p: SessionShape,
   signal?: AbortSignal,
 ): Promise<UploadSession> {
-  const payload: CreateUploadPayload = {
-    chainId: c.chainId,
-    signer: wallet.address,
-    nonce: randomHex(c.random, 16),
-    expiresAt: c.clock.now() + CLIENT_REQUEST_TTL_MS,
-    action: 'upload.create',
-    orderKey: c.orders.publicKey,
-    k: p.k,
-    m: p.m,
-    segmentSize: p.segmentSize,
-    size: p.size,
-    ...(p.name !== undefined ? { name: p.name } : {}),
-    ...(p.public === true ? { public: true } : {}),
-  }
+  const payload = createPayload(
+    {
+      chainId: c.chainId,
+      signer: wallet.address,
+      nonce: randomHex(c.random, 16),
+      expiresAt: c.clock.now() + CLIENT_REQUEST_TTL_MS,
+      orderKey: c.orders.publicKey,
+    },
+    p,
+  )
   return c.meta.createUpload(signAsWallet(wallet, payload), { signal })
 }
 
@@ -155,19 +154,22 @@ export async function commitSession(
   p: CommitParts,
   signal?: AbortSignal,
 ): Promise<FileRecordView> {
-  const payload: CommitPayload = {
-    chainId: c.chainId,
-    signer: wallet.address,
-    nonce: randomHex(c.random, 16),
-    expiresAt: c.clock.now() + CLIENT_REQUEST_TTL_MS,
-    action: 'upload.commit',
-    uploadId,
-    cid: p.cid,
-    size: p.size,
-    kind: p.kind,
-    ...(p.name !== undefined ? { name: p.name } : {}),
-    dagDigest: dagDigest(p.blocks.map((b) => b.bytes)),
-  }
+  const payload = commitPayload(
+    {
+      chainId: c.chainId,
+      signer: wallet.address,
+      nonce: randomHex(c.random, 16),
+      expiresAt: c.clock.now() + CLIENT_REQUEST_TTL_MS,
+    },
+    {
+      uploadId,
+      cid: p.cid,
+      size: p.size,
+      kind: p.kind,
+      name: p.name,
+      dagDigest: dagDigest(p.blocks.map((b) => b.bytes)),
+    },
+  )
   return c.meta.commit(
     uploadId,
     {
@@ -180,7 +182,7 @@ export async function commitSession(
   )
 }
 
-export { dagDigest }
+export { dagDigest, commitPayload, createPayload, type SessionShape }
 
 /**
  * Signs a call on upload session `uploadId` with the session's order key (the key the wallet named at create), with
@@ -285,9 +287,11 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
   }
   try {
     emit(p.onProgress, { type: 'upload:start', total: source.size })
-    const opened = openSession(run)
-    const sent = await sendSegments(run, opened)
-    return await commitUpload(run, opened, sent)
+    // A stream opens its session at once, while its first segment is read; a file of known size opens it once its
+    // first segment is coded, with that segment's plan in the same signed call (one round trip and commit fewer).
+    if (source.size === null) openSession(run)
+    const sent = await sendSegments(run)
+    return await commitUpload(run, sent)
   } catch (e) {
     throw await abandonUpload(run, e)
   } finally {
@@ -299,15 +303,19 @@ export async function upload(c: TransferComponents, p: UploadParameters): Promis
 }
 
 /**
- * Opens the upload session while the first segment is read and hashed (it is needed only to plan it).
+ * Opens the upload session: a stream's while its first segment is read and hashed (it is needed only to plan it), a
+ * file's with its first segment's plan.
  * The session is remembered before its shape is checked, so one the meta node opened with other
  * parameters than asked is aborted like any other.
  */
-function openSession(run: UploadRun): Promise<UploadSession> {
+function openSession(run: UploadRun, segment?: SessionShape['segment']): Promise<UploadSession> {
   const { p } = run
   const { k, m, segmentSize } = p
   const opened = run.authority
-    .open({ k, m, segmentSize, size: run.source.size, name: p.name, public: p.public }, run.signal)
+    .open(
+      { k, m, segmentSize, size: run.source.size, name: p.name, public: p.public, ...(segment ? { segment } : {}) },
+      run.signal,
+    )
     .then((s) => {
       run.session = s
       if (s.k !== k || s.m !== m || s.segmentSize !== segmentSize) {
@@ -330,7 +338,7 @@ function openSession(run: UploadRun): Promise<UploadSession> {
  * goes back to the pool when its PUTs end, so the next read waits for a free one: at most
  * CLIENT_SEGMENTS_IN_FLIGHT segments are in memory.
  */
-async function sendSegments(run: UploadRun, opened: Promise<UploadSession>): Promise<SentSegments> {
+async function sendSegments(run: UploadRun): Promise<SentSegments> {
   const { c, p, source, segments, cid, maxSegment, signal } = run
   const fail = (e: unknown): void => {
     run.failure ??= e
@@ -349,16 +357,21 @@ async function sendSegments(run: UploadRun, opened: Promise<UploadSession>): Pro
     }
     const shardSize = shardSizeFor(n, p.k)
     const ids = await encodeSegment(run, buf, n, shardSize)
-    const s = await opened
     const segment = index++
-    // The meta node takes segment plans strictly in order: each plan waits for the previous one.
-    const planned = previousPlan.then(() =>
-      c.meta.planSegment(
-        s.uploadId,
-        signSessionCall(c, s.uploadId, 'upload.plan', { index: segment, size: n, shardSize, shards: ids }),
-        { signal },
-      ),
-    )
+    const opened = run.opened ?? openSession(run, { size: n, shardSize, shards: ids })
+    const s = await opened
+    // The meta node takes segment plans strictly in order: each plan waits for the previous one. Segment 0 may have
+    // been planned by the create.
+    const planned =
+      segment === 0 && s.placements
+        ? Promise.resolve<PlanSegmentResponse>({ placements: s.placements })
+        : previousPlan.then(() =>
+            c.meta.planSegment(
+              s.uploadId,
+              signSessionCall(c, s.uploadId, 'upload.plan', { index: segment, size: n, shardSize, shards: ids }),
+              { signal },
+            ),
+          )
     previousPlan = planned.then(
       () => undefined,
       () => undefined,
@@ -411,9 +424,10 @@ async function encodeSegment(run: UploadRun, buf: Uint8Array, n: number, shardSi
  * Waits for every segment's PUTs, refuses a source that changed size meanwhile, builds the DAG and
  * commits with every receipt: only now does the file become visible.
  */
-async function commitUpload(run: UploadRun, opened: Promise<UploadSession>, sent: SentSegments): Promise<UploadResult> {
+async function commitUpload(run: UploadRun, sent: SentSegments): Promise<UploadResult> {
   const { p, source, signal } = run
-  const s = await opened
+  // An empty source read no segment: its session opens now.
+  const s = await (run.opened ?? openSession(run))
   await Promise.all(run.tasks)
   if (source.size !== null && sent.bytes !== source.size) {
     throw new StratosError(

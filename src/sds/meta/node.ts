@@ -61,6 +61,7 @@ import { TrafficViews } from './pot/traffic.ts'
 import type { SignedMaintenance } from '../protocol/audit.ts'
 import { createOps, type Ops } from '../../net/ops.ts'
 import { registerMetaMetrics, type MetaMetricsParts } from './metrics.ts'
+import { installNativeWalletCrypto } from '../../chain/native-secp256k1.ts'
 
 export interface MetaNodeOptions {
   /** Holds node-key.json and the LMDB env (index/). */
@@ -192,6 +193,8 @@ export class MetaNode implements Startable {
 
   async start(): Promise<void> {
     if (this.#running) return
+    // Every wallet request's signature is recovered here (uploads: create and commit): libsecp256k1 when it loads.
+    installNativeWalletCrypto()
     if (this.#stopping) await this.#stopping
     this.#starting ??= this.#start().finally(() => {
       this.#starting = undefined

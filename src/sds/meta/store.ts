@@ -44,7 +44,7 @@
  * `write()` resolves only once the commit is durable, so a reply sent after it survives kill -9; heartbeat
  * bookkeeping opts out of waiting for the flush on LMDB (a lost heartbeat is re-sent).
  */
-import type { StorageEngine, Table, WriteOptions } from './engine/table.ts'
+import type { PrefetchRead, StorageEngine, Table, WriteOptions } from './engine/table.ts'
 import { LmdbEngine } from './engine/lmdb.ts'
 import { PostgresEngine, type PostgresEngineOptions } from './engine/postgres.ts'
 import { StratosError } from '../../errors.ts'
@@ -340,6 +340,14 @@ export class MetaStore {
   async write<T>(fn: () => T, options: WriteOptions = {}): Promise<T> {
     if (this.#closed) throw new StratosError('NODE_UNAVAILABLE', 'the meta index is closed')
     return this.#engine.write(fn, options)
+  }
+
+  /**
+   * Inside write(): the keys the transaction is about to read, read at once where reads are round trips (PostgreSQL;
+   * engine/table.ts). Only a hint: every read answers the same without it.
+   */
+  prefetch(reads: PrefetchRead[]): void {
+    this.#engine.prefetch(reads)
   }
 
   async close(): Promise<void> {

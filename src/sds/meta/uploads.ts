@@ -59,6 +59,11 @@ const RECEIPTS_PER_BATCH = 64
 /** Most missing items named in an UPLOAD_INCOMPLETE error's details (the count is always given). */
 const MAX_MISSING_LISTED = 100
 
+/** Ozone a running transaction reserved for PUT limits (given back if it rolls back or runs again). */
+interface Reservation {
+  r?: { payer: string; bytes: number; expiresAt: number }
+}
+
 export interface UploadsOptions extends Omit<FilesOptions, 'access'> {
   sessionTtlMs: number
 }
@@ -81,40 +86,56 @@ export class Uploads {
   // ---- create ----------------------------------------------------------------------------------
 
   async create(msg: SignedCreateUpload): Promise<UploadSession> {
-    const { store, chainId, random, sessionTtlMs } = this.#o
+    const { store, chainId, random, sessionTtlMs, guard } = this.#o
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store, delegation: this.#o.delegations })
     // Refuse a payer without ozone before any byte moves. Only "some ozone left" is checked here: a directory's session
     // declares the directory's total size but moves no shard bytes (its files were paid for), and each plan reserves
     // its segment's limits exactly (pot/ozone-guard.ts).
-    if (this.#o.guard && p.size !== null && p.size > 0) {
-      this.#o.guard.checkAny(p.signer, await this.#o.guard.balance(p.signer), Math.ceil(p.size / p.k) * (p.k + p.m))
+    const ozone = guard && (p.segment || (p.size !== null && p.size > 0)) ? await guard.balance(p.signer) : undefined
+    if (guard && ozone !== undefined && p.size !== null && p.size > 0) {
+      guard.checkAny(p.signer, ozone, Math.ceil(p.size / p.k) * (p.k + p.m))
     }
+    const reserved: Reservation = {}
     // No capacity or node-count check here: a directory commit's session moves no shard bytes although it declares
     // the directory's total size, and planning checks placement exactly, segment by segment.
-    const session = await store.write(() => {
-      store.nonces.use(p.signer, p.nonce, p.expiresAt)
-      let uploadId = randomHex(random, 16)
-      while (store.sessions.get(uploadId) !== undefined) uploadId = randomHex(random, 16)
-      const s: SessionRecord = {
-        uploadId,
-        owner: p.signer,
-        k: p.k,
-        m: p.m,
-        segmentSize: p.segmentSize,
-        ...(p.name !== undefined ? { name: p.name } : {}),
-        declaredSize: p.size,
-        orderKey: p.orderKey,
-        ...(p.public === true ? { public: true } : {}),
-        createdAt: now,
-        lastActivity: now,
-        expiresAt: now + sessionTtlMs,
-        segmentCount: 0,
-      }
-      store.sessions.putSync(uploadId, s)
-      store.sessionExpiry.putSync([s.expiresAt, uploadId], true)
-      return s
-    })
+    const { session, placements } = await store
+      .write(() => {
+        this.#giveBack(reserved)
+        let uploadId = randomHex(random, 16)
+        store.prefetch([...store.nonces.reads([[p.signer, p.nonce]]), { table: store.sessions, keys: [uploadId] }])
+        store.nonces.use(p.signer, p.nonce, p.expiresAt)
+        while (store.sessions.get(uploadId) !== undefined) uploadId = randomHex(random, 16)
+        let s: SessionRecord = {
+          uploadId,
+          owner: p.signer,
+          k: p.k,
+          m: p.m,
+          segmentSize: p.segmentSize,
+          ...(p.name !== undefined ? { name: p.name } : {}),
+          declaredSize: p.size,
+          orderKey: p.orderKey,
+          ...(p.public === true ? { public: true } : {}),
+          createdAt: now,
+          lastActivity: now,
+          expiresAt: now + sessionTtlMs,
+          segmentCount: 0,
+        }
+        // Segment 0 planned in the same transaction (one signed call and one synced commit instead of two): the
+        // wallet's signature covers it, so it needs no session-key signature of its own.
+        const placements = p.segment
+          ? this.#placeSegment(s, { index: 0, ...p.segment }, now, ozone, reserved)
+          : undefined
+        if (placements) s = { ...s, segmentCount: 1 }
+        store.sessions.putSync(uploadId, s)
+        store.sessionExpiry.putSync([s.expiresAt, uploadId], true)
+        return { session: s, placements }
+      })
+      .catch((e: unknown) => {
+        // Rolled back: the limits were never handed out.
+        this.#giveBack(reserved)
+        throw e
+      })
     this.#o.logger.debug({ uploadId: session.uploadId, owner: session.owner }, 'upload session created')
     return {
       uploadId: session.uploadId,
@@ -122,118 +143,163 @@ export class Uploads {
       m: session.m,
       segmentSize: session.segmentSize,
       expiresAt: session.expiresAt,
+      ...(placements ? { placements } : {}),
     }
   }
 
   // ---- plan / replace ----------------------------------------------------------------------------
 
   async plan(uploadId: string, body: PlanSegmentBody): Promise<PlanSegmentResponse> {
-    const { store, registry, random, guard } = this.#o
+    const { store, guard } = this.#o
     const owner = guard ? store.sessions.get(uploadId)?.owner : undefined
     const ozone = guard && owner !== undefined ? await guard.balance(owner) : undefined
     const now = this.#o.clock.now()
-    let reserved: { payer: string; bytes: number; expiresAt: number } | undefined
+    const reserved: Reservation = {}
     const { auth, ...call } = body
     const placements = await store
       .write(() => {
-        // A re-run (PostgreSQL retried the transaction after a conflict) first gives back what the last run reserved.
-        if (reserved) guard?.release(reserved.payer, reserved.bytes, reserved.expiresAt)
-        reserved = undefined
+        this.#giveBack(reserved)
+        store.prefetch([
+          { table: store.sessions, keys: [uploadId] },
+          ...store.nonces.reads([[`upload:${uploadId}`, auth.nonce]]),
+          {
+            table: store.sessionSegments,
+            keys:
+              body.index > 0
+                ? [
+                    [uploadId, body.index - 1],
+                    [uploadId, body.index],
+                  ]
+                : [[uploadId, 0]],
+          },
+        ])
         const s = this.#liveSession(uploadId, now)
         this.#checkCall(s, 'upload.plan', call, auth, now)
-        const width = s.k + s.m
-        if (body.shards.length !== width)
-          throw new StratosError(
-            'BAD_REQUEST',
-            `a segment has ${width} shards (k=${s.k}, m=${s.m}), got ${body.shards.length}`,
-            { expected: width, got: body.shards.length },
-          )
-        if (body.size > s.segmentSize)
-          throw new StratosError('BAD_REQUEST', `segment size ${body.size} exceeds the session's ${s.segmentSize}`, {
-            size: body.size,
-            segmentSize: s.segmentSize,
-          })
-        const expectedShardSize = shardSizeFor(body.size, s.k)
-        if (body.shardSize !== expectedShardSize)
-          throw new StratosError('BAD_REQUEST', `shard size for a ${body.size}-byte segment is ${expectedShardSize}`, {
-            expected: expectedShardSize,
-            got: body.shardSize,
-          })
-        if (body.index > s.segmentCount)
-          throw new StratosError('BAD_REQUEST', `segments are planned in order: next is ${s.segmentCount}`, {
-            expected: s.segmentCount,
-            got: body.index,
-          })
-        if (body.index > 0) {
-          const prev = store.sessionSegments.get([uploadId, body.index - 1])
-          if (prev && prev.size < s.segmentSize)
-            throw new StratosError('BAD_REQUEST', `segment ${body.index - 1} is short, so it must be the last`, {
-              segment: body.index - 1,
-            })
-        }
-        if (body.index < s.segmentCount - 1 && body.size !== s.segmentSize) {
-          throw new StratosError('BAD_REQUEST', 'only the last segment may be shorter than the segment size', {
-            segment: body.index,
-          })
-        }
-        if (s.declaredSize !== null && body.index * s.segmentSize + body.size > s.declaredSize) {
-          throw new StratosError(
-            'SIZE_MISMATCH',
-            `segment ${body.index} ends past the declared size ${s.declaredSize}`,
-            { declaredSize: s.declaredSize },
-          )
-        }
-        const old = body.index < s.segmentCount ? store.sessionSegments.get([uploadId, body.index]) : undefined
-        if (old && (old.size !== body.size || old.shards.some((x, i) => x.id !== body.shards[i]))) {
-          // The shard ids are the segment's content: a planned segment keeps them (a retry of the same plan is fine).
-          throw new StratosError('CONFLICT', `segment ${body.index} is already planned with other shards`, {
-            segment: body.index,
-          })
-        }
-        if (guard && ozone !== undefined && s.owner === owner) {
-          // Every one of the k + m PUT limits will be spent: reserve them all before signing any.
-          const r = { payer: s.owner, bytes: body.shardSize * width, expiresAt: now + TICKET_TTL_MS }
-          guard.reserve(r.payer, ozone, r.bytes, r.expiresAt)
-          reserved = r
-        }
-
-        const candidates = registry.candidates(now)
-        const nodes = placeShards({
-          candidates,
-          shardSize: body.shardSize,
-          shards: body.shards.map((id) => ({ exclude: this.#blockedNodes(candidates, id) })),
-          random,
-        })
-        const shards: SessionShard[] = []
-        const placements: Placement[] = []
-        for (let i = 0; i < width; i++) {
-          const node = nodes[i]
-          const id = body.shards[i]
-          const ticket = this.#putTicket(s, node, id, body.shardSize, now)
-          shards.push({ id, node, serial: ticket.payload.serial, attempts: 1 })
-          placements.push({ shardIndex: i, node, url: registry.location(node, now).url, ticket })
-          store.locations.addRef(node, id)
-          store.addSessionTicket(uploadId, node, id)
-        }
-        // New refs first, then the old ones go: a location in both never touches zero.
-        if (old) for (const o of old.shards) store.locations.releaseRef(o.node, o.id, now)
-        store.sessionSegments.putSync([uploadId, body.index], {
-          index: body.index,
-          size: body.size,
-          shardSize: body.shardSize,
-          shards,
-        })
+        // The balance read before the transaction is the owner's only if the session still is (it cannot change
+        // owner, but it may have ended and its id been reused).
+        const placements = this.#placeSegment(s, call, now, s.owner === owner ? ozone : undefined, reserved)
         this.#touch({ ...s, segmentCount: Math.max(s.segmentCount, body.index + 1) }, now)
-        // Reserved here, not after the commit, so a plan running right behind this one already sees it.
-        for (const node of nodes) registry.reserve(node, body.shardSize)
         return placements
       })
       .catch((e: unknown) => {
         // Rolled back: the limits were never handed out.
-        if (reserved) guard?.release(reserved.payer, reserved.bytes, reserved.expiresAt)
+        this.#giveBack(reserved)
         throw e
       })
     return { placements }
+  }
+
+  /**
+   * Inside a transaction: checks segment `seg` of session `s` against the session's geometry and earlier segments,
+   * reserves its k + m PUT limits (when `ozone` is known), places its shards and issues their tickets. The caller
+   * writes the session record (segmentCount, activity).
+   */
+  #placeSegment(
+    s: SessionRecord,
+    seg: { index: number; size: number; shardSize: number; shards: string[] },
+    now: number,
+    ozone: bigint | undefined,
+    reserved: Reservation,
+  ): Placement[] {
+    const { store, registry, random, guard } = this.#o
+    const uploadId = s.uploadId
+    const width = s.k + s.m
+    if (seg.shards.length !== width)
+      throw new StratosError(
+        'BAD_REQUEST',
+        `a segment has ${width} shards (k=${s.k}, m=${s.m}), got ${seg.shards.length}`,
+        {
+          expected: width,
+          got: seg.shards.length,
+        },
+      )
+    if (seg.size > s.segmentSize)
+      throw new StratosError('BAD_REQUEST', `segment size ${seg.size} exceeds the session's ${s.segmentSize}`, {
+        size: seg.size,
+        segmentSize: s.segmentSize,
+      })
+    const expectedShardSize = shardSizeFor(seg.size, s.k)
+    if (seg.shardSize !== expectedShardSize)
+      throw new StratosError('BAD_REQUEST', `shard size for a ${seg.size}-byte segment is ${expectedShardSize}`, {
+        expected: expectedShardSize,
+        got: seg.shardSize,
+      })
+    if (seg.index > s.segmentCount)
+      throw new StratosError('BAD_REQUEST', `segments are planned in order: next is ${s.segmentCount}`, {
+        expected: s.segmentCount,
+        got: seg.index,
+      })
+    if (seg.index > 0) {
+      const prev = store.sessionSegments.get([uploadId, seg.index - 1])
+      if (prev && prev.size < s.segmentSize)
+        throw new StratosError('BAD_REQUEST', `segment ${seg.index - 1} is short, so it must be the last`, {
+          segment: seg.index - 1,
+        })
+    }
+    if (seg.index < s.segmentCount - 1 && seg.size !== s.segmentSize) {
+      throw new StratosError('BAD_REQUEST', 'only the last segment may be shorter than the segment size', {
+        segment: seg.index,
+      })
+    }
+    if (s.declaredSize !== null && seg.index * s.segmentSize + seg.size > s.declaredSize) {
+      throw new StratosError('SIZE_MISMATCH', `segment ${seg.index} ends past the declared size ${s.declaredSize}`, {
+        declaredSize: s.declaredSize,
+      })
+    }
+    const old = seg.index < s.segmentCount ? store.sessionSegments.get([uploadId, seg.index]) : undefined
+    if (old && (old.size !== seg.size || old.shards.some((x, i) => x.id !== seg.shards[i]))) {
+      // The shard ids are the segment's content: a planned segment keeps them (a retry of the same plan is fine).
+      throw new StratosError('CONFLICT', `segment ${seg.index} is already planned with other shards`, {
+        segment: seg.index,
+      })
+    }
+    if (guard && ozone !== undefined) {
+      // Every one of the k + m PUT limits will be spent: reserve them all before signing any.
+      const r = { payer: s.owner, bytes: seg.shardSize * width, expiresAt: now + TICKET_TTL_MS }
+      guard.reserve(r.payer, ozone, r.bytes, r.expiresAt)
+      reserved.r = r
+    }
+
+    const candidates = registry.candidates(now)
+    // Every location placement may look at, read at once (one round trip on PostgreSQL instead of one per key).
+    const pairs: [string, string][] = []
+    for (const id of seg.shards) for (const c of candidates) pairs.push([c.address, id])
+    if (old) for (const o of old.shards) pairs.push([o.node, o.id])
+    store.prefetch(store.locations.reads(pairs))
+    const nodes = placeShards({
+      candidates,
+      shardSize: seg.shardSize,
+      shards: seg.shards.map((id) => ({ exclude: this.#blockedNodes(candidates, id) })),
+      random,
+    })
+    const shards: SessionShard[] = []
+    const placements: Placement[] = []
+    for (let i = 0; i < width; i++) {
+      const node = nodes[i]
+      const id = seg.shards[i]
+      const ticket = this.#putTicket(s, node, id, seg.shardSize, now)
+      shards.push({ id, node, serial: ticket.payload.serial, attempts: 1 })
+      placements.push({ shardIndex: i, node, url: registry.location(node, now).url, ticket })
+      store.locations.addRef(node, id)
+      store.addSessionTicket(uploadId, node, id)
+    }
+    // New refs first, then the old ones go: a location in both never touches zero.
+    if (old) for (const o of old.shards) store.locations.releaseRef(o.node, o.id, now)
+    store.sessionSegments.putSync([uploadId, seg.index], {
+      index: seg.index,
+      size: seg.size,
+      shardSize: seg.shardSize,
+      shards,
+    })
+    // Reserved here, not after the commit, so a plan running right behind this one already sees it.
+    for (const node of nodes) registry.reserve(node, seg.shardSize)
+    return placements
+  }
+
+  /** Gives back what an earlier run of a transaction reserved (PostgreSQL re-runs it after a conflict, or it failed). */
+  #giveBack(reserved: Reservation): void {
+    if (reserved.r) this.#o.guard?.release(reserved.r.payer, reserved.r.bytes, reserved.r.expiresAt)
+    reserved.r = undefined
   }
 
   async replace(uploadId: string, body: ReplaceShardBody): Promise<Placement> {
@@ -328,6 +394,12 @@ export class Uploads {
 
     const now = this.#o.clock.now()
     const record = await store.write(() => {
+      store.prefetch([
+        { table: store.sessions, keys: [uploadId] },
+        ...store.nonces.reads([[p.signer, p.nonce]]),
+        { table: store.files, keys: [cid, ...(children ?? [])] },
+        { table: store.meta, keys: ['counters'] },
+      ])
       const s = this.#liveSession(uploadId, now)
       if (s.owner !== p.signer)
         throw new StratosError('NOT_OWNER', `upload ${uploadId} belongs to another wallet`, {
@@ -342,6 +414,8 @@ export class Uploads {
         })
       }
       const segments = store.sessionSegmentList(uploadId)
+      const pairs = segments.flatMap((seg) => seg.shards.map((x) => [x.node, x.id] as [string, string]))
+      store.prefetch(store.locations.reads(pairs))
       if (p.kind === 'file' || segments.length > 0) this.#checkLayout(s, segments, p.size)
       this.#checkReceipts(segments, receipts)
       if (children) {

@@ -273,6 +273,8 @@ export interface UploadSession {
   m: number
   segmentSize: number
   expiresAt: number
+  /** Segment 0's placements, when the create planned it (CreateUploadPayload.segment). */
+  placements?: Placement[]
 }
 
 export interface Placement {

@@ -142,6 +142,22 @@ export const zCreateUploadPayload = z.object({
   orderKey: zOrderKey,
   /** The file will be public (anyone may read it, paid by this owner); default private (docs/security.md). */
   public: z.boolean().optional(),
+  /**
+   * Segment 0, planned with the create (a file whose first segment is read before the session opens): the answer
+   * carries its placements, saving the separate signed plan call. Covered by the wallet's signature like the rest.
+   */
+  segment: z
+    .object({
+      /** Bytes of file data in segment 0. */
+      size: z.number().int().positive().max(MAX_SEGMENT_BYTES),
+      shardSize: z.number().int().positive().max(MAX_SHARD_BYTES),
+      /** k data shard ids then m parity shard ids. */
+      shards: z
+        .array(zShardId)
+        .min(1)
+        .max(MAX_DATA_SHARDS + MAX_PARITY_SHARDS),
+    })
+    .optional(),
 })
 export type CreateUploadPayload = z.infer<typeof zCreateUploadPayload>
 

@@ -31,6 +31,7 @@ import {
   MAX_SHARD_BYTES,
   NODE_RESERVED_BYTES,
   PUMP_STAGING_BYTES,
+  STORE_DIRECT_IO_MIN_BYTES,
   STORE_RECHECK_CONCURRENCY,
   STORE_RECHECK_MARGIN_MS,
   STORE_SCAN_CONCURRENCY,
@@ -394,8 +395,9 @@ export class ShardStore {
     try {
       // The writer owns its file handle and closes it only after its last write, so no write can
       // outlive a failure; the data goes in at offset 0, the hash trailer after it (shard-file.ts).
-      const writer = await ShardFileWriter.create(tmp, { pool: this.#staging, direct: this.#directIo })
-      if (this.#directIo && !writer.direct) {
+      const direct = this.#directIo && size >= STORE_DIRECT_IO_MIN_BYTES
+      const writer = await ShardFileWriter.create(tmp, { pool: this.#staging, direct })
+      if (direct && !writer.direct) {
         this.#directIo = false
         this.#logger.info(
           { dir: this.tmpDir },

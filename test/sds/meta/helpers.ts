@@ -244,6 +244,8 @@ export function signCreate(
     chainId?: string
     nonce?: string
     expiresAt?: number
+    /** Segment 0 planned with the create. */
+    segment?: { size: number; shardSize: number; shards: string[] }
   } = {},
 ) {
   return signAsWallet(wallet, {
@@ -259,6 +261,7 @@ export function signCreate(
     size: p.size === undefined ? null : p.size,
     ...(p.name !== undefined ? { name: p.name } : {}),
     ...(p.public ? { public: true } : {}),
+    ...(p.segment ? { segment: p.segment } : {}),
   } as const)
 }
 
@@ -347,11 +350,15 @@ export async function planUpload(
     shardIds?: (segment: number) => string[]
     name?: string
     public?: boolean
+    /** Plan segment 0 with the create (one call) instead of on its own. */
+    fold?: boolean
   },
 ): Promise<Uploaded> {
   const k = p.k ?? 4,
     m = p.m ?? 2,
     segmentSize = p.segmentSize ?? 1024
+  const first = Math.min(segmentSize, p.size)
+  const firstIds = p.fold && p.size > 0 ? (p.shardIds?.(0) ?? shardIds(h.random, k + m)) : undefined
   const session = await h.client.createUpload(
     signCreate(h, wallet, {
       k,
@@ -360,18 +367,23 @@ export async function planUpload(
       size: p.size,
       ...(p.name !== undefined ? { name: p.name } : {}),
       ...(p.public ? { public: true } : {}),
+      ...(firstIds ? { segment: { size: first, shardSize: shardSizeFor(first, k), shards: firstIds } } : {}),
     }),
   )
+  assert.equal(session.placements !== undefined, firstIds !== undefined)
   const placements: Placement[][] = []
   const shards: string[][] = []
   const receipts: SignedReceipt[] = []
   for (let i = 0, off = 0; off < p.size; i++, off += segmentSize) {
     const size = Math.min(segmentSize, p.size - off)
-    const ids = p.shardIds?.(i) ?? shardIds(h.random, k + m)
-    const plan = await h.client.planSegment(
-      session.uploadId,
-      sc(h, session.uploadId, 'upload.plan', { index: i, size, shardSize: shardSizeFor(size, k), shards: ids }),
-    )
+    const ids = (i === 0 ? firstIds : undefined) ?? p.shardIds?.(i) ?? shardIds(h.random, k + m)
+    const plan =
+      i === 0 && session.placements
+        ? { placements: session.placements }
+        : await h.client.planSegment(
+            session.uploadId,
+            sc(h, session.uploadId, 'upload.plan', { index: i, size, shardSize: shardSizeFor(size, k), shards: ids }),
+          )
     placements.push(plan.placements)
     shards.push(ids)
     for (const pl of plan.placements) receipts.push(h.nodes.get(pl.node)!.receipt(h, pl.ticket))
@@ -383,7 +395,16 @@ export async function planUpload(
 export async function uploadFile(
   h: Harness,
   wallet: WalletKey,
-  p: { size: number; seed?: number; k?: number; m?: number; segmentSize?: number; name?: string; public?: boolean },
+  p: {
+    size: number
+    seed?: number
+    k?: number
+    m?: number
+    segmentSize?: number
+    name?: string
+    public?: boolean
+    fold?: boolean
+  },
 ): Promise<{ file: FileRecordView; up: Uploaded; blocks: Uint8Array[] }> {
   const up = await planUpload(h, wallet, p)
   const dag = makeDag(p.seed ?? 1)

@@ -17,6 +17,7 @@ import {
   expectCode,
   heartbeatAll,
   makeDag,
+  nonce,
   planUpload,
   shardIds,
   signCommit,
@@ -376,6 +377,62 @@ test('the sweeper expires idle sessions and releases their shards', async () => 
       ),
       'UPLOAD_NOT_FOUND',
     )
+  } finally {
+    await h.close()
+  }
+})
+
+test('create with segment 0: one signed call opens the session and places the segment; a bad plan leaves nothing', async () => {
+  const h = await startHarness({ nodes: 8 })
+  try {
+    const size = 1500 // 1024 planned by the create, 476 on its own
+    const up = await planUpload(h, walletA, { size, fold: true })
+    assert.equal(up.placements[0].length, 6)
+    assert.equal(new Set(up.placements[0].map((p) => p.node)).size, 6)
+    for (const p of up.placements[0]) {
+      assert.equal(p.ticket.payload.context, up.uploadId)
+      assert.equal(p.ticket.payload.payer, walletA.address)
+    }
+    const dag = makeDag(21)
+    const file = await h.client.commit(up.uploadId, {
+      request: signCommit(h, walletA, { uploadId: up.uploadId, cid: dag.cid, size, blocks: dag.blocks }),
+      dagBlocks: dag.blocks.map(toBase64Url),
+      receipts: up.receipts,
+    })
+    assert.deepEqual(
+      file.segments[0].shards,
+      up.placements[0].map((p, i) => ({ id: up.shards[0][i], node: p.node })),
+    )
+
+    // The create's plan is checked as a plan is; a refused one rolls the whole create back (the nonce stays usable).
+    const bad = (segment: { size: number; shardSize: number; shards: string[] }, n = nonce(h.random)) =>
+      h.client.createUpload(signCreate(h, walletA, { size, segment, nonce: n }))
+    const n = nonce(h.random)
+    await expectCode(bad({ size: 1024, shardSize: 256, shards: shardIds(h.random, 5) }, n), 'BAD_REQUEST')
+    await expectCode(bad({ size: 1024, shardSize: 264, shards: shardIds(h.random, 6) }), 'BAD_REQUEST')
+    await expectCode(bad({ size: 2048, shardSize: 512, shards: shardIds(h.random, 6) }), 'BAD_REQUEST')
+    await expectCode(
+      h.client.createUpload(
+        signCreate(h, walletA, { size: 500, segment: { size: 1024, shardSize: 256, shards: shardIds(h.random, 6) } }),
+      ),
+      'SIZE_MISMATCH',
+    )
+    assert.equal((await h.client.status()).totals.openUploads, 0)
+    assert.deepEqual(pendingDeletes(await heartbeatAll(h)), [])
+    const ok = await bad({ size: 1024, shardSize: 256, shards: shardIds(h.random, 6) }, n)
+    assert.equal(ok.placements?.length, 6)
+    // …and is spent now.
+    await expectCode(bad({ size: 1024, shardSize: 256, shards: shardIds(h.random, 6) }, n), 'REPLAYED_NONCE')
+    // A changed plan fails the wallet's signature.
+    const signed = signCreate(h, walletA, {
+      size,
+      segment: { size: 1024, shardSize: 256, shards: shardIds(h.random, 6) },
+    })
+    const tampered = {
+      ...signed,
+      payload: { ...signed.payload, segment: { ...signed.payload.segment!, shards: shardIds(h.random, 6) } },
+    }
+    await expectCode(h.client.createUpload(tampered), 'INVALID_SIGNATURE')
   } finally {
     await h.close()
   }

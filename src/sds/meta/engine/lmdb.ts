@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs'
 import { open, type RootDatabase } from 'lmdb'
 import { StratosError } from '../../../errors.ts'
-import type { Key, StorageEngine, Table, WriteOptions } from './table.ts'
+import type { Key, PrefetchRead, StorageEngine, Table, WriteOptions } from './table.ts'
 
 export class LmdbEngine implements StorageEngine {
   readonly kind = 'lmdb'
@@ -48,6 +48,9 @@ export class LmdbEngine implements StorageEngine {
     if (options.durable !== false) await this.#root.flushed
     return result
   }
+
+  /** LMDB reads are memory-mapped: nothing to gain from reading ahead. */
+  prefetch(_reads: PrefetchRead[]): void {}
 
   async ready(): Promise<boolean> {
     return !this.#closed

@@ -21,7 +21,7 @@
 import { StratosError } from '../../../errors.ts'
 import { decodeKey, decodeValue, encodeKey, encodeValue } from './codec.ts'
 import { PgBridge, SqlError, type PgBridgeOptions, type Statement } from './pg-bridge.ts'
-import type { Key, RangeOptions, StorageEngine, Table, WriteOptions } from './table.ts'
+import type { Key, PrefetchRead, RangeOptions, StorageEngine, Table, WriteOptions } from './table.ts'
 
 /** Runs of one transaction before a serialization failure is given up on (as BUSY). */
 export const WRITE_ATTEMPTS = 12
@@ -61,6 +61,12 @@ export class PostgresEngine implements StorageEngine {
   readonly #prefix: string
   /** Buffered writes of the running transaction, per SQL table, by hex key. */
   readonly #pending = new Map<string, Map<string, Pending>>()
+  /**
+   * What the running transaction read, per SQL table, by hex key (null: absent). A SERIALIZABLE transaction sees its
+   * own snapshot, so a key read once reads the same until the transaction writes it (its buffered write answers
+   * first, and a flushed write lands here); each key costs one round trip at most, and `prefetch` reads many in one.
+   */
+  readonly #read = new Map<string, Map<string, Buffer | null>>()
   #inWrite = false
   #txOpen = false
   #unreachableUntil = 0
@@ -114,6 +120,54 @@ export class PostgresEngine implements StorageEngine {
     return this.#pending.get(table)
   }
 
+  /** Inside `write`: the value this transaction read for a key (null: absent), undefined when not read yet. */
+  readOf(table: string, hex: string): Buffer | null | undefined {
+    return this.#inWrite ? this.#read.get(table)?.get(hex) : undefined
+  }
+
+  /** Inside `write`: remembers what this transaction read (or wrote and sent) for a key. */
+  remember(table: string, hex: string, v: Buffer | null): void {
+    if (!this.#inWrite) return
+    let m = this.#read.get(table)
+    if (!m) this.#read.set(table, (m = new Map()))
+    m.set(hex, v)
+  }
+
+  /**
+   * Inside `write`: reads every key of every given table not read yet in one round trip (then `get` answers them from
+   * memory). Outside `write` it does nothing: single reads there are each their own snapshot.
+   */
+  prefetch(reads: PrefetchRead[]): void {
+    if (!this.#inWrite) return
+    const requests = reads
+      .filter((r) => r.table instanceof PgTable && r.keys.length > 0)
+      .map((r) => (r.table as PgTable<unknown, Key>).prefetchRequest(r.keys))
+    const statements: Statement[] = []
+    const asked: { table: string; keys: Map<string, Buffer> }[] = []
+    for (const { table, keys } of requests) {
+      const want = new Map<string, Buffer>()
+      const pending = this.#pending.get(table)
+      for (const k of keys) {
+        const hex = k.toString('hex')
+        if (pending?.has(hex) || this.readOf(table, hex) !== undefined) continue
+        want.set(hex, k)
+      }
+      if (want.size === 0) continue
+      statements.push({ sql: `SELECT k, v FROM ${table} WHERE k = ANY($1::BYTEA[])`, params: [[...want.values()]] })
+      asked.push({ table, keys: want })
+    }
+    if (statements.length === 0) return
+    const results = this.exec(statements)
+    asked.forEach(({ table, keys }, i) => {
+      const found = new Map<string, Buffer>()
+      for (const row of results[i] ?? []) {
+        const k = Buffer.from(row[0] as Uint8Array)
+        found.set(k.toString('hex'), Buffer.from(row[1] as Uint8Array))
+      }
+      for (const hex of keys.keys()) this.remember(table, hex, found.get(hex) ?? null)
+    })
+  }
+
   /** Inside `write`: buffers a put (v) or a remove (null). Outside: writes it at once (its own transaction). */
   buffer(table: string, k: Buffer, v: Buffer | null): void {
     if (!this.#inWrite) {
@@ -130,6 +184,8 @@ export class PostgresEngine implements StorageEngine {
     const m = this.#pending.get(table)
     if (!m || m.size === 0) return []
     this.#pending.delete(table)
+    // Sent now, so reads later in the transaction must see them: they join what it read.
+    for (const [hex, { v }] of m) this.remember(table, hex, v)
     return flushStatements(table, m)
   }
 
@@ -139,6 +195,7 @@ export class PostgresEngine implements StorageEngine {
       this.#inWrite = true
       this.#txOpen = false
       this.#pending.clear()
+      this.#read.clear()
       try {
         const result = fn()
         const statements: Statement[] = []
@@ -156,6 +213,7 @@ export class PostgresEngine implements StorageEngine {
       } finally {
         this.#inWrite = false
         this.#pending.clear()
+        this.#read.clear()
       }
       // Off the event loop's back while the other writer finishes: 1, 2, 4 … ms (capped), times a random factor.
       const ms = Math.min(2 ** (attempt - 1), 50) * (0.5 + this.#random())
@@ -240,11 +298,21 @@ class PgTable<V, K extends Key> implements Table<V, K> {
 
   get(key: K): V | undefined {
     const k = encodeKey(key)
-    const p = this.#engine.pendingOf(this.#sql)?.get(k.toString('hex'))
+    const hex = k.toString('hex')
+    const p = this.#engine.pendingOf(this.#sql)?.get(hex)
     if (p !== undefined) return p.v === null ? undefined : decodeValue<V>(p.v)
+    const seen = this.#engine.readOf(this.#sql, hex)
+    if (seen !== undefined) return seen === null ? undefined : decodeValue<V>(seen)
     const [rows] = this.#engine.exec([{ sql: `SELECT v FROM ${this.#sql} WHERE k = $1`, params: [k] }])
     const row = rows?.[0]
-    return row === undefined ? undefined : decodeValue<V>(row[0] as Uint8Array)
+    const v = row === undefined ? null : Buffer.from(row[0] as Uint8Array)
+    this.#engine.remember(this.#sql, hex, v)
+    return v === null ? undefined : decodeValue<V>(v)
+  }
+
+  /** Keys for PostgresEngine.prefetch. */
+  prefetchRequest(keys: K[]): { table: string; keys: Buffer[] } {
+    return { table: this.#sql, keys: keys.map((key) => encodeKey(key)) }
   }
 
   putSync(key: K, value: V): void {

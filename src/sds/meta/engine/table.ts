@@ -49,8 +49,20 @@ export interface WriteOptions {
   durable?: boolean
 }
 
+/** Keys of one table a transaction is about to read (StorageEngine.prefetch). */
+export interface PrefetchRead {
+  table: Table<unknown, Key>
+  keys: Key[]
+}
+
 /** What opens, writes and closes a set of tables. */
 export interface StorageEngine {
+  /**
+   * Inside `write(fn)`: the keys `fn` is about to `get`. An engine whose reads are round trips (PostgreSQL) reads them
+   * all at once and answers the `get`s from that; one whose reads are memory reads (LMDB) does nothing. Only a hint:
+   * every `get` answers the same with or without it.
+   */
+  prefetch(reads: PrefetchRead[]): void
   /** `lmdb` or `postgres`: the status view and the logs name it. */
   readonly kind: 'lmdb' | 'postgres'
   /** Several processes may open this engine's index at once (background duties then take leases). */

@@ -13,7 +13,7 @@
  *
  * Calling convention and why the methods could become async: stores/index.ts.
  */
-import { KEY_STRING_MAX, type Table } from '../engine/table.ts'
+import { KEY_STRING_MAX, type PrefetchRead, type Table } from '../engine/table.ts'
 
 export interface PendingDelete {
   queuedAt: number
@@ -65,6 +65,11 @@ export interface LocationStore {
   ackDeletes(node: string, shards: readonly string[]): void
   /** Inside write(): the next pending deletes for a heartbeat reply, each marked handed out at `now` (first time). */
   handOutDeletes(node: string, limit: number, now: number): string[]
+  /**
+   * The reads this store makes to place, reference, release or check these locations, for MetaStore.prefetch (one
+   * round trip on PostgreSQL for all of them, instead of one per key).
+   */
+  reads(pairs: Pair[]): PrefetchRead[]
 }
 
 export class TableLocationStore implements LocationStore {
@@ -76,6 +81,14 @@ export class TableLocationStore implements LocationStore {
     this.#refs = refs
     this.#bad = bad
     this.#deletes = deletes
+  }
+
+  reads(pairs: Pair[]): PrefetchRead[] {
+    return [
+      { table: this.#refs, keys: pairs },
+      { table: this.#bad, keys: pairs },
+      { table: this.#deletes, keys: pairs },
+    ]
   }
 
   addRef(node: string, shard: string): void {

@@ -7,7 +7,7 @@
  */
 import { StratosError } from '../../../errors.ts'
 import { CLOCK_SKEW_MS } from '../../../limits.ts'
-import type { Table } from '../engine/table.ts'
+import type { PrefetchRead, Table } from '../engine/table.ts'
 
 export interface NonceStore {
   isUsed(signer: string, nonce: string): boolean
@@ -19,6 +19,8 @@ export interface NonceStore {
   hasExpired(now: number): boolean
   /** Inside write(): forgets nonces whose requests can no longer pass the expiry check (at most `limit`). */
   prune(now: number, limit: number): number
+  /** The reads `use` makes for these (signer, nonce) pairs, for MetaStore.prefetch. */
+  reads(keys: [string, string][]): PrefetchRead[]
 }
 
 export class TableNonceStore implements NonceStore {
@@ -28,6 +30,10 @@ export class TableNonceStore implements NonceStore {
   constructor(nonces: Table<number, [string, string]>, expiry: Table<true, [number, string, string]>) {
     this.#nonces = nonces
     this.#expiry = expiry
+  }
+
+  reads(keys: [string, string][]): PrefetchRead[] {
+    return [{ table: this.#nonces, keys }]
   }
 
   isUsed(signer: string, nonce: string): boolean {

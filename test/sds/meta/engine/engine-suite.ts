@@ -180,6 +180,61 @@ export function engineSuite(name: string, f: EngineSuiteFactories): void {
     )
   })
 
+  test(`${name}: reads ahead (prefetch) answer as single reads do, and a transaction's own writes win`, async (t) => {
+    const { e, a, b } = await tables(f, t)
+    await e.write(() => {
+      for (let i = 0; i < 4; i++) a.putSync(['p', i], { i })
+      b.putSync('x', 1)
+    })
+    e.prefetch([{ table: a, keys: [['p', 0]] }]) // outside a transaction: nothing, and nothing breaks
+    const seen = await e.write(() => {
+      e.prefetch([
+        {
+          table: a,
+          keys: [
+            ['p', 0],
+            ['p', 1],
+            ['p', 7],
+          ],
+        },
+        { table: b, keys: ['x', 'y'] },
+      ])
+      const first = [a.get(['p', 0]), a.get(['p', 7]), b.get('x'), b.get('y')]
+      a.putSync(['p', 0], { i: 'new' })
+      a.removeSync(['p', 1])
+      b.putSync('y', 2)
+      // Read ahead again after writing: the writes still answer, not the rows read before.
+      e.prefetch([
+        {
+          table: a,
+          keys: [
+            ['p', 0],
+            ['p', 1],
+            ['p', 2],
+          ],
+        },
+        { table: b, keys: ['y'] },
+      ])
+      const second = [a.get(['p', 0]), a.get(['p', 1]), a.get(['p', 2]), b.get('y')]
+      // A range read sends the buffered writes; reads after it still see them.
+      const keys = [...a.getKeys({ start: ['p'], end: ['p', 9] })]
+      const third = [a.get(['p', 0]), a.get(['p', 1])]
+      return { first, second, keys, third }
+    })
+    assert.deepEqual(seen.first, [{ i: 0 }, undefined, 1, undefined])
+    assert.deepEqual(seen.second, [{ i: 'new' }, undefined, { i: 2 }, 2])
+    assert.deepEqual(seen.keys, [
+      ['p', 0],
+      ['p', 2],
+      ['p', 3],
+    ])
+    assert.deepEqual(seen.third, [{ i: 'new' }, undefined])
+    // Nothing read inside one transaction leaks into the next or outside.
+    await e.write(() => a.putSync(['p', 3], { i: 33 }))
+    assert.deepEqual(a.get(['p', 3]), { i: 33 })
+    assert.deepEqual(await e.write(() => a.get(['p', 3])), { i: 33 })
+  })
+
   test(`${name}: long ranges come back whole and in order`, async (t) => {
     const { e, a } = await tables(f, t)
     const n = 1_300

@@ -13,7 +13,7 @@
 import { CID } from 'multiformats/cid'
 import type { WalletKey } from '../../../../src/crypto/wallet-key.ts'
 import type { FileRecordView } from '../../../../src/sds/protocol/api.ts'
-import type { CommitPayload, CreateUploadPayload } from '../../../../src/sds/protocol/messages.ts'
+import { commitPayload, createPayload } from '../../../../src/sds/protocol/upload-requests.ts'
 import { signAsWallet } from '../../../../src/sds/protocol/signing.ts'
 import { buildDirectory, dagDigest, UnixFsFileBuilder } from '../../../../src/sds/client/unixfs.ts'
 import { randomHex, toB64Url, utf8 } from './bytes.ts'
@@ -113,19 +113,16 @@ const NAME_MAX_CHARS = 255
 
 /** The wallet-signed `upload.create` of `size` bytes named `name`, ordered through the gateway's key. */
 function signedCreate(key: WalletKey, p: EdgeParams, c: { size: number; name: string; ttlMs: number }) {
-  const create: CreateUploadPayload = {
-    chainId: p.chainId,
-    signer: key.address,
-    nonce: randomHex(16),
-    expiresAt: Date.now() + c.ttlMs,
-    action: 'upload.create',
-    k: p.k,
-    m: p.m,
-    segmentSize: p.segmentSize,
-    size: c.size,
-    name: c.name.slice(0, NAME_MAX_CHARS),
-    orderKey: p.orderKey,
-  }
+  const create = createPayload(
+    {
+      chainId: p.chainId,
+      signer: key.address,
+      nonce: randomHex(16),
+      expiresAt: Date.now() + c.ttlMs,
+      orderKey: p.orderKey,
+    },
+    { k: p.k, m: p.m, segmentSize: p.segmentSize, size: c.size, name: c.name.slice(0, NAME_MAX_CHARS) },
+  )
   return signAsWallet(key, create)
 }
 
@@ -135,19 +132,10 @@ function signedCommit(
   p: EdgeParams,
   c: { uploadId: string; cid: string; size: number; kind: 'file' | 'directory'; name: string; dagDigest: string },
 ) {
-  const commit: CommitPayload = {
-    chainId: p.chainId,
-    signer: key.address,
-    nonce: randomHex(16),
-    expiresAt: Date.now() + REQUEST_TTL_MS,
-    action: 'upload.commit',
-    uploadId: c.uploadId,
-    cid: c.cid,
-    size: c.size,
-    kind: c.kind,
-    name: c.name.slice(0, NAME_MAX_CHARS),
-    dagDigest: c.dagDigest,
-  }
+  const commit = commitPayload(
+    { chainId: p.chainId, signer: key.address, nonce: randomHex(16), expiresAt: Date.now() + REQUEST_TTL_MS },
+    { ...c, name: c.name.slice(0, NAME_MAX_CHARS) },
+  )
   return signAsWallet(key, commit)
 }
 

@@ -1,0 +1,102 @@
+/**
+ * Small-file uploads through the SDK (issue 15's target: a 64 KiB upload ≤ 20 ms p50, warm client), on the same devnet
+ * `bench/users.ts` measures it on (6 resource nodes, k=4 m=2, the nodes' default `--sync`), alone and quick, with
+ * where the time goes: the CPU every devnet process spent per upload (read from /proc before and after), so a miss
+ * shows whether the meta node, the resource nodes or the client is the floor.
+ *
+ * Usage: npm run bench:small [-- --uploads 60] [--bytes 65536] [--concurrency 1]
+ * Prints one JSON object (p50/p90/mean ms, uploads/s, CPU ms per upload by role, load average at start and end).
+ */
+import { parseArgs } from 'node:util'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpus, loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { StratosClient, WalletKey } from '../src/sds/client/index.ts'
+import { startDevnet } from './devnet.ts'
+
+const { values: args } = parseArgs({
+  options: {
+    uploads: { type: 'string', default: '60' },
+    bytes: { type: 'string', default: String(64 * 1024) },
+    concurrency: { type: 'string', default: '1' },
+  },
+})
+const UPLOADS = Number(args.uploads)
+const BYTES = Number(args.bytes)
+const CONCURRENCY = Number(args.concurrency)
+const WARMUP = 5
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
+const USER_HZ = 100
+
+function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return ((Number(f[11]) + Number(f[12])) * 1000) / USER_HZ
+  } catch {
+    return Number.NaN
+  }
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? Number.NaN
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'stratos-bench-small-'))
+const loadStart = loadavg()
+const devnet = await startDevnet({ dir, resources: 6, k: 4, m: 2, log: () => {} })
+try {
+  const { network } = devnet
+  const client = await StratosClient.connect({
+    metaUrl: network.meta.url,
+    wallet: WalletKey.fromMnemonic(network.wallets[0]!.mnemonic),
+  })
+  try {
+    let n = 0
+    const one = async (): Promise<number> => {
+      const data = new Uint8Array(BYTES)
+      data.set(new TextEncoder().encode(`small ${process.pid} ${n++} ${Date.now()} ${Math.random()}`))
+      const t0 = performance.now()
+      await client.put(data)
+      return performance.now() - t0
+    }
+    for (let i = 0; i < WARMUP; i++) await one()
+    const roles = network.processes.map((p) => ({ role: p.role, pid: p.pid }))
+    const before = roles.map((r) => cpuMs(r.pid))
+    const selfBefore = process.cpuUsage()
+    const latencies: number[] = []
+    const started = performance.now()
+    let left = UPLOADS
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (left-- > 0) latencies.push(await one())
+      }),
+    )
+    const elapsedS = (performance.now() - started) / 1000
+    const self = process.cpuUsage(selfBefore)
+    const perUpload: Record<string, number> = {}
+    roles.forEach((r, i) => {
+      const ms = (cpuMs(r.pid) - before[i]!) / UPLOADS
+      perUpload[r.role] = Math.round(((perUpload[r.role] ?? 0) + ms) * 100) / 100
+    })
+    perUpload.client = Math.round(((self.user + self.system) / 1000 / UPLOADS) * 100) / 100
+    const out = {
+      what: `${BYTES}-byte upload through the SDK (warm client), ${CONCURRENCY} in flight`,
+      uploads: UPLOADS,
+      p50Ms: Math.round(pct(latencies, 0.5) * 10) / 10,
+      p90Ms: Math.round(pct(latencies, 0.9) * 10) / 10,
+      meanMs: Math.round((latencies.reduce((a, b) => a + b, 0) / latencies.length) * 10) / 10,
+      uploadsPerSecond: Math.round((UPLOADS / elapsedS) * 10) / 10,
+      cpuMsPerUpload: perUpload,
+      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+      loadavg: { start: loadStart, end: loadavg() },
+    }
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n')
+  } finally {
+    await client.close()
+  }
+} finally {
+  await devnet.stop()
+  rmSync(dir, { recursive: true, force: true })
+}
