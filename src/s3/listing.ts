@@ -151,8 +151,9 @@ export function listObjects(s: S3Services, r: S3Request, v2: boolean): void {
 
 export function listBuckets(s: S3Services, r: S3Request): void {
   const buckets: XmlNode[] = []
-  for (const { value } of s.store.buckets.getRange()) {
-    if (value.owner === r.owner) buckets.push({ Name: value.name, CreationDate: isoDate(value.createdAt) })
+  for (const name of s.store.bucketsOf(r.owner)) {
+    const b = s.store.buckets.get(name)
+    if (b) buckets.push({ Name: b.name, CreationDate: isoDate(b.createdAt) })
   }
   sendXml(r.res, 200, 'ListAllMyBucketsResult', {
     Owner: { ID: r.owner, DisplayName: r.owner },

@@ -199,11 +199,9 @@ async function createBucket(s: S3Services, r: S3Request): Promise<void> {
         )
       throw new S3Error('BucketAlreadyExists', 'the requested bucket name is not available')
     }
-    let mine = 0
-    for (const { value } of store.buckets.getRange()) if (value.owner === r.owner) mine++
-    if (mine >= S3_MAX_BUCKETS_PER_OWNER)
+    if (store.bucketsOf(r.owner, S3_MAX_BUCKETS_PER_OWNER).length >= S3_MAX_BUCKETS_PER_OWNER)
       throw new S3Error('TooManyBuckets', 'you have attempted to create more buckets than allowed')
-    store.buckets.putSync(r.bucket, { name: r.bucket, owner: r.owner, createdAt: s.clock.now() })
+    store.addBucket({ name: r.bucket, owner: r.owner, createdAt: s.clock.now() })
   })
   sendEmpty(r.res, 200, { location: `/${r.bucket}` })
 }
@@ -218,7 +216,7 @@ async function deleteBucket(s: S3Services, r: S3Request): Promise<void> {
   const { store } = s
   await store.write(() => {
     if (!store.bucketEmpty(r.bucket)) throw new S3Error('BucketNotEmpty', 'the bucket you tried to delete is not empty')
-    store.buckets.removeSync(r.bucket)
+    store.removeBucket(r.bucket)
   })
   sendEmpty(r.res, 204)
 }

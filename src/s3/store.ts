@@ -5,6 +5,9 @@
  *   credentials   accessKeyId                      → CredentialRecord (owner wallet, delegation id, sealed secret)
  *   ownerCreds    [owner, accessKeyId]             → true
  *   buckets       name                             → BucketRecord (owner wallet)
+ *   ownerBuckets  [owner, name]                    → true (ListBuckets and the per-owner bucket limit read only the
+ *                                                    caller's buckets; rebuilt from `buckets` when an index older
+ *                                                    than it is opened)
  *   objects       [bucket, key]                    → ObjectRecord (CID, size, ETag, metadata); key order = listing order
  *   refs          [owner, cid]                     → how many objects of `owner` name `cid` (the network file is
  *                                                    deleted when the last one goes: copies and equal bodies share it)
@@ -95,6 +98,7 @@ export class S3Store {
   readonly credentials: Database<CredentialRecord, string>
   readonly ownerCreds: Database<true, [string, string]>
   readonly buckets: Database<BucketRecord, string>
+  readonly ownerBuckets: Database<true, [string, string]>
   readonly objects: Database<ObjectRecord, [string, string]>
   readonly refs: Database<number, [string, string]>
   readonly unrefs: Database<number, [string, string]>
@@ -109,6 +113,7 @@ export class S3Store {
       credentials: root.openDB<CredentialRecord, string>({ name: 'credentials' }),
       ownerCreds: root.openDB<true, [string, string]>({ name: 'ownerCreds' }),
       buckets: root.openDB<BucketRecord, string>({ name: 'buckets' }),
+      ownerBuckets: root.openDB<true, [string, string]>({ name: 'ownerBuckets' }),
       objects: root.openDB<ObjectRecord, [string, string]>({ name: 'objects' }),
       refs: root.openDB<number, [string, string]>({ name: 'refs' }),
       unrefs: root.openDB<number, [string, string]>({ name: 'unrefs' }),
@@ -119,12 +124,39 @@ export class S3Store {
     this.credentials = dbs.credentials
     this.ownerCreds = dbs.ownerCreds
     this.buckets = dbs.buckets
+    this.ownerBuckets = dbs.ownerBuckets
     this.objects = dbs.objects
     this.refs = dbs.refs
     this.unrefs = dbs.unrefs
     this.uploads = dbs.uploads
     this.uploadKeys = dbs.uploadKeys
     this.parts = dbs.parts
+    // An index written before ownerBuckets existed: build it once (every later change keeps both in one transaction).
+    root.transactionSync(() => {
+      for (const _ of this.ownerBuckets.getKeys({ limit: 1 })) return
+      for (const { value } of this.buckets.getRange()) this.ownerBuckets.putSync([value.owner, value.name], true)
+    })
+  }
+
+  /** Names of `owner`'s buckets in name order (at most `limit`). */
+  bucketsOf(owner: string, limit?: number): string[] {
+    const names: string[] = []
+    for (const [, name] of this.ownerBuckets.getKeys({ start: [owner, ''], end: [owner, '\u{10FFFF}'], limit }))
+      names.push(name)
+    return names
+  }
+
+  /** Inside write(): a new bucket. */
+  addBucket(b: BucketRecord): void {
+    this.buckets.putSync(b.name, b)
+    this.ownerBuckets.putSync([b.owner, b.name], true)
+  }
+
+  /** Inside write(): bucket `name` is gone. */
+  removeBucket(name: string): void {
+    const b = this.buckets.get(name)
+    this.buckets.removeSync(name)
+    if (b) this.ownerBuckets.removeSync([b.owner, name])
   }
 
   static open(path: string): S3Store {
