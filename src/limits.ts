@@ -589,6 +589,34 @@ export const COMETBFT_P2P_PORT = 26656
 export const COMETBFT_START_TIMEOUT_MS = 30_000
 /** CometBFT engine: time CometBFT gets to exit after SIGTERM before it is killed. */
 export const COMETBFT_STOP_TIMEOUT_MS = 10_000
+/** CometBFT engine: how long /readyz waits for CometBFT's RPC /status (within READY_CHECK_TIMEOUT_MS). */
+export const COMETBFT_READY_TIMEOUT_MS = 1_500
+/**
+ * CometBFT engine: decoded transactions the ABCI app remembers by their bytes, so a tx is parsed and schema-checked
+ * once per node, not again at every Recheck, PrepareProposal, ProcessProposal and FinalizeBlock (about the mempool's
+ * capacity, MEMPOOL_MAX_TXS, plus a block in flight; when full, the oldest half is dropped).
+ */
+export const ABCI_DECODED_TX_CACHE_ENTRIES = 25_000
+/**
+ * CometBFT engine: concurrent JSON-RPC batches one REST intake request (POST /txs/batch) is split into, each
+ * sender's txs in one of them, in order. CometBFT runs a batch's broadcast_tx_sync one after the other and each
+ * waits for its CheckTx answer, which CometBFT's ABCI client sends on its next flush (a throttle of up to 20 ms):
+ * one sequential batch admits a few hundred txs/s at best, several in parallel share each flush.
+ */
+export const COMET_BROADCAST_LANES = 16
+/**
+ * CometBFT engine: longest the ABCI server answers one connection's queued requests before letting the others in
+ * (server.ts): a Commit on the consensus connection waits at most this long behind a burst of CheckTx.
+ */
+export const ABCI_SLICE_MS = 10
+/** CometBFT engine: most txs in CometBFT's mempool (its `mempool.size`; CometBFT's default). */
+export const COMET_MEMPOOL_TXS = 5_000
+/**
+ * CometBFT engine: most txs a proposer puts in one block (PrepareProposal). Bounds the work of every validator per
+ * block — ProcessProposal, FinalizeBlock, Commit — so a backlog is drained over several blocks instead of one slow
+ * block that makes the next round time out; 2,000 per ~1 s block is twice the 4-validator target rate.
+ */
+export const COMET_MAX_BLOCK_TXS = 2_000
 
 // ---- Operations: metrics, health and readiness (src/net/metrics.ts, health.ts, ops.ts; docs/operations.md) -----
 /** Upper bounds (seconds) of the request-latency histogram buckets of every role's /metrics. */

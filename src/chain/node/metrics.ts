@@ -8,8 +8,16 @@ import type { Ops } from '../../net/ops.ts'
 import type { Clock } from '../../util/components.ts'
 import type { Blockchain } from './blockchain.ts'
 
-/** Registers the chain's metrics and readiness; returns the block-listener's unsubscribe (call on stop). */
-export function registerChainMetrics(ops: Ops, chain: Blockchain, clock: Clock): () => void {
+/**
+ * Registers the chain's metrics and readiness; returns the block-listener's unsubscribe (call on stop). `mempool:
+ * false` leaves out the mempool gauge (the CometBFT engine's mempool is CometBFT's: its /num_unconfirmed_txs).
+ */
+export function registerChainMetrics(
+  ops: Ops,
+  chain: Blockchain,
+  clock: Clock,
+  o: { mempool?: boolean } = {},
+): () => void {
   const m = ops.metrics
   const txs = m.counter('stratos_chain_transactions_total', 'Transactions committed in blocks since start')
   const blocks = m.counter('stratos_chain_blocks_total', 'Blocks committed since start')
@@ -18,7 +26,8 @@ export function registerChainMetrics(ops: Ops, chain: Blockchain, clock: Clock):
     txs.inc(b.header.txCount)
   })
   m.gauge('stratos_chain_height', 'Height of the newest committed block', () => chain.height)
-  m.gauge('stratos_chain_mempool_transactions', 'Transactions waiting in the mempool', () => chain.mempool.size)
+  if (o.mempool !== false)
+    m.gauge('stratos_chain_mempool_transactions', 'Transactions waiting in the mempool', () => chain.mempool.size)
   m.gauge(
     'stratos_chain_last_block_age_seconds',
     'Seconds since the newest block’s time',

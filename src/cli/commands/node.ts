@@ -271,6 +271,7 @@ export function registerNode(program: Command): void {
               ...(f.cometP2pPort !== undefined ? { p2pPort: f.cometP2pPort } : {}),
               recoverSigner: createRecoverSigner({ logger }),
               logger,
+              ops: await processOps('validator'),
               // Without CometBFT this process is no validator: exit, so a supervisor starts both again.
               onCometExit: () => process.exit(1),
             })

@@ -4,6 +4,7 @@
  *   - blocks are produced;
  *   - a signed transfer sent with broadcast_tx_sync passes CheckTx, is included, and abci_query shows the balances;
  *   - a malformed tx gets a non-zero CheckTx code and blocks keep coming;
+ *   - the REST port's /readyz checks CometBFT (reachable, caught up with the app) and /metrics counts its blocks;
  *   - kill -9 of both processes, restart: the chain resumes, the app hash CometBFT recorded before the kill is the
  *     one the next block carries, and the transfer is still there (Info handshake + replay).
  * Without the binary this test skips with one line, except under CI=true, where it must run.
@@ -30,6 +31,7 @@ interface Started {
   child: ChildProcess
   cometPid: number
   rpc: string
+  rest: string
 }
 
 async function startNode(dir: string, rpcPort: number, p2pPort: number, fund: string): Promise<Started> {
@@ -66,9 +68,9 @@ async function startNode(dir: string, rpcPort: number, p2pPort: number, fund: st
     rl.once('line', resolve)
     child.once('exit', (code) => reject(new Error(`validator exited ${code}: ${stderr}`)))
   })
-  const m = /CometBFT RPC (\S+) \(pid (\d+)\)/.exec(line)
+  const m = /listening on (\S+): CometBFT RPC (\S+) \(pid (\d+)\)/.exec(line)
   assert.ok(m, line)
-  return { child, rpc: m[1]!, cometPid: Number(m[2]) }
+  return { child, rest: m[1]!, rpc: m[2]!, cometPid: Number(m[3]) }
 }
 
 async function rpc<T>(base: string, path: string): Promise<T> {
@@ -128,6 +130,16 @@ test('one validator on CometBFT: blocks, a transfer via broadcast_tx_sync, a mal
     const t0 = Date.now()
     const h1 = await until('3 more blocks', async () => ((await height(base)) >= h0 + 3 ? height(base) : undefined))
     const blocksPerSecond = (h1 - h0) / ((Date.now() - t0) / 1000)
+
+    // Readiness names CometBFT; metrics count the blocks CometBFT commits through the app.
+    const ready = await fetch(`${node.rest}/readyz`)
+    const readiness = (await ready.json()) as { ready: boolean; checks: Record<string, string> }
+    assert.equal(ready.status, 200, JSON.stringify(readiness))
+    assert.deepEqual(readiness.checks, { blocks: 'ok', cometbft: 'ok' })
+    const metrics = await (await fetch(`${node.rest}/metrics`)).text()
+    const metricHeight = Number(/^stratos_chain_height(?:{[^}]*})? (\d+)/m.exec(metrics)?.[1])
+    assert.ok(metricHeight >= h1 - 1, `stratos_chain_height ${metricHeight}, CometBFT at ${h1}`)
+    assert.match(metrics, /^stratos_chain_blocks_total(?:{[^}]*})? [1-9]/m)
 
     // A signed transfer through CometBFT's RPC.
     const startBalance = await balance(base, alice.address)

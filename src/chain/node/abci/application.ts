@@ -17,8 +17,11 @@
  *                   the validators of its own genesis.json (a lone local validator)
  *   CheckTx         decode (canonical JSON of a signed tx) + ChainApp.checkTx: chain id, signature, nonce, fee;
  *                   a sender's next nonce counts the txs this node admitted since the last Commit (Recheck after
- *                   Commit rebuilds them in mempool order); a malformed tx gets a non-zero code
- *   PrepareProposal the mempool's txs that decode, up to max_tx_bytes
+ *                   Commit rebuilds them in mempool order); a malformed tx gets a non-zero code. Each tx is decoded
+ *                   once per node (DecodedTxs, by its bytes) and its signer recovered once (ChainApp's signature
+ *                   cache, by its hash): Recheck, PrepareProposal, ProcessProposal and FinalizeBlock reuse both, so
+ *                   a Recheck is the nonce, fee and balance checks only
+ *   PrepareProposal the mempool's txs that decode, in mempool order, up to max_tx_bytes and COMET_MAX_BLOCK_TXS
  *   ProcessProposal REJECT when a tx does not decode (a malformed tx); ACCEPT otherwise (a tx that fails ante is
  *                   included with its error code, as in the embedded engine)
  *   FinalizeBlock   the commit's votes (absent = missed) and the misbehavior list go to the state machine
@@ -53,6 +56,7 @@ import {
 } from 'cosmjs-types/tendermint/abci/types'
 import type { Timestamp } from 'cosmjs-types/google/protobuf/timestamp'
 import { BlockIDFlag } from 'cosmjs-types/tendermint/types/validator'
+import { ABCI_DECODED_TX_CACHE_ENTRIES, COMET_MAX_BLOCK_TXS } from '../../../limits.ts'
 import { ABCI_CODESPACE, ABCI_OK, abciCode } from '../../abci/codes.ts'
 import type { ChainEvent } from '../../state/context.ts'
 import { consensusSet, operatorOfConsensusAddress, type ValidatorUpdate } from '../../state/staking.ts'
@@ -61,6 +65,8 @@ import { parseSignedTx, type SignedTx } from '../../tx.ts'
 import type { Blockchain, ExecutedBlock } from '../blockchain.ts'
 
 export const ABCI_APP_VERSION = 1n
+
+const utf8 = new TextEncoder()
 
 export interface AbciApplicationOptions {
   chain: Blockchain
@@ -76,14 +82,23 @@ export class AbciApplication {
   readonly #proposers: Map<string, string>
   readonly #logger: Logger
   /** The block FinalizeBlock executed, waiting for Commit. */
-  #pending: { height: number; executed: ExecutedBlock } | undefined
+  #pending: { height: number; executed: ExecutedBlock; txs: readonly Uint8Array[] } | undefined
   /** Next nonce per sender, counting the txs CheckTx admitted since the last Commit. */
   #checkNonces = new Map<string, bigint>()
+  readonly #decoded = new DecodedTxs(ABCI_DECODED_TX_CACHE_ENTRIES)
 
   constructor(o: AbciApplicationOptions) {
     this.#chain = o.chain
     this.#proposers = new Map([...(o.proposers ?? [])].map(([k, v]) => [k.toLowerCase(), v]))
     this.#logger = o.logger ?? silentLogger
+  }
+
+  /**
+   * A tx this process decoded already (the REST intake, before handing it to CometBFT) under the bytes it sends:
+   * its CheckTx then skips decoding. `bytes` must be `encodeSignedTx(tx)` (what decoding them gives back).
+   */
+  rememberDecoded(bytes: Uint8Array, tx: SignedTx): void {
+    this.#decoded.remember(bytes, { ok: true, tx })
   }
 
   /** Answers one request. An unexpected failure becomes a ResponseException (CometBFT then stops: never a fork). */
@@ -130,6 +145,8 @@ export class AbciApplication {
       const pending = this.#pending
       if (!pending) throw new StratosError('BAD_BLOCK', 'Commit without a finalized block')
       pending.executed.persist()
+      // A committed tx comes back only if someone sends it again (CometBFT's cache refuses most): forget it.
+      for (const tx of pending.txs) this.#decoded.delete(tx)
       this.#pending = undefined
       this.#checkNonces = new Map()
       return Response.fromPartial({ commit: { retainHeight: 0n } })
@@ -149,14 +166,14 @@ export class AbciApplication {
   }
 
   #checkTx(req: RequestCheckTx) {
-    const d = decodeTx(req.tx)
+    const d = this.#decoded.decode(req.tx)
     if (!d.ok) return { code: abciCode(d.code), log: d.message, codespace: ABCI_CODESPACE }
     const sender = d.tx.tx.sender
     const expectedNonce = this.#checkNonces.get(sender)
     try {
       const checked = this.#chain.app.checkTx(d.tx, expectedNonce === undefined ? {} : { expectedNonce })
       this.#checkNonces.set(sender, checked.nonce + 1n)
-      return { code: ABCI_OK, data: new TextEncoder().encode(checked.hash), gasWanted: 1n }
+      return { code: ABCI_OK, data: utf8.encode(checked.hash), gasWanted: 1n }
     } catch (e) {
       const err = toStratosError(e)
       return { code: abciCode(err.code), log: err.message, codespace: ABCI_CODESPACE }
@@ -168,8 +185,8 @@ export class AbciApplication {
     let bytes = 0
     const max = Number(req.maxTxBytes)
     for (const tx of req.txs) {
-      if (bytes + tx.length > max) break
-      if (!decodeTx(tx).ok) continue
+      if (bytes + tx.length > max || txs.length >= COMET_MAX_BLOCK_TXS) break
+      if (!this.#decoded.decode(tx).ok) continue
       txs.push(tx)
       bytes += tx.length
     }
@@ -177,7 +194,7 @@ export class AbciApplication {
   }
 
   #process(req: RequestProcessProposal) {
-    const malformed = req.txs.findIndex((tx) => !decodeTx(tx).ok)
+    const malformed = req.txs.findIndex((tx) => !this.#decoded.decode(tx).ok)
     if (malformed >= 0) {
       this.#logger.warn({ height: Number(req.height), index: malformed }, 'rejecting a proposal with a malformed tx')
       return { status: ResponseProcessProposal_ProposalStatus.REJECT }
@@ -190,7 +207,7 @@ export class AbciApplication {
     const height = Number(req.height)
     if (height !== chain.height + 1)
       throw new StratosError('BAD_BLOCK', `FinalizeBlock ${height}, the app is at ${chain.height}`)
-    const decoded = req.txs.map(decodeTx)
+    const decoded = req.txs.map((tx) => this.#decoded.decode(tx))
     const txs = decoded.flatMap((d) => (d.ok ? [d.tx] : []))
     const proposerAddress = Buffer.from(req.proposerAddress).toString('hex')
     const proposer =
@@ -208,7 +225,7 @@ export class AbciApplication {
       })),
     }
     const executed = chain.execute({ height, time, proposer, txs, consensus })
-    this.#pending = { height, executed }
+    this.#pending = { height, executed, txs: req.txs }
     const results = executed.block.results
     let next = 0
     const txResults: Array<Partial<ExecTxResult>> = decoded.map((d) => {
@@ -217,7 +234,7 @@ export class AbciApplication {
       return {
         code: abciCode(r.code),
         log: r.message ?? '',
-        data: new TextEncoder().encode(r.hash),
+        data: utf8.encode(r.hash),
         codespace: r.code === 'OK' ? '' : ABCI_CODESPACE,
         events: r.events.map(abciEvent),
       }
@@ -237,7 +254,7 @@ export class AbciApplication {
       if (req.height !== 0n && req.height !== height)
         throw new StratosError('BAD_REQUEST', `only the latest height (${height}) can be queried`)
       const value = queryPath(this.#chain, req.path)
-      return { code: ABCI_OK, value: new TextEncoder().encode(canonicalJson(value as CanonicalValue)), height }
+      return { code: ABCI_OK, value: utf8.encode(canonicalJson(value as CanonicalValue)), height }
     } catch (e) {
       const err = toStratosError(e)
       return { code: abciCode(err.code), log: err.message, codespace: ABCI_CODESPACE, height }
@@ -284,6 +301,50 @@ function queryPath(chain: Blockchain, path: string): unknown {
   }
   if (parts.length === 3 && a === 'validators' && c === 'delegations' && b) return q.delegationsTo(b)
   throw new StratosError('NOT_FOUND', `no query path ${path}`)
+}
+
+/**
+ * Decoded txs by their bytes: decoding is a pure function of the bytes (JSON + schema; the SignedTx is frozen and
+ * its encodings cached with it, tx.ts), so a remembered answer is exactly what decoding again would give. Only
+ * successful decodes are kept (a malformed tx is cheap to refuse again). Bounded: when full, the oldest half goes.
+ */
+class DecodedTxs {
+  readonly #byBytes = new Map<string, Decoded>()
+
+  constructor(private readonly maxEntries: number) {}
+
+  decode(bytes: Uint8Array): Decoded {
+    const key = bytesKey(bytes)
+    const hit = this.#byBytes.get(key)
+    if (hit) return hit
+    const d = decodeTx(bytes)
+    if (d.ok) this.#set(key, d)
+    return d
+  }
+
+  remember(bytes: Uint8Array, d: Decoded): void {
+    this.#set(bytesKey(bytes), d)
+  }
+
+  #set(key: string, d: Decoded): void {
+    if (this.#byBytes.size >= this.maxEntries) {
+      let drop = Math.ceil(this.maxEntries / 2)
+      for (const k of this.#byBytes.keys()) {
+        if (drop-- <= 0) break
+        this.#byBytes.delete(k)
+      }
+    }
+    this.#byBytes.set(key, d)
+  }
+
+  delete(bytes: Uint8Array): void {
+    this.#byBytes.delete(bytesKey(bytes))
+  }
+}
+
+/** The bytes as a string (one char per byte): a Map key equal exactly when the bytes are. */
+function bytesKey(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
 }
 
 function decodeTx(bytes: Uint8Array): Decoded {

@@ -13,7 +13,10 @@
  *      the block interval), no strict address book;
  *   4. starts `cometbft start` (its log in `dataDir/cometbft.log`) and waits until its RPC answers;
  *   5. serves the REST API (rest.ts) from this process's committed state; POST /txs goes to CometBFT's mempool
- *      (broadcast.ts), so a transaction reaches every validator.
+ *      (broadcast.ts), so a transaction reaches every validator. /metrics has the chain's height, blocks and txs
+ *      (metrics.ts, counted as Commit persists blocks); /readyz is ready when the newest block is recent, CometBFT's
+ *      RPC answers, CometBFT is not catching up, and the app has committed every block CometBFT has (at most the
+ *      one being finalized behind).
  * `stop()` sends CometBFT SIGTERM (SIGKILL after COMETBFT_STOP_TIMEOUT_MS), then closes the ABCI server and the
  * store. Both processes may be killed at any moment: the app persists only at Commit and CometBFT's handshake
  * (Info) replays what the app lacks.
@@ -34,16 +37,20 @@ import {
   COMETBFT_RPC_PORT,
   COMETBFT_START_TIMEOUT_MS,
   COMETBFT_STOP_TIMEOUT_MS,
+  COMET_MEMPOOL_TXS,
+  COMETBFT_READY_TIMEOUT_MS,
 } from '../../../limits.ts'
+import { createOps, type Ops } from '../../../net/ops.ts'
 import { silentLogger, systemClock, type Clock, type Logger } from '../../../util/components.ts'
 import { writeFileAtomic } from '../../../util/fs.ts'
 import type { ChainAppOptions } from '../../app.ts'
-import { DEVNET_BLOCK_INTERVAL_MS, MAX_TX_BATCH_BYTES, MAX_TX_BATCH_TXS, MEMPOOL_MAX_TXS } from '../../params.ts'
+import { DEVNET_BLOCK_INTERVAL_MS, MAX_TX_BATCH_BYTES, MAX_TX_BATCH_TXS } from '../../params.ts'
 import { consensusSet } from '../../state/staking.ts'
 import { Blockchain } from '../blockchain.ts'
 import { openChainApp, type ValidatorOptions } from '../index.ts'
 import { LmdbChainStore } from '../lmdb-store.ts'
 import { Mempool } from '../mempool.ts'
+import { registerChainMetrics } from '../metrics.ts'
 import { ChainRestServer } from '../rest.ts'
 import { AbciApplication } from './application.ts'
 import { CometTxIntake } from './broadcast.ts'
@@ -76,6 +83,8 @@ export interface CometValidatorOptions
   recoverSigner?: ChainAppOptions['recoverSigner']
   clock?: Clock
   logger?: Logger
+  /** /metrics, /healthz, /readyz on the REST port (default: its own, role `validator`). */
+  ops?: Ops
   /**
    * Called when CometBFT exits without being asked (killed, crashed): the node is no validator without it. The CLI
    * exits non-zero, so whatever supervises it starts both again (the handshake replays what is missing).
@@ -94,6 +103,7 @@ export interface CometValidator {
   readonly cometbftPid: number
   readonly chain: Blockchain
   readonly height: number
+  readonly ops: Ops
   stop(): Promise<void>
 }
 
@@ -106,6 +116,8 @@ export async function startCometValidator(o: CometValidatorOptions): Promise<Com
   let server: AbciServer | undefined
   let rest: ChainRestServer | undefined
   let child: ChildProcess | undefined
+  let intake: CometTxIntake | undefined
+  let unsubscribeMetrics: (() => void) | undefined
   try {
     const app = openChainApp(store, o, clock)
     const chain = new Blockchain(app, store, new Mempool(app))
@@ -120,10 +132,8 @@ export async function startCometValidator(o: CometValidatorOptions): Promise<Com
     }
     // A lone validator outside staking (a ledger without genesis validators) gets the fees of its blocks.
     const operator = o.proposer ?? app.query.validators()[0]?.operator ?? ''
-    server = new AbciServer(
-      new AbciApplication({ chain, proposers: new Map([[consensusAddress, operator]]), logger }),
-      { logger },
-    )
+    const abciApp = new AbciApplication({ chain, proposers: new Map([[consensusAddress, operator]]), logger })
+    server = new AbciServer(abciApp, { logger })
     const abciAddress = await server.listen(`unix://${join(o.dataDir, 'abci.sock')}`)
     configureHome(home, {
       chainId: app.chainId,
@@ -154,7 +164,11 @@ export async function startCometValidator(o: CometValidatorOptions): Promise<Com
     )
     const rpcUrl = `http://${host}:${rpcPort}`
     await waitForRpc(rpcUrl, exited, o.dataDir)
-    rest = new ChainRestServer({ chain, logger, intake: new CometTxIntake(rpcUrl) })
+    const ops = o.ops ?? createOps('validator')
+    unsubscribeMetrics = registerChainMetrics(ops, chain, clock, { mempool: false })
+    ops.health.addCheck('cometbft', () => cometReadiness(rpcUrl, chain))
+    intake = new CometTxIntake(rpcUrl, { onEncoded: (bytes, tx) => abciApp.rememberDecoded(bytes, tx) })
+    rest = new ChainRestServer({ chain, logger, intake, ops })
     const url = await rest.listen(host, o.port ?? DEFAULT_PORTS.chainRest)
     const p2pAddress = `${nodeId}@${o.externalAddress || `${host}:${p2pPort}`}`
     logger.info(
@@ -163,7 +177,9 @@ export async function startCometValidator(o: CometValidatorOptions): Promise<Com
     )
     const c = child,
       s = server,
-      r = rest
+      r = rest,
+      i = intake,
+      unsubscribe = unsubscribeMetrics
     return {
       chainId: app.chainId,
       url,
@@ -172,13 +188,16 @@ export async function startCometValidator(o: CometValidatorOptions): Promise<Com
       abciAddress,
       cometbftPid: c.pid ?? -1,
       chain,
+      ops,
       get height() {
         return chain.height
       },
       stop: () =>
         (stopping ??= (async () => {
           await stopChild(c, exited)
+          unsubscribe()
           await r.close()
+          await i.close()
           await s.close()
           await store.close()
           logger.info({ height: chain.height }, 'CometBFT validator stopped')
@@ -189,7 +208,9 @@ export async function startCometValidator(o: CometValidatorOptions): Promise<Com
       child.removeAllListeners('exit')
       child.kill('SIGKILL')
     }
+    unsubscribeMetrics?.()
     await rest?.close().catch(() => {})
+    await intake?.close()
     await server?.close()
     await store.close()
     throw e
@@ -315,14 +336,15 @@ function configureHome(home: string, s: HomeSettings): void {
   writeFileAtomic(genesisFile, JSON.stringify(genesis, null, 2) + '\n')
   const set: Record<string, Record<string, string>> = {
     '': { proxy_app: JSON.stringify(s.abciAddress), log_level: '"info"' },
-    // POST /txs/batch is one JSON-RPC batch (broadcast.ts): as many requests as MAX_TX_BATCH_TXS (CometBFT: 10).
+    // POST /txs/batch is one JSON-RPC batch per lane (broadcast.ts): up to MAX_TX_BATCH_TXS requests (CometBFT: 10).
     rpc: {
       laddr: JSON.stringify(`tcp://${s.host}:${s.rpcPort}`),
       max_request_batch_size: String(MAX_TX_BATCH_TXS),
       max_body_bytes: String(MAX_TX_BATCH_BYTES * 2),
     },
-    // The mempool holds as many txs as the embedded engine's (CometBFT: 5,000).
-    mempool: { size: String(MEMPOOL_MAX_TXS) },
+    // CometBFT's own mempool defaults (5,000 txs, recheck on): a full mempool answers "mempool is full"
+    // (MEMPOOL_FULL, back-pressure to the client) instead of growing a backlog that every Commit rechecks.
+    mempool: { size: String(COMET_MEMPOOL_TXS), recheck: 'true' },
     p2p: {
       laddr: JSON.stringify(`tcp://${s.host}:${s.p2pPort}`),
       external_address: JSON.stringify(s.externalAddress),
@@ -330,11 +352,14 @@ function configureHome(home: string, s: HomeSettings): void {
       addr_book_strict: 'false',
       allow_duplicate_ip: 'true',
     },
+    // CometBFT's default propose/vote timeouts (3 s, 1 s): a proposal that is late because its validator is busy
+    // still makes round 0 (a shorter timeout turns a busy second into a failed round and a bigger next block).
+    // timeout_commit is the block interval.
     consensus: {
       timeout_commit: JSON.stringify(`${s.blockIntervalMs}ms`),
-      timeout_propose: '"1s"',
-      timeout_prevote: '"500ms"',
-      timeout_precommit: '"500ms"',
+      timeout_propose: '"3s"',
+      timeout_prevote: '"1s"',
+      timeout_precommit: '"1s"',
     },
   }
   const configFile = join(home, 'config', 'config.toml')
@@ -349,6 +374,27 @@ function configureHome(home: string, s: HomeSettings): void {
       return value === undefined ? line : `${kv![1]} = ${value}`
     })
   writeFileSync(configFile, lines.join('\n'))
+}
+
+/**
+ * Readiness against CometBFT: its RPC answers /status, it is not catching up (block sync), and the app has committed
+ * CometBFT's latest block or the one before (the newest may be between FinalizeBlock and Commit right now).
+ */
+async function cometReadiness(rpcUrl: string, chain: Blockchain): Promise<string | undefined> {
+  let status: { sync_info: { latest_block_height: string; catching_up: boolean } }
+  try {
+    const res = await fetch(`${rpcUrl}/status`, { signal: AbortSignal.timeout(COMETBFT_READY_TIMEOUT_MS) })
+    const body = (await res.json()) as { result?: typeof status }
+    if (!body.result) return `CometBFT RPC ${rpcUrl}/status answered HTTP ${res.status} without a result`
+    status = body.result
+  } catch (e) {
+    return `CometBFT RPC ${rpcUrl} does not answer: ${(e as Error).message}`
+  }
+  if (status.sync_info.catching_up) return 'CometBFT is catching up (block sync)'
+  const cometHeight = Number(status.sync_info.latest_block_height)
+  if (chain.height < cometHeight - 1)
+    return `the app has committed height ${chain.height}, CometBFT is at ${cometHeight}`
+  return undefined
 }
 
 async function waitForRpc(rpcUrl: string, exited: Promise<number | null>, dataDir: string): Promise<void> {

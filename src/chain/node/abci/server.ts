@@ -2,7 +2,10 @@
  * The ABCI socket server: CometBFT connects to it (over TCP, `tcp://host:port`, or a Unix socket, `unix:///path`)
  * with four connections (consensus, mempool, info, snapshot), each a stream of length-prefixed protobuf
  * `Request`s (src/chain/abci/framing.ts). Every request is answered by the application synchronously, in the
- * order received, on its own connection; the responses of one received chunk go out in one write.
+ * order received, on its own connection; the responses of one received chunk go out in one write. A connection
+ * gets at most ABCI_SLICE_MS of the app's (single) thread at a time: when its requests take longer (a burst of
+ * CheckTx on the mempool connection), it is paused and resumed after the other connections had their turn, so
+ * a FinalizeBlock or Commit on the consensus connection does not wait behind thousands of queued CheckTx.
  *
  * A connection that sends a message over MAX_ABCI_MESSAGE_BYTES, an undecodable message, or drops is closed
  * (logged); the others and the app go on, and CometBFT reconnects or stops as its own rules say.
@@ -11,9 +14,12 @@ import { existsSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { Request, Response } from 'cosmjs-types/tendermint/abci/types'
 import { toStratosError } from '../../../errors.ts'
-import { MAX_ABCI_MESSAGE_BYTES } from '../../../limits.ts'
+import { performance } from 'node:perf_hooks'
+import { ABCI_SLICE_MS, MAX_ABCI_MESSAGE_BYTES } from '../../../limits.ts'
 import { silentLogger, type Logger } from '../../../util/components.ts'
 import { encodeFrame, FrameDecoder } from '../../abci/framing.ts'
+
+const EMPTY = new Uint8Array(0)
 
 export interface AbciHandler {
   handle(req: Request): Response
@@ -77,18 +83,49 @@ export class AbciServer {
     this.#sockets.add(socket)
     socket.setNoDelay(true)
     const decoder = new FrameDecoder(this.#maxBytes)
-    socket.on('data', (chunk: Buffer) => {
+    // Frames received and not yet answered, in order (`next` is the first unanswered one).
+    let frames: Uint8Array[] = []
+    let next = 0
+    let resumeScheduled = false
+    const drain = (): void => {
       try {
+        const started = performance.now()
         const out: Uint8Array[] = []
-        for (const frame of decoder.push(chunk)) {
-          const res = this.#app.handle(Request.decode(frame))
+        while (next < frames.length) {
+          const res = this.#app.handle(Request.decode(frames[next]!))
+          frames[next++] = EMPTY
           out.push(encodeFrame(Response.encode(res).finish()))
+          if (performance.now() - started >= ABCI_SLICE_MS) break
         }
         if (out.length > 0) socket.write(out.length === 1 ? out[0]! : Buffer.concat(out))
+        if (next < frames.length) {
+          // Yield to the other connections; this one goes on after them (its unread bytes wait in the kernel).
+          socket.pause()
+          resumeScheduled = true
+          setImmediate(() => {
+            resumeScheduled = false
+            if (socket.destroyed) return
+            socket.resume()
+            drain()
+          })
+        } else {
+          frames = []
+          next = 0
+        }
       } catch (e) {
         this.#logger.warn({ err: toStratosError(e) }, 'ABCI connection closed: bad message')
         socket.destroy()
       }
+    }
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const frame of decoder.push(chunk)) frames.push(frame)
+      } catch (e) {
+        this.#logger.warn({ err: toStratosError(e) }, 'ABCI connection closed: bad message')
+        socket.destroy()
+        return
+      }
+      if (!resumeScheduled) drain()
     })
     socket.on('error', (err) => this.#logger.debug({ err }, 'ABCI connection error'))
     socket.on('close', () => this.#sockets.delete(socket))
