@@ -6,7 +6,7 @@
  * and the two-hop floor (floor-server.mjs --relay: a node:http server that streams the bytes from k upstream
  * node:http servers in parallel segments, as the gateway streams from the resource nodes).
  *
- *   node --import tsx bench/gateway-cold.ts [--mib 200] [--runs 3] [--delay MS] [--profile DIR [--profile-read cold|hot]]
+ *   node --import tsx bench/gateway-cold.ts [--mib 200] [--runs 3] [--delay MS] [--profile DIR] [--perf FILE] [--profile-read cold|hot]
  *
  * Prints wall time and the CPU each devnet role spent during each read. With --profile every devnet process runs
  * with --cpu-prof into DIR, and the reads' windows (CLOCK_MONOTONIC µs, the clock of V8's profiles) are printed, so
@@ -33,6 +33,8 @@ const { values } = parseArgs({
     delay: { type: 'string', default: '100' },
     /** Which read of the last run is profiled. */
     'profile-read': { type: 'string', default: 'cold' },
+    /** `perf record` (on-CPU samples, kernel included) of the gateway and resource nodes during that read, into FILE. */
+    perf: { type: 'string' },
   },
 })
 const B = Number(values.mib) * MiB
@@ -141,18 +143,46 @@ try {
   servers.push(relay)
 
   for (let i = 0; i < runs; i++) {
+    const heap = (await fetch(`${gw}/metrics`).then((r) => r.text())).match(/^nodejs_heap_size_used_bytes \S+$/m)
+    if (heap) console.log(`run ${i} gateway ${heap[0]}`)
     const cid = await put(100 + i)
     const cid2 = await put(200 + i)
     await new Promise((r) => setTimeout(r, 1500))
     for (const label of ['cold', 'hot']) {
       const profiled = values.profile && i === runs - 1 && label === values['profile-read']
       if (profiled) await toggleProfiles()
+      const perf =
+        values.perf && i === runs - 1 && label === values['profile-read']
+          ? spawn(
+              'perf',
+              [
+                'record',
+                '-F',
+                '2000',
+                '-g',
+                '-o',
+                values.perf,
+                '-p',
+                procs
+                  .filter((p) => p.role === 'gateway' || p.role === 'resource')
+                  .map((p) => p.pid)
+                  .join(','),
+              ],
+              { stdio: 'ignore' },
+            )
+          : undefined
+      if (perf) await new Promise((r) => setTimeout(r, 1000))
       const c0 = cpu()
       const f0 = faults()
       const t0 = monoUs()
       const r = await curl(`${gw}/ipfs/${cid}`)
       const t1 = monoUs()
       if (profiled) await toggleProfiles()
+      if (perf) {
+        const exited = new Promise((r) => perf.once('exit', r))
+        perf.kill('SIGINT')
+        await exited
+      }
       if (r.bytes !== B) throw new Error(`gateway sent ${r.bytes} of ${B}`)
       console.log(
         `run ${i} ${label}: ${r.ms.toFixed(0)} ms (first byte ${r.firstMs.toFixed(1)} ms); cpu ${byRole(c0, cpu())}; gateway minor faults ${faults() - f0}; window ${t0}-${t1}`,
@@ -181,5 +211,6 @@ try {
 } finally {
   for (const s of servers) s.stop()
   await devnet.stop()
-  await rm(tmp, { recursive: true, force: true })
+  if (process.env.KEEP_TMP) console.log(`kept ${tmp}`)
+  else await rm(tmp, { recursive: true, force: true })
 }

@@ -8,6 +8,7 @@ import { Session } from 'node:inspector'
 import { PerformanceObserver, constants } from 'node:perf_hooks'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { setFlagsFromString } from 'node:v8'
 
 const dir = process.env.PROFILE_DIR
 if (dir) {
@@ -39,6 +40,8 @@ if (dir) {
           session.post('Profiler.start', () => {
             running = true
             gcs = {}
+            // Each collection's kind and reason on stdout (the devnet's log of this process) while profiling.
+            if (process.env.PROFILE_TRACE_GC) setFlagsFromString('--trace-gc')
           }),
         ),
       )
@@ -46,6 +49,7 @@ if (dir) {
     }
     session.post('Profiler.stop', (err, r) => {
       running = false
+      if (process.env.PROFILE_TRACE_GC) setFlagsFromString('--no-trace-gc')
       if (err) return
       writeFileSync(join(dir, `${process.pid}-${++n}.cpuprofile`), JSON.stringify(r.profile))
       writeFileSync(join(dir, `${process.pid}-${n}.gc.json`), JSON.stringify(gcs))
