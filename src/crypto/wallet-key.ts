@@ -68,7 +68,9 @@ export function recoverWalletAddress(message: Uint8Array, signature: Uint8Array)
 /**
  * For a process that signs a few times and exits (a CLI command): sign without @noble/curves' table of base-point
  * multiples, which it otherwise builds on the first signature. Measured (three signatures in a fresh process): ~96 ms
- * of CPU with the table (window 6, the default), ~34 ms without. Long-running signers keep the table.
+ * of CPU with the table (window 6, the default), ~34 ms without. Still needed beside the native accelerator: its
+ * self-test signs once with @noble/curves, and a process without the binding signs with it throughout. Long-running
+ * signers keep the table.
  */
 export function signFewTimes(): void {
   secp256k1.Point.BASE.precompute(1)

@@ -131,3 +131,23 @@ test('address arguments: an st1… address, else a keystore name, else a dev wal
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test("status's meta client: the chain id of the first answer must be the network's (no info round trip), unless --meta-url", async () => {
+  const { dir } = fixture()
+  try {
+    const { meta, checkChain } = await new CliContext({ network: dir }, {}).metaClient()
+    assert.deepEqual(meta.urls, ['http://127.0.0.1:9'])
+    checkChain('test-chain')
+    assert.throws(
+      () => checkChain('other-chain'),
+      (e: unknown) =>
+        code('WRONG_CHAIN')(e) &&
+        (e as Error).message === 'meta node at http://127.0.0.1:9 serves chain other-chain, not test-chain',
+    )
+    // --meta-url names a meta node outside any network file: no chain to compare with.
+    const direct = await new CliContext({ network: dir, metaUrl: 'http://127.0.0.1:11' }, {}).metaClient()
+    direct.checkChain('other-chain')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

@@ -42,13 +42,14 @@ export function registerStatus(program: Command): void {
     .action(async (flags: { json?: boolean; wide?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd)
       // The meta node's client only: status loads no client SDK (erasure code, UnixFS), only what it prints.
-      const meta = await ctx.metaClient()
+      const { meta, checkChain } = await ctx.metaClient()
       const interrupt = interruptOnSignals()
       try {
         // Proof of Traffic columns: settled traffic (meta node), chain state and owners' rewards (chain); best effort,
         // and asked for beside the status (one round trip less), not for --json.
         const extras = flags.json ? undefined : fetchPotExtras(cmd, ctx, meta).catch((): PotExtras => ({}))
         const status = await meta.status({ signal: interrupt.signal })
+        checkChain(status.chainId)
         if (!extras) {
           printJson(status)
           return
