@@ -153,6 +153,12 @@ export const CLIENT_SEGMENTS_IN_FLIGHT = 2
 export const CLIENT_DIRECT_READ_MIN_BYTES = 16 * MiB
 /** Shard transfers a client runs at once across all nodes. */
 export const CLIENT_SHARD_CONCURRENCY = 16
+/**
+ * ChainClient with several validator URLs: senders remembered on another validator than their address picks
+ * (theirs could not be reached); when full the memory is emptied (they go back to their own, which is up again
+ * or fails over once more).
+ */
+export const CHAIN_CLIENT_PINNED_SENDERS = 10_000
 /** Times a client tries other nodes for one shard before giving up. */
 export const CLIENT_SHARD_UPLOAD_ATTEMPTS = 4
 /** A data shard slower than this starts a parallel fetch of a parity shard (hedged read). */

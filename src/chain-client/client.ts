@@ -5,10 +5,15 @@
  * It lives outside src/chain because the ledger imports nothing of networking.
  *
  * Several validators: `url` may list several REST URLs, comma-separated (`http://a:1317,http://b:1317`, what
- * `--chain-url` and the network file's chainUrl hold for a multi-validator devnet). Every request goes to the one
- * that answered last; when it cannot be reached (NODE_UNAVAILABLE: refused, reset, DNS) the next one is tried,
- * each once, so a validator that is down costs one failed connection. Re-sending a transaction to another
- * validator is safe: the same signed tx (same nonce) is included at most once.
+ * `--chain-url` and the network file's chainUrl hold for a multi-validator devnet). A read goes to the one that
+ * answered last; when it cannot be reached (NODE_UNAVAILABLE: refused, reset, DNS) the next one is tried, each
+ * once, so a validator that is down costs one failed connection. A sender's transactions (submit, submitBatch,
+ * and everything submitAndWait asks) go to that sender's validator: a validator admits a sender's next nonce only
+ * after the previous one it admitted itself (its CheckTx counts its own mempool), so consecutive txs must not
+ * hop. A sender's validator is picked by its address (senders spread over the validators, and every process
+ * picks the same one) and changes only when it cannot be reached: the one that then answers is kept
+ * (CHAIN_CLIENT_PINNED_SENDERS senders remembered). Re-sending a transaction to another validator is safe: the
+ * same signed tx (same nonce) is included at most once.
  *
  * `submitAndWait` is the one "build, sign, submit, wait" path every transaction command uses:
  * it reads the sender's nonce from GET /accounts, signs, POSTs /txs, then long-polls
@@ -19,7 +24,7 @@ import type { MetaNodeJson } from './meta-nodes.ts'
 import { encodeSignedTx, signTx, type Tx } from '../chain/tx.ts'
 import type { Msg } from '../chain/msgs.ts'
 import { DEVNET_PARAMS } from '../chain/params.ts'
-import { DEFAULT_PORTS, TX_INCLUSION_TIMEOUT_MS, TX_WAIT_POLL_MS } from '../limits.ts'
+import { CHAIN_CLIENT_PINNED_SENDERS, DEFAULT_PORTS, TX_INCLUSION_TIMEOUT_MS, TX_WAIT_POLL_MS } from '../limits.ts'
 import type { WalletKey } from '../crypto/wallet-key.ts'
 import { ERROR_CODES, StratosError, isStratosError, type ErrorCode } from '../errors.ts'
 import { jsonRequest, type JsonRequestOptions } from '../net/json-request.ts'
@@ -156,25 +161,44 @@ export class ChainClient {
   readonly urls: readonly string[]
   readonly #signal: AbortSignal | undefined
   #current = 0
+  /** Senders whose validator is not the one their address picks (it could not be reached): index into urls. */
+  readonly #moved = new Map<string, number>()
 
   constructor(o: ChainClientOptions) {
     this.urls = chainUrls(o.url)
     this.#signal = o.signal
   }
 
-  /** The validator requests go to now (the last one that answered). */
+  /** The validator reads go to now (the last one that answered). */
   get url(): string {
     return this.urls[this.#current]!
   }
 
-  async #request<T>(path: string, opts: Omit<JsonRequestOptions, 'signal'>): Promise<T> {
+  /** The validator a sender's transactions go to now (see the header). */
+  urlFor(sender: string): string {
+    return this.urls[this.#senderIndex(sender)]!
+  }
+
+  #senderIndex(sender: string): number {
+    const moved = this.#moved.get(sender)
+    if (moved !== undefined) return moved
+    // FNV-1a of the address: stable across processes, spreads senders evenly.
+    let h = 0x811c9dc5
+    for (let i = 0; i < sender.length; i++) h = Math.imul(h ^ sender.charCodeAt(i), 0x01000193)
+    return (h >>> 0) % this.urls.length
+  }
+
+  /** `sender`: the request is that sender's (it goes to the sender's validator, see the header). */
+  async #request<T>(path: string, opts: Omit<JsonRequestOptions, 'signal'>, sender?: string): Promise<T> {
     const n = this.urls.length
+    const start = sender === undefined ? this.#current : this.#senderIndex(sender)
     let failure: unknown
     for (let i = 0; i < n; i++) {
-      const at = (this.#current + i) % n
+      const at = (start + i) % n
       try {
         const r = await jsonRequest<T>(this.urls[at] + path, { ...opts, signal: this.#signal })
-        this.#current = at
+        if (sender === undefined) this.#current = at
+        else if (at !== start) this.#moveSender(sender, at)
         return r
       } catch (e) {
         if (n === 1 || !isStratosError(e, 'NODE_UNAVAILABLE')) throw e
@@ -184,8 +208,13 @@ export class ChainClient {
     throw failure
   }
 
-  #get<T>(path: string, timeoutMs?: number): Promise<T> {
-    return this.#request<T>(path, { method: 'GET', timeoutMs })
+  #moveSender(sender: string, at: number): void {
+    if (this.#moved.size >= CHAIN_CLIENT_PINNED_SENDERS) this.#moved.clear()
+    this.#moved.set(sender, at)
+  }
+
+  #get<T>(path: string, timeoutMs?: number, sender?: string): Promise<T> {
+    return this.#request<T>(path, { method: 'GET', timeoutMs }, sender)
   }
 
   status(): Promise<ChainStatus> {
@@ -205,13 +234,21 @@ export class ChainClient {
     return this.#get(`/txs/${encodeURIComponent(hash)}`)
   }
 
-  /** Long-polls until the tx is in a block (TIMEOUT after `timeoutMs`, at most 60 s server-side). */
-  waitTx(hash: string, timeoutMs: number): Promise<TxRecordJson> {
-    return this.#get(`/txs/${encodeURIComponent(hash)}/wait?timeoutMs=${timeoutMs}`, timeoutMs + 5_000)
+  /**
+   * Long-polls until the tx is in a block (TIMEOUT after `timeoutMs`, at most 60 s server-side); `sender`: ask the
+   * validator the tx went to.
+   */
+  waitTx(hash: string, timeoutMs: number, sender?: string): Promise<TxRecordJson> {
+    return this.#get(`/txs/${encodeURIComponent(hash)}/wait?timeoutMs=${timeoutMs}`, timeoutMs + 5_000, sender)
   }
 
-  async account(address: string): Promise<Account> {
-    const a = await this.#get<AccountJson>(`/accounts/${encodeURIComponent(address)}`)
+  /** `asSender`: read it from the validator that address's transactions go to (its view of the nonce). */
+  async account(address: string, o: { asSender?: boolean } = {}): Promise<Account> {
+    const a = await this.#get<AccountJson>(
+      `/accounts/${encodeURIComponent(address)}`,
+      undefined,
+      o.asSender ? address : undefined,
+    )
     return { address: a.address, balance: BigInt(a.balance), nonce: BigInt(a.nonce), ozone: BigInt(a.ozone) }
   }
 
@@ -233,23 +270,43 @@ export class ChainClient {
   }
 
   /**
-   * POST /txs/batch: up to MAX_TX_BATCH_TXS signed txs (canonical JSON each) in one request; each
-   * is admitted or rejected on its own, results in the same order.
+   * POST /txs/batch: up to MAX_TX_BATCH_TXS signed txs (canonical JSON each); each is admitted or rejected on its
+   * own, results in the same order. The txs go to their senders' validators: one request per validator, all at
+   * once, each sender's txs in their order.
    */
   async submitBatch(signedJson: readonly string[]): Promise<BatchResultJson[]> {
-    const r = await this.#request<{ results: BatchResultJson[] }>('/txs/batch', {
-      method: 'POST',
-      body: { txs: signedJson.map((s) => JSON.parse(s) as unknown) },
+    const txs = signedJson.map((s) => JSON.parse(s) as { tx?: { sender?: unknown } })
+    const groups = new Map<number, { sender: string; at: number[] }>()
+    txs.forEach((tx, i) => {
+      const sender = typeof tx?.tx?.sender === 'string' ? tx.tx.sender : ''
+      const v = this.#senderIndex(sender)
+      let g = groups.get(v)
+      if (!g) groups.set(v, (g = { sender, at: [] }))
+      g.at.push(i)
     })
-    return r.results
+    const out: BatchResultJson[] = new Array(txs.length)
+    await Promise.all(
+      [...groups.values()].map(async (g) => {
+        // The group goes where its first sender's txs go; failing over moves that sender (the others follow it
+        // next time only if they also fail: each keeps its own validator).
+        const r = await this.#request<{ results: BatchResultJson[] }>(
+          '/txs/batch',
+          { method: 'POST', body: { txs: g.at.map((i) => txs[i]) } },
+          g.sender,
+        )
+        r.results.forEach((res, j) => {
+          out[g.at[j]!] = res
+        })
+      }),
+    )
+    return out
   }
 
-  /** POST /txs: the signed tx's canonical JSON; answers its hash once the mempool admitted it. */
+  /** POST /txs: the signed tx's canonical JSON, to its sender's validator; answers its hash once admitted. */
   async submit(signedJson: string): Promise<string> {
-    const r = await this.#request<{ hash: string }>('/txs', {
-      method: 'POST',
-      body: JSON.parse(signedJson) as unknown,
-    })
+    const body = JSON.parse(signedJson) as { tx?: { sender?: unknown } }
+    const sender = typeof body?.tx?.sender === 'string' ? body.tx.sender : undefined
+    const r = await this.#request<{ hash: string }>('/txs', { method: 'POST', body }, sender)
     return r.hash
   }
 
@@ -264,7 +321,7 @@ export class ChainClient {
     o: { fee: bigint; memo?: string; wait: boolean },
   ): Promise<SubmittedTx> {
     const { chainId } = await this.status()
-    const { nonce } = await this.account(key.address)
+    const { nonce } = await this.account(key.address, { asSender: true })
     const tx: Tx = {
       chainId,
       sender: key.address,
@@ -284,7 +341,7 @@ export class ChainClient {
           hash,
         })
       try {
-        record = await this.waitTx(hash, Math.min(left, TX_WAIT_POLL_MS))
+        record = await this.waitTx(hash, Math.min(left, TX_WAIT_POLL_MS), key.address)
       } catch (e) {
         if (!(e instanceof StratosError && e.code === 'TIMEOUT')) throw e
       }
