@@ -2,7 +2,7 @@
  * Speculative assembly of a multipart object while its parts arrive.
  *
  * Most clients (aws-cli, lib-storage, rclone, s3cmd) complete an upload with exactly the parts 1…N they sent. So as
- * soon as part 1 starts to arrive, an Assembler starts one network upload (through the SDK, as the object's wallet)
+ * soon as a part starts to arrive, an Assembler starts one network upload (through the SDK, as the object's wallet)
  * fed with the parts in order, and waits for the next. CompleteMultipartUpload then only has to name where it ends:
  * if its list is exactly the parts fed so far (and the ones still to come) with the same ETags and staged files, the
  * upload is finished with the tail and committed — the bytes moved into the network while the client was still
@@ -258,7 +258,8 @@ export class Assemblers {
 
   /**
    * A body of part `partNumber` (`size` bytes, when declared) starts to arrive: the LivePart to tee it into, when the
-   * assembly can take it from memory. Part 1 starts the assembly.
+   * assembly can take it from memory. The first body of any part starts the assembly (which waits for part 1): awscli
+   * sends 10 parts at once, and part 1's request is not always the first to arrive.
    */
   openLive(
     s: S3Services,
@@ -271,7 +272,7 @@ export class Assemblers {
     if (size === undefined) return undefined
     let a = this.#all.get(u.uploadId)
     if (!a) {
-      if (partNumber !== 1) return undefined
+      if (this.budget.free < size) return undefined
       a = this.#start(s, u, client, name)
     }
     return a.openLive(partNumber, size)
