@@ -7,15 +7,18 @@
  * Each run: a fresh PostgreSQL (fsync on) or LMDB index, 3 resource nodes (`--sync none`), k=2 m=1, storage only
  * (no chain). Uploads: `--concurrency` SDK puts in flight for `--seconds`, each file 64 KiB of distinct bytes.
  * Reads: one 32 MiB file, then `--concurrency` 1 MiB range reads at random offsets in flight for `--seconds`, each
- * checked against the bytes uploaded. The load generator is this one process (two SDK clients, one per meta URL
- * first), so on a small machine it competes with the nodes for the CPU: the load average is printed with the numbers.
+ * checked against the bytes uploaded. The load comes from `--clients` processes (bench/meta-index-client.ts, default
+ * 4), each with one SDK client naming its own meta process first (the other as its failover) and `--concurrency`
+ * operations in flight, so one client process's event loop is not the ceiling; on a small machine they still compete
+ * with the nodes for the CPU: the load average and every process's CPU per operation are printed with the numbers.
  *
- * Usage: npm run -s build && node --import tsx bench/meta-index.ts [--seconds 20] [--concurrency 16]
+ * Usage: npm run -s build && node --import tsx bench/meta-index.ts [--seconds 20] [--concurrency 8] [--clients 4]
  *        [--engine postgres|lmdb|both]
  * Writes bench/results/<date>-meta-index.json.
  */
 import { parseArgs } from 'node:util'
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -29,19 +32,39 @@ const CHAIN_ID = 'stratos-bench-meta'
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '20' },
-    concurrency: { type: 'string', default: '16' },
+    concurrency: { type: 'string', default: '8' },
+    clients: { type: 'string', default: '4' },
     engine: { type: 'string', default: 'both' },
   },
 })
 const SECONDS = Number(args.seconds)
 const CONCURRENCY = Number(args.concurrency)
-const wallet = WalletKey.fromPrivateKeyHex('6b'.repeat(32))
+const CLIENTS = Number(args.clients)
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
+const USER_HZ = 100
+const WALLET_HEX = '6b'.repeat(32)
+const wallet = WalletKey.fromPrivateKeyHex(WALLET_HEX)
 
 interface Result {
   engine: 'postgres' | 'lmdb'
   metaProcesses: number
-  uploads: { count: number; perSecond: number; errors: number; p50Ms: number; p90Ms: number }
-  reads: { count: number; perSecond: number; errors: number; mismatches: number; p50Ms: number; p90Ms: number }
+  uploads: {
+    count: number
+    perSecond: number
+    errors: number
+    p50Ms: number
+    p90Ms: number
+    cpuMsPerOp: Record<string, number>
+  }
+  reads: {
+    count: number
+    perSecond: number
+    errors: number
+    mismatches: number
+    p50Ms: number
+    p90Ms: number
+    cpuMsPerOp: Record<string, number>
+  }
   loadavg: { start: number[]; end: number[] }
 }
 
@@ -50,30 +73,83 @@ function pct(xs: number[], p: number): number {
   return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))]! : Number.NaN
 }
 
-async function timed(seconds: number, workers: number, op: (worker: number) => Promise<void>) {
-  const latencies: number[] = []
-  let errors = 0
-  const firstError = new Map<string, string>()
-  const until = Date.now() + seconds * 1000
-  const started = Date.now()
-  await Promise.all(
-    Array.from({ length: workers }, async (_, w) => {
-      while (Date.now() < until) {
-        const t0 = performance.now()
-        try {
-          await op(w)
-          latencies.push(performance.now() - t0)
-        } catch (e) {
-          errors++
-          const code = (e as { code?: string }).code ?? 'other'
-          if (!firstError.has(code)) firstError.set(code, String((e as Error).message ?? e))
-        }
+interface PhaseResult {
+  latencies: number[]
+  errors: number
+  mismatches: number
+  elapsed: number
+  /** CPU ms per completed operation: the client processes, each meta process, the resource nodes together. */
+  cpuMsPerOp: Record<string, number>
+}
+
+function cpuMsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return ((Number(f[11]) + Number(f[12])) * 1000) / USER_HZ
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** Runs one phase in CLIENTS processes (meta-index-client.ts), each on its own meta process first; merges them. */
+async function phase(
+  urls: string[],
+  roles: { name: string; pid: number }[],
+  o: { phase: 'upload' | 'read'; cid?: string; bigPath?: string },
+): Promise<PhaseResult> {
+  // Every client connects first; all start together, a little later.
+  const startAt = Date.now() + 5_000
+  const before = roles.map((r) => cpuMsOf(r.pid))
+  const outs = await Promise.all(
+    Array.from({ length: CLIENTS }, (_, i) => {
+      const order = [...urls.slice(i % urls.length), ...urls.slice(0, i % urls.length)].join(',')
+      const config = {
+        metaUrl: order,
+        walletHex: WALLET_HEX,
+        seconds: SECONDS,
+        concurrency: CONCURRENCY,
+        startAt,
+        ...o,
       }
+      return new Promise<{
+        latencies: number[]
+        errors: number
+        mismatches: number
+        firstError: object
+        cpuMs: number
+      }>((resolve, reject) => {
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', join(import.meta.dirname, 'meta-index-client.ts'), JSON.stringify(config)],
+          { stdio: ['ignore', 'pipe', 'inherit'] },
+        )
+        let out = ''
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
+        child.on('error', reject)
+        child.on('exit', (code) => {
+          if (code !== 0) reject(new Error(`load client ${i} exited with ${code}`))
+          else resolve(JSON.parse(out.trim().split('\n').pop()!))
+        })
+      })
     }),
   )
-  const elapsed = (Date.now() - started) / 1000
-  if (firstError.size) console.error('errors:', Object.fromEntries(firstError))
-  return { latencies, errors, elapsed }
+  const after = roles.map((r) => cpuMsOf(r.pid))
+  const latencies = outs.flatMap((x) => x.latencies)
+  const ops = Math.max(1, latencies.length)
+  const cpuMsPerOp: Record<string, number> = { clients: outs.reduce((a, x) => a + x.cpuMs, 0) / ops }
+  roles.forEach((r, i) => {
+    cpuMsPerOp[r.name] = (cpuMsPerOp[r.name] ?? 0) + (after[i]! - before[i]!) / ops
+  })
+  for (const k of Object.keys(cpuMsPerOp)) cpuMsPerOp[k] = Math.round(cpuMsPerOp[k]! * 100) / 100
+  for (const x of outs) if (Object.keys(x.firstError).length) console.error('errors:', x.firstError)
+  return {
+    latencies,
+    errors: outs.reduce((a, x) => a + x.errors, 0),
+    mismatches: outs.reduce((a, x) => a + x.mismatches, 0),
+    elapsed: SECONDS,
+    cpuMsPerOp,
+  }
 }
 
 async function run(engine: 'postgres' | 'lmdb'): Promise<Result> {
@@ -137,31 +213,21 @@ async function run(engine: 'postgres' | 'lmdb'): Promise<Result> {
         await new Promise((r) => setTimeout(r, 200))
       }
     }
-    // One client per meta process, each naming its process first (the other as its failover): the load is split.
-    for (let i = 0; i < urls.length; i++) {
-      const order = [...urls.slice(i), ...urls.slice(0, i)].join(',')
-      clients.push(await StratosClient.connect({ metaUrl: order, wallet }))
-    }
+    const roles = [
+      ...metas.map((m, i) => ({ name: `meta${i}`, pid: m.child.pid! })),
+      ...procs.filter((p) => !metas.includes(p)).map((p) => ({ name: 'resources', pid: p.child.pid! })),
+    ]
     const loadStart = loadavg()
-
-    const base = randomBytes(64 * 1024)
-    let serial = 0
-    const up = await timed(SECONDS, CONCURRENCY, async (w) => {
-      const data = Buffer.from(base)
-      data.writeUInt32BE(serial++, 0)
-      data.writeUInt32BE(process.pid, 4)
-      await clients[w % clients.length]!.put(data)
-    })
+    const up = await phase(urls, roles, { phase: 'upload' })
 
     const big = randomBytes(32 * MiB)
-    const { cid } = await clients[0]!.put(big)
-    let mismatches = 0
-    const rd = await timed(SECONDS, CONCURRENCY, async (w) => {
-      const offset = Math.floor(Math.random() * (big.length - MiB))
-      const parts: Uint8Array[] = []
-      for await (const c of clients[w % clients.length]!.cat(cid, { offset, length: MiB })) parts.push(c)
-      if (!Buffer.concat(parts).equals(big.subarray(offset, offset + MiB))) mismatches++
-    })
+    const bigPath = join(dir, 'big.bin')
+    writeFileSync(bigPath, big)
+    const setup = await StratosClient.connect({ metaUrl: urls.join(','), wallet })
+    clients.push(setup)
+    const { cid } = await setup.put(big)
+    const rd = await phase(urls, roles, { phase: 'read', cid, bigPath })
+    const mismatches = rd.mismatches
     const loadEnd = loadavg()
     return {
       engine,
@@ -172,6 +238,7 @@ async function run(engine: 'postgres' | 'lmdb'): Promise<Result> {
         errors: up.errors,
         p50Ms: pct(up.latencies, 0.5),
         p90Ms: pct(up.latencies, 0.9),
+        cpuMsPerOp: up.cpuMsPerOp,
       },
       reads: {
         count: rd.latencies.length,
@@ -180,6 +247,7 @@ async function run(engine: 'postgres' | 'lmdb'): Promise<Result> {
         mismatches,
         p50Ms: pct(rd.latencies, 0.5),
         p90Ms: pct(rd.latencies, 0.9),
+        cpuMsPerOp: rd.cpuMsPerOp,
       },
       loadavg: { start: loadStart, end: loadEnd },
     }
@@ -200,7 +268,7 @@ for (const e of engines) {
 }
 const f1 = (n: number) => n.toFixed(1)
 console.log(
-  `${new Date().toISOString().slice(0, 10)}, ${cpus()[0]?.model ?? '?'} × ${cpus().length} cores, ${SECONDS} s per phase, ${CONCURRENCY} in flight`,
+  `${new Date().toISOString().slice(0, 10)}, ${cpus()[0]?.model ?? '?'} × ${cpus().length} cores, ${SECONDS} s per phase, ${CLIENTS} client processes × ${CONCURRENCY} in flight`,
 )
 console.log(
   '| index | meta processes | uploads/s (64 KiB) | upload p50 / p90 | 1 MiB reads/s | read p50 / p90 | errors | load avg start → end |',
@@ -211,10 +279,23 @@ for (const r of results) {
     `| ${r.engine} | ${r.metaProcesses} | ${f1(r.uploads.perSecond)} | ${f1(r.uploads.p50Ms)} / ${f1(r.uploads.p90Ms)} ms | ${f1(r.reads.perSecond)} | ${f1(r.reads.p50Ms)} / ${f1(r.reads.p90Ms)} ms | ${r.uploads.errors + r.reads.errors} (mismatched ${r.reads.mismatches}) | ${r.loadavg.start.map(f1).join(' ')} → ${r.loadavg.end.map(f1).join(' ')} |`,
   )
 }
+// Where the CPU goes: ms per operation by process (PostgreSQL's own server processes are not counted).
+const cpuLine = (x: Record<string, number>) =>
+  Object.entries(x)
+    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+    .join(', ')
+for (const r of results) {
+  console.log(`CPU ms per upload (${r.engine}): ${cpuLine(r.uploads.cpuMsPerOp)}`)
+  console.log(`CPU ms per 1 MiB read (${r.engine}): ${cpuLine(r.reads.cpuMsPerOp)}`)
+}
 mkdirSync(join(import.meta.dirname, 'results'), { recursive: true })
 const out = join(import.meta.dirname, 'results', `${new Date().toISOString().slice(0, 10)}-meta-index.json`)
 writeFileSync(
   out,
-  JSON.stringify({ seconds: SECONDS, concurrency: CONCURRENCY, cpus: cpus().length, results }, null, 2),
+  JSON.stringify(
+    { seconds: SECONDS, clients: CLIENTS, concurrency: CONCURRENCY, cpus: cpus().length, results },
+    null,
+    2,
+  ),
 )
 console.error(`wrote ${out}`)

@@ -86,7 +86,7 @@ export class Uploads {
   // ---- create ----------------------------------------------------------------------------------
 
   async create(msg: SignedCreateUpload): Promise<UploadSession> {
-    const { store, chainId, random, sessionTtlMs, guard } = this.#o
+    const { store, chainId, random, sessionTtlMs, guard, registry } = this.#o
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store, delegation: this.#o.delegations })
     // Refuse a payer without ozone before any byte moves. Only "some ozone left" is checked here: a directory's session
@@ -103,7 +103,15 @@ export class Uploads {
       .write(() => {
         this.#giveBack(reserved)
         let uploadId = randomHex(random, 16)
-        store.prefetch([...store.nonces.reads([[p.signer, p.nonce]]), { table: store.sessions, keys: [uploadId] }])
+        // Everything the create and segment 0's placement read, in one round trip on PostgreSQL.
+        const pairs: [string, string][] = []
+        if (p.segment)
+          for (const id of p.segment.shards) for (const c of registry.candidates(now)) pairs.push([c.address, id])
+        store.prefetch([
+          ...store.nonces.reads([[p.signer, p.nonce]]),
+          { table: store.sessions, keys: [uploadId] },
+          ...store.locations.reads(pairs),
+        ])
         store.nonces.use(p.signer, p.nonce, p.expiresAt)
         while (store.sessions.get(uploadId) !== undefined) uploadId = randomHex(random, 16)
         let s: SessionRecord = {

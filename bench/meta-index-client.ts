@@ -1,0 +1,72 @@
+/**
+ * One load-generating process of bench/meta-index.ts: an SDK client on the meta URLs it is given (its own process
+ * first), `concurrency` operations in flight from `startAt` for `seconds`. Uploads put 64 KiB files of distinct bytes;
+ * reads take 1 MiB ranges at random offsets of the file at `bigPath` (already uploaded as `cid`) and compare them
+ * with its bytes. Prints one JSON line: latencies, errors, mismatches and this process's CPU time.
+ *
+ * Usage (from meta-index.ts): node --import tsx bench/meta-index-client.ts '<json config>'
+ */
+import { readFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { StratosClient, WalletKey } from '../src/sds/client/index.ts'
+
+interface Config {
+  metaUrl: string
+  walletHex: string
+  phase: 'upload' | 'read'
+  seconds: number
+  concurrency: number
+  startAt: number
+  cid?: string
+  bigPath?: string
+}
+
+const MiB = 1 << 20
+const c = JSON.parse(process.argv[2]!) as Config
+const client = await StratosClient.connect({ metaUrl: c.metaUrl, wallet: WalletKey.fromPrivateKeyHex(c.walletHex) })
+const big = c.phase === 'read' ? readFileSync(c.bigPath!) : undefined
+const base = randomBytes(64 * 1024)
+let serial = 0
+const op =
+  c.phase === 'upload'
+    ? async (): Promise<boolean> => {
+        const data = Buffer.from(base)
+        data.writeUInt32BE(serial++, 0)
+        data.writeUInt32BE(process.pid, 4)
+        await client.put(data)
+        return true
+      }
+    : async (): Promise<boolean> => {
+        const offset = Math.floor(Math.random() * (big!.length - MiB))
+        const parts: Uint8Array[] = []
+        for await (const piece of client.cat(c.cid!, { offset, length: MiB })) parts.push(piece)
+        return Buffer.concat(parts).equals(big!.subarray(offset, offset + MiB))
+      }
+
+const latencies: number[] = []
+let errors = 0
+let mismatches = 0
+const firstError: Record<string, string> = {}
+await new Promise((r) => setTimeout(r, Math.max(0, c.startAt - Date.now())))
+const cpu0 = process.cpuUsage()
+const until = c.startAt + c.seconds * 1000
+await Promise.all(
+  Array.from({ length: c.concurrency }, async () => {
+    while (Date.now() < until) {
+      const t0 = performance.now()
+      try {
+        if (!(await op())) mismatches++
+        latencies.push(performance.now() - t0)
+      } catch (e) {
+        errors++
+        const code = (e as { code?: string }).code ?? 'other'
+        firstError[code] ??= String((e as Error).message ?? e)
+      }
+    }
+  }),
+)
+const cpu = process.cpuUsage(cpu0)
+await client.close()
+process.stdout.write(
+  JSON.stringify({ latencies, errors, mismatches, firstError, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n',
+)
