@@ -11,9 +11,9 @@
 //
 // The code cache: one file per command under dist/cli-cache/, named after the bundle's SHA-256 (V8 checks a cache
 // against the source's length and its own version and flags, not the source's content), written atomically when a
-// command that ran without its own cache (or with a rejected one) exits with 0. Per command, not shared: a cache
-// holds every function that ran, and `put` would otherwise deserialize what `--help` compiled. A cache that cannot
-// be written (read-only install) is simply not kept. STRATOS_DEBUG=1 says on stderr whether the cache was used.
+// command that ran without its own cache (or with a rejected one) exits with 0, unless it only printed help. Per
+// command, not shared: a cache holds every function that ran, and `put` would otherwise deserialize what `--help`
+// compiled. A cache that cannot be written (read-only install) is simply not kept. STRATOS_DEBUG=1 says on stderr whether the cache was used.
 // `--version` alone runs the per-file build too: it loads no command, so nothing is faster.
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
@@ -59,7 +59,9 @@ if (
     process.stderr.write(
       `stratos: code cache ${own}: ${cacheFile ? (script.cachedDataRejected ? 'rejected' : 'used') : 'none yet'}\n`,
     )
-  if (cacheFile !== own || script.cachedDataRejected)
+  // A cache is kept once and then used as it is: a `--help` run would keep one without the command's own code.
+  const helpOnly = args.includes('-h') || args.includes('--help') || command === 'help'
+  if ((cacheFile !== own || script.cachedDataRejected) && !helpOnly)
     process.once('exit', (code) => {
       if (code === 0) keepCache(script, cacheDir, own)
     })

@@ -79,6 +79,10 @@ test('bin/stratos.js runs the bundle from a per-command V8 code cache, kept on t
     // on exit 0, and the second run is compiled from it, printing the same.
     const env = { STRATOS_DEBUG: '1', STRATOS_KEYS_DIR: join(home, 'keys'), HOME: home }
     for (const f of cacheFiles().filter((n) => n.endsWith('-wallet.v8'))) rmSync(join(CACHE_DIR, f))
+    // `--help` of the command keeps no cache (it runs none of the command's own code).
+    const help = await bin(['wallet', 'list', '--help'], env)
+    assert.equal(help.code, 0, help.stderr)
+    assert.match(help.stderr, /code cache .*-wallet\.v8: none yet/)
     const first = await bin(['wallet', 'list'], env)
     assert.equal(first.code, 0, first.stderr)
     assert.match(first.stderr, /code cache .*-wallet\.v8: none yet/)
