@@ -2,7 +2,9 @@
  * One load-generating process of bench/meta-index.ts: an SDK client on the meta URLs it is given (its own process
  * first), `concurrency` operations in flight from `startAt` for `seconds`. Uploads put 64 KiB files of distinct bytes;
  * reads take 1 MiB ranges at random offsets of the file at `bigPath` (already uploaded as `cid`) and compare them
- * with its bytes. Prints one JSON line: latencies, errors, mismatches and this process's CPU time.
+ * with its bytes. Prints `ready` once connected, starts at the time the line `go <ms since epoch>` on its stdin names
+ * (so a process that took long to start does not shorten its own window), then prints one JSON line: latencies,
+ * errors, mismatches and this process's CPU time.
  *
  * Usage (from meta-index.ts): node --import tsx bench/meta-index-client.ts '<json config>'
  */
@@ -16,7 +18,6 @@ interface Config {
   phase: 'upload' | 'read'
   seconds: number
   concurrency: number
-  startAt: number
   cid?: string
   bigPath?: string
 }
@@ -47,9 +48,19 @@ const latencies: number[] = []
 let errors = 0
 let mismatches = 0
 const firstError: Record<string, string> = {}
-await new Promise((r) => setTimeout(r, Math.max(0, c.startAt - Date.now())))
+process.stdout.write('ready\n')
+const startAt = await new Promise<number>((resolve) => {
+  let buf = ''
+  process.stdin.setEncoding('utf8').on('data', (d: string) => {
+    buf += d
+    const m = /go (\d+)/.exec(buf)
+    if (m) resolve(Number(m[1]))
+  })
+})
+process.stdin.pause()
+await new Promise((r) => setTimeout(r, Math.max(0, startAt - Date.now())))
 const cpu0 = process.cpuUsage()
-const until = c.startAt + c.seconds * 1000
+const until = startAt + c.seconds * 1000
 await Promise.all(
   Array.from({ length: c.concurrency }, async () => {
     while (Date.now() < until) {

@@ -98,42 +98,49 @@ async function phase(
   roles: { name: string; pid: number }[],
   o: { phase: 'upload' | 'read'; cid?: string; bigPath?: string },
 ): Promise<PhaseResult> {
-  // Every client connects first; all start together, a little later.
-  const startAt = Date.now() + 5_000
-  const before = roles.map((r) => cpuMsOf(r.pid))
-  const outs = await Promise.all(
-    Array.from({ length: CLIENTS }, (_, i) => {
-      const order = [...urls.slice(i % urls.length), ...urls.slice(0, i % urls.length)].join(',')
-      const config = {
-        metaUrl: order,
-        walletHex: WALLET_HEX,
-        seconds: SECONDS,
-        concurrency: CONCURRENCY,
-        startAt,
-        ...o,
+  // Every client connects first (prints `ready`); then all are told to start together, a little later.
+  let before: number[] = []
+  let readyCount = 0
+  let go: () => void = () => {}
+  const allReady = new Promise<void>((r) => (go = r))
+  const children = Array.from({ length: CLIENTS }, (_, i) => {
+    const order = [...urls.slice(i % urls.length), ...urls.slice(0, i % urls.length)].join(',')
+    const config = { metaUrl: order, walletHex: WALLET_HEX, seconds: SECONDS, concurrency: CONCURRENCY, ...o }
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, 'meta-index-client.ts'), JSON.stringify(config)],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    )
+    let out = ''
+    let ready = false
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d
+      if (!ready && out.includes('ready\n')) {
+        ready = true
+        if (++readyCount === CLIENTS) go()
       }
-      return new Promise<{
-        latencies: number[]
-        errors: number
-        mismatches: number
-        firstError: object
-        cpuMs: number
-      }>((resolve, reject) => {
-        const child = spawn(
-          process.execPath,
-          ['--import', 'tsx', join(import.meta.dirname, 'meta-index-client.ts'), JSON.stringify(config)],
-          { stdio: ['ignore', 'pipe', 'inherit'] },
-        )
-        let out = ''
-        child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
-        child.on('error', reject)
-        child.on('exit', (code) => {
-          if (code !== 0) reject(new Error(`load client ${i} exited with ${code}`))
-          else resolve(JSON.parse(out.trim().split('\n').pop()!))
-        })
+    })
+    const done = new Promise<{
+      latencies: number[]
+      errors: number
+      mismatches: number
+      firstError: object
+      cpuMs: number
+    }>((resolve, reject) => {
+      child.on('error', reject)
+      child.on('exit', (code) => {
+        if (code !== 0) reject(new Error(`load client ${i} exited with ${code}`))
+        else resolve(JSON.parse(out.trim().split('\n').pop()!))
       })
-    }),
-  )
+    })
+    return { child, done }
+  })
+  await allReady
+  const startAt = Date.now() + 300
+  for (const { child } of children) child.stdin.end(`go ${startAt}\n`)
+  await new Promise((r) => setTimeout(r, Math.max(0, startAt - Date.now())))
+  before = roles.map((r) => cpuMsOf(r.pid))
+  const outs = await Promise.all(children.map((c) => c.done))
   const after = roles.map((r) => cpuMsOf(r.pid))
   const latencies = outs.flatMap((x) => x.latencies)
   const ops = Math.max(1, latencies.length)

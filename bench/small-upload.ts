@@ -2,7 +2,8 @@
  * Small-file uploads through the SDK (issue 15's target: a 64 KiB upload ≤ 20 ms p50, warm client), on the same devnet
  * `bench/users.ts` measures it on (6 resource nodes, k=4 m=2, the nodes' default `--sync`), alone and quick, with
  * where the time goes: the CPU every devnet process spent per upload (read from /proc before and after), so a miss
- * shows whether the meta node, the resource nodes or the client is the floor.
+ * shows whether the meta node, the resource nodes or the client is the floor (the devnet's idle CPU, measured just
+ * before, is subtracted).
  *
  * Usage: npm run bench:small [-- --uploads 60] [--bytes 65536] [--concurrency 1]
  * Prints one JSON object (p50/p90/mean ms, uploads/s, CPU ms per upload by role, load average at start and end).
@@ -25,6 +26,8 @@ const UPLOADS = Number(args.uploads)
 const BYTES = Number(args.bytes)
 const CONCURRENCY = Number(args.concurrency)
 const WARMUP = 5
+/** How long the devnet's idle CPU is measured before the timed uploads. */
+const IDLE_MS = 5_000
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
 const USER_HZ = 100
 
@@ -63,6 +66,11 @@ try {
     }
     for (let i = 0; i < WARMUP; i++) await one()
     const roles = network.processes.map((p) => ({ role: p.role, pid: p.pid }))
+    // What the devnet spends doing nothing (heartbeats, chain blocks, duty loops), per second: subtracted below, so a
+    // slow run on a busy machine does not charge its idle time to each upload.
+    const idle0 = roles.map((r) => cpuMs(r.pid))
+    await new Promise((r) => setTimeout(r, IDLE_MS))
+    const idlePerMs = roles.map((r, i) => (cpuMs(r.pid) - idle0[i]!) / IDLE_MS)
     const before = roles.map((r) => cpuMs(r.pid))
     const selfBefore = process.cpuUsage()
     const latencies: number[] = []
@@ -76,9 +84,11 @@ try {
     const elapsedS = (performance.now() - started) / 1000
     const self = process.cpuUsage(selfBefore)
     const perUpload: Record<string, number> = {}
+    const idlePerSecond: Record<string, number> = {}
     roles.forEach((r, i) => {
-      const ms = (cpuMs(r.pid) - before[i]!) / UPLOADS
+      const ms = (cpuMs(r.pid) - before[i]! - idlePerMs[i]! * elapsedS * 1000) / UPLOADS
       perUpload[r.role] = Math.round(((perUpload[r.role] ?? 0) + ms) * 100) / 100
+      idlePerSecond[r.role] = Math.round(((idlePerSecond[r.role] ?? 0) + idlePerMs[i]! * 1000) * 10) / 10
     })
     perUpload.client = Math.round(((self.user + self.system) / 1000 / UPLOADS) * 100) / 100
     const out = {
@@ -88,7 +98,9 @@ try {
       p90Ms: Math.round(pct(latencies, 0.9) * 10) / 10,
       meanMs: Math.round((latencies.reduce((a, b) => a + b, 0) / latencies.length) * 10) / 10,
       uploadsPerSecond: Math.round((UPLOADS / elapsedS) * 10) / 10,
+      /** CPU per upload beyond the devnet's idle CPU (idleCpuMsPerSecond, measured just before). */
       cpuMsPerUpload: perUpload,
+      idleCpuMsPerSecond: idlePerSecond,
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
       loadavg: { start: loadStart, end: loadavg() },
     }
