@@ -96,16 +96,7 @@ export class Access {
 
   /** The HMAC key of share access tokens: made once, kept in the index (so every process over it agrees). */
   async init(): Promise<void> {
-    const { store } = this.#o
-    let secret = store.meta.get('accessSecret') as Uint8Array | undefined
-    if (secret === undefined) {
-      const fresh = this.#o.random(32)
-      await store.write(() => {
-        if (store.meta.get('accessSecret') === undefined) store.meta.putSync('accessSecret', fresh)
-      })
-      secret = store.meta.get('accessSecret') as Uint8Array
-    }
-    this.#secret = Buffer.from(secret)
+    this.#secret = Buffer.from(await this.#o.store.secret('accessSecret', () => this.#o.random(32)))
   }
 
   // ---- identify --------------------------------------------------------------------------------
@@ -252,7 +243,7 @@ export class Access {
     for (const cid of g.scope.cids ?? []) if (this.#reachable(cid, r.cid)) return true
     const prefixes = g.scope.prefixes ?? []
     if (prefixes.length > 0) {
-      const name = this.#o.store.owners.get([g.owner, r.cid])?.name
+      const name = this.#o.store.files.ownerEntry(g.owner, r.cid)?.name
       if (name !== undefined && prefixes.some((p) => name.startsWith(p))) return true
     }
     return false

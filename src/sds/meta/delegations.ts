@@ -27,7 +27,6 @@ import type {
 } from '../protocol/messages.ts'
 import { verifyWalletSigned, type DelegateProof, type DelegationCheck } from '../protocol/signing.ts'
 import { newShareId } from './shares.ts'
-import { KEY_STRING_MAX } from './engine/table.ts'
 import type { MetaStore } from './store.ts'
 
 /** A stored delegation: its API view without the derived `state`. */
@@ -55,8 +54,8 @@ export interface DelegationStore {
 }
 
 /**
- * The delegations' tables in the meta index (store.ts `delegations`: ['id', id] → record, ['owner', owner, id] →
- * true), on either engine, so every process of a meta node over PostgreSQL sees a delegation (and its revocation)
+ * The delegations in the meta index (store.ts `delegations`: the records by id and each wallet's live ones, the
+ * layout of stores/sharing.ts OwnedRecords), on either engine, so every process of a meta node over PostgreSQL sees a delegation (and its revocation)
  * at once. Request nonces go to the index's nonce table with the other wallet requests' nonces (one namespace per
  * signer; pruned by the upload sweep with the others).
  */
@@ -68,20 +67,11 @@ export class TableDelegationStore implements DelegationStore {
   }
 
   get(id: string): DelegationRecord | undefined {
-    const r = this.#store.delegations.get(['id', id])
-    return r === true ? undefined : r
+    return this.#store.delegations.get(id)
   }
 
   byOwner(owner: string): DelegationRecord[] {
-    const out: DelegationRecord[] = []
-    for (const key of this.#store.delegations.getKeys({
-      start: ['owner', owner, ''],
-      end: ['owner', owner, KEY_STRING_MAX],
-    })) {
-      const r = this.get(String(key[2]))
-      if (r) out.push(r)
-    }
-    return out.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
+    return this.#store.delegations.byOwner(owner)
   }
 
   isNonceUsed(signer: string, nonce: string): boolean {
@@ -97,9 +87,7 @@ export class TableDelegationStore implements DelegationStore {
     await store.write(() => {
       store.nonces.useUntil(n.signer, n.nonce, n.keepUntil)
       check()
-      store.delegations.putSync(['id', record.id], record)
-      if (record.revokedAt === undefined) store.delegations.putSync(['owner', record.owner, record.id], true)
-      else store.delegations.removeSync(['owner', record.owner, record.id])
+      store.delegations.put(record)
     })
   }
 

@@ -14,18 +14,17 @@ import {
 import type { SignedDelete, SignedTicket } from '../protocol/messages.ts'
 import { issueTicket } from '../protocol/ticket.ts'
 import { verifyWalletRequest } from './auth.ts'
-import { blockHolders, unindexRecordBlocks } from './blocks.ts'
+import { blockHolders } from './blocks.ts'
 import { canonicalCid } from './cid.ts'
 import type { Registry } from './registry.ts'
 import type { MetaCoreComponents } from './components.ts'
-import { KEY_STRING_MAX, type FileRecord, type MetaStore, type OwnerEntry } from './store.ts'
+import type { FileRecord, OwnerEntry } from './store.ts'
 import { cacheEntry, JsonText, type CachedRecord } from './record-cache.ts'
 import { isWalletAddress } from '../../crypto/wallet-key.ts'
 import { TICKET_TTL_MS } from '../../limits.ts'
 import type { ChainLink } from './chain-link.ts'
 import type { OzoneGuard } from './pot/ozone-guard.ts'
 import type { ReadRouter } from './repair/replicas.ts'
-import { unindexRecordShards } from './repair/shard-index.ts'
 import { ANONYMOUS, treeOf, type Access, type Accessor } from './access.ts'
 import type { SignedBudget, SignedBudgetList, SignedVisibility } from '../protocol/messages.ts'
 import type { BudgetView } from '../protocol/api.ts'
@@ -139,7 +138,7 @@ export class Files {
   /** The DAG's inner blocks, base64url, in the order the upload gave them. */
   dag(cid: string, a: Accessor = ANONYMOUS): string[] {
     const r = this.#visible(cid, a).record
-    return this.#o.store.fileBlocks(r.cid).map(toBase64Url)
+    return this.#o.store.files.blocks(r.cid).map(toBase64Url)
   }
 
   /** The records holding the DAG block `cid` that `a` may see (blocks.ts); FILE_NOT_FOUND when none. */
@@ -172,25 +171,13 @@ export class Files {
           owner: q.owner,
         })
       }
-      for (const { key, value } of store.owners.getRange({ start: [q.owner, after], end: [q.owner, KEY_STRING_MAX] })) {
-        if (key[1] === after) continue
-        if (files.length === limit) {
-          more = true
-          break
-        }
-        files.push(fileSummary(key[1], value, value.public === true))
-      }
+      const page = store.files.ownedBy(q.owner, after, limit + 1)
+      more = page.length > limit
+      for (const { cid, entry } of page.slice(0, limit)) files.push(fileSummary(cid, entry, entry.public === true))
     } else {
-      for (const { key } of store.publicFiles.getRange({ start: after })) {
-        if (key === after) continue
-        const value = store.files.get(key)
-        if (!value) continue
-        if (files.length === limit) {
-          more = true
-          break
-        }
-        files.push(fileSummary(key, value, true))
-      }
+      const page = store.files.publicAfter(after, limit + 1)
+      more = page.length > limit
+      for (const { cid, record } of page.slice(0, limit)) files.push(fileSummary(cid, record, true))
     }
     return more ? { files, next: files[files.length - 1].cid } : { files }
   }
@@ -309,18 +296,17 @@ export class Files {
     const record = await store.write(() => {
       const r = store.files.get(key)
       if (!r) throw new StratosError('FILE_NOT_FOUND', `no file ${key}`, { cid: key })
-      if (!r.owners.includes(p.signer) || !store.owners.get([p.signer, key]))
+      if (!r.owners.includes(p.signer) || !store.files.ownerEntry(p.signer, key))
         throw new StratosError('NOT_OWNER', `${p.signer} does not own ${key}`, { cid: key, signer: p.signer })
       store.nonces.use(p.signer, p.nonce, p.expiresAt)
       changed = [...(r.kind === 'directory' ? treeOf(store, key) : [key])]
       let root = r
       for (const c of changed) {
-        const entry = store.owners.get([p.signer, c])
+        const entry = store.files.ownerEntry(p.signer, c)
         const rec = store.files.get(c)
         if (!entry || !rec) continue
         records.invalidate(c)
-        store.owners.putSync([p.signer, c], { ...entry, public: p.public })
-        const updated = updatePublisher(store, rec)
+        const updated = store.files.setOwner(rec, p.signer, { ...entry, public: p.public })
         if (c === key) root = updated
       }
       return root
@@ -409,19 +395,10 @@ export class Files {
         throw new StratosError('NOT_OWNER', `${p.signer} does not own ${key}`, { cid: key, signer: p.signer })
       store.nonces.use(p.signer, p.nonce, p.expiresAt)
       records.invalidate(key)
-      store.owners.removeSync([p.signer, key])
-      const owners = r.owners.filter((o) => o !== p.signer)
-      if (owners.length > 0) {
-        updatePublisher(store, { ...r, owners })
-        return owners.length
-      }
-      store.files.removeSync(key)
-      store.publicFiles.removeSync(key)
-      unindexRecordBlocks(store, key, r.kind, store.fileBlocks(key))
-      unindexRecordShards(store, r)
-      for (let i = 0; i < r.blockCount; i++) store.blocks.removeSync([key, i])
+      const left = store.files.removeOwner(r, p.signer)
+      if (left) return left.owners.length
+      // The last owner: the record is gone, its shards' references go with it.
       for (const seg of r.segments) for (const s of seg.shards) store.locations.releaseRef(s.node, s.id, now)
-      store.addCounters(-1, r.kind === 'file' ? -r.size : 0)
       return 0
     })
     records.invalidate(key)
@@ -431,18 +408,4 @@ export class Files {
     )
     return { deleted: true, remainingOwners }
   }
-}
-
-/**
- * Inside store.write(): stores `r` with `publicBy` = its first owner (in owner order) whose entry publishes it, or
- * none, and keeps the publicFiles index in step. Returns the stored record.
- */
-export function updatePublisher(store: MetaStore, r: FileRecord): FileRecord {
-  const publisher = r.owners.find((o) => store.owners.get([o, r.cid])?.public === true)
-  const { publicBy: _old, ...rest } = r
-  const next: FileRecord = publisher !== undefined ? { ...rest, publicBy: publisher } : rest
-  store.files.putSync(r.cid, next)
-  if (publisher !== undefined) store.publicFiles.putSync(r.cid, publisher)
-  else store.publicFiles.removeSync(r.cid)
-  return next
 }

@@ -53,7 +53,7 @@ export class Leases {
         const now = this.#clock.now()
         const lease = store.leases.get(duty)
         if (lease !== undefined && lease.holder !== this.holder && lease.until > now) return false
-        store.leases.putSync(duty, { holder: this.holder, until: now + ttlMs } satisfies Lease)
+        store.leases.put(duty, { holder: this.holder, until: now + ttlMs } satisfies Lease)
         return true
       })
     } catch (e) {
@@ -68,7 +68,7 @@ export class Leases {
     if (!store.shared || store.closed) return
     try {
       await store.write(() => {
-        if (store.leases.get(duty)?.holder === this.holder) store.leases.removeSync(duty)
+        if (store.leases.get(duty)?.holder === this.holder) store.leases.remove(duty)
       })
     } catch (e) {
       if (!(e instanceof StratosError)) throw e

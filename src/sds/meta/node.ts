@@ -510,7 +510,7 @@ async function wireMetaNode(components: MetaComponents, o: MetaNodeOptions): Pro
 function networkStatus(chainId: string, address: string, registry: Registry, store: MetaStore): NetworkStatus {
   const nodes = registry.views()
   const online = nodes.filter((n) => n.state === 'online')
-  const counters = store.counters()
+  const counters = store.files.counters()
   return {
     chainId,
     meta: { address, version: SOFTWARE_VERSION },
@@ -524,7 +524,7 @@ function networkStatus(chainId: string, address: string, registry: Registry, sto
       usedBytes: online.reduce((s, n) => s + n.usedBytes, 0),
       files: counters.files,
       fileBytes: counters.fileBytes,
-      openUploads: store.openUploads(),
+      openUploads: store.uploads.count(),
     },
   }
 }

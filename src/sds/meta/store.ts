@@ -1,55 +1,42 @@
 /**
- * The meta node's index: one LMDB environment under `dataDir/index`, split into named databases.
+ * The meta node's index: named, ordered key → value tables in one storage engine (engine/), and the subsystem stores
+ * that own them. This class opens the tables, hands each store its own, and runs transactions; it reads and writes
+ * only its own `meta` keys ('schema', 'accessSecret').
  *
- * Keyspaces (key → value):
- *   files           cid                          → FileRecord (layout and owners; the DAG blocks live apart)
- *   blocks          [cid, i]                     → bytes of the i-th inner DAG block (a file read never loads them)
- *   owners          [owner, cid]                 → OwnerEntry (createdAt plus the summary `ls` prints)
- *   sessions        uploadId                     → SessionRecord (owner, geometry, activity)
- *   sessionSegments [uploadId, index]            → SessionSegment (current placement + ticket serial per shard)
- *   sessionTickets  [uploadId, node, shard]      → true: every (node, shard) the session ever got a PUT ticket for
- *   sessionLocations [node, shard, uploadId]     → true: the same, by location (is a location an open upload's?)
- *   sessionExpiry   [expiresAt, uploadId]        → true: the sweeper's index
- *   refs, bad, deletes  [node, shard]            → shard locations: referenced / reported bad / to delete (stores/locations.ts)
- *   nodes           address                      → NodeRecord (the registry, stores/nodes.ts)
- *   nonces, nonceExpiry                          → wallet requests' nonces and their pruning index (stores/nonces.ts)
- *   meta            'schema' | 'counters'        → schema version | Counters (status totals)
- *   shares          ['id', id] | ['owner', owner, id] → ShareRecord | true: share links and their owner index (shares.ts)
- *   blockIndex      [digest hex, cid]            → true: record `cid` holds the DAG block with that sha256 (blocks.ts)
- *   reputation      node address                 → NodeReputation: audit/online scores, suspension, maintenance, slashing (audit/)
- *   pot             [tag, …]                     → Proof of Traffic: settled serials, traffic credits, volume reports
- *                                                  (layout in pot/pot-store.ts)
- *   grants          ['id', id] | ['owner', owner, id] → GrantRecord | true: read grants and their owner index (grants.ts)
- *   budgets         ['cap', owner, cid|''] | ['spent', owner, cid|'', epoch] → public-read budgets and spending (access.ts)
- *   publicFiles     cid                          → publisher: public files (anonymous listing)
- *   shareAttempts   ['client', id, client] | ['expiry', windowEnd, id, client] → ShareAttempts | true: wrong share-link
- *                                                  passwords per (link, client address) and their expiry index (shares.ts)
- *   leases          duty                         → Lease: which process runs a background duty (leases.ts)
- *   delegations     ['id', id] | ['owner', owner, id] → DelegationRecord | true: delegations and their owner index
- *                                                  (delegations.ts)
- *
- * State owners (stores/index.ts): a subsystem's tables are handed to its store (`nodes`, `locations`, `nonces`,
- * `pot`, …), the only code that reads or writes them, through named methods; the tables not yet behind a store
- * are still fields of this class. The invariants of refs / bad / deletes live with their store (stores/locations.ts).
+ * Tables and their owners (the key layouts are documented where they are owned; stores/index.ts lists them all):
+ *   files, blocks, owners, publicFiles, blockIndex, shardFiles, meta 'counters' | 'blockIndexReady'
+ *                                      → FileStore (stores/files.ts): records, DAG blocks, owner entries, indexes
+ *   sessions, sessionSegments, sessionTickets, sessionLocations, sessionExpiry
+ *                                      → UploadStore (stores/uploads.ts): open upload sessions
+ *   refs, bad, deletes                 → LocationStore (stores/locations.ts): the shard-location ledger
+ *   nodes                              → NodeStore (stores/nodes.ts): the resource-node registry
+ *   nonces, nonceExpiry                → NonceStore (stores/nonces.ts): wallet requests' nonces
+ *   shares, shareAttempts, grants, budgets
+ *                                      → ShareStore, GrantStore, BudgetStore (stores/sharing.ts)
+ *   reputation                         → ReputationStore (stores/reputation.ts): audits and reputation
+ *   repairing, replicas                → RepairStore (stores/repair.ts): repair copies in flight, hot replicas
+ *   pot                                → PotStore (pot/pot-store.ts): Proof of Traffic
+ *   leases                             → LeaseStore (stores/leases.ts): which process runs a background duty
+ *   delegations                        → delegation records (OwnedRecords, stores/sharing.ts), for delegations.ts
+ *   meta 'schema' | 'accessSecret'     → this class (schema version; the share-token HMAC key, secret())
  *
  * Engines (engine/): the tables live in LMDB (engine/lmdb.ts, one process, the embedded default) or in PostgreSQL
  * (engine/postgres.ts, `--index postgres://…`, shared by several processes of one meta node); the same code runs
- * over both, engine/table.ts states the contract and test/sds/meta/engine/ holds both engines to it.
+ * over both, engine/table.ts states the contract, and test/sds/meta/engine/ holds both engines — and every store
+ * over each — to it.
  *
  * Transactions (the unit of work): `write(fn)` runs `fn` synchronously — no other JS interleaves with it — and
  * commits everything it wrote, in any table, at once or not at all. A change that spans subsystems (a nonce
- * recorded with the effect it authorises, a file record with its refs and PoT entries) is one `write`. On LMDB it is
- * a child transaction of lmdb-js's next write batch, committed and flushed on lmdb's write thread; on PostgreSQL a
- * SERIALIZABLE transaction, run again after a serialization failure, so `fn` must be re-runnable. By default
- * `write()` resolves only once the commit is durable, so a reply sent after it survives kill -9; heartbeat
- * bookkeeping opts out of waiting for the flush on LMDB (a lost heartbeat is re-sent).
+ * recorded with the effect it authorises, a file record with its refs and PoT entries) is one `write` calling
+ * several stores. On LMDB it is a child transaction of lmdb-js's next write batch, committed and flushed on lmdb's
+ * write thread; on PostgreSQL a SERIALIZABLE transaction, run again after a serialization failure, so `fn` must be
+ * re-runnable. By default `write()` resolves only once the commit is durable, so a reply sent after it survives
+ * kill -9; heartbeat bookkeeping opts out of waiting for the flush on LMDB (a lost heartbeat is re-sent).
  */
 import type { PrefetchRead, StorageEngine, Table, WriteOptions } from './engine/table.ts'
 import { LmdbEngine } from './engine/lmdb.ts'
 import { PostgresEngine, type PostgresEngineOptions } from './engine/postgres.ts'
 import { StratosError } from '../../errors.ts'
-import type { FileRecordView } from '../protocol/api.ts'
-import { backfillBlockIndex } from './blocks.ts'
 import type { Lease } from './leases.ts'
 import type { DelegationRecord } from './delegations.ts'
 import { TablePotStore, type PotKey, type PotStore } from './pot/pot-store.ts'
@@ -59,7 +46,9 @@ import { TableNonceStore, type NonceStore } from './stores/nonces.ts'
 import { TableRepairStore, type RepairInFlight, type RepairStore, type ReplicaRecord } from './stores/repair.ts'
 import { TableReputationStore, type ReputationStore } from './stores/reputation.ts'
 import type { NodeReputation } from './audit/reputation.ts'
+import { TableLeaseStore, type LeaseStore } from './stores/leases.ts'
 import {
+  OwnedRecords,
   TableBudgetStore,
   TableGrantStore,
   TableShareStore,
@@ -68,81 +57,22 @@ import {
   type SharingTables,
   type ShareStore,
 } from './stores/sharing.ts'
+import { TableFileStore, type FileStore, type FileTables } from './stores/files.ts'
+import { TableUploadStore, type UploadStore, type UploadTables } from './stores/uploads.ts'
 
 export type { NodeRecord } from './stores/nodes.ts'
 export type { BadLocation, PendingDelete } from './stores/locations.ts'
 export type { RepairInFlight, ReplicaRecord } from './stores/repair.ts'
+export type { Counters, FileKind, FileRecord, OwnerEntry } from './stores/files.ts'
+export type { SessionRecord, SessionSegment, SessionShard } from './stores/uploads.ts'
 
 export const STORE_SCHEMA_VERSION = 1
 export { KEY_STRING_MAX } from './engine/table.ts'
-import { KEY_STRING_MAX } from './engine/table.ts'
-
-export type FileKind = FileRecordView['kind']
-
-/** A stored file: the API view without live node state, plus where its DAG blocks are. */
-export interface FileRecord extends Omit<FileRecordView, 'nodes' | 'owners' | 'public'> {
-  owners: string[]
-  /** How many inner DAG blocks are stored under `blocks` [cid, 0..blockCount). */
-  blockCount: number
-  /** Set when the file is public: the owner who published it, whose ozone pays strangers' reads (access.ts). */
-  publicBy?: string
-}
-
-export interface OwnerEntry {
-  createdAt: number
-  kind: FileKind
-  size: number
-  name?: string
-  /** This owner published the file (anyone may read it, paid by this owner). */
-  public?: boolean
-}
-
-export interface SessionRecord {
-  uploadId: string
-  owner: string
-  k: number
-  m: number
-  segmentSize: number
-  name?: string
-  /** Total size declared at create (null for streams). */
-  declaredSize: number | null
-  /** The uploader's order key (wallet-authorised at create): PUT tickets name it, and it signs the session's calls. */
-  orderKey: string
-  /** The file is published when committed (create's `public`). */
-  public?: boolean
-  createdAt: number
-  lastActivity: number
-  expiresAt: number
-  /** Segments 0..segmentCount-1 are planned (planning is sequential). */
-  segmentCount: number
-}
-
-export interface SessionShard {
-  id: string
-  node: string
-  /** Serial of the PUT ticket for the current placement; the receipt must carry it. */
-  serial: string
-  /** Nodes this shard position has been placed on so far (bounded by MAX_PLACEMENTS_PER_SHARD). */
-  attempts: number
-}
-
-export interface SessionSegment {
-  index: number
-  size: number
-  shardSize: number
-  shards: SessionShard[]
-}
-
-export interface Counters {
-  files: number
-  /** Sum of the sizes of kind 'file' records. */
-  fileBytes: number
-}
 
 type Pair = [string, string]
 
-/** Tables a store owns (the rest are still MetaStore fields; see stores/index.ts). */
-interface StoreTables extends SharingTables {
+/** Every table and its types. */
+interface AllTables extends SharingTables, FileTables, UploadTables {
   pot: Table<unknown, PotKey>
   nodes: Table<NodeRecord, string>
   refs: Table<number, Pair>
@@ -153,15 +83,12 @@ interface StoreTables extends SharingTables {
   reputation: Table<NodeReputation, string>
   repairing: Table<RepairInFlight, Pair>
   replicas: Table<ReplicaRecord, [string, number, number, string]>
+  leases: Table<Lease, string>
+  delegations: Table<DelegationRecord | true, ['id', string] | ['owner', string, string]>
 }
 
-type MetaTables = {
-  [N in (typeof TABLE_NAMES)[number]]: N extends keyof StoreTables
-    ? StoreTables[N]
-    : N extends keyof MetaStore
-      ? MetaStore[N]
-      : never
-}
+/** The same as a plain object type (what openTables takes). */
+type MetaTables = { [N in keyof AllTables]: AllTables[N] }
 
 /** Every table of the index (its order is the LMDB databases' creation order). */
 const TABLE_NAMES = [
@@ -193,7 +120,7 @@ const TABLE_NAMES = [
   'leases',
   'delegations',
   'sessionLocations',
-] as const
+] as const satisfies readonly (keyof MetaTables)[]
 
 function isSqlUrl(location: string): boolean {
   return /^postgres(ql)?:\/\//i.test(location)
@@ -206,71 +133,53 @@ function redactUrl(location: string): string {
 
 export class MetaStore {
   readonly #engine: StorageEngine
-  readonly files: Table<FileRecord, string>
-  readonly blocks: Table<Uint8Array, [string, number]>
-  readonly owners: Table<OwnerEntry, Pair>
-  readonly sessions: Table<SessionRecord, string>
-  readonly sessionSegments: Table<SessionSegment, [string, number]>
-  readonly sessionTickets: Table<true, [string, string, string]>
-  readonly sessionExpiry: Table<true, [number, string]>
-  readonly sessionLocations: Table<true, [string, string, string]>
+  /** This class's keys of `meta` only ('schema', 'accessSecret'); the FileStore has its own keys there. */
+  readonly #meta: Table<unknown, string>
+  /** Stored files: records, DAG blocks, owner entries, public listing, block and shard indexes (stores/files.ts). */
+  readonly files: FileStore
+  /** Open upload sessions (stores/uploads.ts). */
+  readonly uploads: UploadStore
   /** The resource-node registry (stores/nodes.ts). */
   readonly nodes: NodeStore
   /** Referenced, bad and to-be-deleted shard locations (stores/locations.ts). */
   readonly locations: LocationStore
   /** Wallet requests' nonces (stores/nonces.ts). */
   readonly nonces: NonceStore
-  readonly meta: Table<unknown, string>
   /** Share links and their wrong-password counters (stores/sharing.ts). */
   readonly shares: ShareStore
-  /** See blocks.ts. */
-  readonly blockIndex: Table<true, [string, string]>
-  /** Audits and reputation per resource node (stores/reputation.ts). */
-  readonly reputation: ReputationStore
-  /** See repair/shard-index.ts. */
-  readonly shardFiles: Table<true, Pair>
-  /** Repair copies in flight and hot segments' replicas (stores/repair.ts). */
-  readonly repair: RepairStore
-  /** Proof of Traffic bookkeeping: settled serials, traffic credits, reports (pot/pot-store.ts owns the table). */
-  readonly pot: PotStore
   /** Read grants (stores/sharing.ts). */
   readonly grants: GrantStore
   /** Public-read budgets and their spending (stores/sharing.ts). */
   readonly budgets: BudgetStore
-  /** cid → publisher: the public files, for anonymous listing. */
-  readonly publicFiles: Table<string, string>
-  /** Delegations (delegations.ts owns the layout: ['id', id] → record, ['owner', owner, id] → true). */
-  readonly delegations: Table<DelegationRecord | true, (string | number)[]>
-  /** Background duties' leases (leases.ts): duty name → Lease. */
-  readonly leases: Table<Lease, string>
+  /** Audits and reputation per resource node (stores/reputation.ts). */
+  readonly reputation: ReputationStore
+  /** Repair copies in flight and hot segments' replicas (stores/repair.ts). */
+  readonly repair: RepairStore
+  /** Proof of Traffic bookkeeping: settled serials, traffic credits, reports (pot/pot-store.ts). */
+  readonly pot: PotStore
+  /** Delegation records and each wallet's live ones (the layout of stores/sharing.ts; delegations.ts decides). */
+  readonly delegations: OwnedRecords<DelegationRecord>
+  /** Background duties' leases (stores/leases.ts; leases.ts decides who holds one). */
+  readonly leases: LeaseStore
   #closed = false
 
   private constructor(engine: StorageEngine) {
     this.#engine = engine
     const t = engine.openTables<MetaTables>(TABLE_NAMES)
-    this.files = t.files
-    this.blocks = t.blocks
-    this.owners = t.owners
-    this.sessions = t.sessions
-    this.sessionSegments = t.sessionSegments
-    this.sessionTickets = t.sessionTickets
-    this.sessionExpiry = t.sessionExpiry
-    this.sessionLocations = t.sessionLocations
+    this.#meta = t.meta
+    this.files = new TableFileStore(t)
+    this.uploads = new TableUploadStore(t)
     this.nodes = new TableNodeStore(t.nodes)
     this.locations = new TableLocationStore(t.refs, t.bad, t.deletes)
     this.nonces = new TableNonceStore(t.nonces, t.nonceExpiry)
-    this.meta = t.meta
     this.shares = new TableShareStore(t.shares, t.shareAttempts)
-    this.blockIndex = t.blockIndex
-    this.reputation = new TableReputationStore(t.reputation)
-    this.shardFiles = t.shardFiles
-    this.repair = new TableRepairStore(t.repairing, t.replicas)
-    this.pot = new TablePotStore(t.pot)
     this.grants = new TableGrantStore(t.grants)
     this.budgets = new TableBudgetStore(t.budgets)
-    this.publicFiles = t.publicFiles
-    this.leases = t.leases
-    this.delegations = t.delegations
+    this.reputation = new TableReputationStore(t.reputation)
+    this.repair = new TableRepairStore(t.repairing, t.replicas)
+    this.pot = new TablePotStore(t.pot)
+    this.leases = new TableLeaseStore(t.leases)
+    this.delegations = new OwnedRecords(t.delegations)
   }
 
   /**
@@ -294,11 +203,8 @@ export class MetaStore {
       )
     }
     const schema = await store.write(() => {
-      const found = store.meta.get('schema')
-      if (found === undefined) {
-        store.meta.putSync('schema', STORE_SCHEMA_VERSION)
-        store.meta.putSync('counters', { files: 0, fileBytes: 0 } satisfies Counters)
-      }
+      const found = store.#meta.get('schema')
+      if (found === undefined) store.#meta.putSync('schema', STORE_SCHEMA_VERSION)
       return found
     })
     if (schema !== undefined && schema !== STORE_SCHEMA_VERSION) {
@@ -308,8 +214,9 @@ export class MetaStore {
         `meta index at ${redactUrl(location)} has schema ${String(schema)}, this software reads ${STORE_SCHEMA_VERSION}`,
       )
     }
-    await backfillBlockIndex(store)
-    await backfillSessionLocations(store)
+    // Indexes added after the first release, filled once for an index written by older software.
+    if (store.files.blockIndexPending()) await store.write(() => store.files.backfillBlockIndex())
+    if (store.uploads.locationsPending()) await store.write(() => store.uploads.backfillLocations())
     return store
   }
 
@@ -350,91 +257,23 @@ export class MetaStore {
     this.#engine.prefetch(reads)
   }
 
+  /**
+   * The index's secret `name` (the share-token HMAC key): made once from `fresh()` and kept, so every process over
+   * the index agrees on it.
+   */
+  async secret(name: 'accessSecret', fresh: () => Uint8Array): Promise<Uint8Array> {
+    const found = this.#meta.get(name) as Uint8Array | undefined
+    if (found !== undefined) return found
+    const made = fresh()
+    await this.write(() => {
+      if (this.#meta.get(name) === undefined) this.#meta.putSync(name, made)
+    })
+    return this.#meta.get(name) as Uint8Array
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     await this.#engine.close()
   }
-
-  // ---- Counters --------------------------------------------------------------------------
-
-  counters(): Counters {
-    return (this.meta.get('counters') as Counters | undefined) ?? { files: 0, fileBytes: 0 }
-  }
-
-  /** Inside write(). */
-  addCounters(files: number, fileBytes: number): void {
-    const c = this.counters()
-    this.meta.putSync('counters', { files: c.files + files, fileBytes: c.fileBytes + fileBytes } satisfies Counters)
-  }
-
-  openUploads(): number {
-    return this.sessions.getCount()
-  }
-
-  // ---- Upload sessions' ticketed locations ----------------------------------------------
-
-  /** Inside write(): upload `uploadId` got a PUT ticket for (node, shard). */
-  addSessionTicket(uploadId: string, node: string, shard: string): void {
-    this.sessionTickets.putSync([uploadId, node, shard], true)
-    this.sessionLocations.putSync([node, shard, uploadId], true)
-  }
-
-  /** Inside write(): the session ends; forget one of its ticketed locations. */
-  removeSessionTicket(uploadId: string, node: string, shard: string): void {
-    this.sessionTickets.removeSync([uploadId, node, shard])
-    this.sessionLocations.removeSync([node, shard, uploadId])
-  }
-
-  /** Some open upload holds a PUT ticket for (node, shard): its bytes may not be written yet. */
-  sessionHoldsLocation(node: string, shard: string): boolean {
-    for (const _ of this.sessionLocations.getKeys({
-      start: [node, shard, ''],
-      end: [node, shard, KEY_STRING_MAX],
-      limit: 1,
-    }))
-      return true
-    return false
-  }
-
-  // ---- Ranges -------------------------------------------------------------------------------
-
-  sessionSegmentList(uploadId: string): SessionSegment[] {
-    return [...this.sessionSegments.getRange({ start: [uploadId, 0], end: [uploadId, Number.MAX_SAFE_INTEGER] })].map(
-      (e) => e.value,
-    )
-  }
-
-  sessionTicketPairs(uploadId: string): Pair[] {
-    const out: Pair[] = []
-    for (const key of this.sessionTickets.getKeys({
-      start: [uploadId, '', ''],
-      end: [uploadId, KEY_STRING_MAX, KEY_STRING_MAX],
-    }))
-      out.push([key[1], key[2]])
-    return out
-  }
-
-  fileBlocks(cid: string): Uint8Array[] {
-    return [...this.blocks.getRange({ start: [cid, 0], end: [cid, Number.MAX_SAFE_INTEGER] })].map((e) => e.value)
-  }
-
-  /** Sessions whose expiry is at or before `now`, oldest first. */
-  expiredSessions(now: number, limit: number): string[] {
-    const out: string[] = []
-    for (const key of this.sessionExpiry.getKeys({ end: [now + 1, ''], limit })) out.push(key[1])
-    return out
-  }
-}
-
-/** An index written before `sessionLocations` existed: index the open uploads' ticketed locations once. */
-async function backfillSessionLocations(store: MetaStore): Promise<void> {
-  for (const _ of store.sessionLocations.getKeys({ limit: 1 })) return
-  let tickets = false
-  for (const _ of store.sessionTickets.getKeys({ limit: 1 })) tickets = true
-  if (!tickets) return
-  await store.write(() => {
-    for (const [uploadId, node, shard] of store.sessionTickets.getKeys())
-      store.sessionLocations.putSync([node, shard, uploadId], true)
-  })
 }

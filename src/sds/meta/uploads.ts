@@ -1,7 +1,7 @@
 /**
  * Upload sessions: create → plan segments (placements + PUT tickets) → replace failed shards → commit or abort.
  *
- * Every (node, shard) a session places holds a ref (MetaStore.refs) from the moment its ticket is issued, so a
+ * Every (node, shard) a session places holds a ref (the location ledger, stores/locations.ts) from the moment its ticket is issued, so a
  * shard that is on its way to a node is never deleted, and every way a session ends gives those refs back:
  *   - commit turns them into the file's refs (or, when the CID is already stored, releases them: dedup);
  *   - abort and the sweeper (sessions idle longer than sessionTtlMs) release them → pending deletes at zero;
@@ -46,10 +46,8 @@ import { issueTicket } from '../protocol/ticket.ts'
 import { verifyWalletRequest } from './auth.ts'
 import { assertDagPbBlock, canonicalCid, dagPbBlockCid } from './cid.ts'
 import { DAG_PB_CODE, parseCid } from '../protocol/cid.ts'
-import { recordView, updatePublisher } from './files.ts'
+import { recordView } from './files.ts'
 import { placeShards } from './placement.ts'
-import { indexRecordBlocks } from './blocks.ts'
-import { indexRecordShards } from './repair/shard-index.ts'
 import type { FileRecord, SessionRecord, SessionSegment, SessionShard } from './store.ts'
 import type { FilesOptions } from './files.ts'
 
@@ -109,11 +107,11 @@ export class Uploads {
           for (const id of p.segment.shards) for (const c of registry.candidates(now)) pairs.push([c.address, id])
         store.prefetch([
           ...store.nonces.reads([[p.signer, p.nonce]]),
-          { table: store.sessions, keys: [uploadId] },
+          ...store.uploads.reads({ sessions: [uploadId] }),
           ...store.locations.reads(pairs),
         ])
         store.nonces.use(p.signer, p.nonce, p.expiresAt)
-        while (store.sessions.get(uploadId) !== undefined) uploadId = randomHex(random, 16)
+        while (store.uploads.get(uploadId) !== undefined) uploadId = randomHex(random, 16)
         let s: SessionRecord = {
           uploadId,
           owner: p.signer,
@@ -135,8 +133,7 @@ export class Uploads {
           ? this.#placeSegment(s, { index: 0, ...p.segment }, now, ozone, reserved)
           : undefined
         if (placements) s = { ...s, segmentCount: 1 }
-        store.sessions.putSync(uploadId, s)
-        store.sessionExpiry.putSync([s.expiresAt, uploadId], true)
+        store.uploads.put(s)
         return { session: s, placements }
       })
       .catch((e: unknown) => {
@@ -159,7 +156,7 @@ export class Uploads {
 
   async plan(uploadId: string, body: PlanSegmentBody): Promise<PlanSegmentResponse> {
     const { store, guard } = this.#o
-    const owner = guard ? store.sessions.get(uploadId)?.owner : undefined
+    const owner = guard ? store.uploads.get(uploadId)?.owner : undefined
     const ozone = guard && owner !== undefined ? await guard.balance(owner) : undefined
     const now = this.#o.clock.now()
     const reserved: Reservation = {}
@@ -168,18 +165,17 @@ export class Uploads {
       .write(() => {
         this.#giveBack(reserved)
         store.prefetch([
-          { table: store.sessions, keys: [uploadId] },
-          ...store.nonces.reads([[`upload:${uploadId}`, auth.nonce]]),
-          {
-            table: store.sessionSegments,
-            keys:
+          ...store.uploads.reads({
+            sessions: [uploadId],
+            segments:
               body.index > 0
                 ? [
                     [uploadId, body.index - 1],
                     [uploadId, body.index],
                   ]
                 : [[uploadId, 0]],
-          },
+          }),
+          ...store.nonces.reads([[`upload:${uploadId}`, auth.nonce]]),
         ])
         const s = this.#liveSession(uploadId, now)
         this.#checkCall(s, 'upload.plan', call, auth, now)
@@ -238,7 +234,7 @@ export class Uploads {
         got: seg.index,
       })
     if (seg.index > 0) {
-      const prev = store.sessionSegments.get([uploadId, seg.index - 1])
+      const prev = store.uploads.segment(uploadId, seg.index - 1)
       if (prev && prev.size < s.segmentSize)
         throw new StratosError('BAD_REQUEST', `segment ${seg.index - 1} is short, so it must be the last`, {
           segment: seg.index - 1,
@@ -254,7 +250,7 @@ export class Uploads {
         declaredSize: s.declaredSize,
       })
     }
-    const old = seg.index < s.segmentCount ? store.sessionSegments.get([uploadId, seg.index]) : undefined
+    const old = seg.index < s.segmentCount ? store.uploads.segment(uploadId, seg.index) : undefined
     if (old && (old.size !== seg.size || old.shards.some((x, i) => x.id !== seg.shards[i]))) {
       // The shard ids are the segment's content: a planned segment keeps them (a retry of the same plan is fine).
       throw new StratosError('CONFLICT', `segment ${seg.index} is already planned with other shards`, {
@@ -289,11 +285,11 @@ export class Uploads {
       shards.push({ id, node, serial: ticket.payload.serial, attempts: 1 })
       placements.push({ shardIndex: i, node, url: registry.location(node, now).url, ticket })
       store.locations.addRef(node, id)
-      store.addSessionTicket(uploadId, node, id)
+      store.uploads.addTicket(uploadId, node, id)
     }
     // New refs first, then the old ones go: a location in both never touches zero.
     if (old) for (const o of old.shards) store.locations.releaseRef(o.node, o.id, now)
-    store.sessionSegments.putSync([uploadId, seg.index], {
+    store.uploads.putSegment(uploadId, seg.index, {
       index: seg.index,
       size: seg.size,
       shardSize: seg.shardSize,
@@ -312,7 +308,7 @@ export class Uploads {
 
   async replace(uploadId: string, body: ReplaceShardBody): Promise<Placement> {
     const { store, registry, random, guard } = this.#o
-    const owner = guard ? store.sessions.get(uploadId)?.owner : undefined
+    const owner = guard ? store.uploads.get(uploadId)?.owner : undefined
     const ozone = guard && owner !== undefined ? await guard.balance(owner) : undefined
     const now = this.#o.clock.now()
     let reserved: { payer: string; bytes: number; expiresAt: number } | undefined
@@ -324,7 +320,7 @@ export class Uploads {
         reserved = undefined
         const s = this.#liveSession(uploadId, now)
         this.#checkCall(s, 'upload.replace', call, auth, now)
-        const seg = store.sessionSegments.get([uploadId, body.segment])
+        const seg = store.uploads.segment(uploadId, body.segment)
         if (!seg)
           throw new StratosError('BAD_REQUEST', `segment ${body.segment} is not planned`, { segment: body.segment })
         if (guard && ozone !== undefined && s.owner === owner) {
@@ -356,11 +352,11 @@ export class Uploads {
         })
         const ticket = this.#putTicket(s, node, pos.id, seg.shardSize, now)
         store.locations.addRef(node, pos.id)
-        store.addSessionTicket(uploadId, node, pos.id)
+        store.uploads.addTicket(uploadId, node, pos.id)
         store.locations.releaseRef(pos.node, pos.id, now)
         const shards = seg.shards.slice()
         shards[body.shardIndex] = { id: pos.id, node, serial: ticket.payload.serial, attempts: pos.attempts + 1 }
-        store.sessionSegments.putSync([uploadId, body.segment], { ...seg, shards })
+        store.uploads.putSegment(uploadId, body.segment, { ...seg, shards })
         this.#touch(s, now)
         registry.reserve(node, seg.shardSize)
         return { shardIndex: body.shardIndex, node, url: registry.location(node, now).url, ticket } satisfies Placement
@@ -403,10 +399,9 @@ export class Uploads {
     const now = this.#o.clock.now()
     const record = await store.write(() => {
       store.prefetch([
-        { table: store.sessions, keys: [uploadId] },
+        ...store.uploads.reads({ sessions: [uploadId] }),
         ...store.nonces.reads([[p.signer, p.nonce]]),
-        { table: store.files, keys: [cid, ...(children ?? [])] },
-        { table: store.meta, keys: ['counters'] },
+        ...store.files.reads([cid, ...(children ?? [])]),
       ])
       const s = this.#liveSession(uploadId, now)
       if (s.owner !== p.signer)
@@ -421,7 +416,7 @@ export class Uploads {
           size: p.size,
         })
       }
-      const segments = store.sessionSegmentList(uploadId)
+      const segments = store.uploads.segments(uploadId)
       const pairs = segments.flatMap((seg) => seg.shards.map((x) => [x.node, x.id] as [string, string]))
       store.prefetch(store.locations.reads(pairs))
       if (p.kind === 'file' || segments.length > 0) this.#checkLayout(s, segments, p.size)
@@ -455,8 +450,7 @@ export class Uploads {
         }
         if (!record.owners.includes(p.signer)) {
           this.#o.records.invalidate(cid)
-          store.owners.putSync([p.signer, cid], ownerEntry)
-          record = updatePublisher(store, { ...record, owners: [...record.owners, p.signer] })
+          record = store.files.setOwner(record, p.signer, ownerEntry)
         }
         this.#endSession(s, segments, true, now)
       } else {
@@ -480,12 +474,7 @@ export class Uploads {
           ...(children ? { children } : {}),
           blockCount: blocks.length,
         } satisfies FileRecord
-        store.owners.putSync([p.signer, cid], ownerEntry)
-        record = updatePublisher(store, record)
-        for (let i = 0; i < blocks.length; i++) store.blocks.putSync([cid, i], blocks[i])
-        indexRecordBlocks(store, cid, p.kind, blocks)
-        indexRecordShards(store, record)
-        store.addCounters(1, p.kind === 'file' ? p.size : 0)
+        record = store.files.create(record, p.signer, ownerEntry, blocks)
         // Proof of Traffic: these placements' PUT orders may now be paid (pot/settlement.ts), until their settle window ends.
         store.pot.recordCommittedPuts(
           uploadId,
@@ -627,10 +616,10 @@ export class Uploads {
     const { store } = this.#o
     const now = this.#o.clock.now()
     await store.write(() => {
-      const s = store.sessions.get(uploadId)
+      const s = store.uploads.get(uploadId)
       if (!s) throw new StratosError('UPLOAD_NOT_FOUND', `no upload ${uploadId}`, { uploadId })
       this.#checkCall(s, 'upload.abort', {}, body.auth, now)
-      this.#endSession(s, store.sessionSegmentList(uploadId), true, now)
+      this.#endSession(s, store.uploads.segments(uploadId), true, now)
     })
     this.#o.logger.debug({ uploadId }, 'upload aborted')
   }
@@ -640,12 +629,12 @@ export class Uploads {
     const { store } = this.#o
     const now = this.#o.clock.now()
     let swept = 0
-    for (const uploadId of store.expiredSessions(now, META_SWEEP_BATCH)) {
+    for (const uploadId of store.uploads.expired(now, META_SWEEP_BATCH)) {
       // One transaction per session keeps each short; a crash between them leaves the rest for the next sweep.
       const ended = await store.write(() => {
-        const s = store.sessions.get(uploadId)
+        const s = store.uploads.get(uploadId)
         if (!s || s.expiresAt > now) return false
-        this.#endSession(s, store.sessionSegmentList(uploadId), true, now)
+        this.#endSession(s, store.uploads.segments(uploadId), true, now)
         return true
       })
       if (ended) {
@@ -660,7 +649,7 @@ export class Uploads {
   // ---- helpers (inside store.write unless said otherwise) -------------------------------------------
 
   #liveSession(uploadId: string, now: number): SessionRecord {
-    const s = this.#o.store.sessions.get(uploadId)
+    const s = this.#o.store.uploads.get(uploadId)
     if (!s || s.expiresAt <= now) throw new StratosError('UPLOAD_NOT_FOUND', `no open upload ${uploadId}`, { uploadId })
     return s
   }
@@ -708,10 +697,8 @@ export class Uploads {
 
   #touch(s: SessionRecord, now: number): void {
     const { store, sessionTtlMs } = this.#o
-    store.sessionExpiry.removeSync([s.expiresAt, s.uploadId])
     const next: SessionRecord = { ...s, lastActivity: now, expiresAt: now + sessionTtlMs }
-    store.sessions.putSync(s.uploadId, next)
-    store.sessionExpiry.putSync([next.expiresAt, s.uploadId], true)
+    store.uploads.put(next)
   }
 
   /** Removes the session; `release` gives its placements' refs back (abort, expiry, dedup commit). */
@@ -719,13 +706,11 @@ export class Uploads {
     const { store } = this.#o
     if (release)
       for (const seg of segments) for (const pos of seg.shards) store.locations.releaseRef(pos.node, pos.id, now)
-    for (const [node, shard] of store.sessionTicketPairs(s.uploadId)) {
+    for (const [node, shard] of store.uploads.tickets(s.uploadId)) {
       store.locations.queueDeleteIfUnreferenced(node, shard, now)
-      store.removeSessionTicket(s.uploadId, node, shard)
+      store.uploads.removeTicket(s.uploadId, node, shard)
     }
-    for (const seg of segments) store.sessionSegments.removeSync([s.uploadId, seg.index])
-    store.sessionExpiry.removeSync([s.expiresAt, s.uploadId])
-    store.sessions.removeSync(s.uploadId)
+    store.uploads.remove(s.uploadId)
   }
 
   /** Nodes that must not receive this shard id: it is marked bad there, or a delete of it is in flight. */

@@ -1,4 +1,4 @@
-/** The meta node's block index (src/sds/meta/blocks.ts): filled from inner blocks, emptied on removal, backfilled for old indexes. */
+/** The meta node's block index (src/sds/meta/blocks.ts, kept by the FileStore): filled from inner blocks, emptied on removal, backfilled for old indexes. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -7,7 +7,9 @@ import { join } from 'node:path'
 import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
 import { MetaStore, type FileRecord } from '../../../src/sds/meta/store.ts'
-import { blockHolders, indexRecordBlocks, unindexRecordBlocks } from '../../../src/sds/meta/blocks.ts'
+import { blockHolders } from '../../../src/sds/meta/blocks.ts'
+import { LmdbEngine } from '../../../src/sds/meta/engine/lmdb.ts'
+import type { Table } from '../../../src/sds/meta/engine/table.ts'
 import { fileCid } from '../../../src/sds/client/unixfs.ts'
 import { isStratosError } from '../../../src/errors.ts'
 import { patternBytes } from '../network.ts'
@@ -35,11 +37,8 @@ test('block index: inner blocks and their leaves find their record; removal and 
     const blocks = dag.blocks.map((b) => b.bytes)
     const leaves = dagPb.decode(blocks[blocks.length - 1]).Links.map((l) => l.Hash)
     let store = await MetaStore.open(dir)
-    await store.write(() => {
-      store.files.putSync(cid, record(cid, dag.size, blocks.length))
-      for (const [i, b] of blocks.entries()) store.blocks.putSync([cid, i], b)
-      indexRecordBlocks(store, cid, 'file', blocks)
-    })
+    const r = record(cid, dag.size, blocks.length)
+    await store.write(() => store.files.create(r, 'st1owner', { createdAt: 1, kind: 'file', size: dag.size }, blocks))
     assert.deepEqual(blockHolders(store, cid), [cid], 'the root is its own record')
     assert.deepEqual(blockHolders(store, leaves[2].toString()), [cid])
     // A CIDv1 spelling of the same dag-pb leaf finds it too (keyed by digest).
@@ -49,13 +48,24 @@ test('block index: inner blocks and their leaves find their record; removal and 
       () => blockHolders(store, 'nope'),
       (e: unknown) => isStratosError(e, 'INVALID_CID'),
     )
-    await store.write(() => unindexRecordBlocks(store, cid, 'file', blocks))
-    assert.deepEqual(blockHolders(store, leaves[2].toString()), [])
-    // An index written before the block index existed: the next open backfills it.
-    await store.write(() => store.meta.removeSync('blockIndexReady'))
+    // An index written before the block index existed (its tables edited below the stores, as older software left
+    // them): the next open backfills it.
     await store.close()
+    const engine = LmdbEngine.open(dir)
+    const t = engine.openTables<{ meta: Table<unknown, string>; blockIndex: Table<true, [string, string]> }>([
+      'meta',
+      'blockIndex',
+    ])
+    await engine.write(() => {
+      t.meta.removeSync('blockIndexReady')
+      for (const key of [...t.blockIndex.getKeys()]) t.blockIndex.removeSync(key)
+    })
+    await engine.close()
     store = await MetaStore.open(dir)
-    assert.deepEqual(blockHolders(store, leaves[1].toString()), [cid])
+    assert.deepEqual(blockHolders(store, leaves[1].toString()), [cid], 'backfilled')
+    // The last owner's delete takes the record's blocks out of the index.
+    await store.write(() => store.files.removeOwner(store.files.get(cid)!, 'st1owner'))
+    assert.deepEqual(blockHolders(store, leaves[2].toString()), [])
     await store.close()
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -5,13 +5,12 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { NodeKey } from '../../../src/crypto/node-key.ts'
-import { MetaStore, type NodeRecord } from '../../../src/sds/meta/store.ts'
+import { MetaStore, type FileRecord, type NodeRecord } from '../../../src/sds/meta/store.ts'
 import { Registry } from '../../../src/sds/meta/registry.ts'
 import { RecordCache } from '../../../src/sds/meta/record-cache.ts'
 import { HotTracker } from '../../../src/sds/meta/repair/hot.ts'
 import { LocationHealth, type NodeHealth } from '../../../src/sds/meta/repair/health.ts'
 import { RepairService } from '../../../src/sds/meta/repair/service.ts'
-import { filesWithShard, indexRecordShards, unindexRecordShards } from '../../../src/sds/meta/repair/shard-index.ts'
 import { repairPayer } from '../../../src/sds/meta/repair/transfer.ts'
 import { isWalletAddress } from '../../../src/crypto/wallet-key.ts'
 import { seededRandom, silentLogger } from '../../../src/util/components.ts'
@@ -125,6 +124,17 @@ describe('repair on a real index', () => {
   })
 
   test('the shard index maps shards back to the records using them', async () => {
+    const full = (x: Pick<FileRecord, 'cid' | 'segments'>): FileRecord => ({
+      ...x,
+      kind: 'file',
+      size: 10,
+      owners: ['st1owner'],
+      createdAt: 1,
+      k: 1,
+      m: 1,
+      segmentSize: 4096,
+      blockCount: 0,
+    })
     const r = {
       cid: 'QmTest',
       segments: [
@@ -143,14 +153,15 @@ describe('repair on a real index', () => {
       cid: 'QmOther',
       segments: [{ index: 0, size: 10, shardSize: 4096, shards: [{ id: 'a1'.repeat(32), node: nodes[2] }] }],
     }
+    const entry = { createdAt: 1, kind: 'file', size: 10 } as const
     await store.write(() => {
-      indexRecordShards(store, r)
-      indexRecordShards(store, r2)
+      store.files.create(full(r), 'st1owner', entry, [])
+      store.files.create(full(r2), 'st1owner', entry, [])
     })
-    assert.deepEqual(filesWithShard(store, 'a1'.repeat(32)).sort(), ['QmOther', 'QmTest'])
-    await store.write(() => unindexRecordShards(store, r))
-    assert.deepEqual(filesWithShard(store, 'a1'.repeat(32)), ['QmOther'])
-    assert.deepEqual(filesWithShard(store, 'b2'.repeat(32)), [])
+    assert.deepEqual(store.files.filesWithShard('a1'.repeat(32)).sort(), ['QmOther', 'QmTest'])
+    await store.write(() => store.files.removeOwner(full(r), 'st1owner'))
+    assert.deepEqual(store.files.filesWithShard('a1'.repeat(32)), ['QmOther'])
+    assert.deepEqual(store.files.filesWithShard('b2'.repeat(32)), [])
   })
 
   test('a copy left in flight by a killed process is released at start: its node is told to delete it', async () => {

@@ -54,13 +54,23 @@ describe('share-link password attempts per client', () => {
     }
     await store.write(() => {
       store.shares.put(record)
-      store.files.putSync(CID, {
-        cid: CID,
-        kind: 'file',
-        size: 12,
-        owners: [walletA.address],
-        createdAt: clock.now(),
-      } as unknown as FileRecord)
+      store.files.create(
+        {
+          cid: CID,
+          kind: 'file',
+          size: 12,
+          owners: [walletA.address],
+          createdAt: clock.now(),
+          k: 1,
+          m: 1,
+          segmentSize: 12,
+          segments: [],
+          blockCount: 0,
+        } satisfies FileRecord,
+        walletA.address,
+        { createdAt: clock.now(), kind: 'file', size: 12 },
+        [],
+      )
     })
   })
 

@@ -292,6 +292,6 @@ export class Auditor implements Startable {
     // A repair or replica copy in flight holds the ref before the bytes arrive (repair/).
     if (store.repair.copyInFlight(node, shard)) return false
     // An open upload may not have written it yet (one index lookup, not a scan of the open uploads).
-    return !store.sessionHoldsLocation(node, shard)
+    return !store.uploads.holdsLocation(node, shard)
   }
 }

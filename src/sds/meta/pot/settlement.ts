@@ -169,11 +169,7 @@ export class Settlement {
     if (t.op === 'put') {
       const committed = store.pot.committedPut(t.context, node, t.shard)
       if (committed === undefined) {
-        if (
-          store.sessions.get(t.context) !== undefined &&
-          store.sessionTickets.get([t.context, node, t.shard]) !== undefined
-        )
-          return undefined
+        if (store.uploads.hasTicket(t.context, node, t.shard)) return undefined
         return { serial, status: 'rejected', code: 'SHARD_NOT_FOUND' }
       }
       cid = committed

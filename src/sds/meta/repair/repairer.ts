@@ -359,7 +359,7 @@ export class SegmentRepairer {
       if (r && seg && moved > 0) {
         const segments = r.segments.slice()
         segments[segment] = { ...seg, shards }
-        store.files.putSync(cid, { ...r, segments })
+        store.files.setSegments(cid, segments)
       }
       return moved
     })

@@ -4,7 +4,7 @@
  * Checker (every `checkIntervalMs`):
  *   - every registered node's condition (health.ts); for a node that is unhealthy (offline past the grace period,
  *     suspended, unbonding → drain, unregistered) its shards are walked through the refs index ([node, *]) and the
- *     shard → file index (shard-index.ts) to the segments naming them — only that node's shards, never every file.
+ *     shard → file index (the FileStore's, stores/files.ts) to the segments naming them — only that node's shards, never every file.
  *     A node still holding refs is walked again every `retryMs` until it holds none;
  *   - every location reported bad (store `bad`, from heartbeats' corrupt lists and audits);
  *   - a slow full sweep every `sweepIntervalMs`, `REPAIR_SWEEP_BATCH` files per pass, which also indexes records
@@ -39,7 +39,6 @@ import { LocationHealth, type NodeHealth } from './health.ts'
 import { HotTracker, parseSegmentKey, segmentKey } from './hot.ts'
 import { Replicas } from './replicas.ts'
 import { SegmentRepairer, type RepairOutcome } from './repairer.ts'
-import { filesWithShard, indexRecordShards, isIndexed } from './shard-index.ts'
 import { RepairTransfers, repairPayer } from './transfer.ts'
 
 /** Tunables (MetaNodeOptions.repair); every one defaults to its named limit. */
@@ -316,7 +315,7 @@ export class RepairService implements Startable {
 
   #enqueueLocation(node: string, shard: string, now: number): void {
     const { store } = this.#c
-    for (const cid of filesWithShard(store, shard)) {
+    for (const cid of store.files.filesWithShard(shard)) {
       const r = store.files.get(cid)
       if (!r) continue
       for (const seg of r.segments) {
@@ -330,13 +329,11 @@ export class RepairService implements Startable {
     const { store } = this.#c
     const start = this.#sweepCursor ?? ''
     const toIndex: string[] = []
-    let n = 0
     let last: string | undefined
-    for (const { key, value } of store.files.getRange({ start })) {
-      if (key === start && start !== '') continue
-      if (n++ >= REPAIR_SWEEP_BATCH || this.#full()) break
+    for (const { cid: key, record: value } of store.files.scan(start, REPAIR_SWEEP_BATCH)) {
+      if (this.#full()) break
       last = key
-      if (!isIndexed(store, value)) toIndex.push(key)
+      if (!store.files.shardsIndexed(value)) toIndex.push(key)
       for (const seg of value.segments) {
         if (this.#repairer.unhealthy(seg, now).length > 0) this.#enqueue(segmentKey(key, seg.index), 'repair', now)
       }
@@ -345,7 +342,7 @@ export class RepairService implements Startable {
       await store.write(() => {
         for (const cid of toIndex) {
           const r = store.files.get(cid)
-          if (r) indexRecordShards(store, r)
+          if (r) store.files.indexShards(r)
         }
       })
     }

@@ -2,6 +2,14 @@
  * The meta node's state owners: one store per subsystem, each the only code that reads or writes its tables of the
  * meta index (store.ts opens the tables and hands each store its own; nothing else gets a table).
  *
+ *   files.ts       FileStore      `files`, `blocks`, `owners`,  stored records with their DAG blocks, owner entries,
+ *                                 `publicFiles`, `blockIndex`,  public listing, block and shard indexes and counters
+ *                                 `shardFiles`, meta 'counters' (files.ts, uploads.ts commit, access.ts, blocks.ts,
+ *                                                               repair/)
+ *   uploads.ts     UploadStore    `sessions`, `sessionSegments`,
+ *                                 `sessionTickets`,             open upload sessions (uploads.ts; settlement and the
+ *                                 `sessionLocations`,           auditor ask whether a location is an open upload's)
+ *                                 `sessionExpiry`
  *   nodes.ts       NodeStore      `nodes`                       the resource-node registry (registry.ts)
  *   locations.ts   LocationStore  `refs`, `bad`, `deletes`      which (node, shard) locations are referenced, reported
  *                                                               bad or queued for deletion (placement, the heartbeat's
@@ -13,7 +21,9 @@
  *   reputation.ts  ReputationStore `reputation`                audit and online scores per node (audit/reputation.ts)
  *   repair.ts      RepairStore    `repairing`, `replicas`       copies in flight and hot segments' replicas (repair/,
  *                                                               and the auditor: a copy in flight is not audited)
- *   (elsewhere)    PotStore (pot/pot-store.ts), DelegationStore (delegations.ts), leases (leases.ts)
+ *   leases.ts      LeaseStore     `leases`                      which process runs a background duty (leases.ts)
+ *   (elsewhere)    PotStore (pot/pot-store.ts: `pot`); delegations.ts's records (`delegations`, OwnedRecords in
+ *                  sharing.ts); MetaStore itself keeps `meta` 'schema' and 'accessSecret'
  *
  * Every store is one implementation over the engine contract (engine/table.ts), so the same code runs on LMDB (the
  * embedded default) and on PostgreSQL (`--index postgres://…`); test/sds/meta/engine/store-suite.ts holds each
@@ -23,12 +33,17 @@
  * of work: a nonce is recorded in the same transaction as the effect it authorises, a file's refs with its
  * record); reads may run anywhere and see committed data (inside write, also its own writes).
  *
- * Async later: today every method is synchronous because the engines are (PostgreSQL blocks the event loop per
- * round trip in engine/pg-bridge.ts). The interfaces are shaped so they can become `Promise`-returning without a
- * redesign: methods take and return plain values (arrays bounded by a `limit`, never a live cursor or a Table),
- * each names one operation a subsystem needs (so a SQL implementation can answer it in one statement), and no
- * caller relies on a method's result being available in the same tick beyond the surrounding write().
+ * Async later: today every method is synchronous because the engines are (PostgreSQL blocks the event loop for each
+ * round trip, engine/pg-bridge.ts). The interfaces are shaped so each method can become `Promise`-returning without
+ * a redesign: methods take and return plain values — arrays, bounded by a `limit` wherever a table grows with use,
+ * never a live cursor or a Table — and each names one operation a subsystem needs, so a SQL implementation can
+ * answer it in one statement (or a few) instead of key by key. What the switch would change is the callers: a
+ * method called inside write() becomes an `await`, so write(fn) would take an async `fn` (and the engines' write()
+ * with it), which is the part left for later.
  */
+export type { FileStore } from './files.ts'
+export type { UploadStore } from './uploads.ts'
+export type { LeaseStore } from './leases.ts'
 export type { NodeStore } from './nodes.ts'
 export type { LocationStore } from './locations.ts'
 export type { NonceStore } from './nonces.ts'

@@ -65,8 +65,8 @@ export interface SharingTables {
   budgets: Table<BudgetEntry, BudgetKey>
 }
 
-/** Records under ['id', id] plus a live-owner index ['owner', owner, id] (shares and grants alike). */
-class OwnedRecords<R extends { id: string; owner: string; createdAt: number; revokedAt?: number }> {
+/** Records under ['id', id] plus a live-owner index ['owner', owner, id] (shares, grants and delegations alike). */
+export class OwnedRecords<R extends { id: string; owner: string; createdAt: number; revokedAt?: number }> {
   readonly #t: Table<R | true, ['id', string] | ['owner', string, string]>
 
   constructor(table: Table<R | true, ['id', string] | ['owner', string, string]>) {

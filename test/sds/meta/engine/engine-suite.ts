@@ -3,7 +3,8 @@
  * interface-compliance-tests: lmdb.test.ts and postgres.test.ts call it with a factory, so both engines are held
  * to one contract — key order as lmdb-js orders keys, [start, end) ranges with prefix bounds and limits, values
  * that come back equal, read-your-writes inside a transaction, all-or-nothing commits across tables — and, on top,
- * the MetaStore built over each engine (schema, counters, refs, nonces, leases) behaves the same.
+ * the MetaStore built over each engine (schema, secrets, leases, and every subsystem store: store-suite.ts) behaves
+ * the same.
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
@@ -298,23 +299,15 @@ export function engineSuite(name: string, f: EngineSuiteFactories): void {
     )
   })
 
-  test(`${name}: MetaStore keeps its schema and counters over the engine`, async (t) => {
+  test(`${name}: MetaStore keeps its schema and its secrets over the engine`, async (t) => {
     const store = await f.store(t)
-    assert.deepEqual(store.counters(), { files: 0, fileBytes: 0 })
-    await store.write(() => store.addCounters(2, 100))
-    assert.deepEqual(store.counters(), { files: 2, fileBytes: 100 })
     assert.equal(await store.ready(), true)
-    // An open upload's ticketed locations, found by location without scanning the uploads.
-    await store.write(() => {
-      store.addSessionTicket('up1', 'node1', 'shardB')
-      store.addSessionTicket('up2', 'node1', 'shardB')
-    })
-    assert.equal(store.sessionHoldsLocation('node1', 'shardB'), true)
-    assert.equal(store.sessionHoldsLocation('node1', 'shardA'), false)
-    await store.write(() => store.removeSessionTicket('up1', 'node1', 'shardB'))
-    assert.equal(store.sessionHoldsLocation('node1', 'shardB'), true, 'up2 still holds it')
-    await store.write(() => store.removeSessionTicket('up2', 'node1', 'shardB'))
-    assert.equal(store.sessionHoldsLocation('node1', 'shardB'), false)
+    const secret = await store.secret('accessSecret', () => new Uint8Array([1, 2, 3]))
+    assert.deepEqual([...secret], [1, 2, 3])
+    const again = await store.secret('accessSecret', () => new Uint8Array([9]))
+    assert.deepEqual([...again], [1, 2, 3], 'made once, then kept')
+    const other = f.reopen ? await f.reopen(t, store) : store
+    assert.deepEqual([...(await other.secret('accessSecret', () => new Uint8Array([9])))], [1, 2, 3])
   })
 
   test(`${name}: a duty's lease is held by one process at a time and passes on when it runs out`, async (t) => {

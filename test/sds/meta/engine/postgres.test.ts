@@ -45,7 +45,7 @@ if (skip) {
     },
   })
 
-  test('postgres: two processes incrementing the same counters lose no update (conflicts are retried)', async (t) => {
+  test('postgres: two processes storing files (one counters row) lose no update (conflicts are retried)', async (t) => {
     const prefix = freshPrefix()
     const store = await MetaStore.open(server.url, { tablePrefix: prefix })
     t.after(() => store.close())
@@ -61,7 +61,7 @@ if (skip) {
       })
     const codes = await Promise.all([run(), run()])
     assert.deepEqual(codes, [0, 0])
-    assert.deepEqual(store.counters(), { files: 2 * runs, fileBytes: 2 * runs * 3 })
+    assert.deepEqual(store.files.counters(), { files: 2 * runs, fileBytes: 2 * runs * 3 })
   })
 
   test('postgres: cut off from the server, calls fail fast with NODE_UNAVAILABLE and readiness fails', async (t) => {
@@ -69,18 +69,18 @@ if (skip) {
     t.after(() => own.stop())
     const store = await MetaStore.open(own.url, { timeoutMs: 1_500 })
     t.after(() => store.close())
-    await store.write(() => store.addCounters(1, 1))
+    await store.write(() => store.nonces.use('st1w', 'n1', 1))
     assert.equal(await store.ready(), true)
     own.process.kill('SIGKILL')
     await new Promise((r) => own.process.once('exit', r))
     const started = Date.now()
     await assert.rejects(
-      store.write(() => store.addCounters(1, 1)),
+      store.write(() => store.nonces.use('st1w', 'n2', 1)),
       (e: Error & { code?: string }) => e.code === 'NODE_UNAVAILABLE',
     )
     assert.equal(await store.ready(), false)
     assert.throws(
-      () => store.counters(),
+      () => store.files.counters(),
       (e: Error & { code?: string }) => e.code === 'NODE_UNAVAILABLE',
     )
     assert.ok(Date.now() - started < 10_000, 'no call waits longer than its timeout')

@@ -7,8 +7,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
+import { createHash } from 'node:crypto'
 import { CLOCK_SKEW_MS, SHARE_PASSWORD_WINDOW_MS } from '../../../../src/limits.ts'
 import type { NodeRecord } from '../../../../src/sds/meta/stores/nodes.ts'
+import type { FileRecord, OwnerEntry } from '../../../../src/sds/meta/stores/files.ts'
+import type { SessionRecord, SessionSegment } from '../../../../src/sds/meta/stores/uploads.ts'
 import type { NodeReputation } from '../../../../src/sds/meta/audit/reputation.ts'
 import type { GrantRecord, ShareRecord } from '../../../../src/sds/meta/stores/sharing.ts'
 import type { EngineSuiteFactories } from './engine-suite.ts'
@@ -425,4 +428,163 @@ export function storeSuite(name: string, f: EngineSuiteFactories): void {
     const other = f.reopen ? await f.reopen(t, store) : store
     assert.equal(other.reputation.get('st1b')?.audits, 3, 'another process sees the audit outcome')
   })
+
+  test(`${name}: FileStore keeps a record with its owners, blocks, indexes and counters, and removes them together`, async (t) => {
+    const store = await f.store(t)
+    const fs = store.files
+    const seg = (index: number, ids: string[]) => ({
+      index,
+      size: 8,
+      shardSize: 4,
+      shards: ids.map((id, i) => ({ id, node: `n${i}` })),
+    })
+    const rec = (cid: string, kind: 'file' | 'directory', size: number, shardIds: string[]): FileRecord => ({
+      cid,
+      kind,
+      size,
+      owners: ['st1a'],
+      createdAt: 1,
+      k: 1,
+      m: 1,
+      segmentSize: 8,
+      segments: shardIds.length ? [seg(0, shardIds)] : [],
+      blockCount: 0,
+    })
+    const block = new Uint8Array([0x0a, 0x02, 0x08, 0x02]) // a dag-pb node with data only
+    const digest = createHash('sha256').update(block).digest('hex')
+    await store.write(() => {
+      fs.create({ ...rec('bafyA', 'file', 100, ['sA0', 'sA1']), blockCount: 1 }, 'st1a', entry(100), [block])
+      fs.create(rec('bafyB', 'file', 20, ['sA0']), 'st1a', entry(20), [])
+      fs.create(rec('bafyD', 'directory', 120, []), 'st1a', { ...entry(120), kind: 'directory' }, [])
+    })
+    assert.deepEqual(fs.counters(), { files: 3, fileBytes: 120 }, 'directories add no file bytes')
+    assert.deepEqual(
+      fs.blocks('bafyA').map((b) => [...b]),
+      [[...block]],
+    )
+    assert.deepEqual(fs.blockHolders(digest, 10), ['bafyA'])
+    assert.deepEqual(fs.filesWithShard('sA0'), ['bafyA', 'bafyB'])
+    assert.equal(fs.shardsIndexed(fs.get('bafyA')!), true)
+    assert.deepEqual(
+      fs.ownedBy('st1a', '', 2).map((e) => e.cid),
+      ['bafyA', 'bafyB'],
+    )
+    assert.deepEqual(
+      fs.ownedBy('st1a', 'bafyB', 10).map((e) => e.cid),
+      ['bafyD'],
+      '`after` is excluded',
+    )
+    assert.deepEqual(
+      fs.scan('bafyA', 1).map((e) => e.cid),
+      ['bafyB'],
+    )
+    assert.deepEqual(fs.publicAfter('', 10), [])
+    // A second owner publishes: the record names its publisher and is listed publicly.
+    const b1 = await store.write(() => fs.setOwner(fs.get('bafyB')!, 'st1b', { ...entry(20), public: true }))
+    assert.deepEqual(b1.owners, ['st1a', 'st1b'])
+    assert.equal(b1.publicBy, 'st1b')
+    assert.deepEqual(
+      fs.publicAfter('', 10).map((e) => e.cid),
+      ['bafyB'],
+    )
+    // Its publisher leaves: the record stays with its first owner, no longer public.
+    const b2 = await store.write(() => fs.removeOwner(fs.get('bafyB')!, 'st1b'))
+    assert.deepEqual(b2?.owners, ['st1a'])
+    assert.equal(b2?.publicBy, undefined)
+    assert.deepEqual(fs.publicAfter('', 10), [])
+    assert.equal(fs.ownerEntry('st1b', 'bafyB'), undefined)
+    // A repair moves a shard: only the segments change.
+    const moved = {
+      ...seg(0, ['sA0', 'sA1']),
+      shards: [
+        { id: 'sA0', node: 'n9' },
+        { id: 'sA1', node: 'n1' },
+      ],
+    }
+    await store.write(() => fs.setSegments('bafyA', [moved]))
+    assert.equal(fs.get('bafyA')?.segments[0]?.shards[0]?.node, 'n9')
+    assert.equal(fs.get('bafyA')?.owners.length, 1)
+    // The last owner leaves: record, blocks, owner entry, indexes and counters go together.
+    assert.equal(await store.write(() => fs.removeOwner(fs.get('bafyA')!, 'st1a')), undefined)
+    assert.equal(fs.get('bafyA'), undefined)
+    assert.deepEqual(fs.blocks('bafyA'), [])
+    assert.deepEqual(fs.blockHolders(digest, 10), [])
+    assert.deepEqual(fs.filesWithShard('sA0'), ['bafyB'])
+    assert.equal(fs.ownerEntry('st1a', 'bafyA'), undefined)
+    assert.deepEqual(fs.counters(), { files: 2, fileBytes: 20 })
+    const other = f.reopen ? await f.reopen(t, store) : store
+    assert.deepEqual(other.files.counters(), { files: 2, fileBytes: 20 }, 'another process sees the same counters')
+  })
+
+  test(`${name}: UploadStore keeps a session, its segments, tickets and expiry, and removes them together`, async (t) => {
+    const store = await f.store(t)
+    const up = store.uploads
+    const session = (uploadId: string, expiresAt: number): SessionRecord => ({
+      uploadId,
+      owner: 'st1a',
+      k: 1,
+      m: 1,
+      segmentSize: 8,
+      declaredSize: null,
+      orderKey: 'ok',
+      createdAt: 1,
+      lastActivity: 1,
+      expiresAt,
+      segmentCount: 0,
+    })
+    const segment = (index: number): SessionSegment => ({
+      index,
+      size: 8,
+      shardSize: 8,
+      shards: [{ id: `s${index}`, node: 'n1', serial: `x${index}`, attempts: 1 }],
+    })
+    await store.write(() => {
+      up.put(session('u1', 100))
+      up.put(session('u2', 50))
+      up.putSegment('u1', 1, segment(1))
+      up.putSegment('u1', 0, segment(0))
+      up.addTicket('u1', 'n1', 's0')
+      up.addTicket('u1', 'n2', 's0')
+      up.addTicket('u2', 'n1', 's0')
+    })
+    assert.equal(up.count(), 2)
+    assert.deepEqual(
+      up.segments('u1').map((s) => s.index),
+      [0, 1],
+    )
+    assert.deepEqual(up.segment('u1', 1), segment(1))
+    assert.deepEqual(up.tickets('u1'), [
+      ['n1', 's0'],
+      ['n2', 's0'],
+    ])
+    assert.equal(up.hasTicket('u1', 'n2', 's0'), true)
+    assert.equal(up.hasTicket('u2', 'n2', 's0'), false)
+    assert.equal(up.holdsLocation('n1', 's0'), true)
+    assert.deepEqual(up.expired(60, 10), ['u2'])
+    // Activity moves the expiry: the sweeper's index follows.
+    await store.write(() => up.put({ ...session('u2', 500), lastActivity: 40 }))
+    assert.deepEqual(up.expired(60, 10), [])
+    assert.deepEqual(up.expired(500, 10), ['u1', 'u2'], 'oldest expiry first')
+    assert.deepEqual(up.expired(500, 1), ['u1'])
+    await store.write(() => {
+      for (const [node, shard] of up.tickets('u2')) up.removeTicket('u2', node, shard)
+      up.remove('u2')
+    })
+    assert.equal(up.get('u2'), undefined)
+    assert.equal(up.count(), 1)
+    assert.deepEqual(up.expired(500, 10), ['u1'])
+    assert.equal(up.holdsLocation('n1', 's0'), true, 'u1 still holds it')
+    await store.write(() => {
+      for (const [node, shard] of up.tickets('u1')) up.removeTicket('u1', node, shard)
+      up.remove('u1')
+    })
+    assert.equal(up.holdsLocation('n1', 's0'), false)
+    assert.deepEqual(up.segments('u1'), [])
+    assert.equal(up.hasTicket('u1', 'n1', 's0'), false)
+    assert.equal(up.locationsPending(), false)
+  })
+}
+
+function entry(size: number): OwnerEntry {
+  return { createdAt: 1, kind: 'file', size }
 }
