@@ -45,7 +45,7 @@ if (skip) {
     },
   })
 
-  test('postgres: two processes storing files (one counters row) lose no update (conflicts are retried)', async (t) => {
+  test('postgres: two processes crediting one node lose no update (conflicts are retried)', async (t) => {
     const prefix = freshPrefix()
     const store = await MetaStore.open(server.url, { tablePrefix: prefix })
     t.after(() => store.close())
@@ -61,7 +61,7 @@ if (skip) {
       })
     const codes = await Promise.all([run(), run()])
     assert.deepEqual(codes, [0, 0])
-    assert.deepEqual(store.files.counters(), { files: 2 * runs, fileBytes: 2 * runs * 3 })
+    assert.deepEqual(store.pot.nodeTotal('stsds1n'), { bytes: 2 * runs * 3, orders: 2 * runs })
   })
 
   test('postgres: cut off from the server, calls fail fast with NODE_UNAVAILABLE and readiness fails', async (t) => {

@@ -583,6 +583,52 @@ export function storeSuite(name: string, f: EngineSuiteFactories): void {
     assert.equal(up.hasTicket('u1', 'n1', 's0'), false)
     assert.equal(up.locationsPending(), false)
   })
+
+  test(`${name}: PotStore settles a serial once, credits traffic per epoch, node and file, and prunes`, async (t) => {
+    const store = await f.store(t)
+    const pot = store.pot
+    await store.write(() => {
+      pot.markSettled('ser1', 100)
+      pot.creditTraffic({ epoch: 3, node: 'stsds1a', payer: 'st1x', cid: 'bafyF', op: 'get', bytes: 10 })
+      pot.creditTraffic({ epoch: 3, node: 'stsds1a', payer: 'st1x', cid: 'bafyF', op: 'get', bytes: 5 })
+      pot.creditTraffic({ epoch: 4, node: 'stsds1b', payer: 'st1y', cid: 'bafyF', op: 'put', bytes: 7 })
+      pot.recordCommittedPuts('up1', 'bafyF', [{ shards: [{ id: 's1', node: 'stsds1b' }] }], 50)
+    })
+    assert.equal(pot.isSettled('ser1'), true)
+    assert.equal(pot.isSettled('ser2'), false)
+    assert.deepEqual(pot.epochCredits(3), [{ node: 'stsds1a', payer: 'st1x', credit: { bytes: 15, orders: 2 } }])
+    assert.deepEqual(pot.creditedEpochs(10), [3, 4])
+    assert.deepEqual(pot.nodeTotal('stsds1a'), { bytes: 15, orders: 2 })
+    assert.deepEqual(
+      pot.fileTraffic('bafyF').map((e) => [e.epoch, e.op, e.credit.bytes]),
+      [
+        [3, 'get', 15],
+        [4, 'put', 7],
+      ],
+    )
+    assert.equal(pot.committedPut('up1', 'stsds1b', 's1'), 'bafyF')
+    // A report that did not fit moves a credit on to the next epoch.
+    await store.write(() => pot.carryCredit(3, 'stsds1a', 'st1x', { bytes: 15, orders: 2 }))
+    assert.deepEqual(pot.epochCredits(3), [])
+    assert.deepEqual(
+      pot.epochCredits(4).map((c) => [c.node, c.credit.bytes]),
+      [
+        ['stsds1a', 15],
+        ['stsds1b', 7],
+      ],
+    )
+    assert.equal(pot.hasPrunable(49), false)
+    assert.equal(pot.hasPrunable(50), true)
+    assert.equal(await store.write(() => pot.prune(99, 10)), 1, 'the committed-PUT entry (kept until 50)')
+    assert.equal(pot.committedPut('up1', 'stsds1b', 's1'), undefined)
+    assert.equal(pot.isSettled('ser1'), true, 'kept until 100: still settled')
+    assert.equal(await store.write(() => pot.prune(100, 10)), 1)
+    assert.equal(pot.isSettled('ser1'), false)
+    assert.equal(await store.write(() => pot.pruneEpochsBefore(5, 10)), 2)
+    assert.deepEqual(pot.creditedEpochs(10), [])
+    const other = f.reopen ? await f.reopen(t, store) : store
+    assert.deepEqual(other.pot.nodeTotal('stsds1b'), { bytes: 7, orders: 1 }, 'all-time totals are never pruned')
+  })
 }
 
 function entry(size: number): OwnerEntry {
