@@ -13,7 +13,8 @@
  * bench/profile-window.mjs can summarise the samples of one read.
  */
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { createReadStream, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -61,6 +62,12 @@ function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise
   })
 }
 
+async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256')
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer)
+  return h.digest('hex')
+}
+
 function monoUs(): bigint {
   return process.hrtime.bigint() / 1000n
 }
@@ -104,6 +111,7 @@ const servers: { stop: () => void }[] = []
 try {
   const net = devnet.network
   const gw = net.gatewayUrl as string
+  const api = net.ipfsApiUrl as string
   const procs = net.processes
   const cpu = (): Map<string, number> => new Map(procs.map((p) => [p.name, processCpuMs(p.pid) ?? 0]))
   /** Minor page faults of the gateway process (field 10 of /proc/PID/stat). */
@@ -128,9 +136,11 @@ try {
       STRATOS_HOME: join(tmp, 'devnet'),
       STRATOS_LOG_LEVEL: 'warn',
     })
+    sums.set((JSON.parse(p.stdout) as { cid: string }).cid, await sha256File(f))
     await rm(f)
     return (JSON.parse(p.stdout) as { cid: string }).cid
   }
+  const sums = new Map<string, string>()
   // The floors: one file in memory; k = 4 upstreams each holding it (range GETs of a quarter of each segment), relayed by a fifth process.
   const floorFile = join(tmp, 'floor.bin')
   await writeSeededFile(floorFile, B, 1)
@@ -207,6 +217,25 @@ try {
       `run ${i} two viewers: ${ra.ms.toFixed(0)} / ${rb.ms.toFixed(0)} ms; cpu ${byRole(c0, cpu())}; ` +
         `gateway fetched ${((await fetched()) - fetched0) / MiB} MiB from the network for the two`,
     )
+    // The IPFS RPC API's cat of a fourth file (cold), checked byte-exact against the file put.
+    const cid3 = await put(300 + i)
+    const out = join(tmp, 'cat.bin')
+    const c1 = cpu()
+    const cat = await exec('curl', [
+      '-sS',
+      '--fail',
+      '-X',
+      'POST',
+      '-o',
+      out,
+      '-w',
+      '%{size_download}',
+      `${api}/api/v0/cat?arg=${cid3}`,
+    ])
+    const exact = (await sha256File(out)) === sums.get(cid3)
+    await rm(out)
+    if (!exact) throw new Error(`RPC cat of ${cid3} is not the file put`)
+    console.log(`run ${i} rpc cat: ${cat.ms.toFixed(0)} ms, byte-exact; cpu ${byRole(c1, cpu())}`)
   }
 } finally {
   for (const s of servers) s.stop()

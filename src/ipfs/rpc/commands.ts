@@ -29,6 +29,12 @@ export interface ApiComponents {
   /** The SDK client (connected on first use). */
   client(): Promise<StratosClient>
   dag(): Promise<DagReader>
+  /**
+   * A DAG reader whose file bytes come in the SDK's recycled read buffers (no new memory per read, so no page faults
+   * and no garbage collections driven by it): a chunk `cat` yields is valid only until the next one is asked for.
+   * Only for a consumer that is done with each chunk by then (sendBytes with `recycled`).
+   */
+  streamDag(): Promise<DagReader>
   wallet: WalletKey | undefined
   pins: PinStore
   /** Garbage collection of what the API stored and no pin keeps (gc.ts): `repo/gc` and the periodic pass. */
@@ -202,11 +208,12 @@ const cat: Command = {
       if (remaining <= 0) break
     }
     const total = plan.reduce((a, x) => a + x.length, 0)
-    const dag = await api.dag()
+    // Recycled buffers: sendBytes hands each chunk to the socket before it asks for the next.
+    const dag = await api.streamDag()
     async function* bytes(): AsyncIterable<Uint8Array> {
       for (const x of plan) if (x.length > 0) yield* dag.cat(x.node, { offset: x.offset, length: x.length, signal })
     }
-    await sendBytes(res, bytes(), { length: total })
+    await sendBytes(res, bytes(), { length: total, recycled: true })
   },
 }
 

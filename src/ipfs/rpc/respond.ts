@@ -32,6 +32,24 @@ export function sendValue(res: ServerResponse, value: unknown): void {
   res.end(text)
 }
 
+/** Writes `data` and resolves once the socket has taken all of it (the write callback), or fails if it closes first. */
+async function writeCompletely(res: ServerResponse, data: Uint8Array): Promise<void> {
+  if (res.destroyed) throw new StratosError('ABORTED', 'client went away')
+  const listeners = new AbortController()
+  try {
+    await Promise.race([
+      new Promise<void>((resolve, reject) => {
+        res.write(data, (err) => (err ? reject(new StratosError('ABORTED', 'client went away')) : resolve()))
+      }),
+      once(res, 'close', { signal: listeners.signal }).then(() => {
+        throw new StratosError('ABORTED', 'client went away')
+      }),
+    ])
+  } finally {
+    listeners.abort()
+  }
+}
+
 async function write(res: ServerResponse, data: string | Uint8Array): Promise<void> {
   if (res.destroyed) throw new StratosError('ABORTED', 'client went away')
   if (res.write(data)) return
@@ -80,7 +98,15 @@ export class NdjsonStream {
 export async function sendBytes(
   res: ServerResponse,
   chunks: AsyncIterable<Uint8Array>,
-  o: { contentType?: string; length?: number } = {},
+  o: {
+    contentType?: string
+    length?: number
+    /**
+     * The chunks' buffers are reused once the next chunk is asked for: each is written completely (its write
+     * callback: the socket holds no reference to it any more) before the next is pulled.
+     */
+    recycled?: boolean
+  } = {},
 ): Promise<void> {
   let started = false
   const head = (): void => {
@@ -95,7 +121,7 @@ export async function sendBytes(
   }
   for await (const chunk of chunks) {
     head()
-    if (chunk.length > 0) await write(res, chunk)
+    if (chunk.length > 0) await (o.recycled ? writeCompletely(res, chunk) : write(res, chunk))
   }
   head()
   res.end()

@@ -100,6 +100,7 @@ export class IpfsRpcApi implements Startable {
   #url: string | undefined
   #client: Promise<StratosClient> | undefined
   #dag: Promise<DagReader> | undefined
+  #streamDag: Promise<DagReader> | undefined
   readonly #ownsClient: boolean
   readonly #limiter: RateLimiter | undefined
 
@@ -121,6 +122,7 @@ export class IpfsRpcApi implements Startable {
     this.#components = {
       client: () => this.#getClient(),
       dag: () => this.#getDag(),
+      streamDag: () => this.#getStreamDag(),
       wallet: options.wallet,
       pins: this.pins,
       gc: this.gc,
@@ -191,6 +193,25 @@ export class IpfsRpcApi implements Startable {
         this.#dag = undefined
       })
       this.#dag = dag
+    }
+    return dag
+  }
+
+  /** See ApiComponents.streamDag. */
+  #getStreamDag(): Promise<DagReader> {
+    let dag = this.#streamDag
+    if (!dag) {
+      dag = this.#getClient().then((client) =>
+        createDagReader({
+          client,
+          read: (file, o) =>
+            client.cat(file, { offset: o.offset, length: o.length, signal: o.signal, reuseBuffers: true }),
+        }),
+      )
+      dag.catch(() => {
+        this.#streamDag = undefined
+      })
+      this.#streamDag = dag
     }
     return dag
   }
