@@ -789,11 +789,12 @@ function cometTable(comet: readonly CometRun[], targets: readonly Target[]): str
       'Committed',
       'Block time median / p90 / max',
       'Submitted / refused',
+      'CPU per tx: apps + CometBFT (2-core estimate)',
       'Load avg',
       'Target',
       'Result',
     ]),
-    row(['---', '---:', '---:', '---:', '---:', '---', '---']),
+    row(['---', '---:', '---:', '---:', '---:', '---:', '---', '---']),
     ...comet.map((r) =>
       row([
         `${r.validators} validator${r.validators === 1 ? '' : 's'}, ${r.seconds} s, ${r.intake === 'rest' ? 'REST /txs/batch' : 'RPC broadcast_tx_sync'} × ${r.connectionsPerValidator}/validator, batches of ${r.batch}`,
