@@ -103,7 +103,9 @@ before(async () => {
   net = await TestDevnet.start({
     segmentSize: 4 * MiB,
     restart: true,
-    extra: ['--s3-multipart-ttl-ms', '15000', '--s3-sweep-interval-ms', '500'],
+    // 30 s: long enough that the awscli test's step-by-step multipart upload (several aws processes, 5–8 s each at
+    // load 20) does not expire mid-test, short enough for the expiry test to wait it out.
+    extra: ['--s3-multipart-ttl-ms', '30000', '--s3-sweep-interval-ms', '500'],
   })
 })
 
@@ -384,7 +386,7 @@ test('an abandoned multipart upload expires and its staged parts are freed', asy
   const partsDir = join(net.process('s3').dataDir, 'parts', UploadId ?? '')
   assert.equal(readdirSync(partsDir).length, 1)
   let gone = false
-  for (let i = 0; i < 300 && !gone; i++) {
+  for (let i = 0; i < 600 && !gone; i++) {
     await sleep(100)
     gone = !existsSync(partsDir)
   }
