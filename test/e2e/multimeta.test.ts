@@ -105,13 +105,16 @@ test('files uploaded through meta A and meta B read byte-exact while the other i
     [b.address],
   )
 
-  // One file through each meta node (3 segments of 1 MiB each).
+  // One file through each meta node. A goes in 256 KiB segments (12 of them, 36 shards), here and through meta B
+  // below: placement is random, and the delete check needs some node to hold one of A's shards for both meta nodes
+  // (with 3 segments that failed ~7% of runs; with 12 about 1 in 30,000).
   const dir = net.dir
   const dataA = randomBytes(3 * MiB - 1234)
   const dataB = randomBytes(2 * MiB + 777)
   writeFileSync(join(dir, 'a.bin'), dataA)
   writeFileSync(join(dir, 'b.bin'), dataB)
-  const putA = await net.cli(['put', join(dir, 'a.bin'), '--json'])
+  const segmentsA = ['--segment-size', '256KiB']
+  const putA = await net.cli(['put', join(dir, 'a.bin'), ...segmentsA, '--json'])
   assert.equal(putA.code, 0, putA.stderr)
   const putB = await net.cli(['--meta', 'meta-2', 'put', join(dir, 'b.bin'), '--json'])
   assert.equal(putB.code, 0, putB.stderr)
@@ -195,7 +198,7 @@ test('files uploaded through meta A and meta B read byte-exact while the other i
   lap('rewards checked')
 
   // The same bytes through both meta nodes: a resource node holding one shard for both keeps it when one deletes it.
-  const putA2 = await net.cli(['--meta', 'meta-2', 'put', join(dir, 'a.bin'), '--json'])
+  const putA2 = await net.cli(['--meta', 'meta-2', 'put', join(dir, 'a.bin'), ...segmentsA, '--json'])
   assert.equal(putA2.code, 0, putA2.stderr)
   assert.equal((JSON.parse(putA2.stdout.toString()) as { cid: string }).cid, cidA)
   const recA2 = await stat(['--meta', 'meta-2', 'stat', cidA])
