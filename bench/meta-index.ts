@@ -18,7 +18,7 @@
  */
 import { parseArgs } from 'node:util'
 import { spawn } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -26,6 +26,10 @@ import { StratosClient, WalletKey } from '../src/sds/client/index.ts'
 import { MetaClient } from '../src/net/meta-client.ts'
 import { createDatabase, startPostgres, type TestPostgres } from '../test/support/postgres.ts'
 import { startRole, stopRole, type RoleProcess } from '../test/support/roles.ts'
+import { processCpuMs } from './cpu.ts'
+
+/** utime + stime of a role process in ms (NaN once it is gone). */
+const cpuMsOf = (pid: number): number => processCpuMs(pid) ?? Number.NaN
 
 const MiB = 1 << 20
 const CHAIN_ID = 'stratos-bench-meta'
@@ -40,8 +44,6 @@ const { values: args } = parseArgs({
 const SECONDS = Number(args.seconds)
 const CONCURRENCY = Number(args.concurrency)
 const CLIENTS = Number(args.clients)
-/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
-const USER_HZ = 100
 const WALLET_HEX = '6b'.repeat(32)
 const wallet = WalletKey.fromPrivateKeyHex(WALLET_HEX)
 
@@ -80,16 +82,6 @@ interface PhaseResult {
   elapsed: number
   /** CPU ms per completed operation: the client processes, each meta process, the resource nodes together. */
   cpuMsPerOp: Record<string, number>
-}
-
-function cpuMsOf(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return ((Number(f[11]) + Number(f[12])) * 1000) / USER_HZ
-  } catch {
-    return Number.NaN
-  }
 }
 
 /** Runs one phase in CLIENTS processes (meta-index-client.ts), each on its own meta process first; merges them. */

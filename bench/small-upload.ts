@@ -9,11 +9,15 @@
  * Prints one JSON object (p50/p90/mean ms, uploads/s, CPU ms per upload by role, load average at start and end).
  */
 import { parseArgs } from 'node:util'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { StratosClient, WalletKey } from '../src/sds/client/index.ts'
 import { startDevnet } from './devnet.ts'
+import { processCpuMs } from './cpu.ts'
+
+/** utime + stime of a role process in ms (NaN once it is gone). */
+const cpuMsOf = (pid: number): number => processCpuMs(pid) ?? Number.NaN
 
 const { values: args } = parseArgs({
   options: {
@@ -28,18 +32,6 @@ const CONCURRENCY = Number(args.concurrency)
 const WARMUP = 5
 /** How long the devnet's idle CPU is measured before the timed uploads. */
 const IDLE_MS = 5_000
-/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
-const USER_HZ = 100
-
-function cpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return ((Number(f[11]) + Number(f[12])) * 1000) / USER_HZ
-  } catch {
-    return Number.NaN
-  }
-}
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b)
@@ -68,10 +60,10 @@ try {
     const roles = network.processes.map((p) => ({ role: p.role, pid: p.pid }))
     // What the devnet spends doing nothing (heartbeats, chain blocks, duty loops), per second: subtracted below, so a
     // slow run on a busy machine does not charge its idle time to each upload.
-    const idle0 = roles.map((r) => cpuMs(r.pid))
+    const idle0 = roles.map((r) => cpuMsOf(r.pid))
     await new Promise((r) => setTimeout(r, IDLE_MS))
-    const idlePerMs = roles.map((r, i) => (cpuMs(r.pid) - idle0[i]!) / IDLE_MS)
-    const before = roles.map((r) => cpuMs(r.pid))
+    const idlePerMs = roles.map((r, i) => (cpuMsOf(r.pid) - idle0[i]!) / IDLE_MS)
+    const before = roles.map((r) => cpuMsOf(r.pid))
     const selfBefore = process.cpuUsage()
     const latencies: number[] = []
     const started = performance.now()
@@ -86,7 +78,7 @@ try {
     const perUpload: Record<string, number> = {}
     const idlePerSecond: Record<string, number> = {}
     roles.forEach((r, i) => {
-      const ms = (cpuMs(r.pid) - before[i]! - idlePerMs[i]! * elapsedS * 1000) / UPLOADS
+      const ms = (cpuMsOf(r.pid) - before[i]! - idlePerMs[i]! * elapsedS * 1000) / UPLOADS
       perUpload[r.role] = Math.round(((perUpload[r.role] ?? 0) + ms) * 100) / 100
       idlePerSecond[r.role] = Math.round(((idlePerSecond[r.role] ?? 0) + idlePerMs[i]! * 1000) * 10) / 10
     })

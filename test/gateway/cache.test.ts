@@ -149,13 +149,16 @@ test('a reader that stops early ends the stream (the source sees its return)', a
   assert.ok(returned)
 })
 
-test('a read arriving during a stream of the same file takes the pieces the stream passes: one transfer for both', async () => {
+/**
+ * A source that records the offset of every read it is asked for and, in a read past the first piece (a stream),
+ * holds back before its third piece until `release()`.
+ */
+function gatedSource(): { read: ContentReader; asked: number[]; release: () => void } {
   const asked: number[] = []
   let release: () => void = () => {}
   const gate = new Promise<void>((r) => {
     release = r
   })
-  // The stream's source holds back after its first part until the second read has asked for its pieces.
   const read: ContentReader = async function* (_file, o) {
     asked.push(o.offset)
     for (let at = 0; at < o.length; at += P) {
@@ -164,6 +167,12 @@ test('a read arriving during a stream of the same file takes the pieces the stre
       yield Uint8Array.from({ length: n }, (_, i) => byteAt(o.offset + at + i))
     }
   }
+  return { read, asked, release }
+}
+
+test('a read arriving during a stream of the same file takes the pieces the stream passes: one transfer for both', async () => {
+  // The stream's source holds back after its first part until the second read has asked for its pieces.
+  const { read, asked, release } = gatedSource()
   const c = new HotRangeCache({ source: read, sizeOf: async () => SIZE, pieceBytes: P, streamMinBytes: 2 * P })
   const first = readAll(c, 0, SIZE)
   while (asked.length < 2) await new Promise((r) => setImmediate(r))
@@ -178,19 +187,7 @@ test('a read arriving during a stream of the same file takes the pieces the stre
 })
 
 test('a read waiting on a stream whose reader goes away fetches the rest itself', async () => {
-  const asked: number[] = []
-  let release: () => void = () => {}
-  const gate = new Promise<void>((r) => {
-    release = r
-  })
-  const read: ContentReader = async function* (_file, o) {
-    asked.push(o.offset)
-    for (let at = 0; at < o.length; at += P) {
-      if (o.offset > 0 && at === 2 * P) await gate
-      const n = Math.min(P, o.length - at)
-      yield Uint8Array.from({ length: n }, (_, i) => byteAt(o.offset + at + i))
-    }
-  }
+  const { read, asked, release } = gatedSource()
   const c = new HotRangeCache({ source: read, sizeOf: async () => SIZE, pieceBytes: P, streamMinBytes: 2 * P })
   // The first reader stops after three pieces: the stream is ended before it passes pieces 4…
   const first = (async () => {
