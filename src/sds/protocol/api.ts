@@ -37,7 +37,7 @@ import {
 } from './messages.ts'
 import { zSignedOrder, type SignedOrder } from './orders.ts'
 import type { NodeSigned } from './signing.ts'
-import { zShareCreatePayload, zShareId, zShareListPayload, zShareRevokePayload } from './messages.ts'
+import { zSegmentPlan, zShareCreatePayload, zShareId, zShareListPayload, zShareRevokePayload } from './messages.ts'
 import { MAX_SHARE_PASSWORD_BYTES, SHARE_MAX_CLIENT_BYTES } from '../../limits.ts'
 import {
   COMMIT_MAX_DAG_BLOCKS,
@@ -46,14 +46,7 @@ import {
   LIST_MAX_PAGE_FILES,
   REPLACE_SHARD_MAX_EXCLUDED_NODES,
 } from '../../limits.ts'
-import {
-  MAX_SETTLE_BATCH,
-  MAX_SEGMENTS_PER_READ_REQUEST,
-  MAX_DATA_SHARDS,
-  MAX_PARITY_SHARDS,
-  MAX_SHARD_BYTES,
-  MAX_SEGMENT_BYTES,
-} from '../../limits.ts'
+import { MAX_SETTLE_BATCH, MAX_SEGMENTS_PER_READ_REQUEST } from '../../limits.ts'
 
 export const META_ROUTES = {
   info: '/v1/info', //                          GET  → MetaInfo
@@ -118,14 +111,7 @@ export const zCreateUploadBody = zWalletSigned(zCreateUploadPayload)
 
 export const zPlanSegmentBody = z.object({
   index: z.number().int().nonnegative(),
-  /** Bytes of file data in this segment (the last segment may be short). */
-  size: z.number().int().positive().max(MAX_SEGMENT_BYTES),
-  shardSize: z.number().int().positive().max(MAX_SHARD_BYTES),
-  /** k data shard ids then m parity shard ids. */
-  shards: z
-    .array(zShardId)
-    .min(1)
-    .max(MAX_DATA_SHARDS + MAX_PARITY_SHARDS),
+  ...zSegmentPlan.shape,
   /** Signed by the session's order key (messages.ts zSessionCallAuth). */
   auth: zSessionCallAuth,
 })

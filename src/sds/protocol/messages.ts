@@ -129,6 +129,18 @@ export const zSignedHeartbeatReply = zNodeSigned(zHeartbeatReply)
 // ---- Wallet requests (client → meta) --------------------------------------------------
 const walletBase = { chainId: z.string(), signer: zWalletAddress, nonce: zNonce, expiresAt: zTime }
 
+/** One segment's plan: what a plan call (api.ts zPlanSegmentBody) and a create's segment 0 both carry. */
+export const zSegmentPlan = z.object({
+  /** Bytes of file data in this segment (the last segment may be short). */
+  size: z.number().int().positive().max(MAX_SEGMENT_BYTES),
+  shardSize: z.number().int().positive().max(MAX_SHARD_BYTES),
+  /** k data shard ids then m parity shard ids. */
+  shards: z
+    .array(zShardId)
+    .min(1)
+    .max(MAX_DATA_SHARDS + MAX_PARITY_SHARDS),
+})
+
 export const zCreateUploadPayload = z.object({
   ...walletBase,
   action: z.literal('upload.create'),
@@ -146,18 +158,7 @@ export const zCreateUploadPayload = z.object({
    * Segment 0, planned with the create (a file whose first segment is read before the session opens): the answer
    * carries its placements, saving the separate signed plan call. Covered by the wallet's signature like the rest.
    */
-  segment: z
-    .object({
-      /** Bytes of file data in segment 0. */
-      size: z.number().int().positive().max(MAX_SEGMENT_BYTES),
-      shardSize: z.number().int().positive().max(MAX_SHARD_BYTES),
-      /** k data shard ids then m parity shard ids. */
-      shards: z
-        .array(zShardId)
-        .min(1)
-        .max(MAX_DATA_SHARDS + MAX_PARITY_SHARDS),
-    })
-    .optional(),
+  segment: zSegmentPlan.optional(),
 })
 export type CreateUploadPayload = z.infer<typeof zCreateUploadPayload>
 
