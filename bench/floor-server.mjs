@@ -1,6 +1,7 @@
 /**
  * The loopback floors of an HTTP read on this machine. Plain JavaScript, each in its own process, like the gateway.
- * Prints its port on the first line of stdout.
+ * Prints its port on the first line of stdout. Started with a pipe as stdin (as the benches start it), it exits when
+ * that pipe closes: a bench killed outright leaves no server behind holding its ports or its bench lock.
  *
  *   node bench/floor-server.mjs FILE
  *     A plain node:http server that holds a file in memory and serves it whole to GET / (no verification, no
@@ -15,6 +16,7 @@
  *     One upstream response piped through node:http as it arrives.
  */
 import http from 'node:http'
+import { fstatSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 
 const SEGMENT_BYTES = 32 * 1024 * 1024
@@ -95,6 +97,9 @@ function proxy(url) {
     })
   })
 }
+
+const stdin = fstatSync(0) // a pipe from the parent: node's spawn gives a socket pair, a shell a FIFO
+if (stdin.isFIFO() || stdin.isSocket()) process.stdin.on('end', () => process.exit(0)).resume()
 
 const server =
   process.argv[2] === '--relay'

@@ -88,7 +88,7 @@ async function curl(url: string): Promise<{ ms: number; bytes: number; firstMs: 
 
 function startServer(args: string[]): Promise<{ port: number; stop: () => void }> {
   const child = spawn(process.execPath, [join(import.meta.dirname, 'floor-server.mjs'), ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'], // stdin: the server exits when this process is gone
   })
   return new Promise((resolve, reject) => {
     child.stdout

@@ -288,7 +288,7 @@ export async function measureUsers(o: {
   const first = join(tmp, 'file-0.bin')
   await writeSeededFile(first, B, 9000)
   const floor = spawn(process.execPath, [join(import.meta.dirname, 'floor-server.mjs'), first], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'], // stdin: the server exits when this process is gone
   })
   const floorPort = await new Promise<number>((resolve, reject) => {
     floor.stdout.setEncoding('utf8').once('data', (d: string) => resolve(Number(d.trim())))
