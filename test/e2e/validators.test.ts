@@ -126,11 +126,15 @@ test('devnet --validators 4: status, send, delegate, put/get, PoT, rewards and s
     [{ type: 'slash_resource_node', metaNode: n.network.meta.address, node, debtOzone: 0n }],
     { fee: DEFAULT_TX_FEE_WEI, wait: true },
   )
-  const nodes = (await (await fetch(`${validators[0]!.url}/nodes/resource`)).json()) as Array<{
-    node: string
-    status: string
-  }>
-  assert.equal(nodes.find((x) => x.node === node)?.status, 'suspended')
+  // submitAndWait saw the block on bob's own validator (the ChainClient pins each sender to one); validator-1 may
+  // commit that height a moment later.
+  await eventually('the slashed node suspended on validator-1', 10_000, async () => {
+    const nodes = (await (await fetch(`${validators[0]!.url}/nodes/resource`)).json()) as Array<{
+      node: string
+      status: string
+    }>
+    return nodes.find((x) => x.node === node)?.status === 'suspended'
+  })
   lap('rewards, slashing')
 
   // The three live validators agree on every block's state hash.
