@@ -51,6 +51,10 @@ export interface UsersConfig {
   smallCli: number
 }
 
+/** Row groups `--only` selects (comma-separated); get and gateway upload their file with `stratos put` first. */
+export const USERS_GROUPS = ['put', 'get', 'gateway', 'floor', 'rpc', 'helia', 'kubo', 'small'] as const
+export type UsersGroup = (typeof USERS_GROUPS)[number]
+
 export const USERS_FULL: UsersConfig = { fileBytes: 200 * MiB, runs: 5, ranges: 6, smallSdk: 40, smallCli: 5 }
 export const USERS_QUICK: UsersConfig = { fileBytes: 32 * MiB, runs: 2, ranges: 3, smallSdk: 10, smallCli: 2 }
 
@@ -263,8 +267,11 @@ export async function measureUsers(o: {
   tmp: string
   c: UsersConfig
   log: (line: string) => void
+  /** Only these row groups (all when absent). */
+  only?: ReadonlySet<UsersGroup>
 }): Promise<UsersResults> {
   const { network, c, log, devnetPids } = o
+  const want = (g: UsersGroup): boolean => !o.only || o.only.has(g)
   const startedAt = new Date()
   const loadStart = loadavg().map((x) => round3(x))
   const tmp = await mkdtemp(join(o.tmp, 'users-'))
@@ -274,8 +281,9 @@ export async function measureUsers(o: {
   const stratosEnv = { STRATOS_HOME: o.devnetDir, STRATOS_LOG_LEVEL: 'warn' }
   const stratos = (args: string[], discard = false): Promise<Proc> =>
     run(process.execPath, [STRATOS_BIN, ...args], { env: stratosEnv, tmp, discard })
-  const kuboHere = existsSync(KUBO_BIN)
-  if (!kuboHere) log(`no Kubo at ${KUBO_BIN} (npm run setup:kubo builds it): the Kubo rows are left out`)
+  const kuboHere = want('kubo') && existsSync(KUBO_BIN)
+  if (want('kubo') && !kuboHere)
+    log(`no Kubo at ${KUBO_BIN} (npm run setup:kubo builds it): the Kubo rows are left out`)
   const kubo = kuboHere ? new Kubo(join(tmp, 'kubo'), tmp) : undefined
   const kuboGatewayPort = await freePort()
   if (kubo) await kubo.init(kuboGatewayPort, await freePort())
@@ -301,83 +309,102 @@ export async function measureUsers(o: {
       const file = join(tmp, `file-${i}.bin`)
       const second = join(tmp, `rpc-${i}.bin`)
       await writeSeededFile(file, B, 9100 + i)
-      await writeSeededFile(second, B, 9200 + i)
+      if (want('rpc')) await writeSeededFile(second, B, 9200 + i)
       files.push(file)
 
+      const said: string[] = []
       // Stratos CLI put, then get of that file.
-      const put = await withServerCpu(devnetPids, async () => {
-        const p = await stratos(['put', '--public', '--json', file])
-        cids.stratos.push((JSON.parse(p.stdout) as { cid: string }).cid)
-        return { ms: p.ms, clientCpuMs: p.cpuMs }
-      })
-      col.add('stratos-put', '`stratos put` (whole process)', 'stratos', put, B)
+      if (want('put') || want('get') || want('gateway')) {
+        const put = await withServerCpu(devnetPids, async () => {
+          const p = await stratos(['put', '--public', '--json', file])
+          cids.stratos.push((JSON.parse(p.stdout) as { cid: string }).cid)
+          return { ms: p.ms, clientCpuMs: p.cpuMs }
+        })
+        col.add('stratos-put', '`stratos put` (whole process)', 'stratos', put, B)
+        said.push(`put ${put.ms.toFixed(0)} ms`)
+      }
       const cid = cids.stratos[i]
-      const out = join(tmp, 'got.bin')
-      const get = await withServerCpu(devnetPids, async () => {
-        const p = await stratos(['get', cid, '-o', out], true)
-        return { ms: p.ms, clientCpuMs: p.cpuMs }
-      })
-      await rm(out, { force: true })
-      col.add('stratos-get', '`stratos get -o FILE` (whole process)', 'stratos', get, B)
+      if (want('get')) {
+        const out = join(tmp, 'got.bin')
+        const get = await withServerCpu(devnetPids, async () => {
+          const p = await stratos(['get', cid, '-o', out], true)
+          return { ms: p.ms, clientCpuMs: p.cpuMs }
+        })
+        await rm(out, { force: true })
+        col.add('stratos-get', '`stratos get -o FILE` (whole process)', 'stratos', get, B)
+        said.push(`get ${get.ms.toFixed(0)} ms`)
+      }
 
       // The gateway: first read (never read through it before), second read, and the floor of the same run.
-      for (const [id, label] of [
-        ['gateway-first', 'gateway `curl /ipfs/CID`, first read'],
-        ['gateway-second', 'gateway, second read (hot cache)'],
-      ] as const) {
+      for (const [id, label] of !want('gateway')
+        ? []
+        : ([
+            ['gateway-first', 'gateway `curl /ipfs/CID`, first read'],
+            ['gateway-second', 'gateway, second read (hot cache)'],
+          ] as const)) {
         const s = await withServerCpu(devnetPids, async () => {
           const r = await curl(`${gateway}/ipfs/${cid}`, tmp)
           if (r.bytes !== B) throw new Error(`gateway sent ${r.bytes} of ${B} bytes`)
           return { ms: r.ms, clientCpuMs: r.cpuMs }
         })
         col.add(id, label, 'stratos', s, B)
+        said.push(`${id} ${s.ms.toFixed(0)} ms`)
       }
-      const fl = await curl(`http://127.0.0.1:${floorPort}/`, tmp)
-      col.add('floor', 'loopback floor: node:http from memory', 'floor', { ms: fl.ms, clientCpuMs: fl.cpuMs }, B)
+      if (want('floor')) {
+        const fl = await curl(`http://127.0.0.1:${floorPort}/`, tmp)
+        col.add('floor', 'loopback floor: node:http from memory', 'floor', { ms: fl.ms, clientCpuMs: fl.cpuMs }, B)
+        said.push(`floor ${fl.ms.toFixed(0)} ms`)
+      }
 
       // The IPFS RPC API: add a second file, cold 1 MiB ranges of it at the gateway, then cat it.
-      let rpcCid = ''
-      const add = await withServerCpu(devnetPids, async () => {
-        const p = await run(
-          'curl',
-          ['-sS', '--fail', '-X', 'POST', '-F', `file=@${second}`, `${api}/api/v0/add?quieter=true`],
-          { tmp },
-        )
-        rpcCid = (JSON.parse(p.stdout.trim().split('\n').pop() ?? '{}') as { Hash: string }).Hash
-        return { ms: p.ms, clientCpuMs: p.cpuMs }
-      })
-      col.add('rpc-add', 'RPC `curl -F file=@FILE /api/v0/add`', 'stratos', add, B)
-      const pick = seededInts(77 + i)
-      // The first request of a file the gateway never served resolves and sniffs it: not counted.
-      await curl(`${gateway}/ipfs/${rpcCid}`, tmp, ['-r', '0-0'])
-      for (let r = 0; r < c.ranges; r++) {
-        const start = Math.floor(B / 4) + pick(Math.floor(B / 2 / RANGE_BYTES)) * RANGE_BYTES + 12_345
-        const x = await curl(`${gateway}/ipfs/${rpcCid}`, tmp, ['-r', `${start}-${start + RANGE_BYTES - 1}`])
-        if (x.bytes !== RANGE_BYTES) throw new Error(`range: ${x.bytes} bytes`)
-        col.add('gateway-range-first-byte', 'gateway cold 1 MiB range, first byte', 'stratos', { ms: x.firstByteMs })
+      if (want('rpc')) {
+        let rpcCid = ''
+        const add = await withServerCpu(devnetPids, async () => {
+          const p = await run(
+            'curl',
+            ['-sS', '--fail', '-X', 'POST', '-F', `file=@${second}`, `${api}/api/v0/add?quieter=true`],
+            { tmp },
+          )
+          rpcCid = (JSON.parse(p.stdout.trim().split('\n').pop() ?? '{}') as { Hash: string }).Hash
+          return { ms: p.ms, clientCpuMs: p.cpuMs }
+        })
+        col.add('rpc-add', 'RPC `curl -F file=@FILE /api/v0/add`', 'stratos', add, B)
+        const pick = seededInts(77 + i)
+        // The first request of a file the gateway never served resolves and sniffs it: not counted.
+        await curl(`${gateway}/ipfs/${rpcCid}`, tmp, ['-r', '0-0'])
+        for (let r = 0; r < c.ranges; r++) {
+          const start = Math.floor(B / 4) + pick(Math.floor(B / 2 / RANGE_BYTES)) * RANGE_BYTES + 12_345
+          const x = await curl(`${gateway}/ipfs/${rpcCid}`, tmp, ['-r', `${start}-${start + RANGE_BYTES - 1}`])
+          if (x.bytes !== RANGE_BYTES) throw new Error(`range: ${x.bytes} bytes`)
+          col.add('gateway-range-first-byte', 'gateway cold 1 MiB range, first byte', 'stratos', { ms: x.firstByteMs })
+        }
+        const cat = await withServerCpu(devnetPids, async () => {
+          const r = await curl(`${api}/api/v0/cat?arg=${rpcCid}`, tmp, ['-X', 'POST'])
+          if (r.bytes !== B) throw new Error(`rpc cat sent ${r.bytes} of ${B} bytes`)
+          return { ms: r.ms, clientCpuMs: r.cpuMs }
+        })
+        col.add('rpc-cat', 'RPC `curl /api/v0/cat?arg=CID`', 'stratos', cat, B)
+        said.push(`rpc add ${add.ms.toFixed(0)} / cat ${cat.ms.toFixed(0)} ms`)
       }
-      const cat = await withServerCpu(devnetPids, async () => {
-        const r = await curl(`${api}/api/v0/cat?arg=${rpcCid}`, tmp, ['-X', 'POST'])
-        if (r.bytes !== B) throw new Error(`rpc cat sent ${r.bytes} of ${B} bytes`)
-        return { ms: r.ms, clientCpuMs: r.cpuMs }
-      })
-      col.add('rpc-cat', 'RPC `curl /api/v0/cat?arg=CID`', 'stratos', cat, B)
-      await rm(second)
+      await rm(second, { force: true })
 
       // Helia, whole process, fresh blockstore per run.
-      const store = join(tmp, 'helia', String(i))
-      const hAdd = await run(process.execPath, [join(import.meta.dirname, 'helia-process.mjs'), 'add', store, file], {
-        tmp,
-      })
-      cids.helia.push(hAdd.stdout.trim())
-      col.add('helia-add', 'Helia add (whole process)', 'helia', { ms: hAdd.ms, clientCpuMs: hAdd.cpuMs }, B)
-      const hCat = await run(
-        process.execPath,
-        [join(import.meta.dirname, 'helia-process.mjs'), 'cat', store, cids.helia[i]],
-        { tmp, discard: true },
-      )
-      col.add('helia-cat', 'Helia cat (whole process)', 'helia', { ms: hCat.ms, clientCpuMs: hCat.cpuMs }, B)
-      await rm(store, { recursive: true, force: true })
+      if (want('helia')) {
+        const store = join(tmp, 'helia', String(i))
+        const hAdd = await run(process.execPath, [join(import.meta.dirname, 'helia-process.mjs'), 'add', store, file], {
+          tmp,
+        })
+        cids.helia.push(hAdd.stdout.trim())
+        col.add('helia-add', 'Helia add (whole process)', 'helia', { ms: hAdd.ms, clientCpuMs: hAdd.cpuMs }, B)
+        const hCat = await run(
+          process.execPath,
+          [join(import.meta.dirname, 'helia-process.mjs'), 'cat', store, cids.helia[i]],
+          { tmp, discard: true },
+        )
+        col.add('helia-cat', 'Helia cat (whole process)', 'helia', { ms: hCat.ms, clientCpuMs: hCat.cpuMs }, B)
+        await rm(store, { recursive: true, force: true })
+        said.push(`helia add ${hAdd.ms.toFixed(0)} / cat ${hCat.ms.toFixed(0)} ms`)
+      }
 
       // Kubo, whole process, offline repo.
       if (kubo) {
@@ -386,22 +413,9 @@ export async function measureUsers(o: {
         col.add('kubo-add', '`ipfs add` (whole process)', 'kubo', { ms: kAdd.ms, clientCpuMs: kAdd.cpuMs }, B)
         const kCat = await kubo.ipfs(['cat', cids.kubo[i]], true)
         col.add('kubo-cat', '`ipfs cat` (whole process)', 'kubo', { ms: kCat.ms, clientCpuMs: kCat.cpuMs }, B)
+        said.push(`kubo add ${kAdd.ms.toFixed(0)} / cat ${kCat.ms.toFixed(0)} ms`)
       }
-      log(
-        `users run ${i + 1}/${c.runs}: put ${put.ms.toFixed(0)} ms, get ${get.ms.toFixed(0)} ms, ` +
-          `gateway first ${col
-            .rows()
-            .find((r) => r.id === 'gateway-first')
-            ?.ms.samples[i]?.toFixed(0)} ms, ` +
-          `floor ${fl.ms.toFixed(0)} ms, rpc add ${add.ms.toFixed(0)} / cat ${cat.ms.toFixed(0)} ms, ` +
-          `helia add ${hAdd.ms.toFixed(0)} / cat ${hCat.ms.toFixed(0)} ms` +
-          (kubo
-            ? `, kubo add ${col
-                .rows()
-                .find((r) => r.id === 'kubo-add')
-                ?.ms.samples[i]?.toFixed(0)} ms`
-            : ''),
-      )
+      log(`users run ${i + 1}/${c.runs}: ${said.join(', ')}`)
     }
 
     // Kubo's gateway serving each file from its repo (its first and second read), daemon offline.
@@ -427,31 +441,34 @@ export async function measureUsers(o: {
     }
 
     // Small files: 64 KiB through the SDK (this process, warm client) and as whole CLI processes.
-    const wallet = network.wallets[0]
-    const client = await StratosClient.connect({
-      metaUrl: network.meta.url,
-      wallet: WalletKey.fromMnemonic(wallet.mnemonic),
-    })
-    try {
-      const small = new Uint8Array(SMALL_BYTES)
-      for (let i = 0; i < c.smallSdk + 3; i++) {
-        small.set(new TextEncoder().encode(`small ${Date.now()} ${i} ${Math.random()}`))
-        const t0 = performance.now()
-        await client.put(small)
-        if (i >= 3) col.add('small-sdk', '64 KiB upload, SDK (warm client)', 'stratos', { ms: performance.now() - t0 })
+    if (want('small')) {
+      const wallet = network.wallets[0]
+      const client = await StratosClient.connect({
+        metaUrl: network.meta.url,
+        wallet: WalletKey.fromMnemonic(wallet.mnemonic),
+      })
+      try {
+        const small = new Uint8Array(SMALL_BYTES)
+        for (let i = 0; i < c.smallSdk + 3; i++) {
+          small.set(new TextEncoder().encode(`small ${Date.now()} ${i} ${Math.random()}`))
+          const t0 = performance.now()
+          await client.put(small)
+          if (i >= 3)
+            col.add('small-sdk', '64 KiB upload, SDK (warm client)', 'stratos', { ms: performance.now() - t0 })
+        }
+      } finally {
+        await client.close()
       }
-    } finally {
-      await client.close()
-    }
-    const smallFile = join(tmp, 'small.bin')
-    for (let i = 0; i < c.smallCli; i++) {
-      await writeSeededFile(smallFile, SMALL_BYTES, 9300 + i)
-      const p = await stratos(['put', smallFile])
-      col.add('small-cli', '64 KiB `stratos put` (whole process)', 'stratos', { ms: p.ms, clientCpuMs: p.cpuMs })
-      const v = await stratos(['--version'], true)
-      col.add('version', '`stratos --version`', 'stratos', { ms: v.ms, clientCpuMs: v.cpuMs })
-      const st = await stratos(['status'], true)
-      col.add('status', '`stratos status`', 'stratos', { ms: st.ms, clientCpuMs: st.cpuMs })
+      const smallFile = join(tmp, 'small.bin')
+      for (let i = 0; i < c.smallCli; i++) {
+        await writeSeededFile(smallFile, SMALL_BYTES, 9300 + i)
+        const p = await stratos(['put', smallFile])
+        col.add('small-cli', '64 KiB `stratos put` (whole process)', 'stratos', { ms: p.ms, clientCpuMs: p.cpuMs })
+        const v = await stratos(['--version'], true)
+        col.add('version', '`stratos --version`', 'stratos', { ms: v.ms, clientCpuMs: v.cpuMs })
+        const st = await stratos(['status'], true)
+        col.add('status', '`stratos status`', 'stratos', { ms: st.ms, clientCpuMs: st.cpuMs })
+      }
     }
   } finally {
     floor.kill('SIGTERM')
@@ -503,7 +520,15 @@ export function usersTargets(r: Omit<UsersResults, 'targets'>): UsersResults['ta
     actual: string,
     pass: boolean | undefined,
     always = false,
-  ) => out.push({ id, description, target, actual, pass: judged || always ? (pass ?? null) : null })
+  ) =>
+    out.push({
+      id,
+      description,
+      target,
+      actual,
+      // A row `--only` left out is not judged.
+      pass: (judged || always) && actual !== '—' ? (pass ?? null) : null,
+    })
   check('version', '`stratos --version`', '≤ 0.15 s', fmt(m('version')), (m('version') ?? Infinity) <= 150, true)
   check('status', '`stratos status`', '≤ 0.4 s', fmt(m('status')), (m('status') ?? Infinity) <= 400, true)
   check(
@@ -694,8 +719,14 @@ async function main(): Promise<void> {
       runs: { type: 'string' },
       network: { type: 'string' },
       'no-readme': { type: 'boolean', default: false },
+      /** Comma-separated row groups (USERS_GROUPS); implies --no-readme. */
+      only: { type: 'string' },
     },
   })
+  const only = values.only === undefined ? undefined : new Set(values.only.split(',').map((g) => g.trim()))
+  for (const g of only ?? [])
+    if (!(USERS_GROUPS as readonly string[]).includes(g))
+      throw new Error(`--only: unknown group ${g} (groups: ${USERS_GROUPS.join(', ')})`)
   const c = { ...(values.quick ? USERS_QUICK : USERS_FULL) }
   if (values.runs) c.runs = Number(values.runs)
   const tmp = await mkdtemp(join(tmpdir(), 'stratos-bench-users-'))
@@ -713,8 +744,16 @@ async function main(): Promise<void> {
       network = devnet.network
     }
     const pids = [...network.processes.map((p) => p.pid), ...(network.devnetPid ? [network.devnetPid] : [])]
-    const r = await measureUsers({ network, devnetDir: dir, devnetPids: pids, tmp, c, log })
-    const path = await writeUsers(r, values.quick === true, !values['no-readme'])
+    const r = await measureUsers({
+      network,
+      devnetDir: dir,
+      devnetPids: pids,
+      tmp,
+      c,
+      log,
+      only: only as ReadonlySet<UsersGroup> | undefined,
+    })
+    const path = await writeUsers(r, values.quick === true, !values['no-readme'] && !only)
     log(`results: ${path}`)
     process.stdout.write(usersMarkdown(r, basename(path), 'users.svg') + '\n')
   } finally {
