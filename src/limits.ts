@@ -378,6 +378,11 @@ export const SHARE_FAILURE_TRACKER_ENTRIES = 100_000
 export const SHARE_VERIFIED_CACHE_ENTRIES = 10_000
 /** Live (not revoked) share links one owner may have. */
 export const MAX_SHARES_PER_OWNER = 10_000
+/**
+ * Life of the gateway's share cookie (POST /api/v1/share-session/{id}): the password a page checked, sealed with the
+ * gateway's own key, so a `<video>` can play a password link without the password in its URL.
+ */
+export const SHARE_COOKIE_TTL_MS = 60 * 60_000
 
 // ---- Access control (src/sds/meta/access.ts, grants.ts; docs/security.md) ------------------------------------
 /** Longest life of a wallet's session token (ACCESS_HEADER `session.`): bounds how long a leaked token works. */

@@ -42,7 +42,7 @@ import { registerGatewayMetrics } from './metrics.ts'
 import { Router, isMethodMiss } from '../net/router.ts'
 import { HotRangeCache } from './cache.ts'
 import { PathGateway } from './path-gateway.ts'
-import { shareRoute } from './share.ts'
+import { shareRoutes } from './share.ts'
 import { edgeRoutes } from './edge.ts'
 import { proxyRoutes } from './proxy.ts'
 import { sessionRoutes } from './session.ts'
@@ -305,7 +305,7 @@ function builtinRoutes(): GatewayRoute[] {
       methods: ['GET'],
       handle: (c) => sendJson(c.res, 200, c.gateway.paths.stats.view(c.url.searchParams.get('cid') ?? undefined)),
     },
-    shareRoute(),
+    ...shareRoutes(),
   ]
 }
 

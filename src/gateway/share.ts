@@ -3,11 +3,20 @@
  *
  * The link is resolved at the meta node (id + password → CID) on every request, so a revoked or expired link stops
  * working at once, and the request is then served exactly like /ipfs/{cid}[/path] by the gateway's own handler
- * (`gateway.paths.serve`: ranges, ETag, content type, directory paths…). The password comes from `?password=`, an
- * `x-stratos-share-password` header, or HTTP Basic auth (any user name). A missing or wrong password answers 401
+ * (`gateway.paths.serve`: ranges, ETag, content type, directory paths…). The password comes from an
+ * `x-stratos-share-password` header, HTTP Basic auth (any user name), the share cookie, or `?password=` (scripts
+ * only: a URL ends up in logs and history). A missing or wrong password answers 401
  * with `WWW-Authenticate: Basic`, so a browser asks for it and then repeats it on every range request of a video —
  * except for a script's request (`X-Requested-With` set, as the wallet portal's share page sends it), which asks for
  * the password in its own form and must not get the browser's login dialog.
+ *
+ * The share cookie is how a page plays a password link in a `<video>` (which cannot send a header) without putting
+ * the password in the media URL: `POST /api/v1/share-session/{id}` with the password header checks it at the meta
+ * node and answers with `stratos-share`, the password sealed (AES-256-GCM) under a key only this gateway process
+ * holds, bound to the link id and an expiry (SHARE_COOKIE_TTL_MS), `HttpOnly; SameSite=Strict; Path=/share/{id}`.
+ * The meta node still resolves the link with that password on every request, so a revoked or expired link stops at
+ * once; the cookie only spares the page from sending the password again. A gateway restart makes old cookies
+ * unreadable (ignored: the page asks again).
  *
  * Differences from /ipfs/: the content is read under the link's access token (resolve hands it out), so a private
  * file is served through its link only, paid by the link's creator; pages link only within /share/{id}/ (never to
@@ -16,8 +25,13 @@
  * browsers revalidate, which re-checks the link) and `Referrer-Policy: no-referrer` (a `?password=` must not leak to
  * other sites).
  */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import { fromBase64Url, toBase64Url } from '../crypto/hash.ts'
 import { isStratosError, StratosError } from '../errors.ts'
+import { MAX_SHARE_PASSWORD_BYTES, SHARE_COOKIE_TTL_MS } from '../limits.ts'
+import { sendJson } from '../net/http-server.ts'
+import { systemClock } from '../util/components.ts'
 import { SHARE_PATH_PREFIX, type ShareResolution } from '../sds/protocol/api.ts'
 import { zShareId } from '../sds/protocol/messages.ts'
 import { parseIpfsPath } from '../ipfs/path.ts'
@@ -28,16 +42,109 @@ export { SHARE_PATH_PREFIX }
 /** Request header that may carry a share link's password (scripts; browsers use Basic auth). */
 export const SHARE_PASSWORD_HEADER = 'x-stratos-share-password'
 export const SHARE_CACHE_CONTROL = 'private, no-cache'
+/** The cookie that carries a checked share password, sealed (see the file comment). */
+export const SHARE_COOKIE = 'stratos-share'
+export const SHARE_SESSION_PREFIX = '/api/v1/share-session/'
 
-/** The gateway route for /share/{id}[/path]. */
-export function shareRoute(): GatewayRoute {
-  return { name: 'share', path: SHARE_PATH_PREFIX, methods: ['GET', 'HEAD'], handle: handleShare }
+/** Seals and opens share cookies with a key that lives only in this gateway process. */
+export class ShareCookieSeal {
+  readonly #key = randomBytes(32)
+
+  seal(id: string, password: string, expiresAt: number): string {
+    const iv = randomBytes(12)
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv)
+    cipher.setAAD(Buffer.from(id))
+    const body = Buffer.concat([cipher.update(JSON.stringify({ p: password, e: expiresAt }), 'utf8'), cipher.final()])
+    return toBase64Url(Buffer.concat([iv, body, cipher.getAuthTag()]))
+  }
+
+  /** The password, or undefined for a cookie this process did not seal for this link, or one that expired. */
+  open(id: string, value: string, now: number): string | undefined {
+    try {
+      const raw = Buffer.from(fromBase64Url(value))
+      if (raw.length < 12 + 16 + 2) return undefined
+      const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, 12))
+      decipher.setAAD(Buffer.from(id))
+      decipher.setAuthTag(raw.subarray(raw.length - 16))
+      const text = Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()])
+      const v = JSON.parse(text.toString('utf8')) as { p?: unknown; e?: unknown }
+      if (typeof v.p !== 'string' || typeof v.e !== 'number' || v.e <= now) return undefined
+      return v.p
+    } catch {
+      return undefined
+    }
+  }
 }
 
-/** The password a request carries: query, then the dedicated header, then Basic auth. */
-export function sharePassword(req: IncomingMessage, query: URLSearchParams): string | undefined {
-  const fromQuery = query.get('password')
-  if (fromQuery !== null && fromQuery !== '') return fromQuery
+/** The gateway routes for /share/{id}[/path] and the share cookie (one seal key per gateway). */
+export function shareRoutes(): GatewayRoute[] {
+  const seal = new ShareCookieSeal()
+  return [
+    { name: 'share', path: SHARE_PATH_PREFIX, methods: ['GET', 'HEAD'], handle: (c) => handleShare(c, seal) },
+    {
+      name: 'share-session',
+      path: SHARE_SESSION_PREFIX,
+      methods: ['POST', 'DELETE'],
+      handle: (c) => handleShareSession(c, seal),
+    },
+  ]
+}
+
+function shareIdOf(raw: string): string {
+  if (!zShareId.safeParse(raw).success)
+    throw new StratosError('BAD_REQUEST', 'a share link id is 22 base64url characters', { id: raw.slice(0, 100) })
+  return raw
+}
+
+function shareCookie(id: string, value: string, maxAgeSeconds: number): string {
+  return `${SHARE_COOKIE}=${value}; Path=${SHARE_PATH_PREFIX}${id}; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Strict`
+}
+
+/** The sealed value of the request's share cookie (only the link's own is sent: the cookie's path is the link). */
+function shareCookieValue(req: IncomingMessage): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=')
+    if (eq !== -1 && part.slice(0, eq).trim() === SHARE_COOKIE) {
+      const v = part.slice(eq + 1).trim()
+      if (v !== '' && v.length <= 2 * MAX_SHARE_PASSWORD_BYTES + 200) return v
+    }
+  }
+  return undefined
+}
+
+/**
+ * POST /api/v1/share-session/{id} with the password in `x-stratos-share-password`: checked at the meta node, then
+ * kept as the share cookie. DELETE clears it. Answers { expiresAt }.
+ */
+async function handleShareSession(c: GatewayContext, seal: ShareCookieSeal): Promise<void> {
+  const id = shareIdOf(c.rawPath.slice(SHARE_SESSION_PREFIX.length))
+  if (c.method === 'DELETE') {
+    c.res.setHeader('set-cookie', shareCookie(id, '', 0))
+    sendJson(c.res, 200, { cleared: true })
+    return
+  }
+  const header = c.req.headers[SHARE_PASSWORD_HEADER]
+  if (typeof header !== 'string' || header === '')
+    throw new StratosError('BAD_REQUEST', `${SHARE_PASSWORD_HEADER} must carry the link's password`)
+  const client = c.req.socket.remoteAddress
+  // Checked now, so a wrong password never becomes a cookie (the meta node counts the failure against the user).
+  await (await c.gateway.client()).meta.resolveShare(
+    id,
+    { password: header, ...(client === undefined ? {} : { client }) },
+    { signal: c.signal },
+  )
+  const expiresAt = (c.gateway.options.clock ?? systemClock).now() + SHARE_COOKIE_TTL_MS
+  c.res.setHeader('set-cookie', shareCookie(id, seal.seal(id, header, expiresAt), SHARE_COOKIE_TTL_MS / 1000))
+  c.res.setHeader('cache-control', 'no-store')
+  sendJson(c.res, 200, { expiresAt })
+}
+
+/** The password a request carries: the dedicated header, Basic auth, the share cookie, then the query. */
+export function sharePassword(
+  req: IncomingMessage,
+  query: URLSearchParams,
+  cookie?: { id: string; seal: ShareCookieSeal; now: number },
+): string | undefined {
   const header = req.headers[SHARE_PASSWORD_HEADER]
   if (typeof header === 'string' && header !== '') return header
   const auth = req.headers.authorization
@@ -48,21 +155,27 @@ export function sharePassword(req: IncomingMessage, query: URLSearchParams): str
     const password = colon === -1 ? decoded : decoded.slice(colon + 1)
     if (password !== '') return password
   }
+  if (cookie !== undefined) {
+    const sealed = shareCookieValue(req)
+    const password = sealed === undefined ? undefined : cookie.seal.open(cookie.id, sealed, cookie.now)
+    if (password !== undefined) return password
+  }
+  const fromQuery = query.get('password')
+  if (fromQuery !== null && fromQuery !== '') return fromQuery
   return undefined
 }
 
-export async function handleShare(c: GatewayContext): Promise<void> {
+async function handleShare(c: GatewayContext, seal: ShareCookieSeal): Promise<void> {
   const rest = c.rawPath.slice(SHARE_PATH_PREFIX.length)
   const slash = rest.indexOf('/')
-  const id = slash === -1 ? rest : rest.slice(0, slash)
+  const id = shareIdOf(slash === -1 ? rest : rest.slice(0, slash))
   const subPath = slash === -1 ? '' : rest.slice(slash)
-  if (!zShareId.safeParse(id).success)
-    throw new StratosError('BAD_REQUEST', 'a share link id is 22 base64url characters', { id: id.slice(0, 100) })
 
   c.res.setHeader('referrer-policy', 'no-referrer')
   let link: ShareResolution
   try {
-    const password = sharePassword(c.req, c.url.searchParams)
+    const now = (c.gateway.options.clock ?? systemClock).now()
+    const password = sharePassword(c.req, c.url.searchParams, { id, seal, now })
     // `client`: the end user's address, so the meta node limits wrong passwords per user, not per gateway (shares.ts).
     const client = c.req.socket.remoteAddress
     link = await (await c.gateway.client()).meta.resolveShare(

@@ -106,9 +106,16 @@ const DROP = `(() => {
 })()`
 
 /** A forward HTTP proxy that records every request line, header and body byte both ways. */
-async function recordingProxy(): Promise<{ url: string; bytes: () => Buffer; close: () => Promise<void> }> {
+async function recordingProxy(): Promise<{
+  url: string
+  bytes: () => Buffer
+  requestLines: () => string[]
+  close: () => Promise<void>
+}> {
   const seen: Buffer[] = []
+  const lines: string[] = []
   const server = http.createServer((req, res) => {
+    lines.push(`${req.method} ${req.url}`)
     seen.push(Buffer.from(`${req.method} ${req.url}\n${JSON.stringify(req.headers)}\n`))
     const target = new URL(req.url!)
     const up = http.request(
@@ -134,6 +141,7 @@ async function recordingProxy(): Promise<{ url: string; bytes: () => Buffer; clo
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     bytes: () => Buffer.concat(seen),
+    requestLines: () => [...lines],
     close: () =>
       new Promise((r) => {
         server.closeAllConnections()
@@ -518,6 +526,10 @@ test('the wallet portal: a person creates a wallet, receives STOS, prepays, uplo
     const everything = proxy.bytes()
     assert.ok(everything.length > clipSize, `captured ${everything.length} bytes of traffic`)
     for (const s of secrets) assert.equal(everything.indexOf(s), -1, 'a key left the page')
+    // The share password went in a header and the link's HttpOnly cookie, never in a URL (logs, history).
+    for (const line of proxy.requestLines())
+      for (const form of [SHARE_PASSWORD, encodeURIComponent(SHARE_PASSWORD), SHARE_PASSWORD.replaceAll(' ', '+')])
+        assert.ok(!line.includes(form), `the share password is in a URL: ${line.slice(0, 120)}`)
     assert.equal(everything.indexOf(Buffer.from(key.privateKey)), -1, 'raw private key bytes left the page')
     const storage = (await page.evaluate('JSON.stringify(localStorage)')) as string
     for (const s of secrets.slice(0, 4)) assert.ok(!storage.includes(s), 'a key is in localStorage in clear')

@@ -1,7 +1,7 @@
 /**
  * Share links end to end in one process: a real meta node and resource nodes, the SDK creating, listing and revoking
- * links, and a real Gateway serving /share/{id} (password by query, header or Basic auth; 401 + WWW-Authenticate
- * without it; ranges as /ipfs/; 410 once revoked) and counting the bytes it serves.
+ * links, and a real Gateway serving /share/{id} (password by header, Basic auth, the gateway's sealed share cookie or
+ * query; 401 + WWW-Authenticate without it; ranges as /ipfs/; 410 once revoked) and counting the bytes it serves.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -12,6 +12,8 @@ import { request } from 'undici'
 import { Gateway } from '../../src/gateway/index.ts'
 import { StratosClient } from '../../src/sds/client/index.ts'
 import { WalletKey } from '../../src/crypto/wallet-key.ts'
+import { SHARE_COOKIE_TTL_MS } from '../../src/limits.ts'
+import { ManualClock } from '../../src/util/components.ts'
 import { patternBytes, startNetwork, wallet } from '../sds/network.ts'
 
 async function get(url: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') {
@@ -25,7 +27,7 @@ async function get(url: string, headers: Record<string, string> = {}, method: 'G
   }
 }
 
-test('share links through the gateway: password by query, header or Basic auth; ranges; revocation; byte counter', async () => {
+test('share links through the gateway: password by header, Basic auth, sealed cookie or query; ranges; revocation; byte counter', async () => {
   const net = await startNetwork({ nodes: 6, k: 4, m: 2, segmentSize: 256 * 1024 })
   const gateway = new Gateway({ port: 0, metaUrl: net.meta.url })
   await gateway.start()
@@ -77,6 +79,55 @@ test('share links through the gateway: password by query, header or Basic auth; 
     assert.equal(byQuery.status, 206)
     assert.equal(byQuery.headers['referrer-policy'], 'no-referrer')
 
+    // The share cookie: the password checked once at POST /api/v1/share-session/{id}, then sealed by this gateway
+    // into an HttpOnly cookie scoped to the link, so a <video> plays without the password in its URL.
+    const session = (gw: Gateway, id: string, password: string) =>
+      request(`${gw.url}/api/v1/share-session/${id}`, {
+        method: 'POST',
+        headers: { 'x-stratos-share-password': password },
+      })
+    const refusedSession = await session(gateway, locked.id, 'nope')
+    assert.equal(refusedSession.statusCode, 401)
+    assert.equal(((await refusedSession.body.json()) as { error: { code: string } }).error.code, 'BAD_PASSWORD')
+    assert.equal(refusedSession.headers['set-cookie'], undefined)
+    const made = await session(gateway, locked.id, 's3cret pass')
+    assert.equal(made.statusCode, 200)
+    await made.body.json()
+    const setCookie = String(made.headers['set-cookie'])
+    assert.match(
+      setCookie,
+      new RegExp(`^stratos-share=[A-Za-z0-9_-]+; Path=/share/${locked.id}; Max-Age=3600; HttpOnly; SameSite=Strict$`),
+    )
+    assert.ok(!setCookie.includes('s3cret'), 'the cookie holds the password sealed, not in clear')
+    const cookie = setCookie.split(';')[0]
+    const byCookie = await get(url, { cookie, range: 'bytes=0-9' })
+    assert.equal(byCookie.status, 206)
+    assert.ok(byCookie.body.equals(Buffer.from(data.subarray(0, 10))))
+    // Bound to its link and its gateway: on another link, tampered, or from another gateway it is no password.
+    const other = await client.createShare(cid, { password: 'other pass' })
+    const onOther = await get(`${gateway.url}/share/${other.id}`, { cookie })
+    assert.equal(onOther.status, 401)
+    assert.equal(onOther.json().error.code, 'PASSWORD_REQUIRED')
+    const at = cookie.indexOf('=') + 8
+    const tampered = cookie.slice(0, at) + (cookie[at] === 'A' ? 'B' : 'A') + cookie.slice(at + 1)
+    assert.equal((await get(url, { cookie: tampered })).json().error.code, 'PASSWORD_REQUIRED')
+    const clock = new ManualClock(Date.now())
+    const second = new Gateway({ port: 0, metaUrl: net.meta.url, clock })
+    await second.start()
+    try {
+      assert.equal((await get(`${second.url}/share/${locked.id}`, { cookie })).status, 401)
+      const own = String((await session(second, locked.id, 's3cret pass')).headers['set-cookie']).split(';')[0]
+      assert.equal((await get(`${second.url}/share/${locked.id}`, { cookie: own }, 'HEAD')).status, 200)
+      clock.advance(SHARE_COOKIE_TTL_MS + 1)
+      assert.equal((await get(`${second.url}/share/${locked.id}`, { cookie: own }, 'HEAD')).status, 401)
+    } finally {
+      await second.stop()
+    }
+    const cleared = await request(`${gateway.url}/api/v1/share-session/${locked.id}`, { method: 'DELETE' })
+    assert.match(String(cleared.headers['set-cookie']), /^stratos-share=; Path=\/share\/[A-Za-z0-9_-]{22}; Max-Age=0;/)
+    await cleared.body.dump()
+    assert.equal((await client.revokeShare(other.id)).state, 'revoked')
+
     // Bad ids and methods.
     assert.equal((await get(`${gateway.url}/share/short`)).json().error.code, 'BAD_REQUEST')
     assert.equal((await get(`${gateway.url}/share/AAAAAAAAAAAAAAAAAAAAAA`)).status, 404)
@@ -114,13 +165,13 @@ test('share links through the gateway: password by query, header or Basic auth; 
       [locked.id],
     )
 
-    // The counter saw every body byte the gateway wrote for this CID (1 full read, 100 + 10 + 10 bytes of ranges).
+    // The counter saw every body byte the gateway wrote for this CID (1 full read, 100 + 10 + 10 + 10 bytes of ranges).
     const stats = (await get(`${gateway.url}/api/v1/stats?cid=${cid}`)).json() as unknown as {
       bytesServed: number
       cid: string
       bytes: number
     }
-    assert.equal(stats.bytes, data.length + 100 + 10 + 10)
+    assert.equal(stats.bytes, data.length + 100 + 10 + 10 + 10)
     assert.equal(stats.bytesServed, stats.bytes + 'hello from a shared directory\n'.length)
   } finally {
     await stranger.close()

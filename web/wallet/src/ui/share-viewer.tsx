@@ -1,7 +1,9 @@
 /**
  * The page a share link opens (/wallet/share/{id}): no wallet needed. It asks for the password when the link has
- * one, checks it against the gateway (HEAD /share/{id} with the password header: 401 BAD_PASSWORD when wrong), then
- * plays, shows or offers the file from /share/{id}.
+ * one, checks it against the gateway (HEAD /share/{id} with the password header: 401 BAD_PASSWORD when wrong), has
+ * the gateway keep it as an HttpOnly cookie scoped to the link (POST /api/v1/share-session/{id}: a <video> cannot
+ * send a header, and a password in the media URL would reach logs and history), then plays, shows or offers the file
+ * from /share/{id}.
  */
 import { useEffect, useState } from 'preact/hooks'
 import { AppError } from '../lib/errors.ts'
@@ -43,14 +45,25 @@ async function probe(id: string, password: string | null): Promise<Probe> {
   return { state: 'open', type: res.headers.get('content-type') ?? '', name }
 }
 
+/** Has the gateway keep the checked password as the link's cookie; the error when it refuses. */
+async function keepPassword(id: string, password: string): Promise<unknown> {
+  try {
+    const res = await fetch(`/api/v1/share-session/${id}`, { method: 'POST', headers: headersFor(password) })
+    if (res.ok) return undefined
+    return errorOf(res.status, await res.json().catch(() => undefined))
+  } catch {
+    return new AppError('NETWORK_UNREACHABLE', 'unreachable')
+  }
+}
+
 export function ShareViewer({ id }: { id: string }) {
   const [p, setP] = useState<Probe>({ state: 'checking' })
   const [password, setPassword] = useState('')
-  const [used, setUsed] = useState<string | null>(null)
   useEffect(() => {
     void probe(id, null).then(setP)
   }, [id])
-  const src = `/share/${id}${used === null ? '' : `?password=${encodeURIComponent(used)}`}`
+  // The password (if any) travels in the link's cookie, never in the URL.
+  const src = `/share/${id}`
   return (
     <main class="center card">
       <h1>Shared file</h1>
@@ -62,7 +75,13 @@ export function ShareViewer({ id }: { id: string }) {
             e.preventDefault()
             setP({ state: 'checking' })
             const r = await probe(id, password)
-            if (r.state === 'open') setUsed(password)
+            if (r.state === 'open') {
+              const kept = await keepPassword(id, password)
+              if (kept !== undefined) {
+                setP({ state: 'error', error: kept })
+                return
+              }
+            }
             setP(r)
           }}
         >
@@ -95,7 +114,7 @@ export function ShareViewer({ id }: { id: string }) {
             <img data-testid="share-player" src={src} alt={p.name || 'shared image'} class="media" />
           ) : null}
           <p>
-            <a class="button" href={`${src}${src.includes('?') ? '&' : '?'}download=true`}>
+            <a class="button" href={`${src}?download=true`}>
               Download {p.name}
             </a>
           </p>
