@@ -1,3 +1,5 @@
+import { allocAligned, isAligned } from './aligned-buffers.ts'
+
 /**
  * Buffers given back once their bytes are used and taken again by a later user: a client's
  * `reuseBuffers` reads, a resource node's shard reads. Never blocks (a miss allocates); keeps at most
@@ -15,7 +17,8 @@
  * Contract: give back exactly what take returned, once, and only when nothing reads or writes it.
  * With `idleMs`, every idle buffer is dropped once the pool has been left alone that long (a
  * long-lived client does not hold its last transfer's buffers forever); the timer never keeps the
- * process alive.
+ * process alive. With `aligned`, fresh buffers are page-aligned (allocAligned), so a buffer taken from the pool can
+ * go to direct I/O as it is (`directIoReady`).
  */
 export class RecyclingBufferPool {
   /** Idle buffers, each a whole allocation (byteOffset 0, spanning its ArrayBuffer). */
@@ -29,6 +32,7 @@ export class RecyclingBufferPool {
     readonly maxFree: number,
     readonly maxBytes: number,
     readonly idleMs?: number,
+    readonly aligned = false,
   ) {}
 
   /** Idle buffers held (tests, diagnostics). */
@@ -47,9 +51,14 @@ export class RecyclingBufferPool {
       const whole = this.#free.splice(best, 1)[0]
       return whole.length === bytes ? whole : whole.subarray(0, bytes)
     }
-    const fresh = Buffer.allocUnsafeSlow(bytes)
+    const fresh = this.aligned ? allocAligned(bytes) : Buffer.allocUnsafeSlow(bytes)
     if (bytes <= this.maxBytes) this.#ours.add(fresh.buffer)
     return fresh
+  }
+
+  /** Whether `buf` (from take) starts on a DIRECT_IO_ALIGN_BYTES boundary in memory: an aligned pool's own buffer. */
+  directIoReady(buf: Uint8Array): boolean {
+    return this.aligned && this.#ours.has(buf.buffer) && isAligned(buf.byteOffset)
   }
 
   give(buf: Buffer): void {

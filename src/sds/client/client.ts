@@ -9,7 +9,7 @@
  * await client.close()
  */
 import { randomBytes as nodeRandomBytes } from 'node:crypto'
-import { mkdir, open, readdir, lstat, rename, rm, stat as fsStat } from 'node:fs/promises'
+import { mkdir, readdir, lstat, rename, rm, stat as fsStat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { Agent } from 'undici'
 import { StratosError, throwIfAborted, toStratosError } from '../../errors.ts'
@@ -21,7 +21,6 @@ import {
   CLIENT_SEGMENTS_IN_FLIGHT,
   CLIENT_SHARD_CONCURRENCY,
   CLIENT_UPLOAD_POOL_MAX_BUFFER_BYTES,
-  CLIENT_WRITE_SYNC_BYTES,
   MAX_LIST_PAGE,
   MAX_SHARD_BYTES,
 } from '../../limits.ts'
@@ -56,6 +55,7 @@ import type { UploadAuthority } from './upload.ts'
 import { ErasureCode } from './erasure.ts'
 import { readFile } from './download.ts'
 import { localFileError } from './source.ts'
+import { OutputFile } from './output-file.ts'
 import type { DirectoryDagResult, DirectoryEntry } from './unixfs.ts'
 import { parseCid } from '../protocol/cid.ts'
 import type { CID } from 'multiformats/cid'
@@ -131,6 +131,9 @@ export class StratosClient {
       readBuffers:
         p.parent?.readBuffers ??
         new RecyclingBufferPool(CLIENT_READ_POOL_BUFFERS, MAX_SHARD_BYTES, CLIENT_BUFFERS_IDLE_MS),
+      fileBuffers:
+        p.parent?.fileBuffers ??
+        new RecyclingBufferPool(CLIENT_READ_POOL_BUFFERS, MAX_SHARD_BYTES, CLIENT_BUFFERS_IDLE_MS, true),
       uploadBuffers:
         p.parent?.uploadBuffers ??
         new RecyclingBufferPool(CLIENT_SEGMENTS_IN_FLIGHT, CLIENT_UPLOAD_POOL_MAX_BUFFER_BYTES, CLIENT_BUFFERS_IDLE_MS),
@@ -497,50 +500,27 @@ export class StratosClient {
 
   async #writeFileAtomic(cid: string, outPath: string, options: ReadOptions): Promise<number> {
     const tmp = join(dirname(outPath), `.${basename(outPath)}.${nodeRandomBytes(6).toString('hex')}.tmp`)
-    let bytes = 0
-    const fh = await open(tmp, 'wx').catch((e: unknown) => {
-      throw localFileError(e, tmp)
-    })
-    // Write-back runs beside the download: every CLIENT_WRITE_SYNC_BYTES an fdatasync starts (one at a time, not
-    // awaited), so the closing fsync finds little left to write instead of the whole file.
-    let syncing: Promise<void> | undefined
-    let syncError: unknown
-    let unsynced = 0
+    const out = await OutputFile.create(tmp)
+    const buffers = this.#components.fileBuffers
     try {
-      // Each chunk is written before the next is asked for, so its buffer can be recycled.
-      for await (const chunk of this.cat(cid, { ...options, reuseBuffers: true })) {
-        let off = 0
-        while (off < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off)
-          off += bytesWritten
-        }
-        bytes += chunk.length
-        unsynced += chunk.length
-        if (unsynced >= CLIENT_WRITE_SYNC_BYTES && !syncing) {
-          unsynced = 0
-          syncing = fh.datasync().then(
-            () => {
-              syncing = undefined
-            },
-            (e: unknown) => {
-              syncError ??= e
-              syncing = undefined
-            },
-          )
-        }
-      }
-      await syncing
-      if (syncError) throw localFileError(syncError, tmp)
-      await fh.sync()
-      await fh.close()
+      // Each chunk is written before the next is asked for, so its buffer can be recycled. The chunks come from an
+      // aligned pool, so whole shards go to the disk with direct I/O (output-file.ts).
+      const chunks = readFile(this.#components, {
+        cid,
+        ...options,
+        segmentSizeHint: this.segmentSize,
+        reuseBuffers: true,
+        buffers,
+      })
+      for await (const chunk of chunks) await out.write(chunk, buffers?.directIoReady(chunk) ?? false)
+      await out.finish()
       await rename(tmp, outPath).catch((e: unknown) => {
         throw localFileError(e, outPath)
       })
       fsyncDir(dirname(outPath))
-      return bytes
+      return out.bytes
     } catch (e) {
-      await syncing
-      await fh.close().catch(() => undefined)
+      await out.close()
       await rm(tmp, { force: true }).catch(() => undefined)
       throw e
     }

@@ -43,6 +43,8 @@ export interface ReadParameters {
   hedgeAfterMs?: number
   /** See ReadOptions.reuseBuffers: a yielded chunk goes back to the pool when the consumer asks for the next. */
   reuseBuffers?: boolean
+  /** With reuseBuffers: the pool chunks come from (default: the client's readBuffers), e.g. an aligned one for direct I/O. */
+  buffers?: RecyclingBufferPool
 }
 
 function emit(onProgress: ((e: ProgressEvent) => void) | undefined, e: ProgressEvent): void {
@@ -246,7 +248,7 @@ async function* readFileOnce(c: TransferComponents, p: ReadParameters): AsyncGen
       })
     }
     const pool = p.reuseBuffers
-      ? (c.readBuffers ?? new RecyclingBufferPool(CLIENT_READ_POOL_BUFFERS, MAX_SHARD_BYTES))
+      ? (p.buffers ?? c.readBuffers ?? new RecyclingBufferPool(CLIENT_READ_POOL_BUFFERS, MAX_SHARD_BYTES))
       : undefined
     const reader = new SegmentReader(c, p, file, new TicketWindows(c, p.cid, lastSeg, signal, first), signal, pool)
     const total = end - start

@@ -109,6 +109,8 @@ export interface TransferComponents {
   random: RandomBytes
   /** Buffers of `reuseBuffers` reads, shared by this client's reads (a read without one uses its own). */
   readBuffers?: RecyclingBufferPool
+  /** Page-aligned buffers of the reads `get` writes to a file (direct I/O from them: output-file.ts). */
+  fileBuffers?: RecyclingBufferPool
   /** Segment buffers shared by this client's uploads, one after another (an upload without one allocates its own). */
   uploadBuffers?: RecyclingBufferPool
 }
