@@ -6,7 +6,10 @@
  * A delegation is a plain amount (no shares): slashing a validator (validator-slashing.ts) cuts every
  * delegation to it by the same fraction.
  * Bonded tokens sit in the `bonded` module account; an undelegation moves them to `unbonding`
- * and pays them back to the delegator at the end of block `height + unbondingBlocks`.
+ * and pays them back to the delegator at the end of block `height + unbondingBlocks`. Until then
+ * the entry still answers for the validator it left (as Cosmos x/staking): a slash for an
+ * infraction at or before the undelegation's height cuts it too (`slashValidatorTokens`), so
+ * undelegating after double signing does not escape the slash.
  *
  * Validator rewards (pot, at each epoch boundary) are split by tokens between the validators that are
  * not jailed; of a validator's part the operator keeps its commission and the rest is split by
@@ -52,6 +55,10 @@ const DELEGATION = 'staking/del/'
 const BY_DELEGATOR = 'staking/delby/'
 const UNBONDING_QUEUE = 'staking/unbq/'
 const UNBONDING_BY_DELEGATOR = 'staking/unbby/'
+/** validator/creationHeight/completionHeight/delegator → the part of an unbonding that left that validator (slashing). */
+const UNBONDING_BY_VALIDATOR = 'staking/unbval/'
+/** completionHeight/(an UNBONDING_BY_VALIDATOR key without its prefix) → 1: which of those entries end at a height. */
+const UNBONDING_BY_VALIDATOR_QUEUE = 'staking/unbvq/'
 const ONE = encodeText('1')
 
 export interface Validator {
@@ -280,6 +287,10 @@ export function handleUndelegate(ctx: TxContext, msg: MsgUndelegate): void {
   writeAmount(store, queueKey, readAmount(store, queueKey) + msg.amount)
   const byKey = `${UNBONDING_BY_DELEGATOR}${ctx.sender}/${keyNum(completionHeight)}`
   writeAmount(store, byKey, readAmount(store, byKey) + msg.amount)
+  const entry = `${keyNum(ctx.block.height)}/${keyNum(completionHeight)}/${ctx.sender}`
+  const byValidator = `${UNBONDING_BY_VALIDATOR}${msg.validator}/${entry}`
+  writeAmount(store, byValidator, readAmount(store, byValidator) + msg.amount)
+  store.set(`${UNBONDING_BY_VALIDATOR_QUEUE}${keyNum(completionHeight)}/${msg.validator}/${entry}`, ONE)
   ctx.emit('undelegate', { delegator: ctx.sender, validator: msg.validator, amount: msg.amount, completionHeight })
 }
 
@@ -293,6 +304,11 @@ export function completeUnbondings(ctx: ExecContext): void {
     ctx.store.delete(k)
     ctx.store.delete(`${UNBONDING_BY_DELEGATOR}${delegator}/${keyNum(ctx.block.height)}`)
     ctx.emit('unbonding_complete', { delegator, amount })
+  }
+  const byValidator = `${UNBONDING_BY_VALIDATOR_QUEUE}${keyNum(ctx.block.height)}/`
+  for (const [k] of ctx.store.iterate(byValidator)) {
+    ctx.store.delete(k)
+    ctx.store.delete(UNBONDING_BY_VALIDATOR + k.slice(byValidator.length))
   }
 }
 
@@ -330,14 +346,28 @@ export function validatorRewardShares(store: KvStore, amount: bigint): Map<strin
   return out
 }
 
+/** What a validator slash took: from its delegations (bonded) and from unbondings that left it after the infraction. */
+export interface ValidatorSlash {
+  bonded: bigint
+  unbonding: bigint
+}
+
 /**
- * Cuts every delegation to `operator` by `fractionBps` (rounded down per delegation) and moves the
- * total from the bonded pool to the prepay pool (it funds future traffic rewards: no wei leaves the
- * supply, as with resource node slashing). Returns the amount taken. Unbonding entries are not cut.
+ * Cuts every delegation to `operator` by `fractionBps` (rounded down per delegation), and every unbonding entry
+ * that left `operator` at or after `infractionHeight` and has not completed yet (as Cosmos x/staking
+ * slashUnbondingDelegation: those tokens were bonded to it when it misbehaved), and moves the total from the bonded
+ * and unbonding pools to the prepay pool (it funds future traffic rewards: no wei leaves the supply, as with
+ * resource node slashing).
  */
-export function slashValidatorTokens(store: KvStore, operator: string, fractionBps: number): bigint {
+export function slashValidatorTokens(
+  store: KvStore,
+  operator: string,
+  fractionBps: number,
+  infractionHeight: number,
+): ValidatorSlash {
   const validator = getValidator(store, operator)
-  if (!validator) return 0n
+  if (!validator) return { bonded: 0n, unbonding: 0n }
+  const unbonding = slashUnbondings(store, operator, fractionBps, infractionHeight)
   let total = 0n
   for (const d of delegationsTo(store, operator)) {
     const cut = (d.amount * BigInt(fractionBps)) / BPS_DENOMINATOR
@@ -348,5 +378,30 @@ export function slashValidatorTokens(store: KvStore, operator: string, fractionB
   }
   writeRecord(store, VALIDATOR + operator, { ...validator, tokens: validator.tokens - total })
   if (total > 0n) transfer(store, MODULE_ACCOUNTS.bonded, MODULE_ACCOUNTS.prepayPool, total)
+  return { bonded: total, unbonding }
+}
+
+/** The unbonding part of a slash: each entry that left `operator` at or after `infractionHeight`, cut by the fraction. */
+function slashUnbondings(store: KvStore, operator: string, fractionBps: number, infractionHeight: number): bigint {
+  const prefix = `${UNBONDING_BY_VALIDATOR}${operator}/`
+  let total = 0n
+  for (const [k, v] of store.iterate(prefix)) {
+    const [creation, completion, delegator] = k.slice(prefix.length).split('/') as [string, string, string]
+    if (Number(creation) < infractionHeight) continue
+    const amount = decodeAmount(v, k)
+    const cut = (amount * BigInt(fractionBps)) / BPS_DENOMINATOR
+    if (cut === 0n) continue
+    writeAmount(store, k, amount - cut)
+    for (const key of [
+      `${UNBONDING_QUEUE}${completion}/${delegator}`,
+      `${UNBONDING_BY_DELEGATOR}${delegator}/${completion}`,
+    ]) {
+      const left = readAmount(store, key) - cut
+      if (left > 0n) writeAmount(store, key, left)
+      else store.delete(key)
+    }
+    total += cut
+  }
+  if (total > 0n) transfer(store, MODULE_ACCOUNTS.unbonding, MODULE_ACCOUNTS.prepayPool, total)
   return total
 }

@@ -6,11 +6,14 @@
  * validator applies the same thing. At the start of the block, before its transactions:
  *
  *   double signing  each reported validator that is not tombstoned yet loses slashFractionDoubleSignBps of its
- *                   bonded tokens (every delegation to it), is jailed and tombstoned: it never signs again.
+ *                   bonded tokens (every delegation to it, and every unbonding that left it at or after the
+ *                   evidence's height), is jailed and tombstoned: it never signs again.
  *   downtime        per validator, a ring of the last signedBlocksWindow votes (a key per missed slot) and its
  *                   count; once a full window has been seen, a validator that missed more than
- *                   window − window·minSignedPerWindowBps/10000 of them loses slashFractionDowntimeBps, is jailed
- *                   for downtimeJailBlocks and its window starts over.
+ *                   window − window·minSignedPerWindowBps/10000 of them loses slashFractionDowntimeBps (with the
+ *                   unbondings of the last DOWNTIME_INFRACTION_LAG blocks, as Cosmos takes the infraction to be
+ *                   at height − ValidatorUpdateDelay − 1), is jailed for downtimeJailBlocks and its window starts
+ *                   over.
  *
  * A jailed validator leaves the consensus set at the end of the block (staking.ts syncConsensusSet) and earns no
  * validator rewards. `unjail` (sent by its operator) puts it back once jailedUntil is reached, unless it is
@@ -31,6 +34,8 @@ import {
   slashValidatorTokens,
 } from './staking.ts'
 
+/** Blocks before the current one that a downtime infraction is dated to (Cosmos: ValidatorUpdateDelay 1, + 1). */
+const DOWNTIME_INFRACTION_LAG = 2
 const SIGNING_INFO = 'vslash/info/'
 const MISSED = 'vslash/missed/'
 const ONE = new Uint8Array([0x31])
@@ -94,7 +99,7 @@ function handleDoubleSign(ctx: ExecContext, e: DoubleSignEvidence): void {
   const operator = operatorOfConsensusAddress(ctx.store, e.address)
   const v = operator === undefined ? undefined : getValidator(ctx.store, operator)
   if (!operator || !v || v.tombstoned) return
-  const slashed = slashValidatorTokens(ctx.store, operator, ctx.params.slashFractionDoubleSignBps)
+  const slash = slashValidatorTokens(ctx.store, operator, ctx.params.slashFractionDoubleSignBps, e.height)
   putValidator(ctx.store, {
     ...getValidator(ctx.store, operator)!,
     jailed: true,
@@ -102,7 +107,13 @@ function handleDoubleSign(ctx: ExecContext, e: DoubleSignEvidence): void {
     jailedUntil: Number.MAX_SAFE_INTEGER,
   })
   resetWindow(ctx.store, operator)
-  ctx.emit('validator_double_sign', { operator, address: e.address, infractionHeight: e.height, slashed })
+  ctx.emit('validator_double_sign', {
+    operator,
+    address: e.address,
+    infractionHeight: e.height,
+    slashed: slash.bonded + slash.unbonding,
+    slashedUnbonding: slash.unbonding,
+  })
 }
 
 function handleVote(ctx: ExecContext, vote: ConsensusVote): void {
@@ -125,11 +136,20 @@ function handleVote(ctx: ExecContext, vote: ConsensusVote): void {
   const minSigned = (BigInt(window) * BigInt(params.minSignedPerWindowBps)) / BPS_DENOMINATOR
   const maxMissed = window - Number(minSigned)
   if (info.indexOffset >= window && info.missed > maxMissed) {
-    const slashed = slashValidatorTokens(store, operator, params.slashFractionDowntimeBps)
+    const infractionHeight = ctx.block.height - DOWNTIME_INFRACTION_LAG
+    const slash = slashValidatorTokens(store, operator, params.slashFractionDowntimeBps, infractionHeight)
     const jailedUntil = ctx.block.height + params.downtimeJailBlocks
     putValidator(store, { ...getValidator(store, operator)!, jailed: true, jailedUntil })
     resetWindow(store, operator)
-    ctx.emit('validator_jailed', { operator, address: vote.address, missed: info.missed, window, slashed, jailedUntil })
+    ctx.emit('validator_jailed', {
+      operator,
+      address: vote.address,
+      missed: info.missed,
+      window,
+      slashed: slash.bonded + slash.unbonding,
+      slashedUnbonding: slash.unbonding,
+      jailedUntil,
+    })
     return
   }
   writeRecord(store, SIGNING_INFO + operator, info)

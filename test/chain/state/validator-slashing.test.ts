@@ -9,7 +9,7 @@ import type { BlockResult } from '../../../src/chain/app.ts'
 import { consensusAddress, consensusSet } from '../../../src/chain/state/staking.ts'
 import type { ConsensusInfo } from '../../../src/chain/state/validator-slashing.ts'
 import { toHex } from '../../../src/crypto/hash.ts'
-import { assertSupply, makeFixture, nodeKey, run, type Fixture, type signed } from '../helpers.ts'
+import { assertSupply, block, makeFixture, nodeKey, run, type Fixture, type signed } from '../helpers.ts'
 
 const STOS = 10n ** 18n
 const KEY0 = toHex(nodeKey(200).publicKey)
@@ -119,6 +119,39 @@ test('double signing slashes, jails and tombstones; a tombstoned validator canno
   assert.deepEqual(slashing(again), [])
   run(f, v1, [{ type: 'unjail' }], 'CONFLICT')
   assert.equal(f.app.query.validator(v1.address)!.jailed, true)
+  assertSupply(f.app)
+})
+
+test('double signing also cuts unbondings that left the validator at or after the infraction, never earlier ones', () => {
+  const f = twoValidators({ unbondingBlocks: 20 })
+  const v1 = f.wallets[3]!
+  const alice = f.wallets[1]!
+  run(f, alice, [{ type: 'delegate', validator: v1.address, amount: 1_000n * STOS }])
+  run(f, alice, [{ type: 'undelegate', validator: v1.address, amount: 200n * STOS }])
+  const before = f.app.height
+  const infraction = f.app.height + 1
+  run(f, alice, [{ type: 'undelegate', validator: v1.address, amount: 400n * STOS }])
+  // Another validator's unbonding is not this validator's to slash.
+  run(f, alice, [{ type: 'delegate', validator: f.validator.address, amount: 100n * STOS }])
+  run(f, alice, [{ type: 'undelegate', validator: f.validator.address, amount: 100n * STOS }])
+  const r = blockWith(f, { votes: [], misbehavior: [{ address: consensusAddress(KEY1), height: infraction }] })
+  const ev = slashing(r).find((e) => e.type === 'validator_double_sign')
+  assert.ok(ev)
+  const fromUnbonding = (400n * STOS * 500n) / 10_000n
+  const fromBonded = ((5_000n + 400n) * STOS * 500n) / 10_000n
+  assert.equal(ev.attributes.slashedUnbonding, String(fromUnbonding))
+  assert.equal(ev.attributes.slashed, String(fromBonded + fromUnbonding))
+  const unbonding = new Map(f.app.query.unbondings(alice.address).map((u) => [u.completionHeight, u.amount]))
+  const unbondingBlocks = f.app.params.unbondingBlocks
+  assert.equal(unbonding.get(before + unbondingBlocks), 200n * STOS)
+  assert.equal(unbonding.get(infraction + unbondingBlocks), 400n * STOS - fromUnbonding)
+  assertSupply(f.app)
+  // Paid back what is left; the slashing index goes with the entries.
+  const balance = f.app.query.balance(alice.address)
+  while (f.app.height < infraction + 2 + unbondingBlocks) block(f)
+  assert.equal(f.app.query.balance(alice.address), balance + 200n * STOS + 400n * STOS - fromUnbonding + 100n * STOS)
+  assert.deepEqual(f.app.query.unbondings(alice.address), [])
+  assert.deepEqual([...f.app.store.iterate('staking/unbv')], [])
   assertSupply(f.app)
 })
 
