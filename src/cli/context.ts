@@ -229,6 +229,10 @@ export class CliContext {
       metaUrl,
       wallet,
       chainId,
+      // A command signs a few times (session, create, commit) and exits: @noble/curves without its precomputed table
+      // (signFewTimes above) costs less than loading libsecp256k1 and its self-test (get: 1 signature, ~16 ms of
+      // CPU against ~40 ms; put: 3, about equal; measured in a fresh process, bench/README.md issue 15).
+      nativeWalletCrypto: false,
       ...tuning,
       ...(this.globals.grant !== undefined ? { grant: this.globals.grant } : {}),
     })

@@ -190,10 +190,10 @@ export class StratosClient {
   static async connect(options: StratosClientOptions): Promise<StratosClient> {
     // Coding settings are checked here, with the checks the upload would make, not at the first upload.
     if (options.k !== undefined || options.m !== undefined) ErasureCode.check(options.k ?? 1, options.m ?? 0)
-    if (options.segmentSize !== undefined)
-      (await uploads()).checkSegmentSize(options.segmentSize)
-      // Wallet signatures (each upload's create and commit) by libsecp256k1 when it loads: ~2 ms of pure JS each.
-    ;(await import('../../chain/native-secp256k1.ts')).installNativeWalletCrypto()
+    if (options.segmentSize !== undefined) (await uploads()).checkSegmentSize(options.segmentSize)
+    // Wallet signatures (each upload's create and commit) by libsecp256k1 when it loads: ~2 ms of pure JS each.
+    if (options.nativeWalletCrypto ?? true)
+      (await import('../../chain/native-secp256k1.ts')).installNativeWalletCrypto()
     // One connection pool per client (keep-alive, bounded per origin), closed by close().
     const agent = new Agent({ connections: CLIENT_SHARD_CONCURRENCY, keepAliveTimeout: 30_000, pipelining: 1 })
     try {

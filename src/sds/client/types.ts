@@ -39,6 +39,12 @@ export interface StratosClientOptions {
   segmentSize?: number
   clock?: Clock
   random?: RandomBytes
+  /**
+   * Wallet signatures by libsecp256k1 when its binding loads (default true: ~2 ms of pure JS per signature saved).
+   * A process that signs once or twice and exits (the CLI) passes false: loading the binding and its self-test cost
+   * more (~40 ms of CPU) than a few signatures with @noble/curves.
+   */
+  nativeWalletCrypto?: boolean
 }
 
 export interface PutOptions {
