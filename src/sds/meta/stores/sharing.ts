@@ -19,21 +19,12 @@ import {
   SHARE_FAILURE_TRACKER_ENTRIES,
   SHARE_PASSWORD_WINDOW_MS,
 } from '../../../limits.ts'
-import type { GrantView } from '../../protocol/api.ts'
+import type { GrantView, ShareView } from '../../protocol/api.ts'
 import type { SharePasswordHash } from '../../protocol/share-password.ts'
 import { KEY_STRING_MAX, type Table } from '../engine/table.ts'
 
-export interface ShareRecord {
-  id: string
-  cid: string
-  kind: 'file' | 'directory'
-  name?: string
-  owner: string
-  createdAt: number
-  expiresAt: number | null
-  password: SharePasswordHash | null
-  revokedAt?: number
-}
+/** A link as the store keeps it: the view's fields (hasPassword and state are derived) with the password's hash. */
+export type ShareRecord = Omit<ShareView, 'hasPassword' | 'state'> & { password: SharePasswordHash | null }
 
 /** Wrong passwords of one client for one link, in the window that started with its first failure. */
 export interface ShareAttempts {
