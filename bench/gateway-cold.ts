@@ -7,12 +7,18 @@
  * node:http servers in parallel segments, as the gateway streams from the resource nodes).
  *
  *   node --import tsx bench/gateway-cold.ts [--mib 200] [--runs 3] [--delay MS] [--profile DIR] [--perf FILE] [--profile-read cold|hot]
+ *     [--ab DIR]
+ *
+ * With --ab DIR (a built checkout of other code, e.g. main before a change) a second gateway runs DIR's build on the
+ * same devnet, and each run reads two new files cold and then hot, one through each gateway, the order alternated
+ * per run (before/after in the same run, interleaved); the second viewer and RPC cat parts are skipped.
  *
  * Prints wall time and the CPU each devnet role spent during each read. With --profile every devnet process runs
  * with --cpu-prof into DIR, and the reads' windows (CLOCK_MONOTONIC µs, the clock of V8's profiles) are printed, so
  * bench/profile-window.mjs can summarise the samples of one read.
  */
-import { spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { createServer } from 'node:net'
 import { createHash } from 'node:crypto'
 import { createReadStream, readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
@@ -36,6 +42,8 @@ const { values } = parseArgs({
     'profile-read': { type: 'string', default: 'cold' },
     /** `perf record` (on-CPU samples, kernel included) of the gateway and resource nodes during that read, into FILE. */
     perf: { type: 'string' },
+    /** A built checkout whose gateway reads beside this one's (A/B in the same run). */
+    ab: { type: 'string' },
   },
 })
 const B = Number(values.mib) * MiB
@@ -108,6 +116,7 @@ const devnet = await startDevnet({ dir: join(tmp, 'devnet'), resources: 6, k: 4,
 delete process.env.NODE_OPTIONS
 delete process.env.PROFILE_DIR
 const servers: { stop: () => void }[] = []
+let abChild: ChildProcess | undefined
 try {
   const net = devnet.network
   const gw = net.gatewayUrl as string
@@ -152,7 +161,66 @@ try {
   const relay = await startServer(['--relay', ups.map((u) => `http://127.0.0.1:${u.port}/`).join(','), String(B)])
   servers.push(relay)
 
-  for (let i = 0; i < runs; i++) {
+  if (values.ab) {
+    // The second gateway: this devnet's gateway command line, run from DIR's build, on ports and a data dir of its own.
+    const gwProc = procs.find((p) => p.role === 'gateway')
+    if (!gwProc) throw new Error('no gateway process')
+    const argv = readFileSync(`/proc/${gwProc.pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
+    const main = argv.findIndex((a) => a.endsWith('/dist/cli/main.js'))
+    if (main < 0) throw new Error(`cannot read the gateway's command line: ${argv.join(' ')}`)
+    const freePort = (): Promise<number> =>
+      new Promise((resolve) => {
+        const srv = createServer().listen(0, '127.0.0.1', () => {
+          const port = (srv.address() as { port: number }).port
+          srv.close(() => resolve(port))
+        })
+      })
+    const port = await freePort()
+    const set = (args: string[], flag: string, value: string): void => {
+      const at = args.indexOf(flag)
+      if (at < 0) throw new Error(`no ${flag} in the gateway's command line`)
+      args[at + 1] = value
+    }
+    const args = argv.slice(main)
+    args[0] = join(values.ab, 'dist', 'cli', 'main.js')
+    set(args, '--port', String(port))
+    set(args, '--api-port', String(await freePort()))
+    set(args, '--data-dir', join(tmp, 'gateway-ab'))
+    abChild = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] })
+    const abUrl = `http://127.0.0.1:${port}`
+    for (let t = 0; ; t++) {
+      if ((await fetch(`${abUrl}/metrics`).catch(() => undefined))?.ok) break
+      if (t > 200) throw new Error('the --ab gateway did not start')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    const abPid = abChild.pid as number
+    const sides = [
+      { name: 'this', url: gw, pid: gwProc.pid },
+      { name: 'ab', url: abUrl, pid: abPid },
+    ]
+    const nodeCpu = (): number =>
+      procs.filter((p) => p.role === 'resource').reduce((a, p) => a + (processCpuMs(p.pid) ?? 0), 0)
+    const read = async (side: (typeof sides)[number], cid: string, label: string, run: number): Promise<void> => {
+      const g0 = processCpuMs(side.pid) ?? 0
+      const n0 = nodeCpu()
+      const r = await curl(`${side.url}/ipfs/${cid}`)
+      if (r.bytes !== B) throw new Error(`${side.name} gateway sent ${r.bytes} of ${B}`)
+      console.log(
+        `run ${run} ${side.name} ${label}: ${r.ms.toFixed(0)} ms; gateway cpu ${((processCpuMs(side.pid) ?? 0) - g0).toFixed(0)} ms, resource nodes ${(nodeCpu() - n0).toFixed(0)} ms; load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
+      )
+    }
+    for (let i = 0; i < runs; i++) {
+      const cids = [await put(100 + i), await put(200 + i)]
+      await new Promise((r) => setTimeout(r, 1500))
+      const order = i % 2 === 0 ? [0, 1] : [1, 0]
+      for (const label of ['cold', 'hot'])
+        for (const s of order) await read(sides[s], cids[s === 0 ? i % 2 : 1 - (i % 2)], label, i)
+      const f = await curl(`http://127.0.0.1:${floor.port}/`)
+      const two = await curl(`http://127.0.0.1:${relay.port}/`)
+      console.log(`run ${i} floor ${f.ms.toFixed(0)} ms, two-hop floor ${two.ms.toFixed(0)} ms`)
+    }
+  }
+  for (let i = 0; i < (values.ab ? 0 : runs); i++) {
     const heap = (await fetch(`${gw}/metrics`).then((r) => r.text())).match(/^nodejs_heap_size_used_bytes \S+$/m)
     if (heap) console.log(`run ${i} gateway ${heap[0]}`)
     const cid = await put(100 + i)
@@ -238,6 +306,7 @@ try {
     console.log(`run ${i} rpc cat: ${cat.ms.toFixed(0)} ms, byte-exact; cpu ${byRole(c1, cpu())}`)
   }
 } finally {
+  abChild?.kill('SIGTERM')
   for (const s of servers) s.stop()
   await devnet.stop()
   if (process.env.KEEP_TMP) console.log(`kept ${tmp}`)

@@ -228,6 +228,8 @@ export const GATEWAY_CACHE_FETCH_AHEAD_PIECES = 8
  * the memory tier on the way.
  */
 export const GATEWAY_CACHE_STREAM_MIN_BYTES = 4 * MiB
+/** Idle piece buffers the gateway's memory tier keeps for the next pieces (recycled from evicted ones): 16 MiB. */
+export const GATEWAY_CACHE_SPARE_SLOTS = 64
 /** Cache pieces being written to disk at once; pieces arriving beyond that stay in memory only (disk never slows a read). */
 export const GATEWAY_CACHE_DISK_WRITES_IN_FLIGHT = 4
 /** Largest request head the gateway reads (node:http maxHeaderSize); bigger heads get 431. */

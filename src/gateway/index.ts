@@ -219,10 +219,10 @@ export class Gateway implements Startable {
 
   async *#catFromNetwork(
     file: string,
-    o: { offset: number; length: number; signal?: AbortSignal },
+    o: { offset: number; length: number; signal?: AbortSignal; reuseBuffers?: boolean },
   ): AsyncIterable<Uint8Array> {
     const client = await this.publicClient()
-    yield* client.cat(file, { offset: o.offset, length: o.length, signal: o.signal })
+    yield* client.cat(file, { offset: o.offset, length: o.length, signal: o.signal, reuseBuffers: o.reuseBuffers })
   }
 
   info(): GatewayInfo {

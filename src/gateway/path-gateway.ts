@@ -15,7 +15,6 @@
  * `serve()` is also what other routes (share links) call to answer with a node of the network.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { once } from 'node:events'
 import { createHash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import { StratosError, isStratosError } from '../errors.ts'
@@ -306,7 +305,7 @@ export class PathGateway {
     const parts: Uint8Array[] = []
     if (node.size > 0)
       for await (const p of dag.cat(node, { offset: 0, length: Math.min(SNIFF_BYTES, node.size), signal }))
-        parts.push(p)
+        parts.push(Buffer.from(p)) // a copy: the reader reuses a chunk's buffer once the next is asked for
     const type = sniffType(Buffer.concat(parts))
     this.#types.set(key, type)
     return type
@@ -431,21 +430,39 @@ export class PathGateway {
     await this.#stream(r, carStream([t.root], blocks()), node.cid)
   }
 
-  /** Writes a body with backpressure; a failure after the headers can only cut the connection (the length will not match). */
+  /**
+   * Writes a body, each chunk completely (its write callback: the socket holds no reference to it any more) before the
+   * next is asked for — the hot-range cache and the SDK reuse a chunk's buffer once the next one is asked for. A failure
+   * after the headers can only cut the connection (the length will not match).
+   */
   async #stream(r: ServeRequest, body: AsyncIterable<Uint8Array>, cid: CID): Promise<void> {
-    const { res, signal } = r
+    const { res } = r
     const key = cid.toString()
     try {
       for await (const chunk of body) {
         this.stats.add(key, chunk.length)
-        if (!res.write(chunk)) await once(res, 'drain', { signal })
+        if (chunk.length > 0) await writeCompletely(res, chunk)
       }
       res.end()
     } catch (e) {
-      if (!signal.aborted) this.#log.warn({ err: e, cid: cid.toString() }, 'read failed mid-stream')
+      if (!r.signal.aborted && !res.destroyed) this.#log.warn({ err: e, cid: cid.toString() }, 'read failed mid-stream')
       res.destroy()
     }
   }
+}
+
+/** Writes `data` and resolves once the socket is done with it; rejects (ABORTED) when the connection closes first. */
+function writeCompletely(res: ServerResponse, data: Uint8Array): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (res.destroyed) return reject(new StratosError('ABORTED', 'client went away'))
+    const onClose = (): void => reject(new StratosError('ABORTED', 'client went away'))
+    res.once('close', onClose)
+    res.write(data, (err) => {
+      res.off('close', onClose)
+      if (err) reject(new StratosError('ABORTED', 'client went away'))
+      else resolve()
+    })
+  })
 }
 
 /** The hint key of a request target: root and decoded path (a trailing slash does not change which file is served). */

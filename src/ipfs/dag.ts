@@ -88,14 +88,18 @@ export interface DagReader {
   ls(cid: CID, options?: { signal?: AbortSignal; limit?: number; root?: CID }): Promise<DirectoryListEntry[]>
   /** The blocks that prove `path` from `root`: every directory node (HAMT shards included) passed through, root first, the terminal node excluded. */
   pathBlocks(root: CID, path: string[], options?: { signal?: AbortSignal }): AsyncIterable<Block>
-  /** Content bytes of a resolved file or raw node, [offset, offset+length) of it. */
+  /** Content bytes of a resolved file or raw node, [offset, offset+length) of it; each chunk valid until the next is asked for (ContentReader). */
   cat(
     node: ResolvedNode,
     options?: { offset?: number; length?: number; signal?: AbortSignal },
   ): AsyncIterable<Uint8Array>
 }
 
-/** Reads bytes [offset, offset+length) of a stored file, verified (StratosClient.cat, or a cache in front of it). */
+/**
+ * Reads bytes [offset, offset+length) of a stored file, verified (StratosClient.cat, or a cache in front of it). A chunk
+ * is valid only until the consumer asks for the next one (or ends the iteration): the gateway's cache and the SDK's
+ * `reuseBuffers` reads reuse its buffer then, so a consumer that keeps bytes copies them. The same holds for `cat`.
+ */
 export type ContentReader = (
   file: string,
   options: { offset: number; length: number; fileSize?: number; signal?: AbortSignal },

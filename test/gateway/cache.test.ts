@@ -4,15 +4,16 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { HotRangeCache } from '../../src/gateway/cache.ts'
+import { HotRangeCache, type PieceSource } from '../../src/gateway/cache.ts'
 import type { ContentReader } from '../../src/ipfs/dag.ts'
 
 const P = 1024
 const SIZE = 10 * P + 17
 const FILE = 'bafkfile'
 
+/** Byte i of the file: differs between pieces (a piece read from the wrong place or an overwritten buffer shows). */
 function byteAt(i: number): number {
-  return (i * 31 + 7) & 0xff
+  return (i * 31 + 7 + Math.floor(i / P) * 101) & 0xff
 }
 
 /** Serves bytes [offset, offset+length) of a SIZE-byte file, in `split` parts; records every request. */
@@ -34,7 +35,8 @@ function source(split = 1): { read: ContentReader; asked: number[] } {
 
 async function readAll(c: HotRangeCache, offset: number, length: number): Promise<Buffer> {
   const parts: Uint8Array[] = []
-  for await (const p of c.read(FILE, { offset, length, fileSize: SIZE })) parts.push(p)
+  // A copy of each chunk: the cache reuses its buffer once the next one is asked for.
+  for await (const p of c.read(FILE, { offset, length, fileSize: SIZE })) parts.push(Buffer.from(p))
   return Buffer.concat(parts)
 }
 
@@ -216,32 +218,83 @@ test('two reads of a cold file started together share its first piece and then o
   assert.equal(c.stats().streams, 1)
 })
 
-test('a streamed file read again is handed out as views of the stream chunks; a piece whose chunk is mostly evicted is copied', async () => {
-  const { read } = source(1)
-  const pieces = async (c: HotRangeCache, offset: number, length: number): Promise<Uint8Array[]> => {
-    const out: Uint8Array[] = []
-    for await (const p of c.read(FILE, { offset, length, fileSize: SIZE })) out.push(p)
-    return out
+/**
+ * A source in the SDK's `reuseBuffers` manner: every chunk is the same buffer, overwritten with 0xee once the cache
+ * asks for the next chunk (or stops) — the cache must copy what it keeps.
+ */
+function recyclingSource(split: number): { read: PieceSource; reused: () => number } {
+  let reused = 0
+  const read: PieceSource = async function* (_file, o) {
+    assert.equal(o.reuseBuffers, true, 'the cache asks for recycled buffers')
+    const part = Math.ceil(o.length / split)
+    const buf = new Uint8Array(part)
+    for (let at = 0; at < o.length; at += part) {
+      const n = Math.min(part, o.length - at)
+      for (let i = 0; i < n; i++) buf[i] = byteAt(o.offset + at + i)
+      try {
+        yield buf.subarray(0, n)
+      } finally {
+        buf.fill(0xee)
+        reused++
+      }
+    }
   }
-  const c = new HotRangeCache({ source: read, sizeOf: async () => SIZE, pieceBytes: P, streamMinBytes: 2 * P })
-  await pieces(c, 0, SIZE)
-  // Pieces 1…10 came in one chunk: read again, they are still views of it (no copy in front of the reader).
-  const again = await pieces(c, P, 9 * P)
-  assert.ok(Buffer.concat(again).equals(expected(P, 9 * P)))
-  assert.ok(again.every((p) => p.buffer.byteLength > 2 * p.byteLength))
-  // A memory tier of three pieces: streaming the file evicts most of the chunk, so the pieces left are copied when read.
-  const small = new HotRangeCache({
+  return { read, reused: () => reused }
+}
+
+test('bytes from a source that reuses its buffers are copied into the cache: cold and hot reads are exact', async () => {
+  for (const split of [1, 3, 7]) {
+    const { read, reused } = recyclingSource(split)
+    const c = new HotRangeCache({ source: read, sizeOf: async () => SIZE, pieceBytes: P, streamMinBytes: 2 * P })
+    assert.ok((await readAll(c, 0, SIZE)).equals(expected(0, SIZE)), `split ${split}: cold`)
+    assert.ok(reused() > 1)
+    assert.equal(c.stats().streams, 1)
+    const before = c.stats().fetchedBytes
+    assert.ok((await readAll(c, 0, SIZE)).equals(expected(0, SIZE)), `split ${split}: hot`)
+    assert.ok((await readAll(c, 3 * P + 5, 2 * P)).equals(expected(3 * P + 5, 2 * P)), `split ${split}: range`)
+    assert.equal(c.stats().fetchedBytes, before, `split ${split}: from memory`)
+  }
+})
+
+test('piece buffers are recycled: a memory tier of three pieces reading the file again and again allocates no more', async () => {
+  const { read } = recyclingSource(3)
+  const c = new HotRangeCache({
     source: read,
     sizeOf: async () => SIZE,
     pieceBytes: P,
     streamMinBytes: 2 * P,
     memoryBytes: 3 * P,
   })
-  await pieces(small, 0, SIZE)
-  const last = await pieces(small, 9 * P, 10)
-  assert.ok(Buffer.concat(last).equals(expected(9 * P, 10)))
-  assert.ok(
-    last.every((p) => p.buffer.byteLength <= 2 * P),
-    'a copy of its own',
-  )
+  for (let round = 0; round < 4; round++) assert.ok((await readAll(c, 0, SIZE)).equals(expected(0, SIZE)))
+  const { slots, memoryBytes } = c.stats()
+  assert.ok(memoryBytes <= 3 * P)
+  // Those in the tier (the last, short piece has memory of its own), and the few a read or the stream held while the
+  // tier evicted them; 10 whole pieces were read 4 times.
+  assert.ok(slots >= 2 && slots <= 6, `${slots} slots`)
+})
+
+test('a piece a reader still holds is not recycled when the tier evicts it; released when the reader moves on', async () => {
+  const c = new HotRangeCache({
+    source: source().read,
+    sizeOf: async () => SIZE,
+    pieceBytes: P,
+    streamMinBytes: 100 * P,
+    memoryBytes: 2 * P,
+  })
+  // A reader of pieces 0 and 1 that has piece 0 in hand and has not asked for more.
+  const it = c.read(FILE, { offset: 0, length: 2 * P, fileSize: SIZE })[Symbol.asyncIterator]()
+  const first = await it.next()
+  assert.ok(!first.done)
+  const held = first.value
+  assert.ok(Buffer.from(held).equals(expected(0, P)))
+  // Other reads push piece 0 out of the two-piece tier and need new piece buffers meanwhile.
+  assert.ok((await readAll(c, 4 * P, 4 * P)).equals(expected(4 * P, 4 * P)))
+  assert.ok(Buffer.from(held).equals(expected(0, P)), 'not overwritten while held')
+  const slotsBefore = c.stats().slots
+  const second = await it.next()
+  assert.ok(!second.done && Buffer.from(second.value).equals(expected(P, P)))
+  assert.ok((await it.next()).done)
+  // Piece 0's buffer came back once the reader moved on, and the next piece taken reuses it.
+  assert.ok((await readAll(c, 8 * P, 2 * P)).equals(expected(8 * P, 2 * P)))
+  assert.ok(c.stats().slots <= slotsBefore + 1, `${c.stats().slots} slots after, ${slotsBefore} before`)
 })
