@@ -5,11 +5,19 @@
  * shows whether the meta node, the resource nodes or the client is the floor (the devnet's idle CPU, measured just
  * before, is subtracted).
  *
- * Usage: npm run bench:small [-- --uploads 60] [--bytes 65536] [--concurrency 1]
+ * Usage: npm run bench:small [-- --uploads 60] [--bytes 65536] [--concurrency 1] [--profile DIR]
+ * `--profile DIR`: every devnet process loads bench/profile-preload.mjs, and it and this client (node:inspector) are
+ * profiled over exactly the timed uploads (after the idle window): DIR/<pid>-1.cpuprofile per process (roles in
+ * DIR/roles.json), DIR/client.cpuprofile; summarise one with `node bench/profile-summary.mjs FILE`.
+ * `--perf FILE`: `perf record -e cpu-clock -g` of every devnet process and this one over the timed uploads (on-CPU
+ * samples, kernel included; the devnet runs with --perf-basic-prof so JavaScript frames have names):
+ * `perf report -i FILE --sort pid,sym`.
  * Prints one JSON object (p50/p90/mean ms, uploads/s, CPU ms per upload by role, load average at start and end).
  */
 import { parseArgs } from 'node:util'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector/promises'
+import { spawn } from 'node:child_process'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { StratosClient, WalletKey } from '../src/sds/client/index.ts'
@@ -24,6 +32,8 @@ const { values: args } = parseArgs({
     uploads: { type: 'string', default: '60' },
     bytes: { type: 'string', default: String(64 * 1024) },
     concurrency: { type: 'string', default: '1' },
+    profile: { type: 'string' },
+    perf: { type: 'string' },
   },
 })
 const UPLOADS = Number(args.uploads)
@@ -40,7 +50,16 @@ function pct(xs: number[], p: number): number {
 
 const dir = mkdtempSync(join(tmpdir(), 'stratos-bench-small-'))
 const loadStart = loadavg()
+const PROFILE = args.profile
+if (PROFILE) {
+  mkdirSync(PROFILE, { recursive: true })
+  process.env.NODE_OPTIONS = `--import=${join(import.meta.dirname, 'profile-preload.mjs')}`
+  process.env.PROFILE_DIR = PROFILE
+}
+if (args.perf) process.env.STRATOS_DEVNET_NODE_ARGS = '--perf-basic-prof'
 const devnet = await startDevnet({ dir, resources: 6, k: 4, m: 2, log: () => {} })
+delete process.env.NODE_OPTIONS
+delete process.env.PROFILE_DIR
 try {
   const { network } = devnet
   const client = await StratosClient.connect({
@@ -63,6 +82,40 @@ try {
     const idle0 = roles.map((r) => cpuMsOf(r.pid))
     await new Promise((r) => setTimeout(r, IDLE_MS))
     const idlePerMs = roles.map((r, i) => (cpuMsOf(r.pid) - idle0[i]!) / IDLE_MS)
+    // Profiles (--profile): SIGUSR2 starts each process's profiler (bench/profile-preload.mjs); starting one costs
+    // CPU (V8 logs every compiled function), so it happens before the measured window.
+    const session = PROFILE ? new Session() : undefined
+    if (PROFILE && session) {
+      writeFileSync(
+        join(PROFILE, 'roles.json'),
+        JSON.stringify(network.processes.map((p) => ({ role: p.role, name: p.name, pid: p.pid }))),
+      )
+      for (const r of roles) process.kill(r.pid, 'SIGUSR2')
+      session.connect()
+      await session.post('Profiler.enable')
+      await session.post('Profiler.setSamplingInterval', { interval: 200 })
+      await session.post('Profiler.start')
+      await new Promise((r) => setTimeout(r, 1500))
+    }
+    const perf = args.perf
+      ? spawn(
+          'perf',
+          [
+            'record',
+            '-e',
+            'cpu-clock',
+            '-F',
+            '2000',
+            '-g',
+            '-o',
+            args.perf,
+            '-p',
+            [process.pid, ...roles.map((r) => r.pid)].join(','),
+          ],
+          { stdio: 'ignore' },
+        )
+      : undefined
+    if (perf) await new Promise((r) => setTimeout(r, 1000))
     const before = roles.map((r) => cpuMsOf(r.pid))
     const selfBefore = process.cpuUsage()
     const latencies: number[] = []
@@ -75,6 +128,18 @@ try {
     )
     const elapsedS = (performance.now() - started) / 1000
     const self = process.cpuUsage(selfBefore)
+    if (perf) {
+      const exited = new Promise((r) => perf.once('exit', r))
+      perf.kill('SIGINT')
+      await exited
+    }
+    if (PROFILE && session) {
+      const { profile } = await session.post('Profiler.stop')
+      writeFileSync(join(PROFILE, 'client.cpuprofile'), JSON.stringify(profile))
+      session.disconnect()
+      for (const r of roles) process.kill(r.pid, 'SIGUSR2')
+      await new Promise((r) => setTimeout(r, 1500))
+    }
     const perUpload: Record<string, number> = {}
     const idlePerSecond: Record<string, number> = {}
     roles.forEach((r, i) => {

@@ -6,7 +6,7 @@
  * tag keeps a signature for one message type from being valid for another.
  */
 import { signingBytes, type CanonicalValue } from '../../crypto/canonical.ts'
-import { type NodeKey, nodeAddressFromPublicKey, verifyNodeSignature } from '../../crypto/node-key.ts'
+import { type NodeKey, cachedNodeAddress, verifyNodeSignature } from '../../crypto/node-key.ts'
 import { type WalletKey, recoverWalletAddress } from '../../crypto/wallet-key.ts'
 import { fromBase64Url, toBase64Url } from '../../crypto/hash.ts'
 import { StratosError } from '../../errors.ts'
@@ -110,7 +110,7 @@ export function verifyNodeSigned<T extends BasePayload>(
   } catch {
     throw new StratosError(code, 'signature or key is not base64url')
   }
-  if (nodeAddressFromPublicKey(pub) !== msg.signer)
+  if (cachedNodeAddress(msg.key, pub) !== msg.signer)
     throw new StratosError(code, 'signer address does not match its key')
   if (!verifyNodeSignature(pub, signingBytes(domain, msg.payload as unknown as CanonicalValue), sig)) {
     throw new StratosError(code, 'signature does not verify')
@@ -120,6 +120,54 @@ export function verifyNodeSigned<T extends BasePayload>(
   }
   checkFreshness(msg.payload, opts)
   return msg.payload
+}
+
+/**
+ * verifyNodeSigned for a message this node signed itself (a meta node's own ticket handed back for settlement), at a
+ * third of the cost: ed25519 signatures are deterministic (RFC 8032; node:crypto/OpenSSL), so signing the payload
+ * again must give exactly the bytes the message carries: 40 µs of signing instead of 125 µs of verifying on this
+ * machine. A message from any other signer, or naming another key, goes through verifyNodeSigned (same errors).
+ */
+export function verifyOwnNodeSigned<T extends BasePayload>(
+  domain: Domain,
+  key: NodeKey,
+  msg: NodeSigned<T>,
+  opts: VerifyOptions,
+  code: 'INVALID_SIGNATURE' | 'TICKET_INVALID' = 'INVALID_SIGNATURE',
+): T {
+  if (msg.signer !== key.address || msg.key !== ownKeyText(key)) return verifyNodeSigned(domain, msg, opts, code)
+  let sig: Uint8Array
+  try {
+    sig = fromBase64Url(msg.signature)
+  } catch {
+    throw new StratosError(code, 'signature or key is not base64url')
+  }
+  const expected = key.sign(signingBytes(domain, msg.payload as unknown as CanonicalValue))
+  if (!sameBytes(sig, expected))
+    throw new StratosError(code, 'signature does not verify')
+  if (opts.trustedSigners && !opts.trustedSigners.has(msg.signer)) {
+    throw new StratosError('UNTRUSTED_ISSUER', `signer ${msg.signer} is not trusted here`, { signer: msg.signer })
+  }
+  checkFreshness(msg.payload, opts)
+  return msg.payload
+}
+
+/** Equal bytes, in time that does not depend on where they differ (the expected bytes are a signature). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  let diff = 0
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!
+  return diff === 0
+}
+
+const ownKeyTexts = new WeakMap<NodeKey, string>()
+function ownKeyText(key: NodeKey): string {
+  let text = ownKeyTexts.get(key)
+  if (text === undefined) {
+    text = toBase64Url(key.publicKey)
+    ownKeyTexts.set(key, text)
+  }
+  return text
 }
 
 export function signAsWallet<T extends BasePayload & { signer: string }>(

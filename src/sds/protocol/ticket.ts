@@ -69,14 +69,14 @@ export interface VerifyTicketParameters {
  * anyway); clear it when the set of trusted issuers changes.
  */
 export class TicketCache {
-  readonly #tickets: Lru<string, Ticket>
+  readonly #tickets: Lru<string, SignedTicket>
   constructor(maxEntries = TICKET_CACHE_ENTRIES) {
     this.#tickets = new Lru({ maxEntries, order: 'fifo' })
   }
-  get(header: string): Ticket | undefined {
+  get(header: string): SignedTicket | undefined {
     return this.#tickets.get(header)
   }
-  set(header: string, ticket: Ticket): void {
+  set(header: string, ticket: SignedTicket): void {
     this.#tickets.set(header, ticket)
   }
   clear(): void {
@@ -86,15 +86,25 @@ export class TicketCache {
 
 /** Decodes and fully checks a ticket header; throws TICKET_* / UNTRUSTED_ISSUER errors. */
 export function verifyTicket(p: VerifyTicketParameters): Ticket {
+  return verifySignedTicket(p).payload
+}
+
+/**
+ * verifyTicket, returning the whole signed ticket (its signer is the issuing meta node; a resource node stores it
+ * with the first order of its serial), so a request decodes its ticket header once.
+ */
+export function verifySignedTicket(p: VerifyTicketParameters): SignedTicket {
   if (p.header === undefined || p.header === '')
     throw new StratosError('TICKET_MISSING', `a ${p.op.toUpperCase()} needs a ticket from a meta node`)
   if (Array.isArray(p.header) || p.header.length > 8192)
     throw new StratosError('TICKET_INVALID', 'ticket header malformed')
   const cached = p.cache?.get(p.header)
   if (cached) {
-    if (cached.expiresAt + CLOCK_SKEW_MS < p.now)
-      throw new StratosError('TICKET_EXPIRED', 'ticket has expired', { expiresAt: cached.expiresAt, now: p.now })
-    return checkBinding(cached, p)
+    const { expiresAt } = cached.payload
+    if (expiresAt + CLOCK_SKEW_MS < p.now)
+      throw new StratosError('TICKET_EXPIRED', 'ticket has expired', { expiresAt, now: p.now })
+    checkBinding(cached.payload, p)
+    return cached
   }
   let parsed: SignedTicket
   try {
@@ -115,8 +125,9 @@ export function verifyTicket(p: VerifyTicketParameters): Ticket {
       throw new StratosError('TICKET_EXPIRED', 'ticket has expired', e.details)
     throw e
   }
-  p.cache?.set(p.header, ticket)
-  return checkBinding(ticket, p)
+  p.cache?.set(p.header, parsed)
+  checkBinding(ticket, p)
+  return parsed
 }
 
 /** The ticket must be for this node, this operation and this shard. */

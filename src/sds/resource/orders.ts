@@ -24,7 +24,7 @@
  */
 import { StratosError } from '../../errors.ts'
 import { CLOCK_SKEW_MS, MAX_UNSETTLED_ORDERS, ORDER_SETTLE_AFTER_MS, ORDER_SETTLE_WINDOW_MS } from '../../limits.ts'
-import { zSignedTicket, type Ticket } from '../protocol/messages.ts'
+import type { SignedTicket, Ticket } from '../protocol/messages.ts'
 import { decodeOrderHeader, verifyOrder } from '../protocol/orders.ts'
 import type { OrderStore, StoredSerial } from './order-store.ts'
 
@@ -49,10 +49,8 @@ export interface OrderBookOptions {
 }
 
 export interface AdmitParameters {
-  /** The verified ticket. */
-  ticket: Ticket
-  /** The exact ticket header the ticket was verified from (stored with the first order of a serial). */
-  ticketHeader: string
+  /** The verified ticket (stored with the first order of a serial); `ticket.payload` is what it permits. */
+  ticket: SignedTicket
   orderHeader: string | string[] | undefined
   /** Bytes this request moves (PUT: the shard; GET: the response body). */
   bytes: number
@@ -124,8 +122,9 @@ export class OrderBook {
    */
   admit(p: AdmitParameters): void {
     const signed = decodeOrderHeader(p.orderHeader)
-    const order = verifyOrder({ ticket: p.ticket, order: signed, chainId: this.#chainId })
-    const serial = p.ticket.serial
+    const limit: Ticket = p.ticket.payload
+    const order = verifyOrder({ ticket: limit, order: signed, chainId: this.#chainId })
+    const serial = limit.serial
     const entry = this.#pending.get(serial)
     if (this.#settled.has(serial) || (entry && this.#due(entry, p.now))) {
       throw new StratosError(
@@ -136,11 +135,11 @@ export class OrderBook {
     }
     const served = entry?.served ?? 0
     const needed = served + p.bytes
-    if (needed > p.ticket.size) {
+    if (needed > limit.size) {
       throw new StratosError(
         'ORDER_LIMIT_EXCEEDED',
-        `${needed} bytes under this limit would exceed its ${p.ticket.size}`,
-        { serial, needed, limit: p.ticket.size },
+        `${needed} bytes under this limit would exceed its ${limit.size}`,
+        { serial, needed, limit: limit.size },
       )
     }
     if (Math.max(order.bytes, entry?.highest ?? 0) < needed) {
@@ -156,16 +155,15 @@ export class OrderBook {
           retryable: true,
         })
       }
-      const ticket = zSignedTicket.parse(JSON.parse(Buffer.from(p.ticketHeader, 'base64url').toString('utf8')))
       this.#pending.set(serial, {
         served: needed,
         highest: order.bytes,
-        size: p.ticket.size,
-        expiresAt: p.ticket.expiresAt,
+        size: limit.size,
+        expiresAt: limit.expiresAt,
         firstAt: p.now,
-        issuer: ticket.signer,
+        issuer: p.ticket.signer,
       })
-      this.#store.create(serial, ticket, { order: signed, served: needed, firstAt: p.now })
+      this.#store.create(serial, p.ticket, { order: signed, served: needed, firstAt: p.now })
       return
     }
     entry.served = needed

@@ -29,10 +29,10 @@ import { toBase64Url } from '../../crypto/hash.ts'
 import type { NodeKey } from '../../crypto/node-key.ts'
 import { RESOURCE_ROUTES, SHARD_BODY_UPGRADE, SHARD_HEADERS, type ResourceNodeInfo } from '../protocol/api.ts'
 import { SocketBody } from '../../net/socket-body.ts'
-import { TICKET_HEADER, zSignedTicket, type SignedReceipt } from '../protocol/messages.ts'
+import { TICKET_HEADER, type SignedReceipt } from '../protocol/messages.ts'
 import { isShardId } from '../protocol/shard.ts'
 import { DOMAIN, signAsNode } from '../protocol/signing.ts'
-import { TicketCache, verifyTicket } from '../protocol/ticket.ts'
+import { TicketCache, verifySignedTicket } from '../protocol/ticket.ts'
 import { closeServer, listen, sendError, sendJson } from '../../net/http-server.ts'
 import type { Clock, Logger } from '../../util/components.ts'
 import type { ShardStore } from './store.ts'
@@ -70,11 +70,6 @@ const SHARD_PREFIX = RESOURCE_ROUTES.shard.slice(0, RESOURCE_ROUTES.shard.indexO
 const SHARD_PATTERN = `${SHARD_PREFIX}*id`
 
 type Handler = (req: IncomingMessage, res: ServerResponse, params: RouteParams) => Promise<void> | void
-
-/** The meta node that signed a (verified) ticket header. */
-function ticketIssuer(header: string): string {
-  return zSignedTicket.parse(JSON.parse(Buffer.from(header, 'base64url').toString('utf8'))).signer
-}
 
 function shardId(id: string | undefined): string {
   if (id === undefined || !isShardId(id))
@@ -282,7 +277,7 @@ export class ResourceServer {
     onAccept: () => void,
   ): Promise<{ created: boolean; receipt: SignedReceipt }> {
     const { store, key, chainId, clock } = this.#c
-    const ticket = verifyTicket({
+    const signed = verifySignedTicket({
       header: headers[TICKET_HEADER],
       chainId,
       now: clock.now(),
@@ -291,6 +286,7 @@ export class ResourceServer {
       op: 'put',
       shard: id,
     })
+    const ticket = signed.payload
     const declared = headers['content-length']
     if (declared === undefined) throw new StratosError('BAD_REQUEST', 'a shard PUT needs a Content-Length header')
     const length = Number(declared)
@@ -307,8 +303,7 @@ export class ResourceServer {
       })
     }
     this.#c.orders.admit({
-      ticket,
-      ticketHeader: headers[TICKET_HEADER] as string,
+      ticket: signed,
       orderHeader: headers[ORDER_HEADER],
       bytes: ticket.size,
       now: clock.now(),
@@ -318,8 +313,8 @@ export class ResourceServer {
     try {
       const { created } = await store.put(id, ticket.size, body, { onAccept })
       if (created) this.#received.inc(ticket.size)
-      // The ticket verified above, so its header decodes; its signer is the meta node this shard belongs to.
-      this.#c.owners?.claim(id, ticketIssuer(headers[TICKET_HEADER] as string), ticket.size)
+      // The ticket's signer (verified above) is the meta node this shard belongs to.
+      this.#c.owners?.claim(id, signed.signer, ticket.size)
       const now = clock.now()
       const receipt: SignedReceipt = signAsNode(DOMAIN.receipt, key, {
         v: 1,
@@ -341,7 +336,7 @@ export class ResourceServer {
 
   async #get(req: IncomingMessage, res: ServerResponse, id: string, head: boolean): Promise<void> {
     const { store, key, chainId, clock } = this.#c
-    const ticket = verifyTicket({
+    const signed = verifySignedTicket({
       header: req.headers[TICKET_HEADER],
       chainId,
       now: clock.now(),
@@ -351,6 +346,7 @@ export class ResourceServer {
       shard: id,
       cache: this.#tickets,
     })
+    const ticket = signed.payload
     const size = store.sizeOf(id)
     if (size === undefined) throw new StratosError('SHARD_NOT_FOUND', `shard ${id} is not stored here`, { shard: id })
     if (ticket.size !== size)
@@ -367,8 +363,7 @@ export class ResourceServer {
     }
     if (!head) {
       this.#c.orders.admit({
-        ticket,
-        ticketHeader: req.headers[TICKET_HEADER] as string,
+        ticket: signed,
         orderHeader: req.headers[ORDER_HEADER],
         bytes: range.end - range.start,
         now: clock.now(),

@@ -3,7 +3,14 @@ import assert from 'node:assert/strict'
 import { NodeKey } from '../../../src/crypto/node-key.ts'
 import { WalletKey } from '../../../src/crypto/wallet-key.ts'
 import { issueTicket, encodeTicketHeader, verifyTicket } from '../../../src/sds/protocol/ticket.ts'
-import { signAsWallet, verifyWalletSigned, ReplayGuard } from '../../../src/sds/protocol/signing.ts'
+import {
+  DOMAIN,
+  signAsWallet,
+  verifyNodeSigned,
+  verifyOwnNodeSigned,
+  verifyWalletSigned,
+  ReplayGuard,
+} from '../../../src/sds/protocol/signing.ts'
 import { computeShardId, ShardHasher, chunkHashesMatch, shardSizeFor } from '../../../src/sds/protocol/shard.ts'
 import { canonicalJson } from '../../../src/crypto/canonical.ts'
 import { isStratosError } from '../../../src/errors.ts'
@@ -70,6 +77,32 @@ test('missing, forged, expired, foreign and mismatched tickets are refused with 
   assertCode(() => check(encodeTicketHeader(ticket({ node: stranger.address }))), 'TICKET_WRONG_NODE')
   assertCode(() => check(encodeTicketHeader(ticket({ op: 'get' }))), 'TICKET_MISMATCH')
   assertCode(() => check(encodeTicketHeader(ticket({ chainId: 'other' }))), 'WRONG_CHAIN')
+})
+
+test('a node checks its own signature by signing again: same answers and codes as verifying it', () => {
+  const opts = { chainId, now: now + 1000, trustedSigners: new Set([meta.address]) }
+  const own = ticket()
+  assert.deepEqual(verifyOwnNodeSigned(DOMAIN.ticket, meta, own, opts, 'TICKET_INVALID'), own.payload)
+  assert.deepEqual(verifyNodeSigned(DOMAIN.ticket, own, opts, 'TICKET_INVALID'), own.payload)
+  // A changed payload, a changed signature, another domain: refused like verifyNodeSigned refuses them.
+  const cases = [
+    { ...own, payload: { ...own.payload, size: 101 } },
+    { ...own, signature: ticket({ size: 101 }).signature },
+    { ...own, signature: own.signature.slice(0, -2) },
+  ]
+  for (const forged of cases) {
+    assertCode(() => verifyOwnNodeSigned(DOMAIN.ticket, meta, forged, opts, 'TICKET_INVALID'), 'TICKET_INVALID')
+    assertCode(() => verifyNodeSigned(DOMAIN.ticket, forged, opts, 'TICKET_INVALID'), 'TICKET_INVALID')
+  }
+  assertCode(() => verifyOwnNodeSigned(DOMAIN.receipt, meta, own, opts, 'TICKET_INVALID'), 'TICKET_INVALID')
+  // Another node's (valid) ticket is verified the ordinary way: not trusted here.
+  const foreign = ticket({ key: node })
+  assertCode(() => verifyOwnNodeSigned(DOMAIN.ticket, meta, foreign, opts, 'TICKET_INVALID'), 'UNTRUSTED_ISSUER')
+  // Expiry is checked as verifyNodeSigned checks it.
+  assertCode(
+    () => verifyOwnNodeSigned(DOMAIN.ticket, meta, own, { ...opts, now: now + 10 * 60 * 60_000 }, 'TICKET_INVALID'),
+    'REQUEST_EXPIRED',
+  )
 })
 
 test('wallet-signed requests recover the signer and reject tampering and replays', () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { NodeKey } from '../../../src/crypto/node-key.ts'
 import { WalletKey } from '../../../src/crypto/wallet-key.ts'
-import { issueTicket, encodeTicketHeader } from '../../../src/sds/protocol/ticket.ts'
+import { issueTicket } from '../../../src/sds/protocol/ticket.ts'
 import { DOMAIN, verifyNodeSigned } from '../../../src/sds/protocol/signing.ts'
 import { encodeOrderHeader, signOrder, verifyOrder } from '../../../src/sds/protocol/orders.ts'
 import type { SignedTicket } from '../../../src/sds/protocol/messages.ts'
@@ -46,7 +46,7 @@ function admit(book: OrderBook, t: SignedTicket, cumulative: number, bytes: numb
   const order = encodeOrderHeader(
     signOrder(payer, { v: 1, chainId, serial: t.payload.serial, bytes: cumulative, signedAt: now }),
   )
-  book.admit({ ticket: t.payload, ticketHeader: encodeTicketHeader(t), orderHeader: order, bytes, now })
+  book.admit({ ticket: t, orderHeader: order, bytes, now })
 }
 
 test('orders and settled serials survive a restart; a settled serial stays closed', async (t) => {
@@ -105,7 +105,7 @@ test('a serial closes once it is older than the settle-after period', async (t) 
 const CHILD = `
 import { NodeKey } from ${JSON.stringify(src('crypto/node-key.ts'))}
 import { WalletKey } from ${JSON.stringify(src('crypto/wallet-key.ts'))}
-import { issueTicket, encodeTicketHeader } from ${JSON.stringify(src('sds/protocol/ticket.ts'))}
+import { issueTicket } from ${JSON.stringify(src('sds/protocol/ticket.ts'))}
 import { encodeOrderHeader, signOrder } from ${JSON.stringify(src('sds/protocol/orders.ts'))}
 import { OrderStore } from ${JSON.stringify(src('sds/resource/order-store.ts'))}
 import { OrderBook } from ${JSON.stringify(src('sds/resource/orders.ts'))}
@@ -125,10 +125,10 @@ for (let round = 0; ; round++) {
     const served = book.inspect(x.payload.serial)?.served
     if (served === undefined || served + 1000 > x.payload.size) continue
     const o = encodeOrderHeader(signOrder(payer, { v: 1, chainId, serial: x.payload.serial, bytes: served + 1000, signedAt: now }))
-    book.admit({ ticket: x.payload, ticketHeader: encodeTicketHeader(x), orderHeader: o, bytes: 1000, now })
+    book.admit({ ticket: x, orderHeader: o, bytes: 1000, now })
   }
   const o = encodeOrderHeader(signOrder(payer, { v: 1, chainId, serial: t.payload.serial, bytes: 1000, signedAt: now }))
-  book.admit({ ticket: t.payload, ticketHeader: encodeTicketHeader(t), orderHeader: o, bytes: 1000, now })
+  book.admit({ ticket: t, orderHeader: o, bytes: 1000, now })
   if (round % 7 === 6) {
     const old = tickets.splice(0, 3)
     await book.settled(old.filter((x) => book.inspect(x.payload.serial)).map((x) => ({ serial: x.payload.serial, expiresAt: x.payload.expiresAt })))

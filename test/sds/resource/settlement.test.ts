@@ -11,7 +11,7 @@ import http from 'node:http'
 import { join } from 'node:path'
 import { NodeKey } from '../../../src/crypto/node-key.ts'
 import { WalletKey } from '../../../src/crypto/wallet-key.ts'
-import { issueTicket, encodeTicketHeader } from '../../../src/sds/protocol/ticket.ts'
+import { issueTicket } from '../../../src/sds/protocol/ticket.ts'
 import { DOMAIN, verifyNodeSigned } from '../../../src/sds/protocol/signing.ts'
 import { META_ROUTES, zSettleOrdersBody, type SettleOrdersResponse } from '../../../src/sds/protocol/api.ts'
 import { MetaClient } from '../../../src/net/meta-client.ts'
@@ -124,7 +124,7 @@ function admit(book: OrderBook, t: SignedTicket, cumulative: number, bytes: numb
   const order = encodeOrderHeader(
     signOrder(payer, { v: 1, chainId, serial: t.payload.serial, bytes: cumulative, signedAt: now }),
   )
-  book.admit({ ticket: t.payload, ticketHeader: encodeTicketHeader(t), orderHeader: order, bytes, now })
+  book.admit({ ticket: t, orderHeader: order, bytes, now })
 }
 
 test('settlement rounds: due serials only, per-serial answers, retries, the settlement window, and a final round at stop', async (t) => {
