@@ -5,7 +5,7 @@
  * shows whether the meta node, the resource nodes or the client is the floor (the devnet's idle CPU, measured just
  * before, is subtracted).
  *
- * Usage: npm run bench:small [-- --uploads 60] [--bytes 65536] [--concurrency 1] [--profile DIR]
+ * Usage: npm run bench:small [-- --uploads 60] [--bytes 65536] [--concurrency 1] [--k K --m M] [--profile DIR]
  * `--profile DIR`: every devnet process loads bench/profile-preload.mjs, and it and this client (node:inspector) are
  * profiled over exactly the timed uploads (after the idle window): DIR/<pid>-1.cpuprofile per process (roles in
  * DIR/roles.json), DIR/client.cpuprofile; summarise one with `node bench/profile-summary.mjs FILE`.
@@ -32,6 +32,9 @@ const { values: args } = parseArgs({
     uploads: { type: 'string', default: '60' },
     bytes: { type: 'string', default: String(64 * 1024) },
     concurrency: { type: 'string', default: '1' },
+    /** The client's layout (default: the network's, k=4 m=2); e.g. --k 1 --m 2 stores three copies. */
+    k: { type: 'string' },
+    m: { type: 'string' },
     profile: { type: 'string' },
     perf: { type: 'string' },
   },
@@ -65,6 +68,8 @@ try {
   const client = await StratosClient.connect({
     metaUrl: network.meta.url,
     wallet: WalletKey.fromMnemonic(network.wallets[0]!.mnemonic),
+    ...(args.k ? { k: Number(args.k) } : {}),
+    ...(args.m ? { m: Number(args.m) } : {}),
   })
   try {
     let n = 0
@@ -149,7 +154,7 @@ try {
     })
     perUpload.client = Math.round(((self.user + self.system) / 1000 / UPLOADS) * 100) / 100
     const out = {
-      what: `${BYTES}-byte upload through the SDK (warm client), ${CONCURRENCY} in flight`,
+      what: `${BYTES}-byte upload through the SDK (warm client, k=${client.k} m=${client.m}), ${CONCURRENCY} in flight`,
       uploads: UPLOADS,
       p50Ms: Math.round(pct(latencies, 0.5) * 10) / 10,
       p90Ms: Math.round(pct(latencies, 0.9) * 10) / 10,
