@@ -4,6 +4,8 @@
  *
  * Per run i (a fresh seeded file each run, so nothing is deduplicated; the sides interleaved within the run):
  *   stratos put / get      `node bin/stratos.js put --public FILE`, `get CID -o OUT`: the whole CLI process
+ *   put floor              bench/put-floor.mjs: a whole process that reads the same file and sends (k+m)/k of it as
+ *                          k+m streams to k+m node:http sinks writing files (no hashing, coding, tickets or meta node)
  *   gateway first / second `curl /ipfs/CID` of the file the CLI just uploaded (the gateway never read it), then again
  *   floor                  `curl` of the same number of bytes from bench/floor-server.mjs (node:http, from memory)
  *   rpc add / cat          `curl -F file=@FILE /api/v0/add`, `curl /api/v0/cat?arg=CID` (a second file)
@@ -304,6 +306,25 @@ export async function measureUsers(o: {
   })
   await rm(first)
 
+  // The put floor's sinks: one node:http process per resource node, writing what it gets to files (page cache).
+  const sinkDir = join(tmp, 'sinks')
+  await mkdir(sinkDir, { recursive: true })
+  const sinkProcs = Array.from({ length: want('put') ? network.k + network.m : 0 }, () =>
+    spawn(process.execPath, [join(import.meta.dirname, 'put-floor.mjs'), 'sink', sinkDir], {
+      stdio: ['pipe', 'pipe', 'inherit'], // stdin: the sink exits when this process is gone
+    }),
+  )
+  const sinkUrls = await Promise.all(
+    sinkProcs.map(
+      (child) =>
+        new Promise<string>((resolve, reject) => {
+          child.stdout.setEncoding('utf8').once('data', (d: string) => resolve(`http://127.0.0.1:${d.trim()}`))
+          child.once('exit', () => reject(new Error('put floor sink exited')))
+        }),
+    ),
+  )
+  const sinkPids = sinkProcs.map((c) => c.pid as number)
+
   try {
     for (let i = 0; i < c.runs; i++) {
       const file = join(tmp, `file-${i}.bin`)
@@ -322,6 +343,33 @@ export async function measureUsers(o: {
         })
         col.add('stratos-put', '`stratos put` (whole process)', 'stratos', put, B)
         said.push(`put ${put.ms.toFixed(0)} ms`)
+      }
+      // The put floors on the same file: sinks writing files (page cache), then sinks discarding the bytes.
+      for (const [route, id, label] of !want('put') || sinkUrls.length === 0
+        ? []
+        : ([
+            ['file', 'put-floor', 'put floor: send (k+m)/k of the file to k+m node:http sinks writing files'],
+            ['null', 'put-floor-null', 'put floor: the same, sinks discarding the bytes'],
+          ] as const)) {
+        const pf = await withServerCpu(sinkPids, async () => {
+          const p = await run(
+            process.execPath,
+            [
+              join(import.meta.dirname, 'put-floor.mjs'),
+              'put',
+              file,
+              String(network.k),
+              String(network.m),
+              String(network.segmentSize),
+              sinkUrls.join(','),
+              route,
+            ],
+            { tmp },
+          )
+          return { ms: p.ms, clientCpuMs: p.cpuMs }
+        })
+        col.add(id, label, 'floor', pf, B)
+        said.push(`${id} ${pf.ms.toFixed(0)} ms`)
       }
       const cid = cids.stratos[i]
       if (want('get')) {
@@ -472,6 +520,7 @@ export async function measureUsers(o: {
     }
   } finally {
     floor.kill('SIGTERM')
+    for (const c of sinkProcs) c.kill('SIGTERM')
     await rm(tmp, { recursive: true, force: true })
   }
 
