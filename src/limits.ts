@@ -196,6 +196,8 @@ export const DIRECT_PUT_MAX_RESPONSE_BYTES = 64 * 1024
 export const CLIENT_READ_POOL_BUFFERS = 12
 /** `get` starts an fdatasync of the file it writes after every this many bytes (write-back beside the download). */
 export const CLIENT_WRITE_SYNC_BYTES = 32 * MiB
+/** Writes of downloaded chunks `get` keeps in flight to the file (direct I/O: two keep the disk busy, one does not). */
+export const CLIENT_FILE_WRITES_IN_FLIGHT = 2
 /** Largest segment buffer ((k+m) shards) a client keeps between uploads; it keeps at most CLIENT_SEGMENTS_IN_FLIGHT of them. */
 export const CLIENT_UPLOAD_POOL_MAX_BUFFER_BYTES = 2 * MAX_SEGMENT_BYTES
 /** A client drops the idle read and upload buffers it keeps once it has moved no data for this long. */

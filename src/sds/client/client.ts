@@ -19,6 +19,7 @@ import {
   CLIENT_READ_POOL_BUFFERS,
   CLIENT_REQUEST_TTL_MS,
   CLIENT_SEGMENTS_IN_FLIGHT,
+  CLIENT_FILE_WRITES_IN_FLIGHT,
   CLIENT_SHARD_CONCURRENCY,
   CLIENT_UPLOAD_POOL_MAX_BUFFER_BYTES,
   MAX_LIST_PAGE,
@@ -501,18 +502,40 @@ export class StratosClient {
   async #writeFileAtomic(cid: string, outPath: string, options: ReadOptions): Promise<number> {
     const tmp = join(dirname(outPath), `.${basename(outPath)}.${nodeRandomBytes(6).toString('hex')}.tmp`)
     const out = await OutputFile.create(tmp)
-    const buffers = this.#components.fileBuffers
+    const buffers =
+      this.#components.fileBuffers ??
+      new RecyclingBufferPool(CLIENT_READ_POOL_BUFFERS, MAX_SHARD_BYTES, undefined, true)
+    // Chunks come from an aligned pool, so whole shards go to the disk with direct I/O (output-file.ts); up to
+    // CLIENT_FILE_WRITES_IN_FLIGHT writes run at once (one alone leaves the disk idle between them), and each
+    // chunk's buffer goes back to the pool when its write is done.
+    const writes = new Set<Promise<void>>()
+    let failure: { error: unknown } | undefined
     try {
-      // Each chunk is written before the next is asked for, so its buffer can be recycled. The chunks come from an
-      // aligned pool, so whole shards go to the disk with direct I/O (output-file.ts).
       const chunks = readFile(this.#components, {
         cid,
         ...options,
         segmentSizeHint: this.segmentSize,
         reuseBuffers: true,
         buffers,
+        callerGivesBack: true,
       })
-      for await (const chunk of chunks) await out.write(chunk, buffers?.directIoReady(chunk) ?? false)
+      for await (const chunk of chunks) {
+        const w: Promise<void> = out.write(chunk, buffers.directIoReady(chunk)).then(
+          () => {
+            writes.delete(w)
+            buffers.give(chunk as Buffer)
+          },
+          (e: unknown) => {
+            writes.delete(w)
+            failure ??= { error: e }
+          },
+        )
+        writes.add(w)
+        if (writes.size >= CLIENT_FILE_WRITES_IN_FLIGHT) await Promise.race(writes)
+        if (failure) throw failure.error
+      }
+      await Promise.all(writes)
+      if (failure) throw failure.error
       await out.finish()
       await rename(tmp, outPath).catch((e: unknown) => {
         throw localFileError(e, outPath)
@@ -520,6 +543,7 @@ export class StratosClient {
       fsyncDir(dirname(outPath))
       return out.bytes
     } catch (e) {
+      await Promise.all(writes)
       await out.close()
       await rm(tmp, { force: true }).catch(() => undefined)
       throw e

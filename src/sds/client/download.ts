@@ -45,6 +45,8 @@ export interface ReadParameters {
   reuseBuffers?: boolean
   /** With reuseBuffers: the pool chunks come from (default: the client's readBuffers), e.g. an aligned one for direct I/O. */
   buffers?: RecyclingBufferPool
+  /** With reuseBuffers and `buffers`: the caller gives every chunk back to `buffers` itself (it may keep a few at once). */
+  callerGivesBack?: boolean
 }
 
 function emit(onProgress: ((e: ProgressEvent) => void) | undefined, e: ProgressEvent): void {
@@ -273,8 +275,8 @@ async function* readFileOnce(c: TransferComponents, p: ReadParameters): AsyncGen
         bytes += chunk.length
         emit(p.onProgress, { type: 'download:progress', bytes, total })
         yield chunk
-        // The consumer asked for more: with reuseBuffers it is done with this one.
-        pool?.give(chunk)
+        // The consumer asked for more: with reuseBuffers it is done with this one (unless it gives chunks back itself).
+        if (!(p.callerGivesBack && p.buffers)) pool?.give(chunk)
       }
     }
   } catch (e) {

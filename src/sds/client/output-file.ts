@@ -19,11 +19,13 @@ import { isAligned } from '../../util/aligned-buffers.ts'
 import { localFileError } from './source.ts'
 
 export class OutputFile {
-  /** Bytes written so far (the next chunk's file offset). */
+  /** Bytes handed to write() so far (the next chunk's file offset). */
   bytes = 0
   /** Bytes that went through direct I/O (tests, diagnostics). */
   directBytes = 0
-  #direct: FileHandle | undefined
+  readonly #direct: FileHandle | undefined
+  /** Set once the file system refused a direct write: the page cache from then on. */
+  #directRefused = false
   #unsynced = 0
   #syncing: Promise<void> | undefined
   #syncError: unknown
@@ -49,34 +51,36 @@ export class OutputFile {
     return new OutputFile(path, fh, direct)
   }
 
-  /** Whether direct I/O is still in use (false once the file system refused it). */
+  /** Whether direct I/O is in use (false when the file system refused it). */
   get direct(): boolean {
-    return this.#direct !== undefined
+    return this.#direct !== undefined && !this.#directRefused
   }
 
   /**
-   * Appends `chunk` (a failed write throws the system's error as it is); `aligned` says its memory starts on a DIRECT_IO_ALIGN_BYTES boundary. The chunk's bytes are
-   * written (not only queued) when this resolves, so its buffer may be reused.
+   * Appends `chunk` (its offset is taken when this is called, so several writes may run at once); `aligned` says
+   * its memory starts on a DIRECT_IO_ALIGN_BYTES boundary. Resolves once the bytes are written (the buffer may then
+   * be reused); a failed write rejects with the system's error as it is.
    */
   async write(chunk: Uint8Array, aligned: boolean): Promise<void> {
     if (this.#syncError) throw localFileError(this.#syncError, this.path)
+    const position = this.bytes
+    this.bytes += chunk.length
     let done = 0
     const directBytes = chunk.length - (chunk.length % DIRECT_IO_ALIGN_BYTES)
-    if (this.#direct && aligned && directBytes > 0 && isAligned(this.bytes)) {
+    if (this.#direct && !this.#directRefused && aligned && directBytes > 0 && isAligned(position)) {
       try {
-        await writeFully(this.#direct, chunk, 0, directBytes, this.bytes)
+        await writeFully(this.#direct, chunk, 0, directBytes, position)
         done = directBytes
         this.directBytes += directBytes
       } catch (e) {
         if ((e as { code?: string }).code !== 'EINVAL') throw e
-        // O_DIRECT accepted at open but refused for this write (alignment rules of an unusual device): page cache
-        // from here on (the refused write wrote nothing; its bytes go through the page cache below).
-        await this.#direct.close().catch(() => undefined)
-        this.#direct = undefined
+        // O_DIRECT accepted at open but refused for this write (alignment rules of an unusual device): the page
+        // cache from here on (the refused write wrote nothing; its bytes go through the page cache below).
+        this.#directRefused = true
       }
     }
     if (done < chunk.length) {
-      await writeFully(this.fh, chunk, done, chunk.length - done, this.bytes + done)
+      await writeFully(this.fh, chunk, done, chunk.length - done, position + done)
       this.#unsynced += chunk.length - done
       if (this.#unsynced >= CLIENT_WRITE_SYNC_BYTES && !this.#syncing) {
         this.#unsynced = 0
@@ -91,10 +95,9 @@ export class OutputFile {
         )
       }
     }
-    this.bytes += chunk.length
   }
 
-  /** Makes every byte and the size durable (fsync), then closes the file. */
+  /** Makes every byte and the size durable (fsync), then closes the file. Call once no write() is running. */
   async finish(): Promise<void> {
     await this.#syncing
     if (this.#syncError) throw localFileError(this.#syncError, this.path)
@@ -102,11 +105,10 @@ export class OutputFile {
     await this.close()
   }
 
-  /** Closes the file without syncing (after a failure; the caller removes it). */
+  /** Closes the file without syncing (after a failure; the caller removes it). Call once no write() is running. */
   async close(): Promise<void> {
     await this.#syncing
     await this.#direct?.close().catch(() => undefined)
-    this.#direct = undefined
     await this.fh.close().catch(() => undefined)
   }
 }

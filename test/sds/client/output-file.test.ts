@@ -71,3 +71,17 @@ test('create refuses an existing path (the temp name is never reused)', async (t
     return true
   })
 })
+
+test('writes started together land at their own offsets', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'stratos-output-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'out.bin')
+  const out = await OutputFile.create(path)
+  const parts = [pattern(256 * KiB, 11), pattern(128 * KiB, 12), pattern(64 * KiB + 1, 13)]
+  // All three in flight at once: each takes its offset when it is called, not when it finishes.
+  await Promise.all(parts.map((p) => out.write(alignedCopy(p), true)))
+  assert.equal(out.bytes, 448 * KiB + 1)
+  if (out.direct) assert.equal(out.directBytes, 448 * KiB)
+  await out.finish()
+  assert.ok(readFileSync(path).equals(Buffer.concat(parts)))
+})
