@@ -4,33 +4,54 @@
  *
  * Layout: one SQL table per index table, `meta_<name> (k BYTEA PRIMARY KEY, v BYTEA NOT NULL)`, keys in
  * `ordered-binary` (codec.ts) so SQL's byte order is LMDB's key order, values in msgpack. The SQL stays within
- * what CockroachDB also runs — CREATE TABLE IF NOT EXISTS, BYTEA primary keys, INSERT … ON CONFLICT DO UPDATE,
- * `unnest` of two arrays, `= ANY(array)`, SERIALIZABLE transactions (CockroachDB's only isolation) — and uses no
- * sequences, advisory locks or LISTEN/NOTIFY.
+ * what CockroachDB also runs — CREATE TABLE IF NOT EXISTS, BYTEA primary keys, `'\x…'::BYTEA` hex literals,
+ * `k IN (…)`, INSERT … VALUES … ON CONFLICT DO UPDATE, several statements in one simple query, SERIALIZABLE
+ * transactions (CockroachDB's only isolation) — and uses no sequences, advisory locks or LISTEN/NOTIFY.
  *
- * Transactions: `write(fn)` opens a SERIALIZABLE transaction with its first statement, runs `fn` synchronously
- * (reads go to the server at once through pg-bridge.ts; puts and removes are buffered and sent with the commit, or
- * before a range read of the same table so the read sees them) and commits. A serialization failure (SQLSTATE
- * 40001, or 40P01 deadlock) rolls back and runs `fn` again, up to WRITE_ATTEMPTS times with a random backoff —
- * so `fn` must be re-runnable (table.ts). Reads outside `write` are single statements, each on its own snapshot.
+ * Transactions never block the event loop. `write(fn)` takes a connection from a pool (several transactions of
+ * one process run at once, each on its own connection) and runs `fn` synchronously against what the transaction
+ * has read so far: a read it has not made yet (a `get`, a `prefetch`, a range or a count) is noted and ends that run
+ * of `fn` early (it throws a private marker, NEED). The engine then makes every noted read in one round trip —
+ * the first one opens the SERIALIZABLE transaction in the same round trip — and runs `fn` again, until a run needs
+ * nothing new; its writes (buffered in memory, read back by later reads of the same run, ranges and counts
+ * included) go to the server with the COMMIT, in one round trip. So a transaction costs one round trip per level
+ * of dependent reads plus one, and `fn` runs once more per level (each run stops at its first unmet read, so the
+ * early runs are cheap). A run that swallowed the marker (a `catch` inside `fn`) is not trusted: any unmet read
+ * means another round. This is why `fn` must be re-runnable (table.ts) — as it already had to be for retries.
  *
- * Cut off from the server: a call that gets no answer within the bridge's timeout fails with NODE_UNAVAILABLE, and
- * for UNREACHABLE_BACKOFF_MS after that every call fails at once instead of waiting again (so the process keeps
+ * A serialization failure (SQLSTATE 40001, or 40P01 deadlock) rolls back and runs the transaction again with a
+ * random backoff, for up to WRITE_RETRY_MS, then gives up with BUSY. Several transactions of one process
+ * committing at once share PostgreSQL's WAL flush (its group commit), so a busy process pays far less than one
+ * flush per transaction.
+ *
+ * Reads outside `write` are synchronous (the stores' read methods are): each is one statement through the worker
+ * bridge (pg-bridge.ts), which blocks this thread for its round trip — keep them off hot paths (a meta process
+ * caches file records, uploads.ts and access.ts).
+ *
+ * Cut off from the server: a call that gets no answer within the timeout fails with NODE_UNAVAILABLE, and for
+ * UNREACHABLE_BACKOFF_MS after that every call fails at once instead of waiting again (so the process keeps
  * answering — with 503s and a failing /readyz — while the other processes serve).
  */
+import pg from 'pg'
 import { StratosError } from '../../../errors.ts'
 import { decodeKey, decodeValue, encodeKey, encodeValue } from './codec.ts'
 import { PgBridge, SqlError, type PgBridgeOptions, type Statement } from './pg-bridge.ts'
 import type { Key, PrefetchRead, RangeOptions, StorageEngine, Table, WriteOptions } from './table.ts'
 
-/** Runs of one transaction before a serialization failure is given up on (as BUSY). */
-export const WRITE_ATTEMPTS = 12
-/** Rows fetched per round trip while iterating a range. */
+/** How long a transaction that keeps losing serialization conflicts is retried before it fails with BUSY. */
+export const WRITE_RETRY_MS = 10_000
+/** Longest backoff between two runs of a conflicting transaction. */
+const RETRY_BACKOFF_CAP_MS = 100
+/** Rows fetched per round trip while iterating a range outside a transaction. */
 const RANGE_PAGE = 512
 /** After the server did not answer, how long calls fail fast before trying it again. */
 const UNREACHABLE_BACKOFF_MS = 1_000
 /** Opening: the worker thread starts, connects and creates the tables. */
 const OPEN_TIMEOUT_MS = 30_000
+/** Connections one process keeps to the server (transactions in flight at once). */
+const POOL_SIZE = 8
+/** Rounds of reads one run of a transaction may take before it counts as a bug (keys that change every run). */
+const MAX_READ_ROUNDS = 64
 
 const RETRYABLE = new Set(['40001', '40P01'])
 
@@ -39,11 +60,84 @@ export interface PostgresEngineOptions extends PgBridgeOptions {
   random?: () => number
   /** Prefix of every SQL table (default `meta_`); tests give each run its own. */
   tablePrefix?: string
+  /** Connections to the server for transactions (default POOL_SIZE). */
+  poolSize?: number
 }
 
 interface Pending {
   k: Buffer
   v: Buffer | null
+}
+
+/** A range's rows as fetched: sorted by key bytes; `all` when the server had no more rows in the bounds. */
+interface FetchedRange {
+  rows: { k: Buffer; v: Buffer | null }[]
+  /** Rows asked for (undefined: the whole range). */
+  limit: number | undefined
+  all: boolean
+}
+
+interface RangeRequest {
+  table: string
+  start: Buffer | undefined
+  end: Buffer | undefined
+  limit: number | undefined
+  values: boolean
+}
+
+/** Ends a run of `fn` that needs a read the transaction has not made yet (thrown, never shown to a caller). */
+class NeedReads extends Error {}
+const NEED = new NeedReads('the transaction needs reads it has not made yet')
+
+/** A failure of the driver or the server (not of `fn`), as `cause`. */
+class DriverError extends Error {
+  constructor(readonly failure: unknown) {
+    super('meta index driver failure', { cause: failure })
+  }
+}
+
+/** One transaction: what it read (its SERIALIZABLE snapshot), what the current run wrote, what it still needs. */
+class Tx {
+  begun = false
+  /** Values read, per SQL table, by hex key (null: absent). */
+  readonly read = new Map<string, Map<string, Buffer | null>>()
+  /** Ranges read, by range id. */
+  readonly ranges = new Map<string, FetchedRange>()
+  /** Counts read, by range id. */
+  readonly counts = new Map<string, number>()
+  /** Writes of the current run, per SQL table, by hex key. */
+  readonly pending = new Map<string, Map<string, Pending>>()
+  /** Reads the current run needed and did not find. */
+  readonly needKeys = new Map<string, Map<string, Buffer>>()
+  readonly needRanges = new Map<string, RangeRequest>()
+  readonly needCounts = new Map<string, RangeRequest>()
+
+  startRun(): void {
+    this.pending.clear()
+    this.needKeys.clear()
+    this.needRanges.clear()
+    this.needCounts.clear()
+  }
+
+  get needs(): boolean {
+    return this.needKeys.size > 0 || this.needRanges.size > 0 || this.needCounts.size > 0
+  }
+
+  readOf(table: string, hex: string): Buffer | null | undefined {
+    return this.read.get(table)?.get(hex)
+  }
+
+  remember(table: string, hex: string, v: Buffer | null): void {
+    let m = this.read.get(table)
+    if (!m) this.read.set(table, (m = new Map()))
+    m.set(hex, v)
+  }
+
+  needKey(table: string, hex: string, k: Buffer): void {
+    let m = this.needKeys.get(table)
+    if (!m) this.needKeys.set(table, (m = new Map()))
+    m.set(hex, k)
+  }
 }
 
 /** SQL table name of an index table: `meta_` + the name in snake case. */
@@ -53,29 +147,79 @@ function sqlName(prefix: string, name: string): string {
   return prefix + snake
 }
 
+/** A BYTEA literal (hex format: only [0-9a-f] inside the quotes, so nothing to escape). */
+function lit(b: Buffer): string {
+  return `'\\x${b.toString('hex')}'::BYTEA`
+}
+
+function whereOf(start: Buffer | undefined, end: Buffer | undefined): string {
+  const conds: string[] = []
+  if (start !== undefined) conds.push(`k >= ${lit(start)}`)
+  if (end !== undefined) conds.push(`k < ${lit(end)}`)
+  return conds.length ? ` WHERE ${conds.join(' AND ')}` : ''
+}
+
+function inRange(k: Buffer, start: Buffer | undefined, end: Buffer | undefined): boolean {
+  return (start === undefined || Buffer.compare(k, start) >= 0) && (end === undefined || Buffer.compare(k, end) < 0)
+}
+
+function rangeId(r: Omit<RangeRequest, 'limit'>): string {
+  return `${r.table}|${r.values ? 1 : 0}|${r.start?.toString('hex') ?? '-'}|${r.end?.toString('hex') ?? '-'}`
+}
+
+/** The SQLSTATE of a server error, or undefined when the failure is not the server's answer to a statement. */
+function sqlStateOf(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | undefined)?.code
+  return typeof code === 'string' && code.length === 5 ? code : undefined
+}
+
+/**
+ * SQLSTATEs that mean the server (not the statement) failed: class 08 (connection exception) and 57P01–57P03
+ * (admin shutdown, crash shutdown, cannot connect now). CockroachDB uses the same codes when a node drains or dies.
+ */
+function isConnectionLost(sqlState: string): boolean {
+  return sqlState.startsWith('08') || sqlState === '57P01' || sqlState === '57P02' || sqlState === '57P03'
+}
+
 export class PostgresEngine implements StorageEngine {
   readonly kind = 'postgres'
   readonly shared = true
-  readonly #bridge: PgBridge
+  readonly #connectionString: string
+  readonly #options: PostgresEngineOptions
+  readonly #pool: pg.Pool
+  #bridge: PgBridge | undefined
   readonly #random: () => number
   readonly #prefix: string
-  /** Buffered writes of the running transaction, per SQL table, by hex key. */
-  readonly #pending = new Map<string, Map<string, Pending>>()
-  /**
-   * What the running transaction read, per SQL table, by hex key (null: absent). A SERIALIZABLE transaction sees its
-   * own snapshot, so a key read once reads the same until the transaction writes it (its buffered write answers
-   * first, and a flushed write lands here); each key costs one round trip at most, and `prefetch` reads many in one.
-   */
-  readonly #read = new Map<string, Map<string, Buffer | null>>()
-  #inWrite = false
-  #txOpen = false
+  readonly #timeoutMs: number
+  /** The transaction whose `fn` is running right now (synchronously), if any. */
+  #tx: Tx | undefined
   #unreachableUntil = 0
   #closed = false
 
   constructor(connectionString: string, options: PostgresEngineOptions = {}) {
-    this.#bridge = new PgBridge(connectionString, options)
+    this.#connectionString = connectionString
+    this.#options = options
     this.#random = options.random ?? Math.random
     this.#prefix = options.tablePrefix ?? 'meta_'
+    this.#timeoutMs = options.timeoutMs ?? 5_000
+    this.#pool = new pg.Pool({
+      connectionString,
+      max: options.poolSize ?? POOL_SIZE,
+      // Waiting for a free connection counts too: a process whose transactions do not finish is as good as cut off.
+      connectionTimeoutMillis: Math.max(this.#timeoutMs, options.connectTimeoutMs ?? 2_000),
+      statement_timeout: this.#timeoutMs,
+      query_timeout: this.#timeoutMs + 1_000,
+      keepAlive: true,
+      idleTimeoutMillis: 30_000,
+    })
+    // An idle connection the server dropped: the pool forgets it; the next transaction opens another.
+    this.#pool.on('error', () => {})
+  }
+
+  /** The synchronous path (reads outside a transaction, and the schema): one worker thread, started when needed. */
+  #syncBridge(): PgBridge {
+    if (!this.#bridge) this.#bridge = new PgBridge(this.#connectionString, this.#options)
+    return this.#bridge
   }
 
   openTables<T extends Record<string, Table<unknown, Key>>>(names: readonly (keyof T & string)[]): T {
@@ -90,153 +234,230 @@ export class PostgresEngine implements StorageEngine {
     return out as T
   }
 
-  /** Runs statements (inside `write`, within its transaction), failing fast while the server is unreachable. */
-  exec(statements: Statement[], timeoutMs?: number): unknown[][][] {
+  #checkOpen(): void {
     if (this.#closed) throw new StratosError('NODE_UNAVAILABLE', 'the meta index is closed')
     if (Date.now() < this.#unreachableUntil)
       throw new StratosError('NODE_UNAVAILABLE', 'the meta index (PostgreSQL) is unreachable')
-    let offset = 0
-    if (this.#inWrite && !this.#txOpen) {
-      statements = [{ sql: 'BEGIN ISOLATION LEVEL SERIALIZABLE' }, ...statements]
-      this.#txOpen = true
-      offset = 1
-    }
+  }
+
+  /** Runs statements synchronously outside any transaction (each on its own snapshot), failing fast while cut off. */
+  exec(statements: Statement[], timeoutMs?: number): unknown[][][] {
+    this.#checkOpen()
     try {
-      return this.#bridge.run(statements, timeoutMs).slice(offset)
+      return this.#syncBridge().run(statements, timeoutMs)
     } catch (e) {
-      if (e instanceof StratosError && e.code === 'NODE_UNAVAILABLE') {
-        this.#unreachableUntil = Date.now() + UNREACHABLE_BACKOFF_MS
-        this.#txOpen = false // the worker dropped the connection: the server rolled the transaction back
-      }
+      if (e instanceof StratosError && e.code === 'NODE_UNAVAILABLE') this.#unreachableUntil = Date.now() + UNREACHABLE_BACKOFF_MS
       throw e
     }
   }
 
-  get inWrite(): boolean {
-    return this.#inWrite
-  }
-
-  pendingOf(table: string): Map<string, Pending> | undefined {
-    return this.#pending.get(table)
-  }
-
-  /** Inside `write`: the value this transaction read for a key (null: absent), undefined when not read yet. */
-  readOf(table: string, hex: string): Buffer | null | undefined {
-    return this.#inWrite ? this.#read.get(table)?.get(hex) : undefined
-  }
-
-  /** Inside `write`: remembers what this transaction read (or wrote and sent) for a key. */
-  remember(table: string, hex: string, v: Buffer | null): void {
-    if (!this.#inWrite) return
-    let m = this.#read.get(table)
-    if (!m) this.#read.set(table, (m = new Map()))
-    m.set(hex, v)
+  /** The transaction whose `fn` runs now, or undefined outside one. */
+  get tx(): Tx | undefined {
+    return this.#tx
   }
 
   /**
-   * Inside `write`: reads every key of every given table not read yet in one round trip (then `get` answers them from
-   * memory). Outside `write` it does nothing: single reads there are each their own snapshot.
+   * Inside `write`: every key of every given table not read yet. A run that still lacks some ends here, and the
+   * engine reads them all in one round trip before the next run. Outside `write` it does nothing: single reads there
+   * are each their own snapshot.
    */
   prefetch(reads: PrefetchRead[]): void {
-    if (!this.#inWrite) return
-    const requests = reads
-      .filter((r) => r.table instanceof PgTable && r.keys.length > 0)
-      .map((r) => (r.table as PgTable<unknown, Key>).prefetchRequest(r.keys))
-    const statements: Statement[] = []
-    const asked: { table: string; keys: Map<string, Buffer> }[] = []
-    for (const { table, keys } of requests) {
-      const want = new Map<string, Buffer>()
-      const pending = this.#pending.get(table)
-      for (const k of keys) {
+    const tx = this.#tx
+    if (!tx) return
+    let missing = false
+    for (const r of reads) {
+      if (!(r.table instanceof PgTable)) continue
+      const table = (r.table as PgTable<unknown, Key>).sql
+      const pending = tx.pending.get(table)
+      for (const key of r.keys) {
+        const k = encodeKey(key)
         const hex = k.toString('hex')
-        if (pending?.has(hex) || this.readOf(table, hex) !== undefined) continue
-        want.set(hex, k)
+        if (pending?.has(hex) || tx.readOf(table, hex) !== undefined) continue
+        tx.needKey(table, hex, k)
+        missing = true
       }
-      if (want.size === 0) continue
-      statements.push({ sql: `SELECT k, v FROM ${table} WHERE k = ANY($1::BYTEA[])`, params: [[...want.values()]] })
-      asked.push({ table, keys: want })
     }
-    if (statements.length === 0) return
-    const results = this.exec(statements)
-    asked.forEach(({ table, keys }, i) => {
-      const found = new Map<string, Buffer>()
-      for (const row of results[i] ?? []) {
-        const k = Buffer.from(row[0] as Uint8Array)
-        found.set(k.toString('hex'), Buffer.from(row[1] as Uint8Array))
-      }
-      for (const hex of keys.keys()) this.remember(table, hex, found.get(hex) ?? null)
-    })
-  }
-
-  /** Inside `write`: buffers a put (v) or a remove (null). Outside: writes it at once (its own transaction). */
-  buffer(table: string, k: Buffer, v: Buffer | null): void {
-    if (!this.#inWrite) {
-      this.exec(flushStatements(table, new Map([[k.toString('hex'), { k, v }]])))
-      return
-    }
-    let m = this.#pending.get(table)
-    if (!m) this.#pending.set(table, (m = new Map()))
-    m.set(k.toString('hex'), { k, v })
-  }
-
-  /** The statements that send the buffered writes of `table` (and forgets them). */
-  takePending(table: string): Statement[] {
-    const m = this.#pending.get(table)
-    if (!m || m.size === 0) return []
-    this.#pending.delete(table)
-    // Sent now, so reads later in the transaction must see them: they join what it read.
-    for (const [hex, { v }] of m) this.remember(table, hex, v)
-    return flushStatements(table, m)
+    if (missing) throw NEED
   }
 
   async write<T>(fn: () => T, _options: WriteOptions = {}): Promise<T> {
-    if (this.#inWrite) throw new Error('PostgresEngine.write: nested write')
+    if (this.#tx) throw new Error('PostgresEngine.write: nested write')
+    this.#checkOpen()
+    const started = Date.now()
     for (let attempt = 1; ; attempt++) {
-      this.#inWrite = true
-      this.#txOpen = false
-      this.#pending.clear()
-      this.#read.clear()
+      const client = await this.#connect()
+      const tx = new Tx()
+      let broken: Error | undefined
       try {
-        const result = fn()
-        const statements: Statement[] = []
-        for (const table of [...this.#pending.keys()]) statements.push(...this.takePending(table))
-        if (this.#txOpen || statements.length > 0) this.exec([...statements, { sql: 'COMMIT' }])
-        this.#txOpen = false
-        return result
+        return await this.#run(client, tx, fn)
       } catch (e) {
-        this.#rollback()
-        if (!(e instanceof SqlError && RETRYABLE.has(e.sqlState))) throw e
-        if (attempt >= WRITE_ATTEMPTS)
+        const failure = e instanceof DriverError ? e.failure : undefined
+        const state = failure === undefined ? undefined : sqlStateOf(failure)
+        if (failure !== undefined && (state === undefined || isConnectionLost(state))) {
+          // No answer, or the connection went: the server rolls back; this connection is not reused.
+          broken = failure as Error
+          throw this.#unreachable(failure)
+        }
+        if (tx.begun) {
+          try {
+            await client.query('ROLLBACK')
+          } catch (r) {
+            broken = r as Error
+          }
+        }
+        if (state === undefined) throw e // fn's own error
+        if (!RETRYABLE.has(state)) throw new SqlError((failure as Error).message, state)
+        if (Date.now() - started >= WRITE_RETRY_MS)
           throw new StratosError('BUSY', 'the meta index is busy (too many conflicting writes); try again', {
             attempts: attempt,
           })
       } finally {
-        this.#inWrite = false
-        this.#pending.clear()
-        this.#read.clear()
+        client.release(broken)
       }
-      // Off the event loop's back while the other writer finishes: 1, 2, 4 … ms (capped), times a random factor.
-      const ms = Math.min(2 ** (attempt - 1), 50) * (0.5 + this.#random())
+      // Off the server's back while the other writer finishes: 1, 2, 4 … ms (capped), times a random factor.
+      const ms = Math.min(2 ** (attempt - 1), RETRY_BACKOFF_CAP_MS) * (0.5 + this.#random())
       await new Promise((r) => setTimeout(r, ms))
     }
   }
 
-  #rollback(): void {
-    if (!this.#txOpen) return
-    this.#txOpen = false
-    this.#inWrite = false
+  async #connect(): Promise<pg.PoolClient> {
+    this.#checkOpen()
     try {
-      this.#bridge.run([{ sql: 'ROLLBACK' }])
-    } catch {
-      // Unreachable: the server rolls back when the connection goes.
+      return await this.#pool.connect()
+    } catch (e) {
+      throw this.#unreachable(e)
     }
   }
 
-  async ready(): Promise<boolean> {
-    if (this.#closed || this.#inWrite) return !this.#closed
+  /** The server did not answer (or refused the connection): NODE_UNAVAILABLE, and fail fast for a while. */
+  #unreachable(e: unknown): StratosError {
+    if (e instanceof StratosError) return e
+    this.#unreachableUntil = Date.now() + UNREACHABLE_BACKOFF_MS
+    return new StratosError(
+      'NODE_UNAVAILABLE',
+      `the meta index (PostgreSQL) is unreachable: ${(e as Error | undefined)?.message ?? String(e)}`,
+      {},
+      { cause: e },
+    )
+  }
+
+  /** Runs `fn` until it needs no more reads, then commits its writes. */
+  async #run<T>(client: pg.PoolClient, tx: Tx, fn: () => T): Promise<T> {
+    for (let round = 0; ; round++) {
+      tx.startRun()
+      let result: T | undefined
+      let threw: unknown
+      let failed = false
+      this.#tx = tx
+      try {
+        result = fn()
+      } catch (e) {
+        failed = true
+        threw = e
+      } finally {
+        this.#tx = undefined
+      }
+      if (tx.needs) {
+        if (round >= MAX_READ_ROUNDS)
+          throw new StratosError('INTERNAL', `a meta index transaction still needed reads after ${round} rounds`)
+        await this.#driver(this.#fetch(client, tx))
+        continue
+      }
+      if (failed) throw threw
+      await this.#driver(this.#commit(client, tx))
+      return result as T
+    }
+  }
+
+  /** Marks a failure of the server or the connection apart from `fn`'s own errors. */
+  async #driver(p: Promise<void>): Promise<void> {
     try {
-      this.exec([{ sql: 'SELECT 1' }])
-      return true
+      await p
+    } catch (e) {
+      throw new DriverError(e)
+    }
+  }
+
+  /** One round trip: every read the last run lacked (opening the transaction first when this is its first). */
+  async #fetch(client: pg.PoolClient, tx: Tx): Promise<void> {
+    const sql: string[] = []
+    const handlers: ((rows: unknown[][]) => void)[] = []
+    if (!tx.begun) sql.push('BEGIN ISOLATION LEVEL SERIALIZABLE')
+    for (const [table, keys] of tx.needKeys) {
+      sql.push(`SELECT k, v FROM ${table} WHERE k IN (${[...keys.values()].map(lit).join(', ')})`)
+      handlers.push((rows) => {
+        const found = new Map<string, Buffer>()
+        for (const row of rows) found.set((row[0] as Buffer).toString('hex'), row[1] as Buffer)
+        for (const hex of keys.keys()) tx.remember(table, hex, found.get(hex) ?? null)
+      })
+    }
+    for (const [id, r] of tx.needRanges) {
+      const cols = r.values ? 'k, v' : 'k'
+      const limit = r.limit === undefined ? '' : ` LIMIT ${r.limit}`
+      sql.push(`SELECT ${cols} FROM ${r.table}${whereOf(r.start, r.end)} ORDER BY k${limit}`)
+      handlers.push((rows) => {
+        const out = rows.map((row) => ({ k: row[0] as Buffer, v: r.values ? (row[1] as Buffer) : null }))
+        tx.ranges.set(id, { rows: out, limit: r.limit, all: r.limit === undefined || out.length < r.limit })
+        // The same snapshot: a key seen in a range reads the same by itself.
+        if (r.values) for (const { k, v } of out) tx.remember(r.table, k.toString('hex'), v)
+      })
+    }
+    for (const [id, r] of tx.needCounts) {
+      sql.push(`SELECT count(*) FROM ${r.table}${whereOf(r.start, r.end)}`)
+      handlers.push((rows) => tx.counts.set(id, Number(rows[0]![0])))
+    }
+    const results = await this.#query(client, sql.join('; '))
+    if (!tx.begun) {
+      tx.begun = true
+      results.shift()
+    }
+    handlers.forEach((h, i) => h(results[i]!))
+  }
+
+  /** One round trip: the run's writes and COMMIT (or nothing, for a transaction that read nothing and wrote nothing). */
+  async #commit(client: pg.PoolClient, tx: Tx): Promise<void> {
+    const sql: string[] = []
+    for (const [table, m] of tx.pending) {
+      const puts: string[] = []
+      const dels: string[] = []
+      for (const { k, v } of m.values()) {
+        if (v === null) dels.push(lit(k))
+        else puts.push(`(${lit(k)}, ${lit(v)})`)
+      }
+      if (dels.length) sql.push(`DELETE FROM ${table} WHERE k IN (${dels.join(', ')})`)
+      if (puts.length)
+        sql.push(`INSERT INTO ${table} (k, v) VALUES ${puts.join(', ')} ON CONFLICT (k) DO UPDATE SET v = excluded.v`)
+    }
+    if (!tx.begun && sql.length === 0) return
+    if (!tx.begun) sql.unshift('BEGIN ISOLATION LEVEL SERIALIZABLE')
+    tx.begun = true
+    sql.push('COMMIT')
+    await this.#query(client, sql.join('; '))
+    tx.begun = false
+  }
+
+  /** One simple query of one or more statements; answers each statement's rows (arrays of column values). */
+  async #query(client: pg.PoolClient, text: string): Promise<unknown[][][]> {
+    const r = (await client.query({ text, rowMode: 'array' } as pg.QueryConfig)) as unknown as
+      | pg.QueryArrayResult
+      | pg.QueryArrayResult[]
+    return Array.isArray(r) ? r.map((x) => x.rows) : [r.rows]
+  }
+
+  async ready(): Promise<boolean> {
+    if (this.#closed) return false
+    try {
+      const client = await this.#connect()
+      let broken: Error | undefined
+      try {
+        await client.query('SELECT 1')
+        return true
+      } catch (e) {
+        broken = e as Error
+        return false
+      } finally {
+        client.release(broken)
+      }
     } catch {
       return false
     }
@@ -245,99 +466,112 @@ export class PostgresEngine implements StorageEngine {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await this.#bridge.close()
+    await Promise.all([this.#bridge?.close(), this.#pool.end().catch(() => {})])
   }
-}
-
-function flushStatements(table: string, m: Map<string, Pending>): Statement[] {
-  const putK: Buffer[] = []
-  const putV: Buffer[] = []
-  const del: Buffer[] = []
-  for (const { k, v } of m.values()) {
-    if (v === null) del.push(k)
-    else {
-      putK.push(k)
-      putV.push(v)
-    }
-  }
-  const out: Statement[] = []
-  if (del.length) out.push({ sql: `DELETE FROM ${table} WHERE k = ANY($1::BYTEA[])`, params: [del] })
-  if (putK.length)
-    out.push({
-      sql: `INSERT INTO ${table} (k, v) SELECT * FROM unnest($1::BYTEA[], $2::BYTEA[]) ON CONFLICT (k) DO UPDATE SET v = excluded.v`,
-      params: [putK, putV],
-    })
-  return out
-}
-
-function bounds(options: RangeOptions | undefined, after: Buffer | undefined): { where: string; params: Buffer[] } {
-  const conds: string[] = []
-  const params: Buffer[] = []
-  if (after !== undefined) {
-    params.push(after)
-    conds.push(`k > $${params.length}`)
-  } else if (options?.start !== undefined) {
-    params.push(encodeKey(options.start))
-    conds.push(`k >= $${params.length}`)
-  }
-  if (options?.end !== undefined) {
-    params.push(encodeKey(options.end))
-    conds.push(`k < $${params.length}`)
-  }
-  return { where: conds.length ? ` WHERE ${conds.join(' AND ')}` : '', params }
 }
 
 class PgTable<V, K extends Key> implements Table<V, K> {
   readonly #engine: PostgresEngine
-  readonly #sql: string
+  readonly sql: string
 
   constructor(engine: PostgresEngine, sql: string) {
     this.#engine = engine
-    this.#sql = sql
+    this.sql = sql
   }
 
   get(key: K): V | undefined {
     const k = encodeKey(key)
-    const hex = k.toString('hex')
-    const p = this.#engine.pendingOf(this.#sql)?.get(hex)
-    if (p !== undefined) return p.v === null ? undefined : decodeValue<V>(p.v)
-    const seen = this.#engine.readOf(this.#sql, hex)
-    if (seen !== undefined) return seen === null ? undefined : decodeValue<V>(seen)
-    const [rows] = this.#engine.exec([{ sql: `SELECT v FROM ${this.#sql} WHERE k = $1`, params: [k] }])
+    const tx = this.#engine.tx
+    if (tx) {
+      const hex = k.toString('hex')
+      const p = tx.pending.get(this.sql)?.get(hex)
+      if (p !== undefined) return p.v === null ? undefined : decodeValue<V>(p.v)
+      const seen = tx.readOf(this.sql, hex)
+      if (seen !== undefined) return seen === null ? undefined : decodeValue<V>(seen)
+      tx.needKey(this.sql, hex, k)
+      throw NEED
+    }
+    const [rows] = this.#engine.exec([{ sql: `SELECT v FROM ${this.sql} WHERE k = $1`, params: [k] }])
     const row = rows?.[0]
-    const v = row === undefined ? null : Buffer.from(row[0] as Uint8Array)
-    this.#engine.remember(this.#sql, hex, v)
-    return v === null ? undefined : decodeValue<V>(v)
+    return row === undefined ? undefined : decodeValue<V>(row[0] as Uint8Array)
   }
 
-  /** Keys for PostgresEngine.prefetch. */
-  prefetchRequest(keys: K[]): { table: string; keys: Buffer[] } {
-    return { table: this.#sql, keys: keys.map((key) => encodeKey(key)) }
+  #buffer(k: Buffer, v: Buffer | null): void {
+    const tx = this.#engine.tx
+    if (!tx) throw new Error('putSync / removeSync outside write()')
+    let m = tx.pending.get(this.sql)
+    if (!m) tx.pending.set(this.sql, (m = new Map()))
+    m.set(k.toString('hex'), { k, v })
   }
 
   putSync(key: K, value: V): void {
-    this.#engine.buffer(this.#sql, encodeKey(key), encodeValue(value))
+    this.#buffer(encodeKey(key), encodeValue(value))
   }
 
   removeSync(key: K): void {
-    this.#engine.buffer(this.#sql, encodeKey(key), null)
+    this.#buffer(encodeKey(key), null)
   }
 
-  /** Rows of the range, a page per round trip, after sending this table's buffered writes. */
-  *#rows(options: RangeOptions | undefined, withValues: boolean): Generator<unknown[]> {
+  /**
+   * Inside a transaction: the range as this transaction sees it — the rows it read, overlaid with this run's
+   * writes — or NEED when it has not read enough of the range yet.
+   */
+  #txRows(tx: Tx, options: RangeOptions | undefined, values: boolean): { k: Buffer; v: Buffer | null }[] {
+    const start = options?.start === undefined ? undefined : encodeKey(options.start)
+    const end = options?.end === undefined ? undefined : encodeKey(options.end)
+    const limit = options?.limit
+    const pending = [...(tx.pending.get(this.sql)?.values() ?? [])].filter((p) => inRange(p.k, start, end))
+    const deletes = pending.filter((p) => p.v === null).length
+    // Rows the server must answer so that, after this run's deletes hide some, `limit` are still left.
+    const want = limit === undefined ? undefined : limit + deletes
+    const base = { table: this.sql, start, end, values }
+    // A range read with values also answers the same range's keys.
+    const fetched = tx.ranges.get(rangeId(base)) ?? (values ? undefined : tx.ranges.get(rangeId({ ...base, values: true })))
+    if (!fetched || (!fetched.all && (want === undefined || (fetched.limit ?? 0) < want))) {
+      const id = rangeId(base)
+      const asked = tx.needRanges.get(id)
+      // Asked again (deletes hid rows): twice as many, so a run does not come back for a few more each time.
+      const grown = want === undefined ? undefined : Math.max(want, 2 * (fetched?.limit ?? 0))
+      const next = asked && asked.limit === undefined ? undefined : grown === undefined ? undefined : Math.max(grown, asked?.limit ?? 0)
+      tx.needRanges.set(id, { ...base, limit: next })
+      throw NEED
+    }
+    const mine = new Map<string, Pending>()
+    for (const p of pending) mine.set(p.k.toString('hex'), p)
+    const out: { k: Buffer; v: Buffer | null }[] = []
+    for (const row of fetched.rows) if (!mine.has(row.k.toString('hex'))) out.push(row)
+    for (const p of mine.values()) if (p.v !== null) out.push({ k: p.k, v: values ? p.v : null })
+    out.sort((a, b) => Buffer.compare(a.k, b.k))
+    // Past the fetched rows (a partial fetch), a pending put may not be in order with rows the server did not send.
+    const last = fetched.all ? undefined : fetched.rows[fetched.rows.length - 1]?.k
+    const upTo = last === undefined ? out : out.filter((r) => Buffer.compare(r.k, last) <= 0)
+    return limit === undefined ? upTo : upTo.slice(0, limit)
+  }
+
+  /** Rows of the range outside a transaction, a page per round trip. */
+  *#syncRows(options: RangeOptions | undefined, withValues: boolean): Generator<unknown[]> {
     let left = options?.limit ?? Number.POSITIVE_INFINITY
     let after: Buffer | undefined
     while (left > 0) {
       const page = Math.min(left, RANGE_PAGE)
-      const { where, params } = bounds(options, after)
-      const cols = withValues ? 'k, v' : 'k'
-      const select: Statement = {
-        sql: `SELECT ${cols} FROM ${this.#sql}${where} ORDER BY k LIMIT ${page}`,
-        params,
+      const conds: string[] = []
+      const params: Buffer[] = []
+      if (after !== undefined) {
+        params.push(after)
+        conds.push(`k > $${params.length}`)
+      } else if (options?.start !== undefined) {
+        params.push(encodeKey(options.start))
+        conds.push(`k >= $${params.length}`)
       }
-      const flush = this.#engine.takePending(this.#sql)
-      const results = this.#engine.exec([...flush, select])
-      const rows = results[results.length - 1] ?? []
+      if (options?.end !== undefined) {
+        params.push(encodeKey(options.end))
+        conds.push(`k < $${params.length}`)
+      }
+      const where = conds.length ? ` WHERE ${conds.join(' AND ')}` : ''
+      const cols = withValues ? 'k, v' : 'k'
+      const [rows = []] = this.#engine.exec([
+        { sql: `SELECT ${cols} FROM ${this.sql}${where} ORDER BY k LIMIT ${page}`, params },
+      ])
       for (const row of rows) yield row
       if (rows.length < page) return
       left -= rows.length
@@ -346,18 +580,51 @@ class PgTable<V, K extends Key> implements Table<V, K> {
   }
 
   *getRange(options?: RangeOptions): Iterable<{ key: K; value: V }> {
-    for (const row of this.#rows(options, true))
+    const tx = this.#engine.tx
+    if (tx) {
+      for (const { k, v } of this.#txRows(tx, options, true))
+        yield { key: decodeKey<K>(k), value: decodeValue<V>(v as Buffer) }
+      return
+    }
+    for (const row of this.#syncRows(options, true))
       yield { key: decodeKey<K>(row[0] as Uint8Array), value: decodeValue<V>(row[1] as Uint8Array) }
   }
 
   *getKeys(options?: RangeOptions): Iterable<K> {
-    for (const row of this.#rows(options, false)) yield decodeKey<K>(row[0] as Uint8Array)
+    const tx = this.#engine.tx
+    if (tx) {
+      for (const { k } of this.#txRows(tx, options, false)) yield decodeKey<K>(k)
+      return
+    }
+    for (const row of this.#syncRows(options, false)) yield decodeKey<K>(row[0] as Uint8Array)
   }
 
   getCount(options?: RangeOptions): number {
-    const { where, params } = bounds(options, undefined)
-    const flush = this.#engine.takePending(this.#sql)
-    const results = this.#engine.exec([...flush, { sql: `SELECT count(*) FROM ${this.#sql}${where}`, params }])
-    return Number(results[results.length - 1]![0]![0])
+    const start = options?.start === undefined ? undefined : encodeKey(options.start)
+    const end = options?.end === undefined ? undefined : encodeKey(options.end)
+    const tx = this.#engine.tx
+    if (tx) {
+      const id = rangeId({ table: this.sql, start, end, values: false })
+      const counted = tx.counts.get(id)
+      let missing = counted === undefined
+      if (missing) tx.needCounts.set(id, { table: this.sql, start, end, limit: undefined, values: false })
+      // This run's writes change the count by whether each key was there before: read those keys too.
+      let delta = 0
+      for (const [hex, p] of tx.pending.get(this.sql) ?? []) {
+        if (!inRange(p.k, start, end)) continue
+        const before = tx.readOf(this.sql, hex)
+        if (before === undefined) {
+          tx.needKey(this.sql, hex, p.k)
+          missing = true
+          continue
+        }
+        delta += (p.v === null ? 0 : 1) - (before === null ? 0 : 1)
+      }
+      if (missing) throw NEED
+      return counted! + delta
+    }
+    const where = whereOf(start, end)
+    const [rows] = this.#engine.exec([{ sql: `SELECT count(*) FROM ${this.sql}${where}` }])
+    return Number(rows![0]![0])
   }
 }

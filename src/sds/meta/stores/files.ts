@@ -7,7 +7,11 @@
  *   publicFiles  cid                 → publisher: the public files, for anonymous listing
  *   blockIndex   [digest hex, cid]   → true: record `cid` holds the DAG block with that sha256 (blocks.ts)
  *   shardFiles   [shard, cid]        → true: record `cid` names shard id `shard` (repair walks a bad node's shards)
- *   meta         'counters'          → Counters (records and file bytes); 'blockIndexReady' → true once backfilled
+ *   meta         'counters:NN'       → Counters (records and file bytes) of the records whose CID hashes to shard NN
+ *                                       (COUNTER_SHARDS of them, summed on read: commits of different files write
+ *                                       different rows, so concurrent commits do not all conflict on one; an index
+ *                                       written before the shards has one 'counters' row, counted in too);
+ *                'blockIndexReady'   → true once backfilled
  *                                       (the `meta` table's other keys are MetaStore's: one owner per key)
  *
  * so a record, its owner entries, blocks and indexes change together in one named operation (create, setOwner,
@@ -47,6 +51,15 @@ export interface Counters {
 }
 
 const COUNTERS = 'counters'
+/** Rows the counters are spread over (meta 'counters:00' … ), each written only by commits of its files. */
+const COUNTER_SHARDS = 64
+
+/** The counters row of a record: `counters:NN`, NN from an FNV-1a hash of its CID. */
+function counterKey(cid: string): string {
+  let h = 0x811c9dc5
+  for (let i = 0; i < cid.length; i++) h = Math.imul(h ^ cid.charCodeAt(i), 0x01000193)
+  return `${COUNTERS}:${((h >>> 0) % COUNTER_SHARDS).toString().padStart(2, '0')}`
+}
 /** Marks (in `meta`) that every stored record's blocks are in the block index. */
 const BLOCK_INDEX_READY = 'blockIndexReady'
 
@@ -115,7 +128,7 @@ export class TableFileStore implements FileStore {
   reads(cids: string[]): PrefetchRead[] {
     return [
       { table: this.#t.files, keys: cids },
-      { table: this.#t.meta, keys: [COUNTERS] },
+      { table: this.#t.meta, keys: cids.map(counterKey) },
     ]
   }
 
@@ -174,7 +187,7 @@ export class TableFileStore implements FileStore {
     for (let i = 0; i < blocks.length; i++) this.#t.blocks.putSync([cid, i], blocks[i])
     for (const d of blockDigests(record.kind, blocks)) this.#t.blockIndex.putSync([d, cid], true)
     this.indexShards(record)
-    this.#addCounters(1, record.kind === 'file' ? record.size : 0)
+    this.#addCounters(cid, 1, record.kind === 'file' ? record.size : 0)
     return stored
   }
 
@@ -195,7 +208,7 @@ export class TableFileStore implements FileStore {
     for (const d of blockDigests(record.kind, blocks)) this.#t.blockIndex.removeSync([d, cid])
     for (const seg of record.segments) for (const s of seg.shards) this.#t.shardFiles.removeSync([s.id, cid])
     for (let i = 0; i < record.blockCount; i++) this.#t.blocks.removeSync([cid, i])
-    this.#addCounters(-1, record.kind === 'file' ? -record.size : 0)
+    this.#addCounters(cid, -1, record.kind === 'file' ? -record.size : 0)
     return undefined
   }
 
@@ -229,7 +242,13 @@ export class TableFileStore implements FileStore {
   }
 
   counters(): Counters {
-    return (this.#t.meta.get(COUNTERS) as Counters | undefined) ?? { files: 0, fileBytes: 0 }
+    const sum = { ...((this.#t.meta.get(COUNTERS) as Counters | undefined) ?? { files: 0, fileBytes: 0 }) }
+    for (const { value } of this.#t.meta.getRange({ start: `${COUNTERS}:`, end: `${COUNTERS}:${KEY_STRING_MAX}` })) {
+      const c = value as Counters
+      sum.files += c.files
+      sum.fileBytes += c.fileBytes
+    }
+    return sum
   }
 
   blockIndexPending(): boolean {
@@ -259,8 +278,9 @@ export class TableFileStore implements FileStore {
     return next
   }
 
-  #addCounters(files: number, fileBytes: number): void {
-    const c = this.counters()
-    this.#t.meta.putSync(COUNTERS, { files: c.files + files, fileBytes: c.fileBytes + fileBytes } satisfies Counters)
+  #addCounters(cid: string, files: number, fileBytes: number): void {
+    const key = counterKey(cid)
+    const c = (this.#t.meta.get(key) as Counters | undefined) ?? { files: 0, fileBytes: 0 }
+    this.#t.meta.putSync(key, { files: c.files + files, fileBytes: c.fileBytes + fileBytes } satisfies Counters)
   }
 }
