@@ -97,10 +97,12 @@ export class Uploads {
     const reserved: Reservation = {}
     // No capacity or node-count check here: a directory commit's session moves no shard bytes although it declares
     // the directory's total size, and planning checks placement exactly, segment by segment.
+    // Drawn outside the transaction: a run of it again (PostgreSQL runs it once per round of reads) reads the same key.
+    const freshId = randomHex(random, 16)
     const { session, placements } = await store
       .write(() => {
         this.#giveBack(reserved)
-        let uploadId = randomHex(random, 16)
+        let uploadId = freshId
         // Everything the create and segment 0's placement read, in one round trip on PostgreSQL.
         const pairs: [string, string][] = []
         if (p.segment)

@@ -5,14 +5,23 @@
  * Layout: one SQL table per index table, `meta_<name> (k BYTEA PRIMARY KEY, v BYTEA NOT NULL)`, keys in
  * `ordered-binary` (codec.ts) so SQL's byte order is LMDB's key order, values in msgpack. The SQL stays within
  * what CockroachDB also runs — CREATE TABLE IF NOT EXISTS, BYTEA primary keys, `'\x…'::BYTEA` hex literals,
- * `k IN (…)`, INSERT … VALUES … ON CONFLICT DO UPDATE, several statements in one simple query, SERIALIZABLE
- * transactions (CockroachDB's only isolation) — and uses no sequences, advisory locks or LISTEN/NOTIFY.
+ * `k IN (…)`, INSERT … VALUES … ON CONFLICT DO UPDATE, several statements in one simple query, REPEATABLE READ
+ * transactions (CockroachDB runs them as SERIALIZABLE) — and uses no sequences, advisory locks or LISTEN/NOTIFY.
+ *
+ * Isolation: REPEATABLE READ (snapshot isolation): each transaction reads one snapshot, and of two concurrent
+ * transactions that write the same key one fails with 40001 and runs again. That is what the meta node's
+ * transactions rely on: each decides on keys it also writes — a nonce is written by the request it authorises (two
+ * uses of one nonce write the same key), a file record by its commit, a session record by every call on that upload,
+ * a location's ref count by everyone who changes it — so two processes can never both accept one upload or one
+ * replayed request. SERIALIZABLE was measured first (bench/README.md, meta index): PostgreSQL's predicate locks
+ * are index pages, and the index tables are small and hot, so nearly every pair of concurrent upload commits
+ * (different uploads, different keys) was aborted as a false conflict — about one 40001 per commit.
  *
  * Transactions never block the event loop. `write(fn)` takes a connection from a pool (several transactions of
  * one process run at once, each on its own connection) and runs `fn` synchronously against what the transaction
  * has read so far: a read it has not made yet (a `get`, a `prefetch`, a range or a count) is noted and ends that run
  * of `fn` early (it throws a private marker, NEED). The engine then makes every noted read in one round trip —
- * the first one opens the SERIALIZABLE transaction in the same round trip — and runs `fn` again, until a run needs
+ * the first one opens the transaction in the same round trip — and runs `fn` again, until a run needs
  * nothing new; its writes (buffered in memory, read back by later reads of the same run, ranges and counts
  * included) go to the server with the COMMIT, in one round trip. So a transaction costs one round trip per level
  * of dependent reads plus one, and `fn` runs once more per level (each run stops at its first unmet read, so the
@@ -33,6 +42,7 @@
  * answering — with 503s and a failing /readyz — while the other processes serve).
  */
 import pg from 'pg'
+import { writeFileSync } from 'node:fs'
 import { StratosError } from '../../../errors.ts'
 import { decodeKey, decodeValue, encodeKey, encodeValue } from './codec.ts'
 import { PgBridge, SqlError, type PgBridgeOptions, type Statement } from './pg-bridge.ts'
@@ -96,7 +106,7 @@ class DriverError extends Error {
   }
 }
 
-/** One transaction: what it read (its SERIALIZABLE snapshot), what the current run wrote, what it still needs. */
+/** One transaction: what it read (its snapshot), what the current run wrote, what it still needs. */
 class Tx {
   begun = false
   /** Values read, per SQL table, by hex key (null: absent). */
@@ -181,6 +191,15 @@ function isConnectionLost(sqlState: string): boolean {
   return sqlState.startsWith('08') || sqlState === '57P01' || sqlState === '57P02' || sqlState === '57P03'
 }
 
+const traceCounts = new Map<string, number>()
+const bump = (k: string, n = 1) => {
+  if (process.env.PG_TRACE) traceCounts.set(k, (traceCounts.get(k) ?? 0) + n)
+}
+if (process.env.PG_TRACE)
+  setInterval(() => {
+    const lines = [...traceCounts].sort((a, b) => b[1] - a[1]).slice(0, 15)
+    writeFileSync(`/tmp/pgtrace-${process.pid}.txt`, lines.map(([k, v]) => `${v} ${k}`).join('\n'))
+  }, 3000).unref()
 export class PostgresEngine implements StorageEngine {
   readonly kind = 'postgres'
   readonly shared = true
@@ -214,6 +233,12 @@ export class PostgresEngine implements StorageEngine {
     })
     // An idle connection the server dropped: the pool forgets it; the next transaction opens another.
     this.#pool.on('error', () => {})
+    // The index tables start small, where the planner prefers scanning a whole table to the primary key's index;
+    // they do not stay small. (CockroachDB has no such setting: the statement fails there, harmlessly, before the
+    // connection's first use.)
+    this.#pool.on('connect', (client) => {
+      client.query('SET enable_seqscan = off').catch(() => {})
+    })
   }
 
   /** The synchronous path (reads outside a transaction, and the schema): one worker thread, started when needed. */
@@ -243,6 +268,10 @@ export class PostgresEngine implements StorageEngine {
   /** Runs statements synchronously outside any transaction (each on its own snapshot), failing fast while cut off. */
   exec(statements: Statement[], timeoutMs?: number): unknown[][][] {
     this.#checkOpen()
+    if (process.env.PG_TRACE) {
+      const st = (new Error().stack ?? '').split('\n').slice(3, 7).map((l) => l.trim()).join(' < ')
+      traceCounts.set(st, (traceCounts.get(st) ?? 0) + 1)
+    }
     try {
       return this.#syncBridge().run(statements, timeoutMs)
     } catch (e) {
@@ -284,6 +313,7 @@ export class PostgresEngine implements StorageEngine {
     if (this.#tx) throw new Error('PostgresEngine.write: nested write')
     this.#checkOpen()
     const started = Date.now()
+    bump('writes')
     for (let attempt = 1; ; attempt++) {
       const client = await this.#connect()
       const tx = new Tx()
@@ -306,6 +336,7 @@ export class PostgresEngine implements StorageEngine {
           }
         }
         if (state === undefined) throw e // fn's own error
+        bump(`sqlstate ${state}`)
         if (!RETRYABLE.has(state)) throw new SqlError((failure as Error).message, state)
         if (Date.now() - started >= WRITE_RETRY_MS)
           throw new StratosError('BUSY', 'the meta index is busy (too many conflicting writes); try again', {
@@ -357,7 +388,9 @@ export class PostgresEngine implements StorageEngine {
       } finally {
         this.#tx = undefined
       }
+      bump('runs')
       if (tx.needs) {
+        bump(`need k${tx.needKeys.size} r${tx.needRanges.size} c${tx.needCounts.size} ${[...tx.needKeys.keys(), ...[...tx.needRanges.values()].map((r) => r.table)].join(',')}`)
         if (round >= MAX_READ_ROUNDS)
           throw new StratosError('INTERNAL', `a meta index transaction still needed reads after ${round} rounds`)
         await this.#driver(this.#fetch(client, tx))
@@ -382,7 +415,7 @@ export class PostgresEngine implements StorageEngine {
   async #fetch(client: pg.PoolClient, tx: Tx): Promise<void> {
     const sql: string[] = []
     const handlers: ((rows: unknown[][]) => void)[] = []
-    if (!tx.begun) sql.push('BEGIN ISOLATION LEVEL SERIALIZABLE')
+    if (!tx.begun) sql.push('BEGIN ISOLATION LEVEL REPEATABLE READ')
     for (const [table, keys] of tx.needKeys) {
       sql.push(`SELECT k, v FROM ${table} WHERE k IN (${[...keys.values()].map(lit).join(', ')})`)
       handlers.push((rows) => {
@@ -429,9 +462,11 @@ export class PostgresEngine implements StorageEngine {
         sql.push(`INSERT INTO ${table} (k, v) VALUES ${puts.join(', ')} ON CONFLICT (k) DO UPDATE SET v = excluded.v`)
     }
     if (!tx.begun && sql.length === 0) return
-    if (!tx.begun) sql.unshift('BEGIN ISOLATION LEVEL SERIALIZABLE')
+    if (!tx.begun) sql.unshift('BEGIN ISOLATION LEVEL REPEATABLE READ')
     tx.begun = true
     sql.push('COMMIT')
+    bump('commitBytes', sql.join('; ').length)
+    bump('commits')
     await this.#query(client, sql.join('; '))
     tx.begun = false
   }

@@ -12,7 +12,7 @@
  *   ['pe', keepUntil, uploadId]      → true: pruning index of 'pu'
  *   ['r', epoch]                     → ReportRecord: the volume report of `epoch` and its state
  */
-import { KEY_STRING_MAX, type Table } from '../engine/table.ts'
+import { KEY_STRING_MAX, type PrefetchRead, type Table } from '../engine/table.ts'
 import type { SegmentRecord } from '../../protocol/api.ts'
 
 export interface Credit {
@@ -60,6 +60,15 @@ export interface EpochCredit {
 
 /** What the PoT code needs of its storage; TablePotStore implements it over one table of either engine. */
 export interface PotStore {
+  /**
+   * The reads settling these orders makes (`cid` once known: the file a PUT was committed into, or a GET's), for
+   * MetaStore.prefetch: whether each serial is settled, each PUT's committed placement, and the credits it adds to.
+   */
+  settleReads(
+    epoch: number,
+    node: string,
+    items: readonly { serial: string; payer: string; op: 'put' | 'get'; context: string; shard: string; cid?: string }[],
+  ): PrefetchRead[]
   /** The order limit `serial` was settled already (never paid twice). */
   isSettled(serial: string): boolean
   /** Inside write(): `serial` is settled; forgotten after `keepUntil` (prune). */
@@ -109,6 +118,20 @@ export class TablePotStore implements PotStore {
   #add(key: PotKey, bytes: number, orders = 1): void {
     const c = this.#t.get(key) as Credit | undefined
     this.#t.putSync(key, { bytes: (c?.bytes ?? 0) + bytes, orders: (c?.orders ?? 0) + orders } satisfies Credit)
+  }
+
+  settleReads(
+    epoch: number,
+    node: string,
+    items: readonly { serial: string; payer: string; op: 'put' | 'get'; context: string; shard: string; cid?: string }[],
+  ): PrefetchRead[] {
+    const keys: PotKey[] = [['n', node]]
+    for (const i of items) {
+      keys.push(['s', i.serial], ['t', epoch, node, i.payer])
+      if (i.op === 'put') keys.push(['pu', i.context, node, i.shard])
+      if (i.cid !== undefined) keys.push(['f', i.cid, epoch, i.op])
+    }
+    return [{ table: this.#t, keys }]
   }
 
   isSettled(serial: string): boolean {

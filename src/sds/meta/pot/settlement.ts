@@ -105,7 +105,32 @@ export class Settlement {
 
     const accepted: Checked[] = []
     if (checked.length > 0) {
-      await this.#o.store.write(() => {
+      const { store } = this.#o
+      await store.write(() => {
+        accepted.length = 0 // a run again (PostgreSQL: after a round of reads, or a conflict) starts over
+        // Everything the items read, in two round trips on PostgreSQL instead of a few per item: first the serials,
+        // placements, locations and credits, then the file credits of PUTs (whose file the first round names).
+        const epoch = this.#o.chain?.epoch ?? 0
+        const items = checked.map((c) => ({
+          serial: c.ticket.serial,
+          payer: c.ticket.payer,
+          op: c.ticket.op,
+          context: c.ticket.context,
+          shard: c.ticket.shard,
+          ...(c.ticket.op === 'get' ? { cid: cidOf(c.ticket.context) } : {}),
+        }))
+        const gets = checked.filter((c) => c.ticket.op === 'get').map((c) => [batch.node, c.ticket.shard] as [string, string])
+        store.prefetch([...store.pot.settleReads(epoch, batch.node, items), ...store.locations.reads(gets)])
+        store.prefetch(
+          store.pot.settleReads(
+            epoch,
+            batch.node,
+            items.flatMap((i) => {
+              const cid = i.op === 'put' ? store.pot.committedPut(i.context, batch.node, i.shard) : undefined
+              return cid === undefined ? [] : [{ ...i, cid }]
+            }),
+          ),
+        )
         for (const c of checked) {
           const r = this.#apply(batch.node, c)
           if (r === undefined) continue // PUT of an upload still open: ask again later
@@ -179,11 +204,7 @@ export class Settlement {
       if (!store.locations.isKnown(node, t.shard)) {
         return { serial, status: 'rejected', code: 'SHARD_NOT_FOUND' }
       }
-      try {
-        cid = canonicalCid(t.context)
-      } catch {
-        cid = t.context
-      }
+      cid = cidOf(t.context)
     }
     const keepUntil = t.expiresAt + CLOCK_SKEW_MS + this.#window + CLOCK_SKEW_MS
     store.pot.markSettled(serial, keepUntil)
@@ -191,5 +212,14 @@ export class Settlement {
       store.pot.creditTraffic({ epoch: this.#o.chain?.epoch ?? 0, node, payer: t.payer, cid, op: t.op, bytes: c.bytes })
     }
     return { serial, status: 'accepted' }
+  }
+}
+
+/** A GET's file: its context as a canonical CID (or as it is, when it is not one). */
+function cidOf(context: string): string {
+  try {
+    return canonicalCid(context)
+  } catch {
+    return context
   }
 }
