@@ -32,8 +32,8 @@ export function verifyWalletRequest<T extends WalletRequestPayload>(
     })
   }
   // An early refusal before the caller's work (receipts, DAG checks); the operation's own transaction records the nonce
-  // and refuses a replay there in any case. On a shared index (PostgreSQL) this read is a round trip that blocks the
-  // process (engine/pg-bridge.ts), so it is left to that transaction.
+  // and refuses a replay there in any case. On a shared index (PostgreSQL) this read, outside a transaction, is a
+  // round trip that blocks the process (engine/pg-bridge.ts), so it is left to that transaction.
   if (!o.store.shared && o.store.nonces.isUsed(payload.signer, payload.nonce)) {
     throw new StratosError('REPLAYED_NONCE', 'this request was already used', { nonce: payload.nonce })
   }

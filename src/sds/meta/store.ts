@@ -29,8 +29,9 @@
  * commits everything it wrote, in any table, at once or not at all. A change that spans subsystems (a nonce
  * recorded with the effect it authorises, a file record with its refs and PoT entries) is one `write` calling
  * several stores. On LMDB it is a child transaction of lmdb-js's next write batch, committed and flushed on lmdb's
- * write thread; on PostgreSQL a SERIALIZABLE transaction, run again after a serialization failure, so `fn` must be
- * re-runnable. By default `write()` resolves only once the commit is durable, so a reply sent after it survives
+ * write thread; on PostgreSQL a REPEATABLE READ transaction on a pooled connection (several in flight per process,
+ * the event loop never waits), in which `fn` runs once per round of reads it needs and again after a write
+ * conflict (engine/postgres.ts), so `fn` must be re-runnable. By default `write()` resolves only once the commit is durable, so a reply sent after it survives
  * kill -9; heartbeat bookkeeping opts out of waiting for the flush on LMDB (a lost heartbeat is re-sent).
  */
 import type { PrefetchRead, StorageEngine, Table, WriteOptions } from './engine/table.ts'

@@ -1,13 +1,12 @@
 /**
- * Synchronous PostgreSQL calls for the meta index (postgres.ts).
+ * Synchronous PostgreSQL calls for the meta index (postgres.ts): reads outside a transaction and the schema only.
  *
- * Why synchronous: the meta node's transactions are synchronous functions (store.ts `write(fn)`: no other JS may
- * interleave with one, which is what makes them atomic on LMDB), and the PostgreSQL engine runs the same functions.
+ * Why synchronous: the stores' read methods are synchronous (stores/index.ts), and a read outside `write` must answer
+ * before it returns. (Transactions do not come here: postgres.ts runs them asynchronously on a connection pool.)
  * So a call posts its batch of statements to a worker thread that owns the connection (pg-worker.ts) and blocks
  * this thread on a shared flag (Atomics.wait) until the worker answers, then takes the answer off the port
- * (receiveMessageOnPort). The price: this process's event loop waits for every round trip. A meta node on
- * PostgreSQL scales out by running more processes (docs/operations.md), and the engine keeps round trips few
- * (writes are buffered and sent with the commit or the next range read, postgres.ts).
+ * (receiveMessageOnPort). The price: this process's event loop waits for the round trip, so such reads stay off
+ * hot paths (periodic refreshes, the status view, records missing from the record cache).
  *
  * A batch that does not answer within `timeoutMs` fails with NODE_UNAVAILABLE and the worker drops its connection
  * (the server rolls back whatever transaction it held); the next call connects again.

@@ -42,7 +42,6 @@
  * answering — with 503s and a failing /readyz — while the other processes serve).
  */
 import pg from 'pg'
-import { writeFileSync } from 'node:fs'
 import { StratosError } from '../../../errors.ts'
 import { decodeKey, decodeValue, encodeKey, encodeValue } from './codec.ts'
 import { PgBridge, SqlError, type PgBridgeOptions, type Statement } from './pg-bridge.ts'
@@ -191,15 +190,6 @@ function isConnectionLost(sqlState: string): boolean {
   return sqlState.startsWith('08') || sqlState === '57P01' || sqlState === '57P02' || sqlState === '57P03'
 }
 
-const traceCounts = new Map<string, number>()
-const bump = (k: string, n = 1) => {
-  if (process.env.PG_TRACE) traceCounts.set(k, (traceCounts.get(k) ?? 0) + n)
-}
-if (process.env.PG_TRACE)
-  setInterval(() => {
-    const lines = [...traceCounts].sort((a, b) => b[1] - a[1]).slice(0, 15)
-    writeFileSync(`/tmp/pgtrace-${process.pid}.txt`, lines.map(([k, v]) => `${v} ${k}`).join('\n'))
-  }, 3000).unref()
 export class PostgresEngine implements StorageEngine {
   readonly kind = 'postgres'
   readonly shared = true
@@ -234,8 +224,7 @@ export class PostgresEngine implements StorageEngine {
     // An idle connection the server dropped: the pool forgets it; the next transaction opens another.
     this.#pool.on('error', () => {})
     // The index tables start small, where the planner prefers scanning a whole table to the primary key's index;
-    // they do not stay small. (CockroachDB has no such setting: the statement fails there, harmlessly, before the
-    // connection's first use.)
+    // they do not stay small. (Its answer is ignored: CockroachDB may not know the setting.)
     this.#pool.on('connect', (client) => {
       client.query('SET enable_seqscan = off').catch(() => {})
     })
@@ -268,14 +257,11 @@ export class PostgresEngine implements StorageEngine {
   /** Runs statements synchronously outside any transaction (each on its own snapshot), failing fast while cut off. */
   exec(statements: Statement[], timeoutMs?: number): unknown[][][] {
     this.#checkOpen()
-    if (process.env.PG_TRACE) {
-      const st = (new Error().stack ?? '').split('\n').slice(3, 7).map((l) => l.trim()).join(' < ')
-      traceCounts.set(st, (traceCounts.get(st) ?? 0) + 1)
-    }
     try {
       return this.#syncBridge().run(statements, timeoutMs)
     } catch (e) {
-      if (e instanceof StratosError && e.code === 'NODE_UNAVAILABLE') this.#unreachableUntil = Date.now() + UNREACHABLE_BACKOFF_MS
+      if (e instanceof StratosError && e.code === 'NODE_UNAVAILABLE')
+        this.#unreachableUntil = Date.now() + UNREACHABLE_BACKOFF_MS
       throw e
     }
   }
@@ -313,7 +299,6 @@ export class PostgresEngine implements StorageEngine {
     if (this.#tx) throw new Error('PostgresEngine.write: nested write')
     this.#checkOpen()
     const started = Date.now()
-    bump('writes')
     for (let attempt = 1; ; attempt++) {
       const client = await this.#connect()
       const tx = new Tx()
@@ -336,7 +321,6 @@ export class PostgresEngine implements StorageEngine {
           }
         }
         if (state === undefined) throw e // fn's own error
-        bump(`sqlstate ${state}`)
         if (!RETRYABLE.has(state)) throw new SqlError((failure as Error).message, state)
         if (Date.now() - started >= WRITE_RETRY_MS)
           throw new StratosError('BUSY', 'the meta index is busy (too many conflicting writes); try again', {
@@ -388,9 +372,7 @@ export class PostgresEngine implements StorageEngine {
       } finally {
         this.#tx = undefined
       }
-      bump('runs')
       if (tx.needs) {
-        bump(`need k${tx.needKeys.size} r${tx.needRanges.size} c${tx.needCounts.size} ${[...tx.needKeys.keys(), ...[...tx.needRanges.values()].map((r) => r.table)].join(',')}`)
         if (round >= MAX_READ_ROUNDS)
           throw new StratosError('INTERNAL', `a meta index transaction still needed reads after ${round} rounds`)
         await this.#driver(this.#fetch(client, tx))
@@ -444,7 +426,7 @@ export class PostgresEngine implements StorageEngine {
       tx.begun = true
       results.shift()
     }
-    handlers.forEach((h, i) => h(results[i]!))
+    for (let i = 0; i < handlers.length; i++) handlers[i]!(results[i]!)
   }
 
   /** One round trip: the run's writes and COMMIT (or nothing, for a transaction that read nothing and wrote nothing). */
@@ -465,8 +447,6 @@ export class PostgresEngine implements StorageEngine {
     if (!tx.begun) sql.unshift('BEGIN ISOLATION LEVEL REPEATABLE READ')
     tx.begun = true
     sql.push('COMMIT')
-    bump('commitBytes', sql.join('; ').length)
-    bump('commits')
     await this.#query(client, sql.join('; '))
     tx.begun = false
   }
@@ -561,13 +541,19 @@ class PgTable<V, K extends Key> implements Table<V, K> {
     const want = limit === undefined ? undefined : limit + deletes
     const base = { table: this.sql, start, end, values }
     // A range read with values also answers the same range's keys.
-    const fetched = tx.ranges.get(rangeId(base)) ?? (values ? undefined : tx.ranges.get(rangeId({ ...base, values: true })))
+    const fetched =
+      tx.ranges.get(rangeId(base)) ?? (values ? undefined : tx.ranges.get(rangeId({ ...base, values: true })))
     if (!fetched || (!fetched.all && (want === undefined || (fetched.limit ?? 0) < want))) {
       const id = rangeId(base)
       const asked = tx.needRanges.get(id)
       // Asked again (deletes hid rows): twice as many, so a run does not come back for a few more each time.
       const grown = want === undefined ? undefined : Math.max(want, 2 * (fetched?.limit ?? 0))
-      const next = asked && asked.limit === undefined ? undefined : grown === undefined ? undefined : Math.max(grown, asked?.limit ?? 0)
+      const next =
+        asked && asked.limit === undefined
+          ? undefined
+          : grown === undefined
+            ? undefined
+            : Math.max(grown, asked?.limit ?? 0)
       tx.needRanges.set(id, { ...base, limit: next })
       throw NEED
     }

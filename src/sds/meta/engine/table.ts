@@ -16,9 +16,11 @@
  * Unit of work: `write(fn)` runs `fn` synchronously and commits everything it wrote at once, or nothing (a throw
  * rolls back and rejects with that error). Every subsystem's keys that must change together (a nonce recorded with
  * the effect it authorises, a file record with its owners, refs and PoT entries) change inside one `write`, whatever
- * tables they live in. An engine may run `fn` more than once (PostgreSQL retries a transaction that lost a
- * serialization conflict), so `fn` does nothing but read and write tables and derive its result: side effects on
- * memory (caches) must be idempotent, and anything else happens after `write` resolves.
+ * tables they live in. An engine may run `fn` more than once (PostgreSQL runs it once per round of reads it needs,
+ * each run ending at its first read not made yet, and again after a write conflict), so `fn` does nothing but read
+ * and write tables and derive its result: side effects on memory (caches, reservations, arrays outside `fn`) must
+ * be idempotent or undone at the start of the next run, keys it reads must not depend on randomness drawn inside it
+ * (draw ids before `write`), and anything else happens after `write` resolves.
  */
 
 /** Sorts after every string used as a key part (CIDs, addresses and hex ids are ASCII): a range's open end. */
@@ -59,8 +61,9 @@ export interface PrefetchRead {
 export interface StorageEngine {
   /**
    * Inside `write(fn)`: the keys `fn` is about to `get`. An engine whose reads are round trips (PostgreSQL) reads them
-   * all at once and answers the `get`s from that; one whose reads are memory reads (LMDB) does nothing. Only a hint:
-   * every `get` answers the same with or without it.
+   * all at once (ending this run of `fn` when some are missing: the next run finds them) and answers the `get`s from
+   * that; one whose reads are memory reads (LMDB) does nothing. Only a hint: every `get` answers the same with or
+   * without it.
    */
   prefetch(reads: PrefetchRead[]): void
   /** `lmdb` or `postgres`: the status view and the logs name it. */

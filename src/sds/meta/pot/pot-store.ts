@@ -67,7 +67,14 @@ export interface PotStore {
   settleReads(
     epoch: number,
     node: string,
-    items: readonly { serial: string; payer: string; op: 'put' | 'get'; context: string; shard: string; cid?: string }[],
+    items: readonly {
+      serial: string
+      payer: string
+      op: 'put' | 'get'
+      context: string
+      shard: string
+      cid?: string
+    }[],
   ): PrefetchRead[]
   /** The order limit `serial` was settled already (never paid twice). */
   isSettled(serial: string): boolean
@@ -123,7 +130,14 @@ export class TablePotStore implements PotStore {
   settleReads(
     epoch: number,
     node: string,
-    items: readonly { serial: string; payer: string; op: 'put' | 'get'; context: string; shard: string; cid?: string }[],
+    items: readonly {
+      serial: string
+      payer: string
+      op: 'put' | 'get'
+      context: string
+      shard: string
+      cid?: string
+    }[],
   ): PrefetchRead[] {
     const keys: PotKey[] = [['n', node]]
     for (const i of items) {

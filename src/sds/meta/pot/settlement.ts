@@ -119,7 +119,9 @@ export class Settlement {
           shard: c.ticket.shard,
           ...(c.ticket.op === 'get' ? { cid: cidOf(c.ticket.context) } : {}),
         }))
-        const gets = checked.filter((c) => c.ticket.op === 'get').map((c) => [batch.node, c.ticket.shard] as [string, string])
+        const gets = checked
+          .filter((c) => c.ticket.op === 'get')
+          .map((c) => [batch.node, c.ticket.shard] as [string, string])
         store.prefetch([...store.pot.settleReads(epoch, batch.node, items), ...store.locations.reads(gets)])
         store.prefetch(
           store.pot.settleReads(

@@ -33,8 +33,11 @@
  * of work: a nonce is recorded in the same transaction as the effect it authorises, a file's refs with its
  * record); reads may run anywhere and see committed data (inside write, also its own writes).
  *
- * Async later: today every method is synchronous because the engines are (PostgreSQL blocks the event loop for each
- * round trip, engine/pg-bridge.ts). The interfaces are shaped so each method can become `Promise`-returning without
+ * Synchronous methods, asynchronous transactions: every method is synchronous. Inside write() that costs nothing on
+ * PostgreSQL: the engine runs `fn` against what the transaction has read and runs it again after each round of
+ * reads it lacked (engine/postgres.ts), so a transaction never blocks the event loop; a store that knows what it will
+ * read offers `reads()` for MetaStore.prefetch, so a transaction takes one round of reads instead of several. Outside
+ * write() a read is a blocking round trip on PostgreSQL (engine/pg-bridge.ts). The interfaces are shaped so each method can become `Promise`-returning without
  * a redesign: methods take and return plain values — arrays, bounded by a `limit` wherever a table grows with use,
  * never a live cursor or a Table — and each names one operation a subsystem needs, so a SQL implementation can
  * answer it in one statement (or a few) instead of key by key. What the switch would change is the callers: a
