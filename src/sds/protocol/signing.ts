@@ -143,8 +143,7 @@ export function verifyOwnNodeSigned<T extends BasePayload>(
     throw new StratosError(code, 'signature or key is not base64url')
   }
   const expected = key.sign(signingBytes(domain, msg.payload as unknown as CanonicalValue))
-  if (!sameBytes(sig, expected))
-    throw new StratosError(code, 'signature does not verify')
+  if (!sameBytes(sig, expected)) throw new StratosError(code, 'signature does not verify')
   if (opts.trustedSigners && !opts.trustedSigners.has(msg.signer)) {
     throw new StratosError('UNTRUSTED_ISSUER', `signer ${msg.signer} is not trusted here`, { signer: msg.signer })
   }
