@@ -525,9 +525,12 @@ export async function measureUsers(o: {
   }
 
   const rows = col.rows()
+  // Judged against whichever peers ran (`--only` may leave Helia or Kubo out; with neither, usersTargets does not judge it).
   const sameCids =
     cids.stratos.length > 0 &&
-    cids.stratos.every((x, i) => x === cids.helia[i] && (cids.kubo.length === 0 || x === cids.kubo[i]))
+    cids.stratos.every(
+      (x, i) => (cids.helia.length === 0 || x === cids.helia[i]) && (cids.kubo.length === 0 || x === cids.kubo[i]),
+    )
   const results: Omit<UsersResults, 'targets'> = {
     schema: 'stratos-bench-users/1',
     startedAt: startedAt.toISOString(),
@@ -655,10 +658,14 @@ export function usersTargets(r: Omit<UsersResults, 'targets'>): UsersResults['ta
     id: 'same-cids',
     description: 'Stratos, Helia and Kubo give the same CID for every file',
     target: 'equal',
-    actual: r.cids.sameCids
-      ? 'equal'
-      : `stratos ${r.cids.stratos[0]}, helia ${r.cids.helia[0]}, kubo ${r.cids.kubo[0] ?? '—'}`,
-    pass: r.cids.sameCids,
+    ...(r.cids.helia.length === 0 && r.cids.kubo.length === 0
+      ? { actual: '—', pass: null }
+      : {
+          actual: r.cids.sameCids
+            ? 'equal'
+            : `stratos ${r.cids.stratos[0]}, helia ${r.cids.helia[0] ?? '—'}, kubo ${r.cids.kubo[0] ?? '—'}`,
+          pass: r.cids.sameCids,
+        }),
   })
   return out
 }
