@@ -201,12 +201,17 @@ try {
     const nodeCpu = (): number =>
       procs.filter((p) => p.role === 'resource').reduce((a, p) => a + (processCpuMs(p.pid) ?? 0), 0)
     const read = async (side: (typeof sides)[number], cid: string, label: string, run: number): Promise<void> => {
+      // The nodes' CPU while nothing is read (heartbeats, settlement, the collection of the puts' garbage), per second.
+      const i0 = nodeCpu()
+      const t0 = performance.now()
+      await new Promise((r) => setTimeout(r, 1000))
+      const idle = ((nodeCpu() - i0) * 1000) / (performance.now() - t0)
       const g0 = processCpuMs(side.pid) ?? 0
       const n0 = nodeCpu()
       const r = await curl(`${side.url}/ipfs/${cid}`)
       if (r.bytes !== B) throw new Error(`${side.name} gateway sent ${r.bytes} of ${B}`)
       console.log(
-        `run ${run} ${side.name} ${label}: ${r.ms.toFixed(0)} ms; gateway cpu ${((processCpuMs(side.pid) ?? 0) - g0).toFixed(0)} ms, resource nodes ${(nodeCpu() - n0).toFixed(0)} ms; load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
+        `run ${run} ${side.name} ${label}: ${r.ms.toFixed(0)} ms; gateway cpu ${((processCpuMs(side.pid) ?? 0) - g0).toFixed(0)} ms, resource nodes ${(nodeCpu() - n0).toFixed(0)} ms (idle just before: ${idle.toFixed(0)} ms/s); load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
       )
     }
     for (let i = 0; i < runs; i++) {
