@@ -86,9 +86,13 @@ export const MAX_CONCURRENT_SHARD_WRITES = 32
 export const DIRECT_IO_ALIGN_BYTES = 4 * KiB
 /** Chunks a resource node reads (one pread) and verifies per batch when serving a shard: 8 × 256 KiB = 2 MiB per read, one batch read ahead. */
 export const SHARD_READ_BATCH_CHUNKS = 8
-/** A shard PUT's body is copied into staging buffers of this size and hashed + written whole (a multiple of SHARD_CHUNK_BYTES). */
-export const PUMP_STAGING_BYTES = 4 * SHARD_CHUNK_BYTES
-/** Staging buffers of one PUT being written at once; the body is paused beyond (bounds memory per PUT: 2 MiB). */
+/**
+ * A shard PUT's body is read into staging buffers of this size, hashed and written whole with O_DIRECT (a multiple of
+ * SHARD_CHUNK_BYTES). 4 MiB rather than 1 MiB: each direct write costs a fixed round of thread-pool hand-over, device
+ * wait and wake-ups; a 200 MiB put's six nodes spent ~100 ms less CPU (bench/README.md, "Measurements cited by the code").
+ */
+export const PUMP_STAGING_BYTES = 16 * SHARD_CHUNK_BYTES
+/** Staging buffers of one PUT being written at once; the body is paused beyond (bounds memory per PUT: 8 MiB written, one filling). */
 export const PUMP_STAGING_BUFFERS = 2
 /** Idle read buffers (SHARD_READ_BATCH_CHUNKS chunks each, 2 MiB) a resource node keeps for reuse across responses. */
 export const SHARD_READ_POOL_BUFFERS = 8
