@@ -43,9 +43,10 @@ export interface CometRun {
   /**
    * CPU time (user + system, /proc) during the window per committed tx, µs: of all app processes, of all CometBFT
    * processes, and the 2-core rate it implies (2 s of CPU per second ÷ CPU per tx) — what the machine could commit
-   * with nothing else running, an estimate less disturbed by other load than the rate itself.
+   * with nothing else running, an estimate less disturbed by other load than the rate itself. `clientUs`: this bench
+   * process (the clients sending the txs), which shares the same 2 cores but is not in the estimate.
    */
-  cpuPerTx?: { appUs: number; cometUs: number; twoCoreTxPerSecond: number }
+  cpuPerTx?: { appUs: number; cometUs: number; twoCoreTxPerSecond: number; clientUs: number }
 }
 
 /** user + system CPU seconds of a process so far (Linux /proc), or undefined. */
@@ -154,6 +155,7 @@ export async function runComet(o: {
     const startHeight = await cometHeight(first)
     const loadStart = loadavg()[0]!
     const cpuStart = clusterCpu(cluster)
+    const clientStart = process.cpuUsage()
     const started = performance.now()
     const deadline = started + o.seconds * 1000
     let submitted = 0
@@ -182,6 +184,7 @@ export async function runComet(o: {
     const windowEnd = performance.now()
     const endHeight = await cometHeight(first)
     const cpuEnd = clusterCpu(cluster)
+    const client = process.cpuUsage(clientStart)
     const loadEnd = loadavg()[0]!
     const windowSeconds = (windowEnd - started) / 1000
     let committed = 0
@@ -225,10 +228,11 @@ export async function runComet(o: {
         appUs: Math.round(appUs),
         cometUs: Math.round(cometUs),
         twoCoreTxPerSecond: Math.round(2e6 / (appUs + cometUs)),
+        clientUs: Math.round((client.user + client.system) / committed),
       }
     }
     o.log(
-      `CometBFT ×${o.validators} (${o.intake}, ${o.connections} connection(s)/validator, batches of ${o.batch}): ${run.txPerSecond} committed tx/s over ${run.seconds} s (${committed} in ${blocks} blocks; block time median ${run.medianBlockTimeMs} ms, p90 ${run.p90BlockTimeMs} ms, max ${run.maxBlockTimeMs} ms; ${submitted} submitted, ${refused} refused; load ${run.loadAverage.join(' → ')}${run.cpuPerTx ? `; CPU per committed tx: apps ${run.cpuPerTx.appUs} µs + CometBFT ${run.cpuPerTx.cometUs} µs → 2-core estimate ${run.cpuPerTx.twoCoreTxPerSecond} tx/s` : ''})`,
+      `CometBFT ×${o.validators} (${o.intake}, ${o.connections} connection(s)/validator, batches of ${o.batch}): ${run.txPerSecond} committed tx/s over ${run.seconds} s (${committed} in ${blocks} blocks; block time median ${run.medianBlockTimeMs} ms, p90 ${run.p90BlockTimeMs} ms, max ${run.maxBlockTimeMs} ms; ${submitted} submitted, ${refused} refused; load ${run.loadAverage.join(' → ')}${run.cpuPerTx ? `; CPU per committed tx: apps ${run.cpuPerTx.appUs} µs + CometBFT ${run.cpuPerTx.cometUs} µs → 2-core estimate ${run.cpuPerTx.twoCoreTxPerSecond} tx/s; bench clients ${run.cpuPerTx.clientUs} µs` : ''})`,
     )
     return run
   } finally {

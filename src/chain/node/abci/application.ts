@@ -359,7 +359,9 @@ function decodeTx(bytes: Uint8Array): Decoded {
 function abciEvent(e: ChainEvent): Event {
   return {
     type: e.type,
-    attributes: Object.entries(e.attributes).map(([key, value]) => ({ key, value, index: true })),
+    // Not indexed by CometBFT's tx indexer (cometbft.ts: tx_index): events are in every tx result and in the app's
+    // blocks; an index entry per attribute per tx cost CometBFT ~15% of its CPU per tx (bench/README.md, CometBFT).
+    attributes: Object.entries(e.attributes).map(([key, value]) => ({ key, value, index: false })),
   }
 }
 

@@ -13,7 +13,7 @@ import { StratosError, toStratosError } from '../../../errors.ts'
 import { COMET_BROADCAST_LANES } from '../../../limits.ts'
 import { jsonRequest } from '../../../net/json-request.ts'
 import { errorCodeOfAbci } from '../../abci/codes.ts'
-import { encodeSignedTx, txHash, type SignedTx } from '../../tx.ts'
+import { txEnvelope, txHash, type SignedTx } from '../../tx.ts'
 import type { TxIntake } from '../rest.ts'
 
 /** Longest a broadcast waits for CometBFT (CheckTx is synchronous in the app, so this is generous). */
@@ -97,7 +97,9 @@ export class CometTxIntake implements TxIntake {
 
   async #broadcast(txs: readonly SignedTx[]): Promise<Array<{ hash: string } | StratosError>> {
     const body = txs.map((tx, id) => {
-      const bytes = Buffer.from(encodeSignedTx(tx))
+      // The envelope (canonical JSON, hash, signing bytes) is computed once here and kept with the tx, so this
+      // node's CheckTx of it (rememberDecoded) does not build the canonical JSON again.
+      const bytes = Buffer.from(txEnvelope(tx).json)
       this.#onEncoded?.(bytes, tx)
       return { jsonrpc: '2.0', id, method: 'broadcast_tx_sync', params: { tx: bytes.toString('base64') } }
     })

@@ -10,7 +10,8 @@
  *      time to the ledger's — and its validators to none when the ledger has staking validators: InitChain hands
  *      CometBFT the set from staking, so every validator's genesis.json is the same — and its config: proxy_app →
  *      our socket, RPC and p2p at the given host and ports, persistent peers, devnet timeouts (timeout_commit =
- *      the block interval), no strict address book;
+ *      the block interval), no strict address book, the tx index by hash only and the last block's ABCI responses
+ *      only (the app keeps blocks, results and a wallet's history itself);
  *   4. starts `cometbft start` (its log in `dataDir/cometbft.log`) and waits until its RPC answers;
  *   5. serves the REST API (rest.ts) from this process's committed state; POST /txs goes to CometBFT's mempool
  *      (broadcast.ts), so a transaction reaches every validator. /metrics has the chain's height, blocks and txs
@@ -352,6 +353,13 @@ function configureHome(home: string, s: HomeSettings): void {
       addr_book_strict: 'false',
       allow_duplicate_ip: 'true',
     },
+    // The kv indexer keeps what `/tx?hash=` needs (each tx's result by hash, and tx.height); the app marks no event
+    // attribute for indexing (application.ts), so tx_search by event attributes finds nothing — a wallet's history
+    // is REST GET /accounts/{address}/txs. Indexing every attribute cost ~15% of CometBFT's CPU per tx.
+    tx_index: { indexer: '"kv"' },
+    // Only the last block's FinalizeBlock responses are kept (what a restart needs; `block_results` of older heights
+    // answers an error): the app keeps every block's results itself (REST GET /blocks/{height}).
+    storage: { discard_abci_responses: 'true' },
     // CometBFT's default propose/vote timeouts (3 s, 1 s): a proposal that is late because its validator is busy
     // still makes round 0 (a shorter timeout turns a busy second into a failed round and a bigger next block).
     // timeout_commit is the block interval.

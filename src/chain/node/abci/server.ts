@@ -6,6 +6,7 @@
  * gets at most ABCI_SLICE_MS of the app's (single) thread at a time: when its requests take longer (a burst of
  * CheckTx on the mempool connection), it is paused and resumed after the other connections had their turn, so
  * a FinalizeBlock or Commit on the consensus connection does not wait behind thousands of queued CheckTx.
+ * Flush requests (CometBFT sends one after almost every request) are answered in their place without the app.
  *
  * A connection that sends a message over MAX_ABCI_MESSAGE_BYTES, an undecodable message, or drops is closed
  * (logged); the others and the app go on, and CometBFT reconnects or stops as its own rules say.
@@ -20,6 +21,16 @@ import { silentLogger, type Logger } from '../../../util/components.ts'
 import { encodeFrame, FrameDecoder } from '../../abci/framing.ts'
 
 const EMPTY = new Uint8Array(0)
+/**
+ * A Flush request's bytes (field 2, empty) and the framed Flush response: CometBFT's socket client sends a Flush
+ * after almost every request (its flush throttle is 20 ns), so flushes are answered without protobuf objects.
+ */
+const FLUSH_REQUEST = Request.encode(Request.fromPartial({ flush: {} })).finish()
+const FLUSH_RESPONSE_FRAME = encodeFrame(Response.encode(Response.fromPartial({ flush: {} })).finish())
+
+function isFlush(frame: Uint8Array): boolean {
+  return frame.length === FLUSH_REQUEST.length && frame[0] === FLUSH_REQUEST[0] && frame[1] === FLUSH_REQUEST[1]
+}
 
 export interface AbciHandler {
   handle(req: Request): Response
@@ -92,9 +103,13 @@ export class AbciServer {
         const started = performance.now()
         const out: Uint8Array[] = []
         while (next < frames.length) {
-          const res = this.#app.handle(Request.decode(frames[next]!))
+          const frame = frames[next]!
           frames[next++] = EMPTY
-          out.push(encodeFrame(Response.encode(res).finish()))
+          out.push(
+            isFlush(frame)
+              ? FLUSH_RESPONSE_FRAME
+              : encodeFrame(Response.encode(this.#app.handle(Request.decode(frame))).finish()),
+          )
           if (performance.now() - started >= ABCI_SLICE_MS) break
         }
         if (out.length > 0) socket.write(out.length === 1 ? out[0]! : Buffer.concat(out))
