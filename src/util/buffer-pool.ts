@@ -51,7 +51,9 @@ export class RecyclingBufferPool {
       const whole = this.#free.splice(best, 1)[0]
       return whole.length === bytes ? whole : whole.subarray(0, bytes)
     }
-    const fresh = this.aligned ? allocAligned(bytes) : Buffer.allocUnsafeSlow(bytes)
+    const fresh = this.aligned
+      ? (tryAllocAligned(bytes) ?? Buffer.allocUnsafeSlow(bytes))
+      : Buffer.allocUnsafeSlow(bytes)
     if (bytes <= this.maxBytes) this.#ours.add(fresh.buffer)
     return fresh
   }
@@ -92,5 +94,19 @@ export class RecyclingBufferPool {
       }, this.idleMs)
       this.#idleTimer.unref()
     }
+  }
+}
+
+/**
+ * allocAligned, or undefined should V8 refuse another WebAssembly memory (a RangeError: they reserve address space
+ * beyond their size; 5,000 at once were accepted here, so this is a safeguard, not an expected path). The caller then
+ * takes an ordinary buffer, which directIoReady reports as not aligned (its bytes go through the page cache).
+ */
+function tryAllocAligned(bytes: number): Buffer | undefined {
+  try {
+    return allocAligned(bytes)
+  } catch (e) {
+    if (e instanceof RangeError) return undefined
+    throw e
   }
 }
