@@ -7,7 +7,7 @@
  * node:http servers in parallel segments, as the gateway streams from the resource nodes).
  *
  *   node --import tsx bench/gateway-cold.ts [--mib 200] [--runs 3] [--delay MS] [--profile DIR] [--perf FILE] [--profile-read cold|hot]
- *     [--ab DIR]
+ *     [--ab DIR [--pause MS]]
  *
  * With --ab DIR (a built checkout of other code, e.g. main before a change) a second gateway runs DIR's build on the
  * same devnet, and each run reads two new files cold and then hot, one through each gateway, the order alternated
@@ -44,6 +44,8 @@ const { values } = parseArgs({
     perf: { type: 'string' },
     /** A built checkout whose gateway reads beside this one's (A/B in the same run). */
     ab: { type: 'string' },
+    /** With --ab: milliseconds to wait before each run's reads (a gateway left idle between reads). */
+    pause: { type: 'string', default: '0' },
   },
 })
 const B = Number(values.mib) * MiB
@@ -125,8 +127,9 @@ try {
   const cpu = (): Map<string, number> => new Map(procs.map((p) => [p.name, processCpuMs(p.pid) ?? 0]))
   /** Minor page faults of the gateway process (field 10 of /proc/PID/stat). */
   const gwPid = procs.find((p) => p.role === 'gateway')?.pid
-  const faults = (): number =>
-    gwPid ? Number(readFileSync(`/proc/${gwPid}/stat`, 'utf8').split(') ')[1].split(' ')[7]) : 0
+  const minorFaults = (pid: number): number =>
+    Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[7])
+  const faults = (): number => (gwPid ? minorFaults(gwPid) : 0)
   const byRole = (a: Map<string, number>, b: Map<string, number>): string => {
     const roles = new Map<string, number>()
     for (const p of procs) roles.set(p.role, (roles.get(p.role) ?? 0) + (b.get(p.name) ?? 0) - (a.get(p.name) ?? 0))
@@ -208,15 +211,16 @@ try {
       const idle = ((nodeCpu() - i0) * 1000) / (performance.now() - t0)
       const g0 = processCpuMs(side.pid) ?? 0
       const n0 = nodeCpu()
+      const f0 = minorFaults(side.pid)
       const r = await curl(`${side.url}/ipfs/${cid}`)
       if (r.bytes !== B) throw new Error(`${side.name} gateway sent ${r.bytes} of ${B}`)
       console.log(
-        `run ${run} ${side.name} ${label}: ${r.ms.toFixed(0)} ms; gateway cpu ${((processCpuMs(side.pid) ?? 0) - g0).toFixed(0)} ms, resource nodes ${(nodeCpu() - n0).toFixed(0)} ms (idle just before: ${idle.toFixed(0)} ms/s); load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
+        `run ${run} ${side.name} ${label}: ${r.ms.toFixed(0)} ms; gateway cpu ${((processCpuMs(side.pid) ?? 0) - g0).toFixed(0)} ms, resource nodes ${(nodeCpu() - n0).toFixed(0)} ms (idle just before: ${idle.toFixed(0)} ms/s); gateway minor faults ${minorFaults(side.pid) - f0}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
       )
     }
     for (let i = 0; i < runs; i++) {
       const cids = [await put(100 + i), await put(200 + i)]
-      await new Promise((r) => setTimeout(r, 1500))
+      await new Promise((r) => setTimeout(r, Math.max(1500, Number(values.pause))))
       const order = i % 2 === 0 ? [0, 1] : [1, 0]
       for (const label of ['cold', 'hot'])
         for (const s of order) await read(sides[s], cids[s === 0 ? i % 2 : 1 - (i % 2)], label, i)

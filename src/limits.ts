@@ -234,6 +234,11 @@ export const GATEWAY_CACHE_FETCH_AHEAD_PIECES = 8
  * the memory tier on the way.
  */
 export const GATEWAY_CACHE_STREAM_MIN_BYTES = 4 * MiB
+/**
+ * The gateway's SDK read buffers (a segment and a half of shards, `reuseBuffers`) are dropped after this long without a
+ * read (the SDK's own default, CLIENT_BUFFERS_IDLE_MS, is 30 s).
+ */
+export const GATEWAY_READ_BUFFERS_IDLE_MS = 10 * 60_000
 /** Idle piece buffers the gateway's memory tier keeps for the next pieces (recycled from evicted ones): 16 MiB. */
 export const GATEWAY_CACHE_SPARE_SLOTS = 64
 /** Cache pieces being written to disk at once; pieces arriving beyond that stay in memory only (disk never slows a read). */

@@ -24,7 +24,10 @@ import { join } from 'node:path'
 import type { WalletKey } from '../crypto/wallet-key.ts'
 import { StratosError, toStratosError } from '../errors.ts'
 import {
+  CLIENT_READ_POOL_BUFFERS,
   GATEWAY_MAX_HEADER_BYTES,
+  GATEWAY_READ_BUFFERS_IDLE_MS,
+  MAX_SHARD_BYTES,
   GATEWAY_RATE_BURST,
   GATEWAY_RATE_PER_SECOND,
   GATEWAY_SCOPED_READERS,
@@ -35,6 +38,7 @@ import { createDagReader, type DagReader } from '../ipfs/dag.ts'
 import { parseIpfsPath } from '../ipfs/path.ts'
 import { silentLogger, systemClock, type Clock, type Logger, type Startable } from '../util/components.ts'
 import { Lru } from '../util/lru.ts'
+import { RecyclingBufferPool } from '../util/buffer-pool.ts'
 import { RateLimiter, retryAfterOf } from '../util/rate-limit.ts'
 import { closeServer, listen, sendError, sendJson } from '../net/http-server.ts'
 import { createOps, serveOps, type Ops } from '../net/ops.ts'
@@ -91,6 +95,12 @@ export class Gateway implements Startable {
   readonly options: GatewayOptions
   /** The hot-range cache every file read goes through. */
   readonly cache: HotRangeCache
+  /** The SDK read buffers cold reads stream in (kept GATEWAY_READ_BUFFERS_IDLE_MS, not the SDK's 30 s). */
+  readonly #readBuffers = new RecyclingBufferPool(
+    CLIENT_READ_POOL_BUFFERS,
+    MAX_SHARD_BYTES,
+    GATEWAY_READ_BUFFERS_IDLE_MS,
+  )
   /** The /ipfs/ handler; other routes call `paths.serve()` to answer with a node of the network. */
   readonly paths: PathGateway
   readonly #server: http.Server
@@ -168,6 +178,7 @@ export class Gateway implements Startable {
     await this.cache.flushed()
     const client = await this.#client?.catch(() => undefined)
     await client?.close()
+    this.#readBuffers.clear()
   }
 
   /** The SDK client, connected to the meta node on first use (and again after a failure), so the gateway starts even if the meta node is down. */
@@ -222,7 +233,12 @@ export class Gateway implements Startable {
     o: { offset: number; length: number; signal?: AbortSignal; reuseBuffers?: boolean },
   ): AsyncIterable<Uint8Array> {
     const client = await this.publicClient()
-    yield* client.cat(file, { offset: o.offset, length: o.length, signal: o.signal, reuseBuffers: o.reuseBuffers })
+    yield* client.cat(file, {
+      offset: o.offset,
+      length: o.length,
+      signal: o.signal,
+      ...(o.reuseBuffers ? { reuseBuffers: true, buffers: this.#readBuffers } : {}),
+    })
   }
 
   info(): GatewayInfo {

@@ -95,6 +95,12 @@ export interface ReadOptions {
    * every chunk is a buffer of its own the caller may keep.
    */
   reuseBuffers?: boolean
+  /**
+   * With reuseBuffers: the pool the read takes its buffers from and gives them back to. Default: the client's own,
+   * whose idle buffers are dropped after CLIENT_BUFFERS_IDLE_MS; a server that reads now and then (the gateway) passes
+   * one it keeps longer, so that a read does not start by allocating (and faulting in) its buffers afresh.
+   */
+  buffers?: RecyclingBufferPool
 }
 
 /** A file path, bytes in memory, or a stream of bytes. */

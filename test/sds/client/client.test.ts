@@ -20,6 +20,7 @@ import { isStratosError, StratosError } from '../../../src/errors.ts'
 import { SHARD_DATA_OFFSET } from '../../../src/sds/resource/shard-file.ts'
 import { startNetwork, shardPath, patternBytes, collect, wallet, MiB, type TestNetwork } from '../network.ts'
 import { OrderSigner } from '../../../src/sds/protocol/orders.ts'
+import { RecyclingBufferPool } from '../../../src/util/buffer-pool.ts'
 
 const CHUNK = 262144
 
@@ -94,6 +95,18 @@ describe('client against a real meta node and six resource nodes', () => {
     const own = new Set<ArrayBufferLike>()
     for await (const c of client.cat(r.cid)) own.add(c.buffer)
     assert.ok(![...own].some((b) => first.buffers.has(b) || second.buffers.has(b)))
+    // A pool of the caller's (the gateway keeps one longer than the client's): the read's buffers come from it and
+    // go back to it, none from the client's.
+    const pool = new RecyclingBufferPool(4, 64 * MiB)
+    const fromPool = new Set<ArrayBufferLike>()
+    const parts: Buffer[] = []
+    for await (const c of client.cat(r.cid, { reuseBuffers: true, buffers: pool })) {
+      fromPool.add(c.buffer)
+      parts.push(Buffer.from(c))
+    }
+    assert.ok(Buffer.concat(parts).equals(data))
+    assert.ok(pool.idle > 0, 'the buffers went back to the pool passed')
+    assert.ok(![...fromPool].some((b) => first.buffers.has(b) || second.buffers.has(b)))
   })
 
   test('a file path, a stream and CIDv1 all upload; stat shows the layout; progress events are sent', async () => {
