@@ -18,13 +18,19 @@ interface Config {
   phase: 'upload' | 'read'
   seconds: number
   concurrency: number
+  /** StratosClientOptions.copiesUpToBytes (0: every file coded). */
+  copiesUpToBytes?: number
   cid?: string
   bigPath?: string
 }
 
 const MiB = 1 << 20
 const c = JSON.parse(process.argv[2]!) as Config
-const client = await StratosClient.connect({ metaUrl: c.metaUrl, wallet: WalletKey.fromPrivateKeyHex(c.walletHex) })
+const client = await StratosClient.connect({
+  metaUrl: c.metaUrl,
+  wallet: WalletKey.fromPrivateKeyHex(c.walletHex),
+  copiesUpToBytes: c.copiesUpToBytes ?? 0,
+})
 const big = c.phase === 'read' ? readFileSync(c.bigPath!) : undefined
 const base = randomBytes(64 * 1024)
 let serial = 0

@@ -13,7 +13,9 @@
  * with the nodes for the CPU: the load average and every process's CPU per operation are printed with the numbers.
  *
  * Usage: npm run -s build && node --import tsx bench/meta-index.ts [--seconds 20] [--concurrency 8] [--clients 4]
- *        [--engine postgres|lmdb|both]
+ *        [--engine postgres|lmdb|both] [--copies-up-to BYTES]
+ * `--copies-up-to BYTES`: the load clients store files of at most BYTES as whole copies (the SDK's copiesUpToBytes:
+ * k=1, same m) instead of k=2 m=1 shards.
  * Writes bench/results/<date>-meta-index.json.
  */
 import { parseArgs } from 'node:util'
@@ -39,6 +41,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     clients: { type: 'string', default: '4' },
     engine: { type: 'string', default: 'both' },
+    'copies-up-to': { type: 'string', default: '0' },
   },
 })
 const SECONDS = Number(args.seconds)
@@ -97,7 +100,14 @@ async function phase(
   const allReady = new Promise<void>((r) => (go = r))
   const children = Array.from({ length: CLIENTS }, (_, i) => {
     const order = [...urls.slice(i % urls.length), ...urls.slice(0, i % urls.length)].join(',')
-    const config = { metaUrl: order, walletHex: WALLET_HEX, seconds: SECONDS, concurrency: CONCURRENCY, ...o }
+    const config = {
+      metaUrl: order,
+      walletHex: WALLET_HEX,
+      seconds: SECONDS,
+      concurrency: CONCURRENCY,
+      copiesUpToBytes: Number(args['copies-up-to']),
+      ...o,
+    }
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', join(import.meta.dirname, 'meta-index-client.ts'), JSON.stringify(config)],

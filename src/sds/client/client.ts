@@ -87,6 +87,8 @@ export class StratosClient {
   readonly k: number
   readonly m: number
   readonly segmentSize: number
+  /** Files of at most this many bytes are stored as 1 + m whole copies (StratosClientOptions.copiesUpToBytes). */
+  readonly copiesUpToBytes: number
   readonly wallet: WalletSigner | undefined
   readonly #components: TransferComponents
   readonly #agent: Agent
@@ -103,6 +105,7 @@ export class StratosClient {
     k: number
     m: number
     segmentSize: number
+    copiesUpToBytes?: number
     wallet?: WalletSigner
     clock: Clock
     random: RandomBytes
@@ -115,6 +118,7 @@ export class StratosClient {
     this.k = p.k
     this.m = p.m
     this.segmentSize = p.segmentSize
+    this.copiesUpToBytes = p.copiesUpToBytes ?? 0
     this.wallet = p.wallet
     const fixed = p.access
     this.meta = p.meta.withAccess(fixed === null ? () => undefined : () => fixed ?? this.#sessionHeader())
@@ -179,6 +183,7 @@ export class StratosClient {
       k: this.k,
       m: this.m,
       segmentSize: this.segmentSize,
+      copiesUpToBytes: this.copiesUpToBytes,
       ...(this.wallet ? { wallet: this.wallet } : {}),
       clock: this.#components.clock,
       random: this.#components.random,
@@ -192,6 +197,9 @@ export class StratosClient {
     // Coding settings are checked here, with the checks the upload would make, not at the first upload.
     if (options.k !== undefined || options.m !== undefined) ErasureCode.check(options.k ?? 1, options.m ?? 0)
     if (options.segmentSize !== undefined) (await uploads()).checkSegmentSize(options.segmentSize)
+    const copiesUpToBytes = options.copiesUpToBytes ?? 0
+    if (!Number.isSafeInteger(copiesUpToBytes) || copiesUpToBytes < 0)
+      throw new StratosError('BAD_REQUEST', `copiesUpToBytes must be a whole number of bytes, got ${copiesUpToBytes}`)
     // Wallet signatures (each upload's create and commit) by libsecp256k1 when it loads: ~2 ms of pure JS each.
     if (options.nativeWalletCrypto ?? true)
       (await import('../../chain/native-secp256k1.ts')).installNativeWalletCrypto()
@@ -215,6 +223,7 @@ export class StratosClient {
         k: options.k ?? info.defaults.k,
         m: options.m ?? info.defaults.m,
         segmentSize: options.segmentSize ?? info.defaults.segmentSize,
+        copiesUpToBytes,
         wallet: options.wallet,
         clock: options.clock ?? systemClock,
         random: options.random ?? systemRandom,
@@ -314,6 +323,7 @@ export class StratosClient {
       k: this.k,
       m: this.m,
       segmentSize: this.segmentSize,
+      copiesUpToBytes: this.copiesUpToBytes,
       cidVersion: options.cidVersion,
       rawLeaves: options.rawLeaves,
       chunkBytes: options.chunkBytes,

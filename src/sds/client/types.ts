@@ -37,6 +37,14 @@ export interface StratosClientOptions {
   k?: number
   m?: number
   segmentSize?: number
+  /**
+   * Files of at most this many bytes are stored as whole copies: k = 1 with the same m, i.e. 1 + m copies on 1 + m
+   * nodes, instead of k + m coded shards. They survive the same m lost nodes; an upload then makes 1 + m shard PUTs
+   * instead of k + m (3 instead of 6 at k=4 m=2: about half the client's and the nodes' CPU per small file, measured
+   * in bench/README.md) and a read fetches one shard instead of k, for (1 + m) / ((k + m) / k) times the stored and
+   * paid bytes (2× at k=4 m=2). Default 0: every file is coded with k and m.
+   */
+  copiesUpToBytes?: number
   clock?: Clock
   random?: RandomBytes
   /**

@@ -86,6 +86,8 @@ export interface UploadParameters extends CidOptions {
   k: number
   m: number
   segmentSize: number
+  /** A source of known size up to this many bytes is stored as 1 + m whole copies (k = 1); default 0: never. */
+  copiesUpToBytes?: number
   name?: string
   /** Publish the file: anyone may read it, paid by this wallet (default: private). */
   public?: boolean
@@ -249,14 +251,19 @@ interface SentSegments {
   receipts: SignedReceipt[][]
 }
 
-export async function upload(c: TransferComponents, p: UploadParameters): Promise<UploadResult> {
-  const { k, m, segmentSize } = p
+export async function upload(c: TransferComponents, asked: UploadParameters): Promise<UploadResult> {
+  const { segmentSize } = asked
   checkSegmentSize(segmentSize)
-  const code = ErasureCode.for(k, m)
-  const authority = p.authority ?? (p.wallet ? walletAuthority(c, p.wallet) : undefined)
+  ErasureCode.check(asked.k, asked.m)
+  const authority = asked.authority ?? (asked.wallet ? walletAuthority(c, asked.wallet) : undefined)
   if (!authority) throw new StratosError('BAD_REQUEST', 'an upload needs a wallet or an authority')
   // Direct reads need every read aligned: whole segments of an aligned size into aligned buffers (the pool below).
-  const source = await openSource(p.source, { direct: (p.directIo ?? false) && isAligned(segmentSize) })
+  const source = await openSource(asked.source, { direct: (asked.directIo ?? false) && isAligned(segmentSize) })
+  // A small file of known size may go as whole copies (copiesUpToBytes): k = 1, same m, the same losses survived.
+  const p =
+    source.size !== null && source.size <= (asked.copiesUpToBytes ?? 0) && asked.k > 1 ? { ...asked, k: 1 } : asked
+  const { k, m } = p
+  const code = ErasureCode.for(k, m)
   const { controller, dispose } = linkedController(p.signal)
   const cid = new UnixFsFileBuilder({ cidVersion: p.cidVersion, rawLeaves: p.rawLeaves, chunkBytes: p.chunkBytes })
   // Buffers only as large as this upload needs (a small file does not get 2 × 48 MiB). They come from

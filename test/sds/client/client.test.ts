@@ -377,6 +377,36 @@ describe('client against a real meta node and six resource nodes', () => {
 })
 
 describe('degraded networks', () => {
+  test('copiesUpToBytes: a small file goes as 1 + m whole copies (k = 1) and survives m lost nodes; a larger one is coded', async () => {
+    const net = await startNetwork({ nodes: 6, k: 4, m: 2, segmentSize: MiB })
+    const client = await StratosClient.connect({ metaUrl: net.meta.url, wallet, copiesUpToBytes: 64 * 1024 })
+    try {
+      await assert.rejects(
+        StratosClient.connect({ metaUrl: net.meta.url, wallet, copiesUpToBytes: -1 }),
+        rejectsWith('BAD_REQUEST'),
+      )
+      const small = patternBytes(64 * 1024, 21)
+      const big = patternBytes(64 * 1024 + 1, 22)
+      const a = await client.put(small)
+      const b = await client.put(big)
+      assert.equal(a.cid, (await fileCid(small)).cid.toString())
+      const sa = await client.stat(a.cid)
+      const sb = await client.stat(b.cid)
+      assert.deepEqual([sa.k, sa.m, sa.segments[0].shards.length, sa.segments[0].shardSize], [1, 2, 3, 64 * 1024])
+      assert.deepEqual([sb.k, sb.m, sb.segments[0].shards.length], [4, 2, 6])
+      const holders = sa.segments[0].shards.map((s) => s.node)
+      assert.equal(new Set(holders).size, 3, 'each copy on its own node')
+      // Two of the three holders down: the third copy still reads byte-exact.
+      for (const v of holders.slice(0, 2)) await net.stopNode(v)
+      assert.ok((await collect(client.cat(a.cid))).equals(small))
+      await net.stopNode(holders[2]!)
+      await assert.rejects(collect(client.cat(a.cid)), rejectsWith('DATA_UNAVAILABLE'))
+    } finally {
+      await client.close()
+      await net.close()
+    }
+  })
+
   test('with m nodes stopped every byte still reads back (full and ranges)', async () => {
     const net = await startNetwork({ nodes: 6, k: 4, m: 2, segmentSize: MiB })
     const client = await StratosClient.connect({ metaUrl: net.meta.url, wallet })
