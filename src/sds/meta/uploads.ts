@@ -401,7 +401,7 @@ export class Uploads {
     const now = this.#o.clock.now()
     const record = await store.write(() => {
       store.prefetch([
-        ...store.uploads.reads({ sessions: [uploadId] }),
+        ...store.uploads.reads({ sessions: [uploadId], segmentsOf: [uploadId], ticketsOf: [uploadId] }),
         ...store.nonces.reads([[p.signer, p.nonce]]),
         ...store.files.reads([cid, ...(children ?? [])]),
       ])

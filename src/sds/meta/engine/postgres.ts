@@ -283,6 +283,16 @@ export class PostgresEngine implements StorageEngine {
     for (const r of reads) {
       if (!(r.table instanceof PgTable)) continue
       const table = (r.table as PgTable<unknown, Key>).sql
+      for (const { options, keysOnly } of r.ranges ?? []) {
+        const start = options.start === undefined ? undefined : encodeKey(options.start)
+        const end = options.end === undefined ? undefined : encodeKey(options.end)
+        const base = { table, start, end, values: keysOnly !== true }
+        const id = rangeId(base)
+        if (tx.ranges.has(id) || (keysOnly && tx.ranges.has(rangeId({ ...base, values: true })))) continue
+        // The run's own deletes may hide rows when the range is read; the read itself asks again if so.
+        tx.needRanges.set(id, { ...base, limit: options.limit })
+        missing = true
+      }
       const pending = tx.pending.get(table)
       for (const key of r.keys) {
         const k = encodeKey(key)

@@ -55,6 +55,8 @@ export interface WriteOptions {
 export interface PrefetchRead {
   table: Table<unknown, Key>
   keys: Key[]
+  /** Ranges the transaction is about to read with getRange (or getKeys: `keysOnly`), with the same options. */
+  ranges?: { options: RangeOptions; keysOnly?: boolean }[]
 }
 
 /** What opens, writes and closes a set of tables. */

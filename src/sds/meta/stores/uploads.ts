@@ -91,7 +91,24 @@ export interface UploadStore {
   /** The location index needs a backfill. */
   locationsPending(): boolean
   /** The reads `get` and `segment` make for these keys, for MetaStore.prefetch (one round trip on PostgreSQL). */
-  reads(keys: { sessions?: string[]; segments?: [string, number][] }): PrefetchRead[]
+  reads(keys: {
+    sessions?: string[]
+    segments?: [string, number][]
+    /** Every segment of these uploads (`segments`). */
+    segmentsOf?: string[]
+    /** Every ticket of these uploads (`tickets`). */
+    ticketsOf?: string[]
+  }): PrefetchRead[]
+}
+
+/** Every segment of an upload, in `sessionSegments`. */
+function segmentsRange(uploadId: string): { start: [string, number]; end: [string, number] } {
+  return { start: [uploadId, 0], end: [uploadId, Number.MAX_SAFE_INTEGER] }
+}
+
+/** Every ticket of an upload, in `sessionTickets`. */
+function ticketsRange(uploadId: string): { start: [string, string, string]; end: [string, string, string] } {
+  return { start: [uploadId, '', ''], end: [uploadId, KEY_STRING_MAX, KEY_STRING_MAX] }
 }
 
 export class TableUploadStore implements UploadStore {
@@ -101,7 +118,14 @@ export class TableUploadStore implements UploadStore {
     this.#t = tables
   }
 
-  reads(keys: { sessions?: string[]; segments?: [string, number][] }): PrefetchRead[] {
+  reads(keys: {
+    sessions?: string[]
+    segments?: [string, number][]
+    /** Every segment of these uploads (`segments`). */
+    segmentsOf?: string[]
+    /** Every ticket of these uploads (`tickets`). */
+    ticketsOf?: string[]
+  }): PrefetchRead[] {
     const out: PrefetchRead[] = []
     if (keys.sessions?.length) out.push({ table: this.#t.sessions, keys: keys.sessions })
     if (keys.segments?.length) out.push({ table: this.#t.sessionSegments, keys: keys.segments })
@@ -125,9 +149,7 @@ export class TableUploadStore implements UploadStore {
   }
 
   segments(uploadId: string): SessionSegment[] {
-    return [
-      ...this.#t.sessionSegments.getRange({ start: [uploadId, 0], end: [uploadId, Number.MAX_SAFE_INTEGER] }),
-    ].map((e) => e.value)
+    return [...this.#t.sessionSegments.getRange(segmentsRange(uploadId))].map((e) => e.value)
   }
 
   putSegment(uploadId: string, index: number, segment: SessionSegment): void {
@@ -146,11 +168,7 @@ export class TableUploadStore implements UploadStore {
 
   tickets(uploadId: string): [string, string][] {
     const out: [string, string][] = []
-    for (const key of this.#t.sessionTickets.getKeys({
-      start: [uploadId, '', ''],
-      end: [uploadId, KEY_STRING_MAX, KEY_STRING_MAX],
-    }))
-      out.push([key[1], key[2]])
+    for (const key of this.#t.sessionTickets.getKeys(ticketsRange(uploadId))) out.push([key[1], key[2]])
     return out
   }
 

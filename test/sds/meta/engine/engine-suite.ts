@@ -181,6 +181,53 @@ export function engineSuite(name: string, f: EngineSuiteFactories): void {
     )
   })
 
+  test(`${name}: ranges read ahead and limited ranges and counts answer with the transaction's own writes`, async (t) => {
+    const { e, a } = await tables(f, t)
+    await e.write(() => {
+      for (let i = 0; i < 10; i++) a.putSync(['r', i], { i })
+    })
+    const range = { start: ['r'], end: ['r', 99] }
+    const seen = await e.write(() => {
+      e.prefetch([
+        { table: a, keys: [], ranges: [{ options: { ...range, limit: 3 } }, { options: range, keysOnly: true }] },
+      ])
+      const before = [...a.getKeys({ ...range, limit: 3 })]
+      a.removeSync(['r', 0])
+      a.removeSync(['r', 1])
+      a.putSync(['r', 2.5], { i: 2.5 })
+      a.putSync(['r', 50], { i: 50 })
+      a.putSync(['r', 3], { i: 'three' })
+      return {
+        before,
+        limited: [...a.getRange({ ...range, limit: 3 })],
+        keys: [...a.getKeys(range)],
+        count: a.getCount(range),
+        tail: [...a.getKeys({ start: ['r', 8], end: ['r', 99], limit: 5 })],
+      }
+    })
+    assert.deepEqual(seen.before, [
+      ['r', 0],
+      ['r', 1],
+      ['r', 2],
+    ])
+    assert.deepEqual(seen.limited, [
+      { key: ['r', 2], value: { i: 2 } },
+      { key: ['r', 2.5], value: { i: 2.5 } },
+      { key: ['r', 3], value: { i: 'three' } },
+    ])
+    assert.deepEqual(
+      seen.keys.map((k) => (k as [string, number])[1]),
+      [2, 2.5, 3, 4, 5, 6, 7, 8, 9, 50],
+    )
+    assert.equal(seen.count, 10)
+    assert.deepEqual(seen.tail, [
+      ['r', 8],
+      ['r', 9],
+      ['r', 50],
+    ])
+    assert.equal(a.getCount(range), 10)
+  })
+
   test(`${name}: reads ahead (prefetch) answer as single reads do, and a transaction's own writes win`, async (t) => {
     const { e, a, b } = await tables(f, t)
     await e.write(() => {
