@@ -6,7 +6,7 @@
  *    the end of stdin when the process was started by a devnet (STRATOS_EXIT_WITH_STDIN=1), so
  *    children never outlive a devnet that was killed.
  */
-import { EXIT_WITH_STDIN_ENV } from '../devnet/child.ts'
+import { EXIT_WITH_STDIN_ENV } from '../devnet/exit-with-stdin.ts'
 import { SIGNAL_REPEAT_WINDOW_MS } from '../limits.ts'
 
 export interface Interrupt {

@@ -13,8 +13,9 @@ import { StratosError } from '../errors.ts'
 import { jsonRequest } from '../net/json-request.ts'
 import { DEVNET_POLL_INTERVAL_MS, DEVNET_STOP_GRACE_MS } from '../limits.ts'
 import type { ProcessRole } from './network.ts'
+import { EXIT_WITH_STDIN_ENV } from './exit-with-stdin.ts'
 
-export const EXIT_WITH_STDIN_ENV = 'STRATOS_EXIT_WITH_STDIN'
+export { EXIT_WITH_STDIN_ENV } from './exit-with-stdin.ts'
 
 export interface ChildSpec {
   name: string
