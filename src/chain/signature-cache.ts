@@ -8,27 +8,24 @@
  * The answer may come from a RecoveryPool's worker threads (ChainApp.rememberSigners); '' records
  * a signature that does not recover (it matches no sender).
  *
- * Bounded: when full, the oldest half is dropped (Map keeps insertion order).
+ * Bounded (util/lru.ts, first in first out): when full, the oldest entry goes.
  */
+import { Lru } from '../util/lru.ts'
+
 export const SIGNATURE_CACHE_ENTRIES = 200_000
 
 export class SignatureCache {
-  readonly #signers = new Map<string, string>()
+  readonly #signers: Lru<string, string>
 
-  constructor(private readonly maxEntries = SIGNATURE_CACHE_ENTRIES) {}
+  constructor(maxEntries = SIGNATURE_CACHE_ENTRIES) {
+    this.#signers = new Lru({ maxEntries, order: 'fifo' })
+  }
 
   get(txHash: string): string | undefined {
     return this.#signers.get(txHash)
   }
 
   set(txHash: string, signer: string): void {
-    if (this.#signers.size >= this.maxEntries) {
-      let drop = Math.ceil(this.maxEntries / 2)
-      for (const k of this.#signers.keys()) {
-        if (drop-- <= 0) break
-        this.#signers.delete(k)
-      }
-    }
     this.#signers.set(txHash, signer)
   }
 

@@ -63,6 +63,7 @@ import { consensusSet, operatorOfConsensusAddress, type ValidatorUpdate } from '
 import type { ConsensusInfo } from '../../state/validator-slashing.ts'
 import { parseSignedTx, type SignedTx } from '../../tx.ts'
 import type { Blockchain, ExecutedBlock } from '../blockchain.ts'
+import { Lru } from '../../../util/lru.ts'
 
 export const ABCI_APP_VERSION = 1n
 
@@ -306,35 +307,26 @@ function queryPath(chain: Blockchain, path: string): unknown {
 /**
  * Decoded txs by their bytes: decoding is a pure function of the bytes (JSON + schema; the SignedTx is frozen and
  * its encodings cached with it, tx.ts), so a remembered answer is exactly what decoding again would give. Only
- * successful decodes are kept (a malformed tx is cheap to refuse again). Bounded: when full, the oldest half goes.
+ * successful decodes are kept (a malformed tx is cheap to refuse again). Bounded (util/lru.ts, first in first out).
  */
 class DecodedTxs {
-  readonly #byBytes = new Map<string, Decoded>()
+  readonly #byBytes: Lru<string, Decoded>
 
-  constructor(private readonly maxEntries: number) {}
+  constructor(maxEntries: number) {
+    this.#byBytes = new Lru({ maxEntries, order: 'fifo' })
+  }
 
   decode(bytes: Uint8Array): Decoded {
     const key = bytesKey(bytes)
     const hit = this.#byBytes.get(key)
     if (hit) return hit
     const d = decodeTx(bytes)
-    if (d.ok) this.#set(key, d)
+    if (d.ok) this.#byBytes.set(key, d)
     return d
   }
 
   remember(bytes: Uint8Array, d: Decoded): void {
-    this.#set(bytesKey(bytes), d)
-  }
-
-  #set(key: string, d: Decoded): void {
-    if (this.#byBytes.size >= this.maxEntries) {
-      let drop = Math.ceil(this.maxEntries / 2)
-      for (const k of this.#byBytes.keys()) {
-        if (drop-- <= 0) break
-        this.#byBytes.delete(k)
-      }
-    }
-    this.#byBytes.set(key, d)
+    this.#byBytes.set(bytesKey(bytes), d)
   }
 
   delete(bytes: Uint8Array): void {
