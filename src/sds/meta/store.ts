@@ -251,6 +251,16 @@ export class MetaStore {
   }
 
   /**
+   * Runs `fn`, which only reads (through the stores), on one consistent view of the index without blocking the event
+   * loop on PostgreSQL, where it is a transaction like write()'s: `fn` must be synchronous and re-runnable, and
+   * should prefetch what it reads (one round trip per level of reads). For walks over many records.
+   */
+  async read<T>(fn: () => T): Promise<T> {
+    if (this.#closed) throw new StratosError('NODE_UNAVAILABLE', 'the meta index is closed')
+    return this.#engine.read(fn)
+  }
+
+  /**
    * Inside write(): the keys the transaction is about to read, read at once where reads are round trips (PostgreSQL;
    * engine/table.ts). Only a hint: every read answers the same without it.
    */

@@ -49,6 +49,12 @@ export class LmdbEngine implements StorageEngine {
     return result
   }
 
+  /** LMDB reads are memory reads: `fn` runs at once. */
+  async read<T>(fn: () => T): Promise<T> {
+    if (this.#closed) throw new StratosError('NODE_UNAVAILABLE', 'the meta index is closed')
+    return fn()
+  }
+
   /** LMDB reads are memory-mapped: nothing to gain from reading ahead. */
   prefetch(_reads: PrefetchRead[]): void {}
 

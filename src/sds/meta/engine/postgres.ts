@@ -107,6 +107,7 @@ class DriverError extends Error {
 
 /** One transaction: what it read (its snapshot), what the current run wrote, what it still needs. */
 class Tx {
+  constructor(readonly readOnly: boolean) {}
   begun = false
   /** Values read, per SQL table, by hex key (null: absent). */
   readonly read = new Map<string, Map<string, Buffer | null>>()
@@ -305,13 +306,21 @@ export class PostgresEngine implements StorageEngine {
     if (missing) throw NEED
   }
 
-  async write<T>(fn: () => T, _options: WriteOptions = {}): Promise<T> {
+  read<T>(fn: () => T): Promise<T> {
+    return this.#transaction(fn, true)
+  }
+
+  write<T>(fn: () => T, _options: WriteOptions = {}): Promise<T> {
+    return this.#transaction(fn, false)
+  }
+
+  async #transaction<T>(fn: () => T, readOnly: boolean): Promise<T> {
     if (this.#tx) throw new Error('PostgresEngine.write: nested write')
     this.#checkOpen()
     const started = Date.now()
     for (let attempt = 1; ; attempt++) {
       const client = await this.#connect()
-      const tx = new Tx()
+      const tx = new Tx(readOnly)
       let broken: Error | undefined
       try {
         return await this.#run(client, tx, fn)
@@ -523,7 +532,7 @@ class PgTable<V, K extends Key> implements Table<V, K> {
 
   #buffer(k: Buffer, v: Buffer | null): void {
     const tx = this.#engine.tx
-    if (!tx) throw new Error('putSync / removeSync outside write()')
+    if (!tx || tx.readOnly) throw new Error('putSync / removeSync outside write()')
     let m = tx.pending.get(this.sql)
     if (!m) tx.pending.set(this.sql, (m = new Map()))
     m.set(k.toString('hex'), { k, v })

@@ -75,6 +75,12 @@ export interface StorageEngine {
   /** Opens (creating when missing) one table per name. */
   openTables<T extends Record<string, Table<unknown, Key>>>(names: readonly (keyof T & string)[]): T
   write<T>(fn: () => T, options?: WriteOptions): Promise<T>
+  /**
+   * Runs `fn`, which only reads, on one consistent view, without blocking the event loop where reads are round trips
+   * (PostgreSQL: a transaction run as `write`'s, so `fn` must be re-runnable and should prefetch what it reads).
+   * `fn` must not write (PostgreSQL refuses: `putSync` / `removeSync` throw there).
+   */
+  read<T>(fn: () => T): Promise<T>
   /** True while the engine can commit (PostgreSQL: reachable within its timeout). */
   ready(): Promise<boolean>
   close(): Promise<void>

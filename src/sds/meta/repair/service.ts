@@ -328,15 +328,27 @@ export class RepairService implements Startable {
   async #sweepBatch(now: number): Promise<void> {
     const { store } = this.#c
     const start = this.#sweepCursor ?? ''
+    // Decided on one view of the index, in three round trips on PostgreSQL (the page, then every location and shard
+    // index entry it names at once) without blocking the event loop; queued after.
+    const page = await store.read(() => {
+      const records = store.files.scan(start, REPAIR_SWEEP_BATCH)
+      const pairs: [string, string][] = []
+      for (const { record } of records)
+        for (const seg of record.segments) for (const s of seg.shards) pairs.push([s.node, s.id])
+      store.prefetch([...store.files.shardIndexReads(records.map((r) => r.record)), ...store.locations.reads(pairs)])
+      return records.map(({ cid, record }) => ({
+        cid,
+        indexed: store.files.shardsIndexed(record),
+        unhealthy: record.segments.filter((seg) => this.#repairer.unhealthy(seg, now).length > 0).map((s) => s.index),
+      }))
+    })
     const toIndex: string[] = []
     let last: string | undefined
-    for (const { cid: key, record: value } of store.files.scan(start, REPAIR_SWEEP_BATCH)) {
+    for (const { cid: key, indexed, unhealthy } of page) {
       if (this.#full()) break
       last = key
-      if (!store.files.shardsIndexed(value)) toIndex.push(key)
-      for (const seg of value.segments) {
-        if (this.#repairer.unhealthy(seg, now).length > 0) this.#enqueue(segmentKey(key, seg.index), 'repair', now)
-      }
+      if (!indexed) toIndex.push(key)
+      for (const index of unhealthy) this.#enqueue(segmentKey(key, index), 'repair', now)
     }
     if (toIndex.length > 0) {
       await store.write(() => {

@@ -116,6 +116,8 @@ export interface FileStore {
   blockIndexPending(): boolean
   /** The reads `get` makes for these records, and the counters' (a commit's), for MetaStore.prefetch. */
   reads(cids: string[]): PrefetchRead[]
+  /** The reads `shardsIndexed` makes for these records, for MetaStore.prefetch. */
+  shardIndexReads(records: Pick<FileRecord, 'cid' | 'segments'>[]): PrefetchRead[]
 }
 
 export class TableFileStore implements FileStore {
@@ -130,6 +132,15 @@ export class TableFileStore implements FileStore {
       { table: this.#t.files, keys: cids },
       { table: this.#t.meta, keys: cids.map(counterKey) },
     ]
+  }
+
+  shardIndexReads(records: Pick<FileRecord, 'cid' | 'segments'>[]): PrefetchRead[] {
+    const keys: Pair[] = []
+    for (const r of records) {
+      const first = r.segments[0]?.shards[0]
+      if (first !== undefined) keys.push([first.id, r.cid])
+    }
+    return [{ table: this.#t.shardFiles, keys }]
   }
 
   get(cid: string): FileRecord | undefined {

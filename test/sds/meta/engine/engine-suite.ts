@@ -181,6 +181,28 @@ export function engineSuite(name: string, f: EngineSuiteFactories): void {
     )
   })
 
+  test(`${name}: read(fn) sees committed rows, keys, ranges and counts`, async (t) => {
+    const { e, a, b } = await tables(f, t)
+    await e.write(() => {
+      for (let i = 0; i < 5; i++) a.putSync(['q', i], i * 10)
+      b.putSync('y', 'why')
+    })
+    const seen = await e.read(() => {
+      e.prefetch([{ table: b, keys: ['y', 'z'] }])
+      return { keys: [...a.getKeys({ start: ['q'], end: ['q', 3] })], y: b.get('y'), z: b.get('z'), n: a.getCount() }
+    })
+    assert.deepEqual(seen, {
+      keys: [
+        ['q', 0],
+        ['q', 1],
+        ['q', 2],
+      ],
+      y: 'why',
+      z: undefined,
+      n: 5,
+    })
+  })
+
   test(`${name}: ranges read ahead and limited ranges and counts answer with the transaction's own writes`, async (t) => {
     const { e, a } = await tables(f, t)
     await e.write(() => {
