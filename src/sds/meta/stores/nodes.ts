@@ -4,6 +4,7 @@
  * Calling convention and why the methods could become async: stores/index.ts.
  */
 import type { Table } from '../engine/table.ts'
+import { KeyedRecordTable } from './keyed-records.ts'
 
 export interface NodeRecord {
   address: string
@@ -27,22 +28,9 @@ export interface NodeStore {
   put(record: NodeRecord): void
 }
 
-export class TableNodeStore implements NodeStore {
-  readonly #t: Table<NodeRecord, string>
-
+/** The `nodes` table, keyed by each record's address. */
+export class TableNodeStore extends KeyedRecordTable<NodeRecord> implements NodeStore {
   constructor(table: Table<NodeRecord, string>) {
-    this.#t = table
-  }
-
-  get(address: string): NodeRecord | undefined {
-    return this.#t.get(address)
-  }
-
-  all(): NodeRecord[] {
-    return [...this.#t.getRange()].map((e) => e.value)
-  }
-
-  put(record: NodeRecord): void {
-    this.#t.putSync(record.address, record)
+    super(table, (r) => r.address)
   }
 }

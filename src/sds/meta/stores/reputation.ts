@@ -5,6 +5,7 @@
  */
 import type { NodeReputation } from '../audit/reputation.ts'
 import type { Table } from '../engine/table.ts'
+import { KeyedRecordTable } from './keyed-records.ts'
 
 export interface ReputationStore {
   get(node: string): NodeReputation | undefined
@@ -14,22 +15,9 @@ export interface ReputationStore {
   put(record: NodeReputation): void
 }
 
-export class TableReputationStore implements ReputationStore {
-  readonly #t: Table<NodeReputation, string>
-
+/** The `reputation` table, keyed by each record's node address. */
+export class TableReputationStore extends KeyedRecordTable<NodeReputation> implements ReputationStore {
   constructor(table: Table<NodeReputation, string>) {
-    this.#t = table
-  }
-
-  get(node: string): NodeReputation | undefined {
-    return this.#t.get(node)
-  }
-
-  all(): NodeReputation[] {
-    return [...this.#t.getRange()].map((e) => e.value)
-  }
-
-  put(record: NodeReputation): void {
-    this.#t.putSync(record.node, record)
+    super(table, (r) => r.node)
   }
 }
