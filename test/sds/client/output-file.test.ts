@@ -1,4 +1,4 @@
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,6 +14,13 @@ function pattern(n: number, seed: number): Buffer {
   return b
 }
 
+/** A path in a fresh directory removed when the test ends. */
+function tempPath(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'stratos-output-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  return join(dir, 'out.bin')
+}
+
 /** `data` copied into a page-aligned buffer (what an aligned pool hands out). */
 function alignedCopy(data: Buffer): Buffer {
   const b = allocAligned(data.length)
@@ -22,9 +29,7 @@ function alignedCopy(data: Buffer): Buffer {
 }
 
 test('aligned chunks at aligned offsets go to the disk with direct I/O, the rest through the page cache', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'stratos-output-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
-  const path = join(dir, 'out.bin')
+  const path = tempPath(t)
   const out = await OutputFile.create(path)
   const parts = [
     { data: pattern(64 * KiB, 1), aligned: true }, // direct
@@ -47,9 +52,7 @@ test('aligned chunks at aligned offsets go to the disk with direct I/O, the rest
 })
 
 test('direct: false writes everything through the page cache', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'stratos-output-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
-  const path = join(dir, 'out.bin')
+  const path = tempPath(t)
   const out = await OutputFile.create(path, { direct: false })
   const data = pattern(256 * KiB, 9)
   await out.write(alignedCopy(data), true)
@@ -60,9 +63,7 @@ test('direct: false writes everything through the page cache', async (t) => {
 })
 
 test('create refuses an existing path (the temp name is never reused)', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'stratos-output-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
-  const path = join(dir, 'out.bin')
+  const path = tempPath(t)
   const out = await OutputFile.create(path)
   await out.close()
   await assert.rejects(OutputFile.create(path), (e: { code?: string; details?: { path?: string } }) => {
@@ -73,9 +74,7 @@ test('create refuses an existing path (the temp name is never reused)', async (t
 })
 
 test('writes started together land at their own offsets', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'stratos-output-'))
-  t.after(() => rmSync(dir, { recursive: true, force: true }))
-  const path = join(dir, 'out.bin')
+  const path = tempPath(t)
   const out = await OutputFile.create(path)
   const parts = [pattern(256 * KiB, 11), pattern(128 * KiB, 12), pattern(64 * KiB + 1, 13)]
   // All three in flight at once: each takes its offset when it is called, not when it finishes.

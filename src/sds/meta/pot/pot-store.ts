@@ -58,24 +58,23 @@ export interface EpochCredit {
   credit: Credit
 }
 
+/** One order limit to settle, as settleReads needs it (`cid` once known: the file a PUT was committed into, or a GET's). */
+export interface SettleReadItem {
+  serial: string
+  payer: string
+  op: 'put' | 'get'
+  context: string
+  shard: string
+  cid?: string
+}
+
 /** What the PoT code needs of its storage; TablePotStore implements it over one table of either engine. */
 export interface PotStore {
   /**
    * The reads settling these orders makes (`cid` once known: the file a PUT was committed into, or a GET's), for
    * MetaStore.prefetch: whether each serial is settled, each PUT's committed placement, and the credits it adds to.
    */
-  settleReads(
-    epoch: number,
-    node: string,
-    items: readonly {
-      serial: string
-      payer: string
-      op: 'put' | 'get'
-      context: string
-      shard: string
-      cid?: string
-    }[],
-  ): PrefetchRead[]
+  settleReads(epoch: number, node: string, items: readonly SettleReadItem[]): PrefetchRead[]
   /** The order limit `serial` was settled already (never paid twice). */
   isSettled(serial: string): boolean
   /** Inside write(): `serial` is settled; forgotten after `keepUntil` (prune). */
@@ -127,18 +126,7 @@ export class TablePotStore implements PotStore {
     this.#t.putSync(key, { bytes: (c?.bytes ?? 0) + bytes, orders: (c?.orders ?? 0) + orders } satisfies Credit)
   }
 
-  settleReads(
-    epoch: number,
-    node: string,
-    items: readonly {
-      serial: string
-      payer: string
-      op: 'put' | 'get'
-      context: string
-      shard: string
-      cid?: string
-    }[],
-  ): PrefetchRead[] {
+  settleReads(epoch: number, node: string, items: readonly SettleReadItem[]): PrefetchRead[] {
     const keys: PotKey[] = [['n', node]]
     for (const i of items) {
       keys.push(['s', i.serial], ['t', epoch, node, i.payer])
