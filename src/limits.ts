@@ -599,7 +599,7 @@ export const GRANT_SCOPE_MAX_CIDS = 1_000
 export const GRANT_SCOPE_MAX_PREFIXES = 100
 /** Nonces a replay guard remembers until their message expires (when full, those closest to expiry go first). */
 export const REPLAY_GUARD_MAX_NONCES = 1_000_000
-/** Decoded ed25519 public keys kept for signature checks (the cache is emptied when it grows past this). */
+/** Decoded ed25519 public keys, and the node addresses derived from them, kept for signature checks (oldest dropped first). */
 export const NODE_PUBLIC_KEY_CACHE_ENTRIES = 10_000
 
 // ---- CometBFT engine (issue 14) ------------------------------------------------------------------------------

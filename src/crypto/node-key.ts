@@ -21,6 +21,7 @@ import { sha256 } from './hash.ts'
 import { writeFileAtomic } from '../util/fs.ts'
 import { StratosError } from '../errors.ts'
 import { NODE_PUBLIC_KEY_CACHE_ENTRIES } from '../limits.ts'
+import { Lru } from '../util/lru.ts'
 
 export const NODE_ADDRESS_PREFIX = 'stsds'
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
@@ -30,7 +31,7 @@ export function nodeAddressFromPublicKey(publicKey: Uint8Array): string {
   return bech32.encode(NODE_ADDRESS_PREFIX, bech32.toWords(sha256(publicKey).subarray(0, 20)))
 }
 
-const addressCache = new Map<string, string>()
+const addressCache = new Lru<string, string>({ maxEntries: NODE_PUBLIC_KEY_CACHE_ENTRIES, order: 'fifo' })
 /**
  * nodeAddressFromPublicKey of a key given as text (its base64url form, as signed messages carry it), remembered:
  * every ticket, receipt and order check binds a signer address to its key, and a node sees the same few keys again
@@ -40,7 +41,6 @@ export function cachedNodeAddress(keyText: string, publicKey: Uint8Array): strin
   let address = addressCache.get(keyText)
   if (address === undefined) {
     address = nodeAddressFromPublicKey(publicKey)
-    if (addressCache.size > NODE_PUBLIC_KEY_CACHE_ENTRIES) addressCache.clear()
     addressCache.set(keyText, address)
   }
   return address
@@ -55,13 +55,12 @@ export function isNodeAddress(s: string): boolean {
   }
 }
 
-const publicKeyCache = new Map<string, KeyObject>()
+const publicKeyCache = new Lru<string, KeyObject>({ maxEntries: NODE_PUBLIC_KEY_CACHE_ENTRIES, order: 'fifo' })
 function publicKeyObject(publicKey: Uint8Array): KeyObject {
   const k = Buffer.from(publicKey).toString('hex')
   let obj = publicKeyCache.get(k)
   if (!obj) {
     obj = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, publicKey]), format: 'der', type: 'spki' })
-    if (publicKeyCache.size > NODE_PUBLIC_KEY_CACHE_ENTRIES) publicKeyCache.clear()
     publicKeyCache.set(k, obj)
   }
   return obj

@@ -5,6 +5,7 @@
  * Every payload carries `chainId` and `expiresAt` (unix ms) and a nonce or serial; the domain
  * tag keeps a signature for one message type from being valid for another.
  */
+import { timingSafeEqual } from 'node:crypto'
 import { signingBytes, type CanonicalValue } from '../../crypto/canonical.ts'
 import { type NodeKey, cachedNodeAddress, verifyNodeSignature } from '../../crypto/node-key.ts'
 import { type WalletKey, recoverWalletAddress } from '../../crypto/wallet-key.ts'
@@ -115,6 +116,11 @@ export function verifyNodeSigned<T extends BasePayload>(
   if (!verifyNodeSignature(pub, signingBytes(domain, msg.payload as unknown as CanonicalValue), sig)) {
     throw new StratosError(code, 'signature does not verify')
   }
+  return acceptVerified(msg, opts)
+}
+
+/** After the signature: the signer must be trusted here (when a set is given) and the payload fresh. */
+function acceptVerified<T extends BasePayload>(msg: NodeSigned<T>, opts: VerifyOptions): T {
   if (opts.trustedSigners && !opts.trustedSigners.has(msg.signer)) {
     throw new StratosError('UNTRUSTED_ISSUER', `signer ${msg.signer} is not trusted here`, { signer: msg.signer })
   }
@@ -143,20 +149,10 @@ export function verifyOwnNodeSigned<T extends BasePayload>(
     throw new StratosError(code, 'signature or key is not base64url')
   }
   const expected = key.sign(signingBytes(domain, msg.payload as unknown as CanonicalValue))
-  if (!sameBytes(sig, expected)) throw new StratosError(code, 'signature does not verify')
-  if (opts.trustedSigners && !opts.trustedSigners.has(msg.signer)) {
-    throw new StratosError('UNTRUSTED_ISSUER', `signer ${msg.signer} is not trusted here`, { signer: msg.signer })
-  }
-  checkFreshness(msg.payload, opts)
-  return msg.payload
-}
-
-/** Equal bytes, in time that does not depend on where they differ (the expected bytes are a signature). */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  let diff = 0
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!
-  return diff === 0
+  // Constant time: the expected bytes are a signature.
+  if (sig.length !== expected.length || !timingSafeEqual(sig, expected))
+    throw new StratosError(code, 'signature does not verify')
+  return acceptVerified(msg, opts)
 }
 
 const ownKeyTexts = new WeakMap<NodeKey, string>()
