@@ -21,6 +21,7 @@ import { ACCESS_HEADER } from '../sds/protocol/api.ts'
 import { zAccessSessionPayload, zWalletSigned } from '../sds/protocol/messages.ts'
 import { verifyWalletSigned } from '../sds/protocol/signing.ts'
 import { parseIpfsPath } from '../ipfs/path.ts'
+import { gatewayCookie, requestCookie } from './cookies.ts'
 import type { GatewayContext, GatewayRoute } from './routes.ts'
 import { overrideCacheControl } from './share.ts'
 
@@ -38,7 +39,7 @@ export function sessionRoutes(): GatewayRoute[] {
 
 async function handleSession(c: GatewayContext): Promise<void> {
   if (c.method === 'DELETE') {
-    c.res.setHeader('set-cookie', cookie('', 0))
+    c.res.setHeader('set-cookie', gatewayCookie(SESSION_COOKIE, '', CONTENT_PREFIX, 0))
     sendJson(c.res, 200, { cleared: true })
     return
   }
@@ -63,23 +64,17 @@ async function handleSession(c: GatewayContext): Promise<void> {
     )
   if (p.expiresAt > now + ACCESS_SESSION_MAX_TTL_MS + CLOCK_SKEW_MS)
     throw new StratosError('BAD_REQUEST', `a session token may live at most ${ACCESS_SESSION_MAX_TTL_MS} ms`)
-  c.res.setHeader('set-cookie', cookie(header, Math.max(0, Math.floor((p.expiresAt - now) / 1000))))
+  c.res.setHeader(
+    'set-cookie',
+    gatewayCookie(SESSION_COOKIE, header, CONTENT_PREFIX, Math.max(0, Math.floor((p.expiresAt - now) / 1000))),
+  )
   sendJson(c.res, 200, { address: p.signer, expiresAt: p.expiresAt })
-}
-
-function cookie(value: string, maxAgeSeconds: number): string {
-  return `${SESSION_COOKIE}=${value}; Path=${CONTENT_PREFIX}; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Strict`
 }
 
 /** The session token in the request's cookie; ACCESS_DENIED without one. */
 function sessionOf(c: GatewayContext): string {
-  for (const part of (c.req.headers.cookie ?? '').split(';')) {
-    const eq = part.indexOf('=')
-    if (eq !== -1 && part.slice(0, eq).trim() === SESSION_COOKIE) {
-      const v = part.slice(eq + 1).trim()
-      if (v.startsWith(SESSION_PREFIX) && v.length <= 4096) return v
-    }
-  }
+  const session = requestCookie(c.req, SESSION_COOKIE, (v) => v.startsWith(SESSION_PREFIX) && v.length <= 4096)
+  if (session !== undefined) return session
   throw new StratosError('ACCESS_DENIED', 'unlock the wallet first: no session for private content')
 }
 

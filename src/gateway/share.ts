@@ -35,6 +35,7 @@ import { systemClock } from '../util/components.ts'
 import { SHARE_PATH_PREFIX, type ShareResolution } from '../sds/protocol/api.ts'
 import { zShareId } from '../sds/protocol/messages.ts'
 import { parseIpfsPath } from '../ipfs/path.ts'
+import { gatewayCookie, requestCookie } from './cookies.ts'
 import type { GatewayContext, GatewayRoute } from './routes.ts'
 
 export { SHARE_PATH_PREFIX }
@@ -97,19 +98,12 @@ function shareIdOf(raw: string): string {
 }
 
 function shareCookie(id: string, value: string, maxAgeSeconds: number): string {
-  return `${SHARE_COOKIE}=${value}; Path=${SHARE_PATH_PREFIX}${id}; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Strict`
+  return gatewayCookie(SHARE_COOKIE, value, `${SHARE_PATH_PREFIX}${id}`, maxAgeSeconds)
 }
 
 /** The sealed value of the request's share cookie (only the link's own is sent: the cookie's path is the link). */
 function shareCookieValue(req: IncomingMessage): string | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const eq = part.indexOf('=')
-    if (eq !== -1 && part.slice(0, eq).trim() === SHARE_COOKIE) {
-      const v = part.slice(eq + 1).trim()
-      if (v !== '' && v.length <= 2 * MAX_SHARE_PASSWORD_BYTES + 200) return v
-    }
-  }
-  return undefined
+  return requestCookie(req, SHARE_COOKIE, (v) => v !== '' && v.length <= 2 * MAX_SHARE_PASSWORD_BYTES + 200)
 }
 
 /**
