@@ -70,6 +70,10 @@ export function startRole(role: 'meta' | 'resource', args: string[], readyMs = 6
       const m = ready.exec(out)
       if (m) {
         clearTimeout(timer)
+        // A role that dies on its own later (not killed by the test) says why in the test's output.
+        child.once('exit', (code) => {
+          if (code) process.stderr.write(`${role} node ${m[1]} exited (${code}): ${err.slice(-4_000)}\n`)
+        })
         resolve({ child, address: m[1]!, url: m[2]! })
       }
     })

@@ -1,13 +1,14 @@
 /**
  * A loopback TCP proxy a test can cut: while cut, every open connection is destroyed and new ones are accepted and
  * then left hanging (nothing forwarded, nothing answered) — a host whose packets are dropped; `heal()` forwards
- * again. Used to cut one meta process off from PostgreSQL while the others keep their direct connections.
+ * again. `cut({ reset: true })` ends the open connections with a TCP reset (the socket errors with ECONNRESET) instead
+ * of a clean close. Used to cut one meta process off from PostgreSQL while the others keep their direct connections.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net'
 
 export interface TcpProxy {
   port: number
-  cut(): void
+  cut(options?: { reset?: boolean }): void
   heal(): void
   close(): Promise<void>
 }
@@ -35,9 +36,9 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
   const port = (server.address() as { port: number }).port
   return {
     port,
-    cut() {
+    cut({ reset = false } = {}) {
       cut = true
-      for (const s of open) s.destroy()
+      for (const s of open) reset ? s.resetAndDestroy() : s.destroy()
     },
     heal() {
       cut = false

@@ -227,6 +227,10 @@ export class PostgresEngine implements StorageEngine {
     // The index tables start small, where the planner prefers scanning a whole table to the primary key's index;
     // they do not stay small. (Its answer is ignored: CockroachDB may not know the setting.)
     this.#pool.on('connect', (client) => {
+      // A checked-out connection whose socket fails (reset mid-transaction) fails its query, which #transaction
+      // turns into NODE_UNAVAILABLE; pg also emits the error on the client, where the pool listens only while the
+      // connection is idle. Without this listener that second copy is an uncaught exception: the process dies.
+      client.on('error', () => {})
       client.query('SET enable_seqscan = off').catch(() => {})
     })
   }

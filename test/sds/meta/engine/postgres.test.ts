@@ -8,7 +8,10 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import pg from 'pg'
 import { PostgresEngine } from '../../../../src/sds/meta/engine/postgres.ts'
+import { encodeKey } from '../../../../src/sds/meta/engine/codec.ts'
+import { startTcpProxy } from '../../../support/tcp-proxy.ts'
 import { MetaStore } from '../../../../src/sds/meta/store.ts'
 import { freshPrefix, postgresSkip, startPostgres, type TestPostgres } from '../../../support/postgres.ts'
 import { engineSuite } from './engine-suite.ts'
@@ -62,6 +65,47 @@ if (skip) {
     const codes = await Promise.all([run(), run()])
     assert.deepEqual(codes, [0, 0])
     assert.deepEqual(store.pot.nodeTotal('stsds1n'), { bytes: 2 * runs * 3, orders: 2 * runs })
+  })
+
+  test('postgres: a connection reset in the middle of a transaction fails it with NODE_UNAVAILABLE; the process lives', async (t) => {
+    const proxy = await startTcpProxy(server.port)
+    t.after(() => proxy.close())
+    const prefix = freshPrefix()
+    const engine = new PostgresEngine(server.url, { tablePrefix: prefix })
+    t.after(() => engine.close())
+    engine.openTables(['kv'])
+    // Another session holds the row's lock, so the worker's COMMIT round trip is in flight when the socket resets.
+    const blocker = new pg.Client({ connectionString: server.url })
+    await blocker.connect()
+    t.after(() => blocker.end())
+    await blocker.query('BEGIN')
+    await blocker.query(`INSERT INTO ${prefix}kv (k, v) VALUES ($1, $2)`, [encodeKey('a'), Buffer.from('held')])
+    const worker = fileURLToPath(new URL('./postgres-reset-worker.ts', import.meta.url))
+    const viaProxy = server.url.replace(`:${server.port}/`, `:${proxy.port}/`)
+    const child = spawn(process.execPath, ['--import', 'tsx', worker, viaProxy, prefix], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    let err = ''
+    child.stderr.on('data', (d: Buffer) => (err += d))
+    const exited = new Promise<number>((r) => child.once('exit', (code) => r(code ?? -1)))
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d
+        if (out.includes('writing')) resolve()
+      })
+    })
+    // The write is waiting for the lock once the server shows a lock not granted.
+    for (let i = 0; ; i++) {
+      const { rows } = await blocker.query('SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted')
+      if (rows[0].n > 0) break
+      assert.ok(i < 200, `the worker's write waits for the lock: ${out} ${err}`)
+      await new Promise((r) => setTimeout(r, 25))
+    }
+    proxy.cut({ reset: true })
+    assert.equal(await exited, 0, `the worker lives: ${err}`)
+    assert.deepEqual(out.trim().split('\n'), ['writing', 'NODE_UNAVAILABLE'])
+    await blocker.query('ROLLBACK')
   })
 
   test('postgres: cut off from the server, calls fail fast with NODE_UNAVAILABLE and readiness fails', async (t) => {
