@@ -524,10 +524,12 @@ export const REPLICATION_MAX_BYTES = 64 * 1024 * MiB
 export const HOT_TRACKED_SEGMENTS = 100_000
 
 // ---- Proof of Traffic at the meta node (src/sds/meta/pot) ----------------------------------------------
-/** Payers whose outstanding order limits the ozone guard tracks in memory (one small book each). */
+/** Payers whose last ozone balance the ozone guard remembers (used while the chain cannot be read). */
 export const OZONE_GUARD_MAX_PAYERS = 100_000
-/** Expiry buckets (one per ticket-issuing request) one payer's book keeps; beyond, new ones merge into the latest. */
-export const OZONE_GUARD_MAX_BUCKETS_PER_PAYER = 4_096
+/** Expiry buckets one payer's row of the ozone store keeps; beyond, the latest two merge (kept until the later expiry). */
+export const OZONE_GUARD_MAX_BUCKETS_PER_PAYER = 128
+/** Width of an expiry bucket in a payer's row of the ozone store: limits expiring within one share it (rounded up). */
+export const OZONE_PROMISE_BUCKET_MS = 10_000
 /** Epochs of settled traffic (per node, payer and file) the meta node keeps for its traffic views after reporting. */
 export const POT_TRAFFIC_HISTORY_EPOCHS = 1_000
 /** How often the meta node retries volume reports that are pending or whose submission failed, and prunes old PoT records. */

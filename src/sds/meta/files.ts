@@ -201,13 +201,25 @@ export class Files {
     const now = this.#o.clock.now()
     const c = this.#cached(cid)
     const range = this.#range(c.record, body)
-    if (auth.counted && this.#o.access.hasBudgets(auth.payer, c.record.cid)) {
-      const bytes = this.#readBytes(c.record, range.from, range.to)
-      await this.#o.store.write(() => this.#o.access.chargeBudgets(auth.payer, c.record.cid, bytes, now), {
-        durable: false,
-      })
+    const bytes = this.#readBytes(c.record, range.from, range.to)
+    const budgets = auth.counted && this.#o.access.hasBudgets(auth.payer, c.record.cid)
+    if (budgets || (guard && ozone !== undefined)) {
+      // One transaction for the budgets this read spends and the ozone its limits promise (the payer's row, shared
+      // by every process: pot/ozone-guard.ts); the tickets are signed only once it committed. A lost promise (a crash
+      // before the flush) is bounded by one ticket lifetime, hence not durable.
+      const { store } = this.#o
+      await store.write(
+        () => {
+          if (guard && ozone !== undefined) {
+            store.prefetch(guard.reads([auth.payer]))
+            guard.reserve(auth.payer, ozone, bytes, now + TICKET_TTL_MS)
+          }
+          if (budgets) this.#o.access.chargeBudgets(auth.payer, c.record.cid, bytes, now)
+        },
+        { durable: false },
+      )
     }
-    const { from, to, tickets, routed } = this.#tickets(c.record, range, body.orderKey, auth.payer, now, ozone)
+    const { from, to, tickets, routed } = this.#tickets(c.record, range, body.orderKey, auth.payer, now)
     // A read routed to replicas shows the chosen nodes in its view (the tickets name them): serialised per request.
     const file = routed
       ? JSON.stringify(
@@ -244,14 +256,11 @@ export class Files {
     orderKey: string,
     payer: string,
     now: number,
-    ozone?: bigint,
   ): Omit<ReadResponse, 'file'> & { routed?: Map<number, SegmentRecord> } {
     const { key, chainId, random } = this.#o
     const { from, to } = range
     this.#o.reads?.onRead(r.cid, from, to, now)
     const routed = this.#o.reads?.route(r, from, to, now)
-    if (this.#o.guard && ozone !== undefined)
-      this.#o.guard.reserve(payer, ozone, this.#readBytes(r, from, to), now + TICKET_TTL_MS)
     const tickets: SignedTicket[][] = []
     for (let i = from; i < to; i++) {
       const seg = routed?.get(i) ?? r.segments[i]

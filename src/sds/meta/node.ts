@@ -399,7 +399,7 @@ interface MetaParts {
  */
 async function wireMetaNode(components: MetaComponents, o: MetaNodeOptions): Promise<MetaParts> {
   const { store, chainId, clock, logger, random, chain, ownLink, onDuty } = components
-  const guard = chain ? new OzoneGuard({ chain, clock, logger }) : undefined
+  const guard = chain ? new OzoneGuard({ chain, store, clock, logger }) : undefined
   const pot = chain ? { chain, guard } : {}
   const common = { store, key: components.key, chainId, clock, logger }
   const registry = new Registry({

@@ -16,6 +16,7 @@
  *   reputation                         → ReputationStore (stores/reputation.ts): audits and reputation
  *   repairing, replicas                → RepairStore (stores/repair.ts): repair copies in flight, hot replicas
  *   pot                                → PotStore (pot/pot-store.ts): Proof of Traffic
+ *   ozone                              → OzoneStore (stores/ozone.ts): what the ozone guard promised per payer
  *   leases                             → LeaseStore (stores/leases.ts): which process runs a background duty
  *   delegations                        → delegation records (OwnedRecords, stores/sharing.ts), for delegations.ts
  *   meta 'schema' | 'accessSecret'     → this class (schema version; the share-token HMAC key, secret())
@@ -48,6 +49,7 @@ import { TableRepairStore, type RepairInFlight, type RepairStore, type ReplicaRe
 import { TableReputationStore, type ReputationStore } from './stores/reputation.ts'
 import type { NodeReputation } from './audit/reputation.ts'
 import { TableLeaseStore, type LeaseStore } from './stores/leases.ts'
+import { TableOzoneStore, type OzoneBook, type OzoneKey, type OzoneStore } from './stores/ozone.ts'
 import {
   OwnedRecords,
   TableBudgetStore,
@@ -85,6 +87,7 @@ interface AllTables extends SharingTables, FileTables, UploadTables {
   repairing: Table<RepairInFlight, Pair>
   replicas: Table<ReplicaRecord, [string, number, number, string]>
   leases: Table<Lease, string>
+  ozone: Table<OzoneBook | true, OzoneKey>
   delegations: Table<DelegationRecord | true, ['id', string] | ['owner', string, string]>
 }
 
@@ -121,6 +124,7 @@ const TABLE_NAMES = [
   'leases',
   'delegations',
   'sessionLocations',
+  'ozone',
 ] as const satisfies readonly (keyof MetaTables)[]
 
 function isSqlUrl(location: string): boolean {
@@ -162,6 +166,8 @@ export class MetaStore {
   readonly delegations: OwnedRecords<DelegationRecord>
   /** Background duties' leases (stores/leases.ts; leases.ts decides who holds one). */
   readonly leases: LeaseStore
+  /** What the ozone guard promised and accepted per payer, shared by every process (stores/ozone.ts). */
+  readonly ozone: OzoneStore
   #closed = false
 
   private constructor(engine: StorageEngine) {
@@ -180,6 +186,7 @@ export class MetaStore {
     this.repair = new TableRepairStore(t.repairing, t.replicas)
     this.pot = new TablePotStore(t.pot)
     this.leases = new TableLeaseStore(t.leases)
+    this.ozone = new TableOzoneStore(t.ozone)
     this.delegations = new OwnedRecords(t.delegations)
   }
 

@@ -57,11 +57,6 @@ const RECEIPTS_PER_BATCH = 64
 /** Most missing items named in an UPLOAD_INCOMPLETE error's details (the count is always given). */
 const MAX_MISSING_LISTED = 100
 
-/** Ozone a running transaction reserved for PUT limits (given back if it rolls back or runs again). */
-interface Reservation {
-  r?: { payer: string; bytes: number; expiresAt: number }
-}
-
 export interface UploadsOptions extends Omit<FilesOptions, 'access'> {
   sessionTtlMs: number
 }
@@ -91,58 +86,49 @@ export class Uploads {
     // declares the directory's total size but moves no shard bytes (its files were paid for), and each plan reserves
     // its segment's limits exactly (pot/ozone-guard.ts).
     const ozone = guard && (p.segment || (p.size !== null && p.size > 0)) ? await guard.balance(p.signer) : undefined
-    if (guard && ozone !== undefined && p.size !== null && p.size > 0) {
-      guard.checkAny(p.signer, ozone, Math.ceil(p.size / p.k) * (p.k + p.m))
-    }
-    const reserved: Reservation = {}
     // No capacity or node-count check here: a directory commit's session moves no shard bytes although it declares
     // the directory's total size, and planning checks placement exactly, segment by segment.
     // Drawn outside the transaction: a run of it again (PostgreSQL runs it once per round of reads) reads the same key.
     const freshId = randomHex(random, 16)
-    const { session, placements } = await store
-      .write(() => {
-        this.#giveBack(reserved)
-        let uploadId = freshId
-        // Everything the create and segment 0's placement read, in one round trip on PostgreSQL.
-        const pairs: [string, string][] = []
-        if (p.segment)
-          for (const id of p.segment.shards) for (const c of registry.candidates(now)) pairs.push([c.address, id])
-        store.prefetch([
-          ...store.nonces.reads([[p.signer, p.nonce]]),
-          ...store.uploads.reads({ sessions: [uploadId] }),
-          ...store.locations.reads(pairs),
-        ])
-        store.nonces.use(p.signer, p.nonce, p.expiresAt)
-        while (store.uploads.get(uploadId) !== undefined) uploadId = randomHex(random, 16)
-        let s: SessionRecord = {
-          uploadId,
-          owner: p.signer,
-          k: p.k,
-          m: p.m,
-          segmentSize: p.segmentSize,
-          ...(p.name !== undefined ? { name: p.name } : {}),
-          declaredSize: p.size,
-          orderKey: p.orderKey,
-          ...(p.public === true ? { public: true } : {}),
-          createdAt: now,
-          lastActivity: now,
-          expiresAt: now + sessionTtlMs,
-          segmentCount: 0,
-        }
-        // Segment 0 planned in the same transaction (one signed call and one synced commit instead of two): the
-        // wallet's signature covers it, so it needs no session-key signature of its own.
-        const placements = p.segment
-          ? this.#placeSegment(s, { index: 0, ...p.segment }, now, ozone, reserved)
-          : undefined
-        if (placements) s = { ...s, segmentCount: 1 }
-        store.uploads.put(s)
-        return { session: s, placements }
-      })
-      .catch((e: unknown) => {
-        // Rolled back: the limits were never handed out.
-        this.#giveBack(reserved)
-        throw e
-      })
+    const { session, placements } = await store.write(() => {
+      let uploadId = freshId
+      // Everything the create and segment 0's placement read, in one round trip on PostgreSQL.
+      const pairs: [string, string][] = []
+      if (p.segment)
+        for (const id of p.segment.shards) for (const c of registry.candidates(now)) pairs.push([c.address, id])
+      store.prefetch([
+        ...store.nonces.reads([[p.signer, p.nonce]]),
+        ...store.uploads.reads({ sessions: [uploadId] }),
+        ...store.locations.reads(pairs),
+        ...(guard && ozone !== undefined ? guard.reads([p.signer]) : []),
+      ])
+      if (guard && ozone !== undefined && p.size !== null && p.size > 0) {
+        guard.checkAny(p.signer, ozone, Math.ceil(p.size / p.k) * (p.k + p.m))
+      }
+      store.nonces.use(p.signer, p.nonce, p.expiresAt)
+      while (store.uploads.get(uploadId) !== undefined) uploadId = randomHex(random, 16)
+      let s: SessionRecord = {
+        uploadId,
+        owner: p.signer,
+        k: p.k,
+        m: p.m,
+        segmentSize: p.segmentSize,
+        ...(p.name !== undefined ? { name: p.name } : {}),
+        declaredSize: p.size,
+        orderKey: p.orderKey,
+        ...(p.public === true ? { public: true } : {}),
+        createdAt: now,
+        lastActivity: now,
+        expiresAt: now + sessionTtlMs,
+        segmentCount: 0,
+      }
+      // Segment 0 planned in the same transaction (one signed call and one synced commit instead of two): the
+      // wallet's signature covers it, so it needs no session-key signature of its own.
+      const placements = p.segment ? this.#placeSegment(s, { index: 0, ...p.segment }, now, ozone) : undefined
+      if (placements) s = { ...s, segmentCount: 1 }
+      store.uploads.put(s)
+      return { session: s, placements }
+    })
     this.#o.logger.debug({ uploadId: session.uploadId, owner: session.owner }, 'upload session created')
     return {
       uploadId: session.uploadId,
@@ -161,37 +147,30 @@ export class Uploads {
     const owner = guard ? store.uploads.get(uploadId)?.owner : undefined
     const ozone = guard && owner !== undefined ? await guard.balance(owner) : undefined
     const now = this.#o.clock.now()
-    const reserved: Reservation = {}
     const { auth, ...call } = body
-    const placements = await store
-      .write(() => {
-        this.#giveBack(reserved)
-        store.prefetch([
-          ...store.uploads.reads({
-            sessions: [uploadId],
-            segments:
-              body.index > 0
-                ? [
-                    [uploadId, body.index - 1],
-                    [uploadId, body.index],
-                  ]
-                : [[uploadId, 0]],
-          }),
-          ...store.nonces.reads([[`upload:${uploadId}`, auth.nonce]]),
-        ])
-        const s = this.#liveSession(uploadId, now)
-        this.#checkCall(s, 'upload.plan', call, auth, now)
-        // The balance read before the transaction is the owner's only if the session still is (it cannot change
-        // owner, but it may have ended and its id been reused).
-        const placements = this.#placeSegment(s, call, now, s.owner === owner ? ozone : undefined, reserved)
-        this.#touch({ ...s, segmentCount: Math.max(s.segmentCount, body.index + 1) }, now)
-        return placements
-      })
-      .catch((e: unknown) => {
-        // Rolled back: the limits were never handed out.
-        this.#giveBack(reserved)
-        throw e
-      })
+    const placements = await store.write(() => {
+      store.prefetch([
+        ...store.uploads.reads({
+          sessions: [uploadId],
+          segments:
+            body.index > 0
+              ? [
+                  [uploadId, body.index - 1],
+                  [uploadId, body.index],
+                ]
+              : [[uploadId, 0]],
+        }),
+        ...store.nonces.reads([[`upload:${uploadId}`, auth.nonce]]),
+        ...(guard && owner !== undefined ? guard.reads([owner]) : []),
+      ])
+      const s = this.#liveSession(uploadId, now)
+      this.#checkCall(s, 'upload.plan', call, auth, now)
+      // The balance read before the transaction is the owner's only if the session still is (it cannot change
+      // owner, but it may have ended and its id been reused).
+      const placements = this.#placeSegment(s, call, now, s.owner === owner ? ozone : undefined)
+      this.#touch({ ...s, segmentCount: Math.max(s.segmentCount, body.index + 1) }, now)
+      return placements
+    })
     return { placements }
   }
 
@@ -205,7 +184,6 @@ export class Uploads {
     seg: { index: number; size: number; shardSize: number; shards: string[] },
     now: number,
     ozone: bigint | undefined,
-    reserved: Reservation,
   ): Placement[] {
     const { store, registry, random, guard } = this.#o
     const uploadId = s.uploadId
@@ -259,12 +237,9 @@ export class Uploads {
         segment: seg.index,
       })
     }
-    if (guard && ozone !== undefined) {
-      // Every one of the k + m PUT limits will be spent: reserve them all before signing any.
-      const r = { payer: s.owner, bytes: seg.shardSize * width, expiresAt: now + TICKET_TTL_MS }
-      guard.reserve(r.payer, ozone, r.bytes, r.expiresAt)
-      reserved.r = r
-    }
+    // Every one of the k + m PUT limits will be spent: reserve them all (in the payer's shared row, committed with
+    // the placements) before signing any.
+    if (guard && ozone !== undefined) guard.reserve(s.owner, ozone, seg.shardSize * width, now + TICKET_TTL_MS)
 
     const candidates = registry.candidates(now)
     // Every location placement may look at, read at once (one round trip on PostgreSQL instead of one per key).
@@ -302,71 +277,52 @@ export class Uploads {
     return placements
   }
 
-  /** Gives back what an earlier run of a transaction reserved (PostgreSQL re-runs it after a conflict, or it failed). */
-  #giveBack(reserved: Reservation): void {
-    if (reserved.r) this.#o.guard?.release(reserved.r.payer, reserved.r.bytes, reserved.r.expiresAt)
-    reserved.r = undefined
-  }
-
   async replace(uploadId: string, body: ReplaceShardBody): Promise<Placement> {
     const { store, registry, random, guard } = this.#o
     const owner = guard ? store.uploads.get(uploadId)?.owner : undefined
     const ozone = guard && owner !== undefined ? await guard.balance(owner) : undefined
     const now = this.#o.clock.now()
-    let reserved: { payer: string; bytes: number; expiresAt: number } | undefined
     const { auth, ...call } = body
-    return store
-      .write(() => {
-        // A re-run (PostgreSQL retried the transaction after a conflict) first gives back what the last run reserved.
-        if (reserved) guard?.release(reserved.payer, reserved.bytes, reserved.expiresAt)
-        reserved = undefined
-        const s = this.#liveSession(uploadId, now)
-        this.#checkCall(s, 'upload.replace', call, auth, now)
-        const seg = store.uploads.segment(uploadId, body.segment)
-        if (!seg)
-          throw new StratosError('BAD_REQUEST', `segment ${body.segment} is not planned`, { segment: body.segment })
-        if (guard && ozone !== undefined && s.owner === owner) {
-          const r = { payer: s.owner, bytes: seg.shardSize, expiresAt: now + TICKET_TTL_MS }
-          guard.reserve(r.payer, ozone, r.bytes, r.expiresAt)
-          reserved = r
-        }
-        const pos = seg.shards[body.shardIndex]
-        if (!pos)
-          throw new StratosError(
-            'BAD_REQUEST',
-            `shard index ${body.shardIndex} is outside 0..${seg.shards.length - 1}`,
-            { shardIndex: body.shardIndex },
-          )
-        if (pos.attempts >= MAX_PLACEMENTS_PER_SHARD) {
-          throw new StratosError(
-            'CONFLICT',
-            `shard ${body.shardIndex} of segment ${body.segment} was placed ${pos.attempts} times already`,
-            { attempts: pos.attempts },
-          )
-        }
-        const candidates = registry.candidates(now)
-        const [node] = placeShards({
-          candidates,
-          shardSize: seg.shardSize,
-          shards: [{ exclude: this.#blockedNodes(candidates, pos.id) }],
-          exclude: new Set([...seg.shards.map((x) => x.node), ...body.exclude]),
-          random,
+    return store.write(() => {
+      if (guard && owner !== undefined) store.prefetch(guard.reads([owner]))
+      const s = this.#liveSession(uploadId, now)
+      this.#checkCall(s, 'upload.replace', call, auth, now)
+      const seg = store.uploads.segment(uploadId, body.segment)
+      if (!seg)
+        throw new StratosError('BAD_REQUEST', `segment ${body.segment} is not planned`, { segment: body.segment })
+      if (guard && ozone !== undefined && s.owner === owner)
+        guard.reserve(s.owner, ozone, seg.shardSize, now + TICKET_TTL_MS)
+      const pos = seg.shards[body.shardIndex]
+      if (!pos)
+        throw new StratosError('BAD_REQUEST', `shard index ${body.shardIndex} is outside 0..${seg.shards.length - 1}`, {
+          shardIndex: body.shardIndex,
         })
-        const ticket = this.#putTicket(s, node, pos.id, seg.shardSize, now)
-        store.locations.addRef(node, pos.id)
-        store.uploads.addTicket(uploadId, node, pos.id)
-        store.locations.releaseRef(pos.node, pos.id, now)
-        const shards = seg.shards.slice()
-        shards[body.shardIndex] = { id: pos.id, node, serial: ticket.payload.serial, attempts: pos.attempts + 1 }
-        store.uploads.putSegment(uploadId, body.segment, { ...seg, shards })
-        this.#touch(s, now)
-        registry.reserve(node, seg.shardSize)
-        return { shardIndex: body.shardIndex, node, url: registry.location(node, now).url, ticket } satisfies Placement
+      if (pos.attempts >= MAX_PLACEMENTS_PER_SHARD) {
+        throw new StratosError(
+          'CONFLICT',
+          `shard ${body.shardIndex} of segment ${body.segment} was placed ${pos.attempts} times already`,
+          { attempts: pos.attempts },
+        )
+      }
+      const candidates = registry.candidates(now)
+      const [node] = placeShards({
+        candidates,
+        shardSize: seg.shardSize,
+        shards: [{ exclude: this.#blockedNodes(candidates, pos.id) }],
+        exclude: new Set([...seg.shards.map((x) => x.node), ...body.exclude]),
+        random,
       })
-      .catch((e: unknown) => {
-        if (reserved) guard?.release(reserved.payer, reserved.bytes, reserved.expiresAt)
-        throw e
-      })
+      const ticket = this.#putTicket(s, node, pos.id, seg.shardSize, now)
+      store.locations.addRef(node, pos.id)
+      store.uploads.addTicket(uploadId, node, pos.id)
+      store.locations.releaseRef(pos.node, pos.id, now)
+      const shards = seg.shards.slice()
+      shards[body.shardIndex] = { id: pos.id, node, serial: ticket.payload.serial, attempts: pos.attempts + 1 }
+      store.uploads.putSegment(uploadId, body.segment, { ...seg, shards })
+      this.#touch(s, now)
+      registry.reserve(node, seg.shardSize)
+      return { shardIndex: body.shardIndex, node, url: registry.location(node, now).url, ticket } satisfies Placement
+    })
   }
 
   // ---- commit ------------------------------------------------------------------------------------

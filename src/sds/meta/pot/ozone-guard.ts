@@ -4,6 +4,7 @@
  *   available = ozone on chain (ChainLink.ozone, cached OZONE_CACHE_MS)
  *             − promised  (bytes of this meta node's unexpired, unsettled order limits of that payer)
  *             − accepted  (bytes of orders settled here whose volume report the chain has not charged yet)
+ *             − held      (bytes charged on chain so recently that a cached balance may predate the charge)
  *
  * A request whose new limits exceed `available` is refused with INSUFFICIENT_OZONE before any byte moves.
  *
@@ -14,57 +15,54 @@
  *     owners long before their ozone runs out. A degraded read that also uses parity moves more than reserved, by at
  *     most m/k of the segment, and settlement then counts the real bytes (accepted) — the chain never charges more
  *     than a wallet holds anyway.
- *   - create upload with a declared size: checked (size·(k+m)/k must fit), not reserved; plans reserve as they go.
+ *   - create upload with a declared size: checked (some ozone must be left), not reserved; plans reserve as they go.
  *
- * Bookkeeping (memory only, O(1) per request): per payer, buckets keyed by the limits' expiry time (one bucket per
- * request; all tickets of a request share `expiresAt`). A bucket leaves when its limits expired; settling an order
- * moves its limit's share from the bucket to `accepted`; an included volume report takes its bytes off `accepted`.
- * Payers and buckets are bounded (OZONE_GUARD_MAX_PAYERS, OZONE_GUARD_MAX_BUCKETS_PER_PAYER: a payer past it has its
- * newest buckets merged, which keeps them longer, i.e. stays conservative).
+ * The books are shared: promised, accepted and held live in the payer's row of the index (stores/ozone.ts), read and
+ * written inside the transaction that grants (reserve), settles (settled) or reports (charged). Every process of
+ * a meta node over one PostgreSQL therefore counts every other process's promises: two grants to one payer at once
+ * write the same row, so one of them runs again on top of the other (engine/postgres.ts), and the total promised
+ * across processes never exceeds the payer's ozone. On LMDB the same row survives a restart, so promises made just
+ * before it still count after it. A grant that is not committed (a rollback, a failed request) promised nothing.
+ * Only the chain balance cache (and the last balance seen, used while the chain cannot be read) is per process.
  *
- * Across restarts: `accepted` is rebuilt from the LMDB traffic credits of unreported epochs (settlement.ts), so it is
- * exact. `promised` is lost: limits issued in the last TICKET_TTL_MS before a restart can still be spent without being
- * counted. That is safe enough: it is bounded by one ticket lifetime of traffic, those bytes are still settled and
- * charged (the chain charges at most the wallet's ozone, so the worst case is some unpaid traffic, never a negative
- * balance), and a meta node restarts rarely. Persisting every limit would put an LMDB write on the read path.
+ * Charges: once a volume report is included, its bytes leave `accepted` and are `held` for HOLD_MS — twice the
+ * balance cache's lifetime — because another process may still use a balance it read before the charge.
  */
 import { StratosError } from '../../../errors.ts'
-import { CLOCK_SKEW_MS, OZONE_GUARD_MAX_BUCKETS_PER_PAYER, OZONE_GUARD_MAX_PAYERS } from '../../../limits.ts'
+import { OZONE_CACHE_MS, OZONE_GUARD_MAX_PAYERS } from '../../../limits.ts'
 import type { Clock, Logger } from '../../../util/components.ts'
 import { Lru } from '../../../util/lru.ts'
 import type { ChainLink } from '../chain-link.ts'
+import type { PrefetchRead } from '../engine/table.ts'
+import type { MetaStore } from '../store.ts'
+import type { OzoneTotals } from '../stores/ozone.ts'
 
-interface PayerBook {
-  /** expiresAt (ms) → bytes still promised under limits expiring then (insertion order = expiry order). */
-  buckets: Map<number, number>
-  promised: number
-  /** Settled here, not yet charged on chain. */
-  accepted: number
-}
+/** How long charged bytes stay counted after the charge (see above). */
+const HOLD_MS = 2 * OZONE_CACHE_MS
 
 export interface OzoneGuardOptions {
   chain: Pick<ChainLink, 'ozone'>
+  /** The index holding the books (stores/ozone.ts). */
+  store: Pick<MetaStore, 'ozone'>
   clock: Clock
   logger: Logger
   maxPayers?: number
-  maxBucketsPerPayer?: number
+  /** How long charged bytes stay counted (default twice OZONE_CACHE_MS). */
+  holdMs?: number
 }
 
 export class OzoneGuard {
   readonly #o: OzoneGuardOptions
-  readonly #books = new Map<string, PayerBook>()
   /** Payers charged since their balance was last read: the next read bypasses the cache. */
   readonly #stale = new Set<string>()
   /** The last balance read per payer (fallback while the chain is unreachable); least recently read out. */
   readonly #lastKnown: Lru<string, bigint>
-  readonly #maxPayers: number
-  readonly #maxBuckets: number
+  readonly #holdMs: number
 
   constructor(options: OzoneGuardOptions) {
     this.#o = options
-    this.#maxPayers = options.maxPayers ?? OZONE_GUARD_MAX_PAYERS
-    this.#maxBuckets = options.maxBucketsPerPayer ?? OZONE_GUARD_MAX_BUCKETS_PER_PAYER
-    this.#lastKnown = new Lru({ maxEntries: this.#maxPayers })
+    this.#lastKnown = new Lru({ maxEntries: options.maxPayers ?? OZONE_GUARD_MAX_PAYERS })
+    this.#holdMs = options.holdMs ?? HOLD_MS
   }
 
   /**
@@ -97,14 +95,19 @@ export class OzoneGuard {
     }
   }
 
+  /** The reads reserve / check / settled / charged make for these payers, for MetaStore.prefetch. */
+  reads(payers: string[]): PrefetchRead[] {
+    return this.#o.store.ozone.reads(payers)
+  }
+
   /** What the payer can still be promised given `ozone` (never negative). */
   available(payer: string, ozone: bigint): bigint {
-    const b = this.#book(payer, false)
-    const left = ozone - BigInt(Math.ceil((b?.promised ?? 0) + (b?.accepted ?? 0)))
+    const t = this.outstanding(payer)
+    const left = ozone - BigInt(Math.ceil(t.promised + t.accepted + t.held))
     return left > 0n ? left : 0n
   }
 
-  /** Throws INSUFFICIENT_OZONE unless `bytes` more fit; reserves nothing (create upload's early check). */
+  /** Throws INSUFFICIENT_OZONE unless `bytes` more fit; reserves nothing. */
   check(payer: string, ozone: bigint, bytes: number): void {
     const available = this.available(payer, ozone)
     const needed = BigInt(Math.ceil(bytes))
@@ -125,99 +128,54 @@ export class OzoneGuard {
     throw insufficient(payer, BigInt(Math.max(1, Math.ceil(estimate))), 0n)
   }
 
-  /** Checks and reserves `bytes` under limits expiring at `expiresAt`. Synchronous: call right after balance(). */
+  /**
+   * Inside write() — the transaction that hands the limits out: checks and reserves `bytes` under limits expiring at
+   * `expiresAt`. `ozone` is the balance read before the transaction (balance()).
+   */
   reserve(payer: string, ozone: bigint, bytes: number, expiresAt: number): void {
     this.check(payer, ozone, bytes)
-    if (bytes <= 0) return
-    const b = this.#book(payer, true)!
-    const last = [...b.buckets.keys()].at(-1)
-    if (b.buckets.has(expiresAt) || b.buckets.size < this.#maxBuckets || last === undefined) {
-      b.buckets.set(expiresAt, (b.buckets.get(expiresAt) ?? 0) + bytes)
-    } else {
-      // Full: fold into the latest bucket, which now lives until the later of the two expiries (conservative).
-      const merged = (b.buckets.get(last) ?? 0) + bytes
-      b.buckets.delete(last)
-      b.buckets.set(Math.max(last, expiresAt), merged)
-    }
-    b.promised += bytes
-  }
-
-  /** Gives back a reservation whose limits were never handed out (the request failed after reserve()). */
-  release(payer: string, bytes: number, expiresAt: number): void {
-    const b = this.#book(payer, false)
-    if (!b) return
-    const have = b.buckets.get(expiresAt)
-    if (have === undefined) return
-    const take = Math.min(have, bytes)
-    if (have - take <= 0) b.buckets.delete(expiresAt)
-    else b.buckets.set(expiresAt, have - take)
-    b.promised = Math.max(0, b.promised - take)
+    this.#o.store.ozone.promise(payer, bytes, expiresAt, this.#o.clock.now())
   }
 
   /**
-   * An order was accepted: its limit (all of `limitBytes`, whatever was spent: a settled serial is never spent again)
-   * stops being a promise, and its bytes wait to be charged. Settling k data shards of a read drains its bucket.
+   * Inside write() — the transaction that accepts the order: its limit (all of `limitBytes`, whatever was spent: a
+   * settled serial is never spent again) stops being a promise, and its bytes wait to be charged.
    */
   settled(payer: string, limitBytes: number, expiresAt: number, bytes: number): void {
-    this.release(payer, limitBytes, expiresAt)
-    if (bytes > 0) this.#book(payer, true)!.accepted += bytes
+    this.#o.store.ozone.settle(payer, limitBytes, expiresAt, bytes, this.#o.clock.now())
   }
 
-  /** Restart: bytes accepted earlier whose report is not charged yet (from LMDB). */
-  restoreAccepted(payer: string, bytes: number): void {
-    if (bytes > 0) this.#book(payer, true)!.accepted += bytes
-  }
-
-  /** A volume report charged `bytes` to the payer on chain. */
-  charged(payer: string, bytes: number): void {
+  /**
+   * Inside write(): a volume report charged `bytes` to the payer on chain (`onChain`), or its credits were dropped
+   * and will never be charged. The next balance this process reads is fresh.
+   */
+  charged(payer: string, bytes: number, onChain = true): void {
     this.#stale.add(payer)
-    const b = this.#book(payer, false)
-    if (b) b.accepted = Math.max(0, b.accepted - bytes)
-  }
-
-  /** For views and tests: the payer's promised and accepted bytes right now. */
-  outstanding(payer: string): { promised: number; accepted: number } {
-    const b = this.#book(payer, false)
-    return { promised: b?.promised ?? 0, accepted: b?.accepted ?? 0 }
-  }
-
-  #book(payer: string, create: boolean): PayerBook | undefined {
-    let b = this.#books.get(payer)
-    if (b) {
-      this.#expire(b)
-    } else if (create) {
-      if (this.#books.size >= this.#maxPayers) this.#evict()
-      b = { buckets: new Map(), promised: 0, accepted: 0 }
-      this.#books.set(payer, b)
-    }
-    return b
-  }
-
-  #expire(b: PayerBook): void {
     const now = this.#o.clock.now()
-    for (const [expiresAt, bytes] of b.buckets) {
-      // A resource node honours a limit until expiresAt + CLOCK_SKEW_MS.
-      if (expiresAt + CLOCK_SKEW_MS > now) break
-      b.buckets.delete(expiresAt)
-      b.promised = Math.max(0, b.promised - bytes)
-    }
-    if (b.buckets.size === 0) b.promised = 0
+    this.#o.store.ozone.charge(payer, bytes, now, onChain ? now + this.#holdMs : undefined)
   }
 
-  /** Drops the least recently created payer with nothing outstanding, else the oldest one (logged: it under-counts). */
-  #evict(): void {
-    for (const [payer, b] of this.#books) {
-      this.#expire(b)
-      if (b.promised === 0 && b.accepted === 0) {
-        this.#books.delete(payer)
-        return
-      }
-    }
-    const oldest = this.#books.keys().next().value
-    if (oldest !== undefined) {
-      this.#books.delete(oldest)
-      this.#o.logger.warn({ payer: oldest }, 'ozone guard full: forgot the promises of the oldest payer')
-    }
+  /**
+   * Inside write(), once per index: bytes accepted before the books were kept in the index (the credits of epochs not
+   * yet charged, pot-store.ts); a no-op once done. True when it restored.
+   */
+  restoreAccepted(unreported: () => Iterable<{ payer: string; bytes: number }>): boolean {
+    const { ozone } = this.#o.store
+    if (ozone.restored()) return false
+    const now = this.#o.clock.now()
+    for (const c of unreported()) ozone.addAccepted(c.payer, c.bytes, now)
+    ozone.markRestored()
+    return true
+  }
+
+  /** The payer's promised, accepted and held bytes right now (inside write(), or a read of the index). */
+  outstanding(payer: string): OzoneTotals {
+    return this.#o.store.ozone.totals(payer, this.#o.clock.now())
+  }
+
+  /** Inside write(): forgets up to `limit` payers after `after` with nothing outstanding (stores/ozone.ts prune). */
+  prune(after: string, limit: number): { last: string | undefined; removed: number } {
+    return this.#o.store.ozone.prune(this.#o.clock.now(), after, limit)
   }
 }
 

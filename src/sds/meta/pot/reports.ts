@@ -157,6 +157,8 @@ export class Reporter implements Startable {
   /** Not started, or stopping: no new runs (run() itself may still be called directly). */
   #stopped = true
   #halted = false
+  /** The last payer the ozone guard's prune looked at ('' : from the start). */
+  #ozoneCursor = ''
 
   constructor(options: ReporterOptions) {
     this.#o = options
@@ -164,7 +166,7 @@ export class Reporter implements Startable {
 
   async start(): Promise<void> {
     this.#stopped = false
-    this.#restoreAccepted()
+    await this.#restoreAccepted()
     this.#unsubscribe = this.#o.chain.onEpoch(() => this.kick())
     const tick = (): void => {
       if (this.#stopped) return
@@ -243,7 +245,12 @@ export class Reporter implements Startable {
         store.pot.carryCredit(epoch, c.node, c.payer, { bytes: c.bytes, orders: c.orders })
       }
       // Never payable (the chain would refuse the whole report): out of the epoch, so nothing counts them as owed.
-      for (const u of b.unknown) store.pot.dropCredit(epoch, u.node, u.payer)
+      const { guard } = this.#o
+      if (guard) store.prefetch(guard.reads([...new Set(b.unknown.map((u) => u.payer))]))
+      for (const u of b.unknown) {
+        store.pot.dropCredit(epoch, u.node, u.payer)
+        guard?.charged(u.payer, u.bytes, false)
+      }
       const record: ReportRecord =
         b.report.nodes.length === 0
           ? { epoch, state: 'dropped', report: b.report, builtAt: now, error: 'no reportable traffic' }
@@ -264,7 +271,6 @@ export class Reporter implements Startable {
         { epoch, credits: b.unknown.length, nodes: [...new Set(b.unknown.map((u) => u.node))] },
         'traffic of nodes unknown to the chain left out of the volume report',
       )
-      for (const u of b.unknown) this.#o.guard?.charged(u.payer, u.bytes)
     }
     if (b.carried.length)
       logger.warn(
@@ -326,27 +332,42 @@ export class Reporter implements Startable {
     }
   }
 
-  /** Final state; the report's payers are no longer owed (charged, or never will be). */
+  /**
+   * Final state; the report's payers are no longer owed (charged, or never will be): their shared books (the ozone
+   * guard's) change in the same transaction, once — a report already final is not charged again.
+   */
   async #finish(r: ReportRecord, patch: Partial<ReportRecord>): Promise<void> {
-    const { store } = this.#o
-    await store.write(() => store.pot.putReport({ ...r, ...patch } satisfies ReportRecord))
-    for (const w of r.report.wallets) this.#o.guard?.charged(w.wallet, Number(w.bytes))
+    const { store, guard } = this.#o
+    const next = { ...r, ...patch } satisfies ReportRecord
+    await store.write(() => {
+      if (guard) store.prefetch(guard.reads(r.report.wallets.map((w) => w.wallet)))
+      const before = store.pot.report(r.epoch)?.state
+      store.pot.putReport(next)
+      if (!guard || before === 'included' || before === 'dropped') return
+      for (const w of r.report.wallets) guard.charged(w.wallet, Number(w.bytes), next.state === 'included')
+    })
   }
 
-  /** Accepted bytes of epochs not yet charged (restart): the ozone guard counts them as spent. */
-  #restoreAccepted(): void {
+  /**
+   * Once per index: accepted bytes of epochs not yet charged, from before the ozone guard kept its books in the
+   * index (an index written by older software); the guard counts them as spent.
+   */
+  async #restoreAccepted(): Promise<void> {
     const { store, guard } = this.#o
-    if (!guard) return
-    const terminal = new Set(
-      store.pot
-        .reports()
-        .filter((r) => r.state === 'included' || r.state === 'dropped')
-        .map((r) => r.epoch),
-    )
-    for (const c of store.pot.allEpochCredits()) {
-      if (terminal.has(c.epoch)) continue
-      guard.restoreAccepted(c.payer, c.credit.bytes)
+    if (!guard || store.ozone.restored()) return
+    const unreported = (): { payer: string; bytes: number }[] => {
+      const terminal = new Set(
+        store.pot
+          .reports()
+          .filter((r) => r.state === 'included' || r.state === 'dropped')
+          .map((r) => r.epoch),
+      )
+      return [...store.pot.allEpochCredits()]
+        .filter((c) => !terminal.has(c.epoch))
+        .map((c) => ({ payer: c.payer, bytes: c.credit.bytes }))
     }
+    if (await store.write(() => guard.restoreAccepted(unreported)))
+      this.#o.logger.info('ozone guard: accepted traffic not yet charged restored from the PoT credits')
   }
 
   async #prune(current: number): Promise<void> {
@@ -359,6 +380,13 @@ export class Reporter implements Startable {
         .reports()
         .some((r) => r.epoch < before && (r.state === 'pending' || r.state === 'submitted'))
       if (!open) await store.write(() => store.pot.pruneEpochsBefore(before, META_SWEEP_BATCH))
+    }
+    // The ozone guard's rows of payers whose promises all expired, a batch per run (a cursor over the payers).
+    const { guard } = this.#o
+    if (guard) {
+      const after = this.#ozoneCursor
+      const swept = await store.write(() => guard.prune(after, META_SWEEP_BATCH))
+      this.#ozoneCursor = swept.last ?? ''
     }
   }
 }

@@ -122,7 +122,12 @@ export class Settlement {
         const gets = checked
           .filter((c) => c.ticket.op === 'get')
           .map((c) => [batch.node, c.ticket.shard] as [string, string])
-        store.prefetch([...store.pot.settleReads(epoch, batch.node, items), ...store.locations.reads(gets)])
+        const { guard } = this.#o
+        store.prefetch([
+          ...store.pot.settleReads(epoch, batch.node, items),
+          ...store.locations.reads(gets),
+          ...(guard ? guard.reads([...new Set(items.map((i) => i.payer))]) : []),
+        ])
         store.prefetch(
           store.pot.settleReads(
             epoch,
@@ -139,9 +144,10 @@ export class Settlement {
           results[c.index] = r
           if (r.status === 'accepted') accepted.push(c)
         }
+        // The payers' shared books (pot/ozone-guard.ts), in the transaction that marks the serials settled.
+        for (const c of accepted) guard?.settled(c.ticket.payer, c.ticket.size, c.ticket.expiresAt, c.bytes)
       })
     }
-    for (const c of accepted) this.#o.guard?.settled(c.ticket.payer, c.ticket.size, c.ticket.expiresAt, c.bytes)
     const out = results.filter((r): r is Result => r !== undefined)
     const ok = accepted.length
     this.totals.accepted += ok

@@ -22,6 +22,9 @@
  *   repair.ts      RepairStore    `repairing`, `replicas`       copies in flight and hot segments' replicas (repair/,
  *                                                               and the auditor: a copy in flight is not audited)
  *   leases.ts      LeaseStore     `leases`                      which process runs a background duty (leases.ts)
+ *   ozone.ts       OzoneStore     `ozone`                       per payer: ozone promised under unexpired limits,
+ *                                                               accepted and not yet charged (pot/ozone-guard.ts,
+ *                                                               settlement, reports)
  *   (elsewhere)    PotStore (pot/pot-store.ts: `pot`); delegations.ts's records (`delegations`, OwnedRecords in
  *                  sharing.ts); MetaStore itself keeps `meta` 'schema' and 'accessSecret'
  *
@@ -47,6 +50,7 @@
 export type { FileStore } from './files.ts'
 export type { UploadStore } from './uploads.ts'
 export type { LeaseStore } from './leases.ts'
+export type { OzoneStore } from './ozone.ts'
 export type { NodeStore } from './nodes.ts'
 export type { LocationStore } from './locations.ts'
 export type { NonceStore } from './nonces.ts'

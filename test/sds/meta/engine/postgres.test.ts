@@ -67,6 +67,38 @@ if (skip) {
     assert.deepEqual(store.pot.nodeTotal('stsds1n'), { bytes: 2 * runs * 3, orders: 2 * runs })
   })
 
+  test('postgres: two meta processes granting to one payer promise no more than its ozone in total', async (t) => {
+    const prefix = freshPrefix()
+    const store = await MetaStore.open(server.url, { tablePrefix: prefix })
+    t.after(() => store.close())
+    const worker = fileURLToPath(new URL('./postgres-ozone-worker.ts', import.meta.url))
+    // Ozone for 200 reads of 10 KiB, two processes with 4 grants in flight each: each alone could hand out all of it.
+    const bytes = 10_240
+    const ozone = 200 * bytes + bytes / 2
+    const run = () =>
+      new Promise<{ granted: number; refused: number; other: string[] }>((resolve, reject) => {
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', worker, server.url, prefix, String(ozone), String(bytes), '4'],
+          { stdio: ['ignore', 'pipe', 'inherit'] },
+        )
+        let out = ''
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString()
+        })
+        child.once('error', reject)
+        child.once('exit', (code) =>
+          code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`worker exited ${code}`)),
+        )
+      })
+    const [a, b] = await Promise.all([run(), run()])
+    assert.deepEqual([a.other, b.other], [[], []])
+    assert.equal(a.refused + b.refused, 8, 'every grant loop ended with a refusal')
+    assert.equal(a.granted + b.granted, 200 * bytes, 'all of the ozone, and not a byte more, was promised')
+    assert.ok(a.granted > 0 && b.granted > 0, 'both processes granted')
+    assert.equal(store.ozone.totals('st1sharedpayer', Date.now()).promised, 200 * bytes)
+  })
+
   test('postgres: a connection reset in the middle of a transaction fails it with NODE_UNAVAILABLE; the process lives', async (t) => {
     const proxy = await startTcpProxy(server.port)
     t.after(() => proxy.close())

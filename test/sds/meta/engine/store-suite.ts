@@ -8,7 +8,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { createHash } from 'node:crypto'
-import { CLOCK_SKEW_MS, SHARE_PASSWORD_WINDOW_MS } from '../../../../src/limits.ts'
+import { CLOCK_SKEW_MS, OZONE_PROMISE_BUCKET_MS, SHARE_PASSWORD_WINDOW_MS } from '../../../../src/limits.ts'
 import type { NodeRecord } from '../../../../src/sds/meta/stores/nodes.ts'
 import type { FileRecord, OwnerEntry } from '../../../../src/sds/meta/stores/files.ts'
 import type { SessionRecord, SessionSegment } from '../../../../src/sds/meta/stores/uploads.ts'
@@ -628,6 +628,73 @@ export function storeSuite(name: string, f: EngineSuiteFactories): void {
     assert.deepEqual(pot.creditedEpochs(10), [])
     const other = f.reopen ? await f.reopen(t, store) : store
     assert.deepEqual(other.pot.nodeTotal('stsds1b'), { bytes: 7, orders: 1 }, 'all-time totals are never pruned')
+  })
+
+  test(`${name}: OzoneStore keeps each payer's promises by expiry bucket, accepted and held bytes`, async (t) => {
+    const store = await f.store(t)
+    const oz = store.ozone
+    const B = OZONE_PROMISE_BUCKET_MS
+    const now = 100 * B
+    const none = { promised: 0, accepted: 0, held: 0 }
+    assert.deepEqual(oz.totals('st1x', now), none)
+    await store.write(() => {
+      store.prefetch(oz.reads(['st1x', 'st1y']))
+      oz.promise('st1x', 100, now + 10 * B, now)
+      oz.promise('st1x', 50, now + 10 * B - 1, now) // rounds up into the same bucket
+      oz.promise('st1x', 7, now + 20 * B, now)
+      oz.promise('st1y', 0, now + 20 * B, now) // nothing: no row
+    })
+    assert.deepEqual(oz.totals('st1x', now), { promised: 157, accepted: 0, held: 0 })
+    assert.deepEqual(oz.totals('st1y', now), none)
+    // Settling drains the limit's own bucket (never below zero) and adds what was spent.
+    await store.write(() => oz.settle('st1x', 120, now + 10 * B, 90, now))
+    assert.deepEqual(oz.totals('st1x', now), { promised: 37, accepted: 90, held: 0 })
+    await store.write(() => oz.settle('st1x', 120, now + 10 * B, 1, now))
+    assert.deepEqual(oz.totals('st1x', now), { promised: 7, accepted: 91, held: 0 })
+    // Charged on chain: accepted leaves, held until the given time; never more than accepted leaves.
+    await store.write(() => oz.charge('st1x', 1_000, now, now + 5))
+    assert.deepEqual(oz.totals('st1x', now), { promised: 7, accepted: 0, held: 91 })
+    assert.deepEqual(oz.totals('st1x', now + 5), { promised: 7, accepted: 0, held: 0 })
+    // A bucket counts until its end plus the clock skew a node allows.
+    assert.equal(oz.totals('st1x', now + 20 * B + CLOCK_SKEW_MS - 1).promised, 7)
+    assert.equal(oz.totals('st1x', now + 20 * B + CLOCK_SKEW_MS).promised, 0)
+    assert.equal(oz.restored(), false)
+    await store.write(() => {
+      oz.addAccepted('st1z', 5, now)
+      oz.markRestored()
+    })
+    assert.equal(oz.restored(), true)
+    const other = f.reopen ? await f.reopen(t, store) : store
+    assert.deepEqual(other.ozone.totals('st1z', now), { promised: 0, accepted: 5, held: 0 }, 'another process sees it')
+    // Prune: rows with nothing live go, a batch at a time after a cursor; live rows stay.
+    const later = now + 30 * B + CLOCK_SKEW_MS
+    assert.deepEqual(await store.write(() => oz.prune(later, '', 1)), { last: 'st1x', removed: 1 })
+    assert.deepEqual(await store.write(() => oz.prune(later, 'st1x', 10)), { last: 'st1z', removed: 0 })
+    assert.deepEqual(await store.write(() => oz.prune(later, 'st1z', 10)), { last: undefined, removed: 0 })
+    assert.equal(oz.restored(), true, 'the marker is not a payer row')
+  })
+
+  test(`${name}: OzoneStore: concurrent grants to one payer never promise more than the limit`, async (t) => {
+    const store = await f.store(t)
+    const other = f.reopen ? await f.reopen(t, store) : store
+    const limit = 1_000
+    const now = 1_000_000
+    let granted = 0
+    const grant = (s: typeof store) =>
+      s
+        .write(() => {
+          s.prefetch(s.ozone.reads(['st1p']))
+          const t0 = s.ozone.totals('st1p', now)
+          if (t0.promised + 100 > limit) return 0
+          s.ozone.promise('st1p', 100, now + 60_000, now)
+          return 100
+        })
+        .then((n) => {
+          granted += n
+        })
+    await Promise.all(Array.from({ length: 30 }, (_, i) => grant(i % 2 ? store : other)))
+    assert.equal(granted, limit)
+    assert.equal(store.ozone.totals('st1p', now).promised, limit)
   })
 }
 

@@ -1,10 +1,18 @@
-/** OzoneGuard: balance minus promised (unexpired limits) minus accepted (settled, not yet charged) bounds new limits. */
+/**
+ * OzoneGuard: balance minus promised (unexpired limits) minus accepted (settled, not yet charged) minus held (just
+ * charged) bounds new limits; the books are the payer's row of the index (stores/ozone.ts), written in the granting
+ * transaction. Two processes over one PostgreSQL: test/sds/meta/pot/ozone-shared.test.ts.
+ */
 import assert from 'node:assert/strict'
-import { test } from 'node:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test, type TestContext } from 'node:test'
 import { StratosError } from '../../../../src/errors.ts'
-import { CLOCK_SKEW_MS } from '../../../../src/limits.ts'
+import { CLOCK_SKEW_MS, OZONE_PROMISE_BUCKET_MS } from '../../../../src/limits.ts'
 import { ManualClock, silentLogger } from '../../../../src/util/components.ts'
 import { OzoneGuard } from '../../../../src/sds/meta/pot/ozone-guard.ts'
+import { MetaStore } from '../../../../src/sds/meta/store.ts'
 
 const payer = 'st1payer'
 
@@ -20,9 +28,19 @@ function chainWith(balances: Map<string, bigint>) {
   }
 }
 
-function refused(fn: () => void): Record<string, unknown> {
+async function openStore(t: TestContext): Promise<MetaStore> {
+  const dir = mkdtempSync(join(tmpdir(), 'stratos-ozone-guard-'))
+  const store = await MetaStore.open(dir)
+  t.after(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return store
+}
+
+async function refused(p: Promise<unknown>): Promise<Record<string, unknown>> {
   try {
-    fn()
+    await p
   } catch (e) {
     assert.ok(e instanceof StratosError)
     assert.equal(e.code, 'INSUFFICIENT_OZONE')
@@ -32,82 +50,100 @@ function refused(fn: () => void): Record<string, unknown> {
   assert.fail('expected INSUFFICIENT_OZONE')
 }
 
-test('limits are granted while ozone minus promises covers them; the refusal names the shortfall', async () => {
+test('limits are granted while ozone minus promises covers them; the refusal names the shortfall', async (t) => {
   const clock = new ManualClock()
+  const store = await openStore(t)
   const balances = new Map([[payer, 1_000n]])
-  const g = new OzoneGuard({ chain: chainWith(balances), clock, logger: silentLogger })
+  const g = new OzoneGuard({ chain: chainWith(balances), store, clock, logger: silentLogger })
   const oz = await g.balance(payer)
   const exp = clock.now() + 60_000
-  g.reserve(payer, oz, 600, exp)
-  g.reserve(payer, oz, 400, exp)
-  assert.deepEqual(
-    refused(() => g.reserve(payer, oz, 1, exp)),
-    { payer, needed: '1', available: '0', shortfall: '1' },
+  await store.write(() => g.reserve(payer, oz, 600, exp))
+  await store.write(() => g.reserve(payer, oz, 400, exp))
+  assert.deepEqual(await refused(store.write(() => g.reserve(payer, oz, 1, exp))), {
+    payer,
+    needed: '1',
+    available: '0',
+    shortfall: '1',
+  })
+  assert.deepEqual(await refused(store.write(() => g.check('st1nobody', 0n, 10))), {
+    payer: 'st1nobody',
+    needed: '10',
+    available: '0',
+    shortfall: '10',
+  })
+  // A transaction that fails after reserving promised nothing: the rollback takes the promise back.
+  await assert.rejects(
+    store.write(() => {
+      g.reserve('st1other', 100n, 100, exp)
+      throw new StratosError('CONFLICT', 'later step failed')
+    }),
+    (e) => e instanceof StratosError && e.code === 'CONFLICT',
   )
-  assert.deepEqual(
-    refused(() => g.check('st1nobody', 0n, 10)),
-    { payer: 'st1nobody', needed: '10', available: '0', shortfall: '10' },
-  )
-  // A failed request gives its reservation back.
-  g.release(payer, 400, exp)
-  g.reserve(payer, oz, 300, exp)
-  assert.deepEqual(g.outstanding(payer), { promised: 900, accepted: 0 })
-  // Expired limits stop counting (after the clock skew a node allows).
-  clock.advance(60_000 + CLOCK_SKEW_MS)
-  assert.deepEqual(g.outstanding(payer), { promised: 0, accepted: 0 })
-  g.reserve(payer, oz, 1_000, clock.now() + 60_000)
+  assert.deepEqual(g.outstanding('st1other'), { promised: 0, accepted: 0, held: 0 })
+  assert.deepEqual(g.outstanding(payer), { promised: 1_000, accepted: 0, held: 0 })
+  // Expired limits stop counting (after the clock skew a node allows, at the end of their expiry bucket).
+  clock.advance(60_000 + OZONE_PROMISE_BUCKET_MS + CLOCK_SKEW_MS)
+  assert.deepEqual(g.outstanding(payer), { promised: 0, accepted: 0, held: 0 })
+  await store.write(() => g.reserve(payer, oz, 1_000, clock.now() + 60_000))
 })
 
-test('settled orders move from promised to accepted until their report is charged; then the balance is re-read', async () => {
+test('settled orders move from promised to accepted until their report is charged, then are held a moment', async (t) => {
   const clock = new ManualClock()
+  const store = await openStore(t)
   const balances = new Map([[payer, 1_000n]])
   const chain = chainWith(balances)
-  const g = new OzoneGuard({ chain, clock, logger: silentLogger })
+  const g = new OzoneGuard({ chain, store, clock, logger: silentLogger, holdMs: 4_000 })
   const exp = clock.now() + 60_000
-  g.reserve(payer, await g.balance(payer), 800, exp)
+  const oz = await g.balance(payer)
+  await store.write(() => g.reserve(payer, oz, 800, exp))
   // One 400-byte limit settled with 300 bytes spent: its 400 promised go, 300 wait for the chain.
-  g.settled(payer, 400, exp, 300)
-  assert.deepEqual(g.outstanding(payer), { promised: 400, accepted: 300 })
+  await store.write(() => g.settled(payer, 400, exp, 300))
+  assert.deepEqual(g.outstanding(payer), { promised: 400, accepted: 300, held: 0 })
   assert.equal(g.available(payer, 1_000n), 300n)
-  // Restart: accepted bytes come back from LMDB (promises do not).
-  g.restoreAccepted('st1other', 50)
-  assert.deepEqual(g.outstanding('st1other'), { promised: 0, accepted: 50 })
-  // The report is included: the chain charged 300; the next balance read bypasses the cache.
-  balances.set(payer, 700n)
-  g.charged(payer, 300)
-  assert.deepEqual(g.outstanding(payer), { promised: 400, accepted: 0 })
+  // A limit settled after its bucket expired only adds its bytes (no other promise is drained).
+  await store.write(() => g.settled(payer, 400, clock.now() - 120_000, 10))
+  assert.deepEqual(g.outstanding(payer), { promised: 400, accepted: 310, held: 0 })
+  // The report is included: the chain charged 310; this process reads the balance fresh next, and other processes'
+  // cached balances may still predate the charge, so the bytes stay counted for holdMs.
+  balances.set(payer, 690n)
+  await store.write(() => g.charged(payer, 310))
+  assert.deepEqual(g.outstanding(payer), { promised: 400, accepted: 0, held: 310 })
   const before = chain.reads.fresh
-  assert.equal(await g.balance(payer), 700n)
+  assert.equal(await g.balance(payer), 690n)
   assert.equal(chain.reads.fresh, before + 1)
-  assert.equal(g.available(payer, 700n), 300n)
+  assert.equal(g.available(payer, 1_000n), 290n, 'a stale balance cannot re-promise the charged bytes')
+  clock.advance(4_000)
+  assert.equal(g.available(payer, 690n), 290n)
+  // Credits that will never be charged (dropped) leave at once.
+  await store.write(() => g.settled(payer, 0, exp, 50))
+  await store.write(() => g.charged(payer, 50, false))
+  assert.deepEqual(g.outstanding(payer), { promised: 400, accepted: 0, held: 0 })
 })
 
-test('memory stays bounded: payers and expiry buckets', async () => {
+test('restore: accepted bytes of an older index are added once; empty rows are deleted or pruned', async (t) => {
   const clock = new ManualClock()
-  const g = new OzoneGuard({
-    chain: chainWith(new Map()),
-    clock,
-    logger: silentLogger,
-    maxPayers: 3,
-    maxBucketsPerPayer: 2,
-  })
-  for (let i = 0; i < 10; i++) g.reserve(`st1p${i}`, 100n, 10, clock.now() + 1_000)
-  // Only the last three payers are remembered.
-  assert.equal(g.outstanding('st1p0').promised, 0)
-  assert.equal(g.outstanding('st1p9').promised, 10)
-  // Buckets: the third expiry merges into the latest one (kept until the later expiry: conservative).
-  g.reserve(payer, 100n, 10, clock.now() + 1_000)
-  g.reserve(payer, 100n, 10, clock.now() + 2_000)
-  g.reserve(payer, 100n, 10, clock.now() + 3_000)
-  assert.equal(g.outstanding(payer).promised, 30)
-  clock.advance(2_000 + CLOCK_SKEW_MS)
-  assert.equal(g.outstanding(payer).promised, 20)
-  clock.advance(1_000)
-  assert.equal(g.outstanding(payer).promised, 0)
+  const store = await openStore(t)
+  const g = new OzoneGuard({ chain: chainWith(new Map()), store, clock, logger: silentLogger })
+  // MetaStore.open of a fresh index does not mark it: the reporter's start does, with what the credits say.
+  const credits = [
+    { payer, bytes: 30 },
+    { payer, bytes: 20 },
+  ]
+  assert.equal(await store.write(() => g.restoreAccepted(() => credits)), true)
+  assert.equal(await store.write(() => g.restoreAccepted(() => credits)), false, 'once per index')
+  assert.deepEqual(g.outstanding(payer), { promised: 0, accepted: 50, held: 0 })
+  await store.write(() => g.charged(payer, 50, false))
+  await store.write(() => g.reserve('st1a', 100n, 10, clock.now() + 1_000))
+  await store.write(() => g.reserve('st1b', 100n, 10, clock.now() + 600_000))
+  clock.advance(1_000 + OZONE_PROMISE_BUCKET_MS + CLOCK_SKEW_MS)
+  assert.deepEqual(await store.write(() => g.prune('', 10)), { last: 'st1b', removed: 1 })
+  assert.deepEqual(await store.write(() => g.prune('st1b', 10)), { last: undefined, removed: 0 })
+  assert.equal(g.outstanding('st1b').promised, 10)
 })
 
-test('a chain that cannot be read: the last balance seen is used; an unknown payer is refused as unavailable', async () => {
+test('a chain that cannot be read: the last balance seen is used; an unknown payer is refused as unavailable', async (t) => {
   const clock = new ManualClock()
+  const store = await openStore(t)
   let up = true
   const chain = {
     ozone: async () => {
@@ -115,7 +151,7 @@ test('a chain that cannot be read: the last balance seen is used; an unknown pay
       return 500n
     },
   }
-  const g = new OzoneGuard({ chain, clock, logger: silentLogger })
+  const g = new OzoneGuard({ chain, store, clock, logger: silentLogger })
   assert.equal(await g.balance(payer), 500n)
   up = false
   assert.equal(await g.balance(payer), 500n)

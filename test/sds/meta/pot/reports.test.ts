@@ -74,7 +74,7 @@ test('volume reports: included once with exact charges, survive restarts, late o
   const link = new HttpChainLink({ chainUrl: v.url, owner, syncIntervalMs: 50, logger: silentLogger })
   await link.start()
   t.after(() => link.stop())
-  const guard = new OzoneGuard({ chain: link, clock: systemClock, logger: silentLogger })
+  const guard = new OzoneGuard({ chain: link, store, clock: systemClock, logger: silentLogger })
   const reporter = (): Reporter =>
     new Reporter({
       store,
@@ -131,7 +131,7 @@ test('volume reports: included once with exact charges, survive restarts, late o
       bytes: 66,
     })
   })
-  guard.restoreAccepted(payer.address, 1_234)
+  await store.write(() => store.ozone.addAccepted(payer.address, 1_234, Date.now()))
   await until(() => link.epoch > e)
   await r1.run()
   const rec = store.pot.report(e)!
@@ -142,6 +142,7 @@ test('volume reports: included once with exact charges, survive restarts, late o
   )
   assert.equal((await chain.account(payer.address)).ozone, ozone0 - 1_234n)
   assert.equal(guard.outstanding(payer.address).accepted, 0)
+  assert.equal(guard.outstanding(payer.address).held, 1_234, 'charged bytes stay counted while balances may be cached')
   const onChain = (await (await fetch(`${v.url}/reports?epoch=${e}`)).json()) as {
     metaNode: string
     reportedBytes: string

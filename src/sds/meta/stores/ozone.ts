@@ -1,0 +1,207 @@
+/**
+ * The ozone guard's store (pot/ozone-guard.ts decides; this store keeps the books): it owns `ozone`, one row per
+ * payer with what this meta node has promised or accepted against the payer's prepaid traffic, so that every
+ * process of the meta node (several over one PostgreSQL) counts the same promises — a grant reads and writes the
+ * payer's row in the transaction that grants, and two processes granting to one payer at once write the same key,
+ * so one of them runs again and sees the other's promise.
+ *
+ *   ['p', payer] → OzoneBook:
+ *     promised  [bucketEnd, bytes][], ascending: bytes of unexpired, unsettled order limits, by expiry bucket. A limit
+ *               expiring at t counts in the bucket ending at t rounded up to OZONE_PROMISE_BUCKET_MS (so a payer's row
+ *               holds about TICKET_TTL_MS / OZONE_PROMISE_BUCKET_MS buckets whatever its request rate); a bucket
+ *               stops counting once bucketEnd + CLOCK_SKEW_MS has passed (a node honours a limit that long).
+ *     accepted  bytes of orders settled here whose volume report the chain has not charged yet.
+ *     held      [until, bytes][]: bytes just charged on chain, still counted until every process's cached balance
+ *               was read after the charge (OZONE_CACHE_MS after it), so no process counts them neither on chain nor
+ *               here.
+ *   ['restored'] → true: `accepted` was filled once from the PoT credits of an index written before this table.
+ *
+ * A row with nothing left is deleted when it is written; rows whose promises only expired are deleted by prune().
+ * Calling convention and why the methods could become async: stores/index.ts.
+ */
+import { CLOCK_SKEW_MS, OZONE_GUARD_MAX_BUCKETS_PER_PAYER, OZONE_PROMISE_BUCKET_MS } from '../../../limits.ts'
+import { KEY_STRING_MAX, type PrefetchRead, type Table } from '../engine/table.ts'
+
+export interface OzoneBook {
+  promised: [number, number][]
+  accepted: number
+  held: [number, number][]
+}
+
+export type OzoneKey = ['p', string] | ['restored']
+
+/** A payer's outstanding bytes right now. */
+export interface OzoneTotals {
+  /** Unexpired, unsettled order limits. */
+  promised: number
+  /** Settled, not charged yet. */
+  accepted: number
+  /** Charged on chain so recently that a cached balance may not show it yet. */
+  held: number
+}
+
+export interface OzoneStore {
+  /** The reads every other method makes for these payers, for MetaStore.prefetch. */
+  reads(payers: string[]): PrefetchRead[]
+  totals(payer: string, now: number): OzoneTotals
+  /** Inside write(): `bytes` more promised under limits expiring at `expiresAt`. */
+  promise(payer: string, bytes: number, expiresAt: number, now: number): void
+  /**
+   * Inside write(): an order under a limit of `limitBytes` expiring at `expiresAt` was accepted for `bytes`: the limit
+   * stops being a promise (a settled serial is never spent again), its bytes wait to be charged.
+   */
+  settle(payer: string, limitBytes: number, expiresAt: number, bytes: number, now: number): void
+  /**
+   * Inside write(): `bytes` of accepted traffic leave the books — charged on chain (kept counted until `holdUntil`,
+   * see above), or never to be charged (no `holdUntil`).
+   */
+  charge(payer: string, bytes: number, now: number, holdUntil?: number): void
+  /** Inside write(): bytes accepted before this table existed (restore, once). */
+  addAccepted(payer: string, bytes: number, now: number): void
+  restored(): boolean
+  /** Inside write(). */
+  markRestored(): void
+  /**
+   * Inside write(): looks at up to `limit` rows of payers after `after` ('' from the start) and deletes those with
+   * nothing live; `last` is the last payer looked at (undefined: none left, start again from '').
+   */
+  prune(now: number, after: string, limit: number): { last: string | undefined; removed: number }
+}
+
+const EMPTY: OzoneBook = { promised: [], accepted: 0, held: [] }
+
+export function promiseBucket(expiresAt: number): number {
+  return Math.ceil(expiresAt / OZONE_PROMISE_BUCKET_MS) * OZONE_PROMISE_BUCKET_MS
+}
+
+/** The book without what no longer counts at `now`. */
+function live(b: OzoneBook, now: number): OzoneBook {
+  const promised = b.promised.filter(([end]) => end + CLOCK_SKEW_MS > now)
+  const held = b.held.filter(([until]) => until > now)
+  return promised.length === b.promised.length && held.length === b.held.length
+    ? b
+    : { promised, accepted: b.accepted, held }
+}
+
+function sum(xs: [number, number][]): number {
+  let s = 0
+  for (const [, bytes] of xs) s += bytes
+  return s
+}
+
+function isEmpty(b: OzoneBook): boolean {
+  return b.promised.length === 0 && b.accepted <= 0 && b.held.length === 0
+}
+
+export class TableOzoneStore implements OzoneStore {
+  readonly #t: Table<OzoneBook | true, OzoneKey>
+  readonly #maxBuckets: number
+
+  constructor(table: Table<OzoneBook | true, OzoneKey>, maxBuckets = OZONE_GUARD_MAX_BUCKETS_PER_PAYER) {
+    this.#t = table
+    this.#maxBuckets = maxBuckets
+  }
+
+  reads(payers: string[]): PrefetchRead[] {
+    return [{ table: this.#t, keys: payers.map((p) => ['p', p] as OzoneKey) }]
+  }
+
+  #get(payer: string, now: number): OzoneBook {
+    const b = this.#t.get(['p', payer])
+    return b === undefined || b === true ? EMPTY : live(b, now)
+  }
+
+  #put(payer: string, b: OzoneBook): void {
+    if (isEmpty(b)) this.#t.removeSync(['p', payer])
+    else this.#t.putSync(['p', payer], b)
+  }
+
+  totals(payer: string, now: number): OzoneTotals {
+    const b = this.#get(payer, now)
+    return { promised: sum(b.promised), accepted: b.accepted, held: sum(b.held) }
+  }
+
+  promise(payer: string, bytes: number, expiresAt: number, now: number): void {
+    if (bytes <= 0) return
+    const b = this.#get(payer, now)
+    const end = promiseBucket(expiresAt)
+    const promised = b.promised.map(([e, n]): [number, number] => [e, n])
+    const at = promised.findIndex(([e]) => e === end)
+    if (at >= 0) promised[at]![1] += bytes
+    else {
+      promised.push([end, bytes])
+      promised.sort((x, y) => x[0] - y[0])
+      // Full: the two latest buckets merge, kept until the later expiry (conservative).
+      while (promised.length > this.#maxBuckets) {
+        const last = promised.pop()!
+        promised[promised.length - 1] = [last[0], promised[promised.length - 1]![1] + last[1]]
+      }
+    }
+    this.#put(payer, { ...b, promised })
+  }
+
+  settle(payer: string, limitBytes: number, expiresAt: number, bytes: number, now: number): void {
+    const b = this.#get(payer, now)
+    const end = promiseBucket(expiresAt)
+    // The bucket it was promised in (gone once expired; merged into a later one while full: then it stays counted
+    // until that one expires, which is conservative).
+    const at = b.promised.findIndex(([e]) => e === end)
+    let promised = b.promised
+    if (at >= 0 && limitBytes > 0) {
+      promised = b.promised.map(([e, n]): [number, number] => [e, n])
+      const left = promised[at]![1] - Math.min(promised[at]![1], limitBytes)
+      if (left > 0) promised[at]![1] = left
+      else promised.splice(at, 1)
+    }
+    this.#put(payer, { ...b, promised, accepted: b.accepted + Math.max(0, bytes) })
+  }
+
+  charge(payer: string, bytes: number, now: number, holdUntil?: number): void {
+    if (bytes <= 0) return
+    const b = this.#get(payer, now)
+    const taken = Math.min(b.accepted, bytes)
+    let held = b.held
+    if (holdUntil !== undefined && holdUntil > now && taken > 0) {
+      held = b.held.map(([u, n]): [number, number] => [u, n])
+      const last = held.at(-1)
+      // Charges close together share one entry (kept until the later time: conservative).
+      if (last && holdUntil - last[0] < OZONE_PROMISE_BUCKET_MS) last[0] = Math.max(last[0], holdUntil)
+      else held.push([holdUntil, 0])
+      held[held.length - 1]![1] += taken
+    }
+    this.#put(payer, { ...b, accepted: b.accepted - taken, held })
+  }
+
+  addAccepted(payer: string, bytes: number, now: number): void {
+    if (bytes <= 0) return
+    const b = this.#get(payer, now)
+    this.#put(payer, { ...b, accepted: b.accepted + bytes })
+  }
+
+  restored(): boolean {
+    return this.#t.get(['restored']) === true
+  }
+
+  markRestored(): void {
+    this.#t.putSync(['restored'], true)
+  }
+
+  prune(now: number, after: string, limit: number): { last: string | undefined; removed: number } {
+    let last: string | undefined
+    let removed = 0
+    const stale: string[] = []
+    for (const { key, value } of this.#t.getRange({
+      start: ['p', `${after}\u0000`],
+      end: ['p', KEY_STRING_MAX],
+      limit,
+    })) {
+      last = key[1] as string
+      if (value !== true && isEmpty(live(value, now))) stale.push(last)
+    }
+    for (const payer of stale) {
+      this.#t.removeSync(['p', payer])
+      removed++
+    }
+    return { last, removed }
+  }
+}
