@@ -9,7 +9,8 @@
  * transactions (CockroachDB runs them as SERIALIZABLE) — and uses no sequences, advisory locks or LISTEN/NOTIFY.
  *
  * Isolation: REPEATABLE READ (snapshot isolation): each transaction reads one snapshot, and of two concurrent
- * transactions that write the same key one fails with 40001 and runs again. That is what the meta node's
+ * transactions that write the same key one fails with 40001 and runs again — including a write to a key another
+ * transaction deleted since the snapshot, which is why keys seen present are written with UPDATE (#commit). That is what the meta node's
  * transactions rely on: each decides on keys it also writes — a nonce is written by the request it authorises (two
  * uses of one nonce write the same key), a file record by its commit, a session record by every call on that upload,
  * a location's ref count by everyone who changes it — so two processes can never both accept one upload or one
@@ -111,6 +112,8 @@ class Tx {
   begun = false
   /** Values read, per SQL table, by hex key (null: absent). */
   readonly read = new Map<string, Map<string, Buffer | null>>()
+  /** Keys a keys-only range showed present (their values were not read), per SQL table. */
+  readonly seenKeys = new Map<string, Set<string>>()
   /** Ranges read, by range id. */
   readonly ranges = new Map<string, FetchedRange>()
   /** Counts read, by range id. */
@@ -135,6 +138,11 @@ class Tx {
 
   readOf(table: string, hex: string): Buffer | null | undefined {
     return this.read.get(table)?.get(hex)
+  }
+
+  /** The key was there in this transaction's snapshot (read with its value, or listed by a range). */
+  existed(table: string, hex: string): boolean {
+    return (this.read.get(table)?.get(hex) ?? null) !== null || this.seenKeys.get(table)?.has(hex) === true
   }
 
   remember(table: string, hex: string, v: Buffer | null): void {
@@ -438,6 +446,11 @@ export class PostgresEngine implements StorageEngine {
         tx.ranges.set(id, { rows: out, limit: r.limit, all: r.limit === undefined || out.length < r.limit })
         // The same snapshot: a key seen in a range reads the same by itself.
         if (r.values) for (const { k, v } of out) tx.remember(r.table, k.toString('hex'), v)
+        else {
+          let seen = tx.seenKeys.get(r.table)
+          if (!seen) tx.seenKeys.set(r.table, (seen = new Set()))
+          for (const { k } of out) seen.add(k.toString('hex'))
+        }
       })
     }
     for (const [id, r] of tx.needCounts) {
@@ -452,17 +465,30 @@ export class PostgresEngine implements StorageEngine {
     for (let i = 0; i < handlers.length; i++) handlers[i]!(results[i]!)
   }
 
-  /** One round trip: the run's writes and COMMIT (or nothing, for a transaction that read nothing and wrote nothing). */
+  /**
+   * One round trip: the run's writes and COMMIT (or nothing, for a transaction that read nothing and wrote nothing).
+   *
+   * A key the transaction saw present is written with UPDATE, not an upsert: if another transaction deleted it since
+   * this one's snapshot, PostgreSQL's INSERT … ON CONFLICT finds no row to conflict with and inserts it again — the
+   * delete would be lost without a conflict (a file's last owner leaves while another owner joins: the record comes
+   * back with its shards already released) — whereas UPDATE (and DELETE) of a row changed or deleted since the
+   * snapshot fails with 40001, and the transaction runs again on the new state. A key seen absent, or never read, is
+   * upserted (an insert by someone else since the snapshot fails the ON CONFLICT with 40001 too).
+   */
   async #commit(client: pg.PoolClient, tx: Tx): Promise<void> {
     const sql: string[] = []
     for (const [table, m] of tx.pending) {
       const puts: string[] = []
+      const updates: string[] = []
       const dels: string[] = []
-      for (const { k, v } of m.values()) {
+      for (const [hex, { k, v }] of m) {
         if (v === null) dels.push(lit(k))
+        else if (tx.existed(table, hex)) updates.push(`(${lit(k)}, ${lit(v)})`)
         else puts.push(`(${lit(k)}, ${lit(v)})`)
       }
       if (dels.length) sql.push(`DELETE FROM ${table} WHERE k IN (${dels.join(', ')})`)
+      if (updates.length)
+        sql.push(`UPDATE ${table} AS t SET v = d.v FROM (VALUES ${updates.join(', ')}) AS d (k, v) WHERE t.k = d.k`)
       if (puts.length)
         sql.push(`INSERT INTO ${table} (k, v) VALUES ${puts.join(', ')} ON CONFLICT (k) DO UPDATE SET v = excluded.v`)
     }

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { PostgresEngine } from '../../../../src/sds/meta/engine/postgres.ts'
 import { encodeKey } from '../../../../src/sds/meta/engine/codec.ts'
+import type { Table } from '../../../../src/sds/meta/engine/table.ts'
 import { startTcpProxy } from '../../../support/tcp-proxy.ts'
 import { MetaStore } from '../../../../src/sds/meta/store.ts'
 import { freshPrefix, postgresSkip, startPostgres, type TestPostgres } from '../../../support/postgres.ts'
@@ -65,6 +66,52 @@ if (skip) {
     const codes = await Promise.all([run(), run()])
     assert.deepEqual(codes, [0, 0])
     assert.deepEqual(store.pot.nodeTotal('stsds1n'), { bytes: 2 * runs * 3, orders: 2 * runs })
+  })
+
+  test('postgres: a write to a key another process deleted since this transaction read it conflicts (no lost delete)', async (t) => {
+    const prefix = freshPrefix()
+    const a = new PostgresEngine(server.url, { tablePrefix: prefix })
+    const b = new PostgresEngine(server.url, { tablePrefix: prefix })
+    t.after(() => Promise.all([a.close(), b.close()]))
+    const ta = a.openTables<{ kv: Table<{ owners: string[] }, string> }>(['kv']).kv
+    const tb = b.openTables<{ kv: Table<{ owners: string[] }, string> }>(['kv']).kv
+    await a.write(() => ta.putSync('rec', { owners: ['A'] }))
+    // b reads the record (a file record a second owner joins), then a deletes it (its last owner leaves) and
+    // commits, then b writes what it decided on its snapshot: b must run again, not bring the record back. b keeps
+    // asking for one more read until a's delete committed, which orders the two without timing.
+    let deleted = false
+    let started: Promise<void> | undefined
+    let pad = 0
+    let runs = 0
+    const joined = await b.write(() => {
+      const r = tb.get('rec')
+      runs++
+      started ??= a.write(() => ta.removeSync('rec')).then(() => {
+        deleted = true
+      })
+      if (!deleted) tb.get(`pad${pad++}`)
+      if (r) tb.putSync('rec', { owners: [...r.owners, 'B'] })
+      return r
+    })
+    await started
+    assert.equal(joined, undefined, 'the join ran again after the delete and found no record')
+    assert.equal(ta.get('rec'), undefined, 'the delete is not lost')
+    assert.ok(runs > 2)
+    // The other way round: a key read as absent, inserted by another process before this one commits its insert.
+    deleted = false
+    started = undefined
+    const made = await b.write(() => {
+      const r = tb.get('new')
+      started ??= a.write(() => ta.putSync('new', { owners: ['A'] })).then(() => {
+        deleted = true
+      })
+      if (!deleted) tb.get(`pad${pad++}`)
+      if (!r) tb.putSync('new', { owners: ['B'] })
+      return r
+    })
+    await started
+    assert.deepEqual(made, { owners: ['A'] }, 'the insert ran again and found the other one')
+    assert.deepEqual(ta.get('new'), { owners: ['A'] })
   })
 
   test('postgres: two meta processes granting to one payer promise no more than its ozone in total', async (t) => {
