@@ -222,13 +222,21 @@ export class CliContext {
     const wallet = await this.resolveWallet(need)
     // A client command signs its session, create and commit, and exits.
     if (wallet) signFewTimes()
-    const chainId = this.globals.metaUrl ? undefined : this.network()?.chainId
+    const network = this.globals.metaUrl ? undefined : this.network()
+    const chainId = network?.chainId
     const { StratosClient } = await import('../sds/client/client.ts')
     const tuning = Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined))
+    // A meta node the network file lists runs with the file's coding defaults (the devnet starts it with them): the
+    // client need not wait for its `info`, whose chain-id check then runs beside the first request (infoBeside).
+    const listed =
+      network !== undefined &&
+      (metaUrl === network.meta.url || network.processes.some((p) => p.role === 'meta' && p.url === metaUrl))
+    const described = listed ? { k: network.k, m: network.m, segmentSize: network.segmentSize, infoBeside: true } : {}
     return await StratosClient.connect({
       metaUrl,
       wallet,
       chainId,
+      ...described,
       // A command signs a few times (session, create, commit) and exits: @noble/curves without its precomputed table
       // (signFewTimes above) costs less than loading libsecp256k1 and its self-test (get: 1 signature, ~16 ms of
       // CPU against ~40 ms; put: 3, about equal; measured in a fresh process, bench/README.md issue 15).

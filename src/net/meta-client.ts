@@ -69,6 +69,12 @@ export interface MetaClientOptions {
   dispatcher?: Dispatcher
   /** The ACCESS_HEADER value each request carries (who it acts for); absent or undefined: anonymous. */
   access?: () => string | undefined
+  /**
+   * A check every answer waits for before it is returned (StratosClient's chain-id check, made by an `info` request
+   * sent beside the first call instead of before it): requests go out at once, but no answer reaches the caller
+   * before the check passed, and when it fails every call fails with its error.
+   */
+  gate?: Promise<unknown>
 }
 
 /** The URLs of one meta node: an array, or a string of comma-separated URLs; trailing slashes dropped. */
@@ -87,6 +93,7 @@ export class MetaClient {
   readonly urls: readonly string[]
   readonly #dispatcher: Dispatcher | undefined
   readonly #access: (() => string | undefined) | undefined
+  readonly #gate: Promise<unknown> | undefined
   /** Index into `urls` of the URL tried first (the last one that answered). */
   #current = 0
 
@@ -95,6 +102,9 @@ export class MetaClient {
     if (this.urls.length === 0) throw new StratosError('NETWORK_CONFIG', 'a meta node needs at least one URL')
     this.#dispatcher = options.dispatcher
     this.#access = options.access
+    this.#gate = options.gate
+    // Awaited by every call; a gate no call ever waited for must not end the process as an unhandled rejection.
+    this.#gate?.catch(() => undefined)
   }
 
   /** The URL requests go to first now. */
@@ -104,11 +114,24 @@ export class MetaClient {
 
   /** The same meta node, the same connections, acting for another accessor. */
   withAccess(access: () => string | undefined): MetaClient {
-    return new MetaClient(this.urls, { ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}), access })
+    return new MetaClient(this.urls, {
+      ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
+      access,
+      ...(this.#gate ? { gate: this.#gate } : {}),
+    })
+  }
+
+  /** #send, then the gate (options.gate): its failure wins over the call's own (it explains it: WRONG_CHAIN). */
+  async #failover<T>(send: (base: string) => Promise<T>, o: CallOptions | undefined): Promise<T> {
+    if (this.#gate === undefined) return this.#send(send, o)
+    const answer = this.#send(send, o)
+    answer.catch(() => undefined)
+    await this.#gate
+    return answer
   }
 
   /** Runs `send` against each URL in turn, from the current one, until one answers or fails for another reason. */
-  async #failover<T>(send: (base: string) => Promise<T>, o: CallOptions | undefined): Promise<T> {
+  async #send<T>(send: (base: string) => Promise<T>, o: CallOptions | undefined): Promise<T> {
     const n = this.urls.length
     const first = this.#current
     for (let i = 0; ; i++) {

@@ -151,3 +151,52 @@ test("status's meta client: the chain id of the first answer must be the network
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test("client(): a meta node the network file lists gets the file's coding settings and its chain checked beside the first call", async () => {
+  const { dir, network } = fixture()
+  const seen: string[] = []
+  const { createServer } = await import('node:http')
+  const server = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`)
+    res.setHeader('content-type', 'application/json')
+    if (req.url === '/v1/info') {
+      res.end(
+        JSON.stringify({
+          address: 'stsds1x',
+          key: 'k',
+          chainId: 'other-chain',
+          version: '0',
+          defaults: { k: 2, m: 1, segmentSize: 4096 },
+        }),
+      )
+      return
+    }
+    res.statusCode = 404
+    res.end(JSON.stringify({ error: { code: 'FILE_NOT_FOUND', message: 'no such file' } }))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  try {
+    writeNetworkFile(dir, { ...network, meta: { url, address: 'stsds1x' } })
+    const client = await new CliContext({ network: dir }, {}).client('none')
+    try {
+      assert.deepEqual([client.chainId, client.k, client.m, client.segmentSize], ['test-chain', 4, 2, 1024])
+      // The meta node serves another chain: the first answer (a 404 here) is not taken, the check's refusal is.
+      await assert.rejects(client.stat('QmRX9E8vFzfKjcXZ8ATwbSrMVAgCw4gdqGgp7NMX2Lono5'), code('WRONG_CHAIN'))
+      assert.ok(seen.includes('GET /v1/info'))
+    } finally {
+      await client.close()
+    }
+    // --meta-url: a meta node outside the network file; its own defaults, learned before the client is returned.
+    const direct = await new CliContext({ network: dir, metaUrl: url }, {}).client('none')
+    try {
+      assert.deepEqual([direct.chainId, direct.k, direct.m, direct.segmentSize], ['other-chain', 2, 1, 4096])
+      await assert.rejects(direct.stat('QmRX9E8vFzfKjcXZ8ATwbSrMVAgCw4gdqGgp7NMX2Lono5'), code('FILE_NOT_FOUND'))
+    } finally {
+      await direct.close()
+    }
+  } finally {
+    server.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

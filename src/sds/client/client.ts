@@ -32,7 +32,7 @@ import { fsyncDir } from '../../util/fs.ts'
 import { ReadCache } from './read-cache.ts'
 import { MetaClient } from '../../net/meta-client.ts'
 import { ResourceClient } from '../../net/resource-client.ts'
-import type { FileRecordView, FileSummary, NetworkStatus } from '../protocol/api.ts'
+import type { FileRecordView, FileSummary, MetaInfo, NetworkStatus } from '../protocol/api.ts'
 import type {
   AccessSessionPayload,
   BudgetListPayload,
@@ -192,7 +192,11 @@ export class StratosClient {
     })
   }
 
-  /** Connects to a meta node: learns its chain id and coding defaults (one request). */
+  /**
+   * Connects to a meta node: learns its chain id and coding defaults (one request), and checks the chain id against
+   * `chainId` when given. With `infoBeside` and all of chainId, k, m and segmentSize given, that request is sent
+   * without waiting for it, and the first call's answer waits for its check instead.
+   */
   static async connect(options: StratosClientOptions): Promise<StratosClient> {
     // Coding settings are checked here, with the checks the upload would make, not at the first upload.
     if (options.k !== undefined || options.m !== undefined) ErasureCode.check(options.k ?? 1, options.m ?? 0)
@@ -206,23 +210,41 @@ export class StratosClient {
     // One connection pool per client (keep-alive, bounded per origin), closed by close().
     const agent = new Agent({ connections: CLIENT_SHARD_CONCURRENCY, keepAliveTimeout: 30_000, pipelining: 1 })
     try {
-      const meta = new MetaClient(options.metaUrl, { dispatcher: agent })
-      const info = await meta.info()
-      if (options.chainId !== undefined && options.chainId !== info.chainId) {
-        throw new StratosError(
-          'WRONG_CHAIN',
-          `meta node at ${options.metaUrl} serves chain ${info.chainId}, not ${options.chainId}`,
-          { expected: options.chainId, got: info.chainId },
-        )
+      const bare = new MetaClient(options.metaUrl, { dispatcher: agent })
+      const checked = (info: MetaInfo): MetaInfo => {
+        if (options.chainId !== undefined && options.chainId !== info.chainId) {
+          throw new StratosError(
+            'WRONG_CHAIN',
+            `meta node at ${options.metaUrl} serves chain ${info.chainId}, not ${options.chainId}`,
+            { expected: options.chainId, got: info.chainId },
+          )
+        }
+        return info
+      }
+      const { chainId, k, m, segmentSize } = options
+      let meta = bare
+      let known: { chainId: string; defaults: MetaInfo['defaults'] }
+      if (
+        options.infoBeside &&
+        chainId !== undefined &&
+        k !== undefined &&
+        m !== undefined &&
+        segmentSize !== undefined
+      ) {
+        // Nothing to learn from `info` but the check: it runs beside the first call, whose answer waits for it.
+        meta = new MetaClient(options.metaUrl, { dispatcher: agent, gate: bare.info().then(checked) })
+        known = { chainId, defaults: { k, m, segmentSize } }
+      } else {
+        known = checked(await bare.info())
       }
       return new StratosClient({
         meta,
         agent,
         resource: new ResourceClient({ dispatcher: agent, clock: options.clock }),
-        chainId: info.chainId,
-        k: options.k ?? info.defaults.k,
-        m: options.m ?? info.defaults.m,
-        segmentSize: options.segmentSize ?? info.defaults.segmentSize,
+        chainId: known.chainId,
+        k: k ?? known.defaults.k,
+        m: m ?? known.defaults.m,
+        segmentSize: segmentSize ?? known.defaults.segmentSize,
         copiesUpToBytes,
         wallet: options.wallet,
         clock: options.clock ?? systemClock,

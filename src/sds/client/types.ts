@@ -53,6 +53,14 @@ export interface StratosClientOptions {
    * more (~40 ms of CPU) than a few signatures with @noble/curves.
    */
   nativeWalletCrypto?: boolean
+  /**
+   * With chainId, k, m and segmentSize all given (a network file has them), connect() returns without waiting for the
+   * meta node's `info`: it goes out at once, beside the client's first call, and that call's answer (and every later
+   * one) reaches the caller only after the chain-id check passed, so nothing the meta node says (a record, tickets,
+   * placements) is used before it: a WRONG_CHAIN fails the call. Saves a round trip before a command's first request
+   * (bench/README.md, issue 15). Default false: connect() waits for the check.
+   */
+  infoBeside?: boolean
 }
 
 export interface PutOptions {

@@ -18,7 +18,7 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { isStratosError, StratosError } from '../../../src/errors.ts'
 import { SHARD_DATA_OFFSET } from '../../../src/sds/resource/shard-file.ts'
-import { startNetwork, shardPath, patternBytes, collect, wallet, MiB, type TestNetwork } from '../network.ts'
+import { startNetwork, shardPath, patternBytes, collect, wallet, MiB, CHAIN_ID, type TestNetwork } from '../network.ts'
 import { OrderSigner } from '../../../src/sds/protocol/orders.ts'
 import { RecyclingBufferPool } from '../../../src/util/buffer-pool.ts'
 
@@ -331,6 +331,45 @@ describe('client against a real meta node and six resource nodes', () => {
     )
     assert.equal(got, MiB, 'the first segment (first window) was read')
     assert.ok(meta.calls >= 2)
+  })
+
+  test('infoBeside: connect does not wait for info, whose chain-id check gates every answer (WRONG_CHAIN, nothing written)', async () => {
+    const data = patternBytes(MiB + 7, 44)
+    const { cid } = await client.put(data, { public: true })
+    const shape = { k: 4, m: 2, segmentSize: MiB, infoBeside: true }
+    const lazy = await StratosClient.connect({ metaUrl: net.meta.url, wallet, chainId: CHAIN_ID, ...shape })
+    try {
+      const out = join(tmp, 'beside.bin')
+      assert.deepEqual(await lazy.get(cid, out), { kind: 'file', bytes: data.length })
+      assert.ok(readFileSync(out).equals(data))
+      const small = patternBytes(1000, 45)
+      assert.equal((await lazy.put(small)).cid, (await fileCid(small)).cid.toString())
+    } finally {
+      await lazy.close()
+    }
+    // Another chain, read anonymously (a public file: no signature the meta node would refuse): only the check stops it.
+    const wrong = await StratosClient.connect({ metaUrl: net.meta.url, chainId: 'other-chain', ...shape })
+    try {
+      const before = readdirSync(tmp).sort()
+      await assert.rejects(wrong.get(cid, join(tmp, 'wrong.bin')), rejectsWith('WRONG_CHAIN'))
+      await assert.rejects(collect(wrong.cat(cid)), rejectsWith('WRONG_CHAIN'))
+      await assert.rejects(wrong.stat(cid), rejectsWith('WRONG_CHAIN'))
+      assert.deepEqual(readdirSync(tmp).sort(), before, 'no output or temp file')
+    } finally {
+      await wrong.close()
+    }
+    // The same client without infoBeside reads it: the refusals above were the check's.
+    const plain = await StratosClient.connect({ metaUrl: net.meta.url, k: 4, m: 2, segmentSize: MiB })
+    try {
+      assert.equal((await plain.stat(cid)).cid, cid)
+    } finally {
+      await plain.close()
+    }
+    // Without every coding setting there is nothing to learn beside: connect checks at once.
+    await assert.rejects(
+      StratosClient.connect({ metaUrl: net.meta.url, chainId: 'other-chain', k: 4, infoBeside: true }),
+      rejectsWith('WRONG_CHAIN'),
+    )
   })
 
   test('connect refuses impossible coding settings at once (BAD_REQUEST), not at the first upload', async () => {
