@@ -28,8 +28,9 @@ export function registerRead(program: Command): void {
       const interrupt = interruptOnSignals()
       const progress = transferProgress(cid.slice(0, 12) + '…')
       try {
+        // One segment in flight: this fresh process faults in every shard buffer it fetches into (ReadOptions).
         const r = await client
-          .get(cid, out, { signal: interrupt.signal, onProgress: progress.onProgress })
+          .get(cid, out, { signal: interrupt.signal, onProgress: progress.onProgress, segmentsInFlight: 1 })
           .catch((e: unknown) => {
             throw withUserPath(e, out)
           })

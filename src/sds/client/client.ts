@@ -525,6 +525,7 @@ export class StratosClient {
         total += await this.#writeFileAtomic(link.cid.toString(), path, {
           signal: options.signal,
           onProgress: options.onProgress,
+          segmentsInFlight: options.segmentsInFlight,
         })
       }
     }

@@ -11,7 +11,7 @@
  * code's stripes, are taken from k other shards (healthy data shards already fetched count, padding
  * is known zeros, the rest are range GETs of parity shards) and decoded. Fewer than k readable
  * shards → DATA_UNAVAILABLE. Segments are yielded in order while the next one is being fetched
- * (CLIENT_SEGMENTS_IN_FLIGHT). Each yielded chunk is a fresh Buffer the caller may keep, unless the
+ * (CLIENT_SEGMENTS_IN_FLIGHT, or the read's segmentsInFlight). Each yielded chunk is a fresh Buffer the caller may keep, unless the
  * read asked for reuseBuffers: then it is recycled once the consumer asks for the next chunk.
  */
 import { StratosError, toStratosError, throwIfAborted } from '../../errors.ts'
@@ -47,6 +47,8 @@ export interface ReadParameters {
   buffers?: RecyclingBufferPool
   /** With reuseBuffers and `buffers`: the caller gives every chunk back to `buffers` itself (it may keep a few at once). */
   callerGivesBack?: boolean
+  /** See ReadOptions.segmentsInFlight (default CLIENT_SEGMENTS_IN_FLIGHT). */
+  segmentsInFlight?: number
 }
 
 function emit(onProgress: ((e: ProgressEvent) => void) | undefined, e: ProgressEvent): void {
@@ -231,6 +233,9 @@ export async function* readFile(c: TransferComponents, p: ReadParameters): Async
 }
 
 async function* readFileOnce(c: TransferComponents, p: ReadParameters): AsyncGenerator<Buffer> {
+  const depth = p.segmentsInFlight ?? CLIENT_SEGMENTS_IN_FLIGHT
+  if (!Number.isSafeInteger(depth) || depth < 1)
+    throw new StratosError('BAD_REQUEST', `segmentsInFlight must be a whole number ≥ 1, got ${p.segmentsInFlight}`)
   const { controller, dispose } = linkedController(p.signal)
   const signal = controller.signal
   const inFlight: Promise<Buffer[]>[] = []
@@ -266,11 +271,11 @@ async function* readFileOnce(c: TransferComponents, p: ReadParameters): AsyncGen
       inFlight.push(pr)
     }
     while (next <= lastSeg || inFlight.length > 0) {
-      while (inFlight.length < CLIENT_SEGMENTS_IN_FLIGHT && next <= lastSeg) startNext()
+      while (inFlight.length < depth && next <= lastSeg) startNext()
       const chunks = await inFlight[0]
       inFlight.shift()
       // Start the next fetch before handing this segment to the consumer.
-      while (inFlight.length < CLIENT_SEGMENTS_IN_FLIGHT && next <= lastSeg) startNext()
+      while (inFlight.length < depth && next <= lastSeg) startNext()
       for (const chunk of chunks) {
         bytes += chunk.length
         emit(p.onProgress, { type: 'download:progress', bytes, total })

@@ -117,6 +117,12 @@ export interface ReadOptions {
    * one it keeps longer, so that a read does not start by allocating (and faulting in) its buffers afresh.
    */
   buffers?: RecyclingBufferPool
+  /**
+   * Segments fetched at once (default CLIENT_SEGMENTS_IN_FLIGHT): the next one is always fetched while the caller
+   * takes the last. A fresh process (the CLI's `get`) passes 1: each segment in flight is k shard buffers it must
+   * first fault in (a 200 MiB get at k=4: 32 MiB and ~50 ms of CPU less, and no slower; bench/README.md, issue 15).
+   */
+  segmentsInFlight?: number
 }
 
 /** A file path, bytes in memory, or a stream of bytes. */

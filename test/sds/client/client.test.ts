@@ -109,6 +109,29 @@ describe('client against a real meta node and six resource nodes', () => {
     assert.ok(![...fromPool].some((b) => first.buffers.has(b) || second.buffers.has(b)))
   })
 
+  test('segmentsInFlight: one segment ahead takes 2k fresh buffers for a whole read, the default 3k; byte-exact', async () => {
+    const data = patternBytes(6 * MiB + 321, 78)
+    const r = await client.put(data)
+    const distinct = async (segmentsInFlight?: number): Promise<number> => {
+      const pool = new RecyclingBufferPool(16, 64 * MiB)
+      const buffers = new Set<ArrayBufferLike>()
+      const parts: Buffer[] = []
+      for await (const c of client.cat(r.cid, { reuseBuffers: true, buffers: pool, segmentsInFlight })) {
+        buffers.add(c.buffer)
+        parts.push(Buffer.from(c))
+      }
+      assert.ok(Buffer.concat(parts).equals(data), `bytes with segmentsInFlight ${segmentsInFlight}`)
+      return buffers.size
+    }
+    assert.equal(await distinct(1), 2 * 4, 'the segment being taken and the next one')
+    assert.equal(await distinct(undefined), 3 * 4, 'CLIENT_SEGMENTS_IN_FLIGHT = 2 ahead of the one being taken')
+    const out = join(tmp, 'one-ahead.bin')
+    assert.deepEqual(await client.get(r.cid, out, { segmentsInFlight: 1 }), { kind: 'file', bytes: data.length })
+    assert.ok(readFileSync(out).equals(data))
+    for (const bad of [0, 1.5, -1])
+      await assert.rejects(collect(client.cat(r.cid, { segmentsInFlight: bad })), rejectsWith('BAD_REQUEST'))
+  })
+
   test('a file path, a stream and CIDv1 all upload; stat shows the layout; progress events are sent', async () => {
     const data = patternBytes(2 * MiB + 7, 5)
     const path = join(tmp, 'file.bin')
