@@ -13,7 +13,8 @@
  * the unlocked key.
  */
 import { KeystoreDir, defaultKeysDir } from '../crypto/keystore.ts'
-import { WalletKey, isWalletAddress, signFewTimes } from '../crypto/wallet-key.ts'
+import { WalletKey, isWalletAddress, setWalletCryptoAccelerator, signFewTimes } from '../crypto/wallet-key.ts'
+import { opensslWalletSigner } from '../crypto/openssl-wallet-sign.ts'
 import { isNodeAddress } from '../crypto/node-key.ts'
 import { DEFAULT_PORTS } from '../limits.ts'
 import { StratosError } from '../errors.ts'
@@ -220,8 +221,12 @@ export class CliContext {
   async client(need: WalletNeed, extra: { k?: number; m?: number; segmentSize?: number } = {}): Promise<StratosClient> {
     const metaUrl = await this.resolveMetaUrl()
     const wallet = await this.resolveWallet(need)
-    // A client command signs its session, create and commit, and exits.
-    if (wallet) signFewTimes()
+    // A client command signs its session, create and commit, and exits: k·G by OpenSSL (openssl-wallet-sign.ts), and
+    // should that decline, @noble/curves without the table it would build for many signatures.
+    if (wallet) {
+      signFewTimes()
+      setWalletCryptoAccelerator(opensslWalletSigner)
+    }
     const network = this.globals.metaUrl ? undefined : this.network()
     const chainId = network?.chainId
     const { StratosClient } = await import('../sds/client/client.ts')
@@ -237,9 +242,9 @@ export class CliContext {
       wallet,
       chainId,
       ...described,
-      // A command signs a few times (session, create, commit) and exits: @noble/curves without its precomputed table
-      // (signFewTimes above) costs less than loading libsecp256k1 and its self-test (get: 1 signature, ~16 ms of
-      // CPU against ~40 ms; put: 3, about equal; measured in a fresh process, bench/README.md issue 15).
+      // A command signs a few times (session, create, commit) and exits: with OpenSSL's k·G (above) three signatures
+      // cost ~5 ms of CPU in a fresh process, @noble/curves alone ~35 ms, loading libsecp256k1 and its self-test ~40
+      // ms (bench/README.md issue 15).
       nativeWalletCrypto: false,
       ...tuning,
       ...(this.globals.grant !== undefined ? { grant: this.globals.grant } : {}),
