@@ -104,6 +104,11 @@ export const STORE_SCAN_CONCURRENCY = 64
  * Durability is the same (the sync mode's fdatasync covers either kind of write).
  */
 export const STORE_DIRECT_IO_MIN_BYTES = 256 * KiB
+/**
+ * A resource node checks a shard PUT against the disk's free space from a statfs at most this old, less the shard bytes
+ * it published since (a fresh statfs per PUT was one more thread-pool round trip on every small upload's path).
+ */
+export const STORE_DISK_SAMPLE_MAX_AGE_MS = 1_000
 /** `--sync batch`: a shard acknowledged without fdatasync is made durable (fdatasync + directory fsync) at most this long after it was written. */
 export const STORE_SYNC_INTERVAL_MS = 1_000
 /** `--sync batch`: unsynced shard bytes that start a flush early; while this much is waiting for the disk, new PUTs wait (backpressure). */

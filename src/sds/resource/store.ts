@@ -32,6 +32,7 @@ import {
   NODE_RESERVED_BYTES,
   PUMP_STAGING_BYTES,
   STORE_DIRECT_IO_MIN_BYTES,
+  STORE_DISK_SAMPLE_MAX_AGE_MS,
   STORE_RECHECK_CONCURRENCY,
   STORE_RECHECK_MARGIN_MS,
   STORE_SCAN_CONCURRENCY,
@@ -89,8 +90,10 @@ export interface ShardStoreOptions {
   recheckMarginMs?: number
   /** The disk flushes (default: the real fdatasync/fsync); tests wrap them to count or delay. */
   syncOps?: SyncOps
-  /** Drives the batch flusher's schedule (default: the system clock). */
+  /** Drives the batch flusher's schedule and the age of the free-space sample (default: the system clock). */
   clock?: Clock
+  /** Free bytes of the file system holding `dir` (default: statfs's bavail × bsize); tests give a fake disk. */
+  diskFree?: (dir: string) => Promise<number>
   logger?: Logger
 }
 
@@ -166,6 +169,12 @@ export class ShardStore {
   #usedBytes = 0
   /** Bytes reserved by writes in progress. */
   #inflightBytes = 0
+  /** Shard file bytes published since start (counts up only): what a free-space sample may not show yet. */
+  #publishedBytes = 0
+  /** The last free-space sample: bytes free, when (clock ms), and #publishedBytes when it was asked for. */
+  #disk: { free: number; at: number; published: number } | undefined
+  /** A free-space sample being taken for a write's check (one at a time). */
+  #diskSample: Promise<number> | undefined
   #started = false
   #recovery: RecoveryReport = { previous: 'clean', checked: 0, quarantined: [], missing: [], ms: 0 }
 
@@ -596,9 +605,29 @@ export class ShardStore {
     this.#usedBytes -= shardFileBytes(size)
   }
 
+  /** Free disk bytes now (a fresh sample, which later write checks reuse). */
   async #diskAvailable(): Promise<number> {
-    const s = await statfs(this.dataDir)
-    return Number(s.bavail) * Number(s.bsize)
+    const at = (this.#options.clock ?? systemClock).now()
+    const published = this.#publishedBytes
+    const free = this.#options.diskFree ? await this.#options.diskFree(this.dataDir) : await statfsFree(this.dataDir)
+    this.#disk = { free, at, published }
+    return free
+  }
+
+  /**
+   * Free disk bytes for a write's check: a sample at most STORE_DISK_SAMPLE_MAX_AGE_MS old, less every shard byte
+   * published since it was asked for (bytes published while it was taken count twice: the estimate only errs low),
+   * so a small shard's PUT does not wait for a statfs. Space others fill meanwhile is seen by the next sample; a
+   * write that still finds the disk full fails with INSUFFICIENT_STORAGE (mapWriteError).
+   */
+  async #diskAvailableForWrite(): Promise<number> {
+    const d = this.#disk
+    const age = d ? (this.#options.clock ?? systemClock).now() - d.at : Number.POSITIVE_INFINITY
+    if (d && age >= 0 && age < STORE_DISK_SAMPLE_MAX_AGE_MS) return d.free - (this.#publishedBytes - d.published)
+    this.#diskSample ??= this.#diskAvailable().finally(() => {
+      this.#diskSample = undefined
+    })
+    return this.#diskSample
   }
 
   #freeBytes(diskAvailable: number): number {
@@ -609,7 +638,7 @@ export class ShardStore {
 
   /** Reserves room for a write; the check and the reservation happen in one synchronous step. */
   async #reserve(fileBytes: number): Promise<void> {
-    const diskAvailable = await this.#diskAvailable()
+    const diskAvailable = await this.#diskAvailableForWrite()
     const free = this.#freeBytes(diskAvailable)
     if (fileBytes > free) {
       throw new StratosError('INSUFFICIENT_STORAGE', `no room for a ${fileBytes}-byte shard (${free} bytes free)`, {
@@ -641,6 +670,7 @@ export class ShardStore {
       if (this.#mode === 'always') await this.#ops.syncDir(dir)
       this.#index.set(id, size)
       this.#usedBytes += shardFileBytes(size)
+      this.#publishedBytes += shardFileBytes(size)
       this.#corrupt.delete(id) // a good copy is back
       if (flusher && token !== undefined)
         await flusher.added(token, { id, path: join(dir, id), dir, fileBytes: shardFileBytes(size) })
@@ -776,4 +806,9 @@ function mapWriteError(e: unknown): StratosError {
     return new StratosError('INSUFFICIENT_STORAGE', 'the disk is full', undefined, { cause: e })
   }
   return toStratosError(e)
+}
+
+async function statfsFree(dir: string): Promise<number> {
+  const s = await statfs(dir)
+  return Number(s.bavail) * Number(s.bsize)
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { ShardStore } from '../../../src/sds/resource/store.ts'
 import { shardFileBytes, SHARD_DATA_OFFSET, shardSizeFromFileBytes } from '../../../src/sds/resource/shard-file.ts'
-import { SHARD_CHUNK_BYTES } from '../../../src/limits.ts'
+import { SHARD_CHUNK_BYTES, STORE_DISK_SAMPLE_MAX_AGE_MS } from '../../../src/limits.ts'
 import { isStratosError } from '../../../src/errors.ts'
 import { collect, flipByte, listFiles, makeShard, rejectsWithCode, tempDir } from './helpers.ts'
 
@@ -284,6 +284,36 @@ test('default capacity comes from the disk (free space minus the reserve)', asyn
   const s = makeShard(10, 1)
   await rejectsWithCode(huge.put(s.id, 10, [s.data]), 'INSUFFICIENT_STORAGE')
   assert.ok(statSync(dir).isDirectory())
+})
+
+test('a PUT checks the disk against a recent free-space sample less what was published since; a stale one is taken again', async (t) => {
+  const size = 100_000
+  const file = shardFileBytes(size)
+  let free = 2 * file + file / 2 // room for two and a half shard files, as the (fake) disk reports it
+  let samples = 0
+  let now = 1_000_000
+  const store = await openStore(tempDir(t), {
+    reservedBytes: 0,
+    capacityBytes: 100 * file, // the disk is the limit here, not the quota
+    clock: { now: () => now },
+    diskFree: async () => {
+      samples++
+      return free
+    },
+  })
+  const statfsAtStart = samples
+  const [a, b, c] = [31, 32, 33].map((seed) => makeShard(size, seed))
+  await store.put(a!.id, size, [a!.data])
+  await store.put(b!.id, size, [b!.data])
+  assert.equal(samples, statfsAtStart, 'no statfs per PUT while the sample is fresh')
+  // The sample still says 2.5 files free, but two were published since it: no room for a third.
+  await rejectsWithCode(store.put(c!.id, size, [c!.data]), 'INSUFFICIENT_STORAGE')
+  // A sample older than STORE_DISK_SAMPLE_MAX_AGE_MS is taken again: the disk now reports room.
+  now += STORE_DISK_SAMPLE_MAX_AGE_MS
+  free = 2 * file
+  await store.put(c!.id, size, [c!.data])
+  assert.equal(samples, statfsAtStart + 1)
+  assert.equal(store.shardCount, 3)
 })
 
 test('shards written in format 1 (hash header before the data) are still found, served and verified', async (t) => {
