@@ -56,6 +56,17 @@ export interface UploadAuthority {
    */
   open(shape: SessionShape, signal: AbortSignal): Promise<UploadSession>
   commit(uploadId: string, parts: CommitParts, signal: AbortSignal): Promise<FileRecordView>
+  /**
+   * Optional: signs the commit while the last PUTs still run (the signature covers the CID, size and DAG digest, not
+   * the receipts) and sends it once `receipts` resolves; a rejection of `receipts` rejects it unsent. Without it,
+   * `commit` is called once every shard is stored.
+   */
+  commitWhenStored?(
+    uploadId: string,
+    parts: Omit<CommitParts, 'receipts'>,
+    receipts: Promise<SignedReceipt[]>,
+    signal: AbortSignal,
+  ): Promise<FileRecordView>
 }
 
 /** What a commit names and carries (the wallet signs cid, size, kind, name and the digest of `blocks`). */
@@ -74,6 +85,8 @@ export function walletAuthority(c: TransferComponents, wallet: WalletSigner): Up
   return {
     open: (shape, signal) => createSession(c, wallet, shape, signal),
     commit: (uploadId, parts, signal) => commitSession(c, wallet, uploadId, parts, signal),
+    commitWhenStored: (uploadId, parts, receipts, signal) =>
+      commitSession(c, wallet, uploadId, { ...parts, receipts }, signal),
   }
 }
 
@@ -149,11 +162,12 @@ export async function createSession(
   return c.meta.createUpload(signAsWallet(wallet, payload), { signal })
 }
 
+/** Signs and sends a commit; `p.receipts` may still be on their way (signed first, sent once they are all in). */
 export async function commitSession(
   c: TransferComponents,
   wallet: WalletSigner,
   uploadId: string,
-  p: CommitParts,
+  p: Omit<CommitParts, 'receipts'> & { receipts: SignedReceipt[] | Promise<SignedReceipt[]> },
   signal?: AbortSignal,
 ): Promise<FileRecordView> {
   const payload = commitPayload(
@@ -172,12 +186,15 @@ export async function commitSession(
       dagDigest: dagDigest(p.blocks.map((b) => b.bytes)),
     },
   )
+  const request = signAsWallet(wallet, payload)
+  const dagBlocks = p.blocks.map((b) => toBase64Url(b.bytes))
+  const receipts = await p.receipts
   return c.meta.commit(
     uploadId,
     {
-      request: signAsWallet(wallet, payload),
-      dagBlocks: p.blocks.map((b) => toBase64Url(b.bytes)),
-      receipts: p.receipts,
+      request,
+      dagBlocks,
+      receipts,
       ...(p.children ? { children: p.children } : {}),
     },
     { signal },
@@ -428,34 +445,30 @@ async function encodeSegment(run: UploadRun, buf: Uint8Array, n: number, shardSi
 }
 
 /**
- * Waits for every segment's PUTs, refuses a source that changed size meanwhile, builds the DAG and
- * commits with every receipt: only now does the file become visible.
+ * Builds the DAG while the last PUTs run, waits for every segment's PUTs, refuses a source that changed size
+ * meanwhile and commits with every receipt: only now does the file become visible. An authority that can sign
+ * before the receipts are in (commitWhenStored) signs while the PUTs run.
  */
 async function commitUpload(run: UploadRun, sent: SentSegments): Promise<UploadResult> {
   const { p, source, signal } = run
   // An empty source read no segment: its session opens now.
   const s = await (run.opened ?? openSession(run))
-  await Promise.all(run.tasks)
-  if (source.size !== null && sent.bytes !== source.size) {
-    throw new StratosError(
-      'CONFLICT',
-      `source changed while uploading: read ${sent.bytes} bytes, expected ${source.size}`,
-    )
-  }
+  const stored = Promise.all(run.tasks).then(() => {
+    if (source.size !== null && sent.bytes !== source.size) {
+      throw new StratosError(
+        'CONFLICT',
+        `source changed while uploading: read ${sent.bytes} bytes, expected ${source.size}`,
+      )
+    }
+    return sent.receipts.flat()
+  })
+  stored.catch(() => undefined)
   const dag = await run.cid.finish()
   const cidString = dag.cid.toString()
-  const file = await run.authority.commit(
-    s.uploadId,
-    {
-      cid: cidString,
-      size: sent.bytes,
-      kind: 'file',
-      name: p.name,
-      blocks: dag.blocks,
-      receipts: sent.receipts.flat(),
-    },
-    signal,
-  )
+  const parts = { cid: cidString, size: sent.bytes, kind: 'file' as const, name: p.name, blocks: dag.blocks }
+  const file = run.authority.commitWhenStored
+    ? await run.authority.commitWhenStored(s.uploadId, parts, stored, signal)
+    : await run.authority.commit(s.uploadId, { ...parts, receipts: await stored }, signal)
   emit(p.onProgress, { type: 'upload:commit', cid: cidString })
   return { cid: cidString, size: sent.bytes, segments: sent.segments, dagSize: dag.dagSize, file }
 }

@@ -1,7 +1,7 @@
 /**
  * Segment buffers are reused from one upload to the next (a client's shared pool): handed back only
  * once nothing uses them, never leaking one upload's bytes into another's shards, on success and on
- * abort alike.
+ * abort alike. And the commit's end of an upload: signed while the last PUTs run, sent only with every receipt.
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -10,11 +10,14 @@ import { upload } from '../../../src/sds/client/upload.ts'
 import { readFile } from '../../../src/sds/client/download.ts'
 import { ReadCache } from '../../../src/sds/client/read-cache.ts'
 import { MetaClient } from '../../../src/net/meta-client.ts'
-import { ResourceClient } from '../../../src/net/resource-client.ts'
+import { ResourceClient, type PutShardParameters } from '../../../src/net/resource-client.ts'
+import { WalletKey } from '../../../src/crypto/wallet-key.ts'
+import type { CommitBody } from '../../../src/sds/protocol/api.ts'
+import type { SignedReceipt } from '../../../src/sds/protocol/messages.ts'
 import { OrderSigner } from '../../../src/sds/protocol/orders.ts'
 import { RecyclingBufferPool } from '../../../src/util/buffer-pool.ts'
 import { systemClock, systemRandom } from '../../../src/util/components.ts'
-import { isStratosError } from '../../../src/errors.ts'
+import { isStratosError, StratosError } from '../../../src/errors.ts'
 import { startNetwork, patternBytes, collect, wallet, MiB, CHAIN_ID, type TestNetwork } from '../network.ts'
 
 test('a BufferPool with a shared pool takes its buffers from it and gives them all back on close', async () => {
@@ -121,4 +124,86 @@ test('an aborted upload hands its buffers back only after its PUTs settled, and 
   const next = patternBytes(3 * MiB + 3, 6)
   const r = await upload(c, { source: next, wallet, k: 4, m: 2, segmentSize: MiB, public: true })
   assert.ok((await collect(readFile(c, { cid: r.cid, segmentSizeHint: MiB }))).equals(Buffer.from(next)))
+})
+
+/** A wallet that reports each signature it makes (the create is the first, the commit the second). */
+class WatchedWallet extends WalletKey {
+  constructor(private readonly onSign: (n: number) => void) {
+    super(wallet.privateKey)
+  }
+  #signed = 0
+  override sign(message: Uint8Array): Uint8Array {
+    this.onSign(++this.#signed)
+    return super.sign(message)
+  }
+}
+
+/** The real resource client, but the first shard PUT waits for `gate` (then runs, or fails with `fail`). */
+class HeldResource extends ResourceClient {
+  #puts = 0
+  constructor(
+    private readonly gate: Promise<void>,
+    private readonly fail?: StratosError,
+  ) {
+    super()
+  }
+  override async putShard(p: PutShardParameters): Promise<SignedReceipt> {
+    if (++this.#puts === 1) {
+      await this.gate
+      if (this.fail) throw this.fail
+    }
+    return super.putShard(p)
+  }
+}
+
+class CountingMeta extends MetaClient {
+  commits: CommitBody[] = []
+  override commit(uploadId: string, body: CommitBody, o?: Parameters<MetaClient['commit']>[2]) {
+    this.commits.push(body)
+    return super.commit(uploadId, body, o)
+  }
+}
+
+/** A PUT held until the wallet signs its second message (the commit), or until a deadline if it never does then. */
+function heldUntilCommitSigned(fail?: StratosError) {
+  let open!: () => void
+  const gate = new Promise<void>((r) => {
+    open = r
+  })
+  const seen = { released: false, commitSignedWhileHeld: false }
+  const release = (): void => {
+    seen.released = true
+    open()
+  }
+  const deadline = setTimeout(release, 3_000)
+  const signer = new WatchedWallet((n) => {
+    if (n !== 2) return
+    seen.commitSignedWhileHeld = !seen.released
+    clearTimeout(deadline)
+    release()
+  })
+  const meta = new CountingMeta(net.meta.url)
+  const c = { ...components(new RecyclingBufferPool(2, 4 * MiB)), meta, resource: new HeldResource(gate, fail) }
+  return { c, signer, meta, seen }
+}
+
+test('the commit is signed while a PUT still runs, and sent only with every receipt', async () => {
+  const { c, signer, meta, seen } = heldUntilCommitSigned()
+  const data = patternBytes(64 * 1024 + 3, 8)
+  const r = await upload(c, { source: data, wallet: signer, k: 4, m: 2, segmentSize: MiB, public: true })
+  assert.equal(seen.commitSignedWhileHeld, true, 'the commit was signed before the held PUT was let go')
+  assert.equal(meta.commits.length, 1)
+  assert.equal(meta.commits[0]!.receipts.length, 6, 'sent with all six receipts')
+  assert.ok((await collect(readFile(c, { cid: r.cid, segmentSizeHint: MiB }))).equals(Buffer.from(data)))
+})
+
+test('a commit signed while a PUT runs is never sent when that PUT fails', async () => {
+  const { c, signer, meta, seen } = heldUntilCommitSigned(new StratosError('BAD_REQUEST', 'refused by the test'))
+  const data = patternBytes(64 * 1024 + 5, 9)
+  await assert.rejects(
+    upload(c, { source: data, wallet: signer, k: 4, m: 2, segmentSize: MiB }),
+    (e: unknown) => isStratosError(e) && e.code === 'BAD_REQUEST',
+  )
+  assert.equal(seen.commitSignedWhileHeld, true)
+  assert.equal(meta.commits.length, 0)
 })
