@@ -110,6 +110,20 @@ export class Files {
     return c
   }
 
+  /**
+   * A shared index (PostgreSQL): brings the record into the cache with an async read, so the request does not block
+   * the event loop on a miss (the cache is emptied every META_SHARED_REFRESH_MS there). On LMDB reads are memory
+   * reads: #cached reads it when needed. A missing record is left to #cached (FILE_NOT_FOUND).
+   */
+  async #load(cid: string): Promise<void> {
+    const { records, store } = this.#o
+    if (!store.shared) return
+    const key = canonicalCid(cid)
+    if (records.get(key)) return
+    const r = await store.read(() => store.files.get(key))
+    if (r && !records.get(key)) records.set(key, cacheEntry(r))
+  }
+
   /** The cached record, if `a` may see it (ACCESS_DENIED otherwise). */
   #visible(cid: string, a: Accessor): CachedRecord {
     const c = this.#cached(cid)
@@ -131,7 +145,8 @@ export class Files {
   }
 
   /** Same as get(), as JSON text (the HTTP route: large layouts are served from the cache). */
-  getJson(cid: string, a: Accessor = ANONYMOUS): JsonText {
+  async getJson(cid: string, a: Accessor = ANONYMOUS): Promise<JsonText> {
+    await this.#load(cid)
     return new JsonText(this.#viewJson(this.#visible(cid, a), this.#o.clock.now(), a))
   }
 
@@ -187,6 +202,7 @@ export class Files {
    * text (ReadResponse): the HTTP route, on the critical path of every download.
    */
   async readJson(cid: string, body: ReadBody, a: Accessor = ANONYMOUS): Promise<JsonText> {
+    await this.#load(cid)
     const c0 = this.#cached(cid)
     const auth = this.#o.access.authorizeRead(c0.record, a)
     // A session's tickets name its own order key: a copy of the token in other hands yields tickets nobody else can spend.

@@ -113,7 +113,7 @@ export class DutyLease {
     return this.#held
   }
 
-  async start(refresh?: () => void): Promise<void> {
+  async start(refresh?: () => Promise<void>): Promise<void> {
     if (!this.#leases.shared) {
       this.#held = true
       return
@@ -123,12 +123,15 @@ export class DutyLease {
     renew.unref()
     this.#timers.push(renew)
     if (refresh) {
+      let running = false
       const tick = setInterval(() => {
-        try {
-          refresh()
-        } catch (e) {
-          this.#logger.warn({ err: e }, 'refreshing from the shared meta index failed')
-        }
+        if (running) return // the last one still waits for the index: no pile-up
+        running = true
+        refresh()
+          .catch((e: unknown) => this.#logger.warn({ err: e }, 'refreshing from the shared meta index failed'))
+          .finally(() => {
+            running = false
+          })
       }, META_SHARED_REFRESH_MS)
       tick.unref()
       this.#timers.push(tick)

@@ -13,7 +13,7 @@ import type { Settlement } from './pot/settlement.ts'
 import type { RepairService } from './repair/index.ts'
 
 export interface MetaMetricsParts {
-  status: () => NetworkStatus
+  status: () => Promise<NetworkStatus>
   repair: RepairService
   auditor: Auditor
   settlement: Settlement
@@ -23,6 +23,8 @@ export interface MetaMetricsParts {
 }
 
 const NONE: ReadonlyMap<string, number> = new Map()
+/** One scrape reads the status once for its five gauges (an async read of the index each time otherwise). */
+const STATUS_REUSE_MS = 500
 
 export function registerMetaMetrics(ops: Ops, running: () => MetaMetricsParts | undefined): void {
   const m = ops.metrics
@@ -36,38 +38,53 @@ export function registerMetaMetrics(ops: Ops, running: () => MetaMetricsParts | 
     const p = running()
     return p ? f(p) : NONE
   }
+  let last: { parts: MetaMetricsParts; at: number; status: Promise<NetworkStatus> } | undefined
+  const status = (p: MetaMetricsParts): Promise<NetworkStatus> => {
+    const now = Date.now()
+    if (last?.parts !== p || now - last.at >= STATUS_REUSE_MS) {
+      last = { parts: p, at: now, status: p.status() }
+      last.status.catch(() => {}) // each gauge that awaits it sees the failure
+    }
+    return last.status
+  }
+  const readStatus =
+    <T>(f: (s: NetworkStatus) => T, none: T): (() => Promise<T>) =>
+    async () => {
+      const p = running()
+      return p ? f(await status(p)) : none
+    }
   m.gauge(
     'stratos_meta_nodes',
     'Resource nodes known to this meta node, by state',
-    readMap((p) => {
+    readStatus((s): ReadonlyMap<string, number> => {
       const byState = new Map<string, number>([
         ['online', 0],
         ['offline', 0],
       ])
-      for (const n of p.status().nodes) byState.set(n.state, (byState.get(n.state) ?? 0) + 1)
+      for (const n of s.nodes) byState.set(n.state, (byState.get(n.state) ?? 0) + 1)
       return byState
-    }),
+    }, NONE),
     'state',
   )
   m.gauge(
     'stratos_meta_files',
     'Files in the index',
-    read((p) => p.status().totals.files),
+    readStatus((s) => s.totals.files, 0),
   )
   m.gauge(
     'stratos_meta_file_bytes',
     'Bytes of the files in the index',
-    read((p) => p.status().totals.fileBytes),
+    readStatus((s) => s.totals.fileBytes, 0),
   )
   m.gauge(
     'stratos_meta_open_uploads',
     'Upload sessions not yet committed',
-    read((p) => p.status().totals.openUploads),
+    readStatus((s) => s.totals.openUploads, 0),
   )
   m.gauge(
     'stratos_meta_network_stored_bytes',
     'Bytes stored on the online resource nodes, as their heartbeats report',
-    read((p) => p.status().totals.usedBytes),
+    readStatus((s) => s.totals.usedBytes, 0),
   )
   m.gauge(
     'stratos_meta_repair_queue',

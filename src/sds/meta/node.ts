@@ -259,7 +259,7 @@ export class MetaNode implements Startable {
         version: SOFTWARE_VERSION,
         defaults,
       }
-      const status = (): NetworkStatus => networkStatus(o.chainId, this.address, services.registry, store)
+      const status = (): Promise<NetworkStatus> => networkStatus(o.chainId, this.address, services.registry, store)
       const api = createMetaServer({ ...services, info: () => info, status }, logger, this.#ops)
       http = api
       const url = await listen(api.server, o.host ?? '127.0.0.1', o.port)
@@ -316,7 +316,8 @@ export class MetaNode implements Startable {
       .sweep()
       // Settled serials and committed-PUT entries past their settle window (pot-store.ts), chain or not.
       .then(async () => {
-        if (store.pot.hasPrunable(now)) await store.write(() => store.pot.prune(now, META_SWEEP_BATCH))
+        if (await store.read(() => store.pot.hasPrunable(now)))
+          await store.write(() => store.pot.prune(now, META_SWEEP_BATCH))
       })
       .then(() => r.access.pruneSpent(now, META_SWEEP_BATCH))
       .then(() => r.delegations.pruneNonces(now, META_SWEEP_BATCH))
@@ -388,7 +389,7 @@ interface MetaParts {
   /** Volume reports (pot/reports.ts): only with a chain link this node built itself. */
   reporter: Reporter | undefined
   /** Reloads what each process keeps in memory of a shared index (DutyLease runs it on a shared index). */
-  refresh: () => void
+  refresh: () => Promise<void>
 }
 
 /**
@@ -498,19 +499,34 @@ async function wireMetaNode(components: MetaComponents, o: MetaNodeOptions): Pro
     repair,
     reporter,
     // A shared index: heartbeats and audits land in whichever process got them, repair may move a file's shards.
-    refresh: () => {
-      registry.refresh()
-      reputation.refresh()
+    // Read as one async read-only transaction (on PostgreSQL a blocking read would stall the event loop every
+    // second for its round trips).
+    refresh: async () => {
+      const fresh = await store.read(() => {
+        store.prefetch([...store.nodes.allReads(), ...store.reputation.allReads()])
+        return { nodes: store.nodes.all(), reputation: store.reputation.all() }
+      })
+      registry.refresh(fresh.nodes)
+      reputation.refresh(fresh.reputation)
       records.clear()
     },
   }
 }
 
 /** GET /v1/status: every node's view, with totals over the online nodes (what the network can use now) and the index's counters. */
-function networkStatus(chainId: string, address: string, registry: Registry, store: MetaStore): NetworkStatus {
+async function networkStatus(
+  chainId: string,
+  address: string,
+  registry: Registry,
+  store: MetaStore,
+): Promise<NetworkStatus> {
+  // The index's counts in one async read (on PostgreSQL, reads outside a transaction block the event loop).
+  const { counters, openUploads } = await store.read(() => {
+    store.prefetch(store.files.countersReads())
+    return { counters: store.files.counters(), openUploads: store.uploads.count() }
+  })
   const nodes = registry.views()
   const online = nodes.filter((n) => n.state === 'online')
-  const counters = store.files.counters()
   return {
     chainId,
     meta: { address, version: SOFTWARE_VERSION },
@@ -524,7 +540,7 @@ function networkStatus(chainId: string, address: string, registry: Registry, sto
       usedBytes: online.reduce((s, n) => s + n.usedBytes, 0),
       files: counters.files,
       fileBytes: counters.fileBytes,
-      openUploads: store.uploads.count(),
+      openUploads,
     },
   }
 }

@@ -53,8 +53,8 @@ export class Registry {
    * Reloads the records from the index: on an index several processes share (store.ts `shared`), heartbeats reach
    * whichever process the node's client picked, and every process must place on the same live nodes.
    */
-  refresh(): void {
-    for (const record of this.#o.store.nodes.all()) {
+  refresh(records: readonly NodeRecord[] = this.#o.store.nodes.all()): void {
+    for (const record of records) {
       const known = this.#nodes.get(record.address)
       if (known === undefined || record.seq > known.seq) {
         this.#nodes.set(record.address, record)

@@ -76,7 +76,7 @@ const MAX_ISSUES_LISTED = 20
 
 export interface MetaApi {
   info(): MetaInfo
-  status(): NetworkStatus
+  status(): Promise<NetworkStatus>
   registry: Registry
   uploads: Uploads
   files: Files

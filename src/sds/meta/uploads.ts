@@ -144,7 +144,7 @@ export class Uploads {
 
   async plan(uploadId: string, body: PlanSegmentBody): Promise<PlanSegmentResponse> {
     const { store, guard } = this.#o
-    const owner = guard ? store.uploads.get(uploadId)?.owner : undefined
+    const owner = guard ? (await store.read(() => store.uploads.get(uploadId)))?.owner : undefined
     const ozone = guard && owner !== undefined ? await guard.balance(owner) : undefined
     const now = this.#o.clock.now()
     const { auth, ...call } = body
@@ -279,7 +279,7 @@ export class Uploads {
 
   async replace(uploadId: string, body: ReplaceShardBody): Promise<Placement> {
     const { store, registry, random, guard } = this.#o
-    const owner = guard ? store.uploads.get(uploadId)?.owner : undefined
+    const owner = guard ? (await store.read(() => store.uploads.get(uploadId)))?.owner : undefined
     const ozone = guard && owner !== undefined ? await guard.balance(owner) : undefined
     const now = this.#o.clock.now()
     const { auth, ...call } = body
@@ -587,7 +587,8 @@ export class Uploads {
     const { store } = this.#o
     const now = this.#o.clock.now()
     let swept = 0
-    for (const uploadId of store.uploads.expired(now, META_SWEEP_BATCH)) {
+    // Looked up with async reads (PostgreSQL: a read outside a transaction blocks the event loop).
+    for (const uploadId of await store.read(() => store.uploads.expired(now, META_SWEEP_BATCH))) {
       // One transaction per session keeps each short; a crash between them leaves the rest for the next sweep.
       const ended = await store.write(() => {
         const s = store.uploads.get(uploadId)
@@ -600,7 +601,8 @@ export class Uploads {
         this.#o.logger.info({ uploadId }, 'abandoned upload expired, shards released')
       }
     }
-    if (store.nonces.hasExpired(now)) await store.write(() => store.nonces.prune(now, META_SWEEP_BATCH))
+    if (await store.read(() => store.nonces.hasExpired(now)))
+      await store.write(() => store.nonces.prune(now, META_SWEEP_BATCH))
     return swept
   }
 

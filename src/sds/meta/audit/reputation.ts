@@ -147,8 +147,8 @@ export class Reputation implements NodeHealth {
   }
 
   /** Reloads the records from the index (an index shared by several processes: audits run in one of them). */
-  refresh(): void {
-    for (const r of this.#o.store.reputation.all()) this.#records.set(r.node, r)
+  refresh(records: readonly NodeReputation[] = this.#o.store.reputation.all()): void {
+    for (const r of records) this.#records.set(r.node, r)
   }
 
   #fresh(node: string): NodeReputation {

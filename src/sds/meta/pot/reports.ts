@@ -216,11 +216,12 @@ export class Reporter implements Startable {
     const { chain, store } = this.#o
     if (!chain.synced || store.closed) return
     const current = chain.epoch
-    for (const epoch of store.pot.creditedEpochs(current)) {
-      if (store.pot.report(epoch) !== undefined) continue
-      await this.freeze(epoch)
-    }
-    for (const r of store.pot.reports()) {
+    // Async reads: on PostgreSQL a read outside a transaction blocks the event loop for its round trip.
+    const unreported = await store.read(() =>
+      store.pot.creditedEpochs(current).filter((epoch) => store.pot.report(epoch) === undefined),
+    )
+    for (const epoch of unreported) await this.freeze(epoch)
+    for (const r of await store.read(() => store.pot.reports())) {
       if (this.#halted || store.closed) return
       if (r.state === 'pending' || r.state === 'submitted') await this.#submit(r)
     }
@@ -373,12 +374,13 @@ export class Reporter implements Startable {
   async #prune(current: number): Promise<void> {
     const { store, clock } = this.#o
     const now = clock.now()
-    if (store.pot.hasPrunable(now)) await store.write(() => store.pot.prune(now, META_SWEEP_BATCH))
+    if (await store.read(() => store.pot.hasPrunable(now)))
+      await store.write(() => store.pot.prune(now, META_SWEEP_BATCH))
     const before = current - (this.#o.historyEpochs ?? POT_TRAFFIC_HISTORY_EPOCHS)
     if (before > 0) {
-      const open = store.pot
-        .reports()
-        .some((r) => r.epoch < before && (r.state === 'pending' || r.state === 'submitted'))
+      const open = (await store.read(() => store.pot.reports())).some(
+        (r) => r.epoch < before && (r.state === 'pending' || r.state === 'submitted'),
+      )
       if (!open) await store.write(() => store.pot.pruneEpochsBefore(before, META_SWEEP_BATCH))
     }
     // The ozone guard's rows of payers whose promises all expired, a batch per run (a cursor over the payers).

@@ -110,6 +110,8 @@ export interface FileStore {
   /** Inside write(): indexes a record written before the shard index existed (idempotent). */
   indexShards(record: Pick<FileRecord, 'cid' | 'segments'>): void
   counters(): Counters
+  /** The reads `counters` makes, for MetaStore.prefetch. */
+  countersReads(): PrefetchRead[]
   /** Inside write(): indexes the blocks of records committed before the block index existed; once per index. */
   backfillBlockIndex(): number
   /** The block index needs a backfill (an index written by older software). */
@@ -250,6 +252,16 @@ export class TableFileStore implements FileStore {
 
   indexShards(r: Pick<FileRecord, 'cid' | 'segments'>): void {
     for (const seg of r.segments) for (const s of seg.shards) this.#t.shardFiles.putSync([s.id, r.cid], true)
+  }
+
+  countersReads(): PrefetchRead[] {
+    return [
+      {
+        table: this.#t.meta,
+        keys: [COUNTERS],
+        ranges: [{ options: { start: `${COUNTERS}:`, end: `${COUNTERS}:${KEY_STRING_MAX}` } }],
+      },
+    ]
   }
 
   counters(): Counters {

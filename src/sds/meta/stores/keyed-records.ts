@@ -2,7 +2,7 @@
  * A table of records that each carry their own key (a node's address, …): get one, list all, put one. The node
  * registry (nodes.ts) and the reputation store (reputation.ts) are this shape; their interfaces say what each owns.
  */
-import type { Table } from '../engine/table.ts'
+import type { PrefetchRead, Table } from '../engine/table.ts'
 
 export class KeyedRecordTable<V> {
   readonly #t: Table<V, string>
@@ -19,6 +19,11 @@ export class KeyedRecordTable<V> {
 
   all(): V[] {
     return [...this.#t.getRange()].map((e) => e.value)
+  }
+
+  /** The read `all` makes, for MetaStore.prefetch. */
+  allReads(): PrefetchRead[] {
+    return [{ table: this.#t, keys: [], ranges: [{ options: {} }] }]
   }
 
   /** Inside write(). */

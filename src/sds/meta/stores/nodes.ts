@@ -3,7 +3,7 @@
  * heartbeat's stats and sequence number). registry.ts keeps a copy in memory and writes through this store.
  * Calling convention and why the methods could become async: stores/index.ts.
  */
-import type { Table } from '../engine/table.ts'
+import type { PrefetchRead, Table } from '../engine/table.ts'
 import { KeyedRecordTable } from './keyed-records.ts'
 
 export interface NodeRecord {
@@ -24,6 +24,8 @@ export interface NodeStore {
   get(address: string): NodeRecord | undefined
   /** Every registered node, by address (the registry is small: one record per resource node). */
   all(): NodeRecord[]
+  /** The read `all` makes, for MetaStore.prefetch. */
+  allReads(): PrefetchRead[]
   /** Inside write(): stores a node's record (its heartbeat). */
   put(record: NodeRecord): void
 }

@@ -4,13 +4,15 @@
  * Calling convention and why the methods could become async: stores/index.ts.
  */
 import type { NodeReputation } from '../audit/reputation.ts'
-import type { Table } from '../engine/table.ts'
+import type { PrefetchRead, Table } from '../engine/table.ts'
 import { KeyedRecordTable } from './keyed-records.ts'
 
 export interface ReputationStore {
   get(node: string): NodeReputation | undefined
   /** Every node's record (one per resource node ever audited or seen). */
   all(): NodeReputation[]
+  /** The read `all` makes, for MetaStore.prefetch. */
+  allReads(): PrefetchRead[]
   /** Inside write(). */
   put(record: NodeReputation): void
 }

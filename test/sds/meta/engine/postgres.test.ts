@@ -86,9 +86,11 @@ if (skip) {
     const joined = await b.write(() => {
       const r = tb.get('rec')
       runs++
-      started ??= a.write(() => ta.removeSync('rec')).then(() => {
-        deleted = true
-      })
+      started ??= a
+        .write(() => ta.removeSync('rec'))
+        .then(() => {
+          deleted = true
+        })
       if (!deleted) tb.get(`pad${pad++}`)
       if (r) tb.putSync('rec', { owners: [...r.owners, 'B'] })
       return r
@@ -102,9 +104,11 @@ if (skip) {
     started = undefined
     const made = await b.write(() => {
       const r = tb.get('new')
-      started ??= a.write(() => ta.putSync('new', { owners: ['A'] })).then(() => {
-        deleted = true
-      })
+      started ??= a
+        .write(() => ta.putSync('new', { owners: ['A'] }))
+        .then(() => {
+          deleted = true
+        })
       if (!deleted) tb.get(`pad${pad++}`)
       if (!r) tb.putSync('new', { owners: ['B'] })
       return r
