@@ -3,7 +3,10 @@
  * nodes (each the built CLI's `node validator --engine cometbft` + its CometBFT, test/chain/abci/cluster.ts, 500 ms
  * timeout_commit), fed pre-signed transfers for `seconds`. Senders are spread over the validators (sender i →
  * validator i mod N) and over `connections` client connections per validator (each sender pinned to one connection,
- * so its nonces arrive in order); every connection sends one request at a time:
+ * so its nonces arrive in order); every connection sends one request at a time — as fast as they are answered, or,
+ * with `rate` > 0, paced so that all connections together offer `rate` tx/s (below saturation both variants of a
+ * change commit the same rate, so their CPU per tx compares the work per tx, not how far fixed per-second costs
+ * such as empty-block consensus are spread):
  *   - intake 'rest' (default): POST /txs/batch of `batch` txs to the validator's REST API (decode, then CometBFT
  *     broadcast_tx_sync as JSON-RPC batches, one lane per sender: broadcast.ts);
  *   - intake 'rpc': a JSON-RPC batch of `batch` broadcast_tx_sync straight to the validator's CometBFT RPC, as
@@ -26,6 +29,8 @@ export interface CometRun {
   intake: CometIntake
   connectionsPerValidator: number
   batch: number
+  /** Offered tx/s (0: unpaced). */
+  rate: number
   seconds: number
   submitted: number
   refused: number
@@ -131,6 +136,8 @@ export async function runComet(o: {
   perSender: number
   sign: SignTransfers
   batch: number
+  /** Offered tx/s over all connections (0: each connection sends its next batch as soon as one is answered). */
+  rate?: number
   connections: number
   intake: CometIntake
   log: (m: string) => void
@@ -161,9 +168,17 @@ export async function runComet(o: {
     let submitted = 0
     let refused = 0
     const reasons = new Map<string, number>()
+    // Paced: each stream sends its k-th batch at started + k × (batch ÷ its share of the rate).
+    const batchGapMs = o.rate ? (o.batch * streams.length * 1000) / o.rate : 0
     await Promise.all(
-      streams.map(async ({ node, txs }) => {
+      streams.map(async ({ node, txs }, s) => {
         for (let i = 0; i < txs.length && performance.now() < deadline; i += o.batch) {
+          if (batchGapMs) {
+            const at = started + (s / streams.length + i / o.batch) * batchGapMs
+            const wait = at - performance.now()
+            if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+            if (performance.now() >= deadline) break
+          }
           const slice = txs.slice(i, i + o.batch)
           const answers = await (o.intake === 'rpc'
             ? postRpc(node.rpcUrl, slice)
@@ -208,6 +223,7 @@ export async function runComet(o: {
       intake: o.intake,
       connectionsPerValidator: o.connections,
       batch: o.batch,
+      rate: o.rate ?? 0,
       seconds: Math.round(windowSeconds * 10) / 10,
       submitted,
       refused,
@@ -232,7 +248,7 @@ export async function runComet(o: {
       }
     }
     o.log(
-      `CometBFT ×${o.validators} (${o.intake}, ${o.connections} connection(s)/validator, batches of ${o.batch}): ${run.txPerSecond} committed tx/s over ${run.seconds} s (${committed} in ${blocks} blocks; block time median ${run.medianBlockTimeMs} ms, p90 ${run.p90BlockTimeMs} ms, max ${run.maxBlockTimeMs} ms; ${submitted} submitted, ${refused} refused; load ${run.loadAverage.join(' → ')}${run.cpuPerTx ? `; CPU per committed tx: apps ${run.cpuPerTx.appUs} µs + CometBFT ${run.cpuPerTx.cometUs} µs → 2-core estimate ${run.cpuPerTx.twoCoreTxPerSecond} tx/s; bench clients ${run.cpuPerTx.clientUs} µs` : ''})`,
+      `CometBFT ×${o.validators} (${o.intake}, ${o.connections} connection(s)/validator, batches of ${o.batch}${o.rate ? `, offered ${o.rate} tx/s` : ''}): ${run.txPerSecond} committed tx/s over ${run.seconds} s (${committed} in ${blocks} blocks; block time median ${run.medianBlockTimeMs} ms, p90 ${run.p90BlockTimeMs} ms, max ${run.maxBlockTimeMs} ms; ${submitted} submitted, ${refused} refused; load ${run.loadAverage.join(' → ')}${run.cpuPerTx ? `; CPU per committed tx: apps ${run.cpuPerTx.appUs} µs + CometBFT ${run.cpuPerTx.cometUs} µs → 2-core estimate ${run.cpuPerTx.twoCoreTxPerSecond} tx/s; bench clients ${run.cpuPerTx.clientUs} µs` : ''})`,
     )
     return run
   } finally {

@@ -6,7 +6,7 @@
  *   npm run bench:chain -- --no-readme  # leave bench/README.md alone
  *   npm run bench:chain -- --txs 2000 --runs 1 --no-http   # quicker look
  * Options: --no-comet, --comet-only, --comet-seconds S (60), --comet-validators 1,4, --comet-intake rest|rpc (rest),
- * --comet-connections N (4 per validator), --comet-batch N (100), --txs N (default 8000), --pure-js-txs N (default 1000: pure-JS recovery is ~15× slower),
+ * --comet-connections N (4 per validator), --comet-batch N (100), --comet-rate N (offered tx/s in all; 0 = as fast as answered), --txs N (default 8000), --pure-js-txs N (default 1000: pure-JS recovery is ~15× slower),
  * --senders N (100), --block-size N (1000), --batch N (250, admission batch of the pooled path),
  * --workers N (recovery worker threads, default RECOVERY_WORKERS), --runs N (5), --concurrency N (16),
  * --batch-concurrency N (4), --http-batch N (500), --no-http, --no-readme.
@@ -94,6 +94,7 @@ interface Options {
   cometIntake: CometIntake
   cometConnections: number
   cometBatch: number
+  cometRate: number
   reportWallets: number
   reportNodes: number
 }
@@ -119,6 +120,7 @@ function parseArgs(argv: readonly string[]): Options {
     cometIntake: 'rest',
     cometConnections: 4,
     cometBatch: 100,
+    cometRate: 0,
     reportWallets: 10_000,
     reportNodes: 100,
   }
@@ -192,6 +194,9 @@ function parseArgs(argv: readonly string[]): Options {
         break
       case '--comet-batch':
         o.cometBatch = num(i++)
+        break
+      case '--comet-rate':
+        o.cometRate = num(i++)
         break
       default:
         throw new Error(`unknown option ${argv[i]}`)
@@ -752,6 +757,7 @@ async function runCometSeries(o: Options): Promise<CometRun[]> {
         perSender,
         sign: signTransfers,
         batch: o.cometBatch,
+        rate: o.cometRate,
         connections: o.cometConnections,
         intake: o.cometIntake,
         log,

@@ -643,6 +643,13 @@ export const ABCI_SLICE_MS = 10
 /** CometBFT engine: most txs in CometBFT's mempool (its `mempool.size`; CometBFT's default). */
 export const COMET_MEMPOOL_TXS = 5_000
 /**
+ * CometBFT engine (mempool.recheck = false, application.ts): blocks a sender's pending nonce waits for its committed
+ * nonce to move before it resets to the committed one (a tx of it failed or was replaced), and blocks a proposer
+ * holds back a tx that would fail ante before it includes it once so that it fails and leaves every mempool
+ * (CometBFT v0.38 has no mempool TTL). ~10–20 s at the devnet's block times.
+ */
+export const COMET_MEMPOOL_TTL_BLOCKS = 20
+/**
  * CometBFT engine: most txs a proposer puts in one block (PrepareProposal). Bounds the work of every validator per
  * block — ProcessProposal, FinalizeBlock, Commit — so a backlog is drained over several blocks instead of one slow
  * block that makes the next round time out; 2,000 per ~1 s block is twice the 4-validator target rate.

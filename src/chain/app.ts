@@ -96,8 +96,8 @@ export interface PendingBlock {
 export interface CheckTxOptions {
   /**
    * The nonce a mempool expects next from this sender when it already holds some of the
-   * sender's transactions (default: the account nonce). A nonce below the account nonce is
-   * still REPLAYED_NONCE.
+   * sender's transactions (default: the account nonce; one below the account nonce counts as
+   * the account nonce). A nonce below the account nonce is still REPLAYED_NONCE.
    */
   expectedNonce?: bigint
 }
@@ -234,6 +234,19 @@ export class ChainApp {
     return this.#signatures.get(envelope.hash) === undefined
   }
 
+  /**
+   * A proposer's trial run of the next block (CometBFT PrepareProposal): `tryTx` runs one tx as block execution
+   * would — ante, fee, nonce, messages — on an overlay of the committed state after the txs it accepted before,
+   * and answers whether it passes ante (a tx whose messages fail still passes: it is included and pays its fee).
+   * The begin- and end-block hooks do not run; nothing is ever persisted. Not consensus-critical: it only decides
+   * what a proposer puts in its block.
+   */
+  proposalTrial(info: Omit<BlockInfo, 'epoch'>): { tryTx(tx: SignedTx): boolean } {
+    const blockStore = new OverlayKv(this.store)
+    const full: BlockInfo = { ...info, epoch: currentEpoch(blockStore) }
+    return { tryTx: (tx) => this.#deliverTx(blockStore, full, tx).included }
+  }
+
   /** Executes and commits a block. */
   applyBlock(block: Block): BlockResult {
     const pending = this.executeBlock(block)
@@ -356,7 +369,7 @@ export class ChainApp {
         { expected: accountNonceNow.toString(), got: tx.nonce.toString() },
       )
     }
-    const expected = expectedNonce ?? accountNonceNow
+    const expected = expectedNonce !== undefined && expectedNonce > accountNonceNow ? expectedNonce : accountNonceNow
     if (tx.nonce !== expected)
       throw new StratosError('BAD_NONCE', `expected nonce ${expected}, got ${tx.nonce}`, {
         expected: expected.toString(),

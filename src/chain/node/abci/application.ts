@@ -15,15 +15,28 @@
  *                   validator set: the genesis staking validators (ed25519 consensus key, power = whole STOS
  *                   bonded; staking.ts). A ledger without staking validators returns none, and CometBFT keeps
  *                   the validators of its own genesis.json (a lone local validator)
- *   CheckTx         decode (canonical JSON of a signed tx) + ChainApp.checkTx: chain id, signature, nonce, fee;
- *                   a sender's next nonce counts the txs this node admitted since the last Commit (Recheck after
- *                   Commit rebuilds them in mempool order); a malformed tx gets a non-zero code. Each tx is decoded
- *                   once per node (DecodedTxs, by its bytes) and its signer recovered once (ChainApp's signature
- *                   cache, by its hash): Recheck, PrepareProposal, ProcessProposal and FinalizeBlock reuse both, so
- *                   a Recheck is the nonce, fee and balance checks only
- *   PrepareProposal the mempool's txs that decode, in mempool order, up to max_tx_bytes and COMET_MAX_BLOCK_TXS
- *   ProcessProposal REJECT when a tx does not decode (a malformed tx); ACCEPT otherwise (a tx that fails ante is
- *                   included with its error code, as in the embedded engine)
+ *   CheckTx         decode (canonical JSON of a signed tx) + ChainApp.checkTx: chain id, signature, nonce, fee
+ *                   (the fee against the committed balance); a malformed tx gets a non-zero code. CometBFT runs
+ *                   with `mempool.recheck = false` (cometbft.ts: a Recheck of every tx left after each block cost
+ *                   a CheckTx and a Flush round trip per tx per validator), so the app carries each sender's
+ *                   *pending* next nonce across Commits (PendingNonces): a new tx is admitted when its nonce is the
+ *                   pending one (the committed nonce when the sender has nothing pending). An entry goes when the
+ *                   committed nonce catches up with it, and resets to the committed nonce when the sender's committed
+ *                   nonce has not moved for COMET_MEMPOOL_TTL_BLOCKS (a tx of it failed or was replaced: the sender
+ *                   signs again from the committed nonce, and re-signs the later nonces it had sent). A Recheck
+ *                   (should CometBFT be configured to send them) checks everything but the sequence: a replayed
+ *                   nonce or an unpaid fee drops the tx. Each tx is decoded once per node (DecodedTxs, by its bytes)
+ *                   and its signer recovered once (ChainApp's signature cache, by its hash): PrepareProposal,
+ *                   ProcessProposal and FinalizeBlock reuse both
+ *   PrepareProposal the mempool's txs that decode, in mempool order, up to max_tx_bytes and COMET_MAX_BLOCK_TXS,
+ *                   less the ones that would fail ante in the block (ChainApp.proposalTrial: a nonce out of
+ *                   sequence, a fee the balance cannot pay by then): those are held back, since they may become
+ *                   valid (a gap filled, funds received); one still held back COMET_MEMPOOL_TTL_BLOCKS after it was
+ *                   first is included, and fails in FinalizeBlock with its code (no fee, no nonce): without recheck
+ *                   that is how a dead tx leaves every mempool (CometBFT v0.38 has no mempool TTL). Proposer only,
+ *                   not consensus-critical
+ *   ProcessProposal REJECT when a tx does not decode (a malformed tx); ACCEPT otherwise (a tx that fails ante or
+ *                   in its messages is included with its error code, as in the embedded engine)
  *   FinalizeBlock   the commit's votes (absent = missed) and the misbehavior list go to the state machine
  *                   (validator-slashing.ts: downtime, double signing); per-tx ExecTxResult (code = codes.ts, log,
  *                   events), begin/end-block events, validator_updates (the block's changes of the consensus
@@ -41,6 +54,7 @@ import { canonicalJson, type CanonicalValue } from '../../../crypto/canonical.ts
 import { StratosError, toStratosError, type ErrorCode } from '../../../errors.ts'
 import { silentLogger, type Logger } from '../../../util/components.ts'
 import {
+  CheckTxType,
   type Event,
   type ExecTxResult,
   type Request,
@@ -56,7 +70,7 @@ import {
 } from 'cosmjs-types/tendermint/abci/types'
 import type { Timestamp } from 'cosmjs-types/google/protobuf/timestamp'
 import { BlockIDFlag } from 'cosmjs-types/tendermint/types/validator'
-import { ABCI_DECODED_TX_CACHE_ENTRIES, COMET_MAX_BLOCK_TXS } from '../../../limits.ts'
+import { ABCI_DECODED_TX_CACHE_ENTRIES, COMET_MAX_BLOCK_TXS, COMET_MEMPOOL_TTL_BLOCKS } from '../../../limits.ts'
 import { ABCI_CODESPACE, ABCI_OK, abciCode } from '../../abci/codes.ts'
 import type { ChainEvent } from '../../state/context.ts'
 import { consensusSet, operatorOfConsensusAddress, type ValidatorUpdate } from '../../state/staking.ts'
@@ -84,8 +98,10 @@ export class AbciApplication {
   readonly #logger: Logger
   /** The block FinalizeBlock executed, waiting for Commit. */
   #pending: { height: number; executed: ExecutedBlock; txs: readonly Uint8Array[] } | undefined
-  /** Next nonce per sender, counting the txs CheckTx admitted since the last Commit. */
-  #checkNonces = new Map<string, bigint>()
+  /** Each sender's pending next nonce: CheckTx's sequence across Commits. */
+  readonly #pendingNonces = new PendingNonces(COMET_MEMPOOL_TTL_BLOCKS)
+  /** Txs PrepareProposal held back (bytes key → height first held back), see #prepare. */
+  readonly #heldBack = new Map<string, number>()
   readonly #decoded = new DecodedTxs(ABCI_DECODED_TX_CACHE_ENTRIES)
 
   constructor(o: AbciApplicationOptions) {
@@ -147,9 +163,16 @@ export class AbciApplication {
       if (!pending) throw new StratosError('BAD_BLOCK', 'Commit without a finalized block')
       pending.executed.persist()
       // A committed tx comes back only if someone sends it again (CometBFT's cache refuses most): forget it.
-      for (const tx of pending.txs) this.#decoded.delete(tx)
+      for (const tx of pending.txs) {
+        const key = bytesKey(tx)
+        this.#decoded.deleteKey(key)
+        this.#heldBack.delete(key)
+      }
       this.#pending = undefined
-      this.#checkNonces = new Map()
+      this.#pendingNonces.afterCommit(pending.height, (sender) => app.query.nonce(sender))
+      // A held-back tx that left the mempool some other way (another proposer's block evicted it) is forgotten too.
+      for (const [key, first] of this.#heldBack)
+        if (pending.height - first > 2 * COMET_MEMPOOL_TTL_BLOCKS) this.#heldBack.delete(key)
       return Response.fromPartial({ commit: { retainHeight: 0n } })
     }
     if (req.query) return Response.fromPartial({ query: this.#query(req.query) })
@@ -169,11 +192,12 @@ export class AbciApplication {
   #checkTx(req: RequestCheckTx) {
     const d = this.#decoded.decode(req.tx)
     if (!d.ok) return { code: abciCode(d.code), log: d.message, codespace: ABCI_CODESPACE }
-    const sender = d.tx.tx.sender
-    const expectedNonce = this.#checkNonces.get(sender)
+    const app = this.#chain.app
     try {
-      const checked = this.#chain.app.checkTx(d.tx, expectedNonce === undefined ? {} : { expectedNonce })
-      this.#checkNonces.set(sender, checked.nonce + 1n)
+      const recheck = req.type === CheckTxType.RECHECK
+      const expectedNonce = recheck ? d.tx.tx.nonce : this.#pendingNonces.next(d.tx.tx.sender)
+      const checked = app.checkTx(d.tx, { expectedNonce })
+      if (!recheck) this.#pendingNonces.admitted(checked.sender, checked.nonce, app.height)
       return { code: ABCI_OK, data: utf8.encode(checked.hash), gasWanted: 1n }
     } catch (e) {
       const err = toStratosError(e)
@@ -182,16 +206,38 @@ export class AbciApplication {
   }
 
   #prepare(req: RequestPrepareProposal) {
+    const app = this.#chain.app
+    const height = Number(req.height)
+    const trial = app.proposalTrial({
+      height,
+      time: Math.max(timestampMs(req.time), app.time),
+      proposer: this.#operatorOf(req.proposerAddress),
+    })
     const txs: Uint8Array[] = []
     let bytes = 0
     const max = Number(req.maxTxBytes)
     for (const tx of req.txs) {
       if (bytes + tx.length > max || txs.length >= COMET_MAX_BLOCK_TXS) break
-      if (!this.#decoded.decode(tx).ok) continue
+      const d = this.#decoded.decode(tx)
+      if (!d.ok) continue
+      if (!trial.tryTx(d.tx)) {
+        // Would fail ante here: held back while it may still become valid, then included once to evict it.
+        const key = bytesKey(tx)
+        const first = this.#heldBack.get(key)
+        if (first === undefined) this.#heldBack.set(key, height)
+        if (first === undefined || height - first < COMET_MEMPOOL_TTL_BLOCKS) continue
+        this.#heldBack.delete(key)
+      }
       txs.push(tx)
       bytes += tx.length
     }
     return { txs }
+  }
+
+  /** The operator address (st1…) fees of a block by this consensus address go to; '' when none. */
+  #operatorOf(consensusAddress: Uint8Array): string {
+    const address = Buffer.from(consensusAddress).toString('hex')
+    return operatorOfConsensusAddress(this.#chain.app.store, address) ?? this.#proposers.get(address) ?? ''
   }
 
   #process(req: RequestProcessProposal) {
@@ -210,9 +256,7 @@ export class AbciApplication {
       throw new StratosError('BAD_BLOCK', `FinalizeBlock ${height}, the app is at ${chain.height}`)
     const decoded = req.txs.map((tx) => this.#decoded.decode(tx))
     const txs = decoded.flatMap((d) => (d.ok ? [d.tx] : []))
-    const proposerAddress = Buffer.from(req.proposerAddress).toString('hex')
-    const proposer =
-      operatorOfConsensusAddress(chain.app.store, proposerAddress) ?? this.#proposers.get(proposerAddress) ?? ''
+    const proposer = this.#operatorOf(req.proposerAddress)
     // CometBFT's block time is monotonic; the app's rule (never before the previous block) holds anyway.
     const time = Math.max(timestampMs(req.time), chain.app.time)
     const consensus: ConsensusInfo = {
@@ -329,8 +373,48 @@ class DecodedTxs {
     this.#byBytes.set(bytesKey(bytes), d)
   }
 
-  delete(bytes: Uint8Array): void {
-    this.#byBytes.delete(bytesKey(bytes))
+  deleteKey(key: string): void {
+    this.#byBytes.delete(key)
+  }
+}
+
+/**
+ * CheckTx's sequence without Recheck: each sender's next nonce counting the txs this node admitted and that are not
+ * committed yet, across Commits. After each Commit an entry goes once the committed nonce reaches it; an entry whose
+ * committed nonce has not moved for `ttlBlocks` blocks (its next tx failed in a block, or a different tx with its
+ * nonce was committed and the rest depend on it) is dropped, so the sender's next tx is again checked against the
+ * committed nonce. CheckTx still refuses a nonce below the committed one (REPLAYED_NONCE) whatever is pending.
+ */
+class PendingNonces {
+  readonly #ttlBlocks: number
+  readonly #bySender = new Map<string, { next: bigint; committed: bigint; since: number }>()
+
+  constructor(ttlBlocks: number) {
+    this.#ttlBlocks = ttlBlocks
+  }
+
+  /** The nonce a new tx of `sender` must carry, when it has txs pending (else the committed nonce applies). */
+  next(sender: string): bigint | undefined {
+    return this.#bySender.get(sender)?.next
+  }
+
+  /** `nonce` of `sender` was admitted at committed height `height`. */
+  admitted(sender: string, nonce: bigint, height: number): void {
+    const e = this.#bySender.get(sender)
+    if (e) e.next = nonce + 1n
+    // No entry: the tx was checked against the committed nonce, so `nonce` is it.
+    else this.#bySender.set(sender, { next: nonce + 1n, committed: nonce, since: height })
+  }
+
+  afterCommit(height: number, committedNonce: (sender: string) => bigint): void {
+    for (const [sender, e] of this.#bySender) {
+      const c = committedNonce(sender)
+      if (c >= e.next) this.#bySender.delete(sender)
+      else if (c > e.committed) {
+        e.committed = c
+        e.since = height
+      } else if (height - e.since >= this.#ttlBlocks) this.#bySender.delete(sender)
+    }
   }
 }
 

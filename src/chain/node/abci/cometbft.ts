@@ -343,9 +343,11 @@ function configureHome(home: string, s: HomeSettings): void {
       max_request_batch_size: String(MAX_TX_BATCH_TXS),
       max_body_bytes: String(MAX_TX_BATCH_BYTES * 2),
     },
-    // CometBFT's own mempool defaults (5,000 txs, recheck on): a full mempool answers "mempool is full"
-    // (MEMPOOL_FULL, back-pressure to the client) instead of growing a backlog that every Commit rechecks.
-    mempool: { size: String(COMET_MEMPOOL_TXS), recheck: 'true' },
+    // CometBFT's default size (5,000 txs): a full mempool answers "mempool is full" (MEMPOOL_FULL, back-pressure to
+    // the client). No Recheck after each block (it cost a CheckTx and a Flush round trip per tx per validator): the
+    // app carries each sender's pending nonce across blocks and its proposals leave out txs that would fail, until
+    // COMET_MEMPOOL_TTL_BLOCKS evicts them (application.ts).
+    mempool: { size: String(COMET_MEMPOOL_TXS), recheck: 'false' },
     p2p: {
       laddr: JSON.stringify(`tcp://${s.host}:${s.p2pPort}`),
       external_address: JSON.stringify(s.externalAddress),
