@@ -88,6 +88,27 @@ function failsOver(e: unknown): boolean {
   return e instanceof StratosError && (e.code === 'NODE_UNAVAILABLE' || e.code === 'TIMEOUT' || e.code === 'BUSY')
 }
 
+/** The gate, or ABORTED as soon as `signal` aborts: a Ctrl-C does not wait for the check's own request to end. */
+function gateOrAbort(gate: Promise<unknown>, signal: AbortSignal | undefined): Promise<unknown> {
+  if (!signal) return gate
+  const aborted = () => new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal.reason })
+  if (signal.aborted) return Promise.reject(aborted())
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(aborted())
+    signal.addEventListener('abort', onAbort, { once: true })
+    gate.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(v)
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(e)
+      },
+    )
+  })
+}
+
 export class MetaClient {
   /** Every URL of this meta node, in the order given. */
   readonly urls: readonly string[]
@@ -126,7 +147,7 @@ export class MetaClient {
     if (this.#gate === undefined) return this.#send(send, o)
     const answer = this.#send(send, o)
     answer.catch(() => undefined)
-    await this.#gate
+    await gateOrAbort(this.#gate, o?.signal)
     return answer
   }
 

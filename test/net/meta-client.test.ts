@@ -68,3 +68,37 @@ test('an error that is the answer (4xx) is not repeated elsewhere; all URLs down
   const none = new MetaClient([await deadUrl(), await deadUrl()])
   await assert.rejects(none.info(), (e: Error & { code?: string }) => e.code === 'NODE_UNAVAILABLE')
 })
+
+test("gate: answers wait for it, its failure is every call's, and an aborted call does not wait for it", async (t) => {
+  const up = await serve(200, info)
+  t.after(() => up.server.close())
+  let open!: () => void
+  const held = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  const meta = new MetaClient(up.url, { gate: held }).withAccess(() => undefined) // withAccess keeps the gate
+  let answered = false
+  const first = meta.info().then((r) => {
+    answered = true
+    return r
+  })
+  await new Promise((r) => setTimeout(r, 100))
+  assert.equal(up.hits(), 1, 'the request went out at once')
+  assert.equal(answered, false, 'its answer waits for the gate')
+  open()
+  assert.deepEqual(await first, info)
+
+  const wrong = new MetaClient(up.url, {
+    gate: Promise.reject(Object.assign(new Error('wrong chain'), { code: 'WRONG_CHAIN' })),
+  })
+  await assert.rejects(wrong.info(), (e: Error & { code?: string }) => e.code === 'WRONG_CHAIN')
+  await assert.rejects(wrong.info(), (e: Error & { code?: string }) => e.code === 'WRONG_CHAIN', 'and the next call')
+
+  const never = new MetaClient(up.url, { gate: new Promise(() => {}) })
+  const t0 = performance.now()
+  await assert.rejects(
+    never.info({ signal: AbortSignal.timeout(100) }),
+    (e: Error & { code?: string }) => e.code === 'ABORTED',
+  )
+  assert.ok(performance.now() - t0 < 5_000, 'the abort ends the wait for the gate')
+})
