@@ -219,9 +219,12 @@ export class Files {
     const range = this.#range(c.record, body)
     const bytes = this.#readBytes(c.record, range.from, range.to)
     const budgets = auth.counted && this.#o.access.hasBudgets(auth.payer, c.record.cid)
-    if (budgets || (guard && ozone !== undefined)) {
-      // One transaction for the budgets this read spends and the ozone its limits promise (the payer's row, shared
-      // by every process: pot/ozone-guard.ts); the tickets are signed only once it committed. A lost promise (a crash
+    if (!budgets && guard && ozone !== undefined) {
+      // The ozone its limits promise (the payer's row, shared by every process), in a grant transaction batched with
+      // this process's other reads by that payer (pot/ozone-guard.ts); the tickets are signed once it committed.
+      await guard.grant(auth.payer, ozone, bytes, now + TICKET_TTL_MS)
+    } else if (budgets) {
+      // One transaction for the budgets this read spends and the ozone its limits promise. A lost promise (a crash
       // before the flush) is bounded by one ticket lifetime, hence not durable.
       const { store } = this.#o
       await store.write(

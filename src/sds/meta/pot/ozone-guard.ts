@@ -25,6 +25,11 @@
  * before it still count after it. A grant that is not committed (a rollback, a failed request) promised nothing.
  * Only the chain balance cache (and the last balance seen, used while the chain cannot be read) is per process.
  *
+ * A read's limits have no transaction of their own to go in: grant() runs one, and batches — while one payer's
+ * grant transaction is in flight in this process, that payer's next requests wait and then go together in one
+ * transaction (each checked in turn, a refused one refused alone), so a payer reading fast costs about one
+ * transaction per round trip instead of one per read, and its row is not fought over by its own requests.
+ *
  * Charges: once a volume report is included, its bytes leave `accepted` and are `held` for HOLD_MS — twice the
  * balance cache's lifetime — because another process may still use a balance it read before the charge.
  */
@@ -43,7 +48,7 @@ const HOLD_MS = 2 * OZONE_CACHE_MS
 export interface OzoneGuardOptions {
   chain: Pick<ChainLink, 'ozone'>
   /** The index holding the books (stores/ozone.ts). */
-  store: Pick<MetaStore, 'ozone'>
+  store: Pick<MetaStore, 'ozone' | 'write' | 'prefetch'>
   clock: Clock
   logger: Logger
   maxPayers?: number
@@ -51,8 +56,19 @@ export interface OzoneGuardOptions {
   holdMs?: number
 }
 
+/** A read's reservation waiting for its payer's next grant transaction. */
+interface Waiting {
+  ozone: bigint
+  bytes: number
+  expiresAt: number
+  resolve: () => void
+  reject: (e: unknown) => void
+}
+
 export class OzoneGuard {
   readonly #o: OzoneGuardOptions
+  /** Per payer with a grant transaction in flight: the requests waiting for the next one. */
+  readonly #waiting = new Map<string, Waiting[]>()
   /** Payers charged since their balance was last read: the next read bypasses the cache. */
   readonly #stale = new Set<string>()
   /** The last balance read per payer (fallback while the chain is unreachable); least recently read out. */
@@ -135,6 +151,63 @@ export class OzoneGuard {
   reserve(payer: string, ozone: bigint, bytes: number, expiresAt: number): void {
     this.check(payer, ozone, bytes)
     this.#o.store.ozone.promise(payer, bytes, expiresAt, this.#o.clock.now())
+  }
+
+  /**
+   * Outside any transaction: checks and reserves `bytes` under limits expiring at `expiresAt` in a transaction of its
+   * own (not durable: a promise lost in a crash is bounded by one ticket lifetime), batched with this process's other
+   * grants to the same payer (see above). Rejects with INSUFFICIENT_OZONE, or the index's error.
+   */
+  grant(payer: string, ozone: bigint, bytes: number, expiresAt: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const item = { ozone, bytes, expiresAt, resolve, reject }
+      const queue = this.#waiting.get(payer)
+      if (queue) queue.push(item)
+      else {
+        this.#waiting.set(payer, [item])
+        void this.#flush(payer)
+      }
+    })
+  }
+
+  /** Runs the payer's waiting grants, a batch per transaction, until none wait. */
+  async #flush(payer: string): Promise<void> {
+    const { store } = this.#o
+    for (;;) {
+      const batch = this.#waiting.get(payer)!
+      if (batch.length === 0) {
+        this.#waiting.delete(payer)
+        return
+      }
+      // Requests arriving from now on wait for the next transaction.
+      this.#waiting.set(payer, [])
+      let refused: (unknown | undefined)[] = []
+      try {
+        await store.write(
+          () => {
+            refused = batch.map(() => undefined) // a run again starts over
+            store.prefetch(this.reads([payer]))
+            for (let i = 0; i < batch.length; i++) {
+              const w = batch[i]!
+              try {
+                this.reserve(payer, w.ozone, w.bytes, w.expiresAt)
+              } catch (e) {
+                if ((e as { code?: string }).code !== 'INSUFFICIENT_OZONE') throw e
+                refused[i] = e
+              }
+            }
+          },
+          { durable: false },
+        )
+      } catch (e) {
+        for (const w of batch) w.reject(e)
+        continue
+      }
+      for (let i = 0; i < batch.length; i++) {
+        if (refused[i] === undefined) batch[i]!.resolve()
+        else batch[i]!.reject(refused[i])
+      }
+    }
   }
 
   /**

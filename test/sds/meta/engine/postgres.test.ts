@@ -123,31 +123,45 @@ if (skip) {
     const store = await MetaStore.open(server.url, { tablePrefix: prefix })
     t.after(() => store.close())
     const worker = fileURLToPath(new URL('./postgres-ozone-worker.ts', import.meta.url))
-    // Ozone for 200 reads of 10 KiB, two processes with 4 grants in flight each: each alone could hand out all of it.
-    const bytes = 10_240
-    const ozone = 200 * bytes + bytes / 2
-    const run = () =>
-      new Promise<{ granted: number; refused: number; other: string[] }>((resolve, reject) => {
-        const child = spawn(
-          process.execPath,
-          ['--import', 'tsx', worker, server.url, prefix, String(ozone), String(bytes), '4'],
-          { stdio: ['ignore', 'pipe', 'inherit'] },
-        )
-        let out = ''
-        child.stdout.on('data', (d: Buffer) => {
-          out += d.toString()
-        })
+    // Ozone for 2,000 reads of 1 KiB, two processes with 4 grants in flight each: each alone could hand out all of it.
+    const bytes = 1_024
+    const reads = 2_000
+    const ozone = reads * bytes + bytes / 2
+    const spawnWorker = () => {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', worker, server.url, prefix, String(ozone), String(bytes), '4'],
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      )
+      let out = ''
+      let onReady: () => void = () => {}
+      const ready = new Promise<void>((r) => {
+        onReady = r
+      })
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString()
+        if (out.startsWith('ready\n')) onReady()
+      })
+      const done = new Promise<{ granted: number; refused: number; other: string[] }>((resolve, reject) => {
         child.once('error', reject)
         child.once('exit', (code) =>
-          code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`worker exited ${code}`)),
+          code === 0 ? resolve(JSON.parse(out.slice('ready\n'.length))) : reject(new Error(`worker exited ${code}`)),
         )
       })
-    const [a, b] = await Promise.all([run(), run()])
+      return { child, ready, done }
+    }
+    const workers = [spawnWorker(), spawnWorker()]
+    await Promise.all(workers.map((w) => w.ready))
+    for (const w of workers) w.child.stdin.end('go\n')
+    const [a, b] = (await Promise.all(workers.map((w) => w.done))) as [
+      { granted: number; refused: number; other: string[] },
+      { granted: number; refused: number; other: string[] },
+    ]
     assert.deepEqual([a.other, b.other], [[], []])
     assert.equal(a.refused + b.refused, 8, 'every grant loop ended with a refusal')
-    assert.equal(a.granted + b.granted, 200 * bytes, 'all of the ozone, and not a byte more, was promised')
+    assert.equal(a.granted + b.granted, reads * bytes, 'all of the ozone, and not a byte more, was promised')
     assert.ok(a.granted > 0 && b.granted > 0, 'both processes granted')
-    assert.equal(store.ozone.totals('st1sharedpayer', Date.now()).promised, 200 * bytes)
+    assert.equal(store.ozone.totals('st1sharedpayer', Date.now()).promised, reads * bytes)
   })
 
   test('postgres: a connection reset in the middle of a transaction fails it with NODE_UNAVAILABLE; the process lives', async (t) => {

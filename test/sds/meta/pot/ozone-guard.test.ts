@@ -141,6 +141,46 @@ test('restore: accepted bytes of an older index are added once; empty rows are d
   assert.equal(g.outstanding('st1b').promised, 10)
 })
 
+test("grant: a read's reservation in a transaction of its own, batched per payer; a refused one is refused alone", async (t) => {
+  const clock = new ManualClock()
+  const store = await openStore(t)
+  let writes = 0
+  const counted = {
+    ozone: store.ozone,
+    prefetch: store.prefetch.bind(store),
+    write: <T>(fn: () => T, o?: { durable?: boolean }) => {
+      writes++
+      return store.write(fn, o)
+    },
+  }
+  const g = new OzoneGuard({ chain: chainWith(new Map()), store: counted, clock, logger: silentLogger })
+  const exp = clock.now() + 60_000
+  const results = await Promise.allSettled(Array.from({ length: 10 }, () => g.grant(payer, 550n, 100, exp)))
+  assert.deepEqual(
+    results.map((r) => r.status),
+    [
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'rejected',
+      'rejected',
+      'rejected',
+      'rejected',
+    ],
+  )
+  for (const r of results.slice(5)) {
+    assert.equal(((r as PromiseRejectedResult).reason as StratosError).code, 'INSUFFICIENT_OZONE')
+  }
+  assert.equal(writes, 2, 'the first alone, the nine that waited for it together')
+  assert.deepEqual(g.outstanding(payer), { promised: 500, accepted: 0, held: 0 })
+  // Other payers are not held up by this one's transaction, and nothing waits afterwards.
+  await Promise.all([g.grant('st1a', 100n, 100, exp), g.grant('st1b', 100n, 100, exp)])
+  assert.equal(writes, 4)
+})
+
 test('a chain that cannot be read: the last balance seen is used; an unknown payer is refused as unavailable', async (t) => {
   const clock = new ManualClock()
   const store = await openStore(t)
