@@ -101,7 +101,9 @@ export const STORE_SCAN_CONCURRENCY = 64
 /**
  * Shards smaller than this are written through the page cache even where the store uses direct I/O: an O_DIRECT write
  * waits for the device, which for a small shard is most of its PUT's time, while the page-cache copy it avoids is tiny.
- * Durability is the same (the sync mode's fdatasync covers either kind of write).
+ * Durability is the same (the sync mode's fdatasync covers either kind of write). Outside `--sync always` such a shard
+ * is also received into memory and created, written, closed and renamed with synchronous calls (tens of µs) instead
+ * of thread-pool round trips, each of which waits for the process to be scheduled again on a busy machine.
  */
 export const STORE_DIRECT_IO_MIN_BYTES = 256 * KiB
 /**

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { ShardStore } from '../../../src/sds/resource/store.ts'
 import { shardFileBytes, SHARD_DATA_OFFSET, shardSizeFromFileBytes } from '../../../src/sds/resource/shard-file.ts'
-import { SHARD_CHUNK_BYTES, STORE_DISK_SAMPLE_MAX_AGE_MS } from '../../../src/limits.ts'
+import { SHARD_CHUNK_BYTES, STORE_DIRECT_IO_MIN_BYTES, STORE_DISK_SAMPLE_MAX_AGE_MS } from '../../../src/limits.ts'
 import { isStratosError } from '../../../src/errors.ts'
 import { collect, flipByte, listFiles, makeShard, rejectsWithCode, tempDir } from './helpers.ts'
 
@@ -127,6 +127,40 @@ test('a body that fails mid-stream leaves no temp file', async (t) => {
   await rejectsWithCode(store.put(shard.id, shard.data.length, slow, { signal: ac.signal }), 'ABORTED')
   assert.deepEqual(listFiles(join(dir, 'tmp')), [])
   assert.deepEqual(listFiles(join(dir, 'shards')), [])
+})
+
+test('a small shard (written and renamed with synchronous calls) is stored, verified on reopen, refused when wrong, and leaves nothing on failure', async (t) => {
+  const dir = tempDir(t)
+  const store = await openStore(dir)
+  const size = STORE_DIRECT_IO_MIN_BYTES / 4 + 7
+  const shard = makeShard(size, 41)
+  const tampered = shard.data.slice()
+  tampered[size - 2] ^= 1
+  await rejectsWithCode(store.put(shard.id, size, pieces(tampered, 4096)), 'HASH_MISMATCH')
+  await rejectsWithCode(store.put(shard.id, size, pieces(shard.data.subarray(0, size - 1))), 'SIZE_MISMATCH')
+  const longer = new Uint8Array(size + 1)
+  longer.set(shard.data)
+  await rejectsWithCode(store.put(shard.id, size, pieces(longer, 1000)), 'SIZE_MISMATCH')
+  const ac = new AbortController()
+  const slow = new Readable({ read() {} })
+  slow.push(Buffer.from(shard.data.subarray(0, 1000)))
+  setTimeout(() => ac.abort(), 20)
+  await rejectsWithCode(store.put(shard.id, size, slow, { signal: ac.signal }), 'ABORTED')
+  assert.deepEqual(listFiles(join(dir, 'tmp')), [])
+  assert.equal(store.has(shard.id), false)
+  // Racing uploads of one small shard: one creates it.
+  const results = await Promise.all([1, 2, 3].map(() => store.put(shard.id, size, pieces(shard.data, 3000))))
+  assert.equal(results.filter((r) => r.created).length, 1)
+  assert.equal(statSync(store.pathOf(shard.id)).size, shardFileBytes(size))
+  assert.ok((await collect(await store.openRead(shard.id))).equals(shard.data))
+  // A restarted store reads the trailer the synchronous write put after the data, and verifies every chunk by it.
+  await store.stop()
+  const again = await openStore(dir)
+  const reader = await again.openRead(shard.id)
+  assert.deepEqual(reader.chunkHashes, shard.chunkHashes)
+  assert.ok((await collect(reader)).equals(shard.data))
+  assert.deepEqual(listFiles(join(dir, 'tmp')), [])
+  assert.equal((await again.stats()).usedBytes, shardFileBytes(size))
 })
 
 test('re-putting a stored shard is idempotent, also when uploads race', async (t) => {
