@@ -54,36 +54,31 @@ const importMetaOfDist = {
 }
 
 /**
- * src/'s `undici` imports → scripts/undici-slim.cjs (Agent and request only; why: that file). esbuild cannot see a
- * CommonJS file's exports, so every name src/ imports from undici (not `type` imports) is checked against it here.
+ * src/'s `undici` imports → scripts/undici-node-http.cjs (an Agent and request() on node:http; why: that file). Before,
+ * undici's own Agent and request (scripts/undici-slim.cjs, with its HTTP/2 client stubbed): the bundle no longer holds
+ * undici at all. esbuild cannot see a CommonJS file's exports, so every name src/ imports from undici (not `type`
+ * imports) is checked against it here.
  */
-const UNDICI_SLIM = join(import.meta.dirname, 'undici-slim.cjs')
-const undiciSlim = {
-  name: 'undici-slim',
+const UNDICI_SHIM = join(import.meta.dirname, 'undici-node-http.cjs')
+const undiciShim = {
+  name: 'undici-node-http',
   setup(b) {
-    const exported = new Set(Object.keys(createRequire(import.meta.url)(UNDICI_SLIM)))
+    const exported = new Set(Object.keys(createRequire(import.meta.url)(UNDICI_SHIM)))
     b.onResolve({ filter: /^undici$/ }, async (args) => {
       if (!args.importer.startsWith(src)) return undefined
       const text = await readFile(args.importer, 'utf8')
       for (const m of text.matchAll(/^import\s+(?!type\b)\{([^}]*)\}\s+from\s+'undici'/gm))
         for (const part of m[1].split(',').map((x) => x.trim()).filter(Boolean))
           if (!part.startsWith('type ') && !exported.has(part.split(/\s+as\s+/)[0])) {
-            const text = `${relative(root, args.importer)} imports ${part} from undici; ${relative(root, UNDICI_SLIM)} lacks it`
+            const text = `${relative(root, args.importer)} imports ${part} from undici; ${relative(root, UNDICI_SHIM)} lacks it`
             return { errors: [{ text }] }
           }
       if (/^import\s+(\*|\w+\s*[,]?\s*(from|\{))[^;]*'undici'/m.test(text.replace(/^import\s+type\b.*$/gm, '')))
         return { errors: [{ text: `${relative(root, args.importer)}: only named imports from undici are bundled` }] }
-      return { path: UNDICI_SLIM }
+      return { path: UNDICI_SHIM }
     })
-    // undici's HTTP/2 client loads node:http2 at start-up (~10 ms of CPU, 20-60 ms of wall time in a fresh process
-    // on this machine) for a protocol the CLI never speaks: undici offers h2 only with `allowH2`, which src/ never
-    // sets, and only over TLS. The bundle gets a stub that refuses, should a server ever negotiate it.
-    b.onResolve({ filter: /^\.\/client-h2\.js$/ }, (args) =>
-      args.importer.includes(`${join('node_modules', 'undici')}`) ? { path: UNDICI_NO_H2 } : undefined,
-    )
   },
 }
-const UNDICI_NO_H2 = join(import.meta.dirname, 'undici-no-h2.cjs')
 
 /**
  * commander requires node:child_process at load for executable subcommands, which the CLI does not have: the bundle
@@ -119,7 +114,7 @@ await build({
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: 'none',
-  plugins: [importMetaOfDist, undiciSlim, lazyChildProcess],
+  plugins: [importMetaOfDist, undiciShim, lazyChildProcess],
   banner: { js: banner },
   logLevel: 'warning',
 })

@@ -1,6 +1,7 @@
 /**
  * HTTP plumbing shared by the typed clients: one undici Agent per process (keep-alive,
- * bounded connections per origin), JSON requests with typed errors, timeouts and AbortSignal.
+ * bounded connections per origin), JSON requests with typed errors, timeouts and AbortSignal. In the CLI bundle
+ * `undici` is scripts/undici-node-http.cjs (the same Agent and request() on node:http; scripts/bundle-cli.mjs).
  */
 import { Agent, request, type Dispatcher } from 'undici'
 import { StratosError, toStratosError } from '../errors.ts'
