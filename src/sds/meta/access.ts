@@ -293,6 +293,19 @@ export class Access {
     return this.#caps(payer, cid).length > 0
   }
 
+  /**
+   * hasBudgets without blocking the event loop: on a shared index (PostgreSQL) one async read of both caps instead of
+   * two synchronous round trips; on LMDB a memory read.
+   */
+  async hasBudgetsAsync(payer: string, cid: string): Promise<boolean> {
+    const { store } = this.#o
+    if (!store.shared) return this.hasBudgets(payer, cid)
+    return store.read(() => {
+      store.prefetch(store.budgets.capReads(payer, ['', cid]))
+      return this.hasBudgets(payer, cid)
+    })
+  }
+
   /** `payer`'s caps that apply to reads of `cid`: the wallet-wide one (key '') and the file's. */
   #caps(payer: string, cid: string): { key: string; cap: number }[] {
     const caps: { key: string; cap: number }[] = []

@@ -218,7 +218,7 @@ export class Files {
     const c = this.#cached(cid)
     const range = this.#range(c.record, body)
     const bytes = this.#readBytes(c.record, range.from, range.to)
-    const budgets = auth.counted && this.#o.access.hasBudgets(auth.payer, c.record.cid)
+    const budgets = auth.counted && (await this.#o.access.hasBudgetsAsync(auth.payer, c.record.cid))
     if (!budgets && guard && ozone !== undefined) {
       // The ozone its limits promise (the payer's row, shared by every process), in a grant transaction batched with
       // this process's other reads by that payer (pot/ozone-guard.ts); the tickets are signed once it committed.

@@ -21,7 +21,7 @@ import {
 } from '../../../limits.ts'
 import type { GrantView, ShareView } from '../../protocol/api.ts'
 import type { SharePasswordHash } from '../../protocol/share-password.ts'
-import { KEY_STRING_MAX, type Table } from '../engine/table.ts'
+import { KEY_STRING_MAX, type PrefetchRead, type Table } from '../engine/table.ts'
 
 /** A link as the store keeps it: the view's fields (hasPassword and state are derived) with the password's hash. */
 export type ShareRecord = Omit<ShareView, 'hasPassword' | 'state'> & { password: SharePasswordHash | null }
@@ -261,6 +261,8 @@ export class TableGrantStore extends OwnedRecords<GrantRecord> implements GrantS
 export interface BudgetStore {
   /** `owner`'s cap on strangers' reads, wallet-wide (`cid` '') or of one file. */
   cap(owner: string, cid: string): Budget | undefined
+  /** The reads `cap` makes for these caps of `owner`, for MetaStore.prefetch. */
+  capReads(owner: string, cids: string[]): PrefetchRead[]
   /** `owner`'s caps, wallet-wide ('') first then by CID. */
   caps(owner: string): { cid: string; budget: Budget }[]
   /** Inside write(): sets a cap, or lifts it (null). */
@@ -283,6 +285,10 @@ export class TableBudgetStore implements BudgetStore {
   cap(owner: string, cid: string): Budget | undefined {
     const b = this.#t.get(['cap', owner, cid])
     return typeof b === 'object' ? b : undefined
+  }
+
+  capReads(owner: string, cids: string[]): PrefetchRead[] {
+    return [{ table: this.#t, keys: cids.map((cid) => ['cap', owner, cid]) }]
   }
 
   caps(owner: string): { cid: string; budget: Budget }[] {

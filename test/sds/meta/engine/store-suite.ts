@@ -353,6 +353,14 @@ export function storeSuite(name: string, f: EngineSuiteFactories): void {
       { cid: 'bafyz', budget: { bytesPerEpoch: 10, setAt: 2 } },
     ])
     assert.deepEqual(b.cap('st1a', 'bafyz'), { bytesPerEpoch: 10, setAt: 2 })
+    // In an async read, prefetched (one round of reads on PostgreSQL).
+    assert.deepEqual(
+      await store.read(() => {
+        store.prefetch(b.capReads('st1b', ['', 'bafyz']))
+        return [b.cap('st1b', ''), b.cap('st1b', 'bafyz')]
+      }),
+      [{ bytesPerEpoch: 5, setAt: 3 }, undefined],
+    )
     assert.equal(b.spent('st1a', '', 4), 50)
     assert.equal(b.spent('st1a', '', 5), 0)
     await store.write(() => b.setCap('st1a', 'bafyz', null))
