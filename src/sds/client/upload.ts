@@ -16,6 +16,7 @@
  * Any failure or abort aborts the session at the meta node (best effort) and rethrows a typed error;
  * nothing is visible until the commit, which the meta node accepts only with every shard's receipt.
  */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import type { CanonicalValue } from '../../crypto/canonical.ts'
 import type { SessionCallAction, SessionCallAuth } from '../protocol/messages.ts'
 import { sessionCallBytes } from '../protocol/signing.ts'
@@ -463,6 +464,8 @@ async function commitUpload(run: UploadRun, sent: SentSegments): Promise<UploadR
     return sent.receipts.flat()
   })
   stored.catch(() => undefined)
+  // The last PUTs go on the wire first (undici writes once this yields), then the DAG is built and the commit signed.
+  await yieldToEventLoop()
   const dag = await run.cid.finish()
   const cidString = dag.cid.toString()
   const parts = { cid: cidString, size: sent.bytes, kind: 'file' as const, name: p.name, blocks: dag.blocks }
@@ -506,24 +509,32 @@ async function uploadSegment(
   signal: AbortSignal,
 ): Promise<SignedReceipt[]> {
   const byIndex = new Map(plan.placements.map((pl) => [pl.shardIndex, pl]))
-  return Promise.all(
-    ids.map((shardId, i) => {
-      const placement = byIndex.get(i)
-      if (!placement)
-        throw new StratosError('UPSTREAM_ERROR', `meta node gave no placement for shard ${i} of segment ${segment}`)
-      return putShard(
-        c,
-        p,
-        uploadId,
-        segment,
-        i,
-        shardId,
-        buf.subarray(i * shardSize, (i + 1) * shardSize),
-        placement,
-        signal,
-      )
-    }),
-  )
+  const placements = ids.map((_, i) => {
+    const placement = byIndex.get(i)
+    if (!placement)
+      throw new StratosError('UPSTREAM_ERROR', `meta node gave no placement for shard ${i} of segment ${segment}`)
+    return placement
+  })
+  const puts: Promise<SignedReceipt>[] = []
+  for (const [i, shardId] of ids.entries()) {
+    // undici writes a request to its socket only once the running JavaScript yields: without a turn of the event loop
+    // between PUTs, the first shard would leave only after every order is signed.
+    if (i > 0) await yieldToEventLoop()
+    const put = putShard(
+      c,
+      p,
+      uploadId,
+      segment,
+      i,
+      shardId,
+      buf.subarray(i * shardSize, (i + 1) * shardSize),
+      placements[i]!,
+      signal,
+    )
+    put.catch(() => undefined) // seen by Promise.all below; a failure while the next PUTs start is not unhandled
+    puts.push(put)
+  }
+  return Promise.all(puts)
 }
 
 async function putShard(

@@ -207,3 +207,28 @@ test('a commit signed while a PUT runs is never sent when that PUT fails', async
   assert.equal(seen.commitSignedWhileHeld, true)
   assert.equal(meta.commits.length, 0)
 })
+
+test('a PUT that fails at once, while the next PUTs are still being started, fails the upload with its code', async () => {
+  const meta = new CountingMeta(net.meta.url)
+  const c = {
+    ...components(new RecyclingBufferPool(2, 4 * MiB)),
+    meta,
+    resource: new HeldResource(Promise.resolve(), new StratosError('BAD_REQUEST', 'refused by the test')),
+  }
+  const unhandled: unknown[] = []
+  const onUnhandled = (e: unknown): void => {
+    unhandled.push(e)
+  }
+  process.on('unhandledRejection', onUnhandled)
+  try {
+    await assert.rejects(
+      upload(c, { source: patternBytes(64 * 1024, 10), wallet, k: 4, m: 2, segmentSize: MiB }),
+      (e: unknown) => isStratosError(e) && e.code === 'BAD_REQUEST',
+    )
+    await new Promise((r) => setImmediate(r))
+  } finally {
+    process.off('unhandledRejection', onUnhandled)
+  }
+  assert.deepEqual(unhandled, [])
+  assert.equal(meta.commits.length, 0)
+})
