@@ -120,8 +120,10 @@ export class Files {
     if (!store.shared) return
     const key = canonicalCid(cid)
     if (records.get(key)) return
+    const stamp = records.stamp(key)
     const r = await store.read(() => store.files.get(key))
-    if (r && !records.get(key)) records.set(key, cacheEntry(r))
+    // Invalidated meanwhile (a commit or delete here) or dropped (the shared refresh): #cached reads it again instead.
+    if (r && records.stamp(key) === stamp && !records.get(key)) records.set(key, cacheEntry(r))
   }
 
   /** The cached record, if `a` may see it (ACCESS_DENIED otherwise). */

@@ -9,10 +9,14 @@
  *
  * Invalidation: whoever changes a `files` entry calls invalidate(cid) inside its write transaction (so a read
  * queued behind it cannot reuse the old entry) and again once it committed (a read that ran in between cached the
- * previous committed value).
+ * previous committed value). A read that fills the cache asynchronously (files.ts on a shared index) keeps what it
+ * read only if that record was not invalidated, nor the cache cleared, meanwhile (`stamp`).
  */
 import { Lru } from '../../util/lru.ts'
 import type { FileRecord } from './store.ts'
+
+/** CIDs whose invalidations the cache counts between two clears (stamp). */
+const STAMPED_CIDS = 10_000
 
 /** A response body that is already JSON text; the server sends it as it is. */
 export class JsonText {
@@ -56,8 +60,28 @@ export class RecordCache extends Lru<string, CachedRecord> {
     super({ maxBytes, maxEntryBytes: maxBytes, cost })
   }
 
+  #clears = 0
+  /** Invalidations per CID since the last clear (forgotten all at once, as a clear, past STAMPED_CIDS). */
+  readonly #invalidated = new Map<string, number>()
+
+  /** Changes when `cid` is invalidated or the cache cleared: what an asynchronous fill compares before keeping. */
+  stamp(cid: string): string {
+    return `${this.#clears}:${this.#invalidated.get(cid) ?? 0}`
+  }
+
   invalidate(cid: string): void {
+    if (this.#invalidated.size >= STAMPED_CIDS) {
+      this.#invalidated.clear()
+      this.#clears++
+    }
+    this.#invalidated.set(cid, (this.#invalidated.get(cid) ?? 0) + 1)
     this.delete(cid)
+  }
+
+  override clear(): void {
+    this.#clears++
+    this.#invalidated.clear()
+    super.clear()
   }
 }
 

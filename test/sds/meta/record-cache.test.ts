@@ -46,3 +46,16 @@ test('record cache: the view JSON round-trips, memory is bounded, least recently
   cache.set('big', cacheEntry(record('big', 100)))
   assert.equal(cache.get('big'), undefined)
 })
+
+test('record cache: a stamp changes when its CID is invalidated or the cache cleared, not for other CIDs', () => {
+  const cache = new RecordCache(1 << 20)
+  const a0 = cache.stamp('a')
+  cache.invalidate('b')
+  assert.equal(cache.stamp('a'), a0, 'another record changed: a fill of a read before may still be kept')
+  cache.invalidate('a')
+  const a1 = cache.stamp('a')
+  assert.notEqual(a1, a0)
+  cache.clear()
+  assert.notEqual(cache.stamp('a'), a1)
+  assert.notEqual(cache.stamp('b'), a0)
+})
