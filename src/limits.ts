@@ -642,6 +642,12 @@ export const COMET_BROADCAST_LANES = 16
  * (server.ts): a Commit on the consensus connection waits at most this long behind a burst of CheckTx.
  */
 export const ABCI_SLICE_MS = 10
+/**
+ * CometBFT engine: its `rpc.timeout_broadcast_tx_commit` (default 10 s), which also makes its RPC server's write
+ * timeout this + 1 s: a JSON-RPC batch of broadcast_tx_sync answered later than that is cut off ("other side
+ * closed"). Above the REST intake's own 30 s limit (broadcast.ts), which then answers first.
+ */
+export const COMET_RPC_WRITE_TIMEOUT_S = 35
 /** CometBFT engine: most txs in CometBFT's mempool (its `mempool.size`; CometBFT's default). */
 export const COMET_MEMPOOL_TXS = 5_000
 /**

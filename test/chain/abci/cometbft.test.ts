@@ -12,11 +12,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { cometbftBinary } from '../../../src/chain/node/abci/cometbft.ts'
+import { cometbftBinary, cometHome } from '../../../src/chain/node/abci/cometbft.ts'
 import { cliArgs } from '../../../src/devnet/devnet.ts'
 import { encodeSignedTx, signTx } from '../../../src/chain/tx.ts'
 import { WalletKey } from '../../../src/crypto/wallet-key.ts'
@@ -125,6 +125,10 @@ test('one validator on CometBFT: blocks, a transfer via broadcast_tx_sync, a mal
   try {
     node = await startNode(dir, rpcPort, rpcPort + 1, alice.address)
     const base = node.rpc
+    // The config CometBFT started with: no mempool recheck (the app keeps pending nonces), the RPC write timeout.
+    const config = readFileSync(join(cometHome(dir), 'config', 'config.toml'), 'utf8')
+    assert.match(config, /^\[mempool\][^[]*^recheck = false$/m)
+    assert.match(config, /^timeout_broadcast_tx_commit = "35s"$/m)
     // Blocks are produced.
     const h0 = await until('block 2', async () => ((await height(base)) >= 2 ? height(base) : undefined))
     const t0 = Date.now()

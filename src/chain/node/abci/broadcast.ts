@@ -41,7 +41,8 @@ export class CometTxIntake implements TxIntake {
     this.#rpcUrl = rpcUrl.replace(/\/+$/, '')
     this.#onEncoded = o.onEncoded
     this.#lanes = o.lanes ?? COMET_BROADCAST_LANES
-    this.#agent = new Agent({ connections: this.#lanes, keepAliveTimeout: 30_000, pipelining: 1 })
+    // CometBFT's RPC server closes a connection idle for 10 s (its read timeout): reuse one only well before that.
+    this.#agent = new Agent({ connections: this.#lanes, keepAliveTimeout: 4_000, pipelining: 1 })
   }
 
   async close(): Promise<void> {

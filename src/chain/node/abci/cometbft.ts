@@ -39,6 +39,7 @@ import {
   COMETBFT_START_TIMEOUT_MS,
   COMETBFT_STOP_TIMEOUT_MS,
   COMET_MEMPOOL_TXS,
+  COMET_RPC_WRITE_TIMEOUT_S,
   COMETBFT_READY_TIMEOUT_MS,
 } from '../../../limits.ts'
 import { createOps, type Ops } from '../../../net/ops.ts'
@@ -342,6 +343,11 @@ function configureHome(home: string, s: HomeSettings): void {
       laddr: JSON.stringify(`tcp://${s.host}:${s.rpcPort}`),
       max_request_batch_size: String(MAX_TX_BATCH_TXS),
       max_body_bytes: String(MAX_TX_BATCH_BYTES * 2),
+      // CometBFT's RPC server closes a connection whose answer is not written within max(10 s, this + 1 s): a lane's
+      // JSON-RPC batch waits for each CheckTx, and CheckTx waits while a block executes, so under load a batch took
+      // longer than 11 s and the intake got "other side closed" for all its txs. Past the intake's own timeout
+      // (broadcast.ts, 30 s), which then answers first with a clear error.
+      timeout_broadcast_tx_commit: JSON.stringify(`${COMET_RPC_WRITE_TIMEOUT_S}s`),
     },
     // CometBFT's default size (5,000 txs): a full mempool answers "mempool is full" (MEMPOOL_FULL, back-pressure to
     // the client). No Recheck after each block (it cost a CheckTx and a Flush round trip per tx per validator): the
