@@ -509,32 +509,27 @@ async function uploadSegment(
   signal: AbortSignal,
 ): Promise<SignedReceipt[]> {
   const byIndex = new Map(plan.placements.map((pl) => [pl.shardIndex, pl]))
-  const placements = ids.map((_, i) => {
-    const placement = byIndex.get(i)
-    if (!placement)
-      throw new StratosError('UPSTREAM_ERROR', `meta node gave no placement for shard ${i} of segment ${segment}`)
-    return placement
-  })
-  const puts: Promise<SignedReceipt>[] = []
-  for (const [i, shardId] of ids.entries()) {
-    // undici writes a request to its socket only once the running JavaScript yields: without a turn of the event loop
-    // between PUTs, the first shard would leave only after every order is signed.
-    if (i > 0) await yieldToEventLoop()
-    const put = putShard(
-      c,
-      p,
-      uploadId,
-      segment,
-      i,
-      shardId,
-      buf.subarray(i * shardSize, (i + 1) * shardSize),
-      placements[i]!,
-      signal,
-    )
-    put.catch(() => undefined) // seen by Promise.all below; a failure while the next PUTs start is not unhandled
-    puts.push(put)
-  }
-  return Promise.all(puts)
+  // All of them in one go: undici writes them to their sockets once this yields. (A turn of the event loop between
+  // PUTs, so that the first leaves before the next order is signed, was ~2 ms slower at p50 on the 2-core devnet: the
+  // nodes woken first took the cores the client needed to send the rest.)
+  return Promise.all(
+    ids.map((shardId, i) => {
+      const placement = byIndex.get(i)
+      if (!placement)
+        throw new StratosError('UPSTREAM_ERROR', `meta node gave no placement for shard ${i} of segment ${segment}`)
+      return putShard(
+        c,
+        p,
+        uploadId,
+        segment,
+        i,
+        shardId,
+        buf.subarray(i * shardSize, (i + 1) * shardSize),
+        placement,
+        signal,
+      )
+    }),
+  )
 }
 
 async function putShard(
