@@ -31,10 +31,19 @@ export const zPositiveAmount = zAmount.refine((v) => v > 0n, 'amount must be pos
 export const zWalletAddress = z
   .string()
   .max(100)
-  .refine(
-    (s) => knownWalletAddresses.has(s) || (s === s.toLowerCase() && isWalletAddress(s) && remember(s)),
-    'not a valid lowercase st1… wallet address (bad checksum or prefix)',
-  )
+  .refine(isCanonicalWalletAddress, 'not a valid lowercase st1… wallet address (bad checksum or prefix)')
+
+/** What zWalletAddress accepts (after its length bound of 100): a lowercase st1… address with a valid checksum. */
+export function isCanonicalWalletAddress(s: string): boolean {
+  return knownWalletAddresses.has(s) || (s === s.toLowerCase() && isWalletAddress(s) && remember(s))
+}
+
+/** What zAmount accepts, decoded (undefined when it would refuse `s`): tx.ts's fast path for transfers. */
+export function parseAmount(s: unknown): bigint | undefined {
+  if (typeof s !== 'string' || !DECIMAL.test(s)) return undefined
+  const v = BigInt(s)
+  return v <= MAX_UINT256 ? v : undefined
+}
 
 /**
  * Addresses that already passed the check above (a pure function of the string), so the bech32

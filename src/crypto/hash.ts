@@ -2,15 +2,16 @@
  * Hashing helpers. Bulk data goes through node:crypto (native sha256; speed in bench/README.md);
  * small control messages may use @noble/hashes where a pure function is handier.
  */
-import { createHash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
 
 export function sha256(data: Uint8Array): Uint8Array {
   const d = createHash('sha256').update(data).digest()
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength)
 }
 
+/** One-shot `crypto.hash`: about half the CPU of a createHash object for the short inputs hashed per tx. */
 export function sha256Hex(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex')
+  return hash('sha256', data, 'hex')
 }
 
 export function toHex(bytes: Uint8Array): string {

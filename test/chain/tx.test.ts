@@ -213,6 +213,155 @@ test('the fast canonical encoders equal the generic canonical JSON', async () =>
   )
 })
 
+test('the transfer fast path decodes exactly what the schema decodes, and refuses (with its code) what it refuses', async () => {
+  const { zSignedTx } = await import('../../src/chain/tx.ts')
+  const { parseOrThrow } = await import('../../src/chain/schema.ts')
+  const fc = (await import('fast-check')).default
+  /** Structure with key order and bigint types (deepEqual ignores neither, but say it). */
+  const shape = (v: unknown): string => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x))
+  const valid = json({
+    msgs: [
+      { type: 'send', to: bob.address, amount: 1n },
+      { type: 'send', to: alice.address, amount: 2n },
+    ],
+  })
+  const upper = bob.address.toUpperCase()
+  const corrupt = bob.address.slice(0, -1) + (bob.address.endsWith('q') ? 'p' : 'q')
+  const variants: Array<(v: Record<string, any>) => void> = [
+    () => {},
+    (v) => {
+      v.extra = 1
+    },
+    (v) => {
+      delete v.signature
+    },
+    (v) => {
+      v.signature = v.signature.toUpperCase()
+    },
+    (v) => {
+      v.signature = `${v.signature}0`
+    },
+    (v) => {
+      v.tx.extra = 1
+    },
+    (v) => {
+      delete v.tx.fee
+    },
+    (v) => {
+      v.tx.fee = 5
+    },
+    (v) => {
+      v.tx.fee = '05'
+    },
+    (v) => {
+      v.tx.fee = (1n << 256n).toString()
+    },
+    (v) => {
+      v.tx.nonce = ((1n << 256n) - 1n).toString()
+    },
+    (v) => {
+      v.tx.nonce = '-1'
+    },
+    (v) => {
+      v.tx.chainId = ''
+    },
+    (v) => {
+      v.tx.chainId = 'x'.repeat(200)
+    },
+    (v) => {
+      v.tx.chainId = 7
+    },
+    (v) => {
+      v.tx.sender = upper
+    },
+    (v) => {
+      v.tx.sender = corrupt
+    },
+    (v) => {
+      v.tx.memo = 'hi'
+    },
+    (v) => {
+      v.tx.memo = undefined
+    },
+    (v) => {
+      v.tx.msgs = []
+    },
+    (v) => {
+      v.tx.msgs = Array.from({ length: MAX_MSGS_PER_TX + 1 }, () => v.tx.msgs[0])
+    },
+    (v) => {
+      v.tx.msgs = Array.from({ length: MAX_MSGS_PER_TX }, () => v.tx.msgs[0])
+    },
+    (v) => {
+      v.tx.msgs[1].amount = '0'
+    },
+    (v) => {
+      v.tx.msgs[1].to = corrupt
+    },
+    (v) => {
+      v.tx.msgs[1].to = upper
+    },
+    (v) => {
+      v.tx.msgs[1].extra = 1
+    },
+    (v) => {
+      delete v.tx.msgs[1].to
+    },
+    (v) => {
+      v.tx.msgs[1] = null
+    },
+    (v) => {
+      v.tx.msgs[1].type = 'prepay'
+    },
+    (v) => {
+      v.tx.msgs = { 0: v.tx.msgs[0] }
+    },
+    (v) => {
+      v.tx = Object.assign(Object.create({ x: 1 }), v.tx)
+    },
+  ]
+  const check = (v: Record<string, any>) => {
+    let want: unknown
+    try {
+      want = parseOrThrow(zSignedTx, v, 'transaction')
+    } catch (e) {
+      want = e
+    }
+    if (want instanceof Error) {
+      // The schema's refusal, or the unknown-message check before it: never accepted by the fast path.
+      assert.throws(
+        () => decodeSignedTx(v),
+        (e: any) => e.code === 'BAD_REQUEST' || e.code === 'UNKNOWN_MESSAGE',
+      )
+    } else {
+      const got = decodeSignedTx(v)
+      assert.equal(shape(got), shape(want))
+      assert.deepEqual(got, want)
+      assert.equal(encodeSignedTx(got), canonicalJson(want as any))
+    }
+  }
+  for (const change of variants) {
+    const v = structuredClone(valid)
+    change(v)
+    check(v)
+  }
+  fc.assert(
+    fc.property(
+      fc.bigInt({ min: 0n, max: 1n << 80n }),
+      fc.bigInt({ min: 0n, max: 1n << 80n }),
+      fc.string({ maxLength: 8 }),
+      (n, a, chainId) => {
+        const v = structuredClone(valid)
+        v.tx.nonce = n.toString()
+        v.tx.msgs[0].amount = a.toString()
+        v.tx.chainId = chainId
+        check(v)
+      },
+    ),
+    { numRuns: 100 },
+  )
+})
+
 test('decoded transactions are frozen (their cached hash and signer stay valid)', () => {
   const d = decodeSignedTx(json())
   assert.ok(Object.isFrozen(d) && Object.isFrozen(d.tx) && Object.isFrozen(d.tx.msgs[0]))

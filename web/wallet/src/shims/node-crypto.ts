@@ -37,6 +37,11 @@ export function createHash(algorithm: string): Sha256Hash {
   return new Sha256Hash()
 }
 
+/** One-shot hash (src/crypto/hash.ts sha256Hex): sha256 only, hex unless told. */
+export function hash(algorithm: string, data: Data, encoding: 'hex' | 'base64' | 'base64url' = 'hex'): string {
+  return createHash(algorithm).update(data).digest(encoding)
+}
+
 export function randomBytes(n: number): Buffer {
   const out = new Uint8Array(n)
   for (let off = 0; off < n; off += 65536) crypto.getRandomValues(out.subarray(off, Math.min(n, off + 65536)))
