@@ -21,6 +21,8 @@ import { devnetGenesis } from '../src/chain/genesis.ts'
 import { keccak256 } from '../src/chain/keccak256.ts'
 import { createRecoverSigner } from '../src/chain/native-secp256k1.ts'
 import { AbciApplication } from '../src/chain/node/abci/application.ts'
+// As server.ts: cosmjs-types' writer with one allocation pool.
+import '../src/chain/node/abci/protobuf-pool.ts'
 import { Blockchain } from '../src/chain/node/blockchain.ts'
 import { LmdbChainStore } from '../src/chain/node/lmdb-store.ts'
 import { Mempool } from '../src/chain/node/mempool.ts'
