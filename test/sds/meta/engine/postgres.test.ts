@@ -160,7 +160,10 @@ if (skip) {
     assert.deepEqual([a.other, b.other], [[], []])
     assert.equal(a.refused + b.refused, 8, 'every grant loop ended with a refusal')
     assert.equal(a.granted + b.granted, reads * bytes, 'all of the ozone, and not a byte more, was promised')
-    assert.ok(a.granted > 0 && b.granted > 0, 'both processes granted')
+    // How the grants split is not asserted: the process whose batch holds the payer's row tends to keep it (the other's
+    // transactions conflict and back off; quiet: ~7,900 of 8,000 to one side, under CI load once all of them). A guard
+    // that were per process would make the sum above 2× whatever the split, so the test fails on that either way.
+    t.diagnostic(`granted: ${a.granted / bytes} + ${b.granted / bytes} reads`)
     assert.equal(store.ozone.totals('st1sharedpayer', Date.now()).promised, reads * bytes)
   })
 
