@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -19,6 +18,7 @@ import type { ChainParams } from '../../../src/chain/params.ts'
 import { canonicalJson, type CanonicalValue } from '../../../src/crypto/canonical.ts'
 import { WalletKey } from '../../../src/crypto/wallet-key.ts'
 import { cliArgs } from '../../../src/devnet/devnet.ts'
+import { freePort } from '../../support/ports.ts'
 
 export const CLUSTER_CHAIN_ID = 'stratos-comet-cluster'
 export const STOS = 10n ** 18n
@@ -41,17 +41,6 @@ export interface ClusterNode {
   cometPid?: number
   readonly restUrl: string
   readonly rpcUrl: string
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
 }
 
 export async function rpc<T>(base: string, path: string, timeoutMs = 5_000): Promise<T> {

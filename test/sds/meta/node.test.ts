@@ -4,21 +4,13 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createServer } from 'node:net'
 import { rmSync } from 'node:fs'
 import { StratosError } from '../../../src/errors.ts'
 import { ManualClock, seededRandom } from '../../../src/util/components.ts'
 import { MetaNode } from '../../../src/sds/meta/index.ts'
 import { RepairService } from '../../../src/sds/meta/repair/index.ts'
 import { chainId, expectCode, tempDir } from './helpers.ts'
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
-  const port = (s.address() as { port: number }).port
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
-}
+import { freePort } from '../../support/ports.ts'
 
 test('a start that fails after listening frees the port and the index; the next start succeeds', async () => {
   const dir = tempDir()
