@@ -82,7 +82,9 @@ test("gate: answers wait for it, its failure is every call's, and an aborted cal
     answered = true
     return r
   })
-  await new Promise((r) => setTimeout(r, 100))
+  // Polled, not a fixed wait: on a loaded machine the request may take longer than any fixed delay to arrive.
+  for (const deadline = Date.now() + 10_000; up.hits() === 0 && Date.now() < deadline; )
+    await new Promise((r) => setTimeout(r, 10))
   assert.equal(up.hits(), 1, 'the request went out at once')
   assert.equal(answered, false, 'its answer waits for the gate')
   open()
