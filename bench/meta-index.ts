@@ -13,16 +13,20 @@
  * with the nodes for the CPU: the load average and every process's CPU per operation are printed with the numbers.
  *
  * Usage: npm run -s build && node --import tsx bench/meta-index.ts [--seconds 20] [--concurrency 8] [--clients 4]
- *        [--engine postgres|lmdb|both] [--copies-up-to BYTES]
+ *        [--engine postgres|lmdb|both] [--copies-up-to BYTES] [--only upload|read] [--profile DIR]
+ *        [--perf FILE]
  * `--copies-up-to BYTES`: the load clients store files of at most BYTES as whole copies (the SDK's copiesUpToBytes:
- * k=1, same m) instead of k=2 m=1 shards.
+ * k=1, same m) instead of k=2 m=1 shards. `--only`: run one phase. `--profile DIR`: CPU profiles of every client, meta
+ * and resource process during each phase (bench/profile-preload.mjs; summarise with bench/profile-summary.mjs).
+ * `--perf FILE`: `perf record -g` of the same processes during the read phase (start them with
+ * STRATOS_DEVNET_NODE_ARGS=--perf-basic-prof and NODE_OPTIONS=--perf-basic-prof for JavaScript names).
  * Writes bench/results/<date>-meta-index.json.
  */
 import { parseArgs } from 'node:util'
 import { spawn } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { StratosClient, WalletKey } from '../src/sds/client/index.ts'
 import { MetaClient } from '../src/net/meta-client.ts'
@@ -42,6 +46,9 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '4' },
     engine: { type: 'string', default: 'both' },
     'copies-up-to': { type: 'string', default: '0' },
+    only: { type: 'string' },
+    profile: { type: 'string' },
+    perf: { type: 'string' },
   },
 })
 const SECONDS = Number(args.seconds)
@@ -49,6 +56,16 @@ const CONCURRENCY = Number(args.concurrency)
 const CLIENTS = Number(args.clients)
 const WALLET_HEX = '6b'.repeat(32)
 const wallet = WalletKey.fromPrivateKeyHex(WALLET_HEX)
+const ONLY = args.only as 'upload' | 'read' | undefined
+// --profile DIR: every process started from here loads bench/profile-preload.mjs; each phase's window is profiled
+// (SIGUSR2 at its start and shortly before its end) into DIR/<pid>-<n>.cpuprofile.
+const PROFILE_DIR = args.profile ? resolve(args.profile) : undefined
+if (PROFILE_DIR) {
+  mkdirSync(PROFILE_DIR, { recursive: true })
+  process.env.PROFILE_DIR = PROFILE_DIR
+  process.env.NODE_OPTIONS =
+    `${process.env.NODE_OPTIONS ?? ''} --import=${join(import.meta.dirname, 'profile-preload.mjs')}`.trim()
+}
 
 interface Result {
   engine: 'postgres' | 'lmdb'
@@ -142,8 +159,44 @@ async function phase(
   for (const { child } of children) child.stdin.end(`go ${startAt}\n`)
   await new Promise((r) => setTimeout(r, Math.max(0, startAt - Date.now())))
   before = roles.map((r) => cpuMsOf(r.pid))
+  const profiled = [...roles.map((r) => r.pid), ...children.map((c) => c.child.pid!)]
+  const signalAll = (): void => {
+    for (const pid of profiled) {
+      try {
+        process.kill(pid, 'SIGUSR2')
+      } catch {}
+    }
+  }
+  let profileStop: NodeJS.Timeout | undefined
+  // --perf FILE: on-CPU samples (kernel included) of every client, meta and resource process in the read phase.
+  const perf =
+    args.perf && o.phase === 'read'
+      ? spawn(
+          'perf',
+          [
+            'record',
+            '-F',
+            '1999',
+            '-g',
+            '-o',
+            resolve(args.perf),
+            '-p',
+            profiled.join(','),
+            '--',
+            'sleep',
+            String(Math.max(1, SECONDS - 1)),
+          ],
+          { stdio: 'ignore' },
+        )
+      : undefined
+  if (PROFILE_DIR) {
+    signalAll()
+    profileStop = setTimeout(signalAll, Math.max(500, SECONDS * 1000 - 700))
+  }
   const outs = await Promise.all(children.map((c) => c.done))
   const after = roles.map((r) => cpuMsOf(r.pid))
+  clearTimeout(profileStop)
+  if (perf && perf.exitCode === null) await new Promise((r) => perf.once('exit', r))
   const latencies = outs.flatMap((x) => x.latencies)
   const ops = Math.max(1, latencies.length)
   const cpuMsPerOp: Record<string, number> = { clients: outs.reduce((a, x) => a + x.cpuMs, 0) / ops }
@@ -227,7 +280,8 @@ async function run(engine: 'postgres' | 'lmdb'): Promise<Result> {
       ...procs.filter((p) => !metas.includes(p)).map((p) => ({ name: 'resources', pid: p.child.pid! })),
     ]
     const loadStart = loadavg()
-    const up = await phase(urls, roles, { phase: 'upload' })
+    const none: PhaseResult = { latencies: [], errors: 0, mismatches: 0, elapsed: SECONDS, cpuMsPerOp: {} }
+    const up = ONLY === 'read' ? none : await phase(urls, roles, { phase: 'upload' })
 
     const big = randomBytes(32 * MiB)
     const bigPath = join(dir, 'big.bin')
@@ -235,7 +289,7 @@ async function run(engine: 'postgres' | 'lmdb'): Promise<Result> {
     const setup = await StratosClient.connect({ metaUrl: urls.join(','), wallet })
     clients.push(setup)
     const { cid } = await setup.put(big)
-    const rd = await phase(urls, roles, { phase: 'read', cid, bigPath })
+    const rd = ONLY === 'upload' ? none : await phase(urls, roles, { phase: 'read', cid, bigPath })
     const mismatches = rd.mismatches
     const loadEnd = loadavg()
     return {

@@ -43,14 +43,20 @@ export interface DirectGetParameters {
   /**
    * Called once with the head of a 2xx response: returns the buffer the body is read into, exactly
    * Content-Length bytes long, or throws to refuse the response (the connection is then dropped).
+   * A list of buffers is filled one after the other (a scatter read: their lengths add up to Content-Length).
    */
-  onHead: (head: DirectGetHead) => Uint8Array
+  onHead: (head: DirectGetHead) => Uint8Array | Uint8Array[]
   /**
    * Called after every read of body bytes with the count received so far (the bytes are in the
    * buffer already): may verify them and throw to stop (the connection is then dropped).
    */
   onBody?: (received: number) => void
   signal: AbortSignal
+  /**
+   * Fails the request with a TimeoutError (as AbortSignal.timeout's) when it has not finished after this many ms:
+   * one timer, instead of a timeout signal joined to `signal` per request.
+   */
+  timeoutMs?: number
 }
 
 export interface DirectGetResult {
@@ -80,7 +86,10 @@ class Connection {
   #state: 'connecting' | 'idle' | 'head' | 'body' | 'error-body' | 'closed' = 'connecting'
   #head: Buffer[] = []
   #headBytes = 0
-  #target: Uint8Array | undefined
+  /** The body's buffers (onHead's answer), the one being filled and how far. */
+  #targets: Uint8Array[] = []
+  #part = 0
+  #partFilled = 0
   #received = 0
   #expected = 0
   #errorBody: Buffer[] = []
@@ -140,7 +149,7 @@ class Connection {
     this.#state = 'head'
     this.#head = []
     this.#headBytes = 0
-    this.#target = undefined
+    this.#clearTargets()
     this.#received = 0
     this.#parsed = undefined
     this.#errorBody = []
@@ -169,8 +178,36 @@ class Connection {
 
   #readBuffer(): Uint8Array {
     // The body's own bytes, never more: a read can then never take bytes past the body.
-    if (this.#state === 'body' && this.#target) return this.#target.subarray(this.#received, this.#expected)
+    if (this.#state === 'body' && this.#part < this.#targets.length)
+      return this.#targets[this.#part].subarray(this.#partFilled)
     return this.#scratch
+  }
+
+  #clearTargets(): void {
+    this.#targets = []
+    this.#part = 0
+    this.#partFilled = 0
+  }
+
+  /** `n` more body bytes are in the current buffer: moves on to the next one when it is full. */
+  #advance(n: number): void {
+    this.#partFilled += n
+    while (this.#part < this.#targets.length && this.#partFilled >= this.#targets[this.#part].length) {
+      this.#partFilled -= this.#targets[this.#part].length
+      this.#part++
+    }
+  }
+
+  /** Copies body bytes that arrived with the head into the body's buffers. */
+  #scatter(bytes: Uint8Array): void {
+    let off = 0
+    while (off < bytes.length) {
+      const t = this.#targets[this.#part]
+      const take = Math.min(t.length - this.#partFilled, bytes.length - off)
+      t.set(bytes.subarray(off, off + take), this.#partFilled)
+      off += take
+      this.#advance(take)
+    }
   }
 
   #onRead(n: number, buf: Uint8Array): boolean {
@@ -180,6 +217,7 @@ class Connection {
       if (!a) throw new StratosError('UPSTREAM_ERROR', `${this.origin} sent data on an idle connection`)
       a.responseBytes += n
       if (this.#state === 'body') {
+        this.#advance(n)
         this.#received += n
         a.p.onBody?.(this.#received)
         if (this.#received === this.#expected) this.#finish()
@@ -217,18 +255,20 @@ class Connection {
     if (head.status >= 200 && head.status < 300) {
       if (head.contentLength === undefined)
         throw new StratosError('UPSTREAM_ERROR', `${this.origin} answered a ${head.status} without Content-Length`)
-      const target = this.#active!.p.onHead(head)
-      if (target.length !== head.contentLength)
-        throw new StratosError(
-          'UPSTREAM_ERROR',
-          `body buffer of ${target.length} bytes for a ${head.contentLength}-byte body`,
-        )
-      if (rest.length > target.length)
+      const answer = this.#active!.p.onHead(head)
+      const targets = Array.isArray(answer) ? answer.filter((t) => t.length > 0) : [answer]
+      let length = 0
+      for (const t of targets) length += t.length
+      if (length !== head.contentLength)
+        throw new StratosError('UPSTREAM_ERROR', `body buffer of ${length} bytes for a ${head.contentLength}-byte body`)
+      if (rest.length > length)
         throw new StratosError('UPSTREAM_ERROR', `${this.origin} sent more bytes than its Content-Length`)
-      this.#target = target
-      this.#expected = target.length
+      this.#targets = targets
+      this.#part = 0
+      this.#partFilled = 0
+      this.#expected = length
       this.#state = 'body'
-      target.set(rest, 0)
+      this.#scatter(rest)
       this.#received = rest.length
       if (rest.length > 0) this.#active!.p.onBody?.(this.#received)
       if (this.#received === this.#expected) this.#finish()
@@ -275,7 +315,7 @@ class Connection {
       ? { head, received: this.#received }
       : { head, received: this.#errorBytes, errorBody: Buffer.concat(this.#errorBody) }
     this.#active = undefined
-    this.#target = undefined
+    this.#clearTargets()
     this.#errorBody = []
     this.served++
     if (this.#reusable) {
@@ -300,7 +340,7 @@ class Connection {
   #fail(e: unknown): void {
     const a = this.#active
     this.#active = undefined
-    this.#target = undefined
+    this.#clearTargets()
     this.#close()
     a?.reject(e)
   }
@@ -357,10 +397,45 @@ export class DirectGetPool {
     if (/[\r\n]/.test(p.path) || Object.entries(p.headers).some(([k, v]) => /[\r\n:]/.test(k) || /[\r\n]/.test(v))) {
       throw new StratosError('BAD_REQUEST', 'header or path contains a line break')
     }
+    let timedOut: DOMException | undefined
+    let current: Connection | undefined
+    const timer =
+      p.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = new DOMException('The operation was aborted due to timeout', 'TimeoutError')
+            current?.destroy(timedOut)
+          }, p.timeoutMs)
+    try {
+      return await this.#get(
+        p,
+        request,
+        ep,
+        (c) => {
+          current = c
+          if (timedOut) c.destroy(timedOut)
+        },
+        () => timedOut,
+      )
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async #get(
+    p: DirectGetParameters,
+    request: string,
+    ep: { host: string; port: number },
+    use: (c: Connection) => void,
+    timedOut: () => DOMException | undefined,
+  ): Promise<DirectGetResult> {
     for (let attempt = 0; ; attempt++) {
       p.signal.throwIfAborted()
+      const late = timedOut()
+      if (late) throw late
       const conn = this.#take(p.origin) ?? this.#open(p.origin, ep.host, ep.port)
       const reused = conn.served > 0
+      use(conn)
       const active: Active = { p, resolve: () => {}, reject: () => {}, responseBytes: 0 }
       const done = new Promise<DirectGetResult>((resolve, reject) => {
         active.resolve = resolve
@@ -374,6 +449,8 @@ export class DirectGetPool {
         return await done
       } catch (e) {
         if (p.signal.aborted) throw p.signal.reason ?? e
+        const late = timedOut()
+        if (late) throw late
         // A keep-alive connection the server closed just as we reused it: nothing was answered, try a new one.
         if (reused && attempt === 0 && active.responseBytes === 0) continue
         throw e

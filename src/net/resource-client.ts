@@ -56,6 +56,32 @@ export interface GetShardParameters {
   timeoutMs?: number
 }
 
+/**
+ * Scratch buffers for the edge chunks of unaligned range GETs (one chunk each), reused: a range read allocates
+ * nothing but its own output. Bounded; more in flight at once just allocate.
+ */
+const scratchFree: Uint8Array[] = []
+/** The signal of a GET without one (its timeout is direct-get's own timer). */
+const neverAborted = new AbortController().signal
+const SCRATCH_KEEP = 64
+function takeScratch(): Uint8Array {
+  return scratchFree.pop() ?? new Uint8Array(SHARD_CHUNK_BYTES)
+}
+function giveScratch(b: Uint8Array): void {
+  if (scratchFree.length < SCRATCH_KEEP) scratchFree.push(b)
+}
+
+/** The ticket header of a ticket object, encoded once (a read sends the same ticket with each of its range GETs). */
+const ticketHeaders = new WeakMap<SignedTicket, string>()
+function ticketHeader(t: SignedTicket): string {
+  let h = ticketHeaders.get(t)
+  if (h === undefined) {
+    h = encodeTicketHeader(t)
+    ticketHeaders.set(t, h)
+  }
+  return h
+}
+
 export class ResourceClient {
   readonly #dispatcher: Dispatcher
   readonly #direct: DirectGetPool
@@ -133,66 +159,102 @@ export class ResourceClient {
     const end = Math.min(p.shardSize, endChunk * SHARD_CHUNK_BYTES)
     const whole = start === 0 && end === p.shardSize
     const url = `${p.url}/v1/shards/${p.shardId}`
-    const signal = withTimeout(p.signal, p.timeoutMs ?? CLIENT_SHARD_TIMEOUT_MS)
-    // The body goes straight into the destination (or a span buffer when the asked range is not
-    // chunk-aligned); each chunk is verified in place as soon as it is complete, so a wrong byte
-    // stops the transfer at the first bad chunk.
+    const signal = p.signal ?? neverAborted
+    // The body goes straight into the destination: the chunks wholly inside the asked range land in place, the
+    // (at most two) edge chunks the range only partly covers in reused scratch buffers, from which their asked
+    // bytes are copied once verified. Each chunk is verified as soon as it is complete, so a wrong byte stops the
+    // transfer at the first bad chunk.
     const span = end - start
-    const aligned = start === offset && end === offset + length
-    let spanBuf: Uint8Array | undefined
+    const chunks = endChunk - firstChunk
+    /** Where each chunk of the span lands (a view of `out`, or of a scratch buffer). */
+    const views: Uint8Array[] = new Array(chunks)
+    const scratch: Uint8Array[] = []
+    const targets: Uint8Array[] = []
+    for (let i = 0; i < chunks; i++) {
+      const cs = start + i * SHARD_CHUNK_BYTES
+      const ce = Math.min(end, cs + SHARD_CHUNK_BYTES)
+      if (cs >= offset && ce <= offset + length) {
+        views[i] = out.subarray(cs - offset, ce - offset)
+        const prev = targets.length > 0 ? targets[targets.length - 1] : undefined
+        // Consecutive chunks in `out` are one target (one buffer for the socket to fill).
+        if (prev && prev.buffer === out.buffer && prev.byteOffset + prev.length === views[i].byteOffset)
+          targets[targets.length - 1] = new Uint8Array(out.buffer, prev.byteOffset, prev.length + views[i].length)
+        else targets.push(views[i])
+      } else {
+        const b = takeScratch()
+        scratch.push(b)
+        views[i] = b.subarray(0, ce - cs)
+        targets.push(views[i])
+      }
+    }
     let chunkHashes = new Uint8Array(0)
     let verifiedUpTo = 0
-    let chunkIndex = firstChunk
+    let verified = 0
     let result: DirectGetResult
     try {
-      result = await this.#direct.get({
-        origin: p.url,
-        path: `/v1/shards/${p.shardId}`,
-        headers: {
-          [TICKET_HEADER]: encodeTicketHeader(p.ticket),
-          [ORDER_HEADER]: encodeOrderHeader(p.orders.next(p.ticket.payload, end - start, this.#clock.now())),
-          ...(whole ? {} : { range: `bytes=${start}-${end - 1}` }),
-        },
-        signal,
-        onHead: (head) => {
-          if (head.status !== (whole ? 200 : 206))
-            throw new StratosError('UPSTREAM_ERROR', `node answered HTTP ${head.status} to a shard read`, { url })
-          const hashesHeader = head.headers[SHARD_HEADERS.chunkHashes]
-          chunkHashes =
-            typeof hashesHeader === 'string'
-              ? new Uint8Array(Buffer.from(hashesHeader, 'base64url'))
-              : new Uint8Array(0)
-          if (
-            Number(head.headers[SHARD_HEADERS.shardSize]) !== p.shardSize ||
-            !chunkHashesMatch(p.shardId, p.shardSize, chunkHashes)
-          ) {
-            throw new StratosError('HASH_MISMATCH', 'node sent a chunk-hash list that does not match the shard id', {
-              url,
-            })
-          }
-          if (head.contentLength !== span)
-            throw new StratosError('SIZE_MISMATCH', `node sends ${head.contentLength} bytes, not ${span}`, { url })
-          spanBuf = aligned ? out : new Uint8Array(span)
-          return spanBuf
-        },
-        onBody: (received) => {
-          while (verifiedUpTo < received) {
-            const chunkEnd = Math.min(span, verifiedUpTo + SHARD_CHUNK_BYTES)
-            if (chunkEnd > received) break
-            if (!chunkMatches(chunkHashes, chunkIndex, spanBuf!.subarray(verifiedUpTo, chunkEnd))) {
-              throw new StratosError(
-                'HASH_MISMATCH',
-                `chunk ${chunkIndex} of shard ${p.shardId} does not match its hash`,
-                { url, chunk: chunkIndex },
-              )
+      try {
+        result = await this.#direct.get({
+          origin: p.url,
+          path: `/v1/shards/${p.shardId}`,
+          headers: {
+            [TICKET_HEADER]: ticketHeader(p.ticket),
+            [ORDER_HEADER]: encodeOrderHeader(p.orders.next(p.ticket.payload, end - start, this.#clock.now())),
+            ...(whole ? {} : { range: `bytes=${start}-${end - 1}` }),
+          },
+          signal,
+          timeoutMs: p.timeoutMs ?? CLIENT_SHARD_TIMEOUT_MS,
+          onHead: (head) => {
+            if (head.status !== (whole ? 200 : 206))
+              throw new StratosError('UPSTREAM_ERROR', `node answered HTTP ${head.status} to a shard read`, { url })
+            const hashesHeader = head.headers[SHARD_HEADERS.chunkHashes]
+            chunkHashes =
+              typeof hashesHeader === 'string'
+                ? new Uint8Array(Buffer.from(hashesHeader, 'base64url'))
+                : new Uint8Array(0)
+            if (
+              Number(head.headers[SHARD_HEADERS.shardSize]) !== p.shardSize ||
+              !chunkHashesMatch(p.shardId, p.shardSize, chunkHashes)
+            ) {
+              throw new StratosError('HASH_MISMATCH', 'node sent a chunk-hash list that does not match the shard id', {
+                url,
+              })
             }
-            verifiedUpTo = chunkEnd
-            chunkIndex++
-          }
-        },
-      })
-    } catch (e) {
-      throw transportError(e, url, p.signal)
+            if (head.contentLength !== span)
+              throw new StratosError('SIZE_MISMATCH', `node sends ${head.contentLength} bytes, not ${span}`, { url })
+            return targets
+          },
+          onBody: (received) => {
+            while (verified < chunks) {
+              const chunk = views[verified]
+              if (verifiedUpTo + chunk.length > received) break
+              if (!chunkMatches(chunkHashes, firstChunk + verified, chunk)) {
+                throw new StratosError(
+                  'HASH_MISMATCH',
+                  `chunk ${firstChunk + verified} of shard ${p.shardId} does not match its hash`,
+                  { url, chunk: firstChunk + verified },
+                )
+              }
+              verifiedUpTo += chunk.length
+              verified++
+            }
+          },
+        })
+      } catch (e) {
+        throw transportError(e, url, p.signal)
+      }
+      if (result.head.status < 300 && verifiedUpTo === span) {
+        // The edge chunks' asked bytes, verified above, into place.
+        for (let i = 0; i < chunks; i++) {
+          if (views[i].buffer === out.buffer) continue
+          const cs = start + i * SHARD_CHUNK_BYTES
+          const from = Math.max(offset, cs)
+          const to = Math.min(offset + length, cs + views[i].length)
+          if (to > from) out.set(views[i].subarray(from - cs, to - cs), from - offset)
+        }
+      }
+    } finally {
+      // The connection no longer holds them (a finished or failed request drops its body buffers).
+      for (const b of scratch) giveScratch(b)
     }
     if (result.head.status >= 300) {
       let body: unknown
@@ -205,7 +267,6 @@ export class ResourceClient {
     }
     if (verifiedUpTo !== span)
       throw new StratosError('SIZE_MISMATCH', `node sent ${verifiedUpTo} of ${span} bytes`, { url })
-    if (!aligned) out.set(spanBuf!.subarray(offset - start, offset - start + length))
     return out
   }
 }

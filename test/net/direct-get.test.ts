@@ -89,6 +89,55 @@ test('reads the body straight into the buffer and reuses one keep-alive connecti
   }
 })
 
+test('a scatter read fills a list of buffers in order, empty ones skipped; lengths that do not add up are refused', async () => {
+  const { origin, server } = await httpServer()
+  const pool = new DirectGetPool()
+  try {
+    // Uneven parts, one smaller than a socket read and one empty, so reads cross part boundaries.
+    const sizes = [1, 0, 300_000, 7, 1024 * 1024, BODY.length - 1 - 300_000 - 7 - 1024 * 1024]
+    const parts = sizes.map((n) => Buffer.alloc(n))
+    const seen: number[] = []
+    const r = await pool.get({
+      origin,
+      path: '/body',
+      ...into(Buffer.alloc(0), { onHead: () => parts, onBody: (n) => void seen.push(n) }),
+    })
+    assert.equal(r.received, BODY.length)
+    assert.ok(Buffer.concat(parts).equals(BODY))
+    assert.equal(seen.at(-1), BODY.length)
+    await assert.rejects(
+      pool.get({
+        origin,
+        path: '/body',
+        ...into(Buffer.alloc(0), { onHead: () => [Buffer.alloc(10), Buffer.alloc(5)] }),
+      }),
+      (e: unknown) => e instanceof StratosError && e.code === 'UPSTREAM_ERROR',
+    )
+  } finally {
+    pool.close()
+    await close(server)
+  }
+})
+
+test('timeoutMs fails a stalled request with a TimeoutError; a request finishing in time is not affected', async () => {
+  const { origin, server } = await httpServer()
+  const pool = new DirectGetPool()
+  try {
+    const started = Date.now()
+    await assert.rejects(
+      pool.get({ origin, path: '/slow', ...into(Buffer.alloc(BODY.length), { timeoutMs: 100 }) }),
+      (e: unknown) => (e as Error).name === 'TimeoutError',
+    )
+    assert.ok(Date.now() - started < 4_000, 'the timer fired, not the 5 s signal')
+    const target = Buffer.alloc(BODY.length)
+    await pool.get({ origin, path: '/body', ...into(target, { timeoutMs: 5_000 }) })
+    assert.ok(target.equals(BODY))
+  } finally {
+    pool.close()
+    await close(server)
+  }
+})
+
 test('an error status returns its body; the connection stays usable', async () => {
   const { origin, server, connections } = await httpServer()
   const pool = new DirectGetPool()

@@ -60,6 +60,20 @@ function emit(onProgress: ((e: ProgressEvent) => void) | undefined, e: ProgressE
   }
 }
 
+/**
+ * The reason a read or segment stops its own remaining work once it is done: nobody sees its stack (the fetches it
+ * stops are awaited and dropped), so it is built without one (capturing it cost more than the rest of the abort).
+ */
+function abortReason(message: string): StratosError {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return new StratosError('ABORTED', message)
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
 const WINDOW = Math.min(CLIENT_READ_WINDOW_SEGMENTS, MAX_SEGMENTS_PER_READ_REQUEST)
 
 /** Read tickets in windows of segments; the window after the one in use is requested ahead. */
@@ -288,7 +302,7 @@ async function* readFileOnce(c: TransferComponents, p: ReadParameters): AsyncGen
     if (p.signal?.aborted) throw new StratosError('ABORTED', 'download aborted', undefined, { cause: p.signal.reason })
     throw toStratosError(e)
   } finally {
-    controller.abort(new StratosError('ABORTED', 'read finished'))
+    controller.abort(abortReason('read finished'))
     await Promise.allSettled(inFlight)
     dispose()
   }
@@ -556,7 +570,8 @@ class SegmentReader {
       return pieces.map((pc) => pc.buf)
     } finally {
       finished = true
-      segCtrl.abort(new StratosError('ABORTED', 'segment done'))
+      // Stop what may still run (hedged fetches, repairs); a segment whose fetches all settled has nothing to stop.
+      if (repairs.length > 0 || pieces.some((pc) => pc.status === 'pending')) segCtrl.abort(abortReason('segment done'))
       // No fetch or repair may still write into a piece's buffer once it is handed out.
       await Promise.allSettled([...pieces.map((pc) => pc.direct), ...repairs])
       dispose()

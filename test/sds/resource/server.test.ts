@@ -1,6 +1,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { connect, type Socket } from 'node:net'
+import http from 'node:http'
+import { connect, type Socket, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { NodeKey } from '../../../src/crypto/node-key.ts'
@@ -191,6 +192,53 @@ test('ResourceClient against the node: PUT with receipt, full GET, unaligned and
   assert.equal(info.usedBytes, shardFileBytes(shard.data.length))
   assert.equal(info.chainId, chainId)
   assert.equal(info.load, 0)
+})
+
+test('ResourceClient range reads: bytes that do not match their chunk hash are HASH_MISMATCH, in an edge chunk or a middle one', async (t) => {
+  const shard = makeShard(6 * C + 99, 3)
+  let flipAt = -1
+  // A node that answers ranges with the right chunk-hash list and one byte of the body changed (at shard byte flipAt).
+  const server = http.createServer((req, res) => {
+    const m = /bytes=(\d+)-(\d+)/.exec(String(req.headers.range))
+    const start = Number(m?.[1] ?? 0)
+    const end = m ? Number(m[2]) + 1 : shard.data.length
+    const body = Buffer.from(shard.data.subarray(start, end))
+    if (flipAt >= start && flipAt < end) body[flipAt - start] ^= 1
+    res.writeHead(m ? 206 : 200, {
+      'content-length': body.length,
+      [SHARD_HEADERS.shardSize]: shard.data.length,
+      [SHARD_HEADERS.chunkHashes]: Buffer.from(shard.chunkHashes).toString('base64url'),
+    })
+    res.end(body)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const read = (offset: number, length: number) =>
+    client.getShard({
+      orders,
+      url,
+      ticket: ticketFor({ address: stranger.address }, shard, { op: 'get' }),
+      shardId: shard.id,
+      shardSize: shard.data.length,
+      offset,
+      length,
+      into: new Uint8Array(length),
+    })
+  // Asked: [C + 10, 5C + 20): chunks 1 and 5 are edge chunks (partly asked), 2–4 land in place.
+  const [offset, length] = [C + 10, 4 * C + 10]
+  assert.ok(Buffer.from(await read(offset, length)).equals(shard.data.subarray(offset, offset + length)))
+  // A changed byte outside the asked bytes but inside a fetched edge chunk, one in an asked edge byte, one in the middle.
+  for (const at of [C + 3, 5 * C + 15, 3 * C + 77]) {
+    flipAt = at
+    await rejectsWithCode(read(offset, length), 'HASH_MISMATCH')
+  }
+  // The client's scratch buffers are reused after those failures: a clean read is still right.
+  flipAt = -1
+  assert.ok(Buffer.from(await read(offset + 1, length)).equals(shard.data.subarray(offset + 1, offset + 1 + length)))
 })
 
 test('PUT without a valid ticket for this node, shard and op is refused and stores nothing', async (t) => {
