@@ -537,6 +537,10 @@ export const OZONE_GUARD_MAX_PAYERS = 100_000
 export const OZONE_GUARD_MAX_BUCKETS_PER_PAYER = 128
 /** Width of an expiry bucket in a payer's row of the ozone store: limits expiring within one share it (rounded up). */
 export const OZONE_PROMISE_BUCKET_MS = 10_000
+/** How long a meta process grants from a lease of a payer's ozone before writing it back (renewing or returning it). */
+export const OZONE_LEASE_MS = 1_000
+/** A lease takes at most 1/OZONE_LEASE_SHARE of the payer's ozone nobody has promised or leased yet. */
+export const OZONE_LEASE_SHARE = 4
 /** Epochs of settled traffic (per node, payer and file) the meta node keeps for its traffic views after reporting. */
 export const POT_TRAFFIC_HISTORY_EPOCHS = 1_000
 /** How often the meta node retries volume reports that are pending or whose submission failed, and prunes old PoT records. */

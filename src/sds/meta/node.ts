@@ -130,6 +130,8 @@ interface Running {
   repair: RepairService
   /** Volume reports (pot/reports.ts): only with a chain link this node built itself. */
   reporter: Reporter | undefined
+  /** The ozone guard (with a chain): its leases are written back before the index closes. */
+  guard: OzoneGuard | undefined
   /** The chain link built from `options.chain` (stopped with the node). */
   ownLink: HttpChainLink | undefined
   /** What metrics.ts reads at scrape time. */
@@ -284,6 +286,7 @@ export class MetaNode implements Startable {
         health,
         repair,
         reporter,
+        guard: parts.guard,
         ownLink,
         metrics: { status, repair, auditor, settlement: services.settlement, chain, indexReady: () => store.ready() },
       }
@@ -299,6 +302,7 @@ export class MetaNode implements Startable {
         await http.drain()
       }
       await parts?.reporter?.stop()
+      await parts?.guard?.close()
       await ownLink?.stop()
       this.#chain = undefined
       await store.close()
@@ -353,6 +357,7 @@ export class MetaNode implements Startable {
     await r.http.drain()
     await r.sweeping
     await r.reporter?.stop()
+    await r.guard?.close()
     await r.ownLink?.stop()
     this.#chain = undefined
     await r.store.close()
@@ -388,6 +393,8 @@ interface MetaParts {
   repair: RepairService
   /** Volume reports (pot/reports.ts): only with a chain link this node built itself. */
   reporter: Reporter | undefined
+  /** The ozone guard (with a chain): its leases are written back before the index closes. */
+  guard: OzoneGuard | undefined
   /** Reloads what each process keeps in memory of a shared index (DutyLease runs it on a shared index). */
   refresh: () => Promise<void>
 }
@@ -498,6 +505,7 @@ async function wireMetaNode(components: MetaComponents, o: MetaNodeOptions): Pro
     auditor,
     repair,
     reporter,
+    guard,
     // A shared index: heartbeats and audits land in whichever process got them, repair may move a file's shards.
     // Read as one async read-only transaction (on PostgreSQL a blocking read would stall the event loop every
     // second for its round trips).

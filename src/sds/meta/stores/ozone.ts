@@ -14,6 +14,11 @@
  *     held      [until, bytes][]: bytes just charged on chain, still counted until every process's cached balance
  *               was read after the charge (OZONE_CACHE_MS after it), so no process counts them neither on chain nor
  *               here.
+ *     leased    [holder, until, end, bytes][] (absent: none): a process's lease (pot/ozone-guard.ts) — `bytes` it may
+ *               promise on its own, without writing this row, until `until`. The holder writes its entry back when it
+ *               renews or returns it, with what it promised from it (spent) moved into `promised`; until then the
+ *               whole lease counts, and an entry never written back (its holder died) counts like a promise expiring
+ *               in bucket `end` (the bucket of the last limit it could have granted), i.e. until end + CLOCK_SKEW_MS.
  *   ['restored'] → true: `accepted` was filled once from the PoT credits of an index written before this table.
  *
  * A row with nothing left is deleted when it is written; rows whose promises only expired are deleted by prune().
@@ -26,6 +31,18 @@ export interface OzoneBook {
   promised: [number, number][]
   accepted: number
   held: [number, number][]
+  leased?: LeaseEntry[]
+}
+
+/** [holder, until, end, bytes]: see above. */
+export type LeaseEntry = [string, number, number, number]
+
+/** Another process's lease on a payer's row. */
+export interface OzoneLease {
+  holder: string
+  /** It grants from the lease until then (its clock), then writes it back. */
+  until: number
+  bytes: number
 }
 
 export type OzoneKey = ['p', string] | ['restored']
@@ -38,12 +55,17 @@ export interface OzoneTotals {
   accepted: number
   /** Charged on chain so recently that a cached balance may not show it yet. */
   held: number
+  /** Leases of processes (all, or all but one holder's): bytes they may be promising without writing the row. */
+  leased: number
 }
 
 export interface OzoneStore {
   /** The reads every other method makes for these payers, for MetaStore.prefetch. */
   reads(payers: string[]): PrefetchRead[]
-  totals(payer: string, now: number): OzoneTotals
+  /** `except`: a holder whose lease is left out of `leased` (a process looking at everyone else's). */
+  totals(payer: string, now: number, except?: string): OzoneTotals
+  /** The live leases of holders other than `except`. */
+  leases(payer: string, now: number, except?: string): OzoneLease[]
   /** Inside write(): `bytes` more promised under limits expiring at `expiresAt`. */
   promise(payer: string, bytes: number, expiresAt: number, now: number): void
   /**
@@ -56,6 +78,18 @@ export interface OzoneStore {
    * see above), or never to be charged (no `holdUntil`).
    */
   charge(payer: string, bytes: number, now: number, holdUntil?: number): void
+  /**
+   * Inside write(): `holder` writes its lease back: what it promised from it (`spent`, [expiresAt, bytes] pairs) becomes
+   * promised like promise() would make it, and its lease becomes `bytes` granted until `until` whose limits expire by
+   * `end` at the latest (bytes 0: the lease is gone).
+   */
+  lease(
+    payer: string,
+    holder: string,
+    spent: [number, number][],
+    lease: { bytes: number; until: number; end: number },
+    now: number,
+  ): void
   /** Inside write(): bytes accepted before this table existed (restore, once). */
   addAccepted(payer: string, bytes: number, now: number): void
   restored(): boolean
@@ -69,6 +103,7 @@ export interface OzoneStore {
 }
 
 const EMPTY: OzoneBook = { promised: [], accepted: 0, held: [] }
+const NO_LEASES: LeaseEntry[] = []
 
 export function promiseBucket(expiresAt: number): number {
   return Math.ceil(expiresAt / OZONE_PROMISE_BUCKET_MS) * OZONE_PROMISE_BUCKET_MS
@@ -78,9 +113,12 @@ export function promiseBucket(expiresAt: number): number {
 function live(b: OzoneBook, now: number): OzoneBook {
   const promised = b.promised.filter(([end]) => end + CLOCK_SKEW_MS > now)
   const held = b.held.filter(([until]) => until > now)
-  return promised.length === b.promised.length && held.length === b.held.length
+  const leased = (b.leased ?? NO_LEASES).filter(([, , end]) => end + CLOCK_SKEW_MS > now)
+  return promised.length === b.promised.length &&
+    held.length === b.held.length &&
+    leased.length === (b.leased ?? NO_LEASES).length
     ? b
-    : { promised, accepted: b.accepted, held }
+    : { promised, accepted: b.accepted, held, ...(leased.length > 0 ? { leased } : {}) }
 }
 
 function sum(xs: [number, number][]): number {
@@ -90,7 +128,30 @@ function sum(xs: [number, number][]): number {
 }
 
 function isEmpty(b: OzoneBook): boolean {
-  return b.promised.length === 0 && b.accepted <= 0 && b.held.length === 0
+  return b.promised.length === 0 && b.accepted <= 0 && b.held.length === 0 && (b.leased?.length ?? 0) === 0
+}
+
+/** `promised` with `bytes` more under limits expiring at `expiresAt` (a new array; at most `maxBuckets` buckets). */
+function addPromise(
+  promised: [number, number][],
+  bytes: number,
+  expiresAt: number,
+  maxBuckets: number,
+): [number, number][] {
+  const end = promiseBucket(expiresAt)
+  const out = promised.map(([e, n]): [number, number] => [e, n])
+  const at = out.findIndex(([e]) => e === end)
+  if (at >= 0) out[at]![1] += bytes
+  else {
+    out.push([end, bytes])
+    out.sort((x, y) => x[0] - y[0])
+    // Full: the two latest buckets merge, kept until the later expiry (conservative).
+    while (out.length > maxBuckets) {
+      const last = out.pop()!
+      out[out.length - 1] = [last[0], out[out.length - 1]![1] + last[1]]
+    }
+  }
+  return out
 }
 
 export class TableOzoneStore implements OzoneStore {
@@ -116,28 +177,41 @@ export class TableOzoneStore implements OzoneStore {
     else this.#t.putSync(['p', payer], b)
   }
 
-  totals(payer: string, now: number): OzoneTotals {
+  totals(payer: string, now: number, except?: string): OzoneTotals {
     const b = this.#get(payer, now)
-    return { promised: sum(b.promised), accepted: b.accepted, held: sum(b.held) }
+    let leased = 0
+    for (const [holder, , , bytes] of b.leased ?? NO_LEASES) if (holder !== except) leased += bytes
+    return { promised: sum(b.promised), accepted: b.accepted, held: sum(b.held), leased }
+  }
+
+  leases(payer: string, now: number, except?: string): OzoneLease[] {
+    const out: OzoneLease[] = []
+    for (const [holder, until, , bytes] of this.#get(payer, now).leased ?? NO_LEASES)
+      if (holder !== except) out.push({ holder, until, bytes })
+    return out
   }
 
   promise(payer: string, bytes: number, expiresAt: number, now: number): void {
     if (bytes <= 0) return
     const b = this.#get(payer, now)
-    const end = promiseBucket(expiresAt)
-    const promised = b.promised.map(([e, n]): [number, number] => [e, n])
-    const at = promised.findIndex(([e]) => e === end)
-    if (at >= 0) promised[at]![1] += bytes
-    else {
-      promised.push([end, bytes])
-      promised.sort((x, y) => x[0] - y[0])
-      // Full: the two latest buckets merge, kept until the later expiry (conservative).
-      while (promised.length > this.#maxBuckets) {
-        const last = promised.pop()!
-        promised[promised.length - 1] = [last[0], promised[promised.length - 1]![1] + last[1]]
-      }
-    }
-    this.#put(payer, { ...b, promised })
+    this.#put(payer, { ...b, promised: addPromise(b.promised, bytes, expiresAt, this.#maxBuckets) })
+  }
+
+  lease(
+    payer: string,
+    holder: string,
+    spent: [number, number][],
+    lease: { bytes: number; until: number; end: number },
+    now: number,
+  ): void {
+    const b = this.#get(payer, now)
+    let promised = b.promised
+    for (const [expiresAt, bytes] of spent)
+      if (bytes > 0) promised = addPromise(promised, bytes, expiresAt, this.#maxBuckets)
+    const leased = (b.leased ?? NO_LEASES).filter(([h]) => h !== holder)
+    if (lease.bytes > 0) leased.push([holder, lease.until, lease.end, lease.bytes])
+    const { leased: _, ...rest } = b
+    this.#put(payer, { ...rest, promised, ...(leased.length > 0 ? { leased } : {}) })
   }
 
   settle(payer: string, limitBytes: number, expiresAt: number, bytes: number, now: number): void {

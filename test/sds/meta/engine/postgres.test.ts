@@ -118,19 +118,21 @@ if (skip) {
     assert.deepEqual(ta.get('new'), { owners: ['A'] })
   })
 
-  test('postgres: two meta processes granting to one payer promise no more than its ozone in total', async (t) => {
+  test('postgres: two meta processes granting to one payer promise exactly its ozone in total, each a fair share', async (t) => {
     const prefix = freshPrefix()
     const store = await MetaStore.open(server.url, { tablePrefix: prefix })
     t.after(() => store.close())
     const worker = fileURLToPath(new URL('./postgres-ozone-worker.ts', import.meta.url))
-    // Ozone for 2,000 reads of 1 KiB, two processes with 4 grants in flight each: each alone could hand out all of it.
+    // Ozone for 2,000 reads of 1 KiB, two processes with 4 grants in flight each, both asking at one rate (300/s,
+    // counted from one start time: a process the machine held back catches up): each alone could hand out all of it.
     const bytes = 1_024
     const reads = 2_000
     const ozone = reads * bytes + bytes / 2
+    type Out = { granted: number; refused: number; other: string[]; writes: number }
     const spawnWorker = () => {
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', worker, server.url, prefix, String(ozone), String(bytes), '4'],
+        ['--import', 'tsx', worker, server.url, prefix, String(ozone), String(bytes), '4', 'grant', '300'],
         { stdio: ['pipe', 'pipe', 'inherit'] },
       )
       let out = ''
@@ -142,7 +144,7 @@ if (skip) {
         out += d.toString()
         if (out.startsWith('ready\n')) onReady()
       })
-      const done = new Promise<{ granted: number; refused: number; other: string[] }>((resolve, reject) => {
+      const done = new Promise<Out>((resolve, reject) => {
         child.once('error', reject)
         child.once('exit', (code) =>
           code === 0 ? resolve(JSON.parse(out.slice('ready\n'.length))) : reject(new Error(`worker exited ${code}`)),
@@ -152,19 +154,24 @@ if (skip) {
     }
     const workers = [spawnWorker(), spawnWorker()]
     await Promise.all(workers.map((w) => w.ready))
-    for (const w of workers) w.child.stdin.end('go\n')
-    const [a, b] = (await Promise.all(workers.map((w) => w.done))) as [
-      { granted: number; refused: number; other: string[] },
-      { granted: number; refused: number; other: string[] },
-    ]
+    const t0 = Date.now()
+    for (const w of workers) w.child.stdin.end(`go ${t0}\n`)
+    const [a, b] = (await Promise.all(workers.map((w) => w.done))) as [Out, Out]
+    t.diagnostic(
+      `granted: ${a.granted / bytes} + ${b.granted / bytes} reads in ${a.writes} + ${b.writes} transactions, ${Date.now() - t0} ms`,
+    )
     assert.deepEqual([a.other, b.other], [[], []])
     assert.equal(a.refused + b.refused, 8, 'every grant loop ended with a refusal')
     assert.equal(a.granted + b.granted, reads * bytes, 'all of the ozone, and not a byte more, was promised')
-    // How the grants split is not asserted: the process whose batch holds the payer's row tends to keep it (the other's
-    // transactions conflict and back off; quiet: ~7,900 of 8,000 to one side, under CI load once all of them). A guard
-    // that were per process would make the sum above 2× whatever the split, so the test fails on that either way.
-    t.diagnostic(`granted: ${a.granted / bytes} + ${b.granted / bytes} reads`)
-    assert.equal(store.ozone.totals('st1sharedpayer', Date.now()).promised, reads * bytes)
+    // Fair: each process grants from its own lease at the rate it is asked, so neither starves the other (before
+    // leases, the process whose batches held the payer's row kept it: 1,712 + 288, once in CI 2,000 + 0). A quarter
+    // each leaves room for a process the machine holds back for a second.
+    assert.ok(Math.min(a.granted, b.granted) >= (reads * bytes) / 4, 'each process granted at least a quarter')
+    // Far fewer transactions than grants: leases, not one row write per batch.
+    assert.ok(a.writes + b.writes < reads / 4, `${a.writes + b.writes} transactions`)
+    // Both leases were written back on close: the row holds exactly the promises.
+    const left = store.ozone.totals('st1sharedpayer', Date.now())
+    assert.deepEqual([left.promised, left.leased], [reads * bytes, 0])
   })
 
   test('postgres: a connection reset in the middle of a transaction fails it with NODE_UNAVAILABLE; the process lives', async (t) => {

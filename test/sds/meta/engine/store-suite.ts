@@ -643,7 +643,7 @@ export function storeSuite(name: string, f: EngineSuiteFactories): void {
     const oz = store.ozone
     const B = OZONE_PROMISE_BUCKET_MS
     const now = 100 * B
-    const none = { promised: 0, accepted: 0, held: 0 }
+    const none = { promised: 0, accepted: 0, held: 0, leased: 0 }
     assert.deepEqual(oz.totals('st1x', now), none)
     await store.write(() => {
       store.prefetch(oz.reads(['st1x', 'st1y']))
@@ -652,17 +652,17 @@ export function storeSuite(name: string, f: EngineSuiteFactories): void {
       oz.promise('st1x', 7, now + 20 * B, now)
       oz.promise('st1y', 0, now + 20 * B, now) // nothing: no row
     })
-    assert.deepEqual(oz.totals('st1x', now), { promised: 157, accepted: 0, held: 0 })
+    assert.deepEqual(oz.totals('st1x', now), { promised: 157, accepted: 0, held: 0, leased: 0 })
     assert.deepEqual(oz.totals('st1y', now), none)
     // Settling drains the limit's own bucket (never below zero) and adds what was spent.
     await store.write(() => oz.settle('st1x', 120, now + 10 * B, 90, now))
-    assert.deepEqual(oz.totals('st1x', now), { promised: 37, accepted: 90, held: 0 })
+    assert.deepEqual(oz.totals('st1x', now), { promised: 37, accepted: 90, held: 0, leased: 0 })
     await store.write(() => oz.settle('st1x', 120, now + 10 * B, 1, now))
-    assert.deepEqual(oz.totals('st1x', now), { promised: 7, accepted: 91, held: 0 })
+    assert.deepEqual(oz.totals('st1x', now), { promised: 7, accepted: 91, held: 0, leased: 0 })
     // Charged on chain: accepted leaves, held until the given time; never more than accepted leaves.
     await store.write(() => oz.charge('st1x', 1_000, now, now + 5))
-    assert.deepEqual(oz.totals('st1x', now), { promised: 7, accepted: 0, held: 91 })
-    assert.deepEqual(oz.totals('st1x', now + 5), { promised: 7, accepted: 0, held: 0 })
+    assert.deepEqual(oz.totals('st1x', now), { promised: 7, accepted: 0, held: 91, leased: 0 })
+    assert.deepEqual(oz.totals('st1x', now + 5), { promised: 7, accepted: 0, held: 0, leased: 0 })
     // A bucket counts until its end plus the clock skew a node allows.
     assert.equal(oz.totals('st1x', now + 20 * B + CLOCK_SKEW_MS - 1).promised, 7)
     assert.equal(oz.totals('st1x', now + 20 * B + CLOCK_SKEW_MS).promised, 0)
@@ -673,13 +673,59 @@ export function storeSuite(name: string, f: EngineSuiteFactories): void {
     })
     assert.equal(oz.restored(), true)
     const other = f.reopen ? await f.reopen(t, store) : store
-    assert.deepEqual(other.ozone.totals('st1z', now), { promised: 0, accepted: 5, held: 0 }, 'another process sees it')
+    assert.deepEqual(
+      other.ozone.totals('st1z', now),
+      { promised: 0, accepted: 5, held: 0, leased: 0 },
+      'another process sees it',
+    )
     // Prune: rows with nothing live go, a batch at a time after a cursor; live rows stay.
     const later = now + 30 * B + CLOCK_SKEW_MS
     assert.deepEqual(await store.write(() => oz.prune(later, '', 1)), { last: 'st1x', removed: 1 })
     assert.deepEqual(await store.write(() => oz.prune(later, 'st1x', 10)), { last: 'st1z', removed: 0 })
     assert.deepEqual(await store.write(() => oz.prune(later, 'st1z', 10)), { last: undefined, removed: 0 })
     assert.equal(oz.restored(), true, 'the marker is not a payer row')
+  })
+
+  test(`${name}: OzoneStore leases: counted for everyone but their holder, written back as promises, abandoned ones expire`, async (t) => {
+    const store = await f.store(t)
+    const oz = store.ozone
+    const B = OZONE_PROMISE_BUCKET_MS
+    const now = 100 * B
+    await store.write(() => {
+      store.prefetch(oz.reads(['st1l']))
+      oz.promise('st1l', 10, now + 10 * B, now)
+      oz.lease('st1l', 'A', [], { bytes: 1_000, until: now + 1_000, end: now + 60 * B }, now)
+      oz.lease('st1l', 'B', [], { bytes: 300, until: now + 2_000, end: now + 70 * B }, now)
+    })
+    assert.deepEqual(oz.totals('st1l', now), { promised: 10, accepted: 0, held: 0, leased: 1_300 })
+    assert.equal(oz.totals('st1l', now, 'A').leased, 300, "a holder's own lease left out")
+    assert.deepEqual(oz.leases('st1l', now, 'A'), [{ holder: 'B', until: now + 2_000, bytes: 300 }])
+    // A writes its lease back: what it granted from it, by expiry, becomes promised; it renews for 200.
+    await store.write(() =>
+      oz.lease(
+        'st1l',
+        'A',
+        [
+          [now + 10 * B - 5, 40],
+          [now + 12 * B, 60],
+        ],
+        { bytes: 200, until: now + 3_000, end: now + 61 * B },
+        now,
+      ),
+    )
+    const other = f.reopen ? await f.reopen(t, store) : store
+    assert.deepEqual(other.ozone.totals('st1l', now), { promised: 110, accepted: 0, held: 0, leased: 500 })
+    assert.equal(other.ozone.totals('st1l', now + 10 * B + CLOCK_SKEW_MS).promised, 60, 'the promises expire by bucket')
+    // Returned (bytes 0): the lease is gone.
+    await store.write(() => oz.lease('st1l', 'A', [], { bytes: 0, until: 0, end: 0 }, now))
+    assert.deepEqual(oz.leases('st1l', now), [{ holder: 'B', until: now + 2_000, bytes: 300 }])
+    // B's holder never writes its lease back: it counts until its end bucket plus the clock skew, then the row is
+    // empty and pruned.
+    const gone = now + 70 * B + CLOCK_SKEW_MS
+    assert.equal(oz.totals('st1l', gone - 1).leased, 300)
+    assert.deepEqual(oz.totals('st1l', gone), { promised: 0, accepted: 0, held: 0, leased: 0 })
+    assert.deepEqual(await store.write(() => oz.prune(gone - 1, '', 10)), { last: 'st1l', removed: 0 })
+    assert.deepEqual(await store.write(() => oz.prune(gone, '', 10)), { last: 'st1l', removed: 1 })
   })
 
   test(`${name}: OzoneStore: concurrent grants to one payer never promise more than the limit`, async (t) => {
