@@ -208,8 +208,9 @@ export class OzoneGuard {
     if (needed > available) {
       // The owner will likely prepay now and retry: read the balance fresh next time, not from the cache.
       this.#stale.add(payer)
-      // What this process's lease holds counts here: returned, it is there for the retry.
-      this.#giveBack(payer, this.#payers.get(payer))
+      // What this process's lease holds counts here: returned (once this transaction is done), it is there for the
+      // retry.
+      queueMicrotask(() => this.#giveBack(payer, this.#payers.get(payer)))
       throw insufficient(payer, needed, available)
     }
   }
@@ -241,7 +242,8 @@ export class OzoneGuard {
    */
   grant(payer: string, ozone: bigint, bytes: number, expiresAt: number): Promise<void> {
     const s = this.#state(payer)
-    if (!s.running && this.#take(s, bytes, expiresAt)) return Promise.resolve()
+    // (While a grant transaction writes the lease back, the lease is closed: nothing is taken from it.)
+    if (this.#take(s, bytes, expiresAt)) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
       this.#enqueue(payer, s, { ozone, bytes, expiresAt, resolve, reject })
     })
@@ -287,7 +289,7 @@ export class OzoneGuard {
   }
 
   #enqueue(payer: string, s: PayerState, w: Waiting): void {
-    if (!s.running && this.#take(s, w.bytes, w.expiresAt)) {
+    if (this.#take(s, w.bytes, w.expiresAt)) {
       w.resolve()
       return
     }

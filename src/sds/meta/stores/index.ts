@@ -23,8 +23,8 @@
  *                                                               and the auditor: a copy in flight is not audited)
  *   leases.ts      LeaseStore     `leases`                      which process runs a background duty (leases.ts)
  *   ozone.ts       OzoneStore     `ozone`                       per payer: ozone promised under unexpired limits,
- *                                                               accepted and not yet charged (pot/ozone-guard.ts,
- *                                                               settlement, reports)
+ *                                                               leased to a process, accepted and not yet charged
+ *                                                               (pot/ozone-guard.ts, settlement, reports)
  *   (elsewhere)    PotStore (pot/pot-store.ts: `pot`); delegations.ts's records (`delegations`, OwnedRecords in
  *                  sharing.ts); MetaStore itself keeps `meta` 'schema' and 'accessSecret'
  *

@@ -2,8 +2,9 @@
  * The ozone guard's store (pot/ozone-guard.ts decides; this store keeps the books): it owns `ozone`, one row per
  * payer with what this meta node has promised or accepted against the payer's prepaid traffic, so that every
  * process of the meta node (several over one PostgreSQL) counts the same promises — a grant reads and writes the
- * payer's row in the transaction that grants, and two processes granting to one payer at once write the same key,
- * so one of them runs again and sees the other's promise.
+ * payer's row in the transaction that grants (or in the one that takes the lease it is granted from, see `leased`),
+ * and two processes granting to one payer at once write the same key, so one of them runs again and sees the other's
+ * promise.
  *
  *   ['p', payer] → OzoneBook:
  *     promised  [bucketEnd, bytes][], ascending: bytes of unexpired, unsettled order limits, by expiry bucket. A limit

@@ -300,3 +300,19 @@ test("leases: bytes only another process's idle lease holds are granted once it 
   assert.deepEqual(a.outstanding(payer), { promised: 100_000, accepted: 0, held: 0, leased: 0 })
   await refused(a.grant(payer, ozone, 1, exp))
 })
+
+test("leases: a reservation refused while this process's own lease holds the bytes has the lease returned for its retry", async (t) => {
+  const clock = new ManualClock()
+  const store = await openStore(t)
+  const g = new OzoneGuard({ chain: chainWith(new Map()), store, clock, logger: silentLogger, holder: 'A' })
+  t.after(() => g.close())
+  const exp = clock.now() + 60_000
+  await g.grant(payer, 100_000n, 1_000, exp)
+  assert.deepEqual(g.outstanding(payer), { promised: 1_000, accepted: 0, held: 0, leased: 4_000 })
+  // An upload's plan (reserve, in its own transaction) counts the lease like everyone's.
+  await refused(store.write(() => g.reserve(payer, 100_000n, 96_000, exp)))
+  // The refusal returned the lease (after its transaction): the retry gets the bytes.
+  for (let i = 0; i < 50 && g.outstanding(payer).leased > 0; i++) await new Promise((r) => setTimeout(r, 10))
+  assert.deepEqual(g.outstanding(payer), { promised: 1_000, accepted: 0, held: 0, leased: 0 })
+  await store.write(() => g.reserve(payer, 100_000n, 96_000, exp))
+})
