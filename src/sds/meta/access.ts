@@ -113,6 +113,23 @@ export class Access {
     throw new StratosError('BAD_REQUEST', `${ACCESS_HEADER} must start with session., grant. or share.`)
   }
 
+  /**
+   * identify() without blocking the event loop on PostgreSQL: a token whose check reads the index — a grant, a share
+   * link, a delegated session (its delegation is looked up on every use) — is checked in one async read
+   * (MetaStore.read); a wallet's own session token, once verified, reads nothing.
+   */
+  async identifyAsync(header: string | string[] | undefined): Promise<Accessor> {
+    if (typeof header !== 'string' || !this.#o.store.shared || !this.#readsIndex(header)) return this.identify(header)
+    return this.#o.store.read(() => this.identify(header))
+  }
+
+  #readsIndex(header: string): boolean {
+    if (header.startsWith(GRANT_PREFIX) || header.startsWith(SHARE_PREFIX)) return true
+    if (!header.startsWith(SESSION_PREFIX) || !this.#o.delegations) return false
+    const cached = this.#sessions.peek(header.slice(SESSION_PREFIX.length))
+    return cached === undefined || cached.delegate !== undefined
+  }
+
   #session(encoded: string): Accessor {
     const now = this.#o.clock.now()
     const cached = this.#sessions.get(encoded)
@@ -229,6 +246,18 @@ export class Access {
     )
   }
 
+  /**
+   * authorizeRead() without blocking the event loop on PostgreSQL: a grant's or share link's scope (its directory
+   * tree, the owner's names) is read in one async read; other accessors read nothing.
+   */
+  async authorizeReadAsync(r: FileRecord, a: Accessor): Promise<ReadAuthorization> {
+    const scoped =
+      (a.kind === 'grant' && r.owners.includes(a.grant.owner)) ||
+      (a.kind === 'share' && r.owners.includes(a.share.owner))
+    if (scoped && this.#o.store.shared) return this.#o.store.read(() => this.authorizeRead(r, a))
+    return this.authorizeRead(r, a)
+  }
+
   /** Whether `a` may see `r` at all (stat, DAG, listing): the same rule as reading, without the payer. */
   canSee(r: FileRecord, a: Accessor): boolean {
     try {
@@ -335,7 +364,14 @@ export class Access {
 export function treeOf(store: MetaStore, root: string, until?: string): Set<string> {
   const seen = new Set([root])
   const queue = [root]
+  // Inside a transaction (MetaStore.read on PostgreSQL): the records queued so far are read at once, one round trip
+  // per level of the tree instead of one per record.
+  let prefetched = 0
   for (let i = 0; i < queue.length && seen.size < GRANT_SCOPE_MAX_RECORDS_WALKED; i++) {
+    if (i >= prefetched) {
+      prefetched = queue.length
+      store.prefetch([store.files.reads(queue.slice(i))[0]!])
+    }
     for (const c of store.files.get(queue[i])?.children ?? []) {
       if (seen.has(c)) continue
       seen.add(c)

@@ -149,7 +149,9 @@ export class Files {
   /** Same as get(), as JSON text (the HTTP route: large layouts are served from the cache). */
   async getJson(cid: string, a: Accessor = ANONYMOUS): Promise<JsonText> {
     await this.#load(cid)
-    return new JsonText(this.#viewJson(this.#visible(cid, a), this.#o.clock.now(), a))
+    const c = this.#cached(cid)
+    await this.#o.access.authorizeReadAsync(c.record, a)
+    return new JsonText(this.#viewJson(c, this.#o.clock.now(), a))
   }
 
   /** The DAG's inner blocks, base64url, in the order the upload gave them. */
@@ -174,7 +176,7 @@ export class Files {
    * One page of files, ordered by CID: an owner's (`owner` given: only that wallet's own session may list them) or,
    * without `owner`, the public files. `next` is the last CID of a full page.
    */
-  list(q: { owner?: string; limit?: number; after?: string }, a: Accessor = ANONYMOUS): FileList {
+  async list(q: { owner?: string; limit?: number; after?: string }, a: Accessor = ANONYMOUS): Promise<FileList> {
     const limit = Math.min(q.limit ?? MAX_LIST_PAGE, MAX_LIST_PAGE)
     const after = q.after ?? ''
     const { store } = this.#o
@@ -188,11 +190,16 @@ export class Files {
           owner: q.owner,
         })
       }
-      const page = store.files.ownedBy(q.owner, after, limit + 1)
+      const owner = q.owner
+      // One async read (on PostgreSQL a read outside a transaction blocks the event loop for its round trip).
+      const page = await store.read(() => store.files.ownedBy(owner, after, limit + 1))
       more = page.length > limit
       for (const { cid, entry } of page.slice(0, limit)) files.push(fileSummary(cid, entry, entry.public === true))
     } else {
-      const page = store.files.publicAfter(after, limit + 1)
+      const page = await store.read(() => {
+        store.prefetch(store.files.reads(store.files.publicCids(after, limit + 1)).slice(0, 1))
+        return store.files.publicAfter(after, limit + 1)
+      })
       more = page.length > limit
       for (const { cid, record } of page.slice(0, limit)) files.push(fileSummary(cid, record, true))
     }
@@ -206,7 +213,7 @@ export class Files {
   async readJson(cid: string, body: ReadBody, a: Accessor = ANONYMOUS): Promise<JsonText> {
     await this.#load(cid)
     const c0 = this.#cached(cid)
-    const auth = this.#o.access.authorizeRead(c0.record, a)
+    const auth = await this.#o.access.authorizeReadAsync(c0.record, a)
     // A session's tickets name its own order key: a copy of the token in other hands yields tickets nobody else can spend.
     if (a.kind === 'wallet' && !auth.counted && body.orderKey !== a.orderKey) {
       throw new StratosError('ACCESS_DENIED', 'reads under a session name the order key its token was signed for', {

@@ -61,6 +61,8 @@ export class Grants {
         maxTtlMs: GRANT_MAX_TTL_MS,
       })
     const cids = p.scope.cids?.map(canonicalCid)
+    // Drawn outside the transaction: a run of it again (PostgreSQL runs it once per round of reads) reads the same key.
+    const fresh = newShareId(random, () => false)
     const record = await store.write(() => {
       for (const cid of cids ?? []) {
         const file = store.files.get(cid)
@@ -74,7 +76,7 @@ export class Grants {
           limit: MAX_GRANTS_PER_OWNER,
         })
       store.nonces.use(p.signer, p.nonce, p.expiresAt)
-      const id = newShareId(random, (candidate) => store.grants.exists(candidate))
+      const id = store.grants.exists(fresh) ? newShareId(random, (c) => store.grants.exists(c)) : fresh
       const g: GrantRecord = {
         id,
         owner: p.signer,

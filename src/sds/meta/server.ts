@@ -319,8 +319,20 @@ export function createMetaServer(api: MetaApi, logger: Logger, ops: Ops = create
       const body =
         req.method === 'POST' || req.method === 'DELETE' ? await readJsonBody(req, MAX_JSON_BODY_BYTES) : undefined
       const query = q === -1 ? {} : Object.fromEntries(new URLSearchParams(url.slice(q + 1)))
+      // Identified before the handler runs, without blocking (a grant or share token is looked up in the index: an
+      // async read on PostgreSQL); a refusal is only raised if the route asks who is calling.
+      const header = req.headers[ACCESS_HEADER]
       let accessor: Accessor | undefined
-      const identify = (): Accessor => (accessor ??= api.access.identify(req.headers[ACCESS_HEADER]))
+      let refused: { error: unknown } | undefined
+      if (header !== undefined && header !== '')
+        accessor = await api.access.identifyAsync(header).catch((error: unknown) => {
+          refused = { error }
+          return undefined
+        })
+      const identify = (): Accessor => {
+        if (refused) throw refused.error
+        return (accessor ??= api.access.identify(header))
+      }
       const result = await handler({
         params: found.params,
         query,

@@ -133,6 +133,8 @@ export class Shares {
     }
     if (p.password !== null) checkSharePasswordHash(p.password)
     const cid = canonicalCid(p.cid)
+    // Drawn outside the transaction: a run of it again (PostgreSQL runs it once per round of reads) reads the same key.
+    const fresh = newShareId(random, () => false)
     const record = await store.write(() => {
       const file = store.files.get(cid)
       if (!file) throw new StratosError('FILE_NOT_FOUND', `no file ${cid}`, { cid })
@@ -145,7 +147,7 @@ export class Shares {
         })
       }
       store.nonces.use(p.signer, p.nonce, p.expiresAt)
-      const id = newShareId(random, (candidate) => store.shares.exists(candidate))
+      const id = store.shares.exists(fresh) ? newShareId(random, (c) => store.shares.exists(c)) : fresh
       const r: ShareRecord = {
         id,
         cid,

@@ -51,6 +51,8 @@ function workerEntry(): { script: string | URL; eval: boolean } {
 }
 
 export class PgBridge {
+  /** Calls that blocked a thread of this process, over every bridge (tests: a request path that must not block). */
+  static calls = 0
   readonly #worker: Worker
   readonly #port: MessagePort
   readonly #flag: Int32Array
@@ -85,6 +87,7 @@ export class PgBridge {
    */
   run(statements: Statement[], timeoutMs = this.#timeoutMs): unknown[][][] {
     if (this.#closed) throw new StratosError('NODE_UNAVAILABLE', 'the meta index is closed')
+    PgBridge.calls++
     const id = this.#next++
     this.#port.postMessage({ id, statements })
     const deadline = Date.now() + timeoutMs

@@ -85,6 +85,8 @@ export interface FileStore {
   ownedBy(owner: string, after: string, limit: number): { cid: string; entry: OwnerEntry }[]
   /** Public files in CID order after `after` ('' = from the start), at most `limit`. */
   publicAfter(after: string, limit: number): { cid: string; record: FileRecord }[]
+  /** The first `limit` public CIDs after `after` (the keys publicAfter reads first: prefetch their records). */
+  publicCids(after: string, limit: number): string[]
   /** Records in CID order after `after` ('' = from the start), at most `limit` (repair's slow sweep). */
   scan(after: string, limit: number): { cid: string; record: FileRecord }[]
   /**
@@ -171,16 +173,25 @@ export class TableFileStore implements FileStore {
     return out
   }
 
+  publicCids(after: string, limit: number): string[] {
+    return [...this.#t.publicFiles.getKeys({ start: after, limit: limit + 1 })]
+      .filter((cid) => after === '' || cid !== after)
+      .slice(0, limit)
+  }
+
   publicAfter(after: string, limit: number): { cid: string; record: FileRecord }[] {
     const out: { cid: string; record: FileRecord }[] = []
-    for (const cid of this.#t.publicFiles.getKeys({ start: after })) {
-      if (after !== '' && cid === after) continue
-      const record = this.#t.files.get(cid)
-      if (!record) continue
-      out.push({ cid, record })
-      if (out.length >= limit) break
+    // A page of keys at a time (a bounded range inside a PostgreSQL transaction; publicCids, for prefetching).
+    for (let start = after; ; ) {
+      const cids = this.publicCids(start, limit)
+      for (const cid of cids) {
+        const record = this.#t.files.get(cid)
+        if (record) out.push({ cid, record })
+        if (out.length >= limit) return out
+      }
+      if (cids.length < limit) return out
+      start = cids[cids.length - 1]!
     }
-    return out
   }
 
   scan(after: string, limit: number): { cid: string; record: FileRecord }[] {

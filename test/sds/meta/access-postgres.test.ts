@@ -1,0 +1,84 @@
+/**
+ * Per-request access checks of a meta node over PostgreSQL (src/sds/meta/access.ts identifyAsync and
+ * authorizeReadAsync, files.ts list): a read grant's and a share link's look-ups, their scopes (an owner's names, a
+ * directory tree) and file listings are async read transactions (MetaStore.read), not synchronous reads through the
+ * worker bridge (engine/pg-bridge.ts), which block the event loop for their round trip: the requests below make no
+ * bridge call at all. The same rules on LMDB: access.test.ts, shares.test.ts.
+ */
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { signAsWallet } from '../../../src/sds/protocol/signing.ts'
+import { PgBridge } from '../../../src/sds/meta/engine/pg-bridge.ts'
+import { createDatabase, postgresSkip, startPostgres } from '../../support/postgres.ts'
+import { ORDER_KEY, chainId, expectCode, nonce, startHarness, uploadFile, walletA, walletB } from './helpers.ts'
+
+const skip = postgresSkip()
+test('over PostgreSQL: grants, share links and listings are checked without blocking reads', { skip }, async (t) => {
+  const server = await startPostgres()
+  t.after(() => server.stop())
+  const index = await createDatabase(server)
+  const h = await startHarness({ nodes: 6, index })
+  t.after(() => h.close())
+  const base = () => ({ chainId, signer: walletA.address, nonce: nonce(h.random), expiresAt: h.clock.now() + 60_000 })
+  const photo = await uploadFile(h, walletA, { size: 2000, seed: 11, name: 'photos-2026-01.jpg' })
+  const notes = await uploadFile(h, walletA, { size: 2000, seed: 12, name: 'notes.txt' })
+  const open = await uploadFile(h, walletB, { size: 2000, seed: 13, public: true })
+  const grant = await h.client.createGrant(
+    signAsWallet(walletA, {
+      ...base(),
+      action: 'grant.create',
+      scope: { prefixes: ['photos-'] },
+      grantExpiresAt: h.clock.now() + 60_000,
+    } as const),
+  )
+  const share = await h.client.createShare(
+    signAsWallet(walletA, {
+      ...base(),
+      action: 'share.create',
+      cid: notes.file.cid,
+      linkExpiresAt: null,
+      password: null,
+    } as const),
+  )
+  const { access } = await h.client.resolveShare(share.id)
+  // Records cached as after any first read (a cache miss is an async read already, files.ts #load).
+  await h.client.file(photo.file.cid)
+  await h.client.file(notes.file.cid)
+
+  const before = PgBridge.calls
+  const byGrant = h.as(null).withAccess(() => `grant.${grant.id}`)
+  assert.equal(
+    (await byGrant.read(photo.file.cid, { orderKey: ORDER_KEY })).tickets[0]![0]!.payload.payer,
+    walletA.address,
+  )
+  assert.equal((await byGrant.file(photo.file.cid)).cid, photo.file.cid)
+  await expectCode(byGrant.read(notes.file.cid, { orderKey: ORDER_KEY }), 'ACCESS_DENIED')
+  const byLink = h.as(null).withAccess(() => `share.${access}`)
+  assert.equal(
+    (await byLink.read(notes.file.cid, { orderKey: ORDER_KEY })).tickets[0]![0]!.payload.payer,
+    walletA.address,
+  )
+  await expectCode(byLink.read(photo.file.cid, { orderKey: ORDER_KEY }), 'ACCESS_DENIED')
+  await expectCode(
+    h
+      .as(null)
+      .withAccess(() => `grant.${'A'.repeat(22)}`)
+      .file(photo.file.cid),
+    'GRANT_NOT_FOUND',
+  )
+  const mine = await h.client.listFiles({ owner: walletA.address })
+  assert.deepEqual(mine.files.map((f) => f.cid).sort(), [photo.file.cid, notes.file.cid].sort())
+  const page = await h.as(null).listFiles({ limit: 1 })
+  assert.deepEqual(
+    page.files.map((f) => f.cid),
+    [open.file.cid],
+  )
+  assert.equal(PgBridge.calls - before, 0, 'no synchronous PostgreSQL call on these requests')
+
+  // Revoked: the next use sees it at once (the grant is read on every use).
+  await h.client.revokeGrant(
+    grant.id,
+    signAsWallet(walletA, { ...base(), action: 'grant.revoke', id: grant.id } as const),
+  )
+  await expectCode(byGrant.read(photo.file.cid, { orderKey: ORDER_KEY }), 'GRANT_REVOKED')
+})
