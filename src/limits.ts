@@ -94,8 +94,15 @@ export const SHARD_READ_BATCH_CHUNKS = 8
 export const PUMP_STAGING_BYTES = 16 * SHARD_CHUNK_BYTES
 /** Staging buffers of one PUT being written at once; the body is paused beyond (bounds memory per PUT: 8 MiB written, one filling). */
 export const PUMP_STAGING_BUFFERS = 2
-/** Idle read buffers (SHARD_READ_BATCH_CHUNKS chunks each, 2 MiB) a resource node keeps for reuse across responses. */
-export const SHARD_READ_POOL_BUFFERS = 8
+/**
+ * Idle read buffers (at most SHARD_READ_BATCH_CHUNKS chunks each, 2 MiB) a resource node keeps for reuse across
+ * responses; all are dropped after SHARD_READ_BUFFERS_IDLE_MS without a read. Each response in flight holds two (the
+ * batch being sent, the next one read ahead): 8 made a node serving 16 range reads at once allocate a fresh buffer per
+ * batch, and the external memory cost it a full garbage collection every few dozen reads (bench/README.md, meta index).
+ */
+export const SHARD_READ_POOL_BUFFERS = 32
+/** See SHARD_READ_POOL_BUFFERS. */
+export const SHARD_READ_BUFFERS_IDLE_MS = 30_000
 /** Shard files stat'ed at once when a resource node rebuilds its index at start. */
 export const STORE_SCAN_CONCURRENCY = 64
 /**

@@ -10,7 +10,12 @@
 import type { FileHandle } from 'node:fs/promises'
 import type { Writable } from 'node:stream'
 import { StratosError } from '../../errors.ts'
-import { SHARD_CHUNK_BYTES, SHARD_READ_BATCH_CHUNKS, SHARD_READ_POOL_BUFFERS } from '../../limits.ts'
+import {
+  SHARD_CHUNK_BYTES,
+  SHARD_READ_BATCH_CHUNKS,
+  SHARD_READ_BUFFERS_IDLE_MS,
+  SHARD_READ_POOL_BUFFERS,
+} from '../../limits.ts'
 import { chunkMatches } from '../protocol/shard.ts'
 import { RecyclingBufferPool } from '../../util/buffer-pool.ts'
 
@@ -31,9 +36,10 @@ const BATCH_BYTES = SHARD_READ_BATCH_CHUNKS * SHARD_CHUNK_BYTES
 /**
  * Read buffers reused across responses (see RecyclingBufferPool): a buffer comes back once the socket
  * has taken its bytes (the write callback), so a busy node allocates only while more reads are in
- * flight than the pool holds.
+ * flight than the pool holds. Each batch takes the bytes it reads (a range's first chunk, the rest up to a batch),
+ * not a whole batch's: fresh buffers are no larger than needed, and the pool serves a small batch from a small one.
  */
-const readPool = new RecyclingBufferPool(SHARD_READ_POOL_BUFFERS, BATCH_BYTES)
+const readPool = new RecyclingBufferPool(SHARD_READ_POOL_BUFFERS, BATCH_BYTES, SHARD_READ_BUFFERS_IDLE_MS)
 
 export class ShardReader implements AsyncIterable<Buffer> {
   readonly id: string
@@ -113,7 +119,7 @@ export class ShardReader implements AsyncIterable<Buffer> {
     options.signal?.addEventListener('abort', onAbort, { once: true })
     const load = (from: number): { from: number; to: number; bytes: Promise<Buffer>; pooled: Buffer } => {
       const to = Math.min(last, from === first ? from + 1 : from + SHARD_READ_BATCH_CHUNKS)
-      const pooled = readPool.take(BATCH_BYTES)
+      const pooled = readPool.take(Math.min(this.size, to * SHARD_CHUNK_BYTES) - from * SHARD_CHUNK_BYTES)
       const bytes = this.#loadChunks(from, to, pooled)
       bytes.catch(() => {}) // awaited below; this only keeps an abandoned read-ahead from being "unhandled"
       return { from, to, bytes, pooled }
