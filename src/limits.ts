@@ -158,6 +158,8 @@ export const MAX_SETTLE_BATCH = 1_000
 export const MAX_UNSETTLED_ORDERS = 200_000
 /** Verified chunk-hash lists a resource node keeps in memory (≤ 8 KiB each for 64 MiB shards; 1 KiB for 8 MiB): reads skip the header read. */
 export const CHUNK_LIST_CACHE_ENTRIES = 4_096
+/** Shard files a resource node keeps open after their last read (least recently used closed first): hot shards are not reopened per GET. */
+export const SHARD_OPEN_IDLE_HANDLES = 64
 /** A heartbeat's signature is valid this long (it is answered at once; the margin covers slow links and skew). */
 export const HEARTBEAT_TTL_MS = 30_000
 

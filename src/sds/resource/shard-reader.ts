@@ -50,6 +50,8 @@ export class ShardReader implements AsyncIterable<Buffer> {
   readonly start: number
   readonly end: number
   readonly #fh: FileHandle
+  /** Gives the file handle back (the store's open-handle cache); closes it when absent. */
+  readonly #release: () => Promise<void>
   readonly #dataOffset: number
   readonly #host: ShardReaderHost
   #closed = false
@@ -61,6 +63,7 @@ export class ShardReader implements AsyncIterable<Buffer> {
     start: number
     end: number
     fh: FileHandle
+    release?: () => Promise<void>
     dataOffset: number
     host: ShardReaderHost
   }) {
@@ -70,6 +73,7 @@ export class ShardReader implements AsyncIterable<Buffer> {
     this.start = p.start
     this.end = p.end
     this.#fh = p.fh
+    this.#release = p.release ?? (() => p.fh.close())
     this.#dataOffset = p.dataOffset
     this.#host = p.host
   }
@@ -82,7 +86,7 @@ export class ShardReader implements AsyncIterable<Buffer> {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await this.#fh.close().catch(() => {})
+    await this.#release().catch(() => {})
   }
 
   /** Yields verified bytes in fresh buffers (safe for any consumer); closes the file at the end. */

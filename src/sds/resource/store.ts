@@ -65,6 +65,7 @@ import { AlignedBufferPool } from '../../util/aligned-buffers.ts'
 import { Lru } from '../../util/lru.ts'
 import { drainSource, pumpInto } from './pump.ts'
 import { SocketBody } from '../../net/socket-body.ts'
+import { OpenShards, type ShardHandle } from './open-shards.ts'
 import { ShardReader, type ShardReaderHost } from './shard-reader.ts'
 
 export interface ShardStoreOptions {
@@ -155,6 +156,8 @@ export class ShardStore {
     maxEntries: CHUNK_LIST_CACHE_ENTRIES,
     order: 'fifo',
   })
+  /** Shard files open for reads, shared and kept open a while (open-shards.ts). */
+  readonly #handles = new OpenShards()
   /** Aligned staging buffers of shard uploads (pump → direct-I/O writer), reused across uploads. */
   readonly #staging = new AlignedBufferPool(PUMP_STAGING_BYTES)
   /** Cleared once the file system refuses O_DIRECT, so later uploads do not try again. */
@@ -486,9 +489,9 @@ export class ShardStore {
         size,
       })
     }
-    let fh: FileHandle
+    let handle: ShardHandle
     try {
-      fh = await open(this.pathOf(id), 'r')
+      handle = await this.#handles.acquire(id, this.pathOf(id))
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         // Deleted meanwhile (fine) or lost behind our back (report it).
@@ -500,7 +503,7 @@ export class ShardStore {
     try {
       let located = this.#chunkLists.get(id)
       if (!located) {
-        located = await this.#locateChunkHashes(id, size, fh)
+        located = await this.#locateChunkHashes(id, size, handle.fh)
         this.#rememberChunkHashes(id, located)
       }
       return new ShardReader({
@@ -509,12 +512,13 @@ export class ShardStore {
         chunkHashes: located.chunkHashes,
         start,
         end: stop,
-        fh,
+        fh: handle.fh,
+        release: handle.release,
         dataOffset: located.dataOffset,
         host: this.#host,
       })
     } catch (e) {
-      await fh.close().catch(() => {})
+      await handle.release().catch(() => {})
       throw e
     }
   }
@@ -565,6 +569,7 @@ export class ShardStore {
       return
     }
     this.#started = false
+    await this.#handles.closeAll()
     await this.#flusher?.stop()
     try {
       await writeSyncState(
@@ -599,6 +604,7 @@ export class ShardStore {
   #forget(id: string, size: number): void {
     this.#index.delete(id)
     this.#chunkLists.delete(id)
+    this.#handles.forget(id)
     this.#usedBytes -= shardFileBytes(size)
   }
 
