@@ -1,6 +1,6 @@
 /**
  * One load-generating process of bench/meta-index.ts: an SDK client on the meta URLs it is given (its own process
- * first), `concurrency` operations in flight from `startAt` for `seconds`. Uploads put 64 KiB files of distinct bytes;
+ * first), `concurrency` operations in flight from `startAt` for `warmupSeconds` (not counted), then `seconds`. Uploads put 64 KiB files of distinct bytes;
  * reads take 1 MiB ranges at random offsets of the file at `bigPath` (already uploaded as `cid`) and compare them
  * with its bytes, piece by piece. Prints `ready` once connected, starts at the time the line `go <ms since epoch>` on its stdin names
  * (so a process that took long to start does not shorten its own window), then prints one JSON line: latencies,
@@ -17,6 +17,8 @@ interface Config {
   walletHex: string
   phase: 'upload' | 'read'
   seconds: number
+  /** Seconds of load before the measured window (default 0). */
+  warmupSeconds?: number
   concurrency: number
   /** StratosClientOptions.copiesUpToBytes (0: every file coded). */
   copiesUpToBytes?: number
@@ -70,16 +72,29 @@ const startAt = await new Promise<number>((resolve) => {
 })
 process.stdin.pause()
 await new Promise((r) => setTimeout(r, Math.max(0, startAt - Date.now())))
-const cpu0 = process.cpuUsage()
-const until = startAt + c.seconds * 1000
+// The measured window starts `warmupSeconds` after startAt (the load runs from startAt: the processes' JIT warms up).
+const measureFrom = startAt + (c.warmupSeconds ?? 0) * 1000
+const until = measureFrom + c.seconds * 1000
+let cpu0 = process.cpuUsage()
+const windowStarted = new Promise<void>((resolve) =>
+  setTimeout(
+    () => {
+      cpu0 = process.cpuUsage()
+      resolve()
+    },
+    Math.max(0, measureFrom - Date.now()),
+  ),
+)
 await Promise.all(
   Array.from({ length: c.concurrency }, async () => {
     while (Date.now() < until) {
+      const counted = Date.now() >= measureFrom
       const t0 = performance.now()
       try {
-        if (!(await op())) mismatches++
-        latencies.push(performance.now() - t0)
+        if (!(await op()) && counted) mismatches++
+        if (counted) latencies.push(performance.now() - t0)
       } catch (e) {
+        if (!counted) continue
         errors++
         const code = (e as { code?: string }).code ?? 'other'
         firstError[code] ??= String((e as Error).message ?? e)
@@ -87,8 +102,16 @@ await Promise.all(
     }
   }),
 )
+await windowStarted
 const cpu = process.cpuUsage(cpu0)
 await client.close()
 process.stdout.write(
-  JSON.stringify({ latencies, errors, mismatches, firstError, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n',
+  JSON.stringify({
+    latencies,
+    errors,
+    mismatches,
+    firstError,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    sysMs: cpu.system / 1000,
+  }) + '\n',
 )

@@ -14,17 +14,23 @@
  *
  * Usage: npm run -s build && node --import tsx bench/meta-index.ts [--seconds 20] [--concurrency 8] [--clients 4]
  *        [--engine postgres|lmdb|both] [--copies-up-to BYTES] [--only upload|read] [--profile DIR]
- *        [--perf FILE]
+ *        [--perf FILE] [--warmup SECONDS]
  * `--copies-up-to BYTES`: the load clients store files of at most BYTES as whole copies (the SDK's copiesUpToBytes:
  * k=1, same m) instead of k=2 m=1 shards. `--only`: run one phase. `--profile DIR`: CPU profiles of every client, meta
  * and resource process during each phase (bench/profile-preload.mjs; summarise with bench/profile-summary.mjs).
- * `--perf FILE`: `perf record -g` of the same processes during the read phase (start them with
- * STRATOS_DEVNET_NODE_ARGS=--perf-basic-prof and NODE_OPTIONS=--perf-basic-prof for JavaScript names).
+ * `--perf FILE`: `perf record -g` of the same processes during the read phase, or the upload phase with `--only
+ * upload` (start them with STRATOS_DEVNET_NODE_ARGS=--perf-basic-prof and NODE_OPTIONS=--perf-basic-prof for
+ * JavaScript names).
+ * `--warmup SECONDS`: each phase's load runs that long before its measured window (the processes' JIT compiles most
+ * of the hot code in the first tens of seconds: without it, V8's optimizing compiler is 15–25 % of each role's CPU).
+ * A role's CPU per operation is net of its idle rate (measured for 2 s before each phase, with the clients connected):
+ * heartbeats and periodic loops are not charged to operations, however few a busy machine lets through; the kernel's
+ * part (stime) is printed beside it.
  * Writes bench/results/<date>-meta-index.json.
  */
 import { parseArgs } from 'node:util'
 import { spawn } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -36,12 +42,22 @@ import { processCpuMs } from './cpu.ts'
 
 /** utime + stime of a role process in ms (NaN once it is gone). */
 const cpuMsOf = (pid: number): number => processCpuMs(pid) ?? Number.NaN
+/** stime of a role process in ms (the kernel's share: sockets, files), NaN once it is gone. */
+function sysMsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]) * 10 // USER_HZ 100 on Linux
+  } catch {
+    return Number.NaN
+  }
+}
 
 const MiB = 1 << 20
 const CHAIN_ID = 'stratos-bench-meta'
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '20' },
+    warmup: { type: 'string', default: '0' },
     concurrency: { type: 'string', default: '8' },
     clients: { type: 'string', default: '4' },
     engine: { type: 'string', default: 'both' },
@@ -52,6 +68,9 @@ const { values: args } = parseArgs({
   },
 })
 const SECONDS = Number(args.seconds)
+const WARMUP = Number(args.warmup)
+/** How long the roles' idle CPU is measured before each phase. */
+const IDLE_MS = 2000
 const CONCURRENCY = Number(args.concurrency)
 const CLIENTS = Number(args.clients)
 const WALLET_HEX = '6b'.repeat(32)
@@ -77,6 +96,7 @@ interface Result {
     p50Ms: number
     p90Ms: number
     cpuMsPerOp: Record<string, number>
+    sysMsPerOp: Record<string, number>
   }
   reads: {
     count: number
@@ -86,6 +106,7 @@ interface Result {
     p50Ms: number
     p90Ms: number
     cpuMsPerOp: Record<string, number>
+    sysMsPerOp: Record<string, number>
   }
   loadavg: { start: number[]; end: number[] }
 }
@@ -102,6 +123,8 @@ interface PhaseResult {
   elapsed: number
   /** CPU ms per completed operation: the client processes, each meta process, the resource nodes together. */
   cpuMsPerOp: Record<string, number>
+  /** The kernel's part of cpuMsPerOp (stime: sockets, files). */
+  sysMsPerOp: Record<string, number>
 }
 
 /** Runs one phase in CLIENTS processes (meta-index-client.ts), each on its own meta process first; merges them. */
@@ -121,6 +144,7 @@ async function phase(
       metaUrl: order,
       walletHex: WALLET_HEX,
       seconds: SECONDS,
+      warmupSeconds: WARMUP,
       concurrency: CONCURRENCY,
       copiesUpToBytes: Number(args['copies-up-to']),
       ...o,
@@ -145,6 +169,7 @@ async function phase(
       mismatches: number
       firstError: object
       cpuMs: number
+      sysMs: number
     }>((resolve, reject) => {
       child.on('error', reject)
       child.on('exit', (code) => {
@@ -155,10 +180,18 @@ async function phase(
     return { child, done }
   })
   await allReady
+  // What the roles spend with no load (heartbeats every 500 ms, refresh and duty loops), per ms: subtracted below,
+  // so a slow run on a busy machine does not charge its idle time to each operation.
+  const idle0 = roles.map((r) => cpuMsOf(r.pid))
+  const idleT0 = performance.now()
+  await new Promise((r) => setTimeout(r, IDLE_MS))
+  const idleRate = roles.map((r, i) => (cpuMsOf(r.pid) - idle0[i]!) / (performance.now() - idleT0))
   const startAt = Date.now() + 300
   for (const { child } of children) child.stdin.end(`go ${startAt}\n`)
-  await new Promise((r) => setTimeout(r, Math.max(0, startAt - Date.now())))
+  await new Promise((r) => setTimeout(r, Math.max(0, startAt + WARMUP * 1000 - Date.now())))
   before = roles.map((r) => cpuMsOf(r.pid))
+  const sysBefore = roles.map((r) => sysMsOf(r.pid))
+  const phaseT0 = performance.now()
   const profiled = [...roles.map((r) => r.pid), ...children.map((c) => c.child.pid!)]
   const signalAll = (): void => {
     for (const pid of profiled) {
@@ -168,9 +201,10 @@ async function phase(
     }
   }
   let profileStop: NodeJS.Timeout | undefined
-  // --perf FILE: on-CPU samples (kernel included) of every client, meta and resource process in the read phase.
+  // --perf FILE: on-CPU samples (kernel included) of every client, meta and resource process in the read phase (or
+  // the one phase --only names).
   const perf =
-    args.perf && o.phase === 'read'
+    args.perf && o.phase === (ONLY ?? 'read')
       ? spawn(
           'perf',
           [
@@ -195,15 +229,28 @@ async function phase(
   }
   const outs = await Promise.all(children.map((c) => c.done))
   const after = roles.map((r) => cpuMsOf(r.pid))
+  const sysAfter = roles.map((r) => sysMsOf(r.pid))
+  const phaseMs = performance.now() - phaseT0
   clearTimeout(profileStop)
   if (perf && perf.exitCode === null) await new Promise((r) => perf.once('exit', r))
   const latencies = outs.flatMap((x) => x.latencies)
   const ops = Math.max(1, latencies.length)
   const cpuMsPerOp: Record<string, number> = { clients: outs.reduce((a, x) => a + x.cpuMs, 0) / ops }
+  const sysMsPerOp: Record<string, number> = { clients: outs.reduce((a, x) => a + x.sysMs, 0) / ops }
+  const idleMsPerOp: Record<string, number> = {}
   roles.forEach((r, i) => {
-    cpuMsPerOp[r.name] = (cpuMsPerOp[r.name] ?? 0) + (after[i]! - before[i]!) / ops
+    const idle = idleRate[i]! * phaseMs
+    cpuMsPerOp[r.name] = (cpuMsPerOp[r.name] ?? 0) + (after[i]! - before[i]! - idle) / ops
+    sysMsPerOp[r.name] = (sysMsPerOp[r.name] ?? 0) + (sysAfter[i]! - sysBefore[i]!) / ops
+    idleMsPerOp[r.name] = (idleMsPerOp[r.name] ?? 0) + idle / ops
   })
-  for (const k of Object.keys(cpuMsPerOp)) cpuMsPerOp[k] = Math.round(cpuMsPerOp[k]! * 100) / 100
+  const round = (x: Record<string, number>) => {
+    for (const k of Object.keys(x)) x[k] = Math.round(x[k]! * 100) / 100
+    return x
+  }
+  round(cpuMsPerOp)
+  round(sysMsPerOp)
+  console.error(`${o.phase}: idle CPU ms per operation subtracted: ${JSON.stringify(round(idleMsPerOp))}`)
   for (const x of outs) if (Object.keys(x.firstError).length) console.error('errors:', x.firstError)
   return {
     latencies,
@@ -211,6 +258,7 @@ async function phase(
     mismatches: outs.reduce((a, x) => a + x.mismatches, 0),
     elapsed: SECONDS,
     cpuMsPerOp,
+    sysMsPerOp,
   }
 }
 
@@ -280,7 +328,14 @@ async function run(engine: 'postgres' | 'lmdb'): Promise<Result> {
       ...procs.filter((p) => !metas.includes(p)).map((p) => ({ name: 'resources', pid: p.child.pid! })),
     ]
     const loadStart = loadavg()
-    const none: PhaseResult = { latencies: [], errors: 0, mismatches: 0, elapsed: SECONDS, cpuMsPerOp: {} }
+    const none: PhaseResult = {
+      latencies: [],
+      errors: 0,
+      mismatches: 0,
+      elapsed: SECONDS,
+      cpuMsPerOp: {},
+      sysMsPerOp: {},
+    }
     const up = ONLY === 'read' ? none : await phase(urls, roles, { phase: 'upload' })
 
     const big = randomBytes(32 * MiB)
@@ -302,6 +357,7 @@ async function run(engine: 'postgres' | 'lmdb'): Promise<Result> {
         p50Ms: pct(up.latencies, 0.5),
         p90Ms: pct(up.latencies, 0.9),
         cpuMsPerOp: up.cpuMsPerOp,
+        sysMsPerOp: up.sysMsPerOp,
       },
       reads: {
         count: rd.latencies.length,
@@ -311,6 +367,7 @@ async function run(engine: 'postgres' | 'lmdb'): Promise<Result> {
         p50Ms: pct(rd.latencies, 0.5),
         p90Ms: pct(rd.latencies, 0.9),
         cpuMsPerOp: rd.cpuMsPerOp,
+        sysMsPerOp: rd.sysMsPerOp,
       },
       loadavg: { start: loadStart, end: loadEnd },
     }
@@ -331,7 +388,7 @@ for (const e of engines) {
 }
 const f1 = (n: number) => n.toFixed(1)
 console.log(
-  `${new Date().toISOString().slice(0, 10)}, ${cpus()[0]?.model ?? '?'} × ${cpus().length} cores, ${SECONDS} s per phase, ${CLIENTS} client processes × ${CONCURRENCY} in flight`,
+  `${new Date().toISOString().slice(0, 10)}, ${cpus()[0]?.model ?? '?'} × ${cpus().length} cores, ${SECONDS} s per phase (after ${WARMUP} s of warm-up), ${CLIENTS} client processes × ${CONCURRENCY} in flight`,
 )
 console.log(
   '| index | meta processes | uploads/s (64 KiB) | upload p50 / p90 | 1 MiB reads/s | read p50 / p90 | errors | load avg start → end |',
@@ -349,14 +406,23 @@ const cpuLine = (x: Record<string, number>) =>
     .join(', ')
 for (const r of results) {
   console.log(`CPU ms per upload (${r.engine}): ${cpuLine(r.uploads.cpuMsPerOp)}`)
+  console.log(`  of which kernel (stime): ${cpuLine(r.uploads.sysMsPerOp)}`)
   console.log(`CPU ms per 1 MiB read (${r.engine}): ${cpuLine(r.reads.cpuMsPerOp)}`)
+  console.log(`  of which kernel (stime): ${cpuLine(r.reads.sysMsPerOp)}`)
 }
 mkdirSync(join(import.meta.dirname, 'results'), { recursive: true })
 const out = join(import.meta.dirname, 'results', `${new Date().toISOString().slice(0, 10)}-meta-index.json`)
 writeFileSync(
   out,
   JSON.stringify(
-    { seconds: SECONDS, clients: CLIENTS, concurrency: CONCURRENCY, cpus: cpus().length, results },
+    {
+      seconds: SECONDS,
+      warmupSeconds: WARMUP,
+      clients: CLIENTS,
+      concurrency: CONCURRENCY,
+      cpus: cpus().length,
+      results,
+    },
     null,
     2,
   ),
