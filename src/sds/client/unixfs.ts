@@ -185,7 +185,10 @@ function leafResult(chunk: Uint8Array, o: ResolvedCidOptions): BufferImporterRes
 export class UnixFsFileBuilder {
   readonly options: ResolvedCidOptions
   readonly #store = new InnerBlockStore()
-  readonly #result: Promise<{ cid: CID; dagSize: number }>
+  /** The importer's run, started at the second chunk: a one-chunk file is its leaf, hashed without it. */
+  #result: Promise<{ cid: CID; dagSize: number }> | undefined
+  /** The first chunk's leaf, hashed as it was handed (before the importer runs, if it ever does). */
+  #first: BufferImporterResult | undefined
   // Single-slot hand-over to the importer's pull loop; `#hashed` counts leaves already hashed.
   #slot: Uint8Array | null = null
   #closed = false
@@ -202,8 +205,24 @@ export class UnixFsFileBuilder {
   constructor(options: CidOptions = {}) {
     this.options = resolveCidOptions(options)
     this.#carry = new Uint8Array(this.options.chunkBytes)
+  }
+
+  /** Starts the importer on a file of two or more chunks; its first leaf is `#first`, already hashed. */
+  #start(): void {
     const o = this.options
-    const source: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next: () => this.#pull() }) }
+    const first = this.#first
+    // The first chunk was hashed already: the importer pulls a stand-in for it, then the chunks handed from now on.
+    let standIn: Uint8Array | null = new Uint8Array(0)
+    const source: AsyncIterable<Uint8Array> = {
+      [Symbol.asyncIterator]: () => ({
+        next: async () => {
+          if (standIn === null) return this.#pull()
+          const value = standIn
+          standIn = null
+          return { done: false, value }
+        },
+      }),
+    }
     const onHashed = (): void => {
       this.#hashed++
       this.#wakePusher?.()
@@ -215,9 +234,14 @@ export class UnixFsFileBuilder {
       // Hash in the generator body: a leaf is done (and its memory reusable) as soon as the importer
       // pulls it; parallelBatch then only collects finished results.
       bufferImporter: async function* (file: ImporterFile) {
+        let n = 0
         for await (const chunk of file.content) {
-          const r = leafResult(chunk, o)
-          onHashed()
+          let r: BufferImporterResult
+          if (n++ === 0 && first) r = first
+          else {
+            r = leafResult(chunk, o)
+            onHashed()
+          }
           yield async () => r
         }
       },
@@ -281,6 +305,12 @@ export class UnixFsFileBuilder {
   /** Hands one chunk to the importer and waits until it has been hashed. */
   async #hand(chunk: Uint8Array): Promise<void> {
     if (this.#failed) throw this.#failed
+    if (this.#handed === 0) {
+      this.#first = leafResult(chunk, this.options)
+      this.#handed = this.#hashed = 1
+      return
+    }
+    if (this.#result === undefined) this.#start()
     const seq = ++this.#handed
     this.#slot = chunk
     this.#wakePuller?.()
@@ -301,6 +331,11 @@ export class UnixFsFileBuilder {
     }
     this.#closed = true
     this.#wakePuller?.()
+    if (this.#result === undefined) {
+      // One chunk: the file is its leaf (reduceSingleLeafToSelf), as the importer would answer.
+      const leaf = this.#first!
+      return { cid: leaf.cid, size: this.#size, dagSize: Number(leaf.size), blocks: [] }
+    }
     const { cid, dagSize } = await this.#result
     return { cid, size: this.#size, dagSize, blocks: this.#store.blocks }
   }

@@ -20,7 +20,6 @@
  *   DATA/sync-state.json                   mode, clean-shutdown mark, synced-through checkpoint
  *   DATA/sync-pending.log                  ids published since the checkpoint (batch; not fsynced)
  */
-import { randomBytes } from 'node:crypto'
 import { closeSync, constants, existsSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs'
 import { mkdir, open, readdir, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
@@ -38,7 +37,7 @@ import {
   STORE_SCAN_CONCURRENCY,
 } from '../../limits.ts'
 import { chunkHashesMatch, isShardId, ShardHasher } from '../protocol/shard.ts'
-import { silentLogger, systemClock, type Clock, type Logger } from '../../util/components.ts'
+import { randomHex, silentLogger, systemClock, systemRandom, type Clock, type Logger } from '../../util/components.ts'
 import {
   DEFAULT_SYNC_MODE,
   diskSyncOps,
@@ -402,7 +401,7 @@ export class ShardStore {
     // Batch mode backpressure: wait (before reading the body) while too much waits for the disk.
     await this.#flusher?.admit(options.signal)
     await this.#reserve(fileBytes)
-    const tmp = join(this.tmpDir, `${id}.${randomBytes(6).toString('hex')}.tmp`)
+    const tmp = join(this.tmpDir, `${id}.${randomHex(systemRandom, 6)}.tmp`)
     let published = false
     try {
       if (size < STORE_DIRECT_IO_MIN_BYTES && this.#mode !== 'always' && source instanceof Readable) {
