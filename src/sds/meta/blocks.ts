@@ -42,8 +42,11 @@ export function blockHolders(store: MetaStore, cidText: string): string[] {
   const out: string[] = []
   const own = cid.toString()
   if (store.files.get(own) !== undefined) out.push(own)
-  // One more than needed: the record itself may be among them.
-  for (const holder of store.files.blockHolders(toHex(cid.multihash.digest), MAX_BLOCK_HOLDERS + 1)) {
+  // One more than needed: the record itself may be among them. Their records are read together inside a transaction
+  // (MetaStore.read on PostgreSQL: one round trip, not one per holder).
+  const holders = store.files.blockHolders(toHex(cid.multihash.digest), MAX_BLOCK_HOLDERS + 1)
+  store.prefetch(store.files.reads(holders).slice(0, 1))
+  for (const holder of holders) {
     if (out.length >= MAX_BLOCK_HOLDERS) break
     if (holder !== own && store.files.get(holder) !== undefined) out.push(holder)
   }

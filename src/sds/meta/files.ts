@@ -154,19 +154,27 @@ export class Files {
     return new JsonText(this.#viewJson(c, this.#o.clock.now(), a))
   }
 
-  /** The DAG's inner blocks, base64url, in the order the upload gave them. */
-  dag(cid: string, a: Accessor = ANONYMOUS): string[] {
-    const r = this.#visible(cid, a).record
-    return this.#o.store.files.blocks(r.cid).map(toBase64Url)
+  /** The DAG's inner blocks, base64url, in the order the upload gave them (an async read: never blocks). */
+  async dag(cid: string, a: Accessor = ANONYMOUS): Promise<string[]> {
+    await this.#load(cid)
+    const r = this.#cached(cid).record
+    await this.#o.access.authorizeReadAsync(r, a)
+    const { store } = this.#o
+    return (await store.read(() => store.files.blocks(r.cid))).map(toBase64Url)
   }
 
-  /** The records holding the DAG block `cid` that `a` may see (blocks.ts); FILE_NOT_FOUND when none. */
-  blockHolders(cid: string, a: Accessor = ANONYMOUS): { files: string[] } {
+  /**
+   * The records holding the DAG block `cid` that `a` may see (blocks.ts); FILE_NOT_FOUND when none. One async read
+   * (the gateway asks for every block it resolves): the block index, then the holders' records together.
+   */
+  async blockHolders(cid: string, a: Accessor = ANONYMOUS): Promise<{ files: string[] }> {
     const { store, access } = this.#o
-    const files = blockHolders(store, cid).filter((holder) => {
-      const r = store.files.get(holder)
-      return r !== undefined && access.canSee(r, a)
-    })
+    const files = await store.read(() =>
+      blockHolders(store, cid).filter((holder) => {
+        const r = store.files.get(holder)
+        return r !== undefined && access.canSee(r, a)
+      }),
+    )
     if (files.length === 0)
       throw new StratosError('FILE_NOT_FOUND', `no stored DAG you may read holds block ${cid}`, { cid })
     return { files }

@@ -165,7 +165,7 @@ function buildRoutes(api: MetaApi): Router<Handler> {
     ],
     [META_ROUTES.files, 'GET', (c) => api.files.list(validate(zListQuery, c.query, 'query'), c.accessor())],
     [META_ROUTES.file, 'GET', (c) => api.files.getJson(cidParam(c), c.accessor())],
-    [META_ROUTES.fileDag, 'GET', (c) => ({ blocks: api.files.dag(cidParam(c), c.accessor()) })],
+    [META_ROUTES.fileDag, 'GET', async (c) => ({ blocks: await api.files.dag(cidParam(c), c.accessor()) })],
     [
       META_ROUTES.read,
       'POST',

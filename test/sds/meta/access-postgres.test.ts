@@ -1,12 +1,14 @@
 /**
  * Per-request access checks of a meta node over PostgreSQL (src/sds/meta/access.ts identifyAsync and
- * authorizeReadAsync, files.ts list): a read grant's and a share link's look-ups, their scopes (an owner's names, a
- * directory tree) and file listings are async read transactions (MetaStore.read), not synchronous reads through the
- * worker bridge (engine/pg-bridge.ts), which block the event loop for their round trip: the requests below make no
- * bridge call at all. The same rules on LMDB: access.test.ts, shares.test.ts.
+ * authorizeReadAsync; files.ts list, dag, blockHolders): a read grant's and a share link's look-ups, their scopes (an
+ * owner's names, a directory tree), file listings, DAG blocks and block holders are async read transactions
+ * (MetaStore.read), not synchronous reads through the worker bridge (engine/pg-bridge.ts), which block the event loop
+ * for their round trip: the requests below make no bridge call at all. The same rules on LMDB: access.test.ts,
+ * shares.test.ts.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { toBase64Url } from '../../../src/crypto/hash.ts'
 import { signAsWallet } from '../../../src/sds/protocol/signing.ts'
 import { PgBridge } from '../../../src/sds/meta/engine/pg-bridge.ts'
 import { createDatabase, postgresSkip, startPostgres } from '../../support/postgres.ts'
@@ -66,6 +68,10 @@ test('over PostgreSQL: grants, share links and listings are checked without bloc
       .file(photo.file.cid),
     'GRANT_NOT_FOUND',
   )
+  // The DAG's blocks, and which stored DAGs hold one of them (the gateway asks for every block it resolves).
+  assert.deepEqual(await byGrant.fileDag(photo.file.cid), photo.blocks.map(toBase64Url))
+  assert.deepEqual(await byGrant.blockHolders(photo.file.cid), [photo.file.cid])
+  await expectCode(byGrant.blockHolders(notes.file.cid), 'FILE_NOT_FOUND')
   const mine = await h.client.listFiles({ owner: walletA.address })
   assert.deepEqual(mine.files.map((f) => f.cid).sort(), [photo.file.cid, notes.file.cid].sort())
   const page = await h.as(null).listFiles({ limit: 1 })
