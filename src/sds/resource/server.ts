@@ -377,7 +377,7 @@ export class ResourceServer {
         'content-length': reader.length,
         'accept-ranges': 'bytes',
         [SHARD_HEADERS.shardSize]: size,
-        [SHARD_HEADERS.chunkHashes]: toBase64Url(reader.chunkHashes),
+        [SHARD_HEADERS.chunkHashes]: chunkHashesHeader(reader.chunkHashes),
         ...(range.partial ? { 'content-range': `bytes ${range.start}-${range.end - 1}/${size}` } : {}),
       }
       const status = range.partial ? 206 : 200
@@ -432,3 +432,14 @@ function methodNotAllowed(res: ServerResponse, allow: string): void {
 }
 
 function noop(): void {}
+
+/** A shard's chunk-hash list as its header, encoded once per list the store holds (every GET of a shard sends it). */
+const encodedLists = new WeakMap<Uint8Array, string>()
+function chunkHashesHeader(list: Uint8Array): string {
+  let h = encodedLists.get(list)
+  if (h === undefined) {
+    h = toBase64Url(list)
+    encodedLists.set(list, h)
+  }
+  return h
+}

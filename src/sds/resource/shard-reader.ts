@@ -104,7 +104,7 @@ export class ShardReader implements AsyncIterable<Buffer> {
 
   /**
    * Writes the verified bytes into `dest` (an HTTP response). Reads are batched (the first read
-   * is one chunk so a range's first byte leaves early, then SHARD_READ_BATCH_CHUNKS chunks per
+   * of a range longer than a batch is one chunk so its first byte leaves early, then SHARD_READ_BATCH_CHUNKS chunks per
    * pread) and the next batch is read and verified while the current one is being written.
    * Backpressure: at most one batch waits in user space besides the socket's own buffer; when
    * `dest.write` reports a full buffer we wait for 'drain'. Does not end `dest`.
@@ -122,7 +122,10 @@ export class ShardReader implements AsyncIterable<Buffer> {
     dest.once('close', onClose)
     options.signal?.addEventListener('abort', onAbort, { once: true })
     const load = (from: number): { from: number; to: number; bytes: Promise<Buffer>; pooled: Buffer } => {
-      const to = Math.min(last, from === first ? from + 1 : from + SHARD_READ_BATCH_CHUNKS)
+      // The first read of a range longer than a batch is one chunk, so its first byte leaves early; a range within
+      // one batch is one read (a 1 MiB range: one pread and one write instead of two of each).
+      const alone = from === first && last - first > SHARD_READ_BATCH_CHUNKS
+      const to = Math.min(last, alone ? from + 1 : from + SHARD_READ_BATCH_CHUNKS)
       const pooled = readPool.take(Math.min(this.size, to * SHARD_CHUNK_BYTES) - from * SHARD_CHUNK_BYTES)
       const bytes = this.#loadChunks(from, to, pooled)
       bytes.catch(() => {}) // awaited below; this only keeps an abandoned read-ahead from being "unhandled"
