@@ -13,7 +13,7 @@
  * Per 1 MiB read:
  *   client → meta `read` (signature recovered, 2 tickets signed; the file record is in memory) → 2 GETs of 512 KiB
  *   in parallel (ticket checked, pread into a reused buffer, BLAKE3 of what is served) → the client lands each body
- *   in a reused buffer and checks its BLAKE3.
+ *   in a reused buffer with the SDK's own shard GET (src/net/direct-get.ts) and checks its BLAKE3.
  *
  * HTTP is node:http on the servers and undici on the clients (what the real roles use); PostgreSQL has fsync on.
  * The CPU of every process is read from /proc, PostgreSQL's server processes included (meta-index.ts leaves them
@@ -39,6 +39,7 @@ import http from 'node:http'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { setMaxListeners } from 'node:events'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { Agent, request } from 'undici'
@@ -46,6 +47,7 @@ import { installNativeWalletCrypto } from '../src/chain/native-secp256k1.ts'
 import { blake3 } from '../src/crypto/blake3.ts'
 import { NodeKey, verifyNodeSignature } from '../src/crypto/node-key.ts'
 import { recoverWalletAddress, WalletKey } from '../src/crypto/wallet-key.ts'
+import { DirectGetPool } from '../src/net/direct-get.ts'
 import { createDatabase, startPostgres } from '../test/support/postgres.ts'
 import { processCpuMs } from './cpu.ts'
 
@@ -283,6 +285,9 @@ async function runClient(config: ClientConfig): Promise<void> {
     )
     await call('/commit', { id, nodes, receipts, nonce: nonce++ })
   }
+  const directGets = new DirectGetPool()
+  const never = new AbortController().signal
+  setMaxListeners(0, never) // shared by every GET in flight; each removes its listener when done
   const landing = Array.from({ length: config.concurrency * 2 }, () => Buffer.allocUnsafe(READ_PIECE_BYTES))
   async function read(): Promise<void> {
     const first = Math.floor(Math.random() * SHARD_NODES)
@@ -299,19 +304,23 @@ async function runClient(config: ClientConfig): Promise<void> {
     }
     await Promise.all(
       tickets.map(async (t, i) => {
+        let expected: string | undefined
         const into = landing.pop()!
         try {
-          const res = await request(`${config.shards[nodes[i]!]}/s/read?offset=${offset}`, {
+          // The SDK's own shard GET (src/net/direct-get.ts): the kernel lands the body in the caller's buffer.
+          const got = await directGets.get({
+            origin: config.shards[nodes[i]!]!,
+            path: `/s/read?offset=${offset}`,
             headers: { 'x-ticket': Buffer.from(t.ticket).toString('base64'), 'x-signature': t.signature },
-            dispatcher: agent,
+            onHead: (head) => {
+              if (head.contentLength !== READ_PIECE_BYTES) throw new Error(`read ${head.status} ${head.contentLength}`)
+              expected = head.headers['x-blake3']
+              return into
+            },
+            signal: never,
           })
-          let at = 0
-          for await (const chunk of res.body) {
-            ;(chunk as Buffer).copy(into, at)
-            at += (chunk as Buffer).length
-          }
-          if (res.statusCode !== 200 || at !== READ_PIECE_BYTES) throw new Error(`read ${res.statusCode} ${at}`)
-          if (hex(blake3(into)) !== res.headers['x-blake3']) throw new Error('hash mismatch')
+          if (got.head.status !== 200) throw new Error(`read ${got.head.status}`)
+          if (hex(blake3(into)) !== expected) throw new Error('hash mismatch')
         } finally {
           landing.push(into)
         }
@@ -338,6 +347,7 @@ async function runClient(config: ClientConfig): Promise<void> {
   // The load's CPU only: the process's start (loading modules, transpiling) is not an operation's cost.
   const cpu = process.cpuUsage(cpuAtStart)
   await agent.close()
+  directGets.close()
   process.send!({ done, errors, cpuMs: (cpu.user + cpu.system) / 1000 })
 }
 
