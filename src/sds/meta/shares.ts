@@ -210,7 +210,13 @@ export class Shares {
    */
   async resolve(id: string, body: ShareResolveBody, caller: ShareCaller = {}): Promise<ShareResolution> {
     const now = this.#o.clock.now()
-    const r = this.#record(id)
+    const { store } = this.#o
+    // The link and its file in one async read (on PostgreSQL a read outside a transaction blocks the event loop);
+    // the checks below run in their usual order (a deleted file shows only past the password).
+    const { r, file } = await store.read(() => {
+      const r = this.#record(id)
+      return { r, file: store.files.get(r.cid) }
+    })
     if (r.revokedAt !== undefined)
       throw new StratosError('SHARE_REVOKED', `share link ${id} was revoked by its owner`, {
         id,
@@ -219,7 +225,6 @@ export class Shares {
     if (r.expiresAt !== null && now >= r.expiresAt)
       throw new StratosError('SHARE_EXPIRED', `share link ${id} expired`, { id, expiresAt: r.expiresAt })
     if (r.password !== null) await this.#checkPassword(r, body.password, this.clientOf(caller, body.client), now)
-    const file = this.#o.store.files.get(r.cid)
     if (!file) throw new StratosError('FILE_NOT_FOUND', `the file of share link ${id} was deleted`, { id, cid: r.cid })
     if (!file.owners.includes(r.owner)) {
       throw new StratosError('SHARE_REVOKED', `the creator of share link ${id} no longer owns the file`, {

@@ -3,7 +3,7 @@
  * authorizeReadAsync; files.ts list, dag, blockHolders): a read grant's and a share link's look-ups, their scopes (an
  * owner's names, a directory tree), file listings, DAG blocks and block holders are async read transactions
  * (MetaStore.read), not synchronous reads through the worker bridge (engine/pg-bridge.ts), which block the event loop
- * for their round trip: the requests below make no bridge call at all. The same rules on LMDB: access.test.ts,
+ * for their round trip: the requests below make no bridge call at all (a share link's resolution neither). The same rules on LMDB: access.test.ts,
  * shares.test.ts.
  */
 import assert from 'node:assert/strict'
@@ -42,12 +42,20 @@ test('over PostgreSQL: grants, share links and listings are checked without bloc
       password: null,
     } as const),
   )
-  const { access } = await h.client.resolveShare(share.id)
   // Records cached as after any first read (a cache miss is an async read already, files.ts #load).
   await h.client.file(photo.file.cid)
   await h.client.file(notes.file.cid)
 
   const before = PgBridge.calls
+  const { access, ...link } = await h.client.resolveShare(share.id)
+  assert.deepEqual(link, {
+    id: share.id,
+    cid: notes.file.cid,
+    kind: 'file',
+    name: 'notes.txt',
+    size: 2000,
+    expiresAt: null,
+  })
   const byGrant = h.as(null).withAccess(() => `grant.${grant.id}`)
   assert.equal(
     (await byGrant.read(photo.file.cid, { orderKey: ORDER_KEY })).tickets[0]![0]!.payload.payer,
