@@ -18,7 +18,12 @@
  */
 import { request, type Dispatcher } from 'undici'
 import { StratosError } from '../errors.ts'
-import { CLIENT_SHARD_TIMEOUT_MS, DIRECT_PUT_MIN_BYTES, SHARD_CHUNK_BYTES } from '../limits.ts'
+import {
+  CLIENT_SHARD_CONCURRENCY,
+  CLIENT_SHARD_TIMEOUT_MS,
+  DIRECT_PUT_MIN_BYTES,
+  SHARD_CHUNK_BYTES,
+} from '../limits.ts'
 import { SHARD_HEADERS, type ResourceNodeInfo } from '../sds/protocol/api.ts'
 import { TICKET_HEADER, type SignedReceipt, type SignedTicket } from '../sds/protocol/messages.ts'
 import { encodeTicketHeader } from '../sds/protocol/ticket.ts'
@@ -58,12 +63,12 @@ export interface GetShardParameters {
 
 /**
  * Scratch buffers for the edge chunks of unaligned range GETs (one chunk each), reused: a range read allocates
- * nothing but its own output. Bounded; more in flight at once just allocate.
+ * nothing but its own output. Keeps two per shard GET a client runs at once (8 MiB at most); more in flight just allocate.
  */
 const scratchFree: Uint8Array[] = []
 /** The signal of a GET without one (its timeout is direct-get's own timer). */
 const neverAborted = new AbortController().signal
-const SCRATCH_KEEP = 64
+const SCRATCH_KEEP = 2 * CLIENT_SHARD_CONCURRENCY
 function takeScratch(): Uint8Array {
   return scratchFree.pop() ?? new Uint8Array(SHARD_CHUNK_BYTES)
 }
