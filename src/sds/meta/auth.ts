@@ -39,3 +39,36 @@ export function verifyWalletRequest<T extends WalletRequestPayload>(
   }
   return payload
 }
+
+/**
+ * verifyWalletRequest() without blocking the event loop on PostgreSQL: a delegated request's delegation (looked up on
+ * every use, so a revocation acts at once) is checked in one async read (MetaStore.read) instead of a read through
+ * the worker bridge; the signature is verified once, outside it. The same refusals, in the same order, as the
+ * synchronous check.
+ */
+export async function verifyWalletRequestAsync<T extends WalletRequestPayload>(
+  msg: WalletSigned<T>,
+  o: { chainId: string; now: number; store: MetaStore; delegation?: DelegationCheck | undefined },
+): Promise<T> {
+  const check = o.delegation
+  if (check === undefined || msg.delegate === undefined || !o.store.shared) return verifyWalletRequest(msg, o)
+  // The check verifyWalletSigned asks for is noted, not run (it would read the index), and run after in one read.
+  let asked: Parameters<DelegationCheck> | undefined
+  const deferred: DelegationCheck = (...args) => {
+    asked = args
+  }
+  const run = async (): Promise<void> => {
+    const a = asked
+    if (a !== undefined) await o.store.read(() => check(...a))
+  }
+  let payload: T
+  try {
+    payload = verifyWalletRequest(msg, { ...o, delegation: deferred })
+  } catch (e) {
+    // A refusal past the delegation check (the expiry bound) comes after that check's own refusal, as it does inline.
+    await run()
+    throw e
+  }
+  await run()
+  return payload
+}

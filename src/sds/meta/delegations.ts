@@ -39,6 +39,11 @@ export interface DelegationStore {
   byOwner(owner: string): DelegationRecord[]
   isNonceUsed(signer: string, nonce: string): boolean
   /**
+   * Runs `fn`, which reads through this store, on one consistent view without blocking the event loop (MetaStore.read:
+   * on PostgreSQL an async transaction, so `fn` must be re-runnable).
+   */
+  read<T>(fn: () => T): Promise<T>
+  /**
    * Atomically: refuses a used nonce (REPLAYED_NONCE), runs `check` against the current state (it may throw), then
    * records the nonce until `keepUntil` and stores `record` (and indexes it under its owner while unrevoked).
    * Durable once resolved.
@@ -71,11 +76,17 @@ export class TableDelegationStore implements DelegationStore {
   }
 
   byOwner(owner: string): DelegationRecord[] {
-    return this.#store.delegations.byOwner(owner)
+    const store = this.#store
+    if (store.shared) store.prefetch(store.delegations.byOwnerReads(owner))
+    return store.delegations.byOwner(owner)
   }
 
   isNonceUsed(signer: string, nonce: string): boolean {
     return this.#store.nonces.isUsed(signer, nonce)
+  }
+
+  read<T>(fn: () => T): Promise<T> {
+    return this.#store.read(fn)
   }
 
   async put(
@@ -163,8 +174,9 @@ export class Delegations {
       })
   }
 
-  get(id: string): DelegationView {
-    const r = this.#o.store.get(id)
+  async get(id: string): Promise<DelegationView> {
+    const { store } = this.#o
+    const r = await store.read(() => store.get(id))
     if (!r) throw new StratosError('DELEGATION_NOT_FOUND', `no delegation ${id}`, { id })
     return delegationView(r, this.#o.clock.now())
   }
@@ -173,6 +185,13 @@ export class Delegations {
     const { store, random, logger } = this.#o
     const now = this.#o.clock.now()
     const p = this.#verify(msg, now)
+    // Drawn outside the read: a run of it again (PostgreSQL runs it once per round of reads) reads the same key.
+    let id = newShareId(random, () => false)
+    const { used, taken } = await store.read(() => ({
+      used: store.isNonceUsed(p.signer, p.nonce),
+      taken: store.get(id) !== undefined,
+    }))
+    this.#refuseUsed(p, used)
     if (p.delegationExpiresAt <= now)
       throw new StratosError('BAD_REQUEST', 'the delegation expiry is in the past', {
         delegationExpiresAt: p.delegationExpiresAt,
@@ -182,7 +201,11 @@ export class Delegations {
       throw new StratosError('BAD_REQUEST', `a delegation may live at most ${DELEGATION_MAX_TTL_MS} ms`, {
         maxTtlMs: DELEGATION_MAX_TTL_MS,
       })
-    const id = newShareId(random, (candidate) => store.get(candidate) !== undefined)
+    while (taken) {
+      id = newShareId(random, () => false)
+      const candidate = id
+      if ((await store.read(() => store.get(candidate))) === undefined) break
+    }
     const record: DelegationRecord = {
       id,
       owner: p.signer,
@@ -206,7 +229,13 @@ export class Delegations {
   async list(msg: SignedDelegationList): Promise<{ delegations: DelegationView[] }> {
     const now = this.#o.clock.now()
     const p = this.#verify(msg, now)
-    return { delegations: this.#o.store.byOwner(p.signer).map((d) => delegationView(d, now)) }
+    const { store } = this.#o
+    const { used, list } = await store.read(() => ({
+      used: store.isNonceUsed(p.signer, p.nonce),
+      list: store.byOwner(p.signer),
+    }))
+    this.#refuseUsed(p, used)
+    return { delegations: list.map((d) => delegationView(d, now)) }
   }
 
   /** Revokes a delegation of the signer's (idempotent): from the next request on, its key acts for nobody. */
@@ -214,12 +243,13 @@ export class Delegations {
     const { store, logger } = this.#o
     const now = this.#o.clock.now()
     const p = this.#verify(msg, now)
+    const { used, d } = await store.read(() => ({ used: store.isNonceUsed(p.signer, p.nonce), d: store.get(id) }))
+    this.#refuseUsed(p, used)
     if (p.id !== id)
       throw new StratosError('BAD_REQUEST', 'the signed delegation id differs from the id in the path', {
         path: id,
         signed: p.id,
       })
-    const d = store.get(id)
     if (!d) throw new StratosError('DELEGATION_NOT_FOUND', `no delegation ${id}`, { id })
     if (d.owner !== p.signer)
       throw new StratosError('NOT_OWNER', `${p.signer} did not create delegation ${id}`, { id, signer: p.signer })
@@ -229,7 +259,10 @@ export class Delegations {
     return delegationView(revoked, now)
   }
 
-  /** Wallet-signed only (never delegated); the request's expiry is bounded like every wallet request's. */
+  /**
+   * Wallet-signed only (never delegated); the request's expiry is bounded like every wallet request's. Whether the
+   * nonce was used is the caller's to read (with its other reads, MetaStore.read) and refuse (#refuseUsed) next.
+   */
   #verify<T extends { signer: string; nonce: string; expiresAt: number; chainId: string }>(
     msg: { payload: T; signature: string; delegate?: DelegateProof },
     now: number,
@@ -239,9 +272,11 @@ export class Delegations {
       throw new StratosError('BAD_REQUEST', `request expiry may be at most ${MAX_REQUEST_TTL_MS} ms ahead`, {
         maxTtlMs: MAX_REQUEST_TTL_MS,
       })
-    if (this.#o.store.isNonceUsed(p.signer, p.nonce))
-      throw new StratosError('REPLAYED_NONCE', 'this request was already used', { nonce: p.nonce })
     return p
+  }
+
+  #refuseUsed(p: { nonce: string }, used: boolean): void {
+    if (used) throw new StratosError('REPLAYED_NONCE', 'this request was already used', { nonce: p.nonce })
   }
 
   #nonce(p: { signer: string; nonce: string; expiresAt: number }): {

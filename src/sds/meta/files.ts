@@ -13,7 +13,7 @@ import {
 } from '../protocol/api.ts'
 import type { SignedDelete, SignedTicket } from '../protocol/messages.ts'
 import { issueTicket } from '../protocol/ticket.ts'
-import { verifyWalletRequest } from './auth.ts'
+import { verifyWalletRequest, verifyWalletRequestAsync } from './auth.ts'
 import { blockHolders } from './blocks.ts'
 import { canonicalCid } from './cid.ts'
 import type { Registry } from './registry.ts'
@@ -113,7 +113,7 @@ export class Files {
   /**
    * A shared index (PostgreSQL): brings the record into the cache with an async read, so the request does not block
    * the event loop on a miss (the cache is emptied every META_SHARED_REFRESH_MS there). On LMDB reads are memory
-   * reads: #cached reads it when needed. A missing record is left to #cached (FILE_NOT_FOUND).
+   * reads: #cached reads it when needed. A missing record is FILE_NOT_FOUND at once (not read again by #cached).
    */
   async #load(cid: string): Promise<void> {
     const { records, store } = this.#o
@@ -122,8 +122,9 @@ export class Files {
     if (records.get(key)) return
     const stamp = records.stamp(key)
     const r = await store.read(() => store.files.get(key))
+    if (!r) throw new StratosError('FILE_NOT_FOUND', `no file ${key}`, { cid: key })
     // Invalidated meanwhile (a commit or delete here) or dropped (the shared refresh): #cached reads it again instead.
-    if (r && records.stamp(key) === stamp && !records.get(key)) records.set(key, cacheEntry(r))
+    if (records.stamp(key) === stamp && !records.get(key)) records.set(key, cacheEntry(r))
   }
 
   /** The cached record, if `a` may see it (ACCESS_DENIED otherwise). */
@@ -370,7 +371,8 @@ export class Files {
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store })
     const cid = p.cid === undefined ? '' : canonicalCid(p.cid)
-    await store.write(() => {
+    const epoch = access.epoch(now)
+    const spentBytes = await store.write(() => {
       if (cid !== '') {
         const r = store.files.get(cid)
         if (!r) throw new StratosError('FILE_NOT_FOUND', `no file ${cid}`, { cid })
@@ -383,13 +385,14 @@ export class Files {
         cid,
         p.bytesPerEpoch === null ? null : { bytesPerEpoch: p.bytesPerEpoch, setAt: now },
       )
+      // Read in the transaction (no read outside it: on PostgreSQL that would block).
+      return access.spent(p.signer, cid, epoch)
     })
-    const epoch = access.epoch(now)
     return {
       owner: p.signer,
       ...(cid ? { cid } : {}),
       bytesPerEpoch: p.bytesPerEpoch,
-      spentBytes: access.spent(p.signer, cid, epoch),
+      spentBytes,
       epoch,
     }
   }
@@ -398,15 +401,26 @@ export class Files {
     const { store, chainId, access } = this.#o
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store })
-    await store.write(() => store.nonces.use(p.signer, p.nonce, p.expiresAt))
     const epoch = access.epoch(now)
-    const budgets: BudgetView[] = store.budgets.caps(p.signer).map(({ cid, budget }) => ({
-      owner: p.signer,
-      ...(cid ? { cid } : {}),
-      bytesPerEpoch: budget.bytesPerEpoch,
-      spentBytes: access.spent(p.signer, cid, epoch),
-      epoch,
-    }))
+    // Listed in the transaction that records the nonce (no read outside it: on PostgreSQL that would block).
+    const budgets: BudgetView[] = await store.write(() => {
+      store.nonces.use(p.signer, p.nonce, p.expiresAt)
+      const caps = store.budgets.caps(p.signer)
+      store.prefetch(
+        store.budgets.spentReads(
+          p.signer,
+          caps.map((c) => c.cid),
+          epoch,
+        ),
+      )
+      return caps.map(({ cid, budget }) => ({
+        owner: p.signer,
+        ...(cid ? { cid } : {}),
+        bytesPerEpoch: budget.bytesPerEpoch,
+        spentBytes: access.spent(p.signer, cid, epoch),
+        epoch,
+      }))
+    })
     return { budgets }
   }
 
@@ -426,7 +440,7 @@ export class Files {
   async delete(cid: string, msg: SignedDelete): Promise<{ deleted: true; remainingOwners: number }> {
     const { store, chainId, records } = this.#o
     const now = this.#o.clock.now()
-    const p = verifyWalletRequest(msg, { chainId, now, store, delegation: this.#o.delegations })
+    const p = await verifyWalletRequestAsync(msg, { chainId, now, store, delegation: this.#o.delegations })
     const key = canonicalCid(cid)
     if (canonicalCid(p.cid) !== key)
       throw new StratosError('BAD_REQUEST', 'the signed CID differs from the CID in the path', {

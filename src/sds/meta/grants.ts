@@ -95,8 +95,13 @@ export class Grants {
     const { store, chainId } = this.#o
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store })
-    await store.write(() => store.nonces.use(p.signer, p.nonce, p.expiresAt))
-    return { grants: store.grants.byOwner(p.signer).map((g) => grantView(g, now)) }
+    // Listed in the transaction that records the nonce (no read outside it: on PostgreSQL that would block).
+    const grants = await store.write(() => {
+      store.nonces.use(p.signer, p.nonce, p.expiresAt)
+      store.prefetch(store.grants.byOwnerReads(p.signer))
+      return store.grants.byOwner(p.signer)
+    })
+    return { grants: grants.map((g) => grantView(g, now)) }
   }
 
   /** Revokes a grant of the signer's (idempotent). */

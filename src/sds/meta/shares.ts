@@ -173,8 +173,13 @@ export class Shares {
     const { store, chainId } = this.#o
     const now = this.#o.clock.now()
     const p = verifyWalletRequest(msg, { chainId, now, store })
-    await store.write(() => store.nonces.use(p.signer, p.nonce, p.expiresAt))
-    return { shares: store.shares.byOwner(p.signer).map((r) => shareView(r, now)) }
+    // Listed in the transaction that records the nonce (no read outside it: on PostgreSQL that would block).
+    const shares = await store.write(() => {
+      store.nonces.use(p.signer, p.nonce, p.expiresAt)
+      store.prefetch(store.shares.byOwnerReads(p.signer))
+      return store.shares.byOwner(p.signer)
+    })
+    return { shares: shares.map((r) => shareView(r, now)) }
   }
 
   /** Revokes a link of the signer's; revoking a revoked link answers it again (idempotent). */
@@ -213,9 +218,12 @@ export class Shares {
     const { store } = this.#o
     // The link and its file in one async read (on PostgreSQL a read outside a transaction blocks the event loop);
     // the checks below run in their usual order (a deleted file shows only past the password).
-    const { r, file } = await store.read(() => {
+    // A password link's counter of this client's wrong passwords is read with them (checked only past the password).
+    const client = this.clientOf(caller, body.client)
+    const { r, file, attempts } = await store.read(() => {
       const r = this.#record(id)
-      return { r, file: store.files.get(r.cid) }
+      const attempts = r.password !== null ? store.shares.attempts(id, client, now) : undefined
+      return { r, file: store.files.get(r.cid), attempts }
     })
     if (r.revokedAt !== undefined)
       throw new StratosError('SHARE_REVOKED', `share link ${id} was revoked by its owner`, {
@@ -224,7 +232,7 @@ export class Shares {
       })
     if (r.expiresAt !== null && now >= r.expiresAt)
       throw new StratosError('SHARE_EXPIRED', `share link ${id} expired`, { id, expiresAt: r.expiresAt })
-    if (r.password !== null) await this.#checkPassword(r, body.password, this.clientOf(caller, body.client), now)
+    if (r.password !== null) await this.#checkPassword(r, body.password, client, attempts, now)
     if (!file) throw new StratosError('FILE_NOT_FOUND', `the file of share link ${id} was deleted`, { id, cid: r.cid })
     if (!file.owners.includes(r.owner)) {
       throw new StratosError('SHARE_REVOKED', `the creator of share link ${id} no longer owns the file`, {
@@ -243,12 +251,18 @@ export class Shares {
     }
   }
 
-  async #checkPassword(r: ShareRecord, password: string | undefined, client: string, now: number): Promise<void> {
+  async #checkPassword(
+    r: ShareRecord,
+    password: string | undefined,
+    client: string,
+    attempts: ShareAttempts | undefined,
+    now: number,
+  ): Promise<void> {
     if (password === undefined || password === '')
       throw new StratosError('PASSWORD_REQUIRED', `share link ${r.id} needs a password`, { id: r.id })
     checkSharePassword(password)
     // A locked client is refused even with the right password (else the lock would tell it when it guessed right).
-    this.#throwIfLocked(r.id, client, this.#o.store.shares.attempts(r.id, client, now), now)
+    this.#throwIfLocked(r.id, client, attempts, now)
     const d = digest(password)
     const known = this.#verified.peek(r.id) // refreshed below only when it matches
     if (known !== undefined && timingSafeEqual(known, d)) {

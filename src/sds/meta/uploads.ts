@@ -43,7 +43,7 @@ import type { Receipt, SignedCreateUpload, SignedReceipt, SignedTicket } from '.
 import { shardSizeFor } from '../protocol/shard.ts'
 import { DOMAIN, sessionCallBytes, verifyNodeSigned } from '../protocol/signing.ts'
 import { issueTicket } from '../protocol/ticket.ts'
-import { verifyWalletRequest } from './auth.ts'
+import { verifyWalletRequestAsync } from './auth.ts'
 import { assertDagPbBlock, canonicalCid, dagPbBlockCid } from './cid.ts'
 import { DAG_PB_CODE, parseCid } from '../protocol/cid.ts'
 import { recordView } from './files.ts'
@@ -81,7 +81,7 @@ export class Uploads {
   async create(msg: SignedCreateUpload): Promise<UploadSession> {
     const { store, chainId, random, sessionTtlMs, guard, registry } = this.#o
     const now = this.#o.clock.now()
-    const p = verifyWalletRequest(msg, { chainId, now, store, delegation: this.#o.delegations })
+    const p = await verifyWalletRequestAsync(msg, { chainId, now, store, delegation: this.#o.delegations })
     // Refuse a payer without ozone before any byte moves. Only "some ozone left" is checked here: a directory's session
     // declares the directory's total size but moves no shard bytes (its files were paid for), and each plan reserves
     // its segment's limits exactly (pot/ozone-guard.ts).
@@ -329,7 +329,7 @@ export class Uploads {
 
   async commit(uploadId: string, body: CommitBody, signal?: AbortSignal): Promise<FileRecordView> {
     const { store, registry, chainId } = this.#o
-    const p = verifyWalletRequest(body.request, {
+    const p = await verifyWalletRequestAsync(body.request, {
       chainId,
       now: this.#o.clock.now(),
       store,

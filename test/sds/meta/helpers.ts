@@ -16,7 +16,13 @@ import { sha256, sha256Hex, toBase64Url } from '../../../src/crypto/hash.ts'
 import { isStratosError } from '../../../src/errors.ts'
 import { ManualClock, randomHex, seededRandom, type RandomBytes } from '../../../src/util/components.ts'
 import { MetaClient } from '../../../src/net/meta-client.ts'
-import { DOMAIN, sessionCallBytes, signAsNode, signAsWallet } from '../../../src/sds/protocol/signing.ts'
+import {
+  DOMAIN,
+  sessionCallBytes,
+  signAsNode,
+  signAsWallet,
+  type WalletSigner,
+} from '../../../src/sds/protocol/signing.ts'
 import type { CanonicalValue } from '../../../src/crypto/canonical.ts'
 import type { SessionCallAction, SessionCallAuth } from '../../../src/sds/protocol/messages.ts'
 import { encodeTicketHeader, verifyTicket } from '../../../src/sds/protocol/ticket.ts'
@@ -233,7 +239,7 @@ export function nonce(random: RandomBytes): string {
 
 export function signCreate(
   h: Harness,
-  wallet: WalletKey,
+  wallet: WalletSigner,
   p: {
     k?: number
     m?: number
@@ -267,7 +273,7 @@ export function signCreate(
 
 export function signCommit(
   h: Harness,
-  wallet: WalletKey,
+  wallet: WalletSigner,
   p: {
     uploadId: string
     cid: string
@@ -297,7 +303,7 @@ export function signCommit(
   return { payload, signature: real.signature }
 }
 
-export function signDelete(h: Harness, wallet: WalletKey, cid: string, n?: string) {
+export function signDelete(h: Harness, wallet: WalletSigner, cid: string, n?: string) {
   return signAsWallet(wallet, {
     chainId,
     signer: wallet.address,
@@ -341,7 +347,7 @@ export interface Uploaded {
 /** Creates a session and plans segments for `size` bytes; returns placements and the receipts the nodes would sign. */
 export async function planUpload(
   h: Harness,
-  wallet: WalletKey,
+  wallet: WalletSigner,
   p: {
     size: number
     k?: number
@@ -394,7 +400,7 @@ export async function planUpload(
 /** The whole happy path: plan, receipts, commit. */
 export async function uploadFile(
   h: Harness,
-  wallet: WalletKey,
+  wallet: WalletSigner,
   p: {
     size: number
     seed?: number

@@ -77,6 +77,17 @@ export class OwnedRecords<R extends { id: string; owner: string; createdAt: numb
     return this.#t.getCount({ start: ['owner', owner, ''], end: ['owner', owner, KEY_STRING_MAX] })
   }
 
+  /**
+   * The reads byOwner makes (the owner's index, then each record), for MetaStore.prefetch: inside a transaction the
+   * records are read in one round trip, not one per record. Calling it reads the owner's index.
+   */
+  byOwnerReads(owner: string): PrefetchRead[] {
+    const keys: ['id', string][] = []
+    for (const key of this.#t.getKeys({ start: ['owner', owner, ''], end: ['owner', owner, KEY_STRING_MAX] }))
+      keys.push(['id', (key as ['owner', string, string])[2]])
+    return [{ table: this.#t, keys }]
+  }
+
   byOwner(owner: string): R[] {
     const out: R[] = []
     for (const key of this.#t.getKeys({ start: ['owner', owner, ''], end: ['owner', owner, KEY_STRING_MAX] })) {
@@ -101,6 +112,8 @@ export interface ShareStore {
   liveCount(owner: string): number
   /** Live links of `owner`, oldest first. */
   byOwner(owner: string): ShareRecord[]
+  /** The reads byOwner makes, for MetaStore.prefetch (calling it reads the owner's index). */
+  byOwnerReads(owner: string): PrefetchRead[]
   /** Inside write(): stores a link; a revoked one leaves its owner's live list (its record stays, a tombstone). */
   put(record: ShareRecord): void
   /** `client`'s wrong-password counter for link `id` in its current window (undefined: none, or the window ended). */
@@ -142,6 +155,10 @@ export class TableShareStore implements ShareStore {
 
   byOwner(owner: string): ShareRecord[] {
     return this.#records.byOwner(owner)
+  }
+
+  byOwnerReads(owner: string): PrefetchRead[] {
+    return this.#records.byOwnerReads(owner)
   }
 
   put(record: ShareRecord): void {
@@ -252,6 +269,8 @@ export interface GrantStore {
   liveCount(owner: string): number
   /** Live grants of `owner`, oldest first. */
   byOwner(owner: string): GrantRecord[]
+  /** The reads byOwner makes, for MetaStore.prefetch (calling it reads the owner's index). */
+  byOwnerReads(owner: string): PrefetchRead[]
   /** Inside write(): stores a grant; a revoked one leaves its owner's live list (its record stays). */
   put(record: GrantRecord): void
 }
@@ -269,6 +288,8 @@ export interface BudgetStore {
   setCap(owner: string, cid: string, budget: Budget | null): void
   /** Bytes strangers read under `owner`'s cap `cid` in `epoch`. */
   spent(owner: string, cid: string, epoch: number): number
+  /** The reads `spent` makes for these caps of `owner`, for MetaStore.prefetch. */
+  spentReads(owner: string, cids: string[], epoch: number): PrefetchRead[]
   /** Inside write(). */
   setSpent(owner: string, cid: string, epoch: number, bytes: number): void
   /** Inside write(): forgets spending of epochs before `before` (at most `limit` rows). Returns how many. */
@@ -306,6 +327,10 @@ export class TableBudgetStore implements BudgetStore {
   spent(owner: string, cid: string, epoch: number): number {
     const v = this.#t.get(['spent', owner, cid, epoch])
     return typeof v === 'number' ? v : 0
+  }
+
+  spentReads(owner: string, cids: string[], epoch: number): PrefetchRead[] {
+    return [{ table: this.#t, keys: cids.map((cid) => ['spent', owner, cid, epoch]) }]
   }
 
   setSpent(owner: string, cid: string, epoch: number, bytes: number): void {
