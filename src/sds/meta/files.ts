@@ -425,7 +425,8 @@ export class Files {
   }
 
   /** Settled traffic of a file: its owners only. */
-  assertOwner(cid: string, a: Accessor): void {
+  async assertOwner(cid: string, a: Accessor): Promise<void> {
+    await this.#load(cid)
     const r = this.#record(cid)
     if (!this.#o.access.isOwner(r, a))
       throw new StratosError('ACCESS_DENIED', `the traffic of ${r.cid} is shown to its owners only (send a session)`, {

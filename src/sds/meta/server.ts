@@ -209,8 +209,8 @@ function buildRoutes(api: MetaApi): Router<Handler> {
     [
       META_ROUTES.fileTraffic,
       'GET',
-      (c) => {
-        api.files.assertOwner(cidParam(c), c.accessor())
+      async (c) => {
+        await api.files.assertOwner(cidParam(c), c.accessor())
         return api.traffic.file(cidParam(c))
       },
     ],

@@ -2,7 +2,7 @@
  * Per-request paths of a meta node over PostgreSQL that once read the index through the synchronous worker bridge
  * (engine/pg-bridge.ts, which blocks the event loop for a round trip): a delegated request's delegation check (the
  * S3 gateway's uploads and deletes: auth.ts verifyWalletRequestAsync), a password share link's wrong-password
- * counter, the grant, share, budget and delegation endpoints (lists included). Over PostgreSQL these requests make
+ * counter, the grant, share, budget and delegation endpoints (lists included), the traffic views. Over PostgreSQL these requests make
  * no bridge call (PgBridge.calls; the stack of any call is reported); the same requests over LMDB answer the same.
  * Sibling of access-postgres.test.ts (read access checks and listings).
  */
@@ -112,6 +112,13 @@ async function requests(h: Harness, overPostgres: boolean): Promise<unknown[]> {
     out.push([budget.bytesPerEpoch, budget.spentBytes])
     const budgets = await h.client.listBudgets(signAsWallet(walletA, { ...base(), action: 'budget.list' } as const))
     out.push(budgets.map((b) => [b.owner, b.cid, b.bytesPerEpoch, b.spentBytes]))
+    // Traffic views: per node (every known node's total) and per file (its owners only).
+    const perNode = await h.client.trafficNodes()
+    out.push(perNode.nodes.map((n) => [n.bytes, n.totalBytes, n.report]))
+    assert.equal(perNode.nodes.length, 6)
+    out.push((await h.client.fileTraffic(owned.file.cid)).totals)
+    await expectCode(h.as(null).fileTraffic(owned.file.cid), 'ACCESS_DENIED')
+    await expectCode(h.client.fileTraffic(up.file.cid), 'FILE_NOT_FOUND')
     // A password link: wrong passwords are counted, the right one resolves, the count locks the client out.
     await expectCode(h.client.resolveShare(share.id, { password: 'wrong' }), 'BAD_PASSWORD')
     out.push((await h.client.resolveShare(share.id, { password })).cid)

@@ -93,6 +93,8 @@ export interface PotStore {
   dropCredit(epoch: number, node: string, payer: string): void
   /** All-time accepted traffic of a node. */
   nodeTotal(node: string): Credit | undefined
+  /** The reads `nodeTotal` makes for these nodes (and `report` for `epoch`), for MetaStore.prefetch. */
+  nodeTotalReads(nodes: string[], epoch: number): PrefetchRead[]
   /** Accepted traffic of one file per epoch and op, ascending by epoch. */
   fileTraffic(cid: string): { epoch: number; op: 'put' | 'get'; credit: Credit }[]
   report(epoch: number): ReportRecord | undefined
@@ -196,6 +198,10 @@ export class TablePotStore implements PotStore {
 
   nodeTotal(node: string): Credit | undefined {
     return this.#t.get(['n', node]) as Credit | undefined
+  }
+
+  nodeTotalReads(nodes: string[], epoch: number): PrefetchRead[] {
+    return [{ table: this.#t, keys: [...nodes.map((node) => ['n', node]), ['r', epoch]] }]
   }
 
   fileTraffic(cid: string): { epoch: number; op: 'put' | 'get'; credit: Credit }[] {

@@ -25,21 +25,29 @@ export class TrafficViews {
     this.#o = options
   }
 
-  nodes(q: { epoch?: number }): NodeTrafficList {
+  /**
+   * Per node: one async read (MetaStore.read; on PostgreSQL a read outside a transaction blocks the event loop): the
+   * epoch's credits, then every node's total and the epoch's report together.
+   */
+  async nodes(q: { epoch?: number }): Promise<NodeTrafficList> {
     const { store, chain } = this.#o
     const current = chain?.epoch ?? 0
     const epoch = q.epoch ?? current
-    const perNode = new Map<string, Credit>()
-    for (const { node, credit: c } of store.pot.epochCredits(epoch)) {
-      const prev = perNode.get(node)
-      perNode.set(node, { bytes: (prev?.bytes ?? 0) + c.bytes, orders: (prev?.orders ?? 0) + c.orders })
-    }
-    const all = new Set<string>([...this.#o.knownNodes(), ...perNode.keys()])
-    const record = store.pot.report(epoch)
+    const known = [...this.#o.knownNodes()]
+    const { perNode, all, record, totals } = await store.read(() => {
+      const perNode = new Map<string, Credit>()
+      for (const { node, credit: c } of store.pot.epochCredits(epoch)) {
+        const prev = perNode.get(node)
+        perNode.set(node, { bytes: (prev?.bytes ?? 0) + c.bytes, orders: (prev?.orders ?? 0) + c.orders })
+      }
+      const all = [...new Set<string>([...known, ...perNode.keys()])].sort()
+      store.prefetch(store.pot.nodeTotalReads(all, epoch))
+      return { perNode, all, record: store.pot.report(epoch), totals: all.map((node) => store.pot.nodeTotal(node)) }
+    })
     const report = record?.state ?? (epoch >= current ? 'open' : perNode.size ? 'pending' : 'none')
-    const nodes: NodeTraffic[] = [...all].sort().map((node) => {
+    const nodes: NodeTraffic[] = all.map((node, i) => {
       const c = perNode.get(node)
-      const total = store.pot.nodeTotal(node)
+      const total = totals[i]
       const score = this.#o.score?.(node)
       return {
         node,
@@ -56,11 +64,13 @@ export class TrafficViews {
     return { currentEpoch: current, epoch, nodes }
   }
 
-  file(cidText: string): FileTraffic {
+  /** One async read (MetaStore.read). */
+  async file(cidText: string): Promise<FileTraffic> {
     const cid = canonicalCid(cidText)
     const traffic: FileTraffic['traffic'] = []
     const totals = { put: 0, get: 0 }
-    for (const { epoch, op, credit: c } of this.#o.store.pot.fileTraffic(cid)) {
+    const { store } = this.#o
+    for (const { epoch, op, credit: c } of await store.read(() => store.pot.fileTraffic(cid))) {
       traffic.push({ epoch, op, bytes: c.bytes, orders: c.orders })
       totals[op] += c.bytes
     }
