@@ -146,6 +146,11 @@ export const MAX_ORDER_HEADER_BYTES = 2_048
 export const ORDER_SIGNER_SERIALS = 100_000
 /** How often a resource node hands its settleable orders to the meta node (and once more at stop). */
 export const ORDER_SETTLE_INTERVAL_MS = 10_000
+/**
+ * A resource node's order store and shard-owner table (LMDB) commit the writes of this many ms together: each commit
+ * is an fdatasync, once per shard PUT without it. Nothing on the request path waits for these commits.
+ */
+export const RESOURCE_LMDB_COMMIT_DELAY_MS = 20
 /** A serial is settled once its limit expired, its order reached the limit's size, or it is older than this (so the highest order settles, not an early one). */
 export const ORDER_SETTLE_AFTER_MS = 60_000
 /** The meta node accepts an order this long after its limit expired, no later; a resource node drops unsettled orders past it. */

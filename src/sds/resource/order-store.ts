@@ -6,8 +6,8 @@
  *   state    serial → OrderState     highest order signed under the serial, bytes served, first use
  *   settled  serial → expiresAt      serials already handed to the meta node (refused until their limit expires)
  *
- * Writes are lmdb-js async puts: every write issued in one event-loop turn commits in one
- * transaction, in call order, and the hot path never waits for the disk. A process killed at any
+ * Writes are lmdb-js async puts: every write issued within RESOURCE_LMDB_COMMIT_DELAY_MS commits in one
+ * transaction (one fdatasync), in call order, and the hot path never waits for the disk. A process killed at any
  * moment restarts from the last committed transaction: at worst the newest orders are lost (the
  * node is paid a little less), never a half-written record. A ticket and the first state of its
  * serial are written in the same turn, so they commit together; `load` still skips a state whose
@@ -16,6 +16,7 @@
 import { mkdirSync } from 'node:fs'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { StratosError } from '../../errors.ts'
+import { RESOURCE_LMDB_COMMIT_DELAY_MS } from '../../limits.ts'
 import type { SignedTicket } from '../protocol/messages.ts'
 import type { SignedOrder } from '../protocol/orders.ts'
 
@@ -58,7 +59,10 @@ export class OrderStore {
   static open(path: string): OrderStore {
     mkdirSync(path, { recursive: true })
     try {
-      return new OrderStore(path, open({ path, maxDbs: 8, compression: false }))
+      return new OrderStore(
+        path,
+        open({ path, maxDbs: 8, compression: false, commitDelay: RESOURCE_LMDB_COMMIT_DELAY_MS }),
+      )
     } catch (e) {
       throw new StratosError(
         'NETWORK_CONFIG',

@@ -9,13 +9,14 @@
  * claim was stored before claims were recorded (one meta node then): the first delete that names it removes it.
  *
  * The whole table is mirrored in memory (one small entry per shard and claim, like the shard store's own index) so
- * the per-meta counts of the heartbeats need no scan. Writes are lmdb-js async puts (committed together within an
- * event-loop turn); a crash loses at most the newest claims, which only makes a later delete remove a shard a
+ * the per-meta counts of the heartbeats need no scan. Writes are lmdb-js async puts (committed together within
+ * RESOURCE_LMDB_COMMIT_DELAY_MS); a crash loses at most the newest claims, which only makes a later delete remove a shard a
  * little early — the meta node's audits then find it missing and repair it, as for any lost shard.
  */
 import { mkdirSync } from 'node:fs'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { StratosError } from '../../errors.ts'
+import { RESOURCE_LMDB_COMMIT_DELAY_MS } from '../../limits.ts'
 
 type Key = [shard: string, meta: string]
 
@@ -46,7 +47,10 @@ export class ShardOwners {
     mkdirSync(path, { recursive: true })
     let owners: ShardOwners
     try {
-      owners = new ShardOwners(path, open({ path, maxDbs: 2, compression: false }))
+      owners = new ShardOwners(
+        path,
+        open({ path, maxDbs: 2, compression: false, commitDelay: RESOURCE_LMDB_COMMIT_DELAY_MS }),
+      )
     } catch (e) {
       throw new StratosError(
         'NETWORK_CONFIG',
