@@ -233,6 +233,8 @@ export class Files {
     // The payer's balance is cached (OZONE_CACHE_MS): one resolved promise on the hot path, no chain round trip.
     const ozone = guard ? await guard.balance(auth.payer) : undefined
     const now = this.#o.clock.now()
+    // Dropped from the cache during the awaits above (the shared refresh, a commit): read again without blocking.
+    await this.#load(cid)
     const c = this.#cached(cid)
     const range = this.#range(c.record, body)
     const bytes = this.#readBytes(c.record, range.from, range.to)

@@ -154,3 +154,43 @@ test('over PostgreSQL: delegated uploads and deletes, password links and the lis
   t.after(() => lmdb.close())
   assert.deepEqual(await requests(pg, true), await requests(lmdb, false))
 })
+
+/**
+ * Uploads, one node goes silent past its grace period, one repair check and one audit round: what the check queued,
+ * how the repairs ended, the audits' outcomes.
+ */
+async function repairCheck(h: Harness, overPostgres: boolean): Promise<unknown> {
+  const files = []
+  for (let seed = 31; seed < 34; seed++) files.push(await uploadFile(h, walletA, { size: 2500, seed }))
+  const silent = files[0]!.file.segments[0]!.shards[0]!.node
+  let audits: string[] = []
+  h.clock.advance(5_000 + 2_000 + 1)
+  for (const n of h.nodes.values()) if (n.key.address !== silent) await n.heartbeat(h)
+  const stacks = await bridgeCalls(async () => {
+    await h.meta.repair.checkNow()
+    await h.meta.repair.idle()
+    // An audit round: a shard picked per due node (the test nodes do not answer: unreachable).
+    audits = (await h.meta.auditor.runRound()).audits.map((a) => a.outcome)
+  })
+  assert.ok(audits.length > 0)
+  if (overPostgres)
+    assert.deepEqual(stacks, [], `no synchronous PostgreSQL call in a repair check:\n${stacks.join('\n\n')}`)
+  const { queued, inFlight, failedSegments, repairedSegments } = h.meta.repair.stats()
+  const used = files.flatMap((f) => f.file.segments.filter((s) => s.shards.some((x) => x.node === silent)))
+  assert.ok(used.length > 0)
+  assert.equal(failedSegments + repairedSegments, used.length, 'every segment on the silent node was tried')
+  return { queued, inFlight, failedSegments, repairedSegments, audits: audits.sort() }
+}
+
+test('over PostgreSQL: a repair check walks an offline node, an audit round picks shards, without blocking reads', {
+  skip,
+}, async (t) => {
+  const server = await startPostgres()
+  t.after(() => server.stop())
+  const repair = { enabled: true, graceMs: 2_000, checkIntervalMs: 3_600_000, retryMs: 3_600_000 }
+  const pg = await startHarness({ nodes: 7, index: await createDatabase(server), repair })
+  t.after(() => pg.close())
+  const lmdb = await startHarness({ nodes: 7, repair })
+  t.after(() => lmdb.close())
+  assert.deepEqual(await repairCheck(pg, true), await repairCheck(lmdb, false))
+})

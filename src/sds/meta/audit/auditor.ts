@@ -128,7 +128,7 @@ export class Auditor implements Startable {
 
   /** One round (see the file comment). Public for operators' tools and tests. */
   async runRound(signal?: AbortSignal): Promise<AuditRound> {
-    const { registry, reputation, clock, random } = this.#o
+    const { registry, reputation, clock, random, store } = this.#o
     const now = clock.now()
     const views = registry.views(now)
     const sampleEvery = this.#o.onlineSampleIntervalMs ?? ONLINE_SAMPLE_INTERVAL_MS
@@ -154,7 +154,10 @@ export class Auditor implements Startable {
     const picked: { view: NodeView; shard: string }[] = []
     for (const view of due) {
       if (picked.length >= (this.#o.nodesPerRound ?? AUDIT_NODES_PER_ROUND)) break
-      const shard = this.pickShard(view.address)
+      // An async read (on PostgreSQL a read outside a transaction blocks the event loop); the start key drawn outside
+      // it, so a run of it again (one per round of reads) reads the same range.
+      const from = randomHex(random, 32)
+      const shard = await store.read(() => this.pickShard(view.address, from))
       if (shard !== undefined) picked.push({ view, shard })
     }
     const audits: AuditRound['audits'] = []
@@ -171,9 +174,8 @@ export class Auditor implements Startable {
   }
 
   /** A random shard the index places on `node` (undefined when none). */
-  pickShard(node: string): string | undefined {
-    const { store, random } = this.#o
-    const from = randomHex(random, 32)
+  pickShard(node: string, from = randomHex(this.#o.random, 32)): string | undefined {
+    const { store } = this.#o
     return store.locations.firstReferencedAtOrAfter(node, from) ?? store.locations.firstReferencedAtOrAfter(node, '')
   }
 
@@ -217,7 +219,7 @@ export class Auditor implements Startable {
       await reputation.recordAudit(node, true, now)
       return 'passed'
     }
-    if (!this.#heldAgainstNode(node, shard, now)) return 'skipped'
+    if (!(await store.read(() => this.#heldAgainstNode(node, shard, now)))) return 'skipped'
     await reputation.recordAudit(node, false, now, () => {
       store.locations.markBad(node, shard, now)
     })

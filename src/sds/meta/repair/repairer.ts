@@ -76,10 +76,15 @@ export class SegmentRepairer {
   async repair(cid: string, segment: number, signal: AbortSignal): Promise<RepairOutcome> {
     const { store, registry, clock, logger } = this.#o
     const now = clock.now()
-    const record = store.files.get(cid)
-    const seg = record?.segments[segment]
+    // The record and its locations' bad marks in one async read (on PostgreSQL a read outside a transaction blocks).
+    const { record, seg, bad } = await store.read(() => {
+      const record = store.files.get(cid)
+      const seg = record?.segments[segment]
+      if (!record || !seg) return { record, seg, bad: [] }
+      store.prefetch(store.locations.reads(seg.shards.map((s) => [s.node, s.id])))
+      return { record, seg, bad: this.unhealthy(seg, now) }
+    })
     if (!record || !seg) return { outcome: 'gone' }
-    const bad = this.unhealthy(seg, now)
     if (bad.length === 0) return { outcome: 'healthy' }
 
     const targets = await this.#place(record, seg, bad, now)
@@ -216,7 +221,7 @@ export class SegmentRepairer {
     context: string,
     signal: AbortSignal,
   ): Promise<void> {
-    const { registry, health, clock } = this.#o
+    const { registry, health, clock, store } = this.#o
     const { k, m } = record
     const S = seg.shardSize
     const n = k + m
@@ -236,9 +241,14 @@ export class SegmentRepairer {
     const now = clock.now()
     const sources: { index: number; node: string }[] = []
     const later: { index: number; node: string }[] = []
+    // The locations' bad marks in one async read.
+    const conds = await store.read(() => {
+      store.prefetch(store.locations.reads(seg.shards.map((s) => [s.node, s.id])))
+      return seg.shards.map((s) => health.location(s.node, s.id, now))
+    })
     seg.shards.forEach((s, i) => {
       if (missingIdx.has(i) || present.includes(i)) return
-      const cond = health.location(s.node, s.id, now)
+      const cond = conds[i]!
       if (cond.state === 'healthy') sources.push({ index: i, node: s.node })
       else if (registry.state(s.node) === 'online' && !(cond.state === 'unhealthy' && cond.reason === 'corrupt'))
         later.push({ index: i, node: s.node })

@@ -125,7 +125,7 @@ export class Replicas implements ReadRouter {
   /** Adds replicas to a hot segment until each data shard has `extraNodes` of them (or the budget/nodes run out). */
   async replicate(cid: string, segment: number, signal: AbortSignal): Promise<number> {
     const { store, registry, health, transfers, clock, logger, extraNodes, maxBytes, random } = this.#o
-    const r = store.files.get(cid)
+    const r = await store.read(() => store.files.get(cid))
     const seg = r?.segments[segment]
     if (!r || !seg) return 0
     let added = 0
@@ -268,7 +268,7 @@ export class Replicas implements ReadRouter {
       const key = segmentKey(cid, segment)
       if (busy(key)) continue
       const last = Math.max(tracker.lastHot(key) ?? this.#since, this.#addedAt.get(key) ?? this.#since)
-      if (store.files.get(cid) === undefined || now - last > cooldownMs) {
+      if (now - last > cooldownMs || (await store.read(() => store.files.get(cid))) === undefined) {
         await this.drop(cid, segment)
         continue
       }

@@ -269,15 +269,19 @@ export class RepairService implements Startable {
       }
       const walked = this.#walkedAt.get(view.address)
       if (walked !== undefined && now - walked < this.#o.retryMs) continue
-      if (this.#walkNode(view.address, now)) this.#walkedAt.set(view.address, now)
+      if (await this.#walkNode(view.address, now)) this.#walkedAt.set(view.address, now)
     }
     // 2. Locations reported bad.
     let after: [string, string] | undefined
     while (!this.#full()) {
-      const page = store.locations.badLocations(after, REPAIR_SWEEP_BATCH)
-      for (const [node, shard] of page) {
+      const from = after
+      const { page, segments } = await store.read(() => {
+        const page = store.locations.badLocations(from, REPAIR_SWEEP_BATCH)
+        return { page, segments: this.#segmentsOf(page) }
+      })
+      for (let i = 0; i < page.length; i++) {
         if (this.#full()) break
-        this.#enqueueLocation(node, shard, now)
+        for (const key of segments[i]!) this.#enqueue(key, 'repair', now)
       }
       if (page.length < REPAIR_SWEEP_BATCH) break
       after = page[page.length - 1]
@@ -300,29 +304,46 @@ export class RepairService implements Startable {
   }
 
   /** Queues the segments that use `node`'s shards; false when the queue filled up before the walk finished. */
-  #walkNode(node: string, now: number): boolean {
+  async #walkNode(node: string, now: number): Promise<boolean> {
+    const { store } = this.#c
     let after = ''
     for (;;) {
-      const page = this.#c.store.locations.referencedShards(node, after, REPAIR_SWEEP_BATCH)
-      for (const shard of page) {
+      const from = after
+      // A page of the node's shards and the segments using them, in one async read (on PostgreSQL a read outside a
+      // transaction blocks the event loop: a node with many shards made as many round trips).
+      const { page, segments } = await store.read(() => {
+        const page = store.locations.referencedShards(node, from, REPAIR_SWEEP_BATCH)
+        return { page, segments: this.#segmentsOf(page.map((shard): [string, string] => [node, shard])) }
+      })
+      for (let i = 0; i < page.length; i++) {
         if (this.#full()) return false
-        this.#enqueueLocation(node, shard, now)
+        for (const key of segments[i]!) this.#enqueue(key, 'repair', now)
       }
       if (page.length < REPAIR_SWEEP_BATCH) return true
       after = page[page.length - 1]!
     }
   }
 
-  #enqueueLocation(node: string, shard: string, now: number): void {
+  /**
+   * Inside MetaStore.read: per location, the keys of the segments that place a shard there (the shard index, then the
+   * records, each level prefetched).
+   */
+  #segmentsOf(locations: readonly (readonly [string, string])[]): string[][] {
     const { store } = this.#c
-    for (const cid of store.files.filesWithShard(shard)) {
-      const r = store.files.get(cid)
-      if (!r) continue
-      for (const seg of r.segments) {
-        if (seg.shards.some((s) => s.id === shard && s.node === node))
-          this.#enqueue(segmentKey(cid, seg.index), 'repair', now)
+    store.prefetch(store.files.filesWithShardReads(locations.map(([, shard]) => shard)))
+    const cids = locations.map(([, shard]) => store.files.filesWithShard(shard))
+    store.prefetch(store.files.reads([...new Set(cids.flat())]).slice(0, 1))
+    return locations.map(([node, shard], i) => {
+      const keys: string[] = []
+      for (const cid of cids[i]!) {
+        const r = store.files.get(cid)
+        if (!r) continue
+        for (const seg of r.segments) {
+          if (seg.shards.some((s) => s.id === shard && s.node === node)) keys.push(segmentKey(cid, seg.index))
+        }
       }
-    }
+      return keys
+    })
   }
 
   async #sweepBatch(now: number): Promise<void> {

@@ -22,7 +22,7 @@
  */
 import type { FileRecordView, SegmentRecord } from '../../protocol/api.ts'
 import { blockDigests } from '../blocks.ts'
-import { KEY_STRING_MAX, type PrefetchRead, type Table } from '../engine/table.ts'
+import { KEY_STRING_MAX, type PrefetchRead, type RangeOptions, type Table } from '../engine/table.ts'
 
 export type FileKind = FileRecordView['kind']
 
@@ -107,6 +107,8 @@ export interface FileStore {
   blockHolders(digestHex: string, limit: number): string[]
   /** CIDs of the records naming shard id `shard`. */
   filesWithShard(shard: string): string[]
+  /** The reads `filesWithShard` makes for these shards, for MetaStore.prefetch. */
+  filesWithShardReads(shards: string[]): PrefetchRead[]
   /** The record's shards are in the shard index (records are indexed whole, in one transaction). */
   shardsIndexed(record: Pick<FileRecord, 'cid' | 'segments'>): boolean
   /** Inside write(): indexes a record written before the shard index existed (idempotent). */
@@ -254,6 +256,14 @@ export class TableFileStore implements FileStore {
     const out: string[] = []
     for (const key of this.#t.shardFiles.getKeys({ start: [shard, ''], end: [shard, KEY_STRING_MAX] })) out.push(key[1])
     return out
+  }
+
+  filesWithShardReads(shards: string[]): PrefetchRead[] {
+    const ranges = shards.map((shard) => ({
+      options: { start: [shard, ''], end: [shard, KEY_STRING_MAX] } as RangeOptions,
+      keysOnly: true,
+    }))
+    return [{ table: this.#t.shardFiles, keys: [], ranges }]
   }
 
   shardsIndexed(r: Pick<FileRecord, 'cid' | 'segments'>): boolean {
