@@ -20,7 +20,8 @@
  * out), and divided by the operations done. What this floor leaves out, the real system must also pay for; so a
  * target above this floor is above what the machine can carry with this architecture, whatever the code does.
  *
- * Usage: node --import tsx bench/meta-floor.ts [--seconds 15] [--clients 4] [--concurrency 8]
+ * Usage: node --import tsx bench/meta-floor.ts [--seconds 15] [--warmup 5] [--clients 4] [--concurrency 8]
+ * `--warmup SECONDS`: each phase's load runs that long, unmeasured, before its measured window.
  * Writes bench/results/<date>-meta-floor.json.
  */
 import { fork, type ChildProcess } from 'node:child_process'
@@ -383,8 +384,10 @@ async function main(): Promise<void> {
       seconds: { type: 'string', default: '15' },
       clients: { type: 'string', default: '4' },
       concurrency: { type: 'string', default: '8' },
+      warmup: { type: 'string', default: '5' },
     },
   })
+  const warmup = Number(args.warmup)
   const seconds = Number(args.seconds)
   const clients = Number(args.clients)
   const concurrency = Number(args.concurrency)
@@ -419,6 +422,16 @@ async function main(): Promise<void> {
     }
     const results: Record<string, unknown> = {}
     for (const phase of ['upload', 'read'] as const) {
+      // Warm-up: the same load, not measured, so V8 has compiled the servers' hot paths (as meta-index --warmup).
+      if (warmup > 0)
+        await Promise.all(
+          Array.from({ length: clients }, (_, index) =>
+            child<{ done: number }>([
+              'client',
+              JSON.stringify({ index, metas, shards, concurrency, seconds: warmup, phase } satisfies ClientConfig),
+            ]),
+          ),
+        )
       const loadStart = loadavg()
       const started = clients
         ? Array.from({ length: clients }, (_, index) =>
@@ -476,7 +489,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: `${cpus()[0]?.model ?? '?'} × ${cpus().length}`,
       node: process.version,
-      config: { seconds, clients, concurrency, metaProcesses: META_PROCESSES, shardNodes: SHARD_NODES },
+      config: { seconds, warmup, clients, concurrency, metaProcesses: META_PROCESSES, shardNodes: SHARD_NODES },
       ...results,
     }
     mkdirSync('bench/results', { recursive: true })
