@@ -10,7 +10,8 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { NodeKey } from '../../../src/crypto/node-key.ts'
 import { toBase64Url } from '../../../src/crypto/hash.ts'
-import { MAX_REQUEST_TTL_MS, SHARE_MAX_PASSWORD_FAILURES } from '../../../src/limits.ts'
+import { MAX_DELEGATIONS_PER_OWNER, MAX_REQUEST_TTL_MS, SHARE_MAX_PASSWORD_FAILURES } from '../../../src/limits.ts'
+import type { StratosError } from '../../../src/errors.ts'
 import { PgBridge } from '../../../src/sds/meta/engine/pg-bridge.ts'
 import { hashSharePassword } from '../../../src/sds/protocol/share-password.ts'
 import { DelegatedWallet, signAsWallet, type WalletSigner } from '../../../src/sds/protocol/signing.ts'
@@ -193,4 +194,42 @@ test('over PostgreSQL: a repair check walks an offline node, an audit round pick
   const lmdb = await startHarness({ nodes: 7, repair })
   t.after(() => lmdb.close())
   assert.deepEqual(await repairCheck(pg, true), await repairCheck(lmdb, false))
+})
+
+/** Creates MAX_DELEGATIONS_PER_OWNER delegations, then one more; answers the last one's error code. */
+async function delegationLimit(h: Harness): Promise<string | undefined> {
+  const create = () =>
+    h.client.createDelegation(
+      signAsWallet(walletA, {
+        chainId,
+        signer: walletA.address,
+        nonce: nonce(h.random),
+        expiresAt: h.clock.now() + 60_000,
+        action: 'delegation.create',
+        delegate: toBase64Url(NodeKey.generate(h.random).publicKey),
+        scopes: ['upload'],
+        delegationExpiresAt: h.clock.now() + 3_600_000,
+        label: 'many',
+      }),
+    )
+  for (let i = 0; i < MAX_DELEGATIONS_PER_OWNER; i++) await create()
+  try {
+    await create()
+    return undefined
+  } catch (e) {
+    return (e as StratosError).code
+  }
+}
+
+test('the per-owner delegation limit holds on PostgreSQL as on LMDB (create reads every live one: past 64)', {
+  skip,
+}, async (t) => {
+  const server = await startPostgres()
+  t.after(() => server.stop())
+  const pg = await startHarness({ nodes: 3, index: await createDatabase(server) })
+  t.after(() => pg.close())
+  const lmdb = await startHarness({ nodes: 3 })
+  t.after(() => lmdb.close())
+  assert.equal(await delegationLimit(lmdb), 'CONFLICT')
+  assert.equal(await delegationLimit(pg), 'CONFLICT')
 })
