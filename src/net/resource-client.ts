@@ -33,6 +33,7 @@ import { ORDER_HEADER, encodeOrderHeader, type OrderSigner } from '../sds/protoc
 import { systemClock, type Clock } from '../util/components.ts'
 import { defaultDirectGetPool, type DirectGetPool, type DirectGetResult } from './direct-get.ts'
 import { canDirectPut, directPut } from './direct-put.ts'
+import { memoizeByObject } from '../util/memo.ts'
 
 export interface PutShardParameters {
   url: string
@@ -77,15 +78,7 @@ function giveScratch(b: Uint8Array): void {
 }
 
 /** The ticket header of a ticket object, encoded once (a read sends the same ticket with each of its range GETs). */
-const ticketHeaders = new WeakMap<SignedTicket, string>()
-function ticketHeader(t: SignedTicket): string {
-  let h = ticketHeaders.get(t)
-  if (h === undefined) {
-    h = encodeTicketHeader(t)
-    ticketHeaders.set(t, h)
-  }
-  return h
-}
+const ticketHeader = memoizeByObject((t: SignedTicket) => encodeTicketHeader(t))
 
 export class ResourceClient {
   readonly #dispatcher: Dispatcher

@@ -12,6 +12,7 @@ import { type WalletKey, recoverWalletAddress } from '../../crypto/wallet-key.ts
 import { fromBase64Url, toBase64Url } from '../../crypto/hash.ts'
 import { StratosError } from '../../errors.ts'
 import { CLOCK_SKEW_MS, REPLAY_GUARD_MAX_NONCES } from '../../limits.ts'
+import { memoizeByObject } from '../../util/memo.ts'
 
 export const DOMAIN = {
   ticket: 'stratos/ticket/v1',
@@ -155,15 +156,7 @@ export function verifyOwnNodeSigned<T extends BasePayload>(
   return acceptVerified(msg, opts)
 }
 
-const ownKeyTexts = new WeakMap<NodeKey, string>()
-function ownKeyText(key: NodeKey): string {
-  let text = ownKeyTexts.get(key)
-  if (text === undefined) {
-    text = toBase64Url(key.publicKey)
-    ownKeyTexts.set(key, text)
-  }
-  return text
-}
+const ownKeyText = memoizeByObject((key: NodeKey) => toBase64Url(key.publicKey))
 
 export function signAsWallet<T extends BasePayload & { signer: string }>(
   key: WalletSigner,

@@ -46,6 +46,7 @@ import { AUDIT_MAX_CHALLENGE_BYTES } from '../../limits.ts'
 import type { Counter } from 'prom-client'
 import { createOps, serveOps, type Ops } from '../../net/ops.ts'
 import type { ShardOwners } from './shard-owners.ts'
+import { memoizeByObject } from '../../util/memo.ts'
 
 export interface ResourceServerComponents {
   store: ShardStore
@@ -434,12 +435,4 @@ function methodNotAllowed(res: ServerResponse, allow: string): void {
 function noop(): void {}
 
 /** A shard's chunk-hash list as its header, encoded once per list the store holds (every GET of a shard sends it). */
-const encodedLists = new WeakMap<Uint8Array, string>()
-function chunkHashesHeader(list: Uint8Array): string {
-  let h = encodedLists.get(list)
-  if (h === undefined) {
-    h = toBase64Url(list)
-    encodedLists.set(list, h)
-  }
-  return h
-}
+const chunkHashesHeader = memoizeByObject((list: Uint8Array) => toBase64Url(list))

@@ -7,7 +7,7 @@
  * Sibling of access-postgres.test.ts (read access checks and listings).
  */
 import assert from 'node:assert/strict'
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { NodeKey } from '../../../src/crypto/node-key.ts'
 import { toBase64Url } from '../../../src/crypto/hash.ts'
 import { MAX_DELEGATIONS_PER_OWNER, MAX_REQUEST_TTL_MS, SHARE_MAX_PASSWORD_FAILURES } from '../../../src/limits.ts'
@@ -144,15 +144,24 @@ async function requests(h: Harness, overPostgres: boolean): Promise<unknown[]> {
 }
 
 const skip = postgresSkip()
+
+/** The same harness twice, one over a fresh PostgreSQL and one on LMDB, both closed after the test. */
+async function onBothEngines(
+  t: TestContext,
+  options: Parameters<typeof startHarness>[0],
+): Promise<{ pg: Harness; lmdb: Harness }> {
+  const server = await startPostgres()
+  t.after(() => server.stop())
+  const pg = await startHarness({ ...options, index: await createDatabase(server) })
+  t.after(() => pg.close())
+  const lmdb = await startHarness(options)
+  t.after(() => lmdb.close())
+  return { pg, lmdb }
+}
 test('over PostgreSQL: delegated uploads and deletes, password links and the list endpoints do not block', {
   skip,
 }, async (t) => {
-  const server = await startPostgres()
-  t.after(() => server.stop())
-  const pg = await startHarness({ nodes: 6, index: await createDatabase(server) })
-  t.after(() => pg.close())
-  const lmdb = await startHarness({ nodes: 6 })
-  t.after(() => lmdb.close())
+  const { pg, lmdb } = await onBothEngines(t, { nodes: 6 })
   assert.deepEqual(await requests(pg, true), await requests(lmdb, false))
 })
 
@@ -186,13 +195,8 @@ async function repairCheck(h: Harness, overPostgres: boolean): Promise<unknown> 
 test('over PostgreSQL: a repair check walks an offline node, an audit round picks shards, without blocking reads', {
   skip,
 }, async (t) => {
-  const server = await startPostgres()
-  t.after(() => server.stop())
   const repair = { enabled: true, graceMs: 2_000, checkIntervalMs: 3_600_000, retryMs: 3_600_000 }
-  const pg = await startHarness({ nodes: 7, index: await createDatabase(server), repair })
-  t.after(() => pg.close())
-  const lmdb = await startHarness({ nodes: 7, repair })
-  t.after(() => lmdb.close())
+  const { pg, lmdb } = await onBothEngines(t, { nodes: 7, repair })
   assert.deepEqual(await repairCheck(pg, true), await repairCheck(lmdb, false))
 })
 
@@ -224,12 +228,7 @@ async function delegationLimit(h: Harness): Promise<string | undefined> {
 test('the per-owner delegation limit holds on PostgreSQL as on LMDB (create reads every live one: past 64)', {
   skip,
 }, async (t) => {
-  const server = await startPostgres()
-  t.after(() => server.stop())
-  const pg = await startHarness({ nodes: 3, index: await createDatabase(server) })
-  t.after(() => pg.close())
-  const lmdb = await startHarness({ nodes: 3 })
-  t.after(() => lmdb.close())
+  const { pg, lmdb } = await onBothEngines(t, { nodes: 3 })
   assert.equal(await delegationLimit(lmdb), 'CONFLICT')
   assert.equal(await delegationLimit(pg), 'CONFLICT')
 })
