@@ -53,6 +53,11 @@ export interface DelegationStore {
     nonce: { signer: string; nonce: string; keepUntil: number },
     check: () => void,
   ): Promise<void>
+  /**
+   * Atomically: refuses a used nonce (REPLAYED_NONCE), records it until `keepUntil`, and answers `owner`'s live
+   * delegations (byOwner) from the same transaction: a signed list request is answered once, like every other.
+   */
+  listOnce(owner: string, nonce: { signer: string; nonce: string; keepUntil: number }): Promise<DelegationRecord[]>
   /** Forgets nonces kept until before `now` (at most `limit`). */
   pruneNonces(now: number, limit: number): Promise<number>
   close(): Promise<void>
@@ -99,6 +104,14 @@ export class TableDelegationStore implements DelegationStore {
       store.nonces.useUntil(n.signer, n.nonce, n.keepUntil)
       check()
       store.delegations.put(record)
+    })
+  }
+
+  listOnce(owner: string, n: { signer: string; nonce: string; keepUntil: number }): Promise<DelegationRecord[]> {
+    const store = this.#store
+    return store.write(() => {
+      store.nonces.useUntil(n.signer, n.nonce, n.keepUntil)
+      return this.byOwner(owner)
     })
   }
 
@@ -229,12 +242,8 @@ export class Delegations {
   async list(msg: SignedDelegationList): Promise<{ delegations: DelegationView[] }> {
     const now = this.#o.clock.now()
     const p = this.#verify(msg, now)
-    const { store } = this.#o
-    const { used, list } = await store.read(() => ({
-      used: store.isNonceUsed(p.signer, p.nonce),
-      list: store.byOwner(p.signer),
-    }))
-    this.#refuseUsed(p, used)
+    // Listed in the transaction that records the nonce, as grant and share lists are: a replay is REPLAYED_NONCE.
+    const list = await this.#o.store.listOnce(p.signer, this.#nonce(p))
     return { delegations: list.map((d) => delegationView(d, now)) }
   }
 

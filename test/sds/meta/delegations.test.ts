@@ -117,13 +117,14 @@ test('a delegate acts for its wallet within its scopes until revoked', async () 
       'INVALID_SIGNATURE',
     )
     // Listing is the wallet's; revoking is the wallet's and acts at once, also on a cached session token.
-    const listed = await h.client.listDelegations(
-      signAsWallet(walletA, { ...base(h, walletA), action: 'delegation.list' }),
-    )
+    const listRequest = signAsWallet(walletA, { ...base(h, walletA), action: 'delegation.list' } as const)
+    const listed = await h.client.listDelegations(listRequest)
     assert.deepEqual(
       listed.map((x) => x.id),
       [d.id],
     )
+    // A signed list is answered once: its nonce is recorded like every other wallet request's.
+    await expectCode(h.client.listDelegations(listRequest), 'REPLAYED_NONCE')
     const reader = delegatedSession(h, asA)
     await reader.listFiles({ owner: walletA.address })
     await expectCode(
