@@ -222,17 +222,17 @@ export class Access {
   }
 
   /** Who pays for `a` reading `r`; ACCESS_DENIED when `a` may not read it. */
-  authorizeRead(r: FileRecord, a: Accessor): ReadAuthorization {
+  authorizeRead(r: FileRecord, a: Accessor, known?: readonly string[]): ReadAuthorization {
     switch (a.kind) {
       case 'wallet':
         if (r.owners.includes(a.address)) return { payer: a.address, counted: false }
         break
       case 'grant':
-        if (r.owners.includes(a.grant.owner) && this.#inGrantScope(r, a.grant))
+        if (r.owners.includes(a.grant.owner) && this.#inGrantScope(r, a.grant, known))
           return { payer: a.grant.owner, counted: false }
         break
       case 'share':
-        if (r.owners.includes(a.share.owner) && this.#reachable(a.share.cid, r.cid))
+        if (r.owners.includes(a.share.owner) && this.#reachable(a.share.cid, r.cid, known))
           return { payer: a.share.owner, counted: false }
         break
       case 'anonymous':
@@ -254,8 +254,13 @@ export class Access {
     const scoped =
       (a.kind === 'grant' && r.owners.includes(a.grant.owner)) ||
       (a.kind === 'share' && r.owners.includes(a.share.owner))
-    if (scoped && this.#o.store.shared) return this.#o.store.read(() => this.authorizeRead(r, a))
-    return this.authorizeRead(r, a)
+    const { store } = this.#o
+    if (!scoped || !store.shared) return this.authorizeRead(r, a)
+    // The scope's directory trees, walked ahead a level per read (a deep tree would need a round per level inside
+    // one transaction); nothing to walk when the file is a root of the scope itself.
+    const roots = a.kind === 'grant' ? (a.grant.scope.cids ?? []) : a.kind === 'share' ? [a.share.cid] : []
+    const known = roots.includes(r.cid) ? [] : await walkTreeAhead(store, roots, r.cid)
+    return store.read(() => this.authorizeRead(r, a, known))
   }
 
   /** Whether `a` may see `r` at all (stat, DAG, listing): the same rule as reading, without the payer. */
@@ -268,8 +273,8 @@ export class Access {
     }
   }
 
-  #inGrantScope(r: FileRecord, g: GrantRecord): boolean {
-    for (const cid of g.scope.cids ?? []) if (this.#reachable(cid, r.cid)) return true
+  #inGrantScope(r: FileRecord, g: GrantRecord, known?: readonly string[]): boolean {
+    for (const cid of g.scope.cids ?? []) if (this.#reachable(cid, r.cid, known)) return true
     const prefixes = g.scope.prefixes ?? []
     if (prefixes.length > 0) {
       const name = this.#o.store.files.ownerEntry(g.owner, r.cid)?.name
@@ -279,8 +284,8 @@ export class Access {
   }
 
   /** `target` is `root` or a record `root`'s directory tree links to (bounded walk over the records' children). */
-  #reachable(root: string, target: string): boolean {
-    return root === target || treeOf(this.#o.store, root, target).has(target)
+  #reachable(root: string, target: string, known?: readonly string[]): boolean {
+    return root === target || treeOf(this.#o.store, root, target, known).has(target)
   }
 
   // ---- budgets ---------------------------------------------------------------------------------
@@ -359,13 +364,16 @@ export class Access {
 
 /**
  * The records of `root`'s directory tree, `root` first (breadth first over the records' `children`, at most
- * GRANT_SCOPE_MAX_RECORDS_WALKED of them); stops early once `until` is found.
+ * GRANT_SCOPE_MAX_RECORDS_WALKED of them); stops early once `until` is found. `known`: records of the tree found
+ * before the transaction (walkTreeAhead), read together first.
  */
-export function treeOf(store: MetaStore, root: string, until?: string): Set<string> {
+export function treeOf(store: MetaStore, root: string, until?: string, known: readonly string[] = []): Set<string> {
   const seen = new Set([root])
   const queue = [root]
   // Inside a transaction (MetaStore.read on PostgreSQL): the records queued so far are read at once, one round trip
-  // per level of the tree instead of one per record.
+  // per level of the tree instead of one per record — and with `known`, one for the whole tree as it was a moment
+  // ago (a transaction has at most a few dozen rounds of reads: a deep tree must not take one per level).
+  if (known.length > 0) store.prefetch([store.files.reads([root, ...known])[0]!])
   let prefetched = 0
   for (let i = 0; i < queue.length && seen.size < GRANT_SCOPE_MAX_RECORDS_WALKED; i++) {
     if (i >= prefetched) {
@@ -380,4 +388,31 @@ export function treeOf(store: MetaStore, root: string, until?: string): Set<stri
     }
   }
   return seen
+}
+
+/**
+ * On a shared index (PostgreSQL): the records of the trees under `roots` as they are now, read one level per async
+ * read before the transaction that needs them (treeOf's `known`), so that transaction reads the whole tree in one
+ * round however deep it is. Each level is its own snapshot: a hint, checked again inside the transaction. Stops once
+ * `until` is found, or at GRANT_SCOPE_MAX_RECORDS_WALKED records. On LMDB (reads are memory reads) nothing.
+ */
+export async function walkTreeAhead(store: MetaStore, roots: readonly string[], until?: string): Promise<string[]> {
+  if (!store.shared) return []
+  const seen = new Set(roots)
+  let level = [...seen]
+  while (level.length > 0 && seen.size < GRANT_SCOPE_MAX_RECORDS_WALKED) {
+    const parents = level
+    const children = await store.read(() => {
+      store.prefetch([store.files.reads(parents)[0]!])
+      return parents.flatMap((c) => store.files.get(c)?.children ?? [])
+    })
+    level = []
+    for (const c of children) {
+      if (seen.has(c)) continue
+      seen.add(c)
+      level.push(c)
+    }
+    if (until !== undefined && seen.has(until)) break
+  }
+  return [...seen]
 }

@@ -25,7 +25,7 @@ import { TICKET_TTL_MS } from '../../limits.ts'
 import type { ChainLink } from './chain-link.ts'
 import type { OzoneGuard } from './pot/ozone-guard.ts'
 import type { ReadRouter } from './repair/replicas.ts'
-import { ANONYMOUS, treeOf, type Access, type Accessor } from './access.ts'
+import { ANONYMOUS, treeOf, walkTreeAhead, type Access, type Accessor } from './access.ts'
 import type { SignedBudget, SignedBudgetList, SignedVisibility } from '../protocol/messages.ts'
 import type { BudgetView } from '../protocol/api.ts'
 import type { DelegationCheck } from '../protocol/signing.ts'
@@ -341,14 +341,18 @@ export class Files {
         signed: p.cid,
       })
     let changed: string[] = []
+    // A directory's tree as it is now, read ahead a level at a time (PostgreSQL; see walkTreeAhead).
+    const known = await walkTreeAhead(store, [key])
     const record = await store.write(() => {
       const r = store.files.get(key)
       if (!r) throw new StratosError('FILE_NOT_FOUND', `no file ${key}`, { cid: key })
       if (!r.owners.includes(p.signer) || !store.files.ownerEntry(p.signer, key))
         throw new StratosError('NOT_OWNER', `${p.signer} does not own ${key}`, { cid: key, signer: p.signer })
       store.nonces.use(p.signer, p.nonce, p.expiresAt)
-      changed = [...(r.kind === 'directory' ? treeOf(store, key) : [key])]
+      changed = [...(r.kind === 'directory' ? treeOf(store, key, undefined, known.slice(1)) : [key])]
       let root = r
+      // Every record's owner entry in one round (a deep tree: one round, not one per record).
+      store.prefetch(store.files.ownerEntryReads(p.signer, changed))
       for (const c of changed) {
         const entry = store.files.ownerEntry(p.signer, c)
         const rec = store.files.get(c)

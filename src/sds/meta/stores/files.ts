@@ -81,6 +81,8 @@ export interface FileStore {
   /** The record's inner DAG blocks, in the order the upload gave them. */
   blocks(cid: string): Uint8Array[]
   ownerEntry(owner: string, cid: string): OwnerEntry | undefined
+  /** The reads `ownerEntry` makes for these records of `owner`, for MetaStore.prefetch. */
+  ownerEntryReads(owner: string, cids: readonly string[]): PrefetchRead[]
   /** `owner`'s files in CID order after `after` ('' = from the start), at most `limit`. */
   ownedBy(owner: string, after: string, limit: number): { cid: string; entry: OwnerEntry }[]
   /** Public files in CID order after `after` ('' = from the start), at most `limit`. */
@@ -159,6 +161,10 @@ export class TableFileStore implements FileStore {
 
   ownerEntry(owner: string, cid: string): OwnerEntry | undefined {
     return this.#t.owners.get([owner, cid])
+  }
+
+  ownerEntryReads(owner: string, cids: readonly string[]): PrefetchRead[] {
+    return [{ table: this.#t.owners, keys: cids.map((cid): Pair => [owner, cid]) }]
   }
 
   ownedBy(owner: string, after: string, limit: number): { cid: string; entry: OwnerEntry }[] {
