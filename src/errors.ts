@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   ORDER_MISSING: { status: 401, exit: 3 },
   ORDER_INVALID: { status: 403, exit: 3 },
   ORDER_LIMIT_EXCEEDED: { status: 403, exit: 3 },
+  // A PUT order handed in for settlement: PUT traffic is credited from the upload's commit, not settled from orders.
+  ORDER_NOT_NEEDED: { status: 400, exit: 3 },
   // Storage audits: a challenge or an answer that does not check out (wrong node or shard, stale nonce, forged
   // chunk-hash list, chunk bytes that do not match).
   AUDIT_INVALID: { status: 403, exit: 3 },

@@ -157,6 +157,13 @@ export const ORDER_SETTLE_AFTER_MS = 60_000
 export const ORDER_SETTLE_WINDOW_MS = 60 * 60_000
 /** A resource node's last settlement round when it stops waits at most this long for the meta node. */
 export const ORDER_SETTLE_STOP_TIMEOUT_MS = 3_000
+/**
+ * How often each meta process moves the PUT credits commits left (pot/put-credits.ts) into the traffic aggregates (and
+ * once more at stop): each aggregate row is written once per sweep, not once per commit.
+ */
+export const PUT_CREDIT_INTERVAL_MS = 10_000
+/** Pending PUT credits (one per committed upload, repair or replica) moved per transaction of that sweep. */
+export const PUT_CREDIT_BATCH = 500
 /** Most (ticket, order) pairs in one settlement request. */
 export const MAX_SETTLE_BATCH = 1_000
 /** Serials with an unsettled order a resource node keeps at most; transfers on new serials are refused with BUSY beyond it. */

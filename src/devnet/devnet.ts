@@ -127,7 +127,10 @@ export interface DevnetOptions extends DevnetSettings {
   s3SweepIntervalMs?: number
   /** Capacity of every resource node (default: the node's free disk space minus its reserve). */
   capacityBytes?: number
-  /** How often resource nodes settle their traffic orders with the meta node (default ORDER_SETTLE_INTERVAL_MS). */
+  /**
+   * How often resource nodes settle their traffic orders with the meta node, and meta processes credit committed
+   * PUTs (default ORDER_SETTLE_INTERVAL_MS, PUT_CREDIT_INTERVAL_MS).
+   */
   orderSettleIntervalMs?: number
   /** Per-node capacity overrides, keyed by the node's number (1-based: resource-1 is 1). */
   nodeCapacity?: ReadonlyMap<number, number>
@@ -371,6 +374,8 @@ export class Devnet implements Startable {
             String(o.segmentSize),
             ...optional('--session-ttl-ms', o.sessionTtlMs),
             ...optional('--sweep-interval-ms', o.sweepIntervalMs),
+            // The meta node credits committed PUTs as often as the nodes settle their GET orders.
+            ...optional('--put-credit-interval-ms', o.orderSettleIntervalMs),
             ...optional('--offline-after-ms', o.offlineAfterMs),
             ...optional('--heartbeat-interval-ms', o.heartbeatIntervalMs),
             ...optional('--repair-grace-ms', o.repairGraceMs),

@@ -10,7 +10,7 @@
  *   DELETE /api/v1/edge/uploads/:id         drops a placed upload that was not committed (its shards are released)
  *
  * Who authorises and who pays: the meta node opens the session only on the wallet's signature (the create names this
- * gateway's order key, so the gateway can sign the orders of the shard PUTs) and charges the PUT tickets to that
+ * gateway's order key, so the gateway can sign the session's plan / replace / abort calls) and charges the PUT tickets to that
  * wallet's ozone; the file becomes visible only on the wallet's signed commit, which names the CID, size and DAG
  * digest. The browser computes the CID from the file itself while it streams, and signs only if the gateway's result
  * is the same: a gateway that altered the bytes cannot get a commit for them. The gateway cannot open a session or

@@ -7,13 +7,14 @@
  * contract; the SDK client and the meta node's repair both use this client, so it belongs to neither role.
  *
  * @example
- * Every shard PUT and GET carries a signed order (Proof of Traffic, orders.ts) covering the bytes it
- * moves, signed with the caller's OrderSigner: a PUT the shard's size, a GET the exact span it asks
- * for (the asked range widened to whole verification chunks).
+ * Every shard GET carries a signed order (Proof of Traffic, orders.ts) covering the bytes it moves,
+ * signed with the caller's OrderSigner: the exact span it asks for (the asked range widened to whole
+ * verification chunks). A shard PUT carries its ticket only: the upload's commit is its proof of
+ * traffic (docs/protocol.md, Orders).
  *
  * const node = new ResourceClient()
  * const orders = new OrderSigner() // its publicKey goes into the create-upload / read request
- * const receipt = await node.putShard({ url, ticket, shardId, data, orders })
+ * const receipt = await node.putShard({ url, ticket, shardId, data })
  * const bytes = await node.getShard({ url, ticket, shardId, shardSize, offset: 0, length: 1024, orders })
  */
 import { request, type Dispatcher } from 'undici'
@@ -40,8 +41,6 @@ export interface PutShardParameters {
   ticket: SignedTicket
   shardId: string
   data: Uint8Array
-  /** Signs the order this PUT carries (its key must be the ticket's orderKey). */
-  orders: OrderSigner
   signal?: AbortSignal
   timeoutMs?: number
 }
@@ -108,7 +107,6 @@ export class ResourceClient {
     const signal = withTimeout(p.signal, p.timeoutMs ?? CLIENT_SHARD_TIMEOUT_MS)
     const headers = {
       [TICKET_HEADER]: encodeTicketHeader(p.ticket),
-      [ORDER_HEADER]: encodeOrderHeader(p.orders.next(p.ticket.payload, p.data.length, this.#clock.now())),
       'content-type': 'application/octet-stream',
     }
     if (this.#directPut && p.data.length >= DIRECT_PUT_MIN_BYTES && canDirectPut(p.url)) {

@@ -1,7 +1,8 @@
 /**
  * Proof of Traffic end to end on a real local network (validator, meta node, 6 resource nodes as processes; the
  * devnet's 10-second epochs): a wallet without ozone is refused (exit 8) and succeeds after `stratos prepay`;
- * uploads and downloads are settled by the resource nodes, reported by the meta node and charged on chain —
+ * uploads are credited from their commits by the meta node, downloads settled by the resource nodes, both reported
+ * by the meta node and charged on chain —
  * each payer's ozone drops by exactly the bytes its files moved (uploads: all k+m shards); each node's traffic
  * credit on chain is what the meta node accepted for it and covers the shards it stores; the epoch's rewards go
  * to the resource owner (alice), the meta owner (bob) and the validator (carol) by the chain's split; supply is
@@ -40,7 +41,8 @@ let chain: ChainClient
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'stratos-pot-e2e-'))
-  // Resource nodes settle every second (default 10 s) so the test waits for epochs, not for settlement.
+  // Resource nodes settle and the meta node credits PUTs every second (default 10 s) so the test waits for epochs, not
+  // for settlement.
   net = await TestDevnet.start({
     resources: 6,
     k: 4,

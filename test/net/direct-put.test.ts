@@ -122,14 +122,12 @@ test('a direct PUT stores the same file as a plain one and answers with a receip
   const b = await startNode(t)
   const shard = makeShard(2 * PUMP_STAGING_BYTES + 3 * C + 4097, 1) // several staging buffers and an unaligned tail
   const viaDirect = await direct.putShard({
-    orders,
     url: a.node.url,
     ticket: ticketFor(a.node, shard),
     shardId: shard.id,
     data: shard.data,
   })
   const viaPlain = await plain.putShard({
-    orders,
     url: b.node.url,
     ticket: ticketFor(b.node, shard),
     shardId: shard.id,
@@ -141,7 +139,6 @@ test('a direct PUT stores the same file as a plain one and answers with a receip
   const fileB = b.node.store.pathOf(shard.id)
   assert.ok(readFileSync(fileA).equals(readFileSync(fileB)))
   const again = await direct.putShard({
-    orders,
     url: a.node.url,
     ticket: ticketFor(a.node, shard),
     shardId: shard.id,
@@ -157,7 +154,6 @@ test('direct PUT refusals keep their codes and store nothing: forged ticket, wro
   const shard = makeShard(PUMP_STAGING_BYTES + 5, 2)
   await assert.rejects(
     direct.putShard({
-      orders,
       url: node.url,
       ticket: ticketFor(node, shard, stranger),
       shardId: shard.id,
@@ -168,12 +164,12 @@ test('direct PUT refusals keep their codes and store nothing: forged ticket, wro
   )
   const other = makeShard(shard.data.length, 3)
   await assert.rejects(
-    direct.putShard({ orders, url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: other.data }),
+    direct.putShard({ url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: other.data }),
     (e: unknown) => isStratosError(e) && e.code === 'HASH_MISMATCH',
   )
   assert.deepEqual(stored(), { shards: [], tmp: [] })
   // The node still serves.
-  await direct.putShard({ orders, url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data })
+  await direct.putShard({ url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data })
   assert.equal(node.store.shardCount, 1)
 })
 

@@ -75,6 +75,7 @@ export const ABCI_CODES: Readonly<Record<ErrorCode, number>> = {
   DELEGATION_EXPIRED: 61,
   DELEGATION_REVOKED: 62,
   DELEGATION_SCOPE: 63,
+  ORDER_NOT_NEEDED: 64,
 }
 
 /** The ABCI code of a result: 0 for 'OK', else the error code's number. */

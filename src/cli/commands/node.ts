@@ -129,6 +129,11 @@ export function registerNode(program: Command): void {
     )
     .option('--session-ttl-ms <ms>', 'abandon an upload session idle this long', parsePositiveInt)
     .option('--sweep-interval-ms <ms>', 'how often expired upload sessions are swept', parsePositiveInt)
+    .option(
+      '--put-credit-interval-ms <ms>',
+      "how often committed uploads' PUT traffic is credited (default PUT_CREDIT_INTERVAL_MS)",
+      parsePositiveInt,
+    )
     .option('--offline-after-ms <ms>', 'a node silent this long is offline', parsePositiveInt)
     .option('--heartbeat-interval-ms <ms>', 'heartbeat period told to nodes', parsePositiveInt)
     .option(
@@ -175,6 +180,7 @@ export function registerNode(program: Command): void {
           segmentSize?: number
           sessionTtlMs?: number
           sweepIntervalMs?: number
+          putCreditIntervalMs?: number
           offlineAfterMs?: number
           heartbeatIntervalMs?: number
           repairGraceMs?: number
@@ -204,6 +210,7 @@ export function registerNode(program: Command): void {
               : undefined,
             sessionTtlMs: f.sessionTtlMs,
             sweepIntervalMs: f.sweepIntervalMs,
+            ...(f.putCreditIntervalMs !== undefined ? { putCreditIntervalMs: f.putCreditIntervalMs } : {}),
             offlineAfterMs: f.offlineAfterMs,
             heartbeatIntervalMs: f.heartbeatIntervalMs,
             ...(chain ? { chain } : {}),

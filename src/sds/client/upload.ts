@@ -122,7 +122,8 @@ export interface UploadResult {
 
 /**
  * Codes after which the same shard may succeed on another node. ORDER_LIMIT_EXCEEDED: the node
- * closed the limit (settled it); the replacement placement comes with a fresh one.
+ * closed the limit (a GET's, settled; a node from before PUT credits also closes PUT limits); the
+ * replacement placement comes with a fresh one.
  */
 export function isRetryableTransfer(e: StratosError): boolean {
   if (e.code === 'ABORTED') return false
@@ -554,7 +555,6 @@ async function putShard(
             ticket: placement.ticket,
             shardId,
             data,
-            orders: c.orders,
             signal,
           }),
         signal,

@@ -57,6 +57,7 @@ import type { WalletKey } from '../../crypto/wallet-key.ts'
 import { OzoneGuard } from './pot/ozone-guard.ts'
 import { Reporter, reportChainOf } from './pot/reports.ts'
 import { Settlement } from './pot/settlement.ts'
+import { PutCredits } from './pot/put-credits.ts'
 import { TrafficViews } from './pot/traffic.ts'
 import type { SignedMaintenance } from '../protocol/audit.ts'
 import { createOps, type Ops } from '../../net/ops.ts'
@@ -86,6 +87,8 @@ export interface MetaNodeOptions {
   sessionTtlMs?: number
   /** Default UPLOAD_SWEEP_INTERVAL_MS. */
   sweepIntervalMs?: number
+  /** How often this process credits committed PUTs (pot/put-credits.ts); default PUT_CREDIT_INTERVAL_MS. */
+  putCreditIntervalMs?: number
   clock?: Clock
   random?: RandomBytes
   logger?: Logger
@@ -132,6 +135,8 @@ interface Running {
   reporter: Reporter | undefined
   /** The ozone guard (with a chain): its leases are written back before the index closes. */
   guard: OzoneGuard | undefined
+  /** Credits committed PUTs (pot/put-credits.ts); swept once more at stop. */
+  putCredits: PutCredits
   /** The chain link built from `options.chain` (stopped with the node). */
   ownLink: HttpChainLink | undefined
   /** What metrics.ts reads at scrape time. */
@@ -181,6 +186,12 @@ export class MetaNode implements Startable {
   get repair(): RepairService {
     if (!this.#running) throw new StratosError('NETWORK_CONFIG', 'the meta node is not started')
     return this.#running.repair
+  }
+
+  /** Credits committed PUTs (pot/put-credits.ts; tests and operators' tools sweep by hand). */
+  get putCredits(): PutCredits {
+    if (!this.#running) throw new StratosError('NETWORK_CONFIG', 'the meta node is not started')
+    return this.#running.putCredits
   }
 
   /** The node's view of the chain (undefined: storage-only mode, or not started). */
@@ -271,6 +282,7 @@ export class MetaNode implements Startable {
       await auditor.start()
       await repair.start()
       await reporter?.start()
+      parts.putCredits.start()
       this.#running = {
         store,
         duties,
@@ -287,6 +299,7 @@ export class MetaNode implements Startable {
         repair,
         reporter,
         guard: parts.guard,
+        putCredits: parts.putCredits,
         ownLink,
         metrics: { status, repair, auditor, settlement: services.settlement, chain, indexReady: () => store.ready() },
       }
@@ -302,6 +315,7 @@ export class MetaNode implements Startable {
         await http.drain()
       }
       await parts?.reporter?.stop()
+      await parts?.putCredits.stop()
       await parts?.guard?.close()
       await ownLink?.stop()
       this.#chain = undefined
@@ -357,6 +371,8 @@ export class MetaNode implements Startable {
     await r.http.drain()
     await r.sweeping
     await r.reporter?.stop()
+    // After the API drained (no commit adds a row any more), before the guard's leases go back.
+    await r.putCredits.stop()
     await r.guard?.close()
     await r.ownLink?.stop()
     this.#chain = undefined
@@ -395,6 +411,8 @@ interface MetaParts {
   reporter: Reporter | undefined
   /** The ozone guard (with a chain): its leases are written back before the index closes. */
   guard: OzoneGuard | undefined
+  /** Credits committed PUTs (pot/put-credits.ts): one per process, swept once more before the index closes. */
+  putCredits: PutCredits
   /** Reloads what each process keeps in memory of a shared index (DutyLease runs it on a shared index). */
   refresh: () => Promise<void>
 }
@@ -472,6 +490,12 @@ async function wireMetaNode(components: MetaComponents, o: MetaNodeOptions): Pro
     delegations: delegations.check,
   })
   const settlement = new Settlement({ ...common, ...pot })
+  const putCredits = new PutCredits({
+    store,
+    logger,
+    ...pot,
+    ...(o.putCreditIntervalMs !== undefined ? { intervalMs: o.putCreditIntervalMs } : {}),
+  })
   const traffic = new TrafficViews({
     store,
     ...(chain ? { chain } : {}),
@@ -506,6 +530,7 @@ async function wireMetaNode(components: MetaComponents, o: MetaNodeOptions): Pro
     repair,
     reporter,
     guard,
+    putCredits,
     // A shared index: heartbeats and audits land in whichever process got them, repair may move a file's shards.
     // Read as one async read-only transaction (on PostgreSQL a blocking read would stall the event loop every
     // second for its round trips).

@@ -21,13 +21,7 @@ import type { CanonicalValue } from '../../crypto/canonical.ts'
 import { verifyNodeSignature } from '../../crypto/node-key.ts'
 import type { SessionCallAction, SessionCallAuth } from '../protocol/messages.ts'
 import type { AbortUploadBody } from '../protocol/api.ts'
-import {
-  CLOCK_SKEW_MS,
-  MAX_PLACEMENTS_PER_SHARD,
-  META_SWEEP_BATCH,
-  ORDER_SETTLE_WINDOW_MS,
-  TICKET_TTL_MS,
-} from '../../limits.ts'
+import { CLOCK_SKEW_MS, MAX_PLACEMENTS_PER_SHARD, META_SWEEP_BATCH, TICKET_TTL_MS } from '../../limits.ts'
 import { randomHex } from '../../util/components.ts'
 import type {
   CommitBody,
@@ -50,6 +44,7 @@ import { recordView } from './files.ts'
 import { placeShards } from './placement.ts'
 import type { FileRecord, SessionRecord, SessionSegment, SessionShard } from './store.ts'
 import type { FilesOptions } from './files.ts'
+import type { CreditedPut } from './pot/pot-store.ts'
 
 /** CPU-bound commit checks run in batches this large, yielding to the event loop in between. */
 const BLOCKS_PER_BATCH = 1_024
@@ -259,7 +254,7 @@ export class Uploads {
       const node = nodes[i]
       const id = seg.shards[i]
       const ticket = this.#putTicket(s, node, id, seg.shardSize, now)
-      shards.push({ id, node, serial: ticket.payload.serial, attempts: 1 })
+      shards.push({ id, node, serial: ticket.payload.serial, attempts: 1, expiresAt: ticket.payload.expiresAt })
       placements.push({ shardIndex: i, node, url: registry.location(node, now).url, ticket })
       store.locations.addRef(node, id)
       store.uploads.addTicket(uploadId, node, id)
@@ -317,7 +312,13 @@ export class Uploads {
       store.uploads.addTicket(uploadId, node, pos.id)
       store.locations.releaseRef(pos.node, pos.id, now)
       const shards = seg.shards.slice()
-      shards[body.shardIndex] = { id: pos.id, node, serial: ticket.payload.serial, attempts: pos.attempts + 1 }
+      shards[body.shardIndex] = {
+        id: pos.id,
+        node,
+        serial: ticket.payload.serial,
+        attempts: pos.attempts + 1,
+        expiresAt: ticket.payload.expiresAt,
+      }
       store.uploads.putSegment(uploadId, body.segment, { ...seg, shards })
       this.#touch(s, now)
       registry.reserve(node, seg.shardSize)
@@ -433,13 +434,21 @@ export class Uploads {
           blockCount: blocks.length,
         } satisfies FileRecord
         record = store.files.create(record, p.signer, ownerEntry, blocks)
-        // Proof of Traffic: these placements' PUT orders may now be paid (pot/settlement.ts), until their settle window ends.
-        store.pot.recordCommittedPuts(
-          uploadId,
+        // Proof of Traffic: this wallet-signed commit, carrying every placement's receipt, is what pays the nodes for
+        // these PUTs (no order does): one pending-credit row, credited by the sweep (pot/put-credits.ts). A guard
+        // reserved each ticket's size (#placeSegment, replace): that promise ends when the credit is made.
+        store.pot.addPutCredit(uploadId, {
+          payer: s.owner,
           cid,
-          segmentRecords,
-          now + TICKET_TTL_MS + ORDER_SETTLE_WINDOW_MS + 2 * CLOCK_SKEW_MS,
-        )
+          puts: segments.flatMap((seg) =>
+            seg.shards.map(
+              (x): CreditedPut =>
+                x.expiresAt !== undefined && this.#o.guard
+                  ? [x.node, seg.shardSize, seg.shardSize, x.expiresAt]
+                  : [x.node, seg.shardSize, 0, 0],
+            ),
+          ),
+        })
         // The session's refs now belong to the file.
         this.#endSession(s, segments, false, now)
       }

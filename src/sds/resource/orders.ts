@@ -1,8 +1,9 @@
 /**
  * OrderBook: the resource node's side of Proof of Traffic (see src/sds/protocol/orders.ts).
  *
- * Every shard PUT and GET carries, besides its ticket (the meta node's order limit), an order signed
- * by the limit's order key. Before a single byte moves, `admit` checks the order and that it covers
+ * Every shard GET carries, besides its ticket (the meta node's order limit), an order signed by the
+ * limit's order key. (A PUT carries none: its upload's commit is its proof of traffic, credited by
+ * the meta node; docs/protocol.md, Orders.) Before a single byte moves, `admit` checks the order and that it covers
  * everything served under the serial so far plus this request's bytes, then counts those bytes as
  * served and keeps the highest order. The settlement loop (settlement.ts) later hands each
  * (ticket, highest order) pair to the meta node, which pays the node `order.bytes`.
@@ -94,7 +95,7 @@ export class OrderBook {
     return this.#pending.size
   }
 
-  /** Bytes served (PUT and GET) under unsettled serials: traffic this node has yet to be paid for. */
+  /** Bytes served under unsettled serials: traffic this node has yet to be paid for. */
   get unsettledBytes(): number {
     let sum = 0
     for (const e of this.#pending.values()) sum += e.served

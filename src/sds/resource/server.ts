@@ -3,13 +3,14 @@
  * socket and the store, no framework in the path; routes found by src/net/router.ts).
  *
  *   GET  /v1/info            → ResourceNodeInfo
- *   PUT  /v1/shards/:id      ticket (op put) + order + raw body of exactly ticket.size bytes → 201/200 { receipt }
+ *   PUT  /v1/shards/:id      ticket (op put) + raw body of exactly ticket.size bytes → 201/200 { receipt }
  *   GET  /v1/shards/:id      ticket (op get) + order [+ Range] → verified bytes (200/206)
  *   HEAD /v1/shards/:id      ticket (op get), no order (no body bytes move) → same headers as GET
  *
- * Orders (Proof of Traffic, orders.ts): a PUT's order must cover the shard's size, a GET's the exact
- * response body (the asked range), on top of what was served under the serial before. Checked last,
- * after every other refusal, and before a single body byte moves.
+ * Orders (Proof of Traffic, orders.ts): a GET's order must cover the exact response body (the asked
+ * range), on top of what was served under the serial before. Checked last, after every other refusal,
+ * and before a single body byte moves. A PUT needs none (an order header on one is ignored): its
+ * upload's commit, which carries this node's receipt, is what pays it (docs/protocol.md, Orders).
  *
  * Every refusal is a typed ErrorBody JSON (sendError). Nothing is stored unless the bytes
  * hash to the id; an aborted upload leaves no file behind (the store removes its temp file).
@@ -56,7 +57,7 @@ export interface ResourceServerComponents {
   trust: { readonly issuers: ReadonlySet<string> }
   clock: Clock
   logger: Logger
-  /** Proof of Traffic: checks and counts the order of every shard PUT and GET. */
+  /** Proof of Traffic: checks and counts the order of every shard GET. */
   orders: OrderBook
   /** Records which meta node each stored shard belongs to (the issuer of its PUT ticket). */
   owners?: Pick<ShardOwners, 'claim'>
@@ -303,12 +304,6 @@ export class ResourceServer {
         retryable: true,
       })
     }
-    this.#c.orders.admit({
-      ticket: signed,
-      orderHeader: headers[ORDER_HEADER],
-      bytes: ticket.size,
-      now: clock.now(),
-    })
     this.#writes++
     this.#load++
     try {

@@ -26,7 +26,7 @@ const wallet = WalletKey.fromMnemonic(
   'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about',
 )
 const client = new ResourceClient()
-/** Signs the orders every shard PUT/GET carries (Proof of Traffic); tickets name its key. */
+/** Signs the orders every shard GET carries (Proof of Traffic); tickets name its key. */
 const orders = new OrderSigner()
 after(() => closeDefaultDispatcher())
 
@@ -144,7 +144,7 @@ test('signed heartbeats report the node; signed replies delete shards, acknowled
   const a = makeShard(5000, 1)
   const b = makeShard(2 * SHARD_CHUNK_BYTES, 2)
   for (const s of [a, b])
-    await client.putShard({ orders, url: node.url, ticket: ticket(metaKey, node, s), shardId: s.id, data: s.data })
+    await client.putShard({ url: node.url, ticket: ticket(metaKey, node, s), shardId: s.id, data: s.data })
 
   // The node started with a 10 s interval; the reply's 30 ms takes over, so beats keep coming.
   await waitFor(() => meta.heartbeats.length >= 3, 5_000, 'three heartbeats')
@@ -200,7 +200,7 @@ test('a reply signed by anyone but the trusted meta node changes nothing', async
   meta.replyKey = NodeKey.generate(seededRandom(33)) // an impostor signs the replies
   const node = await startNode(t, meta, { metaAddresses: [metaKey.address] })
   const a = makeShard(3000, 3)
-  await client.putShard({ orders, url: node.url, ticket: ticket(metaKey, node, a), shardId: a.id, data: a.data })
+  await client.putShard({ url: node.url, ticket: ticket(metaKey, node, a), shardId: a.id, data: a.data })
   meta.deletes.push(a.id)
   const seen = meta.heartbeats.length
   // Replies are refused, so the node keeps its 10 s interval: drive beats by hand.
@@ -221,14 +221,14 @@ test('no meta addresses: trust on first use, pinned in meta.json, a different me
   const node = await startNode(t, meta, { dataDir, heartbeatIntervalMs: 20 })
   const s1 = makeShard(4000, 4)
   await rejectsWithCode(
-    client.putShard({ orders, url: node.url, ticket: ticket(firstKey, node, s1), shardId: s1.id, data: s1.data }),
+    client.putShard({ url: node.url, ticket: ticket(firstKey, node, s1), shardId: s1.id, data: s1.data }),
     'UNTRUSTED_ISSUER',
   )
   meta.infoUp = true
   await waitFor(() => meta.heartbeats.length > 0, 5_000, 'first heartbeat after the meta node came up')
   const pin = JSON.parse(readFileSync(join(dataDir, 'meta.json'), 'utf8')) as { addresses: string[] }
   assert.deepEqual(pin.addresses, [firstKey.address])
-  await client.putShard({ orders, url: node.url, ticket: ticket(firstKey, node, s1), shardId: s1.id, data: s1.data })
+  await client.putShard({ url: node.url, ticket: ticket(firstKey, node, s1), shardId: s1.id, data: s1.data })
   const lastSeq = meta.heartbeats.at(-1)!.seq
   await node.stop()
 
@@ -239,10 +239,10 @@ test('no meta addresses: trust on first use, pinned in meta.json, a different me
   const again = await startNode(t, meta, { dataDir, heartbeatIntervalMs: 20 })
   const s2 = makeShard(4000, 5)
   await rejectsWithCode(
-    client.putShard({ orders, url: again.url, ticket: ticket(secondKey, again, s2), shardId: s2.id, data: s2.data }),
+    client.putShard({ url: again.url, ticket: ticket(secondKey, again, s2), shardId: s2.id, data: s2.data }),
     'UNTRUSTED_ISSUER',
   )
-  await client.putShard({ orders, url: again.url, ticket: ticket(firstKey, again, s2), shardId: s2.id, data: s2.data })
+  await client.putShard({ url: again.url, ticket: ticket(firstKey, again, s2), shardId: s2.id, data: s2.data })
   const count = meta.heartbeats.length
   await waitFor(() => meta.heartbeats.length > count, 5_000, 'heartbeats keep being sent')
   assert.ok(meta.heartbeats.at(-1)!.seq > lastSeq, 'seq keeps increasing across restarts')
@@ -253,10 +253,9 @@ test('no meta addresses: trust on first use, pinned in meta.json, a different me
   const third = await startNode(t, meta, { dataDir, heartbeatIntervalMs: 20 })
   await waitFor(() => existsSync(join(dataDir, 'meta.json')), 5_000, 'a new pin')
   const s3 = makeShard(4000, 6)
-  await client.putShard({ orders, url: third.url, ticket: ticket(secondKey, third, s3), shardId: s3.id, data: s3.data })
+  await client.putShard({ url: third.url, ticket: ticket(secondKey, third, s3), shardId: s3.id, data: s3.data })
   await rejectsWithCode(
     client.putShard({
-      orders,
       url: third.url,
       ticket: ticket(firstKey, third, makeShard(10, 7)),
       shardId: makeShard(10, 7).id,

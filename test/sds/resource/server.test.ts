@@ -126,7 +126,6 @@ test('ResourceClient against the node: PUT with receipt, full GET, unaligned and
   const shard = makeShard(4 * C + 1234, 1)
   const putTicket = ticketFor(node, shard)
   const receipt = await client.putShard({
-    orders,
     url: node.url,
     ticket: putTicket,
     shardId: shard.id,
@@ -268,7 +267,7 @@ test('PUT without a valid ticket for this node, shard and op is refused and stor
   }
   assert.deepEqual(stored(dataDir), { shards: [], tmp: [] })
   // The same connection pool still works afterwards (refused bodies were drained).
-  await client.putShard({ orders, url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data })
+  await client.putShard({ url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data })
 })
 
 test('PUT bodies that do not match the ticket or the id are refused: HASH_MISMATCH, SIZE_MISMATCH', async (t) => {
@@ -277,7 +276,7 @@ test('PUT bodies that do not match the ticket or the id are refused: HASH_MISMAT
   const tampered = shard.data.slice()
   tampered[C + 3] ^= 0xff
   await rejectsWithCode(
-    client.putShard({ orders, url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: tampered }),
+    client.putShard({ url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: tampered }),
     'HASH_MISMATCH',
   )
   // Content-Length differs from the ticket's size.
@@ -318,7 +317,7 @@ test('PUT without Content-Length (chunked) is a BAD_REQUEST', async (t) => {
 test('GET and HEAD: tickets, ranges, 416, headers', async (t) => {
   const { node } = await startNode(t)
   const shard = makeShard(3 * C + 100, 6)
-  await client.putShard({ orders, url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data })
+  await client.putShard({ url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data })
   const url = `${node.url}/v1/shards/${shard.id}`
   const size = shard.data.length
   // A GET limit covers the shard once: every request gets its own.
@@ -419,7 +418,7 @@ test('507 INSUFFICIENT_STORAGE when the configured capacity is too small; nothin
   const { node, dataDir } = await startNode(t, { capacityBytes: shardFileBytes(size) + 100 })
   const a = makeShard(size, 8)
   const b = makeShard(size, 9)
-  await client.putShard({ orders, url: node.url, ticket: ticketFor(node, a), shardId: a.id, data: a.data })
+  await client.putShard({ url: node.url, ticket: ticketFor(node, a), shardId: a.id, data: a.data })
   const res = await raw(
     `${node.url}/v1/shards/${b.id}`,
     'PUT',
@@ -433,7 +432,7 @@ test('507 INSUFFICIENT_STORAGE when the configured capacity is too small; nothin
   const info = (await raw(`${node.url}/v1/info`, 'GET')).json as unknown as ResourceNodeInfo
   assert.equal(info.freeBytes, 100)
   // Re-putting what is already stored needs no room.
-  await client.putShard({ orders, url: node.url, ticket: ticketFor(node, a), shardId: a.id, data: a.data })
+  await client.putShard({ url: node.url, ticket: ticketFor(node, a), shardId: a.id, data: a.data })
 })
 
 test('a client that aborts mid-upload leaves no temp file and no shard', async (t) => {
@@ -451,7 +450,7 @@ test('a client that aborts mid-upload leaves no temp file and no shard', async (
   assert.deepEqual(stored(dataDir), { shards: [], tmp: [] })
   await waitFor(async () => (await client.info(node.url)).load === 0, 5_000, 'load to drop')
   // The same shard uploads fine afterwards.
-  await client.putShard({ orders, url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data })
+  await client.putShard({ url: node.url, ticket: ticketFor(node, shard), shardId: shard.id, data: shard.data })
   assert.equal(stored(dataDir).shards.length, 1)
 })
 
@@ -502,14 +501,14 @@ test('uploads beyond the concurrency limit get 503 NODE_UNAVAILABLE', async (t) 
   socket.write(slow.data.subarray(0, 1000))
   await waitFor(() => server.load === 1, 5_000, 'the slow upload to start')
   await rejectsWithCode(
-    client.putShard({ orders, url, ticket: ticketFor(key, fast), shardId: fast.id, data: fast.data }),
+    client.putShard({ url, ticket: ticketFor(key, fast), shardId: fast.id, data: fast.data }),
     'NODE_UNAVAILABLE',
   )
   const chunks: Buffer[] = []
   socket.on('data', (d: Buffer) => chunks.push(d))
   socket.write(slow.data.subarray(1000))
   await waitFor(() => Buffer.concat(chunks).toString().includes('201 Created'), 5_000, 'the slow upload to finish')
-  await client.putShard({ orders, url, ticket: ticketFor(key, fast), shardId: fast.id, data: fast.data })
+  await client.putShard({ url, ticket: ticketFor(key, fast), shardId: fast.id, data: fast.data })
   assert.equal(store.shardCount, 2)
   socket.destroy()
 })
@@ -519,7 +518,7 @@ test('a corrupt shard is never served: JSON 500 before headers, a cut connection
   const first = makeShard(2 * C, 16)
   const later = makeShard(3 * C, 17)
   for (const s of [first, later])
-    await client.putShard({ orders, url: node.url, ticket: ticketFor(node, s), shardId: s.id, data: s.data })
+    await client.putShard({ url: node.url, ticket: ticketFor(node, s), shardId: s.id, data: s.data })
   const path = (id: string) => join(dataDir, 'shards', id.slice(0, 2), id.slice(2, 4), id)
   flipByte(path(first.id), SHARD_DATA_OFFSET + 5, 0x01)
   flipByte(path(later.id), SHARD_DATA_OFFSET + 2 * C + 5, 0x01)

@@ -222,7 +222,7 @@ test('settlement rounds: due serials only, per-serial answers, retries, the sett
   assert.equal(await book.prune(now + TICKET_TTL_MS + 60_000), 1)
 })
 
-test('a running resource node settles its PUT and GET orders with the meta node on its own', async (t) => {
+test('a running resource node settles its GET orders with the meta node on its own; a PUT leaves nothing to settle', async (t) => {
   const meta = await new SettleMeta().start(t)
   const node = await startResourceNode({
     dataDir: tempDir(t),
@@ -254,9 +254,31 @@ test('a running resource node settles its PUT and GET orders with the meta node 
     orderKey,
     now: Date.now(),
   })
-  await client.putShard({ url: node.url, ticket: put, shardId: shard.id, data: shard.data, orders: signer })
-  await waitFor(() => meta.accepted.has(put.payload.serial), 5_000, 'the PUT order to settle')
-  assert.equal(meta.accepted.get(put.payload.serial), shard.data.length)
+  await client.putShard({ url: node.url, ticket: put, shardId: shard.id, data: shard.data })
+  assert.equal(node.orders.pendingCount, 0, 'a PUT carries no order')
+  // A whole-shard read is due at once: settled on the node's own next round.
+  const whole = issueTicket({
+    key: metaKey,
+    chainId,
+    op: 'get',
+    node: node.address,
+    shard: shard.id,
+    size: shard.data.length,
+    payer: wallet.address,
+    context: 'cid',
+    orderKey,
+    now: Date.now(),
+  })
+  await client.getShard({
+    url: node.url,
+    ticket: whole,
+    shardId: shard.id,
+    shardSize: shard.data.length,
+    orders: signer,
+  })
+  await waitFor(() => meta.accepted.has(whole.payload.serial), 5_000, 'the GET order to settle')
+  assert.equal(meta.accepted.get(whole.payload.serial), shard.data.length)
+  assert.equal(meta.accepted.has(put.payload.serial), false)
   // A partial read is not due yet: it settles when the node stops.
   const get = issueTicket({
     key: metaKey,

@@ -8,12 +8,15 @@
  *   ['t', epoch, node, payer]        → Credit: accepted bytes per chain epoch, resource node and payer (the report's input)
  *   ['n', node]                      → Credit: all-time accepted bytes of a node (the traffic view's total)
  *   ['f', cid, epoch, op]            → Credit: accepted bytes per file, epoch and op (the owner's per-file view)
- *   ['pu', uploadId, node, shard]    → cid: a PUT placement that was committed into file `cid` (PUT orders need it)
- *   ['pe', keepUntil, uploadId]      → true: pruning index of 'pu'
+ *   ['c', id]                        → PutCredit: the PUTs one commit made part of a file (an upload's, a repair's or a
+ *                                      replica's), written by that commit, moved into 't' / 'n' / 'f' and deleted by
+ *                                      the credit sweep (put-credits.ts); `id` is unique per commit (upload id, repair
+ *                                      or replica context), so commits never write the same row
+ *   ['pu', uploadId, node, shard]    → (indexes from before PUT credits) a committed PUT placement; only pruned now
+ *   ['pe', keepUntil, uploadId]      → (same) pruning index of 'pu'
  *   ['r', epoch]                     → ReportRecord: the volume report of `epoch` and its state
  */
 import { KEY_STRING_MAX, type PrefetchRead, type Table } from '../engine/table.ts'
-import type { SegmentRecord } from '../../protocol/api.ts'
 
 export interface Credit {
   bytes: number
@@ -49,6 +52,20 @@ export const EPOCH_MAX = Number.MAX_SAFE_INTEGER
 const S = KEY_STRING_MAX
 
 export type PotKey = (string | number)[]
+
+/**
+ * One committed placement's PUT as its commit records it: node, bytes moved (the shard size), and the ozone promise
+ * its ticket made (bytes and ticket expiry, pot/ozone-guard.ts; 0, 0 when none was made: repair, replicas, sessions
+ * from before this field).
+ */
+export type CreditedPut = [node: string, bytes: number, promised: number, expiresAt: number]
+
+/** A commit's pending PUT credits (['c', id]): who pays, the file they went into, one entry per placement. */
+export interface PutCredit {
+  payer: string
+  cid: string
+  puts: CreditedPut[]
+}
 
 /** One epoch's accepted bytes of one (node, payer). */
 export interface EpochCredit {
@@ -101,15 +118,21 @@ export interface PotStore {
   reports(): ReportRecord[]
   /** Inside write(). */
   putReport(record: ReportRecord): void
-  /** Inside write() at commit: these placements of upload `uploadId` now hold file `cid` (their PUT orders may be paid). */
-  recordCommittedPuts(
-    uploadId: string,
-    cid: string,
-    segments: readonly Pick<SegmentRecord, 'shards'>[],
-    keepUntil: number,
-  ): void
-  committedPut(uploadId: string, node: string, shard: string): string | undefined
-  /** Inside write(): forgets settled serials and committed-PUT entries past their keep time. Returns how many. */
+  /**
+   * Inside write() at a commit (upload, repair, replica): its placements' PUTs are now part of file `credit.cid` and
+   * wait to be credited (the credit sweep, put-credits.ts). One new row per commit: commits never write the same key.
+   */
+  addPutCredit(id: string, credit: PutCredit): void
+  /** Up to `limit` pending PUT credits, in key order. */
+  pendingPutCredits(limit: number): { id: string; credit: PutCredit }[]
+  /** The reads creditPuts makes, for MetaStore.prefetch. */
+  putCreditReads(epoch: number, credits: readonly PutCredit[]): PrefetchRead[]
+  /**
+   * Inside write(): credits these pending PUT credits to (epoch, node, payer), the nodes' totals and (file, epoch,
+   * 'put') — each aggregate row written once, whatever the number of credits — and deletes their rows.
+   */
+  creditPuts(epoch: number, credits: readonly { id: string; credit: PutCredit }[]): void
+  /** Inside write(): forgets settled serials (and old committed-PUT entries) past their keep time. Returns how many. */
   prune(now: number, limit: number): number
   hasPrunable(now: number): boolean
   /** Inside write(): drops the per-epoch credits and report records of epochs below `before`. Returns rows removed. */
@@ -132,7 +155,6 @@ export class TablePotStore implements PotStore {
     const keys: PotKey[] = [['n', node]]
     for (const i of items) {
       keys.push(['s', i.serial], ['t', epoch, node, i.payer])
-      if (i.op === 'put') keys.push(['pu', i.context, node, i.shard])
       if (i.cid !== undefined) keys.push(['f', i.cid, epoch, i.op])
     }
     return [{ table: this.#t, keys }]
@@ -224,18 +246,53 @@ export class TablePotStore implements PotStore {
     this.#t.putSync(['r', record.epoch], record)
   }
 
-  recordCommittedPuts(
-    uploadId: string,
-    cid: string,
-    segments: readonly Pick<SegmentRecord, 'shards'>[],
-    keepUntil: number,
-  ): void {
-    for (const seg of segments) for (const s of seg.shards) this.#t.putSync(['pu', uploadId, s.node, s.id], cid)
-    this.#t.putSync(['pe', keepUntil, uploadId], true)
+  addPutCredit(id: string, credit: PutCredit): void {
+    this.#t.putSync(['c', id], credit)
   }
 
-  committedPut(uploadId: string, node: string, shard: string): string | undefined {
-    return this.#t.get(['pu', uploadId, node, shard]) as string | undefined
+  pendingPutCredits(limit: number): { id: string; credit: PutCredit }[] {
+    const out: { id: string; credit: PutCredit }[] = []
+    for (const { key, value } of this.#t.getRange({ start: ['c', ''], end: ['c', S], limit }))
+      out.push({ id: key[1] as string, credit: value as PutCredit })
+    return out
+  }
+
+  putCreditReads(epoch: number, credits: readonly PutCredit[]): PrefetchRead[] {
+    const keys = new Map<string, PotKey>()
+    const add = (k: PotKey): void => {
+      keys.set(JSON.stringify(k), k)
+    }
+    for (const c of credits) {
+      add(['f', c.cid, epoch, 'put'])
+      for (const [node] of c.puts) {
+        add(['n', node])
+        add(['t', epoch, node, c.payer])
+      }
+    }
+    return [{ table: this.#t, keys: [...keys.values()] }]
+  }
+
+  creditPuts(epoch: number, credits: readonly { id: string; credit: PutCredit }[]): void {
+    // Summed per aggregate row first: each is read and written once per batch.
+    const sums = new Map<string, { key: PotKey; bytes: number; orders: number }>()
+    const add = (key: PotKey, bytes: number): void => {
+      const id = JSON.stringify(key)
+      const e = sums.get(id)
+      if (e) {
+        e.bytes += bytes
+        e.orders++
+      } else sums.set(id, { key, bytes, orders: 1 })
+    }
+    for (const { id, credit } of credits) {
+      for (const [node, bytes] of credit.puts) {
+        if (bytes <= 0) continue
+        add(['t', epoch, node, credit.payer], bytes)
+        add(['n', node], bytes)
+        add(['f', credit.cid, epoch, 'put'], bytes)
+      }
+      this.#t.removeSync(['c', id])
+    }
+    for (const { key, bytes, orders } of sums.values()) this.#add(key, bytes, orders)
   }
 
   prune(now: number, limit: number): number {

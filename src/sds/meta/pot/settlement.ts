@@ -1,6 +1,8 @@
 /**
- * Settlement: resource nodes hand in (order limit, highest order) pairs — POST /v1/orders/settle — and the meta node
- * decides, per item, whether the node is paid for those bytes.
+ * Settlement: resource nodes hand in (order limit, highest order) pairs of shard GETs — POST /v1/orders/settle — and
+ * the meta node decides, per item, whether the node is paid for those bytes. A PUT item (from a node older than PUT
+ * credits) is refused with ORDER_NOT_NEEDED, so it leaves that node's book: PUTs are credited from the commit that
+ * made them part of a file (put-credits.ts), never from orders.
  *
  * A batch is NodeSigned (DOMAIN.settleOrders) by the resource node; a bad batch signature, wrong chain or a batch
  * past its expiry fails the whole request (nothing is paid). Each item is accepted only when:
@@ -11,11 +13,9 @@
  *     the limit expired (verifyOrder: ORDER_INVALID / ORDER_LIMIT_EXCEEDED);
  *   - the serial was never settled before, here or earlier in the batch (REPLAYED_NONCE; remembered durably in LMDB
  *     until the settle window has passed, after which the window check refuses it anyway);
- *   - the node really held the shard (SHARD_NOT_FOUND otherwise): a PUT counts once the upload committed that
- *     placement into a file (while the upload is still open the item gets no result and the node sends it again
- *     later; a placement that was replaced, aborted or deduplicated is never paid); a GET counts when the index
- *     has (or, with a delete pending, had) the shard at that node.
- * Accepted bytes are credited, in the same LMDB transaction that marks the serial settled, to (current chain epoch,
+ *   - the node really held the shard (SHARD_NOT_FOUND otherwise): a GET counts when the index has (or, with a delete
+ *     pending, had) the shard at that node.
+ * Accepted bytes are credited, in the same transaction that marks the serial settled, to (current chain epoch,
  * node, payer), to the node's total and to (file, epoch, op) — see pot-store.ts; the epoch's volume report
  * (reports.ts) is built from those credits. Without a chain, credits go to epoch 0 and are never reported.
  */
@@ -93,6 +93,10 @@ export class Settlement {
       }
       const item = batch.items[i]
       const serial = item.order.payload.serial
+      if (item.ticket.payload.op === 'put') {
+        results[i] = { serial, status: 'rejected', code: 'ORDER_NOT_NEEDED' }
+        continue
+      }
       try {
         const ticket = this.#checkItem(batch.node, item.ticket, item.order)
         if (seen.has(ticket.serial)) throw new StratosError('REPLAYED_NONCE', 'serial appears twice in the batch')
@@ -108,8 +112,7 @@ export class Settlement {
       const { store } = this.#o
       await store.write(() => {
         accepted.length = 0 // a run again (PostgreSQL: after a round of reads, or a conflict) starts over
-        // Everything the items read, in two round trips on PostgreSQL instead of a few per item: first the serials,
-        // placements, locations and credits, then the file credits of PUTs (whose file the first round names).
+        // Everything the items read, in one round trip on PostgreSQL: serials, locations, credits, payers' books.
         const epoch = this.#o.chain?.epoch ?? 0
         const items = checked.map((c) => ({
           serial: c.ticket.serial,
@@ -117,30 +120,17 @@ export class Settlement {
           op: c.ticket.op,
           context: c.ticket.context,
           shard: c.ticket.shard,
-          ...(c.ticket.op === 'get' ? { cid: cidOf(c.ticket.context) } : {}),
+          cid: cidOf(c.ticket.context),
         }))
-        const gets = checked
-          .filter((c) => c.ticket.op === 'get')
-          .map((c) => [batch.node, c.ticket.shard] as [string, string])
+        const gets = checked.map((c) => [batch.node, c.ticket.shard] as [string, string])
         const { guard } = this.#o
         store.prefetch([
           ...store.pot.settleReads(epoch, batch.node, items),
           ...store.locations.reads(gets),
           ...(guard ? guard.reads([...new Set(items.map((i) => i.payer))]) : []),
         ])
-        store.prefetch(
-          store.pot.settleReads(
-            epoch,
-            batch.node,
-            items.flatMap((i) => {
-              const cid = i.op === 'put' ? store.pot.committedPut(i.context, batch.node, i.shard) : undefined
-              return cid === undefined ? [] : [{ ...i, cid }]
-            }),
-          ),
-        )
         for (const c of checked) {
           const r = this.#apply(batch.node, c)
-          if (r === undefined) continue // PUT of an upload still open: ask again later
           results[c.index] = r
           if (r.status === 'accepted') accepted.push(c)
         }
@@ -160,7 +150,6 @@ export class Settlement {
           items: batch.items.length,
           accepted: ok,
           rejected: out.length - ok,
-          deferred: batch.items.length - out.length,
         },
         'orders settled',
       )
@@ -194,26 +183,14 @@ export class Settlement {
     return ticket
   }
 
-  /** Inside the write transaction: replay and location checks, then the credits. undefined = defer. */
-  #apply(node: string, c: Checked): Result | undefined {
+  /** Inside the write transaction: replay and location checks, then the credits (GETs only: PUTs never get here). */
+  #apply(node: string, c: Checked): Result {
     const { store } = this.#o
     const t = c.ticket
     const serial = t.serial
     if (store.pot.isSettled(serial)) return { serial, status: 'rejected', code: 'REPLAYED_NONCE' }
-    let cid: string
-    if (t.op === 'put') {
-      const committed = store.pot.committedPut(t.context, node, t.shard)
-      if (committed === undefined) {
-        if (store.uploads.hasTicket(t.context, node, t.shard)) return undefined
-        return { serial, status: 'rejected', code: 'SHARD_NOT_FOUND' }
-      }
-      cid = committed
-    } else {
-      if (!store.locations.isKnown(node, t.shard)) {
-        return { serial, status: 'rejected', code: 'SHARD_NOT_FOUND' }
-      }
-      cid = cidOf(t.context)
-    }
+    if (!store.locations.isKnown(node, t.shard)) return { serial, status: 'rejected', code: 'SHARD_NOT_FOUND' }
+    const cid = cidOf(t.context)
     const keepUntil = t.expiresAt + CLOCK_SKEW_MS + this.#window + CLOCK_SKEW_MS
     store.pot.markSettled(serial, keepUntil)
     if (c.bytes > 0) {

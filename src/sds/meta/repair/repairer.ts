@@ -19,7 +19,7 @@
  */
 import { StratosError, toStratosError } from '../../../errors.ts'
 import { randomHex, type Clock, type Logger, type RandomBytes } from '../../../util/components.ts'
-import { settleKeepUntil } from './transfer.ts'
+import type { CreditedPut } from '../pot/pot-store.ts'
 import { ErasureCode } from '../../client/erasure.ts'
 import type { SegmentRecord } from '../../protocol/api.ts'
 import { computeShardId } from '../../protocol/shard.ts'
@@ -88,7 +88,7 @@ export class SegmentRepairer {
     if (bad.length === 0) return { outcome: 'healthy' }
 
     const targets = await this.#place(record, seg, bad, now)
-    // One context per run: settlement pays the new nodes' PUT orders against exactly this run's placements.
+    // One context per run: the tickets' context, and the key of this run's PUT credit (pot/put-credits.ts).
     const context = `repair:${randomHex(this.#o.random, 8)}:${cid}`
     let rebuilt = 0
     let copied = 0
@@ -342,6 +342,7 @@ export class SegmentRepairer {
       const r = store.files.get(cid)
       const seg = r?.segments[segment]
       let moved = 0
+      const puts: CreditedPut[] = []
       const shards = seg ? seg.shards.slice() : []
       for (const t of stored) {
         store.repair.endCopy(t.newNode, t.id)
@@ -349,19 +350,14 @@ export class SegmentRepairer {
         if (cur && cur.id === t.id && cur.node === t.oldNode) {
           shards[t.index] = { id: t.id, node: t.newNode }
           store.locations.releaseRef(t.oldNode, t.id, now)
-          // Proof of Traffic: the new node's PUT order may now be paid (pot/settlement.ts).
-          if (context)
-            store.pot.recordCommittedPuts(
-              context,
-              cid,
-              [{ shards: [{ id: t.id, node: t.newNode }] }],
-              settleKeepUntil(now),
-            )
+          // Proof of Traffic: this commit is the new node's PUT credit (pot/put-credits.ts), paid by the repair payer.
+          if (context) puts.push([t.newNode, seg?.shardSize ?? 0, 0, 0])
           moved++
         } else {
           store.locations.releaseRef(t.newNode, t.id, now)
         }
       }
+      if (context && puts.length > 0) store.pot.addPutCredit(context, { payer: this.#o.transfers.payer(), cid, puts })
       for (const t of failed) {
         store.repair.endCopy(t.newNode, t.id)
         store.locations.releaseRef(t.newNode, t.id, now)

@@ -24,7 +24,7 @@ import type { Registry } from '../registry.ts'
 import type { FileRecord, MetaStore } from '../store.ts'
 import type { LocationHealth } from './health.ts'
 import { segmentKey, type HotTracker } from './hot.ts'
-import { settleKeepUntil, type RepairTransfers } from './transfer.ts'
+import type { RepairTransfers } from './transfer.ts'
 
 /** What the read route (files.ts) asks of replication: count the read, and maybe route it to replicas. */
 export interface ReadRouter {
@@ -172,7 +172,7 @@ export class Replicas implements ReadRouter {
           break
         }
         let ok = false
-        // One context per copy: settlement pays this PUT's order once the replica is recorded.
+        // One context per copy: the tickets' context, and the key of its PUT credit once the replica is recorded.
         const context = `replica:${randomHex(random, 8)}:${cid}`
         try {
           const sources = [primary.node, ...this.holders(cid, segment, j)].filter((n) => registry.state(n) === 'online')
@@ -214,12 +214,8 @@ export class Replicas implements ReadRouter {
               addedAt: clock.now(),
             },
           )
-          store.pot.recordCommittedPuts(
-            context,
-            cid,
-            [{ shards: [{ id: primary.id, node }] }],
-            settleKeepUntil(clock.now()),
-          )
+          // Proof of Traffic: this commit is the copy's PUT credit (pot/put-credits.ts), paid by the repair payer.
+          store.pot.addPutCredit(context, { payer: transfers.payer(), cid, puts: [[node, seg.shardSize, 0, 0]] })
           return true
         })
         if (!kept) break

@@ -1,21 +1,22 @@
 /**
  * The meta node as a client of its own resource nodes: repair and replication read and write shards with tickets it
- * issues to itself and orders signed by its own order key, exactly like any client (the resource nodes need no
- * special case, and the traffic is settled like any other).
+ * issues to itself (and, for reads, orders signed by its own order key), exactly like any client (the resource nodes
+ * need no special case, and the traffic is credited like any other).
  *
  * Payer: repair and replicas are not charged to file owners. With a chain, tickets name the meta node's owner
  * wallet (the operator pays the network's upkeep from the meta node's rewards); without a chain (storage-only mode,
  * nothing is charged) they name a placeholder address derived from the meta node's key: `repairPayer()`.
  *
- * Orders: every request carries an order signed by this process's OrderSigner (one ephemeral key, like a client
- * session); ResourceClient signs it for the bytes each request moves.
+ * Orders: every GET carries an order signed by this process's OrderSigner (one ephemeral key, like a client session);
+ * ResourceClient signs it for the bytes each request moves. A PUT carries none: the repair's or replica's commit of the
+ * new placement (repairer.ts, replicas.ts) is its proof of traffic, credited to `payer()` (pot/put-credits.ts).
  */
 import { createHash } from 'node:crypto'
 import { bech32 } from '@scure/base'
 import { Agent } from 'undici'
 import type { NodeKey } from '../../../crypto/node-key.ts'
 import { StratosError } from '../../../errors.ts'
-import { CLOCK_SKEW_MS, ORDER_SETTLE_WINDOW_MS, REPAIR_CONCURRENCY, TICKET_TTL_MS } from '../../../limits.ts'
+import { REPAIR_CONCURRENCY } from '../../../limits.ts'
 import { randomHex, type Clock, type RandomBytes } from '../../../util/components.ts'
 import type { SignedReceipt, SignedTicket, Ticket } from '../../protocol/messages.ts'
 import { OrderSigner } from '../../protocol/orders.ts'
@@ -29,11 +30,6 @@ export function repairPayer(key: NodeKey, chainOwner?: string): string {
   if (chainOwner) return chainOwner
   const digest = createHash('sha256').update('stratos-repair-payer\n').update(key.publicKey).digest().subarray(0, 20)
   return bech32.encode(WALLET_ADDRESS_PREFIX, bech32.toWords(digest))
-}
-
-/** How long a committed repair/replica PUT stays payable at settlement (as for uploads: ticket life + settle window). */
-export function settleKeepUntil(now: number): number {
-  return now + TICKET_TTL_MS + ORDER_SETTLE_WINDOW_MS + 2 * CLOCK_SKEW_MS
 }
 
 export interface RepairTransfersOptions {
@@ -58,6 +54,11 @@ export class RepairTransfers {
     this.resource = new ResourceClient({ dispatcher: this.#agent, clock: options.clock })
   }
 
+  /** Who pays repair and replica traffic right now (its tickets name it; its PUT credits too). */
+  payer(): string {
+    return this.#o.payer()
+  }
+
   async close(): Promise<void> {
     await this.#agent.close().catch(() => {})
   }
@@ -71,7 +72,7 @@ export class RepairTransfers {
       node,
       shard,
       size,
-      payer: this.#o.payer(),
+      payer: this.payer(),
       context: context.slice(0, 200),
       orderKey: this.orders.publicKey,
       now: clock.now(),
@@ -116,7 +117,6 @@ export class RepairTransfers {
       ticket,
       shardId: p.shard,
       data: p.data,
-      orders: this.orders,
       ...(p.signal ? { signal: p.signal } : {}),
     })
     const { chainId, clock } = this.#o

@@ -7,9 +7,9 @@
  *   sessionLocations  [node, shard, uploadId]   → true: the same, by location (is a location an open upload's?)
  *   sessionExpiry     [expiresAt, uploadId]     → true: the sweeper's index
  *
- * uploads.ts decides (placement, receipts, commit); settlement asks whether a PUT order's placement is still an
- * open upload's, and the auditor whether a location may not be written yet. A session's placements hold refs in
- * the location ledger (stores/locations.ts), added and released by uploads.ts in the same write().
+ * uploads.ts decides (placement, receipts, commit); the auditor asks whether a location may not be written yet. A
+ * session's placements hold refs in the location ledger (stores/locations.ts), added and released by uploads.ts in
+ * the same write().
  * Calling convention and why the methods could become async: stores/index.ts.
  */
 import { KEY_STRING_MAX, type PrefetchRead, type Table } from '../engine/table.ts'
@@ -41,6 +41,8 @@ export interface SessionShard {
   serial: string
   /** Nodes this shard position has been placed on so far (bounded by MAX_PLACEMENTS_PER_SHARD). */
   attempts: number
+  /** That ticket's expiry: the ozone promise its PUT credit ends (pot/put-credits.ts); absent in older sessions. */
+  expiresAt?: number
 }
 
 export interface SessionSegment {

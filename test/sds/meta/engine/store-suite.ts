@@ -592,7 +592,7 @@ export function storeSuite(name: string, f: EngineSuiteFactories): void {
     assert.equal(up.locationsPending(), false)
   })
 
-  test(`${name}: PotStore settles a serial once, credits traffic per epoch, node and file, and prunes`, async (t) => {
+  test(`${name}: PotStore settles a serial once, credits traffic and committed PUTs per epoch, node and file, and prunes`, async (t) => {
     const store = await f.store(t)
     const pot = store.pot
     await store.write(() => {
@@ -600,12 +600,51 @@ export function storeSuite(name: string, f: EngineSuiteFactories): void {
       pot.creditTraffic({ epoch: 3, node: 'stsds1a', payer: 'st1x', cid: 'bafyF', op: 'get', bytes: 10 })
       pot.creditTraffic({ epoch: 3, node: 'stsds1a', payer: 'st1x', cid: 'bafyF', op: 'get', bytes: 5 })
       pot.creditTraffic({ epoch: 4, node: 'stsds1b', payer: 'st1y', cid: 'bafyF', op: 'put', bytes: 7 })
-      pot.recordCommittedPuts('up1', 'bafyF', [{ shards: [{ id: 's1', node: 'stsds1b' }] }], 50)
+      pot.addPutCredit('up1', {
+        payer: 'st1y',
+        cid: 'bafyG',
+        puts: [
+          ['stsds1b', 4, 4, 1_000],
+          ['stsds1c', 3, 0, 0],
+        ],
+      })
+      pot.addPutCredit('up2', { payer: 'st1y', cid: 'bafyG', puts: [['stsds1b', 4, 4, 1_000]] })
     })
+    const pending = pot.pendingPutCredits(10)
+    assert.deepEqual(
+      pending.map((p) => [p.id, p.credit.puts.length]),
+      [
+        ['up1', 2],
+        ['up2', 1],
+      ],
+    )
+    assert.deepEqual(pot.pendingPutCredits(1).length, 1, 'limit')
+    // Credited in one batch: each aggregate row once, the pending rows gone.
+    await store.write(() => {
+      store.prefetch(
+        pot.putCreditReads(
+          5,
+          pending.map((p) => p.credit),
+        ),
+      )
+      pot.creditPuts(5, pending)
+    })
+    assert.deepEqual(pot.pendingPutCredits(10), [])
+    assert.deepEqual(
+      pot.epochCredits(5).map((c) => [c.node, c.payer, c.credit]),
+      [
+        ['stsds1b', 'st1y', { bytes: 8, orders: 2 }],
+        ['stsds1c', 'st1y', { bytes: 3, orders: 1 }],
+      ],
+    )
+    assert.deepEqual(
+      pot.fileTraffic('bafyG').map((e) => [e.epoch, e.op, e.credit.bytes, e.credit.orders]),
+      [[5, 'put', 11, 3]],
+    )
     assert.equal(pot.isSettled('ser1'), true)
     assert.equal(pot.isSettled('ser2'), false)
     assert.deepEqual(pot.epochCredits(3), [{ node: 'stsds1a', payer: 'st1x', credit: { bytes: 15, orders: 2 } }])
-    assert.deepEqual(pot.creditedEpochs(10), [3, 4])
+    assert.deepEqual(pot.creditedEpochs(10), [3, 4, 5])
     assert.deepEqual(pot.nodeTotal('stsds1a'), { bytes: 15, orders: 2 })
     assert.deepEqual(
       pot.fileTraffic('bafyF').map((e) => [e.epoch, e.op, e.credit.bytes]),
@@ -614,7 +653,6 @@ export function storeSuite(name: string, f: EngineSuiteFactories): void {
         [4, 'put', 7],
       ],
     )
-    assert.equal(pot.committedPut('up1', 'stsds1b', 's1'), 'bafyF')
     // A report that did not fit moves a credit on to the next epoch.
     await store.write(() => pot.carryCredit(3, 'stsds1a', 'st1x', { bytes: 15, orders: 2 }))
     assert.deepEqual(pot.epochCredits(3), [])
@@ -625,17 +663,16 @@ export function storeSuite(name: string, f: EngineSuiteFactories): void {
         ['stsds1b', 7],
       ],
     )
-    assert.equal(pot.hasPrunable(49), false)
-    assert.equal(pot.hasPrunable(50), true)
-    assert.equal(await store.write(() => pot.prune(99, 10)), 1, 'the committed-PUT entry (kept until 50)')
-    assert.equal(pot.committedPut('up1', 'stsds1b', 's1'), undefined)
+    assert.equal(pot.hasPrunable(99), false)
+    assert.equal(pot.hasPrunable(100), true)
+    assert.equal(await store.write(() => pot.prune(99, 10)), 0)
     assert.equal(pot.isSettled('ser1'), true, 'kept until 100: still settled')
     assert.equal(await store.write(() => pot.prune(100, 10)), 1)
     assert.equal(pot.isSettled('ser1'), false)
-    assert.equal(await store.write(() => pot.pruneEpochsBefore(5, 10)), 2)
+    assert.equal(await store.write(() => pot.pruneEpochsBefore(6, 10)), 4)
     assert.deepEqual(pot.creditedEpochs(10), [])
     const other = f.reopen ? await f.reopen(t, store) : store
-    assert.deepEqual(other.pot.nodeTotal('stsds1b'), { bytes: 7, orders: 1 }, 'all-time totals are never pruned')
+    assert.deepEqual(other.pot.nodeTotal('stsds1b'), { bytes: 15, orders: 3 }, 'all-time totals are never pruned')
   })
 
   test(`${name}: OzoneStore keeps each payer's promises by expiry bucket, accepted and held bytes`, async (t) => {

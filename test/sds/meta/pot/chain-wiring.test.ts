@@ -1,7 +1,7 @@
 /**
  * MetaNode joined to a real (in-process) chain: only nodes active on chain receive shards, a payer without ozone is
- * refused before any limit is signed, plans and reads reserve ozone, and settled traffic ends up in a volume report
- * that the chain charges.
+ * refused before any limit is signed, plans and reads reserve ozone, and credited traffic (an upload's PUTs, from its
+ * commit) ends up in a volume report that the chain charges.
  */
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
@@ -24,7 +24,7 @@ const rich = WalletKey.fromPrivateKeyHex('42'.repeat(32))
 const poor = WalletKey.fromPrivateKeyHex('43'.repeat(32))
 const orderKey = NodeKey.generate(seededRandom(4242))
 
-test('with a chain: active nodes only, ozone checked before limits, settled traffic reported and charged', async (t) => {
+test('with a chain: active nodes only, ozone checked before limits, committed PUTs reported and charged', async (t) => {
   const dir = tempDir()
   const metaKey = NodeKey.loadOrCreate(join(dir, 'meta'))
   // TestNode(i) keys: nodes 1–3 registered on chain, node 4 not.
@@ -67,8 +67,11 @@ test('with a chain: active nodes only, ozone checked before limits, settled traf
   assert.ok(up.placements.flat().every((p) => p.node !== unregistered))
   const putBytes = file.segments.reduce((a, s) => a + s.shardSize * s.shards.length, 0)
 
-  // The nodes settle their PUT orders (full shards).
-  for (const p of up.placements.flat()) {
+  // The commit is the PUTs' proof of traffic: the sweep credits every placement once (to the current epoch).
+  assert.equal(await h.meta.putCredits.sweep(), up.placements.flat().length)
+  assert.equal(await h.meta.putCredits.sweep(), 0)
+  // A PUT order (an older node's) is not settled: it would pay the PUT twice.
+  for (const p of up.placements.flat().slice(0, 1)) {
     const n = h.nodes.get(p.node)!
     const order = signOrder(orderKey, {
       v: 1,
@@ -87,8 +90,8 @@ test('with a chain: active nodes only, ozone checked before limits, settled traf
       }),
     )
     assert.deepEqual(
-      r.results.map((x) => x.status),
-      ['accepted'],
+      r.results.map((x) => x.code),
+      ['ORDER_NOT_NEEDED'],
     )
   }
   // A read reserves k shards per segment; the owner can afford it.
