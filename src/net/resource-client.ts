@@ -17,7 +17,7 @@
  * const receipt = await node.putShard({ url, ticket, shardId, data })
  * const bytes = await node.getShard({ url, ticket, shardId, shardSize, offset: 0, length: 1024, orders })
  */
-import { request, type Dispatcher } from 'undici'
+import type { Dispatcher } from 'undici'
 import { StratosError } from '../errors.ts'
 import {
   CLIENT_SHARD_CONCURRENCY,
@@ -29,7 +29,7 @@ import { SHARD_HEADERS, type ResourceNodeInfo } from '../sds/protocol/api.ts'
 import { TICKET_HEADER, type SignedReceipt, type SignedTicket } from '../sds/protocol/messages.ts'
 import { encodeTicketHeader } from '../sds/protocol/ticket.ts'
 import { chunkHashesMatch, chunkMatches } from '../sds/protocol/shard.ts'
-import { defaultDispatcher, jsonRequest, transportError, withTimeout } from './json-request.ts'
+import { defaultDispatcher, jsonRequest, putBytes, transportError, withTimeout } from './json-request.ts'
 import { ORDER_HEADER, encodeOrderHeader, type OrderSigner } from '../sds/protocol/orders.ts'
 import { systemClock, type Clock } from '../util/components.ts'
 import { defaultDirectGetPool, type DirectGetPool, type DirectGetResult } from './direct-get.ts'
@@ -104,12 +104,13 @@ export class ResourceClient {
 
   async putShard(p: PutShardParameters): Promise<SignedReceipt> {
     const url = `${p.url}/v1/shards/${p.shardId}`
-    const signal = withTimeout(p.signal, p.timeoutMs ?? CLIENT_SHARD_TIMEOUT_MS)
+    const timeoutMs = p.timeoutMs ?? CLIENT_SHARD_TIMEOUT_MS
     const headers = {
       [TICKET_HEADER]: encodeTicketHeader(p.ticket),
       'content-type': 'application/octet-stream',
     }
     if (this.#directPut && p.data.length >= DIRECT_PUT_MIN_BYTES && canDirectPut(p.url)) {
+      const signal = withTimeout(p.signal, timeoutMs)
       try {
         const res = await directPut({ origin: p.url, path: `/v1/shards/${p.shardId}`, headers, body: p.data, signal })
         if (res.status >= 400) throw StratosError.fromBody(res.body, res.status)
@@ -119,16 +120,10 @@ export class ResourceClient {
       }
     }
     try {
-      const res = await request(url, {
-        method: 'PUT',
-        dispatcher: this.#dispatcher,
-        headers: { ...headers, 'content-length': String(p.data.length) },
-        body: p.data,
-        signal,
-      })
-      const text = await res.body.text()
-      const body = text ? JSON.parse(text) : undefined
-      if (res.statusCode >= 400) throw StratosError.fromBody(body, res.statusCode)
+      // A small shard: one undici dispatch (no per-request signals or response stream; json-request.ts).
+      const res = await putBytes(url, this.#dispatcher, headers, p.data, p.signal, timeoutMs)
+      const body = res.text ? JSON.parse(res.text) : undefined
+      if (res.status >= 400) throw StratosError.fromBody(body, res.status)
       return (body as { receipt: SignedReceipt }).receipt
     } catch (e) {
       if (e instanceof SyntaxError) throw new StratosError('UPSTREAM_ERROR', `${url} answered a body that is not JSON`)
