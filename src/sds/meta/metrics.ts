@@ -9,6 +9,7 @@ import type { Ops } from '../../net/ops.ts'
 import type { NetworkStatus } from '../protocol/api.ts'
 import type { Auditor } from './audit/index.ts'
 import type { ChainLink } from './chain-link.ts'
+import type { PutCredits } from './pot/put-credits.ts'
 import type { Settlement } from './pot/settlement.ts'
 import type { RepairService } from './repair/index.ts'
 
@@ -17,6 +18,7 @@ export interface MetaMetricsParts {
   repair: RepairService
   auditor: Auditor
   settlement: Settlement
+  putCredits: PutCredits
   chain: ChainLink | undefined
   /** True while the index can commit (PostgreSQL: reachable); a process cut off from its index is not ready. */
   indexReady: () => Promise<boolean>
@@ -140,6 +142,16 @@ export function registerMetaMetrics(ops: Ops, running: () => MetaMetricsParts | 
     'stratos_meta_settled_bytes_total',
     'Bytes of the traffic orders accepted',
     read((p) => p.settlement.totals.acceptedBytes),
+  )
+  m.counterFrom(
+    'stratos_meta_put_credits_total',
+    'Committed PUT placements this process credited (pot/put-credits.ts)',
+    read((p) => p.putCredits.totals.puts),
+  )
+  m.counterFrom(
+    'stratos_meta_put_credited_bytes_total',
+    'Bytes of the committed PUT placements this process credited',
+    read((p) => p.putCredits.totals.bytes),
   )
   m.gauge(
     'stratos_meta_chain_height',

@@ -301,7 +301,15 @@ export class MetaNode implements Startable {
         guard: parts.guard,
         putCredits: parts.putCredits,
         ownLink,
-        metrics: { status, repair, auditor, settlement: services.settlement, chain, indexReady: () => store.ready() },
+        metrics: {
+          status,
+          repair,
+          auditor,
+          settlement: services.settlement,
+          putCredits: parts.putCredits,
+          chain,
+          indexReady: () => store.ready(),
+        },
       }
       logger.info({ address: this.address, url, chainId: o.chainId }, 'meta node started')
     } catch (e) {
