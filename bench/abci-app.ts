@@ -18,7 +18,7 @@ import { CheckTxType, Request, Response } from 'cosmjs-types/tendermint/abci/typ
 import { encodeFrame } from '../src/chain/abci/framing.ts'
 import { ChainApp } from '../src/chain/app.ts'
 import { devnetGenesis } from '../src/chain/genesis.ts'
-import { keccak256 } from '../src/chain/keccak256.ts'
+import { keccak256 } from '../src/crypto/keccak256.ts'
 import { createRecoverSigner } from '../src/chain/native-secp256k1.ts'
 import { AbciApplication } from '../src/chain/node/abci/application.ts'
 // As server.ts: cosmjs-types' writer with one allocation pool.

@@ -52,7 +52,7 @@ import { runComet, type CometIntake, type CometRun } from './chain-comet.ts'
 import { createRecoverSigner } from '../src/chain/native-secp256k1.ts'
 import { startValidator, type Validator } from '../src/chain/node/index.ts'
 import { RECOVERY_WORKERS } from '../src/chain/params.ts'
-import { keccak256 } from '../src/chain/keccak256.ts'
+import { keccak256 } from '../src/crypto/keccak256.ts'
 import {
   decodeSignedTx,
   encodeSignedTx,

@@ -17,7 +17,7 @@
 import { createRequire } from 'node:module'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { WalletKey, setWalletCryptoAccelerator, walletAddressFromPublicKey } from '../crypto/wallet-key.ts'
-import { keccak256 } from './keccak256.ts'
+import { keccak256 } from '../crypto/keccak256.ts'
 import { createLogger } from '../util/components.ts'
 import { recoverTxSigner, type SignatureToRecover, type TxEnvelope, type TxSignerRecovery } from './tx.ts'
 

@@ -197,14 +197,16 @@ export class UnixFsFileBuilder {
   #hashed = 0
   #wakePuller: (() => void) | null = null
   #wakePusher: (() => void) | null = null
-  // Re-chunking of unaligned input (copies only then).
-  readonly #carry: Uint8Array
+  // Re-chunking of unaligned input (copies only then, into a buffer allocated then: a small file's upload, which
+  // hands its bytes whole and marks them last, never needs one).
+  #carry: Uint8Array | undefined
   #carryLength = 0
   #size = 0
+  /** The last bytes were pushed (push's `last`): no push may follow. */
+  #ended = false
 
   constructor(options: CidOptions = {}) {
     this.options = resolveCidOptions(options)
-    this.#carry = new Uint8Array(this.options.chunkBytes)
   }
 
   /** Starts the importer on a file of two or more chunks; its first leaf is `#first`, already hashed. */
@@ -277,10 +279,12 @@ export class UnixFsFileBuilder {
 
   /**
    * Adds file bytes. Resolves when they have been hashed; the caller may then reuse `data`'s memory.
-   * Aligned UNIXFS_CHUNK_BYTES views pass through without a copy.
+   * Aligned chunk-size views pass through without a copy. `last`: these are the file's last bytes (nothing may be
+   * pushed after them), so a tail shorter than a chunk is hashed where it is too, instead of copied aside until finish.
    */
-  async push(data: Uint8Array): Promise<void> {
-    if (this.#closed) throw new StratosError('INTERNAL', 'push after finish')
+  async push(data: Uint8Array, last = false): Promise<void> {
+    if (this.#closed || this.#ended) throw new StratosError('INTERNAL', 'push after finish or after the last bytes')
+    if (last) this.#ended = true
     this.#size += data.length
     const chunk = this.options.chunkBytes
     let off = 0
@@ -289,9 +293,14 @@ export class UnixFsFileBuilder {
         await this.#hand(data.subarray(off, off + chunk))
         off += chunk
       }
+      if (last && off < data.length) {
+        await this.#hand(data.subarray(off))
+        return
+      }
     }
     while (off < data.length) {
       const take = Math.min(chunk - this.#carryLength, data.length - off)
+      this.#carry ??= new Uint8Array(chunk)
       this.#carry.set(data.subarray(off, off + take), this.#carryLength)
       this.#carryLength += take
       off += take
@@ -326,7 +335,7 @@ export class UnixFsFileBuilder {
   async finish(): Promise<FileDagResult> {
     if (this.#carryLength > 0 || this.#handed === 0) {
       // The tail, or the single empty chunk of an empty file (Kubo's chunker emits one too).
-      await this.#hand(this.#carry.subarray(0, this.#carryLength))
+      await this.#hand(this.#carry ? this.#carry.subarray(0, this.#carryLength) : new Uint8Array(0))
       this.#carryLength = 0
     }
     this.#closed = true

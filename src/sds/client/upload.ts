@@ -28,7 +28,6 @@ import {
   CLIENT_SEGMENTS_IN_FLIGHT,
   CLIENT_SHARD_UPLOAD_ATTEMPTS,
   CLIENT_CONTROL_TIMEOUT_MS,
-  UNIXFS_CHUNK_BYTES,
   MAX_SEGMENT_BYTES,
 } from '../../limits.ts'
 import { computeShardId, shardSizeFor } from '../protocol/shard.ts'
@@ -410,10 +409,15 @@ async function sendSegments(run: UploadRun): Promise<SentSegments> {
     task.catch(fail)
     run.tasks.push(task)
     // CID leaves are hashed while the segment is planned and sent (the PUTs only read the buffer): the
-    // nodes start work one hash pass earlier, and the last segment's hashing overlaps its PUTs.
+    // nodes start work one hash pass earlier, and the last segment's hashing overlaps its PUTs. The source's last
+    // bytes are marked so: the file's tail is hashed in place, not copied aside until the builder finishes.
+    const last = n < maxSegment || (source.size !== null && bytes + n >= source.size)
     try {
-      for (let off = 0; off < n; off += UNIXFS_CHUNK_BYTES)
-        await cid.push(buf.subarray(off, Math.min(n, off + UNIXFS_CHUNK_BYTES)))
+      const chunk = cid.options.chunkBytes
+      for (let off = 0; off < n; off += chunk) {
+        const end = Math.min(n, off + chunk)
+        await cid.push(buf.subarray(off, end), last && end === n)
+      }
     } finally {
       void task.then(
         () => segments.give(buf),
@@ -422,7 +426,7 @@ async function sendSegments(run: UploadRun): Promise<SentSegments> {
     }
     bytes += n
     emit(p.onProgress, { type: 'upload:progress', bytes, total: source.size })
-    if (n < maxSegment || (source.size !== null && bytes >= source.size)) break
+    if (last) break
   }
   return { bytes, segments: index, receipts }
 }

@@ -46,6 +46,40 @@ test('the 10 MiB vector is the same however the bytes are pushed (aligned views,
   assert.equal(r.cid.toString(), 'QmaJ6kN9fW3TKpVkpf1NuW7cjhHjNp5Jwr3cQuHzsoZWkJ')
 })
 
+test('bytes pushed as the last ones (a tail hashed in place) give the same CID; nothing may follow them', async () => {
+  const random = seededRandom(11)
+  for (const size of [0, 1, 65536, 262144, 262145, 3 * 262144 + 5]) {
+    const data = random(size)
+    const want = (await fileCid(data)).cid.toString()
+    // Whole, marked last; and in chunk-size pieces with the last one marked.
+    const whole = new UnixFsFileBuilder()
+    await whole.push(data, true)
+    assert.equal((await whole.finish()).cid.toString(), want, `whole ${size}`)
+    const pieces = new UnixFsFileBuilder()
+    for (let off = 0; off < size; off += 262144) {
+      const end = Math.min(size, off + 262144)
+      await pieces.push(data.subarray(off, end), end === size)
+    }
+    assert.equal((await pieces.finish()).cid.toString(), want, `pieces ${size}`)
+    // A tail hashed in place is not read again: the caller may overwrite it before finish.
+    const reused = new UnixFsFileBuilder()
+    const copy = Uint8Array.from(data)
+    await reused.push(copy, true)
+    copy.fill(0xee)
+    assert.equal((await reused.finish()).cid.toString(), want, `overwritten after push ${size}`)
+    await assert.rejects(reused.push(new Uint8Array(1)), (e: unknown) => isStratosError(e) && e.code === 'INTERNAL')
+  }
+  // After unaligned pieces the last one still goes through the carry: same CID.
+  const data = random(300_000)
+  const b = new UnixFsFileBuilder()
+  await b.push(data.subarray(0, 1000))
+  await b.push(data.subarray(1000), true)
+  assert.equal((await b.finish()).cid.toString(), (await fileCid(data)).cid.toString())
+  const after = new UnixFsFileBuilder()
+  await after.push(data.subarray(0, 10), true)
+  await assert.rejects(after.push(data.subarray(10, 20)), (e: unknown) => isStratosError(e) && e.code === 'INTERNAL')
+})
+
 test('leaf framing matches dag-pb + UnixFS encoding byte for byte', () => {
   for (const n of [0, 1, 127, 128, 16383, 16384, 262143, 262144]) {
     const data = new Uint8Array(n).fill(7)

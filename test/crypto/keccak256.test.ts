@@ -1,11 +1,11 @@
 /**
- * The chain's unrolled keccak-256 (src/chain/keccak256.ts) must equal @noble/hashes' keccak_256
+ * The unrolled keccak-256 (src/crypto/keccak256.ts: wallet signatures and chain txs) must equal @noble/hashes' keccak_256
  * on every input: it feeds signer recovery, where a different hash means a different signer.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { keccak_256 } from '@noble/hashes/sha3.js'
-import { keccak256 } from '../../src/chain/keccak256.ts'
+import { keccak256 } from '../../src/crypto/keccak256.ts'
 import { seededRandom } from '../../src/util/components.ts'
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')

@@ -6,7 +6,7 @@
  * for a ~200-byte transfer; bench/README.md, "Measurements cited by the code"). This is the same
  * function with the 24 rounds of keccak-f[1600] written out over 50 int32 locals (lane i = low
  * word s(2i), high word s(2i+1); theta, rho+pi, chi, iota as in the Keccak reference), which V8
- * keeps in registers: an order of magnitude faster. test/chain/keccak256.test.ts checks it against @noble/hashes
+ * keeps in registers: an order of magnitude faster. test/crypto/keccak256.test.ts checks it against @noble/hashes
  * on every length 0…600 and on random inputs.
  *
  * The round body below was generated from the step definitions (rotation offsets r[x][y],
