@@ -81,7 +81,7 @@ interface Pending {
 
 /** A range's rows as fetched: sorted by key bytes; `all` when the server had no more rows in the bounds. */
 interface FetchedRange {
-  rows: { k: Buffer; v: Buffer | null }[]
+  rows: { k: Buffer; hex: string; v: Buffer | null }[]
   /** Rows asked for (undefined: the whole range). */
   limit: number | undefined
   all: boolean
@@ -106,10 +106,70 @@ class DriverError extends Error {
   }
 }
 
+/** A key's bytes (codec.ts) and their hex, the identity every map of a transaction files it under. */
+export interface EncodedKey {
+  k: Buffer
+  hex: string
+}
+
+/**
+ * A key's identity for KeyCache: the same for equal keys, different for keys that differ (JSON of strings, finite
+ * numbers other than -0, booleans, null and arrays of them is; NaN, ±Infinity and -0 would not be told apart from
+ * null and 0, and other objects are not keys): undefined for keys outside that, which are encoded every time.
+ */
+function cacheIdOf(key: Key): string | undefined {
+  if (Array.isArray(key)) {
+    for (const part of key) if (typeof part === 'number' && !isPlainNumber(part)) return undefined
+    return JSON.stringify(key)
+  }
+  if (typeof key === 'number') return isPlainNumber(key) ? JSON.stringify(key) : undefined
+  if (key === null || typeof key === 'boolean') return JSON.stringify(key)
+  return undefined
+}
+
+function isPlainNumber(n: number): boolean {
+  return Number.isFinite(n) && !Object.is(n, -0)
+}
+
+function encoded(key: Key): EncodedKey {
+  const k = encodeKey(key)
+  return { k, hex: k.toString('hex') }
+}
+
+/**
+ * The encoded keys of one transaction. `fn` runs once per round of reads and reads or writes mostly the same keys
+ * each run: each distinct key is encoded (and hexed) once per transaction instead of once per use. Strings (most
+ * keys) are looked up as they are; other keys by their JSON (cacheIdOf).
+ */
+export class KeyCache {
+  readonly #strings = new Map<string, EncodedKey>()
+  readonly #others = new Map<string, EncodedKey>()
+
+  of(key: Key): EncodedKey {
+    if (typeof key === 'string') {
+      let e = this.#strings.get(key)
+      if (e === undefined) this.#strings.set(key, (e = encoded(key)))
+      return e
+    }
+    const id = cacheIdOf(key)
+    if (id === undefined) return encoded(key)
+    let e = this.#others.get(id)
+    if (e === undefined) this.#others.set(id, (e = encoded(key)))
+    return e
+  }
+}
+
 /** One transaction: what it read (its snapshot), what the current run wrote, what it still needs. */
 class Tx {
-  constructor(readonly readOnly: boolean) {}
+  constructor(
+    readonly readOnly: boolean,
+    keys: KeyCache,
+  ) {
+    this.keys = keys
+  }
   begun = false
+  /** Every key this transaction encoded, across its runs (and its retries' runs: the cache outlives one Tx). */
+  readonly keys: KeyCache
   /** Values read, per SQL table, by hex key (null: absent). */
   readonly read = new Map<string, Map<string, Buffer | null>>()
   /** Keys a keys-only range showed present (their values were not read), per SQL table. */
@@ -181,8 +241,8 @@ function inRange(k: Buffer, start: Buffer | undefined, end: Buffer | undefined):
   return (start === undefined || Buffer.compare(k, start) >= 0) && (end === undefined || Buffer.compare(k, end) < 0)
 }
 
-function rangeId(r: Omit<RangeRequest, 'limit'>): string {
-  return `${r.table}|${r.values ? 1 : 0}|${r.start?.toString('hex') ?? '-'}|${r.end?.toString('hex') ?? '-'}`
+function rangeId(table: string, values: boolean, start: EncodedKey | undefined, end: EncodedKey | undefined): string {
+  return `${table}|${values ? 1 : 0}|${start?.hex ?? '-'}|${end?.hex ?? '-'}`
 }
 
 /** The SQLSTATE of a server error, or undefined when the failure is not the server's answer to a statement. */
@@ -297,19 +357,18 @@ export class PostgresEngine implements StorageEngine {
       if (!(r.table instanceof PgTable)) continue
       const table = (r.table as PgTable<unknown, Key>).sql
       for (const { options, keysOnly } of r.ranges ?? []) {
-        const start = options.start === undefined ? undefined : encodeKey(options.start)
-        const end = options.end === undefined ? undefined : encodeKey(options.end)
-        const base = { table, start, end, values: keysOnly !== true }
-        const id = rangeId(base)
-        if (tx.ranges.has(id) || (keysOnly && tx.ranges.has(rangeId({ ...base, values: true })))) continue
+        const start = options.start === undefined ? undefined : tx.keys.of(options.start)
+        const end = options.end === undefined ? undefined : tx.keys.of(options.end)
+        const values = keysOnly !== true
+        const id = rangeId(table, values, start, end)
+        if (tx.ranges.has(id) || (keysOnly && tx.ranges.has(rangeId(table, true, start, end)))) continue
         // The run's own deletes may hide rows when the range is read; the read itself asks again if so.
-        tx.needRanges.set(id, { ...base, limit: options.limit })
+        tx.needRanges.set(id, { table, start: start?.k, end: end?.k, values, limit: options.limit })
         missing = true
       }
       const pending = tx.pending.get(table)
       for (const key of r.keys) {
-        const k = encodeKey(key)
-        const hex = k.toString('hex')
+        const { k, hex } = tx.keys.of(key)
         if (pending?.has(hex) || tx.readOf(table, hex) !== undefined) continue
         tx.needKey(table, hex, k)
         missing = true
@@ -330,9 +389,10 @@ export class PostgresEngine implements StorageEngine {
     if (this.#tx) throw new Error('PostgresEngine.write: nested write')
     this.#checkOpen()
     const started = Date.now()
+    const keys = new KeyCache()
     for (let attempt = 1; ; attempt++) {
       const client = await this.#connect()
-      const tx = new Tx(readOnly)
+      const tx = new Tx(readOnly, keys)
       let broken: Error | undefined
       try {
         return await this.#run(client, tx, fn)
@@ -442,14 +502,17 @@ export class PostgresEngine implements StorageEngine {
       const limit = r.limit === undefined ? '' : ` LIMIT ${r.limit}`
       sql.push(`SELECT ${cols} FROM ${r.table}${whereOf(r.start, r.end)} ORDER BY k${limit}`)
       handlers.push((rows) => {
-        const out = rows.map((row) => ({ k: row[0] as Buffer, v: r.values ? (row[1] as Buffer) : null }))
+        const out = rows.map((row) => {
+          const k = row[0] as Buffer
+          return { k, hex: k.toString('hex'), v: r.values ? (row[1] as Buffer) : null }
+        })
         tx.ranges.set(id, { rows: out, limit: r.limit, all: r.limit === undefined || out.length < r.limit })
         // The same snapshot: a key seen in a range reads the same by itself.
-        if (r.values) for (const { k, v } of out) tx.remember(r.table, k.toString('hex'), v)
+        if (r.values) for (const { hex, v } of out) tx.remember(r.table, hex, v)
         else {
           let seen = tx.seenKeys.get(r.table)
           if (!seen) tx.seenKeys.set(r.table, (seen = new Set()))
-          for (const { k } of out) seen.add(k.toString('hex'))
+          for (const { hex } of out) seen.add(hex)
         }
       })
     }
@@ -544,10 +607,9 @@ class PgTable<V, K extends Key> implements Table<V, K> {
   }
 
   get(key: K): V | undefined {
-    const k = encodeKey(key)
     const tx = this.#engine.tx
     if (tx) {
-      const hex = k.toString('hex')
+      const { k, hex } = tx.keys.of(key)
       const p = tx.pending.get(this.sql)?.get(hex)
       if (p !== undefined) return p.v === null ? undefined : decodeValue<V>(p.v)
       const seen = tx.readOf(this.sql, hex)
@@ -555,25 +617,26 @@ class PgTable<V, K extends Key> implements Table<V, K> {
       tx.needKey(this.sql, hex, k)
       throw NEED
     }
-    const [rows] = this.#engine.exec([{ sql: `SELECT v FROM ${this.sql} WHERE k = $1`, params: [k] }])
+    const [rows] = this.#engine.exec([{ sql: `SELECT v FROM ${this.sql} WHERE k = $1`, params: [encodeKey(key)] }])
     const row = rows?.[0]
     return row === undefined ? undefined : decodeValue<V>(row[0] as Uint8Array)
   }
 
-  #buffer(k: Buffer, v: Buffer | null): void {
+  #buffer(key: K, v: Buffer | null): void {
     const tx = this.#engine.tx
     if (!tx || tx.readOnly) throw new Error('putSync / removeSync outside write()')
+    const { k, hex } = tx.keys.of(key)
     let m = tx.pending.get(this.sql)
     if (!m) tx.pending.set(this.sql, (m = new Map()))
-    m.set(k.toString('hex'), { k, v })
+    m.set(hex, { k, v })
   }
 
   putSync(key: K, value: V): void {
-    this.#buffer(encodeKey(key), encodeValue(value))
+    this.#buffer(key, encodeValue(value))
   }
 
   removeSync(key: K): void {
-    this.#buffer(encodeKey(key), null)
+    this.#buffer(key, null)
   }
 
   /**
@@ -581,19 +644,26 @@ class PgTable<V, K extends Key> implements Table<V, K> {
    * writes — or NEED when it has not read enough of the range yet.
    */
   #txRows(tx: Tx, options: RangeOptions | undefined, values: boolean): { k: Buffer; v: Buffer | null }[] {
-    const start = options?.start === undefined ? undefined : encodeKey(options.start)
-    const end = options?.end === undefined ? undefined : encodeKey(options.end)
+    const startKey = options?.start === undefined ? undefined : tx.keys.of(options.start)
+    const endKey = options?.end === undefined ? undefined : tx.keys.of(options.end)
+    const start = startKey?.k
+    const end = endKey?.k
     const limit = options?.limit
-    const pending = [...(tx.pending.get(this.sql)?.values() ?? [])].filter((p) => inRange(p.k, start, end))
-    const deletes = pending.filter((p) => p.v === null).length
+    // This run's writes in the range, by hex key.
+    const mine = new Map<string, Pending>()
+    let deletes = 0
+    for (const [hex, p] of tx.pending.get(this.sql) ?? []) {
+      if (!inRange(p.k, start, end)) continue
+      mine.set(hex, p)
+      if (p.v === null) deletes++
+    }
     // Rows the server must answer so that, after this run's deletes hide some, `limit` are still left.
     const want = limit === undefined ? undefined : limit + deletes
     const base = { table: this.sql, start, end, values }
+    const id = rangeId(this.sql, values, startKey, endKey)
     // A range read with values also answers the same range's keys.
-    const fetched =
-      tx.ranges.get(rangeId(base)) ?? (values ? undefined : tx.ranges.get(rangeId({ ...base, values: true })))
+    const fetched = tx.ranges.get(id) ?? (values ? undefined : tx.ranges.get(rangeId(this.sql, true, startKey, endKey)))
     if (!fetched || (!fetched.all && (want === undefined || (fetched.limit ?? 0) < want))) {
-      const id = rangeId(base)
       const asked = tx.needRanges.get(id)
       // Asked again (deletes hid rows): twice as many, so a run does not come back for a few more each time.
       const grown = want === undefined ? undefined : Math.max(want, 2 * (fetched?.limit ?? 0))
@@ -606,12 +676,10 @@ class PgTable<V, K extends Key> implements Table<V, K> {
       tx.needRanges.set(id, { ...base, limit: next })
       throw NEED
     }
-    const mine = new Map<string, Pending>()
-    for (const p of pending) mine.set(p.k.toString('hex'), p)
     const out: { k: Buffer; v: Buffer | null }[] = []
-    for (const row of fetched.rows) if (!mine.has(row.k.toString('hex'))) out.push(row)
+    for (const row of fetched.rows) if (!mine.has(row.hex)) out.push(row)
     for (const p of mine.values()) if (p.v !== null) out.push({ k: p.k, v: values ? p.v : null })
-    out.sort((a, b) => Buffer.compare(a.k, b.k))
+    if (mine.size > 0) out.sort((a, b) => Buffer.compare(a.k, b.k))
     // Past the fetched rows (a partial fetch), a pending put may not be in order with rows the server did not send.
     const last = fetched.all ? undefined : fetched.rows[fetched.rows.length - 1]?.k
     const upTo = last === undefined ? out : out.filter((r) => Buffer.compare(r.k, last) <= 0)
@@ -670,11 +738,13 @@ class PgTable<V, K extends Key> implements Table<V, K> {
   }
 
   getCount(options?: RangeOptions): number {
-    const start = options?.start === undefined ? undefined : encodeKey(options.start)
-    const end = options?.end === undefined ? undefined : encodeKey(options.end)
     const tx = this.#engine.tx
+    const startKey = options?.start === undefined ? undefined : tx ? tx.keys.of(options.start) : encoded(options.start)
+    const endKey = options?.end === undefined ? undefined : tx ? tx.keys.of(options.end) : encoded(options.end)
+    const start = startKey?.k
+    const end = endKey?.k
     if (tx) {
-      const id = rangeId({ table: this.sql, start, end, values: false })
+      const id = rangeId(this.sql, false, startKey, endKey)
       const counted = tx.counts.get(id)
       let missing = counted === undefined
       if (missing) tx.needCounts.set(id, { table: this.sql, start, end, limit: undefined, values: false })

@@ -130,7 +130,15 @@ export class TableUploadStore implements UploadStore {
   }): PrefetchRead[] {
     const out: PrefetchRead[] = []
     if (keys.sessions?.length) out.push({ table: this.#t.sessions, keys: keys.sessions })
-    if (keys.segments?.length) out.push({ table: this.#t.sessionSegments, keys: keys.segments })
+    const segmentRanges = (keys.segmentsOf ?? []).map((id) => ({ options: segmentsRange(id) }))
+    if (keys.segments?.length || segmentRanges.length)
+      out.push({ table: this.#t.sessionSegments, keys: keys.segments ?? [], ranges: segmentRanges })
+    if (keys.ticketsOf?.length)
+      out.push({
+        table: this.#t.sessionTickets,
+        keys: [],
+        ranges: keys.ticketsOf.map((id) => ({ options: ticketsRange(id), keysOnly: true })),
+      })
     return out
   }
 
