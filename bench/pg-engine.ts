@@ -2,7 +2,7 @@
  * The meta index's PostgreSQL path alone: the CPU this process spends per upload in the engine and the stores, without
  * HTTP, signatures or the other roles. Each upload replays what uploads.ts does in its two transactions — create (with
  * segment 0 placed on 3 of the nodes) and commit (the file record, its owner, shard index, counters, committed PUTs,
- * and the session's end) — through MetaStore's stores, `--concurrency` uploads in flight, over a fresh PostgreSQL.
+ * or per-order entries, and the session's end) — through MetaStore's stores, `--concurrency` uploads in flight, over a fresh PostgreSQL.
  * PostgreSQL's CPU (the postmaster and its backends, from /proc) is printed apart.
  *
  * Usage: node --import tsx bench/pg-engine.ts [--uploads 2000] [--concurrency 16] [--root DIR]
@@ -103,7 +103,9 @@ async function upload(now: number): Promise<void> {
     if (!s) throw new Error('no session')
     store.nonces.use(SIGNER, commitNonce, now + 60_000)
     const segments = store.uploads.segments(uploadId)
-    store.prefetch(store.locations.reads(segments.flatMap((seg) => seg.shards.map((x): [string, string] => [x.node, x.id]))))
+    store.prefetch(
+      store.locations.reads(segments.flatMap((seg) => seg.shards.map((x): [string, string] => [x.node, x.id]))),
+    )
     if (store.files.get(cid)) throw new Error('exists')
     const segmentRecords = segments.map((seg) => ({
       index: seg.index,
@@ -128,7 +130,15 @@ async function upload(now: number): Promise<void> {
       { createdAt: now, kind: 'file', size: 65_536 },
       [],
     )
-    store.pot.recordCommittedPuts(uploadId, cid, segmentRecords, now + 3_600_000)
+    // What the commit records for the nodes' pay (pot/put-credits.ts), as of fb485f8; older trees paid per order.
+    const pot = store.pot as unknown as Record<string, (...a: unknown[]) => void>
+    if (typeof pot.addPutCredit === 'function')
+      pot.addPutCredit(uploadId, {
+        payer: SIGNER,
+        cid,
+        puts: segments.flatMap((seg) => seg.shards.map((x) => [x.node, seg.shardSize, 0, 0])),
+      })
+    else pot.recordCommittedPuts!(uploadId, cid, segmentRecords, now + 3_600_000)
     for (const [node, shard] of store.uploads.tickets(uploadId)) {
       store.locations.queueDeleteIfUnreferenced(node, shard, now)
       store.uploads.removeTicket(uploadId, node, shard)

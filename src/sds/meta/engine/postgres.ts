@@ -112,51 +112,52 @@ export interface EncodedKey {
   hex: string
 }
 
-/**
- * A key's identity for KeyCache: the same for equal keys, different for keys that differ (JSON of strings, finite
- * numbers other than -0, booleans, null and arrays of them is; NaN, ±Infinity and -0 would not be told apart from
- * null and 0, and other objects are not keys): undefined for keys outside that, which are encoded every time.
- */
-function cacheIdOf(key: Key): string | undefined {
-  if (Array.isArray(key)) {
-    for (const part of key) if (typeof part === 'number' && !isPlainNumber(part)) return undefined
-    return JSON.stringify(key)
-  }
-  if (typeof key === 'number') return isPlainNumber(key) ? JSON.stringify(key) : undefined
-  if (key === null || typeof key === 'boolean') return JSON.stringify(key)
-  return undefined
-}
-
-function isPlainNumber(n: number): boolean {
-  return Number.isFinite(n) && !Object.is(n, -0)
-}
-
 function encoded(key: Key): EncodedKey {
   const k = encodeKey(key)
   return { k, hex: k.toString('hex') }
 }
 
+/** A level of KeyCache's tree of array keys: the key that ends here, and the next part's levels. */
+interface KeyNode {
+  e: EncodedKey | undefined
+  next: Map<unknown, KeyNode> | undefined
+}
+
 /**
  * The encoded keys of one transaction. `fn` runs once per round of reads and reads or writes mostly the same keys
  * each run: each distinct key is encoded (and hexed) once per transaction instead of once per use. Strings (most
- * keys) are looked up as they are; other keys by their JSON (cacheIdOf).
+ * keys) and other scalars are looked up as they are; arrays part by part down a tree of maps — no key text is built
+ * per look-up. Maps tell parts apart as SameValueZero does: `'1'` from `1`, `null` from `'null'`, but not -0 from
+ * 0, which the codec may encode differently: a key with a -0 (or, outside the Key type, an object) is encoded
+ * every time instead.
  */
 export class KeyCache {
-  readonly #strings = new Map<string, EncodedKey>()
-  readonly #others = new Map<string, EncodedKey>()
+  readonly #scalars = new Map<unknown, EncodedKey>()
+  readonly #arrays: KeyNode = { e: undefined, next: undefined }
 
   of(key: Key): EncodedKey {
-    if (typeof key === 'string') {
-      let e = this.#strings.get(key)
-      if (e === undefined) this.#strings.set(key, (e = encoded(key)))
+    if (!Array.isArray(key)) {
+      if (!cacheable(key)) return encoded(key)
+      let e = this.#scalars.get(key)
+      if (e === undefined) this.#scalars.set(key, (e = encoded(key)))
       return e
     }
-    const id = cacheIdOf(key)
-    if (id === undefined) return encoded(key)
-    let e = this.#others.get(id)
-    if (e === undefined) this.#others.set(id, (e = encoded(key)))
-    return e
+    let node = this.#arrays
+    for (let i = 0; i < key.length; i++) {
+      const part = key[i]
+      if (!cacheable(part)) return encoded(key)
+      node.next ??= new Map()
+      let child = node.next.get(part)
+      if (child === undefined) node.next.set(part, (child = { e: undefined, next: undefined }))
+      node = child
+    }
+    node.e ??= encoded(key)
+    return node.e
   }
+}
+
+function cacheable(part: unknown): boolean {
+  return typeof part === 'number' ? !Object.is(part, -0) : typeof part !== 'object' || part === null
 }
 
 /** One transaction: what it read (its snapshot), what the current run wrote, what it still needs. */
