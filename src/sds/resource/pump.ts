@@ -173,6 +173,57 @@ export interface StagingBuffers {
 /** Fresh buffers per PUT (tests and callers without a pool). */
 const allocatingStaging: StagingBuffers = { take: () => Buffer.allocUnsafeSlow(PUMP_STAGING_BYTES), give: () => {} }
 
+/**
+ * Reads a (small) body whole into `into` (one copy per piece, no staging buffers, no sink): what a small shard's write
+ * needs, which hashes and writes the body in one piece once it is complete. Resolves with the byte count once the
+ * source ended; fails with SIZE_MISMATCH as soon as more than `into.length` bytes arrive (the source is paused, never
+ * destroyed: see the file header), ABORTED when the source goes away first or `signal` aborts.
+ */
+export function readWhole(source: Readable, into: Buffer, signal?: AbortSignal): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let filled = 0
+    let done = false
+    const finish = (err?: unknown): void => {
+      if (done) return
+      done = true
+      source.off('data', onData)
+      source.off('end', onEnd)
+      source.off('error', onError)
+      source.off('close', onClose)
+      signal?.removeEventListener('abort', onAbort)
+      if (err === undefined) resolve(filled)
+      else reject(err)
+    }
+    const onData = (piece: Buffer): void => {
+      if (filled + piece.length > into.length) {
+        source.pause()
+        finish(
+          new StratosError('SIZE_MISMATCH', `body is longer than the expected ${into.length} bytes`, {
+            expected: into.length,
+          }),
+        )
+        return
+      }
+      filled += piece.copy(into, filled)
+    }
+    const onEnd = (): void => finish()
+    const onError = (e: unknown): void => finish(asAborted(e))
+    const onClose = (): void => {
+      if (!source.readableEnded) finish(new StratosError('ABORTED', 'the body ended before all bytes arrived'))
+    }
+    const onAbort = (): void =>
+      finish(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal?.reason }))
+    if (signal?.aborted) return onAbort()
+    if (source.readableEnded) return finish()
+    if (source.destroyed) return finish(new StratosError('ABORTED', 'the body was already closed'))
+    signal?.addEventListener('abort', onAbort, { once: true })
+    source.on('end', onEnd)
+    source.on('error', onError)
+    source.on('close', onClose)
+    source.on('data', onData)
+  })
+}
+
 /** Reads a source to its end, discarding the bytes; fails if more than `maxBytes` arrive. Returns the byte count. */
 export function drainSource(source: Readable, maxBytes: number, signal?: AbortSignal): Promise<number> {
   return new Promise<number>((resolve, reject) => {

@@ -9,14 +9,16 @@
  * claim was stored before claims were recorded (one meta node then): the first delete that names it removes it.
  *
  * The whole table is mirrored in memory (one small entry per shard and claim, like the shard store's own index) so
- * the per-meta counts of the heartbeats need no scan. Writes are lmdb-js async puts (committed together within
- * RESOURCE_LMDB_COMMIT_DELAY_MS); a crash loses at most the newest claims, which only makes a later delete remove a shard a
- * little early — the meta node's audits then find it missing and repair it, as for any lost shard.
+ * the per-meta counts of the heartbeats need no scan. Writes (claims and releases, in the order made) are queued and
+ * written in one LMDB transaction every RESOURCE_OWNERS_COMMIT_INTERVAL_MS (and at flushed() and close()): one
+ * commit per shard PUT, or lmdb-js's per-put writer wake-ups, were a large part of a node's CPU under small uploads.
+ * A crash loses at most the newest claims, which only makes a later delete remove a shard a little early — the meta
+ * node's audits then find it missing and repair it, as for any lost shard.
  */
 import { mkdirSync } from 'node:fs'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { StratosError } from '../../errors.ts'
-import { RESOURCE_LMDB_COMMIT_DELAY_MS } from '../../limits.ts'
+import { RESOURCE_OWNERS_COMMIT_INTERVAL_MS } from '../../limits.ts'
 
 type Key = [shard: string, meta: string]
 
@@ -34,6 +36,10 @@ export class ShardOwners {
   readonly #totals = new Map<string, OwnedTotals>()
   /** Distinct shards with at least one claim, and their bytes. */
   readonly #claimed: OwnedTotals = { shardCount: 0, usedBytes: 0 }
+  /** Writes not yet handed to LMDB, in the order made: a claim (with its size) or a release (without). */
+  #queue: { key: Key; size?: number }[] = []
+  /** The next commit of the queue. */
+  #timer: NodeJS.Timeout | undefined
   #closed = false
 
   private constructor(path: string, root: RootDatabase) {
@@ -47,10 +53,7 @@ export class ShardOwners {
     mkdirSync(path, { recursive: true })
     let owners: ShardOwners
     try {
-      owners = new ShardOwners(
-        path,
-        open({ path, maxDbs: 2, compression: false, commitDelay: RESOURCE_LMDB_COMMIT_DELAY_MS }),
-      )
+      owners = new ShardOwners(path, open({ path, maxDbs: 2, compression: false }))
     } catch (e) {
       throw new StratosError(
         'NETWORK_CONFIG',
@@ -68,7 +71,7 @@ export class ShardOwners {
     this.#check()
     if (this.#claims.get(shard)?.has(meta)) return
     this.#remember(shard, meta, size)
-    void this.#db.put([shard, meta], size)
+    this.#enqueue({ key: [shard, meta], size })
   }
 
   /**
@@ -88,7 +91,7 @@ export class ShardOwners {
       this.#claimed.shardCount--
       this.#claimed.usedBytes -= size
     }
-    void this.#db.remove([shard, meta])
+    this.#enqueue({ key: [shard, meta] })
     return claims.size === 0
   }
 
@@ -108,16 +111,40 @@ export class ShardOwners {
     return { ...this.#claimed }
   }
 
-  /** Resolves when every claim written so far is committed. */
+  /** Writes what is queued now; resolves when every claim and release made so far is committed. */
   flushed(): Promise<void> {
+    this.#commit()
     return this.#root.flushed.then(() => undefined)
   }
 
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#commit()
     await this.#root.flushed
     await this.#root.close()
+  }
+
+  #enqueue(op: { key: Key; size?: number }): void {
+    this.#queue.push(op)
+    this.#timer ??= setTimeout(() => this.#commit(), RESOURCE_OWNERS_COMMIT_INTERVAL_MS).unref()
+  }
+
+  /** Hands the queued writes to LMDB as one transaction (committed and synced on its writer thread). */
+  #commit(): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    const ops = this.#queue
+    if (ops.length === 0) return
+    this.#queue = []
+    const db = this.#db
+    // A failed commit rejects unhandled, as each put's did before: the process stops rather than run on unrecorded.
+    void this.#root.transaction(() => {
+      for (const op of ops) {
+        if (op.size === undefined) void db.remove(op.key)
+        else void db.put(op.key, op.size)
+      }
+    })
   }
 
   #remember(shard: string, meta: string, size: number): void {

@@ -6,7 +6,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
+import { open } from 'lmdb'
 import { ShardOwners } from '../../../src/sds/resource/shard-owners.ts'
+import { RESOURCE_OWNERS_COMMIT_INTERVAL_MS } from '../../../src/limits.ts'
 import { tempDir } from './helpers.ts'
 
 const A = 'stsds1metaa'
@@ -53,4 +55,31 @@ test('a closed table refuses changes with NODE_UNAVAILABLE', async (t) => {
     () => owners.claim(x, A, 1),
     (e: { code?: string }) => e.code === 'NODE_UNAVAILABLE',
   )
+})
+
+test('claims and releases reach LMDB in the order made, together, within RESOURCE_OWNERS_COMMIT_INTERVAL_MS', async (t) => {
+  const path = join(tempDir(t), 'owners')
+  const owners = ShardOwners.open(path)
+  const z = 'dd'.repeat(32)
+  owners.claim(x, A, 100)
+  owners.claim(y, A, 50)
+  assert.equal(owners.release(y, A), true) // released before its claim was ever written
+  owners.claim(z, A, 10)
+  owners.release(z, A)
+  owners.claim(z, B, 10) // claimed again after a release, in the same batch
+  // What another reader of the table sees (committed transactions only): nothing yet, then all of it at once.
+  const reader = open({ path, maxDbs: 2, compression: false })
+  t.after(() => reader.close())
+  const table = reader.openDB<number, [string, string]>({ name: 'owners' })
+  const rows = (): string[] =>
+    [...table.getRange({})].map(({ key, value }) => `${key[0].slice(0, 2)} ${key[1]} ${value}`)
+  assert.deepEqual(rows(), [], 'nothing is written on the request path')
+  await new Promise((r) => setTimeout(r, RESOURCE_OWNERS_COMMIT_INTERVAL_MS + 300))
+  assert.deepEqual(rows(), [`aa ${A} 100`, `dd ${B} 10`], 'written by the timer, in order')
+  await owners.close()
+  const reopened = ShardOwners.open(path)
+  t.after(() => reopened.close())
+  assert.deepEqual(reopened.ownersOf(y), [])
+  assert.deepEqual(reopened.ownersOf(z), [B])
+  assert.deepEqual(reopened.claimed(), { shardCount: 2, usedBytes: 110 })
 })
