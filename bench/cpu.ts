@@ -7,7 +7,7 @@
  * other processes count as zero and `complete` is false.
  */
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 
 let ticksPerSecond: number | undefined
 
@@ -34,6 +34,24 @@ export function processCpuMs(pid: number): number | undefined {
   } catch {
     return undefined
   }
+}
+
+/** The pids of a process's direct children (a PostgreSQL postmaster's: its backends, the WAL writer, …), from /proc. */
+export function childPids(root: number): number[] {
+  const out: number[] = []
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === root) out.push(Number(pid))
+    } catch {}
+  }
+  return out
+}
+
+/** utime + stime in ms of a process and its direct children (children that already exited are not counted). */
+export function processTreeCpuMs(root: number): number {
+  return [root, ...childPids(root)].reduce((sum, pid) => sum + (processCpuMs(pid) ?? 0), 0)
 }
 
 /**

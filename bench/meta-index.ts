@@ -38,12 +38,21 @@ import { StratosClient, WalletKey } from '../src/sds/client/index.ts'
 import { MetaClient } from '../src/net/meta-client.ts'
 import { createDatabase, startPostgres, type TestPostgres } from '../test/support/postgres.ts'
 import { startRole, stopRole, type RoleProcess } from '../test/support/roles.ts'
-import { processCpuMs } from './cpu.ts'
+import { childPids, processCpuMs } from './cpu.ts'
 
 /** utime + stime of a role process in ms (NaN once it is gone). */
-const cpuMsOf = (pid: number): number => processCpuMs(pid) ?? Number.NaN
+const cpuMsOfPid = (pid: number): number => processCpuMs(pid) ?? Number.NaN
+/** A measured process: a role, or PostgreSQL's server (`tree`: the postmaster and its backends together). */
+interface Measured {
+  name: string
+  pid: number
+  tree?: boolean
+}
+const pidsOf = (r: Measured): number[] => (r.tree ? [r.pid, ...childPids(r.pid)] : [r.pid])
+const cpuMsOf = (r: Measured): number => pidsOf(r).reduce((a, pid) => a + cpuMsOfPid(pid), 0)
+const sysMsOf = (r: Measured): number => pidsOf(r).reduce((a, pid) => a + sysMsOfPid(pid), 0)
 /** stime of a role process in ms (the kernel's share: sockets, files), NaN once it is gone. */
-function sysMsOf(pid: number): number {
+function sysMsOfPid(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]) * 10 // USER_HZ 100 on Linux
@@ -130,7 +139,7 @@ interface PhaseResult {
 /** Runs one phase in CLIENTS processes (meta-index-client.ts), each on its own meta process first; merges them. */
 async function phase(
   urls: string[],
-  roles: { name: string; pid: number }[],
+  roles: Measured[],
   o: { phase: 'upload' | 'read'; cid?: string; bigPath?: string },
 ): Promise<PhaseResult> {
   // Every client connects first (prints `ready`); then all are told to start together, a little later.
@@ -182,17 +191,17 @@ async function phase(
   await allReady
   // What the roles spend with no load (heartbeats every 500 ms, refresh and duty loops), per ms: subtracted below,
   // so a slow run on a busy machine does not charge its idle time to each operation.
-  const idle0 = roles.map((r) => cpuMsOf(r.pid))
+  const idle0 = roles.map((r) => cpuMsOf(r))
   const idleT0 = performance.now()
   await new Promise((r) => setTimeout(r, IDLE_MS))
-  const idleRate = roles.map((r, i) => (cpuMsOf(r.pid) - idle0[i]!) / (performance.now() - idleT0))
+  const idleRate = roles.map((r, i) => (cpuMsOf(r) - idle0[i]!) / (performance.now() - idleT0))
   const startAt = Date.now() + 300
   for (const { child } of children) child.stdin.end(`go ${startAt}\n`)
   await new Promise((r) => setTimeout(r, Math.max(0, startAt + WARMUP * 1000 - Date.now())))
-  before = roles.map((r) => cpuMsOf(r.pid))
-  const sysBefore = roles.map((r) => sysMsOf(r.pid))
+  before = roles.map((r) => cpuMsOf(r))
+  const sysBefore = roles.map((r) => sysMsOf(r))
   const phaseT0 = performance.now()
-  const profiled = [...roles.map((r) => r.pid), ...children.map((c) => c.child.pid!)]
+  const profiled = [...roles.filter((r) => !r.tree).map((r) => r.pid), ...children.map((c) => c.child.pid!)]
   const signalAll = (): void => {
     for (const pid of profiled) {
       try {
@@ -228,8 +237,8 @@ async function phase(
     profileStop = setTimeout(signalAll, Math.max(500, SECONDS * 1000 - 700))
   }
   const outs = await Promise.all(children.map((c) => c.done))
-  const after = roles.map((r) => cpuMsOf(r.pid))
-  const sysAfter = roles.map((r) => sysMsOf(r.pid))
+  const after = roles.map((r) => cpuMsOf(r))
+  const sysAfter = roles.map((r) => sysMsOf(r))
   const phaseMs = performance.now() - phaseT0
   clearTimeout(profileStop)
   if (perf && perf.exitCode === null) await new Promise((r) => perf.once('exit', r))
@@ -323,9 +332,10 @@ async function run(engine: 'postgres' | 'lmdb'): Promise<Result> {
         await new Promise((r) => setTimeout(r, 200))
       }
     }
-    const roles = [
+    const roles: Measured[] = [
       ...metas.map((m, i) => ({ name: `meta${i}`, pid: m.child.pid! })),
       ...procs.filter((p) => !metas.includes(p)).map((p) => ({ name: 'resources', pid: p.child.pid! })),
+      ...(pg ? [{ name: 'postgres', pid: pg.process.pid!, tree: true }] : []),
     ]
     const loadStart = loadavg()
     const none: PhaseResult = {
@@ -375,7 +385,9 @@ async function run(engine: 'postgres' | 'lmdb'): Promise<Result> {
     await Promise.allSettled(clients.map((c) => c.close()))
     await Promise.allSettled(procs.map(stopRole))
     await pg?.stop()
-    rmSync(dir, { recursive: true, force: true })
+    // Removed when this process exits, not now: deleting a run's tens of thousands of shard files first would slow
+    // the next run's file creation on an ext4 without a journal, such as this project's VMs (bench/README.md).
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
   }
 }
 
@@ -399,7 +411,7 @@ for (const r of results) {
     `| ${r.engine} | ${r.metaProcesses} | ${f1(r.uploads.perSecond)} | ${f1(r.uploads.p50Ms)} / ${f1(r.uploads.p90Ms)} ms | ${f1(r.reads.perSecond)} | ${f1(r.reads.p50Ms)} / ${f1(r.reads.p90Ms)} ms | ${r.uploads.errors + r.reads.errors} (mismatched ${r.reads.mismatches}) | ${r.loadavg.start.map(f1).join(' ')} → ${r.loadavg.end.map(f1).join(' ')} |`,
   )
 }
-// Where the CPU goes: ms per operation by process (PostgreSQL's own server processes are not counted).
+// Where the CPU goes: ms per operation by process (`postgres`: the server's postmaster and backends together).
 const cpuLine = (x: Record<string, number>) =>
   Object.entries(x)
     .map(([k, v]) => `${k} ${v.toFixed(2)}`)

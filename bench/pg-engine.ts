@@ -11,11 +11,10 @@
  */
 import { parseArgs } from 'node:util'
 import { randomBytes } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { freshPrefix, startPostgres } from '../test/support/postgres.ts'
-import { processCpuMs } from './cpu.ts'
+import { processTreeCpuMs } from './cpu.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -36,18 +35,7 @@ const { MetaStore } = (await import(join(root, 'src/sds/meta/store.ts'))) as typ
 const server = await startPostgres({ durable: true })
 
 /** CPU ms of the server: the postmaster and every backend it forked (its connections, the WAL writer, …). */
-function serverCpuMs(): number {
-  const root = server.process.pid!
-  let sum = processCpuMs(root) ?? 0
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === root) sum += processCpuMs(Number(pid)) ?? 0
-    } catch {}
-  }
-  return sum
-}
+const serverCpuMs = (): number => processTreeCpuMs(server.process.pid!)
 const store: Store = await MetaStore.open(server.url, { tablePrefix: freshPrefix() })
 
 const NODES = Array.from({ length: 3 }, () => `0x${randomBytes(20).toString('hex')}`)
