@@ -45,9 +45,11 @@ const op =
         const data = files[w]!
         // Distinct in every 16 KiB, so every shard (and chunk) of every file is new, as for real distinct files: with
         // the first bytes alone, one shard of each client's files was the same and every create updated its one row.
+        // Each 16 KiB gets its own function of the serial: with the same bytes in both data shards, their XOR (the
+        // parity, k=2 m=1) would again be the same for every file.
         const n = serial++
-        for (let at = 0; at < data.length; at += 16 * 1024) {
-          data.writeUInt32BE(n, at)
+        for (let at = 0, i = 1; at < data.length; at += 16 * 1024, i += 2) {
+          data.writeUInt32BE(Math.imul(n + 1, Math.imul(i, 0x9e3779b1)) >>> 0, at)
           data.writeUInt32BE(process.pid, at + 4)
         }
         await client.put(data)

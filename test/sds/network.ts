@@ -15,6 +15,7 @@ import { startResourceNode, type ResourceNode } from '../../src/sds/resource/ind
 import { MetaClient } from '../../src/net/meta-client.ts'
 import { silentLogger } from '../../src/util/components.ts'
 import { WalletKey } from '../../src/crypto/wallet-key.ts'
+import { shardPathOf } from '../../src/sds/resource/store.ts'
 
 export const CHAIN_ID = 'client-test-1'
 export const MiB = 1 << 20
@@ -186,7 +187,7 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
 export function shardPath(net: { dataDirs: ReadonlyMap<string, string> }, node: string, shardId: string): string {
   const dataDir = net.dataDirs.get(node)
   if (!dataDir) throw new Error(`unknown node ${node}`)
-  return join(dataDir, 'shards', shardId.slice(0, 2), shardId.slice(2, 4), shardId)
+  return shardPathOf(join(dataDir, 'shards'), shardId)
 }
 
 /** Deterministic pseudo-random bytes (fast: xorshift32 words). */

@@ -1,7 +1,7 @@
 /**
  * ShardStore: the resource node's content-addressed shard directory.
  *
- *   DATA/shards/<id[0:2]>/<id[2:4]>/<id>   one file per shard (format: shard-file.ts)
+ *   DATA/shards/<id[0:2]>/<id>             one file per shard (format: shard-file.ts), 256 directories
  *   DATA/tmp/                              uploads in progress (emptied at start)
  *   DATA/corrupt/<id>                      shards that failed verification, kept for inspection
  *
@@ -10,6 +10,11 @@
  * shard-reader.ts). The in-memory index (id → size) and the used-bytes accounting are rebuilt
  * at start from `stat` alone, so a node with many shards starts fast. A process killed at any
  * moment leaves only whole, verified-at-write shards in shards/ and garbage in tmp/.
+ *
+ * One level of 256 directories (as Storj's piece store has one of 1024): a second level (shards/ab/cd/, 65,536
+ * directories) made nearly every shard PUT of a node's first hundred thousand shards also create a directory, a
+ * measured tenth of a small PUT's CPU; ext4's hashed directories keep lookups in a large one cheap. Shards of the
+ * two-level layout are moved up at start (#scan).
  *
  * Durability (flusher.ts): `sync: 'always'` fdatasyncs each shard (and fsyncs its directory) before
  * the PUT is acknowledged; `'batch'` (default) acknowledges first and lets a ShardFlusher sync
@@ -131,6 +136,16 @@ export interface PutResult {
 }
 
 const HEX2 = /^[0-9a-f]{2}$/
+
+/** The directory of shard `id` under a node's shards/ directory: shards/<first two hex digits of the id>. */
+export function shardDirOf(shardsDir: string, id: string): string {
+  return join(shardsDir, id.slice(0, 2))
+}
+
+/** The file of shard `id` under a node's shards/ directory. */
+export function shardPathOf(shardsDir: string, id: string): string {
+  return join(shardDirOf(shardsDir, id), id)
+}
 
 export class ShardStore {
   readonly dataDir: string
@@ -602,7 +617,7 @@ export class ShardStore {
   }
 
   #dirOf(id: string): string {
-    return join(this.shardsDir, id.slice(0, 2), id.slice(2, 4))
+    return shardDirOf(this.shardsDir, id)
   }
 
   #forget(id: string, size: number): void {
@@ -734,13 +749,8 @@ export class ShardStore {
     if (this.#knownDirs.has(dir)) return
     const made = sync ? mkdirSync(dir, { recursive: true }) : await mkdir(dir, { recursive: true })
     // A new directory entry must itself be durable before the shard renamed into it is.
-    if (made !== undefined && this.#mode === 'always') {
-      await this.#ops.syncDir(dirname(dir))
-      await this.#ops.syncDir(dirname(dirname(dir)))
-    } else if (made !== undefined) {
-      this.#flusher?.dirtyDir(dirname(dir))
-      this.#flusher?.dirtyDir(dirname(dirname(dir)))
-    }
+    if (made !== undefined && this.#mode === 'always') await this.#ops.syncDir(dirname(dir))
+    else if (made !== undefined) this.#flusher?.dirtyDir(dirname(dir))
     this.#knownDirs.add(dir)
   }
 
@@ -768,22 +778,37 @@ export class ShardStore {
    */
   async #scan(recheckSince: number | undefined): Promise<Set<string>> {
     const recent = new Set<string>()
-    const files: { id: string; path: string }[] = []
+    /** `legacy`: in the two-level layout (shards/ab/cd/<id>), moved up to shards/ab/<id> once stat'ed. */
+    const files: { id: string; path: string; legacy: boolean }[] = []
+    const legacyDirs: string[] = []
     for (const a of await readdir(this.shardsDir)) {
       if (!HEX2.test(a)) continue
-      for (const b of await readdirOrEmpty(join(this.shardsDir, a))) {
-        if (!HEX2.test(b)) continue
-        const dir = join(this.shardsDir, a, b)
-        this.#knownDirs.add(dir)
-        for (const name of await readdirOrEmpty(dir)) {
-          if (isShardId(name) && name.startsWith(a + b)) files.push({ id: name, path: join(dir, name) })
-          else this.#logger.warn({ path: join(dir, name) }, 'ignoring a file that is not a shard')
-        }
+      const dir = join(this.shardsDir, a)
+      this.#knownDirs.add(dir)
+      for (const name of await readdirOrEmpty(dir)) {
+        if (isShardId(name) && name.startsWith(a)) files.push({ id: name, path: join(dir, name), legacy: false })
+        else if (HEX2.test(name)) {
+          legacyDirs.push(join(dir, name))
+          for (const old of await readdirOrEmpty(join(dir, name))) {
+            if (isShardId(old) && old.startsWith(a + name))
+              files.push({ id: old, path: join(dir, name, old), legacy: true })
+            else this.#logger.warn({ path: join(dir, name, old) }, 'ignoring a file that is not a shard')
+          }
+        } else this.#logger.warn({ path: join(dir, name) }, 'ignoring a file that is not a shard')
       }
     }
     const misfits: string[] = []
-    await forEachLimit(files, STORE_SCAN_CONCURRENCY, async ({ id, path }) => {
+    const moved = new Set<string>()
+    const current = new Set(files.filter((f) => !f.legacy).map((f) => f.id))
+    await forEachLimit(files, STORE_SCAN_CONCURRENCY, async ({ id, path, legacy }) => {
+      // A copy in both layouts: the one-level one counts; the other goes with its directory below.
+      if (legacy && current.has(id)) return
+      // stat before a move: the move sets ctime, which must not make every moved shard look freshly written.
       const st = await stat(path)
+      if (legacy) {
+        await rename(path, this.pathOf(id))
+        moved.add(this.#dirOf(id))
+      }
       const size = st.isFile() ? shardSizeFromFileBytes(st.size) : undefined
       if (size === undefined) {
         misfits.push(id)
@@ -794,6 +819,13 @@ export class ShardStore {
       // ctime: the rename that published the shard sets it (mtime alone can be set back by anyone).
       if (recheckSince !== undefined && Math.max(st.ctimeMs, st.mtimeMs) >= recheckSince) recent.add(id)
     })
+    if (legacyDirs.length) {
+      // The moves are durable before the emptied directories go (a crash in between leaves a shard in both places
+      // at worst: the same bytes, moved again at the next start).
+      if (this.#mode !== 'none') for (const d of moved) await this.#ops.syncDir(d)
+      for (const d of legacyDirs) await rm(d, { recursive: true, force: true })
+      this.#logger.info({ shards: files.filter((f) => f.legacy).length }, 'moved shards to the one-level layout')
+    }
     for (const id of misfits) {
       this.#corrupt.add(id)
       await rename(this.pathOf(id), join(this.corruptDir, id)).catch(() => {})

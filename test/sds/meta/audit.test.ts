@@ -29,6 +29,7 @@ import { stos } from '../../../src/chain/params.ts'
 import { startValidator, type Validator } from '../../../src/chain/node/index.ts'
 import { ChainClient, DEFAULT_TX_FEE_WEI } from '../../../src/chain-client/client.ts'
 import { listResourceNodes } from '../../../src/chain-client/node-registration.ts'
+import { shardPathOf } from '../../../src/sds/resource/store.ts'
 
 const CHAIN_ID = 'audit-test-1'
 const MiB = 1 << 20
@@ -200,7 +201,7 @@ async function upload(net: Net, files: number, seed: number): Promise<Map<string
 
 /** Flips one byte in every chunk of a stored shard, behind the node's back. */
 function corrupt(net: Net, node: string, shard: { id: string; size: number }): void {
-  const path = join(net.dataDirs.get(node)!, 'shards', shard.id.slice(0, 2), shard.id.slice(2, 4), shard.id)
+  const path = shardPathOf(join(net.dataDirs.get(node)!, 'shards'), shard.id)
   const fd = openSync(path, 'r+')
   try {
     for (let off = 0; off < shard.size; off += SHARD_CHUNK_BYTES) {

@@ -16,7 +16,7 @@ import { OrderBook } from '../../../src/sds/resource/orders.ts'
 import { closeDefaultDispatcher, defaultDispatcher } from '../../../src/net/json-request.ts'
 import { SHARD_HEADERS, type ResourceNodeInfo } from '../../../src/sds/protocol/api.ts'
 import { startResourceNode, type ResourceNodeOptions } from '../../../src/sds/resource/index.ts'
-import { ShardStore } from '../../../src/sds/resource/store.ts'
+import { ShardStore, shardPathOf } from '../../../src/sds/resource/store.ts'
 import { ResourceServer } from '../../../src/sds/resource/server.ts'
 import { shardFileBytes, SHARD_DATA_OFFSET } from '../../../src/sds/resource/shard-file.ts'
 import { SHARD_CHUNK_BYTES, TICKET_TTL_MS } from '../../../src/limits.ts'
@@ -519,7 +519,7 @@ test('a corrupt shard is never served: JSON 500 before headers, a cut connection
   const later = makeShard(3 * C, 17)
   for (const s of [first, later])
     await client.putShard({ url: node.url, ticket: ticketFor(node, s), shardId: s.id, data: s.data })
-  const path = (id: string) => join(dataDir, 'shards', id.slice(0, 2), id.slice(2, 4), id)
+  const path = (id: string) => shardPathOf(join(dataDir, 'shards'), id)
   flipByte(path(first.id), SHARD_DATA_OFFSET + 5, 0x01)
   flipByte(path(later.id), SHARD_DATA_OFFSET + 2 * C + 5, 0x01)
 

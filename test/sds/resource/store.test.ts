@@ -1,9 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
-import { ShardStore } from '../../../src/sds/resource/store.ts'
+import { ShardStore, shardPathOf } from '../../../src/sds/resource/store.ts'
 import { shardFileBytes, SHARD_DATA_OFFSET, shardSizeFromFileBytes } from '../../../src/sds/resource/shard-file.ts'
 import { SHARD_CHUNK_BYTES, STORE_DIRECT_IO_MIN_BYTES, STORE_DISK_SAMPLE_MAX_AGE_MS } from '../../../src/limits.ts'
 import { isStratosError } from '../../../src/errors.ts'
@@ -45,7 +45,7 @@ test('put writes one atomic file (header, chunk hashes, data) and reads back ver
   const shard = makeShard(3 * C + 1000, 1)
   const res = await store.put(shard.id, shard.data.length, pieces(shard.data))
   assert.deepEqual(res, { created: true, size: shard.data.length })
-  const path = join(dir, 'shards', shard.id.slice(0, 2), shard.id.slice(2, 4), shard.id)
+  const path = shardPathOf(join(dir, 'shards'), shard.id)
   assert.equal(store.pathOf(shard.id), path)
   const file = readFileSync(path)
   assert.equal(file.length, shardFileBytes(shard.data.length))
@@ -65,6 +65,34 @@ test('put writes one atomic file (header, chunk hashes, data) and reads back ver
   assert.equal(stats.shardCount, 1)
   assert.equal(stats.usedBytes, shardFileBytes(shard.data.length))
   assert.ok(stats.freeBytes > 0 && stats.freeBytes <= stats.capacityBytes - stats.usedBytes)
+})
+
+test('shards of the two-level layout (shards/ab/cd/<id>) are moved to shards/ab/<id> at start and still read', async (t) => {
+  const dir = tempDir(t)
+  const first = await openStore(dir)
+  const a = makeShard(2 * C + 17, 3)
+  const b = makeShard(1000, 4)
+  for (const s of [a, b]) await first.put(s.id, s.data.length, pieces(s.data))
+  await first.stop()
+  // Put them where a node of the old layout kept them; `b` also left in both places (a move cut short).
+  const shards = join(dir, 'shards')
+  const legacyPath = (id: string): string => join(shards, id.slice(0, 2), id.slice(2, 4), id)
+  for (const s of [a, b]) {
+    mkdirSync(dirname(legacyPath(s.id)), { recursive: true })
+    renameSync(shardPathOf(shards, s.id), legacyPath(s.id))
+  }
+  copyFileSync(legacyPath(b.id), shardPathOf(shards, b.id))
+
+  const store = await openStore(dir)
+  t.after(() => store.stop())
+  for (const s of [a, b]) {
+    assert.equal(existsSync(shardPathOf(shards, s.id)), true)
+    assert.equal(existsSync(dirname(legacyPath(s.id))), false, 'the old directory is gone')
+    assert.ok((await collect(await store.openRead(s.id))).equals(s.data))
+  }
+  const stats = await store.stats()
+  assert.equal(stats.shardCount, 2)
+  assert.equal(stats.usedBytes, shardFileBytes(a.data.length) + shardFileBytes(b.data.length))
 })
 
 test('range reads return exactly [start, end), aligned or not', async (t) => {
