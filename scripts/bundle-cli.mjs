@@ -8,7 +8,7 @@
 // through `await import()` in lazy initializers, so a command still runs only the modules it needs.
 //
 // Native and path-bound packages stay external (required from node_modules at run time): lmdb, the Reed–Solomon
-// and secp256k1 bindings, pino (its transport worker is a file), pg. Code that finds files next to itself through
+// secp256k1 and libsodium bindings, pino (its transport worker is a file), pg. Code that finds files next to itself through
 // `import.meta.url` (workers, the wallet app, native requires) gets the URL of its own per-file build in dist/, so
 // those paths stay what they are in dist/.
 import { readFile, rm } from 'node:fs/promises'
@@ -25,6 +25,7 @@ const EXTERNAL = [
   'lmdb',
   '@ronomon/reed-solomon',
   'secp256k1',
+  'sodium-native',
   '@napi-rs/*',
   'msgpackr-extract',
   'pino',

@@ -63,6 +63,7 @@ import type { SignedMaintenance } from '../protocol/audit.ts'
 import { createOps, type Ops } from '../../net/ops.ts'
 import { registerMetaMetrics, type MetaMetricsParts } from './metrics.ts'
 import { installNativeWalletCrypto } from '../../chain/native-secp256k1.ts'
+import { installNativeNodeCrypto, nativeEd25519LoadError } from '../../crypto/native-ed25519.ts'
 
 export interface MetaNodeOptions {
   /** Holds node-key.json and the LMDB env (index/). */
@@ -208,6 +209,9 @@ export class MetaNode implements Startable {
     if (this.#running) return
     // Every wallet request's signature is recovered here (uploads: create and commit): libsecp256k1 when it loads.
     installNativeWalletCrypto()
+    // Every shard PUT's ticket is signed here and its receipt verified: libsodium when it loads.
+    if (!installNativeNodeCrypto())
+      this.#logger.warn({ error: nativeEd25519LoadError() }, 'libsodium did not load: node signatures through OpenSSL')
     if (this.#stopping) await this.#stopping
     this.#starting ??= this.#start().finally(() => {
       this.#starting = undefined

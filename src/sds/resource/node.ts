@@ -4,6 +4,7 @@
  * heartbeat loop (and, without configured meta addresses, the trust-on-first-use lookup) keeps
  * retrying in the background.
  */
+import { installNativeNodeCrypto, nativeEd25519LoadError } from '../../crypto/native-ed25519.ts'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { Agent } from 'undici'
@@ -218,6 +219,9 @@ export class ResourceNode implements Startable {
 
   async #start(): Promise<void> {
     this.#state = 'starting'
+    // Every shard PUT and GET verifies a ticket, every PUT signs a receipt: libsodium when it loads.
+    if (!installNativeNodeCrypto())
+      this.#logger.warn({ error: nativeEd25519LoadError() }, 'libsodium did not load: node signatures through OpenSSL')
     try {
       this.#trust.load()
       this.#orders.load()
