@@ -546,8 +546,12 @@ export class PostgresEngine implements StorageEngine {
       const updates: string[] = []
       const dels: string[] = []
       for (const [hex, { k, v }] of m) {
-        if (v === null) dels.push(lit(k))
-        else if (tx.existed(table, hex)) updates.push(`(${lit(k)}, ${lit(v)})`)
+        // A key this transaction read as absent is not sent: its DELETE would find nothing in this snapshot (a row
+        // another transaction inserted since is invisible to it, so it would not be deleted either) — the same outcome
+        // with one statement less (a create clears the pending deletes of the locations it places, usually none).
+        if (v === null) {
+          if (tx.readOf(table, hex) !== null || tx.existed(table, hex)) dels.push(lit(k))
+        } else if (tx.existed(table, hex)) updates.push(`(${lit(k)}, ${lit(v)})`)
         else puts.push(`(${lit(k)}, ${lit(v)})`)
       }
       if (dels.length) sql.push(`DELETE FROM ${table} WHERE k IN (${dels.join(', ')})`)
