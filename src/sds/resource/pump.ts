@@ -179,55 +179,38 @@ const allocatingStaging: StagingBuffers = { take: () => Buffer.allocUnsafeSlow(P
  * source ended; fails with SIZE_MISMATCH as soon as more than `into.length` bytes arrive (the source is paused, never
  * destroyed: see the file header), ABORTED when the source goes away first or `signal` aborts.
  */
-export function readWhole(source: Readable, into: Buffer, signal?: AbortSignal): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    let filled = 0
-    let done = false
-    const finish = (err?: unknown): void => {
-      if (done) return
-      done = true
-      source.off('data', onData)
-      source.off('end', onEnd)
-      source.off('error', onError)
-      source.off('close', onClose)
-      signal?.removeEventListener('abort', onAbort)
-      if (err === undefined) resolve(filled)
-      else reject(err)
-    }
-    const onData = (piece: Buffer): void => {
-      if (filled + piece.length > into.length) {
-        source.pause()
-        finish(
-          new StratosError('SIZE_MISMATCH', `body is longer than the expected ${into.length} bytes`, {
-            expected: into.length,
-          }),
-        )
-        return
-      }
-      filled += piece.copy(into, filled)
-    }
-    const onEnd = (): void => finish()
-    const onError = (e: unknown): void => finish(asAborted(e))
-    const onClose = (): void => {
-      if (!source.readableEnded) finish(new StratosError('ABORTED', 'the body ended before all bytes arrived'))
-    }
-    const onAbort = (): void =>
-      finish(new StratosError('ABORTED', 'operation aborted', undefined, { cause: signal?.reason }))
-    if (signal?.aborted) return onAbort()
-    if (source.readableEnded) return finish()
-    if (source.destroyed) return finish(new StratosError('ABORTED', 'the body was already closed'))
-    signal?.addEventListener('abort', onAbort, { once: true })
-    source.on('end', onEnd)
-    source.on('error', onError)
-    source.on('close', onClose)
-    source.on('data', onData)
+export async function readWhole(source: Readable, into: Buffer, signal?: AbortSignal): Promise<number> {
+  let filled = 0
+  await consume(source, signal, (piece) => {
+    if (filled + piece.length > into.length)
+      return new StratosError('SIZE_MISMATCH', `body is longer than the expected ${into.length} bytes`, {
+        expected: into.length,
+      })
+    filled += piece.copy(into, filled)
   })
+  return filled
 }
 
 /** Reads a source to its end, discarding the bytes; fails if more than `maxBytes` arrive. Returns the byte count. */
-export function drainSource(source: Readable, maxBytes: number, signal?: AbortSignal): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    let total = 0
+export async function drainSource(source: Readable, maxBytes: number, signal?: AbortSignal): Promise<number> {
+  let total = 0
+  await consume(source, signal, (piece) => {
+    total += piece.length
+    if (total > maxBytes) return new StratosError('SIZE_MISMATCH', `body is longer than the expected ${maxBytes} bytes`)
+  })
+  return total
+}
+
+/**
+ * Hands each piece of `source` to `onPiece` until the source ends; a StratosError that `onPiece` returns ends it
+ * early (the source paused, never destroyed), as do the source going away (ABORTED) and `signal`.
+ */
+function consume(
+  source: Readable,
+  signal: AbortSignal | undefined,
+  onPiece: (piece: Buffer) => StratosError | undefined,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     let done = false
     const finish = (err?: unknown): void => {
       if (done) return
@@ -237,13 +220,15 @@ export function drainSource(source: Readable, maxBytes: number, signal?: AbortSi
       source.off('error', onError)
       source.off('close', onClose)
       signal?.removeEventListener('abort', onAbort)
-      if (err === undefined) resolve(total)
+      if (err === undefined) resolve()
       else reject(err)
     }
     const onData = (piece: Buffer): void => {
-      total += piece.length
-      if (total > maxBytes)
-        finish(new StratosError('SIZE_MISMATCH', `body is longer than the expected ${maxBytes} bytes`))
+      const refused = onPiece(piece)
+      if (refused) {
+        source.pause()
+        finish(refused)
+      }
     }
     const onEnd = (): void => finish()
     const onError = (e: unknown): void => finish(asAborted(e))
