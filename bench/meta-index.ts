@@ -248,7 +248,9 @@ async function phase(
   const sysMsPerOp: Record<string, number> = { clients: outs.reduce((a, x) => a + x.sysMs, 0) / ops }
   const idleMsPerOp: Record<string, number> = {}
   roles.forEach((r, i) => {
-    const idle = idleRate[i]! * phaseMs
+    // PostgreSQL's "idle" right after the upload phase is the uploads' own aftermath (autovacuum, checkpoints): not
+    // subtracted (the roles' idle is their heartbeats and loops, which run however few operations come).
+    const idle = r.tree ? 0 : idleRate[i]! * phaseMs
     cpuMsPerOp[r.name] = (cpuMsPerOp[r.name] ?? 0) + (after[i]! - before[i]! - idle) / ops
     sysMsPerOp[r.name] = (sysMsPerOp[r.name] ?? 0) + (sysAfter[i]! - sysBefore[i]!) / ops
     idleMsPerOp[r.name] = (idleMsPerOp[r.name] ?? 0) + idle / ops
