@@ -49,9 +49,30 @@ export function childPids(root: number): number[] {
   return out
 }
 
-/** utime + stime in ms of a process and its direct children (children that already exited are not counted). */
-export function processTreeCpuMs(root: number): number {
-  return [root, ...childPids(root)].reduce((sum, pid) => sum + (processCpuMs(pid) ?? 0), 0)
+/**
+ * CPU ms of a process and its direct children (`sys`: the kernel's part only): its own time, the time of its children
+ * that exited and were reaped (cutime, cstime: a postmaster reaps its closed connections' backends) and that of the
+ * live ones — a sum that never falls when a child exits.
+ */
+export function processTreeCpuMs(root: number, part: 'all' | 'sys' = 'all'): number {
+  const fieldsOf = (pid: number): string[] | undefined => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    } catch {
+      return undefined
+    }
+  }
+  const msOf = (f: string[] | undefined, own: boolean): number => {
+    if (!f) return 0
+    // utime 11, stime 12, cutime 13, cstime 14 (after the command name).
+    const ticks =
+      part === 'sys'
+        ? Number(f[12]) + (own ? Number(f[14]) : 0)
+        : Number(f[11]) + Number(f[12]) + (own ? Number(f[13]) + Number(f[14]) : 0)
+    return (ticks * 1000) / clockTicks()
+  }
+  return childPids(root).reduce((sum, pid) => sum + msOf(fieldsOf(pid), false), msOf(fieldsOf(root), true))
 }
 
 /**

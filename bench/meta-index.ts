@@ -38,7 +38,7 @@ import { StratosClient, WalletKey } from '../src/sds/client/index.ts'
 import { MetaClient } from '../src/net/meta-client.ts'
 import { createDatabase, startPostgres, type TestPostgres } from '../test/support/postgres.ts'
 import { startRole, stopRole, type RoleProcess } from '../test/support/roles.ts'
-import { childPids, processCpuMs } from './cpu.ts'
+import { processCpuMs, processTreeCpuMs } from './cpu.ts'
 
 /** utime + stime of a role process in ms (NaN once it is gone). */
 const cpuMsOfPid = (pid: number): number => processCpuMs(pid) ?? Number.NaN
@@ -48,9 +48,8 @@ interface Measured {
   pid: number
   tree?: boolean
 }
-const pidsOf = (r: Measured): number[] => (r.tree ? [r.pid, ...childPids(r.pid)] : [r.pid])
-const cpuMsOf = (r: Measured): number => pidsOf(r).reduce((a, pid) => a + cpuMsOfPid(pid), 0)
-const sysMsOf = (r: Measured): number => pidsOf(r).reduce((a, pid) => a + sysMsOfPid(pid), 0)
+const cpuMsOf = (r: Measured): number => (r.tree ? processTreeCpuMs(r.pid) : cpuMsOfPid(r.pid))
+const sysMsOf = (r: Measured): number => (r.tree ? processTreeCpuMs(r.pid, 'sys') : sysMsOfPid(r.pid))
 /** stime of a role process in ms (the kernel's share: sockets, files), NaN once it is gone. */
 function sysMsOfPid(pid: number): number {
   try {
