@@ -392,6 +392,12 @@ async function run(engine: 'postgres' | 'lmdb'): Promise<Result> {
   }
 }
 
+// Runs minutes after other load (a test suite, the last run) cost every role 25-40 % more CPU per operation on this
+// project's VMs, and file creation is slower after mass deletes on ext4 without a journal (bench/README.md).
+if (loadavg()[1]! > 1.5)
+  console.error(
+    `note: 5-minute load average ${loadavg()[1]!.toFixed(1)}: this machine was busy in the last minutes; for figures comparable to bench/README.md, run after ≥ 5 quiet minutes`,
+  )
 const engines: ('postgres' | 'lmdb')[] =
   args.engine === 'both' ? ['postgres', 'lmdb'] : [args.engine as 'postgres' | 'lmdb']
 const results: Result[] = []
