@@ -140,8 +140,35 @@ class SmallExchange {
   end(): void {
     this.done = true
     clearTimeout(this.timer)
-    this.signal?.removeEventListener('abort', this)
+    if (this.signal) offAbort(this.signal, this)
   }
+}
+
+/**
+ * The requests waiting on each caller signal, behind one 'abort' listener per signal: a caller may run any number of
+ * requests under one signal (a devnet's start, an upload's PUTs), and Node warns of a leak past 10 listeners on one.
+ */
+const waitingOn = new WeakMap<AbortSignal, Set<{ handleEvent(): void }>>()
+
+function onAbort(signal: AbortSignal, waiter: { handleEvent(): void }): void {
+  let waiters = waitingOn.get(signal)
+  if (!waiters) {
+    const all = new Set<{ handleEvent(): void }>()
+    waitingOn.set(signal, all)
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const w of [...all]) w.handleEvent()
+      },
+      { once: true },
+    )
+    waiters = all
+  }
+  waiters.add(waiter)
+}
+
+function offAbort(signal: AbortSignal, waiter: { handleEvent(): void }): void {
+  waitingOn.get(signal)?.delete(waiter)
 }
 
 function timeOut(x: SmallExchange): void {
@@ -159,7 +186,7 @@ export function smallRequest(r: SmallRequest): Promise<SmallAnswer> {
   return new Promise<SmallAnswer>((resolve, reject) => {
     const x = new SmallExchange(r.signal, resolve, reject)
     x.timer = setTimeout(timeOut, r.timeoutMs, x)
-    r.signal?.addEventListener('abort', x)
+    if (r.signal) onAbort(r.signal, x)
     r.dispatcher.dispatch(
       { origin: r.origin, path: r.path, method: r.method, headers: r.headers, body: r.body ?? null },
       x as unknown as Dispatcher.DispatchHandler,
