@@ -46,7 +46,7 @@ function selfTest(sodium: Sodium): void {
   const key = new NodeKey(new Uint8Array(32).fill(9))
   const message = Buffer.from('stratos native ed25519 self-test')
   const expected = key.sign(message) // node:crypto: no accelerator is installed yet
-  const secret = Buffer.concat([Buffer.from(new Uint8Array(32).fill(9)), Buffer.from(key.publicKey)])
+  const secret = Buffer.concat([key.seed, key.publicKey])
   const mine = Buffer.alloc(64)
   sodium.crypto_sign_detached(mine, message, secret)
   if (!mine.equals(Buffer.from(expected))) throw new Error('libsodium signed other bytes than node:crypto')

@@ -358,7 +358,7 @@ export class Uploads {
     const now = this.#o.clock.now()
     // The locations the receipts name are the ones the session's segments place (else the commit fails): read with
     // the session, they spare a commit its second round of reads (on PostgreSQL, a round trip).
-    const receiptPairs = [...receipts.keys()].map((key) => key.split('/', 2) as [string, string])
+    const receiptPairs = body.receipts.map((r) => [r.payload.node, r.payload.shard] as [string, string])
     const record = await store.write(() => {
       store.prefetch([
         ...store.uploads.reads({ sessions: [uploadId], segmentsOf: [uploadId], ticketsOf: [uploadId] }),

@@ -26,7 +26,7 @@
  *   DATA/sync-pending.log                  ids published since the checkpoint (batch; not fsynced)
  */
 import { closeSync, constants, existsSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs'
-import { mkdir, open, readdir, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rm, rmdir, stat, statfs, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
 import { isStratosError, StratosError, toStratosError } from '../../errors.ts'
@@ -801,8 +801,11 @@ export class ShardStore {
     const moved = new Set<string>()
     const current = new Set(files.filter((f) => !f.legacy).map((f) => f.id))
     await forEachLimit(files, STORE_SCAN_CONCURRENCY, async ({ id, path, legacy }) => {
-      // A copy in both layouts: the one-level one counts; the other goes with its directory below.
-      if (legacy && current.has(id)) return
+      // A copy in both layouts (a move cut short): the one-level one counts, the other goes.
+      if (legacy && current.has(id)) {
+        await rm(path, { force: true })
+        return
+      }
       // stat before a move: the move sets ctime, which must not make every moved shard look freshly written.
       const st = await stat(path)
       if (legacy) {
@@ -823,7 +826,9 @@ export class ShardStore {
       // The moves are durable before the emptied directories go (a crash in between leaves a shard in both places
       // at worst: the same bytes, moved again at the next start).
       if (this.#mode !== 'none') for (const d of moved) await this.#ops.syncDir(d)
-      for (const d of legacyDirs) await rm(d, { recursive: true, force: true })
+      // Emptied directories only: a file that is not a shard was warned about above and stays where it is.
+      for (const d of legacyDirs)
+        await rmdir(d).catch(() => this.#logger.warn({ path: d }, 'left a non-empty directory'))
       this.#logger.info({ shards: files.filter((f) => f.legacy).length }, 'moved shards to the one-level layout')
     }
     for (const id of misfits) {

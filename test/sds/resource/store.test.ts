@@ -91,6 +91,10 @@ test('shards of the two-level layout (shards/ab/cd/<id>) are moved to shards/ab/
     renameSync(shardPathOf(shards, s.id), legacyPath(s.id))
   }
   copyFileSync(legacyPath(b.id), shardPathOf(shards, b.id))
+  // A file that is not a shard, in a directory of the old layout: warned about and left alone.
+  const stray = join(shards, 'ff', 'ee', 'notes.txt')
+  mkdirSync(dirname(stray), { recursive: true })
+  writeFileSync(stray, 'mine')
 
   const store = await openStore(dir)
   t.after(() => store.stop())
@@ -102,6 +106,7 @@ test('shards of the two-level layout (shards/ab/cd/<id>) are moved to shards/ab/
   const stats = await store.stats()
   assert.equal(stats.shardCount, 2)
   assert.equal(stats.usedBytes, shardFileBytes(a.data.length) + shardFileBytes(b.data.length))
+  assert.equal(readFileSync(stray, 'utf8'), 'mine')
 })
 
 test('range reads return exactly [start, end), aligned or not', async (t) => {
